@@ -1,0 +1,161 @@
+# nara — one non-recursive makefile. Output goes to build/, binaries to build/bin/.
+# `make check` runs every test CI runs; `make WERROR=1` turns warnings into errors.
+
+# Debian packages needed to build and test; the only list of them.
+DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
+	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
+	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
+	systemd procps
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BINDIR    = $(PREFIX)/bin
+SBINDIR   = $(PREFIX)/sbin
+MANDIR    = $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR   ?= /lib/systemd/system
+
+B      := build
+BIN    := $(B)/bin
+CC     ?= gcc
+PKGS   := libzmq libprotobuf-c libevent libevent_openssl openssl sqlite3 inih jansson libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wcast-qual -Wformat=2 \
+	-Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
+OPT    ?= -O2 -g
+CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP \
+	-Ibroker/lib -I$(B)/proto $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
+
+# ---------------------------------------------------------------- sources
+PROTO_C := $(B)/proto/nara.pb-c.c
+PROTO_H := $(B)/proto/nara.pb-c.h
+LIB_SRC := $(wildcard broker/lib/*.c)
+LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
+LIBNARA := $(B)/libnara.a
+
+NARAD_SRC := $(wildcard broker/narad/*.c)
+ADAPTER_SRC := $(wildcard adapters/*.c)
+TOOLS := nara-msg naractl nara-audit nara-pki
+TOOL_BINS := $(foreach t,$(TOOLS),$(if $(wildcard broker/tools/$(t).c broker/tools/$(t)/*.c),$(BIN)/$(t)))
+
+BINS := $(TOOL_BINS)
+ifneq ($(NARAD_SRC),)
+BINS += $(BIN)/narad
+endif
+ifneq ($(ADAPTER_SRC),)
+BINS += $(BIN)/nara-adapter
+endif
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+ITEST_SRC := $(wildcard tests/integration/*.c)
+ITEST_HELPERS := $(wildcard tests/integration/*.h)
+
+.PHONY: all check unit integration sanitize clean install deps config bench fuzz
+all: deps-check $(BINS)
+
+# ---------------------------------------------------------------- packages
+# deps: install missing Debian packages (as root), or print the command.
+deps-check:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing missing Debian packages:" $$missing; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || exit 1; \
+	  else \
+	    echo "nara needs these Debian packages:" $$missing; \
+	    echo "run: sudo apt-get install -y" $$missing; exit 1; \
+	  fi; \
+	fi
+.PHONY: deps-check
+
+# ---------------------------------------------------------------- build rules
+$(PROTO_C) $(PROTO_H): proto/nara.proto
+	@mkdir -p $(B)/proto
+	protoc-c --proto_path=proto --c_out=$(B)/proto proto/nara.proto
+
+$(B)/proto/nara.pb-c.o: $(PROTO_C)
+	$(CC) -std=c17 $(OPT) $(SAN) -I$(B)/proto $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBNARA): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/narad: $(NARAD_SRC:%.c=$(B)/%.o) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BIN)/nara-adapter: $(ADAPTER_SRC:%.c=$(B)/%.o) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# A tool is broker/tools/<name>.c or the folder broker/tools/<name>/.
+.SECONDEXPANSION:
+$(BIN)/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard broker/tools/$$*.c broker/tools/$$*/*.c)) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# ---------------------------------------------------------------- tests
+# Unit tests: one Criterion binary per tests/unit/test_<module>.c.
+# Integration tests: tests/integration/test_*.c, linked with their helpers.
+ITEST_OBJ := $(filter-out $(B)/tests/integration/itest_%.o,$(ITEST_SRC:%.c=$(B)/%.o))
+
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBNARA)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
+
+$(B)/tests/itest_%: $(B)/tests/integration/itest_%.o $(ITEST_OBJ) $(LIBNARA)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
+
+ITEST_BINS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/itest_*.c))
+
+unit: all $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) $$t --jobs=2 $(CRITERION_ARGS); done
+
+integration: all $(ITEST_BINS)
+	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done
+	@set -e; for t in $(wildcard tests/integration/*.sh); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) sh $$t; done
+
+config: config/nara.conf
+config/nara.conf: config/gen-config.sh config/municipalities.tsv
+	sh config/gen-config.sh config/municipalities.tsv > $@.tmp && mv $@.tmp $@
+
+check: unit integration
+	@echo "make check: all tests passed"
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own tree.
+sanitize:
+	$(MAKE) B=build/san OPT="-O1 -g -fno-omit-frame-pointer" \
+	  SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" check
+
+clean:
+	rm -rf build
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/nara
+	for b in $(BINS); do case $$(basename $$b) in \
+	  narad|nara-adapter) install -m 0755 $$b $(DESTDIR)$(SBINDIR)/ ;; \
+	  *) install -m 0755 $$b $(DESTDIR)$(BINDIR)/ ;; esac; done
+	install -m 0644 config/nara.conf $(DESTDIR)$(SYSCONFDIR)/nara/nara.conf.example
+	if [ -d systemd ] && ls systemd/*.service >/dev/null 2>&1; then \
+	  install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d; \
+	  install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/; \
+	  for f in systemd/*.sysusers; do [ -f $$f ] && install -m 0644 $$f $(DESTDIR)/usr/lib/sysusers.d/$$(basename $$f .sysusers).conf; done; \
+	  for f in systemd/*.tmpfiles; do [ -f $$f ] && install -m 0644 $$f $(DESTDIR)/usr/lib/tmpfiles.d/$$(basename $$f .tmpfiles).conf; done; \
+	fi
+	if ls docs/man/*.[0-9] >/dev/null 2>&1; then for m in docs/man/*.[0-9]; do \
+	  s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

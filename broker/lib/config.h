@@ -1,0 +1,135 @@
+/*
+ * config.h — nara.conf: broker settings, nodes, and the policy table.
+ *
+ * INI syntax (parsed with inih), table-driven: every key has a type, a
+ * default, bounds and a help text in config.c's key tables. Sections:
+ *   [broker]         daemon settings
+ *   [tls]            the TLS front of narad
+ *   [node NODE-ID]   one adapter: display name, addresses it serves,
+ *                    certificate identity
+ *   [rule NAME]      one policy rule: sender patterns x recipient patterns x
+ *                    message types, effect allow|deny, optional validity dates
+ * Loading either yields a complete, validated struct config or NULL with every
+ * problem reported as "file:line: what is wrong"; nothing half-loaded is used.
+ */
+#ifndef NARA_CONFIG_H
+#define NARA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "errors.h"
+#include "nara.pb-c.h"
+
+enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
+enum config_identity { CONFIG_ID_SAN_URI, CONFIG_ID_CN, CONFIG_ID_SERIAL };
+
+struct config_broker {
+	char *id;                   /* broker name in Welcome, default "narad" */
+	char *router;               /* ZMQ ROUTER endpoint (ipc://...) */
+	char *listen_tcp;           /* extra plain endpoint for tests, "" = none */
+	char *store;                /* SQLite file */
+	char *pseudonym_key;        /* file with the HMAC key for personal numbers */
+	char *signing_key;          /* Ed25519 PEM for audit checkpoints, "" = none */
+	char *control;              /* naractl endpoint (ipc://...) */
+	char *http_listen;          /* metrics/dashboard "127.0.0.1:9464", "" = off */
+	enum config_sync synchronous;
+	int log_level;              /* enum log_level */
+	uint64_t max_message_bytes;
+	uint64_t max_attachments;
+	uint64_t max_attachment_bytes;
+	uint64_t max_text_bytes;
+	uint64_t store_max_bytes;   /* 0 = unlimited; above it submits get NR040 */
+	uint64_t ack_timeout;       /* seconds before an unacked delivery is retried */
+	uint64_t default_credit;    /* window when hello announces 0 */
+	uint64_t max_credit;
+	uint64_t batch_max;         /* frames per group commit */
+	uint64_t checkpoint_interval; /* seconds between signed chain heads */
+	uint64_t audit_retention_days;
+};
+
+struct config_tls {
+	char *listen;               /* "0.0.0.0:7443", "" = no TLS front */
+	char *cert;
+	char *key;
+	char *ca;
+	char **crl;                 /* CRL files */
+	size_t n_crl;
+	char *min_version;          /* "1.3" (default) or "1.2" */
+	enum config_identity identity;
+	char *runtime_dir;          /* 0700 directory for the relay ipc socket */
+	uint64_t handshake_timeout; /* seconds */
+	uint64_t max_connections;
+	uint64_t expiry_warn_days;
+};
+
+struct config_node {
+	char *id;                   /* "kommun-1480", "SE2321000131-E000000000101" */
+	char *name;                 /* "Göteborg" */
+	char *kind;                 /* "municipality" or "region" */
+	char **addresses;           /* addresses this node serves */
+	size_t n_addresses;
+	char *identity;             /* certificate identity; default = id */
+	int line;                   /* line of the section header */
+};
+
+struct config_rule {
+	char *name;
+	char **senders;             /* fnmatch(3) patterns on addresses */
+	size_t n_senders;
+	char **recipients;
+	size_t n_recipients;
+	uint32_t types;             /* bit (1u << Nara__MessageType) per allowed type */
+	bool deny;                  /* effect = deny: overrides allow rules */
+	int64_t valid_from;         /* epoch seconds, 0 = always */
+	int64_t valid_until;        /* epoch seconds of the end of that day, 0 = never */
+	char *description;
+	int line;
+};
+
+struct config {
+	char *path;
+	struct config_broker broker;
+	struct config_tls tls;
+	struct config_node *nodes;
+	size_t n_nodes;
+	struct config_rule *rules;
+	size_t n_rules;
+	/* private: address -> node index, sorted for bsearch */
+	struct config_route *routes;
+	size_t n_routes;
+};
+
+/* Every problem found while loading, as "file:line: text" strings. */
+struct config_diag {
+	char **msgs;
+	size_t n;
+};
+void config_diag_free(struct config_diag *diag);
+
+/* Load and validate a file. NULL when anything is wrong (diag lists it all). */
+struct config *config_load(const char *path, struct config_diag *diag);
+/* Same from a string; name is used in the messages ("test.conf"). */
+struct config *config_parse_string(const char *text, const char *name,
+    struct config_diag *diag);
+void config_free(struct config **cfg);
+
+/* Node by id, by certificate identity, or serving an address; NULL if none. */
+const struct config_node *config_node_find(const struct config *cfg, const char *id);
+const struct config_node *config_node_by_identity(const struct config *cfg,
+    const char *identity);
+const struct config_node *config_route(const struct config *cfg, const char *address);
+bool config_node_serves(const struct config_node *node, const char *address);
+
+/* Policy: NR_OK when some rule valid at `now` allows sender -> recipient for
+ * type and no valid deny rule matches; NR_POLICY_DENIED otherwise. */
+enum nara_code config_authorize(const struct config *cfg, const char *sender,
+    const char *recipient, Nara__MessageType type, int64_t now);
+
+/* Print the key tables (name, type, default, bounds, help) for --help-config
+ * and the nara.conf(5) man page. */
+void config_print_keys(FILE *out);
+
+#endif

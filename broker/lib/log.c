@@ -1,0 +1,94 @@
+/*
+ * log.c — leveled logging to stderr.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *log_name = "nara";
+static enum log_level log_level = LOG_LVL_INFO;
+static bool log_journal;
+
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+static const int level_syslog[] = { 3, 4, 6, 7 };
+
+void
+log_init(const char *name, enum log_level level, bool journal_prefix)
+{
+	log_name = name;
+	log_level = level;
+	log_journal = journal_prefix;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+enum log_level
+log_get_level(void)
+{
+	return log_level;
+}
+
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	for (int i = 0; i <= LOG_LVL_DEBUG; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+log_vwrite(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	if (level > log_level)
+		return;
+	if (log_journal)
+		n = snprintf(line, sizeof(line), "<%d>%s: ",
+		    level_syslog[level], level_names[level]);
+	else
+		n = snprintf(line, sizeof(line), "%s[%ld]: %s: ", log_name,
+		    (long)getpid(), level_names[level]);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	fprintf(stderr, "%s\n", line);
+}
+
+#define LOG_FN(fn, lvl)                      \
+	void fn(const char *fmt, ...)        \
+	{                                    \
+		va_list ap;                  \
+		va_start(ap, fmt);           \
+		log_vwrite(lvl, fmt, ap);    \
+		va_end(ap);                  \
+	}
+
+LOG_FN(log_error, LOG_LVL_ERROR)
+LOG_FN(log_warn, LOG_LVL_WARNING)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LVL_ERROR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,30 @@
+/*
+ * log.h — leveled logging to stderr, shared by every binary.
+ *
+ * Lines look like "narad[1234]: warning: text". Under systemd, journald reads
+ * the "<N>" priority prefix that log_init(.., true) adds. Clinical content
+ * must never be passed to these functions: log ids, codes and addresses only.
+ */
+#ifndef NARA_LOG_H
+#define NARA_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* name: program name (borrowed, must outlive logging); level: most verbose
+ * level printed; journal_prefix: prefix lines with "<N>" for journald. */
+void log_init(const char *name, enum log_level level, bool journal_prefix);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parse "error|warning|info|debug"; -1 when unknown. */
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* For startup failures and broken invariants only: logs and exits 1. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

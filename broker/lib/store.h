@@ -1,0 +1,177 @@
+/*
+ * store.h — the broker's durable state: per-recipient queues, receipts and
+ * the hash-chained audit log, behind one interface so that another backend
+ * (PostgreSQL) can be added later. The SQLite backend is store_sqlite.c.
+ *
+ * Batching: the broker gathers everything one loop iteration produced between
+ * store_begin() and store_commit(); store_commit() returns only after the
+ * transaction is durable (synchronous=FULL: fsync of the WAL). Only then may
+ * the broker send Accepted/receipts. On a failed commit the whole batch is
+ * rolled back and every submit in it is refused with the returned code.
+ *
+ * Audit rows are written by the same calls that change state, inside the same
+ * transaction, each carrying SHA-256(previous row's hash || canonical row).
+ * No clinical content enters the audit: metadata only, and the child's
+ * personal number only as HMAC-SHA-256 under the pseudonym key.
+ *
+ * Strings passed in are borrowed; strings in results are owned by the store
+ * and valid until the next store call unless the comment says otherwise.
+ */
+#ifndef NARA_STORE_H
+#define NARA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+struct store;
+
+struct store_options {
+	bool sync_full;            /* synchronous=FULL (default) or NORMAL */
+	uint64_t max_bytes;        /* 0 = unlimited; above it accept gives NR040 */
+	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
+	size_t pseudonym_key_len;
+	bool read_only;            /* tools: open without writing */
+};
+
+/* Message states kept in the store. In-flight is not a state: a delivery
+ * without ack is simply redelivered after a restart. */
+enum store_msg_state { STORE_QUEUED = 0, STORE_DELIVERED = 1, STORE_DEAD = 2 };
+
+/* Metadata of a message, extracted from the validated envelope by the caller.
+ * payload is the encoded Envelope (the clinical content), kept until ack. */
+struct store_msg {
+	int64_t seq;               /* assigned by the store on accept */
+	const char *message_id;
+	const char *conversation_id;
+	int type;                  /* Nara__MessageType */
+	int priority;
+	int legal_basis;
+	const char *sender;        /* address */
+	const char *sender_node;
+	const char *recipient;     /* address */
+	const char *recipient_node;
+	const char *author;        /* author id */
+	const char *personal_number; /* clear text in, only its HMAC is stored; NULL if none */
+	int64_t created;           /* epoch seconds */
+	int64_t expires;           /* epoch seconds, 0 = never */
+	const uint8_t *payload;
+	size_t payload_len;
+	uint8_t payload_sha256[32];
+	int attempts;              /* deliveries so far (results only) */
+	int state;                 /* enum store_msg_state (results only) */
+};
+
+enum store_accept_result { STORE_NEW, STORE_DUPLICATE, STORE_CONFLICT };
+
+/* A receipt waiting for (or sent to) the node that sent the message. */
+struct store_receipt {
+	int64_t id;
+	const char *node;          /* node to deliver the receipt to */
+	const char *message_id;
+	int outcome;               /* Nara__Outcome */
+	const uint8_t *encoded;    /* encoded Nara__Receipt */
+	size_t encoded_len;
+};
+
+/* Open or create the store at path (schema, WAL, pragmas). NULL on failure
+ * with err filled (NR041, or NR040 when the disk is full). */
+struct store *store_open(const char *path, const struct store_options *opt,
+    struct nara_err *err);
+void store_free(struct store **st);
+
+/* Transactions: exactly one open batch at a time. */
+int store_begin(struct store *st, struct nara_err *err);
+int store_commit(struct store *st, struct nara_err *err);
+void store_rollback(struct store *st);
+
+/* Insert a validated message into its recipient's queue and audit
+ * "received". Same id + same payload hash → STORE_DUPLICATE (nothing
+ * written); same id + other hash → STORE_CONFLICT (nothing written).
+ * m->seq is set for STORE_NEW. NR040 when the store is over max_bytes. */
+int store_accept(struct store *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err);
+
+/* Audit a refused submission (no message row). Fields of m may be NULL/0
+ * when the frame could not be decoded that far. */
+int store_audit_rejected(struct store *st, const struct store_msg *m,
+    const char *node, const char *code, const char *text, int64_t now);
+
+/* Audit an event that is not about one message: "node_connected",
+ * "node_disconnected", "auth_failed", "config_reloaded", "config_refused",
+ * "broker_started", "broker_stopped". node and detail may be NULL. */
+int store_audit_event(struct store *st, const char *event, const char *node,
+    const char *detail, int64_t now);
+
+/* Load up to limit queued messages for node with seq > after_seq, in seq
+ * order, calling fn for each (payload valid during the call only). Returns
+ * the number loaded, -1 on error. */
+typedef int (*store_msg_fn)(void *arg, const struct store_msg *m);
+int store_queue_load(struct store *st, const char *node, int64_t after_seq,
+    int limit, store_msg_fn fn, void *arg);
+
+/* A delivery attempt was sent: attempts = attempt, audit "delivered". */
+int store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
+    int64_t now);
+
+/* The recipient acked: state DELIVERED, payload deleted, audit "acked" and
+ * "payload_purged", and a DELIVERED receipt queued for the sender node
+ * (audit "receipt_queued"). Acking an unknown or already delivered message
+ * is not an error (returns 0, *was_new = false). */
+int store_acked(struct store *st, const char *message_id, const char *node,
+    int64_t now, bool *was_new);
+
+/* Dead-letter: state DEAD with code/text, audit "dead_lettered" and a
+ * FAILED (or EXPIRED when expired is true) receipt for the sender node.
+ * The payload is kept so an operator can retry; it is purged when the
+ * retention of dead letters ends. */
+int store_dead_letter(struct store *st, const char *message_id, const char *code,
+    const char *text, bool expired, const char *node, int64_t now);
+
+/* Messages queued whose expires <= now: fn is called for each (up to limit). */
+int store_expired_load(struct store *st, int64_t now, int limit,
+    store_msg_fn fn, void *arg);
+
+/* Receipts waiting for node with id > after_id, in id order. */
+typedef int (*store_receipt_fn)(void *arg, const struct store_receipt *r);
+int store_receipts_load(struct store *st, const char *node, int64_t after_id,
+    int limit, store_receipt_fn fn, void *arg);
+/* The receipt was sent (audit "receipt_sent"). */
+int store_receipt_sent(struct store *st, int64_t id, int64_t now);
+/* The sender node acked the receipt: row deleted, audit "receipt_acked". */
+int store_receipt_acked(struct store *st, const char *node,
+    const char *message_id, int64_t now);
+
+/* Operator retry: a dead letter goes back to its queue (audit "retried"). */
+int store_retry(struct store *st, const char *message_id, int64_t now,
+    struct nara_err *err);
+
+/* Counts for status tools and startup. */
+struct store_node_stats {
+	const char *node;
+	int64_t queued;
+	int64_t oldest_created;    /* accepted time of the oldest queued, 0 = none */
+	int64_t receipts;
+};
+typedef int (*store_stats_fn)(void *arg, const struct store_node_stats *s);
+int store_node_stats(struct store *st, store_stats_fn fn, void *arg);
+struct store_totals {
+	int64_t queued, delivered, dead, receipts, audit_rows, bytes;
+};
+int store_totals(struct store *st, struct store_totals *t);
+
+/* Walk the audit chain from the start: 0 if intact, else -1 with the first
+ * bad row's seq in *bad_seq and the reason in err. */
+int store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err);
+
+/* HMAC-SHA-256 of a personal number under the pseudonym key, hex (65 bytes). */
+int store_pseudonym(const struct store *st, const char *personal_number,
+    char hex[65]);
+
+/* Read a key file (raw bytes, at least 32) into a malloc'd buffer. */
+int store_read_key_file(const char *path, uint8_t **key, size_t *len,
+    struct nara_err *err);
+
+#endif

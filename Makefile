@@ -29,7 +29,7 @@ WARN   += -Werror
 endif
 OPT    ?= -O2 -g
 CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP \
-	-Ibroker/lib -I$(B)/proto $(PKG_CFLAGS) $(CFLAGS)
+	-Ibroker/lib -Itests/integration -isystem $(B)/proto $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
 # ---------------------------------------------------------------- sources
@@ -127,6 +127,15 @@ unit: all $(UNIT_BINS)
 integration: all $(ITEST_BINS)
 	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done
 	@set -e; for t in $(wildcard tests/integration/*.sh); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) sh $$t; done
+
+# Benchmarks: standalone programs, never part of check.
+BENCH_FIXTURE := $(B)/tests/integration/fixture.o
+$(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+bench: all $(B)/bench/bench_broker
+	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 
 config: config/nara.conf
 config/nara.conf: config/gen-config.sh config/municipalities.tsv

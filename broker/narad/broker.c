@@ -1,0 +1,517 @@
+/*
+ * broker.c — narad's broker core: batches, frame dispatch, replies.
+ * Delivery to nodes lives in deliver.c; both share broker_int.h.
+ */
+#include "broker_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "validate.h"
+
+int64_t
+broker_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Pack a frame and queue it for after the commit. */
+int
+broker_queue_frame(struct broker *b, const char *node, size_t node_len,
+    const Nara__Frame *frame, enum out_kind kind, const char *message_id)
+{
+	size_t len;
+	uint8_t *data = frame_encode(frame, &len);
+
+	if (data == NULL)
+		return -1;
+	return outq_push(&b->out, node, node_len, kind, message_id, data, len);
+}
+
+void
+broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
+    const char *message_id, const struct nara_err *err)
+{
+	Nara__Frame frame = NARA__FRAME__INIT;
+	Nara__Rejected rej = NARA__REJECTED__INIT;
+
+	rej.message_id = pb_str(message_id);
+	rej.code = pb_str(nara_code_id(err->code));
+	rej.text = pb_str(err->text);
+	rej.path = pb_str(err->path);
+	rej.retryable = nara_code_retryable(err->code);
+	frame.kind_case = NARA__FRAME__KIND_REJECTED;
+	frame.rejected = &rej;
+	b->stats.rejected++;
+	broker_queue_frame(b, node, node_len, &frame, OUT_OTHER, message_id);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+void
+broker_batch_begin(struct broker *b)
+{
+	struct nara_err err;
+
+	b->batch_now_ms = broker_now_ms();
+	b->batch_ok = store_begin(b->store, &err) == 0;
+	if (!b->batch_ok) {
+		b->batch_err = err;
+		log_error("store: cannot begin batch: %s", err.text);
+	}
+}
+
+/* The batch did not commit: every Accepted becomes a retryable refusal,
+ * deliveries are dropped (their sessions restart), the rest still goes. */
+static void
+batch_refuse_accepted(struct broker *b, const struct nara_err *err)
+{
+	struct outq keep = b->out;
+
+	memset(&b->out, 0, sizeof(b->out));
+	for (size_t i = 0; i < keep.n; i++) {
+		struct out_frame *f = &keep.v[i];
+		if (f->kind == OUT_ACCEPTED) {
+			broker_queue_rejected(b, f->node, f->node_len,
+			    f->message_id, err);
+		} else if (f->kind == OUT_OTHER) {
+			outq_push(&b->out, f->node, f->node_len, f->kind,
+			    f->message_id, f->data, f->len);
+			f->data = NULL;
+		}
+	}
+	outq_clear(&keep);
+	free(keep.v);
+}
+
+/* A send found the node's connection gone: it is disconnected until its
+ * next hello, and what was in flight to it will be delivered again then. */
+static void
+on_gone(const char *node, void *arg)
+{
+	struct broker *b = arg;
+	struct session *s = session_find(&b->sessions, node);
+
+	if (s == NULL || !s->connected)
+		return;
+	s->connected = false;
+	s->connected_since = 0;
+	session_reset(s);
+	log_info("node %s disconnected", s->node);
+	if (b->n_gone < sizeof(b->gone) / sizeof(b->gone[0]))
+		b->gone[b->n_gone++] = s;
+}
+
+static void
+audit_gone(struct broker *b)
+{
+	struct nara_err err;
+	int64_t now = broker_now_ms() / 1000;
+
+	if (store_begin(b->store, &err) != 0)
+		return;
+	for (size_t i = 0; i < b->n_gone; i++)
+		store_audit_event(b->store, "node_disconnected", b->gone[i]->node,
+		    NULL, now);
+	b->n_gone = 0;
+	if (store_commit(b->store, &err) != 0)
+		store_rollback(b->store);
+}
+
+void
+broker_audit_event(struct broker *b, const char *event, const char *detail)
+{
+	broker_batch_begin(b);
+	store_audit_event(b->store, event, NULL, detail, b->batch_now_ms / 1000);
+	broker_batch_end(b);
+}
+
+void
+broker_batch_end(struct broker *b)
+{
+	struct nara_err err = { 0 };
+	int64_t t0 = mono_us(), dt;
+	int rc = -1;
+
+	if (b->batch_ok)
+		rc = store_commit(b->store, &err);
+	else
+		err = b->batch_err;
+	dt = mono_us() - t0;
+	b->stats.commits++;
+	b->stats.last_commit_us = (uint64_t)dt;
+	if ((uint64_t)dt > b->stats.max_commit_us)
+		b->stats.max_commit_us = (uint64_t)dt;
+	if (rc != 0) {
+		if (b->batch_ok)
+			store_rollback(b->store);
+		b->stats.commit_failures++;
+		if (err.code == NR_OK)
+			nara_err_set(&err, NR_STORE_FAILED, NULL, "commit failed");
+		log_error("store: batch not committed (%s): %s; refusing its "
+		    "submits", nara_code_id(err.code), err.text);
+		batch_refuse_accepted(b, &err);
+		/* Deliveries and acks of this batch are forgotten: start
+		 * every session from its durable queue again. */
+		for (size_t i = 0; i < b->sessions.n; i++)
+			if (b->sessions.v[i].connected)
+				session_reset(&b->sessions.v[i]);
+	}
+	outq_flush(&b->out, b->router, on_gone, b);
+	evzmq_poke(b->watch);
+	if (b->n_gone > 0)
+		audit_gone(b);
+}
+
+/* ---------------------------------------------------------------- frames */
+
+static void
+handle_hello(struct broker *b, const char *rid, size_t rid_len,
+    const Nara__Hello *h)
+{
+	Nara__Frame frame = NARA__FRAME__INIT;
+	Nara__Welcome w = NARA__WELCOME__INIT;
+	struct nara_err err;
+	struct session *s;
+	char now[32];
+
+	if (strlen(h->node_id) != rid_len ||
+	    memcmp(h->node_id, rid, rid_len) != 0) {
+		nara_err_set(&err, NR_UNKNOWN_NODE, "hello.node_id",
+		    "node id does not match the connection identity");
+		goto refuse;
+	}
+	if (config_node_find(b->cfg, h->node_id) == NULL ||
+	    (s = session_find(&b->sessions, h->node_id)) == NULL) {
+		nara_err_set(&err, NR_UNKNOWN_NODE, "hello.node_id",
+		    "node %s is not configured", h->node_id);
+		goto refuse;
+	}
+	s->window = h->credit_window ? h->credit_window
+	    : (uint32_t)b->cfg->broker.default_credit;
+	if (s->window > b->cfg->broker.max_credit)
+		s->window = (uint32_t)b->cfg->broker.max_credit;
+	session_reset(s);
+	if (!s->connected) {
+		s->connected = true;
+		s->connected_since = b->batch_now_ms / 1000;
+	}
+	s->last_seen = b->batch_now_ms / 1000;
+	store_audit_event(b->store, "node_connected", s->node, h->software,
+	    b->batch_now_ms / 1000);
+	log_info("node %s connected (window %u)", s->node, s->window);
+	w.protocol_version = NARA_PROTOCOL_VERSION;
+	w.broker_id = b->cfg->broker.id;
+	w.max_message_bytes = b->cfg->broker.max_message_bytes;
+	w.server_time = pb_str(time_format(b->batch_now_ms / 1000, now, sizeof(now)));
+	frame.kind_case = NARA__FRAME__KIND_WELCOME;
+	frame.welcome = &w;
+	broker_queue_frame(b, rid, rid_len, &frame, OUT_OTHER, NULL);
+	broker_mark_dirty(b, s);
+	return;
+refuse:
+	log_warn("hello refused (%s): %s", nara_code_id(err.code), err.text);
+	store_audit_event(b->store, "hello_refused", NULL, err.text,
+	    b->batch_now_ms / 1000);
+	broker_queue_rejected(b, rid, rid_len, NULL, &err);
+}
+
+static void
+handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
+{
+	int64_t now = b->batch_now_ms / 1000;
+	char sender_node[NODE_ID_MAX + 1] = "";
+	bool was_new = false;
+
+	if (session_inflight_remove(s, a->message_id, a->receipt,
+	    sender_node) != 0)
+		log_debug("node %s acked %s, which was not in flight", s->node,
+		    a->message_id);
+	if (a->receipt) {
+		store_receipt_acked(b->store, s->node, a->message_id, now);
+	} else if (store_acked(b->store, a->message_id, s->node, now,
+	    &was_new) == 0 && was_new) {
+		b->stats.acked++;
+		broker_mark_node_dirty(b, sender_node);
+	}
+	broker_mark_dirty(b, s);
+}
+
+static void
+handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
+{
+	int64_t now = b->batch_now_ms / 1000;
+	char sender_node[NODE_ID_MAX + 1] = "";
+
+	session_inflight_remove(s, n->message_id, false, sender_node);
+	log_info("node %s refused %s: %s %s", s->node, n->message_id, n->code,
+	    n->text);
+	if (store_dead_letter(b->store, n->message_id, n->code, n->text, false,
+	    s->node, now) == 0) {
+		b->stats.nacked++;
+		broker_mark_node_dirty(b, sender_node);
+	}
+	broker_mark_dirty(b, s);
+}
+
+static void
+handle_frame(struct broker *b, const char *rid, size_t rid_len,
+    const uint8_t *data, size_t len)
+{
+	struct nara_err err = { 0 };
+	struct validate_limits lim;
+	struct session *s = NULL;
+	char node[NODE_ID_MAX + 1];
+	Nara__Frame *frame;
+
+	broker_limits(b, &lim);
+	frame = frame_decode(data, len, lim.max_message_bytes + 4096, &err);
+	if (frame == NULL) {
+		log_warn("undecodable frame from %.*s: %s", (int)rid_len, rid,
+		    err.text);
+		broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		return;
+	}
+	if (rid_len <= NODE_ID_MAX) {
+		memcpy(node, rid, rid_len);
+		node[rid_len] = '\0';
+		s = session_find(&b->sessions, node);
+	}
+	if (frame->kind_case == NARA__FRAME__KIND_HELLO) {
+		if (validate_frame(frame, &lim, 0, &err) == 0)
+			handle_hello(b, rid, rid_len, frame->hello);
+		else
+			broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		goto done;
+	}
+	if (s == NULL || !s->connected) {
+		nara_err_set(&err, NR_NO_HELLO, NULL, "send hello first");
+		broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		goto done;
+	}
+	s->last_seen = b->batch_now_ms / 1000;
+	switch (frame->kind_case) {
+	case NARA__FRAME__KIND_SUBMIT:
+		broker_submit(b, s, frame);
+		break;
+	case NARA__FRAME__KIND_ACK:
+	case NARA__FRAME__KIND_NACK:
+	case NARA__FRAME__KIND_CREDIT:
+		if (validate_frame(frame, &lim, 0, &err) != 0) {
+			broker_queue_rejected(b, rid, rid_len, NULL, &err);
+			break;
+		}
+		if (frame->kind_case == NARA__FRAME__KIND_ACK)
+			handle_ack(b, s, frame->ack);
+		else if (frame->kind_case == NARA__FRAME__KIND_NACK)
+			handle_nack(b, s, frame->nack);
+		else {
+			uint64_t w = (uint64_t)s->window + frame->credit->credits;
+			s->window = w > b->cfg->broker.max_credit
+			    ? (uint32_t)b->cfg->broker.max_credit : (uint32_t)w;
+			broker_mark_dirty(b, s);
+		}
+		break;
+	default:
+		nara_err_set(&err, NR_UNEXPECTED_FRAME, NULL,
+		    "frame kind %d is sent by the broker, not to it",
+		    (int)frame->kind_case);
+		broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		break;
+	}
+done:
+	frame_free(&frame);
+}
+
+/* Read up to batch_max frames, apply them in one transaction, commit, send. */
+static void
+on_router(void *router, void *arg)
+{
+	struct broker *b = arg;
+	uint64_t max = b->cfg->broker.batch_max;
+	zmq_msg_t id, body;
+	uint64_t n;
+
+	broker_batch_begin(b);
+	zmq_msg_init(&id);
+	zmq_msg_init(&body);
+	for (n = 0; n < max; n++) {
+		if (zmq_msg_recv(&id, router, ZMQ_DONTWAIT) < 0)
+			break;
+		if (!zmq_msg_more(&id)) {
+			log_warn("frame without routing id dropped");
+			continue;
+		}
+		if (zmq_msg_recv(&body, router, 0) < 0)
+			break;
+		if (zmq_msg_more(&body)) {
+			/* Drain the rest: nara frames are single-part. */
+			while (zmq_msg_more(&body) &&
+			    zmq_msg_recv(&body, router, 0) >= 0)
+				;
+			struct nara_err err;
+			nara_err_set(&err, NR_MALFORMED_FRAME, NULL,
+			    "multi-part message; one frame per message");
+			broker_queue_rejected(b, zmq_msg_data(&id),
+			    zmq_msg_size(&id), NULL, &err);
+			continue;
+		}
+		handle_frame(b, zmq_msg_data(&id), zmq_msg_size(&id),
+		    zmq_msg_data(&body), zmq_msg_size(&body));
+	}
+	zmq_msg_close(&id);
+	zmq_msg_close(&body);
+	broker_deliver_dirty(b);
+	broker_batch_end(b);
+}
+
+/* ---------------------------------------------------------------- life */
+
+static int
+router_open(struct broker *b)
+{
+	const struct config_broker *cb = &b->cfg->broker;
+	int one = 1, hwm = 0, linger = 0, hb_ivl = 5000, hb_ttl = 15000;
+
+	if ((b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL)
+		return -1;
+	zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+	zmq_setsockopt(b->router, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+	zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(b->router, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl));
+	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_ttl, sizeof(hb_ttl));
+	if (zmq_bind(b->router, cb->router) != 0) {
+		log_error("cannot bind %s: %s", cb->router, zmq_strerror(errno));
+		return -1;
+	}
+	if (cb->listen_tcp[0] != '\0' && zmq_bind(b->router, cb->listen_tcp) != 0) {
+		log_error("cannot bind %s: %s", cb->listen_tcp, zmq_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+sessions_from_config(struct broker *b, bool rebuild)
+{
+	const char **ids = calloc(b->cfg->n_nodes + 1, sizeof(*ids));
+	int rc;
+
+	if (ids == NULL)
+		return -1;
+	for (size_t i = 0; i < b->cfg->n_nodes; i++)
+		ids[i] = b->cfg->nodes[i].id;
+	rc = rebuild ? session_table_rebuild(&b->sessions, ids, b->cfg->n_nodes)
+	    : session_table_init(&b->sessions, ids, b->cfg->n_nodes);
+	free(ids);
+	return rc;
+}
+
+struct broker *
+broker_new(struct event_base *base, struct config *cfg, struct store *st)
+{
+	struct broker *b = calloc(1, sizeof(*b));
+
+	if (b == NULL) {
+		config_free(&cfg);
+		return NULL;
+	}
+	b->base = base;
+	b->cfg = cfg;
+	b->store = st;
+	if ((b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
+	    sessions_from_config(b, false) != 0)
+		goto fail;
+	b->watch = evzmq_new(base, b->router, on_router, b);
+	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
+	if (b->watch == NULL || b->tick == NULL)
+		goto fail;
+	struct timeval tv = { 1, 0 };
+	event_add(b->tick, &tv);
+	return b;
+fail:
+	broker_free(&b);
+	return NULL;
+}
+
+void
+broker_free(struct broker **bp)
+{
+	struct broker *b = *bp;
+
+	if (b == NULL)
+		return;
+	evzmq_free(&b->watch);
+	if (b->tick != NULL)
+		event_free(b->tick);
+	outq_clear(&b->out);
+	free(b->out.v);
+	if (b->router != NULL)
+		zmq_close(b->router);
+	if (b->zctx != NULL)
+		zmq_ctx_term(b->zctx);
+	session_table_free(&b->sessions);
+	config_free(&b->cfg);
+	free(b);
+	*bp = NULL;
+}
+
+void
+broker_reload(struct broker *b, struct config *cfg)
+{
+	struct config *old = b->cfg;
+
+	b->cfg = cfg;
+	if (sessions_from_config(b, true) != 0) {
+		log_error("reload: out of memory; keeping the running config");
+		b->cfg = old;
+		config_free(&cfg);
+		return;
+	}
+	config_free(&old);
+}
+
+const struct config *
+broker_config(const struct broker *b)
+{
+	return b->cfg;
+}
+
+void
+broker_stats(const struct broker *b, struct broker_stats *out)
+{
+	*out = b->stats;
+	out->nodes_connected = 0;
+	for (size_t i = 0; i < b->sessions.n; i++)
+		out->nodes_connected += b->sessions.v[i].connected;
+}
+
+void
+broker_limits(const struct broker *b, struct validate_limits *lim)
+{
+	lim->max_message_bytes = b->cfg->broker.max_message_bytes;
+	lim->max_attachments = b->cfg->broker.max_attachments;
+	lim->max_attachment_bytes = b->cfg->broker.max_attachment_bytes;
+	lim->max_text_bytes = b->cfg->broker.max_text_bytes;
+}

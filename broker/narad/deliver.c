@@ -1,0 +1,233 @@
+/*
+ * deliver.c — sending queued messages and receipts to connected nodes within
+ * their credit window, redelivery after an ack timeout, and expiry.
+ *
+ * A delivery pass runs for "dirty" sessions only: a node that said hello,
+ * acked, gave credit, or got new mail in this batch. Every second the tick
+ * marks all connected sessions dirty so nothing waits on a missed wake-up.
+ */
+#include "broker_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+#define PAGE_MAX 256
+
+void
+broker_mark_dirty(struct broker *b, struct session *s)
+{
+	if (s == NULL || s->dirty || !s->connected)
+		return;
+	if (b->n_dirty == b->cap_dirty) {
+		size_t cap = b->cap_dirty ? b->cap_dirty * 2 : 64;
+		struct session **v = realloc(b->dirty, cap * sizeof(*v));
+		if (v == NULL)
+			return;   /* the tick will find it */
+		b->dirty = v;
+		b->cap_dirty = cap;
+	}
+	s->dirty = true;
+	b->dirty[b->n_dirty++] = s;
+}
+
+void
+broker_mark_node_dirty(struct broker *b, const char *node)
+{
+	if (node != NULL && node[0] != '\0')
+		broker_mark_dirty(b, session_find(&b->sessions, node));
+}
+
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Frame{deliver{envelope = payload, attempt}} built around the stored
+ * envelope bytes without decoding them again. */
+static uint8_t *
+encode_deliver(const uint8_t *env, size_t env_len, int attempt, size_t *out_len)
+{
+	uint8_t head[24];
+	size_t inner = 1 + put_varint(head, env_len) + env_len + 1 +
+	    put_varint(head, (uint64_t)attempt);
+	uint8_t *buf = malloc(inner + 12), *p = buf;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = (6 << 3) | 2;                 /* Frame.deliver */
+	p += put_varint(p, inner);
+	*p++ = (1 << 3) | 2;                 /* Deliver.envelope */
+	p += put_varint(p, env_len);
+	memcpy(p, env, env_len);
+	p += env_len;
+	*p++ = (2 << 3) | 0;                 /* Deliver.attempt */
+	p += put_varint(p, (uint64_t)attempt);
+	*out_len = (size_t)(p - buf);
+	return buf;
+}
+
+/* Frame{receipt = stored encoded Receipt}. */
+static uint8_t *
+encode_receipt(const uint8_t *r, size_t r_len, size_t *out_len)
+{
+	uint8_t *buf = malloc(r_len + 12), *p = buf;
+
+	if (buf == NULL)
+		return NULL;
+	*p++ = (9 << 3) | 2;                 /* Frame.receipt */
+	p += put_varint(p, r_len);
+	memcpy(p, r, r_len);
+	*out_len = (size_t)(p - buf) + r_len;
+	return buf;
+}
+
+struct pass {
+	struct broker *b;
+	struct session *s;
+	int64_t deadline;
+	int n;
+};
+
+static int
+on_queued(void *arg, const struct store_msg *m)
+{
+	struct pass *p = arg;
+	int attempt = m->attempts + 1;
+	size_t len;
+	uint8_t *data = encode_deliver(m->payload, m->payload_len, attempt, &len);
+
+	p->s->msg_cursor = m->seq;
+	if (data == NULL)
+		return -1;
+	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_DELIVERY,
+	    m->message_id, data, len) != 0 ||
+	    session_inflight_add(p->s, m->message_id, false, p->deadline,
+	    m->sender_node) != 0)
+		return -1;
+	store_delivering(p->b->store, m->seq, attempt, p->s->node,
+	    p->b->batch_now_ms / 1000);
+	p->b->stats.delivered++;
+	p->n++;
+	return 0;
+}
+
+static int
+on_receipt(void *arg, const struct store_receipt *r)
+{
+	struct pass *p = arg;
+	size_t len;
+	uint8_t *data = encode_receipt(r->encoded, r->encoded_len, &len);
+
+	p->s->rcpt_cursor = r->id;
+	if (data == NULL)
+		return -1;
+	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_DELIVERY,
+	    r->message_id, data, len) != 0 ||
+	    session_inflight_add(p->s, r->message_id, true, p->deadline, NULL) != 0)
+		return -1;
+	store_receipt_sent(p->b->store, r->id, p->b->batch_now_ms / 1000);
+	p->b->stats.receipts_sent++;
+	p->n++;
+	return 0;
+}
+
+/* Fill the node's credit: receipts first (small, and senders wait for
+ * them), then its queue in order. */
+static void
+deliver_session(struct broker *b, struct session *s)
+{
+	struct pass p = { b, s, b->batch_now_ms +
+	    (int64_t)b->cfg->broker.ack_timeout * 1000, 0 };
+	uint32_t credit;
+	int want, got;
+
+	while ((credit = session_credit(s)) > 0) {
+		want = credit > PAGE_MAX ? PAGE_MAX : (int)credit;
+		p.n = 0;
+		got = store_receipts_load(b->store, s->node, s->rcpt_cursor,
+		    want, on_receipt, &p);
+		if (got < 0)
+			break;
+		if (got == want)
+			continue;   /* there may be more receipts */
+		credit = session_credit(s);
+		if (credit == 0)
+			break;
+		want = credit > PAGE_MAX ? PAGE_MAX : (int)credit;
+		got = store_queue_load(b->store, s->node, s->msg_cursor, want,
+		    on_queued, &p);
+		if (got < want)
+			break;
+	}
+}
+
+void
+broker_deliver_dirty(struct broker *b)
+{
+	for (size_t i = 0; i < b->n_dirty; i++) {
+		struct session *s = b->dirty[i];
+		s->dirty = false;
+		if (s->connected)
+			deliver_session(b, s);
+	}
+	b->n_dirty = 0;
+}
+
+struct expiry {
+	struct broker *b;
+	int n;
+};
+
+static int
+on_expired(void *arg, const struct store_msg *m)
+{
+	struct expiry *e = arg;
+	struct broker *b = e->b;
+
+	if (store_dead_letter(b->store, m->message_id,
+	    nara_code_id(NR_EXPIRED_UNDELIVERED), "expired before delivery",
+	    true, "", b->batch_now_ms / 1000) == 0) {
+		b->stats.expired++;
+		broker_mark_node_dirty(b, m->sender_node);
+		log_info("message %s to %s expired undelivered", m->message_id,
+		    m->recipient);
+	}
+	e->n++;
+	return 0;
+}
+
+/* Once a second: redeliver what waited too long for an ack, dead-letter
+ * expired messages, and give every connected node a delivery pass. */
+void
+broker_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct expiry e = { b, 0 };
+
+	broker_batch_begin(b);
+	for (size_t i = 0; i < b->sessions.n; i++) {
+		struct session *s = &b->sessions.v[i];
+		if (!s->connected)
+			continue;
+		if (session_overdue(s, b->batch_now_ms)) {
+			log_warn("node %s: no ack within %llus; redelivering",
+			    s->node, (unsigned long long)b->cfg->broker.ack_timeout);
+			session_reset(s);
+		}
+		broker_mark_dirty(b, s);
+	}
+	store_expired_load(b->store, b->batch_now_ms / 1000, 1000, on_expired, &e);
+	broker_deliver_dirty(b);
+	broker_batch_end(b);
+}

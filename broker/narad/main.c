@@ -1,0 +1,236 @@
+/*
+ * main.c — narad, the nara broker daemon.
+ *
+ * Runs in the foreground (systemd style): parse options, load and check the
+ * config, open the store and the ROUTER, then serve until SIGTERM/SIGINT.
+ * SIGHUP reloads the config (parse, validate, swap; a bad file keeps the
+ * running config). Under systemd it reports READY/RELOADING/STOPPING and
+ * feeds the watchdog.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "version.h"
+
+struct narad {
+	const char *config_path;
+	bool debug;
+	struct event_base *base;
+	struct broker *broker;
+	struct store *store;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: narad -c FILE [-n] [-d]\n"
+	    "\n"
+	    "The nara message broker. Runs in the foreground and logs to stderr.\n"
+	    "\n"
+	    "  -c FILE   configuration file (nara.conf(5))\n"
+	    "  -n        check the configuration and exit: 0 valid, 1 invalid\n"
+	    "  -d        debug logging\n"
+	    "  -V        print the version and exit\n"
+	    "  -h        this help\n"
+	    "\n"
+	    "Signals: TERM/INT stop after the current batch, HUP reloads the\n"
+	    "configuration.\n");
+}
+
+static struct config *
+load_config(const char *path)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = config_load(path, &diag);
+
+	for (size_t i = 0; i < diag.n; i++)
+		log_error("%s", diag.msgs[i]);
+	config_diag_free(&diag);
+	return cfg;
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct narad *d = arg;
+
+	log_info("signal %d: stopping after the current batch", (int)sig);
+	sd_notify(0, "STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct narad *d = arg;
+	const struct config *cur = broker_config(d->broker);
+	struct config *cfg;
+	char detail[256];
+
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_info("reloading %s", d->config_path);
+	if ((cfg = load_config(d->config_path)) == NULL) {
+		log_error("reload refused: %s has errors; keeping the running "
+		    "configuration", d->config_path);
+		broker_audit_event(d->broker, "config_refused", d->config_path);
+		goto done;
+	}
+	if (strcmp(cfg->broker.store, cur->broker.store) != 0 ||
+	    strcmp(cfg->broker.router, cur->broker.router) != 0)
+		log_warn("reload: store and router changes take effect at the "
+		    "next restart");
+	snprintf(detail, sizeof(detail), "%s: %zu nodes, %zu rules",
+	    d->config_path, cfg->n_nodes, cfg->n_rules);
+	if (!d->debug)
+		log_set_level((enum log_level)cfg->broker.log_level);
+	broker_reload(d->broker, cfg);
+	broker_audit_event(d->broker, "config_reloaded", detail);
+	log_info("configuration reloaded: %s", detail);
+done:
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int
+setup_signals(struct narad *d)
+{
+	uint64_t wd_usec = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
+	if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL ||
+	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
+	    evsignal_add(d->ev_hup, NULL))
+		return -1;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		struct timeval tv = { (time_t)(wd_usec / 2000000),
+		    (suseconds_t)((wd_usec / 2) % 1000000) };
+		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+		if (d->ev_watchdog == NULL || event_add(d->ev_watchdog, &tv) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static struct store *
+open_store(const struct config *cfg)
+{
+	struct store_options opt = { 0 };
+	struct nara_err err = { 0 };
+	struct store *st = NULL;
+	uint8_t *key = NULL;
+	size_t key_len = 0;
+
+	if (store_read_key_file(cfg->broker.pseudonym_key, &key, &key_len,
+	    &err) != 0) {
+		log_error("%s", err.text);
+		return NULL;
+	}
+	opt.sync_full = cfg->broker.synchronous == CONFIG_SYNC_FULL;
+	opt.max_bytes = cfg->broker.store_max_bytes;
+	opt.pseudonym_key = key;
+	opt.pseudonym_key_len = key_len;
+	st = store_open(cfg->broker.store, &opt, &err);
+	if (st == NULL)
+		log_error("cannot open store %s: %s %s", cfg->broker.store,
+		    nara_code_id(err.code), err.text);
+	free(key);
+	return st;
+}
+
+static void
+teardown(struct narad *d)
+{
+	if (d->broker != NULL)
+		broker_audit_event(d->broker, "broker_stopped", NULL);
+	broker_free(&d->broker);
+	store_free(&d->store);
+	if (d->ev_term) event_free(d->ev_term);
+	if (d->ev_int) event_free(d->ev_int);
+	if (d->ev_hup) event_free(d->ev_hup);
+	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	if (d->base) event_base_free(d->base);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct narad d = { 0 };
+	struct config *cfg;
+	bool check_only = false;
+	int ch;
+
+	log_init("narad", LOG_LVL_INFO, getenv("JOURNAL_STREAM") != NULL);
+	while ((ch = getopt(argc, argv, "c:ndhV")) != -1) {
+		switch (ch) {
+		case 'c': d.config_path = optarg; break;
+		case 'n': check_only = true; break;
+		case 'd': d.debug = true; break;
+		case 'V': printf("narad %s\n", NARA_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (d.config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((cfg = load_config(d.config_path)) == NULL) {
+		log_error("%s: configuration invalid", d.config_path);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration ok (%zu nodes, %zu rules)\n",
+		    d.config_path, cfg->n_nodes, cfg->n_rules);
+		config_free(&cfg);
+		return 0;
+	}
+	log_set_level(d.debug ? LOG_LVL_DEBUG : (enum log_level)cfg->broker.log_level);
+	if ((d.store = open_store(cfg)) == NULL ||
+	    (d.base = event_base_new()) == NULL || setup_signals(&d) != 0) {
+		config_free(&cfg);
+		teardown(&d);
+		log_error("startup failed");
+		return 1;
+	}
+	/* broker_new owns cfg from here on, also when it fails. */
+	if ((d.broker = broker_new(d.base, cfg, d.store)) == NULL) {
+		teardown(&d);
+		log_error("startup failed");
+		return 1;
+	}
+	broker_audit_event(d.broker, "broker_started", NARA_VERSION);
+	log_info("narad %s ready: %zu nodes, router %s", NARA_VERSION,
+	    broker_config(d.broker)->n_nodes, broker_config(d.broker)->broker.router);
+	sd_notify(0, "READY=1");
+	event_base_dispatch(d.base);
+	teardown(&d);
+	log_info("stopped");
+	return 0;
+}

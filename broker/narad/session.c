@@ -1,0 +1,133 @@
+/*
+ * session.c — per-node runtime state of narad.
+ */
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+session_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct session *)a)->node,
+	    ((const struct session *)b)->node);
+}
+
+int
+session_table_init(struct session_table *t, const char *const *ids, size_t n)
+{
+	t->v = calloc(n ? n : 1, sizeof(*t->v));
+	t->n = n;
+	if (t->v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		strncpy(t->v[i].node, ids[i], NODE_ID_MAX);
+	qsort(t->v, n, sizeof(*t->v), session_cmp);
+	return 0;
+}
+
+int
+session_table_rebuild(struct session_table *t, const char *const *ids, size_t n)
+{
+	struct session_table nt;
+
+	if (session_table_init(&nt, ids, n) != 0)
+		return -1;
+	for (size_t i = 0; i < nt.n; i++) {
+		struct session *old = session_find(t, nt.v[i].node);
+		if (old != NULL) {
+			nt.v[i] = *old;
+			old->fl = NULL;   /* moved */
+		}
+	}
+	session_table_free(t);
+	*t = nt;
+	return 0;
+}
+
+void
+session_table_free(struct session_table *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].fl);
+	free(t->v);
+	t->v = NULL;
+	t->n = 0;
+}
+
+struct session *
+session_find(struct session_table *t, const char *node)
+{
+	struct session key;
+
+	if (strlen(node) > NODE_ID_MAX)
+		return NULL;
+	memset(key.node, 0, sizeof(key.node));
+	strcpy(key.node, node);
+	return bsearch(&key, t->v, t->n, sizeof(*t->v), session_cmp);
+}
+
+void
+session_reset(struct session *s)
+{
+	s->n_fl = 0;
+	s->msg_cursor = 0;
+	s->rcpt_cursor = 0;
+}
+
+uint32_t
+session_credit(const struct session *s)
+{
+	if (!s->connected || s->n_fl >= s->window)
+		return 0;
+	return s->window - (uint32_t)s->n_fl;
+}
+
+int
+session_inflight_add(struct session *s, const char *message_id, bool receipt,
+    int64_t deadline, const char *sender_node)
+{
+	if (s->n_fl == s->cap_fl) {
+		size_t cap = s->cap_fl ? s->cap_fl * 2 : 64;
+		struct inflight *v = realloc(s->fl, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		s->fl = v;
+		s->cap_fl = cap;
+	}
+	struct inflight *f = &s->fl[s->n_fl++];
+	snprintf(f->message_id, sizeof(f->message_id), "%s", message_id);
+	f->receipt = receipt;
+	f->deadline = deadline;
+	snprintf(f->sender_node, sizeof(f->sender_node), "%s",
+	    sender_node ? sender_node : "");
+	return 0;
+}
+
+int
+session_inflight_remove(struct session *s, const char *message_id,
+    bool receipt, char sender_node[NODE_ID_MAX + 1])
+{
+	/* Acks mostly arrive in sending order, so the match is near the front. */
+	for (size_t i = 0; i < s->n_fl; i++) {
+		if (s->fl[i].receipt == receipt &&
+		    strcmp(s->fl[i].message_id, message_id) == 0) {
+			if (sender_node != NULL)
+				strcpy(sender_node, s->fl[i].sender_node);
+			memmove(&s->fl[i], &s->fl[i + 1],
+			    (s->n_fl - i - 1) * sizeof(*s->fl));
+			s->n_fl--;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+bool
+session_overdue(const struct session *s, int64_t now_ms)
+{
+	/* Entries are appended in time order with the same timeout, so the
+	 * first one is the oldest. */
+	return s->n_fl > 0 && s->fl[0].deadline <= now_ms;
+}

@@ -1,0 +1,66 @@
+/*
+ * session.h — what narad knows about each configured node while it runs:
+ * whether it is connected, its credit window, what is in flight to it, and
+ * how far its queue and receipt list have been sent.
+ *
+ * Nothing here is durable. After a restart, a reconnect (hello) or an ack
+ * timeout a session starts from the beginning of its queue again: every
+ * message still queued in the store is delivered again with attempt + 1, and
+ * the adapter's exactly-once inbox absorbs the repeat.
+ */
+#ifndef NARA_SESSION_H
+#define NARA_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NODE_ID_MAX 64
+#define MESSAGE_ID_MAX 40
+
+struct inflight {
+	char message_id[MESSAGE_ID_MAX];
+	int64_t deadline;          /* epoch ms after which it is redelivered */
+	bool receipt;              /* a receipt, not a delivery */
+	char sender_node[NODE_ID_MAX + 1]; /* to wake for the receipt */
+};
+
+struct session {
+	char node[NODE_ID_MAX + 1];
+	bool connected;
+	bool dirty;                /* may be able to send something now */
+	uint32_t window;           /* credit window from hello (+ credit frames) */
+	int64_t msg_cursor;        /* highest message seq sent this session */
+	int64_t rcpt_cursor;       /* highest receipt id sent this session */
+	struct inflight *fl;       /* in flight, unordered */
+	size_t n_fl, cap_fl;
+	int64_t connected_since;   /* epoch seconds, 0 when not connected */
+	int64_t last_seen;
+};
+
+struct session_table {
+	struct session *v;         /* sorted by node id */
+	size_t n;
+};
+
+/* Build a table with one session per id (ids borrowed, copied). */
+int session_table_init(struct session_table *t, const char *const *ids, size_t n);
+/* Rebuild for a new list of ids, keeping the state of ids present in both. */
+int session_table_rebuild(struct session_table *t, const char *const *ids, size_t n);
+void session_table_free(struct session_table *t);
+struct session *session_find(struct session_table *t, const char *node);
+
+/* Forget everything in flight and start the queue from the beginning. */
+void session_reset(struct session *s);
+/* Deliveries + receipts that may still be sent. */
+uint32_t session_credit(const struct session *s);
+int session_inflight_add(struct session *s, const char *message_id,
+    bool receipt, int64_t deadline, const char *sender_node);
+/* Remove an in-flight entry; 0 when found (its sender node copied into
+ * sender_node when not NULL), -1 when not in flight. */
+int session_inflight_remove(struct session *s, const char *message_id,
+    bool receipt, char sender_node[NODE_ID_MAX + 1]);
+/* True when an in-flight entry passed its deadline. */
+bool session_overdue(const struct session *s, int64_t now_ms);
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * harness.h — integration-test helpers: a temporary directory with a nara
+ * config, a pseudonym key and a store, a narad process started from the
+ * built binary, and a small synchronous DEALER client speaking nara frames.
+ */
+#ifndef NARA_TEST_HARNESS_H
+#define NARA_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "nara.pb-c.h"
+
+/* Node ids and addresses of the test config. */
+#define T_GBG "kommun-1480"
+#define T_GBG_SOC "kommun:1480:socialtjanst"
+#define T_GBG_EH "kommun:1480:elevhalsa"
+#define T_BORAS "kommun-1490"
+#define T_BORAS_SOC "kommun:1490:socialtjanst"
+#define T_BORAS_EH "kommun:1490:elevhalsa"
+#define T_BUP "SE2321000131-E000000000101"
+#define T_PED "SE2321000131-E000000000401"
+
+struct harness {
+	char dir[256];
+	char conf[320];
+	char router[340];      /* ipc:// endpoint */
+	char store[320];
+	char log[320];
+	pid_t pid;
+};
+
+/* Make the directory, key and config; extra is appended to [broker]. */
+void harness_init(struct harness *h, const char *broker_extra);
+/* Start narad and wait until its socket exists. */
+void harness_start(struct harness *h);
+/* Send sig and wait for the process; returns its exit status or -signal. */
+int harness_stop(struct harness *h, int sig);
+void harness_cleanup(struct harness *h);
+/* Path of a built binary: $NARA_BIN/name or build/bin/name. */
+const char *harness_bin(const char *name, char *buf, size_t len);
+/* Run a command, capture stdout+stderr into out; returns exit status. */
+int harness_run(char *out, size_t out_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Count lines of the narad log containing needle. */
+int harness_log_count(const struct harness *h, const char *needle);
+/* Run `sqlite3 store "sql"` and return the first value as an integer. */
+long harness_sql_long(const struct harness *h, const char *sql);
+
+struct tclient {
+	void *ctx;
+	void *sock;
+	char node[80];
+};
+
+/* Connect as node with the given credit window and complete hello/welcome. */
+void tclient_open(struct tclient *c, const struct harness *h, const char *node,
+    unsigned window);
+/* Connect without hello (for refusal tests). */
+void tclient_open_raw(struct tclient *c, const struct harness *h, const char *node);
+void tclient_close(struct tclient *c);
+void tclient_send(struct tclient *c, const Nara__Frame *f);
+void tclient_send_raw(struct tclient *c, const void *data, size_t len);
+/* Next frame within timeout_ms, NULL on timeout. Free with frame_free(). */
+Nara__Frame *tclient_recv(struct tclient *c, int timeout_ms);
+/* Next frame of the given kind, skipping (and freeing) others; NULL on timeout. */
+Nara__Frame *tclient_expect(struct tclient *c, Nara__Frame__KindCase kind,
+    int timeout_ms);
+/* Submit and return the Accepted/Rejected answer (other frames skipped). */
+Nara__Frame *tclient_submit(struct tclient *c, const Nara__Envelope *env);
+void tclient_ack(struct tclient *c, const char *message_id, bool receipt);
+
+#include "fixture.h"
+
+#endif

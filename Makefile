@@ -19,8 +19,9 @@ B      := build
 BIN    := $(B)/bin
 CC     ?= gcc
 PKGS   := libzmq libprotobuf-c libevent libevent_openssl openssl sqlite3 inih jansson libsystemd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Asked of pkg-config when first used, i.e. after deps-check has installed it.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
 
 WARN   := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wcast-qual -Wformat=2 \
 	-Wno-unused-parameter
@@ -28,9 +29,9 @@ ifeq ($(WERROR),1)
 WARN   += -Werror
 endif
 OPT    ?= -O2 -g
-CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP \
+CFLAGS_ALL = -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP \
 	-Ibroker/lib -Itests/integration -isystem $(B)/proto $(PKG_CFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
+LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
 # ---------------------------------------------------------------- sources
 PROTO_C := $(B)/proto/nara.pb-c.c
@@ -77,14 +78,14 @@ deps-check:
 .PHONY: deps-check
 
 # ---------------------------------------------------------------- build rules
-$(PROTO_C) $(PROTO_H): proto/nara.proto
+$(PROTO_C) $(PROTO_H): proto/nara.proto | deps-check
 	@mkdir -p $(B)/proto
 	protoc-c --proto_path=proto --c_out=$(B)/proto proto/nara.proto
 
 $(B)/proto/nara.pb-c.o: $(PROTO_C)
 	$(CC) -std=c17 $(OPT) $(SAN) -I$(B)/proto $(PKG_CFLAGS) -c $< -o $@
 
-$(B)/%.o: %.c $(PROTO_H)
+$(B)/%.o: %.c $(PROTO_H) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -102,7 +103,7 @@ $(BIN)/nara-adapter: $(ADAPTER_SRC:%.c=$(B)/%.o) $(LIBNARA)
 
 # A tool is broker/tools/<name>.c or the folder broker/tools/<name>/.
 .SECONDEXPANSION:
-$(BIN)/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard broker/tools/$$*.c broker/tools/$$*/*.c)) $(LIBNARA)
+$(BIN)/%: $$(foreach s,$$(wildcard broker/tools/$$*.c broker/tools/$$*/*.c),$(B)/$$(basename $$(s)).o) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
@@ -137,6 +138,17 @@ $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 bench: all $(B)/bench/bench_broker
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 
+# Fuzzers: libFuzzer targets built with clang, each linking only the module
+# it exercises. Run e.g. build/fuzz/fuzz_zmtp tests/fuzz/corpus/zmtp
+FUZZ_CC ?= clang
+FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_BINS := $(B)/fuzz/fuzz_zmtp
+$(B)/fuzz/fuzz_zmtp: tests/fuzz/fuzz_zmtp.c broker/lib/zmtp.c broker/lib/zmtp.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -std=c17 $(FUZZ_FLAGS) -Ibroker/lib -o $@ tests/fuzz/fuzz_zmtp.c broker/lib/zmtp.c
+
+fuzz: $(FUZZ_BINS)
+
 config: config/nara.conf
 config/nara.conf: config/gen-config.sh config/municipalities.tsv
 	sh config/gen-config.sh config/municipalities.tsv > $@.tmp && mv $@.tmp $@
@@ -168,3 +180,4 @@ install: all
 	  s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done; fi
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+.SECONDARY:

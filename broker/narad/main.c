@@ -20,6 +20,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "front.h"
 #include "log.h"
 #include "store.h"
 #include "version.h"
@@ -29,6 +30,7 @@ struct narad {
 	bool debug;
 	struct event_base *base;
 	struct broker *broker;
+	struct front *front;        /* TLS front, NULL without [tls] listen */
 	struct store *store;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
 };
@@ -103,6 +105,9 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (!d->debug)
 		log_set_level((enum log_level)cfg->broker.log_level);
 	broker_reload(d->broker, cfg);
+	/* TLS front: new config pointer, certificates and CRLs re-read. */
+	if (d->front != NULL)
+		front_reload(d->front, broker_config(d->broker));
 	broker_audit_event(d->broker, "config_reloaded", detail);
 	log_info("configuration reloaded: %s", detail);
 done:
@@ -164,11 +169,45 @@ open_store(const struct config *cfg)
 	return st;
 }
 
+/* ---- TLS front wiring ---- */
+
+static void
+on_auth_failed(void *arg, const char *peer, const char *reason)
+{
+	struct narad *d = arg;
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "%s: %s", peer, reason);
+	broker_audit_event(d->broker, "auth_failed", detail);
+}
+
+/* Start the TLS front when [tls] listen is set; it relays to the ROUTER's
+ * ipc socket. */
+static int
+start_front(struct narad *d)
+{
+	const struct config *cfg = broker_config(d->broker);
+	struct front_hooks hooks = { .auth_failed = on_auth_failed, .arg = d };
+
+	if (cfg->tls.listen[0] == '\0')
+		return 0;
+	if (strncmp(cfg->broker.router, "ipc://", 6) != 0) {
+		log_error("[tls] needs an ipc:// router endpoint, not %s",
+		    cfg->broker.router);
+		return -1;
+	}
+	d->front = front_new(d->base, cfg, cfg->broker.router + 6, &hooks);
+	return d->front != NULL ? 0 : -1;
+}
+
+/* ---- end of TLS front wiring ---- */
+
 static void
 teardown(struct narad *d)
 {
 	if (d->broker != NULL)
 		broker_audit_event(d->broker, "broker_stopped", NULL);
+	front_free(&d->front);
 	broker_free(&d->broker);
 	store_free(&d->store);
 	if (d->ev_term) event_free(d->ev_term);
@@ -221,6 +260,11 @@ main(int argc, char **argv)
 	}
 	/* broker_new owns cfg from here on, also when it fails. */
 	if ((d.broker = broker_new(d.base, cfg, d.store)) == NULL) {
+		teardown(&d);
+		log_error("startup failed");
+		return 1;
+	}
+	if (start_front(&d) != 0) {
 		teardown(&d);
 		log_error("startup failed");
 		return 1;

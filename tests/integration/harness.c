@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <openssl/rand.h>
+#include <sqlite3.h>
 
 static const char test_policy[] =
     "[node " T_GBG "]\n"
@@ -196,10 +197,21 @@ harness_log_count(const struct harness *h, const char *needle)
 long
 harness_sql_long(const struct harness *h, const char *sql)
 {
-	char out[256];
-	int rc = harness_run(out, sizeof(out), "sqlite3 -readonly '%s' \"%s\"",
-	    h->store, sql);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long v = 0;
+	int rc = sqlite3_open_v2(h->store, &db, SQLITE_OPEN_READONLY, NULL);
 
-	cr_assert_eq(rc, 0, "sqlite3 failed: %s", out);
-	return strtol(out, NULL, 10);
+	cr_assert_eq(rc, SQLITE_OK, "open %s: %s", h->store, sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 5000);
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	cr_assert_eq(rc, SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	rc = sqlite3_step(st);
+	cr_assert(rc == SQLITE_ROW || rc == SQLITE_DONE, "%s: %s", sql,
+	    sqlite3_errmsg(db));
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
 }

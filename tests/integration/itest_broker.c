@@ -186,9 +186,14 @@ Test(broker, refusal_codes)
 	expect_rejected(&eh, e, "NR017", NULL);
 	/* bad check digit in the personal number */
 	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
-	e->subject->personal_number = pb_str("201403122380");
-	if (strcmp(fx->pnr, "201403122380") == 0)
-		e->subject->personal_number = pb_str("201403122381");
+	{
+		/* the fixture's valid number with its check digit moved by one */
+		static char bad[16];
+		snprintf(bad, sizeof bad, "%s", e->subject->personal_number);
+		size_t n = strlen(bad);
+		bad[n - 1] = (char)('0' + (bad[n - 1] - '0' + 1) % 10);
+		e->subject->personal_number = bad;
+	}
 	expect_rejected(&eh, e, "NR013", "envelope.subject.personal_number");
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from messages"), 0);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
@@ -370,7 +375,7 @@ Test(broker, reload_good_and_bad_config)
 	tclient_close(&c);
 	/* a bad change: the running config stays */
 	f = fopen(h.conf, "a");
-	fprintf(f, "\n[broker]\nno_such_key = 1\n");
+	fprintf(f, "\n[node kommun-1402]\nno_such_key = 1\n");
 	fclose(f);
 	kill(h.pid, SIGHUP);
 	usleep(500000);

@@ -1,0 +1,765 @@
+/*
+ * config.c — nara.conf: the key tables of [broker], [tls], [node ID] and
+ * [rule NAME], the checks across keys and sections, and the lookups the
+ * broker makes per message (route, node, policy).
+ *
+ * The generic work (reading lines, types, defaults, messages) is done by
+ * conftab.c; this file only says what nara.conf contains.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "conftab.h"
+#include "log.h"
+#include "validate.h"
+
+#define NODE_ID_MAX 64
+#define DAY_SECONDS 86400
+#define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+/* address -> node, sorted by address for bsearch. */
+struct config_route {
+	const char *address;        /* borrowed from the node */
+	size_t node;
+};
+
+/* State of one load, reached through conftab_parser.user. */
+struct load {
+	struct config *cfg;
+	size_t cap_nodes, cap_rules;
+	int *addr_line;             /* per node: line of its addresses key */
+	int *ident_line;            /* per node: line of its identity */
+	bool oom;
+};
+
+/* The enum keys store the index of the choice: keep the orders in step. */
+_Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_WARNING == 1 &&
+    LOG_LVL_INFO == 2 && LOG_LVL_DEBUG == 3, "log_level choices");
+_Static_assert(CONFIG_SYNC_FULL == 0 && CONFIG_SYNC_NORMAL == 1,
+    "synchronous choices");
+_Static_assert(CONFIG_ID_SAN_URI == 0 && CONFIG_ID_CN == 1 &&
+    CONFIG_ID_SERIAL == 2, "identity choices");
+
+/* ---------------------------------------------------------------- checks */
+
+static int
+check_address(const char *item, char *why, size_t len)
+{
+	struct nara_err err = { 0 };
+
+	if (validate_address(item, &err, NULL) >= 0)
+		return 0;
+	snprintf(why, len, "bad address \"%s\": %s", item, err.text);
+	return -1;
+}
+
+/* Patterns are fnmatch(3) globs over address characters only, so a
+ * bracket expression or a stray space cannot widen a rule unnoticed. */
+static int
+check_pattern(const char *item, char *why, size_t len)
+{
+	for (const char *c = item; *c != '\0'; c++) {
+		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr(":-*?", *c) != NULL;
+
+		if (!ok) {
+			snprintf(why, len, "bad pattern \"%s\": only letters, "
+			    "digits, ':', '-', '*' and '?' are allowed", item);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool
+id_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-");
+
+	return n >= 1 && n <= NODE_ID_MAX && s[n] == '\0';
+}
+
+static uint32_t
+all_types(void)
+{
+	uint32_t all = 0;
+
+	for (int t = 1; t < 32; t++)
+		if (strcmp(message_type_name((Nara__MessageType)t), "unknown") != 0)
+			all |= 1u << t;
+	return all;
+}
+
+static void
+types_expected(char *buf, size_t len)
+{
+	uint32_t all = all_types();
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int t = 1; t < 32 && o < len; t++)
+		if (all & (1u << t))
+			o += (size_t)snprintf(buf + o, len - o, "%s%s",
+			    o == 0 ? "" : ", ", message_type_name((Nara__MessageType)t));
+	if (o < len)
+		snprintf(buf + o, len - o, " or *");
+}
+
+/* types = referral, sip_invitation | * : a bit per message type. */
+static int
+parse_types(void *field, const char *value, bool append, char *why, size_t len)
+{
+	uint32_t *mask = field, add = 0;
+	char item[64], expected[200];
+
+	for (const char *p = value; *p != '\0';) {
+		size_t n = strcspn(p, ","), b = 0, e = n;
+		Nara__MessageType t;
+
+		while (b < e && (p[b] == ' ' || p[b] == '\t'))
+			b++;
+		while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t'))
+			e--;
+		snprintf(item, sizeof(item), "%.*s", (int)(e - b), p + b);
+		if (e == b && p[n] != '\0') {
+			snprintf(why, len, "empty item in list");
+			return -1;
+		}
+		if (strcmp(item, "*") == 0) {
+			add |= all_types();
+		} else if (e > b && message_type_parse(item, &t) == 0) {
+			add |= 1u << t;
+		} else if (e > b) {
+			types_expected(expected, sizeof(expected));
+			snprintf(why, len, "unknown message type \"%s\" (expected %s)",
+			    item, expected);
+			return -1;
+		}
+		p += n + (p[n] != '\0');
+	}
+	if (!append)
+		*mask = 0;
+	*mask |= add;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- tables */
+
+#define FIELD(st, f) .offset = offsetof(struct st, f), \
+	.size = sizeof(((struct st *)0)->f)
+#define LIST(st, f, n) FIELD(st, f), .count_offset = offsetof(struct st, n)
+#define KIB 1024u
+#define MIB (1024u * 1024u)
+
+static const struct config_key broker_keys[] = {
+	{ "id", CT_STRING, FIELD(config_broker, id), .def = "narad",
+	  .flags = CONFTAB_NONEMPTY, .help = "broker name announced to nodes" },
+	{ "router", CT_ENDPOINT, FIELD(config_broker, router),
+	  .def = "ipc:///run/nara/router.sock", .flags = CONFTAB_NONEMPTY,
+	  .check = conftab_check_zmq, .help = "ZeroMQ ROUTER endpoint for adapters" },
+	{ "listen_tcp", CT_ENDPOINT, FIELD(config_broker, listen_tcp), .def = "",
+	  .check = conftab_check_zmq, .help = "extra plain endpoint for tests, \"\" = none" },
+	{ "store", CT_PATH, FIELD(config_broker, store),
+	  .def = "/var/lib/nara/nara.db", .flags = CONFTAB_NONEMPTY,
+	  .help = "SQLite database file" },
+	{ "pseudonym_key", CT_PATH, FIELD(config_broker, pseudonym_key),
+	  .def = "/etc/nara/pseudonym.key", .flags = CONFTAB_NONEMPTY,
+	  .help = "HMAC key file for personal identity numbers in the audit log" },
+	{ "signing_key", CT_PATH, FIELD(config_broker, signing_key), .def = "",
+	  .help = "Ed25519 PEM key signing audit checkpoints, \"\" = none" },
+	{ "control", CT_ENDPOINT, FIELD(config_broker, control),
+	  .def = "ipc:///run/nara/control.sock", .flags = CONFTAB_NONEMPTY,
+	  .check = conftab_check_zmq, .help = "naractl endpoint" },
+	{ "http_listen", CT_ENDPOINT, FIELD(config_broker, http_listen),
+	  .def = "127.0.0.1:9464", .check = conftab_check_hostport,
+	  .help = "metrics and dashboard HOST:PORT, \"\" = off" },
+	{ "synchronous", CT_ENUM, FIELD(config_broker, synchronous), .def = "full",
+	  .choices = "full|normal", .help = "SQLite sync: full survives power loss" },
+	{ "log_level", CT_ENUM, FIELD(config_broker, log_level), .def = "info",
+	  .choices = "error|warning|info|debug", .help = "most verbose level logged" },
+	{ "max_message_bytes", CT_SIZE, FIELD(config_broker, max_message_bytes),
+	  .def = "16M", .min = KIB, .max = 64 * MIB,
+	  .help = "largest encoded envelope accepted" },
+	{ "max_attachments", CT_INT, FIELD(config_broker, max_attachments),
+	  .def = "20", .min = 0, .max = 1000, .help = "attachments per message" },
+	{ "max_attachment_bytes", CT_SIZE, FIELD(config_broker, max_attachment_bytes),
+	  .def = "10M", .min = 1, .max = 64 * MIB, .help = "largest attachment" },
+	{ "max_text_bytes", CT_SIZE, FIELD(config_broker, max_text_bytes),
+	  .def = "64K", .min = KIB, .max = MIB, .help = "longest text field" },
+	{ "store_max_bytes", CT_SIZE, FIELD(config_broker, store_max_bytes),
+	  .def = "0", .help = "store size above which submits are refused, 0 = unlimited" },
+	{ "ack_timeout", CT_DURATION, FIELD(config_broker, ack_timeout), .def = "60",
+	  .min = 1, .max = DAY_SECONDS, .help = "wait for an ack before redelivering" },
+	{ "default_credit", CT_INT, FIELD(config_broker, default_credit),
+	  .def = "64", .min = 1, .max = 10000,
+	  .help = "delivery window when a node announces none" },
+	{ "max_credit", CT_INT, FIELD(config_broker, max_credit), .def = "1000",
+	  .min = 1, .max = 100000, .help = "largest delivery window granted" },
+	{ "batch_max", CT_INT, FIELD(config_broker, batch_max), .def = "512",
+	  .min = 1, .max = 100000, .help = "frames per store transaction" },
+	{ "checkpoint_interval", CT_DURATION, FIELD(config_broker, checkpoint_interval),
+	  .def = "60", .min = 1, .max = DAY_SECONDS,
+	  .help = "time between signed audit chain heads" },
+	{ "audit_retention_days", CT_INT, FIELD(config_broker, audit_retention_days),
+	  .def = "1825", .min = 1, .max = 36500,
+	  .help = "days audit metadata is kept" },
+};
+
+static const struct config_key tls_keys[] = {
+	{ "listen", CT_ENDPOINT, FIELD(config_tls, listen), .def = "",
+	  .check = conftab_check_hostport, .help = "TLS HOST:PORT, \"\" = no TLS front" },
+	{ "cert", CT_PATH, FIELD(config_tls, cert), .def = "",
+	  .help = "broker certificate chain (PEM)" },
+	{ "key", CT_PATH, FIELD(config_tls, key), .def = "",
+	  .help = "broker private key (PEM)" },
+	{ "ca", CT_PATH, FIELD(config_tls, ca), .def = "",
+	  .help = "CA bundle that node certificates chain to" },
+	{ "crl", CT_LIST, LIST(config_tls, crl, n_crl), .def = "",
+	  .check = conftab_check_path,
+	  .help = "CRL files (PEM), comma-separated" },
+	{ "min_version", CT_ENUM, FIELD(config_tls, min_version), .def = "1.3",
+	  .choices = "1.2|1.3", .flags = CONFTAB_ENUM_TEXT,
+	  .help = "lowest TLS version accepted" },
+	{ "identity", CT_ENUM, FIELD(config_tls, identity), .def = "san-uri",
+	  .choices = "san-uri|cn|serial",
+	  .help = "certificate field that names the node" },
+	{ "runtime_dir", CT_PATH, FIELD(config_tls, runtime_dir), .def = "/run/nara",
+	  .flags = CONFTAB_NONEMPTY, .help = "private directory of the relay socket" },
+	{ "handshake_timeout", CT_DURATION, FIELD(config_tls, handshake_timeout),
+	  .def = "10", .min = 1, .max = 300, .help = "time allowed for a handshake" },
+	{ "max_connections", CT_INT, FIELD(config_tls, max_connections),
+	  .def = "1000", .min = 1, .max = 100000, .help = "open TLS connections" },
+	{ "expiry_warn_days", CT_INT, FIELD(config_tls, expiry_warn_days),
+	  .def = "30", .min = 1, .max = 365,
+	  .help = "warn when a peer certificate expires sooner" },
+};
+
+static const struct config_key node_keys[] = {
+	{ "name", CT_STRING, FIELD(config_node, name),
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .help = "display name" },
+	{ "kind", CT_ENUM, FIELD(config_node, kind), .def = "municipality",
+	  .choices = "municipality|region", .flags = CONFTAB_ENUM_TEXT,
+	  .help = "which side of the border the node is on" },
+	{ "addresses", CT_LIST, LIST(config_node, addresses, n_addresses),
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_address,
+	  .help = "addresses the node serves (each served by one node only)" },
+	{ "identity", CT_STRING, FIELD(config_node, identity), .def = "",
+	  .help = "certificate identity, \"\" = the node id" },
+};
+
+static const struct config_key rule_keys[] = {
+	{ "senders", CT_LIST, LIST(config_rule, senders, n_senders),
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_pattern,
+	  .help = "sender address patterns (fnmatch: * and ?)" },
+	{ "recipients", CT_LIST, LIST(config_rule, recipients, n_recipients),
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_pattern,
+	  .help = "recipient address patterns" },
+	{ "types", CT_CUSTOM, FIELD(config_rule, types), .def = "*",
+	  .custom = parse_types, .help = "message types, * = all" },
+	{ "effect", CT_ENUM, FIELD(config_rule, deny), .def = "allow",
+	  .choices = "allow|deny", .help = "deny rules override allow rules" },
+	{ "valid_from", CT_DATE, FIELD(config_rule, valid_from), .def = "",
+	  .help = "first day the rule applies (UTC), \"\" = always" },
+	{ "valid_until", CT_DATE, FIELD(config_rule, valid_until), .def = "",
+	  .help = "last day the rule applies (UTC), \"\" = never ends" },
+	{ "description", CT_STRING, FIELD(config_rule, description), .def = "",
+	  .help = "why the rule exists" },
+};
+
+/* ---------------------------------------------------------------- sections */
+
+static void *
+open_broker(struct conftab_parser *p, const char *arg)
+{
+	return &((struct load *)p->user)->cfg->broker;
+}
+
+static void
+close_broker(struct conftab_parser *p, void *base)
+{
+	const struct config_broker *b = base;
+	int line = conftab_key_line(p, "default_credit");
+
+	if (b->default_credit > b->max_credit)
+		conftab_error(p, line ? line : p->header_line, "default_credit",
+		    "%llu is above max_credit %llu",
+		    (unsigned long long)b->default_credit,
+		    (unsigned long long)b->max_credit);
+}
+
+static void *
+open_tls(struct conftab_parser *p, const char *arg)
+{
+	return &((struct load *)p->user)->cfg->tls;
+}
+
+/* A TLS front needs its own certificate, key and the CA of the nodes. */
+static void
+close_tls(struct conftab_parser *p, void *base)
+{
+	const struct config_tls *t = base;
+	const char *need[] = { t->cert, t->key, t->ca };
+	const char *names[] = { "cert", "key", "ca" };
+
+	if (t->listen == NULL || t->listen[0] == '\0')
+		return;
+	for (size_t i = 0; i < 3; i++)
+		if (need[i] == NULL || need[i][0] == '\0')
+			conftab_error(p, p->header_line, names[i],
+			    "required when listen is set");
+}
+
+/* Make room for one more node: the arrays double together, and each keeps
+ * its old block when realloc fails. */
+static int
+grow_nodes(struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	size_t cap = ld->cap_nodes ? ld->cap_nodes * 2 : 64;
+	struct config_node *nodes;
+	int *addr_line, *ident_line;
+
+	if (cfg->n_nodes < ld->cap_nodes)
+		return 0;
+	if ((nodes = realloc(cfg->nodes, cap * sizeof(*nodes))) != NULL)
+		cfg->nodes = nodes;
+	if ((addr_line = realloc(ld->addr_line, cap * sizeof(int))) != NULL)
+		ld->addr_line = addr_line;
+	if ((ident_line = realloc(ld->ident_line, cap * sizeof(int))) != NULL)
+		ld->ident_line = ident_line;
+	if (nodes == NULL || addr_line == NULL || ident_line == NULL)
+		return -1;
+	ld->cap_nodes = cap;
+	return 0;
+}
+
+static void *
+open_node(struct conftab_parser *p, const char *arg)
+{
+	struct load *ld = p->user;
+	struct config *cfg = ld->cfg;
+	struct config_node *node;
+
+	if (!id_ok(arg)) {
+		conftab_error(p, p->line, NULL, "bad node id \"%s\": 1-%d letters, "
+		    "digits, '.', '_' or '-'", arg, NODE_ID_MAX);
+		return NULL;
+	}
+	if (grow_nodes(ld) != 0) {
+		ld->oom = true;
+		return NULL;
+	}
+	node = memset(&cfg->nodes[cfg->n_nodes], 0, sizeof(*node));
+	if ((node->id = strdup(arg)) == NULL) {
+		ld->oom = true;
+		return NULL;
+	}
+	node->line = p->line;
+	ld->addr_line[cfg->n_nodes] = ld->ident_line[cfg->n_nodes] = p->line;
+	cfg->n_nodes++;
+	conftab_defaults(p, node_keys, N_KEYS(node_keys), node, p->line);
+	return node;
+}
+
+static void
+close_node(struct conftab_parser *p, void *base)
+{
+	struct load *ld = p->user;
+	struct config_node *node = base;
+	size_t i = (size_t)(node - ld->cfg->nodes);
+	int line;
+
+	if ((line = conftab_key_line(p, "addresses")) != 0)
+		ld->addr_line[i] = line;
+	if ((line = conftab_key_line(p, "identity")) != 0)
+		ld->ident_line[i] = line;
+	if (node->identity != NULL && node->identity[0] == '\0') {
+		free(node->identity);
+		if ((node->identity = strdup(node->id)) == NULL)
+			ld->oom = true;
+	}
+}
+
+static void *
+open_rule(struct conftab_parser *p, const char *arg)
+{
+	struct load *ld = p->user;
+	struct config *cfg = ld->cfg;
+	struct config_rule *rule;
+
+	if (!id_ok(arg)) {
+		conftab_error(p, p->line, NULL, "bad rule name \"%s\": 1-%d letters, "
+		    "digits, '.', '_' or '-'", arg, NODE_ID_MAX);
+		return NULL;
+	}
+	if (cfg->n_rules == ld->cap_rules) {
+		size_t cap = ld->cap_rules ? ld->cap_rules * 2 : 64;
+		struct config_rule *rules = realloc(cfg->rules, cap * sizeof(*rules));
+
+		if (rules == NULL) {
+			ld->oom = true;
+			return NULL;
+		}
+		cfg->rules = rules;
+		ld->cap_rules = cap;
+	}
+	rule = memset(&cfg->rules[cfg->n_rules], 0, sizeof(*rule));
+	if ((rule->name = strdup(arg)) == NULL) {
+		ld->oom = true;
+		return NULL;
+	}
+	rule->line = p->line;
+	cfg->n_rules++;
+	conftab_defaults(p, rule_keys, N_KEYS(rule_keys), rule, p->line);
+	return rule;
+}
+
+static const char *
+day_text(int64_t epoch, char *buf, size_t len)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d", &tm) == 0)
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+/* valid_until names a day: the rule holds through its last second. */
+static void
+close_rule(struct conftab_parser *p, void *base)
+{
+	struct config_rule *rule = base;
+	char from[16], until[16];
+	int line;
+
+	if (rule->types == 0) {
+		line = conftab_key_line(p, "types");
+		conftab_error(p, line ? line : p->header_line, "types",
+		    "must not be empty");
+	}
+	if (rule->valid_until != 0 && rule->valid_until < rule->valid_from)
+		conftab_error(p, conftab_key_line(p, "valid_until"), "valid_until",
+		    "%s is before valid_from %s",
+		    day_text(rule->valid_until, until, sizeof(until)),
+		    day_text(rule->valid_from, from, sizeof(from)));
+	if (rule->valid_until != 0)
+		rule->valid_until += DAY_SECONDS - 1;
+}
+
+static const struct conftab_kind kinds[] = {
+	{ "broker", NULL, broker_keys, N_KEYS(broker_keys), "daemon settings",
+	  open_broker, close_broker },
+	{ "tls", NULL, tls_keys, N_KEYS(tls_keys), "the TLS front of narad",
+	  open_tls, close_tls },
+	{ "node", "ID", node_keys, N_KEYS(node_keys),
+	  "one adapter: its name, addresses and certificate identity",
+	  open_node, close_node },
+	{ "rule", "NAME", rule_keys, N_KEYS(rule_keys),
+	  "one policy rule: senders x recipients x types", open_rule, close_rule },
+};
+
+/* ---------------------------------------------------------------- across sections */
+
+static int
+route_order(const void *a, const void *b)
+{
+	const struct config_route *x = a, *y = b;
+	int c = strcmp(x->address, y->address);
+
+	if (c != 0)
+		return c;
+	return x->node < y->node ? -1 : x->node > y->node;
+}
+
+/* The route table; an address served twice is reported at the second
+ * node's addresses line, naming the first. */
+static int
+build_routes(struct conftab_parser *p, struct load *ld)
+{
+	struct config *cfg = ld->cfg;
+	size_t n = 0;
+	char label[NODE_ID_MAX + 16];
+
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		n += cfg->nodes[i].n_addresses;
+	if ((cfg->routes = calloc(n + 1, sizeof(*cfg->routes))) == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		for (size_t j = 0; j < cfg->nodes[i].n_addresses; j++)
+			cfg->routes[cfg->n_routes++] = (struct config_route) {
+				cfg->nodes[i].addresses[j], i };
+	qsort(cfg->routes, cfg->n_routes, sizeof(*cfg->routes), route_order);
+	for (size_t r = 1; r < cfg->n_routes; r++) {
+		const struct config_route *first = &cfg->routes[r - 1];
+		const struct config_route *again = &cfg->routes[r];
+
+		if (strcmp(first->address, again->address) != 0)
+			continue;
+		snprintf(label, sizeof(label), "[node %s]", cfg->nodes[again->node].id);
+		if (first->node == again->node)
+			conftab_report(p, ld->addr_line[again->node], label,
+			    "addresses", "%s is listed twice", again->address);
+		else
+			conftab_report(p, ld->addr_line[again->node], label,
+			    "addresses", "%s is already served by node %s (line %d)",
+			    again->address, cfg->nodes[first->node].id,
+			    ld->addr_line[first->node]);
+	}
+	return 0;
+}
+
+/* Two nodes with one certificate identity could not be told apart. */
+static void
+check_identities(struct conftab_parser *p, struct load *ld)
+{
+	const struct config *cfg = ld->cfg;
+	char label[NODE_ID_MAX + 16];
+
+	for (size_t i = 1; i < cfg->n_nodes; i++) {
+		const struct config_node *b = &cfg->nodes[i];
+
+		for (size_t j = 0; j < i && b->identity != NULL; j++) {
+			const struct config_node *a = &cfg->nodes[j];
+
+			if (a->identity == NULL || strcmp(a->identity, b->identity) != 0)
+				continue;
+			snprintf(label, sizeof(label), "[node %s]", b->id);
+			conftab_report(p, ld->ident_line[i], label, "identity",
+			    "\"%s\" is already the identity of node %s (line %d)",
+			    b->identity, a->id, ld->ident_line[j]);
+			break;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static void
+diag_add(struct config_diag *diag, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+diag_add(struct config_diag *diag, const char *fmt, ...)
+{
+	char *text = NULL, **grown;
+	va_list ap;
+
+	if (diag == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (text == NULL || (grown = realloc(diag->msgs,
+	    (diag->n + 1) * sizeof(*grown))) == NULL) {
+		free(text);
+		return;
+	}
+	diag->msgs = grown;
+	diag->msgs[diag->n++] = text;
+}
+
+/* Parse from a file or a string; the one path both entry points share. */
+static struct config *
+load(FILE *in, const char *text, const char *name, struct config_diag *diag)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	struct load ld = { .cfg = cfg };
+	struct conftab_parser p = { .file = name, .kinds = kinds,
+		.n_kinds = N_KEYS(kinds), .user = &ld };
+	size_t n_errors;
+
+	if (cfg == NULL || (cfg->path = strdup(name)) == NULL) {
+		ld.oom = true;
+	} else {
+		conftab_defaults(&p, broker_keys, N_KEYS(broker_keys), &cfg->broker, 0);
+		conftab_defaults(&p, tls_keys, N_KEYS(tls_keys), &cfg->tls, 0);
+		if (in != NULL)
+			conftab_parse_file(&p, in);
+		else
+			conftab_parse_string(&p, text);
+		if (build_routes(&p, &ld) != 0)
+			ld.oom = true;
+		check_identities(&p, &ld);
+	}
+	n_errors = conftab_finish(&p, diag);
+	free(ld.addr_line);
+	free(ld.ident_line);
+	if (ld.oom)
+		diag_add(diag, "%s: out of memory", name);
+	if (n_errors > 0 || ld.oom)
+		config_free(&cfg);
+	return cfg;
+}
+
+/* Load a file; every problem lands in diag, NULL when there was any. */
+struct config *
+config_load(const char *path, struct config_diag *diag)
+{
+	struct config *cfg;
+	FILE *in = fopen(path, "r");
+
+	if (in == NULL) {
+		diag_add(diag, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	cfg = load(in, NULL, path, diag);
+	if (ferror(in)) {
+		diag_add(diag, "%s: read error", path);
+		config_free(&cfg);
+	}
+	fclose(in);
+	return cfg;
+}
+
+/* Same from memory, for tests and tools; name appears in messages. */
+struct config *
+config_parse_string(const char *text, const char *name, struct config_diag *diag)
+{
+	return load(NULL, text ? text : "", name ? name : "(string)", diag);
+}
+
+/* Release the messages; diag itself is the caller's. */
+void
+config_diag_free(struct config_diag *diag)
+{
+	if (diag == NULL)
+		return;
+	for (size_t i = 0; i < diag->n; i++)
+		free(diag->msgs[i]);
+	free(diag->msgs);
+	diag->msgs = NULL;
+	diag->n = 0;
+}
+
+/* Free everything the config owns; *cfg becomes NULL. */
+void
+config_free(struct config **cfg)
+{
+	struct config *c;
+
+	if (cfg == NULL || (c = *cfg) == NULL)
+		return;
+	conftab_free(broker_keys, N_KEYS(broker_keys), &c->broker);
+	conftab_free(tls_keys, N_KEYS(tls_keys), &c->tls);
+	for (size_t i = 0; i < c->n_nodes; i++) {
+		conftab_free(node_keys, N_KEYS(node_keys), &c->nodes[i]);
+		free(c->nodes[i].id);
+	}
+	for (size_t i = 0; i < c->n_rules; i++) {
+		conftab_free(rule_keys, N_KEYS(rule_keys), &c->rules[i]);
+		free(c->rules[i].name);
+	}
+	free(c->nodes);
+	free(c->rules);
+	free(c->routes);
+	free(c->path);
+	free(c);
+	*cfg = NULL;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+/* Node by its id; nodes are few, a scan is enough. */
+const struct config_node *
+config_node_find(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; cfg != NULL && id != NULL && i < cfg->n_nodes; i++)
+		if (strcmp(cfg->nodes[i].id, id) == 0)
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+/* Node whose certificate carries identity (unique, checked at load). */
+const struct config_node *
+config_node_by_identity(const struct config *cfg, const char *identity)
+{
+	for (size_t i = 0; cfg != NULL && identity != NULL && i < cfg->n_nodes; i++)
+		if (strcmp(cfg->nodes[i].identity, identity) == 0)
+			return &cfg->nodes[i];
+	return NULL;
+}
+
+static int
+route_find(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct config_route *)elem)->address);
+}
+
+/* The node an address is delivered to; per message, hence bsearch. */
+const struct config_node *
+config_route(const struct config *cfg, const char *address)
+{
+	const struct config_route *r;
+
+	if (cfg == NULL || address == NULL || cfg->n_routes == 0)
+		return NULL;
+	r = bsearch(address, cfg->routes, cfg->n_routes, sizeof(*r), route_find);
+	return r ? &cfg->nodes[r->node] : NULL;
+}
+
+/* Whether node may send as address (the NR030 check). */
+bool
+config_node_serves(const struct config_node *node, const char *address)
+{
+	for (size_t i = 0; node != NULL && address != NULL &&
+	    i < node->n_addresses; i++)
+		if (strcmp(node->addresses[i], address) == 0)
+			return true;
+	return false;
+}
+
+static bool
+any_match(char *const *patterns, size_t n, const char *address)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fnmatch(patterns[i], address, 0) == 0)
+			return true;
+	return false;
+}
+
+/* Default deny: some rule in force must allow, and no deny rule in force
+ * may match. Dates are whole UTC days (close_rule). */
+enum nara_code
+config_authorize(const struct config *cfg, const char *sender,
+    const char *recipient, Nara__MessageType type, int64_t now)
+{
+	bool allowed = false;
+
+	if (cfg == NULL || sender == NULL || recipient == NULL ||
+	    (int)type <= 0 || (int)type >= 32)
+		return NR_POLICY_DENIED;
+	for (size_t i = 0; i < cfg->n_rules; i++) {
+		const struct config_rule *r = &cfg->rules[i];
+
+		if (!(r->types & (1u << type)) ||
+		    (r->valid_from != 0 && now < r->valid_from) ||
+		    (r->valid_until != 0 && now > r->valid_until) ||
+		    !any_match(r->senders, r->n_senders, sender) ||
+		    !any_match(r->recipients, r->n_recipients, recipient))
+			continue;
+		if (r->deny)
+			return NR_POLICY_DENIED;
+		allowed = true;
+	}
+	return allowed ? NR_OK : NR_POLICY_DENIED;
+}
+
+/* The reference behind --help-config and nara.conf(5). */
+void
+config_print_keys(FILE *out)
+{
+	fprintf(out, "nara.conf keys (name, type, default, range or choices, "
+	    "meaning).\nSizes take K, M or G (1024-based); durations s, m, h "
+	    "or d; lists are comma-separated\nand may go on on indented "
+	    "lines; lines hold at most 198 characters.\n\n");
+	for (size_t i = 0; i < N_KEYS(kinds); i++)
+		conftab_print(out, &kinds[i]);
+}

@@ -1,0 +1,116 @@
+/*
+ * store_int.h — internals of the SQLite store, shared by store_sqlite.c
+ * (open, schema, transactions, checkpoints, statistics, keys) and
+ * store_sqlite_msg.c (the message, receipt and audit operations).
+ * Nothing outside those two files includes this header.
+ */
+#ifndef NARA_STORE_INT_H
+#define NARA_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "audit.h"
+#include "store.h"
+
+/* Columns every message query returns first, in this order (MC_*). */
+#define MSG_COLS "seq, message_id, conversation_id, type, priority, " \
+	"legal_basis, sender, sender_node, recipient, recipient_node, author, " \
+	"subject_pseudonym, created, expires, payload_sha256, payload_size, " \
+	"attempts, state"
+enum msg_col {
+	MC_SEQ, MC_MESSAGE_ID, MC_CONVERSATION_ID, MC_TYPE, MC_PRIORITY,
+	MC_LEGAL_BASIS, MC_SENDER, MC_SENDER_NODE, MC_RECIPIENT,
+	MC_RECIPIENT_NODE, MC_AUTHOR, MC_SUBJECT, MC_CREATED, MC_EXPIRES,
+	MC_SHA256, MC_SIZE, MC_ATTEMPTS, MC_STATE, MC_PAYLOAD
+};
+
+/* Prepared once at open; SQL text in store_sqlite.c's stmt_sql table. */
+enum store_stmt {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_PAGE_COUNT, S_DATA_VERSION, S_VACUUM,
+	S_HEAD_SAVE,
+	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_MSG_FIND, S_MSG_INSERT,
+	S_MSG_META, S_QUEUE_LOAD, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
+	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
+	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_COUNT
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	char *path;
+	bool read_only;
+	bool sync_full;
+	uint64_t max_bytes;
+	uint8_t *key;                 /* pseudonym key (own copy) */
+	size_t key_len;
+
+	/* the open batch */
+	bool in_batch;
+	bool implicit;                /* opened by a call made outside a batch */
+	bool broken;                  /* part of an operation failed: no commit */
+	struct nara_err broken_err;
+	int64_t db_bytes;             /* page_count * page_size at begin */
+	int64_t batch_bytes;          /* payload bytes accepted in this batch */
+	int64_t page_size;
+	int64_t data_version;         /* changes when another connection commits */
+	uint64_t commits;
+
+	/* audit chain head; saved_* is the head before store_begin */
+	struct audit_hasher *hasher;
+	int64_t head_seq, saved_seq;
+	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
+	bool head_dirty;
+
+	/* scratch buffer for encoded receipts (grow-only) */
+	uint8_t *buf;
+	size_t buf_cap;
+
+	/* checkpoint thread with its own connection */
+	sqlite3 *ckpt_db;
+	pthread_t ckpt_thread;
+	bool ckpt_running;
+	bool ckpt_stop;
+	pthread_mutex_t ckpt_mu;
+	pthread_cond_t ckpt_cv;
+	atomic_int wal_frames;        /* WAL size reported after each commit */
+};
+
+/* A message row read from MSG_COLS; strings borrowed from the statement. */
+struct msg_row {
+	struct store_msg m;
+	const char *subject;          /* pseudonym hex, NULL when none */
+};
+
+/* Fill r from the MSG_COLS (and MC_PAYLOAD when with_payload) of s. */
+void store_row_read(sqlite3_stmt *s, bool with_payload, struct msg_row *r);
+
+/* Map a SQLite result to NR040 (disk full) or NR041 with the SQLite text;
+ * marks an open batch broken when SQLite rolled it back. Returns -1. */
+int store_fail(struct store *st, int rc, const char *what,
+    struct nara_err *err);
+/* Part of an operation was written before a later step failed: the batch
+ * must not commit. Returns -1. */
+int store_break(struct store *st, const struct nara_err *err);
+
+/* Every writing operation runs between these: outside a batch they open
+ * and commit one of their own. store_leave returns rc (or -1 if the commit
+ * of the implicit batch failed). */
+int store_enter(struct store *st, struct nara_err *err);
+int store_leave(struct store *st, int rc, struct nara_err *err);
+
+/* An audit row about message m (may be NULL): its metadata, the subject
+ * pseudonym, and code/detail cut to size with m's personal number removed. */
+int store_audit_msg(struct store *st, const char *event, const char *node,
+    const struct store_msg *m, const char *subject, const char *code,
+    const char *detail, int64_t now, struct nara_err *err);
+
+/* Append one audit row (seq, hashes and time filled here). */
+int store_audit_append(struct store *st, struct audit_row *r, int64_t now,
+    struct nara_err *err);
+
+#endif

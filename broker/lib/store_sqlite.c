@@ -1,0 +1,739 @@
+/*
+ * store_sqlite.c — the SQLite backend of store.h: opening and creating the
+ * database, the prepared statements, batches, the checkpoint thread,
+ * statistics, audit verification and the pseudonym key. The operations on
+ * messages and receipts are in store_sqlite_msg.c.
+ *
+ * Durability: WAL with synchronous=FULL, so a commit returns after the WAL
+ * is on disk. The writer connection never checkpoints (wal_autocheckpoint=0);
+ * a thread with its own connection runs passive checkpoints once a second
+ * when the WAL has grown, keeping that work off the commit path.
+ */
+#include "store_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+#define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
+#define VACUUM_EVERY 1000          /* commits between incremental vacuums */
+
+static const char SCHEMA_SQL[] =
+	"CREATE TABLE IF NOT EXISTS meta ("
+	"  key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS messages ("
+	"  seq INTEGER PRIMARY KEY, message_id TEXT UNIQUE NOT NULL,"
+	"  conversation_id TEXT, type INTEGER NOT NULL, priority INTEGER NOT NULL,"
+	"  legal_basis INTEGER NOT NULL, sender TEXT NOT NULL,"
+	"  sender_node TEXT NOT NULL, recipient TEXT NOT NULL,"
+	"  recipient_node TEXT NOT NULL, author TEXT, subject_pseudonym TEXT,"
+	"  created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0,"
+	"  accepted_at INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, payload BLOB,"
+	"  payload_sha256 BLOB NOT NULL, payload_size INTEGER NOT NULL,"
+	"  dead_code TEXT, dead_text TEXT, done_at INTEGER);"
+	/* Partial indexes: only queued rows, so delivered history kept for
+	 * the audit retention period does not slow the queues down. */
+	"CREATE INDEX IF NOT EXISTS messages_queue"
+	"  ON messages(recipient_node, seq) WHERE state = 0;"
+	"CREATE INDEX IF NOT EXISTS messages_expiry"
+	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
+	"CREATE TABLE IF NOT EXISTS receipts ("
+	"  id INTEGER PRIMARY KEY, node TEXT NOT NULL, message_id TEXT NOT NULL,"
+	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);"
+	"CREATE INDEX IF NOT EXISTS receipts_node ON receipts(node);"
+	"CREATE INDEX IF NOT EXISTS receipts_message ON receipts(message_id);"
+	"CREATE TABLE IF NOT EXISTS audit ("
+	"  seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
+	"  node TEXT, message_id TEXT, type TEXT, sender TEXT, recipient TEXT,"
+	"  author TEXT, legal_basis TEXT, payload_sha256 TEXT,"
+	"  payload_size INTEGER, subject TEXT, code TEXT, detail TEXT,"
+	"  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id)"
+	"  WHERE message_id IS NOT NULL;"
+	"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);";
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_PAGE_COUNT] = "PRAGMA page_count",
+	[S_DATA_VERSION] = "PRAGMA data_version",
+	[S_VACUUM] = "PRAGMA incremental_vacuum(256)",
+	[S_HEAD_SAVE] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
+	    "('audit_head_seq', ?1), ('audit_head_hash', ?2)",
+	[S_HEAD_LOAD] = "SELECT (SELECT value FROM meta WHERE key = "
+	    "'audit_head_seq'), (SELECT value FROM meta WHERE key = "
+	    "'audit_head_hash')",
+	[S_AUDIT_LAST] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+	[S_AUDIT_INSERT] = "INSERT INTO audit(seq, time, event, node, "
+	    "message_id, type, sender, recipient, author, legal_basis, "
+	    "payload_sha256, payload_size, subject, code, detail, prev_hash, "
+	    "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+	    "?13, ?14, ?15, ?16, ?17)",
+	[S_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = ?1",
+	[S_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
+	    "type, priority, legal_basis, sender, sender_node, recipient, "
+	    "recipient_node, author, subject_pseudonym, created, expires, "
+	    "accepted_at, payload, payload_sha256, payload_size) VALUES (?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
+	    "?17)",
+	[S_MSG_META] = "SELECT " MSG_COLS " FROM messages WHERE message_id = ?1",
+	[S_QUEUE_LOAD] = "SELECT " MSG_COLS ", payload FROM messages WHERE "
+	    "recipient_node = ?1 AND state = 0 AND seq > ?2 ORDER BY seq "
+	    "LIMIT ?3",
+	[S_EXPIRED] = "SELECT " MSG_COLS ", NULL FROM messages WHERE state = 0 "
+	    "AND expires > 0 AND expires <= ?1 ORDER BY expires LIMIT ?2",
+	[S_DELIVERING] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1 AND "
+	    "state = 0 RETURNING " MSG_COLS,
+	[S_ACKED] = "UPDATE messages SET state = 1, done_at = ?3, payload = NULL "
+	    "WHERE message_id = ?1 AND recipient_node = ?2 AND state = 0 "
+	    "RETURNING " MSG_COLS,
+	[S_DEAD] = "UPDATE messages SET state = 2, dead_code = ?2, dead_text = "
+	    "?3, done_at = ?4 WHERE message_id = ?1 AND state = 0 AND (?5 = '' "
+	    "OR recipient_node = ?5) RETURNING " MSG_COLS,
+	/* A retried message goes to the back of its queue with a new seq, so
+	 * that readers paging by seq find it again. */
+	[S_RETRY] = "UPDATE messages SET seq = (SELECT max(seq) + 1 FROM "
+	    "messages), state = 0, attempts = 0, dead_code = NULL, dead_text = "
+	    "NULL, done_at = NULL WHERE message_id = ?1 AND state = 2 AND "
+	    "payload IS NOT NULL RETURNING " MSG_COLS,
+	[S_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
+	    "encoded) VALUES (?1, ?2, ?3, ?4)",
+	[S_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
+	    "receipts WHERE node = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+	[S_RECEIPT_SENT] = "UPDATE receipts SET sent = ?2 WHERE id = ?1 "
+	    "RETURNING node, message_id, outcome",
+	[S_RECEIPT_ACKED] = "DELETE FROM receipts WHERE id = (SELECT id FROM "
+	    "receipts WHERE node = ?1 AND message_id = ?2 ORDER BY id LIMIT 1) "
+	    "RETURNING outcome",
+	[S_NODE_STATS] = "SELECT node, sum(q), min(oldest), sum(r) FROM ("
+	    "SELECT recipient_node AS node, count(*) AS q, min(accepted_at) AS "
+	    "oldest, 0 AS r FROM messages WHERE state = 0 GROUP BY "
+	    "recipient_node UNION ALL SELECT node, 0, NULL, count(*) FROM "
+	    "receipts GROUP BY node) GROUP BY node ORDER BY node",
+	[S_TOTALS] = "SELECT (SELECT count(*) FROM messages WHERE state = 0), "
+	    "(SELECT count(*) FROM messages WHERE state = 1), (SELECT count(*) "
+	    "FROM messages WHERE state = 2), (SELECT count(*) FROM receipts), "
+	    "(SELECT count(*) FROM audit)",
+};
+
+/* ---------------------------------------------------------------- errors */
+
+int
+store_fail(struct store *st, int rc, const char *what, struct nara_err *err)
+{
+	struct nara_err local;
+
+	if (err == NULL)
+		err = &local;
+	if (rc == SQLITE_FULL)
+		nara_err_set(err, NR_STORE_FULL, "store", "%s: %s", what,
+		    sqlite3_errmsg(st->db));
+	else
+		nara_err_set(err, NR_STORE_FAILED, "store", "%s: %s", what,
+		    sqlite3_errmsg(st->db));
+	log_error("store %s: %s", st->path, err->text);
+	/* SQLite rolls the whole transaction back on some errors (full disk,
+	 * I/O); what follows in this batch must not run in autocommit. */
+	if (st->in_batch && sqlite3_get_autocommit(st->db))
+		store_break(st, err);
+	return -1;
+}
+
+int
+store_break(struct store *st, const struct nara_err *err)
+{
+	if (st->in_batch && !st->broken) {
+		st->broken = true;
+		st->broken_err = *err;
+	}
+	return -1;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static int
+exec_sql(struct store *st, const char *sql, struct nara_err *err)
+{
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : store_fail(st, rc, "setting up the database",
+	    err);
+}
+
+/* One integer from a query (PRAGMA page_size, schema version). */
+static int
+query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*out = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1
+		    : sqlite3_column_int64(s, 0);
+		rc = SQLITE_OK;
+	} else if (rc == SQLITE_DONE) {
+		*out = -1;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct store *st = arg;
+
+	atomic_store(&st->wal_frames, frames);
+	return SQLITE_OK;
+}
+
+/* Pragmas of the writer connection; auto_vacuum first, before any table.
+ * secure_delete overwrites a purged payload instead of leaving clinical
+ * content in free space inside the file. */
+static int
+writer_pragmas(struct store *st, const struct store_options *opt,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	bool wal = false;
+
+	if (exec_sql(st, "PRAGMA auto_vacuum = INCREMENTAL", err) != 0)
+		return -1;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s,
+	    NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		wal = sqlite3_column_text(s, 0) != NULL && strcmp((const char *)
+		    sqlite3_column_text(s, 0), "wal") == 0;
+	sqlite3_finalize(s);
+	if (!wal)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s: cannot "
+		    "switch to WAL mode: %s", st->path, sqlite3_errmsg(st->db));
+	if (exec_sql(st, opt->sync_full ? "PRAGMA synchronous = FULL"
+	    : "PRAGMA synchronous = NORMAL", err) != 0 ||
+	    exec_sql(st, "PRAGMA journal_size_limit = 67108864;"
+	    "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+	    "PRAGMA secure_delete = ON", err) != 0)
+		return -1;
+	st->sync_full = opt->sync_full;
+	sqlite3_wal_autocheckpoint(st->db, 0);
+	sqlite3_wal_hook(st->db, wal_hook, st);
+	return 0;
+}
+
+/* Create the tables of a new store, or check the version of an old one. */
+static int
+schema_check(struct store *st, struct nara_err *err)
+{
+	int64_t version = -1;
+	int rc;
+
+	if (!st->read_only && (exec_sql(st, "BEGIN IMMEDIATE", err) != 0 ||
+	    exec_sql(st, SCHEMA_SQL, err) != 0 ||
+	    exec_sql(st, "COMMIT", err) != 0)) {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	rc = query_int(st->db, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'", &version);
+	if (rc != SQLITE_OK)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
+		    "nara store: %s", st->path, sqlite3_errmsg(st->db));
+	if (version != SCHEMA_VERSION)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s has schema "
+		    "version %lld; this program reads version %d", st->path,
+		    (long long)version, SCHEMA_VERSION);
+	if (query_int(st->db, "PRAGMA page_size", &st->page_size) != SQLITE_OK ||
+	    st->page_size <= 0)
+		st->page_size = 4096;
+	return 0;
+}
+
+static int
+prepare_all(struct store *st, struct nara_err *err)
+{
+	for (int i = 0; i < S_COUNT; i++) {
+		int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &st->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return store_fail(st, rc, "preparing statements", err);
+	}
+	return 0;
+}
+
+static int64_t data_version(struct store *st);
+
+/* The chain head: the recorded head, or the last row if that is further
+ * (so a new row never reuses a seq); a difference is logged, and left for
+ * store_audit_verify to report. */
+static int
+head_load(struct store *st, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_HEAD_LOAD];
+	int64_t last = 0;
+	int rc;
+
+	st->data_version = data_version(st);
+	st->head_seq = 0;
+	memset(st->head_hash, 0, sizeof(st->head_hash));
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_type(s, 0) != SQLITE_NULL &&
+	    sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
+		st->head_seq = sqlite3_column_int64(s, 0);
+		memcpy(st->head_hash, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, rc, "reading the audit head", err);
+	s = st->stmt[S_AUDIT_LAST];
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		last = sqlite3_column_int64(s, 0);
+		if (last > st->head_seq &&
+		    sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
+			st->head_seq = last;
+			memcpy(st->head_hash, sqlite3_column_blob(s, 1),
+			    AUDIT_HASH_LEN);
+		}
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "reading the audit log", err);
+	if (last != st->head_seq)
+		log_warn("store %s: audit log ends at seq %lld but its recorded "
+		    "head is %lld; run nara-audit verify", st->path,
+		    (long long)last, (long long)st->head_seq);
+	return 0;
+}
+
+/* Checkpoints, on a connection of their own. */
+static void *
+ckpt_main(void *arg)
+{
+	struct store *st = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&st->ckpt_mu);
+	while (!st->ckpt_stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&st->ckpt_cv, &st->ckpt_mu, &ts);
+		if (st->ckpt_stop)
+			break;
+		pthread_mutex_unlock(&st->ckpt_mu);
+		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN_FRAMES)
+			sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
+			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&st->ckpt_mu);
+	}
+	pthread_mutex_unlock(&st->ckpt_mu);
+	return NULL;
+}
+
+static int
+ckpt_start(struct store *st, struct nara_err *err)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	int rc;
+
+	rc = sqlite3_open_v2(st->path, &st->ckpt_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s: "
+		    "checkpoint connection: %s", st->path, sqlite3_errstr(rc));
+	sqlite3_busy_timeout(st->ckpt_db, BUSY_TIMEOUT_MS);
+	sqlite3_exec(st->ckpt_db, st->sync_full ? "PRAGMA synchronous = FULL"
+	    : "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->ckpt_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&st->ckpt_mu, NULL);
+	/* Signals stay with the daemon's own thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->ckpt_thread, NULL, ckpt_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&st->ckpt_cv);
+		pthread_mutex_destroy(&st->ckpt_mu);
+		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot start "
+		    "the checkpoint thread: %s", strerror(rc));
+	}
+	st->ckpt_running = true;
+	return 0;
+}
+
+static void
+ckpt_stop(struct store *st)
+{
+	if (st->ckpt_running) {
+		pthread_mutex_lock(&st->ckpt_mu);
+		st->ckpt_stop = true;
+		pthread_cond_signal(&st->ckpt_cv);
+		pthread_mutex_unlock(&st->ckpt_mu);
+		pthread_join(st->ckpt_thread, NULL);
+		pthread_cond_destroy(&st->ckpt_cv);
+		pthread_mutex_destroy(&st->ckpt_mu);
+		st->ckpt_running = false;
+	}
+	sqlite3_close(st->ckpt_db);
+	st->ckpt_db = NULL;
+}
+
+/* The connection itself; a new file is created 0600 (clinical content),
+ * and SQLite gives its -wal and -shm files the same mode. */
+static int
+db_connect(struct store *st, struct nara_err *err)
+{
+	int flags = SQLITE_OPEN_NOMUTEX, rc, fd;
+
+	if (st->read_only) {
+		flags |= SQLITE_OPEN_READONLY;
+	} else {
+		flags |= SQLITE_OPEN_READWRITE;
+		fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return nara_err_set(err, errno == ENOSPC ? NR_STORE_FULL
+			    : NR_STORE_FAILED, "store", "cannot open %s: %s",
+			    st->path, strerror(errno));
+		close(fd);
+	}
+	rc = sqlite3_open_v2(st->path, &st->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
+		    "%s: %s", st->path, st->db ? sqlite3_errmsg(st->db)
+		    : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+static int
+copy_options(struct store *st, const char *path,
+    const struct store_options *opt, struct nara_err *err)
+{
+	st->read_only = opt->read_only;
+	st->max_bytes = opt->max_bytes;
+	atomic_init(&st->wal_frames, 0);
+	if ((st->path = strdup(path)) == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
+		if ((st->key = malloc(opt->pseudonym_key_len)) == NULL)
+			return nara_err_set(err, NR_STORE_FAILED, "store",
+			    "out of memory");
+		memcpy(st->key, opt->pseudonym_key, opt->pseudonym_key_len);
+		st->key_len = opt->pseudonym_key_len;
+	}
+	if ((st->hasher = audit_hasher_new()) == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot set "
+		    "up SHA-256");
+	return 0;
+}
+
+struct store *
+store_open(const char *path, const struct store_options *opt,
+    struct nara_err *err)
+{
+	static const struct store_options defaults = { .sync_full = true };
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (opt == NULL)
+		opt = &defaults;
+	if (st == NULL) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+		return NULL;
+	}
+	if (copy_options(st, path, opt, err) != 0 || db_connect(st, err) != 0)
+		goto fail;
+	if (!st->read_only && writer_pragmas(st, opt, err) != 0)
+		goto fail;
+	if (schema_check(st, err) != 0 || prepare_all(st, err) != 0 ||
+	    head_load(st, err) != 0)
+		goto fail;
+	if (!st->read_only && ckpt_start(st, err) != 0)
+		goto fail;
+	return st;
+fail:
+	store_free(&st);
+	return NULL;
+}
+
+void
+store_free(struct store **stp)
+{
+	struct store *st;
+
+	if (stp == NULL || (st = *stp) == NULL)
+		return;
+	ckpt_stop(st);
+	if (st->in_batch)
+		store_rollback(st);
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	audit_hasher_free(&st->hasher);
+	if (st->key != NULL)
+		OPENSSL_cleanse(st->key, st->key_len);
+	free(st->key);
+	free(st->buf);
+	free(st->path);
+	free(st);
+	*stp = NULL;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+/* Step a statement that returns no rows and reset it. */
+static int
+step_done(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Database size as SQLite sees it (the WAL included). */
+static int64_t
+db_size(struct store *st)
+{
+	sqlite3_stmt *s = st->stmt[S_PAGE_COUNT];
+	int64_t pages = 0;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		pages = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return pages * st->page_size;
+}
+
+static int64_t
+data_version(struct store *st)
+{
+	sqlite3_stmt *s = st->stmt[S_DATA_VERSION];
+	int64_t v = -1;
+
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return v;
+}
+
+int
+store_begin(struct store *st, struct nara_err *err)
+{
+	int rc;
+
+	if (st->read_only)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is open "
+		    "read-only", st->path);
+	if (st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
+		    "already open");
+	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
+		return store_fail(st, rc, "begin", err);
+	/* Another writer (a tool) committed since our last batch: the chain
+	 * head moved, read it again now that we hold the write lock. */
+	if (data_version(st) != st->data_version && head_load(st, err) != 0) {
+		step_done(st->stmt[S_ROLLBACK]);
+		return -1;
+	}
+	st->in_batch = true;
+	st->broken = false;
+	st->head_dirty = false;
+	st->saved_seq = st->head_seq;
+	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
+	st->db_bytes = db_size(st);
+	st->batch_bytes = 0;
+	return 0;
+}
+
+/* Work done at the end of every batch before COMMIT: the recorded chain
+ * head, and now and then returning free pages to the file system. */
+static int
+commit_prepare(struct store *st, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_HEAD_SAVE];
+	int rc;
+
+	if (st->head_dirty) {
+		sqlite3_bind_int64(s, 1, st->head_seq);
+		sqlite3_bind_blob(s, 2, st->head_hash, AUDIT_HASH_LEN,
+		    SQLITE_STATIC);
+		if ((rc = step_done(s)) != SQLITE_OK)
+			return store_fail(st, rc, "saving the audit head", err);
+	}
+	if (++st->commits % VACUUM_EVERY == 0 &&
+	    (rc = step_done(st->stmt[S_VACUUM])) != SQLITE_OK)
+		return store_fail(st, rc, "incremental vacuum", err);
+	return 0;
+}
+
+int
+store_commit(struct store *st, struct nara_err *err)
+{
+	int rc;
+
+	if (!st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
+		    "is open");
+	if (st->broken) {
+		if (err != NULL)
+			*err = st->broken_err;
+		goto fail;
+	}
+	if (commit_prepare(st, err) != 0)
+		goto fail;
+	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK) {
+		store_fail(st, rc, "commit", err);
+		goto fail;
+	}
+	st->in_batch = false;
+	st->implicit = false;
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (st == NULL || !st->in_batch)
+		return;
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st->stmt[S_ROLLBACK]);
+	st->head_seq = st->saved_seq;
+	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
+	st->in_batch = false;
+	st->implicit = false;
+	st->broken = false;
+	st->head_dirty = false;
+}
+
+int
+store_enter(struct store *st, struct nara_err *err)
+{
+	if (st->in_batch) {
+		if (!st->broken)
+			return 0;
+		if (err != NULL)
+			*err = st->broken_err;
+		return -1;
+	}
+	if (store_begin(st, err) != 0)
+		return -1;
+	st->implicit = true;
+	return 0;
+}
+
+int
+store_leave(struct store *st, int rc, struct nara_err *err)
+{
+	if (!st->implicit)
+		return rc;
+	if (rc != 0) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st, err);
+}
+
+int
+store_audit_append(struct store *st, struct audit_row *r, int64_t now,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_AUDIT_INSERT];
+	const char *text[] = { r->event, r->node, r->message_id, r->type,
+	    r->sender, r->recipient, r->author, r->legal_basis,
+	    r->payload_sha256 };
+	uint8_t hash[AUDIT_HASH_LEN];
+	struct nara_err local;
+	int rc;
+
+	if (err == NULL)
+		err = &local;
+	r->seq = st->head_seq + 1;
+	r->time_ms = now * 1000;
+	if (audit_row_hash(st->hasher, st->head_hash, r, hash) != 0)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "SHA-256 of "
+		    "an audit row failed");
+	sqlite3_bind_int64(s, 1, r->seq);
+	sqlite3_bind_int64(s, 2, r->time_ms);
+	for (int i = 0; i < 9; i++)
+		sqlite3_bind_text(s, 3 + i, text[i], -1, SQLITE_STATIC);
+	if (r->payload_size >= 0)
+		sqlite3_bind_int64(s, 12, r->payload_size);
+	else
+		sqlite3_bind_null(s, 12);
+	sqlite3_bind_text(s, 13, r->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 14, r->code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 15, r->detail, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 16, st->head_hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 17, hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	/* A state change without its audit row must never commit. */
+	if ((rc = step_done(s)) != SQLITE_OK) {
+		store_fail(st, rc, "writing the audit log", err);
+		return store_break(st, err);
+	}
+	st->head_seq = r->seq;
+	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);
+	st->head_dirty = true;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+int
+store_node_stats(struct store *st, store_stats_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_NODE_STATS];
+	struct store_node_stats ns;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ns.node = (const char *)sqlite3_column_text(s, 0);
+		ns.queued = sqlite3_column_int64(s, 1);
+		ns.oldest_created = sqlite3_column_int64(s, 2);
+		ns.receipts = sqlite3_column_int64(s, 3);
+		if (ns.node != NULL && fn(arg, &ns) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : store_fail(st, rc, "node statistics",
+	    NULL);
+}
+
+int
+store_totals(struct store *st, struct store_totals *t)
+{
+	sqlite3_stmt *s = st->stmt[S_TOTALS];
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		t->queued = sqlite3_column_int64(s, 0);
+		t->delivered = sqlite3_column_int64(s, 1);
+		t->dead = sqlite3_column_int64(s, 2);
+		t->receipts = sqlite3_column_int64(s, 3);
+		t->audit_rows = sqlite3_column_int64(s, 4);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW)
+		return store_fail(st, rc, "totals", NULL);
+	t->bytes = db_size(st);
+	return 0;
+}

@@ -1,0 +1,521 @@
+/*
+ * store_sqlite_msg.c — messages and receipts in the SQLite store: accept
+ * with duplicate detection, queue reads, delivery attempts, acks that purge
+ * the clinical payload, dead letters, retries and the receipts that tell a
+ * sender what became of its message. Every change writes its audit rows in
+ * the same transaction.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nara.pb-c.h"
+#include "pbstr.h"
+#include "validate.h"
+
+static const char *
+col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+void
+store_row_read(sqlite3_stmt *s, bool with_payload, struct msg_row *r)
+{
+	struct store_msg *m = &r->m;
+	const void *sha;
+
+	memset(r, 0, sizeof(*r));
+	m->seq = sqlite3_column_int64(s, MC_SEQ);
+	m->message_id = col_text(s, MC_MESSAGE_ID);
+	m->conversation_id = col_text(s, MC_CONVERSATION_ID);
+	m->type = sqlite3_column_int(s, MC_TYPE);
+	m->priority = sqlite3_column_int(s, MC_PRIORITY);
+	m->legal_basis = sqlite3_column_int(s, MC_LEGAL_BASIS);
+	m->sender = col_text(s, MC_SENDER);
+	m->sender_node = col_text(s, MC_SENDER_NODE);
+	m->recipient = col_text(s, MC_RECIPIENT);
+	m->recipient_node = col_text(s, MC_RECIPIENT_NODE);
+	m->author = col_text(s, MC_AUTHOR);
+	r->subject = col_text(s, MC_SUBJECT);
+	m->created = sqlite3_column_int64(s, MC_CREATED);
+	m->expires = sqlite3_column_int64(s, MC_EXPIRES);
+	sha = sqlite3_column_blob(s, MC_SHA256);
+	if (sha != NULL && sqlite3_column_bytes(s, MC_SHA256) == AUDIT_HASH_LEN)
+		memcpy(m->payload_sha256, sha, AUDIT_HASH_LEN);
+	m->payload_len = (size_t)sqlite3_column_int64(s, MC_SIZE);
+	m->attempts = sqlite3_column_int(s, MC_ATTEMPTS);
+	m->state = sqlite3_column_int(s, MC_STATE);
+	if (with_payload) {
+		m->payload = sqlite3_column_blob(s, MC_PAYLOAD);
+		m->payload_len = (size_t)sqlite3_column_bytes(s, MC_PAYLOAD);
+	}
+}
+
+/* ---------------------------------------------------------------- accept */
+
+/* Same id stored before? *res says whether it is the same content. */
+static int
+accept_find(struct store *st, const struct store_msg *m,
+    enum store_accept_result *res, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_MSG_FIND];
+	const void *sha;
+	int rc;
+
+	sqlite3_bind_text(s, 1, m->message_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	*res = STORE_NEW;
+	if (rc == SQLITE_ROW) {
+		sha = sqlite3_column_blob(s, 0);
+		*res = sha != NULL && sqlite3_column_bytes(s, 0) == AUDIT_HASH_LEN
+		    && memcmp(sha, m->payload_sha256, AUDIT_HASH_LEN) == 0
+		    ? STORE_DUPLICATE : STORE_CONFLICT;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "looking up a message id", err);
+	return 0;
+}
+
+static void
+bind_msg(sqlite3_stmt *s, const struct store_msg *m, const char *subject,
+    int64_t now)
+{
+	const char *text[] = { m->message_id, m->conversation_id };
+	const char *addr[] = { m->sender, m->sender_node, m->recipient,
+	    m->recipient_node, m->author, subject };
+
+	for (int i = 0; i < 2; i++)
+		sqlite3_bind_text(s, 1 + i, text[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, m->type);
+	sqlite3_bind_int(s, 4, m->priority);
+	sqlite3_bind_int(s, 5, m->legal_basis);
+	for (int i = 0; i < 6; i++)
+		sqlite3_bind_text(s, 6 + i, addr[i], -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 12, m->created);
+	sqlite3_bind_int64(s, 13, m->expires);
+	sqlite3_bind_int64(s, 14, now);
+	sqlite3_bind_blob64(s, 15, m->payload ? (const void *)m->payload : "",
+	    m->payload_len, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 16, m->payload_sha256, AUDIT_HASH_LEN,
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s, 17, (int64_t)m->payload_len);
+}
+
+static int
+accept_insert(struct store *st, struct store_msg *m, int64_t now,
+    struct nara_err *err)
+{
+	int64_t size = st->db_bytes + st->batch_bytes;
+	char subject[65], detail[160];
+	bool named = m->personal_number != NULL && m->personal_number[0];
+	int rc;
+
+	if (st->max_bytes > 0 &&
+	    (uint64_t)size + m->payload_len > st->max_bytes)
+		return nara_err_set(err, NR_STORE_FULL, "store", "store is %lld "
+		    "bytes, limit %llu", (long long)size,
+		    (unsigned long long)st->max_bytes);
+	if (named && store_pseudonym(st, m->personal_number, subject) != 0)
+		return nara_err_set(err, NR_CONFIG, "pseudonym_key", "no "
+		    "pseudonym key: cannot store a message that names a child");
+	bind_msg(st->stmt[S_MSG_INSERT], m, named ? subject : NULL, now);
+	rc = sqlite3_step(st->stmt[S_MSG_INSERT]);
+	sqlite3_reset(st->stmt[S_MSG_INSERT]);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, rc, "storing a message", err);
+	m->seq = sqlite3_last_insert_rowid(st->db);
+	st->batch_bytes += (int64_t)m->payload_len;
+	snprintf(detail, sizeof(detail), "routed to %s",
+	    m->recipient_node ? m->recipient_node : "");
+	return store_audit_msg(st, "received", m->sender_node, m,
+	    named ? subject : NULL, NULL, detail, now, err);
+}
+
+int
+store_accept(struct store *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err)
+{
+	int rc;
+
+	if (store_enter(st, err) != 0)
+		return -1;
+	rc = accept_find(st, m, res, err);
+	if (rc == 0 && *res == STORE_NEW)
+		rc = accept_insert(st, m, now, err);
+	return store_leave(st, rc, err);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* Step s (bound by the caller), calling fn for each message; fn returning
+ * non-zero stops the walk. The number of messages passed, or -1. */
+static int
+walk_msgs(struct store *st, sqlite3_stmt *s, bool with_payload,
+    store_msg_fn fn, void *arg, const char *what)
+{
+	struct msg_row r;
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_row_read(s, with_payload, &r);
+		if (!with_payload)
+			r.m.payload_len = 0;
+		if (fn(arg, &r.m) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? n : store_fail(st, rc, what, NULL);
+}
+
+int
+store_queue_load(struct store *st, const char *node, int64_t after_seq,
+    int limit, store_msg_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_LOAD];
+
+	if (limit <= 0)    /* SQLite reads a negative LIMIT as "no limit" */
+		return 0;
+	sqlite3_bind_text(s, 1, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after_seq);
+	sqlite3_bind_int(s, 3, limit);
+	return walk_msgs(st, s, true, fn, arg, "loading a queue");
+}
+
+int
+store_expired_load(struct store *st, int64_t now, int limit,
+    store_msg_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_EXPIRED];
+
+	if (limit <= 0)
+		return 0;
+	sqlite3_bind_int64(s, 1, now);
+	sqlite3_bind_int(s, 2, limit);
+	return walk_msgs(st, s, false, fn, arg, "loading expired messages");
+}
+
+int
+store_receipts_load(struct store *st, const char *node, int64_t after_id,
+    int limit, store_receipt_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_RECEIPTS_LOAD];
+	struct store_receipt r;
+	int rc, n = 0;
+
+	if (limit <= 0)
+		return 0;
+	sqlite3_bind_text(s, 1, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, after_id);
+	sqlite3_bind_int(s, 3, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		r.id = sqlite3_column_int64(s, 0);
+		r.node = col_text(s, 1);
+		r.message_id = col_text(s, 2);
+		r.outcome = sqlite3_column_int(s, 3);
+		r.encoded = sqlite3_column_blob(s, 4);
+		r.encoded_len = (size_t)sqlite3_column_bytes(s, 4);
+		if (fn(arg, &r) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+		n++;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? n : store_fail(st, rc, "loading receipts",
+	    NULL);
+}
+
+/* ---------------------------------------------------------------- receipts */
+
+static const char *
+outcome_name(int outcome)
+{
+	switch (outcome) {
+	case NARA__OUTCOME__OUTCOME_DELIVERED: return "delivered";
+	case NARA__OUTCOME__OUTCOME_FAILED: return "failed";
+	case NARA__OUTCOME__OUTCOME_EXPIRED: return "expired";
+	default: return "unspecified";
+	}
+}
+
+/* Encode the receipt for m into st->buf; NULL when out of memory. */
+static const uint8_t *
+receipt_encode(struct store *st, const struct store_msg *m, int outcome,
+    const char *receiving_node, const char *code, const char *text,
+    int64_t now, size_t *len)
+{
+	Nara__Receipt r = NARA__RECEIPT__INIT;
+	char when[32];
+	size_t need;
+	uint8_t *p;
+
+	r.message_id = pb_str(m->message_id);
+	r.outcome = (Nara__Outcome)outcome;
+	r.time = pb_str(time_format(now, when, sizeof(when)));
+	r.receiving_node = pb_str(receiving_node);
+	r.recipient = pb_str(m->recipient);
+	r.code = pb_str(code);
+	r.text = pb_str(text);
+	r.conversation_id = pb_str(m->conversation_id);
+	need = protobuf_c_message_get_packed_size(&r.base);
+	if (need > st->buf_cap) {
+		if ((p = realloc(st->buf, need)) == NULL)
+			return NULL;
+		st->buf = p;
+		st->buf_cap = need;
+	}
+	*len = protobuf_c_message_pack(&r.base, st->buf);
+	return st->buf;
+}
+
+/* Queue a receipt about m for its sender node and audit "receipt_queued". */
+static int
+receipt_queue(struct store *st, const struct msg_row *row, int outcome,
+    const char *receiving_node, const char *code, const char *text,
+    int64_t now, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_RECEIPT_INSERT];
+	const uint8_t *enc;
+	size_t len = 0;
+	int rc;
+
+	enc = receipt_encode(st, &row->m, outcome, receiving_node, code, text,
+	    now, &len);
+	if (enc == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
+		    "encoding a receipt");
+	sqlite3_bind_text(s, 1, row->m.sender_node, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, row->m.message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, outcome);
+	sqlite3_bind_blob64(s, 4, enc, len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, rc, "queueing a receipt", err);
+	return store_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
+	    row->subject, code, outcome_name(outcome), now, err);
+}
+
+/* Audit an event about a receipt with the metadata of its message. */
+static int
+receipt_audit(struct store *st, const char *event, const char *node,
+    const char *message_id, int outcome, int64_t now, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_MSG_META];
+	struct store_msg bare = { .message_id = message_id };
+	struct msg_row row;
+	int rc;
+
+	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		store_row_read(s, false, &row);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		rc = store_audit_msg(st, event, node, rc == SQLITE_ROW ? &row.m
+		    : &bare, rc == SQLITE_ROW ? row.subject : NULL, NULL,
+		    outcome_name(outcome), now, err);
+	else
+		rc = store_fail(st, rc, "reading a message", err);
+	sqlite3_reset(s);
+	/* the receipt row changed already: no commit without its audit row */
+	return rc == 0 ? 0 : store_break(st, err);
+}
+
+int
+store_receipt_sent(struct store *st, int64_t id, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_RECEIPT_SENT];
+	struct nara_err err;
+	int rc;
+
+	if (store_enter(st, &err) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		rc = receipt_audit(st, "receipt_sent", col_text(s, 0),
+		    col_text(s, 1), sqlite3_column_int(s, 2), now, &err);
+	else if (rc == SQLITE_DONE)
+		rc = -1;    /* no such receipt */
+	else
+		rc = store_fail(st, rc, "marking a receipt sent", &err);
+	sqlite3_reset(s);
+	return store_leave(st, rc, &err);
+}
+
+int
+store_receipt_acked(struct store *st, const char *node,
+    const char *message_id, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_RECEIPT_ACKED];
+	struct nara_err err;
+	int rc;
+
+	if (store_enter(st, &err) != 0)
+		return -1;
+	sqlite3_bind_text(s, 1, node, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, message_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		rc = receipt_audit(st, "receipt_acked", node, message_id,
+		    sqlite3_column_int(s, 0), now, &err);
+	else if (rc == SQLITE_DONE)
+		rc = 0;     /* acking an unknown receipt is harmless */
+	else
+		rc = store_fail(st, rc, "deleting a receipt", &err);
+	sqlite3_reset(s);
+	return store_leave(st, rc, &err);
+}
+
+/* ---------------------------------------------------------------- changes */
+
+int
+store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
+    int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_DELIVERING];
+	struct nara_err err;
+	struct msg_row row;
+	char detail[32];
+	int rc;
+
+	if (store_enter(st, &err) != 0)
+		return -1;
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int(s, 2, attempt);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_row_read(s, false, &row);
+		snprintf(detail, sizeof(detail), "attempt %d", attempt);
+		rc = store_audit_msg(st, "delivered", node, &row.m, row.subject,
+		    NULL, detail, now, &err);
+	} else if (rc == SQLITE_DONE) {
+		rc = -1;    /* not queued (acked or dead meanwhile) */
+	} else {
+		rc = store_fail(st, rc, "recording a delivery", &err);
+	}
+	sqlite3_reset(s);
+	return store_leave(st, rc, &err);
+}
+
+/* After the ack's UPDATE: its audit rows and the sender's receipt. */
+static int
+acked_rest(struct store *st, const struct msg_row *row, const char *node,
+    int64_t now, struct nara_err *err)
+{
+	if (store_audit_msg(st, "acked", node, &row->m, row->subject, NULL,
+	    NULL, now, err) != 0 ||
+	    store_audit_msg(st, "payload_purged", NULL, &row->m, row->subject,
+	    NULL, "clinical content deleted after delivery", now, err) != 0 ||
+	    receipt_queue(st, row, NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL,
+	    NULL, now, err) != 0)
+		return store_break(st, err);
+	return 0;
+}
+
+int
+store_acked(struct store *st, const char *message_id, const char *node,
+    int64_t now, bool *was_new)
+{
+	sqlite3_stmt *s = st->stmt[S_ACKED];
+	struct nara_err err;
+	struct msg_row row;
+	int rc;
+
+	if (was_new != NULL)
+		*was_new = false;
+	if (store_enter(st, &err) != 0)
+		return -1;
+	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, node, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_row_read(s, false, &row);
+		rc = acked_rest(st, &row, node, now, &err);
+		if (rc == 0 && was_new != NULL)
+			*was_new = true;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;   /* unknown, already acked, or not this node's */
+	} else {
+		rc = store_fail(st, rc, "recording an ack", &err);
+	}
+	sqlite3_reset(s);
+	return store_leave(st, rc, &err);
+}
+
+/* After the dead letter's UPDATE: its audit row and the sender's receipt. */
+static int
+dead_rest(struct store *st, const struct msg_row *row, const char *code,
+    const char *text, bool expired, const char *by, int64_t now,
+    struct nara_err *err)
+{
+	int outcome = expired ? NARA__OUTCOME__OUTCOME_EXPIRED
+	    : NARA__OUTCOME__OUTCOME_FAILED;
+
+	if (store_audit_msg(st, "dead_lettered", by, &row->m, row->subject,
+	    code, text, now, err) != 0 ||
+	    receipt_queue(st, row, outcome, by, code, text, now, err) != 0)
+		return store_break(st, err);
+	return 0;
+}
+
+int
+store_dead_letter(struct store *st, const char *message_id, const char *code,
+    const char *text, bool expired, const char *node, int64_t now)
+{
+	sqlite3_stmt *s = st->stmt[S_DEAD];
+	const char *by = node != NULL && node[0] != '\0' ? node : NULL;
+	struct nara_err err;
+	struct msg_row row;
+	int rc;
+
+	if (store_enter(st, &err) != 0)
+		return -1;
+	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, code, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, now);
+	sqlite3_bind_text(s, 5, by ? by : "", -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_row_read(s, false, &row);
+		rc = dead_rest(st, &row, code, text, expired, by, now, &err);
+	} else if (rc == SQLITE_DONE) {
+		rc = -1;  /* no queued message with that id for that node */
+	} else {
+		rc = store_fail(st, rc, "dead-lettering a message", &err);
+	}
+	sqlite3_reset(s);
+	return store_leave(st, rc, &err);
+}
+
+int
+store_retry(struct store *st, const char *message_id, int64_t now,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_RETRY];
+	struct msg_row row;
+	char detail[160];
+	int rc;
+
+	if (store_enter(st, err) != 0)
+		return -1;
+	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_row_read(s, false, &row);
+		snprintf(detail, sizeof(detail), "queued again for %s",
+		    row.m.recipient_node ? row.m.recipient_node : "");
+		rc = store_audit_msg(st, "retried", NULL, &row.m, row.subject,
+		    NULL, detail, now, err);
+	} else if (rc == SQLITE_DONE) {
+		rc = nara_err_set(err, NR_BAD_VALUE, "message_id", "no dead "
+		    "letter with id %s", message_id ? message_id : "(none)");
+	} else {
+		rc = store_fail(st, rc, "retrying a dead letter", err);
+	}
+	sqlite3_reset(s);
+	return store_leave(st, rc, err);
+}

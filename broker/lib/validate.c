@@ -1,0 +1,596 @@
+/*
+ * validate.c — the building blocks of edge validation (UUIDs, addresses,
+ * personal identity numbers, RFC 3339 times), the per-kind frame rules and
+ * the frame codec. The envelope rules are in validate_envelope.c.
+ *
+ * Everything here runs once per message at the broker's full rate, so the
+ * checks never allocate; error texts never echo a personal number, and any
+ * echoed peer bytes are cut to printable ASCII.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "validate.h"
+#include "validate_int.h"
+
+#define HSA_PREFIX    "SE2321000131-"
+#define HSA_UNIT_MAX  31
+/* Decoding may use this many bytes per input byte (plus a constant): far
+ * above any real message, but it stops tiny repeated entries from turning
+ * 16 MiB of input into gigabytes of structures. */
+#define DECODE_FACTOR 8
+#define DECODE_SLACK  (1024 * 1024)
+
+static const char *const municipal_services[] = {
+	"socialtjanst", "elevhalsa", "forskola", "skola", "hemsjukvard",
+};
+
+static const char *const type_names[] = {
+	[NARA__MESSAGE_TYPE__REFERRAL] = "referral",
+	[NARA__MESSAGE_TYPE__REFERRAL_RESPONSE] = "referral_response",
+	[NARA__MESSAGE_TYPE__CONSULTATION_REQUEST] = "consultation_request",
+	[NARA__MESSAGE_TYPE__CONSULTATION_RESPONSE] = "consultation_response",
+	[NARA__MESSAGE_TYPE__SIP_INVITATION] = "sip_invitation",
+	[NARA__MESSAGE_TYPE__SIP_RESPONSE] = "sip_response",
+	[NARA__MESSAGE_TYPE__REPORT_OF_CONCERN] = "report_of_concern",
+};
+#define TYPE_MAX NARA__MESSAGE_TYPE__REPORT_OF_CONCERN
+
+/* The documented defaults; the broker overrides them from its config. */
+void
+validate_limits_default(struct validate_limits *lim)
+{
+	lim->max_message_bytes = 16u * 1024 * 1024;
+	lim->max_attachments = 20;
+	lim->max_attachment_bytes = 10u * 1024 * 1024;
+	lim->max_text_bytes = 64u * 1024;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool
+is_alnum(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Value of n decimal digits at s, or -1. Stops at the first non-digit, so
+ * it never reads past the string's end. */
+static int
+digits_value(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+static int
+month_days(int year, int month)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+	if (month < 1 || month > 12)
+		return 0;
+	return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* s cut to printable ASCII for an error text: peer bytes need not be UTF-8,
+ * and error texts travel back to the peer inside a proto3 string. */
+static const char *
+shown(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s != NULL && s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/* ---------------------------------------------------------------- primitives */
+
+/* 8-4-4-4-12 hex digits in either case; version bits are not checked, so
+ * ids from other UUID generators are accepted too. */
+int
+validate_uuid(const char *s, struct nara_err *err, const char *path)
+{
+	char show[40];
+
+	if (s == NULL)
+		s = "";
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !is_hex(s[i]))
+			goto fail;
+	}
+	if (s[36] == '\0')
+		return 0;
+fail:
+	return nara_err_set(err, NR_BAD_MESSAGE_ID, path, "\"%s\" is not a UUID",
+	    shown(s, show, sizeof(show)));
+}
+
+/* ADDRESS_MUNICIPAL or ADDRESS_REGIONAL; -1 with NR012. */
+int
+validate_address(const char *s, struct nara_err *err, const char *path)
+{
+	char show[48];
+
+	if (s == NULL)
+		s = "";
+	if (strncmp(s, "kommun:", 7) == 0) {
+		const char *code = s + 7;
+		int n = digits_value(code, 4);
+
+		if (n < 0 || code[4] != ':')
+			return nara_err_set(err, NR_BAD_ADDRESS, path,
+			    "municipality code must be four digits");
+		if (n == 0)
+			return nara_err_set(err, NR_BAD_ADDRESS, path,
+			    "municipality code 0000 does not exist");
+		for (size_t i = 0; i < sizeof(municipal_services) /
+		    sizeof(municipal_services[0]); i++)
+			if (strcmp(code + 5, municipal_services[i]) == 0)
+				return ADDRESS_MUNICIPAL;
+		return nara_err_set(err, NR_BAD_ADDRESS, path,
+		    "unknown municipal service \"%s\"",
+		    shown(code + 5, show, sizeof(show)));
+	}
+	if (strncmp(s, HSA_PREFIX, sizeof(HSA_PREFIX) - 1) == 0) {
+		const char *unit = s + sizeof(HSA_PREFIX) - 1;
+		size_t n = 0;
+
+		while (n <= HSA_UNIT_MAX && is_alnum(unit[n]))
+			n++;
+		if (n >= 1 && n <= HSA_UNIT_MAX && unit[n] == '\0')
+			return ADDRESS_REGIONAL;
+		return nara_err_set(err, NR_BAD_ADDRESS, path,
+		    "HSA unit id must be 1-%d letters and digits", HSA_UNIT_MAX);
+	}
+	return nara_err_set(err, NR_BAD_ADDRESS, path,
+	    "\"%s\" is not a nara address", shown(s, show, sizeof(show)));
+}
+
+/* The municipality a municipal address belongs to, for routing. */
+int
+address_municipality(const char *s, char code[5])
+{
+	if (validate_address(s, NULL, NULL) != ADDRESS_MUNICIPAL)
+		return -1;
+	memcpy(code, s + 7, 4);
+	code[4] = '\0';
+	return 0;
+}
+
+static int
+current_year(void)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (gmtime_r(&now, &tm) == NULL)
+		return 9999;
+	return tm.tm_year + 1900;
+}
+
+/* Date (day + 60 for samordningsnummer), birth year 1890..this year, Luhn
+ * check digit; NR013 otherwise. The number never appears in the text. */
+int
+validate_personal_number(const char *s, struct nara_err *err, const char *path)
+{
+	int year, month, day, sum = 0;
+
+	if (s == NULL || strnlen(s, 13) != 12)
+		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
+		    "must be 12 digits YYYYMMDDNNNC");
+	for (int i = 0; i < 12; i++)
+		if (!is_digit(s[i]))
+			return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
+			    "must contain digits only");
+	year = digits_value(s, 4);
+	month = digits_value(s + 4, 2);
+	day = digits_value(s + 6, 2);
+	if (day > 60)
+		day -= 60;    /* samordningsnummer: day of birth + 60 */
+	if (day < 1 || day > month_days(year, month))
+		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
+		    "not a real date of birth");
+	if (year < 1890 || year > current_year())
+		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
+		    "year of birth out of range");
+	/* Luhn over YYMMDDNNN: weights 2,1,2,... and digit sums. */
+	for (int i = 0; i < 9; i++) {
+		int d = (s[2 + i] - '0') * (i % 2 == 0 ? 2 : 1);
+
+		sum += d > 9 ? d - 9 : d;
+	}
+	if ((10 - sum % 10) % 10 != s[11] - '0')
+		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
+		    "check digit does not match");
+	return 0;
+}
+
+/* The "Z" / "+HH:MM" / "-HH:MM" at *p; offset in seconds east of UTC. */
+static int
+parse_zone(const char **p, int *offset)
+{
+	const char *s = *p;
+	int hours, minutes;
+
+	if (s[0] == 'Z') {
+		*offset = 0;
+		*p = s + 1;
+		return 0;
+	}
+	if (s[0] != '+' && s[0] != '-')
+		return -1;
+	hours = digits_value(s + 1, 2);
+	if (hours < 0 || hours > 23 || s[3] != ':')
+		return -1;
+	minutes = digits_value(s + 4, 2);
+	if (minutes < 0 || minutes > 59)
+		return -1;
+	*offset = (hours * 3600 + minutes * 60) * (s[0] == '-' ? -1 : 1);
+	*p = s + 6;
+	return 0;
+}
+
+/* Strict: upper-case T and Z, seconds 00-59, at most 9 fraction digits,
+ * a real calendar date. NR015 otherwise; epoch may be NULL. */
+int
+validate_time(const char *s, int64_t *epoch, struct nara_err *err, const char *path)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	char show[40];
+	int f[6], offset = 0, n = 0;
+	/* position and width of year, month, day, hour, minute, second */
+	static const int at[6] = { 0, 5, 8, 11, 14, 17 }, width[6] = { 4, 2, 2, 2, 2, 2 };
+	static const char sep[6] = { '-', '-', 'T', ':', ':', '\0' };
+
+	if (s == NULL)
+		s = "";
+	for (int i = 0; i < 6; i++) {
+		f[i] = digits_value(s + at[i], width[i]);
+		if (f[i] < 0 || (i < 5 && s[at[i] + width[i]] != sep[i]))
+			goto fail;
+	}
+	p = s + 19;
+	if (*p == '.') {
+		while (is_digit(p[1 + n]))
+			n++;
+		if (n < 1 || n > 9)
+			goto fail;
+		p += 1 + n;
+	}
+	if (parse_zone(&p, &offset) != 0 || *p != '\0')
+		goto fail;
+	if (f[2] < 1 || f[2] > month_days(f[0], f[1]) || f[3] > 23 ||
+	    f[4] > 59 || f[5] > 59)
+		goto fail;
+	tm.tm_year = f[0] - 1900;
+	tm.tm_mon = f[1] - 1;
+	tm.tm_mday = f[2];
+	tm.tm_hour = f[3];
+	tm.tm_min = f[4];
+	tm.tm_sec = f[5];
+	if (epoch != NULL)
+		*epoch = (int64_t)timegm(&tm) - offset;
+	return 0;
+fail:
+	return nara_err_set(err, NR_BAD_TIME, path,
+	    "\"%s\" is not an RFC 3339 time", shown(s, show, sizeof(show)));
+}
+
+/* The canonical UTC form every nara time is written in; "" on failure. */
+const char *
+time_format(int64_t epoch, char *buf, size_t len)
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	if (buf == NULL || len == 0)
+		return "";
+	if (gmtime_r(&t, &tm) == NULL) {
+		buf[0] = '\0';
+		return buf;
+	}
+	snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+	    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
+/* ---------------------------------------------------------------- frames */
+
+/* A catalogue code other than NR000. */
+static bool
+code_known(const char *id)
+{
+	enum nara_code code;
+
+	return nara_code_parse(id, &code) == 0 && code != NR_OK;
+}
+
+/* A required message id (NR010 when empty, NR011 when not a UUID). */
+static int
+require_uuid(const char *s, struct nara_err *err, const char *path)
+{
+	if (is_empty(s))
+		return missing(err, path);
+	return validate_uuid(s, err, path);
+}
+
+static int
+require_code(const char *s, struct nara_err *err, const char *path)
+{
+	char show[16];
+
+	if (is_empty(s))
+		return missing(err, path);
+	if (!code_known(s))
+		return nara_err_set(err, NR_BAD_VALUE, path,
+		    "\"%s\" is not a catalogue code", shown(s, show, sizeof(show)));
+	return 0;
+}
+
+static int
+frame_hello(const Nara__Hello *h, struct nara_err *err)
+{
+	if (is_empty(h->node_id))
+		return missing(err, "hello.node_id");
+	if (h->protocol_version != NARA_PROTOCOL_VERSION)
+		return nara_err_set(err, NR_PROTOCOL_VERSION, "hello.protocol_version",
+		    "version %u, this broker speaks %d", h->protocol_version,
+		    NARA_PROTOCOL_VERSION);
+	return 0;
+}
+
+static int
+frame_welcome(const Nara__Welcome *w, struct nara_err *err)
+{
+	if (w->protocol_version != NARA_PROTOCOL_VERSION)
+		return nara_err_set(err, NR_PROTOCOL_VERSION,
+		    "welcome.protocol_version", "version %u, expected %d",
+		    w->protocol_version, NARA_PROTOCOL_VERSION);
+	if (!is_empty(w->server_time))
+		return validate_time(w->server_time, NULL, err, "welcome.server_time");
+	return 0;
+}
+
+static int
+frame_receipt(const Nara__Receipt *r, struct nara_err *err)
+{
+	if (require_uuid(r->message_id, err, "receipt.message_id") != 0 ||
+	    require_enum(&nara__outcome__descriptor, (int)r->outcome, err,
+	    "receipt.outcome") != 0)
+		return -1;
+	if (is_empty(r->time))
+		return missing(err, "receipt.time");
+	if (validate_time(r->time, NULL, err, "receipt.time") != 0)
+		return -1;
+	if (!is_empty(r->code) && require_code(r->code, err, "receipt.code") != 0)
+		return -1;
+	if (!is_empty(r->conversation_id) && validate_uuid(r->conversation_id,
+	    err, "receipt.conversation_id") != 0)
+		return -1;
+	return 0;
+}
+
+static int
+frame_envelope(const Nara__Envelope *env, const struct validate_limits *lim,
+    int64_t now, struct nara_err *err, const char *path)
+{
+	if (env == NULL)
+		return missing(err, path);
+	return validate_envelope(env, lim, now, err);
+}
+
+/* The sub-message of the chosen kind, NULL when none. */
+static const void *
+frame_kind(const Nara__Frame *f)
+{
+	switch (f->kind_case) {
+	case NARA__FRAME__KIND_HELLO: return f->hello;
+	case NARA__FRAME__KIND_WELCOME: return f->welcome;
+	case NARA__FRAME__KIND_SUBMIT: return f->submit;
+	case NARA__FRAME__KIND_ACCEPTED: return f->accepted;
+	case NARA__FRAME__KIND_REJECTED: return f->rejected;
+	case NARA__FRAME__KIND_DELIVER: return f->deliver;
+	case NARA__FRAME__KIND_ACK: return f->ack;
+	case NARA__FRAME__KIND_NACK: return f->nack;
+	case NARA__FRAME__KIND_RECEIPT: return f->receipt;
+	case NARA__FRAME__KIND_CREDIT: return f->credit;
+	default: return NULL;
+	}
+}
+
+/* Checks the fields each kind needs; paths are "<kind>.<field>" and the
+ * envelope inside submit/deliver gets the "envelope." paths. */
+int
+validate_frame(const Nara__Frame *f, const struct validate_limits *lim,
+    int64_t now, struct nara_err *err)
+{
+	if (f == NULL || frame_kind(f) == NULL)
+		return nara_err_set(err, NR_MALFORMED_FRAME, NULL,
+		    "frame carries no kind");
+	switch (f->kind_case) {
+	case NARA__FRAME__KIND_HELLO:
+		return frame_hello(f->hello, err);
+	case NARA__FRAME__KIND_WELCOME:
+		return frame_welcome(f->welcome, err);
+	case NARA__FRAME__KIND_SUBMIT:
+		return frame_envelope(f->submit->envelope, lim, now, err,
+		    "submit.envelope");
+	case NARA__FRAME__KIND_DELIVER:
+		if (f->deliver->envelope != NULL && f->deliver->attempt < 1)
+			return nara_err_set(err, NR_BAD_VALUE, "deliver.attempt",
+			    "attempt must be at least 1");
+		return frame_envelope(f->deliver->envelope, lim, now, err,
+		    "deliver.envelope");
+	case NARA__FRAME__KIND_ACCEPTED:
+		if (!is_empty(f->accepted->message_id) && validate_uuid(
+		    f->accepted->message_id, err, "accepted.message_id") != 0)
+			return -1;
+		if (!is_empty(f->accepted->accepted_at))
+			return validate_time(f->accepted->accepted_at, NULL, err,
+			    "accepted.accepted_at");
+		return 0;
+	case NARA__FRAME__KIND_REJECTED:
+		if (!is_empty(f->rejected->message_id) && validate_uuid(
+		    f->rejected->message_id, err, "rejected.message_id") != 0)
+			return -1;
+		return require_code(f->rejected->code, err, "rejected.code");
+	case NARA__FRAME__KIND_ACK:
+		return require_uuid(f->ack->message_id, err, "ack.message_id");
+	case NARA__FRAME__KIND_NACK:
+		if (require_uuid(f->nack->message_id, err, "nack.message_id") != 0)
+			return -1;
+		return require_code(f->nack->code, err, "nack.code");
+	case NARA__FRAME__KIND_RECEIPT:
+		return frame_receipt(f->receipt, err);
+	case NARA__FRAME__KIND_CREDIT:
+		if (f->credit->credits < 1)
+			return nara_err_set(err, NR_BAD_VALUE, "credit.credits",
+			    "credits must be at least 1");
+		return 0;
+	default:
+		return nara_err_set(err, NR_MALFORMED_FRAME, NULL,
+		    "unknown frame kind %d", (int)f->kind_case);
+	}
+}
+
+/* ---------------------------------------------------------------- codec */
+
+/* protobuf-c allocator that refuses to go past a budget, so a small frame
+ * full of empty repeated entries cannot make the decoder allocate far more
+ * than the frame's size. It uses malloc/free, so the result can be freed
+ * with the default allocator. */
+struct decode_budget {
+	size_t left;
+	bool exhausted;
+};
+
+static void *
+budget_alloc(void *data, size_t size)
+{
+	struct decode_budget *b = data;
+
+	if (size > b->left) {
+		b->exhausted = true;
+		return NULL;
+	}
+	b->left -= size;
+	return malloc(size ? size : 1);
+}
+
+static void
+budget_free(void *data, void *ptr)
+{
+	free(ptr);
+}
+
+/* Size first (NR020), then an allocation budget while unpacking (NR020),
+ * then NR001 for anything protobuf-c cannot decode. */
+Nara__Frame *
+frame_decode(const void *buf, size_t len, size_t max_bytes, struct nara_err *err)
+{
+	struct decode_budget budget = { .left = DECODE_SLACK };
+	ProtobufCAllocator alloc = { budget_alloc, budget_free, &budget };
+	Nara__Frame *frame;
+
+	if (len > max_bytes) {
+		nara_err_set(err, NR_TOO_LARGE, NULL,
+		    "frame of %zu bytes, at most %zu allowed", len, max_bytes);
+		return NULL;
+	}
+	if (buf == NULL && len > 0) {
+		nara_err_set(err, NR_MALFORMED_FRAME, NULL, "no frame data");
+		return NULL;
+	}
+	budget.left += len <= SIZE_MAX / DECODE_FACTOR ? len * DECODE_FACTOR : len;
+	frame = nara__frame__unpack(&alloc, len, buf);
+	if (frame == NULL) {
+		if (budget.exhausted)
+			nara_err_set(err, NR_TOO_LARGE, NULL,
+			    "frame of %zu bytes decodes too large", len);
+		else
+			nara_err_set(err, NR_MALFORMED_FRAME, NULL,
+			    "frame of %zu bytes is not a protobuf nara.Frame", len);
+		return NULL;
+	}
+	return frame;
+}
+
+/* Frees a frame from frame_decode and clears the pointer; NULL is fine. */
+void
+frame_free(Nara__Frame **frame)
+{
+	if (frame == NULL || *frame == NULL)
+		return;
+	nara__frame__free_unpacked(*frame, NULL);
+	*frame = NULL;
+}
+
+/* NULL on allocation failure; the caller frees the buffer. */
+uint8_t *
+frame_encode(const Nara__Frame *frame, size_t *len)
+{
+	size_t size;
+	uint8_t *buf;
+
+	if (frame == NULL || len == NULL)
+		return NULL;
+	size = nara__frame__get_packed_size(frame);
+	if ((buf = malloc(size ? size : 1)) == NULL)
+		return NULL;
+	*len = nara__frame__pack(frame, buf);
+	return buf;
+}
+
+/* Lower-case config/log name; "unspecified" or "unknown" otherwise. */
+const char *
+message_type_name(Nara__MessageType type)
+{
+	if (type == NARA__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED)
+		return "unspecified";
+	if ((int)type < 0 || type > TYPE_MAX)
+		return "unknown";
+	return type_names[type];
+}
+
+/* Inverse of message_type_name for the seven real types. */
+int
+message_type_parse(const char *name, Nara__MessageType *out)
+{
+	if (name == NULL)
+		return -1;
+	for (int t = 1; t <= TYPE_MAX; t++) {
+		if (strcmp(name, type_names[t]) == 0) {
+			*out = (Nara__MessageType)t;
+			return 0;
+		}
+	}
+	return -1;
+}

@@ -1,0 +1,69 @@
+/*
+ * front.h — narad's TLS front: terminates mutual TLS from the nodes and
+ * relays their plain ZMTP streams to the broker's ROUTER over ipc.
+ *
+ * libzmq 4.3 has no TLS, so narad accepts TCP itself (cfg->tls.listen),
+ * runs the TLS handshake with a client certificate required, maps the
+ * certificate to a configured node (config_node_by_identity), and only then
+ * connects to the ROUTER's ipc socket. The node's ZMTP greeting is checked
+ * byte by byte as it is forwarded (ZMTP 3, mechanism NULL), and its READY
+ * command is held until it says Socket-Type DEALER and Identity = the
+ * certificate's node id; after that bytes flow both ways untouched, with
+ * back-pressure. Any failure closes both sides and is reported through the
+ * auth_failed hook (narad writes an "auth_failed" audit row).
+ *
+ * Not done here: the ROUTER itself does not check that a peer came through
+ * the front (no ZAP handler); keep its ipc socket in a 0700 directory.
+ */
+#ifndef NARA_FRONT_H
+#define NARA_FRONT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+
+/* Callbacks into the broker; any may be NULL. Strings are borrowed for the
+ * duration of the call. */
+struct front_hooks {
+	/* peer: "address:port"; reason: why it was refused, one line. */
+	void (*auth_failed)(void *arg, const char *peer, const char *reason);
+	/* node: configured node id, after its READY was forwarded. */
+	void (*connected)(void *arg, const char *node);
+	void (*disconnected)(void *arg, const char *node);
+	void *arg;
+};
+
+struct front;
+
+/* Listen on cfg->tls.listen and relay to the ROUTER's ipc socket at
+ * relay_endpoint_path (a file system path, not "ipc://..."). base and cfg are
+ * borrowed: cfg must stay valid until the next front_reload or front_free.
+ * hooks is copied. NULL on failure, with the reason logged. */
+struct front *front_new(struct event_base *base, const struct config *cfg,
+    const char *relay_endpoint_path, struct front_hooks *hooks);
+
+/* Take a new config (borrowed, as in front_new) and re-read certificate, key,
+ * CA bundle and CRLs. Live connections whose certificate no longer verifies
+ * (revoked, expired, other CA) or whose node left the config are dropped and
+ * reported as auth_failed. When the new TLS files cannot be loaded the old
+ * context stays in use and -1 is returned; the config pointer is replaced in
+ * every case. A changed listen address takes effect at the next restart. */
+int front_reload(struct front *f, const struct config *cfg);
+
+/* Close every connection and the listener. Accepts NULL; sets *f to NULL. */
+void front_free(struct front **f);
+
+/* Connections currently open (handshaking or relaying). */
+size_t front_connections(const struct front *f);
+
+/* Connections refused so far (TLS, identity or ZMTP checks failed). */
+uint64_t front_refusals(const struct front *f);
+
+/* Whole days until the certificate of node's live connection expires.
+ * 0 and *days set when node is connected through the front, -1 otherwise. */
+int front_cert_days(const struct front *f, const char *node, int *days);
+
+#endif

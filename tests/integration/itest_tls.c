@@ -1,0 +1,394 @@
+/*
+ * itest_tls.c — narad's TLS front end to end: certificates made with
+ * nara-pki at test time, a real narad with a [tls] section, libzmq DEALERs
+ * reaching it through an in-test TLS tunnel, and hand-made ZMTP bytes over a
+ * raw TLS connection. Every refusal must close the connection, leave an
+ * auth_failed audit row naming the reason, and leave other nodes working.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "pbstr.h"
+#include "tls_helpers.h"
+#include "validate.h"
+
+static struct harness h;
+static char pki[64], pki2[64];
+static int tls_port;
+
+static const char *
+pem(char *buf, size_t len, const char *dir, const char *stem, const char *ext)
+{
+	snprintf(buf, len, "%s/%s.%s", dir, stem, ext);
+	return buf;
+}
+
+static void
+wait_listening(void)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = tcp_connect_local(tls_port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("narad does not listen on 127.0.0.1:%d; see %s",
+	    tls_port, h.log);
+}
+
+static void
+setup(void)
+{
+	char extra[2048];
+
+	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
+	snprintf(pki2, sizeof(pki2), "/tmp/nara-pki2-XXXXXX");
+	cr_assert_not_null(mkdtemp(pki));
+	cr_assert_not_null(mkdtemp(pki2));
+	pki_run(true, "init-ca %s", pki);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", pki);
+	pki_run(true, "node %s %s", pki, T_GBG);
+	pki_run(true, "node %s %s", pki, T_BUP);
+	tls_port = tls_free_port();
+	snprintf(extra, sizeof(extra),
+	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
+	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
+	    "identity = san-uri\nhandshake_timeout = 2\nmax_connections = 64\n"
+	    "expiry_warn_days = 30\n", tls_port, pki, pki, pki, pki);
+	harness_init(&h, extra);
+	harness_start(&h);
+	wait_listening();
+}
+
+static void
+teardown(void)
+{
+	char cmd[200];
+
+	harness_cleanup(&h);
+	if (getenv("NARA_KEEP_TMP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", pki, pki2);
+		cr_assert_eq(system(cmd), 0);
+	}
+}
+
+TestSuite(tls, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---------------------------------------------------------------- helpers */
+
+/* A tunnel for a node certificate stem (NULL = no client certificate) in
+ * dir, and a harness copy whose router endpoint is the tunnel. */
+static struct tunnel *
+tunnel_for(const char *dir, const char *stem, struct harness *via)
+{
+	char ca[128], cert[128], key[128];
+	struct tunnel *t = tunnel_start(tls_port, pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    stem ? pem(cert, sizeof(cert), dir, stem, "pem") : NULL,
+	    stem ? pem(key, sizeof(key), dir, stem, "key") : NULL);
+
+	*via = h;
+	snprintf(via->router, sizeof(via->router), "tcp://127.0.0.1:%d",
+	    tunnel_port(t));
+	return t;
+}
+
+static void
+send_hello(struct tclient *c, const char *node)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Hello hello = NARA__HELLO__INIT;
+
+	hello.node_id = pb_str(node);
+	hello.protocol_version = NARA_PROTOCOL_VERSION;
+	hello.credit_window = 4;
+	f.kind_case = NARA__FRAME__KIND_HELLO;
+	f.hello = &hello;
+	tclient_send(c, &f);
+}
+
+/* A connection that must not get anywhere: hello is never answered. */
+static void
+expect_no_answer(struct tclient *c, const char *node)
+{
+	Nara__Frame *f;
+
+	send_hello(c, node);
+	f = tclient_recv(c, 1500);
+	cr_expect_null(f, "hello through a refused connection was answered "
+	    "(kind %d)", f ? (int)f->kind_case : -1);
+	if (f != NULL)
+		frame_free(&f);
+}
+
+/* Wait until at least min auth_failed rows whose detail matches like. */
+static long
+wait_auth_failed(const char *like, long min)
+{
+	char sql[600], quoted[400];
+	size_t j = 0;
+	long n = 0;
+
+	/* double every single quote so the pattern is one SQL string */
+	for (const char *p = like; *p != '\0' && j + 2 < sizeof(quoted); p++) {
+		if (*p == '\'')
+			quoted[j++] = '\'';
+		quoted[j++] = *p;
+	}
+	quoted[j] = '\0';
+	snprintf(sql, sizeof(sql), "select count(*) from audit where "
+	    "event='auth_failed' and detail like '%s'", quoted);
+	for (int i = 0; i < 50 && (n = harness_sql_long(&h, sql)) < min; i++)
+		usleep(100000);
+	cr_expect_geq(n, min, "no auth_failed audit row like '%s'; see %s",
+	    like, h.log);
+	return n;
+}
+
+/* Another node completes hello/welcome through its own TLS connection. */
+static void
+good_node_works(void)
+{
+	struct harness via;
+	struct tunnel *t = tunnel_for(pki, T_BUP, &via);
+	struct tclient c;
+
+	tclient_open(&c, &via, T_BUP, 4);    /* asserts Welcome */
+	tclient_close(&c);
+	tunnel_stop(&t);
+}
+
+/* Open a DEALER with the given routing id through a tunnel presenting the
+ * certificate stem of dir, say hello, and expect silence and an audit row. */
+static void
+refused_dealer(const char *dir, const char *stem, const char *routing_id,
+    const char *like)
+{
+	struct harness via;
+	struct tunnel *t;
+	struct tclient c;
+
+	good_node_works();
+	t = tunnel_for(dir, stem, &via);
+	tclient_open_raw(&c, &via, routing_id);
+	expect_no_answer(&c, routing_id);
+	wait_auth_failed(like, 1);
+	tclient_close(&c);
+	tunnel_stop(&t);
+	good_node_works();
+}
+
+/* Send raw bytes over TLS with a good certificate; expect the front to
+ * close the connection and audit the reason. */
+static void
+refused_bytes(const void *data, size_t len, const char *like)
+{
+	char ca[128], cert[128], key[128];
+	struct tls_conn *c;
+
+	good_node_works();
+	c = tls_conn_open(tls_port, pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
+	    pem(key, sizeof(key), pki, T_GBG, "key"));
+	cr_assert_not_null(c, "TLS handshake with a good certificate failed");
+	tls_conn_send(c, data, len);
+	cr_expect(tls_conn_closed(c, 5000, NULL), "connection not closed");
+	tls_conn_free(&c);
+	wait_auth_failed(like, 1);
+	good_node_works();
+}
+
+static size_t
+greeting(unsigned char *g, unsigned major, const char *mechanism)
+{
+	memset(g, 0, 64);
+	g[0] = 0xFF;
+	g[8] = 1;
+	g[9] = 0x7F;
+	g[10] = (unsigned char)major;
+	g[11] = 1;
+	memcpy(g + 12, mechanism, strlen(mechanism));
+	return 64;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+Test(tls, good_node_round_trip)
+{
+	struct harness via;
+	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct tclient c;
+
+	tclient_open(&c, &via, T_GBG, 4);    /* hello -> welcome through TLS */
+	send_hello(&c, T_GBG);
+	Nara__Frame *w = tclient_expect(&c, NARA__FRAME__KIND_WELCOME, 5000);
+	cr_assert_not_null(w, "second hello not answered");
+	frame_free(&w);
+	cr_expect_eq(harness_log_count(&h, "node " T_GBG " connected from"), 1);
+	tclient_close(&c);
+	tunnel_stop(&t);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event='auth_failed'"), 0);
+}
+
+Test(tls, no_client_certificate)
+{
+	refused_dealer(pki, NULL, T_GBG, "%peer did not return a certificate%");
+}
+
+Test(tls, certificate_from_another_ca)
+{
+	pki_run(true, "init-ca %s", pki2);
+	pki_run(true, "node %s %s", pki2, T_GBG);
+	refused_dealer(pki2, T_GBG, T_GBG,
+	    "%certificate: unable to get local issuer certificate%");
+}
+
+Test(tls, expired_certificate)
+{
+	pki_run(true, "node %s %s --out expired --not-before "
+	    "2020-01-01T00:00:00Z --days 1", pki, T_GBG);
+	refused_dealer(pki, "expired", T_GBG, "%certificate: certificate has expired%");
+}
+
+Test(tls, not_yet_valid_certificate)
+{
+	pki_run(true, "node %s %s --out future --not-before "
+	    "2099-01-01T00:00:00Z", pki, T_GBG);
+	refused_dealer(pki, "future", T_GBG,
+	    "%certificate: certificate is not yet valid%");
+}
+
+Test(tls, revoked_on_reload_drops_live_connection)
+{
+	struct harness via;
+	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct tclient c;
+
+	tclient_open(&c, &via, T_GBG, 4);
+	good_node_works();
+	pki_run(true, "revoke %s %s", pki, T_GBG);
+	kill(h.pid, SIGHUP);
+	wait_auth_failed("%certificate no longer accepted: certificate revoked%", 1);
+	cr_expect_eq(harness_log_count(&h, "certificates and CRLs reloaded"), 1);
+	/* libzmq reconnects by itself; the revoked certificate stays out. */
+	expect_no_answer(&c, T_GBG);
+	wait_auth_failed("%certificate: certificate revoked%", 1);
+	tclient_close(&c);
+	tunnel_stop(&t);
+	good_node_works();
+}
+
+Test(tls, identity_differs_from_certificate)
+{
+	refused_dealer(pki, T_GBG, "kommun-1481",
+	    "%ZMTP Identity \"kommun-1481\" does not match the certificate's "
+	    "node " T_GBG "%");
+}
+
+Test(tls, missing_identity)
+{
+	struct harness via;
+	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct tclient c = { 0 };
+	int linger = 0;
+
+	good_node_works();
+	/* A DEALER without a routing id announces an empty Identity. */
+	c.ctx = zmq_ctx_new();
+	c.sock = zmq_socket(c.ctx, ZMQ_DEALER);
+	zmq_setsockopt(c.sock, ZMQ_LINGER, &linger, sizeof(linger));
+	cr_assert_eq(zmq_connect(c.sock, via.router), 0);
+	expect_no_answer(&c, T_GBG);
+	wait_auth_failed("%no ZMTP Identity%", 1);
+	tclient_close(&c);
+	tunnel_stop(&t);
+	good_node_works();
+}
+
+Test(tls, zmtp2_greeting)
+{
+	unsigned char g[64];
+
+	refused_bytes(g, greeting(g, 1, "NULL"), "%ZMTP version below 3%");
+}
+
+Test(tls, plain_mechanism)
+{
+	struct harness via;
+	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct tclient c = { 0 };
+	int linger = 0;
+
+	good_node_works();
+	/* libzmq itself, configured for PLAIN. */
+	c.ctx = zmq_ctx_new();
+	c.sock = zmq_socket(c.ctx, ZMQ_DEALER);
+	zmq_setsockopt(c.sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(c.sock, ZMQ_ROUTING_ID, T_GBG, strlen(T_GBG));
+	zmq_setsockopt(c.sock, ZMQ_PLAIN_USERNAME, "user", 4);
+	zmq_setsockopt(c.sock, ZMQ_PLAIN_PASSWORD, "secret", 6);
+	cr_assert_eq(zmq_connect(c.sock, via.router), 0);
+	expect_no_answer(&c, T_GBG);
+	wait_auth_failed("%security mechanism is not NULL%", 1);
+	tclient_close(&c);
+	tunnel_stop(&t);
+	good_node_works();
+}
+
+Test(tls, plaintext_bytes)
+{
+	static const char http[] = "GET / HTTP/1.1\r\nHost: narad\r\n\r\n";
+	char buf[64];
+	int fd;
+
+	/* Inside TLS: not a ZMTP greeting. */
+	refused_bytes(http, strlen(http), "%not a ZMTP 3 greeting (bad signature)%");
+	/* Without TLS at all: the handshake fails. */
+	fd = tcp_connect_local(tls_port);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, http, strlen(http)), (ssize_t)strlen(http));
+	struct pollfd p = { fd, POLLIN, 0 };
+	cr_expect_eq(poll(&p, 1, 5000), 1, "plaintext connection left open");
+	cr_expect_leq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	wait_auth_failed("%TLS handshake: http request%", 1);
+	good_node_works();
+}
+
+Test(tls, oversize_ready)
+{
+	unsigned char wire[64 + 9];
+
+	greeting(wire, 3, "NULL");
+	/* A long command frame announcing 1 MiB. */
+	memcpy(wire + 64, "\x06\x00\x00\x00\x00\x00\x10\x00\x00", 9);
+	refused_bytes(wire, sizeof(wire), "%READY command too large%");
+}
+
+Test(tls, handshake_never_completes)
+{
+	struct pollfd p;
+	char buf[16];
+	int fd;
+
+	good_node_works();
+	fd = tcp_connect_local(tls_port);
+	cr_assert(fd >= 0);
+	/* handshake_timeout = 2: the front must hang up by itself. */
+	p = (struct pollfd){ fd, POLLIN, 0 };
+	cr_expect_eq(poll(&p, 1, 6000), 1, "idle connection left open");
+	cr_expect_leq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	wait_auth_failed("%TLS handshake timed out%", 1);
+	good_node_works();
+}

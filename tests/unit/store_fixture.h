@@ -1,0 +1,185 @@
+/*
+ * store_fixture.h — helpers shared by test_store.c and test_audit.c: a
+ * temporary directory with a store in it, a filled-in message, and direct
+ * SQL on the store file to look at (or tamper with) what the store wrote.
+ */
+#ifndef NARA_TEST_STORE_FIXTURE_H
+#define NARA_TEST_STORE_FIXTURE_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* A valid personnummer (Luhn) used as the child in every test message. */
+#define FX_PN "191212121212"
+#define FX_MARKER "CLINICAL-MARKER-7f3a"
+#define FX_NOW 1795000000LL
+#define FX_BUP "bup-ostra"
+
+struct fx {
+	char dir[64];
+	char path[128];
+	uint8_t key[32];
+	struct store *st;
+};
+
+/* One test message; the strings live in the struct. */
+struct fx_msg {
+	struct store_msg m;
+	char id[40];
+	char payload[128];
+};
+
+static inline int
+fx_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static inline struct store *
+fx_open(struct fx *f, bool read_only)
+{
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true,
+	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
+	    .read_only = read_only };
+	struct store *st = store_open(f->path, &opt, &err);
+
+	cr_assert_not_null(st, "store_open %s: %s", f->path, err.text);
+	return st;
+}
+
+static inline void
+fx_init(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/nara-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+	for (size_t i = 0; i < sizeof(f->key); i++)
+		f->key[i] = (uint8_t)(i * 7 + 1);
+	f->st = fx_open(f, false);
+}
+
+static inline void
+fx_fini(struct fx *f)
+{
+	store_free(&f->st);
+	nftw(f->dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Message n from kommun-1480 to node, naming FX_PN, payload with marker. */
+static inline struct store_msg *
+fx_msg(struct fx_msg *x, int n, const char *node)
+{
+	memset(x, 0, sizeof(*x));
+	snprintf(x->id, sizeof(x->id), "00000000-0000-4000-8000-%012d", n);
+	snprintf(x->payload, sizeof(x->payload), "payload %d " FX_MARKER, n);
+	x->m.message_id = x->id;
+	x->m.conversation_id = "11111111-1111-4111-8111-111111111111";
+	x->m.type = 1;               /* referral */
+	x->m.priority = 1;
+	x->m.legal_basis = 1;        /* guardian consent */
+	x->m.sender = "kommun:1480:elevhalsa";
+	x->m.sender_node = "kommun-1480";
+	x->m.recipient = "SE2321000131-E000000000101";
+	x->m.recipient_node = node;
+	x->m.author = "SE2321000131-P000000000042";
+	x->m.personal_number = FX_PN;
+	x->m.created = FX_NOW - 60;
+	x->m.payload = (const uint8_t *)x->payload;
+	x->m.payload_len = strlen(x->payload);
+	SHA256(x->m.payload, x->m.payload_len, x->m.payload_sha256);
+	return &x->m;
+}
+
+/* Accept message n for node outside any batch; returns its seq. */
+static inline int64_t
+fx_accept(struct fx *f, int n, const char *node)
+{
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res = STORE_CONFLICT;
+
+	cr_assert_eq(store_accept(f->st, fx_msg(&x, n, node), FX_NOW, &res,
+	    &err), 0, "accept %d: %s", n, err.text);
+	cr_assert_eq(res, STORE_NEW);
+	return x.m.seq;
+}
+
+/* First column of the first row of sql on the store file, as an integer. */
+static inline long long
+fx_sql_int(const struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+
+	cr_assert_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Run statements on the store file (tampering, checks). */
+static inline void
+fx_sql_exec(const struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	cr_assert_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK,
+	    "%s: %s", sql, msg ? msg : "");
+	sqlite3_close(db);
+}
+
+static inline void
+fx_verify_ok(struct fx *f)
+{
+	struct nara_err err = { 0 };
+	int64_t bad = -1;
+
+	cr_assert_eq(store_audit_verify(f->st, &bad, &err), 0,
+	    "verify: %s (seq %lld)", err.text, (long long)bad);
+	cr_expect_eq(bad, 0);
+}
+
+/* Eleven audit rows of a normal day (all committed):
+ *  1-3 received, 4 node_connected, 5 delivered, 6 acked, 7 payload_purged,
+ *  8 receipt_queued, 9 dead_lettered, 10 receipt_queued, 11 rejected. */
+static inline void
+fx_populate(struct fx *f)
+{
+	struct fx_msg x;
+	bool was_new;
+
+	for (int i = 1; i <= 3; i++)
+		fx_accept(f, i, FX_BUP);
+	cr_assert_eq(store_audit_event(f->st, "node_connected", FX_BUP,
+	    "nara-adapter 0.1", FX_NOW), 0);
+	cr_assert_eq(store_delivering(f->st, 1, 1, FX_BUP, FX_NOW), 0);
+	cr_assert_eq(store_acked(f->st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 1, &was_new), 0);
+	cr_assert_eq(store_dead_letter(f->st, fx_msg(&x, 2, FX_BUP)->message_id,
+	    "NR052", "refused", false, FX_BUP, FX_NOW + 2), 0);
+	cr_assert_eq(store_audit_rejected(f->st, fx_msg(&x, 4, FX_BUP),
+	    "kommun-1480", "NR031", "no rule allows it", FX_NOW + 3), 0);
+	cr_assert_eq(fx_sql_int(f, "SELECT count(*) FROM audit"), 11);
+}
+
+#endif

@@ -1,0 +1,490 @@
+/*
+ * test_audit.c — the hash-chained audit log and what may enter it: the
+ * canonical row hash, verification of intact chains and of every kind of
+ * tampering (edited, deleted, swapped, renumbered, replaced and appended
+ * rows), and that a change whose audit row cannot be written never
+ * commits. What may enter the audit is tested in test_store_privacy.c.
+ */
+#include "audit.h"
+#include "store_fixture.h"
+
+#define BUP FX_BUP
+
+/* Close the store, run sql on the file, and verify read-only: returns the
+ * bad seq and leaves the reason in err. */
+static int64_t
+tamper_and_verify(struct fx *f, const char *sql, struct nara_err *err)
+{
+	struct store *ro;
+	int64_t bad = -1;
+
+	store_free(&f->st);
+	fx_sql_exec(f, sql);
+	ro = fx_open(f, true);
+	cr_assert_eq(store_audit_verify(ro, &bad, err), -1,
+	    "tampering not detected: %s", sql);
+	cr_expect_eq(err->code, NR_STORE_FAILED);
+	store_free(&ro);
+	return bad;
+}
+
+/* ---------------------------------------------------------------- hashing */
+
+static void
+put_len(uint8_t *buf, size_t *n, const char *s)
+{
+	uint32_t v = s ? (uint32_t)strlen(s) : UINT32_MAX;
+
+	buf[(*n)++] = (uint8_t)(v >> 24);
+	buf[(*n)++] = (uint8_t)(v >> 16);
+	buf[(*n)++] = (uint8_t)(v >> 8);
+	buf[(*n)++] = (uint8_t)v;
+	if (s != NULL) {
+		memcpy(buf + *n, s, strlen(s));
+		*n += strlen(s);
+	}
+}
+
+static void
+put_be64(uint8_t *buf, size_t *n, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--)
+		buf[(*n)++] = (uint8_t)(v >> (8 * i));
+}
+
+/* The documented canonical form, built by hand, gives the same hash. */
+Test(audit, row_hash_follows_the_documented_canonical_form)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	struct audit_row r = { .seq = 7, .time_ms = 1795000000123LL,
+	    .event = "acked", .node = "bup-ostra", .message_id = "m-1",
+	    .type = "referral", .sender = NULL, .recipient = "",
+	    .author = "a", .legal_basis = "own_consent",
+	    .payload_sha256 = NULL, .payload_size = 42, .subject = "s",
+	    .code = NULL, .detail = "d" };
+	const char *text[] = { r.event, r.node, r.message_id, r.type, r.sender,
+	    r.recipient, r.author, r.legal_basis, r.payload_sha256 };
+	uint8_t prev[32], buf[512], want[32], got[32];
+	size_t n = 0;
+
+	cr_assert_not_null(h);
+	memset(prev, 0xab, sizeof(prev));
+	memcpy(buf, prev, 32);
+	n = 32;
+	memcpy(buf + n, "nara-audit-row-v1", 18);   /* with its NUL */
+	n += 18;
+	put_be64(buf, &n, 7);
+	put_be64(buf, &n, 1795000000123ULL);
+	for (int i = 0; i < 9; i++)
+		put_len(buf, &n, text[i]);
+	put_be64(buf, &n, 42);
+	put_len(buf, &n, r.subject);
+	put_len(buf, &n, r.code);
+	put_len(buf, &n, r.detail);
+	SHA256(buf, n, want);
+	cr_assert_eq(audit_row_hash(h, prev, &r, got), 0);
+	cr_expect_arr_eq(got, want, 32);
+	audit_hasher_free(&h);
+	cr_expect_null(h);
+}
+
+Test(audit, row_hash_separates_fields_nulls_and_positions)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	uint8_t zero[32] = { 0 }, other[32] = { 1 }, a[32], b[32];
+	struct audit_row r1 = { .seq = 1, .event = "ab", .node = "c",
+	    .payload_size = -1 };
+	struct audit_row r2 = r1;
+
+	cr_assert_eq(audit_row_hash(h, zero, &r1, a), 0);
+	cr_assert_eq(audit_row_hash(h, zero, &r1, b), 0);
+	cr_expect_arr_eq(a, b, 32, "not deterministic");
+	r2.event = "a";
+	r2.node = "bc";
+	cr_assert_eq(audit_row_hash(h, zero, &r2, b), 0);
+	cr_expect_arr_neq(a, b, 32, "field boundary not in the hash");
+	r2 = r1;
+	r2.detail = "";
+	cr_assert_eq(audit_row_hash(h, zero, &r2, b), 0);
+	cr_expect_arr_neq(a, b, 32, "NULL and empty hash alike");
+	r2 = r1;
+	r2.payload_size = 0;
+	cr_assert_eq(audit_row_hash(h, zero, &r2, b), 0);
+	cr_expect_arr_neq(a, b, 32);
+	r2 = r1;
+	r2.seq = 2;
+	cr_assert_eq(audit_row_hash(h, zero, &r2, b), 0);
+	cr_expect_arr_neq(a, b, 32, "seq not in the hash");
+	cr_assert_eq(audit_row_hash(h, other, &r1, b), 0);
+	cr_expect_arr_neq(a, b, 32, "previous hash not in the hash");
+	audit_hasher_free(&h);
+}
+
+Test(audit, names_and_hex)
+{
+	char hex[9];
+	const uint8_t bytes[4] = { 0x00, 0x9f, 0xa0, 0xff };
+
+	cr_expect_null(audit_legal_basis_name(0));
+	cr_expect_str_eq(audit_legal_basis_name(1), "guardian_consent");
+	cr_expect_str_eq(audit_legal_basis_name(2), "own_consent");
+	cr_expect_str_eq(audit_legal_basis_name(3), "mandatory_report");
+	cr_expect_str_eq(audit_legal_basis_name(4), "deidentified");
+	cr_expect_null(audit_legal_basis_name(5));
+	cr_expect_null(audit_legal_basis_name(-1));
+	audit_hex(bytes, 4, hex);
+	cr_expect_str_eq(hex, "009fa0ff");
+}
+
+/* ---------------------------------------------------------------- intact */
+
+Test(audit, empty_and_populated_chains_verify)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_verify_ok(&f);
+	fx_populate(&f);
+	fx_verify_ok(&f);
+	cr_expect_eq(fx_sql_int(&f, "SELECT prev_hash = zeroblob(32) FROM audit "
+	    "WHERE seq = 1"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit a JOIN audit b "
+	    "ON b.seq = a.seq + 1 WHERE b.prev_hash <> a.hash"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE "
+	    "length(hash) = 32"), 11);
+	cr_expect_eq(fx_sql_int(&f, "SELECT time FROM audit WHERE seq = 11"),
+	    (FX_NOW + 3) * 1000);
+	fx_fini(&f);
+}
+
+Test(audit, chain_continues_across_reopen)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_populate(&f);
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
+	    FX_NOW + 9), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 12);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A tool writing to the store while the broker runs must not fork the
+ * chain: each writer picks up the other's head at its next batch. */
+Test(audit, two_writers_keep_one_chain)
+{
+	struct fx f;
+	struct store *tool;
+
+	fx_init(&f);
+	fx_populate(&f);
+	tool = fx_open(&f, false);
+	cr_assert_eq(store_audit_event(tool, "config_reloaded", NULL, "tool",
+	    FX_NOW), 0);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, NULL,
+	    FX_NOW), 0);
+	cr_assert_eq(store_audit_event(tool, "config_reloaded", NULL, "again",
+	    FX_NOW), 0);
+	cr_assert_eq(store_audit_event(f.st, "node_disconnected", BUP, NULL,
+	    FX_NOW), 0);
+	store_free(&tool);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 15);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(audit, verify_inside_a_batch_sees_its_rows)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_audit_event(f.st, "config_reloaded", NULL, "ok",
+	    FX_NOW), 0);
+	fx_verify_ok(&f);
+	store_rollback(f.st);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- tampered */
+
+/* Write a row with a correctly computed hash, as someone who knows the
+ * format could: replacing row seq, or appending it after the last one. */
+static void
+forge_row(struct fx *f, int64_t seq, bool replace)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	struct audit_row r = { .seq = seq, .event = "forged",
+	    .payload_size = -1 };
+	uint8_t prev[32], hash[32];
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	store_free(&f->st);
+	cr_assert_eq(sqlite3_open(f->path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, replace ? "SELECT prev_hash FROM "
+	    "audit WHERE seq = ?1" : "SELECT hash FROM audit WHERE seq = ?1 - 1",
+	    -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, seq);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	memcpy(prev, sqlite3_column_blob(s, 0), 32);
+	sqlite3_finalize(s);
+	cr_assert_eq(audit_row_hash(h, prev, &r, hash), 0);
+	cr_assert_eq(sqlite3_prepare_v2(db, replace ? "UPDATE audit SET "
+	    "time = 0, event = 'forged', node = NULL, message_id = NULL, type = "
+	    "NULL, sender = NULL, recipient = NULL, author = NULL, legal_basis = "
+	    "NULL, payload_sha256 = NULL, payload_size = NULL, subject = NULL, "
+	    "code = NULL, detail = NULL, hash = ?3 WHERE seq = ?1 AND "
+	    "prev_hash = ?2" : "INSERT INTO audit(seq, time, event, prev_hash, "
+	    "hash) VALUES (?1, 0, 'forged', ?2, ?3)", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_blob(s, 2, prev, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, hash, 32, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(s), SQLITE_DONE);
+	cr_assert_eq(sqlite3_changes(db), 1);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	audit_hasher_free(&h);
+}
+
+Test(audit, edited_row_is_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "UPDATE audit SET recipient = "
+	    "'kommun:1401:socialtjanst' WHERE seq = 5", &err), 5);
+	cr_expect_str_eq(err.text, "row 5: hash mismatch (row edited)");
+	fx_fini(&f);
+}
+
+Test(audit, edited_time_is_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "UPDATE audit SET time = time + 1 "
+	    "WHERE seq = 9", &err), 9);
+	cr_expect_str_eq(err.text, "row 9: hash mismatch (row edited)");
+	fx_fini(&f);
+}
+
+Test(audit, deleted_middle_row_is_a_gap)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq = 6",
+	    &err), 6);
+	cr_expect_str_eq(err.text, "gap between seq 5 and 7 (rows deleted)");
+	fx_fini(&f);
+}
+
+Test(audit, deleted_and_renumbered_rows_do_not_link)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq = 6;"
+	    "UPDATE audit SET seq = seq - 1 WHERE seq > 6;"
+	    "UPDATE meta SET value = 10 WHERE key = 'audit_head_seq'", &err), 6);
+	cr_expect_str_eq(err.text, "row 6: previous hash does not link (row "
+	    "deleted or reordered)");
+	fx_fini(&f);
+}
+
+Test(audit, swapped_rows_are_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "UPDATE audit SET seq = -1 WHERE "
+	    "seq = 3; UPDATE audit SET seq = 3 WHERE seq = 4; UPDATE audit SET "
+	    "seq = 4 WHERE seq = -1", &err), 3);
+	cr_expect_str_eq(err.text, "row 3: previous hash does not link (row "
+	    "deleted or reordered)");
+	fx_fini(&f);
+}
+
+Test(audit, edited_previous_hash_is_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "UPDATE audit SET prev_hash = "
+	    "zeroblob(32) WHERE seq = 2", &err), 2);
+	cr_expect_str_eq(err.text, "row 2: previous hash does not link (row "
+	    "deleted or reordered)");
+	fx_fini(&f);
+}
+
+Test(audit, deleted_first_row_is_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq = 1",
+	    &err), 1);
+	cr_expect_str_eq(err.text, "row 1: missing, the chain starts at seq 2 "
+	    "(rows deleted at the start)");
+	fx_fini(&f);
+}
+
+Test(audit, deleted_last_rows_are_caught_by_the_head)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq >= 10",
+	    &err), 10);
+	cr_expect_str_eq(err.text, "the chain ends at seq 9 but the store "
+	    "recorded 11 rows (rows deleted at the end)");
+	fx_fini(&f);
+}
+
+Test(audit, appended_row_beyond_the_head_is_named)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	forge_row(&f, 12, false);
+	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 12);
+	cr_expect_str_eq(err.text, "row 12: beyond the recorded chain head 11 "
+	    "(rows added outside the store)");
+	fx_fini(&f);
+}
+
+Test(audit, replaced_last_row_with_valid_hash_is_caught_by_the_head)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	forge_row(&f, 11, true);
+	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 11);
+	cr_expect_str_eq(err.text, "row 11: hash differs from the recorded chain "
+	    "head (last row replaced)");
+	fx_fini(&f);
+}
+
+Test(audit, replaced_middle_row_with_valid_hash_breaks_the_next_link)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	forge_row(&f, 4, true);
+	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 5);
+	cr_expect_str_eq(err.text, "row 5: previous hash does not link (row "
+	    "deleted or reordered)");
+	fx_fini(&f);
+}
+
+/* After rows were cut from the end, the broker goes on from the recorded
+ * head, so the cut stays visible as a gap instead of being papered over. */
+Test(audit, writer_never_reuses_a_deleted_seq)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	int64_t bad = 0;
+
+	fx_init(&f);
+	fx_populate(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DELETE FROM audit WHERE seq = 11");
+	f.st = fx_open(&f, false);
+	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
+	    FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 12);
+	cr_assert_eq(store_audit_verify(f.st, &bad, &err), -1);
+	cr_expect_eq(bad, 11);
+	cr_expect_str_eq(err.text, "gap between seq 10 and 12 (rows deleted)");
+	fx_fini(&f);
+}
+
+
+/* ---------------------------------------------------------------- atomicity */
+
+#define FAIL_PURGE_ROW "CREATE TRIGGER fail_purge BEFORE INSERT ON audit " \
+	"WHEN NEW.event = 'payload_purged' BEGIN SELECT RAISE(ABORT, " \
+	"'injected failure'); END"
+
+Test(audit, batch_with_a_lost_audit_row_does_not_commit)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	bool was_new = true;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_sql_exec(&f, FAIL_PURGE_ROW);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
+	    0);
+	cr_expect_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), -1);
+	cr_expect_not(was_new);
+	cr_expect_eq(store_audit_event(f.st, "node_connected", BUP, NULL,
+	    FX_NOW), -1, "a broken batch accepted more work");
+	cr_expect_eq(store_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "injected failure") != NULL, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "state = 0 AND payload IS NOT NULL"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	fx_sql_exec(&f, "DROP TRIGGER fail_purge");
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect(was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 4);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(audit, call_outside_a_batch_is_all_or_nothing)
+{
+	struct fx f;
+	struct fx_msg x;
+	bool was_new = true;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_sql_exec(&f, FAIL_PURGE_ROW);
+	cr_expect_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), -1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT state FROM messages"), 0);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, NULL,
+	    FX_NOW), 0, "the store stays usable");
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

@@ -1,0 +1,800 @@
+/*
+ * test_config.c — nara.conf: the shipped file and its default policy, the
+ * values of every section, every refusal of a bad value or section with its
+ * exact "file:line: ..." text, and the policy's validity dates and deny
+ * rules. The engine's own behaviour (line handling, syntax, the type
+ * parsers on their own) is tested in test_conftab.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "config.h"
+#include "config_fixture.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------- shipped */
+
+static struct config *shipped;
+
+static void
+shipped_load(void)
+{
+	struct config_diag diag = { 0 };
+	char path[512];
+
+	shipped = config_load(top_path("config/nara.conf", path, sizeof(path)), &diag);
+	for (size_t i = 0; i < diag.n; i++)
+		cr_log_error("%s", diag.msgs[i]);
+	cr_assert_not_null(shipped, "config/nara.conf does not load (NARA_TOP?)");
+	cr_assert_eq(diag.n, 0);
+	config_diag_free(&diag);
+}
+
+static void
+shipped_free(void)
+{
+	config_free(&shipped);
+}
+
+TestSuite(shipped, .init = shipped_load, .fini = shipped_free);
+
+Test(shipped, has_49_municipalities_and_regional_units)
+{
+	size_t municipal = 0, regional = 0;
+
+	for (size_t i = 0; i < shipped->n_nodes; i++) {
+		const struct config_node *n = &shipped->nodes[i];
+
+		if (strcmp(n->kind, "municipality") == 0) {
+			municipal++;
+			cr_expect(strncmp(n->id, "kommun-", 7) == 0, "%s", n->id);
+			cr_expect_eq(n->n_addresses, 3, "%s", n->id);
+		} else {
+			cr_expect_str_eq(n->kind, "region");
+			cr_expect(strncmp(n->id, "SE2321000131-", 13) == 0, "%s", n->id);
+			regional++;
+		}
+		cr_expect_str_eq(n->identity, n->id);
+	}
+	cr_expect_eq(municipal, 49);
+	cr_expect_geq(regional, 4);
+	cr_expect_geq(shipped->n_rules, 7);
+}
+
+/* Every municipality of the list is routed by its three addresses. */
+Test(shipped, routes_every_municipality_address)
+{
+	static const char *const services[] = { "socialtjanst", "elevhalsa", "forskola" };
+	char path[512], line[256], addr[320], id[300];
+	FILE *f = fopen(top_path("config/municipalities.tsv", path, sizeof(path)), "r");
+	int rows = 0;
+
+	cr_assert_not_null(f);
+	cr_assert_not_null(fgets(line, sizeof(line), f));   /* header */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *tab = strchr(line, '\t');
+
+		if (tab == NULL)
+			continue;
+		*tab = '\0';
+		tab[1 + strcspn(tab + 1, "\r\n")] = '\0';
+		snprintf(id, sizeof(id), "kommun-%s", line);
+		for (size_t s = 0; s < 3; s++) {
+			const struct config_node *n;
+
+			snprintf(addr, sizeof(addr), "kommun:%s:%s", line, services[s]);
+			n = config_route(shipped, addr);
+			cr_assert_not_null(n, "no route for %s", addr);
+			cr_expect_str_eq(n->id, id);
+			cr_expect_str_eq(n->name, tab + 1);
+			cr_expect(config_node_serves(n, addr));
+		}
+		rows++;
+	}
+	fclose(f);
+	cr_expect_eq(rows, 49);
+	cr_expect_eq(shipped->n_routes, 49 * 3 + 4);
+}
+
+Test(shipped, routes_regional_units)
+{
+	const char *const units[] = { BUP, BHV, HAB, PED };
+
+	for (size_t i = 0; i < 4; i++) {
+		const struct config_node *n = config_route(shipped, units[i]);
+
+		cr_assert_not_null(n, "%s", units[i]);
+		cr_expect_str_eq(n->id, units[i]);
+		cr_expect_str_eq(n->kind, "region");
+		cr_expect_eq(config_node_by_identity(shipped, units[i]), n);
+	}
+	cr_expect_null(config_route(shipped, "SE2321000131-E999"));
+	cr_expect_null(config_route(shipped, "kommun:9999:elevhalsa"));
+}
+
+Test(shipped, production_settings)
+{
+	cr_expect_str_eq(shipped->tls.listen, "0.0.0.0:7443");
+	cr_expect_str_eq(shipped->tls.cert, "/etc/nara/tls/narad.pem");
+	cr_expect_str_eq(shipped->tls.key, "/etc/nara/tls/narad.key");
+	cr_expect_str_eq(shipped->tls.ca, "/etc/nara/tls/ca.pem");
+	cr_expect_eq(shipped->tls.n_crl, 1);
+	cr_expect_str_eq(shipped->tls.min_version, "1.3");
+	cr_expect_eq(shipped->tls.identity, CONFIG_ID_SAN_URI);
+	cr_expect_eq(shipped->broker.synchronous, CONFIG_SYNC_FULL);
+	cr_expect_eq(shipped->broker.ack_timeout, 60);
+	cr_expect_eq(shipped->broker.checkpoint_interval, 60);
+	cr_expect_str_eq(shipped->broker.http_listen, "127.0.0.1:9464");
+}
+
+Test(shipped, report_of_concern_from_region_to_social_services)
+{
+	const char *const units[] = { BUP, BHV, HAB, PED };
+	int64_t now = utc(2025, 6, 1, 12, 0, 0);
+
+	for (size_t i = 0; i < 4; i++) {
+		cr_expect_eq(config_authorize(shipped, units[i],
+		    "kommun:1480:socialtjanst", ROC, now), NR_OK, "%s", units[i]);
+		cr_expect_eq(config_authorize(shipped, units[i],
+		    "kommun:1480:elevhalsa", ROC, now), NR_POLICY_DENIED);
+	}
+	cr_expect_eq(config_authorize(shipped, "kommun:1480:elevhalsa", BUP, ROC,
+	    now), NR_POLICY_DENIED);
+}
+
+Test(shipped, municipality_to_municipality_denied)
+{
+	int64_t now = utc(2025, 6, 1, 12, 0, 0);
+
+	for (int t = 1; t <= 7; t++) {
+		cr_expect_eq(config_authorize(shipped, "kommun:1480:elevhalsa",
+		    "kommun:1401:socialtjanst", (Nara__MessageType)t, now),
+		    NR_POLICY_DENIED, "type %d", t);
+		cr_expect_eq(config_authorize(shipped, "kommun:1480:socialtjanst",
+		    "kommun:1480:elevhalsa", (Nara__MessageType)t, now),
+		    NR_POLICY_DENIED, "type %d", t);
+	}
+}
+
+Test(shipped, school_health_to_region)
+{
+	int64_t now = utc(2025, 6, 1, 12, 0, 0);
+	const char *eh = "kommun:1415:elevhalsa";
+
+	cr_expect_eq(config_authorize(shipped, eh, BUP, REF, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, eh, BHV, CONS, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, eh, HAB, SIP, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, eh, BUP, ROC, now), NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(shipped, "kommun:1415:forskola", BUP, REF,
+	    now), NR_POLICY_DENIED);
+}
+
+Test(shipped, region_to_municipal_services_and_responses)
+{
+	int64_t now = utc(2025, 6, 1, 12, 0, 0);
+	const char *soc = "kommun:1490:socialtjanst", *eh = "kommun:1490:elevhalsa";
+
+	cr_expect_eq(config_authorize(shipped, PED, eh, REF, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, PED, soc, CONS, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, BUP, soc, SIP, now), NR_OK);
+	cr_expect_eq(config_authorize(shipped, BUP, "kommun:1490:forskola", REF,
+	    now), NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(shipped, soc, BUP, SIP, now), NR_OK);
+	for (int t = REF_RESP; t <= SIP_RESP; t += 2) {
+		cr_expect_eq(config_authorize(shipped, eh, BUP, (Nara__MessageType)t,
+		    now), NR_OK, "type %d", t);
+		cr_expect_eq(config_authorize(shipped, soc, HAB, (Nara__MessageType)t,
+		    now), NR_OK, "type %d", t);
+		cr_expect_eq(config_authorize(shipped, BUP, eh, (Nara__MessageType)t,
+		    now), NR_OK, "type %d", t);
+		cr_expect_eq(config_authorize(shipped, BHV, soc, (Nara__MessageType)t,
+		    now), NR_OK, "type %d", t);
+	}
+	/* region to region is not part of the exchange */
+	cr_expect_eq(config_authorize(shipped, BUP, PED, REF, now), NR_POLICY_DENIED);
+}
+
+/* config/nara.conf is what `make config` makes from the list today. */
+Test(shipped, matches_its_generator)
+{
+	const char *top = getenv("NARA_TOP");
+	char cmd[1024], path[512], *want = NULL, *got = NULL;
+	size_t want_len = 0, got_len = 0, n;
+	char chunk[4096];
+	FILE *gen, *file, *w, *g;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && sh config/gen-config.sh "
+	    "config/municipalities.tsv", top ? top : ".");
+	cr_assert_not_null(gen = popen(cmd, "r"));
+	cr_assert_not_null(file = fopen(top_path("config/nara.conf", path,
+	    sizeof(path)), "r"));
+	w = open_memstream(&want, &want_len);
+	g = open_memstream(&got, &got_len);
+	while ((n = fread(chunk, 1, sizeof(chunk), file)) > 0)
+		fwrite(chunk, 1, n, w);
+	while ((n = fread(chunk, 1, sizeof(chunk), gen)) > 0)
+		fwrite(chunk, 1, n, g);
+	fclose(w);
+	fclose(g);
+	fclose(file);
+	cr_expect_eq(pclose(gen), 0);
+	cr_expect_gt(got_len, 1000);
+	cr_expect(got_len == want_len && memcmp(got, want, got_len) == 0,
+	    "config/nara.conf is stale: run make config");
+	free(want);
+	free(got);
+}
+
+/* A list with a bad row makes the generator fail instead of printing a
+ * file with a hole in it. */
+Test(shipped, generator_refuses_a_bad_list)
+{
+	const char *top = getenv("NARA_TOP");
+	char dir[] = "/tmp/nara-gen-XXXXXX", tsv[64], cmd[1024];
+	FILE *f;
+	int rc;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(tsv, sizeof(tsv), "%s/list.tsv", dir);
+	cr_assert_not_null(f = fopen(tsv, "w"));
+	fputs("code\tname\n1480\tGöteborg\n14x0\tNowhere\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "sh '%s/config/gen-config.sh' '%s' "
+	    ">/dev/null 2>%s/err", top ? top : ".", tsv, dir);
+	rc = system(cmd);
+	cr_expect(WIFEXITED(rc) && WEXITSTATUS(rc) == 1, "status %d", rc);
+	snprintf(cmd, sizeof(cmd), "grep -q '%s:3: expected CODE<TAB>NAME' %s/err",
+	    tsv, dir);
+	cr_expect_eq(system(cmd), 0, "no message naming line 3");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* ---------------------------------------------------------------- values */
+
+Test(values, empty_file_gives_every_default)
+{
+	struct config *cfg = load_ok("");
+	const struct config_broker *b = &cfg->broker;
+	const struct config_tls *t = &cfg->tls;
+
+	cr_expect_str_eq(cfg->path, "t.conf");
+	cr_expect_str_eq(b->id, "narad");
+	cr_expect_str_eq(b->router, "ipc:///run/nara/router.sock");
+	cr_expect_str_eq(b->listen_tcp, "");
+	cr_expect_str_eq(b->store, "/var/lib/nara/nara.db");
+	cr_expect_str_eq(b->pseudonym_key, "/etc/nara/pseudonym.key");
+	cr_expect_str_eq(b->signing_key, "");
+	cr_expect_str_eq(b->control, "ipc:///run/nara/control.sock");
+	cr_expect_str_eq(b->http_listen, "127.0.0.1:9464");
+	cr_expect_eq(b->synchronous, CONFIG_SYNC_FULL);
+	cr_expect_eq(b->log_level, LOG_LVL_INFO);
+	cr_expect_eq(b->max_message_bytes, 16 * MIB);
+	cr_expect_eq(b->max_attachments, 20);
+	cr_expect_eq(b->max_attachment_bytes, 10 * MIB);
+	cr_expect_eq(b->max_text_bytes, 64 * 1024);
+	cr_expect_eq(b->store_max_bytes, 0);
+	cr_expect_eq(b->ack_timeout, 60);
+	cr_expect_eq(b->default_credit, 64);
+	cr_expect_eq(b->max_credit, 1000);
+	cr_expect_eq(b->batch_max, 512);
+	cr_expect_eq(b->checkpoint_interval, 60);
+	cr_expect_eq(b->audit_retention_days, 1825);
+	cr_expect_str_eq(t->listen, "");
+	cr_expect_str_eq(t->cert, "");
+	cr_expect_str_eq(t->key, "");
+	cr_expect_str_eq(t->ca, "");
+	cr_expect_eq(t->n_crl, 0);
+	cr_expect_str_eq(t->min_version, "1.3");
+	cr_expect_eq(t->identity, CONFIG_ID_SAN_URI);
+	cr_expect_str_eq(t->runtime_dir, "/run/nara");
+	cr_expect_eq(t->handshake_timeout, 10);
+	cr_expect_eq(t->max_connections, 1000);
+	cr_expect_eq(t->expiry_warn_days, 30);
+	cr_expect_eq(cfg->n_nodes, 0);
+	cr_expect_eq(cfg->n_rules, 0);
+	cr_expect_null(config_route(cfg, "kommun:1480:elevhalsa"));
+	config_free(&cfg);
+	cr_expect_null(cfg);
+	config_free(&cfg);          /* NULL is fine */
+}
+
+Test(values, nodes_identity_and_lookups)
+{
+	struct config *cfg = load_ok(
+	    NODE_A
+	    "[node " BUP "]\nname = BUP\nkind = region\naddresses = " BUP "\n"
+	    "identity = bup.vgregion.se\n");
+	const struct config_node *a = config_node_find(cfg, "a");
+	const struct config_node *bup = config_node_find(cfg, BUP);
+
+	cr_assert_not_null(a);
+	cr_assert_not_null(bup);
+	cr_expect_str_eq(a->name, "A");
+	cr_expect_str_eq(a->kind, "municipality");
+	cr_expect_str_eq(a->identity, "a");
+	cr_expect_eq(a->line, 1);
+	cr_expect_str_eq(bup->kind, "region");
+	cr_expect_eq(bup->line, 4);
+	cr_expect_eq(config_node_by_identity(cfg, "bup.vgregion.se"), bup);
+	cr_expect_null(config_node_by_identity(cfg, BUP));
+	cr_expect_eq(config_node_by_identity(cfg, "a"), a);
+	cr_expect_null(config_node_find(cfg, "b"));
+	cr_expect_eq(config_route(cfg, "kommun:1480:elevhalsa"), a);
+	cr_expect(config_node_serves(a, "kommun:1480:elevhalsa"));
+	cr_expect(!config_node_serves(a, BUP));
+	cr_expect(!config_node_serves(NULL, BUP));
+	config_free(&cfg);
+}
+
+/* Lists may go on on indented lines, with a trailing comma or not and
+ * with inline comments; each line is checked on its own. */
+Test(values, multiline_list_continuation)
+{
+	struct config *cfg = load_ok(
+	    "[node kommun-1480]\n"
+	    "name = Göteborg\n"
+	    "addresses =\n"
+	    "    kommun:1480:socialtjanst,\n"
+	    "\tkommun:1480:elevhalsa ; school health\n"
+	    "\n"
+	    "    kommun:1480:forskola\n"
+	    "[tls]\n"
+	    "crl = /etc/a.pem, /etc/b.pem,\n"
+	    "  /etc/c.pem\n"
+	    "[rule r]\n"
+	    "senders = kommun:*\n"
+	    "recipients = SE2321000131-*\n"
+	    "types = referral,\n"
+	    "  sip_invitation\n"
+	    "description = first part\n"
+	    "  second part\n");
+	const struct config_node *n = config_node_find(cfg, "kommun-1480");
+
+	cr_assert_not_null(n);
+	cr_expect_str_eq(n->name, "Göteborg");
+	cr_assert_eq(n->n_addresses, 3);
+	cr_expect_str_eq(n->addresses[0], "kommun:1480:socialtjanst");
+	cr_expect_str_eq(n->addresses[1], "kommun:1480:elevhalsa");
+	cr_expect_str_eq(n->addresses[2], "kommun:1480:forskola");
+	cr_assert_eq(cfg->tls.n_crl, 3);
+	cr_expect_str_eq(cfg->tls.crl[2], "/etc/c.pem");
+	cr_expect_eq(cfg->rules[0].types, (1u << REF) | (1u << SIP));
+	cr_expect_str_eq(cfg->rules[0].description, "first part second part");
+	config_free(&cfg);
+}
+
+Test(values, rule_fields)
+{
+	struct config *cfg = load_ok(
+	    "[rule r1]\nsenders = kommun:*:elevhalsa, SE2321000131-?\n"
+	    "recipients = *\n"
+	    "[rule r2]\nsenders = a\nrecipients = b\ntypes = *\neffect = deny\n"
+	    "valid_from = 2024-03-01\nvalid_until = 2024-03-01\n"
+	    "description = one day\n");
+	const struct config_rule *r1 = &cfg->rules[0], *r2 = &cfg->rules[1];
+	uint32_t all = 0;
+
+	for (int t = 1; t <= 7; t++)
+		all |= 1u << t;
+	cr_assert_eq(cfg->n_rules, 2);
+	cr_expect_str_eq(r1->name, "r1");
+	cr_expect_eq(r1->line, 1);
+	cr_assert_eq(r1->n_senders, 2);
+	cr_expect_str_eq(r1->senders[1], "SE2321000131-?");
+	cr_expect_eq(r1->types, all);
+	cr_expect(!r1->deny);
+	cr_expect_eq(r1->valid_from, 0);
+	cr_expect_eq(r1->valid_until, 0);
+	cr_expect_str_eq(r1->description, "");
+	cr_expect(r2->deny);
+	cr_expect_eq(r2->types, all);
+	cr_expect_eq(r2->valid_from, utc(2024, 3, 1, 0, 0, 0));
+	cr_expect_eq(r2->valid_until, utc(2024, 3, 1, 23, 59, 59));
+	config_free(&cfg);
+}
+
+Test(values, load_from_file)
+{
+	char dir[] = "/tmp/nara-config-XXXXXX", path[64], want[128];
+	struct config_diag diag = { 0 };
+	struct config *cfg;
+	FILE *f;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/nara.conf", dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs(NODE_A "[broker]\nbatch_max = 7\n", f);
+	fclose(f);
+	cfg = config_load(path, &diag);
+	cr_assert_not_null(cfg);
+	cr_expect_str_eq(cfg->path, path);
+	cr_expect_eq(cfg->broker.batch_max, 7);
+	config_free(&cfg);
+
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("[broker]\nbatch_max = 0\n", f);
+	fclose(f);
+	cr_expect_null(config_load(path, &diag));
+	cr_assert_eq(diag.n, 1);
+	snprintf(want, sizeof(want), "%s:2: [broker] batch_max: \"0\" is out of "
+	    "range 1..100000", path);
+	cr_expect_str_eq(diag.msgs[0], want);
+	config_diag_free(&diag);
+	unlink(path);
+	rmdir(dir);
+
+	cr_expect_null(config_load(path, &diag));
+	cr_assert_eq(diag.n, 1);
+	snprintf(want, sizeof(want), "%s: cannot open: %s", path, strerror(ENOENT));
+	cr_expect_str_eq(diag.msgs[0], want);
+	config_diag_free(&diag);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+Test(errors, unknown_section_kind)
+{
+	EXPECT("[broker]\n\n[bogus]\nx = 1\n",
+	    "t.conf:3: unknown section kind \"bogus\" (expected broker, tls, node or rule)");
+}
+
+Test(errors, unknown_key)
+{
+	EXPECT("[broker]\ncolour = blue\n[node a]\nname = A\naddresses = kommun:1480:elevhalsa\n"
+	    "adresses = x\n",
+	    "t.conf:2: [broker] colour: unknown key",
+	    "t.conf:6: [node a] adresses: unknown key");
+}
+
+Test(errors, bad_int)
+{
+	EXPECT("[broker]\nbatch_max = 12x\nmax_credit = -1\ndefault_credit = \n"
+	    "max_attachments = 1.5\n",
+	    "t.conf:2: [broker] batch_max: \"12x\" is not a whole number",
+	    "t.conf:3: [broker] max_credit: \"-1\" is not a whole number",
+	    "t.conf:4: [broker] default_credit: \"\" is not a whole number",
+	    "t.conf:5: [broker] max_attachments: \"1.5\" is not a whole number");
+}
+
+Test(errors, bad_size)
+{
+	EXPECT("[broker]\nmax_message_bytes = 16Q\nmax_text_bytes = K\n"
+	    "store_max_bytes = 1KB\n",
+	    "t.conf:2: [broker] max_message_bytes: \"16Q\" is not a size (a number "
+	    "with an optional K, M or G suffix)",
+	    "t.conf:3: [broker] max_text_bytes: \"K\" is not a size (a number with "
+	    "an optional K, M or G suffix)",
+	    "t.conf:4: [broker] store_max_bytes: \"1KB\" is not a size (a number "
+	    "with an optional K, M or G suffix)");
+}
+
+Test(errors, bad_duration)
+{
+	EXPECT("[broker]\nack_timeout = 5x\n[tls]\nhandshake_timeout = 1M\n",
+	    "t.conf:2: [broker] ack_timeout: \"5x\" is not a duration (seconds, or "
+	    "a number with an s, m, h or d suffix)",
+	    "t.conf:4: [tls] handshake_timeout: \"1M\" is not a duration (seconds, "
+	    "or a number with an s, m, h or d suffix)");
+}
+
+Test(errors, bad_enum)
+{
+	EXPECT("[broker]\nsynchronous = fast\nlog_level = Debug\n[tls]\n"
+	    "identity = dn\nmin_version = 1.4\n" NODE_A "kind = county\n"
+	    "[rule r]\nsenders = a\nrecipients = b\neffect = maybe\n",
+	    "t.conf:2: [broker] synchronous: \"fast\" is not one of full, normal",
+	    "t.conf:3: [broker] log_level: \"Debug\" is not one of error, warning, "
+	    "info, debug",
+	    "t.conf:5: [tls] identity: \"dn\" is not one of san-uri, cn, serial",
+	    "t.conf:6: [tls] min_version: \"1.4\" is not one of 1.2, 1.3",
+	    "t.conf:10: [node a] kind: \"county\" is not one of municipality, region",
+	    "t.conf:14: [rule r] effect: \"maybe\" is not one of allow, deny");
+}
+
+Test(errors, bad_date)
+{
+	EXPECT("[rule r]\nsenders = a\nrecipients = b\nvalid_from = 2024-02-30\n"
+	    "valid_until = 2024-3-01\n"
+	    "[rule s]\nsenders = a\nrecipients = b\nvalid_from = 1969-12-31\n"
+	    "valid_until = 2024-13-01\n",
+	    "t.conf:4: [rule r] valid_from: \"2024-02-30\" is not a date (YYYY-MM-DD)",
+	    "t.conf:5: [rule r] valid_until: \"2024-3-01\" is not a date (YYYY-MM-DD)",
+	    "t.conf:9: [rule s] valid_from: \"1969-12-31\" is not a date (YYYY-MM-DD)",
+	    "t.conf:10: [rule s] valid_until: \"2024-13-01\" is not a date (YYYY-MM-DD)");
+}
+
+Test(errors, bad_endpoint_and_path)
+{
+	char text[512], want[512];
+	char longpath[120];
+
+	memset(longpath, 'p', 108);
+	longpath[108] = '\0';
+	snprintf(text, sizeof(text), "[broker]\nrouter = 127.0.0.1:5555\n"
+	    "http_listen = ipc:///run/x.sock\ncontrol = nonsense\n"
+	    "store = nara.db\nlisten_tcp = ipc:///%s\n[tls]\nlisten = 0.0.0.0:99999\n"
+	    "crl = /a.pem, crl.pem\n", longpath);
+	snprintf(want, sizeof(want), "t.conf:6: [broker] listen_tcp: \"ipc:///%s\" "
+	    "is not a ZeroMQ endpoint (ipc://PATH of at most 107 bytes, "
+	    "tcp://HOST:PORT or inproc://NAME)", longpath);
+	EXPECT(text,
+	    "t.conf:2: [broker] router: \"127.0.0.1:5555\" is not a ZeroMQ endpoint "
+	    "(ipc://PATH of at most 107 bytes, tcp://HOST:PORT or inproc://NAME)",
+	    "t.conf:3: [broker] http_listen: \"ipc:///run/x.sock\" is not HOST:PORT",
+	    "t.conf:4: [broker] control: \"nonsense\" is not an endpoint (ipc://PATH, "
+	    "tcp://HOST:PORT or HOST:PORT)",
+	    "t.conf:5: [broker] store: \"nara.db\" is not an absolute path",
+	    want,
+	    "t.conf:8: [tls] listen: \"0.0.0.0:99999\" is not an endpoint (ipc://PATH, "
+	    "tcp://HOST:PORT or HOST:PORT)",
+	    "t.conf:9: [tls] crl: \"crl.pem\" is not an absolute path");
+}
+
+Test(errors, out_of_bounds_below)
+{
+	EXPECT("[broker]\nmax_message_bytes = 512\nack_timeout = 0\nbatch_max = 0\n"
+	    "max_attachment_bytes = 0\n[tls]\nexpiry_warn_days = 0\n",
+	    "t.conf:2: [broker] max_message_bytes: \"512\" is out of range 1K..64M",
+	    "t.conf:3: [broker] ack_timeout: \"0\" is out of range 1s..1d",
+	    "t.conf:4: [broker] batch_max: \"0\" is out of range 1..100000",
+	    "t.conf:5: [broker] max_attachment_bytes: \"0\" is out of range 1..64M",
+	    "t.conf:7: [tls] expiry_warn_days: \"0\" is out of range 1..365");
+}
+
+Test(errors, out_of_bounds_above)
+{
+	EXPECT("[broker]\nmax_message_bytes = 65M\nack_timeout = 2d\n"
+	    "max_credit = 100001\nmax_attachments = 1001\nmax_text_bytes = 2M\n"
+	    "store_max_bytes = 99999999999999999999\n[tls]\nhandshake_timeout = 301\n",
+	    "t.conf:2: [broker] max_message_bytes: \"65M\" is out of range 1K..64M",
+	    "t.conf:3: [broker] ack_timeout: \"2d\" is out of range 1s..1d",
+	    "t.conf:4: [broker] max_credit: \"100001\" is out of range 1..100000",
+	    "t.conf:5: [broker] max_attachments: \"1001\" is out of range 0..1000",
+	    "t.conf:6: [broker] max_text_bytes: \"2M\" is out of range 1K..1M",
+	    "t.conf:7: [broker] store_max_bytes: \"99999999999999999999\" is too large",
+	    "t.conf:9: [tls] handshake_timeout: \"301\" is out of range 1s..5m");
+}
+
+Test(errors, missing_required)
+{
+	EXPECT("[node a]\nkind = region\n\n[rule r]\ntypes = referral\n",
+	    "t.conf:1: [node a] name: missing required key",
+	    "t.conf:1: [node a] addresses: missing required key",
+	    "t.conf:4: [rule r] senders: missing required key",
+	    "t.conf:4: [rule r] recipients: missing required key");
+}
+
+Test(errors, duplicate_section)
+{
+	EXPECT("[broker]\n" NODE_A "[broker]\nid = x\n[node a]\nname = again\n"
+	    "[rule r]\nsenders = a\nrecipients = b\n[rule r]\n",
+	    "t.conf:5: duplicate section [broker] (first on line 1)",
+	    "t.conf:7: duplicate section [node a] (first on line 2)",
+	    "t.conf:12: duplicate section [rule r] (first on line 9)");
+}
+
+Test(errors, duplicate_address_across_nodes)
+{
+	EXPECT(NODE_A "[node b]\nname = B\naddresses = kommun:1480:socialtjanst,\n"
+	    "  kommun:1480:elevhalsa\n[node c]\nname = C\n"
+	    "addresses = kommun:1480:forskola, kommun:1480:forskola\n",
+	    "t.conf:6: [node b] addresses: kommun:1480:elevhalsa is already served "
+	    "by node a (line 3)",
+	    "t.conf:10: [node c] addresses: kommun:1480:forskola is listed twice");
+}
+
+Test(errors, duplicate_identity)
+{
+	EXPECT(NODE_A "[node b]\nname = B\naddresses = kommun:1480:forskola\n"
+	    "identity = a\n",
+	    "t.conf:7: [node b] identity: \"a\" is already the identity of node a "
+	    "(line 1)");
+}
+
+Test(errors, bad_address)
+{
+	EXPECT("[node a]\nname = A\naddresses = kommun:14800:elevhalsa\n"
+	    "[node b]\nname = B\naddresses = kommun:1480:bibliotek\n"
+	    "[node c]\nname = C\naddresses = kommun:1480:skola,\n   SE2321000131-\n"
+	    "[node d]\nname = D\naddresses = elevhalsa@1480\n",
+	    "t.conf:3: [node a] addresses: bad address \"kommun:14800:elevhalsa\": "
+	    "municipality code must be four digits",
+	    "t.conf:6: [node b] addresses: bad address \"kommun:1480:bibliotek\": "
+	    "unknown municipal service \"bibliotek\"",
+	    "t.conf:10: [node c] addresses: bad address \"SE2321000131-\": HSA unit "
+	    "id must be 1-31 letters and digits",
+	    "t.conf:13: [node d] addresses: bad address \"elevhalsa@1480\": "
+	    "\"elevhalsa@1480\" is not a nara address");
+}
+
+Test(errors, bad_pattern_and_empty_item)
+{
+	EXPECT("[rule r]\nsenders = kommun:[12]*\nrecipients = kommun:*, ,x\n"
+	    "[rule s]\nsenders = kommun 1480\nrecipients = a_b\n",
+	    "t.conf:2: [rule r] senders: bad pattern \"kommun:[12]*\": only letters, "
+	    "digits, ':', '-', '*' and '?' are allowed",
+	    "t.conf:3: [rule r] recipients: empty item in list",
+	    "t.conf:5: [rule s] senders: bad pattern \"kommun 1480\": only letters, "
+	    "digits, ':', '-', '*' and '?' are allowed",
+	    "t.conf:6: [rule s] recipients: bad pattern \"a_b\": only letters, "
+	    "digits, ':', '-', '*' and '?' are allowed");
+}
+
+Test(errors, bad_type_name)
+{
+	EXPECT("[rule r]\nsenders = a\nrecipients = b\ntypes = referral, referal\n",
+	    "t.conf:4: [rule r] types: unknown message type \"referal\" (expected "
+	    "referral, referral_response, consultation_request, "
+	    "consultation_response, sip_invitation, sip_response, "
+	    "report_of_concern or *)");
+}
+
+Test(errors, until_before_from)
+{
+	EXPECT("[rule r]\nsenders = a\nrecipients = b\nvalid_until = 2024-01-31\n"
+	    "valid_from = 2024-02-01\n",
+	    "t.conf:4: [rule r] valid_until: 2024-01-31 is before valid_from "
+	    "2024-02-01");
+}
+
+Test(errors, tls_listen_needs_cert_key_ca)
+{
+	struct config *cfg;
+
+	EXPECT("[broker]\n\n[tls]\nlisten = 0.0.0.0:7443\nkey = /k.pem\n",
+	    "t.conf:3: [tls] cert: required when listen is set",
+	    "t.conf:3: [tls] ca: required when listen is set");
+	cfg = load_ok("[tls]\nlisten = [::1]:7443\ncert = /c\nkey = /k\nca = /ca\n");
+	cr_expect_str_eq(cfg->tls.listen, "[::1]:7443");
+	config_free(&cfg);
+}
+
+Test(errors, default_credit_above_max)
+{
+	EXPECT("[broker]\nmax_credit = 10\ndefault_credit = 20\n",
+	    "t.conf:3: [broker] default_credit: 20 is above max_credit 10");
+}
+
+Test(errors, syntax_errors)
+{
+	EXPECT("[broker]\nid = a\njust words\n[node a\nname = x\n",
+	    "t.conf:3: syntax error: expected [section], key = value or a comment",
+	    "t.conf:4: syntax error: section header without a closing ']'",
+	    "t.conf:5: [broker] name: unknown key");
+}
+
+/* One file, three unrelated mistakes: all three are reported, in line
+ * order (the duplicate address is found last but sits on line 2). */
+Test(errors, all_errors_collected_in_line_order)
+{
+	EXPECT("[node b]\nname = B\naddresses = kommun:1480:elevhalsa\n"
+	    "[broker]\nbatch_max = none\n" NODE_A "[colour]\n",
+	    "t.conf:5: [broker] batch_max: \"none\" is not a whole number",
+	    "t.conf:8: [node a] addresses: kommun:1480:elevhalsa is already served "
+	    "by node b (line 3)",
+	    "t.conf:9: unknown section kind \"colour\" (expected broker, tls, node "
+	    "or rule)");
+}
+
+/* ---------------------------------------------------------------- policy */
+
+#define ONE_RULE(extra) \
+	"[rule march]\nsenders = kommun:*:elevhalsa\nrecipients = SE2321000131-*\n" \
+	"types = referral\n" extra
+
+Test(policy, validity_window_is_whole_utc_days)
+{
+	struct config *cfg = load_ok(ONE_RULE("valid_from = 2024-03-01\n"
+	    "valid_until = 2024-03-31\n"));
+	const char *eh = "kommun:1480:elevhalsa";
+
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 2, 29, 23, 59, 59)),
+	    NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 3, 1, 0, 0, 0)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 3, 15, 12, 0, 0)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 3, 31, 23, 59, 59)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 4, 1, 0, 0, 0)),
+	    NR_POLICY_DENIED);
+	config_free(&cfg);
+}
+
+Test(policy, open_ended_windows)
+{
+	struct config *from = load_ok(ONE_RULE("valid_from = 2024-03-01\n"));
+	struct config *until = load_ok(ONE_RULE("valid_until = 2024-03-01\n"));
+	const char *eh = "kommun:1480:elevhalsa";
+
+	cr_expect_eq(config_authorize(from, eh, BUP, REF, utc(2024, 2, 29, 0, 0, 0)),
+	    NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(from, eh, BUP, REF, utc(2099, 1, 1, 0, 0, 0)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(until, eh, BUP, REF, utc(2000, 1, 1, 0, 0, 0)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(until, eh, BUP, REF, utc(2024, 3, 2, 0, 0, 0)),
+	    NR_POLICY_DENIED);
+	config_free(&from);
+	config_free(&until);
+}
+
+/* A matching deny rule wins whether it comes before or after the allow. */
+Test(policy, deny_overrides_allow)
+{
+	const char *deny = "[rule no-bup]\nsenders = kommun:1480:*\n"
+	    "recipients = " BUP "\ntypes = referral\neffect = deny\n";
+	char text[1024];
+	int64_t now = utc(2025, 1, 1, 0, 0, 0);
+
+	for (int order = 0; order < 2; order++) {
+		struct config *cfg;
+
+		snprintf(text, sizeof(text), "%s%s", order ? deny : ONE_RULE(""),
+		    order ? ONE_RULE("") : deny);
+		cfg = load_ok(text);
+		cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", BUP, REF,
+		    now), NR_POLICY_DENIED, "order %d", order);
+		cr_expect_eq(config_authorize(cfg, "kommun:1401:elevhalsa", BUP, REF,
+		    now), NR_OK, "order %d", order);
+		cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", PED, REF,
+		    now), NR_OK, "order %d", order);
+		config_free(&cfg);
+	}
+}
+
+Test(policy, deny_rule_outside_its_window_does_not_apply)
+{
+	struct config *cfg = load_ok(ONE_RULE("") "[rule freeze]\nsenders = *\n"
+	    "recipients = *\neffect = deny\nvalid_from = 2024-12-24\n"
+	    "valid_until = 2024-12-26\n");
+	const char *eh = "kommun:1480:elevhalsa";
+
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 12, 25, 10, 0, 0)),
+	    NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 12, 27, 0, 0, 0)),
+	    NR_OK);
+	config_free(&cfg);
+}
+
+Test(policy, types_and_patterns)
+{
+	struct config *cfg = load_ok("[rule r]\nsenders = kommun:14?0:elevhalsa\n"
+	    "recipients = SE2321000131-E*\ntypes = *\n");
+	int64_t now = utc(2025, 1, 1, 0, 0, 0);
+
+	for (int t = 1; t <= 7; t++)
+		cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", BUP,
+		    (Nara__MessageType)t, now), NR_OK, "type %d", t);
+	cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", BUP,
+	    NARA__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED, now), NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", BUP,
+	    (Nara__MessageType)40, now), NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, "kommun:1481:elevhalsa", BUP, REF, now),
+	    NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, "kommun:1400:elevhalsa", BUP, REF, now),
+	    NR_OK);
+	cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa",
+	    "SE2321000131-X1", REF, now), NR_POLICY_DENIED);
+	cr_expect_eq(config_authorize(cfg, NULL, BUP, REF, now), NR_POLICY_DENIED);
+	config_free(&cfg);
+}
+
+Test(policy, no_rules_denies_everything)
+{
+	struct config *cfg = load_ok(NODE_A);
+
+	cr_expect_eq(config_authorize(cfg, "kommun:1480:elevhalsa", BUP, REF, 0),
+	    NR_POLICY_DENIED);
+	config_free(&cfg);
+	cr_expect_eq(config_authorize(NULL, "a", "b", REF, 0), NR_POLICY_DENIED);
+}
+

@@ -1,0 +1,779 @@
+/*
+ * test_store.c — the SQLite store: accept and duplicates, per-node queues,
+ * deliveries, acks that purge the payload and queue a receipt, dead letters,
+ * retries, expiry, receipts, statistics, batches, size limit and read-only
+ * opens (the audit chain, pseudonyms and keys are in test_audit.c). Every
+ * test uses its own temporary directory and looks at the database file
+ * directly where it matters.
+ */
+#include <sys/stat.h>
+
+#include "nara.pb-c.h"
+#include "store_fixture.h"
+
+#define BUP "bup-ostra"
+#define PED "ped-nal"
+#define GBG "kommun-1480"
+
+struct seen {
+	int64_t seq[64];
+	char id[64][40];
+	int attempts[64];
+	size_t payload_len[64];
+	int n;
+	int stop_after;
+};
+
+static int
+on_msg(void *arg, const struct store_msg *m)
+{
+	struct seen *s = arg;
+
+	if (s->stop_after > 0 && s->n == s->stop_after)
+		return 1;
+	cr_assert_lt(s->n, 64);
+	s->seq[s->n] = m->seq;
+	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", m->message_id);
+	s->attempts[s->n] = m->attempts;
+	s->payload_len[s->n] = m->payload_len;
+	s->n++;
+	return 0;
+}
+
+struct receipts {
+	int64_t id[16];
+	Nara__Receipt *r[16];
+	char node[16][40];
+	int n;
+};
+
+static int
+on_receipt(void *arg, const struct store_receipt *r)
+{
+	struct receipts *rs = arg;
+
+	cr_assert_lt(rs->n, 16);
+	rs->id[rs->n] = r->id;
+	snprintf(rs->node[rs->n], sizeof(rs->node[0]), "%s", r->node);
+	rs->r[rs->n] = nara__receipt__unpack(NULL, r->encoded_len, r->encoded);
+	cr_assert_not_null(rs->r[rs->n], "receipt does not decode");
+	cr_assert_eq((int)rs->r[rs->n]->outcome, r->outcome);
+	rs->n++;
+	return 0;
+}
+
+static void
+receipts_free(struct receipts *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		nara__receipt__free_unpacked(rs->r[i], NULL);
+	rs->n = 0;
+}
+
+static long long
+audit_count(const struct fx *f, const char *event)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE event = "
+	    "'%s'", event);
+	return fx_sql_int(f, sql);
+}
+
+/* ---------------------------------------------------------------- open */
+
+Test(store, open_creates_schema_wal_and_private_file)
+{
+	struct fx f;
+	struct stat sb;
+
+	fx_init(&f);
+	cr_assert_eq(stat(f.path, &sb), 0);
+	cr_expect_eq(sb.st_mode & 0777, 0600);
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 1);
+	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
+	    "WHERE journal_mode = 'wal'"), 1);
+	fx_fini(&f);
+}
+
+Test(store, newer_schema_version_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true };
+	char want[200];
+
+	fx_init(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	cr_assert_null(store_open(f.path, &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	snprintf(want, sizeof(want), "%s has schema version 2; this program "
+	    "reads version 1", f.path);
+	cr_expect_str_eq(err.text, want);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- accept */
+
+Test(store, accept_assigns_seq_and_audits_received)
+{
+	struct fx f;
+
+	fx_init(&f);
+	int64_t a = fx_accept(&f, 1, BUP), b = fx_accept(&f, 2, BUP);
+	cr_expect_eq(a, 1);
+	cr_expect_eq(b, 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "state = 0 AND attempts = 0 AND accepted_at = 1795000000"), 2);
+	cr_expect_eq(audit_count(&f, "received"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'received' AND node = 'kommun-1480' AND type = 'referral' AND "
+	    "legal_basis = 'guardian_consent' AND length(subject) = 64 AND "
+	    "length(payload_sha256) = 64 AND detail = 'routed to bup-ostra'"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, duplicate_same_content_writes_nothing)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW + 5, &res,
+	    &err), 0);
+	cr_expect_eq(res, STORE_DUPLICATE);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	fx_fini(&f);
+}
+
+Test(store, same_id_other_content_is_conflict)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_msg(&x, 1, BUP);
+	x.m.payload_sha256[0] ^= 1;
+	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+	cr_expect_eq(res, STORE_CONFLICT);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	fx_fini(&f);
+}
+
+Test(store, duplicate_detected_after_payload_purged)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	bool was_new = false;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_assert(was_new);
+	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+	cr_expect_eq(res, STORE_DUPLICATE);
+	x.m.payload_sha256[31] ^= 0x80;
+	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+	cr_expect_eq(res, STORE_CONFLICT);
+	fx_fini(&f);
+}
+
+Test(store, max_bytes_refuses_with_nr040)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true, .max_bytes = 4096,
+	    .pseudonym_key = NULL };
+	enum store_accept_result res = STORE_NEW;
+	struct store *st;
+	long long bytes;
+	char want[120];
+
+	fx_init(&f);
+	opt.pseudonym_key = f.key;
+	opt.pseudonym_key_len = sizeof(f.key);
+	store_free(&f.st);
+	st = store_open(f.path, &opt, &err);
+	cr_assert_not_null(st, "%s", err.text);
+	bytes = fx_sql_int(&f, "SELECT page_count * page_size FROM "
+	    "pragma_page_count, pragma_page_size");
+	cr_assert_gt(bytes, 4096);
+	cr_assert_eq(store_accept(st, fx_msg(&x, 1, BUP), FX_NOW, &res, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FULL);
+	snprintf(want, sizeof(want), "store is %lld bytes, limit 4096", bytes);
+	cr_expect_str_eq(err.text, want);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0);
+	store_free(&st);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- queues */
+
+Test(store, queues_are_per_node_in_seq_order)
+{
+	struct fx f;
+	struct seen bup = { 0 }, ped = { 0 }, none = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, PED);
+	fx_accept(&f, 3, BUP);
+	fx_accept(&f, 4, PED);
+	fx_accept(&f, 5, BUP);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &bup), 3);
+	cr_expect_eq(bup.seq[0], 1);
+	cr_expect_eq(bup.seq[1], 3);
+	cr_expect_eq(bup.seq[2], 5);
+	cr_expect_str_eq(bup.id[2], "00000000-0000-4000-8000-000000000005");
+	cr_expect_eq(bup.payload_len[0], strlen("payload 1 " FX_MARKER));
+	cr_assert_eq(store_queue_load(f.st, PED, 0, 10, on_msg, &ped), 2);
+	cr_expect_eq(ped.seq[0], 2);
+	cr_expect_eq(ped.seq[1], 4);
+	cr_expect_eq(store_queue_load(f.st, "nobody", 0, 10, on_msg, &none), 0);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 0, on_msg, &none), 0);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, -1, on_msg, &none), 0);
+	cr_expect_eq(none.n, 0);
+	fx_fini(&f);
+}
+
+Test(store, queue_load_pages_by_seq)
+{
+	struct fx f;
+	struct seen page1 = { 0 }, page2 = { 0 };
+
+	fx_init(&f);
+	for (int i = 1; i <= 5; i++)
+		fx_accept(&f, i, BUP);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 2, on_msg, &page1), 2);
+	cr_expect_eq(page1.seq[1], 2);
+	cr_assert_eq(store_queue_load(f.st, BUP, page1.seq[1], 10, on_msg,
+	    &page2), 3);
+	cr_expect_eq(page2.seq[0], 3);
+	cr_expect_eq(page2.seq[2], 5);
+	fx_fini(&f);
+}
+
+Test(store, queue_load_stops_when_callback_says_so)
+{
+	struct fx f;
+	struct seen s = { .stop_after = 2 };
+
+	fx_init(&f);
+	for (int i = 1; i <= 4; i++)
+		fx_accept(&f, i, BUP);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 2);
+	cr_expect_eq(s.n, 2);
+	fx_fini(&f);
+}
+
+Test(store, delivering_records_attempts_and_audits)
+{
+	struct fx f;
+	struct seen s = { 0 };
+
+	fx_init(&f);
+	int64_t seq = fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_delivering(f.st, seq, 1, BUP, FX_NOW), 0);
+	cr_assert_eq(store_delivering(f.st, seq, 2, BUP, FX_NOW + 30), 0);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 1);
+	cr_expect_eq(s.attempts[0], 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'delivered' AND node = 'bup-ostra' AND detail IN ('attempt 1', "
+	    "'attempt 2')"), 2);
+	cr_expect_eq(store_delivering(f.st, 999, 1, BUP, FX_NOW), -1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- acks */
+
+Test(store, ack_purges_payload_and_queues_delivered_receipt)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct receipts rs = { 0 };
+	struct seen s = { 0 };
+	bool was_new = false;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_msg(&x, 1, BUP);
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW + 10, &was_new), 0);
+	cr_expect(was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "payload IS NULL AND state = 1 AND done_at = 1795000010 AND "
+	    "length(payload_sha256) = 32"), 1);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 0);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_expect_str_eq(rs.node[0], GBG);
+	cr_expect_str_eq(rs.r[0]->message_id, x.id);
+	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_DELIVERED);
+	cr_expect_str_eq(rs.r[0]->time, "2026-11-18T11:06:50Z");
+	cr_expect_str_eq(rs.r[0]->receiving_node, BUP);
+	cr_expect_str_eq(rs.r[0]->recipient, "SE2321000131-E000000000101");
+	cr_expect_str_eq(rs.r[0]->conversation_id,
+	    "11111111-1111-4111-8111-111111111111");
+	cr_expect_str_eq(rs.r[0]->code, "");
+	receipts_free(&rs);
+	cr_expect_eq(fx_sql_int(&f, "SELECT group_concat(event, ',') = "
+	    "'received,acked,payload_purged,receipt_queued' FROM (SELECT event "
+	    "FROM audit ORDER BY seq)"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_queued' AND node = 'kommun-1480' AND detail = "
+	    "'delivered'"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, unknown_repeated_or_foreign_ack_is_harmless)
+{
+	struct fx f;
+	struct fx_msg x;
+	bool was_new = true;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_msg(&x, 1, BUP);
+	cr_expect_eq(store_acked(f.st, "no-such-id", BUP, FX_NOW, &was_new), 0);
+	cr_expect_not(was_new);
+	was_new = true;
+	cr_expect_eq(store_acked(f.st, x.id, PED, FX_NOW, &was_new), 0);
+	cr_expect_not(was_new, "a node acked a message sent to another node");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "payload IS NOT NULL AND state = 0"), 1);
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect(was_new);
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect_not(was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 4);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- dead */
+
+Test(store, nack_dead_letters_with_failed_receipt)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct receipts rs = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_msg(&x, 1, BUP);
+	cr_expect_eq(store_dead_letter(f.st, x.id, "NR052", "journal refused",
+	    false, PED, FX_NOW), -1, "only the recipient node may refuse");
+	cr_assert_eq(store_dead_letter(f.st, x.id, "NR052", "journal refused",
+	    false, BUP, FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "state = 2 AND dead_code = 'NR052' AND dead_text = 'journal refused'"
+	    " AND payload IS NOT NULL"), 1);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_FAILED);
+	cr_expect_str_eq(rs.r[0]->code, "NR052");
+	cr_expect_str_eq(rs.r[0]->text, "journal refused");
+	cr_expect_str_eq(rs.r[0]->receiving_node, BUP);
+	receipts_free(&rs);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'dead_lettered' AND code = 'NR052' AND node = 'bup-ostra'"), 1);
+	cr_expect_eq(store_dead_letter(f.st, x.id, "NR052", "again", false, BUP,
+	    FX_NOW), -1, "a dead letter cannot die twice");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, expiry_dead_letters_with_expired_receipt)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct receipts rs = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_msg(&x, 1, BUP);
+	cr_assert_eq(store_dead_letter(f.st, x.id, "NR051", "expired before "
+	    "delivery", true, "", FX_NOW), 0);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_EXPIRED);
+	cr_expect_str_eq(rs.r[0]->code, "NR051");
+	cr_expect_str_eq(rs.r[0]->receiving_node, "");
+	receipts_free(&rs);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'dead_lettered' AND node IS NULL AND detail = 'expired before "
+	    "delivery'"), 1);
+	fx_fini(&f);
+}
+
+Test(store, retry_requeues_a_dead_letter_at_the_back)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct seen s = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, BUP);
+	fx_msg(&x, 1, BUP);
+	cr_assert_eq(store_delivering(f.st, 1, 3, BUP, FX_NOW), 0);
+	cr_assert_eq(store_dead_letter(f.st, x.id, "NR050", "no", false, BUP,
+	    FX_NOW), 0);
+	cr_assert_eq(store_retry(f.st, x.id, FX_NOW + 60, &err), 0, "%s",
+	    err.text);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 2);
+	cr_expect_eq(s.seq[0], 2);
+	cr_expect_eq(s.seq[1], 3);
+	cr_expect_str_eq(s.id[1], x.id);
+	cr_expect_eq(s.attempts[1], 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "dead_code IS NULL AND done_at IS NULL AND state = 0"), 2);
+	cr_expect_eq(audit_count(&f, "retried"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, retry_of_unknown_or_live_message_is_bad_value)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_retry(f.st, "nope", FX_NOW, &err), -1);
+	cr_expect_eq(err.code, NR_BAD_VALUE);
+	cr_expect_str_eq(err.path, "message_id");
+	cr_expect_str_eq(err.text, "no dead letter with id nope");
+	cr_assert_eq(store_retry(f.st, "00000000-0000-4000-8000-000000000001",
+	    FX_NOW, &err), -1);
+	cr_expect_eq(err.code, NR_BAD_VALUE);
+	cr_expect_eq(audit_count(&f, "retried"), 0);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- expiry */
+
+static void
+accept_expiring(struct fx *f, int n, int64_t expires)
+{
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_msg(&x, n, BUP);
+	x.m.expires = expires;
+	cr_assert_eq(store_accept(f->st, &x.m, FX_NOW, &res, &err), 0);
+}
+
+Test(store, expired_load_returns_only_due_queued_messages)
+{
+	struct fx f;
+	struct seen s = { 0 };
+
+	fx_init(&f);
+	accept_expiring(&f, 1, FX_NOW + 100);
+	accept_expiring(&f, 2, 0);               /* never expires */
+	accept_expiring(&f, 3, FX_NOW + 50);
+	accept_expiring(&f, 4, FX_NOW + 500);
+	accept_expiring(&f, 5, FX_NOW + 10);
+	cr_assert_eq(store_dead_letter(f.st, "00000000-0000-4000-8000-"
+	    "000000000005", "NR050", "x", false, BUP, FX_NOW), 0);
+	cr_assert_eq(store_expired_load(f.st, FX_NOW + 100, 10, on_msg, &s), 2);
+	cr_expect_eq(s.seq[0], 3);   /* earliest expiry first */
+	cr_expect_eq(s.seq[1], 1);
+	cr_expect_eq(s.payload_len[0], 0, "expired load carries no payload");
+	fx_fini(&f);
+}
+
+struct expire_all {
+	struct store *st;
+	int n;
+};
+
+static int
+on_expire(void *arg, const struct store_msg *m)
+{
+	struct expire_all *e = arg;
+
+	cr_assert_eq(store_dead_letter(e->st, m->message_id, "NR051", "expired",
+	    true, "", FX_NOW + 1000), 0);
+	e->n++;
+	return 0;
+}
+
+Test(store, expiry_callback_may_dead_letter_while_walking)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct expire_all e;
+
+	fx_init(&f);
+	e.st = f.st;
+	e.n = 0;
+	for (int i = 1; i <= 20; i++)
+		accept_expiring(&f, i, FX_NOW + i);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_expect_eq(store_expired_load(f.st, FX_NOW + 1000, 100, on_expire,
+	    &e), 20);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(e.n, 20);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "state = 2"), 20);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts WHERE "
+	    "outcome = 3"), 20);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- receipts */
+
+Test(store, receipts_load_pages_per_node_and_acks_delete)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct receipts all = { 0 }, rest = { 0 }, other = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 3; i++) {
+		fx_accept(&f, i, BUP);
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
+		    BUP, FX_NOW, &was_new), 0);
+	}
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 2, on_receipt, &all), 2);
+	cr_assert_eq(store_receipts_load(f.st, GBG, all.id[1], 10, on_receipt,
+	    &rest), 1);
+	cr_expect_gt(rest.id[0], all.id[1]);
+	cr_expect_str_eq(rest.r[0]->message_id, "00000000-0000-4000-8000-"
+	    "000000000003");
+	cr_expect_eq(store_receipts_load(f.st, BUP, 0, 10, on_receipt, &other),
+	    0);
+	cr_assert_eq(store_receipt_sent(f.st, all.id[0], FX_NOW + 1), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT sent FROM receipts ORDER BY id "
+	    "LIMIT 1"), FX_NOW + 1);
+	cr_expect_eq(store_receipt_sent(f.st, 9999, FX_NOW), -1);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, all.r[0]->message_id,
+	    FX_NOW + 2), 0);
+	cr_expect_eq(store_receipt_acked(f.st, GBG, "unknown", FX_NOW), 0);
+	cr_expect_eq(store_receipt_acked(f.st, BUP, all.r[1]->message_id,
+	    FX_NOW), 0, "another node's ack is harmless");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 2);
+	receipts_free(&all);
+	receipts_free(&rest);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &all), 2);
+	receipts_free(&all);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
+	    "('receipt_sent', 'receipt_acked') AND node = 'kommun-1480' AND "
+	    "type = 'referral' AND length(subject) = 64"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+struct stats_seen {
+	char node[4][40];
+	int64_t queued[4], oldest[4], receipts[4];
+	int n;
+};
+
+static int
+on_stats(void *arg, const struct store_node_stats *ns)
+{
+	struct stats_seen *s = arg;
+
+	cr_assert_lt(s->n, 4);
+	snprintf(s->node[s->n], sizeof(s->node[0]), "%s", ns->node);
+	s->queued[s->n] = ns->queued;
+	s->oldest[s->n] = ns->oldest_created;
+	s->receipts[s->n] = ns->receipts;
+	s->n++;
+	return 0;
+}
+
+Test(store, node_stats_and_totals)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct stats_seen s = { 0 };
+	struct store_totals t;
+	bool was_new;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, BUP);
+	fx_accept(&f, 3, PED);
+	fx_accept(&f, 4, PED);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, PED)->message_id, PED,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, PED)->message_id,
+	    "NR050", "no", false, PED, FX_NOW), 0);
+	cr_assert_eq(store_node_stats(f.st, on_stats, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_expect_str_eq(s.node[0], BUP);
+	cr_expect_eq(s.queued[0], 2);
+	cr_expect_eq(s.oldest[0], FX_NOW);
+	cr_expect_eq(s.receipts[0], 0);
+	cr_expect_str_eq(s.node[1], GBG);
+	cr_expect_eq(s.queued[1], 0);
+	cr_expect_eq(s.oldest[1], 0);
+	cr_expect_eq(s.receipts[1], 2);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.queued, 2);
+	cr_expect_eq(t.delivered, 1);
+	cr_expect_eq(t.dead, 1);
+	cr_expect_eq(t.receipts, 2);
+	cr_expect_eq(t.audit_rows, fx_sql_int(&f, "SELECT count(*) FROM audit"));
+	cr_expect_eq(t.bytes, fx_sql_int(&f, "SELECT page_count * page_size "
+	    "FROM pragma_page_count, pragma_page_size"));
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+Test(store, committed_batch_survives_reopen_and_verifies)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct seen s = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, "adapter",
+	    FX_NOW), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	store_free(&f.st);
+	cr_assert_null(f.st);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 3);
+	fx_verify_ok(&f);
+	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
+	    FX_NOW + 1), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 5);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, rollback_leaves_nothing_and_restores_chain_head)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_audit_event(f.st, "config_reloaded", NULL, "x",
+	    FX_NOW), 0);
+	store_rollback(f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	cr_assert_eq(store_begin(f.st, &err), 0, "a new batch after rollback");
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 3, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, batch_misuse_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	cr_expect_eq(store_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_str_eq(err.text, "no batch is open");
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_expect_eq(store_begin(f.st, &err), -1);
+	cr_expect_str_eq(err.text, "a batch is already open");
+	cr_expect_eq(store_commit(f.st, &err), 0);
+	store_rollback(f.st);    /* nothing open: no effect */
+	fx_fini(&f);
+}
+
+Test(store, large_batch_commits_once)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_totals t;
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 1; i <= 2000; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, i % 2 ? BUP : PED),
+		    FX_NOW, &res, &err), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.queued, 2000);
+	cr_expect_eq(t.audit_rows, 2000);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- read-only */
+
+Test(store, read_only_open_reads_but_cannot_write)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct seen s = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+	struct store *ro;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	store_free(&f.st);
+	ro = fx_open(&f, true);
+	cr_expect_eq(store_queue_load(ro, BUP, 0, 10, on_msg, &s), 1);
+	cr_expect_eq(store_begin(ro, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "read-only") != NULL, "%s", err.text);
+	cr_expect_eq(store_accept(ro, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
+	    -1);
+	cr_expect_eq(store_audit_event(ro, "broker_started", NULL, NULL, FX_NOW),
+	    -1);
+	cr_expect_eq(store_audit_verify(ro, NULL, &err), 0, "%s", err.text);
+	store_free(&ro);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	fx_fini(&f);
+}
+
+Test(store, read_only_open_of_missing_file_fails)
+{
+	struct nara_err err = { 0 };
+	struct store_options opt = { .read_only = true };
+
+	cr_assert_null(store_open("/nonexistent/nara/store.db", &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "/nonexistent/nara/store.db") != NULL);
+}

@@ -1,0 +1,363 @@
+/*
+ * test_store_privacy.c — what the store keeps about a child: no personal
+ * number (in any of its written forms) and no clinical content in any audit
+ * column, no payload bytes left in the file after an ack, and the keyed
+ * pseudonym with the checks on its key file.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "store_fixture.h"
+
+#define BUP FX_BUP
+
+/* ---------------------------------------------------------------- privacy */
+
+/* Every audit column, blobs as hex, concatenated per row. */
+#define ALL_COLUMNS "coalesce(event,'')||coalesce(node,'')||" \
+	"coalesce(message_id,'')||coalesce(type,'')||coalesce(sender,'')||" \
+	"coalesce(recipient,'')||coalesce(author,'')||coalesce(legal_basis,'')||" \
+	"coalesce(payload_sha256,'')||coalesce(payload_size,'')||" \
+	"coalesce(subject,'')||coalesce(code,'')||coalesce(detail,'')||" \
+	"hex(prev_hash)||hex(hash)||time||seq"
+
+static long long
+audit_rows_containing(const struct fx *f, const char *needle)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE instr("
+	    ALL_COLUMNS ", '%s') > 0", needle);
+	return fx_sql_int(f, sql);
+}
+
+Test(privacy, no_personal_number_or_payload_in_any_audit_column)
+{
+	struct fx f;
+	struct fx_msg x;
+	bool was_new;
+
+	fx_init(&f);
+	fx_populate(&f);
+	fx_accept(&f, 9, BUP);
+	fx_msg(&x, 9, BUP);
+	cr_assert_eq(store_audit_rejected(f.st, &x.m, "kommun-1480", "NR013",
+	    "personal number " FX_PN " has a bad check digit", FX_NOW), 0);
+	cr_assert_eq(store_audit_rejected(f.st, &x.m, "kommun-1480", "NR013",
+	    "written 19121212-1212, 121212-1212, 1212121212 and 121212+1212",
+	    FX_NOW), 0);
+	cr_assert_eq(store_dead_letter(f.st, x.id, "NR052", "no patient "
+	    "201212121212 known; child 19121212-1212", false, BUP, FX_NOW), 0);
+	cr_assert_eq(store_acked(f.st, "00000000-0000-4000-8000-000000000003",
+	    BUP, FX_NOW, &was_new), 0);
+	cr_assert_eq(store_audit_event(f.st, "auth_failed", NULL, "cert for "
+	    "19121212-1212 refused", FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 20);
+	cr_expect_eq(audit_rows_containing(&f, FX_PN), 0);
+	cr_expect_eq(audit_rows_containing(&f, "1212121212"), 0);
+	cr_expect_eq(audit_rows_containing(&f, "121212-1212"), 0);
+	cr_expect_eq(audit_rows_containing(&f, "121212+1212"), 0);
+	cr_expect_eq(audit_rows_containing(&f, "201212121212"), 0);
+	cr_expect_eq(audit_rows_containing(&f, "payload 1"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE detail "
+	    "LIKE '%[personal number]%'"), 4);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "instr(message_id||conversation_id||sender||recipient||author||"
+	    "subject_pseudonym, '" FX_PN "') > 0"), 0);
+	fx_fini(&f);
+}
+
+Test(privacy, clinical_marker_never_reaches_the_audit)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(audit_rows_containing(&f, FX_MARKER), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "instr(CAST(payload AS TEXT), '" FX_MARKER "') > 0"), 2);
+	fx_fini(&f);
+}
+
+/* The whole file (after the WAL is checkpointed away) has no trace of
+ * an acked message's payload, small (in the row) or large (overflow pages). */
+Test(privacy, purged_payload_leaves_no_bytes_in_the_file)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	static char big[40000];
+	bool was_new;
+	char *data;
+	size_t len;
+	FILE *fp;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	for (size_t i = 0; i + 1 < sizeof(big); i++)
+		big[i] = FX_MARKER[i % (sizeof(FX_MARKER) - 1)];
+	fx_msg(&x, 2, BUP);
+	x.m.payload = (const uint8_t *)big;
+	x.m.payload_len = strlen(big);
+	SHA256(x.m.payload, x.m.payload_len, x.m.payload_sha256);
+	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+	for (int i = 1; i <= 2; i++)
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id, BUP,
+		    FX_NOW, &was_new), 0);
+	store_free(&f.st);
+	cr_assert_not_null(fp = fopen(f.path, "rb"));
+	data = malloc(4 << 20);
+	len = fread(data, 1, 4 << 20, fp);
+	fclose(fp);
+	cr_assert_gt(len, 0);
+	cr_expect_null(memmem(data, len, FX_MARKER, strlen(FX_MARKER)),
+	    "clinical content left in the store file");
+	cr_expect_not_null(memmem(data, len, "bup-ostra", 9));
+	free(data);
+	fx_fini(&f);
+}
+
+Test(privacy, ordinary_numbers_are_left_alone)
+{
+	struct fx f;
+
+	fx_init(&f);
+	cr_assert_eq(store_audit_event(f.st, "auth_failed", "SE2321000131-"
+	    "E000000000101", "serial 000000000101, 20261118 phone 123456789012 "
+	    "id 19121212-1212-4121-8121-191212121212 unit SE191212121212",
+	    FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT detail = 'serial 000000000101, "
+	    "20261118 phone 123456789012 id 19121212-1212-4121-8121-"
+	    "191212121212 unit SE191212121212' FROM audit"), 1);
+	fx_fini(&f);
+}
+
+/* A refused message with the child's number in the wrong field and an
+ * oversized address: the audit keeps neither. */
+Test(privacy, refused_fields_are_cut_and_scrubbed)
+{
+	struct fx f;
+	static char huge[5000];
+	struct store_msg m = { .message_id = "x", .author = FX_PN,
+	    .sender = huge, .personal_number = FX_PN };
+
+	memset(huge, 'k', sizeof(huge) - 1);
+	fx_init(&f);
+	cr_assert_eq(store_audit_rejected(f.st, &m, "kommun-1480", "NR012",
+	    "bad address", FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE author = "
+	    "'[personal number]' AND length(sender) = 255"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(privacy, rejected_row_with_little_known)
+{
+	struct fx f;
+	struct store_msg m = { .message_id = "not-a-uuid",
+	    .personal_number = "1234567" };
+
+	fx_init(&f);
+	cr_assert_eq(store_audit_rejected(f.st, &m, "kommun-1480", "NR013",
+	    "bad personal number 1234567", FX_NOW), 0);
+	cr_assert_eq(store_audit_rejected(f.st, NULL, NULL, "NR001", "malformed",
+	    FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'rejected' AND message_id = 'not-a-uuid' AND type IS NULL AND "
+	    "legal_basis IS NULL AND payload_sha256 IS NULL AND payload_size IS "
+	    "NULL AND length(subject) = 64 AND code = 'NR013' AND detail = "
+	    "'bad personal number [personal number]'"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE seq = 2 "
+	    "AND node IS NULL AND message_id IS NULL AND subject IS NULL AND "
+	    "code = 'NR001'"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(privacy, long_detail_is_cut_on_a_character_boundary)
+{
+	struct fx f;
+	char detail[3000];
+	size_t n = 0;
+
+	fx_init(&f);
+	while (n + 2 < sizeof(detail)) {
+		detail[n++] = (char)0xc3;      /* å */
+		detail[n++] = (char)0xa5;
+	}
+	detail[n] = '\0';
+	cr_assert_eq(store_audit_event(f.st, "config_refused", NULL, detail,
+	    FX_NOW), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT length(CAST(detail AS BLOB)) FROM "
+	    "audit"), 1022);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+Test(keys, pseudonym_is_hmac_sha256_hex)
+{
+	struct fx f;
+	char hex[65], want[65];
+	uint8_t mac[32];
+	unsigned int len = 0;
+
+	fx_init(&f);
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, hex), 0);
+	HMAC(EVP_sha256(), f.key, sizeof(f.key), (const uint8_t *)FX_PN,
+	    strlen(FX_PN), mac, &len);
+	cr_assert_eq(len, 32);
+	for (int i = 0; i < 32; i++)
+		snprintf(want + 2 * i, 3, "%02x", mac[i]);
+	cr_expect_str_eq(hex, want);
+	cr_expect_eq(fx_sql_int(&f, "SELECT 1"), 1);
+	fx_fini(&f);
+}
+
+Test(keys, pseudonym_is_deterministic_and_key_dependent)
+{
+	struct fx f, g;
+	char a[65], b[65], c[65], d[65];
+
+	fx_init(&f);
+	fx_init(&g);
+	g.key[0] ^= 1;
+	store_free(&g.st);
+	g.st = fx_open(&g, false);
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, a), 0);
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, b), 0);
+	cr_assert_eq(store_pseudonym(g.st, FX_PN, c), 0);
+	cr_assert_eq(store_pseudonym(f.st, "191212121213", d), 0);
+	cr_expect_str_eq(a, b);
+	cr_expect_str_neq(a, c);
+	cr_expect_str_neq(a, d);
+	cr_expect_eq(strlen(a), 64);
+	fx_fini(&f);
+	fx_fini(&g);
+}
+
+Test(keys, message_naming_a_child_needs_a_key)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true };
+	struct fx_msg x;
+	enum store_accept_result res;
+	struct store *st;
+	char hex[65];
+
+	fx_init(&f);
+	store_free(&f.st);
+	st = store_open(f.path, &opt, &err);
+	cr_assert_not_null(st);
+	cr_expect_eq(store_pseudonym(st, FX_PN, hex), -1);
+	cr_expect_eq(store_accept(st, fx_msg(&x, 1, BUP), FX_NOW, &res, &err),
+	    -1);
+	cr_expect_eq(err.code, NR_CONFIG);
+	x.m.personal_number = NULL;
+	cr_expect_eq(store_accept(st, &x.m, FX_NOW, &res, &err), 0);
+	cr_expect_eq(res, STORE_NEW);
+	store_free(&st);
+	fx_fini(&f);
+}
+
+static void
+write_key(const char *path, size_t len, mode_t mode)
+{
+	uint8_t buf[64];
+	int fd;
+
+	memset(buf, 0x5a, sizeof(buf));
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+	cr_assert_eq(chmod(path, mode), 0);
+}
+
+Test(keys, key_file_is_read_whole)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	char path[160];
+	uint8_t *key = NULL;
+	size_t len = 0;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/pseudonym.key", f.dir);
+	write_key(path, 48, 0600);
+	cr_assert_eq(store_read_key_file(path, &key, &len, &err), 0, "%s",
+	    err.text);
+	cr_expect_eq(len, 48);
+	cr_expect_eq(key[0], 0x5a);
+	cr_expect_eq(key[47], 0x5a);
+	free(key);
+	write_key(path, 32, 0400);
+	cr_assert_eq(store_read_key_file(path, &key, &len, &err), 0);
+	cr_expect_eq(len, 32);
+	free(key);
+	fx_fini(&f);
+}
+
+Test(keys, key_file_too_short_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	char path[160], want[512];
+	uint8_t *key = (uint8_t *)"x";
+	size_t len = 7;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/short.key", f.dir);
+	write_key(path, 16, 0600);
+	cr_assert_eq(store_read_key_file(path, &key, &len, &err), -1);
+	cr_expect_null(key);
+	cr_expect_eq(len, 0);
+	cr_expect_eq(err.code, NR_CONFIG);
+	snprintf(want, sizeof(want), "pseudonym key %s is 16 bytes; at least 32 "
+	    "needed (make one with: openssl rand -out FILE 32)", path);
+	cr_expect_str_eq(err.text, want);
+	fx_fini(&f);
+}
+
+Test(keys, key_file_readable_by_others_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	char path[160], want[512];
+	uint8_t *key = NULL;
+	size_t len = 0;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/open.key", f.dir);
+	write_key(path, 32, 0644);
+	cr_assert_eq(store_read_key_file(path, &key, &len, &err), -1);
+	cr_expect_eq(err.code, NR_CONFIG);
+	cr_expect_str_eq(err.path, "pseudonym_key");
+	snprintf(want, sizeof(want), "pseudonym key %s has mode 0644 and may be "
+	    "read by group or others; run chmod 600 %s", path, path);
+	cr_expect_str_eq(err.text, want);
+	write_key(path, 32, 0640);
+	cr_expect_eq(store_read_key_file(path, &key, &len, &err), -1);
+	cr_expect(strstr(err.text, "chmod 600") != NULL);
+	cr_expect_null(key);
+	fx_fini(&f);
+}
+
+Test(keys, key_file_missing_is_a_config_error)
+{
+	struct nara_err err = { 0 };
+	uint8_t *key = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(store_read_key_file("/nonexistent/pseudonym.key", &key,
+	    &len, &err), -1);
+	cr_expect_eq(err.code, NR_CONFIG);
+	cr_expect_str_eq(err.text, "cannot open pseudonym key "
+	    "/nonexistent/pseudonym.key: No such file or directory");
+}

@@ -5,7 +5,7 @@
 DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
-	systemd procps
+	systemd procps chromium groff-base stunnel4 strace
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -138,23 +138,77 @@ $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 bench: all $(B)/bench/bench_broker
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 
-# Fuzzers: libFuzzer targets built with clang, each linking only the module
-# it exercises. Run e.g. build/fuzz/fuzz_zmtp tests/fuzz/corpus/zmtp
+# Fuzzers: libFuzzer targets built with clang (not needed by `make check`).
+# Debian bookworm: FUZZ_PACKAGES below give clang -fsanitize=fuzzer.
+# `make fuzz` builds every target and runs each for FUZZ_SECONDS, starting
+# from the committed seeds in tests/fuzz/corpus/<target>/; new inputs go to
+# $(B)/fuzz/corpus-<target>/, crash inputs to $(B)/fuzz/artifacts/.
+# Run one by hand: build/fuzz/fuzz_zmtp tests/fuzz/corpus/zmtp
+FUZZ_PACKAGES := clang libclang-rt-14-dev
+FUZZ_TARGETS := zmtp frame config pbjson
+FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
-FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined
-FUZZ_BINS := $(B)/fuzz/fuzz_zmtp
-$(B)/fuzz/fuzz_zmtp: tests/fuzz/fuzz_zmtp.c broker/lib/zmtp.c broker/lib/zmtp.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) -std=c17 $(FUZZ_FLAGS) -Ibroker/lib -o $@ tests/fuzz/fuzz_zmtp.c broker/lib/zmtp.c
+FUZZ_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) -Ibroker/lib \
+	-isystem $(B)/proto $(PKG_CFLAGS)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_LIB := $(B)/fuzz/libnara.a
 
-fuzz: $(FUZZ_BINS)
+$(B)/fuzz/obj/proto/nara.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(B)/fuzz/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(B)/fuzz/obj/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/fuzz/fuzz_%: $(B)/fuzz/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lpthread -lm
+
+fuzz-deps-check:
+	@for p in $(FUZZ_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || { echo "make fuzz needs: apt-get install" \
+	  $(FUZZ_PACKAGES); exit 1; }; done
+
+fuzz: fuzz-deps-check $(FUZZ_BINS)
+	@set -e; mkdir -p $(B)/fuzz/artifacts; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; mkdir -p $(B)/fuzz/corpus-$$t; \
+	  $(B)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(B)/fuzz/artifacts/$$t- \
+	    $(B)/fuzz/corpus-$$t tests/fuzz/corpus/$$t; done
+
+# The same harnesses built with gcc and a replay main(): `make check` feeds
+# them every seed and every recorded crash input, no clang needed.
+FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(B)/tests/replay_%)
+$(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBNARA)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+fuzz-replay: all $(FUZZ_REPLAY_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do echo "== replay_$$t"; \
+	  $(B)/tests/replay_$$t tests/fuzz/corpus/$$t \
+	    $$(test -d tests/fuzz/regressions/$$t && echo tests/fuzz/regressions/$$t); done
+.PHONY: fuzz-deps-check fuzz-replay
 
 config: config/nara.conf
 config/nara.conf: config/gen-config.sh config/municipalities.tsv
 	sh config/gen-config.sh config/municipalities.tsv > $@.tmp && mv $@.tmp $@
 
-check: unit integration
+check: unit integration fuzz-replay
 	@echo "make check: all tests passed"
+
+# The long fault runs: the fault and crash tests with NARA_SOAK=1 (more
+# kill -9 cycles, more link cuts, longer fsync failures). Not part of check.
+SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash,$(ITEST_BINS))
+soak: all $(SOAK_BINS)
+	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
+	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done
+.PHONY: soak
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own tree.
 sanitize:
@@ -170,6 +224,7 @@ install: all
 	  narad|nara-adapter) install -m 0755 $$b $(DESTDIR)$(SBINDIR)/ ;; \
 	  *) install -m 0755 $$b $(DESTDIR)$(BINDIR)/ ;; esac; done
 	install -m 0644 config/nara.conf $(DESTDIR)$(SYSCONFDIR)/nara/nara.conf.example
+	install -m 0644 config/adapter.conf.example $(DESTDIR)$(SYSCONFDIR)/nara/adapter.conf.example
 	if [ -d systemd ] && ls systemd/*.service >/dev/null 2>&1; then \
 	  install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d; \
 	  install -m 0644 systemd/*.service $(DESTDIR)$(UNITDIR)/; \

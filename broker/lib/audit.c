@@ -191,15 +191,17 @@ bad(int64_t seq, int64_t *bad_seq, struct nara_err *err, const char *fmt, ...)
 /* Checks of one row against the chain so far (expect = previous hash). */
 static int
 verify_row(sqlite3_stmt *s, struct audit_hasher *h, int64_t prev_seq,
-    uint8_t expect[AUDIT_HASH_LEN], int64_t *bad_seq, struct nara_err *err)
+    bool first, uint8_t expect[AUDIT_HASH_LEN], int64_t *bad_seq,
+    struct nara_err *err)
 {
 	struct audit_row r;
 	uint8_t prev[AUDIT_HASH_LEN], stored[AUDIT_HASH_LEN], calc[AUDIT_HASH_LEN];
 
 	row_read(s, &r);
-	if (r.seq != prev_seq + 1 && prev_seq == 0)
-		return bad(1, bad_seq, err, "row 1: missing, the chain starts at "
-		    "seq %lld (rows deleted at the start)", (long long)r.seq);
+	if (r.seq != prev_seq + 1 && first)
+		return bad(prev_seq + 1, bad_seq, err, "row %lld: missing, the "
+		    "chain starts at seq %lld (rows deleted at the start)",
+		    (long long)prev_seq + 1, (long long)r.seq);
 	if (r.seq != prev_seq + 1)
 		return bad(prev_seq + 1, bad_seq, err, "gap between seq %lld and "
 		    "%lld (rows deleted)", (long long)prev_seq, (long long)r.seq);
@@ -247,21 +249,35 @@ audit_verify(sqlite3 *db, struct audit_hasher *h, int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err)
 {
+	static const uint8_t zero[AUDIT_HASH_LEN];
+
+	return audit_verify_from(db, h, 0, zero, head_seq, head_hash, rows,
+	    bad_seq, err);
+}
+
+int
+audit_verify_from(sqlite3 *db, struct audit_hasher *h, int64_t start_seq,
+    const uint8_t start_hash[AUDIT_HASH_LEN], int64_t head_seq,
+    const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
+    struct nara_err *err)
+{
 	sqlite3_stmt *s = NULL;
-	uint8_t expect[AUDIT_HASH_LEN] = { 0 };
-	int64_t last = 0, dummy;
+	uint8_t expect[AUDIT_HASH_LEN];
+	int64_t last = start_seq, dummy;
 	int rc;
 
 	if (bad_seq == NULL)
 		bad_seq = &dummy;
 	*bad_seq = 0;
+	memcpy(expect, start_hash, AUDIT_HASH_LEN);
 	if (sqlite3_prepare_v2(db, VERIFY_SQL, -1, &s, NULL) != SQLITE_OK) {
 		nara_err_set(err, NR_STORE_FAILED, "audit", "cannot read the "
 		    "audit table: %s", sqlite3_errmsg(db));
 		goto fail;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (verify_row(s, h, last, expect, bad_seq, err) != 0)
+		if (verify_row(s, h, last, last == start_seq, expect, bad_seq,
+		    err) != 0)
 			goto fail;
 		last++;
 	}
@@ -273,12 +289,12 @@ audit_verify(sqlite3 *db, struct audit_hasher *h, int64_t head_seq,
 	if (verify_head(last, expect, head_seq, head_hash, bad_seq, err) != 0)
 		goto fail;
 	if (rows != NULL)
-		*rows = last;
+		*rows = last - start_seq;
 	sqlite3_finalize(s);
 	return 0;
 fail:
 	if (rows != NULL)
-		*rows = last;
+		*rows = last - start_seq;
 	sqlite3_finalize(s);
 	return -1;
 }

@@ -74,4 +74,12 @@ int audit_verify(sqlite3 *db, struct audit_hasher *h, int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err);
 
+/* The same from a retention cut: the first row must be start_seq + 1 and
+ * link to start_hash (the hash of the last pruned row). audit_verify is
+ * this with start_seq 0 and a zero hash. *rows counts the rows walked. */
+int audit_verify_from(sqlite3 *db, struct audit_hasher *h, int64_t start_seq,
+    const uint8_t start_hash[AUDIT_HASH_LEN], int64_t head_seq,
+    const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
+    struct nara_err *err);
+
 #endif

@@ -176,6 +176,9 @@ static const struct config_key broker_keys[] = {
 	{ "control", CT_ENDPOINT, FIELD(config_broker, control),
 	  .def = "ipc:///run/nara/control.sock", .flags = CONFTAB_NONEMPTY,
 	  .check = conftab_check_zmq, .help = "naractl endpoint" },
+	{ "control_readonly", CT_ENDPOINT, FIELD(config_broker, control_readonly),
+	  .def = "", .check = conftab_check_zmq,
+	  .help = "second naractl endpoint for read-only commands, \"\" = none" },
 	{ "http_listen", CT_ENDPOINT, FIELD(config_broker, http_listen),
 	  .def = "127.0.0.1:9464", .check = conftab_check_hostport,
 	  .help = "metrics and dashboard HOST:PORT, \"\" = off" },
@@ -209,6 +212,18 @@ static const struct config_key broker_keys[] = {
 	{ "audit_retention_days", CT_INT, FIELD(config_broker, audit_retention_days),
 	  .def = "1825", .min = 1, .max = 36500,
 	  .help = "days audit metadata is kept" },
+	{ "check_warn_age", CT_DURATION, FIELD(config_broker, check_warn_age),
+	  .def = "1h", .min = 1, .max = 30 * DAY_SECONDS,
+	  .help = "naractl check: oldest queued message age for WARNING" },
+	{ "check_crit_age", CT_DURATION, FIELD(config_broker, check_crit_age),
+	  .def = "4h", .min = 1, .max = 30 * DAY_SECONDS,
+	  .help = "naractl check: oldest queued message age for CRITICAL" },
+	{ "check_warn_days", CT_INT, FIELD(config_broker, check_warn_days),
+	  .def = "30", .min = 0, .max = 3650,
+	  .help = "naractl check: certificate days left for WARNING" },
+	{ "check_crit_days", CT_INT, FIELD(config_broker, check_crit_days),
+	  .def = "7", .min = 0, .max = 3650,
+	  .help = "naractl check: certificate days left for CRITICAL" },
 };
 
 static const struct config_key tls_keys[] = {
@@ -624,6 +639,39 @@ struct config *
 config_parse_string(const char *text, const char *name, struct config_diag *diag)
 {
 	return load(NULL, text ? text : "", name ? name : "(string)", diag);
+}
+
+/* A private copy is read through a memory stream, so the line reader and
+ * its handling of odd bytes are exactly those used for files. */
+struct config *
+config_load_buffer(const void *buf, size_t len, const char *name,
+    struct config_diag *diag)
+{
+	struct config *cfg = NULL;
+	char *copy = malloc(len + 1);
+	FILE *in = NULL;
+
+	if (name == NULL)
+		name = "(buffer)";
+	if (copy == NULL)
+		goto fail;
+	if (len > 0)
+		memcpy(copy, buf, len);
+	copy[len] = '\0';
+	if (len == 0)
+		cfg = load(NULL, copy, name, diag);
+	else if ((in = fmemopen(copy, len, "r")) == NULL)
+		goto fail;
+	else
+		cfg = load(in, NULL, name, diag);
+	if (in != NULL)
+		fclose(in);
+	free(copy);
+	return cfg;
+fail:
+	diag_add(diag, "%s: cannot read buffer: %s", name, strerror(errno));
+	free(copy);
+	return NULL;
 }
 
 /* Release the messages; diag itself is the caller's. */

@@ -34,6 +34,7 @@ struct config_broker {
 	char *pseudonym_key;        /* file with the HMAC key for personal numbers */
 	char *signing_key;          /* Ed25519 PEM for audit checkpoints, "" = none */
 	char *control;              /* naractl endpoint (ipc://...) */
+	char *control_readonly;     /* read-only naractl endpoint, "" = none */
 	char *http_listen;          /* metrics/dashboard "127.0.0.1:9464", "" = off */
 	enum config_sync synchronous;
 	int log_level;              /* enum log_level */
@@ -48,6 +49,10 @@ struct config_broker {
 	uint64_t batch_max;         /* frames per group commit */
 	uint64_t checkpoint_interval; /* seconds between signed chain heads */
 	uint64_t audit_retention_days;
+	uint64_t check_warn_age;    /* naractl check: backlog age (s) for WARNING */
+	uint64_t check_crit_age;    /* ... for CRITICAL */
+	uint64_t check_warn_days;   /* certificate days left for WARNING */
+	uint64_t check_crit_days;   /* ... for CRITICAL */
 };
 
 struct config_tls {
@@ -113,6 +118,10 @@ void config_diag_free(struct config_diag *diag);
 struct config *config_load(const char *path, struct config_diag *diag);
 /* Same from a string; name is used in the messages ("test.conf"). */
 struct config *config_parse_string(const char *text, const char *name,
+    struct config_diag *diag);
+/* Same from a buffer of len bytes read like a file (any bytes, NULs
+ * included); for tools that hold a config in memory and for the fuzzer. */
+struct config *config_load_buffer(const void *buf, size_t len, const char *name,
     struct config_diag *diag);
 void config_free(struct config **cfg);
 

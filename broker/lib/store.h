@@ -174,4 +174,69 @@ int store_pseudonym(const struct store *st, const char *personal_number,
 int store_read_key_file(const char *path, uint8_t **key, size_t *len,
     struct nara_err *err);
 
+/* ---------------------------------------------------------------- operator
+ * Read-only metadata for naractl and the dashboard (store_sqlite_stats.c).
+ * Never the payload, never the subject pseudonym. */
+struct store_msg_meta {
+	struct store_msg m;        /* payload NULL, personal_number NULL */
+	bool has_subject;          /* the message identifies a child */
+	bool payload_kept;         /* clinical content still stored */
+	int64_t accepted_at;       /* epoch seconds */
+	int64_t done_at;           /* acked or dead-lettered, 0 = not yet */
+	const char *dead_code;     /* NULL unless dead */
+	const char *dead_text;
+};
+typedef int (*store_meta_fn)(void *arg, const struct store_msg_meta *mm);
+/* Queued messages whose recipient address or recipient node is address, in
+ * queue order, at most limit; the number of rows, -1 on error. */
+int store_queue_list(struct store *st, const char *address, int limit,
+    store_meta_fn fn, void *arg);
+/* The message with this id: 1 when found (fn called), 0 when not, -1. */
+int store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
+    void *arg);
+
+/* ------------------------------------------------------------------------
+ * Audit checkpoints, retention and review (store_sqlite_ckpt.c).
+ * The signing key is an Ed25519 key of audit_sign.h; the store borrows it.
+ */
+struct audit_key;
+struct sqlite3;
+
+/* Sign the chain head with key every interval seconds (from store_maintain)
+ * and once more at store_free when it moved; retention > 0 makes
+ * store_maintain prune audit rows older than retention seconds, in steps,
+ * behind a signed cut. key must outlive the store; NULL turns signing off. */
+void store_set_signer(struct store *st, const struct audit_key *key,
+    int64_t interval, int64_t retention);
+
+/* Periodic upkeep, once a second from the broker's tick, inside its batch
+ * or on its own: a small incremental vacuum step when the file has free
+ * pages (stores created with auto_vacuum=INCREMENTAL; others are left as
+ * they are), a signed checkpoint when due, an automatic prune step. */
+int store_maintain(struct store *st, int64_t now, struct nara_err *err);
+
+/* Sign the current chain head now ("head" checkpoint). */
+int store_checkpoint(struct store *st, const struct audit_key *key,
+    int64_t now, struct nara_err *err);
+
+/* The systematic log review: the reviewer's conclusion about one message
+ * becomes an audit row "log_reviewed" (author = reviewer, detail = the
+ * conclusion, cleaned of personal numbers), appended to the chain in a
+ * short transaction. NR011 when the log holds no row for message_id. */
+int store_audit_review(struct store *st, const char *message_id,
+    const char *reviewer, const char *conclusion, int64_t now,
+    struct nara_err *err);
+
+/* Retention: delete audit rows older than before (epoch seconds), at most
+ * max_rows of them (0 = all), and finished messages done before it; a "cut"
+ * checkpoint signed with key records the seq and hash of the last deleted
+ * row, and the row "audit_pruned" is appended. *cut_seq and *deleted
+ * report what was done (0 when nothing was old enough). */
+int store_audit_prune(struct store *st, const struct audit_key *key,
+    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
+    int64_t *deleted, struct nara_err *err);
+
+/* The SQLite handle, for read-only reporting (nara-audit). */
+struct sqlite3 *store_sqlite_db(struct store *st);
+
 #endif

@@ -78,6 +78,14 @@ struct store {
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 	atomic_int wal_frames;        /* WAL size reported after each commit */
+
+	/* signed checkpoints and retention (store_sqlite_ckpt.c) */
+	const struct audit_key *signer; /* borrowed, NULL = no signing */
+	int64_t sign_interval;        /* seconds */
+	int64_t signed_at;            /* when the last head was signed */
+	int64_t signed_seq;           /* which seq it covered */
+	int64_t retention;            /* seconds of audit kept, 0 = forever */
+	int64_t pruned_at;            /* last automatic prune */
 };
 
 /* A message row read from MSG_COLS; strings borrowed from the statement. */
@@ -112,5 +120,12 @@ int store_audit_msg(struct store *st, const char *event, const char *node,
 /* Append one audit row (seq, hashes and time filled here). */
 int store_audit_append(struct store *st, struct audit_row *r, int64_t now,
     struct nara_err *err);
+
+/* At store_free: sign the head once more if it moved since the last
+ * checkpoint (clean shutdown). */
+void store_sign_final(struct store *st);
+/* The newest retention cut (seq 0 and a zero hash when none). */
+int store_cut_load(struct store *st, int64_t *seq,
+    uint8_t hash[AUDIT_HASH_LEN]);
 
 #endif

@@ -27,7 +27,6 @@
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
-#define VACUUM_EVERY 1000          /* commits between incremental vacuums */
 
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE IF NOT EXISTS meta ("
@@ -50,7 +49,8 @@ static const char SCHEMA_SQL[] =
 	"CREATE INDEX IF NOT EXISTS messages_expiry"
 	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
 	"CREATE TABLE IF NOT EXISTS receipts ("
-	"  id INTEGER PRIMARY KEY, node TEXT NOT NULL, message_id TEXT NOT NULL,"
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL,"
 	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);"
 	"CREATE INDEX IF NOT EXISTS receipts_node ON receipts(node);"
 	"CREATE INDEX IF NOT EXISTS receipts_message ON receipts(message_id);"
@@ -62,6 +62,12 @@ static const char SCHEMA_SQL[] =
 	"  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id)"
 	"  WHERE message_id IS NOT NULL;"
+	/* Signed chain heads and retention cuts (audit_sign.h); added to
+	 * version 1 stores on their next read-write open. */
+	"CREATE TABLE IF NOT EXISTS checkpoints ("
+	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL, time INTEGER NOT NULL, signature BLOB NOT NULL,"
+	"  key_fingerprint TEXT NOT NULL);"
 	"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);";
 
 static const char *const stmt_sql[S_COUNT] = {
@@ -480,6 +486,7 @@ store_free(struct store **stp)
 	ckpt_stop(st);
 	if (st->in_batch)
 		store_rollback(st);
+	store_sign_final(st);
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
@@ -560,7 +567,8 @@ store_begin(struct store *st, struct nara_err *err)
 }
 
 /* Work done at the end of every batch before COMMIT: the recorded chain
- * head, and now and then returning free pages to the file system. */
+ * head. Free pages go back to the file system in store_maintain, off the
+ * commit path. */
 static int
 commit_prepare(struct store *st, struct nara_err *err)
 {
@@ -574,9 +582,7 @@ commit_prepare(struct store *st, struct nara_err *err)
 		if ((rc = step_done(s)) != SQLITE_OK)
 			return store_fail(st, rc, "saving the audit head", err);
 	}
-	if (++st->commits % VACUUM_EVERY == 0 &&
-	    (rc = step_done(st->stmt[S_VACUUM])) != SQLITE_OK)
-		return store_fail(st, rc, "incremental vacuum", err);
+	st->commits++;
 	return 0;
 }
 

@@ -279,8 +279,8 @@ head_recorded(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 int
 store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 {
-	uint8_t hash[AUDIT_HASH_LEN];
-	int64_t head, dummy;
+	uint8_t hash[AUDIT_HASH_LEN], cut_hash[AUDIT_HASH_LEN];
+	int64_t head, dummy, cut;
 	bool own_txn = false;
 	int rc;
 
@@ -299,7 +299,15 @@ store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 			return store_fail(st, SQLITE_ERROR, "verify", err);
 		}
 	}
-	rc = audit_verify(st->db, st->hasher, head, hash, NULL, bad_seq, err);
+	/* A retention prune moved the start of the chain to a signed cut;
+	 * its signature is checked by nara-audit verify with the public key. */
+	if (store_cut_load(st, &cut, cut_hash) != 0) {
+		if (own_txn)
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return store_fail(st, SQLITE_ERROR, "verify", err);
+	}
+	rc = audit_verify_from(st->db, st->hasher, cut, cut_hash, head, hash,
+	    NULL, bad_seq, err);
 	if (own_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;

@@ -407,6 +407,16 @@ frame_envelope(const Nara__Envelope *env, const struct validate_limits *lim,
 	return validate_envelope(env, lim, now, err);
 }
 
+/* Field name of the chosen kind ("hello"), for error paths. */
+static const char *
+frame_kind_name(const Nara__Frame *f)
+{
+	const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(
+	    &nara__frame__descriptor, (unsigned)f->kind_case);
+
+	return fd != NULL ? fd->name : "frame";
+}
+
 /* The sub-message of the chosen kind, NULL when none. */
 static const void *
 frame_kind(const Nara__Frame *f)
@@ -435,6 +445,11 @@ validate_frame(const Nara__Frame *f, const struct validate_limits *lim,
 	if (f == NULL || frame_kind(f) == NULL)
 		return nara_err_set(err, NR_MALFORMED_FRAME, NULL,
 		    "frame carries no kind");
+	/* Envelopes get these checks from validate_envelope. */
+	if (f->kind_case != NARA__FRAME__KIND_SUBMIT &&
+	    f->kind_case != NARA__FRAME__KIND_DELIVER &&
+	    validate_texts(frame_kind(f), frame_kind_name(f), lim, err) != 0)
+		return -1;
 	switch (f->kind_case) {
 	case NARA__FRAME__KIND_HELLO:
 		return frame_hello(f->hello, err);
@@ -511,6 +526,43 @@ budget_free(void *data, void *ptr)
 	free(ptr);
 }
 
+/* protobuf-c's decoder takes a non-minimal varint tag such as 80 00 as an
+ * unknown field number 0, keeps it, and writes it back as 00, which it then
+ * refuses to decode. Field number 0 is never valid: a frame carrying one
+ * is refused here, or an envelope stored with it could never be delivered. */
+static bool
+unknown_tags_ok(const ProtobufCMessage *m, int depth)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	if (depth > 16)
+		return false;
+	for (unsigned i = 0; i < m->n_unknown_fields; i++)
+		if (m->unknown_fields[i].tag == 0)
+			return false;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const ProtobufCMessage *const *sub =
+		    (const ProtobufCMessage *const *)(const void *)(base + f->offset);
+		size_t n = 1;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			n = *(const size_t *)(const void *)(base + f->quantifier_offset);
+			sub = *(const ProtobufCMessage *const *const *)(const void *)sub;
+		} else if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(const void *)(base + f->quantifier_offset) != f->id) {
+			continue;
+		}
+		for (size_t k = 0; sub != NULL && k < n; k++)
+			if (sub[k] != NULL && !unknown_tags_ok(sub[k], depth + 1))
+				return false;
+	}
+	return true;
+}
+
 /* Size first (NR020), then an allocation budget while unpacking (NR020),
  * then NR001 for anything protobuf-c cannot decode. */
 Nara__Frame *
@@ -538,6 +590,12 @@ frame_decode(const void *buf, size_t len, size_t max_bytes, struct nara_err *err
 		else
 			nara_err_set(err, NR_MALFORMED_FRAME, NULL,
 			    "frame of %zu bytes is not a protobuf nara.Frame", len);
+		return NULL;
+	}
+	if (!unknown_tags_ok(&frame->base, 0)) {
+		nara_err_set(err, NR_MALFORMED_FRAME, NULL,
+		    "frame of %zu bytes carries field number 0", len);
+		frame_free(&frame);
 		return NULL;
 	}
 	return frame;

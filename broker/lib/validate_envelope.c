@@ -64,6 +64,7 @@ enum_name(const ProtobufCEnumDescriptor *desc, int value)
  * added to nara.proto is covered without touching this file. The stack
  * remembers which field (and index) we are in, to name it on failure. */
 struct text_walk {
+	const char *root;           /* first path element: "envelope", "hello" */
 	const struct validate_limits *lim;
 	struct nara_err *err;
 	int depth;
@@ -77,7 +78,7 @@ static int
 walk_fail(struct text_walk *w, enum nara_code code, const char *text)
 {
 	char path[sizeof(w->err->path)];
-	size_t n = (size_t)snprintf(path, sizeof(path), "envelope");
+	size_t n = (size_t)snprintf(path, sizeof(path), "%s", w->root);
 
 	for (int i = 0; i < w->depth && n < sizeof(path); i++) {
 		const ProtobufCFieldDescriptor *f = w->level[i].field;
@@ -212,6 +213,22 @@ walk_message(struct text_walk *w, const ProtobufCMessage *msg)
 		w->depth--;
 	}
 	return 0;
+}
+
+/* The same text rules for the strings of a frame's other kinds (hello,
+ * nack, receipt, ...): they reach logs, the audit and other nodes too. */
+int
+validate_texts(const ProtobufCMessage *msg, const char *root,
+    const struct validate_limits *lim, struct nara_err *err)
+{
+	struct validate_limits def;
+	struct text_walk walk = { .root = root, .lim = lim, .err = err };
+
+	if (lim == NULL) {
+		validate_limits_default(&def);
+		walk.lim = &def;
+	}
+	return msg == NULL ? 0 : walk_message(&walk, msg);
 }
 
 /* ---------------------------------------------------------------- envelope */
@@ -575,7 +592,7 @@ static int
 envelope_sizes(const Nara__Envelope *env, const struct validate_limits *lim,
     struct nara_err *err)
 {
-	struct text_walk walk = { .lim = lim, .err = err };
+	struct text_walk walk = { .root = "envelope", .lim = lim, .err = err };
 	size_t packed;
 
 	if (walk_message(&walk, &env->base) != 0)

@@ -40,4 +40,9 @@ require_enum(const ProtobufCEnumDescriptor *desc, int value,
 	return 0;
 }
 
+/* Every string of msg within max_text_bytes (NR020) and valid UTF-8
+ * (NR019); paths start with root ("hello.software"). lim NULL: defaults. */
+int validate_texts(const ProtobufCMessage *msg, const char *root,
+    const struct validate_limits *lim, struct nara_err *err);
+
 #endif

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "validate.h"
+#include "zap.h"
 
 int64_t
 broker_now_ms(void)
@@ -62,6 +63,7 @@ broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
 	frame.kind_case = NARA__FRAME__KIND_REJECTED;
 	frame.rejected = &rej;
 	b->stats.rejected++;
+	metrics_rejected(&b->metrics, err->code);
 	broker_queue_frame(b, node, node_len, &frame, OUT_OTHER, message_id);
 }
 
@@ -161,6 +163,7 @@ broker_batch_end(struct broker *b)
 	b->stats.last_commit_us = (uint64_t)dt;
 	if ((uint64_t)dt > b->stats.max_commit_us)
 		b->stats.max_commit_us = (uint64_t)dt;
+	metrics_commit(&b->metrics, dt, rc == 0);
 	if (rc != 0) {
 		if (b->batch_ok)
 			store_rollback(b->store);
@@ -386,6 +389,42 @@ on_router(void *router, void *arg)
 
 /* ---------------------------------------------------------------- life */
 
+static void
+on_router_refused(void *arg, const char *address, const char *reason)
+{
+	char detail[600];
+
+	snprintf(detail, sizeof(detail), "router ipc peer %s: %s", address,
+	    reason);
+	broker_audit_event(arg, "auth_failed", detail);
+}
+
+/* With the TLS front on, only its relay may reach the ROUTER: ipc in the
+ * 0700 runtime_dir, no TCP, and a ZAP handler that admits narad's own
+ * process only (zap.h). */
+static int
+router_guard(struct broker *b)
+{
+	const struct config *cfg = b->cfg;
+	char why[512];
+
+	if (cfg->broker.listen_tcp[0] != '\0') {
+		log_error("[broker] listen_tcp = %s cannot be used with [tls]: "
+		    "nodes connect through the TLS front only",
+		    cfg->broker.listen_tcp);
+		return -1;
+	}
+	if (zap_check_runtime_dir(cfg->tls.runtime_dir, cfg->broker.router, why,
+	    sizeof(why)) != 0) {
+		log_error("%s", why);
+		return -1;
+	}
+	if ((b->zap = zap_new(b->base, b->zctx, on_router_refused, b)) == NULL)
+		return -1;
+	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN));
+	return 0;
+}
+
 static int
 router_open(struct broker *b)
 {
@@ -401,6 +440,8 @@ router_open(struct broker *b)
 	zmq_setsockopt(b->router, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_ttl, sizeof(hb_ttl));
+	if (b->cfg->tls.listen[0] != '\0' && router_guard(b) != 0)
+		return -1;
 	if (zmq_bind(b->router, cb->router) != 0) {
 		log_error("cannot bind %s: %s", cb->router, zmq_strerror(errno));
 		return -1;
@@ -439,6 +480,7 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	}
 	b->base = base;
 	b->cfg = cfg;
+	metrics_init(&b->metrics);
 	b->store = st;
 	if ((b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
 	    sessions_from_config(b, false) != 0)
@@ -467,11 +509,13 @@ broker_free(struct broker **bp)
 		event_free(b->tick);
 	outq_clear(&b->out);
 	free(b->out.v);
+	zap_free(&b->zap);
 	if (b->router != NULL)
 		zmq_close(b->router);
 	if (b->zctx != NULL)
 		zmq_ctx_term(b->zctx);
 	session_table_free(&b->sessions);
+	free(b->dirty);
 	config_free(&b->cfg);
 	free(b);
 	*bp = NULL;

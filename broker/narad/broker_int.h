@@ -10,6 +10,7 @@
 #include "pbstr.h"
 #include "errors.h"
 #include "evzmq.h"
+#include "metrics.h"
 #include "outq.h"
 #include "session.h"
 #include "validate.h"
@@ -21,10 +22,12 @@ struct broker {
 	void *zctx;
 	void *router;
 	struct evzmq *watch;
+	struct zap *zap;            /* ZAP handler when the TLS front is on */
 	struct event *tick;         /* once a second: timeouts, expiry */
 	struct session_table sessions;
 	struct outq out;
 	struct broker_stats stats;
+	struct metrics metrics;     /* per type/code counters, commit latency */
 	int64_t batch_now_ms;       /* time of the current batch */
 	bool batch_ok;              /* store_begin succeeded */
 	struct nara_err batch_err;

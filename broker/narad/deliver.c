@@ -228,6 +228,9 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 		broker_mark_dirty(b, s);
 	}
 	store_expired_load(b->store, b->batch_now_ms / 1000, 1000, on_expired, &e);
+	/* Vacuum step, signed chain head, retention prune: the store decides
+	 * what is due. */
+	store_maintain(b->store, b->batch_now_ms / 1000, NULL);
 	broker_deliver_dirty(b);
 	broker_batch_end(b);
 }

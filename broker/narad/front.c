@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -38,6 +39,7 @@
 
 #include "log.h"
 #include "tls.h"
+#include "tls_bev.h"
 #include "zmtp.h"
 
 /* Bytes buffered towards one side before the other side stops being read. */
@@ -190,26 +192,6 @@ printable(char *out, size_t len, const char *in, size_t in_len)
 	out[i] = '\0';
 }
 
-/* libevent keeps OpenSSL's error codes for the connection, newest first,
- * mixed with the SSL_get_error() value (a small number without a library).
- * The newest real error, 0 when none; the rest are discarded. */
-static unsigned long
-tls_last_error(struct bufferevent *bev, bool *only_eof)
-{
-	unsigned long e, newest = 0;
-
-	*only_eof = true;
-	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
-		if (ERR_GET_LIB(e) == 0)
-			continue;
-		if (newest == 0)
-			newest = e;
-		if (ERR_GET_REASON(e) != SSL_R_UNEXPECTED_EOF_WHILE_READING)
-			*only_eof = false;
-	}
-	return newest;
-}
-
 /* Why a TLS handshake failed, from the certificate verification result and
  * the OpenSSL errors. Returns true, with no text, for a connection closed
  * before it sent a single handshake byte: a port probe or health check,
@@ -221,7 +203,7 @@ tls_failure(struct conn *c, short what, char *buf, size_t len)
 	long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
 	int sock_err = EVUTIL_SOCKET_ERROR();
 	bool only_eof;
-	unsigned long e = tls_last_error(c->tls, &only_eof);
+	unsigned long e = tls_bev_error(c->tls, &only_eof);
 
 	buf[0] = '\0';
 	if (ssl != NULL && SSL_get_state(ssl) == TLS_ST_BEFORE &&
@@ -248,7 +230,7 @@ tls_error_is_eof(struct bufferevent *bev)
 {
 	bool only_eof;
 
-	return tls_last_error(bev, &only_eof) == 0 || only_eof;
+	return tls_bev_error(bev, &only_eof) == 0 || only_eof;
 }
 
 /* ---------------------------------------------------------------- relay */
@@ -599,7 +581,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct front *f = arg;
 	struct timeval tv = { (time_t)f->cfg->tls.handshake_timeout, 0 };
 	struct conn *c;
+	int one = 1;
 
+	/* ZMTP frames are small and answered at once: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (f->n_live >= f->cfg->tls.max_connections) {
 		f->refusals++;
 		log_warn("tls front: %zu connections open (max_connections); "
@@ -791,4 +776,22 @@ front_cert_days(const struct front *f, const char *node, int *days)
 		}
 	}
 	return -1;
+}
+
+size_t
+front_cert_list(const struct front *f, struct front_cert *out, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct conn *c = f ? f->live : NULL; c != NULL; c = c->next) {
+		if (c->state != CONN_RELAY)
+			continue;
+		if (n < max) {
+			snprintf(out[n].node, sizeof(out[n].node), "%s", c->node);
+			snprintf(out[n].peer, sizeof(out[n].peer), "%s", c->peer);
+			out[n].days_left = c->days_left;
+		}
+		n++;
+	}
+	return n;
 }

@@ -12,8 +12,8 @@
  * back-pressure. Any failure closes both sides and is reported through the
  * auth_failed hook (narad writes an "auth_failed" audit row).
  *
- * Not done here: the ROUTER itself does not check that a peer came through
- * the front (no ZAP handler); keep its ipc socket in a 0700 directory.
+ * The ROUTER admits only this relay: its ipc socket lives in the 0700
+ * [tls] runtime_dir and its ZAP handler checks the peer's pid (zap.h).
  */
 #ifndef NARA_FRONT_H
 #define NARA_FRONT_H
@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "tls.h"
 
 /* Callbacks into the broker; any may be NULL. Strings are borrowed for the
  * duration of the call. */
@@ -65,5 +66,20 @@ uint64_t front_refusals(const struct front *f);
 /* Whole days until the certificate of node's live connection expires.
  * 0 and *days set when node is connected through the front, -1 otherwise. */
 int front_cert_days(const struct front *f, const char *node, int *days);
+
+/* One node relaying through the front, for status tools. */
+struct front_cert {
+	char node[TLS_IDENTITY_MAX + 1]; /* configured node id */
+	char peer[80];                 /* "address:port" */
+	int days_left;                 /* until its certificate's notAfter;
+	                                * negative once expired */
+};
+
+/* Fill out (up to max entries, caller-owned) with every node whose READY
+ * went through, newest connection first; returns how many there are, which
+ * may exceed max. A node connected twice (libzmq handover) appears twice.
+ * expiry_warn_days in [tls] says when narad warns in its log. */
+size_t front_cert_list(const struct front *f, struct front_cert *out,
+    size_t max);
 
 #endif

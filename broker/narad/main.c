@@ -18,9 +18,12 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include "audit_sign.h"
 #include "broker.h"
 #include "config.h"
+#include "control.h"
 #include "front.h"
+#include "http.h"
 #include "log.h"
 #include "store.h"
 #include "version.h"
@@ -31,7 +34,10 @@ struct narad {
 	struct event_base *base;
 	struct broker *broker;
 	struct front *front;        /* TLS front, NULL without [tls] listen */
+	struct control *control, *control_ro; /* naractl sockets */
+	struct http *http;          /* metrics and dashboard, NULL when off */
 	struct store *store;
+	struct audit_key *signing_key; /* [broker] signing_key, NULL = none */
 	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
 };
 
@@ -169,6 +175,28 @@ open_store(const struct config *cfg)
 	return st;
 }
 
+/* The audit signing key, when configured: the store signs the chain head
+ * with it every checkpoint_interval and prunes behind a signed cut. */
+static int
+open_signer(struct narad *d, const struct config *cfg)
+{
+	struct nara_err err = { 0 };
+
+	if (cfg->broker.signing_key[0] == '\0') {
+		log_warn("no signing_key: audit chain heads are not signed");
+		return 0;
+	}
+	d->signing_key = audit_key_load_private(cfg->broker.signing_key, &err);
+	if (d->signing_key == NULL) {
+		log_error("%s %s", nara_code_id(err.code), err.text);
+		return -1;
+	}
+	store_set_signer(d->store, d->signing_key,
+	    (int64_t)cfg->broker.checkpoint_interval,
+	    (int64_t)cfg->broker.audit_retention_days * 86400);
+	return 0;
+}
+
 /* ---- TLS front wiring ---- */
 
 static void
@@ -202,14 +230,53 @@ start_front(struct narad *d)
 
 /* ---- end of TLS front wiring ---- */
 
+/* ---- operator interfaces: control sockets, metrics and dashboard ---- */
+
+/* naractl reload: the SIGHUP path; the broker's config pointer changes
+ * only when the new file was valid and swapped in. */
+static int
+ops_reload(void *arg)
+{
+	struct narad *d = arg;
+	const struct config *before = broker_config(d->broker);
+
+	on_reload(SIGHUP, 0, d);
+	return broker_config(d->broker) != before ? 0 : -1;
+}
+
+static int
+start_ops(struct narad *d)
+{
+	const struct config_broker *cb = &broker_config(d->broker)->broker;
+	struct ops_view view = { d->broker, d->front };
+	struct control_hooks hooks = { ops_reload, d };
+
+	if ((d->control = control_new(d->base, &view, cb->control, false,
+	    &hooks)) == NULL)
+		return -1;
+	if (cb->control_readonly[0] != '\0' && (d->control_ro = control_new(
+	    d->base, &view, cb->control_readonly, true, NULL)) == NULL)
+		return -1;
+	if (cb->http_listen[0] != '\0' &&
+	    (d->http = http_new(d->base, &view, cb->http_listen)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* ---- end of operator interfaces ---- */
+
 static void
 teardown(struct narad *d)
 {
 	if (d->broker != NULL)
 		broker_audit_event(d->broker, "broker_stopped", NULL);
+	http_free(&d->http);
+	control_free(&d->control_ro);
+	control_free(&d->control);
 	front_free(&d->front);
 	broker_free(&d->broker);
 	store_free(&d->store);
+	audit_key_free(&d->signing_key);
 	if (d->ev_term) event_free(d->ev_term);
 	if (d->ev_int) event_free(d->ev_int);
 	if (d->ev_hup) event_free(d->ev_hup);
@@ -251,7 +318,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(d.debug ? LOG_LVL_DEBUG : (enum log_level)cfg->broker.log_level);
-	if ((d.store = open_store(cfg)) == NULL ||
+	if ((d.store = open_store(cfg)) == NULL || open_signer(&d, cfg) != 0 ||
 	    (d.base = event_base_new()) == NULL || setup_signals(&d) != 0) {
 		config_free(&cfg);
 		teardown(&d);
@@ -264,7 +331,7 @@ main(int argc, char **argv)
 		log_error("startup failed");
 		return 1;
 	}
-	if (start_front(&d) != 0) {
+	if (start_front(&d) != 0 || start_ops(&d) != 0) {
 		teardown(&d);
 		log_error("startup failed");
 		return 1;

@@ -1,7 +1,7 @@
 /*
  * itest_tls.c — narad's TLS front end to end: certificates made with
  * nara-pki at test time, a real narad with a [tls] section, libzmq DEALERs
- * reaching it through an in-test TLS tunnel, and hand-made ZMTP bytes over a
+ * reaching it through the library's TLS tunnel, and hand-made ZMTP bytes over a
  * raw TLS connection. Every refusal must close the connection, leave an
  * auth_failed audit row naming the reason, and leave other nodes working.
  */
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <criterion/criterion.h>
 #include <zmq.h>
@@ -18,6 +19,7 @@
 #include "harness.h"
 #include "pbstr.h"
 #include "tls_helpers.h"
+#include "tunnel.h"
 #include "validate.h"
 
 static struct harness h;
@@ -64,8 +66,10 @@ setup(void)
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
 	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
 	    "identity = san-uri\nhandshake_timeout = 2\nmax_connections = 64\n"
-	    "expiry_warn_days = 30\n", tls_port, pki, pki, pki, pki);
+	    "expiry_warn_days = 30\nruntime_dir = @RUNTIME_DIR@\n", tls_port,
+	    pki, pki, pki, pki);
 	harness_init(&h, extra);
+	tls_conf_runtime_dir(&h);
 	harness_start(&h);
 	wait_listening();
 }
@@ -88,17 +92,17 @@ TestSuite(tls, .init = setup, .fini = teardown, .timeout = 60);
 
 /* A tunnel for a node certificate stem (NULL = no client certificate) in
  * dir, and a harness copy whose router endpoint is the tunnel. */
-static struct tunnel *
+static struct nara_tunnel *
 tunnel_for(const char *dir, const char *stem, struct harness *via)
 {
 	char ca[128], cert[128], key[128];
-	struct tunnel *t = tunnel_start(tls_port, pem(ca, sizeof(ca), pki, "ca", "pem"),
+	struct nara_tunnel *t = tls_tunnel_start(tls_port, NULL,
+	    pem(ca, sizeof(ca), pki, "ca", "pem"),
 	    stem ? pem(cert, sizeof(cert), dir, stem, "pem") : NULL,
 	    stem ? pem(key, sizeof(key), dir, stem, "key") : NULL);
 
 	*via = h;
-	snprintf(via->router, sizeof(via->router), "tcp://127.0.0.1:%d",
-	    tunnel_port(t));
+	snprintf(via->router, sizeof(via->router), "%s", tunnel_endpoint(t));
 	return t;
 }
 
@@ -159,12 +163,12 @@ static void
 good_node_works(void)
 {
 	struct harness via;
-	struct tunnel *t = tunnel_for(pki, T_BUP, &via);
+	struct nara_tunnel *t = tunnel_for(pki, T_BUP, &via);
 	struct tclient c;
 
 	tclient_open(&c, &via, T_BUP, 4);    /* asserts Welcome */
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 }
 
 /* Open a DEALER with the given routing id through a tunnel presenting the
@@ -174,7 +178,7 @@ refused_dealer(const char *dir, const char *stem, const char *routing_id,
     const char *like)
 {
 	struct harness via;
-	struct tunnel *t;
+	struct nara_tunnel *t;
 	struct tclient c;
 
 	good_node_works();
@@ -183,7 +187,7 @@ refused_dealer(const char *dir, const char *stem, const char *routing_id,
 	expect_no_answer(&c, routing_id);
 	wait_auth_failed(like, 1);
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 	good_node_works();
 }
 
@@ -225,7 +229,7 @@ greeting(unsigned char *g, unsigned major, const char *mechanism)
 Test(tls, good_node_round_trip)
 {
 	struct harness via;
-	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct nara_tunnel *t = tunnel_for(pki, T_GBG, &via);
 	struct tclient c;
 
 	tclient_open(&c, &via, T_GBG, 4);    /* hello -> welcome through TLS */
@@ -235,7 +239,7 @@ Test(tls, good_node_round_trip)
 	frame_free(&w);
 	cr_expect_eq(harness_log_count(&h, "node " T_GBG " connected from"), 1);
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "event='auth_failed'"), 0);
 }
@@ -271,7 +275,7 @@ Test(tls, not_yet_valid_certificate)
 Test(tls, revoked_on_reload_drops_live_connection)
 {
 	struct harness via;
-	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct nara_tunnel *t = tunnel_for(pki, T_GBG, &via);
 	struct tclient c;
 
 	tclient_open(&c, &via, T_GBG, 4);
@@ -284,7 +288,7 @@ Test(tls, revoked_on_reload_drops_live_connection)
 	expect_no_answer(&c, T_GBG);
 	wait_auth_failed("%certificate: certificate revoked%", 1);
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 	good_node_works();
 }
 
@@ -298,7 +302,7 @@ Test(tls, identity_differs_from_certificate)
 Test(tls, missing_identity)
 {
 	struct harness via;
-	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct nara_tunnel *t = tunnel_for(pki, T_GBG, &via);
 	struct tclient c = { 0 };
 	int linger = 0;
 
@@ -311,7 +315,7 @@ Test(tls, missing_identity)
 	expect_no_answer(&c, T_GBG);
 	wait_auth_failed("%no ZMTP Identity%", 1);
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 	good_node_works();
 }
 
@@ -325,7 +329,7 @@ Test(tls, zmtp2_greeting)
 Test(tls, plain_mechanism)
 {
 	struct harness via;
-	struct tunnel *t = tunnel_for(pki, T_GBG, &via);
+	struct nara_tunnel *t = tunnel_for(pki, T_GBG, &via);
 	struct tclient c = { 0 };
 	int linger = 0;
 
@@ -341,7 +345,7 @@ Test(tls, plain_mechanism)
 	expect_no_answer(&c, T_GBG);
 	wait_auth_failed("%security mechanism is not NULL%", 1);
 	tclient_close(&c);
-	tunnel_stop(&t);
+	tls_tunnel_stop(&t);
 	good_node_works();
 }
 
@@ -391,4 +395,219 @@ Test(tls, handshake_never_completes)
 	close(fd);
 	wait_auth_failed("%TLS handshake timed out%", 1);
 	good_node_works();
+}
+
+/* ---------------------------------------------------------------- tunnel */
+
+/* A DEALER made by tunnel_dealer_open on the tunnel t, as a tclient. */
+static void
+tunnel_client(struct tclient *c, struct nara_tunnel *t, const char *node)
+{
+	struct nara_err err = { 0 };
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	c->ctx = zmq_ctx_new();
+	c->sock = tunnel_dealer_open(c->ctx, node, tunnel_endpoint(t), &err);
+	cr_assert_not_null(c->sock, "tunnel_dealer_open: %s", err.text);
+}
+
+/* Send hello without blocking (ZMQ_IMMEDIATE holds messages while no link
+ * is up) and wait for the welcome, within timeout_ms in all. */
+static bool
+hello_welcomed(struct tclient *c, const char *node, int timeout_ms)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Hello hello = NARA__HELLO__INIT;
+	Nara__Frame *w = NULL;
+	uint8_t buf[256];
+	size_t len;
+
+	hello.node_id = pb_str(node);
+	hello.protocol_version = NARA_PROTOCOL_VERSION;
+	hello.credit_window = 4;
+	f.kind_case = NARA__FRAME__KIND_HELLO;
+	f.hello = &hello;
+	len = nara__frame__pack(&f, buf);
+	for (int waited = 0; waited < timeout_ms && w == NULL; waited += 500) {
+		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) != (int)len) {
+			usleep(500000);
+			continue;
+		}
+		w = tclient_expect(c, NARA__FRAME__KIND_WELCOME, 500);
+	}
+	if (w == NULL)
+		return false;
+	frame_free(&w);
+	return true;
+}
+
+/* A tunnel that must refuse the broker's certificate: nothing gets through,
+ * the failure is counted and its reason kept. */
+static void
+broker_refused(const char *server_name, const char *ca, const char *why)
+{
+	char cert[128], key[128];
+	struct nara_tunnel *t = tls_tunnel_start(tls_port, server_name, ca,
+	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
+	    pem(key, sizeof(key), pki, T_GBG, "key"));
+	struct tunnel_stats st;
+	struct tclient c;
+
+	tunnel_client(&c, t, T_GBG);
+	cr_expect_not(hello_welcomed(&c, T_GBG, 3000),
+	    "hello answered through a tunnel that should refuse the broker");
+	tunnel_stats(t, &st);
+	cr_expect_eq(st.handshakes_ok, 0);
+	cr_expect_geq(st.handshakes_failed, 1);
+	cr_expect_eq(st.broker_cert_days_left, -1);
+	cr_expect_not_null(strstr(st.last_error, why),
+	    "last_error \"%s\" does not say \"%s\"", st.last_error, why);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+	cr_expect_eq(harness_log_count(&h, "node " T_GBG " connected from"), 0);
+}
+
+Test(tls, tunnel_checks_broker_name)
+{
+	char ca[128], cert[128], key[128];
+	struct nara_tunnel *t;
+	struct tunnel_stats st;
+	struct tclient c;
+
+	broker_refused("wrong.example", pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    "broker certificate refused: hostname mismatch");
+	/* The name the broker certificate does carry is accepted. */
+	t = tls_tunnel_start(tls_port, "localhost", ca,
+	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
+	    pem(key, sizeof(key), pki, T_GBG, "key"));
+	tunnel_client(&c, t, T_GBG);
+	cr_expect(hello_welcomed(&c, T_GBG, 10000), "no welcome via localhost");
+	tunnel_stats(t, &st);
+	cr_expect_eq(st.handshakes_ok, 1);
+	cr_expect_eq(st.handshakes_failed, 0);
+	cr_expect_gt(st.broker_cert_days_left, 300, "days left %d",
+	    st.broker_cert_days_left);
+	cr_expect_eq(st.connections_open, 1);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+}
+
+Test(tls, tunnel_refuses_broker_of_another_ca)
+{
+	char ca2[128];
+
+	pki_run(true, "init-ca %s", pki2);
+	broker_refused(NULL, pem(ca2, sizeof(ca2), pki2, "ca", "pem"),
+	    "broker certificate refused: ");
+}
+
+Test(tls, tunnel_reconnects_after_broker_restart)
+{
+	char ca[128], cert[128], key[128];
+	struct nara_tunnel *t = tls_tunnel_start(tls_port, NULL,
+	    pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
+	    pem(key, sizeof(key), pki, T_GBG, "key"));
+	struct tunnel_stats st;
+	struct tclient c;
+
+	tunnel_client(&c, t, T_GBG);
+	cr_assert(hello_welcomed(&c, T_GBG, 10000), "no welcome; see %s", h.log);
+	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
+	usleep(500000);                  /* reconnects meet a closed port */
+	harness_start(&h);
+	wait_listening();
+	cr_expect(hello_welcomed(&c, T_GBG, 20000),
+	    "no welcome after the broker restarted; see %s", h.log);
+	tunnel_stats(t, &st);
+	cr_expect_geq(st.handshakes_ok, 2);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+}
+
+/* ---------------------------------------------------------------- ROUTER */
+
+Test(tls, router_admits_only_the_front)
+{
+	struct tclient c;
+
+	good_node_works();
+	/* This test process is not narad: straight to the ROUTER's socket. */
+	tclient_open_raw(&c, &h, T_GBG);
+	expect_no_answer(&c, T_GBG);
+	wait_auth_failed("router ipc peer localhost:%:%:% is not narad's "
+	    "TLS front%", 1);
+	cr_expect_geq(harness_log_count(&h, "router: refused a connection: "
+	    "ipc peer pid"), 1, "no log line for the refused peer; see %s",
+	    h.log);
+	tclient_close(&c);
+	good_node_works();
+	/* The relay path is never refused. */
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event='auth_failed' and detail not like 'router ipc peer %'"), 0);
+}
+
+Test(tls, runtime_dir_open_to_others_refused)
+{
+	char bin[300], out[4096];
+	int rc;
+
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	cr_assert_eq(chmod(h.dir, 0750), 0);
+	rc = harness_run(out, sizeof(out), "%s -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), h.conf);
+	cr_expect_eq(rc, 1, "narad started with a 0750 runtime_dir: %s", out);
+	cr_expect_not_null(strstr(out, "must be owned by uid"), "%s", out);
+	cr_expect_not_null(strstr(out, "mode 0700 (has uid"), "%s", out);
+	cr_assert_eq(chmod(h.dir, 0700), 0);
+}
+
+/* ---------------------------------------------------------------- expiry */
+
+Test(tls, expiring_certificate_warned)
+{
+	const char *needle = "certificate of node " T_GBG " expires in ";
+	char line[1024];
+	struct harness via;
+	struct nara_tunnel *t;
+	struct tclient c;
+	int days = -1, warned = 0;
+	FILE *f;
+
+	pki_run(true, "node %s %s --out soon --days 10", pki, T_GBG);
+	t = tunnel_for(pki, "soon", &via);
+	tclient_open(&c, &via, T_GBG, 4);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+	/* expiry_warn_days = 30: "... expires in 9 days" (10 minus seconds) */
+	cr_assert_not_null(f = fopen(h.log, "r"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = strstr(line, needle);
+		if (p != NULL && sscanf(p + strlen(needle), "%d days", &days) == 1)
+			warned++;
+	}
+	fclose(f);
+	cr_expect_eq(warned, 1, "no expiry warning in %s", h.log);
+	cr_expect(days == 9 || days == 10, "warned %d days left", days);
+	/* A certificate valid for 397 days is not warned about. */
+	good_node_works();
+	cr_expect_eq(harness_log_count(&h, "certificate of node " T_BUP
+	    " expires"), 0);
+}
+
+Test(tls, router_tcp_refused_with_front)
+{
+	char bin[300], out[4096], cmd[600];
+	int rc;
+
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	snprintf(cmd, sizeof(cmd), "sed -i 's|^\\[broker\\]$|[broker]\\n"
+	    "listen_tcp = tcp://127.0.0.1:%d|' '%s'", tls_free_port(), h.conf);
+	cr_assert_eq(system(cmd), 0);
+	rc = harness_run(out, sizeof(out), "%s -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), h.conf);
+	cr_expect_eq(rc, 1, "narad started with listen_tcp and [tls]: %s", out);
+	cr_expect_not_null(strstr(out, "cannot be used with [tls]: nodes "
+	    "connect through the TLS front only"), "%s", out);
 }

@@ -1,17 +1,14 @@
 /*
- * tls_helpers.c — nara-pki runs, a threaded TLS tunnel and a raw TLS client
+ * tls_helpers.c — nara-pki runs, the library TLS tunnel and a raw TLS client
  * for the TLS front's integration tests.
  */
 #include "tls_helpers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +21,7 @@
 
 #include "harness.h"
 #include "tls.h"
-
-#define TUNNEL_MAX_CONNS 1024
+#include "tunnel.h"
 
 int
 pki_run(bool want_ok, const char *fmt, ...)
@@ -87,221 +83,66 @@ client_ctx(const char *ca, const char *cert, const char *key)
 
 /* ---------------------------------------------------------------- tunnel */
 
-struct tunnel {
-	int lfd, port, tls_port;
-	SSL_CTX *ctx;
-	pthread_t acceptor;
-	atomic_int stop;
-	pthread_mutex_t mu;
-	pthread_t workers[TUNNEL_MAX_CONNS];
-	int n_workers;
-	atomic_int ok, failed;
-};
-
-struct job {
-	struct tunnel *t;
-	int plain;
-};
-
-static int
-wait_fd(int fd, short events)
+struct nara_tunnel *
+tls_tunnel_start(int tls_port, const char *server_name, const char *ca,
+    const char *cert, const char *key)
 {
-	struct pollfd p = { fd, events, 0 };
+	char dir[64], broker[64];
+	struct nara_err err = { 0 };
+	struct tunnel_opts o = { 0 };
+	struct nara_tunnel *t;
 
-	return poll(&p, 1, 100);
-}
-
-static int
-plain_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			wait_fd(fd, POLLOUT);
-			continue;
-		}
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-ssl_write_all(SSL *ssl, int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		int n = SSL_write(ssl, buf, (int)len);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		int e = SSL_get_error(ssl, n);
-		if (e == SSL_ERROR_WANT_WRITE)
-			wait_fd(fd, POLLOUT);
-		else if (e == SSL_ERROR_WANT_READ)
-			wait_fd(fd, POLLIN);
-		else
-			return -1;
-	}
-	return 0;
-}
-
-/* TLS -> plain: everything readable now; -1 on EOF or error. */
-static int
-pump_from_tls(SSL *ssl, int plain)
-{
-	char buf[16384];
-
-	for (;;) {
-		int n = SSL_read(ssl, buf, sizeof(buf));
-		if (n > 0) {
-			if (plain_write_all(plain, buf, (size_t)n) != 0)
-				return -1;
-			continue;
-		}
-		return SSL_get_error(ssl, n) == SSL_ERROR_WANT_READ ? 0 : -1;
-	}
-}
-
-static void
-relay(struct tunnel *t, int plain, SSL *ssl, int tfd)
-{
-	char buf[16384];
-
-	fcntl(plain, F_SETFL, fcntl(plain, F_GETFL) | O_NONBLOCK);
-	fcntl(tfd, F_SETFL, fcntl(tfd, F_GETFL) | O_NONBLOCK);
-	while (!atomic_load(&t->stop)) {
-		struct pollfd p[2] = { { plain, POLLIN, 0 }, { tfd, POLLIN, 0 } };
-		if (SSL_pending(ssl) == 0 && poll(p, 2, 100) < 0 && errno != EINTR)
-			break;
-		if ((p[1].revents || SSL_pending(ssl) > 0) &&
-		    pump_from_tls(ssl, plain) != 0)
-			break;
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = read(plain, buf, sizeof(buf));
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-				break;
-			if (n > 0 && ssl_write_all(ssl, tfd, buf, (size_t)n) != 0)
-				break;
-		}
-	}
-}
-
-static void *
-tunnel_worker(void *arg)
-{
-	struct job *job = arg;
-	struct tunnel *t = job->t;
-	int plain = job->plain, tfd = tcp_connect_local(t->tls_port);
-	SSL *ssl = NULL;
-
-	free(job);
-	if (tfd < 0 || (ssl = tls_client_ssl_new(t->ctx, "127.0.0.1", NULL)) == NULL)
-		goto done;
-	SSL_set_fd(ssl, tfd);
-	if (SSL_connect(ssl) != 1) {
-		atomic_fetch_add(&t->failed, 1);
-		goto done;
-	}
-	atomic_fetch_add(&t->ok, 1);
-	relay(t, plain, ssl, tfd);
-done:
-	SSL_free(ssl);
-	ERR_clear_error();
-	if (tfd >= 0)
-		close(tfd);
-	close(plain);
-	return NULL;
-}
-
-static void *
-tunnel_acceptor(void *arg)
-{
-	struct tunnel *t = arg;
-
-	while (!atomic_load(&t->stop)) {
-		if (wait_fd(t->lfd, POLLIN) <= 0)
-			continue;
-		int fd = accept(t->lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		struct job *job = malloc(sizeof(*job));
-		pthread_mutex_lock(&t->mu);
-		if (job == NULL || t->n_workers == TUNNEL_MAX_CONNS) {
-			pthread_mutex_unlock(&t->mu);
-			free(job);
-			close(fd);
-			continue;
-		}
-		job->t = t;
-		job->plain = fd;
-		if (pthread_create(&t->workers[t->n_workers], NULL,
-		    tunnel_worker, job) == 0)
-			t->n_workers++;
-		else {
-			free(job);
-			close(fd);
-		}
-		pthread_mutex_unlock(&t->mu);
-	}
-	return NULL;
-}
-
-struct tunnel *
-tunnel_start(int tls_port, const char *ca, const char *cert, const char *key)
-{
-	struct tunnel *t = calloc(1, sizeof(*t));
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-
-	cr_assert_not_null(t);
-	t->tls_port = tls_port;
-	t->ctx = client_ctx(ca, cert, key);
-	pthread_mutex_init(&t->mu, NULL);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	t->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(t->lfd >= 0);
-	cr_assert_eq(bind(t->lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	cr_assert_eq(listen(t->lfd, 16), 0);
-	cr_assert_eq(getsockname(t->lfd, (struct sockaddr *)&sin, &len), 0);
-	t->port = ntohs(sin.sin_port);
-	cr_assert_eq(pthread_create(&t->acceptor, NULL, tunnel_acceptor, t), 0);
+	snprintf(dir, sizeof(dir), "/tmp/nara-tun-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	o.broker = broker;
+	o.server_name = server_name;
+	o.ca = ca;
+	o.cert = cert;
+	o.key = key;
+	o.local_dir = dir;
+	o.handshake_timeout = 5;
+	t = tunnel_start(&o, &err);
+	cr_assert_not_null(t, "tunnel_start: %s %s", nara_code_id(err.code),
+	    err.text);
 	return t;
 }
 
-int
-tunnel_port(const struct tunnel *t)
+void
+tls_tunnel_stop(struct nara_tunnel **tp)
 {
-	return t->port;
-}
+	char dir[160];
+	char *slash;
 
-int
-tunnel_handshakes(const struct tunnel *t, int *failed)
-{
-	if (failed != NULL)
-		*failed = atomic_load(&t->failed);
-	return atomic_load(&t->ok);
+	if (*tp == NULL)
+		return;
+	/* "ipc://DIR/tunnel.sock" -> DIR */
+	snprintf(dir, sizeof(dir), "%s", tunnel_endpoint(*tp) + 6);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	tunnel_stop(tp);
+	rmdir(dir);
 }
 
 void
-tunnel_stop(struct tunnel **tp)
+tls_conf_runtime_dir(const struct harness *h)
 {
-	struct tunnel *t = *tp;
+	const char *mark = "@RUNTIME_DIR@";
+	char *text = NULL, *p, *q;
+	size_t len = 0;
+	FILE *f = fopen(h->conf, "r");
 
-	if (t == NULL)
-		return;
-	atomic_store(&t->stop, 1);
-	pthread_join(t->acceptor, NULL);
-	for (int i = 0; i < t->n_workers; i++)
-		pthread_join(t->workers[i], NULL);
-	close(t->lfd);
-	SSL_CTX_free(t->ctx);
-	pthread_mutex_destroy(&t->mu);
-	free(t);
-	*tp = NULL;
+	cr_assert_not_null(f, "%s", h->conf);
+	cr_assert_geq(getdelim(&text, &len, '\0', f), 0);
+	fclose(f);
+	cr_assert_not_null(f = fopen(h->conf, "w"));
+	for (p = text; (q = strstr(p, mark)) != NULL; p = q + strlen(mark)) {
+		fwrite(p, 1, (size_t)(q - p), f);
+		fputs(h->dir, f);
+	}
+	fputs(p, f);
+	fclose(f);
+	free(text);
 }
 
 /* ---------------------------------------------------------------- raw TLS */

@@ -1,7 +1,7 @@
 /*
  * tls_helpers.h — TLS for integration tests: certificates made with nara-pki
- * at test time, a TLS tunnel that lets a plain libzmq DEALER reach narad's
- * TLS front (libzmq has no TLS), and a raw TLS client for sending hand-made
+ * at test time, the library's TLS tunnel (tunnel.h) set up for a test, so
+ * that a plain libzmq DEALER reaches narad's TLS front, and a raw TLS client for sending hand-made
  * ZMTP bytes.
  */
 #ifndef NARA_TEST_TLS_HELPERS_H
@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "harness.h"
 
 /* Run `nara-pki ARGS` (printf-style); asserts exit status 0 unless the
  * caller checks the returned status with want_ok = false. */
@@ -18,18 +20,21 @@ int pki_run(bool want_ok, const char *fmt, ...)
 /* A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
 int tls_free_port(void);
 
-struct tunnel;
+struct nara_tunnel;
 
-/* Listen on 127.0.0.1 (tunnel_port) and carry every accepted plain
- * connection to 127.0.0.1:tls_port inside TLS, presenting cert/key (both
- * NULL: no client certificate) and verifying the broker against ca.
- * A refused handshake closes the plain side. */
-struct tunnel *tunnel_start(int tls_port, const char *ca, const char *cert,
-    const char *key);
-int tunnel_port(const struct tunnel *t);
-/* Connections whose TLS handshake succeeded / failed so far. */
-int tunnel_handshakes(const struct tunnel *t, int *failed);
-void tunnel_stop(struct tunnel **t);
+/* The library tunnel (tunnel.h) to 127.0.0.1:tls_port, listening on an ipc
+ * socket in a fresh 0700 directory, presenting cert/key (both NULL: no
+ * client certificate) and verifying the broker against ca and server_name
+ * (NULL = "127.0.0.1"). Asserts that it starts. */
+struct nara_tunnel *tls_tunnel_start(int tls_port, const char *server_name,
+    const char *ca, const char *cert, const char *key);
+/* Stop it and remove its directory. */
+void tls_tunnel_stop(struct nara_tunnel **t);
+
+/* With [tls] on, narad wants its ROUTER socket inside the 0700 [tls]
+ * runtime_dir. Replace every "@RUNTIME_DIR@" in h's config (written by
+ * harness_init) with h->dir, the directory that holds the router socket. */
+void tls_conf_runtime_dir(const struct harness *h);
 
 struct tls_conn;
 

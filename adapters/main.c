@@ -1,0 +1,216 @@
+/*
+ * main.c — nara-adapter, the program every municipality and regional unit
+ * runs between its local system and narad.
+ *
+ * Runs in the foreground (systemd style): options, config, `-n` check,
+ * state file, link and backend, then the event loop until SIGTERM/SIGINT.
+ * SIGHUP re-reads the config; log level and retry timing change at once,
+ * everything else at the next restart. Under systemd it reports
+ * READY/RELOADING/STOPPING and feeds the watchdog.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "adapter.h"
+#include "log.h"
+#include "version.h"
+
+struct daemon_state {
+	const char *config_path;
+	bool debug;
+	struct event_base *base;
+	struct adapter *adapter;
+	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: nara-adapter -c FILE [-n] [-d]\n"
+	    "       nara-adapter status -c FILE [--json]\n"
+	    "       nara-adapter --help-config\n"
+	    "\n"
+	    "Connects this node's local system to the nara broker: messages\n"
+	    "from the local system are kept in an outbox on disk until narad\n"
+	    "has them; messages for this node are handed to the local system\n"
+	    "exactly once. Runs in the foreground and logs to stderr.\n"
+	    "\n"
+	    "  -c FILE        adapter configuration (see adapter.conf.example)\n"
+	    "  -n             check the configuration and exit: 0 valid, 1 invalid\n"
+	    "  -d             debug logging\n"
+	    "  -V             print the version and exit\n"
+	    "  -h, --help     this help\n"
+	    "  --help-config  every configuration key with default and meaning\n"
+	    "\n"
+	    "status prints the link state, outbox depth, oldest unsent message\n"
+	    "and last receipt from the adapter's state file (read-only).\n"
+	    "\n"
+	    "Signals: TERM/INT stop, HUP reloads log level and retry timing.\n");
+}
+
+static struct adapter_config *
+load_config(const char *path)
+{
+	struct config_diag diag = { 0 };
+	struct adapter_config *cfg = adapter_config_load(path, &diag);
+
+	for (size_t i = 0; i < diag.n; i++)
+		log_error("%s", diag.msgs[i]);
+	config_diag_free(&diag);
+	return cfg;
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *d = arg;
+
+	log_info("signal %d: stopping", (int)sig);
+	sd_notify(0, "STOPPING=1");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_state *d = arg;
+	struct adapter_config *cfg;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)ts.tv_sec * 1000000ULL +
+	    (unsigned long long)ts.tv_nsec / 1000ULL);
+	log_info("reloading %s", d->config_path);
+	if ((cfg = load_config(d->config_path)) == NULL) {
+		log_error("reload refused: %s has errors; keeping the running "
+		    "configuration", d->config_path);
+	} else {
+		adapter_reload(d->adapter, cfg);
+		if (!d->debug)
+			log_set_level((enum log_level)cfg->log_level);
+		log_info("configuration reloaded (log level and retry timing; "
+		    "other changes take effect at the next restart)");
+		adapter_config_free(&cfg);
+	}
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int
+setup_signals(struct daemon_state *d)
+{
+	uint64_t wd_usec = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d);
+	d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d);
+	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
+	if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL ||
+	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
+	    evsignal_add(d->ev_hup, NULL))
+		return -1;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+		struct timeval tv = { (time_t)(wd_usec / 2000000),
+		    (suseconds_t)((wd_usec / 2) % 1000000) };
+		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
+		if (d->ev_watchdog == NULL || event_add(d->ev_watchdog, &tv) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+teardown(struct daemon_state *d)
+{
+	adapter_free(&d->adapter);
+	if (d->ev_term) event_free(d->ev_term);
+	if (d->ev_int) event_free(d->ev_int);
+	if (d->ev_hup) event_free(d->ev_hup);
+	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	if (d->base) event_base_free(d->base);
+}
+
+static int
+run(struct daemon_state *d, struct adapter_config *cfg)
+{
+	struct nara_err err = { 0 };
+
+	log_set_level(d->debug ? LOG_LVL_DEBUG : (enum log_level)cfg->log_level);
+	if ((d->base = event_base_new()) == NULL || setup_signals(d) != 0) {
+		adapter_config_free(&cfg);
+		teardown(d);
+		log_error("startup failed: event loop");
+		return 1;
+	}
+	/* adapter_new owns cfg from here on, also when it fails. */
+	if ((d->adapter = adapter_new(d->base, cfg, &err)) == NULL) {
+		teardown(d);
+		log_error("startup failed: %s %s", nara_code_id(err.code), err.text);
+		return 1;
+	}
+	log_info("nara-adapter %s ready", NARA_VERSION);
+	sd_notify(0, "READY=1");
+	event_base_dispatch(d->base);
+	teardown(d);
+	log_info("stopped");
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "help-config", no_argument, NULL, 'K' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct daemon_state d = { 0 };
+	struct adapter_config *cfg;
+	bool check_only = false;
+	int ch;
+
+	log_init("nara-adapter", LOG_LVL_INFO, getenv("JOURNAL_STREAM") != NULL);
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return status_main(argc - 1, argv + 1);
+	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': d.config_path = optarg; break;
+		case 'n': check_only = true; break;
+		case 'd': d.debug = true; break;
+		case 'V': printf("nara-adapter %s\n", NARA_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		case 'K': adapter_config_print(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (d.config_path == NULL || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if ((cfg = load_config(d.config_path)) == NULL) {
+		log_error("%s: configuration invalid", d.config_path);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration ok (node %s, %s backend)\n",
+		    d.config_path, cfg->node_id,
+		    cfg->backend == BACKEND_HTTP ? "http" : "spool");
+		adapter_config_free(&cfg);
+		return 0;
+	}
+	return run(&d, cfg);
+}

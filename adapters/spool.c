@@ -1,0 +1,409 @@
+/*
+ * spool.c — the spool directory backend, what small sites use:
+ *
+ *   outbox/    the local system writes *.json (nara-msg JSON) or *.pb (an
+ *              encoded Envelope) by write-then-rename;
+ *   sent/      a file moves here once narad accepted the message;
+ *   rejected/  refused files, each with NAME.error.json (code, text, path,
+ *              retryable) beside it;
+ *   inbox/     delivered messages as MESSAGE_ID.json;
+ *   receipts/  receipts for sent messages as MESSAGE_ID.json.
+ *
+ * Files are written under a temporary name, fsynced, then renamed, so the
+ * local system never sees half a file, and a repeated hand-off replaces the
+ * same name instead of making a second file. A bad file is moved aside and
+ * never blocks the others.
+ */
+#include "adapter.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "pbjson.h"
+#include "validate.h"
+
+#define NAME_MAX_LEN 200
+
+struct spool {
+	struct adapter *a;
+	struct event *scan;
+	char outbox[512], sent[512], rejected[512], inbox[512], receipts[512];
+	char (*known)[NAME_MAX_LEN + 1];    /* files in outbox/ already queued */
+	size_t n_known, cap_known;
+};
+
+static bool
+known_has(const struct spool *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_known; i++)
+		if (strcmp(s->known[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void
+known_add(struct spool *s, const char *name)
+{
+	if (known_has(s, name))
+		return;
+	if (s->n_known == s->cap_known) {
+		size_t cap = s->cap_known ? s->cap_known * 2 : 64;
+		void *v = realloc(s->known, cap * sizeof(*s->known));
+		if (v == NULL)
+			return;   /* the next scan looks at the file again */
+		s->known = v;
+		s->cap_known = cap;
+	}
+	snprintf(s->known[s->n_known++], NAME_MAX_LEN + 1, "%s", name);
+}
+
+static void
+known_remove(struct spool *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_known; i++) {
+		if (strcmp(s->known[i], name) == 0) {
+			s->known[i][0] = '\0';
+			memmove(&s->known[i], &s->known[i + 1],
+			    (s->n_known - i - 1) * sizeof(*s->known));
+			s->n_known--;
+			return;
+		}
+	}
+}
+
+/* Move outbox/NAME to dir/NAME; a missing source is no error (moved
+ * already, before a restart). */
+static void
+move_file(struct spool *s, const char *name, const char *dir)
+{
+	char from[1024], to[1024];
+
+	snprintf(from, sizeof(from), "%s/%s", s->outbox, name);
+	snprintf(to, sizeof(to), "%s/%s", dir, name);
+	if (rename(from, to) != 0 && errno != ENOENT)
+		log_error("cannot move %s to %s: %s", from, dir, strerror(errno));
+}
+
+/* Refuse a file: NAME.error.json first, then the file itself, so a crash in
+ * between leaves the file in outbox/ to be refused again. */
+static void
+spool_reject(struct spool *s, const char *name, const char *message_id,
+    const char *code, const char *text, const char *path)
+{
+	enum nara_code c = NR_OK;
+	struct nara_err err = { 0 };
+	char ename[NAME_MAX_LEN + 16];
+	json_t *o;
+	char *js;
+
+	nara_code_parse(code, &c);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "file", name,
+	    "message_id", message_id ? message_id : "", "code", code,
+	    "text", text ? text : "", "path", path ? path : "",
+	    "retryable", nara_code_retryable(c));
+	js = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	json_decref(o);
+	snprintf(ename, sizeof(ename), "%s.error.json", name);
+	if (js == NULL || adapter_write_atomic(s->rejected, ename, js,
+	    strlen(js), &err) != 0) {
+		log_error("cannot write %s/%s: %s", s->rejected, ename, err.text);
+		free(js);
+		return;
+	}
+	free(js);
+	move_file(s, name, s->rejected);
+	known_remove(s, name);
+	log_warn("outbox file %s rejected: %s %s%s%s", name, code, text,
+	    path && path[0] ? " at " : "", path ? path : "");
+}
+
+static void
+reject_err(struct spool *s, const char *name, const char *id,
+    const struct nara_err *err)
+{
+	spool_reject(s, name, id, nara_code_id(err->code), err->text, err->path);
+}
+
+/* Read a whole file of at most max bytes; NULL with err (NR020 too big). */
+static char *
+read_file(const char *path, size_t max, size_t *len, struct nara_err *err)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t off = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		nara_err_set(err, NR_IO, "", "%s", strerror(errno));
+		goto done;
+	}
+	if ((uint64_t)st.st_size > max) {
+		nara_err_set(err, NR_TOO_LARGE, "", "file is %lld bytes; at most "
+		    "%zu", (long long)st.st_size, max);
+		goto done;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		nara_err_set(err, NR_IO, "", "out of memory");
+		goto done;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n <= 0) {
+			nara_err_set(err, NR_IO, "", "read: %s", strerror(errno));
+			free(buf);
+			buf = NULL;
+			goto done;
+		}
+		off += (size_t)n;
+	}
+	buf[off] = '\0';
+	*len = off;
+done:
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+static Nara__Envelope *
+parse_envelope(const char *name, const char *buf, size_t len,
+    struct nara_err *err)
+{
+	Nara__Envelope *env;
+	size_t n = strlen(name);
+
+	if (n > 5 && strcmp(name + n - 5, ".json") == 0)
+		return (Nara__Envelope *)pbjson_parse(&nara__envelope__descriptor,
+		    buf, len, err);
+	env = nara__envelope__unpack(NULL, len, (const uint8_t *)buf);
+	if (env == NULL)
+		nara_err_set(err, NR_MALFORMED_FRAME, "", "not an encoded "
+		    "nara.Envelope");
+	return env;
+}
+
+/* After a restart a file may belong to a message whose fate is known. */
+static void
+settle(struct spool *s, const char *name, const char *id, enum out_state st)
+{
+	struct outbox_row row;
+
+	if (st == OUT_QUEUED) {
+		known_add(s, name);
+	} else if (st == OUT_REJECTED) {
+		if (outbox_get(adapter_outbox(s->a), id, &row) == 1) {
+			spool_reject(s, name, id, row.code, row.text, "");
+			outbox_row_clear(&row);
+		}
+	} else {
+		move_file(s, name, s->sent);
+	}
+}
+
+static void
+take_file(struct spool *s, const char *name)
+{
+	const struct adapter_config *cfg = adapter_cfg(s->a);
+	struct nara_err err = { 0 };
+	Nara__Envelope *env = NULL;
+	enum out_state st;
+	char path[1024];
+	size_t len = 0;
+	char *buf;
+
+	snprintf(path, sizeof(path), "%s/%s", s->outbox, name);
+	if ((buf = read_file(path, (size_t)cfg->max_message_bytes, &len,
+	    &err)) == NULL) {
+		if (err.code == NR_TOO_LARGE)
+			reject_err(s, name, "", &err);
+		else if (errno != ENOENT)
+			log_warn("outbox file %s: %s", name, err.text);
+		return;
+	}
+	if ((env = parse_envelope(name, buf, len, &err)) == NULL) {
+		reject_err(s, name, "", &err);
+	} else if (adapter_store_local(s->a, env, name, &err, &st) != 0) {
+		if (err.code == NR_IO)
+			log_error("outbox file %s not stored (retrying): %s",
+			    name, err.text);
+		else
+			reject_err(s, name, env->message_id, &err);
+	} else {
+		settle(s, name, env->message_id, st);
+	}
+	if (env != NULL)
+		protobuf_c_message_free_unpacked(&env->base, NULL);
+	free(buf);
+}
+
+static int
+outbox_filter(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	if (d->d_name[0] == '.' || n > NAME_MAX_LEN)
+		return 0;
+	return (n > 5 && strcmp(d->d_name + n - 5, ".json") == 0) ||
+	    (n > 3 && strcmp(d->d_name + n - 3, ".pb") == 0);
+}
+
+/* Look at outbox/ in name order; files already queued are skipped. */
+static void
+on_scan(evutil_socket_t fd, short what, void *arg)
+{
+	struct spool *s = arg;
+	struct dirent **list = NULL;
+	int n = scandir(s->outbox, &list, outbox_filter, alphasort);
+
+	if (n < 0) {
+		log_error("cannot read %s: %s", s->outbox, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (!known_has(s, list[i]->d_name))
+			take_file(s, list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+}
+
+static void
+spool_outcome(void *be, const struct outbox_row *row)
+{
+	struct spool *s = be;
+
+	if (row->source == NULL || row->source[0] == '\0')
+		return;
+	known_remove(s, row->source);
+	settle(s, row->source, row->message_id, row->state);
+}
+
+/* Names come from message ids: only UUID characters reach the disk. */
+static bool
+safe_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	return n > 0 && n <= 64 &&
+	    strspn(id, "0123456789abcdefABCDEF-") == n;
+}
+
+static void
+spool_handoff(void *be, bool is_receipt, const char *id, const char *json)
+{
+	struct spool *s = be;
+	struct nara_err err = { 0 };
+	char name[80];
+
+	if (!safe_id(id)) {
+		adapter_handoff_done(s->a, is_receipt, id, HANDOFF_REFUSED,
+		    "message id is not a UUID");
+		return;
+	}
+	snprintf(name, sizeof(name), "%s.json", id);
+	if (adapter_write_atomic(is_receipt ? s->receipts : s->inbox, name,
+	    json, strlen(json), &err) != 0) {
+		log_error("hand-off of %s failed (narad will deliver it again): "
+		    "%s", id, err.text);
+		adapter_handoff_done(s->a, is_receipt, id, HANDOFF_RETRY, err.text);
+		return;
+	}
+	adapter_handoff_done(s->a, is_receipt, id, HANDOFF_DONE, "");
+}
+
+/* Temporary files of a hand-off cut short by a crash. */
+static void
+remove_temporaries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[1024];
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".tmp-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
+static int
+make_dir(char *out, size_t len, const char *base, const char *sub,
+    struct nara_err *err)
+{
+	snprintf(out, len, "%s%s%s", base, sub ? "/" : "", sub ? sub : "");
+	if (mkdir(out, 0750) == 0) {
+		/* shared with the local system through the group */
+		if (sub != NULL && chmod(out, 0770) != 0)
+			log_warn("chmod %s: %s", out, strerror(errno));
+	} else if (errno != EEXIST) {
+		return nara_err_set(err, NR_IO, "", "cannot create %s: %s", out,
+		    strerror(errno));
+	}
+	remove_temporaries(out);
+	return 0;
+}
+
+void *
+spool_new(struct event_base *base, struct adapter *a, struct nara_err *err)
+{
+	const struct adapter_config *cfg = adapter_cfg(a);
+	struct spool *s = calloc(1, sizeof(*s));
+	struct timeval ivl = { (time_t)cfg->scan_interval, 0 };
+	char top[512];
+
+	if (s == NULL) {
+		nara_err_set(err, NR_IO, "", "out of memory");
+		return NULL;
+	}
+	s->a = a;
+	if (make_dir(top, sizeof(top), cfg->spool_dir, NULL, err) != 0 ||
+	    make_dir(s->outbox, sizeof(s->outbox), top, "outbox", err) != 0 ||
+	    make_dir(s->sent, sizeof(s->sent), top, "sent", err) != 0 ||
+	    make_dir(s->rejected, sizeof(s->rejected), top, "rejected", err) != 0 ||
+	    make_dir(s->inbox, sizeof(s->inbox), top, "inbox", err) != 0 ||
+	    make_dir(s->receipts, sizeof(s->receipts), top, "receipts", err) != 0)
+		goto fail;
+	if ((s->scan = event_new(base, -1, EV_PERSIST, on_scan, s)) == NULL ||
+	    event_add(s->scan, &ivl) != 0) {
+		nara_err_set(err, NR_IO, "", "event loop setup failed");
+		goto fail;
+	}
+	event_active(s->scan, EV_TIMEOUT, 0);   /* first scan at once */
+	log_info("spool directory %s", top);
+	return s;
+fail:
+	free(s);
+	return NULL;
+}
+
+static void
+spool_free(void **be)
+{
+	struct spool *s = *be;
+
+	if (s == NULL)
+		return;
+	if (s->scan)
+		event_free(s->scan);
+	free(s->known);
+	free(s);
+	*be = NULL;
+}
+
+const struct backend_ops spool_ops = {
+	.handoff = spool_handoff,
+	.outcome = spool_outcome,
+	.free = spool_free,
+};

@@ -1,0 +1,95 @@
+/*
+ * outbox.h — nara-adapter's durable state in one SQLite file: the outbox of
+ * messages from the local system, the ids handed to the local system, and
+ * link facts for `nara-adapter status`. In libnara so the unit tests can
+ * reach it; only the adapter uses it.
+ */
+#ifndef NARA_OUTBOX_H
+#define NARA_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+
+enum out_state {
+	OUT_QUEUED = 0,     /* stored, not yet accepted by narad */
+	OUT_ACCEPTED = 1,   /* narad has it */
+	OUT_REJECTED = 2,   /* narad (or the adapter) refused it for good */
+	OUT_DELIVERED = 3,  /* receipt: the recipient has it */
+	OUT_FAILED = 4,     /* receipt: refused or expired */
+};
+const char *out_state_name(enum out_state s);
+
+/* One outbox row as the backends and status see it. Strings owned. */
+struct outbox_row {
+	int64_t seq;
+	char message_id[40];
+	enum out_state state;
+	char code[8];
+	char *text;
+	bool retryable;
+	char *source;               /* spool file name, "" for HTTP */
+	char *receipt_json;         /* the receipt, NULL until one came */
+	int64_t created, updated;
+	int attempts;
+};
+void outbox_row_clear(struct outbox_row *row);
+
+enum outbox_put_result { OUTBOX_NEW, OUTBOX_SAME, OUTBOX_CONFLICT };
+
+struct outbox;
+/* Open (creating) the state file; readonly for status. */
+struct outbox *outbox_open(const char *path, bool readonly, struct nara_err *err);
+void outbox_free(struct outbox **ob);
+/* Store a message before confirming it to the local system; committed with
+ * synchronous=FULL when this returns. Returns enum outbox_put_result, or -1
+ * (err: NR071). An id already stored with other bytes is OUTBOX_CONFLICT. */
+int outbox_put(struct outbox *ob, const char *message_id, const uint8_t *env,
+    size_t len, const char *source, int64_t now, struct nara_err *err);
+int outbox_get(struct outbox *ob, const char *message_id, struct outbox_row *row);
+/* Queued rows due at now, in order of storage, after seq; cb returns 0 to
+ * go on, 1 to stop. */
+typedef int (*outbox_due_cb)(void *arg, int64_t seq, const char *message_id,
+    const uint8_t *env, size_t len);
+int outbox_due(struct outbox *ob, int64_t now, int64_t after_seq, int limit,
+    outbox_due_cb cb, void *arg);
+/* Earliest next_try of a queued row, 0 when none waits. */
+int64_t outbox_next_retry(struct outbox *ob);
+/* narad's answer: accepted (the envelope is dropped), rejected for good, or
+ * retry at next_try. */
+int outbox_accepted(struct outbox *ob, const char *message_id, int64_t now);
+int outbox_rejected(struct outbox *ob, const char *message_id, const char *code,
+    const char *text, int64_t now);
+int outbox_retry(struct outbox *ob, const char *message_id, const char *code,
+    const char *text, int64_t next_try, int64_t now);
+/* A receipt arrived for a message this node sent. */
+int outbox_receipt(struct outbox *ob, const char *message_id, enum out_state st,
+    const char *code, const char *text, const char *receipt_json, int64_t now);
+/* Ids handed to the local system (kind "message" or "receipt"): 1 seen,
+ * 0 not, -1 error. */
+int outbox_handed_seen(struct outbox *ob, const char *kind, const char *id);
+int outbox_handed_add(struct outbox *ob, const char *kind, const char *id,
+    const char *outcome, int64_t now);
+/* Forget what is settled: outbox rows rejected, delivered or failed, and
+ * handed-off ids, last touched before `before`. Queued and accepted rows
+ * (still waiting for a receipt) stay. Returns the rows removed, -1 on
+ * error. */
+long outbox_prune(struct outbox *ob, int64_t before);
+/* Small key/value facts for status (link state, last receipt). */
+int outbox_meta_set(struct outbox *ob, const char *key, const char *value);
+
+struct outbox_status {
+	char link[32];
+	char link_since[32];
+	char broker_id[80];
+	long queued, accepted, rejected, delivered, failed, handed, receipts;
+	int64_t oldest_unsent;      /* created of the oldest queued row, 0 = none */
+	char last_receipt[32];
+	char last_receipt_id[40];
+};
+int outbox_status(struct outbox *ob, struct outbox_status *st);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * store_sqlite_ckpt.c — upkeep of the store that is not about one message:
+ * signed checkpoints of the audit chain head, the retention prune behind a
+ * signed cut, the reviewer's conclusions, and returning free pages to the
+ * file system in small incremental-vacuum steps off the commit path.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "audit_sign.h"
+#include "log.h"
+#include "validate.h"
+
+#define VACUUM_STEP 64             /* pages returned per maintenance call */
+#define PRUNE_STEP 10000           /* audit rows per automatic prune step */
+#define PRUNE_EVERY 3600           /* seconds between automatic prunes */
+#define MS 1000
+
+void
+store_set_signer(struct store *st, const struct audit_key *key,
+    int64_t interval, int64_t retention)
+{
+	st->signer = key;
+	st->sign_interval = interval > 0 ? interval : 60;
+	st->retention = retention;
+	st->signed_at = 0;
+	st->signed_seq = -1;
+	st->pruned_at = 0;
+}
+
+struct sqlite3 *
+store_sqlite_db(struct store *st)
+{
+	return st->db;
+}
+
+/* One integer from a statement without parameters; -1 on error. */
+static int64_t
+query_one(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) !=
+	    SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int
+store_cut_load(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	*seq = 0;
+	memset(hash, 0, AUDIT_HASH_LEN);
+	if (query_one(st->db, "SELECT 1 FROM sqlite_master WHERE type = "
+	    "'table' AND name = 'checkpoints'") != 1)
+		return 0;   /* a store from before checkpoints, opened read-only */
+	rc = sqlite3_prepare_v2(st->db, "SELECT seq, hash FROM checkpoints "
+	    "WHERE kind = 'cut' ORDER BY seq DESC LIMIT 1", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
+		*seq = sqlite3_column_int64(s, 0);
+		memcpy(hash, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- sign */
+
+/* A checkpoint of kind over (seq, hash), signed and inserted in the open
+ * batch. A failed insert is undone by SQLite at statement level, so the
+ * broker's batch it runs in stays good. */
+static int
+ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
+    int64_t seq, const uint8_t hash[AUDIT_HASH_LEN], int64_t now,
+    struct nara_err *err)
+{
+	struct audit_checkpoint c = { .kind = kind, .seq = seq,
+	    .time_ms = now * MS };
+
+	memcpy(c.hash, hash, AUDIT_HASH_LEN);
+	if (audit_checkpoint_sign(key, &c, err) != 0 ||
+	    audit_checkpoint_insert(st->db, &c, err) != 0)
+		return -1;
+	return 0;
+}
+
+int
+store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
+    struct nara_err *err)
+{
+	int rc;
+
+	if (key == NULL || !audit_key_can_sign(key))
+		return nara_err_set(err, NR_CONFIG, "signing_key", "no private "
+		    "signing key");
+	if (store_enter(st, err) != 0)
+		return -1;
+	rc = st->head_seq > 0 ? ckpt_write(st, key, "head", st->head_seq,
+	    st->head_hash, now, err) : 0;
+	if (rc == 0 && key == st->signer) {
+		st->signed_seq = st->head_seq;
+		st->signed_at = now;
+	}
+	return store_leave(st, rc, err);
+}
+
+void
+store_sign_final(struct store *st)
+{
+	struct nara_err err = { 0 };
+
+	if (st->signer == NULL || st->read_only)
+		return;
+	if (store_begin(st, &err) != 0)
+		goto fail;
+	if (st->head_seq == st->signed_seq || st->head_seq == 0) {
+		store_rollback(st);
+		return;
+	}
+	if (ckpt_write(st, st->signer, "head", st->head_seq, st->head_hash,
+	    (int64_t)time(NULL), &err) != 0 || store_commit(st, &err) != 0)
+		goto fail;
+	log_info("audit chain head %lld signed at shutdown",
+	    (long long)st->head_seq);
+	return;
+fail:
+	store_rollback(st);
+	log_error("store %s: signing the audit head at shutdown: %s", st->path,
+	    err.text);
+}
+
+/* ---------------------------------------------------------------- upkeep */
+
+/* A few free pages back to the file system; only stores created with
+ * auto_vacuum=INCREMENTAL (2) can, older ones simply keep their size. */
+static int
+vacuum_step(struct store *st, struct nara_err *err)
+{
+	char sql[64];
+	int rc;
+
+	if (query_one(st->db, "PRAGMA auto_vacuum") != 2 ||
+	    query_one(st->db, "PRAGMA freelist_count") <= 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", VACUUM_STEP);
+	if ((rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+		return store_fail(st, rc, "incremental vacuum", err);
+	return 0;
+}
+
+static int
+maintain_steps(struct store *st, int64_t now, struct nara_err *err)
+{
+	int64_t cut, deleted;
+
+	if (vacuum_step(st, err) != 0)
+		return -1;
+	if (st->signer == NULL)
+		return 0;
+	if (st->retention > 0 && now - st->pruned_at >= PRUNE_EVERY) {
+		if (store_audit_prune(st, st->signer, now - st->retention,
+		    PRUNE_STEP, now, &cut, &deleted, err) != 0)
+			return -1;
+		/* A full step means more is due: come back at the next tick. */
+		if (deleted < PRUNE_STEP)
+			st->pruned_at = now;
+	}
+	if (st->head_seq != st->signed_seq && st->head_seq > 0 &&
+	    now - st->signed_at >= st->sign_interval) {
+		if (ckpt_write(st, st->signer, "head", st->head_seq,
+		    st->head_hash, now, err) != 0)
+			return -1;
+		st->signed_seq = st->head_seq;
+		st->signed_at = now;
+	}
+	return 0;
+}
+
+int
+store_maintain(struct store *st, int64_t now, struct nara_err *err)
+{
+	struct nara_err local = { 0 };
+
+	if (err == NULL)
+		err = &local;
+	if (st->read_only)
+		return 0;
+	if (store_enter(st, err) != 0)
+		return -1;
+	return store_leave(st, maintain_steps(st, now, err), err);
+}
+
+/* ---------------------------------------------------------------- review */
+
+int
+store_audit_review(struct store *st, const char *message_id,
+    const char *reviewer, const char *conclusion, int64_t now,
+    struct nara_err *err)
+{
+	struct store_msg m = { .message_id = message_id, .author = reviewer };
+	sqlite3_stmt *s = NULL;
+	int rc, found;
+
+	if (store_enter(st, err) != 0)
+		return -1;
+	/* Checked inside the write transaction, so the answer holds. */
+	rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM audit WHERE message_id = "
+	    "?1 LIMIT 1", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	found = rc == SQLITE_ROW;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rc = store_fail(st, rc, "review", err);
+	else if (!found)
+		rc = nara_err_set(err, NR_BAD_MESSAGE_ID, "message_id", "the "
+		    "audit log holds no row for message %s", message_id);
+	else
+		rc = store_audit_msg(st, "log_reviewed", NULL, &m, NULL, NULL,
+		    conclusion, now, err);
+	return store_leave(st, rc, err);
+}
+
+/* ---------------------------------------------------------------- prune */
+
+/* The last seq to prune (0 = nothing) and its hash. */
+static int
+prune_target(struct store *st, int64_t before, int64_t max_rows,
+    int64_t *cut, uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
+{
+	uint8_t old_hash[AUDIT_HASH_LEN];
+	sqlite3_stmt *s = NULL;
+	int64_t old_cut;
+	int rc;
+
+	*cut = 0;
+	if (store_cut_load(st, &old_cut, old_hash) != 0)
+		return store_fail(st, SQLITE_ERROR, "reading the retention cut",
+		    err);
+	rc = sqlite3_prepare_v2(st->db, "SELECT seq, hash FROM audit WHERE seq "
+	    "= (SELECT max(seq) FROM audit WHERE time < ?1 AND (?2 = 0 OR seq "
+	    "<= ?3 + ?2))", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, before * MS);
+		sqlite3_bind_int64(s, 2, max_rows);
+		sqlite3_bind_int64(s, 3, old_cut);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+		    sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN) {
+			*cut = sqlite3_column_int64(s, 0);
+			memcpy(hash, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "finding rows to prune", err);
+	if (*cut <= old_cut)
+		*cut = 0;
+	return 0;
+}
+
+/* Delete rows with one int64 parameter; the number deleted or -1. */
+static int64_t
+delete_where(struct store *st, const char *sql, int64_t v)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, v);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? sqlite3_changes64(st->db) : -1;
+}
+
+static int
+prune_rows(struct store *st, const struct audit_key *key, int64_t before,
+    int64_t now, int64_t cut, const uint8_t hash[AUDIT_HASH_LEN],
+    int64_t *deleted, struct nara_err *err)
+{
+	char detail[160], day[32];
+	int64_t msgs;
+
+	if (ckpt_write(st, key, "cut", cut, hash, now, err) != 0)
+		return store_break(st, err);
+	if ((*deleted = delete_where(st, "DELETE FROM audit WHERE seq <= ?1",
+	    cut)) < 0 ||
+	    delete_where(st, "DELETE FROM checkpoints WHERE seq < ?1 OR (kind = "
+	    "'head' AND seq = ?1)", cut) < 0 ||
+	    (msgs = delete_where(st, "DELETE FROM messages WHERE state <> 0 AND "
+	    "done_at IS NOT NULL AND done_at < ?1", before)) < 0) {
+		store_fail(st, sqlite3_errcode(st->db), "pruning", err);
+		return store_break(st, err);
+	}
+	snprintf(detail, sizeof(detail), "audit rows up to seq %lld (%lld rows) "
+	    "and %lld finished messages older than %s", (long long)cut,
+	    (long long)*deleted, (long long)msgs, time_format(before, day,
+	    sizeof(day)));
+	return store_audit_msg(st, "audit_pruned", NULL, NULL, NULL, NULL,
+	    detail, now, err);
+}
+
+int
+store_audit_prune(struct store *st, const struct audit_key *key,
+    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
+    int64_t *deleted, struct nara_err *err)
+{
+	uint8_t hash[AUDIT_HASH_LEN];
+	int rc;
+
+	*cut_seq = 0;
+	*deleted = 0;
+	if (key == NULL || !audit_key_can_sign(key))
+		return nara_err_set(err, NR_CONFIG, "signing_key", "pruning needs "
+		    "the private signing key, to sign the cut");
+	if (store_enter(st, err) != 0)
+		return -1;
+	rc = prune_target(st, before, max_rows, cut_seq, hash, err);
+	if (rc == 0 && *cut_seq > 0)
+		rc = prune_rows(st, key, before, now, *cut_seq, hash, deleted,
+		    err);
+	rc = store_leave(st, rc, err);
+	if (rc == 0 && *cut_seq > 0)
+		log_info("audit log pruned up to seq %lld (%lld rows)",
+		    (long long)*cut_seq, (long long)*deleted);
+	return rc;
+}

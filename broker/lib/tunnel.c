@@ -1,0 +1,745 @@
+/*
+ * tunnel.c — the client TLS tunnel (see tunnel.h).
+ *
+ * One thread runs one libevent loop. Every local connection accepted on the
+ * private endpoint becomes a struct tconn with two bufferevents: the plain
+ * local side and a TLS connection to the broker that this tunnel opens for
+ * it. Bytes are relayed both ways with high/low watermarks, so a slow side
+ * stops the other from being read instead of growing a buffer. When either
+ * side ends, what is buffered towards the other is flushed (bounded in time)
+ * and both are closed; libzmq's reconnect then opens a new local connection.
+ *
+ * The caller's thread talks to the loop only through a pipe (stop) and the
+ * mutex-protected counters, so libevent needs no thread support.
+ */
+#include "tunnel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <zmq.h>
+
+#include "log.h"
+#include "tls.h"
+#include "tls_bev.h"
+
+/* Bytes buffered towards one side before the other stops being read. */
+#define TUNNEL_HIGH_WATER (256 * 1024)
+/* Seconds a closing connection may take to flush what it holds. */
+#define TUNNEL_FLUSH_SECONDS 5
+#define TUNNEL_SOCK_NAME "tunnel.sock"
+
+struct tconn {
+	struct nara_tunnel *t;
+	struct tconn *prev, *next;     /* in t->live or t->dead */
+	struct bufferevent *local;     /* plain side, from the DEALER */
+	struct bufferevent *tls;       /* to the broker; owns its SSL and fd */
+	struct event *timer;           /* handshake timeout, then flush limit */
+	bool established;              /* TLS handshake done */
+	bool closing, buried;
+};
+
+struct nara_tunnel {
+	char *host, *port, *server_name;
+	SSL_CTX *ctx;
+	unsigned handshake_timeout;
+	struct event_base *base;
+	struct evconnlistener *listener;
+	struct event *wake, *reaper;
+	int wake_fd[2];
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu;            /* guards st */
+	struct tunnel_stats st;
+	struct tconn *live, *dead;
+	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char endpoint[160];
+};
+
+static void tconn_close(struct tconn *c, bool flush);
+
+/* ---------------------------------------------------------------- counters */
+
+static void
+stat_failure(struct nara_tunnel *t, const char *why)
+{
+	bool repeated;
+
+	pthread_mutex_lock(&t->mu);
+	t->st.handshakes_failed++;
+	repeated = strcmp(t->st.last_error, why) == 0;
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s", why);
+	pthread_mutex_unlock(&t->mu);
+	/* libzmq retries every second or so: warn once per new reason. */
+	if (repeated)
+		log_debug("tunnel to %s:%s: %s", t->host, t->port, why);
+	else
+		log_warn("tunnel to %s:%s: %s", t->host, t->port, why);
+}
+
+static void
+stat_open(struct nara_tunnel *t, long delta)
+{
+	pthread_mutex_lock(&t->mu);
+	t->st.connections_open = (unsigned long)((long)t->st.connections_open + delta);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* ---------------------------------------------------------------- lists */
+
+static void
+list_remove(struct tconn **head, struct tconn *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		*head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+list_push(struct tconn **head, struct tconn *c)
+{
+	c->prev = NULL;
+	c->next = *head;
+	if (*head != NULL)
+		(*head)->prev = c;
+	*head = c;
+}
+
+static void
+tconn_destroy(struct tconn *c)
+{
+	if (c->tls != NULL)
+		bufferevent_free(c->tls);    /* frees the SSL, closes the fd */
+	if (c->local != NULL)
+		bufferevent_free(c->local);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c);
+}
+
+static void
+on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct nara_tunnel *t = arg;
+	struct tconn *c;
+
+	while ((c = t->dead) != NULL) {
+		list_remove(&t->dead, c);
+		tconn_destroy(c);
+	}
+}
+
+/* Leave the live list now; freed after the current callback returns. */
+static void
+tconn_bury(struct tconn *c)
+{
+	struct nara_tunnel *t = c->t;
+
+	if (c->buried)
+		return;
+	c->buried = true;
+	bufferevent_setcb(c->local, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->local, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->tls, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
+	event_del(c->timer);
+	list_remove(&t->live, c);
+	list_push(&t->dead, c);
+	stat_open(t, -1);
+	event_active(t->reaper, EV_TIMEOUT, 0);
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static struct bufferevent *
+tconn_other(const struct tconn *c, const struct bufferevent *bev)
+{
+	return bev == c->tls ? c->local : c->tls;
+}
+
+static bool
+tconn_flushed(const struct tconn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->local)) == 0 &&
+	    (!c->established ||
+	    evbuffer_get_length(bufferevent_get_output(c->tls)) == 0);
+}
+
+/* Move what arrived on from to the other side; stop reading from while the
+ * other side holds too much (its write callback resumes it). */
+static void
+on_read(struct bufferevent *from, void *arg)
+{
+	struct tconn *c = arg;
+	struct bufferevent *to = tconn_other(c, from);
+	struct evbuffer *out = bufferevent_get_output(to);
+
+	if (c->closing)
+		return;
+	evbuffer_add_buffer(out, bufferevent_get_input(from));
+	if (evbuffer_get_length(out) >= TUNNEL_HIGH_WATER) {
+		bufferevent_disable(from, EV_READ);
+		bufferevent_setwatermark(to, EV_WRITE, TUNNEL_HIGH_WATER / 2,
+		    TUNNEL_HIGH_WATER);
+	}
+}
+
+/* bev's output drained below its low watermark. */
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct tconn *c = arg;
+	struct bufferevent *other = tconn_other(c, bev);
+
+	if (c->closing) {
+		if (tconn_flushed(c))
+			tconn_bury(c);
+		return;
+	}
+	if (!(bufferevent_get_enabled(other) & EV_READ)) {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(other, EV_READ);
+	}
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct tconn *c = arg;
+
+	if (!c->closing && !c->established)
+		stat_failure(c->t, "TLS handshake timed out");
+	tconn_bury(c);
+}
+
+/* Stop reading both sides; with flush, let buffered bytes go out first
+ * (bounded by TUNNEL_FLUSH_SECONDS). */
+static void
+tconn_close(struct tconn *c, bool flush)
+{
+	struct timeval tv = { TUNNEL_FLUSH_SECONDS, 0 };
+
+	if (c->closing && flush)
+		return;
+	c->closing = true;
+	if (!flush || tconn_flushed(c)) {
+		tconn_bury(c);
+		return;
+	}
+	bufferevent_disable(c->local, EV_READ);
+	bufferevent_setwatermark(c->local, EV_WRITE, 0, 0);
+	bufferevent_disable(c->tls, EV_READ);
+	bufferevent_setwatermark(c->tls, EV_WRITE, 0, 0);
+	event_del(c->timer);
+	event_add(c->timer, &tv);
+}
+
+/* ---------------------------------------------------------------- TLS side */
+
+/* Why the handshake with the broker failed, for the counters and the log. */
+static void
+handshake_failed(struct tconn *c, short what)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+	long verify = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+	int sock_err = EVUTIL_SOCKET_ERROR();
+	bool only_eof;
+	unsigned long e = tls_bev_error(c->tls, &only_eof);
+	OSSL_HANDSHAKE_STATE hs = ssl ? SSL_get_state(ssl) : TLS_ST_BEFORE;
+	char why[256];
+
+	/* Nothing came back from the broker and the socket has an error:
+	 * the TCP connect itself failed (libevent reports it as EOF). */
+	if ((hs == TLS_ST_BEFORE || hs == TLS_ST_CW_CLNT_HELLO) && e == 0 &&
+	    sock_err != 0 && verify == X509_V_OK)
+		snprintf(why, sizeof(why), "connect: %s",
+		    evutil_socket_error_to_string(sock_err));
+	else if (verify != X509_V_OK)
+		snprintf(why, sizeof(why), "broker certificate refused: %s",
+		    X509_verify_cert_error_string(verify));
+	else if (e != 0 && !only_eof && ERR_reason_error_string(e) != NULL)
+		snprintf(why, sizeof(why), "TLS handshake: %s",
+		    ERR_reason_error_string(e));
+	else if ((what & BEV_EVENT_EOF) || e != 0 || sock_err == 0)
+		snprintf(why, sizeof(why), "broker closed during TLS handshake");
+	else
+		snprintf(why, sizeof(why), "connect: %s",
+		    evutil_socket_error_to_string(sock_err));
+	stat_failure(c->t, why);
+}
+
+static void
+handshake_done(struct tconn *c)
+{
+	struct nara_tunnel *t = c->t;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+	int days = -1;
+
+	c->established = true;
+	event_del(c->timer);
+	if (cert != NULL && tls_cert_days_left(cert, time(NULL), &days) != 0)
+		days = -1;
+	pthread_mutex_lock(&t->mu);
+	t->st.handshakes_ok++;
+	t->st.broker_cert_days_left = days;
+	pthread_mutex_unlock(&t->mu);
+	log_debug("tunnel to %s:%s: TLS established (%s)", t->host, t->port,
+	    ssl ? SSL_get_version(ssl) : "?");
+	/* Anything the DEALER sent meanwhile is already queued on c->tls. */
+	bufferevent_enable(c->local, EV_READ);
+}
+
+static void
+connection_error(struct nara_tunnel *t, unsigned long e)
+{
+	const char *reason = ERR_reason_error_string(e);
+
+	pthread_mutex_lock(&t->mu);
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "TLS: %s",
+	    reason ? reason : "error");
+	pthread_mutex_unlock(&t->mu);
+	log_info("tunnel to %s:%s: TLS: %s", t->host, t->port,
+	    reason ? reason : "error");
+}
+
+static void
+on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tconn *c = arg;
+	unsigned long e;
+	bool only_eof;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		handshake_done(c);
+		return;
+	}
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (!c->established) {
+		handshake_failed(c, what);
+		tconn_close(c, false);
+		return;
+	}
+	/* A close without close_notify is an ordinary end of stream. An alert
+	 * (e.g. the broker refusing our certificate, which TLS 1.3 reports
+	 * only after the handshake) is kept as the last error. */
+	if ((what & BEV_EVENT_ERROR) && (e = tls_bev_error(bev, &only_eof)) != 0
+	    && !only_eof)
+		connection_error(c->t, e);
+	else
+		log_debug("tunnel to %s:%s: broker closed the connection",
+		    c->t->host, c->t->port);
+	tconn_close(c, true);
+}
+
+static void
+on_local_event(struct bufferevent *bev, short what, void *arg)
+{
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		tconn_close(arg, true);
+}
+
+/* The broker's address, resolved for every connection so that a changed
+ * DNS entry takes effect at the next reconnect. */
+static int
+broker_connect(struct tconn *c)
+{
+	struct nara_tunnel *t = c->t;
+	struct evutil_addrinfo hints = { 0 }, *ai = NULL;
+	char why[256];
+	int rc, one = 1;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = evutil_getaddrinfo(t->host, t->port, &hints, &ai)) != 0) {
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", t->host,
+		    evutil_gai_strerror(rc));
+		stat_failure(t, why);
+		return -1;
+	}
+	rc = bufferevent_socket_connect(c->tls, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	/* ZMTP frames are small and answered at once: no Nagle delay. */
+	if (rc == 0)
+		setsockopt(bufferevent_getfd(c->tls), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "connect: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		stat_failure(t, why);
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static struct tconn *
+tconn_new(struct nara_tunnel *t, evutil_socket_t fd)
+{
+	struct tconn *c = calloc(1, sizeof(*c));
+	struct nara_err err = { 0 };
+	SSL *ssl = NULL;
+
+	if (c == NULL)
+		goto fail;
+	c->t = t;
+	c->local = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->local == NULL)
+		goto fail;
+	fd = -1;
+	if ((ssl = tls_client_ssl_new(t->ctx, t->server_name, &err)) == NULL) {
+		log_error("tunnel: %s", err.text);
+		goto fail;
+	}
+	c->tls = bufferevent_openssl_socket_new(t->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->tls == NULL)
+		goto fail;
+	ssl = NULL;                      /* owned by c->tls from here on */
+	bufferevent_openssl_set_allow_dirty_shutdown(c->tls, 1);
+	if ((c->timer = evtimer_new(t->base, on_timer, c)) == NULL)
+		goto fail;
+	return c;
+fail:
+	SSL_free(ssl);
+	if (fd >= 0)
+		evutil_closesocket(fd);
+	if (c != NULL)
+		tconn_destroy(c);
+	return NULL;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int socklen, void *arg)
+{
+	struct nara_tunnel *t = arg;
+	struct timeval tv = { (time_t)t->handshake_timeout, 0 };
+	struct tconn *c;
+
+	if ((c = tconn_new(t, fd)) == NULL) {
+		log_error("tunnel: cannot set up a connection");
+		return;
+	}
+	list_push(&t->live, c);
+	stat_open(t, 1);
+	bufferevent_setcb(c->local, on_read, on_write, on_local_event, c);
+	bufferevent_setcb(c->tls, on_read, on_write, on_tls_event, c);
+	/* The DEALER's greeting waits in c->tls's output until the handshake
+	 * is done; its side is read again from handshake_done. */
+	bufferevent_enable(c->local, EV_READ | EV_WRITE);
+	bufferevent_enable(c->tls, EV_READ | EV_WRITE);
+	event_add(c->timer, &tv);
+	if (broker_connect(c) != 0)
+		tconn_close(c, false);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+static void *
+tunnel_main(void *arg)
+{
+	struct nara_tunnel *t = arg;
+	sigset_t pipe;
+
+	/* A peer that resets its socket must give EPIPE here, never a signal
+	 * that would end the host process. */
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+	event_base_dispatch(t->base);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+/* "host:port" or "[v6]:port" into t->host and t->port. */
+static int
+broker_parse(struct nara_tunnel *t, const char *broker, struct nara_err *err)
+{
+	const char *colon = broker ? strrchr(broker, ':') : NULL;
+	const char *host = broker, *host_end = colon;
+
+	if (colon == NULL || colon == broker || colon[1] == '\0' ||
+	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return nara_err_set(err, NR_CONFIG, "broker",
+		    "broker \"%s\" is not host:port", broker ? broker : "");
+	if (broker[0] == '[') {
+		if (colon[-1] != ']')
+			return nara_err_set(err, NR_CONFIG, "broker",
+			    "broker \"%s\": unterminated [address]", broker);
+		host = broker + 1;
+		host_end = colon - 1;
+	}
+	t->host = strndup(host, (size_t)(host_end - host));
+	t->port = strdup(colon + 1);
+	if (t->host == NULL || t->port == NULL)
+		return nara_err_set(err, NR_IO, "broker", "out of memory");
+	return 0;
+}
+
+/* The ipc endpoint's directory: made 0700 when missing; refused when it is
+ * not a directory of ours that only we can enter, since anyone who can
+ * connect to the endpoint speaks to the broker with this node's certificate. */
+static int
+private_dir(const char *dir, struct nara_err *err)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return nara_err_set(err, NR_CONFIG, "local_dir",
+		    "cannot create %s: %s", dir, strerror(errno));
+	if (lstat(dir, &st) != 0)
+		return nara_err_set(err, NR_CONFIG, "local_dir", "%s: %s", dir,
+		    strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return nara_err_set(err, NR_CONFIG, "local_dir",
+		    "%s is not a directory", dir);
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+		return nara_err_set(err, NR_CONFIG, "local_dir",
+		    "%s must be owned by uid %u and have mode 0700 (has uid %u, "
+		    "mode %04o)", dir, (unsigned)geteuid(), (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+static int
+listen_ipc(struct nara_tunnel *t, const char *dir, struct nara_err *err)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	if (private_dir(dir, err) != 0)
+		return -1;
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/%s", dir,
+	    TUNNEL_SOCK_NAME) >= sizeof(sun.sun_path))
+		return nara_err_set(err, NR_CONFIG, "local_dir",
+		    "path too long for an ipc socket: %s", dir);
+	unlink(sun.sun_path);            /* a stale socket of an earlier run */
+	t->listener = evconnlistener_new_bind(t->base, on_accept, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+	    (struct sockaddr *)&sun, sizeof(sun));
+	if (t->listener == NULL)
+		return nara_err_set(err, NR_IO, "local_dir", "cannot listen on "
+		    "%s: %s", sun.sun_path, strerror(errno));
+	snprintf(t->sock_path, sizeof(t->sock_path), "%s", sun.sun_path);
+	snprintf(t->endpoint, sizeof(t->endpoint), "ipc://%s", sun.sun_path);
+	return 0;
+}
+
+static int
+listen_loopback(struct nara_tunnel *t, struct nara_err *err)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t->listener = evconnlistener_new_bind(t->base, on_accept, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	if (t->listener == NULL || getsockname(evconnlistener_get_fd(
+	    t->listener), (struct sockaddr *)&sin, &len) != 0)
+		return nara_err_set(err, NR_IO, "tunnel",
+		    "cannot listen on 127.0.0.1: %s", strerror(errno));
+	snprintf(t->endpoint, sizeof(t->endpoint), "tcp://127.0.0.1:%u",
+	    (unsigned)ntohs(sin.sin_port));
+	return 0;
+}
+
+static int
+tunnel_loop_init(struct nara_tunnel *t, struct nara_err *err)
+{
+	if ((t->base = event_base_new()) == NULL ||
+	    pipe2(t->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+		return nara_err_set(err, NR_IO, "tunnel",
+		    "cannot set up the event loop");
+	t->wake = event_new(t->base, t->wake_fd[0], EV_READ, on_wake, t->base);
+	t->reaper = event_new(t->base, -1, 0, on_reap, t);
+	if (t->wake == NULL || t->reaper == NULL || event_add(t->wake, NULL))
+		return nara_err_set(err, NR_IO, "tunnel",
+		    "cannot set up the event loop");
+	return 0;
+}
+
+struct nara_tunnel *
+tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
+{
+	struct nara_tunnel *t = calloc(1, sizeof(*t));
+
+	if (t == NULL) {
+		nara_err_set(err, NR_IO, "tunnel", "out of memory");
+		return NULL;
+	}
+	t->wake_fd[0] = t->wake_fd[1] = -1;
+	t->st.broker_cert_days_left = -1;
+	pthread_mutex_init(&t->mu, NULL);
+	t->handshake_timeout = o->handshake_timeout ? o->handshake_timeout : 10;
+	if (broker_parse(t, o->broker, err) != 0)
+		goto fail;
+	t->server_name = strdup(o->server_name ? o->server_name : t->host);
+	if (t->server_name == NULL) {
+		nara_err_set(err, NR_IO, "tunnel", "out of memory");
+		goto fail;
+	}
+	if (o->ca == NULL || (o->cert == NULL) != (o->key == NULL)) {
+		nara_err_set(err, NR_CONFIG, "tunnel", "a CA bundle is required, "
+		    "and a certificate needs its key");
+		goto fail;
+	}
+	if ((t->ctx = tls_client_ctx_new(o->ca, o->cert, o->key, "1.3",
+	    err)) == NULL || tunnel_loop_init(t, err) != 0)
+		goto fail;
+	if ((o->local_dir != NULL ? listen_ipc(t, o->local_dir, err) :
+	    listen_loopback(t, err)) != 0)
+		goto fail;
+	if (pthread_create(&t->thread, NULL, tunnel_main, t) != 0) {
+		nara_err_set(err, NR_IO, "tunnel", "cannot start the thread");
+		goto fail;
+	}
+	t->running = true;
+	log_debug("tunnel %s -> %s:%s (name %s)", t->endpoint, t->host, t->port,
+	    t->server_name);
+	return t;
+fail:
+	tunnel_stop(&t);
+	return NULL;
+}
+
+const char *
+tunnel_endpoint(const struct nara_tunnel *t)
+{
+	return t->endpoint;
+}
+
+void
+tunnel_stats(struct nara_tunnel *t, struct tunnel_stats *out)
+{
+	pthread_mutex_lock(&t->mu);
+	*out = t->st;
+	pthread_mutex_unlock(&t->mu);
+}
+
+void
+tunnel_stop(struct nara_tunnel **tp)
+{
+	struct nara_tunnel *t = tp ? *tp : NULL;
+	struct tconn *c;
+
+	if (t == NULL)
+		return;
+	if (t->running) {
+		if (write(t->wake_fd[1], "x", 1) != 1)
+			log_error("tunnel: cannot wake the tunnel thread");
+		pthread_join(t->thread, NULL);
+	}
+	while ((c = t->live) != NULL) {
+		list_remove(&t->live, c);
+		tconn_destroy(c);
+	}
+	on_reap(-1, 0, t);
+	if (t->listener != NULL)
+		evconnlistener_free(t->listener);
+	if (t->sock_path[0] != '\0')
+		unlink(t->sock_path);
+	if (t->wake != NULL)
+		event_free(t->wake);
+	if (t->reaper != NULL)
+		event_free(t->reaper);
+	if (t->base != NULL)
+		event_base_free(t->base);
+	for (int i = 0; i < 2; i++)
+		if (t->wake_fd[i] >= 0)
+			close(t->wake_fd[i]);
+	SSL_CTX_free(t->ctx);
+	pthread_mutex_destroy(&t->mu);
+	free(t->host);
+	free(t->port);
+	free(t->server_name);
+	free(t);
+	*tp = NULL;
+}
+
+/* ---------------------------------------------------------------- DEALER */
+
+/* Heartbeats find a dead link within TUNNEL_HB_TIMEOUT; reconnects start
+ * after 100 ms plus up to 900 ms of jitter and back off to 10 s. */
+#define TUNNEL_HB_IVL 5000
+#define TUNNEL_HB_TIMEOUT 15000
+#define TUNNEL_RECONNECT_MIN 100
+#define TUNNEL_RECONNECT_JITTER 900
+#define TUNNEL_RECONNECT_MAX 10000
+
+void *
+tunnel_dealer_open(void *zmq_ctx, const char *node_id, const char *endpoint,
+    struct nara_err *err)
+{
+	void *s = zmq_socket(zmq_ctx, ZMQ_DEALER);
+	int one = 1, linger = 0, hb_ivl = TUNNEL_HB_IVL, hb = TUNNEL_HB_TIMEOUT;
+	int rmax = TUNNEL_RECONNECT_MAX, rivl;
+	unsigned short r = 0;
+
+	if (s == NULL) {
+		nara_err_set(err, NR_IO, "tunnel", "zmq_socket: %s",
+		    zmq_strerror(errno));
+		return NULL;
+	}
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		r = (unsigned short)(getpid() ^ time(NULL));
+	rivl = TUNNEL_RECONNECT_MIN + r % (TUNNEL_RECONNECT_JITTER + 1);
+	if (node_id == NULL || node_id[0] == '\0' || strlen(node_id) > 255 ||
+	    zmq_setsockopt(s, ZMQ_ROUTING_ID, node_id, strlen(node_id)) != 0) {
+		nara_err_set(err, NR_CONFIG, "node_id", "routing id \"%s\" is not "
+		    "1 to 255 bytes", node_id ? node_id : "");
+		goto fail;
+	}
+	if (zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb, sizeof(hb)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb, sizeof(hb)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &rivl, sizeof(rivl)) != 0 ||
+	    zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &rmax, sizeof(rmax)) != 0) {
+		nara_err_set(err, NR_IO, "tunnel", "zmq_setsockopt: %s",
+		    zmq_strerror(errno));
+		goto fail;
+	}
+	if (zmq_connect(s, endpoint) != 0) {
+		nara_err_set(err, NR_CONFIG, "endpoint", "cannot connect to %s: %s",
+		    endpoint, zmq_strerror(errno));
+		goto fail;
+	}
+	return s;
+fail:
+	zmq_close(s);
+	return NULL;
+}

@@ -1,0 +1,455 @@
+/*
+ * control.c — the control socket: request parsing, the command table, and
+ * the read-only queries and operator actions behind naractl.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "broker_int.h"
+#include "log.h"
+#include "validate.h"
+
+/* Requests are a command name and an id or address: 4 KiB is plenty, and
+ * a bound keeps a confused client from making narad parse megabytes. */
+#define CONTROL_MAX_REQUEST 4096
+/* A queue listing is for a person or a script looking at one backlog; the
+ * store may hold 100,000 messages for an offline unit. */
+#define QUEUE_LIMIT_DEFAULT 100
+#define QUEUE_LIMIT_MAX 1000
+
+/* One bound control socket (narad has one, or two with control_readonly). */
+struct control {
+	struct ops_view view;
+	struct control_hooks hooks;
+	bool read_only;
+	bool bound;                 /* the socket file is ours to remove */
+	char *endpoint;
+	void *zctx;
+	void *rep;
+	struct evzmq *watch;
+};
+
+/* A command: read-only ones may run on either socket. */
+struct control_cmd {
+	const char *name;
+	bool changes;
+	json_t *(*run)(struct control *c, json_t *req, struct nara_err *err);
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *
+state_name(int state)
+{
+	switch (state) {
+	case STORE_QUEUED: return "queued";
+	case STORE_DELIVERED: return "delivered";
+	case STORE_DEAD: return "dead";
+	default: return "unknown";
+	}
+}
+
+static json_t *
+opt_str(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+/* Metadata of one message as JSON: no payload, no subject. The payload
+ * hash lets an operator match a message with the sender's copy without
+ * seeing it; identifies_child says only whether a subject exists. */
+static json_t *
+meta_json(const struct store_msg_meta *mm)
+{
+	const struct store_msg *m = &mm->m;
+	char sha[65];
+
+	for (int i = 0; i < 32; i++)
+		snprintf(sha + 2 * i, 3, "%02x", m->payload_sha256[i]);
+	return json_pack("{s:s, s:o, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, "
+	    "s:I, s:I, s:i, s:I, s:s, s:b, s:b, s:s, s:o, s:o}",
+	    "message_id", m->message_id ? m->message_id : "",
+	    "conversation_id", opt_str(m->conversation_id),
+	    "type", message_type_name((Nara__MessageType)m->type),
+	    "priority", m->priority,
+	    "sender", m->sender ? m->sender : "",
+	    "sender_node", m->sender_node ? m->sender_node : "",
+	    "recipient", m->recipient ? m->recipient : "",
+	    "recipient_node", m->recipient_node ? m->recipient_node : "",
+	    "created", (json_int_t)m->created,
+	    "accepted_at", (json_int_t)mm->accepted_at,
+	    "expires", (json_int_t)m->expires,
+	    "done_at", (json_int_t)mm->done_at,
+	    "attempts", m->attempts,
+	    "size", (json_int_t)m->payload_len,
+	    "payload_sha256", sha,
+	    "identifies_child", mm->has_subject,
+	    "payload_kept", mm->payload_kept,
+	    "state", state_name(m->state),
+	    "dead_code", opt_str(mm->dead_code),
+	    "dead_text", opt_str(mm->dead_text));
+}
+
+/* store_meta_fn callbacks: collect a list, or keep the one match. */
+static int
+append_meta(void *arg, const struct store_msg_meta *mm)
+{
+	json_array_append_new(arg, meta_json(mm));
+	return 0;
+}
+
+static int
+keep_meta(void *arg, const struct store_msg_meta *mm)
+{
+	json_t **out = arg;
+
+	*out = meta_json(mm);
+	return 1;
+}
+
+/* The "message_id" of a request, checked to be a UUID. */
+static const char *
+req_message_id(json_t *req, struct nara_err *err)
+{
+	const char *id = json_string_value(json_object_get(req, "message_id"));
+
+	if (id == NULL) {
+		nara_err_set(err, NR_USAGE, "message_id", "message_id missing");
+		return NULL;
+	}
+	if (validate_uuid(id, err, "message_id") != 0)
+		return NULL;
+	return id;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+/* Each command returns its result object, or NULL with err set; the
+ * caller wraps either in the reply. */
+static json_t *
+cmd_status(struct control *c, json_t *req, struct nara_err *err)
+{
+	json_t *r = metrics_status_json(&c->view);
+
+	if (r == NULL)
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+	return r;
+}
+
+static json_t *
+cmd_nodes(struct control *c, json_t *req, struct nara_err *err)
+{
+	json_t *r = metrics_nodes_json(&c->view);
+
+	if (r == NULL)
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+	return r;
+}
+
+static json_t *
+cmd_queue(struct control *c, json_t *req, struct nara_err *err)
+{
+	const char *addr = json_string_value(json_object_get(req, "address"));
+	json_t *lim = json_object_get(req, "limit"), *list;
+	json_int_t limit = QUEUE_LIMIT_DEFAULT;
+	int n;
+
+	if (addr == NULL || addr[0] == '\0' || strlen(addr) > 256) {
+		nara_err_set(err, NR_USAGE, "address", "address missing");
+		return NULL;
+	}
+	if (lim != NULL && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+	    json_integer_value(lim) > QUEUE_LIMIT_MAX)) {
+		nara_err_set(err, NR_BAD_VALUE, "limit", "limit must be 1..%d",
+		    QUEUE_LIMIT_MAX);
+		return NULL;
+	}
+	if (lim != NULL)
+		limit = json_integer_value(lim);
+	list = json_array();
+	n = store_queue_list(c->view.broker->store, addr, (int)limit + 1,
+	    append_meta, list);
+	if (n < 0) {
+		json_decref(list);
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+		return NULL;
+	}
+	/* one row more than asked tells whether the list was cut */
+	if (n > limit)
+		json_array_remove(list, (size_t)limit);
+	return json_pack("{s:s, s:I, s:b, s:o}", "address", addr,
+	    "count", (json_int_t)json_array_size(list), "truncated", n > limit,
+	    "messages", list);
+}
+
+static json_t *
+cmd_show(struct control *c, json_t *req, struct nara_err *err)
+{
+	const char *id = req_message_id(req, err);
+	json_t *m = NULL;
+	int rc;
+
+	if (id == NULL)
+		return NULL;
+	rc = store_msg_meta(c->view.broker->store, id, keep_meta, &m);
+	if (rc < 0)
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+	else if (rc == 0)
+		nara_err_set(err, NR_BAD_VALUE, "message_id", "no message %s", id);
+	return m;
+}
+
+/* Dead letter back to its queue, delivered at once when its node is
+ * connected. store_retry writes the "retried" audit row. */
+static json_t *
+cmd_retry(struct control *c, json_t *req, struct nara_err *err)
+{
+	struct broker *b = c->view.broker;
+	const char *id = req_message_id(req, err);
+	json_t *m = NULL;
+	char node[NODE_ID_MAX + 1];
+
+	if (id == NULL)
+		return NULL;
+	if (store_msg_meta(b->store, id, keep_meta, &m) <= 0) {
+		nara_err_set(err, NR_BAD_VALUE, "message_id", "no message %s", id);
+		return NULL;
+	}
+	snprintf(node, sizeof(node), "%s",
+	    json_string_value(json_object_get(m, "recipient_node")));
+	if (strcmp(json_string_value(json_object_get(m, "state")), "dead") != 0 ||
+	    !json_is_true(json_object_get(m, "payload_kept"))) {
+		nara_err_set(err, NR_BAD_VALUE, "message_id", "message %s is %s, "
+		    "not a dead letter that can be retried", id,
+		    json_string_value(json_object_get(m, "state")));
+		json_decref(m);
+		return NULL;
+	}
+	json_decref(m);
+	/* A batch of its own, like a frame from a node: the retry, a
+	 * delivery pass for the recipient, then the commit and the sends. */
+	broker_batch_begin(b);
+	if (store_retry(b->store, id, b->batch_now_ms / 1000, err) != 0) {
+		broker_batch_end(b);
+		return NULL;
+	}
+	broker_mark_node_dirty(b, node);
+	broker_deliver_dirty(b);
+	broker_batch_end(b);
+	if (!b->metrics.last_ok) {
+		nara_err_set(err, NR_STORE_FAILED, NULL, "retry not committed");
+		return NULL;
+	}
+	log_info("control: dead letter %s queued again for %s", id, node);
+	return json_pack("{s:s, s:s, s:s}", "message_id", id, "recipient_node",
+	    node, "state", "queued");
+}
+
+/* The audit row says the reload came over the control socket (and which
+ * one); the reload itself then audits config_reloaded or config_refused. */
+static json_t *
+cmd_reload(struct control *c, json_t *req, struct nara_err *err)
+{
+	broker_audit_event(c->view.broker, "control_reload", c->endpoint);
+	if (c->hooks.reload == NULL || c->hooks.reload(c->hooks.arg) != 0) {
+		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
+		    "the running one is kept (see narad's log)");
+		return NULL;
+	}
+	return json_pack("{s:b, s:I}", "reloaded", 1, "nodes",
+	    (json_int_t)broker_config(c->view.broker)->n_nodes);
+}
+
+/* The command table: adding a command is one line here and its cmd_*
+ * function; `changes` decides whether the read-only socket refuses it. */
+static const struct control_cmd commands[] = {
+	{ "status", false, cmd_status },
+	{ "nodes", false, cmd_nodes },
+	{ "queue", false, cmd_queue },
+	{ "show", false, cmd_show },
+	{ "retry", true, cmd_retry },
+	{ "reload", true, cmd_reload },
+};
+
+/* ---------------------------------------------------------------- requests */
+
+static json_t *
+reply_error(const char *command, const struct nara_err *err)
+{
+	return json_pack("{s:b, s:s?, s:s, s:s}", "ok", 0, "command", command,
+	    "code", nara_code_id(err->code), "error", err->text);
+}
+
+static const struct control_cmd *
+cmd_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Parse, look up, check the socket's rights, run. Every refusal is logged
+ * with its code so that a misbehaving script shows in the journal. */
+json_t *
+control_handle(struct control *c, const char *text, size_t len)
+{
+	struct nara_err err = { 0 };
+	const struct control_cmd *cmd = NULL;
+	json_error_t jerr;
+	const char *name = NULL;
+	json_t *req, *result = NULL, *reply;
+
+	req = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (req == NULL || !json_is_object(req)) {
+		nara_err_set(&err, NR_BAD_JSON, NULL, "request is not a JSON "
+		    "object: %s", req == NULL ? jerr.text : "other type");
+		goto fail;
+	}
+	name = json_string_value(json_object_get(req, "command"));
+	if (name == NULL || (cmd = cmd_find(name)) == NULL) {
+		nara_err_set(&err, NR_USAGE, "command", "unknown command \"%s\"",
+		    name ? name : "(none)");
+		goto fail;
+	}
+	if (cmd->changes && c->read_only) {
+		nara_err_set(&err, NR_AUTH_FAILED, "command", "%s changes state: "
+		    "not allowed on the read-only socket %s", name, c->endpoint);
+		goto fail;
+	}
+	if (cmd->changes)
+		log_info("control: %s requested on %s", name, c->endpoint);
+	if ((result = cmd->run(c, req, &err)) == NULL)
+		goto fail;
+	reply = json_pack("{s:b, s:s, s:o}", "ok", 1, "command", name,
+	    "result", result);
+	json_decref(req);
+	return reply;
+fail:
+	log_info("control: refused %s: %s %s", name ? name : "request",
+	    nara_code_id(err.code), err.text);
+	reply = reply_error(cmd ? cmd->name : NULL, &err);
+	json_decref(req);
+	return reply;
+}
+
+/* REP: strictly one reply per request, sent before the next is read. */
+static void
+on_request(void *rep, void *arg)
+{
+	struct control *c = arg;
+	zmq_msg_t msg;
+	json_t *reply;
+	char *out;
+
+	zmq_msg_init(&msg);
+	while (zmq_msg_recv(&msg, rep, ZMQ_DONTWAIT) >= 0) {
+		if (zmq_msg_more(&msg)) {
+			/* multi-part: drain, answer once */
+			while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, rep, 0) >= 0)
+				;
+			reply = control_handle(c, "", 0);
+		} else if (zmq_msg_size(&msg) > CONTROL_MAX_REQUEST) {
+			struct nara_err err;
+			nara_err_set(&err, NR_TOO_LARGE, NULL, "request larger "
+			    "than %d bytes", CONTROL_MAX_REQUEST);
+			log_info("control: refused request: %s %s",
+			    nara_code_id(err.code), err.text);
+			reply = reply_error(NULL, &err);
+		} else {
+			reply = control_handle(c, zmq_msg_data(&msg),
+			    zmq_msg_size(&msg));
+		}
+		out = json_dumps(reply, JSON_COMPACT);
+		json_decref(reply);
+		if (out == NULL || zmq_send(rep, out, strlen(out), 0) < 0)
+			log_warn("control: reply not sent: %s", zmq_strerror(errno));
+		free(out);
+	}
+	zmq_msg_close(&msg);
+}
+
+/* ---------------------------------------------------------------- life */
+
+/* Bind with the socket file created 0660 (0666 for the read-only one). */
+static int
+control_bind(struct control *c)
+{
+	const char *path = c->endpoint + 6;
+	mode_t mode = c->read_only ? 0666 : 0660, old;
+	int linger = 0, rc;
+
+	if (strncmp(c->endpoint, "ipc://", 6) != 0 || path[0] == '\0') {
+		log_error("control endpoint %s: only ipc:// is allowed (file "
+		    "permissions decide who may use it)", c->endpoint);
+		return -1;
+	}
+	zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof(linger));
+	/* libzmq creates the socket file during zmq_bind in this thread: the
+	 * umask gives it the right mode from the start, chmod makes sure. */
+	old = umask(~mode & 0777);
+	rc = zmq_bind(c->rep, c->endpoint);
+	umask(old);
+	if (rc != 0) {
+		log_error("cannot bind control socket %s: %s", c->endpoint,
+		    zmq_strerror(errno));
+		return -1;
+	}
+	c->bound = true;
+	if (chmod(path, mode) != 0)
+		log_warn("control socket %s: chmod: %s", path, strerror(errno));
+	return 0;
+}
+
+struct control *
+control_new(struct event_base *base, const struct ops_view *view,
+    const char *endpoint, bool read_only, const struct control_hooks *hooks)
+{
+	struct control *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->view = *view;
+	if (hooks != NULL)
+		c->hooks = *hooks;
+	c->read_only = read_only;
+	if ((c->endpoint = strdup(endpoint)) == NULL ||
+	    (c->zctx = zmq_ctx_new()) == NULL ||
+	    (c->rep = zmq_socket(c->zctx, ZMQ_REP)) == NULL ||
+	    control_bind(c) != 0 ||
+	    (c->watch = evzmq_new(base, c->rep, on_request, c)) == NULL)
+		goto fail;
+	log_info("control socket %s%s", endpoint, read_only ? " (read-only)" : "");
+	return c;
+fail:
+	control_free(&c);
+	return NULL;
+}
+
+void
+control_free(struct control **cp)
+{
+	struct control *c = *cp;
+
+	if (c == NULL)
+		return;
+	evzmq_free(&c->watch);
+	if (c->rep != NULL)
+		zmq_close(c->rep);
+	if (c->zctx != NULL)
+		zmq_ctx_term(c->zctx);
+	if (c->bound)
+		unlink(c->endpoint + 6);
+	free(c->endpoint);
+	free(c);
+	*cp = NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * control.h — narad's control socket: a ZeroMQ REP socket on an ipc://
+ * endpoint inside the event loop, answering naractl. One JSON request, one
+ * JSON reply (protocol in docs/OPERATIONS.md).
+ *
+ * Who may use it is decided by the file system: the socket file is created
+ * 0660, so the daemon's user and group may connect. A second, read-only
+ * socket ([broker] control_readonly) may be opened 0666 for monitoring; it
+ * refuses the commands that change state (retry, reload). Changing commands
+ * are logged and audited.
+ */
+#ifndef NARA_CONTROL_H
+#define NARA_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "metrics.h"
+
+struct control_hooks {
+	/* Reload the configuration as SIGHUP does; 0 when the new one is in
+	 * use, -1 when it was refused (the running one stays). */
+	int (*reload)(void *arg);
+	void *arg;
+};
+
+struct control;
+
+/* Bind endpoint (ipc://PATH) and serve it from base. view and hooks are
+ * copied; the broker and front they point to must outlive the control.
+ * NULL on failure, with the reason logged. */
+struct control *control_new(struct event_base *base, const struct ops_view *view,
+    const char *endpoint, bool read_only, const struct control_hooks *hooks);
+/* Close the socket and remove its file. Accepts NULL; sets *c to NULL. */
+void control_free(struct control **c);
+
+/* Answer one request (len bytes of JSON): always a reply object
+ * {"ok": true, "command", "result"} or {"ok": false, "code", "error"}. */
+json_t *control_handle(struct control *c, const char *req, size_t len);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * http.c — /metrics, /healthz, /api/nodes and the dashboard over evhttp.
+ */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "broker_int.h"
+#include "log.h"
+#include "validate.h"
+#include "version.h"
+
+/* The listener; views are built per request from the running broker. */
+struct http {
+	struct ops_view view;
+	struct evhttp *evh;
+};
+
+/* ---------------------------------------------------------------- metrics */
+
+static void
+help(struct evbuffer *o, const char *name, const char *type, const char *text)
+{
+	evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name,
+	    type);
+}
+
+/* Label values: node ids are [A-Za-z0-9._-], but escape anyway. */
+static void
+label_value(struct evbuffer *o, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			evbuffer_add_printf(o, "\\%c", *v);
+		else if (*v == '\n')
+			evbuffer_add(o, "\\n", 2);
+		else
+			evbuffer_add(o, v, 1);
+	}
+}
+
+/* One unlabelled sample with its HELP and TYPE lines. */
+static void
+gauge_total(struct evbuffer *o, const char *name, const char *type,
+    const char *text, json_int_t v)
+{
+	help(o, name, type, text);
+	evbuffer_add_printf(o, "%s %lld\n", name, (long long)v);
+}
+
+/* Every type and every code is listed, also at zero, so that rate() and
+ * alerts work from the first scrape on. */
+static void
+by_type(struct evbuffer *o, const struct metrics *m)
+{
+	help(o, "nara_messages_accepted_total", "counter",
+	    "Messages accepted into a queue, by type.");
+	for (int t = 1; t < METRICS_TYPES; t++) {
+		const char *name = message_type_name((Nara__MessageType)t);
+		if (strcmp(name, "unknown") == 0)
+			continue;
+		evbuffer_add_printf(o, "nara_messages_accepted_total{type=\"%s\"} "
+		    "%llu\n", name, (unsigned long long)m->accepted[t]);
+	}
+	help(o, "nara_messages_rejected_total", "counter",
+	    "Refusals sent to nodes, by error code.");
+	for (int c = 1; c < NR_CODE_COUNT; c++)
+		evbuffer_add_printf(o, "nara_messages_rejected_total{code=\"%s\"} "
+		    "%llu\n", nara_code_id((enum nara_code)c),
+		    (unsigned long long)m->rejected[c]);
+}
+
+/* Prometheus buckets are cumulative; metrics.c counts per bucket. */
+static void
+latency(struct evbuffer *o, const struct metrics *m)
+{
+	uint64_t cum = 0;
+
+	help(o, "nara_commit_latency_seconds", "histogram",
+	    "Duration of store commits (group commit with fsync).");
+	for (int b = 0; b < METRICS_BUCKETS; b++) {
+		cum += m->bucket[b];
+		evbuffer_add_printf(o, "nara_commit_latency_seconds_bucket{le=\"%g\"}"
+		    " %llu\n", metrics_bucket_le[b], (unsigned long long)cum);
+	}
+	cum += m->bucket[METRICS_BUCKETS];
+	evbuffer_add_printf(o, "nara_commit_latency_seconds_bucket{le=\"+Inf\"} "
+	    "%llu\nnara_commit_latency_seconds_sum %.6f\n"
+	    "nara_commit_latency_seconds_count %llu\n", (unsigned long long)cum,
+	    m->hist_sum, (unsigned long long)m->hist_count);
+}
+
+/* One per-node gauge over the node array; key NULL entries are skipped. */
+static void
+per_node(struct evbuffer *o, json_t *nodes, const char *name, const char *text,
+    const char *key)
+{
+	size_t i;
+	json_t *n, *v;
+
+	help(o, name, "gauge", text);
+	json_array_foreach(nodes, i, n) {
+		v = json_object_get(n, key);
+		if (v == NULL || json_is_null(v))
+			continue;
+		evbuffer_add_printf(o, "%s{node=\"", name);
+		label_value(o, json_string_value(json_object_get(n, "id")));
+		evbuffer_add_printf(o, "\"} %lld\n", json_is_boolean(v)
+		    ? (long long)json_is_true(v) : (long long)json_integer_value(v));
+	}
+}
+
+/* Broker-wide gauges and counters, read from the status view so that
+ * /metrics and naractl status never disagree. */
+static void
+totals(struct evbuffer *o, json_t *st)
+{
+#define G(name, key, text) gauge_total(o, name, "gauge", text, \
+	json_integer_value(json_object_get(st, key)))
+	G("nara_dead_letters", "dead_letters", "Messages in the dead-letter state.");
+	G("nara_store_bytes", "store_bytes", "Size of the store database.");
+	G("nara_messages_queued", "queued", "Messages waiting for delivery.");
+	G("nara_messages_in_flight", "in_flight", "Deliveries waiting for an ack.");
+	G("nara_nodes_configured", "nodes_configured", "Nodes in the configuration.");
+	G("nara_nodes_connected", "nodes_connected", "Nodes connected now.");
+	G("nara_uptime_seconds", "uptime_seconds", "Seconds since narad started.");
+#undef G
+	json_t *c = json_object_get(st, "counters");
+#define C(name, key, text) gauge_total(o, name, "counter", text, \
+	json_integer_value(json_object_get(c, key)))
+	C("nara_messages_delivered_total", "delivered", "Delivery attempts sent.");
+	C("nara_messages_acked_total", "acked", "Deliveries acked by recipients.");
+	C("nara_messages_nacked_total", "nacked", "Deliveries refused by recipients.");
+	C("nara_messages_expired_total", "expired", "Messages expired undelivered.");
+	C("nara_commit_failures_total", "commit_failures", "Batches not committed.");
+#undef C
+}
+
+/* The whole /metrics body; -1 when the store could not be read (503). */
+static int
+metrics_text(struct http *h, struct evbuffer *o)
+{
+	json_t *st = metrics_status_json(&h->view);
+	json_t *nv = metrics_nodes_json(&h->view);
+	json_t *nodes = json_object_get(nv, "nodes");
+
+	if (st == NULL || nodes == NULL) {
+		json_decref(st);
+		json_decref(nv);
+		return -1;
+	}
+	help(o, "nara_build_info", "gauge", "Version of narad.");
+	evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
+	    NARA_VERSION);
+	by_type(o, &h->view.broker->metrics);
+	per_node(o, nodes, "nara_queue_depth", "Messages queued for the node.",
+	    "queued");
+	per_node(o, nodes, "nara_queue_oldest_age_seconds", "Age of the oldest "
+	    "message queued for the node (absent when none).", "oldest_age_seconds");
+	per_node(o, nodes, "nara_node_connected", "1 when the node is connected.",
+	    "connected");
+	per_node(o, nodes, "nara_certificate_days_left", "Days until the node's "
+	    "client certificate expires (connected TLS nodes).", "cert_days_left");
+	latency(o, &h->view.broker->metrics);
+	totals(o, st);
+	json_decref(st);
+	json_decref(nv);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- routes */
+
+/* Every answer is uncached: operators look at live numbers. */
+static void
+reply(struct evhttp_request *req, int code, const char *reason,
+    const char *type, struct evbuffer *body)
+{
+	struct evkeyvalq *hdr = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(hdr, "Content-Type", type);
+	evhttp_add_header(hdr, "Cache-Control", "no-store");
+	evhttp_add_header(hdr, "X-Content-Type-Options", "nosniff");
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+serve_json(struct evhttp_request *req, json_t *j)
+{
+	struct evbuffer *o = evbuffer_new();
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	if (text == NULL) {
+		evbuffer_add_printf(o, "store query failed\n");
+		reply(req, 503, "Service Unavailable", "text/plain", o);
+	} else {
+		evbuffer_add(o, text, strlen(text));
+		reply(req, 200, "OK", "application/json", o);
+	}
+	free(text);
+	json_decref(j);
+	evbuffer_free(o);
+}
+
+/* /api/nodes: the node table plus the broker totals of naractl status. */
+static json_t *
+api_nodes(struct http *h)
+{
+	json_t *nv = metrics_nodes_json(&h->view);
+	json_t *st = metrics_status_json(&h->view);
+
+	if (nv == NULL || st == NULL) {
+		json_decref(nv);
+		json_decref(st);
+		return NULL;
+	}
+	json_object_set_new(nv, "status", st);
+	return nv;
+}
+
+/* The router: four read-only paths, GET or HEAD only. */
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	struct http *h = arg;
+	const char *uri = evhttp_request_get_uri(req);
+	struct evhttp_uri *parsed = evhttp_uri_parse(uri);
+	const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
+	struct evbuffer *o = evbuffer_new();
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+
+	if (path == NULL || path[0] == '\0')
+		path = "/";
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evbuffer_add_printf(o, "read-only: GET only\n");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		    "GET, HEAD");
+		reply(req, 405, "Method Not Allowed", "text/plain", o);
+	} else if (strcmp(path, "/metrics") == 0) {
+		if (metrics_text(h, o) == 0)
+			reply(req, 200, "OK", "text/plain; version=0.0.4", o);
+		else
+			reply(req, 503, "Service Unavailable", "text/plain", o);
+	} else if (strcmp(path, "/healthz") == 0) {
+		bool ok = metrics_healthy(&h->view);
+		evbuffer_add_printf(o, ok ? "ok\n" : "store not committing\n");
+		reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
+		    "text/plain", o);
+	} else if (strcmp(path, "/api/nodes") == 0) {
+		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/") == 0) {
+		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
+		reply(req, 200, "OK", "text/html; charset=utf-8", o);
+	} else {
+		evbuffer_add_printf(o, "not found\n");
+		reply(req, 404, "Not Found", "text/plain", o);
+	}
+	evbuffer_free(o);
+	if (parsed != NULL)
+		evhttp_uri_free(parsed);
+}
+
+/* ---------------------------------------------------------------- life */
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port. */
+static int
+split_hostport(const char *s, char *host, size_t len, unsigned *port)
+{
+	const char *colon = strrchr(s, ':');
+	const char *h = s;
+	size_t n;
+
+	if (colon == NULL || sscanf(colon + 1, "%u", port) != 1 || *port > 65535)
+		return -1;
+	n = (size_t)(colon - s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
+		h++;
+		n -= 2;
+	}
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return 0;
+}
+
+struct http *
+http_new(struct event_base *base, const struct ops_view *view,
+    const char *listen)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	char host[256];
+	unsigned port;
+
+	if (h == NULL)
+		return NULL;
+	h->view = *view;
+	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
+		log_error("http_listen %s: not HOST:PORT", listen);
+		goto fail;
+	}
+	if ((h->evh = evhttp_new(base)) == NULL)
+		goto fail;
+	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	/* Slow or large requests are not what a scraper sends: bound both.
+	 * Other methods are let through evhttp so that they get a 405 with
+	 * an Allow header rather than a bare 501. */
+	evhttp_set_timeout(h->evh, 10);
+	evhttp_set_max_headers_size(h->evh, 8192);
+	evhttp_set_max_body_size(h->evh, 0);
+	evhttp_set_gencb(h->evh, on_request, h);
+	if (evhttp_bind_socket(h->evh, host, (ev_uint16_t)port) != 0) {
+		log_error("cannot listen on http %s", listen);
+		goto fail;
+	}
+	log_info("metrics and dashboard on http://%s/", listen);
+	return h;
+fail:
+	http_free(&h);
+	return NULL;
+}
+
+void
+http_free(struct http **hp)
+{
+	struct http *h = *hp;
+
+	if (h == NULL)
+		return;
+	if (h->evh != NULL)
+		evhttp_free(h->evh);
+	free(h);
+	*hp = NULL;
+}

@@ -1,0 +1,241 @@
+/*
+ * zap.c — the ROUTER's ZAP handler and runtime directory check (zap.h).
+ *
+ * libzmq sends one ZAP request per new connection to the REP socket bound
+ * at inproc://zeromq.zap.01 in the same context, and holds the connection
+ * until the reply. The handler runs in narad's libevent loop like the
+ * ROUTER, so it needs no locking; a request is answered at once.
+ */
+#include "zap.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "evzmq.h"
+#include "log.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+/* version, request id, domain, address, identity, mechanism, credentials */
+#define ZAP_FRAMES_MAX 8
+#define ZAP_FIELD_MAX 256
+
+struct zap {
+	void *sock;
+	struct evzmq *watch;
+	zap_refused_cb cb;
+	void *arg;
+	uint64_t refusals;
+};
+
+/* "localhost:UID:GID:PID" (libzmq 4.3 for an ipc peer with SO_PEERCRED):
+ * the last three colon-separated fields. */
+static int
+peer_creds(const char *address, unsigned long *uid, unsigned long *pid)
+{
+	const char *p[3];
+	const char *s = address + strlen(address);
+	char *end;
+	unsigned long gid;
+
+	for (int i = 2; i >= 0; i--) {
+		while (s > address && s[-1] != ':')
+			s--;
+		if (s == address)
+			return -1;
+		p[i] = s;
+		s--;                         /* step over the ':' */
+	}
+	errno = 0;
+	*uid = strtoul(p[0], &end, 10);
+	if (end == p[0] || *end != ':')
+		return -1;
+	gid = strtoul(p[1], &end, 10);
+	if (end == p[1] || *end != ':' || gid == ULONG_MAX)
+		return -1;
+	*pid = strtoul(p[2], &end, 10);
+	if (end == p[2] || *end != '\0' || errno != 0)
+		return -1;
+	return 0;
+}
+
+int
+zap_admit(const char *domain, const char *address, const char *mechanism,
+    uid_t uid, pid_t pid, char *why, size_t why_len)
+{
+	unsigned long peer_uid, peer_pid;
+
+	if (strcmp(domain, ZAP_DOMAIN) != 0)
+		snprintf(why, why_len, "ZAP domain \"%s\" is not " ZAP_DOMAIN,
+		    domain);
+	else if (strcmp(mechanism, "NULL") != 0)
+		snprintf(why, why_len, "mechanism %s, not NULL", mechanism);
+	else if (peer_creds(address, &peer_uid, &peer_pid) != 0)
+		snprintf(why, why_len, "peer %s has no ipc credentials "
+		    "(not a local ipc connection)", address);
+	else if (peer_uid != (unsigned long)uid || peer_pid != (unsigned long)pid)
+		snprintf(why, why_len, "ipc peer pid %lu uid %lu is not narad's "
+		    "TLS front (pid %lu uid %lu)", peer_pid, peer_uid,
+		    (unsigned long)pid, (unsigned long)uid);
+	else
+		return 0;
+	return -1;
+}
+
+/* One ZAP request into fields (each NUL-terminated, cut at
+ * ZAP_FIELD_MAX - 1; printable ASCII kept, anything else '?'). */
+static int
+request_read(void *sock, char f[ZAP_FRAMES_MAX][ZAP_FIELD_MAX], size_t *n)
+{
+	int more = 1;
+
+	*n = 0;
+	while (more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			return *n == 0 ? -1 : 0;
+		}
+		more = zmq_msg_more(&m);
+		if (*n < ZAP_FRAMES_MAX) {
+			const char *d = zmq_msg_data(&m);
+			size_t len = zmq_msg_size(&m), i;
+			for (i = 0; i < len && i + 1 < ZAP_FIELD_MAX; i++)
+				f[*n][i] = d[i] >= 0x20 && d[i] < 0x7f ? d[i] : '?';
+			f[*n][i] = '\0';
+			(*n)++;
+		}
+		zmq_msg_close(&m);
+	}
+	return 0;
+}
+
+static void
+reply_send(void *sock, const char *request_id, bool ok, const char *text)
+{
+	zmq_send(sock, "1.0", 3, ZMQ_SNDMORE);
+	zmq_send(sock, request_id, strlen(request_id), ZMQ_SNDMORE);
+	zmq_send(sock, ok ? "200" : "400", 3, ZMQ_SNDMORE);
+	zmq_send(sock, text, strlen(text), ZMQ_SNDMORE);
+	zmq_send(sock, "", 0, ZMQ_SNDMORE);      /* user id */
+	zmq_send(sock, "", 0, 0);                /* metadata */
+}
+
+static void
+on_request(void *sock, void *arg)
+{
+	struct zap *z = arg;
+	char f[ZAP_FRAMES_MAX][ZAP_FIELD_MAX], why[512];
+	size_t n;
+
+	while (request_read(sock, f, &n) == 0) {
+		if (n < 6 || strcmp(f[0], "1.0") != 0) {
+			/* Not from libzmq's ZAP client; REP still owes a reply. */
+			log_error("zap: malformed request (%zu frames)", n);
+			reply_send(sock, n > 1 ? f[1] : "", false, "malformed");
+			continue;
+		}
+		if (zap_admit(f[2], f[3], f[5], geteuid(), getpid(), why,
+		    sizeof(why)) == 0) {
+			reply_send(sock, f[1], true, "OK");
+			continue;
+		}
+		z->refusals++;
+		log_warn("router: refused a connection: %s", why);
+		reply_send(sock, f[1], false, "not the TLS front");
+		if (z->cb != NULL)
+			z->cb(z->arg, f[3], why);
+	}
+}
+
+struct zap *
+zap_new(struct event_base *base, void *zctx, zap_refused_cb cb, void *arg)
+{
+	struct zap *z = calloc(1, sizeof(*z));
+	int linger = 0;
+
+	if (z == NULL)
+		return NULL;
+	z->cb = cb;
+	z->arg = arg;
+	if ((z->sock = zmq_socket(zctx, ZMQ_REP)) == NULL)
+		goto fail;
+	zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_bind(z->sock, ZAP_ENDPOINT) != 0)
+		goto fail;
+	if ((z->watch = evzmq_new(base, z->sock, on_request, z)) == NULL)
+		goto fail;
+	return z;
+fail:
+	log_error("cannot start the ZAP handler: %s", zmq_strerror(errno));
+	zap_free(&z);
+	return NULL;
+}
+
+void
+zap_free(struct zap **zp)
+{
+	struct zap *z = zp ? *zp : NULL;
+
+	if (z == NULL)
+		return;
+	evzmq_free(&z->watch);
+	if (z->sock != NULL)
+		zmq_close(z->sock);
+	free(z);
+	*zp = NULL;
+}
+
+uint64_t
+zap_refusals(const struct zap *z)
+{
+	return z ? z->refusals : 0;
+}
+
+int
+zap_check_runtime_dir(const char *dir, const char *router, char *why,
+    size_t why_len)
+{
+	size_t dlen = strlen(dir);
+	const char *file;
+	struct stat st;
+
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;                      /* "/run/nara/" names /run/nara */
+	file = router + 6 + dlen + 1;
+
+	if (strncmp(router, "ipc://", 6) != 0 || dlen == 0 ||
+	    strlen(router) < 6 + dlen + 1 ||
+	    strncmp(router + 6, dir, dlen) != 0 || router[6 + dlen] != '/' ||
+	    *file == '\0' || strchr(file, '/') != NULL) {
+		snprintf(why, why_len, "with [tls] on, [broker] router must be "
+		    "ipc://%s/<file> (inside [tls] runtime_dir), not %s", dir,
+		    router);
+		return -1;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(why, why_len, "cannot create runtime_dir %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, why_len, "runtime_dir %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		snprintf(why, why_len, "runtime_dir %s must be owned by uid %u "
+		    "with mode 0700 (has uid %u, mode %04o)", dir,
+		    (unsigned)geteuid(), (unsigned)st.st_uid,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,243 @@
+/*
+ * output.c — audit rows as an aligned table (for people), a JSON array,
+ * CSV with a header line, or JSON lines (one object per row, for a SIEM).
+ * The fields of JSON and CSV are the columns of the audit table, with time
+ * as RFC 3339 UTC with milliseconds and hash as hex: seq, time, event, node,
+ * message_id, type, sender, recipient, author, legal_basis, payload_sha256,
+ * payload_size, subject, code, detail, hash. Absent values are null in
+ * JSON and empty in CSV.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "tool.h"
+
+#define N_FIELDS 16
+static const char *const field_names[N_FIELDS] = { "seq", "time", "event",
+    "node", "message_id", "type", "sender", "recipient", "author",
+    "legal_basis", "payload_sha256", "payload_size", "subject", "code",
+    "detail", "hash" };
+
+/* Columns of the human table, by field index, and their headings. */
+static const int table_fields[] = { 0, 1, 2, 3, 4, 5, 6, 7, 13, 14 };
+#define N_TABLE (sizeof(table_fields) / sizeof(table_fields[0]))
+
+struct rows {
+	enum out_format fmt;
+	FILE *out;
+	int64_t count;
+	char **cells;                /* table: N_TABLE per row, owned */
+	size_t n_cells, cap_cells;
+	bool oom;
+};
+
+struct rows *
+rows_new(enum out_format fmt, FILE *out)
+{
+	struct rows *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->fmt = fmt;
+	r->out = out;
+	if (fmt == OUT_JSON)
+		fputs("[", out);
+	if (fmt == OUT_CSV) {
+		for (int i = 0; i < N_FIELDS; i++)
+			fprintf(out, "%s%s", i ? "," : "", field_names[i]);
+		fputs("\n", out);
+	}
+	return r;
+}
+
+void
+rows_free(struct rows **r)
+{
+	if (r == NULL || *r == NULL)
+		return;
+	for (size_t i = 0; i < (*r)->n_cells; i++)
+		free((*r)->cells[i]);
+	free((*r)->cells);
+	free(*r);
+	*r = NULL;
+}
+
+/* Field i of the current row as text into buf; NULL when absent. */
+static const char *
+field_text(sqlite3_stmt *s, int i, char *buf, size_t len)
+{
+	int64_t ms;
+	time_t t;
+	struct tm tm;
+
+	if (sqlite3_column_type(s, i) == SQLITE_NULL)
+		return NULL;
+	if (i == 1) {
+		ms = sqlite3_column_int64(s, 1);
+		t = (time_t)(ms / 1000);
+		gmtime_r(&t, &tm);
+		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+		return buf;
+	}
+	if (i == N_FIELDS - 1) {
+		if (sqlite3_column_bytes(s, i) != AUDIT_HASH_LEN)
+			return NULL;
+		audit_hex(sqlite3_column_blob(s, i), AUDIT_HASH_LEN, buf);
+		return buf;
+	}
+	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(s, i));
+	return buf;
+}
+
+static json_t *
+row_json(sqlite3_stmt *s)
+{
+	json_t *o = json_object();
+	char buf[2048];
+
+	for (int i = 0; o != NULL && i < N_FIELDS; i++) {
+		const char *t = field_text(s, i, buf, sizeof(buf));
+		json_t *v;
+
+		if (t == NULL)
+			v = json_null();
+		else if (i == 0 || i == 11)
+			v = json_integer(sqlite3_column_int64(s, i));
+		else
+			v = json_string(t);
+		json_object_set_new(o, field_names[i], v);
+	}
+	return o;
+}
+
+static void
+csv_cell(FILE *out, const char *t)
+{
+	if (t == NULL)
+		return;
+	if (strpbrk(t, ",\"\r\n") == NULL) {
+		fputs(t, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *t != '\0'; t++) {
+		if (*t == '"')
+			fputc('"', out);
+		fputc(*t, out);
+	}
+	fputc('"', out);
+}
+
+static int
+table_add(struct rows *r, sqlite3_stmt *s)
+{
+	char buf[2048];
+
+	if (r->n_cells + N_TABLE > r->cap_cells) {
+		size_t cap = r->cap_cells ? r->cap_cells * 2 : 64 * N_TABLE;
+		char **v = realloc(r->cells, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		r->cells = v;
+		r->cap_cells = cap;
+	}
+	for (size_t i = 0; i < N_TABLE; i++) {
+		const char *t = field_text(s, table_fields[i], buf, sizeof(buf));
+		if ((r->cells[r->n_cells++] = strdup(t ? t : "-")) == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+int
+rows_add(struct rows *r, sqlite3_stmt *s)
+{
+	char buf[2048];
+	json_t *o;
+
+	r->count++;
+	switch (r->fmt) {
+	case OUT_TABLE:
+		return table_add(r, s);
+	case OUT_CSV:
+		for (int i = 0; i < N_FIELDS; i++) {
+			if (i > 0)
+				fputc(',', r->out);
+			csv_cell(r->out, field_text(s, i, buf, sizeof(buf)));
+		}
+		fputc('\n', r->out);
+		return 0;
+	case OUT_JSON:
+	case OUT_JSONL:
+		if ((o = row_json(s)) == NULL)
+			return -1;
+		if (r->fmt == OUT_JSON)
+			fputs(r->count > 1 ? ",\n " : "\n ", r->out);
+		json_dumpf(o, r->out, JSON_COMPACT | JSON_ENSURE_ASCII);
+		if (r->fmt == OUT_JSONL)
+			fputc('\n', r->out);
+		json_decref(o);
+		return 0;
+	}
+	return -1;
+}
+
+/* The buffered table, each column as wide as its widest cell. */
+static void
+table_print(struct rows *r)
+{
+	size_t width[N_TABLE], n_rows = r->n_cells / N_TABLE;
+
+	for (size_t c = 0; c < N_TABLE; c++)
+		width[c] = strlen(field_names[table_fields[c]]);
+	for (size_t i = 0; i < r->n_cells; i++) {
+		size_t w = strlen(r->cells[i]);
+		if (w > width[i % N_TABLE])
+			width[i % N_TABLE] = w;
+	}
+	for (size_t c = 0; c < N_TABLE; c++)
+		fprintf(r->out, "%-*s%s", c + 1 < N_TABLE ? (int)width[c] : 0,
+		    field_names[table_fields[c]], c + 1 < N_TABLE ? "  " : "\n");
+	for (size_t row = 0; row < n_rows; row++)
+		for (size_t c = 0; c < N_TABLE; c++)
+			fprintf(r->out, "%-*s%s", c + 1 < N_TABLE ? (int)width[c]
+			    : 0, r->cells[row * N_TABLE + c], c + 1 < N_TABLE
+			    ? "  " : "\n");
+}
+
+int64_t
+rows_end(struct rows *r)
+{
+	if (r->fmt == OUT_TABLE)
+		table_print(r);
+	if (r->fmt == OUT_JSON)
+		fputs(r->count > 0 ? "\n]\n" : "]\n", r->out);
+	fflush(r->out);
+	return r->count;
+}
+
+int64_t
+rows_run(sqlite3 *db, sqlite3_stmt *s, enum out_format fmt)
+{
+	struct rows *r = rows_new(fmt, stdout);
+	int64_t n = -1;
+	int rc;
+
+	if (r == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (rows_add(r, s) != 0)
+			break;
+	if (rc == SQLITE_DONE)
+		n = rows_end(r);
+	else
+		tool_error("%s reading the audit log: %s",
+		    nara_code_id(NR_STORE_FAILED), sqlite3_errmsg(db));
+	rows_free(&r);
+	return n;
+}

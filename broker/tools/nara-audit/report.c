@@ -1,0 +1,245 @@
+/*
+ * report.c — the reading commands of nara-audit: verify, trace, query,
+ * subject and export.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "tool.h"
+#include "validate.h"
+
+#define SELECT_ROWS "SELECT " ROW_COLS " FROM audit "
+
+static sqlite3_stmt *
+prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
+		tool_error("%s %s", nara_code_id(NR_STORE_FAILED),
+		    sqlite3_errmsg(db));
+		return NULL;
+	}
+	return s;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static void
+verify_print(const struct audit_report *rep, const struct nara_err *err,
+    bool ok, bool json)
+{
+	char when[32] = "-";
+	json_t *o;
+
+	if (rep->signed_seq > 0)
+		time_format(rep->signed_time_ms / 1000, when, sizeof(when));
+	if (!json) {
+		printf("%s: %lld rows (seq %lld..%lld), %lld signed checkpoints, "
+		    "newest covers seq %lld (%s)%s\n", ok ? "intact" : "FAILED",
+		    (long long)rep->rows, (long long)rep->first_seq,
+		    (long long)rep->last_seq, (long long)rep->checkpoints,
+		    (long long)rep->signed_seq, when, rep->signatures_checked
+		    ? "" : "; signatures NOT checked (no public key)");
+		if (rep->cut_seq > 0)
+			printf("pruned: rows up to seq %lld removed behind a signed "
+			    "cut\n", (long long)rep->cut_seq);
+		if (!ok)
+			printf("first bad row: seq %lld: %s\n",
+			    (long long)rep->bad_seq, err->text);
+		return;
+	}
+	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:I, s:s?}",
+	    "ok", ok, "rows", (json_int_t)rep->rows, "first_seq",
+	    (json_int_t)rep->first_seq, "last_seq", (json_int_t)rep->last_seq,
+	    "cut_seq", (json_int_t)rep->cut_seq, "checkpoints",
+	    (json_int_t)rep->checkpoints, "signed_seq",
+	    (json_int_t)rep->signed_seq, "signed_time", rep->signed_seq > 0
+	    ? when : NULL, "signatures_checked", rep->signatures_checked,
+	    "bad_seq", (json_int_t)rep->bad_seq, "error", ok ? NULL : err->text);
+	json_dumpf(o, stdout, JSON_COMPACT);
+	putchar('\n');
+	json_decref(o);
+}
+
+int
+cmd_verify(struct opts *o)
+{
+	struct store *st = tool_open_store(o, false, false);
+	struct audit_hasher *h = audit_hasher_new();
+	struct audit_key *pub = NULL;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	bool failed = false;
+	int rc = EXIT_USAGE;
+
+	if (st == NULL || h == NULL)
+		goto done;
+	pub = tool_pubkey(o, &failed);
+	if (failed)
+		goto done;
+	if (audit_verify_full(store_sqlite_db(st), h, pub, &rep, &err) == 0) {
+		rc = EXIT_OK;
+	} else if (rep.bad_seq > 0) {
+		rc = EXIT_BAD;
+	} else {
+		tool_error("%s %s", nara_code_id(err.code), err.text);
+		goto done;
+	}
+	verify_print(&rep, &err, rc == EXIT_OK, o->out == OUT_JSON);
+done:
+	audit_key_free(&pub);
+	audit_hasher_free(&h);
+	store_free(&st);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* Run s (parameters bound) and map the outcome to an exit code; empty
+ * results are exit 1 when empty_is_bad. */
+static int
+run_rows(struct store *st, sqlite3_stmt *s, enum out_format fmt,
+    bool empty_is_bad)
+{
+	int64_t n = rows_run(store_sqlite_db(st), s, fmt);
+
+	sqlite3_finalize(s);
+	if (n < 0)
+		return EXIT_USAGE;
+	return n == 0 && empty_is_bad ? EXIT_BAD : EXIT_OK;
+}
+
+int
+cmd_trace(struct opts *o)
+{
+	struct store *st = tool_open_store(o, false, false);
+	sqlite3_stmt *s;
+	int rc = EXIT_USAGE;
+
+	if (st == NULL)
+		return rc;
+	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE message_id = ?1 "
+	    "ORDER BY seq");
+	if (s != NULL) {
+		sqlite3_bind_text(s, 1, o->args[0], -1, SQLITE_STATIC);
+		rc = run_rows(st, s, o->out, true);
+		if (rc == EXIT_BAD)
+			tool_error("no audit rows for message %s", o->args[0]);
+	}
+	store_free(&st);
+	return rc;
+}
+
+/* Rows in [from, to) with the optional filters of query and export. */
+static int
+filtered(struct opts *o, enum out_format fmt)
+{
+	struct store *st = tool_open_store(o, false, false);
+	sqlite3_stmt *s;
+	int rc = EXIT_USAGE;
+
+	if (st == NULL)
+		return rc;
+	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE time >= ?1 AND "
+	    "time < ?2 AND (?3 IS NULL OR sender = ?3 OR recipient = ?3) AND "
+	    "(?4 IS NULL OR type = ?4) AND (?5 IS NULL OR event = ?5) AND "
+	    "(?6 IS NULL OR node = ?6) ORDER BY seq");
+	if (s != NULL) {
+		sqlite3_bind_int64(s, 1, o->from_ms);
+		sqlite3_bind_int64(s, 2, o->to_ms);
+		sqlite3_bind_text(s, 3, o->party, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 4, o->type, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 5, o->event, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, o->node, -1, SQLITE_STATIC);
+		rc = run_rows(st, s, fmt, false);
+	}
+	store_free(&st);
+	return rc;
+}
+
+int
+cmd_query(struct opts *o)
+{
+	if (o->has_from && o->has_to && o->from_ms >= o->to_ms) {
+		tool_error("%s --from must be before --to",
+		    nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
+	return filtered(o, o->out);
+}
+
+int
+cmd_export(struct opts *o)
+{
+	if (o->format == NULL || strcmp(o->format, "jsonl") != 0) {
+		tool_error("%s export needs --format jsonl",
+		    nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
+	return filtered(o, OUT_JSONL);
+}
+
+/* ---------------------------------------------------------------- subject */
+
+/* The personal number from the argument or, for "-", one line of stdin. */
+static int
+subject_number(const char *arg, char pn[32])
+{
+	size_t n;
+
+	if (strcmp(arg, "-") != 0) {
+		snprintf(pn, 32, "%s", arg);
+		return 0;
+	}
+	if (fgets(pn, 32, stdin) == NULL) {
+		tool_error("%s no personal number on standard input",
+		    nara_code_id(NR_USAGE));
+		return -1;
+	}
+	n = strcspn(pn, "\r\n");
+	pn[n] = '\0';
+	return 0;
+}
+
+int
+cmd_subject(struct opts *o)
+{
+	struct nara_err err = { 0 };
+	struct store *st = NULL;
+	char pn[32], hex[65];
+	sqlite3_stmt *s;
+	int rc = EXIT_USAGE;
+
+	if (subject_number(o->args[0], pn) != 0)
+		return rc;
+	/* Checked first, and never echoed: the text of err has no digits. */
+	if (validate_personal_number(pn, &err, "personal_number") != 0) {
+		tool_error("%s %s: %s", nara_code_id(err.code), err.path,
+		    err.text);
+		goto done;
+	}
+	if ((st = tool_open_store(o, false, true)) == NULL)
+		goto done;
+	if (store_pseudonym(st, pn, hex) != 0) {
+		tool_error("%s cannot compute the pseudonym",
+		    nara_code_id(NR_CONFIG));
+		goto done;
+	}
+	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE subject = ?1 OR "
+	    "message_id IN (SELECT message_id FROM audit WHERE subject = ?1 AND "
+	    "message_id IS NOT NULL) ORDER BY seq");
+	if (s != NULL) {
+		sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
+		rc = run_rows(st, s, o->out, false);
+	}
+done:
+	OPENSSL_cleanse(pn, sizeof(pn));
+	store_free(&st);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * tool.h — internals of nara-audit: the parsed command line, opening the
+ * store and keys, and the output of audit rows as a table, JSON, CSV or
+ * JSON lines.
+ */
+#ifndef NARA_AUDIT_TOOL_H
+#define NARA_AUDIT_TOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+#include "audit_sign.h"
+#include "store.h"
+
+/* Exit codes: 0 fine, 1 verification failed or nothing found, 2 usage,
+ * configuration or I/O error. */
+enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
+
+enum out_format { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_JSONL };
+
+/* Everything the command line may say; unset strings are NULL, unset
+ * times are INT64_MIN / INT64_MAX. */
+struct opts {
+	const char *config;          /* -c nara.conf */
+	const char *store;           /* --store */
+	const char *key;             /* --key (pseudonym key) */
+	const char *pubkey;          /* --pubkey */
+	const char *sign_key;        /* --sign-key (private) */
+	const char *party, *type, *event, *node;
+	const char *reviewer, *conclusion;
+	const char *format;          /* export --format */
+	int64_t from_ms, to_ms;      /* [from, to) in epoch milliseconds */
+	int64_t before;              /* prune: epoch seconds, 0 unset */
+	int64_t n;                   /* sample size, -1 unset */
+	uint64_t seed;
+	bool has_seed;
+	bool has_from, has_to;
+	enum out_format out;
+	char **args;                 /* positional arguments after the command */
+	int n_args;
+	/* resolved from the config or the options (owned by the tool) */
+	char *store_path, *key_path, *pub_path, *sign_path;
+};
+
+/* The store, read-only unless write is set; needs_key loads the pseudonym
+ * key too. NULL with a message on stderr. */
+struct store *tool_open_store(struct opts *o, bool write, bool needs_key);
+/* The public key for verify: --pubkey, else signing_key.pub (or the
+ * signing key itself) from the config; NULL when there is none or it
+ * failed to load (*failed set, message printed). Call after opening. */
+struct audit_key *tool_pubkey(struct opts *o, bool *failed);
+
+/* Prints rows of SELECT ROW_COLS ... in the chosen format. */
+#define ROW_COLS "seq, time, event, node, message_id, type, sender, " \
+	"recipient, author, legal_basis, payload_sha256, payload_size, " \
+	"subject, code, detail, hash"
+struct rows;
+struct rows *rows_new(enum out_format fmt, FILE *out);
+/* Add the current row of s (columns ROW_COLS). */
+int rows_add(struct rows *r, sqlite3_stmt *s);
+/* Finish the output (table widths, closing bracket); the row count. */
+int64_t rows_end(struct rows *r);
+void rows_free(struct rows **r);
+
+/* Run a prepared statement of ROW_COLS rows into the output; count or -1. */
+int64_t rows_run(sqlite3 *db, sqlite3_stmt *s, enum out_format fmt);
+
+/* Subcommands, each returning an exit code. */
+int cmd_verify(struct opts *o);
+int cmd_trace(struct opts *o);
+int cmd_query(struct opts *o);
+int cmd_subject(struct opts *o);
+int cmd_sample(struct opts *o);
+int cmd_review(struct opts *o);
+int cmd_export(struct opts *o);
+int cmd_keygen(struct opts *o);
+int cmd_prune(struct opts *o);
+
+/* Messages on stderr, prefixed "nara-audit: ". */
+void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

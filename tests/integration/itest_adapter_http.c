@@ -1,0 +1,346 @@
+/*
+ * itest_adapter_http.c — two nara-adapters with the HTTP backend through a
+ * real narad: messages POSTed to the API, handed to an in-test webhook with
+ * an Idempotency-Key, receipts both to the webhook and in GET; refusals
+ * with their codes; a webhook that fails or hangs is retried and the
+ * message is not acked meanwhile.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "adapter_helpers.h"
+#include "harness.h"
+#include "pbjson.h"
+#include "tls_helpers.h"
+
+static struct harness h;
+static struct tadapter gbg, bup;
+static struct webhook hook_gbg, hook_bup;
+static int port_gbg, port_bup;
+static struct fixture *fx;
+
+static void
+http_adapter(struct tadapter *a, const char *node, int *port,
+    struct webhook *w)
+{
+	char extra[512];
+
+	*port = tls_free_port();
+	snprintf(extra, sizeof(extra), "backend = http\nmax_message_bytes = 64K\n"
+	    "\n[http]\nlisten = 127.0.0.1:%d\nwebhook = http://127.0.0.1:%d/nara/in\n"
+	    "webhook_timeout = 1\n", *port, w->port);
+	tadapter_init(a, node, h.router, extra);
+}
+
+static void
+setup(void)
+{
+	harness_init(&h, "ack_timeout = 30\n");
+	harness_start(&h);
+	webhook_start(&hook_gbg);
+	memset(&hook_bup, 0, sizeof(hook_bup));
+	fx = fixture_new();
+}
+
+static void
+teardown(void)
+{
+	fixture_free(&fx);
+	tadapter_cleanup(&gbg);
+	tadapter_cleanup(&bup);
+	webhook_stop(&hook_gbg);
+	webhook_stop(&hook_bup);
+	harness_cleanup(&h);
+}
+
+TestSuite(adapter_http, .init = setup, .fini = teardown, .timeout = 180);
+
+/* Start both adapters (bup's webhook configured by the test first). */
+static void
+start_both(void)
+{
+	webhook_start(&hook_bup);   /* on hook_bup.port if the test set one */
+	http_adapter(&gbg, T_GBG, &port_gbg, &hook_gbg);
+	http_adapter(&bup, T_BUP, &port_bup, &hook_bup);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+	for (int i = 0; i < 500; i++) {
+		if (http_request(port_gbg, "GET", "/", NULL, NULL) > 0 &&
+		    http_request(port_bup, "GET", "/", NULL, NULL) > 0)
+			return;
+		usleep(20000);
+	}
+	cr_assert_fail("adapters' HTTP API never came up; see %s", gbg.log);
+}
+
+/* POST env to port; returns the HTTP status, body into *body. */
+static int
+post(int port, const Nara__Envelope *env, char **body)
+{
+	char *js = pbjson_print(&env->base);
+	int status = http_request(port, "POST", "/v1/messages", js, body);
+
+	free(js);
+	return status;
+}
+
+/* GET /v1/messages/id and return member key of the answer ("" if none). */
+static const char *
+get_field(int port, const char *id, const char *key)
+{
+	static char out[256];
+	char path[128], *body = NULL;
+	json_t *o, *v;
+
+	snprintf(path, sizeof(path), "/v1/messages/%s", id);
+	out[0] = '\0';
+	if (http_request(port, "GET", path, NULL, &body) != 200 || body == NULL) {
+		free(body);
+		return out;
+	}
+	o = json_loads(body, 0, NULL);
+	if ((v = json_object_get(o, key)) != NULL && json_is_string(v))
+		snprintf(out, sizeof(out), "%s", json_string_value(v));
+	else if (v != NULL && json_is_object(v))
+		snprintf(out, sizeof(out), "%s", json_string_value(json_object_get(v,
+		    "outcome")));
+	json_decref(o);
+	free(body);
+	return out;
+}
+
+static bool
+wait_state(int port, const char *id, const char *state, int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 50; i++) {
+		if (strcmp(get_field(port, id, "state"), state) == 0)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+static bool
+wait_hits(struct webhook *w, const char *key, int answered, int min,
+    int timeout_ms)
+{
+	for (int i = 0; i < timeout_ms / 50; i++) {
+		if (webhook_count(w, key, answered) >= min)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+Test(adapter_http, every_type_round_trip_with_receipts)
+{
+	static const struct {
+		Nara__MessageType type;
+		bool from_gbg;
+		const char *sender, *recipient;
+	} cases[] = {
+		{ NARA__MESSAGE_TYPE__REFERRAL, true, T_GBG_EH, T_BUP },
+		{ NARA__MESSAGE_TYPE__CONSULTATION_REQUEST, true, T_GBG_EH, T_BUP },
+		{ NARA__MESSAGE_TYPE__SIP_INVITATION, true, T_GBG_EH, T_BUP },
+		{ NARA__MESSAGE_TYPE__REFERRAL_RESPONSE, true, T_GBG_SOC, T_BUP },
+		{ NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, false, T_BUP, T_GBG_SOC },
+		{ NARA__MESSAGE_TYPE__CONSULTATION_RESPONSE, false, T_BUP, T_GBG_EH },
+		{ NARA__MESSAGE_TYPE__SIP_RESPONSE, false, T_BUP, T_GBG_EH },
+	};
+
+	start_both();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		Nara__Envelope *env = fixture_envelope(fx, cases[i].type,
+		    cases[i].sender, cases[i].recipient);
+		struct webhook *to = cases[i].from_gbg ? &hook_bup : &hook_gbg;
+		struct webhook *back = cases[i].from_gbg ? &hook_gbg : &hook_bup;
+		int port = cases[i].from_gbg ? port_gbg : port_bup;
+		char id[37], rkey[64], *body = NULL;
+
+		snprintf(id, sizeof(id), "%s", env->message_id);
+		snprintf(rkey, sizeof(rkey), "receipt-%s", id);
+		cr_assert_eq(post(port, env, &body), 202, "%s", body);
+		cr_expect(strstr(body, id) != NULL, "%s", body);
+		free(body);
+		cr_assert(wait_hits(to, id, 200, 1, 20000), "%s never reached the "
+		    "webhook", id);
+		cr_assert(wait_hits(back, rkey, 200, 1, 20000), "no receipt "
+		    "for %s at the sender's webhook", id);
+		cr_assert(wait_state(port, id, "delivered", 10000));
+		cr_expect_str_eq(get_field(port, id, "receipt"), "OUTCOME_DELIVERED");
+		cr_expect_eq(webhook_count(to, id, -1), 1, "posted twice");
+	}
+	pthread_mutex_lock(&hook_bup.lock);
+	cr_expect_str_eq(hook_bup.hits[0].kind, "message");
+	cr_expect(strstr(hook_bup.hits[0].body, "\"type\": \"REFERRAL\"") != NULL,
+	    "%s", hook_bup.hits[0].body);
+	pthread_mutex_unlock(&hook_bup.lock);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+}
+
+static void
+expect_refusal(int status, const char *body, int want_status,
+    const char *code)
+{
+	cr_expect_eq(status, want_status, "%s", body ? body : "");
+	cr_expect(body != NULL && strstr(body, code) != NULL, "want %s: %s",
+	    code, body ? body : "");
+}
+
+Test(adapter_http, refusals_carry_codes)
+{
+	Nara__Envelope *env;
+	char *body = NULL, big[80 * 1024];
+	int st;
+
+	start_both();
+	st = http_request(port_gbg, "POST", "/v1/messages", "{ nope", &body);
+	expect_refusal(st, body, 400, "NR024");
+	free(body);
+	st = http_request(port_gbg, "POST", "/v1/messages", "{}", &body);
+	expect_refusal(st, body, 400, "NR010");
+	free(body);
+	memset(big, ' ', sizeof(big) - 1);
+	big[0] = '{';
+	big[sizeof(big) - 2] = '}';
+	big[sizeof(big) - 1] = '\0';
+	st = http_request(port_gbg, "POST", "/v1/messages", big, &body);
+	expect_refusal(st, body, 413, "NR020");
+	free(body);
+	st = http_request(port_gbg, "GET", "/v1/messages/not-a-uuid", NULL, &body);
+	expect_refusal(st, body, 400, "NR011");
+	free(body);
+	st = http_request(port_gbg, "GET",
+	    "/v1/messages/6f1c1f43-8a41-4a5e-9a3c-0d2b1f9e7a10", NULL, &body);
+	expect_refusal(st, body, 404, "NR011");
+	free(body);
+	/* the same id with other content */
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	env->referral->reason = (char *)"another reason";
+	st = post(port_gbg, env, &body);
+	expect_refusal(st, body, 409, "NR033");
+	free(body);
+	/* refused by narad: the state says so with the code */
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_BORAS_EH, T_BUP);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_state(port_gbg, env->message_id, "rejected", 10000));
+	cr_expect_str_eq(get_field(port_gbg, env->message_id, "code"), "NR030");
+}
+
+Test(adapter_http, webhook_failures_retried_not_acked)
+{
+	Nara__Envelope *env;
+	char id[37];
+
+	hook_bup.fail_first = 3;
+	hook_bup.hang_first = 1;
+	hook_bup.hang_ms = 2500;
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_bup, id, 500, 3, 20000), "500s not retried");
+	/* while the local system fails, narad has no ack: no receipt yet */
+	cr_expect_str_eq(get_field(port_gbg, id, "state"), "accepted");
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from receipts"), 0);
+	cr_assert(wait_hits(&hook_bup, id, 0, 1, 20000), "no attempt after 500s");
+	cr_expect_str_eq(get_field(port_gbg, id, "state"), "accepted");
+	cr_assert(wait_hits(&hook_bup, id, 200, 1, 30000), "never retried "
+	    "after the timeout");
+	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+	cr_expect_eq(webhook_count(&hook_bup, id, 200), 1);
+	cr_expect_eq(webhook_count(&hook_bup, id, -1), 5);
+	cr_expect_geq(tadapter_log_count(&bup, "webhook did not take"), 4);
+}
+
+Test(adapter_http, local_refusal_becomes_nack)
+{
+	Nara__Envelope *env;
+	char id[37];
+
+	hook_bup.status = 422;
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_state(port_gbg, id, "failed", 20000));
+	cr_expect_str_eq(get_field(port_gbg, id, "code"), "NR052");
+	cr_expect_str_eq(get_field(port_gbg, id, "receipt"), "OUTCOME_FAILED");
+	cr_expect_eq(webhook_count(&hook_bup, id, 422), 1);
+}
+
+Test(adapter_http, webhook_down_then_back)
+{
+	Nara__Envelope *env;
+	char id[37];
+	int port;
+
+	/* A port below the ephemeral range: a connection to a closed ephemeral
+	 * port on loopback can end up connected to itself. */
+	port = 20000 + (int)(getpid() % 10000);
+	hook_bup.port = port;
+	start_both();
+	/* the local system is not running at all: connections refused */
+	webhook_stop(&hook_bup);
+	memset(&hook_bup, 0, sizeof(hook_bup));
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	for (int i = 0; i < 200 && tadapter_log_count(&bup,
+	    "webhook did not take") < 2; i++)
+		usleep(50000);
+	cr_assert_geq(tadapter_log_count(&bup, "webhook did not take"), 2);
+	cr_expect_str_eq(get_field(port_gbg, id, "state"), "accepted");
+	hook_bup.port = port;
+	webhook_start(&hook_bup);
+	cr_assert(wait_hits(&hook_bup, id, 200, 1, 20000), "not retried once "
+	    "the webhook was back");
+	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+}
+
+Test(adapter_http, unix_socket_api)
+{
+	char sdir[64], sock[128], extra[512], path[128], cmd[128], *body = NULL;
+	Nara__Envelope *env;
+	struct tadapter ux;
+	int st = -1;
+	char *js;
+
+	snprintf(sdir, sizeof(sdir), "/tmp/nara-sock-XXXXXX");
+	cr_assert_not_null(mkdtemp(sdir));
+	snprintf(sock, sizeof(sock), "%s/api.sock", sdir);
+	snprintf(extra, sizeof(extra), "backend = http\n\n[http]\n"
+	    "listen = unix:%s\nwebhook = http://127.0.0.1:%d/x\n", sock,
+	    hook_gbg.port);
+	tadapter_init(&ux, T_GBG, h.router, extra);
+	tadapter_start(&ux);
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	js = pbjson_print(&env->base);
+	for (int i = 0; i < 300 && st != 202; i++) {
+		st = http_request_unix(sock, "POST", "/v1/messages", js, &body);
+		free(body);
+		body = NULL;
+		if (st != 202)
+			usleep(20000);
+	}
+	free(js);
+	cr_assert_eq(st, 202, "POST over %s answered %d; see %s", sock, st, ux.log);
+	snprintf(path, sizeof(path), "/v1/messages/%s", env->message_id);
+	cr_expect_eq(http_request_unix(sock, "GET", path, NULL, &body), 200);
+	cr_expect(body != NULL && strstr(body, env->message_id) != NULL);
+	free(body);
+	cr_expect_eq(tadapter_stop(&ux, SIGTERM), 0);
+	cr_expect_neq(access(sock, F_OK), 0, "socket left behind");
+	tadapter_cleanup(&ux);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sdir);
+	cr_expect_eq(system(cmd), 0);
+}

@@ -1,0 +1,448 @@
+/*
+ * itest_audit.c — nara-audit against stores written by a real narad that
+ * signs its chain head: verify while narad runs and after, every --json
+ * output parsed and its fields checked, the extract for one child, the
+ * reproducible sample, review record while narad writes, export, prune,
+ * and tampering detected with the bad seq named.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "harness.h"
+#include "validate.h"
+
+#define CHILD2 "191212121212"
+static char child2[] = CHILD2;
+#define OUT_MAX 262144
+
+static struct harness h;
+static struct fixture *fx;
+static char tool[300], out[OUT_MAX];
+static const char *const row_fields[] = { "seq", "time", "event", "node",
+    "message_id", "type", "sender", "recipient", "author", "legal_basis",
+    "payload_sha256", "payload_size", "subject", "code", "detail", "hash" };
+
+/* Put signing_key and a 1 s checkpoint interval into the harness config. */
+static void
+config_signing(void)
+{
+	char *conf = NULL, *p, key[300];
+	size_t len = 0;
+	FILE *f = fopen(h.conf, "r");
+
+	cr_assert_not_null(f);
+	cr_assert_gt(getdelim(&conf, &len, '\0', f), 0);
+	fclose(f);
+	p = strstr(conf, "[broker]\n");
+	cr_assert_not_null(p);
+	f = fopen(h.conf, "w");
+	fprintf(f, "[broker]\nsigning_key = %s/sign.pem\ncheckpoint_interval = 1\n"
+	    "%s", h.dir, p + strlen("[broker]\n"));
+	fclose(f);
+	free(conf);
+	snprintf(key, sizeof(key), "%s/sign.pem", h.dir);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s keygen %s", tool, key), 0,
+	    "%s", out);
+}
+
+static void
+setup(void)
+{
+	harness_bin("nara-audit", tool, sizeof(tool));
+	harness_init(&h, NULL);
+	config_signing();
+	harness_start(&h);
+	fx = fixture_new();
+}
+
+static void
+teardown(void)
+{
+	fixture_free(&fx);
+	harness_cleanup(&h);
+}
+
+TestSuite(audit, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Run nara-audit with the formatted args (stdout only); its exit code. */
+static int audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+audit(const char *fmt, ...)
+{
+	char args[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return harness_run(out, sizeof(out), "{ %s %s 2>/dev/null; }", tool, args);
+}
+
+static json_t *
+parse(void)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(out, 0, &jerr);
+
+	cr_assert_not_null(j, "not JSON (%s): %.300s", jerr.text, out);
+	return j;
+}
+
+/* Every documented row field is there, with the right JSON type. */
+static void
+check_row(json_t *row)
+{
+	cr_assert(json_is_object(row));
+	for (size_t i = 0; i < sizeof(row_fields) / sizeof(row_fields[0]); i++)
+		cr_assert(json_object_get(row, row_fields[i]) != NULL,
+		    "field %s missing", row_fields[i]);
+	cr_expect(json_is_integer(json_object_get(row, "seq")));
+	cr_expect(json_is_string(json_object_get(row, "time")));
+	cr_expect(json_is_string(json_object_get(row, "event")));
+	cr_expect_eq(strlen(json_string_value(json_object_get(row, "hash"))), 64);
+}
+
+static const char *
+str(json_t *row, const char *k)
+{
+	const char *s = json_string_value(json_object_get(row, k));
+
+	return s ? s : "";
+}
+
+/* Submit one report of concern about pn (NULL: the fixture's child). */
+static void
+submit(struct tclient *c, const char *pn, char id[37])
+{
+	Nara__Envelope *e = fixture_envelope(fx,
+	    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, T_GBG_SOC);
+	Nara__Frame *r;
+
+	if (pn != NULL)
+		e->subject->personal_number = child2;
+	strcpy(id, e->message_id);
+	r = tclient_submit(c, e);
+	cr_assert_eq(r->kind_case, NARA__FRAME__KIND_ACCEPTED);
+	frame_free(&r);
+}
+
+static void
+deliver_ack(struct tclient *soc, const char *id)
+{
+	Nara__Frame *d = tclient_expect(soc, NARA__FRAME__KIND_DELIVER, 5000);
+
+	cr_assert_not_null(d);
+	cr_assert_str_eq(d->deliver->envelope->message_id, id);
+	frame_free(&d);
+	tclient_ack(soc, id, false);
+}
+
+/* Two messages about two children, the first delivered and acked; then
+ * wait for narad to sign the head. */
+static void
+traffic(char a[37], char b[37])
+{
+	struct tclient bup, soc;
+
+	tclient_open(&bup, &h, T_BUP, 16);
+	tclient_open(&soc, &h, T_GBG, 1);
+	submit(&bup, NULL, a);
+	deliver_ack(&soc, a);
+	submit(&bup, child2, b);
+	usleep(2500000);
+	tclient_close(&bup);
+	tclient_close(&soc);
+}
+
+/* verify --json: exit code and the documented fields. */
+static json_t *
+verify_json(int expect_rc)
+{
+	json_t *j;
+	const char *keys[] = { "ok", "rows", "first_seq", "last_seq", "cut_seq",
+	    "checkpoints", "signed_seq", "signed_time", "signatures_checked",
+	    "bad_seq", "error" };
+
+	cr_assert_eq(audit("verify -c %s --json", h.conf), expect_rc, "%s", out);
+	j = parse();
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		cr_assert(json_object_get(j, keys[i]) != NULL, "no %s", keys[i]);
+	cr_expect_eq(json_is_true(json_object_get(j, "ok")), expect_rc == 0);
+	cr_expect(json_is_true(json_object_get(j, "signatures_checked")));
+	return j;
+}
+
+static json_int_t
+jint(json_t *j, const char *k)
+{
+	return json_integer_value(json_object_get(j, k));
+}
+
+Test(audit, verify_while_running_and_after_stop)
+{
+	char a[37], b[37];
+	json_t *j;
+
+	traffic(a, b);
+	cr_expect_eq(audit("verify -c %s", h.conf), 0, "%s", out);
+	cr_expect(strstr(out, "intact") != NULL, "%s", out);
+	j = verify_json(0);
+	cr_expect_gt(jint(j, "signed_seq"), 0);
+	cr_expect_eq(jint(j, "first_seq"), 1);
+	json_decref(j);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	j = verify_json(0);
+	/* the clean shutdown signed the very last row */
+	cr_expect_eq(jint(j, "signed_seq"), jint(j, "last_seq"));
+	json_decref(j);
+}
+
+Test(audit, trace_query_export_outputs_parse)
+{
+	char a[37], b[37], *line;
+	json_t *j, *row;
+	size_t i;
+	int lines = 0;
+
+	traffic(a, b);
+	cr_assert_eq(audit("trace %s -c %s --json", a, h.conf), 0, "%s", out);
+	j = parse();
+	cr_assert_geq(json_array_size(j), 3);
+	json_array_foreach(j, i, row) {
+		check_row(row);
+		cr_expect_str_eq(str(row, "message_id"), a);
+	}
+	cr_expect_str_eq(str(json_array_get(j, 0), "event"), "received");
+	json_decref(j);
+	cr_expect_eq(audit("trace 00000000-0000-4000-8000-000000000000 -c %s",
+	    h.conf), 1);
+
+	cr_assert_eq(audit("query -c %s --party %s --event received --json",
+	    h.conf, T_GBG_SOC), 0, "%s", out);
+	j = parse();
+	cr_expect_eq(json_array_size(j), 2);
+	json_array_foreach(j, i, row) {
+		check_row(row);
+		cr_expect_str_eq(str(row, "recipient"), T_GBG_SOC);
+	}
+	json_decref(j);
+	cr_assert_eq(audit("query -c %s --from 2000-01-01 --to 2000-12-31 --json",
+	    h.conf), 0);
+	j = parse();
+	cr_expect_eq(json_array_size(j), 0);
+	json_decref(j);
+	cr_assert_eq(audit("query -c %s --csv --event acked", h.conf), 0);
+	cr_expect(strncmp(out, "seq,time,event,node,message_id,", 31) == 0,
+	    "%s", out);
+	cr_expect(strstr(out, a) != NULL);
+	cr_expect_eq(audit("query -c %s --from yesterday", h.conf), 2);
+
+	cr_assert_eq(audit("export -c %s --format jsonl", h.conf), 0);
+	for (line = strtok(out, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		json_error_t jerr;
+		json_t *o = json_loads(line, 0, &jerr);
+		cr_assert_not_null(o, "line %d: %s", lines, jerr.text);
+		check_row(o);
+		json_decref(o);
+		lines++;
+	}
+	cr_expect_eq(lines, harness_sql_long(&h, "select count(*) from audit"));
+}
+
+/* Rows of subject PN: every one about message want, none about other. */
+static void
+subject_is(const char *pn, const char *want, const char *other)
+{
+	json_t *j, *row;
+	size_t i;
+	bool seen = false;
+
+	cr_assert_eq(audit("subject %s -c %s --json", pn, h.conf), 0, "%s", out);
+	j = parse();
+	json_array_foreach(j, i, row) {
+		check_row(row);
+		cr_expect_str_neq(str(row, "message_id"), other);
+		seen |= strcmp(str(row, "message_id"), want) == 0;
+		cr_expect_str_eq(str(row, "message_id"), want);
+	}
+	cr_expect(seen, "no rows about %s", want);
+	json_decref(j);
+}
+
+Test(audit, subject_extract_finds_exactly_that_child)
+{
+	char a[37], b[37], pn[13] = "", sql[200];
+
+	traffic(a, b);
+	snprintf(sql, sizeof(sql), "select count(*) from audit where "
+	    "message_id = '%s'", a);
+	/* the fixture's child: born 2014-03-12, its number from the log of A
+	 * is not available (only the pseudonym), so rebuild it the same way */
+	{
+		const char *body = "140312238";
+		int sum = 0;
+		for (int k = 0; k < 9; k++) {
+			int d = (body[k] - '0') * (k % 2 == 0 ? 2 : 1);
+			sum += d > 9 ? d - 9 : d;
+		}
+		snprintf(pn, sizeof(pn), "20%s%d", body, (10 - sum % 10) % 10);
+	}
+	subject_is(pn, a, b);
+	subject_is(CHILD2, b, a);
+	/* by standard input too */
+	cr_assert_eq(harness_run(out, sizeof(out), "{ echo %s | %s subject - -c "
+	    "%s --csv 2>/dev/null; }", CHILD2, tool, h.conf), 0);
+	cr_expect(strstr(out, b) != NULL && strstr(out, a) == NULL);
+	/* a bad number: coded error, and the number is not echoed */
+	cr_expect_eq(harness_run(out, sizeof(out), "%s subject 201403122381 -c %s",
+	    tool, h.conf), 2);
+	cr_expect(strstr(out, "NR013") != NULL, "%s", out);
+	cr_expect(strstr(out, "201403122381") == NULL, "%s", out);
+	cr_expect_gt(harness_sql_long(&h, sql), 0);
+	/* the clear number is nowhere in the store */
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "coalesce(detail, '') || coalesce(subject, '') like '%191212121212%'"),
+	    0);
+}
+
+Test(audit, sample_is_reproducible)
+{
+	char a[37], b[37], first[OUT_MAX];
+	json_t *j, *rows;
+
+	traffic(a, b);
+	cr_assert_eq(audit("sample -c %s --n 1 --from 2000-01-01 --to 2100-01-01 "
+	    "--seed 7 --json", h.conf), 0, "%s", out);
+	strcpy(first, out);
+	j = parse();
+	cr_expect_eq(jint(j, "seed"), 7);
+	cr_expect_eq(jint(j, "population"), 2);
+	cr_expect_eq(jint(j, "n"), 1);
+	rows = json_object_get(j, "rows");
+	cr_assert_eq(json_array_size(rows), 1);
+	check_row(json_array_get(rows, 0));
+	cr_expect_str_eq(str(json_array_get(rows, 0), "event"), "received");
+	json_decref(j);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(audit("sample -c %s --n 1 --from 2000-01-01 --to "
+		    "2100-01-01 --seed 7 --json", h.conf), 0);
+		cr_expect_str_eq(out, first);
+	}
+	/* a sample as large as the population is all of it */
+	cr_assert_eq(audit("sample -c %s --n 5 --from 2000-01-01 --to 2100-01-01 "
+	    "--seed 99", h.conf), 0);
+	cr_expect(strstr(out, "seed 99: 2 of 2") != NULL, "%s", out);
+	cr_expect_eq(audit("sample -c %s --n 5", h.conf), 2);
+}
+
+Test(audit, review_record_while_narad_writes)
+{
+	char a[37], b[37], c[37];
+	struct tclient bup;
+	json_t *j;
+
+	traffic(a, b);
+	cr_assert_eq(audit("review record %s -c %s --reviewer granskare-1 "
+	    "--conclusion 'access justified'", a, h.conf), 0, "%s", out);
+	/* narad appends after the review row, on the same chain */
+	tclient_open(&bup, &h, T_BUP, 16);
+	submit(&bup, NULL, c);
+	tclient_close(&bup);
+	usleep(300000);
+	j = verify_json(0);
+	json_decref(j);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'log_reviewed' and author = 'granskare-1'"), 1);
+	cr_expect_eq(audit("review record 00000000-0000-4000-8000-000000000000 "
+	    "-c %s --reviewer x --conclusion y", h.conf), 1);
+	cr_expect_eq(audit("review record not-a-uuid -c %s --reviewer x "
+	    "--conclusion y", h.conf), 2);
+	cr_expect_eq(audit("review record %s -c %s --conclusion y", a, h.conf), 2);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	j = verify_json(0);
+	json_decref(j);
+}
+
+Test(audit, tampering_is_named)
+{
+	char a[37], b[37], cmd[600];
+	json_t *j;
+
+	traffic(a, b);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s \"update audit set recipient = "
+	    "'kommun:1490:socialtjanst' where seq = 3\"", h.store);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s", cmd), 0, "%s", out);
+	j = verify_json(1);
+	cr_expect_eq(jint(j, "bad_seq"), 3);
+	json_decref(j);
+	cr_expect_eq(audit("verify -c %s", h.conf), 1);
+	cr_expect(strstr(out, "seq 3") != NULL, "%s", out);
+}
+
+Test(audit, newest_rows_deleted_after_signed_checkpoint)
+{
+	char a[37], b[37], cmd[800];
+	long last;
+	json_t *j;
+
+	traffic(a, b);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	last = harness_sql_long(&h, "select max(seq) from audit");
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s \"delete from audit where seq >= "
+	    "%ld; update meta set value = %ld where key = 'audit_head_seq'; "
+	    "update meta set value = (select hash from audit where seq = %ld) "
+	    "where key = 'audit_head_hash'\"", h.store, last - 1, last - 2,
+	    last - 2);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s", cmd), 0, "%s", out);
+	j = verify_json(1);
+	cr_expect_eq(jint(j, "bad_seq"), last - 1);
+	json_decref(j);
+}
+
+Test(audit, prune_then_verify_then_tamper)
+{
+	char a[37], b[37], when[32], cmd[600];
+	json_t *j;
+
+	traffic(a, b);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	sleep(1);
+	time_format((int64_t)time(NULL), when, sizeof(when));
+	cr_assert_eq(audit("prune -c %s --before %s", h.conf, when), 0, "%s", out);
+	cr_expect(strstr(out, "pruned") != NULL, "%s", out);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit"), 1);
+	j = verify_json(0);
+	cr_expect_gt(jint(j, "cut_seq"), 0);
+	json_decref(j);
+	cr_expect_eq(audit("prune -c %s --before 2999-01-01", h.conf), 2);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s \"update audit set detail = 'x'\"",
+	    h.store);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s", cmd), 0, "%s", out);
+	j = verify_json(1);
+	json_decref(j);
+}
+
+Test(audit, usage_errors_and_help)
+{
+	cr_expect_eq(harness_run(out, sizeof(out), "%s", tool), 2);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s frobnicate", tool), 2);
+	cr_expect(strstr(out, "NR072") != NULL, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --help", tool), 0);
+	cr_expect(strstr(out, "usage: nara-audit verify") != NULL, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s trace --seed 3 x --store "
+	    "%s", tool, h.store), 2);
+	cr_expect(strstr(out, "not used by trace") != NULL, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --store %s/nope.db",
+	    tool, h.dir), 2);
+	cr_expect(strstr(out, "NR071") != NULL, "%s", out);
+}

@@ -1,0 +1,200 @@
+/*
+ * itest_dashboard.c — narad's dashboard loaded in headless Chromium after
+ * its script has fetched /api/nodes: a row per configured node with its
+ * state and backlog, for the test config and for the shipped config with
+ * all 49 municipalities. Chromium is a test dependency (DEB_PACKAGES): if it
+ * is missing the test fails and says so.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+#include "tls_helpers.h"
+#include "validate.h"
+
+static struct harness h;
+static int http_port;
+
+TestSuite(dashboard, .timeout = 300);
+
+static char *
+read_all(const char *path)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = fopen(path, "r");
+
+	cr_assert(f != NULL, "cannot read %s", path);
+	cr_assert(getdelim(&text, &len, '\0', f) > 0);
+	fclose(f);
+	return text;
+}
+
+/* Replace the first `from` in text (a malloc'd string) by `to`. */
+static char *
+replace(char *text, const char *from, const char *to)
+{
+	char *at = strstr(text, from), *out = NULL;
+
+	cr_assert(at != NULL, "\"%s\" not found in the config", from);
+	cr_assert(asprintf(&out, "%.*s%s%s", (int)(at - text), text, to,
+	    at + strlen(from)) > 0);
+	free(text);
+	return out;
+}
+
+static void
+write_conf(const char *text)
+{
+	FILE *f = fopen(h.conf, "w");
+
+	cr_assert(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+wait_http(void)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = tcp_connect_local(http_port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("no dashboard on 127.0.0.1:%d; see %s", http_port, h.log);
+}
+
+/* The DOM of the dashboard after its script ran, from headless Chromium. */
+static char *
+dump_dom(void)
+{
+	char cmd[2048], path[400], *dom;
+	int rc;
+
+	rc = system("command -v chromium >/dev/null 2>&1");
+	cr_assert_eq(rc, 0, "chromium is not installed: the dashboard test needs "
+	    "it (Debian package chromium, listed in DEB_PACKAGES; run make "
+	    "deps-check)");
+	snprintf(path, sizeof(path), "%s/dom.html", h.dir);
+	snprintf(cmd, sizeof(cmd), "timeout 120 chromium --headless --no-sandbox "
+	    "--disable-gpu --no-first-run --user-data-dir=%s/chromium "
+	    "--virtual-time-budget=4000 --dump-dom http://127.0.0.1:%d/ "
+	    ">%s 2>%s/chromium.log", h.dir, http_port, path, h.dir);
+	rc = system(cmd);
+	cr_assert_eq(rc, 0, "chromium failed (%d); see %s/chromium.log", rc, h.dir);
+	dom = read_all(path);
+	return dom;
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void
+expect_row(const char *dom, const char *node, const char *state)
+{
+	char want[200];
+
+	snprintf(want, sizeof(want), "<tr id=\"node-%s\" class=\"%s\" "
+	    "data-state=\"%s\">", node, state, state);
+	cr_expect(strstr(dom, want) != NULL, "no row %s", want);
+}
+
+Test(dashboard, test_config_nodes_and_states)
+{
+	struct fixture *fx = fixture_new();
+	struct tclient gbg;
+	char listen[64], *conf, *dom, *row;
+
+	harness_init(&h, NULL);
+	http_port = tls_free_port();
+	snprintf(listen, sizeof(listen), "http_listen = 127.0.0.1:%d\n",
+	    http_port);
+	conf = replace(read_all(h.conf), "http_listen =\n", listen);
+	write_conf(conf);
+	free(conf);
+	harness_start(&h);
+	wait_http();
+	tclient_open(&gbg, &h, T_GBG, 8);
+	for (int i = 0; i < 2; i++) {
+		Nara__Frame *r = tclient_submit(&gbg, fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP));
+		cr_assert_eq(r->kind_case, NARA__FRAME__KIND_ACCEPTED);
+		frame_free(&r);
+	}
+	dom = dump_dom();
+	cr_expect_eq(count(dom, "<tr id=\"node-"), 4, "%s", dom);
+	expect_row(dom, T_GBG, "connected");
+	expect_row(dom, T_BORAS, "disconnected");
+	expect_row(dom, T_PED, "disconnected");
+	expect_row(dom, T_BUP, "disconnected");
+	/* BUP's backlog: queued cell 2 */
+	row = strstr(dom, "<tr id=\"node-" T_BUP "\"");
+	cr_assert(row != NULL);
+	cr_expect(strncmp(strstr(row, "<td class=\"num queued\">"),
+	    "<td class=\"num queued\">2</td>", 28) == 0, "%.400s", row);
+	cr_expect(strstr(dom, "1 of 4 nodes connected") != NULL);
+	cr_expect(strstr(dom, "Göteborg") != NULL);
+	cr_expect(strstr(dom, "<div id=\"error\"></div>") != NULL,
+	    "the page reports an error");
+	free(dom);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&h, SIGTERM);
+	harness_cleanup(&h);
+}
+
+/* The shipped config: every municipality and regional unit on one page. */
+Test(dashboard, shipped_config_all_municipalities)
+{
+	const char *top = getenv("NARA_TOP");
+	char path[400], val[400], *conf, *dom;
+	int municipalities, regional;
+
+	harness_init(&h, NULL);
+	snprintf(path, sizeof(path), "%s/config/nara.conf", top ? top : ".");
+	conf = read_all(path);
+	municipalities = count(conf, "\n[node kommun-");
+	regional = count(conf, "\n[node SE2321000131-");
+	cr_assert_eq(municipalities, 49, "config/nara.conf lists %d "
+	    "municipalities", municipalities);
+	conf = replace(conf, "ipc:///run/nara/router.sock", h.router);
+	snprintf(val, sizeof(val), "ipc://%s/control.sock", h.dir);
+	conf = replace(conf, "ipc:///run/nara/control.sock", val);
+	conf = replace(conf, "/var/lib/nara/nara.db", h.store);
+	snprintf(val, sizeof(val), "%s/pseudonym.key", h.dir);
+	conf = replace(conf, "/etc/nara/pseudonym.key", val);
+	http_port = tls_free_port();
+	snprintf(val, sizeof(val), "http_listen = 127.0.0.1:%d", http_port);
+	conf = replace(conf, "http_listen = 127.0.0.1:9464", val);
+	conf = replace(conf, "listen = 0.0.0.0:7443", "listen =");
+	write_conf(conf);
+	free(conf);
+	harness_start(&h);
+	wait_http();
+	dom = dump_dom();
+	cr_expect_eq(count(dom, "<tr id=\"node-kommun-"), 49);
+	cr_expect_eq(count(dom, "<tr id=\"node-SE2321000131-"), regional);
+	cr_expect_eq(count(dom, "data-state=\"disconnected\""), 49 + regional);
+	snprintf(val, sizeof(val), "0 of %d nodes connected", 49 + regional);
+	cr_expect(strstr(dom, val) != NULL, "summary \"%s\" missing", val);
+	expect_row(dom, "kommun-1480", "disconnected");
+	free(dom);
+	harness_stop(&h, SIGTERM);
+	harness_cleanup(&h);
+}

@@ -1,0 +1,450 @@
+/*
+ * itest_naractl.c — naractl against a real narad: every --json output
+ * parsed and checked field by field, the check command's exit codes at each
+ * backlog threshold (and 3 when narad is down), retry of a dead letter made
+ * with a nack, reload through the control socket with its audit rows, the
+ * read-only socket, and usage errors. Metrics and certificate days are in
+ * itest_metrics.c.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <zmq.h>
+
+#include "harness.h"
+#include "ops_helpers.h"
+#include "tls_helpers.h"
+#include "tunnel.h"
+#include "validate.h"
+
+TestSuite(naractl, .timeout = 180);
+
+/* naractl --json nodes with Göteborg connected and 3 messages for BUP. */
+static void
+expect_nodes(json_t *nv)
+{
+	json_t *n;
+
+	ops_expect_fields(nv, "now:i broker_id:s nodes:a");
+	cr_assert_eq(json_array_size(json_object_get(nv, "nodes")), 4);
+	for (size_t i = 0; i < 4; i++)
+		ops_expect_fields(json_array_get(json_object_get(nv, "nodes"), i),
+		    "id:s name:s kind:s connected:b connected_since:I last_seen:I "
+		    "in_flight:i queued:i receipts_waiting:i oldest_age_seconds:I "
+		    "cert_days_left:I");
+	n = ops_node_of(nv, T_GBG);
+	cr_expect(json_is_true(json_object_get(n, "connected")));
+	cr_expect_gt(ops_jint(n, "connected_since"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(n, "name")), "Göteborg");
+	n = ops_node_of(nv, T_BUP);
+	cr_expect(json_is_false(json_object_get(n, "connected")));
+	cr_expect_eq(ops_jint(n, "queued"), 3);
+	cr_expect(json_is_null(json_object_get(n, "cert_days_left")));
+}
+
+Test(naractl, status_and_nodes_json)
+{
+	struct fixture *fx = fixture_new();
+	struct tclient gbg;
+	char out[8192];
+	json_t *st, *nv;
+
+	ops_start(NULL);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 3, NULL);
+	st = ops_ctl_json("status");
+	ops_expect_fields(st, "version:s broker_id:s now:i started:i "
+	    "uptime_seconds:i nodes_configured:i nodes_connected:i queued:i "
+	    "in_flight:i oldest_queued_age_seconds:I dead_letters:i delivered:i "
+	    "receipts_waiting:i audit_rows:i store_bytes:i commit_latency:o "
+	    "counters:o thresholds:o");
+	cr_expect_eq(ops_jint(st, "nodes_configured"), 4);
+	cr_expect_eq(ops_jint(st, "nodes_connected"), 1);
+	cr_expect_eq(ops_jint(st, "queued"), 3);
+	cr_expect_eq(ops_jint(st, "dead_letters"), 0);
+	cr_expect_geq(ops_jint(st, "oldest_queued_age_seconds"), 0);
+	cr_expect_gt(ops_jint(st, "store_bytes"), 0);
+	ops_expect_fields(json_object_get(st, "commit_latency"),
+	    "window_seconds:i commits:i p50_us:i p99_us:i");
+	cr_expect_gt(ops_jint(json_object_get(st, "commit_latency"), "commits"), 0);
+	cr_expect_leq(ops_jint(json_object_get(st, "commit_latency"), "p50_us"),
+	    ops_jint(json_object_get(st, "commit_latency"), "p99_us"));
+	ops_expect_fields(json_object_get(st, "counters"), "submits:i accepted:i "
+	    "rejected:i duplicates:i delivered:i acked:i nacked:i expired:i "
+	    "commits:i commit_failures:i");
+	cr_expect_eq(ops_jint(json_object_get(st, "counters"), "accepted"), 3);
+	ops_expect_fields(json_object_get(st, "thresholds"), "warn_age_seconds:i "
+	    "crit_age_seconds:i warn_days:i crit_days:i");
+	cr_expect_eq(ops_jint(json_object_get(st, "thresholds"), "crit_days"), 7);
+
+	nv = ops_ctl_json("nodes");
+	expect_nodes(nv);
+	/* the human forms */
+	cr_assert_eq(ops_ctl(out, sizeof(out), NULL, 0, "status"), 0);
+	cr_expect(strstr(out, "1 of 4 connected") != NULL, "%s", out);
+	cr_assert_eq(ops_ctl(out, sizeof(out), NULL, 0, "nodes"), 0);
+	cr_expect(strstr(out, "NODE") != NULL && strstr(out, T_BUP) != NULL);
+	json_decref(st);
+	json_decref(nv);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, queue_and_show_metadata_only)
+{
+	struct fixture *fx = fixture_new();
+	char ids[2][37], out[4096], err[1024], args[128];
+	struct tclient gbg;
+	json_t *q, *m;
+	size_t i;
+
+	ops_start(NULL);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 2, ids);
+	q = ops_ctl_json("queue " T_BUP);
+	ops_expect_fields(q, "address:s count:i truncated:b messages:a");
+	cr_assert_eq(ops_jint(q, "count"), 2);
+	json_array_foreach(json_object_get(q, "messages"), i, m) {
+		ops_expect_fields(m, "message_id:s conversation_id:S type:s "
+		    "priority:i sender:s sender_node:s recipient:s "
+		    "recipient_node:s created:i accepted_at:i expires:i done_at:i "
+		    "attempts:i size:i payload_sha256:s identifies_child:b "
+		    "payload_kept:b state:s dead_code:S dead_text:S");
+		cr_expect_str_eq(json_string_value(json_object_get(m,
+		    "message_id")), ids[i]);
+		cr_expect_str_eq(json_string_value(json_object_get(m, "state")),
+		    "queued");
+		cr_expect_null(json_object_get(m, "payload"));
+		cr_expect_null(json_object_get(m, "subject"));
+		cr_expect_null(json_object_get(m, "personal_number"));
+	}
+	json_decref(q);
+	q = ops_ctl_json("queue --limit 1 " T_BUP);
+	cr_expect_eq(ops_jint(q, "count"), 1);
+	cr_expect(json_is_true(json_object_get(q, "truncated")));
+	json_decref(q);
+
+	snprintf(args, sizeof(args), "show %s", ids[1]);
+	m = ops_ctl_json(args);
+	cr_expect_str_eq(json_string_value(json_object_get(m, "type")), "referral");
+	cr_expect_str_eq(json_string_value(json_object_get(m, "sender")), T_GBG_EH);
+	cr_expect(json_is_true(json_object_get(m, "payload_kept")));
+	json_decref(m);
+	cr_assert_eq(ops_ctl(out, sizeof(out), NULL, 0, "show %s", ids[1]), 0);
+	cr_expect(strstr(out, "recipient_node") && strstr(out, T_BUP), "%s", out);
+
+	/* unknown and malformed ids: exit 1 with the catalogue code */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err),
+	    "show 00000000-0000-4000-8000-000000000000"), 1);
+	cr_expect(strstr(err, "NR019") != NULL, "%s", err);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "--json show nope"), 1);
+	cr_expect(strstr(err, "NR011") != NULL, "%s", err);
+	q = json_loads(out, 0, NULL);
+	cr_assert(q != NULL, "--json error reply not printed: %s", out);
+	cr_expect(json_is_false(json_object_get(q, "ok")));
+	cr_expect_str_eq(json_string_value(json_object_get(q, "code")), "NR011");
+	json_decref(q);
+	cr_expect_eq(harness_log_count(&ops_h, "control: refused show"), 2);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, retry_dead_letter_audited)
+{
+	struct fixture *fx = fixture_new();
+	char ids[1][37], sql[256], args[128], out[2048], err[1024];
+	struct tclient gbg, bup;
+	Nara__Frame *d;
+	json_t *r;
+
+	ops_start(NULL);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 1, ids);
+	tclient_open(&bup, &ops_h, T_BUP, 8);
+	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
+	cr_assert(d != NULL);
+	cr_assert_str_eq(d->deliver->envelope->message_id, ids[0]);
+	frame_free(&d);
+	ops_send_nack(&bup, ids[0]);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
+	    "message_id = '%s' AND state = 2", ids[0]);
+	ops_wait_sql(sql, 1);
+	r = ops_ctl_json("status");
+	cr_expect_eq(ops_jint(r, "dead_letters"), 1);
+	json_decref(r);
+
+	snprintf(args, sizeof(args), "retry %s", ids[0]);
+	r = ops_ctl_json(args);
+	ops_expect_fields(r, "message_id:s recipient_node:s state:s");
+	cr_expect_str_eq(json_string_value(json_object_get(r, "recipient_node")),
+	    T_BUP);
+	json_decref(r);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE event = "
+	    "'retried' AND message_id = '%s'", ids[0]);
+	cr_expect_eq(harness_sql_long(&ops_h, sql), 1);
+	/* back in BUP's queue: delivered again */
+	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
+	cr_assert(d != NULL, "retried message not delivered");
+	cr_expect_str_eq(d->deliver->envelope->message_id, ids[0]);
+	frame_free(&d);
+	/* not a dead letter any more: refused with NR019 */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "retry %s",
+	    ids[0]), 1);
+	cr_expect(strstr(err, "NR019") && strstr(err, "not a dead letter"),
+	    "%s", err);
+	cr_expect_eq(harness_log_count(&ops_h, "control: retry requested"), 2);
+	tclient_close(&bup);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, reload_audited_and_refused)
+{
+	char out[2048], err[1024];
+	FILE *f;
+	json_t *r;
+
+	ops_start(NULL);
+	r = ops_ctl_json("reload");
+	ops_expect_fields(r, "reloaded:b nodes:i");
+	cr_expect_eq(ops_jint(r, "nodes"), 4);
+	json_decref(r);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'control_reload'"), 1);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'config_reloaded'"), 1);
+	cr_assert_eq(ops_ctl(out, sizeof(out), NULL, 0, "reload"), 0);
+	cr_expect(strstr(out, "configuration reloaded: 4 nodes"), "%s", out);
+
+	/* a broken file: refused, the running config stays, audited */
+	f = fopen(ops_h.conf, "a");
+	fprintf(f, "\n[node broken]\nkind = planet\n");
+	fclose(f);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "reload"), 1);
+	cr_expect(strstr(err, "configuration invalid") != NULL, "%s", err);
+	ops_by_socket = true;
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 10 reload"), 1);
+	cr_expect(strstr(err, "NR070") != NULL, "%s", err);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'config_refused'"), 1);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'control_reload'"), 3);
+	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "status"), 0);
+	cr_expect(strstr(out, "0 of 4 connected") != NULL, "%s", out);
+	ops_by_socket = false;
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+/* naractl check ARGS: its exit status; the line into out. */
+Test(naractl, check_backlog_age_thresholds)
+{
+	struct fixture *fx = fixture_new();
+	struct tclient gbg;
+	char out[2048];
+	json_t *j;
+
+	/* config defaults: warn at 1 s, critical at 1 h */
+	ops_start("check_warn_age = 1\ncheck_crit_age = 1h\n");
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 0, "%s", out);
+	cr_expect(strncmp(out, "NARA OK - ", 10) == 0, "%s", out);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 1, NULL);
+	sleep(3);   /* the backlog must be at least 2 s old */
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 1, "%s", out);
+	cr_expect(strncmp(out, "NARA WARNING - " T_BUP " backlog", 15 +
+	    strlen(T_BUP) + 8) == 0, "%s", out);
+	cr_expect(strstr(out, "| nodes=4 connected=1 queued=1 dead=0") != NULL,
+	    "%s", out);
+	/* flags override the config; a threshold equal to the age crosses it */
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age 1 --crit-age 2"), 2,
+	    "%s", out);
+	cr_expect(strncmp(out, "NARA CRITICAL - ", 16) == 0, "%s", out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age 1h --crit-age 2h"), 0,
+	    "%s", out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age 2 --crit-age 1d"), 1,
+	    "%s", out);
+	/* --json: status, exit_code, message, problems */
+	cr_assert_eq(ops_check(out, sizeof(out), "--json --warn-age 1 --crit-age 2"), 2);
+	j = json_loads(out, 0, NULL);
+	cr_assert(j != NULL, "%s", out);
+	ops_expect_fields(j, "status:s exit_code:i message:s problems:a thresholds:o");
+	cr_expect_str_eq(json_string_value(json_object_get(j, "status")),
+	    "CRITICAL");
+	cr_expect_eq(ops_jint(j, "exit_code"), 2);
+	json_t *p = json_array_get(json_object_get(j, "problems"), 0);
+	ops_expect_fields(p, "node:s what:s value:i threshold:i level:s");
+	cr_expect_str_eq(json_string_value(json_object_get(p, "node")), T_BUP);
+	cr_expect_geq(ops_jint(p, "value"), 2);
+	cr_expect_eq(ops_jint(p, "threshold"), 2);
+	json_decref(j);
+	/* bad threshold values are usage errors */
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age soon"), 2);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, narad_down)
+{
+	char out[2048], err[1024], sock[400];
+	int fd;
+
+	ops_start(NULL);
+	harness_stop(&ops_h, SIGTERM);
+	/* socket file removed at a clean stop */
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 3, "%s", out);
+	cr_expect(strncmp(out, "NARA UNKNOWN - ", 15) == 0, "%s", out);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "status"), 1);
+	cr_expect(strstr(err, "narad is not running") != NULL, "%s", err);
+	/* a stale socket file (killed narad): a timeout, not a hang */
+	snprintf(sock, sizeof(sock), "%s/control.sock", ops_h.dir);
+	fd = open(sock, O_CREAT | O_WRONLY, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 1 status"), 1);
+	cr_expect(strstr(err, "not answering") || strstr(err, "cannot reach"),
+	    "%s", err);
+	cr_expect_eq(ops_check(out, sizeof(out), "-t 1"), 3, "%s", out);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, read_only_socket_and_modes)
+{
+	char out[2048], err[1024], path[400], extra[512];
+	struct stat st;
+
+	snprintf(extra, sizeof(extra), "control_readonly = ipc:///tmp/"
+	    "nara-ro-%d.sock\n", (int)getpid());
+	ops_start(extra);
+	snprintf(path, sizeof(path), "%s/control.sock", ops_h.dir);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0660);
+	snprintf(path, sizeof(path), "/tmp/nara-ro-%d.sock", (int)getpid());
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0666);
+	char bin[300];
+	cr_expect_eq(harness_run(out, sizeof(out), "%s --socket ipc://%s status",
+	    harness_bin("naractl", bin, sizeof(bin)), path), 0, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s --socket ipc://%s reload",
+	    harness_bin("naractl", bin, sizeof(bin)), path), 1, "%s", out);
+	cr_expect(strstr(out, "NR060") && strstr(out, "read-only"), "%s", out);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'control_reload'"), 0);
+	/* -c: a user who cannot write the control socket falls back to the
+	 * read-only one for read-only commands (root can; just run it) */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "status"), 0, "%s",
+	    err);
+	harness_stop(&ops_h, SIGTERM);
+	cr_expect_neq(stat(path, &st), 0, "socket file left behind");
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, usage_errors)
+{
+	char out[8192], bin[300];
+
+	harness_bin("naractl", bin, sizeof(bin));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s --help", bin), 0);
+	cr_expect(strstr(out, "usage: naractl") && strstr(out, "check"));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s frobnicate", bin), 2);
+	cr_expect(strstr(out, "unknown command \"frobnicate\""), "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s show", bin), 2);
+	cr_expect(strstr(out, "wrong number of arguments"), "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s --limit 0 queue x", bin), 2);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -c /nonexistent/nara.conf "
+	    "status", bin), 1);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -c /nonexistent/nara.conf "
+	    "check", bin), 3);
+}
+
+/* One raw request on the control socket; the reply as JSON. */
+static json_t *
+raw_request(const void *data, size_t len, bool two_parts)
+{
+	char ep[400];
+	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_REQ);
+	int timeout = 10000, linger = 0;
+	zmq_msg_t msg;
+	json_t *j;
+
+	snprintf(ep, sizeof(ep), "ipc://%s/control.sock", ops_h.dir);
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	cr_assert_eq(zmq_connect(s, ep), 0);
+	if (two_parts)
+		cr_assert(zmq_send(s, "{}", 2, ZMQ_SNDMORE) == 2);
+	cr_assert(zmq_send(s, data, len, 0) == (int)len);
+	zmq_msg_init(&msg);
+	cr_assert(zmq_msg_recv(&msg, s, 0) >= 0, "no reply from narad");
+	j = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, NULL);
+	cr_assert(j != NULL, "reply is not JSON");
+	zmq_msg_close(&msg);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	return j;
+}
+
+static void
+expect_refusal(const char *req, const char *code, const char *text)
+{
+	json_t *j = raw_request(req, strlen(req), false);
+
+	ops_expect_fields(j, "ok:b code:s error:s");
+	cr_expect(json_is_false(json_object_get(j, "ok")), "%s accepted", req);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), code,
+	    "request %s", req);
+	cr_expect(strstr(json_string_value(json_object_get(j, "error")), text),
+	    "%s: %s", req, json_string_value(json_object_get(j, "error")));
+	json_decref(j);
+}
+
+Test(naractl, control_protocol_errors)
+{
+	char big[5000];
+	json_t *j;
+
+	ops_start(NULL);
+	expect_refusal("{not json", "NR024", "not a JSON object");
+	expect_refusal("[1, 2]", "NR024", "not a JSON object");
+	expect_refusal("{\"command\": \"drop_all\"}", "NR072",
+	    "unknown command \"drop_all\"");
+	expect_refusal("{\"verb\": \"status\"}", "NR072", "unknown command");
+	expect_refusal("{\"command\": \"queue\"}", "NR072", "address missing");
+	expect_refusal("{\"command\": \"queue\", \"address\": \"x\", \"limit\": 0}",
+	    "NR019", "limit must be 1..1000");
+	expect_refusal("{\"command\": \"show\"}", "NR072", "message_id missing");
+	expect_refusal("{\"command\": \"retry\", \"message_id\": \"x\"}",
+	    "NR011", "is not a UUID");
+	expect_refusal("{\"command\": \"status\", \"command\": \"nodes\"}",
+	    "NR024", "duplicate");
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"command\": \"status\"}", 21);
+	j = raw_request(big, sizeof(big), false);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR020");
+	json_decref(j);
+	j = raw_request("{\"command\": \"status\"}", 21, true);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR024");
+	json_decref(j);
+	/* every refusal is logged, and narad still answers */
+	cr_expect_eq(harness_log_count(&ops_h, "control: refused"), 11);
+	j = raw_request("{\"command\": \"status\"}", 21, false);
+	cr_expect(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}

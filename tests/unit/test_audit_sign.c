@@ -1,0 +1,463 @@
+/*
+ * test_audit_sign.c — Ed25519 checkpoint keys, signed chain heads, the full
+ * verification against tampering, retention prune behind a signed cut, the
+ * reviewer's conclusions and the store's periodic upkeep.
+ */
+#include <sys/stat.h>
+
+#include "audit_sign.h"
+#include "store_fixture.h"
+
+struct keys {
+	char priv[160], pub[160];
+	struct audit_key *sign, *check;
+};
+
+static void
+keys_make(struct fx *f, struct keys *k)
+{
+	struct nara_err err = { 0 };
+
+	snprintf(k->priv, sizeof(k->priv), "%s/sign.pem", f->dir);
+	snprintf(k->pub, sizeof(k->pub), "%s/sign.pem.pub", f->dir);
+	cr_assert_eq(audit_key_generate(k->priv, k->pub, &err), 0, "%s", err.text);
+	k->sign = audit_key_load_private(k->priv, &err);
+	cr_assert_not_null(k->sign, "%s", err.text);
+	k->check = audit_key_load_public(k->pub, &err);
+	cr_assert_not_null(k->check, "%s", err.text);
+}
+
+static void
+keys_free(struct keys *k)
+{
+	audit_key_free(&k->sign);
+	audit_key_free(&k->check);
+}
+
+/* Full verification on a read-only connection, as nara-audit does it. */
+static int
+verify_full(struct fx *f, const struct audit_key *pub, struct audit_report *rep,
+    struct nara_err *err)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	struct store *ro = fx_open(f, true);
+	int rc = audit_verify_full(store_sqlite_db(ro), h, pub, rep, err);
+
+	store_free(&ro);
+	audit_hasher_free(&h);
+	return rc;
+}
+
+/* A populated store (11 rows) with a signed head at seq 11, closed. */
+static void
+signed_store(struct fx *f, struct keys *k)
+{
+	struct nara_err err = { 0 };
+
+	fx_init(f);
+	keys_make(f, k);
+	fx_populate(f);
+	cr_assert_eq(store_checkpoint(f->st, k->sign, FX_NOW + 10, &err), 0,
+	    "%s", err.text);
+	store_free(&f->st);
+}
+
+static int64_t
+tampered(struct fx *f, struct keys *k, const char *sql, const char *why)
+{
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	fx_sql_exec(f, sql);
+	cr_assert_eq(verify_full(f, k->check, &rep, &err), -1,
+	    "not detected: %s", sql);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, why) != NULL, "reason \"%s\" lacks \"%s\"",
+	    err.text, why);
+	return rep.bad_seq;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+Test(audit_sign, keys_round_trip_and_fingerprints)
+{
+	struct fx f;
+	struct keys k;
+	struct nara_err err = { 0 };
+	struct audit_key *again;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	cr_expect_eq(strlen(audit_key_fingerprint(k.sign)), AUDIT_FPR_LEN);
+	cr_expect_str_eq(audit_key_fingerprint(k.sign),
+	    audit_key_fingerprint(k.check));
+	cr_expect(audit_key_can_sign(k.sign));
+	cr_expect_not(audit_key_can_sign(k.check));
+	/* The private key file also serves where a public key is asked for. */
+	again = audit_key_load_public(k.priv, &err);
+	cr_assert_not_null(again, "%s", err.text);
+	cr_expect_str_eq(audit_key_fingerprint(again),
+	    audit_key_fingerprint(k.check));
+	audit_key_free(&again);
+	/* keygen never overwrites */
+	cr_expect_eq(audit_key_generate(k.priv, k.pub, &err), -1);
+	cr_expect_eq(err.code, NR_IO);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, bad_key_files_are_refused_with_codes)
+{
+	struct fx f;
+	struct keys k;
+	struct nara_err err = { 0 };
+	char path[200];
+	FILE *fp;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	chmod(k.priv, 0644);
+	cr_expect_null(audit_key_load_private(k.priv, &err));
+	cr_expect_eq(err.code, NR_CONFIG);
+	cr_expect(strstr(err.text, "chmod 600") != NULL, "%s", err.text);
+	snprintf(path, sizeof(path), "%s/junk.pem", f.dir);
+	fp = fopen(path, "w");
+	fputs("not a key\n", fp);
+	fclose(fp);
+	chmod(path, 0600);
+	cr_expect_null(audit_key_load_public(path, &err));
+	cr_expect_eq(err.code, NR_CONFIG);
+	cr_expect_null(audit_key_load_private("/nonexistent/key.pem", &err));
+	cr_expect_eq(err.code, NR_CONFIG);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, checkpoint_signature_covers_every_field)
+{
+	struct fx f;
+	struct keys k, other;
+	struct nara_err err = { 0 };
+	struct audit_checkpoint c = { .kind = "head", .seq = 42,
+	    .time_ms = 1000 }, d;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	memset(c.hash, 7, sizeof(c.hash));
+	cr_assert_eq(audit_checkpoint_sign(k.sign, &c, &err), 0, "%s", err.text);
+	cr_expect_eq(audit_checkpoint_check(k.check, &c), 0);
+	d = c; d.seq = 43;
+	cr_expect_eq(audit_checkpoint_check(k.check, &d), -1);
+	d = c; d.hash[31] ^= 1;
+	cr_expect_eq(audit_checkpoint_check(k.check, &d), -1);
+	d = c; d.time_ms++;
+	cr_expect_eq(audit_checkpoint_check(k.check, &d), -1);
+	d = c; d.kind = "cut";
+	cr_expect_eq(audit_checkpoint_check(k.check, &d), -1);
+	/* a public key cannot sign */
+	cr_expect_eq(audit_checkpoint_sign(k.check, &d, &err), -1);
+	/* another key pair does not accept it */
+	snprintf(other.priv, sizeof(other.priv), "%s/o.pem", f.dir);
+	snprintf(other.pub, sizeof(other.pub), "%s/o.pub", f.dir);
+	cr_assert_eq(audit_key_generate(other.priv, other.pub, &err), 0);
+	other.check = audit_key_load_public(other.pub, &err);
+	cr_assert_not_null(other.check);
+	cr_expect_eq(audit_checkpoint_check(other.check, &c), -1);
+	audit_key_free(&other.check);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- verify */
+
+Test(audit_sign, untouched_signed_store_verifies)
+{
+	struct fx f;
+	struct keys k;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	signed_store(&f, &k);
+	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
+	cr_expect_eq(rep.rows, 11);
+	cr_expect_eq(rep.first_seq, 1);
+	cr_expect_eq(rep.last_seq, 11);
+	cr_expect_eq(rep.checkpoints, 1);
+	cr_expect_eq(rep.signed_seq, 11);
+	cr_expect(rep.signatures_checked);
+	cr_expect_eq(rep.bad_seq, 0);
+	/* without a key the chain is still checked, signatures are not */
+	cr_assert_eq(verify_full(&f, NULL, &rep, &err), 0, "%s", err.text);
+	cr_expect_not(rep.signatures_checked);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, edited_field_is_named)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "UPDATE audit SET recipient = "
+	    "'kommun:1490:socialtjanst' WHERE seq = 5", "hash mismatch"), 5);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, deleted_middle_row_is_named)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq = 6",
+	    "gap"), 6);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, reordered_rows_are_named)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "UPDATE audit SET seq = -3 WHERE seq = 3;"
+	    "UPDATE audit SET seq = 3 WHERE seq = 4;"
+	    "UPDATE audit SET seq = 4 WHERE seq = -3", "previous hash"), 3);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, truncated_log_is_named)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 9",
+	    "deleted at the end"), 9);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* Deleting the newest rows and rewriting the recorded head to match is
+ * caught only by the signed checkpoint. */
+Test(audit_sign, newest_rows_deleted_with_head_rewritten_are_named)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 10;"
+	    "UPDATE meta SET value = 9 WHERE key = 'audit_head_seq';"
+	    "UPDATE meta SET value = (SELECT hash FROM audit WHERE seq = 9) "
+	    "WHERE key = 'audit_head_hash'", "signed checkpoint covers"), 10);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
+{
+	struct fx f;
+	struct keys k;
+
+	signed_store(&f, &k);
+	cr_expect_eq(tampered(&f, &k, "UPDATE checkpoints SET time = time + 1",
+	    "signature"), 11);
+	fx_sql_exec(&f, "DELETE FROM checkpoints");
+	cr_expect_eq(tampered(&f, &k, "SELECT 1", "no signed checkpoint"), 1);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- prune */
+
+static void
+pruned_store(struct fx *f, struct keys *k, int64_t *cut)
+{
+	struct nara_err err = { 0 };
+	int64_t deleted;
+
+	signed_store(f, k);
+	/* rows 1-4 at FX_NOW, the rest later: prune what is before FX_NOW+1 */
+	f->st = fx_open(f, false);
+	cr_assert_eq(store_audit_prune(f->st, k->sign, FX_NOW + 1, 0,
+	    FX_NOW + 20, cut, &deleted, &err), 0, "%s", err.text);
+	cr_expect_gt(*cut, 0);
+	cr_expect_eq(deleted, *cut);
+	cr_expect_eq(fx_sql_int(f, "SELECT min(seq) FROM audit"), *cut + 1);
+	cr_expect_eq(fx_sql_int(f, "SELECT event = 'audit_pruned' FROM audit "
+	    "ORDER BY seq DESC LIMIT 1"), 1);
+	store_free(&f->st);
+}
+
+Test(audit_sign, prune_keeps_verify_passing)
+{
+	struct fx f;
+	struct keys k;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	int64_t cut;
+
+	pruned_store(&f, &k, &cut);
+	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
+	cr_expect_eq(rep.cut_seq, cut);
+	cr_expect_eq(rep.first_seq, cut + 1);
+	cr_expect_eq(rep.last_seq, 12);
+	/* the store's own verify also starts at the cut */
+	f.st = fx_open(&f, true);
+	fx_verify_ok(&f);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, prune_then_tamper_fails)
+{
+	struct fx f;
+	struct keys k;
+	int64_t cut;
+
+	pruned_store(&f, &k, &cut);
+	cr_expect_eq(tampered(&f, &k, "UPDATE audit SET detail = 'x' WHERE "
+	    "seq = (SELECT max(seq) FROM audit)", "mismatch"), 12);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, prune_then_delete_first_kept_row_fails)
+{
+	struct fx f;
+	struct keys k;
+	int64_t cut;
+
+	pruned_store(&f, &k, &cut);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq = (SELECT "
+	    "min(seq) FROM audit)", "rows deleted at the start"), cut + 1);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, prune_then_moved_cut_fails)
+{
+	struct fx f;
+	struct keys k;
+	int64_t cut;
+
+	pruned_store(&f, &k, &cut);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq = (SELECT "
+	    "min(seq) FROM audit); UPDATE checkpoints SET seq = seq + 1 WHERE "
+	    "kind = 'cut'", "retention cut"), cut + 2);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, prune_needs_a_private_key)
+{
+	struct fx f;
+	struct keys k;
+	struct nara_err err = { 0 };
+	int64_t cut, deleted;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	fx_populate(&f);
+	cr_expect_eq(store_audit_prune(f.st, k.check, FX_NOW + 1, 0, FX_NOW,
+	    &cut, &deleted, &err), -1);
+	cr_expect_eq(err.code, NR_CONFIG);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 11);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- review */
+
+Test(audit_sign, review_appends_to_the_chain)
+{
+	struct fx f;
+	struct keys k;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct audit_report rep;
+
+	signed_store(&f, &k);
+	f.st = fx_open(&f, false);
+	cr_assert_eq(store_audit_review(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    "granskare-1", "access justified; child " FX_PN " was treated",
+	    FX_NOW + 30, &err), 0, "%s", err.text);
+	cr_expect_eq(store_audit_review(f.st, "00000000-0000-4000-8000-"
+	    "999999999999", "granskare-1", "x", FX_NOW + 30, &err), -1);
+	cr_expect_eq(err.code, NR_BAD_MESSAGE_ID);
+	store_free(&f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'log_reviewed' AND author = 'granskare-1' AND message_id = "
+	    "'00000000-0000-4000-8000-000000000001'"), 1);
+	/* the clear personal number never reaches the log */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE detail "
+	    "LIKE '%" FX_PN "%'"), 0);
+	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
+	cr_expect_eq(rep.last_seq, 12);
+	cr_expect_eq(rep.signed_seq, 11);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- upkeep */
+
+Test(audit_sign, maintain_signs_when_due_and_at_close)
+{
+	struct fx f;
+	struct keys k;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	store_set_signer(f.st, k.sign, 60, 0);
+	fx_accept(&f, 1, FX_BUP);
+	cr_assert_eq(store_maintain(f.st, FX_NOW, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM checkpoints"), 1);
+	fx_accept(&f, 2, FX_BUP);
+	cr_assert_eq(store_maintain(f.st, FX_NOW + 30, &err), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM checkpoints"), 1);
+	cr_assert_eq(store_maintain(f.st, FX_NOW + 61, &err), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM checkpoints"), 2);
+	/* nothing new: no new checkpoint */
+	cr_assert_eq(store_maintain(f.st, FX_NOW + 200, &err), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM checkpoints"), 2);
+	fx_accept(&f, 3, FX_BUP);
+	store_free(&f.st);   /* clean shutdown signs the head */
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM checkpoints"), 3);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
+Test(audit_sign, maintain_gives_free_pages_back)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	bool was_new;
+	struct fx_msg x;
+	long long before, after;
+
+	fx_init(&f);
+	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);
+	for (int i = 1; i <= 40; i++) {
+		fx_msg(&x, i, FX_BUP);
+		char big[8192];
+		memset(big, 'A' + i % 26, sizeof(big));
+		x.m.payload = (const uint8_t *)big;
+		x.m.payload_len = sizeof(big);
+		enum store_accept_result res;
+		cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+		cr_assert_eq(store_acked(f.st, x.id, FX_BUP, FX_NOW, &was_new), 0);
+	}
+	before = fx_sql_int(&f, "PRAGMA freelist_count");
+	cr_assert_gt(before, 0, "purged payloads should leave free pages");
+	for (int i = 0; i < 20; i++)
+		cr_assert_eq(store_maintain(f.st, FX_NOW, &err), 0, "%s", err.text);
+	after = fx_sql_int(&f, "PRAGMA freelist_count");
+	cr_expect_lt(after, before);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

@@ -1,0 +1,228 @@
+/*
+ * test_outbox.c — nara-adapter's SQLite state: storing a message once,
+ * the same id with other bytes, due rows in order of storage, retry times,
+ * acceptance dropping the payload, rejection and receipts, handed-off ids,
+ * link facts for status, and a read-only open beside a writer.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "log.h"
+#include "outbox.h"
+
+static char dir[64], path[128];
+static struct outbox *ob;
+
+static void
+setup(void)
+{
+	struct nara_err err = { 0 };
+
+	log_init("test_outbox", LOG_LVL_ERROR, false);
+	snprintf(dir, sizeof(dir), "/tmp/nara-outbox-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/adapter.db", dir);
+	ob = outbox_open(path, false, &err);
+	cr_assert_not_null(ob, "%s", err.text);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	outbox_free(&ob);
+	cr_expect_null(ob);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(outbox, .init = setup, .fini = teardown);
+
+#define ID1 "11111111-1111-4111-8111-111111111111"
+#define ID2 "22222222-2222-4222-8222-222222222222"
+#define ID3 "33333333-3333-4333-8333-333333333333"
+
+static int
+put(const char *id, const char *bytes, int64_t now)
+{
+	struct nara_err err = { 0 };
+
+	return outbox_put(ob, id, (const uint8_t *)bytes, strlen(bytes), "f.json",
+	    now, &err);
+}
+
+struct seen {
+	char ids[8][40];
+	char bytes[8][16];
+	int n, stop_after;
+};
+
+static int
+collect(void *arg, int64_t seq, const char *id, const uint8_t *env, size_t len)
+{
+	struct seen *s = arg;
+
+	snprintf(s->ids[s->n], 40, "%s", id);
+	snprintf(s->bytes[s->n], 16, "%.*s", (int)len, env ? (const char *)env : "");
+	s->n++;
+	return s->stop_after > 0 && s->n >= s->stop_after;
+}
+
+Test(outbox, put_same_and_conflict)
+{
+	struct outbox_row row;
+
+	cr_expect_eq(put(ID1, "aaa", 100), OUTBOX_NEW);
+	cr_expect_eq(put(ID1, "aaa", 101), OUTBOX_SAME);
+	cr_expect_eq(put(ID1, "bbb", 102), OUTBOX_CONFLICT);
+	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
+	cr_expect_eq(row.state, OUT_QUEUED);
+	cr_expect_str_eq(row.source, "f.json");
+	cr_expect_eq(row.created, 100);
+	outbox_row_clear(&row);
+	cr_expect_eq(outbox_get(ob, ID2, &row), 0);
+}
+
+Test(outbox, due_in_order_and_retry_later)
+{
+	struct seen s = { 0 };
+
+	put(ID1, "one", 10);
+	put(ID2, "two", 11);
+	put(ID3, "three", 12);
+	cr_expect_eq(outbox_retry(ob, ID1, "NR040", "store full", 500, 20), 0);
+	cr_expect_eq(outbox_due(ob, 100, 0, 10, collect, &s), 2);
+	cr_expect_str_eq(s.ids[0], ID2);
+	cr_expect_str_eq(s.bytes[0], "two");
+	cr_expect_str_eq(s.ids[1], ID3);
+	cr_expect_eq(outbox_next_retry(ob), 0, "rows due now count as 0");
+	memset(&s, 0, sizeof(s));
+	cr_expect_eq(outbox_due(ob, 500, 0, 10, collect, &s), 3);
+	cr_expect_str_eq(s.ids[0], ID1, "storage order, not retry order");
+	memset(&s, 0, sizeof(s));
+	s.stop_after = 1;
+	cr_expect_eq(outbox_due(ob, 500, 0, 10, collect, &s), 1);
+}
+
+Test(outbox, accepted_drops_payload_and_keeps_id)
+{
+	struct outbox_row row;
+	struct seen s = { 0 };
+
+	put(ID1, "secret", 10);
+	cr_expect_eq(outbox_accepted(ob, ID1, 20), 0);
+	cr_expect_eq(outbox_due(ob, 1000, 0, 10, collect, &s), 0);
+	/* the id still decides: a resubmitted file is recognised */
+	cr_expect_eq(put(ID1, "secret", 30), OUTBOX_SAME);
+	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
+	cr_expect_eq(row.state, OUT_ACCEPTED);
+	cr_expect_eq(row.attempts, 1);
+	outbox_row_clear(&row);
+}
+
+Test(outbox, rejected_and_receipts)
+{
+	struct outbox_row row;
+
+	put(ID1, "x", 1);
+	put(ID2, "y", 1);
+	cr_expect_eq(outbox_rejected(ob, ID1, "NR031", "policy denies", 5), 0);
+	/* a final state is not left again by a late answer */
+	cr_expect_eq(outbox_accepted(ob, ID1, 6), 0);
+	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
+	cr_expect_eq(row.state, OUT_REJECTED);
+	cr_expect_str_eq(row.code, "NR031");
+	cr_expect_str_eq(row.text, "policy denies");
+	outbox_row_clear(&row);
+	outbox_accepted(ob, ID2, 7);
+	cr_expect_eq(outbox_receipt(ob, ID2, OUT_FAILED, "NR052", "refused",
+	    "{\"outcome\": \"OUTCOME_FAILED\"}", 8), 0);
+	cr_assert_eq(outbox_get(ob, ID2, &row), 1);
+	cr_expect_eq(row.state, OUT_FAILED);
+	cr_expect_str_eq(row.code, "NR052");
+	cr_expect(strstr(row.receipt_json, "OUTCOME_FAILED") != NULL);
+	outbox_row_clear(&row);
+	cr_expect_str_eq(out_state_name(OUT_DELIVERED), "delivered");
+	cr_expect_str_eq(out_state_name((enum out_state)42), "unknown");
+}
+
+Test(outbox, handed_ids_are_remembered_per_kind)
+{
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 0);
+	cr_expect_eq(outbox_handed_add(ob, "message", ID1, "handed", 1), 0);
+	cr_expect_eq(outbox_handed_add(ob, "message", ID1, "handed", 2), 0,
+	    "a second record of the same hand-off is harmless");
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 1);
+	cr_expect_eq(outbox_handed_seen(ob, "receipt", ID1), 0);
+}
+
+Test(outbox, status_read_only_beside_writer)
+{
+	struct nara_err err = { 0 };
+	struct outbox_status st;
+	struct outbox *ro;
+
+	put(ID1, "a", 50);
+	put(ID2, "b", 60);
+	outbox_accepted(ob, ID1, 70);
+	outbox_handed_add(ob, "message", ID3, "handed", 80);
+	outbox_handed_add(ob, "receipt", ID1, "handed", 90);
+	outbox_meta_set(ob, "link", "up");
+	outbox_meta_set(ob, "last_receipt_id", ID1);
+	ro = outbox_open(path, true, &err);
+	cr_assert_not_null(ro, "%s", err.text);
+	cr_assert_eq(outbox_status(ro, &st), 0);
+	cr_expect_eq(st.queued, 1);
+	cr_expect_eq(st.accepted, 1);
+	cr_expect_eq(st.oldest_unsent, 60);
+	cr_expect_eq(st.handed, 1);
+	cr_expect_eq(st.receipts, 1);
+	cr_expect_str_eq(st.link, "up");
+	cr_expect_str_eq(st.last_receipt_id, ID1);
+	/* read-only means read-only */
+	cr_expect_eq(outbox_meta_set(ro, "link", "down"), -1);
+	outbox_free(&ro);
+}
+
+Test(outbox, open_failures_are_coded)
+{
+	struct nara_err err = { 0 };
+	struct outbox *bad = outbox_open("/nonexistent-dir/x/adapter.db", false,
+	    &err);
+
+	cr_expect_null(bad);
+	cr_expect_eq(err.code, NR_IO);
+	cr_expect(strstr(err.text, "/nonexistent-dir/x/adapter.db") != NULL,
+	    "%s", err.text);
+	nara_err_clear(&err);
+	bad = outbox_open("/tmp/nara-no-such-state.db", true, &err);
+	cr_expect_null(bad, "read-only open must not create the file");
+	cr_expect_eq(err.code, NR_IO);
+	cr_expect_neq(access("/tmp/nara-no-such-state.db", F_OK), 0);
+}
+
+Test(outbox, prune_forgets_only_settled_rows)
+{
+	struct outbox_row row;
+
+	put(ID1, "a", 10);
+	put(ID2, "b", 10);
+	put(ID3, "c", 10);
+	outbox_rejected(ob, ID1, "NR031", "no", 20);
+	outbox_accepted(ob, ID2, 20);
+	outbox_handed_add(ob, "message", ID1, "handed", 20);
+	outbox_handed_add(ob, "message", ID2, "handed", 200);
+	cr_expect_eq(outbox_prune(ob, 100), 2);
+	cr_expect_eq(outbox_get(ob, ID1, &row), 0, "rejected row kept");
+	cr_expect_eq(outbox_get(ob, ID2, &row), 1, "accepted row waits for its receipt");
+	outbox_row_clear(&row);
+	cr_expect_eq(outbox_get(ob, ID3, &row), 1, "queued row dropped");
+	outbox_row_clear(&row);
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 0);
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID2), 1);
+}

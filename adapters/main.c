@@ -19,6 +19,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "adapter.h"
+#include "daemon.h"
 #include "log.h"
 #include "version.h"
 
@@ -27,7 +28,7 @@ struct daemon_state {
 	bool debug;
 	struct event_base *base;
 	struct adapter *adapter;
-	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
+	struct daemon_signals *signals; /* TERM/INT/HUP, watchdog */
 };
 
 static void
@@ -68,27 +69,13 @@ load_config(const char *path)
 	return cfg;
 }
 
+/* SIGHUP or naractl reload: parse, validate, swap (daemon_reload wraps it). */
 static void
-on_stop(evutil_socket_t sig, short what, void *arg)
-{
-	struct daemon_state *d = arg;
-
-	log_info("signal %d: stopping", (int)sig);
-	sd_notify(0, "STOPPING=1");
-	event_base_loopexit(d->base, NULL);
-}
-
-static void
-on_reload(evutil_socket_t sig, short what, void *arg)
+reload(void *arg)
 {
 	struct daemon_state *d = arg;
 	struct adapter_config *cfg;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000ULL);
 	log_info("reloading %s", d->config_path);
 	if ((cfg = load_config(d->config_path)) == NULL) {
 		log_error("reload refused: %s has errors; keeping the running "
@@ -101,46 +88,13 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		    "other changes take effect at the next restart)");
 		adapter_config_free(&cfg);
 	}
-	sd_notify(0, "READY=1");
-}
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	sd_notify(0, "WATCHDOG=1");
-}
-
-static int
-setup_signals(struct daemon_state *d)
-{
-	uint64_t wd_usec = 0;
-
-	signal(SIGPIPE, SIG_IGN);
-	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d);
-	d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d);
-	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
-	if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL ||
-	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
-	    evsignal_add(d->ev_hup, NULL))
-		return -1;
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-		struct timeval tv = { (time_t)(wd_usec / 2000000),
-		    (suseconds_t)((wd_usec / 2) % 1000000) };
-		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
-		if (d->ev_watchdog == NULL || event_add(d->ev_watchdog, &tv) != 0)
-			return -1;
-	}
-	return 0;
 }
 
 static void
 teardown(struct daemon_state *d)
 {
 	adapter_free(&d->adapter);
-	if (d->ev_term) event_free(d->ev_term);
-	if (d->ev_int) event_free(d->ev_int);
-	if (d->ev_hup) event_free(d->ev_hup);
-	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	daemon_signals_free(&d->signals);
 	if (d->base) event_base_free(d->base);
 }
 
@@ -150,7 +104,7 @@ run(struct daemon_state *d, struct adapter_config *cfg)
 	struct nara_err err = { 0 };
 
 	log_set_level(d->debug ? LOG_LVL_DEBUG : (enum log_level)cfg->log_level);
-	if ((d->base = event_base_new()) == NULL || setup_signals(d) != 0) {
+	if ((d->base = event_base_new()) == NULL || (d->signals = daemon_signals_new(d->base, "stopping", reload, d)) == NULL) {
 		adapter_config_free(&cfg);
 		teardown(d);
 		log_error("startup failed: event loop");

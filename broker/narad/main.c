@@ -22,6 +22,7 @@
 #include "broker.h"
 #include "config.h"
 #include "control.h"
+#include "daemon.h"
 #include "front.h"
 #include "http.h"
 #include "log.h"
@@ -38,7 +39,7 @@ struct narad {
 	struct http *http;          /* metrics and dashboard, NULL when off */
 	struct store *store;
 	struct audit_key *signing_key; /* [broker] signing_key, NULL = none */
-	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
+	struct daemon_signals *signals; /* TERM/INT/HUP, watchdog */
 };
 
 static void
@@ -71,36 +72,21 @@ load_config(const char *path)
 	return cfg;
 }
 
+/* SIGHUP or naractl reload: parse, validate, swap (daemon_reload wraps it). */
 static void
-on_stop(evutil_socket_t sig, short what, void *arg)
-{
-	struct narad *d = arg;
-
-	log_info("signal %d: stopping after the current batch", (int)sig);
-	sd_notify(0, "STOPPING=1");
-	event_base_loopexit(d->base, NULL);
-}
-
-static void
-on_reload(evutil_socket_t sig, short what, void *arg)
+reload(void *arg)
 {
 	struct narad *d = arg;
 	const struct config *cur = broker_config(d->broker);
 	struct config *cfg;
 	char detail[256];
 
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
-	    (unsigned long long)ts.tv_sec * 1000000ULL +
-	    (unsigned long long)ts.tv_nsec / 1000ULL);
 	log_info("reloading %s", d->config_path);
 	if ((cfg = load_config(d->config_path)) == NULL) {
 		log_error("reload refused: %s has errors; keeping the running "
 		    "configuration", d->config_path);
 		broker_audit_event(d->broker, "config_refused", d->config_path);
-		goto done;
+		return;
 	}
 	if (strcmp(cfg->broker.store, cur->broker.store) != 0 ||
 	    strcmp(cfg->broker.router, cur->broker.router) != 0)
@@ -116,37 +102,6 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		front_reload(d->front, broker_config(d->broker));
 	broker_audit_event(d->broker, "config_reloaded", detail);
 	log_info("configuration reloaded: %s", detail);
-done:
-	sd_notify(0, "READY=1");
-}
-
-static void
-on_watchdog(evutil_socket_t fd, short what, void *arg)
-{
-	sd_notify(0, "WATCHDOG=1");
-}
-
-static int
-setup_signals(struct narad *d)
-{
-	uint64_t wd_usec = 0;
-
-	signal(SIGPIPE, SIG_IGN);
-	d->ev_term = evsignal_new(d->base, SIGTERM, on_stop, d);
-	d->ev_int = evsignal_new(d->base, SIGINT, on_stop, d);
-	d->ev_hup = evsignal_new(d->base, SIGHUP, on_reload, d);
-	if (d->ev_term == NULL || d->ev_int == NULL || d->ev_hup == NULL ||
-	    evsignal_add(d->ev_term, NULL) || evsignal_add(d->ev_int, NULL) ||
-	    evsignal_add(d->ev_hup, NULL))
-		return -1;
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-		struct timeval tv = { (time_t)(wd_usec / 2000000),
-		    (suseconds_t)((wd_usec / 2) % 1000000) };
-		d->ev_watchdog = event_new(d->base, -1, EV_PERSIST, on_watchdog, d);
-		if (d->ev_watchdog == NULL || event_add(d->ev_watchdog, &tv) != 0)
-			return -1;
-	}
-	return 0;
 }
 
 static struct store *
@@ -240,7 +195,7 @@ ops_reload(void *arg)
 	struct narad *d = arg;
 	const struct config *before = broker_config(d->broker);
 
-	on_reload(SIGHUP, 0, d);
+	daemon_reload(d->signals);
 	return broker_config(d->broker) != before ? 0 : -1;
 }
 
@@ -277,10 +232,7 @@ teardown(struct narad *d)
 	broker_free(&d->broker);
 	store_free(&d->store);
 	audit_key_free(&d->signing_key);
-	if (d->ev_term) event_free(d->ev_term);
-	if (d->ev_int) event_free(d->ev_int);
-	if (d->ev_hup) event_free(d->ev_hup);
-	if (d->ev_watchdog) event_free(d->ev_watchdog);
+	daemon_signals_free(&d->signals);
 	if (d->base) event_base_free(d->base);
 }
 
@@ -319,7 +271,8 @@ main(int argc, char **argv)
 	}
 	log_set_level(d.debug ? LOG_LVL_DEBUG : (enum log_level)cfg->broker.log_level);
 	if ((d.store = open_store(cfg)) == NULL || open_signer(&d, cfg) != 0 ||
-	    (d.base = event_base_new()) == NULL || setup_signals(&d) != 0) {
+	    (d.base = event_base_new()) == NULL || (d.signals = daemon_signals_new(d.base,
+	    "stopping after the current batch", reload, &d)) == NULL) {
 		config_free(&cfg);
 		teardown(&d);
 		log_error("startup failed");

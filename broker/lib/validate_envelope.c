@@ -129,6 +129,24 @@ utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
+/*
+ * A control character other than tab, line feed and carriage return: C0,
+ * DEL and C1 (U+0080..U+009F, encoded C2 80..C2 9F). They have no place in
+ * clinical text and can hide content from whoever reads it on a terminal.
+ */
+static bool
+has_control(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') ||
+		    s[i] == 0x7f)
+			return true;
+		if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
+			return true;
+	}
+	return false;
+}
+
 static int walk_message(struct text_walk *w, const ProtobufCMessage *msg);
 
 static int
@@ -148,6 +166,9 @@ walk_value(struct text_walk *w, const ProtobufCFieldDescriptor *f,
 			return walk_fail(w, NR_TOO_LARGE, "text field too long");
 		if (!utf8_valid((const unsigned char *)s, n))
 			return walk_fail(w, NR_BAD_VALUE, "text is not valid UTF-8");
+		if (has_control((const unsigned char *)s, n))
+			return walk_fail(w, NR_BAD_VALUE,
+			    "text contains a control character");
 		return 0;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		sub = *(const ProtobufCMessage *const *)member;

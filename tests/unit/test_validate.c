@@ -546,20 +546,40 @@ Test(size, repeated_string_path)
 	fx_refused(e, NR_BAD_VALUE, "envelope.referral.contacts[1]");
 }
 
+/* Each of bad[] as author name is refused with NR019; good is accepted. */
+static void
+author_names_refused(const char *const *bad, size_t n, const char *good)
+{
+	Nara__Envelope *e = fx_envelope(&fx, REFERRAL);
+
+	for (size_t i = 0; i < n; i++) {
+		fx.author.name = pb_str(bad[i]);
+		fx_refused(e, NR_BAD_VALUE, "envelope.author.name");
+	}
+	fx.author.name = pb_str(good);
+	fx_accepted(e);
+}
+
 Test(size, invalid_utf8_refused)
 {
 	static const char *const bad[] = {
 		"Anna \xc3", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80",
 		"\xf4\x90\x80\x80", "\x80", "\xf8\x88\x80\x80\x80",
 	};
-	Nara__Envelope *e = fx_envelope(&fx, REFERRAL);
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		fx.author.name = pb_str(bad[i]);
-		fx_refused(e, NR_BAD_VALUE, "envelope.author.name");
-	}
-	fx.author.name = pb_str("Åsa Öberg \xf0\x9f\x98\x80 \xe2\x82\xac");
-	fx_accepted(e);
+	author_names_refused(bad, sizeof(bad) / sizeof(bad[0]),
+	    "Åsa Öberg \xf0\x9f\x98\x80 \xe2\x82\xac");
+}
+
+Test(size, control_characters_refused)
+{
+	static const char *const bad[] = {
+		"Anna\x01", "\x1b[2J", "a\x7f", "del\xc2\x85", "\x0bvt", "nul\x1f",
+	};
+
+	/* Tab, line breaks and non-control characters after C1 stay allowed. */
+	author_names_refused(bad, sizeof(bad) / sizeof(bad[0]),
+	    "Åsa\tÖberg\r\nrad två \xc2\xa0\xc2\xb0");
 }
 
 Test(size, encoded_envelope_too_large)

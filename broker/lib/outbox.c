@@ -11,6 +11,7 @@
  */
 #include "outbox.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,8 +20,16 @@
 
 #include "log.h"
 
+/* Statements are prepared once and kept: the SQL text is a string literal
+ * and its address is the key. */
+#define OUTBOX_STMTS 24
+
 struct outbox {
 	sqlite3 *db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmts[OUTBOX_STMTS];
 };
 
 static const char schema[] =
@@ -94,40 +103,113 @@ outbox_free(struct outbox **ob)
 {
 	if (ob == NULL || *ob == NULL)
 		return;
+	for (int i = 0; i < OUTBOX_STMTS && (*ob)->stmts[i].st; i++)
+		sqlite3_finalize((*ob)->stmts[i].st);
 	sqlite3_close((*ob)->db);
 	free(*ob);
 	*ob = NULL;
 }
 
-/* Prepare sql; on failure log and return NULL. */
+/*
+ * The kept statement for sql, bound from fmt, one letter per parameter:
+ * 't' text (NULL binds ""), 'b' blob (pointer, size_t), 'i' int, 'l'
+ * int64_t. On failure it logs and returns NULL. Hand it back with done().
+ */
 static sqlite3_stmt *
-prep(struct outbox *ob, const char *sql)
+stmt(struct outbox *ob, const char *sql, const char *fmt, ...)
 {
 	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int i, n = 1;
 
-	if (sqlite3_prepare_v2(ob->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("adapter state: %s", sqlite3_errmsg(ob->db));
-		return NULL;
+	for (i = 0; i < OUTBOX_STMTS && ob->stmts[i].sql != NULL; i++)
+		if (ob->stmts[i].sql == sql) {
+			st = ob->stmts[i].st;
+			break;
+		}
+	if (st == NULL) {
+		if (sqlite3_prepare_v3(ob->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+		    &st, NULL) != SQLITE_OK) {
+			log_error("adapter state: %s", sqlite3_errmsg(ob->db));
+			return NULL;
+		}
+		if (i < OUTBOX_STMTS) {
+			ob->stmts[i].sql = sql;
+			ob->stmts[i].st = st;
+		}
 	}
+	va_start(ap, fmt);
+	for (const char *f = fmt; *f; f++, n++) {
+		const char *t;
+		const void *blob;
+
+		switch (*f) {
+		case 't':
+			t = va_arg(ap, const char *);
+			sqlite3_bind_text(st, n, t ? t : "", -1, SQLITE_TRANSIENT);
+			break;
+		case 'b':
+			blob = va_arg(ap, const void *);
+			sqlite3_bind_blob(st, n, blob, (int)va_arg(ap, size_t),
+			    SQLITE_TRANSIENT);
+			break;
+		case 'i':
+			sqlite3_bind_int(st, n, va_arg(ap, int));
+			break;
+		default:
+			sqlite3_bind_int64(st, n, va_arg(ap, int64_t));
+			break;
+		}
+	}
+	va_end(ap);
 	return st;
 }
 
-/* Run a prepared statement to completion and finalize it. */
+/* Hand back a statement from stmt(): reset it, or finalize it when it was
+ * one too many to keep. */
+static void
+done(struct outbox *ob, sqlite3_stmt *st)
+{
+	for (int i = 0; i < OUTBOX_STMTS; i++)
+		if (ob->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
+/* Run a statement from stmt() to completion: 0, or -1 logged. */
 static int
 run(struct outbox *ob, sqlite3_stmt *st)
 {
-	int rc = sqlite3_step(st);
+	int rc;
 
-	if (rc != SQLITE_DONE)
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
 		log_error("adapter state: %s", sqlite3_errmsg(ob->db));
-	sqlite3_finalize(st);
+	done(ob, st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
+int
+outbox_begin(struct outbox *ob)
 {
-	sqlite3_bind_text(st, i, s ? s : "", -1, SQLITE_TRANSIENT);
+	return run(ob, stmt(ob, "BEGIN IMMEDIATE", ""));
+}
+
+int
+outbox_commit(struct outbox *ob)
+{
+	return run(ob, stmt(ob, "COMMIT", ""));
+}
+
+void
+outbox_rollback(struct outbox *ob)
+{
+	if (!sqlite3_get_autocommit(ob->db))
+		run(ob, stmt(ob, "ROLLBACK", ""));
 }
 
 int
@@ -135,34 +217,24 @@ outbox_put(struct outbox *ob, const char *message_id, const uint8_t *env,
     size_t len, const char *source, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *st;
-	int rc;
+	int rc, same = 0;
 
-	st = prep(ob, "SELECT envelope IS NULL OR envelope = ?2 FROM outbox "
-	    "WHERE message_id = ?1");
+	st = stmt(ob, "SELECT envelope IS NULL OR envelope = ?2 FROM outbox "
+	    "WHERE message_id = ?1", "tb", message_id, (const void *)env, len);
 	if (st == NULL)
 		return nara_err_set(err, NR_IO, "", "adapter state unusable");
-	bind_text(st, 1, message_id);
-	sqlite3_bind_blob(st, 2, env, (int)len, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		/* Once accepted the bytes are gone; the id then decides. */
-		int same = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
+	/* Once accepted the bytes are gone; the id then decides. */
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		same = sqlite3_column_int(st, 0);
+	done(ob, st);
+	if (rc == SQLITE_ROW)
 		return same ? OUTBOX_SAME : OUTBOX_CONFLICT;
-	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return nara_err_set(err, NR_IO, "", "adapter state: %s",
 		    sqlite3_errmsg(ob->db));
-	st = prep(ob, "INSERT INTO outbox (message_id, envelope, source, "
-	    "created, updated) VALUES (?1, ?2, ?3, ?4, ?4)");
-	if (st == NULL)
-		return nara_err_set(err, NR_IO, "", "adapter state unusable");
-	bind_text(st, 1, message_id);
-	sqlite3_bind_blob(st, 2, env, (int)len, SQLITE_TRANSIENT);
-	bind_text(st, 3, source);
-	sqlite3_bind_int64(st, 4, now);
-	if (run(ob, st) != 0)
+	if (run(ob, stmt(ob, "INSERT INTO outbox (message_id, envelope, source, "
+	    "created, updated) VALUES (?1, ?2, ?3, ?4, ?4)", "tbtl", message_id,
+	    (const void *)env, len, source, now)) != 0)
 		return nara_err_set(err, NR_IO, "", "adapter state: cannot store "
 		    "message %s", message_id);
 	return OUTBOX_NEW;
@@ -179,15 +251,14 @@ col_dup(sqlite3_stmt *st, int i)
 int
 outbox_get(struct outbox *ob, const char *message_id, struct outbox_row *row)
 {
-	sqlite3_stmt *st = prep(ob, "SELECT seq, message_id, state, code, text, "
+	sqlite3_stmt *st = stmt(ob, "SELECT seq, message_id, state, code, text, "
 	    "retryable, source, receipt, created, updated, attempts FROM outbox "
-	    "WHERE message_id = ?1");
+	    "WHERE message_id = ?1", "t", message_id);
 	int rc;
 
 	memset(row, 0, sizeof(*row));
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, message_id);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row->seq = sqlite3_column_int64(st, 0);
 		snprintf(row->message_id, sizeof(row->message_id), "%s",
@@ -203,7 +274,7 @@ outbox_get(struct outbox *ob, const char *message_id, struct outbox_row *row)
 		row->updated = sqlite3_column_int64(st, 9);
 		row->attempts = sqlite3_column_int(st, 10);
 	}
-	sqlite3_finalize(st);
+	done(ob, st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -211,15 +282,13 @@ int
 outbox_due(struct outbox *ob, int64_t now, int64_t after_seq, int limit,
     outbox_due_cb cb, void *arg)
 {
-	sqlite3_stmt *st = prep(ob, "SELECT seq, message_id, envelope FROM outbox "
-	    "WHERE state = 0 AND seq > ?1 AND next_try <= ?2 ORDER BY seq LIMIT ?3");
+	sqlite3_stmt *st = stmt(ob, "SELECT seq, message_id, envelope FROM outbox "
+	    "WHERE state = 0 AND seq > ?1 AND next_try <= ?2 ORDER BY seq LIMIT ?3",
+	    "lli", after_seq, now, limit);
 	int n = 0, rc;
 
 	if (st == NULL)
 		return -1;
-	sqlite3_bind_int64(st, 1, after_seq);
-	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, limit);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
 		if (cb(arg, sqlite3_column_int64(st, 0),
@@ -228,22 +297,29 @@ outbox_due(struct outbox *ob, int64_t now, int64_t after_seq, int limit,
 		    (size_t)sqlite3_column_bytes(st, 2)) != 0)
 			break;
 	}
-	sqlite3_finalize(st);
+	done(ob, st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+/* The first column of the one row sql gives, or fallback. */
+static int64_t
+scalar(struct outbox *ob, sqlite3_stmt *st, int64_t fallback)
+{
+	int64_t v = fallback;
+
+	if (st == NULL)
+		return fallback;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	done(ob, st);
+	return v;
 }
 
 int64_t
 outbox_next_retry(struct outbox *ob)
 {
-	sqlite3_stmt *st = prep(ob, "SELECT min(next_try) FROM outbox WHERE state = 0");
-	int64_t t = 0;
-
-	if (st == NULL)
-		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		t = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return t;
+	return scalar(ob, stmt(ob, "SELECT min(next_try) FROM outbox "
+	    "WHERE state = 0", ""), 0);
 }
 
 /* Move a queued row to a final state; envelope dropped either way. */
@@ -251,18 +327,10 @@ static int
 finish(struct outbox *ob, const char *message_id, enum out_state state,
     const char *code, const char *text, int64_t now)
 {
-	sqlite3_stmt *st = prep(ob, "UPDATE outbox SET state = ?2, code = ?3, "
+	return run(ob, stmt(ob, "UPDATE outbox SET state = ?2, code = ?3, "
 	    "text = ?4, retryable = 0, envelope = NULL, updated = ?5, "
-	    "attempts = attempts + 1 WHERE message_id = ?1 AND state = 0");
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, message_id);
-	sqlite3_bind_int(st, 2, state);
-	bind_text(st, 3, code);
-	bind_text(st, 4, text);
-	sqlite3_bind_int64(st, 5, now);
-	return run(ob, st);
+	    "attempts = attempts + 1 WHERE message_id = ?1 AND state = 0",
+	    "tittl", message_id, (int)state, code, text, now));
 }
 
 int
@@ -282,51 +350,33 @@ int
 outbox_retry(struct outbox *ob, const char *message_id, const char *code,
     const char *text, int64_t next_try, int64_t now)
 {
-	sqlite3_stmt *st = prep(ob, "UPDATE outbox SET code = ?2, text = ?3, "
+	return run(ob, stmt(ob, "UPDATE outbox SET code = ?2, text = ?3, "
 	    "retryable = 1, next_try = ?4, updated = ?5, attempts = attempts + 1 "
-	    "WHERE message_id = ?1 AND state = 0");
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, message_id);
-	bind_text(st, 2, code);
-	bind_text(st, 3, text);
-	sqlite3_bind_int64(st, 4, next_try);
-	sqlite3_bind_int64(st, 5, now);
-	return run(ob, st);
+	    "WHERE message_id = ?1 AND state = 0", "tttll", message_id, code,
+	    text, next_try, now));
 }
 
 int
 outbox_receipt(struct outbox *ob, const char *message_id, enum out_state state,
     const char *code, const char *text, const char *receipt_json, int64_t now)
 {
-	sqlite3_stmt *st = prep(ob, "UPDATE outbox SET state = ?2, code = ?3, "
+	return run(ob, stmt(ob, "UPDATE outbox SET state = ?2, code = ?3, "
 	    "text = ?4, receipt = ?5, updated = ?6, envelope = NULL "
-	    "WHERE message_id = ?1");
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, message_id);
-	sqlite3_bind_int(st, 2, state);
-	bind_text(st, 3, code);
-	bind_text(st, 4, text);
-	bind_text(st, 5, receipt_json);
-	sqlite3_bind_int64(st, 6, now);
-	return run(ob, st);
+	    "WHERE message_id = ?1", "titttl", message_id, (int)state, code,
+	    text, receipt_json, now));
 }
 
 int
 outbox_handed_seen(struct outbox *ob, const char *kind, const char *id)
 {
-	sqlite3_stmt *st = prep(ob, "SELECT 1 FROM handed WHERE kind = ?1 AND id = ?2");
+	sqlite3_stmt *st = stmt(ob, "SELECT 1 FROM handed WHERE kind = ?1 "
+	    "AND id = ?2", "tt", kind, id);
 	int rc;
 
 	if (st == NULL)
 		return -1;
-	bind_text(st, 1, kind);
-	bind_text(st, 2, id);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(ob, st);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -334,35 +384,22 @@ int
 outbox_handed_add(struct outbox *ob, const char *kind, const char *id,
     const char *outcome, int64_t now)
 {
-	sqlite3_stmt *st = prep(ob, "INSERT OR IGNORE INTO handed (kind, id, "
-	    "outcome, time) VALUES (?1, ?2, ?3, ?4)");
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, kind);
-	bind_text(st, 2, id);
-	bind_text(st, 3, outcome);
-	sqlite3_bind_int64(st, 4, now);
-	return run(ob, st);
+	return run(ob, stmt(ob, "INSERT OR IGNORE INTO handed (kind, id, "
+	    "outcome, time) VALUES (?1, ?2, ?3, ?4)", "tttl", kind, id, outcome,
+	    now));
 }
 
 long
 outbox_prune(struct outbox *ob, int64_t before)
 {
-	sqlite3_stmt *st;
-	long n = 0;
+	long n;
 
-	st = prep(ob, "DELETE FROM outbox WHERE state IN (2, 3, 4) AND updated < ?1");
-	if (st == NULL)
+	if (run(ob, stmt(ob, "DELETE FROM outbox WHERE state IN (2, 3, 4) "
+	    "AND updated < ?1", "l", before)) != 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, before);
-	if (run(ob, st) != 0)
-		return -1;
-	n += sqlite3_changes(ob->db);
-	if ((st = prep(ob, "DELETE FROM handed WHERE time < ?1")) == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, before);
-	if (run(ob, st) != 0)
+	n = sqlite3_changes(ob->db);
+	if (run(ob, stmt(ob, "DELETE FROM handed WHERE time < ?1", "l",
+	    before)) != 0)
 		return -1;
 	return n + sqlite3_changes(ob->db);
 }
@@ -370,42 +407,22 @@ outbox_prune(struct outbox *ob, int64_t before)
 int
 outbox_meta_set(struct outbox *ob, const char *key, const char *value)
 {
-	sqlite3_stmt *st = prep(ob, "INSERT OR REPLACE INTO meta (key, value) "
-	    "VALUES (?1, ?2)");
-
-	if (st == NULL)
-		return -1;
-	bind_text(st, 1, key);
-	bind_text(st, 2, value);
-	return run(ob, st);
+	return run(ob, stmt(ob, "INSERT OR REPLACE INTO meta (key, value) "
+	    "VALUES (?1, ?2)", "tt", key, value));
 }
 
 static void
 meta_get(struct outbox *ob, const char *key, char *out, size_t len)
 {
-	sqlite3_stmt *st = prep(ob, "SELECT value FROM meta WHERE key = ?1");
+	sqlite3_stmt *st = stmt(ob, "SELECT value FROM meta WHERE key = ?1",
+	    "t", key);
 
 	out[0] = '\0';
 	if (st == NULL)
 		return;
-	bind_text(st, 1, key);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
 		snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-}
-
-static long
-count(struct outbox *ob, const char *sql)
-{
-	sqlite3_stmt *st = prep(ob, sql);
-	long n = -1;
-
-	if (st == NULL)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = (long)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	done(ob, st);
 }
 
 int
@@ -413,19 +430,18 @@ outbox_status(struct outbox *ob, struct outbox_status *s)
 {
 	long *by_state[] = { &s->queued, &s->accepted, &s->rejected,
 		&s->delivered, &s->failed };
-	char sql[96];
 
 	memset(s, 0, sizeof(*s));
-	for (int i = 0; i < 5; i++) {
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE "
-		    "state = %d", i);
-		if ((*by_state[i] = count(ob, sql)) < 0)
+	for (int i = 0; i < 5; i++)
+		if ((*by_state[i] = (long)scalar(ob, stmt(ob, "SELECT count(*) "
+		    "FROM outbox WHERE state = ?1", "i", i), -1)) < 0)
 			return -1;
-	}
-	s->handed = count(ob, "SELECT count(*) FROM handed WHERE kind = 'message'");
-	s->receipts = count(ob, "SELECT count(*) FROM handed WHERE kind = 'receipt'");
-	s->oldest_unsent = count(ob, "SELECT coalesce(min(created), 0) FROM "
-	    "outbox WHERE state = 0");
+	s->handed = (long)scalar(ob, stmt(ob, "SELECT count(*) FROM handed "
+	    "WHERE kind = 'message'", ""), -1);
+	s->receipts = (long)scalar(ob, stmt(ob, "SELECT count(*) FROM handed "
+	    "WHERE kind = 'receipt'", ""), -1);
+	s->oldest_unsent = scalar(ob, stmt(ob, "SELECT coalesce(min(created), 0) "
+	    "FROM outbox WHERE state = 0", ""), 0);
 	meta_get(ob, "link", s->link, sizeof(s->link));
 	meta_get(ob, "link_since", s->link_since, sizeof(s->link_since));
 	meta_get(ob, "broker_id", s->broker_id, sizeof(s->broker_id));

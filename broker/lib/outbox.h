@@ -44,6 +44,12 @@ struct outbox;
 /* Open (creating) the state file; readonly for status. */
 struct outbox *outbox_open(const char *path, bool readonly, struct nara_err *err);
 void outbox_free(struct outbox **ob);
+/* Group several of the calls below into one transaction, so one fsync
+ * covers them all (each call alone commits on its own). 0 or -1 (logged);
+ * rollback does nothing outside a transaction. */
+int outbox_begin(struct outbox *ob);
+int outbox_commit(struct outbox *ob);
+void outbox_rollback(struct outbox *ob);
 /* Store a message before confirming it to the local system; committed with
  * synchronous=FULL when this returns. Returns enum outbox_put_result, or -1
  * (err: NR071). An id already stored with other bytes is OUTBOX_CONFLICT. */

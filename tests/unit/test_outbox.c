@@ -2,7 +2,8 @@
  * test_outbox.c — nara-adapter's SQLite state: storing a message once,
  * the same id with other bytes, due rows in order of storage, retry times,
  * acceptance dropping the payload, rejection and receipts, handed-off ids,
- * link facts for status, and a read-only open beside a writer.
+ * link facts for status, a read-only open beside a writer, and several
+ * calls grouped into one transaction.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,4 +226,50 @@ Test(outbox, prune_forgets_only_settled_rows)
 	outbox_row_clear(&row);
 	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 0);
 	cr_expect_eq(outbox_handed_seen(ob, "message", ID2), 1);
+}
+
+Test(outbox, transaction_commits_together_or_not_at_all)
+{
+	struct outbox *other;
+	struct nara_err err = { 0 };
+
+	cr_assert_eq(outbox_begin(ob), 0);
+	cr_assert_eq(outbox_handed_add(ob, "message", ID1, "inbox/a.json", 10), 0);
+	cr_assert_eq(outbox_handed_add(ob, "message", ID2, "inbox/b.json", 10), 0);
+	/* Not visible to another connection before the commit. */
+	other = outbox_open(path, true, &err);
+	cr_assert_not_null(other, "%s", err.text);
+	cr_expect_eq(outbox_handed_seen(other, "message", ID1), 0);
+	cr_assert_eq(outbox_commit(ob), 0);
+	cr_expect_eq(outbox_handed_seen(other, "message", ID1), 1);
+	cr_expect_eq(outbox_handed_seen(other, "message", ID2), 1);
+
+	cr_assert_eq(outbox_begin(ob), 0);
+	cr_assert_eq(outbox_handed_add(ob, "message", ID3, "inbox/c.json", 11), 0);
+	outbox_rollback(ob);
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID3), 0);
+	cr_expect_eq(outbox_handed_seen(other, "message", ID3), 0);
+	outbox_rollback(ob);          /* outside a transaction: nothing */
+	cr_expect_eq(outbox_begin(ob), 0);
+	cr_expect_eq(outbox_commit(ob), 0);
+	outbox_free(&other);
+}
+
+Test(outbox, many_calls_reuse_their_statements)
+{
+	struct outbox_status st;
+	char id[40];
+
+	/* More calls than the statement cache holds entries, all answered. */
+	for (int i = 0; i < 200; i++) {
+		snprintf(id, sizeof(id), "%08d-1111-4111-8111-111111111111", i);
+		cr_assert_eq(put(id, "x", i), OUTBOX_NEW);
+		cr_assert_eq(put(id, "x", i), OUTBOX_SAME);
+		cr_assert_eq(outbox_accepted(ob, id, i + 1), 0);
+		cr_assert_eq(outbox_handed_add(ob, "receipt", id, "r", i), 0);
+	}
+	cr_assert_eq(outbox_status(ob, &st), 0);
+	cr_expect_eq(st.accepted, 200);
+	cr_expect_eq(st.receipts, 200);
+	cr_expect_eq(outbox_prune(ob, 1000), 200);
 }

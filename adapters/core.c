@@ -7,6 +7,8 @@
  *             (done) / rejected (reported) / retryable (retried later);
  *   incoming  deliver -> already handed off? ack : hand off -> recorded ->
  *             ack (or nack when the local system refuses it for good);
+ *             the hand-offs completed in one turn of the event loop are
+ *             recorded in one transaction (one fsync), then acked;
  *   receipts  recorded on the outbox row, handed off, then acked.
  */
 #include "adapter.h"
@@ -25,6 +27,13 @@
 
 #define ID_LEN 40
 
+/* A completed hand-off waiting to be recorded, then acked or nacked. */
+struct handed {
+	bool is_receipt, refused;
+	char id[ID_LEN];
+	char text[200];
+};
+
 /* A small list of message ids (submits in flight, hand-offs pending). */
 struct idlist {
 	char (*v)[ID_LEN];
@@ -41,6 +50,9 @@ struct adapter {
 	struct event *tick;
 	struct idlist inflight;      /* submitted, not answered; in order */
 	struct idlist pending;       /* hand-offs under way ("m:"/"r:" + id) */
+	struct handed *done;         /* completed, not yet recorded and acked */
+	size_t n_done, cap_done;
+	struct event *record;        /* records `done` after this loop turn */
 	struct validate_limits lim;
 	int64_t pruned_at;           /* last outbox_prune */
 };
@@ -326,6 +338,8 @@ on_receipt(void *arg, const Nara__Receipt *r)
 		link_ack(a->link, id, true);
 		return;
 	}
+	/* One commit for the row and the status facts. */
+	outbox_begin(a->ob);
 	if ((json = pbjson_print(&r->base)) != NULL) {
 		outbox_receipt(a->ob, id, r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
 		    OUT_DELIVERED : OUT_FAILED, r->code, r->text, json,
@@ -335,35 +349,98 @@ on_receipt(void *arg, const Nara__Receipt *r)
 	time_format(adapter_now(), t, sizeof(t));
 	outbox_meta_set(a->ob, "last_receipt", t);
 	outbox_meta_set(a->ob, "last_receipt_id", id);
+	if (outbox_commit(a->ob) != 0)
+		outbox_rollback(a->ob);
 	log_info("receipt for %s: outcome %d %s", id, (int)r->outcome,
 	    r->code ? r->code : "");
 	start_handoff(a, true, id, &r->base);
 }
 
-void
-adapter_handoff_done(struct adapter *a, bool is_receipt, const char *id,
-    enum handoff_result res, const char *text)
+/* Forget a pending hand-off, so a redelivery starts it again. */
+static void
+pending_remove(struct adapter *a, bool is_receipt, const char *id)
 {
-	const char *kind = is_receipt ? "receipt" : "message";
 	char key[ID_LEN];
 	int i;
 
 	pending_key(key, is_receipt, id);
 	if ((i = idlist_find(&a->pending, key)) >= 0)
 		idlist_remove_at(&a->pending, (size_t)i);
-	if (res == HANDOFF_RETRY)
-		return;
-	if (outbox_handed_add(a->ob, kind, id, res == HANDOFF_DONE ? "handed" :
-	    "refused", adapter_now()) != 0)
-		return;   /* not recorded: no ack, the redelivery decides */
-	if (res == HANDOFF_REFUSED && !is_receipt) {
-		log_warn("local system refused %s: %s; nack %s", id, text,
-		    nara_code_id(NR_LOCAL_SYSTEM_REFUSED));
-		link_nack(a->link, id, NR_LOCAL_SYSTEM_REFUSED, text);
+}
+
+/*
+ * Record every completed hand-off in one transaction, then ack (or nack)
+ * them. When the record fails nothing is acked: narad delivers again and
+ * the hand-off is repeated under the same file name or Idempotency-Key.
+ */
+static void
+record_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct adapter *a = arg;
+	int64_t now = adapter_now();
+	bool ok = outbox_begin(a->ob) == 0;
+
+	for (size_t i = 0; ok && i < a->n_done; i++)
+		ok = outbox_handed_add(a->ob, a->done[i].is_receipt ? "receipt" :
+		    "message", a->done[i].id, a->done[i].refused ? "refused" :
+		    "handed", now) == 0;
+	if (ok)
+		ok = outbox_commit(a->ob) == 0;
+	if (!ok) {
+		outbox_rollback(a->ob);
+		log_error("cannot record %zu hand-offs; narad will deliver them "
+		    "again", a->n_done);
+	}
+	for (size_t i = 0; i < a->n_done; i++) {
+		struct handed *h = &a->done[i];
+
+		pending_remove(a, h->is_receipt, h->id);
+		if (!ok)
+			continue;
+		if (h->refused && !h->is_receipt) {
+			log_warn("local system refused %s: %s; nack %s", h->id,
+			    h->text, nara_code_id(NR_LOCAL_SYSTEM_REFUSED));
+			link_nack(a->link, h->id, NR_LOCAL_SYSTEM_REFUSED, h->text);
+			continue;
+		}
+		log_info("%s %s handed to the local system", h->is_receipt ?
+		    "receipt" : "message", h->id);
+		link_ack(a->link, h->id, h->is_receipt);
+	}
+	a->n_done = 0;
+}
+
+void
+adapter_handoff_done(struct adapter *a, bool is_receipt, const char *id,
+    enum handoff_result res, const char *text)
+{
+	struct handed *h;
+
+	if (res == HANDOFF_RETRY) {
+		pending_remove(a, is_receipt, id);
 		return;
 	}
-	log_info("%s %s handed to the local system", kind, id);
-	link_ack(a->link, id, is_receipt);
+	if (a->n_done == a->cap_done) {
+		size_t cap = a->cap_done ? a->cap_done * 2 : 64;
+		struct handed *v = realloc(a->done, cap * sizeof(*v));
+
+		if (v == NULL) {
+			log_error("out of memory recording %s; narad will deliver "
+			    "it again", id);
+			pending_remove(a, is_receipt, id);
+			return;
+		}
+		a->done = v;
+		a->cap_done = cap;
+	}
+	/* Stays pending until recorded: a redelivery meanwhile waits. */
+	h = &a->done[a->n_done++];
+	h->is_receipt = is_receipt;
+	h->refused = res == HANDOFF_REFUSED;
+	snprintf(h->id, sizeof(h->id), "%s", id);
+	snprintf(h->text, sizeof(h->text), "%s", text ? text : "");
+	if (a->n_done == 1)
+		event_active(a->record, 0, 0);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -414,7 +491,8 @@ adapter_new(struct event_base *base, struct adapter_config *cfg,
 	    spool_new(base, a, err);
 	if (a->be == NULL)
 		goto fail;
-	if ((a->tick = event_new(base, -1, EV_PERSIST, on_tick, a)) == NULL ||
+	if ((a->record = event_new(base, -1, 0, record_done, a)) == NULL ||
+	    (a->tick = event_new(base, -1, EV_PERSIST, on_tick, a)) == NULL ||
 	    event_add(a->tick, &sec) != 0) {
 		nara_err_set(err, NR_IO, "", "event loop setup failed");
 		goto fail;
@@ -434,6 +512,11 @@ adapter_free(struct adapter **ap)
 		return;
 	if (a->tick)
 		event_free(a->tick);
+	if (a->record) {
+		if (a->n_done > 0)
+			record_done(-1, 0, a);
+		event_free(a->record);
+	}
 	if (a->be)
 		a->ops->free(&a->be);
 	link_free(&a->link);
@@ -443,6 +526,7 @@ adapter_free(struct adapter **ap)
 	}
 	free(a->inflight.v);
 	free(a->pending.v);
+	free(a->done);
 	adapter_config_free(&a->cfg);
 	free(a);
 	*ap = NULL;

@@ -62,6 +62,11 @@ int adapter_store_local(struct adapter *a, const Nara__Envelope *env,
     const char *source, struct nara_err *err, enum out_state *state);
 void adapter_handoff_done(struct adapter *a, bool is_receipt, const char *id,
     enum handoff_result res, const char *text);
+/* Group the adapter_store_local calls between these into one transaction;
+ * what they stored is submitted after the commit. 0 or -1 (logged; on -1
+ * from end nothing of the group is stored). */
+int adapter_batch_begin(struct adapter *a);
+int adapter_batch_end(struct adapter *a);
 struct outbox *adapter_outbox(struct adapter *a);
 const struct adapter_config *adapter_cfg(const struct adapter *a);
 

@@ -55,6 +55,7 @@ struct adapter {
 	struct event *record;        /* records `done` after this loop turn */
 	struct validate_limits lim;
 	int64_t pruned_at;           /* last outbox_prune */
+	bool batch;                  /* inside adapter_batch_begin/end */
 };
 
 static int
@@ -141,6 +142,27 @@ pump(struct adapter *a)
 }
 
 int
+adapter_batch_begin(struct adapter *a)
+{
+	if (a->batch || outbox_begin(a->ob) != 0)
+		return -1;
+	a->batch = true;
+	return 0;
+}
+
+int
+adapter_batch_end(struct adapter *a)
+{
+	int rc = outbox_commit(a->ob);
+
+	a->batch = false;
+	if (rc != 0)
+		outbox_rollback(a->ob);
+	pump(a);
+	return rc;
+}
+
+int
 adapter_store_local(struct adapter *a, const Nara__Envelope *env,
     const char *source, struct nara_err *err, enum out_state *state)
 {
@@ -174,7 +196,8 @@ adapter_store_local(struct adapter *a, const Nara__Envelope *env,
 	if (rc == OUTBOX_NEW)
 		log_info("stored %s from the local system%s%s", env->message_id,
 		    source[0] ? ": " : "", source);
-	pump(a);
+	if (!a->batch)
+		pump(a);
 	return 0;
 }
 

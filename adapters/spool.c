@@ -9,6 +9,11 @@
  *   inbox/     delivered messages as MESSAGE_ID.json;
  *   receipts/  receipts for sent messages as MESSAGE_ID.json.
  *
+ * outbox/ is watched with inotify, so a file renamed into it is taken at
+ * once; a full scan every scan_interval catches what inotify cannot see
+ * (network file systems, an overflowed event queue). The files of one scan
+ * are stored in one transaction.
+ *
  * Files are written under a temporary name, fsynced, then renamed, so the
  * local system never sees half a file, and a repeated hand-off replaces the
  * same name instead of making a second file. A bad file is moved aside and
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +41,9 @@
 
 struct spool {
 	struct adapter *a;
-	struct event *scan;
+	struct event *scan;          /* every scan_interval, and on demand */
+	struct event *watch;         /* the inotify descriptor is readable */
+	int ifd;                     /* inotify on outbox/, -1 without */
 	char outbox[512], sent[512], rejected[512], inbox[512], receipts[512];
 	char (*known)[NAME_MAX_LEN + 1];    /* files in outbox/ already queued */
 	size_t n_known, cap_known;
@@ -255,24 +263,48 @@ outbox_filter(const struct dirent *d)
 	    (n > 3 && strcmp(d->d_name + n - 3, ".pb") == 0);
 }
 
-/* Look at outbox/ in name order; files already queued are skipped. */
+/*
+ * Look at outbox/ in name order; files already queued are skipped. The
+ * files are stored in one transaction (one fsync) and submitted after it.
+ * When that commit fails nothing of it counts: every file is read again by
+ * the next scan (a file stored before answers "same" and is not sent twice).
+ */
 static void
 on_scan(evutil_socket_t fd, short what, void *arg)
 {
 	struct spool *s = arg;
 	struct dirent **list = NULL;
 	int n = scandir(s->outbox, &list, outbox_filter, alphasort);
+	bool batch;
 
 	if (n < 0) {
 		log_error("cannot read %s: %s", s->outbox, strerror(errno));
 		return;
 	}
+	batch = adapter_batch_begin(s->a) == 0;
 	for (int i = 0; i < n; i++) {
 		if (!known_has(s, list[i]->d_name))
 			take_file(s, list[i]->d_name);
 		free(list[i]);
 	}
 	free(list);
+	if (batch && adapter_batch_end(s->a) != 0) {
+		log_error("outbox files not stored (retrying at the next scan)");
+		s->n_known = 0;
+	}
+}
+
+/* Something was renamed or written into outbox/: scan once the events are
+ * read (many files in a burst make one scan). */
+static void
+on_watch(evutil_socket_t fd, short what, void *arg)
+{
+	struct spool *s = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	event_active(s->scan, EV_TIMEOUT, 0);
 }
 
 static void
@@ -368,6 +400,7 @@ spool_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 		return NULL;
 	}
 	s->a = a;
+	s->ifd = -1;
 	if (make_dir(top, sizeof(top), cfg->spool_dir, NULL, err) != 0 ||
 	    make_dir(s->outbox, sizeof(s->outbox), top, "outbox", err) != 0 ||
 	    make_dir(s->sent, sizeof(s->sent), top, "sent", err) != 0 ||
@@ -380,10 +413,20 @@ spool_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 		nara_err_set(err, NR_IO, "", "event loop setup failed");
 		goto fail;
 	}
+	s->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->ifd < 0 || inotify_add_watch(s->ifd, s->outbox, IN_MOVED_TO |
+	    IN_CLOSE_WRITE) < 0 || (s->watch = event_new(base, s->ifd,
+	    EV_READ | EV_PERSIST, on_watch, s)) == NULL ||
+	    event_add(s->watch, NULL) != 0)
+		log_warn("cannot watch %s (%s); looking at it every %llu s",
+		    s->outbox, strerror(errno),
+		    (unsigned long long)cfg->scan_interval);
 	event_active(s->scan, EV_TIMEOUT, 0);   /* first scan at once */
 	log_info("spool directory %s", top);
 	return s;
 fail:
+	if (s->scan)
+		event_free(s->scan);
 	free(s);
 	return NULL;
 }
@@ -397,6 +440,10 @@ spool_free(void **be)
 		return;
 	if (s->scan)
 		event_free(s->scan);
+	if (s->watch)
+		event_free(s->watch);
+	if (s->ifd >= 0)
+		close(s->ifd);
 	free(s->known);
 	free(s);
 	*be = NULL;

@@ -2,6 +2,7 @@
  * itest_adapter.c — two nara-adapters with the spool backend through a real
  * narad: every message type end to end with receipts, bad and oversize
  * outbox files, the outbox draining in order after the broker was away,
+ * new outbox files seen at once (inotify) and a burst of them sent once,
  * the status report and the configuration check.
  */
 #include <signal.h>
@@ -251,6 +252,40 @@ Test(adapter, outbox_drains_in_order_after_broker_outage)
 		out[strcspn(out, "\n")] = '\0';
 		cr_expect_str_eq(out, ids[i], "position %d", i);
 	}
+}
+
+/* With the periodic scan an hour away, only the inotify watch can see new
+ * files; a burst of them is stored, sent and handed off exactly once. */
+Test(adapter, outbox_watched_without_waiting_for_a_scan)
+{
+	char ids[40][37], name[64];
+	Nara__Envelope *env;
+	FILE *f = fopen(gbg.conf, "a");
+
+	cr_assert(f != NULL);
+	fprintf(f, "scan_interval = 1h\n");       /* [spool] is the last section */
+	fclose(f);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+	wait_link(&gbg, "up");
+	cr_assert(tadapter_log_count(&gbg, "cannot watch") == 0);
+	for (int i = 0; i < 40; i++) {
+		env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
+		    T_BUP);
+		snprintf(ids[i], sizeof(ids[i]), "%s", env->message_id);
+		snprintf(name, sizeof(name), "burst-%02d.json", i);
+		spool_put_envelope(&gbg, name, env);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "burst-%02d.json", i);
+		cr_assert(spool_wait(&gbg, "sent", name, 20000), "%s not sent "
+		    "(see %s)", name, gbg.log);
+		snprintf(name, sizeof(name), "%.36s.json", ids[i]);
+		cr_assert(spool_wait(&bup, "inbox", name, 20000), "%d missing", i);
+	}
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 40);
+	cr_expect_eq(spool_count(&gbg, "outbox", ".json"), 0);
+	cr_expect_eq(spool_count(&gbg, "rejected", ".json"), 0);
 }
 
 Test(adapter, config_check)

@@ -108,16 +108,7 @@ tadapter_cleanup(struct tadapter *a)
 int
 tadapter_log_count(const struct tadapter *a, const char *needle)
 {
-	char line[2048];
-	int n = 0;
-	FILE *f = fopen(a->log, "r");
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
+	return harness_file_count(a->log, needle);
 }
 
 void

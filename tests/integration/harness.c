@@ -182,9 +182,15 @@ harness_run(char *out, size_t out_len, const char *fmt, ...)
 int
 harness_log_count(const struct harness *h, const char *needle)
 {
+	return harness_file_count(h->log, needle);
+}
+
+int
+harness_file_count(const char *path, const char *needle)
+{
 	char line[2048];
 	int n = 0;
-	FILE *f = fopen(h->log, "r");
+	FILE *f = fopen(path, "r");
 
 	if (f == NULL)
 		return 0;

@@ -45,6 +45,8 @@ int harness_run(char *out, size_t out_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Count lines of the narad log containing needle. */
 int harness_log_count(const struct harness *h, const char *needle);
+/* Lines of the file at path that contain needle; 0 when it is missing. */
+int harness_file_count(const char *path, const char *needle);
 /* Run `sqlite3 store "sql"` and return the first value as an integer. */
 long harness_sql_long(const struct harness *h, const char *sql);
 

@@ -351,6 +351,9 @@ on_receipt(void *arg, const Nara__Receipt *r)
 {
 	struct adapter *a = arg;
 	const char *id = r->message_id ? r->message_id : "";
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+	    &nara__outcome__descriptor, (int)r->outcome);
+	bool coded = r->code != NULL && r->code[0] != '\0';
 	char *json;
 	char t[32];
 	int seen;
@@ -374,8 +377,8 @@ on_receipt(void *arg, const Nara__Receipt *r)
 	outbox_meta_set(a->ob, "last_receipt_id", id);
 	if (outbox_commit(a->ob) != 0)
 		outbox_rollback(a->ob);
-	log_info("receipt for %s: outcome %d %s", id, (int)r->outcome,
-	    r->code ? r->code : "");
+	log_info("receipt for %s: %s%s%s", id, ev ? ev->name : "unknown outcome",
+	    coded ? " " : "", coded ? r->code : "");
 	start_handoff(a, true, id, &r->base);
 }
 

@@ -42,12 +42,18 @@ metrics_commit(struct metrics *m, int64_t dur_us, bool ok)
 {
 	int64_t now = metrics_mono_us();
 	double sec = (double)dur_us / 1e6;
-	size_t b = 0;
+	size_t b = 0, slot;
 
 	m->last_ok = ok;
 	if (!ok)
 		return;
 	m->last_ok_at = now;
+	slot = (size_t)(now / 1000000 % METRICS_WINDOW_S);
+	if (m->per_sec_at[slot] != now / 1000000) {
+		m->per_sec_at[slot] = now / 1000000;
+		m->per_sec[slot] = 0;
+	}
+	m->per_sec[slot]++;
 	m->ring_us[m->ring_head] = dur_us > UINT32_MAX ? UINT32_MAX
 	    : (uint32_t)dur_us;
 	m->ring_at[m->ring_head] = now;
@@ -101,6 +107,18 @@ metrics_latency(const struct metrics *m, int64_t window_us, uint64_t *p50,
 	/* nearest rank: the smallest value with at least p of the samples */
 	*p50 = v[(n * 50 + 99) / 100 - 1];
 	*p99 = v[(n * 99 + 99) / 100 - 1];
+	return n;
+}
+
+uint64_t
+metrics_commits_in_window(const struct metrics *m)
+{
+	int64_t now_s = metrics_mono_us() / 1000000;
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < METRICS_WINDOW_S; i++)
+		if (m->per_sec[i] > 0 && m->per_sec_at[i] > now_s - METRICS_WINDOW_S)
+			n += m->per_sec[i];
 	return n;
 }
 
@@ -170,8 +188,9 @@ latency_json(const struct metrics *m)
 	uint64_t p50, p99;
 	size_t n = metrics_latency(m, METRICS_WINDOW_US, &p50, &p99);
 
-	return json_pack("{s:i, s:I, s:I, s:I}", "window_seconds",
-	    (int)(METRICS_WINDOW_US / 1000000), "commits", (json_int_t)n,
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "window_seconds",
+	    METRICS_WINDOW_S, "commits",
+	    (json_int_t)metrics_commits_in_window(m), "samples", (json_int_t)n,
 	    "p50_us", (json_int_t)p50, "p99_us", (json_int_t)p99);
 }
 

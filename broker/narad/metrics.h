@@ -5,8 +5,9 @@
  * The counters live in struct broker and are bumped from the event loop
  * only (no locks). Queue depths and ages come from the store when a view is
  * built. Commit latency keeps the last METRICS_RING commits with their time
- * for the percentiles of the last minute, and a fixed-bucket histogram for
- * Prometheus.
+ * for the percentiles of the last minute (of at most that many commits),
+ * a count of commits per second for the last minute, and a fixed-bucket
+ * histogram for Prometheus.
  */
 #ifndef NARA_METRICS_H
 #define NARA_METRICS_H
@@ -22,7 +23,8 @@
 #define METRICS_RING 1024
 #define METRICS_BUCKETS 12
 #define METRICS_TYPES 32
-#define METRICS_WINDOW_US (60 * 1000000LL)
+#define METRICS_WINDOW_S 60
+#define METRICS_WINDOW_US (METRICS_WINDOW_S * 1000000LL)
 
 struct metrics {
 	uint64_t accepted[METRICS_TYPES];   /* by Nara__MessageType */
@@ -30,6 +32,8 @@ struct metrics {
 	uint32_t ring_us[METRICS_RING];     /* commit durations */
 	int64_t ring_at[METRICS_RING];      /* monotonic us of each commit */
 	size_t ring_head, ring_n;
+	uint32_t per_sec[METRICS_WINDOW_S];  /* commits in each second ... */
+	int64_t per_sec_at[METRICS_WINDOW_S]; /* ... of this monotonic second */
 	uint64_t bucket[METRICS_BUCKETS + 1]; /* per bucket, last = +Inf */
 	uint64_t hist_count;
 	double hist_sum;                    /* seconds */
@@ -46,10 +50,13 @@ void metrics_init(struct metrics *m);
 void metrics_commit(struct metrics *m, int64_t dur_us, bool ok);
 void metrics_accepted(struct metrics *m, int type);
 void metrics_rejected(struct metrics *m, enum nara_code code);
-/* p50/p99 in microseconds over the commits of the last window_us;
- * returns how many commits that was (0: p50/p99 set to 0). */
+/* p50/p99 in microseconds over the commits of the last window_us (the
+ * newest METRICS_RING of them); returns how many samples that was (0:
+ * p50/p99 set to 0). */
 size_t metrics_latency(const struct metrics *m, int64_t window_us,
     uint64_t *p50, uint64_t *p99);
+/* Successful commits in the last METRICS_WINDOW_S seconds. */
+uint64_t metrics_commits_in_window(const struct metrics *m);
 
 /* ---- views: JSON built from the running broker (borrowed pointers) ---- */
 struct broker;

@@ -352,6 +352,9 @@ static void
 print_status(json_t *r)
 {
 	json_t *lat = json_object_get(r, "commit_latency");
+	long long commits = (long long)json_integer_value(json_object_get(lat,
+	    "commits")), samples = (long long)json_integer_value(
+	    json_object_get(lat, "samples"));
 	char a[32], b[32], size[32];
 
 	human_size((long long)json_integer_value(json_object_get(r,
@@ -371,11 +374,14 @@ print_status(json_t *r)
 	    (long long)json_integer_value(json_object_get(r, "dead_letters")));
 	printf("store         %s, %lld audit rows\n", size,
 	    (long long)json_integer_value(json_object_get(r, "audit_rows")));
-	printf("commit        p50 %.2f ms, p99 %.2f ms (%lld commits in %lld s)\n",
+	printf("commit        p50 %.2f ms, p99 %.2f ms (%lld commits in %lld s",
 	    (double)json_integer_value(json_object_get(lat, "p50_us")) / 1000.0,
 	    (double)json_integer_value(json_object_get(lat, "p99_us")) / 1000.0,
-	    (long long)json_integer_value(json_object_get(lat, "commits")),
-	    (long long)json_integer_value(json_object_get(lat, "window_seconds")));
+	    commits, (long long)json_integer_value(json_object_get(lat,
+	    "window_seconds")));
+	if (samples < commits)
+		printf("; percentiles of the newest %lld", samples);
+	printf(")\n");
 }
 
 static void

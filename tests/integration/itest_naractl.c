@@ -72,7 +72,9 @@ Test(naractl, status_and_nodes_json)
 	cr_expect_geq(ops_jint(st, "oldest_queued_age_seconds"), 0);
 	cr_expect_gt(ops_jint(st, "store_bytes"), 0);
 	ops_expect_fields(json_object_get(st, "commit_latency"),
-	    "window_seconds:i commits:i p50_us:i p99_us:i");
+	    "window_seconds:i commits:i samples:i p50_us:i p99_us:i");
+	cr_expect_leq(ops_jint(json_object_get(st, "commit_latency"), "samples"),
+	    ops_jint(json_object_get(st, "commit_latency"), "commits"));
 	cr_expect_gt(ops_jint(json_object_get(st, "commit_latency"), "commits"), 0);
 	cr_expect_leq(ops_jint(json_object_get(st, "commit_latency"), "p50_us"),
 	    ops_jint(json_object_get(st, "commit_latency"), "p99_us"));

@@ -58,7 +58,7 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_HELPERS := $(wildcard tests/integration/*.h)
 
-.PHONY: all check unit integration sanitize clean install deps config bench fuzz
+.PHONY: all check unit integration sanitize clean install deps config bench fuzz demo
 all: deps-check $(BINS)
 
 # ---------------------------------------------------------------- packages
@@ -137,6 +137,13 @@ $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 
 bench: all $(B)/bench/bench_broker
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
+
+# The whole region on one machine: narad and one nara-adapter per node on
+# loopback over mutual TLS, traffic with answers and refusals, a summary
+# that is checked (tests/demo/demo.sh --help). Tunable from the command
+# line: DEMO_PORT, DEMO_HTTP_PORT, DEMO_MESSAGES, DEMO_LATE, DEMO_KEEP=1.
+demo: all
+	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) bash tests/demo/demo.sh
 
 # Fuzzers: libFuzzer targets built with clang (not needed by `make check`).
 # Debian bookworm: FUZZ_PACKAGES below give clang -fsanitize=fuzzer.

@@ -135,7 +135,12 @@ $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-bench: all $(B)/bench/bench_broker
+$(B)/bench/bench_broker $(B)/bench/bench_e2e: $(B)/tests/bench/bench_common.o
+
+# bench_e2e (end to end, all parts) first, then bench_broker; each takes its
+# own arguments: BENCH_E2E_ARGS and BENCH_ARGS.
+bench: all $(B)/bench/bench_e2e $(B)/bench/bench_broker
+	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 
 # The whole region on one machine: narad and one nara-adapter per node on

@@ -15,9 +15,7 @@
  *                     [-m ipc|tls|both] [-r RATE] [-b NARAD]
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -25,17 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 #include <zmq.h>
 
+#include "bench_common.h"
 #include "fixture.h"
 #include "pbstr.h"
 #include "tunnel.h"
@@ -72,22 +65,6 @@ static int64_t *submit_ns;        /* per message index: send time */
 static int64_t *accept_lat, *deliver_lat;
 static atomic_long n_accepted, n_delivered;
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-die(const char *what)
-{
-	fprintf(stderr, "bench_broker: %s\n", what);
-	exit(1);
-}
-
 static void
 node_name(int i, char *out, size_t len)
 {
@@ -99,68 +76,34 @@ node_name(int i, char *out, size_t len)
 
 /* ---------------------------------------------------------------- setup */
 
-static int
-free_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-		port = ntohs(sin.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* nara-pki from the directory of narad: a CA, the broker, every node. */
 static void
 make_pki(struct run *r)
 {
-	char narad[400], cmd[1200], node[64];
+	char names[MAX_PRODUCERS + 1][64];
+	const char *nodes[MAX_PRODUCERS + 1];
 
-	snprintf(narad, sizeof(narad), "%s", o.narad);
-	snprintf(cmd, sizeof(cmd), "set -e; p=%s/nara-pki; d=%s/pki; "
-	    "$p init-ca $d >/dev/null; $p broker $d narad --ip 127.0.0.1 "
-	    ">/dev/null", dirname(narad), r->dir);
 	for (int i = 0; i <= o.producers; i++) {
-		node_name(i, node, sizeof(node));
-		snprintf(cmd + strlen(cmd), sizeof(cmd) - strlen(cmd),
-		    "; $p node $d %s >/dev/null", node);
+		node_name(i, names[i], sizeof(names[i]));
+		nodes[i] = names[i];
 	}
-	if (system(cmd) != 0)
-		die("nara-pki failed (is it built next to narad?)");
+	if (bench_make_pki(o.narad, r->dir, nodes, o.producers + 1) < 0)
+		bench_die("bench_broker", "nara-pki failed (is it built next to narad?)");
 }
 
 static void
 write_config(struct run *r)
 {
 	char path[400];
-	unsigned char key[32];
 	FILE *f;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/pseudonym.key", r->dir);
-	RAND_bytes(key, sizeof(key));
-	fd = open(path, O_WRONLY | O_CREAT, 0600);
-	if (fd < 0 || write(fd, key, sizeof(key)) != sizeof(key))
-		die("cannot write the pseudonym key");
-	close(fd);
+	if (bench_write_pseudonym_key(r->dir) < 0)
+		bench_die("bench_broker", "cannot write the pseudonym key");
 	snprintf(path, sizeof(path), "%s/nara.conf", r->dir);
 	if ((f = fopen(path, "w")) == NULL)
-		die("cannot write the config");
-	fprintf(f, "[broker]\nrouter = %s\nstore = %s/nara.db\n"
-	    "pseudonym_key = %s/pseudonym.key\nhttp_listen =\n"
-	    "control = ipc://%s/control.sock\nsynchronous = %s\n"
-	    "log_level = warning\nmax_credit = 10000\n\n",
-	    r->router, r->dir, r->dir, r->dir, o.sync);
-	if (r->tls)
-		fprintf(f, "[tls]\nlisten = 127.0.0.1:%d\ncert = %s/pki/narad.pem\n"
-		    "key = %s/pki/narad.key\nca = %s/pki/ca.pem\n"
-		    "runtime_dir = %s\nmax_connections = 64\n\n", r->tls_port,
-		    r->dir, r->dir, r->dir, r->dir);
+		bench_die("bench_broker", "cannot write the config");
+	bench_write_broker_conf(f, r->router, r->dir, r->dir, o.sync,
+	    r->tls ? r->tls_port : 0);
 	for (int i = 0; i < o.producers; i++)
 		fprintf(f, "[node kommun-%s]\nname = producer %d\naddresses = "
 		    "kommun:%s:elevhalsa\n\n", producer_codes[i], i,
@@ -175,42 +118,26 @@ static void
 start_narad(struct run *r)
 {
 	char conf[400], sock[400];
-	struct stat st;
 
 	snprintf(conf, sizeof(conf), "%s/nara.conf", r->dir);
 	snprintf(sock, sizeof(sock), "%s/router.sock", r->dir);
-	if ((r->pid = fork()) == 0) {
-		execl(o.narad, "narad", "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 500 && stat(sock, &st) != 0; i++)
-		usleep(10000);
-	if (stat(sock, &st) != 0)
-		die("narad did not start");
-	usleep(100000);                  /* the TLS listener comes after */
+	if ((r->pid = bench_start_narad(o.narad, conf, sock)) < 0)
+		bench_die("bench_broker", "narad did not start");
 }
 
 /* One tunnel per node, each presenting that node's certificate. */
 static void
 start_tunnels(struct run *r)
 {
-	char broker[64], ca[400], cert[400], key[400], node[64], local[400];
-	struct nara_err err = { 0 };
+	char names[MAX_PRODUCERS + 1][64];
+	const char *nodes[MAX_PRODUCERS + 1];
 
-	snprintf(broker, sizeof(broker), "127.0.0.1:%d", r->tls_port);
-	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", r->dir);
 	for (int i = 0; i <= o.producers; i++) {
-		struct tunnel_opts t = { .broker = broker, .ca = ca,
-		    .cert = cert, .key = key, .local_dir = local };
-		node_name(i, node, sizeof(node));
-		snprintf(cert, sizeof(cert), "%s/pki/%s.pem", r->dir, node);
-		snprintf(key, sizeof(key), "%s/pki/%s.key", r->dir, node);
-		snprintf(local, sizeof(local), "%s/tun-%d", r->dir, i);
-		if ((r->tunnels[i] = tunnel_start(&t, &err)) == NULL) {
-			fprintf(stderr, "tunnel for %s: %s\n", node, err.text);
-			exit(1);
-		}
+		node_name(i, names[i], sizeof(names[i]));
+		nodes[i] = names[i];
 	}
+	bench_start_tunnels(r->tunnels, nodes, o.producers + 1, r->tls_port,
+	    r->dir, r->dir);
 }
 
 static const char *
@@ -220,36 +147,6 @@ endpoint_of(const struct run *r, int i)
 }
 
 /* ---------------------------------------------------------------- nodes */
-
-static void *
-dealer(void *ctx, const char *node, const char *endpoint)
-{
-	struct nara_err err = { 0 };
-	void *s = tunnel_dealer_open(ctx, node, endpoint, &err);
-	Nara__Frame f = NARA__FRAME__INIT;
-	Nara__Hello h = NARA__HELLO__INIT;
-	uint8_t buf[256];
-	size_t len;
-
-	if (s == NULL)
-		die(err.text);
-	h.node_id = pb_str(node);
-	h.protocol_version = NARA_PROTOCOL_VERSION;
-	h.credit_window = 1000;
-	f.kind_case = NARA__FRAME__KIND_HELLO;
-	f.hello = &h;
-	len = nara__frame__pack(&f, buf);
-	zmq_send(s, buf, len, 0);
-	zmq_recv(s, buf, sizeof(buf), 0);   /* welcome */
-	return s;
-}
-
-/* The message index is encoded in the last 12 hex digits of the id. */
-static long
-index_of(const char *id)
-{
-	return strtol(id + 24, NULL, 16);
-}
 
 struct producer {
 	void *ctx;
@@ -276,7 +173,7 @@ producer_submit(void *s, struct fixture *fx, const char *sender, long idx)
 	f.kind_case = NARA__FRAME__KIND_SUBMIT;
 	f.submit = &sub;
 	data = frame_encode(&f, &len);
-	submit_ns[idx] = now_ns();
+	submit_ns[idx] = bench_now_ns();
 	zmq_send(s, data, len, 0);
 	free(data);
 }
@@ -297,9 +194,9 @@ producer_answer(void *s)
 	r = frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 20, NULL);
 	zmq_msg_close(&m);
 	if (r != NULL && r->kind_case == NARA__FRAME__KIND_ACCEPTED) {
-		long idx = index_of(r->accepted->message_id);
+		long idx = bench_index_of(r->accepted->message_id);
 		accept_lat[atomic_fetch_add(&n_accepted, 1)] =
-		    now_ns() - submit_ns[idx];
+		    bench_now_ns() - submit_ns[idx];
 		accepted = 1;
 	} else if (r != NULL && r->kind_case == NARA__FRAME__KIND_REJECTED) {
 		fprintf(stderr, "rejected: %s %s\n", r->rejected->code,
@@ -324,16 +221,16 @@ producer_run(void *arg)
 
 	node_name(p->n, node, sizeof(node));
 	snprintf(sender, sizeof(sender), "kommun:%s:elevhalsa", producer_codes[p->n]);
-	s = dealer(p->ctx, node, p->endpoint);
-	start = now_ns();
+	s = bench_node_open(p->ctx, node, p->endpoint, 1000);
+	start = bench_now_ns();
 	while (answered < p->count) {
 		int64_t due = start + sent * gap;
 		long timeout = -1;
 		while (sent < p->count && sent - answered < o.window &&
-		    now_ns() >= (due = start + sent * gap))
+		    bench_now_ns() >= (due = start + sent * gap))
 			producer_submit(s, fx, sender, p->first + sent++);
 		if (gap > 0 && sent < p->count && sent - answered < o.window)
-			timeout = (due - now_ns()) / 1000000;
+			timeout = (due - bench_now_ns()) / 1000000;
 		zmq_pollitem_t it = { s, 0, ZMQ_POLLIN, 0 };
 		if (zmq_poll(&it, 1, timeout < 0 && gap > 0 && sent < p->count &&
 		    sent - answered < o.window ? 0 : timeout) > 0)
@@ -353,8 +250,7 @@ static void *
 consumer_run(void *arg)
 {
 	struct consumer *cons = arg;
-	void *s = dealer(cons->ctx, RECIPIENT, cons->endpoint);
-	uint8_t ackbuf[128];
+	void *s = bench_node_open(cons->ctx, RECIPIENT, cons->endpoint, 1000);
 
 	while (atomic_load(&n_delivered) < o.messages) {
 		zmq_msg_t m;
@@ -366,13 +262,8 @@ consumer_run(void *arg)
 		if (r != NULL && r->kind_case == NARA__FRAME__KIND_DELIVER) {
 			const char *id = r->deliver->envelope->message_id;
 			deliver_lat[atomic_fetch_add(&n_delivered, 1)] =
-			    now_ns() - submit_ns[index_of(id)];
-			Nara__Frame f = NARA__FRAME__INIT;
-			Nara__Ack a = NARA__ACK__INIT;
-			a.message_id = pb_str(id);
-			f.kind_case = NARA__FRAME__KIND_ACK;
-			f.ack = &a;
-			zmq_send(s, ackbuf, nara__frame__pack(&f, ackbuf), 0);
+			    bench_now_ns() - submit_ns[bench_index_of(id)];
+			bench_send_ack(s, id, false);
 		}
 		frame_free(&r);
 	}
@@ -382,20 +273,13 @@ consumer_run(void *arg)
 
 /* ---------------------------------------------------------------- report */
 
-static int
-cmp64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return (x > y) - (x < y);
-}
-
 static void
 report(const char *what, int64_t *v, long n)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp64);
-	printf("  %-22s p50 %8.2f ms   p99 %8.2f ms   p99.9 %8.2f ms   max %8.2f ms\n",
-	    what, v[n / 2] / 1e6, v[n * 99 / 100] / 1e6, v[n * 999 / 1000] / 1e6,
-	    v[n - 1] / 1e6);
+	struct bench_pct c;
+
+	bench_percentiles(v, n, &c);
+	bench_print_pct(stdout, what, &c);
 }
 
 /* Producers and the consumer against r's narad; prints the results. */
@@ -406,7 +290,8 @@ run_load(struct run *r)
 	struct producer p[MAX_PRODUCERS];
 	struct consumer c;
 	void *ctx = zmq_ctx_new();
-	int64_t t0 = now_ns();
+	struct bench_snap a, b;
+	int64_t t0;
 	double t_acc, t_all;
 	char rate[32] = "max";
 
@@ -414,6 +299,8 @@ run_load(struct run *r)
 		snprintf(rate, sizeof(rate), "%ld msg/s", o.rate);
 	atomic_store(&n_accepted, 0);
 	atomic_store(&n_delivered, 0);
+	bench_snap_take(r->pid, &a);
+	t0 = a.t;
 	c = (struct consumer){ ctx, endpoint_of(r, o.producers) };
 	pthread_create(&cons, NULL, consumer_run, &c);
 	for (int i = 0; i < o.producers; i++) {
@@ -424,9 +311,10 @@ run_load(struct run *r)
 	}
 	for (int i = 0; i < o.producers; i++)
 		pthread_join(prod[i], NULL);
-	t_acc = (now_ns() - t0) / 1e9;
+	t_acc = (bench_now_ns() - t0) / 1e9;
 	pthread_join(cons, NULL);
-	t_all = (now_ns() - t0) / 1e9;
+	bench_snap_take(r->pid, &b);
+	t_all = (b.t - t0) / 1e9;
 	printf("%s: %ld messages, %d producers, window %d, synchronous=%s, "
 	    "offered load %s\n", r->tls ? "TLS front (tunnel per node)" :
 	    "plain ipc", o.messages, o.producers, o.window, o.sync, rate);
@@ -434,6 +322,9 @@ run_load(struct run *r)
 	printf("  delivered+acked %9.0f msg/s  (%.2f s)\n", o.messages / t_all, t_all);
 	report("submit -> accepted", accept_lat, o.messages);
 	report("submit -> delivered", deliver_lat, o.messages);
+	printf("  narad CPU %.2f s (%.0f us per message); load average %.2f at "
+	    "start, %.2f at end\n", b.narad_cpu - a.narad_cpu,
+	    1e6 * (b.narad_cpu - a.narad_cpu) / o.messages, a.load, b.load);
 	fflush(stdout);
 	zmq_ctx_term(ctx);
 }
@@ -446,11 +337,11 @@ run_one(bool tls)
 
 	snprintf(r.dir, sizeof(r.dir), "/tmp/nara-bench-XXXXXX");
 	if (mkdtemp(r.dir) == NULL)
-		die("mkdtemp");
+		bench_die("bench_broker", "mkdtemp");
 	snprintf(r.router, sizeof(r.router), "ipc://%s/router.sock", r.dir);
 	if (tls) {
-		if ((r.tls_port = free_port()) < 0)
-			die("no free port");
+		if ((r.tls_port = bench_free_port()) < 0)
+			bench_die("bench_broker", "no free port");
 		make_pki(&r);
 	}
 	write_config(&r);
@@ -460,8 +351,7 @@ run_one(bool tls)
 	run_load(&r);
 	for (int i = 0; i <= o.producers; i++)
 		tunnel_stop(&r.tunnels[i]);
-	kill(r.pid, SIGTERM);
-	waitpid(r.pid, NULL, 0);
+	bench_stop_narad(&r.pid);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r.dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", r.dir);
@@ -509,7 +399,7 @@ main(int argc, char **argv)
 	accept_lat = calloc((size_t)o.messages, sizeof(int64_t));
 	deliver_lat = calloc((size_t)o.messages, sizeof(int64_t));
 	if (submit_ns == NULL || accept_lat == NULL || deliver_lat == NULL)
-		die("out of memory");
+		bench_die("bench_broker", "out of memory");
 	if (strcmp(o.mode, "tls") != 0)
 		run_one(false);
 	if (strcmp(o.mode, "ipc") != 0)

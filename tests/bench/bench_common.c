@@ -1,0 +1,334 @@
+/*
+ * bench_common.c — helpers shared by the benchmarks (see bench_common.h).
+ * Plain C and POSIX: no test framework, so the benchmarks stay standalone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <sys/resource.h>
+#include <zmq.h>
+
+#include "bench_common.h"
+#include "pbstr.h"
+#include "tunnel.h"
+#include "validate.h"
+
+int64_t
+bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void
+bench_die(const char *prog, const char *what)
+{
+	fprintf(stderr, "%s: %s\n", prog, what);
+	exit(1);
+}
+
+int
+bench_free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+		port = ntohs(sin.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+int
+bench_make_pki(const char *narad, const char *dir, const char *const *nodes,
+    int n_nodes)
+{
+	char copy[512], pki[600], cmd[1400];
+
+	snprintf(copy, sizeof(copy), "%s", narad);
+	snprintf(pki, sizeof(pki), "%s/nara-pki", dirname(copy));
+	snprintf(cmd, sizeof(cmd), "set -e; '%s' init-ca '%s/pki' >/dev/null; "
+	    "'%s' broker '%s/pki' narad --ip 127.0.0.1 >/dev/null",
+	    pki, dir, pki, dir);
+	if (system(cmd) != 0)
+		return -1;
+	/* One call per node: a command line for 50+ nodes gets long. */
+	for (int i = 0; i < n_nodes; i++) {
+		snprintf(cmd, sizeof(cmd), "'%s' node '%s/pki' '%s' >/dev/null",
+		    pki, dir, nodes[i]);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+bench_write_pseudonym_key(const char *dir)
+{
+	char path[512];
+	unsigned char key[32];
+	int fd, rc = -1;
+
+	snprintf(path, sizeof(path), "%s/pseudonym.key", dir);
+	if (RAND_bytes(key, sizeof(key)) != 1)
+		return -1;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		return -1;
+	if (write(fd, key, sizeof(key)) == (ssize_t)sizeof(key))
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+pid_t
+bench_start_narad(const char *narad, const char *conf, const char *router_sock)
+{
+	struct stat st;
+	pid_t pid;
+
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		execl(narad, "narad", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000 && stat(router_sock, &st) != 0; i++) {
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		usleep(10000);
+	}
+	if (stat(router_sock, &st) != 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	usleep(100000);                  /* the TLS listener comes after */
+	return pid;
+}
+
+void
+bench_stop_narad(pid_t *pid)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	waitpid(*pid, NULL, 0);
+	*pid = -1;
+}
+
+double
+bench_proc_cpu(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The command name may hold spaces; fields 14 and 15 follow its ')'. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	    &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double
+bench_loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%lf", &l) != 1)
+		l = -1;
+	fclose(f);
+	return l;
+}
+
+static int
+cmp64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+void
+bench_percentiles(int64_t *v, long n, struct bench_pct *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (n <= 0)
+		return;
+	qsort(v, (size_t)n, sizeof(*v), cmp64);
+	out->p50 = v[n / 2] / 1e6;
+	out->p99 = v[n * 99 / 100] / 1e6;
+	out->p999 = v[n * 999 / 1000] / 1e6;
+	out->max = v[n - 1] / 1e6;
+}
+
+void
+bench_print_pct(FILE *f, const char *what, const struct bench_pct *c)
+{
+	fprintf(f, "  %-24s p50 %8.2f ms  p99 %8.2f ms  p99.9 %8.2f ms  "
+	    "max %8.2f ms\n", what, c->p50, c->p99, c->p999, c->max);
+}
+
+void
+bench_write_broker_conf(FILE *f, const char *router, const char *run_dir,
+    const char *key_dir, const char *sync, int tls_port)
+{
+	fprintf(f, "[broker]\nrouter = %s\nstore = %s/nara.db\n"
+	    "pseudonym_key = %s/pseudonym.key\nhttp_listen =\n"
+	    "control = ipc://%s/control.sock\nsynchronous = %s\n"
+	    "log_level = warning\nmax_credit = 10000\n\n",
+	    router, run_dir, key_dir, run_dir, sync);
+	if (tls_port > 0)
+		fprintf(f, "[tls]\nlisten = 127.0.0.1:%d\ncert = %s/pki/narad.pem\n"
+		    "key = %s/pki/narad.key\nca = %s/pki/ca.pem\n"
+		    "runtime_dir = %s\nmax_connections = 128\n\n", tls_port,
+		    key_dir, key_dir, key_dir, run_dir);
+}
+
+void
+bench_start_tunnels(struct nara_tunnel **out, const char *const *nodes,
+    int n, int tls_port, const char *key_dir, const char *run_dir)
+{
+	char broker[64], ca[400], cert[600], key[600], local[400];
+	struct nara_err err = { 0 };
+
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	snprintf(ca, sizeof(ca), "%s/pki/ca.pem", key_dir);
+	for (int i = 0; i < n; i++) {
+		struct tunnel_opts t = { .broker = broker, .ca = ca,
+		    .cert = cert, .key = key, .local_dir = local };
+		snprintf(cert, sizeof(cert), "%s/pki/%s.pem", key_dir, nodes[i]);
+		snprintf(key, sizeof(key), "%s/pki/%s.key", key_dir, nodes[i]);
+		snprintf(local, sizeof(local), "%s/tun-%d", run_dir, i);
+		if ((out[i] = tunnel_start(&t, &err)) == NULL) {
+			fprintf(stderr, "tunnel for %s: %s\n", nodes[i], err.text);
+			exit(1);
+		}
+	}
+}
+
+static void
+send_frame(void *s, const Nara__Frame *f)
+{
+	uint8_t buf[512];
+	size_t len = nara__frame__get_packed_size(f);
+
+	if (len > sizeof(buf))
+		bench_die("bench", "frame too large");
+	nara__frame__pack(f, buf);
+	if (zmq_send(s, buf, len, 0) < 0)
+		bench_die("bench", zmq_strerror(errno));
+}
+
+void *
+bench_node_open(void *zmq_ctx, const char *node_id, const char *endpoint,
+    unsigned credit)
+{
+	struct nara_err err = { 0 };
+	uint8_t buf[512];
+	char what[200];
+	int timeout = 10000, forever = -1;
+	void *s;
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Hello h = NARA__HELLO__INIT;
+
+	if ((s = tunnel_dealer_open(zmq_ctx, node_id, endpoint, &err)) == NULL)
+		bench_die("bench", err.text);
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	h.node_id = pb_str(node_id);
+	h.protocol_version = NARA_PROTOCOL_VERSION;
+	h.credit_window = credit;
+	f.kind_case = NARA__FRAME__KIND_HELLO;
+	f.hello = &h;
+	send_frame(s, &f);
+	if (zmq_recv(s, buf, sizeof(buf), 0) < 0) {  /* Welcome */
+		snprintf(what, sizeof(what), "no Welcome from narad for %s "
+		    "within 10 s", node_id);
+		bench_die("bench", what);
+	}
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &forever, sizeof(forever));
+	return s;
+}
+
+void
+bench_send_ack(void *socket, const char *message_id, bool receipt)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Ack a = NARA__ACK__INIT;
+
+	a.message_id = pb_str(message_id);
+	a.receipt = receipt;
+	f.kind_case = NARA__FRAME__KIND_ACK;
+	f.ack = &a;
+	send_frame(socket, &f);
+}
+
+long
+bench_index_of(const char *message_id)
+{
+	return message_id != NULL && strlen(message_id) == 36 ?
+	    strtol(message_id + 24, NULL, 16) : -1;
+}
+
+/* Busy and iowait CPU seconds of all cores since boot. */
+static void
+machine_cpu(double *busy, double *iowait)
+{
+	unsigned long long user, nice, sys, idle, io, irq, softirq, steal;
+	FILE *f = fopen("/proc/stat", "r");
+
+	*busy = *iowait = -1;
+	if (f == NULL)
+		return;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user,
+	    &nice, &sys, &idle, &io, &irq, &softirq, &steal) == 8) {
+		double tick = (double)sysconf(_SC_CLK_TCK);
+		*busy = (user + nice + sys + irq + softirq + steal) / tick;
+		*iowait = io / tick;
+	}
+	fclose(f);
+}
+
+void
+bench_snap_take(pid_t narad, struct bench_snap *s)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	s->load = bench_loadavg();
+	s->narad_cpu = bench_proc_cpu(narad);
+	machine_cpu(&s->machine_busy, &s->machine_iowait);
+	s->self_cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	s->t = bench_now_ns();
+}

@@ -1,0 +1,91 @@
+/*
+ * bench_common.h — what the benchmarks in tests/bench share: a clock, a
+ * free TCP port, certificates made with nara-pki, starting and stopping
+ * narad, its CPU time, the load average and latency percentiles.
+ */
+#ifndef NARA_BENCH_COMMON_H
+#define NARA_BENCH_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t bench_now_ns(void);
+
+/* Print "PROG: what" to stderr and exit 1. */
+void bench_die(const char *prog, const char *what) __attribute__((noreturn));
+
+/* A TCP port on 127.0.0.1 that was free a moment ago; -1 on failure. */
+int bench_free_port(void);
+
+/* nara-pki from the directory of narad: a CA and the broker certificate
+ * (for 127.0.0.1) in dir/pki, then one certificate per node id. Returns 0,
+ * or -1 when nara-pki failed. */
+int bench_make_pki(const char *narad, const char *dir, const char *const *nodes,
+    int n_nodes);
+
+/* Write dir/pseudonym.key (32 random bytes, mode 0600). 0 or -1. */
+int bench_write_pseudonym_key(const char *dir);
+
+/* Fork and exec `narad -c conf`, wait until router_sock exists and give
+ * the TLS listener a moment. The pid, or -1 when narad did not come up. */
+pid_t bench_start_narad(const char *narad, const char *conf,
+    const char *router_sock);
+
+/* SIGTERM narad and reap it; *pid becomes -1. */
+void bench_stop_narad(pid_t *pid);
+
+/* User + system CPU seconds of a process (from /proc/PID/stat), -1 when
+ * it cannot be read. */
+double bench_proc_cpu(pid_t pid);
+
+/* The 1-minute load average, -1 when it cannot be read. */
+double bench_loadavg(void);
+
+/* Write the [broker] and [tls] sections of a narad config for a run in
+ * run_dir whose certificates and pseudonym key are in key_dir (key_dir/pki);
+ * tls_port 0 = no TLS front. The caller appends nodes and rules. */
+void bench_write_broker_conf(FILE *f, const char *router, const char *run_dir,
+    const char *key_dir, const char *sync, int tls_port);
+
+/* One client tunnel per node (nodes[i]'s certificate from key_dir/pki, the
+ * ipc endpoint under run_dir/tun-i), as nara-adapter connects; exits on
+ * failure. */
+struct nara_tunnel;
+void bench_start_tunnels(struct nara_tunnel **out, const char *const *nodes,
+    int n, int tls_port, const char *key_dir, const char *run_dir);
+
+/* A DEALER for node_id on endpoint (tunnel_dealer_open), greeted with a
+ * Hello asking for credit deliveries in flight; returns after the Welcome
+ * (exits when none comes within 10 s, e.g. a refused certificate). The
+ * caller closes it. */
+void *bench_node_open(void *zmq_ctx, const char *node_id, const char *endpoint,
+    unsigned credit);
+
+/* Send an Ack for a delivery (receipt false) or a receipt; exits on failure. */
+void bench_send_ack(void *socket, const char *message_id, bool receipt);
+
+/* Benchmark message ids carry the message index in their last 12 hex
+ * digits; -1 for an id of another form. */
+long bench_index_of(const char *message_id);
+
+/* Load average and CPU seconds of narad, of this process and of the whole
+ * machine (busy and waiting for I/O, all cores, from /proc/stat) at one
+ * time: the difference between two shows what other jobs used. */
+struct bench_snap {
+	double load, narad_cpu, self_cpu, machine_busy, machine_iowait;
+	int64_t t;
+};
+void bench_snap_take(pid_t narad, struct bench_snap *s);
+
+/* Percentiles of n latencies in ns (sorted in place). */
+struct bench_pct {
+	double p50, p99, p999, max;   /* milliseconds */
+};
+void bench_percentiles(int64_t *v, long n, struct bench_pct *out);
+/* "  what  p50 … p99 … p99.9 … max …" on one line. */
+void bench_print_pct(FILE *f, const char *what, const struct bench_pct *c);
+
+#endif

@@ -133,9 +133,10 @@ integration: all $(ITEST_BINS)
 BENCH_FIXTURE := $(B)/tests/integration/fixture.o
 $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) -o $@ $(filter-out $(LIBNARA),$^) $(LIBNARA) $(LDLIBS_ALL)
 
 $(B)/bench/bench_broker $(B)/bench/bench_e2e: $(B)/tests/bench/bench_common.o
+$(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 
 # bench_e2e (end to end, all parts) first, then bench_broker; each takes its
 # own arguments: BENCH_E2E_ARGS and BENCH_ARGS.

@@ -130,19 +130,20 @@ integration: all $(ITEST_BINS)
 	@set -e; for t in $(wildcard tests/integration/*.sh); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) sh $$t; done
 
 # Benchmarks: standalone programs, never part of check.
-BENCH_FIXTURE := $(B)/tests/integration/fixture.o
+BENCH_FIXTURE := $(B)/tests/integration/fixture.o $(B)/tests/bench/bench_common.o
 $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $(filter-out $(LIBNARA),$^) $(LIBNARA) $(LDLIBS_ALL)
 
-$(B)/bench/bench_broker $(B)/bench/bench_e2e: $(B)/tests/bench/bench_common.o
 $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 
-# bench_e2e (end to end, all parts) first, then bench_broker; each takes its
-# own arguments: BENCH_E2E_ARGS and BENCH_ARGS.
-bench: all $(B)/bench/bench_e2e $(B)/bench/bench_broker
+# bench_e2e (end to end, all parts), bench_broker (the broker alone), then
+# bench_restart (kill -9 with 1,000,000 queued); each takes its own
+# arguments: BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS.
+bench: all $(B)/bench/bench_e2e $(B)/bench/bench_broker $(B)/bench/bench_restart
 	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
+	$(B)/bench/bench_restart -b $(BIN)/narad $(BENCH_RESTART_ARGS)
 
 # The whole region on one machine: narad and one nara-adapter per node on
 # loopback over mutual TLS, traffic with answers and refusals, a summary
@@ -215,8 +216,9 @@ config/nara.conf: config/gen-config.sh config/municipalities.tsv
 check: unit integration fuzz-replay
 	@echo "make check: all tests passed"
 
-# The long fault runs: the fault and crash tests with NARA_SOAK=1 (more
-# kill -9 cycles, more link cuts, longer fsync failures). Not part of check.
+# The long fault runs: the fault, crash and adapter soak tests with
+# NARA_SOAK=1 (more kill -9 cycles of narad and of adapters, more link cuts,
+# longer fsync failures). Not part of check.
 SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash,$(ITEST_BINS))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \

@@ -2,7 +2,7 @@
  * store_int.h — internals of the SQLite store, shared by store_sqlite.c
  * (open, schema, transactions, checkpoints, statistics, keys) and
  * store_sqlite_msg.c (the message, receipt and audit operations).
- * Nothing outside those two files includes this header.
+ * Nothing outside the store_sqlite*.c files includes this header.
  */
 #ifndef NARA_STORE_INT_H
 #define NARA_STORE_INT_H
@@ -33,7 +33,7 @@ enum msg_col {
 enum store_stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_PAGE_COUNT, S_DATA_VERSION, S_VACUUM,
 	S_HEAD_SAVE,
-	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_MSG_FIND, S_MSG_INSERT,
+	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_AUDIT_REKEY, S_MSG_FIND, S_MSG_INSERT,
 	S_MSG_META, S_QUEUE_LOAD, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
 	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_COUNT
@@ -78,6 +78,9 @@ struct store {
 	pthread_mutex_t ckpt_mu;
 	pthread_cond_t ckpt_cv;
 	atomic_int wal_frames;        /* WAL size reported after each commit */
+	int wal_log;                  /* the same, for the writer's own use */
+	int wal_kicked;               /* WAL size when the thread was woken */
+	atomic_int ckpt_backfilled;   /* frames the thread's last pass copied */
 
 	/* signed checkpoints and retention (store_sqlite_ckpt.c) */
 	const struct audit_key *signer; /* borrowed, NULL = no signing */
@@ -117,9 +120,17 @@ int store_audit_msg(struct store *st, const char *event, const char *node,
     const struct store_msg *m, const char *subject, const char *code,
     const char *detail, int64_t now, struct nara_err *err);
 
-/* Append one audit row (seq, hashes and time filled here). */
-int store_audit_append(struct store *st, struct audit_row *r, int64_t now,
-    struct nara_err *err);
+/* Append one audit row (seq, hashes and time filled here). msg_seq is the
+ * seq of the stored message the row is about, 0 when none: it indexes the
+ * row for look-ups by message and is not part of the hashed row. */
+int store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
+    int64_t now, struct nara_err *err);
+
+/* The schema version this program writes (store_sqlite_schema.c). */
+#define STORE_SCHEMA_VERSION 2
+/* At open: create the tables of a new file, migrate an older one (read-write
+ * only), refuse what cannot be read, and read the page size. */
+int store_schema_open(struct store *st, struct nara_err *err);
 
 /* At store_free: sign the head once more if it moved since the last
  * checkpoint (clean shutdown). */

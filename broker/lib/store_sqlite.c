@@ -7,7 +7,17 @@
  * Durability: WAL with synchronous=FULL, so a commit returns after the WAL
  * is on disk. The writer connection never checkpoints (wal_autocheckpoint=0);
  * a thread with its own connection runs passive checkpoints once a second
- * when the WAL has grown, keeping that work off the commit path.
+ * when the WAL has grown (sooner when the writer wakes it), keeping that
+ * work off the commit path.
+ *
+ * Under steady load that thread alone never lets the WAL start over: SQLite
+ * rewinds the WAL only when a write begins with every frame copied back, and
+ * the writer keeps appending while the thread copies. The WAL then grows
+ * without end, every append lands in newly allocated file blocks (which the
+ * kernel zeroes first), and a restart after a crash has to read it all. So
+ * once the WAL passes WAL_RESET_FRAMES the writer copies the few frames the
+ * thread has not yet copied itself, before its next batch, which then
+ * writes the WAL from its start again.
  */
 #include "store_int.h"
 
@@ -24,51 +34,10 @@
 
 #include "log.h"
 
-#define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
-
-static const char SCHEMA_SQL[] =
-	"CREATE TABLE IF NOT EXISTS meta ("
-	"  key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS messages ("
-	"  seq INTEGER PRIMARY KEY, message_id TEXT UNIQUE NOT NULL,"
-	"  conversation_id TEXT, type INTEGER NOT NULL, priority INTEGER NOT NULL,"
-	"  legal_basis INTEGER NOT NULL, sender TEXT NOT NULL,"
-	"  sender_node TEXT NOT NULL, recipient TEXT NOT NULL,"
-	"  recipient_node TEXT NOT NULL, author TEXT, subject_pseudonym TEXT,"
-	"  created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0,"
-	"  accepted_at INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
-	"  attempts INTEGER NOT NULL DEFAULT 0, payload BLOB,"
-	"  payload_sha256 BLOB NOT NULL, payload_size INTEGER NOT NULL,"
-	"  dead_code TEXT, dead_text TEXT, done_at INTEGER);"
-	/* Partial indexes: only queued rows, so delivered history kept for
-	 * the audit retention period does not slow the queues down. */
-	"CREATE INDEX IF NOT EXISTS messages_queue"
-	"  ON messages(recipient_node, seq) WHERE state = 0;"
-	"CREATE INDEX IF NOT EXISTS messages_expiry"
-	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
-	"CREATE TABLE IF NOT EXISTS receipts ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL,"
-	"  message_id TEXT NOT NULL,"
-	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);"
-	"CREATE INDEX IF NOT EXISTS receipts_node ON receipts(node);"
-	"CREATE INDEX IF NOT EXISTS receipts_message ON receipts(message_id);"
-	"CREATE TABLE IF NOT EXISTS audit ("
-	"  seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
-	"  node TEXT, message_id TEXT, type TEXT, sender TEXT, recipient TEXT,"
-	"  author TEXT, legal_basis TEXT, payload_sha256 TEXT,"
-	"  payload_size INTEGER, subject TEXT, code TEXT, detail TEXT,"
-	"  prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS audit_message ON audit(message_id)"
-	"  WHERE message_id IS NOT NULL;"
-	/* Signed chain heads and retention cuts (audit_sign.h); added to
-	 * version 1 stores on their next read-write open. */
-	"CREATE TABLE IF NOT EXISTS checkpoints ("
-	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,"
-	"  hash BLOB NOT NULL, time INTEGER NOT NULL, signature BLOB NOT NULL,"
-	"  key_fingerprint TEXT NOT NULL);"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1);";
+#define CKPT_KICK_FRAMES 1024      /* wake the thread after this many more */
+#define WAL_RESET_FRAMES 4096      /* writer finishes the checkpoint above */
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -86,8 +55,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_INSERT] = "INSERT INTO audit(seq, time, event, node, "
 	    "message_id, type, sender, recipient, author, legal_basis, "
 	    "payload_sha256, payload_size, subject, code, detail, prev_hash, "
-	    "hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-	    "?13, ?14, ?15, ?16, ?17)",
+	    "hash, msg_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+	    "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+	/* A retried message's earlier audit rows follow it to its new seq. */
+	[S_AUDIT_REKEY] = "UPDATE audit SET msg_seq = ?2 WHERE msg_seq = ?1",
 	[S_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = ?1",
 	[S_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
 	    "type, priority, legal_basis, sender, sender_node, recipient, "
@@ -179,37 +150,33 @@ exec_sql(struct store *st, const char *sql, struct nara_err *err)
 	    err);
 }
 
-/* One integer from a query (PRAGMA page_size, schema version). */
-static int
-query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-
-	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		*out = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1
-		    : sqlite3_column_int64(s, 0);
-		rc = SQLITE_OK;
-	} else if (rc == SQLITE_DONE) {
-		*out = -1;
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
+/* After each commit of the writer: the WAL's size in frames. Past
+ * CKPT_KICK_FRAMES more than at the last wake-up, the checkpoint thread is
+ * woken at once instead of at its next second, so that it copies while the
+ * writer goes on and wal_rewind finds little left to do. */
 static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct store *st = arg;
 
+	if (frames < st->wal_log) {          /* the WAL started over */
+		st->wal_kicked = 0;
+		atomic_store(&st->ckpt_backfilled, 0);
+	}
 	atomic_store(&st->wal_frames, frames);
+	st->wal_log = frames;
+	if (st->ckpt_running && frames - st->wal_kicked >= CKPT_KICK_FRAMES) {
+		st->wal_kicked = frames;
+		pthread_cond_signal(&st->ckpt_cv);
+	}
 	return SQLITE_OK;
 }
 
 /* Pragmas of the writer connection; auto_vacuum first, before any table.
  * secure_delete overwrites a purged payload instead of leaving clinical
- * content in free space inside the file. */
+ * content in free space inside the file. The page cache (64 MiB) holds the
+ * message_id index of a deep backlog, which every accept probes at a random
+ * place; no mmap, so that an I/O error stays an error and never a SIGBUS. */
 static int
 writer_pragmas(struct store *st, const struct store_options *opt,
     struct nara_err *err)
@@ -230,40 +197,12 @@ writer_pragmas(struct store *st, const struct store_options *opt,
 	if (exec_sql(st, opt->sync_full ? "PRAGMA synchronous = FULL"
 	    : "PRAGMA synchronous = NORMAL", err) != 0 ||
 	    exec_sql(st, "PRAGMA journal_size_limit = 67108864;"
-	    "PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;"
+	    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
 	    "PRAGMA secure_delete = ON", err) != 0)
 		return -1;
 	st->sync_full = opt->sync_full;
 	sqlite3_wal_autocheckpoint(st->db, 0);
 	sqlite3_wal_hook(st->db, wal_hook, st);
-	return 0;
-}
-
-/* Create the tables of a new store, or check the version of an old one. */
-static int
-schema_check(struct store *st, struct nara_err *err)
-{
-	int64_t version = -1;
-	int rc;
-
-	if (!st->read_only && (exec_sql(st, "BEGIN IMMEDIATE", err) != 0 ||
-	    exec_sql(st, SCHEMA_SQL, err) != 0 ||
-	    exec_sql(st, "COMMIT", err) != 0)) {
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-		return -1;
-	}
-	rc = query_int(st->db, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'", &version);
-	if (rc != SQLITE_OK)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
-		    "nara store: %s", st->path, sqlite3_errmsg(st->db));
-	if (version != SCHEMA_VERSION)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "%s has schema "
-		    "version %lld; this program reads version %d", st->path,
-		    (long long)version, SCHEMA_VERSION);
-	if (query_int(st->db, "PRAGMA page_size", &st->page_size) != SQLITE_OK ||
-	    st->page_size <= 0)
-		st->page_size = 4096;
 	return 0;
 }
 
@@ -329,6 +268,7 @@ ckpt_main(void *arg)
 {
 	struct store *st = arg;
 	struct timespec ts;
+	int log, done;
 
 	pthread_mutex_lock(&st->ckpt_mu);
 	while (!st->ckpt_stop) {
@@ -338,9 +278,10 @@ ckpt_main(void *arg)
 		if (st->ckpt_stop)
 			break;
 		pthread_mutex_unlock(&st->ckpt_mu);
-		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN_FRAMES)
-			sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
-			    SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN_FRAMES &&
+		    sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
+			atomic_store(&st->ckpt_backfilled, done);
 		pthread_mutex_lock(&st->ckpt_mu);
 	}
 	pthread_mutex_unlock(&st->ckpt_mu);
@@ -433,6 +374,7 @@ copy_options(struct store *st, const char *path,
 	st->read_only = opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
+	atomic_init(&st->ckpt_backfilled, 0);
 	if ((st->path = strdup(path)) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
 	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
@@ -465,7 +407,7 @@ store_open(const char *path, const struct store_options *opt,
 		goto fail;
 	if (!st->read_only && writer_pragmas(st, opt, err) != 0)
 		goto fail;
-	if (schema_check(st, err) != 0 || prepare_all(st, err) != 0 ||
+	if (store_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
 	    head_load(st, err) != 0)
 		goto fail;
 	if (!st->read_only && ckpt_start(st, err) != 0)
@@ -537,6 +479,33 @@ data_version(struct store *st)
 	return v;
 }
 
+/* Before a batch: let it start the WAL over when the WAL is long (see the
+ * top of this file) — here rather than right after a commit, so that the
+ * replies of that commit are not held up by the copying — once the thread has copied all but a quarter
+ * of it, or regardless at twice the length: a restart after a crash reads
+ * the whole WAL, so its size bounds the time to ready (16 MiB: ~20 ms,
+ * 64 MiB: ~300 ms on the machine of docs/PERFORMANCE.md). Busy means the
+ * thread is checkpointing right now; the next commit tries again. */
+static void
+wal_rewind(struct store *st)
+{
+	int rc, behind = st->wal_log - atomic_load(&st->ckpt_backfilled);
+
+	if (st->wal_log < WAL_RESET_FRAMES || (behind > WAL_RESET_FRAMES / 4 &&
+	    st->wal_log < 2 * WAL_RESET_FRAMES))
+		return;
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL);
+	if (rc == SQLITE_OK) {
+		st->wal_log = 0;
+		st->wal_kicked = 0;
+		atomic_store(&st->ckpt_backfilled, 0);
+	} else if (rc != SQLITE_BUSY) {
+		log_warn("store %s: checkpoint: %s", st->path,
+		    sqlite3_errmsg(st->db));
+	}
+}
+
 int
 store_begin(struct store *st, struct nara_err *err)
 {
@@ -548,6 +517,7 @@ store_begin(struct store *st, struct nara_err *err)
 	if (st->in_batch)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
 		    "already open");
+	wal_rewind(st);
 	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		return store_fail(st, rc, "begin", err);
 	/* Another writer (a tool) committed since our last batch: the chain
@@ -657,8 +627,8 @@ store_leave(struct store *st, int rc, struct nara_err *err)
 }
 
 int
-store_audit_append(struct store *st, struct audit_row *r, int64_t now,
-    struct nara_err *err)
+store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
+    int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_AUDIT_INSERT];
 	const char *text[] = { r->event, r->node, r->message_id, r->type,
@@ -688,6 +658,10 @@ store_audit_append(struct store *st, struct audit_row *r, int64_t now,
 	sqlite3_bind_text(s, 15, r->detail, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 16, st->head_hash, AUDIT_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_blob(s, 17, hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	if (msg_seq > 0)
+		sqlite3_bind_int64(s, 18, msg_seq);
+	else
+		sqlite3_bind_null(s, 18);
 	/* A state change without its audit row must never commit. */
 	if ((rc = step_done(s)) != SQLITE_OK) {
 		store_fail(st, rc, "writing the audit log", err);

@@ -218,7 +218,7 @@ store_audit_msg(struct store *st, const char *event, const char *node,
 	}
 	r.code = clean_text(code, pn, true, code_buf, sizeof(code_buf));
 	r.detail = clean_text(detail, pn, true, detail_buf, sizeof(detail_buf));
-	return store_audit_append(st, &r, now, err);
+	return store_audit_append(st, &r, m != NULL ? m->seq : 0, now, err);
 }
 
 /* ---------------------------------------------------------------- events */

@@ -202,28 +202,50 @@ store_maintain(struct store *st, int64_t now, struct nara_err *err)
 
 /* ---------------------------------------------------------------- review */
 
+/* Rows about message_id: through the two audit indexes first (rows of a
+ * stored message by its seq, the others by id), then, for rows whose
+ * message was pruned already, a scan. */
+static const char *const AUDIT_HAS_MSG[] = {
+	"SELECT 1 FROM audit WHERE msg_seq = (SELECT seq FROM messages WHERE "
+	    "message_id = ?1) LIMIT 1",
+	"SELECT 1 FROM audit WHERE msg_seq IS NULL AND message_id = ?1 LIMIT 1",
+	"SELECT 1 FROM audit WHERE message_id = ?1 LIMIT 1",
+};
+
+/* 1 when the log holds a row about message_id, 0 when not, -1. */
+static int
+audit_has_message(struct store *st, const char *message_id)
+{
+	int found = 0, rc = SQLITE_DONE;
+
+	for (size_t i = 0; i < 3 && !found; i++) {
+		sqlite3_stmt *s = NULL;
+		rc = sqlite3_prepare_v2(st->db, AUDIT_HAS_MSG[i], -1, &s, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+			rc = sqlite3_step(s);
+		}
+		found = rc == SQLITE_ROW;
+		sqlite3_finalize(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -1;
+	}
+	return found;
+}
+
 int
 store_audit_review(struct store *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err)
 {
 	struct store_msg m = { .message_id = message_id, .author = reviewer };
-	sqlite3_stmt *s = NULL;
 	int rc, found;
 
 	if (store_enter(st, err) != 0)
 		return -1;
 	/* Checked inside the write transaction, so the answer holds. */
-	rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM audit WHERE message_id = "
-	    "?1 LIMIT 1", -1, &s, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
-		rc = sqlite3_step(s);
-	}
-	found = rc == SQLITE_ROW;
-	sqlite3_finalize(s);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		rc = store_fail(st, rc, "review", err);
+	if ((found = audit_has_message(st, message_id)) < 0)
+		rc = store_fail(st, sqlite3_errcode(st->db), "review", err);
 	else if (!found)
 		rc = nara_err_set(err, NR_BAD_MESSAGE_ID, "message_id", "the "
 		    "audit log holds no row for message %s", message_id);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "nara.pb-c.h"
 #include "pbstr.h"
 #include "validate.h"
@@ -105,47 +106,82 @@ bind_msg(sqlite3_stmt *s, const struct store_msg *m, const char *subject,
 	sqlite3_bind_int64(s, 17, (int64_t)m->payload_len);
 }
 
-static int
-accept_insert(struct store *st, struct store_msg *m, int64_t now,
-    struct nara_err *err)
+/* The store is over max_bytes if m is added. */
+static bool
+accept_over_limit(const struct store *st, const struct store_msg *m)
 {
 	int64_t size = st->db_bytes + st->batch_bytes;
-	char subject[65], detail[160];
-	bool named = m->personal_number != NULL && m->personal_number[0];
+
+	return st->max_bytes > 0 &&
+	    (uint64_t)size + m->payload_len > st->max_bytes;
+}
+
+/* Insert m; *res says STORE_NEW, or, when its id is stored already, what
+ * accept_find makes of it. The common case (a new id) costs one probe of
+ * the message_id index instead of a look-up followed by the insert. */
+static int
+accept_insert(struct store *st, struct store_msg *m, const char *subject,
+    int64_t now, enum store_accept_result *res, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_MSG_INSERT];
+	struct nara_err local;
+	char detail[160];
 	int rc;
 
-	if (st->max_bytes > 0 &&
-	    (uint64_t)size + m->payload_len > st->max_bytes)
-		return nara_err_set(err, NR_STORE_FULL, "store", "store is %lld "
-		    "bytes, limit %llu", (long long)size,
-		    (unsigned long long)st->max_bytes);
-	if (named && store_pseudonym(st, m->personal_number, subject) != 0)
-		return nara_err_set(err, NR_CONFIG, "pseudonym_key", "no "
-		    "pseudonym key: cannot store a message that names a child");
-	bind_msg(st->stmt[S_MSG_INSERT], m, named ? subject : NULL, now);
-	rc = sqlite3_step(st->stmt[S_MSG_INSERT]);
-	sqlite3_reset(st->stmt[S_MSG_INSERT]);
+	if (err == NULL)
+		err = &local;
+	bind_msg(s, m, subject, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		char why[200];
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(st->db));
+		if (accept_find(st, m, res, err) != 0)
+			return -1;
+		if (*res != STORE_NEW)
+			return 0;   /* nothing was written */
+		nara_err_set(err, NR_STORE_FAILED, "store", "storing a "
+		    "message: %s", why);
+		log_error("store %s: %s", st->path, err->text);
+		return -1;
+	}
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "storing a message", err);
+	*res = STORE_NEW;
 	m->seq = sqlite3_last_insert_rowid(st->db);
 	st->batch_bytes += (int64_t)m->payload_len;
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
-	return store_audit_msg(st, "received", m->sender_node, m,
-	    named ? subject : NULL, NULL, detail, now, err);
+	return store_audit_msg(st, "received", m->sender_node, m, subject,
+	    NULL, detail, now, err);
 }
 
 int
 store_accept(struct store *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err)
 {
+	bool named = m->personal_number != NULL && m->personal_number[0];
+	char subject[65];
 	int rc;
 
 	if (store_enter(st, err) != 0)
 		return -1;
-	rc = accept_find(st, m, res, err);
-	if (rc == 0 && *res == STORE_NEW)
-		rc = accept_insert(st, m, now, err);
+	/* A repeat of a stored message is answered as a duplicate even when
+	 * the store is full or has no pseudonym key: nothing is written. */
+	if (accept_over_limit(st, m) || (named &&
+	    store_pseudonym(st, m->personal_number, subject) != 0)) {
+		rc = accept_find(st, m, res, err);
+		if (rc == 0 && *res == STORE_NEW && accept_over_limit(st, m))
+			rc = nara_err_set(err, NR_STORE_FULL, "store", "store is "
+			    "%lld bytes, limit %llu", (long long)(st->db_bytes +
+			    st->batch_bytes), (unsigned long long)st->max_bytes);
+		else if (rc == 0 && *res == STORE_NEW)
+			rc = nara_err_set(err, NR_CONFIG, "pseudonym_key", "no "
+			    "pseudonym key: cannot store a message that names a "
+			    "child");
+		return store_leave(st, rc, err);
+	}
+	rc = accept_insert(st, m, named ? subject : NULL, now, res, err);
 	return store_leave(st, rc, err);
 }
 
@@ -492,24 +528,66 @@ store_dead_letter(struct store *st, const char *message_id, const char *code,
 	return store_leave(st, rc, &err);
 }
 
+/* The seq a message has now, 0 when it is not stored. */
+static int
+msg_seq_of(struct store *st, const char *message_id, int64_t *seq,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_MSG_META];
+	int rc;
+
+	*seq = 0;
+	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		*seq = sqlite3_column_int64(s, MC_SEQ);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "reading a message", err);
+	return 0;
+}
+
+/* The retried message's audit rows move with it to its new seq. */
+static int
+retry_rekey(struct store *st, int64_t old_seq, int64_t new_seq,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_AUDIT_REKEY];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, old_seq);
+	sqlite3_bind_int64(s, 2, new_seq);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_fail(st, rc, "moving the audit rows of a retry", err);
+		return store_break(st, err);
+	}
+	return 0;
+}
+
 int
 store_retry(struct store *st, const char *message_id, int64_t now,
     struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_RETRY];
 	struct msg_row row;
+	int64_t old_seq;
 	char detail[160];
 	int rc;
 
 	if (store_enter(st, err) != 0)
 		return -1;
+	if (msg_seq_of(st, message_id, &old_seq, err) != 0)
+		return store_leave(st, -1, err);
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		store_row_read(s, false, &row);
 		snprintf(detail, sizeof(detail), "queued again for %s",
 		    row.m.recipient_node ? row.m.recipient_node : "");
-		rc = store_audit_msg(st, "retried", NULL, &row.m, row.subject,
-		    NULL, detail, now, err);
+		rc = retry_rekey(st, old_seq, row.m.seq, err);
+		if (rc == 0)
+			rc = store_audit_msg(st, "retried", NULL, &row.m,
+			    row.subject, NULL, detail, now, err);
 	} else if (rc == SQLITE_DONE) {
 		rc = nara_err_set(err, NR_BAD_VALUE, "message_id", "no dead "
 		    "letter with id %s", message_id ? message_id : "(none)");

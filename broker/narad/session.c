@@ -71,6 +71,7 @@ session_find(struct session_table *t, const char *node)
 void
 session_reset(struct session *s)
 {
+	s->fl_head = 0;
 	s->n_fl = 0;
 	s->msg_cursor = 0;
 	s->rcpt_cursor = 0;
@@ -84,19 +85,38 @@ session_credit(const struct session *s)
 	return s->window - (uint32_t)s->n_fl;
 }
 
+/* Room for one more entry at the end of the in-flight run: slide the run
+ * to the front of the array when acks have left space there, else grow. */
+static int
+inflight_room(struct session *s)
+{
+	size_t cap;
+	struct inflight *v;
+
+	if (s->fl_head + s->n_fl < s->cap_fl)
+		return 0;
+	if (s->fl_head > 0) {
+		memmove(s->fl, s->fl + s->fl_head, s->n_fl * sizeof(*s->fl));
+		s->fl_head = 0;
+		return 0;
+	}
+	cap = s->cap_fl ? s->cap_fl * 2 : 64;
+	if ((v = realloc(s->fl, cap * sizeof(*v))) == NULL)
+		return -1;
+	s->fl = v;
+	s->cap_fl = cap;
+	return 0;
+}
+
 int
 session_inflight_add(struct session *s, const char *message_id, bool receipt,
     int64_t deadline, const char *sender_node)
 {
-	if (s->n_fl == s->cap_fl) {
-		size_t cap = s->cap_fl ? s->cap_fl * 2 : 64;
-		struct inflight *v = realloc(s->fl, cap * sizeof(*v));
-		if (v == NULL)
-			return -1;
-		s->fl = v;
-		s->cap_fl = cap;
-	}
-	struct inflight *f = &s->fl[s->n_fl++];
+	struct inflight *f;
+
+	if (inflight_room(s) != 0)
+		return -1;
+	f = &s->fl[s->fl_head + s->n_fl++];
 	snprintf(f->message_id, sizeof(f->message_id), "%s", message_id);
 	f->receipt = receipt;
 	f->deadline = deadline;
@@ -109,17 +129,24 @@ int
 session_inflight_remove(struct session *s, const char *message_id,
     bool receipt, char sender_node[NODE_ID_MAX + 1])
 {
-	/* Acks mostly arrive in sending order, so the match is near the front. */
+	struct inflight *run = s->fl + s->fl_head;
+
+	/* Acks mostly arrive in sending order, so the match is near the
+	 * front, and removing the front entry only moves the head. */
 	for (size_t i = 0; i < s->n_fl; i++) {
-		if (s->fl[i].receipt == receipt &&
-		    strcmp(s->fl[i].message_id, message_id) == 0) {
-			if (sender_node != NULL)
-				strcpy(sender_node, s->fl[i].sender_node);
-			memmove(&s->fl[i], &s->fl[i + 1],
-			    (s->n_fl - i - 1) * sizeof(*s->fl));
-			s->n_fl--;
-			return 0;
-		}
+		if (run[i].receipt != receipt ||
+		    strcmp(run[i].message_id, message_id) != 0)
+			continue;
+		if (sender_node != NULL)
+			strcpy(sender_node, run[i].sender_node);
+		if (i == 0)
+			s->fl_head++;
+		else
+			memmove(&run[i], &run[i + 1],
+			    (s->n_fl - i - 1) * sizeof(*run));
+		if (--s->n_fl == 0)
+			s->fl_head = 0;
+		return 0;
 	}
 	return -1;
 }
@@ -129,5 +156,5 @@ session_overdue(const struct session *s, int64_t now_ms)
 {
 	/* Entries are appended in time order with the same timeout, so the
 	 * first one is the oldest. */
-	return s->n_fl > 0 && s->fl[0].deadline <= now_ms;
+	return s->n_fl > 0 && s->fl[s->fl_head].deadline <= now_ms;
 }

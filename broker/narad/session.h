@@ -32,8 +32,8 @@ struct session {
 	uint32_t window;           /* credit window from hello (+ credit frames) */
 	int64_t msg_cursor;        /* highest message seq sent this session */
 	int64_t rcpt_cursor;       /* highest receipt id sent this session */
-	struct inflight *fl;       /* in flight, unordered */
-	size_t n_fl, cap_fl;
+	struct inflight *fl;       /* in flight: fl[fl_head .. fl_head + n_fl) */
+	size_t fl_head, n_fl, cap_fl;
 	int64_t connected_since;   /* epoch seconds, 0 when not connected */
 	int64_t last_seen;
 };

@@ -91,7 +91,7 @@ Test(store, open_creates_schema_wal_and_private_file)
 	cr_assert_eq(stat(f.path, &sb), 0);
 	cr_expect_eq(sb.st_mode & 0777, 0600);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 1);
+	    "'schema_version'"), 2);
 	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);
@@ -107,11 +107,11 @@ Test(store, newer_schema_version_is_refused)
 
 	fx_init(&f);
 	store_free(&f.st);
-	fx_sql_exec(&f, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	fx_sql_exec(&f, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
 	cr_assert_null(store_open(f.path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	snprintf(want, sizeof(want), "%s has schema version 2; this program "
-	    "reads version 1", f.path);
+	snprintf(want, sizeof(want), "%s has schema version 3; this program "
+	    "reads version 2", f.path);
 	cr_expect_str_eq(err.text, want);
 	fx_fini(&f);
 }

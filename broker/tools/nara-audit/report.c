@@ -115,6 +115,31 @@ run_rows(struct store *st, sqlite3_stmt *s, enum out_format fmt,
 	return n == 0 && empty_is_bad ? EXIT_BAD : EXIT_OK;
 }
 
+/*
+ * The rows about one message come through the two audit indexes: rows of
+ * a stored message by its seq (msg_seq), the others (refusals, events
+ * about unknown ids) by message_id. Only when neither finds a row, e.g.
+ * for a message whose row was pruned, the whole log is scanned.
+ */
+#define TRACE_INDEXED "WHERE msg_seq = (SELECT seq FROM messages WHERE " \
+	"message_id = ?1) OR (msg_seq IS NULL AND message_id = ?1) ORDER BY seq"
+
+static const char *
+trace_sql(struct store *st, const char *message_id)
+{
+	sqlite3_stmt *s = prepare(store_sqlite_db(st), "SELECT 1 FROM audit "
+	    TRACE_INDEXED);
+	bool found = false;
+
+	if (s != NULL) {
+		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+		found = sqlite3_step(s) == SQLITE_ROW;
+		sqlite3_finalize(s);
+	}
+	return found ? SELECT_ROWS TRACE_INDEXED :
+	    SELECT_ROWS "WHERE message_id = ?1 ORDER BY seq";
+}
+
 int
 cmd_trace(struct opts *o)
 {
@@ -124,8 +149,7 @@ cmd_trace(struct opts *o)
 
 	if (st == NULL)
 		return rc;
-	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE message_id = ?1 "
-	    "ORDER BY seq");
+	s = prepare(store_sqlite_db(st), trace_sql(st, o->args[0]));
 	if (s != NULL) {
 		sqlite3_bind_text(s, 1, o->args[0], -1, SQLITE_STATIC);
 		rc = run_rows(st, s, o->out, true);

@@ -1,0 +1,235 @@
+/*
+ * test_store_schema.c — the store's schema versions: a version 1 store is
+ * migrated at its first read-write open (audit rows keyed by their
+ * message's seq, receipts with AUTOINCREMENT, the chain still intact), a
+ * read-only open of one is refused with what to do, and the audit look-ups
+ * by message keep finding every row (retries, refused submissions). Also
+ * that the WAL starts over under steady writing instead of growing.
+ */
+#include <sys/stat.h>
+
+#include "store_fixture.h"
+
+/* Turn a store written by this version back into the version 1 layout:
+ * no msg_seq, the old message_id index, receipts without AUTOINCREMENT. */
+static const char DOWNGRADE_SQL[] =
+	"DROP INDEX audit_msg; DROP INDEX audit_message;"
+	"ALTER TABLE audit DROP COLUMN msg_seq;"
+	"CREATE INDEX audit_message ON audit(message_id)"
+	"  WHERE message_id IS NOT NULL;"
+	"CREATE TABLE receipts_old (id INTEGER PRIMARY KEY, node TEXT NOT NULL,"
+	"  message_id TEXT NOT NULL, outcome INTEGER NOT NULL,"
+	"  encoded BLOB NOT NULL, sent INTEGER);"
+	"INSERT INTO receipts_old SELECT id, node, message_id, outcome, encoded,"
+	"  sent FROM receipts;"
+	"DROP TABLE receipts; ALTER TABLE receipts_old RENAME TO receipts;"
+	"CREATE INDEX receipts_node ON receipts(node);"
+	"CREATE INDEX receipts_message ON receipts(message_id);"
+	"UPDATE meta SET value = 1 WHERE key = 'schema_version';";
+
+/* A version 1 store with the eleven rows of fx_populate, closed. */
+static void
+make_v1_store(struct fx *f)
+{
+	fx_init(f);
+	fx_populate(f);
+	store_free(&f->st);
+	fx_sql_exec(f, DOWNGRADE_SQL);
+	cr_assert_eq(fx_sql_int(f, "SELECT count(*) FROM pragma_table_info("
+	    "'audit') WHERE name = 'msg_seq'"), 0);
+	cr_assert_eq(fx_sql_int(f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'receipts' AND sql LIKE '%AUTOINCREMENT%'"), 0);
+}
+
+Test(store_schema, version_1_store_is_migrated_at_open)
+{
+	struct fx f;
+	long long receipts;
+
+	make_v1_store(&f);
+	receipts = fx_sql_int(&f, "SELECT count(*) FROM receipts");
+	cr_assert_eq(receipts, 2);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 2);
+	/* the old rows are not rewritten: all stay in the message_id index */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq "
+	    "IS NOT NULL"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit INDEXED BY "
+	    "audit_message WHERE msg_seq IS NULL AND message_id = "
+	    "'00000000-0000-4000-8000-000000000001'"), 5);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'receipts' AND sql LIKE '%AUTOINCREMENT%'"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), receipts);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name IN ('audit_msg', 'audit_message', 'receipts_node', "
+	    "'receipts_message')"), 4);
+	fx_verify_ok(&f);
+	/* and it goes on working: a new message gets its rows keyed, an
+	 * old one is found through both indexes by the review */
+	int64_t seq = fx_accept(&f, 5, FX_BUP);
+	cr_expect_eq(seq, 4);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq = "
+	    "4 AND event = 'received'"), 1);
+	struct nara_err err = { 0 };
+	cr_expect_eq(store_audit_review(f.st, "00000000-0000-4000-8000-"
+	    "000000000003", "granskare", "ok", FX_NOW + 9, &err), 0, "%s",
+	    err.text);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store_schema, migration_keeps_receipt_ids_and_never_reuses_them)
+{
+	struct fx f;
+	struct fx_msg x;
+	bool was_new;
+
+	make_v1_store(&f);
+	f.st = fx_open(&f, false);
+	long long top = fx_sql_int(&f, "SELECT max(id) FROM receipts");
+	cr_assert_eq(top, 2);
+	cr_assert_eq(store_receipt_acked(f.st, "kommun-1480", fx_msg(&x, 2,
+	    FX_BUP)->message_id, FX_NOW + 5), 0);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts WHERE id = "
+	    "2"), 0);
+	fx_accept(&f, 6, FX_BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 6, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 6, &was_new), 0);
+	cr_assert(was_new);
+	/* id 2 was deleted; AUTOINCREMENT gives 3, not 2 again */
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(id) FROM receipts"), 3);
+	fx_fini(&f);
+}
+
+Test(store_schema, read_only_open_of_version_1_says_what_to_do)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .read_only = true };
+	char want[300];
+
+	make_v1_store(&f);
+	cr_assert_null(store_open(f.path, &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	snprintf(want, sizeof(want), "%s has schema version 1; start narad on "
+	    "it once to migrate it to version 2, then run this again", f.path);
+	cr_expect_str_eq(err.text, want);
+	/* nothing was changed by the refused open */
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 1);
+	fx_fini(&f);
+}
+
+Test(store_schema, read_only_open_of_an_empty_file_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .read_only = true };
+	char path[160], want[300];
+	FILE *fp;
+
+	fx_init(&f);
+	snprintf(path, sizeof(path), "%s/empty.db", f.dir);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	fclose(fp);
+	cr_assert_null(store_open(path, &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	snprintf(want, sizeof(want), "%s is not a nara store: it has no tables",
+	    path);
+	cr_expect_str_eq(err.text, want);
+	fx_fini(&f);
+}
+
+Test(store_schema, retried_message_keeps_its_audit_rows_together)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, FX_BUP);
+	fx_accept(&f, 2, FX_BUP);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    "NR052", "refused", false, FX_BUP, FX_NOW + 1), 0);
+	cr_assert_eq(store_retry(f.st, x.id, FX_NOW + 2, &err), 0, "%s",
+	    err.text);
+	/* the message moved to seq 3; its received, dead_lettered,
+	 * receipt_queued and retried rows all point there */
+	cr_expect_eq(fx_sql_int(&f, "SELECT seq FROM messages WHERE message_id "
+	    "= '00000000-0000-4000-8000-000000000001'"), 3);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq = "
+	    "3"), 4);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq = "
+	    "1"), 0);
+	cr_expect_eq(store_audit_review(f.st, x.id, "granskare", "ok",
+	    FX_NOW + 3, &err), 0, "%s", err.text);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store_schema, review_finds_rows_of_refused_and_pruned_messages)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	cr_assert_eq(store_audit_rejected(f.st, fx_msg(&x, 7, FX_BUP),
+	    "kommun-1480", "NR031", "no rule allows it", FX_NOW), 0);
+	cr_expect_eq(store_audit_review(f.st, x.id, "granskare", "refused "
+	    "correctly", FX_NOW + 1, &err), 0, "%s", err.text);
+	/* a row keyed to a message whose row is gone (pruned) */
+	fx_accept(&f, 8, FX_BUP);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DELETE FROM messages WHERE message_id = "
+	    "'00000000-0000-4000-8000-000000000008'");
+	f.st = fx_open(&f, false);
+	cr_expect_eq(store_audit_review(f.st, fx_msg(&x, 8, FX_BUP)->message_id,
+	    "granskare", "ok", FX_NOW + 2, &err), 0, "%s", err.text);
+	cr_expect_eq(store_audit_review(f.st, "00000000-0000-4000-8000-"
+	    "000000000099", "granskare", "ok", FX_NOW + 3, &err), -1);
+	cr_expect_eq(err.code, NR_BAD_MESSAGE_ID);
+	fx_fini(&f);
+}
+
+/* Many small commits, as under steady load: the writer lets the WAL start
+ * over once it passes 4,096 frames (16 MiB) and the checkpoint thread has
+ * caught up, or at the latest at twice that (a little later when the
+ * thread holds the checkpoint at that moment), so it stays well below
+ * 64 MiB instead of growing with everything written (about 260 MiB). */
+Test(store_schema, wal_starts_over_under_steady_writing, .timeout = 120)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = false,
+	    .pseudonym_key = NULL };
+	enum store_accept_result res;
+	static uint8_t payload[6000];
+	char path[160];
+	struct stat sb;
+	off_t max_wal = 0;
+
+	fx_init(&f);
+	store_free(&f.st);
+	opt.pseudonym_key = f.key;
+	opt.pseudonym_key_len = sizeof(f.key);
+	cr_assert_not_null(f.st = store_open(f.path, &opt, &err), "%s",
+	    err.text);
+	snprintf(path, sizeof(path), "%s-wal", f.path);
+	memset(payload, 'p', sizeof(payload));
+	/* 6,000 commits of about 10 pages each */
+	for (int i = 1; i <= 6000; i++) {
+		fx_msg(&x, i, FX_BUP);
+		x.m.payload = payload;
+		x.m.payload_len = sizeof(payload);
+		cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0,
+		    "%s", err.text);
+		if (stat(path, &sb) == 0 && sb.st_size > max_wal)
+			max_wal = sb.st_size;
+	}
+	cr_expect_lt(max_wal, 64 << 20, "WAL grew to %lld bytes",
+	    (long long)max_wal);
+	fx_fini(&f);
+}

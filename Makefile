@@ -137,13 +137,16 @@ $(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
 
 $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 
-# bench_e2e (end to end, all parts), bench_broker (the broker alone), then
-# bench_restart (kill -9 with 1,000,000 queued); each takes its own
-# arguments: BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS.
-bench: all $(B)/bench/bench_e2e $(B)/bench/bench_broker $(B)/bench/bench_restart
+# bench_e2e (end to end, all parts), bench_broker (the broker alone),
+# bench_restart (kill -9 with 1,000,000 queued), then bench_idle (memory per
+# idle connection with 1,000 nodes); each takes its own arguments:
+# BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS, BENCH_IDLE_ARGS.
+BENCHES := e2e broker restart idle
+bench: all $(BENCHES:%=$(B)/bench/bench_%)
 	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 	$(B)/bench/bench_restart -b $(BIN)/narad $(BENCH_RESTART_ARGS)
+	$(B)/bench/bench_idle -b $(BIN)/narad $(BENCH_IDLE_ARGS)
 
 # The whole region on one machine: narad and one nara-adapter per node on
 # loopback over mutual TLS, traffic with answers and refusals, a summary
@@ -219,7 +222,8 @@ check: unit integration fuzz-replay
 # The long fault runs: the fault, crash and adapter soak tests with
 # NARA_SOAK=1 (more kill -9 cycles of narad and of adapters, more link cuts,
 # longer fsync failures). Not part of check.
-SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash,$(ITEST_BINS))
+SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash \
+	$(B)/tests/itest_soak_adapters,$(ITEST_BINS))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
 	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done

@@ -555,6 +555,9 @@ conn_new(struct front *f, evutil_socket_t fd, const struct sockaddr *sa)
 	if (c == NULL || (ssl = SSL_new(f->ctx)) == NULL)
 		goto fail;
 	c->f = f;
+	/* An idle node must cost little: OpenSSL frees the connection's 16 KiB
+	 * read and write record buffers whenever they are empty. */
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	peer_name(sa, c->peer, sizeof(c->peer));
 	c->tls = bufferevent_openssl_socket_new(f->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);

@@ -71,6 +71,16 @@ int audit_checkpoint_check(const struct audit_key *k,
 int audit_checkpoint_insert(sqlite3 *db, const struct audit_checkpoint *c,
     struct nara_err *err);
 
+/* Most public keys one verification takes: the current signing key and
+ * the keys it replaced. */
+#define AUDIT_RING_MAX 16
+
+/* A key that signed checkpoints, and how many of them (heads and cuts). */
+struct audit_signer {
+	char fingerprint[AUDIT_FPR_LEN + 1];
+	int64_t checkpoints;
+};
+
 /* What a full verification found. */
 struct audit_report {
 	int64_t rows;                /* audit rows checked */
@@ -80,7 +90,14 @@ struct audit_report {
 	int64_t signed_seq;          /* newest signed head, 0 when none */
 	int64_t signed_time_ms;
 	bool signatures_checked;     /* a public key was given */
+	size_t n_keys;               /* public keys given (the ring) */
 	int64_t bad_seq;             /* first bad row, 0 when intact */
+	/* The keys the checkpoints name, in the order first met; without
+	 * public keys more than AUDIT_RING_MAX can appear: the checkpoints of
+	 * the ones past that are only counted in other_signed. */
+	struct audit_signer signers[AUDIT_RING_MAX];
+	size_t n_signers;
+	int64_t other_signed;
 };
 
 /* Verify everything in one read transaction of db: the chain from the
@@ -91,6 +108,16 @@ struct audit_report {
  * signed checkpoint fails. 0 if intact, -1 with rep->bad_seq and err. */
 int audit_verify_full(sqlite3 *db, struct audit_hasher *h,
     const struct audit_key *pub, struct audit_report *rep,
+    struct nara_err *err);
+
+/* The same against a key ring (keys borrowed, n at most AUDIT_RING_MAX,
+ * 0 = signatures not checked), so that a log signed in turn by several
+ * keys (the signing key was rotated) verifies as a whole. Each checkpoint
+ * is checked against the key whose fingerprint it names; one naming a key
+ * not in the ring fails with that fingerprint in err, like a bad
+ * signature does. */
+int audit_verify_ring(sqlite3 *db, struct audit_hasher *h,
+    const struct audit_key *const *keys, size_t n, struct audit_report *rep,
     struct nara_err *err);
 
 #endif

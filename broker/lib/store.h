@@ -101,7 +101,8 @@ int store_audit_rejected(struct store *st, const struct store_msg *m,
 
 /* Audit an event that is not about one message: "node_connected",
  * "node_disconnected", "auth_failed", "config_reloaded", "config_refused",
- * "broker_started", "broker_stopped". node and detail may be NULL. */
+ * "signing_key_changed", "signing_key_refused", "broker_started",
+ * "broker_stopped". node and detail may be NULL. */
 int store_audit_event(struct store *st, const char *event, const char *node,
     const char *detail, int64_t now);
 

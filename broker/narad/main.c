@@ -4,7 +4,7 @@
  * Runs in the foreground (systemd style): parse options, load and check the
  * config, open the store and the ROUTER, then serve until SIGTERM/SIGINT.
  * SIGHUP reloads the config (parse, validate, swap; a bad file keeps the
- * running config). Under systemd it reports READY/RELOADING/STOPPING and
+ * running config) and re-reads the audit signing key. Under systemd it reports READY/RELOADING/STOPPING and
  * feeds the watchdog.
  */
 #include <getopt.h>
@@ -72,6 +72,8 @@ load_config(const char *path)
 	return cfg;
 }
 
+static void reload_signer(struct narad *d);
+
 /* SIGHUP or naractl reload: parse, validate, swap (daemon_reload wraps it). */
 static void
 reload(void *arg)
@@ -102,6 +104,7 @@ reload(void *arg)
 		front_reload(d->front, broker_config(d->broker));
 	broker_audit_event(d->broker, "config_reloaded", detail);
 	log_info("configuration reloaded: %s", detail);
+	reload_signer(d);
 }
 
 static struct store *
@@ -150,6 +153,51 @@ open_signer(struct narad *d, const struct config *cfg)
 	    (int64_t)cfg->broker.checkpoint_interval,
 	    (int64_t)cfg->broker.audit_retention_days * 86400);
 	return 0;
+}
+
+/* Reload: re-read [broker] signing_key. A new key (another fingerprint)
+ * signs from the next checkpoint on; the old one first signs the head,
+ * which by then holds the signing_key_changed row naming both keys, so
+ * every row up to the switch is covered by the old key. A key that fails
+ * to load leaves the running one in place. */
+static void
+reload_signer(struct narad *d)
+{
+	const struct config_broker *cb = &broker_config(d->broker)->broker;
+	struct nara_err err = { 0 };
+	struct audit_key *k;
+	char detail[400];
+
+	if (cb->signing_key[0] == '\0') {
+		if (d->signing_key != NULL)
+			log_warn("reload: signing_key removed; checkpoints stay "
+			    "signed with the running key until the next restart");
+		return;
+	}
+	if ((k = audit_key_load_private(cb->signing_key, &err)) == NULL) {
+		log_error("%s reload: %s; keeping the running signing key",
+		    nara_code_id(err.code), err.text);
+		broker_audit_event(d->broker, "signing_key_refused", err.text);
+		return;
+	}
+	if (d->signing_key != NULL && strcmp(audit_key_fingerprint(k),
+	    audit_key_fingerprint(d->signing_key)) == 0) {
+		audit_key_free(&k);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s -> %s (%s)", d->signing_key != NULL
+	    ? audit_key_fingerprint(d->signing_key) : "none",
+	    audit_key_fingerprint(k), cb->signing_key);
+	broker_audit_event(d->broker, "signing_key_changed", detail);
+	if (d->signing_key != NULL && store_checkpoint(d->store, d->signing_key,
+	    (int64_t)time(NULL), &err) != 0)
+		log_error("%s signing the audit head with the old key before the "
+		    "switch: %s", nara_code_id(err.code), err.text);
+	store_set_signer(d->store, k, (int64_t)cb->checkpoint_interval,
+	    (int64_t)cb->audit_retention_days * 86400);
+	audit_key_free(&d->signing_key);
+	d->signing_key = k;
+	log_info("audit signing key changed: %s", detail);
 }
 
 /* ---- TLS front wiring ---- */

@@ -3,10 +3,12 @@
  * signs its chain head: verify while narad runs and after, every --json
  * output parsed and its fields checked, the extract for one child, the
  * reproducible sample, review record while narad writes, export, prune,
- * and tampering detected with the bad seq named.
+ * tampering detected with the bad seq named, and the signing key rotated
+ * on SIGHUP with the whole log verifying against both public keys.
  */
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +172,7 @@ verify_json(int expect_rc)
 	json_t *j;
 	const char *keys[] = { "ok", "rows", "first_seq", "last_seq", "cut_seq",
 	    "checkpoints", "signed_seq", "signed_time", "signatures_checked",
-	    "bad_seq", "error" };
+	    "keys", "signers", "other_signed", "bad_seq", "error" };
 
 	cr_assert_eq(audit("verify -c %s --json", h.conf), expect_rc, "%s", out);
 	j = parse();
@@ -430,6 +432,211 @@ Test(audit, prune_then_verify_then_tamper)
 	cr_assert_eq(harness_run(out, sizeof(out), "%s", cmd), 0, "%s", out);
 	j = verify_json(1);
 	json_decref(j);
+}
+
+/* ---------------------------------------------------------------- rotation */
+
+/* Point [broker] signing_key of the running config at dir/name. */
+static void
+config_set_signing_key(const char *name)
+{
+	char *conf = NULL, *p, *eol;
+	size_t len = 0;
+	FILE *f = fopen(h.conf, "r");
+
+	cr_assert_not_null(f);
+	cr_assert_gt(getdelim(&conf, &len, '\0', f), 0);
+	fclose(f);
+	cr_assert_not_null(p = strstr(conf, "signing_key = "));
+	cr_assert_not_null(eol = strchr(p, '\n'));
+	*p = '\0';
+	f = fopen(h.conf, "w");
+	fprintf(f, "%ssigning_key = %s/%s%s", conf, h.dir, name, eol);
+	fclose(f);
+	free(conf);
+}
+
+/* Wait up to 5 s for needle in the narad log. */
+static bool
+log_wait(const char *needle)
+{
+	for (int i = 0; i < 100; i++) {
+		if (harness_log_count(&h, needle) > 0)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* The fingerprint of the one key that signed every checkpoint so far. */
+static void
+only_signer(const char *pub, char fpr[65])
+{
+	json_t *j, *signers;
+
+	cr_assert_eq(audit("verify --store %s --pubkey %s/%s --json", h.store,
+	    h.dir, pub), 0, "%s", out);
+	j = parse();
+	signers = json_object_get(j, "signers");
+	cr_assert_eq(json_array_size(signers), 1, "%s", out);
+	snprintf(fpr, 65, "%s", str(json_array_get(signers, 0), "fingerprint"));
+	cr_expect_eq(strlen(fpr), 64);
+	json_decref(j);
+}
+
+/* One more message from BUP, then time for a checkpoint. */
+static void
+more_traffic(void)
+{
+	struct tclient bup;
+	char id[37];
+
+	tclient_open(&bup, &h, T_BUP, 16);
+	submit(&bup, NULL, id);
+	tclient_close(&bup);
+	usleep(2500000);
+}
+
+/* Rotate to sign2.pem on SIGHUP; returns the old and new fingerprints. */
+static void
+rotate(char old_fpr[65], char new_fpr[65])
+{
+	char key[300];
+
+	only_signer("sign.pem.pub", old_fpr);
+	snprintf(key, sizeof(key), "%s/sign2.pem", h.dir);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s keygen %s", tool, key), 0,
+	    "%s", out);
+	config_set_signing_key("sign2.pem");
+	kill(h.pid, SIGHUP);
+	cr_assert(log_wait("audit signing key changed"), "no key change logged");
+	more_traffic();
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	/* the old key alone fails at the first checkpoint of the new one */
+	cr_assert_eq(audit("verify --store %s --pubkey %s/sign.pem.pub --json",
+	    h.store, h.dir), 1, "%s", out);
+	snprintf(new_fpr, 65, "%.64s", strstr(out, "signed by key ") ?
+	    strstr(out, "signed by key ") + 14 : "");
+	cr_expect_str_neq(old_fpr, new_fpr);
+}
+
+Test(audit, signing_key_rotated_on_sighup_verifies_with_both_keys)
+{
+	char a[37], b[37], old_fpr[65], new_fpr[65], sql[400], want[200];
+	json_t *j, *signers;
+	size_t i;
+	json_t *s;
+
+	traffic(a, b);
+	rotate(old_fpr, new_fpr);
+	/* the change is on the chain, naming both keys */
+	snprintf(sql, sizeof(sql), "select count(*) from audit where event = "
+	    "'signing_key_changed' and detail like '%s -> %s%%'", old_fpr,
+	    new_fpr);
+	cr_expect_eq(harness_sql_long(&h, sql), 1);
+	/* the old key signed the head just before the switch, that row too */
+	snprintf(sql, sizeof(sql), "select count(*) from checkpoints where "
+	    "key_fingerprint = '%s' and seq >= (select seq from audit where "
+	    "event = 'signing_key_changed')", old_fpr);
+	cr_expect_eq(harness_sql_long(&h, sql), 1);
+
+	/* both public keys: intact, each key's checkpoints counted */
+	cr_assert_eq(audit("verify --store %s --pubkey %s/sign.pem.pub --pubkey "
+	    "%s/sign2.pem.pub --json", h.store, h.dir, h.dir), 0, "%s", out);
+	j = parse();
+	cr_expect(json_is_true(json_object_get(j, "ok")));
+	cr_expect_eq(jint(j, "keys"), 2);
+	cr_expect_eq(jint(j, "signed_seq"), jint(j, "last_seq"));
+	signers = json_object_get(j, "signers");
+	cr_assert_eq(json_array_size(signers), 2, "%s", out);
+	json_array_foreach(signers, i, s)
+		cr_expect_gt(jint(s, "checkpoints"), 0);
+	cr_expect_str_eq(str(json_array_get(signers, 0), "fingerprint"),
+	    old_fpr);
+	cr_expect_str_eq(str(json_array_get(signers, 1), "fingerprint"),
+	    new_fpr);
+	json_decref(j);
+	cr_assert_eq(audit("verify --store %s --pubkey %s/sign.pem.pub --pubkey "
+	    "%s/sign2.pem.pub", h.store, h.dir, h.dir), 0, "%s", out);
+	snprintf(want, sizeof(want), "signed by key %s: ", old_fpr);
+	cr_expect(strstr(out, want) != NULL, "%s", out);
+
+	/* one key only: exit 1 naming the other key */
+	cr_expect_eq(audit("verify --store %s --pubkey %s/sign2.pem.pub",
+	    h.store, h.dir), 1);
+	snprintf(want, sizeof(want), "signed by key %s, not among the --pubkey "
+	    "keys", old_fpr);
+	cr_expect(strstr(out, want) != NULL, "%s", out);
+	cr_expect(strstr(out, "FAILED") != NULL, "%s", out);
+	cr_expect_eq(audit("verify --store %s --pubkey %s/sign.pem.pub",
+	    h.store, h.dir), 1);
+	snprintf(want, sizeof(want), "signed by key %s, not among the --pubkey "
+	    "keys", new_fpr);
+	cr_expect(strstr(out, want) != NULL, "%s", out);
+
+	/* -c: signing_key.pub plus the retired keys kept as .pub.* */
+	cr_expect_eq(audit("verify -c %s", h.conf), 1, "%s", out);
+	cr_assert_eq(harness_run(out, sizeof(out), "cp %s/sign.pem.pub "
+	    "%s/sign2.pem.pub.1", h.dir, h.dir), 0, "%s", out);
+	j = verify_json(0);
+	cr_expect_eq(jint(j, "keys"), 2);
+	json_decref(j);
+}
+
+Test(audit, signing_key_that_fails_to_load_keeps_the_running_one)
+{
+	char a[37], b[37], fpr[65], path[400];
+	json_t *j, *signers;
+	FILE *f;
+
+	traffic(a, b);
+	only_signer("sign.pem.pub", fpr);
+	snprintf(path, sizeof(path), "%s/junk.pem", h.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("not a key\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	config_set_signing_key("junk.pem");
+	kill(h.pid, SIGHUP);
+	cr_assert(log_wait("keeping the running signing key"), "no refusal");
+	cr_expect_eq(harness_log_count(&h, "NR070"), 1);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'signing_key_refused'"), 1);
+	/* the config itself was reloaded; the old key still signs */
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'config_reloaded'"), 1);
+	more_traffic();
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	cr_assert_eq(audit("verify --store %s --pubkey %s/sign.pem.pub --json",
+	    h.store, h.dir), 0, "%s", out);
+	j = parse();
+	cr_expect_eq(jint(j, "signed_seq"), jint(j, "last_seq"));
+	signers = json_object_get(j, "signers");
+	cr_assert_eq(json_array_size(signers), 1, "%s", out);
+	cr_expect_str_eq(str(json_array_get(signers, 0), "fingerprint"), fpr);
+	json_decref(j);
+}
+
+Test(audit, pubkey_errors)
+{
+	char args[2000];
+	size_t o = 0;
+
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	/* a ring of 17 keys is refused before anything is read */
+	for (int i = 0; i < 17; i++)
+		o += (size_t)snprintf(args + o, sizeof(args) - o, " --pubkey "
+		    "%s/sign.pem.pub", h.dir);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --store %s%s",
+	    tool, h.store, args), 2);
+	cr_expect(strstr(out, "NR072") != NULL && strstr(out, "at most 16")
+	    != NULL, "%s", out);
+	/* one unreadable key of two: exit 2 naming it */
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --store %s "
+	    "--pubkey %s/sign.pem.pub --pubkey %s/none.pub", tool, h.store,
+	    h.dir, h.dir), 2);
+	cr_expect(strstr(out, "NR070") != NULL && strstr(out, "none.pub")
+	    != NULL, "%s", out);
 }
 
 Test(audit, usage_errors_and_help)

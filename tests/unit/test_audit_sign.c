@@ -1,7 +1,8 @@
 /*
  * test_audit_sign.c — Ed25519 checkpoint keys, signed chain heads, the full
- * verification against tampering, retention prune behind a signed cut, the
- * reviewer's conclusions and the store's periodic upkeep.
+ * verification against tampering, a log signed by a rotated key checked
+ * against a key ring, retention prune behind a signed cut, the reviewer's
+ * conclusions and the store's periodic upkeep.
  */
 #include <sys/stat.h>
 
@@ -13,18 +14,25 @@ struct keys {
 	struct audit_key *sign, *check;
 };
 
+/* A key pair name.pem, name.pem.pub in the fixture's directory. */
 static void
-keys_make(struct fx *f, struct keys *k)
+keys_make_named(struct fx *f, struct keys *k, const char *name)
 {
 	struct nara_err err = { 0 };
 
-	snprintf(k->priv, sizeof(k->priv), "%s/sign.pem", f->dir);
-	snprintf(k->pub, sizeof(k->pub), "%s/sign.pem.pub", f->dir);
+	snprintf(k->priv, sizeof(k->priv), "%s/%s.pem", f->dir, name);
+	snprintf(k->pub, sizeof(k->pub), "%s/%s.pem.pub", f->dir, name);
 	cr_assert_eq(audit_key_generate(k->priv, k->pub, &err), 0, "%s", err.text);
 	k->sign = audit_key_load_private(k->priv, &err);
 	cr_assert_not_null(k->sign, "%s", err.text);
 	k->check = audit_key_load_public(k->pub, &err);
 	cr_assert_not_null(k->check, "%s", err.text);
+}
+
+static void
+keys_make(struct fx *f, struct keys *k)
+{
+	keys_make_named(f, k, "sign");
 }
 
 static void
@@ -269,6 +277,252 @@ Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
 	fx_sql_exec(&f, "DELETE FROM checkpoints");
 	cr_expect_eq(tampered(&f, &k, "SELECT 1", "no signed checkpoint"), 1);
 	keys_free(&k);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- ring */
+
+/* Full verification against a key ring, on a read-only connection. */
+static int
+verify_ring(struct fx *f, const struct audit_key *const *keys, size_t n,
+    struct audit_report *rep, struct nara_err *err)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	struct store *ro = fx_open(f, true);
+	int rc = audit_verify_ring(store_sqlite_db(ro), h, keys, n, rep, err);
+
+	store_free(&ro);
+	audit_hasher_free(&h);
+	return rc;
+}
+
+/* The signing key rotated: the old key signed the head at seq 11, two
+ * more rows came, the new key signed the head at seq 13. */
+static void
+rotated_store(struct fx *f, struct keys *old, struct keys *new)
+{
+	struct nara_err err = { 0 };
+
+	signed_store(f, old);
+	keys_make_named(f, new, "sign-2");
+	f->st = fx_open(f, false);
+	fx_accept(f, 20, FX_BUP);
+	fx_accept(f, 21, FX_BUP);
+	cr_assert_eq(store_checkpoint(f->st, new->sign, FX_NOW + 40, &err), 0,
+	    "%s", err.text);
+	store_free(&f->st);
+	cr_assert_eq(fx_sql_int(f, "SELECT max(seq) FROM audit"), 13);
+}
+
+/* The reason text verify gives for a checkpoint by a key not in the ring. */
+static void
+foreign_text(const struct audit_key *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "signed by key %s, not among the --pubkey keys",
+	    audit_key_fingerprint(k));
+}
+
+Test(audit_sign, ring_verifies_a_log_signed_by_two_keys_in_turn)
+{
+	struct fx f;
+	struct keys a, b;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	rotated_store(&f, &a, &b);
+	const struct audit_key *ring[] = { a.check, b.check };
+	const struct audit_key *reversed[] = { b.check, a.check };
+	cr_assert_eq(verify_ring(&f, ring, 2, &rep, &err), 0, "%s", err.text);
+	cr_expect_eq(rep.rows, 13);
+	cr_expect_eq(rep.checkpoints, 2);
+	cr_expect_eq(rep.signed_seq, 13);
+	cr_expect_eq(rep.n_keys, 2);
+	cr_assert_eq(rep.n_signers, 2);
+	cr_expect_str_eq(rep.signers[0].fingerprint,
+	    audit_key_fingerprint(a.check));
+	cr_expect_eq(rep.signers[0].checkpoints, 1);
+	cr_expect_str_eq(rep.signers[1].fingerprint,
+	    audit_key_fingerprint(b.check));
+	cr_expect_eq(rep.signers[1].checkpoints, 1);
+	/* the order of the ring does not matter */
+	cr_assert_eq(verify_ring(&f, reversed, 2, &rep, &err), 0, "%s",
+	    err.text);
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+Test(audit_sign, ring_with_only_one_key_names_the_other_fingerprint)
+{
+	struct fx f;
+	struct keys a, b;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	char want[200];
+
+	rotated_store(&f, &a, &b);
+	/* only the new key: the old key's checkpoint at seq 11 is named */
+	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
+	    b.check }, 1, &rep, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_eq(rep.bad_seq, 11);
+	foreign_text(a.check, want, sizeof(want));
+	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
+	/* only the old key: the new key's checkpoint at seq 13 is named */
+	cr_assert_eq(verify_full(&f, a.check, &rep, &err), -1);
+	cr_expect_eq(rep.bad_seq, 13);
+	foreign_text(b.check, want, sizeof(want));
+	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+/* A checkpoint made with a key of someone else's is named by its
+ * fingerprint even though the rows it covers are right. */
+Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
+{
+	struct fx f;
+	struct keys a, b, intruder;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	struct audit_checkpoint c = { .kind = "head", .seq = 12,
+	    .time_ms = (FX_NOW + 50) * 1000 };
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char want[200];
+
+	rotated_store(&f, &a, &b);
+	keys_make_named(&f, &intruder, "intruder");
+	cr_assert_eq(sqlite3_open(f.path, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = "
+	    "12", -1, &s, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+	memcpy(c.hash, sqlite3_column_blob(s, 0), AUDIT_HASH_LEN);
+	sqlite3_finalize(s);
+	cr_assert_eq(audit_checkpoint_sign(intruder.sign, &c, &err), 0);
+	cr_assert_eq(audit_checkpoint_insert(db, &c, &err), 0, "%s", err.text);
+	sqlite3_close(db);
+	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
+	    a.check, b.check }, 2, &rep, &err), -1);
+	cr_expect_eq(rep.bad_seq, 12);
+	foreign_text(intruder.check, want, sizeof(want));
+	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
+	keys_free(&intruder);
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+Test(audit_sign, ring_still_fails_on_a_bad_signature)
+{
+	struct fx f;
+	struct keys a, b;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	rotated_store(&f, &a, &b);
+	fx_sql_exec(&f, "UPDATE checkpoints SET time = time + 1 WHERE seq = 13");
+	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
+	    a.check, b.check }, 2, &rep, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_eq(rep.bad_seq, 13);
+	cr_expect(strstr(err.text, "bad signature") != NULL, "%s", err.text);
+	cr_expect(strstr(err.text, audit_key_fingerprint(b.check)) != NULL,
+	    "%s", err.text);
+	/* a fingerprint rewritten to the other key's does not help either */
+	fx_sql_exec(&f, "UPDATE checkpoints SET time = time - 1 WHERE seq = 13;"
+	    "UPDATE checkpoints SET key_fingerprint = (SELECT key_fingerprint "
+	    "FROM checkpoints WHERE seq = 11) WHERE seq = 13");
+	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
+	    a.check, b.check }, 2, &rep, &err), -1);
+	cr_expect_eq(rep.bad_seq, 13);
+	cr_expect(strstr(err.text, "bad signature") != NULL, "%s", err.text);
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+/* A prune after the rotation signs its cut with the new key; the old key
+ * alone then fails on the cut. */
+Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
+{
+	struct fx f;
+	struct keys a, b;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	int64_t cut, deleted;
+	char want[200];
+
+	rotated_store(&f, &a, &b);
+	f.st = fx_open(&f, false);
+	/* at most five rows, so the old key's head at seq 11 stays */
+	cr_assert_eq(store_audit_prune(f.st, b.sign, FX_NOW + 1, 5, FX_NOW + 60,
+	    &cut, &deleted, &err), 0, "%s", err.text);
+	store_free(&f.st);
+	cr_assert_eq(cut, 5);
+	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
+	    a.check, b.check }, 2, &rep, &err), 0, "%s", err.text);
+	cr_expect_eq(rep.cut_seq, cut);
+	cr_assert_eq(rep.n_signers, 2);
+	/* the cut is read first: the new key, with its cut and its head */
+	cr_expect_str_eq(rep.signers[0].fingerprint,
+	    audit_key_fingerprint(b.check));
+	cr_expect_eq(rep.signers[0].checkpoints, 2);
+	cr_expect_eq(rep.signers[1].checkpoints, 1);
+	cr_assert_eq(verify_full(&f, a.check, &rep, &err), -1);
+	cr_expect_eq(rep.bad_seq, cut + 1);
+	foreign_text(b.check, want, sizeof(want));
+	cr_expect(strstr(err.text, "retention cut") != NULL, "%s", err.text);
+	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+/* Without keys the signers are still listed (unchecked); past
+ * AUDIT_RING_MAX distinct keys the rest is only counted. */
+Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
+{
+	struct fx f;
+	struct keys a, b;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	rotated_store(&f, &a, &b);
+	fx_sql_exec(&f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	    "FROM n WHERE i < 20) INSERT INTO checkpoints(kind, seq, hash, time, "
+	    "signature, key_fingerprint) SELECT 'head', 12, (SELECT hash FROM "
+	    "audit WHERE seq = 12), 0, zeroblob(64), printf('%064x', i) FROM n");
+	cr_assert_eq(verify_ring(&f, NULL, 0, &rep, &err), 0, "%s", err.text);
+	cr_expect_not(rep.signatures_checked);
+	cr_expect_eq(rep.checkpoints, 22);
+	cr_expect_eq(rep.n_signers, AUDIT_RING_MAX);
+	cr_expect_eq(rep.other_signed, 22 - AUDIT_RING_MAX);
+	cr_expect_str_eq(rep.signers[0].fingerprint,
+	    audit_key_fingerprint(a.check));
+	keys_free(&a);
+	keys_free(&b);
+	fx_fini(&f);
+}
+
+Test(audit_sign, ring_larger_than_the_maximum_is_refused)
+{
+	struct fx f;
+	struct keys a;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+	const struct audit_key *ring[AUDIT_RING_MAX + 1];
+
+	signed_store(&f, &a);
+	for (size_t i = 0; i <= AUDIT_RING_MAX; i++)
+		ring[i] = a.check;
+	cr_assert_eq(verify_ring(&f, ring, AUDIT_RING_MAX, &rep, &err), 0, "%s",
+	    err.text);
+	cr_assert_eq(verify_ring(&f, ring, AUDIT_RING_MAX + 1, &rep, &err), -1);
+	cr_expect_eq(err.code, NR_USAGE);
+	cr_expect_eq(rep.bad_seq, 0);
+	keys_free(&a);
 	fx_fini(&f);
 }
 

@@ -73,12 +73,14 @@ struct command {
 static const struct command commands[] = {
 	{ "verify", cmd_verify, (const char[]){ O_CONFIG, O_STORE, O_PUBKEY,
 	  O_JSON, 0 }, 0, 0,
-	  "verify [-c FILE | --store PATH] [--pubkey FILE] [--json]\n"
+	  "verify [-c FILE | --store PATH] [--pubkey FILE]... [--json]\n"
 	  "  Walk the hash chain, the recorded head and every signed checkpoint.\n"
 	  "  Exit 0 when intact, 1 naming the first bad row (seq), 2 on errors.\n"
 	  STORE_OPTS
-	  "  --pubkey FILE      Ed25519 public key (default: signing_key.pub of\n"
-	  "                     the config); without one signatures are not checked\n"
+	  "  --pubkey FILE      Ed25519 public key; repeat it (up to 16) for the\n"
+	  "                     keys a rotated log was signed with (default:\n"
+	  "                     signing_key.pub and signing_key.pub.* of the\n"
+	  "                     config); without one signatures are not checked\n"
 	  "  --json             one JSON object\n" },
 	{ "trace", cmd_trace, (const char[]){ O_CONFIG, O_STORE, O_JSON, O_CSV,
 	  0 }, 1, 1,
@@ -207,7 +209,14 @@ set_option(struct opts *o, int id, const char *arg)
 	case O_CONFIG: o->config = arg; return 0;
 	case O_STORE: o->store = arg; return 0;
 	case O_KEY: o->key = arg; return 0;
-	case O_PUBKEY: o->pubkey = arg; return 0;
+	case O_PUBKEY:
+		if (o->n_pubkeys == AUDIT_RING_MAX) {
+			tool_error("%s at most %d --pubkey keys",
+			    nara_code_id(NR_USAGE), AUDIT_RING_MAX);
+			return -1;
+		}
+		o->pubkeys[o->n_pubkeys++] = arg;
+		return 0;
 	case O_SIGNKEY: o->sign_key = arg; return 0;
 	case O_JSON: o->out = OUT_JSON; return 0;
 	case O_CSV: o->out = OUT_CSV; return 0;
@@ -298,7 +307,8 @@ main(int argc, char **argv)
 		rc = commands[i].fn(&o);
 		free(o.store_path);
 		free(o.key_path);
-		free(o.pub_path);
+		for (size_t k = 0; k < o.n_pub_paths; k++)
+			free(o.pub_paths[k]);
 		free(o.sign_path);
 		return rc;
 	}

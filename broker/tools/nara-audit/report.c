@@ -30,6 +30,31 @@ prepare(sqlite3 *db, const char *sql)
 
 /* ---------------------------------------------------------------- verify */
 
+/* The keys that signed checkpoints, with their counts, as JSON. */
+static json_t *
+signers_json(const struct audit_report *rep)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < rep->n_signers; i++)
+		json_array_append_new(a, json_pack("{s:s, s:I}", "fingerprint",
+		    rep->signers[i].fingerprint, "checkpoints",
+		    (json_int_t)rep->signers[i].checkpoints));
+	return a;
+}
+
+static void
+signers_print(const struct audit_report *rep)
+{
+	for (size_t i = 0; i < rep->n_signers; i++)
+		printf("signed by key %s: %lld checkpoints\n",
+		    rep->signers[i].fingerprint,
+		    (long long)rep->signers[i].checkpoints);
+	if (rep->other_signed > 0)
+		printf("signed by further keys: %lld checkpoints\n",
+		    (long long)rep->other_signed);
+}
+
 static void
 verify_print(const struct audit_report *rep, const struct nara_err *err,
     bool ok, bool json)
@@ -46,6 +71,9 @@ verify_print(const struct audit_report *rep, const struct nara_err *err,
 		    (long long)rep->last_seq, (long long)rep->checkpoints,
 		    (long long)rep->signed_seq, when, rep->signatures_checked
 		    ? "" : "; signatures NOT checked (no public key)");
+		if (rep->signatures_checked)
+			printf("public keys given: %zu\n", rep->n_keys);
+		signers_print(rep);
 		if (rep->cut_seq > 0)
 			printf("pruned: rows up to seq %lld removed behind a signed "
 			    "cut\n", (long long)rep->cut_seq);
@@ -54,14 +82,15 @@ verify_print(const struct audit_report *rep, const struct nara_err *err,
 			    (long long)rep->bad_seq, err->text);
 		return;
 	}
-	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:I, s:s?}",
-	    "ok", ok, "rows", (json_int_t)rep->rows, "first_seq",
+	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:I, s:o, "
+	    "s:I, s:I, s:s?}", "ok", ok, "rows", (json_int_t)rep->rows, "first_seq",
 	    (json_int_t)rep->first_seq, "last_seq", (json_int_t)rep->last_seq,
 	    "cut_seq", (json_int_t)rep->cut_seq, "checkpoints",
 	    (json_int_t)rep->checkpoints, "signed_seq",
 	    (json_int_t)rep->signed_seq, "signed_time", rep->signed_seq > 0
 	    ? when : NULL, "signatures_checked", rep->signatures_checked,
-	    "bad_seq", (json_int_t)rep->bad_seq, "error", ok ? NULL : err->text);
+	    "keys", (json_int_t)rep->n_keys, "signers", signers_json(rep),
+	    "other_signed", (json_int_t)rep->other_signed, "bad_seq", (json_int_t)rep->bad_seq, "error", ok ? NULL : err->text);
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);
@@ -72,18 +101,16 @@ cmd_verify(struct opts *o)
 {
 	struct store *st = tool_open_store(o, false, false);
 	struct audit_hasher *h = audit_hasher_new();
-	struct audit_key *pub = NULL;
+	struct audit_key *keys[AUDIT_RING_MAX];
 	struct audit_report rep;
 	struct nara_err err = { 0 };
-	bool failed = false;
+	size_t n = 0;
 	int rc = EXIT_USAGE;
 
-	if (st == NULL || h == NULL)
+	if (st == NULL || h == NULL || tool_pubkeys(o, keys, &n) != 0)
 		goto done;
-	pub = tool_pubkey(o, &failed);
-	if (failed)
-		goto done;
-	if (audit_verify_full(store_sqlite_db(st), h, pub, &rep, &err) == 0) {
+	if (audit_verify_ring(store_sqlite_db(st), h,
+	    (const struct audit_key *const *)keys, n, &rep, &err) == 0) {
 		rc = EXIT_OK;
 	} else if (rep.bad_seq > 0) {
 		rc = EXIT_BAD;
@@ -93,7 +120,8 @@ cmd_verify(struct opts *o)
 	}
 	verify_print(&rep, &err, rc == EXIT_OK, o->out == OUT_JSON);
 done:
-	audit_key_free(&pub);
+	while (n > 0)
+		audit_key_free(&keys[--n]);
 	audit_hasher_free(&h);
 	store_free(&st);
 	return rc;

@@ -27,7 +27,8 @@ struct opts {
 	const char *config;          /* -c nara.conf */
 	const char *store;           /* --store */
 	const char *key;             /* --key (pseudonym key) */
-	const char *pubkey;          /* --pubkey */
+	const char *pubkeys[AUDIT_RING_MAX]; /* --pubkey, repeatable */
+	size_t n_pubkeys;
 	const char *sign_key;        /* --sign-key (private) */
 	const char *party, *type, *event, *node;
 	const char *reviewer, *conclusion;
@@ -42,16 +43,21 @@ struct opts {
 	char **args;                 /* positional arguments after the command */
 	int n_args;
 	/* resolved from the config or the options (owned by the tool) */
-	char *store_path, *key_path, *pub_path, *sign_path;
+	char *store_path, *key_path, *sign_path;
+	char *pub_paths[AUDIT_RING_MAX];
+	size_t n_pub_paths;
 };
 
 /* The store, read-only unless write is set; needs_key loads the pseudonym
  * key too. NULL with a message on stderr. */
 struct store *tool_open_store(struct opts *o, bool write, bool needs_key);
-/* The public key for verify: --pubkey, else signing_key.pub (or the
- * signing key itself) from the config; NULL when there is none or it
- * failed to load (*failed set, message printed). Call after opening. */
-struct audit_key *tool_pubkey(struct opts *o, bool *failed);
+/* The public keys for verify into keys (*n of them, each to be freed with
+ * audit_key_free): every --pubkey, else from the config signing_key.pub
+ * (or the signing key itself) and every signing_key.pub.* file. *n is 0
+ * when there is none. -1 with a message when one fails to load. Call
+ * after opening. */
+int tool_pubkeys(struct opts *o, struct audit_key *keys[AUDIT_RING_MAX],
+    size_t *n);
 
 /* Prints rows of SELECT ROW_COLS ... in the chosen format. */
 #define ROW_COLS "seq, time, event, node, message_id, type, sender, " \

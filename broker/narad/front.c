@@ -5,7 +5,9 @@
  *   CONN_TLS    TLS handshake running (handshake timer armed)
  *   CONN_ZMTP   certificate accepted, ipc relay connected; the node's
  *               greeting is forwarded as far as it is valid, its READY held
- *   CONN_RELAY  READY checked and forwarded; plain relay both ways
+ *   CONN_RELAY  READY checked and forwarded; plain relay both ways, but the
+ *               node's further bytes wait until the broker's READY went by
+ *               (libzmq drops a peer that sends while ZAP is pending)
  *   CONN_CLOSING reads stopped, flushing what is buffered, then freed
  * The broker's bytes (its greeting and everything after) are always relayed
  * to the node unchanged: libzmq sends its greeting in parts and waits for
@@ -22,12 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -53,7 +56,7 @@ enum conn_state { CONN_TLS, CONN_ZMTP, CONN_RELAY, CONN_CLOSING };
 
 struct conn {
 	struct front *f;
-	struct conn *prev, *next;      /* in f->live or f->dead */
+	LIST_ENTRY(conn) link;         /* in f->live or f->dead */
 	struct bufferevent *tls;       /* node side; owns the SSL and fd */
 	struct bufferevent *relay;     /* ipc side, NULL until CONN_ZMTP */
 	struct event *timer;           /* handshake timeout / flush limit */
@@ -61,6 +64,9 @@ struct conn {
 	bool relaying;                 /* in CONN_RELAY, connected hook called */
 	bool buried;                   /* on the dead list */
 	size_t forwarded;              /* greeting bytes sent to the ROUTER */
+	bool broker_ready;             /* the ROUTER's READY went to the node */
+	size_t broker_seen;            /* ROUTER bytes relayed until then */
+	uint8_t broker_head[ZMTP_GREETING_LEN + 9 + 6]; /* and the first ones */
 	int days_left;                 /* certificate, valid from CONN_ZMTP */
 	char peer[80];                 /* "address:port" */
 	char node[TLS_IDENTITY_MAX + 1];
@@ -75,36 +81,14 @@ struct front {
 	struct sockaddr_un relay_addr;
 	char listen[256];              /* the address bound at start */
 	struct event *reaper;          /* frees the dead list */
-	struct conn *live, *dead;
+	LIST_HEAD(conn_list, conn) live, dead;
 	size_t n_live;
 	uint64_t refusals;
 };
 
 static void conn_close(struct conn *c, bool flush);
 
-/* ---------------------------------------------------------------- lists */
-
-static void
-list_remove(struct conn **head, struct conn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void
-list_push(struct conn **head, struct conn *c)
-{
-	c->prev = NULL;
-	c->next = *head;
-	if (*head != NULL)
-		(*head)->prev = c;
-	*head = c;
-}
+/* ---------------------------------------------------------------- lifetime */
 
 static void
 conn_destroy(struct conn *c)
@@ -124,8 +108,8 @@ on_reap(evutil_socket_t fd, short what, void *arg)
 	struct front *f = arg;
 	struct conn *c;
 
-	while ((c = f->dead) != NULL) {
-		list_remove(&f->dead, c);
+	while ((c = LIST_FIRST(&f->dead)) != NULL) {
+		LIST_REMOVE(c, link);
 		conn_destroy(c);
 	}
 }
@@ -150,20 +134,14 @@ conn_bury(struct conn *c)
 	}
 	if (c->timer != NULL)
 		event_del(c->timer);
-	list_remove(&f->live, c);
+	LIST_REMOVE(c, link);
 	f->n_live--;
-	list_push(&f->dead, c);
+	LIST_INSERT_HEAD(&f->dead, c, link);
 	event_active(f->reaper, EV_TIMEOUT, 0);
 }
 
-/* ---------------------------------------------------------------- refusals */
-
 /* Refuse the peer: log, count, tell the broker, close without flushing. */
-static void
-conn_refuse(struct conn *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
+static void __attribute__((format(printf, 2, 3)))
 conn_refuse(struct conn *c, const char *fmt, ...)
 {
 	struct front *f = c->f;
@@ -223,38 +201,62 @@ tls_failure(struct conn *c, short what, char *buf, size_t len)
 	return false;
 }
 
-/* True when an error on a relaying connection is only the node closing
- * without close_notify (SSL_R_UNEXPECTED_EOF_WHILE_READING): a plain EOF. */
-static bool
-tls_error_is_eof(struct bufferevent *bev)
-{
-	bool only_eof;
-
-	return tls_bev_error(bev, &only_eof) == 0 || only_eof;
-}
-
 /* ---------------------------------------------------------------- relay */
 
-static struct bufferevent *
-conn_other(const struct conn *c, const struct bufferevent *bev)
-{
-	return bev == c->tls ? c->relay : c->tls;
-}
-
-/* Move what arrived on from to the other side; stop reading from when the
- * other side has too much waiting (its write callback resumes it). */
+/* Move what arrived on from to the other side, written at once when nothing
+ * waits there (saves an EPOLLOUT round trip; what blocks stays first in line,
+ * the TLS part in one chain as OpenSSL's retry needs). Stop reading from when
+ * the other side has too much waiting (its write callback resumes it). */
 static void
 relay_pump(struct conn *c, struct bufferevent *from)
 {
-	struct bufferevent *to = conn_other(c, from);
+	struct bufferevent *to = from == c->tls ? c->relay : c->tls;
+	struct evbuffer *in = bufferevent_get_input(from);
 	struct evbuffer *out = bufferevent_get_output(to);
+	size_t len = evbuffer_get_length(in);
+	uint8_t *data;
+	int n;
 
-	evbuffer_add_buffer(out, bufferevent_get_input(from));
+	if (evbuffer_get_length(out) == 0 && to == c->relay)
+		evbuffer_write(in, bufferevent_getfd(to));
+	else if (evbuffer_get_length(out) == 0 && (data = evbuffer_pullup(in,
+	    (ev_ssize_t)(len = len < 16384 ? len : 16384))) != NULL) {
+		ERR_clear_error();
+		n = SSL_write(bufferevent_openssl_get_ssl(to), data, (int)len);
+		if (n > 0)
+			evbuffer_drain(in, (size_t)n);
+		ERR_clear_error();
+	}
+	evbuffer_add_buffer(out, in);
 	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
 		bufferevent_disable(from, EV_READ);
 		bufferevent_setwatermark(to, EV_WRITE, RELAY_HIGH_WATER / 2,
 		    RELAY_HIGH_WATER);
 	}
+}
+
+/* Has the ROUTER (sent so far, now in) sent its greeting and all of its
+ * READY? Any other first command (ERROR: ZAP refused) never releases the
+ * node's bytes; the ROUTER closes then. */
+static bool
+broker_ready_seen(struct conn *c, struct evbuffer *in)
+{
+	const uint8_t *cmd = c->broker_head + ZMTP_GREETING_LEN;
+	size_t have = c->broker_seen, hdr;
+	uint64_t size = 0;
+
+	if (have < sizeof(c->broker_head))
+		evbuffer_copyout(in, c->broker_head + have,
+		    sizeof(c->broker_head) - have);
+	c->broker_seen += evbuffer_get_length(in);
+	hdr = (cmd[0] & 0x02) ? 9 : 2;
+	if (c->broker_seen < ZMTP_GREETING_LEN + hdr + 6)
+		return false;
+	for (size_t i = 1; i < hdr; i++)
+		size = size << 8 | cmd[i];
+	return (cmd[0] & 0x04) && size >= 6 && size <= ZMTP_READY_MAX &&
+	    memcmp(cmd + hdr, "\x05READY", 6) == 0 &&
+	    c->broker_seen >= ZMTP_GREETING_LEN + hdr + size;
 }
 
 static bool
@@ -270,7 +272,7 @@ static void
 on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	struct bufferevent *other = conn_other(c, bev);
+	struct bufferevent *other = bev == c->tls ? c->relay : c->tls;
 
 	if (c->state == CONN_CLOSING) {
 		if (conn_flushed(c))
@@ -282,12 +284,6 @@ on_write(struct bufferevent *bev, void *arg)
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		bufferevent_enable(other, EV_READ);
 	}
-}
-
-static void
-on_close_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	conn_bury(arg);
 }
 
 /* Stop reading both sides; with flush, let buffered bytes go out first
@@ -310,8 +306,7 @@ conn_close(struct conn *c, bool flush)
 		bufferevent_disable(c->relay, EV_READ);
 		bufferevent_setwatermark(c->relay, EV_WRITE, 0, 0);
 	}
-	event_del(c->timer);
-	event_assign(c->timer, c->f->base, -1, 0, on_close_timeout, c);
+	event_del(c->timer);             /* now the flush limit (on_timer) */
 	event_add(c->timer, &tv);
 }
 
@@ -322,7 +317,6 @@ conn_close(struct conn *c, bool flush)
 static void
 zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 {
-	struct evbuffer *in = bufferevent_get_input(c->tls);
 	char shown[80];
 
 	if (strcmp(h->socket_type, "DEALER") != 0) {
@@ -342,15 +336,18 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 	}
 	evbuffer_add(bufferevent_get_output(c->relay), data + c->forwarded,
 	    h->consumed - c->forwarded);
-	evbuffer_drain(in, h->consumed);
+	evbuffer_drain(bufferevent_get_input(c->tls), h->consumed);
 	c->state = CONN_RELAY;
 	c->relaying = true;
 	event_del(c->timer);
-	bufferevent_setwatermark(c->tls, EV_READ, 0, 0);
 	log_info("tls front: node %s connected from %s", c->node, c->peer);
 	if (c->f->hooks.connected != NULL)
 		c->f->hooks.connected(c->f->hooks.arg, c->node);
-	relay_pump(c, c->tls);
+	/* Until the ROUTER's READY has gone by, hold at most this much. */
+	bufferevent_setwatermark(c->tls, EV_READ, 0,
+	    c->broker_ready ? 0 : RELAY_HIGH_WATER);
+	if (c->broker_ready)
+		relay_pump(c, c->tls);
 }
 
 /* New bytes from the node before its READY went through. */
@@ -398,7 +395,7 @@ on_tls_read(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_ZMTP)
 		zmtp_step(c);
-	else if (c->state == CONN_RELAY)
+	else if (c->state == CONN_RELAY && c->broker_ready)
 		relay_pump(c, bev);
 }
 
@@ -406,9 +403,17 @@ static void
 on_relay_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	bool was_ready = c->broker_ready;
 
-	if (c->state == CONN_ZMTP || c->state == CONN_RELAY)
-		relay_pump(c, bev);
+	if (c->state != CONN_ZMTP && c->state != CONN_RELAY)
+		return;
+	if (!was_ready)
+		c->broker_ready = broker_ready_seen(c, bufferevent_get_input(bev));
+	relay_pump(c, bev);
+	if (!was_ready && c->broker_ready && c->state == CONN_RELAY) {
+		bufferevent_setwatermark(c->tls, EV_READ, 0, 0);
+		relay_pump(c, c->tls);       /* what the node sent meanwhile */
+	}
 }
 
 static void
@@ -479,6 +484,7 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	char reason[256];
+	bool only_eof;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_established(c);
@@ -500,7 +506,9 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 		conn_refuse(c, "closed before its ZMTP READY");
 		break;
 	case CONN_RELAY:
-		if ((what & BEV_EVENT_ERROR) && !tls_error_is_eof(bev))
+		/* EOF without close_notify is no error (libevent 2.1.12) */
+		if ((what & BEV_EVENT_ERROR) && tls_bev_error(bev, &only_eof) &&
+		    !only_eof)
 			log_info("tls front: node %s: connection error", c->node);
 		else
 			log_info("tls front: node %s disconnected", c->node);
@@ -513,7 +521,7 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 }
 
 static void
-on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
@@ -521,57 +529,50 @@ on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 		conn_refuse(c, "TLS handshake timed out");
 	else if (c->state == CONN_ZMTP)
 		conn_refuse(c, "ZMTP handshake timed out");
+	else if (c->state == CONN_CLOSING)
+		conn_bury(c);
 }
 
 /* ---------------------------------------------------------------- accept */
 
 static void
-peer_name(const struct sockaddr *sa, char *out, size_t len)
+peer_name(const struct sockaddr *sa, socklen_t salen, char *out, size_t len)
 {
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
+	char host[NI_MAXHOST], port[NI_MAXSERV];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-		evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		port = ntohs(in->sin_port);
-		snprintf(out, len, "%s:%d", host, port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		port = ntohs(in6->sin6_port);
-		snprintf(out, len, "[%s]:%d", host, port);
-	} else {
+	if (getnameinfo(sa, salen, host, sizeof(host), port, sizeof(port),
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
 		snprintf(out, len, "unknown");
-	}
+	else
+		snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%s" :
+		    "%s:%s", host, port);
 }
 
 static struct conn *
-conn_new(struct front *f, evutil_socket_t fd, const struct sockaddr *sa)
+conn_new(struct front *f, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	SSL *ssl = NULL;
 
-	if (c == NULL || (ssl = SSL_new(f->ctx)) == NULL)
+	if (c == NULL || (c->timer = evtimer_new(f->base, on_timer, c)) ==
+	    NULL || (ssl = SSL_new(f->ctx)) == NULL)
 		goto fail;
 	c->f = f;
 	/* An idle node must cost little: OpenSSL frees the connection's 16 KiB
 	 * read and write record buffers whenever they are empty. */
 	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-	peer_name(sa, c->peer, sizeof(c->peer));
+	peer_name(sa, salen, c->peer, sizeof(c->peer));
 	c->tls = bufferevent_openssl_socket_new(f->base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (c->tls == NULL)
 		goto fail;
-	ssl = NULL;                      /* owned by c->tls from here on */
-	if ((c->timer = evtimer_new(f->base, on_handshake_timeout, c)) == NULL) {
-		conn_destroy(c);
-		return NULL;
-	}
 	bufferevent_openssl_set_allow_dirty_shutdown(c->tls, 1);
 	return c;
 fail:
 	SSL_free(ssl);
+	if (c != NULL && c->timer != NULL)
+		event_free(c->timer);
 	free(c);
 	evutil_closesocket(fd);
 	return NULL;
@@ -595,11 +596,11 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((c = conn_new(f, fd, sa)) == NULL) {
+	if ((c = conn_new(f, fd, sa, (socklen_t)socklen)) == NULL) {
 		log_error("tls front: cannot set up a connection");
 		return;
 	}
-	list_push(&f->live, c);
+	LIST_INSERT_HEAD(&f->live, c, link);
 	f->n_live++;
 	log_debug("tls front: connection from %s", c->peer);
 	if (tv.tv_sec <= 0)
@@ -721,8 +722,8 @@ front_reload(struct front *f, const struct config *cfg)
 	}
 	SSL_CTX_free(f->ctx);            /* live SSLs hold their own reference */
 	f->ctx = ctx;
-	for (c = f->live; c != NULL; c = next) {
-		next = c->next;
+	for (c = LIST_FIRST(&f->live); c != NULL; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->state == CONN_ZMTP || c->state == CONN_RELAY)
 			conn_recheck(c);
 	}
@@ -741,14 +742,11 @@ front_free(struct front **fp)
 		return;
 	if (f->listener != NULL)
 		evconnlistener_free(f->listener);
-	while ((c = f->live) != NULL) {
-		list_remove(&f->live, c);
+	while ((c = LIST_FIRST(&f->live)) != NULL) {
+		LIST_REMOVE(c, link);
 		conn_destroy(c);
 	}
-	while ((c = f->dead) != NULL) {
-		list_remove(&f->dead, c);
-		conn_destroy(c);
-	}
+	on_reap(-1, 0, f);
 	if (f->reaper != NULL)
 		event_free(f->reaper);
 	SSL_CTX_free(f->ctx);
@@ -771,7 +769,8 @@ front_refusals(const struct front *f)
 int
 front_cert_days(const struct front *f, const char *node, int *days)
 {
-	for (const struct conn *c = f ? f->live : NULL; c != NULL; c = c->next) {
+	for (const struct conn *c = f ? LIST_FIRST(&f->live) : NULL; c != NULL;
+	    c = LIST_NEXT(c, link)) {
 		if ((c->state == CONN_ZMTP || c->state == CONN_RELAY) &&
 		    strcmp(c->node, node) == 0) {
 			*days = c->days_left;
@@ -786,7 +785,8 @@ front_cert_list(const struct front *f, struct front_cert *out, size_t max)
 {
 	size_t n = 0;
 
-	for (const struct conn *c = f ? f->live : NULL; c != NULL; c = c->next) {
+	for (const struct conn *c = f ? LIST_FIRST(&f->live) : NULL; c != NULL;
+	    c = LIST_NEXT(c, link)) {
 		if (c->state != CONN_RELAY)
 			continue;
 		if (n < max) {

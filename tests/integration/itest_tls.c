@@ -11,16 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include <criterion/criterion.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <zmq.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "pbstr.h"
+#include "tls.h"
 #include "tls_helpers.h"
 #include "tunnel.h"
 #include "validate.h"
+#include "zmtp.h"
 
 static struct harness h;
 static char pki[64], pki2[64];
@@ -395,6 +402,186 @@ Test(tls, handshake_never_completes)
 	close(fd);
 	wait_auth_failed("%TLS handshake timed out%", 1);
 	good_node_works();
+}
+
+/* ---------------------------------------------------------------- raw ZMTP */
+
+/* A hand-written ZMTP node over blocking TLS, as one behind stunnel. */
+struct raw_node {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	size_t got, at;                  /* bytes in in, next frame at */
+	uint8_t in[1 << 16];
+};
+
+static void
+raw_node_close(struct raw_node *r)
+{
+	SSL_free(r->ssl);
+	close(r->fd);
+	SSL_CTX_free(r->ctx);
+	ERR_clear_error();
+}
+
+/* Greeting (ZMTP 3.1, NULL), READY as a DEALER named node, and one message
+ * frame holding a Hello: all that a node says before it hears anything. */
+static size_t
+zmtp_opening(uint8_t *out, const char *node, uint32_t credit_window)
+{
+	/* READY's properties: name length, name, 4-byte value length, value */
+	static const char ready[] = "\x05READY\x0bSocket-Type\0\0\0\x06"
+	    "DEALER\x08Identity\0\0\0";
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Hello hello = NARA__HELLO__INIT;
+	size_t len = greeting(out, 3, "NULL"), id = strlen(node);
+
+	out[len] = 0x04;                           /* short command frame */
+	out[len + 1] = (uint8_t)(sizeof(ready) + id);
+	memcpy(out + len + 2, ready, sizeof(ready) - 1);
+	out[len + 1 + sizeof(ready)] = (uint8_t)id;
+	memcpy(out + len + 2 + sizeof(ready), node, id);
+	len += 2 + sizeof(ready) + id;
+	hello.node_id = pb_str(node);
+	hello.protocol_version = NARA_PROTOCOL_VERSION;
+	hello.credit_window = credit_window;
+	f.kind_case = NARA__FRAME__KIND_HELLO;
+	f.hello = &hello;
+	cr_assert_lt(nara__frame__get_packed_size(&f), 256);
+	out[len] = 0x00;                           /* short message frame */
+	out[len + 1] = (uint8_t)nara__frame__pack(&f, out + len + 2);
+	return len + 2 + out[len + 1];
+}
+
+/* Connect with stem's certificate (rcvbuf > 0: that small a receive
+ * buffer) and send greeting, READY and Hello in a single TLS record. */
+static void
+raw_node_start(struct raw_node *r, const char *stem, uint32_t credit_window,
+    int rcvbuf)
+{
+	char ca[128], cert[128], key[128];
+	struct nara_err err = { 0 };
+	struct timeval tv = { 5, 0 };
+	uint8_t wire[1024];
+	int len = (int)zmtp_opening(wire, stem, credit_window);
+
+	r->ctx = tls_client_ctx_new(pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    pem(cert, sizeof(cert), pki, stem, "pem"),
+	    pem(key, sizeof(key), pki, stem, "key"), "1.3", &err);
+	cr_assert_not_null(r->ctx, "client TLS context: %s", err.text);
+	r->ssl = tls_client_ssl_new(r->ctx, "127.0.0.1", &err);
+	cr_assert_not_null(r->ssl, "%s", err.text);
+	r->got = 0;
+	r->at = ZMTP_GREETING_LEN;       /* the broker's greeting is skipped */
+	r->fd = tcp_connect_local(tls_port);
+	cr_assert(r->fd >= 0);
+	/* Every read below gives up after 5 s instead of hanging the test. */
+	setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (rcvbuf > 0)
+		setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	SSL_set_fd(r->ssl, r->fd);
+	cr_assert_eq(SSL_connect(r->ssl), 1, "TLS handshake failed");
+	cr_assert_eq(SSL_write(r->ssl, wire, len), len);
+}
+
+/* The broker's next message after its greeting and commands, decoded; NULL
+ * when the connection closed (or 5 s passed without a byte). */
+static Nara__Frame *
+raw_next_message(struct raw_node *r)
+{
+	size_t hdr, size;
+	int n;
+
+	for (;;) {
+		while (r->at + 2 <= r->got) {
+			const uint8_t *p = r->in + r->at;
+			hdr = (p[0] & 0x02) ? 9 : 2;
+			if (r->at + hdr > r->got)
+				break;
+			size = p[1];
+			for (size_t i = 2; hdr == 9 && i < hdr; i++)
+				size = size << 8 | p[i];
+			cr_assert_lt(size, sizeof(r->in) / 2, "frame of %zu bytes", size);
+			if (r->at + hdr + size > r->got)
+				break;
+			r->at += hdr + size;
+			if (!(p[0] & 0x04))              /* not a command */
+				return frame_decode(p + hdr, size, 1 << 20, NULL);
+		}
+		if (r->at > sizeof(r->in) / 2) {     /* keep the unparsed tail */
+			memmove(r->in, r->in + r->at, r->got - r->at);
+			r->got -= r->at;
+			r->at = 0;
+		}
+		if ((n = SSL_read(r->ssl, r->in + r->got,
+		    (int)(sizeof(r->in) - r->got))) <= 0)
+			return NULL;
+		r->got += (size_t)n;
+	}
+}
+
+Test(tls, opening_in_one_write)
+{
+	static struct raw_node r;
+	Nara__Frame *w;
+
+	/* Greeting, READY and Hello in a single TLS record: the Hello must
+	 * wait in the front until the broker's READY, not reach libzmq while
+	 * it is still authorising the relay connection. */
+	raw_node_start(&r, T_GBG, 4, 0);
+	w = raw_next_message(&r);
+	cr_assert_not_null(w, "no answer to a Hello sent with the greeting; "
+	    "see %s", h.log);
+	cr_expect_eq(w->kind_case, NARA__FRAME__KIND_WELCOME);
+	frame_free(&w);
+	cr_expect_eq(harness_log_count(&h, "node " T_GBG " connected from"), 1);
+	cr_expect_eq(harness_log_count(&h, "broker closed the connection"), 0,
+	    "see %s", h.log);
+	raw_node_close(&r);
+	good_node_works();
+}
+
+Test(tls, node_reading_late_gets_every_delivery_in_order)
+{
+	enum { RAW_BACKLOG = 600 };      /* deliveries queued for the node */
+	static struct raw_node r;
+	static char ids[RAW_BACKLOG][37];
+	struct fixture *fx = fixture_new();
+	struct harness via;
+	struct nara_tunnel *t = tunnel_for(pki, T_BUP, &via);
+	struct tclient bup;
+	Nara__Frame *f;
+
+	/* The recipient says hello and then stops reading, with a small
+	 * receive buffer: the front's writes to it block and queue up. */
+	raw_node_start(&r, T_GBG, RAW_BACKLOG, 4096);
+	f = raw_next_message(&r);
+	cr_assert(f != NULL && f->kind_case == NARA__FRAME__KIND_WELCOME);
+	frame_free(&f);
+	tclient_open(&bup, &via, T_BUP, 4);
+	for (int i = 0; i < RAW_BACKLOG; i++) {
+		Nara__Envelope *e = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, T_GBG_SOC);
+		snprintf(ids[i], sizeof(ids[i]), "%s", e->message_id);
+		f = tclient_submit(&bup, e);
+		cr_assert_eq(f->kind_case, NARA__FRAME__KIND_ACCEPTED);
+		frame_free(&f);
+	}
+	/* Everything arrives, once and in order, once the node reads. */
+	for (int i = 0; i < RAW_BACKLOG; i++) {
+		f = raw_next_message(&r);
+		cr_assert_not_null(f, "delivery %d of %d missing; see %s", i,
+		    RAW_BACKLOG, h.log);
+		cr_assert_eq(f->kind_case, NARA__FRAME__KIND_DELIVER, "kind %d",
+		    (int)f->kind_case);
+		cr_assert_str_eq(f->deliver->envelope->message_id, ids[i],
+		    "delivery %d out of order", i);
+		frame_free(&f);
+	}
+	tclient_close(&bup);
+	tls_tunnel_stop(&t);
+	raw_node_close(&r);
+	fixture_free(&fx);
 }
 
 /* ---------------------------------------------------------------- tunnel */

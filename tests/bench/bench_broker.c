@@ -182,29 +182,13 @@ producer_submit(void *s, struct fixture *fx, const char *sender, long idx)
 static int
 producer_answer(void *s)
 {
-	zmq_msg_t m;
-	Nara__Frame *r;
-	int accepted = 0;
+	char id[64];
 
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, s, 0) < 0) {
-		zmq_msg_close(&m);
+	if (!bench_recv_accepted(s, id))
 		return 0;
-	}
-	r = frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 20, NULL);
-	zmq_msg_close(&m);
-	if (r != NULL && r->kind_case == NARA__FRAME__KIND_ACCEPTED) {
-		long idx = bench_index_of(r->accepted->message_id);
-		accept_lat[atomic_fetch_add(&n_accepted, 1)] =
-		    bench_now_ns() - submit_ns[idx];
-		accepted = 1;
-	} else if (r != NULL && r->kind_case == NARA__FRAME__KIND_REJECTED) {
-		fprintf(stderr, "rejected: %s %s\n", r->rejected->code,
-		    r->rejected->text);
-		exit(1);
-	}
-	frame_free(&r);
-	return accepted;
+	accept_lat[atomic_fetch_add(&n_accepted, 1)] =
+	    bench_now_ns() - submit_ns[bench_index_of(id)];
+	return 1;
 }
 
 /* Submit in a closed loop (at most o.window unanswered), paced to

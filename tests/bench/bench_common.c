@@ -332,3 +332,31 @@ bench_snap_take(pid_t narad, struct bench_snap *s)
 	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 	s->t = bench_now_ns();
 }
+
+int
+bench_recv_accepted(void *s, char id[64])
+{
+	zmq_msg_t m;
+	Nara__Frame *r;
+	int accepted = 0;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, s, 0) < 0) {
+		zmq_msg_close(&m);
+		return 0;
+	}
+	r = frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 20, NULL);
+	zmq_msg_close(&m);
+	if (r != NULL && r->kind_case == NARA__FRAME__KIND_ACCEPTED) {
+		if (id != NULL)
+			snprintf(id, 64, "%s", r->accepted->message_id ?
+			    r->accepted->message_id : "");
+		accepted = 1;
+	} else if (r != NULL && r->kind_case == NARA__FRAME__KIND_REJECTED) {
+		fprintf(stderr, "rejected: %s %s\n", r->rejected->code,
+		    r->rejected->text);
+		exit(1);
+	}
+	frame_free(&r);
+	return accepted;
+}

@@ -64,6 +64,11 @@ void bench_start_tunnels(struct nara_tunnel **out, const char *const *nodes,
 void *bench_node_open(void *zmq_ctx, const char *node_id, const char *endpoint,
     unsigned credit);
 
+/* Receive one frame on s: 1 for an Accepted (its message id copied to id
+ * when id is not NULL), 0 for any other frame or a receive timeout. A
+ * Rejected is printed and ends the process: benchmarks submit only valid
+ * messages. */
+int bench_recv_accepted(void *s, char id[64]);
 /* Send an Ack for a delivery (receipt false) or a receipt; exits on failure. */
 void bench_send_ack(void *socket, const char *message_id, bool receipt);
 

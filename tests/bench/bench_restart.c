@@ -149,30 +149,11 @@ struct producer {
 	long count;
 };
 
-/* 1 for an Accepted, 0 for anything else that may come (the welcome). */
+/* 1 for an Accepted, 0 for anything else that may come. */
 static int
 producer_answer(void *s)
 {
-	zmq_msg_t m;
-	Nara__Frame *r;
-	int accepted = 0;
-
-	zmq_msg_init(&m);
-	if (zmq_msg_recv(&m, s, 0) < 0) {
-		zmq_msg_close(&m);
-		return 0;
-	}
-	r = frame_decode(zmq_msg_data(&m), zmq_msg_size(&m), 1 << 20, NULL);
-	zmq_msg_close(&m);
-	if (r != NULL && r->kind_case == NARA__FRAME__KIND_ACCEPTED) {
-		accepted = 1;
-	} else if (r != NULL && r->kind_case == NARA__FRAME__KIND_REJECTED) {
-		fprintf(stderr, "rejected: %s %s\n", r->rejected->code,
-		    r->rejected->text);
-		exit(1);
-	}
-	frame_free(&r);
-	return accepted;
+	return bench_recv_accepted(s, NULL);
 }
 
 static void *

@@ -24,6 +24,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "log.h"
 
@@ -155,12 +158,21 @@ static int
 migrate_1_2(struct store *st, struct nara_err *err)
 {
 	int64_t autoinc = 0;
+	struct timespec t0, t1;
 
 	log_info("store %s: migrating schema version 1 to %d", st->path,
 	    STORE_SCHEMA_VERSION);
+	/* Building the index over years of audit rows may outlast systemd's
+	 * start timeout (no-op outside systemd). */
+	sd_notify(0, "EXTEND_TIMEOUT_USEC=3600000000\n"
+	    "STATUS=migrating the store to schema version 2");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (run_sql(st, MIGRATE_1_2_SQL, "migrating the store to version 2",
 	    err) != 0)
 		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("store %s: audit indexes built in %.1f s", st->path,
+	    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (query_int(st->db, "SELECT count(*) FROM sqlite_master WHERE name = "
 	    "'receipts' AND sql LIKE '%AUTOINCREMENT%'", &autoinc) < 0)
 		return store_fail(st, sqlite3_errcode(st->db), "migrating the "

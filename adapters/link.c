@@ -352,40 +352,20 @@ link_is_up(const struct link *l)
 	return l->state == LINK_UP;
 }
 
-static size_t
-put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* Frame{submit{envelope = stored bytes}} without decoding them again. */
 int
 link_submit(struct link *l, const uint8_t *env, size_t len)
 {
-	uint8_t tmp[10];
-	size_t inner = 1 + put_varint(tmp, len) + len;
-	uint8_t *buf, *p;
+	size_t n;
+	uint8_t *buf;
 	int rc;
 
 	if (l->state != LINK_UP)
 		return -1;
-	if ((buf = malloc(inner + 16)) == NULL)
+	if ((buf = frame_wrap(NARA__FRAME__KIND_SUBMIT, true, env, len, 0,
+	    &n)) == NULL)
 		return -1;
-	p = buf;
-	*p++ = (3 << 3) | 2;                 /* Frame.submit */
-	p += put_varint(p, inner);
-	*p++ = (1 << 3) | 2;                 /* Submit.envelope */
-	p += put_varint(p, len);
-	memcpy(p, env, len);
-	p += len;
-	rc = send_bytes(l, buf, (size_t)(p - buf));
+	rc = send_bytes(l, buf, n);
 	free(buf);
 	return rc;
 }

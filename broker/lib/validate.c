@@ -627,6 +627,51 @@ frame_encode(const Nara__Frame *frame, size_t *len)
 	return buf;
 }
 
+static size_t
+put_varint(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+uint8_t *
+frame_wrap(Nara__Frame__KindCase kind, bool envelope, const uint8_t *bytes,
+    size_t len, unsigned attempt, size_t *out_len)
+{
+	uint8_t tmp[10];
+	size_t inner = len;
+	uint8_t *buf, *p;
+
+	if (envelope) {
+		inner = 1 + put_varint(tmp, len) + len;
+		if (attempt > 0)
+			inner += 1 + put_varint(tmp, attempt);
+	}
+	/* tag and length of the outer field: at most 5 + 10 bytes */
+	if ((buf = p = malloc(inner + 16)) == NULL)
+		return NULL;
+	p += put_varint(p, (uint64_t)kind << 3 | 2);
+	p += put_varint(p, inner);
+	if (envelope) {
+		*p++ = (1 << 3) | 2;
+		p += put_varint(p, len);
+	}
+	memcpy(p, bytes, len);
+	p += len;
+	if (envelope && attempt > 0) {
+		*p++ = (2 << 3) | 0;
+		p += put_varint(p, attempt);
+	}
+	*out_len = (size_t)(p - buf);
+	return buf;
+}
+
 /* Lower-case config/log name; "unspecified" or "unknown" otherwise. */
 const char *
 message_type_name(Nara__MessageType type)

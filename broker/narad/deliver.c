@@ -40,58 +40,6 @@ broker_mark_node_dirty(struct broker *b, const char *node)
 		broker_mark_dirty(b, session_find(&b->sessions, node));
 }
 
-static size_t
-put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-/* Frame{deliver{envelope = payload, attempt}} built around the stored
- * envelope bytes without decoding them again. */
-static uint8_t *
-encode_deliver(const uint8_t *env, size_t env_len, int attempt, size_t *out_len)
-{
-	uint8_t head[24];
-	size_t inner = 1 + put_varint(head, env_len) + env_len + 1 +
-	    put_varint(head, (uint64_t)attempt);
-	uint8_t *buf = malloc(inner + 12), *p = buf;
-
-	if (buf == NULL)
-		return NULL;
-	*p++ = (6 << 3) | 2;                 /* Frame.deliver */
-	p += put_varint(p, inner);
-	*p++ = (1 << 3) | 2;                 /* Deliver.envelope */
-	p += put_varint(p, env_len);
-	memcpy(p, env, env_len);
-	p += env_len;
-	*p++ = (2 << 3) | 0;                 /* Deliver.attempt */
-	p += put_varint(p, (uint64_t)attempt);
-	*out_len = (size_t)(p - buf);
-	return buf;
-}
-
-/* Frame{receipt = stored encoded Receipt}. */
-static uint8_t *
-encode_receipt(const uint8_t *r, size_t r_len, size_t *out_len)
-{
-	uint8_t *buf = malloc(r_len + 12), *p = buf;
-
-	if (buf == NULL)
-		return NULL;
-	*p++ = (9 << 3) | 2;                 /* Frame.receipt */
-	p += put_varint(p, r_len);
-	memcpy(p, r, r_len);
-	*out_len = (size_t)(p - buf) + r_len;
-	return buf;
-}
-
 struct pass {
 	struct broker *b;
 	struct session *s;
@@ -105,7 +53,8 @@ on_queued(void *arg, const struct store_msg *m)
 	struct pass *p = arg;
 	int attempt = m->attempts + 1;
 	size_t len;
-	uint8_t *data = encode_deliver(m->payload, m->payload_len, attempt, &len);
+	uint8_t *data = frame_wrap(NARA__FRAME__KIND_DELIVER, true, m->payload,
+	    m->payload_len, (unsigned)attempt, &len);
 
 	p->s->msg_cursor = m->seq;
 	if (data == NULL)
@@ -127,7 +76,8 @@ on_receipt(void *arg, const struct store_receipt *r)
 {
 	struct pass *p = arg;
 	size_t len;
-	uint8_t *data = encode_receipt(r->encoded, r->encoded_len, &len);
+	uint8_t *data = frame_wrap(NARA__FRAME__KIND_RECEIPT, false, r->encoded,
+	    r->encoded_len, 0, &len);
 
 	p->s->rcpt_cursor = r->id;
 	if (data == NULL)

@@ -425,3 +425,59 @@ Test(message_type, unknown_names_and_values)
 	cr_expect_str_eq(message_type_name((Nara__MessageType)8), "unknown");
 	cr_expect_str_eq(message_type_name((Nara__MessageType)-1), "unknown");
 }
+
+/* frame_wrap builds, around stored bytes, the frame the encoder would. */
+static void
+expect_wrapped_equals_encoded(const Nara__Frame *f, Nara__Frame__KindCase kind,
+    bool envelope, const uint8_t *inner, size_t inner_len, unsigned attempt)
+{
+	size_t want_len, got_len;
+	uint8_t *want = frame_encode(f, &want_len);
+	uint8_t *got = frame_wrap(kind, envelope, inner, inner_len, attempt,
+	    &got_len);
+
+	cr_assert(want != NULL && got != NULL);
+	cr_expect_eq(got_len, want_len);
+	cr_expect(got_len == want_len && memcmp(got, want, got_len) == 0,
+	    "wrapped bytes differ from the encoded frame");
+	free(want);
+	free(got);
+}
+
+Test(frame, wrap_matches_encoder)
+{
+	Nara__Envelope *e = fx_envelope(&fx, NARA__MESSAGE_TYPE__REFERRAL);
+	size_t env_len = nara__envelope__get_packed_size(e);
+	uint8_t *env = malloc(env_len);
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Submit s = NARA__SUBMIT__INIT;
+	Nara__Deliver d = NARA__DELIVER__INIT;
+	Nara__Receipt r = NARA__RECEIPT__INIT;
+	uint8_t rbuf[256];
+	size_t rlen;
+
+	cr_assert(env != NULL);
+	nara__envelope__pack(e, env);
+	s.envelope = e;
+	f.kind_case = NARA__FRAME__KIND_SUBMIT;
+	f.submit = &s;
+	expect_wrapped_equals_encoded(&f, NARA__FRAME__KIND_SUBMIT, true, env,
+	    env_len, 0);
+	d.envelope = e;
+	f.kind_case = NARA__FRAME__KIND_DELIVER;
+	f.deliver = &d;
+	for (unsigned attempt = 1; attempt < 100000; attempt *= 300) {
+		d.attempt = attempt;
+		expect_wrapped_equals_encoded(&f, NARA__FRAME__KIND_DELIVER, true,
+		    env, env_len, attempt);
+	}
+	r.message_id = pb_str(MID);
+	r.outcome = NARA__OUTCOME__OUTCOME_DELIVERED;
+	r.time = pb_str("2026-11-23T08:00:00Z");
+	rlen = nara__receipt__pack(&r, rbuf);
+	f.kind_case = NARA__FRAME__KIND_RECEIPT;
+	f.receipt = &r;
+	expect_wrapped_equals_encoded(&f, NARA__FRAME__KIND_RECEIPT, false, rbuf,
+	    rlen, 0);
+	free(env);
+}

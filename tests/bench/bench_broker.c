@@ -34,12 +34,9 @@
 #include "tunnel.h"
 #include "validate.h"
 
-#define MAX_PRODUCERS 8
-#define RECIPIENT "SE2321000131-E000000000101"
-
-static const char *producer_codes[MAX_PRODUCERS] = {
-	"1480", "1490", "1401", "1402", "1407", "1415", "1419", "1421",
-};
+#define MAX_PRODUCERS BENCH_MAX_PRODUCERS
+#define RECIPIENT BENCH_RECIPIENT
+#define producer_codes bench_producer_codes
 
 struct opts {
 	long messages;
@@ -102,15 +99,10 @@ write_config(struct run *r)
 	snprintf(path, sizeof(path), "%s/nara.conf", r->dir);
 	if ((f = fopen(path, "w")) == NULL)
 		bench_die("bench_broker", "cannot write the config");
-	bench_write_broker_conf(f, r->router, r->dir, r->dir, o.sync,
-	    r->tls ? r->tls_port : 0);
-	for (int i = 0; i < o.producers; i++)
-		fprintf(f, "[node kommun-%s]\nname = producer %d\naddresses = "
-		    "kommun:%s:elevhalsa\n\n", producer_codes[i], i,
-		    producer_codes[i]);
-	fprintf(f, "[node %s]\nname = BUP\nkind = region\naddresses = %s\n\n"
-	    "[rule bench]\nsenders = kommun:*:elevhalsa\nrecipients = "
-	    "SE2321000131-*\ntypes = referral\n", RECIPIENT, RECIPIENT);
+	bench_write_broker_conf(f, &(struct bench_conf){ .router = r->router,
+	    .run_dir = r->dir, .key_dir = r->dir, .sync = o.sync,
+	    .tls_port = r->tls ? r->tls_port : 0 });
+	bench_write_producer_nodes(f, o.producers);
 	fclose(f);
 }
 
@@ -158,24 +150,9 @@ struct producer {
 static void
 producer_submit(void *s, struct fixture *fx, const char *sender, long idx)
 {
-	Nara__Envelope *e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
-	    sender, RECIPIENT);
-	Nara__Frame f = NARA__FRAME__INIT;
-	Nara__Submit sub = NARA__SUBMIT__INIT;
-	char id[37];
-	uint8_t *data;
-	size_t len;
-
-	memcpy(id, e->message_id, 24);
-	snprintf(id + 24, 13, "%012lx", idx);
-	e->message_id = id;
-	sub.envelope = e;
-	f.kind_case = NARA__FRAME__KIND_SUBMIT;
-	f.submit = &sub;
-	data = frame_encode(&f, &len);
-	submit_ns[idx] = bench_now_ns();
-	zmq_send(s, data, len, 0);
-	free(data);
+	bench_send_submit(s, "bench_broker", fixture_envelope(fx,
+	    NARA__MESSAGE_TYPE__REFERRAL, sender, RECIPIENT), idx,
+	    &submit_ns[idx]);
 }
 
 /* One answer from the broker; returns 1 for an Accepted. */

@@ -200,19 +200,65 @@ bench_print_pct(FILE *f, const char *what, const struct bench_pct *c)
 }
 
 void
-bench_write_broker_conf(FILE *f, const char *router, const char *run_dir,
-    const char *key_dir, const char *sync, int tls_port)
+bench_write_broker_conf(FILE *f, const struct bench_conf *c)
 {
 	fprintf(f, "[broker]\nrouter = %s\nstore = %s/nara.db\n"
 	    "pseudonym_key = %s/pseudonym.key\nhttp_listen =\n"
 	    "control = ipc://%s/control.sock\nsynchronous = %s\n"
-	    "log_level = warning\nmax_credit = 10000\n\n",
-	    router, run_dir, key_dir, run_dir, sync);
-	if (tls_port > 0)
+	    "log_level = %s\nmax_credit = 10000\n\n", c->router, c->run_dir,
+	    c->key_dir, c->run_dir, c->sync ? c->sync : "full",
+	    c->log_level ? c->log_level : "warning");
+	if (c->tls_port > 0)
 		fprintf(f, "[tls]\nlisten = 127.0.0.1:%d\ncert = %s/pki/narad.pem\n"
 		    "key = %s/pki/narad.key\nca = %s/pki/ca.pem\n"
-		    "runtime_dir = %s\nmax_connections = 128\n\n", tls_port,
-		    key_dir, key_dir, key_dir, run_dir);
+		    "runtime_dir = %s\nmax_connections = %d\n\n", c->tls_port,
+		    c->key_dir, c->key_dir, c->key_dir, c->run_dir,
+		    c->max_connections > 0 ? c->max_connections : 128);
+}
+
+const char *const bench_producer_codes[BENCH_MAX_PRODUCERS] = {
+	"1480", "1490", "1401", "1402", "1407", "1415", "1419", "1421",
+};
+
+void
+bench_write_producer_nodes(FILE *f, int n)
+{
+	for (int i = 0; i < n; i++)
+		fprintf(f, "[node kommun-%s]\nname = producer %d\naddresses = "
+		    "kommun:%s:elevhalsa\n\n", bench_producer_codes[i], i,
+		    bench_producer_codes[i]);
+	fprintf(f, "[node %s]\nname = BUP\nkind = region\naddresses = %s\n\n"
+	    "[rule bench]\nsenders = kommun:*:elevhalsa\nrecipients = "
+	    "SE2321000131-*\ntypes = referral\n", BENCH_RECIPIENT,
+	    BENCH_RECIPIENT);
+}
+
+void
+bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,
+    int64_t *sent_ns)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Submit sub = NARA__SUBMIT__INIT;
+	char *fixture_id = e->message_id;
+	char id[37];
+	uint8_t *data;
+	size_t len;
+
+	memcpy(id, fixture_id, 24);
+	snprintf(id + 24, 13, "%012lx", idx);
+	e->message_id = id;
+	sub.envelope = e;
+	f.kind_case = NARA__FRAME__KIND_SUBMIT;
+	f.submit = &sub;
+	data = frame_encode(&f, &len);
+	e->message_id = fixture_id;
+	if (data == NULL)
+		bench_die(prog, "cannot encode a submit");
+	if (sent_ns != NULL)
+		*sent_ns = bench_now_ns();
+	if (zmq_send(s, data, len, 0) < 0)
+		bench_die(prog, zmq_strerror(errno));
+	free(data);
 }
 
 void

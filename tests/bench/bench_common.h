@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "nara.pb-c.h"
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t bench_now_ns(void);
 
@@ -44,11 +46,32 @@ double bench_proc_cpu(pid_t pid);
 /* The 1-minute load average, -1 when it cannot be read. */
 double bench_loadavg(void);
 
-/* Write the [broker] and [tls] sections of a narad config for a run in
- * run_dir whose certificates and pseudonym key are in key_dir (key_dir/pki);
- * tls_port 0 = no TLS front. The caller appends nodes and rules. */
-void bench_write_broker_conf(FILE *f, const char *router, const char *run_dir,
-    const char *key_dir, const char *sync, int tls_port);
+/* The [broker] and [tls] sections of a narad config for a run in run_dir
+ * whose certificates and pseudonym key are in key_dir (key_dir/pki). */
+struct bench_conf {
+	const char *router;          /* ROUTER endpoint */
+	const char *run_dir, *key_dir;
+	const char *sync;            /* synchronous; NULL = full */
+	const char *log_level;       /* NULL = warning */
+	int tls_port;                /* 0 = no TLS front */
+	int max_connections;         /* of the TLS front; 0 = 128 */
+};
+void bench_write_broker_conf(FILE *f, const struct bench_conf *c);
+
+/* Producer nodes kommun-CODE (address kommun:CODE:elevhalsa) send
+ * referrals to the regional node BENCH_RECIPIENT. */
+#define BENCH_MAX_PRODUCERS 8
+#define BENCH_RECIPIENT "SE2321000131-E000000000101"
+extern const char *const bench_producer_codes[BENCH_MAX_PRODUCERS];
+/* [node] sections for n producers and the recipient, and the rule that
+ * lets them send it referrals. */
+void bench_write_producer_nodes(FILE *f, int n);
+
+/* Submit e on s with its id's last 12 hex digits set to idx (see
+ * bench_index_of); *sent_ns gets the time of sending unless NULL. Exits
+ * with "PROG: ..." on failure. */
+void bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,
+    int64_t *sent_ns);
 
 /* One client tunnel per node (nodes[i]'s certificate from key_dir/pki, the
  * ipc endpoint under run_dir/tun-i), as nara-adapter connects; exits on

@@ -120,7 +120,8 @@ write_config(struct part *p)
 	snprintf(path, sizeof(path), "%s/nara.conf", p->dir);
 	if ((f = fopen(path, "w")) == NULL)
 		bench_die(PROG, "cannot write the config");
-	bench_write_broker_conf(f, p->router, p->dir, top, "full", p->tls_port);
+	bench_write_broker_conf(f, &(struct bench_conf){ .router = p->router,
+	    .run_dir = p->dir, .key_dir = top, .tls_port = p->tls_port });
 	for (int i = 0; i < N_SENDERS; i++)
 		fprintf(f, "[node %s]\nname = unit %d\nkind = region\n"
 		    "addresses = %s\n\n", sender_ids[i], i, sender_ids[i]);

@@ -157,30 +157,15 @@ recipient_run(void *arg)
 static void
 submit(struct part *p, void *s, struct fixture *fx, int n, long idx)
 {
-	char recipient[32], id[37];
+	char recipient[32];
 	Nara__Envelope *e;
-	Nara__Frame f = NARA__FRAME__INIT;
-	Nara__Submit sub = NARA__SUBMIT__INIT;
-	uint8_t *data;
-	size_t len;
 
 	snprintf(recipient, sizeof(recipient), "kommun:%s:elevhalsa",
 	    e2e.recipient_codes[idx % e2e.n_recipients]);
 	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, e2e.nodes[n],
 	    recipient);
 	e->referral->reason = e2e.body;
-	memcpy(id, e->message_id, 24);
-	snprintf(id + 24, 13, "%012lx", idx);
-	e->message_id = id;
-	sub.envelope = e;
-	f.kind_case = NARA__FRAME__KIND_SUBMIT;
-	f.submit = &sub;
-	if ((data = frame_encode(&f, &len)) == NULL)
-		bench_die(PROG, "cannot encode a submit");
-	p->sent[idx] = bench_now_ns();
-	if (zmq_send(s, data, len, 0) < 0)
-		bench_die(PROG, zmq_strerror(errno));
-	free(data);
+	bench_send_submit(s, PROG, e, idx, &p->sent[idx]);
 }
 
 /* Everything narad has sent this sender; returns the submits answered. */

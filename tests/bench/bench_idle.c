@@ -159,7 +159,7 @@ make_pki(void)
 static void
 write_config(void)
 {
-	char path[400], node[32];
+	char path[400], node[32], router[320];
 	FILE *f;
 
 	if (bench_write_pseudonym_key(dir) != 0)
@@ -167,14 +167,11 @@ write_config(void)
 	snprintf(path, sizeof(path), "%s/nara.conf", dir);
 	if ((f = fopen(path, "w")) == NULL)
 		die("cannot write the config");
-	fprintf(f, "[broker]\nrouter = ipc://%s/router.sock\nstore = %s/nara.db\n"
-	    "pseudonym_key = %s/pseudonym.key\nhttp_listen =\n"
-	    "control = ipc://%s/control.sock\nlog_level = %s\n\n"
-	    "[tls]\nlisten = 127.0.0.1:%d\ncert = %s/pki/narad.pem\n"
-	    "key = %s/pki/narad.key\nca = %s/pki/ca.pem\nruntime_dir = %s\n"
-	    "max_connections = %d\n\n", dir, dir, dir, dir,
-	    getenv("NARA_BENCH_DEBUG") ? "debug" : "warning", tls_port, dir, dir,
-	    dir, dir, o.nodes + 16);
+	snprintf(router, sizeof(router), "ipc://%s/router.sock", dir);
+	bench_write_broker_conf(f, &(struct bench_conf){ .router = router,
+	    .run_dir = dir, .key_dir = dir, .log_level =
+	    getenv("NARA_BENCH_DEBUG") ? "debug" : "warning",
+	    .tls_port = tls_port, .max_connections = o.nodes + 16 });
 	for (int i = 0; i < o.nodes; i++) {
 		node_name(i, node, sizeof(node));
 		fprintf(f, "[node %s]\nname = node %d\naddresses = "

@@ -37,13 +37,11 @@
 #include "tunnel.h"
 #include "validate.h"
 
-#define MAX_PRODUCERS 8
-#define RECIPIENT "SE2321000131-E000000000101"
+#define MAX_PRODUCERS BENCH_MAX_PRODUCERS
+#define RECIPIENT BENCH_RECIPIENT
+#define producer_codes bench_producer_codes
 #define DRAIN 2000                /* deliveries acked after the restart */
 
-static const char *producer_codes[MAX_PRODUCERS] = {
-	"1480", "1490", "1401", "1402", "1407", "1415", "1419", "1421",
-};
 
 static struct {
 	long messages;
@@ -74,17 +72,9 @@ write_config(void)
 	if ((f = fopen(path, "w")) == NULL)
 		die("cannot write the config");
 	/* info: the "ready" line is what the restart is timed against */
-	fprintf(f, "[broker]\nrouter = %s\nstore = %s/nara.db\n"
-	    "pseudonym_key = %s/pseudonym.key\nhttp_listen =\n"
-	    "control = ipc://%s/control.sock\nlog_level = info\n"
-	    "max_credit = 10000\n\n", router, dir, dir, dir);
-	for (int i = 0; i < o.producers; i++)
-		fprintf(f, "[node kommun-%s]\nname = producer %d\naddresses = "
-		    "kommun:%s:elevhalsa\n\n", producer_codes[i], i,
-		    producer_codes[i]);
-	fprintf(f, "[node %s]\nname = BUP\nkind = region\naddresses = %s\n\n"
-	    "[rule bench]\nsenders = kommun:*:elevhalsa\nrecipients = "
-	    "SE2321000131-*\ntypes = referral\n", RECIPIENT, RECIPIENT);
+	bench_write_broker_conf(f, &(struct bench_conf){ .router = router,
+	    .run_dir = dir, .key_dir = dir, .log_level = "info" });
+	bench_write_producer_nodes(f, o.producers);
 	fclose(f);
 }
 
@@ -171,20 +161,10 @@ producer_run(void *arg)
 	s = bench_node_open(p->ctx, node, router, 1000);
 	while (answered < p->count) {
 		while (sent < p->count && sent - answered < o.window) {
-			Nara__Envelope *e = fixture_envelope(fx,
-			    NARA__MESSAGE_TYPE__REFERRAL, sender, RECIPIENT);
-			Nara__Frame f = NARA__FRAME__INIT;
-			Nara__Submit sub = NARA__SUBMIT__INIT;
-			size_t len;
-			uint8_t *data;
-
-			sub.envelope = e;
-			f.kind_case = NARA__FRAME__KIND_SUBMIT;
-			f.submit = &sub;
-			if ((data = frame_encode(&f, &len)) == NULL)
-				die("encode");
-			zmq_send(s, data, len, 0);
-			free(data);
+			/* ids unique over all producers */
+			bench_send_submit(s, "bench_restart", fixture_envelope(fx,
+			    NARA__MESSAGE_TYPE__REFERRAL, sender, RECIPIENT),
+			    (long)p->n << 36 | sent, NULL);
 			sent++;
 		}
 		if (producer_answer(s)) {

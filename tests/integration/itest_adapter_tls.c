@@ -23,21 +23,6 @@ static char pki[64];
 static int tls_port;
 
 static void
-wait_listening(void)
-{
-	for (int i = 0; i < 500; i++) {
-		int fd = tcp_connect_local(tls_port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		usleep(10000);
-	}
-	cr_assert_fail("narad does not listen on 127.0.0.1:%d; see %s",
-	    tls_port, h.log);
-}
-
-static void
 tls_adapter(struct tadapter *a, const char *node, const char *cert_stem)
 {
 	char extra[1024], broker[64];
@@ -53,12 +38,7 @@ setup(void)
 {
 	char extra[2048];
 
-	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
-	pki_run(true, "init-ca %s", pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", pki);
-	pki_run(true, "node %s %s", pki, T_GBG);
-	pki_run(true, "node %s %s", pki, T_BUP);
+	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
 	tls_port = tls_free_port();
 	snprintf(extra, sizeof(extra),
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
@@ -68,7 +48,7 @@ setup(void)
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
 	harness_start(&h);
-	wait_listening();
+	tls_wait_listening(tls_port, h.log);
 	fx = fixture_new();
 }
 

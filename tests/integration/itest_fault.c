@@ -600,14 +600,8 @@ static void
 rig_start(struct tls_rig *rig, struct harness *h)
 {
 	char extra[2048];
-	int fd = -1;
 
-	snprintf(rig->pki, sizeof(rig->pki), "/tmp/nara-fault-pki-XXXXXX");
-	cr_assert_not_null(mkdtemp(rig->pki));
-	pki_run(true, "init-ca %s", rig->pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", rig->pki);
-	pki_run(true, "node %s %s", rig->pki, T_GBG);
-	pki_run(true, "node %s %s", rig->pki, T_BUP);
+	tls_pki_make(rig->pki, (const char *const[]){ T_GBG, T_BUP, NULL });
 	rig->tls_port = tls_free_port();
 	snprintf(extra, sizeof(extra), "ack_timeout = 5\n"
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
@@ -618,10 +612,7 @@ rig_start(struct tls_rig *rig, struct harness *h)
 	harness_init(h, extra);
 	tls_conf_runtime_dir(h);
 	harness_start(h);
-	for (int i = 0; i < 500 && (fd = tcp_connect_local(rig->tls_port)) < 0; i++)
-		usleep(10000);
-	cr_assert_geq(fd, 0, "narad does not listen on TLS; see %s", h->log);
-	close(fd);
+	tls_wait_listening(rig->tls_port, h->log);
 	rig->px_snd = cutproxy_start(rig->tls_port);
 	rig->px_rcv = cutproxy_start(rig->tls_port);
 	rig->tu_snd = rig_tunnel(rig, rig->px_snd, T_GBG, &rig->via_snd, h);

@@ -116,6 +116,7 @@ static void
 setup(void)
 {
 	char extra[4096], broker[64], akeys[1024];
+	const char *nodes[N_ADAPTERS + 1];
 	const char *s = getenv("NARA_SEED");
 
 	seed0 = s != NULL ? (unsigned)strtoul(s, NULL, 10)
@@ -123,12 +124,10 @@ setup(void)
 	seed = seed0;
 	fprintf(stderr, "soak_adapters: seed %u (replay with NARA_SEED=%u), "
 	    "%d cycles\n", seed0, seed0, soak_mode() ? SOAK_CYCLES : CYCLES);
-	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
-	pki_run(true, "init-ca %s", pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", pki);
 	for (int i = 0; i < N_ADAPTERS; i++)
-		pki_run(true, "node %s %s", pki, ad_name(i));
+		nodes[i] = ad_name(i);
+	nodes[N_ADAPTERS] = NULL;
+	tls_pki_make(pki, nodes);
 	tls_port = tls_free_port();
 	snprintf(extra, sizeof(extra), "ack_timeout = 5\n"
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"

@@ -30,11 +30,7 @@ setup(void)
 {
 	char extra[2048];
 
-	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
-	pki_run(true, "init-ca %s", pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", pki);
-	pki_run(true, "node %s %s", pki, T_GBG);
+	tls_pki_make(pki, (const char *const[]){ T_GBG, NULL });
 	tls_port = tls_free_port();
 	snprintf(extra, sizeof(extra),
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"

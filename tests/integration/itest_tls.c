@@ -41,33 +41,13 @@ pem(char *buf, size_t len, const char *dir, const char *stem, const char *ext)
 }
 
 static void
-wait_listening(void)
-{
-	for (int i = 0; i < 500; i++) {
-		int fd = tcp_connect_local(tls_port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		usleep(10000);
-	}
-	cr_assert_fail("narad does not listen on 127.0.0.1:%d; see %s",
-	    tls_port, h.log);
-}
-
-static void
 setup(void)
 {
 	char extra[2048];
 
-	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
 	snprintf(pki2, sizeof(pki2), "/tmp/nara-pki2-XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
 	cr_assert_not_null(mkdtemp(pki2));
-	pki_run(true, "init-ca %s", pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", pki);
-	pki_run(true, "node %s %s", pki, T_GBG);
-	pki_run(true, "node %s %s", pki, T_BUP);
+	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
 	tls_port = tls_free_port();
 	snprintf(extra, sizeof(extra),
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
@@ -78,7 +58,7 @@ setup(void)
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
 	harness_start(&h);
-	wait_listening();
+	tls_wait_listening(tls_port, h.log);
 }
 
 static void
@@ -704,7 +684,7 @@ Test(tls, tunnel_reconnects_after_broker_restart)
 	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
 	usleep(500000);                  /* reconnects meet a closed port */
 	harness_start(&h);
-	wait_listening();
+	tls_wait_listening(tls_port, h.log);
 	cr_expect(hello_welcomed(&c, T_GBG, 20000),
 	    "no welcome after the broker restarted; see %s", h.log);
 	tunnel_stats(t, &st);

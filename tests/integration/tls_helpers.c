@@ -217,3 +217,29 @@ tls_conn_free(struct tls_conn **cp)
 	free(c);
 	*cp = NULL;
 }
+
+void
+tls_pki_make(char dir[64], const char *const *nodes)
+{
+	snprintf(dir, 64, "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	pki_run(true, "init-ca %s", dir);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --dns localhost", dir);
+	for (size_t i = 0; nodes[i] != NULL; i++)
+		pki_run(true, "node %s %s", dir, nodes[i]);
+}
+
+void
+tls_wait_listening(int port, const char *log)
+{
+	for (int i = 0; i < 500; i++) {
+		int fd = tcp_connect_local(port);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		usleep(10000);
+	}
+	cr_assert_fail("narad does not listen on 127.0.0.1:%d; see %s", port,
+	    log);
+}

@@ -20,6 +20,15 @@ int pki_run(bool want_ok, const char *fmt, ...)
 /* A free TCP port on 127.0.0.1 (bound and released; good enough for tests). */
 int tls_free_port(void);
 
+/* A fresh directory /tmp/nara-pki-XXXXXX (into dir, 64 bytes) holding a CA,
+ * narad's certificate (127.0.0.1 and localhost) and one certificate per
+ * node id of the NULL-terminated list nodes. */
+void tls_pki_make(char dir[64], const char *const *nodes);
+
+/* Wait until something accepts TCP on 127.0.0.1:port; fails the test,
+ * pointing at log, after 5 s. */
+void tls_wait_listening(int port, const char *log);
+
 struct nara_tunnel;
 
 /* The library tunnel (tunnel.h) to 127.0.0.1:tls_port, listening on an ipc

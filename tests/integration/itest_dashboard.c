@@ -59,20 +59,6 @@ write_conf(const char *text)
 	fclose(f);
 }
 
-static void
-wait_http(void)
-{
-	for (int i = 0; i < 500; i++) {
-		int fd = tcp_connect_local(http_port);
-		if (fd >= 0) {
-			close(fd);
-			return;
-		}
-		usleep(10000);
-	}
-	cr_assert_fail("no dashboard on 127.0.0.1:%d; see %s", http_port, h.log);
-}
-
 /* The DOM of the dashboard after its script ran, from headless Chromium. */
 static char *
 dump_dom(void)
@@ -129,7 +115,7 @@ Test(dashboard, test_config_nodes_and_states)
 	write_conf(conf);
 	free(conf);
 	harness_start(&h);
-	wait_http();
+	tls_wait_listening(http_port, h.log);
 	tclient_open(&gbg, &h, T_GBG, 8);
 	for (int i = 0; i < 2; i++) {
 		Nara__Frame *r = tclient_submit(&gbg, fixture_envelope(fx,
@@ -186,7 +172,7 @@ Test(dashboard, shipped_config_all_municipalities)
 	write_conf(conf);
 	free(conf);
 	harness_start(&h);
-	wait_http();
+	tls_wait_listening(http_port, h.log);
 	dom = dump_dom();
 	cr_expect_eq(count(dom, "<tr id=\"node-kommun-"), 49);
 	cr_expect_eq(count(dom, "<tr id=\"node-SE2321000131-"), regional);

@@ -240,6 +240,6 @@ tls_wait_listening(int port, const char *log)
 		}
 		usleep(10000);
 	}
-	cr_assert_fail("narad does not listen on 127.0.0.1:%d; see %s", port,
+	cr_assert_fail("nothing listens on 127.0.0.1:%d; see %s", port,
 	    log);
 }

@@ -25,8 +25,8 @@ int tls_free_port(void);
  * node id of the NULL-terminated list nodes. */
 void tls_pki_make(char dir[64], const char *const *nodes);
 
-/* Wait until something accepts TCP on 127.0.0.1:port; fails the test,
- * pointing at log, after 5 s. */
+/* Wait until something (narad's TLS front or its HTTP listener) accepts
+ * TCP on 127.0.0.1:port; fails the test, pointing at log, after 5 s. */
 void tls_wait_listening(int port, const char *log);
 
 struct nara_tunnel;

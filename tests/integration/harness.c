@@ -185,6 +185,15 @@ harness_log_count(const struct harness *h, const char *needle)
 	return harness_file_count(h->log, needle);
 }
 
+int64_t
+harness_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int
 harness_file_count(const char *path, const char *needle)
 {

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "nara.pb-c.h"
@@ -45,6 +46,8 @@ int harness_run(char *out, size_t out_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Count lines of the narad log containing needle. */
 int harness_log_count(const struct harness *h, const char *needle);
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t harness_ms_now(void);
 /* Lines of the file at path that contain needle; 0 when it is missing. */
 int harness_file_count(const char *path, const char *needle);
 /* Run `sqlite3 store "sql"` and return the first value as an integer. */

@@ -50,15 +50,6 @@ book_find(const struct book *bk, const char *id)
 	return -1;
 }
 
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Handle everything waiting on both clients. */
 static void
 pump(struct book *bk, struct tclient *prod, struct tclient *cons, int wait_ms)
@@ -98,12 +89,12 @@ static void
 run_cycle(struct book *bk, struct fixture *fx, unsigned *seed)
 {
 	struct tclient prod, cons;
-	int64_t kill_at = ms_now() + 50 + rand_r(seed) % 400;
+	int64_t kill_at = harness_ms_now() + 50 + rand_r(seed) % 400;
 
 	harness_start(&h);
 	tclient_open(&prod, &h, T_GBG, 64);
 	tclient_open(&cons, &h, T_BUP, 64);
-	while (ms_now() < kill_at && bk->n_sent < MAX_MSGS) {
+	while (harness_ms_now() < kill_at && bk->n_sent < MAX_MSGS) {
 		for (int k = 0; k < 20 && bk->n_sent < MAX_MSGS; k++) {
 			Nara__Envelope *e = fixture_envelope(fx,
 			    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
@@ -141,14 +132,14 @@ Test(crash, kill9_loses_nothing, .timeout = 1200)
 	harness_start(&h);
 	tclient_open(&prod, &h, T_GBG, 64);
 	tclient_open(&cons, &h, T_BUP, 256);
-	int64_t until = ms_now() + 180000;
+	int64_t until = harness_ms_now() + 180000;
 	int missing;
 	do {
 		pump(&bk, &prod, &cons, 100);
 		missing = 0;
 		for (int i = 0; i < bk.n_sent; i++)
 			missing += bk.accepted[i] && !bk.handed_off[i];
-	} while (missing > 0 && ms_now() < until);
+	} while (missing > 0 && harness_ms_now() < until);
 	tclient_close(&prod);
 	tclient_close(&cons);
 	cr_assert_eq(harness_stop(&h, SIGTERM), 0);

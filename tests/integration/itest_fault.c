@@ -48,15 +48,6 @@ soak(void)
 	return env_set("NARA_SOAK");
 }
 
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- book */
 
 /* Every message sent, as the sender keeps it: its encoded Submit frame
@@ -213,7 +204,7 @@ static void
 await_answers(struct tclient *c, struct book *bk, const int *idx, int n,
     const char *want_code)
 {
-	int64_t until = ms_now() + ANSWER_MS;
+	int64_t until = harness_ms_now() + ANSWER_MS;
 	int open;
 
 	do {
@@ -221,7 +212,7 @@ await_answers(struct tclient *c, struct book *bk, const int *idx, int n,
 		open = 0;
 		for (int k = 0; k < n; k++)
 			open += !bk->v[idx[k]].answered;
-	} while (open > 0 && ms_now() < until);
+	} while (open > 0 && harness_ms_now() < until);
 	cr_assert_eq(open, 0, "%d submits never answered", open);
 }
 
@@ -267,10 +258,10 @@ resubmit_refused(struct tclient *c, struct book *bk, const char *want_code)
 static void
 drain(struct tclient *snd, struct tclient *rcv, struct book *bk, int timeout_ms)
 {
-	int64_t until = ms_now() + timeout_ms;
+	int64_t until = harness_ms_now() + timeout_ms;
 
 	while ((bk->n_handed_off < bk->n_accepted ||
-	    bk->n_receipts < bk->n_accepted) && ms_now() < until) {
+	    bk->n_receipts < bk->n_accepted) && harness_ms_now() < until) {
 		pump_recipient(rcv, bk, 50);
 		pump_sender(snd, bk, NULL, 0);
 	}
@@ -657,7 +648,7 @@ cut_round(struct tls_rig *rig, struct book *bk, struct fixture *fx, int round,
     unsigned *seed, int *cuts)
 {
 	struct tclient snd, rcv;
-	int64_t cut_at = ms_now() + 100 + rand_r(seed) % 300;
+	int64_t cut_at = harness_ms_now() + 100 + rand_r(seed) % 300;
 	struct cutproxy *watch = round % 3 == 1 ? rig->px_rcv : rig->px_snd;
 	long long before, after;
 	int handed;
@@ -675,9 +666,9 @@ cut_round(struct tls_rig *rig, struct book *bk, struct fixture *fx, int round,
 		pump_sender(&snd, bk, NULL, 0);
 		pump_recipient(&rcv, bk, 5);
 		cutproxy_counts(watch, &after, NULL);
-	} while (ms_now() < cut_at || ((after == before ||
+	} while (harness_ms_now() < cut_at || ((after == before ||
 	    (watch == rig->px_rcv && bk->n_handed_off == handed)) &&
-	    ms_now() < cut_at + 10000));
+	    harness_ms_now() < cut_at + 10000));
 	cr_assert_gt(after, before, "round %d: no traffic on the link before "
 	    "the cut", round);
 	if (round % 3 != 1)
@@ -714,10 +705,10 @@ Test(fault, tls_cut_mid_transfer, .timeout = 600)
 	 * handed off once. */
 	tclient_open(&snd, &rig.via_snd, T_GBG, 64);
 	tclient_open(&rcv, &rig.via_rcv, T_BUP, 256);
-	until = ms_now() + 120000;
-	while (bk.n_accepted < bk.n && ms_now() < until) {
+	until = harness_ms_now() + 120000;
+	while (bk.n_accepted < bk.n && harness_ms_now() < until) {
 		resubmit_pending(&snd, &bk);
-		for (int64_t t = ms_now() + 2000; ms_now() < t &&
+		for (int64_t t = harness_ms_now() + 2000; harness_ms_now() < t &&
 		    bk.n_accepted < bk.n;)
 			pump_sender(&snd, &bk, NULL, 20);
 		pump_recipient(&rcv, &bk, 0);

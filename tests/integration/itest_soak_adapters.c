@@ -91,15 +91,6 @@ soak_mode(void)
 	return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
 }
 
-static int64_t
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static unsigned
 pick(unsigned n)
 {
@@ -195,9 +186,9 @@ drop_file(void)
 static void
 load_for(unsigned ms)
 {
-	int64_t until = ms_now() + ms;
+	int64_t until = harness_ms_now() + ms;
 
-	while (ms_now() < until) {
+	while (harness_ms_now() < until) {
 		drop_file();
 		usleep(LOAD_EVERY_MS * 1000);
 	}
@@ -254,7 +245,7 @@ msg_done(const struct soak_msg *m)
 static int
 drain(int timeout_ms)
 {
-	int64_t until = ms_now() + timeout_ms;
+	int64_t until = harness_ms_now() + timeout_ms;
 	int done = 0;
 
 	/* messages finish roughly in order: skip the finished prefix */
@@ -264,7 +255,7 @@ drain(int timeout_ms)
 		int missing = 0;
 		for (int i = done; i < n_msgs; i++)
 			missing += !msg_done(&msgs[i]);
-		if (missing == 0 || ms_now() >= until)
+		if (missing == 0 || harness_ms_now() >= until)
 			return missing;
 		usleep(200000);
 	}
@@ -473,18 +464,18 @@ check_handoffs(void)
 Test(soak_adapters, kill9_narad_and_adapters_under_load)
 {
 	int cycles = soak_mode() ? SOAK_CYCLES : CYCLES, missing;
-	int64_t t0 = ms_now(), t_drain;
+	int64_t t0 = harness_ms_now(), t_drain;
 	char bin[300], out[4096];
 
 	for (int c = 0; c < cycles; c++)
 		chaos_cycle(c, c == cycles - 1);
-	t_drain = ms_now();
+	t_drain = harness_ms_now();
 	missing = drain(soak_mode() ? 600000 : 120000);
 	fprintf(stderr, "soak_adapters: seed %u, %d cycles (%d narad kills, "
 	    "%d adapter kills), %d files dropped, chaos %.1f s, drain %.1f s, "
 	    "%d messages incomplete\n", seed0, cycles, kills_narad, kills_adapter,
 	    n_msgs, (double)(t_drain - t0) / 1000,
-	    (double)(ms_now() - t_drain) / 1000, missing);
+	    (double)(harness_ms_now() - t_drain) / 1000, missing);
 	for (int i = 0; i < N_ADAPTERS; i++)
 		cr_expect_eq(tadapter_stop(&ad[i], SIGTERM), 0, "adapter %s did "
 		    "not stop cleanly; see %s", ad[i].node, ad[i].log);

@@ -183,6 +183,17 @@ migrate_1_2(struct store *st, struct nara_err *err)
 	return 0;
 }
 
+/* 0 for this program's version; a newer (or unknown) one is refused. */
+static int
+version_known(struct store *st, int64_t version, struct nara_err *err)
+{
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	return nara_err_set(err, NR_STORE_FAILED, "store", "%s has schema "
+	    "version %lld; this program reads version %d", st->path,
+	    (long long)version, STORE_SCHEMA_VERSION);
+}
+
 /* Inside the write transaction: create, migrate, or accept the file. */
 static int
 schema_write(struct store *st, struct nara_err *err)
@@ -195,11 +206,7 @@ schema_write(struct store *st, struct nara_err *err)
 		return run_sql(st, SCHEMA_SQL, "creating the store", err);
 	if (version == 1)
 		return migrate_1_2(st, err);
-	if (version == STORE_SCHEMA_VERSION)
-		return 0;
-	return nara_err_set(err, NR_STORE_FAILED, "store", "%s has schema "
-	    "version %lld; this program reads version %d", st->path,
-	    (long long)version, STORE_SCHEMA_VERSION);
+	return version_known(st, version, err);
 }
 
 int
@@ -218,10 +225,8 @@ store_schema_open(struct store *st, struct nara_err *err)
 			    "schema version 1; start narad on it once to migrate "
 			    "it to version %d, then run this again", st->path,
 			    STORE_SCHEMA_VERSION);
-		if (version != STORE_SCHEMA_VERSION)
-			return nara_err_set(err, NR_STORE_FAILED, "store", "%s has "
-			    "schema version %lld; this program reads version %d",
-			    st->path, (long long)version, STORE_SCHEMA_VERSION);
+		if (version_known(st, version, err) != 0)
+			return -1;
 	} else {
 		if (run_sql(st, "BEGIN IMMEDIATE", "opening the store", err) != 0)
 			return -1;

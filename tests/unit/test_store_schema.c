@@ -2,7 +2,8 @@
  * test_store_schema.c — the store's schema versions: a version 1 store is
  * migrated at its first read-write open (audit rows keyed by their
  * message's seq, receipts with AUTOINCREMENT, the chain still intact), a
- * read-only open of one is refused with what to do, and the audit look-ups
+ * read-only open of one is refused with what to do, a newer store is
+ * refused by every open, and the audit look-ups
  * by message keep finding every row (retries, refused submissions). Also
  * that the WAL starts over under steady writing instead of growing.
  */
@@ -118,6 +119,31 @@ Test(store_schema, read_only_open_of_version_1_says_what_to_do)
 	/* nothing was changed by the refused open */
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
 	    "'schema_version'"), 1);
+	fx_fini(&f);
+}
+
+Test(store_schema, newer_store_is_refused_read_only_and_read_write)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options ro = { .read_only = true }, rw = { 0 };
+	char want[300];
+
+	fx_init(&f);
+	fx_populate(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+	snprintf(want, sizeof(want), "%s has schema version 3; this program "
+	    "reads version 2", f.path);
+	cr_assert_null(store_open(f.path, &ro, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_str_eq(err.text, want);
+	memset(&err, 0, sizeof(err));
+	cr_assert_null(store_open(f.path, &rw, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_str_eq(err.text, want);
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 3);
 	fx_fini(&f);
 }
 

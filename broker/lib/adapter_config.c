@@ -124,8 +124,8 @@ static const struct config_key spool_keys[] = {
 	  .flags = CONFTAB_NONEMPTY, .check = conftab_check_path,
 	  .help = "holds outbox/, sent/, rejected/, inbox/, receipts/" },
 	{ "scan_interval", CT_DURATION, FIELD(scan_interval), .def = "1",
-	  .min = 1, .max = 3600, .help = "how often outbox/ is scanned in full (new files are "
-	  "seen at once through inotify)" },
+	  .min = 1, .max = 3600, .help = "how often outbox/ is scanned in "
+	  "full (new files are seen at once through inotify)" },
 };
 
 static const struct config_key http_keys[] = {

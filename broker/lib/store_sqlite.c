@@ -479,13 +479,16 @@ data_version(struct store *st)
 	return v;
 }
 
-/* Before a batch: let it start the WAL over when the WAL is long (see the
- * top of this file) — here rather than right after a commit, so that the
- * replies of that commit are not held up by the copying — once the thread has copied all but a quarter
- * of it, or regardless at twice the length: a restart after a crash reads
- * the whole WAL, so its size bounds the time to ready (16 MiB: ~20 ms,
- * 64 MiB: ~300 ms on the machine of docs/PERFORMANCE.md). Busy means the
- * thread is checkpointing right now; the next commit tries again. */
+/*
+ * Before a batch, let it start the WAL over when the WAL is long (see the
+ * top of this file): once the thread has copied all but a quarter of it,
+ * or regardless at twice the length. Here rather than right after a
+ * commit, so that the replies of that commit are not held up by the
+ * copying. A restart after a crash reads the whole WAL, so its size bounds
+ * the time to ready (16 MiB: ~20 ms, 64 MiB: ~300 ms on the machine of
+ * docs/PERFORMANCE.md). Busy means the thread is checkpointing right now;
+ * the next batch tries again.
+ */
 static void
 wal_rewind(struct store *st)
 {

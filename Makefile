@@ -30,52 +30,75 @@ WARN   += -Werror
 endif
 OPT    ?= -O2 -g
 CFLAGS_ALL = -std=c17 -D_GNU_SOURCE $(OPT) $(WARN) $(SAN) -MMD -MP \
-	-Ibroker/lib -Itests/integration -isystem $(B)/proto $(PKG_CFLAGS) $(CFLAGS)
+	-Ibroker/lib $(EXTRA_INC) -isystem $(B)/proto $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 
 # ---------------------------------------------------------------- sources
+# Each binary's objects are listed here, so this file shows who uses what.
+# libnara holds only what two or more binaries share. Every binary with
+# more than one file also gets an internal archive of its objects minus
+# main.o: the unit tests link those to reach a binary's own modules.
 PROTO_C := $(B)/proto/nara.pb-c.c
 PROTO_H := $(B)/proto/nara.pb-c.h
-LIB_SRC := $(wildcard broker/lib/*.c)
+LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
+	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
+	evzmq.c log.c pbjson.c store_sqlite.c store_sqlite_audit.c \
+	store_sqlite_ckpt.c store_sqlite_msg.c store_sqlite_schema.c \
+	store_sqlite_stats.c tls.c tls_bev.c uuid.c validate.c \
+	validate_envelope.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 
-NARAD_SRC := $(wildcard broker/narad/*.c)
-ADAPTER_SRC := $(wildcard adapters/*.c)
-TOOLS := nara-msg naractl nara-audit nara-pki
-TOOL_BINS := $(foreach t,$(TOOLS),$(if $(wildcard broker/tools/$(t).c broker/tools/$(t)/*.c),$(BIN)/$(t)))
+NARAD_MODS := $(addprefix broker/narad/,broker.c control.c dashboard.c \
+	deliver.c front.c http.c metrics.c outq.c session.c submit.c zap.c)
+ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c http.c \
+	link.c outbox.c spool.c status.c tunnel.c)
+NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
+	report.c review.c)
+LIBNARAD := $(B)/libnarad.a
+LIBADAPTER := $(B)/libadapter.a
+LIBNARA_AUDIT := $(B)/libnara-audit.a
+# The internal archives, in link order for the tests.
+INTERNAL_LIBS := $(LIBNARAD) $(LIBADAPTER) $(LIBNARA_AUDIT)
 
-BINS := $(TOOL_BINS)
-ifneq ($(NARAD_SRC),)
-BINS += $(BIN)/narad
-endif
-ifneq ($(ADAPTER_SRC),)
-BINS += $(BIN)/nara-adapter
-endif
+TOOLS := nara-msg naractl nara-pki
+BINS := $(TOOLS:%=$(BIN)/%) $(BIN)/nara-audit $(BIN)/narad $(BIN)/nara-adapter
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 ITEST_SRC := $(wildcard tests/integration/*.c)
 ITEST_HELPERS := $(wildcard tests/integration/*.h)
 
+# Tests, benchmarks and fuzz harnesses see every binary's own headers and
+# the integration helpers; production code sees broker/lib/ only.
+$(B)/tests/%.o: EXTRA_INC := -Ibroker/narad -Iadapters \
+	-Ibroker/tools/nara-audit -Itests/integration
+
 .PHONY: all check unit integration sanitize clean install deps config bench fuzz demo
-all: deps-check $(BINS)
+all: $(BINS)
 
 # ---------------------------------------------------------------- packages
-# deps: install missing Debian packages (as root), or print the command.
+# deps-check: stop with the apt-get command when a Debian package is
+# missing. It installs them (as root) only for the goals that may install:
+# deps, check, demo and the test and bench runs; never for a plain `make`.
+INSTALL_GOALS := deps check demo unit integration sanitize soak bench fuzz-replay
+ifneq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
+DEPS_INSTALL := 1
+endif
+deps: deps-check
 deps-check:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
+	  if [ "$(DEPS_INSTALL)" = 1 ] && [ "$$(id -u)" = 0 ]; then \
 	    echo "installing missing Debian packages:" $$missing; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing || exit 1; \
 	  else \
 	    echo "nara needs these Debian packages:" $$missing; \
-	    echo "run: sudo apt-get install -y" $$missing; exit 1; \
+	    echo "run: sudo apt-get install -y" $$missing " (or, as root: make deps)"; exit 1; \
 	  fi; \
 	fi
-.PHONY: deps-check
+.PHONY: deps deps-check
 
 # ---------------------------------------------------------------- build rules
 $(PROTO_C) $(PROTO_H): proto/nara.proto | deps-check
@@ -93,17 +116,32 @@ $(LIBNARA): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/narad: $(NARAD_SRC:%.c=$(B)/%.o) $(LIBNARA)
+$(LIBNARAD): $(NARAD_MODS:%.c=$(B)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBADAPTER): $(ADAPTER_MODS:%.c=$(B)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LIBNARA_AUDIT): $(NARA_AUDIT_MODS:%.c=$(B)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/narad: $(B)/broker/narad/main.o $(LIBNARAD) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(BIN)/nara-adapter: $(ADAPTER_SRC:%.c=$(B)/%.o) $(LIBNARA)
+$(BIN)/nara-adapter: $(B)/adapters/main.o $(LIBADAPTER) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-# A tool is broker/tools/<name>.c or the folder broker/tools/<name>/.
-.SECONDEXPANSION:
-$(BIN)/%: $$(foreach s,$$(wildcard broker/tools/$$*.c broker/tools/$$*/*.c),$(B)/$$(basename $$(s)).o) $(LIBNARA)
+$(BIN)/nara-audit: $(B)/broker/tools/nara-audit/main.o $(LIBNARA_AUDIT) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+# The one-file tools: broker/tools/<name>.c.
+$(TOOLS:%=$(BIN)/%): $(BIN)/%: $(B)/broker/tools/%.o $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
@@ -112,11 +150,11 @@ $(BIN)/%: $$(foreach s,$$(wildcard broker/tools/$$*.c broker/tools/$$*/*.c),$(B)
 # Integration tests: tests/integration/test_*.c, linked with their helpers.
 ITEST_OBJ := $(filter-out $(B)/tests/integration/itest_%.o,$(ITEST_SRC:%.c=$(B)/%.o))
 
-$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(LIBNARA)
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
 
-$(B)/tests/itest_%: $(B)/tests/integration/itest_%.o $(ITEST_OBJ) $(LIBNARA)
+$(B)/tests/itest_%: $(B)/tests/integration/itest_%.o $(ITEST_OBJ) $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
 
@@ -131,9 +169,9 @@ integration: all $(ITEST_BINS)
 
 # Benchmarks: standalone programs, never part of check.
 BENCH_FIXTURE := $(B)/tests/integration/fixture.o $(B)/tests/bench/bench_common.o
-$(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBNARA)
+$(B)/bench/bench_%: $(B)/tests/bench/bench_%.o $(BENCH_FIXTURE) $(LIBADAPTER) $(LIBNARA)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(filter-out $(LIBNARA),$^) $(LIBNARA) $(LDLIBS_ALL)
+	$(CC) -o $@ $(filter-out $(LIBADAPTER) $(LIBNARA),$^) $(LIBADAPTER) $(LIBNARA) $(LDLIBS_ALL)
 
 $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 
@@ -202,7 +240,7 @@ fuzz: fuzz-deps-check $(FUZZ_BINS)
 # The same harnesses built with gcc and a replay main(): `make check` feeds
 # them every seed and every recorded crash input, no clang needed.
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(B)/tests/replay_%)
-$(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(LIBNARA)
+$(B)/tests/replay_%: $(B)/tests/fuzz/fuzz_%.o $(B)/tests/fuzz/replay.o $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

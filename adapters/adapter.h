@@ -2,10 +2,11 @@
  * adapter.h — internals of nara-adapter, the program every municipality and
  * regional unit runs between its local system and narad.
  *
- * Modules: adapter_config and outbox live in libnara (the INI file and the
- * SQLite state) so unit tests reach them; here are link (DEALER to narad),
- * spool and http (the two backends towards the local system), core (the
- * glue that moves messages between them) and status (the read-only report).
+ * Modules: adapter_config (the INI file), outbox (the SQLite state), tunnel
+ * (the in-process TLS tunnel), link (DEALER to narad), spool and http (the
+ * two backends towards the local system), core (the glue that moves
+ * messages between them) and status (the read-only report). Unit tests
+ * reach them through the adapter's own archive, libadapter.a.
  */
 #ifndef NARA_ADAPTER_H
 #define NARA_ADAPTER_H

@@ -8,7 +8,7 @@
 #include <openssl/rand.h>
 
 int
-uuid_generate(char out[37])
+uuid_random(char out[37])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t b[16];

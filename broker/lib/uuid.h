@@ -7,6 +7,6 @@
 /* Write a fresh lower-case RFC 4122 version 4 UUID ("xxxxxxxx-xxxx-4xxx-
  * yxxx-xxxxxxxxxxxx", 36 characters plus NUL) into out. Randomness comes
  * from OpenSSL's CSPRNG; returns -1 (out set to "") if it fails. */
-int uuid_generate(char out[37]);
+int uuid_random(char out[37]);
 
 #endif

@@ -496,7 +496,7 @@ cmd_new_id(int argc, char **argv)
 	if (optind != argc)
 		return usage_error(USAGE_NEW_ID, "no arguments expected");
 	for (long i = 0; i < count; i++) {
-		if (uuid_generate(id) != 0)
+		if (uuid_random(id) != 0)
 			return complain(NR_IO, "no random bytes available");
 		printf("%s\n", id);
 	}

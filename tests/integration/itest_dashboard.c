@@ -69,7 +69,7 @@ dump_dom(void)
 	rc = system("command -v chromium >/dev/null 2>&1");
 	cr_assert_eq(rc, 0, "chromium is not installed: the dashboard test needs "
 	    "it (Debian package chromium, listed in DEB_PACKAGES; run make "
-	    "deps-check)");
+	    "deps)");
 	snprintf(path, sizeof(path), "%s/dom.html", h.dir);
 	snprintf(cmd, sizeof(cmd), "timeout 120 chromium --headless --no-sandbox "
 	    "--disable-gpu --no-first-run --user-data-dir=%s/chromium "

@@ -131,7 +131,7 @@ stunnel_start(const char *check_host)
 	FILE *f;
 
 	cr_assert_not_null(bin, "stunnel is not installed: the Debian package "
-	    "stunnel4 is in DEB_PACKAGES; run `make deps-check`");
+	    "stunnel4 is in DEB_PACKAGES; run `make deps`");
 	snprintf(connect, sizeof(connect), "127.0.0.1:%d", tls_port);
 	snprintf(accept, sizeof(accept), "127.0.0.1:%d", port);
 	snprintf(host, sizeof(host), "checkHost = %s", check_host);

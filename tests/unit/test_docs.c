@@ -1,7 +1,9 @@
 /*
  * test_docs.c — docs/PROTOCOL.md's error catalogue table must list every
- * code of errors.c with the same text and retry flag, and nothing else.
+ * code of errors.c with the same text and retry flag, and nothing else;
+ * docs/ARCHITECTURE.md's source table must name every source file.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +12,97 @@
 
 #include "errors.h"
 
+static const char *
+top_dir(void)
+{
+	const char *top = getenv("NARA_TOP");
+
+	return top ? top : ".";
+}
+
 static FILE *
 open_protocol_doc(void)
 {
-	const char *top = getenv("NARA_TOP");
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/docs/PROTOCOL.md", top ? top : ".");
+	snprintf(path, sizeof(path), "%s/docs/PROTOCOL.md", top_dir());
 	return fopen(path, "r");
+}
+
+/* The whole of a file under the top directory, NUL-terminated; caller frees. */
+static char *
+slurp(const char *rel)
+{
+	char path[512];
+	FILE *f;
+	char *buf = NULL;
+	size_t cap = 0, len = 0, n;
+
+	snprintf(path, sizeof(path), "%s/%s", top_dir(), rel);
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	do {
+		if (len + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap);
+			cr_assert(buf != NULL);
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * Walks rel (a folder under the top directory) and checks that every .c
+ * and .h file in it appears in doc as `path`. Returns the files seen.
+ */
+static int
+expect_sources_named(const char *doc, const char *rel)
+{
+	char path[512], needle[600];
+	struct dirent *e;
+	DIR *d;
+	int seen = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", top_dir(), rel);
+	d = opendir(path);
+	cr_assert(d != NULL, "cannot open %s", path);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		char sub[512];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", rel, e->d_name);
+		if (e->d_type == DT_DIR) {
+			seen += expect_sources_named(doc, sub);
+			continue;
+		}
+		if (l < 3 || e->d_name[l - 2] != '.' ||
+		    (e->d_name[l - 1] != 'c' && e->d_name[l - 1] != 'h'))
+			continue;
+		snprintf(needle, sizeof(needle), "`%s`", sub);
+		cr_expect(strstr(doc, needle) != NULL,
+		    "docs/ARCHITECTURE.md does not name %s in its source table", sub);
+		seen++;
+	}
+	closedir(d);
+	return seen;
+}
+
+Test(docs, architecture_names_every_source_file)
+{
+	char *doc = slurp("docs/ARCHITECTURE.md");
+	int seen;
+
+	cr_assert(doc != NULL, "docs/ARCHITECTURE.md not found (set NARA_TOP)");
+	seen = expect_sources_named(doc, "broker") +
+	    expect_sources_named(doc, "adapters");
+	cr_expect_gt(seen, 50, "only %d source files found", seen);
+	free(doc);
 }
 
 Test(docs, catalogue_table_matches_code)

@@ -1,7 +1,6 @@
 /*
  * adapter_config.h — the configuration file of nara-adapter (adapter.conf),
- * read with the table-driven engine of conftab.h. It lives in libnara so the
- * unit tests can reach it; only the adapter uses it.
+ * read with the table-driven engine of conftab.h. Only the adapter uses it.
  */
 #ifndef NARA_ADAPTER_CONFIG_H
 #define NARA_ADAPTER_CONFIG_H

@@ -1,8 +1,7 @@
 /*
  * outbox.h — nara-adapter's durable state in one SQLite file: the outbox of
  * messages from the local system, the ids handed to the local system, and
- * link facts for `nara-adapter status`. In libnara so the unit tests can
- * reach it; only the adapter uses it.
+ * link facts for `nara-adapter status`. Only the adapter uses it.
  */
 #ifndef NARA_OUTBOX_H
 #define NARA_OUTBOX_H

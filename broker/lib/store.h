@@ -145,9 +145,10 @@ int store_receipt_sent(struct store *st, int64_t id, int64_t now);
 int store_receipt_acked(struct store *st, const char *node,
     const char *message_id, int64_t now);
 
-/* Operator retry: a dead letter goes back to its queue (audit "retried"). */
-int store_retry(struct store *st, const char *message_id, int64_t now,
-    struct nara_err *err);
+/* Operator retry: a dead letter goes back to its queue (audit "retried",
+ * whose detail names the operator; operator is borrowed, NULL for none). */
+int store_retry(struct store *st, const char *message_id,
+    const char *operator, int64_t now, struct nara_err *err);
 
 /* Counts for status tools and startup. */
 struct store_node_stats {

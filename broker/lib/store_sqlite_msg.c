@@ -566,13 +566,13 @@ retry_rekey(struct store *st, int64_t old_seq, int64_t new_seq,
 }
 
 int
-store_retry(struct store *st, const char *message_id, int64_t now,
-    struct nara_err *err)
+store_retry(struct store *st, const char *message_id,
+    const char *operator, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_RETRY];
 	struct msg_row row;
 	int64_t old_seq;
-	char detail[160];
+	char detail[320];
 	int rc;
 
 	if (store_enter(st, err) != 0)
@@ -582,8 +582,9 @@ store_retry(struct store *st, const char *message_id, int64_t now,
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		store_row_read(s, false, &row);
-		snprintf(detail, sizeof(detail), "queued again for %s",
-		    row.m.recipient_node ? row.m.recipient_node : "");
+		snprintf(detail, sizeof(detail), "queued again for %s%s%s",
+		    row.m.recipient_node ? row.m.recipient_node : "",
+		    operator ? " by " : "", operator ? operator : "");
 		rc = retry_rekey(st, old_seq, row.m.seq, err);
 		if (rc == 0)
 			rc = store_audit_msg(st, "retried", NULL, &row.m,

@@ -5,6 +5,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ struct control {
 	void *zctx;
 	void *rep;
 	struct evzmq *watch;
+	/* Who sent the request being handled: "user (uid N, pid P)" from the
+	 * kernel's SO_PEERCRED, as libzmq reports it for an ipc peer. */
+	char operator[128];
 };
 
 /* A command: read-only ones may run on either socket. */
@@ -238,7 +242,8 @@ cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 	/* A batch of its own, like a frame from a node: the retry, a
 	 * delivery pass for the recipient, then the commit and the sends. */
 	broker_batch_begin(b);
-	if (store_retry(b->store, id, b->batch_now_ms / 1000, err) != 0) {
+	if (store_retry(b->store, id, c->operator, b->batch_now_ms / 1000,
+	    err) != 0) {
 		broker_batch_end(b);
 		return NULL;
 	}
@@ -249,17 +254,22 @@ cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "retry not committed");
 		return NULL;
 	}
-	log_info("control: dead letter %s queued again for %s", id, node);
+	log_info("control: dead letter %s queued again for %s by %s", id, node,
+	    c->operator);
 	return json_pack("{s:s, s:s, s:s}", "message_id", id, "recipient_node",
 	    node, "state", "queued");
 }
 
-/* The audit row says the reload came over the control socket (and which
- * one); the reload itself then audits config_reloaded or config_refused. */
+/* The audit row says the reload came over the control socket, which one
+ * and from whom; the reload itself then audits config_reloaded or
+ * config_refused. */
 static json_t *
 cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 {
-	broker_audit_event(c->view.broker, "control_reload", c->endpoint);
+	char detail[320];
+
+	snprintf(detail, sizeof(detail), "%s by %s", c->endpoint, c->operator);
+	broker_audit_event(c->view.broker, "control_reload", detail);
 	if (c->hooks.reload == NULL || c->hooks.reload(c->hooks.arg) != 0) {
 		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
 		    "the running one is kept (see narad's log)");
@@ -327,7 +337,8 @@ control_handle(struct control *c, const char *text, size_t len)
 		goto fail;
 	}
 	if (cmd->changes)
-		log_info("control: %s requested on %s", name, c->endpoint);
+		log_info("control: %s requested on %s by %s", name, c->endpoint,
+		    c->operator);
 	if ((result = cmd->run(c, req, &err)) == NULL)
 		goto fail;
 	reply = json_pack("{s:b, s:s, s:o}", "ok", 1, "command", name,
@@ -342,6 +353,41 @@ fail:
 	return reply;
 }
 
+/*
+ * The operator behind a request, from libzmq's "Peer-Address" property,
+ * which for an ipc peer is "localhost:UID:GID:PID" taken from the kernel
+ * (SO_PEERCRED): the peer cannot choose it. The user name is looked up;
+ * "unknown peer" when the property is missing or has another form.
+ */
+void
+control_operator_name(const char *peer_address, char *out, size_t len)
+{
+	unsigned long uid, gid, pid;
+	const char *p = peer_address ? strrchr(peer_address, ':') : NULL;
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	int fields = 0;
+
+	/* Step back over ":PID", ":GID" and ":UID" to the first of the three. */
+	for (int i = 0; p != NULL && i < 2; i++) {
+		const char *q = p;
+		while (q > peer_address && q[-1] != ':')
+			q--;
+		p = q > peer_address ? q - 1 : NULL;
+	}
+	if (p != NULL)
+		fields = sscanf(p, ":%lu:%lu:%lu", &uid, &gid, &pid);
+	if (fields != 3) {
+		snprintf(out, len, "unknown peer");
+		return;
+	}
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 &&
+	    res != NULL)
+		snprintf(out, len, "%s (uid %lu, pid %lu)", pw.pw_name, uid, pid);
+	else
+		snprintf(out, len, "uid %lu (pid %lu)", uid, pid);
+}
+
 /* REP: strictly one reply per request, sent before the next is read. */
 static void
 on_request(void *rep, void *arg)
@@ -353,6 +399,8 @@ on_request(void *rep, void *arg)
 
 	zmq_msg_init(&msg);
 	while (zmq_msg_recv(&msg, rep, ZMQ_DONTWAIT) >= 0) {
+		control_operator_name(zmq_msg_gets(&msg, "Peer-Address"),
+		    c->operator, sizeof(c->operator));
 		if (zmq_msg_more(&msg)) {
 			/* multi-part: drain, answer once */
 			while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, rep, 0) >= 0)
@@ -422,6 +470,7 @@ control_new(struct event_base *base, const struct ops_view *view,
 	if (hooks != NULL)
 		c->hooks = *hooks;
 	c->read_only = read_only;
+	snprintf(c->operator, sizeof(c->operator), "unknown peer");
 	if ((c->endpoint = strdup(endpoint)) == NULL ||
 	    (c->zctx = zmq_ctx_new()) == NULL ||
 	    (c->rep = zmq_socket(c->zctx, ZMQ_REP)) == NULL ||

@@ -41,4 +41,9 @@ void control_free(struct control **c);
  * {"ok": true, "command", "result"} or {"ok": false, "code", "error"}. */
 json_t *control_handle(struct control *c, const char *req, size_t len);
 
+/* The operator named in audit rows and log lines for a request whose
+ * libzmq "Peer-Address" is peer_address ("localhost:UID:GID:PID" for an
+ * ipc peer): "name (uid N, pid P)", or "unknown peer". */
+void control_operator_name(const char *peer_address, char *out, size_t len);
+
 #endif

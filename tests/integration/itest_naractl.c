@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,13 @@ Test(naractl, retry_dead_letter_audited)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE event = "
 	    "'retried' AND message_id = '%s'", ids[0]);
 	cr_expect_eq(harness_sql_long(&ops_h, sql), 1);
+	/* the row names the operator: the kernel's uid of naractl's process */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE event = "
+	    "'retried' AND message_id = '%s' AND detail LIKE '%% by %s (uid "
+	    "%u, pid %%)'", ids[0], getpwuid(getuid())->pw_name,
+	    (unsigned)getuid());
+	cr_expect_eq(harness_sql_long(&ops_h, sql), 1, "no operator in the "
+	    "retried row");
 	/* back in BUP's queue: delivered again */
 	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
 	cr_assert(d != NULL, "retried message not delivered");
@@ -215,7 +223,7 @@ Test(naractl, retry_dead_letter_audited)
 
 Test(naractl, reload_audited_and_refused)
 {
-	char out[2048], err[1024];
+	char out[2048], err[1024], sql[256];
 	FILE *f;
 	json_t *r;
 
@@ -226,6 +234,11 @@ Test(naractl, reload_audited_and_refused)
 	json_decref(r);
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
 	    "event = 'control_reload'"), 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE event = "
+	    "'control_reload' AND detail LIKE 'ipc://%% by %s (uid %u, pid %%)'",
+	    getpwuid(getuid())->pw_name, (unsigned)getuid());
+	cr_expect_eq(harness_sql_long(&ops_h, sql), 1, "no operator in the "
+	    "control_reload row");
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
 	    "event = 'config_reloaded'"), 1);
 	cr_assert_eq(ops_ctl(out, sizeof(out), NULL, 0, "reload"), 0);

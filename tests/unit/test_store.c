@@ -434,7 +434,7 @@ Test(store, retry_requeues_a_dead_letter_at_the_back)
 	cr_assert_eq(store_delivering(f.st, 1, 3, BUP, FX_NOW), 0);
 	cr_assert_eq(store_dead_letter(f.st, x.id, "NR050", "no", false, BUP,
 	    FX_NOW), 0);
-	cr_assert_eq(store_retry(f.st, x.id, FX_NOW + 60, &err), 0, "%s",
+	cr_assert_eq(store_retry(f.st, x.id, NULL, FX_NOW + 60, &err), 0, "%s",
 	    err.text);
 	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 2);
 	cr_expect_eq(s.seq[0], 2);
@@ -455,12 +455,12 @@ Test(store, retry_of_unknown_or_live_message_is_bad_value)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
-	cr_assert_eq(store_retry(f.st, "nope", FX_NOW, &err), -1);
+	cr_assert_eq(store_retry(f.st, "nope", NULL, FX_NOW, &err), -1);
 	cr_expect_eq(err.code, NR_BAD_VALUE);
 	cr_expect_str_eq(err.path, "message_id");
 	cr_expect_str_eq(err.text, "no dead letter with id nope");
 	cr_assert_eq(store_retry(f.st, "00000000-0000-4000-8000-000000000001",
-	    FX_NOW, &err), -1);
+	    NULL, FX_NOW, &err), -1);
 	cr_expect_eq(err.code, NR_BAD_VALUE);
 	cr_expect_eq(audit_count(&f, "retried"), 0);
 	fx_fini(&f);

@@ -178,7 +178,7 @@ Test(store_schema, retried_message_keeps_its_audit_rows_together)
 	fx_accept(&f, 2, FX_BUP);
 	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
 	    "NR052", "refused", false, FX_BUP, FX_NOW + 1), 0);
-	cr_assert_eq(store_retry(f.st, x.id, FX_NOW + 2, &err), 0, "%s",
+	cr_assert_eq(store_retry(f.st, x.id, NULL, FX_NOW + 2, &err), 0, "%s",
 	    err.text);
 	/* the message moved to seq 3; its received, dead_lettered,
 	 * receipt_queued and retried rows all point there */

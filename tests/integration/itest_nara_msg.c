@@ -24,7 +24,7 @@ static const char *const envelope_examples[] = {
 	"sip-invitation.json", "sip-response.json", "report-of-concern.json",
 };
 #define N_ENVELOPES (sizeof(envelope_examples) / sizeof(envelope_examples[0]))
-static const char *const frame_examples[] = { "frame-hello.json", "frame-submit.json" };
+static const char *const frame_examples[] = { "frames/hello.json", "frames/submit.json" };
 
 static void
 setup(void)
@@ -274,7 +274,7 @@ Test(nara_msg, encode_errors_name_code_and_path)
 
 Test(nara_msg, decode_garbage_exit_1)
 {
-	cr_assert_eq(run("decode '%s/config/examples/frame-hello.json'", top), 1);
+	cr_assert_eq(run("decode '%s/config/examples/frames/hello.json'", top), 1);
 	expect_captured("err", "nara-msg: NR001 input is not a protobuf nara.Envelope\n");
 }
 

@@ -143,8 +143,8 @@ Test(pbjson, example_consultation_response) { check_example("consultation-respon
 Test(pbjson, example_sip_invitation) { check_example("sip-invitation.json", ENV_DESC); }
 Test(pbjson, example_sip_response) { check_example("sip-response.json", ENV_DESC); }
 Test(pbjson, example_report_of_concern) { check_example("report-of-concern.json", ENV_DESC); }
-Test(pbjson, example_frame_hello) { check_example("frame-hello.json", FRAME_DESC); }
-Test(pbjson, example_frame_submit) { check_example("frame-submit.json", FRAME_DESC); }
+Test(pbjson, example_frame_hello) { check_example("frames/hello.json", FRAME_DESC); }
+Test(pbjson, example_frame_submit) { check_example("frames/submit.json", FRAME_DESC); }
 
 Test(pbjson, example_values_reach_the_struct)
 {

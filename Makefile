@@ -45,7 +45,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	evzmq.c log.c pbjson.c store_sqlite.c store_sqlite_audit.c \
 	store_sqlite_ckpt.c store_sqlite_msg.c store_sqlite_schema.c \
 	store_sqlite_stats.c tls.c tls_bev.c uuid.c validate.c \
-	validate_envelope.c zmtp.c)
+	validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 

@@ -10,6 +10,7 @@
 
 #include "envelope_fixture.h"
 #include "validate.h"
+#include "wire.h"
 
 #define MID "9d0b5c63-f1e8-4a27-b6d4-08a2e7c91f35"
 

@@ -82,8 +82,23 @@ struct store *store_open(const char *path, const struct store_options *opt,
     struct nara_err *err);
 void store_free(struct store **st);
 
-/* Transactions: exactly one open batch at a time. */
+/*
+ * Transactions: exactly one open batch at a time.
+ *
+ * The batch contract. A writing call made inside a batch either writes all
+ * of its rows or, when it fails part-way, breaks the batch: every later
+ * writing call in it fails at once with the first error, and
+ * store_commit() rolls everything back and returns that first error. A
+ * caller may therefore ignore the result of a writing call inside a batch
+ * when it has nothing else to do on failure (the broker's submit and
+ * delivery paths do): the commit reports it, and nothing of the batch is
+ * kept, so no Accepted or delivery is sent for it. A writing call made
+ * outside a batch runs in a batch of its own and returns its commit's
+ * result.
+ */
 int store_begin(struct store *st, struct nara_err *err);
+/* Make the batch durable (fsync before returning 0). -1 with the first
+ * error of the batch, after rolling it back; no batch is open afterwards. */
 int store_commit(struct store *st, struct nara_err *err);
 void store_rollback(struct store *st);
 

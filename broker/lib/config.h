@@ -23,6 +23,8 @@
 #include "errors.h"
 #include "nara.pb-c.h"
 
+#define CONFIG_NODE_ID_MAX 64       /* longest node id or rule name */
+
 enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
 enum config_identity { CONFIG_ID_SAN_URI, CONFIG_ID_CN, CONFIG_ID_SERIAL };
 

@@ -9,8 +9,6 @@
 
 #include "config.h"
 
-#define CONFIG_NODE_ID_MAX 64       /* longest node id or rule name */
-
 struct conftab_parser;
 
 /* Build cfg->routes from the nodes' addresses once every section is read;

@@ -11,6 +11,7 @@
 #define NARA_BROKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <event2/event.h>
@@ -45,5 +46,36 @@ struct broker_stats {
 	unsigned nodes_connected;
 };
 void broker_stats(const struct broker *b, struct broker_stats *out);
+
+/* ---- for the rest of narad (broker_view.c); nothing else sees inside ---- */
+
+struct metrics;
+
+/* The store, for read-only queries (queue listings, message metadata,
+ * totals). Changes go through the broker's own operations. */
+struct store *broker_store(const struct broker *b);
+/* The counters and commit latency (metrics.h), read-only. */
+const struct metrics *broker_metrics(const struct broker *b);
+
+/* One node as narad sees it now. */
+struct broker_node_view {
+	bool connected;             /* a live session after hello */
+	int64_t connected_since;    /* epoch seconds, 0 when not connected */
+	int64_t last_seen;          /* epoch seconds of its last frame, 0 never */
+	size_t in_flight;           /* deliveries and receipts not yet acked */
+};
+/* Fill out for node (all zero when narad has never seen it). */
+void broker_node_view(const struct broker *b, const char *node,
+    struct broker_node_view *out);
+/* Deliveries and receipts sent and not yet acked, over all nodes. */
+size_t broker_in_flight(const struct broker *b);
+
+/* An operator's retry of a dead letter whose content is still stored: it
+ * goes back to the end of its recipient's queue and is delivered at once
+ * when the node is connected, in a batch of its own; the "retried" audit
+ * row names operator (borrowed). 0 with the recipient node in node, or -1
+ * with err (NR019 not a retryable dead letter, NR041 store). */
+int broker_retry(struct broker *b, const char *message_id, const char *operator,
+    char *node, size_t node_len, struct nara_err *err);
 
 #endif

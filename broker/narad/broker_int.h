@@ -1,7 +1,8 @@
 /*
- * broker_int.h — state shared by the parts of narad's broker core
- * (broker.c: batches and dispatch; submit.c: accepting messages;
- * deliver.c: deliveries, receipts, timeouts and expiry).
+ * broker_int.h — state private to narad's broker core (broker.c: batches
+ * and dispatch; submit.c: accepting messages; deliver.c: deliveries,
+ * receipts, timeouts and expiry; broker_view.c: the operations broker.h
+ * gives the rest of narad). No other module includes it.
  */
 #ifndef NARA_BROKER_INT_H
 #define NARA_BROKER_INT_H

@@ -15,7 +15,8 @@
 
 #include <zmq.h>
 
-#include "broker_int.h"
+#include "broker.h"
+#include "evzmq.h"
 #include "log.h"
 #include "validate.h"
 
@@ -142,7 +143,7 @@ req_message_id(json_t *req, struct nara_err *err)
 static json_t *
 cmd_status(struct control *c, json_t *req, struct nara_err *err)
 {
-	json_t *r = metrics_status_json(&c->view);
+	json_t *r = status_json(&c->view);
 
 	if (r == NULL)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
@@ -152,7 +153,7 @@ cmd_status(struct control *c, json_t *req, struct nara_err *err)
 static json_t *
 cmd_nodes(struct control *c, json_t *req, struct nara_err *err)
 {
-	json_t *r = metrics_nodes_json(&c->view);
+	json_t *r = status_nodes_json(&c->view);
 
 	if (r == NULL)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
@@ -180,7 +181,7 @@ cmd_queue(struct control *c, json_t *req, struct nara_err *err)
 	if (lim != NULL)
 		limit = json_integer_value(lim);
 	list = json_array();
-	n = store_queue_list(c->view.broker->store, addr, (int)limit + 1,
+	n = store_queue_list(broker_store(c->view.broker), addr, (int)limit + 1,
 	    append_meta, list);
 	if (n < 0) {
 		json_decref(list);
@@ -204,7 +205,7 @@ cmd_show(struct control *c, json_t *req, struct nara_err *err)
 
 	if (id == NULL)
 		return NULL;
-	rc = store_msg_meta(c->view.broker->store, id, keep_meta, &m);
+	rc = store_msg_meta(broker_store(c->view.broker), id, keep_meta, &m);
 	if (rc < 0)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 	else if (rc == 0)
@@ -213,47 +214,16 @@ cmd_show(struct control *c, json_t *req, struct nara_err *err)
 }
 
 /* Dead letter back to its queue, delivered at once when its node is
- * connected. store_retry writes the "retried" audit row. */
+ * connected (broker_retry; the "retried" audit row names the operator). */
 static json_t *
 cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 {
-	struct broker *b = c->view.broker;
 	const char *id = req_message_id(req, err);
-	json_t *m = NULL;
-	char node[NODE_ID_MAX + 1];
+	char node[CONFIG_NODE_ID_MAX + 1];
 
-	if (id == NULL)
+	if (id == NULL || broker_retry(c->view.broker, id, c->operator, node,
+	    sizeof(node), err) != 0)
 		return NULL;
-	if (store_msg_meta(b->store, id, keep_meta, &m) <= 0) {
-		nara_err_set(err, NR_BAD_VALUE, "message_id", "no message %s", id);
-		return NULL;
-	}
-	snprintf(node, sizeof(node), "%s",
-	    json_string_value(json_object_get(m, "recipient_node")));
-	if (strcmp(json_string_value(json_object_get(m, "state")), "dead") != 0 ||
-	    !json_is_true(json_object_get(m, "payload_kept"))) {
-		nara_err_set(err, NR_BAD_VALUE, "message_id", "message %s is %s, "
-		    "not a dead letter that can be retried", id,
-		    json_string_value(json_object_get(m, "state")));
-		json_decref(m);
-		return NULL;
-	}
-	json_decref(m);
-	/* A batch of its own, like a frame from a node: the retry, a
-	 * delivery pass for the recipient, then the commit and the sends. */
-	broker_batch_begin(b);
-	if (store_retry(b->store, id, c->operator, b->batch_now_ms / 1000,
-	    err) != 0) {
-		broker_batch_end(b);
-		return NULL;
-	}
-	broker_mark_node_dirty(b, node);
-	broker_deliver_dirty(b);
-	broker_batch_end(b);
-	if (!b->metrics.last_ok) {
-		nara_err_set(err, NR_STORE_FAILED, NULL, "retry not committed");
-		return NULL;
-	}
 	log_info("control: dead letter %s queued again for %s by %s", id, node,
 	    c->operator);
 	return json_pack("{s:s, s:s, s:s}", "message_id", id, "recipient_node",

@@ -18,7 +18,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "metrics.h"
+#include "status.h"
 
 struct control_hooks {
 	/* Reload the configuration as SIGHUP does; 0 when the new one is in

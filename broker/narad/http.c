@@ -11,7 +11,8 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "broker_int.h"
+#include "broker.h"
+#include "metrics.h"
 #include "log.h"
 #include "validate.h"
 #include "version.h"
@@ -146,8 +147,8 @@ totals(struct evbuffer *o, json_t *st)
 static int
 metrics_text(struct http *h, struct evbuffer *o)
 {
-	json_t *st = metrics_status_json(&h->view);
-	json_t *nv = metrics_nodes_json(&h->view);
+	json_t *st = status_json(&h->view);
+	json_t *nv = status_nodes_json(&h->view);
 	json_t *nodes = json_object_get(nv, "nodes");
 
 	if (st == NULL || nodes == NULL) {
@@ -158,7 +159,7 @@ metrics_text(struct http *h, struct evbuffer *o)
 	help(o, "nara_build_info", "gauge", "Version of narad.");
 	evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
 	    NARA_VERSION);
-	by_type(o, &h->view.broker->metrics);
+	by_type(o, broker_metrics(h->view.broker));
 	per_node(o, nodes, "nara_queue_depth", "Messages queued for the node.",
 	    "queued");
 	per_node(o, nodes, "nara_queue_oldest_age_seconds", "Age of the oldest "
@@ -167,7 +168,7 @@ metrics_text(struct http *h, struct evbuffer *o)
 	    "connected");
 	per_node(o, nodes, "nara_certificate_days_left", "Days until the node's "
 	    "client certificate expires (connected TLS nodes).", "cert_days_left");
-	latency(o, &h->view.broker->metrics);
+	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
 	json_decref(st);
 	json_decref(nv);
@@ -211,8 +212,8 @@ serve_json(struct evhttp_request *req, json_t *j)
 static json_t *
 api_nodes(struct http *h)
 {
-	json_t *nv = metrics_nodes_json(&h->view);
-	json_t *st = metrics_status_json(&h->view);
+	json_t *nv = status_nodes_json(&h->view);
+	json_t *st = status_json(&h->view);
 
 	if (nv == NULL || st == NULL) {
 		json_decref(nv);
@@ -247,7 +248,7 @@ on_request(struct evhttp_request *req, void *arg)
 		else
 			reply(req, 503, "Service Unavailable", "text/plain", o);
 	} else if (strcmp(path, "/healthz") == 0) {
-		bool ok = metrics_healthy(&h->view);
+		bool ok = status_healthy(&h->view);
 		evbuffer_add_printf(o, ok ? "ok\n" : "store not committing\n");
 		reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
 		    "text/plain", o);

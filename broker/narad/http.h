@@ -12,7 +12,7 @@
 
 #include <event2/event.h>
 
-#include "metrics.h"
+#include "status.h"
 
 struct http;
 

@@ -1,6 +1,6 @@
 /*
- * metrics.h — what narad counts while it runs, and the views of its state
- * that naractl, /metrics and the dashboard show.
+ * metrics.h — what narad counts while it runs. The views built from these
+ * counters and the broker's state are status.h's.
  *
  * The counters live in struct broker and are bumped from the event loop
  * only (no locks). Queue depths and ages come from the store when a view is
@@ -15,8 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <jansson.h>
 
 #include "errors.h"
 
@@ -57,22 +55,5 @@ size_t metrics_latency(const struct metrics *m, int64_t window_us,
     uint64_t *p50, uint64_t *p99);
 /* Successful commits in the last METRICS_WINDOW_S seconds. */
 uint64_t metrics_commits_in_window(const struct metrics *m);
-
-/* ---- views: JSON built from the running broker (borrowed pointers) ---- */
-struct broker;
-struct front;
-
-struct ops_view {
-	struct broker *broker;
-	struct front *front;        /* NULL without a TLS front */
-};
-
-/* {"version", "uptime_seconds", "nodes_connected", ...}; see
- * docs/OPERATIONS.md. New reference, NULL when the store fails. */
-json_t *metrics_status_json(const struct ops_view *v);
-/* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
-json_t *metrics_nodes_json(const struct ops_view *v);
-/* True when the last commit succeeded within the last 5 seconds. */
-bool metrics_healthy(const struct ops_view *v);
 
 #endif

@@ -230,3 +230,63 @@ harness_sql_long(const struct harness *h, const char *sql)
 	sqlite3_close(db);
 	return v;
 }
+
+bool
+harness_wait(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+	int64_t deadline = harness_ms_now() + timeout_ms;
+
+	for (;;) {
+		if (cond(arg))
+			return true;
+		if (harness_ms_now() >= deadline)
+			return false;
+		usleep(10000);
+	}
+}
+
+struct log_wait {
+	const struct harness *h;
+	const char *needle;
+	int n;
+};
+
+static bool
+log_has(void *arg)
+{
+	struct log_wait *w = arg;
+
+	return harness_log_count(w->h, w->needle) >= w->n;
+}
+
+bool
+harness_wait_log(const struct harness *h, const char *needle, int n,
+    int timeout_ms)
+{
+	struct log_wait w = { h, needle, n };
+
+	return harness_wait(log_has, &w, timeout_ms);
+}
+
+struct sql_wait {
+	const struct harness *h;
+	const char *sql;
+	long want;
+};
+
+static bool
+sql_reached(void *arg)
+{
+	struct sql_wait *w = arg;
+
+	return harness_sql_long(w->h, w->sql) >= w->want;
+}
+
+bool
+harness_wait_sql(const struct harness *h, const char *sql, long want,
+    int timeout_ms)
+{
+	struct sql_wait w = { h, sql, want };
+
+	return harness_wait(sql_reached, &w, timeout_ms);
+}

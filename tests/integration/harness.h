@@ -53,6 +53,19 @@ int harness_file_count(const char *path, const char *needle);
 /* Run `sqlite3 store "sql"` and return the first value as an integer. */
 long harness_sql_long(const struct harness *h, const char *sql);
 
+/*
+ * The one way tests wait: poll cond(arg) every 10 ms until it returns true
+ * or timeout_ms has passed; returns whether it held. Never sleep for a
+ * fixed time and hope: wait for the log line, row or file that shows it.
+ */
+bool harness_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
+/* Wait until the narad log has at least n lines containing needle. */
+bool harness_wait_log(const struct harness *h, const char *needle, int n,
+    int timeout_ms);
+/* Wait until the first value of sql on the store is at least want. */
+bool harness_wait_sql(const struct harness *h, const char *sql, long want,
+    int timeout_ms);
+
 struct tclient {
 	void *ctx;
 	void *sock;

@@ -1,0 +1,201 @@
+/*
+ * status.c — the views of the running broker that naractl, /metrics, the
+ * API and the dashboard show (status.h), built from the broker's read-only
+ * operations (broker.h), the counters (metrics.h) and the store's queries.
+ */
+#include "status.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "front.h"
+#include "metrics.h"
+#include "version.h"
+
+/* Store counts of one configured node, indexed like cfg->nodes. */
+struct node_row {
+	int64_t queued, oldest, receipts;
+};
+
+struct stats_walk {
+	const struct config *cfg;
+	struct node_row *rows;
+	int64_t oldest;             /* over all nodes, 0 = nothing queued */
+};
+
+static int
+on_node_stats(void *arg, const struct store_node_stats *s)
+{
+	struct stats_walk *w = arg;
+	const struct config_node *n = config_node_find(w->cfg, s->node);
+
+	if (s->oldest_created > 0 && (w->oldest == 0 || s->oldest_created <
+	    w->oldest))
+		w->oldest = s->oldest_created;
+	if (n == NULL)
+		return 0;   /* a node removed from the config: totals only */
+	struct node_row *r = &w->rows[n - w->cfg->nodes];
+	r->queued = s->queued;
+	r->oldest = s->oldest_created;
+	r->receipts = s->receipts;
+	return 0;
+}
+
+/* Per configured node: store counts (rows[] indexed like cfg->nodes). */
+static struct node_row *
+node_rows(const struct broker *b, int64_t *oldest)
+{
+	const struct config *cfg = broker_config(b);
+	struct stats_walk w = { cfg, calloc(cfg->n_nodes + 1,
+	    sizeof(struct node_row)), 0 };
+
+	if (w.rows == NULL)
+		return NULL;
+	if (store_node_stats(broker_store(b), on_node_stats, &w) != 0) {
+		free(w.rows);
+		return NULL;
+	}
+	if (oldest != NULL)
+		*oldest = w.oldest;
+	return w.rows;
+}
+
+static json_t *
+latency_json(const struct metrics *m)
+{
+	uint64_t p50, p99;
+	size_t n = metrics_latency(m, METRICS_WINDOW_US, &p50, &p99);
+
+	return json_pack("{s:i, s:I, s:I, s:I, s:I}", "window_seconds",
+	    METRICS_WINDOW_S, "commits",
+	    (json_int_t)metrics_commits_in_window(m), "samples", (json_int_t)n,
+	    "p50_us", (json_int_t)p50, "p99_us", (json_int_t)p99);
+}
+
+static json_t *
+counters_json(const struct broker_stats *s)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "submits", (json_int_t)s->submits,
+	    "accepted", (json_int_t)s->accepted,
+	    "rejected", (json_int_t)s->rejected,
+	    "duplicates", (json_int_t)s->duplicates,
+	    "delivered", (json_int_t)s->delivered,
+	    "acked", (json_int_t)s->acked,
+	    "nacked", (json_int_t)s->nacked,
+	    "expired", (json_int_t)s->expired,
+	    "commits", (json_int_t)s->commits,
+	    "commit_failures", (json_int_t)s->commit_failures);
+}
+
+static json_t *
+thresholds_json(const struct config_broker *cb)
+{
+	return json_pack("{s:I, s:I, s:I, s:I}",
+	    "warn_age_seconds", (json_int_t)cb->check_warn_age,
+	    "crit_age_seconds", (json_int_t)cb->check_crit_age,
+	    "warn_days", (json_int_t)cb->check_warn_days,
+	    "crit_days", (json_int_t)cb->check_crit_days);
+}
+
+json_t *
+status_json(const struct ops_view *v)
+{
+	const struct broker *b = v->broker;
+	const struct config *cfg = broker_config(b);
+	const struct metrics *m = broker_metrics(b);
+	struct store_totals t;
+	struct broker_stats s;
+	int64_t now = (int64_t)time(NULL), oldest = 0;
+	struct node_row *rows;
+
+	if (store_totals(broker_store(b), &t) != 0 ||
+	    (rows = node_rows(b, &oldest)) == NULL)
+		return NULL;
+	free(rows);
+	broker_stats(b, &s);
+	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, "
+	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
+	    "now", (json_int_t)now,
+	    "started", (json_int_t)m->started,
+	    "uptime_seconds", (json_int_t)(now - m->started),
+	    "nodes_configured", (json_int_t)cfg->n_nodes,
+	    "nodes_connected", (json_int_t)s.nodes_connected,
+	    "queued", (json_int_t)t.queued,
+	    "in_flight", (json_int_t)broker_in_flight(b),
+	    "oldest_queued_age_seconds", oldest > 0
+	    ? json_integer(now > oldest ? now - oldest : 0) : json_null(),
+	    "dead_letters", (json_int_t)t.dead,
+	    "delivered", (json_int_t)t.delivered,
+	    "receipts_waiting", (json_int_t)t.receipts,
+	    "audit_rows", (json_int_t)t.audit_rows,
+	    "store_bytes", (json_int_t)t.bytes,
+	    "commit_latency", latency_json(m),
+	    "counters", counters_json(&s),
+	    "thresholds", thresholds_json(&cfg->broker));
+}
+
+static json_t *
+time_or_null(int64_t t)
+{
+	return t > 0 ? json_integer(t) : json_null();
+}
+
+/* One node as the nodes view shows it; certificate days only for a node
+ * connected through the TLS front (front_cert_days knows no other). */
+static json_t *
+node_json(const struct ops_view *v, const struct config_node *n,
+    const struct node_row *r, int64_t now)
+{
+	struct broker_node_view s;
+	int days = 0;
+	bool have_days = v->front != NULL &&
+	    front_cert_days(v->front, n->id, &days) == 0;
+
+	broker_node_view(v->broker, n->id, &s);
+	return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:o, "
+	    "s:o}",
+	    "id", n->id, "name", n->name, "kind", n->kind,
+	    "connected", s.connected,
+	    "connected_since", time_or_null(s.connected_since),
+	    "last_seen", time_or_null(s.last_seen),
+	    "in_flight", (json_int_t)s.in_flight,
+	    "queued", (json_int_t)r->queued,
+	    "receipts_waiting", (json_int_t)r->receipts,
+	    "oldest_age_seconds", r->oldest > 0
+	    ? json_integer(now > r->oldest ? now - r->oldest : 0) : json_null(),
+	    "cert_days_left", have_days ? json_integer(days) : json_null());
+}
+
+json_t *
+status_nodes_json(const struct ops_view *v)
+{
+	const struct config *cfg = broker_config(v->broker);
+	int64_t now = (int64_t)time(NULL);
+	struct node_row *rows = node_rows(v->broker, NULL);
+	json_t *list, *o;
+
+	if (rows == NULL)
+		return NULL;
+	list = json_array();
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		json_array_append_new(list, node_json(v, &cfg->nodes[i], &rows[i],
+		    now));
+	free(rows);
+	o = json_pack("{s:I, s:s, s:o}", "now", (json_int_t)now, "broker_id",
+	    cfg->broker.id, "nodes", list);
+	return o;
+}
+
+/* The tick commits once a second, so a good commit within 5 s says both
+ * that the store works and that the loop is not stuck. */
+bool
+status_healthy(const struct ops_view *v)
+{
+	const struct metrics *m = broker_metrics(v->broker);
+
+	return m->last_ok && metrics_mono_us() - m->last_ok_at < 5000000;
+}

@@ -1,0 +1,31 @@
+/*
+ * status.h — the views of narad's state for operators: the status and
+ * node lists of naractl and /api, and the health of /healthz. Built on
+ * demand from the broker's read-only operations; nothing here changes
+ * state.
+ */
+#ifndef NARA_STATUS_H
+#define NARA_STATUS_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+struct broker;
+struct front;
+
+/* What the views read: both borrowed, and must outlive the view's users. */
+struct ops_view {
+	struct broker *broker;
+	struct front *front;        /* NULL without a TLS front */
+};
+
+/* {"version", "uptime_seconds", "nodes_connected", ...}; see
+ * docs/OPERATIONS.md. New reference, NULL when the store fails. */
+json_t *status_json(const struct ops_view *v);
+/* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
+json_t *status_nodes_json(const struct ops_view *v);
+/* True when the last commit succeeded within the last 5 seconds. */
+bool status_healthy(const struct ops_view *v);
+
+#endif

@@ -151,7 +151,8 @@ $(TOOLS:%=$(BIN)/%): $(BIN)/%: $(B)/broker/tools/%.o $(LIBNARA)
 # Integration tests: tests/integration/test_*.c, linked with their helpers.
 ITEST_OBJ := $(filter-out $(B)/tests/integration/itest_%.o,$(ITEST_SRC:%.c=$(B)/%.o))
 
-$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(INTERNAL_LIBS) $(LIBNARA)
+$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/tests/integration/fixture.o \
+	    $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
 

@@ -82,7 +82,7 @@ Test(broker, submit_deliver_ack_receipt)
 	cr_expect_str_eq(d->deliver->envelope->message_id, id);
 	cr_expect_eq(d->deliver->attempt, 1);
 	cr_expect_str_eq(d->deliver->envelope->report_of_concern->observations,
-	    "Upprepade blåmärken.");
+	    "Blåmärken i olika läkningsstadier.");
 	frame_free(&d);
 	tclient_ack(&soc, id, false);
 

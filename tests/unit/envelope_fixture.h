@@ -1,9 +1,11 @@
 /*
  * envelope_fixture.h — valid envelopes of every message type for the unit
  * tests, with fixed ids and times so that results never depend on the
- * clock. Everything lives inside struct env_fixture (usually on the test's
- * stack); strings are borrowed literals, so never free_unpacked the result.
- * fx_refused()/fx_accepted() assert the outcome of validate_envelope.
+ * clock: the shared builder of tests/integration/fixture.h with fixed
+ * values. Everything lives inside struct env_fixture (usually on the
+ * test's stack); strings are borrowed literals, so never free_unpacked the
+ * result. fx_refused()/fx_accepted() assert the outcome of
+ * validate_envelope.
  */
 #ifndef NARA_TEST_ENVELOPE_FIXTURE_H
 #define NARA_TEST_ENVELOPE_FIXTURE_H
@@ -14,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 
+#include "fixture.h"
 #include "nara.pb-c.h"
 #include "pbstr.h"
 #include "validate.h"
@@ -28,25 +31,6 @@
 #define FX_MEETING  "2026-12-03T13:00:00+01:00"
 #define FX_NOW_TEXT "2026-11-24T00:00:00Z"
 #define FX_PNR      "201304172388"   /* fictitious, valid check digit */
-#define FX_MAX_ATT  4
-
-struct env_fixture {
-	Nara__Envelope env;
-	Nara__Author author;
-	Nara__Subject subject;
-	Nara__ChildParticipation part;
-	Nara__Referral referral;
-	Nara__ReferralResponse referral_response;
-	Nara__ConsultationRequest consultation_request;
-	Nara__ConsultationResponse consultation_response;
-	Nara__SipInvitation sip;
-	Nara__InvitedParty party, *parties[1];
-	char *times[2];
-	Nara__SipResponse sip_response;
-	Nara__ReportOfConcern concern;
-	Nara__Attachment att[FX_MAX_ATT], *atts[FX_MAX_ATT];
-	uint8_t sha[FX_MAX_ATT][32];
-};
 
 /* FX_NOW_TEXT as epoch seconds: a day after FX_CREATED, long before expiry. */
 static inline int64_t
@@ -58,125 +42,22 @@ fx_now(void)
 	return t;
 }
 
-static inline void
-fx_body(struct env_fixture *fx, Nara__MessageType type)
-{
-	Nara__Envelope *e = &fx->env;
-
-	switch (type) {
-	case NARA__MESSAGE_TYPE__REFERRAL:
-		fx->referral.reason = pb_str("Långvarig oro och skolfrånvaro.");
-		e->body_case = NARA__ENVELOPE__BODY_REFERRAL;
-		e->referral = &fx->referral;
-		break;
-	case NARA__MESSAGE_TYPE__REFERRAL_RESPONSE:
-		fx->referral_response.decision = NARA__REFERRAL_DECISION__REFERRAL_ACCEPTED;
-		fx->referral_response.planned_date = pb_str(FX_MEETING);
-		e->body_case = NARA__ENVELOPE__BODY_REFERRAL_RESPONSE;
-		e->referral_response = &fx->referral_response;
-		break;
-	case NARA__MESSAGE_TYPE__CONSULTATION_REQUEST:
-		fx->consultation_request.question = pb_str("Hur stöttar vi eleven?");
-		e->body_case = NARA__ENVELOPE__BODY_CONSULTATION_REQUEST;
-		e->consultation_request = &fx->consultation_request;
-		break;
-	case NARA__MESSAGE_TYPE__CONSULTATION_RESPONSE:
-		fx->consultation_response.answer = pb_str("Anpassa schemat.");
-		e->body_case = NARA__ENVELOPE__BODY_CONSULTATION_RESPONSE;
-		e->consultation_response = &fx->consultation_response;
-		break;
-	case NARA__MESSAGE_TYPE__SIP_INVITATION:
-		fx->party.name = pb_str("Amira Ali");
-		fx->party.role = pb_str("vårdnadshavare");
-		fx->parties[0] = &fx->party;
-		fx->times[0] = pb_str(FX_MEETING);
-		fx->times[1] = pb_str("2026-12-08T09:00:00+01:00");
-		fx->sip.n_proposed_times = 2;
-		fx->sip.proposed_times = fx->times;
-		fx->sip.mode = NARA__MEETING_MODE__MEETING_IN_PERSON;
-		fx->sip.place = pb_str("Socialtjänsten, mötesrum Ekbacken");
-		fx->sip.n_invited = 1;
-		fx->sip.invited = fx->parties;
-		e->body_case = NARA__ENVELOPE__BODY_SIP_INVITATION;
-		e->sip_invitation = &fx->sip;
-		break;
-	case NARA__MESSAGE_TYPE__SIP_RESPONSE:
-		fx->sip_response.answer = NARA__SIP_ANSWER__SIP_ACCEPT;
-		fx->sip_response.accepted_time = pb_str(FX_MEETING);
-		e->body_case = NARA__ENVELOPE__BODY_SIP_RESPONSE;
-		e->sip_response = &fx->sip_response;
-		break;
-	default:
-		fx->concern.observations = pb_str("Blåmärken i olika läkningsstadier.");
-		fx->concern.urgency = NARA__URGENCY__URGENCY_URGENT;
-		fx->concern.guardians_informed = true;
-		e->body_case = NARA__ENVELOPE__BODY_REPORT_OF_CONCERN;
-		e->report_of_concern = &fx->concern;
-		break;
-	}
-}
-
-/* Legal basis per type: consultations de-identified, reports of concern
- * mandatory, everything else with guardian consent and a subject. */
-static inline void
-fx_basis(struct env_fixture *fx, Nara__MessageType type)
-{
-	Nara__Envelope *e = &fx->env;
-
-	if (type == NARA__MESSAGE_TYPE__CONSULTATION_REQUEST ||
-	    type == NARA__MESSAGE_TYPE__CONSULTATION_RESPONSE) {
-		e->legal_basis = NARA__LEGAL_BASIS__LEGAL_BASIS_DEIDENTIFIED;
-		return;
-	}
-	e->legal_basis = type == NARA__MESSAGE_TYPE__REPORT_OF_CONCERN
-	    ? NARA__LEGAL_BASIS__LEGAL_BASIS_MANDATORY_REPORT
-	    : NARA__LEGAL_BASIS__LEGAL_BASIS_GUARDIAN_CONSENT;
-	fx->subject.personal_number = pb_str(FX_PNR);
-	fx->subject.name = pb_str("Elsa Karlsson");
-	e->subject = &fx->subject;
-}
-
-/* A valid envelope of the given type, school health -> child psychiatry. */
+/* A valid envelope of the given type, school health -> child psychiatry,
+ * built by the shared fixture_fill with the fixed values above. Responses
+ * carry the child with guardian consent; consultations are de-identified. */
 static inline Nara__Envelope *
 fx_envelope(struct env_fixture *fx, Nara__MessageType type)
 {
-	Nara__Envelope *e = &fx->env;
+	static const struct fixture_spec spec = {
+		.id = FX_ID, .conversation = FX_CONV, .reply = FX_REPLY,
+		.sender = FX_SCHOOL, .recipient = FX_BUP,
+		.author_id = "GBG-EH-4711",
+		.created = FX_CREATED, .expires = FX_EXPIRES,
+		.meeting = FX_MEETING, .meeting2 = "2026-12-08T09:00:00+01:00",
+		.personal_number = FX_PNR, .identified_responses = true,
+	};
 
-	memset(fx, 0, sizeof(*fx));
-	nara__envelope__init(e);
-	nara__author__init(&fx->author);
-	nara__subject__init(&fx->subject);
-	nara__child_participation__init(&fx->part);
-	nara__referral__init(&fx->referral);
-	nara__referral_response__init(&fx->referral_response);
-	nara__consultation_request__init(&fx->consultation_request);
-	nara__consultation_response__init(&fx->consultation_response);
-	nara__sip_invitation__init(&fx->sip);
-	nara__invited_party__init(&fx->party);
-	nara__sip_response__init(&fx->sip_response);
-	nara__report_of_concern__init(&fx->concern);
-	e->message_id = pb_str(FX_ID);
-	e->conversation_id = pb_str(FX_CONV);
-	if (type == NARA__MESSAGE_TYPE__REFERRAL_RESPONSE ||
-	    type == NARA__MESSAGE_TYPE__CONSULTATION_RESPONSE ||
-	    type == NARA__MESSAGE_TYPE__SIP_RESPONSE)
-		e->in_reply_to = pb_str(FX_REPLY);
-	e->type = type;
-	e->sender = pb_str(FX_SCHOOL);
-	e->recipient = pb_str(FX_BUP);
-	fx->author.id = pb_str("GBG-EH-4711");
-	fx->author.name = pb_str("Anna Lindqvist");
-	fx->author.role = pb_str("skolsköterska");
-	e->author = &fx->author;
-	e->created = pb_str(FX_CREATED);
-	e->expires = pb_str(FX_EXPIRES);
-	e->priority = NARA__PRIORITY__PRIORITY_ROUTINE;
-	fx->part.participation = NARA__PARTICIPATION__PARTICIPATION_HEARD;
-	fx->part.text = pb_str("Eleven har fått berätta själv.");
-	e->child_participation = &fx->part;
-	fx_basis(fx, type);
-	fx_body(fx, type);
-	return e;
+	return fixture_fill(fx, type, &spec);
 }
 
 /* Append an attachment with a correct SHA-256 of data (borrowed). */

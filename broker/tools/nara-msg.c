@@ -524,7 +524,7 @@ main(int argc, char **argv)
 		fputs(USAGE_MAIN, stdout);
 		return EXIT_VALID;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf(PROG " %s\n", NARA_VERSION);
 		return EXIT_VALID;
 	}

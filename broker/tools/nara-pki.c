@@ -32,6 +32,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls.h"
+#include "version.h"
 
 #define DAY 86400L
 #define INDEX_FILE "index.txt"
@@ -95,7 +96,10 @@ usage(FILE *out)
 	    "                                           days left, revoked marked\n"
 	    "\n"
 	    "Files: DIR/ca.pem, ca.key (0600), crl.pem, index.txt, STEM.pem, STEM.key.\n"
-	    "--days defaults: CA 3650, others 397. --help after any command: this text.\n",
+	    "--days defaults: CA 3650, others 397. --help after any command: this text.\n"
+	    "\n"
+	    "  -h, --help       this text\n"
+	    "  -V, --version    print the version\n",
 	    CRL_DAYS);
 }
 
@@ -774,6 +778,10 @@ main(int argc, char **argv)
 	    strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("nara-pki %s\n", NARA_VERSION);
+		return 0;
 	}
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[1], cmds[i]) == 0)

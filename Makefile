@@ -188,6 +188,16 @@ bench: all $(BENCHES:%=$(B)/bench/bench_%)
 	$(B)/bench/bench_restart -b $(BIN)/narad $(BENCH_RESTART_ARGS)
 	$(B)/bench/bench_idle -b $(BIN)/narad $(BENCH_IDLE_ARGS)
 
+# bench_e2e with this tree's narad and BASE's side by side, alternately
+# (tests/bench/compare.sh): make bench-compare BASE=<commit> [ROUNDS=5]
+# [BENCH_COMPARE_ARGS="-t throughput -n 20000"]. BASE is built into
+# build/base-<commit>/. Quote the ratios it prints.
+ROUNDS ?= 5
+bench-compare: all $(B)/bench/bench_e2e
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<commit> [ROUNDS=5]"; exit 2; }
+	NARA_TOP=$(CURDIR) sh tests/bench/compare.sh "$(BASE)" "$(ROUNDS)"
+.PHONY: bench-compare
+
 # The whole region on one machine: narad and one nara-adapter per node on
 # loopback over mutual TLS, traffic with answers and refusals, a summary
 # that is checked (tests/demo/demo.sh --help). Tunable from the command

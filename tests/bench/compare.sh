@@ -1,0 +1,96 @@
+#!/bin/sh
+# compare.sh — bench_e2e against two narad binaries in one run: the one in
+# build/bin (this tree) and one built from BASE, a commit of this
+# repository. They run alternately (A B B A A B ...) so that whatever else
+# the machine does hits both alike; each figure is printed for both, with
+# the medians and the ratio this/base. Absolute figures drift on a shared
+# machine; the ratio is what to quote.
+#
+# usage: compare.sh BASE [ROUNDS]   (make bench-compare BASE=... ROUNDS=...)
+# BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t throughput -n 20000)
+set -eu
+top=${NARA_TOP:?set NARA_TOP}
+base_ref=${1:?usage: compare.sh BASE [ROUNDS]}
+rounds=${2:-5}
+args=${BENCH_COMPARE_ARGS:--t throughput -n 20000}
+bench=$top/build/bench/bench_e2e
+this_narad=$top/build/bin/narad
+
+case $rounds in ''|*[!0-9]*) echo "compare.sh: ROUNDS must be a number" >&2; exit 2;; esac
+base=$(git -C "$top" rev-parse --verify --quiet "$base_ref^{commit}") || {
+	echo "compare.sh: $base_ref is not a commit of this repository" >&2
+	exit 2
+}
+short=$(git -C "$top" rev-parse --short "$base")
+base_build=$top/build/base-$short
+base_narad=$base_build/bin/narad
+
+# Build BASE's narad (and the nara-pki bench_e2e finds beside it) from
+# BASE's own sources into its own build directory.
+if [ ! -x "$base_narad" ] || [ ! -x "$base_build/bin/nara-pki" ]; then
+	src=$(mktemp -d)
+	trap 'rm -rf "$src"' EXIT INT TERM
+	echo "compare: building narad of $short into $base_build"
+	git -C "$top" archive "$base" | tar -x -C "$src"
+	make -C "$src" -j"$(nproc)" B="$base_build" "$base_narad" \
+	    "$base_build/bin/nara-pki" > "$base_build.log" 2>&1 || {
+		echo "compare.sh: building $short failed; see $base_build.log" >&2
+		exit 1
+	}
+	rm -rf "$src"
+	trap - EXIT INT TERM
+fi
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT INT TERM
+
+# One bench run: appends "which accepted durable us_per_msg" to $results.
+run_one() {
+	which=$1 narad=$2 out=$(mktemp)
+	if ! "$bench" -b "$narad" $args > "$out" 2>&1; then
+		echo "compare.sh: bench_e2e failed with the $which narad:" >&2
+		tail -n 20 "$out" >&2
+		rm -f "$out"
+		exit 1
+	fi
+	awk -v w="$which" '
+		/^  accepted / { acc = $2 }
+		/end to end \(durable\)/ { dur = $5 }
+		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
+		END { if (acc == "" || dur == "") exit 1; print w, acc, dur, us }
+	' "$out" >> "$results" || {
+		echo "compare.sh: no figures in the bench output:" >&2
+		cat "$out" >&2
+		exit 1
+	}
+	tail -n 1 "$results" | awk '{ printf "  %-5s accepted %7s msg/s  durable %7s msg/s  narad %5s us CPU/msg\n", $1, $2, $3, $4 }'
+	rm -f "$out"
+}
+
+echo "compare: bench_e2e $args, $rounds rounds, this tree ($(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ', with changes')) against $short"
+i=1
+while [ "$i" -le "$rounds" ]; do
+	echo "round $i"
+	if [ $((i % 2)) -eq 1 ]; then
+		run_one this "$this_narad"; run_one base "$base_narad"
+	else
+		run_one base "$base_narad"; run_one this "$this_narad"
+	fi
+	i=$((i + 1))
+done
+
+# Medians per binary and the ratios.
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for col in 2 3 4; do
+	t=$(awk -v c=$col '$1 == "this" { print $c }' "$results" | median)
+	b=$(awk -v c=$col '$1 == "base" { print $c }' "$results" | median)
+	case $col in
+	2) name="accepted msg/s";;
+	3) name="durable msg/s";;
+	4) name="narad us CPU/msg";;
+	esac
+	awk -v n="$name" -v t="$t" -v b="$b" 'BEGIN {
+		printf "median %-18s this %9.1f  base %9.1f  ratio this/base %.2f\n", n, t, b, (b > 0 ? t / b : 0) }'
+done

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -67,4 +68,30 @@ Test(empty, bare_empty_value_still_works)
 	cr_expect_str_eq(cfg->broker.http_listen, "");
 	cr_expect_str_eq(cfg->tls.listen, "");
 	config_free(&cfg);
+}
+
+/* naractl's look-up of one key, which must work on a file with errors. */
+Test(peek, reads_one_key_from_a_file_with_errors)
+{
+	char path[] = "/tmp/nara-peek-XXXXXX", out[256], why[256];
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	cr_assert_not_null(f);
+	fputs("# comment\n[node x]\ncontrol = ipc:///wrong\ncolour = blue\n"
+	    "[broker]\n  control =  ipc:///run/x/control.sock  \n"
+	    "control_readonly = \"\"\nbatch_max = lots\n", f);
+	fclose(f);
+	cr_expect_eq(config_peek(path, "broker", "control", out, sizeof(out),
+	    why, sizeof(why)), 1);
+	cr_expect_str_eq(out, "ipc:///run/x/control.sock");
+	cr_expect_eq(config_peek(path, "broker", "control_readonly", out,
+	    sizeof(out), why, sizeof(why)), 1);
+	cr_expect_str_eq(out, "");
+	cr_expect_eq(config_peek(path, "broker", "http_listen", out,
+	    sizeof(out), why, sizeof(why)), 0);
+	unlink(path);
+	cr_expect_eq(config_peek(path, "broker", "control", out, sizeof(out),
+	    why, sizeof(why)), -1);
+	cr_expect(strstr(why, "cannot open") != NULL, "%s", why);
 }

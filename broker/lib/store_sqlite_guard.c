@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -107,8 +108,10 @@ fail:
 	return -1;
 }
 
-int
-store_guard_path(struct store *st, struct nara_err *err)
+/* What is at path: 1 nothing (a store may be created), 0 a file that
+ * looks like SQLite, -1 with err for anything else. */
+static int
+file_check(const char *path, struct nara_err *err)
 {
 	static const char magic[16] = "SQLite format 3";
 	char head[16], wal[4200];
@@ -116,31 +119,39 @@ store_guard_path(struct store *st, struct nara_err *err)
 	ssize_t n;
 	int fd;
 
-	if (stat(st->path, &sb) != 0) {
+	if (stat(path, &sb) != 0) {
 		if (errno == ENOENT)
-			return store_create(st, err);
+			return 1;
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
-		    "%s: %s", st->path, strerror(errno));
+		    "%s: %s", path, strerror(errno));
 	}
-	snprintf(wal, sizeof(wal), "%s-wal", st->path);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
 	if (sb.st_size == 0) {
 		if (file_nonempty(wal))
 			return 0;   /* everything still in the WAL: SQLite reads it */
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is empty "
 		    "(0 bytes): a store is created only where no file exists; "
 		    "restore the store from a backup, or remove the file to start "
-		    "a new one", st->path);
+		    "a new one", path);
 	}
-	if ((fd = open(st->path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
-		    "%s: %s", st->path, strerror(errno));
+		    "%s: %s", path, strerror(errno));
 	n = read(fd, head, sizeof(head));
 	close(fd);
 	if (n != (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
 		    "SQLite database (damaged or another file): refusing to use "
-		    "it; restore the store from a backup", st->path);
+		    "it; restore the store from a backup", path);
 	return 0;
+}
+
+int
+store_guard_path(struct store *st, struct nara_err *err)
+{
+	int rc = file_check(st->path, err);
+
+	return rc == 1 ? store_create(st, err) : rc;
 }
 
 /* ---------------------------------------------------------------- check */
@@ -397,4 +408,73 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
+}
+
+/* ---------------------------------------------------------------- narad -n */
+
+/* The head as narad would load it: the recorded head or the last row. */
+static int
+check_head(struct store *st)
+{
+	static const char *const sql[] = {
+		"SELECT value FROM meta WHERE key = 'audit_head_seq'",
+		"SELECT max(seq) FROM audit",
+	};
+
+	st->head_seq = 0;
+	for (size_t i = 0; i < 2; i++) {
+		sqlite3_stmt *s = NULL;
+		int rc = sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL);
+
+		if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+		    sqlite3_column_int64(s, 0) > st->head_seq)
+			st->head_seq = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_check(const char *path, bool *absent, struct nara_err *err)
+{
+	struct store st = { .path = (char *)(uintptr_t)path };
+	struct store_mark m;
+	int rc = -1;
+
+	*absent = false;
+	if (asprintf(&st.mark_path, "%s.head", path) < 0) {
+		st.mark_path = NULL;
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+	}
+	if ((rc = file_check(path, err)) == 1) {
+		*absent = true;
+		rc = mark_read(st.mark_path, &m, err);
+		if (rc == 0 && m.seq > 0)
+			rc = nara_err_set(err, NR_STORE_FAILED, "store", "%s is "
+			    "missing but %s records an audit chain up to seq %lld",
+			    path, st.mark_path, (long long)m.seq);
+		goto done;
+	}
+	if (rc != 0)
+		goto done;
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		rc = nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
+		    "%s: %s", path, sqlite3_errmsg(st.db));
+		goto done;
+	}
+	sqlite3_busy_timeout(st.db, 5000);
+	if ((rc = store_guard_check(&st, err)) != 0)
+		goto done;
+	if (check_head(&st) != 0)
+		rc = nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
+		    "nara store: %s", path, sqlite3_errmsg(st.db));
+	else
+		rc = store_guard_head(&st, err);
+done:
+	sqlite3_close(st.db);
+	free(st.mark_path);
+	return rc;
 }

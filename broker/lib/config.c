@@ -7,6 +7,7 @@
  * The generic work (reading lines, types, defaults, messages) is done by
  * conftab.c; this file only says what nara.conf contains.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -219,6 +220,10 @@ static const struct config_key broker_keys[] = {
 	{ "check_crit_days", CT_INT, FIELD(config_broker, check_crit_days),
 	  .def = "7", .min = 0, .max = 3650,
 	  .help = "naractl check: certificate days left for CRITICAL" },
+	{ "check_disconnected_warn", CT_INT,
+	  FIELD(config_broker, check_disconnected_warn), .def = "1", .min = 0,
+	  .max = 100000, .help = "naractl check: configured nodes not connected "
+	  "for WARNING, 0 = not checked" },
 };
 
 static const struct config_key tls_keys[] = {
@@ -670,4 +675,55 @@ config_print_keys(FILE *out)
 	    "lines; lines hold at most 198 characters.\n\n");
 	for (size_t i = 0; i < N_KEYS(kinds); i++)
 		conftab_print(out, &kinds[i]);
+}
+
+/* Trim s in place; returns its first non-blank byte. */
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int
+config_peek(const char *path, const char *section, const char *key,
+    char *out, size_t len, char *why, size_t why_len)
+{
+	char line[1024], *t, *eq;
+	bool in = false;
+	int found = 0;
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL) {
+		snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		t = trim(line);
+		if (*t == '#' || *t == ';' || *t == '\0')
+			continue;
+		if (*t == '[') {
+			t[strcspn(t, "]")] = '\0';
+			in = strcmp(trim(t + 1), section) == 0;
+		} else if (in && (eq = strchr(t, '=')) != NULL) {
+			*eq = '\0';
+			if (strcmp(trim(t), key) != 0)
+				continue;
+			t = trim(eq + 1);
+			snprintf(out, len, "%s", strcmp(t, "\"\"") == 0 ? "" : t);
+			found = 1;
+		}
+	}
+	if (ferror(f)) {
+		snprintf(why, why_len, "%s: read error", path);
+		found = -1;
+	}
+	fclose(f);
+	return found;
 }

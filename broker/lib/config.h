@@ -55,6 +55,8 @@ struct config_broker {
 	uint64_t check_crit_age;    /* ... for CRITICAL */
 	uint64_t check_warn_days;   /* certificate days left for WARNING */
 	uint64_t check_crit_days;   /* ... for CRITICAL */
+	uint64_t check_disconnected_warn; /* nodes not connected for WARNING,
+	                               * 0 = not checked */
 };
 
 struct config_tls {
@@ -142,5 +144,13 @@ enum nara_code config_authorize(const struct config *cfg, const char *sender,
 /* Print the key tables (name, type, default, bounds, help) for --help-config
  * and the nara.conf(5) man page. */
 void config_print_keys(FILE *out);
+
+/* One [section] key's raw value from the file at path, without checking
+ * the rest of the file: for naractl, which needs the control socket only
+ * and must work while another part of the file has a typo. 1 with the
+ * value in out ("" spelled \"\" reads as empty), 0 when the key is not
+ * set, -1 with the reason in why when the file cannot be read. */
+int config_peek(const char *path, const char *section, const char *key,
+    char *out, size_t len, char *why, size_t why_len);
 
 #endif

@@ -58,6 +58,40 @@ has_control(const char *s)
 	return false;
 }
 
+/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+ * above U+10FFFF. A name that is not would vanish from JSON views. */
+static bool
+utf8_ok(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		unsigned c = *s, n, cp, min;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return false;
+		for (unsigned i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 /* ---------------------------------------------------------------- numbers */
 
 /* Decimal digits at s into *out; *rest is the first byte after them.
@@ -365,6 +399,10 @@ check_text(const struct config_key *key, const char *value, char *why, size_t le
 		snprintf(why, len, "contains a control character");
 		return -1;
 	}
+	if (!utf8_ok(value)) {
+		snprintf(why, len, "is not valid UTF-8");
+		return -1;
+	}
 	if (key->type == CT_PATH && value[0] != '\0' &&
 	    conftab_check_path(value, why, len) != 0)
 		return -1;
@@ -487,6 +525,9 @@ int
 conftab_set(const struct config_key *key, void *base, const char *value,
     bool append, char *why, size_t len)
 {
+	/* The documented spelling of an empty value, e.g. http_listen = "" */
+	if (strcmp(value, "\"\"") == 0 && !append)
+		value = "";
 	if (append && key->type != CT_LIST && key->type != CT_STRING &&
 	    key->type != CT_CUSTOM) {
 		snprintf(why, len, "only lists and text may continue on an "

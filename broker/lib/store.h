@@ -82,6 +82,12 @@ struct store *store_open(const char *path, const struct store_options *opt,
     struct nara_err *err);
 void store_free(struct store **st);
 
+/* What store_open (read-write) would refuse, without creating or writing
+ * anything, for narad -n: the file is SQLite, passes the quick check, and
+ * its chain is not behind the head file beside it. *absent says no store
+ * exists yet (narad would create one). 0, or -1 with err (NR041). */
+int store_check(const char *path, bool *absent, struct nara_err *err);
+
 /*
  * Transactions: exactly one open batch at a time.
  *

@@ -15,7 +15,20 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "audit_sign.h"
 #include "store.h"
+
+/* The newest audit chain head narad recorded, also kept in a file beside
+ * the store so that a store emptied, replaced or rolled back behind it is
+ * refused at start-up (store_sqlite_guard.c). */
+struct store_mark {
+	int64_t seq;                  /* 0 = none */
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t time_ms;
+	bool is_signed;
+	uint8_t sig[AUDIT_SIG_LEN];
+	char fingerprint[AUDIT_FPR_LEN + 1];
+};
 
 /* Columns every message query returns first, in this order (MC_*). */
 #define MSG_COLS "seq, message_id, conversation_id, type, priority, " \
@@ -89,6 +102,17 @@ struct store {
 	int64_t signed_seq;           /* which seq it covered */
 	int64_t retention;            /* seconds of audit kept, 0 = forever */
 	int64_t pruned_at;            /* last automatic prune */
+
+	/* the chain head kept beside the store (store_sqlite_guard.c) */
+	char *mark_path;              /* <store>.head */
+	struct store_mark mark;       /* the newest head recorded, or due */
+	bool mark_due;                /* write mark after this batch commits */
+	int64_t marked_at;            /* when the last mark was taken */
+
+	/* purged content leaves the WAL (see ckpt_main) */
+	bool batch_purged;            /* this batch deleted clinical content */
+	atomic_llong purge_first;     /* monotonic s of the oldest purge still
+	                               * in the WAL, 0 = none */
 };
 
 /* A message row read from MSG_COLS; strings borrowed from the statement. */
@@ -126,11 +150,33 @@ int store_audit_msg(struct store *st, const char *event, const char *node,
 int store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
     int64_t now, struct nara_err *err);
 
+/* CLOCK_MONOTONIC in whole seconds (purge times for the WAL wipe). */
+int64_t store_mono_seconds(void);
+
 /* The schema version this program writes (store_sqlite_schema.c). */
 #define STORE_SCHEMA_VERSION 2
 /* At open: create the tables of a new file, migrate an older one (read-write
  * only), refuse what cannot be read, and read the page size. */
 int store_schema_open(struct store *st, struct nara_err *err);
+
+/* Before the connection (read-write): an absent store is created
+ * complete under another name and linked into place; an existing one must
+ * look like a SQLite file (a 0-byte file is refused, not initialised), and
+ * an absent one is refused when a head file says a chain existed. */
+int store_guard_path(struct store *st, struct nara_err *err);
+/* PRAGMA quick_check on the open connection: NR041 with SQLite's first
+ * complaint. */
+int store_guard_check(struct store *st, struct nara_err *err);
+/* After head_load: refuse a chain behind (or other than) the head file. */
+int store_guard_head(struct store *st, struct nara_err *err);
+/* Record the head (signed checkpoint c, or unsigned when c is NULL) to be
+ * written beside the store once the batch commits; store_mark_write does
+ * that (tmp file, fsync, rename, fsync of the directory). */
+void store_mark_set(struct store *st, const struct audit_checkpoint *c);
+void store_mark_write(struct store *st);
+/* Create a new store file at tmp (complete schema, rollback journal, so
+ * nothing but the file remains); store_sqlite_schema.c. */
+int store_schema_create(const char *tmp, struct nara_err *err);
 
 /* At store_free: sign the head once more if it moved since the last
  * checkpoint (clean shutdown). */

@@ -38,6 +38,7 @@
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
 #define CKPT_KICK_FRAMES 1024      /* wake the thread after this many more */
 #define WAL_RESET_FRAMES 4096      /* writer finishes the checkpoint above */
+#define WAL_WIPE_AFTER 10          /* s from a purge to the WAL's truncation */
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
@@ -262,6 +263,43 @@ head_load(struct store *st, struct nara_err *err)
 	return 0;
 }
 
+int64_t
+store_mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/*
+ * Purged content out of the WAL. secure_delete zeroes a purged payload in
+ * the database file, but the WAL keeps the frames that carried it (the
+ * accept, and the page before the purge) until they are overwritten, which
+ * under light load may be never. So WAL_WIPE_AFTER seconds after the first
+ * purge not yet wiped, a TRUNCATE checkpoint copies every frame back and
+ * cuts the WAL to zero bytes. It waits (busy timeout) for the writer's
+ * batch and for readers on older snapshots; when it cannot finish, the
+ * next second tries again. Under load this runs once per WAL_WIPE_AFTER.
+ */
+static void
+ckpt_wipe(struct store *st)
+{
+	int64_t first = atomic_load(&st->purge_first), cur;
+
+	if (first == 0 || store_mono_seconds() - first < WAL_WIPE_AFTER)
+		return;
+	atomic_store(&st->purge_first, 0);
+	if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
+		return;
+	/* not done: the oldest purge is still waiting */
+	cur = atomic_load(&st->purge_first);
+	while ((cur == 0 || cur > first) &&
+	    !atomic_compare_exchange_weak(&st->purge_first, &cur, first))
+		;
+}
+
 /* Checkpoints, on a connection of their own. */
 static void *
 ckpt_main(void *arg)
@@ -282,6 +320,7 @@ ckpt_main(void *arg)
 		    sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
 			atomic_store(&st->ckpt_backfilled, done);
+		ckpt_wipe(st);
 		pthread_mutex_lock(&st->ckpt_mu);
 	}
 	pthread_mutex_unlock(&st->ckpt_mu);
@@ -340,24 +379,21 @@ ckpt_stop(struct store *st)
 	st->ckpt_db = NULL;
 }
 
-/* The connection itself; a new file is created 0600 (clinical content),
- * and SQLite gives its -wal and -shm files the same mode. */
+/* The connection itself; a new store is created 0600 (clinical content)
+ * by store_guard_path, and SQLite gives its -wal and -shm files the same
+ * mode. SQLite never creates the file here: a missing store that the
+ * guard did not create is an error. */
 static int
 db_connect(struct store *st, struct nara_err *err)
 {
-	int flags = SQLITE_OPEN_NOMUTEX, rc, fd;
+	int flags = SQLITE_OPEN_NOMUTEX, rc;
 
-	if (st->read_only) {
+	if (st->read_only)
 		flags |= SQLITE_OPEN_READONLY;
-	} else {
+	else if (store_guard_path(st, err) != 0)
+		return -1;
+	else
 		flags |= SQLITE_OPEN_READWRITE;
-		fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return nara_err_set(err, errno == ENOSPC ? NR_STORE_FULL
-			    : NR_STORE_FAILED, "store", "cannot open %s: %s",
-			    st->path, strerror(errno));
-		close(fd);
-	}
 	rc = sqlite3_open_v2(st->path, &st->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
@@ -375,8 +411,12 @@ copy_options(struct store *st, const char *path,
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
 	atomic_init(&st->ckpt_backfilled, 0);
-	if ((st->path = strdup(path)) == NULL)
+	atomic_init(&st->purge_first, 0);
+	if ((st->path = strdup(path)) == NULL ||
+	    asprintf(&st->mark_path, "%s.head", path) < 0) {
+		st->mark_path = NULL;
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+	}
 	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
 		if ((st->key = malloc(opt->pseudonym_key_len)) == NULL)
 			return nara_err_set(err, NR_STORE_FAILED, "store",
@@ -405,10 +445,13 @@ store_open(const char *path, const struct store_options *opt,
 	}
 	if (copy_options(st, path, opt, err) != 0 || db_connect(st, err) != 0)
 		goto fail;
-	if (!st->read_only && writer_pragmas(st, opt, err) != 0)
+	if (!st->read_only && (store_guard_check(st, err) != 0 ||
+	    writer_pragmas(st, opt, err) != 0))
 		goto fail;
 	if (store_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
 	    head_load(st, err) != 0)
+		goto fail;
+	if (!st->read_only && store_guard_head(st, err) != 0)
 		goto fail;
 	if (!st->read_only && ckpt_start(st, err) != 0)
 		goto fail;
@@ -438,6 +481,7 @@ store_free(struct store **stp)
 	free(st->key);
 	free(st->buf);
 	free(st->path);
+	free(st->mark_path);
 	free(st);
 	*stp = NULL;
 }
@@ -580,6 +624,14 @@ store_commit(struct store *st, struct nara_err *err)
 	}
 	st->in_batch = false;
 	st->implicit = false;
+	if (st->batch_purged) {
+		int64_t none = 0;
+		atomic_compare_exchange_strong(&st->purge_first, &none,
+		    store_mono_seconds());
+	}
+	st->batch_purged = false;
+	if (st->mark_due)
+		store_mark_write(st);
 	return 0;
 fail:
 	store_rollback(st);
@@ -599,6 +651,8 @@ store_rollback(struct store *st)
 	st->implicit = false;
 	st->broken = false;
 	st->head_dirty = false;
+	st->batch_purged = false;
+	st->mark_due = false;
 }
 
 int

@@ -18,6 +18,7 @@
 #define PRUNE_STEP 10000           /* audit rows per automatic prune step */
 #define PRUNE_EVERY 3600           /* seconds between automatic prunes */
 #define MS 1000
+#define UNSIGNED_MARK_EVERY 60     /* s between head files without a key */
 
 void
 store_set_signer(struct store *st, const struct audit_key *key,
@@ -91,6 +92,8 @@ ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
 	if (audit_checkpoint_sign(key, &c, err) != 0 ||
 	    audit_checkpoint_insert(st->db, &c, err) != 0)
 		return -1;
+	if (strcmp(kind, "head") == 0)
+		store_mark_set(st, &c);
 	return 0;
 }
 
@@ -119,8 +122,16 @@ store_sign_final(struct store *st)
 {
 	struct nara_err err = { 0 };
 
-	if (st->signer == NULL || st->read_only)
+	if (st->read_only)
 		return;
+	if (st->signer == NULL) {
+		/* unsigned: the head file alone records where the chain ended */
+		if (st->head_seq > 0 && st->head_seq != st->mark.seq) {
+			store_mark_set(st, NULL);
+			store_mark_write(st);
+		}
+		return;
+	}
 	if (store_begin(st, &err) != 0)
 		goto fail;
 	if (st->head_seq == st->signed_seq || st->head_seq == 0) {
@@ -165,8 +176,15 @@ maintain_steps(struct store *st, int64_t now, struct nara_err *err)
 
 	if (vacuum_step(st, err) != 0)
 		return -1;
-	if (st->signer == NULL)
+	if (st->signer == NULL) {
+		/* no signing key: the head file still records the head */
+		if (st->head_seq != st->mark.seq && st->head_seq > 0 &&
+		    now - st->marked_at >= UNSIGNED_MARK_EVERY) {
+			store_mark_set(st, NULL);
+			st->marked_at = now;
+		}
 		return 0;
+	}
 	if (st->retention > 0 && now - st->pruned_at >= PRUNE_EVERY) {
 		if (store_audit_prune(st, st->signer, now - st->retention,
 		    PRUNE_STEP, now, &cut, &deleted, err) != 0)
@@ -326,6 +344,7 @@ prune_rows(struct store *st, const struct audit_key *key, int64_t before,
 		store_fail(st, sqlite3_errcode(st->db), "pruning", err);
 		return store_break(st, err);
 	}
+	st->batch_purged = true;   /* dead letters' payloads went with them */
 	snprintf(detail, sizeof(detail), "audit rows up to seq %lld (%lld rows) "
 	    "and %lld finished messages older than %s", (long long)cut,
 	    (long long)*deleted, (long long)msgs, time_format(before, day,

@@ -450,6 +450,7 @@ acked_rest(struct store *st, const struct msg_row *row, const char *node,
 	    receipt_queue(st, row, NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL,
 	    NULL, now, err) != 0)
 		return store_break(st, err);
+	st->batch_purged = true;
 	return 0;
 }
 

@@ -203,10 +203,43 @@ schema_write(struct store *st, struct nara_err *err)
 	if (file_version(st, &version, err) != 0)
 		return -1;
 	if (version == 0)
-		return run_sql(st, SCHEMA_SQL, "creating the store", err);
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
+		    "nara store: it has no tables (a store is created only where "
+		    "no file exists)", st->path);
 	if (version == 1)
 		return migrate_1_2(st, err);
 	return version_known(st, version, err);
+}
+
+int
+store_schema_create(const char *tmp, struct nara_err *err)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+
+	/* Rollback journal and FULL sync here: when the transaction is done
+	 * the file alone holds the complete store; the writer switches it to
+	 * WAL at its first open. auto_vacuum must precede the tables. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA synchronous = FULL;"
+		    "PRAGMA auto_vacuum = INCREMENTAL; BEGIN IMMEDIATE;", NULL,
+		    NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, SCHEMA_SQL, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		nara_err_set(err, rc == SQLITE_FULL ? NR_STORE_FULL :
+		    NR_STORE_FAILED, "store", "creating %s: %s", tmp, db != NULL
+		    ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	if ((rc = sqlite3_close(db)) != SQLITE_OK)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "closing %s: "
+		    "%s", tmp, sqlite3_errstr(rc));
+	return 0;
 }
 
 int

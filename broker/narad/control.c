@@ -188,6 +188,15 @@ cmd_queue(struct control *c, json_t *req, struct nara_err *err)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 		return NULL;
 	}
+	/* An empty answer for a name nobody serves would read as "no
+	 * backlog": say that the name is unknown instead. */
+	if (n == 0 && config_route(broker_config(c->view.broker), addr) == NULL &&
+	    config_node_find(broker_config(c->view.broker), addr) == NULL) {
+		json_decref(list);
+		nara_err_set(err, NR_NO_ROUTE, "address", "%s is neither a node "
+		    "nor an address of the configuration", addr);
+		return NULL;
+	}
 	/* one row more than asked tells whether the list was cut */
 	if (n > limit)
 		json_array_remove(list, (size_t)limit);

@@ -12,10 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 
 #include "audit_sign.h"
@@ -27,7 +29,9 @@
 #include "http.h"
 #include "log.h"
 #include "store.h"
+#include "tls.h"
 #include "version.h"
+#include "zap.h"
 
 struct narad {
 	const char *config_path;
@@ -51,7 +55,8 @@ usage(FILE *out)
 	    "The nara message broker. Runs in the foreground and logs to stderr.\n"
 	    "\n"
 	    "  -c FILE   configuration file (nara.conf(5))\n"
-	    "  -n        check the configuration and exit: 0 valid, 1 invalid\n"
+	    "  -n        check the configuration, keys, TLS files and store as\n"
+	    "            start-up does, and exit: 0 valid, 1 invalid\n"
 	    "  -d        debug logging\n"
 	    "  -V        print the version and exit\n"
 	    "  -h        this help\n"
@@ -233,6 +238,108 @@ start_front(struct narad *d)
 
 /* ---- end of TLS front wiring ---- */
 
+/* ---- narad -n: every start-up check short of binding sockets ---- */
+
+/* The key files narad reads at start. */
+static int
+check_keys(const struct config *cfg)
+{
+	struct nara_err err = { 0 };
+	struct audit_key *k;
+	uint8_t *key = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	if (store_read_key_file(cfg->broker.pseudonym_key, &key, &len,
+	    &err) != 0) {
+		log_error("%s %s", nara_code_id(err.code), err.text);
+		rc = -1;
+	}
+	free(key);
+	if (cfg->broker.signing_key[0] != '\0') {
+		if ((k = audit_key_load_private(cfg->broker.signing_key, &err)) ==
+		    NULL) {
+			log_error("%s %s", nara_code_id(err.code), err.text);
+			rc = -1;
+		}
+		audit_key_free(&k);
+	}
+	return rc;
+}
+
+/* The TLS front: its files (certificate, key, CA, CRLs) and where the
+ * router may be. runtime_dir is checked as start-up does when it exists
+ * (owner and mode, as the user running -n); a missing one is created 0700
+ * at start, so only the router's place in it is checked. */
+static int
+check_tls(const struct config *cfg)
+{
+	struct nara_err err = { 0 };
+	struct stat sb;
+	SSL_CTX *ctx;
+	char why[512];
+	int rc = 0;
+
+	if (cfg->tls.listen[0] == '\0')
+		return 0;
+	if ((ctx = tls_server_ctx_new(&cfg->tls, &err)) == NULL) {
+		log_error("tls front: %s", err.text);
+		rc = -1;
+	}
+	SSL_CTX_free(ctx);
+	if (cfg->broker.listen_tcp[0] != '\0') {
+		log_error("[broker] listen_tcp = %s cannot be used with [tls]: "
+		    "nodes connect through the TLS front only",
+		    cfg->broker.listen_tcp);
+		rc = -1;
+	}
+	if ((stat(cfg->tls.runtime_dir, &sb) == 0 ? zap_check_runtime_dir(
+	    cfg->tls.runtime_dir, cfg->broker.router, why, sizeof(why)) :
+	    zap_check_runtime_path(cfg->tls.runtime_dir, cfg->broker.router,
+	    why, sizeof(why))) != 0) {
+		log_error("%s", why);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* The store as start-up would take it, read-only; nothing is created. */
+static int
+check_store(const struct config *cfg)
+{
+	struct nara_err err = { 0 };
+	bool absent;
+
+	if (store_check(cfg->broker.store, &absent, &err) != 0) {
+		log_error("store %s: %s %s", cfg->broker.store,
+		    nara_code_id(err.code), err.text);
+		return -1;
+	}
+	if (absent)
+		log_info("store %s does not exist yet; narad creates it at start",
+		    cfg->broker.store);
+	return 0;
+}
+
+static int
+check_only(const char *path, struct config *cfg)
+{
+	int rc = check_keys(cfg);
+
+	rc |= check_tls(cfg);
+	rc |= check_store(cfg);
+	if (rc != 0) {
+		log_error("%s: configuration invalid: narad would not start",
+		    path);
+		config_free(&cfg);
+		return 1;
+	}
+	printf("%s: configuration ok (%zu nodes, %zu rules)\n", path,
+	    cfg->n_nodes, cfg->n_rules);
+	config_free(&cfg);
+	return 0;
+}
+
 /* ---- operator interfaces: control sockets, metrics and dashboard ---- */
 
 /* naractl reload: the SIGHUP path; the broker's config pointer changes
@@ -289,14 +396,14 @@ main(int argc, char **argv)
 {
 	struct narad d = { 0 };
 	struct config *cfg;
-	bool check_only = false;
+	bool check = false;
 	int ch;
 
 	log_init("narad", LOG_LVL_INFO, getenv("JOURNAL_STREAM") != NULL);
 	while ((ch = getopt(argc, argv, "c:ndhV")) != -1) {
 		switch (ch) {
 		case 'c': d.config_path = optarg; break;
-		case 'n': check_only = true; break;
+		case 'n': check = true; break;
 		case 'd': d.debug = true; break;
 		case 'V': printf("narad %s\n", NARA_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
@@ -311,12 +418,8 @@ main(int argc, char **argv)
 		log_error("%s: configuration invalid", d.config_path);
 		return 1;
 	}
-	if (check_only) {
-		printf("%s: configuration ok (%zu nodes, %zu rules)\n",
-		    d.config_path, cfg->n_nodes, cfg->n_rules);
-		config_free(&cfg);
-		return 0;
-	}
+	if (check)
+		return check_only(d.config_path, cfg);
 	log_set_level(d.debug ? LOG_LVL_DEBUG : (enum log_level)cfg->broker.log_level);
 	if ((d.store = open_store(cfg)) == NULL || open_signer(&d, cfg) != 0 ||
 	    (d.base = event_base_new()) == NULL || (d.signals = daemon_signals_new(d.base,

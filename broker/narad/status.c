@@ -93,11 +93,12 @@ counters_json(const struct broker_stats *s)
 static json_t *
 thresholds_json(const struct config_broker *cb)
 {
-	return json_pack("{s:I, s:I, s:I, s:I}",
+	return json_pack("{s:I, s:I, s:I, s:I, s:I}",
 	    "warn_age_seconds", (json_int_t)cb->check_warn_age,
 	    "crit_age_seconds", (json_int_t)cb->check_crit_age,
 	    "warn_days", (json_int_t)cb->check_warn_days,
-	    "crit_days", (json_int_t)cb->check_crit_days);
+	    "crit_days", (json_int_t)cb->check_crit_days,
+	    "disconnected_warn", (json_int_t)cb->check_disconnected_warn);
 }
 
 json_t *

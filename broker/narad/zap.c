@@ -201,12 +201,11 @@ zap_refusals(const struct zap *z)
 }
 
 int
-zap_check_runtime_dir(const char *dir, const char *router, char *why,
+zap_check_runtime_path(const char *dir, const char *router, char *why,
     size_t why_len)
 {
 	size_t dlen = strlen(dir);
 	const char *file;
-	struct stat st;
 
 	while (dlen > 1 && dir[dlen - 1] == '/')
 		dlen--;                      /* "/run/nara/" names /run/nara */
@@ -221,6 +220,17 @@ zap_check_runtime_dir(const char *dir, const char *router, char *why,
 		    router);
 		return -1;
 	}
+	return 0;
+}
+
+int
+zap_check_runtime_dir(const char *dir, const char *router, char *why,
+    size_t why_len)
+{
+	struct stat st;
+
+	if (zap_check_runtime_path(dir, router, why, why_len) != 0)
+		return -1;
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(why, why_len, "cannot create runtime_dir %s: %s", dir,
 		    strerror(errno));

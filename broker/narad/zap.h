@@ -48,5 +48,9 @@ int zap_admit(const char *domain, const char *address, const char *mechanism,
  * -1 with the reason in why otherwise. */
 int zap_check_runtime_dir(const char *runtime_dir, const char *router,
     char *why, size_t why_len);
+/* Only the endpoint's form, without touching the file system; with a
+ * runtime_dir that exists narad -n checks that too. */
+int zap_check_runtime_path(const char *runtime_dir, const char *router,
+    char *why, size_t why_len);
 
 #endif

@@ -102,7 +102,8 @@ Test(metrics, check_certificate_days)
 	pki_run(true, "broker %s narad --ip 127.0.0.1", pki);
 	pki_run(true, "node %s %s --days 20", pki, T_GBG);
 	port = tls_free_port();
-	snprintf(extra, sizeof(extra), "\n[tls]\nlisten = 127.0.0.1:%d\n"
+	snprintf(extra, sizeof(extra), "check_disconnected_warn = 0\n"
+	    "\n[tls]\nlisten = 127.0.0.1:%d\n"
 	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
 	    "runtime_dir = @RUNTIME_DIR@\n", port, pki, pki, pki);
 	ops_start_tls(extra, true);

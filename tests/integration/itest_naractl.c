@@ -248,15 +248,17 @@ Test(naractl, reload_audited_and_refused)
 	f = fopen(ops_h.conf, "a");
 	fprintf(f, "\n[node broken]\nkind = planet\n");
 	fclose(f);
-	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "reload"), 1);
-	cr_expect(strstr(err, "configuration invalid") != NULL, "%s", err);
+	/* naractl -c reads only the control socket from it: narad refuses */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 10 reload"),
+	    1);
+	cr_expect(strstr(err, "NR070") != NULL, "%s", err);
 	ops_by_socket = true;
 	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 10 reload"), 1);
 	cr_expect(strstr(err, "NR070") != NULL, "%s", err);
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
-	    "event = 'config_refused'"), 1);
+	    "event = 'config_refused'"), 2);
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "
-	    "event = 'control_reload'"), 3);
+	    "event = 'control_reload'"), 4);
 	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "status"), 0);
 	cr_expect(strstr(out, "0 of 4 connected") != NULL, "%s", out);
 	ops_by_socket = false;
@@ -273,7 +275,8 @@ Test(naractl, check_backlog_age_thresholds)
 	json_t *j;
 
 	/* config defaults: warn at 1 s, critical at 1 h */
-	ops_start("check_warn_age = 1\ncheck_crit_age = 1h\n");
+	ops_start("check_warn_age = 1\ncheck_crit_age = 1h\n"
+	    "check_disconnected_warn = 0\n");
 	cr_expect_eq(ops_check(out, sizeof(out), ""), 0, "%s", out);
 	cr_expect(strncmp(out, "NARA OK - ", 10) == 0, "%s", out);
 	tclient_open(&gbg, &ops_h, T_GBG, 8);
@@ -306,8 +309,10 @@ Test(naractl, check_backlog_age_thresholds)
 	cr_expect_geq(ops_jint(p, "value"), 2);
 	cr_expect_eq(ops_jint(p, "threshold"), 2);
 	json_decref(j);
-	/* bad threshold values are usage errors */
-	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age soon"), 2);
+	/* bad threshold values are usage errors: UNKNOWN, with its line */
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-age soon"), 3);
+	cr_expect(strncmp(out, "NARA UNKNOWN - bad command line", 31) == 0,
+	    "%s", out);
 	tclient_close(&gbg);
 	fixture_free(&fx);
 	harness_stop(&ops_h, SIGTERM);
@@ -385,6 +390,110 @@ Test(naractl, usage_errors)
 	    "status", bin), 1);
 	cr_expect_eq(harness_run(out, sizeof(out), "%s -c /nonexistent/nara.conf "
 	    "check", bin), 3);
+	cr_expect(strstr(out, "NARA UNKNOWN - /nonexistent/nara.conf: cannot "
+	    "open") != NULL, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s check --bogus", bin), 3);
+	cr_expect(strstr(out, "NARA UNKNOWN - bad command line") != NULL, "%s",
+	    out);
+}
+
+Test(naractl, check_counts_disconnected_nodes)
+{
+	struct tclient gbg;
+	char out[2048];
+	json_t *j;
+
+	ops_start(NULL);   /* default check_disconnected_warn = 1 */
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 1, "%s", out);
+	cr_expect(strstr(out, "NARA WARNING - 4 of 4 nodes disconnected (") ==
+	    out, "%s", out);
+	cr_expect(strstr(out, T_BUP) != NULL, "%s", out);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 1, "%s", out);
+	cr_expect(strstr(out, "3 of 4 nodes disconnected") != NULL, "%s", out);
+	cr_expect(strstr(out, T_GBG) == NULL, "%s", out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--disconnected-warn 4"), 0,
+	    "%s", out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--disconnected-warn 0"), 0,
+	    "%s", out);
+	cr_assert_eq(ops_check(out, sizeof(out), "--json"), 1);
+	j = json_loads(out, 0, NULL);
+	cr_assert(j != NULL, "%s", out);
+	cr_expect_eq(ops_jint(json_object_get(j, "thresholds"),
+	    "disconnected_warn"), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(
+	    json_object_get(j, "problems"), 0), "what")), "nodes disconnected");
+	json_decref(j);
+	tclient_close(&gbg);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+/* naractl reads only [broker] control: a typo elsewhere, which narad -n
+ * reports, must not lock the operators out. */
+Test(naractl, typo_elsewhere_in_the_file)
+{
+	char out[4096], err[2048];
+	FILE *f;
+
+	ops_start(NULL);
+	f = fopen(ops_h.conf, "a");
+	cr_assert_not_null(f);
+	fputs("\n[node kommun-1499]\nname = Typo\naddreses = kommun:1499:x\n", f);
+	fclose(f);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "status"), 0,
+	    "%s", err);
+	cr_expect(strstr(out, "0 of 4 connected") != NULL, "%s", out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--disconnected-warn 0"), 0,
+	    "%s", out);
+	cr_expect(strncmp(out, "NARA OK - ", 10) == 0, "%s", out);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+/* Another user on a running narad's socket: told at once, not "not
+ * running", and not after the timeout. */
+Test(naractl, permission_denied_at_once)
+{
+	char out[4096], bin[300];
+	int64_t t0;
+	int rc;
+
+	ops_start(NULL);
+	harness_bin("naractl", bin, sizeof(bin));
+	t0 = harness_ms_now();
+	rc = harness_run(out, sizeof(out), "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s --socket ipc://%s/control.sock status", bin,
+	    ops_h.dir);
+	cr_expect_eq(rc, 1, "%s", out);
+	cr_expect(strstr(out, "permission denied on ") != NULL, "%s", out);
+	cr_expect(strstr(out, "not running") == NULL, "%s", out);
+	cr_expect_lt(harness_ms_now() - t0, 2000, "took the timeout: %s", out);
+	rc = harness_run(out, sizeof(out), "setpriv --reuid=65534 --regid=65534 "
+	    "--clear-groups %s --socket ipc://%s/control.sock check", bin,
+	    ops_h.dir);
+	cr_expect_eq(rc, 3, "%s", out);
+	cr_expect(strstr(out, "NARA UNKNOWN - ") != NULL, "%s", out);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+Test(naractl, queue_of_an_unknown_name_is_an_error)
+{
+	char out[4096], err[2048];
+
+	ops_start(NULL);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "queue nosuch"),
+	    2, "%s", err);
+	cr_expect(strstr(err, "NR032") && strstr(err, "nosuch is neither a node "
+	    "nor an address"), "%s", err);
+	/* known names with nothing queued are fine */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "queue "
+	    T_BORAS_SOC), 0, "%s", err);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "queue "
+	    T_BORAS), 0, "%s", err);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
 }
 
 /* One raw request on the control socket; the reply as JSON. */

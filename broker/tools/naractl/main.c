@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,15 +24,9 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "conftab.h"
+#include "naractl.h"
 #include "version.h"
-
-#define PROG "naractl"
-#define DEFAULT_CONFIG "/etc/nara/nara.conf"
-#define DEFAULT_SOCKET "ipc:///run/nara/control.sock"
-
-/* Exit codes; check uses the Nagios ones (0 OK, 1 WARNING, 2 CRITICAL,
- * 3 UNKNOWN). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNKNOWN = 3 };
 
 static const char USAGE[] =
     "usage: " PROG " [-c FILE | --socket ENDPOINT] [--json] [--timeout S]\n"
@@ -52,6 +48,7 @@ static const char USAGE[] =
     "                    configuration unless given:\n"
     "                    --warn-age T --crit-age T  oldest queued message\n"
     "                    --warn-days N --crit-days N  certificate days left\n"
+    "                    --disconnected-warn N  nodes not connected (0 = off)\n"
     "                    (T: seconds or with s, m, h, d)\n"
     "\n"
     "options:\n"
@@ -67,19 +64,10 @@ static const char USAGE[] =
     "running, 2 usage error. check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
     "(also when narad is not running).\n";
 
-struct opts {
-	const char *config;
-	const char *socket;
-	bool json;
-	int timeout_ms;
-	long limit;
-	long long warn_age, crit_age, warn_days, crit_days; /* -1 = config */
-	const char *ro_socket;      /* [broker] control_readonly, "" = none */
-};
 
 /* ---------------------------------------------------------------- helpers */
 
-static void __attribute__((format(printf, 1, 2)))
+void __attribute__((format(printf, 1, 2)))
 errorf(const char *fmt, ...)
 {
 	va_list ap;
@@ -92,7 +80,7 @@ errorf(const char *fmt, ...)
 }
 
 /* "90", "90s", "15m", "2h", "1d" into seconds; -1 when malformed. */
-static long long
+long long
 parse_duration(const char *s)
 {
 	char *end;
@@ -112,7 +100,7 @@ parse_duration(const char *s)
 	return end[0] != '\0' && end[1] != '\0' ? -1 : v;
 }
 
-static long long
+long long
 parse_count(const char *s)
 {
 	char *end;
@@ -124,7 +112,7 @@ parse_count(const char *s)
 }
 
 /* "42 s", "5 min", "3 h", "2 d": an age for a table cell. */
-static const char *
+const char *
 fmt_age(json_t *v, char *buf, size_t len)
 {
 	long long s;
@@ -158,7 +146,7 @@ fmt_time(json_t *v, char *buf, size_t len)
 	return buf;
 }
 
-static const char *
+const char *
 fmt_int(json_t *v, char *buf, size_t len)
 {
 	if (!json_is_integer(v))
@@ -167,7 +155,7 @@ fmt_int(json_t *v, char *buf, size_t len)
 	return buf;
 }
 
-static const char *
+const char *
 str(json_t *o, const char *key)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -237,6 +225,43 @@ table_print(struct table *t)
 
 /* ---------------------------------------------------------------- transport */
 
+/* Before ZeroMQ, which retries an ipc connect in silence until the
+ * timeout: is the socket there, may this user connect, does anyone listen?
+ * 0 when a connection was accepted, else -1 with the reason on stderr. */
+static int
+ipc_probe(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc, e;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errorf("control socket path too long: %s", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		errorf("cannot create a socket: %s", strerror(errno));
+		return -1;
+	}
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
+	close(fd);
+	if (rc == 0)
+		return 0;
+	if (e == EACCES || e == EPERM)
+		errorf("permission denied on %s: this user may not use narad's "
+		    "control socket (see OPERATIONS.md, \"Who may do what\")",
+		    path);
+	else if (e == ENOENT)
+		errorf("narad is not running: no control socket %s", path);
+	else if (e == ECONNREFUSED)
+		errorf("cannot reach narad at ipc://%s: nobody listens on the "
+		    "socket (%s); narad is not running", path, strerror(e));
+	else
+		errorf("cannot reach narad at ipc://%s: %s", path, strerror(e));
+	return -1;
+}
+
 /* Send one request and wait for the reply; NULL (with the reason on
  * stderr) when narad is not running or does not answer. */
 static json_t *
@@ -248,11 +273,8 @@ request(const struct opts *o, const char *endpoint, json_t *req)
 	json_t *reply = NULL;
 	zmq_msg_t msg;
 
-	if (strncmp(endpoint, "ipc://", 6) == 0 && access(endpoint + 6, F_OK) != 0) {
-		errorf("narad is not running: no control socket %s (%s)",
-		    endpoint + 6, strerror(errno));
+	if (strncmp(endpoint, "ipc://", 6) == 0 && ipc_probe(endpoint + 6) != 0)
 		goto done;
-	}
 	if (s == NULL || text == NULL) {
 		errorf("cannot create a socket: %s", zmq_strerror(errno));
 		goto done;
@@ -290,7 +312,7 @@ done:
 /* The endpoint for command: --socket, else the config's control socket;
  * read-only commands fall back to control_readonly when this user cannot
  * write the control socket. */
-static const char *
+const char *
 endpoint_for(const struct opts *o, bool changes)
 {
 	const char *ep = o->socket;
@@ -304,7 +326,7 @@ endpoint_for(const struct opts *o, bool changes)
 
 /* Ask and unwrap: the result object, or NULL after printing narad's
  * refusal ("NR019 message_id: ..."). *exit_code says which. */
-static json_t *
+json_t *
 call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 {
 	json_t *reply = request(o, endpoint_for(o, changes), req), *result;
@@ -319,6 +341,10 @@ call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 			putchar('\n');
 		}
 		errorf("%s %s", str(reply, "code"), str(reply, "error"));
+		/* a name narad does not know is an error in the command line */
+		if (strcmp(str(reply, "code"), "NR032") == 0 ||
+		    strcmp(str(reply, "code"), "NR072") == 0)
+			*exit_code = EXIT_USAGE;
 		json_decref(reply);
 		return NULL;
 	}
@@ -328,7 +354,7 @@ call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 	return result;
 }
 
-static void
+void
 print_json(json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -508,142 +534,18 @@ run_simple(const struct opts *o, const char *cmd, const char *arg)
 	return EXIT_OK;
 }
 
-/* ---------------------------------------------------------------- check */
-
-static const char *const LEVEL[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
-
-struct check {
-	long long warn_age, crit_age, warn_days, crit_days;
-	int level;                  /* worst so far, 0..2 */
-	json_t *problems;           /* [{node, what, value, threshold, level}] */
-	char text[1024];            /* "kommun-1480 backlog 2 h; ..." */
-	size_t len;
-};
-
-static void
-check_add(struct check *c, const char *node, const char *what,
-    long long value, long long threshold, int level)
-{
-	char buf[24];
-	json_t *v = json_integer(value);
-
-	if (level > c->level)
-		c->level = level;
-	json_array_append_new(c->problems, json_pack("{s:s, s:s, s:I, s:I, s:s}",
-	    "node", node, "what", what, "value", (json_int_t)value,
-	    "threshold", (json_int_t)threshold, "level", LEVEL[level]));
-	if (c->len < sizeof(c->text))
-		c->len += (size_t)snprintf(c->text + c->len, sizeof(c->text) -
-		    c->len, "%s%s %s %s", c->len ? "; " : "", node, what,
-		    strcmp(what, "backlog") == 0 ? fmt_age(v, buf, sizeof(buf))
-		    : fmt_int(v, buf, sizeof(buf)));
-	json_decref(v);
-}
-
-/* A backlog at least as old as a threshold, or a certificate with at most
- * that many days left, crosses it. */
-static void
-check_node(struct check *c, json_t *n)
-{
-	json_t *age = json_object_get(n, "oldest_age_seconds");
-	json_t *days = json_object_get(n, "cert_days_left");
-	const char *id = str(n, "id");
-
-	if (json_is_integer(age)) {
-		long long a = json_integer_value(age);
-		if (a >= c->crit_age)
-			check_add(c, id, "backlog", a, c->crit_age, 2);
-		else if (a >= c->warn_age)
-			check_add(c, id, "backlog", a, c->warn_age, 1);
-	}
-	if (json_is_integer(days)) {
-		long long d = json_integer_value(days);
-		if (d <= c->crit_days)
-			check_add(c, id, "certificate days left", d, c->crit_days, 2);
-		else if (d <= c->warn_days)
-			check_add(c, id, "certificate days left", d, c->warn_days, 1);
-	}
-}
-
-static long long
-threshold(long long given, json_t *th, const char *key)
-{
-	return given >= 0 ? given : json_integer_value(json_object_get(th, key));
-}
-
-static int
-check_report(const struct opts *o, struct check *c, json_t *st)
-{
-	char perf[256];
-
-	snprintf(perf, sizeof(perf), "nodes=%lld connected=%lld queued=%lld "
-	    "dead=%lld",
-	    (long long)json_integer_value(json_object_get(st, "nodes_configured")),
-	    (long long)json_integer_value(json_object_get(st, "nodes_connected")),
-	    (long long)json_integer_value(json_object_get(st, "queued")),
-	    (long long)json_integer_value(json_object_get(st, "dead_letters")));
-	if (c->len == 0)
-		snprintf(c->text, sizeof(c->text), "%lld of %lld nodes connected, "
-		    "no backlog or certificate over thresholds",
-		    (long long)json_integer_value(json_object_get(st,
-		    "nodes_connected")),
-		    (long long)json_integer_value(json_object_get(st,
-		    "nodes_configured")));
-	if (o->json) {
-		json_t *j = json_pack("{s:s, s:i, s:s, s:O, s:{s:I, s:I, s:I, s:I}}",
-		    "status", LEVEL[c->level], "exit_code", c->level,
-		    "message", c->text, "problems", c->problems, "thresholds",
-		    "warn_age_seconds", (json_int_t)c->warn_age,
-		    "crit_age_seconds", (json_int_t)c->crit_age,
-		    "warn_days", (json_int_t)c->warn_days,
-		    "crit_days", (json_int_t)c->crit_days);
-		print_json(j);
-		json_decref(j);
-	} else {
-		printf("NARA %s - %s | %s\n", LEVEL[c->level], c->text, perf);
-	}
-	return c->level;
-}
-
-static int
-run_check(const struct opts *o)
-{
-	struct check c = { .problems = json_array() };
-	json_t *st, *nv = NULL, *th, *n;
-	int rc;
-	size_t i;
-
-	if ((st = call(o, json_pack("{s:s}", "command", "status"), false,
-	    &rc)) == NULL || (nv = call(o, json_pack("{s:s}", "command",
-	    "nodes"), false, &rc)) == NULL) {
-		printf("NARA UNKNOWN - narad not answering on %s\n",
-		    endpoint_for(o, false));
-		json_decref(st);
-		json_decref(c.problems);
-		return EXIT_UNKNOWN;
-	}
-	th = json_object_get(st, "thresholds");
-	c.warn_age = threshold(o->warn_age, th, "warn_age_seconds");
-	c.crit_age = threshold(o->crit_age, th, "crit_age_seconds");
-	c.warn_days = threshold(o->warn_days, th, "warn_days");
-	c.crit_days = threshold(o->crit_days, th, "crit_days");
-	json_array_foreach(json_object_get(nv, "nodes"), i, n)
-		check_node(&c, n);
-	rc = check_report(o, &c, st);
-	json_decref(c.problems);
-	json_decref(st);
-	json_decref(nv);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- main */
 
-/* Endpoints from the config file (-c, or the default one if readable). */
+/* Endpoints from the config file (-c, or the default one if readable):
+ * only [broker] control and control_readonly are read, so a mistake
+ * elsewhere in the file does not lock operators out; narad -n checks the
+ * whole file. 0, or -1 with the reason in why. */
 static int
-load_endpoints(struct opts *o, struct config **cfg)
+load_endpoints(struct opts *o, char *why, size_t len)
 {
-	struct config_diag diag = { 0 };
 	const char *path = o->config ? o->config : DEFAULT_CONFIG;
+	char check[256];
+	int rc;
 
 	if (o->socket != NULL)
 		return 0;
@@ -651,16 +553,18 @@ load_endpoints(struct opts *o, struct config **cfg)
 		o->socket = DEFAULT_SOCKET;
 		return 0;
 	}
-	*cfg = config_load(path, &diag);
-	for (size_t i = 0; i < diag.n; i++)
-		errorf("%s", diag.msgs[i]);
-	config_diag_free(&diag);
-	if (*cfg == NULL) {
-		errorf("%s: configuration invalid", path);
+	if ((rc = config_peek(path, "broker", "control", o->socket_buf,
+	    sizeof(o->socket_buf), why, len)) < 0)
+		return -1;
+	o->socket = rc == 1 ? o->socket_buf : DEFAULT_SOCKET;
+	if (conftab_check_zmq(o->socket, check, sizeof(check)) != 0) {
+		snprintf(why, len, "%s: [broker] control: %s", path, check);
 		return -1;
 	}
-	o->socket = (*cfg)->broker.control;
-	o->ro_socket = (*cfg)->broker.control_readonly;
+	if (config_peek(path, "broker", "control_readonly", o->ro_buf,
+	    sizeof(o->ro_buf), why, len) == 1 && o->ro_buf[0] != '\0' &&
+	    conftab_check_zmq(o->ro_buf, check, sizeof(check)) == 0)
+		o->ro_socket = o->ro_buf;
 	return 0;
 }
 
@@ -674,6 +578,7 @@ static const struct option LONGOPTS[] = {
 	{ "crit-age", required_argument, NULL, 'A' },
 	{ "warn-days", required_argument, NULL, 'd' },
 	{ "crit-days", required_argument, NULL, 'D' },
+	{ "disconnected-warn", required_argument, NULL, 'N' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -706,6 +611,10 @@ set_option(struct opts *o, int ch, const char *arg)
 			  return errorf("bad day count %s", arg), -1;
 		  *(ch == 'd' ? &o->warn_days : &o->crit_days) = v;
 		  return 0;
+	case 'N': if ((v = parse_count(arg)) < 0)
+			  return errorf("bad node count %s", arg), -1;
+		  o->disconnected_warn = v;
+		  return 0;
 	default: return -1;
 	}
 }
@@ -726,14 +635,35 @@ command_args(const char *cmd)
 	return -1;
 }
 
+/* A usage error: a check still prints its one line (Nagios plugins
+ * report bad arguments as UNKNOWN), other commands print the usage. */
+static int
+usage_error(const struct opts *o, bool is_check)
+{
+	if (is_check)
+		return check_unknown(o, "bad command line (see naractl --help)");
+	fputs(USAGE, stderr);
+	return EXIT_USAGE;
+}
+
+static bool
+wants_check(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "check") == 0)
+			return true;
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct opts o = { .timeout_ms = 5000, .warn_age = -1, .crit_age = -1,
-	    .warn_days = -1, .crit_days = -1 };
-	struct config *cfg = NULL;
+	    .warn_days = -1, .crit_days = -1, .disconnected_warn = -1 };
+	bool is_check = wants_check(argc, argv);
 	const char *cmd;
-	int ch, nargs, rc;
+	char why[600];
+	int ch, nargs;
 
 	while ((ch = getopt_long(argc, argv, "c:s:jt:Vh", LONGOPTS, NULL)) != -1) {
 		if (ch == 'h') {
@@ -744,10 +674,8 @@ main(int argc, char **argv)
 			printf(PROG " %s\n", NARA_VERSION);
 			return EXIT_OK;
 		}
-		if (set_option(&o, ch, optarg) != 0) {
-			fputs(USAGE, stderr);
-			return EXIT_USAGE;
-		}
+		if (set_option(&o, ch, optarg) != 0)
+			return usage_error(&o, is_check);
 	}
 	if (optind >= argc || (nargs = command_args(argv[optind])) < 0 ||
 	    argc - optind - 1 != nargs) {
@@ -755,18 +683,18 @@ main(int argc, char **argv)
 			errorf("unknown command \"%s\"", argv[optind]);
 		else
 			errorf("wrong number of arguments");
-		fputs(USAGE, stderr);
-		return EXIT_USAGE;
+		return usage_error(&o, is_check);
 	}
 	cmd = argv[optind];
+	is_check = strcmp(cmd, "check") == 0;
 	if (o.config != NULL && o.socket != NULL) {
 		errorf("-c and --socket exclude each other");
-		return EXIT_USAGE;
+		return usage_error(&o, is_check);
 	}
-	if (load_endpoints(&o, &cfg) != 0)
-		return strcmp(cmd, "check") == 0 ? EXIT_UNKNOWN : EXIT_FAIL;
-	rc = strcmp(cmd, "check") == 0 ? run_check(&o)
+	if (load_endpoints(&o, why, sizeof(why)) != 0) {
+		errorf("%s", why);
+		return is_check ? check_unknown(&o, why) : EXIT_FAIL;
+	}
+	return is_check ? check_run(&o)
 	    : run_simple(&o, cmd, nargs ? argv[optind + 1] : NULL);
-	config_free(&cfg);
-	return rc;
 }

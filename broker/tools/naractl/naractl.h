@@ -1,0 +1,58 @@
+/*
+ * naractl.h — what the parts of naractl share: the options, the exit codes,
+ * the transport to narad's control socket (main.c) and the formatting
+ * helpers that both the tables and the Nagios check line use.
+ */
+#ifndef NARACTL_H
+#define NARACTL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define PROG "naractl"
+#define DEFAULT_CONFIG "/etc/nara/nara.conf"
+#define DEFAULT_SOCKET "ipc:///run/nara/control.sock"
+
+/* Exit codes; check uses the Nagios ones (0 OK, 1 WARNING, 2 CRITICAL,
+ * 3 UNKNOWN). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNKNOWN = 3 };
+
+struct opts {
+	const char *config;
+	const char *socket;
+	bool json;
+	int timeout_ms;
+	long limit;
+	long long warn_age, crit_age, warn_days, crit_days; /* -1 = config */
+	long long disconnected_warn;    /* -1 = config */
+	const char *ro_socket;      /* [broker] control_readonly, "" = none */
+	char socket_buf[512], ro_buf[512]; /* endpoints read from the file */
+};
+
+/* "naractl: ..." on stderr. */
+void errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "90", "15m", "2h", "1d" into seconds, -1 when malformed; a count >= 0. */
+long long parse_duration(const char *s);
+long long parse_count(const char *s);
+/* Table cells from JSON values; "-" when absent. buf is the caller's. */
+const char *fmt_age(json_t *v, char *buf, size_t len);
+const char *fmt_int(json_t *v, char *buf, size_t len);
+const char *str(json_t *o, const char *key);
+void print_json(json_t *j);
+
+/* The endpoint for a command (read-only ones may fall back to
+ * control_readonly); borrowed from o. */
+const char *endpoint_for(const struct opts *o, bool changes);
+/* Send req (consumed) and return the reply's result (caller's), or NULL
+ * after printing why; *exit_code is the status naractl should end with. */
+json_t *call(const struct opts *o, json_t *req, bool changes, int *exit_code);
+
+/* check (check.c): one Nagios line on stdout, whatever happens; returns
+ * the Nagios exit code. */
+int check_run(const struct opts *o);
+/* The same line for a check that cannot even ask narad. */
+int check_unknown(const struct opts *o, const char *why);
+
+#endif

@@ -1,0 +1,97 @@
+/*
+ * test_config_checks.c — nara.conf values that are refused or accepted at
+ * the edge of the text rules: names that are not UTF-8, and the documented
+ * "" spelling of an empty value.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "config.h"
+#include "config_fixture.h"
+
+Test(utf8, invalid_node_name_is_refused_with_its_line)
+{
+	EXPECT("[broker]\n[node a]\nname = G\xf6teborg\n"
+	    "addresses = kommun:1480:elevhalsa\n",
+	    "t.conf:3: [node a] name: is not valid UTF-8");
+}
+
+Test(utf8, overlong_and_surrogate_forms_are_refused)
+{
+	EXPECT("[node a]\nname = A\xc0\xaf\naddresses = kommun:1480:elevhalsa\n"
+	    "[node b]\nname = B\xed\xa0\x80\naddresses = kommun:1490:elevhalsa\n"
+	    "[node c]\nname = C\xe2\x82\naddresses = kommun:1491:elevhalsa\n",
+	    "t.conf:2: [node a] name: is not valid UTF-8",
+	    "t.conf:5: [node b] name: is not valid UTF-8",
+	    "t.conf:8: [node c] name: is not valid UTF-8");
+}
+
+Test(utf8, valid_names_pass)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = parse("[node a]\nname = G\xc3\xb6teborg \xe2\x82\xac "
+	    "\xf0\x9f\x8f\xa5\naddresses = kommun:1480:elevhalsa\n", &diag);
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_str_eq(cfg->nodes[0].name, "G\xc3\xb6teborg \xe2\x82\xac "
+	    "\xf0\x9f\x8f\xa5");
+	config_free(&cfg);
+}
+
+Test(empty, quoted_empty_value_turns_listeners_off)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = parse("[broker]\nhttp_listen = \"\"\n"
+	    "control_readonly = \"\"\nsigning_key = \"\"\n[tls]\nlisten = \"\"\n"
+	    "crl = \"\"\n" NODE_A, &diag);
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_str_eq(cfg->broker.http_listen, "");
+	cr_expect_str_eq(cfg->broker.control_readonly, "");
+	cr_expect_str_eq(cfg->broker.signing_key, "");
+	cr_expect_str_eq(cfg->tls.listen, "");
+	cr_expect_eq(cfg->tls.n_crl, 0);
+	config_free(&cfg);
+}
+
+Test(empty, bare_empty_value_still_works)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = parse("[broker]\nhttp_listen =\n[tls]\nlisten =\n"
+	    NODE_A, &diag);
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_str_eq(cfg->broker.http_listen, "");
+	cr_expect_str_eq(cfg->tls.listen, "");
+	config_free(&cfg);
+}
+
+/* naractl's look-up of one key, which must work on a file with errors. */
+Test(peek, reads_one_key_from_a_file_with_errors)
+{
+	char path[] = "/tmp/nara-peek-XXXXXX", out[256], why[256];
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+
+	cr_assert_not_null(f);
+	fputs("# comment\n[node x]\ncontrol = ipc:///wrong\ncolour = blue\n"
+	    "[broker]\n  control =  ipc:///run/x/control.sock  \n"
+	    "control_readonly = \"\"\nbatch_max = lots\n", f);
+	fclose(f);
+	cr_expect_eq(config_peek(path, "broker", "control", out, sizeof(out),
+	    why, sizeof(why)), 1);
+	cr_expect_str_eq(out, "ipc:///run/x/control.sock");
+	cr_expect_eq(config_peek(path, "broker", "control_readonly", out,
+	    sizeof(out), why, sizeof(why)), 1);
+	cr_expect_str_eq(out, "");
+	cr_expect_eq(config_peek(path, "broker", "http_listen", out,
+	    sizeof(out), why, sizeof(why)), 0);
+	unlink(path);
+	cr_expect_eq(config_peek(path, "broker", "control", out, sizeof(out),
+	    why, sizeof(why)), -1);
+	cr_expect(strstr(why, "cannot open") != NULL, "%s", why);
+}

@@ -43,8 +43,8 @@ PROTO_H := $(B)/proto/nara.pb-c.h
 LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
 	evzmq.c log.c pbjson.c store_sqlite.c store_sqlite_audit.c \
-	store_sqlite_ckpt.c store_sqlite_msg.c store_sqlite_schema.c \
-	store_sqlite_stats.c tls.c tls_bev.c uuid.c validate.c \
+	store_sqlite_ckpt.c store_sqlite_guard.c store_sqlite_msg.c \
+	store_sqlite_schema.c store_sqlite_stats.c tls.c tls_bev.c uuid.c validate.c \
 	validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
@@ -56,14 +56,17 @@ ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c http.c \
 	link.c outbox.c spool.c status.c tunnel.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
 	report.c review.c)
+NARACTL_MODS := broker/tools/naractl/check.c
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a
 LIBNARA_AUDIT := $(B)/libnara-audit.a
+LIBNARACTL := $(B)/libnaractl.a
 # The internal archives, in link order for the tests.
-INTERNAL_LIBS := $(LIBNARAD) $(LIBADAPTER) $(LIBNARA_AUDIT)
+INTERNAL_LIBS := $(LIBNARAD) $(LIBADAPTER) $(LIBNARA_AUDIT) $(LIBNARACTL)
 
-TOOLS := nara-msg naractl nara-pki
-BINS := $(TOOLS:%=$(BIN)/%) $(BIN)/nara-audit $(BIN)/narad $(BIN)/nara-adapter
+TOOLS := nara-msg nara-pki
+BINS := $(TOOLS:%=$(BIN)/%) $(BIN)/nara-audit $(BIN)/naractl $(BIN)/narad \
+	$(BIN)/nara-adapter
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -73,7 +76,7 @@ ITEST_HELPERS := $(wildcard tests/integration/*.h)
 # Tests, benchmarks and fuzz harnesses see every binary's own headers and
 # the integration helpers; production code sees broker/lib/ only.
 $(B)/tests/%.o: EXTRA_INC := -Ibroker/narad -Iadapters \
-	-Ibroker/tools/nara-audit -Itests/integration
+	-Ibroker/tools/nara-audit -Ibroker/tools/naractl -Itests/integration
 
 .PHONY: all check unit integration sanitize clean install deps config bench fuzz demo
 all: $(BINS)
@@ -129,6 +132,10 @@ $(LIBNARA_AUDIT): $(NARA_AUDIT_MODS:%.c=$(B)/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(LIBNARACTL): $(NARACTL_MODS:%.c=$(B)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BIN)/narad: $(B)/broker/narad/main.o $(LIBNARAD) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
@@ -138,6 +145,10 @@ $(BIN)/nara-adapter: $(B)/adapters/main.o $(LIBADAPTER) $(LIBNARA)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BIN)/nara-audit: $(B)/broker/tools/nara-audit/main.o $(LIBNARA_AUDIT) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BIN)/naractl: $(B)/broker/tools/naractl/main.o $(LIBNARACTL) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

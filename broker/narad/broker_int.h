@@ -15,6 +15,29 @@
 #include "session.h"
 #include "validate.h"
 
+/* Frames queued to one node beyond its credit window before narad decides
+ * that the node does not read (ZMQ_SNDHWM = max_credit + this). */
+#define ROUTER_ANSWER_BACKLOG 4096
+/* Frames read from one connection that wait for narad (ZMQ_RCVHWM). */
+#define ROUTER_RCV_BACKLOG 1024
+/* After the front reports a connection closed, frames the node sent just
+ * before are still on their way through the ROUTER: its session ends this
+ * much later, so that they are still taken (acks, nacks). */
+#define SESSION_DRAIN_MS 200
+
+/* An audit row about something that happened after a commit: a frame was
+ * handed to a node's connection, a connection ended. It is written at the
+ * start of the next batch (lifecycle.c). */
+enum post_kind { POST_DELIVERED, POST_RECEIPT_SENT, POST_DISCONNECTED };
+struct post_row {
+	enum post_kind kind;
+	int64_t ref;                /* message seq or receipt id */
+	int attempt;
+	int64_t when;               /* epoch seconds */
+	char node[NODE_ID_MAX + 1];
+	char detail[80];
+};
+
 struct broker {
 	struct event_base *base;
 	struct config *cfg;
@@ -33,8 +56,16 @@ struct broker {
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
 	size_t n_dirty, cap_dirty;
-	struct session *gone[64];   /* found disconnected by the last flush */
-	size_t n_gone;
+	struct post_row *post;      /* rows waiting for the next batch */
+	size_t n_post, cap_post;
+	size_t n_post_written;      /* of them, written in the open batch */
+	uint64_t batches;           /* batches ended */
+	uint64_t post_armed_at;     /* batches when post_ev was armed */
+	struct event *post_ev;      /* writes post rows when no batch comes */
+	struct event *drain_ev;     /* ends sessions of closed connections */
+	broker_drop_fn drop;
+	void *drop_arg;
+	struct log_ratelimit others_log; /* log lines about unknown peers */
 };
 
 int64_t broker_now_ms(void);
@@ -45,6 +76,19 @@ int broker_queue_frame(struct broker *b, const char *node, size_t node_len,
     const Nara__Frame *frame, enum out_kind kind, const char *message_id);
 void broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
     const char *message_id, const struct nara_err *err);
+
+/* lifecycle.c */
+int broker_lifecycle_init(struct broker *b);
+void broker_lifecycle_free(struct broker *b);
+/* End a connected session: nothing in flight any more (the store still
+ * queues it), audit node_disconnected with detail at when_ms. */
+void broker_session_end(struct broker *b, struct session *s,
+    const char *detail, int64_t when_ms);
+void broker_post_write(struct broker *b);
+void broker_post_done(struct broker *b, bool committed);
+void broker_flush(struct broker *b);
+/* The log limiter for lines about the peer with routing id rid. */
+struct log_ratelimit *broker_peer_log(struct broker *b, struct session *s);
 
 /* submit.c */
 void broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame);

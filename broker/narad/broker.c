@@ -155,9 +155,10 @@ broker_batch_end(struct broker *b)
 
 /* ---------------------------------------------------------------- frames */
 
+/* peer: the session of the routing id rid, NULL when there is none. */
 static void
 handle_hello(struct broker *b, const char *rid, size_t rid_len,
-    const Nara__Hello *h)
+    struct session *peer, const Nara__Hello *h)
 {
 	Nara__Frame frame = NARA__FRAME__INIT;
 	Nara__Welcome w = NARA__WELCOME__INIT;
@@ -205,8 +206,7 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 	broker_mark_dirty(b, s);
 	return;
 refuse:
-	log_limited(broker_peer_log(b, rid_len <= NODE_ID_MAX ? session_find(
-	    &b->sessions, h->node_id) : NULL), LOG_LVL_WARNING,
+	log_limited(broker_peer_log(b, peer), LOG_LVL_WARNING,
 	    "hello refused (%s): %s", nara_code_id(err.code), err.text);
 	store_audit_event(b->store, "hello_refused", NULL, err.text,
 	    b->batch_now_ms / 1000);
@@ -324,7 +324,7 @@ handle_frame(struct broker *b, const char *rid, size_t rid_len,
 	}
 	if (frame->kind_case == NARA__FRAME__KIND_HELLO) {
 		if (validate_frame(frame, &lim, 0, &err) == 0)
-			handle_hello(b, rid, rid_len, frame->hello);
+			handle_hello(b, rid, rid_len, s, frame->hello);
 		else
 			broker_queue_rejected(b, rid, rid_len, NULL, &err);
 	} else if (s == NULL || !s->connected) {

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <zmq.h>
 
 #include "fixture.h"
 #include "harness.h"
@@ -256,8 +257,11 @@ Test(lifecycle, end_of_an_old_connection_leaves_the_new_session)
 	Nara__Frame *f;
 	const char *rows = "event='node_disconnected' and node='" T_GBG "'";
 	int64_t end;
+	int never = -1;
 
 	tclient_open(&a, &via1, T_GBG, 4);
+	/* A must not come back on its own once the handover closed it. */
+	zmq_setsockopt(a.sock, ZMQ_RECONNECT_IVL, &never, sizeof(never));
 	tclient_open(&b, &via2, T_GBG, 4);
 	tclient_close(&a);
 	tls_tunnel_stop(&t1);

@@ -78,16 +78,22 @@ void broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
     const char *message_id, const struct nara_err *err);
 
 /* lifecycle.c */
+/* The timers of post rows and session drains; freed with the post rows. */
 int broker_lifecycle_init(struct broker *b);
 void broker_lifecycle_free(struct broker *b);
 /* End a connected session: nothing in flight any more (the store still
  * queues it), audit node_disconnected with detail at when_ms. */
 void broker_session_end(struct broker *b, struct session *s,
     const char *detail, int64_t when_ms);
+/* broker_batch_begin writes the waiting post rows into its transaction;
+ * broker_batch_end drops them once committed (keeps them otherwise), then
+ * sends the batch's frames with broker_flush, which adds the rows for
+ * what was sent and ends sessions whose peer is gone or not reading. */
 void broker_post_write(struct broker *b);
 void broker_post_done(struct broker *b, bool committed);
 void broker_flush(struct broker *b);
-/* The log limiter for lines about the peer with routing id rid. */
+/* The log limiter for lines about a peer: its session's, or one shared
+ * by peers without a session (s NULL). */
 struct log_ratelimit *broker_peer_log(struct broker *b, struct session *s);
 
 /* submit.c */

@@ -246,6 +246,35 @@ Test(lifecycle, submit_before_hello_on_a_new_connection_is_nr003)
 	tls_tunnel_stop(&t);
 }
 
+/* The old connection is still open (as a half-open one looks to narad):
+ * the new one must still say hello first. */
+Test(lifecycle, submit_before_hello_beside_a_live_session_is_nr003)
+{
+	struct harness via1, via2;
+	struct nara_tunnel *t1 = tunnel_for(T_GBG, &via1);
+	struct nara_tunnel *t2 = tunnel_for(T_GBG, &via2);
+	struct tclient a, b;
+	Nara__Envelope *e = referral_to_bup();
+	Nara__Frame *f;
+	int never = -1;
+
+	tclient_open(&a, &via1, T_GBG, 4);
+	zmq_setsockopt(a.sock, ZMQ_RECONNECT_IVL, &never, sizeof(never));
+	tclient_open_raw(&b, &via2, T_GBG);
+	f = tclient_submit(&b, e);
+	cr_assert_eq(f->kind_case, NARA__FRAME__KIND_REJECTED, "a submit "
+	    "before hello rode on the other connection's session");
+	cr_expect_str_eq(f->rejected->code, "NR003");
+	cr_expect_str_eq(f->rejected->message_id, e->message_id);
+	frame_free(&f);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_GBG
+	    "' and detail='a new connection replaced it'", 1, 5000), 1);
+	tclient_close(&b);
+	tclient_close(&a);
+	tls_tunnel_stop(&t2);
+	tls_tunnel_stop(&t1);
+}
+
 /* Two connections of one node: the second one's session must survive the
  * end of the first, which libzmq's handover closes after it. */
 Test(lifecycle, end_of_an_old_connection_leaves_the_new_session)

@@ -50,8 +50,8 @@ LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c control.c \
-	dashboard.c deliver.c front.c http.c metrics.c outq.c session.c \
-	status.c submit.c zap.c)
+	dashboard.c deliver.c front.c http.c lifecycle.c metrics.c outq.c \
+	session.c status.c submit.c zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c http.c \
 	link.c outbox.c spool.c status.c tunnel.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \

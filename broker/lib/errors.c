@@ -14,6 +14,7 @@ static const struct nara_code_info catalogue[NR_CODE_COUNT] = {
 	[NR_NO_HELLO] = { NR_NO_HELLO, "NR003", "hello required first", false },
 	[NR_UNKNOWN_NODE] = { NR_UNKNOWN_NODE, "NR004", "unknown node", false },
 	[NR_UNEXPECTED_FRAME] = { NR_UNEXPECTED_FRAME, "NR005", "frame not expected here", false },
+	[NR_NOT_READING] = { NR_NOT_READING, "NR006", "node does not read what it is sent", false },
 	[NR_MISSING_FIELD] = { NR_MISSING_FIELD, "NR010", "required field missing", false },
 	[NR_BAD_MESSAGE_ID] = { NR_BAD_MESSAGE_ID, "NR011", "invalid message id", false },
 	[NR_BAD_ADDRESS] = { NR_BAD_ADDRESS, "NR012", "invalid address", false },

@@ -19,6 +19,7 @@ enum nara_code {
 	NR_NO_HELLO,             /* NR003 */
 	NR_UNKNOWN_NODE,         /* NR004 */
 	NR_UNEXPECTED_FRAME,     /* NR005 */
+	NR_NOT_READING,          /* NR006 */
 	/* envelope and body validation */
 	NR_MISSING_FIELD,        /* NR010 */
 	NR_BAD_MESSAGE_ID,       /* NR011 */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *log_name = "nara";
@@ -77,10 +78,51 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		va_end(ap);                  \
 	}
 
+static void __attribute__((format(printf, 2, 3)))
+log_at(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, fmt, ap);
+	va_end(ap);
+}
+
 LOG_FN(log_error, LOG_LVL_ERROR)
 LOG_FN(log_warn, LOG_LVL_WARNING)
 LOG_FN(log_info, LOG_LVL_INFO)
 LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+void
+log_limited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+{
+	struct timespec ts;
+	char text[900];
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec - rl->start >= LOG_LIMIT_SECONDS) {
+		rl->start = ts.tv_sec;
+		rl->lines = 0;
+	}
+	if (rl->lines >= LOG_LIMIT_BURST) {
+		rl->dropped++;
+		return;
+	}
+	rl->lines++;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (rl->dropped > 0) {
+		log_at(level, "%s (%lu similar lines left out)", text,
+		    rl->dropped);
+		rl->dropped = 0;
+	} else {
+		log_at(level, "%s", text);
+	}
+}
 
 void
 fatal(const char *fmt, ...)

@@ -9,6 +9,7 @@
 #define NARA_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARNING, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -24,6 +25,19 @@ void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Lines about one subject (one peer) are limited so that a peer cannot fill
+ * the log: at most LOG_LIMIT_BURST per LOG_LIMIT_SECONDS. The first line
+ * written after some were left out says how many. Zeroed memory is a fresh
+ * limiter; the caller owns it. */
+#define LOG_LIMIT_BURST 10
+#define LOG_LIMIT_SECONDS 10
+struct log_ratelimit {
+	int64_t start;             /* monotonic seconds: start of the window */
+	unsigned lines;            /* written in this window */
+	unsigned long dropped;     /* left out since the last line written */
+};
+void log_limited(struct log_ratelimit *rl, enum log_level level,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* For startup failures and broken invariants only: logs and exits 1. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -5,6 +5,7 @@
 #include "broker_int.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,9 @@ broker_batch_begin(struct broker *b)
 	if (!b->batch_ok) {
 		b->batch_err = err;
 		log_error("store: cannot begin batch: %s", err.text);
+		return;
 	}
+	broker_post_write(b);
 }
 
 /* The batch did not commit: every Accepted becomes a retryable refusal,
@@ -103,40 +106,6 @@ batch_refuse_accepted(struct broker *b, const struct nara_err *err)
 	}
 	outq_clear(&keep);
 	free(keep.v);
-}
-
-/* A send found the node's connection gone: it is disconnected until its
- * next hello, and what was in flight to it will be delivered again then. */
-static void
-on_gone(const char *node, void *arg)
-{
-	struct broker *b = arg;
-	struct session *s = session_find(&b->sessions, node);
-
-	if (s == NULL || !s->connected)
-		return;
-	s->connected = false;
-	s->connected_since = 0;
-	session_reset(s);
-	log_info("node %s disconnected", s->node);
-	if (b->n_gone < sizeof(b->gone) / sizeof(b->gone[0]))
-		b->gone[b->n_gone++] = s;
-}
-
-static void
-audit_gone(struct broker *b)
-{
-	struct nara_err err;
-	int64_t now = broker_now_ms() / 1000;
-
-	if (store_begin(b->store, &err) != 0)
-		return;
-	for (size_t i = 0; i < b->n_gone; i++)
-		store_audit_event(b->store, "node_disconnected", b->gone[i]->node,
-		    NULL, now);
-	b->n_gone = 0;
-	if (store_commit(b->store, &err) != 0)
-		store_rollback(b->store);
 }
 
 void
@@ -179,17 +148,17 @@ broker_batch_end(struct broker *b)
 			if (b->sessions.v[i].connected)
 				session_reset(&b->sessions.v[i]);
 	}
-	outq_flush(&b->out, b->router, on_gone, b);
+	broker_post_done(b, rc == 0);
+	broker_flush(b);
 	evzmq_poke(b->watch);
-	if (b->n_gone > 0)
-		audit_gone(b);
 }
 
 /* ---------------------------------------------------------------- frames */
 
+/* peer: the session of the routing id rid, NULL when there is none. */
 static void
 handle_hello(struct broker *b, const char *rid, size_t rid_len,
-    const Nara__Hello *h)
+    struct session *peer, const Nara__Hello *h)
 {
 	Nara__Frame frame = NARA__FRAME__INIT;
 	Nara__Welcome w = NARA__WELCOME__INIT;
@@ -208,6 +177,11 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 		nara_err_set(&err, NR_UNKNOWN_NODE, "hello.node_id",
 		    "node %s is not configured", h->node_id);
 		goto refuse;
+	}
+	if (s->down_ms != 0) {
+		log_info("node %s: hello on a connection that has closed; "
+		    "ignored", s->node);
+		return;
 	}
 	s->window = h->credit_window ? h->credit_window
 	    : (uint32_t)b->cfg->broker.default_credit;
@@ -232,7 +206,8 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 	broker_mark_dirty(b, s);
 	return;
 refuse:
-	log_warn("hello refused (%s): %s", nara_code_id(err.code), err.text);
+	log_limited(broker_peer_log(b, peer), LOG_LVL_WARNING,
+	    "hello refused (%s): %s", nara_code_id(err.code), err.text);
 	store_audit_event(b->store, "hello_refused", NULL, err.text,
 	    b->batch_now_ms / 1000);
 	broker_queue_rejected(b, rid, rid_len, NULL, &err);
@@ -276,6 +251,48 @@ handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 	broker_mark_dirty(b, s);
 }
 
+/* Ack, nack or credit on a live session. */
+static void
+handle_session_frame(struct broker *b, struct session *s, const char *rid,
+    size_t rid_len, const Nara__Frame *frame)
+{
+	struct nara_err err = { 0 };
+	struct validate_limits lim;
+
+	broker_limits(b, &lim);
+	if (validate_frame(frame, &lim, 0, &err) != 0) {
+		broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		return;
+	}
+	if (frame->kind_case == NARA__FRAME__KIND_ACK) {
+		handle_ack(b, s, frame->ack);
+	} else if (frame->kind_case == NARA__FRAME__KIND_NACK) {
+		handle_nack(b, s, frame->nack);
+	} else {
+		uint64_t w = (uint64_t)s->window + frame->credit->credits;
+		s->window = w > b->cfg->broker.max_credit
+		    ? (uint32_t)b->cfg->broker.max_credit : (uint32_t)w;
+		broker_mark_dirty(b, s);
+	}
+}
+
+/* A frame other than hello on a connection without a session: NR003, with
+ * the message id of a submit so the node knows which one to send again. */
+static void
+refuse_no_hello(struct broker *b, const char *rid, size_t rid_len,
+    const Nara__Frame *frame)
+{
+	const char *mid = NULL;
+	struct nara_err err;
+
+	if (frame->kind_case == NARA__FRAME__KIND_SUBMIT && frame->submit &&
+	    frame->submit->envelope && frame->submit->envelope->message_id &&
+	    strlen(frame->submit->envelope->message_id) < MESSAGE_ID_MAX)
+		mid = frame->submit->envelope->message_id;
+	nara_err_set(&err, NR_NO_HELLO, NULL, "send hello first");
+	broker_queue_rejected(b, rid, rid_len, mid, &err);
+}
+
 static void
 handle_frame(struct broker *b, const char *rid, size_t rid_len,
     const uint8_t *data, size_t len)
@@ -286,62 +303,46 @@ handle_frame(struct broker *b, const char *rid, size_t rid_len,
 	char node[NODE_ID_MAX + 1];
 	Nara__Frame *frame;
 
-	broker_limits(b, &lim);
-	frame = frame_decode(data, len, lim.max_message_bytes + 4096, &err);
-	if (frame == NULL) {
-		log_warn("undecodable frame from %.*s: %s", (int)rid_len, rid,
-		    err.text);
-		broker_queue_rejected(b, rid, rid_len, NULL, &err);
-		return;
-	}
 	if (rid_len <= NODE_ID_MAX) {
 		memcpy(node, rid, rid_len);
 		node[rid_len] = '\0';
 		s = session_find(&b->sessions, node);
 	}
+	broker_limits(b, &lim);
+	frame = frame_decode(data, len, lim.max_message_bytes + 4096, &err);
+	if (frame != NULL && frame->kind_case == NARA__FRAME__KIND__NOT_SET) {
+		frame_free(&frame);
+		nara_err_set(&err, NR_MALFORMED_FRAME, NULL, len == 0 ?
+		    "empty frame" : "frame of no known kind");
+	}
+	if (frame == NULL) {
+		log_limited(broker_peer_log(b, s), LOG_LVL_WARNING,
+		    "undecodable frame from %.*s: %s", (int)rid_len, rid,
+		    err.text);
+		broker_queue_rejected(b, rid, rid_len, NULL, &err);
+		return;
+	}
 	if (frame->kind_case == NARA__FRAME__KIND_HELLO) {
 		if (validate_frame(frame, &lim, 0, &err) == 0)
-			handle_hello(b, rid, rid_len, frame->hello);
+			handle_hello(b, rid, rid_len, s, frame->hello);
 		else
 			broker_queue_rejected(b, rid, rid_len, NULL, &err);
-		goto done;
-	}
-	if (s == NULL || !s->connected) {
-		nara_err_set(&err, NR_NO_HELLO, NULL, "send hello first");
-		broker_queue_rejected(b, rid, rid_len, NULL, &err);
-		goto done;
-	}
-	s->last_seen = b->batch_now_ms / 1000;
-	switch (frame->kind_case) {
-	case NARA__FRAME__KIND_SUBMIT:
+	} else if (s == NULL || !s->connected) {
+		refuse_no_hello(b, rid, rid_len, frame);
+	} else if (frame->kind_case == NARA__FRAME__KIND_SUBMIT) {
+		s->last_seen = b->batch_now_ms / 1000;
 		broker_submit(b, s, frame);
-		break;
-	case NARA__FRAME__KIND_ACK:
-	case NARA__FRAME__KIND_NACK:
-	case NARA__FRAME__KIND_CREDIT:
-		if (validate_frame(frame, &lim, 0, &err) != 0) {
-			broker_queue_rejected(b, rid, rid_len, NULL, &err);
-			break;
-		}
-		if (frame->kind_case == NARA__FRAME__KIND_ACK)
-			handle_ack(b, s, frame->ack);
-		else if (frame->kind_case == NARA__FRAME__KIND_NACK)
-			handle_nack(b, s, frame->nack);
-		else {
-			uint64_t w = (uint64_t)s->window + frame->credit->credits;
-			s->window = w > b->cfg->broker.max_credit
-			    ? (uint32_t)b->cfg->broker.max_credit : (uint32_t)w;
-			broker_mark_dirty(b, s);
-		}
-		break;
-	default:
+	} else if (frame->kind_case == NARA__FRAME__KIND_ACK ||
+	    frame->kind_case == NARA__FRAME__KIND_NACK ||
+	    frame->kind_case == NARA__FRAME__KIND_CREDIT) {
+		s->last_seen = b->batch_now_ms / 1000;
+		handle_session_frame(b, s, rid, rid_len, frame);
+	} else {
 		nara_err_set(&err, NR_UNEXPECTED_FRAME, NULL,
 		    "frame kind %d is sent by the broker, not to it",
 		    (int)frame->kind_case);
 		broker_queue_rejected(b, rid, rid_len, NULL, &err);
-		break;
 	}
-done:
 	frame_free(&frame);
 }
 
@@ -425,18 +426,31 @@ router_guard(struct broker *b)
 	return 0;
 }
 
+/* A node that does not read finds its send queue full (EAGAIN with
+ * ZMQ_ROUTER_MANDATORY): room for its whole credit window and answers.
+ * Applies to connections made after the call. */
+static void
+router_sndhwm(struct broker *b)
+{
+	uint64_t v = b->cfg->broker.max_credit + ROUTER_ANSWER_BACKLOG;
+	int hwm = v > INT32_MAX ? INT32_MAX : (int)v;
+
+	zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+}
+
 static int
 router_open(struct broker *b)
 {
 	const struct config_broker *cb = &b->cfg->broker;
-	int one = 1, hwm = 0, linger = 0, hb_ivl = 5000, hb_ttl = 15000;
+	int one = 1, linger = 0, hb_ivl = 5000, hb_ttl = 15000;
+	int rcvhwm = ROUTER_RCV_BACKLOG;
 
 	if ((b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL)
 		return -1;
 	zmq_setsockopt(b->router, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
 	zmq_setsockopt(b->router, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
-	zmq_setsockopt(b->router, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(b->router, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	router_sndhwm(b);
+	zmq_setsockopt(b->router, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm));
 	zmq_setsockopt(b->router, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_ttl, sizeof(hb_ttl));
@@ -483,7 +497,8 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	metrics_init(&b->metrics);
 	b->store = st;
 	if ((b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
-	    sessions_from_config(b, false) != 0)
+	    sessions_from_config(b, false) != 0 ||
+	    broker_lifecycle_init(b) != 0)
 		goto fail;
 	b->watch = evzmq_new(base, b->router, on_router, b);
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
@@ -507,6 +522,7 @@ broker_free(struct broker **bp)
 	evzmq_free(&b->watch);
 	if (b->tick != NULL)
 		event_free(b->tick);
+	broker_lifecycle_free(b);
 	outq_clear(&b->out);
 	free(b->out.v);
 	zap_free(&b->zap);
@@ -533,6 +549,7 @@ broker_reload(struct broker *b, struct config *cfg)
 		config_free(&cfg);
 		return;
 	}
+	router_sndhwm(b);
 	config_free(&old);
 }
 

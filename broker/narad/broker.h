@@ -37,6 +37,19 @@ const struct config *broker_config(const struct broker *b);
  * "broker_started", ...) in a batch of its own. */
 void broker_audit_event(struct broker *b, const char *event, const char *detail);
 
+/* The TLS front's view of a node's connections (front.h hooks). gen
+ * numbers the connections; a newer one ends the session of an older one
+ * (the node must say hello again), and the end of a connection ends its
+ * session only while it is the node's newest: a late end of an old
+ * connection never touches the session of a newer one. */
+void broker_node_up(struct broker *b, const char *node, uint64_t gen);
+void broker_node_down(struct broker *b, const char *node, uint64_t gen);
+/* Who closes a node's connection when narad gives up on it (it does not
+ * read what is sent to it, NR006): the TLS front. Without one the session
+ * ends but the ROUTER keeps the peer; its send queue stays bounded. */
+typedef void (*broker_drop_fn)(void *arg, const char *node, uint64_t gen);
+void broker_set_drop(struct broker *b, broker_drop_fn fn, void *arg);
+
 /* Counters for status output. */
 struct broker_stats {
 	uint64_t submits, accepted, rejected, duplicates;

@@ -1,8 +1,9 @@
 /*
  * broker_int.h — state private to narad's broker core (broker.c: batches
  * and dispatch; submit.c: accepting messages; deliver.c: deliveries,
- * receipts, timeouts and expiry; broker_view.c: the operations broker.h
- * gives the rest of narad). No other module includes it.
+ * receipts, timeouts and expiry; lifecycle.c: connections starting and
+ * ending, audit rows of frames handed over; broker_view.c: the operations
+ * broker.h gives the rest of narad). No other module includes it.
  */
 #ifndef NARA_BROKER_INT_H
 #define NARA_BROKER_INT_H
@@ -15,6 +16,29 @@
 #include "outq.h"
 #include "session.h"
 #include "validate.h"
+
+/* Frames queued to one node beyond its credit window before narad decides
+ * that the node does not read (ZMQ_SNDHWM = max_credit + this). */
+#define ROUTER_ANSWER_BACKLOG 4096
+/* Frames read from one connection that wait for narad (ZMQ_RCVHWM). */
+#define ROUTER_RCV_BACKLOG 1024
+/* After the front reports a connection closed, frames the node sent just
+ * before are still on their way through the ROUTER: its session ends this
+ * much later, so that they are still taken (acks, nacks). */
+#define SESSION_DRAIN_MS 200
+
+/* An audit row about something that happened after a commit: a frame was
+ * handed to a node's connection, a connection ended. It is written at the
+ * start of the next batch (lifecycle.c). */
+enum post_kind { POST_DELIVERED, POST_RECEIPT_SENT, POST_DISCONNECTED };
+struct post_row {
+	enum post_kind kind;
+	int64_t ref;                /* message seq or receipt id */
+	int attempt;
+	int64_t when;               /* epoch seconds */
+	char node[NODE_ID_MAX + 1];
+	char detail[80];
+};
 
 struct broker {
 	struct event_base *base;
@@ -34,8 +58,16 @@ struct broker {
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
 	size_t n_dirty, cap_dirty;
-	struct session *gone[64];   /* found disconnected by the last flush */
-	size_t n_gone;
+	struct post_row *post;      /* rows waiting for the next batch */
+	size_t n_post, cap_post;
+	size_t n_post_written;      /* of them, written in the open batch */
+	uint64_t batches;           /* batches ended */
+	uint64_t post_armed_at;     /* batches when post_ev was armed */
+	struct event *post_ev;      /* writes post rows when no batch comes */
+	struct event *drain_ev;     /* ends sessions of closed connections */
+	broker_drop_fn drop;
+	void *drop_arg;
+	struct log_ratelimit others_log; /* log lines about unknown peers */
 };
 
 int64_t broker_now_ms(void);
@@ -46,6 +78,25 @@ int broker_queue_frame(struct broker *b, const char *node, size_t node_len,
     const Nara__Frame *frame, enum out_kind kind, const char *message_id);
 void broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
     const char *message_id, const struct nara_err *err);
+
+/* lifecycle.c */
+/* The timers of post rows and session drains; freed with the post rows. */
+int broker_lifecycle_init(struct broker *b);
+void broker_lifecycle_free(struct broker *b);
+/* End a connected session: nothing in flight any more (the store still
+ * queues it), audit node_disconnected with detail at when_ms. */
+void broker_session_end(struct broker *b, struct session *s,
+    const char *detail, int64_t when_ms);
+/* broker_batch_begin writes the waiting post rows into its transaction;
+ * broker_batch_end drops them once committed (keeps them otherwise), then
+ * sends the batch's frames with broker_flush, which adds the rows for
+ * what was sent and ends sessions whose peer is gone or not reading. */
+void broker_post_write(struct broker *b);
+void broker_post_done(struct broker *b, bool committed);
+void broker_flush(struct broker *b);
+/* The log limiter for lines about a peer: its session's, or one shared
+ * by peers without a session (s NULL). */
+struct log_ratelimit *broker_peer_log(struct broker *b, struct session *s);
 
 /* submit.c */
 void broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame);

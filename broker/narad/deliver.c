@@ -60,13 +60,15 @@ on_queued(void *arg, const struct store_msg *m)
 	if (data == NULL)
 		return -1;
 	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_DELIVERY,
-	    m->message_id, data, len) != 0 ||
-	    session_inflight_add(p->s, m->message_id, false, p->deadline,
+	    m->message_id, data, len) != 0)
+		return -1;
+	/* Audited (and counted as an attempt) once it was handed to the
+	 * node's connection: lifecycle.c. */
+	p->b->out.v[p->b->out.n - 1].ref = m->seq;
+	p->b->out.v[p->b->out.n - 1].attempt = attempt;
+	if (session_inflight_add(p->s, m->message_id, false, p->deadline,
 	    m->sender_node) != 0)
 		return -1;
-	store_delivering(p->b->store, m->seq, attempt, p->s->node,
-	    p->b->batch_now_ms / 1000);
-	p->b->stats.delivered++;
 	p->n++;
 	return 0;
 }
@@ -82,12 +84,12 @@ on_receipt(void *arg, const struct store_receipt *r)
 	p->s->rcpt_cursor = r->id;
 	if (data == NULL)
 		return -1;
-	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_DELIVERY,
-	    r->message_id, data, len) != 0 ||
-	    session_inflight_add(p->s, r->message_id, true, p->deadline, NULL) != 0)
+	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_RECEIPT,
+	    r->message_id, data, len) != 0)
 		return -1;
-	store_receipt_sent(p->b->store, r->id, p->b->batch_now_ms / 1000);
-	p->b->stats.receipts_sent++;
+	p->b->out.v[p->b->out.n - 1].ref = r->id;
+	if (session_inflight_add(p->s, r->message_id, true, p->deadline, NULL) != 0)
+		return -1;
 	p->n++;
 	return 0;
 }

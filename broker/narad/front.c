@@ -70,6 +70,7 @@ struct conn {
 	int days_left;                 /* certificate, valid from CONN_ZMTP */
 	char peer[80];                 /* "address:port" */
 	char node[TLS_IDENTITY_MAX + 1];
+	uint64_t gen;                  /* set when relaying starts */
 };
 
 struct front {
@@ -84,6 +85,7 @@ struct front {
 	LIST_HEAD(conn_list, conn) live, dead;
 	size_t n_live;
 	uint64_t refusals;
+	uint64_t gens;                 /* connections that started relaying */
 };
 
 static void conn_close(struct conn *c, bool flush);
@@ -124,7 +126,7 @@ conn_bury(struct conn *c)
 		return;
 	c->buried = true;
 	if (c->relaying && f->hooks.disconnected != NULL)
-		f->hooks.disconnected(f->hooks.arg, c->node);
+		f->hooks.disconnected(f->hooks.arg, c->node, c->gen);
 	c->relaying = false;
 	bufferevent_setcb(c->tls, NULL, NULL, NULL, NULL);
 	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
@@ -339,10 +341,11 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 	evbuffer_drain(bufferevent_get_input(c->tls), h->consumed);
 	c->state = CONN_RELAY;
 	c->relaying = true;
+	c->gen = ++c->f->gens;
 	event_del(c->timer);
 	log_info("tls front: node %s connected from %s", c->node, c->peer);
 	if (c->f->hooks.connected != NULL)
-		c->f->hooks.connected(c->f->hooks.arg, c->node);
+		c->f->hooks.connected(c->f->hooks.arg, c->node, c->gen);
 	/* Until the ROUTER's READY has gone by, hold at most this much. */
 	bufferevent_setwatermark(c->tls, EV_READ, 0,
 	    c->broker_ready ? 0 : RELAY_HIGH_WATER);
@@ -752,6 +755,19 @@ front_free(struct front **fp)
 	SSL_CTX_free(f->ctx);
 	free(f);
 	*fp = NULL;
+}
+
+int
+front_close_node(struct front *f, const char *node, uint64_t gen)
+{
+	struct conn *c;
+
+	LIST_FOREACH(c, &f->live, link)
+		if (c->relaying && c->gen == gen && strcmp(c->node, node) == 0) {
+			conn_close(c, false);
+			return 0;
+		}
+	return -1;
 }
 
 size_t

@@ -31,9 +31,12 @@
 struct front_hooks {
 	/* peer: "address:port"; reason: why it was refused, one line. */
 	void (*auth_failed)(void *arg, const char *peer, const char *reason);
-	/* node: configured node id, after its READY was forwarded. */
-	void (*connected)(void *arg, const char *node);
-	void (*disconnected)(void *arg, const char *node);
+	/* node: configured node id; gen: the connection's number, counting
+	 * up from 1 and never reused. connected: its READY was forwarded to
+	 * the ROUTER; disconnected: that connection ended (once, and maybe
+	 * after a newer connection of the node was reported connected). */
+	void (*connected)(void *arg, const char *node, uint64_t gen);
+	void (*disconnected)(void *arg, const char *node, uint64_t gen);
 	void *arg;
 };
 
@@ -56,6 +59,10 @@ int front_reload(struct front *f, const struct config *cfg);
 
 /* Close every connection and the listener. Accepts NULL; sets *f to NULL. */
 void front_free(struct front **f);
+
+/* Close the connection gen of node (a node that does not read what narad
+ * sends it); the disconnected hook reports it. -1 when it is not open. */
+int front_close_node(struct front *f, const char *node, uint64_t gen);
 
 /* Connections currently open (handshaking or relaying). */
 size_t front_connections(const struct front *f);

@@ -217,13 +217,35 @@ on_auth_failed(void *arg, const char *peer, const char *reason)
 	broker_audit_event(d->broker, "auth_failed", detail);
 }
 
+/* The front tells the broker which connection of a node is the newest
+ * and when one ends; the broker asks it to close a node that does not
+ * read. */
+static void
+on_node_up(void *arg, const char *node, uint64_t gen)
+{
+	broker_node_up(((struct narad *)arg)->broker, node, gen);
+}
+
+static void
+on_node_down(void *arg, const char *node, uint64_t gen)
+{
+	broker_node_down(((struct narad *)arg)->broker, node, gen);
+}
+
+static void
+drop_node(void *arg, const char *node, uint64_t gen)
+{
+	front_close_node(((struct narad *)arg)->front, node, gen);
+}
+
 /* Start the TLS front when [tls] listen is set; it relays to the ROUTER's
  * ipc socket. */
 static int
 start_front(struct narad *d)
 {
 	const struct config *cfg = broker_config(d->broker);
-	struct front_hooks hooks = { .auth_failed = on_auth_failed, .arg = d };
+	struct front_hooks hooks = { .auth_failed = on_auth_failed,
+	    .connected = on_node_up, .disconnected = on_node_down, .arg = d };
 
 	if (cfg->tls.listen[0] == '\0')
 		return 0;
@@ -233,7 +255,10 @@ start_front(struct narad *d)
 		return -1;
 	}
 	d->front = front_new(d->base, cfg, cfg->broker.router + 6, &hooks);
-	return d->front != NULL ? 0 : -1;
+	if (d->front == NULL)
+		return -1;
+	broker_set_drop(d->broker, drop_node, d);
+	return 0;
 }
 
 /* ---- end of TLS front wiring ---- */

@@ -4,6 +4,7 @@
 #include "outq.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
 	f->node[node_len] = '\0';
 	f->node_len = node_len;
 	f->kind = kind;
+	f->ref = 0;
+	f->attempt = 0;
 	snprintf(f->message_id, sizeof(f->message_id), "%s",
 	    message_id ? message_id : "");
 	f->data = data;
@@ -40,32 +43,55 @@ outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
 	return 0;
 }
 
-size_t
-outq_flush(struct outq *q, void *router, outq_gone_fn gone, void *arg)
+/* Did an earlier frame to f's peer fail in this flush? failed[] holds
+ * the indexes of the first failure per peer. */
+static bool
+peer_failed(const struct outq *q, const size_t *failed, size_t n_failed,
+    const struct out_frame *f)
 {
-	const char *last_gone = NULL;
-	size_t sent = 0;
+	for (size_t i = 0; i < n_failed; i++) {
+		const struct out_frame *g = &q->v[failed[i]];
+		if (g->node_len == f->node_len &&
+		    memcmp(g->node, f->node, f->node_len) == 0)
+			return true;
+	}
+	return false;
+}
+
+size_t
+outq_flush(struct outq *q, void *router, const struct outq_fns *fns)
+{
+	size_t sent = 0, n_failed = 0, cap_failed = 0, *failed = NULL;
 
 	for (size_t i = 0; i < q->n; i++) {
 		struct out_frame *f = &q->v[i];
-		if (zmq_send(router, f->node, f->node_len,
-		    ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-		    zmq_send(router, f->data, f->len, ZMQ_DONTWAIT) < 0) {
-			/* EHOSTUNREACH: the peer left; EAGAIN: its pipe is
-			 * full. Either way the store keeps the message and
-			 * the session is reset when the node returns. */
-			int e = errno;
-			log_debug("send to %s dropped: %s", f->node,
-			    zmq_strerror(e));
-			if (e == EHOSTUNREACH && gone != NULL && (last_gone == NULL
-			    || strcmp(last_gone, f->node) != 0)) {
-				gone(f->node, arg);
-				last_gone = f->node;
+		int e = 0;
+
+		if (n_failed == 0 || !peer_failed(q, failed, n_failed, f)) {
+			if (zmq_send(router, f->node, f->node_len,
+			    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+			    zmq_send(router, f->data, f->len, ZMQ_DONTWAIT) >= 0) {
+				sent++;
+				if (fns != NULL && fns->sent != NULL)
+					fns->sent(f, fns->arg);
+				continue;
 			}
-		} else {
-			sent++;
+			e = errno;
+			if (n_failed == cap_failed) {
+				size_t cap = cap_failed ? cap_failed * 2 : 8;
+				size_t *v = realloc(failed, cap * sizeof(*v));
+				if (v != NULL) {
+					failed = v;
+					cap_failed = cap;
+				}
+			}
+			if (n_failed < cap_failed)
+				failed[n_failed++] = i;
 		}
+		if (fns != NULL && fns->failed != NULL)
+			fns->failed(f, e, fns->arg);
 	}
+	free(failed);
 	outq_clear(q);
 	return sent;
 }

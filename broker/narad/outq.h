@@ -13,13 +13,16 @@
 
 #include "session.h"
 
-enum out_kind { OUT_OTHER, OUT_ACCEPTED, OUT_DELIVERY };
+enum out_kind { OUT_OTHER, OUT_ACCEPTED, OUT_DELIVERY, OUT_RECEIPT };
 
 struct out_frame {
 	char node[NODE_ID_MAX + 1];    /* ZMQ routing id */
 	size_t node_len;
 	enum out_kind kind;
-	char message_id[MESSAGE_ID_MAX]; /* for OUT_ACCEPTED */
+	char message_id[MESSAGE_ID_MAX]; /* OUT_ACCEPTED, OUT_DELIVERY */
+	int64_t ref;                   /* message seq (OUT_DELIVERY) or
+	                                * receipt id (OUT_RECEIPT) */
+	int attempt;                   /* OUT_DELIVERY */
 	uint8_t *data;                 /* owned */
 	size_t len;
 };
@@ -33,11 +36,23 @@ struct outq {
  * failure, in which case data is freed too. */
 int outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
     const char *message_id, uint8_t *data, size_t len);
-/* Send everything on the ROUTER; returns how many were sent. Frames to
- * peers that are gone are dropped (the store still has what matters) and
- * gone(node, arg) is called once per such peer. */
-typedef void (*outq_gone_fn)(const char *node, void *arg);
-size_t outq_flush(struct outq *q, void *router, outq_gone_fn gone, void *arg);
+
+/* What became of each frame of a flush; either function may be NULL. */
+struct outq_fns {
+	/* zmq_send took the frame: it is on the peer's connection. */
+	void (*sent)(const struct out_frame *f, void *arg);
+	/* err is zmq_send's errno (EHOSTUNREACH: no such peer; EAGAIN: the
+	 * peer's send queue is full, it does not read), or 0 when the frame
+	 * was not tried because an earlier one to that peer failed in this
+	 * flush: a peer never gets a later frame without an earlier one. */
+	void (*failed)(const struct out_frame *f, int err, void *arg);
+	void *arg;
+};
+
+/* Send everything on the ROUTER (ZMQ_ROUTER_MANDATORY, never blocking),
+ * in order, reporting each frame through fns; returns how many were sent.
+ * The queue is empty afterwards. */
+size_t outq_flush(struct outq *q, void *router, const struct outq_fns *fns);
 void outq_clear(struct outq *q);
 
 #endif

@@ -80,7 +80,7 @@ session_reset(struct session *s)
 uint32_t
 session_credit(const struct session *s)
 {
-	if (!s->connected || s->n_fl >= s->window)
+	if (!s->connected || s->down_ms != 0 || s->n_fl >= s->window)
 		return 0;
 	return s->window - (uint32_t)s->n_fl;
 }

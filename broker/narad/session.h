@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
 #define NODE_ID_MAX 64
 #define MESSAGE_ID_MAX 40
 
@@ -36,6 +38,12 @@ struct session {
 	size_t fl_head, n_fl, cap_fl;
 	int64_t connected_since;   /* epoch seconds, 0 when not connected */
 	int64_t last_seen;
+	uint64_t gen;              /* the TLS front's number of the node's
+	                            * newest connection; 0 = none known */
+	int64_t down_ms;           /* when that connection ended (epoch ms);
+	                            * the session ends after a short drain */
+	uint64_t dropped_gen;      /* connection narad closed itself (NR006) */
+	struct log_ratelimit loglim; /* log lines about this peer */
 };
 
 struct session_table {
@@ -52,7 +60,8 @@ struct session *session_find(struct session_table *t, const char *node);
 
 /* Forget everything in flight and start the queue from the beginning. */
 void session_reset(struct session *s);
-/* Deliveries + receipts that may still be sent. */
+/* Deliveries + receipts that may still be sent: none while the node's
+ * connection is known to have ended. */
 uint32_t session_credit(const struct session *s);
 int session_inflight_add(struct session *s, const char *message_id,
     bool receipt, int64_t deadline, const char *sender_node);

@@ -130,7 +130,8 @@ refuse:
 		msg_from_envelope(&m, env);
 	store_audit_rejected(b->store, &m, s->node, nara_code_id(err.code),
 	    err.text, now);
-	log_info("refused %s from %s: %s %s%s%s", mid[0] ? mid : "(no id)",
+	log_limited(&s->loglim, LOG_LVL_INFO, "refused %s from %s: %s %s%s%s",
+	    mid[0] ? mid : "(no id)",
 	    s->node, nara_code_id(err.code), err.path, err.path[0] ? ": " : "",
 	    err.text);
 	broker_queue_rejected(b, s->node, strlen(s->node), mid, &err);

@@ -44,12 +44,14 @@ usage(FILE *out)
 	    "has them; messages for this node are handed to the local system\n"
 	    "exactly once. Runs in the foreground and logs to stderr.\n"
 	    "\n"
-	    "  -c FILE        adapter configuration (see adapter.conf.example)\n"
-	    "  -n             check the configuration and exit: 0 valid, 1 invalid\n"
-	    "  -d             debug logging\n"
-	    "  -V             print the version and exit\n"
-	    "  -h, --help     this help\n"
-	    "  --help-config  every configuration key with default and meaning\n"
+	    "options:\n"
+	    "  -c, --config FILE   adapter configuration (adapter.conf.example)\n"
+	    "  -n, --check         check the configuration and exit: 0 valid,\n"
+	    "                      1 invalid\n"
+	    "  -d, --debug         debug logging\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n"
+	    "      --help-config   every configuration key with default and meaning\n"
 	    "\n"
 	    "status prints the link state, outbox depth, oldest unsent message\n"
 	    "and last receipt from the adapter's state file (read-only).\n"
@@ -128,6 +130,10 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "help-config", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },

@@ -54,15 +54,19 @@ usage(FILE *out)
 	    "\n"
 	    "The nara message broker. Runs in the foreground and logs to stderr.\n"
 	    "\n"
-	    "  -c FILE   configuration file (nara.conf(5))\n"
-	    "  -n        check the configuration, keys, TLS files and store as\n"
-	    "            start-up does, and exit: 0 valid, 1 invalid\n"
-	    "  -d        debug logging\n"
-	    "  -V        print the version and exit\n"
-	    "  -h        this help\n"
+	    "options:\n"
+	    "  -c, --config FILE   configuration file (nara.conf(5))\n"
+	    "  -n, --check         check the configuration, keys, TLS files and\n"
+	    "                      store as start-up does, and exit\n"
+	    "  -d, --debug         debug logging\n"
+	    "  -V, --version       print the version\n"
+	    "  -h, --help          this text\n"
 	    "\n"
 	    "Signals: TERM/INT stop after the current batch, HUP reloads the\n"
-	    "configuration.\n");
+	    "configuration.\n"
+	    "\n"
+	    "exit status: 0 stopped cleanly or configuration valid, 1 failed at\n"
+	    "start or configuration invalid, 2 usage error.\n");
 }
 
 static struct config *
@@ -425,7 +429,16 @@ main(int argc, char **argv)
 	int ch;
 
 	log_init("narad", LOG_LVL_INFO, getenv("JOURNAL_STREAM") != NULL);
-	while ((ch = getopt(argc, argv, "c:ndhV")) != -1) {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	while ((ch = getopt_long(argc, argv, "c:ndhV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': d.config_path = optarg; break;
 		case 'n': check = true; break;

@@ -71,8 +71,10 @@ load_config(const char *path)
 	return cfg;
 }
 
-/* SIGHUP or naractl reload: parse, validate, swap (daemon_reload wraps it). */
-static void
+/* SIGHUP: parse and validate a new config; the adapter copies what it can
+ * change while running (adapter_reload), and the new config is freed here
+ * in both cases. 0 when taken, -1 when refused (daemon_reload wraps it). */
+static int
 reload(void *arg)
 {
 	struct daemon_state *d = arg;
@@ -82,14 +84,15 @@ reload(void *arg)
 	if ((cfg = load_config(d->config_path)) == NULL) {
 		log_error("reload refused: %s has errors; keeping the running "
 		    "configuration", d->config_path);
-	} else {
-		adapter_reload(d->adapter, cfg);
-		if (!d->debug)
-			log_set_level((enum log_level)cfg->log_level);
-		log_info("configuration reloaded (log level and retry timing; "
-		    "other changes take effect at the next restart)");
-		adapter_config_free(&cfg);
+		return -1;
 	}
+	adapter_reload(d->adapter, cfg);
+	if (!d->debug)
+		log_set_level((enum log_level)cfg->log_level);
+	log_info("configuration reloaded (log level and retry timing; "
+	    "other changes take effect at the next restart)");
+	adapter_config_free(&cfg);
+	return 0;
 }
 
 static void

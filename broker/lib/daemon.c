@@ -17,7 +17,7 @@
 struct daemon_signals {
 	struct event_base *base;
 	const char *stop_text;
-	void (*reload)(void *arg);
+	int (*reload)(void *arg);
 	void *arg;
 	struct event *ev_term, *ev_int, *ev_hup, *ev_watchdog;
 };
@@ -32,24 +32,26 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(ds->base, NULL);
 }
 
-void
+int
 daemon_reload(struct daemon_signals *ds)
 {
 	struct timespec ts;
+	int rc;
 
 	/* systemd wants the monotonic time of the reload start. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	    (unsigned long long)ts.tv_sec * 1000000ULL +
 	    (unsigned long long)ts.tv_nsec / 1000ULL);
-	ds->reload(ds->arg);
+	rc = ds->reload(ds->arg);
 	sd_notify(0, "READY=1");
+	return rc;
 }
 
 static void
 on_hup(evutil_socket_t sig, short what, void *arg)
 {
-	daemon_reload(arg);
+	(void)daemon_reload(arg);   /* the reload logs and audits its outcome */
 }
 
 static void
@@ -68,7 +70,7 @@ add_signal(struct daemon_signals *ds, struct event **ev, int sig,
 
 struct daemon_signals *
 daemon_signals_new(struct event_base *base, const char *stop_text,
-    void (*reload)(void *arg), void *arg)
+    int (*reload)(void *arg), void *arg)
 {
 	struct daemon_signals *ds = calloc(1, sizeof(*ds));
 	uint64_t wd_usec = 0;

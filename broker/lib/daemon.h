@@ -12,13 +12,15 @@ struct daemon_signals;
 
 /* Install the handlers on base. stop_text ends the log line "signal N: ..."
  * (borrowed, must outlive the handle); reload(arg) does the daemon's own
- * reload work. NULL when libevent cannot make the events. */
+ * reload work and returns 0 when the new configuration was taken, -1 when
+ * it was refused and the running one kept. NULL when libevent cannot make
+ * the events. */
 struct daemon_signals *daemon_signals_new(struct event_base *base,
-    const char *stop_text, void (*reload)(void *arg), void *arg);
+    const char *stop_text, int (*reload)(void *arg), void *arg);
 
 /* Run a reload now, wrapped in RELOADING=1 / READY=1 as SIGHUP does (for
- * reloads asked for through a control socket). */
-void daemon_reload(struct daemon_signals *ds);
+ * reloads asked for through a control socket); returns reload's result. */
+int daemon_reload(struct daemon_signals *ds);
 
 /* Remove the handlers and free; *ds becomes NULL. Accepts NULL. */
 void daemon_signals_free(struct daemon_signals **ds);

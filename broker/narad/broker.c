@@ -537,20 +537,20 @@ broker_free(struct broker **bp)
 	*bp = NULL;
 }
 
-void
-broker_reload(struct broker *b, struct config *cfg)
+int
+broker_reload(struct broker *b, struct config *cfg, struct config **old)
 {
-	struct config *old = b->cfg;
+	struct config *prev = b->cfg;
 
 	b->cfg = cfg;
 	if (sessions_from_config(b, true) != 0) {
 		log_error("reload: out of memory; keeping the running config");
-		b->cfg = old;
-		config_free(&cfg);
-		return;
+		b->cfg = prev;
+		return -1;
 	}
 	router_sndhwm(b);
-	config_free(&old);
+	*old = prev;
+	return 0;
 }
 
 const struct config *

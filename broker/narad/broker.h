@@ -29,9 +29,11 @@ struct broker *broker_new(struct event_base *base, struct config *cfg,
 /* Stop reading new frames, finish nothing more, close the socket. */
 void broker_free(struct broker **b);
 
-/* Swap in a validated new config (ownership taken); the old one is freed
- * after live sessions are re-checked against it. */
-void broker_reload(struct broker *b, struct config *cfg);
+/* Swap in a validated new config. On 0 the broker owns cfg and *old is the
+ * config it used before, now the caller's to free once nothing else points
+ * into it (the TLS front). On -1 (out of memory) nothing changed: the
+ * broker keeps its config and cfg stays the caller's. */
+int broker_reload(struct broker *b, struct config *cfg, struct config **old);
 const struct config *broker_config(const struct broker *b);
 /* Write one audit event that is not about a message ("config_reloaded",
  * "broker_started", ...) in a batch of its own. */

@@ -83,13 +83,19 @@ load_config(const char *path)
 
 static void reload_signer(struct narad *d);
 
-/* SIGHUP or naractl reload: parse, validate, swap (daemon_reload wraps it). */
-static void
+/*
+ * SIGHUP or naractl reload (daemon_reload wraps it): load and validate the
+ * new config; refused, it is freed here and the running one stays. Taken,
+ * the broker swaps it in and hands back the old one, the front is told,
+ * and only then is the old config freed, so nothing ever points into a
+ * freed config. 0 when taken, -1 when refused.
+ */
+static int
 reload(void *arg)
 {
 	struct narad *d = arg;
 	const struct config *cur = broker_config(d->broker);
-	struct config *cfg;
+	struct config *cfg, *old = NULL;
 	char detail[256];
 
 	log_info("reloading %s", d->config_path);
@@ -97,7 +103,7 @@ reload(void *arg)
 		log_error("reload refused: %s has errors; keeping the running "
 		    "configuration", d->config_path);
 		broker_audit_event(d->broker, "config_refused", d->config_path);
-		return;
+		return -1;
 	}
 	if (strcmp(cfg->broker.store, cur->broker.store) != 0 ||
 	    strcmp(cfg->broker.router, cur->broker.router) != 0)
@@ -105,15 +111,21 @@ reload(void *arg)
 		    "next restart");
 	snprintf(detail, sizeof(detail), "%s: %zu nodes, %zu rules",
 	    d->config_path, cfg->n_nodes, cfg->n_rules);
+	if (broker_reload(d->broker, cfg, &old) != 0) {
+		config_free(&cfg);
+		broker_audit_event(d->broker, "config_refused", "out of memory");
+		return -1;
+	}
 	if (!d->debug)
 		log_set_level((enum log_level)cfg->broker.log_level);
-	broker_reload(d->broker, cfg);
 	/* TLS front: new config pointer, certificates and CRLs re-read. */
 	if (d->front != NULL)
-		front_reload(d->front, broker_config(d->broker));
+		front_reload(d->front, cfg);
+	config_free(&old);
 	broker_audit_event(d->broker, "config_reloaded", detail);
 	log_info("configuration reloaded: %s", detail);
 	reload_signer(d);
+	return 0;
 }
 
 static struct store *
@@ -371,16 +383,13 @@ check_only(const char *path, struct config *cfg)
 
 /* ---- operator interfaces: control sockets, metrics and dashboard ---- */
 
-/* naractl reload: the SIGHUP path; the broker's config pointer changes
- * only when the new file was valid and swapped in. */
+/* naractl reload: the SIGHUP path, with its outcome. */
 static int
 ops_reload(void *arg)
 {
 	struct narad *d = arg;
-	const struct config *before = broker_config(d->broker);
 
-	daemon_reload(d->signals);
-	return broker_config(d->broker) != before ? 0 : -1;
+	return daemon_reload(d->signals);
 }
 
 static int

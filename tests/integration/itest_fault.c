@@ -679,7 +679,13 @@ cut_round(struct tls_rig *rig, struct book *bk, struct fixture *fx, int round,
 	pump_recipient(&rcv, bk, 50);
 	tclient_close(&snd);
 	tclient_close(&rcv);
-	usleep(300000);         /* let narad notice the dead links */
+	/* narad has noticed both links are gone: each node's newest
+	 * connection audit row says disconnected */
+	cr_assert(harness_wait_sql(&rig->via_snd, "SELECT count(*) FROM audit a "
+	    "WHERE a.event = 'node_disconnected' AND a.node IN ('" T_GBG "', '"
+	    T_BUP "') AND a.seq = (SELECT max(seq) FROM audit b WHERE b.node = "
+	    "a.node AND b.event IN ('node_connected', 'node_disconnected'))", 2,
+	    30000), "round %d: narad did not notice the closed links", round);
 }
 
 Test(fault, tls_cut_mid_transfer, .timeout = 600)

@@ -138,8 +138,8 @@ wait_auth_failed(const char *like, long min)
 	quoted[j] = '\0';
 	snprintf(sql, sizeof(sql), "select count(*) from audit where "
 	    "event='auth_failed' and detail like '%s'", quoted);
-	for (int i = 0; i < 50 && (n = harness_sql_long(&h, sql)) < min; i++)
-		usleep(100000);
+	harness_wait_sql(&h, sql, min, 20000);
+	n = harness_sql_long(&h, sql);
 	cr_expect_geq(n, min, "no auth_failed audit row like '%s'; see %s",
 	    like, h.log);
 	return n;
@@ -669,6 +669,22 @@ Test(tls, tunnel_refuses_broker_of_another_ca)
 	    "broker certificate refused: ");
 }
 
+struct failures_wait {
+	struct nara_tunnel *t;
+	unsigned long before;
+};
+
+/* The tunnel has tried the broker again and failed since before. */
+static bool
+tunnel_failed_again(void *arg)
+{
+	struct failures_wait *w = arg;
+	struct tunnel_stats st;
+
+	tunnel_stats(w->t, &st);
+	return st.handshakes_failed > w->before;
+}
+
 Test(tls, tunnel_reconnects_after_broker_restart)
 {
 	char ca[128], cert[128], key[128];
@@ -681,8 +697,12 @@ Test(tls, tunnel_reconnects_after_broker_restart)
 
 	tunnel_client(&c, t, T_GBG);
 	cr_assert(hello_welcomed(&c, T_GBG, 10000), "no welcome; see %s", h.log);
+	tunnel_stats(t, &st);
 	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
-	usleep(500000);                  /* reconnects meet a closed port */
+	/* reconnects meet a closed port before narad is back */
+	cr_assert(harness_wait(tunnel_failed_again, &(struct failures_wait){
+	    t, st.handshakes_failed }, 20000), "the tunnel never tried the "
+	    "stopped broker");
 	harness_start(&h);
 	tls_wait_listening(tls_port, h.log);
 	cr_expect(hello_welcomed(&c, T_GBG, 20000),

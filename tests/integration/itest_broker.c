@@ -93,7 +93,10 @@ Test(broker, submit_deliver_ack_receipt)
 	cr_expect_str_eq(r->receipt->receiving_node, T_GBG);
 	frame_free(&r);
 	tclient_ack(&bup, id, true);
-	usleep(300000);
+	snprintf(sql, sizeof(sql), "select count(*) from audit where "
+	    "event='receipt_acked' and message_id='%s'", id);
+	cr_expect(harness_wait_sql(&h, sql, 1, 10000), "receipt ack not "
+	    "recorded");
 
 	snprintf(sql, sizeof(sql), "select count(*) from messages where "
 	    "message_id='%s' and payload is null and state=1", id);
@@ -366,7 +369,9 @@ Test(broker, reload_good_and_bad_config)
 	    "addresses = kommun:1401:socialtjanst\n");
 	fclose(f);
 	kill(h.pid, SIGHUP);
-	usleep(500000);
+	cr_expect(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='config_reloaded'", 1, 10000), "no reload; see %s", h.log);
+	cr_expect(harness_wait_log(&h, "configuration reloaded", 1, 10000));
 	cr_expect_eq(harness_log_count(&h, "configuration reloaded"), 1);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "event='config_reloaded'"), 1);
@@ -378,7 +383,9 @@ Test(broker, reload_good_and_bad_config)
 	fprintf(f, "\n[node kommun-1402]\nno_such_key = 1\n");
 	fclose(f);
 	kill(h.pid, SIGHUP);
-	usleep(500000);
+	cr_expect(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='config_refused'", 1, 10000), "bad config not refused; "
+	    "see %s", h.log);
 	cr_expect_eq(harness_log_count(&h, "reload refused"), 1);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "event='config_refused'"), 1);

@@ -266,6 +266,18 @@ Test(naractl, reload_audited_and_refused)
 	harness_cleanup(&ops_h);
 }
 
+/* narad's own status says the oldest queued message is at least 2 s old. */
+static bool
+backlog_two_seconds_old(void *arg)
+{
+	json_t *r = ops_ctl_json("status");
+	json_t *age = json_object_get(r, "oldest_queued_age_seconds");
+	bool old = json_is_integer(age) && json_integer_value(age) >= 2;
+
+	json_decref(r);
+	return old;
+}
+
 /* naractl check ARGS: its exit status; the line into out. */
 Test(naractl, check_backlog_age_thresholds)
 {
@@ -281,7 +293,8 @@ Test(naractl, check_backlog_age_thresholds)
 	cr_expect(strncmp(out, "NARA OK - ", 10) == 0, "%s", out);
 	tclient_open(&gbg, &ops_h, T_GBG, 8);
 	ops_submit_to_bup(&gbg, fx, 1, NULL);
-	sleep(3);   /* the backlog must be at least 2 s old */
+	cr_assert(harness_wait(backlog_two_seconds_old, NULL, 20000),
+	    "the backlog never aged to 2 s");
 	cr_expect_eq(ops_check(out, sizeof(out), ""), 1, "%s", out);
 	cr_expect(strncmp(out, "NARA WARNING - " T_BUP " backlog", 15 +
 	    strlen(T_BUP) + 8) == 0, "%s", out);

@@ -80,8 +80,8 @@ meta_json(const struct store_msg_meta *mm)
 
 	for (int i = 0; i < 32; i++)
 		snprintf(sha + 2 * i, 3, "%02x", m->payload_sha256[i]);
-	return json_pack("{s:s, s:o, s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, "
-	    "s:I, s:I, s:i, s:I, s:s, s:b, s:b, s:s, s:o, s:o}",
+	return json_pack("{s:s, s:o, s:s, s:i, s:s, s:s, s:s, s:s, s:o, s:o, "
+	    "s:o, s:o, s:i, s:I, s:s, s:b, s:b, s:s, s:o, s:o}",
 	    "message_id", m->message_id ? m->message_id : "",
 	    "conversation_id", opt_str(m->conversation_id),
 	    "type", message_type_name((Nara__MessageType)m->type),
@@ -90,10 +90,10 @@ meta_json(const struct store_msg_meta *mm)
 	    "sender_node", m->sender_node ? m->sender_node : "",
 	    "recipient", m->recipient ? m->recipient : "",
 	    "recipient_node", m->recipient_node ? m->recipient_node : "",
-	    "created", (json_int_t)m->created,
-	    "accepted_at", (json_int_t)mm->accepted_at,
-	    "expires", (json_int_t)m->expires,
-	    "done_at", (json_int_t)mm->done_at,
+	    "created", status_time_json(m->created),
+	    "accepted_at", status_time_json(mm->accepted_at),
+	    "expires", status_time_json(m->expires),
+	    "done_at", status_time_json(mm->done_at),
 	    "attempts", m->attempts,
 	    "size", (json_int_t)m->payload_len,
 	    "payload_sha256", sha,

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "front.h"
 #include "metrics.h"
+#include "validate.h"
 #include "version.h"
 
 /* Store counts of one configured node, indexed like cfg->nodes. */
@@ -117,11 +118,11 @@ status_json(const struct ops_view *v)
 		return NULL;
 	free(rows);
 	broker_stats(b, &s);
-	return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, "
+	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
 	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
-	    "now", (json_int_t)now,
-	    "started", (json_int_t)m->started,
+	    "now", status_time_json(now),
+	    "started", status_time_json(m->started),
 	    "uptime_seconds", (json_int_t)(now - m->started),
 	    "nodes_configured", (json_int_t)cfg->n_nodes,
 	    "nodes_connected", (json_int_t)s.nodes_connected,
@@ -139,10 +140,13 @@ status_json(const struct ops_view *v)
 	    "thresholds", thresholds_json(&cfg->broker));
 }
 
-static json_t *
-time_or_null(int64_t t)
+json_t *
+status_time_json(int64_t t)
 {
-	return t > 0 ? json_integer(t) : json_null();
+	char buf[32];
+
+	return t > 0 ? json_string(time_format(t, buf, sizeof(buf)))
+	    : json_null();
 }
 
 /* One node as the nodes view shows it; certificate days only for a node
@@ -161,8 +165,8 @@ node_json(const struct ops_view *v, const struct config_node *n,
 	    "s:o}",
 	    "id", n->id, "name", n->name, "kind", n->kind,
 	    "connected", s.connected,
-	    "connected_since", time_or_null(s.connected_since),
-	    "last_seen", time_or_null(s.last_seen),
+	    "connected_since", status_time_json(s.connected_since),
+	    "last_seen", status_time_json(s.last_seen),
 	    "in_flight", (json_int_t)s.in_flight,
 	    "queued", (json_int_t)r->queued,
 	    "receipts_waiting", (json_int_t)r->receipts,
@@ -186,7 +190,7 @@ status_nodes_json(const struct ops_view *v)
 		json_array_append_new(list, node_json(v, &cfg->nodes[i], &rows[i],
 		    now));
 	free(rows);
-	o = json_pack("{s:I, s:s, s:o}", "now", (json_int_t)now, "broker_id",
+	o = json_pack("{s:o, s:s, s:o}", "now", status_time_json(now), "broker_id",
 	    cfg->broker.id, "nodes", list);
 	return o;
 }

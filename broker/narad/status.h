@@ -8,6 +8,7 @@
 #define NARA_STATUS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -27,5 +28,9 @@ json_t *status_json(const struct ops_view *v);
 json_t *status_nodes_json(const struct ops_view *v);
 /* True when the last commit succeeded within the last 5 seconds. */
 bool status_healthy(const struct ops_view *v);
+
+/* A point in time as every view shows it: RFC 3339 in UTC
+ * ("2026-12-03T09:15:00Z"), or null for 0 (never). New reference. */
+json_t *status_time_json(int64_t epoch);
 
 #endif

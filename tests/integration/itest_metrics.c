@@ -75,7 +75,7 @@ Test(metrics, metrics_and_healthz)
 	cr_expect_eq(ops_http_get("GET", "/api/nodes", body, sizeof(body)), 200);
 	json_t *j = json_loads(body, 0, NULL);
 	cr_assert(j != NULL, "%s", body);
-	ops_expect_fields(j, "now:i broker_id:s nodes:a status:o");
+	ops_expect_fields(j, "now:t broker_id:s nodes:a status:o");
 	json_decref(j);
 	free(pr);
 	tclient_close(&gbg);

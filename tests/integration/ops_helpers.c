@@ -120,9 +120,19 @@ ops_ctl_json(const char *args)
 	return j;
 }
 
+/* A time as the views give it: RFC 3339 in UTC, ending in Z. */
+static bool
+is_utc_time(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s != NULL && validate_time(s, NULL, NULL, NULL) == 0 &&
+	    s[strlen(s) - 1] == 'Z';
+}
+
 /* Every documented field present with its JSON type ('s' string, 'i'
- * integer, 'b' boolean, 'o' object, 'a' array, 'I' integer or null,
- * 'S' string or null). */
+ * integer, 'b' boolean, 'o' object, 'a' array, 't' RFC 3339 UTC time,
+ * 'I', 'S' and 'T' the same or null). */
 void
 ops_expect_fields(json_t *o, const char *spec)
 {
@@ -141,6 +151,8 @@ ops_expect_fields(json_t *o, const char *spec)
 		case 'a': ok = json_is_array(v); break;
 		case 'I': ok = json_is_integer(v) || json_is_null(v); break;
 		case 'S': ok = json_is_string(v) || json_is_null(v); break;
+		case 't': ok = is_utc_time(v); break;
+		case 'T': ok = is_utc_time(v) || json_is_null(v); break;
 		default: ok = false; break;
 		}
 		cr_assert(ok, "field %s missing or not of type %c", key, type);

@@ -30,8 +30,8 @@ int ops_ctl(char *out, size_t out_len, char *err, size_t err_len,
 json_t *ops_ctl_json(const char *args);
 /* naractl check ARGS: exit status; the line into out. */
 int ops_check(char *out, size_t len, const char *args);
-/* "key:t key:t ...": every field present with its type (s i b o a, I and S
- * also allow null). */
+/* "key:t key:t ...": every field present with its type (s i b o a, t an
+ * RFC 3339 UTC time; I, S and T also allow null). */
 void ops_expect_fields(json_t *o, const char *spec);
 json_int_t ops_jint(json_t *o, const char *key);
 json_t *ops_node_of(json_t *nodes_result, const char *id);

@@ -131,18 +131,14 @@ fmt_age(json_t *v, char *buf, size_t len)
 	return buf;
 }
 
-/* Epoch seconds as local "YYYY-MM-DD HH:MM:SS", or "-". */
+/* A time as narad gives it (RFC 3339 in UTC, e.g. 2026-12-03T09:15:00Z),
+ * printed as it is so that every tool shows the same text; "-" for none. */
 static const char *
 fmt_time(json_t *v, char *buf, size_t len)
 {
-	time_t t;
-	struct tm tm;
-
-	if (!json_is_integer(v) || json_integer_value(v) <= 0)
+	if (!json_is_string(v))
 		return "-";
-	t = (time_t)json_integer_value(v);
-	localtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf, len, "%s", json_string_value(v));
 	return buf;
 }
 
@@ -485,12 +481,12 @@ print_message(json_t *m)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *v = json_object_get(m, keys[i]);
 		const char *s = "-";
-		if (json_is_string(v))
+		if (is_time_key(keys[i]))
+			s = fmt_time(v, buf, sizeof(buf));
+		else if (json_is_string(v))
 			s = json_string_value(v);
 		else if (json_is_boolean(v))
 			s = json_is_true(v) ? "yes" : "no";
-		else if (is_time_key(keys[i]))
-			s = fmt_time(v, buf, sizeof(buf));
 		else
 			s = fmt_int(v, buf, sizeof(buf));
 		printf("%-17s %s\n", keys[i], s);

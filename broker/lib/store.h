@@ -39,6 +39,8 @@ struct store_options {
 /* Message states kept in the store. In-flight is not a state: a delivery
  * without ack is simply redelivered after a restart. */
 enum store_msg_state { STORE_QUEUED = 0, STORE_DELIVERED = 1, STORE_DEAD = 2 };
+/* "queued", "delivered", "dead" (or "unknown"), as tools show a state. */
+const char *store_state_name(int state);
 
 /* Metadata of a message, extracted from the validated envelope by the caller.
  * payload is the encoded Envelope (the clinical content), kept until ack. */

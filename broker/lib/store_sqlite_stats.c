@@ -86,3 +86,14 @@ store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
 	return meta_walk(st, s, fn, arg, "reading a message");
 }
+
+const char *
+store_state_name(int state)
+{
+	switch (state) {
+	case STORE_QUEUED: return "queued";
+	case STORE_DELIVERED: return "delivered";
+	case STORE_DEAD: return "dead";
+	default: return "unknown";
+	}
+}

@@ -68,17 +68,6 @@ on_retry_meta(void *arg, const struct store_msg_meta *mm)
 	return 0;
 }
 
-static const char *
-state_name(int state)
-{
-	switch (state) {
-	case STORE_QUEUED: return "queued";
-	case STORE_DELIVERED: return "delivered";
-	case STORE_DEAD: return "dead";
-	default: return "unknown";
-	}
-}
-
 int
 broker_retry(struct broker *b, const char *message_id, const char *operator,
     char *node, size_t node_len, struct nara_err *err)
@@ -96,7 +85,7 @@ broker_retry(struct broker *b, const char *message_id, const char *operator,
 		return nara_err_set(err, NR_BAD_VALUE, "message_id", "message %s "
 		    "is %s, not a dead letter that can be retried", message_id,
 		    rc.state == STORE_DEAD ? "dead without its content" :
-		    state_name(rc.state));
+		    store_state_name(rc.state));
 	/* A batch of its own, like a frame from a node: the retry, a
 	 * delivery pass for the recipient, then the commit and the sends. */
 	broker_batch_begin(b);

@@ -52,17 +52,6 @@ struct control_cmd {
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *
-state_name(int state)
-{
-	switch (state) {
-	case STORE_QUEUED: return "queued";
-	case STORE_DELIVERED: return "delivered";
-	case STORE_DEAD: return "dead";
-	default: return "unknown";
-	}
-}
-
 static json_t *
 opt_str(const char *s)
 {
@@ -99,7 +88,7 @@ meta_json(const struct store_msg_meta *mm)
 	    "payload_sha256", sha,
 	    "identifies_child", mm->has_subject,
 	    "payload_kept", mm->payload_kept,
-	    "state", state_name(m->state),
+	    "state", store_state_name(m->state),
 	    "dead_code", opt_str(mm->dead_code),
 	    "dead_text", opt_str(mm->dead_text));
 }

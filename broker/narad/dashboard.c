@@ -1,8 +1,10 @@
 /*
- * dashboard.c — the page narad serves at "/": every configured node with
- * its connection, backlog, oldest message and certificate expiry. Inline
- * CSS and JS only (closed networks have no CDN); the script fetches
- * /api/nodes every 5 seconds and rebuilds the table. Read-only.
+ * dashboard.c — the page narad serves at "/": a banner with the overall
+ * state and its reasons (the same evaluation as `naractl check`), then
+ * every configured node with its connection, backlog, oldest message and
+ * certificate expiry, problems first. Inline CSS and JS only (closed
+ * networks have no CDN); the script fetches /api/nodes every 5 seconds
+ * and rebuilds the page. Read-only.
  */
 #include "http.h"
 
@@ -24,9 +26,14 @@ const char http_dashboard_html[] =
 "tr.connected td.state{color:#070}\n"
 "td.warn{background:#fff3c4}td.crit{background:#ffd6d6}\n"
 "#error{color:#a00;font-weight:bold}\n"
+"#banner{padding:.5em .8em;margin:.3em 0;font-weight:bold;border-radius:3px}\n"
+"#banner.OK{background:#dff3df;color:#064}#banner.WARNING{background:#fff3c4;color:#640}\n"
+"#banner.CRITICAL{background:#ffd6d6;color:#900}\n"
+"#problems{margin:.2em 0 1em;padding-left:1.4em}\n"
 "</style></head><body>\n"
 "<h1>nara <span id=\"broker\"></span></h1>\n"
-"<div id=\"summary\">loading&hellip;</div><div id=\"error\"></div>\n"
+"<div id=\"banner\">loading&hellip;</div><ul id=\"problems\"></ul>\n"
+"<div id=\"summary\"></div><div id=\"error\"></div>\n"
 "<table><thead><tr><th>Node</th><th>Id</th><th>Kind</th><th>State</th>"
 "<th>Queued</th><th>In flight</th><th>Oldest</th><th>Cert days</th>"
 "<th>Last seen</th></tr></thead><tbody id=\"nodes\"></tbody></table>\n"
@@ -38,8 +45,18 @@ const char http_dashboard_html[] =
 "function when(now,t){return t===null?'':age(Math.round((Date.parse(now)-Date.parse(t))/1000))+' ago';}\n"
 "function cell(tr,text,cls){var td=document.createElement('td');"
 "td.textContent=text;if(cls)td.className=cls;tr.appendChild(td);return td;}\n"
+"function rank(n,bad){var b=bad[n.id];if(b==='CRITICAL')return 0;if(b==='WARNING')return 1;"
+"if(!n.connected&&n.queued>0)return 2;return n.connected?3:4;}\n"
+"function banner(c){var b=document.getElementById('banner'),p=document.getElementById('problems'),bad={};\n"
+" b.className=c.status;b.textContent='NARA '+c.status+' \u2013 '+c.message;p.textContent='';\n"
+" c.problems.forEach(function(x){var li=document.createElement('li');li.className=x.level;\n"
+"  li.textContent=x.level+': '+x.node+' '+x.what+' '+x.value+' (threshold '+x.threshold+')';p.appendChild(li);\n"
+"  x.node.split(', ').forEach(function(id){if(bad[id]!=='CRITICAL')bad[id]=x.what==='nodes disconnected'?bad[id]:x.level;});});\n"
+" return bad;}\n"
 "function render(d){\n"
-" var s=d.status,th=s.thresholds,body=document.getElementById('nodes');\n"
+" var s=d.status,th=s.thresholds,body=document.getElementById('nodes'),bad=banner(d.check);\n"
+" d.nodes.forEach(function(n,i){n.order=i;});\n"
+" d.nodes.sort(function(x,y){return rank(x,bad)-rank(y,bad)||(y.oldest_age_seconds||0)-(x.oldest_age_seconds||0)||x.order-y.order;});\n"
 " document.getElementById('broker').textContent=d.broker_id+' '+s.version;\n"
 " document.getElementById('summary').innerHTML='';\n"
 " [['connected',s.nodes_connected+' of '+s.nodes_configured+' nodes connected'],"

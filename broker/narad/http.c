@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "metrics.h"
+#include "opscheck.h"
 #include "log.h"
 #include "validate.h"
 #include "version.h"
@@ -208,18 +209,25 @@ serve_json(struct evhttp_request *req, json_t *j)
 	evbuffer_free(o);
 }
 
-/* /api/nodes: the node table plus the broker totals of naractl status. */
+/* /api/nodes: the node table, the broker totals of naractl status, and
+ * the overall state exactly as `naractl check` computes it (opscheck.h)
+ * with the configured thresholds. */
 static json_t *
 api_nodes(struct http *h)
 {
 	json_t *nv = status_nodes_json(&h->view);
 	json_t *st = status_json(&h->view);
+	struct opscheck_thresholds th;
+	json_t *check;
 
 	if (nv == NULL || st == NULL) {
 		json_decref(nv);
 		json_decref(st);
 		return NULL;
 	}
+	opscheck_thresholds_of(st, &th);
+	if ((check = opscheck_eval(st, nv, &th)) != NULL)
+		json_object_set_new(nv, "check", check);
 	json_object_set_new(nv, "status", st);
 	return nv;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "harness.h"
 #include "tls_helpers.h"
@@ -101,6 +102,26 @@ expect_row(const char *dom, const char *node, const char *state)
 	cr_expect(strstr(dom, want) != NULL, "no row %s", want);
 }
 
+/* The banner says what `naractl check` says: the same level and reasons. */
+static void
+expect_banner_as_naractl_check(const char *dom)
+{
+	char out[4096], bin[300], want[4200];
+	json_t *j;
+	int rc;
+
+	rc = harness_run(out, sizeof(out), "%s -c %s check --json",
+	    harness_bin("naractl", bin, sizeof(bin)), h.conf);
+	j = json_loads(out, 0, NULL);
+	cr_assert(j != NULL, "naractl check --json (exit %d): %s", rc, out);
+	snprintf(want, sizeof(want), "<div id=\"banner\" class=\"%s\">NARA %s "
+	    "\u2013 %s</div>", json_string_value(json_object_get(j, "status")),
+	    json_string_value(json_object_get(j, "status")),
+	    json_string_value(json_object_get(j, "message")));
+	cr_expect(strstr(dom, want) != NULL, "no banner %s in %s", want, dom);
+	json_decref(j);
+}
+
 Test(dashboard, test_config_nodes_and_states)
 {
 	struct fixture *fx = fixture_new();
@@ -138,6 +159,12 @@ Test(dashboard, test_config_nodes_and_states)
 	cr_expect(strstr(dom, "Göteborg") != NULL);
 	cr_expect(strstr(dom, "<div id=\"error\"></div>") != NULL,
 	    "the page reports an error");
+	expect_banner_as_naractl_check(dom);
+	/* problems first: BUP's backlog waits for a node that is not there,
+	 * then the connected node, then the idle disconnected ones */
+	cr_expect(strstr(dom, "node-" T_BUP) < strstr(dom, "node-" T_GBG) &&
+	    strstr(dom, "node-" T_GBG) < strstr(dom, "node-" T_BORAS),
+	    "rows not problems first: %s", dom);
 	free(dom);
 	tclient_close(&gbg);
 	fixture_free(&fx);

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "conftab.h"
 #include "naractl.h"
+#include "opscheck.h"
 #include "version.h"
 
 static const char USAGE[] =
@@ -115,20 +116,9 @@ parse_count(const char *s)
 const char *
 fmt_age(json_t *v, char *buf, size_t len)
 {
-	long long s;
-
 	if (!json_is_integer(v))
 		return "-";
-	s = json_integer_value(v);
-	if (s < 120)
-		snprintf(buf, len, "%lld s", s);
-	else if (s < 7200)
-		snprintf(buf, len, "%lld min", s / 60);
-	else if (s < 172800)
-		snprintf(buf, len, "%lld h", s / 3600);
-	else
-		snprintf(buf, len, "%lld d", s / 86400);
-	return buf;
+	return opscheck_age_text(json_integer_value(v), buf, len);
 }
 
 /* A time as narad gives it (RFC 3339 in UTC, e.g. 2026-12-03T09:15:00Z),

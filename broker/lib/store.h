@@ -87,6 +87,10 @@ void store_free(struct store **st);
  * its chain is not behind the head file beside it. *absent says no store
  * exists yet (narad would create one). 0, or -1 with err (NR041). */
 int store_check(const char *path, bool *absent, struct nara_err *err);
+/* The head file narad keeps beside an open store: 0 when there is none or
+ * the chain reaches its seq with its hash, -1 with err (NR041) when the
+ * store is behind it or holds another chain (nara-audit verify). */
+int store_head_file_check(struct store *st, struct nara_err *err);
 
 /* Transactions: exactly one open batch at a time. */
 int store_begin(struct store *st, struct nara_err *err);

@@ -57,6 +57,8 @@ struct store {
 	sqlite3_stmt *stmt[S_COUNT];
 	char *path;
 	bool read_only;
+	bool opened;                  /* store_open completed: may sign and
+	                               * mark at store_free */
 	bool sync_full;
 	uint64_t max_bytes;
 	uint8_t *key;                 /* pseudonym key (own copy) */

@@ -455,6 +455,7 @@ store_open(const char *path, const struct store_options *opt,
 		goto fail;
 	if (!st->read_only && ckpt_start(st, err) != 0)
 		goto fail;
+	st->opened = true;
 	return st;
 fail:
 	store_free(&st);

@@ -122,7 +122,8 @@ store_sign_final(struct store *st)
 {
 	struct nara_err err = { 0 };
 
-	if (st->read_only)
+	/* a store refused at open must not record its head as the truth */
+	if (st->read_only || !st->opened)
 		return;
 	if (st->signer == NULL) {
 		/* unsigned: the head file alone records where the chain ended */

@@ -340,6 +340,12 @@ store_guard_head(struct store *st, struct nara_err *err)
 	return 0;
 }
 
+int
+store_head_file_check(struct store *st, struct nara_err *err)
+{
+	return store_guard_head(st, err);
+}
+
 void
 store_mark_set(struct store *st, const struct audit_checkpoint *c)
 {

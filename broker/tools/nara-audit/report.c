@@ -112,6 +112,12 @@ cmd_verify(struct opts *o)
 	if (audit_verify_ring(store_sqlite_db(st), h,
 	    (const struct audit_key *const *)keys, n, &rep, &err) == 0) {
 		rc = EXIT_OK;
+		/* rows cut from the end together with every checkpoint naming
+		 * them: the head narad kept beside the store still knows */
+		if (store_head_file_check(st, &err) != 0) {
+			rep.bad_seq = rep.last_seq + 1;
+			rc = EXIT_BAD;
+		}
 	} else if (rep.bad_seq > 0) {
 		rc = EXIT_BAD;
 	} else {

@@ -269,7 +269,7 @@ store_mono_seconds(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return (int64_t)ts.tv_sec + 1;     /* never 0, which means "none" */
 }
 
 /*

@@ -34,6 +34,9 @@ struct store_options {
 	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
 	size_t pseudonym_key_len;
 	bool read_only;            /* tools: open without writing */
+	bool head_file;            /* narad: keep <path>.head beside the store
+	                            * (store_sqlite_guard.c); every read-write
+	                            * open checks it when it exists */
 };
 
 /* Message states kept in the store. In-flight is not a state: a delivery

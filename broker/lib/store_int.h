@@ -107,6 +107,7 @@ struct store {
 
 	/* the chain head kept beside the store (store_sqlite_guard.c) */
 	char *mark_path;              /* <store>.head */
+	bool mark_keep;               /* this program writes it (narad) */
 	struct store_mark mark;       /* the newest head recorded, or due */
 	bool mark_due;                /* write mark after this batch commits */
 	int64_t marked_at;            /* when the last mark was taken */

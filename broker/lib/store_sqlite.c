@@ -408,6 +408,7 @@ copy_options(struct store *st, const char *path,
     const struct store_options *opt, struct nara_err *err)
 {
 	st->read_only = opt->read_only;
+	st->mark_keep = opt->head_file && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
 	atomic_init(&st->ckpt_backfilled, 0);
@@ -434,7 +435,8 @@ struct store *
 store_open(const char *path, const struct store_options *opt,
     struct nara_err *err)
 {
-	static const struct store_options defaults = { .sync_full = true };
+	static const struct store_options defaults = { .sync_full = true,
+	    .head_file = true };
 	struct store *st = calloc(1, sizeof(*st));
 
 	if (opt == NULL)

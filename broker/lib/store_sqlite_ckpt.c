@@ -127,7 +127,8 @@ store_sign_final(struct store *st)
 		return;
 	if (st->signer == NULL) {
 		/* unsigned: the head file alone records where the chain ended */
-		if (st->head_seq > 0 && st->head_seq != st->mark.seq) {
+		if (st->mark_keep && st->head_seq > 0 &&
+		    st->head_seq != st->mark.seq) {
 			store_mark_set(st, NULL);
 			store_mark_write(st);
 		}

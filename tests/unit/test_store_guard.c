@@ -19,7 +19,8 @@ static struct store *
 try_open(struct fx *f, struct nara_err *err)
 {
 	struct store_options opt = { .sync_full = true,
-	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key) };
+	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
+	    .head_file = true };
 
 	return store_open(f->path, &opt, err);
 }
@@ -109,5 +110,28 @@ Test(guard, head_file_written_and_checked)
 	cr_expect(absent);
 	cr_expect_neq(access(f.path, F_OK), 0, "store_check created the store");
 	f.st = fx_open(&f, false);
+	fx_fini(&f);
+}
+
+/* A tool that writes (nara-audit review, prune) checks the head file but
+ * leaves it to narad: only narad's record counts. */
+Test(guard, tools_do_not_write_the_head_file)
+{
+	struct store_options opt = { .sync_full = true };
+	struct nara_err err = { 0 };
+	struct store *st;
+	char head[200];
+	struct fx f;
+
+	fx_init(&f);
+	snprintf(head, sizeof(head), "%s.head", f.path);
+	store_free(&f.st);
+	cr_expect_neq(access(head, F_OK), 0, "empty chain: no head yet");
+	st = store_open(f.path, &opt, &err);
+	cr_assert_not_null(st, "%s", err.text);
+	cr_assert_eq(store_audit_event(st, "broker_started", NULL, NULL,
+	    FX_NOW), 0);
+	store_free(&st);
+	cr_expect_neq(access(head, F_OK), 0, "a tool wrote the head file");
 	fx_fini(&f);
 }

@@ -13,7 +13,6 @@
 
 #include "naractl.h"
 
-
 static const char *const LEVEL[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 
 struct check {
@@ -46,25 +45,33 @@ check_add(struct check *c, const char *node, const char *what,
 	json_decref(v);
 }
 
+/* A configured node that is not connected: counted, and named while the
+ * list fits. */
+static void
+note_down(struct check *c, const char *id)
+{
+	size_t len = strlen(c->down);
+
+	c->disconnected++;
+	if (len + strlen(id) + 6 < sizeof(c->down))
+		snprintf(c->down + len, sizeof(c->down) - len, "%s%s",
+		    len ? ", " : "", id);
+	else if (len + 5 < sizeof(c->down) && strstr(c->down, "...") == NULL)
+		snprintf(c->down + len, sizeof(c->down) - len, ", ...");
+}
+
 /* A backlog at least as old as a threshold, or a certificate with at most
- * that many days left, crosses it. */
+ * that many days left, crosses it; a node that is down is counted for
+ * check_disconnected. */
 static void
 check_node(struct check *c, json_t *n)
 {
 	json_t *age = json_object_get(n, "oldest_age_seconds");
 	json_t *days = json_object_get(n, "cert_days_left");
 	const char *id = str(n, "id");
-	size_t len = strlen(c->down);
 
-	if (!json_is_true(json_object_get(n, "connected"))) {
-		c->disconnected++;
-		if (len + strlen(id) + 6 < sizeof(c->down))
-			snprintf(c->down + len, sizeof(c->down) - len, "%s%s",
-			    len ? ", " : "", id);
-		else if (len + 5 < sizeof(c->down) && strstr(c->down, "...") == NULL)
-			snprintf(c->down + len, sizeof(c->down) - len, ", ...");
-	}
-
+	if (!json_is_true(json_object_get(n, "connected")))
+		note_down(c, id);
 	if (json_is_integer(age)) {
 		long long a = json_integer_value(age);
 		if (a >= c->crit_age)

@@ -332,8 +332,15 @@ store_guard_head(struct store *st, struct nara_err *err)
 
 	if (mark_read(st->mark_path, &m, err) != 0)
 		return -1;
-	if (m.seq == 0)
+	if (m.seq == 0) {
+		if (st->mark_keep && st->head_seq > 0)
+			log_warn("store %s: its audit chain reaches seq %lld but %s "
+			    "is missing (first start of this version, or the file "
+			    "was removed): the store cannot be compared; a new head "
+			    "file is written at the next checkpoint", st->path,
+			    (long long)st->head_seq, st->mark_path);
 		return 0;
+	}
 	if (mark_compare(st, &m, err) != 0)
 		return -1;
 	st->mark = m;

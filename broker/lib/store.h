@@ -34,6 +34,9 @@ struct store_options {
 	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
 	size_t pseudonym_key_len;
 	bool read_only;            /* tools: open without writing */
+	bool head_file;            /* narad: keep <path>.head beside the store
+	                            * (store_sqlite_guard.c); every read-write
+	                            * open checks it when it exists */
 };
 
 /* Message states kept in the store. In-flight is not a state: a delivery
@@ -89,6 +92,10 @@ void store_free(struct store **st);
  * its chain is not behind the head file beside it. *absent says no store
  * exists yet (narad would create one). 0, or -1 with err (NR041). */
 int store_check(const char *path, bool *absent, struct nara_err *err);
+/* The head file narad keeps beside an open store: 0 when there is none or
+ * the chain reaches its seq with its hash, -1 with err (NR041) when the
+ * store is behind it or holds another chain (nara-audit verify). */
+int store_head_file_check(struct store *st, struct nara_err *err);
 
 /*
  * Transactions: exactly one open batch at a time.

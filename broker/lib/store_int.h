@@ -57,6 +57,8 @@ struct store {
 	sqlite3_stmt *stmt[S_COUNT];
 	char *path;
 	bool read_only;
+	bool opened;                  /* store_open completed: may sign and
+	                               * mark at store_free */
 	bool sync_full;
 	uint64_t max_bytes;
 	uint8_t *key;                 /* pseudonym key (own copy) */
@@ -105,6 +107,7 @@ struct store {
 
 	/* the chain head kept beside the store (store_sqlite_guard.c) */
 	char *mark_path;              /* <store>.head */
+	bool mark_keep;               /* this program writes it (narad) */
 	struct store_mark mark;       /* the newest head recorded, or due */
 	bool mark_due;                /* write mark after this batch commits */
 	int64_t marked_at;            /* when the last mark was taken */

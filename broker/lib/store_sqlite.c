@@ -269,7 +269,7 @@ store_mono_seconds(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
+	return (int64_t)ts.tv_sec + 1;     /* never 0, which means "none" */
 }
 
 /*
@@ -408,6 +408,7 @@ copy_options(struct store *st, const char *path,
     const struct store_options *opt, struct nara_err *err)
 {
 	st->read_only = opt->read_only;
+	st->mark_keep = opt->head_file && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
 	atomic_init(&st->ckpt_backfilled, 0);
@@ -434,7 +435,8 @@ struct store *
 store_open(const char *path, const struct store_options *opt,
     struct nara_err *err)
 {
-	static const struct store_options defaults = { .sync_full = true };
+	static const struct store_options defaults = { .sync_full = true,
+	    .head_file = true };
 	struct store *st = calloc(1, sizeof(*st));
 
 	if (opt == NULL)
@@ -455,6 +457,7 @@ store_open(const char *path, const struct store_options *opt,
 		goto fail;
 	if (!st->read_only && ckpt_start(st, err) != 0)
 		goto fail;
+	st->opened = true;
 	return st;
 fail:
 	store_free(&st);

@@ -122,11 +122,13 @@ store_sign_final(struct store *st)
 {
 	struct nara_err err = { 0 };
 
-	if (st->read_only)
+	/* a store refused at open must not record its head as the truth */
+	if (st->read_only || !st->opened)
 		return;
 	if (st->signer == NULL) {
 		/* unsigned: the head file alone records where the chain ended */
-		if (st->head_seq > 0 && st->head_seq != st->mark.seq) {
+		if (st->mark_keep && st->head_seq > 0 &&
+		    st->head_seq != st->mark.seq) {
 			store_mark_set(st, NULL);
 			store_mark_write(st);
 		}

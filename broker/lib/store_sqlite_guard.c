@@ -8,10 +8,10 @@
  * with NR041 and never initialised over, because queues and the audit
  * history would be gone without a trace.
  *
- * The head file: narad also writes the newest audit chain head it recorded
- * (seq, hash, time and, with a signing key, the Ed25519 signature of that
- * checkpoint) to <store>.head beside the store, at every checkpoint and at
- * a clean stop. At the next start a store whose chain ends before that seq,
+ * The head file: narad (store_options.head_file) also writes the newest
+ * audit chain head it recorded (seq, hash, time and, with a signing key,
+ * the Ed25519 signature of that checkpoint) to <store>.head beside the
+ * store, at every checkpoint and at a clean stop; tools only read it. At the next start a store whose chain ends before that seq,
  * or holds another hash there, is refused: it was emptied, replaced or
  * rolled back to an older copy. Writing is atomic: a temporary file, fsync,
  * rename, fsync of the directory.
@@ -332,12 +332,25 @@ store_guard_head(struct store *st, struct nara_err *err)
 
 	if (mark_read(st->mark_path, &m, err) != 0)
 		return -1;
-	if (m.seq == 0)
+	if (m.seq == 0) {
+		if (st->mark_keep && st->head_seq > 0)
+			log_warn("store %s: its audit chain reaches seq %lld but %s "
+			    "is missing (first start of this version, or the file "
+			    "was removed): the store cannot be compared; a new head "
+			    "file is written at the next checkpoint", st->path,
+			    (long long)st->head_seq, st->mark_path);
 		return 0;
+	}
 	if (mark_compare(st, &m, err) != 0)
 		return -1;
 	st->mark = m;
 	return 0;
+}
+
+int
+store_head_file_check(struct store *st, struct nara_err *err)
+{
+	return store_guard_head(st, err);
 }
 
 void
@@ -345,6 +358,8 @@ store_mark_set(struct store *st, const struct audit_checkpoint *c)
 {
 	struct store_mark *m = &st->mark;
 
+	if (!st->mark_keep)
+		return;
 	memset(m, 0, sizeof(*m));
 	m->seq = st->head_seq;
 	memcpy(m->hash, st->head_hash, AUDIT_HASH_LEN);
@@ -384,8 +399,11 @@ store_mark_write(struct store *st)
 	int fd;
 
 	st->mark_due = false;
+	if (!st->mark_keep)
+		return;
+	/* 0644: seq, hash and signature only, for auditors who verify */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", st->mark_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 ||
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
 	    (f = fdopen(fd, "w")) == NULL)
 		goto fail;
 	fd = -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rfc3339.h"
 #include "validate.h"
 #include "validate_int.h"
 
@@ -66,17 +67,6 @@ digits_value(const char *s, int n)
 		v = v * 10 + (s[i] - '0');
 	}
 	return v;
-}
-
-static int
-month_days(int year, int month)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	if (month < 1 || month > 12)
-		return 0;
-	return month == 2 && leap ? 29 : days[month - 1];
 }
 
 /* s cut to printable ASCII for an error text: peer bytes need not be UTF-8,
@@ -198,7 +188,7 @@ validate_personal_number(const char *s, struct nara_err *err, const char *path)
 	day = digits_value(s + 6, 2);
 	if (day > 60)
 		day -= 60;    /* samordningsnummer: day of birth + 60 */
-	if (day < 1 || day > month_days(year, month))
+	if (day < 1 || day > rfc3339_month_days(year, month))
 		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, path,
 		    "not a real date of birth");
 	if (year < 1890 || year > current_year())
@@ -216,76 +206,17 @@ validate_personal_number(const char *s, struct nara_err *err, const char *path)
 	return 0;
 }
 
-/* The "Z" / "+HH:MM" / "-HH:MM" at *p; offset in seconds east of UTC. */
-static int
-parse_zone(const char **p, int *offset)
-{
-	const char *s = *p;
-	int hours, minutes;
-
-	if (s[0] == 'Z') {
-		*offset = 0;
-		*p = s + 1;
-		return 0;
-	}
-	if (s[0] != '+' && s[0] != '-')
-		return -1;
-	hours = digits_value(s + 1, 2);
-	if (hours < 0 || hours > 23 || s[3] != ':')
-		return -1;
-	minutes = digits_value(s + 4, 2);
-	if (minutes < 0 || minutes > 59)
-		return -1;
-	*offset = (hours * 3600 + minutes * 60) * (s[0] == '-' ? -1 : 1);
-	*p = s + 6;
-	return 0;
-}
-
-/* Strict: upper-case T and Z, seconds 00-59, at most 9 fraction digits,
- * a real calendar date. NR015 otherwise; epoch may be NULL. */
+/* Strict RFC 3339 (rfc3339.h). NR015 otherwise; epoch may be NULL. */
 int
 validate_time(const char *s, int64_t *epoch, struct nara_err *err, const char *path)
 {
-	struct tm tm = { 0 };
-	const char *p;
 	char show[40];
-	int f[6], offset = 0, n = 0;
-	/* position and width of year, month, day, hour, minute, second */
-	static const int at[6] = { 0, 5, 8, 11, 14, 17 }, width[6] = { 4, 2, 2, 2, 2, 2 };
-	static const char sep[6] = { '-', '-', 'T', ':', ':', '\0' };
 
-	if (s == NULL)
-		s = "";
-	for (int i = 0; i < 6; i++) {
-		f[i] = digits_value(s + at[i], width[i]);
-		if (f[i] < 0 || (i < 5 && s[at[i] + width[i]] != sep[i]))
-			goto fail;
-	}
-	p = s + 19;
-	if (*p == '.') {
-		while (is_digit(p[1 + n]))
-			n++;
-		if (n < 1 || n > 9)
-			goto fail;
-		p += 1 + n;
-	}
-	if (parse_zone(&p, &offset) != 0 || *p != '\0')
-		goto fail;
-	if (f[2] < 1 || f[2] > month_days(f[0], f[1]) || f[3] > 23 ||
-	    f[4] > 59 || f[5] > 59)
-		goto fail;
-	tm.tm_year = f[0] - 1900;
-	tm.tm_mon = f[1] - 1;
-	tm.tm_mday = f[2];
-	tm.tm_hour = f[3];
-	tm.tm_min = f[4];
-	tm.tm_sec = f[5];
-	if (epoch != NULL)
-		*epoch = (int64_t)timegm(&tm) - offset;
-	return 0;
-fail:
+	if (rfc3339_parse(s, epoch) == 0)
+		return 0;
 	return nara_err_set(err, NR_BAD_TIME, path,
-	    "\"%s\" is not an RFC 3339 time", shown(s, show, sizeof(show)));
+	    "\"%s\" is not an RFC 3339 time", shown(s != NULL ? s : "", show,
+	    sizeof(show)));
 }
 
 /* The canonical UTC form every nara time is written in; "" on failure. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <systemd/sd-daemon.h>
 
@@ -143,6 +144,7 @@ open_store(const struct config *cfg)
 		return NULL;
 	}
 	opt.sync_full = cfg->broker.synchronous == CONFIG_SYNC_FULL;
+	opt.head_file = true;
 	opt.max_bytes = cfg->broker.store_max_bytes;
 	opt.pseudonym_key = key;
 	opt.pseudonym_key_len = key_len;
@@ -296,6 +298,8 @@ check_keys(const struct config *cfg)
 		log_error("%s %s", nara_code_id(err.code), err.text);
 		rc = -1;
 	}
+	if (key != NULL)
+		OPENSSL_cleanse(key, len);
 	free(key);
 	if (cfg->broker.signing_key[0] != '\0') {
 		if ((k = audit_key_load_private(cfg->broker.signing_key, &err)) ==

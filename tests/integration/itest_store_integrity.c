@@ -151,7 +151,7 @@ Test(store_integrity, truncated_store_is_refused)
 
 Test(store_integrity, rolled_back_copy_is_refused)
 {
-	char old[400];
+	char old[400], out[4096], bin[300];
 
 	snprintf(old, sizeof(old), "%s/old.db", h.dir);
 	harness_start(&h);
@@ -161,6 +161,13 @@ Test(store_integrity, rolled_back_copy_is_refused)
 	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
 	copy_file(old, h.store);
 	expect_refused("is behind its head file");
+	/* the refusal left the head file alone: refused again */
+	expect_refused("is behind its head file");
+	/* and the auditor's verify does not call it intact */
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --store %s",
+	    harness_bin("nara-audit", bin, sizeof(bin)), h.store), 1, "%s", out);
+	cr_expect(strstr(out, "FAILED") && strstr(out, "is behind its head "
+	    "file"), "%s", out);
 }
 
 Test(store_integrity, removed_store_is_refused)

@@ -50,7 +50,7 @@ fx_open(struct fx *f, bool read_only)
 	struct nara_err err = { 0 };
 	struct store_options opt = { .sync_full = true,
 	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
-	    .read_only = read_only };
+	    .read_only = read_only, .head_file = true };
 	struct store *st = store_open(f->path, &opt, &err);
 
 	cr_assert_not_null(st, "store_open %s: %s", f->path, err.text);

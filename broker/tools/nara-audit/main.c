@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rfc3339.h"
 #include "tool.h"
 #include "validate.h"
 #include "version.h"
@@ -163,23 +164,20 @@ usage(FILE *out)
 }
 
 /* "YYYY-MM-DD" (UTC midnight; end of day when end is set) or RFC 3339,
- * into epoch seconds. */
+ * into epoch seconds; an impossible date (2026-11-31) is refused, never
+ * moved into the next month. */
 static int
 parse_when(const char *s, bool end, int64_t *out)
 {
-	struct tm tm = { 0 };
-	struct nara_err err = { 0 };
-	char *rest;
+	bool date;
 
-	if (strlen(s) == 10 && (rest = strptime(s, "%Y-%m-%d", &tm)) != NULL &&
-	    *rest == '\0') {
-		*out = (int64_t)timegm(&tm) + (end ? 86400 : 0);
+	if (rfc3339_parse_any(s, out, &date) == 0) {
+		if (date && end)
+			*out += 86400;
 		return 0;
 	}
-	if (validate_time(s, out, &err, "time") == 0)
-		return 0;
-	tool_error("%s time \"%s\": use YYYY-MM-DD or RFC 3339 "
-	    "(2026-03-01T12:00:00Z)", nara_code_id(NR_BAD_TIME), s);
+	tool_error("%s time \"%s\": not a real date YYYY-MM-DD or an RFC 3339 "
+	    "time (2026-03-01T12:00:00Z)", nara_code_id(NR_BAD_TIME), s);
 	return -1;
 }
 

@@ -5,8 +5,10 @@
  * as RFC 3339 UTC with milliseconds and hash as hex: seq, time, event, node,
  * message_id, type, sender, recipient, author, legal_basis, payload_sha256,
  * payload_size, subject, code, detail, hash. Absent values are null in
- * JSON and empty in CSV.
+ * JSON and empty in CSV. A CSV cell that starts with = + - @ TAB or CR is
+ * written as text ('=...), never as a formula.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,16 +117,27 @@ row_json(sqlite3_stmt *s)
 	return o;
 }
 
+/* A cell a spreadsheet would run as a formula (=HYPERLINK(...) in a
+ * reviewer's conclusion or an author id) gets a leading ' and quotes, so
+ * it is shown as text; see AUDIT.md. */
+static bool
+csv_formula(const char *t)
+{
+	return t[0] != '\0' && strchr("=+-@\t\r", t[0]) != NULL;
+}
+
 static void
 csv_cell(FILE *out, const char *t)
 {
 	if (t == NULL)
 		return;
-	if (strpbrk(t, ",\"\r\n") == NULL) {
+	if (!csv_formula(t) && strpbrk(t, ",\"\r\n") == NULL) {
 		fputs(t, out);
 		return;
 	}
 	fputc('"', out);
+	if (csv_formula(t))
+		fputc('\'', out);
 	for (; *t != '\0'; t++) {
 		if (*t == '"')
 			fputc('"', out);

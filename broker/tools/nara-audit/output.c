@@ -71,19 +71,12 @@ rows_free(struct rows **r)
 static const char *
 field_text(sqlite3_stmt *s, int i, char *buf, size_t len)
 {
-	int64_t ms;
-	time_t t;
-	struct tm tm;
-
 	if (sqlite3_column_type(s, i) == SQLITE_NULL)
 		return NULL;
 	if (i == 1) {
-		ms = sqlite3_column_int64(s, 1);
-		t = (time_t)(ms / 1000);
-		gmtime_r(&t, &tm);
-		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+		/* Stored in milliseconds, recorded in whole seconds: written
+		 * as narad writes every time, without a made-up fraction. */
+		time_format(sqlite3_column_int64(s, 1) / 1000, buf, len);
 		return buf;
 	}
 	if (i == N_FIELDS - 1) {

@@ -74,8 +74,30 @@ stop(void)
 	}
 }
 
+/* More nodes than the 64 node_disconnected rows narad once wrote per
+ * batch: kommun-2001 .. kommun-2080, and a 1 s ack timeout. */
+#define MANY 80
+
+static void
+start_many(void)
+{
+	static char extra[MANY * 96 + 64];
+	size_t n;
+
+	pki[0] = '\0';
+	n = (size_t)snprintf(extra, sizeof(extra), "ack_timeout = 1\n");
+	for (int i = 1; i <= MANY; i++)
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n,
+		    "\n[node kommun-2%03d]\nname = K%d\naddresses = "
+		    "kommun:2%03d:socialtjanst\n", i, i, i);
+	cr_assert_lt(n, sizeof(extra));
+	ops_start(extra);
+	fx = fixture_new();
+}
+
 TestSuite(lifecycle, .init = start_tls, .fini = stop, .timeout = 90);
 TestSuite(plain, .init = start_plain, .fini = stop, .timeout = 60);
+TestSuite(many, .init = start_many, .fini = stop, .timeout = 90);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -475,4 +497,43 @@ Test(plain, garbage_flood_gives_bounded_log_lines)
 	cr_expect_geq(harness_log_count(&ops_h, "undecodable frame from "
 	    T_GBG), 1);
 	tclient_close(&c);
+}
+
+/* Every node whose connection is found gone gets its row, however many
+ * at once: all deliveries time out in one tick, and every redelivery
+ * finds its peer gone in the same flush. */
+Test(many, every_gone_node_gets_its_row)
+{
+	static struct tclient node[MANY];
+	struct tclient bup;
+	char id[40];
+
+	for (int i = 0; i < MANY; i++) {
+		snprintf(id, sizeof(id), "kommun-2%03d", i + 1);
+		tclient_open(&node[i], &ops_h, id, 1);
+	}
+	tclient_open(&bup, &ops_h, T_BUP, 256);
+	for (int i = 0; i < MANY; i++) {             /* one batch, mostly */
+		Nara__Frame f = NARA__FRAME__INIT;
+		Nara__Submit sub = NARA__SUBMIT__INIT;
+		snprintf(id, sizeof(id), "kommun:2%03d:socialtjanst", i + 1);
+		sub.envelope = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, id);
+		f.kind_case = NARA__FRAME__KIND_SUBMIT;
+		f.submit = &sub;
+		tclient_send(&bup, &f);
+	}
+	for (int i = 0; i < MANY; i++) {
+		Nara__Frame *r = tclient_expect(&bup, NARA__FRAME__KIND_ACCEPTED,
+		    5000);
+		cr_assert_not_null(r, "answer %d missing; see %s", i, ops_h.log);
+		frame_free(&r);
+	}
+	cr_assert_eq(wait_rows("event='delivered' and node like 'kommun-2%'",
+	    MANY, 10000), MANY);
+	for (int i = 0; i < MANY; i++)
+		tclient_close(&node[i]);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node like "
+	    "'kommun-2%'", MANY, 15000), MANY, "see %s", ops_h.log);
+	tclient_close(&bup);
 }

@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <zmq.h>
 
+#include "adapter_helpers.h"
 #include "fixture.h"
 #include "harness.h"
 #include "log.h"
@@ -295,6 +296,31 @@ Test(lifecycle, submit_before_hello_beside_a_live_session_is_nr003)
 	tclient_close(&a);
 	tls_tunnel_stop(&t2);
 	tls_tunnel_stop(&t1);
+}
+
+/* The issue as an operator saw it: kill an adapter, watch naractl. */
+Test(lifecycle, killed_adapter_shows_disconnected)
+{
+	struct tadapter bup;
+	char extra[1024], broker[64];
+	int64_t end;
+
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
+	    "key = %s/%s.key\n", pki, pki, T_BUP, pki, T_BUP);
+	tadapter_init(&bup, T_BUP, broker, extra);
+	tadapter_start(&bup);
+	end = harness_ms_now() + 10000;
+	while (!ctl_connected(T_BUP) && harness_ms_now() < end)
+		usleep(50000);
+	cr_assert(ctl_connected(T_BUP), "adapter never connected; see %s",
+	    bup.log);
+	tadapter_stop(&bup, SIGKILL);
+	wait_disconnected(T_BUP);
+	cr_expect_eq(prom_connected(T_BUP), 0);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_BUP "'",
+	    1, 5000), 1);
+	tadapter_cleanup(&bup);
 }
 
 /* Two connections of one node: the second one's session must survive the

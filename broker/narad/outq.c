@@ -11,8 +11,6 @@
 
 #include <zmq.h>
 
-#include "log.h"
-
 int
 outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
     const char *message_id, uint8_t *data, size_t len)

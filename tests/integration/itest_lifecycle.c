@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <zmq.h>
 
+#include "adapter_helpers.h"
 #include "fixture.h"
 #include "harness.h"
 #include "log.h"
@@ -74,8 +75,30 @@ stop(void)
 	}
 }
 
+/* More nodes than the 64 node_disconnected rows narad once wrote per
+ * batch: kommun-2001 .. kommun-2080, and a 1 s ack timeout. */
+#define MANY 80
+
+static void
+start_many(void)
+{
+	static char extra[MANY * 96 + 64];
+	size_t n;
+
+	pki[0] = '\0';
+	n = (size_t)snprintf(extra, sizeof(extra), "ack_timeout = 1\n");
+	for (int i = 1; i <= MANY; i++)
+		n += (size_t)snprintf(extra + n, sizeof(extra) - n,
+		    "\n[node kommun-2%03d]\nname = K%d\naddresses = "
+		    "kommun:2%03d:socialtjanst\n", i, i, i);
+	cr_assert_lt(n, sizeof(extra));
+	ops_start(extra);
+	fx = fixture_new();
+}
+
 TestSuite(lifecycle, .init = start_tls, .fini = stop, .timeout = 90);
 TestSuite(plain, .init = start_plain, .fini = stop, .timeout = 60);
+TestSuite(many, .init = start_many, .fini = stop, .timeout = 90);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -273,6 +296,31 @@ Test(lifecycle, submit_before_hello_beside_a_live_session_is_nr003)
 	tclient_close(&a);
 	tls_tunnel_stop(&t2);
 	tls_tunnel_stop(&t1);
+}
+
+/* The issue as an operator saw it: kill an adapter, watch naractl. */
+Test(lifecycle, killed_adapter_shows_disconnected)
+{
+	struct tadapter bup;
+	char extra[1024], broker[64];
+	int64_t end;
+
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
+	    "key = %s/%s.key\n", pki, pki, T_BUP, pki, T_BUP);
+	tadapter_init(&bup, T_BUP, broker, extra);
+	tadapter_start(&bup);
+	end = harness_ms_now() + 10000;
+	while (!ctl_connected(T_BUP) && harness_ms_now() < end)
+		usleep(50000);
+	cr_assert(ctl_connected(T_BUP), "adapter never connected; see %s",
+	    bup.log);
+	tadapter_stop(&bup, SIGKILL);
+	wait_disconnected(T_BUP);
+	cr_expect_eq(prom_connected(T_BUP), 0);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_BUP "'",
+	    1, 5000), 1);
+	tadapter_cleanup(&bup);
 }
 
 /* Two connections of one node: the second one's session must survive the
@@ -475,4 +523,43 @@ Test(plain, garbage_flood_gives_bounded_log_lines)
 	cr_expect_geq(harness_log_count(&ops_h, "undecodable frame from "
 	    T_GBG), 1);
 	tclient_close(&c);
+}
+
+/* Every node whose connection is found gone gets its row, however many
+ * at once: all deliveries time out in one tick, and every redelivery
+ * finds its peer gone in the same flush. */
+Test(many, every_gone_node_gets_its_row)
+{
+	static struct tclient node[MANY];
+	struct tclient bup;
+	char id[40];
+
+	for (int i = 0; i < MANY; i++) {
+		snprintf(id, sizeof(id), "kommun-2%03d", i + 1);
+		tclient_open(&node[i], &ops_h, id, 1);
+	}
+	tclient_open(&bup, &ops_h, T_BUP, 256);
+	for (int i = 0; i < MANY; i++) {             /* one batch, mostly */
+		Nara__Frame f = NARA__FRAME__INIT;
+		Nara__Submit sub = NARA__SUBMIT__INIT;
+		snprintf(id, sizeof(id), "kommun:2%03d:socialtjanst", i + 1);
+		sub.envelope = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, id);
+		f.kind_case = NARA__FRAME__KIND_SUBMIT;
+		f.submit = &sub;
+		tclient_send(&bup, &f);
+	}
+	for (int i = 0; i < MANY; i++) {
+		Nara__Frame *r = tclient_expect(&bup, NARA__FRAME__KIND_ACCEPTED,
+		    5000);
+		cr_assert_not_null(r, "answer %d missing; see %s", i, ops_h.log);
+		frame_free(&r);
+	}
+	cr_assert_eq(wait_rows("event='delivered' and node like 'kommun-2%'",
+	    MANY, 10000), MANY);
+	for (int i = 0; i < MANY; i++)
+		tclient_close(&node[i]);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node like "
+	    "'kommun-2%'", MANY, 15000), MANY, "see %s", ops_h.log);
+	tclient_close(&bup);
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "tool.h"
+#include "validate.h"
 
 #define N_FIELDS 16
 static const char *const field_names[N_FIELDS] = { "seq", "time", "event",

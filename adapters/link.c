@@ -105,12 +105,21 @@ on_welcome(struct link *l, const Nara__Welcome *w)
 }
 
 /* A refusal of hello itself (unknown node, ...) has no message id and
- * comes while not up: log it and say hello again later. */
+ * comes while not up: log it and say hello again later. NR003 while up
+ * means narad has ended this link's session (a new connection replaced
+ * it, or narad gave up on it) although the connection is still there: it
+ * refuses nothing for good. The link goes down, which sends every
+ * unanswered message again after the new hello (docs/PROTOCOL.md). */
 static void
 on_rejected(struct link *l, const Nara__Rejected *r)
 {
 	if (l->state != LINK_UP) {
 		log_error("narad refused hello: %s %s", r->code, r->text);
+		return;
+	}
+	if (r->code != NULL && strcmp(r->code, "NR003") == 0) {
+		set_down(l, "narad has no session for this connection (NR003)");
+		link_send_hello(l);
 		return;
 	}
 	l->hooks.answer(l->hooks.arg, r->message_id ? r->message_id : "", r,

@@ -341,6 +341,30 @@ on_deliver(void *arg, const Nara__Envelope *env, unsigned attempt)
 	offer_pb(a, HK_MESSAGE, id, &env->base);
 }
 
+/* A receipt for a message whose receipt was handed off before, with
+ * another outcome: the message failed, an operator retried it, and now it
+ * is delivered. The new outcome is recorded and handed off as well. */
+static bool
+receipt_changed(struct adapter *a, const char *id, const Nara__Receipt *r)
+{
+	enum out_state now = r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
+	    OUT_DELIVERED : OUT_FAILED;
+	struct outbox_row row;
+	bool changed = false;
+
+	if (outbox_get(a->ob, id, &row) == 1) {
+		changed = row.state != now && (row.state == OUT_DELIVERED ||
+		    row.state == OUT_FAILED);
+		outbox_row_clear(&row);
+	}
+	if (changed) {
+		log_info("receipt for %s again, now %s (retried)", id,
+		    out_state_name(now));
+		outbox_handed_intent(a->ob, "receipt", id, "", adapter_now());
+	}
+	return changed;
+}
+
 /*
  * A receipt settles the outbox row whatever became of narad's accepted
  * (lost in a narad crash, the receipt may come first): the submit is no
@@ -361,7 +385,7 @@ on_receipt(void *arg, const Nara__Receipt *r)
 
 	if ((seen = outbox_handed_seen(a->ob, "receipt", id)) < 0)
 		return;
-	if (seen) {
+	if (seen && !receipt_changed(a, id, r)) {
 		link_ack(a->link, id, true);
 		return;
 	}

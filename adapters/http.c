@@ -12,8 +12,10 @@
  * Every answer, refusals included, is JSON ({"code", "text", "path",
  * "retryable"} for a refusal) with the standard reason phrase: other
  * methods get 405 NR072, other paths 404 NR072, and a body over
- * max_message_bytes 413 NR020 — also one far over it, which the accept
- * front (front_*) answers before libevent reads it.
+ * max_message_bytes 413 NR020. libevent 2.1 has no hook between a
+ * request's headers and its body, so it reads bodies up to
+ * max_message_bytes + API_BODY_SLACK for post_message to refuse with JSON;
+ * only a body beyond that is cut off by libevent (connection closed).
  */
 #include "http_int.h"
 
@@ -34,6 +36,9 @@
 #include "log.h"
 #include "pbjson.h"
 #include "validate.h"
+
+/* How far over max_message_bytes a body still gets the JSON 413. */
+#define API_BODY_SLACK ((uint64_t)64 << 20)
 
 /* ---------------------------------------------------------------- API */
 
@@ -306,10 +311,10 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 		nara_err_set(err, NR_IO, "", "evhttp_new failed");
 		goto fail;
 	}
-	/* Bodies a little over the limit reach post_message for a coded 413;
-	 * larger ones the front answers before libevent reads them. */
+	/* Bodies over the limit reach post_message for a coded 413 (see the
+	 * header comment); the slack bounds what one request may cost. */
 	evhttp_set_max_body_size(h->srv,
-	    (ev_ssize_t)(cfg->max_message_bytes + 64 * 1024));
+	    (ev_ssize_t)(cfg->max_message_bytes + API_BODY_SLACK));
 	evhttp_set_allowed_methods(h->srv, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |

@@ -27,7 +27,6 @@ struct http {
 	struct adapter *a;
 	struct event_base *base;
 	struct evhttp *srv;
-	struct evconnlistener *lev;   /* our own accept (oversize bodies) */
 	char unix_path[108];
 	struct evhttp_uri *hook;
 	char hook_host[64];

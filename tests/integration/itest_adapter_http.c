@@ -516,7 +516,28 @@ Test(adapter_http, every_answer_is_json_with_a_code)
 		free(body);
 		body = NULL;
 	}
+	/* far over max_message_bytes (64K): JSON, not libevent's HTML page */
+	size_t big_len = 8u << 20;
+	char *big = malloc(big_len + 1);
+	json_t *o;
+
+	cr_assert_not_null(big);
+	memset(big, ' ', big_len);
+	big[0] = '{';
+	big[big_len - 1] = '}';
+	big[big_len] = '\0';
+	cr_expect_eq(http_request(port_gbg, "POST", "/v1/messages", big, &body),
+	    413);
+	free(big);
+	cr_expect_str_eq(http_last_status_line, "HTTP/1.1 413 Payload Too Large");
+	o = body ? json_loads(body, 0, NULL) : NULL;
+	cr_expect_str_eq(json_string_value(json_object_get(o, "code")), "NR020",
+	    "%s", body ? body : "");
+	json_decref(o);
+	free(body);
+	body = NULL;
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
 	cr_assert_eq(post(port_gbg, env, NULL), 202);
 	cr_expect_str_eq(http_last_status_line, "HTTP/1.1 202 Accepted");
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 }

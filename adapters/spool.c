@@ -472,11 +472,11 @@ settle_intents(struct spool *s, enum handoff_kind kind, struct nara_err *err)
 	for (size_t i = 0; i < l.n; i++) {
 		temp_paths(s, kind, l.ids[i], tmp, path, sizeof(tmp));
 		if (rename(tmp, path) == 0)
-			log_info("%s %s: hand-off cut short by a stop, completed "
-			    "now", k, l.ids[i]);
+			log_info("%s %s handed to the local system (cut short by "
+			    "a stop, completed at start)", k, l.ids[i]);
 		else if (errno == ENOENT)
-			log_info("%s %s: hand-off had completed before the stop",
-			    k, l.ids[i]);
+			log_info("%s %s handed to the local system before the "
+			    "stop (recorded at start)", k, l.ids[i]);
 		else
 			goto fail;
 	}

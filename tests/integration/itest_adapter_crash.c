@@ -31,6 +31,7 @@
 static struct harness h;
 static struct tadapter gbg, bup;
 static struct fixture *fx;
+static char taken_dir[400];       /* where the "local system" puts files */
 
 static void
 setup(void)
@@ -39,6 +40,8 @@ setup(void)
 	harness_start(&h);
 	tadapter_init(&gbg, T_GBG, h.router, NULL);
 	tadapter_init(&bup, T_BUP, h.router, NULL);
+	snprintf(taken_dir, sizeof(taken_dir), "%s/taken", bup.dir);
+	cr_assert_eq(mkdir(taken_dir, 0750), 0);
 	fx = fixture_new();
 }
 
@@ -102,7 +105,7 @@ take_inbox(char ids[][37])
 		cr_expect_str_eq(json_string_value(json_object_get(o,
 		    "message_id")), ids[i]);
 		json_decref(o);
-		snprintf(to, sizeof(to), "%s/taken/%s.%d", bup.dir, e->d_name,
+		snprintf(to, sizeof(to), "%s/%s.%d", taken_dir, e->d_name,
 		    taken[i]);
 		cr_assert_eq(rename(from, to), 0, "take %s", from);
 		taken[i]++;
@@ -158,14 +161,28 @@ put_message(char ids[][37], int i)
 	spool_put_envelope(&gbg, name, env);
 }
 
+/* Take what comes until every message was taken (or timeout_ms). */
+static void
+take_all(char ids[][37], int timeout_ms)
+{
+	for (int64_t end = harness_ms_now() + timeout_ms;
+	    harness_ms_now() < end; usleep(20000)) {
+		int once = 0;
+
+		take_inbox(ids);
+		for (int i = 0; i < N_MSG; i++)
+			once += taken[i] > 0;
+		if (once == N_MSG)
+			return;
+	}
+}
+
 Test(adapter_crash, kill9_in_handoff_window_exactly_once)
 {
 	static char ids[N_MSG][37];
-	int next = 0, hits_intent = 0, hits_rename = 0, once = 0, rc, ups;
-	char name[64], out[256], taken_dir[400];
+	int next = 0, hits_intent = 0, hits_rename = 0, rc, ups;
+	char name[64], out[256];
 
-	snprintf(taken_dir, sizeof(taken_dir), "%s/taken", bup.dir);
-	cr_assert_eq(mkdir(taken_dir, 0750), 0);
 	for (int cycle = 0; cycle < CYCLES; cycle++) {
 		/* a few more messages each round, written while both are dead */
 		for (int k = 0; k < 8 && next < N_MSG; k++)
@@ -189,15 +206,7 @@ Test(adapter_crash, kill9_in_handoff_window_exactly_once)
 	ups = tadapter_log_count(&bup, "link to narad up");
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
-	for (int64_t end = harness_ms_now() + 90000; harness_ms_now() < end; ) {
-		take_inbox(ids);
-		once = 0;
-		for (int i = 0; i < N_MSG; i++)
-			once += taken[i] > 0;
-		if (once == N_MSG)
-			break;
-		usleep(20000);
-	}
+	take_all(ids, 90000);
 	for (int i = 0; i < N_MSG; i++) {
 		snprintf(name, sizeof(name), "%.36s.json", ids[i]);
 		cr_assert(spool_wait(&gbg, "receipts", name, 60000),

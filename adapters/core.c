@@ -360,7 +360,7 @@ receipt_changed(struct adapter *a, const char *id, const Nara__Receipt *r)
 	if (changed) {
 		log_info("receipt for %s again, now %s (retried)", id,
 		    out_state_name(now));
-		outbox_handed_intent(a->ob, "receipt", id, "", adapter_now());
+		outbox_handed_reset(a->ob, "receipt", id);
 	}
 	return changed;
 }

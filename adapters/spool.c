@@ -365,6 +365,7 @@ spool_prepare(void *be, enum handoff_kind kind, const char *id,
 	    &err) != 0) {
 		log_error("hand-off of %s failed (narad will deliver it again): "
 		    "%s", id, err.text);
+		adapter_local_error(s->a, err.text);
 		return -1;
 	}
 	mark_dirty(s, kind);
@@ -413,6 +414,7 @@ spool_show(void *be, enum handoff_kind kind, const char *id)
 		return;
 	}
 	mark_dirty(s, kind);
+	adapter_local_error(s->a, NULL);
 	adapter_test_stop("rename");
 	adapter_handoff_done(s->a, kind, id, HANDOFF_DONE, "");
 }

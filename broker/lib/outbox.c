@@ -471,6 +471,13 @@ outbox_handed_forget(struct outbox *ob, const char *kind, const char *id)
 }
 
 int
+outbox_handed_reset(struct outbox *ob, const char *kind, const char *id)
+{
+	return run(ob, stmt(ob, "DELETE FROM handed WHERE kind = ?1 AND id = ?2",
+	    "tt", kind, id));
+}
+
+int
 outbox_intents(struct outbox *ob, const char *kind, outbox_intent_cb cb,
     void *arg)
 {

@@ -104,6 +104,9 @@ int outbox_handed_intent(struct outbox *ob, const char *kind, const char *id,
     const char *name, int64_t now);
 /* Drop an intent whose step certainly did not happen (outcomes stay). */
 int outbox_handed_forget(struct outbox *ob, const char *kind, const char *id);
+/* Forget a hand-off whatever its state, so that the next offer hands off
+ * anew (a receipt whose outcome changed). */
+int outbox_handed_reset(struct outbox *ob, const char *kind, const char *id);
 /* Every open intent of kind (id, name borrowed for the call), in order;
  * cb returns 0 to go on. Returns the number seen or -1. */
 typedef int (*outbox_intent_cb)(void *arg, const char *id, const char *name);

@@ -11,11 +11,10 @@
  *
  * Every answer, refusals included, is JSON ({"code", "text", "path",
  * "retryable"} for a refusal) with the standard reason phrase: other
- * methods get 405 NR072, other paths 404 NR072, and a body over
- * max_message_bytes 413 NR020. libevent 2.1 has no hook between a
- * request's headers and its body, so it reads bodies up to
- * max_message_bytes + API_BODY_SLACK for post_message to refuse with JSON;
- * only a body beyond that is cut off by libevent (connection closed).
+ * methods get 405 NR072, other paths 404 NR072, a body over
+ * max_message_bytes 413 NR020 (one far over it is dropped unread by the
+ * filter in http_front.c and marked with Nara-Front), a chunked body 411
+ * NR072.
  */
 #include "http_int.h"
 
@@ -36,9 +35,6 @@
 #include "log.h"
 #include "pbjson.h"
 #include "validate.h"
-
-/* How far over max_message_bytes a body still gets the JSON 413. */
-#define API_BODY_SLACK ((uint64_t)64 << 20)
 
 /* ---------------------------------------------------------------- API */
 
@@ -178,6 +174,30 @@ method_name(enum evhttp_cmd_type cmd)
 	}
 }
 
+/* A request the front (http_front.c) refused already: answer it (the
+ * front closes the connection after the answer). */
+static bool
+front_refused(struct http *h, struct evhttp_request *req)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Nara-Front");
+	struct nara_err err = { 0 };
+
+	if (v == NULL)
+		return false;
+	if (strncmp(v, "413 ", 4) == 0) {
+		nara_err_set(&err, NR_TOO_LARGE, "", "body is %s bytes; at most "
+		    "%llu", v + 4, (unsigned long long)
+		    adapter_cfg(h->a)->max_message_bytes);
+		reply_err(req, 413, &err);
+	} else {
+		nara_err_set(&err, NR_USAGE, "", "a body needs Content-Length "
+		    "(chunked transfer is not taken)");
+		reply_err(req, 411, &err);
+	}
+	return true;
+}
+
 /* Every method reaches here (see http_new), so none gets libevent's HTML. */
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -190,6 +210,8 @@ on_request(struct evhttp_request *req, void *arg)
 
 	if (path == NULL)
 		path = "";
+	if (front_refused(h, req))
+		return;
 	list = strcmp(path, "/v1/messages") == 0;
 	one = strncmp(path, "/v1/messages/", 13) == 0;
 	if (list && cmd == EVHTTP_REQ_POST) {
@@ -311,16 +333,17 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 		nara_err_set(err, NR_IO, "", "evhttp_new failed");
 		goto fail;
 	}
-	/* Bodies over the limit reach post_message for a coded 413 (see the
-	 * header comment); the slack bounds what one request may cost. */
+	/* The front refuses bodies over the limit before libevent reads
+	 * them; this is the second line. */
 	evhttp_set_max_body_size(h->srv,
-	    (ev_ssize_t)(cfg->max_message_bytes + API_BODY_SLACK));
+	    (ev_ssize_t)(cfg->max_message_bytes + 64 * 1024));
 	evhttp_set_allowed_methods(h->srv, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
 	evhttp_set_timeout(h->srv, 60);
 	evhttp_set_gencb(h->srv, on_request, h);
+	evhttp_set_bevcb(h->srv, http_front_bev, h);
 	if (parse_webhook(h, cfg->webhook, err) != 0)
 		goto fail;
 	if (strncmp(cfg->listen, "unix:", 5) == 0 ?

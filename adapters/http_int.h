@@ -34,6 +34,10 @@ struct http {
 	struct hook_req *reqs;
 };
 
+/* http_front.c: the filtering bufferevent of every API connection (for
+ * evhttp_set_bevcb; arg is the struct http). */
+struct bufferevent *http_front_bev(struct event_base *base, void *arg);
+
 /* webhook.c: the backend_ops hand-off calls for the HTTP backend. */
 int hook_prepare(void *be, enum handoff_kind kind, const char *id,
     const char *json, char *name, size_t name_len, char *why,

@@ -5,10 +5,13 @@
  * with their codes; a webhook that fails or hangs is retried and the
  * message is not acked meanwhile.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -540,4 +543,43 @@ Test(adapter_http, every_answer_is_json_with_a_code)
 	cr_assert_eq(post(port_gbg, env, NULL), 202);
 	cr_expect_str_eq(http_last_status_line, "HTTP/1.1 202 Accepted");
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+}
+
+/* A chunked body is refused with JSON (Content-Length is required), and
+ * two requests on one kept-alive connection are both answered. */
+Test(adapter_http, chunked_refused_keepalive_answered)
+{
+	static const char chunked[] = "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+	static const char two[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	const char *reqs[] = { chunked, two };
+	char resp[8192];
+
+	start_both();
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		size_t n = 0;
+		ssize_t r;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)port_gbg);
+		cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		cr_assert_eq(write(fd, reqs[i], strlen(reqs[i])),
+		    (ssize_t)strlen(reqs[i]));
+		while (n < sizeof(resp) - 1 && (r = read(fd, resp + n,
+		    sizeof(resp) - 1 - n)) > 0)
+			n += (size_t)r;
+		resp[n] = '\0';
+		close(fd);
+		if (i == 0) {
+			cr_expect(strncmp(resp, "HTTP/1.1 411 Length Required", 28)
+			    == 0, "%s", resp);
+			cr_expect(strstr(resp, "\"NR072\"") != NULL, "%s", resp);
+		} else {
+			cr_expect(strstr(resp, "GET /a") != NULL &&
+			    strstr(resp, "GET /b") != NULL, "%s", resp);
+		}
+	}
 }

@@ -5,19 +5,21 @@
  *   outgoing  local system -> outbox (committed) -> confirmation to the
  *             local system -> submit when the link is up -> accepted
  *             (done) / rejected (reported) / retryable (retried later);
- *   incoming  deliver -> already handed off? ack : hand off -> recorded ->
- *             ack (or nack when the local system refuses it for good);
- *             the hand-offs completed in one turn of the event loop are
- *             recorded in one transaction (one fsync), then acked;
- *   receipts  recorded on the outbox row, handed off, then acked.
+ *   incoming  deliver -> handoff.c (exactly once into the local system,
+ *             intent recorded first) -> ack, or nack when the local
+ *             system refuses it for good;
+ *   receipts  recorded on the outbox row (the spool file moves to sent/
+ *             even when narad's accepted was lost), handed off, acked.
  */
 #include "adapter.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,14 +29,7 @@
 
 #define ID_LEN 40
 
-/* A completed hand-off waiting to be recorded, then acked or nacked. */
-struct handed {
-	bool is_receipt, refused;
-	char id[ID_LEN];
-	char text[200];
-};
-
-/* A small list of message ids (submits in flight, hand-offs pending). */
+/* A small list of message ids (submits in flight). */
 struct idlist {
 	char (*v)[ID_LEN];
 	size_t n, cap;
@@ -47,15 +42,15 @@ struct adapter {
 	struct link *link;
 	const struct backend_ops *ops;
 	void *be;
+	struct handoffs *hs;
 	struct event *tick;
 	struct idlist inflight;      /* submitted, not answered; in order */
-	struct idlist pending;       /* hand-offs under way ("m:"/"r:" + id) */
-	struct handed *done;         /* completed, not yet recorded and acked */
-	size_t n_done, cap_done;
-	struct event *record;        /* records `done` after this loop turn */
 	struct validate_limits lim;
 	int64_t pruned_at;           /* last outbox_prune */
 	bool batch;                  /* inside adapter_batch_begin/end */
+	bool drop_accepted;          /* test: narad's accepted is "lost" */
+	int lock_fd;                 /* STATE.lock, flocked while running */
+	char local_error[200];       /* what status shows, "" = ok */
 };
 
 static int
@@ -87,12 +82,6 @@ idlist_remove_at(struct idlist *l, size_t i)
 {
 	memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(l->v[0]));
 	l->n--;
-}
-
-static void
-pending_key(char out[ID_LEN], bool is_receipt, const char *id)
-{
-	snprintf(out, ID_LEN, "%s:%.36s", is_receipt ? "r" : "m", id);
 }
 
 int64_t
@@ -247,6 +236,10 @@ on_answer(void *arg, const char *id, const Nara__Rejected *rej, bool dup)
 		log_warn("answer for %s, which is not in flight; ignored", id);
 		return;
 	}
+	if (rej == NULL && a->drop_accepted) {
+		log_warn("test: narad's accepted for %s dropped", id);
+		return;
+	}
 	snprintf(mid, sizeof(mid), "%s", a->inflight.v[i]);
 	idlist_remove_at(&a->inflight, (size_t)i);
 	if (rej == NULL) {
@@ -301,23 +294,33 @@ on_down(void *arg)
 
 /* ---------------------------------------------------------------- incoming */
 
+/* Print msg as JSON and offer it through handoff.c; no ack on failure. */
 static void
-start_handoff(struct adapter *a, bool is_receipt, const char *id,
+offer_pb(struct adapter *a, enum handoff_kind kind, const char *id,
     const ProtobufCMessage *msg)
 {
-	char key[ID_LEN];
-	char *json;
+	char *json = pbjson_print(msg);
 
-	pending_key(key, is_receipt, id);
-	if (idlist_find(&a->pending, key) >= 0)
-		return;   /* still under way; acked when it completes */
-	if ((json = pbjson_print(msg)) == NULL || idlist_add(&a->pending, key) != 0) {
+	if (json == NULL) {
 		log_error("out of memory handing off %s", id);
-		free(json);
 		return;
 	}
-	a->ops->handoff(a->be, is_receipt, id, json);
+	handoffs_offer(a->hs, kind, id, json);
 	free(json);
+}
+
+void
+adapter_offer(struct adapter *a, enum handoff_kind kind, const char *id,
+    const char *json)
+{
+	handoffs_offer(a->hs, kind, id, json);
+}
+
+void
+adapter_handoff_done(struct adapter *a, enum handoff_kind kind,
+    const char *id, enum handoff_result res, const char *text)
+{
+	handoffs_done(a->hs, kind, id, res, text);
 }
 
 static void
@@ -326,7 +329,6 @@ on_deliver(void *arg, const Nara__Envelope *env, unsigned attempt)
 	struct adapter *a = arg;
 	struct nara_err err = { 0 };
 	const char *id = env->message_id ? env->message_id : "";
-	int seen;
 
 	if (validate_uuid(id, &err, "envelope.message_id") != 0 ||
 	    validate_envelope(env, &a->lim, 0, &err) != 0) {
@@ -335,17 +337,40 @@ on_deliver(void *arg, const Nara__Envelope *env, unsigned attempt)
 		link_nack(a->link, id, err.code, err.text);
 		return;
 	}
-	if ((seen = outbox_handed_seen(a->ob, "message", id)) < 0)
-		return;   /* state unusable: no ack, narad delivers again */
-	if (seen) {
-		log_info("message %s (attempt %u) was handed off before; acking",
-		    id, attempt);
-		link_ack(a->link, id, false);
-		return;
-	}
-	start_handoff(a, false, id, &env->base);
+	log_debug("message %s delivered (attempt %u)", id, attempt);
+	offer_pb(a, HK_MESSAGE, id, &env->base);
 }
 
+/* A receipt for a message whose receipt was handed off before, with
+ * another outcome: the message failed, an operator retried it, and now it
+ * is delivered. The new outcome is recorded and handed off as well. */
+static bool
+receipt_changed(struct adapter *a, const char *id, const Nara__Receipt *r)
+{
+	enum out_state now = r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
+	    OUT_DELIVERED : OUT_FAILED;
+	struct outbox_row row;
+	bool changed = false;
+
+	if (outbox_get(a->ob, id, &row) == 1) {
+		changed = row.state != now && (row.state == OUT_DELIVERED ||
+		    row.state == OUT_FAILED);
+		outbox_row_clear(&row);
+	}
+	if (changed) {
+		log_info("receipt for %s again, now %s (retried)", id,
+		    out_state_name(now));
+		outbox_handed_reset(a->ob, "receipt", id);
+	}
+	return changed;
+}
+
+/*
+ * A receipt settles the outbox row whatever became of narad's accepted
+ * (lost in a narad crash, the receipt may come first): the submit is no
+ * longer in flight and the backend hears the outcome (spool: the file
+ * moves to sent/).
+ */
 static void
 on_receipt(void *arg, const Nara__Receipt *r)
 {
@@ -356,11 +381,11 @@ on_receipt(void *arg, const Nara__Receipt *r)
 	bool coded = r->code != NULL && r->code[0] != '\0';
 	char *json;
 	char t[32];
-	int seen;
+	int seen, i;
 
 	if ((seen = outbox_handed_seen(a->ob, "receipt", id)) < 0)
 		return;
-	if (seen) {
+	if (seen && !receipt_changed(a, id, r)) {
 		link_ack(a->link, id, true);
 		return;
 	}
@@ -379,94 +404,44 @@ on_receipt(void *arg, const Nara__Receipt *r)
 		outbox_rollback(a->ob);
 	log_info("receipt for %s: %s%s%s", id, ev ? ev->name : "unknown outcome",
 	    coded ? " " : "", coded ? r->code : "");
-	start_handoff(a, true, id, &r->base);
-}
-
-/* Forget a pending hand-off, so a redelivery starts it again. */
-static void
-pending_remove(struct adapter *a, bool is_receipt, const char *id)
-{
-	char key[ID_LEN];
-	int i;
-
-	pending_key(key, is_receipt, id);
-	if ((i = idlist_find(&a->pending, key)) >= 0)
-		idlist_remove_at(&a->pending, (size_t)i);
-}
-
-/*
- * Record every completed hand-off in one transaction, then ack (or nack)
- * them. When the record fails nothing is acked: narad delivers again and
- * the hand-off is repeated under the same file name or Idempotency-Key.
- */
-static void
-record_done(evutil_socket_t fd, short what, void *arg)
-{
-	struct adapter *a = arg;
-	int64_t now = adapter_now();
-	bool ok = outbox_begin(a->ob) == 0;
-
-	for (size_t i = 0; ok && i < a->n_done; i++)
-		ok = outbox_handed_add(a->ob, a->done[i].is_receipt ? "receipt" :
-		    "message", a->done[i].id, a->done[i].refused ? "refused" :
-		    "handed", now) == 0;
-	if (ok)
-		ok = outbox_commit(a->ob) == 0;
-	if (!ok) {
-		outbox_rollback(a->ob);
-		log_error("cannot record %zu hand-offs; narad will deliver them "
-		    "again", a->n_done);
-	}
-	for (size_t i = 0; i < a->n_done; i++) {
-		struct handed *h = &a->done[i];
-
-		pending_remove(a, h->is_receipt, h->id);
-		if (!ok)
-			continue;
-		if (h->refused && !h->is_receipt) {
-			log_warn("local system refused %s: %s; nack %s", h->id,
-			    h->text, nara_code_id(NR_LOCAL_SYSTEM_REFUSED));
-			link_nack(a->link, h->id, NR_LOCAL_SYSTEM_REFUSED, h->text);
-			continue;
-		}
-		log_info("%s %s handed to the local system", h->is_receipt ?
-		    "receipt" : "message", h->id);
-		link_ack(a->link, h->id, h->is_receipt);
-	}
-	a->n_done = 0;
+	if ((i = idlist_find(&a->inflight, id)) >= 0)
+		idlist_remove_at(&a->inflight, (size_t)i);
+	report_outcome(a, id);
+	offer_pb(a, HK_RECEIPT, id, &r->base);
+	pump(a);
 }
 
 void
-adapter_handoff_done(struct adapter *a, bool is_receipt, const char *id,
-    enum handoff_result res, const char *text)
+adapter_local_error(struct adapter *a, const char *text)
 {
-	struct handed *h;
+	char t[32];
 
-	if (res == HANDOFF_RETRY) {
-		pending_remove(a, is_receipt, id);
-		return;
-	}
-	if (a->n_done == a->cap_done) {
-		size_t cap = a->cap_done ? a->cap_done * 2 : 64;
-		struct handed *v = realloc(a->done, cap * sizeof(*v));
+	if (text == NULL)
+		text = "";
+	if (strcmp(a->local_error, text) == 0 || a->batch ||
+	    outbox_begin(a->ob) != 0)
+		return;   /* unchanged, or said at the next change */
+	time_format(adapter_now(), t, sizeof(t));
+	outbox_meta_set(a->ob, "local_error", text);
+	outbox_meta_set(a->ob, "local_error_since", text[0] ? t : "");
+	if (outbox_commit(a->ob) != 0)
+		outbox_rollback(a->ob);
+	else
+		snprintf(a->local_error, sizeof(a->local_error), "%s", text);
+}
 
-		if (v == NULL) {
-			log_error("out of memory recording %s; narad will deliver "
-			    "it again", id);
-			pending_remove(a, is_receipt, id);
-			return;
-		}
-		a->done = v;
-		a->cap_done = cap;
+void
+adapter_test_stop(const char *point)
+{
+	static const char *want;
+	static bool looked;
+
+	if (!looked) {
+		want = getenv("NARA_TEST_HANDOFF_STOP");
+		looked = true;
 	}
-	/* Stays pending until recorded: a redelivery meanwhile waits. */
-	h = &a->done[a->n_done++];
-	h->is_receipt = is_receipt;
-	h->refused = res == HANDOFF_REFUSED;
-	snprintf(h->id, sizeof(h->id), "%s", id);
-	snprintf(h->text, sizeof(h->text), "%s", text ? text : "");
-	if (a->n_done == 1)
-		event_active(a->record, 0, 0);
+	if (want != NULL && strcmp(want, point) == 0)
+		raise(SIGSTOP);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -489,6 +464,55 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 		    "%llu days", n, (unsigned long long)(a->cfg->retention / 86400));
 }
 
+/*
+ * One adapter per state file: STATE.lock is flocked while the adapter runs
+ * (the kernel lets go of it however the process ends) and holds its pid,
+ * so status can tell a running adapter from a killed one.
+ */
+static int
+lock_state(struct adapter *a, struct nara_err *err)
+{
+	char path[1100], pid[32];
+	int n;
+
+	snprintf(path, sizeof(path), "%s.lock", a->cfg->state);
+	if ((a->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+		return nara_err_set(err, NR_IO, "", "%s: %s", path, strerror(errno));
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return nara_err_set(err, NR_IO, "", "%s: %s", path,
+		    errno == EWOULDBLOCK ? "another nara-adapter runs with this "
+		    "state file" : strerror(errno));
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(a->lock_fd, 0) != 0 || pwrite(a->lock_fd, pid, (size_t)n,
+	    0) != n)
+		log_warn("%s: cannot write the pid: %s", path, strerror(errno));
+	return 0;
+}
+
+static int
+open_parts(struct adapter *a, struct link_hooks *hooks, struct nara_err *err)
+{
+	struct adapter_config *cfg = a->cfg;
+	struct timeval sec = { 1, 0 };
+
+	if (lock_state(a, err) != 0 ||
+	    (a->ob = outbox_open(cfg->state, false, err)) == NULL)
+		return -1;
+	set_link_meta(a, "connecting", NULL);
+	if ((a->link = link_new(a->base, cfg, hooks, err)) == NULL)
+		return -1;
+	a->be = cfg->backend == BACKEND_HTTP ? http_new(a->base, a, err) :
+	    spool_new(a->base, a, err);
+	if (a->be == NULL || (a->hs = handoffs_new(a->base, a->ob, a->link,
+	    a->ops, a->be, err)) == NULL)
+		return -1;
+	if ((a->tick = event_new(a->base, -1, EV_PERSIST, on_tick, a)) == NULL ||
+	    event_add(a->tick, &sec) != 0)
+		return nara_err_set(err, NR_IO, "", "event loop setup failed");
+	a->ops->start(a->be);
+	return 0;
+}
+
 struct adapter *
 adapter_new(struct event_base *base, struct adapter_config *cfg,
     struct nara_err *err)
@@ -496,7 +520,6 @@ adapter_new(struct event_base *base, struct adapter_config *cfg,
 	struct adapter *a = calloc(1, sizeof(*a));
 	struct link_hooks hooks = { on_up, on_down, on_answer, on_deliver,
 		on_receipt, NULL };
-	struct timeval sec = { 1, 0 };
 
 	if (a == NULL) {
 		nara_err_set(err, NR_IO, "", "out of memory");
@@ -504,29 +527,18 @@ adapter_new(struct event_base *base, struct adapter_config *cfg,
 	}
 	a->base = base;
 	a->cfg = cfg;
+	a->lock_fd = -1;
 	validate_limits_default(&a->lim);
 	a->lim.max_message_bytes = (size_t)cfg->max_message_bytes;
 	hooks.arg = a;
 	a->ops = cfg->backend == BACKEND_HTTP ? &http_ops : &spool_ops;
-	if ((a->ob = outbox_open(cfg->state, false, err)) == NULL)
-		goto fail;
-	set_link_meta(a, "connecting", NULL);
-	if ((a->link = link_new(base, cfg, &hooks, err)) == NULL)
-		goto fail;
-	a->be = cfg->backend == BACKEND_HTTP ? http_new(base, a, err) :
-	    spool_new(base, a, err);
-	if (a->be == NULL)
-		goto fail;
-	if ((a->record = event_new(base, -1, 0, record_done, a)) == NULL ||
-	    (a->tick = event_new(base, -1, EV_PERSIST, on_tick, a)) == NULL ||
-	    event_add(a->tick, &sec) != 0) {
-		nara_err_set(err, NR_IO, "", "event loop setup failed");
-		goto fail;
+	/* test only: simulates an accepted lost in a narad crash */
+	a->drop_accepted = getenv("NARA_TEST_DROP_ACCEPTED") != NULL;
+	if (open_parts(a, &hooks, err) != 0) {
+		adapter_free(&a);
+		return NULL;
 	}
 	return a;
-fail:
-	adapter_free(&a);
-	return NULL;
 }
 
 void
@@ -538,11 +550,7 @@ adapter_free(struct adapter **ap)
 		return;
 	if (a->tick)
 		event_free(a->tick);
-	if (a->record) {
-		if (a->n_done > 0)
-			record_done(-1, 0, a);
-		event_free(a->record);
-	}
+	handoffs_free(&a->hs);
 	if (a->be)
 		a->ops->free(&a->be);
 	link_free(&a->link);
@@ -550,9 +558,9 @@ adapter_free(struct adapter **ap)
 		set_link_meta(a, "stopped", NULL);
 		outbox_free(&a->ob);
 	}
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
 	free(a->inflight.v);
-	free(a->pending.v);
-	free(a->done);
 	adapter_config_free(&a->cfg);
 	free(a);
 	*ap = NULL;
@@ -570,10 +578,10 @@ adapter_reload(struct adapter *a, const struct adapter_config *cfg)
 
 /* ---------------------------------------------------------------- files */
 
-static int
-fsync_dir(const char *dir)
+int
+adapter_fsync_dir(const char *dir)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int rc;
 
 	if (fd < 0)
@@ -584,15 +592,14 @@ fsync_dir(const char *dir)
 }
 
 int
-adapter_write_atomic(const char *dir, const char *name, const char *data,
+adapter_write_temp(const char *dir, const char *name, const char *data,
     size_t len, struct nara_err *err)
 {
-	char tmp[1024], path[1024];
+	char tmp[1024];
 	size_t off = 0;
 	int fd;
 
 	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", dir, name);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
 		return nara_err_set(err, NR_IO, "", "%s: %s", tmp, strerror(errno));
 	while (off < len) {
@@ -607,8 +614,6 @@ adapter_write_atomic(const char *dir, const char *name, const char *data,
 		fd = -1;
 		goto fail;
 	}
-	if (rename(tmp, path) != 0 || fsync_dir(dir) != 0)
-		return nara_err_set(err, NR_IO, "", "%s: %s", path, strerror(errno));
 	return 0;
 fail:
 	nara_err_set(err, NR_IO, "", "%s: %s", tmp, strerror(errno));
@@ -616,4 +621,19 @@ fail:
 		close(fd);
 	unlink(tmp);
 	return -1;
+}
+
+int
+adapter_write_atomic(const char *dir, const char *name, const char *data,
+    size_t len, struct nara_err *err)
+{
+	char tmp[1024], path[1024];
+
+	if (adapter_write_temp(dir, name, data, len, err) != 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", dir, name);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (rename(tmp, path) != 0 || adapter_fsync_dir(dir) != 0)
+		return nara_err_set(err, NR_IO, "", "%s: %s", path, strerror(errno));
+	return 0;
 }

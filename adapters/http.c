@@ -1,20 +1,22 @@
 /*
  * http.c — the HTTP backend: a small JSON API on the loopback interface or a
  * unix socket for local systems that would rather make requests than write
- * files, and a webhook client that hands incoming messages and receipts to
- * the local system.
+ * files; the webhook that hands incoming messages, receipts and narad's
+ * refusals to the local system is webhook.c.
  *
  *   POST /v1/messages        a nara-msg JSON envelope; 202 once it is in the
  *                            outbox on disk, 400/409/413 with a code if not
  *   GET  /v1/messages/{id}   queued / accepted / rejected / delivered /
  *                            failed, with the code and the receipt
  *
- * Webhook: POST with Idempotency-Key (the message id) and Nara-Kind
- * (message or receipt). 2xx: handed off, acked to narad. 4xx other than
- * 408/429: refused for good, nacked with NR052. Anything else, or no answer
- * within webhook_timeout: tried again with backoff, never acked meanwhile.
+ * Every answer, refusals included, is JSON ({"code", "text", "path",
+ * "retryable"} for a refusal) with the standard reason phrase: other
+ * methods get 405 NR072, other paths 404 NR072, a body over
+ * max_message_bytes 413 NR020 (one far over it is dropped unread by the
+ * filter in http_front.c and marked with Nara-Front), a chunked body 411
+ * NR072.
  */
-#include "adapter.h"
+#include "http_int.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,30 +36,26 @@
 #include "pbjson.h"
 #include "validate.h"
 
-/* One hand-off to the webhook, retried until it gets an answer. */
-struct hook_req {
-	struct http *h;
-	bool is_receipt;
-	char id[40];
-	char *json;
-	unsigned attempt;
-	struct event *timer;
-	struct evhttp_connection *conn;
-	struct hook_req *next;
-};
-
-struct http {
-	struct adapter *a;
-	struct event_base *base;
-	struct evhttp *srv;
-	char unix_path[108];
-	struct evhttp_uri *hook;
-	char hook_host[64];
-	int hook_port;
-	struct hook_req *reqs;
-};
-
 /* ---------------------------------------------------------------- API */
+
+/* The standard reason phrase of the statuses this API answers with. */
+static const char *
+http_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 503: return "Service Unavailable";
+	default: return status < 300 ? "OK" : status < 500 ? "Bad Request" :
+	    "Internal Server Error";
+	}
+}
 
 static void
 reply(struct evhttp_request *req, int status, json_t *body)
@@ -69,7 +67,7 @@ reply(struct evhttp_request *req, int status, json_t *body)
 	    "Content-Type", "application/json");
 	if (js != NULL)
 		evbuffer_add_printf(out, "%s\n", js);
-	evhttp_send_reply(req, status, status < 300 ? "OK" : "Error", out);
+	evhttp_send_reply(req, status, http_phrase(status), out);
 	evbuffer_free(out);
 	free(js);
 	json_decref(body);
@@ -159,6 +157,48 @@ get_message(struct http *h, struct evhttp_request *req, const char *id)
 	reply(req, 200, o);
 }
 
+static const char *
+method_name(enum evhttp_cmd_type cmd)
+{
+	switch (cmd) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	case EVHTTP_REQ_TRACE: return "TRACE";
+	case EVHTTP_REQ_CONNECT: return "CONNECT";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	default: return "?";
+	}
+}
+
+/* A request the front (http_front.c) refused already: answer it (the
+ * front closes the connection after the answer). */
+static bool
+front_refused(struct http *h, struct evhttp_request *req)
+{
+	const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
+	    "Nara-Front");
+	struct nara_err err = { 0 };
+
+	if (v == NULL)
+		return false;
+	if (strncmp(v, "413 ", 4) == 0) {
+		nara_err_set(&err, NR_TOO_LARGE, "", "body is %s bytes; at most "
+		    "%llu", v + 4, (unsigned long long)
+		    adapter_cfg(h->a)->max_message_bytes);
+		reply_err(req, 413, &err);
+	} else {
+		nara_err_set(&err, NR_USAGE, "", "a body needs Content-Length "
+		    "(chunked transfer is not taken)");
+		reply_err(req, 411, &err);
+	}
+	return true;
+}
+
+/* Every method reaches here (see http_new), so none gets libevent's HTML. */
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -166,171 +206,52 @@ on_request(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	struct nara_err err = { 0 };
+	bool list, one;
 
 	if (path == NULL)
 		path = "";
-	if (strcmp(path, "/v1/messages") == 0 && cmd == EVHTTP_REQ_POST) {
+	if (front_refused(h, req))
+		return;
+	list = strcmp(path, "/v1/messages") == 0;
+	one = strncmp(path, "/v1/messages/", 13) == 0;
+	if (list && cmd == EVHTTP_REQ_POST) {
 		post_message(h, req);
-	} else if (strncmp(path, "/v1/messages/", 13) == 0 &&
-	    cmd == EVHTTP_REQ_GET) {
+	} else if (one && cmd == EVHTTP_REQ_GET) {
 		get_message(h, req, path + 13);
+	} else if (list || one) {
+		nara_err_set(&err, NR_USAGE, "", "method %s not allowed on %s; "
+		    "allowed: %s", method_name(cmd), path, list ? "POST" : "GET");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+		    list ? "POST" : "GET");
+		reply_err(req, 405, &err);
 	} else {
 		nara_err_set(&err, NR_USAGE, "", "no such resource: %s %s",
-		    cmd == EVHTTP_REQ_GET ? "GET" : cmd == EVHTTP_REQ_POST ?
-		    "POST" : "other", path);
+		    method_name(cmd), path);
 		reply_err(req, 404, &err);
 	}
 }
 
-/* ---------------------------------------------------------------- webhook */
+/* ---------------------------------------------------------------- backend */
 
-static void hook_send(struct hook_req *r);
-
-static void
-free_conn_later(evutil_socket_t fd, short what, void *arg)
+static int
+http_sync(void *be)
 {
-	evhttp_connection_free(arg);
+	return 0;   /* a POST is durable at the local system or not at all */
 }
 
-static void
-hook_req_free(struct hook_req *r)
-{
-	struct hook_req **pp;
-
-	for (pp = &r->h->reqs; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
-	if (r->timer)
-		event_free(r->timer);
-	free(r->json);
-	free(r);
-}
-
-static void
-on_retry(evutil_socket_t fd, short what, void *arg)
-{
-	hook_send(arg);
-}
-
-static void
-hook_retry(struct hook_req *r, const char *why)
-{
-	const struct adapter_config *cfg = adapter_cfg(r->h->a);
-	uint64_t delay = cfg->retry_min;
-	struct timeval tv;
-
-	for (unsigned i = 1; i < r->attempt && delay < cfg->retry_max; i++)
-		delay *= 2;
-	if (delay > cfg->retry_max)
-		delay = cfg->retry_max;
-	log_warn("webhook did not take %s %s (attempt %u: %s); again in %llus",
-	    r->is_receipt ? "receipt" : "message", r->id, r->attempt, why,
-	    (unsigned long long)delay);
-	tv.tv_sec = (time_t)delay;
-	tv.tv_usec = 0;
-	evtimer_add(r->timer, &tv);
-}
-
-/* The webhook's answer (req NULL or code 0: no answer in time). */
-static void
-on_hook_done(struct evhttp_request *req, void *arg)
-{
-	struct hook_req *r = arg;
-	int code = req ? evhttp_request_get_response_code(req) : 0;
-	struct timeval now = { 0, 0 };
-	char why[160];
-
-	if (r->conn != NULL) {
-		/* never free a connection inside its own callback */
-		event_base_once(r->h->base, -1, EV_TIMEOUT, free_conn_later,
-		    r->conn, &now);
-		r->conn = NULL;
-	}
-	if (code >= 200 && code < 300) {
-		adapter_handoff_done(r->h->a, r->is_receipt, r->id, HANDOFF_DONE, "");
-		hook_req_free(r);
-		return;
-	}
-	if (code >= 400 && code < 500 && code != 408 && code != 429) {
-		snprintf(why, sizeof(why), "local system answered HTTP %d", code);
-		adapter_handoff_done(r->h->a, r->is_receipt, r->id,
-		    HANDOFF_REFUSED, why);
-		hook_req_free(r);
-		return;
-	}
-	snprintf(why, sizeof(why), code ? "HTTP %d" : "no answer", code);
-	hook_retry(r, why);
-}
-
-static void
-hook_send(struct hook_req *r)
-{
-	struct http *h = r->h;
-	const char *path = evhttp_uri_get_path(h->hook);
-	struct evhttp_request *req;
-	struct evkeyvalq *hdr;
-	char key[64], host[96];
-
-	r->attempt++;
-	r->conn = evhttp_connection_base_new(h->base, NULL, h->hook_host,
-	    (unsigned short)h->hook_port);
-	req = r->conn ? evhttp_request_new(on_hook_done, r) : NULL;
-	if (req == NULL) {
-		hook_retry(r, "out of memory");
-		return;
-	}
-	evhttp_connection_set_timeout(r->conn,
-	    (int)adapter_cfg(h->a)->webhook_timeout);
-	hdr = evhttp_request_get_output_headers(req);
-	snprintf(host, sizeof(host), "%s:%d", h->hook_host, h->hook_port);
-	snprintf(key, sizeof(key), "%s%s", r->is_receipt ? "receipt-" : "", r->id);
-	evhttp_add_header(hdr, "Host", host);
-	evhttp_add_header(hdr, "Content-Type", "application/json");
-	evhttp_add_header(hdr, "Idempotency-Key", key);
-	evhttp_add_header(hdr, "Nara-Kind", r->is_receipt ? "receipt" : "message");
-	evhttp_add_header(hdr, "Connection", "close");
-	evbuffer_add(evhttp_request_get_output_buffer(req), r->json,
-	    strlen(r->json));
-	if (evhttp_make_request(r->conn, req, EVHTTP_REQ_POST,
-	    path && path[0] ? path : "/") != 0) {
-		/* the request was freed by libevent */
-		event_base_once(h->base, -1, EV_TIMEOUT, free_conn_later,
-		    r->conn, &(struct timeval){ 0, 0 });
-		r->conn = NULL;
-		hook_retry(r, "cannot send");
-	}
-}
-
-static void
-http_handoff(void *be, bool is_receipt, const char *id, const char *json)
-{
-	struct http *h = be;
-	struct hook_req *r = calloc(1, sizeof(*r));
-
-	if (r == NULL || (r->json = strdup(json)) == NULL ||
-	    (r->timer = evtimer_new(h->base, on_retry, r)) == NULL) {
-		if (r != NULL)
-			free(r->json);
-		free(r);
-		adapter_handoff_done(h->a, is_receipt, id, HANDOFF_RETRY,
-		    "out of memory");
-		return;
-	}
-	r->h = h;
-	r->is_receipt = is_receipt;
-	snprintf(r->id, sizeof(r->id), "%s", id);
-	r->next = h->reqs;
-	h->reqs = r;
-	hook_send(r);
-}
-
-/* The local system polls GET /v1/messages/{id} for outcomes. */
+/* narad's refusal of a message the local system POSTed is pushed to it
+ * like a receipt; GET shows every outcome too. */
 static void
 http_outcome(void *be, const struct outbox_row *row)
 {
+	if (row->state == OUT_REJECTED)
+		hook_push_refusal(be, row);
+}
+
+static void
+http_start(void *be)
+{
+	hook_start_all(be);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -412,13 +333,17 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 		nara_err_set(err, NR_IO, "", "evhttp_new failed");
 		goto fail;
 	}
-	/* Bodies a little over the limit reach post_message for a coded 413;
-	 * far larger ones libevent refuses by itself. */
+	/* The front refuses bodies over the limit before libevent reads
+	 * them; this is the second line. */
 	evhttp_set_max_body_size(h->srv,
 	    (ev_ssize_t)(cfg->max_message_bytes + 64 * 1024));
-	evhttp_set_allowed_methods(h->srv, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(h->srv, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
 	evhttp_set_timeout(h->srv, 60);
 	evhttp_set_gencb(h->srv, on_request, h);
+	evhttp_set_bevcb(h->srv, http_front_bev, h);
 	if (parse_webhook(h, cfg->webhook, err) != 0)
 		goto fail;
 	if (strncmp(cfg->listen, "unix:", 5) == 0 ?
@@ -439,12 +364,7 @@ http_free(void **be)
 
 	if (h == NULL)
 		return;
-	while (h->reqs != NULL) {
-		struct hook_req *r = h->reqs;
-		if (r->conn != NULL)
-			evhttp_connection_free(r->conn);
-		hook_req_free(r);
-	}
+	hook_free_all(h);
 	if (h->srv)
 		evhttp_free(h->srv);
 	if (h->unix_path[0] != '\0')
@@ -456,7 +376,11 @@ http_free(void **be)
 }
 
 const struct backend_ops http_ops = {
-	.handoff = http_handoff,
+	.prepare = hook_prepare,
+	.sync = http_sync,
+	.show = hook_show,
+	.abandon = hook_abandon,
 	.outcome = http_outcome,
+	.start = http_start,
 	.free = http_free,
 };

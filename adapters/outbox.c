@@ -5,8 +5,10 @@
  *   outbox   messages from the local system until narad has them, then
  *            their fate (accepted, rejected, delivered, failed) without
  *            the clinical payload, which is dropped on acceptance;
- *   handed   ids of messages and receipts handed to the local system, so a
- *            redelivery is acked without a second hand-off;
+ *   handed   ids of messages, receipts and refusals handed to the local
+ *            system, with the intent recorded before the hand-off, so a
+ *            redelivery is acked without a second hand-off and a crash
+ *            in the middle is settled at the next start;
  *   meta     link state and last receipt for `nara-adapter status`.
  */
 #include "outbox.h"
@@ -16,13 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "log.h"
 
 /* Statements are prepared once and kept: the SQL text is a string literal
  * and its address is the key. */
-#define OUTBOX_STMTS 24
+#define OUTBOX_STMTS 40
 
 struct outbox {
 	sqlite3 *db;
@@ -44,8 +47,44 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS handed ("
 	"  seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, id TEXT NOT NULL,"
 	"  outcome TEXT NOT NULL, time INTEGER NOT NULL, UNIQUE(kind, id));"
+	"CREATE INDEX IF NOT EXISTS handed_open ON handed(outcome, kind);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)"
 	"  WITHOUT ROWID;";
+
+/* Columns later versions added; a state file of an older adapter gets
+ * them at open. */
+static const struct {
+	const char *table, *column, *decl;
+} added_columns[] = {
+	{ "outbox", "digest", "BLOB" },
+	{ "handed", "name", "TEXT NOT NULL DEFAULT ''" },
+};
+
+static int
+add_columns(sqlite3 *db, char **msg)
+{
+	char sql[200];
+
+	for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]);
+	    i++) {
+		sqlite3_stmt *st = NULL;
+		bool have = false;
+
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM pragma_table_info('%s') "
+		    "WHERE name = '%s'", added_columns[i].table,
+		    added_columns[i].column);
+		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+			return -1;
+		have = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s",
+		    added_columns[i].table, added_columns[i].column,
+		    added_columns[i].decl);
+		if (!have && sqlite3_exec(db, sql, NULL, NULL, msg) != SQLITE_OK)
+			return -1;
+	}
+	return 0;
+}
 
 const char *
 out_state_name(enum out_state s)
@@ -87,7 +126,8 @@ outbox_open(const char *path, bool readonly, struct nara_err *err)
 	if (!readonly && sqlite3_exec(ob->db, "PRAGMA journal_mode=WAL;"
 	    "PRAGMA synchronous=FULL;", NULL, NULL, &msg) != SQLITE_OK)
 		goto sqlfail;
-	if (!readonly && sqlite3_exec(ob->db, schema, NULL, NULL, &msg) != SQLITE_OK)
+	if (!readonly && (sqlite3_exec(ob->db, schema, NULL, NULL, &msg) !=
+	    SQLITE_OK || add_columns(ob->db, &msg) != 0))
 		goto sqlfail;
 	return ob;
 sqlfail:
@@ -216,14 +256,22 @@ int
 outbox_put(struct outbox *ob, const char *message_id, const uint8_t *env,
     size_t len, const char *source, int64_t now, struct nara_err *err)
 {
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
 	sqlite3_stmt *st;
 	int rc, same = 0;
 
-	st = stmt(ob, "SELECT envelope IS NULL OR envelope = ?2 FROM outbox "
-	    "WHERE message_id = ?1", "tb", message_id, (const void *)env, len);
+	if (EVP_Digest(env, len, digest, &dlen, EVP_sha256(), NULL) != 1)
+		return nara_err_set(err, NR_IO, "", "cannot hash message %s",
+		    message_id);
+	/* Once accepted the bytes are gone and their digest decides; a row
+	 * of an older adapter without digest: the id decides. */
+	st = stmt(ob, "SELECT CASE WHEN envelope IS NOT NULL THEN envelope = ?2 "
+	    "WHEN digest IS NOT NULL THEN digest = ?3 ELSE 1 END FROM outbox "
+	    "WHERE message_id = ?1", "tbb", message_id, (const void *)env, len,
+	    (const void *)digest, (size_t)dlen);
 	if (st == NULL)
 		return nara_err_set(err, NR_IO, "", "adapter state unusable");
-	/* Once accepted the bytes are gone; the id then decides. */
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		same = sqlite3_column_int(st, 0);
 	done(ob, st);
@@ -233,8 +281,9 @@ outbox_put(struct outbox *ob, const char *message_id, const uint8_t *env,
 		return nara_err_set(err, NR_IO, "", "adapter state: %s",
 		    sqlite3_errmsg(ob->db));
 	if (run(ob, stmt(ob, "INSERT INTO outbox (message_id, envelope, source, "
-	    "created, updated) VALUES (?1, ?2, ?3, ?4, ?4)", "tbtl", message_id,
-	    (const void *)env, len, source, now)) != 0)
+	    "created, updated, digest) VALUES (?1, ?2, ?3, ?4, ?4, ?5)", "tbtlb",
+	    message_id, (const void *)env, len, source, now,
+	    (const void *)digest, (size_t)dlen)) != 0)
 		return nara_err_set(err, NR_IO, "", "adapter state: cannot store "
 		    "message %s", message_id);
 	return OUTBOX_NEW;
@@ -367,26 +416,105 @@ outbox_receipt(struct outbox *ob, const char *message_id, enum out_state state,
 }
 
 int
-outbox_handed_seen(struct outbox *ob, const char *kind, const char *id)
+outbox_handed_get(struct outbox *ob, const char *kind, const char *id)
 {
-	sqlite3_stmt *st = stmt(ob, "SELECT 1 FROM handed WHERE kind = ?1 "
+	sqlite3_stmt *st = stmt(ob, "SELECT outcome FROM handed WHERE kind = ?1 "
 	    "AND id = ?2", "tt", kind, id);
-	int rc;
+	const char *outcome;
+	int rc, state = HANDED_NONE;
 
 	if (st == NULL)
 		return -1;
-	rc = sqlite3_step(st);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		outcome = (const char *)sqlite3_column_text(st, 0);
+		state = outcome == NULL ? HANDED_DONE :
+		    strcmp(outcome, "intent") == 0 ? HANDED_INTENT :
+		    strcmp(outcome, "refused") == 0 ? HANDED_REFUSED : HANDED_DONE;
+	}
 	done(ob, st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? state : -1;
+}
+
+int
+outbox_handed_seen(struct outbox *ob, const char *kind, const char *id)
+{
+	int state = outbox_handed_get(ob, kind, id);
+
+	return state < 0 ? -1 : state == HANDED_DONE;
 }
 
 int
 outbox_handed_add(struct outbox *ob, const char *kind, const char *id,
     const char *outcome, int64_t now)
 {
-	return run(ob, stmt(ob, "INSERT OR IGNORE INTO handed (kind, id, "
-	    "outcome, time) VALUES (?1, ?2, ?3, ?4)", "tttl", kind, id, outcome,
-	    now));
+	return run(ob, stmt(ob, "INSERT INTO handed (kind, id, outcome, time) "
+	    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, id) DO UPDATE SET "
+	    "outcome = excluded.outcome, time = excluded.time", "tttl", kind, id,
+	    outcome, now));
+}
+
+int
+outbox_handed_intent(struct outbox *ob, const char *kind, const char *id,
+    const char *name, int64_t now)
+{
+	return run(ob, stmt(ob, "INSERT INTO handed (kind, id, outcome, time, "
+	    "name) VALUES (?1, ?2, 'intent', ?3, ?4) ON CONFLICT (kind, id) DO "
+	    "UPDATE SET outcome = 'intent', time = excluded.time, "
+	    "name = excluded.name", "ttlt", kind, id, now, name));
+}
+
+int
+outbox_handed_forget(struct outbox *ob, const char *kind, const char *id)
+{
+	return run(ob, stmt(ob, "DELETE FROM handed WHERE kind = ?1 AND id = ?2 "
+	    "AND outcome = 'intent'", "tt", kind, id));
+}
+
+int
+outbox_handed_reset(struct outbox *ob, const char *kind, const char *id)
+{
+	return run(ob, stmt(ob, "DELETE FROM handed WHERE kind = ?1 AND id = ?2",
+	    "tt", kind, id));
+}
+
+int
+outbox_intents(struct outbox *ob, const char *kind, outbox_intent_cb cb,
+    void *arg)
+{
+	sqlite3_stmt *st = stmt(ob, "SELECT id, name FROM handed WHERE "
+	    "outcome = 'intent' AND kind = ?1 ORDER BY seq", "t", kind);
+	int n = 0, rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1)) != 0)
+			break;
+	}
+	done(ob, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
+}
+
+int
+outbox_unpushed_refusals(struct outbox *ob, outbox_id_cb cb, void *arg)
+{
+	sqlite3_stmt *st = stmt(ob, "SELECT message_id FROM outbox o WHERE "
+	    "state = 2 AND NOT EXISTS (SELECT 1 FROM handed h WHERE "
+	    "h.kind = 'refusal' AND h.id = o.message_id AND "
+	    "h.outcome != 'intent') ORDER BY seq", "");
+	int n = 0, rc;
+
+	if (st == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (cb(arg, (const char *)sqlite3_column_text(st, 0)) != 0)
+			break;
+	}
+	done(ob, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
 }
 
 long
@@ -398,8 +526,8 @@ outbox_prune(struct outbox *ob, int64_t before)
 	    "AND updated < ?1", "l", before)) != 0)
 		return -1;
 	n = sqlite3_changes(ob->db);
-	if (run(ob, stmt(ob, "DELETE FROM handed WHERE time < ?1", "l",
-	    before)) != 0)
+	if (run(ob, stmt(ob, "DELETE FROM handed WHERE time < ?1 AND "
+	    "outcome != 'intent'", "l", before)) != 0)
 		return -1;
 	return n + sqlite3_changes(ob->db);
 }
@@ -437,9 +565,11 @@ outbox_status(struct outbox *ob, struct outbox_status *s)
 		    "FROM outbox WHERE state = ?1", "i", i), -1)) < 0)
 			return -1;
 	s->handed = (long)scalar(ob, stmt(ob, "SELECT count(*) FROM handed "
-	    "WHERE kind = 'message'", ""), -1);
+	    "WHERE kind = 'message' AND outcome != 'intent'", ""), -1);
 	s->receipts = (long)scalar(ob, stmt(ob, "SELECT count(*) FROM handed "
-	    "WHERE kind = 'receipt'", ""), -1);
+	    "WHERE kind = 'receipt' AND outcome != 'intent'", ""), -1);
+	s->intents = (long)scalar(ob, stmt(ob, "SELECT count(*) FROM handed "
+	    "WHERE outcome = 'intent'", ""), -1);
 	s->oldest_unsent = scalar(ob, stmt(ob, "SELECT coalesce(min(created), 0) "
 	    "FROM outbox WHERE state = 0", ""), 0);
 	meta_get(ob, "link", s->link, sizeof(s->link));
@@ -448,7 +578,10 @@ outbox_status(struct outbox *ob, struct outbox_status *s)
 	meta_get(ob, "last_receipt", s->last_receipt, sizeof(s->last_receipt));
 	meta_get(ob, "last_receipt_id", s->last_receipt_id,
 	    sizeof(s->last_receipt_id));
+	meta_get(ob, "local_error", s->local_error, sizeof(s->local_error));
+	meta_get(ob, "local_error_since", s->local_error_since,
+	    sizeof(s->local_error_since));
 	if (s->link[0] == '\0')
 		snprintf(s->link, sizeof(s->link), "never connected");
-	return s->handed < 0 || s->receipts < 0 ? -1 : 0;
+	return s->handed < 0 || s->receipts < 0 || s->intents < 0 ? -1 : 0;
 }

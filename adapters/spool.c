@@ -14,10 +14,13 @@
  * (network file systems, an overflowed event queue). The files of one scan
  * are stored in one transaction.
  *
- * Files are written under a temporary name, fsynced, then renamed, so the
- * local system never sees half a file, and a repeated hand-off replaces the
- * same name instead of making a second file. A bad file is moved aside and
- * never blocks the others.
+ * Incoming files are written as .tmp-MESSAGE_ID.json, fsynced, and renamed
+ * only after the adapter committed its intent to do so (handoff.c), so the
+ * local system never sees half a file and never sees one twice: at start
+ * every intent without an outcome is settled — a temporary file still
+ * there is renamed now, a missing one was renamed before the stop (and may
+ * already be taken by the local system). A bad outbox file is moved aside
+ * and never blocks the others.
  */
 #include "adapter.h"
 
@@ -45,6 +48,7 @@ struct spool {
 	struct event *watch;         /* the inotify descriptor is readable */
 	int ifd;                     /* inotify on outbox/, -1 without */
 	char outbox[512], sent[512], rejected[512], inbox[512], receipts[512];
+	bool inbox_dirty, receipts_dirty;   /* entries not yet fsynced */
 	char (*known)[NAME_MAX_LEN + 1];    /* files in outbox/ already queued */
 	size_t n_known, cap_known;
 };
@@ -328,27 +332,173 @@ safe_id(const char *id)
 	    strspn(id, "0123456789abcdefABCDEF-") == n;
 }
 
+static const char *
+handoff_dir(struct spool *s, enum handoff_kind kind)
+{
+	return kind == HK_RECEIPT ? s->receipts : s->inbox;
+}
+
 static void
-spool_handoff(void *be, bool is_receipt, const char *id, const char *json)
+mark_dirty(struct spool *s, enum handoff_kind kind)
+{
+	if (kind == HK_RECEIPT)
+		s->receipts_dirty = true;
+	else
+		s->inbox_dirty = true;
+}
+
+static int
+spool_prepare(void *be, enum handoff_kind kind, const char *id,
+    const char *json, char *name, size_t name_len, char *why, size_t why_len)
 {
 	struct spool *s = be;
 	struct nara_err err = { 0 };
-	char name[80];
 
 	if (!safe_id(id)) {
-		adapter_handoff_done(s->a, is_receipt, id, HANDOFF_REFUSED,
-		    "message id is not a UUID");
-		return;
+		snprintf(why, why_len, "message id is not a UUID");
+		return 1;
 	}
-	snprintf(name, sizeof(name), "%s.json", id);
-	if (adapter_write_atomic(is_receipt ? s->receipts : s->inbox, name,
-	    json, strlen(json), &err) != 0) {
+	if (kind == HK_REFUSAL)
+		return -1;   /* refusals are in rejected/ already */
+	snprintf(name, name_len, "%s.json", id);
+	if (adapter_write_temp(handoff_dir(s, kind), name, json, strlen(json),
+	    &err) != 0) {
 		log_error("hand-off of %s failed (narad will deliver it again): "
 		    "%s", id, err.text);
-		adapter_handoff_done(s->a, is_receipt, id, HANDOFF_RETRY, err.text);
+		adapter_local_error(s->a, err.text);
+		return -1;
+	}
+	mark_dirty(s, kind);
+	return 0;
+}
+
+static int
+spool_sync(void *be)
+{
+	struct spool *s = be;
+
+	if (s->inbox_dirty && adapter_fsync_dir(s->inbox) != 0) {
+		log_error("fsync %s: %s", s->inbox, strerror(errno));
+		return -1;
+	}
+	s->inbox_dirty = false;
+	if (s->receipts_dirty && adapter_fsync_dir(s->receipts) != 0) {
+		log_error("fsync %s: %s", s->receipts, strerror(errno));
+		return -1;
+	}
+	s->receipts_dirty = false;
+	return 0;
+}
+
+static void
+temp_paths(struct spool *s, enum handoff_kind kind, const char *id,
+    char *tmp, char *path, size_t len)
+{
+	snprintf(tmp, len, "%s/.tmp-%s.json", handoff_dir(s, kind), id);
+	snprintf(path, len, "%s/%s.json", handoff_dir(s, kind), id);
+}
+
+/* The intent is on disk: the rename makes the file the local system's. */
+static void
+spool_show(void *be, enum handoff_kind kind, const char *id)
+{
+	struct spool *s = be;
+	char tmp[1024], path[1024];
+
+	temp_paths(s, kind, id, tmp, path, sizeof(tmp));
+	if (rename(tmp, path) != 0) {
+		log_error("hand-off of %s failed (narad will deliver it again): "
+		    "rename %s: %s", id, tmp, strerror(errno));
+		unlink(tmp);
+		adapter_handoff_done(s->a, kind, id, HANDOFF_RETRY, "rename");
 		return;
 	}
-	adapter_handoff_done(s->a, is_receipt, id, HANDOFF_DONE, "");
+	mark_dirty(s, kind);
+	adapter_local_error(s->a, NULL);
+	adapter_test_stop("rename");
+	adapter_handoff_done(s->a, kind, id, HANDOFF_DONE, "");
+}
+
+static void
+spool_abandon(void *be, enum handoff_kind kind, const char *id)
+{
+	char tmp[1024], path[1024];
+
+	temp_paths(be, kind, id, tmp, path, sizeof(tmp));
+	unlink(tmp);
+}
+
+/* Intents without outcome found at start, settled together. */
+struct intent_list {
+	char (*ids)[40];
+	size_t n, cap;
+};
+
+static int
+collect_intent(void *arg, const char *id, const char *name)
+{
+	struct intent_list *l = arg;
+
+	if (!safe_id(id))
+		return 0;   /* never prepared: ids are checked first */
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		void *v = realloc(l->ids, cap * sizeof(*l->ids));
+
+		if (v == NULL)
+			return 1;
+		l->ids = v;
+		l->cap = cap;
+	}
+	snprintf(l->ids[l->n++], 40, "%s", id);
+	return 0;
+}
+
+/*
+ * Settle the hand-offs of kind a stop cut short. The temporary file is
+ * the witness: still there, the rename did not happen and happens now;
+ * gone, it happened (the local system may have taken the file since).
+ * Either way the hand-off is done once the renames are durable.
+ */
+static int
+settle_intents(struct spool *s, enum handoff_kind kind, struct nara_err *err)
+{
+	struct outbox *ob = adapter_outbox(s->a);
+	const char *k = handoff_kind_name(kind);
+	struct intent_list l = { 0 };
+	char tmp[1024], path[1024];
+	int rc = -1;
+
+	if (outbox_intents(ob, k, collect_intent, &l) < 0)
+		goto fail;
+	for (size_t i = 0; i < l.n; i++) {
+		temp_paths(s, kind, l.ids[i], tmp, path, sizeof(tmp));
+		if (rename(tmp, path) == 0)
+			log_info("%s %s handed to the local system (cut short by "
+			    "a stop, completed at start)", k, l.ids[i]);
+		else if (errno == ENOENT)
+			log_info("%s %s handed to the local system before the "
+			    "stop (recorded at start)", k, l.ids[i]);
+		else
+			goto fail;
+	}
+	if (l.n > 0 && adapter_fsync_dir(handoff_dir(s, kind)) != 0)
+		goto fail;
+	if (outbox_begin(ob) != 0)
+		goto fail;
+	for (size_t i = 0; i < l.n; i++)
+		if (outbox_handed_add(ob, k, l.ids[i], "handed", adapter_now()) != 0) {
+			outbox_rollback(ob);
+			goto fail;
+		}
+	rc = outbox_commit(ob);
+fail:
+	if (rc != 0)
+		nara_err_set(err, NR_IO, "", "cannot settle the %ss handed off "
+		    "before the stop in %s: %s", k, handoff_dir(s, kind),
+		    strerror(errno));
+	free(l.ids);
+	return rc;
 }
 
 /* Temporary files of a hand-off cut short by a crash. */
@@ -383,7 +533,6 @@ make_dir(char *out, size_t len, const char *base, const char *sub,
 		return nara_err_set(err, NR_IO, "", "cannot create %s: %s", out,
 		    strerror(errno));
 	}
-	remove_temporaries(out);
 	return 0;
 }
 
@@ -406,8 +555,14 @@ spool_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 	    make_dir(s->sent, sizeof(s->sent), top, "sent", err) != 0 ||
 	    make_dir(s->rejected, sizeof(s->rejected), top, "rejected", err) != 0 ||
 	    make_dir(s->inbox, sizeof(s->inbox), top, "inbox", err) != 0 ||
-	    make_dir(s->receipts, sizeof(s->receipts), top, "receipts", err) != 0)
+	    make_dir(s->receipts, sizeof(s->receipts), top, "receipts", err) != 0 ||
+	    settle_intents(s, HK_MESSAGE, err) != 0 ||
+	    settle_intents(s, HK_RECEIPT, err) != 0)
 		goto fail;
+	/* what is left was never promised to the local system */
+	remove_temporaries(s->inbox);
+	remove_temporaries(s->receipts);
+	remove_temporaries(s->rejected);
 	if ((s->scan = event_new(base, -1, EV_PERSIST, on_scan, s)) == NULL ||
 	    event_add(s->scan, &ivl) != 0) {
 		nara_err_set(err, NR_IO, "", "event loop setup failed");
@@ -449,8 +604,17 @@ spool_free(void **be)
 	*be = NULL;
 }
 
+static void
+spool_start(void *be)
+{
+}
+
 const struct backend_ops spool_ops = {
-	.handoff = spool_handoff,
+	.prepare = spool_prepare,
+	.sync = spool_sync,
+	.show = spool_show,
+	.abandon = spool_abandon,
+	.start = spool_start,
 	.outcome = spool_outcome,
 	.free = spool_free,
 };

@@ -1,10 +1,21 @@
 /*
- * status.c — `nara-adapter status -c FILE [--json]`: what the adapter's
- * state file says, read-only, so it is safe beside the running adapter.
+ * status.c — `nara-adapter status -c FILE [--json]`: what is true now, read
+ * without disturbing the running adapter: whether the adapter runs (it
+ * holds a lock on STATE.lock while it does, which the kernel drops however
+ * it ends, kill -9 included), the link as the running adapter last saw it
+ * (down when no adapter runs, whatever the state file says), a fault of
+ * the local system (webhook answers), what waits for the local system, and
+ * the counts from the state file.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -12,17 +23,102 @@
 #include "log.h"
 #include "validate.h"
 
+/* What status finds beside the state file. */
+struct live {
+	long pid;                  /* the running adapter, 0 = none */
+	char link[64];             /* the link now */
+	long waiting_messages;     /* not yet taken by the local system */
+	long waiting_receipts;
+};
+
+/* The pid of the adapter holding STATE.lock, 0 when none does. */
+static long
+running_pid(const struct adapter_config *cfg)
+{
+	char path[1100], buf[32] = "";
+	long pid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", cfg->state);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+		if ((n = pread(fd, buf, sizeof(buf) - 1, 0)) > 0)
+			buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+		if (pid <= 0)
+			pid = -1;   /* running, pid unknown */
+	}
+	close(fd);
+	return pid;
+}
+
+/* Files the local system has not taken from spool/sub yet. */
+static long
+count_files(const struct adapter_config *cfg, const char *sub)
+{
+	char path[1100];
+	struct dirent *e;
+	long n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", cfg->spool_dir, sub);
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
 static void
-print_text(const struct adapter_config *cfg, const struct outbox_status *s)
+live_read(const struct adapter_config *cfg, const struct outbox_status *s,
+    struct live *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->pid = running_pid(cfg);
+	if (l->pid != 0)
+		snprintf(l->link, sizeof(l->link), "%s", s->link);
+	else
+		snprintf(l->link, sizeof(l->link), "down (adapter not running)");
+	if (cfg->backend == BACKEND_SPOOL) {
+		l->waiting_messages = count_files(cfg, "inbox");
+		l->waiting_receipts = count_files(cfg, "receipts");
+	} else {
+		l->waiting_messages = s->intents;
+	}
+}
+
+static void
+print_text(const struct adapter_config *cfg, const struct outbox_status *s,
+    const struct live *l)
 {
 	char oldest[32] = "none";
 
 	if (s->oldest_unsent > 0)
 		time_format(s->oldest_unsent, oldest, sizeof(oldest));
 	printf("node:           %s\n", cfg->node_id);
-	printf("link:           %s%s%s\n", s->link,
-	    s->link_since[0] ? " since " : "", s->link_since);
+	if (l->pid != 0)
+		printf("adapter:        running (pid %ld)\n", l->pid);
+	else
+		printf("adapter:        not running\n");
+	printf("link:           %s%s%s\n", l->link, l->pid && s->link_since[0] ?
+	    " since " : "", l->pid ? s->link_since : "");
 	printf("broker:         %s\n", s->broker_id[0] ? s->broker_id : "-");
+	if (s->local_error[0])
+		printf("local system:   error since %s: %s\n",
+		    s->local_error_since, s->local_error);
+	else
+		printf("local system:   ok\n");
+	if (cfg->backend == BACKEND_SPOOL)
+		printf("waiting:        %ld messages in inbox/, %ld receipts in "
+		    "receipts/ not taken by the local system\n",
+		    l->waiting_messages, l->waiting_receipts);
+	else
+		printf("waiting:        %ld hand-offs the webhook has not taken\n",
+		    l->waiting_messages);
 	printf("outbox depth:   %ld\n", s->queued);
 	printf("oldest unsent:  %s\n", oldest);
 	printf("accepted:       %ld\n", s->accepted);
@@ -37,18 +133,26 @@ print_text(const struct adapter_config *cfg, const struct outbox_status *s)
 }
 
 static int
-print_json(const struct adapter_config *cfg, const struct outbox_status *s)
+print_json(const struct adapter_config *cfg, const struct outbox_status *s,
+    const struct live *l)
 {
 	char oldest[32] = "";
-	json_t *o;
+	json_t *o, *counts;
 	char *js;
 
 	if (s->oldest_unsent > 0)
 		time_format(s->oldest_unsent, oldest, sizeof(oldest));
-	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, "
-	    "s:I, s:I, s:s, s:s}", "node", cfg->node_id, "link", s->link,
-	    "link_since", s->link_since, "broker", s->broker_id,
-	    "outbox_depth", (json_int_t)s->queued, "oldest_unsent", oldest,
+	o = json_pack("{s:s, s:b, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, "
+	    "s:I, s:s}", "node", cfg->node_id, "running", l->pid != 0, "pid",
+	    (json_int_t)(l->pid > 0 ? l->pid : 0), "link", l->pid ? s->link :
+	    "down", "link_since", l->pid ? s->link_since : "", "broker",
+	    s->broker_id, "local_system", s->local_error[0] ? "error" : "ok",
+	    "local_error", s->local_error, "local_error_since",
+	    s->local_error_since, "waiting_messages",
+	    (json_int_t)l->waiting_messages, "waiting_receipts",
+	    (json_int_t)l->waiting_receipts, "outbox_depth",
+	    (json_int_t)s->queued, "oldest_unsent", oldest);
+	counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s}",
 	    "accepted", (json_int_t)s->accepted,
 	    "rejected", (json_int_t)s->rejected,
 	    "delivered", (json_int_t)s->delivered,
@@ -57,6 +161,11 @@ print_json(const struct adapter_config *cfg, const struct outbox_status *s)
 	    "handed_receipts", (json_int_t)s->receipts,
 	    "last_receipt", s->last_receipt,
 	    "last_receipt_id", s->last_receipt_id);
+	if (o != NULL && (counts == NULL || json_object_update(o, counts) != 0)) {
+		json_decref(o);
+		o = NULL;
+	}
+	json_decref(counts);
 	if (o == NULL || (js = json_dumps(o, JSON_INDENT(2))) == NULL) {
 		json_decref(o);
 		return -1;
@@ -79,6 +188,7 @@ status_main(int argc, char **argv)
 	struct adapter_config *cfg;
 	struct nara_err err = { 0 };
 	struct outbox_status st;
+	struct live live;
 	struct outbox *ob;
 	const char *path = NULL;
 	bool json = false;
@@ -115,7 +225,9 @@ status_main(int argc, char **argv)
 		adapter_config_free(&cfg);
 		return 1;
 	}
-	rc = json ? print_json(cfg, &st) : (print_text(cfg, &st), 0);
+	live_read(cfg, &st, &live);
+	rc = json ? print_json(cfg, &st, &live) :
+	    (print_text(cfg, &st, &live), 0);
 	outbox_free(&ob);
 	adapter_config_free(&cfg);
 	return rc == 0 ? 0 : 1;

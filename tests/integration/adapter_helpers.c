@@ -283,7 +283,8 @@ serve_one(struct webhook *w, int c)
 		return;
 	}
 	snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\nContent-Length: 0\r\n"
-	    "Connection: close\r\n\r\n", status);
+	    "%sConnection: close\r\n\r\n", status, w->refuse_header &&
+	    status >= 400 && status < 500 ? "Nara-Refused: not for us\r\n" : "");
 	if (write(c, resp, strlen(resp)) < 0)
 		return;
 }
@@ -363,6 +364,8 @@ webhook_count(struct webhook *w, const char *key, int answered)
 
 /* ---------------------------------------------------------------- client */
 
+char http_last_status_line[128];
+
 /* Send one request on a connected socket and read the answer. */
 static int
 http_exchange(int fd, const char *method, const char *path, const char *json,
@@ -396,6 +399,10 @@ http_exchange(int fd, const char *method, const char *path, const char *json,
 	}
 	fclose(m);
 	close(fd);
+	http_last_status_line[0] = '\0';
+	if (resp != NULL)
+		snprintf(http_last_status_line, sizeof(http_last_status_line),
+		    "%.*s", (int)strcspn(resp, "\r\n"), resp);
 	if (resp != NULL && sscanf(resp, "HTTP/1.%*d %d", &status) == 1 &&
 	    body != NULL && (sep = strstr(resp, "\r\n\r\n")) != NULL)
 		*body = strdup(sep + 4);

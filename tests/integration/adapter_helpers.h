@@ -73,6 +73,7 @@ struct webhook {
 	int hang_first;        /* then hang this many times */
 	int hang_ms;
 	int status;            /* afterwards */
+	bool refuse_header;    /* 4xx answers carry Nara-Refused */
 	struct webhook_hit hits[512];
 	int n_hits;
 };
@@ -87,6 +88,8 @@ int webhook_count(struct webhook *w, const char *key, int answered);
  * body in body (malloc'd, may be NULL). */
 int http_request(int port, const char *method, const char *path,
     const char *json, char **body);
+/* The status line of the last answer ("HTTP/1.1 202 Accepted"). */
+extern char http_last_status_line[128];
 /* The same over a unix socket. */
 int http_request_unix(const char *sock, const char *method, const char *path,
     const char *json, char **body);

@@ -386,3 +386,90 @@ Test(adapter, sighup_reloads_and_keeps_running)
 	cr_expect_eq(tadapter_log_count(&gbg, "reload refused"), 1);
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 }
+
+/* narad's accepted lost (as in a narad crash; NARA_TEST_DROP_ACCEPTED drops
+ * it in the adapter) and the receipt comes first: the file still moves out
+ * of outbox/. */
+Test(adapter, receipt_before_accepted_moves_file_to_sent)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char id_json[64];
+
+	snprintf(id_json, sizeof(id_json), "%s.json", env->message_id);
+	setenv("NARA_TEST_DROP_ACCEPTED", "1", 1);
+	tadapter_start(&gbg);
+	unsetenv("NARA_TEST_DROP_ACCEPTED");
+	tadapter_start(&bup);
+	spool_put_envelope(&gbg, "lost-accepted.json", env);
+	cr_assert(spool_wait(&gbg, "receipts", id_json, 20000), "no receipt");
+	cr_expect_eq(tadapter_log_count(&gbg, "test: narad's accepted for"), 1);
+	cr_expect(spool_wait(&gbg, "sent", "lost-accepted.json", 5000),
+	    "delivered file left in outbox/");
+	cr_expect_eq(spool_count(&gbg, "outbox", ""), 0);
+}
+
+/* The id of a message narad has accepted, used again with other content:
+ * refused with NR033 (the same content again stays harmless). */
+Test(adapter, reused_id_after_acceptance_rejected)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char path[700];
+
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+	spool_put_envelope(&gbg, "first.json", env);
+	cr_assert(spool_wait(&gbg, "sent", "first.json", 20000));
+	spool_put_envelope(&gbg, "again.json", env);
+	cr_assert(spool_wait(&gbg, "sent", "again.json", 20000));
+	env->referral->reason = (char *)"another reason";
+	spool_put_envelope(&gbg, "other.json", env);
+	cr_assert(spool_wait(&gbg, "rejected", "other.json.error.json", 20000),
+	    "other content under a used id was not refused");
+	snprintf(path, sizeof(path), "%s/rejected/other.json.error.json",
+	    gbg.spool);
+	cr_expect_str_eq(json_field(path, "code"), "NR033");
+	cr_expect(spool_wait(&gbg, "rejected", "other.json", 1000));
+	cr_expect_eq(spool_count(&gbg, "sent", ".json"), 2);
+}
+
+/* status reads the truth: a killed adapter is not running and its link is
+ * down whatever the state file last said; files waiting in inbox/ show. */
+Test(adapter, status_after_kill9_tells_the_truth)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char out[4096], id_json[64];
+	json_t *o;
+
+	snprintf(id_json, sizeof(id_json), "%s.json", env->message_id);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+	spool_put_envelope(&gbg, "m.json", env);
+	cr_assert(spool_wait(&bup, "inbox", id_json, 20000));
+	wait_link(&bup, "up");
+	cr_assert_eq(adapter_run(out, sizeof(out), "status -c %s", bup.conf), 0);
+	cr_expect(strstr(out, "adapter:        running (pid ") != NULL, "%s", out);
+	cr_expect(strstr(out, "waiting:        1 messages in inbox/") != NULL,
+	    "%s", out);
+	cr_expect(strstr(out, "local system:   ok") != NULL, "%s", out);
+	cr_assert_eq(tadapter_stop(&bup, SIGKILL), -SIGKILL);
+	cr_assert_eq(adapter_run(out, sizeof(out), "status -c %s", bup.conf), 0);
+	cr_expect(strstr(out, "adapter:        not running") != NULL, "%s", out);
+	cr_expect(strstr(out, "link:           down (adapter not running)\n") !=
+	    NULL, "%s", out);
+	cr_expect(strstr(out, "up since") == NULL, "%s", out);
+	cr_assert_eq(adapter_run(out, sizeof(out), "status -c %s --json",
+	    bup.conf), 0);
+	o = json_loads(out, 0, NULL);
+	cr_expect(json_is_false(json_object_get(o, "running")), "%s", out);
+	cr_expect_str_eq(json_string_value(json_object_get(o, "link")), "down");
+	cr_expect_eq(json_integer_value(json_object_get(o, "waiting_messages")), 1);
+	json_decref(o);
+	/* a second adapter on the same state file is refused */
+	tadapter_start(&bup);
+	wait_link(&bup, "up");
+	cr_expect_neq(adapter_run(out, sizeof(out), "-c %s", bup.conf), 0);
+	cr_expect(strstr(out, "another nara-adapter runs") != NULL, "%s", out);
+}

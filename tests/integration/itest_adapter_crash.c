@@ -1,15 +1,21 @@
 /*
- * itest_adapter_crash.c — both adapters killed with SIGKILL at random
- * moments while messages flow (hand-offs, submits, acks in progress), again
- * and again. In the end every message is in the receiving inbox exactly
- * once, nothing is left in the sending outbox, and every sent file has its
- * receipt.
+ * itest_adapter_crash.c — both adapters killed with SIGKILL again and again
+ * while messages flow, the receiving one aimed at the two windows of a
+ * hand-off (NARA_TEST_HANDOFF_STOP makes it stop itself there): after its
+ * intent is committed but before the file is renamed into inbox/, and after
+ * the rename but before the outcome is recorded. The test plays the local
+ * system and takes every inbox file away at once (also while the adapter
+ * sits in the window), so a second hand-off of one message would be seen.
+ * In the end every message was taken exactly once, nothing is left in the
+ * sending outbox, and every sent file has its receipt.
  */
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -19,12 +25,13 @@
 #include "adapter_helpers.h"
 #include "harness.h"
 
-#define N_MSG 200
-#define CYCLES 24
+#define N_MSG 240
+#define CYCLES 36
 
 static struct harness h;
 static struct tadapter gbg, bup;
 static struct fixture *fx;
+static char taken_dir[400];       /* where the "local system" puts files */
 
 static void
 setup(void)
@@ -33,6 +40,8 @@ setup(void)
 	harness_start(&h);
 	tadapter_init(&gbg, T_GBG, h.router, NULL);
 	tadapter_init(&bup, T_BUP, h.router, NULL);
+	snprintf(taken_dir, sizeof(taken_dir), "%s/taken", bup.dir);
+	cr_assert_eq(mkdir(taken_dir, 0750), 0);
 	fx = fixture_new();
 }
 
@@ -56,97 +65,175 @@ random_ms(unsigned max)
 	return r % max;
 }
 
-/* Every inbox file is complete JSON naming the message of its file name. */
-static void
-check_inbox_files(char ids[][37], int n)
-{
-	char path[700];
-	int found = 0;
+/* What the local system took from inbox/: how often each message. */
+static int taken[N_MSG], strays;
 
-	for (int i = 0; i < n; i++) {
+static int
+index_of(char ids[][37], const char *name)
+{
+	for (int i = 0; i < N_MSG; i++)
+		if (strncmp(ids[i], name, 36) == 0)
+			return i;
+	return -1;
+}
+
+/* Play the local system: check each inbox file is complete JSON naming its
+ * message, and take it away (into DIR/taken/, one name per take). */
+static void
+take_inbox(char ids[][37])
+{
+	char dir[400], from[700], to[800];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/inbox", bup.spool);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		int i;
 		json_t *o;
-		snprintf(path, sizeof(path), "%s/inbox/%.36s.json", bup.spool, ids[i]);
-		o = json_load_file(path, 0, NULL);
-		cr_assert_not_null(o, "inbox file for %s missing or torn", ids[i]);
-		cr_expect_str_eq(json_string_value(json_object_get(o, "message_id")),
-		    ids[i]);
-		json_decref(o);
-		found++;
-	}
-	cr_expect_eq(found, n);
-}
 
-/* Kill the receiving adapter the moment a new file shows in its inbox:
- * between the rename and recording the hand-off, or between recording and
- * the ack reaching narad. */
-static void
-kill_at_next_file(int cycle)
-{
-	int before = spool_count(&bup, "inbox", ".json");
-
-	for (int i = 0; i < 30000; i++) {
-		if (spool_count(&bup, "inbox", ".json") > before) {
-			kill(bup.pid, SIGKILL);
-			return;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(from, sizeof(from), "%s/%s", dir, e->d_name);
+		if ((i = index_of(ids, e->d_name)) < 0) {
+			strays++;
+			continue;
 		}
-		usleep(100);
+		o = json_load_file(from, 0, NULL);
+		cr_expect_not_null(o, "inbox file %s torn", e->d_name);
+		cr_expect_str_eq(json_string_value(json_object_get(o,
+		    "message_id")), ids[i]);
+		json_decref(o);
+		snprintf(to, sizeof(to), "%s/%s.%d", taken_dir, e->d_name,
+		    taken[i]);
+		cr_assert_eq(rename(from, to), 0, "take %s", from);
+		taken[i]++;
 	}
-	/* nothing left to deliver in this cycle: an ordinary kill */
-	(void)cycle;
+	closedir(d);
 }
 
-Test(adapter_crash, kill9_during_handoff_no_loss_no_duplicate)
+/* Wait until the adapter stopped itself at its test stop point. */
+static bool
+wait_stopped(pid_t pid, int timeout_ms)
 {
-	char ids[N_MSG][37], name[64];
-	Nara__Envelope *env;
-	int next = 0;
+	int64_t end = harness_ms_now() + timeout_ms;
+	int st;
+
+	while (harness_ms_now() < end) {
+		pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
+
+		cr_assert_geq(r, 0, "adapter gone");
+		if (r == pid && WIFSTOPPED(st))
+			return true;
+		cr_assert(r == 0, "adapter ended on its own");
+		usleep(2000);
+	}
+	return false;
+}
+
+/* Start the receiving adapter so that it stops in the window point, take
+ * what it put into inbox/ meanwhile, and kill it there. 1 when it was
+ * killed in the window, 0 when nothing came to hand off. */
+static int
+kill_in_window(const char *point, char ids[][37])
+{
+	bool hit;
+
+	setenv("NARA_TEST_HANDOFF_STOP", point, 1);
+	tadapter_start(&bup);
+	unsetenv("NARA_TEST_HANDOFF_STOP");
+	hit = wait_stopped(bup.pid, 8000);
+	take_inbox(ids);
+	cr_assert_eq(tadapter_stop(&bup, SIGKILL), -SIGKILL);
+	return hit;
+}
+
+static void
+put_message(char ids[][37], int i)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char name[64];
+
+	snprintf(ids[i], 37, "%s", env->message_id);
+	snprintf(name, sizeof(name), "m-%03d.json", i);
+	spool_put_envelope(&gbg, name, env);
+}
+
+/* Take what comes until every message was taken (or timeout_ms). */
+static void
+take_all(char ids[][37], int timeout_ms)
+{
+	for (int64_t end = harness_ms_now() + timeout_ms;
+	    harness_ms_now() < end; usleep(20000)) {
+		int once = 0;
+
+		take_inbox(ids);
+		for (int i = 0; i < N_MSG; i++)
+			once += taken[i] > 0;
+		if (once == N_MSG)
+			return;
+	}
+}
+
+Test(adapter_crash, kill9_in_handoff_window_exactly_once)
+{
+	static char ids[N_MSG][37];
+	int next = 0, hits_intent = 0, hits_rename = 0, rc, ups;
+	char name[64], out[256];
 
 	for (int cycle = 0; cycle < CYCLES; cycle++) {
-		/* a few more messages each round, written while both may be dead */
-		for (int k = 0; k < 8 && next < N_MSG; k++, next++) {
-			env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
-			    T_GBG_EH, T_BUP);
-			snprintf(ids[next], sizeof(ids[next]), "%s", env->message_id);
-			snprintf(name, sizeof(name), "m-%03d.json", next);
-			spool_put_envelope(&gbg, name, env);
-		}
+		/* a few more messages each round, written while both are dead */
+		for (int k = 0; k < 8 && next < N_MSG; k++)
+			put_message(ids, next++);
 		tadapter_start(&gbg);
-		tadapter_start(&bup);
-		if (cycle % 2 == 0)
-			kill_at_next_file(cycle);
-		else
+		if (cycle % 3 == 0) {
+			hits_rename += kill_in_window("rename", ids);
+		} else if (cycle % 3 == 1) {
+			hits_intent += kill_in_window("intent", ids);
+		} else {
+			tadapter_start(&bup);
 			usleep((useconds_t)(100 + random_ms(700)) * 1000);
-		cr_assert_eq(tadapter_stop(&bup, SIGKILL), -SIGKILL);
+			take_inbox(ids);
+			cr_assert_eq(tadapter_stop(&bup, SIGKILL), -SIGKILL);
+		}
 		usleep((useconds_t)random_ms(300) * 1000);
 		cr_assert_eq(tadapter_stop(&gbg, SIGKILL), -SIGKILL);
 	}
-	for (; next < N_MSG; next++) {
-		env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
-		    T_BUP);
-		snprintf(ids[next], sizeof(ids[next]), "%s", env->message_id);
-		snprintf(name, sizeof(name), "m-%03d.json", next);
-		spool_put_envelope(&gbg, name, env);
-	}
+	while (next < N_MSG)
+		put_message(ids, next++);
+	ups = tadapter_log_count(&bup, "link to narad up");
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
+	take_all(ids, 90000);
 	for (int i = 0; i < N_MSG; i++) {
 		snprintf(name, sizeof(name), "%.36s.json", ids[i]);
-		cr_assert(spool_wait(&bup, "inbox", name, 60000),
-		    "message %d (%s) lost; see %s", i, ids[i], bup.log);
 		cr_assert(spool_wait(&gbg, "receipts", name, 60000),
 		    "no receipt for message %d", i);
 	}
-	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSG,
-	    "inbox holds a file twice or a stranger");
-	cr_expect_eq(spool_count(&bup, "inbox", ""), N_MSG, "stray files in inbox");
+	/* up: it has seen what narad delivers again; a late second hand-off
+	 * would show now */
+	for (int i = 0; i < 500 && tadapter_log_count(&bup,
+	    "link to narad up") == ups; i++)
+		usleep(20000);
+	rc = tadapter_stop(&bup, SIGTERM);
+	cr_assert_eq(rc, 0, "adapter stopped with %d; see %s", rc, bup.log);
+	take_inbox(ids);
+	fprintf(stderr, "adapter_crash: %d kills after the intent, %d after "
+	    "the rename, of %d cycles\n", hits_intent, hits_rename, CYCLES);
+	cr_expect_geq(hits_rename, 1, "no kill landed between rename and record");
+	cr_expect_geq(hits_intent, 1, "no kill landed between intent and rename");
+	for (int i = 0; i < N_MSG; i++)
+		cr_expect_eq(taken[i], 1, "message %d (%s) taken %d times; see %s",
+		    i, ids[i], taken[i], bup.log);
+	cr_expect_eq(strays, 0, "strangers in inbox");
+	cr_expect_eq(spool_count(&bup, "inbox", ""), 0, "stray files in inbox");
 	cr_expect_eq(spool_count(&gbg, "sent", ".json"), N_MSG);
 	cr_expect_eq(spool_count(&gbg, "outbox", ""), 0);
 	cr_expect_eq(spool_count(&gbg, "rejected", ""), 0);
-	check_inbox_files(ids, N_MSG);
-	/* narad delivered each message once to the local system's view: the
-	 * handed table has one row per id */
-	char out[256];
 	harness_run(out, sizeof(out), "sqlite3 %s \"select count(*), "
-	    "count(distinct id) from handed where kind='message'\"", bup.state);
-	cr_expect_eq(strncmp(out, "200|200", 7), 0, "%s", out);
+	    "count(distinct id) from handed where kind='message' and "
+	    "outcome='handed'\"", bup.state);
+	cr_expect_eq(strncmp(out, "240|240", 7), 0, "%s", out);
 }

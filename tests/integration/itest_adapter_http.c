@@ -5,10 +5,13 @@
  * with their codes; a webhook that fails or hangs is retried and the
  * message is not acked meanwhile.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -343,4 +346,240 @@ Test(adapter_http, unix_socket_api)
 	tadapter_cleanup(&ux);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sdir);
 	cr_expect_eq(system(cmd), 0);
+}
+
+/* Set what the webhook answers from now on. */
+static void
+hook_answer(struct webhook *w, int status)
+{
+	pthread_mutex_lock(&w->lock);
+	w->status = status;
+	pthread_mutex_unlock(&w->lock);
+}
+
+Test(adapter_http, retried_dead_letter_offered_again)
+{
+	Nara__Envelope *env;
+	char id[37], out[2048];
+	int rc;
+
+	hook_bup.status = 422;
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_state(port_gbg, id, "failed", 20000));
+	cr_expect_str_eq(get_field(port_gbg, id, "code"), "NR052");
+	/* the local system is fixed; the operator retries the dead letter */
+	hook_answer(&hook_bup, 200);
+	rc = harness_run(out, sizeof(out), "%s -c %s retry %s",
+	    harness_bin("naractl", (char[300]){ 0 }, 300), h.conf, id);
+	cr_assert_eq(rc, 0, "naractl retry: %s", out);
+	cr_assert(wait_hits(&hook_bup, id, 200, 1, 20000), "the retried message "
+	    "was never offered to the local system again; see %s", bup.log);
+	cr_expect_eq(webhook_count(&hook_bup, id, 422), 1);
+	cr_expect_eq(tadapter_log_count(&bup, "refused by the local system "
+	    "before"), 1);
+	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+}
+
+Test(adapter_http, webhook_configuration_faults_retried_not_refused)
+{
+	static const int faults[] = { 401, 403, 404, 405 };
+	char out[4096];
+
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		Nara__Envelope *env;
+		char id[37];
+
+		memset(&hook_bup, 0, sizeof(hook_bup));
+		hook_bup.status = faults[i];
+		start_both();
+		env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
+		    T_BUP);
+		snprintf(id, sizeof(id), "%s", env->message_id);
+		cr_assert_eq(post(port_gbg, env, NULL), 202);
+		cr_assert(wait_hits(&hook_bup, id, faults[i], 2, 20000),
+		    "HTTP %d not retried", faults[i]);
+		cr_expect_str_eq(get_field(port_gbg, id, "state"), "accepted",
+		    "HTTP %d taken as a refusal", faults[i]);
+		cr_expect_geq(tadapter_log_count(&bup, "webhook is misconfigured"),
+		    2);
+		adapter_run(out, sizeof(out), "status -c %s", bup.conf);
+		cr_expect(strstr(out, "local system:   error since") != NULL &&
+		    strstr(out, "configuration fault") != NULL, "%s", out);
+		hook_answer(&hook_bup, 200);
+		cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+		adapter_run(out, sizeof(out), "status -c %s", bup.conf);
+		cr_expect(strstr(out, "local system:   ok") != NULL, "%s", out);
+		cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+		cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+		tadapter_cleanup(&gbg);
+		tadapter_cleanup(&bup);
+		webhook_stop(&hook_bup);
+	}
+}
+
+Test(adapter_http, explicit_refusal_header_refuses_for_good)
+{
+	Nara__Envelope *env;
+	char id[37];
+
+	hook_bup.status = 409;
+	hook_bup.refuse_header = true;
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_state(port_gbg, id, "failed", 20000));
+	cr_expect_str_eq(get_field(port_gbg, id, "code"), "NR052");
+	cr_expect_eq(webhook_count(&hook_bup, id, 409), 1);
+}
+
+Test(adapter_http, reused_id_after_acceptance_conflicts)
+{
+	Nara__Envelope *env;
+	char *body = NULL;
+	int st;
+
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_state(port_gbg, env->message_id, "delivered", 20000));
+	cr_expect_eq(post(port_gbg, env, NULL), 202, "the same message again");
+	env->referral->reason = (char *)"another reason";
+	st = post(port_gbg, env, &body);
+	expect_refusal(st, body, 409, "NR033");
+	free(body);
+}
+
+Test(adapter_http, broker_refusal_pushed_to_webhook)
+{
+	Nara__Envelope *env;
+	char id[37], key[64];
+	json_t *o;
+
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_BORAS_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	snprintf(key, sizeof(key), "refusal-%s", id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_gbg, key, 200, 1, 20000), "narad's refusal "
+	    "never reached the webhook; see %s", gbg.log);
+	pthread_mutex_lock(&hook_gbg.lock);
+	for (int i = 0; i < hook_gbg.n_hits; i++) {
+		if (strcmp(hook_gbg.hits[i].key, key) != 0)
+			continue;
+		cr_expect_str_eq(hook_gbg.hits[i].kind, "refusal");
+		o = json_loads(hook_gbg.hits[i].body, 0, NULL);
+		cr_expect_str_eq(json_string_value(json_object_get(o, "code")),
+		    "NR030");
+		cr_expect_str_eq(json_string_value(json_object_get(o, "state")),
+		    "rejected");
+		json_decref(o);
+	}
+	pthread_mutex_unlock(&hook_gbg.lock);
+	/* pushed once, also across a restart */
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	tadapter_start(&gbg);
+	cr_assert(wait_state(port_gbg, id, "rejected", 10000));
+	cr_expect_eq(webhook_count(&hook_gbg, key, -1), 1);
+}
+
+Test(adapter_http, every_answer_is_json_with_a_code)
+{
+	static const struct {
+		const char *method, *path;
+		int status;
+		const char *line;
+	} cases[] = {
+		{ "PUT", "/v1/messages", 405, "HTTP/1.1 405 Method Not Allowed" },
+		{ "DELETE", "/v1/messages/6f1c1f43-8a41-4a5e-9a3c-0d2b1f9e7a10",
+		    405, "HTTP/1.1 405 Method Not Allowed" },
+		{ "GET", "/nowhere", 404, "HTTP/1.1 404 Not Found" },
+		{ "GET", "/v1/messages/6f1c1f43-8a41-4a5e-9a3c-0d2b1f9e7a10", 404,
+		    "HTTP/1.1 404 Not Found" },
+	};
+	Nara__Envelope *env;
+	char *body = NULL;
+
+	start_both();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = http_request(port_gbg, cases[i].method, cases[i].path,
+		    NULL, &body);
+		json_t *o = body ? json_loads(body, 0, NULL) : NULL;
+
+		cr_expect_eq(st, cases[i].status, "%s %s", cases[i].method,
+		    cases[i].path);
+		cr_expect_str_eq(http_last_status_line, cases[i].line);
+		cr_expect(o != NULL && json_is_string(json_object_get(o, "code")),
+		    "%s %s: not JSON with a code: %s", cases[i].method,
+		    cases[i].path, body ? body : "");
+		json_decref(o);
+		free(body);
+		body = NULL;
+	}
+	/* far over max_message_bytes (64K): JSON, not libevent's HTML page */
+	size_t big_len = 8u << 20;
+	char *big = malloc(big_len + 1);
+	json_t *o;
+
+	cr_assert_not_null(big);
+	memset(big, ' ', big_len);
+	big[0] = '{';
+	big[big_len - 1] = '}';
+	big[big_len] = '\0';
+	cr_expect_eq(http_request(port_gbg, "POST", "/v1/messages", big, &body),
+	    413);
+	free(big);
+	cr_expect_str_eq(http_last_status_line, "HTTP/1.1 413 Payload Too Large");
+	o = body ? json_loads(body, 0, NULL) : NULL;
+	cr_expect_str_eq(json_string_value(json_object_get(o, "code")), "NR020",
+	    "%s", body ? body : "");
+	json_decref(o);
+	free(body);
+	body = NULL;
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_expect_str_eq(http_last_status_line, "HTTP/1.1 202 Accepted");
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+}
+
+/* A chunked body is refused with JSON (Content-Length is required), and
+ * two requests on one kept-alive connection are both answered. */
+Test(adapter_http, chunked_refused_keepalive_answered)
+{
+	static const char chunked[] = "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+	static const char two[] = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	const char *reqs[] = { chunked, two };
+	char resp[8192];
+
+	start_both();
+	for (int i = 0; i < 2; i++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET };
+		size_t n = 0;
+		ssize_t r;
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sin.sin_port = htons((uint16_t)port_gbg);
+		cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		cr_assert_eq(write(fd, reqs[i], strlen(reqs[i])),
+		    (ssize_t)strlen(reqs[i]));
+		while (n < sizeof(resp) - 1 && (r = read(fd, resp + n,
+		    sizeof(resp) - 1 - n)) > 0)
+			n += (size_t)r;
+		resp[n] = '\0';
+		close(fd);
+		if (i == 0) {
+			cr_expect(strncmp(resp, "HTTP/1.1 411 Length Required", 28)
+			    == 0, "%s", resp);
+			cr_expect(strstr(resp, "\"NR072\"") != NULL, "%s", resp);
+		} else {
+			cr_expect(strstr(resp, "GET /a") != NULL &&
+			    strstr(resp, "GET /b") != NULL, "%s", resp);
+		}
+	}
 }

@@ -1,9 +1,11 @@
 /*
  * test_outbox.c — nara-adapter's SQLite state: storing a message once,
  * the same id with other bytes, due rows in order of storage, retry times,
- * acceptance dropping the payload, rejection and receipts, handed-off ids,
- * link facts for status, a read-only open beside a writer, and several
- * calls grouped into one transaction.
+ * acceptance dropping the payload (its digest still telling other content
+ * under the same id), rejection and receipts, handed-off ids with intents
+ * recorded before a hand-off and settled after it, link facts for status,
+ * a read-only open beside a writer, a state file of an older adapter, and
+ * several calls grouped into one transaction.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,12 +120,18 @@ Test(outbox, accepted_drops_payload_and_keeps_id)
 	put(ID1, "secret", 10);
 	cr_expect_eq(outbox_accepted(ob, ID1, 20), 0);
 	cr_expect_eq(outbox_due(ob, 1000, 0, 10, collect, &s), 0);
-	/* the id still decides: a resubmitted file is recognised */
+	/* the digest decides: a resubmitted file is recognised, other content
+	 * under the same id is not */
 	cr_expect_eq(put(ID1, "secret", 30), OUTBOX_SAME);
+	cr_expect_eq(put(ID1, "other", 31), OUTBOX_CONFLICT);
 	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
 	cr_expect_eq(row.state, OUT_ACCEPTED);
 	cr_expect_eq(row.attempts, 1);
 	outbox_row_clear(&row);
+	/* and after the receipt */
+	outbox_receipt(ob, ID1, OUT_DELIVERED, "", "", "{}", 40);
+	cr_expect_eq(put(ID1, "other", 41), OUTBOX_CONFLICT);
+	cr_expect_eq(put(ID1, "secret", 42), OUTBOX_SAME);
 }
 
 Test(outbox, rejected_and_receipts)
@@ -272,4 +280,104 @@ Test(outbox, many_calls_reuse_their_statements)
 	cr_expect_eq(st.accepted, 200);
 	cr_expect_eq(st.receipts, 200);
 	cr_expect_eq(outbox_prune(ob, 1000), 200);
+}
+
+static int
+collect_intent(void *arg, const char *id, const char *name)
+{
+	struct seen *s = arg;
+
+	snprintf(s->ids[s->n], 40, "%s", id);
+	snprintf(s->bytes[s->n], 16, "%.15s", name);
+	s->n++;
+	return 0;
+}
+
+Test(outbox, intent_then_outcome_and_retry_offers_again)
+{
+	struct outbox_status st;
+	struct seen s = { 0 };
+
+	cr_expect_eq(outbox_handed_get(ob, "message", ID1), HANDED_NONE);
+	cr_assert_eq(outbox_handed_intent(ob, "message", ID1, "a.json", 10), 0);
+	cr_assert_eq(outbox_handed_intent(ob, "receipt", ID2, "b.json", 10), 0);
+	cr_expect_eq(outbox_handed_get(ob, "message", ID1), HANDED_INTENT);
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 0,
+	    "an intent is not a completed hand-off");
+	cr_expect_eq(outbox_intents(ob, "message", collect_intent, &s), 1);
+	cr_expect_str_eq(s.ids[0], ID1);
+	cr_expect_str_eq(s.bytes[0], "a.json");
+	cr_assert_eq(outbox_status(ob, &st), 0);
+	cr_expect_eq(st.intents, 2);
+	cr_expect_eq(st.handed, 0);
+	/* refused, then offered again (retried), then handed */
+	cr_assert_eq(outbox_handed_add(ob, "message", ID1, "refused", 11), 0);
+	cr_expect_eq(outbox_handed_get(ob, "message", ID1), HANDED_REFUSED);
+	cr_expect_eq(outbox_handed_seen(ob, "message", ID1), 0);
+	cr_assert_eq(outbox_handed_intent(ob, "message", ID1, "a.json", 12), 0);
+	cr_assert_eq(outbox_handed_add(ob, "message", ID1, "handed", 13), 0);
+	cr_expect_eq(outbox_handed_get(ob, "message", ID1), HANDED_DONE);
+	s.n = 0;
+	cr_expect_eq(outbox_intents(ob, "message", collect_intent, &s), 0);
+	/* forget drops an intent only, never an outcome */
+	cr_expect_eq(outbox_handed_forget(ob, "message", ID1), 0);
+	cr_expect_eq(outbox_handed_get(ob, "message", ID1), HANDED_DONE);
+	cr_expect_eq(outbox_handed_forget(ob, "receipt", ID2), 0);
+	cr_expect_eq(outbox_handed_get(ob, "receipt", ID2), HANDED_NONE);
+	/* open intents survive the pruning of settled rows */
+	cr_assert_eq(outbox_handed_intent(ob, "receipt", ID3, "c.json", 1), 0);
+	outbox_prune(ob, 1000);
+	cr_expect_eq(outbox_handed_get(ob, "receipt", ID3), HANDED_INTENT);
+}
+
+static int
+collect_id(void *arg, const char *id)
+{
+	struct seen *s = arg;
+
+	snprintf(s->ids[s->n++], 40, "%s", id);
+	return 0;
+}
+
+Test(outbox, refusals_not_yet_pushed)
+{
+	struct seen s = { 0 };
+
+	put(ID1, "a", 10);
+	put(ID2, "b", 10);
+	put(ID3, "c", 10);
+	outbox_rejected(ob, ID1, "NR031", "no", 20);
+	outbox_rejected(ob, ID2, "NR030", "no", 20);
+	outbox_accepted(ob, ID3, 20);
+	outbox_handed_add(ob, "refusal", ID2, "handed", 30);
+	outbox_handed_intent(ob, "refusal", ID1, "", 30);
+	cr_expect_eq(outbox_unpushed_refusals(ob, collect_id, &s), 1);
+	cr_expect_str_eq(s.ids[0], ID1, "an intent alone is not pushed yet");
+}
+
+Test(outbox, state_of_an_older_adapter_gains_columns)
+{
+	struct nara_err err = { 0 };
+	char cmd[1200];
+
+	outbox_free(&ob);
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "sqlite3 %s \"CREATE TABLE outbox (seq "
+	    "INTEGER PRIMARY KEY, message_id TEXT UNIQUE NOT NULL, envelope BLOB,"
+	    " source TEXT NOT NULL DEFAULT '', state INTEGER NOT NULL DEFAULT 0,"
+	    " code TEXT NOT NULL DEFAULT '', text TEXT NOT NULL DEFAULT '',"
+	    " retryable INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL "
+	    "DEFAULT 0, next_try INTEGER NOT NULL DEFAULT 0, created INTEGER NOT "
+	    "NULL, updated INTEGER NOT NULL, receipt TEXT); CREATE TABLE handed "
+	    "(seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, id TEXT NOT NULL, "
+	    "outcome TEXT NOT NULL, time INTEGER NOT NULL, UNIQUE(kind, id)); "
+	    "INSERT INTO outbox (message_id, state, created, updated) VALUES "
+	    "('%s', 1, 1, 1)\"", path, ID1);
+	cr_assert_eq(system(cmd), 0);
+	ob = outbox_open(path, false, &err);
+	cr_assert_not_null(ob, "%s", err.text);
+	/* no digest for the old row: the id decides, as it did */
+	cr_expect_eq(put(ID1, "anything", 5), OUTBOX_SAME);
+	cr_expect_eq(outbox_handed_intent(ob, "message", ID2, "x.json", 5), 0);
+	cr_expect_eq(outbox_handed_get(ob, "message", ID2), HANDED_INTENT);
 }

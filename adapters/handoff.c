@@ -1,0 +1,315 @@
+/*
+ * handoff.c — messages, receipts and refusals handed to the local system
+ * exactly once, across a crash at any instruction:
+ *
+ *   offer     already handed off? ack : backend prepares it unseen
+ *             (spool: .tmp-ID.json written and fsynced);
+ *   intents   once per loop turn: the backend syncs, then the intents of
+ *             every prepared hand-off (kind, id, final name) are committed
+ *             in one transaction, then each is shown (spool: renamed into
+ *             inbox/; HTTP: POSTed with Idempotency-Key);
+ *   outcomes  once per loop turn: the backend syncs, the outcomes are
+ *             committed in one transaction, then acked (or nacked).
+ *
+ * A kill before the intent commit leaves nothing shown (the temporary file
+ * is removed at start); a kill after it leaves an intent that the backend
+ * settles at start without needing the shown file (the local system may
+ * have taken it already): a temporary file still there means the rename
+ * did not happen, no temporary file means it did. A redelivery of a
+ * settled hand-off is acked without a second one.
+ */
+#include "adapter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define ID_LEN 40
+
+struct handoff_item {
+	enum handoff_kind kind;
+	enum handoff_result res;
+	char id[ID_LEN];
+	char name[80];
+	char text[200];
+};
+
+struct item_list {
+	struct handoff_item *v;
+	size_t n, cap;
+};
+
+struct handoffs {
+	struct outbox *ob;                  /* borrowed */
+	struct link *link;                  /* borrowed */
+	const struct backend_ops *ops;
+	void *be;                           /* borrowed */
+	struct item_list pending;           /* offered, not settled */
+	struct item_list staged;            /* prepared, intent not recorded */
+	struct item_list done;              /* shown, outcome not recorded */
+	struct event *flush;                /* records after this loop turn */
+};
+
+const char *
+handoff_kind_name(enum handoff_kind kind)
+{
+	return kind == HK_RECEIPT ? "receipt" : kind == HK_REFUSAL ? "refusal" :
+	    "message";
+}
+
+static struct handoff_item *
+list_add(struct item_list *l, enum handoff_kind kind, const char *id)
+{
+	struct handoff_item *it;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct handoff_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		l->v = v;
+		l->cap = cap;
+	}
+	it = &l->v[l->n++];
+	memset(it, 0, sizeof(*it));
+	it->kind = kind;
+	snprintf(it->id, sizeof(it->id), "%s", id);
+	return it;
+}
+
+static int
+list_find(const struct item_list *l, enum handoff_kind kind, const char *id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].kind == kind && strcmp(l->v[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void
+pending_remove(struct handoffs *hs, enum handoff_kind kind, const char *id)
+{
+	int i = list_find(&hs->pending, kind, id);
+
+	if (i < 0)
+		return;
+	memmove(&hs->pending.v[i], &hs->pending.v[i + 1],
+	    (hs->pending.n - (size_t)i - 1) * sizeof(hs->pending.v[0]));
+	hs->pending.n--;
+}
+
+/* Ack (or nack) a settled hand-off; a refusal push has no one to tell. */
+static void
+answer(struct handoffs *hs, const struct handoff_item *it)
+{
+	if (it->kind == HK_REFUSAL) {
+		log_info("refusal of %s %s the local system", it->id,
+		    it->res == HANDOFF_DONE ? "handed to" : "not taken by");
+		return;
+	}
+	if (it->res == HANDOFF_REFUSED && it->kind == HK_MESSAGE) {
+		log_warn("local system refused %s: %s; nack %s", it->id,
+		    it->text, nara_code_id(NR_LOCAL_SYSTEM_REFUSED));
+		link_nack(hs->link, it->id, NR_LOCAL_SYSTEM_REFUSED, it->text);
+		return;
+	}
+	log_info("%s %s handed to the local system",
+	    handoff_kind_name(it->kind), it->id);
+	link_ack(hs->link, it->id, it->kind == HK_RECEIPT);
+}
+
+/* Commit the intents of what was prepared, then show it. When the commit
+ * fails nothing is shown: narad delivers it again. */
+static void
+record_intents(struct handoffs *hs)
+{
+	int64_t now = adapter_now();
+	bool ok;
+
+	if (hs->staged.n == 0)
+		return;
+	ok = hs->ops->sync(hs->be) == 0 && outbox_begin(hs->ob) == 0;
+	for (size_t i = 0; ok && i < hs->staged.n; i++)
+		ok = outbox_handed_intent(hs->ob,
+		    handoff_kind_name(hs->staged.v[i].kind), hs->staged.v[i].id,
+		    hs->staged.v[i].name, now) == 0;
+	if (ok)
+		ok = outbox_commit(hs->ob) == 0;
+	if (!ok) {
+		outbox_rollback(hs->ob);
+		log_error("cannot record %zu hand-offs; narad will deliver them "
+		    "again", hs->staged.n);
+	} else {
+		adapter_test_stop("intent");
+	}
+	for (size_t i = 0; i < hs->staged.n; i++) {
+		struct handoff_item *it = &hs->staged.v[i];
+
+		if (ok) {
+			hs->ops->show(hs->be, it->kind, it->id);
+		} else {
+			hs->ops->abandon(hs->be, it->kind, it->id);
+			pending_remove(hs, it->kind, it->id);
+		}
+	}
+	hs->staged.n = 0;
+}
+
+/* Commit the outcomes of what was shown, then ack or nack. When the commit
+ * fails nothing is acked: narad delivers again and the intent (still open)
+ * has the hand-off repeated under the same name or Idempotency-Key. */
+static void
+record_outcomes(struct handoffs *hs)
+{
+	int64_t now = adapter_now();
+	bool ok;
+
+	if (hs->done.n == 0)
+		return;
+	ok = hs->ops->sync(hs->be) == 0 && outbox_begin(hs->ob) == 0;
+	for (size_t i = 0; ok && i < hs->done.n; i++)
+		ok = outbox_handed_add(hs->ob, handoff_kind_name(hs->done.v[i].kind),
+		    hs->done.v[i].id, hs->done.v[i].res == HANDOFF_REFUSED ?
+		    "refused" : "handed", now) == 0;
+	if (ok)
+		ok = outbox_commit(hs->ob) == 0;
+	if (!ok) {
+		outbox_rollback(hs->ob);
+		log_error("cannot record %zu hand-offs; narad will deliver them "
+		    "again", hs->done.n);
+	}
+	for (size_t i = 0; i < hs->done.n; i++) {
+		pending_remove(hs, hs->done.v[i].kind, hs->done.v[i].id);
+		if (ok)
+			answer(hs, &hs->done.v[i]);
+	}
+	hs->done.n = 0;
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct handoffs *hs = arg;
+
+	record_intents(hs);
+	record_outcomes(hs);
+}
+
+/* Log why a hand-off is offered (again) when the state file knows it. */
+static void
+log_offer_again(enum handoff_kind kind, const char *id, int state)
+{
+	if (state == HANDED_REFUSED)
+		log_info("%s %s was refused by the local system before and is "
+		    "delivered again (retried); offering it again",
+		    handoff_kind_name(kind), id);
+	else if (state == HANDED_INTENT)
+		log_info("%s %s may have been handed off before a stop; offering "
+		    "it again under the same name", handoff_kind_name(kind), id);
+}
+
+void
+handoffs_offer(struct handoffs *hs, enum handoff_kind kind, const char *id,
+    const char *json)
+{
+	struct handoff_item *it;
+	char name[80] = "", why[200] = "";
+	int state, rc;
+
+	if (list_find(&hs->pending, kind, id) >= 0)
+		return;   /* under way; acked when it completes */
+	if ((state = outbox_handed_get(hs->ob, handoff_kind_name(kind), id)) < 0)
+		return;   /* state unusable: no ack, narad delivers again */
+	if (state == HANDED_DONE) {
+		if (kind != HK_REFUSAL) {
+			log_info("%s %s was handed off before; acking",
+			    handoff_kind_name(kind), id);
+			link_ack(hs->link, id, kind == HK_RECEIPT);
+		}
+		return;
+	}
+	log_offer_again(kind, id, state);
+	if ((rc = hs->ops->prepare(hs->be, kind, id, json, name, sizeof(name),
+	    why, sizeof(why))) < 0)
+		return;
+	if (list_add(&hs->pending, kind, id) == NULL) {
+		log_error("out of memory handing off %s", id);
+		if (rc == 0)
+			hs->ops->abandon(hs->be, kind, id);
+		return;
+	}
+	if (rc > 0) {
+		handoffs_done(hs, kind, id, HANDOFF_REFUSED, why);
+		return;
+	}
+	if ((it = list_add(&hs->staged, kind, id)) == NULL) {
+		log_error("out of memory handing off %s", id);
+		hs->ops->abandon(hs->be, kind, id);
+		pending_remove(hs, kind, id);
+		return;
+	}
+	snprintf(it->name, sizeof(it->name), "%s", name);
+	event_active(hs->flush, 0, 0);
+}
+
+void
+handoffs_done(struct handoffs *hs, enum handoff_kind kind, const char *id,
+    enum handoff_result res, const char *text)
+{
+	struct handoff_item *it;
+
+	if (res == HANDOFF_RETRY) {
+		/* not shown: the intent is void, a redelivery starts again */
+		outbox_handed_forget(hs->ob, handoff_kind_name(kind), id);
+		pending_remove(hs, kind, id);
+		return;
+	}
+	/* Stays pending until recorded: a redelivery meanwhile waits. */
+	if ((it = list_add(&hs->done, kind, id)) == NULL) {
+		log_error("out of memory recording %s; narad will deliver it "
+		    "again", id);
+		pending_remove(hs, kind, id);
+		return;
+	}
+	it->res = res;
+	snprintf(it->text, sizeof(it->text), "%s", text ? text : "");
+	event_active(hs->flush, 0, 0);
+}
+
+struct handoffs *
+handoffs_new(struct event_base *base, struct outbox *ob, struct link *link,
+    const struct backend_ops *ops, void *be, struct nara_err *err)
+{
+	struct handoffs *hs = calloc(1, sizeof(*hs));
+
+	if (hs == NULL || (hs->flush = event_new(base, -1, 0, on_flush,
+	    hs)) == NULL) {
+		free(hs);
+		nara_err_set(err, NR_IO, "", "out of memory");
+		return NULL;
+	}
+	hs->ob = ob;
+	hs->link = link;
+	hs->ops = ops;
+	hs->be = be;
+	return hs;
+}
+
+void
+handoffs_free(struct handoffs **hsp)
+{
+	struct handoffs *hs;
+
+	if (hsp == NULL || (hs = *hsp) == NULL)
+		return;
+	on_flush(-1, 0, hs);
+	event_free(hs->flush);
+	free(hs->pending.v);
+	free(hs->staged.v);
+	free(hs->done.v);
+	free(hs);
+	*hsp = NULL;
+}

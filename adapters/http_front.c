@@ -1,0 +1,287 @@
+/*
+ * http_front.c — an input filter in front of the API's evhttp, so that a
+ * body over max_message_bytes gets the documented JSON 413 (NR020) however
+ * large it is announced, without the adapter holding it in memory.
+ *
+ * libevent 2.1 reads a body up to its max body size and answers anything
+ * larger with its own HTML page; it has no hook between the headers and
+ * the body on the server side. So every API connection gets a filtering
+ * bufferevent (evhttp_set_bevcb) that holds a request's header block until
+ * it is complete and reads its Content-Length:
+ *
+ *   within the limit   header and body pass on;
+ *   over the limit     the body is read and dropped as it comes, and only
+ *                      then a request with the same request line, no body
+ *                      and the header "Nara-Front: 413 N" goes on, which
+ *                      on_request answers with JSON (the client has
+ *                      finished sending, so it reads the answer);
+ *   chunked            "Nara-Front: 411": refused with JSON, Content-Length
+ *                      is required (bodies are small JSON documents).
+ * A header block over 16 KiB passes unchanged (evhttp refuses it).
+ *
+ * Two things evhttp does not expect of a filter are handled here. It
+ * queues an answer while writing is disabled, which a filter only passes
+ * on at its next write event: a queued answer is flushed on the next loop
+ * turn. And it takes an answer as sent once the filter has passed it on,
+ * so a connection it closed after the answer would lose it: every request
+ * goes on as keep-alive, and the front closes the sending side itself
+ * (shutdown) once the answer has left the socket's buffer, when the client
+ * asked for close (or spoke HTTP/1.0) and after a refused body.
+ */
+#include "http_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#define FRONT_MAX_HEAD (16 * 1024)
+
+enum front_phase { HEAD, BODY, DISCARD, DROP_ALL, PASS_ALL };
+
+struct front {
+	const struct http *h;
+	struct bufferevent *sock;       /* the socket side; we hold a ref */
+	struct bufferevent *filt;       /* evhttp's side */
+	struct evbuffer_cb_entry *sent_cb;
+	struct event *kick;             /* flushes a queued answer */
+	bool close_after;               /* shut the answer's connection */
+	bool answered;                  /* something went out */
+	enum front_phase phase;
+	uint64_t left;                  /* body bytes still to pass or drop */
+	uint64_t announced;             /* Content-Length over the limit */
+	char request_line[256];
+};
+
+/* Value of header name in the header block head (NUL-terminated), or
+ * NULL; a name matches only at the start of a line. */
+static const char *
+head_value(const char *head, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = strstr(head, "\r\n"); p != NULL;
+	    p = strstr(p + 2, "\r\n")) {
+		if (strncasecmp(p + 2, name, n) == 0 && p[2 + n] == ':') {
+			p += 3 + n;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+/* Pass the header block head (NUL-terminated, ends with an empty line) on
+ * as keep-alive, noting whether the client wanted the connection closed. */
+static void
+forward_head(struct front *f, const char *head, struct evbuffer *dst)
+{
+	const char *conn = head_value(head, "Connection");
+	size_t rl = strlen(f->request_line);
+	bool http10 = rl >= 8 && strcmp(f->request_line + rl - 8, "HTTP/1.0") == 0;
+
+	if (conn != NULL ? strncasecmp(conn, "close", 5) == 0 : http10)
+		f->close_after = true;
+	for (const char *p = head; *p != '\0'; ) {
+		size_t n = strcspn(p, "\n") + 1;
+
+		if (p[0] == '\r' || p[0] == '\n')
+			break;   /* the empty line */
+		if (strncasecmp(p, "Connection:", 11) != 0)
+			evbuffer_add(dst, p, n);
+		p += n;
+	}
+	evbuffer_add_printf(dst, "Connection: keep-alive\r\n\r\n");
+}
+
+/* A complete header block of hlen bytes is at the start of src: decide. */
+static void
+front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
+    size_t hlen)
+{
+	uint64_t limit = adapter_cfg(f->h->a)->max_message_bytes;
+	char *head = malloc(hlen + 1);
+	const char *cl, *te;
+
+	if (head == NULL) {
+		f->phase = PASS_ALL;
+		return;
+	}
+	evbuffer_copyout(src, head, hlen);
+	head[hlen] = '\0';
+	evbuffer_drain(src, hlen);
+	snprintf(f->request_line, sizeof(f->request_line), "%.*s",
+	    (int)strcspn(head, "\r\n"), head);
+	cl = head_value(head, "Content-Length");
+	te = head_value(head, "Transfer-Encoding");
+	f->left = cl != NULL && isdigit((unsigned char)*cl) ?
+	    strtoull(cl, NULL, 10) : 0;
+	if (te != NULL && strncasecmp(te, "identity", 8) != 0) {
+		evbuffer_add_printf(dst, "%s\r\nNara-Front: 411\r\n"
+		    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+		    f->request_line);
+		f->phase = DROP_ALL;
+		f->close_after = true;
+	} else if (f->left > limit) {
+		f->announced = f->left;
+		f->phase = DISCARD;
+		f->close_after = true;
+	} else {
+		forward_head(f, head, dst);
+		f->phase = BODY;
+	}
+	free(head);
+}
+
+/* Pass or drop body bytes of the current request. */
+static void
+front_body(struct front *f, struct evbuffer *src, struct evbuffer *dst)
+{
+	size_t len = evbuffer_get_length(src);
+	size_t n = len < f->left ? len : (size_t)f->left;
+
+	if (f->phase == BODY)
+		evbuffer_remove_buffer(src, dst, n);
+	else
+		evbuffer_drain(src, n);
+	f->left -= n;
+	if (f->left > 0)
+		return;
+	if (f->phase == DISCARD)
+		evbuffer_add_printf(dst, "%s\r\nNara-Front: 413 %llu\r\n"
+		    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+		    f->request_line, (unsigned long long)f->announced);
+	f->phase = f->phase == BODY ? HEAD : DROP_ALL;
+}
+
+/* The filter: BEV_OK when it put something into dst. */
+static enum bufferevent_filter_result
+front_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct front *f = arg;
+	size_t before = evbuffer_get_length(dst);
+	struct evbuffer_ptr end;
+
+	while (evbuffer_get_length(src) > 0) {
+		switch (f->phase) {
+		case HEAD:
+			end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+			if (end.pos < 0 && evbuffer_get_length(src) <=
+			    FRONT_MAX_HEAD && mode != BEV_FINISHED)
+				goto out;
+			if (end.pos < 0)
+				f->phase = PASS_ALL;
+			else
+				front_head(f, src, dst, (size_t)end.pos + 4);
+			break;
+		case BODY:
+		case DISCARD:
+			if (f->left == 0)
+				f->phase = f->phase == BODY ? HEAD : DROP_ALL;
+			else
+				front_body(f, src, dst);
+			break;
+		case DROP_ALL:
+			evbuffer_drain(src, evbuffer_get_length(src));
+			break;
+		case PASS_ALL:
+			evbuffer_add_buffer(dst, src);
+			break;
+		}
+	}
+out:
+	(void)lim;
+	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
+}
+
+/* The socket's output changed: once an answer has left it on a connection
+ * to close, close the sending side (the client sees the end). */
+static void
+on_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct front *f = arg;
+
+	if (info->n_added > 0)
+		f->answered = true;
+	if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0 &&
+	    f->answered && f->close_after)
+		shutdown(bufferevent_getfd(f->sock), SHUT_WR);
+}
+
+/* evhttp queued (part of) an answer: pass it on at the next loop turn,
+ * when evhttp has enabled writing. */
+static void
+on_queued(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct front *f = arg;
+
+	if (info->n_added > 0)
+		event_active(f->kick, 0, 0);
+}
+
+static void
+on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct front *f = arg;
+
+	/* only what is still queued: a flush of nothing would tell evhttp
+	 * once more that its answer went out */
+	if (evbuffer_get_length(bufferevent_get_output(f->filt)) > 0)
+		bufferevent_flush(f->filt, EV_WRITE, BEV_FLUSH);
+}
+
+static void
+front_free(void *arg)
+{
+	struct front *f = arg;
+
+	if (f->kick != NULL)
+		event_free(f->kick);
+	if (f->sent_cb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(f->sock),
+		    f->sent_cb);
+	bufferevent_decref(f->sock);
+	free(f);
+}
+
+struct bufferevent *
+http_front_bev(struct event_base *base, void *arg)
+{
+	struct front *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return NULL;
+	f->h = arg;
+	if ((f->sock = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	bufferevent_incref(f->sock);
+	f->filt = bufferevent_filter_new(f->sock, front_in, NULL,
+	    BEV_OPT_CLOSE_ON_FREE, front_free, f);
+	if (f->filt == NULL) {
+		bufferevent_decref(f->sock);
+		bufferevent_free(f->sock);
+		free(f);
+		return NULL;
+	}
+	/* from here on front_free (with the filter) releases f */
+	if ((f->kick = event_new(base, -1, 0, on_kick, f)) == NULL ||
+	    (f->sent_cb = evbuffer_add_cb(bufferevent_get_output(f->sock),
+	    on_sent, f)) == NULL ||
+	    evbuffer_add_cb(bufferevent_get_output(f->filt), on_queued,
+	    f) == NULL) {
+		bufferevent_free(f->filt);
+		return NULL;
+	}
+	return f->filt;
+}

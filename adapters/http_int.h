@@ -1,0 +1,54 @@
+/*
+ * http_int.h — what the HTTP backend's two halves share: the API server
+ * (http.c) and the webhook client (webhook.c). Private to nara-adapter.
+ */
+#ifndef NARA_ADAPTER_HTTP_INT_H
+#define NARA_ADAPTER_HTTP_INT_H
+
+#include <event2/http.h>
+
+#include "adapter.h"
+
+/* One hand-off to the webhook: prepared, then sent and retried until the
+ * local system takes it or refuses it for good. */
+struct hook_req {
+	struct http *h;
+	enum handoff_kind kind;
+	char id[40];
+	char *json;
+	unsigned attempt;
+	bool sent;                   /* shown: the first POST went out */
+	struct event *timer;
+	struct evhttp_connection *conn;
+	struct hook_req *next;
+};
+
+struct http {
+	struct adapter *a;
+	struct event_base *base;
+	struct evhttp *srv;
+	char unix_path[108];
+	struct evhttp_uri *hook;
+	char hook_host[64];
+	int hook_port;
+	struct hook_req *reqs;
+};
+
+/* http_front.c: the filtering bufferevent of every API connection (for
+ * evhttp_set_bevcb; arg is the struct http). */
+struct bufferevent *http_front_bev(struct event_base *base, void *arg);
+
+/* webhook.c: the backend_ops hand-off calls for the HTTP backend. */
+int hook_prepare(void *be, enum handoff_kind kind, const char *id,
+    const char *json, char *name, size_t name_len, char *why,
+    size_t why_len);
+void hook_show(void *be, enum handoff_kind kind, const char *id);
+void hook_abandon(void *be, enum handoff_kind kind, const char *id);
+/* Push narad's refusal of a message the local system POSTed. */
+void hook_push_refusal(struct http *h, const struct outbox_row *row);
+/* Push the refusals a stop left unpushed. */
+void hook_start_all(struct http *h);
+/* Free every request (at exit). */
+void hook_free_all(struct http *h);
+
+#endif

@@ -52,8 +52,9 @@ LIBNARA := $(B)/libnara.a
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c control.c \
 	dashboard.c deliver.c front.c http.c lifecycle.c metrics.c outq.c \
 	session.c status.c submit.c zap.c)
-ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c http.c \
-	link.c outbox.c spool.c status.c tunnel.c)
+ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
+	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
+	webhook.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
 	report.c review.c)
 NARACTL_MODS := broker/tools/naractl/check.c

@@ -218,10 +218,12 @@ conn_refuse(struct conn *c, const char *event, enum nara_code code,
 {
 	char reason[320];
 	va_list ap;
+	const struct config_node *named = c->node[0] || !c->identity[0] ? NULL :
+	    config_node_by_identity(c->f->cfg, c->identity);
 	struct front_note n = { .event = event, .code = code,
 	    .level = LOG_LVL_WARNING, .addr = c->addr, .peer = c->peer,
-	    .node = c->node[0] ? c->node : c->identity, .subject = c->subject,
-	    .what = reason };
+	    .node = c->node[0] ? c->node : named ? named->id : c->identity,
+	    .subject = c->subject, .what = reason };
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);

@@ -137,10 +137,34 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct front *f = arg;
+
+	evconnlistener_enable(f->listener);
+}
+
+/* accept(2) failed. Out of descriptors or memory the listening socket stays
+ * readable: pause accepting for a second instead of spinning, and say so
+ * at a bounded rate. */
+static void
 on_listen_error(struct evconnlistener *l, void *arg)
 {
-	log_error("tls front: accept: %s",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	struct front *f = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval second = { 1, 0 };
+	char what[160];
+	struct front_note n = { .level = LOG_LVL_ERROR, .addr = "listener",
+	    .peer = f->listen, .node = "", .what = what, .text = NULL };
+
+	snprintf(what, sizeof(what), "accept: %s",
+	    evutil_socket_error_to_string(err));
+	n.text = what;
+	front_report(f, &n);
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(l);
+		event_add(f->resume, &second);
+	}
 }
 
 /* ---------------------------------------------------------------- API */
@@ -195,6 +219,7 @@ front_new(struct event_base *base, const struct config *cfg,
 		goto fail;
 	}
 	if ((f->report = front_report_new(f)) == NULL ||
+	    (f->resume = evtimer_new(base, on_resume, f)) == NULL ||
 	    (f->reaper = event_new(base, -1, 0, on_reap, f)) == NULL ||
 	    front_listen(f, cfg->tls.listen) != 0)
 		goto fail;
@@ -255,6 +280,8 @@ front_free(struct front **fp)
 	on_reap(-1, 0, f);
 	if (f->reaper != NULL)
 		event_free(f->reaper);
+	if (f->resume != NULL)
+		event_free(f->resume);
 	front_report_flush(f);           /* repeats counted until now */
 	front_report_free(&f->report);
 	SSL_CTX_free(f->ctx);

@@ -482,8 +482,9 @@ on_relay_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (c->state != CONN_RELAY)
-		log_error("tls front: broker relay %s: %s",
-		    c->f->relay_addr.sun_path, (what & BEV_EVENT_EOF) ?
+		conn_note(c, LOG_LVL_ERROR, "broker relay failed during the "
+		    "handshake", "broker relay %s for %s: %s",
+		    c->f->relay_addr.sun_path, c->peer, (what & BEV_EVENT_EOF) ?
 		    "closed during handshake" :
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else
@@ -501,8 +502,9 @@ relay_open(struct conn *c)
 	c->relay = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->relay == NULL || bufferevent_socket_connect(c->relay,
 	    (struct sockaddr *)&f->relay_addr, sizeof(f->relay_addr)) != 0) {
-		log_error("tls front: cannot connect to the broker relay %s",
-		    f->relay_addr.sun_path);
+		conn_note(c, LOG_LVL_ERROR, "cannot connect to the broker relay",
+		    "cannot connect to the broker relay %s for %s",
+		    f->relay_addr.sun_path, c->peer);
 		if (c->relay != NULL)
 			bufferevent_free(c->relay);
 		c->relay = NULL;
@@ -675,8 +677,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_finish(c);
 		break;
 	case CONN_DRAIN:
-		log_warn("tls front: the broker did not close the relay of %s "
-		    "within %d s; closing it", c->node[0] ? c->node : c->peer,
+		conn_note(c, LOG_LVL_WARNING, "relay not closed by the broker",
+		    "the broker did not close the relay of %s within %d s; "
+		    "closing it", c->node[0] ? c->node : c->peer,
 		    CLOSE_FLUSH_SECONDS);
 		conn_bury(c);
 		break;

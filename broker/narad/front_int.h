@@ -86,6 +86,7 @@ struct front {
 	struct sockaddr_un relay_addr;
 	char listen[256];              /* the address bound at start */
 	struct event *reaper;          /* frees the dead list */
+	struct event *resume;          /* accepting again after EMFILE */
 	LIST_HEAD(conn_list, conn) live, dead;
 	TAILQ_HEAD(conn_queue, conn) handshakes; /* oldest first */
 	size_t n_live, n_handshakes;

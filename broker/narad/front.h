@@ -50,7 +50,8 @@ struct front_refusal {
 	                      * "connection_refused" (after authentication:
 	                      * oversize frame) */
 	const char *code;    /* catalogue code, "NR060" */
-	const char *node;    /* the node the certificate names, NULL if none */
+	const char *node;    /* the node the certificate names (also one that
+	                      * failed verification), NULL if none */
 	const char *detail;  /* peer, certificate subject, reason and, in a
 	                      * summary, how often it repeated from when to when */
 };

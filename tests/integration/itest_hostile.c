@@ -332,3 +332,26 @@ Test(hostile, refusals_collapsed_per_peer_and_reason)
 	    "rate-limited; see %s", h.log);
 	assert_serving("after a reconnecting refused node");
 }
+
+/* A certificate that fails verification still names the node it claims:
+ * `nara-audit query --node` finds attempts in that node's name. */
+Test(hostile, refused_certificate_names_its_node)
+{
+	struct zconn *z;
+
+	pki_run(true, "node %s %s --out expired --not-before "
+	    "2020-01-01T00:00:00Z --days 1", pki, T_GBG);
+	z = zconn_open(tls_port, pki, "expired", NULL);
+	cr_assert(z == NULL || zconn_closed(z, 5000), "an expired "
+	    "certificate was let in; see %s", h.log);
+	zconn_free(&z);
+	for (int i = 0; i < 100 && harness_sql_long(&h, "select count(*) "
+	    "from audit where event='auth_failed'") < 1; i++)
+		usleep(50000);
+	cr_assert_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event='auth_failed' and code='NR060' and node='" T_GBG "' and "
+	    "detail like 'peer 127.0.0.1:%; certificate CN=" T_GBG "%; TLS "
+	    "handshake: certificate: certificate has expired'"), 1,
+	    "no auth_failed row naming the node; see %s", h.store);
+	assert_serving("after an expired certificate");
+}

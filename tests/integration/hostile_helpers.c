@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,27 +169,39 @@ consume(struct zconn *z, size_t n)
 	z->len -= n;
 }
 
-int
-zconn_handshake(struct zconn *z, const char *identity, int timeout_ms)
+/* A DEALER's greeting and READY with identity (< 200 bytes) into out
+ * (512 bytes); returns the length. */
+static size_t
+client_opening(uint8_t *out, const char *identity)
 {
-	uint8_t out[512] = { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F, 3, 1 };
-	size_t n = 64, id_len = strlen(identity), body;
-	int64_t deadline = harness_ms_now() + timeout_ms;
-	uint8_t flags;
-	size_t hdr;
-	uint64_t size;
+	static const uint8_t sig[12] = { 0xFF, 0, 0, 0, 0, 0, 0, 0, 1, 0x7F,
+	    3, 1 };
+	size_t n = 64, id_len = strlen(identity);
 
+	cr_assert_lt(id_len, 200);
+	memset(out, 0, 64);
+	memcpy(out, sig, sizeof(sig));
 	memcpy(out + 12, "NULL", 4);
-	body = 6 + 1 + 11 + 4 + 6 + 1 + 8 + 4 + id_len;
 	out[n++] = 0x04;
-	out[n++] = (uint8_t)body;
+	out[n++] = (uint8_t)(6 + 1 + 11 + 4 + 6 + 1 + 8 + 4 + id_len);
 	memcpy(out + n, "\x05READY\x0bSocket-Type\0\0\0\x06" "DEALER"
 	    "\x08Identity\0\0\0", 6 + 1 + 11 + 4 + 6 + 1 + 8 + 3);
 	n += 6 + 1 + 11 + 4 + 6 + 1 + 8 + 3;
 	out[n++] = (uint8_t)id_len;
 	memcpy(out + n, identity, id_len);
-	n += id_len;
-	if (zconn_send_raw(z, out, n) != 0)
+	return n + id_len;
+}
+
+int
+zconn_handshake(struct zconn *z, const char *identity, int timeout_ms)
+{
+	uint8_t out[512];
+	int64_t deadline = harness_ms_now() + timeout_ms;
+	uint8_t flags;
+	size_t hdr;
+	uint64_t size;
+
+	if (zconn_send_raw(z, out, client_opening(out, identity)) != 0)
 		return -1;
 	while (!(z->len >= 64 && frame_at(z, 64, &flags, &hdr, &size))) {
 		if (harness_ms_now() >= deadline || zconn_read(z, deadline) < 0)
@@ -334,4 +347,57 @@ narad_rss_kib(const struct harness *h)
 			break;
 	fclose(f);
 	return kib;
+}
+
+int
+ipc_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(sun.sun_path))
+		goto fail;
+	strcpy(sun.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		goto fail;
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int
+zmtp_plain_handshake(int fd, const char *identity, int timeout_ms)
+{
+	uint8_t out[512], in[512];
+	size_t n = client_opening(out, identity), have = 0;
+	int64_t deadline = harness_ms_now() + timeout_ms;
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t got;
+
+	if (write(fd, out, n) != (ssize_t)n)
+		return -1;
+	/* The broker's greeting and a short READY command. */
+	while (have < 66 || have < 66 + (size_t)in[65]) {
+		if (harness_ms_now() >= deadline || poll(&p, 1, 50) < 0)
+			return -1;
+		if (!(p.revents & (POLLIN | POLLHUP)))
+			continue;
+		if ((got = read(fd, in + have, sizeof(in) - have)) <= 0)
+			return -1;
+		have += (size_t)got;
+	}
+	return 0;
+}
+
+bool
+fd_closed(int fd, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	char buf[4096];
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	return read(fd, buf, sizeof(buf)) <= 0;
 }

@@ -40,6 +40,14 @@ void zconn_free(struct zconn **z);
  * failure); with half_tls, a TLS ClientHello is sent and nothing more. */
 int flood_connect(int port, const char *src, bool half_tls);
 
+/* A plain connection to the ROUTER's ipc socket at path; -1 on failure. */
+int ipc_connect(const char *path);
+/* ZMTP greeting and READY (DEALER, identity) on a plain fd, and the
+ * broker's greeting and READY read back. 0, or -1. */
+int zmtp_plain_handshake(int fd, const char *identity, int timeout_ms);
+/* true when the peer of fd closed within timeout_ms (input is dropped). */
+bool fd_closed(int fd, int timeout_ms);
+
 /* Is narad (h->pid) still running? Reaps it when it died. */
 bool narad_alive(struct harness *h);
 /* narad's resident set in KiB, -1 when it cannot be read. */

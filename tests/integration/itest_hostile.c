@@ -7,11 +7,13 @@
  *
  * NARA_SOAK=1 (make soak) runs the overlapping sessions for minutes.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <criterion/criterion.h>
 
@@ -354,4 +356,49 @@ Test(hostile, refused_certificate_names_its_node)
 	    "handshake: certificate: certificate has expired'"), 1,
 	    "no auth_failed row naming the node; see %s", h.store);
 	assert_serving("after an expired certificate");
+}
+
+/* ---------------------------------------------------------------- ROUTER */
+
+static void
+setup_plain(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	harness_init(&h, "");
+	harness_start(&h);
+}
+
+static void
+teardown_plain(void)
+{
+	harness_cleanup(&h);
+}
+
+/* The second line: even without the front, the ROUTER itself
+ * (ZMQ_MAXMSGSIZE) drops a peer that announces a frame over the limit. */
+TestSuite(hostile_router, .init = setup_plain, .fini = teardown_plain,
+    .timeout = 120);
+
+Test(hostile_router, drops_oversize_frame_itself)
+{
+	static const uint8_t huge[9] = { 0x02, 0, 0, 0, 2, 0, 0, 0, 0 };
+	static uint8_t junk[64 * 1024];
+	int fd = ipc_connect(h.router + strlen("ipc://"));
+	long before = narad_rss_kib(&h);
+	bool closed = false;
+	int64_t end;
+
+	cr_assert(fd >= 0, "cannot connect to %s", h.router);
+	cr_assert_eq(zmtp_plain_handshake(fd, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(write(fd, huge, sizeof(huge)), (ssize_t)sizeof(huge));
+	end = harness_ms_now() + 5000;
+	while (!closed && harness_ms_now() < end) {
+		ssize_t n = send(fd, junk, sizeof(junk), MSG_DONTWAIT |
+		    MSG_NOSIGNAL);
+		closed = (n < 0 && errno != EAGAIN) || fd_closed(fd, 10);
+	}
+	close(fd);
+	cr_assert(closed, "the ROUTER kept a peer that announced 8 GiB");
+	cr_assert_lt(narad_rss_kib(&h), before + 32 * 1024);
+	cr_assert(narad_alive(&h), "see %s", h.log);
 }

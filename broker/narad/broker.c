@@ -539,6 +539,7 @@ void
 broker_reload(struct broker *b, struct config *cfg)
 {
 	struct config *old = b->cfg;
+	int64_t max_msg;
 
 	b->cfg = cfg;
 	if (sessions_from_config(b, true) != 0) {
@@ -548,6 +549,9 @@ broker_reload(struct broker *b, struct config *cfg)
 		return;
 	}
 	config_free(&old);
+	/* Connections from now on get the new frame limit (router_open). */
+	max_msg = (int64_t)cfg->broker.max_message_bytes + 4096;
+	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 }
 
 const struct config *

@@ -136,7 +136,7 @@ conn_finish(struct conn *c)
 	struct evbuffer *out;
 
 	close_node_side(c);
-	if (c->relay == NULL) {
+	if (c->relay == NULL || c->relay_gone) {
 		conn_bury(c);
 		return;
 	}
@@ -474,11 +474,22 @@ static void
 on_relay_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(bev);
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
-	if (c->state == CONN_DRAIN) {        /* the ROUTER closed its end */
+	/* The ROUTER closed its end: libzmq destroyed that engine, and
+	 * nothing more can go to it. */
+	c->relay_gone = true;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->state == CONN_DRAIN) {
 		conn_bury(c);
+		return;
+	}
+	if (c->state == CONN_CLOSING) {      /* only the node side to flush */
+		if (conn_flushed(c))
+			conn_finish(c);
 		return;
 	}
 	if (c->state != CONN_RELAY)

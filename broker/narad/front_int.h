@@ -60,6 +60,7 @@ struct conn {
 	bool relaying;                 /* READY went through, connected hook */
 	bool buried;                   /* on the dead list */
 	bool node_closed;              /* TLS side shut (takeover, refusal) */
+	bool relay_gone;               /* the ROUTER closed its end */
 	struct conn *waits_for;        /* CONN_WAIT: the older connection */
 	struct conn *successor;        /* a CONN_WAIT connection waiting */
 	size_t forwarded;              /* greeting bytes sent to the ROUTER */

@@ -50,8 +50,8 @@ LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c control.c \
-	dashboard.c deliver.c front.c http.c lifecycle.c metrics.c outq.c \
-	session.c status.c submit.c zap.c)
+	dashboard.c deliver.c front.c front_conn.c front_report.c front_tls.c \
+	http.c lifecycle.c metrics.c outq.c session.c status.c submit.c zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
 	webhook.c)
@@ -224,7 +224,7 @@ demo: all
 # $(B)/fuzz/corpus-<target>/, crash inputs to $(B)/fuzz/artifacts/.
 # Run one by hand: build/fuzz/fuzz_zmtp tests/fuzz/corpus/zmtp
 FUZZ_PACKAGES := clang libclang-rt-14-dev
-FUZZ_TARGETS := zmtp frame config pbjson
+FUZZ_TARGETS := zmtp frame config pbjson front
 FUZZ_SECONDS ?= 30
 FUZZ_CC ?= clang
 FUZZ_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -285,7 +285,7 @@ check: unit integration fuzz-replay
 # NARA_SOAK=1 (more kill -9 cycles of narad and of adapters, more link cuts,
 # longer fsync failures). Not part of check.
 SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash \
-	$(B)/tests/itest_soak_adapters,$(ITEST_BINS))
+	$(B)/tests/itest_soak_adapters $(B)/tests/itest_hostile,$(ITEST_BINS))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
 	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done

@@ -71,6 +71,9 @@ struct config_tls {
 	char *runtime_dir;          /* 0700 directory for the relay ipc socket */
 	uint64_t handshake_timeout; /* seconds */
 	uint64_t max_connections;
+	uint64_t max_handshakes;    /* connections before TLS completes */
+	uint64_t max_handshakes_per_address;
+	uint64_t report_interval;   /* seconds: repeated refusals summarised */
 	uint64_t expiry_warn_days;
 };
 

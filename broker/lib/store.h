@@ -135,6 +135,10 @@ int store_audit_rejected(struct store *st, const struct store_msg *m,
  * "broker_stopped". node and detail may be NULL. */
 int store_audit_event(struct store *st, const char *event, const char *node,
     const char *detail, int64_t now);
+/* The same with a catalogue code ("NR060"): a connection the TLS front
+ * refused or closed. node, code and detail may be NULL. */
+int store_audit_event_coded(struct store *st, const char *event,
+    const char *node, const char *code, const char *detail, int64_t now);
 
 /* Load up to limit queued messages for node with seq > after_seq, in seq
  * order, calling fn for each (payload valid during the call only). Returns

@@ -255,6 +255,20 @@ store_audit_event(struct store *st, const char *event, const char *node,
 	return store_leave(st, rc, &err);
 }
 
+int
+store_audit_event_coded(struct store *st, const char *event, const char *node,
+    const char *code, const char *detail, int64_t now)
+{
+	struct nara_err err = { 0 };
+	int rc;
+
+	if (store_enter(st, &err) != 0)
+		return -1;
+	rc = store_audit_msg(st, event, node, NULL, NULL, code, detail, now,
+	    &err);
+	return store_leave(st, rc, &err);
+}
+
 /* ---------------------------------------------------------------- verify */
 
 /* The head recorded at the last commit, read in the same transaction as

@@ -213,3 +213,76 @@ zmtp_parse(const uint8_t *data, size_t len, struct zmtp_hello *out)
 	out->consumed = ZMTP_GREETING_LEN + hdr + body_len;
 	return ZMTP_OK;
 }
+
+/* ---------------------------------------------------------------- frames */
+
+void
+zmtp_frames_init(struct zmtp_frames *t, uint64_t max_body)
+{
+	memset(t, 0, sizeof(*t));
+	t->max_body = max_body;
+}
+
+/* Take header bytes from data until the header is complete; returns how
+ * many were taken. *done is set once flags and size are all there. */
+static size_t
+frames_header(struct zmtp_frames *t, const uint8_t *data, size_t len,
+    bool *done)
+{
+	size_t need, take;
+
+	if (t->hdr_have == 0) {
+		t->hdr[0] = data[0];
+		t->hdr_have = 1;
+		data++;
+		len--;
+		take = 1;
+	} else
+		take = 0;
+	need = (t->hdr[0] & FLAG_LONG) ? 9 : 2;
+	if (len > need - t->hdr_have)
+		len = need - t->hdr_have;
+	memcpy(t->hdr + t->hdr_have, data, len);
+	t->hdr_have += len;
+	*done = t->hdr_have == need;
+	return take + len;
+}
+
+enum zmtp_status
+zmtp_frames_feed(struct zmtp_frames *t, const uint8_t *data, size_t len,
+    size_t *ok_len)
+{
+	size_t pos = 0, start;
+	uint64_t size;
+	bool done;
+
+	*ok_len = 0;
+	if (t->failed)
+		return ZMTP_ERROR;
+	while (pos < len) {
+		if (t->left > 0 && t->hdr_have == 0) {
+			size = len - pos < t->left ? len - pos : t->left;
+			t->left -= size;
+			pos += (size_t)size;
+			continue;
+		}
+		start = t->hdr_have == 0 ? pos : 0;
+		pos += frames_header(t, data + pos, len - pos, &done);
+		if (!done)
+			break;
+		size = 0;
+		for (size_t i = 1; i < t->hdr_have; i++)
+			size = size << 8 | t->hdr[i];
+		t->hdr_have = 0;
+		if (size > t->max_body) {
+			t->failed = true;
+			t->announced = size;
+			*ok_len = start;
+			return ZMTP_ERROR;
+		}
+		t->frames++;
+		t->left = size;
+	}
+	*ok_len = len;
+	return ZMTP_OK;
+}

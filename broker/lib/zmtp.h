@@ -70,4 +70,32 @@ enum zmtp_status zmtp_parse(const uint8_t *data, size_t len,
 /* Text for an error code ("mechanism is not NULL"); never NULL. */
 const char *zmtp_error_text(enum zmtp_error error);
 
+/*
+ * After the handshake the front relays the node's bytes untouched, but it
+ * still follows the frame headers in that stream so that a frame announced
+ * larger than the broker accepts is refused before a single byte of it is
+ * relayed (libzmq would otherwise allocate the announced size). The tracker
+ * is fed the stream in arbitrary pieces; it keeps at most one partial
+ * 9-byte header and never buffers data.
+ */
+struct zmtp_frames {
+	uint64_t max_body;     /* largest frame body accepted */
+	uint64_t left;         /* body bytes of the current frame still to come */
+	uint8_t hdr[9];        /* a frame header split across feeds */
+	size_t hdr_have;       /* its bytes so far; 0 between frames */
+	uint64_t frames;       /* complete headers seen */
+	uint64_t announced;    /* size of the refused frame, on ZMTP_ERROR */
+	bool failed;           /* a frame was refused; every later feed fails */
+};
+
+/* Start tracking at a frame boundary (right after the READY command). */
+void zmtp_frames_init(struct zmtp_frames *t, uint64_t max_body);
+
+/* Feed the next len bytes of the stream (data borrowed). ZMTP_OK: all of
+ * them may be relayed (*ok_len = len). ZMTP_ERROR: a frame header announces
+ * more than max_body (t->announced says how much); only the first *ok_len
+ * bytes belong to earlier, acceptable frames. Never ZMTP_NEED_MORE. */
+enum zmtp_status zmtp_frames_feed(struct zmtp_frames *t, const uint8_t *data,
+    size_t len, size_t *ok_len);
+
 #endif

@@ -117,6 +117,16 @@ broker_audit_event(struct broker *b, const char *event, const char *detail)
 }
 
 void
+broker_audit_coded(struct broker *b, const char *event, const char *node,
+    const char *code, const char *detail)
+{
+	broker_batch_begin(b);
+	store_audit_event_coded(b->store, event, node, code, detail,
+	    b->batch_now_ms / 1000);
+	broker_batch_end(b);
+}
+
+void
 broker_batch_end(struct broker *b)
 {
 	struct nara_err err = { 0 };
@@ -444,6 +454,7 @@ router_open(struct broker *b)
 	const struct config_broker *cb = &b->cfg->broker;
 	int one = 1, linger = 0, hb_ivl = 5000, hb_ttl = 15000;
 	int rcvhwm = ROUTER_RCV_BACKLOG;
+	int64_t max_msg = (int64_t)cb->max_message_bytes + 4096;
 
 	if ((b->router = zmq_socket(b->zctx, ZMQ_ROUTER)) == NULL)
 		return -1;
@@ -454,6 +465,9 @@ router_open(struct broker *b)
 	zmq_setsockopt(b->router, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof(hb_ivl));
 	zmq_setsockopt(b->router, ZMQ_HEARTBEAT_TIMEOUT, &hb_ttl, sizeof(hb_ttl));
+	/* Second line behind the front's frame check: libzmq drops a peer
+	 * that announces a frame above the limit frame_decode applies. */
+	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	if (b->cfg->tls.listen[0] != '\0' && router_guard(b) != 0)
 		return -1;
 	if (zmq_bind(b->router, cb->router) != 0) {
@@ -541,6 +555,7 @@ int
 broker_reload(struct broker *b, struct config *cfg, struct config **old)
 {
 	struct config *prev = b->cfg;
+	int64_t max_msg;
 
 	b->cfg = cfg;
 	if (sessions_from_config(b, true) != 0) {
@@ -549,6 +564,9 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 		return -1;
 	}
 	router_sndhwm(b);
+	/* Connections from now on get the new frame limit (router_open). */
+	max_msg = (int64_t)cfg->broker.max_message_bytes + 4096;
+	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));
 	*old = prev;
 	return 0;
 }

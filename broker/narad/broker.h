@@ -38,6 +38,10 @@ const struct config *broker_config(const struct broker *b);
 /* Write one audit event that is not about a message ("config_reloaded",
  * "broker_started", ...) in a batch of its own. */
 void broker_audit_event(struct broker *b, const char *event, const char *detail);
+/* The same with the node it concerns and a catalogue code ("NR060"); node
+ * and code may be NULL. */
+void broker_audit_coded(struct broker *b, const char *event, const char *node,
+    const char *code, const char *detail);
 
 /* The TLS front's view of a node's connections (front.h hooks). gen
  * numbers the connections; a newer one ends the session of an older one

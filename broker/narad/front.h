@@ -9,8 +9,26 @@
  * byte by byte as it is forwarded (ZMTP 3, mechanism NULL), and its READY
  * command is held until it says Socket-Type DEALER and Identity = the
  * certificate's node id; after that bytes flow both ways untouched, with
- * back-pressure. Any failure closes both sides and is reported through the
- * auth_failed hook (narad writes an "auth_failed" audit row).
+ * back-pressure, while the front follows the node's frame headers and
+ * closes a connection that announces a frame above max_message_bytes
+ * (+ 4 KiB) before any of it reaches the ROUTER. Any failure closes both
+ * sides and is reported through the refused hook (narad writes an audit
+ * row), collapsed per peer and reason (front_report.c).
+ *
+ * One node, one relay: libzmq 4.3 aborts ("!_io_error",
+ * stream_engine_base.cpp) when a ROUTER_HANDOVER takeover stops the input
+ * of a still-open older connection of the same routing id and that
+ * connection then hangs up before its heartbeat timer fires. So a new
+ * connection of a node that is already connected takes over, but the front
+ * serialises the takeover: it closes the older connection's relay (write
+ * side first) and connects the new relay only after the ROUTER has closed
+ * its end of the old one, i.e. after libzmq destroyed that engine.
+ *
+ * Admission: at most [tls] max_connections connections, of which at most
+ * max_handshakes (max_handshakes_per_address from one address) may still
+ * be in the TLS handshake; a new handshake beyond the budget replaces the
+ * oldest unfinished one, so connections of authenticated nodes always have
+ * room and an idle flood cannot lock them out.
  *
  * The ROUTER admits only this relay: its ipc socket lives in the 0700
  * [tls] runtime_dir and its ZAP handler checks the peer's pid (zap.h).
@@ -26,11 +44,22 @@
 #include "config.h"
 #include "tls.h"
 
+/* A refused or closed connection, for the audit log. Borrowed strings. */
+struct front_refusal {
+	const char *event;   /* "auth_failed" (TLS, certificate, ZMTP checks) or
+	                      * "connection_refused" (after authentication:
+	                      * oversize frame) */
+	const char *code;    /* catalogue code, "NR060" */
+	const char *node;    /* the node the certificate names (also one that
+	                      * failed verification), NULL if none */
+	const char *detail;  /* peer, certificate subject, reason and, in a
+	                      * summary, how often it repeated from when to when */
+};
+
 /* Callbacks into the broker; any may be NULL. Strings are borrowed for the
  * duration of the call. */
 struct front_hooks {
-	/* peer: "address:port"; reason: why it was refused, one line. */
-	void (*auth_failed)(void *arg, const char *peer, const char *reason);
+	void (*refused)(void *arg, const struct front_refusal *r);
 	/* node: configured node id; gen: the connection's number, counting
 	 * up from 1 and never reused. connected: its READY was forwarded to
 	 * the ROUTER; disconnected: that connection ended (once, and maybe
@@ -67,7 +96,8 @@ int front_close_node(struct front *f, const char *node, uint64_t gen);
 /* Connections currently open (handshaking or relaying). */
 size_t front_connections(const struct front *f);
 
-/* Connections refused so far (TLS, identity or ZMTP checks failed). */
+/* Connections refused so far (TLS, identity or ZMTP checks failed, frame
+ * too large, admission limits), each repeat counted. */
 uint64_t front_refusals(const struct front *f);
 
 /* Whole days until the certificate of node's live connection expires.

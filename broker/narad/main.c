@@ -225,14 +225,13 @@ reload_signer(struct narad *d)
 
 /* ---- TLS front wiring ---- */
 
+/* A connection the front refused: an audit row with its code and node. */
 static void
-on_auth_failed(void *arg, const char *peer, const char *reason)
+on_front_refused(void *arg, const struct front_refusal *r)
 {
 	struct narad *d = arg;
-	char detail[512];
 
-	snprintf(detail, sizeof(detail), "%s: %s", peer, reason);
-	broker_audit_event(d->broker, "auth_failed", detail);
+	broker_audit_coded(d->broker, r->event, r->node, r->code, r->detail);
 }
 
 /* The front tells the broker which connection of a node is the newest
@@ -262,7 +261,7 @@ static int
 start_front(struct narad *d)
 {
 	const struct config *cfg = broker_config(d->broker);
-	struct front_hooks hooks = { .auth_failed = on_auth_failed,
+	struct front_hooks hooks = { .refused = on_front_refused,
 	    .connected = on_node_up, .disconnected = on_node_down, .arg = d };
 
 	if (cfg->tls.listen[0] == '\0')

@@ -526,3 +526,126 @@ Test(zmtp, error_text_total)
 	    "security mechanism is not NULL");
 	cr_assert_str_eq(zmtp_error_text((enum zmtp_error)99), "unknown ZMTP error");
 }
+
+/* ---------------------------------------------------------------- frames */
+
+/* A message frame header announcing size (long form when long_frame). */
+static void
+put_frame_header(struct wire *w, uint8_t flags, uint64_t size, bool long_frame)
+{
+	if (!long_frame) {
+		put_byte(w, flags);
+		put_byte(w, (uint8_t)size);
+		return;
+	}
+	put_byte(w, flags | 0x02);
+	for (int i = 7; i >= 0; i--)
+		put_byte(w, (uint8_t)(size >> (8 * i)));
+}
+
+static void
+put_frame(struct wire *w, uint8_t flags, size_t size, bool long_frame)
+{
+	uint8_t body[1024];
+
+	memset(body, 'x', sizeof(body));
+	cr_assert_leq(size, sizeof(body));
+	put_frame_header(w, flags, size, long_frame);
+	put(w, body, size);
+}
+
+/* Feed w in pieces of step bytes; returns the status of the last feed and
+ * the total of bytes allowed through in *passed. */
+static enum zmtp_status
+frames_feed_steps(struct zmtp_frames *t, const struct wire *w, size_t step,
+    size_t *passed)
+{
+	enum zmtp_status st = ZMTP_OK;
+	size_t ok;
+
+	*passed = 0;
+	for (size_t i = 0; i < w->n && st == ZMTP_OK; i += step) {
+		size_t n = w->n - i < step ? w->n - i : step;
+		st = zmtp_frames_feed(t, w->b + i, n, &ok);
+		cr_assert_leq(ok, n);
+		*passed += ok;
+	}
+	return st;
+}
+
+Test(zmtp, frames_within_limit_pass_in_any_split)
+{
+	struct wire w = { .n = 0 };
+	struct zmtp_frames t;
+	size_t passed;
+
+	put_frame(&w, 0x00, 10, false);
+	put_frame(&w, 0x04, 5, false);          /* a command (PING) */
+	put_frame(&w, 0x00, 1000, true);
+	put_frame(&w, 0x01, 0, false);          /* empty part with MORE */
+	put_frame(&w, 0x00, 255, false);
+	for (size_t step = 1; step <= w.n; step++) {
+		zmtp_frames_init(&t, 1000);
+		cr_assert_eq(frames_feed_steps(&t, &w, step, &passed), ZMTP_OK,
+		    "step %zu", step);
+		cr_assert_eq(passed, w.n);
+		cr_assert_eq(t.frames, 5, "step %zu: %llu frames", step,
+		    (unsigned long long)t.frames);
+		cr_assert_eq(t.left, 0);
+		cr_assert_eq(t.hdr_have, 0);
+	}
+}
+
+Test(zmtp, frames_oversize_refused_before_its_header_passes)
+{
+	struct wire w = { .n = 0 };
+	struct zmtp_frames t;
+	size_t passed, good;
+
+	put_frame(&w, 0x00, 100, false);
+	good = w.n;
+	put_frame_header(&w, 0x00, 8ULL << 30, true);   /* 8 GiB announced */
+	put(&w, "abc", 3);
+	for (size_t step = 1; step <= w.n; step++) {
+		zmtp_frames_init(&t, 16 << 20);
+		cr_assert_eq(frames_feed_steps(&t, &w, step, &passed),
+		    ZMTP_ERROR, "step %zu", step);
+		cr_assert_eq(t.announced, 8ULL << 30);
+		/* Nothing after the good frame goes through, except bytes of
+		 * the bad header fed before it was complete. */
+		cr_assert_geq(passed, step == 1 ? good : (good / step) * step);
+		cr_assert_leq(passed, good + 8, "step %zu passed %zu", step,
+		    passed);
+		cr_assert_eq(zmtp_frames_feed(&t, w.b, 1, &passed), ZMTP_ERROR,
+		    "a refused stream stays refused");
+		cr_assert_eq(passed, 0);
+	}
+}
+
+Test(zmtp, frames_limit_is_inclusive)
+{
+	struct wire w = { .n = 0 };
+	struct zmtp_frames t;
+	size_t ok;
+
+	put_frame_header(&w, 0x00, 200, false);
+	zmtp_frames_init(&t, 200);
+	cr_assert_eq(zmtp_frames_feed(&t, w.b, w.n, &ok), ZMTP_OK);
+	cr_assert_eq(t.left, 200);
+	zmtp_frames_init(&t, 199);
+	cr_assert_eq(zmtp_frames_feed(&t, w.b, w.n, &ok), ZMTP_ERROR);
+	cr_assert_eq(ok, 0);
+	cr_assert_eq(t.announced, 200);
+}
+
+Test(zmtp, frames_largest_announced_size)
+{
+	struct wire w = { .n = 0 };
+	struct zmtp_frames t;
+	size_t ok;
+
+	put_frame_header(&w, 0x06, UINT64_MAX, true);   /* a long command */
+	zmtp_frames_init(&t, UINT64_MAX - 1);
+	cr_assert_eq(zmtp_frames_feed(&t, w.b, w.n, &ok), ZMTP_ERROR);
+	cr_assert_eq(t.announced, UINT64_MAX);
+}

@@ -1,0 +1,729 @@
+/*
+ * front_conn.c — one connection of narad's TLS front, through the states
+ * of front_int.h.
+ *
+ * The broker's bytes (its greeting and everything after) are always relayed
+ * to the node unchanged: libzmq sends its greeting in parts and waits for
+ * the peer's, so neither side may be held back during the greeting. The
+ * node's bytes are held until the ROUTER's READY went by (libzmq drops a
+ * peer that sends while ZAP is pending) and are then checked frame header
+ * by frame header (zmtp_frames_feed) as they are relayed.
+ *
+ * A relay is never simply closed: its write side is shut and the front
+ * waits until the ROUTER closes its end, which libzmq does only when it
+ * destroys the engine of that connection. Only then may a newer connection
+ * of the same node open its relay (front.h says why). Connections are
+ * never freed inside their own callbacks: they move to a dead list that an
+ * event callback empties.
+ */
+#include "front_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "tls_bev.h"
+
+/* Bytes buffered towards one side before the other side stops being read. */
+#define RELAY_HIGH_WATER (256 * 1024)
+/* The node's input needed before READY is parsed; never more is read. */
+#define HANDSHAKE_READ_MAX (ZMTP_GREETING_LEN + ZMTP_READY_MAX + 64)
+/* Seconds a closing connection may take to flush, and then the ROUTER to
+ * close its end of the relay. */
+#define CLOSE_FLUSH_SECONDS 5
+
+static void conn_close(struct conn *c, bool flush);
+static void relay_open(struct conn *c);
+
+/* ---------------------------------------------------------------- lifetime */
+
+void
+conn_destroy(struct conn *c)
+{
+	if (c->tls != NULL)
+		bufferevent_free(c->tls);    /* frees the SSL, closes the fd */
+	if (c->relay != NULL)
+		bufferevent_free(c->relay);
+	if (c->timer != NULL)
+		event_free(c->timer);
+	free(c);
+}
+
+static void
+leave_handshakes(struct conn *c)
+{
+	if (c->state != CONN_TLS || c->buried)
+		return;
+	TAILQ_REMOVE(&c->f->handshakes, c, hs_link);
+	c->f->n_handshakes--;
+}
+
+/* A waiting newer connection of the same node may open its relay now. */
+static void
+release_successor(struct conn *c)
+{
+	struct conn *next = c->successor;
+
+	c->successor = NULL;
+	if (next == NULL)
+		return;
+	next->waits_for = NULL;
+	if (next->state == CONN_WAIT)
+		relay_open(next);
+}
+
+/* Leave the live list now, be freed after the current callback returns. */
+static void
+conn_bury(struct conn *c)
+{
+	struct front *f = c->f;
+
+	if (c->buried)
+		return;
+	leave_handshakes(c);
+	c->buried = true;
+	if (c->relaying && f->hooks.disconnected != NULL)
+		f->hooks.disconnected(f->hooks.arg, c->node, c->gen);
+	c->relaying = false;
+	bufferevent_setcb(c->tls, NULL, NULL, NULL, NULL);
+	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
+	if (c->relay != NULL) {
+		bufferevent_setcb(c->relay, NULL, NULL, NULL, NULL);
+		bufferevent_disable(c->relay, EV_READ | EV_WRITE);
+	}
+	if (c->timer != NULL)
+		event_del(c->timer);
+	LIST_REMOVE(c, link);
+	f->n_live--;
+	LIST_INSERT_HEAD(&f->dead, c, link);
+	event_active(f->reaper, EV_TIMEOUT, 0);
+	if (c->waits_for != NULL)
+		c->waits_for->successor = NULL;
+	c->waits_for = NULL;
+	release_successor(c);
+}
+
+/* Close the node's side at once; what was buffered for it is dropped. */
+static void
+close_node_side(struct conn *c)
+{
+	if (c->node_closed)
+		return;
+	c->node_closed = true;
+	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
+	evbuffer_drain(bufferevent_get_output(c->tls),
+	    evbuffer_get_length(bufferevent_get_output(c->tls)));
+	shutdown(bufferevent_getfd(c->tls), SHUT_RDWR);
+}
+
+/* The node side is done: shut the relay's write side and wait for the
+ * ROUTER to close its end (on_relay_event), or bury at once without one. */
+static void
+conn_finish(struct conn *c)
+{
+	struct timeval tv = { CLOSE_FLUSH_SECONDS, 0 };
+	struct evbuffer *out;
+
+	close_node_side(c);
+	if (c->relay == NULL || c->relay_gone) {
+		conn_bury(c);
+		return;
+	}
+	out = bufferevent_get_output(c->relay);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (shutdown(bufferevent_getfd(c->relay), SHUT_WR) != 0) {
+		conn_bury(c);                /* never connected: no engine */
+		return;
+	}
+	c->state = CONN_DRAIN;
+	bufferevent_setwatermark(c->relay, EV_READ, 0, 0);
+	bufferevent_enable(c->relay, EV_READ);
+	event_del(c->timer);
+	event_add(c->timer, &tv);
+}
+
+static bool
+conn_flushed(const struct conn *c)
+{
+	return (c->node_closed ||
+	    evbuffer_get_length(bufferevent_get_output(c->tls)) == 0) &&
+	    (c->relay == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(c->relay)) == 0);
+}
+
+/* Stop reading both sides; with flush, let buffered bytes go out first
+ * (bounded by CLOSE_FLUSH_SECONDS), then finish. */
+static void
+conn_close(struct conn *c, bool flush)
+{
+	struct timeval tv = { CLOSE_FLUSH_SECONDS, 0 };
+
+	if (c->buried || c->state == CONN_DRAIN ||
+	    (c->state == CONN_CLOSING && flush))
+		return;
+	leave_handshakes(c);
+	c->state = CONN_CLOSING;
+	if (!flush || conn_flushed(c)) {
+		conn_finish(c);
+		return;
+	}
+	bufferevent_disable(c->tls, EV_READ);
+	bufferevent_setwatermark(c->tls, EV_WRITE, 0, 0);
+	if (c->relay != NULL) {
+		bufferevent_disable(c->relay, EV_READ);
+		bufferevent_setwatermark(c->relay, EV_WRITE, 0, 0);
+	}
+	event_del(c->timer);             /* now the flush limit (on_timer) */
+	event_add(c->timer, &tv);
+}
+
+void
+conn_drop(struct conn *c)
+{
+	conn_close(c, false);
+}
+
+/* ---------------------------------------------------------------- reports */
+
+/* Something about this connection for the log only, collapsed per peer. */
+static void __attribute__((format(printf, 4, 5)))
+conn_note(struct conn *c, enum log_level level, const char *what,
+    const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	struct front_note n = { .level = level, .addr = c->addr,
+	    .peer = c->peer, .node = c->node, .what = what, .text = text };
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	front_report(c->f, &n);
+}
+
+void
+conn_refuse(struct conn *c, const char *event, enum nara_code code,
+    const char *fmt, ...)
+{
+	char reason[320];
+	va_list ap;
+	const struct config_node *named = c->node[0] || !c->identity[0] ? NULL :
+	    config_node_by_identity(c->f->cfg, c->identity);
+	struct front_note n = { .event = event, .code = code,
+	    .level = LOG_LVL_WARNING, .addr = c->addr, .peer = c->peer,
+	    .node = c->node[0] ? c->node : named ? named->id : c->identity,
+	    .subject = c->subject, .what = reason };
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	c->f->refusals++;
+	front_report(c->f, &n);
+	conn_close(c, false);
+}
+
+/* Peer-sent bytes for a log line: printable ASCII only. */
+static void
+printable(char *out, size_t len, const char *in, size_t in_len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len && i < in_len; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = '\0';
+}
+
+/* ---------------------------------------------------------------- relay */
+
+/* Check the frame headers in the node's bytes about to be relayed; false
+ * (connection refused) when one announces more than the limit. */
+static bool
+frames_check(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v[8];
+	struct evbuffer_ptr at;
+	size_t len = evbuffer_get_length(in), done = 0, ok;
+	int n;
+
+	while (done < len) {
+		if (evbuffer_ptr_set(in, &at, done, EVBUFFER_PTR_SET) != 0 ||
+		    (n = evbuffer_peek(in, -1, &at, v, 8)) <= 0)
+			break;
+		for (int i = 0; i < n && i < 8; i++) {
+			if (zmtp_frames_feed(&c->frames, v[i].iov_base,
+			    v[i].iov_len, &ok) != ZMTP_OK) {
+				conn_refuse(c, "connection_refused", NR_TOO_LARGE,
+				    "frame of %llu bytes announced, limit %llu",
+				    (unsigned long long)c->frames.announced,
+				    (unsigned long long)c->frames.max_body);
+				return false;
+			}
+			done += v[i].iov_len;
+		}
+	}
+	return true;
+}
+
+/* Move what arrived on from to the other side, written at once when nothing
+ * waits there (saves an EPOLLOUT round trip; what blocks stays first in line,
+ * the TLS part in one chain as OpenSSL's retry needs). Stop reading from when
+ * the other side has too much waiting (its write callback resumes it). */
+static void
+relay_pump(struct conn *c, struct bufferevent *from)
+{
+	struct bufferevent *to = from == c->tls ? c->relay : c->tls;
+	struct evbuffer *in = bufferevent_get_input(from);
+	struct evbuffer *out = bufferevent_get_output(to);
+	size_t len = evbuffer_get_length(in);
+	uint8_t *data;
+	int n;
+
+	if (from == c->tls && !frames_check(c, in))
+		return;
+	if (evbuffer_get_length(out) == 0 && to == c->relay)
+		evbuffer_write(in, bufferevent_getfd(to));
+	else if (evbuffer_get_length(out) == 0 && (data = evbuffer_pullup(in,
+	    (ev_ssize_t)(len = len < 16384 ? len : 16384))) != NULL) {
+		ERR_clear_error();
+		n = SSL_write(bufferevent_openssl_get_ssl(to), data, (int)len);
+		if (n > 0)
+			evbuffer_drain(in, (size_t)n);
+		ERR_clear_error();
+	}
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
+		bufferevent_disable(from, EV_READ);
+		bufferevent_setwatermark(to, EV_WRITE, RELAY_HIGH_WATER / 2,
+		    RELAY_HIGH_WATER);
+	}
+}
+
+/* Has the ROUTER (sent so far, now in) sent its greeting and all of its
+ * READY? Any other first command (ERROR: ZAP refused) never releases the
+ * node's bytes; the ROUTER closes then. */
+static bool
+broker_ready_seen(struct conn *c, struct evbuffer *in)
+{
+	const uint8_t *cmd = c->broker_head + ZMTP_GREETING_LEN;
+	size_t have = c->broker_seen, hdr;
+	uint64_t size = 0;
+
+	if (have < sizeof(c->broker_head))
+		evbuffer_copyout(in, c->broker_head + have,
+		    sizeof(c->broker_head) - have);
+	c->broker_seen += evbuffer_get_length(in);
+	hdr = (cmd[0] & 0x02) ? 9 : 2;
+	if (c->broker_seen < ZMTP_GREETING_LEN + hdr + 6)
+		return false;
+	for (size_t i = 1; i < hdr; i++)
+		size = size << 8 | cmd[i];
+	return (cmd[0] & 0x04) && size >= 6 && size <= ZMTP_READY_MAX &&
+	    memcmp(cmd + hdr, "\x05READY", 6) == 0 &&
+	    c->broker_seen >= ZMTP_GREETING_LEN + hdr + size;
+}
+
+/* Output of bev drained below its low watermark. */
+static void
+on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct bufferevent *other = bev == c->tls ? c->relay : c->tls;
+
+	if (c->state == CONN_CLOSING) {
+		if (conn_flushed(c))
+			conn_finish(c);
+		return;
+	}
+	if (c->state == CONN_RELAY && other != NULL &&
+	    !(bufferevent_get_enabled(other) & EV_READ)) {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(other, EV_READ);
+	}
+}
+
+/* ---------------------------------------------------------------- ZMTP */
+
+/* The READY is complete: check what it announces against the certificate,
+ * forward it and whatever followed, and start relaying. */
+static void
+zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
+{
+	struct front *f = c->f;
+	char shown[80];
+
+	if (strcmp(h->socket_type, "DEALER") != 0) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+		    "ZMTP socket type %s, not DEALER", h->socket_type);
+		return;
+	}
+	if (!h->has_identity || h->identity_len == 0) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+		    "no ZMTP Identity (routing id) announced");
+		return;
+	}
+	if (h->identity_len != strlen(c->node) ||
+	    memcmp(h->identity, c->node, h->identity_len) != 0) {
+		printable(shown, sizeof(shown), h->identity, h->identity_len);
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "ZMTP Identity "
+		    "\"%s\" does not match the certificate's node %s", shown,
+		    c->node);
+		return;
+	}
+	evbuffer_add(bufferevent_get_output(c->relay), data + c->forwarded,
+	    h->consumed - c->forwarded);
+	evbuffer_drain(bufferevent_get_input(c->tls), h->consumed);
+	zmtp_frames_init(&c->frames, f->cfg->broker.max_message_bytes +
+	    FRONT_FRAME_OVERHEAD);
+	c->state = CONN_RELAY;
+	c->relaying = true;
+	c->gen = ++f->gens;
+	event_del(c->timer);
+	conn_note(c, LOG_LVL_INFO, "connected", "node %s connected from %s",
+	    c->node, c->peer);
+	if (f->hooks.connected != NULL)
+		f->hooks.connected(f->hooks.arg, c->node, c->gen);
+	/* Until the ROUTER's READY has gone by, hold at most this much. */
+	bufferevent_setwatermark(c->tls, EV_READ, 0,
+	    c->broker_ready ? 0 : RELAY_HIGH_WATER);
+	if (c->broker_ready)
+		relay_pump(c, c->tls);
+}
+
+/* New bytes from the node before its READY went through. */
+static void
+zmtp_step(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->tls);
+	size_t len = evbuffer_get_length(in);
+	struct zmtp_hello h;
+	uint8_t *data;
+
+	if (len == 0)
+		return;
+	if (len > HANDSHAKE_READ_MAX)
+		len = HANDSHAKE_READ_MAX;
+	if ((data = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
+		conn_close(c, false);
+		return;
+	}
+	switch (zmtp_parse(data, len, &h)) {
+	case ZMTP_ERROR:
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "ZMTP: %s",
+		    h.reason);
+		return;
+	case ZMTP_NEED_MORE:
+		if (h.greeting_ok > c->forwarded) {
+			evbuffer_add(bufferevent_get_output(c->relay),
+			    data + c->forwarded, h.greeting_ok - c->forwarded);
+			c->forwarded = h.greeting_ok;
+		}
+		if (len >= HANDSHAKE_READ_MAX)   /* cannot happen: capped */
+			conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+			    "ZMTP handshake too large");
+		return;
+	case ZMTP_OK:
+		zmtp_ready(c, data, &h);
+		return;
+	}
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void
+on_tls_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == CONN_ZMTP)
+		zmtp_step(c);
+	else if (c->state == CONN_RELAY && c->broker_ready)
+		relay_pump(c, bev);
+}
+
+static void
+on_relay_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	bool was_ready = c->broker_ready;
+
+	if (c->state == CONN_DRAIN)          /* the old session's last bytes */
+		evbuffer_drain(in, evbuffer_get_length(in));
+	if (c->state != CONN_ZMTP && c->state != CONN_RELAY)
+		return;
+	if (!was_ready)
+		c->broker_ready = broker_ready_seen(c, in);
+	relay_pump(c, bev);
+	if (!was_ready && c->broker_ready && c->state == CONN_RELAY) {
+		bufferevent_setwatermark(c->tls, EV_READ, 0, 0);
+		relay_pump(c, c->tls);       /* what the node sent meanwhile */
+	}
+}
+
+static void
+on_relay_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	/* The ROUTER closed its end: libzmq destroyed that engine, and
+	 * nothing more can go to it. */
+	c->relay_gone = true;
+	bufferevent_disable(bev, EV_READ | EV_WRITE);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (c->state == CONN_DRAIN) {
+		conn_bury(c);
+		return;
+	}
+	if (c->state == CONN_CLOSING) {      /* only the node side to flush */
+		if (conn_flushed(c))
+			conn_finish(c);
+		return;
+	}
+	if (c->state != CONN_RELAY)
+		conn_note(c, LOG_LVL_ERROR, "broker relay failed during the "
+		    "handshake", "broker relay %s for %s: %s",
+		    c->f->relay_addr.sun_path, c->peer, (what & BEV_EVENT_EOF) ?
+		    "closed during handshake" :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		conn_note(c, LOG_LVL_INFO, "closed by the broker", "broker "
+		    "closed the connection of %s", c->node);
+	conn_close(c, true);
+}
+
+/* Connect c's relay to the ROUTER and start checking its ZMTP. */
+static void
+relay_open(struct conn *c)
+{
+	struct front *f = c->f;
+
+	c->relay = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->relay == NULL || bufferevent_socket_connect(c->relay,
+	    (struct sockaddr *)&f->relay_addr, sizeof(f->relay_addr)) != 0) {
+		conn_note(c, LOG_LVL_ERROR, "cannot connect to the broker relay",
+		    "cannot connect to the broker relay %s for %s",
+		    f->relay_addr.sun_path, c->peer);
+		if (c->relay != NULL)
+			bufferevent_free(c->relay);
+		c->relay = NULL;
+		conn_close(c, false);
+		return;
+	}
+	bufferevent_setcb(c->relay, on_relay_read, on_write, on_relay_event, c);
+	bufferevent_enable(c->relay, EV_READ | EV_WRITE);
+	c->state = CONN_ZMTP;
+	zmtp_step(c);
+}
+
+/* A new connection of c's node: older ones give way. One still waiting
+ * is closed; one with a relay is closed (takeover) and c waits until its
+ * relay is gone. Returns the connection c must wait for, or NULL. */
+static struct conn *
+take_over(struct conn *c)
+{
+	struct conn *o, *next, *holder = NULL;
+
+	for (o = LIST_FIRST(&c->f->live); o != NULL; o = next) {
+		next = LIST_NEXT(o, link);
+		if (o == c || o->state == CONN_TLS || strcmp(o->node, c->node))
+			continue;
+		if (o->state == CONN_WAIT) {
+			conn_note(o, LOG_LVL_INFO, "superseded", "node %s: "
+			    "connection from %s superseded by one from %s "
+			    "before it started", o->node, o->peer, c->peer);
+			conn_close(o, false);
+			next = LIST_FIRST(&c->f->live);  /* list changed */
+			continue;
+		}
+		holder = o;
+	}
+	if (holder == NULL)
+		return NULL;
+	if (holder->state == CONN_ZMTP || holder->state == CONN_RELAY) {
+		conn_note(holder, LOG_LVL_INFO, "taken over", "node %s: the "
+		    "connection from %s takes over from %s", c->node, c->peer,
+		    holder->peer);
+		close_node_side(holder);
+		conn_close(holder, true);
+	} else if (holder->state == CONN_CLOSING) {
+		close_node_side(holder);     /* do not wait for a gone node */
+		if (conn_flushed(holder))
+			conn_finish(holder);
+	}
+	return holder->buried ? NULL : holder;
+}
+
+/* The certificate verified: find its node, then open the relay (after the
+ * node's older connection, if any, has closed its relay). */
+static void
+tls_established(struct conn *c)
+{
+	struct front *f = c->f;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	const struct config_node *node;
+	struct nara_err err = { 0 };
+	struct conn *holder;
+
+	leave_handshakes(c);
+	c->state = CONN_WAIT;                /* authenticated: off the budget */
+	if (cert == NULL) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "no certificate");
+		return;
+	}
+	conn_cert_names(c, cert);
+	/* A reload during the handshake: check against the current CRLs. */
+	if (SSL_get_SSL_CTX(ssl) != f->ctx && tls_cert_reverify(f->ctx, cert,
+	    SSL_get_peer_cert_chain(ssl), &err) != 0) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "certificate: %s",
+		    err.text);
+		return;
+	}
+	if (tls_cert_identity(cert, f->cfg->tls.identity, c->identity,
+	    sizeof(c->identity), &err) != 0) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "%s", err.text);
+		return;
+	}
+	if ((node = config_node_by_identity(f->cfg, c->identity)) == NULL) {
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "certificate "
+		    "identity %s is not a configured node", c->identity);
+		return;
+	}
+	snprintf(c->node, sizeof(c->node), "%s", node->id);
+	if (tls_cert_days_left(cert, time(NULL), &c->days_left) == 0 &&
+	    c->days_left <= (int)f->cfg->tls.expiry_warn_days)
+		conn_note(c, LOG_LVL_WARNING, "certificate expires soon",
+		    "certificate of node %s expires in %d days", c->node,
+		    c->days_left);
+	if ((holder = take_over(c)) != NULL) {
+		c->waits_for = holder;
+		holder->successor = c;
+		return;
+	}
+	relay_open(c);
+}
+
+static void
+on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	char reason[256];
+	bool only_eof;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == CONN_TLS)
+			tls_established(c);
+		return;
+	}
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	switch (c->state) {
+	case CONN_TLS:
+		if (conn_tls_failure(c, what, reason, sizeof(reason))) {
+			log_debug("tls front: %s closed without a handshake",
+			    c->peer);
+			conn_close(c, false);
+			break;
+		}
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED, "%s", reason);
+		break;
+	case CONN_WAIT:
+	case CONN_ZMTP:
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+		    "closed before its ZMTP READY");
+		break;
+	case CONN_RELAY:
+		/* EOF without close_notify is no error (libevent 2.1.12) */
+		if ((what & BEV_EVENT_ERROR) && tls_bev_error(bev, &only_eof) &&
+		    !only_eof)
+			conn_note(c, LOG_LVL_INFO, "connection error",
+			    "node %s: connection error", c->node);
+		else
+			conn_note(c, LOG_LVL_INFO, "disconnected",
+			    "node %s disconnected", c->node);
+		conn_close(c, true);
+		break;
+	case CONN_CLOSING:
+		close_node_side(c);
+		if (conn_flushed(c))
+			conn_finish(c);
+		break;
+	case CONN_DRAIN:
+		break;
+	}
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	switch (c->state) {
+	case CONN_TLS:
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+		    "TLS handshake timed out");
+		break;
+	case CONN_WAIT:
+		conn_refuse(c, "connection_refused", NR_UNAVAILABLE, "the "
+		    "node's previous connection did not close in time");
+		break;
+	case CONN_ZMTP:
+		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
+		    "ZMTP handshake timed out");
+		break;
+	case CONN_CLOSING:
+		conn_finish(c);
+		break;
+	case CONN_DRAIN:
+		conn_note(c, LOG_LVL_WARNING, "relay not closed by the broker",
+		    "the broker did not close the relay of %s within %d s; "
+		    "closing it", c->node[0] ? c->node : c->peer,
+		    CLOSE_FLUSH_SECONDS);
+		conn_bury(c);
+		break;
+	case CONN_RELAY:
+		break;
+	}
+}
+
+/* Arm c's handshake machinery: its timer and the TLS callbacks. */
+int
+conn_attach(struct conn *c)
+{
+	if ((c->timer = evtimer_new(c->f->base, on_timer, c)) == NULL)
+		return -1;
+	/* Never read more than the handshake can need before READY. */
+	bufferevent_setwatermark(c->tls, EV_READ, 0, HANDSHAKE_READ_MAX);
+	bufferevent_setcb(c->tls, on_tls_read, on_write, on_tls_event, c);
+	bufferevent_enable(c->tls, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* The broker gave up on a node that does not read what it is sent: close
+ * exactly that connection (a newer one of the node is left alone). */
+int
+front_close_node(struct front *f, const char *node, uint64_t gen)
+{
+	struct conn *c;
+
+	LIST_FOREACH(c, &f->live, link)
+		if (c->relaying && c->gen == gen && strcmp(c->node, node) == 0) {
+			conn_close(c, false);
+			return 0;
+		}
+	return -1;
+}

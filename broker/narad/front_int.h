@@ -1,0 +1,151 @@
+/*
+ * front_int.h — what the parts of narad's TLS front share; nothing outside
+ * front*.c includes it (front.h is the interface).
+ *
+ *   front.c         the listener, admission (connection and handshake
+ *                   budgets), reload and the status API
+ *   front_conn.c    one connection: TLS, ZMTP checks, relay, takeover, close
+ *   front_report.c  refusals and log lines about one peer, collapsed per
+ *                   interval so that a misbehaving peer floods neither the
+ *                   log nor the audit trail
+ */
+#ifndef NARA_FRONT_INT_H
+#define NARA_FRONT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/un.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#include "errors.h"
+#include "front.h"
+#include "log.h"
+#include "zmtp.h"
+
+/* Bytes a frame may carry beyond max_message_bytes: the Frame wrapper
+ * around an envelope. The broker's frame_decode and the ROUTER's
+ * ZMQ_MAXMSGSIZE use the same margin. */
+#define FRONT_FRAME_OVERHEAD 4096
+
+/*
+ * A connection's states:
+ *   CONN_TLS     TLS handshake running; counts against max_handshakes
+ *   CONN_WAIT    certificate accepted, but an older connection of the same
+ *                node still has its relay open: waits until that is closed
+ *   CONN_ZMTP    ipc relay connected; the node's greeting is forwarded as far
+ *                as it is valid, its READY held until checked
+ *   CONN_RELAY   READY forwarded; relay both ways, the node's bytes checked
+ *                frame by frame against the size limit
+ *   CONN_CLOSING reads stopped, flushing what is buffered
+ *   CONN_DRAIN   node side closed; the relay's write side is shut and the
+ *                front waits until the ROUTER has closed its end
+ */
+enum conn_state {
+	CONN_TLS, CONN_WAIT, CONN_ZMTP, CONN_RELAY, CONN_CLOSING, CONN_DRAIN
+};
+
+struct conn {
+	struct front *f;
+	LIST_ENTRY(conn) link;         /* in f->live or f->dead */
+	TAILQ_ENTRY(conn) hs_link;     /* in f->handshakes while CONN_TLS */
+	struct bufferevent *tls;       /* node side; owns the SSL and fd */
+	struct bufferevent *relay;     /* ipc side, NULL until CONN_ZMTP */
+	struct event *timer;           /* handshake timeout / close limit */
+	enum conn_state state;
+	bool relaying;                 /* READY went through, connected hook */
+	bool buried;                   /* on the dead list */
+	bool node_closed;              /* TLS side shut (takeover, refusal) */
+	bool relay_gone;               /* the ROUTER closed its end */
+	struct conn *waits_for;        /* CONN_WAIT: the older connection */
+	struct conn *successor;        /* a CONN_WAIT connection waiting */
+	size_t forwarded;              /* greeting bytes sent to the ROUTER */
+	bool broker_ready;             /* the ROUTER's READY went to the node */
+	size_t broker_seen;            /* ROUTER bytes relayed until then */
+	uint8_t broker_head[ZMTP_GREETING_LEN + 9 + 6]; /* and the first ones */
+	struct zmtp_frames frames;     /* node -> ROUTER, from CONN_RELAY on */
+	int days_left;                 /* certificate, valid from CONN_ZMTP */
+	char addr[64];                 /* peer address without the port */
+	char peer[80];                 /* "address:port" */
+	char node[TLS_IDENTITY_MAX + 1]; /* configured node, once known */
+	char identity[TLS_IDENTITY_MAX + 1]; /* what the certificate names */
+	char subject[256];             /* certificate subject, RFC 2253 */
+	uint64_t gen;                  /* its number, set when relaying starts */
+};
+
+struct front_report;
+
+struct front {
+	struct event_base *base;
+	const struct config *cfg;
+	struct front_hooks hooks;
+	SSL_CTX *ctx;
+	struct evconnlistener *listener;
+	struct sockaddr_un relay_addr;
+	char listen[256];              /* the address bound at start */
+	struct event *reaper;          /* frees the dead list */
+	struct event *resume;          /* accepting again after EMFILE */
+	LIST_HEAD(conn_list, conn) live, dead;
+	TAILQ_HEAD(conn_queue, conn) handshakes; /* oldest first */
+	size_t n_live, n_handshakes;
+	uint64_t refusals;
+	uint64_t gens;                 /* connections that started relaying */
+	struct front_report *report;
+};
+
+/* ---- front_conn.c, front_tls.c */
+
+/* A connection for the accepted fd (taken over: closed on failure), with
+ * its TLS handshake started and its handshake timer armed. NULL on
+ * failure (logged). */
+struct conn *conn_new(struct front *f, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen);
+/* Close c without flushing (admission: an evicted handshake). Not from
+ * c's own callbacks' callers that use c afterwards. */
+void conn_drop(struct conn *c);
+/* front_conn.c: c's timer and TLS callbacks, for conn_new. */
+int conn_attach(struct conn *c);
+/* The names in c's certificate (subject, identity) for reports. */
+void conn_cert_names(struct conn *c, X509 *cert);
+/* Why the TLS handshake of c failed (into buf); true, with no text, for a
+ * connection closed before it sent anything (a port probe). */
+bool conn_tls_failure(struct conn *c, short what, char *buf, size_t len);
+/* Free everything of c at once; only for the reaper and front_free. */
+void conn_destroy(struct conn *c);
+/* Refuse the peer: report (log + audit, collapsed), close without
+ * flushing. event is "auth_failed" or "connection_refused". */
+void conn_refuse(struct conn *c, const char *event, enum nara_code code,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* A live connection after a reload: certificate and node still accepted? */
+void conn_recheck(struct conn *c);
+
+/* ---- front_report.c */
+
+/* What one report is about; strings borrowed for the call. */
+struct front_note {
+	const char *event;     /* audit event, NULL = log line only */
+	enum nara_code code;
+	enum log_level level;  /* of the log line */
+	const char *addr;      /* peer address without port: the key */
+	const char *peer;      /* "address:port" of this occurrence */
+	const char *node;      /* configured node or certificate identity */
+	const char *subject;   /* certificate subject or "" */
+	const char *what;      /* the reason, one line: the key as well */
+	const char *text;      /* the log line of a first occurrence, NULL =
+	                        * "refused PEER as NODE: WHAT" */
+};
+
+struct front_report *front_report_new(struct front *f);
+void front_report_free(struct front_report **r);
+/* Log (and audit when n->event) the first occurrence of (addr, node, event,
+ * what) at once; count repeats and write them as one summary per
+ * [tls] report_interval. */
+void front_report(struct front *f, const struct front_note *n);
+/* Write every pending summary now (at shutdown). */
+void front_report_flush(struct front *f);
+
+#endif

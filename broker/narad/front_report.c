@@ -1,0 +1,256 @@
+/*
+ * front_report.c — what the TLS front says about one peer, at a bounded
+ * rate.
+ *
+ * A misconfigured node that reconnects every 50 ms, or anyone hammering
+ * the port, would otherwise write a log line and an audit row (kept for
+ * years) per attempt. Each distinct (address, node, event, reason) is a
+ * key: its first occurrence is logged and audited at once; repeats within
+ * [tls] report_interval are only counted, and when the interval ends one
+ * summary line and one summary row say how many there were, from when to
+ * when. A key quiet for a whole interval is forgotten. The table is fixed
+ * in size; when it is full the oldest key is summarised and replaced.
+ */
+#include "front_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REPORT_SLOTS 256
+
+struct report_entry {
+	bool used;
+	bool audit;                    /* event set: summaries are audited */
+	enum nara_code code;
+	enum log_level level;
+	char event[24];
+	char addr[64];
+	char node[TLS_IDENTITY_MAX + 1];
+	char subject[256];
+	char what[320];
+	char last_peer[80];
+	int64_t window_ms;             /* monotonic start of this interval */
+	time_t first_repeat, last_repeat;  /* wall clock, for the summary */
+	uint64_t repeats;
+};
+
+struct front_report {
+	struct event *tick;            /* armed while any key is known */
+	size_t used;
+	struct report_entry slot[REPORT_SLOTS];
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+log_at(enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+log_at(enum log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	switch (level) {
+	case LOG_LVL_ERROR: log_error("%s", line); break;
+	case LOG_LVL_WARNING: log_warn("%s", line); break;
+	case LOG_LVL_INFO: log_info("%s", line); break;
+	default: log_debug("%s", line); break;
+	}
+}
+
+/* Hand one audit row to the broker. */
+static void
+audit(struct front *f, const char *event, enum nara_code code,
+    const char *node, const char *detail)
+{
+	struct front_refusal r = { .event = event, .code = nara_code_id(code),
+	    .node = node[0] ? node : NULL, .detail = detail };
+
+	if (f->hooks.refused != NULL)
+		f->hooks.refused(f->hooks.arg, &r);
+}
+
+static void
+rfc3339(time_t t, char out[32])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The repeats of e since its window began, as one line and one row. */
+static void
+entry_summarise(struct front *f, struct report_entry *e)
+{
+	char detail[1024], from[32], to[32];
+	unsigned long long secs = (unsigned long long)f->cfg->tls.report_interval;
+
+	if (e->repeats == 0)
+		return;
+	rfc3339(e->first_repeat, from);
+	rfc3339(e->last_repeat, to);
+	log_at(e->level, "tls front: %s%s%s: %s: %llu more times in the last "
+	    "%llu s (last from %s)", e->addr, e->node[0] ? " as " : "",
+	    e->node, e->what, (unsigned long long)e->repeats, secs,
+	    e->last_peer);
+	if (e->audit) {
+		snprintf(detail, sizeof(detail), "peer %s; certificate %s; %s; "
+		    "repeated %llu times from %s to %s", e->addr,
+		    e->subject[0] ? e->subject : "none", e->what,
+		    (unsigned long long)e->repeats, from, to);
+		audit(f, e->event, e->code, e->node, detail);
+	}
+	e->repeats = 0;
+}
+
+static bool
+entry_is(const struct report_entry *e, const struct front_note *n)
+{
+	return e->used && strcmp(e->addr, n->addr) == 0 &&
+	    strcmp(e->node, n->node ? n->node : "") == 0 &&
+	    strcmp(e->event, n->event ? n->event : "") == 0 &&
+	    strcmp(e->what, n->what) == 0;
+}
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct front *f = arg;
+	struct front_report *r = f->report;
+	int64_t now = mono_ms();
+	int64_t interval = (int64_t)f->cfg->tls.report_interval * 1000;
+	struct timeval second = { 1, 0 };
+
+	for (size_t i = 0; i < REPORT_SLOTS; i++) {
+		struct report_entry *e = &r->slot[i];
+
+		if (!e->used || now - e->window_ms < interval)
+			continue;
+		if (e->repeats == 0) {     /* quiet for a whole interval */
+			e->used = false;
+			r->used--;
+			continue;
+		}
+		entry_summarise(f, e);
+		e->window_ms = now;
+	}
+	if (r->used > 0)
+		event_add(r->tick, &second);
+}
+
+/* A slot for a new key: a free one, else the one whose window is oldest,
+ * summarised first. */
+static struct report_entry *
+entry_take(struct front *f)
+{
+	struct front_report *r = f->report;
+	struct report_entry *oldest = NULL;
+	struct timeval second = { 1, 0 };
+
+	for (size_t i = 0; i < REPORT_SLOTS; i++) {
+		if (!r->slot[i].used) {
+			if (r->used++ == 0)
+				event_add(r->tick, &second);
+			return &r->slot[i];
+		}
+		if (oldest == NULL || r->slot[i].window_ms < oldest->window_ms)
+			oldest = &r->slot[i];
+	}
+	entry_summarise(f, oldest);
+	return oldest;
+}
+
+static void
+entry_fill(struct report_entry *e, const struct front_note *n, int64_t now)
+{
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	e->audit = n->event != NULL;
+	e->code = n->code;
+	e->level = n->level;
+	snprintf(e->event, sizeof(e->event), "%s", n->event ? n->event : "");
+	snprintf(e->addr, sizeof(e->addr), "%s", n->addr);
+	snprintf(e->node, sizeof(e->node), "%s", n->node ? n->node : "");
+	snprintf(e->subject, sizeof(e->subject), "%s",
+	    n->subject ? n->subject : "");
+	snprintf(e->what, sizeof(e->what), "%s", n->what);
+	e->window_ms = now;
+}
+
+void
+front_report(struct front *f, const struct front_note *n)
+{
+	struct report_entry *e = NULL;
+	int64_t now = mono_ms();
+	char detail[1024];
+
+	for (size_t i = 0; i < REPORT_SLOTS && e == NULL; i++)
+		if (entry_is(&f->report->slot[i], n))
+			e = &f->report->slot[i];
+	if (e != NULL) {
+		if (e->repeats++ == 0)
+			e->first_repeat = time(NULL);
+		e->last_repeat = time(NULL);
+		snprintf(e->last_peer, sizeof(e->last_peer), "%s", n->peer);
+		return;
+	}
+	entry_fill(e = entry_take(f), n, now);
+	if (n->text != NULL)
+		log_at(n->level, "tls front: %s", n->text);
+	else
+		log_at(n->level, "tls front: refused %s%s%s: %s", n->peer,
+		    e->node[0] ? " as " : "", e->node, n->what);
+	if (n->event != NULL) {
+		snprintf(detail, sizeof(detail), "peer %s; certificate %s; %s",
+		    n->peer, e->subject[0] ? e->subject : "none", n->what);
+		audit(f, n->event, n->code, e->node, detail);
+	}
+}
+
+void
+front_report_flush(struct front *f)
+{
+	for (size_t i = 0; f->report != NULL && i < REPORT_SLOTS; i++)
+		if (f->report->slot[i].used)
+			entry_summarise(f, &f->report->slot[i]);
+}
+
+struct front_report *
+front_report_new(struct front *f)
+{
+	struct front_report *r = calloc(1, sizeof(*r));
+
+	if (r == NULL || (r->tick = evtimer_new(f->base, on_tick, f)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+front_report_free(struct front_report **rp)
+{
+	struct front_report *r = rp ? *rp : NULL;
+
+	if (r == NULL)
+		return;
+	event_free(r->tick);
+	free(r);
+	*rp = NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * hostile_helpers.h — raw clients for attacking narad's TLS front in tests:
+ * a hand-driven ZMTP 3.1 DEALER over TLS (greeting, READY, frames, any
+ * frame header it likes), idle and half-finished TLS connections from a
+ * chosen loopback address, and probes of narad's health (alive, RSS).
+ */
+#ifndef NARA_TEST_HOSTILE_HELPERS_H
+#define NARA_TEST_HOSTILE_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "harness.h"
+
+struct zconn;
+
+/* TLS to 127.0.0.1:port from source address src (NULL = 127.0.0.1) with
+ * the node certificate <pki>/<stem>.pem. NULL when TCP or TLS fails. */
+struct zconn *zconn_open(int port, const char *pki, const char *stem,
+    const char *src);
+/* Send greeting and READY (DEALER, identity) in one write and read the
+ * broker's greeting and READY. 0, or -1 when closed or timed out. */
+int zconn_handshake(struct zconn *z, const char *identity, int timeout_ms);
+/* Send one message frame with body data. -1 when the write fails. */
+int zconn_send(struct zconn *z, const void *data, size_t len);
+/* Send raw bytes (a hand-made frame header, say). -1 when it fails. */
+int zconn_send_raw(struct zconn *z, const void *data, size_t len);
+/* hello as node; 0 when a Welcome arrives within timeout_ms. */
+int zconn_hello(struct zconn *z, const char *node, int timeout_ms);
+/* Send hello without waiting for the answer. */
+int zconn_hello_nowait(struct zconn *z, const char *node);
+/* true when the broker closes the connection within timeout_ms (what
+ * arrives meanwhile is read and dropped). */
+bool zconn_closed(struct zconn *z, int timeout_ms);
+void zconn_free(struct zconn **z);
+
+/* A TCP connection from src to 127.0.0.1:port that sends nothing (-1 on
+ * failure); with half_tls, a TLS ClientHello is sent and nothing more. */
+int flood_connect(int port, const char *src, bool half_tls);
+
+/* A plain connection to the ROUTER's ipc socket at path; -1 on failure. */
+int ipc_connect(const char *path);
+/* ZMTP greeting and READY (DEALER, identity) on a plain fd, and the
+ * broker's greeting and READY read back. 0, or -1. */
+int zmtp_plain_handshake(int fd, const char *identity, int timeout_ms);
+/* true when the peer of fd closed within timeout_ms (input is dropped). */
+bool fd_closed(int fd, int timeout_ms);
+
+/* Is narad (h->pid) still running? Reaps it when it died. */
+bool narad_alive(struct harness *h);
+/* narad's resident set in KiB, -1 when it cannot be read. */
+long narad_rss_kib(const struct harness *h);
+
+#endif

@@ -66,7 +66,7 @@ const char *handoff_kind_name(enum handoff_kind kind);
 
 /* What a backend tells the core; all borrowed. */
 int adapter_store_local(struct adapter *a, const Nara__Envelope *env,
-    const char *source, struct nara_err *err, enum out_state *state);
+    const char *source, struct nara_err *err, enum outbox_state *state);
 /* The result of backend_ops.show (or a refusal found by prepare). */
 void adapter_handoff_done(struct adapter *a, enum handoff_kind kind,
     const char *id, enum handoff_result res, const char *text);

@@ -67,7 +67,7 @@ idlist_add(struct idlist *l, const char *id)
 {
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 32;
-		char (*v)[ID_LEN] = realloc(l->v, cap * sizeof(*v));
+		char (*v)[ID_LEN] = reallocarray(l->v, cap, sizeof(*v));
 		if (v == NULL)
 			return -1;
 		l->v = v;
@@ -153,7 +153,7 @@ adapter_batch_end(struct adapter *a)
 
 int
 adapter_store_local(struct adapter *a, const Nara__Envelope *env,
-    const char *source, struct nara_err *err, enum out_state *state)
+    const char *source, struct nara_err *err, enum outbox_state *state)
 {
 	struct outbox_row row;
 	size_t len = nara__envelope__get_packed_size(env);
@@ -177,7 +177,7 @@ adapter_store_local(struct adapter *a, const Nara__Envelope *env,
 		return nara_err_set(err, NR_DUPLICATE_CONFLICT, "envelope.message_id",
 		    "message %s was stored earlier with other content",
 		    env->message_id);
-	*state = OUT_QUEUED;
+	*state = OUTBOX_QUEUED;
 	if (rc == OUTBOX_SAME && outbox_get(a->ob, env->message_id, &row) == 1) {
 		*state = row.state;
 		outbox_row_clear(&row);
@@ -347,19 +347,19 @@ on_deliver(void *arg, const Nara__Envelope *env, unsigned attempt)
 static bool
 receipt_changed(struct adapter *a, const char *id, const Nara__Receipt *r)
 {
-	enum out_state now = r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
-	    OUT_DELIVERED : OUT_FAILED;
+	enum outbox_state now = r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
+	    OUTBOX_DELIVERED : OUTBOX_FAILED;
 	struct outbox_row row;
 	bool changed = false;
 
 	if (outbox_get(a->ob, id, &row) == 1) {
-		changed = row.state != now && (row.state == OUT_DELIVERED ||
-		    row.state == OUT_FAILED);
+		changed = row.state != now && (row.state == OUTBOX_DELIVERED ||
+		    row.state == OUTBOX_FAILED);
 		outbox_row_clear(&row);
 	}
 	if (changed) {
 		log_info("receipt for %s again, now %s (retried)", id,
-		    out_state_name(now));
+		    outbox_state_name(now));
 		outbox_handed_reset(a->ob, "receipt", id);
 	}
 	return changed;
@@ -393,7 +393,7 @@ on_receipt(void *arg, const Nara__Receipt *r)
 	outbox_begin(a->ob);
 	if ((json = pbjson_print(&r->base)) != NULL) {
 		outbox_receipt(a->ob, id, r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
-		    OUT_DELIVERED : OUT_FAILED, r->code, r->text, json,
+		    OUTBOX_DELIVERED : OUTBOX_FAILED, r->code, r->text, json,
 		    adapter_now());
 		free(json);
 	}

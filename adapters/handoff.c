@@ -66,7 +66,7 @@ list_add(struct item_list *l, enum handoff_kind kind, const char *id)
 
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct handoff_item *v = realloc(l->v, cap * sizeof(*v));
+		struct handoff_item *v = reallocarray(l->v, cap, sizeof(*v));
 
 		if (v == NULL)
 			return NULL;

@@ -90,7 +90,7 @@ post_message(struct http *h, struct evhttp_request *req)
 	size_t len = evbuffer_get_length(in);
 	struct nara_err err = { 0 };
 	Nara__Envelope *env = NULL;
-	enum out_state st;
+	enum outbox_state st;
 	char *body;
 	int status;
 
@@ -115,7 +115,7 @@ post_message(struct http *h, struct evhttp_request *req)
 		reply_err(req, status, &err);
 	} else {
 		reply(req, 202, json_pack("{s:s, s:s}", "message_id",
-		    env->message_id, "state", out_state_name(st)));
+		    env->message_id, "state", outbox_state_name(st)));
 	}
 	if (env != NULL)
 		protobuf_c_message_free_unpacked(&env->base, NULL);
@@ -142,7 +142,8 @@ get_message(struct http *h, struct evhttp_request *req, const char *id)
 	if (row.receipt_json != NULL)
 		receipt = json_loads(row.receipt_json, 0, NULL);
 	o = json_pack("{s:s, s:s, s:I, s:I}", "message_id", row.message_id,
-	    "state", out_state_name(row.state), "created", (json_int_t)row.created,
+	    "state", outbox_state_name(row.state), "created",
+	    (json_int_t)row.created,
 	    "updated", (json_int_t)row.updated);
 	if (o != NULL && row.code[0] != '\0') {
 		json_object_set_new(o, "code", json_string(row.code));
@@ -244,7 +245,7 @@ http_sync(void *be)
 static void
 http_outcome(void *be, const struct outbox_row *row)
 {
-	if (row->state == OUT_REJECTED)
+	if (row->state == OUTBOX_REJECTED)
 		hook_push_refusal(be, row);
 }
 

@@ -87,7 +87,7 @@ add_columns(sqlite3 *db, char **msg)
 }
 
 const char *
-out_state_name(enum out_state s)
+outbox_state_name(enum outbox_state s)
 {
 	static const char *names[] = { "queued", "accepted", "rejected",
 		"delivered", "failed" };
@@ -312,7 +312,7 @@ outbox_get(struct outbox *ob, const char *message_id, struct outbox_row *row)
 		row->seq = sqlite3_column_int64(st, 0);
 		snprintf(row->message_id, sizeof(row->message_id), "%s",
 		    (const char *)sqlite3_column_text(st, 1));
-		row->state = (enum out_state)sqlite3_column_int(st, 2);
+		row->state = (enum outbox_state)sqlite3_column_int(st, 2);
 		snprintf(row->code, sizeof(row->code), "%s",
 		    (const char *)sqlite3_column_text(st, 3));
 		row->text = col_dup(st, 4);
@@ -373,7 +373,7 @@ outbox_next_retry(struct outbox *ob)
 
 /* Move a queued row to a final state; envelope dropped either way. */
 static int
-finish(struct outbox *ob, const char *message_id, enum out_state state,
+finish(struct outbox *ob, const char *message_id, enum outbox_state state,
     const char *code, const char *text, int64_t now)
 {
 	return run(ob, stmt(ob, "UPDATE outbox SET state = ?2, code = ?3, "
@@ -385,14 +385,14 @@ finish(struct outbox *ob, const char *message_id, enum out_state state,
 int
 outbox_accepted(struct outbox *ob, const char *message_id, int64_t now)
 {
-	return finish(ob, message_id, OUT_ACCEPTED, "", "", now);
+	return finish(ob, message_id, OUTBOX_ACCEPTED, "", "", now);
 }
 
 int
 outbox_rejected(struct outbox *ob, const char *message_id, const char *code,
     const char *text, int64_t now)
 {
-	return finish(ob, message_id, OUT_REJECTED, code, text, now);
+	return finish(ob, message_id, OUTBOX_REJECTED, code, text, now);
 }
 
 int
@@ -406,7 +406,8 @@ outbox_retry(struct outbox *ob, const char *message_id, const char *code,
 }
 
 int
-outbox_receipt(struct outbox *ob, const char *message_id, enum out_state state,
+outbox_receipt(struct outbox *ob, const char *message_id,
+    enum outbox_state state,
     const char *code, const char *text, const char *receipt_json, int64_t now)
 {
 	return run(ob, stmt(ob, "UPDATE outbox SET state = ?2, code = ?3, "

@@ -13,20 +13,20 @@
 #include "errors.h"
 
 
-enum out_state {
-	OUT_QUEUED = 0,     /* stored, not yet accepted by narad */
-	OUT_ACCEPTED = 1,   /* narad has it */
-	OUT_REJECTED = 2,   /* narad (or the adapter) refused it for good */
-	OUT_DELIVERED = 3,  /* receipt: the recipient has it */
-	OUT_FAILED = 4,     /* receipt: refused or expired */
+enum outbox_state {
+	OUTBOX_QUEUED = 0,     /* stored, not yet accepted by narad */
+	OUTBOX_ACCEPTED = 1,   /* narad has it */
+	OUTBOX_REJECTED = 2,   /* narad (or the adapter) refused it for good */
+	OUTBOX_DELIVERED = 3,  /* receipt: the recipient has it */
+	OUTBOX_FAILED = 4,     /* receipt: refused or expired */
 };
-const char *out_state_name(enum out_state s);
+const char *outbox_state_name(enum outbox_state s);
 
 /* One outbox row as the backends and status see it. Strings owned. */
 struct outbox_row {
 	int64_t seq;
 	char message_id[40];
-	enum out_state state;
+	enum outbox_state state;
 	char code[8];
 	char *text;
 	bool retryable;
@@ -73,7 +73,8 @@ int outbox_rejected(struct outbox *ob, const char *message_id, const char *code,
 int outbox_retry(struct outbox *ob, const char *message_id, const char *code,
     const char *text, int64_t next_try, int64_t now);
 /* A receipt arrived for a message this node sent. */
-int outbox_receipt(struct outbox *ob, const char *message_id, enum out_state st,
+int outbox_receipt(struct outbox *ob, const char *message_id,
+    enum outbox_state st,
     const char *code, const char *text, const char *receipt_json, int64_t now);
 /*
  * Hand-offs to the local system, kind "message", "receipt" or "refusal".

@@ -69,7 +69,7 @@ known_add(struct spool *s, const char *name)
 		return;
 	if (s->n_known == s->cap_known) {
 		size_t cap = s->cap_known ? s->cap_known * 2 : 64;
-		void *v = realloc(s->known, cap * sizeof(*s->known));
+		void *v = reallocarray(s->known, cap, sizeof(*s->known));
 		if (v == NULL)
 			return;   /* the next scan looks at the file again */
 		s->known = v;
@@ -204,13 +204,13 @@ parse_envelope(const char *name, const char *buf, size_t len,
 
 /* After a restart a file may belong to a message whose fate is known. */
 static void
-settle(struct spool *s, const char *name, const char *id, enum out_state st)
+settle(struct spool *s, const char *name, const char *id, enum outbox_state st)
 {
 	struct outbox_row row;
 
-	if (st == OUT_QUEUED) {
+	if (st == OUTBOX_QUEUED) {
 		known_add(s, name);
-	} else if (st == OUT_REJECTED) {
+	} else if (st == OUTBOX_REJECTED) {
 		if (outbox_get(adapter_outbox(s->a), id, &row) == 1) {
 			spool_reject(s, name, id, row.code, row.text, "");
 			outbox_row_clear(&row);
@@ -226,7 +226,7 @@ take_file(struct spool *s, const char *name)
 	const struct adapter_config *cfg = adapter_cfg(s->a);
 	struct nara_err err = { 0 };
 	Nara__Envelope *env = NULL;
-	enum out_state st;
+	enum outbox_state st;
 	char path[1024];
 	size_t len = 0;
 	char *buf;
@@ -443,7 +443,7 @@ collect_intent(void *arg, const char *id, const char *name)
 		return 0;   /* never prepared: ids are checked first */
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
-		void *v = realloc(l->ids, cap * sizeof(*l->ids));
+		void *v = reallocarray(l->ids, cap, sizeof(*l->ids));
 
 		if (v == NULL)
 			return 1;

@@ -247,7 +247,7 @@ void
 hook_push_refusal(struct http *h, const struct outbox_row *row)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "message_id",
-	    row->message_id, "state", out_state_name(row->state), "code",
+	    row->message_id, "state", outbox_state_name(row->state), "code",
 	    row->code, "text", row->text ? row->text : "", "retryable",
 	    row->retryable);
 	char *js = o ? json_dumps(o, JSON_INDENT(2)) : NULL;

@@ -351,11 +351,12 @@ grow_nodes(struct load *ld)
 
 	if (cfg->n_nodes < ld->cap_nodes)
 		return 0;
-	if ((nodes = realloc(cfg->nodes, cap * sizeof(*nodes))) != NULL)
+	if ((nodes = reallocarray(cfg->nodes, cap, sizeof(*nodes))) != NULL)
 		cfg->nodes = nodes;
-	if ((addr_line = realloc(ld->addr_line, cap * sizeof(int))) != NULL)
+	if ((addr_line = reallocarray(ld->addr_line, cap, sizeof(int))) != NULL)
 		ld->addr_line = addr_line;
-	if ((ident_line = realloc(ld->ident_line, cap * sizeof(int))) != NULL)
+	if ((ident_line = reallocarray(ld->ident_line, cap,
+	    sizeof(int))) != NULL)
 		ld->ident_line = ident_line;
 	if (nodes == NULL || addr_line == NULL || ident_line == NULL)
 		return -1;
@@ -424,7 +425,8 @@ open_rule(struct conftab_parser *p, const char *arg)
 	}
 	if (cfg->n_rules == ld->cap_rules) {
 		size_t cap = ld->cap_rules ? ld->cap_rules * 2 : 64;
-		struct config_rule *rules = realloc(cfg->rules, cap * sizeof(*rules));
+		struct config_rule *rules = reallocarray(cfg->rules, cap,
+		    sizeof(*rules));
 
 		if (rules == NULL) {
 			ld->oom = true;
@@ -533,8 +535,8 @@ diag_add(struct config_diag *diag, const char *fmt, ...)
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	va_end(ap);
-	if (text == NULL || (grown = realloc(diag->msgs,
-	    (diag->n + 1) * sizeof(*grown))) == NULL) {
+	if (text == NULL || (grown = reallocarray(diag->msgs, (diag->n + 1),
+	    sizeof(*grown))) == NULL) {
 		free(text);
 		return;
 	}

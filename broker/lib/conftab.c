@@ -463,7 +463,7 @@ list_add(const struct config_key *key, void *base, const char *item, size_t n)
 {
 	char ***items = field_of(key, base);
 	size_t *count = (size_t *)(void *)((char *)base + key->count_offset);
-	char **grown = realloc(*items, (*count + 1) * sizeof(**items));
+	char **grown = reallocarray(*items, (*count + 1), sizeof(**items));
 
 	if (grown == NULL)
 		return -1;

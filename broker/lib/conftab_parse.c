@@ -37,7 +37,8 @@ add_msg(struct conftab_parser *p, int line, char *text)
 		return;
 	if (p->n_msgs == p->cap_msgs) {
 		size_t cap = p->cap_msgs ? p->cap_msgs * 2 : 16;
-		struct conftab_msg *grown = realloc(p->msgs, cap * sizeof(*grown));
+		struct conftab_msg *grown = reallocarray(p->msgs, cap,
+		    sizeof(*grown));
 
 		if (grown == NULL) {
 			free(text);
@@ -193,8 +194,9 @@ section_seen(struct conftab_parser *p)
 	}
 	if (p->n_seen == p->cap_seen) {
 		size_t cap = p->cap_seen ? p->cap_seen * 2 : 64;
-		char **seen = realloc(p->seen, cap * sizeof(*seen));
-		int *lines = seen ? realloc(p->seen_line, cap * sizeof(*lines)) : NULL;
+		char **seen = reallocarray(p->seen, cap, sizeof(*seen));
+		int *lines = seen ? reallocarray(p->seen_line, cap,
+		    sizeof(*lines)) : NULL;
 
 		if (seen != NULL)
 			p->seen = seen;
@@ -503,8 +505,8 @@ conftab_finish(struct conftab_parser *p, struct config_diag *diag)
 	if (p->n_msgs > 1)
 		qsort(p->msgs, p->n_msgs, sizeof(*p->msgs), msg_order);
 	for (size_t i = 0; i < p->n_msgs; i++) {
-		char **grown = diag ? realloc(diag->msgs,
-		    (diag->n + 1) * sizeof(*grown)) : NULL;
+		char **grown = diag ? reallocarray(diag->msgs, (diag->n + 1),
+		    sizeof(*grown)) : NULL;
 
 		if (grown == NULL) {
 			free(p->msgs[i].text);

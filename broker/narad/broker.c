@@ -65,7 +65,7 @@ broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
 	frame.rejected = &rej;
 	b->stats.rejected++;
 	metrics_rejected(&b->metrics, err->code);
-	broker_queue_frame(b, node, node_len, &frame, OUT_OTHER, message_id);
+	broker_queue_frame(b, node, node_len, &frame, OUTQ_OTHER, message_id);
 }
 
 /* ---------------------------------------------------------------- batches */
@@ -95,10 +95,10 @@ batch_refuse_accepted(struct broker *b, const struct nara_err *err)
 	memset(&b->out, 0, sizeof(b->out));
 	for (size_t i = 0; i < keep.n; i++) {
 		struct out_frame *f = &keep.v[i];
-		if (f->kind == OUT_ACCEPTED) {
+		if (f->kind == OUTQ_ACCEPTED) {
 			broker_queue_rejected(b, f->node, f->node_len,
 			    f->message_id, err);
-		} else if (f->kind == OUT_OTHER) {
+		} else if (f->kind == OUTQ_OTHER) {
 			outq_push(&b->out, f->node, f->node_len, f->kind,
 			    f->message_id, f->data, f->len);
 			f->data = NULL;
@@ -212,7 +212,7 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 	w.server_time = pb_str(time_format(b->batch_now_ms / 1000, now, sizeof(now)));
 	frame.kind_case = NARA__FRAME__KIND_WELCOME;
 	frame.welcome = &w;
-	broker_queue_frame(b, rid, rid_len, &frame, OUT_OTHER, NULL);
+	broker_queue_frame(b, rid, rid_len, &frame, OUTQ_OTHER, NULL);
 	broker_mark_dirty(b, s);
 	return;
 refuse:

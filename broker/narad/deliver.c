@@ -23,7 +23,7 @@ broker_mark_dirty(struct broker *b, struct session *s)
 		return;
 	if (b->n_dirty == b->cap_dirty) {
 		size_t cap = b->cap_dirty ? b->cap_dirty * 2 : 64;
-		struct session **v = realloc(b->dirty, cap * sizeof(*v));
+		struct session **v = reallocarray(b->dirty, cap, sizeof(*v));
 		if (v == NULL)
 			return;   /* the tick will find it */
 		b->dirty = v;
@@ -59,7 +59,7 @@ on_queued(void *arg, const struct store_msg *m)
 	p->s->msg_cursor = m->seq;
 	if (data == NULL)
 		return -1;
-	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_DELIVERY,
+	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUTQ_DELIVERY,
 	    m->message_id, data, len) != 0)
 		return -1;
 	/* Audited (and counted as an attempt) once it was handed to the
@@ -84,7 +84,7 @@ on_receipt(void *arg, const struct store_receipt *r)
 	p->s->rcpt_cursor = r->id;
 	if (data == NULL)
 		return -1;
-	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUT_RECEIPT,
+	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUTQ_RECEIPT,
 	    r->message_id, data, len) != 0)
 		return -1;
 	p->b->out.v[p->b->out.n - 1].ref = r->id;

@@ -42,7 +42,7 @@ post_push(struct broker *b, enum post_kind kind, const char *node,
 
 	if (b->n_post == b->cap_post) {
 		size_t cap = b->cap_post ? b->cap_post * 2 : 64;
-		struct post_row *v = realloc(b->post, cap * sizeof(*v));
+		struct post_row *v = reallocarray(b->post, cap, sizeof(*v));
 		if (v == NULL) {
 			log_error("audit: out of memory; a %s row about %s is "
 			    "lost", kind == POST_DISCONNECTED ?
@@ -147,11 +147,11 @@ on_sent(const struct out_frame *f, void *arg)
 	struct broker *b = arg;
 	int64_t now = broker_now_ms() / 1000;
 
-	if (f->kind == OUT_DELIVERY) {
+	if (f->kind == OUTQ_DELIVERY) {
 		post_push(b, POST_DELIVERED, f->node, f->ref, f->attempt, NULL,
 		    now);
 		b->stats.delivered++;
-	} else if (f->kind == OUT_RECEIPT) {
+	} else if (f->kind == OUTQ_RECEIPT) {
 		post_push(b, POST_RECEIPT_SENT, f->node, f->ref, 0, NULL, now);
 		b->stats.receipts_sent++;
 	}

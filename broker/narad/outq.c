@@ -17,7 +17,7 @@ outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
 {
 	if (q->n == q->cap) {
 		size_t cap = q->cap ? q->cap * 2 : 256;
-		struct out_frame *v = realloc(q->v, cap * sizeof(*v));
+		struct out_frame *v = reallocarray(q->v, cap, sizeof(*v));
 		if (v == NULL) {
 			free(data);
 			return -1;
@@ -77,7 +77,8 @@ outq_flush(struct outq *q, void *router, const struct outq_fns *fns)
 			e = errno;
 			if (n_failed == cap_failed) {
 				size_t cap = cap_failed ? cap_failed * 2 : 8;
-				size_t *v = realloc(failed, cap * sizeof(*v));
+				size_t *v = reallocarray(failed, cap,
+				    sizeof(*v));
 				if (v != NULL) {
 					failed = v;
 					cap_failed = cap;

@@ -13,16 +13,16 @@
 
 #include "session.h"
 
-enum out_kind { OUT_OTHER, OUT_ACCEPTED, OUT_DELIVERY, OUT_RECEIPT };
+enum out_kind { OUTQ_OTHER, OUTQ_ACCEPTED, OUTQ_DELIVERY, OUTQ_RECEIPT };
 
 struct out_frame {
 	char node[NODE_ID_MAX + 1];    /* ZMQ routing id */
 	size_t node_len;
 	enum out_kind kind;
-	char message_id[MESSAGE_ID_MAX]; /* OUT_ACCEPTED, OUT_DELIVERY */
-	int64_t ref;                   /* message seq (OUT_DELIVERY) or
-	                                * receipt id (OUT_RECEIPT) */
-	int attempt;                   /* OUT_DELIVERY */
+	char message_id[MESSAGE_ID_MAX]; /* OUTQ_ACCEPTED, OUTQ_DELIVERY */
+	int64_t ref;                   /* message seq (OUTQ_DELIVERY) or
+	                                * receipt id (OUTQ_RECEIPT) */
+	int attempt;                   /* OUTQ_DELIVERY */
 	uint8_t *data;                 /* owned */
 	size_t len;
 };

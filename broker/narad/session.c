@@ -101,7 +101,7 @@ inflight_room(struct session *s)
 		return 0;
 	}
 	cap = s->cap_fl ? s->cap_fl * 2 : 64;
-	if ((v = realloc(s->fl, cap * sizeof(*v))) == NULL)
+	if ((v = reallocarray(s->fl, cap, sizeof(*v))) == NULL)
 		return -1;
 	s->fl = v;
 	s->cap_fl = cap;

@@ -51,7 +51,7 @@ queue_accepted(struct broker *b, struct session *s, const char *message_id,
 	acc.duplicate = duplicate;
 	frame.kind_case = NARA__FRAME__KIND_ACCEPTED;
 	frame.accepted = &acc;
-	broker_queue_frame(b, s->node, strlen(s->node), &frame, OUT_ACCEPTED,
+	broker_queue_frame(b, s->node, strlen(s->node), &frame, OUTQ_ACCEPTED,
 	    message_id);
 }
 

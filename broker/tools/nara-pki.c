@@ -224,8 +224,8 @@ index_load(const char *dir, struct issued **v, size_t *n)
 		return pki_err("%s: %s (run init-ca first)", path, strerror(errno));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		if (*n == cap) {
-			struct issued *nv = realloc(*v, (cap = cap ? 2 * cap : 16) *
-			    sizeof(**v));
+			struct issued *nv = reallocarray(*v,
+			    (cap = cap ? 2 * cap : 16), sizeof(**v));
 			if (nv == NULL)
 				break;
 			*v = nv;
@@ -274,7 +274,7 @@ index_add(const char *dir, const struct issued *e)
 	int rc = -1;
 
 	if (index_load(dir, &v, &n) == 0 &&
-	    (nv = realloc(v, (n + 1) * sizeof(*v))) != NULL) {
+	    (nv = reallocarray(v, (n + 1), sizeof(*v))) != NULL) {
 		v = nv;
 		v[n++] = *e;
 		rc = index_store(dir, v, n);

@@ -236,7 +236,7 @@ Test(adapter, outbox_drains_in_order_after_broker_outage)
 	cr_expect_neq(strlen(json_string_value(json_object_get(o,
 	    "oldest_unsent"))), 0);
 	json_decref(o);
-	sleep(2);
+	/* all twelve wait in outbox/ while the link is down */
 	cr_expect_eq(spool_count(&gbg, "outbox", ".json"), 12);
 	harness_start(&h);
 	for (int i = 0; i < 12; i++) {

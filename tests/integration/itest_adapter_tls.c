@@ -109,7 +109,10 @@ Test(adapter_tls, wrong_certificate_gets_nowhere)
 	tadapter_start(&gbg);
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
 	spool_put_envelope(&gbg, "out.json", env);
-	sleep(4);
+	/* narad has refused the adapter's connection (audited at once) */
+	cr_expect(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event = 'auth_failed'", 1, 30000), "no refusal audited; see %s",
+	    h.log);
 	cr_expect_eq(spool_count(&gbg, "sent", ""), 0, "sent through a "
 	    "refused connection");
 	cr_assert_eq(adapter_run(out, sizeof(out), "status -c %s --json",

@@ -150,6 +150,15 @@ deliver_ack(struct tclient *soc, const char *id)
 
 /* Two messages about two children, the first delivered and acked; then
  * wait for narad to sign the head. */
+/* narad has signed a checkpoint that covers every audit row so far. */
+static void
+wait_signed_head(void)
+{
+	cr_assert(harness_wait_sql(&h, "select count(*) from checkpoints "
+	    "where seq >= (select max(seq) from audit)", 1, 20000),
+	    "no signed checkpoint covers the newest row; see %s", h.log);
+}
+
 static void
 traffic(char a[37], char b[37])
 {
@@ -160,7 +169,7 @@ traffic(char a[37], char b[37])
 	submit(&bup, NULL, a);
 	deliver_ack(&soc, a);
 	submit(&bup, child2, b);
-	usleep(2500000);
+	wait_signed_head();
 	tclient_close(&bup);
 	tclient_close(&soc);
 }
@@ -359,7 +368,7 @@ Test(audit, review_record_while_narad_writes)
 	tclient_open(&bup, &h, T_BUP, 16);
 	submit(&bup, NULL, c);
 	tclient_close(&bup);
-	usleep(300000);
+	wait_signed_head();
 	j = verify_json(0);
 	json_decref(j);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
@@ -411,6 +420,15 @@ Test(audit, newest_rows_deleted_after_signed_checkpoint)
 	json_decref(j);
 }
 
+/* The clock has passed the second of the newest audit row, so a cut at
+ * "now" lies after every row (rows are recorded in whole seconds). */
+static bool
+clock_past_newest_row(void *arg)
+{
+	return (long)time(NULL) * 1000 > harness_sql_long(&h, "select "
+	    "max(time) from audit");
+}
+
 Test(audit, prune_then_verify_then_tamper)
 {
 	char a[37], b[37], when[32], cmd[600];
@@ -418,7 +436,7 @@ Test(audit, prune_then_verify_then_tamper)
 
 	traffic(a, b);
 	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
-	sleep(1);
+	cr_assert(harness_wait(clock_past_newest_row, NULL, 5000));
 	time_format((int64_t)time(NULL), when, sizeof(when));
 	cr_assert_eq(audit("prune -c %s --before %s", h.conf, when), 0, "%s", out);
 	cr_expect(strstr(out, "pruned") != NULL, "%s", out);
@@ -494,7 +512,7 @@ more_traffic(void)
 	tclient_open(&bup, &h, T_BUP, 16);
 	submit(&bup, NULL, id);
 	tclient_close(&bup);
-	usleep(2500000);
+	wait_signed_head();
 }
 
 /* Rotate to sign2.pem on SIGHUP; returns the old and new fingerprints. */

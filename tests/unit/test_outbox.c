@@ -84,7 +84,7 @@ Test(outbox, put_same_and_conflict)
 	cr_expect_eq(put(ID1, "aaa", 101), OUTBOX_SAME);
 	cr_expect_eq(put(ID1, "bbb", 102), OUTBOX_CONFLICT);
 	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
-	cr_expect_eq(row.state, OUT_QUEUED);
+	cr_expect_eq(row.state, OUTBOX_QUEUED);
 	cr_expect_str_eq(row.source, "f.json");
 	cr_expect_eq(row.created, 100);
 	outbox_row_clear(&row);
@@ -125,11 +125,11 @@ Test(outbox, accepted_drops_payload_and_keeps_id)
 	cr_expect_eq(put(ID1, "secret", 30), OUTBOX_SAME);
 	cr_expect_eq(put(ID1, "other", 31), OUTBOX_CONFLICT);
 	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
-	cr_expect_eq(row.state, OUT_ACCEPTED);
+	cr_expect_eq(row.state, OUTBOX_ACCEPTED);
 	cr_expect_eq(row.attempts, 1);
 	outbox_row_clear(&row);
 	/* and after the receipt */
-	outbox_receipt(ob, ID1, OUT_DELIVERED, "", "", "{}", 40);
+	outbox_receipt(ob, ID1, OUTBOX_DELIVERED, "", "", "{}", 40);
 	cr_expect_eq(put(ID1, "other", 41), OUTBOX_CONFLICT);
 	cr_expect_eq(put(ID1, "secret", 42), OUTBOX_SAME);
 }
@@ -144,20 +144,20 @@ Test(outbox, rejected_and_receipts)
 	/* a final state is not left again by a late answer */
 	cr_expect_eq(outbox_accepted(ob, ID1, 6), 0);
 	cr_assert_eq(outbox_get(ob, ID1, &row), 1);
-	cr_expect_eq(row.state, OUT_REJECTED);
+	cr_expect_eq(row.state, OUTBOX_REJECTED);
 	cr_expect_str_eq(row.code, "NR031");
 	cr_expect_str_eq(row.text, "policy denies");
 	outbox_row_clear(&row);
 	outbox_accepted(ob, ID2, 7);
-	cr_expect_eq(outbox_receipt(ob, ID2, OUT_FAILED, "NR052", "refused",
+	cr_expect_eq(outbox_receipt(ob, ID2, OUTBOX_FAILED, "NR052", "refused",
 	    "{\"outcome\": \"OUTCOME_FAILED\"}", 8), 0);
 	cr_assert_eq(outbox_get(ob, ID2, &row), 1);
-	cr_expect_eq(row.state, OUT_FAILED);
+	cr_expect_eq(row.state, OUTBOX_FAILED);
 	cr_expect_str_eq(row.code, "NR052");
 	cr_expect(strstr(row.receipt_json, "OUTCOME_FAILED") != NULL);
 	outbox_row_clear(&row);
-	cr_expect_str_eq(out_state_name(OUT_DELIVERED), "delivered");
-	cr_expect_str_eq(out_state_name((enum out_state)42), "unknown");
+	cr_expect_str_eq(outbox_state_name(OUTBOX_DELIVERED), "delivered");
+	cr_expect_str_eq(outbox_state_name((enum outbox_state)42), "unknown");
 }
 
 Test(outbox, handed_ids_are_remembered_per_kind)

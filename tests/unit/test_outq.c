@@ -102,7 +102,7 @@ Test(outq, frames_reach_the_peer_in_order)
 	for (int i = 0; i < 300; i++) {     /* past the first growth */
 		char text[16];
 		snprintf(text, sizeof(text), "frame %d", i);
-		cr_assert_eq(outq_push(&q, "kommun-1480", 11, OUT_OTHER, NULL,
+		cr_assert_eq(outq_push(&q, "kommun-1480", 11, OUTQ_OTHER, NULL,
 		    bytes(text), strlen(text)), 0);
 	}
 	cr_expect_eq(q.n, 300);
@@ -131,9 +131,9 @@ Test(outq, absent_peer_reported_and_later_frames_not_tried)
 	char buf[64];
 
 	rig_open(&r);
-	outq_push(&q, "kommun-1490", 11, OUT_DELIVERY, "m1", bytes("a"), 1);
-	outq_push(&q, "kommun-1480", 11, OUT_ACCEPTED, "m3", bytes("c"), 1);
-	outq_push(&q, "kommun-1490", 11, OUT_DELIVERY, "m2", bytes("b"), 1);
+	outq_push(&q, "kommun-1490", 11, OUTQ_DELIVERY, "m1", bytes("a"), 1);
+	outq_push(&q, "kommun-1480", 11, OUTQ_ACCEPTED, "m3", bytes("c"), 1);
+	outq_push(&q, "kommun-1490", 11, OUTQ_DELIVERY, "m2", bytes("b"), 1);
 	cr_expect_eq(outq_flush(&q, r.router, &fns), 1);
 	cr_expect_eq(g.sent, 1);
 	cr_assert_eq(g.n_failed, 2);
@@ -152,11 +152,11 @@ Test(outq, clear_frees_and_keeps_message_ids)
 {
 	struct outq q = { 0 };
 
-	outq_push(&q, "kommun-1480", 11, OUT_ACCEPTED,
+	outq_push(&q, "kommun-1480", 11, OUTQ_ACCEPTED,
 	    "9d0b5c63-f1e8-4a27-b6d4-08a2e7c91f35", bytes("x"), 1);
 	cr_expect_str_eq(q.v[0].message_id,
 	    "9d0b5c63-f1e8-4a27-b6d4-08a2e7c91f35");
-	cr_expect_eq(q.v[0].kind, OUT_ACCEPTED);
+	cr_expect_eq(q.v[0].kind, OUTQ_ACCEPTED);
 	cr_expect_str_eq(q.v[0].node, "kommun-1480");
 	outq_clear(&q);
 	cr_expect_eq(q.n, 0);

@@ -173,7 +173,7 @@ utf8_width(const char *s)
 static void
 table_add(struct table *t, const char *const *row)
 {
-	char **cells = realloc(t->cells, (t->nrows + 1) * t->ncols *
+	char **cells = reallocarray(t->cells, (t->nrows + 1) * t->ncols,
 	    sizeof(*cells));
 
 	if (cells == NULL) {

@@ -164,9 +164,9 @@ relay_bury(struct relay *r)
 
 	if (r->buried)
 		return;
+	r->buried = true;
 	if (r->ops->bury != NULL)
 		r->ops->bury(r);
-	r->buried = true;
 	for (int i = 0; i < 2; i++) {
 		if (r->bev[i] == NULL)
 			continue;

@@ -36,7 +36,8 @@ struct relay_ops {
 	void (*timer)(struct relay *r);
 	/* A close has flushed, or its time limit passed; NULL = relay_bury. */
 	void (*done)(struct relay *r);
-	/* About to leave the live list (still live, not yet marked buried). */
+	/* Being buried: marked so (a close now does nothing), still on the
+	 * live list, its callbacks not yet cleared. */
 	void (*bury)(struct relay *r);
 	/* Free the owner; only from the reaper or relay_set_free. */
 	void (*destroy)(struct relay *r);

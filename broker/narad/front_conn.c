@@ -274,22 +274,13 @@ relay_pump(struct conn *c, struct bufferevent *from)
 static bool
 broker_ready_seen(struct conn *c, struct evbuffer *in)
 {
-	const uint8_t *cmd = c->broker_head + ZMTP_GREETING_LEN;
-	size_t have = c->broker_seen, hdr;
-	uint64_t size = 0;
+	size_t have = c->broker_seen;
 
 	if (have < sizeof(c->broker_head))
 		evbuffer_copyout(in, c->broker_head + have,
 		    sizeof(c->broker_head) - have);
 	c->broker_seen += evbuffer_get_length(in);
-	hdr = (cmd[0] & 0x02) ? 9 : 2;
-	if (c->broker_seen < ZMTP_GREETING_LEN + hdr + 6)
-		return false;
-	for (size_t i = 1; i < hdr; i++)
-		size = size << 8 | cmd[i];
-	return (cmd[0] & 0x04) && size >= 6 && size <= ZMTP_READY_MAX &&
-	    memcmp(cmd + hdr, "\x05READY", 6) == 0 &&
-	    c->broker_seen >= ZMTP_GREETING_LEN + hdr + size;
+	return zmtp_server_ready(c->broker_head, c->broker_seen) == ZMTP_OK;
 }
 
 /* ---------------------------------------------------------------- ZMTP */

@@ -75,7 +75,7 @@ struct conn {
 	size_t forwarded;              /* greeting bytes sent to the ROUTER */
 	bool broker_ready;             /* the ROUTER's READY went to the node */
 	size_t broker_seen;            /* ROUTER bytes relayed until then */
-	uint8_t broker_head[ZMTP_GREETING_LEN + 9 + 6]; /* and the first ones */
+	uint8_t broker_head[ZMTP_READY_HEAD]; /* and the first ones */
 	struct zmtp_frames frames;     /* node -> ROUTER, from CONN_RELAY on */
 	int days_left;                 /* certificate, valid from CONN_ZMTP */
 	char addr[64];                 /* peer address without the port */

@@ -1,8 +1,9 @@
 /*
  * test_relay.c — the relay lifecycle (relay.h) over socketpairs: bytes both
  * ways, back-pressure at the high watermark, a flushing close that delivers
- * what is buffered before it closes, and a close from inside a callback
- * that frees nothing until the callback has returned.
+ * what is buffered before it closes (and closes anyway after its time
+ * limit), and a close from inside a callback that frees nothing until the
+ * callback has returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -228,4 +229,20 @@ Test(relay, close_inside_callback_is_deferred)
 		turn();
 	cr_assert(seen_after_close);
 	cr_assert_eq(destroyed, 1);
+}
+
+/* A side that never reads cannot hold a flushing close open: after the
+ * set's flush limit the relay is closed with the bytes undelivered. */
+Test(relay, flush_close_bounded_in_time)
+{
+	static char big[4 * 1024 * 1024];
+	time_t start = time(NULL), end = start + 5;
+
+	set.flush_seconds = 1;
+	bufferevent_write(rel->bev[1], big, sizeof(big));
+	relay_close(rel, true);
+	while (destroyed == 0 && time(NULL) < end)
+		turn();
+	cr_assert_eq(destroyed, 1, "still open after %d s",
+	    (int)(time(NULL) - start));
 }

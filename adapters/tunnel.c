@@ -2,12 +2,13 @@
  * tunnel.c — the client TLS tunnel (see tunnel.h).
  *
  * One thread runs one libevent loop. Every local connection accepted on the
- * private endpoint becomes a struct tconn with two bufferevents: the plain
- * local side and a TLS connection to the broker that this tunnel opens for
- * it. Bytes are relayed both ways with high/low watermarks, so a slow side
- * stops the other from being read instead of growing a buffer. When either
- * side ends, what is buffered towards the other is flushed (bounded in time)
- * and both are closed; libzmq's reconnect then opens a new local connection.
+ * private endpoint becomes a struct tconn, a relay (relay.h) of two
+ * bufferevents: the plain local side and a TLS connection to the broker that
+ * this tunnel opens for it. The relay moves bytes both ways with high/low
+ * watermarks, so a slow side stops the other from being read instead of
+ * growing a buffer. When either side ends, what is buffered towards the
+ * other is flushed (bounded in time) and both are closed; libzmq's
+ * reconnect then opens a new local connection.
  *
  * The caller's thread talks to the loop only through a pipe (stop) and the
  * mutex-protected counters, so libevent needs no thread support.
@@ -42,23 +43,23 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "relay.h"
 #include "tls.h"
 #include "tls_bev.h"
 
-/* Bytes buffered towards one side before the other stops being read. */
-#define TUNNEL_HIGH_WATER (256 * 1024)
 /* Seconds a closing connection may take to flush what it holds. */
 #define TUNNEL_FLUSH_SECONDS 5
 #define TUNNEL_SOCK_NAME "tunnel.sock"
 
+/* The relay's sides. */
+enum { SIDE_LOCAL, SIDE_BROKER };
+
 struct tconn {
+	struct relay r;                /* first: a relay is its tconn */
 	struct nara_tunnel *t;
-	struct tconn *prev, *next;     /* in t->live or t->dead */
 	struct bufferevent *local;     /* plain side, from the DEALER */
 	struct bufferevent *tls;       /* to the broker; owns its SSL and fd */
-	struct event *timer;           /* handshake timeout, then flush limit */
 	bool established;              /* TLS handshake done */
-	bool closing, buried;
 };
 
 struct nara_tunnel {
@@ -67,18 +68,16 @@ struct nara_tunnel {
 	unsigned handshake_timeout;
 	struct event_base *base;
 	struct evconnlistener *listener;
-	struct event *wake, *reaper;
+	struct event *wake;
 	int wake_fd[2];
 	pthread_t thread;
 	bool running;
 	pthread_mutex_t mu;            /* guards st */
 	struct tunnel_stats st;
-	struct tconn *live, *dead;
+	struct relay_set conns;        /* the tconns */
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char endpoint[160];
 };
-
-static void tconn_close(struct tconn *c, bool flush);
 
 /* ---------------------------------------------------------------- counters */
 
@@ -107,158 +106,38 @@ stat_open(struct nara_tunnel *t, long delta)
 	pthread_mutex_unlock(&t->mu);
 }
 
-/* ---------------------------------------------------------------- lists */
-
-static void
-list_remove(struct tconn **head, struct tconn *c)
-{
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		*head = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void
-list_push(struct tconn **head, struct tconn *c)
-{
-	c->prev = NULL;
-	c->next = *head;
-	if (*head != NULL)
-		(*head)->prev = c;
-	*head = c;
-}
-
-static void
-tconn_destroy(struct tconn *c)
-{
-	if (c->tls != NULL)
-		bufferevent_free(c->tls);    /* frees the SSL, closes the fd */
-	if (c->local != NULL)
-		bufferevent_free(c->local);
-	if (c->timer != NULL)
-		event_free(c->timer);
-	free(c);
-}
-
-static void
-on_reap(evutil_socket_t fd, short what, void *arg)
-{
-	struct nara_tunnel *t = arg;
-	struct tconn *c;
-
-	while ((c = t->dead) != NULL) {
-		list_remove(&t->dead, c);
-		tconn_destroy(c);
-	}
-}
-
-/* Leave the live list now; freed after the current callback returns. */
-static void
-tconn_bury(struct tconn *c)
-{
-	struct nara_tunnel *t = c->t;
-
-	if (c->buried)
-		return;
-	c->buried = true;
-	bufferevent_setcb(c->local, NULL, NULL, NULL, NULL);
-	bufferevent_disable(c->local, EV_READ | EV_WRITE);
-	bufferevent_setcb(c->tls, NULL, NULL, NULL, NULL);
-	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
-	event_del(c->timer);
-	list_remove(&t->live, c);
-	list_push(&t->dead, c);
-	stat_open(t, -1);
-	event_active(t->reaper, EV_TIMEOUT, 0);
-}
-
 /* ---------------------------------------------------------------- relay */
 
-static struct bufferevent *
-tconn_other(const struct tconn *c, const struct bufferevent *bev)
-{
-	return bev == c->tls ? c->local : c->tls;
-}
-
-static bool
-tconn_flushed(const struct tconn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->local)) == 0 &&
-	    (!c->established ||
-	    evbuffer_get_length(bufferevent_get_output(c->tls)) == 0);
-}
-
-/* Move what arrived on from to the other side; stop reading from while the
- * other side holds too much (its write callback resumes it). */
 static void
-on_read(struct bufferevent *from, void *arg)
+tconn_destroy(struct relay *r)
 {
-	struct tconn *c = arg;
-	struct bufferevent *to = tconn_other(c, from);
-	struct evbuffer *out = bufferevent_get_output(to);
-
-	if (c->closing)
-		return;
-	evbuffer_add_buffer(out, bufferevent_get_input(from));
-	if (evbuffer_get_length(out) >= TUNNEL_HIGH_WATER) {
-		bufferevent_disable(from, EV_READ);
-		bufferevent_setwatermark(to, EV_WRITE, TUNNEL_HIGH_WATER / 2,
-		    TUNNEL_HIGH_WATER);
-	}
-}
-
-/* bev's output drained below its low watermark. */
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct tconn *c = arg;
-	struct bufferevent *other = tconn_other(c, bev);
-
-	if (c->closing) {
-		if (tconn_flushed(c))
-			tconn_bury(c);
-		return;
-	}
-	if (!(bufferevent_get_enabled(other) & EV_READ)) {
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(other, EV_READ);
-	}
+	relay_release(r);                /* frees the SSL, closes the fds */
+	free(r);
 }
 
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+tconn_bury(struct relay *r)
 {
-	struct tconn *c = arg;
+	stat_open(((struct tconn *)r)->t, -1);
+}
 
-	if (!c->closing && !c->established)
+/* The handshake timed out (the flush limit of a close is the relay's). */
+static void
+on_timer(struct relay *r)
+{
+	struct tconn *c = (struct tconn *)r;
+
+	if (!r->closing && !c->established)
 		stat_failure(c->t, "TLS handshake timed out");
-	tconn_bury(c);
+	relay_bury(r);
 }
 
-/* Stop reading both sides; with flush, let buffered bytes go out first
- * (bounded by TUNNEL_FLUSH_SECONDS). */
-static void
-tconn_close(struct tconn *c, bool flush)
-{
-	struct timeval tv = { TUNNEL_FLUSH_SECONDS, 0 };
+static void on_event(struct relay *r, int side, short what);
 
-	if (c->closing && flush)
-		return;
-	c->closing = true;
-	if (!flush || tconn_flushed(c)) {
-		tconn_bury(c);
-		return;
-	}
-	bufferevent_disable(c->local, EV_READ);
-	bufferevent_setwatermark(c->local, EV_WRITE, 0, 0);
-	bufferevent_disable(c->tls, EV_READ);
-	bufferevent_setwatermark(c->tls, EV_WRITE, 0, 0);
-	event_del(c->timer);
-	event_add(c->timer, &tv);
-}
+static const struct relay_ops tconn_ops = {
+	.event = on_event, .timer = on_timer, .bury = tconn_bury,
+	.destroy = tconn_destroy,
+};
 
 /* ---------------------------------------------------------------- TLS side */
 
@@ -303,7 +182,8 @@ handshake_done(struct tconn *c)
 	int days = -1;
 
 	c->established = true;
-	event_del(c->timer);
+	c->r.unflushed[SIDE_BROKER] = false;
+	event_del(c->r.timer);
 	if (cert != NULL && tls_cert_days_left(cert, time(NULL), &days) != 0)
 		days = -1;
 	pthread_mutex_lock(&t->mu);
@@ -330,9 +210,8 @@ connection_error(struct nara_tunnel *t, unsigned long e)
 }
 
 static void
-on_tls_event(struct bufferevent *bev, short what, void *arg)
+on_tls_event(struct tconn *c, short what)
 {
-	struct tconn *c = arg;
 	unsigned long e;
 	bool only_eof;
 
@@ -344,26 +223,28 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 		return;
 	if (!c->established) {
 		handshake_failed(c, what);
-		tconn_close(c, false);
+		relay_close(&c->r, false);
 		return;
 	}
 	/* A close without close_notify is an ordinary end of stream. An alert
 	 * (e.g. the broker refusing our certificate, which TLS 1.3 reports
 	 * only after the handshake) is kept as the last error. */
-	if ((what & BEV_EVENT_ERROR) && (e = tls_bev_error(bev, &only_eof)) != 0
+	if ((what & BEV_EVENT_ERROR) && (e = tls_bev_error(c->tls, &only_eof)) != 0
 	    && !only_eof)
 		connection_error(c->t, e);
 	else
 		log_debug("tunnel to %s:%s: broker closed the connection",
 		    c->t->host, c->t->port);
-	tconn_close(c, true);
+	relay_close(&c->r, true);
 }
 
 static void
-on_local_event(struct bufferevent *bev, short what, void *arg)
+on_event(struct relay *r, int side, short what)
 {
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		tconn_close(arg, true);
+	if (side == SIDE_BROKER)
+		on_tls_event((struct tconn *)r, what);
+	else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		relay_close(r, true);
 }
 
 /* The broker's address, resolved for every connection so that a changed
@@ -410,10 +291,12 @@ tconn_new(struct nara_tunnel *t, evutil_socket_t fd)
 	if (c == NULL)
 		goto fail;
 	c->t = t;
+	c->r.unflushed[SIDE_BROKER] = true;  /* until the handshake is done */
 	c->local = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->local == NULL)
 		goto fail;
 	fd = -1;
+	relay_attach(&c->r, SIDE_LOCAL, c->local);
 	if ((ssl = tls_client_ssl_new(t->ctx, t->server_name, &err)) == NULL) {
 		log_error("tunnel: %s", err.text);
 		goto fail;
@@ -424,7 +307,8 @@ tconn_new(struct nara_tunnel *t, evutil_socket_t fd)
 		goto fail;
 	ssl = NULL;                      /* owned by c->tls from here on */
 	bufferevent_openssl_set_allow_dirty_shutdown(c->tls, 1);
-	if ((c->timer = evtimer_new(t->base, on_timer, c)) == NULL)
+	relay_attach(&c->r, SIDE_BROKER, c->tls);
+	if (relay_init(&c->r, &t->conns, &tconn_ops) != 0)
 		goto fail;
 	return c;
 fail:
@@ -432,7 +316,7 @@ fail:
 	if (fd >= 0)
 		evutil_closesocket(fd);
 	if (c != NULL)
-		tconn_destroy(c);
+		tconn_destroy(&c->r);
 	return NULL;
 }
 
@@ -441,24 +325,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int socklen, void *arg)
 {
 	struct nara_tunnel *t = arg;
-	struct timeval tv = { (time_t)t->handshake_timeout, 0 };
 	struct tconn *c;
 
 	if ((c = tconn_new(t, fd)) == NULL) {
 		log_error("tunnel: cannot set up a connection");
 		return;
 	}
-	list_push(&t->live, c);
 	stat_open(t, 1);
-	bufferevent_setcb(c->local, on_read, on_write, on_local_event, c);
-	bufferevent_setcb(c->tls, on_read, on_write, on_tls_event, c);
 	/* The DEALER's greeting waits in c->tls's output until the handshake
 	 * is done; its side is read again from handshake_done. */
 	bufferevent_enable(c->local, EV_READ | EV_WRITE);
 	bufferevent_enable(c->tls, EV_READ | EV_WRITE);
-	event_add(c->timer, &tv);
+	relay_arm(&c->r, t->handshake_timeout);
 	if (broker_connect(c) != 0)
-		tconn_close(c, false);
+		relay_close(&c->r, false);
 }
 
 static void
@@ -584,8 +464,8 @@ tunnel_loop_init(struct nara_tunnel *t, struct nara_err *err)
 		return nara_err_set(err, NR_IO, "tunnel",
 		    "cannot set up the event loop");
 	t->wake = event_new(t->base, t->wake_fd[0], EV_READ, on_wake, t->base);
-	t->reaper = event_new(t->base, -1, 0, on_reap, t);
-	if (t->wake == NULL || t->reaper == NULL || event_add(t->wake, NULL))
+	if (t->wake == NULL || relay_set_init(&t->conns, t->base,
+	    TUNNEL_FLUSH_SECONDS) != 0 || event_add(t->wake, NULL))
 		return nara_err_set(err, NR_IO, "tunnel",
 		    "cannot set up the event loop");
 	return 0;
@@ -653,7 +533,6 @@ void
 tunnel_stop(struct nara_tunnel **tp)
 {
 	struct nara_tunnel *t = tp ? *tp : NULL;
-	struct tconn *c;
 
 	if (t == NULL)
 		return;
@@ -662,19 +541,14 @@ tunnel_stop(struct nara_tunnel **tp)
 			log_error("tunnel: cannot wake the tunnel thread");
 		pthread_join(t->thread, NULL);
 	}
-	while ((c = t->live) != NULL) {
-		list_remove(&t->live, c);
-		tconn_destroy(c);
-	}
-	on_reap(-1, 0, t);
+	if (t->base != NULL)
+		relay_set_free(&t->conns);
 	if (t->listener != NULL)
 		evconnlistener_free(t->listener);
 	if (t->sock_path[0] != '\0')
 		unlink(t->sock_path);
 	if (t->wake != NULL)
 		event_free(t->wake);
-	if (t->reaper != NULL)
-		event_free(t->reaper);
 	if (t->base != NULL)
 		event_base_free(t->base);
 	for (int i = 0; i < 2; i++)

@@ -286,3 +286,26 @@ zmtp_frames_feed(struct zmtp_frames *t, const uint8_t *data, size_t len,
 	*ok_len = len;
 	return ZMTP_OK;
 }
+
+enum zmtp_status
+zmtp_server_ready(const uint8_t *head, uint64_t seen)
+{
+	const uint8_t *cmd = head + ZMTP_GREETING_LEN;
+	uint64_t size = 0;
+	size_t hdr;
+
+	if (seen <= ZMTP_GREETING_LEN)
+		return ZMTP_NEED_MORE;
+	if (!(cmd[0] & 0x04))
+		return ZMTP_ERROR;            /* a message before READY */
+	hdr = (cmd[0] & 0x02) ? 9 : 2;
+	if (seen < ZMTP_GREETING_LEN + hdr + 6)
+		return ZMTP_NEED_MORE;
+	for (size_t i = 1; i < hdr; i++)
+		size = size << 8 | cmd[i];
+	if (size < 6 || size > ZMTP_READY_MAX ||
+	    memcmp(cmd + hdr, "\x05READY", 6) != 0)
+		return ZMTP_ERROR;
+	return seen >= ZMTP_GREETING_LEN + hdr + size ? ZMTP_OK :
+	    ZMTP_NEED_MORE;
+}

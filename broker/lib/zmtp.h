@@ -71,6 +71,22 @@ enum zmtp_status zmtp_parse(const uint8_t *data, size_t len,
 const char *zmtp_error_text(enum zmtp_error error);
 
 /*
+ * The server's side of the handshake as the front relays it to the node:
+ * the ROUTER's greeting and READY are passed on unchanged (its greeting is
+ * trusted, so it is not checked), but the node's bytes are held until the
+ * READY has gone by. ZMTP_READY_HEAD leading bytes are enough to recognise
+ * the READY; its remaining bytes are only counted.
+ */
+#define ZMTP_READY_HEAD (ZMTP_GREETING_LEN + 9 + 6)
+
+/* Has the server sent its greeting and all of its READY? head holds the
+ * first min(seen, ZMTP_READY_HEAD) bytes it sent, seen counts all of them.
+ * ZMTP_OK: both complete. ZMTP_NEED_MORE: not yet. ZMTP_ERROR: its first
+ * command is no READY (an ERROR when ZAP refused), or its first frame is no
+ * command; that never changes with more bytes. */
+enum zmtp_status zmtp_server_ready(const uint8_t *head, uint64_t seen);
+
+/*
  * After the handshake the front relays the node's bytes untouched, but it
  * still follows the frame headers in that stream so that a frame announced
  * larger than the broker accepts is refused before a single byte of it is

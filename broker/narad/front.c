@@ -22,18 +22,6 @@
 
 /* ---------------------------------------------------------------- admission */
 
-static void
-on_reap(evutil_socket_t fd, short what, void *arg)
-{
-	struct front *f = arg;
-	struct conn *c;
-
-	while ((c = LIST_FIRST(&f->dead)) != NULL) {
-		LIST_REMOVE(c, link);
-		conn_destroy(c);
-	}
-}
-
 /* A connection the front will not even start: counted, logged at a
  * bounded rate per address, closed. */
 static void
@@ -101,7 +89,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int socklen, void *arg)
 {
 	struct front *f = arg;
-	struct timeval tv = { (time_t)f->cfg->tls.handshake_timeout, 0 };
+	unsigned timeout = f->cfg->tls.handshake_timeout;
 	char addr[64];
 	struct conn *c;
 	int one = 1;
@@ -115,7 +103,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	handshake_budget(f);
-	if (f->n_live >= f->cfg->tls.max_connections) {
+	if (f->conns.n_live >= f->cfg->tls.max_connections) {
 		admission_refuse(f, fd, addr, "connection limit reached "
 		    "(max_connections)");
 		return;
@@ -126,14 +114,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		log_error("tls front: cannot set up a connection");
 		return;
 	}
-	LIST_INSERT_HEAD(&f->live, c, link);
 	TAILQ_INSERT_TAIL(&f->handshakes, c, hs_link);
-	f->n_live++;
 	f->n_handshakes++;
 	log_debug("tls front: connection from %s", c->peer);
-	if (tv.tv_sec <= 0)
-		tv.tv_sec = 10;
-	event_add(c->timer, &tv);
+	relay_arm(&c->r, timeout > 0 ? timeout : 10);
 }
 
 static void
@@ -203,8 +187,8 @@ front_new(struct event_base *base, const struct config *cfg,
 		return NULL;
 	f->base = base;
 	f->cfg = cfg;
-	LIST_INIT(&f->live);
-	LIST_INIT(&f->dead);
+	LIST_INIT(&f->conns.live);
+	LIST_INIT(&f->conns.dead);
 	TAILQ_INIT(&f->handshakes);
 	if (hooks != NULL)
 		f->hooks = *hooks;
@@ -220,7 +204,7 @@ front_new(struct event_base *base, const struct config *cfg,
 	}
 	if ((f->report = front_report_new(f)) == NULL ||
 	    (f->resume = evtimer_new(base, on_resume, f)) == NULL ||
-	    (f->reaper = event_new(base, -1, 0, on_reap, f)) == NULL ||
+	    relay_set_init(&f->conns, base, CLOSE_FLUSH_SECONDS) != 0 ||
 	    front_listen(f, cfg->tls.listen) != 0)
 		goto fail;
 	log_info("tls front listening on %s (TLS %s+, identity from %s), "
@@ -253,13 +237,13 @@ front_reload(struct front *f, const struct config *cfg)
 	}
 	SSL_CTX_free(f->ctx);            /* live SSLs hold their own reference */
 	f->ctx = ctx;
-	for (c = LIST_FIRST(&f->live); c != NULL; c = next) {
-		next = LIST_NEXT(c, link);
+	for (c = conn_first(f); c != NULL; c = next) {
+		next = conn_next(c);
 		if (c->state == CONN_ZMTP || c->state == CONN_RELAY)
 			conn_recheck(c);
 	}
 	log_info("tls front: certificates and CRLs reloaded, %zu connections",
-	    f->n_live);
+	    f->conns.n_live);
 	return 0;
 }
 
@@ -267,19 +251,12 @@ void
 front_free(struct front **fp)
 {
 	struct front *f = fp ? *fp : NULL;
-	struct conn *c;
 
 	if (f == NULL)
 		return;
 	if (f->listener != NULL)
 		evconnlistener_free(f->listener);
-	while ((c = LIST_FIRST(&f->live)) != NULL) {
-		LIST_REMOVE(c, link);
-		conn_destroy(c);
-	}
-	on_reap(-1, 0, f);
-	if (f->reaper != NULL)
-		event_free(f->reaper);
+	relay_set_free(&f->conns);
 	if (f->resume != NULL)
 		event_free(f->resume);
 	front_report_flush(f);           /* repeats counted until now */
@@ -292,7 +269,7 @@ front_free(struct front **fp)
 size_t
 front_connections(const struct front *f)
 {
-	return f ? f->n_live : 0;
+	return f ? f->conns.n_live : 0;
 }
 
 uint64_t
@@ -304,8 +281,8 @@ front_refusals(const struct front *f)
 int
 front_cert_days(const struct front *f, const char *node, int *days)
 {
-	for (const struct conn *c = f ? LIST_FIRST(&f->live) : NULL; c != NULL;
-	    c = LIST_NEXT(c, link)) {
+	for (const struct conn *c = f ? conn_first(f) : NULL; c != NULL;
+	    c = conn_next(c)) {
 		if ((c->state == CONN_ZMTP || c->state == CONN_RELAY) &&
 		    strcmp(c->node, node) == 0) {
 			*days = c->days_left;
@@ -320,8 +297,8 @@ front_cert_list(const struct front *f, struct front_cert *out, size_t max)
 {
 	size_t n = 0;
 
-	for (const struct conn *c = f ? LIST_FIRST(&f->live) : NULL; c != NULL;
-	    c = LIST_NEXT(c, link)) {
+	for (const struct conn *c = f ? conn_first(f) : NULL; c != NULL;
+	    c = conn_next(c)) {
 		if (c->state != CONN_RELAY)
 			continue;
 		if (n < max) {

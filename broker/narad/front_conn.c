@@ -12,9 +12,9 @@
  * A relay is never simply closed: its write side is shut and the front
  * waits until the ROUTER closes its end, which libzmq does only when it
  * destroys the engine of that connection. Only then may a newer connection
- * of the same node open its relay (front.h says why). Connections are
- * never freed inside their own callbacks: they move to a dead list that an
- * event callback empties.
+ * of the same node open its relay (front.h says why). The lifecycle both
+ * sides share (watermarks, flushing close, burial and reaping) is the
+ * relay module's; what follows is what it does not know.
  */
 #include "front_int.h"
 
@@ -35,13 +35,8 @@
 
 #include "tls_bev.h"
 
-/* Bytes buffered towards one side before the other side stops being read. */
-#define RELAY_HIGH_WATER (256 * 1024)
 /* The node's input needed before READY is parsed; never more is read. */
 #define HANDSHAKE_READ_MAX (ZMTP_GREETING_LEN + ZMTP_READY_MAX + 64)
-/* Seconds a closing connection may take to flush, and then the ROUTER to
- * close its end of the relay. */
-#define CLOSE_FLUSH_SECONDS 5
 
 static void conn_close(struct conn *c, bool flush);
 static void relay_open(struct conn *c);
@@ -51,19 +46,14 @@ static void relay_open(struct conn *c);
 void
 conn_destroy(struct conn *c)
 {
-	if (c->tls != NULL)
-		bufferevent_free(c->tls);    /* frees the SSL, closes the fd */
-	if (c->relay != NULL)
-		bufferevent_free(c->relay);
-	if (c->timer != NULL)
-		event_free(c->timer);
+	relay_release(&c->r);            /* frees the SSL, closes the fds */
 	free(c);
 }
 
 static void
 leave_handshakes(struct conn *c)
 {
-	if (c->state != CONN_TLS || c->buried)
+	if (c->state != CONN_TLS)
 		return;
 	TAILQ_REMOVE(&c->f->handshakes, c, hs_link);
 	c->f->n_handshakes--;
@@ -83,31 +73,18 @@ release_successor(struct conn *c)
 		relay_open(next);
 }
 
-/* Leave the live list now, be freed after the current callback returns. */
+/* relay_bury's hook: c leaves the handshakes and the node's session, and
+ * a connection waiting for c goes ahead. */
 static void
-conn_bury(struct conn *c)
+conn_unlist(struct relay *r)
 {
+	struct conn *c = (struct conn *)r;
 	struct front *f = c->f;
 
-	if (c->buried)
-		return;
 	leave_handshakes(c);
-	c->buried = true;
 	if (c->relaying && f->hooks.disconnected != NULL)
 		f->hooks.disconnected(f->hooks.arg, c->node, c->gen);
 	c->relaying = false;
-	bufferevent_setcb(c->tls, NULL, NULL, NULL, NULL);
-	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
-	if (c->relay != NULL) {
-		bufferevent_setcb(c->relay, NULL, NULL, NULL, NULL);
-		bufferevent_disable(c->relay, EV_READ | EV_WRITE);
-	}
-	if (c->timer != NULL)
-		event_del(c->timer);
-	LIST_REMOVE(c, link);
-	f->n_live--;
-	LIST_INSERT_HEAD(&f->dead, c, link);
-	event_active(f->reaper, EV_TIMEOUT, 0);
 	if (c->waits_for != NULL)
 		c->waits_for->successor = NULL;
 	c->waits_for = NULL;
@@ -118,48 +95,39 @@ conn_bury(struct conn *c)
 static void
 close_node_side(struct conn *c)
 {
-	if (c->node_closed)
+	if (c->r.unflushed[SIDE_NODE])
 		return;
-	c->node_closed = true;
+	c->r.unflushed[SIDE_NODE] = true;
 	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
 	evbuffer_drain(bufferevent_get_output(c->tls),
 	    evbuffer_get_length(bufferevent_get_output(c->tls)));
 	shutdown(bufferevent_getfd(c->tls), SHUT_RDWR);
 }
 
-/* The node side is done: shut the relay's write side and wait for the
- * ROUTER to close its end (on_relay_event), or bury at once without one. */
+/* relay_close's hook once flushed (or out of time): the node side is done;
+ * shut the relay's write side and wait for the ROUTER to close its end
+ * (on_relay_event), or bury at once without one. */
 static void
-conn_finish(struct conn *c)
+conn_finish(struct relay *r)
 {
-	struct timeval tv = { CLOSE_FLUSH_SECONDS, 0 };
+	struct conn *c = (struct conn *)r;
 	struct evbuffer *out;
 
 	close_node_side(c);
 	if (c->relay == NULL || c->relay_gone) {
-		conn_bury(c);
+		relay_bury(r);
 		return;
 	}
 	out = bufferevent_get_output(c->relay);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	if (shutdown(bufferevent_getfd(c->relay), SHUT_WR) != 0) {
-		conn_bury(c);                /* never connected: no engine */
+		relay_bury(r);               /* never connected: no engine */
 		return;
 	}
 	c->state = CONN_DRAIN;
 	bufferevent_setwatermark(c->relay, EV_READ, 0, 0);
 	bufferevent_enable(c->relay, EV_READ);
-	event_del(c->timer);
-	event_add(c->timer, &tv);
-}
-
-static bool
-conn_flushed(const struct conn *c)
-{
-	return (c->node_closed ||
-	    evbuffer_get_length(bufferevent_get_output(c->tls)) == 0) &&
-	    (c->relay == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(c->relay)) == 0);
+	relay_arm(r, CLOSE_FLUSH_SECONDS);
 }
 
 /* Stop reading both sides; with flush, let buffered bytes go out first
@@ -167,25 +135,21 @@ conn_flushed(const struct conn *c)
 static void
 conn_close(struct conn *c, bool flush)
 {
-	struct timeval tv = { CLOSE_FLUSH_SECONDS, 0 };
-
-	if (c->buried || c->state == CONN_DRAIN ||
+	if (c->r.buried || c->state == CONN_DRAIN ||
 	    (c->state == CONN_CLOSING && flush))
 		return;
 	leave_handshakes(c);
 	c->state = CONN_CLOSING;
-	if (!flush || conn_flushed(c)) {
-		conn_finish(c);
-		return;
-	}
-	bufferevent_disable(c->tls, EV_READ);
-	bufferevent_setwatermark(c->tls, EV_WRITE, 0, 0);
-	if (c->relay != NULL) {
-		bufferevent_disable(c->relay, EV_READ);
-		bufferevent_setwatermark(c->relay, EV_WRITE, 0, 0);
-	}
-	event_del(c->timer);             /* now the flush limit (on_timer) */
-	event_add(c->timer, &tv);
+	relay_close(&c->r, flush);
+}
+
+/* A closing connection whose node side just went away: finish once
+ * nothing else waits to be written. */
+static void
+conn_close_if_flushed(struct conn *c)
+{
+	if (relay_flushed(&c->r))
+		relay_close(&c->r, false);
 }
 
 void
@@ -277,8 +241,8 @@ frames_check(struct conn *c, struct evbuffer *in)
 
 /* Move what arrived on from to the other side, written at once when nothing
  * waits there (saves an EPOLLOUT round trip; what blocks stays first in line,
- * the TLS part in one chain as OpenSSL's retry needs). Stop reading from when
- * the other side has too much waiting (its write callback resumes it). */
+ * the TLS part in one chain as OpenSSL's retry needs); relay_forward queues
+ * the rest and applies the watermarks. */
 static void
 relay_pump(struct conn *c, struct bufferevent *from)
 {
@@ -301,12 +265,7 @@ relay_pump(struct conn *c, struct bufferevent *from)
 			evbuffer_drain(in, (size_t)n);
 		ERR_clear_error();
 	}
-	evbuffer_add_buffer(out, in);
-	if (evbuffer_get_length(out) >= RELAY_HIGH_WATER) {
-		bufferevent_disable(from, EV_READ);
-		bufferevent_setwatermark(to, EV_WRITE, RELAY_HIGH_WATER / 2,
-		    RELAY_HIGH_WATER);
-	}
+	relay_forward(&c->r, from == c->tls ? SIDE_NODE : SIDE_ROUTER);
 }
 
 /* Has the ROUTER (sent so far, now in) sent its greeting and all of its
@@ -315,41 +274,13 @@ relay_pump(struct conn *c, struct bufferevent *from)
 static bool
 broker_ready_seen(struct conn *c, struct evbuffer *in)
 {
-	const uint8_t *cmd = c->broker_head + ZMTP_GREETING_LEN;
-	size_t have = c->broker_seen, hdr;
-	uint64_t size = 0;
+	size_t have = c->broker_seen;
 
 	if (have < sizeof(c->broker_head))
 		evbuffer_copyout(in, c->broker_head + have,
 		    sizeof(c->broker_head) - have);
 	c->broker_seen += evbuffer_get_length(in);
-	hdr = (cmd[0] & 0x02) ? 9 : 2;
-	if (c->broker_seen < ZMTP_GREETING_LEN + hdr + 6)
-		return false;
-	for (size_t i = 1; i < hdr; i++)
-		size = size << 8 | cmd[i];
-	return (cmd[0] & 0x04) && size >= 6 && size <= ZMTP_READY_MAX &&
-	    memcmp(cmd + hdr, "\x05READY", 6) == 0 &&
-	    c->broker_seen >= ZMTP_GREETING_LEN + hdr + size;
-}
-
-/* Output of bev drained below its low watermark. */
-static void
-on_write(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct bufferevent *other = bev == c->tls ? c->relay : c->tls;
-
-	if (c->state == CONN_CLOSING) {
-		if (conn_flushed(c))
-			conn_finish(c);
-		return;
-	}
-	if (c->state == CONN_RELAY && other != NULL &&
-	    !(bufferevent_get_enabled(other) & EV_READ)) {
-		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(other, EV_READ);
-	}
+	return zmtp_server_ready(c->broker_head, c->broker_seen) == ZMTP_OK;
 }
 
 /* ---------------------------------------------------------------- ZMTP */
@@ -388,7 +319,7 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 	c->state = CONN_RELAY;
 	c->relaying = true;
 	c->gen = ++f->gens;
-	event_del(c->timer);
+	event_del(c->r.timer);
 	conn_note(c, LOG_LVL_INFO, "connected", "node %s connected from %s",
 	    c->node, c->peer);
 	if (f->hooks.connected != NULL)
@@ -441,20 +372,17 @@ zmtp_step(struct conn *c)
 /* ---------------------------------------------------------------- events */
 
 static void
-on_tls_read(struct bufferevent *bev, void *arg)
+on_tls_read(struct conn *c)
 {
-	struct conn *c = arg;
-
 	if (c->state == CONN_ZMTP)
 		zmtp_step(c);
 	else if (c->state == CONN_RELAY && c->broker_ready)
-		relay_pump(c, bev);
+		relay_pump(c, c->tls);
 }
 
 static void
-on_relay_read(struct bufferevent *bev, void *arg)
+on_relay_read(struct conn *c, struct bufferevent *bev)
 {
-	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	bool was_ready = c->broker_ready;
 
@@ -472,9 +400,8 @@ on_relay_read(struct bufferevent *bev, void *arg)
 }
 
 static void
-on_relay_event(struct bufferevent *bev, short what, void *arg)
+on_relay_event(struct conn *c, struct bufferevent *bev, short what)
 {
-	struct conn *c = arg;
 	struct evbuffer *out = bufferevent_get_output(bev);
 
 	if (what & BEV_EVENT_CONNECTED)
@@ -485,12 +412,11 @@ on_relay_event(struct bufferevent *bev, short what, void *arg)
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	if (c->state == CONN_DRAIN) {
-		conn_bury(c);
+		relay_bury(&c->r);
 		return;
 	}
 	if (c->state == CONN_CLOSING) {      /* only the node side to flush */
-		if (conn_flushed(c))
-			conn_finish(c);
+		conn_close_if_flushed(c);
 		return;
 	}
 	if (c->state != CONN_RELAY)
@@ -523,7 +449,7 @@ relay_open(struct conn *c)
 		conn_close(c, false);
 		return;
 	}
-	bufferevent_setcb(c->relay, on_relay_read, on_write, on_relay_event, c);
+	relay_attach(&c->r, SIDE_ROUTER, c->relay);
 	bufferevent_enable(c->relay, EV_READ | EV_WRITE);
 	c->state = CONN_ZMTP;
 	zmtp_step(c);
@@ -537,8 +463,8 @@ take_over(struct conn *c)
 {
 	struct conn *o, *next, *holder = NULL;
 
-	for (o = LIST_FIRST(&c->f->live); o != NULL; o = next) {
-		next = LIST_NEXT(o, link);
+	for (o = conn_first(c->f); o != NULL; o = next) {
+		next = conn_next(o);
 		if (o == c || o->state == CONN_TLS || strcmp(o->node, c->node))
 			continue;
 		if (o->state == CONN_WAIT) {
@@ -546,7 +472,7 @@ take_over(struct conn *c)
 			    "connection from %s superseded by one from %s "
 			    "before it started", o->node, o->peer, c->peer);
 			conn_close(o, false);
-			next = LIST_FIRST(&c->f->live);  /* list changed */
+			next = conn_first(c->f);  /* list changed */
 			continue;
 		}
 		holder = o;
@@ -561,10 +487,9 @@ take_over(struct conn *c)
 		conn_close(holder, true);
 	} else if (holder->state == CONN_CLOSING) {
 		close_node_side(holder);     /* do not wait for a gone node */
-		if (conn_flushed(holder))
-			conn_finish(holder);
+		conn_close_if_flushed(holder);
 	}
-	return holder->buried ? NULL : holder;
+	return holder->r.buried ? NULL : holder;
 }
 
 /* The certificate verified: find its node, then open the relay (after the
@@ -618,9 +543,8 @@ tls_established(struct conn *c)
 }
 
 static void
-on_tls_event(struct bufferevent *bev, short what, void *arg)
+on_tls_event(struct conn *c, short what)
 {
-	struct conn *c = arg;
 	char reason[256];
 	bool only_eof;
 
@@ -648,7 +572,7 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 		break;
 	case CONN_RELAY:
 		/* EOF without close_notify is no error (libevent 2.1.12) */
-		if ((what & BEV_EVENT_ERROR) && tls_bev_error(bev, &only_eof) &&
+		if ((what & BEV_EVENT_ERROR) && tls_bev_error(c->tls, &only_eof) &&
 		    !only_eof)
 			conn_note(c, LOG_LVL_INFO, "connection error",
 			    "node %s: connection error", c->node);
@@ -659,18 +583,18 @@ on_tls_event(struct bufferevent *bev, short what, void *arg)
 		break;
 	case CONN_CLOSING:
 		close_node_side(c);
-		if (conn_flushed(c))
-			conn_finish(c);
+		conn_close_if_flushed(c);
 		break;
 	case CONN_DRAIN:
 		break;
 	}
 }
 
+/* The timer of a state; a close's flush limit is the relay's own. */
 static void
-on_timer(evutil_socket_t fd, short what, void *arg)
+on_timer(struct relay *r)
 {
-	struct conn *c = arg;
+	struct conn *c = (struct conn *)r;
 
 	switch (c->state) {
 	case CONN_TLS:
@@ -685,30 +609,62 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 		conn_refuse(c, "auth_failed", NR_AUTH_FAILED,
 		    "ZMTP handshake timed out");
 		break;
-	case CONN_CLOSING:
-		conn_finish(c);
-		break;
 	case CONN_DRAIN:
 		conn_note(c, LOG_LVL_WARNING, "relay not closed by the broker",
 		    "the broker did not close the relay of %s within %d s; "
 		    "closing it", c->node[0] ? c->node : c->peer,
 		    CLOSE_FLUSH_SECONDS);
-		conn_bury(c);
+		relay_bury(r);
 		break;
+	case CONN_CLOSING:
 	case CONN_RELAY:
 		break;
 	}
 }
 
-/* Arm c's handshake machinery: its timer and the TLS callbacks. */
+static void
+on_read(struct relay *r, int side)
+{
+	struct conn *c = (struct conn *)r;
+
+	if (side == SIDE_NODE)
+		on_tls_read(c);
+	else
+		on_relay_read(c, c->relay);
+}
+
+static void
+on_event(struct relay *r, int side, short what)
+{
+	struct conn *c = (struct conn *)r;
+
+	if (side == SIDE_NODE)
+		on_tls_event(c, what);
+	else
+		on_relay_event(c, c->relay, what);
+}
+
+static void
+conn_reap(struct relay *r)
+{
+	conn_destroy((struct conn *)r);
+}
+
+static const struct relay_ops conn_ops = {
+	.read = on_read, .event = on_event, .timer = on_timer,
+	.done = conn_finish, .bury = conn_unlist, .destroy = conn_reap,
+};
+
+/* Arm c's handshake machinery: its relay (timer, place among the live
+ * connections) and the TLS callbacks. */
 int
 conn_attach(struct conn *c)
 {
-	if ((c->timer = evtimer_new(c->f->base, on_timer, c)) == NULL)
+	relay_attach(&c->r, SIDE_NODE, c->tls);
+	if (relay_init(&c->r, &c->f->conns, &conn_ops) != 0)
 		return -1;
 	/* Never read more than the handshake can need before READY. */
 	bufferevent_setwatermark(c->tls, EV_READ, 0, HANDSHAKE_READ_MAX);
-	bufferevent_setcb(c->tls, on_tls_read, on_write, on_tls_event, c);
 	bufferevent_enable(c->tls, EV_READ | EV_WRITE);
 	return 0;
 }
@@ -720,7 +676,7 @@ front_close_node(struct front *f, const char *node, uint64_t gen)
 {
 	struct conn *c;
 
-	LIST_FOREACH(c, &f->live, link)
+	for (c = conn_first(f); c != NULL; c = conn_next(c))
 		if (c->relaying && c->gen == gen && strcmp(c->node, node) == 0) {
 			conn_close(c, false);
 			return 0;

@@ -25,12 +25,16 @@
 #include "errors.h"
 #include "front.h"
 #include "log.h"
+#include "relay.h"
 #include "zmtp.h"
 
 /* Bytes a frame may carry beyond max_message_bytes: the Frame wrapper
  * around an envelope. The broker's frame_decode and the ROUTER's
  * ZMQ_MAXMSGSIZE use the same margin. */
 #define FRONT_FRAME_OVERHEAD 4096
+/* Seconds a closing connection may take to flush, and then the ROUTER to
+ * close its end of the relay. */
+#define CLOSE_FLUSH_SECONDS 5
 
 /*
  * A connection's states:
@@ -49,24 +53,29 @@ enum conn_state {
 	CONN_TLS, CONN_WAIT, CONN_ZMTP, CONN_RELAY, CONN_CLOSING, CONN_DRAIN
 };
 
+/* A connection's two sides in its relay. */
+enum { SIDE_NODE, SIDE_ROUTER };
+
+/*
+ * The relay (relay.h) owns both bufferevents, the timer (handshake timeout,
+ * close limit) and the place in f->conns; tls and relay are its sides,
+ * borrowed. The TLS side counts as flushed once shut (takeover, refusal).
+ */
 struct conn {
+	struct relay r;                /* first: a relay is its conn */
 	struct front *f;
-	LIST_ENTRY(conn) link;         /* in f->live or f->dead */
 	TAILQ_ENTRY(conn) hs_link;     /* in f->handshakes while CONN_TLS */
 	struct bufferevent *tls;       /* node side; owns the SSL and fd */
 	struct bufferevent *relay;     /* ipc side, NULL until CONN_ZMTP */
-	struct event *timer;           /* handshake timeout / close limit */
 	enum conn_state state;
 	bool relaying;                 /* READY went through, connected hook */
-	bool buried;                   /* on the dead list */
-	bool node_closed;              /* TLS side shut (takeover, refusal) */
 	bool relay_gone;               /* the ROUTER closed its end */
 	struct conn *waits_for;        /* CONN_WAIT: the older connection */
 	struct conn *successor;        /* a CONN_WAIT connection waiting */
 	size_t forwarded;              /* greeting bytes sent to the ROUTER */
 	bool broker_ready;             /* the ROUTER's READY went to the node */
 	size_t broker_seen;            /* ROUTER bytes relayed until then */
-	uint8_t broker_head[ZMTP_GREETING_LEN + 9 + 6]; /* and the first ones */
+	uint8_t broker_head[ZMTP_READY_HEAD]; /* and the first ones */
 	struct zmtp_frames frames;     /* node -> ROUTER, from CONN_RELAY on */
 	int days_left;                 /* certificate, valid from CONN_ZMTP */
 	char addr[64];                 /* peer address without the port */
@@ -87,17 +96,29 @@ struct front {
 	struct evconnlistener *listener;
 	struct sockaddr_un relay_addr;
 	char listen[256];              /* the address bound at start */
-	struct event *reaper;          /* frees the dead list */
 	struct event *resume;          /* accepting again after EMFILE */
-	LIST_HEAD(conn_list, conn) live, dead;
+	struct relay_set conns;        /* every connection, live and dead */
 	TAILQ_HEAD(conn_queue, conn) handshakes; /* oldest first */
-	size_t n_live, n_handshakes;
+	size_t n_handshakes;
 	uint64_t refusals;
 	uint64_t gens;                 /* connections that started relaying */
 	struct front_report *report;
 };
 
 /* ---- front_conn.c, front_tls.c */
+
+/* The live connections, newest first; a conn is its relay. */
+static inline struct conn *
+conn_first(const struct front *f)
+{
+	return (struct conn *)LIST_FIRST(&f->conns.live);
+}
+
+static inline struct conn *
+conn_next(const struct conn *c)
+{
+	return (struct conn *)LIST_NEXT(&c->r, link);
+}
 
 /* A connection for the accepted fd (taken over: closed on failure), with
  * its TLS handshake started and its handshake timer armed. NULL on
@@ -107,14 +128,16 @@ struct conn *conn_new(struct front *f, evutil_socket_t fd,
 /* Close c without flushing (admission: an evicted handshake). Not from
  * c's own callbacks' callers that use c afterwards. */
 void conn_drop(struct conn *c);
-/* front_conn.c: c's timer and TLS callbacks, for conn_new. */
+/* front_conn.c: make c a live relay of f->conns with its timer and TLS
+ * callbacks, for conn_new. 0, or -1 with c not yet live. */
 int conn_attach(struct conn *c);
 /* The names in c's certificate (subject, identity) for reports. */
 void conn_cert_names(struct conn *c, X509 *cert);
 /* Why the TLS handshake of c failed (into buf); true, with no text, for a
  * connection closed before it sent anything (a port probe). */
 bool conn_tls_failure(struct conn *c, short what, char *buf, size_t len);
-/* Free everything of c at once; only for the reaper and front_free. */
+/* Free everything of c at once; only for the relay set's reaper and
+ * front_free, or conn_new before c went live. */
 void conn_destroy(struct conn *c);
 /* Refuse the peer: report (log + audit, collapsed), close without
  * flushing. event is "auth_failed" or "connection_refused". */

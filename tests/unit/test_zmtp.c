@@ -1,6 +1,7 @@
 /*
  * test_zmtp.c — the ZMTP greeting/READY checks of the TLS front, fed byte by
- * byte the way a slow or hostile node would send them.
+ * byte the way a slow or hostile node would send them, and the ROUTER's
+ * greeting and READY the front waits for before it releases a node's bytes.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -648,4 +649,90 @@ Test(zmtp, frames_largest_announced_size)
 	zmtp_frames_init(&t, UINT64_MAX - 1);
 	cr_assert_eq(zmtp_frames_feed(&t, w.b, w.n, &ok), ZMTP_ERROR);
 	cr_assert_eq(t.announced, UINT64_MAX);
+}
+
+/* ---------------------------------------------------------------- server */
+
+/* Feed the server's stream as the front records it: the first
+ * ZMTP_READY_HEAD bytes kept, every byte counted. */
+static enum zmtp_status
+server_after(const struct wire *w, size_t seen)
+{
+	uint8_t head[ZMTP_READY_HEAD] = { 0 };
+
+	memcpy(head, w->b, seen < sizeof(head) ? seen : sizeof(head));
+	return zmtp_server_ready(head, seen);
+}
+
+/* Every prefix of w shorter than complete needs more; complete is OK, and
+ * so is everything after it. */
+static void
+server_expect_ready_at(const struct wire *w, size_t complete)
+{
+	for (size_t i = 0; i < complete; i++)
+		cr_assert_eq(server_after(w, i), ZMTP_NEED_MORE,
+		    "prefix of %zu bytes", i);
+	for (size_t i = complete; i <= w->n; i++)
+		cr_assert_eq(server_after(w, i), ZMTP_OK, "%zu bytes", i);
+}
+
+Test(zmtp, server_ready_short_frame)
+{
+	struct wire w = { .n = 0 };
+	size_t complete;
+
+	put_greeting(&w, 3, 1, "NULL", 1);
+	put_ready(&w, "ROUTER", NULL, false);
+	complete = w.n;
+	put_command(&w, (const uint8_t *)"\x04PING", 5, false);
+	server_expect_ready_at(&w, complete);
+}
+
+Test(zmtp, server_ready_long_frame)
+{
+	struct wire w = { .n = 0 };
+
+	put_greeting(&w, 3, 1, "NULL", 1);
+	put_ready(&w, "ROUTER", NULL, true);
+	server_expect_ready_at(&w, w.n);
+}
+
+/* ZAP refused the node: the ROUTER sends ERROR instead of READY, and the
+ * node's bytes must never be released. */
+Test(zmtp, server_error_command_never_ready)
+{
+	struct wire w = { .n = 0 };
+	struct props p = { .n = 0 };
+	uint8_t body[64];
+
+	put_greeting(&w, 3, 1, "NULL", 1);
+	put_command(&w, body, ready_body(body, sizeof(body), "ERROR", &p),
+	    false);
+	cr_assert_eq(server_after(&w, ZMTP_GREETING_LEN + 2), ZMTP_NEED_MORE);
+	cr_assert_eq(server_after(&w, w.n), ZMTP_ERROR);
+}
+
+Test(zmtp, server_message_before_ready_refused)
+{
+	struct wire w = { .n = 0 };
+
+	put_greeting(&w, 3, 1, "NULL", 1);
+	put(&w, "\x00\x06READY!", 8);
+	cr_assert_eq(server_after(&w, ZMTP_GREETING_LEN), ZMTP_NEED_MORE);
+	cr_assert_eq(server_after(&w, ZMTP_GREETING_LEN + 1), ZMTP_ERROR);
+	cr_assert_eq(server_after(&w, w.n), ZMTP_ERROR);
+}
+
+Test(zmtp, server_oversize_ready_refused)
+{
+	struct wire w = { .n = 0 };
+	uint64_t len = ZMTP_READY_MAX + 1;
+
+	put_greeting(&w, 3, 1, "NULL", 1);
+	put_byte(&w, 0x06);
+	for (int i = 7; i >= 0; i--)
+		put_byte(&w, (uint8_t)(len >> (8 * i)));
+	put(&w, "\x05READY", 6);
+	cr_assert_eq(server_after(&w, w.n - 1), ZMTP_NEED_MORE);
+	cr_assert_eq(server_after(&w, w.n), ZMTP_ERROR);
 }

@@ -320,7 +320,7 @@ store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return store_fail(st, SQLITE_ERROR, "verify", err);
 	}
-	rc = audit_verify_from(st->db, st->hasher, cut, cut_hash, head, hash,
+	rc = audit_verify_from(st, st->hasher, cut, cut_hash, head, hash,
 	    NULL, bad_seq, err);
 	if (own_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

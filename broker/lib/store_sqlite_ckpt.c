@@ -32,12 +32,6 @@ store_set_signer(struct store *st, const struct audit_key *key,
 	st->pruned_at = 0;
 }
 
-struct sqlite3 *
-store_sqlite_db(struct store *st)
-{
-	return st->db;
-}
-
 /* One integer from a statement without parameters; -1 on error. */
 static int64_t
 query_one(sqlite3 *db, const char *sql)
@@ -77,6 +71,33 @@ store_cut_load(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 
 /* ---------------------------------------------------------------- sign */
 
+/* Insert c into the checkpoints table of db. */
+static int
+ckpt_insert(sqlite3 *db, const struct audit_checkpoint *c,
+    struct nara_err *err)
+{
+	static const char sql[] = "INSERT INTO checkpoints(kind, seq, hash, "
+	    "time, signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, c->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, c->seq);
+		sqlite3_bind_blob(s, 3, c->hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, c->time_ms);
+		sqlite3_bind_blob(s, 5, c->sig, AUDIT_SIG_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, c->fingerprint, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return nara_err_set(err, rc == SQLITE_FULL ? NR_STORE_FULL
+	    : NR_STORE_FAILED, "audit", "writing the checkpoint: %s",
+	    sqlite3_errmsg(db));
+}
+
 /* A checkpoint of kind over (seq, hash), signed and inserted in the open
  * batch. A failed insert is undone by SQLite at statement level, so the
  * broker's batch it runs in stays good. */
@@ -90,7 +111,7 @@ ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
 
 	memcpy(c.hash, hash, AUDIT_HASH_LEN);
 	if (audit_checkpoint_sign(key, &c, err) != 0 ||
-	    audit_checkpoint_insert(st->db, &c, err) != 0)
+	    ckpt_insert(st->db, &c, err) != 0)
 		return -1;
 	if (strcmp(kind, "head") == 0)
 		store_mark_set(st, &c);

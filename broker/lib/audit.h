@@ -63,8 +63,8 @@ const char *audit_legal_basis_name(int legal_basis);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void audit_hex(const uint8_t *bytes, size_t len, char *out);
 
-/* Walk the audit rows of st (store_audit_rows) from its first row in seq order, in constant
- * memory: seq must start at 1 and be contiguous, each prev_hash must equal
+/* Walk the audit rows of st (store_audit_rows) from its first row in seq
+ * order, in constant memory: seq must start at 1 and be contiguous, each prev_hash must equal
  * the previous row's hash (zero for the first), each hash must match the
  * recomputed one, and when head_seq >= 0 the last row must be head_seq with
  * hash head_hash (catches rows deleted at the end). 0 if intact; else -1 with

@@ -1,7 +1,9 @@
 /*
  * store.h — the broker's durable state: per-recipient queues, receipts and
  * the hash-chained audit log, behind one interface so that another backend
- * (PostgreSQL) can be added later. The SQLite backend is store_sqlite.c.
+ * (PostgreSQL) can be added later: store.c passes every call to the table
+ * of operations (store_ops.h) of the backend store_open picked; the SQLite
+ * backend is store_sqlite*.c.
  *
  * Batching: the broker gathers everything one loop iteration produced between
  * store_begin() and store_commit(); store_commit() returns only after the
@@ -29,6 +31,7 @@
 struct store;
 
 struct store_options {
+	const char *backend;       /* "sqlite" (NULL: the default, sqlite) */
 	bool sync_full;            /* synchronous=FULL (default) or NORMAL */
 	uint64_t max_bytes;        /* 0 = unlimited; above it accept gives NR040 */
 	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
@@ -81,8 +84,10 @@ struct store_receipt {
 	size_t encoded_len;
 };
 
-/* Open or create the store at path (schema, WAL, pragmas). NULL on failure
- * with err filled (NR041, or NR040 when the disk is full). */
+/* Open or create the store at path (schema, WAL, pragmas) with the backend
+ * opt->backend names (NULL: sqlite; an unknown name is NR041 and touches no
+ * file). NULL on failure with err filled (NR041, or NR040 when the disk is
+ * full). */
 struct store *store_open(const char *path, const struct store_options *opt,
     struct nara_err *err);
 void store_free(struct store **st);

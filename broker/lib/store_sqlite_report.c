@@ -28,7 +28,7 @@
 	"FROM checkpoints WHERE kind = ?1 ORDER BY seq, id"
 
 static int
-report_fail(struct store *st, struct nara_err *err)
+report_fail(struct store_be *st, struct nara_err *err)
 {
 	return nara_err_set(err, NR_STORE_FAILED, "audit", "%s",
 	    sqlite3_errmsg(st->db));
@@ -73,7 +73,7 @@ row_read(sqlite3_stmt *s, struct audit_row *r)
 }
 
 static sqlite3_stmt *
-prepare(struct store *st, const char *sql)
+prepare(struct store_be *st, const char *sql)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -86,7 +86,7 @@ prepare(struct store *st, const char *sql)
 
 /* The trace statement: through the indexes when they find a row. */
 static sqlite3_stmt *
-trace_prepare(struct store *st, const char *message_id)
+trace_prepare(struct store_be *st, const char *message_id)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM audit " TRACE_INDEXED);
 	bool found = false;
@@ -104,7 +104,7 @@ trace_prepare(struct store *st, const char *message_id)
 }
 
 static sqlite3_stmt *
-match_prepare(struct store *st, const struct store_audit_filter *f)
+match_prepare(struct store_be *st, const struct store_audit_filter *f)
 {
 	sqlite3_stmt *s = prepare(st, SELECT_ROWS "WHERE time >= ?1 AND "
 	    "time < ?2 AND (?3 IS NULL OR sender = ?3 OR recipient = ?3) AND "
@@ -123,7 +123,7 @@ match_prepare(struct store *st, const struct store_audit_filter *f)
 }
 
 static sqlite3_stmt *
-rows_prepare(struct store *st, const struct store_audit_filter *f)
+rows_prepare(struct store_be *st, const struct store_audit_filter *f)
 {
 	sqlite3_stmt *s = NULL;
 
@@ -151,7 +151,7 @@ rows_prepare(struct store *st, const struct store_audit_filter *f)
 }
 
 int64_t
-store_audit_rows(struct store *st, const struct store_audit_filter *f,
+store_sqlite_audit_rows(struct store_be *st, const struct store_audit_filter *f,
     store_audit_fn fn, void *arg, struct nara_err *err)
 {
 	sqlite3_stmt *s = rows_prepare(st, f);
@@ -192,7 +192,7 @@ ckpt_read(sqlite3_stmt *s, struct audit_checkpoint *c)
 }
 
 static bool
-has_checkpoints(struct store *st)
+has_checkpoints(struct store_be *st)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM sqlite_master WHERE type "
 	    "= 'table' AND name = 'checkpoints'");
@@ -205,8 +205,8 @@ has_checkpoints(struct store *st)
 }
 
 int
-store_audit_checkpoints(struct store *st, const char *kind, store_ckpt_fn fn,
-    void *arg, struct nara_err *err)
+store_sqlite_audit_checkpoints(struct store_be *st, const char *kind,
+    store_ckpt_fn fn, void *arg, struct nara_err *err)
 {
 	struct audit_checkpoint c;
 	sqlite3_stmt *s;
@@ -227,7 +227,8 @@ store_audit_checkpoints(struct store *st, const char *kind, store_ckpt_fn fn,
 }
 
 int
-store_audit_hash(struct store *st, int64_t seq, uint8_t hash[AUDIT_HASH_LEN])
+store_sqlite_audit_hash(struct store_be *st, int64_t seq,
+    uint8_t hash[AUDIT_HASH_LEN])
 {
 	sqlite3_stmt *s = prepare(st, "SELECT hash FROM audit WHERE seq = ?1");
 	int rc;
@@ -247,8 +248,8 @@ store_audit_hash(struct store *st, int64_t seq, uint8_t hash[AUDIT_HASH_LEN])
 }
 
 int
-store_audit_head(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN],
-    struct nara_err *err)
+store_sqlite_audit_head(struct store_be *st, int64_t *seq,
+    uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
 {
 	sqlite3_stmt *s = prepare(st, "SELECT (SELECT value FROM meta WHERE "
 	    "key = 'audit_head_seq'), (SELECT value FROM meta WHERE key = "
@@ -270,7 +271,7 @@ store_audit_head(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN],
 }
 
 int
-store_read_begin(struct store *st, bool *own, struct nara_err *err)
+store_sqlite_read_begin(struct store_be *st, bool *own, struct nara_err *err)
 {
 	*own = sqlite3_get_autocommit(st->db) != 0;
 	if (*own && sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) !=
@@ -282,7 +283,7 @@ store_read_begin(struct store *st, bool *own, struct nara_err *err)
 }
 
 void
-store_read_end(struct store *st, bool own)
+store_sqlite_read_end(struct store_be *st, bool own)
 {
 	if (own)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

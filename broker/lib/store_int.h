@@ -1,8 +1,8 @@
 /*
- * store_int.h — internals of the SQLite store, shared by store_sqlite.c
- * (open, schema, transactions, checkpoints, statistics, keys) and
- * store_sqlite_msg.c (the message, receipt and audit operations).
- * Nothing outside the store_sqlite*.c files includes this header.
+ * store_int.h — internals of the SQLite backend: its state (struct
+ * store_be, behind a struct store of store_ops.h) and its operations,
+ * shared by the store_sqlite*.c files. Nothing outside them includes this
+ * header.
  */
 #ifndef NARA_STORE_INT_H
 #define NARA_STORE_INT_H

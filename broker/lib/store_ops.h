@@ -15,7 +15,7 @@
 struct store_be;
 
 struct store_ops {
-	const char *name;            /* the [store] backend value */
+	const char *name;            /* as store_options.backend names it */
 	/* Open path; outer is the store the backend's state belongs to, for
 	 * calls back through store.h (the chain verification). NULL with
 	 * err on failure. */

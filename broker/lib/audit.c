@@ -3,6 +3,7 @@
  * verification of a whole audit table.
  */
 #include "audit.h"
+#include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -127,50 +128,6 @@ audit_hex(const uint8_t *bytes, size_t len, char *out)
 
 /* ---------------------------------------------------------------- verify */
 
-#define VERIFY_SQL "SELECT seq, time, event, node, message_id, type, sender, " \
-	"recipient, author, legal_basis, payload_sha256, payload_size, " \
-	"subject, code, detail, prev_hash, hash FROM audit ORDER BY seq"
-
-static const char *
-col_text(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
-}
-
-/* Row of VERIFY_SQL into r; the strings live until the next step. */
-static void
-row_read(sqlite3_stmt *s, struct audit_row *r)
-{
-	r->seq = sqlite3_column_int64(s, 0);
-	r->time_ms = sqlite3_column_int64(s, 1);
-	r->event = col_text(s, 2);
-	r->node = col_text(s, 3);
-	r->message_id = col_text(s, 4);
-	r->type = col_text(s, 5);
-	r->sender = col_text(s, 6);
-	r->recipient = col_text(s, 7);
-	r->author = col_text(s, 8);
-	r->legal_basis = col_text(s, 9);
-	r->payload_sha256 = col_text(s, 10);
-	r->payload_size = sqlite3_column_type(s, 11) == SQLITE_NULL ? -1
-	    : sqlite3_column_int64(s, 11);
-	r->subject = col_text(s, 12);
-	r->code = col_text(s, 13);
-	r->detail = col_text(s, 14);
-}
-
-/* A stored hash column as 32 bytes; false when it is not 32 bytes. */
-static bool
-col_hash(sqlite3_stmt *s, int i, uint8_t out[AUDIT_HASH_LEN])
-{
-	const void *p = sqlite3_column_blob(s, i);
-
-	if (p == NULL || sqlite3_column_bytes(s, i) != AUDIT_HASH_LEN)
-		return false;
-	memcpy(out, p, AUDIT_HASH_LEN);
-	return true;
-}
-
 static int bad(int64_t seq, int64_t *bad_seq, struct nara_err *err,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -188,36 +145,59 @@ bad(int64_t seq, int64_t *bad_seq, struct nara_err *err, const char *fmt, ...)
 	return nara_err_set(err, NR_STORE_FAILED, "audit", "%s", text);
 }
 
+/* The walk of audit_verify_from over the rows the store passes. */
+struct walk {
+	struct audit_hasher *h;
+	int64_t start_seq, last;
+	uint8_t expect[AUDIT_HASH_LEN];    /* the previous row's hash */
+	int64_t *bad_seq;
+	struct nara_err *err;
+	bool failed;
+};
+
 /* Checks of one row against the chain so far (expect = previous hash). */
 static int
-verify_row(sqlite3_stmt *s, struct audit_hasher *h, int64_t prev_seq,
-    bool first, uint8_t expect[AUDIT_HASH_LEN], int64_t *bad_seq,
-    struct nara_err *err)
+verify_row(struct walk *w, const struct audit_row *r, const uint8_t *prev,
+    const uint8_t *stored)
 {
-	struct audit_row r;
-	uint8_t prev[AUDIT_HASH_LEN], stored[AUDIT_HASH_LEN], calc[AUDIT_HASH_LEN];
+	uint8_t calc[AUDIT_HASH_LEN];
+	int64_t prev_seq = w->last;
 
-	row_read(s, &r);
-	if (r.seq != prev_seq + 1 && first)
-		return bad(prev_seq + 1, bad_seq, err, "row %lld: missing, the "
-		    "chain starts at seq %lld (rows deleted at the start)",
-		    (long long)prev_seq + 1, (long long)r.seq);
-	if (r.seq != prev_seq + 1)
-		return bad(prev_seq + 1, bad_seq, err, "gap between seq %lld and "
-		    "%lld (rows deleted)", (long long)prev_seq, (long long)r.seq);
-	if (!col_hash(s, 15, prev) || memcmp(prev, expect, AUDIT_HASH_LEN) != 0)
-		return bad(r.seq, bad_seq, err, "row %lld: previous hash does not "
-		    "link (row deleted or reordered)", (long long)r.seq);
-	if (!col_hash(s, 16, stored))
-		return bad(r.seq, bad_seq, err, "row %lld: hash missing or not "
-		    "32 bytes", (long long)r.seq);
-	if (audit_row_hash(h, prev, &r, calc) != 0)
-		return nara_err_set(err, NR_STORE_FAILED, "audit",
-		    "SHA-256 failed at row %lld", (long long)r.seq);
+	if (r->seq != prev_seq + 1 && prev_seq == w->start_seq)
+		return bad(prev_seq + 1, w->bad_seq, w->err, "row %lld: missing, "
+		    "the chain starts at seq %lld (rows deleted at the start)",
+		    (long long)prev_seq + 1, (long long)r->seq);
+	if (r->seq != prev_seq + 1)
+		return bad(prev_seq + 1, w->bad_seq, w->err, "gap between seq "
+		    "%lld and %lld (rows deleted)", (long long)prev_seq,
+		    (long long)r->seq);
+	if (prev == NULL || memcmp(prev, w->expect, AUDIT_HASH_LEN) != 0)
+		return bad(r->seq, w->bad_seq, w->err, "row %lld: previous hash "
+		    "does not link (row deleted or reordered)", (long long)r->seq);
+	if (stored == NULL)
+		return bad(r->seq, w->bad_seq, w->err, "row %lld: hash missing or "
+		    "not 32 bytes", (long long)r->seq);
+	if (audit_row_hash(w->h, prev, r, calc) != 0)
+		return nara_err_set(w->err, NR_STORE_FAILED, "audit",
+		    "SHA-256 failed at row %lld", (long long)r->seq);
 	if (memcmp(calc, stored, AUDIT_HASH_LEN) != 0)
-		return bad(r.seq, bad_seq, err, "row %lld: hash mismatch (row "
-		    "edited)", (long long)r.seq);
-	memcpy(expect, stored, AUDIT_HASH_LEN);
+		return bad(r->seq, w->bad_seq, w->err, "row %lld: hash mismatch "
+		    "(row edited)", (long long)r->seq);
+	memcpy(w->expect, stored, AUDIT_HASH_LEN);
+	return 0;
+}
+
+static int
+walk_row(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	struct walk *w = arg;
+
+	if (verify_row(w, r, prev_hash, hash) != 0) {
+		w->failed = true;
+		return 1;
+	}
+	w->last++;
 	return 0;
 }
 
@@ -245,56 +225,39 @@ verify_head(int64_t last, const uint8_t hash[AUDIT_HASH_LEN], int64_t head_seq,
 }
 
 int
-audit_verify(sqlite3 *db, struct audit_hasher *h, int64_t head_seq,
+audit_verify(struct store *st, struct audit_hasher *h, int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err)
 {
 	static const uint8_t zero[AUDIT_HASH_LEN];
 
-	return audit_verify_from(db, h, 0, zero, head_seq, head_hash, rows,
+	return audit_verify_from(st, h, 0, zero, head_seq, head_hash, rows,
 	    bad_seq, err);
 }
 
 int
-audit_verify_from(sqlite3 *db, struct audit_hasher *h, int64_t start_seq,
+audit_verify_from(struct store *st, struct audit_hasher *h, int64_t start_seq,
     const uint8_t start_hash[AUDIT_HASH_LEN], int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	uint8_t expect[AUDIT_HASH_LEN];
-	int64_t last = start_seq, dummy;
-	int rc;
+	const struct store_audit_filter all = { .select = STORE_AUDIT_ALL };
+	struct walk w = { .h = h, .start_seq = start_seq, .last = start_seq,
+	    .err = err };
+	struct nara_err why = { 0 };
+	int64_t dummy;
+	int rc = -1;
 
-	if (bad_seq == NULL)
-		bad_seq = &dummy;
-	*bad_seq = 0;
-	memcpy(expect, start_hash, AUDIT_HASH_LEN);
-	if (sqlite3_prepare_v2(db, VERIFY_SQL, -1, &s, NULL) != SQLITE_OK) {
-		nara_err_set(err, NR_STORE_FAILED, "audit", "cannot read the "
-		    "audit table: %s", sqlite3_errmsg(db));
-		goto fail;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (verify_row(s, h, last, last == start_seq, expect, bad_seq,
-		    err) != 0)
-			goto fail;
-		last++;
-	}
-	if (rc != SQLITE_DONE) {
+	w.bad_seq = bad_seq != NULL ? bad_seq : &dummy;
+	*w.bad_seq = 0;
+	memcpy(w.expect, start_hash, AUDIT_HASH_LEN);
+	if (store_audit_rows(st, &all, walk_row, &w, &why) < 0)
 		nara_err_set(err, NR_STORE_FAILED, "audit", "reading the audit "
-		    "table after seq %lld: %s", (long long)last, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if (verify_head(last, expect, head_seq, head_hash, bad_seq, err) != 0)
-		goto fail;
+		    "table after seq %lld: %s", (long long)w.last, why.text);
+	else if (!w.failed && verify_head(w.last, w.expect, head_seq,
+	    head_hash, w.bad_seq, err) == 0)
+		rc = 0;
 	if (rows != NULL)
-		*rows = last - start_seq;
-	sqlite3_finalize(s);
-	return 0;
-fail:
-	if (rows != NULL)
-		*rows = last - start_seq;
-	sqlite3_finalize(s);
-	return -1;
+		*rows = w.last - start_seq;
+	return rc;
 }

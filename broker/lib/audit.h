@@ -20,11 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "errors.h"
 
 #define AUDIT_HASH_LEN 32
+
+struct store;
 
 /* One audit row as stored; every string is borrowed and may be NULL. */
 struct audit_row {
@@ -63,21 +63,22 @@ const char *audit_legal_basis_name(int legal_basis);
 /* Lower-case hex of len bytes into out (2 * len + 1 bytes). */
 void audit_hex(const uint8_t *bytes, size_t len, char *out);
 
-/* Walk the audit table of db from its first row in seq order, in constant
- * memory: seq must start at 1 and be contiguous, each prev_hash must equal
+/* Walk the audit rows of st (store_audit_rows) from its first row in seq
+ * order, in constant memory: seq must start at 1 and be contiguous, each prev_hash must equal
  * the previous row's hash (zero for the first), each hash must match the
  * recomputed one, and when head_seq >= 0 the last row must be head_seq with
  * hash head_hash (catches rows deleted at the end). 0 if intact; else -1 with
  * the first bad seq in *bad_seq and the reason in err (NR041). *rows receives
  * the number of rows checked (may be NULL). */
-int audit_verify(sqlite3 *db, struct audit_hasher *h, int64_t head_seq,
+int audit_verify(struct store *st, struct audit_hasher *h, int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err);
 
 /* The same from a retention cut: the first row must be start_seq + 1 and
  * link to start_hash (the hash of the last pruned row). audit_verify is
  * this with start_seq 0 and a zero hash. *rows counts the rows walked. */
-int audit_verify_from(sqlite3 *db, struct audit_hasher *h, int64_t start_seq,
+int audit_verify_from(struct store *st, struct audit_hasher *h,
+    int64_t start_seq,
     const uint8_t start_hash[AUDIT_HASH_LEN], int64_t head_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err);

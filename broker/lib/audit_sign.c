@@ -262,29 +262,3 @@ audit_checkpoint_check(const struct audit_key *k,
 	EVP_MD_CTX_free(ctx);
 	return ok ? 0 : -1;
 }
-
-int
-audit_checkpoint_insert(sqlite3 *db, const struct audit_checkpoint *c,
-    struct nara_err *err)
-{
-	static const char sql[] = "INSERT INTO checkpoints(kind, seq, hash, "
-	    "time, signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-	sqlite3_stmt *s = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, c->kind, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 2, c->seq);
-		sqlite3_bind_blob(s, 3, c->hash, AUDIT_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 4, c->time_ms);
-		sqlite3_bind_blob(s, 5, c->sig, AUDIT_SIG_LEN, SQLITE_STATIC);
-		sqlite3_bind_text(s, 6, c->fingerprint, -1, SQLITE_STATIC);
-		rc = sqlite3_step(s);
-	}
-	sqlite3_finalize(s);
-	if (rc == SQLITE_DONE)
-		return 0;
-	return nara_err_set(err, rc == SQLITE_FULL ? NR_STORE_FULL
-	    : NR_STORE_FAILED, "audit", "writing the checkpoint: %s",
-	    sqlite3_errmsg(db));
-}

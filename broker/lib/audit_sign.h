@@ -24,10 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <sqlite3.h>
-
 #include "audit.h"
 #include "errors.h"
+
+struct store;
 
 #define AUDIT_SIG_LEN 64
 #define AUDIT_FPR_LEN 64             /* hex characters of the fingerprint */
@@ -67,10 +67,6 @@ int audit_checkpoint_sign(const struct audit_key *k, struct audit_checkpoint *c,
 int audit_checkpoint_check(const struct audit_key *k,
     const struct audit_checkpoint *c);
 
-/* Insert c into db's checkpoints table (created when missing). */
-int audit_checkpoint_insert(sqlite3 *db, const struct audit_checkpoint *c,
-    struct nara_err *err);
-
 /* Most public keys one verification takes: the current signing key and
  * the keys it replaced. */
 #define AUDIT_RING_MAX 16
@@ -100,13 +96,13 @@ struct audit_report {
 	int64_t other_signed;
 };
 
-/* Verify everything in one read transaction of db: the chain from the
- * signed cut (or from seq 1), the recorded head in meta, and every
+/* Verify everything in one read transaction of st (store_read_begin): the
+ * chain from the signed cut (or from seq 1), the recorded head, and every
  * checkpoint (its signature when pub is not NULL, and that the chain holds
  * its row with its hash, so rows deleted at the end are caught even when
  * the meta head was rewritten too). With pub, a non-empty log without any
  * signed checkpoint fails. 0 if intact, -1 with rep->bad_seq and err. */
-int audit_verify_full(sqlite3 *db, struct audit_hasher *h,
+int audit_verify_full(struct store *st, struct audit_hasher *h,
     const struct audit_key *pub, struct audit_report *rep,
     struct nara_err *err);
 
@@ -116,7 +112,7 @@ int audit_verify_full(sqlite3 *db, struct audit_hasher *h,
  * is checked against the key whose fingerprint it names; one naming a key
  * not in the ring fails with that fingerprint in err, like a bad
  * signature does. */
-int audit_verify_ring(sqlite3 *db, struct audit_hasher *h,
+int audit_verify_ring(struct store *st, struct audit_hasher *h,
     const struct audit_key *const *keys, size_t n, struct audit_report *rep,
     struct nara_err *err);
 

@@ -8,6 +8,7 @@
  * it.
  */
 #include "audit_sign.h"
+#include "store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +19,6 @@ struct ring {
 	const struct audit_key *const *keys;
 	size_t n;
 };
-
-#define CKPT_SQL "SELECT kind, seq, hash, time, signature, key_fingerprint " \
-	"FROM checkpoints WHERE kind = ?1 ORDER BY seq, id"
 
 static int ckpt_bad(struct audit_report *rep, int64_t seq,
     struct nara_err *err, const char *fmt, ...)
@@ -38,37 +36,6 @@ ckpt_bad(struct audit_report *rep, int64_t seq, struct nara_err *err,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	return nara_err_set(err, NR_STORE_FAILED, "audit", "%s", text);
-}
-
-static bool
-has_table(sqlite3 *db, const char *name)
-{
-	sqlite3_stmt *s = NULL;
-	bool yes = false;
-
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = "
-	    "'table' AND name = ?1", -1, &s, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-		yes = sqlite3_step(s) == SQLITE_ROW;
-	}
-	sqlite3_finalize(s);
-	return yes;
-}
-
-/* Row of CKPT_SQL into c; false when the hash or signature is malformed. */
-static bool
-ckpt_read(sqlite3_stmt *s, struct audit_checkpoint *c)
-{
-	c->kind = (const char *)sqlite3_column_text(s, 0);
-	c->seq = sqlite3_column_int64(s, 1);
-	c->time_ms = sqlite3_column_int64(s, 3);
-	c->fingerprint = (const char *)sqlite3_column_text(s, 5);
-	if (sqlite3_column_bytes(s, 2) != AUDIT_HASH_LEN ||
-	    sqlite3_column_bytes(s, 4) != AUDIT_SIG_LEN || c->kind == NULL)
-		return false;
-	memcpy(c->hash, sqlite3_column_blob(s, 2), AUDIT_HASH_LEN);
-	memcpy(c->sig, sqlite3_column_blob(s, 4), AUDIT_SIG_LEN);
-	return true;
 }
 
 /* The fingerprint a checkpoint names, fit to print: a tampered row may
@@ -124,66 +91,57 @@ signer_count(struct audit_report *rep, const char *fpr)
 	rep->signers[i].checkpoints++;
 }
 
+/* The walk over the cut checkpoints (cut_load). */
+struct cut_walk {
+	const struct ring *ring;
+	struct audit_report *rep;
+	struct nara_err *err;
+	int64_t seq;
+	uint8_t hash[AUDIT_HASH_LEN];
+	int rc;
+};
+
+static int
+cut_one(void *arg, const struct audit_checkpoint *c, bool ok)
+{
+	struct cut_walk *w = arg;
+	char why[160] = "is malformed";
+
+	if (!ok || (w->ring->n > 0 && ring_check(w->ring, c, why,
+	    sizeof(why)) != 0))
+		w->rc = ckpt_bad(w->rep, c->seq + 1, w->err, "row %lld: the "
+		    "retention cut before it %s", (long long)c->seq + 1, why);
+	else
+		signer_count(w->rep, c->fingerprint);
+	w->seq = c->seq;
+	memcpy(w->hash, c->hash, AUDIT_HASH_LEN);
+	return w->rc;
+}
+
 /* The newest retention cut, checked against the ring. */
 static int
-cut_load(sqlite3 *db, const struct ring *ring, int64_t *seq,
+cut_load(struct store *st, const struct ring *ring, int64_t *seq,
     uint8_t hash[AUDIT_HASH_LEN], struct audit_report *rep,
     struct nara_err *err)
 {
-	struct audit_checkpoint c;
-	sqlite3_stmt *s = NULL;
-	char why[160] = "is malformed";
-	int rc = 0;
+	struct cut_walk w = { .ring = ring, .rep = rep, .err = err };
+	struct nara_err why = { 0 };
 
-	*seq = 0;
-	memset(hash, 0, AUDIT_HASH_LEN);
-	if (sqlite3_prepare_v2(db, CKPT_SQL, -1, &s, NULL) != SQLITE_OK)
+	if (store_audit_checkpoints(st, "cut", cut_one, &w, &why) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "audit", "reading "
-		    "checkpoints: %s", sqlite3_errmsg(db));
-	sqlite3_bind_text(s, 1, "cut", -1, SQLITE_STATIC);
-	while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
-		bool ok = ckpt_read(s, &c);
-		if (!ok || (ring->n > 0 && ring_check(ring, &c, why,
-		    sizeof(why)) != 0))
-			rc = ckpt_bad(rep, c.seq + 1, err, "row %lld: the retention "
-			    "cut before it %s", (long long)c.seq + 1, why);
-		else
-			signer_count(rep, c.fingerprint);
-		*seq = c.seq;
-		memcpy(hash, c.hash, AUDIT_HASH_LEN);
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-static int
-head_load(sqlite3 *db, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
-{
-	sqlite3_stmt *s = NULL;
-	int rc;
-
-	*seq = -1;
-	memset(hash, 0, AUDIT_HASH_LEN);
-	rc = sqlite3_prepare_v2(db, "SELECT (SELECT value FROM meta WHERE key = "
-	    "'audit_head_seq'), (SELECT value FROM meta WHERE key = "
-	    "'audit_head_hash')", -1, &s, NULL);
-	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
-	    sqlite3_column_type(s, 0) != SQLITE_NULL) {
-		*seq = sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == AUDIT_HASH_LEN)
-			memcpy(hash, sqlite3_column_blob(s, 1), AUDIT_HASH_LEN);
-	}
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 0 : -1;
+		    "checkpoints: %s", why.text);
+	*seq = w.seq;
+	memcpy(hash, w.hash, AUDIT_HASH_LEN);
+	return w.rc;
 }
 
 /* One head checkpoint against its key and the chain (cut..last). */
 static int
-ckpt_match(sqlite3 *db, const struct audit_checkpoint *c,
+ckpt_match(struct store *st, const struct audit_checkpoint *c,
     const struct ring *ring, struct audit_report *rep, struct nara_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	bool same = false;
+	uint8_t hash[AUDIT_HASH_LEN];
+	bool same;
 	char why[160];
 
 	if (ring->n > 0 && ring_check(ring, c, why, sizeof(why)) != 0)
@@ -198,65 +156,70 @@ ckpt_match(sqlite3 *db, const struct audit_checkpoint *c,
 		    "seq %lld (rows deleted at the end)",
 		    (long long)rep->last_seq + 1, (long long)rep->last_seq,
 		    (long long)c->seq);
-	if (sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = ?1", -1,
-	    &s, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(s, 1, c->seq);
-		same = sqlite3_step(s) == SQLITE_ROW &&
-		    sqlite3_column_bytes(s, 0) == AUDIT_HASH_LEN &&
-		    memcmp(sqlite3_column_blob(s, 0), c->hash, AUDIT_HASH_LEN) == 0;
-	}
-	sqlite3_finalize(s);
+	same = store_audit_hash(st, c->seq, hash) == 1 &&
+	    memcmp(hash, c->hash, AUDIT_HASH_LEN) == 0;
 	if (!same)
 		return ckpt_bad(rep, c->seq, err, "row %lld: differs from its "
 		    "signed checkpoint (chain rewritten)", (long long)c->seq);
 	return 0;
 }
 
-static int
-ckpts_check(sqlite3 *db, const struct ring *ring, struct audit_report *rep,
-    struct nara_err *err)
-{
-	struct audit_checkpoint c;
-	sqlite3_stmt *s = NULL;
-	int rc = 0, step;
+/* The walk over the head checkpoints (ckpts_check). */
+struct head_walk {
+	struct store *st;
+	const struct ring *ring;
+	struct audit_report *rep;
+	struct nara_err *err;
+	int rc;
+};
 
-	if (sqlite3_prepare_v2(db, CKPT_SQL, -1, &s, NULL) != SQLITE_OK)
-		return nara_err_set(err, NR_STORE_FAILED, "audit", "reading "
-		    "checkpoints: %s", sqlite3_errmsg(db));
-	sqlite3_bind_text(s, 1, "head", -1, SQLITE_STATIC);
-	while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (!ckpt_read(s, &c))
-			rc = ckpt_bad(rep, c.seq, err, "row %lld: its checkpoint "
-			    "is malformed", (long long)c.seq);
-		else
-			rc = ckpt_match(db, &c, ring, rep, err);
-		rep->checkpoints++;
-		if (rc == 0 && c.seq >= rep->signed_seq) {
-			rep->signed_seq = c.seq;
-			rep->signed_time_ms = c.time_ms;
-		}
+static int
+head_one(void *arg, const struct audit_checkpoint *c, bool ok)
+{
+	struct head_walk *w = arg;
+
+	if (!ok)
+		w->rc = ckpt_bad(w->rep, c->seq, w->err, "row %lld: its "
+		    "checkpoint is malformed", (long long)c->seq);
+	else
+		w->rc = ckpt_match(w->st, c, w->ring, w->rep, w->err);
+	w->rep->checkpoints++;
+	if (w->rc == 0 && c->seq >= w->rep->signed_seq) {
+		w->rep->signed_seq = c->seq;
+		w->rep->signed_time_ms = c->time_ms;
 	}
-	sqlite3_finalize(s);
-	return rc;
+	return w->rc;
+}
+
+static int
+ckpts_check(struct store *st, const struct ring *ring,
+    struct audit_report *rep, struct nara_err *err)
+{
+	struct head_walk w = { .st = st, .ring = ring, .rep = rep,
+	    .err = err };
+	struct nara_err why = { 0 };
+
+	if (store_audit_checkpoints(st, "head", head_one, &w, &why) != 0)
+		return nara_err_set(err, NR_STORE_FAILED, "audit", "reading "
+		    "checkpoints: %s", why.text);
+	return w.rc;
 }
 
 /* The chain from the cut to the recorded head; fills rows and seqs. */
 static int
-chain_check(sqlite3 *db, struct audit_hasher *h, const struct ring *ring,
-    bool ckpt_table, struct audit_report *rep, struct nara_err *err)
+chain_check(struct store *st, struct audit_hasher *h, const struct ring *ring,
+    struct audit_report *rep, struct nara_err *err)
 {
 	uint8_t cut_hash[AUDIT_HASH_LEN], head_hash[AUDIT_HASH_LEN];
+	struct nara_err why = { 0 };
 	int64_t head_seq;
 
-	if (ckpt_table && cut_load(db, ring, &rep->cut_seq, cut_hash, rep,
-	    err) != 0)
+	if (cut_load(st, ring, &rep->cut_seq, cut_hash, rep, err) != 0)
 		return -1;
-	if (!ckpt_table)
-		memset(cut_hash, 0, sizeof(cut_hash));
-	if (head_load(db, &head_seq, head_hash) != 0)
+	if (store_audit_head(st, &head_seq, head_hash, &why) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "audit", "reading the "
-		    "recorded head: %s", sqlite3_errmsg(db));
-	if (audit_verify_from(db, h, rep->cut_seq, cut_hash, head_seq,
+		    "recorded head: %s", why.text);
+	if (audit_verify_from(st, h, rep->cut_seq, cut_hash, head_seq,
 	    head_hash, &rep->rows, &rep->bad_seq, err) != 0)
 		return -1;
 	rep->first_seq = rep->rows > 0 ? rep->cut_seq + 1 : 0;
@@ -265,20 +228,21 @@ chain_check(sqlite3 *db, struct audit_hasher *h, const struct ring *ring,
 }
 
 int
-audit_verify_full(sqlite3 *db, struct audit_hasher *h,
+audit_verify_full(struct store *st, struct audit_hasher *h,
     const struct audit_key *pub, struct audit_report *rep,
     struct nara_err *err)
 {
-	return audit_verify_ring(db, h, &pub, pub != NULL ? 1 : 0, rep, err);
+	return audit_verify_ring(st, h, &pub, pub != NULL ? 1 : 0, rep, err);
 }
 
 int
-audit_verify_ring(sqlite3 *db, struct audit_hasher *h,
+audit_verify_ring(struct store *st, struct audit_hasher *h,
     const struct audit_key *const *keys, size_t n, struct audit_report *rep,
     struct nara_err *err)
 {
 	struct ring ring = { keys, n };
-	bool own = sqlite3_get_autocommit(db) != 0, table;
+	struct nara_err why = { 0 };
+	bool own;
 	int rc = -1;
 
 	memset(rep, 0, sizeof(*rep));
@@ -287,13 +251,12 @@ audit_verify_ring(sqlite3 *db, struct audit_hasher *h,
 		    "keys, not %zu", AUDIT_RING_MAX, n);
 	rep->signatures_checked = n > 0;
 	rep->n_keys = n;
-	if (own && sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (store_read_begin(st, &own, &why) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "audit", "cannot start "
-		    "a read transaction: %s", sqlite3_errmsg(db));
-	table = has_table(db, "checkpoints");
-	if (chain_check(db, h, &ring, table, rep, err) != 0)
+		    "a read transaction: %s", why.text);
+	if (chain_check(st, h, &ring, rep, err) != 0)
 		goto done;
-	if (table && ckpts_check(db, &ring, rep, err) != 0)
+	if (ckpts_check(st, &ring, rep, err) != 0)
 		goto done;
 	if (n > 0 && rep->rows > 0 && rep->signed_seq == 0 &&
 	    rep->cut_seq == 0) {
@@ -305,7 +268,6 @@ audit_verify_ring(sqlite3 *db, struct audit_hasher *h,
 	}
 	rc = 0;
 done:
-	if (own)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	store_read_end(st, own);
 	return rc;
 }

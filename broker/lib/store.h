@@ -1,7 +1,9 @@
 /*
  * store.h — the broker's durable state: per-recipient queues, receipts and
  * the hash-chained audit log, behind one interface so that another backend
- * (PostgreSQL) can be added later. The SQLite backend is store_sqlite.c.
+ * (PostgreSQL) can be added later: store.c passes every call to the table
+ * of operations (store_ops.h) of the backend store_open picked; the SQLite
+ * backend is store_sqlite*.c.
  *
  * Batching: the broker gathers everything one loop iteration produced between
  * store_begin() and store_commit(); store_commit() returns only after the
@@ -29,6 +31,7 @@
 struct store;
 
 struct store_options {
+	const char *backend;       /* "sqlite" (NULL: the default, sqlite) */
 	bool sync_full;            /* synchronous=FULL (default) or NORMAL */
 	uint64_t max_bytes;        /* 0 = unlimited; above it accept gives NR040 */
 	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
@@ -81,8 +84,10 @@ struct store_receipt {
 	size_t encoded_len;
 };
 
-/* Open or create the store at path (schema, WAL, pragmas). NULL on failure
- * with err filled (NR041, or NR040 when the disk is full). */
+/* Open or create the store at path (schema, WAL, pragmas) with the backend
+ * opt->backend names (NULL: sqlite; an unknown name is NR041 and touches no
+ * file). NULL on failure with err filled (NR041, or NR040 when the disk is
+ * full). */
 struct store *store_open(const char *path, const struct store_options *opt,
     struct nara_err *err);
 void store_free(struct store **st);
@@ -236,7 +241,6 @@ int store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
  * The signing key is an Ed25519 key of audit_sign.h; the store borrows it.
  */
 struct audit_key;
-struct sqlite3;
 
 /* Sign the chain head with key every interval seconds (from store_maintain)
  * and once more at store_free when it moved; retention > 0 makes
@@ -272,7 +276,67 @@ int store_audit_prune(struct store *st, const struct audit_key *key,
     int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
     int64_t *deleted, struct nara_err *err);
 
-/* The SQLite handle, for read-only reporting (nara-audit). */
-struct sqlite3 *store_sqlite_db(struct store *st);
+/* ------------------------------------------------------------------------
+ * Reading the audit log (store_sqlite_report.c): nara-audit's reports and
+ * the chain verification of audit.c and audit_verify.c read rows,
+ * checkpoints and the recorded head only through these, as plain structs,
+ * so every backend answers them alike.
+ */
+struct audit_row;
+struct audit_checkpoint;
+
+/* Which rows store_audit_rows reads; always in seq order. */
+enum store_audit_select {
+	STORE_AUDIT_ALL,      /* every row */
+	STORE_AUDIT_MATCH,    /* time in [from_ms, to_ms) and the filters */
+	STORE_AUDIT_MESSAGE,  /* the rows about message_id (trace) */
+	STORE_AUDIT_SUBJECT,  /* rows with subject, and the rows of the
+	                       * messages any of them names */
+	STORE_AUDIT_SEQ,      /* the row seq, if it is there */
+};
+
+/* What to read; strings are borrowed, NULL filters match anything. */
+struct store_audit_filter {
+	enum store_audit_select select;
+	int64_t from_ms, to_ms;    /* MATCH */
+	const char *party;         /* MATCH: sender or recipient */
+	const char *type, *event, *node; /* MATCH */
+	const char *message_id;    /* MESSAGE */
+	const char *subject;       /* SUBJECT: the pseudonym, hex */
+	int64_t seq;               /* SEQ */
+};
+
+/* One row: its strings, prev_hash and hash (NULL when the stored value is
+ * not 32 bytes) are valid during the call only. Nonzero stops the walk. */
+typedef int (*store_audit_fn)(void *arg, const struct audit_row *r,
+    const uint8_t *prev_hash, const uint8_t *hash);
+/* Call fn for each selected row; the number of rows passed to fn, or -1
+ * with the backend's reason in err (NR041). */
+int64_t store_audit_rows(struct store *st, const struct store_audit_filter *f,
+    store_audit_fn fn, void *arg, struct nara_err *err);
+
+/* One signed checkpoint; well_formed is false when its hash, signature or
+ * kind is malformed (c->seq is still the stored one). Nonzero stops. */
+typedef int (*store_ckpt_fn)(void *arg, const struct audit_checkpoint *c,
+    bool well_formed);
+/* The checkpoints of kind ("head" or "cut") in seq order; none for a store
+ * from before checkpoints. 0, or -1 with err. */
+int store_audit_checkpoints(struct store *st, const char *kind,
+    store_ckpt_fn fn, void *arg, struct nara_err *err);
+
+/* The hash of row seq: 1 when the row is there with a 32-byte hash, 0 when
+ * not, -1 on error. */
+int store_audit_hash(struct store *st, int64_t seq, uint8_t hash[32]);
+
+/* The chain head the store recorded at its last commit: *seq = -1 (hash
+ * zero) when none is recorded. 0, or -1 with err. */
+int store_audit_head(struct store *st, int64_t *seq, uint8_t hash[32],
+    struct nara_err *err);
+
+/* A consistent read of several calls: opens a read transaction unless one
+ * is open already (*own says whether this call opened it); end it with
+ * store_read_end(st, own). 0, or -1 with err. */
+int store_read_begin(struct store *st, bool *own, struct nara_err *err);
+void store_read_end(struct store *st, bool own);
 
 #endif

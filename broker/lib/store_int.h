@@ -1,8 +1,8 @@
 /*
- * store_int.h — internals of the SQLite store, shared by store_sqlite.c
- * (open, schema, transactions, checkpoints, statistics, keys) and
- * store_sqlite_msg.c (the message, receipt and audit operations).
- * Nothing outside the store_sqlite*.c files includes this header.
+ * store_int.h — internals of the SQLite backend: its state (struct
+ * store_be, behind a struct store of store_ops.h) and its operations,
+ * shared by the store_sqlite*.c files. Nothing outside them includes this
+ * header.
  */
 #ifndef NARA_STORE_INT_H
 #define NARA_STORE_INT_H
@@ -16,7 +16,7 @@
 
 #include "audit.h"
 #include "audit_sign.h"
-#include "store.h"
+#include "store_ops.h"
 
 /* The newest audit chain head narad recorded, also kept in a file beside
  * the store so that a store emptied, replaced or rolled back behind it is
@@ -52,13 +52,14 @@ enum store_stmt {
 	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_COUNT
 };
 
-struct store {
+struct store_be {
+	struct store *outer;       /* the store this is the state of */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	char *path;
 	bool read_only;
-	bool opened;                  /* store_open completed: may sign and
-	                               * mark at store_free */
+	bool opened;                  /* store_sqlite_open completed: may sign and
+	                               * mark at store_sqlite_free */
 	bool sync_full;
 	uint64_t max_bytes;
 	uint8_t *key;                 /* pseudonym key (own copy) */
@@ -75,7 +76,7 @@ struct store {
 	int64_t data_version;         /* changes when another connection commits */
 	uint64_t commits;
 
-	/* audit chain head; saved_* is the head before store_begin */
+	/* audit chain head; saved_* is the head before store_sqlite_begin */
 	struct audit_hasher *hasher;
 	int64_t head_seq, saved_seq;
 	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
@@ -129,29 +130,29 @@ void store_row_read(sqlite3_stmt *s, bool with_payload, struct msg_row *r);
 
 /* Map a SQLite result to NR040 (disk full) or NR041 with the SQLite text;
  * marks an open batch broken when SQLite rolled it back. Returns -1. */
-int store_fail(struct store *st, int rc, const char *what,
+int store_fail(struct store_be *st, int rc, const char *what,
     struct nara_err *err);
 /* Part of an operation was written before a later step failed: the batch
  * must not commit. Returns -1. */
-int store_break(struct store *st, const struct nara_err *err);
+int store_break(struct store_be *st, const struct nara_err *err);
 
 /* Every writing operation runs between these: outside a batch they open
  * and commit one of their own. store_leave returns rc (or -1 if the commit
  * of the implicit batch failed). */
-int store_enter(struct store *st, struct nara_err *err);
-int store_leave(struct store *st, int rc, struct nara_err *err);
+int store_enter(struct store_be *st, struct nara_err *err);
+int store_leave(struct store_be *st, int rc, struct nara_err *err);
 
 /* An audit row about message m (may be NULL): its metadata, the subject
  * pseudonym, and code/detail cut to size with m's personal number removed. */
-int store_audit_msg(struct store *st, const char *event, const char *node,
+int store_audit_msg(struct store_be *st, const char *event, const char *node,
     const struct store_msg *m, const char *subject, const char *code,
     const char *detail, int64_t now, struct nara_err *err);
 
 /* Append one audit row (seq, hashes and time filled here). msg_seq is the
  * seq of the stored message the row is about, 0 when none: it indexes the
  * row for look-ups by message and is not part of the hashed row. */
-int store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
-    int64_t now, struct nara_err *err);
+int store_audit_append(struct store_be *st, struct audit_row *r,
+    int64_t msg_seq, int64_t now, struct nara_err *err);
 
 /* CLOCK_MONOTONIC in whole seconds (purge times for the WAL wipe). */
 int64_t store_mono_seconds(void);
@@ -160,32 +161,102 @@ int64_t store_mono_seconds(void);
 #define STORE_SCHEMA_VERSION 2
 /* At open: create the tables of a new file, migrate an older one (read-write
  * only), refuse what cannot be read, and read the page size. */
-int store_schema_open(struct store *st, struct nara_err *err);
+int store_schema_open(struct store_be *st, struct nara_err *err);
 
 /* Before the connection (read-write): an absent store is created
  * complete under another name and linked into place; an existing one must
  * look like a SQLite file (a 0-byte file is refused, not initialised), and
  * an absent one is refused when a head file says a chain existed. */
-int store_guard_path(struct store *st, struct nara_err *err);
+int store_guard_path(struct store_be *st, struct nara_err *err);
 /* PRAGMA quick_check on the open connection: NR041 with SQLite's first
  * complaint. */
-int store_guard_check(struct store *st, struct nara_err *err);
+int store_guard_check(struct store_be *st, struct nara_err *err);
 /* After head_load: refuse a chain behind (or other than) the head file. */
-int store_guard_head(struct store *st, struct nara_err *err);
+int store_guard_head(struct store_be *st, struct nara_err *err);
 /* Record the head (signed checkpoint c, or unsigned when c is NULL) to be
  * written beside the store once the batch commits; store_mark_write does
  * that (tmp file, fsync, rename, fsync of the directory). */
-void store_mark_set(struct store *st, const struct audit_checkpoint *c);
-void store_mark_write(struct store *st);
+void store_mark_set(struct store_be *st, const struct audit_checkpoint *c);
+void store_mark_write(struct store_be *st);
 /* Create a new store file at tmp (complete schema, rollback journal, so
  * nothing but the file remains); store_sqlite_schema.c. */
 int store_schema_create(const char *tmp, struct nara_err *err);
 
-/* At store_free: sign the head once more if it moved since the last
+/* At store_sqlite_free: sign the head once more if it moved since the last
  * checkpoint (clean shutdown). */
-void store_sign_final(struct store *st);
+void store_sign_final(struct store_be *st);
 /* The newest retention cut (seq 0 and a zero hash when none). */
-int store_cut_load(struct store *st, int64_t *seq,
+int store_cut_load(struct store_be *st, int64_t *seq,
     uint8_t hash[AUDIT_HASH_LEN]);
+
+/* The operations of store_ops.h in the SQLite backend (store_sqlite_ops.c
+ * puts them in its table); each is documented at its store.h name. */
+struct store_be *store_sqlite_open(const char *path,
+    const struct store_options *opt, struct store *outer,
+    struct nara_err *err);
+void store_sqlite_free(struct store_be **stp);
+int store_sqlite_head_file_check(struct store_be *st, struct nara_err *err);
+int store_sqlite_begin(struct store_be *st, struct nara_err *err);
+int store_sqlite_commit(struct store_be *st, struct nara_err *err);
+void store_sqlite_rollback(struct store_be *st);
+int store_sqlite_accept(struct store_be *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err);
+int store_sqlite_audit_rejected(struct store_be *st, const struct store_msg *m,
+    const char *node, const char *code, const char *text, int64_t now);
+int store_sqlite_audit_event(struct store_be *st, const char *event,
+    const char *node, const char *detail, int64_t now);
+int store_sqlite_audit_event_coded(struct store_be *st, const char *event,
+    const char *node, const char *code, const char *detail, int64_t now);
+int store_sqlite_queue_load(struct store_be *st, const char *node,
+    int64_t after_seq, int limit, store_msg_fn fn, void *arg);
+int store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
+    const char *node, int64_t now);
+int store_sqlite_acked(struct store_be *st, const char *message_id,
+    const char *node, int64_t now, bool *was_new);
+int store_sqlite_dead_letter(struct store_be *st, const char *message_id,
+    const char *code, const char *text, bool expired, const char *node,
+    int64_t now);
+int store_sqlite_expired_load(struct store_be *st, int64_t now, int limit,
+    store_msg_fn fn, void *arg);
+int store_sqlite_receipts_load(struct store_be *st, const char *node,
+    int64_t after_id, int limit, store_receipt_fn fn, void *arg);
+int store_sqlite_receipt_sent(struct store_be *st, int64_t id, int64_t now);
+int store_sqlite_receipt_acked(struct store_be *st, const char *node,
+    const char *message_id, int64_t now);
+int store_sqlite_retry(struct store_be *st, const char *message_id,
+    const char *operator, int64_t now, struct nara_err *err);
+int store_sqlite_node_stats(struct store_be *st, store_stats_fn fn, void *arg);
+int store_sqlite_totals(struct store_be *st, struct store_totals *t);
+int store_sqlite_audit_verify(struct store_be *st, int64_t *bad_seq,
+    struct nara_err *err);
+int store_sqlite_pseudonym(const struct store_be *st,
+    const char *personal_number, char hex[65]);
+int store_sqlite_queue_list(struct store_be *st, const char *address, int limit,
+    store_meta_fn fn, void *arg);
+int store_sqlite_msg_meta(struct store_be *st, const char *message_id,
+    store_meta_fn fn, void *arg);
+void store_sqlite_set_signer(struct store_be *st, const struct audit_key *key,
+    int64_t interval, int64_t retention);
+int store_sqlite_maintain(struct store_be *st, int64_t now,
+    struct nara_err *err);
+int store_sqlite_checkpoint(struct store_be *st, const struct audit_key *key,
+    int64_t now, struct nara_err *err);
+int store_sqlite_audit_review(struct store_be *st, const char *message_id,
+    const char *reviewer, const char *conclusion, int64_t now,
+    struct nara_err *err);
+int store_sqlite_audit_prune(struct store_be *st, const struct audit_key *key,
+    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
+    int64_t *deleted, struct nara_err *err);
+int64_t store_sqlite_audit_rows(struct store_be *st,
+    const struct store_audit_filter *f, store_audit_fn fn, void *arg,
+    struct nara_err *err);
+int store_sqlite_audit_checkpoints(struct store_be *st, const char *kind,
+    store_ckpt_fn fn, void *arg, struct nara_err *err);
+int store_sqlite_audit_hash(struct store_be *st, int64_t seq, uint8_t hash[32]);
+int store_sqlite_audit_head(struct store_be *st, int64_t *seq, uint8_t hash[32],
+    struct nara_err *err);
+int store_sqlite_read_begin(struct store_be *st, bool *own,
+    struct nara_err *err);
+void store_sqlite_read_end(struct store_be *st, bool own);
 
 #endif

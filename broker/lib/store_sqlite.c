@@ -110,7 +110,7 @@ static const char *const stmt_sql[S_COUNT] = {
 /* ---------------------------------------------------------------- errors */
 
 int
-store_fail(struct store *st, int rc, const char *what, struct nara_err *err)
+store_fail(struct store_be *st, int rc, const char *what, struct nara_err *err)
 {
 	struct nara_err local;
 
@@ -131,7 +131,7 @@ store_fail(struct store *st, int rc, const char *what, struct nara_err *err)
 }
 
 int
-store_break(struct store *st, const struct nara_err *err)
+store_break(struct store_be *st, const struct nara_err *err)
 {
 	if (st->in_batch && !st->broken) {
 		st->broken = true;
@@ -143,7 +143,7 @@ store_break(struct store *st, const struct nara_err *err)
 /* ---------------------------------------------------------------- open */
 
 static int
-exec_sql(struct store *st, const char *sql, struct nara_err *err)
+exec_sql(struct store_be *st, const char *sql, struct nara_err *err)
 {
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 
@@ -158,7 +158,7 @@ exec_sql(struct store *st, const char *sql, struct nara_err *err)
 static int
 wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-	struct store *st = arg;
+	struct store_be *st = arg;
 
 	if (frames < st->wal_log) {          /* the WAL started over */
 		st->wal_kicked = 0;
@@ -179,7 +179,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * message_id index of a deep backlog, which every accept probes at a random
  * place; no mmap, so that an I/O error stays an error and never a SIGBUS. */
 static int
-writer_pragmas(struct store *st, const struct store_options *opt,
+writer_pragmas(struct store_be *st, const struct store_options *opt,
     struct nara_err *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -208,7 +208,7 @@ writer_pragmas(struct store *st, const struct store_options *opt,
 }
 
 static int
-prepare_all(struct store *st, struct nara_err *err)
+prepare_all(struct store_be *st, struct nara_err *err)
 {
 	for (int i = 0; i < S_COUNT; i++) {
 		int rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1,
@@ -219,13 +219,13 @@ prepare_all(struct store *st, struct nara_err *err)
 	return 0;
 }
 
-static int64_t data_version(struct store *st);
+static int64_t data_version(struct store_be *st);
 
 /* The chain head: the recorded head, or the last row if that is further
  * (so a new row never reuses a seq); a difference is logged, and left for
- * store_audit_verify to report. */
+ * store_sqlite_audit_verify to report. */
 static int
-head_load(struct store *st, struct nara_err *err)
+head_load(struct store_be *st, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_HEAD_LOAD];
 	int64_t last = 0;
@@ -283,7 +283,7 @@ store_mono_seconds(void)
  * next second tries again. Under load this runs once per WAL_WIPE_AFTER.
  */
 static void
-ckpt_wipe(struct store *st)
+ckpt_wipe(struct store_be *st)
 {
 	int64_t first = atomic_load(&st->purge_first), cur;
 
@@ -304,7 +304,7 @@ ckpt_wipe(struct store *st)
 static void *
 ckpt_main(void *arg)
 {
-	struct store *st = arg;
+	struct store_be *st = arg;
 	struct timespec ts;
 	int log, done;
 
@@ -328,7 +328,7 @@ ckpt_main(void *arg)
 }
 
 static int
-ckpt_start(struct store *st, struct nara_err *err)
+ckpt_start(struct store_be *st, struct nara_err *err)
 {
 	pthread_condattr_t ca;
 	sigset_t all, old;
@@ -363,7 +363,7 @@ ckpt_start(struct store *st, struct nara_err *err)
 }
 
 static void
-ckpt_stop(struct store *st)
+ckpt_stop(struct store_be *st)
 {
 	if (st->ckpt_running) {
 		pthread_mutex_lock(&st->ckpt_mu);
@@ -384,7 +384,7 @@ ckpt_stop(struct store *st)
  * mode. SQLite never creates the file here: a missing store that the
  * guard did not create is an error. */
 static int
-db_connect(struct store *st, struct nara_err *err)
+db_connect(struct store_be *st, struct nara_err *err)
 {
 	int flags = SQLITE_OPEN_NOMUTEX, rc;
 
@@ -404,7 +404,7 @@ db_connect(struct store *st, struct nara_err *err)
 }
 
 static int
-copy_options(struct store *st, const char *path,
+copy_options(struct store_be *st, const char *path,
     const struct store_options *opt, struct nara_err *err)
 {
 	st->read_only = opt->read_only;
@@ -431,13 +431,13 @@ copy_options(struct store *st, const char *path,
 	return 0;
 }
 
-struct store *
-store_open(const char *path, const struct store_options *opt,
-    struct nara_err *err)
+struct store_be *
+store_sqlite_open(const char *path, const struct store_options *opt,
+    struct store *outer, struct nara_err *err)
 {
 	static const struct store_options defaults = { .sync_full = true,
 	    .head_file = true };
-	struct store *st = calloc(1, sizeof(*st));
+	struct store_be *st = calloc(1, sizeof(*st));
 
 	if (opt == NULL)
 		opt = &defaults;
@@ -445,6 +445,7 @@ store_open(const char *path, const struct store_options *opt,
 		nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
 		return NULL;
 	}
+	st->outer = outer;
 	if (copy_options(st, path, opt, err) != 0 || db_connect(st, err) != 0)
 		goto fail;
 	if (!st->read_only && (store_guard_check(st, err) != 0 ||
@@ -460,20 +461,20 @@ store_open(const char *path, const struct store_options *opt,
 	st->opened = true;
 	return st;
 fail:
-	store_free(&st);
+	store_sqlite_free(&st);
 	return NULL;
 }
 
 void
-store_free(struct store **stp)
+store_sqlite_free(struct store_be **stp)
 {
-	struct store *st;
+	struct store_be *st;
 
 	if (stp == NULL || (st = *stp) == NULL)
 		return;
 	ckpt_stop(st);
 	if (st->in_batch)
-		store_rollback(st);
+		store_sqlite_rollback(st);
 	store_sign_final(st);
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
@@ -503,7 +504,7 @@ step_done(sqlite3_stmt *s)
 
 /* Database size as SQLite sees it (the WAL included). */
 static int64_t
-db_size(struct store *st)
+db_size(struct store_be *st)
 {
 	sqlite3_stmt *s = st->stmt[S_PAGE_COUNT];
 	int64_t pages = 0;
@@ -515,7 +516,7 @@ db_size(struct store *st)
 }
 
 static int64_t
-data_version(struct store *st)
+data_version(struct store_be *st)
 {
 	sqlite3_stmt *s = st->stmt[S_DATA_VERSION];
 	int64_t v = -1;
@@ -537,7 +538,7 @@ data_version(struct store *st)
  * the next batch tries again.
  */
 static void
-wal_rewind(struct store *st)
+wal_rewind(struct store_be *st)
 {
 	int rc, behind = st->wal_log - atomic_load(&st->ckpt_backfilled);
 
@@ -557,7 +558,7 @@ wal_rewind(struct store *st)
 }
 
 int
-store_begin(struct store *st, struct nara_err *err)
+store_sqlite_begin(struct store_be *st, struct nara_err *err)
 {
 	int rc;
 
@@ -587,10 +588,10 @@ store_begin(struct store *st, struct nara_err *err)
 }
 
 /* Work done at the end of every batch before COMMIT: the recorded chain
- * head. Free pages go back to the file system in store_maintain, off the
+ * head. Free pages go back to the file system in store_sqlite_maintain, off the
  * commit path. */
 static int
-commit_prepare(struct store *st, struct nara_err *err)
+commit_prepare(struct store_be *st, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_HEAD_SAVE];
 	int rc;
@@ -607,7 +608,7 @@ commit_prepare(struct store *st, struct nara_err *err)
 }
 
 int
-store_commit(struct store *st, struct nara_err *err)
+store_sqlite_commit(struct store_be *st, struct nara_err *err)
 {
 	int rc;
 
@@ -637,12 +638,12 @@ store_commit(struct store *st, struct nara_err *err)
 		store_mark_write(st);
 	return 0;
 fail:
-	store_rollback(st);
+	store_sqlite_rollback(st);
 	return -1;
 }
 
 void
-store_rollback(struct store *st)
+store_sqlite_rollback(struct store_be *st)
 {
 	if (st == NULL || !st->in_batch)
 		return;
@@ -659,7 +660,7 @@ store_rollback(struct store *st)
 }
 
 int
-store_enter(struct store *st, struct nara_err *err)
+store_enter(struct store_be *st, struct nara_err *err)
 {
 	if (st->in_batch) {
 		if (!st->broken)
@@ -668,26 +669,26 @@ store_enter(struct store *st, struct nara_err *err)
 			*err = st->broken_err;
 		return -1;
 	}
-	if (store_begin(st, err) != 0)
+	if (store_sqlite_begin(st, err) != 0)
 		return -1;
 	st->implicit = true;
 	return 0;
 }
 
 int
-store_leave(struct store *st, int rc, struct nara_err *err)
+store_leave(struct store_be *st, int rc, struct nara_err *err)
 {
 	if (!st->implicit)
 		return rc;
 	if (rc != 0) {
-		store_rollback(st);
+		store_sqlite_rollback(st);
 		return rc;
 	}
-	return store_commit(st, err);
+	return store_sqlite_commit(st, err);
 }
 
 int
-store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
+store_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
     int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_AUDIT_INSERT];
@@ -736,7 +737,7 @@ store_audit_append(struct store *st, struct audit_row *r, int64_t msg_seq,
 /* ---------------------------------------------------------------- stats */
 
 int
-store_node_stats(struct store *st, store_stats_fn fn, void *arg)
+store_sqlite_node_stats(struct store_be *st, store_stats_fn fn, void *arg)
 {
 	sqlite3_stmt *s = st->stmt[S_NODE_STATS];
 	struct store_node_stats ns;
@@ -758,7 +759,7 @@ store_node_stats(struct store *st, store_stats_fn fn, void *arg)
 }
 
 int
-store_totals(struct store *st, struct store_totals *t)
+store_sqlite_totals(struct store_be *st, struct store_totals *t)
 {
 	sqlite3_stmt *s = st->stmt[S_TOTALS];
 	int rc;

@@ -189,7 +189,7 @@ all_zero(const uint8_t *p, size_t n)
 }
 
 int
-store_audit_msg(struct store *st, const char *event, const char *node,
+store_audit_msg(struct store_be *st, const char *event, const char *node,
     const struct store_msg *m, const char *subject, const char *code,
     const char *detail, int64_t now, struct nara_err *err)
 {
@@ -224,7 +224,7 @@ store_audit_msg(struct store *st, const char *event, const char *node,
 /* ---------------------------------------------------------------- events */
 
 int
-store_audit_rejected(struct store *st, const struct store_msg *m,
+store_sqlite_audit_rejected(struct store_be *st, const struct store_msg *m,
     const char *node, const char *code, const char *text, int64_t now)
 {
 	struct nara_err err = { 0 };
@@ -234,7 +234,8 @@ store_audit_rejected(struct store *st, const struct store_msg *m,
 
 	if (store_enter(st, &err) != 0)
 		return -1;
-	if (pn != NULL && pn[0] != '\0' && store_pseudonym(st, pn, subject) != 0)
+	if (pn != NULL && pn[0] != '\0' &&
+	    store_sqlite_pseudonym(st, pn, subject) != 0)
 		snprintf(subject, sizeof(subject), "%s", "unavailable");
 	rc = store_audit_msg(st, "rejected", node, m, pn && pn[0] ? subject
 	    : NULL, code, text, now, &err);
@@ -242,8 +243,8 @@ store_audit_rejected(struct store *st, const struct store_msg *m,
 }
 
 int
-store_audit_event(struct store *st, const char *event, const char *node,
-    const char *detail, int64_t now)
+store_sqlite_audit_event(struct store_be *st, const char *event,
+    const char *node, const char *detail, int64_t now)
 {
 	struct nara_err err = { 0 };
 	int rc;
@@ -256,8 +257,8 @@ store_audit_event(struct store *st, const char *event, const char *node,
 }
 
 int
-store_audit_event_coded(struct store *st, const char *event, const char *node,
-    const char *code, const char *detail, int64_t now)
+store_sqlite_audit_event_coded(struct store_be *st, const char *event,
+    const char *node, const char *code, const char *detail, int64_t now)
 {
 	struct nara_err err = { 0 };
 	int rc;
@@ -274,7 +275,7 @@ store_audit_event_coded(struct store *st, const char *event, const char *node,
 /* The head recorded at the last commit, read in the same transaction as
  * the rows so a concurrent writer cannot make the two disagree. */
 static int
-head_recorded(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
+head_recorded(struct store_be *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 {
 	sqlite3_stmt *s = st->stmt[S_HEAD_LOAD];
 	int rc = sqlite3_step(s);
@@ -291,7 +292,8 @@ head_recorded(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 }
 
 int
-store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
+store_sqlite_audit_verify(struct store_be *st, int64_t *bad_seq,
+    struct nara_err *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN], cut_hash[AUDIT_HASH_LEN];
 	int64_t head, dummy, cut;
@@ -320,7 +322,7 @@ store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return store_fail(st, SQLITE_ERROR, "verify", err);
 	}
-	rc = audit_verify_from(st->db, st->hasher, cut, cut_hash, head, hash,
+	rc = audit_verify_from(st->outer, st->hasher, cut, cut_hash, head, hash,
 	    NULL, bad_seq, err);
 	if (own_txn)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -330,7 +332,7 @@ store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 /* ---------------------------------------------------------------- keys */
 
 int
-store_pseudonym(const struct store *st, const char *personal_number,
+store_sqlite_pseudonym(const struct store_be *st, const char *personal_number,
     char hex[65])
 {
 	uint8_t mac[EVP_MAX_MD_SIZE];

@@ -21,7 +21,7 @@
 #define UNSIGNED_MARK_EVERY 60     /* s between head files without a key */
 
 void
-store_set_signer(struct store *st, const struct audit_key *key,
+store_sqlite_set_signer(struct store_be *st, const struct audit_key *key,
     int64_t interval, int64_t retention)
 {
 	st->signer = key;
@@ -30,12 +30,6 @@ store_set_signer(struct store *st, const struct audit_key *key,
 	st->signed_at = 0;
 	st->signed_seq = -1;
 	st->pruned_at = 0;
-}
-
-struct sqlite3 *
-store_sqlite_db(struct store *st)
-{
-	return st->db;
 }
 
 /* One integer from a statement without parameters; -1 on error. */
@@ -54,7 +48,7 @@ query_one(sqlite3 *db, const char *sql)
 }
 
 int
-store_cut_load(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
+store_cut_load(struct store_be *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 {
 	sqlite3_stmt *s = NULL;
 	int rc;
@@ -77,11 +71,38 @@ store_cut_load(struct store *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 
 /* ---------------------------------------------------------------- sign */
 
+/* Insert c into the checkpoints table of db. */
+static int
+ckpt_insert(sqlite3 *db, const struct audit_checkpoint *c,
+    struct nara_err *err)
+{
+	static const char sql[] = "INSERT INTO checkpoints(kind, seq, hash, "
+	    "time, signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, c->kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, c->seq);
+		sqlite3_bind_blob(s, 3, c->hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 4, c->time_ms);
+		sqlite3_bind_blob(s, 5, c->sig, AUDIT_SIG_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(s, 6, c->fingerprint, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return nara_err_set(err, rc == SQLITE_FULL ? NR_STORE_FULL
+	    : NR_STORE_FAILED, "audit", "writing the checkpoint: %s",
+	    sqlite3_errmsg(db));
+}
+
 /* A checkpoint of kind over (seq, hash), signed and inserted in the open
  * batch. A failed insert is undone by SQLite at statement level, so the
  * broker's batch it runs in stays good. */
 static int
-ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
+ckpt_write(struct store_be *st, const struct audit_key *key, const char *kind,
     int64_t seq, const uint8_t hash[AUDIT_HASH_LEN], int64_t now,
     struct nara_err *err)
 {
@@ -90,7 +111,7 @@ ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
 
 	memcpy(c.hash, hash, AUDIT_HASH_LEN);
 	if (audit_checkpoint_sign(key, &c, err) != 0 ||
-	    audit_checkpoint_insert(st->db, &c, err) != 0)
+	    ckpt_insert(st->db, &c, err) != 0)
 		return -1;
 	if (strcmp(kind, "head") == 0)
 		store_mark_set(st, &c);
@@ -98,8 +119,8 @@ ckpt_write(struct store *st, const struct audit_key *key, const char *kind,
 }
 
 int
-store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
-    struct nara_err *err)
+store_sqlite_checkpoint(struct store_be *st, const struct audit_key *key,
+    int64_t now, struct nara_err *err)
 {
 	int rc;
 
@@ -118,7 +139,7 @@ store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
 }
 
 void
-store_sign_final(struct store *st)
+store_sign_final(struct store_be *st)
 {
 	struct nara_err err = { 0 };
 
@@ -134,20 +155,20 @@ store_sign_final(struct store *st)
 		}
 		return;
 	}
-	if (store_begin(st, &err) != 0)
+	if (store_sqlite_begin(st, &err) != 0)
 		goto fail;
 	if (st->head_seq == st->signed_seq || st->head_seq == 0) {
-		store_rollback(st);
+		store_sqlite_rollback(st);
 		return;
 	}
 	if (ckpt_write(st, st->signer, "head", st->head_seq, st->head_hash,
-	    (int64_t)time(NULL), &err) != 0 || store_commit(st, &err) != 0)
+	    (int64_t)time(NULL), &err) != 0 || store_sqlite_commit(st, &err) != 0)
 		goto fail;
 	log_info("audit chain head %lld signed at shutdown",
 	    (long long)st->head_seq);
 	return;
 fail:
-	store_rollback(st);
+	store_sqlite_rollback(st);
 	log_error("store %s: signing the audit head at shutdown: %s", st->path,
 	    err.text);
 }
@@ -157,7 +178,7 @@ fail:
 /* A few free pages back to the file system; only stores created with
  * auto_vacuum=INCREMENTAL (2) can, older ones simply keep their size. */
 static int
-vacuum_step(struct store *st, struct nara_err *err)
+vacuum_step(struct store_be *st, struct nara_err *err)
 {
 	char sql[64];
 	int rc;
@@ -172,7 +193,7 @@ vacuum_step(struct store *st, struct nara_err *err)
 }
 
 static int
-maintain_steps(struct store *st, int64_t now, struct nara_err *err)
+maintain_steps(struct store_be *st, int64_t now, struct nara_err *err)
 {
 	int64_t cut, deleted;
 
@@ -188,7 +209,7 @@ maintain_steps(struct store *st, int64_t now, struct nara_err *err)
 		return 0;
 	}
 	if (st->retention > 0 && now - st->pruned_at >= PRUNE_EVERY) {
-		if (store_audit_prune(st, st->signer, now - st->retention,
+		if (store_sqlite_audit_prune(st, st->signer, now - st->retention,
 		    PRUNE_STEP, now, &cut, &deleted, err) != 0)
 			return -1;
 		/* A full step means more is due: come back at the next tick. */
@@ -207,7 +228,7 @@ maintain_steps(struct store *st, int64_t now, struct nara_err *err)
 }
 
 int
-store_maintain(struct store *st, int64_t now, struct nara_err *err)
+store_sqlite_maintain(struct store_be *st, int64_t now, struct nara_err *err)
 {
 	struct nara_err local = { 0 };
 
@@ -234,7 +255,7 @@ static const char *const AUDIT_HAS_MSG[] = {
 
 /* 1 when the log holds a row about message_id, 0 when not, -1. */
 static int
-audit_has_message(struct store *st, const char *message_id)
+audit_has_message(struct store_be *st, const char *message_id)
 {
 	int found = 0, rc = SQLITE_DONE;
 
@@ -254,7 +275,7 @@ audit_has_message(struct store *st, const char *message_id)
 }
 
 int
-store_audit_review(struct store *st, const char *message_id,
+store_sqlite_audit_review(struct store_be *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err)
 {
@@ -279,7 +300,7 @@ store_audit_review(struct store *st, const char *message_id,
 
 /* The last seq to prune (0 = nothing) and its hash. */
 static int
-prune_target(struct store *st, int64_t before, int64_t max_rows,
+prune_target(struct store_be *st, int64_t before, int64_t max_rows,
     int64_t *cut, uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
 {
 	uint8_t old_hash[AUDIT_HASH_LEN];
@@ -314,7 +335,7 @@ prune_target(struct store *st, int64_t before, int64_t max_rows,
 
 /* Delete rows with one int64 parameter; the number deleted or -1. */
 static int64_t
-delete_where(struct store *st, const char *sql, int64_t v)
+delete_where(struct store_be *st, const char *sql, int64_t v)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
@@ -328,7 +349,7 @@ delete_where(struct store *st, const char *sql, int64_t v)
 }
 
 static int
-prune_rows(struct store *st, const struct audit_key *key, int64_t before,
+prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
     int64_t now, int64_t cut, const uint8_t hash[AUDIT_HASH_LEN],
     int64_t *deleted, struct nara_err *err)
 {
@@ -356,7 +377,7 @@ prune_rows(struct store *st, const struct audit_key *key, int64_t before,
 }
 
 int
-store_audit_prune(struct store *st, const struct audit_key *key,
+store_sqlite_audit_prune(struct store_be *st, const struct audit_key *key,
     int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
     int64_t *deleted, struct nara_err *err)
 {

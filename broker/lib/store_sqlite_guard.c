@@ -68,7 +68,7 @@ mark_read(const char *path, struct store_mark *m, struct nara_err *err);
 /* No file at st->path: create the store, unless a head file says there
  * was one. */
 static int
-store_create(struct store *st, struct nara_err *err)
+store_create(struct store_be *st, struct nara_err *err)
 {
 	struct store_mark m;
 	char tmp[4096];
@@ -147,7 +147,7 @@ file_check(const char *path, struct nara_err *err)
 }
 
 int
-store_guard_path(struct store *st, struct nara_err *err)
+store_guard_path(struct store_be *st, struct nara_err *err)
 {
 	int rc = file_check(st->path, err);
 
@@ -157,7 +157,7 @@ store_guard_path(struct store *st, struct nara_err *err)
 /* ---------------------------------------------------------------- check */
 
 int
-store_guard_check(struct store *st, struct nara_err *err)
+store_guard_check(struct store_be *st, struct nara_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	const char *text;
@@ -269,7 +269,7 @@ mark_read(const char *path, struct store_mark *m, struct nara_err *err)
 
 /* The hash of audit row seq: 1 found, 0 not in the log, -1 error. */
 static int
-row_hash(struct store *st, int64_t seq, uint8_t hash[AUDIT_HASH_LEN])
+row_hash(struct store_be *st, int64_t seq, uint8_t hash[AUDIT_HASH_LEN])
 {
 	sqlite3_stmt *s = NULL;
 	int rc = sqlite3_prepare_v2(st->db, "SELECT hash FROM audit WHERE seq "
@@ -287,7 +287,7 @@ row_hash(struct store *st, int64_t seq, uint8_t hash[AUDIT_HASH_LEN])
 
 /* Does the store's chain hold the marked row (or prune it behind a cut)? */
 static int
-mark_compare(struct store *st, const struct store_mark *m,
+mark_compare(struct store_be *st, const struct store_mark *m,
     struct nara_err *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN];
@@ -326,7 +326,7 @@ mark_compare(struct store *st, const struct store_mark *m,
 }
 
 int
-store_guard_head(struct store *st, struct nara_err *err)
+store_guard_head(struct store_be *st, struct nara_err *err)
 {
 	struct store_mark m;
 
@@ -348,13 +348,13 @@ store_guard_head(struct store *st, struct nara_err *err)
 }
 
 int
-store_head_file_check(struct store *st, struct nara_err *err)
+store_sqlite_head_file_check(struct store_be *st, struct nara_err *err)
 {
 	return store_guard_head(st, err);
 }
 
 void
-store_mark_set(struct store *st, const struct audit_checkpoint *c)
+store_mark_set(struct store_be *st, const struct audit_checkpoint *c)
 {
 	struct store_mark *m = &st->mark;
 
@@ -392,7 +392,7 @@ mark_print(FILE *f, const struct store_mark *m)
 }
 
 void
-store_mark_write(struct store *st)
+store_mark_write(struct store_be *st)
 {
 	char tmp[4200];
 	FILE *f = NULL;
@@ -432,7 +432,7 @@ fail:
 
 /* The head as narad would load it: the recorded head or the last row. */
 static int
-check_head(struct store *st)
+check_head(struct store_be *st)
 {
 	static const char *const sql[] = {
 		"SELECT value FROM meta WHERE key = 'audit_head_seq'",
@@ -457,7 +457,7 @@ check_head(struct store *st)
 int
 store_check(const char *path, bool *absent, struct nara_err *err)
 {
-	struct store st = { .path = (char *)(uintptr_t)path };
+	struct store_be st = { .path = (char *)(uintptr_t)path };
 	struct store_mark m;
 	int rc = -1;
 

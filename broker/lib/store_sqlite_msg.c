@@ -59,7 +59,7 @@ store_row_read(sqlite3_stmt *s, bool with_payload, struct msg_row *r)
 
 /* Same id stored before? *res says whether it is the same content. */
 static int
-accept_find(struct store *st, const struct store_msg *m,
+accept_find(struct store_be *st, const struct store_msg *m,
     enum store_accept_result *res, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_FIND];
@@ -108,7 +108,7 @@ bind_msg(sqlite3_stmt *s, const struct store_msg *m, const char *subject,
 
 /* The store is over max_bytes if m is added. */
 static bool
-accept_over_limit(const struct store *st, const struct store_msg *m)
+accept_over_limit(const struct store_be *st, const struct store_msg *m)
 {
 	int64_t size = st->db_bytes + st->batch_bytes;
 
@@ -120,7 +120,7 @@ accept_over_limit(const struct store *st, const struct store_msg *m)
  * accept_find makes of it. The common case (a new id) costs one probe of
  * the message_id index instead of a look-up followed by the insert. */
 static int
-accept_insert(struct store *st, struct store_msg *m, const char *subject,
+accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
     int64_t now, enum store_accept_result *res, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_INSERT];
@@ -157,7 +157,7 @@ accept_insert(struct store *st, struct store_msg *m, const char *subject,
 }
 
 int
-store_accept(struct store *st, struct store_msg *m, int64_t now,
+store_sqlite_accept(struct store_be *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err)
 {
 	bool named = m->personal_number != NULL && m->personal_number[0];
@@ -169,7 +169,7 @@ store_accept(struct store *st, struct store_msg *m, int64_t now,
 	/* A repeat of a stored message is answered as a duplicate even when
 	 * the store is full or has no pseudonym key: nothing is written. */
 	if (accept_over_limit(st, m) || (named &&
-	    store_pseudonym(st, m->personal_number, subject) != 0)) {
+	    store_sqlite_pseudonym(st, m->personal_number, subject) != 0)) {
 		rc = accept_find(st, m, res, err);
 		if (rc == 0 && *res == STORE_NEW && accept_over_limit(st, m))
 			rc = nara_err_set(err, NR_STORE_FULL, "store", "store is "
@@ -190,7 +190,7 @@ store_accept(struct store *st, struct store_msg *m, int64_t now,
 /* Step s (bound by the caller), calling fn for each message; fn returning
  * non-zero stops the walk. The number of messages passed, or -1. */
 static int
-walk_msgs(struct store *st, sqlite3_stmt *s, bool with_payload,
+walk_msgs(struct store_be *st, sqlite3_stmt *s, bool with_payload,
     store_msg_fn fn, void *arg, const char *what)
 {
 	struct msg_row r;
@@ -211,8 +211,8 @@ walk_msgs(struct store *st, sqlite3_stmt *s, bool with_payload,
 }
 
 int
-store_queue_load(struct store *st, const char *node, int64_t after_seq,
-    int limit, store_msg_fn fn, void *arg)
+store_sqlite_queue_load(struct store_be *st, const char *node,
+    int64_t after_seq, int limit, store_msg_fn fn, void *arg)
 {
 	sqlite3_stmt *s = st->stmt[S_QUEUE_LOAD];
 
@@ -225,7 +225,7 @@ store_queue_load(struct store *st, const char *node, int64_t after_seq,
 }
 
 int
-store_expired_load(struct store *st, int64_t now, int limit,
+store_sqlite_expired_load(struct store_be *st, int64_t now, int limit,
     store_msg_fn fn, void *arg)
 {
 	sqlite3_stmt *s = st->stmt[S_EXPIRED];
@@ -238,8 +238,8 @@ store_expired_load(struct store *st, int64_t now, int limit,
 }
 
 int
-store_receipts_load(struct store *st, const char *node, int64_t after_id,
-    int limit, store_receipt_fn fn, void *arg)
+store_sqlite_receipts_load(struct store_be *st, const char *node,
+    int64_t after_id, int limit, store_receipt_fn fn, void *arg)
 {
 	sqlite3_stmt *s = st->stmt[S_RECEIPTS_LOAD];
 	struct store_receipt r;
@@ -283,7 +283,7 @@ outcome_name(int outcome)
 
 /* Encode the receipt for m into st->buf; NULL when out of memory. */
 static const uint8_t *
-receipt_encode(struct store *st, const struct store_msg *m, int outcome,
+receipt_encode(struct store_be *st, const struct store_msg *m, int outcome,
     const char *receiving_node, const char *code, const char *text,
     int64_t now, size_t *len)
 {
@@ -313,7 +313,7 @@ receipt_encode(struct store *st, const struct store_msg *m, int outcome,
 
 /* Queue a receipt about m for its sender node and audit "receipt_queued". */
 static int
-receipt_queue(struct store *st, const struct msg_row *row, int outcome,
+receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
     const char *receiving_node, const char *code, const char *text,
     int64_t now, struct nara_err *err)
 {
@@ -341,7 +341,7 @@ receipt_queue(struct store *st, const struct msg_row *row, int outcome,
 
 /* Audit an event about a receipt with the metadata of its message. */
 static int
-receipt_audit(struct store *st, const char *event, const char *node,
+receipt_audit(struct store_be *st, const char *event, const char *node,
     const char *message_id, int outcome, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_META];
@@ -364,7 +364,7 @@ receipt_audit(struct store *st, const char *event, const char *node,
 }
 
 int
-store_receipt_sent(struct store *st, int64_t id, int64_t now)
+store_sqlite_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_RECEIPT_SENT];
 	struct nara_err err;
@@ -386,7 +386,7 @@ store_receipt_sent(struct store *st, int64_t id, int64_t now)
 }
 
 int
-store_receipt_acked(struct store *st, const char *node,
+store_sqlite_receipt_acked(struct store_be *st, const char *node,
     const char *message_id, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_RECEIPT_ACKED];
@@ -411,8 +411,8 @@ store_receipt_acked(struct store *st, const char *node,
 /* ---------------------------------------------------------------- changes */
 
 int
-store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
-    int64_t now)
+store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
+    const char *node, int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_DELIVERING];
 	struct nara_err err;
@@ -440,7 +440,7 @@ store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
 
 /* After the ack's UPDATE: its audit rows and the sender's receipt. */
 static int
-acked_rest(struct store *st, const struct msg_row *row, const char *node,
+acked_rest(struct store_be *st, const struct msg_row *row, const char *node,
     int64_t now, struct nara_err *err)
 {
 	if (store_audit_msg(st, "acked", node, &row->m, row->subject, NULL,
@@ -455,8 +455,8 @@ acked_rest(struct store *st, const struct msg_row *row, const char *node,
 }
 
 int
-store_acked(struct store *st, const char *message_id, const char *node,
-    int64_t now, bool *was_new)
+store_sqlite_acked(struct store_be *st, const char *message_id,
+    const char *node, int64_t now, bool *was_new)
 {
 	sqlite3_stmt *s = st->stmt[S_ACKED];
 	struct nara_err err;
@@ -486,7 +486,7 @@ store_acked(struct store *st, const char *message_id, const char *node,
 
 /* After the dead letter's UPDATE: its audit row and the sender's receipt. */
 static int
-dead_rest(struct store *st, const struct msg_row *row, const char *code,
+dead_rest(struct store_be *st, const struct msg_row *row, const char *code,
     const char *text, bool expired, const char *by, int64_t now,
     struct nara_err *err)
 {
@@ -501,8 +501,9 @@ dead_rest(struct store *st, const struct msg_row *row, const char *code,
 }
 
 int
-store_dead_letter(struct store *st, const char *message_id, const char *code,
-    const char *text, bool expired, const char *node, int64_t now)
+store_sqlite_dead_letter(struct store_be *st, const char *message_id,
+    const char *code, const char *text, bool expired, const char *node,
+    int64_t now)
 {
 	sqlite3_stmt *s = st->stmt[S_DEAD];
 	const char *by = node != NULL && node[0] != '\0' ? node : NULL;
@@ -531,7 +532,7 @@ store_dead_letter(struct store *st, const char *message_id, const char *code,
 
 /* The seq a message has now, 0 when it is not stored. */
 static int
-msg_seq_of(struct store *st, const char *message_id, int64_t *seq,
+msg_seq_of(struct store_be *st, const char *message_id, int64_t *seq,
     struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_META];
@@ -549,7 +550,7 @@ msg_seq_of(struct store *st, const char *message_id, int64_t *seq,
 
 /* The retried message's audit rows move with it to its new seq. */
 static int
-retry_rekey(struct store *st, int64_t old_seq, int64_t new_seq,
+retry_rekey(struct store_be *st, int64_t old_seq, int64_t new_seq,
     struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_AUDIT_REKEY];
@@ -567,7 +568,7 @@ retry_rekey(struct store *st, int64_t old_seq, int64_t new_seq,
 }
 
 int
-store_retry(struct store *st, const char *message_id,
+store_sqlite_retry(struct store_be *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_RETRY];

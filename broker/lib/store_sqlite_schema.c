@@ -127,7 +127,7 @@ query_int(sqlite3 *db, const char *sql, int64_t *out)
 /* The version the file says it has: 0 for a file without tables (new),
  * -1 with err set when it is not a nara store. */
 static int
-file_version(struct store *st, int64_t *version, struct nara_err *err)
+file_version(struct store_be *st, int64_t *version, struct nara_err *err)
 {
 	int64_t tables = 0;
 
@@ -146,7 +146,7 @@ file_version(struct store *st, int64_t *version, struct nara_err *err)
 }
 
 static int
-run_sql(struct store *st, const char *sql, const char *what,
+run_sql(struct store_be *st, const char *sql, const char *what,
     struct nara_err *err)
 {
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
@@ -155,7 +155,7 @@ run_sql(struct store *st, const char *sql, const char *what,
 }
 
 static int
-migrate_1_2(struct store *st, struct nara_err *err)
+migrate_1_2(struct store_be *st, struct nara_err *err)
 {
 	int64_t autoinc = 0;
 	struct timespec t0, t1;
@@ -185,7 +185,7 @@ migrate_1_2(struct store *st, struct nara_err *err)
 
 /* 0 for this program's version; a newer (or unknown) one is refused. */
 static int
-version_known(struct store *st, int64_t version, struct nara_err *err)
+version_known(struct store_be *st, int64_t version, struct nara_err *err)
 {
 	if (version == STORE_SCHEMA_VERSION)
 		return 0;
@@ -196,7 +196,7 @@ version_known(struct store *st, int64_t version, struct nara_err *err)
 
 /* Inside the write transaction: create, migrate, or accept the file. */
 static int
-schema_write(struct store *st, struct nara_err *err)
+schema_write(struct store_be *st, struct nara_err *err)
 {
 	int64_t version;
 
@@ -243,7 +243,7 @@ store_schema_create(const char *tmp, struct nara_err *err)
 }
 
 int
-store_schema_open(struct store *st, struct nara_err *err)
+store_schema_open(struct store_be *st, struct nara_err *err)
 {
 	int64_t version;
 

@@ -37,7 +37,7 @@ meta_read(sqlite3_stmt *s, struct store_msg_meta *mm)
 /* Step through a prepared statement, calling fn per row; the number of rows
  * seen, or -1. */
 static int
-meta_walk(struct store *st, sqlite3_stmt *s, store_meta_fn fn, void *arg,
+meta_walk(struct store_be *st, sqlite3_stmt *s, store_meta_fn fn, void *arg,
     const char *what)
 {
 	struct store_msg_meta mm;
@@ -58,7 +58,7 @@ meta_walk(struct store *st, sqlite3_stmt *s, store_meta_fn fn, void *arg,
 }
 
 int
-store_queue_list(struct store *st, const char *address, int limit,
+store_sqlite_queue_list(struct store_be *st, const char *address, int limit,
     store_meta_fn fn, void *arg)
 {
 	static const char sql[] = META_SELECT "WHERE state = 0 AND "
@@ -74,8 +74,8 @@ store_queue_list(struct store *st, const char *address, int limit,
 }
 
 int
-store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
-    void *arg)
+store_sqlite_msg_meta(struct store_be *st, const char *message_id,
+    store_meta_fn fn, void *arg)
 {
 	static const char sql[] = META_SELECT "WHERE message_id = ?1";
 	sqlite3_stmt *s = NULL;

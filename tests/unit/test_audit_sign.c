@@ -49,7 +49,7 @@ verify_full(struct fx *f, const struct audit_key *pub, struct audit_report *rep,
 {
 	struct audit_hasher *h = audit_hasher_new();
 	struct store *ro = fx_open(f, true);
-	int rc = audit_verify_full(store_sqlite_db(ro), h, pub, rep, err);
+	int rc = audit_verify_full(ro, h, pub, rep, err);
 
 	store_free(&ro);
 	audit_hasher_free(&h);
@@ -289,7 +289,7 @@ verify_ring(struct fx *f, const struct audit_key *const *keys, size_t n,
 {
 	struct audit_hasher *h = audit_hasher_new();
 	struct store *ro = fx_open(f, true);
-	int rc = audit_verify_ring(store_sqlite_db(ro), h, keys, n, rep, err);
+	int rc = audit_verify_ring(ro, h, keys, n, rep, err);
 
 	store_free(&ro);
 	audit_hasher_free(&h);
@@ -401,7 +401,17 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	memcpy(c.hash, sqlite3_column_blob(s, 0), AUDIT_HASH_LEN);
 	sqlite3_finalize(s);
 	cr_assert_eq(audit_checkpoint_sign(intruder.sign, &c, &err), 0);
-	cr_assert_eq(audit_checkpoint_insert(db, &c, &err), 0, "%s", err.text);
+	cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO checkpoints(kind, seq, "
+	    "hash, time, signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, "
+	    "?6)", -1, &s, NULL), SQLITE_OK);
+	sqlite3_bind_text(s, 1, c.kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, c.seq);
+	sqlite3_bind_blob(s, 3, c.hash, AUDIT_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 4, c.time_ms);
+	sqlite3_bind_blob(s, 5, c.sig, AUDIT_SIG_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, c.fingerprint, -1, SQLITE_STATIC);
+	cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
 	sqlite3_close(db);
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), -1);

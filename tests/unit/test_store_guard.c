@@ -3,7 +3,7 @@
  * store is created only where no file exists, an empty or foreign file is
  * refused, the head file beside the store is written at a clean close and
  * a store behind it is refused; store_check (narad -n) agrees and writes
- * nothing.
+ * nothing; store_open picks the backend by name.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -133,5 +133,33 @@ Test(guard, tools_do_not_write_the_head_file)
 	    FX_NOW), 0);
 	store_free(&st);
 	cr_expect_neq(access(head, F_OK), 0, "a tool wrote the head file");
+	fx_fini(&f);
+}
+
+/* The backend is picked by name: "sqlite" (and no name) opens the SQLite
+ * store; a name no backend answers to is refused before any file is made. */
+Test(guard, backend_is_picked_by_name)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .backend = "sqlite", .sync_full = true,
+	    .pseudonym_key = NULL, .head_file = true };
+	struct store *st;
+	char other[300];
+
+	fx_init(&f);
+	store_free(&f.st);
+	st = store_open(f.path, &opt, &err);
+	cr_assert_not_null(st, "%s", err.text);
+	cr_expect_eq(store_audit_event(st, "broker_started", NULL, NULL, FX_NOW),
+	    0);
+	store_free(&st);
+	snprintf(other, sizeof(other), "%s/other.db", f.dir);
+	opt.backend = "oracle";
+	cr_expect_null(store_open(other, &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "unknown store backend \"oracle\"") != NULL,
+	    "%s", err.text);
+	cr_expect_neq(access(other, F_OK), 0, "no file for an unknown backend");
 	fx_fini(&f);
 }

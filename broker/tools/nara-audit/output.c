@@ -68,42 +68,65 @@ rows_free(struct rows **r)
 	*r = NULL;
 }
 
-/* Field i of the current row as text into buf; NULL when absent. */
+/* The text field i of r (2..10, 12..14). */
 static const char *
-field_text(sqlite3_stmt *s, int i, char *buf, size_t len)
+field_string(const struct audit_row *r, int i)
 {
-	if (sqlite3_column_type(s, i) == SQLITE_NULL)
-		return NULL;
-	if (i == 1) {
+	const char *const v[N_FIELDS] = { NULL, NULL, r->event, r->node,
+	    r->message_id, r->type, r->sender, r->recipient, r->author,
+	    r->legal_basis, r->payload_sha256, NULL, r->subject, r->code,
+	    r->detail, NULL };
+
+	return v[i];
+}
+
+/* Field i of the row as text into buf; NULL when absent. */
+static const char *
+field_text(const struct audit_row *r, const uint8_t *hash, int i, char *buf,
+    size_t len)
+{
+	const char *t;
+
+	switch (i) {
+	case 0:
+		snprintf(buf, len, "%lld", (long long)r->seq);
+		return buf;
+	case 1:
 		/* Stored in milliseconds, recorded in whole seconds: written
 		 * as narad writes every time, without a made-up fraction. */
-		time_format(sqlite3_column_int64(s, 1) / 1000, buf, len);
+		time_format(r->time_ms / 1000, buf, len);
 		return buf;
-	}
-	if (i == N_FIELDS - 1) {
-		if (sqlite3_column_bytes(s, i) != AUDIT_HASH_LEN)
+	case 11:
+		if (r->payload_size < 0)
 			return NULL;
-		audit_hex(sqlite3_column_blob(s, i), AUDIT_HASH_LEN, buf);
+		snprintf(buf, len, "%lld", (long long)r->payload_size);
+		return buf;
+	case N_FIELDS - 1:
+		if (hash == NULL)
+			return NULL;
+		audit_hex(hash, AUDIT_HASH_LEN, buf);
 		return buf;
 	}
-	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(s, i));
+	if ((t = field_string(r, i)) == NULL)
+		return NULL;
+	snprintf(buf, len, "%s", t);
 	return buf;
 }
 
 static json_t *
-row_json(sqlite3_stmt *s)
+row_json(const struct audit_row *r, const uint8_t *hash)
 {
 	json_t *o = json_object();
 	char buf[2048];
 
 	for (int i = 0; o != NULL && i < N_FIELDS; i++) {
-		const char *t = field_text(s, i, buf, sizeof(buf));
+		const char *t = field_text(r, hash, i, buf, sizeof(buf));
 		json_t *v;
 
 		if (t == NULL)
 			v = json_null();
 		else if (i == 0 || i == 11)
-			v = json_integer(sqlite3_column_int64(s, i));
+			v = json_integer(i == 0 ? r->seq : r->payload_size);
 		else
 			v = json_string(t);
 		json_object_set_new(o, field_names[i], v);
@@ -141,7 +164,7 @@ csv_cell(FILE *out, const char *t)
 }
 
 static int
-table_add(struct rows *r, sqlite3_stmt *s)
+table_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 {
 	char buf[2048];
 
@@ -154,7 +177,8 @@ table_add(struct rows *r, sqlite3_stmt *s)
 		r->cap_cells = cap;
 	}
 	for (size_t i = 0; i < N_TABLE; i++) {
-		const char *t = field_text(s, table_fields[i], buf, sizeof(buf));
+		const char *t = field_text(row, hash, table_fields[i], buf,
+		    sizeof(buf));
 		if ((r->cells[r->n_cells++] = strdup(t ? t : "-")) == NULL)
 			return -1;
 	}
@@ -162,7 +186,7 @@ table_add(struct rows *r, sqlite3_stmt *s)
 }
 
 int
-rows_add(struct rows *r, sqlite3_stmt *s)
+rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 {
 	char buf[2048];
 	json_t *o;
@@ -170,18 +194,19 @@ rows_add(struct rows *r, sqlite3_stmt *s)
 	r->count++;
 	switch (r->fmt) {
 	case OUT_TABLE:
-		return table_add(r, s);
+		return table_add(r, row, hash);
 	case OUT_CSV:
 		for (int i = 0; i < N_FIELDS; i++) {
 			if (i > 0)
 				fputc(',', r->out);
-			csv_cell(r->out, field_text(s, i, buf, sizeof(buf)));
+			csv_cell(r->out, field_text(row, hash, i, buf,
+			    sizeof(buf)));
 		}
 		fputc('\n', r->out);
 		return 0;
 	case OUT_JSON:
 	case OUT_JSONL:
-		if ((o = row_json(s)) == NULL)
+		if ((o = row_json(row, hash)) == NULL)
 			return -1;
 		if (r->fmt == OUT_JSON)
 			fputs(r->count > 1 ? ",\n " : "\n ", r->out);
@@ -228,23 +253,39 @@ rows_end(struct rows *r)
 	return r->count;
 }
 
-int64_t
-rows_run(sqlite3 *db, sqlite3_stmt *s, enum out_format fmt)
+/* Each row into the output; a row that cannot be added stops the walk. */
+static int
+rows_one(void *arg, const struct audit_row *row, const uint8_t *prev_hash,
+    const uint8_t *hash)
 {
+	struct rows *r = arg;
+
+	(void)prev_hash;
+	if (rows_add(r, row, hash) != 0) {
+		r->oom = true;
+		return 1;
+	}
+	return 0;
+}
+
+int64_t
+rows_print(struct store *st, const struct store_audit_filter *f,
+    enum out_format fmt)
+{
+	struct nara_err err = { 0 };
 	struct rows *r = rows_new(fmt, stdout);
 	int64_t n = -1;
-	int rc;
 
 	if (r == NULL)
 		return -1;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (rows_add(r, s) != 0)
-			break;
-	if (rc == SQLITE_DONE)
-		n = rows_end(r);
-	else
+	if (store_audit_rows(st, f, rows_one, r, &err) < 0)
 		tool_error("%s reading the audit log: %s",
-		    nara_code_id(NR_STORE_FAILED), sqlite3_errmsg(db));
+		    nara_code_id(NR_STORE_FAILED), err.text);
+	else if (r->oom)
+		tool_error("%s reading the audit log: out of memory",
+		    nara_code_id(NR_STORE_FAILED));
+	else
+		n = rows_end(r);
 	rows_free(&r);
 	return n;
 }

@@ -13,21 +13,6 @@
 #include "tool.h"
 #include "validate.h"
 
-#define SELECT_ROWS "SELECT " ROW_COLS " FROM audit "
-
-static sqlite3_stmt *
-prepare(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) {
-		tool_error("%s %s", nara_code_id(NR_STORE_FAILED),
-		    sqlite3_errmsg(db));
-		return NULL;
-	}
-	return s;
-}
-
 /* ---------------------------------------------------------------- verify */
 
 /* The keys that signed checkpoints, with their counts, as JSON. */
@@ -109,7 +94,7 @@ cmd_verify(struct opts *o)
 
 	if (st == NULL || h == NULL || tool_pubkeys(o, keys, &n) != 0)
 		goto done;
-	if (audit_verify_ring(store_sqlite_db(st), h,
+	if (audit_verify_ring(st, h,
 	    (const struct audit_key *const *)keys, n, &rep, &err) == 0) {
 		rc = EXIT_OK;
 		/* rows cut from the end together with every checkpoint naming
@@ -135,61 +120,32 @@ done:
 
 /* ---------------------------------------------------------------- rows */
 
-/* Run s (parameters bound) and map the outcome to an exit code; empty
+/* Print the rows f selects and map the outcome to an exit code; empty
  * results are exit 1 when empty_is_bad. */
 static int
-run_rows(struct store *st, sqlite3_stmt *s, enum out_format fmt,
-    bool empty_is_bad)
+run_rows(struct store *st, const struct store_audit_filter *f,
+    enum out_format fmt, bool empty_is_bad)
 {
-	int64_t n = rows_run(store_sqlite_db(st), s, fmt);
+	int64_t n = rows_print(st, f, fmt);
 
-	sqlite3_finalize(s);
 	if (n < 0)
 		return EXIT_USAGE;
 	return n == 0 && empty_is_bad ? EXIT_BAD : EXIT_OK;
-}
-
-/*
- * The rows about one message come through the two audit indexes: rows of
- * a stored message by its seq (msg_seq), the others (refusals, events
- * about unknown ids) by message_id. Only when neither finds a row, e.g.
- * for a message whose row was pruned, the whole log is scanned.
- */
-#define TRACE_INDEXED "WHERE msg_seq = (SELECT seq FROM messages WHERE " \
-	"message_id = ?1) OR (msg_seq IS NULL AND message_id = ?1) ORDER BY seq"
-
-static const char *
-trace_sql(struct store *st, const char *message_id)
-{
-	sqlite3_stmt *s = prepare(store_sqlite_db(st), "SELECT 1 FROM audit "
-	    TRACE_INDEXED);
-	bool found = false;
-
-	if (s != NULL) {
-		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
-		found = sqlite3_step(s) == SQLITE_ROW;
-		sqlite3_finalize(s);
-	}
-	return found ? SELECT_ROWS TRACE_INDEXED :
-	    SELECT_ROWS "WHERE message_id = ?1 ORDER BY seq";
 }
 
 int
 cmd_trace(struct opts *o)
 {
 	struct store *st = tool_open_store(o, false, false);
-	sqlite3_stmt *s;
+	struct store_audit_filter f = { .select = STORE_AUDIT_MESSAGE,
+	    .message_id = o->args[0] };
 	int rc = EXIT_USAGE;
 
 	if (st == NULL)
 		return rc;
-	s = prepare(store_sqlite_db(st), trace_sql(st, o->args[0]));
-	if (s != NULL) {
-		sqlite3_bind_text(s, 1, o->args[0], -1, SQLITE_STATIC);
-		rc = run_rows(st, s, o->out, true);
-		if (rc == EXIT_BAD)
-			tool_error("no audit rows for message %s", o->args[0]);
-	}
+	rc = run_rows(st, &f, o->out, true);
+	if (rc == EXIT_BAD)
+		tool_error("no audit rows for message %s", o->args[0]);
 	store_free(&st);
 	return rc;
 }
@@ -204,22 +160,34 @@ static const char *const EVENTS[] = {
 	"signing_key_changed", "signing_key_refused",
 };
 
-/* 1 when some row has this value in column (event or type), 0, -1. */
 static int
-in_log(struct store *st, const char *column, const char *value)
+found_one(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
 {
-	char sql[96];
-	sqlite3_stmt *s;
-	int rc;
+	(void)arg;
+	(void)r;
+	(void)prev_hash;
+	(void)hash;
+	return 1;
+}
 
-	snprintf(sql, sizeof(sql), "SELECT 1 FROM audit WHERE %s = ?1 LIMIT 1",
-	    column);
-	if ((s = prepare(store_sqlite_db(st), sql)) == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, value, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+/* 1 when some row has this event (or, with is_type, this type), 0, or -1
+ * after saying why. */
+static int
+in_log(struct store *st, bool is_type, const char *value)
+{
+	struct store_audit_filter f = { .select = STORE_AUDIT_MATCH,
+	    .from_ms = INT64_MIN, .to_ms = INT64_MAX };
+	struct nara_err err = { 0 };
+	int64_t n;
+
+	if (is_type)
+		f.type = value;
+	else
+		f.event = value;
+	if ((n = store_audit_rows(st, &f, found_one, NULL, &err)) < 0)
+		tool_error("%s %s", nara_code_id(NR_STORE_FAILED), err.text);
+	return n > 0 ? 1 : (int)n;
 }
 
 /* A filter naming an event or type nara does not know (and the log does
@@ -234,13 +202,13 @@ filters_known(struct store *st, const struct opts *o)
 	for (size_t i = 0; o->event != NULL && i < sizeof(EVENTS) /
 	    sizeof(EVENTS[0]); i++)
 		known = known || strcmp(o->event, EVENTS[i]) == 0;
-	if (o->event != NULL && !known && in_log(st, "event", o->event) != 1) {
+	if (o->event != NULL && !known && in_log(st, false, o->event) != 1) {
 		tool_error("%s --event: unknown event \"%s\" (see AUDIT.md, "
 		    "\"What is logged\")", nara_code_id(NR_USAGE), o->event);
 		return -1;
 	}
 	if (o->type != NULL && message_type_parse(o->type, &t) != 0 &&
-	    in_log(st, "type", o->type) != 1) {
+	    in_log(st, true, o->type) != 1) {
 		tool_error("%s --type: unknown message type \"%s\"",
 		    nara_code_id(NR_USAGE), o->type);
 		return -1;
@@ -253,28 +221,15 @@ static int
 filtered(struct opts *o, enum out_format fmt)
 {
 	struct store *st = tool_open_store(o, false, false);
-	sqlite3_stmt *s;
+	struct store_audit_filter f = { .select = STORE_AUDIT_MATCH,
+	    .from_ms = o->from_ms, .to_ms = o->to_ms, .party = o->party,
+	    .type = o->type, .event = o->event, .node = o->node };
 	int rc = EXIT_USAGE;
 
 	if (st == NULL)
 		return rc;
-	if (filters_known(st, o) != 0) {
-		store_free(&st);
-		return rc;
-	}
-	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE time >= ?1 AND "
-	    "time < ?2 AND (?3 IS NULL OR sender = ?3 OR recipient = ?3) AND "
-	    "(?4 IS NULL OR type = ?4) AND (?5 IS NULL OR event = ?5) AND "
-	    "(?6 IS NULL OR node = ?6) ORDER BY seq");
-	if (s != NULL) {
-		sqlite3_bind_int64(s, 1, o->from_ms);
-		sqlite3_bind_int64(s, 2, o->to_ms);
-		sqlite3_bind_text(s, 3, o->party, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 4, o->type, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 5, o->event, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 6, o->node, -1, SQLITE_STATIC);
-		rc = run_rows(st, s, fmt, false);
-	}
+	if (filters_known(st, o) == 0)
+		rc = run_rows(st, &f, fmt, false);
 	store_free(&st);
 	return rc;
 }
@@ -328,8 +283,8 @@ cmd_subject(struct opts *o)
 {
 	struct nara_err err = { 0 };
 	struct store *st = NULL;
+	struct store_audit_filter f = { .select = STORE_AUDIT_SUBJECT };
 	char pn[32], hex[65];
-	sqlite3_stmt *s;
 	int rc = EXIT_USAGE;
 
 	if (subject_number(o->args[0], pn) != 0)
@@ -347,13 +302,8 @@ cmd_subject(struct opts *o)
 		    nara_code_id(NR_CONFIG));
 		goto done;
 	}
-	s = prepare(store_sqlite_db(st), SELECT_ROWS "WHERE subject = ?1 OR "
-	    "message_id IN (SELECT message_id FROM audit WHERE subject = ?1 AND "
-	    "message_id IS NOT NULL) ORDER BY seq");
-	if (s != NULL) {
-		sqlite3_bind_text(s, 1, hex, -1, SQLITE_STATIC);
-		rc = run_rows(st, s, o->out, false);
-	}
+	f.subject = hex;
+	rc = run_rows(st, &f, o->out, false);
 done:
 	OPENSSL_cleanse(pn, sizeof(pn));
 	store_free(&st);

@@ -51,45 +51,68 @@ cmp_seq(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The seqs gathered by population. */
+struct seqs {
+	int64_t *v, n, cap;
+	bool oom;
+};
+
+static int
+seq_add(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	struct seqs *q = arg;
+	int64_t *nv;
+
+	(void)prev_hash;
+	(void)hash;
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 1024;
+		if ((nv = realloc(q->v, (size_t)q->cap * sizeof(*nv))) == NULL) {
+			q->oom = true;
+			return 1;
+		}
+		q->v = nv;
+	}
+	q->v[q->n++] = r->seq;
+	return 0;
+}
+
 /* Seqs of the "received" rows in [from, to), in seq order. */
 static int64_t
-population(sqlite3 *db, const struct opts *o, int64_t **out)
+population(struct store *st, const struct opts *o, int64_t **out)
 {
-	sqlite3_stmt *s = NULL;
-	int64_t n = 0, cap = 0, *v = NULL, *nv;
-	int rc = sqlite3_prepare_v2(db, "SELECT seq FROM audit WHERE event = "
-	    "'received' AND time >= ?1 AND time < ?2 ORDER BY seq", -1, &s, NULL);
+	struct store_audit_filter f = { .select = STORE_AUDIT_MATCH,
+	    .from_ms = o->from_ms, .to_ms = o->to_ms, .event = "received" };
+	struct nara_err err = { 0 };
+	struct seqs q = { 0 };
 
-	if (rc == SQLITE_OK) {
-		sqlite3_bind_int64(s, 1, o->from_ms);
-		sqlite3_bind_int64(s, 2, o->to_ms);
-	}
-	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			if ((nv = realloc(v, (size_t)cap * sizeof(*v))) == NULL)
-				break;
-			v = nv;
-		}
-		v[n++] = sqlite3_column_int64(s, 0);
-		rc = SQLITE_OK;
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
+	if (store_audit_rows(st, &f, seq_add, &q, &err) < 0 || q.oom) {
 		tool_error("%s reading the audit log: %s",
-		    nara_code_id(NR_STORE_FAILED), sqlite3_errmsg(db));
-		free(v);
+		    nara_code_id(NR_STORE_FAILED), q.oom ? "out of memory"
+		    : err.text);
+		free(q.v);
 		return -1;
 	}
-	*out = v;
-	return n;
+	*out = q.v;
+	return q.n;
 }
 
 static int
-sample_print(sqlite3 *db, const struct opts *o, const int64_t *pick,
+row_add(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	(void)prev_hash;
+	rows_add(arg, r, hash);
+	return 0;
+}
+
+static int
+sample_print(struct store *st, const struct opts *o, const int64_t *pick,
     int64_t k, int64_t total)
 {
-	sqlite3_stmt *s = NULL;
+	struct store_audit_filter f = { .select = STORE_AUDIT_SEQ };
+	struct nara_err err = { 0 };
 	struct rows *r;
 
 	if (o->out == OUT_JSON)
@@ -99,21 +122,14 @@ sample_print(sqlite3 *db, const struct opts *o, const int64_t *pick,
 	else if (o->out == OUT_TABLE)
 		printf("seed %llu: %lld of %lld messages received in the period\n",
 		    (unsigned long long)o->seed, (long long)k, (long long)total);
-	if (sqlite3_prepare_v2(db, "SELECT " ROW_COLS " FROM audit WHERE seq = "
-	    "?1", -1, &s, NULL) != SQLITE_OK || (r = rows_new(o->out, stdout))
-	    == NULL) {
-		sqlite3_finalize(s);
+	if ((r = rows_new(o->out, stdout)) == NULL)
 		return -1;
-	}
 	for (int64_t i = 0; i < k; i++) {
-		sqlite3_bind_int64(s, 1, pick[i]);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			rows_add(r, s);
-		sqlite3_reset(s);
+		f.seq = pick[i];
+		store_audit_rows(st, &f, row_add, r, &err);
 	}
 	rows_end(r);
 	rows_free(&r);
-	sqlite3_finalize(s);
 	if (o->out == OUT_JSON)
 		puts("}");
 	return 0;
@@ -139,7 +155,7 @@ cmd_sample(struct opts *o)
 	    (unsigned long long)o->seed);
 	if ((st = tool_open_store(o, false, false)) == NULL)
 		return rc;
-	if ((total = population(store_sqlite_db(st), o, &v)) < 0)
+	if ((total = population(st, o, &v)) < 0)
 		goto done;
 	k = o->n < total ? o->n : total;
 	state = o->seed;
@@ -150,7 +166,7 @@ cmd_sample(struct opts *o)
 		v[j] = t;
 	}
 	qsort(v, (size_t)k, sizeof(*v), cmp_seq);
-	if (sample_print(store_sqlite_db(st), o, v, k, total) == 0)
+	if (sample_print(st, o, v, k, total) == 0)
 		rc = k > 0 ? EXIT_OK : EXIT_BAD;
 done:
 	free(v);

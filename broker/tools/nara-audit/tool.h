@@ -10,8 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <sqlite3.h>
-
+#include "audit.h"
 #include "audit_sign.h"
 #include "store.h"
 
@@ -59,20 +58,19 @@ struct store *tool_open_store(struct opts *o, bool write, bool needs_key);
 int tool_pubkeys(struct opts *o, struct audit_key *keys[AUDIT_RING_MAX],
     size_t *n);
 
-/* Prints rows of SELECT ROW_COLS ... in the chosen format. */
-#define ROW_COLS "seq, time, event, node, message_id, type, sender, " \
-	"recipient, author, legal_basis, payload_sha256, payload_size, " \
-	"subject, code, detail, hash"
+/* Prints audit rows (store_audit_rows) in the chosen format. */
 struct rows;
 struct rows *rows_new(enum out_format fmt, FILE *out);
-/* Add the current row of s (columns ROW_COLS). */
-int rows_add(struct rows *r, sqlite3_stmt *s);
+/* Add one row; hash is its 32-byte hash, NULL when malformed. */
+int rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash);
 /* Finish the output (table widths, closing bracket); the row count. */
 int64_t rows_end(struct rows *r);
 void rows_free(struct rows **r);
 
-/* Run a prepared statement of ROW_COLS rows into the output; count or -1. */
-int64_t rows_run(sqlite3 *db, sqlite3_stmt *s, enum out_format fmt);
+/* The rows f selects from st on stdout; their count, or -1 after saying
+ * why on stderr. */
+int64_t rows_print(struct store *st, const struct store_audit_filter *f,
+    enum out_format fmt);
 
 /* Subcommands, each returning an exit code. */
 int cmd_verify(struct opts *o);

@@ -1,0 +1,289 @@
+/*
+ * store.c — the dispatch of store.h to the backend a store was opened
+ * with (store_ops.h): store_open picks the backend by name, every other
+ * call goes to the same operation of that backend.
+ */
+#include "store_ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct store_ops *const backends[] = { &store_sqlite_ops };
+
+/* The backend called name; NULL (the default) is "sqlite". */
+static const struct store_ops *
+backend_find(const char *name, struct nara_err *err)
+{
+	if (name == NULL)
+		name = "sqlite";
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	nara_err_set(err, NR_STORE_FAILED, "store", "unknown store backend "
+	    "\"%s\" (known: sqlite)", name);
+	return NULL;
+}
+
+struct store *
+store_open(const char *path, const struct store_options *opt,
+    struct nara_err *err)
+{
+	const struct store_ops *ops = backend_find(opt != NULL ? opt->backend
+	    : NULL, err);
+	struct store *st;
+
+	if (ops == NULL)
+		return NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+		return NULL;
+	}
+	st->ops = ops;
+	if ((st->be = ops->open(path, opt, st, err)) == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_free(struct store **st)
+{
+	if (st == NULL || *st == NULL)
+		return;
+	(*st)->ops->free(&(*st)->be);
+	free(*st);
+	*st = NULL;
+}
+
+int
+store_head_file_check(struct store *st, struct nara_err *err)
+{
+	return st->ops->head_file_check(st->be, err);
+}
+
+int
+store_begin(struct store *st, struct nara_err *err)
+{
+	return st->ops->begin(st->be, err);
+}
+
+int
+store_commit(struct store *st, struct nara_err *err)
+{
+	return st->ops->commit(st->be, err);
+}
+
+void
+store_rollback(struct store *st)
+{
+	st->ops->rollback(st->be);
+}
+
+int
+store_accept(struct store *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err)
+{
+	return st->ops->accept(st->be, m, now, res, err);
+}
+
+int
+store_audit_rejected(struct store *st, const struct store_msg *m,
+    const char *node, const char *code, const char *text, int64_t now)
+{
+	return st->ops->audit_rejected(st->be, m, node, code, text, now);
+}
+
+int
+store_audit_event(struct store *st, const char *event, const char *node,
+    const char *detail, int64_t now)
+{
+	return st->ops->audit_event(st->be, event, node, detail, now);
+}
+
+int
+store_audit_event_coded(struct store *st, const char *event, const char *node,
+    const char *code, const char *detail, int64_t now)
+{
+	return st->ops->audit_event_coded(st->be, event, node, code, detail,
+	    now);
+}
+
+int
+store_queue_load(struct store *st, const char *node, int64_t after_seq,
+    int limit, store_msg_fn fn, void *arg)
+{
+	return st->ops->queue_load(st->be, node, after_seq, limit, fn, arg);
+}
+
+int
+store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
+    int64_t now)
+{
+	return st->ops->delivering(st->be, seq, attempt, node, now);
+}
+
+int
+store_acked(struct store *st, const char *message_id, const char *node,
+    int64_t now, bool *was_new)
+{
+	return st->ops->acked(st->be, message_id, node, now, was_new);
+}
+
+int
+store_dead_letter(struct store *st, const char *message_id, const char *code,
+    const char *text, bool expired, const char *node, int64_t now)
+{
+	return st->ops->dead_letter(st->be, message_id, code, text, expired,
+	    node, now);
+}
+
+int
+store_expired_load(struct store *st, int64_t now, int limit, store_msg_fn fn,
+    void *arg)
+{
+	return st->ops->expired_load(st->be, now, limit, fn, arg);
+}
+
+int
+store_receipts_load(struct store *st, const char *node, int64_t after_id,
+    int limit, store_receipt_fn fn, void *arg)
+{
+	return st->ops->receipts_load(st->be, node, after_id, limit, fn, arg);
+}
+
+int
+store_receipt_sent(struct store *st, int64_t id, int64_t now)
+{
+	return st->ops->receipt_sent(st->be, id, now);
+}
+
+int
+store_receipt_acked(struct store *st, const char *node, const char *message_id,
+    int64_t now)
+{
+	return st->ops->receipt_acked(st->be, node, message_id, now);
+}
+
+int
+store_retry(struct store *st, const char *message_id, const char *operator,
+    int64_t now, struct nara_err *err)
+{
+	return st->ops->retry(st->be, message_id, operator, now, err);
+}
+
+int
+store_node_stats(struct store *st, store_stats_fn fn, void *arg)
+{
+	return st->ops->node_stats(st->be, fn, arg);
+}
+
+int
+store_totals(struct store *st, struct store_totals *t)
+{
+	return st->ops->totals(st->be, t);
+}
+
+int
+store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
+{
+	return st->ops->audit_verify(st->be, bad_seq, err);
+}
+
+int
+store_pseudonym(const struct store *st, const char *personal_number,
+    char hex[65])
+{
+	return st->ops->pseudonym(st->be, personal_number, hex);
+}
+
+int
+store_queue_list(struct store *st, const char *address, int limit,
+    store_meta_fn fn, void *arg)
+{
+	return st->ops->queue_list(st->be, address, limit, fn, arg);
+}
+
+int
+store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
+    void *arg)
+{
+	return st->ops->msg_meta(st->be, message_id, fn, arg);
+}
+
+void
+store_set_signer(struct store *st, const struct audit_key *key,
+    int64_t interval, int64_t retention)
+{
+	st->ops->set_signer(st->be, key, interval, retention);
+}
+
+int
+store_maintain(struct store *st, int64_t now, struct nara_err *err)
+{
+	return st->ops->maintain(st->be, now, err);
+}
+
+int
+store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
+    struct nara_err *err)
+{
+	return st->ops->checkpoint(st->be, key, now, err);
+}
+
+int
+store_audit_review(struct store *st, const char *message_id,
+    const char *reviewer, const char *conclusion, int64_t now,
+    struct nara_err *err)
+{
+	return st->ops->audit_review(st->be, message_id, reviewer, conclusion,
+	    now, err);
+}
+
+int
+store_audit_prune(struct store *st, const struct audit_key *key, int64_t before,
+    int64_t max_rows, int64_t now, int64_t *cut_seq, int64_t *deleted,
+    struct nara_err *err)
+{
+	return st->ops->audit_prune(st->be, key, before, max_rows, now, cut_seq,
+	    deleted, err);
+}
+
+int64_t
+store_audit_rows(struct store *st, const struct store_audit_filter *f,
+    store_audit_fn fn, void *arg, struct nara_err *err)
+{
+	return st->ops->audit_rows(st->be, f, fn, arg, err);
+}
+
+int
+store_audit_checkpoints(struct store *st, const char *kind, store_ckpt_fn fn,
+    void *arg, struct nara_err *err)
+{
+	return st->ops->audit_checkpoints(st->be, kind, fn, arg, err);
+}
+
+int
+store_audit_hash(struct store *st, int64_t seq, uint8_t hash[32])
+{
+	return st->ops->audit_hash(st->be, seq, hash);
+}
+
+int
+store_audit_head(struct store *st, int64_t *seq, uint8_t hash[32],
+    struct nara_err *err)
+{
+	return st->ops->audit_head(st->be, seq, hash, err);
+}
+
+int
+store_read_begin(struct store *st, bool *own, struct nara_err *err)
+{
+	return st->ops->read_begin(st->be, own, err);
+}
+
+void
+store_read_end(struct store *st, bool own)
+{
+	st->ops->read_end(st->be, own);
+}

@@ -1,0 +1,99 @@
+/*
+ * store_ops.h — the store as a table of operations: store.c keeps the
+ * backend a store was opened with and passes every call of store.h to it.
+ * A backend (the SQLite one: store_sqlite*.c, store_sqlite_ops.c) defines
+ * struct store_be, its own state, in its own files and fills one
+ * struct store_ops; nothing outside the backend sees inside store_be.
+ * Each operation is the store.h function of the same name without the
+ * "store_" prefix, with the backend's state for the store.
+ */
+#ifndef NARA_STORE_OPS_H
+#define NARA_STORE_OPS_H
+
+#include "store.h"
+
+struct store_be;
+
+struct store_ops {
+	const char *name;            /* as store_options.backend names it */
+	/* Open path; outer is the store the backend's state belongs to, for
+	 * calls back through store.h (the chain verification). NULL with
+	 * err on failure. */
+	struct store_be *(*open)(const char *path,
+	    const struct store_options *opt, struct store *outer,
+	    struct nara_err *err);
+	void (*free)(struct store_be **be);
+	int (*head_file_check)(struct store_be *st, struct nara_err *err);
+	int (*begin)(struct store_be *st, struct nara_err *err);
+	int (*commit)(struct store_be *st, struct nara_err *err);
+	void (*rollback)(struct store_be *st);
+	int (*accept)(struct store_be *st, struct store_msg *m, int64_t now,
+	    enum store_accept_result *res, struct nara_err *err);
+	int (*audit_rejected)(struct store_be *st, const struct store_msg *m,
+	    const char *node, const char *code, const char *text, int64_t now);
+	int (*audit_event)(struct store_be *st, const char *event,
+	    const char *node, const char *detail, int64_t now);
+	int (*audit_event_coded)(struct store_be *st, const char *event,
+	    const char *node, const char *code, const char *detail,
+	    int64_t now);
+	int (*queue_load)(struct store_be *st, const char *node,
+	    int64_t after_seq, int limit, store_msg_fn fn, void *arg);
+	int (*delivering)(struct store_be *st, int64_t seq, int attempt,
+	    const char *node, int64_t now);
+	int (*acked)(struct store_be *st, const char *message_id,
+	    const char *node, int64_t now, bool *was_new);
+	int (*dead_letter)(struct store_be *st, const char *message_id,
+	    const char *code, const char *text, bool expired, const char *node,
+	    int64_t now);
+	int (*expired_load)(struct store_be *st, int64_t now, int limit,
+	    store_msg_fn fn, void *arg);
+	int (*receipts_load)(struct store_be *st, const char *node,
+	    int64_t after_id, int limit, store_receipt_fn fn, void *arg);
+	int (*receipt_sent)(struct store_be *st, int64_t id, int64_t now);
+	int (*receipt_acked)(struct store_be *st, const char *node,
+	    const char *message_id, int64_t now);
+	int (*retry)(struct store_be *st, const char *message_id,
+	    const char *operator, int64_t now, struct nara_err *err);
+	int (*node_stats)(struct store_be *st, store_stats_fn fn, void *arg);
+	int (*totals)(struct store_be *st, struct store_totals *t);
+	int (*audit_verify)(struct store_be *st, int64_t *bad_seq,
+	    struct nara_err *err);
+	int (*pseudonym)(const struct store_be *st, const char *personal_number,
+	    char hex[65]);
+	int (*queue_list)(struct store_be *st, const char *address, int limit,
+	    store_meta_fn fn, void *arg);
+	int (*msg_meta)(struct store_be *st, const char *message_id,
+	    store_meta_fn fn, void *arg);
+	void (*set_signer)(struct store_be *st, const struct audit_key *key,
+	    int64_t interval, int64_t retention);
+	int (*maintain)(struct store_be *st, int64_t now, struct nara_err *err);
+	int (*checkpoint)(struct store_be *st, const struct audit_key *key,
+	    int64_t now, struct nara_err *err);
+	int (*audit_review)(struct store_be *st, const char *message_id,
+	    const char *reviewer, const char *conclusion, int64_t now,
+	    struct nara_err *err);
+	int (*audit_prune)(struct store_be *st, const struct audit_key *key,
+	    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
+	    int64_t *deleted, struct nara_err *err);
+	int64_t (*audit_rows)(struct store_be *st,
+	    const struct store_audit_filter *f, store_audit_fn fn, void *arg,
+	    struct nara_err *err);
+	int (*audit_checkpoints)(struct store_be *st, const char *kind,
+	    store_ckpt_fn fn, void *arg, struct nara_err *err);
+	int (*audit_hash)(struct store_be *st, int64_t seq, uint8_t hash[32]);
+	int (*audit_head)(struct store_be *st, int64_t *seq, uint8_t hash[32],
+	    struct nara_err *err);
+	int (*read_begin)(struct store_be *st, bool *own, struct nara_err *err);
+	void (*read_end)(struct store_be *st, bool own);
+};
+
+/* A store: its backend and the backend's state (both owned by store.c). */
+struct store {
+	const struct store_ops *ops;
+	struct store_be *be;
+};
+
+/* The backends store_open can pick. */
+extern const struct store_ops store_sqlite_ops;
+
+#endif

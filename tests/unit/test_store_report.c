@@ -1,0 +1,230 @@
+/*
+ * test_store_report.c — the store's operations for reading the audit log
+ * (store.h, "Reading the audit log"): rows by each selection with their
+ * hashes, a walk stopped by its callback, checkpoints, a row's hash, the
+ * recorded head and the read transaction.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "audit.h"
+#include "audit_sign.h"
+#include "store_fixture.h"
+
+/* What a walk saw: the seqs in order and whether the chain linked. */
+struct seen {
+	int64_t seq[64];
+	int n;
+	int stop_after;              /* 0 = never stop */
+	uint8_t last_hash[AUDIT_HASH_LEN];
+	bool linked, hashed;
+	char event[64][32];
+};
+
+static int
+seen_add(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	struct seen *w = arg;
+
+	if (w->n == 0)
+		memset(w->last_hash, 0, sizeof(w->last_hash));
+	if (prev_hash == NULL || memcmp(prev_hash, w->last_hash,
+	    AUDIT_HASH_LEN) != 0)
+		w->linked = false;
+	if (hash == NULL)
+		w->hashed = false;
+	else
+		memcpy(w->last_hash, hash, AUDIT_HASH_LEN);
+	snprintf(w->event[w->n], sizeof(w->event[0]), "%s", r->event);
+	w->seq[w->n++] = r->seq;
+	return w->stop_after > 0 && w->n >= w->stop_after;
+}
+
+/* The seqs f selects, as "1,2,3". */
+static int64_t
+walk(struct fx *f, const struct store_audit_filter *flt, struct seen *w,
+    char *out, size_t len)
+{
+	struct nara_err err = { 0 };
+	int64_t n;
+	size_t used = 0;
+
+	w->n = 0;
+	w->linked = w->hashed = true;
+	n = store_audit_rows(f->st, flt, seen_add, w, &err);
+	cr_assert_geq(n, 0, "%s", err.text);
+	out[0] = '\0';
+	for (int i = 0; i < w->n && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%lld",
+		    i ? "," : "", (long long)w->seq[i]);
+	return n;
+}
+
+Test(store_report, all_rows_in_seq_order_with_linked_hashes)
+{
+	struct fx f;
+	struct store_audit_filter all = { .select = STORE_AUDIT_ALL };
+	struct seen w = { 0 };
+	char got[256];
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(walk(&f, &all, &w, got, sizeof(got)), 11);
+	cr_expect_str_eq(got, "1,2,3,4,5,6,7,8,9,10,11");
+	cr_expect(w.linked, "each prev_hash is the hash of the row before");
+	cr_expect(w.hashed);
+	cr_expect_str_eq(w.event[3], "node_connected");
+	fx_fini(&f);
+}
+
+Test(store_report, match_filters_time_range_party_event_and_node)
+{
+	struct fx f;
+	struct store_audit_filter m = { .select = STORE_AUDIT_MATCH,
+	    .from_ms = INT64_MIN, .to_ms = INT64_MAX, .event = "received" };
+	struct seen w = { 0 };
+	char got[256];
+
+	fx_init(&f);
+	fx_populate(&f);
+	walk(&f, &m, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "1,2,3");
+	m.party = "kommun:0180:nobody";
+	walk(&f, &m, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "");
+	m = (struct store_audit_filter){ .select = STORE_AUDIT_MATCH,
+	    .from_ms = (FX_NOW + 1) * 1000, .to_ms = (FX_NOW + 2) * 1000 };
+	walk(&f, &m, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "6,7,8", "[from, to) holds the ack's rows only");
+	m = (struct store_audit_filter){ .select = STORE_AUDIT_MATCH,
+	    .from_ms = INT64_MIN, .to_ms = INT64_MAX, .event = "delivered",
+	    .node = FX_BUP };
+	walk(&f, &m, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "5");
+	fx_fini(&f);
+}
+
+Test(store_report, message_subject_and_seq_selections)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store_audit_filter s = { .select = STORE_AUDIT_MESSAGE };
+	struct seen w = { 0 };
+	char got[256], hex[65];
+
+	fx_init(&f);
+	fx_populate(&f);
+	s.message_id = fx_msg(&x, 1, FX_BUP)->message_id;
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "1,5,6,7,8");
+	s.message_id = fx_msg(&x, 4, FX_BUP)->message_id;  /* refused */
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "11");
+	s.message_id = "00000000-0000-4000-8000-999999999999";
+	cr_expect_eq(walk(&f, &s, &w, got, sizeof(got)), 0);
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, hex), 0);
+	s = (struct store_audit_filter){ .select = STORE_AUDIT_SUBJECT,
+	    .subject = hex };
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "1,2,3,5,6,7,8,9,10,11",
+	    "every row of the messages naming the child, no event row");
+	s = (struct store_audit_filter){ .select = STORE_AUDIT_SEQ, .seq = 4 };
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "4");
+	s.seq = 99;
+	cr_expect_eq(walk(&f, &s, &w, got, sizeof(got)), 0);
+	fx_fini(&f);
+}
+
+Test(store_report, a_callback_stops_the_walk)
+{
+	struct fx f;
+	struct store_audit_filter all = { .select = STORE_AUDIT_ALL };
+	struct seen w = { .stop_after = 2 };
+	char got[256];
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(walk(&f, &all, &w, got, sizeof(got)), 2);
+	cr_expect_str_eq(got, "1,2");
+	fx_fini(&f);
+}
+
+/* The checkpoints of one kind, counted, with the last one kept. */
+struct ckpts {
+	const struct audit_key *key;
+	int n, malformed, good_sig;
+	struct audit_checkpoint last; /* its strings are gone after the call */
+};
+
+static int
+ckpt_add(void *arg, const struct audit_checkpoint *c, bool well_formed)
+{
+	struct ckpts *k = arg;
+
+	k->n++;
+	k->malformed += !well_formed;
+	k->good_sig += k->key != NULL && audit_checkpoint_check(k->key, c) == 0;
+	k->last = *c;
+	return 0;
+}
+
+Test(store_report, checkpoints_hash_and_head)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct audit_key *key;
+	struct ckpts heads = { 0 }, cuts = { 0 };
+	uint8_t hash[AUDIT_HASH_LEN], head_hash[AUDIT_HASH_LEN];
+	char priv[300], pub[300];
+	int64_t head_seq;
+
+	fx_init(&f);
+	fx_populate(&f);
+	snprintf(priv, sizeof(priv), "%s/sign.key", f.dir);
+	snprintf(pub, sizeof(pub), "%s/sign.pub", f.dir);
+	cr_assert_eq(audit_key_generate(priv, pub, &err), 0, "%s", err.text);
+	cr_assert_not_null(key = audit_key_load_private(priv, &err));
+	heads.key = key;
+	cr_assert_eq(store_checkpoint(f.st, key, FX_NOW + 10, &err), 0, "%s",
+	    err.text);
+	cr_assert_eq(store_audit_checkpoints(f.st, "head", ckpt_add, &heads,
+	    &err), 0, "%s", err.text);
+	cr_assert_eq(store_audit_checkpoints(f.st, "cut", ckpt_add, &cuts,
+	    &err), 0, "%s", err.text);
+	cr_expect_eq(heads.n, 1);
+	cr_expect_eq(heads.malformed, 0);
+	cr_expect_eq(cuts.n, 0);
+	cr_expect_eq(heads.last.seq, 11);
+	cr_expect_eq(heads.good_sig, 1, "signed by the key, kind and "
+	    "fingerprint as stored");
+	cr_assert_eq(store_audit_hash(f.st, 11, hash), 1);
+	cr_expect_eq(memcmp(hash, heads.last.hash, AUDIT_HASH_LEN), 0);
+	cr_expect_eq(store_audit_hash(f.st, 99, hash), 0);
+	cr_assert_eq(store_audit_head(f.st, &head_seq, head_hash, &err), 0);
+	cr_expect_eq(head_seq, 11);
+	cr_expect_eq(memcmp(head_hash, hash, AUDIT_HASH_LEN), 0);
+	audit_key_free(&key);
+	fx_fini(&f);
+}
+
+Test(store_report, read_transaction_is_opened_once)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	bool outer = false, inner = true;
+
+	fx_init(&f);
+	cr_assert_eq(store_read_begin(f.st, &outer, &err), 0, "%s", err.text);
+	cr_expect(outer);
+	cr_assert_eq(store_read_begin(f.st, &inner, &err), 0, "%s", err.text);
+	cr_expect_not(inner, "a read inside one already open owns nothing");
+	store_read_end(f.st, inner);
+	store_read_end(f.st, outer);
+	cr_expect_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
+	    FX_NOW), 0, "the store writes again after the read ended");
+	fx_fini(&f);
+}

@@ -4,12 +4,14 @@
  * follow the traffic (history_interval = 1 keeps it fast), /api/dead
  * listing exactly the dead letters with code and reason and nothing of
  * the clinical content, and the dashboard in headless Chromium drawing the
- * SVG charts and the dead-letter list. The console stays read-only.
+ * SVG charts and the dead-letter list (its screenshot is kept in
+ * build/tests/artefacts/). The console stays read-only.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -270,6 +272,31 @@ dump_dom(void)
 	return dom;
 }
 
+/* A screenshot of the dashboard kept as a test artefact in
+ * build/tests/artefacts/console.png under NARA_TOP, for a person to look
+ * at; the test asserts on the DOM, not on the picture. */
+static void
+keep_screenshot(void)
+{
+	const char *top = getenv("NARA_TOP");
+	char dir[400], cmd[2048];
+	struct stat st;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/build/tests/artefacts", top ? top : ".");
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && timeout 120 chromium "
+	    "--headless --no-sandbox --disable-gpu --no-first-run "
+	    "--user-data-dir=%s/chromium --virtual-time-budget=4000 "
+	    "--window-size=1280,1100 --screenshot=%s/console.png "
+	    "http://127.0.0.1:%d/ >/dev/null 2>>%s/chromium.log", dir, ops_h.dir,
+	    dir, ops_http_port, ops_h.dir);
+	rc = system(cmd);
+	cr_expect_eq(rc, 0, "chromium --screenshot failed (%d)", rc);
+	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/console.png");
+	cr_expect(stat(dir, &st) == 0 && st.st_size > 0, "no screenshot %s",
+	    dir);
+}
+
 /* The polyline of series in the chart svg id, with its number of points. */
 static int
 chart_points(const char *dom, const char *svg_id, const char *series)
@@ -338,6 +365,7 @@ Test(console, dashboard_charts_and_dead_letters)
 		cr_expect(strstr(dom, clinical[i]) == NULL, "the page shows "
 		    "\"%s\"", clinical[i]);
 	free(dom);
+	keep_screenshot();
 	tclient_close(&bup);
 	tclient_close(&gbg);
 	fixture_free(&fx);

@@ -205,6 +205,12 @@ store_queue_list(struct store *st, const char *address, int limit,
 }
 
 int
+store_dead_list(struct store *st, int limit, store_meta_fn fn, void *arg)
+{
+	return st->ops->dead_list(st->be, limit, fn, arg);
+}
+
+int
 store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
     void *arg)
 {

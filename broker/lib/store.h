@@ -232,6 +232,9 @@ typedef int (*store_meta_fn)(void *arg, const struct store_msg_meta *mm);
  * queue order, at most limit; the number of rows, -1 on error. */
 int store_queue_list(struct store *st, const char *address, int limit,
     store_meta_fn fn, void *arg);
+/* Dead letters, the most recently dead-lettered first, at most limit; the
+ * number of rows, -1 on error (the dashboard's list, naractl's retry). */
+int store_dead_list(struct store *st, int limit, store_meta_fn fn, void *arg);
 /* The message with this id: 1 when found (fn called), 0 when not, -1. */
 int store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
     void *arg);

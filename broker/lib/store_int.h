@@ -233,6 +233,8 @@ int store_sqlite_pseudonym(const struct store_be *st,
     const char *personal_number, char hex[65]);
 int store_sqlite_queue_list(struct store_be *st, const char *address, int limit,
     store_meta_fn fn, void *arg);
+int store_sqlite_dead_list(struct store_be *st, int limit, store_meta_fn fn,
+    void *arg);
 int store_sqlite_msg_meta(struct store_be *st, const char *message_id,
     store_meta_fn fn, void *arg);
 void store_sqlite_set_signer(struct store_be *st, const struct audit_key *key,

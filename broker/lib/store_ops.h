@@ -62,6 +62,8 @@ struct store_ops {
 	    char hex[65]);
 	int (*queue_list)(struct store_be *st, const char *address, int limit,
 	    store_meta_fn fn, void *arg);
+	int (*dead_list)(struct store_be *st, int limit, store_meta_fn fn,
+	    void *arg);
 	int (*msg_meta)(struct store_be *st, const char *message_id,
 	    store_meta_fn fn, void *arg);
 	void (*set_signer)(struct store_be *st, const struct audit_key *key,

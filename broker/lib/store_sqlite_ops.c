@@ -30,6 +30,7 @@ const struct store_ops store_sqlite_ops = {
 	.audit_verify = store_sqlite_audit_verify,
 	.pseudonym = store_sqlite_pseudonym,
 	.queue_list = store_sqlite_queue_list,
+	.dead_list = store_sqlite_dead_list,
 	.msg_meta = store_sqlite_msg_meta,
 	.set_signer = store_sqlite_set_signer,
 	.maintain = store_sqlite_maintain,

@@ -1,8 +1,9 @@
 /*
  * store_sqlite_stats.c — read-only queries for operators: the metadata of
- * the messages queued for an address and of one message by id. Nothing here
- * returns clinical content: the payload and the subject pseudonym are never
- * read, only whether the payload is still kept.
+ * the messages queued for an address, of the dead letters and of one
+ * message by id. Nothing here returns clinical content: the payload and
+ * the subject pseudonym are never read, only whether the payload is still
+ * kept.
  *
  * These run a few times a minute at most (naractl, the dashboard), so they
  * prepare their statement per call instead of holding one open.
@@ -71,6 +72,21 @@ store_sqlite_queue_list(struct store_be *st, const char *address, int limit,
 	sqlite3_bind_text(s, 1, address, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 2, limit);
 	return meta_walk(st, s, fn, arg, "listing a queue");
+}
+
+int
+store_sqlite_dead_list(struct store_be *st, int limit, store_meta_fn fn,
+    void *arg)
+{
+	static const char sql[] = META_SELECT "WHERE state = 2 "
+	    "ORDER BY done_at DESC, seq DESC LIMIT ?1";
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return store_fail(st, rc, "listing dead letters", NULL);
+	sqlite3_bind_int(s, 1, limit);
+	return meta_walk(st, s, fn, arg, "listing dead letters");
 }
 
 int

@@ -1,5 +1,7 @@
 /*
- * http.c — /metrics, /healthz, /api/nodes and the dashboard over evhttp.
+ * http.c — /metrics, /healthz, /api/nodes, /api/history, /api/dead and the
+ * dashboard over evhttp. The listener also owns the history of the
+ * dashboard's charts and the timer that samples it.
  */
 #include "http.h"
 
@@ -22,7 +24,12 @@
 struct http {
 	struct ops_view view;
 	struct evhttp *evh;
+	struct history *history;    /* the charts' rings (metrics.h) */
+	struct event *sampler;      /* every history_interval seconds */
 };
+
+/* The newest dead letters /api/dead lists; "total" says how many exist. */
+#define HTTP_DEAD_LIMIT 500
 
 /* ---------------------------------------------------------------- metrics */
 
@@ -232,7 +239,7 @@ api_nodes(struct http *h)
 	return nv;
 }
 
-/* The router: four read-only paths, GET or HEAD only. */
+/* The router: six read-only paths, GET or HEAD only. */
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -262,6 +269,10 @@ on_request(struct evhttp_request *req, void *arg)
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
 		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/api/history") == 0) {
+		serve_json(req, status_history_json(h->history));
+	} else if (strcmp(path, "/api/dead") == 0) {
+		serve_json(req, status_dead_json(&h->view, HTTP_DEAD_LIMIT));
 	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
 		reply(req, 200, "OK", "text/html; charset=utf-8", o);
@@ -275,6 +286,34 @@ on_request(struct evhttp_request *req, void *arg)
 }
 
 /* ---------------------------------------------------------------- life */
+
+/* A store that cannot be read skips a sample: the chart shows the gap
+ * as a longer step, and /healthz already reports the store. */
+static void
+on_sample(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (status_history_sample(&h->view, h->history) != 0)
+		log_warn("history: store not readable, sample skipped");
+}
+
+/* The history starts with narad: one sample now, then one per interval. */
+static int
+history_start(struct http *h, struct event_base *base)
+{
+	int64_t interval = (int64_t)broker_config(h->view.broker)->broker
+	    .history_interval;
+	struct timeval tv = { (time_t)interval, 0 };
+
+	if ((h->history = history_new(interval)) == NULL ||
+	    (h->sampler = event_new(base, -1, EV_PERSIST, on_sample, h)) == NULL)
+		return -1;
+	on_sample(-1, 0, h);
+	return event_add(h->sampler, &tv);
+}
 
 /* "HOST:PORT" or "[V6]:PORT" into host and port. */
 static int
@@ -324,6 +363,10 @@ http_new(struct event_base *base, const struct ops_view *view,
 	evhttp_set_max_headers_size(h->evh, 8192);
 	evhttp_set_max_body_size(h->evh, 0);
 	evhttp_set_gencb(h->evh, on_request, h);
+	if (history_start(h, base) != 0) {
+		log_error("http: no memory for the history");
+		goto fail;
+	}
 	if (evhttp_bind_socket(h->evh, host, (ev_uint16_t)port) != 0) {
 		log_error("cannot listen on http %s", listen);
 		goto fail;
@@ -342,6 +385,9 @@ http_free(struct http **hp)
 
 	if (h == NULL)
 		return;
+	if (h->sampler != NULL)
+		event_free(h->sampler);
+	history_free(&h->history);
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
 	free(h);

@@ -3,6 +3,8 @@
  *   /metrics    Prometheus text format
  *   /healthz    200 "ok" while the store commits and the loop runs, else 503
  *   /api/nodes  the node table and broker totals as JSON
+ *   /api/history  rates and queue depths of the last hours (metrics.h)
+ *   /api/dead   the dead letters, metadata only
  *   /           a read-only dashboard (inline HTML/CSS/JS, no external assets)
  * Read-only by design: there is nothing to change over HTTP. It has no
  * authentication, so bind it to a loopback or management address only.

@@ -118,3 +118,112 @@ metrics_commits_in_window(const struct metrics *m)
 			n += m->per_sec[i];
 	return n;
 }
+
+/* ---------------------------------------------------------------- history */
+
+/* The sizes metrics.h and docs/OPERATIONS.md state. */
+_Static_assert(sizeof(struct history_point) == 32, "history point size");
+_Static_assert(sizeof(struct history_node) == 1508, "history node size");
+
+struct history *
+history_new(int64_t interval)
+{
+	struct history *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	h->interval = interval > 0 ? interval : 10;
+	return h;
+}
+
+void
+history_free(struct history **hp)
+{
+	if (*hp == NULL)
+		return;
+	free((*hp)->nodes);
+	free(*hp);
+	*hp = NULL;
+}
+
+/* The increase of a counter since the last sample, clamped to 32 bits
+ * (a counter never goes back while narad runs). */
+static uint32_t
+delta(uint64_t now, uint64_t before)
+{
+	uint64_t d = now >= before ? now - before : 0;
+
+	return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+bool
+history_sample(struct history *h, int64_t now,
+    const struct history_counters *c, uint64_t queued)
+{
+	struct history_point *p = &h->point[h->head];
+
+	memset(p, 0, sizeof(*p));
+	p->at = now;
+	if (h->have_last) {
+		p->submitted = delta(c->submitted, h->last.submitted);
+		p->accepted = delta(c->accepted, h->last.accepted);
+		p->delivered = delta(c->delivered, h->last.delivered);
+		p->refused = delta(c->refused, h->last.refused);
+	}
+	p->queued = queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued;
+	h->last = *c;
+	h->have_last = true;
+	h->head = (h->head + 1) % HISTORY_SLOTS;
+	if (h->n < HISTORY_SLOTS)
+		h->n++;
+	h->node_due = h->samples++ % HISTORY_NODE_EVERY == 0;
+	if (!h->node_due)
+		return false;
+	/* a node the store does not report has nothing queued */
+	for (size_t i = 0; i < h->n_nodes; i++)
+		h->nodes[i].queued[h->node_head] = 0;
+	h->node_at[h->node_head] = now;
+	h->node_head = (h->node_head + 1) % HISTORY_NODE_SLOTS;
+	if (h->node_n < HISTORY_NODE_SLOTS)
+		h->node_n++;
+	return true;
+}
+
+int
+history_node_queued(struct history *h, const char *node, uint64_t queued)
+{
+	size_t i, slot = (h->node_head + HISTORY_NODE_SLOTS - 1) %
+	    HISTORY_NODE_SLOTS;
+	struct history_node *grown;
+
+	if (!h->node_due || strlen(node) > HISTORY_ID_MAX)
+		return -1;
+	for (i = 0; i < h->n_nodes; i++)
+		if (strcmp(h->nodes[i].id, node) == 0)
+			break;
+	if (i == h->n_nodes) {
+		if (h->n_nodes == HISTORY_MAX_NODES || (grown = realloc(h->nodes,
+		    (h->n_nodes + 1) * sizeof(*grown))) == NULL)
+			return -1;
+		h->nodes = grown;
+		memset(&h->nodes[i], 0, sizeof(h->nodes[i]));
+		strcpy(h->nodes[i].id, node);
+		h->n_nodes++;
+	}
+	h->nodes[i].queued[slot] = queued > UINT32_MAX ? UINT32_MAX
+	    : (uint32_t)queued;
+	return 0;
+}
+
+const struct history_point *
+history_point_at(const struct history *h, size_t i)
+{
+	return &h->point[(h->head + HISTORY_SLOTS - h->n + i) % HISTORY_SLOTS];
+}
+
+size_t
+history_node_slot(const struct history *h, size_t i)
+{
+	return (h->node_head + HISTORY_NODE_SLOTS - h->node_n + i) %
+	    HISTORY_NODE_SLOTS;
+}

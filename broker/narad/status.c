@@ -204,3 +204,148 @@ status_healthy(const struct ops_view *v)
 
 	return m->last_ok && metrics_mono_us() - m->last_ok_at < 5000000;
 }
+
+/* ---------------------------------------------------------------- history */
+
+struct history_walk {
+	struct history *h;
+	uint64_t queued;
+	bool nodes;                 /* second pass: per-node depths */
+};
+
+static int
+on_history_stats(void *arg, const struct store_node_stats *s)
+{
+	struct history_walk *w = arg;
+
+	if (w->nodes)
+		history_node_queued(w->h, s->node, (uint64_t)s->queued);
+	else
+		w->queued += (uint64_t)s->queued;
+	return 0;
+}
+
+/* Totals every sample; per node every HISTORY_NODE_EVERY-th, when the
+ * store is read a second time (once a minute by default). Every configured
+ * node gets a ring, also one that never had a queue. */
+int
+status_history_sample(const struct ops_view *v, struct history *h)
+{
+	const struct config *cfg = broker_config(v->broker);
+	struct history_walk w = { h, 0, false };
+	struct history_counters c;
+	struct broker_stats s;
+
+	if (store_node_stats(broker_store(v->broker), on_history_stats, &w) != 0)
+		return -1;
+	broker_stats(v->broker, &s);
+	c.submitted = s.submits;
+	c.accepted = s.accepted;
+	c.delivered = s.delivered;
+	c.refused = s.rejected;
+	if (!history_sample(h, (int64_t)time(NULL), &c, w.queued))
+		return 0;
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		history_node_queued(h, cfg->nodes[i].id, 0);
+	w.nodes = true;
+	return store_node_stats(broker_store(v->broker), on_history_stats, &w);
+}
+
+/* One count per sample as a rate per minute. */
+static json_t *
+per_minute(uint32_t count, int64_t interval)
+{
+	return json_real((double)count * 60.0 / (double)interval);
+}
+
+static json_t *
+history_totals_json(const struct history *h)
+{
+	json_t *at = json_array(), *sub = json_array(), *acc = json_array();
+	json_t *del = json_array(), *ref = json_array(), *q = json_array();
+
+	for (size_t i = 0; i < h->n; i++) {
+		const struct history_point *p = history_point_at(h, i);
+		json_array_append_new(at, status_time_json(p->at));
+		json_array_append_new(sub, per_minute(p->submitted, h->interval));
+		json_array_append_new(acc, per_minute(p->accepted, h->interval));
+		json_array_append_new(del, per_minute(p->delivered, h->interval));
+		json_array_append_new(ref, per_minute(p->refused, h->interval));
+		json_array_append_new(q, json_integer(p->queued));
+	}
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "at", at,
+	    "submitted_per_minute", sub, "accepted_per_minute", acc,
+	    "delivered_per_minute", del, "refused_per_minute", ref, "queued", q);
+}
+
+static json_t *
+history_nodes_json(const struct history *h)
+{
+	json_t *at = json_array(), *by_node = json_object(), *q;
+
+	for (size_t i = 0; i < h->node_n; i++)
+		json_array_append_new(at, status_time_json(
+		    h->node_at[history_node_slot(h, i)]));
+	for (size_t n = 0; n < h->n_nodes; n++) {
+		q = json_array();
+		for (size_t i = 0; i < h->node_n; i++)
+			json_array_append_new(q, json_integer(
+			    h->nodes[n].queued[history_node_slot(h, i)]));
+		json_object_set_new(by_node, h->nodes[n].id, q);
+	}
+	return json_pack("{s:o, s:o}", "at", at, "queued", by_node);
+}
+
+json_t *
+status_history_json(const struct history *h)
+{
+	return json_pack("{s:o, s:I, s:i, s:o, s:I, s:i, s:o}",
+	    "now", status_time_json((int64_t)time(NULL)),
+	    "interval_seconds", (json_int_t)h->interval,
+	    "slots", HISTORY_SLOTS,
+	    "samples", history_totals_json(h),
+	    "node_interval_seconds", (json_int_t)(h->interval *
+	    HISTORY_NODE_EVERY),
+	    "node_slots", HISTORY_NODE_SLOTS,
+	    "nodes", history_nodes_json(h));
+}
+
+/* ---------------------------------------------------------------- dead */
+
+/* Metadata only: no payload, no subject, no conversation. */
+static int
+on_dead(void *arg, const struct store_msg_meta *mm)
+{
+	json_t *list = arg;
+
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
+	    "s:s, s:s, s:i, s:o, s:o, s:b}",
+	    "message_id", mm->m.message_id,
+	    "type", message_type_name((Nara__MessageType)mm->m.type),
+	    "sender_node", mm->m.sender_node,
+	    "recipient_node", mm->m.recipient_node,
+	    "recipient", mm->m.recipient,
+	    "code", mm->dead_code ? mm->dead_code : "",
+	    "reason", mm->dead_text ? mm->dead_text : "",
+	    "attempts", mm->m.attempts,
+	    "accepted_at", status_time_json(mm->accepted_at),
+	    "dead_at", status_time_json(mm->done_at),
+	    "payload_kept", mm->payload_kept));
+	return 0;
+}
+
+json_t *
+status_dead_json(const struct ops_view *v, int limit)
+{
+	struct store_totals t;
+	json_t *list = json_array();
+
+	if (store_totals(broker_store(v->broker), &t) != 0 ||
+	    store_dead_list(broker_store(v->broker), limit, on_dead, list) < 0) {
+		json_decref(list);
+		return NULL;
+	}
+	return json_pack("{s:o, s:I, s:i, s:o}",
+	    "now", status_time_json((int64_t)time(NULL)),
+	    "total", (json_int_t)t.dead, "limit", limit, "dead_letters", list);
+}

@@ -29,6 +29,22 @@ json_t *status_nodes_json(const struct ops_view *v);
 /* True when the last commit succeeded within the last 5 seconds. */
 bool status_healthy(const struct ops_view *v);
 
+struct history;
+
+/* Take one history sample (metrics.h) from the broker's counters and the
+ * store's queue depths, for http.c's timer. 0, or -1 when the store could
+ * not be read (the sample is not taken). */
+int status_history_sample(const struct ops_view *v, struct history *h);
+/* /api/history: {"now", "interval_seconds", "slots", "samples": {"at",
+ * "submitted_per_minute", ...}, "node_interval_seconds", "node_slots",
+ * "nodes": {"at", "queued": {NODE: [...]}}}; see docs/OPERATIONS.md.
+ * New reference. */
+json_t *status_history_json(const struct history *h);
+/* /api/dead: the newest limit dead letters, metadata only (id, type,
+ * nodes, code, reason, times); never payload or subject. New reference,
+ * NULL when the store fails. */
+json_t *status_dead_json(const struct ops_view *v, int limit);
+
 /* A point in time as every view shows it: RFC 3339 in UTC
  * ("2026-12-03T09:15:00Z"), or null for 0 (never). New reference. */
 json_t *status_time_json(int64_t epoch);

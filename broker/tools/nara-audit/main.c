@@ -216,8 +216,8 @@ set_option(struct opts *o, int id, const char *arg)
 		o->pubkeys[o->n_pubkeys++] = arg;
 		return 0;
 	case O_SIGNKEY: o->sign_key = arg; return 0;
-	case O_JSON: o->out = OUT_JSON; return 0;
-	case O_CSV: o->out = OUT_CSV; return 0;
+	case O_JSON: o->out = FMT_JSON; return 0;
+	case O_CSV: o->out = FMT_CSV; return 0;
 	case O_PARTY: o->party = arg; return 0;
 	case O_TYPE: o->type = arg; return 0;
 	case O_EVENT: o->event = arg; return 0;

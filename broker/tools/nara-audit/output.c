@@ -29,7 +29,7 @@ static const int table_fields[] = { 0, 1, 2, 3, 4, 5, 6, 7, 13, 14 };
 #define N_TABLE (sizeof(table_fields) / sizeof(table_fields[0]))
 
 struct rows {
-	enum out_format fmt;
+	enum output_format fmt;
 	FILE *out;
 	int64_t count;
 	char **cells;                /* table: N_TABLE per row, owned */
@@ -38,7 +38,7 @@ struct rows {
 };
 
 struct rows *
-rows_new(enum out_format fmt, FILE *out)
+rows_new(enum output_format fmt, FILE *out)
 {
 	struct rows *r = calloc(1, sizeof(*r));
 
@@ -46,9 +46,9 @@ rows_new(enum out_format fmt, FILE *out)
 		return NULL;
 	r->fmt = fmt;
 	r->out = out;
-	if (fmt == OUT_JSON)
+	if (fmt == FMT_JSON)
 		fputs("[", out);
-	if (fmt == OUT_CSV) {
+	if (fmt == FMT_CSV) {
 		for (int i = 0; i < N_FIELDS; i++)
 			fprintf(out, "%s%s", i ? "," : "", field_names[i]);
 		fputs("\n", out);
@@ -170,7 +170,7 @@ table_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 
 	if (r->n_cells + N_TABLE > r->cap_cells) {
 		size_t cap = r->cap_cells ? r->cap_cells * 2 : 64 * N_TABLE;
-		char **v = realloc(r->cells, cap * sizeof(*v));
+		char **v = reallocarray(r->cells, cap, sizeof(*v));
 		if (v == NULL)
 			return -1;
 		r->cells = v;
@@ -193,9 +193,9 @@ rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 
 	r->count++;
 	switch (r->fmt) {
-	case OUT_TABLE:
+	case FMT_TABLE:
 		return table_add(r, row, hash);
-	case OUT_CSV:
+	case FMT_CSV:
 		for (int i = 0; i < N_FIELDS; i++) {
 			if (i > 0)
 				fputc(',', r->out);
@@ -204,14 +204,14 @@ rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 		}
 		fputc('\n', r->out);
 		return 0;
-	case OUT_JSON:
-	case OUT_JSONL:
+	case FMT_JSON:
+	case FMT_JSONL:
 		if ((o = row_json(row, hash)) == NULL)
 			return -1;
-		if (r->fmt == OUT_JSON)
+		if (r->fmt == FMT_JSON)
 			fputs(r->count > 1 ? ",\n " : "\n ", r->out);
 		json_dumpf(o, r->out, JSON_COMPACT | JSON_ENSURE_ASCII);
-		if (r->fmt == OUT_JSONL)
+		if (r->fmt == FMT_JSONL)
 			fputc('\n', r->out);
 		json_decref(o);
 		return 0;
@@ -245,9 +245,9 @@ table_print(struct rows *r)
 int64_t
 rows_end(struct rows *r)
 {
-	if (r->fmt == OUT_TABLE)
+	if (r->fmt == FMT_TABLE)
 		table_print(r);
-	if (r->fmt == OUT_JSON)
+	if (r->fmt == FMT_JSON)
 		fputs(r->count > 0 ? "\n]\n" : "]\n", r->out);
 	fflush(r->out);
 	return r->count;
@@ -270,7 +270,7 @@ rows_one(void *arg, const struct audit_row *row, const uint8_t *prev_hash,
 
 int64_t
 rows_print(struct store *st, const struct store_audit_filter *f,
-    enum out_format fmt)
+    enum output_format fmt)
 {
 	struct nara_err err = { 0 };
 	struct rows *r = rows_new(fmt, stdout);

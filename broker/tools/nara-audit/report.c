@@ -109,7 +109,7 @@ cmd_verify(struct opts *o)
 		tool_error("%s %s", nara_code_id(err.code), err.text);
 		goto done;
 	}
-	verify_print(&rep, &err, rc == EXIT_OK, o->out == OUT_JSON);
+	verify_print(&rep, &err, rc == EXIT_OK, o->out == FMT_JSON);
 done:
 	while (n > 0)
 		audit_key_free(&keys[--n]);
@@ -124,7 +124,7 @@ done:
  * results are exit 1 when empty_is_bad. */
 static int
 run_rows(struct store *st, const struct store_audit_filter *f,
-    enum out_format fmt, bool empty_is_bad)
+    enum output_format fmt, bool empty_is_bad)
 {
 	int64_t n = rows_print(st, f, fmt);
 
@@ -218,7 +218,7 @@ filters_known(struct store *st, const struct opts *o)
 
 /* Rows in [from, to) with the optional filters of query and export. */
 static int
-filtered(struct opts *o, enum out_format fmt)
+filtered(struct opts *o, enum output_format fmt)
 {
 	struct store *st = tool_open_store(o, false, false);
 	struct store_audit_filter f = { .select = STORE_AUDIT_MATCH,
@@ -253,7 +253,7 @@ cmd_export(struct opts *o)
 		    nara_code_id(NR_USAGE));
 		return EXIT_USAGE;
 	}
-	return filtered(o, OUT_JSONL);
+	return filtered(o, FMT_JSONL);
 }
 
 /* ---------------------------------------------------------------- subject */

@@ -68,7 +68,7 @@ seq_add(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
 	(void)hash;
 	if (q->n == q->cap) {
 		q->cap = q->cap ? q->cap * 2 : 1024;
-		if ((nv = realloc(q->v, (size_t)q->cap * sizeof(*nv))) == NULL) {
+		if ((nv = reallocarray(q->v, (size_t)q->cap, sizeof(*nv))) == NULL) {
 			q->oom = true;
 			return 1;
 		}
@@ -115,11 +115,11 @@ sample_print(struct store *st, const struct opts *o, const int64_t *pick,
 	struct nara_err err = { 0 };
 	struct rows *r;
 
-	if (o->out == OUT_JSON)
+	if (o->out == FMT_JSON)
 		printf("{\"seed\":%llu,\"population\":%lld,\"n\":%lld,"
 		    "\"rows\":", (unsigned long long)o->seed, (long long)total,
 		    (long long)k);
-	else if (o->out == OUT_TABLE)
+	else if (o->out == FMT_TABLE)
 		printf("seed %llu: %lld of %lld messages received in the period\n",
 		    (unsigned long long)o->seed, (long long)k, (long long)total);
 	if ((r = rows_new(o->out, stdout)) == NULL)
@@ -130,7 +130,7 @@ sample_print(struct store *st, const struct opts *o, const int64_t *pick,
 	}
 	rows_end(r);
 	rows_free(&r);
-	if (o->out == OUT_JSON)
+	if (o->out == FMT_JSON)
 		puts("}");
 	return 0;
 }

@@ -18,7 +18,7 @@
  * configuration or I/O error. */
 enum { EXIT_OK = 0, EXIT_BAD = 1, EXIT_USAGE = 2 };
 
-enum out_format { OUT_TABLE, OUT_JSON, OUT_CSV, OUT_JSONL };
+enum output_format { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_JSONL };
 
 /* Everything the command line may say; unset strings are NULL, unset
  * times are INT64_MIN / INT64_MAX. */
@@ -38,7 +38,7 @@ struct opts {
 	uint64_t seed;
 	bool has_seed;
 	bool has_from, has_to;
-	enum out_format out;
+	enum output_format out;
 	char **args;                 /* positional arguments after the command */
 	int n_args;
 	/* resolved from the config or the options (owned by the tool) */
@@ -60,7 +60,7 @@ int tool_pubkeys(struct opts *o, struct audit_key *keys[AUDIT_RING_MAX],
 
 /* Prints audit rows (store_audit_rows) in the chosen format. */
 struct rows;
-struct rows *rows_new(enum out_format fmt, FILE *out);
+struct rows *rows_new(enum output_format fmt, FILE *out);
 /* Add one row; hash is its 32-byte hash, NULL when malformed. */
 int rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash);
 /* Finish the output (table widths, closing bracket); the row count. */
@@ -70,7 +70,7 @@ void rows_free(struct rows **r);
 /* The rows f selects from st on stdout; their count, or -1 after saying
  * why on stderr. */
 int64_t rows_print(struct store *st, const struct store_audit_filter *f,
-    enum out_format fmt);
+    enum output_format fmt);
 
 /* Subcommands, each returning an exit code. */
 int cmd_verify(struct opts *o);

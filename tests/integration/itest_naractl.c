@@ -356,6 +356,14 @@ Test(naractl, narad_down)
 	harness_cleanup(&ops_h);
 }
 
+static bool
+file_exists(void *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
 Test(naractl, read_only_socket_and_modes)
 {
 	char out[2048], err[1024], path[400], extra[512];
@@ -368,6 +376,8 @@ Test(naractl, read_only_socket_and_modes)
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0660);
 	snprintf(path, sizeof(path), "/tmp/nara-ro-%d.sock", (int)getpid());
+	/* narad binds the read-only socket after the main one */
+	cr_assert(harness_wait(file_exists, path, 10000), "no %s", path);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0666);
 	char bin[300];

@@ -113,23 +113,25 @@ take_inbox(char ids[][37])
 	closedir(d);
 }
 
-/* Wait until the adapter stopped itself at its test stop point. */
+/* The adapter (pid) has stopped itself at its test stop point. */
+static bool
+adapter_stopped(void *arg)
+{
+	pid_t pid = *(pid_t *)arg;
+	int st;
+	pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
+
+	cr_assert_geq(r, 0, "adapter gone");
+	if (r == pid && WIFSTOPPED(st))
+		return true;
+	cr_assert(r == 0, "adapter ended on its own");
+	return false;
+}
+
 static bool
 wait_stopped(pid_t pid, int timeout_ms)
 {
-	int64_t end = harness_ms_now() + timeout_ms;
-	int st;
-
-	while (harness_ms_now() < end) {
-		pid_t r = waitpid(pid, &st, WUNTRACED | WNOHANG);
-
-		cr_assert_geq(r, 0, "adapter gone");
-		if (r == pid && WIFSTOPPED(st))
-			return true;
-		cr_assert(r == 0, "adapter ended on its own");
-		usleep(2000);
-	}
-	return false;
+	return harness_wait(adapter_stopped, &pid, timeout_ms);
 }
 
 /* Start the receiving adapter so that it stops in the window point, take
@@ -161,20 +163,30 @@ put_message(char ids[][37], int i)
 	spool_put_envelope(&gbg, name, env);
 }
 
+/* Take what the inbox holds; true once every message was taken. */
+static bool
+took_everything(void *ids)
+{
+	int once = 0;
+
+	take_inbox(ids);
+	for (int i = 0; i < N_MSG; i++)
+		once += taken[i] > 0;
+	return once == N_MSG;
+}
+
 /* Take what comes until every message was taken (or timeout_ms). */
 static void
 take_all(char ids[][37], int timeout_ms)
 {
-	for (int64_t end = harness_ms_now() + timeout_ms;
-	    harness_ms_now() < end; usleep(20000)) {
-		int once = 0;
+	harness_wait(took_everything, ids, timeout_ms);
+}
 
-		take_inbox(ids);
-		for (int i = 0; i < N_MSG; i++)
-			once += taken[i] > 0;
-		if (once == N_MSG)
-			return;
-	}
+/* The receiving adapter logged one more "link up" than *ups. */
+static bool
+bup_up_again(void *ups)
+{
+	return tadapter_log_count(&bup, "link to narad up") != *(int *)ups;
 }
 
 Test(adapter_crash, kill9_in_handoff_window_exactly_once)
@@ -214,9 +226,7 @@ Test(adapter_crash, kill9_in_handoff_window_exactly_once)
 	}
 	/* up: it has seen what narad delivers again; a late second hand-off
 	 * would show now */
-	for (int i = 0; i < 500 && tadapter_log_count(&bup,
-	    "link to narad up") == ups; i++)
-		usleep(20000);
+	harness_wait(bup_up_again, &ups, 10000);
 	rc = tadapter_stop(&bup, SIGTERM);
 	cr_assert_eq(rc, 0, "adapter stopped with %d; see %s", rc, bup.log);
 	take_inbox(ids);

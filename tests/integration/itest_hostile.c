@@ -262,16 +262,13 @@ Test(hostile, handshake_limit_per_address)
 		if ((fds[n] = flood_connect(tls_port, "127.0.0.7", false)) >= 0)
 			n++;
 	/* The front closes all but PER_ADDRESS of them at once. */
-	for (int i = 0; i < 100 && harness_log_count(&h, "closed a new "
-	    "connection from 127.0.0.7: too many TLS handshakes") < 1; i++)
-		usleep(20000);
+	harness_wait_log(&h, "closed a new connection from 127.0.0.7: too "
+	    "many TLS handshakes", 1, 2000);
 	cr_assert_geq(harness_log_count(&h, "too many TLS handshakes from "
 	    "this address"), 1, "see %s", h.log);
 	/* The repeats are one summary line when report_interval ends. */
-	for (int i = 0; i < 100 && harness_log_count(&h, "127.0.0.7: too "
-	    "many TLS handshakes from this address (max_handshakes_per_address)"
-	    ": ") < 1; i++)
-		usleep(50000);
+	harness_wait_log(&h, "127.0.0.7: too many TLS handshakes from this "
+	    "address (max_handshakes_per_address): ", 1, 5000);
 	lines = harness_log_count(&h, "127.0.0.7: too many TLS handshakes");
 	cr_assert_eq(lines, 2, "%d log lines about %d refusals of one address "
 	    "(want the first and one summary); see %s", lines, 40 - PER_ADDRESS,
@@ -308,10 +305,8 @@ Test(hostile, refusals_collapsed_per_peer_and_reason)
 	}
 	cr_assert_geq(attempts, 20);
 	/* The summary of the last interval comes when it ends. */
-	for (int i = 0; i < 100 && harness_sql_long(&h, "select count(*) "
-	    "from audit where event='auth_failed' and detail like "
-	    "'%repeated % times%'") < 1; i++)
-		usleep(50000);
+	harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='auth_failed' and detail like '%repeated % times%'", 1, 5000);
 	rows = harness_sql_long(&h, "select count(*) from audit where "
 	    "event='auth_failed'");
 	summaries = harness_sql_long(&h, "select count(*) from audit where "

@@ -8,6 +8,7 @@
  * library tunnel or a raw TLS connection.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,27 +155,46 @@ count_rows(const char *where)
 	return harness_sql_long(&ops_h, sql);
 }
 
+struct rows_wait {
+	const char *where;
+	long want;
+};
+
+static bool
+rows_reached(void *arg)
+{
+	struct rows_wait *w = arg;
+
+	return count_rows(w->where) >= w->want;
+}
+
 /* Wait up to ms for count_rows(where) >= want; the last count. */
 static long
 wait_rows(const char *where, long want, int ms)
 {
-	int64_t end = harness_ms_now() + ms;
-	long n;
+	struct rows_wait w = { where, want };
 
-	while ((n = count_rows(where)) < want && harness_ms_now() < end)
-		usleep(20000);
-	return n;
+	harness_wait(rows_reached, &w, ms);
+	return count_rows(where);
+}
+
+static bool
+node_connected(void *node)
+{
+	return ctl_connected(node);
+}
+
+static bool
+node_not_connected(void *node)
+{
+	return !ctl_connected(node);
 }
 
 static void
 wait_disconnected(const char *node)
 {
-	int64_t end = harness_ms_now() + 5000;
-
-	while (ctl_connected(node) && harness_ms_now() < end)
-		usleep(20000);
-	cr_assert(!ctl_connected(node), "naractl still shows %s connected; "
-	    "see %s", node, ops_h.log);
+	cr_assert(harness_wait(node_not_connected, (void *)(uintptr_t)node,
+	    5000), "naractl still shows %s connected; see %s", node, ops_h.log);
 }
 
 static Nara__Envelope *
@@ -303,22 +323,27 @@ Test(lifecycle, submit_before_hello_beside_a_live_session_is_nr003)
 }
 
 /* The issue as an operator saw it: kill an adapter, watch naractl. */
+/* The front has logged the end of a connection of Göteborg. */
+static bool
+old_connection_gone(void *arg)
+{
+	return harness_log_count(&ops_h, "tls front: node " T_GBG
+	    " disconnected") + harness_log_count(&ops_h, "tls front: broker "
+	    "closed the connection of " T_GBG) >= 1;
+}
+
 Test(lifecycle, killed_adapter_shows_disconnected)
 {
 	struct tadapter bup;
 	char extra[1024], broker[64];
-	int64_t end;
 
 	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
 	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
 	    "key = %s/%s.key\n", pki, pki, T_BUP, pki, T_BUP);
 	tadapter_init(&bup, T_BUP, broker, extra);
 	tadapter_start(&bup);
-	end = harness_ms_now() + 10000;
-	while (!ctl_connected(T_BUP) && harness_ms_now() < end)
-		usleep(50000);
-	cr_assert(ctl_connected(T_BUP), "adapter never connected; see %s",
-	    bup.log);
+	cr_assert(harness_wait(node_connected, (void *)(uintptr_t)T_BUP, 10000),
+	    "adapter never connected; see %s", bup.log);
 	tadapter_stop(&bup, SIGKILL);
 	wait_disconnected(T_BUP);
 	cr_expect_eq(prom_connected(T_BUP), 0);
@@ -337,7 +362,6 @@ Test(lifecycle, end_of_an_old_connection_leaves_the_new_session)
 	struct tclient a, b;
 	Nara__Frame *f;
 	const char *rows = "event='node_disconnected' and node='" T_GBG "'";
-	int64_t end;
 	int never = -1;
 
 	tclient_open(&a, &via1, T_GBG, 4);
@@ -346,11 +370,7 @@ Test(lifecycle, end_of_an_old_connection_leaves_the_new_session)
 	tclient_open(&b, &via2, T_GBG, 4);
 	tclient_close(&a);
 	tls_tunnel_stop(&t1);
-	end = harness_ms_now() + 5000;
-	while (harness_log_count(&ops_h, "tls front: node " T_GBG
-	    " disconnected") + harness_log_count(&ops_h, "tls front: broker "
-	    "closed the connection of " T_GBG) < 1 && harness_ms_now() < end)
-		usleep(20000);
+	harness_wait(old_connection_gone, NULL, 5000);
 	/* The first session ended when the second connection came; nothing
 	 * else may end the second (give a wrong end time to show itself). */
 	cr_expect_eq(wait_rows(rows, 1, 3000), 1);

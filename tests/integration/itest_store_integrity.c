@@ -210,13 +210,26 @@ bytes_count(const char *path, const char *needle)
 /* The bound of docs/AUDIT.md: purged content leaves the WAL within 15 s. */
 #define WAL_BOUND_MS 15000
 
+
+struct purge_wait {
+	const char *wal, *pnr;
+};
+
+/* The personal number is in neither the WAL nor the database file. */
+static bool
+purged_everywhere(void *arg)
+{
+	struct purge_wait *w = arg;
+
+	return bytes_count(w->wal, w->pnr) == 0 &&
+	    bytes_count(h.store, w->pnr) == 0;
+}
 Test(store_integrity, purged_content_leaves_the_wal)
 {
 	struct fixture *fx = fixture_new();
 	struct tclient bup, soc;
 	char pnr[40], id[37], wal[400];
 	Nara__Frame *d, *r;
-	int64_t t0;
 	int in_wal = -1, in_db = -1;
 
 	snprintf(wal, sizeof(wal), "%s-wal", h.store);
@@ -240,14 +253,10 @@ Test(store_integrity, purged_content_leaves_the_wal)
 	r = tclient_expect(&bup, NARA__FRAME__KIND_RECEIPT, 5000);
 	cr_assert_not_null(r, "no receipt");
 	frame_free(&r);
-	t0 = harness_ms_now();
-	while (harness_ms_now() - t0 < WAL_BOUND_MS) {
-		in_wal = bytes_count(wal, pnr);
-		in_db = bytes_count(h.store, pnr);
-		if (in_wal == 0 && in_db == 0)
-			break;
-		usleep(100000);
-	}
+	harness_wait(purged_everywhere, &(struct purge_wait){ wal, pnr },
+	    WAL_BOUND_MS);
+	in_wal = bytes_count(wal, pnr);
+	in_db = bytes_count(h.store, pnr);
 	cr_expect_eq(in_wal, 0, "personal number still in %s after %d ms",
 	    wal, WAL_BOUND_MS);
 	cr_expect_eq(in_db, 0, "personal number in %s", h.store);

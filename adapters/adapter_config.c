@@ -13,6 +13,7 @@
 
 #include "conftab.h"
 #include "log.h"
+#include "tunnel.h"
 
 #define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
 #define FIELD(f) .offset = offsetof(struct adapter_config, f), \
@@ -79,8 +80,9 @@ static const struct config_key adapter_keys[] = {
 	  CONFTAB_NONEMPTY, .check = check_node_id,
 	  .help = "this node's id in nara.conf, e.g. kommun-1480" },
 	{ "broker", CT_ENDPOINT, FIELD(broker), .flags = CONFTAB_REQUIRED |
-	  CONFTAB_NONEMPTY, .help = "narad's TLS front HOST:PORT (tls = yes), "
-	  "or ipc:// / tcp:// for same-host setups (tls = no)" },
+	  CONFTAB_NONEMPTY, .help = "narad's TLS front HOST:PORT, or HOST:PORT,HOST:PORT,... "
+	  "for active and standby narads (tls = yes), or ipc:// / tcp:// for "
+	  "same-host setups (tls = no)" },
 	{ "tls", CT_BOOL, FIELD(tls), .def = "yes",
 	  .help = "reach narad through TLS with this node's certificate" },
 	{ "ca", CT_PATH, FIELD(ca), .def = "", .check = conftab_check_path,
@@ -90,7 +92,8 @@ static const struct config_key adapter_keys[] = {
 	{ "key", CT_PATH, FIELD(key), .def = "", .check = conftab_check_path,
 	  .help = "this node's private key (PEM)" },
 	{ "server_name", CT_STRING, FIELD(server_name), .def = "",
-	  .help = "name the broker certificate must carry, \"\" = host of broker" },
+	  .help = "name every broker certificate must carry, \"\" = the host "
+	  "of each broker address" },
 	{ "tunnel_dir", CT_PATH, FIELD(tunnel_dir), .def = "",
 	  .check = conftab_check_path,
 	  .help = "0700 directory for the local TLS tunnel socket, \"\" = 127.0.0.1" },
@@ -162,6 +165,7 @@ close_adapter(struct conftab_parser *p, void *base)
 	struct load *ld = p->user;
 	int line = conftab_key_line(p, "broker");
 	bool zmq = strstr(c->broker, "://") != NULL;
+	struct nara_err err = { 0 };
 
 	ld->backend_line = conftab_key_line(p, "backend");
 	ld->adapter_line = p->header_line;
@@ -173,6 +177,8 @@ close_adapter(struct conftab_parser *p, void *base)
 	if (!c->tls && !zmq)
 		conftab_error(p, line, "broker", "with tls = no the broker is an "
 		    "ipc:// or tcp:// endpoint, not \"%s\"", c->broker);
+	if (c->tls && !zmq && tunnel_brokers_check(c->broker, &err) != 0)
+		conftab_error(p, line, "broker", "%s", err.text);
 	if (c->tls && (c->ca[0] == '\0' || c->cert[0] == '\0' ||
 	    c->key[0] == '\0'))
 		conftab_error(p, p->header_line, NULL, "[adapter]: tls = yes "

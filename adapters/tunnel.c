@@ -59,11 +59,19 @@ struct tconn {
 	struct nara_tunnel *t;
 	struct bufferevent *local;     /* plain side, from the DEALER */
 	struct bufferevent *tls;       /* to the broker; owns its SSL and fd */
+	int addr;                      /* index of the broker address tried */
 	bool established;              /* TLS handshake done */
 };
 
+/* One address of the broker list and the name its certificate must carry. */
+struct broker_addr {
+	char *host, *port, *name;
+};
+
 struct nara_tunnel {
-	char *host, *port, *server_name;
+	struct broker_addr addrs[TUNNEL_MAX_BROKERS];
+	int n_addrs;
+	int cur;                       /* the address new connections try */
 	SSL_CTX *ctx;
 	unsigned handshake_timeout;
 	struct event_base *base;
@@ -75,27 +83,38 @@ struct nara_tunnel {
 	pthread_mutex_t mu;            /* guards st */
 	struct tunnel_stats st;
 	struct relay_set conns;        /* the tconns */
+	char last_why[256];            /* last failure without its address */
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char endpoint[160];
 };
 
 /* ---------------------------------------------------------------- counters */
 
+/* A connection to address a failed: counted, logged once per new reason,
+ * and the next connection tries the next address of the list. */
 static void
-stat_failure(struct nara_tunnel *t, const char *why)
+stat_failure(struct nara_tunnel *t, int a, const char *why)
 {
+	const struct broker_addr *ba = &t->addrs[a];
 	bool repeated;
 
 	pthread_mutex_lock(&t->mu);
 	t->st.handshakes_failed++;
-	repeated = strcmp(t->st.last_error, why) == 0;
-	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s", why);
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s:%s: %s",
+	    ba->host, ba->port, why);
+	repeated = strcmp(t->last_why, why) == 0;
+	snprintf(t->last_why, sizeof(t->last_why), "%s", why);
 	pthread_mutex_unlock(&t->mu);
 	/* libzmq retries every second or so: warn once per new reason. */
 	if (repeated)
-		log_debug("tunnel to %s:%s: %s", t->host, t->port, why);
+		log_debug("tunnel to %s:%s: %s", ba->host, ba->port, why);
 	else
-		log_warn("tunnel to %s:%s: %s", t->host, t->port, why);
+		log_warn("tunnel to %s:%s: %s", ba->host, ba->port, why);
+	if (t->n_addrs > 1 && t->cur == a) {
+		t->cur = (a + 1) % t->n_addrs;
+		log_info("tunnel: next connection tries broker %s:%s",
+		    t->addrs[t->cur].host, t->addrs[t->cur].port);
+	}
 }
 
 static void
@@ -128,7 +147,7 @@ on_timer(struct relay *r)
 	struct tconn *c = (struct tconn *)r;
 
 	if (!r->closing && !c->established)
-		stat_failure(c->t, "TLS handshake timed out");
+		stat_failure(c->t, c->addr, "TLS handshake timed out");
 	relay_bury(r);
 }
 
@@ -170,13 +189,14 @@ handshake_failed(struct tconn *c, short what)
 	else
 		snprintf(why, sizeof(why), "connect: %s",
 		    evutil_socket_error_to_string(sock_err));
-	stat_failure(c->t, why);
+	stat_failure(c->t, c->addr, why);
 }
 
 static void
 handshake_done(struct tconn *c)
 {
 	struct nara_tunnel *t = c->t;
+	const struct broker_addr *ba = &t->addrs[c->addr];
 	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
 	X509 *cert = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
 	int days = -1;
@@ -189,23 +209,27 @@ handshake_done(struct tconn *c)
 	pthread_mutex_lock(&t->mu);
 	t->st.handshakes_ok++;
 	t->st.broker_cert_days_left = days;
+	snprintf(t->st.broker, sizeof(t->st.broker), "%s:%s", ba->host,
+	    ba->port);
+	t->last_why[0] = '\0';
 	pthread_mutex_unlock(&t->mu);
-	log_debug("tunnel to %s:%s: TLS established (%s)", t->host, t->port,
+	log_debug("tunnel to %s:%s: TLS established (%s)", ba->host, ba->port,
 	    ssl ? SSL_get_version(ssl) : "?");
 	/* Anything the DEALER sent meanwhile is already queued on c->tls. */
 	bufferevent_enable(c->local, EV_READ);
 }
 
 static void
-connection_error(struct nara_tunnel *t, unsigned long e)
+connection_error(struct nara_tunnel *t, int a, unsigned long e)
 {
 	const char *reason = ERR_reason_error_string(e);
+	const struct broker_addr *ba = &t->addrs[a];
 
 	pthread_mutex_lock(&t->mu);
-	snprintf(t->st.last_error, sizeof(t->st.last_error), "TLS: %s",
-	    reason ? reason : "error");
+	snprintf(t->st.last_error, sizeof(t->st.last_error), "%s:%s: TLS: %s",
+	    ba->host, ba->port, reason ? reason : "error");
 	pthread_mutex_unlock(&t->mu);
-	log_info("tunnel to %s:%s: TLS: %s", t->host, t->port,
+	log_info("tunnel to %s:%s: TLS: %s", ba->host, ba->port,
 	    reason ? reason : "error");
 }
 
@@ -231,10 +255,10 @@ on_tls_event(struct tconn *c, short what)
 	 * only after the handshake) is kept as the last error. */
 	if ((what & BEV_EVENT_ERROR) && (e = tls_bev_error(c->tls, &only_eof)) != 0
 	    && !only_eof)
-		connection_error(c->t, e);
+		connection_error(c->t, c->addr, e);
 	else
 		log_debug("tunnel to %s:%s: broker closed the connection",
-		    c->t->host, c->t->port);
+		    c->t->addrs[c->addr].host, c->t->addrs[c->addr].port);
 	relay_close(&c->r, true);
 }
 
@@ -253,16 +277,17 @@ static int
 broker_connect(struct tconn *c)
 {
 	struct nara_tunnel *t = c->t;
+	const struct broker_addr *ba = &t->addrs[c->addr];
 	struct evutil_addrinfo hints = { 0 }, *ai = NULL;
 	char why[256];
 	int rc, one = 1;
 
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = evutil_getaddrinfo(t->host, t->port, &hints, &ai)) != 0) {
-		snprintf(why, sizeof(why), "cannot resolve %s: %s", t->host,
+	if ((rc = evutil_getaddrinfo(ba->host, ba->port, &hints, &ai)) != 0) {
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", ba->host,
 		    evutil_gai_strerror(rc));
-		stat_failure(t, why);
+		stat_failure(t, c->addr, why);
 		return -1;
 	}
 	rc = bufferevent_socket_connect(c->tls, ai->ai_addr, (int)ai->ai_addrlen);
@@ -274,7 +299,7 @@ broker_connect(struct tconn *c)
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "connect: %s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		stat_failure(t, why);
+		stat_failure(t, c->addr, why);
 	}
 	return rc;
 }
@@ -291,13 +316,15 @@ tconn_new(struct nara_tunnel *t, evutil_socket_t fd)
 	if (c == NULL)
 		goto fail;
 	c->t = t;
+	c->addr = t->cur;
 	c->r.unflushed[SIDE_BROKER] = true;  /* until the handshake is done */
 	c->local = bufferevent_socket_new(t->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->local == NULL)
 		goto fail;
 	fd = -1;
 	relay_attach(&c->r, SIDE_LOCAL, c->local);
-	if ((ssl = tls_client_ssl_new(t->ctx, t->server_name, &err)) == NULL) {
+	if ((ssl = tls_client_ssl_new(t->ctx, t->addrs[c->addr].name,
+	    &err)) == NULL) {
 		log_error("tunnel: %s", err.text);
 		goto fail;
 	}
@@ -364,29 +391,89 @@ tunnel_main(void *arg)
 
 /* ---------------------------------------------------------------- setup */
 
-/* "host:port" or "[v6]:port" into t->host and t->port. */
+/* One "host:port" or "[v6]:port" of the list (len bytes at s) into a;
+ * its certificate name is server_name or, NULL, its host. */
 static int
-broker_parse(struct nara_tunnel *t, const char *broker, struct nara_err *err)
+addr_parse(struct broker_addr *a, const char *s, size_t len,
+    const char *server_name, struct nara_err *err)
 {
-	const char *colon = broker ? strrchr(broker, ':') : NULL;
-	const char *host = broker, *host_end = colon;
+	char one[300];
+	const char *colon, *host = one, *host_end;
 
-	if (colon == NULL || colon == broker || colon[1] == '\0' ||
+	if (len == 0 || len >= sizeof(one))
+		return nara_err_set(err, NR_CONFIG, "broker", "broker address "
+		    "\"%.*s\" is not host:port", (int)len, s);
+	memcpy(one, s, len);
+	one[len] = '\0';
+	colon = strrchr(one, ':');
+	if (colon == NULL || colon == one || colon[1] == '\0' ||
 	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		return nara_err_set(err, NR_CONFIG, "broker",
-		    "broker \"%s\" is not host:port", broker ? broker : "");
-	if (broker[0] == '[') {
+		    "broker address \"%s\" is not host:port", one);
+	host_end = colon;
+	if (one[0] == '[') {
 		if (colon[-1] != ']')
 			return nara_err_set(err, NR_CONFIG, "broker",
-			    "broker \"%s\": unterminated [address]", broker);
-		host = broker + 1;
+			    "broker address \"%s\": unterminated [address]", one);
+		host = one + 1;
 		host_end = colon - 1;
 	}
-	t->host = strndup(host, (size_t)(host_end - host));
-	t->port = strdup(colon + 1);
-	if (t->host == NULL || t->port == NULL)
+	a->host = strndup(host, (size_t)(host_end - host));
+	a->port = strdup(colon + 1);
+	if (a->host != NULL)
+		a->name = strdup(server_name ? server_name : a->host);
+	if (a->host == NULL || a->port == NULL || a->name == NULL)
 		return nara_err_set(err, NR_IO, "broker", "out of memory");
 	return 0;
+}
+
+static void
+addr_free(struct broker_addr *a)
+{
+	free(a->host);
+	free(a->port);
+	free(a->name);
+	memset(a, 0, sizeof(*a));
+}
+
+/* The comma-separated list into t->addrs (t NULL: only checked). */
+static int
+brokers_split(struct nara_tunnel *t, const char *list,
+    const char *server_name, struct nara_err *err)
+{
+	const char *p = list ? list : "";
+	int n = 0;
+
+	for (;;) {
+		struct broker_addr a = { 0 };
+		size_t len;
+
+		p += strspn(p, " \t");
+		len = strcspn(p, ",");
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (n == TUNNEL_MAX_BROKERS)
+			return nara_err_set(err, NR_CONFIG, "broker", "more than "
+			    "%d broker addresses", TUNNEL_MAX_BROKERS);
+		if (addr_parse(&a, p, len, server_name, err) != 0) {
+			addr_free(&a);
+			return -1;
+		}
+		if (t != NULL)
+			t->addrs[t->n_addrs++] = a;
+		else
+			addr_free(&a);
+		n++;
+		p += strcspn(p, ",");
+		if (*p++ == '\0')
+			return 0;
+	}
+}
+
+int
+tunnel_brokers_check(const char *list, struct nara_err *err)
+{
+	return brokers_split(NULL, list, "x", err);
 }
 
 /* The ipc endpoint's directory: made 0700 when missing; refused when it is
@@ -484,13 +571,8 @@ tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
 	t->st.broker_cert_days_left = -1;
 	pthread_mutex_init(&t->mu, NULL);
 	t->handshake_timeout = o->handshake_timeout ? o->handshake_timeout : 10;
-	if (broker_parse(t, o->broker, err) != 0)
+	if (brokers_split(t, o->broker, o->server_name, err) != 0)
 		goto fail;
-	t->server_name = strdup(o->server_name ? o->server_name : t->host);
-	if (t->server_name == NULL) {
-		nara_err_set(err, NR_IO, "tunnel", "out of memory");
-		goto fail;
-	}
 	if (o->ca == NULL || (o->cert == NULL) != (o->key == NULL)) {
 		nara_err_set(err, NR_CONFIG, "tunnel", "a CA bundle is required, "
 		    "and a certificate needs its key");
@@ -507,8 +589,9 @@ tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
 		goto fail;
 	}
 	t->running = true;
-	log_debug("tunnel %s -> %s:%s (name %s)", t->endpoint, t->host, t->port,
-	    t->server_name);
+	for (int i = 0; i < t->n_addrs; i++)
+		log_debug("tunnel %s -> %s:%s (name %s)", t->endpoint,
+		    t->addrs[i].host, t->addrs[i].port, t->addrs[i].name);
 	return t;
 fail:
 	tunnel_stop(&t);
@@ -556,9 +639,8 @@ tunnel_stop(struct nara_tunnel **tp)
 			close(t->wake_fd[i]);
 	SSL_CTX_free(t->ctx);
 	pthread_mutex_destroy(&t->mu);
-	free(t->host);
-	free(t->port);
-	free(t->server_name);
+	for (int i = 0; i < t->n_addrs; i++)
+		addr_free(&t->addrs[i]);
 	free(t);
 	*tp = NULL;
 }

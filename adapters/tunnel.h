@@ -19,10 +19,17 @@
 
 #include "errors.h"
 
+/* Addresses a broker list may name. */
+#define TUNNEL_MAX_BROKERS 8
+
 struct tunnel_opts {
-	const char *broker;       /* "host:port" of narad's TLS front */
-	const char *server_name;  /* name the broker certificate must carry;
-	                           * NULL = the host part of broker */
+	const char *broker;       /* "host:port" of narad's TLS front, or a
+	                           * comma-separated list of them (active and
+	                           * standby narads): each new connection tries
+	                           * the address the last one reached, and the
+	                           * next in the list after a failure */
+	const char *server_name;  /* name every broker certificate must carry;
+	                           * NULL = the host part of each address */
 	const char *ca;           /* PEM bundle that signs the broker */
 	const char *cert;         /* this node's certificate (PEM); NULL with
 	                           * key NULL = none (the broker will refuse) */
@@ -40,7 +47,9 @@ struct tunnel_stats {
 	unsigned long handshakes_failed;
 	unsigned long connections_open;
 	int broker_cert_days_left;  /* -1 until the first handshake */
-	char last_error[256];       /* last TLS or connect failure, "" if none */
+	char broker[280];           /* host:port of the last handshake, "" none */
+	char last_error[256];       /* "host:port: why" of the last TLS or
+	                             * connect failure, "" if none */
 };
 
 /* Start the tunnel thread. The options' strings are copied. NULL with err
@@ -48,6 +57,11 @@ struct tunnel_stats {
  * loaded or the local endpoint cannot be made. Free with tunnel_stop(). */
 struct nara_tunnel *tunnel_start(const struct tunnel_opts *opts,
     struct nara_err *err);
+
+/* 0 when list is a valid broker list for tunnel_opts.broker (one to
+ * TUNNEL_MAX_BROKERS host:port, comma-separated); -1 with err (NR_CONFIG)
+ * saying which address is wrong. For configuration checks. */
+int tunnel_brokers_check(const char *list, struct nara_err *err);
 
 /* The endpoint a DEALER connects to: "ipc:///dir/tunnel.sock" or
  * "tcp://127.0.0.1:PORT". Owned by the tunnel. */

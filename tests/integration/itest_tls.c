@@ -664,6 +664,38 @@ Test(tls, tunnel_checks_broker_name)
 	tls_tunnel_stop(&t);
 }
 
+/* A broker list whose first address is down (a standby narad keeps its
+ * front closed): the failure names that address and the next connection
+ * reaches the second one, whose certificate is checked against its own
+ * host name. */
+Test(tls, tunnel_tries_next_broker_address)
+{
+	char ca[128], cert[128], key[128], list[128], dead[64], want[128];
+	int closed = tls_free_port();
+	struct nara_tunnel *t;
+	struct tunnel_stats st;
+	struct tclient c;
+
+	snprintf(dead, sizeof(dead), "127.0.0.1:%d", closed);
+	snprintf(list, sizeof(list), "%s, localhost:%d", dead, tls_port);
+	t = tls_tunnel_start_list(list, NULL,
+	    pem(ca, sizeof(ca), pki, "ca", "pem"),
+	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
+	    pem(key, sizeof(key), pki, T_GBG, "key"));
+	tunnel_client(&c, t, T_GBG);
+	cr_expect(hello_welcomed(&c, T_GBG, 15000),
+	    "no welcome through the second broker address");
+	tunnel_stats(t, &st);
+	cr_expect_eq(st.handshakes_ok, 1);
+	cr_expect_geq(st.handshakes_failed, 1);
+	snprintf(want, sizeof(want), "%s: connect: Connection refused", dead);
+	cr_expect_str_eq(st.last_error, want);
+	snprintf(want, sizeof(want), "localhost:%d", tls_port);
+	cr_expect_str_eq(st.broker, want);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+}
+
 Test(tls, tunnel_refuses_broker_of_another_ca)
 {
 	char ca2[128];

@@ -87,15 +87,24 @@ struct nara_tunnel *
 tls_tunnel_start(int tls_port, const char *server_name, const char *ca,
     const char *cert, const char *key)
 {
-	char dir[64], broker[64];
+	char broker[64];
+
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	return tls_tunnel_start_list(broker, server_name, ca, cert, key);
+}
+
+struct nara_tunnel *
+tls_tunnel_start_list(const char *brokers, const char *server_name,
+    const char *ca, const char *cert, const char *key)
+{
+	char dir[64];
 	struct nara_err err = { 0 };
 	struct tunnel_opts o = { 0 };
 	struct nara_tunnel *t;
 
 	snprintf(dir, sizeof(dir), "/tmp/nara-tun-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
-	o.broker = broker;
+	o.broker = brokers;
 	o.server_name = server_name;
 	o.ca = ca;
 	o.cert = cert;

@@ -38,6 +38,11 @@ struct nara_tunnel;
 struct nara_tunnel *tls_tunnel_start(int tls_port, const char *server_name,
     const char *ca, const char *cert, const char *key);
 /* Stop it and remove its directory. */
+/* The same for a broker list (tunnel_opts.broker: "host:port,..."). */
+struct nara_tunnel *tls_tunnel_start_list(const char *brokers,
+    const char *server_name, const char *ca, const char *cert,
+    const char *key);
+
 void tls_tunnel_stop(struct nara_tunnel **t);
 
 /* With [tls] on, narad wants its ROUTER socket inside the 0700 [tls]

@@ -116,6 +116,26 @@ Test(adapter_config, transport_refusals)
 	    "retry_min = 1h\nretry_max = 1m\n", 5, "above retry_max");
 }
 
+Test(adapter_config, broker_list)
+{
+	struct adapter_config *cfg = load("[adapter]\nnode_id = kommun-1480\n"
+	    "broker = nara1.vgregion.se:7443, nara2.vgregion.se:7443\n"
+	    "ca = /a\ncert = /b\nkey = /c\n");
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_str_eq(cfg->broker,
+	    "nara1.vgregion.se:7443, nara2.vgregion.se:7443");
+	adapter_config_free(&cfg);
+	expect_one_error("[adapter]\nnode_id = a\nbroker = h:1,h2\n"
+	    "ca = /a\ncert = /b\nkey = /c\n", 3,
+	    "broker address \"h2\" is not host:port");
+	expect_one_error("[adapter]\nnode_id = a\nbroker = h:1,,h:2\n"
+	    "ca = /a\ncert = /b\nkey = /c\n", 3, "is not host:port");
+	expect_one_error("[adapter]\nnode_id = a\n"
+	    "broker = a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1\n"
+	    "ca = /a\ncert = /b\nkey = /c\n", 3, "more than 8 broker addresses");
+}
+
 Test(adapter_config, node_and_required_keys)
 {
 	expect_one_error("[adapter]\nnode_id = kommun 1480\nbroker = tcp://h:1\n"

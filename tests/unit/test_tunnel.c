@@ -87,13 +87,20 @@ Test(tunnel, broker_not_host_port)
 {
 	struct tunnel_opts o = { .broker = "broker.example.org", .ca = ca };
 
-	refused(&o, "broker", "broker \"broker.example.org\" is not host:port");
+	refused(&o, "broker",
+	    "broker address \"broker.example.org\" is not host:port");
 	o.broker = "broker.example.org:74x3";
 	refused(&o, "broker", "is not host:port");
 	o.broker = "[::1:7443";
 	refused(&o, "broker", "unterminated [address]");
 	o.broker = NULL;
 	refused(&o, "broker", "is not host:port");
+	o.broker = "a.example:7443,b.example";
+	refused(&o, "broker", "broker address \"b.example\" is not host:port");
+	o.broker = "a.example:7443,";
+	refused(&o, "broker", "broker address \"\" is not host:port");
+	o.broker = "a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1";
+	refused(&o, "broker", "more than 8 broker addresses");
 }
 
 Test(tunnel, missing_ca_or_key)
@@ -176,7 +183,7 @@ closed_port(void)
 
 Test(tunnel, unreachable_broker_counted)
 {
-	char broker[64];
+	char broker[64], want[128];
 	struct tunnel_opts o = { .broker = broker, .ca = ca };
 	struct nara_err err = { 0 };
 	struct tunnel_stats st = { 0 };
@@ -195,7 +202,41 @@ Test(tunnel, unreachable_broker_counted)
 	}
 	cr_expect_geq(st.handshakes_failed, 1);
 	cr_expect_eq(st.handshakes_ok, 0);
-	cr_expect_str_eq(st.last_error, "connect: Connection refused");
+	snprintf(want, sizeof(want), "%s: connect: Connection refused", broker);
+	cr_expect_str_eq(st.last_error, want);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	tunnel_stop(&t);
+}
+
+/* Two addresses, neither reachable: the connections alternate between
+ * them, and each failure names its own address. */
+Test(tunnel, broker_list_tried_in_turn)
+{
+	char broker[128], first[64], second[64];
+	struct tunnel_opts o = { .broker = broker, .ca = ca };
+	struct nara_err err = { 0 };
+	struct tunnel_stats st = { 0 };
+	bool seen_first = false, seen_second = false;
+	struct nara_tunnel *t;
+	void *ctx = zmq_ctx_new(), *s;
+
+	snprintf(first, sizeof(first), "127.0.0.1:%d", closed_port());
+	snprintf(second, sizeof(second), "127.0.0.1:%d", closed_port());
+	snprintf(broker, sizeof(broker), "%s,%s", first, second);
+	cr_assert_not_null(t = tunnel_start(&o, &err), "%s", err.text);
+	s = tunnel_dealer_open(ctx, "kommun-1480", tunnel_endpoint(t), &err);
+	cr_assert_not_null(s, "%s", err.text);
+	for (int i = 0; i < 400 && !(seen_first && seen_second); i++) {
+		usleep(25000);
+		tunnel_stats(t, &st);
+		seen_first |= strncmp(st.last_error, first, strlen(first)) == 0;
+		seen_second |= strncmp(st.last_error, second, strlen(second)) == 0;
+	}
+	cr_expect(seen_first, "no failure named %s", first);
+	cr_expect(seen_second, "no failure named %s (last: %s)", second,
+	    st.last_error);
+	cr_expect_eq(st.handshakes_ok, 0);
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	tunnel_stop(&t);

@@ -72,6 +72,22 @@ check_pattern(const char *item, char *why, size_t len)
 	return 0;
 }
 
+/* An instance name goes into the lease row and the database session's
+ * application name ("narad:NAME"): letters, digits, '-', '_', '.'. */
+static int
+check_instance(const char *item, char *why, size_t len)
+{
+	size_t n = strlen(item);
+
+	if (n == 0 || n > 48 || strspn(item, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n) {
+		snprintf(why, len, "bad instance name \"%s\": 1-48 letters, "
+		    "digits, '-', '_' or '.'", item);
+		return -1;
+	}
+	return 0;
+}
+
 static bool
 id_ok(const char *s)
 {
@@ -229,6 +245,16 @@ static const struct config_key broker_keys[] = {
 	  "for WARNING, 0 = not checked" },
 };
 
+static const struct config_key ha_keys[] = {
+	{ "instance", CT_STRING, FIELD(config_ha, instance), .def = "",
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_instance,
+	  .help = "this narad's name in the store's lease, unique among the "
+	  "narads sharing the store (e.g. the host name)" },
+	{ "lease", CT_DURATION, FIELD(config_ha, lease), .def = "3", .min = 1,
+	  .max = 60, .help = "how long the active narad's lease holds without "
+	  "renewal; a standby takes over after it (renewed every third of it)" },
+};
+
 static const struct config_key tls_keys[] = {
 	{ "listen", CT_ENDPOINT, FIELD(config_tls, listen), .def = "",
 	  .check = conftab_check_hostport, .help = "TLS HOST:PORT, \"\" = no TLS front" },
@@ -340,6 +366,15 @@ close_tls(struct conftab_parser *p, void *base)
 		if (need[i] == NULL || need[i][0] == '\0')
 			conftab_error(p, p->header_line, names[i],
 			    "required when listen is set");
+}
+
+static void *
+open_ha(struct conftab_parser *p, const char *arg)
+{
+	struct config_ha *ha = &((struct load *)p->user)->cfg->ha;
+
+	ha->enabled = true;
+	return ha;
 }
 
 /* Make room for one more node: the arrays double together, and each keeps
@@ -487,6 +522,8 @@ static const struct conftab_kind kinds[] = {
 	  open_broker, close_broker },
 	{ "tls", NULL, tls_keys, N_KEYS(tls_keys), "the TLS front of narad",
 	  open_tls, close_tls },
+	{ "ha", NULL, ha_keys, N_KEYS(ha_keys),
+	  "active/standby narads on one PostgreSQL store", open_ha, NULL },
 	{ "node", "ID", node_keys, N_KEYS(node_keys),
 	  "one adapter: its name, addresses and certificate identity",
 	  open_node, close_node },
@@ -562,6 +599,7 @@ load(FILE *in, const char *text, const char *name, struct config_diag *diag)
 	} else {
 		conftab_defaults(&p, broker_keys, N_KEYS(broker_keys), &cfg->broker, 0);
 		conftab_defaults(&p, tls_keys, N_KEYS(tls_keys), &cfg->tls, 0);
+		conftab_defaults(&p, ha_keys, N_KEYS(ha_keys), &cfg->ha, 0);
 		if (in != NULL)
 			conftab_parse_file(&p, in);
 		else
@@ -663,6 +701,7 @@ config_free(struct config **cfg)
 		return;
 	conftab_free(broker_keys, N_KEYS(broker_keys), &c->broker);
 	conftab_free(tls_keys, N_KEYS(tls_keys), &c->tls);
+	conftab_free(ha_keys, N_KEYS(ha_keys), &c->ha);
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		conftab_free(node_keys, N_KEYS(node_keys), &c->nodes[i]);
 		free(c->nodes[i].id);

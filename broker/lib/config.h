@@ -5,6 +5,7 @@
  * default, bounds and a help text in config.c's key tables. Sections:
  *   [broker]         daemon settings
  *   [tls]            the TLS front of narad
+ *   [ha]             active/standby narads on one PostgreSQL store
  *   [node NODE-ID]   one adapter: display name, addresses it serves,
  *                    certificate identity
  *   [rule NAME]      one policy rule: sender patterns x recipient patterns x
@@ -78,6 +79,14 @@ struct config_tls {
 	uint64_t expiry_warn_days;
 };
 
+/* [ha]: this narad is one of several on a shared PostgreSQL store; the
+ * one holding the store's lease serves, the others wait (docs/HA.md). */
+struct config_ha {
+	bool enabled;               /* an [ha] section is present */
+	char *instance;             /* this narad's name in the lease */
+	uint64_t lease;             /* seconds a renewal holds */
+};
+
 struct config_node {
 	char *id;                   /* "kommun-1480", "SE2321000131-E000000000101" */
 	char *name;                 /* "Göteborg" */
@@ -106,6 +115,7 @@ struct config {
 	char *path;
 	struct config_broker broker;
 	struct config_tls tls;
+	struct config_ha ha;
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_rule *rules;

@@ -293,3 +293,26 @@ store_read_end(struct store *st, bool own)
 {
 	st->ops->read_end(st->be, own);
 }
+
+int
+store_lease(struct store *st, const char *instance, int64_t ttl_ms,
+    struct store_lease *l, struct nara_err *err)
+{
+	if (st->ops->lease == NULL) {
+		l->active = false;
+		return nara_err_set(err, NR_STORE_FAILED, "lease", "the %s store "
+		    "cannot be shared by several narads ([ha] needs the "
+		    "postgresql backend)", st->ops->name);
+	}
+	return st->ops->lease(st->be, instance, ttl_ms, l, err);
+}
+
+int
+store_lease_release(struct store *st, const char *instance,
+    struct nara_err *err)
+{
+	if (st->ops->lease_release == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "lease", "the %s store "
+		    "has no lease", st->ops->name);
+	return st->ops->lease_release(st->be, instance, err);
+}

@@ -74,6 +74,24 @@ struct store_msg {
 
 enum store_accept_result { STORE_NEW, STORE_DUPLICATE, STORE_CONFLICT };
 
+/* Which narad may serve a store that several narads share (store_lease):
+ * the one holding the lease, with its fencing epoch. */
+struct store_lease {
+	bool active;               /* this instance holds the lease */
+	int64_t epoch;             /* in: the epoch this instance holds (0:
+	                            * none); out: the lease's epoch now */
+	char holder[64];           /* the instance holding it, "" if nobody */
+	int64_t age_ms;            /* since the holder last renewed it, by the
+	                            * database's clock; -1 unknown */
+	int64_t ttl_ms;            /* how long a renewal holds */
+	/* When this step took the lease over: whom from, and how long that
+	 * holder had not renewed it ("" and -1 otherwise; "" too when nobody
+	 * held it before). */
+	char prev_holder[64];
+	int64_t prev_epoch;
+	int64_t prev_age_ms;
+};
+
 /* A receipt waiting for (or sent to) the node that sent the message. */
 struct store_receipt {
 	int64_t id;
@@ -341,5 +359,24 @@ int store_audit_head(struct store *st, int64_t *seq, uint8_t hash[32],
  * store_read_end(st, own). 0, or -1 with err. */
 int store_read_begin(struct store *st, bool *own, struct nara_err *err);
 void store_read_end(struct store *st, bool own);
+
+/* ------------------------------------------------------------------------
+ * Several narads on one store (docs/HA.md): only the lease holder serves.
+ */
+
+/* One step of the lease for instance (config [ha]): renew it when
+ * l->epoch is the epoch this instance holds, else take it over when it is
+ * free or expired. From then on every batch of this store commits only
+ * while that epoch holds the lease (the backend's fence); a store whose
+ * instance is not active refuses batches with NR042. *l says who holds it
+ * now. Never inside a batch. 0, or -1 with err (NR041: the database could
+ * not be asked, or the backend cannot be shared, as SQLite). */
+int store_lease(struct store *st, const char *instance, int64_t ttl_ms,
+    struct store_lease *l, struct nara_err *err);
+
+/* Give the lease up at once (a planned switchover); this store commits
+ * nothing more. 0, or -1 with err. */
+int store_lease_release(struct store *st, const char *instance,
+    struct nara_err *err);
 
 #endif

@@ -87,6 +87,11 @@ struct store_ops {
 	    struct nara_err *err);
 	int (*read_begin)(struct store_be *st, bool *own, struct nara_err *err);
 	void (*read_end)(struct store_be *st, bool own);
+	/* NULL: the backend cannot be shared by several narads. */
+	int (*lease)(struct store_be *st, const char *instance, int64_t ttl_ms,
+	    struct store_lease *l, struct nara_err *err);
+	int (*lease_release)(struct store_be *st, const char *instance,
+	    struct nara_err *err);
 };
 
 /* A store: its backend and the backend's state (both owned by store.c). */

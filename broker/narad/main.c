@@ -7,7 +7,9 @@
  * running config) and re-reads the audit signing key. Under systemd it reports READY/RELOADING/STOPPING and
  * feeds the watchdog.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "front.h"
+#include "ha.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -45,6 +48,10 @@ struct narad {
 	struct store *store;
 	struct audit_key *signing_key; /* [broker] signing_key, NULL = none */
 	struct daemon_signals *signals; /* TERM/INT/HUP, watchdog */
+	struct ha *ha;              /* [ha]: the lease timer, NULL without */
+	struct config *standby_cfg; /* [ha]: the config while standby; the
+	                             * broker owns it once active */
+	char **argv;                /* for the restart as a standby */
 };
 
 static void
@@ -84,6 +91,28 @@ load_config(const char *path)
 
 static void reload_signer(struct narad *d);
 
+/* Reload while standby: the new file replaces the one the broker will
+ * start with; [ha] itself changes at the next restart. */
+static int
+reload_standby(struct narad *d)
+{
+	struct config *cfg;
+
+	log_info("reloading %s (standby)", d->config_path);
+	if ((cfg = load_config(d->config_path)) == NULL) {
+		log_error("reload refused: %s has errors; keeping the running "
+		    "configuration", d->config_path);
+		return -1;
+	}
+	config_free(&d->standby_cfg);
+	d->standby_cfg = cfg;
+	if (!d->debug)
+		log_set_level((enum log_level)cfg->broker.log_level);
+	log_info("configuration reloaded (standby): %zu nodes, %zu rules",
+	    cfg->n_nodes, cfg->n_rules);
+	return 0;
+}
+
 /*
  * SIGHUP or naractl reload (daemon_reload wraps it): load and validate the
  * new config; refused, it is freed here and the running one stays. Taken,
@@ -95,10 +124,13 @@ static int
 reload(void *arg)
 {
 	struct narad *d = arg;
-	const struct config *cur = broker_config(d->broker);
+	const struct config *cur;
 	struct config *cfg, *old = NULL;
 	char detail[256];
 
+	if (d->broker == NULL)
+		return reload_standby(d);
+	cur = broker_config(d->broker);
 	log_info("reloading %s", d->config_path);
 	if ((cfg = load_config(d->config_path)) == NULL) {
 		log_error("reload refused: %s has errors; keeping the running "
@@ -416,6 +448,87 @@ start_ops(struct narad *d)
 
 /* ---- end of operator interfaces ---- */
 
+/* Serve: the broker (which owns cfg from here on, also when it fails),
+ * the TLS front and the operator interfaces. takeover: why this narad
+ * became the active one ([ha]), NULL without HA. */
+static int
+start_serving(struct narad *d, struct config *cfg, const char *takeover)
+{
+	if ((d->broker = broker_new(d->base, cfg, d->store)) == NULL)
+		return -1;
+	if (start_front(d) != 0 || start_ops(d) != 0)
+		return -1;
+	broker_audit_event(d->broker, "broker_started", NARA_VERSION);
+	if (takeover != NULL)
+		broker_audit_event(d->broker, "ha_takeover", takeover);
+	log_info("narad %s ready: %zu nodes, router %s", NARA_VERSION,
+	    broker_config(d->broker)->n_nodes,
+	    broker_config(d->broker)->broker.router);
+	return 0;
+}
+
+/* ---- [ha]: standby until the lease is ours ---- */
+
+/*
+ * Stop serving at once and start again as a standby: every descriptor
+ * (TLS front, client connections, ROUTER, control and HTTP sockets, the
+ * database session) is closed by the exec itself, so nothing of the
+ * active narad survives into the standby and no thread runs on a closed
+ * descriptor meanwhile. Same pid, so systemd keeps tracking it.
+ */
+static void
+restart_as_standby(struct narad *d, const char *why)
+{
+	sigset_t none;
+
+	sd_notifyf(0, "STATUS=standby: %s", why);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+		log_warn("close_range: %s; descriptors may outlive the restart",
+		    strerror(errno));
+	execv("/proc/self/exe", d->argv);
+	log_error("cannot restart as a standby: %s; exiting", strerror(errno));
+	_exit(1);
+}
+
+static int
+ha_on_active(void *arg, const struct store_lease *l, const char *why)
+{
+	struct narad *d = arg;
+	struct config *cfg = d->standby_cfg;
+
+	d->standby_cfg = NULL;
+	sd_notify(0, "STATUS=active");
+	return start_serving(d, cfg, why);
+}
+
+static void
+ha_on_lost(void *arg, const char *why)
+{
+	restart_as_standby(arg, why);
+}
+
+/* Keep cfg, the certificates and the store open and wait for the lease. */
+static int
+start_standby(struct narad *d, struct config *cfg)
+{
+	struct ha_hooks hooks = { ha_on_active, ha_on_lost, d };
+	struct nara_err err = { 0 };
+
+	d->standby_cfg = cfg;
+	if ((d->ha = ha_new(d->base, d->store, &cfg->ha, &hooks, &err)) == NULL) {
+		log_error("%s", err.text);
+		return -1;
+	}
+	log_info("narad %s standby: instance %s waits for the lease",
+	    NARA_VERSION, cfg->ha.instance);
+	sd_notify(0, "STATUS=standby");
+	return 0;
+}
+
+/* ---- end of [ha] ---- */
+
 static void
 teardown(struct narad *d)
 {
@@ -426,6 +539,10 @@ teardown(struct narad *d)
 	control_free(&d->control);
 	front_free(&d->front);
 	broker_free(&d->broker);
+	/* A clean stop hands the lease over at once, not after its term. */
+	ha_release(d->ha);
+	ha_free(&d->ha);
+	config_free(&d->standby_cfg);
 	store_free(&d->store);
 	audit_key_free(&d->signing_key);
 	daemon_signals_free(&d->signals);
@@ -435,7 +552,7 @@ teardown(struct narad *d)
 int
 main(int argc, char **argv)
 {
-	struct narad d = { 0 };
+	struct narad d = { .argv = argv };
 	struct config *cfg;
 	bool check = false;
 	int ch;
@@ -479,20 +596,17 @@ main(int argc, char **argv)
 		log_error("startup failed");
 		return 1;
 	}
-	/* broker_new owns cfg from here on, also when it fails. */
-	if ((d.broker = broker_new(d.base, cfg, d.store)) == NULL) {
+	if (cfg->ha.enabled) {
+		if (start_standby(&d, cfg) != 0) {
+			teardown(&d);
+			log_error("startup failed");
+			return 1;
+		}
+	} else if (start_serving(&d, cfg, NULL) != 0) {
 		teardown(&d);
 		log_error("startup failed");
 		return 1;
 	}
-	if (start_front(&d) != 0 || start_ops(&d) != 0) {
-		teardown(&d);
-		log_error("startup failed");
-		return 1;
-	}
-	broker_audit_event(d.broker, "broker_started", NARA_VERSION);
-	log_info("narad %s ready: %zu nodes, router %s", NARA_VERSION,
-	    broker_config(d.broker)->n_nodes, broker_config(d.broker)->broker.router);
 	sd_notify(0, "READY=1");
 	event_base_dispatch(d.base);
 	teardown(&d);

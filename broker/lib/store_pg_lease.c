@@ -1,0 +1,269 @@
+/*
+ * store_pg_lease.c — the lease row and its fence (see store_pg_lease.h).
+ */
+#include "store_pg_lease.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The lease row and the fence every batch of the active narad starts with.
+ * The fence's UPDATE both checks the epoch and holds the row's lock until
+ * the batch ends, which is what serialises it against a takeover. */
+static const char *const lease_schema =
+    "CREATE TABLE IF NOT EXISTS nara_lease ("
+    " id integer PRIMARY KEY CHECK (id = 1),"
+    " epoch bigint NOT NULL,"
+    " holder text NOT NULL,"
+    " holder_pid integer NOT NULL,"
+    " renewed timestamptz NOT NULL,"
+    " ttl_ms integer NOT NULL);"
+    "CREATE OR REPLACE FUNCTION nara_fence(e bigint) RETURNS void"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " UPDATE nara_lease SET renewed = clock_timestamp()"
+    "  WHERE id = 1 AND epoch = e;"
+    " IF NOT FOUND THEN"
+    "  RAISE EXCEPTION 'lease epoch % is no longer held by this narad', e"
+    "   USING ERRCODE = '" PG_LEASE_FENCED_STATE "';"
+    " END IF; END $f$;";
+
+/* Who holds it now, by the database's clock. */
+static const char *const lease_read =
+    "SELECT epoch, holder, holder_pid,"
+    " floor(extract(epoch FROM clock_timestamp() - renewed) * 1000)::bigint,"
+    " ttl_ms FROM nara_lease WHERE id = 1";
+
+static const char *const lease_renew =
+    "UPDATE nara_lease SET renewed = clock_timestamp(),"
+    " holder_pid = pg_backend_pid(), ttl_ms = $3::integer"
+    " WHERE id = 1 AND epoch = $1::bigint AND holder = $2 RETURNING epoch";
+
+static const char *const lease_first =
+    "INSERT INTO nara_lease VALUES (1, 1, $1, pg_backend_pid(),"
+    " clock_timestamp(), $2::integer) ON CONFLICT (id) DO NOTHING"
+    " RETURNING epoch";
+
+/* Takes the lease over from epoch $1 if it is still that epoch and expired,
+ * or held by this same instance ($2). */
+static const char *const lease_take =
+    "UPDATE nara_lease SET epoch = epoch + 1, holder = $2,"
+    " holder_pid = pg_backend_pid(), renewed = clock_timestamp(),"
+    " ttl_ms = $3::integer WHERE id = 1 AND epoch = $1::bigint AND"
+    " (holder = $2 OR renewed < clock_timestamp() - ttl_ms * interval '1 ms')"
+    " RETURNING epoch";
+
+/* The old holder's session, if it is still there under its name: ending it
+ * rolls back a transaction it may hold the row's lock in. */
+static const char *const lease_end_holder =
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE pid = $1::integer AND pid <> pg_backend_pid()"
+    " AND application_name = 'narad:' || $2";
+
+static int
+pg_fail(PGconn *c, PGresult *r, const char *what, struct nara_err *err)
+{
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+
+	nara_err_set(err, NR_STORE_FAILED, "lease", "%s: %.*s", what,
+	    (int)strcspn(msg, "\n"), msg);
+	PQclear(r);
+	return -1;
+}
+
+/* A statement with text parameters; its result (caller clears) or NULL
+ * with err. */
+static PGresult *
+run(PGconn *c, const char *sql, int n, const char *const *params,
+    const char *what, struct nara_err *err)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		pg_fail(c, r, what, err);
+		return NULL;
+	}
+	return r;
+}
+
+int
+pg_lease_schema(PGconn *c, struct nara_err *err)
+{
+	PGresult *r = PQexec(c, lease_schema);
+
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+		return pg_fail(c, r, "lease schema", err);
+	PQclear(r);
+	return 0;
+}
+
+/* The row into out (holder, epoch, age, ttl) and the holder's pid into
+ * *pid; 1 when there is a row, 0 when none, -1 on error. */
+static int
+lease_load(PGconn *c, struct store_lease *out, char *pid, size_t pid_len,
+    struct nara_err *err)
+{
+	PGresult *r = run(c, lease_read, 0, NULL, "read the lease", err);
+
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return 0;
+	}
+	out->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(out->holder, sizeof(out->holder), "%s", PQgetvalue(r, 0, 1));
+	snprintf(pid, pid_len, "%s", PQgetvalue(r, 0, 2));
+	out->age_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+	out->ttl_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+	PQclear(r);
+	return 1;
+}
+
+/* One UPDATE/INSERT … RETURNING epoch: 1 and *epoch when it hit a row,
+ * 0 when none, -1 on error. */
+static int
+returning_epoch(PGconn *c, const char *sql, int n, const char *const *p,
+    const char *what, int64_t *epoch, struct nara_err *err)
+{
+	PGresult *r = run(c, sql, n, p, what, err);
+	int hit;
+
+	if (r == NULL)
+		return -1;
+	if ((hit = PQntuples(r) == 1))
+		*epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	return hit;
+}
+
+/* A statement without parameters or result rows; 0 or -1 with err. */
+static int
+exec_simple(PGconn *c, const char *sql, struct nara_err *err)
+{
+	PGresult *r = run(c, sql, 0, NULL, sql, err);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* The lease is free, expired or ours by name: take it. The old holder's
+ * session is ended first; the UPDATE waits at most 2 s for the row's lock
+ * in any case, so a stalled session cannot stall this narad's loop. */
+static int
+lease_take_over(PGconn *c, const char *instance, const char *ttl,
+    struct store_lease *out, const char *pid, struct nara_err *err)
+{
+	char seen[24];
+	const char *p[3] = { seen, instance, ttl };
+	const char *pe[2] = { pid, out->holder };
+	PGresult *r;
+	int hit;
+
+	snprintf(seen, sizeof(seen), "%" PRId64, out->epoch);
+	snprintf(out->prev_holder, sizeof(out->prev_holder), "%s", out->holder);
+	out->prev_epoch = out->epoch;
+	out->prev_age_ms = out->age_ms;
+	if ((r = run(c, lease_end_holder, 2, pe, "end the old holder's "
+	    "session", err)) == NULL)
+		return -1;
+	PQclear(r);
+	if (exec_simple(c, "BEGIN", err) != 0)
+		return -1;
+	if (exec_simple(c, "SET LOCAL lock_timeout = '2s'", err) != 0 ||
+	    (hit = returning_epoch(c, lease_take, 3, p, "take the lease",
+	    &out->epoch, err)) < 0 || exec_simple(c, "COMMIT", err) != 0) {
+		PQclear(PQexec(c, "ROLLBACK"));
+		return -1;
+	}
+	if (hit == 1) {
+		snprintf(out->holder, sizeof(out->holder), "%s", instance);
+		out->active = true;
+		out->age_ms = 0;
+	}
+	return 0;
+}
+
+/* This session's name, so that a successor can find and end it. */
+static int
+lease_name_session(PGconn *c, const char *instance, struct nara_err *err)
+{
+	const char *p[1] = { instance };
+	PGresult *r = run(c, "SELECT set_config('application_name', "
+	    "'narad:' || $1, false)", 1, p, "name the session", err);
+
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int
+pg_lease_step(PGconn *c, const char *instance, int64_t ttl_ms,
+    struct store_lease *out, struct nara_err *err)
+{
+	char ttl[24], held[24], pid[24] = "0";
+	const char *p[3] = { held, instance, ttl };
+	int64_t mine = out->epoch;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->age_ms = out->prev_age_ms = -1;
+	snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+	snprintf(held, sizeof(held), "%" PRId64, mine);
+	if (lease_name_session(c, instance, err) != 0)
+		return -1;
+	if (mine > 0 && (rc = returning_epoch(c, lease_renew, 3, p,
+	    "renew the lease", &out->epoch, err)) != 0) {
+		if (rc < 0)
+			return -1;
+		out->active = true;
+		out->age_ms = 0;
+		out->ttl_ms = ttl_ms;
+		snprintf(out->holder, sizeof(out->holder), "%s", instance);
+		return 0;
+	}
+	if ((rc = lease_load(c, out, pid, sizeof(pid), err)) < 0)
+		return -1;
+	if (rc == 0) {
+		p[0] = instance;
+		p[1] = ttl;
+		if ((rc = returning_epoch(c, lease_first, 2, p, "take the lease",
+		    &out->epoch, err)) < 0)
+			return -1;
+		if (rc == 0)        /* another instance was first: look again */
+			return lease_load(c, out, pid, sizeof(pid), err) < 0 ?
+			    -1 : 0;
+		snprintf(out->holder, sizeof(out->holder), "%s", instance);
+		out->active = true;
+		out->age_ms = 0;
+		out->ttl_ms = ttl_ms;
+		return 0;
+	}
+	if (strcmp(out->holder, instance) == 0 || out->age_ms > out->ttl_ms)
+		return lease_take_over(c, instance, ttl, out, pid, err);
+	return 0;
+}
+
+int
+pg_lease_release(PGconn *c, const char *instance, int64_t epoch,
+    struct nara_err *err)
+{
+	char held[24];
+	const char *p[2] = { held, instance };
+	PGresult *r;
+
+	snprintf(held, sizeof(held), "%" PRId64, epoch);
+	/* holder_pid 0: the successor has no session to end. */
+	r = run(c, "UPDATE nara_lease SET holder_pid = 0, renewed = "
+	    "clock_timestamp() - (ttl_ms + 1000) * interval '1 ms' WHERE id = 1 AND epoch = $1::bigint "
+	    "AND holder = $2", 2, p, "release the lease", err);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}

@@ -5,7 +5,8 @@
 DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
-	systemd procps chromium groff-base stunnel4 strace
+	systemd procps chromium groff-base stunnel4 strace \
+	libpq-dev postgresql-15 postgresql-client-15
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -18,7 +19,7 @@ UNITDIR   ?= /lib/systemd/system
 B      := build
 BIN    := $(B)/bin
 CC     ?= gcc
-PKGS   := libzmq libprotobuf-c libevent libevent_openssl openssl sqlite3 inih jansson libsystemd
+PKGS   := libzmq libprotobuf-c libevent libevent_openssl openssl sqlite3 libpq inih jansson libsystemd
 # Asked of pkg-config when first used, i.e. after deps-check has installed it.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
@@ -42,7 +43,9 @@ PROTO_C := $(B)/proto/nara.pb-c.c
 PROTO_H := $(B)/proto/nara.pb-c.h
 LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
-	evzmq.c log.c opscheck.c pbjson.c relay.c rfc3339.c store.c \
+	evzmq.c log.c opscheck.c pbjson.c relay.c rfc3339.c store.c store_common.c \
+	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
+	store_pg_report.c store_pg_schema.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
 	store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
@@ -165,6 +168,7 @@ $(TOOLS:%=$(BIN)/%): $(BIN)/%: $(B)/broker/tools/%.o $(LIBNARA)
 ITEST_OBJ := $(filter-out $(B)/tests/integration/itest_%.o,$(ITEST_SRC:%.c=$(B)/%.o))
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/tests/integration/fixture.o \
+	    $(B)/tests/integration/pgserver.o \
 	    $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)

@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct store_ops *const backends[] = { &store_sqlite_ops };
+static const struct store_ops *const backends[] = { &store_sqlite_ops,
+    &store_pg_ops };
 
 /* The backend called name; NULL (the default) is "sqlite". */
 static const struct store_ops *
@@ -20,7 +21,7 @@ backend_find(const char *name, struct nara_err *err)
 		if (strcmp(backends[i]->name, name) == 0)
 			return backends[i];
 	nara_err_set(err, NR_STORE_FAILED, "store", "unknown store backend "
-	    "\"%s\" (known: sqlite)", name);
+	    "\"%s\" (known: sqlite, postgresql)", name);
 	return NULL;
 }
 

@@ -1,7 +1,8 @@
 /*
  * store_ops.h — the store as a table of operations: store.c keeps the
  * backend a store was opened with and passes every call of store.h to it.
- * A backend (the SQLite one: store_sqlite*.c, store_sqlite_ops.c) defines
+ * A backend (SQLite: store_sqlite*.c, store_sqlite_ops.c; PostgreSQL:
+ * store_pg*.c, store_pg_ops.c) defines
  * struct store_be, its own state, in its own files and fills one
  * struct store_ops; nothing outside the backend sees inside store_be.
  * Each operation is the store.h function of the same name without the
@@ -102,5 +103,6 @@ struct store {
 
 /* The backends store_open can pick. */
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;    /* store_pg*.c */
 
 #endif

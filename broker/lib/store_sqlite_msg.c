@@ -5,6 +5,7 @@
  * sender what became of its message. Every change writes its audit rows in
  * the same transaction.
  */
+#include "store_common.h"
 #include "store_int.h"
 
 #include <stdio.h>
@@ -270,47 +271,6 @@ store_sqlite_receipts_load(struct store_be *st, const char *node,
 
 /* ---------------------------------------------------------------- receipts */
 
-static const char *
-outcome_name(int outcome)
-{
-	switch (outcome) {
-	case NARA__OUTCOME__OUTCOME_DELIVERED: return "delivered";
-	case NARA__OUTCOME__OUTCOME_FAILED: return "failed";
-	case NARA__OUTCOME__OUTCOME_EXPIRED: return "expired";
-	default: return "unspecified";
-	}
-}
-
-/* Encode the receipt for m into st->buf; NULL when out of memory. */
-static const uint8_t *
-receipt_encode(struct store_be *st, const struct store_msg *m, int outcome,
-    const char *receiving_node, const char *code, const char *text,
-    int64_t now, size_t *len)
-{
-	Nara__Receipt r = NARA__RECEIPT__INIT;
-	char when[32];
-	size_t need;
-	uint8_t *p;
-
-	r.message_id = pb_str(m->message_id);
-	r.outcome = (Nara__Outcome)outcome;
-	r.time = pb_str(time_format(now, when, sizeof(when)));
-	r.receiving_node = pb_str(receiving_node);
-	r.recipient = pb_str(m->recipient);
-	r.code = pb_str(code);
-	r.text = pb_str(text);
-	r.conversation_id = pb_str(m->conversation_id);
-	need = protobuf_c_message_get_packed_size(&r.base);
-	if (need > st->buf_cap) {
-		if ((p = realloc(st->buf, need)) == NULL)
-			return NULL;
-		st->buf = p;
-		st->buf_cap = need;
-	}
-	*len = protobuf_c_message_pack(&r.base, st->buf);
-	return st->buf;
-}
-
 /* Queue a receipt about m for its sender node and audit "receipt_queued". */
 static int
 receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
@@ -322,9 +282,10 @@ receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
 	size_t len = 0;
 	int rc;
 
-	enc = receipt_encode(st, &row->m, outcome, receiving_node, code, text,
-	    now, &len);
-	if (enc == NULL)
+	len = store_receipt_pack(&st->buf, &st->buf_cap, &row->m, outcome,
+	    receiving_node, code, text, now);
+	enc = st->buf;
+	if (len == 0)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
 	sqlite3_bind_text(s, 1, row->m.sender_node, -1, SQLITE_STATIC);
@@ -336,7 +297,7 @@ receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "queueing a receipt", err);
 	return store_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
-	    row->subject, code, outcome_name(outcome), now, err);
+	    row->subject, code, store_outcome_name(outcome), now, err);
 }
 
 /* Audit an event about a receipt with the metadata of its message. */
@@ -355,7 +316,7 @@ receipt_audit(struct store_be *st, const char *event, const char *node,
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		rc = store_audit_msg(st, event, node, rc == SQLITE_ROW ? &row.m
 		    : &bare, rc == SQLITE_ROW ? row.subject : NULL, NULL,
-		    outcome_name(outcome), now, err);
+		    store_outcome_name(outcome), now, err);
 	else
 		rc = store_fail(st, rc, "reading a message", err);
 	sqlite3_reset(s);

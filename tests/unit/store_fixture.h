@@ -1,7 +1,14 @@
 /*
  * store_fixture.h — helpers shared by test_store.c and test_audit.c: a
  * temporary directory with a store in it, a filled-in message, and direct
- * SQL on the store file to look at (or tamper with) what the store wrote.
+ * SQL on the store to look at (or tamper with) what the store wrote.
+ *
+ * One suite, two backends: a test file compiled with FX_POSTGRESQL defined
+ * (test_store_pg.c includes test_store.c so) runs the same test bodies
+ * against the PostgreSQL backend. The runner then starts one real server
+ * (pgserver.h) before the tests and stops it after them; each test gets a
+ * database of its own on it, whose conninfo is f->path. FX_SQL_* are the
+ * few statements whose SQL differs between the two.
  */
 #ifndef NARA_TEST_STORE_FIXTURE_H
 #define NARA_TEST_STORE_FIXTURE_H
@@ -16,7 +23,19 @@
 #include <openssl/sha.h>
 #include <sqlite3.h>
 
+#include "pgserver.h"
 #include "store.h"
+
+#ifdef FX_POSTGRESQL
+#define FX_BACKEND "postgresql"
+#define FX_SQL_SIZE "SELECT pg_database_size(current_database())"
+#define FX_SQL_AGG "string_agg"
+#else
+#define FX_BACKEND "sqlite"
+#define FX_SQL_SIZE "SELECT page_count * page_size FROM pragma_page_count, " \
+	"pragma_page_size"
+#define FX_SQL_AGG "group_concat"
+#endif
 
 /* A valid personnummer (Luhn) used as the child in every test message. */
 #define FX_PN "191212121212"
@@ -26,7 +45,8 @@
 
 struct fx {
 	char dir[64];
-	char path[128];
+	char path[128];            /* the file, or the conninfo */
+	char db[64];               /* PostgreSQL: the database of this test */
 	uint8_t key[32];
 	struct store *st;
 };
@@ -48,7 +68,7 @@ static inline struct store *
 fx_open(struct fx *f, bool read_only)
 {
 	struct nara_err err = { 0 };
-	struct store_options opt = { .sync_full = true,
+	struct store_options opt = { .sync_full = true, .backend = FX_BACKEND,
 	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
 	    .read_only = read_only, .head_file = true };
 	struct store *st = store_open(f->path, &opt, &err);
@@ -57,13 +77,84 @@ fx_open(struct fx *f, bool read_only)
 	return st;
 }
 
+#ifdef FX_POSTGRESQL
+/* The server of this run, started by the runner before any test. */
+static struct pgserver fx_pg;
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	char port[16];
+
+	(void)set;
+	if (pgserver_start(&fx_pg, "nara") != 0)
+		return;      /* fx_init then fails every test, saying why */
+	snprintf(port, sizeof(port), "%d", fx_pg.port);
+	setenv("NARA_TEST_PG_PORT", port, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	pgserver_cleanup(&fx_pg);
+}
+
+static inline const char *
+fx_pg_port(void)
+{
+	const char *port = getenv("NARA_TEST_PG_PORT");
+
+	cr_assert_not_null(port, "the PostgreSQL server did not start");
+	return port;
+}
+
+/* A database of its own for this test (f->db), its conninfo in f->path. */
+static inline void
+fx_location(struct fx *f)
+{
+	static int n;
+	char admin[160], sql[120];
+
+	snprintf(f->db, sizeof(f->db), "t%d_%d", (int)getpid(), n++);
+	snprintf(admin, sizeof(admin), "host=127.0.0.1 port=%s user=nara "
+	    "dbname=postgres", fx_pg_port());
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+	cr_assert_eq(pgserver_sql(admin, sql, NULL), 0, "%s", sql);
+	snprintf(f->path, sizeof(f->path), "host=127.0.0.1 port=%s user=nara "
+	    "dbname=%s", fx_pg_port(), f->db);
+}
+
+static inline void
+fx_location_drop(struct fx *f)
+{
+	char admin[160], sql[120];
+
+	snprintf(admin, sizeof(admin), "host=127.0.0.1 port=%s user=nara "
+	    "dbname=postgres", fx_pg_port());
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)",
+	    f->db);
+	pgserver_sql(admin, sql, NULL);
+}
+#else
+static inline void
+fx_location(struct fx *f)
+{
+	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+}
+
+static inline void
+fx_location_drop(struct fx *f)
+{
+	(void)f;
+}
+#endif
+
 static inline void
 fx_init(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/nara-store-XXXXXX");
 	cr_assert_not_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
+	fx_location(f);
 	for (size_t i = 0; i < sizeof(f->key); i++)
 		f->key[i] = (uint8_t)(i * 7 + 1);
 	f->st = fx_open(f, false);
@@ -73,6 +164,7 @@ static inline void
 fx_fini(struct fx *f)
 {
 	store_free(&f->st);
+	fx_location_drop(f);
 	nftw(f->dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -115,10 +207,16 @@ fx_accept(struct fx *f, int n, const char *node)
 	return x.m.seq;
 }
 
-/* First column of the first row of sql on the store file, as an integer. */
+/* First column of the first row of sql on the store, as an integer. */
 static inline long long
 fx_sql_int(const struct fx *f, const char *sql)
 {
+#ifdef FX_POSTGRESQL
+	long long v = -1;
+
+	cr_assert_eq(pgserver_sql(f->path, sql, &v), 0, "%s", sql);
+	return v;
+#else
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
 	long long v = -1;
@@ -132,12 +230,16 @@ fx_sql_int(const struct fx *f, const char *sql)
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return v;
+#endif
 }
 
-/* Run statements on the store file (tampering, checks). */
+/* Run statements on the store (tampering, checks). */
 static inline void
 fx_sql_exec(const struct fx *f, const char *sql)
 {
+#ifdef FX_POSTGRESQL
+	cr_assert_eq(pgserver_sql(f->path, sql, NULL), 0, "%s", sql);
+#else
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 
@@ -146,6 +248,7 @@ fx_sql_exec(const struct fx *f, const char *sql)
 	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK,
 	    "%s: %s", sql, msg ? msg : "");
 	sqlite3_close(db);
+#endif
 }
 
 static inline void

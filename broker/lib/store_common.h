@@ -1,0 +1,52 @@
+/*
+ * store_common.h — what every store backend does alike, whatever database
+ * is underneath: the audit row about a message (metadata only, texts cut
+ * to size and cleaned of personal numbers), the pseudonym of a personal
+ * number, and the encoded receipt a sender gets. The backends (store_sqlite*.c,
+ * store_pg*.c) include this; nothing here touches a database.
+ */
+#ifndef NARA_STORE_COMMON_H
+#define NARA_STORE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "store.h"
+
+#define STORE_DETAIL_MAX 1024
+#define STORE_CODE_MAX 32
+#define STORE_FIELD_MAX 256        /* ids and addresses of refused messages */
+
+/* The texts an audit row built by store_audit_fill points into. */
+struct store_audit_text {
+	char sha[2 * AUDIT_HASH_LEN + 1];
+	char code[STORE_CODE_MAX];
+	char detail[STORE_DETAIL_MAX];
+	char field[4][STORE_FIELD_MAX];
+};
+
+/* Fill r (seq and time left to the backend) for an audit row about m (may
+ * be NULL): its metadata, the subject pseudonym, and code/detail cut to
+ * size with m's personal number, and any other, removed. r's strings
+ * point into t, m and the arguments. */
+void store_audit_fill(struct audit_row *r, struct store_audit_text *t,
+    const char *event, const char *node, const struct store_msg *m,
+    const char *subject, const char *code, const char *detail);
+
+/* HMAC-SHA-256 of personal_number under key, lower-case hex; -1 when there
+ * is no key or the MAC fails. */
+int store_hmac_hex(const uint8_t *key, size_t key_len,
+    const char *personal_number, char hex[65]);
+
+/* "delivered", "failed", "expired", "unspecified": a receipt's outcome as
+ * the audit detail names it. */
+const char *store_outcome_name(int outcome);
+
+/* The encoded Nara__Receipt about m into *buf (grown as needed, owned by
+ * the caller); its length, or 0 when out of memory. */
+size_t store_receipt_pack(uint8_t **buf, size_t *cap, const struct store_msg *m,
+    int outcome, const char *receiving_node, const char *code,
+    const char *text, int64_t now);
+
+#endif

@@ -1,0 +1,680 @@
+/*
+ * store_pg.c — the PostgreSQL backend of store.h: the connection (and its
+ * re-establishment with backoff), prepared statements, parameters and
+ * results, batches and the audit chain head. Messages and receipts are in
+ * store_pg_msg.c, audit rows and verification in store_pg_audit.c,
+ * checkpoints, retention and replication status in store_pg_ckpt.c, the
+ * tables in store_pg_schema.c, reading the log in store_pg_report.c.
+ *
+ * Durability: a batch is one transaction; store_pg_commit returns after
+ * the server answered COMMIT, i.e. after its WAL was flushed (and, with
+ * synchronous_standby_names set and synchronous_commit at its default, a
+ * synchronous standby confirmed it). The chain head lives in the one-row
+ * table head: begin locks that row (SELECT ... FOR UPDATE), so writers
+ * (narad and the tools) take turns and each batch starts from the head
+ * the last commit left, and commit writes it in the same transaction.
+ *
+ * A lost connection fails the batch (NR041, retryable); the next call
+ * reconnects, at most once per backoff step (0.1 s doubling to 5 s).
+ * With libpq's multi-host conninfo and target_session_attrs=read-write
+ * the reconnection finds whichever host is the primary now.
+ */
+#include "store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static const char *const pg_sql[P_COUNT] = {
+	[P_HEAD_SAVE] = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1",
+	[P_AUDIT_INSERT] = "INSERT INTO audit(seq, time, event, node, "
+	    "message_id, type, sender, recipient, author, legal_basis, "
+	    "payload_sha256, payload_size, subject, code, detail, prev_hash, "
+	    "hash, msg_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+	    "$11, $12, $13, $14, $15, $16, $17, $18)",
+	[P_AUDIT_REKEY] = "UPDATE audit SET msg_seq = $2 WHERE msg_seq = $1",
+	[P_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = $1",
+	/* A new id costs one statement; a stored one returns no row. */
+	[P_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
+	    "type, priority, legal_basis, sender, sender_node, recipient, "
+	    "recipient_node, author, subject_pseudonym, created, expires, "
+	    "accepted_at, payload, payload_sha256, payload_size) VALUES ($1, "
+	    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
+	    "$17) ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+	[P_MSG_META] = "SELECT " PG_MSG_COLS " FROM messages WHERE message_id = $1",
+	[P_QUEUE_LOAD] = "SELECT " PG_MSG_COLS ", payload FROM messages WHERE "
+	    "recipient_node = $1 AND state = 0 AND seq > $2 ORDER BY seq "
+	    "LIMIT $3",
+	[P_EXPIRED] = "SELECT " PG_MSG_COLS " FROM messages WHERE state = 0 "
+	    "AND expires > 0 AND expires <= $1 ORDER BY expires LIMIT $2",
+	[P_DELIVERING] = "UPDATE messages SET attempts = $2 WHERE seq = $1 AND "
+	    "state = 0 RETURNING " PG_MSG_COLS,
+	[P_ACKED] = "UPDATE messages SET state = 1, done_at = $3, payload = NULL "
+	    "WHERE message_id = $1 AND recipient_node = $2 AND state = 0 "
+	    "RETURNING " PG_MSG_COLS,
+	[P_DEAD] = "UPDATE messages SET state = 2, dead_code = $2, dead_text = "
+	    "$3, done_at = $4 WHERE message_id = $1 AND state = 0 AND ($5 = '' "
+	    "OR recipient_node = $5) RETURNING " PG_MSG_COLS,
+	/* to the back of its queue with a new seq, as in the SQLite store */
+	[P_RETRY] = "UPDATE messages SET seq = nextval(pg_get_serial_sequence("
+	    "'messages', 'seq')), state = 0, attempts = 0, dead_code = NULL, "
+	    "dead_text = NULL, done_at = NULL WHERE message_id = $1 AND state = "
+	    "2 AND payload IS NOT NULL RETURNING " PG_MSG_COLS,
+	[P_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
+	    "encoded) VALUES ($1, $2, $3, $4)",
+	[P_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
+	    "receipts WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3",
+	[P_RECEIPT_SENT] = "UPDATE receipts SET sent = $2 WHERE id = $1 "
+	    "RETURNING node, message_id, outcome",
+	[P_RECEIPT_ACKED] = "DELETE FROM receipts WHERE id = (SELECT id FROM "
+	    "receipts WHERE node = $1 AND message_id = $2 ORDER BY id LIMIT 1) "
+	    "RETURNING outcome",
+	[P_NODE_STATS] = "SELECT node, sum(q), min(oldest), sum(r) FROM ("
+	    "SELECT recipient_node AS node, count(*) AS q, min(accepted_at) AS "
+	    "oldest, 0 AS r FROM messages WHERE state = 0 GROUP BY "
+	    "recipient_node UNION ALL SELECT node, 0, NULL, count(*) FROM "
+	    "receipts GROUP BY node) AS n GROUP BY node ORDER BY node",
+	[P_TOTALS] = "SELECT (SELECT count(*) FROM messages WHERE state = 0), "
+	    "(SELECT count(*) FROM messages WHERE state = 1), (SELECT count(*) "
+	    "FROM messages WHERE state = 2), (SELECT count(*) FROM receipts), "
+	    "(SELECT count(*) FROM audit), pg_database_size(current_database())",
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- params */
+
+void
+pg_params_init(struct pg_params *p)
+{
+	p->n = 0;
+}
+
+void
+pg_param_text(struct pg_params *p, const char *s)
+{
+	p->v[p->n] = s;
+	p->len[p->n] = 0;
+	p->fmt[p->n] = 0;
+	p->n++;
+}
+
+void
+pg_param_int(struct pg_params *p, int64_t v)
+{
+	snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+	pg_param_text(p, p->num[p->n]);
+}
+
+void
+pg_param_blob(struct pg_params *p, const void *data, size_t len)
+{
+	p->v[p->n] = data != NULL ? data : "";
+	p->len[p->n] = (int)len;
+	p->fmt[p->n] = 1;
+	p->n++;
+}
+
+/* ---------------------------------------------------------------- results */
+
+const char *
+pg_text(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : PQgetvalue(res, r, c);
+}
+
+int64_t
+pg_int(const PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? 0 : strtoll(PQgetvalue(res, r, c),
+	    NULL, 10);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode the text form of a bytea ("\x" and hex) into out (n bytes). */
+static bool
+unhex(const char *s, size_t n, uint8_t *out)
+{
+	if (s[0] != '\\' || s[1] != 'x' || strlen(s + 2) != 2 * n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 + 2 * i]), lo = hexval(s[3 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+bool
+pg_bytes(const PGresult *res, int r, int c, uint8_t *out, size_t len)
+{
+	const char *s = pg_text(res, r, c);
+
+	return s != NULL && unhex(s, len, out);
+}
+
+uint8_t *
+pg_bytes_dup(const PGresult *res, int r, int c, size_t *len)
+{
+	const char *s = pg_text(res, r, c);
+	size_t n;
+	uint8_t *out;
+
+	*len = 0;
+	if (s == NULL || strlen(s) < 2)
+		return NULL;
+	n = (strlen(s) - 2) / 2;
+	if ((out = malloc(n + 1)) == NULL || !unhex(s, n, out)) {
+		free(out);
+		return NULL;
+	}
+	*len = n;
+	return out;
+}
+
+/* ---------------------------------------------------------------- errors */
+
+int
+pg_break(struct store_be *st, const struct nara_err *err)
+{
+	if (st->in_batch && !st->broken) {
+		st->broken = true;
+		st->broken_err = *err;
+	}
+	return -1;
+}
+
+/* The error of res (or of the connection) as NR040 (SQLSTATE class 53:
+ * disk full, out of memory) or NR041; a lost connection is dropped so
+ * that the next call reconnects. */
+static int
+pg_fail(struct store_be *st, const PGresult *res, const char *what,
+    struct nara_err *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+	    : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : NULL;
+	struct nara_err local;
+	size_t n;
+
+	if (err == NULL)
+		err = &local;
+	if (msg == NULL || msg[0] == '\0')
+		msg = st->conn ? PQerrorMessage(st->conn) : "not connected";
+	n = strcspn(msg, "\n");
+	nara_err_set(err, state != NULL && strncmp(state, "53", 2) == 0 ?
+	    NR_STORE_FULL : NR_STORE_FAILED, "store", "%s: %.*s", what, (int)n,
+	    msg);
+	log_error("store %s: %s", st->label, err->text);
+	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_BAD) {
+		PQfinish(st->conn);
+		st->conn = NULL;
+		log_warn("store %s: connection lost; reconnecting", st->label);
+	}
+	return pg_break(st, err);
+}
+
+static int
+pg_result(struct store_be *st, PGresult *res, PGresult **out,
+    const char *what, struct nara_err *err)
+{
+	ExecStatusType s = PQresultStatus(res);
+
+	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
+		pg_fail(st, res, what, err);
+		PQclear(res);
+		return -1;
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+int
+pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    PGresult **out, const char *what, struct nara_err *err)
+{
+	char name[16];
+
+	if (out != NULL)
+		*out = NULL;
+	if (st->conn == NULL && pg_ready(st, err) != 0)
+		return pg_break(st, err);
+	snprintf(name, sizeof(name), "n%d", (int)s);
+	return pg_result(st, PQexecPrepared(st->conn, name, p ? p->n : 0,
+	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
+	    what, err);
+}
+
+int
+pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
+    PGresult **out, const char *what, struct nara_err *err)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (st->conn == NULL && pg_ready(st, err) != 0)
+		return pg_break(st, err);
+	return pg_result(st, PQexecParams(st->conn, sql, p ? p->n : 0, NULL,
+	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
+	    what, err);
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int
+prepare_all(struct store_be *st, struct nara_err *err)
+{
+	char name[16];
+
+	for (int i = 0; i < P_COUNT; i++) {
+		snprintf(name, sizeof(name), "n%d", i);
+		if (pg_result(st, PQprepare(st->conn, name, pg_sql[i], 0, NULL),
+		    NULL, "preparing statements", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A new connection: no notices on stderr, the statements prepared. */
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int
+connect_db(struct store_be *st, struct nara_err *err)
+{
+	PGconn *c = PQconnectdb(st->conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		size_t n = strcspn(PQerrorMessage(c), "\n");
+		nara_err_set(err, NR_STORE_FAILED, "store", "cannot connect to "
+		    "PostgreSQL: %.*s", (int)n, PQerrorMessage(c));
+		PQfinish(c);
+		return -1;
+	}
+	PQsetNoticeProcessor(c, quiet, NULL);
+	st->conn = c;
+	snprintf(st->label, sizeof(st->label), "postgresql %s:%s/%s",
+	    PQhost(c), PQport(c), PQdb(c));
+	return 0;
+}
+
+int
+pg_ready(struct store_be *st, struct nara_err *err)
+{
+	int64_t now = mono_ms();
+
+	if (st->conn != NULL)
+		return 0;
+	if (now < st->retry_at_ms)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "the database "
+		    "is unreachable; next attempt in %lld ms",
+		    (long long)(st->retry_at_ms - now));
+	if (connect_db(st, err) != 0 || prepare_all(st, err) != 0) {
+		if (st->conn != NULL) {
+			PQfinish(st->conn);
+			st->conn = NULL;
+		}
+		st->backoff_ms = st->backoff_ms == 0 ? BACKOFF_MIN_MS :
+		    st->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+		    st->backoff_ms * 2;
+		st->retry_at_ms = now + st->backoff_ms;
+		log_warn("store: %s", err ? err->text : "cannot reconnect");
+		return -1;
+	}
+	if (st->backoff_ms != 0)
+		log_info("store %s: connected again", st->label);
+	st->backoff_ms = 0;
+	st->retry_at_ms = 0;
+	return 0;
+}
+
+static int
+copy_options(struct store_be *st, const char *conninfo,
+    const struct store_options *opt, struct nara_err *err)
+{
+	st->read_only = opt->read_only;
+	st->max_bytes = opt->max_bytes;
+	st->sync_standbys = -1;
+	snprintf(st->label, sizeof(st->label), "postgresql");
+	if ((st->conninfo = strdup(conninfo)) == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
+		if ((st->key = malloc(opt->pseudonym_key_len)) == NULL)
+			return nara_err_set(err, NR_STORE_FAILED, "store",
+			    "out of memory");
+		memcpy(st->key, opt->pseudonym_key, opt->pseudonym_key_len);
+		st->key_len = opt->pseudonym_key_len;
+	}
+	if ((st->hasher = audit_hasher_new()) == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot set "
+		    "up SHA-256");
+	return 0;
+}
+
+/* The head recorded by the last commit (the row locked when lock). */
+static int
+head_read(struct store_be *st, bool lock, struct nara_err *err)
+{
+	PGresult *r;
+	int rc;
+
+	rc = pg_run_sql(st, lock ? "SELECT seq, hash FROM head WHERE id = 1 "
+	    "FOR UPDATE" : "SELECT seq, hash FROM head WHERE id = 1", NULL, &r,
+	    "reading the audit head", err);
+	if (rc != 0)
+		return -1;
+	st->head_seq = 0;
+	memset(st->head_hash, 0, AUDIT_HASH_LEN);
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
+		st->head_seq = pg_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+struct store_be *
+store_pg_open(const char *path, const struct store_options *opt,
+    struct store *outer, struct nara_err *err)
+{
+	static const struct store_options defaults = { .sync_full = true };
+	struct store_be *st = calloc(1, sizeof(*st));
+
+	if (opt == NULL)
+		opt = &defaults;
+	if (st == NULL) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+		return NULL;
+	}
+	st->outer = outer;
+	if (copy_options(st, path, opt, err) != 0 || connect_db(st, err) != 0)
+		goto fail;
+	if (pg_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
+	    head_read(st, false, err) != 0)
+		goto fail;
+	if (!st->read_only)
+		pg_replication_check(st, (int64_t)time(NULL));
+	st->opened = true;
+	return st;
+fail:
+	store_pg_free(&st);
+	return NULL;
+}
+
+void
+store_pg_free(struct store_be **stp)
+{
+	struct store_be *st;
+
+	if (stp == NULL || (st = *stp) == NULL)
+		return;
+	if (st->in_batch)
+		store_pg_rollback(st);
+	pg_sign_final(st);
+	if (st->conn != NULL)
+		PQfinish(st->conn);
+	audit_hasher_free(&st->hasher);
+	if (st->key != NULL)
+		OPENSSL_cleanse(st->key, st->key_len);
+	free(st->key);
+	free(st->buf);
+	if (st->conninfo != NULL)
+		OPENSSL_cleanse(st->conninfo, strlen(st->conninfo));
+	free(st->conninfo);
+	free(st);
+	*stp = NULL;
+}
+
+int
+store_pg_head_file_check(struct store_be *st, struct nara_err *err)
+{
+	(void)st;
+	(void)err;
+	return 0;   /* the head is recorded in the database itself */
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static int64_t
+db_size(struct store_be *st, struct nara_err *err)
+{
+	PGresult *r;
+	int64_t v;
+
+	if (pg_run_sql(st, "SELECT pg_database_size(current_database())", NULL,
+	    &r, "database size", err) != 0)
+		return -1;
+	v = pg_int(r, 0, 0);
+	PQclear(r);
+	return v;
+}
+
+int
+store_pg_begin(struct store_be *st, struct nara_err *err)
+{
+	if (st->read_only)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is open "
+		    "read-only", st->label);
+	if (st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
+		    "already open");
+	if (st->read_txn)
+		store_pg_read_end(st, true);
+	if (pg_ready(st, err) != 0 ||
+	    pg_run_sql(st, "BEGIN", NULL, NULL, "begin", err) != 0)
+		return -1;
+	/* the head row, locked: writers take turns from the last commit */
+	if (head_read(st, true, err) != 0 || (st->max_bytes > 0 &&
+	    (st->db_bytes = db_size(st, err)) < 0)) {
+		if (st->conn != NULL)
+			PQclear(PQexec(st->conn, "ROLLBACK"));
+		return -1;
+	}
+	st->in_batch = true;
+	st->broken = false;
+	st->head_dirty = false;
+	st->saved_seq = st->head_seq;
+	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
+	st->batch_bytes = 0;
+	return 0;
+}
+
+int
+store_pg_commit(struct store_be *st, struct nara_err *err)
+{
+	struct pg_params p;
+	PGresult *r = NULL;
+
+	if (!st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
+		    "is open");
+	if (st->broken) {
+		if (err != NULL)
+			*err = st->broken_err;
+		goto fail;
+	}
+	pg_params_init(&p);
+	pg_param_int(&p, st->head_seq);
+	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
+	if (st->head_dirty && pg_run(st, P_HEAD_SAVE, &p, NULL, "saving the "
+	    "audit head", err) != 0)
+		goto fail;
+	if (pg_run_sql(st, "COMMIT", NULL, &r, "commit", err) != 0)
+		goto fail;
+	/* an aborted transaction answers COMMIT with ROLLBACK */
+	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+		PQclear(r);
+		nara_err_set(err, NR_STORE_FAILED, "store", "commit: the "
+		    "server rolled the transaction back");
+		goto fail;
+	}
+	PQclear(r);
+	st->in_batch = false;
+	st->implicit = false;
+	return 0;
+fail:
+	store_pg_rollback(st);
+	return -1;
+}
+
+void
+store_pg_rollback(struct store_be *st)
+{
+	if (st == NULL || !st->in_batch)
+		return;
+	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(st->conn, "ROLLBACK"));
+	st->head_seq = st->saved_seq;
+	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
+	st->in_batch = false;
+	st->implicit = false;
+	st->broken = false;
+	st->head_dirty = false;
+}
+
+int
+pg_enter(struct store_be *st, struct nara_err *err)
+{
+	if (st->in_batch) {
+		if (!st->broken)
+			return 0;
+		if (err != NULL)
+			*err = st->broken_err;
+		return -1;
+	}
+	if (store_pg_begin(st, err) != 0)
+		return -1;
+	st->implicit = true;
+	return 0;
+}
+
+int
+pg_leave(struct store_be *st, int rc, struct nara_err *err)
+{
+	if (!st->implicit)
+		return rc;
+	if (rc != 0) {
+		store_pg_rollback(st);
+		return rc;
+	}
+	return store_pg_commit(st, err);
+}
+
+int
+pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
+    int64_t now, struct nara_err *err)
+{
+	const char *text[] = { r->event, r->node, r->message_id, r->type,
+	    r->sender, r->recipient, r->author, r->legal_basis,
+	    r->payload_sha256 };
+	uint8_t hash[AUDIT_HASH_LEN];
+	struct nara_err local;
+	struct pg_params p;
+
+	if (err == NULL)
+		err = &local;
+	r->seq = st->head_seq + 1;
+	r->time_ms = now * 1000;
+	if (audit_row_hash(st->hasher, st->head_hash, r, hash) != 0) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "SHA-256 of an "
+		    "audit row failed");
+		return pg_break(st, err);
+	}
+	pg_params_init(&p);
+	pg_param_int(&p, r->seq);
+	pg_param_int(&p, r->time_ms);
+	for (int i = 0; i < 9; i++)
+		pg_param_text(&p, text[i]);
+	if (r->payload_size >= 0)
+		pg_param_int(&p, r->payload_size);
+	else
+		pg_param_text(&p, NULL);
+	pg_param_text(&p, r->subject);
+	pg_param_text(&p, r->code);
+	pg_param_text(&p, r->detail);
+	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
+	pg_param_blob(&p, hash, AUDIT_HASH_LEN);
+	if (msg_seq > 0)
+		pg_param_int(&p, msg_seq);
+	else
+		pg_param_text(&p, NULL);
+	if (pg_run(st, P_AUDIT_INSERT, &p, NULL, "writing the audit log",
+	    err) != 0)
+		return -1;
+	st->head_seq = r->seq;
+	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);
+	st->head_dirty = true;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- stats */
+
+int
+store_pg_node_stats(struct store_be *st, store_stats_fn fn, void *arg)
+{
+	struct store_node_stats ns;
+	PGresult *r;
+
+	if (pg_run(st, P_NODE_STATS, NULL, &r, "node statistics", NULL) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		ns.node = pg_text(r, i, 0);
+		ns.queued = pg_int(r, i, 1);
+		ns.oldest_created = pg_int(r, i, 2);
+		ns.receipts = pg_int(r, i, 3);
+		if (ns.node != NULL && fn(arg, &ns) != 0)
+			break;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int
+store_pg_totals(struct store_be *st, struct store_totals *t)
+{
+	PGresult *r;
+
+	memset(t, 0, sizeof(*t));
+	if (pg_run(st, P_TOTALS, NULL, &r, "totals", NULL) != 0)
+		return -1;
+	t->queued = pg_int(r, 0, 0);
+	t->delivered = pg_int(r, 0, 1);
+	t->dead = pg_int(r, 0, 2);
+	t->receipts = pg_int(r, 0, 3);
+	t->audit_rows = pg_int(r, 0, 4);
+	t->bytes = pg_int(r, 0, 5);
+	PQclear(r);
+	return 0;
+}

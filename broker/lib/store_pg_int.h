@@ -1,0 +1,217 @@
+/*
+ * store_pg_int.h — internals of the PostgreSQL backend: its state (struct
+ * store_be, behind a struct store of store_ops.h) and the helpers its
+ * files (store_pg*.c) share. Nothing outside them includes this header,
+ * and no libpq call is made outside them.
+ */
+#ifndef NARA_STORE_PG_INT_H
+#define NARA_STORE_PG_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "audit.h"
+#include "audit_sign.h"
+#include "store_ops.h"
+
+/* The schema version this program writes (store_pg.c's schema table). */
+#define STORE_PG_SCHEMA_VERSION 1
+#define PG_MAX_PARAMS 20
+
+/* Columns every message query returns first, in this order (PC_*). */
+#define PG_MSG_COLS "seq, message_id, conversation_id, type, priority, " \
+	"legal_basis, sender, sender_node, recipient, recipient_node, author, " \
+	"subject_pseudonym, created, expires, payload_sha256, payload_size, " \
+	"attempts, state"
+enum pg_msg_col {
+	PC_SEQ, PC_MESSAGE_ID, PC_CONVERSATION_ID, PC_TYPE, PC_PRIORITY,
+	PC_LEGAL_BASIS, PC_SENDER, PC_SENDER_NODE, PC_RECIPIENT,
+	PC_RECIPIENT_NODE, PC_AUTHOR, PC_SUBJECT, PC_CREATED, PC_EXPIRES,
+	PC_SHA256, PC_SIZE, PC_ATTEMPTS, PC_STATE, PC_PAYLOAD
+};
+
+/* Prepared at every (re)connection; SQL in store_pg.c's pg_sql table. */
+enum pg_stmt {
+	P_HEAD_SAVE, P_AUDIT_INSERT, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
+	P_MSG_META, P_QUEUE_LOAD, P_EXPIRED, P_DELIVERING, P_ACKED, P_DEAD,
+	P_RETRY, P_RECEIPT_INSERT, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
+	P_RECEIPT_ACKED, P_NODE_STATS, P_TOTALS, P_COUNT
+};
+
+/* Parameters of one statement: text, NULL or binary (bytea). */
+struct pg_params {
+	const char *v[PG_MAX_PARAMS];
+	int len[PG_MAX_PARAMS];
+	int fmt[PG_MAX_PARAMS];
+	char num[PG_MAX_PARAMS][24];
+	int n;
+};
+
+struct store_be {
+	struct store *outer;       /* the store this is the state of */
+	PGconn *conn;              /* NULL while the database is unreachable */
+	char *conninfo;            /* as configured (may hold a password:
+	                            * never logged) */
+	char label[160];           /* "postgresql host:port/db" for logs */
+	bool read_only;
+	bool opened;
+	uint64_t max_bytes;
+	uint8_t *key;              /* pseudonym key (own copy) */
+	size_t key_len;
+
+	/* the open batch */
+	bool in_batch;
+	bool implicit;
+	bool broken;
+	struct nara_err broken_err;
+	bool read_txn;             /* store_read_begin opened a transaction */
+	int64_t db_bytes;          /* database size at begin (max_bytes only) */
+	int64_t batch_bytes;
+
+	/* audit chain head; saved_* is the head before begin */
+	struct audit_hasher *hasher;
+	int64_t head_seq, saved_seq;
+	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
+	bool head_dirty;
+
+	uint8_t *buf;              /* encoded receipts (grow-only) */
+	size_t buf_cap;
+
+	/* reconnection with backoff (store_pg.c) */
+	int64_t retry_at_ms;       /* monotonic ms of the next attempt */
+	int64_t backoff_ms;
+
+	/* replication as last seen (store_pg_ckpt.c) */
+	int64_t repl_checked;      /* s */
+	int sync_standbys;         /* -1 = not known yet */
+
+	/* signed checkpoints and retention (store_pg_ckpt.c) */
+	const struct audit_key *signer;
+	int64_t sign_interval, signed_at, signed_seq, retention, pruned_at;
+};
+
+/* ---------------------------------------------------------------- params */
+void pg_params_init(struct pg_params *p);
+void pg_param_text(struct pg_params *p, const char *s);
+void pg_param_int(struct pg_params *p, int64_t v);
+void pg_param_blob(struct pg_params *p, const void *data, size_t len);
+
+/* ---------------------------------------------------------------- results */
+/* Column c of row r: text (NULL when SQL NULL), integer (0 for NULL),
+ * and a bytea decoded into out when it is exactly len bytes (true). */
+const char *pg_text(const PGresult *res, int r, int c);
+int64_t pg_int(const PGresult *res, int r, int c);
+bool pg_bytes(const PGresult *res, int r, int c, uint8_t *out, size_t len);
+/* A bytea column decoded into a new buffer (*len bytes); NULL when SQL
+ * NULL or out of memory. The caller frees it. */
+uint8_t *pg_bytes_dup(const PGresult *res, int r, int c, size_t *len);
+
+/* ---------------------------------------------------------------- running */
+/* Run prepared statement s; *out gets the result (tuples or command),
+ * which the caller clears. -1 with err (NR040 for a full disk, NR041
+ * otherwise), the batch broken: in PostgreSQL an error ends the whole
+ * transaction. */
+int pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    PGresult **out, const char *what, struct nara_err *err);
+/* The same for SQL text (upkeep, reports, tools). */
+int pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
+    PGresult **out, const char *what, struct nara_err *err);
+/* The batch is broken with err (once); returns -1. */
+int pg_break(struct store_be *st, const struct nara_err *err);
+/* A connection to use now: reconnects (with backoff) when it was lost.
+ * -1 with err NR041 while the database is unreachable. */
+int pg_ready(struct store_be *st, struct nara_err *err);
+
+int pg_enter(struct store_be *st, struct nara_err *err);
+int pg_leave(struct store_be *st, int rc, struct nara_err *err);
+
+/* Append one audit row (seq, hashes and time filled here). */
+int pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
+    int64_t now, struct nara_err *err);
+/* An audit row about message m (see store_common.h's store_audit_fill). */
+int pg_audit_msg(struct store_be *st, const char *event, const char *node,
+    const struct store_msg *m, const char *subject, const char *code,
+    const char *detail, int64_t now, struct nara_err *err);
+
+/* The tables at open: created, migrated or refused (store_pg_schema.c). */
+int pg_schema_open(struct store_be *st, struct nara_err *err);
+/* The newest retention cut (seq 0 and a zero hash when none). */
+int pg_cut_load(struct store_be *st, int64_t *seq,
+    uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err);
+/* At free: sign the head once more when it moved. */
+void pg_sign_final(struct store_be *st);
+/* Read and log whether the database has a synchronous standby. */
+void pg_replication_check(struct store_be *st, int64_t now);
+
+/* The operations of store_ops.h (store_pg_ops.c's table). */
+struct store_be *store_pg_open(const char *path,
+    const struct store_options *opt, struct store *outer,
+    struct nara_err *err);
+void store_pg_free(struct store_be **stp);
+int store_pg_head_file_check(struct store_be *st, struct nara_err *err);
+int store_pg_begin(struct store_be *st, struct nara_err *err);
+int store_pg_commit(struct store_be *st, struct nara_err *err);
+void store_pg_rollback(struct store_be *st);
+int store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err);
+int store_pg_audit_rejected(struct store_be *st, const struct store_msg *m,
+    const char *node, const char *code, const char *text, int64_t now);
+int store_pg_audit_event(struct store_be *st, const char *event,
+    const char *node, const char *detail, int64_t now);
+int store_pg_audit_event_coded(struct store_be *st, const char *event,
+    const char *node, const char *code, const char *detail, int64_t now);
+int store_pg_queue_load(struct store_be *st, const char *node,
+    int64_t after_seq, int limit, store_msg_fn fn, void *arg);
+int store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
+    const char *node, int64_t now);
+int store_pg_acked(struct store_be *st, const char *message_id,
+    const char *node, int64_t now, bool *was_new);
+int store_pg_dead_letter(struct store_be *st, const char *message_id,
+    const char *code, const char *text, bool expired, const char *node,
+    int64_t now);
+int store_pg_expired_load(struct store_be *st, int64_t now, int limit,
+    store_msg_fn fn, void *arg);
+int store_pg_receipts_load(struct store_be *st, const char *node,
+    int64_t after_id, int limit, store_receipt_fn fn, void *arg);
+int store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now);
+int store_pg_receipt_acked(struct store_be *st, const char *node,
+    const char *message_id, int64_t now);
+int store_pg_retry(struct store_be *st, const char *message_id,
+    const char *operator, int64_t now, struct nara_err *err);
+int store_pg_node_stats(struct store_be *st, store_stats_fn fn, void *arg);
+int store_pg_totals(struct store_be *st, struct store_totals *t);
+int store_pg_audit_verify(struct store_be *st, int64_t *bad_seq,
+    struct nara_err *err);
+int store_pg_pseudonym(const struct store_be *st, const char *personal_number,
+    char hex[65]);
+int store_pg_queue_list(struct store_be *st, const char *address, int limit,
+    store_meta_fn fn, void *arg);
+int store_pg_dead_list(struct store_be *st, int limit, store_meta_fn fn,
+    void *arg);
+int store_pg_msg_meta(struct store_be *st, const char *message_id,
+    store_meta_fn fn, void *arg);
+void store_pg_set_signer(struct store_be *st, const struct audit_key *key,
+    int64_t interval, int64_t retention);
+int store_pg_maintain(struct store_be *st, int64_t now, struct nara_err *err);
+int store_pg_checkpoint(struct store_be *st, const struct audit_key *key,
+    int64_t now, struct nara_err *err);
+int store_pg_audit_review(struct store_be *st, const char *message_id,
+    const char *reviewer, const char *conclusion, int64_t now,
+    struct nara_err *err);
+int store_pg_audit_prune(struct store_be *st, const struct audit_key *key,
+    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
+    int64_t *deleted, struct nara_err *err);
+int64_t store_pg_audit_rows(struct store_be *st,
+    const struct store_audit_filter *f, store_audit_fn fn, void *arg,
+    struct nara_err *err);
+int store_pg_audit_checkpoints(struct store_be *st, const char *kind,
+    store_ckpt_fn fn, void *arg, struct nara_err *err);
+int store_pg_audit_hash(struct store_be *st, int64_t seq, uint8_t hash[32]);
+int store_pg_audit_head(struct store_be *st, int64_t *seq, uint8_t hash[32],
+    struct nara_err *err);
+int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
+void store_pg_read_end(struct store_be *st, bool own);
+
+#endif

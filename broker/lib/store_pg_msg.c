@@ -1,0 +1,524 @@
+/*
+ * store_pg_msg.c — messages and receipts in the PostgreSQL store: accept
+ * with duplicate detection, queue reads, delivery attempts, acks that purge
+ * the clinical payload, dead letters, retries and receipts. Every change
+ * writes its audit rows in the same transaction, as in the SQLite store
+ * (store_sqlite_msg.c), whose behaviour this follows call for call.
+ */
+#include "store_common.h"
+#include "store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "nara.pb-c.h"
+
+/* A message row of PG_MSG_COLS; strings borrowed from the result. */
+struct pg_row {
+	struct store_msg m;
+	const char *subject;
+	uint8_t *payload;          /* decoded (owned), with_payload only */
+};
+
+static void
+row_read(const PGresult *res, int i, bool with_payload, struct pg_row *r)
+{
+	struct store_msg *m = &r->m;
+
+	memset(r, 0, sizeof(*r));
+	m->seq = pg_int(res, i, PC_SEQ);
+	m->message_id = pg_text(res, i, PC_MESSAGE_ID);
+	m->conversation_id = pg_text(res, i, PC_CONVERSATION_ID);
+	m->type = (int)pg_int(res, i, PC_TYPE);
+	m->priority = (int)pg_int(res, i, PC_PRIORITY);
+	m->legal_basis = (int)pg_int(res, i, PC_LEGAL_BASIS);
+	m->sender = pg_text(res, i, PC_SENDER);
+	m->sender_node = pg_text(res, i, PC_SENDER_NODE);
+	m->recipient = pg_text(res, i, PC_RECIPIENT);
+	m->recipient_node = pg_text(res, i, PC_RECIPIENT_NODE);
+	m->author = pg_text(res, i, PC_AUTHOR);
+	r->subject = pg_text(res, i, PC_SUBJECT);
+	m->created = pg_int(res, i, PC_CREATED);
+	m->expires = pg_int(res, i, PC_EXPIRES);
+	pg_bytes(res, i, PC_SHA256, m->payload_sha256, AUDIT_HASH_LEN);
+	m->payload_len = (size_t)pg_int(res, i, PC_SIZE);
+	m->attempts = (int)pg_int(res, i, PC_ATTEMPTS);
+	m->state = (int)pg_int(res, i, PC_STATE);
+	if (with_payload) {
+		r->payload = pg_bytes_dup(res, i, PC_PAYLOAD, &m->payload_len);
+		m->payload = r->payload;
+	}
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static int
+accept_find(struct store_be *st, const struct store_msg *m,
+    enum store_accept_result *res, struct nara_err *err)
+{
+	uint8_t sha[AUDIT_HASH_LEN];
+	struct pg_params p;
+	PGresult *r;
+
+	pg_params_init(&p);
+	pg_param_text(&p, m->message_id);
+	if (pg_run(st, P_MSG_FIND, &p, &r, "looking up a message id", err) != 0)
+		return -1;
+	*res = STORE_NEW;
+	if (PQntuples(r) > 0)
+		*res = pg_bytes(r, 0, 0, sha, AUDIT_HASH_LEN) &&
+		    memcmp(sha, m->payload_sha256, AUDIT_HASH_LEN) == 0 ?
+		    STORE_DUPLICATE : STORE_CONFLICT;
+	PQclear(r);
+	return 0;
+}
+
+static void
+params_msg(struct pg_params *p, const struct store_msg *m, const char *subject,
+    int64_t now)
+{
+	pg_params_init(p);
+	pg_param_text(p, m->message_id);
+	pg_param_text(p, m->conversation_id);
+	pg_param_int(p, m->type);
+	pg_param_int(p, m->priority);
+	pg_param_int(p, m->legal_basis);
+	pg_param_text(p, m->sender);
+	pg_param_text(p, m->sender_node);
+	pg_param_text(p, m->recipient);
+	pg_param_text(p, m->recipient_node);
+	pg_param_text(p, m->author);
+	pg_param_text(p, subject);
+	pg_param_int(p, m->created);
+	pg_param_int(p, m->expires);
+	pg_param_int(p, now);
+	pg_param_blob(p, m->payload, m->payload_len);
+	pg_param_blob(p, m->payload_sha256, AUDIT_HASH_LEN);
+	pg_param_int(p, (int64_t)m->payload_len);
+}
+
+static bool
+accept_over_limit(const struct store_be *st, const struct store_msg *m)
+{
+	int64_t size = st->db_bytes + st->batch_bytes;
+
+	return st->max_bytes > 0 &&
+	    (uint64_t)size + m->payload_len > st->max_bytes;
+}
+
+static int
+accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
+    int64_t now, enum store_accept_result *res, struct nara_err *err)
+{
+	struct pg_params p;
+	char detail[160];
+	PGresult *r;
+	int n;
+
+	params_msg(&p, m, subject, now);
+	if (pg_run(st, P_MSG_INSERT, &p, &r, "storing a message", err) != 0)
+		return -1;
+	if ((n = PQntuples(r)) == 1)
+		m->seq = pg_int(r, 0, 0);
+	PQclear(r);
+	if (n == 0)      /* the id is stored already: nothing was written */
+		return accept_find(st, m, res, err);
+	*res = STORE_NEW;
+	st->batch_bytes += (int64_t)m->payload_len;
+	snprintf(detail, sizeof(detail), "routed to %s",
+	    m->recipient_node ? m->recipient_node : "");
+	return pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
+	    detail, now, err);
+}
+
+int
+store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
+    enum store_accept_result *res, struct nara_err *err)
+{
+	bool named = m->personal_number != NULL && m->personal_number[0];
+	char subject[65];
+	int rc;
+
+	if (pg_enter(st, err) != 0)
+		return -1;
+	if (accept_over_limit(st, m) || (named &&
+	    store_pg_pseudonym(st, m->personal_number, subject) != 0)) {
+		rc = accept_find(st, m, res, err);
+		if (rc == 0 && *res == STORE_NEW && accept_over_limit(st, m))
+			rc = nara_err_set(err, NR_STORE_FULL, "store", "store is "
+			    "%lld bytes, limit %llu", (long long)(st->db_bytes +
+			    st->batch_bytes), (unsigned long long)st->max_bytes);
+		else if (rc == 0 && *res == STORE_NEW)
+			rc = nara_err_set(err, NR_CONFIG, "pseudonym_key", "no "
+			    "pseudonym key: cannot store a message that names a "
+			    "child");
+		return pg_leave(st, rc, err);
+	}
+	rc = accept_insert(st, m, named ? subject : NULL, now, res, err);
+	return pg_leave(st, rc, err);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static int
+walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    bool with_payload, store_msg_fn fn, void *arg, const char *what)
+{
+	struct pg_row row;
+	PGresult *r;
+	int n = 0, stop = 0;
+
+	if (pg_run(st, s, p, &r, what, NULL) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r) && !stop; i++) {
+		row_read(r, i, with_payload, &row);
+		if (!with_payload)
+			row.m.payload_len = 0;
+		stop = fn(arg, &row.m);
+		free(row.payload);
+		if (!stop)
+			n++;
+	}
+	PQclear(r);
+	return n;
+}
+
+int
+store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
+    int limit, store_msg_fn fn, void *arg)
+{
+	struct pg_params p;
+
+	if (limit <= 0)
+		return 0;
+	pg_params_init(&p);
+	pg_param_text(&p, node);
+	pg_param_int(&p, after_seq);
+	pg_param_int(&p, limit);
+	return walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue");
+}
+
+int
+store_pg_expired_load(struct store_be *st, int64_t now, int limit,
+    store_msg_fn fn, void *arg)
+{
+	struct pg_params p;
+
+	if (limit <= 0)
+		return 0;
+	pg_params_init(&p);
+	pg_param_int(&p, now);
+	pg_param_int(&p, limit);
+	return walk_msgs(st, P_EXPIRED, &p, false, fn, arg,
+	    "loading expired messages");
+}
+
+int
+store_pg_receipts_load(struct store_be *st, const char *node,
+    int64_t after_id, int limit, store_receipt_fn fn, void *arg)
+{
+	struct store_receipt rc;
+	struct pg_params p;
+	uint8_t *enc;
+	PGresult *r;
+	int n = 0, stop = 0;
+
+	if (limit <= 0)
+		return 0;
+	pg_params_init(&p);
+	pg_param_text(&p, node);
+	pg_param_int(&p, after_id);
+	pg_param_int(&p, limit);
+	if (pg_run(st, P_RECEIPTS_LOAD, &p, &r, "loading receipts", NULL) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r) && !stop; i++) {
+		rc.id = pg_int(r, i, 0);
+		rc.node = pg_text(r, i, 1);
+		rc.message_id = pg_text(r, i, 2);
+		rc.outcome = (int)pg_int(r, i, 3);
+		enc = pg_bytes_dup(r, i, 4, &rc.encoded_len);
+		rc.encoded = enc;
+		stop = fn(arg, &rc);
+		free(enc);
+		if (!stop)
+			n++;
+	}
+	PQclear(r);
+	return n;
+}
+
+/* ---------------------------------------------------------------- receipts */
+
+static int
+receipt_queue(struct store_be *st, const struct pg_row *row, int outcome,
+    const char *receiving_node, const char *code, const char *text,
+    int64_t now, struct nara_err *err)
+{
+	struct pg_params p;
+	size_t len;
+
+	len = store_receipt_pack(&st->buf, &st->buf_cap, &row->m, outcome,
+	    receiving_node, code, text, now);
+	if (len == 0)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
+		    "encoding a receipt");
+	pg_params_init(&p);
+	pg_param_text(&p, row->m.sender_node);
+	pg_param_text(&p, row->m.message_id);
+	pg_param_int(&p, outcome);
+	pg_param_blob(&p, st->buf, len);
+	if (pg_run(st, P_RECEIPT_INSERT, &p, NULL, "queueing a receipt",
+	    err) != 0)
+		return -1;
+	return pg_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
+	    row->subject, code, store_outcome_name(outcome), now, err);
+}
+
+/* Audit an event about a receipt with the metadata of its message. */
+static int
+receipt_audit(struct store_be *st, const char *event, const char *node,
+    const char *message_id, int outcome, int64_t now, struct nara_err *err)
+{
+	struct store_msg bare = { .message_id = message_id };
+	struct pg_params p;
+	struct pg_row row;
+	PGresult *r;
+	int rc;
+
+	pg_params_init(&p);
+	pg_param_text(&p, message_id);
+	if (pg_run(st, P_MSG_META, &p, &r, "reading a message", err) != 0)
+		return -1;
+	if (PQntuples(r) > 0)
+		row_read(r, 0, false, &row);
+	rc = pg_audit_msg(st, event, node, PQntuples(r) > 0 ? &row.m : &bare,
+	    PQntuples(r) > 0 ? row.subject : NULL, NULL,
+	    store_outcome_name(outcome), now, err);
+	PQclear(r);
+	return rc == 0 ? 0 : pg_break(st, err);
+}
+
+int
+store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now)
+{
+	struct nara_err err = { 0 };
+	struct pg_params p;
+	PGresult *r;
+	int rc;
+
+	if (pg_enter(st, &err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, id);
+	pg_param_int(&p, now);
+	if ((rc = pg_run(st, P_RECEIPT_SENT, &p, &r, "marking a receipt sent",
+	    &err)) == 0) {
+		rc = PQntuples(r) == 0 ? -1 : receipt_audit(st, "receipt_sent",
+		    pg_text(r, 0, 0), pg_text(r, 0, 1), (int)pg_int(r, 0, 2),
+		    now, &err);
+		PQclear(r);
+	}
+	return pg_leave(st, rc, &err);
+}
+
+int
+store_pg_receipt_acked(struct store_be *st, const char *node,
+    const char *message_id, int64_t now)
+{
+	struct nara_err err = { 0 };
+	struct pg_params p;
+	PGresult *r;
+	int rc;
+
+	if (pg_enter(st, &err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_text(&p, node);
+	pg_param_text(&p, message_id);
+	if ((rc = pg_run(st, P_RECEIPT_ACKED, &p, &r, "deleting a receipt",
+	    &err)) == 0) {
+		rc = PQntuples(r) == 0 ? 0 : receipt_audit(st, "receipt_acked",
+		    node, message_id, (int)pg_int(r, 0, 0), now, &err);
+		PQclear(r);
+	}
+	return pg_leave(st, rc, &err);
+}
+
+/* ---------------------------------------------------------------- changes */
+
+int
+store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
+    const char *node, int64_t now)
+{
+	struct nara_err err = { 0 };
+	struct pg_params p;
+	struct pg_row row;
+	char detail[32];
+	PGresult *r;
+	int rc;
+
+	if (pg_enter(st, &err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, seq);
+	pg_param_int(&p, attempt);
+	if ((rc = pg_run(st, P_DELIVERING, &p, &r, "recording a delivery",
+	    &err)) != 0)
+		return pg_leave(st, rc, &err);
+	if (PQntuples(r) == 0) {
+		rc = -1;    /* not queued (acked or dead meanwhile) */
+	} else {
+		row_read(r, 0, false, &row);
+		snprintf(detail, sizeof(detail), "attempt %d", attempt);
+		rc = pg_audit_msg(st, "delivered", node, &row.m, row.subject,
+		    NULL, detail, now, &err);
+	}
+	PQclear(r);
+	return pg_leave(st, rc, &err);
+}
+
+int
+store_pg_acked(struct store_be *st, const char *message_id, const char *node,
+    int64_t now, bool *was_new)
+{
+	struct nara_err err = { 0 };
+	struct pg_params p;
+	struct pg_row row;
+	PGresult *r;
+	int rc;
+
+	if (was_new != NULL)
+		*was_new = false;
+	if (pg_enter(st, &err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_text(&p, message_id);
+	pg_param_text(&p, node);
+	pg_param_int(&p, now);
+	if ((rc = pg_run(st, P_ACKED, &p, &r, "recording an ack", &err)) != 0)
+		return pg_leave(st, rc, &err);
+	if (PQntuples(r) > 0) {
+		row_read(r, 0, false, &row);
+		if (pg_audit_msg(st, "acked", node, &row.m, row.subject, NULL,
+		    NULL, now, &err) != 0 ||
+		    pg_audit_msg(st, "payload_purged", NULL, &row.m, row.subject,
+		    NULL, "clinical content deleted after delivery", now,
+		    &err) != 0 ||
+		    receipt_queue(st, &row, NARA__OUTCOME__OUTCOME_DELIVERED,
+		    node, NULL, NULL, now, &err) != 0)
+			rc = pg_break(st, &err);
+		else if (was_new != NULL)
+			*was_new = true;
+	}
+	PQclear(r);
+	return pg_leave(st, rc, &err);
+}
+
+int
+store_pg_dead_letter(struct store_be *st, const char *message_id,
+    const char *code, const char *text, bool expired, const char *node,
+    int64_t now)
+{
+	const char *by = node != NULL && node[0] != '\0' ? node : NULL;
+	struct nara_err err = { 0 };
+	struct pg_params p;
+	struct pg_row row;
+	PGresult *r;
+	int rc;
+
+	if (pg_enter(st, &err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_text(&p, message_id);
+	pg_param_text(&p, code);
+	pg_param_text(&p, text);
+	pg_param_int(&p, now);
+	pg_param_text(&p, by ? by : "");
+	if ((rc = pg_run(st, P_DEAD, &p, &r, "dead-lettering a message",
+	    &err)) != 0)
+		return pg_leave(st, rc, &err);
+	if (PQntuples(r) == 0) {
+		rc = -1;    /* no queued message with that id for that node */
+	} else {
+		row_read(r, 0, false, &row);
+		if (pg_audit_msg(st, "dead_lettered", by, &row.m, row.subject,
+		    code, text, now, &err) != 0 ||
+		    receipt_queue(st, &row, expired ?
+		    NARA__OUTCOME__OUTCOME_EXPIRED : NARA__OUTCOME__OUTCOME_FAILED,
+		    by, code, text, now, &err) != 0)
+			rc = pg_break(st, &err);
+	}
+	PQclear(r);
+	return pg_leave(st, rc, &err);
+}
+
+/* The seq a message has now, 0 when it is not stored. */
+static int
+msg_seq_of(struct store_be *st, const char *message_id, int64_t *seq,
+    struct nara_err *err)
+{
+	struct pg_params p;
+	PGresult *r;
+
+	*seq = 0;
+	pg_params_init(&p);
+	pg_param_text(&p, message_id);
+	if (pg_run(st, P_MSG_META, &p, &r, "reading a message", err) != 0)
+		return -1;
+	if (PQntuples(r) > 0)
+		*seq = pg_int(r, 0, PC_SEQ);
+	PQclear(r);
+	return 0;
+}
+
+/* After the retry's UPDATE: the audit rows follow, and "retried". */
+static int
+retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
+    const char *operator, int64_t now, struct nara_err *err)
+{
+	struct pg_params p;
+	struct pg_row row;
+	char detail[320];
+
+	row_read(r, 0, false, &row);
+	snprintf(detail, sizeof(detail), "queued again for %s%s%s",
+	    row.m.recipient_node ? row.m.recipient_node : "",
+	    operator ? " by " : "", operator ? operator : "");
+	pg_params_init(&p);
+	pg_param_int(&p, old_seq);
+	pg_param_int(&p, row.m.seq);
+	if (pg_run(st, P_AUDIT_REKEY, &p, NULL, "moving the audit rows of a "
+	    "retry", err) != 0)
+		return -1;
+	return pg_audit_msg(st, "retried", NULL, &row.m, row.subject, NULL,
+	    detail, now, err);
+}
+
+int
+store_pg_retry(struct store_be *st, const char *message_id,
+    const char *operator, int64_t now, struct nara_err *err)
+{
+	struct pg_params p;
+	int64_t old_seq;
+	PGresult *r;
+	int rc;
+
+	if (pg_enter(st, err) != 0)
+		return -1;
+	if (msg_seq_of(st, message_id, &old_seq, err) != 0)
+		return pg_leave(st, -1, err);
+	pg_params_init(&p);
+	pg_param_text(&p, message_id);
+	if ((rc = pg_run(st, P_RETRY, &p, &r, "retrying a dead letter",
+	    err)) != 0)
+		return pg_leave(st, rc, err);
+	if (PQntuples(r) == 0)
+		rc = nara_err_set(err, NR_BAD_VALUE, "message_id", "no dead "
+		    "letter with id %s", message_id ? message_id : "(none)");
+	else
+		rc = retry_rest(st, r, old_seq, operator, now, err);
+	PQclear(r);
+	return pg_leave(st, rc, err);
+}

@@ -1,0 +1,46 @@
+/*
+ * store_pg_ops.c — the PostgreSQL backend's table of operations, which
+ * store_open picks for backend "postgresql" (store_ops.h).
+ */
+#include "store_pg_int.h"
+
+const struct store_ops store_pg_ops = {
+	.name = "postgresql",
+	.open = store_pg_open,
+	.free = store_pg_free,
+	.head_file_check = store_pg_head_file_check,
+	.begin = store_pg_begin,
+	.commit = store_pg_commit,
+	.rollback = store_pg_rollback,
+	.accept = store_pg_accept,
+	.audit_rejected = store_pg_audit_rejected,
+	.audit_event = store_pg_audit_event,
+	.audit_event_coded = store_pg_audit_event_coded,
+	.queue_load = store_pg_queue_load,
+	.delivering = store_pg_delivering,
+	.acked = store_pg_acked,
+	.dead_letter = store_pg_dead_letter,
+	.expired_load = store_pg_expired_load,
+	.receipts_load = store_pg_receipts_load,
+	.receipt_sent = store_pg_receipt_sent,
+	.receipt_acked = store_pg_receipt_acked,
+	.retry = store_pg_retry,
+	.node_stats = store_pg_node_stats,
+	.totals = store_pg_totals,
+	.audit_verify = store_pg_audit_verify,
+	.pseudonym = store_pg_pseudonym,
+	.queue_list = store_pg_queue_list,
+	.dead_list = store_pg_dead_list,
+	.msg_meta = store_pg_msg_meta,
+	.set_signer = store_pg_set_signer,
+	.maintain = store_pg_maintain,
+	.checkpoint = store_pg_checkpoint,
+	.audit_review = store_pg_audit_review,
+	.audit_prune = store_pg_audit_prune,
+	.audit_rows = store_pg_audit_rows,
+	.audit_checkpoints = store_pg_audit_checkpoints,
+	.audit_hash = store_pg_audit_hash,
+	.audit_head = store_pg_audit_head,
+	.read_begin = store_pg_read_begin,
+	.read_end = store_pg_read_end,
+};

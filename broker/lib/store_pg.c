@@ -496,7 +496,8 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 	    pg_run_sql(st, "BEGIN", NULL, NULL, "begin", err) != 0)
 		return -1;
 	/* the head row, locked: writers take turns from the last commit */
-	if (head_read(st, true, err) != 0 || (st->max_bytes > 0 &&
+	if (pg_lease_fence(st, err) != 0 ||
+	    head_read(st, true, err) != 0 || (st->max_bytes > 0 &&
 	    (st->db_bytes = db_size(st, err)) < 0)) {
 		if (st->conn != NULL)
 			PQclear(PQexec(st->conn, "ROLLBACK"));

@@ -83,6 +83,13 @@ struct store_be {
 	int64_t retry_at_ms;       /* monotonic ms of the next attempt */
 	int64_t backoff_ms;
 
+	/* several narads on this database (store_pg_lease.c): once the lease
+	 * was asked for, every batch starts with the fence of fence_epoch,
+	 * and none starts while it is 0 (a standby) */
+	bool leased;
+	bool lease_schema;         /* nara_lease and nara_fence() exist */
+	int64_t fence_epoch;
+
 	/* replication as last seen (store_pg_ckpt.c) */
 	int64_t repl_checked;      /* s */
 	int sync_standbys;         /* -1 = not known yet */
@@ -210,6 +217,13 @@ int store_pg_audit_checkpoints(struct store_be *st, const char *kind,
     store_ckpt_fn fn, void *arg, struct nara_err *err);
 int store_pg_audit_hash(struct store_be *st, int64_t seq, uint8_t hash[32]);
 int store_pg_audit_head(struct store_be *st, int64_t *seq, uint8_t hash[32],
+    struct nara_err *err);
+/* The fence a batch starts with when the lease is in use: 0, or -1 with
+ * err NR042 when this narad does not (or no longer) hold the lease. */
+int pg_lease_fence(struct store_be *st, struct nara_err *err);
+int store_pg_lease(struct store_be *st, const char *instance, int64_t ttl_ms,
+    struct store_lease *l, struct nara_err *err);
+int store_pg_lease_release(struct store_be *st, const char *instance,
     struct nara_err *err);
 int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
 void store_pg_read_end(struct store_be *st, bool own);

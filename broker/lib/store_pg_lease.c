@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+#include "store_pg_int.h"
+
 /* The lease row and the fence every batch of the active narad starts with.
  * The fence's UPDATE both checks the epoch and holds the row's lock until
  * the batch ends, which is what serialises it against a takeover. */
@@ -266,4 +269,101 @@ pg_lease_release(PGconn *c, const char *instance, int64_t epoch,
 		return -1;
 	PQclear(r);
 	return 0;
+}
+
+/* ---------------------------------------------------------------- the ops */
+
+/* A lost connection is dropped, so that the next call reconnects. */
+static void
+drop_if_lost(struct store_be *st)
+{
+	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_BAD) {
+		PQfinish(st->conn);
+		st->conn = NULL;
+		log_warn("store %s: connection lost; reconnecting", st->label);
+	}
+}
+
+int
+store_pg_lease(struct store_be *st, const char *instance, int64_t ttl_ms,
+    struct store_lease *l, struct nara_err *err)
+{
+	if (st->in_batch || st->read_txn)
+		return nara_err_set(err, NR_STORE_FAILED, "lease", "the lease "
+		    "is not asked for inside a transaction");
+	l->active = false;
+	if (pg_ready(st, err) != 0)
+		return -1;
+	st->leased = true;
+	if (!st->lease_schema && pg_lease_schema(st->conn, err) != 0) {
+		drop_if_lost(st);
+		return -1;
+	}
+	st->lease_schema = true;
+	l->epoch = st->fence_epoch;
+	if (pg_lease_step(st->conn, instance, ttl_ms, l, err) != 0) {
+		drop_if_lost(st);
+		return -1;
+	}
+	st->fence_epoch = l->active ? l->epoch : 0;
+	return 0;
+}
+
+int
+store_pg_lease_release(struct store_be *st, const char *instance,
+    struct nara_err *err)
+{
+	int64_t epoch = st->fence_epoch;
+
+	st->fence_epoch = 0;
+	if (epoch == 0)
+		return 0;
+	if (st->in_batch || st->read_txn)
+		return nara_err_set(err, NR_STORE_FAILED, "lease", "the lease "
+		    "is not given up inside a transaction");
+	if (pg_ready(st, err) != 0)
+		return -1;
+	if (pg_lease_release(st->conn, instance, epoch, err) != 0) {
+		drop_if_lost(st);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pg_lease_fence(struct store_be *st, struct nara_err *err)
+{
+	char epoch[24];
+	const char *p[1] = { epoch };
+	PGresult *r;
+	const char *state;
+
+	if (!st->leased)
+		return 0;
+	if (st->fence_epoch == 0)
+		return nara_err_set(err, NR_UNAVAILABLE, "lease", "this narad "
+		    "does not hold the store's lease (standby)");
+	snprintf(epoch, sizeof(epoch), "%" PRId64, st->fence_epoch);
+	r = PQexecParams(st->conn, PG_LEASE_FENCE_SQL, 1, NULL, p, NULL, NULL, 0);
+	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
+		PQclear(r);
+		return 0;
+	}
+	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	if (state != NULL && strcmp(state, PG_LEASE_FENCED_STATE) == 0) {
+		nara_err_set(err, NR_UNAVAILABLE, "lease", "the lease of epoch %"
+		    PRId64 " was taken over: this narad commits nothing more",
+		    st->fence_epoch);
+		st->fence_epoch = 0;
+	} else {
+		const char *msg = r ? PQresultErrorMessage(r) :
+		    PQerrorMessage(st->conn);
+
+		nara_err_set(err, NR_STORE_FAILED, "store", "lease fence: %.*s",
+		    (int)strcspn(msg, "\n"), msg);
+	}
+	PQclear(r);
+	log_error("store %s: %s", st->label, err ? err->text : "fenced");
+	drop_if_lost(st);
+	return -1;
 }

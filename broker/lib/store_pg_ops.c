@@ -43,4 +43,6 @@ const struct store_ops store_pg_ops = {
 	.audit_head = store_pg_audit_head,
 	.read_begin = store_pg_read_begin,
 	.read_end = store_pg_read_end,
+	.lease = store_pg_lease,
+	.lease_release = store_pg_lease_release,
 };

@@ -1,0 +1,274 @@
+/*
+ * test_store_lease.c — the PostgreSQL store's lease and fence, with two
+ * stores on one real database standing for two narads: who becomes
+ * active, that a standby's batch is refused, that a takeover fences the
+ * old holder (also one frozen inside a transaction), that a release hands
+ * over at once, and that the audit chain stays one chain across holders.
+ * The SQLite store cannot be shared and says so.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "pgserver.h"
+#include "store.h"
+
+#define TTL_MS 1000
+
+/* The server of this run, started by the runner before any test; the
+ * tests (in processes of their own) find it by NARA_TEST_PG_PORT. */
+static struct pgserver pg;
+static char ci[256];
+static struct store *a, *b;
+static const uint8_t key[32] = { 1, 2, 3 };
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+	char port[16];
+
+	(void)set;
+	if (pgserver_start(&pg, "nara") != 0)
+		return;      /* setup then fails every test, saying why */
+	snprintf(port, sizeof(port), "%d", pg.port);
+	setenv("NARA_TEST_PG_PORT", port, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	pgserver_cleanup(&pg);
+}
+
+static struct store *
+open_pg(void)
+{
+	struct store_options o = { .backend = "postgresql", .sync_full = true,
+	    .pseudonym_key = key, .pseudonym_key_len = sizeof(key) };
+	struct nara_err err = { 0 };
+	struct store *st = store_open(ci, &o, &err);
+
+	cr_assert_not_null(st, "store_open: %s", err.text);
+	return st;
+}
+
+/* Each test: a database of its own, narad "a" and narad "b" on it. */
+static void
+setup(void)
+{
+	static int n;
+	const char *port = getenv("NARA_TEST_PG_PORT");
+	char admin[160], sql[120], name[64];
+
+	cr_assert_not_null(port, "the PostgreSQL server did not start");
+	snprintf(name, sizeof(name), "lease_%d_%d", (int)getpid(), n++);
+	snprintf(admin, sizeof(admin), "host=127.0.0.1 port=%s user=nara "
+	    "dbname=postgres", port);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	cr_assert_eq(pgserver_sql(admin, sql, NULL), 0, "%s", sql);
+	snprintf(ci, sizeof(ci), "host=127.0.0.1 port=%s user=nara dbname=%s",
+	    port, name);
+	a = open_pg();
+	b = open_pg();
+}
+
+static void
+teardown(void)
+{
+	store_free(&a);
+	store_free(&b);
+}
+
+TestSuite(lease, .init = setup, .fini = teardown, .timeout = 60);
+
+static struct store_lease
+step(struct store *st, const char *instance, int64_t held)
+{
+	struct store_lease l = { .epoch = held };
+	struct nara_err err = { 0 };
+
+	cr_assert_eq(store_lease(st, instance, TTL_MS, &l, &err), 0,
+	    "store_lease(%s): %s", instance, err.text);
+	return l;
+}
+
+/* A step that may first find the database connection gone (and then
+ * reconnects after the store's back-off): asked again until it answers. */
+static struct store_lease
+step_retrying(struct store *st, const char *instance, int64_t held)
+{
+	struct store_lease l = { .epoch = held };
+	struct nara_err err = { 0 };
+
+	for (int i = 0; i < 100; i++) {
+		l.epoch = held;
+		if (store_lease(st, instance, TTL_MS, &l, &err) == 0)
+			return l;
+		usleep(100000);
+	}
+	cr_assert_fail("store_lease(%s) kept failing: %s", instance, err.text);
+	return l;
+}
+
+/* b asks until it holds the lease; the time it took in ms. */
+static long
+step_until_active(struct store *st, const char *instance, struct store_lease *l)
+{
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 100; i++) {
+		*l = step(st, instance, 0);
+		if (l->active)
+			break;
+		usleep(100000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert(l->active, "%s never got the lease (holder %s, age %lld ms)",
+	    instance, l->holder, (long long)l->age_ms);
+	return (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) /
+	    1000000;
+}
+
+static int
+event(struct store *st, const char *what, struct nara_err *err)
+{
+	if (store_begin(st, err) != 0)
+		return -1;
+	if (store_audit_event(st, what, "narad", NULL, (int64_t)time(NULL))
+	    != 0) {
+		store_rollback(st);
+		return -1;
+	}
+	return store_commit(st, err);
+}
+
+Test(lease, first_holder_then_standby)
+{
+	struct store_lease la = step(a, "a", 0), lb = step(b, "b", 0);
+	struct nara_err err = { 0 };
+
+	cr_expect(la.active);
+	cr_expect_eq(la.epoch, 1);
+	cr_expect_str_empty(la.prev_holder);
+	cr_expect_not(lb.active);
+	cr_expect_str_eq(lb.holder, "a");
+	cr_expect_eq(lb.epoch, 1);
+	cr_expect_geq(lb.age_ms, 0);
+	cr_expect_eq(lb.ttl_ms, TTL_MS);
+	/* renewing keeps the epoch */
+	la = step(a, "a", la.epoch);
+	cr_expect(la.active);
+	cr_expect_eq(la.epoch, 1);
+	cr_expect_eq(event(a, "test_event", &err), 0, "%s", err.text);
+	/* the standby commits nothing */
+	cr_expect_eq(event(b, "test_event", &err), -1);
+	cr_expect_eq(err.code, NR_UNAVAILABLE, "%s", nara_code_id(err.code));
+	cr_expect_not_null(strstr(err.text, "standby"), "%s", err.text);
+}
+
+Test(lease, takeover_after_expiry_fences_the_old_holder)
+{
+	struct store_lease la = step(a, "a", 0), lb;
+	struct nara_err err = { 0 };
+	int64_t seq = 0;
+	uint8_t hash[32];
+	long waited;
+
+	cr_assert(la.active);
+	cr_assert_eq(event(a, "before_takeover", &err), 0, "%s", err.text);
+	waited = step_until_active(b, "b", &lb);
+	cr_expect_geq(waited, TTL_MS - 200, "taken over after %ld ms, before "
+	    "the lease expired", waited);
+	cr_expect_eq(lb.epoch, 2);
+	cr_expect_str_eq(lb.prev_holder, "a");
+	cr_expect_eq(lb.prev_epoch, 1);
+	cr_expect_gt(lb.prev_age_ms, TTL_MS);
+	/* a wakes up: b ended its session, so its batch fails; once it is
+	 * connected again, its lease step shows b, and it commits nothing */
+	cr_expect_eq(event(a, "after_takeover", &err), -1);
+	la = step_retrying(a, "a", la.epoch);
+	cr_expect_not(la.active);
+	cr_expect_str_eq(la.holder, "b");
+	cr_expect_eq(event(a, "after_takeover", &err), -1);
+	cr_expect_eq(err.code, NR_UNAVAILABLE, "%s %s", nara_code_id(err.code),
+	    err.text);
+	/* b goes on from a's last row: one chain */
+	cr_assert_eq(event(b, "after_takeover", &err), 0, "%s", err.text);
+	cr_assert_eq(store_audit_verify(b, &seq, &err), 0, "chain broken at "
+	    "%lld: %s", (long long)seq, err.text);
+	cr_assert_eq(store_audit_head(b, &seq, hash, &err), 0);
+	cr_expect_eq(seq, 2, "head %lld: a's row and b's row",
+	    (long long)seq);
+}
+
+/* A frozen holder inside a batch holds the lease row's lock: the standby
+ * ends its session, and the frozen batch can never commit. */
+Test(lease, holder_frozen_in_a_batch_is_fenced)
+{
+	struct store_lease la = step(a, "a", 0), lb;
+	struct nara_err err = { 0 };
+
+	cr_assert(la.active);
+	cr_assert_eq(store_begin(a, &err), 0, "%s", err.text);
+	cr_assert_eq(store_audit_event(a, "frozen", "narad", NULL,
+	    (int64_t)time(NULL)), 0);
+	step_until_active(b, "b", &lb);
+	cr_expect_eq(lb.epoch, 2);
+	cr_expect_neq(store_commit(a, &err), 0, "the frozen batch committed "
+	    "after the takeover");
+	cr_assert_eq(event(b, "after_takeover", &err), 0, "%s", err.text);
+}
+
+Test(lease, release_hands_over_at_once)
+{
+	struct store_lease la = step(a, "a", 0), lb = step(b, "b", 0);
+	struct nara_err err = { 0 };
+
+	cr_assert(la.active);
+	cr_assert_not(lb.active);
+	cr_assert_eq(store_lease_release(a, "a", &err), 0, "%s", err.text);
+	lb = step(b, "b", 0);
+	cr_expect(lb.active, "not taken over right after the release");
+	cr_expect_eq(lb.epoch, 2);
+	cr_expect_eq(event(a, "after_release", &err), -1);
+	cr_expect_eq(err.code, NR_UNAVAILABLE);
+	cr_expect_eq(event(b, "after_release", &err), 0, "%s", err.text);
+}
+
+/* The same instance name again (a restarted narad) takes over at once. */
+Test(lease, restarted_instance_takes_over_at_once)
+{
+	struct store_lease la = step(a, "a", 0), again;
+
+	cr_assert(la.active);
+	again = step(b, "a", 0);
+	cr_expect(again.active);
+	cr_expect_eq(again.epoch, 2);
+	cr_expect_str_eq(again.prev_holder, "a");
+}
+
+Test(sqlite, store_cannot_be_shared)
+{
+	char dir[] = "/tmp/nara-lease-XXXXXX", path[64];
+	struct store_options o = { .sync_full = true, .pseudonym_key = key,
+	    .pseudonym_key_len = sizeof(key) };
+	struct store_lease l = { 0 };
+	struct nara_err err = { 0 };
+	struct store *st;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/nara.db", dir);
+	cr_assert_not_null(st = store_open(path, &o, &err), "%s", err.text);
+	cr_expect_eq(store_lease(st, "a", TTL_MS, &l, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_not_null(strstr(err.text, "cannot be shared"), "%s",
+	    err.text);
+	cr_expect_not(l.active);
+	store_free(&st);
+	unlink(path);
+	rmdir(dir);
+}

@@ -18,6 +18,7 @@
 #include "config_int.h"
 #include "conftab.h"
 #include "log.h"
+#include "store.h"
 #include "validate.h"
 
 #define NODE_ID_MAX CONFIG_NODE_ID_MAX
@@ -38,6 +39,8 @@ _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_WARNING == 1 &&
     LOG_LVL_INFO == 2 && LOG_LVL_DEBUG == 3, "log_level choices");
 _Static_assert(CONFIG_SYNC_FULL == 0 && CONFIG_SYNC_NORMAL == 1,
     "synchronous choices");
+_Static_assert(CONFIG_STORE_SQLITE == 0 && CONFIG_STORE_POSTGRESQL == 1,
+    "store backend choices");
 _Static_assert(CONFIG_ID_SAN_URI == 0 && CONFIG_ID_CN == 1 &&
     CONFIG_ID_SERIAL == 2, "identity choices");
 
@@ -267,6 +270,15 @@ static const struct config_key tls_keys[] = {
 	  .help = "warn when a peer certificate expires sooner" },
 };
 
+static const struct config_key store_keys[] = {
+	{ "backend", CT_ENUM, FIELD(config_store, backend), .def = "sqlite",
+	  .choices = "sqlite|postgresql",
+	  .help = "where the durable state is kept (read at start)" },
+	{ "postgresql", CT_STRING, FIELD(config_store, postgresql), .def = "",
+	  .check = store_conninfo_check,
+	  .help = "libpq conninfo of the database, for backend = postgresql" },
+};
+
 static const struct config_key node_keys[] = {
 	{ "name", CT_STRING, FIELD(config_node, name),
 	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .help = "display name" },
@@ -340,6 +352,40 @@ close_tls(struct conftab_parser *p, void *base)
 		if (need[i] == NULL || need[i][0] == '\0')
 			conftab_error(p, p->header_line, names[i],
 			    "required when listen is set");
+}
+
+static void *
+open_store(struct conftab_parser *p, const char *arg)
+{
+	return &((struct load *)p->user)->cfg->store;
+}
+
+static void
+close_store(struct conftab_parser *p, void *base)
+{
+	const struct config_store *s = base;
+	int line = conftab_key_line(p, "backend");
+
+	/* a refused conninfo was reported at its own line already */
+	if (s->backend == CONFIG_STORE_POSTGRESQL &&
+	    conftab_key_line(p, "postgresql") == 0 &&
+	    (s->postgresql == NULL || s->postgresql[0] == '\0'))
+		conftab_error(p, line ? line : p->header_line, "postgresql",
+		    "required when backend = postgresql");
+}
+
+const char *
+config_store_backend(const struct config *cfg)
+{
+	return cfg->store.backend == CONFIG_STORE_POSTGRESQL ? "postgresql"
+	    : "sqlite";
+}
+
+const char *
+config_store_location(const struct config *cfg)
+{
+	return cfg->store.backend == CONFIG_STORE_POSTGRESQL ?
+	    cfg->store.postgresql : cfg->broker.store;
 }
 
 /* Make room for one more node: the arrays double together, and each keeps
@@ -487,6 +533,8 @@ static const struct conftab_kind kinds[] = {
 	  open_broker, close_broker },
 	{ "tls", NULL, tls_keys, N_KEYS(tls_keys), "the TLS front of narad",
 	  open_tls, close_tls },
+	{ "store", NULL, store_keys, N_KEYS(store_keys),
+	  "the store backend: sqlite or postgresql", open_store, close_store },
 	{ "node", "ID", node_keys, N_KEYS(node_keys),
 	  "one adapter: its name, addresses and certificate identity",
 	  open_node, close_node },
@@ -562,6 +610,8 @@ load(FILE *in, const char *text, const char *name, struct config_diag *diag)
 	} else {
 		conftab_defaults(&p, broker_keys, N_KEYS(broker_keys), &cfg->broker, 0);
 		conftab_defaults(&p, tls_keys, N_KEYS(tls_keys), &cfg->tls, 0);
+		conftab_defaults(&p, store_keys, N_KEYS(store_keys), &cfg->store,
+		    0);
 		if (in != NULL)
 			conftab_parse_file(&p, in);
 		else
@@ -663,6 +713,7 @@ config_free(struct config **cfg)
 		return;
 	conftab_free(broker_keys, N_KEYS(broker_keys), &c->broker);
 	conftab_free(tls_keys, N_KEYS(tls_keys), &c->tls);
+	conftab_free(store_keys, N_KEYS(store_keys), &c->store);
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		conftab_free(node_keys, N_KEYS(node_keys), &c->nodes[i]);
 		free(c->nodes[i].id);

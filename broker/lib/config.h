@@ -5,6 +5,7 @@
  * default, bounds and a help text in config.c's key tables. Sections:
  *   [broker]         daemon settings
  *   [tls]            the TLS front of narad
+ *   [store]          the store backend: sqlite (default) or postgresql
  *   [node NODE-ID]   one adapter: display name, addresses it serves,
  *                    certificate identity
  *   [rule NAME]      one policy rule: sender patterns x recipient patterns x
@@ -27,6 +28,7 @@
 
 enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
 enum config_identity { CONFIG_ID_SAN_URI, CONFIG_ID_CN, CONFIG_ID_SERIAL };
+enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
 
 struct config_broker {
 	char *id;                   /* broker name in Welcome, default "narad" */
@@ -78,6 +80,13 @@ struct config_tls {
 	uint64_t expiry_warn_days;
 };
 
+/* [store]: which backend keeps the durable state. sqlite uses
+ * [broker] store (a file); postgresql uses the libpq conninfo. */
+struct config_store {
+	enum config_store_backend backend;
+	char *postgresql;           /* libpq conninfo, "" unless postgresql */
+};
+
 struct config_node {
 	char *id;                   /* "kommun-1480", "SE2321000131-E000000000101" */
 	char *name;                 /* "Göteborg" */
@@ -106,6 +115,7 @@ struct config {
 	char *path;
 	struct config_broker broker;
 	struct config_tls tls;
+	struct config_store store;
 	struct config_node *nodes;
 	size_t n_nodes;
 	struct config_rule *rules;
@@ -114,6 +124,11 @@ struct config {
 	struct config_route *routes;
 	size_t n_routes;
 };
+
+/* The store_options backend name and the location store_open takes for
+ * cfg's [store]: the SQLite file or the PostgreSQL conninfo. */
+const char *config_store_backend(const struct config *cfg);
+const char *config_store_location(const struct config *cfg);
 
 /* Every problem found while loading, as "file:line: text" strings. */
 struct config_diag {

@@ -443,7 +443,7 @@ Test(values, load_from_file)
 Test(errors, unknown_section_kind)
 {
 	EXPECT("[broker]\n\n[bogus]\nx = 1\n",
-	    "t.conf:3: unknown section kind \"bogus\" (expected broker, tls, node or rule)");
+	    "t.conf:3: unknown section kind \"bogus\" (expected broker, tls, store, node or rule)");
 }
 
 Test(errors, unknown_key)
@@ -680,8 +680,8 @@ Test(errors, all_errors_collected_in_line_order)
 	    "t.conf:5: [broker] batch_max: \"none\" is not a whole number",
 	    "t.conf:8: [node a] addresses: kommun:1480:elevhalsa is already served "
 	    "by node b (line 3)",
-	    "t.conf:9: unknown section kind \"colour\" (expected broker, tls, node "
-	    "or rule)");
+	    "t.conf:9: unknown section kind \"colour\" (expected broker, tls, store, "
+	    "node or rule)");
 }
 
 /* ---------------------------------------------------------------- policy */

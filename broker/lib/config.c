@@ -18,6 +18,7 @@
 #include "config_int.h"
 #include "conftab.h"
 #include "log.h"
+#include "store.h"
 #include "validate.h"
 
 #define NODE_ID_MAX CONFIG_NODE_ID_MAX
@@ -30,6 +31,7 @@ struct load {
 	size_t cap_nodes, cap_rules;
 	int *addr_line;             /* per node: line of its addresses key */
 	int *ident_line;            /* per node: line of its identity */
+	int ha_line;                /* line of the [ha] header, 0 if none */
 	bool oom;
 };
 
@@ -38,6 +40,8 @@ _Static_assert(LOG_LVL_ERROR == 0 && LOG_LVL_WARNING == 1 &&
     LOG_LVL_INFO == 2 && LOG_LVL_DEBUG == 3, "log_level choices");
 _Static_assert(CONFIG_SYNC_FULL == 0 && CONFIG_SYNC_NORMAL == 1,
     "synchronous choices");
+_Static_assert(CONFIG_STORE_SQLITE == 0 && CONFIG_STORE_POSTGRESQL == 1,
+    "store backend choices");
 _Static_assert(CONFIG_ID_SAN_URI == 0 && CONFIG_ID_CN == 1 &&
     CONFIG_ID_SERIAL == 2, "identity choices");
 
@@ -293,6 +297,15 @@ static const struct config_key tls_keys[] = {
 	  .help = "warn when a peer certificate expires sooner" },
 };
 
+static const struct config_key store_keys[] = {
+	{ "backend", CT_ENUM, FIELD(config_store, backend), .def = "sqlite",
+	  .choices = "sqlite|postgresql",
+	  .help = "where the durable state is kept (read at start)" },
+	{ "postgresql", CT_STRING, FIELD(config_store, postgresql), .def = "",
+	  .check = store_conninfo_check,
+	  .help = "libpq conninfo of the database, for backend = postgresql" },
+};
+
 static const struct config_key node_keys[] = {
 	{ "name", CT_STRING, FIELD(config_node, name),
 	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .help = "display name" },
@@ -369,12 +382,47 @@ close_tls(struct conftab_parser *p, void *base)
 }
 
 static void *
+open_store(struct conftab_parser *p, const char *arg)
+{
+	return &((struct load *)p->user)->cfg->store;
+}
+
+static void
+close_store(struct conftab_parser *p, void *base)
+{
+	const struct config_store *s = base;
+	int line = conftab_key_line(p, "backend");
+
+	/* a refused conninfo was reported at its own line already */
+	if (s->backend == CONFIG_STORE_POSTGRESQL &&
+	    conftab_key_line(p, "postgresql") == 0 &&
+	    (s->postgresql == NULL || s->postgresql[0] == '\0'))
+		conftab_error(p, line ? line : p->header_line, "postgresql",
+		    "required when backend = postgresql");
+}
+
+const char *
+config_store_backend(const struct config *cfg)
+{
+	return cfg->store.backend == CONFIG_STORE_POSTGRESQL ? "postgresql"
+	    : "sqlite";
+}
+
+const char *
+config_store_location(const struct config *cfg)
+{
+	return cfg->store.backend == CONFIG_STORE_POSTGRESQL ?
+	    cfg->store.postgresql : cfg->broker.store;
+}
+
+static void *
 open_ha(struct conftab_parser *p, const char *arg)
 {
-	struct config_ha *ha = &((struct load *)p->user)->cfg->ha;
+	struct load *ld = p->user;
 
-	ha->enabled = true;
-	return ha;
+	ld->cfg->ha.enabled = true;
+	ld->ha_line = p->header_line;
+	return &ld->cfg->ha;
 }
 
 /* Make room for one more node: the arrays double together, and each keeps
@@ -522,6 +570,8 @@ static const struct conftab_kind kinds[] = {
 	  open_broker, close_broker },
 	{ "tls", NULL, tls_keys, N_KEYS(tls_keys), "the TLS front of narad",
 	  open_tls, close_tls },
+	{ "store", NULL, store_keys, N_KEYS(store_keys),
+	  "the store backend: sqlite or postgresql", open_store, close_store },
 	{ "ha", NULL, ha_keys, N_KEYS(ha_keys),
 	  "active/standby narads on one PostgreSQL store", open_ha, NULL },
 	{ "node", "ID", node_keys, N_KEYS(node_keys),
@@ -599,6 +649,8 @@ load(FILE *in, const char *text, const char *name, struct config_diag *diag)
 	} else {
 		conftab_defaults(&p, broker_keys, N_KEYS(broker_keys), &cfg->broker, 0);
 		conftab_defaults(&p, tls_keys, N_KEYS(tls_keys), &cfg->tls, 0);
+		conftab_defaults(&p, store_keys, N_KEYS(store_keys), &cfg->store,
+		    0);
 		conftab_defaults(&p, ha_keys, N_KEYS(ha_keys), &cfg->ha, 0);
 		if (in != NULL)
 			conftab_parse_file(&p, in);
@@ -607,6 +659,10 @@ load(FILE *in, const char *text, const char *name, struct config_diag *diag)
 		if (config_build_routes(&p, cfg, ld.addr_line) != 0)
 			ld.oom = true;
 		check_identities(&p, &ld);
+		if (ld.ha_line != 0 && cfg->store.backend != CONFIG_STORE_POSTGRESQL)
+			conftab_error(&p, ld.ha_line, NULL, "[ha] needs [store] "
+			    "backend = postgresql: only a database server can be "
+			    "shared by several narads");
 	}
 	n_errors = conftab_finish(&p, diag);
 	free(ld.addr_line);
@@ -701,6 +757,7 @@ config_free(struct config **cfg)
 		return;
 	conftab_free(broker_keys, N_KEYS(broker_keys), &c->broker);
 	conftab_free(tls_keys, N_KEYS(tls_keys), &c->tls);
+	conftab_free(store_keys, N_KEYS(store_keys), &c->store);
 	conftab_free(ha_keys, N_KEYS(ha_keys), &c->ha);
 	for (size_t i = 0; i < c->n_nodes; i++) {
 		conftab_free(node_keys, N_KEYS(node_keys), &c->nodes[i]);

@@ -5,6 +5,7 @@
  * default, bounds and a help text in config.c's key tables. Sections:
  *   [broker]         daemon settings
  *   [tls]            the TLS front of narad
+ *   [store]          the store backend: sqlite (default) or postgresql
  *   [ha]             active/standby narads on one PostgreSQL store
  *   [node NODE-ID]   one adapter: display name, addresses it serves,
  *                    certificate identity
@@ -28,6 +29,7 @@
 
 enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
 enum config_identity { CONFIG_ID_SAN_URI, CONFIG_ID_CN, CONFIG_ID_SERIAL };
+enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
 
 struct config_broker {
 	char *id;                   /* broker name in Welcome, default "narad" */
@@ -79,6 +81,13 @@ struct config_tls {
 	uint64_t expiry_warn_days;
 };
 
+/* [store]: which backend keeps the durable state. sqlite uses
+ * [broker] store (a file); postgresql uses the libpq conninfo. */
+struct config_store {
+	enum config_store_backend backend;
+	char *postgresql;           /* libpq conninfo, "" unless postgresql */
+};
+
 /* [ha]: this narad is one of several on a shared PostgreSQL store; the
  * one holding the store's lease serves, the others wait (docs/HA.md). */
 struct config_ha {
@@ -115,6 +124,7 @@ struct config {
 	char *path;
 	struct config_broker broker;
 	struct config_tls tls;
+	struct config_store store;
 	struct config_ha ha;
 	struct config_node *nodes;
 	size_t n_nodes;
@@ -124,6 +134,11 @@ struct config {
 	struct config_route *routes;
 	size_t n_routes;
 };
+
+/* The store_options backend name and the location store_open takes for
+ * cfg's [store]: the SQLite file or the PostgreSQL conninfo. */
+const char *config_store_backend(const struct config *cfg);
+const char *config_store_location(const struct config *cfg);
 
 /* Every problem found while loading, as "file:line: text" strings. */
 struct config_diag {

@@ -296,6 +296,28 @@ store_read_end(struct store *st, bool own)
 }
 
 int
+store_check_backend(const char *backend, const char *path, bool *absent,
+    struct nara_err *err)
+{
+	struct store_options opt = { .backend = backend, .read_only = true };
+	struct store *st;
+
+	*absent = false;
+	if (backend == NULL || strcmp(backend, "postgresql") != 0)
+		return store_check(path, absent, err);
+	if ((st = store_open(path, &opt, err)) != NULL) {
+		store_free(&st);
+		return 0;
+	}
+	/* an empty database: narad creates the tables at its first start */
+	if (strstr(err->text, "holds no nara store") != NULL) {
+		*absent = true;
+		return 0;
+	}
+	return -1;
+}
+
+int
 store_lease(struct store *st, const char *instance, int64_t ttl_ms,
     struct store_lease *l, struct nara_err *err)
 {

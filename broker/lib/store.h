@@ -31,7 +31,9 @@
 struct store;
 
 struct store_options {
-	const char *backend;       /* "sqlite" (NULL: the default, sqlite) */
+	const char *backend;       /* "sqlite" (NULL: the default, sqlite) or
+	                            * "postgresql": then path is a libpq
+	                            * conninfo (store_pg*.c) */
 	bool sync_full;            /* synchronous=FULL (default) or NORMAL */
 	uint64_t max_bytes;        /* 0 = unlimited; above it accept gives NR040 */
 	const uint8_t *pseudonym_key; /* HMAC key for personal numbers (borrowed) */
@@ -109,6 +111,17 @@ struct store_receipt {
 struct store *store_open(const char *path, const struct store_options *opt,
     struct nara_err *err);
 void store_free(struct store **st);
+
+/* A PostgreSQL conninfo as nara.conf may hold it: libpq can parse it and
+ * it holds no password (that belongs in a passfile: passfile= or
+ * PGPASSFILE). 0, or -1 with the reason in why (the config check). */
+int store_conninfo_check(const char *conninfo, char *why, size_t len);
+
+/* narad -n for any backend: sqlite is store_check; postgresql connects
+ * read-only and checks the tables (*absent: none yet, narad creates them
+ * at start). 0, or -1 with err (NR041). */
+int store_check_backend(const char *backend, const char *path, bool *absent,
+    struct nara_err *err);
 
 /* What store_open (read-write) would refuse, without creating or writing
  * anything, for narad -n: the file is SQLite, passes the quick check, and

@@ -290,6 +290,29 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 
 /* ---------------------------------------------------------------- connect */
 
+int
+store_conninfo_check(const char *conninfo, char *why, size_t len)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL;
+	int rc = 0;
+
+	if ((opts = PQconninfoParse(conninfo, &msg)) == NULL) {
+		snprintf(why, len, "not a libpq conninfo: %.*s", (int)strcspn(msg
+		    ? msg : "out of memory", "\n"), msg ? msg : "out of memory");
+		PQfreemem(msg);
+		return -1;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL) {
+			snprintf(why, len, "holds a password; put it in a "
+			    "passfile (passfile=FILE or PGPASSFILE, mode 0600)");
+			rc = -1;
+		}
+	PQconninfoFree(opts);
+	return rc;
+}
+
 static int
 prepare_all(struct store_be *st, struct nara_err *err)
 {

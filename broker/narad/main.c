@@ -161,6 +161,15 @@ reload(void *arg)
 	return 0;
 }
 
+/* The store as logs name it: the SQLite file, or "postgresql" (never the
+ * conninfo). */
+static const char *
+store_label(const struct config *cfg)
+{
+	return cfg->store.backend == CONFIG_STORE_POSTGRESQL ? "postgresql"
+	    : cfg->broker.store;
+}
+
 static struct store *
 open_store(const struct config *cfg)
 {
@@ -180,9 +189,10 @@ open_store(const struct config *cfg)
 	opt.max_bytes = cfg->broker.store_max_bytes;
 	opt.pseudonym_key = key;
 	opt.pseudonym_key_len = key_len;
-	st = store_open(cfg->broker.store, &opt, &err);
+	opt.backend = config_store_backend(cfg);
+	st = store_open(config_store_location(cfg), &opt, &err);
 	if (st == NULL)
-		log_error("cannot open store %s: %s %s", cfg->broker.store,
+		log_error("cannot open store %s: %s %s", store_label(cfg),
 		    nara_code_id(err.code), err.text);
 	free(key);
 	return st;
@@ -386,14 +396,15 @@ check_store(const struct config *cfg)
 	struct nara_err err = { 0 };
 	bool absent;
 
-	if (store_check(cfg->broker.store, &absent, &err) != 0) {
-		log_error("store %s: %s %s", cfg->broker.store,
+	if (store_check_backend(config_store_backend(cfg),
+	    config_store_location(cfg), &absent, &err) != 0) {
+		log_error("store %s: %s %s", store_label(cfg),
 		    nara_code_id(err.code), err.text);
 		return -1;
 	}
 	if (absent)
 		log_info("store %s does not exist yet; narad creates it at start",
-		    cfg->broker.store);
+		    store_label(cfg));
 	return 0;
 }
 

@@ -443,8 +443,12 @@ Test(values, load_from_file)
 Test(errors, unknown_section_kind)
 {
 	EXPECT("[broker]\n\n[bogus]\nx = 1\n",
-	    "t.conf:3: unknown section kind \"bogus\" (expected broker, tls, ha, node or rule)");
+	    "t.conf:3: unknown section kind \"bogus\" (expected broker, tls, "
+	    "store, ha, node or rule)");
 }
+
+#define PG_STORE "[store]\nbackend = postgresql\npostgresql = host=db1 " \
+	"dbname=nara\n"
 
 Test(values, ha_section)
 {
@@ -452,24 +456,27 @@ Test(values, ha_section)
 
 	cr_expect_not(cfg->ha.enabled, "no [ha] section, yet HA is on");
 	config_free(&cfg);
-	cfg = load_ok("[ha]\ninstance = nara-gbg-1\n");
+	cfg = load_ok(PG_STORE "[ha]\ninstance = nara-gbg-1\n");
 	cr_expect(cfg->ha.enabled);
 	cr_expect_str_eq(cfg->ha.instance, "nara-gbg-1");
 	cr_expect_eq(cfg->ha.lease, 3);
 	config_free(&cfg);
-	cfg = load_ok("[ha]\ninstance = b\nlease = 10s\n");
+	cfg = load_ok(PG_STORE "[ha]\ninstance = b\nlease = 10s\n");
 	cr_expect_eq(cfg->ha.lease, 10);
 	config_free(&cfg);
 }
 
 Test(errors, ha_section)
 {
-	EXPECT("[ha]\nlease = 5\n",
-	    "t.conf:1: [ha] instance: missing required key");
-	EXPECT("[ha]\ninstance = narad 1\nlease = 2m\n",
-	    "t.conf:2: [ha] instance: bad instance name \"narad 1\": 1-48 "
+	EXPECT(PG_STORE "[ha]\nlease = 5\n",
+	    "t.conf:4: [ha] instance: missing required key");
+	EXPECT(PG_STORE "[ha]\ninstance = narad 1\nlease = 2m\n",
+	    "t.conf:5: [ha] instance: bad instance name \"narad 1\": 1-48 "
 	    "letters, digits, '-', '_' or '.'",
-	    "t.conf:3: [ha] lease: \"2m\" is out of range 1s..1m");
+	    "t.conf:6: [ha] lease: \"2m\" is out of range 1s..1m");
+	EXPECT("[ha]\ninstance = a\n",
+	    "t.conf:1: [ha] needs [store] backend = postgresql: only a "
+	    "database server can be shared by several narads");
 }
 
 Test(errors, unknown_key)
@@ -706,8 +713,8 @@ Test(errors, all_errors_collected_in_line_order)
 	    "t.conf:5: [broker] batch_max: \"none\" is not a whole number",
 	    "t.conf:8: [node a] addresses: kommun:1480:elevhalsa is already served "
 	    "by node b (line 3)",
-	    "t.conf:9: unknown section kind \"colour\" (expected broker, tls, ha, "
-	    "node or rule)");
+	    "t.conf:9: unknown section kind \"colour\" (expected broker, tls, "
+	    "store, ha, node or rule)");
 }
 
 /* ---------------------------------------------------------------- policy */

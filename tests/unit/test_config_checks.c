@@ -95,3 +95,48 @@ Test(peek, reads_one_key_from_a_file_with_errors)
 	    why, sizeof(why)), -1);
 	cr_expect(strstr(why, "cannot open") != NULL, "%s", why);
 }
+
+/* [store]: the backend and its PostgreSQL conninfo. */
+Test(store, postgresql_backend_takes_a_conninfo)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = parse("[store]\nbackend = postgresql\n"
+	    "postgresql = host=db1,db2 dbname=nara target_session_attrs="
+	    "read-write sslmode=verify-full passfile=/etc/nara/pgpass\n" NODE_A,
+	    &diag);
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_eq(cfg->store.backend, CONFIG_STORE_POSTGRESQL);
+	cr_expect_str_eq(config_store_backend(cfg), "postgresql");
+	cr_expect_str_eq(config_store_location(cfg), "host=db1,db2 dbname=nara "
+	    "target_session_attrs=read-write sslmode=verify-full "
+	    "passfile=/etc/nara/pgpass");
+	config_free(&cfg);
+}
+
+Test(store, sqlite_is_the_default)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = parse("[broker]\nstore = /tmp/x.db\n" NODE_A, &diag);
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_expect_str_eq(config_store_backend(cfg), "sqlite");
+	cr_expect_str_eq(config_store_location(cfg), "/tmp/x.db");
+	config_free(&cfg);
+}
+
+Test(store, bad_values_are_refused_with_their_line)
+{
+	EXPECT("[store]\nbackend = postgresql\n" NODE_A,
+	    "t.conf:2: [store] postgresql: required when backend = postgresql");
+	EXPECT("[store]\nbackend = mysql\n" NODE_A,
+	    "t.conf:2: [store] backend: \"mysql\" is not one of sqlite, postgresql");
+	EXPECT("[store]\nbackend = postgresql\npostgresql = dbname=nara "
+	    "password=secret\n" NODE_A,
+	    "t.conf:3: [store] postgresql: holds a password; put it in a "
+	    "passfile (passfile=FILE or PGPASSFILE, mode 0600)");
+	EXPECT("[store]\nbackend = postgresql\npostgresql = dbname=nara "
+	    "colour=blue\n" NODE_A,
+	    "t.conf:3: [store] postgresql: not a libpq conninfo: invalid "
+	    "connection option \"colour\"");
+}

@@ -304,6 +304,7 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		rc = commands[i].fn(&o);
 		free(o.store_path);
+		free(o.store_backend);
 		free(o.key_path);
 		for (size_t k = 0; k < o.n_pub_paths; k++)
 			free(o.pub_paths[k]);

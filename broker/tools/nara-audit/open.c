@@ -112,8 +112,11 @@ resolve(struct opts *o)
 		}
 		config_diag_free(&diag);
 	}
+	/* --store is a SQLite file; -c names the backend ([store]) */
 	o->store_path = dup_or_null(o->store ? o->store
-	    : cfg ? cfg->broker.store : NULL);
+	    : cfg ? config_store_location(cfg) : NULL);
+	o->store_backend = dup_or_null(o->store == NULL && cfg != NULL ?
+	    config_store_backend(cfg) : NULL);
 	o->key_path = dup_or_null(o->key ? o->key
 	    : cfg ? cfg->broker.pseudonym_key : NULL);
 	o->sign_path = dup_or_null(o->sign_key ? o->sign_key
@@ -140,6 +143,7 @@ struct store *
 tool_open_store(struct opts *o, bool write, bool needs_key)
 {
 	struct store_options opt = { .sync_full = true, .read_only = !write };
+	bool file;
 	struct nara_err err = { 0 };
 	struct store *st = NULL;
 	uint8_t *key = NULL;
@@ -147,6 +151,9 @@ tool_open_store(struct opts *o, bool write, bool needs_key)
 
 	if (resolve(o) != 0)
 		return NULL;
+	opt.backend = o->store_backend;
+	file = o->store_backend == NULL || strcmp(o->store_backend, "sqlite")
+	    == 0;
 	if (needs_key) {
 		if (o->key_path == NULL) {
 			tool_error("%s no pseudonym key: give -c nara.conf or --key "
@@ -160,7 +167,7 @@ tool_open_store(struct opts *o, bool write, bool needs_key)
 		opt.pseudonym_key = key;
 		opt.pseudonym_key_len = len;
 	}
-	if (access(o->store_path, write ? R_OK | W_OK : R_OK) != 0) {
+	if (file && access(o->store_path, write ? R_OK | W_OK : R_OK) != 0) {
 		tool_error("%s cannot %s %s", nara_code_id(NR_IO), write ? "write"
 		    : "read", o->store_path);
 	} else if ((st = store_open(o->store_path, &opt, &err)) == NULL) {

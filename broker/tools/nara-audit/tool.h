@@ -43,6 +43,7 @@ struct opts {
 	int n_args;
 	/* resolved from the config or the options (owned by the tool) */
 	char *store_path, *key_path, *sign_path;
+	char *store_backend;         /* [store] backend of -c, NULL = sqlite */
 	char *pub_paths[AUDIT_RING_MAX];
 	size_t n_pub_paths;
 };

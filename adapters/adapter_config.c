@@ -40,6 +40,23 @@ check_node_id(const char *item, char *why, size_t len)
 	return 0;
 }
 
+/* The broker: a ZeroMQ endpoint (tls = no) or a list of HOST:PORT of
+ * narads (tls = yes); which of the two fits tls is checked at the end of
+ * the section. */
+static int
+check_broker(const char *item, char *why, size_t len)
+{
+	struct nara_err err = { 0 };
+
+	if (strstr(item, "://") != NULL)
+		return conftab_check_zmq(item, why, len);
+	if (tunnel_brokers_check(item, &err) != 0) {
+		snprintf(why, len, "%s", err.text);
+		return -1;
+	}
+	return 0;
+}
+
 /* HTTP API address: loopback only, or a unix socket. */
 static int
 check_listen(const char *item, char *why, size_t len)
@@ -79,8 +96,8 @@ static const struct config_key adapter_keys[] = {
 	{ "node_id", CT_STRING, FIELD(node_id), .flags = CONFTAB_REQUIRED |
 	  CONFTAB_NONEMPTY, .check = check_node_id,
 	  .help = "this node's id in nara.conf, e.g. kommun-1480" },
-	{ "broker", CT_ENDPOINT, FIELD(broker), .flags = CONFTAB_REQUIRED |
-	  CONFTAB_NONEMPTY, .help = "narad's TLS front HOST:PORT, or HOST:PORT,HOST:PORT,... "
+	{ "broker", CT_STRING, FIELD(broker), .flags = CONFTAB_REQUIRED |
+	  CONFTAB_NONEMPTY, .check = check_broker, .help = "narad's TLS front HOST:PORT, or HOST:PORT,HOST:PORT,... "
 	  "for active and standby narads (tls = yes), or ipc:// / tcp:// for "
 	  "same-host setups (tls = no)" },
 	{ "tls", CT_BOOL, FIELD(tls), .def = "yes",
@@ -164,21 +181,20 @@ close_adapter(struct conftab_parser *p, void *base)
 	struct adapter_config *c = base;
 	struct load *ld = p->user;
 	int line = conftab_key_line(p, "broker");
-	bool zmq = strstr(c->broker, "://") != NULL;
-	struct nara_err err = { 0 };
+	bool zmq;
 
 	ld->backend_line = conftab_key_line(p, "backend");
 	ld->adapter_line = p->header_line;
-	if (line == 0)
+	/* a refused broker value was reported at its own line already */
+	if (line == 0 || c->broker == NULL)
 		return;
+	zmq = strstr(c->broker, "://") != NULL;
 	if (c->tls && zmq)
 		conftab_error(p, line, "broker", "with tls = yes the broker is "
 		    "HOST:PORT of narad's TLS front, not \"%s\"", c->broker);
 	if (!c->tls && !zmq)
 		conftab_error(p, line, "broker", "with tls = no the broker is an "
 		    "ipc:// or tcp:// endpoint, not \"%s\"", c->broker);
-	if (c->tls && !zmq && tunnel_brokers_check(c->broker, &err) != 0)
-		conftab_error(p, line, "broker", "%s", err.text);
 	if (c->tls && (c->ca[0] == '\0' || c->cert[0] == '\0' ||
 	    c->key[0] == '\0'))
 		conftab_error(p, p->header_line, NULL, "[adapter]: tls = yes "

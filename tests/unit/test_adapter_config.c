@@ -134,6 +134,12 @@ Test(adapter_config, broker_list)
 	expect_one_error("[adapter]\nnode_id = a\n"
 	    "broker = a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1\n"
 	    "ca = /a\ncert = /b\nkey = /c\n", 3, "more than 8 broker addresses");
+	/* no port: refused at its line, and nothing else checked on it */
+	expect_one_error("[adapter]\nnode_id = a\nbroker = nara.example\n"
+	    "ca = /a\ncert = /b\nkey = /c\n", 3,
+	    "broker address \"nara.example\" is not host:port");
+	expect_one_error("[adapter]\nnode_id = a\nbroker = ipc://\ntls = no\n",
+	    3, "broker");
 }
 
 Test(adapter_config, node_and_required_keys)

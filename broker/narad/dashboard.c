@@ -1,8 +1,10 @@
 /*
  * dashboard.c — the page narad serves at "/": a banner with the overall
  * state and its reasons (the same evaluation as `naractl check`), then
- * every configured node with its connection, backlog, oldest message and
- * certificate expiry, problems first. Above the nodes the dead letters
+ * every configured node with its connection, backlog, oldest message,
+ * certificate expiry, counters, TLS connection details (peer, version,
+ * cipher, client software; subject and expiry in the cell's title) and the
+ * front's last refusal of it, problems first. Above the nodes the dead letters
  * (/api/dead, fetched only while there are any) and charts of the rates
  * and queue depths of the last hours (/api/history), drawn as inline SVG
  * by the page's own script. Inline CSS and JS only (closed networks have
@@ -52,7 +54,8 @@ const char http_dashboard_html[] =
 "<h2>Nodes</h2>\n"
 "<table><thead><tr><th>Node</th><th>Id</th><th>Kind</th><th>State</th>"
 "<th>Queued</th><th>In flight</th><th>Oldest</th><th>Cert days</th>"
-"<th>Last seen</th></tr></thead><tbody id=\"nodes\"></tbody></table>\n"
+"<th>Last seen</th><th>Submitted / delivered</th><th>Connection</th>"
+"<th>Last refusal</th></tr></thead><tbody id=\"nodes\"></tbody></table>\n"
 "<script>\n"
 "'use strict';\n"
 "function age(s){if(s===null)return'';if(s<120)return s+' s';"
@@ -90,7 +93,12 @@ const char http_dashboard_html[] =
 "  if(a!==null)c.className+=a>=th.crit_age_seconds?' crit':a>=th.warn_age_seconds?' warn':'';\n"
 "  var dl=n.cert_days_left,k=cell(tr,dl===null?'':String(dl),'num');\n"
 "  if(dl!==null)k.className+=dl<=th.crit_days?' crit':dl<=th.warn_days?' warn':'';\n"
-"  cell(tr,when(d.now,n.last_seen));body.appendChild(tr);\n"
+"  cell(tr,when(d.now,n.last_seen));\n"
+"  var ct=n.counters||{submitted:0,delivered:0};cell(tr,ct.submitted+' / '+ct.delivered,'num counters');\n"
+"  var cn=n.connection,cc=cell(tr,cn?cn.peer+' '+cn.tls_version+' '+cn.cipher+(n.software?' \u00b7 '+n.software:''):'','conn');\n"
+"  if(cn)cc.title=cn.certificate_subject+', certificate valid until '+cn.certificate_not_after+', connected since '+cn.since;\n"
+"  var lr=n.last_refusal;cell(tr,lr?when(d.now,lr.at)+' '+lr.code+' '+lr.reason+': '+lr.detail+' (from '+lr.peer+')':'','refusal');\n"
+"  body.appendChild(tr);\n"
 " });\n"
 "}\n"
 "var NS='http://www.w3.org/2000/svg',COLORS=['#1f77b4','#2ca02c','#ff7f0e','#d62728','#9467bd','#8c564b','#e377c2','#17becf'];\n"

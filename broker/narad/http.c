@@ -1,7 +1,7 @@
 /*
- * http.c — /metrics, /healthz, /api/nodes, /api/history, /api/dead and the
- * dashboard over evhttp. The listener also owns the history of the
- * dashboard's charts and the timer that samples it.
+ * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
+ * /api/dead and the dashboard over evhttp. The listener also owns the
+ * history of the dashboard's charts and the timer that samples it.
  */
 #include "http.h"
 
@@ -239,7 +239,7 @@ api_nodes(struct http *h)
 	return nv;
 }
 
-/* The router: six read-only paths, GET or HEAD only. */
+/* The router: seven read-only paths, GET or HEAD only. */
 static void
 on_request(struct evhttp_request *req, void *arg)
 {
@@ -269,10 +269,13 @@ on_request(struct evhttp_request *req, void *arg)
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
 		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/api/conns") == 0) {
+		serve_json(req, status_conns_json(&h->view, NULL));
 	} else if (strcmp(path, "/api/history") == 0) {
 		serve_json(req, status_history_json(h->history));
 	} else if (strcmp(path, "/api/dead") == 0) {
-		serve_json(req, status_dead_json(&h->view, HTTP_DEAD_LIMIT));
+		serve_json(req, status_dead_json(&h->view, NULL,
+		    HTTP_DEAD_LIMIT));
 	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
 		reply(req, 200, "OK", "text/html; charset=utf-8", o);

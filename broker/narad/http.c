@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "audit_sign.h"
 #include "broker.h"
+#include "front.h"
 #include "metrics.h"
 #include "opscheck.h"
 #include "log.h"
@@ -125,6 +128,110 @@ per_node(struct evbuffer *o, json_t *nodes, const char *name, const char *text,
 	}
 }
 
+/* Per node since start: submits received, deliveries handed to its
+ * connection, refusals sent to it by code (only codes that occurred, so
+ * that 53 nodes do not make 3,500 series of zeros). */
+static void
+node_counters(struct evbuffer *o, json_t *nodes)
+{
+	static const char *const fam[2][3] = {
+	    { "nara_node_submitted_total", "submitted", "Submits received from "
+	    "the node since narad started." },
+	    { "nara_node_delivered_total", "delivered", "Deliveries handed to "
+	    "the node's connection since narad started (redeliveries too)." } };
+	size_t i;
+	json_t *n, *v;
+	const char *code;
+
+	for (int f = 0; f < 2; f++) {
+		help(o, fam[f][0], "counter", fam[f][2]);
+		json_array_foreach(nodes, i, n) {
+			evbuffer_add_printf(o, "%s{node=\"", fam[f][0]);
+			label_value(o, json_string_value(json_object_get(n, "id")));
+			evbuffer_add_printf(o, "\"} %lld\n", (long long)
+			    json_integer_value(json_object_get(json_object_get(n,
+			    "counters"), fam[f][1])));
+		}
+	}
+	help(o, "nara_node_refused_total", "counter", "Refusals sent to the "
+	    "node since narad started, by catalogue code (codes that occurred).");
+	json_array_foreach(nodes, i, n) {
+		json_object_foreach(json_object_get(json_object_get(n, "counters"),
+		    "refused"), code, v) {
+			evbuffer_add_printf(o, "nara_node_refused_total{node=\"");
+			label_value(o, json_string_value(json_object_get(n, "id")));
+			evbuffer_add_printf(o, "\",code=\"%s\"} %lld\n", code,
+			    (long long)json_integer_value(v));
+		}
+	}
+}
+
+/* The TLS front's refusals by reason, and the certificates' remaining
+ * validity: narad's own and each relaying node's. */
+static void
+front_metrics(struct evbuffer *o, const struct ops_view *v, json_t *nodes)
+{
+	uint64_t by[FRONT_REASONS];
+	int64_t own, now = (int64_t)time(NULL);
+	size_t i;
+	json_t *n, *left;
+
+	if (v->front == NULL)
+		return;
+	front_refusal_counts(v->front, by);
+	help(o, "nara_connection_refusals_total", "counter", "Connections the "
+	    "TLS front refused since narad started, by reason.");
+	for (int r = 0; r < FRONT_REASONS; r++)
+		evbuffer_add_printf(o, "nara_connection_refusals_total{reason="
+		    "\"%s\"} %llu\n", front_reason_name((enum front_reason)r),
+		    (unsigned long long)by[r]);
+	if (front_own_not_after(v->front, &own) == 0)
+		gauge_total(o, "nara_broker_certificate_expiry_seconds", "gauge",
+		    "Seconds until narad's own TLS certificate expires "
+		    "(negative once expired).", own - now);
+	help(o, "nara_node_certificate_expiry_seconds", "gauge", "Seconds until "
+	    "the certificate of the node's live TLS connection expires.");
+	json_array_foreach(nodes, i, n) {
+		left = json_object_get(json_object_get(n, "connection"),
+		    "certificate_expires_in_seconds");
+		if (!json_is_integer(left))
+			continue;
+		evbuffer_add_printf(o, "nara_node_certificate_expiry_seconds{node="
+		    "\"");
+		label_value(o, json_string_value(json_object_get(n, "id")));
+		evbuffer_add_printf(o, "\"} %lld\n", (long long)
+		    json_integer_value(left));
+	}
+}
+
+/* store_ckpt_fn: the newest checkpoint time. */
+static int
+on_checkpoint(void *arg, const struct audit_checkpoint *c, bool well_formed)
+{
+	int64_t *newest = arg;
+
+	if (well_formed && c->time_ms / 1000 > *newest)
+		*newest = c->time_ms / 1000;
+	return 0;
+}
+
+/* When narad last signed the audit chain (head or retention cut); absent
+ * while no checkpoint exists (no signing key, or none due yet). */
+static void
+checkpoint_metric(struct evbuffer *o, const struct ops_view *v)
+{
+	struct nara_err err = { 0 };
+	int64_t newest = 0;
+
+	if (store_audit_checkpoints(broker_store(v->broker), "head",
+	    on_checkpoint, &newest, &err) != 0 ||
+	    store_audit_checkpoints(broker_store(v->broker), "cut",
+	    on_checkpoint, &newest, &err) != 0 || newest == 0)
+		return;
+	gauge_total(o, "nara_audit_last_checkpoint_timestamp_seconds", "gauge",
+	    "Unix time of the newest signed audit checkpoint.", newest);
+}
+
 /* Broker-wide gauges and counters, read from the status view so that
  * /metrics and naractl status never disagree. */
 static void
@@ -134,6 +241,8 @@ totals(struct evbuffer *o, json_t *st)
 	json_integer_value(json_object_get(st, key)))
 	G("nara_dead_letters", "dead_letters", "Messages in the dead-letter state.");
 	G("nara_store_bytes", "store_bytes", "Size of the store database.");
+	G("nara_audit_rows", "audit_rows", "Rows in the audit log (falls when "
+	    "retention prunes).");
 	G("nara_messages_queued", "queued", "Messages waiting for delivery.");
 	G("nara_messages_in_flight", "in_flight", "Deliveries waiting for an ack.");
 	G("nara_nodes_configured", "nodes_configured", "Nodes in the configuration.");
@@ -167,6 +276,9 @@ metrics_text(struct http *h, struct evbuffer *o)
 	help(o, "nara_build_info", "gauge", "Version of narad.");
 	evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
 	    NARA_VERSION);
+	gauge_total(o, "process_start_time_seconds", "gauge", "Start time of "
+	    "narad since the Unix epoch in seconds.",
+	    broker_metrics(h->view.broker)->started);
 	by_type(o, broker_metrics(h->view.broker));
 	per_node(o, nodes, "nara_queue_depth", "Messages queued for the node.",
 	    "queued");
@@ -174,8 +286,9 @@ metrics_text(struct http *h, struct evbuffer *o)
 	    "message queued for the node (absent when none).", "oldest_age_seconds");
 	per_node(o, nodes, "nara_node_connected", "1 when the node is connected.",
 	    "connected");
-	per_node(o, nodes, "nara_certificate_days_left", "Days until the node's "
-	    "client certificate expires (connected TLS nodes).", "cert_days_left");
+	node_counters(o, nodes);
+	front_metrics(o, &h->view, nodes);
+	checkpoint_metric(o, &h->view);
 	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
 	json_decref(st);

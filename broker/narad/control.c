@@ -307,29 +307,32 @@ on_retryable(void *arg, const struct store_msg_meta *mm)
 	return 0;
 }
 
-/* retry --node NODE --all: every dead letter of the node whose content is
- * still stored, RETRY_ALL_BATCH per request, each as a single retry
- * (its own "retried" audit row naming the operator). */
-static json_t *
-retry_all(struct control *c, const char *node, struct nara_err *err)
+json_t *
+control_retry_all(const struct ops_view *v, const char *node,
+    const char *operator, struct nara_err *err)
 {
 	static char ids[RETRY_ALL_BATCH][CONTROL_ID_LEN];
 	struct retry_walk w = { node, ids, 0, RETRY_ALL_BATCH, false };
 	struct store_totals t;
 	char rnode[CONFIG_NODE_ID_MAX + 1];
-	json_t *done = json_array(), *failed = json_array();
+	json_t *done, *failed;
 
-	if (store_totals(broker_store(c->view.broker), &t) != 0 ||
-	    store_dead_list(broker_store(c->view.broker), t.dead > 0 ? (int)
+	if (config_node_find(broker_config(v->broker), node) == NULL) {
+		nara_err_set(err, NR_UNKNOWN_NODE, "node", "%s is not a node of "
+		    "the configuration", node);
+		return NULL;
+	}
+	if (store_totals(broker_store(v->broker), &t) != 0 ||
+	    store_dead_list(broker_store(v->broker), t.dead > 0 ? (int)
 	    (t.dead < INT32_MAX ? t.dead : INT32_MAX) : 1, on_retryable, &w) < 0) {
-		json_decref(done);
-		json_decref(failed);
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 		return NULL;
 	}
+	done = json_array();
+	failed = json_array();
 	for (size_t i = 0; i < w.n; i++) {
 		struct nara_err e = { 0 };
-		if (broker_retry(c->view.broker, ids[i], c->operator, rnode,
+		if (broker_retry(v->broker, ids[i], operator, rnode,
 		    sizeof(rnode), &e) == 0)
 			json_array_append_new(done, json_string(ids[i]));
 		else
@@ -337,8 +340,8 @@ retry_all(struct control *c, const char *node, struct nara_err *err)
 			    "message_id", ids[i], "code", nara_code_id(e.code),
 			    "error", e.text));
 	}
-	log_info("control: %zu dead letters of %s queued again by %s%s",
-	    json_array_size(done), node, c->operator, w.more ? "; more remain"
+	log_info("%zu dead letters of %s queued again by %s%s",
+	    json_array_size(done), node, operator, w.more ? "; more remain"
 	    : "");
 	return json_pack("{s:s, s:o, s:o, s:b}", "node", node, "retried", done,
 	    "failed", failed, "more", w.more);
@@ -363,7 +366,7 @@ cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 			    "retry of a whole node needs both node and all");
 			return NULL;
 		}
-		return retry_all(c, all_of, err);
+		return control_retry_all(&c->view, all_of, c->operator, err);
 	}
 	id = req_message_id(req, err);
 	if (id == NULL || broker_retry(c->view.broker, id, c->operator, node,

@@ -1,7 +1,9 @@
 /*
  * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
- * /api/dead and the dashboard over evhttp. The listener also owns the
- * history of the dashboard's charts and the timer that samples it.
+ * /api/dead and the dashboard over evhttp, on the plain listener and the
+ * operators' HTTPS console (console.c), which also takes the actions. The
+ * listeners own the history of the dashboard's charts and the timer that
+ * samples it.
  */
 #include "http.h"
 
@@ -23,10 +25,12 @@
 #include "validate.h"
 #include "version.h"
 
-/* The listener; views are built per request from the running broker. */
+/* The listeners; views are built per request from the running broker. */
 struct http {
 	struct ops_view view;
-	struct evhttp *evh;
+	struct evhttp *evh;         /* plain, read-only; NULL when off */
+	struct evhttp *console;     /* HTTPS with operators' certificates */
+	SSL_CTX *console_ctx;
 	struct history *history;    /* the charts' rings (metrics.h) */
 	struct event *sampler;      /* every history_interval seconds */
 };
@@ -352,11 +356,40 @@ api_nodes(struct http *h)
 	return nv;
 }
 
-/* The router: seven read-only paths, GET or HEAD only. */
+/* An action on the console (operator set) or a method nobody takes. */
 static void
-on_request(struct evhttp_request *req, void *arg)
+not_get(struct http *h, struct evhttp_request *req, const char *path,
+    const char *operator, struct evbuffer *o)
 {
-	struct http *h = arg;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char *text;
+	json_t *r;
+	int status;
+
+	if (operator != NULL && cmd == EVHTTP_REQ_POST &&
+	    (strcmp(path, "/api/retry") == 0 ||
+	    strcmp(path, "/api/retry-node") == 0)) {
+		r = console_action(&h->view, req, path, operator, &status);
+		text = json_dumps(r, JSON_COMPACT);
+		json_decref(r);
+		evbuffer_add(o, text, strlen(text));
+		free(text);
+		reply(req, status, status == 200 ? "OK" : "Refused",
+		    "application/json", o);
+		return;
+	}
+	evbuffer_add_printf(o, operator ? "POST only to /api/retry and "
+	    "/api/retry-node\n" : "read-only: GET only\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    operator ? "GET, HEAD, POST" : "GET, HEAD");
+	reply(req, 405, "Method Not Allowed", "text/plain", o);
+}
+
+/* The router: eight read-only paths, GET or HEAD; on the console (operator
+ * set) also /api/whoami and the actions. */
+static void
+route(struct http *h, struct evhttp_request *req, const char *operator)
+{
 	const char *uri = evhttp_request_get_uri(req);
 	struct evhttp_uri *parsed = evhttp_uri_parse(uri);
 	const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
@@ -366,10 +399,9 @@ on_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || path[0] == '\0')
 		path = "/";
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evbuffer_add_printf(o, "read-only: GET only\n");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-		    "GET, HEAD");
-		reply(req, 405, "Method Not Allowed", "text/plain", o);
+		not_get(h, req, path, operator, o);
+	} else if (operator != NULL && strcmp(path, "/api/whoami") == 0) {
+		serve_json(req, json_pack("{s:s}", "operator", operator));
 	} else if (strcmp(path, "/metrics") == 0) {
 		if (metrics_text(h, o) == 0)
 			reply(req, 200, "OK", "text/plain; version=0.0.4", o);
@@ -399,6 +431,30 @@ on_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(o);
 	if (parsed != NULL)
 		evhttp_uri_free(parsed);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	route(arg, req, NULL);
+}
+
+/* The console: the handshake verified the certificate; without one
+ * (cannot happen: the handshake needs it) nothing is served. */
+static void
+on_console_request(struct evhttp_request *req, void *arg)
+{
+	char operator[400];
+	struct evbuffer *o;
+
+	if (console_operator(req, operator, sizeof(operator)) == 0) {
+		route(arg, req, operator);
+		return;
+	}
+	o = evbuffer_new();
+	evbuffer_add_printf(o, "no verified client certificate\n");
+	reply(req, 403, "Forbidden", "text/plain", o);
+	evbuffer_free(o);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -453,41 +509,68 @@ split_hostport(const char *s, char *host, size_t len, unsigned *port)
 	return 0;
 }
 
-struct http *
-http_new(struct event_base *base, const struct ops_view *view,
-    const char *listen)
+/* One evhttp bound to listen: plain (ctx NULL) or TLS with ctx. */
+static struct evhttp *
+listener_new(struct http *h, struct event_base *base, const char *listen,
+    SSL_CTX *ctx)
 {
-	struct http *h = calloc(1, sizeof(*h));
+	struct evhttp *evh;
 	char host[256];
 	unsigned port;
+
+	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
+		log_error("%s %s: not HOST:PORT", ctx ? "console_listen" :
+		    "http_listen", listen);
+		return NULL;
+	}
+	if ((evh = evhttp_new(base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	/* Slow or large requests are not what a scraper sends: bound both.
+	 * Other methods are let through evhttp so that they get a 405 with
+	 * an Allow header rather than a bare 501. Only the console takes a
+	 * (small) body. */
+	evhttp_set_timeout(evh, 10);
+	evhttp_set_max_headers_size(evh, 8192);
+	evhttp_set_max_body_size(evh, ctx ? 4096 : 0);
+	evhttp_set_gencb(evh, ctx ? on_console_request : on_request, h);
+	if (ctx != NULL)
+		evhttp_set_bevcb(evh, console_bev, ctx);
+	if (evhttp_bind_socket(evh, host, (ev_uint16_t)port) != 0) {
+		log_error("cannot listen on %s %s", ctx ? "https" : "http",
+		    listen);
+		evhttp_free(evh);
+		return NULL;
+	}
+	log_info("%s on %s://%s/", ctx ? "operators' console (client "
+	    "certificates)" : "metrics and dashboard", ctx ? "https" : "http",
+	    listen);
+	return evh;
+}
+
+struct http *
+http_new(struct event_base *base, const struct ops_view *view,
+    const char *listen, const struct config *cfg)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	const char *console = cfg->broker.console_listen;
 
 	if (h == NULL)
 		return NULL;
 	h->view = *view;
-	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
-		log_error("http_listen %s: not HOST:PORT", listen);
-		goto fail;
-	}
-	if ((h->evh = evhttp_new(base)) == NULL)
-		goto fail;
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	/* Slow or large requests are not what a scraper sends: bound both.
-	 * Other methods are let through evhttp so that they get a 405 with
-	 * an Allow header rather than a bare 501. */
-	evhttp_set_timeout(h->evh, 10);
-	evhttp_set_max_headers_size(h->evh, 8192);
-	evhttp_set_max_body_size(h->evh, 0);
-	evhttp_set_gencb(h->evh, on_request, h);
 	if (history_start(h, base) != 0) {
 		log_error("http: no memory for the history");
 		goto fail;
 	}
-	if (evhttp_bind_socket(h->evh, host, (ev_uint16_t)port) != 0) {
-		log_error("cannot listen on http %s", listen);
+	if (listen[0] != '\0' &&
+	    (h->evh = listener_new(h, base, listen, NULL)) == NULL)
 		goto fail;
-	}
-	log_info("metrics and dashboard on http://%s/", listen);
+	if (console[0] != '\0' &&
+	    ((h->console_ctx = console_tls_new(cfg)) == NULL ||
+	    (h->console = listener_new(h, base, console, h->console_ctx))
+	    == NULL))
+		goto fail;
 	return h;
 fail:
 	http_free(&h);
@@ -506,6 +589,9 @@ http_free(struct http **hp)
 	history_free(&h->history);
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
+	if (h->console != NULL)
+		evhttp_free(h->console);
+	SSL_CTX_free(h->console_ctx);
 	free(h);
 	*hp = NULL;
 }

@@ -5,7 +5,7 @@
 DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
-	systemd procps chromium groff-base stunnel4 strace \
+	systemd procps chromium groff-base stunnel4 strace prometheus curl \
 	libpq-dev postgresql-15 postgresql-client-15
 
 PREFIX   ?= /usr/local
@@ -53,7 +53,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 
-NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c control.c \
+NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control.c \
 	dashboard.c deliver.c front.c front_conn.c front_report.c front_tls.c ha.c \
 	http.c lifecycle.c metrics.c outq.c session.c status.c submit.c zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
@@ -61,7 +61,7 @@ ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	webhook.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
 	report.c review.c)
-NARACTL_MODS := broker/tools/naractl/check.c
+NARACTL_MODS := broker/tools/naractl/check.c broker/tools/naractl/ops.c
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a
 LIBNARA_AUDIT := $(B)/libnara-audit.a

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -213,6 +214,11 @@ on_request(struct evhttp_request *req, void *arg)
 		path = "";
 	if (front_refused(h, req))
 		return;
+	if (strcmp(path, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET ||
+	    cmd == EVHTTP_REQ_HEAD)) {
+		status_serve_metrics(h, req);
+		return;
+	}
 	list = strcmp(path, "/v1/messages") == 0;
 	one = strncmp(path, "/v1/messages/", 13) == 0;
 	if (list && cmd == EVHTTP_REQ_POST) {
@@ -330,6 +336,7 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 	}
 	h->a = a;
 	h->base = base;
+	h->started = (int64_t)time(NULL);
 	if ((h->srv = evhttp_new(base)) == NULL) {
 		nara_err_set(err, NR_IO, "", "evhttp_new failed");
 		goto fail;

@@ -32,11 +32,20 @@ struct http {
 	char hook_host[64];
 	int hook_port;
 	struct hook_req *reqs;
+	int64_t started;             /* epoch seconds, for /metrics */
+	uint64_t hook_busy;          /* webhook attempts without an answer,
+	                              * 408, 429 or 5xx (retried) */
+	uint64_t hook_fault;         /* other 4xx: its configuration (retried) */
 };
 
 /* http_front.c: the filtering bufferevent of every API connection (for
  * evhttp_set_bevcb; arg is the struct http). */
 struct bufferevent *http_front_bev(struct event_base *base, void *arg);
+
+/* status.c: GET /metrics of the HTTP API (Prometheus text): link state,
+ * outbox depth, oldest unsent age, hand-offs waiting for the local
+ * system, webhook failures; docs/ADAPTER.md. */
+void status_serve_metrics(struct http *h, struct evhttp_request *req);
 
 /* webhook.c: the backend_ops hand-off calls for the HTTP backend. */
 int hook_prepare(void *be, enum handoff_kind kind, const char *id,

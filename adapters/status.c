@@ -5,7 +5,8 @@
  * it ends, kill -9 included), the link as the running adapter last saw it
  * (down when no adapter runs, whatever the state file says), a fault of
  * the local system (webhook answers), what waits for the local system, and
- * the counts from the state file.
+ * the counts from the state file. Also the running adapter's own GET
+ * /metrics on its HTTP API (status_serve_metrics), from the same state.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,11 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/http.h>
 #include <jansson.h>
 
 #include "adapter.h"
+#include "http_int.h"
+#include "version.h"
 #include "log.h"
 #include "validate.h"
 
@@ -231,4 +237,80 @@ status_main(int argc, char **argv)
 	outbox_free(&ob);
 	adapter_config_free(&cfg);
 	return rc == 0 ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+static void
+metric(struct evbuffer *o, const char *name, const char *type,
+    const char *help, long long v)
+{
+	evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name,
+	    help, name, type, name, v);
+}
+
+/* The Prometheus text of the running adapter: its state file as the
+ * status command reads it, and the webhook's failed attempts. */
+static void
+metrics_text(struct http *h, const struct outbox_status *s,
+    struct evbuffer *o)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	evbuffer_add_printf(o, "# HELP nara_adapter_info Node and version of "
+	    "this nara-adapter.\n# TYPE nara_adapter_info gauge\n"
+	    "nara_adapter_info{node=\"%s\",version=\"%s\"} 1\n",
+	    adapter_cfg(h->a)->node_id, NARA_VERSION);
+	metric(o, "process_start_time_seconds", "gauge", "Start time of the "
+	    "adapter since the Unix epoch in seconds.", h->started);
+	metric(o, "nara_adapter_link_up", "gauge", "1 while the link to narad "
+	    "is up (hello answered), else 0.", strcmp(s->link, "up") == 0);
+	metric(o, "nara_adapter_outbox_depth", "gauge", "Messages of the local "
+	    "system not yet accepted by narad.", s->queued);
+	metric(o, "nara_adapter_oldest_unsent_age_seconds", "gauge", "Age of "
+	    "the oldest message not yet accepted by narad (0 when none).",
+	    s->oldest_unsent > 0 && now > s->oldest_unsent ?
+	    now - s->oldest_unsent : 0);
+	metric(o, "nara_adapter_inbox_waiting", "gauge", "Messages and "
+	    "receipts handed to the webhook and not yet taken by the local "
+	    "system.", s->intents);
+	metric(o, "nara_adapter_local_system_error", "gauge", "1 while the "
+	    "local system's last webhook answer was a failure.",
+	    s->local_error[0] != '\0');
+	evbuffer_add_printf(o, "# HELP nara_adapter_webhook_failures_total "
+	    "Webhook attempts that failed and are retried, by reason.\n"
+	    "# TYPE nara_adapter_webhook_failures_total counter\n"
+	    "nara_adapter_webhook_failures_total{reason=\"busy\"} %llu\n"
+	    "nara_adapter_webhook_failures_total{reason=\"fault\"} %llu\n",
+	    (unsigned long long)h->hook_busy, (unsigned long long)h->hook_fault);
+	metric(o, "nara_adapter_messages_accepted_total", "counter", "Messages "
+	    "narad accepted (from the state file: since it was made).",
+	    s->accepted);
+	metric(o, "nara_adapter_messages_rejected_total", "counter", "Messages "
+	    "narad refused.", s->rejected);
+	metric(o, "nara_adapter_handed_off_total", "counter", "Messages handed "
+	    "to the local system.", s->handed);
+}
+
+void
+status_serve_metrics(struct http *h, struct evhttp_request *req)
+{
+	struct evbuffer *o = evbuffer_new();
+	struct outbox_status st;
+	int code = 200;
+
+	if (o == NULL)
+		return;
+	if (outbox_status(adapter_outbox(h->a), &st) != 0) {
+		evbuffer_add_printf(o, "state not readable\n");
+		code = 503;
+	} else {
+		metrics_text(h, &st, o);
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", code == 200 ? "text/plain; version=0.0.4" :
+	    "text/plain");
+	evhttp_send_reply(req, code, code == 200 ? "OK" : "Service Unavailable",
+	    o);
+	evbuffer_free(o);
 }

@@ -149,6 +149,10 @@ on_hook_done(struct evhttp_request *req, void *arg)
 		hook_req_free(r);
 		return;
 	}
+	if (v == FAULT)
+		h->hook_fault++;
+	else
+		h->hook_busy++;
 	snprintf(status, sizeof(status), "webhook %s: %s%s", h->hook_host, why,
 	    v == FAULT ? " (configuration fault of the local system; "
 	    "retrying)" : " (retrying)");

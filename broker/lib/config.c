@@ -201,6 +201,12 @@ static const struct config_key broker_keys[] = {
 	{ "history_interval", CT_DURATION, FIELD(config_broker, history_interval),
 	  .def = "10", .min = 1, .max = 60,
 	  .help = "dashboard history: seconds between samples (read at start)" },
+	{ "console_listen", CT_ENDPOINT, FIELD(config_broker, console_listen),
+	  .def = "", .check = conftab_check_hostport,
+	  .help = "operators' HTTPS console with client certificates HOST:PORT, "
+	  "\"\" = off (needs console_ca and [tls] cert and key)" },
+	{ "console_ca", CT_PATH, FIELD(config_broker, console_ca), .def = "",
+	  .help = "CA bundle that signs operators' certificates (console_listen)" },
 	{ "synchronous", CT_ENUM, FIELD(config_broker, synchronous), .def = "full",
 	  .choices = "full|normal", .help = "SQLite sync: full survives power loss" },
 	{ "log_level", CT_ENUM, FIELD(config_broker, log_level), .def = "info",

@@ -42,6 +42,8 @@ struct config_broker {
 	char *control_readonly;     /* read-only naractl endpoint, "" = none */
 	char *http_listen;          /* metrics/dashboard "127.0.0.1:9464", "" = off */
 	uint64_t history_interval;   /* seconds between history samples */
+	char *console_listen;       /* operators' HTTPS console, "" = off */
+	char *console_ca;           /* CA bundle of operator certificates */
 	enum config_sync synchronous;
 	int log_level;              /* enum log_level */
 	uint64_t max_message_bytes;

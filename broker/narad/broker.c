@@ -49,6 +49,24 @@ broker_queue_frame(struct broker *b, const char *node, size_t node_len,
 	return outq_push(&b->out, node, node_len, kind, message_id, data, len);
 }
 
+/* A refusal sent to a configured node's routing id counts for that node
+ * (/metrics); a routing id that names no node is not counted per node. */
+static void
+broker_count_refused(struct broker *b, const char *node, size_t node_len,
+    enum nara_code code)
+{
+	char id[NODE_ID_MAX + 1];
+	struct session *s;
+
+	if (node_len == 0 || node_len > NODE_ID_MAX || (int)code < 0 ||
+	    code >= NR_CODE_COUNT)
+		return;
+	memcpy(id, node, node_len);
+	id[node_len] = '\0';
+	if ((s = session_find(&b->sessions, id)) != NULL)
+		s->counts.refused[code]++;
+}
+
 void
 broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
     const char *message_id, const struct nara_err *err)
@@ -65,6 +83,7 @@ broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
 	frame.rejected = &rej;
 	b->stats.rejected++;
 	metrics_rejected(&b->metrics, err->code);
+	broker_count_refused(b, node, node_len, err->code);
 	broker_queue_frame(b, node, node_len, &frame, OUTQ_OTHER, message_id);
 }
 
@@ -203,6 +222,8 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 		s->connected_since = b->batch_now_ms / 1000;
 	}
 	s->last_seen = b->batch_now_ms / 1000;
+	snprintf(s->software, sizeof(s->software), "%s",
+	    h->software ? h->software : "");
 	store_audit_event(b->store, "node_connected", s->node, h->software,
 	    b->batch_now_ms / 1000);
 	log_info("node %s connected (window %u)", s->node, s->window);

@@ -69,6 +69,7 @@ void broker_stats(const struct broker *b, struct broker_stats *out);
 /* ---- for the rest of narad (broker_view.c); nothing else sees inside ---- */
 
 struct metrics;
+struct node_counts;
 
 /* The store, for read-only queries (queue listings, message metadata,
  * totals). Changes go through the broker's own operations. */
@@ -82,6 +83,9 @@ struct broker_node_view {
 	int64_t connected_since;    /* epoch seconds, 0 when not connected */
 	int64_t last_seen;          /* epoch seconds of its last frame, 0 never */
 	size_t in_flight;           /* deliveries and receipts not yet acked */
+	char software[64];          /* from its newest hello, "" before any */
+	const struct node_counts *counts; /* session.h; valid until the next
+	                            * reload, NULL for an unknown node */
 };
 /* Fill out for node (all zero when narad has never seen it). */
 void broker_node_view(const struct broker *b, const char *node,

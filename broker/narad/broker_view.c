@@ -37,6 +37,8 @@ broker_node_view(const struct broker *b, const char *node,
 	out->connected_since = s->connected ? s->connected_since : 0;
 	out->last_seen = s->last_seen;
 	out->in_flight = s->n_fl;
+	snprintf(out->software, sizeof(out->software), "%s", s->software);
+	out->counts = &s->counts;
 }
 
 size_t

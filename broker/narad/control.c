@@ -27,6 +27,11 @@
  * store may hold 100,000 messages for an offline unit. */
 #define QUEUE_LIMIT_DEFAULT 100
 #define QUEUE_LIMIT_MAX 1000
+/* Dead letters one "retry --all" request puts back: each is a batch with
+ * its own commit, so a request stays well inside naractl's timeout; the
+ * reply says whether more remain and naractl asks again. */
+#define RETRY_ALL_BATCH 200
+#define CONTROL_ID_LEN 37           /* a UUID and its NUL */
 
 /* One bound control socket (narad has one, or two with control_readonly). */
 struct control {
@@ -125,6 +130,45 @@ req_message_id(json_t *req, struct nara_err *err)
 	return id;
 }
 
+/* The "limit" of a request (1..QUEUE_LIMIT_MAX), default when absent;
+ * -1 with err when bad. */
+static json_int_t
+req_limit(json_t *req, struct nara_err *err)
+{
+	json_t *lim = json_object_get(req, "limit");
+
+	if (lim == NULL)
+		return QUEUE_LIMIT_DEFAULT;
+	if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+	    json_integer_value(lim) > QUEUE_LIMIT_MAX) {
+		nara_err_set(err, NR_BAD_VALUE, "limit", "limit must be 1..%d",
+		    QUEUE_LIMIT_MAX);
+		return -1;
+	}
+	return json_integer_value(lim);
+}
+
+/* The "node" of a request: NULL when absent (*bad false), else a
+ * configured node id (*bad true with err when not). */
+static const char *
+req_node(struct control *c, json_t *req, bool *bad, struct nara_err *err)
+{
+	json_t *jn = json_object_get(req, "node");
+	const char *node = json_string_value(jn);
+
+	*bad = false;
+	if (jn == NULL || json_is_null(jn))
+		return NULL;
+	if (node == NULL || config_node_find(broker_config(c->view.broker),
+	    node) == NULL) {
+		*bad = true;
+		nara_err_set(err, NR_UNKNOWN_NODE, "node", "%s is not a node of "
+		    "the configuration", node ? node : "(not a string)");
+		return NULL;
+	}
+	return node;
+}
+
 /* ---------------------------------------------------------------- commands */
 
 /* Each command returns its result object, or NULL with err set; the
@@ -149,26 +193,38 @@ cmd_nodes(struct control *c, json_t *req, struct nara_err *err)
 	return r;
 }
 
+/* conns: every node's connection details, or one node's ("node"). */
+static json_t *
+cmd_conns(struct control *c, json_t *req, struct nara_err *err)
+{
+	json_t *jn = json_object_get(req, "node");
+	const char *node = json_string_value(jn);
+	json_t *r;
+
+	if (jn != NULL && !json_is_null(jn) && node == NULL) {
+		nara_err_set(err, NR_BAD_VALUE, "node", "node must be a string");
+		return NULL;
+	}
+	if ((r = status_conns_json(&c->view, node)) == NULL)
+		nara_err_set(err, NR_UNKNOWN_NODE, "node", "%s is not a node of "
+		    "the configuration", node ? node : "");
+	return r;
+}
+
 static json_t *
 cmd_queue(struct control *c, json_t *req, struct nara_err *err)
 {
 	const char *addr = json_string_value(json_object_get(req, "address"));
-	json_t *lim = json_object_get(req, "limit"), *list;
-	json_int_t limit = QUEUE_LIMIT_DEFAULT;
+	json_t *list;
+	json_int_t limit;
 	int n;
 
 	if (addr == NULL || addr[0] == '\0' || strlen(addr) > 256) {
 		nara_err_set(err, NR_USAGE, "address", "address missing");
 		return NULL;
 	}
-	if (lim != NULL && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-	    json_integer_value(lim) > QUEUE_LIMIT_MAX)) {
-		nara_err_set(err, NR_BAD_VALUE, "limit", "limit must be 1..%d",
-		    QUEUE_LIMIT_MAX);
+	if ((limit = req_limit(req, err)) < 0)
 		return NULL;
-	}
-	if (lim != NULL)
-		limit = json_integer_value(lim);
 	list = json_array();
 	n = store_queue_list(broker_store(c->view.broker), addr, (int)limit + 1,
 	    append_meta, list);
@@ -211,14 +267,108 @@ cmd_show(struct control *c, json_t *req, struct nara_err *err)
 	return m;
 }
 
+/* dead: dead letters (of one recipient node), newest first, metadata only. */
+static json_t *
+cmd_dead(struct control *c, json_t *req, struct nara_err *err)
+{
+	json_int_t limit = req_limit(req, err);
+	bool bad;
+	const char *node = req_node(c, req, &bad, err);
+	json_t *r;
+
+	if (limit < 0 || bad)
+		return NULL;
+	if ((r = status_dead_json(&c->view, node, (int)limit)) == NULL)
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+	return r;
+}
+
+/* store_meta_fn: the ids of a node's dead letters whose content is kept. */
+struct retry_walk {
+	const char *node;
+	char (*ids)[CONTROL_ID_LEN];
+	size_t n, max;
+	bool more;
+};
+
+static int
+on_retryable(void *arg, const struct store_msg_meta *mm)
+{
+	struct retry_walk *w = arg;
+
+	if (!mm->payload_kept || mm->m.recipient_node == NULL ||
+	    strcmp(mm->m.recipient_node, w->node) != 0)
+		return 0;
+	if (w->n == w->max) {
+		w->more = true;
+		return 1;
+	}
+	snprintf(w->ids[w->n++], CONTROL_ID_LEN, "%s", mm->m.message_id);
+	return 0;
+}
+
+json_t *
+control_retry_all(const struct ops_view *v, const char *node,
+    const char *operator, struct nara_err *err)
+{
+	static char ids[RETRY_ALL_BATCH][CONTROL_ID_LEN];
+	struct retry_walk w = { node, ids, 0, RETRY_ALL_BATCH, false };
+	struct store_totals t;
+	char rnode[CONFIG_NODE_ID_MAX + 1];
+	json_t *done, *failed;
+
+	if (config_node_find(broker_config(v->broker), node) == NULL) {
+		nara_err_set(err, NR_UNKNOWN_NODE, "node", "%s is not a node of "
+		    "the configuration", node);
+		return NULL;
+	}
+	if (store_totals(broker_store(v->broker), &t) != 0 ||
+	    store_dead_list(broker_store(v->broker), t.dead > 0 ? (int)
+	    (t.dead < INT32_MAX ? t.dead : INT32_MAX) : 1, on_retryable, &w) < 0) {
+		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
+		return NULL;
+	}
+	done = json_array();
+	failed = json_array();
+	for (size_t i = 0; i < w.n; i++) {
+		struct nara_err e = { 0 };
+		if (broker_retry(v->broker, ids[i], operator, rnode,
+		    sizeof(rnode), &e) == 0)
+			json_array_append_new(done, json_string(ids[i]));
+		else
+			json_array_append_new(failed, json_pack("{s:s, s:s, s:s}",
+			    "message_id", ids[i], "code", nara_code_id(e.code),
+			    "error", e.text));
+	}
+	log_info("%zu dead letters of %s queued again by %s%s",
+	    json_array_size(done), node, operator, w.more ? "; more remain"
+	    : "");
+	return json_pack("{s:s, s:o, s:o, s:b}", "node", node, "retried", done,
+	    "failed", failed, "more", w.more);
+}
+
 /* Dead letter back to its queue, delivered at once when its node is
- * connected (broker_retry; the "retried" audit row names the operator). */
+ * connected (broker_retry; the "retried" audit row names the operator);
+ * with "node" and "all": every retryable dead letter of that node. */
 static json_t *
 cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 {
-	const char *id = req_message_id(req, err);
+	const char *id;
 	char node[CONFIG_NODE_ID_MAX + 1];
+	bool bad;
+	const char *all_of = req_node(c, req, &bad, err);
 
+	if (bad)
+		return NULL;
+	if (all_of != NULL || json_is_true(json_object_get(req, "all"))) {
+		if (all_of == NULL || !json_is_true(json_object_get(req, "all"))) {
+			nara_err_set(err, NR_USAGE, all_of ? "all" : "node",
+			    "retry of a whole node needs both node and all");
+			return NULL;
+		}
+		return control_retry_all(&c->view, all_of, c->operator, err);
+	}
+	id = req_message_id(req, err);
 	if (id == NULL || broker_retry(c->view.broker, id, c->operator, node,
 	    sizeof(node), err) != 0)
 		return NULL;
@@ -252,8 +402,10 @@ cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 static const struct control_cmd commands[] = {
 	{ "status", false, cmd_status },
 	{ "nodes", false, cmd_nodes },
+	{ "conns", false, cmd_conns },
 	{ "queue", false, cmd_queue },
 	{ "show", false, cmd_show },
+	{ "dead", false, cmd_dead },
 	{ "retry", true, cmd_retry },
 	{ "reload", true, cmd_reload },
 };

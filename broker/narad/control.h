@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "errors.h"
 #include "status.h"
 
 struct control_hooks {
@@ -40,6 +41,15 @@ void control_free(struct control **c);
 /* Answer one request (len bytes of JSON): always a reply object
  * {"ok": true, "command", "result"} or {"ok": false, "code", "error"}. */
 json_t *control_handle(struct control *c, const char *req, size_t len);
+
+/* Every dead letter of node whose content is kept back to its queue, at
+ * most 200 per call, each a broker_retry whose "retried" row names
+ * operator (borrowed): {"node", "retried": [ids], "failed": [{"message_id",
+ * "code", "error"}], "more"} ("more": call again). NULL with err (NR004 not
+ * a node, NR041 store). For naractl retry --node NODE --all and the
+ * console. */
+json_t *control_retry_all(const struct ops_view *v, const char *node,
+    const char *operator, struct nara_err *err);
 
 /* The operator named in audit rows and log lines for a request whose
  * libzmq "Peer-Address" is peer_address ("localhost:UID:GID:PID" for an

@@ -1,13 +1,17 @@
 /*
  * dashboard.c — the page narad serves at "/": a banner with the overall
  * state and its reasons (the same evaluation as `naractl check`), then
- * every configured node with its connection, backlog, oldest message and
- * certificate expiry, problems first. Above the nodes the dead letters
+ * every configured node with its connection, backlog, oldest message,
+ * certificate expiry, counters, TLS connection details (peer, version,
+ * cipher, client software; subject and expiry in the cell's title) and the
+ * front's last refusal of it, problems first. Above the nodes the dead letters
  * (/api/dead, fetched only while there are any) and charts of the rates
  * and queue depths of the last hours (/api/history), drawn as inline SVG
  * by the page's own script. Inline CSS and JS only (closed networks have
  * no CDN); the script fetches every 5 seconds and rebuilds the page.
- * Read-only: retrying a dead letter stays with `naractl retry`.
+ * On the plain listener it is read-only. On the operators' HTTPS console
+ * (/api/whoami answers) it names the operator and offers "Retry" per dead
+ * letter and "Retry all for NODE" per recipient node (console.c).
  */
 #include "http.h"
 
@@ -38,21 +42,24 @@ const char http_dashboard_html[] =
 ".charts{display:flex;flex-wrap:wrap;gap:1em}.chart{background:#fff;border:1px solid #ddd}\n"
 ".chart text{font-size:11px;fill:#444}.chart .axis{stroke:#999}.chart polyline{fill:none}\n"
 "</style></head><body>\n"
-"<h1>nara <span id=\"broker\"></span></h1>\n"
+"<h1>nara <span id=\"broker\"></span></h1><div id=\"operator\" class=\"note\"></div>\n"
 "<div id=\"banner\">loading&hellip;</div><ul id=\"problems\"></ul>\n"
 "<div id=\"summary\"></div><div id=\"error\"></div>\n"
 "<section id=\"dead-section\" hidden><h2>Dead letters <span id=\"dead-count\"></span></h2>\n"
-"<p class=\"note\">Metadata only. The console is read-only: retry with "
-"<code>naractl retry MESSAGE_ID</code>.</p>\n"
+"<p class=\"note\" id=\"dead-note\">Metadata only. This page is read-only: retry with "
+"<code>naractl retry MESSAGE_ID</code> or <code>naractl retry --node NODE --all</code>, "
+"or from the operators' HTTPS console.</p>\n"
+"<div id=\"dead-actions\"></div><div id=\"action-result\"></div>\n"
 "<table><thead><tr><th>Dead since</th><th>Message</th><th>Type</th><th>From</th>"
-"<th>To node</th><th>Code</th><th>Reason</th><th>Attempts</th></tr></thead>"
+"<th>To node</th><th>Code</th><th>Reason</th><th>Attempts</th><th></th></tr></thead>"
 "<tbody id=\"dead\"></tbody></table></section>\n"
 "<h2>Last hours</h2><div class=\"charts\"><div id=\"chart-rates\"></div>"
 "<div id=\"chart-queue\"></div><div id=\"chart-nodes\"></div></div>\n"
 "<h2>Nodes</h2>\n"
 "<table><thead><tr><th>Node</th><th>Id</th><th>Kind</th><th>State</th>"
 "<th>Queued</th><th>In flight</th><th>Oldest</th><th>Cert days</th>"
-"<th>Last seen</th></tr></thead><tbody id=\"nodes\"></tbody></table>\n"
+"<th>Last seen</th><th>Submitted / delivered</th><th>Connection</th>"
+"<th>Last refusal</th></tr></thead><tbody id=\"nodes\"></tbody></table>\n"
 "<script>\n"
 "'use strict';\n"
 "function age(s){if(s===null)return'';if(s<120)return s+' s';"
@@ -90,7 +97,12 @@ const char http_dashboard_html[] =
 "  if(a!==null)c.className+=a>=th.crit_age_seconds?' crit':a>=th.warn_age_seconds?' warn':'';\n"
 "  var dl=n.cert_days_left,k=cell(tr,dl===null?'':String(dl),'num');\n"
 "  if(dl!==null)k.className+=dl<=th.crit_days?' crit':dl<=th.warn_days?' warn':'';\n"
-"  cell(tr,when(d.now,n.last_seen));body.appendChild(tr);\n"
+"  cell(tr,when(d.now,n.last_seen));\n"
+"  var ct=n.counters||{submitted:0,delivered:0};cell(tr,ct.submitted+' / '+ct.delivered,'num counters');\n"
+"  var cn=n.connection,cc=cell(tr,cn?cn.peer+' '+cn.tls_version+' '+cn.cipher+(n.software?' \u00b7 '+n.software:''):'','conn');\n"
+"  if(cn)cc.title=cn.certificate_subject+', certificate valid until '+cn.certificate_not_after+', connected since '+cn.since;\n"
+"  var lr=n.last_refusal;cell(tr,lr?when(d.now,lr.at)+' '+lr.code+' '+lr.reason+': '+lr.detail+' (from '+lr.peer+')':'','refusal');\n"
+"  body.appendChild(tr);\n"
 " });\n"
 "}\n"
 "var NS='http://www.w3.org/2000/svg',COLORS=['#1f77b4','#2ca02c','#ff7f0e','#d62728','#9467bd','#8c564b','#e377c2','#17becf'];\n"
@@ -133,7 +145,22 @@ const char http_dashboard_html[] =
 " d.dead_letters.forEach(function(m){var tr=document.createElement('tr');tr.id='dead-'+m.message_id;tr.className='dead';\n"
 "  cell(tr,when(d.now,m.dead_at));cell(tr,m.message_id,'id');cell(tr,m.type);cell(tr,m.sender_node);\n"
 "  cell(tr,m.recipient_node,'node');cell(tr,m.code,'code');cell(tr,m.reason,'reason');cell(tr,String(m.attempts),'num');\n"
-"  body.appendChild(tr);});}\n"
+"  var ac=cell(tr,'','act');if(OPERATOR&&m.payload_kept)ac.appendChild(button('Retry','retry-'+m.message_id,'/api/retry',{message_id:m.message_id}));\n"
+"  body.appendChild(tr);});\n"
+" var acts=document.getElementById('dead-actions'),seen={};acts.textContent='';\n"
+" if(OPERATOR)d.dead_letters.forEach(function(m){if(m.payload_kept&&!seen[m.recipient_node]){seen[m.recipient_node]=1;\n"
+"  acts.appendChild(button('Retry all for '+m.recipient_node,'retry-node-'+m.recipient_node,'/api/retry-node',{node:m.recipient_node}));}});}\n"
+"var OPERATOR=null;\n"
+"function button(text,id,path,body){var b=document.createElement('button');b.textContent=text;b.id=id;\n"
+" b.onclick=function(){act(path,body);};return b;}\n"
+"function act(path,body){var out=document.getElementById('action-result');\n"
+" fetch(path,{method:'POST',cache:'no-store',headers:{'Content-Type':'application/json'},body:JSON.stringify(body)})\n"
+" .then(function(r){return r.json().then(function(j){out.className=r.ok?'ok':'failed';\n"
+"  out.textContent=r.ok?(j.retried?j.retried.length+' dead letter(s) of '+j.node+' queued again'+(j.more?' (more remain)':''):j.message_id+' queued again for '+j.recipient_node):j.code+' '+j.error;refresh();});})\n"
+" .catch(function(e){out.className='failed';out.textContent=e.message;});}\n"
+"function whoami(){fetch('/api/whoami',{cache:'no-store'}).then(function(r){if(!r.ok)return null;return r.json();})\n"
+" .then(function(j){if(!j)return;OPERATOR=j.operator;document.getElementById('operator').textContent='Operator: '+j.operator+' (actions are audited)';\n"
+"  document.getElementById('dead-note').textContent='Metadata only. Retrying is audited with your certificate.';refresh();}).catch(function(){});}\n"
 "function get(path){return fetch(path,{cache:'no-store'}).then(function(r){"
 "if(!r.ok)throw new Error(path+': HTTP '+r.status);return r.json();});}\n"
 "function refresh(){get('/api/nodes').then(function(d){render(d);"
@@ -141,5 +168,5 @@ const char http_dashboard_html[] =
 "d.status.dead_letters>0?get('/api/dead').then(dead):dead({total:0,dead_letters:[]})]);}).then(function(){"
 "document.getElementById('error').textContent='';}).catch(function(e){"
 "document.getElementById('error').textContent='narad not answering: '+e.message;});}\n"
-"refresh();setInterval(refresh,5000);\n"
+"refresh();whoami();setInterval(refresh,5000);\n"
 "</script></body></html>\n";

@@ -119,4 +119,63 @@ struct front_cert {
 size_t front_cert_list(const struct front *f, struct front_cert *out,
     size_t max);
 
+/*
+ * Connection details for status tools (front_report.c): what each relaying
+ * connection negotiated and presented, why the front last refused each
+ * node, and refusals counted by reason.
+ */
+struct front_conn_info {
+	char node[TLS_IDENTITY_MAX + 1]; /* configured node id */
+	char peer[80];                 /* "address:port" */
+	char tls_version[16];          /* "TLSv1.3", as OpenSSL names it */
+	char cipher[64];               /* "TLS_AES_256_GCM_SHA384" */
+	char subject[256];             /* certificate subject, RFC 2253 */
+	int64_t not_after;             /* certificate notAfter, epoch seconds;
+	                                * 0 when unreadable */
+	int64_t since;                 /* epoch seconds its READY went through */
+	uint64_t gen;                  /* the connection's number */
+};
+
+/* Fill out (caller-owned, up to max) with every relaying connection,
+ * newest first; returns how many there are, which may exceed max. */
+size_t front_conn_list(const struct front *f, struct front_conn_info *out,
+    size_t max);
+
+/* Why the front refused connections, for counters. FRONT_R_ADMISSION is
+ * every refusal before TLS started (connection and handshake budgets). */
+enum front_reason {
+	FRONT_R_CERTIFICATE,   /* the certificate did not verify */
+	FRONT_R_TLS,           /* other TLS handshake failures, timeouts */
+	FRONT_R_IDENTITY,      /* no certificate, no identity, unknown node */
+	FRONT_R_ZMTP,          /* greeting or READY wrong, or not in time */
+	FRONT_R_FRAME,         /* frame above the size limit announced */
+	FRONT_R_TAKEOVER,      /* the node's older connection did not close */
+	FRONT_R_RELOAD,        /* certificate or node no longer accepted */
+	FRONT_R_ADMISSION,
+	FRONT_REASONS
+};
+/* "certificate", "tls", ..., "admission": the label values of /metrics. */
+const char *front_reason_name(enum front_reason r);
+/* Refusals so far per reason into out (all zero without a front). */
+void front_refusal_counts(const struct front *f, uint64_t out[FRONT_REASONS]);
+
+/* The newest refusal of a connection that named a node. */
+struct front_last_refusal {
+	int64_t at;                    /* epoch seconds of the newest one */
+	char event[24];                /* "auth_failed", "connection_refused" */
+	char code[8];                  /* "NR060" */
+	enum front_reason reason;
+	char what[320];                /* the reason in words */
+	char peer[80];
+	char subject[256];             /* "" when no certificate was seen */
+	uint64_t count;                /* refusals of the node since start */
+};
+/* 0 and *out filled when a connection naming node was refused since narad
+ * started (the newest 256 nodes are remembered), -1 otherwise. */
+int front_last_refusal(const struct front *f, const char *node,
+    struct front_last_refusal *out);
+/* notAfter (epoch seconds) of narad's own certificate: 0, or -1 without a
+ * front. */
+int front_own_not_after(const struct front *f, int64_t *not_after);
+
 #endif

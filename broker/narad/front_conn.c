@@ -192,8 +192,7 @@ conn_refuse(struct conn *c, const char *event, enum nara_code code,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	c->f->refusals++;
-	front_report(c->f, &n);
+	front_refusal_note(c, &n);
 	conn_close(c, false);
 }
 
@@ -319,6 +318,7 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 	c->state = CONN_RELAY;
 	c->relaying = true;
 	c->gen = ++f->gens;
+	c->since = (int64_t)time(NULL);
 	event_del(c->r.timer);
 	conn_note(c, LOG_LVL_INFO, "connected", "node %s connected from %s",
 	    c->node, c->peer);

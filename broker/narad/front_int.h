@@ -84,6 +84,8 @@ struct conn {
 	char identity[TLS_IDENTITY_MAX + 1]; /* what the certificate names */
 	char subject[256];             /* certificate subject, RFC 2253 */
 	uint64_t gen;                  /* its number, set when relaying starts */
+	int64_t since;                 /* epoch seconds relaying started */
+	int64_t not_after;             /* certificate notAfter, 0 = unknown */
 };
 
 struct front_report;
@@ -168,6 +170,9 @@ void front_report_free(struct front_report **r);
  * what) at once; count repeats and write them as one summary per
  * [tls] report_interval. */
 void front_report(struct front *f, const struct front_note *n);
+/* conn_refuse's report: count it by reason, remember it as the node's
+ * last refusal (front_last_refusal), then front_report. */
+void front_refusal_note(struct conn *c, const struct front_note *n);
 /* Write every pending summary now (at shutdown). */
 void front_report_flush(struct front *f);
 

@@ -1,6 +1,6 @@
 /*
  * front_report.c — what the TLS front says about one peer, at a bounded
- * rate.
+ * rate, and what it tells status tools about its connections.
  *
  * A misconfigured node that reconnects every 50 ms, or anyone hammering
  * the port, would otherwise write a log line and an audit row (kept for
@@ -10,6 +10,11 @@
  * summary line and one summary row say how many there were, from when to
  * when. A key quiet for a whole interval is forgotten. The table is fixed
  * in size; when it is full the oldest key is summarised and replaced.
+ *
+ * For operators every refusal is also counted by reason and remembered as
+ * the last refusal of the node it named (a fixed table of the newest
+ * LAST_SLOTS nodes), and the details of each relaying connection (TLS
+ * version, cipher, certificate) are read from its SSL on demand.
  */
 #include "front_int.h"
 
@@ -19,7 +24,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/bufferevent_ssl.h>
+#include <openssl/x509.h>
+
 #define REPORT_SLOTS 256
+#define LAST_SLOTS 256
 
 struct report_entry {
 	bool used;
@@ -37,10 +46,17 @@ struct report_entry {
 	uint64_t repeats;
 };
 
+struct last_entry {
+	char node[TLS_IDENTITY_MAX + 1]; /* "" = free */
+	struct front_last_refusal r;
+};
+
 struct front_report {
 	struct event *tick;            /* armed while any key is known */
 	size_t used;
 	struct report_entry slot[REPORT_SLOTS];
+	uint64_t by_reason[FRONT_REASONS];
+	struct last_entry last[LAST_SLOTS];
 };
 
 static int64_t
@@ -253,4 +269,165 @@ front_report_free(struct front_report **rp)
 	event_free(r->tick);
 	free(r);
 	*rp = NULL;
+}
+
+/* ---------------------------------------------------------------- status */
+
+static const char *const reason_names[FRONT_REASONS] = {
+	"certificate", "tls", "identity", "zmtp", "frame_too_large",
+	"takeover", "reload", "admission",
+};
+
+const char *
+front_reason_name(enum front_reason r)
+{
+	return r < FRONT_REASONS ? reason_names[r] : "unknown";
+}
+
+/* Which reason a refusal of c with code is, from the state it was in. */
+static enum front_reason
+refusal_reason(struct conn *c, enum nara_code code)
+{
+	SSL *ssl = c->tls ? bufferevent_openssl_get_ssl(c->tls) : NULL;
+
+	if (code == NR_TOO_LARGE)
+		return FRONT_R_FRAME;
+	if (code == NR_UNAVAILABLE)
+		return FRONT_R_TAKEOVER;
+	switch (c->state) {
+	case CONN_TLS:
+		return ssl != NULL && SSL_get_verify_result(ssl) != X509_V_OK
+		    ? FRONT_R_CERTIFICATE : FRONT_R_TLS;
+	case CONN_WAIT:
+		return FRONT_R_IDENTITY;
+	case CONN_RELAY:
+		return FRONT_R_RELOAD;
+	default:
+		return FRONT_R_ZMTP;
+	}
+}
+
+/* The slot of node: its own, a free one, or the one refused longest ago. */
+static struct last_entry *
+last_slot(struct front_report *r, const char *node)
+{
+	struct last_entry *free_one = NULL, *oldest = NULL;
+
+	for (size_t i = 0; i < LAST_SLOTS; i++) {
+		struct last_entry *e = &r->last[i];
+		if (e->node[0] == '\0') {
+			if (free_one == NULL)
+				free_one = e;
+		} else if (strcmp(e->node, node) == 0) {
+			return e;
+		} else if (oldest == NULL || e->r.at < oldest->r.at) {
+			oldest = e;
+		}
+	}
+	return free_one ? free_one : oldest;
+}
+
+void
+front_refusal_note(struct conn *c, const struct front_note *n)
+{
+	struct front *f = c->f;
+	enum front_reason why = refusal_reason(c, n->code);
+	struct last_entry *e;
+	uint64_t count;
+
+	f->refusals++;
+	f->report->by_reason[why]++;
+	if (n->node != NULL && n->node[0] != '\0') {
+		e = last_slot(f->report, n->node);
+		count = strcmp(e->node, n->node) == 0 ? e->r.count : 0;
+		memset(e, 0, sizeof(*e));
+		snprintf(e->node, sizeof(e->node), "%s", n->node);
+		e->r.at = (int64_t)time(NULL);
+		snprintf(e->r.event, sizeof(e->r.event), "%s",
+		    n->event ? n->event : "");
+		snprintf(e->r.code, sizeof(e->r.code), "%s",
+		    nara_code_id(n->code));
+		e->r.reason = why;
+		snprintf(e->r.what, sizeof(e->r.what), "%s", n->what);
+		snprintf(e->r.peer, sizeof(e->r.peer), "%s", n->peer);
+		snprintf(e->r.subject, sizeof(e->r.subject), "%s",
+		    n->subject ? n->subject : "");
+		e->r.count = count + 1;
+	}
+	front_report(f, n);
+}
+
+void
+front_refusal_counts(const struct front *f, uint64_t out[FRONT_REASONS])
+{
+	uint64_t known = 0;
+
+	memset(out, 0, sizeof(uint64_t) * FRONT_REASONS);
+	if (f == NULL || f->report == NULL)
+		return;
+	for (int i = 0; i < FRONT_REASONS; i++)
+		known += out[i] = f->report->by_reason[i];
+	/* admission refusals are counted by front.c only in the total */
+	out[FRONT_R_ADMISSION] += f->refusals > known ? f->refusals - known : 0;
+}
+
+int
+front_last_refusal(const struct front *f, const char *node,
+    struct front_last_refusal *out)
+{
+	for (size_t i = 0; f != NULL && f->report != NULL && i < LAST_SLOTS; i++)
+		if (f->report->last[i].node[0] != '\0' &&
+		    strcmp(f->report->last[i].node, node) == 0) {
+			*out = f->report->last[i].r;
+			return 0;
+		}
+	return -1;
+}
+
+static void
+conn_info(const struct conn *c, struct front_conn_info *o)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+	const SSL_CIPHER *cipher = ssl ? SSL_get_current_cipher(ssl) : NULL;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->node, sizeof(o->node), "%s", c->node);
+	snprintf(o->peer, sizeof(o->peer), "%s", c->peer);
+	snprintf(o->tls_version, sizeof(o->tls_version), "%s",
+	    ssl ? SSL_get_version(ssl) : "");
+	snprintf(o->cipher, sizeof(o->cipher), "%s",
+	    cipher ? SSL_CIPHER_get_name(cipher) : "");
+	snprintf(o->subject, sizeof(o->subject), "%s", c->subject);
+	o->not_after = c->not_after;
+	o->since = c->since;
+	o->gen = c->gen;
+}
+
+size_t
+front_conn_list(const struct front *f, struct front_conn_info *out,
+    size_t max)
+{
+	size_t n = 0;
+
+	for (const struct conn *c = f ? conn_first(f) : NULL; c != NULL;
+	    c = conn_next(c)) {
+		if (c->state != CONN_RELAY)
+			continue;
+		if (n < max)
+			conn_info(c, &out[n]);
+		n++;
+	}
+	return n;
+}
+
+int
+front_own_not_after(const struct front *f, int64_t *not_after)
+{
+	X509 *cert = f && f->ctx ? SSL_CTX_get0_certificate(f->ctx) : NULL;
+	struct tm tm;
+
+	if (cert == NULL || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1)
+		return -1;
+	*not_after = (int64_t)timegm(&tm);
+	return 0;
 }

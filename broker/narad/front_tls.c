@@ -11,6 +11,7 @@
 #include <string.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
@@ -26,6 +27,7 @@ conn_cert_names(struct conn *c, X509 *cert)
 {
 	struct nara_err err = { 0 };
 	BIO *bio = BIO_new(BIO_s_mem());
+	struct tm tm;
 	int n = 0;
 
 	if (bio != NULL && X509_NAME_print_ex(bio, X509_get_subject_name(cert),
@@ -33,6 +35,8 @@ conn_cert_names(struct conn *c, X509 *cert)
 		n = BIO_read(bio, c->subject, (int)sizeof(c->subject) - 1);
 	c->subject[n > 0 ? n : 0] = '\0';
 	BIO_free(bio);
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1)
+		c->not_after = (int64_t)timegm(&tm);
 	if (tls_cert_identity(cert, c->f->cfg->tls.identity, c->identity,
 	    sizeof(c->identity), &err) != 0)
 		c->identity[0] = '\0';

@@ -1,29 +1,36 @@
 /*
- * http.c — /metrics, /healthz, /api/nodes, /api/history, /api/dead and the
- * dashboard over evhttp. The listener also owns the history of the
- * dashboard's charts and the timer that samples it.
+ * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
+ * /api/dead and the dashboard over evhttp, on the plain listener and the
+ * operators' HTTPS console (console.c), which also takes the actions. The
+ * listeners own the history of the dashboard's charts and the timer that
+ * samples it.
  */
 #include "http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "audit_sign.h"
 #include "broker.h"
+#include "front.h"
 #include "metrics.h"
 #include "opscheck.h"
 #include "log.h"
 #include "validate.h"
 #include "version.h"
 
-/* The listener; views are built per request from the running broker. */
+/* The listeners; views are built per request from the running broker. */
 struct http {
 	struct ops_view view;
-	struct evhttp *evh;
+	struct evhttp *evh;         /* plain, read-only; NULL when off */
+	struct evhttp *console;     /* HTTPS with operators' certificates */
+	SSL_CTX *console_ctx;
 	struct history *history;    /* the charts' rings (metrics.h) */
 	struct event *sampler;      /* every history_interval seconds */
 };
@@ -125,6 +132,110 @@ per_node(struct evbuffer *o, json_t *nodes, const char *name, const char *text,
 	}
 }
 
+/* Per node since start: submits received, deliveries handed to its
+ * connection, refusals sent to it by code (only codes that occurred, so
+ * that 53 nodes do not make 3,500 series of zeros). */
+static void
+node_counters(struct evbuffer *o, json_t *nodes)
+{
+	static const char *const fam[2][3] = {
+	    { "nara_node_submitted_total", "submitted", "Submits received from "
+	    "the node since narad started." },
+	    { "nara_node_delivered_total", "delivered", "Deliveries handed to "
+	    "the node's connection since narad started (redeliveries too)." } };
+	size_t i;
+	json_t *n, *v;
+	const char *code;
+
+	for (int f = 0; f < 2; f++) {
+		help(o, fam[f][0], "counter", fam[f][2]);
+		json_array_foreach(nodes, i, n) {
+			evbuffer_add_printf(o, "%s{node=\"", fam[f][0]);
+			label_value(o, json_string_value(json_object_get(n, "id")));
+			evbuffer_add_printf(o, "\"} %lld\n", (long long)
+			    json_integer_value(json_object_get(json_object_get(n,
+			    "counters"), fam[f][1])));
+		}
+	}
+	help(o, "nara_node_refused_total", "counter", "Refusals sent to the "
+	    "node since narad started, by catalogue code (codes that occurred).");
+	json_array_foreach(nodes, i, n) {
+		json_object_foreach(json_object_get(json_object_get(n, "counters"),
+		    "refused"), code, v) {
+			evbuffer_add_printf(o, "nara_node_refused_total{node=\"");
+			label_value(o, json_string_value(json_object_get(n, "id")));
+			evbuffer_add_printf(o, "\",code=\"%s\"} %lld\n", code,
+			    (long long)json_integer_value(v));
+		}
+	}
+}
+
+/* The TLS front's refusals by reason, and the certificates' remaining
+ * validity: narad's own and each relaying node's. */
+static void
+front_metrics(struct evbuffer *o, const struct ops_view *v, json_t *nodes)
+{
+	uint64_t by[FRONT_REASONS];
+	int64_t own, now = (int64_t)time(NULL);
+	size_t i;
+	json_t *n, *left;
+
+	if (v->front == NULL)
+		return;
+	front_refusal_counts(v->front, by);
+	help(o, "nara_connection_refusals_total", "counter", "Connections the "
+	    "TLS front refused since narad started, by reason.");
+	for (int r = 0; r < FRONT_REASONS; r++)
+		evbuffer_add_printf(o, "nara_connection_refusals_total{reason="
+		    "\"%s\"} %llu\n", front_reason_name((enum front_reason)r),
+		    (unsigned long long)by[r]);
+	if (front_own_not_after(v->front, &own) == 0)
+		gauge_total(o, "nara_broker_certificate_expiry_seconds", "gauge",
+		    "Seconds until narad's own TLS certificate expires "
+		    "(negative once expired).", own - now);
+	help(o, "nara_node_certificate_expiry_seconds", "gauge", "Seconds until "
+	    "the certificate of the node's live TLS connection expires.");
+	json_array_foreach(nodes, i, n) {
+		left = json_object_get(json_object_get(n, "connection"),
+		    "certificate_expires_in_seconds");
+		if (!json_is_integer(left))
+			continue;
+		evbuffer_add_printf(o, "nara_node_certificate_expiry_seconds{node="
+		    "\"");
+		label_value(o, json_string_value(json_object_get(n, "id")));
+		evbuffer_add_printf(o, "\"} %lld\n", (long long)
+		    json_integer_value(left));
+	}
+}
+
+/* store_ckpt_fn: the newest checkpoint time. */
+static int
+on_checkpoint(void *arg, const struct audit_checkpoint *c, bool well_formed)
+{
+	int64_t *newest = arg;
+
+	if (well_formed && c->time_ms / 1000 > *newest)
+		*newest = c->time_ms / 1000;
+	return 0;
+}
+
+/* When narad last signed the audit chain (head or retention cut); absent
+ * while no checkpoint exists (no signing key, or none due yet). */
+static void
+checkpoint_metric(struct evbuffer *o, const struct ops_view *v)
+{
+	struct nara_err err = { 0 };
+	int64_t newest = 0;
+
+	if (store_audit_checkpoints(broker_store(v->broker), "head",
+	    on_checkpoint, &newest, &err) != 0 ||
+	    store_audit_checkpoints(broker_store(v->broker), "cut",
+	    on_checkpoint, &newest, &err) != 0 || newest == 0)
+		return;
+	gauge_total(o, "nara_audit_last_checkpoint_timestamp_seconds", "gauge",
+	    "Unix time of the newest signed audit checkpoint.", newest);
+}
+
 /* Broker-wide gauges and counters, read from the status view so that
  * /metrics and naractl status never disagree. */
 static void
@@ -134,6 +245,8 @@ totals(struct evbuffer *o, json_t *st)
 	json_integer_value(json_object_get(st, key)))
 	G("nara_dead_letters", "dead_letters", "Messages in the dead-letter state.");
 	G("nara_store_bytes", "store_bytes", "Size of the store database.");
+	G("nara_audit_rows", "audit_rows", "Rows in the audit log (falls when "
+	    "retention prunes).");
 	G("nara_messages_queued", "queued", "Messages waiting for delivery.");
 	G("nara_messages_in_flight", "in_flight", "Deliveries waiting for an ack.");
 	G("nara_nodes_configured", "nodes_configured", "Nodes in the configuration.");
@@ -167,6 +280,9 @@ metrics_text(struct http *h, struct evbuffer *o)
 	help(o, "nara_build_info", "gauge", "Version of narad.");
 	evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
 	    NARA_VERSION);
+	gauge_total(o, "process_start_time_seconds", "gauge", "Start time of "
+	    "narad since the Unix epoch in seconds.",
+	    broker_metrics(h->view.broker)->started);
 	by_type(o, broker_metrics(h->view.broker));
 	per_node(o, nodes, "nara_queue_depth", "Messages queued for the node.",
 	    "queued");
@@ -174,8 +290,9 @@ metrics_text(struct http *h, struct evbuffer *o)
 	    "message queued for the node (absent when none).", "oldest_age_seconds");
 	per_node(o, nodes, "nara_node_connected", "1 when the node is connected.",
 	    "connected");
-	per_node(o, nodes, "nara_certificate_days_left", "Days until the node's "
-	    "client certificate expires (connected TLS nodes).", "cert_days_left");
+	node_counters(o, nodes);
+	front_metrics(o, &h->view, nodes);
+	checkpoint_metric(o, &h->view);
 	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
 	json_decref(st);
@@ -239,11 +356,40 @@ api_nodes(struct http *h)
 	return nv;
 }
 
-/* The router: six read-only paths, GET or HEAD only. */
+/* An action on the console (operator set) or a method nobody takes. */
 static void
-on_request(struct evhttp_request *req, void *arg)
+not_get(struct http *h, struct evhttp_request *req, const char *path,
+    const char *operator, struct evbuffer *o)
 {
-	struct http *h = arg;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	char *text;
+	json_t *r;
+	int status;
+
+	if (operator != NULL && cmd == EVHTTP_REQ_POST &&
+	    (strcmp(path, "/api/retry") == 0 ||
+	    strcmp(path, "/api/retry-node") == 0)) {
+		r = console_action(&h->view, req, path, operator, &status);
+		text = json_dumps(r, JSON_COMPACT);
+		json_decref(r);
+		evbuffer_add(o, text, strlen(text));
+		free(text);
+		reply(req, status, status == 200 ? "OK" : "Refused",
+		    "application/json", o);
+		return;
+	}
+	evbuffer_add_printf(o, operator ? "POST only to /api/retry and "
+	    "/api/retry-node\n" : "read-only: GET only\n");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    operator ? "GET, HEAD, POST" : "GET, HEAD");
+	reply(req, 405, "Method Not Allowed", "text/plain", o);
+}
+
+/* The router: eight read-only paths, GET or HEAD; on the console (operator
+ * set) also /api/whoami and the actions. */
+static void
+route(struct http *h, struct evhttp_request *req, const char *operator)
+{
 	const char *uri = evhttp_request_get_uri(req);
 	struct evhttp_uri *parsed = evhttp_uri_parse(uri);
 	const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
@@ -253,10 +399,9 @@ on_request(struct evhttp_request *req, void *arg)
 	if (path == NULL || path[0] == '\0')
 		path = "/";
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-		evbuffer_add_printf(o, "read-only: GET only\n");
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-		    "GET, HEAD");
-		reply(req, 405, "Method Not Allowed", "text/plain", o);
+		not_get(h, req, path, operator, o);
+	} else if (operator != NULL && strcmp(path, "/api/whoami") == 0) {
+		serve_json(req, json_pack("{s:s}", "operator", operator));
 	} else if (strcmp(path, "/metrics") == 0) {
 		if (metrics_text(h, o) == 0)
 			reply(req, 200, "OK", "text/plain; version=0.0.4", o);
@@ -269,10 +414,13 @@ on_request(struct evhttp_request *req, void *arg)
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
 		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/api/conns") == 0) {
+		serve_json(req, status_conns_json(&h->view, NULL));
 	} else if (strcmp(path, "/api/history") == 0) {
 		serve_json(req, status_history_json(h->history));
 	} else if (strcmp(path, "/api/dead") == 0) {
-		serve_json(req, status_dead_json(&h->view, HTTP_DEAD_LIMIT));
+		serve_json(req, status_dead_json(&h->view, NULL,
+		    HTTP_DEAD_LIMIT));
 	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
 		reply(req, 200, "OK", "text/html; charset=utf-8", o);
@@ -283,6 +431,30 @@ on_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(o);
 	if (parsed != NULL)
 		evhttp_uri_free(parsed);
+}
+
+static void
+on_request(struct evhttp_request *req, void *arg)
+{
+	route(arg, req, NULL);
+}
+
+/* The console: the handshake verified the certificate; without one
+ * (cannot happen: the handshake needs it) nothing is served. */
+static void
+on_console_request(struct evhttp_request *req, void *arg)
+{
+	char operator[400];
+	struct evbuffer *o;
+
+	if (console_operator(req, operator, sizeof(operator)) == 0) {
+		route(arg, req, operator);
+		return;
+	}
+	o = evbuffer_new();
+	evbuffer_add_printf(o, "no verified client certificate\n");
+	reply(req, 403, "Forbidden", "text/plain", o);
+	evbuffer_free(o);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -337,41 +509,68 @@ split_hostport(const char *s, char *host, size_t len, unsigned *port)
 	return 0;
 }
 
-struct http *
-http_new(struct event_base *base, const struct ops_view *view,
-    const char *listen)
+/* One evhttp bound to listen: plain (ctx NULL) or TLS with ctx. */
+static struct evhttp *
+listener_new(struct http *h, struct event_base *base, const char *listen,
+    SSL_CTX *ctx)
 {
-	struct http *h = calloc(1, sizeof(*h));
+	struct evhttp *evh;
 	char host[256];
 	unsigned port;
+
+	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
+		log_error("%s %s: not HOST:PORT", ctx ? "console_listen" :
+		    "http_listen", listen);
+		return NULL;
+	}
+	if ((evh = evhttp_new(base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
+	/* Slow or large requests are not what a scraper sends: bound both.
+	 * Other methods are let through evhttp so that they get a 405 with
+	 * an Allow header rather than a bare 501. Only the console takes a
+	 * (small) body. */
+	evhttp_set_timeout(evh, 10);
+	evhttp_set_max_headers_size(evh, 8192);
+	evhttp_set_max_body_size(evh, ctx ? 4096 : 0);
+	evhttp_set_gencb(evh, ctx ? on_console_request : on_request, h);
+	if (ctx != NULL)
+		evhttp_set_bevcb(evh, console_bev, ctx);
+	if (evhttp_bind_socket(evh, host, (ev_uint16_t)port) != 0) {
+		log_error("cannot listen on %s %s", ctx ? "https" : "http",
+		    listen);
+		evhttp_free(evh);
+		return NULL;
+	}
+	log_info("%s on %s://%s/", ctx ? "operators' console (client "
+	    "certificates)" : "metrics and dashboard", ctx ? "https" : "http",
+	    listen);
+	return evh;
+}
+
+struct http *
+http_new(struct event_base *base, const struct ops_view *view,
+    const char *listen, const struct config *cfg)
+{
+	struct http *h = calloc(1, sizeof(*h));
+	const char *console = cfg->broker.console_listen;
 
 	if (h == NULL)
 		return NULL;
 	h->view = *view;
-	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
-		log_error("http_listen %s: not HOST:PORT", listen);
-		goto fail;
-	}
-	if ((h->evh = evhttp_new(base)) == NULL)
-		goto fail;
-	evhttp_set_allowed_methods(h->evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	/* Slow or large requests are not what a scraper sends: bound both.
-	 * Other methods are let through evhttp so that they get a 405 with
-	 * an Allow header rather than a bare 501. */
-	evhttp_set_timeout(h->evh, 10);
-	evhttp_set_max_headers_size(h->evh, 8192);
-	evhttp_set_max_body_size(h->evh, 0);
-	evhttp_set_gencb(h->evh, on_request, h);
 	if (history_start(h, base) != 0) {
 		log_error("http: no memory for the history");
 		goto fail;
 	}
-	if (evhttp_bind_socket(h->evh, host, (ev_uint16_t)port) != 0) {
-		log_error("cannot listen on http %s", listen);
+	if (listen[0] != '\0' &&
+	    (h->evh = listener_new(h, base, listen, NULL)) == NULL)
 		goto fail;
-	}
-	log_info("metrics and dashboard on http://%s/", listen);
+	if (console[0] != '\0' &&
+	    ((h->console_ctx = console_tls_new(cfg)) == NULL ||
+	    (h->console = listener_new(h, base, console, h->console_ctx))
+	    == NULL))
+		goto fail;
 	return h;
 fail:
 	http_free(&h);
@@ -390,6 +589,9 @@ http_free(struct http **hp)
 	history_free(&h->history);
 	if (h->evh != NULL)
 		evhttp_free(h->evh);
+	if (h->console != NULL)
+		evhttp_free(h->console);
+	SSL_CTX_free(h->console_ctx);
 	free(h);
 	*hp = NULL;
 }

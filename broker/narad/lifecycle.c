@@ -146,11 +146,14 @@ on_sent(const struct out_frame *f, void *arg)
 {
 	struct broker *b = arg;
 	int64_t now = broker_now_ms() / 1000;
+	struct session *s;
 
 	if (f->kind == OUTQ_DELIVERY) {
 		post_push(b, POST_DELIVERED, f->node, f->ref, f->attempt, NULL,
 		    now);
 		b->stats.delivered++;
+		if ((s = session_find(&b->sessions, f->node)) != NULL)
+			s->counts.delivered++;
 	} else if (f->kind == OUTQ_RECEIPT) {
 		post_push(b, POST_RECEIPT_SENT, f->node, f->ref, 0, NULL, now);
 		b->stats.receipts_sent++;

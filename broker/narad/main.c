@@ -451,8 +451,9 @@ start_ops(struct narad *d)
 	if (cb->control_readonly[0] != '\0' && (d->control_ro = control_new(
 	    d->base, &view, cb->control_readonly, true, NULL)) == NULL)
 		return -1;
-	if (cb->http_listen[0] != '\0' &&
-	    (d->http = http_new(d->base, &view, cb->http_listen)) == NULL)
+	if ((cb->http_listen[0] != '\0' || cb->console_listen[0] != '\0') &&
+	    (d->http = http_new(d->base, &view, cb->http_listen,
+	    broker_config(d->broker))) == NULL)
 		return -1;
 	return 0;
 }

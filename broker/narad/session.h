@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "log.h"
 
 #define NODE_ID_MAX 64
@@ -25,6 +26,13 @@ struct inflight {
 	int64_t deadline;          /* epoch ms after which it is redelivered */
 	bool receipt;              /* a receipt, not a delivery */
 	char sender_node[NODE_ID_MAX + 1]; /* to wake for the receipt */
+};
+
+/* What a node did since narad started, for /metrics; kept over reloads. */
+struct node_counts {
+	uint64_t submitted;        /* submits received from the node */
+	uint64_t delivered;        /* deliveries handed to its connection */
+	uint64_t refused[NR_CODE_COUNT]; /* refusals sent to it, by code */
 };
 
 struct session {
@@ -44,6 +52,8 @@ struct session {
 	                            * the session ends after a short drain */
 	uint64_t dropped_gen;      /* connection narad closed itself (NR006) */
 	struct log_ratelimit loglim; /* log lines about this peer */
+	char software[64];         /* from its newest hello, "" before */
+	struct node_counts counts;
 };
 
 struct session_table {

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "front.h"
 #include "metrics.h"
+#include "session.h"
 #include "validate.h"
 #include "version.h"
 
@@ -149,6 +150,97 @@ status_time_json(int64_t t)
 	    : json_null();
 }
 
+/* The node's relaying connection through the TLS front, or null. */
+static json_t *
+connection_json(const struct ops_view *v, const char *node, int64_t now)
+{
+	struct front_conn_info ci[4];
+	size_t n = front_conn_list(v->front, ci, 4);
+
+	for (size_t i = 0; i < n && i < 4; i++) {
+		if (strcmp(ci[i].node, node) != 0)
+			continue;
+		return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I}",
+		    "peer", ci[i].peer, "tls_version", ci[i].tls_version,
+		    "cipher", ci[i].cipher, "certificate_subject", ci[i].subject,
+		    "certificate_not_after", status_time_json(ci[i].not_after),
+		    "certificate_expires_in_seconds", ci[i].not_after > 0
+		    ? json_integer(ci[i].not_after - now) : json_null(),
+		    "since", status_time_json(ci[i].since),
+		    "generation", (json_int_t)ci[i].gen);
+	}
+	return json_null();
+}
+
+/* Why the front last refused a connection naming the node, or null. */
+static json_t *
+last_refusal_json(const struct ops_view *v, const char *node)
+{
+	struct front_last_refusal r;
+
+	if (front_last_refusal(v->front, node, &r) != 0)
+		return json_null();
+	return json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s?, s:I}",
+	    "at", status_time_json(r.at), "event", r.event, "code", r.code,
+	    "reason", front_reason_name(r.reason), "detail", r.what,
+	    "peer", r.peer, "certificate_subject", r.subject[0] ? r.subject
+	    : NULL, "count", (json_int_t)r.count);
+}
+
+/* Counters of what the node did since narad started; refusals by code,
+ * only the codes that occurred. */
+static json_t *
+node_counters_json(const struct node_counts *c)
+{
+	json_t *refused = json_object();
+
+	for (int i = 1; c != NULL && i < NR_CODE_COUNT; i++)
+		if (c->refused[i] > 0)
+			json_object_set_new(refused, nara_code_id((enum nara_code)i),
+			    json_integer((json_int_t)c->refused[i]));
+	return json_pack("{s:I, s:I, s:o}",
+	    "submitted", (json_int_t)(c ? c->submitted : 0),
+	    "delivered", (json_int_t)(c ? c->delivered : 0), "refused", refused);
+}
+
+/* What /api/conns and `naractl conns` show of one node. */
+static json_t *
+conn_detail_json(const struct ops_view *v, const struct config_node *n,
+    int64_t now)
+{
+	struct broker_node_view s;
+
+	broker_node_view(v->broker, n->id, &s);
+	return json_pack("{s:s, s:s, s:b, s:o, s:s?, s:o, s:o}",
+	    "id", n->id, "name", n->name, "connected", s.connected,
+	    "connected_since", status_time_json(s.connected_since),
+	    "software", s.software[0] ? s.software : NULL,
+	    "connection", connection_json(v, n->id, now),
+	    "last_refusal", last_refusal_json(v, n->id));
+}
+
+json_t *
+status_conns_json(const struct ops_view *v, const char *node)
+{
+	const struct config *cfg = broker_config(v->broker);
+	int64_t now = (int64_t)time(NULL), own = 0;
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		if (node == NULL || strcmp(cfg->nodes[i].id, node) == 0)
+			json_array_append_new(list, conn_detail_json(v,
+			    &cfg->nodes[i], now));
+	if (node != NULL && json_array_size(list) == 0) {
+		json_decref(list);
+		return NULL;
+	}
+	return json_pack("{s:o, s:s, s:b, s:o, s:o}", "now", status_time_json(now),
+	    "broker_id", cfg->broker.id, "tls_front", v->front != NULL,
+	    "broker_certificate_not_after", status_time_json(
+	    front_own_not_after(v->front, &own) == 0 ? own : 0),
+	    "nodes", list);
+}
+
 /* One node as the nodes view shows it; certificate days only for a node
  * connected through the TLS front (front_cert_days knows no other). */
 static json_t *
@@ -162,7 +254,7 @@ node_json(const struct ops_view *v, const struct config_node *n,
 
 	broker_node_view(v->broker, n->id, &s);
 	return json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:I, s:I, s:o, "
-	    "s:o}",
+	    "s:o, s:s?, s:o, s:o, s:o}",
 	    "id", n->id, "name", n->name, "kind", n->kind,
 	    "connected", s.connected,
 	    "connected_since", status_time_json(s.connected_since),
@@ -172,7 +264,11 @@ node_json(const struct ops_view *v, const struct config_node *n,
 	    "receipts_waiting", (json_int_t)r->receipts,
 	    "oldest_age_seconds", r->oldest > 0
 	    ? json_integer(now > r->oldest ? now - r->oldest : 0) : json_null(),
-	    "cert_days_left", have_days ? json_integer(days) : json_null());
+	    "cert_days_left", have_days ? json_integer(days) : json_null(),
+	    "software", s.software[0] ? s.software : NULL,
+	    "connection", connection_json(v, n->id, now),
+	    "last_refusal", last_refusal_json(v, n->id),
+	    "counters", node_counters_json(s.counts));
 }
 
 json_t *
@@ -313,12 +409,24 @@ status_history_json(const struct history *h)
 /* ---------------------------------------------------------------- dead */
 
 /* Metadata only: no payload, no subject, no conversation. */
+struct dead_walk {
+	json_t *list;
+	const char *node;           /* recipient node to keep, NULL = all */
+	int limit;
+	int64_t matched;
+};
+
 static int
 on_dead(void *arg, const struct store_msg_meta *mm)
 {
-	json_t *list = arg;
+	struct dead_walk *w = arg;
 
-	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
+	if (w->node != NULL && (mm->m.recipient_node == NULL ||
+	    strcmp(mm->m.recipient_node, w->node) != 0))
+		return 0;
+	if (w->matched++ >= w->limit)
+		return 0;
+	json_array_append_new(w->list, json_pack("{s:s, s:s, s:s, s:s, s:s, "
 	    "s:s, s:s, s:i, s:o, s:o, s:b}",
 	    "message_id", mm->m.message_id,
 	    "type", message_type_name((Nara__MessageType)mm->m.type),
@@ -335,17 +443,22 @@ on_dead(void *arg, const struct store_msg_meta *mm)
 }
 
 json_t *
-status_dead_json(const struct ops_view *v, int limit)
+status_dead_json(const struct ops_view *v, const char *node, int limit)
 {
 	struct store_totals t;
-	json_t *list = json_array();
+	struct dead_walk w = { json_array(), node, limit, 0 };
 
+	/* A node's dead letters are found among all of them, newest first. */
 	if (store_totals(broker_store(v->broker), &t) != 0 ||
-	    store_dead_list(broker_store(v->broker), limit, on_dead, list) < 0) {
-		json_decref(list);
+	    store_dead_list(broker_store(v->broker), node ? (int)(t.dead > 0 ?
+	    (t.dead < INT32_MAX ? t.dead : INT32_MAX) : 1) : limit, on_dead,
+	    &w) < 0) {
+		json_decref(w.list);
 		return NULL;
 	}
-	return json_pack("{s:o, s:I, s:i, s:o}",
-	    "now", status_time_json((int64_t)time(NULL)),
-	    "total", (json_int_t)t.dead, "limit", limit, "dead_letters", list);
+	return json_pack("{s:o, s:s?, s:I, s:i, s:b, s:o}",
+	    "now", status_time_json((int64_t)time(NULL)), "node", node,
+	    "total", node ? (json_int_t)w.matched : (json_int_t)t.dead,
+	    "limit", limit, "truncated", (node ? w.matched : t.dead) > limit,
+	    "dead_letters", w.list);
 }

@@ -26,6 +26,12 @@ struct ops_view {
 json_t *status_json(const struct ops_view *v);
 /* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
 json_t *status_nodes_json(const struct ops_view *v);
+/* /api/conns and `naractl conns`: per configured node (only node when
+ * not NULL) its connection through the TLS front (peer, TLS version and
+ * cipher, certificate subject and notAfter, since when), the software of
+ * its newest hello and the front's last refusal of it; see
+ * docs/OPERATIONS.md. New reference; NULL when node is not configured. */
+json_t *status_conns_json(const struct ops_view *v, const char *node);
 /* True when the last commit succeeded within the last 5 seconds. */
 bool status_healthy(const struct ops_view *v);
 
@@ -40,10 +46,12 @@ int status_history_sample(const struct ops_view *v, struct history *h);
  * "nodes": {"at", "queued": {NODE: [...]}}}; see docs/OPERATIONS.md.
  * New reference. */
 json_t *status_history_json(const struct history *h);
-/* /api/dead: the newest limit dead letters, metadata only (id, type,
- * nodes, code, reason, times); never payload or subject. New reference,
- * NULL when the store fails. */
-json_t *status_dead_json(const struct ops_view *v, int limit);
+/* /api/dead and `naractl dead`: the newest limit dead letters (only those
+ * for recipient node when not NULL), metadata only (id, type, nodes, code,
+ * reason, times); never payload or subject. "total" counts all of them
+ * (of node). New reference, NULL when the store fails. */
+json_t *status_dead_json(const struct ops_view *v, const char *node,
+    int limit);
 
 /* A point in time as every view shows it: RFC 3339 in UTC
  * ("2026-12-03T09:15:00Z"), or null for 0 (never). New reference. */

@@ -91,6 +91,7 @@ broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame)
 	size_t len;
 
 	b->stats.submits++;
+	s->counts.submitted++;
 	broker_limits(b, &lim);
 	if (validate_frame(frame, &lim, now, &err) != 0 ||
 	    submit_authorise(b, s, env, &dest, &err) != 0)

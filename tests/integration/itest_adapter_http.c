@@ -3,7 +3,7 @@
  * real narad: messages POSTed to the API, handed to an in-test webhook with
  * an Idempotency-Key, receipts both to the webhook and in GET; refusals
  * with their codes; a webhook that fails or hangs is retried and the
- * message is not acked meanwhile.
+ * message is not acked meanwhile; the adapter's own /metrics.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -19,6 +20,7 @@
 
 #include "adapter_helpers.h"
 #include "harness.h"
+#include "ops_helpers.h"
 #include "pbjson.h"
 #include "tls_helpers.h"
 
@@ -582,4 +584,110 @@ Test(adapter_http, chunked_refused_keepalive_answered)
 			    strstr(resp, "GET /b") != NULL, "%s", resp);
 		}
 	}
+}
+
+/* GET /metrics of the adapter on port, parsed (pr is overwritten); the
+ * text is also checked with promtool when keep is not NULL. */
+static void
+adapter_scrape(int port, struct prom *pr, const char *keep)
+{
+	char *body = NULL, out[4096], cmd[600];
+	FILE *f;
+
+	memset(pr, 0, sizeof(*pr));
+	cr_assert_eq(http_request(port, "GET", "/metrics", NULL, &body), 200);
+	cr_assert_not_null(body);
+	if (keep != NULL) {
+		cr_assert_not_null(f = fopen(keep, "w"));
+		fputs(body, f);
+		fclose(f);
+		cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,
+		    "promtool is not installed (Debian package prometheus, in "
+		    "DEB_PACKAGES; run make deps)");
+		snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", keep);
+		cr_expect_eq(harness_run(out, sizeof(out), "%s", cmd), 0,
+		    "promtool: %s", out);
+	}
+	ops_prom_parse(body, pr);
+	free(body);
+}
+
+static bool
+link_is(int port, double up)
+{
+	static struct prom pr;
+
+	for (int i = 0; i < 400; i++) {
+		adapter_scrape(port, &pr, NULL);
+		if (ops_prom_value(&pr, "nara_adapter_link_up", "") == up)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* The adapter's /metrics says what happened: the link up and then down
+ * when narad stops, a message POSTed meanwhile waiting in the outbox with
+ * its age, a hand-off the local system keeps failing (503) waiting with
+ * every failed attempt counted. */
+Test(adapter_http, adapter_metrics_follow_what_happened)
+{
+	static struct prom pr;
+	Nara__Envelope *env;
+	char id[37], keep[400];
+	int before, after, failed;
+	int64_t posted, scraped;
+
+	hook_bup.status = 503;
+	start_both();
+	cr_assert(link_is(port_gbg, 1), "link never up; see %s", gbg.log);
+	cr_assert(link_is(port_bup, 1), "link never up; see %s", bup.log);
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_bup, id, 503, 2, 20000), "503s not retried");
+	before = webhook_count(&hook_bup, id, 503);
+	snprintf(keep, sizeof(keep), "%s/bup-metrics.txt", h.dir);
+	adapter_scrape(port_bup, &pr, keep);
+	after = webhook_count(&hook_bup, id, 503);
+	failed = (int)ops_prom_value(&pr, "nara_adapter_webhook_failures_total",
+	    "reason=\"busy\"");
+	cr_expect(failed >= before - 1 && failed <= after, "failures %d, "
+	    "webhook answered 503 %d..%d times", failed, before, after);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_webhook_failures_total",
+	    "reason=\"fault\""), 0);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_inbox_waiting", ""), 1);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_local_system_error", ""), 1);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_outbox_depth", ""), 0);
+	snprintf(keep, sizeof(keep), "%s/gbg-metrics.txt", h.dir);
+	adapter_scrape(port_gbg, &pr, keep);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_outbox_depth", ""), 0);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_messages_accepted_total",
+	    ""), 1);
+	cr_expect_eq(ops_prom_value(&pr,
+	    "nara_adapter_oldest_unsent_age_seconds", ""), 0);
+
+	/* narad gone: the link goes down, a new message waits unsent */
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	cr_assert(link_is(port_gbg, 0), "link still up; see %s", gbg.log);
+	/* the age counts from when the adapter took the message: it grows
+	 * while narad is away, and never beyond the time since the POST */
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	posted = (int64_t)time(NULL);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	for (int i = 0; i < 200; i++) {
+		adapter_scrape(port_gbg, &pr, NULL);
+		if (ops_prom_value(&pr, "nara_adapter_oldest_unsent_age_seconds",
+		    "") >= 2)
+			break;
+		usleep(50000);
+	}
+	scraped = (int64_t)time(NULL);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_outbox_depth", ""), 1);
+	cr_expect_geq(ops_prom_value(&pr,
+	    "nara_adapter_oldest_unsent_age_seconds", ""), 2, "age never grew");
+	cr_expect_leq(ops_prom_value(&pr,
+	    "nara_adapter_oldest_unsent_age_seconds", ""), scraped - posted);
+	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_messages_accepted_total",
+	    ""), 1);
 }

@@ -2,18 +2,23 @@
  * itest_metrics.c — /metrics scraped over a plain socket and parsed line
  * by line as Prometheus text, /healthz, /api/nodes, and certificate days
  * left of a node connected through the TLS front in nodes, /metrics and
- * naractl check.
+ * naractl check, and the operators' metrics (per node, refusals by reason,
+ * start time, checkpoint, certificate expiry) checked by promtool.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "harness.h"
 #include "ops_helpers.h"
@@ -122,8 +127,10 @@ Test(metrics, check_certificate_days)
 	    "cert_days_left")));
 	json_decref(nv);
 	ops_scrape(pr);
-	cr_expect_eq(ops_prom_value(pr, "nara_certificate_days_left",
-	    "node=\"" T_GBG "\""), days);
+	/* whole days of the seconds left, as nodes rounds them */
+	cr_expect_eq((long long)ops_prom_value(pr,
+	    "nara_node_certificate_expiry_seconds", "node=\"" T_GBG "\"") / 86400,
+	    days);
 	cr_expect_eq(ops_check(out, sizeof(out), ""), 1, "%s", out); /* 30 / 7 */
 	cr_expect(strstr(out, T_GBG " certificate days left") != NULL, "%s", out);
 	cr_expect_eq(ops_check(out, sizeof(out), "--warn-days 25 --crit-days 10"), 1);
@@ -139,5 +146,262 @@ Test(metrics, check_certificate_days)
 	harness_stop(&ops_h, SIGTERM);
 	harness_cleanup(&ops_h);
 	snprintf(extra, sizeof(extra), "rm -rf '%s'", pki);
+	cr_expect_eq(system(extra), 0);
+}
+
+/* notAfter of a PEM certificate (epoch seconds), read with OpenSSL here. */
+static int64_t
+cert_not_after(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	struct tm tm;
+
+	cr_assert_not_null(x, "cannot read %s", path);
+	cr_assert_eq(ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm), 1);
+	X509_free(x);
+	fclose(f);
+	return (int64_t)timegm(&tm);
+}
+
+/* Run promtool ARGS; its exit status. The test fails, saying so, when
+ * promtool (Debian package prometheus, in DEB_PACKAGES) is missing. */
+static int
+promtool(char *out, size_t len, const char *args)
+{
+	cr_assert_eq(system("command -v promtool >/dev/null 2>&1"), 0,
+	    "promtool is not installed: this test needs it (Debian package "
+	    "prometheus, listed in DEB_PACKAGES; run make deps)");
+	return harness_run(out, len, "promtool %s 2>&1", args);
+}
+
+/* Is name (or the family of a _bucket, _sum or _count sample) a metric
+ * family narad's /metrics declared? */
+static bool
+family_exists(const struct prom *pr, const char *name)
+{
+	static const char *const suffix[] = { "", "_bucket", "_sum", "_count" };
+	size_t n = strlen(name);
+
+	for (size_t s = 0; s < 4; s++) {
+		size_t k = strlen(suffix[s]);
+		if (n < k || strcmp(name + n - k, suffix[s]) != 0)
+			continue;
+		for (size_t i = 0; i < pr->ntyped; i++)
+			if (strlen(pr->typed[i]) == n - k &&
+			    strncmp(pr->typed[i], name, n - k) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Every nara_* name and process_start_time_seconds in text must be a
+ * family of pr; returns how many names were checked. */
+static int
+names_exist(const struct prom *pr, const char *text, const char *where)
+{
+	char name[128];
+	int checked = 0;
+
+	for (const char *p = text; *p != '\0'; p++) {
+		size_t n = 0;
+		if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+			continue;
+		while ((isalnum((unsigned char)p[n]) || p[n] == '_') &&
+		    n + 1 < sizeof(name))
+			n++;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		if (strncmp(name, "nara_", 5) == 0 ||
+		    strcmp(name, "process_start_time_seconds") == 0) {
+			cr_expect(family_exists(pr, name), "%s names %s, which "
+			    "narad's /metrics does not have", where, name);
+			checked++;
+		}
+		p += n ? n - 1 : 0;
+	}
+	return checked;
+}
+
+/* Every "expr" and "query" string of a Grafana dashboard, checked. */
+static int
+grafana_names(const struct prom *pr, json_t *j)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+	int n = 0;
+
+	if (json_is_object(j)) {
+		json_object_foreach(j, key, v) {
+			if (json_is_string(v) && (strcmp(key, "expr") == 0 ||
+			    strcmp(key, "query") == 0))
+				n += names_exist(pr, json_string_value(v),
+				    "docs/grafana/nara.json");
+			else
+				n += grafana_names(pr, v);
+		}
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			n += grafana_names(pr, v);
+	}
+	return n;
+}
+
+/* The shipped alert rules load (promtool check rules), their unit tests
+ * pass (promtool test rules), and the rules and the Grafana dashboard name
+ * only metrics narad has. */
+static void
+shipped_monitoring_checks(const struct prom *pr)
+{
+	char out[8192], args[600], *rules = NULL;
+	const char *top = getenv("NARA_TOP");
+	json_error_t jerr;
+	size_t len = 0;
+	json_t *dash;
+	FILE *f;
+	int n;
+
+	cr_assert_not_null(top, "NARA_TOP not set");
+	snprintf(args, sizeof(args), "check rules %s/docs/prometheus/"
+	    "nara-rules.yml", top);
+	cr_expect_eq(promtool(out, sizeof(out), args), 0, "%s", out);
+	snprintf(args, sizeof(args), "test rules %s/docs/prometheus/"
+	    "nara-rules.test.yml", top);
+	cr_expect_eq(promtool(out, sizeof(out), args), 0, "%s", out);
+	snprintf(args, sizeof(args), "%s/docs/prometheus/nara-rules.yml", top);
+	cr_assert_not_null(f = fopen(args, "r"));
+	cr_assert(getdelim(&rules, &len, '\0', f) > 0);
+	fclose(f);
+	n = 0;
+	for (char *line = strtok(rules, "\n"); line != NULL;
+	    line = strtok(NULL, "\n"))
+		if (strstr(line, "expr:") != NULL)
+			n += names_exist(pr, line, "nara-rules.yml");
+	cr_expect_gt(n, 10, "only %d metric names in the rules", n);
+	free(rules);
+	snprintf(args, sizeof(args), "%s/docs/grafana/nara.json", top);
+	dash = json_load_file(args, 0, &jerr);
+	cr_assert_not_null(dash, "%s: %s line %d", args, jerr.text, jerr.line);
+	n = grafana_names(pr, dash);
+	cr_expect_gt(n, 15, "only %d metric names in the dashboard", n);
+	json_decref(dash);
+}
+
+/* What happened is what /metrics says: per-node counters (a submit refused
+ * with the code the node was sent), refusals by reason (a certificate of
+ * another CA), process start, the newest signed checkpoint, and the
+ * expiry of narad's and the node's certificates; promtool accepts it. */
+Test(metrics, operator_metrics_match_what_happened)
+{
+	char pki[64], other[64], extra[2048], ca[128], cert[128], key[128];
+	char sign[128], out[4096], path[400], labels[160];
+	static char body[1 << 20];
+	struct prom *pr = calloc(1, sizeof(*pr));
+	struct fixture *fx = fixture_new();
+	struct nara_tunnel *t;
+	struct harness via;
+	struct tclient gbg;
+	struct tls_conn *bad;
+	Nara__Envelope *e;
+	Nara__Frame *f;
+	char code[8];
+	int64_t before, after, started, gbg_na, narad_na;
+	int port;
+	FILE *fp;
+
+	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(pki));
+	pki_run(true, "init-ca %s", pki);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --days 40", pki);
+	pki_run(true, "node %s %s --days 20", pki, T_GBG);
+	tls_pki_make(other, (const char *const []){ T_BORAS, NULL });
+	snprintf(sign, sizeof(sign), "%s/sign.pem", pki);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s keygen %s",
+	    harness_bin("nara-audit", path, sizeof(path)), sign), 0, "%s", out);
+	port = tls_free_port();
+	snprintf(extra, sizeof(extra), "check_disconnected_warn = 0\n"
+	    "signing_key = %s\ncheckpoint_interval = 1\n"
+	    "\n[tls]\nlisten = 127.0.0.1:%d\n"
+	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
+	    "runtime_dir = @RUNTIME_DIR@\n", sign, port, pki, pki, pki);
+	before = (int64_t)time(NULL);
+	ops_start_tls(extra, true);
+	after = (int64_t)time(NULL);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", pki, T_GBG);
+	snprintf(key, sizeof(key), "%s/%s.key", pki, T_GBG);
+	t = tls_tunnel_start(port, NULL, ca, cert, key);
+	via = ops_h;
+	snprintf(via.router, sizeof(via.router), "%s", tunnel_endpoint(t));
+	tclient_open(&gbg, &via, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 2, NULL);
+	/* one submit refused: whatever code narad sends is what must count */
+	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
+	    "nowhere:at:all");
+	f = tclient_submit(&gbg, e);
+	cr_assert_eq(f->kind_case, NARA__FRAME__KIND_REJECTED);
+	snprintf(code, sizeof(code), "%s", f->rejected->code);
+	frame_free(&f);
+	/* Borås's certificate from a CA narad does not trust */
+	snprintf(cert, sizeof(cert), "%s/%s.pem", other, T_BORAS);
+	snprintf(key, sizeof(key), "%s/%s.key", other, T_BORAS);
+	if ((bad = tls_conn_open(port, ca, cert, key)) != NULL) {
+		cr_expect(tls_conn_closed(bad, 5000, NULL));
+		tls_conn_free(&bad);
+	}
+	cr_assert(harness_wait_sql(&ops_h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'auth_failed'", 1, 10000));
+	cr_assert(harness_wait_sql(&ops_h, "SELECT count(*) > 0 FROM "
+	    "checkpoints", 1, 10000), "no checkpoint signed");
+
+	cr_assert_eq(ops_http_get("GET", "/metrics", body, sizeof(body)), 200);
+	snprintf(path, sizeof(path), "%s/metrics.txt", ops_h.dir);
+	cr_assert_not_null(fp = fopen(path, "w"));
+	fputs(body, fp);
+	fclose(fp);
+	snprintf(extra, sizeof(extra), "check metrics < %s", path);
+	cr_expect_eq(promtool(out, sizeof(out), extra), 0, "promtool: %s", out);
+	ops_prom_parse(body, pr);
+
+	snprintf(labels, sizeof(labels), "node=\"%s\"", T_GBG);
+	cr_expect_eq(ops_prom_value(pr, "nara_node_submitted_total", labels), 3);
+	snprintf(labels, sizeof(labels), "node=\"%s\",code=\"%s\"", T_GBG, code);
+	cr_expect_eq(ops_prom_value(pr, "nara_node_refused_total", labels), 1);
+	snprintf(labels, sizeof(labels), "node=\"%s\"", T_BUP);
+	cr_expect_eq(ops_prom_value(pr, "nara_node_delivered_total", labels), 0);
+	cr_expect_eq(ops_prom_value(pr, "nara_connection_refusals_total",
+	    "reason=\"certificate\""), 1);
+	cr_expect_eq(ops_prom_value(pr, "nara_connection_refusals_total",
+	    "reason=\"zmtp\""), 0);
+	started = (int64_t)ops_prom_value(pr, "process_start_time_seconds", "");
+	cr_expect(started >= before && started <= after, "start %lld not in "
+	    "[%lld, %lld]", (long long)started, (long long)before,
+	    (long long)after);
+	cr_expect_eq((int64_t)ops_prom_value(pr,
+	    "nara_audit_last_checkpoint_timestamp_seconds", ""),
+	    harness_sql_long(&ops_h, "SELECT max(time) / 1000 FROM checkpoints"));
+	narad_na = cert_not_after(strcat(strcpy(path, pki), "/narad.pem"));
+	gbg_na = cert_not_after(strcat(strcat(strcpy(path, pki), "/"),
+	    T_GBG ".pem"));
+	after = (int64_t)time(NULL);
+	cr_expect_leq(ops_prom_value(pr, "nara_broker_certificate_expiry_seconds",
+	    ""), narad_na - before);
+	cr_expect_geq(ops_prom_value(pr, "nara_broker_certificate_expiry_seconds",
+	    ""), narad_na - after);
+	snprintf(labels, sizeof(labels), "node=\"%s\"", T_GBG);
+	cr_expect_leq(ops_prom_value(pr, "nara_node_certificate_expiry_seconds",
+	    labels), gbg_na - before);
+	cr_expect_geq(ops_prom_value(pr, "nara_node_certificate_expiry_seconds",
+	    labels), gbg_na - after);
+
+	shipped_monitoring_checks(pr);
+	free(pr);
+	tclient_close(&gbg);
+	tls_tunnel_stop(&t);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+	snprintf(extra, sizeof(extra), "rm -rf '%s' '%s'", pki, other);
 	cr_expect_eq(system(extra), 0);
 }

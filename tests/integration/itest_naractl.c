@@ -595,3 +595,103 @@ Test(naractl, control_protocol_errors)
 	harness_stop(&ops_h, SIGTERM);
 	harness_cleanup(&ops_h);
 }
+
+/* Three referrals refused by BUP's local system: `dead` lists them with
+ * the code and reason BUP sent, `dead NODE` filters by recipient, and
+ * `retry --node BUP --all` puts every one back, each audited with the
+ * operator, and BUP gets them again. */
+Test(naractl, dead_letters_of_a_node_and_retry_all)
+{
+	struct fixture *fx = fixture_new();
+	char ids[3][37], sql[320], out[8192], err[2048];
+	struct tclient gbg, bup;
+	Nara__Frame *d;
+	json_t *r, *m;
+	size_t i;
+	int seen[3] = { 0 };
+
+	ops_start(NULL);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 3, ids);
+	tclient_open(&bup, &ops_h, T_BUP, 8);
+	for (int k = 0; k < 3; k++) {
+		d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
+		cr_assert(d != NULL);
+		ops_send_nack(&bup, d->deliver->envelope->message_id);
+		frame_free(&d);
+	}
+	ops_wait_sql("SELECT count(*) FROM messages WHERE state = 2", 3);
+
+	r = ops_ctl_json("dead");
+	cr_expect_eq(ops_jint(r, "total"), 3);
+	cr_expect_eq(json_array_size(json_object_get(r, "dead_letters")), 3);
+	json_array_foreach(json_object_get(r, "dead_letters"), i, m) {
+		ops_expect_fields(m, "message_id:s type:s sender_node:s "
+		    "recipient_node:s recipient:s code:s reason:s attempts:i "
+		    "accepted_at:t dead_at:t payload_kept:b");
+		cr_expect_str_eq(json_string_value(json_object_get(m, "code")),
+		    "NR052");
+		cr_expect_str_eq(json_string_value(json_object_get(m, "reason")),
+		    "local system refused it");
+		cr_expect_str_eq(json_string_value(json_object_get(m,
+		    "recipient_node")), T_BUP);
+		cr_expect_eq(json_object_get(m, "payload"), NULL);
+		cr_expect_eq(json_object_get(m, "subject"), NULL);
+		for (int k = 0; k < 3; k++)
+			seen[k] += strcmp(json_string_value(json_object_get(m,
+			    "message_id")), ids[k]) == 0;
+	}
+	cr_expect(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+	json_decref(r);
+	r = ops_ctl_json("dead " T_BUP " --limit 2");
+	cr_expect_eq(ops_jint(r, "total"), 3);
+	cr_expect_eq(json_array_size(json_object_get(r, "dead_letters")), 2);
+	cr_expect(json_is_true(json_object_get(r, "truncated")));
+	json_decref(r);
+	r = ops_ctl_json("dead " T_GBG);
+	cr_expect_eq(ops_jint(r, "total"), 0);
+	json_decref(r);
+	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "dead " T_BUP), 0);
+	cr_expect(strstr(out, "3 dead letter(s) for " T_BUP "\n") &&
+	    strstr(out, ids[0]) && strstr(out, "NR052"), "%s", out);
+
+	/* usage: --node and --all go together, only with retry */
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "retry --all"), 2);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err),
+	    "retry %s --node %s --all", ids[0], T_BUP), 2);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err),
+	    "dead --node %s", T_BUP), 2);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err),
+	    "retry --node no-such-node --all"), 2);
+	cr_expect(strstr(err, "NR004") != NULL, "%s", err);
+
+	r = ops_ctl_json("retry --node " T_BUP " --all");
+	cr_expect_eq(json_array_size(json_object_get(r, "retried")), 3);
+	cr_expect_eq(json_array_size(json_object_get(r, "failed")), 0);
+	json_decref(r);
+	/* each retry is its own audit row naming the operator */
+	for (int k = 0; k < 3; k++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE "
+		    "event = 'retried' AND message_id = '%s' AND detail LIKE "
+		    "'%% by %s (uid %u, pid %%)'", ids[k],
+		    getpwuid(getuid())->pw_name, (unsigned)getuid());
+		cr_expect_eq(harness_sql_long(&ops_h, sql), 1, "%s", ids[k]);
+	}
+	for (int k = 0; k < 3; k++) {
+		d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
+		cr_assert(d != NULL, "retried message %d not delivered", k);
+		frame_free(&d);
+	}
+	r = ops_ctl_json("dead " T_BUP);
+	cr_expect_eq(ops_jint(r, "total"), 0);
+	json_decref(r);
+	/* nothing left: a second run puts back none */
+	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "retry --node %s --all",
+	    T_BUP), 0);
+	cr_expect_str_eq(out, "0 dead letter(s) of " T_BUP " queued again\n");
+	tclient_close(&bup);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}

@@ -1,8 +1,9 @@
 /*
  * naractl — the operators' tool: ask a running narad over its control
- * socket how it is doing (status, nodes, queues, one message), put a dead
- * letter back in its queue, reload the configuration, and give monitoring
- * systems one Nagios-style status line.
+ * socket how it is doing (status, nodes, queues, one message, connections
+ * and dead letters: ops.c), put dead letters back in their queue, reload
+ * the configuration, and give monitoring systems one Nagios-style status
+ * line.
  *
  * One JSON request, one JSON reply over ZeroMQ REQ/REP (docs/OPERATIONS.md).
  * Output is an aligned table for people, or the reply's JSON with --json.
@@ -43,7 +44,15 @@ static const char USAGE[] =
     "  queue ADDRESS     metadata of the messages queued for an address or\n"
     "                    node id (no clinical content); --limit N (1..1000)\n"
     "  show MESSAGE-ID   metadata of one message\n"
+    "  conns [NODE]      each node's connection: peer, TLS version and\n"
+    "                    cipher, certificate subject and expiry, client\n"
+    "                    software, connected since, last refusal and why\n"
+    "  dead [NODE]       dead letters (of NODE): code and reason, metadata\n"
+    "                    only; --limit N (1..1000, default 100)\n"
     "  retry MESSAGE-ID  put a dead letter back in its queue (audited)\n"
+    "  retry --node NODE --all\n"
+    "                    every dead letter of NODE whose content is kept\n"
+    "                    (each audited)\n"
     "  reload            reload the configuration, as SIGHUP (audited)\n"
     "  check             one status line for monitoring; thresholds from the\n"
     "                    configuration unless given:\n"
@@ -123,7 +132,7 @@ fmt_age(json_t *v, char *buf, size_t len)
 
 /* A time as narad gives it (RFC 3339 in UTC, e.g. 2026-12-03T09:15:00Z),
  * printed as it is so that every tool shows the same text; "-" for none. */
-static const char *
+const char *
 fmt_time(json_t *v, char *buf, size_t len)
 {
 	if (!json_is_string(v))
@@ -151,14 +160,6 @@ str(json_t *o, const char *key)
 
 /* ---------------------------------------------------------------- tables */
 
-#define TABLE_COLS 10
-
-struct table {
-	size_t ncols, nrows;
-	char **cells;               /* nrows * ncols, row 0 = header */
-	size_t width[TABLE_COLS];
-};
-
 /* Columns are as wide as their widest cell in characters, not bytes. */
 static size_t
 utf8_width(const char *s)
@@ -170,7 +171,7 @@ utf8_width(const char *s)
 	return n;
 }
 
-static void
+void
 table_add(struct table *t, const char *const *row)
 {
 	char **cells = reallocarray(t->cells, (t->nrows + 1) * t->ncols,
@@ -190,7 +191,7 @@ table_add(struct table *t, const char *const *row)
 	t->nrows++;
 }
 
-static void
+void
 table_print(struct table *t)
 {
 	for (size_t r = 0; r < t->nrows; r++) {
@@ -329,6 +330,7 @@ call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 		errorf("%s %s", str(reply, "code"), str(reply, "error"));
 		/* a name narad does not know is an error in the command line */
 		if (strcmp(str(reply, "code"), "NR032") == 0 ||
+		    strcmp(str(reply, "code"), "NR004") == 0 ||
 		    strcmp(str(reply, "code"), "NR072") == 0)
 			*exit_code = EXIT_USAGE;
 		json_decref(reply);
@@ -560,6 +562,8 @@ static const struct option LONGOPTS[] = {
 	{ "json", no_argument, NULL, 'j' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "limit", required_argument, NULL, 'l' },
+	{ "node", required_argument, NULL, 'n' },
+	{ "all", no_argument, NULL, 'L' },
 	{ "warn-age", required_argument, NULL, 'a' },
 	{ "crit-age", required_argument, NULL, 'A' },
 	{ "warn-days", required_argument, NULL, 'd' },
@@ -580,6 +584,8 @@ set_option(struct opts *o, int ch, const char *arg)
 	case 'c': o->config = arg; return 0;
 	case 's': o->socket = arg; return 0;
 	case 'j': o->json = true; return 0;
+	case 'n': o->node = arg; return 0;
+	case 'L': o->all = true; return 0;
 	case 't': v = parse_duration(arg);
 		  o->timeout_ms = (int)(v * 1000);
 		  return v >= 1 && v <= 3600 ? 0 : (errorf("bad --timeout %s", arg), -1);
@@ -605,20 +611,39 @@ set_option(struct opts *o, int ch, const char *arg)
 	}
 }
 
-/* Command name -> number of arguments it takes; -1 when unknown. */
+/* Command name -> number of arguments it takes (conns and dead: 0 or 1,
+ * reported as 1 with *optional set); -1 when unknown. */
 static int
-command_args(const char *cmd)
+command_args(const char *cmd, bool *optional)
 {
 	static const char *const zero[] = { "status", "nodes", "reload", "check" };
-	static const char *const one[] = { "queue", "show", "retry" };
+	static const char *const one[] = { "queue", "show", "retry", "conns",
+	    "dead" };
 
+	*optional = strcmp(cmd, "conns") == 0 || strcmp(cmd, "dead") == 0;
 	for (size_t i = 0; i < 4; i++)
 		if (strcmp(cmd, zero[i]) == 0)
 			return 0;
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (strcmp(cmd, one[i]) == 0)
 			return 1;
 	return -1;
+}
+
+/* Does the command line give cmd the arguments it takes? retry takes a
+ * message id, or none with --node NODE --all; --node and --all belong to
+ * retry only. */
+static bool
+args_fit(const struct opts *o, const char *cmd, int nargs, int given,
+    bool optional)
+{
+	bool whole_node = o->node != NULL || o->all;
+
+	if (strcmp(cmd, "retry") == 0 && whole_node)
+		return given == 0 && o->node != NULL && o->all;
+	if (whole_node)
+		return false;
+	return given == nargs || (optional && given == 0);
 }
 
 /* A usage error: a check still prints its one line (Nagios plugins
@@ -647,9 +672,10 @@ main(int argc, char **argv)
 	struct opts o = { .timeout_ms = 5000, .warn_age = -1, .crit_age = -1,
 	    .warn_days = -1, .crit_days = -1, .disconnected_warn = -1 };
 	bool is_check = wants_check(argc, argv);
-	const char *cmd;
+	const char *cmd, *arg;
 	char why[600];
 	int ch, nargs;
+	bool optional;
 
 	while ((ch = getopt_long(argc, argv, "c:s:jt:Vh", LONGOPTS, NULL)) != -1) {
 		if (ch == 'h') {
@@ -663,9 +689,9 @@ main(int argc, char **argv)
 		if (set_option(&o, ch, optarg) != 0)
 			return usage_error(&o, is_check);
 	}
-	if (optind >= argc || (nargs = command_args(argv[optind])) < 0 ||
-	    argc - optind - 1 != nargs) {
-		if (optind < argc && command_args(argv[optind]) < 0)
+	if (optind >= argc || (nargs = command_args(argv[optind], &optional)) < 0
+	    || !args_fit(&o, argv[optind], nargs, argc - optind - 1, optional)) {
+		if (optind < argc && command_args(argv[optind], &optional) < 0)
 			errorf("unknown command \"%s\"", argv[optind]);
 		else
 			errorf("wrong number of arguments");
@@ -681,6 +707,14 @@ main(int argc, char **argv)
 		errorf("%s", why);
 		return is_check ? check_unknown(&o, why) : EXIT_FAIL;
 	}
-	return is_check ? check_run(&o)
-	    : run_simple(&o, cmd, nargs ? argv[optind + 1] : NULL);
+	arg = argc - optind > 1 ? argv[optind + 1] : NULL;
+	if (is_check)
+		return check_run(&o);
+	if (strcmp(cmd, "conns") == 0)
+		return ops_conns(&o, arg);
+	if (strcmp(cmd, "dead") == 0)
+		return ops_dead(&o, arg);
+	if (strcmp(cmd, "retry") == 0 && o.all)
+		return ops_retry_all(&o, o.node);
+	return run_simple(&o, cmd, arg);
 }

@@ -25,6 +25,8 @@ struct opts {
 	bool json;
 	int timeout_ms;
 	long limit;
+	const char *node;           /* retry --node */
+	bool all;                   /* retry --all */
 	long long warn_age, crit_age, warn_days, crit_days; /* -1 = config */
 	long long disconnected_warn;    /* -1 = config */
 	const char *ro_socket;      /* [broker] control_readonly, "" = none */
@@ -39,8 +41,21 @@ long long parse_count(const char *s);
 /* Table cells from JSON values; "-" when absent. buf is the caller's. */
 const char *fmt_age(json_t *v, char *buf, size_t len);
 const char *fmt_int(json_t *v, char *buf, size_t len);
+/* An RFC 3339 time as narad gives it, printed as it is. */
+const char *fmt_time(json_t *v, char *buf, size_t len);
 const char *str(json_t *o, const char *key);
 void print_json(json_t *j);
+
+/* An aligned table for people: add the header row, then the rows (cells
+ * copied; NULL prints "-"), then print (which frees the cells). */
+#define TABLE_COLS 10
+struct table {
+	size_t ncols, nrows;
+	char **cells;               /* nrows * ncols, row 0 = header */
+	size_t width[TABLE_COLS];
+};
+void table_add(struct table *t, const char *const *row);
+void table_print(struct table *t);
 
 /* The endpoint for a command (read-only ones may fall back to
  * control_readonly); borrowed from o. */
@@ -48,6 +63,12 @@ const char *endpoint_for(const struct opts *o, bool changes);
 /* Send req (consumed) and return the reply's result (caller's), or NULL
  * after printing why; *exit_code is the status naractl should end with. */
 json_t *call(const struct opts *o, json_t *req, bool changes, int *exit_code);
+
+/* ops.c: conns [NODE], dead [NODE], retry --node NODE --all; node may be
+ * NULL (every node) except for retry_all. Return naractl's exit status. */
+int ops_conns(const struct opts *o, const char *node);
+int ops_dead(const struct opts *o, const char *node);
+int ops_retry_all(const struct opts *o, const char *node);
 
 /* check (check.c): one Nagios line on stdout, whatever happens; returns
  * the Nagios exit code. */

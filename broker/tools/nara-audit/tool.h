@@ -72,6 +72,11 @@ void rows_free(struct rows **r);
 int64_t rows_print(struct store *st, const struct store_audit_filter *f,
     enum output_format fmt);
 
+/* The personal or coordination number from arg or, for "-", one line of
+ * stdin, in any spelling pnr.h takes, as its 12 digits in pn. -1 after
+ * a coded message on stderr that does not repeat the number. */
+int tool_subject_number(const char *arg, char pn[32]);
+
 /* Subcommands, each returning an exit code. */
 int cmd_verify(struct opts *o);
 int cmd_trace(struct opts *o);

@@ -56,8 +56,8 @@ NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c control.c \
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
 	webhook.c)
-NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
-	report.c review.c)
+NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
+	fold.c html.c open.c output.c report.c review.c)
 NARACTL_MODS := broker/tools/naractl/check.c
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a

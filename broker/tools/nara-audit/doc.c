@@ -175,9 +175,10 @@ doc_json(const struct doc *d, FILE *out)
 	    (json_int_t)d->lines->n, "meddelanden", a);
 	if (j != NULL && d->review)
 		json_object_update_new(j, json_pack("{s:o, s:o, s:o, s:I, s:I}",
-		    "fran", jtime(d->from_ms), "till", jtime(d->to_ms), "seed",
-		    d->has_sample ? json_integer((json_int_t)d->seed)
-		    : json_null(), "population", (json_int_t)d->population,
+		    "period_fran", jtime(d->from_ms), "period_till",
+		    jtime(d->to_ms), "seed", d->has_sample
+		    ? json_integer((json_int_t)d->seed) : json_null(),
+		    "population", (json_int_t)d->population,
 		    "urval", (json_int_t)d->sampled));
 	if (j == NULL)
 		return -1;

@@ -132,8 +132,10 @@ review_meta(FILE *out, const struct doc *d)
 	char a[32], b[32], text[200];
 	int64_t rs = reviewed_count(d, true);
 
-	snprintf(text, sizeof(text), "%s – %s", sv_time(d->from_ms, a,
-	    sizeof(a)), sv_time(d->to_ms, b, sizeof(b)));
+	/* as the auditor gave it: UTC, the end not included */
+	snprintf(text, sizeof(text), "från %s till %s (UTC)",
+	    time_format(d->from_ms / 1000, a, sizeof(a)),
+	    time_format(d->to_ms / 1000, b, sizeof(b)));
 	meta(out, "Period (mottagna meddelanden)", "period", text);
 	snprintf(text, sizeof(text), "%lld meddelanden",
 	    (long long)d->population);
@@ -168,8 +170,8 @@ head(FILE *out, const struct doc *d)
 	    "och kommunernas meddelandeförmedling, tog emot under perioden."
 	    : "Meddelanden om ett barn som har skickats mellan regionens och "
 	    "kommunernas enheter genom nara, deras meddelandeförmedling.");
-	meta(out, d->review ? "Rapporten skapad" : "Utdraget skapat", "made", sv_time(d->made_ms, when,
-	    sizeof(when)));
+	meta(out, d->review ? "Rapporten skapad" : "Utdraget skapat", "made",
+	    sv_time(d->made_ms, when, sizeof(when)));
 	meta(out, "Utfärdat av", "operator", d->operator);
 	snprintf(count, sizeof(count), "%zu", d->lines->n);
 	meta(out, "Antal meddelanden", "count", count);

@@ -1,14 +1,16 @@
 /*
  * nara-audit — the auditor's tool for the broker's audit log: verify the
  * hash chain and its signed checkpoints, follow one message, search by
- * time, party, type, event and node, extract everything about one child,
- * draw a reproducible sample for the systematic log review and record the
- * reviewer's conclusion, export for a SIEM, make the signing key pair and
+ * time, party, type, event and node, give every row about one child, make
+ * the patient's log extract (extract.c), draw a reproducible sample for the
+ * systematic log review, record the reviewer's conclusion and report the
+ * review of a period, export for a SIEM, make the signing key pair and
  * prune rows past the retention period.
  *
  * It reads the store with a read-only SQLite connection (WAL readers do not
- * block narad); only "review record" and "prune" write, each in one short
- * transaction through the store's own append path.
+ * block narad); only "review record", "extract" (its log_extracted row)
+ * and "prune" write, each in one short transaction through the store's
+ * own append path.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -156,7 +156,8 @@ static const char *const EVENTS[] = {
 	"received", "rejected", "delivered", "acked", "payload_purged",
 	"receipt_queued", "receipt_sent", "receipt_acked", "dead_lettered",
 	"retried", "log_reviewed", "log_extracted", "audit_pruned",
-	"node_connected", "node_disconnected", "auth_failed", "hello_refused", "broker_started",
+	"node_connected", "node_disconnected", "auth_failed", "hello_refused",
+	"broker_started",
 	"broker_stopped", "config_reloaded", "config_refused", "control_reload",
 	"signing_key_changed", "signing_key_refused",
 };

@@ -1,7 +1,8 @@
 /*
  * tool.h — internals of nara-audit: the parsed command line, opening the
- * store and keys, and the output of audit rows as a table, JSON, CSV or
- * JSON lines.
+ * store and keys, the output of audit rows as a table, JSON, CSV or JSON
+ * lines, and the documents for people (the patient's log extract, the
+ * review report) built from messages folded into one line each.
  */
 #ifndef NARA_AUDIT_TOOL_H
 #define NARA_AUDIT_TOOL_H

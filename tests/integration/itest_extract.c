@@ -425,6 +425,24 @@ Test(extract, html_rendered_by_chromium)
 	    2, "pdf without --output");
 }
 
+/* Without chromium the PDF is refused up front: exit 2, a message that
+ * names the package, no file and no log_extracted row. */
+Test(extract, pdf_without_chromium_is_a_clear_error)
+{
+	char pdf[400];
+	struct stat sb;
+
+	snprintf(pdf, sizeof(pdf), "%s/none.pdf", h.dir);
+	cr_assert_eq(harness_run(out, sizeof(out), "env PATH=%s/empty %s "
+	    "extract %s -c %s --format pdf --output %s", h.dir, tool,
+	    CHILD_SHORT, h.conf, pdf), 2, "%s", out);
+	cr_expect(strstr(out, "NR072") != NULL && strstr(out, "apt-get "
+	    "install chromium") != NULL, "%s", out);
+	cr_expect_neq(stat(pdf, &sb), 0, "a PDF was written");
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'log_extracted'"), 0);
+}
+
 Test(extract, review_report_rendered_by_chromium)
 {
 	char html[400], row[4096], day[16];

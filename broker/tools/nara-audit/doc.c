@@ -124,10 +124,24 @@ jtime(int64_t ms)
 	    : json_null();
 }
 
+/* s as a JSON string, null when empty. Text from the log or the config
+ * that is not valid UTF-8 gets "?" for every byte above 127 rather than
+ * losing its line. */
 static json_t *
 jstr(const char *s)
 {
-	return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+	char buf[1200];
+	json_t *j;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
 }
 
 static json_t *
@@ -135,8 +149,8 @@ json_unit(const struct doc *d, const char *address)
 {
 	char name[200];
 
-	return json_pack("{s:s, s:o}", "namn", unit_name(d->cfg, address, name,
-	    sizeof(name)), "adress", jstr(address));
+	return json_pack("{s:o, s:o}", "namn", jstr(unit_name(d->cfg, address,
+	    name, sizeof(name))), "adress", jstr(address));
 }
 
 static json_t *
@@ -144,14 +158,14 @@ json_line(const struct doc *d, const struct msg_line *m)
 {
 	char outcome[400];
 	json_t *j = json_pack("{s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s, "
-	    "s:o, s:o, s:o, s:s}", "meddelande_id", jstr(m->id), "tid",
+	    "s:o, s:o, s:o, s:o}", "meddelande_id", jstr(m->id), "tid",
 	    jtime(m->received_ms), "typ", sv_type(m->type), "typ_kod",
 	    jstr(m->type), "fran", json_unit(d, m->sender), "till",
 	    json_unit(d, m->recipient), "rattslig_grund", sv_basis(m->basis),
 	    "rattslig_grund_kod", jstr(m->basis), "status", line_status(m),
 	    "levererat", jtime(m->delivered_ms), "kvitterat",
 	    jtime(m->receipt_ms), "kod", jstr(m->code), "utfall",
-	    line_outcome(m, outcome, sizeof(outcome)));
+	    jstr(line_outcome(m, outcome, sizeof(outcome))));
 
 	if (j != NULL && d->review)
 		json_object_update_new(j, json_pack("{s:b, s:o, s:o, s:o}",
@@ -167,11 +181,16 @@ doc_json(const struct doc *d, FILE *out)
 	json_t *a = json_array(), *j;
 	int rc;
 
+	/* a line that cannot be built fails the document: an extract
+	 * never leaves a message out silently */
 	for (size_t i = 0; a != NULL && i < d->lines->n; i++)
-		json_array_append_new(a, json_line(d, &d->lines->v[i]));
-	j = json_pack("{s:s, s:o, s:s, s:I, s:o}", "dokument", d->review
+		if (json_array_append_new(a, json_line(d, &d->lines->v[i])) != 0) {
+			json_decref(a);
+			return -1;
+		}
+	j = json_pack("{s:s, s:o, s:o, s:I, s:o}", "dokument", d->review
 	    ? "logguppfoljning" : "loggutdrag", "skapat", jtime(d->made_ms),
-	    "skapat_av", d->operator, "antal_meddelanden",
+	    "skapat_av", jstr(d->operator), "antal_meddelanden",
 	    (json_int_t)d->lines->n, "meddelanden", a);
 	if (j != NULL && d->review)
 		json_object_update_new(j, json_pack("{s:o, s:o, s:o, s:I, s:I}",

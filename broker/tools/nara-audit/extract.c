@@ -135,27 +135,39 @@ fail:
 
 /* ---------------------------------------------------------------- review */
 
-/* Fold every row of message id into lines; its line, NULL when the log
- * has none or on error (said). */
+/* Fold every row of message id into a line of its own and add it to
+ * lines; that line, NULL when the log has none or on error (said). With
+ * known set, a line lines already has for id is returned as it is (the
+ * sample's ids are distinct and skip that search). */
 static struct msg_line *
-message_line(struct store *st, const char *id, struct msg_lines *lines)
+message_line(struct store *st, const char *id, struct msg_lines *lines,
+    bool known)
 {
 	struct store_audit_filter f = { .select = STORE_AUDIT_MESSAGE,
 	    .message_id = id };
 	struct nara_err err = { 0 };
-	size_t before = lines->n;
+	struct msg_lines one = { 0 };
+	struct msg_line *m = NULL;
+	size_t pick = 0;
 
-	for (size_t i = 0; i < lines->n; i++)
+	for (size_t i = 0; known && i < lines->n; i++)
 		if (!lines->v[i].refusal && strcmp(lines->v[i].id, id) == 0)
 			return &lines->v[i];
-	if (store_audit_rows(st, &f, lines_add_cb, lines, &err) < 0 ||
-	    lines->oom) {
+	if (store_audit_rows(st, &f, lines_add_cb, &one, &err) < 0 ||
+	    one.oom) {
 		tool_error("%s reading the audit log: %s",
-		    nara_code_id(NR_STORE_FAILED), lines->oom ? "out of memory"
+		    nara_code_id(NR_STORE_FAILED), one.oom ? "out of memory"
 		    : err.text);
-		return NULL;
+		goto fail;
 	}
-	return lines->n > before ? &lines->v[before] : NULL;
+	/* the stored message, not a refused submission that reused its id */
+	while (pick + 1 < one.n && one.v[pick].refusal)
+		pick++;
+	if (one.n > 0 && (m = lines_push(lines, &one.v[pick])) == NULL)
+		tool_error("%s out of memory", nara_code_id(NR_IO));
+fail:
+	lines_clear(&one);
+	return m;
 }
 
 static int
@@ -188,7 +200,7 @@ review_sampled(struct store *st, const int64_t *seqs, int64_t k,
 		}
 		if (id[0] == '\0')
 			continue;
-		if ((m = message_line(st, id, lines)) == NULL)
+		if ((m = message_line(st, id, lines, false)) == NULL)
 			return -1;
 		m->sampled = true;
 	}
@@ -230,7 +242,7 @@ review_others(struct store *st, const struct opts *o, struct msg_lines *lines)
 	for (size_t i = 0; i < ids.n; i++) {
 		size_t before = lines->n;
 
-		if ((m = message_line(st, ids.v[i].id, lines)) == NULL)
+		if ((m = message_line(st, ids.v[i].id, lines, true)) == NULL)
 			continue;
 		if (lines->n > before && (m->received_ms < o->from_ms ||
 		    m->received_ms >= o->to_ms))

@@ -109,6 +109,16 @@ lines_add(struct msg_lines *l, const struct audit_row *r)
 	return 0;
 }
 
+struct msg_line *
+lines_push(struct msg_lines *l, const struct msg_line *m)
+{
+	struct msg_line *n = line_new(l);
+
+	if (n != NULL)
+		*n = *m;
+	return n;
+}
+
 int
 lines_add_cb(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
     const uint8_t *hash)

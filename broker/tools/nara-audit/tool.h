@@ -107,6 +107,8 @@ struct msg_lines {
 /* Fold one row into its message's line (a new one for a new message or
  * a refusal); rows without a message are skipped. -1 out of memory. */
 int lines_add(struct msg_lines *l, const struct audit_row *r);
+/* A copy of m as the new last line; NULL out of memory. */
+struct msg_line *lines_push(struct msg_lines *l, const struct msg_line *m);
 /* lines_add as a store_audit_fn (arg is the struct msg_lines). */
 int lines_add_cb(void *arg, const struct audit_row *r,
     const uint8_t *prev_hash, const uint8_t *hash);

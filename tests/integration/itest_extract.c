@@ -481,4 +481,10 @@ Test(extract, review_report_rendered_by_chromium)
 	    "%s", out);
 	cr_expect(strstr(out, "\"slutsats\": \"Befogad: anmälningsplikt.\"")
 	    != NULL, "%s", out);
+	/* options of the other action are usage errors, not ignored */
+	cr_expect_eq(audit("review record %s -c %s --reviewer rut --conclusion "
+	    "x --n 3", id_a, h.conf), 2);
+	cr_expect_eq(audit("review report --from %s --to %s -c %s --reviewer "
+	    "rut", day, day, h.conf), 2);
+	cr_expect_eq(audit("review report -c %s", h.conf), 2);
 }

@@ -222,8 +222,8 @@ review_check(const struct opts *o)
 	struct nara_err err = { 0 };
 
 	if (strcmp(o->args[0], "record") != 0) {
-		tool_error("%s unknown review action \"%s\" (expected record or report)",
-		    nara_code_id(NR_USAGE), o->args[0]);
+		tool_error("%s unknown review action \"%s\" (expected record "
+		    "or report)", nara_code_id(NR_USAGE), o->args[0]);
 		return -1;
 	}
 	if (validate_uuid(o->args[1], &err, "message_id") != 0) {
@@ -247,19 +247,31 @@ review_check(const struct opts *o)
 int
 cmd_review(struct opts *o)
 {
+	bool report_opts = o->has_from || o->has_to || o->n >= 0 ||
+	    o->has_seed || o->format || o->output || o->operator;
 	struct nara_err err = { 0 };
 	struct store *st;
 	int rc;
 
-	if (o->n_args == 1 && strcmp(o->args[0], "report") == 0)
-		return cmd_review_report(o);
-	if (o->n_args != 2 && strcmp(o->args[0], "record") == 0) {
+	if (strcmp(o->args[0], "report") == 0 && o->n_args == 1) {
+		if (o->reviewer == NULL && o->conclusion == NULL)
+			return cmd_review_report(o);
+		tool_error("%s review report takes no --reviewer or "
+		    "--conclusion", nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
+	if (strcmp(o->args[0], "record") == 0 && o->n_args != 2) {
 		tool_error("%s review record needs MESSAGE-ID",
 		    nara_code_id(NR_USAGE));
 		return EXIT_USAGE;
 	}
 	if (review_check(o) != 0)
 		return EXIT_USAGE;
+	if (report_opts) {
+		tool_error("%s review record takes --reviewer and --conclusion "
+		    "only", nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
 	if ((st = tool_open_store(o, true, false)) == NULL)
 		return EXIT_USAGE;
 	rc = store_audit_review(st, o->args[1], o->reviewer, o->conclusion,

@@ -368,6 +368,26 @@ dump_dom(const char *html)
 	return dom;
 }
 
+/* A screenshot of the document kept as a test artefact in
+ * build/tests/artefacts/NAME under NARA_TOP, for a person to look at;
+ * the tests assert on the DOM, not on the picture. */
+static void
+keep_screenshot(const char *html, const char *name)
+{
+	const char *top = getenv("NARA_TOP");
+	char dir[400], cmd[2048];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/build/tests/artefacts", top ? top : ".");
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && timeout 120 chromium "
+	    "--headless --no-sandbox --disable-gpu --no-first-run "
+	    "--user-data-dir=%s/chromium --window-size=1200,800 "
+	    "--screenshot=%s/%s file://%s >/dev/null 2>>%s/chromium.log", dir,
+	    h.dir, dir, name, html, h.dir);
+	rc = system(cmd);
+	cr_expect_eq(rc, 0, "chromium --screenshot failed (%d)", rc);
+}
+
 /* The text of the <tr> whose data-id is id, from "<tr", or "". */
 static const char *
 dom_row(const char *dom, const char *id, char *buf, size_t len)
@@ -413,6 +433,7 @@ Test(extract, html_rendered_by_chromium)
 	cr_expect(strstr(dom, id_d) == NULL);
 	cr_expect(strstr(dom, "http") == NULL, "an external reference");
 	free(dom);
+	keep_screenshot(html, "extract.png");
 	snprintf(pdf, sizeof(pdf), "%s/extract.pdf", h.dir);
 	cr_assert_eq(harness_run(out, sizeof(out), "%s extract %s -c %s "
 	    "--format pdf --output %s --operator revisor", tool, CHILD_SHORT,
@@ -474,6 +495,7 @@ Test(extract, review_report_rendered_by_chromium)
 	cr_expect(strstr(row, "<td class=\"sampled\">Ja</td>") != NULL, "%s",
 	    row);
 	free(dom);
+	keep_screenshot(html, "review.png");
 	/* without a sample: the reviewed message only */
 	cr_assert_eq(audit("review report --from %s --to %s -c %s --format "
 	    "json", day, day, h.conf), 0, "%s", out);
@@ -487,4 +509,102 @@ Test(extract, review_report_rendered_by_chromium)
 	cr_expect_eq(audit("review report --from %s --to %s -c %s --reviewer "
 	    "rut", day, day, h.conf), 2);
 	cr_expect_eq(audit("review report -c %s", h.conf), 2);
+}
+
+/* ---------------------------------------------------------------- docs */
+
+/* The file at NARA_TOP/path (malloc'd). */
+static char *
+read_doc(const char *path)
+{
+	const char *top = getenv("NARA_TOP");
+	char full[600], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	snprintf(full, sizeof(full), "%s/%s", top ? top : ".", path);
+	cr_assert_not_null(f = fopen(full, "r"), "%s", full);
+	cr_assert_gt(getdelim(&text, &len, '\0', f), 0);
+	fclose(f);
+	return text;
+}
+
+/* Run one documented command line as written, with the test's config
+ * for /etc/nara/nara.conf and the built tool for nara-audit; 1 when it
+ * is an extract or review report command (and was run). */
+static int
+run_doc_line(const char *line)
+{
+	char cmd[1600], *p;
+	const char *at;
+	size_t o = 0;
+
+	if (strstr(line, "nara-audit extract") == NULL &&
+	    strstr(line, "nara-audit review report") == NULL)
+		return 0;
+	o = (size_t)snprintf(cmd, sizeof(cmd), "cd %s && ", h.dir);
+	for (at = line; *at != '\0' && o + 400 < sizeof(cmd); ) {
+		if (strncmp(at, "/etc/nara/nara.conf", 19) == 0) {
+			o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%s",
+			    h.conf);
+			at += 19;
+		} else if (strncmp(at, "nara-audit ", 11) == 0) {
+			o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%s ",
+			    tool);
+			at += 11;
+		} else {
+			cmd[o++] = *at++;
+		}
+	}
+	cmd[o] = '\0';
+	while ((p = strstr(cmd, "\\e")) != NULL)   /* man: \e is \ */
+		memmove(p + 1, p + 2, strlen(p + 2) + 1);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s", cmd), 0,
+	    "documented command failed: %s\n%s", line, out);
+	return 1;
+}
+
+/* The lines of text between the markers, continuation lines (ending in
+ * cont) joined, each passed to run_doc_line; how many ran. */
+static int
+run_doc_block(char *text, const char *from, const char *to, const char *cont)
+{
+	char *start = strstr(text, from), *end, *line, *next, joined[1200];
+	size_t j = 0, cl = strlen(cont);
+	int n = 0;
+
+	cr_assert_not_null(start, "no \"%s\"", from);
+	cr_assert_not_null(end = strstr(start, to), "no \"%s\"", to);
+	*end = '\0';
+	for (line = start; line != NULL; line = next) {
+		size_t len;
+
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		len = strlen(line);
+		if (len >= cl && strcmp(line + len - cl, cont) == 0) {
+			j += (size_t)snprintf(joined + j, sizeof(joined) - j,
+			    "%.*s", (int)(len - cl), line);
+			continue;
+		}
+		snprintf(joined + j, sizeof(joined) - j, "%s", line);
+		n += run_doc_line(joined);
+		j = 0;
+	}
+	return n;
+}
+
+/* The extract and review report examples of AUDIT.md and nara-audit(1)
+ * run as written against this store and exit 0. */
+Test(extract, documented_examples_run_as_written)
+{
+	char *md = read_doc("docs/AUDIT.md"), *man;
+
+	cr_expect_geq(run_doc_block(md, "## The patient's log extract",
+	    "## SIEM", "\\"), 5);
+	free(md);
+	man = read_doc("docs/man/nara-audit.1");
+	cr_expect_geq(run_doc_block(man, ".SH EXAMPLES", ".SH FILES", "\\e"),
+	    4);
+	free(man);
 }

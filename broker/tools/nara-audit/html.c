@@ -26,6 +26,7 @@ static const char STYLE[] =
 	"tr[data-status=avvisat] td.outcome,tr[data-status=ej_levererat] "
 	"td.outcome{font-weight:bold}"
 	"p.note{font-size:9.5pt;color:#333;margin-top:1.2em}"
+	"body.review{max-width:80em}"
 	"@page{size:A4 landscape;margin:15mm}"
 	"@media print{body{margin:0;max-width:none;font-size:9.5pt}"
 	"thead{display:table-header-group}tr{break-inside:avoid}}";
@@ -99,8 +100,14 @@ line_row(FILE *out, const struct doc *d, const struct msg_line *m)
 
 	fprintf(out, "<tr data-status=\"%s\" data-id=\"", line_status(m));
 	esc(out, m->id);
-	fprintf(out, "\"><td>%s</td><td>", sv_time(m->received_ms, when,
+	fprintf(out, "\"><td>%s", sv_time(m->received_ms, when,
 	    sizeof(when)));
+	if (d->review) {    /* the id a reviewer records a conclusion for */
+		fputs("<span class=\"id\">", out);
+		esc(out, m->id);
+		fputs("</span>", out);
+	}
+	fputs("</td><td>", out);
 	esc(out, sv_type(m->type));
 	fputs("</td>", out);
 	unit_cell(out, d, m->sender);
@@ -162,8 +169,9 @@ head(FILE *out, const struct doc *d)
 
 	fprintf(out, "<!DOCTYPE html>\n<html lang=\"sv\"><head>"
 	    "<meta charset=\"utf-8\"><title>%s</title><style>%s</style>"
-	    "</head>\n<body>\n<h1>%s</h1>\n", d->review ? "Logguppföljning"
-	    : "Loggutdrag", STYLE, d->review ? "Rapport från systematisk "
+	    "</head>\n<body class=\"%s\">\n<h1>%s</h1>\n", d->review
+	    ? "Logguppföljning" : "Loggutdrag", STYLE, d->review ? "review"
+	    : "extract", d->review ? "Rapport från systematisk "
 	    "logguppföljning" : "Loggutdrag");
 	fprintf(out, "<p class=\"lead\">%s</p>\n<dl id=\"meta\">\n", d->review
 	    ? "Granskning av ett urval av de meddelanden som nara, regionens "

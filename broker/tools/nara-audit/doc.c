@@ -241,7 +241,7 @@ doc_pdf_available(void)
 static int
 run_chromium(const char *dir, const char *html, const char *pdf)
 {
-	char arg_pdf[4200], arg_profile[4200], url[4200], log[4200];
+	char arg_pdf[4300], arg_profile[200], url[200], log[200];
 	pid_t pid;
 	int status;
 
@@ -296,6 +296,11 @@ doc_pdf(const struct doc *d, const char *path)
 	}
 	snprintf(html, sizeof(html), "%s/doc.html", dir);
 	absolute(path, pdf, sizeof(pdf));
+	if (strlen(pdf) + 1 >= sizeof(pdf)) {
+		tool_error("%s --output: the path is too long",
+		    nara_code_id(NR_USAGE));
+		goto fail;
+	}
 	if ((f = fopen(html, "w")) == NULL) {
 		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
 		goto fail;

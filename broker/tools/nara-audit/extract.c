@@ -294,7 +294,8 @@ cmd_review_report(struct opts *o)
 	if ((d.has_sample && review_sampled(st, seqs, k, &lines) != 0) ||
 	    review_others(st, o, &lines) != 0)
 		goto fail;
-	qsort(lines.v, lines.n, sizeof(lines.v[0]), cmp_line);
+	if (lines.n > 0)
+		qsort(lines.v, lines.n, sizeof(lines.v[0]), cmp_line);
 	cfg = names_load(o);
 	d.operator = operator;
 	d.cfg = cfg;

@@ -160,7 +160,8 @@ sample_draw(struct store *st, struct opts *o, int64_t **out, int64_t *k)
 		v[i] = v[j];
 		v[j] = t;
 	}
-	qsort(v, (size_t)*k, sizeof(*v), cmp_seq);
+	if (*k > 0)
+		qsort(v, (size_t)*k, sizeof(*v), cmp_seq);
 	*out = v;
 	return total;
 }

@@ -5,7 +5,7 @@
 DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
-	systemd procps chromium groff-base stunnel4 strace
+	systemd procps chromium groff-base stunnel4 strace tzdata
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=

@@ -419,6 +419,8 @@ Test(extract, html_rendered_by_chromium)
 	cr_expect(strstr(dom, "<h1>Loggutdrag</h1>") != NULL);
 	cr_expect(strstr(dom, "<dd id=\"count\">4</dd>") != NULL);
 	cr_expect(strstr(dom, "<dd id=\"operator\">revisor</dd>") != NULL);
+	cr_expect(strstr(dom, "Tider i svensk tid.") != NULL, "tzdata "
+	    "(Debian package tzdata) is installed, so times are Swedish");
 	dom_row(dom, id_a, row, sizeof(row));
 	cr_expect(strstr(row, "data-status=\"kvitterat\"") != NULL, "%s", row);
 	cr_expect(strstr(row, "Orosanmälan") != NULL, "%s", row);

@@ -19,8 +19,6 @@
 #include "tool.h"
 #include "validate.h"
 
-#define TZ_SWEDEN "Europe/Stockholm"
-
 /* Unit names from -c FILE; NULL (addresses only) without one. The
  * store's opening reports a bad config, so a failure here stays quiet. */
 static struct config *
@@ -60,8 +58,7 @@ format_check(const struct opts *o, enum doc_format *f)
 	if (*f == DOC_PDF && doc_pdf_available() != 0)
 		return -1;
 	/* The document is in Swedish time wherever it is made. */
-	setenv("TZ", TZ_SWEDEN, 1);
-	tzset();
+	sv_time_init();
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "tool.h"
@@ -199,6 +200,26 @@ sv_reason(const char *code)
 		if (strcmp(code, map[i][0]) == 0)
 			return map[i][1];
 	return "tekniskt fel";
+}
+
+static bool swedish_time;
+
+void
+sv_time_init(void)
+{
+	/* Without tzdata glibc would quietly use UTC under a Swedish name:
+	 * say UTC instead. */
+	swedish_time = access("/usr/share/zoneinfo/Europe/Stockholm", R_OK)
+	    == 0;
+	setenv("TZ", swedish_time ? "Europe/Stockholm" : "UTC0", 1);
+	tzset();
+}
+
+const char *
+sv_time_note(void)
+{
+	return swedish_time ? "Tider i svensk tid." : "Tider i UTC "
+	    "(tidszonen Europe/Stockholm finns inte på datorn).";
 }
 
 /* "2026-12-03 18:57" in Swedish time (Europe/Stockholm), "-" for 0. */

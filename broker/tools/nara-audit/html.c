@@ -207,10 +207,11 @@ doc_html(const struct doc *d, FILE *out)
 			line_row(out, d, &d->lines->v[i]);
 		fputs("</tbody></table>\n", out);
 	}
-	fprintf(out, "<p class=\"note\">%s Tider i svensk tid.</p>\n"
-	    "</body></html>\n", d->review ? "Rapporten bygger på loggens "
+	fprintf(out, "<p class=\"note\">%s %s</p>\n</body></html>\n",
+	    d->review ? "Rapporten bygger på loggens "
 	    "metadata; meddelandenas innehåll ingår inte." : "Utdraget visar "
 	    "vilka enheter som skickade och tog emot meddelanden om barnet och "
-	    "när, inte vad meddelandena innehöll. Det bygger på nara:s logg." );
+	    "när, inte vad meddelandena innehöll. Det bygger på nara:s logg.",
+	    sv_time_note());
 	return ferror(out) ? -1 : 0;
 }

@@ -119,6 +119,10 @@ void lines_clear(struct msg_lines *l);
 const char *sv_type(const char *type);
 const char *sv_basis(const char *basis);
 const char *sv_time(int64_t ms, char *buf, size_t len);
+/* Set the process's zone for sv_time: Europe/Stockholm, or UTC when the
+ * system has no tzdata; sv_time_note says which, for the document. */
+void sv_time_init(void);
+const char *sv_time_note(void);
 const char *line_status(const struct msg_line *m);
 const char *line_outcome(const struct msg_line *m, char *buf, size_t len);
 /* The unit behind an address by its name in cfg (NULL: none loaded):

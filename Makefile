@@ -5,7 +5,7 @@
 DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
-	systemd procps chromium groff-base stunnel4 strace prometheus curl \
+	systemd procps chromium groff-base stunnel4 strace prometheus curl tzdata \
 	libpq-dev postgresql-15 postgresql-client-15
 
 PREFIX   ?= /usr/local
@@ -43,7 +43,8 @@ PROTO_C := $(B)/proto/nara.pb-c.c
 PROTO_H := $(B)/proto/nara.pb-c.h
 LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
-	evzmq.c log.c opscheck.c pbjson.c relay.c rfc3339.c store.c store_common.c \
+	evzmq.c log.c opscheck.c pbjson.c pnr.c relay.c rfc3339.c store.c \
+	store_common.c \
 	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
 	store_pg_lease.c store_pg_report.c store_pg_schema.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
@@ -59,8 +60,8 @@ NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
 	webhook.c)
-NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,open.c output.c \
-	report.c review.c)
+NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
+	fold.c html.c open.c output.c report.c review.c)
 NARACTL_MODS := broker/tools/naractl/check.c broker/tools/naractl/ops.c
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a

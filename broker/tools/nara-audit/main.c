@@ -1,14 +1,16 @@
 /*
  * nara-audit — the auditor's tool for the broker's audit log: verify the
  * hash chain and its signed checkpoints, follow one message, search by
- * time, party, type, event and node, extract everything about one child,
- * draw a reproducible sample for the systematic log review and record the
- * reviewer's conclusion, export for a SIEM, make the signing key pair and
+ * time, party, type, event and node, give every row about one child, make
+ * the patient's log extract (extract.c), draw a reproducible sample for the
+ * systematic log review, record the reviewer's conclusion and report the
+ * review of a period, export for a SIEM, make the signing key pair and
  * prune rows past the retention period.
  *
  * It reads the store with a read-only SQLite connection (WAL readers do not
- * block narad); only "review record" and "prune" write, each in one short
- * transaction through the store's own append path.
+ * block narad); only "review record", "extract" (its log_extracted row)
+ * and "prune" write, each in one short transaction through the store's
+ * own append path.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,7 +34,7 @@ enum opt_id {
 	O_SIGNKEY = 'G', O_JSON = 'j', O_CSV = 'v', O_FROM = 'f', O_TO = 't',
 	O_PARTY = 'p', O_TYPE = 'y', O_EVENT = 'e', O_NODE = 'd', O_N = 'n',
 	O_SEED = 's', O_REVIEWER = 'r', O_CONCLUSION = 'C', O_BEFORE = 'b',
-	O_FORMAT = 'F'
+	O_FORMAT = 'F', O_OUTPUT = 'o', O_OPERATOR = 'O'
 };
 
 static const struct option long_opts[] = {
@@ -56,6 +58,8 @@ static const struct option long_opts[] = {
 	{ "conclusion", required_argument, NULL, O_CONCLUSION },
 	{ "before", required_argument, NULL, O_BEFORE },
 	{ "format", required_argument, NULL, O_FORMAT },
+	{ "output", required_argument, NULL, O_OUTPUT },
+	{ "operator", required_argument, NULL, O_OPERATOR },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -106,6 +110,22 @@ static const struct command commands[] = {
 	  "  The number itself is never written anywhere.\n"
 	  STORE_OPTS
 	  "  --key FILE         pseudonym key (default: the config's)\n" OUT_OPTS },
+	{ "extract", cmd_extract, (const char[]){ O_CONFIG, O_STORE, O_KEY,
+	  O_FORMAT, O_OUTPUT, O_OPERATOR, 0 }, 1, 1,
+	  "extract PERSONAL-NUMBER|- [-c FILE | --store PATH --key FILE]\n"
+	  "        [--format html|csv|json|pdf] [--output FILE] [--operator NAME]\n"
+	  "  The patient's log extract (loggutdrag) in Swedish: one line per\n"
+	  "  message about the child (when, type, from and to unit by name,\n"
+	  "  legal basis, outcome). The number may be written YYYYMMDD-NNNN,\n"
+	  "  YYMMDD-NNNN, with or without the dash, or YYMMDD+NNNN; \"-\" reads\n"
+	  "  it from standard input. Making it is audited (log_extracted: who,\n"
+	  "  when, the child's pseudonym) before the document is written.\n"
+	  STORE_OPTS
+	  "  --key FILE         pseudonym key (default: the config's)\n"
+	  "  --format F         html (default, printable), csv, json, or pdf\n"
+	  "                     (needs chromium and --output)\n"
+	  "  --output FILE      write there instead of standard output\n"
+	  "  --operator NAME    who asks (default: the OS user)\n" },
 	{ "sample", cmd_sample, (const char[]){ O_CONFIG, O_STORE, O_N, O_FROM,
 	  O_TO, O_SEED, O_JSON, O_CSV, 0 }, 0, 0,
 	  "sample --n N --from T --to T [--seed S] [-c FILE | --store PATH]\n"
@@ -115,11 +135,19 @@ static const struct command commands[] = {
 	  "  seed is printed (drawn at random when not given).\n"
 	  STORE_OPTS OUT_OPTS },
 	{ "review", cmd_review, (const char[]){ O_CONFIG, O_STORE, O_REVIEWER,
-	  O_CONCLUSION, 0 }, 2, 2,
+	  O_CONCLUSION, O_FROM, O_TO, O_N, O_SEED, O_FORMAT, O_OUTPUT,
+	  O_OPERATOR, 0 }, 1, 2,
 	  "review record MESSAGE-ID --reviewer ID --conclusion TEXT\n"
 	  "       [-c FILE | --store PATH]\n"
 	  "  Store the reviewer's conclusion as the audit row \"log_reviewed\",\n"
-	  "  appended to the chain (safe while narad runs).\n" STORE_OPTS },
+	  "  appended to the chain (safe while narad runs).\n"
+	  "review report --from T --to T [--n N [--seed S]] [--format F]\n"
+	  "       [--output FILE] [--operator NAME] [-c FILE | --store PATH]\n"
+	  "  The review report for messages received in [from, to), in Swedish:\n"
+	  "  the sample (the same as sample --n N --seed S), each message's\n"
+	  "  reviewer conclusion or \"Ej granskad\", and reviewed messages of\n"
+	  "  the period outside the sample. Formats as for extract.\n"
+	  STORE_OPTS },
 	{ "export", cmd_export, (const char[]){ O_CONFIG, O_STORE, O_FORMAT,
 	  O_FROM, O_TO, 0 }, 0, 0,
 	  "export --format jsonl [--from T] [--to T] [-c FILE | --store PATH]\n"
@@ -225,6 +253,8 @@ set_option(struct opts *o, int id, const char *arg)
 	case O_REVIEWER: o->reviewer = arg; return 0;
 	case O_CONCLUSION: o->conclusion = arg; return 0;
 	case O_FORMAT: o->format = arg; return 0;
+	case O_OUTPUT: o->output = arg; return 0;
+	case O_OPERATOR: o->operator = arg; return 0;
 	case O_FROM: case O_TO: case O_BEFORE:
 		if (parse_when(arg, id == O_TO, &t) != 0)
 			return -1;

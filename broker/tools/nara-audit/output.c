@@ -143,8 +143,8 @@ csv_formula(const char *t)
 	return t[0] != '\0' && strchr("=+-@\t\r", t[0]) != NULL;
 }
 
-static void
-csv_cell(FILE *out, const char *t)
+void
+tool_csv_cell(FILE *out, const char *t)
 {
 	if (t == NULL)
 		return;
@@ -199,7 +199,7 @@ rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 		for (int i = 0; i < N_FIELDS; i++) {
 			if (i > 0)
 				fputc(',', r->out);
-			csv_cell(r->out, field_text(row, hash, i, buf,
+			tool_csv_cell(r->out, field_text(row, hash, i, buf,
 			    sizeof(buf)));
 		}
 		fputc('\n', r->out);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "pnr.h"
 #include "tool.h"
 #include "validate.h"
 
@@ -154,8 +155,9 @@ cmd_trace(struct opts *o)
 static const char *const EVENTS[] = {
 	"received", "rejected", "delivered", "acked", "payload_purged",
 	"receipt_queued", "receipt_sent", "receipt_acked", "dead_lettered",
-	"retried", "log_reviewed", "audit_pruned", "node_connected",
-	"node_disconnected", "auth_failed", "hello_refused", "broker_started",
+	"retried", "log_reviewed", "log_extracted", "audit_pruned",
+	"node_connected", "node_disconnected", "auth_failed", "hello_refused",
+	"broker_started",
 	"broker_stopped", "config_reloaded", "config_refused", "control_reload",
 	"signing_key_changed", "signing_key_refused",
 };
@@ -258,43 +260,44 @@ cmd_export(struct opts *o)
 
 /* ---------------------------------------------------------------- subject */
 
-/* The personal number from the argument or, for "-", one line of stdin. */
-static int
-subject_number(const char *arg, char pn[32])
+int
+tool_subject_number(const char *arg, char pn[32])
 {
+	struct nara_err err = { 0 };
+	char line[32];
 	size_t n;
 
+	pn[0] = '\0';
 	if (strcmp(arg, "-") != 0) {
-		snprintf(pn, 32, "%s", arg);
-		return 0;
-	}
-	if (fgets(pn, 32, stdin) == NULL) {
+		snprintf(line, sizeof(line), "%s", arg);
+	} else if (fgets(line, sizeof(line), stdin) == NULL) {
 		tool_error("%s no personal number on standard input",
 		    nara_code_id(NR_USAGE));
 		return -1;
 	}
-	n = strcspn(pn, "\r\n");
-	pn[n] = '\0';
+	n = strcspn(line, "\r\n");
+	line[n] = '\0';
+	/* Checked first, and never echoed: the text of err has no digits. */
+	if (pnr_normalise(line, pn, &err) != 0) {
+		tool_error("%s personal number: %s", nara_code_id(err.code),
+		    err.text);
+		OPENSSL_cleanse(line, sizeof(line));
+		return -1;
+	}
+	OPENSSL_cleanse(line, sizeof(line));
 	return 0;
 }
 
 int
 cmd_subject(struct opts *o)
 {
-	struct nara_err err = { 0 };
 	struct store *st = NULL;
 	struct store_audit_filter f = { .select = STORE_AUDIT_SUBJECT };
 	char pn[32], hex[65];
 	int rc = EXIT_USAGE;
 
-	if (subject_number(o->args[0], pn) != 0)
-		return rc;
-	/* Checked first, and never echoed: the text of err has no digits. */
-	if (validate_personal_number(pn, &err, "personal_number") != 0) {
-		tool_error("%s %s: %s", nara_code_id(err.code), err.path,
-		    err.text);
+	if (tool_subject_number(o->args[0], pn) != 0)
 		goto done;
-	}
 	if ((st = tool_open_store(o, false, true)) == NULL)
 		goto done;
 	if (store_pseudonym(st, pn, hex) != 0) {

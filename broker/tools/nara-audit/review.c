@@ -135,12 +135,42 @@ sample_print(struct store *st, const struct opts *o, const int64_t *pick,
 	return 0;
 }
 
+int64_t
+sample_draw(struct store *st, struct opts *o, int64_t **out, int64_t *k)
+{
+	int64_t *v = NULL, total;
+	uint64_t state;
+
+	*out = NULL;
+	*k = 0;
+	if (o->n > 0 && !o->has_seed) {
+		if (getrandom(&o->seed, sizeof(o->seed), 0) != sizeof(o->seed))
+			o->seed = (uint64_t)time(NULL);
+		o->has_seed = true;
+		fprintf(stderr, "nara-audit: sample seed %llu\n",
+		    (unsigned long long)o->seed);
+	}
+	if ((total = population(st, o, &v)) < 0)
+		return -1;
+	*k = o->n > 0 ? (o->n < total ? o->n : total) : 0;
+	state = o->seed;
+	for (int64_t i = 0; i < *k; i++) {
+		int64_t j = i + (int64_t)uniform(&state, (uint64_t)(total - i));
+		int64_t t = v[i];
+		v[i] = v[j];
+		v[j] = t;
+	}
+	if (*k > 0)
+		qsort(v, (size_t)*k, sizeof(*v), cmp_seq);
+	*out = v;
+	return total;
+}
+
 int
 cmd_sample(struct opts *o)
 {
 	struct store *st;
 	int64_t *v = NULL, total, k;
-	uint64_t state;
 	int rc = EXIT_USAGE;
 
 	if (o->n < 0 || !o->has_from || !o->has_to || o->from_ms >= o->to_ms) {
@@ -148,24 +178,13 @@ cmd_sample(struct opts *o)
 		    nara_code_id(NR_USAGE));
 		return EXIT_USAGE;
 	}
-	if (!o->has_seed && getrandom(&o->seed, sizeof(o->seed), 0) !=
-	    sizeof(o->seed))
-		o->seed = (uint64_t)time(NULL);
-	fprintf(stderr, "nara-audit: sample seed %llu\n",
-	    (unsigned long long)o->seed);
+	if (o->has_seed)
+		fprintf(stderr, "nara-audit: sample seed %llu\n",
+		    (unsigned long long)o->seed);
 	if ((st = tool_open_store(o, false, false)) == NULL)
 		return rc;
-	if ((total = population(st, o, &v)) < 0)
+	if ((total = sample_draw(st, o, &v, &k)) < 0)
 		goto done;
-	k = o->n < total ? o->n : total;
-	state = o->seed;
-	for (int64_t i = 0; i < k; i++) {
-		int64_t j = i + (int64_t)uniform(&state, (uint64_t)(total - i));
-		int64_t t = v[i];
-		v[i] = v[j];
-		v[j] = t;
-	}
-	qsort(v, (size_t)k, sizeof(*v), cmp_seq);
 	if (sample_print(st, o, v, k, total) == 0)
 		rc = k > 0 ? EXIT_OK : EXIT_BAD;
 done:
@@ -204,8 +223,8 @@ review_check(const struct opts *o)
 	struct nara_err err = { 0 };
 
 	if (strcmp(o->args[0], "record") != 0) {
-		tool_error("%s unknown review action \"%s\" (expected record)",
-		    nara_code_id(NR_USAGE), o->args[0]);
+		tool_error("%s unknown review action \"%s\" (expected record "
+		    "or report)", nara_code_id(NR_USAGE), o->args[0]);
 		return -1;
 	}
 	if (validate_uuid(o->args[1], &err, "message_id") != 0) {
@@ -229,12 +248,31 @@ review_check(const struct opts *o)
 int
 cmd_review(struct opts *o)
 {
+	bool report_opts = o->has_from || o->has_to || o->n >= 0 ||
+	    o->has_seed || o->format || o->output || o->operator;
 	struct nara_err err = { 0 };
 	struct store *st;
 	int rc;
 
+	if (strcmp(o->args[0], "report") == 0 && o->n_args == 1) {
+		if (o->reviewer == NULL && o->conclusion == NULL)
+			return cmd_review_report(o);
+		tool_error("%s review report takes no --reviewer or "
+		    "--conclusion", nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
+	if (strcmp(o->args[0], "record") == 0 && o->n_args != 2) {
+		tool_error("%s review record needs MESSAGE-ID",
+		    nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
 	if (review_check(o) != 0)
 		return EXIT_USAGE;
+	if (report_opts) {
+		tool_error("%s review record takes --reviewer and --conclusion "
+		    "only", nara_code_id(NR_USAGE));
+		return EXIT_USAGE;
+	}
 	if ((st = tool_open_store(o, true, false)) == NULL)
 		return EXIT_USAGE;
 	rc = store_audit_review(st, o->args[1], o->reviewer, o->conclusion,

@@ -1,0 +1,344 @@
+/*
+ * doc.c — the patient's log extract and the review report as CSV and
+ * JSON, the choice of format, the operator who makes a document and the
+ * PDF printed from the HTML (html.c) by headless Chromium.
+ *
+ * CSV and JSON carry the same line per message as the HTML: times as
+ * RFC 3339 UTC, the Swedish words of the document beside the codes they
+ * come from. Never the pseudonym, never clinical content.
+ */
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "tool.h"
+#include "validate.h"
+
+#define OPERATOR_MAX 64
+
+int
+doc_format_parse(const char *s, enum doc_format *f)
+{
+	static const char *const names[] = { "html", "csv", "json", "pdf" };
+
+	if (s == NULL) {
+		*f = DOC_HTML;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*f = (enum doc_format)i;
+			return 0;
+		}
+	tool_error("%s --format: \"%s\" is not html, csv, json or pdf",
+	    nara_code_id(NR_USAGE), s);
+	return -1;
+}
+
+int
+doc_operator(const struct opts *o, char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+	size_t n;
+
+	if (o->operator != NULL) {
+		n = strlen(o->operator);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)o->operator[i] < 0x20 ||
+			    o->operator[i] == 0x7f)
+				n = 0;
+		if (n == 0 || n > OPERATOR_MAX) {
+			tool_error("%s --operator: 1..%d characters without "
+			    "control characters", nara_code_id(NR_BAD_VALUE),
+			    OPERATOR_MAX);
+			return -1;
+		}
+		snprintf(out, len, "%s", o->operator);
+		return 0;
+	}
+	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 &&
+	    res != NULL)
+		snprintf(out, len, "%s (uid %lu)", pw.pw_name,
+		    (unsigned long)getuid());
+	else
+		snprintf(out, len, "uid %lu", (unsigned long)getuid());
+	return 0;
+}
+
+/* ---------------------------------------------------------------- CSV */
+
+static const char *
+utc(int64_t ms, char *buf, size_t len)
+{
+	return ms > 0 ? time_format(ms / 1000, buf, len) : "";
+}
+
+static void
+csv_line(FILE *out, const struct doc *d, const struct msg_line *m)
+{
+	char from[200], to[200], outcome[400], t[4][32];
+	const char *cells[] = { utc(m->received_ms, t[0], sizeof(t[0])),
+	    sv_type(m->type), unit_name(d->cfg, m->sender, from, sizeof(from)),
+	    m->sender, unit_name(d->cfg, m->recipient, to, sizeof(to)),
+	    m->recipient, sv_basis(m->basis), line_status(m),
+	    utc(m->delivered_ms, t[1], sizeof(t[1])), utc(m->receipt_ms, t[2],
+	    sizeof(t[2])), m->code, line_outcome(m, outcome, sizeof(outcome)),
+	    m->id, m->sampled ? "ja" : "nej", utc(m->reviewed_ms, t[3],
+	    sizeof(t[3])), m->reviewer, m->conclusion };
+	size_t n = sizeof(cells) / sizeof(cells[0]) - (d->review ? 0 : 4);
+
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			fputc(',', out);
+		tool_csv_cell(out, cells[i]);
+	}
+	fputc('\n', out);
+}
+
+static void
+doc_csv(const struct doc *d, FILE *out)
+{
+	fputs("tid,typ,fran_enhet,fran_adress,till_enhet,till_adress,"
+	    "rattslig_grund,status,levererat,kvitterat,kod,utfall,"
+	    "meddelande_id", out);
+	if (d->review)
+		fputs(",i_urvalet,granskad,granskare,slutsats", out);
+	fputc('\n', out);
+	for (size_t i = 0; i < d->lines->n; i++)
+		csv_line(out, d, &d->lines->v[i]);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static json_t *
+jtime(int64_t ms)
+{
+	char buf[32];
+
+	return ms > 0 ? json_string(time_format(ms / 1000, buf, sizeof(buf)))
+	    : json_null();
+}
+
+/* s as a JSON string, null when empty. Text from the log or the config
+ * that is not valid UTF-8 gets "?" for every byte above 127 rather than
+ * losing its line. */
+static json_t *
+jstr(const char *s)
+{
+	char buf[1200];
+	json_t *j;
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+static json_t *
+json_unit(const struct doc *d, const char *address)
+{
+	char name[200];
+
+	return json_pack("{s:o, s:o}", "namn", jstr(unit_name(d->cfg, address,
+	    name, sizeof(name))), "adress", jstr(address));
+}
+
+static json_t *
+json_line(const struct doc *d, const struct msg_line *m)
+{
+	char outcome[400];
+	json_t *j = json_pack("{s:o, s:o, s:s, s:o, s:o, s:o, s:s, s:o, s:s, "
+	    "s:o, s:o, s:o, s:o}", "meddelande_id", jstr(m->id), "tid",
+	    jtime(m->received_ms), "typ", sv_type(m->type), "typ_kod",
+	    jstr(m->type), "fran", json_unit(d, m->sender), "till",
+	    json_unit(d, m->recipient), "rattslig_grund", sv_basis(m->basis),
+	    "rattslig_grund_kod", jstr(m->basis), "status", line_status(m),
+	    "levererat", jtime(m->delivered_ms), "kvitterat",
+	    jtime(m->receipt_ms), "kod", jstr(m->code), "utfall",
+	    jstr(line_outcome(m, outcome, sizeof(outcome))));
+
+	if (j != NULL && d->review)
+		json_object_update_new(j, json_pack("{s:b, s:o, s:o, s:o}",
+		    "i_urvalet", m->sampled, "granskad", jtime(m->reviewed_ms),
+		    "granskare", jstr(m->reviewer), "slutsats",
+		    jstr(m->conclusion)));
+	return j;
+}
+
+static int
+doc_json(const struct doc *d, FILE *out)
+{
+	json_t *a = json_array(), *j;
+	int rc;
+
+	/* a line that cannot be built fails the document: an extract
+	 * never leaves a message out silently */
+	for (size_t i = 0; a != NULL && i < d->lines->n; i++)
+		if (json_array_append_new(a, json_line(d, &d->lines->v[i])) != 0) {
+			json_decref(a);
+			return -1;
+		}
+	j = json_pack("{s:s, s:o, s:o, s:I, s:o}", "dokument", d->review
+	    ? "logguppfoljning" : "loggutdrag", "skapat", jtime(d->made_ms),
+	    "skapat_av", jstr(d->operator), "antal_meddelanden",
+	    (json_int_t)d->lines->n, "meddelanden", a);
+	if (j != NULL && d->review)
+		json_object_update_new(j, json_pack("{s:o, s:o, s:o, s:I, s:I}",
+		    "period_fran", jtime(d->from_ms), "period_till",
+		    jtime(d->to_ms), "seed", d->has_sample
+		    ? json_integer((json_int_t)d->seed) : json_null(),
+		    "population", (json_int_t)d->population,
+		    "urval", (json_int_t)d->sampled));
+	if (j == NULL)
+		return -1;
+	rc = json_dumpf(j, out, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	fputc('\n', out);
+	json_decref(j);
+	return rc;
+}
+
+int
+doc_write(const struct doc *d, enum doc_format f, FILE *out)
+{
+	int rc = 0;
+
+	if (f == DOC_CSV)
+		doc_csv(d, out);
+	else if (f == DOC_JSON)
+		rc = doc_json(d, out);
+	else
+		rc = doc_html(d, out);
+	if (fflush(out) != 0 || ferror(out))
+		rc = -1;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- PDF */
+
+int
+doc_pdf_available(void)
+{
+	if (system("command -v chromium >/dev/null 2>&1") == 0)
+		return 0;
+	tool_error("%s --format pdf needs headless Chromium, which is not "
+	    "installed (Debian: apt-get install chromium); use --format html "
+	    "and print it from a browser", nara_code_id(NR_USAGE));
+	return -1;
+}
+
+/* chromium --headless --print-to-pdf=pdf file://html, with its own
+ * profile directory; its output goes to dir/chromium.log. */
+static int
+run_chromium(const char *dir, const char *html, const char *pdf)
+{
+	char arg_pdf[4300], arg_profile[200], url[200], log[200];
+	pid_t pid;
+	int status;
+
+	snprintf(arg_pdf, sizeof(arg_pdf), "--print-to-pdf=%s", pdf);
+	snprintf(arg_profile, sizeof(arg_profile), "--user-data-dir=%s/profile",
+	    dir);
+	snprintf(url, sizeof(url), "file://%s", html);
+	snprintf(log, sizeof(log), "%s/chromium.log", dir);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if (freopen(log, "w", stdout) == NULL ||
+		    freopen(log, "a", stderr) == NULL)
+			_exit(127);
+		execlp("chromium", "chromium", "--headless", "--no-sandbox",
+		    "--disable-gpu", "--no-first-run", "--no-pdf-header-footer",
+		    arg_profile, arg_pdf, url, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	return access(pdf, R_OK);
+}
+
+/* path made absolute (chromium is given a file URL and a path). */
+static void
+absolute(const char *path, char *out, size_t len)
+{
+	size_t n;
+
+	if (path[0] == '/' || getcwd(out, len) == NULL) {
+		snprintf(out, len, "%s", path);
+		return;
+	}
+	n = strlen(out);
+	snprintf(out + n, len - n, "/%s", path);
+}
+
+int
+doc_pdf(const struct doc *d, const char *path)
+{
+	char dir[] = "/tmp/nara-audit-pdf.XXXXXX", html[64], pdf[4200],
+	    cmd[100];
+	FILE *f;
+	int rc = -1, wrc;
+
+	if (mkdtemp(dir) == NULL) {
+		tool_error("%s cannot make a temporary directory",
+		    nara_code_id(NR_IO));
+		return -1;
+	}
+	snprintf(html, sizeof(html), "%s/doc.html", dir);
+	absolute(path, pdf, sizeof(pdf));
+	if (strlen(pdf) + 1 >= sizeof(pdf)) {
+		tool_error("%s --output: the path is too long",
+		    nara_code_id(NR_USAGE));
+		goto fail;
+	}
+	if ((f = fopen(html, "w")) == NULL) {
+		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
+		goto fail;
+	}
+	wrc = doc_html(d, f);
+	if (fclose(f) != 0 || wrc != 0) {
+		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
+		goto fail;
+	}
+	if (run_chromium(dir, html, pdf) != 0) {
+		tool_error("%s chromium could not print %s; see %s/chromium.log",
+		    nara_code_id(NR_IO), pdf, dir);
+		return -1;    /* the directory is kept for its log */
+	}
+	rc = 0;
+fail:
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		tool_error("could not remove %s", dir);
+	return rc;
+}
+
+int
+doc_emit(const struct doc *d, enum doc_format f, const char *output)
+{
+	FILE *out = stdout;
+	int rc;
+
+	if (f == DOC_PDF)
+		return doc_pdf(d, output);
+	if (output != NULL && (out = fopen(output, "w")) == NULL) {
+		tool_error("%s cannot write %s", nara_code_id(NR_IO), output);
+		return -1;
+	}
+	rc = doc_write(d, f, out);
+	if (out != stdout && fclose(out) != 0)
+		rc = -1;
+	if (rc != 0)
+		tool_error("%s writing the document failed", nara_code_id(NR_IO));
+	return rc;
+}

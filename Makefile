@@ -44,7 +44,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
 	evzmq.c log.c opscheck.c pbjson.c relay.c rfc3339.c store.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
-	store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
+	store_sqlite_check.c store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
 	tls.c tls_bev.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)

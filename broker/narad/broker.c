@@ -577,6 +577,12 @@ broker_config(const struct broker *b)
 	return b->cfg;
 }
 
+bool
+broker_store_damaged(const struct broker *b)
+{
+	return b->damaged;
+}
+
 void
 broker_stats(const struct broker *b, struct broker_stats *out)
 {

@@ -47,7 +47,7 @@ struct broker {
 	void *zctx;
 	void *router;
 	struct evzmq *watch;
-	struct zap *zap;            /* ZAP handler when the TLS front is on */
+	struct zap *zap;            /* ROUTER guard when the TLS front is on */
 	struct event *tick;         /* once a second: timeouts, expiry */
 	struct session_table sessions;
 	struct outq out;

@@ -1,5 +1,7 @@
 /*
- * zap.c — the ROUTER's ZAP handler and runtime directory check (zap.h).
+ * zap.c — who may connect to the ROUTER (zap.h): libzmq's ipc pid filter
+ * with a monitor that reports refusals, the ZAP handler used where libzmq
+ * has no such filter, and the runtime directory check.
  *
  * libzmq sends one ZAP request per new connection to the REP socket bound
  * at inproc://zeromq.zap.01 in the same context, and holds the connection

@@ -48,7 +48,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
 	store_pg_lease.c store_pg_report.c store_pg_schema.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
-	store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
+	store_sqlite_check.c store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
 	tls.c tls_bev.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)

@@ -294,7 +294,8 @@ static const struct config_key tls_keys[] = {
 	  .help = "TLS handshakes in progress (at most half of max_connections)" },
 	{ "max_handshakes_per_address", CT_INT,
 	  FIELD(config_tls, max_handshakes_per_address), .def = "8", .min = 1,
-	  .max = 10000, .help = "TLS handshakes in progress from one address" },
+	  .max = 10000, .help = "stalled TLS handshakes (unfinished after "
+	  "1 s) from one address" },
 	{ "report_interval", CT_DURATION, FIELD(config_tls, report_interval),
 	  .def = "60", .min = 1, .max = 3600,
 	  .help = "repeats of one peer's refusal summarised per interval" },

@@ -286,8 +286,12 @@ void store_set_signer(struct store *st, const struct audit_key *key,
 /* Periodic upkeep, once a second from the broker's tick, inside its batch
  * or on its own: a small incremental vacuum step when the file has free
  * pages (stores created with auto_vacuum=INCREMENTAL; others are left as
- * they are), a signed checkpoint when due, an automatic prune step. */
+ * they are), a signed checkpoint when due, an automatic prune step.
+ * A store whose full check at start (run in the background after an
+ * unclean stop) failed gives -1 here with NR041 and err->path
+ * STORE_DAMAGED: the caller stops, as it would have at start. */
 int store_maintain(struct store *st, int64_t now, struct nara_err *err);
+#define STORE_DAMAGED "store.integrity"
 
 /* Sign the current chain head now ("head" checkpoint). */
 int store_checkpoint(struct store *st, const struct audit_key *key,

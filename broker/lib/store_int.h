@@ -28,6 +28,10 @@ struct store_mark {
 	bool is_signed;
 	uint8_t sig[AUDIT_SIG_LEN];
 	char fingerprint[AUDIT_FPR_LEN + 1];
+	/* the store file as narad left it at a clean stop (store_sqlite_check.c) */
+	bool clean;
+	uint64_t clean_dev, clean_ino;
+	int64_t clean_size, clean_mtime_ns;
 };
 
 /* Columns every message query returns first, in this order (MC_*). */
@@ -113,6 +117,15 @@ struct store_be {
 	bool mark_due;                /* write mark after this batch commits */
 	int64_t marked_at;            /* when the last mark was taken */
 
+	/* the full check at start (store_sqlite_check.c) */
+	bool created;                 /* this open created the file */
+	bool was_clean;               /* head file: clean stop, file unchanged */
+	bool was_stamped;             /* head file had a clean-stop stamp */
+	atomic_int check_state;       /* CHECK_* */
+	bool check_thread_live;       /* started and not yet joined */
+	pthread_t check_thread;
+	struct nara_err check_err;    /* set by the thread before CHECK_FAILED */
+
 	/* purged content leaves the WAL (see ckpt_main) */
 	bool batch_purged;            /* this batch deleted clinical content */
 	atomic_llong purge_first;     /* monotonic s of the oldest purge still
@@ -171,6 +184,30 @@ int store_guard_path(struct store_be *st, struct nara_err *err);
 /* PRAGMA quick_check on the open connection: NR041 with SQLite's first
  * complaint. */
 int store_guard_check(struct store_be *st, struct nara_err *err);
+/* The store_guard_check of an already open connection db on path. */
+int store_guard_quick_check(sqlite3 *db, const char *path,
+    struct nara_err *err);
+/* The head file at path into m (m->seq 0 when there is none). */
+int store_mark_read(const char *path, struct store_mark *m,
+    struct nara_err *err);
+
+/* store_sqlite_check.c: the full check at start. Before the connection:
+ * was the store stopped cleanly and left unchanged since (the head file's
+ * clean-stop stamp against the file)? After it: run the check now (file
+ * changed after a clean stop), in the background (unclean stop), or not at
+ * all (clean and unchanged). */
+enum { CHECK_NONE, CHECK_RUNNING, CHECK_OK, CHECK_FAILED };
+void store_check_clean(struct store_be *st);
+int store_check_start(struct store_be *st, struct nara_err *err);
+/* Nothing is accepted on a store whose check has not passed: waits for a
+ * running check (writer thread only); -1 with its NR041 when it failed. */
+int store_check_wait(struct store_be *st, struct nara_err *err);
+/* Without waiting: -1 with NR041 (path STORE_DAMAGED) once it failed. */
+int store_check_poll(struct store_be *st, struct nara_err *err);
+/* At a clean close, after the last connection: stamp the head file with
+ * the file as it is now, so the next start may skip the check. */
+void store_check_stamp(struct store_be *st);
+
 /* After head_load: refuse a chain behind (or other than) the head file. */
 int store_guard_head(struct store_be *st, struct nara_err *err);
 /* Record the head (signed checkpoint c, or unsigned when c is NULL) to be

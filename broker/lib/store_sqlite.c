@@ -394,6 +394,8 @@ db_connect(struct store_be *st, struct nara_err *err)
 		return -1;
 	else
 		flags |= SQLITE_OPEN_READWRITE;
+	if (!st->read_only)
+		store_check_clean(st);   /* before SQLite touches anything */
 	rc = sqlite3_open_v2(st->path, &st->db, flags, NULL);
 	if (rc != SQLITE_OK)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot open "
@@ -448,7 +450,7 @@ store_sqlite_open(const char *path, const struct store_options *opt,
 	st->outer = outer;
 	if (copy_options(st, path, opt, err) != 0 || db_connect(st, err) != 0)
 		goto fail;
-	if (!st->read_only && (store_guard_check(st, err) != 0 ||
+	if (!st->read_only && (store_check_start(st, err) != 0 ||
 	    writer_pragmas(st, opt, err) != 0))
 		goto fail;
 	if (store_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
@@ -479,6 +481,8 @@ store_sqlite_free(struct store_be **stp)
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	sqlite3_close(st->db);
+	if (!st->read_only)
+		store_check_stamp(st);   /* after the last connection closed */
 	audit_hasher_free(&st->hasher);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);

@@ -144,7 +144,8 @@ store_sign_final(struct store_be *st)
 	struct nara_err err = { 0 };
 
 	/* a store refused at open must not record its head as the truth */
-	if (st->read_only || !st->opened)
+	if (st->read_only || !st->opened ||
+	    atomic_load(&st->check_state) == CHECK_FAILED)
 		return;
 	if (st->signer == NULL) {
 		/* unsigned: the head file alone records where the chain ended */
@@ -236,6 +237,8 @@ store_sqlite_maintain(struct store_be *st, int64_t now, struct nara_err *err)
 		err = &local;
 	if (st->read_only)
 		return 0;
+	if (store_check_poll(st, err) != 0)
+		return -1;
 	if (store_enter(st, err) != 0)
 		return -1;
 	return store_leave(st, maintain_steps(st, now, err), err);

@@ -62,9 +62,6 @@ file_nonempty(const char *path)
 	return stat(path, &sb) == 0 && sb.st_size > 0;
 }
 
-static int
-mark_read(const char *path, struct store_mark *m, struct nara_err *err);
-
 /* No file at st->path: create the store, unless a head file says there
  * was one. */
 static int
@@ -74,7 +71,7 @@ store_create(struct store_be *st, struct nara_err *err)
 	char tmp[4096];
 	int fd;
 
-	if (mark_read(st->mark_path, &m, err) != 0)
+	if (store_mark_read(st->mark_path, &m, err) != 0)
 		return -1;
 	if (m.seq > 0)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is missing "
@@ -102,6 +99,7 @@ store_create(struct store_be *st, struct nara_err *err)
 		log_warn("store %s: fsync of its directory: %s", st->path,
 		    strerror(errno));
 	log_info("store %s: created a new store", st->path);
+	st->created = true;
 	return 0;
 fail:
 	unlink(tmp);
@@ -157,30 +155,36 @@ store_guard_path(struct store_be *st, struct nara_err *err)
 /* ---------------------------------------------------------------- check */
 
 int
-store_guard_check(struct store_be *st, struct nara_err *err)
+store_guard_quick_check(sqlite3 *db, const char *path, struct nara_err *err)
 {
 	sqlite3_stmt *s = NULL;
 	const char *text;
 	int rc;
 
-	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &s, NULL);
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &s, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW) {
 		nara_err_set(err, NR_STORE_FAILED, "store", "%s failed the "
-		    "integrity check: %s", st->path, sqlite3_errmsg(st->db));
+		    "integrity check: %s", path, sqlite3_errmsg(db));
 		sqlite3_finalize(s);
 		return -1;
 	}
 	text = (const char *)sqlite3_column_text(s, 0);
 	if (text == NULL || strcmp(text, "ok") != 0) {
 		nara_err_set(err, NR_STORE_FAILED, "store", "%s failed the "
-		    "integrity check: %s", st->path, text != NULL ? text : "?");
+		    "integrity check: %s", path, text != NULL ? text : "?");
 		sqlite3_finalize(s);
 		return -1;
 	}
 	sqlite3_finalize(s);
 	return 0;
+}
+
+int
+store_guard_check(struct store_be *st, struct nara_err *err)
+{
+	return store_guard_quick_check(st->db, st->path, err);
 }
 
 /* ---------------------------------------------------------------- head file */
@@ -227,15 +231,28 @@ mark_line(struct store_mark *m, const char *key, const char *val)
 		m->is_signed = true;
 		return hex_get(val, m->sig, AUDIT_SIG_LEN);
 	}
+	if (strcmp(key, "clean") == 0) {
+		unsigned long long dev, ino;
+		long long size, mtime;
+		if (sscanf(val, "%llu:%llu:%lld:%lld", &dev, &ino, &size,
+		    &mtime) != 4)
+			return -1;
+		m->clean = true;
+		m->clean_dev = dev;
+		m->clean_ino = ino;
+		m->clean_size = size;
+		m->clean_mtime_ns = mtime;
+		return 0;
+	}
 	if (strcmp(key, "key") == 0 && strlen(val) == AUDIT_FPR_LEN)
 		memcpy(m->fingerprint, val, AUDIT_FPR_LEN + 1);
 	return 0;
 }
 
-/* The head file at path into m (m->seq 0 when there is none). A file that
- * cannot be read or parsed is an error: it is narad's own record. */
-static int
-mark_read(const char *path, struct store_mark *m, struct nara_err *err)
+/* A file that cannot be read or parsed is an error: it is narad's own
+ * record. */
+int
+store_mark_read(const char *path, struct store_mark *m, struct nara_err *err)
 {
 	char line[512], key[32], val[300];
 	FILE *f;
@@ -330,7 +347,7 @@ store_guard_head(struct store_be *st, struct nara_err *err)
 {
 	struct store_mark m;
 
-	if (mark_read(st->mark_path, &m, err) != 0)
+	if (store_mark_read(st->mark_path, &m, err) != 0)
 		return -1;
 	if (m.seq == 0) {
 		if (st->mark_keep && st->head_seq > 0)
@@ -344,6 +361,11 @@ store_guard_head(struct store_be *st, struct nara_err *err)
 	if (mark_compare(st, &m, err) != 0)
 		return -1;
 	st->mark = m;
+	if (st->mark_keep && m.clean) {
+		/* from here on the store changes: a crash must leave no stamp */
+		st->mark.clean = false;
+		store_mark_write(st);
+	}
 	return 0;
 }
 
@@ -388,6 +410,12 @@ mark_print(FILE *f, const struct store_mark *m)
 	else
 		fputs("-", f);
 	fprintf(f, "\nkey %s\n", m->is_signed ? m->fingerprint : "-");
+	if (m->clean)
+		fprintf(f, "# the store file as narad left it at its last stop "
+		    "(device:inode:"
+		    "size:mtime_ns)\nclean %" PRIu64 ":%" PRIu64 ":%" PRId64 ":%"
+		    PRId64 "\n", m->clean_dev, m->clean_ino, m->clean_size,
+		    m->clean_mtime_ns);
 	return ferror(f) ? -1 : 0;
 }
 
@@ -468,7 +496,7 @@ store_check(const char *path, bool *absent, struct nara_err *err)
 	}
 	if ((rc = file_check(path, err)) == 1) {
 		*absent = true;
-		rc = mark_read(st.mark_path, &m, err);
+		rc = store_mark_read(st.mark_path, &m, err);
 		if (rc == 0 && m.seq > 0)
 			rc = nara_err_set(err, NR_STORE_FAILED, "store", "%s is "
 			    "missing but %s records an audit chain up to seq %lld",

@@ -165,6 +165,9 @@ store_sqlite_accept(struct store_be *st, struct store_msg *m, int64_t now,
 	char subject[65];
 	int rc;
 
+	/* nothing is accepted on a store whose start-up check has not passed */
+	if (store_check_wait(st, err) != 0)
+		return -1;
 	if (store_enter(st, err) != 0)
 		return -1;
 	/* A repeat of a stored message is answered as a duplicate even when

@@ -426,14 +426,14 @@ on_router_refused(void *arg, const char *address, const char *reason)
 {
 	char detail[600];
 
-	snprintf(detail, sizeof(detail), "router ipc peer %s: %s", address,
-	    reason);
+	snprintf(detail, sizeof(detail), "router ipc peer %s: %s",
+	    address[0] != '\0' ? address : "refused", reason);
 	broker_audit_event(arg, "auth_failed", detail);
 }
 
 /* With the TLS front on, only its relay may reach the ROUTER: ipc in the
- * 0700 runtime_dir, no TCP, and a ZAP handler that admits narad's own
- * process only (zap.h). */
+ * 0700 runtime_dir, no TCP, and libzmq's pid filter that admits narad's
+ * own process only (zap.h). */
 static int
 router_guard(struct broker *b)
 {
@@ -451,9 +451,9 @@ router_guard(struct broker *b)
 		log_error("%s", why);
 		return -1;
 	}
-	if ((b->zap = zap_new(b->base, b->zctx, on_router_refused, b)) == NULL)
+	if ((b->zap = zap_guard(b->base, b->zctx, b->router, on_router_refused,
+	    b)) == NULL)
 		return -1;
-	zmq_setsockopt(b->router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN, strlen(ZAP_DOMAIN));
 	return 0;
 }
 
@@ -596,6 +596,12 @@ const struct config *
 broker_config(const struct broker *b)
 {
 	return b->cfg;
+}
+
+bool
+broker_store_damaged(const struct broker *b)
+{
+	return b->damaged;
 }
 
 void

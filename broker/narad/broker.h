@@ -35,6 +35,10 @@ void broker_free(struct broker **b);
  * broker keeps its config and cfg stays the caller's. */
 int broker_reload(struct broker *b, struct config *cfg, struct config **old);
 const struct config *broker_config(const struct broker *b);
+/* True once the store failed the full check that runs in the background
+ * after an unclean stop: the broker broke the event loop and narad exits
+ * with status 1, as when the store is refused at start. */
+bool broker_store_damaged(const struct broker *b);
 /* Write one audit event that is not about a message ("config_reloaded",
  * "broker_started", ...) in a batch of its own. */
 void broker_audit_event(struct broker *b, const char *event, const char *detail);

@@ -47,7 +47,7 @@ struct broker {
 	void *zctx;
 	void *router;
 	struct evzmq *watch;
-	struct zap *zap;            /* ZAP handler when the TLS front is on */
+	struct zap *zap;            /* ROUTER guard when the TLS front is on */
 	struct event *tick;         /* once a second: timeouts, expiry */
 	struct session_table sessions;
 	struct outq out;
@@ -55,6 +55,7 @@ struct broker {
 	struct metrics metrics;     /* per type/code counters, commit latency */
 	int64_t batch_now_ms;       /* time of the current batch */
 	bool batch_ok;              /* store_begin succeeded */
+	bool damaged;               /* the store failed its start-up check */
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
 	size_t n_dirty, cap_dirty;

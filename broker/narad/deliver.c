@@ -166,6 +166,7 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct broker *b = arg;
 	struct expiry e = { b, 0 };
+	struct nara_err err = { 0 };
 
 	broker_batch_begin(b);
 	for (size_t i = 0; i < b->sessions.n; i++) {
@@ -182,7 +183,13 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 	store_expired_load(b->store, b->batch_now_ms / 1000, 1000, on_expired, &e);
 	/* Vacuum step, signed chain head, retention prune: the store decides
 	 * what is due. */
-	store_maintain(b->store, b->batch_now_ms / 1000, NULL);
+	if (store_maintain(b->store, b->batch_now_ms / 1000, &err) != 0 &&
+	    strcmp(err.path, STORE_DAMAGED) == 0 && !b->damaged) {
+		log_error("%s %s; stopping: restore the store from a backup",
+		    nara_code_id(err.code), err.text);
+		b->damaged = true;
+		event_base_loopbreak(b->base);
+	}
 	broker_deliver_dirty(b);
 	broker_batch_end(b);
 }

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/util.h>
 
@@ -40,16 +41,33 @@ admission_refuse(struct front *f, evutil_socket_t fd, const char *addr,
 	evutil_closesocket(fd);
 }
 
-/* Handshakes in progress from addr. The handshake list is bounded by
+/* A handshake counts against max_handshakes_per_address once it has run
+ * this long: a node's handshake takes milliseconds, so only one that
+ * stalls (idle TCP, a ClientHello never continued) counts. A burst of
+ * nodes behind one address (a NAT, all reconnecting after a restart) goes
+ * through; a burst of anything is bounded by max_handshakes. */
+#define HANDSHAKE_STALL_MS 1000
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Stalled handshakes from addr. The handshake list is bounded by
  * max_handshakes, so counting it is cheap. */
 static size_t
-handshakes_from(const struct front *f, const char *addr)
+handshakes_from(const struct front *f, const char *addr, int64_t now)
 {
 	const struct conn *c;
 	size_t n = 0;
 
 	TAILQ_FOREACH(c, &f->handshakes, hs_link)
-		if (strcmp(c->addr, addr) == 0)
+		if (now - c->accepted_ms >= HANDSHAKE_STALL_MS &&
+		    strcmp(c->addr, addr) == 0)
 			n++;
 	return n;
 }
@@ -90,6 +108,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 {
 	struct front *f = arg;
 	unsigned timeout = f->cfg->tls.handshake_timeout;
+	int64_t now = mono_ms();
 	char addr[64];
 	struct conn *c;
 	int one = 1;
@@ -97,9 +116,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	if (getnameinfo(sa, (socklen_t)socklen, addr, sizeof(addr), NULL, 0,
 	    NI_NUMERICHOST) != 0)
 		snprintf(addr, sizeof(addr), "unknown");
-	if (handshakes_from(f, addr) >= f->cfg->tls.max_handshakes_per_address) {
-		admission_refuse(f, fd, addr, "too many TLS handshakes from "
-		    "this address (max_handshakes_per_address)");
+	if (handshakes_from(f, addr, now) >=
+	    f->cfg->tls.max_handshakes_per_address) {
+		admission_refuse(f, fd, addr, "too many stalled TLS handshakes "
+		    "from this address (max_handshakes_per_address)");
 		return;
 	}
 	handshake_budget(f);
@@ -114,6 +134,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		log_error("tls front: cannot set up a connection");
 		return;
 	}
+	c->accepted_ms = now;
 	TAILQ_INSERT_TAIL(&f->handshakes, c, hs_link);
 	f->n_handshakes++;
 	log_debug("tls front: connection from %s", c->peer);

@@ -31,7 +31,7 @@
  * room and an idle flood cannot lock them out.
  *
  * The ROUTER admits only this relay: its ipc socket lives in the 0700
- * [tls] runtime_dir and its ZAP handler checks the peer's pid (zap.h).
+ * [tls] runtime_dir and libzmq checks the peer's pid at accept (zap.h).
  */
 #ifndef NARA_FRONT_H
 #define NARA_FRONT_H

@@ -65,6 +65,7 @@ struct conn {
 	struct relay r;                /* first: a relay is its conn */
 	struct front *f;
 	TAILQ_ENTRY(conn) hs_link;     /* in f->handshakes while CONN_TLS */
+	int64_t accepted_ms;           /* monotonic, when accepted */
 	struct bufferevent *tls;       /* node side; owns the SSL and fd */
 	struct bufferevent *relay;     /* ipc side, NULL until CONN_ZMTP */
 	enum conn_state state;

@@ -566,7 +566,7 @@ main(int argc, char **argv)
 {
 	struct narad d = { .argv = argv };
 	struct config *cfg;
-	bool check = false;
+	bool check = false, damaged;
 	int ch;
 
 	log_init("narad", LOG_LVL_INFO, getenv("JOURNAL_STREAM") != NULL);
@@ -621,7 +621,8 @@ main(int argc, char **argv)
 	}
 	sd_notify(0, "READY=1");
 	event_base_dispatch(d.base);
+	damaged = broker_store_damaged(d.broker);
 	teardown(&d);
 	log_info("stopped");
-	return 0;
+	return damaged ? 1 : 0;
 }

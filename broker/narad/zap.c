@@ -1,5 +1,7 @@
 /*
- * zap.c — the ROUTER's ZAP handler and runtime directory check (zap.h).
+ * zap.c — who may connect to the ROUTER (zap.h): libzmq's ipc pid filter
+ * with a monitor that reports refusals, the ZAP handler used where libzmq
+ * has no such filter, and the runtime directory check.
  *
  * libzmq sends one ZAP request per new connection to the REP socket bound
  * at inproc://zeromq.zap.01 in the same context, and holds the connection
@@ -28,7 +30,7 @@
 #define ZAP_FIELD_MAX 256
 
 struct zap {
-	void *sock;
+	void *sock;                   /* ZAP REP socket, or the monitor's PAIR */
 	struct evzmq *watch;
 	zap_refused_cb cb;
 	void *arg;
@@ -192,6 +194,93 @@ zap_free(struct zap **zp)
 		zmq_close(z->sock);
 	free(z);
 	*zp = NULL;
+}
+
+/* Monitor events of the ROUTER: the first frame is the event (16 bits)
+ * and its value (32 bits), the second the endpoint. With the pid filter on,
+ * a refused peer is an accept that "failed": libzmq closed it. */
+static void
+on_monitor(void *sock, void *arg)
+{
+	struct zap *z = arg;
+	char why[256];
+
+	for (;;) {
+		uint8_t ev[6];
+		uint16_t event;
+		int more = 0;
+		size_t more_len = sizeof(more);
+		int n = zmq_recv(sock, ev, sizeof(ev), ZMQ_DONTWAIT);
+
+		if (n < 0)
+			return;
+		zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
+		while (more) {                /* the endpoint: not needed */
+			char skip[64];
+			if (zmq_recv(sock, skip, sizeof(skip), ZMQ_DONTWAIT) < 0)
+				break;
+			zmq_getsockopt(sock, ZMQ_RCVMORE, &more, &more_len);
+		}
+		memcpy(&event, ev, sizeof(event));
+		if (n != (int)sizeof(ev) || event != ZMQ_EVENT_ACCEPT_FAILED)
+			continue;
+		z->refusals++;
+		snprintf(why, sizeof(why), "the connecting process is not "
+		    "narad's TLS front (the kernel's peer credentials name "
+		    "another pid than %ld)", (long)getpid());
+		log_warn("router: refused an ipc connection: %s", why);
+		if (z->cb != NULL)
+			z->cb(z->arg, "", why);
+	}
+}
+
+/* The monitor on router, watched from base. */
+static int
+monitor_start(struct zap *z, struct event_base *base, void *zctx,
+    void *router)
+{
+	char ep[64];
+	int linger = 0;
+
+	snprintf(ep, sizeof(ep), "inproc://nara-router-monitor-%p", router);
+	if (zmq_socket_monitor(router, ep, ZMQ_EVENT_ACCEPT_FAILED) != 0 ||
+	    (z->sock = zmq_socket(zctx, ZMQ_PAIR)) == NULL)
+		return -1;
+	zmq_setsockopt(z->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_connect(z->sock, ep) != 0 ||
+	    (z->watch = evzmq_new(base, z->sock, on_monitor, z)) == NULL)
+		return -1;
+	return 0;
+}
+
+struct zap *
+zap_guard(struct event_base *base, void *zctx, void *router,
+    zap_refused_cb cb, void *arg)
+{
+	pid_t me = getpid();
+	struct zap *z;
+
+	if (zmq_setsockopt(router, ZMQ_IPC_FILTER_PID, &me, sizeof(me)) != 0) {
+		log_info("router: libzmq has no ipc pid filter (%s); a ZAP "
+		    "handler checks each connection instead",
+		    zmq_strerror(errno));
+		if ((z = zap_new(base, zctx, cb, arg)) != NULL)
+			zmq_setsockopt(router, ZMQ_ZAP_DOMAIN, ZAP_DOMAIN,
+			    strlen(ZAP_DOMAIN));
+		return z;
+	}
+	if ((z = calloc(1, sizeof(*z))) == NULL)
+		return NULL;
+	z->cb = cb;
+	z->arg = arg;
+	if (monitor_start(z, base, zctx, router) != 0) {
+		log_error("cannot watch the ROUTER's refusals: %s",
+		    zmq_strerror(errno));
+		zmq_socket_monitor(router, NULL, 0);
+		zap_free(&z);
+		return NULL;
+	}
+	return z;
 }
 
 uint64_t

@@ -5,10 +5,15 @@
  * certificate there, and the front relays to the ROUTER over an ipc socket.
  * The ROUTER must therefore admit only narad's own relay connections, never
  * another local process that can reach the socket file. Two guards do that:
- * the socket lives in a 0700 runtime directory owned by narad's user, and a
- * ZAP handler (RFC 27) admits an ipc peer only when the kernel-reported
- * credentials libzmq puts into the ZAP request's address field
- * ("localhost:UID:GID:PID", from SO_PEERCRED) name narad's own process.
+ * the socket lives in a 0700 runtime directory owned by narad's user, and
+ * libzmq's ipc pid filter (ZMQ_IPC_FILTER_PID) accepts a connection only
+ * when the kernel's peer credentials (SO_PEERCRED) name narad's own
+ * process; it closes any other at accept, before a byte is read. A monitor
+ * on the ROUTER reports those refusals. Where libzmq lacks the filter, a
+ * ZAP handler (RFC 27) makes the same check on the credentials libzmq puts
+ * into the ZAP request's address field ("localhost:UID:GID:PID"); it costs
+ * two more pipes per connection (about 10 KiB each), so the filter is
+ * preferred.
  */
 #ifndef NARA_ZAP_H
 #define NARA_ZAP_H
@@ -32,6 +37,11 @@ struct zap;
  * base. Must run before the ROUTER binds. NULL with the reason logged. */
 struct zap *zap_new(struct event_base *base, void *zctx, zap_refused_cb cb,
     void *arg);
+/* Guard router (before it binds): the pid filter and a monitor that calls
+ * cb for each refused connection (address ""), or, when libzmq has no
+ * filter, zap_new and the ZAP domain. NULL with the reason logged. */
+struct zap *zap_guard(struct event_base *base, void *zctx, void *router,
+    zap_refused_cb cb, void *arg);
 /* Close the handler socket; accepts NULL; *z becomes NULL. */
 void zap_free(struct zap **z);
 /* Connections refused so far. */

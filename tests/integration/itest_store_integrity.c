@@ -35,18 +35,22 @@ teardown(void)
 
 TestSuite(store_integrity, .init = setup, .fini = teardown, .timeout = 90);
 
+static char refused[8192];   /* what the last expect_refused printed */
+
 /* narad on h's config must exit 1 at start with NR041 and reason. */
 static void
 expect_refused(const char *reason)
 {
-	char bin[300], out[8192];
+	char bin[300];
 	int rc;
 
 	harness_bin("narad", bin, sizeof(bin));
-	rc = harness_run(out, sizeof(out), "timeout 30 %s -c %s", bin, h.conf);
-	cr_assert_eq(rc, 1, "narad exited %d, not 1:\n%s", rc, out);
-	cr_expect(strstr(out, "NR041") != NULL, "no NR041 in:\n%s", out);
-	cr_expect(strstr(out, reason) != NULL, "no \"%s\" in:\n%s", reason, out);
+	rc = harness_run(refused, sizeof(refused), "timeout 30 %s -c %s", bin,
+	    h.conf);
+	cr_assert_eq(rc, 1, "narad exited %d, not 1:\n%s", rc, refused);
+	cr_expect(strstr(refused, "NR041") != NULL, "no NR041 in:\n%s", refused);
+	cr_expect(strstr(refused, reason) != NULL, "no \"%s\" in:\n%s", reason,
+	    refused);
 }
 
 static void
@@ -137,6 +141,53 @@ Test(store_integrity, corrupted_pages_are_refused)
 	expect_refused("failed the integrity check");
 }
 
+/* After kill -9 the check runs while narad serves; a damaged store still
+ * ends narad with NR041 (exit 1), and the head file gets no clean stamp. */
+Test(store_integrity, damage_after_unclean_stop_is_refused)
+{
+	char junk[4096 * 8], sql[2048];
+	struct stat sb;
+
+	harness_start(&h);
+	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
+	/* a table narad never reads: its pages, the file's last, are found
+	 * damaged by the full check alone */
+	cr_assert_eq(harness_run(sql, sizeof(sql), "sqlite3 %s \"CREATE TABLE "
+	    "filler(x); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	    "FROM n WHERE i < 2000) INSERT INTO filler SELECT "
+	    "hex(randomblob(200)) FROM n\"", h.store), 0, "%s", sql);
+	cr_assert_eq(stat(h.store, &sb), 0);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 37 + 11);
+	write_bytes(h.store, sb.st_size - (off_t)sizeof(junk), junk,
+	    sizeof(junk));
+	expect_refused("failed the integrity check");
+	cr_expect(strstr(refused, "checking it while serving") != NULL,
+	    "the check did not run in the background:\n%s", refused);
+	expect_refused("failed the integrity check");
+}
+
+/* A clean stop stamps the head file; the next start skips the full check
+ * and removes the stamp before it writes; kill -9 leaves none behind. */
+Test(store_integrity, clean_stop_skips_the_full_check)
+{
+	char head[400];
+
+	snprintf(head, sizeof(head), "%s.head", h.store);
+	harness_start(&h);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	cr_expect_eq(harness_file_count(head, "clean "), 1);
+	harness_start(&h);
+	cr_expect_eq(harness_log_count(&h, "the full check is not needed"), 1);
+	cr_expect_eq(harness_file_count(head, "clean "), 0,
+	    "the stamp is still there while narad runs");
+	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
+	harness_start(&h);
+	cr_expect_eq(harness_log_count(&h, "the full check is not needed"), 1);
+	cr_expect(harness_wait_log(&h, "integrity check passed", 1, 10000));
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+}
+
 Test(store_integrity, truncated_store_is_refused)
 {
 	struct stat sb;
@@ -151,7 +202,7 @@ Test(store_integrity, truncated_store_is_refused)
 
 Test(store_integrity, rolled_back_copy_is_refused)
 {
-	char old[400], out[4096], bin[300];
+	char old[400], bin[300];
 
 	snprintf(old, sizeof(old), "%s/old.db", h.dir);
 	harness_start(&h);
@@ -164,10 +215,11 @@ Test(store_integrity, rolled_back_copy_is_refused)
 	/* the refusal left the head file alone: refused again */
 	expect_refused("is behind its head file");
 	/* and the auditor's verify does not call it intact */
-	cr_expect_eq(harness_run(out, sizeof(out), "%s verify --store %s",
-	    harness_bin("nara-audit", bin, sizeof(bin)), h.store), 1, "%s", out);
-	cr_expect(strstr(out, "FAILED") && strstr(out, "is behind its head "
-	    "file"), "%s", out);
+	cr_expect_eq(harness_run(refused, sizeof(refused), "%s verify --store "
+	    "%s", harness_bin("nara-audit", bin, sizeof(bin)), h.store), 1, "%s",
+	    refused);
+	cr_expect(strstr(refused, "FAILED") && strstr(refused, "is behind its "
+	    "head file"), "%s", refused);
 }
 
 Test(store_integrity, removed_store_is_refused)

@@ -81,7 +81,8 @@ enum store_accept_result { STORE_NEW, STORE_DUPLICATE, STORE_CONFLICT };
 struct store_lease {
 	bool active;               /* this instance holds the lease */
 	int64_t epoch;             /* in: the epoch this instance holds (0:
-	                            * none); out: the lease's epoch now */
+	                            * none; negative: only look, take
+	                            * nothing); out: the lease's epoch now */
 	char holder[64];           /* the instance holding it, "" if nobody */
 	int64_t age_ms;            /* since the holder last renewed it, by the
 	                            * database's clock; -1 unknown */

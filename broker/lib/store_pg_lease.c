@@ -220,6 +220,8 @@ pg_lease_step(PGconn *c, const char *instance, int64_t ttl_ms,
 	snprintf(held, sizeof(held), "%" PRId64, mine);
 	if (lease_name_session(c, instance, err) != 0)
 		return -1;
+	if (mine < 0)               /* only look */
+		return lease_load(c, out, pid, sizeof(pid), err) < 0 ? -1 : 0;
 	if (mine > 0 && (rc = returning_epoch(c, lease_renew, 3, p,
 	    "renew the lease", &out->epoch, err)) != 0) {
 		if (rc < 0)
@@ -300,7 +302,8 @@ store_pg_lease(struct store_be *st, const char *instance, int64_t ttl_ms,
 		return -1;
 	}
 	st->lease_schema = true;
-	l->epoch = st->fence_epoch;
+	if (l->epoch >= 0)          /* negative: the caller only looks */
+		l->epoch = st->fence_epoch;
 	if (pg_lease_step(st->conn, instance, ttl_ms, l, err) != 0) {
 		drop_if_lost(st);
 		return -1;

@@ -35,7 +35,8 @@
 int pg_lease_schema(PGconn *c, struct nara_err *err);
 
 /* One step of the lease for instance: renew it when out->epoch (in) is
- * the epoch this instance holds, else take it over when it is free,
+ * the epoch this instance holds, only read it when out->epoch is
+ * negative, else take it over when it is free,
  * expired, or held by this same instance name (a restarted narad).
  * ttl_ms is how long a renewal holds. On return *out says who holds it
  * now; out->active tells whether it is this instance (with its epoch).

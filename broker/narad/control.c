@@ -176,7 +176,8 @@ req_node(struct control *c, json_t *req, bool *bad, struct nara_err *err)
 static json_t *
 cmd_status(struct control *c, json_t *req, struct nara_err *err)
 {
-	json_t *r = status_json(&c->view);
+	json_t *r = c->view.broker != NULL ? status_json(&c->view) :
+	    status_standby_json(&c->view);
 
 	if (r == NULL)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
@@ -399,6 +400,22 @@ cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 
 /* The command table: adding a command is one line here and its cmd_*
  * function; `changes` decides whether the read-only socket refuses it. */
+/* naractl step-down ([ha]): hand the lease to a standby; main.c's hook
+ * writes the audit row naming the operator and stops serving once this
+ * answer is on its way. */
+static json_t *
+cmd_step_down(struct control *c, json_t *req, struct nara_err *err)
+{
+	if (c->hooks.step_down == NULL) {
+		nara_err_set(err, NR_USAGE, "command", "this narad runs without "
+		    "[ha]: there is no standby to hand over to");
+		return NULL;
+	}
+	if (c->hooks.step_down(c->hooks.arg, c->operator, err) != 0)
+		return NULL;
+	return json_pack("{s:s}", "operator", c->operator);
+}
+
 static const struct control_cmd commands[] = {
 	{ "status", false, cmd_status },
 	{ "nodes", false, cmd_nodes },
@@ -408,6 +425,7 @@ static const struct control_cmd commands[] = {
 	{ "dead", false, cmd_dead },
 	{ "retry", true, cmd_retry },
 	{ "reload", true, cmd_reload },
+	{ "step-down", true, cmd_step_down },
 };
 
 /* ---------------------------------------------------------------- requests */
@@ -449,6 +467,12 @@ control_handle(struct control *c, const char *text, size_t len)
 	if (name == NULL || (cmd = cmd_find(name)) == NULL) {
 		nara_err_set(&err, NR_USAGE, "command", "unknown command \"%s\"",
 		    name ? name : "(none)");
+		goto fail;
+	}
+	if (c->view.broker == NULL && cmd->run != cmd_status) {
+		nara_err_set(&err, NR_UNAVAILABLE, "command", "this narad is a "
+		    "standby ([ha]): only status is answered here; ask the "
+		    "active narad");
 		goto fail;
 	}
 	if (cmd->changes && c->read_only) {

@@ -25,6 +25,9 @@ struct control_hooks {
 	/* Reload the configuration as SIGHUP does; 0 when the new one is in
 	 * use, -1 when it was refused (the running one stays). */
 	int (*reload)(void *arg);
+	/* naractl step-down by operator: 0 when the handover has begun, -1
+	 * with err when this narad is not the active one; NULL without [ha]. */
+	int (*step_down)(void *arg, const char *operator, struct nara_err *err);
 	void *arg;
 };
 

@@ -27,6 +27,8 @@ struct ha {
 	uint64_t failovers;
 	char last_error[256];
 	bool stepping;              /* inside a hook: no nested steps */
+	int64_t yield_until_ms;     /* monotonic: only look at the lease
+	                             * before then (after a hand-over) */
 };
 
 static int64_t
@@ -101,6 +103,9 @@ ha_step(struct ha *h)
 	int64_t sent = mono_ms();
 	char why[400];
 
+	if (h->held_epoch == 0 && sent < h->yield_until_ms)
+		l.epoch = -1;           /* just handed over: look, do not take */
+
 	if (store_lease(h->st, h->instance, h->ttl_ms, &l, &err) != 0) {
 		snprintf(h->last_error, sizeof(h->last_error), "%s", err.text);
 		log_warn("ha: lease step failed: %s", err.text);
@@ -133,6 +138,27 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (!h->stepping)
 		ha_step(h);
+}
+
+int
+ha_hand_over(struct ha *h, struct nara_err *err)
+{
+	if (h == NULL || h->held_epoch == 0)
+		return nara_err_set(err, NR_USAGE, "ha", "this narad is not the "
+		    "active one");
+	if (store_lease_release(h->st, h->instance, err) != 0)
+		return -1;
+	log_info("ha: lease of epoch %" PRId64 " handed over", h->held_epoch);
+	h->held_epoch = 0;
+	h->since = (int64_t)time(NULL);
+	event_del(h->timer);
+	return 0;
+}
+
+void
+ha_yield(struct ha *h)
+{
+	h->yield_until_ms = mono_ms() + h->ttl_ms;
 }
 
 struct ha *
@@ -191,18 +217,6 @@ ha_view(const struct ha *h, struct ha_view *out)
 	out->since = h->since;
 	out->failovers = h->failovers;
 	snprintf(out->last_error, sizeof(out->last_error), "%s", h->last_error);
-}
-
-int
-ha_step_down(struct ha *h, const char *why, struct nara_err *err)
-{
-	if (h == NULL || h->held_epoch == 0)
-		return nara_err_set(err, NR_USAGE, "ha", "this narad is not the "
-		    "active one");
-	if (store_lease_release(h->st, h->instance, err) != 0)
-		return -1;
-	become_standby(h, why);
-	return 0;
 }
 
 void

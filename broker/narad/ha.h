@@ -60,9 +60,14 @@ void ha_free(struct ha **h);
 void ha_view(const struct ha *h, struct ha_view *out);
 
 /* naractl step-down: give the lease up now (the store commits nothing
- * more), then the lost hook. 0, or -1 with err when this narad is not
+ * more, a standby takes it at its next step) and stop the timer; the
+ * caller then stops serving. 0, or -1 with err when this narad is not
  * active or the store could not be told. */
-int ha_step_down(struct ha *h, const char *why, struct nara_err *err);
+int ha_hand_over(struct ha *h, struct nara_err *err);
+
+/* This narad just handed the lease over (and restarted): for one lease
+ * term it only looks at the lease, so that a standby gets it. */
+void ha_yield(struct ha *h);
 
 /* A clean stop: give the lease up (if held) without the lost hook, so
  * that a standby takes over at its next step. Accepts NULL. */

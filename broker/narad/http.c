@@ -293,6 +293,7 @@ metrics_text(struct http *h, struct evbuffer *o)
 	node_counters(o, nodes);
 	front_metrics(o, &h->view, nodes);
 	checkpoint_metric(o, &h->view);
+	status_ha_metrics(o, h->view.ha);
 	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
 	json_decref(st);
@@ -385,6 +386,34 @@ not_get(struct http *h, struct evhttp_request *req, const char *path,
 	reply(req, 405, "Method Not Allowed", "text/plain", o);
 }
 
+/* A standby ([ha]) has no broker: /alive says it lives, /healthz that it
+ * does not serve (a load balancer sends nodes to the active narad),
+ * /metrics has its role and the lease, the rest names who serves. */
+static void
+route_standby(struct http *h, struct evhttp_request *req, const char *path,
+    struct evbuffer *o)
+{
+	json_t *ha = status_ha_json(h->view.ha);
+	const char *holder = json_string_value(json_object_get(ha, "holder"));
+
+	if (strcmp(path, "/alive") == 0) {
+		evbuffer_add_printf(o, "alive, standby\n");
+		reply(req, 200, "OK", "text/plain", o);
+	} else if (strcmp(path, "/metrics") == 0) {
+		help(o, "nara_build_info", "gauge", "Version of narad.");
+		evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
+		    NARA_VERSION);
+		status_ha_metrics(o, h->view.ha);
+		reply(req, 200, "OK", "text/plain; version=0.0.4", o);
+	} else {
+		evbuffer_add_printf(o, "standby: this narad does not serve; the "
+		    "lease is held by %s\n", holder != NULL && holder[0] != '\0'
+		    ? holder : "nobody yet");
+		reply(req, 503, "Service Unavailable", "text/plain", o);
+	}
+	json_decref(ha);
+}
+
 /* The router: eight read-only paths, GET or HEAD; on the console (operator
  * set) also /api/whoami and the actions. */
 static void
@@ -398,7 +427,13 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 
 	if (path == NULL || path[0] == '\0')
 		path = "/";
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+	if (h->view.broker == NULL) {
+		route_standby(h, req, path, o);
+	} else if (strcmp(path, "/alive") == 0) {
+		evbuffer_add_printf(o, "alive, %s\n", h->view.ha != NULL ?
+		    "active" : "serving");
+		reply(req, 200, "OK", "text/plain", o);
+	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		not_get(h, req, path, operator, o);
 	} else if (operator != NULL && strcmp(path, "/api/whoami") == 0) {
 		serve_json(req, json_pack("{s:s}", "operator", operator));
@@ -559,7 +594,11 @@ http_new(struct event_base *base, const struct ops_view *view,
 	if (h == NULL)
 		return NULL;
 	h->view = *view;
-	if (history_start(h, base) != 0) {
+	/* a standby ([ha], no broker) answers only /alive, /healthz and
+	 * /metrics on the plain listener: no history, no console */
+	if (view->broker == NULL)
+		console = "";
+	else if (history_start(h, base) != 0) {
 		log_error("http: no memory for the history");
 		goto fail;
 	}

@@ -438,12 +438,18 @@ ops_reload(void *arg)
 	return daemon_reload(d->signals);
 }
 
+static int ops_step_down(void *arg, const char *operator,
+    struct nara_err *err);
+
+/* The control sockets and the HTTP listeners for cfg; a standby ([ha],
+ * no broker yet) gets them too, answering only status and health. */
 static int
-start_ops(struct narad *d)
+start_ops(struct narad *d, const struct config *cfg)
 {
-	const struct config_broker *cb = &broker_config(d->broker)->broker;
-	struct ops_view view = { d->broker, d->front };
-	struct control_hooks hooks = { ops_reload, d };
+	const struct config_broker *cb = &cfg->broker;
+	struct ops_view view = { d->broker, d->front, d->ha };
+	struct control_hooks hooks = { ops_reload,
+	    d->ha != NULL ? ops_step_down : NULL, d };
 
 	if ((d->control = control_new(d->base, &view, cb->control, false,
 	    &hooks)) == NULL)
@@ -451,11 +457,19 @@ start_ops(struct narad *d)
 	if (cb->control_readonly[0] != '\0' && (d->control_ro = control_new(
 	    d->base, &view, cb->control_readonly, true, NULL)) == NULL)
 		return -1;
-	if ((cb->http_listen[0] != '\0' || cb->console_listen[0] != '\0') &&
-	    (d->http = http_new(d->base, &view, cb->http_listen,
-	    broker_config(d->broker))) == NULL)
+	if ((cb->http_listen[0] != '\0' || (d->broker != NULL &&
+	    cb->console_listen[0] != '\0')) &&
+	    (d->http = http_new(d->base, &view, cb->http_listen, cfg)) == NULL)
 		return -1;
 	return 0;
+}
+
+static void
+stop_ops(struct narad *d)
+{
+	http_free(&d->http);
+	control_free(&d->control_ro);
+	control_free(&d->control);
 }
 
 /* ---- end of operator interfaces ---- */
@@ -468,7 +482,7 @@ start_serving(struct narad *d, struct config *cfg, const char *takeover)
 {
 	if ((d->broker = broker_new(d->base, cfg, d->store)) == NULL)
 		return -1;
-	if (start_front(d) != 0 || start_ops(d) != 0)
+	if (start_front(d) != 0 || start_ops(d, cfg) != 0)
 		return -1;
 	broker_audit_event(d->broker, "broker_started", NARA_VERSION);
 	if (takeover != NULL)
@@ -480,6 +494,9 @@ start_serving(struct narad *d, struct config *cfg, const char *takeover)
 }
 
 /* ---- [ha]: standby until the lease is ours ---- */
+
+/* Set across the restart after a step-down (see ha_yield). */
+#define HANDED_OVER_ENV "NARA_HA_HANDED_OVER"
 
 /*
  * Stop serving at once and start again as a standby: every descriptor
@@ -504,6 +521,41 @@ restart_as_standby(struct narad *d, const char *why)
 	_exit(1);
 }
 
+/* After a step-down: the answer to naractl is on its way; restart. */
+static void
+step_down_done(evutil_socket_t fd, short what, void *arg)
+{
+	restart_as_standby(arg, "stepped down");
+}
+
+/* naractl step-down: an audit row naming the operator, the lease handed
+ * over (nothing more commits here), the TLS front closed so that nodes
+ * move to the narad taking over; the restart as a standby follows once
+ * the answer to naractl went out. */
+static int
+ops_step_down(void *arg, const char *operator, struct nara_err *err)
+{
+	struct narad *d = arg;
+	struct ha_view v;
+	char detail[300];
+	struct timeval flush = { 0, 200000 };
+
+	ha_view(d->ha, &v);
+	if (d->broker == NULL || !v.active)
+		return nara_err_set(err, NR_USAGE, "ha", "this narad is not "
+		    "the active one");
+	snprintf(detail, sizeof(detail), "instance %s epoch %lld: handed over "
+	    "by %s", v.instance, (long long)v.epoch, operator);
+	broker_audit_event(d->broker, "ha_step_down", detail);
+	if (ha_hand_over(d->ha, err) != 0)
+		return -1;
+	log_info("ha: stepped down (%s)", detail);
+	front_free(&d->front);
+	setenv(HANDED_OVER_ENV, "1", 1);
+	event_base_once(d->base, -1, EV_TIMEOUT, step_down_done, d, &flush);
+	return 0;
+}
+
 static int
 ha_on_active(void *arg, const struct store_lease *l, const char *why)
 {
@@ -511,6 +563,7 @@ ha_on_active(void *arg, const struct store_lease *l, const char *why)
 	struct config *cfg = d->standby_cfg;
 
 	d->standby_cfg = NULL;
+	stop_ops(d);
 	sd_notify(0, "STATUS=active");
 	return start_serving(d, cfg, why);
 }
@@ -533,6 +586,13 @@ start_standby(struct narad *d, struct config *cfg)
 		log_error("%s", err.text);
 		return -1;
 	}
+	/* restarted right after a step-down: leave the lease to a standby */
+	if (getenv(HANDED_OVER_ENV) != NULL) {
+		unsetenv(HANDED_OVER_ENV);
+		ha_yield(d->ha);
+	}
+	if (start_ops(d, cfg) != 0)
+		return -1;
 	log_info("narad %s standby: instance %s waits for the lease",
 	    NARA_VERSION, cfg->ha.instance);
 	sd_notify(0, "STATUS=standby");

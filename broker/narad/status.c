@@ -120,8 +120,9 @@ status_json(const struct ops_view *v)
 	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
+	    "ha", status_ha_json(v->ha),
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
 	    "uptime_seconds", (json_int_t)(now - m->started),

@@ -13,12 +13,15 @@
 #include <jansson.h>
 
 struct broker;
+struct evbuffer;
 struct front;
+struct ha;
 
-/* What the views read: both borrowed, and must outlive the view's users. */
+/* What the views read: borrowed, and must outlive the view's users. */
 struct ops_view {
-	struct broker *broker;
+	struct broker *broker;      /* NULL while a standby ([ha]) */
 	struct front *front;        /* NULL without a TLS front */
+	struct ha *ha;              /* NULL without [ha] */
 };
 
 /* {"version", "uptime_seconds", "nodes_connected", ...}; see
@@ -32,6 +35,18 @@ json_t *status_nodes_json(const struct ops_view *v);
  * its newest hello and the front's last refusal of it; see
  * docs/OPERATIONS.md. New reference; NULL when node is not configured. */
 json_t *status_conns_json(const struct ops_view *v, const char *node);
+/* [ha] (status_ha.c): {"role", "instance", "epoch", "holder",
+ * "lease_age_ms", "lease_ms", "since", "failovers", "last_error"}, or
+ * JSON null without [ha]. */
+json_t *status_ha_json(const struct ha *h);
+/* What naractl status gets from a standby: {"version", "role", "now",
+ * "ha"}. */
+json_t *status_standby_json(const struct ops_view *v);
+/* nara_active, nara_failovers_total, nara_lease_epoch and
+ * nara_lease_age_seconds in the Prometheus text format; nothing without
+ * [ha]. */
+void status_ha_metrics(struct evbuffer *o, const struct ha *h);
+
 /* True when the last commit succeeded within the last 5 seconds. */
 bool status_healthy(const struct ops_view *v);
 

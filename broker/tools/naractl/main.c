@@ -54,6 +54,8 @@ static const char USAGE[] =
     "                    every dead letter of NODE whose content is kept\n"
     "                    (each audited)\n"
     "  reload            reload the configuration, as SIGHUP (audited)\n"
+    "  step-down         [ha] hand the active role to a standby narad now\n"
+    "                    (audited); this narad restarts as a standby\n"
     "  check             one status line for monitoring; thresholds from the\n"
     "                    configuration unless given:\n"
     "                    --warn-age T --crit-age T  oldest queued message\n"
@@ -362,8 +364,50 @@ human_size(long long bytes, char *buf, size_t len)
 		snprintf(buf, len, "%.1f KiB", (double)bytes / 1024.0);
 }
 
+static void print_status_active(json_t *r);
+
+/* [ha]: the role and the lease, as status shows them. */
+static void
+print_ha(json_t *ha)
+{
+	char since[32], age[48];
+	json_t *a = json_object_get(ha, "lease_age_ms");
+
+	if (!json_is_object(ha))
+		return;
+	if (json_is_integer(a))
+		snprintf(age, sizeof(age), "%.1f s", (double)json_integer_value(a)
+		    / 1000.0);
+	else
+		snprintf(age, sizeof(age), "-");
+	printf("role          %s, instance %s, since %s\n", str(ha, "role"),
+	    str(ha, "instance"), fmt_time(json_object_get(ha, "since"), since,
+	    sizeof(since)));
+	printf("lease         held by %s, epoch %lld, renewed %s ago (term "
+	    "%.0f s), %lld takeovers\n",
+	    str(ha, "holder")[0] != '\0' ? str(ha, "holder") : "nobody",
+	    (long long)json_integer_value(json_object_get(ha, "epoch")), age,
+	    (double)json_integer_value(json_object_get(ha, "lease_ms")) / 1000.0,
+	    (long long)json_integer_value(json_object_get(ha, "failovers")));
+	if (json_is_string(json_object_get(ha, "last_error")))
+		printf("lease error   %s\n", str(ha, "last_error"));
+}
+
 static void
 print_status(json_t *r)
+{
+	if (strcmp(str(r, "role"), "standby") == 0) {
+		printf("broker        standby, narad %s: does not serve until it "
+		    "holds the lease\n", str(r, "version"));
+		print_ha(json_object_get(r, "ha"));
+		return;
+	}
+	print_status_active(r);
+	print_ha(json_object_get(r, "ha"));
+}
+
+static void
+print_status_active(json_t *r)
 {
 	json_t *lat = json_object_get(r, "commit_latency");
 	long long commits = (long long)json_integer_value(json_object_get(lat,
@@ -489,7 +533,8 @@ print_message(json_t *m)
 static int
 run_simple(const struct opts *o, const char *cmd, const char *arg)
 {
-	bool changes = strcmp(cmd, "retry") == 0 || strcmp(cmd, "reload") == 0;
+	bool changes = strcmp(cmd, "retry") == 0 ||
+	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "step-down") == 0;
 	json_t *req = json_pack("{s:s}", "command", cmd), *r;
 	int rc;
 
@@ -506,6 +551,9 @@ run_simple(const struct opts *o, const char *cmd, const char *arg)
 		print_json(r);
 	else if (strcmp(cmd, "status") == 0)
 		print_status(r);
+	else if (strcmp(cmd, "step-down") == 0)
+		printf("stepped down; a standby takes the lease over (by %s)\n",
+		    str(r, "operator"));
 	else if (strcmp(cmd, "nodes") == 0)
 		print_nodes(r);
 	else if (strcmp(cmd, "queue") == 0)
@@ -616,12 +664,13 @@ set_option(struct opts *o, int ch, const char *arg)
 static int
 command_args(const char *cmd, bool *optional)
 {
-	static const char *const zero[] = { "status", "nodes", "reload", "check" };
+	static const char *const zero[] = { "status", "nodes", "reload", "check",
+	    "step-down" };
 	static const char *const one[] = { "queue", "show", "retry", "conns",
 	    "dead" };
 
 	*optional = strcmp(cmd, "conns") == 0 || strcmp(cmd, "dead") == 0;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (strcmp(cmd, zero[i]) == 0)
 			return 0;
 	for (size_t i = 0; i < 5; i++)

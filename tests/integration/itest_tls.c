@@ -573,49 +573,6 @@ Test(tls, node_reading_late_gets_every_delivery_in_order)
 
 /* ---------------------------------------------------------------- tunnel */
 
-/* A DEALER made by tunnel_dealer_open on the tunnel t, as a tclient. */
-static void
-tunnel_client(struct tclient *c, struct nara_tunnel *t, const char *node)
-{
-	struct nara_err err = { 0 };
-
-	memset(c, 0, sizeof(*c));
-	snprintf(c->node, sizeof(c->node), "%s", node);
-	c->ctx = zmq_ctx_new();
-	c->sock = tunnel_dealer_open(c->ctx, node, tunnel_endpoint(t), &err);
-	cr_assert_not_null(c->sock, "tunnel_dealer_open: %s", err.text);
-}
-
-/* Send hello without blocking (ZMQ_IMMEDIATE holds messages while no link
- * is up) and wait for the welcome, within timeout_ms in all. */
-static bool
-hello_welcomed(struct tclient *c, const char *node, int timeout_ms)
-{
-	Nara__Frame f = NARA__FRAME__INIT;
-	Nara__Hello hello = NARA__HELLO__INIT;
-	Nara__Frame *w = NULL;
-	uint8_t buf[256];
-	size_t len;
-
-	hello.node_id = pb_str(node);
-	hello.protocol_version = NARA_PROTOCOL_VERSION;
-	hello.credit_window = 4;
-	f.kind_case = NARA__FRAME__KIND_HELLO;
-	f.hello = &hello;
-	len = nara__frame__pack(&f, buf);
-	for (int waited = 0; waited < timeout_ms && w == NULL; waited += 500) {
-		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) != (int)len) {
-			usleep(500000);
-			continue;
-		}
-		w = tclient_expect(c, NARA__FRAME__KIND_WELCOME, 500);
-	}
-	if (w == NULL)
-		return false;
-	frame_free(&w);
-	return true;
-}
-
 /* A tunnel that must refuse the broker's certificate: nothing gets through,
  * the failure is counted and its reason kept. */
 static void
@@ -628,8 +585,8 @@ broker_refused(const char *server_name, const char *ca, const char *why)
 	struct tunnel_stats st;
 	struct tclient c;
 
-	tunnel_client(&c, t, T_GBG);
-	cr_expect_not(hello_welcomed(&c, T_GBG, 3000),
+	tls_tunnel_client(&c, t, T_GBG);
+	cr_expect_not(tls_hello_welcomed(&c, T_GBG, 3000),
 	    "hello answered through a tunnel that should refuse the broker");
 	tunnel_stats(t, &st);
 	cr_expect_eq(st.handshakes_ok, 0);
@@ -655,8 +612,8 @@ Test(tls, tunnel_checks_broker_name)
 	t = tls_tunnel_start(tls_port, "localhost", ca,
 	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
 	    pem(key, sizeof(key), pki, T_GBG, "key"));
-	tunnel_client(&c, t, T_GBG);
-	cr_expect(hello_welcomed(&c, T_GBG, 10000), "no welcome via localhost");
+	tls_tunnel_client(&c, t, T_GBG);
+	cr_expect(tls_hello_welcomed(&c, T_GBG, 10000), "no welcome via localhost");
 	tunnel_stats(t, &st);
 	cr_expect_eq(st.handshakes_ok, 1);
 	cr_expect_eq(st.handshakes_failed, 0);
@@ -685,8 +642,8 @@ Test(tls, tunnel_tries_next_broker_address)
 	    pem(ca, sizeof(ca), pki, "ca", "pem"),
 	    pem(cert, sizeof(cert), pki, T_GBG, "pem"),
 	    pem(key, sizeof(key), pki, T_GBG, "key"));
-	tunnel_client(&c, t, T_GBG);
-	cr_expect(hello_welcomed(&c, T_GBG, 15000),
+	tls_tunnel_client(&c, t, T_GBG);
+	cr_expect(tls_hello_welcomed(&c, T_GBG, 15000),
 	    "no welcome through the second broker address");
 	tunnel_stats(t, &st);
 	cr_expect_eq(st.handshakes_ok, 1);
@@ -734,8 +691,8 @@ Test(tls, tunnel_reconnects_after_broker_restart)
 	struct tunnel_stats st;
 	struct tclient c;
 
-	tunnel_client(&c, t, T_GBG);
-	cr_assert(hello_welcomed(&c, T_GBG, 10000), "no welcome; see %s", h.log);
+	tls_tunnel_client(&c, t, T_GBG);
+	cr_assert(tls_hello_welcomed(&c, T_GBG, 10000), "no welcome; see %s", h.log);
 	tunnel_stats(t, &st);
 	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
 	/* reconnects meet a closed port before narad is back */
@@ -744,7 +701,7 @@ Test(tls, tunnel_reconnects_after_broker_restart)
 	    "stopped broker");
 	harness_start(&h);
 	tls_wait_listening(tls_port, h.log);
-	cr_expect(hello_welcomed(&c, T_GBG, 20000),
+	cr_expect(tls_hello_welcomed(&c, T_GBG, 20000),
 	    "no welcome after the broker restarted; see %s", h.log);
 	tunnel_stats(t, &st);
 	cr_expect_geq(st.handshakes_ok, 2);

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <zmq.h>
 
 #include "harness.h"
 #include "tls.h"
@@ -251,4 +252,58 @@ tls_wait_listening(int port, const char *log)
 	}
 	cr_assert_fail("nothing listens on 127.0.0.1:%d; see %s", port,
 	    log);
+}
+
+/* ---------------------------------------------------------------- clients */
+
+/* A DEALER made by tunnel_dealer_open on the tunnel t, as a tclient. */
+void
+tls_tunnel_client(struct tclient *c, struct nara_tunnel *t, const char *node)
+{
+	struct nara_err err = { 0 };
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->node, sizeof(c->node), "%s", node);
+	c->ctx = zmq_ctx_new();
+	c->sock = tunnel_dealer_open(c->ctx, node, tunnel_endpoint(t), &err);
+	cr_assert_not_null(c->sock, "tunnel_dealer_open: %s", err.text);
+}
+
+/* Send hello without blocking (ZMQ_IMMEDIATE holds messages while no link
+ * is up) and wait for the welcome, within timeout_ms in all. */
+bool
+tls_hello_welcomed(struct tclient *c, const char *node, int timeout_ms)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Hello hello = NARA__HELLO__INIT;
+	Nara__Frame *w = NULL;
+	uint8_t buf[256];
+	size_t len;
+
+	hello.node_id = pb_str(node);
+	hello.protocol_version = NARA_PROTOCOL_VERSION;
+	hello.credit_window = 4;
+	f.kind_case = NARA__FRAME__KIND_HELLO;
+	f.hello = &hello;
+	len = nara__frame__pack(&f, buf);
+	for (int waited = 0; waited < timeout_ms && w == NULL; waited += 500) {
+		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) != (int)len) {
+			usleep(500000);
+			continue;
+		}
+		w = tclient_expect(c, NARA__FRAME__KIND_WELCOME, 500);
+	}
+	if (w == NULL)
+		return false;
+	frame_free(&w);
+	return true;
+}
+
+void
+tls_tunnel_client_hello(struct tclient *c, struct nara_tunnel *t,
+    const char *node)
+{
+	tls_tunnel_client(c, t, node);
+	cr_assert(tls_hello_welcomed(c, node, 15000), "no welcome for %s "
+	    "through the tunnel", node);
 }

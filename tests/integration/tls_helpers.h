@@ -38,6 +38,19 @@ struct nara_tunnel;
 struct nara_tunnel *tls_tunnel_start(int tls_port, const char *server_name,
     const char *ca, const char *cert, const char *key);
 /* Stop it and remove its directory. */
+struct tclient;
+
+/* A DEALER made by tunnel_dealer_open on the tunnel t, as a tclient (no
+ * hello yet). */
+void tls_tunnel_client(struct tclient *c, struct nara_tunnel *t,
+    const char *node);
+/* Send hello without blocking (ZMQ_IMMEDIATE holds messages while no link
+ * is up) and wait for the welcome, within timeout_ms in all. */
+bool tls_hello_welcomed(struct tclient *c, const char *node, int timeout_ms);
+/* Both, asserting the welcome. */
+void tls_tunnel_client_hello(struct tclient *c, struct nara_tunnel *t,
+    const char *node);
+
 /* The same for a broker list (tunnel_opts.broker: "host:port,..."). */
 struct nara_tunnel *tls_tunnel_start_list(const char *brokers,
     const char *server_name, const char *ca, const char *cert,

@@ -1,0 +1,331 @@
+/*
+ * itest_ha.c — two narads with [ha] on one real PostgreSQL store, each
+ * with its own TLS front, and nara-adapters that know both addresses.
+ * One narad is active, the other a standby that answers only status.
+ * Then the active one dies (kill -9), freezes (SIGSTOP; after SIGCONT it
+ * must commit and accept nothing), or hands over (naractl step-down): the
+ * standby serves within the lease term, the adapters move to it, every
+ * message arrives in its inbox exactly once with a receipt, the audit
+ * chain is one intact chain with the takeover (and step-down) rows.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "adapter_helpers.h"
+#include "harness.h"
+#include "pgserver.h"
+#include "tls_helpers.h"
+
+#define N_MSGS 10
+#define LEASE_S 3
+
+static struct pgserver pg;
+static struct harness ha, hb;
+static struct tadapter gbg, bup;
+static struct fixture *fx;
+static char pki[64];
+static int port_a, port_b;
+
+/* narad's config: its own TLS port, the shared store and [ha]. */
+static void
+configure(struct harness *h, const char *instance, int port)
+{
+	char extra[2048];
+
+	snprintf(extra, sizeof(extra),
+	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
+	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
+	    "identity = san-uri\nhandshake_timeout = 2\n"
+	    "runtime_dir = @RUNTIME_DIR@\n"
+	    "[store]\nbackend = postgresql\npostgresql = %s\n"
+	    "[ha]\ninstance = %s\nlease = %d\n", port, pki, pki, pki, pki,
+	    pg.conninfo, instance, LEASE_S);
+	harness_init(h, extra);
+	tls_conf_runtime_dir(h);
+}
+
+/* Both narads must pseudonymise alike: b gets a's key. */
+static void
+share_key(void)
+{
+	char cmd[800];
+
+	snprintf(cmd, sizeof(cmd), "cp '%s/pseudonym.key' '%s/pseudonym.key'",
+	    ha.dir, hb.dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+static void
+tls_adapter(struct tadapter *a, const char *node)
+{
+	char extra[1024], brokers[64];
+
+	snprintf(brokers, sizeof(brokers), "127.0.0.1:%d,127.0.0.1:%d", port_a,
+	    port_b);
+	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
+	    "key = %s/%s.key\n", pki, pki, node, pki, node);
+	tadapter_init(a, node, brokers, extra);
+}
+
+/* Start narad h (a standby binds no router: callers wait for its log). */
+static void
+launch(struct harness *h)
+{
+	char bin[300];
+
+	harness_bin("narad", bin, sizeof(bin));
+	h->pid = fork();
+	cr_assert(h->pid >= 0);
+	if (h->pid == 0) {
+		if (freopen(h->log, "a", stderr) == NULL)
+			_exit(126);
+		execl(bin, "narad", "-c", h->conf, (char *)NULL);
+		_exit(127);
+	}
+}
+
+static void
+setup(void)
+{
+	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
+	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
+	port_a = tls_free_port();
+	port_b = tls_free_port();
+	fx = fixture_new();
+	configure(&ha, "narad-a", port_a);
+	configure(&hb, "narad-b", port_b);
+	share_key();
+	launch(&ha);
+	cr_assert(harness_wait_log(&ha, "ha: active", 1, 20000), "narad-a did "
+	    "not become active; see %s", ha.log);
+	tls_wait_listening(port_a, ha.log);
+	launch(&hb);
+	cr_assert(harness_wait_log(&hb, "waits for the lease", 1, 20000),
+	    "narad-b did not start as a standby; see %s", hb.log);
+	tls_adapter(&gbg, T_GBG);
+	tls_adapter(&bup, T_BUP);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+}
+
+static void
+teardown(void)
+{
+	char cmd[200];
+
+	fixture_free(&fx);
+	tadapter_cleanup(&gbg);
+	tadapter_cleanup(&bup);
+	harness_cleanup(&ha);
+	harness_cleanup(&hb);
+	pgserver_cleanup(&pg);
+	if (getenv("NARA_KEEP_TMP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
+		cr_assert_eq(system(cmd), 0);
+	}
+}
+
+TestSuite(ha, .init = setup, .fini = teardown, .timeout = 240);
+
+static long long
+pg_long(const char *sql)
+{
+	long long v = -1;
+
+	cr_assert_eq(pgserver_sql(pg.conninfo, sql, &v), 0, "%s", sql);
+	return v;
+}
+
+/* Put n envelopes in from's outbox; their inbox names into names. */
+static void
+send_many(struct tadapter *from, int n, int first, const char *sender,
+    const char *recipient, char names[][64])
+{
+	char out[64];
+
+	for (int i = 0; i < n; i++) {
+		Nara__Envelope *env = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, sender, recipient);
+		snprintf(names[i], 64, "%.36s.json", env->message_id);
+		snprintf(out, sizeof(out), "out-%d.json", first + i);
+		spool_put_envelope(from, out, env);
+	}
+}
+
+static void
+expect_delivered(struct tadapter *from, struct tadapter *to, int n,
+    char names[][64])
+{
+	for (int i = 0; i < n; i++) {
+		cr_assert(spool_wait(to, "inbox", names[i], 60000), "%s never "
+		    "arrived; see %s, %s and %s", names[i], from->log, ha.log,
+		    hb.log);
+		cr_assert(spool_wait(from, "receipts", names[i], 60000),
+		    "no receipt for %s", names[i]);
+	}
+}
+
+static void
+expect_audit_intact(const struct harness *h)
+{
+	char out[4096], tool[300];
+
+	harness_bin("nara-audit", tool, sizeof(tool));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify -c %s", tool,
+	    h->conf), 0, "nara-audit verify: %s", out);
+	cr_expect(strstr(out, "intact") != NULL, "%s", out);
+}
+
+/* naractl ARGS against h; its output into out, the exit status back. */
+static int
+naractl(const struct harness *h, char *out, size_t len, const char *args)
+{
+	char tool[300];
+
+	harness_bin("naractl", tool, sizeof(tool));
+	return harness_run(out, len, "%s -c %s %s", tool, h->conf, args);
+}
+
+/* The standby answers status with its role and the holder, and refuses
+ * everything else with NR042. */
+Test(ha, standby_answers_status_only)
+{
+	char out[4096];
+
+	cr_assert_eq(naractl(&hb, out, sizeof(out), "status"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "role          standby, instance "
+	    "narad-b"), "%s", out);
+	cr_expect_not_null(strstr(out, "held by narad-a, epoch 1"), "%s", out);
+	cr_assert_eq(naractl(&ha, out, sizeof(out), "status"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "role          active, instance "
+	    "narad-a"), "%s", out);
+	cr_expect_neq(naractl(&hb, out, sizeof(out), "nodes"), 0);
+	cr_expect_not_null(strstr(out, "NR042"), "%s", out);
+	cr_expect_neq(naractl(&hb, out, sizeof(out), "step-down"), 0);
+	/* the standby's TLS front is closed: nodes go to narad-a */
+	cr_expect_lt(tcp_connect_local(port_b), 0, "a standby accepted a "
+	    "TCP connection");
+}
+
+static int64_t
+takeover_ms(const struct harness *h, int64_t since)
+{
+	cr_assert(harness_wait_log(h, "ha: active", 1, 30000), "no takeover; "
+	    "see %s", h->log);
+	return harness_ms_now() - since;
+}
+
+Test(ha, kill9_active_standby_serves_within_the_term)
+{
+	char before[N_MSGS][64], after[N_MSGS][64], out[4096];
+	int64_t t0, took;
+
+	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, before);
+	expect_delivered(&gbg, &bup, N_MSGS, before);
+	t0 = harness_ms_now();
+	harness_stop(&ha, SIGKILL);
+	took = takeover_ms(&hb, t0);
+	tls_wait_listening(port_b, hb.log);
+	cr_expect_leq(took, (LEASE_S + 2) * 1000, "standby served %lld ms "
+	    "after the kill", (long long)took);
+	send_many(&gbg, N_MSGS, N_MSGS, T_GBG_EH, T_BUP, after);
+	expect_delivered(&gbg, &bup, N_MSGS, after);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 2 * N_MSGS,
+	    "not exactly once");
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_takeover' AND detail LIKE 'instance narad-b epoch 2: lease of "
+	    "narad-a (epoch 1) not renewed for %'"), 1);
+	cr_assert_eq(naractl(&hb, out, sizeof(out), "status"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "role          active, instance "
+	    "narad-b"), "%s", out);
+	cr_expect_not_null(strstr(out, "1 takeovers"), "%s", out);
+	tadapter_stop(&gbg, SIGTERM);
+	tadapter_stop(&bup, SIGTERM);
+	harness_stop(&hb, SIGTERM);
+	expect_audit_intact(&hb);
+}
+
+/* A frozen active narad: the standby takes over after the term; woken
+ * up, the old one accepts nothing (its connection gets no Accepted for a
+ * submit sent while it slept, and the message is not in the store) and
+ * goes back to standby. */
+Test(ha, frozen_active_commits_nothing_after_the_takeover)
+{
+	char names[N_MSGS][64], ca[128], cert[128], key[128], sql[200];
+	struct nara_tunnel *t;
+	struct tclient c;
+	Nara__Envelope *env;
+	Nara__Frame f = NARA__FRAME__INIT, *ans;
+	Nara__Submit sub = NARA__SUBMIT__INIT;
+	int64_t t0;
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", pki, T_BUP);
+	snprintf(key, sizeof(key), "%s/%s.key", pki, T_BUP);
+	t = tls_tunnel_start(port_a, NULL, ca, cert, key);
+	tls_tunnel_client_hello(&c, t, T_BUP);
+	kill(ha.pid, SIGSTOP);
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL_RESPONSE, T_BUP,
+	    T_GBG_SOC);
+	sub.envelope = env;
+	f.kind_case = NARA__FRAME__KIND_SUBMIT;
+	f.submit = &sub;
+	tclient_send(&c, &f);
+	t0 = harness_ms_now();
+	cr_expect_geq(takeover_ms(&hb, t0), LEASE_S * 1000 - 1500,
+	    "taken over before the lease could have expired");
+	kill(ha.pid, SIGCONT);
+	cr_assert(harness_wait_log(&ha, "stepping down, not serving", 1, 30000),
+	    "the woken narad did not step down; see %s", ha.log);
+	while ((ans = tclient_recv(&c, 3000)) != NULL) {
+		cr_expect_neq(ans->kind_case, NARA__FRAME__KIND_ACCEPTED,
+		    "the fenced narad sent Accepted");
+		frame_free(&ans);
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
+	    "message_id = '%s'", env->message_id);
+	cr_expect_eq(pg_long(sql), 0, "the fenced narad stored the message");
+	cr_assert(harness_wait_log(&ha, "waits for the lease", 2, 30000),
+	    "narad-a did not restart as a standby; see %s", ha.log);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+	/* the adapters go on through narad-b */
+	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, names);
+	expect_delivered(&gbg, &bup, N_MSGS, names);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	expect_audit_intact(&hb);
+}
+
+Test(ha, step_down_hands_over_and_is_audited)
+{
+	char names[N_MSGS][64], out[4096];
+	int64_t t0;
+
+	send_many(&gbg, N_MSGS / 2, 0, T_GBG_EH, T_BUP, names);
+	t0 = harness_ms_now();
+	cr_assert_eq(naractl(&ha, out, sizeof(out), "step-down"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "stepped down"), "%s", out);
+	cr_expect_leq(takeover_ms(&hb, t0), LEASE_S * 1000, "the standby "
+	    "waited for the term instead of taking the released lease");
+	cr_assert(harness_wait_log(&ha, "waits for the lease", 2, 30000),
+	    "narad-a did not restart as a standby; see %s", ha.log);
+	send_many(&gbg, N_MSGS / 2, N_MSGS / 2, T_GBG_EH, T_BUP,
+	    names + N_MSGS / 2);
+	expect_delivered(&gbg, &bup, N_MSGS, names);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_step_down' AND detail LIKE 'instance narad-a epoch 1: handed "
+	    "over by %'"), 1);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_takeover' AND detail LIKE 'instance narad-b epoch 2:%'"), 1);
+	/* narad-a, restarted, leaves the lease to narad-b */
+	cr_assert_eq(naractl(&ha, out, sizeof(out), "status"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "role          standby"), "%s", out);
+	expect_audit_intact(&hb);
+}

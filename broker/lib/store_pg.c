@@ -357,10 +357,13 @@ connect_db(struct store_be *st, struct nara_err *err)
 int
 pg_ready(struct store_be *st, struct nara_err *err)
 {
+	struct nara_err local = { 0 };
 	int64_t now = mono_ms();
 
 	if (st->conn != NULL)
 		return 0;
+	if (err == NULL)
+		err = &local;
 	if (now < st->retry_at_ms)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "the database "
 		    "is unreachable; next attempt in %lld ms",
@@ -374,7 +377,7 @@ pg_ready(struct store_be *st, struct nara_err *err)
 		    st->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 		    st->backoff_ms * 2;
 		st->retry_at_ms = now + st->backoff_ms;
-		log_warn("store: %s", err ? err->text : "cannot reconnect");
+		log_warn("store: %s", err->text);
 		return -1;
 	}
 	if (st->backoff_ms != 0)

@@ -24,7 +24,7 @@
 
 #define N_MSGS 20
 
-static struct pgserver pg;
+static struct pgserver pg, standby;
 static struct harness h;
 static struct tadapter gbg, bup;
 static struct fixture *fx;
@@ -45,21 +45,27 @@ tls_adapter(struct tadapter *a, const char *node)
 static void
 setup(void)
 {
-	char extra[2048];
-
 	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
 	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
 	tls_port = tls_free_port();
+	fx = fixture_new();
+}
+
+/* narad's config with its store at conninfo. */
+static void
+configure(const char *conninfo)
+{
+	char extra[2048];
+
 	snprintf(extra, sizeof(extra),
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
 	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
 	    "identity = san-uri\nhandshake_timeout = 2\n"
 	    "runtime_dir = @RUNTIME_DIR@\n"
 	    "[store]\nbackend = postgresql\npostgresql = %s\n", tls_port, pki,
-	    pki, pki, pki, pg.conninfo);
+	    pki, pki, pki, conninfo);
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
-	fx = fixture_new();
 }
 
 static void
@@ -71,6 +77,7 @@ teardown(void)
 	tadapter_cleanup(&gbg);
 	tadapter_cleanup(&bup);
 	harness_cleanup(&h);
+	pgserver_cleanup(&standby);
 	pgserver_cleanup(&pg);
 	if (getenv("NARA_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
@@ -81,17 +88,24 @@ teardown(void)
 TestSuite(pg, .init = setup, .fini = teardown, .timeout = 240);
 
 static long long
-pg_long(const char *sql)
+pg_long_at(const struct pgserver *s, const char *sql)
 {
 	long long v = -1;
 
-	cr_assert_eq(pgserver_sql(pg.conninfo, sql, &v), 0, "%s", sql);
+	cr_assert_eq(pgserver_sql(s->conninfo, sql, &v), 0, "%s", sql);
 	return v;
 }
 
-static void
-start_all(void)
+static long long
+pg_long(const char *sql)
 {
+	return pg_long_at(&pg, sql);
+}
+
+static void
+start_all(const char *conninfo)
+{
+	configure(conninfo);
 	harness_start(&h);
 	tls_wait_listening(tls_port, h.log);
 	tls_adapter(&gbg, T_GBG);
@@ -144,7 +158,7 @@ Test(pg, traffic_exactly_once_with_receipts_and_intact_chain)
 {
 	char to_bup[N_MSGS][64], to_gbg[N_MSGS][64];
 
-	start_all();
+	start_all(pg.conninfo);
 	send_many(&gbg, N_MSGS, T_GBG_EH, T_BUP, to_bup);
 	send_many(&bup, N_MSGS, T_BUP, T_GBG_SOC, to_gbg);
 	expect_delivered(&gbg, &bup, N_MSGS, to_bup);
@@ -174,7 +188,7 @@ Test(pg, database_down_refuses_then_service_resumes)
 {
 	char first[1][64], during[5][64];
 
-	start_all();
+	start_all(pg.conninfo);
 	send_many(&gbg, 1, T_GBG_EH, T_BUP, first);
 	expect_delivered(&gbg, &bup, 1, first);
 	cr_assert_eq(pgserver_stop(&pg), 0);
@@ -186,6 +200,41 @@ Test(pg, database_down_refuses_then_service_resumes)
 	expect_delivered(&gbg, &bup, 5, during);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 6);
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 6);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	expect_audit_intact();
+}
+
+static bool
+inbox_has_one(void *arg)
+{
+	return spool_count(arg, "inbox", ".json") > 0;
+}
+
+/* A primary with a synchronous standby: narad says so. kill -9 the primary
+ * under traffic and promote the standby: narad (multi-host conninfo with
+ * target_session_attrs=read-write) reconnects to the new primary by itself
+ * and every message arrives exactly once, with the chain intact there. */
+Test(pg, primary_killed_standby_promoted_nothing_lost)
+{
+	char conninfo[400], msgs[N_MSGS][64];
+
+	cr_assert_eq(pgserver_standby(&pg, &standby), 0, "no standby");
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1,127.0.0.1 "
+	    "port=%d,%d user=nara dbname=nara connect_timeout=5 "
+	    "target_session_attrs=read-write", pg.port, standby.port);
+	start_all(conninfo);
+	cr_expect(harness_wait_log(&h, "1 synchronous standby(s) confirm every "
+	    "commit", 1, 30000), "replication not reported; see %s", h.log);
+	send_many(&gbg, N_MSGS, T_GBG_EH, T_BUP, msgs);
+	cr_assert(harness_wait(inbox_has_one, &bup, 60000), "no traffic");
+	pgserver_kill(&pg);
+	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
+	expect_delivered(&gbg, &bup, N_MSGS, msgs);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	cr_expect_eq(pg_long_at(&standby, "SELECT count(*) FROM messages"),
+	    N_MSGS);
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
 	cr_expect_eq(harness_stop(&h, SIGTERM), 0);

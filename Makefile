@@ -45,7 +45,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
 	evzmq.c log.c opscheck.c pbjson.c relay.c rfc3339.c store.c store_common.c \
 	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
-	store_pg_report.c store_pg_schema.c \
+	store_pg_pipe.c store_pg_report.c store_pg_schema.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
 	store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \

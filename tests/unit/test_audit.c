@@ -522,11 +522,20 @@ Test(audit, batch_with_a_lost_audit_row_does_not_commit)
 	cr_assert_eq(store_begin(f.st, &err), 0);
 	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
 	    0);
+#ifdef FX_POSTGRESQL
+	/* The audit rows are sent ahead in the batch's pipeline: the failure
+	 * is learnt at the next statement that reads, at the latest at the
+	 * commit, which then keeps nothing (store.h, the batch contract). */
+	store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP, FX_NOW,
+	    &was_new);
+	store_audit_event(f.st, "node_connected", BUP, NULL, FX_NOW);
+#else
 	cr_expect_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
 	    FX_NOW, &was_new), -1);
 	cr_expect_not(was_new);
 	cr_expect_eq(store_audit_event(f.st, "node_connected", BUP, NULL,
 	    FX_NOW), -1, "a broken batch accepted more work");
+#endif
 	cr_expect_eq(store_commit(f.st, &err), -1);
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect(strstr(err.text, "injected failure") != NULL, "%s", err.text);

@@ -144,7 +144,12 @@ int store_head_file_check(struct store *st, struct nara_err *err);
  * caller may therefore ignore the result of a writing call inside a batch
  * when it has nothing else to do on failure (the broker's submit and
  * delivery paths do): the commit reports it, and nothing of the batch is
- * kept, so no Accepted or delivery is sent for it. A writing call made
+ * kept, so no Accepted or delivery is sent for it. A backend that sends
+ * rows ahead without waiting for their answers (PostgreSQL's pipeline,
+ * store_pg_pipe.c) learns of a failed row only at a later call that reads,
+ * at the latest at store_commit: the call that sent it may have returned
+ * 0, and calls after it until then too; the commit still fails with the
+ * first error and keeps nothing. A writing call made
  * outside a batch runs in a batch of its own and returns its commit's
  * result.
  */

@@ -20,6 +20,7 @@
  * the reconnection finds whichever host is the primary now.
  */
 #include "store_pg_int.h"
+#include "store_pg_lease.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,11 +73,18 @@ static const char *const pg_sql[P_COUNT] = {
 	    "encoded) VALUES ($1, $2, $3, $4)",
 	[P_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3",
-	[P_RECEIPT_SENT] = "UPDATE receipts SET sent = $2 WHERE id = $1 "
-	    "RETURNING node, message_id, outcome",
-	[P_RECEIPT_ACKED] = "DELETE FROM receipts WHERE id = (SELECT id FROM "
-	    "receipts WHERE node = $1 AND message_id = $2 ORDER BY id LIMIT 1) "
-	    "RETURNING outcome",
+	/* The receipt's change and its message's metadata (for the audit
+	 * row) in one statement: node, outcome, message_id, then the
+	 * message's PG_MSG_COLS (NULL when the message is gone). */
+	[P_RECEIPT_SENT] = "WITH r AS (UPDATE receipts SET sent = $2 WHERE id "
+	    "= $1 RETURNING node, message_id, outcome) SELECT r.node, "
+	    "r.outcome, r.message_id, " PG_MSG_COLS_M " FROM r LEFT JOIN "
+	    "messages m ON m.message_id = r.message_id",
+	[P_RECEIPT_ACKED] = "WITH r AS (DELETE FROM receipts WHERE id = (SELECT "
+	    "id FROM receipts WHERE node = $1 AND message_id = $2 ORDER BY id "
+	    "LIMIT 1) RETURNING node, message_id, outcome) SELECT r.node, "
+	    "r.outcome, r.message_id, " PG_MSG_COLS_M " FROM r LEFT JOIN "
+	    "messages m ON m.message_id = r.message_id",
 	[P_NODE_STATS] = "SELECT node, sum(q), min(oldest), sum(r) FROM ("
 	    "SELECT recipient_node AS node, count(*) AS q, min(accepted_at) AS "
 	    "oldest, 0 AS r FROM messages WHERE state = 0 GROUP BY "
@@ -211,10 +219,7 @@ pg_break(struct store_be *st, const struct nara_err *err)
 	return -1;
 }
 
-/* The error of res (or of the connection) as NR040 (SQLSTATE class 53:
- * disk full, out of memory) or NR041; a lost connection is dropped so
- * that the next call reconnects. */
-static int
+int
 pg_fail(struct store_be *st, const PGresult *res, const char *what,
     struct nara_err *err)
 {
@@ -232,10 +237,17 @@ pg_fail(struct store_be *st, const PGresult *res, const char *what,
 	nara_err_set(err, state != NULL && strncmp(state, "53", 2) == 0 ?
 	    NR_STORE_FULL : NR_STORE_FAILED, "store", "%s: %.*s", what, (int)n,
 	    msg);
+	/* the lease's fence: another narad holds the store now */
+	if (state != NULL && strcmp(state, PG_LEASE_FENCED_STATE) == 0) {
+		err->code = NR_UNAVAILABLE;
+		st->fence_epoch = 0;
+	}
 	log_error("store %s: %s", st->label, err->text);
 	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_BAD) {
 		PQfinish(st->conn);
 		st->conn = NULL;
+		st->pipe = false;
+		st->pending = 0;
 		log_warn("store %s: connection lost; reconnecting", st->label);
 	}
 	return pg_break(st, err);
@@ -259,6 +271,33 @@ pg_result(struct store_be *st, PGresult *res, PGresult **out,
 	return 0;
 }
 
+/* A connection for a statement: inside a batch only the batch's own (a
+ * new one would run outside its transaction). */
+static int
+conn_for(struct store_be *st, struct nara_err *err)
+{
+	if (st->conn != NULL)
+		return 0;
+	if (st->in_batch) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "the connection "
+		    "was lost in this batch");
+		return pg_break(st, err);
+	}
+	return pg_ready(st, err);
+}
+
+int
+pg_send(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    const char *what, struct nara_err *err)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "n%d", (int)s);
+	if (!st->pipe)
+		return pg_run(st, s, p, NULL, what, err);
+	return pg_pipe_send(st, name, true, p, what, err);
+}
+
 int
 pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
     PGresult **out, const char *what, struct nara_err *err)
@@ -267,9 +306,11 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 
 	if (out != NULL)
 		*out = NULL;
-	if (st->conn == NULL && pg_ready(st, err) != 0)
-		return pg_break(st, err);
+	if (conn_for(st, err) != 0)
+		return -1;
 	snprintf(name, sizeof(name), "n%d", (int)s);
+	if (st->pipe)
+		return pg_pipe_call(st, name, true, p, out, what, err);
 	return pg_result(st, PQexecPrepared(st->conn, name, p ? p->n : 0,
 	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
 	    what, err);
@@ -281,8 +322,10 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 {
 	if (out != NULL)
 		*out = NULL;
-	if (st->conn == NULL && pg_ready(st, err) != 0)
-		return pg_break(st, err);
+	if (conn_for(st, err) != 0)
+		return -1;
+	if (st->pipe)
+		return pg_pipe_call(st, sql, false, p, out, what, err);
 	return pg_result(st, PQexecParams(st->conn, sql, p ? p->n : 0, NULL,
 	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
 	    what, err);
@@ -357,10 +400,13 @@ connect_db(struct store_be *st, struct nara_err *err)
 int
 pg_ready(struct store_be *st, struct nara_err *err)
 {
+	struct nara_err local = { 0 };
 	int64_t now = mono_ms();
 
 	if (st->conn != NULL)
 		return 0;
+	if (err == NULL)
+		err = &local;
 	if (now < st->retry_at_ms)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "the database "
 		    "is unreachable; next attempt in %lld ms",
@@ -374,7 +420,7 @@ pg_ready(struct store_be *st, struct nara_err *err)
 		    st->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 		    st->backoff_ms * 2;
 		st->retry_at_ms = now + st->backoff_ms;
-		log_warn("store: %s", err ? err->text : "cannot reconnect");
+		log_warn("store: %s", err->text);
 		return -1;
 	}
 	if (st->backoff_ms != 0)
@@ -515,14 +561,19 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 		    "already open");
 	if (st->read_txn)
 		store_pg_read_end(st, true);
-	if (pg_ready(st, err) != 0 ||
-	    pg_run_sql(st, "BEGIN", NULL, NULL, "begin", err) != 0)
+	if (pg_ready(st, err) != 0 || pg_pipe_begin(st, err) != 0) {
+		pg_pipe_abort(st);
 		return -1;
-	/* the head row, locked: writers take turns from the last commit */
+	}
+	/* the head row, locked: writers take turns from the last commit;
+	 * BEGIN and the lease's fence (when narads share the store) travel
+	 * with it */
 	if (pg_lease_fence(st, err) != 0 ||
 	    head_read(st, true, err) != 0 || (st->max_bytes > 0 &&
 	    (st->db_bytes = db_size(st, err)) < 0)) {
-		if (st->conn != NULL)
+		pg_pipe_abort(st);
+		if (st->conn != NULL &&
+		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
 			PQclear(PQexec(st->conn, "ROLLBACK"));
 		return -1;
 	}
@@ -539,7 +590,6 @@ int
 store_pg_commit(struct store_be *st, struct nara_err *err)
 {
 	struct pg_params p;
-	PGresult *r = NULL;
 
 	if (!st->in_batch)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
@@ -552,19 +602,11 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 	pg_params_init(&p);
 	pg_param_int(&p, st->head_seq);
 	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
-	if (st->head_dirty && pg_run(st, P_HEAD_SAVE, &p, NULL, "saving the "
-	    "audit head", err) != 0)
+	if (st->head_dirty && pg_send(st, P_HEAD_SAVE, &p, "saving the audit "
+	    "head", err) != 0)
 		goto fail;
-	if (pg_run_sql(st, "COMMIT", NULL, &r, "commit", err) != 0)
+	if (pg_pipe_commit(st, err) != 0)
 		goto fail;
-	/* an aborted transaction answers COMMIT with ROLLBACK */
-	if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-		PQclear(r);
-		nara_err_set(err, NR_STORE_FAILED, "store", "commit: the "
-		    "server rolled the transaction back");
-		goto fail;
-	}
-	PQclear(r);
 	st->in_batch = false;
 	st->implicit = false;
 	return 0;
@@ -578,6 +620,7 @@ store_pg_rollback(struct store_be *st)
 {
 	if (st == NULL || !st->in_batch)
 		return;
+	pg_pipe_abort(st);
 	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(st->conn, "ROLLBACK"));
 	st->head_seq = st->saved_seq;
@@ -654,8 +697,7 @@ pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 		pg_param_int(&p, msg_seq);
 	else
 		pg_param_text(&p, NULL);
-	if (pg_run(st, P_AUDIT_INSERT, &p, NULL, "writing the audit log",
-	    err) != 0)
+	if (pg_send(st, P_AUDIT_INSERT, &p, "writing the audit log", err) != 0)
 		return -1;
 	st->head_seq = r->seq;
 	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);

@@ -19,12 +19,19 @@
 /* The schema version this program writes (store_pg.c's schema table). */
 #define STORE_PG_SCHEMA_VERSION 1
 #define PG_MAX_PARAMS 20
+#define PG_PIPE_MAX 256            /* statements sent before their results
+                                    * are read (store_pg_pipe.c) */
 
 /* Columns every message query returns first, in this order (PC_*). */
 #define PG_MSG_COLS "seq, message_id, conversation_id, type, priority, " \
 	"legal_basis, sender, sender_node, recipient, recipient_node, author, " \
 	"subject_pseudonym, created, expires, payload_sha256, payload_size, " \
 	"attempts, state"
+/* The same qualified by the alias m, for joins. */
+#define PG_MSG_COLS_M "m.seq, m.message_id, m.conversation_id, m.type, " \
+	"m.priority, m.legal_basis, m.sender, m.sender_node, m.recipient, " \
+	"m.recipient_node, m.author, m.subject_pseudonym, m.created, " \
+	"m.expires, m.payload_sha256, m.payload_size, m.attempts, m.state"
 enum pg_msg_col {
 	PC_SEQ, PC_MESSAGE_ID, PC_CONVERSATION_ID, PC_TYPE, PC_PRIORITY,
 	PC_LEGAL_BASIS, PC_SENDER, PC_SENDER_NODE, PC_RECIPIENT,
@@ -67,6 +74,9 @@ struct store_be {
 	bool broken;
 	struct nara_err broken_err;
 	bool read_txn;             /* store_read_begin opened a transaction */
+	bool pipe;                 /* the batch runs in pipeline mode */
+	int pending;               /* statements sent, results not read */
+	const char *whats[PG_PIPE_MAX]; /* what each pending one does */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 
@@ -122,6 +132,30 @@ uint8_t *pg_bytes_dup(const PGresult *res, int r, int c, size_t *len);
  * transaction. */
 int pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
     PGresult **out, const char *what, struct nara_err *err);
+/* Send prepared statement s inside a batch without waiting for its
+ * result, which nothing needs; an error surfaces at the next read or at
+ * commit (store_pg_pipe.c). Outside a batch it is pg_run. */
+int pg_send(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    const char *what, struct nara_err *err);
+/* The error of res (or of the connection) into err: NR040 for SQLSTATE
+ * class 53, NR041 otherwise; a lost connection is dropped; the batch is
+ * broken. Returns -1. */
+int pg_fail(struct store_be *st, const PGresult *res, const char *what,
+    struct nara_err *err);
+
+/* Pipeline mode (store_pg_pipe.c): begin sends BEGIN; send queues a
+ * statement (stmt is a prepared name when prepared, else SQL); call sends
+ * one and reads every result up to its own; commit sends COMMIT with a
+ * sync and reads all; abort syncs, drops what is left and leaves. */
+int pg_pipe_begin(struct store_be *st, struct nara_err *err);
+int pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, const char *what, struct nara_err *err);
+int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, PGresult **out, const char *what,
+    struct nara_err *err);
+int pg_pipe_commit(struct store_be *st, struct nara_err *err);
+void pg_pipe_abort(struct store_be *st);
+
 /* The same for SQL text (upkeep, reports, tools). */
 int pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
     PGresult **out, const char *what, struct nara_err *err);

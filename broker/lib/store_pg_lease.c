@@ -65,7 +65,7 @@ static const char *const lease_end_holder =
     " AND application_name = 'narad:' || $2";
 
 static int
-pg_fail(PGconn *c, PGresult *r, const char *what, struct nara_err *err)
+lease_fail(PGconn *c, PGresult *r, const char *what, struct nara_err *err)
 {
 	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
 
@@ -85,7 +85,7 @@ run(PGconn *c, const char *sql, int n, const char *const *params,
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		pg_fail(c, r, what, err);
+		lease_fail(c, r, what, err);
 		return NULL;
 	}
 	return r;
@@ -97,7 +97,7 @@ pg_lease_schema(PGconn *c, struct nara_err *err)
 	PGresult *r = PQexec(c, lease_schema);
 
 	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
-		return pg_fail(c, r, "lease schema", err);
+		return lease_fail(c, r, "lease schema", err);
 	PQclear(r);
 	return 0;
 }
@@ -336,37 +336,17 @@ store_pg_lease_release(struct store_be *st, const char *instance,
 int
 pg_lease_fence(struct store_be *st, struct nara_err *err)
 {
-	char epoch[24];
-	const char *p[1] = { epoch };
-	PGresult *r;
-	const char *state;
+	struct pg_params p;
 
 	if (!st->leased)
 		return 0;
 	if (st->fence_epoch == 0)
 		return nara_err_set(err, NR_UNAVAILABLE, "lease", "this narad "
 		    "does not hold the store's lease (standby)");
-	snprintf(epoch, sizeof(epoch), "%" PRId64, st->fence_epoch);
-	r = PQexecParams(st->conn, PG_LEASE_FENCE_SQL, 1, NULL, p, NULL, NULL, 0);
-	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK) {
-		PQclear(r);
-		return 0;
-	}
-	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	if (state != NULL && strcmp(state, PG_LEASE_FENCED_STATE) == 0) {
-		nara_err_set(err, NR_UNAVAILABLE, "lease", "the lease of epoch %"
-		    PRId64 " was taken over: this narad commits nothing more",
-		    st->fence_epoch);
-		st->fence_epoch = 0;
-	} else {
-		const char *msg = r ? PQresultErrorMessage(r) :
-		    PQerrorMessage(st->conn);
-
-		nara_err_set(err, NR_STORE_FAILED, "store", "lease fence: %.*s",
-		    (int)strcspn(msg, "\n"), msg);
-	}
-	PQclear(r);
-	log_error("store %s: %s", st->label, err ? err->text : "fenced");
-	drop_if_lost(st);
-	return -1;
+	/* sent, not waited for: its error (NR042, pg_fail) comes with the
+	 * next statement's answer and breaks the batch */
+	pg_params_init(&p);
+	pg_param_int(&p, st->fence_epoch);
+	return pg_pipe_send(st, PG_LEASE_FENCE_SQL, false, &p, "lease fence",
+	    err);
 }

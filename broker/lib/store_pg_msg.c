@@ -22,34 +22,43 @@ struct pg_row {
 	uint8_t *payload;          /* decoded (owned), with_payload only */
 };
 
+/* Row i of res from column o on: PG_MSG_COLS (and the payload). */
 static void
-row_read(const PGresult *res, int i, bool with_payload, struct pg_row *r)
+row_read_at(const PGresult *res, int i, int o, bool with_payload,
+    struct pg_row *r)
 {
 	struct store_msg *m = &r->m;
 
 	memset(r, 0, sizeof(*r));
-	m->seq = pg_int(res, i, PC_SEQ);
-	m->message_id = pg_text(res, i, PC_MESSAGE_ID);
-	m->conversation_id = pg_text(res, i, PC_CONVERSATION_ID);
-	m->type = (int)pg_int(res, i, PC_TYPE);
-	m->priority = (int)pg_int(res, i, PC_PRIORITY);
-	m->legal_basis = (int)pg_int(res, i, PC_LEGAL_BASIS);
-	m->sender = pg_text(res, i, PC_SENDER);
-	m->sender_node = pg_text(res, i, PC_SENDER_NODE);
-	m->recipient = pg_text(res, i, PC_RECIPIENT);
-	m->recipient_node = pg_text(res, i, PC_RECIPIENT_NODE);
-	m->author = pg_text(res, i, PC_AUTHOR);
-	r->subject = pg_text(res, i, PC_SUBJECT);
-	m->created = pg_int(res, i, PC_CREATED);
-	m->expires = pg_int(res, i, PC_EXPIRES);
-	pg_bytes(res, i, PC_SHA256, m->payload_sha256, AUDIT_HASH_LEN);
-	m->payload_len = (size_t)pg_int(res, i, PC_SIZE);
-	m->attempts = (int)pg_int(res, i, PC_ATTEMPTS);
-	m->state = (int)pg_int(res, i, PC_STATE);
+	m->seq = pg_int(res, i, o + PC_SEQ);
+	m->message_id = pg_text(res, i, o + PC_MESSAGE_ID);
+	m->conversation_id = pg_text(res, i, o + PC_CONVERSATION_ID);
+	m->type = (int)pg_int(res, i, o + PC_TYPE);
+	m->priority = (int)pg_int(res, i, o + PC_PRIORITY);
+	m->legal_basis = (int)pg_int(res, i, o + PC_LEGAL_BASIS);
+	m->sender = pg_text(res, i, o + PC_SENDER);
+	m->sender_node = pg_text(res, i, o + PC_SENDER_NODE);
+	m->recipient = pg_text(res, i, o + PC_RECIPIENT);
+	m->recipient_node = pg_text(res, i, o + PC_RECIPIENT_NODE);
+	m->author = pg_text(res, i, o + PC_AUTHOR);
+	r->subject = pg_text(res, i, o + PC_SUBJECT);
+	m->created = pg_int(res, i, o + PC_CREATED);
+	m->expires = pg_int(res, i, o + PC_EXPIRES);
+	pg_bytes(res, i, o + PC_SHA256, m->payload_sha256, AUDIT_HASH_LEN);
+	m->payload_len = (size_t)pg_int(res, i, o + PC_SIZE);
+	m->attempts = (int)pg_int(res, i, o + PC_ATTEMPTS);
+	m->state = (int)pg_int(res, i, o + PC_STATE);
 	if (with_payload) {
-		r->payload = pg_bytes_dup(res, i, PC_PAYLOAD, &m->payload_len);
+		r->payload = pg_bytes_dup(res, i, o + PC_PAYLOAD,
+		    &m->payload_len);
 		m->payload = r->payload;
 	}
+}
+
+static void
+row_read(const PGresult *res, int i, bool with_payload, struct pg_row *r)
+{
+	row_read_at(res, i, 0, with_payload, r);
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -269,35 +278,29 @@ receipt_queue(struct store_be *st, const struct pg_row *row, int outcome,
 	pg_param_text(&p, row->m.message_id);
 	pg_param_int(&p, outcome);
 	pg_param_blob(&p, st->buf, len);
-	if (pg_run(st, P_RECEIPT_INSERT, &p, NULL, "queueing a receipt",
-	    err) != 0)
+	if (pg_send(st, P_RECEIPT_INSERT, &p, "queueing a receipt", err) != 0)
 		return -1;
 	return pg_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
 	    row->subject, code, store_outcome_name(outcome), now, err);
 }
 
-/* Audit an event about a receipt with the metadata of its message. */
+/* Audit an event about a receipt (row 0 of r: node, outcome, message_id,
+ * then its message's PG_MSG_COLS, NULL when the message is gone). */
 static int
 receipt_audit(struct store_be *st, const char *event, const char *node,
-    const char *message_id, int outcome, int64_t now, struct nara_err *err)
+    const PGresult *r, int64_t now, struct nara_err *err)
 {
-	struct store_msg bare = { .message_id = message_id };
-	struct pg_params p;
+	struct store_msg bare = { .message_id = pg_text(r, 0, 2) };
+	bool known = !PQgetisnull(r, 0, 3 + PC_SEQ);
 	struct pg_row row;
-	PGresult *r;
-	int rc;
 
-	pg_params_init(&p);
-	pg_param_text(&p, message_id);
-	if (pg_run(st, P_MSG_META, &p, &r, "reading a message", err) != 0)
-		return -1;
-	if (PQntuples(r) > 0)
-		row_read(r, 0, false, &row);
-	rc = pg_audit_msg(st, event, node, PQntuples(r) > 0 ? &row.m : &bare,
-	    PQntuples(r) > 0 ? row.subject : NULL, NULL,
-	    store_outcome_name(outcome), now, err);
-	PQclear(r);
-	return rc == 0 ? 0 : pg_break(st, err);
+	if (known)
+		row_read_at(r, 0, 3, false, &row);
+	if (pg_audit_msg(st, event, node != NULL ? node : pg_text(r, 0, 0),
+	    known ? &row.m : &bare, known ? row.subject : NULL, NULL,
+	    store_outcome_name((int)pg_int(r, 0, 1)), now, err) != 0)
+		return pg_break(st, err);
+	return 0;
 }
 
 int
@@ -316,8 +319,7 @@ store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 	if ((rc = pg_run(st, P_RECEIPT_SENT, &p, &r, "marking a receipt sent",
 	    &err)) == 0) {
 		rc = PQntuples(r) == 0 ? -1 : receipt_audit(st, "receipt_sent",
-		    pg_text(r, 0, 0), pg_text(r, 0, 1), (int)pg_int(r, 0, 2),
-		    now, &err);
+		    NULL, r, now, &err);
 		PQclear(r);
 	}
 	return pg_leave(st, rc, &err);
@@ -340,7 +342,7 @@ store_pg_receipt_acked(struct store_be *st, const char *node,
 	if ((rc = pg_run(st, P_RECEIPT_ACKED, &p, &r, "deleting a receipt",
 	    &err)) == 0) {
 		rc = PQntuples(r) == 0 ? 0 : receipt_audit(st, "receipt_acked",
-		    node, message_id, (int)pg_int(r, 0, 0), now, &err);
+		    node, r, now, &err);
 		PQclear(r);
 	}
 	return pg_leave(st, rc, &err);
@@ -489,8 +491,8 @@ retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
 	pg_params_init(&p);
 	pg_param_int(&p, old_seq);
 	pg_param_int(&p, row.m.seq);
-	if (pg_run(st, P_AUDIT_REKEY, &p, NULL, "moving the audit rows of a "
-	    "retry", err) != 0)
+	if (pg_send(st, P_AUDIT_REKEY, &p, "moving the audit rows of a retry",
+	    err) != 0)
 		return -1;
 	return pg_audit_msg(st, "retried", NULL, &row.m, row.subject, NULL,
 	    detail, now, err);

@@ -19,23 +19,55 @@
 	"payload_size, subject, code, detail, prev_hash, hash FROM audit "
 
 static void
-row_read(const PGresult *r, struct audit_row *a)
+row_read(const PGresult *r, int i, struct audit_row *a)
 {
-	a->seq = pg_int(r, 0, 0);
-	a->time_ms = pg_int(r, 0, 1);
-	a->event = pg_text(r, 0, 2);
-	a->node = pg_text(r, 0, 3);
-	a->message_id = pg_text(r, 0, 4);
-	a->type = pg_text(r, 0, 5);
-	a->sender = pg_text(r, 0, 6);
-	a->recipient = pg_text(r, 0, 7);
-	a->author = pg_text(r, 0, 8);
-	a->legal_basis = pg_text(r, 0, 9);
-	a->payload_sha256 = pg_text(r, 0, 10);
-	a->payload_size = PQgetisnull(r, 0, 11) ? -1 : pg_int(r, 0, 11);
-	a->subject = pg_text(r, 0, 12);
-	a->code = pg_text(r, 0, 13);
-	a->detail = pg_text(r, 0, 14);
+	memset(a, 0, sizeof(*a));
+	a->seq = pg_int(r, i, 0);
+	a->time_ms = pg_int(r, i, 1);
+	a->event = pg_text(r, i, 2);
+	a->node = pg_text(r, i, 3);
+	a->message_id = pg_text(r, i, 4);
+	a->type = pg_text(r, i, 5);
+	a->sender = pg_text(r, i, 6);
+	a->recipient = pg_text(r, i, 7);
+	a->author = pg_text(r, i, 8);
+	a->legal_basis = pg_text(r, i, 9);
+	a->payload_sha256 = pg_text(r, i, 10);
+	a->payload_size = PQgetisnull(r, i, 11) ? -1 : pg_int(r, i, 11);
+	a->subject = pg_text(r, i, 12);
+	a->code = pg_text(r, i, 13);
+	a->detail = pg_text(r, i, 14);
+}
+
+/* Row i of r to fn with its hashes; fn's answer. */
+static int
+row_pass(const PGresult *r, int i, store_audit_fn fn, void *arg)
+{
+	uint8_t prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
+	struct audit_row a;
+
+	row_read(r, i, &a);
+	return fn(arg, &a, pg_bytes(r, i, 15, prev, AUDIT_HASH_LEN) ? prev
+	    : NULL, pg_bytes(r, i, 16, hash, AUDIT_HASH_LEN) ? hash : NULL);
+}
+
+/* Inside a batch (pipeline mode) the rows come as one result. */
+static int64_t
+rows_whole(struct store_be *st, const char *sql, const struct pg_params *p,
+    store_audit_fn fn, void *arg, struct nara_err *err)
+{
+	PGresult *r;
+	int64_t n = 0;
+
+	if (pg_run_sql(st, sql, p, &r, "reading the audit log", err) != 0)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		n++;
+		if (row_pass(r, i, fn, arg) != 0)
+			break;
+	}
+	PQclear(r);
+	return n;
 }
 
 /* The query of a selection and its parameters. */
@@ -87,29 +119,27 @@ int64_t
 store_pg_audit_rows(struct store_be *st, const struct store_audit_filter *f,
     store_audit_fn fn, void *arg, struct nara_err *err)
 {
-	uint8_t prev[AUDIT_HASH_LEN], hash[AUDIT_HASH_LEN];
 	struct pg_params p;
 	const char *sql = rows_sql(f, &p);
-	struct audit_row a;
 	int64_t n = 0;
 	PGresult *r;
 	int stop = 0;
 
-	if (sql == NULL || pg_ready(st, err) != 0)
-		return sql == NULL ? nara_err_set(err, NR_STORE_FAILED, "audit",
-		    "unknown selection") : -1;
+	if (sql == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "audit", "unknown "
+		    "selection");
+	if (st->pipe)
+		return rows_whole(st, sql, &p, fn, arg, err);
+	if (pg_ready(st, err) != 0)
+		return -1;
 	if (!PQsendQueryParams(st->conn, sql, p.n, NULL, p.v, p.len, p.fmt, 0) ||
 	    !PQsetSingleRowMode(st->conn))
 		return nara_err_set(err, NR_STORE_FAILED, "audit", "%s",
 		    PQerrorMessage(st->conn));
 	while (!stop && (r = PQgetResult(st->conn)) != NULL) {
 		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
-			memset(&a, 0, sizeof(a));
-			row_read(r, &a);
 			n++;
-			stop = fn(arg, &a, pg_bytes(r, 0, 15, prev, AUDIT_HASH_LEN) ?
-			    prev : NULL, pg_bytes(r, 0, 16, hash, AUDIT_HASH_LEN) ?
-			    hash : NULL);
+			stop = row_pass(r, 0, fn, arg);
 		} else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 			nara_err_set(err, NR_STORE_FAILED, "audit", "%s",
 			    PQresultErrorMessage(r));

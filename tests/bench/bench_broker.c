@@ -12,7 +12,10 @@
  * does; the DEALERs of both runs are made by tunnel_dealer_open.
  *
  * usage: bench_broker [-n MESSAGES] [-p PRODUCERS] [-w WINDOW] [-s full|normal]
- *                     [-m ipc|tls|both] [-r RATE] [-b NARAD]
+ *                     [-m ipc|tls|both] [-r RATE] [-b NARAD] [-P CONNINFO]
+ *
+ * -P runs narad on the PostgreSQL backend with that libpq conninfo (an
+ * existing, empty or nara-only database); without it, on a SQLite file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,6 +49,7 @@ struct opts {
 	const char *mode;
 	const char *narad;
 	long rate;                       /* msg/s over all producers; 0 = max */
+	const char *postgresql;          /* -P conninfo, NULL = SQLite */
 };
 
 /* One run: a fresh directory, store and narad. */
@@ -57,7 +61,8 @@ struct run {
 	pid_t pid;
 };
 
-static struct opts o = { 200000, 4, 256, "full", "both", "build/bin/narad", 0 };
+static struct opts o = { 200000, 4, 256, "full", "both", "build/bin/narad", 0,
+    NULL };
 static int64_t *submit_ns;        /* per message index: send time */
 static int64_t *accept_lat, *deliver_lat;
 static atomic_long n_accepted, n_delivered;
@@ -101,7 +106,7 @@ write_config(struct run *r)
 		bench_die("bench_broker", "cannot write the config");
 	bench_write_broker_conf(f, &(struct bench_conf){ .router = r->router,
 	    .run_dir = r->dir, .key_dir = r->dir, .sync = o.sync,
-	    .tls_port = r->tls ? r->tls_port : 0 });
+	    .tls_port = r->tls ? r->tls_port : 0, .postgresql = o.postgresql });
 	bench_write_producer_nodes(f, o.producers);
 	fclose(f);
 }
@@ -323,7 +328,9 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: bench_broker [-n MESSAGES] [-p PRODUCERS 1-8] "
 	    "[-w WINDOW] [-s full|normal]\n"
-	    "                    [-m ipc|tls|both] [-r RATE] [-b NARAD]\n"
+	    "                    [-m ipc|tls|both] [-r RATE] [-b NARAD] "
+	    "[-P CONNINFO]\n"
+	    "-P keeps the store in PostgreSQL (libpq conninfo) instead of SQLite.\n"
 	    "-r paces the producers to RATE submits per second in all (default:\n"
 	    "as fast as the window allows), for latency at a given load.\n"
 	    "Runs narad (and nara-pki from the same directory for -m tls) and\n"
@@ -336,7 +343,7 @@ main(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "n:p:w:s:m:b:r:h")) != -1) {
+	while ((ch = getopt(argc, argv, "n:p:w:s:m:b:r:P:h")) != -1) {
 		switch (ch) {
 		case 'n': o.messages = atol(optarg); break;
 		case 'p': o.producers = atoi(optarg); break;
@@ -345,6 +352,7 @@ main(int argc, char **argv)
 		case 'm': o.mode = optarg; break;
 		case 'b': o.narad = optarg; break;
 		case 'r': o.rate = atol(optarg); break;
+		case 'P': o.postgresql = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -208,6 +208,9 @@ bench_write_broker_conf(FILE *f, const struct bench_conf *c)
 	    "log_level = %s\nmax_credit = 10000\n\n", c->router, c->run_dir,
 	    c->key_dir, c->run_dir, c->sync ? c->sync : "full",
 	    c->log_level ? c->log_level : "warning");
+	if (c->postgresql != NULL)
+		fprintf(f, "[store]\nbackend = postgresql\npostgresql = %s\n\n",
+		    c->postgresql);
 	if (c->tls_port > 0)
 		fprintf(f, "[tls]\nlisten = 127.0.0.1:%d\ncert = %s/pki/narad.pem\n"
 		    "key = %s/pki/narad.key\nca = %s/pki/ca.pem\n"

@@ -55,6 +55,8 @@ struct bench_conf {
 	const char *log_level;       /* NULL = warning */
 	int tls_port;                /* 0 = no TLS front */
 	int max_connections;         /* of the TLS front; 0 = 128 */
+	const char *postgresql;      /* conninfo: [store] backend = postgresql;
+	                              * NULL = the SQLite file in run_dir */
 };
 void bench_write_broker_conf(FILE *f, const struct bench_conf *c);
 

@@ -375,3 +375,30 @@ fail:
 	PQfinish(c);
 	return rc;
 }
+
+int
+pgserver_sql_text(const char *conninfo, const char *sql, char *buf,
+    size_t len)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	PGresult *r = NULL;
+	int rc = -1;
+
+	buf[0] = '\0';
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "pgserver: connect: %s", PQerrorMessage(c));
+		goto fail;
+	}
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "pgserver: %s: %s", sql, PQerrorMessage(c));
+		goto fail;
+	}
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		snprintf(buf, len, "%s", PQgetvalue(r, 0, 0));
+	rc = 0;
+fail:
+	PQclear(r);
+	PQfinish(c);
+	return rc;
+}

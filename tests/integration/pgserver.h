@@ -48,6 +48,9 @@ void pgserver_cleanup(struct pgserver *s);
 /* Run sql on conninfo: the first column of the first row as a number in
  * *out (may be NULL), 0; -1 with the error on stderr. */
 int pgserver_sql(const char *conninfo, const char *sql, long long *out);
+/* The same with the first value as text into buf ("" for none). */
+int pgserver_sql_text(const char *conninfo, const char *sql, char *buf,
+    size_t len);
 /* A new empty database on the server; its conninfo into buf. 0 or -1. */
 int pgserver_create_db(const struct pgserver *s, const char *name, char *buf,
     size_t len);

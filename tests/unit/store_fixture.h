@@ -30,11 +30,18 @@
 #define FX_BACKEND "postgresql"
 #define FX_SQL_SIZE "SELECT pg_database_size(current_database())"
 #define FX_SQL_AGG "string_agg"
+#define FX_SQL_OCTETS(col) "octet_length(" col ")"
+#define FX_SQL_ZERO_HASH "decode(repeat('00', 32), 'hex')"
+#define FX_SQL_SET_HEAD_SEQ(n) "UPDATE head SET seq = " n
 #else
 #define FX_BACKEND "sqlite"
 #define FX_SQL_SIZE "SELECT page_count * page_size FROM pragma_page_count, " \
 	"pragma_page_size"
 #define FX_SQL_AGG "group_concat"
+#define FX_SQL_OCTETS(col) "length(CAST(" col " AS BLOB))"
+#define FX_SQL_ZERO_HASH "zeroblob(32)"
+#define FX_SQL_SET_HEAD_SEQ(n) "UPDATE meta SET value = " n " WHERE key = " \
+	"'audit_head_seq'"
 #endif
 
 /* A valid personnummer (Luhn) used as the child in every test message. */

@@ -17,19 +17,32 @@
 /* ---------------------------------------------------------------- privacy */
 
 /* Every audit column, blobs as hex, concatenated per row. */
+#ifdef FX_POSTGRESQL
+#define ALL_COLUMNS "coalesce(event,'')||coalesce(node,'')||" \
+	"coalesce(message_id,'')||coalesce(type,'')||coalesce(sender,'')||" \
+	"coalesce(recipient,'')||coalesce(author,'')||coalesce(legal_basis,'')||" \
+	"coalesce(payload_sha256,'')||coalesce(payload_size::text,'')||" \
+	"coalesce(subject,'')||coalesce(code,'')||coalesce(detail,'')||" \
+	"encode(prev_hash,'hex')||encode(hash,'hex')||time||seq"
+#define INSTR "strpos"
+#define PAYLOAD_HAS(s) "position('" s "'::bytea in payload) > 0"
+#else
+#define INSTR "instr"
+#define PAYLOAD_HAS(s) "instr(CAST(payload AS TEXT), '" s "') > 0"
 #define ALL_COLUMNS "coalesce(event,'')||coalesce(node,'')||" \
 	"coalesce(message_id,'')||coalesce(type,'')||coalesce(sender,'')||" \
 	"coalesce(recipient,'')||coalesce(author,'')||coalesce(legal_basis,'')||" \
 	"coalesce(payload_sha256,'')||coalesce(payload_size,'')||" \
 	"coalesce(subject,'')||coalesce(code,'')||coalesce(detail,'')||" \
 	"hex(prev_hash)||hex(hash)||time||seq"
+#endif
 
 static long long
 audit_rows_containing(const struct fx *f, const char *needle)
 {
 	char sql[1024];
 
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE instr("
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE " INSTR "("
 	    ALL_COLUMNS ", '%s') > 0", needle);
 	return fx_sql_int(f, sql);
 }
@@ -65,7 +78,7 @@ Test(privacy, no_personal_number_or_payload_in_any_audit_column)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE detail "
 	    "LIKE '%[personal number]%'"), 4);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
-	    "instr(message_id||conversation_id||sender||recipient||author||"
+	    INSTR "(message_id||conversation_id||sender||recipient||author||"
 	    "subject_pseudonym, '" FX_PN "') > 0"), 0);
 	fx_fini(&f);
 }
@@ -78,12 +91,15 @@ Test(privacy, clinical_marker_never_reaches_the_audit)
 	fx_populate(&f);
 	cr_expect_eq(audit_rows_containing(&f, FX_MARKER), 0);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
-	    "instr(CAST(payload AS TEXT), '" FX_MARKER "') > 0"), 2);
+	    PAYLOAD_HAS(FX_MARKER)), 2);
 	fx_fini(&f);
 }
 
+#ifndef FX_POSTGRESQL
 /* The whole file (after the WAL is checkpointed away) has no trace of
- * an acked message's payload, small (in the row) or large (overflow pages). */
+ * an acked message's payload, small (in the row) or large (overflow pages).
+ * SQLite only: PostgreSQL keeps a purged row's old version in its files
+ * until vacuum reuses the space (docs/OPERATIONS.md). */
 Test(privacy, purged_payload_leaves_no_bytes_in_the_file)
 {
 	struct fx f;
@@ -120,6 +136,7 @@ Test(privacy, purged_payload_leaves_no_bytes_in_the_file)
 	free(data);
 	fx_fini(&f);
 }
+#endif
 
 Test(privacy, ordinary_numbers_are_left_alone)
 {
@@ -192,7 +209,7 @@ Test(privacy, long_detail_is_cut_on_a_character_boundary)
 	detail[n] = '\0';
 	cr_assert_eq(store_audit_event(f.st, "config_refused", NULL, detail,
 	    FX_NOW), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT length(CAST(detail AS BLOB)) FROM "
+	cr_expect_eq(fx_sql_int(&f, "SELECT " FX_SQL_OCTETS("detail") " FROM "
 	    "audit"), 1022);
 	fx_verify_ok(&f);
 	fx_fini(&f);
@@ -245,7 +262,7 @@ Test(keys, message_naming_a_child_needs_a_key)
 {
 	struct fx f;
 	struct nara_err err = { 0 };
-	struct store_options opt = { .sync_full = true };
+	struct store_options opt = { .sync_full = true, .backend = FX_BACKEND };
 	struct fx_msg x;
 	enum store_accept_result res;
 	struct store *st;

@@ -1,0 +1,242 @@
+/*
+ * itest_pg.c — narad serving on the PostgreSQL backend end to end: a real
+ * PostgreSQL server (pgserver.h), narad with its TLS front, two
+ * nara-adapters with certificates from nara-pki. Traffic both ways: every
+ * message in its recipient's inbox exactly once, a receipt for each, the
+ * store's rows as they should be, and nara-audit verify -c (which opens
+ * the same PostgreSQL store from [store]) finds the chain intact. Then the
+ * database goes away under narad: submits are refused (retryable), nothing
+ * the adapter holds is lost, and when the server is back narad reconnects
+ * by itself and the waiting messages go through.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "adapter_helpers.h"
+#include "harness.h"
+#include "pgserver.h"
+#include "tls_helpers.h"
+
+#define N_MSGS 20
+
+static struct pgserver pg, standby;
+static struct harness h;
+static struct tadapter gbg, bup;
+static struct fixture *fx;
+static char pki[64];
+static int tls_port;
+
+static void
+tls_adapter(struct tadapter *a, const char *node)
+{
+	char extra[1024], broker[64];
+
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_port);
+	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
+	    "key = %s/%s.key\n", pki, pki, node, pki, node);
+	tadapter_init(a, node, broker, extra);
+}
+
+static void
+setup(void)
+{
+	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
+	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
+	tls_port = tls_free_port();
+	fx = fixture_new();
+}
+
+/* narad's config with its store at conninfo. */
+static void
+configure(const char *conninfo)
+{
+	char extra[2048];
+
+	snprintf(extra, sizeof(extra),
+	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
+	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
+	    "identity = san-uri\nhandshake_timeout = 2\n"
+	    "runtime_dir = @RUNTIME_DIR@\n"
+	    "[store]\nbackend = postgresql\npostgresql = %s\n", tls_port, pki,
+	    pki, pki, pki, conninfo);
+	harness_init(&h, extra);
+	tls_conf_runtime_dir(&h);
+}
+
+static void
+teardown(void)
+{
+	char cmd[200];
+
+	fixture_free(&fx);
+	tadapter_cleanup(&gbg);
+	tadapter_cleanup(&bup);
+	harness_cleanup(&h);
+	pgserver_cleanup(&standby);
+	pgserver_cleanup(&pg);
+	if (getenv("NARA_KEEP_TMP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
+		cr_assert_eq(system(cmd), 0);
+	}
+}
+
+TestSuite(pg, .init = setup, .fini = teardown, .timeout = 240);
+
+static long long
+pg_long_at(const struct pgserver *s, const char *sql)
+{
+	long long v = -1;
+
+	cr_assert_eq(pgserver_sql(s->conninfo, sql, &v), 0, "%s", sql);
+	return v;
+}
+
+static long long
+pg_long(const char *sql)
+{
+	return pg_long_at(&pg, sql);
+}
+
+static void
+start_all(const char *conninfo)
+{
+	configure(conninfo);
+	harness_start(&h);
+	tls_wait_listening(tls_port, h.log);
+	tls_adapter(&gbg, T_GBG);
+	tls_adapter(&bup, T_BUP);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+}
+
+/* Put n envelopes in from's outbox; their inbox names into names. */
+static void
+send_many(struct tadapter *from, int n, const char *sender,
+    const char *recipient, char names[][64])
+{
+	char out[64];
+
+	for (int i = 0; i < n; i++) {
+		Nara__Envelope *env = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, sender, recipient);
+		snprintf(names[i], 64, "%.36s.json", env->message_id);
+		snprintf(out, sizeof(out), "out-%d.json", i);
+		spool_put_envelope(from, out, env);
+	}
+}
+
+/* Each named message in to's inbox and a receipt for each at from. */
+static void
+expect_delivered(struct tadapter *from, struct tadapter *to, int n,
+    char names[][64])
+{
+	for (int i = 0; i < n; i++) {
+		cr_assert(spool_wait(to, "inbox", names[i], 60000), "%s never "
+		    "arrived; see %s and %s", names[i], from->log, h.log);
+		cr_assert(spool_wait(from, "receipts", names[i], 60000),
+		    "no receipt for %s", names[i]);
+	}
+}
+
+static void
+expect_audit_intact(void)
+{
+	char out[4096], tool[300];
+
+	harness_bin("nara-audit", tool, sizeof(tool));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s verify -c %s", tool,
+	    h.conf), 0, "nara-audit verify: %s", out);
+	cr_expect(strstr(out, "intact") != NULL, "%s", out);
+}
+
+Test(pg, traffic_exactly_once_with_receipts_and_intact_chain)
+{
+	char to_bup[N_MSGS][64], to_gbg[N_MSGS][64];
+
+	start_all(pg.conninfo);
+	send_many(&gbg, N_MSGS, T_GBG_EH, T_BUP, to_bup);
+	send_many(&bup, N_MSGS, T_BUP, T_GBG_SOC, to_gbg);
+	expect_delivered(&gbg, &bup, N_MSGS, to_bup);
+	expect_delivered(&bup, &gbg, N_MSGS, to_gbg);
+	/* exactly once: nothing more in either inbox */
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	cr_expect_eq(spool_count(&gbg, "inbox", ".json"), N_MSGS);
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 2 * N_MSGS);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'received'"), 2 * N_MSGS);
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE payload IS "
+	    "NOT NULL"), 0, "payloads kept after delivery");
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	expect_audit_intact();
+}
+
+static bool
+log_has_refusal(void *arg)
+{
+	(void)arg;
+	return harness_log_count(&h, "NR041") > 0;
+}
+
+Test(pg, database_down_refuses_then_service_resumes)
+{
+	char first[1][64], during[5][64];
+
+	start_all(pg.conninfo);
+	send_many(&gbg, 1, T_GBG_EH, T_BUP, first);
+	expect_delivered(&gbg, &bup, 1, first);
+	cr_assert_eq(pgserver_stop(&pg), 0);
+	send_many(&gbg, 5, T_GBG_EH, T_BUP, during);
+	cr_assert(harness_wait(log_has_refusal, NULL, 60000), "no NR041 while "
+	    "the database is down; see %s", h.log);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 1);
+	cr_assert_eq(pgserver_restart(&pg), 0);
+	expect_delivered(&gbg, &bup, 5, during);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 6);
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 6);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	expect_audit_intact();
+}
+
+static bool
+inbox_has_one(void *arg)
+{
+	return spool_count(arg, "inbox", ".json") > 0;
+}
+
+/* A primary with a synchronous standby: narad says so. kill -9 the primary
+ * under traffic and promote the standby: narad (multi-host conninfo with
+ * target_session_attrs=read-write) reconnects to the new primary by itself
+ * and every message arrives exactly once, with the chain intact there. */
+Test(pg, primary_killed_standby_promoted_nothing_lost)
+{
+	char conninfo[400], msgs[N_MSGS][64];
+
+	cr_assert_eq(pgserver_standby(&pg, &standby), 0, "no standby");
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1,127.0.0.1 "
+	    "port=%d,%d user=nara dbname=nara connect_timeout=5 "
+	    "target_session_attrs=read-write", pg.port, standby.port);
+	start_all(conninfo);
+	cr_expect(harness_wait_log(&h, "1 synchronous standby(s) confirm every "
+	    "commit", 1, 30000), "replication not reported; see %s", h.log);
+	send_many(&gbg, N_MSGS, T_GBG_EH, T_BUP, msgs);
+	cr_assert(harness_wait(inbox_has_one, &bup, 60000), "no traffic");
+	pgserver_kill(&pg);
+	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
+	expect_delivered(&gbg, &bup, N_MSGS, msgs);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	cr_expect_eq(pg_long_at(&standby, "SELECT count(*) FROM messages"),
+	    N_MSGS);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	expect_audit_intact();
+}

@@ -122,7 +122,6 @@ status_json(const struct ops_view *v)
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
 	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
-	    "ha", status_ha_json(v->ha),
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
 	    "uptime_seconds", (json_int_t)(now - m->started),
@@ -139,7 +138,8 @@ status_json(const struct ops_view *v)
 	    "store_bytes", (json_int_t)t.bytes,
 	    "commit_latency", latency_json(m),
 	    "counters", counters_json(&s),
-	    "thresholds", thresholds_json(&cfg->broker));
+	    "thresholds", thresholds_json(&cfg->broker),
+	    "ha", status_ha_json(v->ha));
 }
 
 json_t *

@@ -18,9 +18,11 @@
 #include <criterion/criterion.h>
 
 #include "adapter_helpers.h"
+#include "fixture.h"
 #include "harness.h"
 #include "pgserver.h"
 #include "tls_helpers.h"
+#include "wire.h"
 
 #define N_MSGS 10
 #define LEASE_S 3

@@ -20,9 +20,13 @@
 #include <openssl/ssl.h>
 #include <zmq.h>
 
+#include "fixture.h"
 #include "harness.h"
+#include "pbstr.h"
 #include "tls.h"
 #include "tunnel.h"
+#include "validate.h"
+#include "wire.h"
 
 int
 pki_run(bool want_ok, const char *fmt, ...)

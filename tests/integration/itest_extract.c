@@ -466,6 +466,18 @@ Test(extract, pdf_without_chromium_is_a_clear_error)
 	    "event = 'log_extracted'"), 0);
 }
 
+/* An --output that cannot be written stops the extract before its audit
+ * row: no row claims an extract nobody received. */
+Test(extract, unwritable_output_is_refused_before_the_audit_row)
+{
+	cr_expect_eq(harness_run(out, sizeof(out), "%s extract %s -c %s "
+	    "--output %s/no/such/dir/x.html", tool, CHILD_SHORT, h.conf, h.dir),
+	    2, "%s", out);
+	cr_expect(strstr(out, "NR071") != NULL, "%s", out);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'log_extracted'"), 0);
+}
+
 Test(extract, review_report_rendered_by_chromium)
 {
 	char html[400], row[4096], day[16];

@@ -324,21 +324,38 @@ fail:
 }
 
 int
-doc_emit(const struct doc *d, enum doc_format f, const char *output)
+doc_out_open(struct doc_out *o, enum doc_format f, const char *output)
 {
-	FILE *out = stdout;
-	int rc;
-
-	if (f == DOC_PDF)
-		return doc_pdf(d, output);
-	if (output != NULL && (out = fopen(output, "w")) == NULL) {
+	o->f = f;
+	o->path = output;
+	o->fp = stdout;
+	if (f == DOC_PDF || output == NULL)
+		return 0;
+	if ((o->fp = fopen(output, "w")) == NULL) {
 		tool_error("%s cannot write %s", nara_code_id(NR_IO), output);
 		return -1;
 	}
-	rc = doc_write(d, f, out);
-	if (out != stdout && fclose(out) != 0)
-		rc = -1;
-	if (rc != 0)
+	return 0;
+}
+
+int
+doc_out_close(struct doc_out *o, const struct doc *d)
+{
+	int rc = 0;
+
+	if (o->fp == NULL)
+		return -1;
+	if (d != NULL && o->f == DOC_PDF)
+		rc = doc_pdf(d, o->path);
+	else if (d != NULL && (rc = doc_write(d, o->f, o->fp)) != 0)
 		tool_error("%s writing the document failed", nara_code_id(NR_IO));
+	if (o->fp != stdout && fclose(o->fp) != 0 && rc == 0) {
+		tool_error("%s writing %s failed", nara_code_id(NR_IO), o->path);
+		rc = -1;
+	}
+	/* no document: no empty file left behind under its name */
+	if (d == NULL && o->fp != stdout)
+		unlink(o->path);
+	o->fp = NULL;
 	return rc;
 }

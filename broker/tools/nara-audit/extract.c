@@ -97,14 +97,16 @@ cmd_extract(struct opts *o)
 {
 	struct msg_lines lines = { 0 };
 	struct doc d = { .made_ms = now_ms() };
+	struct doc_out out = { 0 };
 	struct config *cfg = NULL;
 	struct store *st = NULL;
 	enum doc_format f;
-	char pn[32], hex[65], operator[128];
+	char pn[32] = "", hex[65], operator[128];
 	int rc = EXIT_USAGE;
 
 	if (format_check(o, &f) != 0 || doc_operator(o, operator,
-	    sizeof(operator)) != 0 || tool_subject_number(o->args[0], pn) != 0)
+	    sizeof(operator)) != 0 || tool_subject_number(o->args[0], pn) != 0 ||
+	    doc_out_open(&out, f, o->output) != 0)
 		goto fail;
 	if ((st = tool_open_store(o, true, true)) == NULL)
 		goto fail;
@@ -120,9 +122,11 @@ cmd_extract(struct opts *o)
 	d.operator = operator;
 	d.cfg = cfg;
 	d.lines = &lines;
-	if (doc_emit(&d, f, o->output) == 0)
+	if (doc_out_close(&out, &d) == 0)
 		rc = EXIT_OK;
 fail:
+	if (out.fp != NULL)
+		doc_out_close(&out, NULL);
 	OPENSSL_cleanse(pn, sizeof(pn));
 	lines_clear(&lines);
 	config_free(&cfg);
@@ -266,6 +270,7 @@ cmd_review_report(struct opts *o)
 	struct msg_lines lines = { 0 };
 	struct doc d = { .review = true, .made_ms = now_ms(),
 	    .from_ms = o->from_ms, .to_ms = o->to_ms };
+	struct doc_out out = { 0 };
 	struct config *cfg = NULL;
 	struct store *st = NULL;
 	enum doc_format f;
@@ -279,7 +284,7 @@ cmd_review_report(struct opts *o)
 		return EXIT_USAGE;
 	}
 	if (format_check(o, &f) != 0 || doc_operator(o, operator,
-	    sizeof(operator)) != 0)
+	    sizeof(operator)) != 0 || doc_out_open(&out, f, o->output) != 0)
 		return EXIT_USAGE;
 	if ((st = tool_open_store(o, false, false)) == NULL)
 		goto fail;
@@ -297,9 +302,11 @@ cmd_review_report(struct opts *o)
 	d.operator = operator;
 	d.cfg = cfg;
 	d.lines = &lines;
-	if (doc_emit(&d, f, o->output) == 0)
+	if (doc_out_close(&out, &d) == 0)
 		rc = EXIT_OK;
 fail:
+	if (out.fp != NULL)
+		doc_out_close(&out, NULL);
 	free(seqs);
 	lines_clear(&lines);
 	config_free(&cfg);

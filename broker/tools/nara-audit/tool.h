@@ -164,8 +164,19 @@ int doc_pdf(const struct doc *d, const char *path);
 int doc_pdf_available(void);
 /* Who makes a document: --operator, else the OS user as "name (uid N)". */
 int doc_operator(const struct opts *o, char *out, size_t len);
-/* Write d in format f to --output or stdout (PDF needs --output). */
-int doc_emit(const struct doc *d, enum doc_format f, const char *output);
+/* Where a document goes: --output (opened before any work, so that a
+ * path that cannot be written stops the command before the audit row)
+ * or stdout; for PDF the path chromium writes. */
+struct doc_out {
+	enum doc_format f;
+	const char *path;            /* --output, borrowed; NULL: stdout */
+	FILE *fp;
+};
+/* 0, or -1 after saying why. */
+int doc_out_open(struct doc_out *o, enum doc_format f, const char *output);
+/* Write d (NULL: nothing, and the opened file is removed) and close; 0,
+ * or -1 after saying why. */
+int doc_out_close(struct doc_out *o, const struct doc *d);
 
 /* review.c: the reproducible sample of sample and review report: the
  * seqs of the "received" rows drawn (k of them, in seq order) into *out

@@ -222,7 +222,8 @@ bench-compare: all $(B)/bench/bench_e2e
 # that is checked (tests/demo/demo.sh --help). Tunable from the command
 # line: DEMO_PORT, DEMO_HTTP_PORT, DEMO_MESSAGES, DEMO_LATE, DEMO_KEEP=1.
 demo: all
-	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) bash tests/demo/demo.sh
+	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) \
+	    $(if $(DEMO_STORE),DEMO_STORE=$(DEMO_STORE)) bash tests/demo/demo.sh
 
 # Fuzzers: libFuzzer targets built with clang (not needed by `make check`).
 # Debian bookworm: FUZZ_PACKAGES below give clang -fsanitize=fuzzer.

@@ -33,6 +33,11 @@ Environment:
   DEMO_LATE=CODE     municipality whose adapter starts late (default 1438)
   DEMO_TIMEOUT=S     seconds to wait for the traffic to settle (default 90)
   DEMO_KEEP=1        keep the demo directory and say where it is
+  DEMO_STORE=S       sqlite (default: narad's store is a file) or
+                     postgresql (a local PostgreSQL primary with a
+                     synchronous standby, made by tests/demo/pgpair.sh)
+  DEMO_PG_PORT=N     the primary's port with DEMO_STORE=postgresql (default
+                     27432; the standby takes the next one)
   NARA_BIN=DIR       the binaries (default build/bin of the source tree)
   NARA_TOP=DIR       the source tree (default two levels above this script)
   TMPDIR=DIR         where the demo directory is made (default /tmp)
@@ -59,10 +64,16 @@ N=${DEMO_MESSAGES:-1000}
 LATE=${DEMO_LATE:-1438}
 TIMEOUT=${DEMO_TIMEOUT:-90}
 KEEP=${DEMO_KEEP:-0}
+STORE=${DEMO_STORE:-sqlite}
+PG_PORT=${DEMO_PG_PORT:-27432}
 
 die() { echo "demo: $*" >&2; exit 2; }
 
-for v in PORT:DEMO_PORT HTTP_PORT:DEMO_HTTP_PORT N:DEMO_MESSAGES TIMEOUT:DEMO_TIMEOUT; do
+case "$STORE" in
+sqlite|postgresql) ;;
+*) die "DEMO_STORE must be sqlite or postgresql, not '$STORE'" ;;
+esac
+for v in PORT:DEMO_PORT HTTP_PORT:DEMO_HTTP_PORT N:DEMO_MESSAGES TIMEOUT:DEMO_TIMEOUT PG_PORT:DEMO_PG_PORT; do
 	name=${v%%:*}
 	[[ ${!name} =~ ^[0-9]+$ ]] || die "${v#*:} must be a number, not '${!name}'"
 done
@@ -79,10 +90,12 @@ CONF_SRC=$TOP/config/nara.conf
 
 # port_busy PORT: something on 127.0.0.1 answers a connection.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$PORT" "$HTTP_PORT"; do
+DEMO_PORTS=("$PORT" "$HTTP_PORT")
+[ "$STORE" = postgresql ] && DEMO_PORTS+=("$PG_PORT" "$(( PG_PORT + 1 ))")
+for p in "${DEMO_PORTS[@]}"; do
 	if port_busy "$p"; then
 		echo "demo: port 127.0.0.1:$p is in use; choose another with" \
-		    "DEMO_PORT=... DEMO_HTTP_PORT=..." >&2
+		    "DEMO_PORT=... DEMO_HTTP_PORT=... DEMO_PG_PORT=..." >&2
 		exit 3
 	fi
 done
@@ -113,6 +126,7 @@ done
 
 # ---------------------------------------------------------------- cleanup
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/nara-demo.XXXXXX") || die "mktemp failed"
+PG_DIR=
 NARAD_PID=
 declare -A ADAPTER_PID=()
 
@@ -152,10 +166,13 @@ cleanup()
 	trap - EXIT INT TERM
 	[ -t 1 ] && printf '\n'
 	stop_all
+	[ -n "$PG_DIR" ] && bash "$HERE/pgpair.sh" stop "$PG_DIR" >/dev/null 2>&1
 	if [ "$KEEP" = 1 ]; then
 		echo "demo: kept $DIR (narad: broker/narad.log, adapters: nodes/*/adapter.log)"
+		[ -n "$PG_DIR" ] && echo "demo: kept $PG_DIR (PostgreSQL, stopped)"
 	else
 		rm -rf "$DIR"
+		[ -n "$PG_DIR" ] && rm -rf "$PG_DIR"
 	fi
 	exit "$rc"
 }
@@ -199,6 +216,21 @@ done
     abort_demo "nara-audit keygen failed" "$DIR/pki.log"
 echo "  PKI        CA, broker certificate and ${#NODES[@]} node certificates (nara-pki); audit pseudonym and signing keys"
 
+# ---------------------------------------------------------------- the store
+STORE_CONF=
+if [ "$STORE" = postgresql ]; then
+	# Beside the demo directory, not in it: the servers run as nobody
+	# when the demo runs as root, and must reach their directory.
+	PG_DIR=$(mktemp -u "${TMPDIR:-/tmp}/nara-demo-pg.XXXXXX")
+	CONNINFO=$(bash "$HERE/pgpair.sh" start "$PG_DIR" "$PG_PORT" 2>"$DIR/pg.log") ||
+	    abort_demo "the PostgreSQL pair did not start" "$DIR/pg.log"
+	STORE_CONF="[store]
+backend = postgresql
+postgresql = $CONNINFO
+"
+	echo "  store      PostgreSQL on 127.0.0.1:$PG_PORT with a synchronous standby on $(( PG_PORT + 1 ))"
+fi
+
 # ---------------------------------------------------------------- narad
 CONF=$BROKER/nara.conf
 {
@@ -226,6 +258,7 @@ identity = san-uri
 runtime_dir = $BROKER/run
 handshake_timeout = 5s
 
+$STORE_CONF
 EOF
 	sed -n '/^# -* nodes/,$p' "$CONF_SRC"
 } > "$CONF"

@@ -27,7 +27,8 @@
 #define N_MSGS 10
 #define LEASE_S 3
 
-static struct pgserver pg;
+static struct pgserver pg, standby;
+static char conninfo[400];           /* the store, as both narads name it */
 static struct harness ha, hb;
 static struct tadapter gbg, bup;
 static struct fixture *fx;
@@ -47,7 +48,7 @@ configure(struct harness *h, const char *instance, int port)
 	    "runtime_dir = @RUNTIME_DIR@\n"
 	    "[store]\nbackend = postgresql\npostgresql = %s\n"
 	    "[ha]\ninstance = %s\nlease = %d\n", port, pki, pki, pki, pki,
-	    pg.conninfo, instance, LEASE_S);
+	    conninfo, instance, LEASE_S);
 	harness_init(h, extra);
 	tls_conf_runtime_dir(h);
 }
@@ -92,10 +93,20 @@ launch(struct harness *h)
 	}
 }
 
+/* The database (with a synchronous standby when replicated), the PKI,
+ * narad-a active, narad-b standby, two adapters that know both. */
 static void
-setup(void)
+start_all(bool replicated)
 {
 	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
+	if (replicated) {
+		cr_assert_eq(pgserver_standby(&pg, &standby), 0, "no standby");
+		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1,127.0.0.1 "
+		    "port=%d,%d user=nara dbname=nara connect_timeout=2 "
+		    "target_session_attrs=read-write", pg.port, standby.port);
+	} else {
+		snprintf(conninfo, sizeof(conninfo), "%s", pg.conninfo);
+	}
 	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
 	port_a = tls_free_port();
 	port_b = tls_free_port();
@@ -117,6 +128,18 @@ setup(void)
 }
 
 static void
+setup(void)
+{
+	start_all(false);
+}
+
+static void
+setup_replicated(void)
+{
+	start_all(true);
+}
+
+static void
 teardown(void)
 {
 	char cmd[200];
@@ -126,6 +149,7 @@ teardown(void)
 	tadapter_cleanup(&bup);
 	harness_cleanup(&ha);
 	harness_cleanup(&hb);
+	pgserver_cleanup(&standby);
 	pgserver_cleanup(&pg);
 	if (getenv("NARA_KEEP_TMP") == NULL) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
@@ -134,13 +158,16 @@ teardown(void)
 }
 
 TestSuite(ha, .init = setup, .fini = teardown, .timeout = 240);
+TestSuite(ha_db, .init = setup_replicated, .fini = teardown,
+    .timeout = 240);
 
+/* sql on the database that is primary now. */
 static long long
 pg_long(const char *sql)
 {
 	long long v = -1;
 
-	cr_assert_eq(pgserver_sql(pg.conninfo, sql, &v), 0, "%s", sql);
+	cr_assert_eq(pgserver_sql(conninfo, sql, &v), 0, "%s", sql);
 	return v;
 }
 
@@ -330,4 +357,65 @@ Test(ha, step_down_hands_over_and_is_audited)
 	cr_assert_eq(naractl(&ha, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          standby"), "%s", out);
 	expect_audit_intact(&hb);
+}
+
+/* The role naractl status reports for h: "active", "standby" or "" when
+ * it does not answer. */
+static const char *
+role_of(const struct harness *h)
+{
+	static char out[4096];
+
+	if (naractl(h, out, sizeof(out), "status") != 0)
+		return "";
+	return strstr(out, "role          active") != NULL ? "active" :
+	    strstr(out, "role          standby") != NULL ? "standby" : "";
+}
+
+/* The database primary killed under traffic and its synchronous standby
+ * promoted. Either the active narad reconnects to the new primary within
+ * its lease and stays active, or it cannot renew in time, restarts as a
+ * standby, and one narad takes over; with the active narad killed too,
+ * the standby takes over. Either way not one accepted message is lost or
+ * doubled, and exactly one narad is active at the end. */
+static void
+database_failover(bool kill_active_too)
+{
+	char before[N_MSGS][64], after[N_MSGS][64];
+	const char *ra, *rb;
+
+	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, before);
+	cr_assert(spool_wait(&bup, "inbox", before[0], 60000), "no traffic");
+	if (kill_active_too)
+		harness_stop(&ha, SIGKILL);
+	pgserver_kill(&pg);
+	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
+	if (kill_active_too)
+		cr_assert(harness_wait_log(&hb, "ha: active", 1, 60000), "narad-b "
+		    "did not take over; see %s", hb.log);
+	send_many(&gbg, N_MSGS, N_MSGS, T_GBG_EH, T_BUP, after);
+	expect_delivered(&gbg, &bup, N_MSGS, before);
+	expect_delivered(&gbg, &bup, N_MSGS, after);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 2 * N_MSGS,
+	    "not exactly once");
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 2 * N_MSGS);
+	ra = kill_active_too ? "" : role_of(&ha);
+	rb = role_of(&hb);
+	cr_expect((strcmp(ra, "active") == 0) != (strcmp(rb, "active") == 0),
+	    "not exactly one active narad: a %s, b %s", ra, rb);
+	tadapter_stop(&gbg, SIGTERM);
+	tadapter_stop(&bup, SIGTERM);
+	harness_stop(&ha, SIGTERM);
+	harness_stop(&hb, SIGTERM);
+	expect_audit_intact(&hb);
+}
+
+Test(ha_db, database_primary_killed_and_promoted)
+{
+	database_failover(false);
+}
+
+Test(ha_db, active_narad_and_database_primary_killed_together)
+{
+	database_failover(true);
 }

@@ -23,7 +23,7 @@
  */
 #include "store_int.h"
 
-#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +98,9 @@ check_main(void *arg)
 int
 store_check_start(struct store_be *st, struct nara_err *err)
 {
+	sigset_t all, old;
+	int rc;
+
 	atomic_store(&st->check_state, CHECK_NONE);
 	if (st->created)
 		return 0;         /* built complete under a temporary name */
@@ -112,10 +115,15 @@ store_check_start(struct store_be *st, struct nara_err *err)
 		return store_guard_check(st, err);
 	}
 	atomic_store(&st->check_state, CHECK_RUNNING);
-	if (pthread_create(&st->check_thread, NULL, check_main, st) != 0) {
+	/* Signals stay with the daemon's own thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->check_thread, NULL, check_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		atomic_store(&st->check_state, CHECK_NONE);
 		log_warn("store %s: cannot start the check thread (%s); checking "
-		    "before serving", st->path, strerror(errno));
+		    "before serving", st->path, strerror(rc));
 		return store_guard_check(st, err);
 	}
 	st->check_thread_live = true;

@@ -412,10 +412,9 @@ mark_print(FILE *f, const struct store_mark *m)
 	fprintf(f, "\nkey %s\n", m->is_signed ? m->fingerprint : "-");
 	if (m->clean)
 		fprintf(f, "# the store file as narad left it at its last stop "
-		    "(device:inode:"
-		    "size:mtime_ns)\nclean %" PRIu64 ":%" PRIu64 ":%" PRId64 ":%"
-		    PRId64 "\n", m->clean_dev, m->clean_ino, m->clean_size,
-		    m->clean_mtime_ns);
+		    "(device:inode:size:mtime_ns)\nclean %" PRIu64 ":%" PRIu64
+		    ":%" PRId64 ":%" PRId64 "\n", m->clean_dev, m->clean_ino,
+		    m->clean_size, m->clean_mtime_ns);
 	return ferror(f) ? -1 : 0;
 }
 

@@ -198,7 +198,9 @@ zap_free(struct zap **zp)
 
 /* Monitor events of the ROUTER: the first frame is the event (16 bits)
  * and its value (32 bits), the second the endpoint. With the pid filter on,
- * a refused peer is an accept that "failed": libzmq closed it. */
+ * a refused peer is an accept that "failed": libzmq closed it. An accept
+ * that fails for another reason (the peer gone before it) looks the same;
+ * libzmq's errno for the event does not tell them apart. */
 static void
 on_monitor(void *sock, void *arg)
 {

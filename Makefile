@@ -85,14 +85,14 @@ ITEST_HELPERS := $(wildcard tests/integration/*.h)
 $(B)/tests/%.o: EXTRA_INC := -Ibroker/narad -Iadapters \
 	-Ibroker/tools/nara-audit -Ibroker/tools/naractl -Itests/integration
 
-.PHONY: all check unit integration sanitize clean install deps config bench fuzz demo
+.PHONY: all check unit integration sanitize clean install deps config bench fuzz demo demo-ha
 all: $(BINS)
 
 # ---------------------------------------------------------------- packages
 # deps-check: stop with the apt-get command when a Debian package is
 # missing. It installs them (as root) only for the goals that may install:
 # deps, check, demo and the test and bench runs; never for a plain `make`.
-INSTALL_GOALS := deps check demo unit integration sanitize soak bench fuzz-replay
+INSTALL_GOALS := deps check demo demo-ha unit integration sanitize soak bench fuzz-replay
 ifneq ($(filter $(INSTALL_GOALS),$(MAKECMDGOALS)),)
 DEPS_INSTALL := 1
 endif
@@ -224,6 +224,12 @@ bench-compare: all $(B)/bench/bench_e2e
 demo: all
 	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) \
 	    $(if $(DEMO_STORE),DEMO_STORE=$(DEMO_STORE)) bash tests/demo/demo.sh
+
+# The same region with two narads ([ha]) on a local PostgreSQL pair; the
+# active one is killed halfway through (tests/demo/demo.sh --help).
+demo-ha: all
+	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) DEMO_HA=1 \
+	    bash tests/demo/demo.sh
 
 # Fuzzers: libFuzzer targets built with clang (not needed by `make check`).
 # Debian bookworm: FUZZ_PACKAGES below give clang -fsanitize=fuzzer.

@@ -38,6 +38,10 @@ Environment:
                      synchronous standby, made by tests/demo/pgpair.sh)
   DEMO_PG_PORT=N     the primary's port with DEMO_STORE=postgresql (default
                      27432; the standby takes the next one)
+  DEMO_HA=1          two narads with [ha] on the PostgreSQL pair (implies
+                     DEMO_STORE=postgresql; the standby's TLS port is
+                     DEMO_PORT+2); halfway through the traffic the active
+                     one is killed (kill -9) and the standby takes over
   NARA_BIN=DIR       the binaries (default build/bin of the source tree)
   NARA_TOP=DIR       the source tree (default two levels above this script)
   TMPDIR=DIR         where the demo directory is made (default /tmp)
@@ -66,9 +70,16 @@ TIMEOUT=${DEMO_TIMEOUT:-90}
 KEEP=${DEMO_KEEP:-0}
 STORE=${DEMO_STORE:-sqlite}
 PG_PORT=${DEMO_PG_PORT:-27432}
+HA=${DEMO_HA:-0}
+[ "$HA" = 1 ] && STORE=postgresql
+PORT2=$(( ${PORT//[^0-9]/0} + 2 ))
 
 die() { echo "demo: $*" >&2; exit 2; }
 
+case "$HA" in
+0|1) ;;
+*) die "DEMO_HA must be 0 or 1, not '$HA'" ;;
+esac
 case "$STORE" in
 sqlite|postgresql) ;;
 *) die "DEMO_STORE must be sqlite or postgresql, not '$STORE'" ;;
@@ -92,6 +103,7 @@ CONF_SRC=$TOP/config/nara.conf
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 DEMO_PORTS=("$PORT" "$HTTP_PORT")
 [ "$STORE" = postgresql ] && DEMO_PORTS+=("$PG_PORT" "$(( PG_PORT + 1 ))")
+[ "$HA" = 1 ] && DEMO_PORTS+=("$PORT2")
 for p in "${DEMO_PORTS[@]}"; do
 	if port_busy "$p"; then
 		echo "demo: port 127.0.0.1:$p is in use; choose another with" \
@@ -128,6 +140,8 @@ done
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/nara-demo.XXXXXX") || die "mktemp failed"
 PG_DIR=
 NARAD_PID=
+NARAD2_PID=
+CONF2=
 declare -A ADAPTER_PID=()
 
 # stop_pids PID...: TERM, wait up to 5 s, then KILL what is left.
@@ -157,7 +171,8 @@ stop_all()
 	stop_pids "${ADAPTER_PID[@]}"
 	ADAPTER_PID=()
 	[ -n "$NARAD_PID" ] && stop_pids "$NARAD_PID"
-	NARAD_PID=
+	[ -n "$NARAD2_PID" ] && stop_pids "$NARAD2_PID"
+	NARAD_PID= NARAD2_PID=
 }
 
 cleanup()
@@ -228,6 +243,11 @@ if [ "$STORE" = postgresql ]; then
 backend = postgresql
 postgresql = $CONNINFO
 "
+	[ "$HA" = 1 ] && STORE_CONF+="
+[ha]
+instance = narad-1
+lease = 3s
+"
 	echo "  store      PostgreSQL on 127.0.0.1:$PG_PORT with a synchronous standby on $(( PG_PORT + 1 ))"
 fi
 
@@ -277,7 +297,43 @@ for (( i = 0; ; i++ )); do
 done
 naractl() { "$BIN/naractl" -c "$CONF" "$@"; }
 
+# ---------------------------------------------------------------- [ha]
+# The second narad: the same configuration with its own instance name,
+# TLS port and directories; it waits as a standby.
+if [ "$HA" = 1 ]; then
+	BROKER2=$DIR/broker2
+	CONF2=$BROKER2/nara.conf
+	mkdir -p "$BROKER2/run" && chmod 0700 "$BROKER2/run" ||
+	    abort_demo "cannot create $BROKER2"
+	sed -e "s|$BROKER/run|$BROKER2/run|g" -e "s|^id = narad-demo|id = narad-demo-2|" \
+	    -e "s|^listen = 127.0.0.1:$PORT|listen = 127.0.0.1:$PORT2|" \
+	    -e "s|^http_listen = .*|http_listen =|" \
+	    -e "s|^instance = narad-1|instance = narad-2|" "$CONF" > "$CONF2"
+	setsid "$BIN/narad" -c "$CONF2" 2>>"$BROKER2/narad.log" &
+	NARAD2_PID=$!
+	for (( i = 0; ; i++ )); do
+		kill -0 "$NARAD2_PID" 2>/dev/null ||
+		    abort_demo "the second narad exited at start" "$BROKER2/narad.log"
+		grep -q "waits for the lease" "$BROKER2/narad.log" && break
+		(( i < 100 )) || abort_demo "the second narad did not start as a standby" "$BROKER2/narad.log"
+		sleep 0.1
+	done
+	echo "  narad      narad-1 active on 127.0.0.1:$PORT, narad-2 standby on 127.0.0.1:$PORT2 (lease 3 s)"
+	# naractl asks whichever narad is active.
+	naractl()
+	{
+		local c
+		for c in "$CONF" "$CONF2"; do
+			"$BIN/naractl" -c "$c" status 2>/dev/null | grep -q '^role  *active' &&
+			    { "$BIN/naractl" -c "$c" "$@"; return; }
+		done
+		"$BIN/naractl" -c "$CONF2" "$@"
+	}
+fi
+
 # ---------------------------------------------------------------- adapters
+ADAPTER_BROKERS=127.0.0.1:$PORT
+[ "$HA" = 1 ] && ADAPTER_BROKERS+=",127.0.0.1:$PORT2"
 # node_dir NODE: sets ND to the node's directory.
 node_dir() { ND=$DIR/nodes/$1; }
 
@@ -289,7 +345,7 @@ write_adapter_conf()
 	cat > "$ND/adapter.conf" <<EOF
 [adapter]
 node_id = $node
-broker = 127.0.0.1:$PORT
+broker = $ADAPTER_BROKERS
 tls = yes
 ca = $PKI/ca.pem
 cert = $PKI/$node.pem
@@ -577,8 +633,14 @@ settle()
 check_alive()
 {
 	local node
-	kill -0 "$NARAD_PID" 2>/dev/null ||
-	    abort_demo "narad exited during the traffic; its log ends:" "$BROKER/narad.log"
+	if [ -n "$NARAD_PID" ]; then
+		kill -0 "$NARAD_PID" 2>/dev/null ||
+		    abort_demo "narad exited during the traffic; its log ends:" "$BROKER/narad.log"
+	fi
+	if [ -n "$NARAD2_PID" ]; then
+		kill -0 "$NARAD2_PID" 2>/dev/null ||
+		    abort_demo "the second narad exited during the traffic; its log ends:" "$BROKER2/narad.log"
+	fi
 	for node in "${!ADAPTER_PID[@]}"; do
 		kill -0 "${ADAPTER_PID[$node]}" 2>/dev/null && continue
 		node_dir "$node"
@@ -594,6 +656,26 @@ progress()
 	    $(( SECONDS - T0 )) "${#IDS[@]}" "$C_ACCEPTED" "$C_REFUSED" "$C_DELIVERED" \
 	    "$C_RECEIPTS" "${MUNI_NAME[$LATE]}" "$LATE_STATE"
 	if [ -t 1 ]; then printf '\r%s\033[K' "$line"; else printf '%s\n' "$line"; fi
+}
+
+# failover: kill -9 the active narad in the middle of the traffic and wait
+# until the standby serves.
+FAILOVER_NOTE=
+failover()
+{
+	local t0=$SECONDS i
+	[ -t 1 ] && printf '\n'
+	echo "failover: kill -9 of the active narad (narad-1) with traffic in flight"
+	kill -KILL "$NARAD_PID" 2>/dev/null
+	wait "$NARAD_PID" 2>/dev/null
+	NARAD_PID=
+	for (( i = 0; ; i++ )); do
+		grep -q "ha: active" "$BROKER2/narad.log" && port_busy "$PORT2" && break
+		(( i < 300 )) || abort_demo "the standby did not take over in 30 s" "$BROKER2/narad.log"
+		sleep 0.1
+	done
+	FAILOVER_NOTE=$(grep -o "ha: active: .*" "$BROKER2/narad.log" | head -1)
+	echo "failover: narad-2 serves after $(( SECONDS - t0 )) s ($FAILOVER_NOTE)"
 }
 
 # late_waiting: how many messages to the late node narad holds now.
@@ -621,6 +703,7 @@ while :; do
 		wave=$(( wave + 1 ))
 		for (( ; next < N * wave / WAVES; next++ )); do request "$next"; done
 		(( wave == WAVES / 2 + 1 || WAVES == 1 )) && invalid_messages
+		(( HA == 1 && wave == WAVES / 2 + 1 )) && failover
 		(( wave == WAVES )) && deadline=$(( SECONDS + TIMEOUT ))
 	fi
 	check_alive

@@ -3,7 +3,8 @@
 # random ports must pass, print its summary with every invalid message
 # refused with its expected code, and leave no process and no directory
 # behind; a demo stopped with TERM in the middle must clean up too, and a
-# demo whose port is taken must say so and exit 3.
+# demo whose port is taken must say so and exit 3; and the demo with two
+# narads on PostgreSQL (make demo-ha) must pass its failover.
 #
 # make integration runs it with NARA_TOP (source tree) and NARA_BIN.
 
@@ -111,6 +112,29 @@ else
 	check "second demo got as far as the traffic" false
 	tail -n 20 "$LOG2"
 fi
+
+# 3. make demo-ha in small: two narads with [ha] on a PostgreSQL pair, the
+# active one killed halfway. The servers run as nobody when this runs as
+# root, so the directories on their way must let others pass.
+LOG3=$PARENT/demo-ha.log
+mkdir "$PARENT/run-ha"
+chmod 0711 "$PARENT" "$PARENT/run-ha"
+for _ in 1 2 3; do
+	port=$(random_port)
+	DEMO_HA=1 DEMO_PORT=$port DEMO_HTTP_PORT=$((port + 1)) \
+	    DEMO_PG_PORT=$((port + 3)) DEMO_MESSAGES=20 TMPDIR=$PARENT/run-ha \
+	    NARA_TOP=$TOP NARA_BIN=$BIN bash "$DEMO" >"$LOG3" 2>&1
+	RC=$?
+	[ "$RC" = 3 ] || break
+done
+check "demo-ha exits 0" [ "$RC" = 0 ]
+check "demo-ha: the standby took over" has_line '^failover: narad-2 serves after [0-9]+ s' "$LOG3"
+check "demo-ha: narad-2 is active at the end" has_line '^role +active, instance narad-2' "$LOG3"
+check "demo-ha: audit chain intact" has_line '^intact: ' "$LOG3"
+check "demo-ha says it passed" has_line '^demo passed in ' "$LOG3"
+check "demo-ha: no process left behind" no_process_left
+check "demo-ha: directories removed" [ -z "$(ls -A "$PARENT/run-ha")" ]
+[ "$RC" = 0 ] || tail -n 30 "$LOG3"
 
 if [ "$failures" -ne 0 ]; then
 	echo "demo_smoke: $failures checks failed; the demo's output:"

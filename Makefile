@@ -299,7 +299,8 @@ check: unit integration fuzz-replay
 # NARA_SOAK=1 (more kill -9 cycles of narad and of adapters, more link cuts,
 # longer fsync failures). Not part of check.
 SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash \
-	$(B)/tests/itest_soak_adapters $(B)/tests/itest_hostile,$(ITEST_BINS))
+	$(B)/tests/itest_soak_adapters $(B)/tests/itest_hostile \
+	$(B)/tests/itest_soak_ha,$(ITEST_BINS))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
 	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done

@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 
 #include "adapter_helpers.h"
+#include "ha_helpers.h"
 #include "fixture.h"
 #include "harness.h"
 #include "pgserver.h"
@@ -28,70 +29,15 @@
 #define LEASE_S 3
 
 static struct pgserver pg, standby;
-static char conninfo[400];           /* the store, as both narads name it */
-static struct harness ha, hb;
+static struct hapair pair;
+#define NA (pair.n[0])
+#define NB (pair.n[1])
+#define PKI (pair.pki)
+#define CONNINFO (pair.conninfo)
+#define port_a (pair.port[0])
+#define port_b (pair.port[1])
 static struct tadapter gbg, bup;
 static struct fixture *fx;
-static char pki[64];
-static int port_a, port_b;
-
-/* narad's config: its own TLS port, the shared store and [ha]. */
-static void
-configure(struct harness *h, const char *instance, int port)
-{
-	char extra[2048];
-
-	snprintf(extra, sizeof(extra),
-	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
-	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
-	    "identity = san-uri\nhandshake_timeout = 2\n"
-	    "runtime_dir = @RUNTIME_DIR@\n"
-	    "[store]\nbackend = postgresql\npostgresql = %s\n"
-	    "[ha]\ninstance = %s\nlease = %d\n", port, pki, pki, pki, pki,
-	    conninfo, instance, LEASE_S);
-	harness_init(h, extra);
-	tls_conf_runtime_dir(h);
-}
-
-/* Both narads must pseudonymise alike: b gets a's key. */
-static void
-share_key(void)
-{
-	char cmd[800];
-
-	snprintf(cmd, sizeof(cmd), "cp '%s/pseudonym.key' '%s/pseudonym.key'",
-	    ha.dir, hb.dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-static void
-tls_adapter(struct tadapter *a, const char *node)
-{
-	char extra[1024], brokers[64];
-
-	snprintf(brokers, sizeof(brokers), "127.0.0.1:%d,127.0.0.1:%d", port_a,
-	    port_b);
-	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
-	    "key = %s/%s.key\n", pki, pki, node, pki, node);
-	tadapter_init(a, node, brokers, extra);
-}
-
-/* Start narad h (a standby binds no router: callers wait for its log). */
-static void
-launch(struct harness *h)
-{
-	char bin[300];
-
-	harness_bin("narad", bin, sizeof(bin));
-	h->pid = fork();
-	cr_assert(h->pid >= 0);
-	if (h->pid == 0) {
-		if (freopen(h->log, "a", stderr) == NULL)
-			_exit(126);
-		execl(bin, "narad", "-c", h->conf, (char *)NULL);
-		_exit(127);
-	}
-}
 
 /* The database (with a synchronous standby when replicated), the PKI,
  * narad-a active, narad-b standby, two adapters that know both. */
@@ -101,28 +47,24 @@ start_all(bool replicated)
 	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
 	if (replicated) {
 		cr_assert_eq(pgserver_standby(&pg, &standby), 0, "no standby");
-		snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1,127.0.0.1 "
+		snprintf(CONNINFO, sizeof(CONNINFO), "host=127.0.0.1,127.0.0.1 "
 		    "port=%d,%d user=nara dbname=nara connect_timeout=2 "
 		    "target_session_attrs=read-write", pg.port, standby.port);
 	} else {
-		snprintf(conninfo, sizeof(conninfo), "%s", pg.conninfo);
+		snprintf(CONNINFO, sizeof(CONNINFO), "%s", pg.conninfo);
 	}
-	tls_pki_make(pki, (const char *const[]){ T_GBG, T_BUP, NULL });
-	port_a = tls_free_port();
-	port_b = tls_free_port();
+	tls_pki_make(PKI, (const char *const[]){ T_GBG, T_BUP, NULL });
 	fx = fixture_new();
-	configure(&ha, "narad-a", port_a);
-	configure(&hb, "narad-b", port_b);
-	share_key();
-	launch(&ha);
-	cr_assert(harness_wait_log(&ha, "ha: active", 1, 20000), "narad-a did "
-	    "not become active; see %s", ha.log);
-	tls_wait_listening(port_a, ha.log);
-	launch(&hb);
-	cr_assert(harness_wait_log(&hb, "waits for the lease", 1, 20000),
-	    "narad-b did not start as a standby; see %s", hb.log);
-	tls_adapter(&gbg, T_GBG);
-	tls_adapter(&bup, T_BUP);
+	hapair_configure(&pair, LEASE_S);
+	ha_launch(&NA);
+	cr_assert(harness_wait_log(&NA, "ha: active", 1, 20000), "narad-a did "
+	    "not become active; see %s", NA.log);
+	tls_wait_listening(port_a, NA.log);
+	ha_launch(&NB);
+	cr_assert(harness_wait_log(&NB, "waits for the lease", 1, 20000),
+	    "narad-b did not start as a standby; see %s", NB.log);
+	ha_adapter(&gbg, &pair, T_GBG);
+	ha_adapter(&bup, &pair, T_BUP);
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
 }
@@ -147,12 +89,12 @@ teardown(void)
 	fixture_free(&fx);
 	tadapter_cleanup(&gbg);
 	tadapter_cleanup(&bup);
-	harness_cleanup(&ha);
-	harness_cleanup(&hb);
+	harness_cleanup(&NA);
+	harness_cleanup(&NB);
 	pgserver_cleanup(&standby);
 	pgserver_cleanup(&pg);
 	if (getenv("NARA_KEEP_TMP") == NULL) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pki);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", PKI);
 		cr_assert_eq(system(cmd), 0);
 	}
 }
@@ -167,7 +109,7 @@ pg_long(const char *sql)
 {
 	long long v = -1;
 
-	cr_assert_eq(pgserver_sql(conninfo, sql, &v), 0, "%s", sql);
+	cr_assert_eq(pgserver_sql(CONNINFO, sql, &v), 0, "%s", sql);
 	return v;
 }
 
@@ -193,32 +135,11 @@ expect_delivered(struct tadapter *from, struct tadapter *to, int n,
 {
 	for (int i = 0; i < n; i++) {
 		cr_assert(spool_wait(to, "inbox", names[i], 60000), "%s never "
-		    "arrived; see %s, %s and %s", names[i], from->log, ha.log,
-		    hb.log);
+		    "arrived; see %s, %s and %s", names[i], from->log, NA.log,
+		    NB.log);
 		cr_assert(spool_wait(from, "receipts", names[i], 60000),
 		    "no receipt for %s", names[i]);
 	}
-}
-
-static void
-expect_audit_intact(const struct harness *h)
-{
-	char out[4096], tool[300];
-
-	harness_bin("nara-audit", tool, sizeof(tool));
-	cr_expect_eq(harness_run(out, sizeof(out), "%s verify -c %s", tool,
-	    h->conf), 0, "nara-audit verify: %s", out);
-	cr_expect(strstr(out, "intact") != NULL, "%s", out);
-}
-
-/* naractl ARGS against h; its output into out, the exit status back. */
-static int
-naractl(const struct harness *h, char *out, size_t len, const char *args)
-{
-	char tool[300];
-
-	harness_bin("naractl", tool, sizeof(tool));
-	return harness_run(out, len, "%s -c %s %s", tool, h->conf, args);
 }
 
 /* The standby answers status with its role and the holder, and refuses
@@ -227,16 +148,16 @@ Test(ha, standby_answers_status_only)
 {
 	char out[4096];
 
-	cr_assert_eq(naractl(&hb, out, sizeof(out), "status"), 0, "%s", out);
+	cr_assert_eq(ha_naractl(&NB, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          standby, instance "
 	    "narad-b"), "%s", out);
 	cr_expect_not_null(strstr(out, "held by narad-a, epoch 1"), "%s", out);
-	cr_assert_eq(naractl(&ha, out, sizeof(out), "status"), 0, "%s", out);
+	cr_assert_eq(ha_naractl(&NA, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          active, instance "
 	    "narad-a"), "%s", out);
-	cr_expect_neq(naractl(&hb, out, sizeof(out), "nodes"), 0);
+	cr_expect_neq(ha_naractl(&NB, out, sizeof(out), "nodes"), 0);
 	cr_expect_not_null(strstr(out, "NR042"), "%s", out);
-	cr_expect_neq(naractl(&hb, out, sizeof(out), "step-down"), 0);
+	cr_expect_neq(ha_naractl(&NB, out, sizeof(out), "step-down"), 0);
 	/* the standby's TLS front is closed: nodes go to narad-a */
 	cr_expect_lt(tcp_connect_local(port_b), 0, "a standby accepted a "
 	    "TCP connection");
@@ -258,9 +179,9 @@ Test(ha, kill9_active_standby_serves_within_the_term)
 	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, before);
 	expect_delivered(&gbg, &bup, N_MSGS, before);
 	t0 = harness_ms_now();
-	harness_stop(&ha, SIGKILL);
-	took = takeover_ms(&hb, t0);
-	tls_wait_listening(port_b, hb.log);
+	harness_stop(&NA, SIGKILL);
+	took = takeover_ms(&NB, t0);
+	tls_wait_listening(port_b, NB.log);
 	cr_expect_leq(took, (LEASE_S + 2) * 1000, "standby served %lld ms "
 	    "after the kill", (long long)took);
 	send_many(&gbg, N_MSGS, N_MSGS, T_GBG_EH, T_BUP, after);
@@ -270,14 +191,14 @@ Test(ha, kill9_active_standby_serves_within_the_term)
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
 	    "'ha_takeover' AND detail LIKE 'instance narad-b epoch 2: lease of "
 	    "narad-a (epoch 1) not renewed for %'"), 1);
-	cr_assert_eq(naractl(&hb, out, sizeof(out), "status"), 0, "%s", out);
+	cr_assert_eq(ha_naractl(&NB, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          active, instance "
 	    "narad-b"), "%s", out);
 	cr_expect_not_null(strstr(out, "1 takeovers"), "%s", out);
 	tadapter_stop(&gbg, SIGTERM);
 	tadapter_stop(&bup, SIGTERM);
-	harness_stop(&hb, SIGTERM);
-	expect_audit_intact(&hb);
+	harness_stop(&NB, SIGTERM);
+	ha_expect_audit_intact(&NB);
 }
 
 /* A frozen active narad: the standby takes over after the term; woken
@@ -294,12 +215,12 @@ Test(ha, frozen_active_commits_nothing_after_the_takeover)
 	Nara__Submit sub = NARA__SUBMIT__INIT;
 	int64_t t0;
 
-	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
-	snprintf(cert, sizeof(cert), "%s/%s.pem", pki, T_BUP);
-	snprintf(key, sizeof(key), "%s/%s.key", pki, T_BUP);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", PKI);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", PKI, T_BUP);
+	snprintf(key, sizeof(key), "%s/%s.key", PKI, T_BUP);
 	t = tls_tunnel_start(port_a, NULL, ca, cert, key);
 	tls_tunnel_client_hello(&c, t, T_BUP);
-	kill(ha.pid, SIGSTOP);
+	kill(NA.pid, SIGSTOP);
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL_RESPONSE, T_BUP,
 	    T_GBG_SOC);
 	sub.envelope = env;
@@ -307,11 +228,11 @@ Test(ha, frozen_active_commits_nothing_after_the_takeover)
 	f.submit = &sub;
 	tclient_send(&c, &f);
 	t0 = harness_ms_now();
-	cr_expect_geq(takeover_ms(&hb, t0), LEASE_S * 1000 - 1500,
+	cr_expect_geq(takeover_ms(&NB, t0), LEASE_S * 1000 - 1500,
 	    "taken over before the lease could have expired");
-	kill(ha.pid, SIGCONT);
-	cr_assert(harness_wait_log(&ha, "stepping down, not serving", 1, 30000),
-	    "the woken narad did not step down; see %s", ha.log);
+	kill(NA.pid, SIGCONT);
+	cr_assert(harness_wait_log(&NA, "stepping down, not serving", 1, 30000),
+	    "the woken narad did not step down; see %s", NA.log);
 	while ((ans = tclient_recv(&c, 3000)) != NULL) {
 		cr_expect_neq(ans->kind_case, NARA__FRAME__KIND_ACCEPTED,
 		    "the fenced narad sent Accepted");
@@ -320,15 +241,15 @@ Test(ha, frozen_active_commits_nothing_after_the_takeover)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
 	    "message_id = '%s'", env->message_id);
 	cr_expect_eq(pg_long(sql), 0, "the fenced narad stored the message");
-	cr_assert(harness_wait_log(&ha, "waits for the lease", 2, 30000),
-	    "narad-a did not restart as a standby; see %s", ha.log);
+	cr_assert(harness_wait_log(&NA, "waits for the lease", 2, 30000),
+	    "narad-a did not restart as a standby; see %s", NA.log);
 	tclient_close(&c);
 	tls_tunnel_stop(&t);
 	/* the adapters go on through narad-b */
 	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, names);
 	expect_delivered(&gbg, &bup, N_MSGS, names);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
-	expect_audit_intact(&hb);
+	ha_expect_audit_intact(&NB);
 }
 
 Test(ha, step_down_hands_over_and_is_audited)
@@ -338,12 +259,12 @@ Test(ha, step_down_hands_over_and_is_audited)
 
 	send_many(&gbg, N_MSGS / 2, 0, T_GBG_EH, T_BUP, names);
 	t0 = harness_ms_now();
-	cr_assert_eq(naractl(&ha, out, sizeof(out), "step-down"), 0, "%s", out);
+	cr_assert_eq(ha_naractl(&NA, out, sizeof(out), "step-down"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "stepped down"), "%s", out);
-	cr_expect_leq(takeover_ms(&hb, t0), LEASE_S * 1000, "the standby "
+	cr_expect_leq(takeover_ms(&NB, t0), LEASE_S * 1000, "the standby "
 	    "waited for the term instead of taking the released lease");
-	cr_assert(harness_wait_log(&ha, "waits for the lease", 2, 30000),
-	    "narad-a did not restart as a standby; see %s", ha.log);
+	cr_assert(harness_wait_log(&NA, "waits for the lease", 2, 30000),
+	    "narad-a did not restart as a standby; see %s", NA.log);
 	send_many(&gbg, N_MSGS / 2, N_MSGS / 2, T_GBG_EH, T_BUP,
 	    names + N_MSGS / 2);
 	expect_delivered(&gbg, &bup, N_MSGS, names);
@@ -354,22 +275,9 @@ Test(ha, step_down_hands_over_and_is_audited)
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
 	    "'ha_takeover' AND detail LIKE 'instance narad-b epoch 2:%'"), 1);
 	/* narad-a, restarted, leaves the lease to narad-b */
-	cr_assert_eq(naractl(&ha, out, sizeof(out), "status"), 0, "%s", out);
+	cr_assert_eq(ha_naractl(&NA, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          standby"), "%s", out);
-	expect_audit_intact(&hb);
-}
-
-/* The role naractl status reports for h: "active", "standby" or "" when
- * it does not answer. */
-static const char *
-role_of(const struct harness *h)
-{
-	static char out[4096];
-
-	if (naractl(h, out, sizeof(out), "status") != 0)
-		return "";
-	return strstr(out, "role          active") != NULL ? "active" :
-	    strstr(out, "role          standby") != NULL ? "standby" : "";
+	ha_expect_audit_intact(&NB);
 }
 
 /* The database primary killed under traffic and its synchronous standby
@@ -387,27 +295,27 @@ database_failover(bool kill_active_too)
 	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, before);
 	cr_assert(spool_wait(&bup, "inbox", before[0], 60000), "no traffic");
 	if (kill_active_too)
-		harness_stop(&ha, SIGKILL);
+		harness_stop(&NA, SIGKILL);
 	pgserver_kill(&pg);
 	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
 	if (kill_active_too)
-		cr_assert(harness_wait_log(&hb, "ha: active", 1, 60000), "narad-b "
-		    "did not take over; see %s", hb.log);
+		cr_assert(harness_wait_log(&NB, "ha: active", 1, 60000), "narad-b "
+		    "did not take over; see %s", NB.log);
 	send_many(&gbg, N_MSGS, N_MSGS, T_GBG_EH, T_BUP, after);
 	expect_delivered(&gbg, &bup, N_MSGS, before);
 	expect_delivered(&gbg, &bup, N_MSGS, after);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 2 * N_MSGS,
 	    "not exactly once");
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 2 * N_MSGS);
-	ra = kill_active_too ? "" : role_of(&ha);
-	rb = role_of(&hb);
+	ra = kill_active_too ? "" : ha_role(&NA);
+	rb = ha_role(&NB);
 	cr_expect((strcmp(ra, "active") == 0) != (strcmp(rb, "active") == 0),
 	    "not exactly one active narad: a %s, b %s", ra, rb);
 	tadapter_stop(&gbg, SIGTERM);
 	tadapter_stop(&bup, SIGTERM);
-	harness_stop(&ha, SIGTERM);
-	harness_stop(&hb, SIGTERM);
-	expect_audit_intact(&hb);
+	harness_stop(&NA, SIGTERM);
+	harness_stop(&NB, SIGTERM);
+	ha_expect_audit_intact(&NB);
 }
 
 Test(ha_db, database_primary_killed_and_promoted)

@@ -288,12 +288,20 @@ pgserver_kill(struct pgserver *s)
 int
 pgserver_standby(struct pgserver *primary, struct pgserver *standby)
 {
+	return pgserver_standby_at(primary, standby, 0);
+}
+
+int
+pgserver_standby_at(struct pgserver *primary, struct pgserver *standby,
+    int at)
+{
 	char bin[256], port[16], ci[256];
 	char *argv[] = { bin, "-h", "127.0.0.1", "-p", port, "-U", PG_USER,
 	    "-D", standby->data, "-R", "-X", "stream", "-c", "fast", "--no-sync", NULL };
 
 	memset(standby, 0, sizeof(*standby));
-	if (make_dir(standby) != 0 || (standby->port = free_port()) < 0)
+	if (make_dir(standby) != 0 ||
+	    (standby->port = at > 0 ? at : free_port()) < 0)
 		return -1;
 	snprintf(port, sizeof(port), "%d", primary->port);
 	prog(bin, sizeof(bin), "pg_basebackup");

@@ -40,6 +40,10 @@ void pgserver_kill(struct pgserver *s);
  * directory of its own, started on its own port) and name it in the
  * primary's synchronous_standby_names; 0 or -1. */
 int pgserver_standby(struct pgserver *primary, struct pgserver *standby);
+/* The same on the given port (0: a free one), e.g. the port of a primary
+ * that died, so that a conninfo naming both ports finds it again. */
+int pgserver_standby_at(struct pgserver *primary, struct pgserver *standby,
+    int port);
 /* pg_ctl promote on a standby and wait until it accepts writes; 0 or -1. */
 int pgserver_promote(struct pgserver *s);
 /* Stop (kill -9 if need be) and remove the directory. */

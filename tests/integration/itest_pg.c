@@ -184,6 +184,29 @@ log_has_refusal(void *arg)
 	return harness_log_count(&h, "NR041") > 0;
 }
 
+/* narad -n connects and checks the tables: an empty database is one narad
+ * will create them in; an unreachable server is NR041 and exit 1. */
+Test(pg, check_only_connects_and_checks_the_schema)
+{
+	char out[4096], bin[300];
+
+	configure(pg.conninfo);
+	harness_bin("narad", bin, sizeof(bin));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    0, "%s", out);
+	cr_expect(strstr(out, "store postgresql does not exist yet") != NULL,
+	    "%s", out);
+	harness_start(&h);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    0, "%s", out);
+	cr_expect(strstr(out, "does not exist yet") == NULL, "%s", out);
+	cr_assert_eq(pgserver_stop(&pg), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    1, "%s", out);
+	cr_expect(strstr(out, "NR041") != NULL, "%s", out);
+}
+
 Test(pg, database_down_refuses_then_service_resumes)
 {
 	char first[1][64], during[5][64];
@@ -215,7 +238,8 @@ inbox_has_one(void *arg)
 /* A primary with a synchronous standby: narad says so. kill -9 the primary
  * under traffic and promote the standby: narad (multi-host conninfo with
  * target_session_attrs=read-write) reconnects to the new primary by itself
- * and every message arrives exactly once, with the chain intact there. */
+ * and every message arrives exactly once, with the chain intact there;
+ * the new primary has no synchronous standby, and narad warns about it. */
 Test(pg, primary_killed_standby_promoted_nothing_lost)
 {
 	char conninfo[400], msgs[N_MSGS][64];
@@ -233,6 +257,9 @@ Test(pg, primary_killed_standby_promoted_nothing_lost)
 	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
 	expect_delivered(&gbg, &bup, N_MSGS, msgs);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	/* the promoted server has no standby of its own: narad warns */
+	cr_expect(harness_wait_log(&h, "no synchronous standby", 1, 30000),
+	    "no warning about the missing standby; see %s", h.log);
 	cr_expect_eq(pg_long_at(&standby, "SELECT count(*) FROM messages"),
 	    N_MSGS);
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);

@@ -372,10 +372,25 @@ quiet(void *arg, const char *msg)
 	(void)msg;
 }
 
+/* Defaults under the configured conninfo (which overrides them): a server
+ * that vanishes from the network is noticed within seconds instead of
+ * after the kernel's TCP timeouts, and a connection attempt gives up. */
+static PGconn *
+connect_with_defaults(const char *conninfo)
+{
+	static const char *const keys[] = { "connect_timeout",
+	    "keepalives_idle", "keepalives_interval", "keepalives_count",
+	    "tcp_user_timeout", "application_name", "dbname", NULL };
+	const char *values[] = { "10", "5", "2", "3", "10000", "narad",
+	    conninfo, NULL };
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 static int
 connect_db(struct store_be *st, struct nara_err *err)
 {
-	PGconn *c = PQconnectdb(st->conninfo);
+	PGconn *c = connect_with_defaults(st->conninfo);
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		size_t n = strcspn(PQerrorMessage(c), "\n");

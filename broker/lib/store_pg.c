@@ -231,7 +231,8 @@ pg_fail(struct store_be *st, const PGresult *res, const char *what,
 	if (err == NULL)
 		err = &local;
 	if (msg == NULL || msg[0] == '\0')
-		msg = st->conn ? PQerrorMessage(st->conn) : "not connected";
+		msg = st->conn ? PQerrorMessage(st->conn) : "no connection to "
+		    "the database (lost, or no answer in time)";
 	n = strcspn(msg, "\n");
 	nara_err_set(err, state != NULL && strncmp(state, "53", 2) == 0 ?
 	    NR_STORE_FULL : NR_STORE_FAILED, "store", "%s: %.*s", what, (int)n,
@@ -305,9 +306,7 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	snprintf(name, sizeof(name), "n%d", (int)s);
 	if (st->pipe)
 		return pg_pipe_call(st, name, true, p, out, what, err);
-	return pg_result(st, PQexecPrepared(st->conn, name, p ? p->n : 0,
-	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
-	    what, err);
+	return pg_result(st, pg_exec_wait(st, name, true, p), out, what, err);
 }
 
 int
@@ -320,9 +319,7 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, sql, false, p, out, what, err);
-	return pg_result(st, PQexecParams(st->conn, sql, p ? p->n : 0, NULL,
-	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
-	    what, err);
+	return pg_result(st, pg_exec_wait(st, sql, false, p), out, what, err);
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -581,7 +578,7 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 		pg_pipe_abort(st);
 		if (st->conn != NULL &&
 		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-			PQclear(PQexec(st->conn, "ROLLBACK"));
+			PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
 		return -1;
 	}
 	st->in_batch = true;
@@ -629,7 +626,7 @@ store_pg_rollback(struct store_be *st)
 		return;
 	pg_pipe_abort(st);
 	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(st->conn, "ROLLBACK"));
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	st->in_batch = false;

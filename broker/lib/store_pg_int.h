@@ -147,6 +147,14 @@ int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, PGresult **out, const char *what,
     struct nara_err *err);
 int pg_pipe_commit(struct store_be *st, struct nara_err *err);
+/* Wait (at most a fixed time) until a result can be read without
+ * blocking; -1 when the server did not answer in time: the connection is
+ * dropped then, as if lost. */
+int pg_wait_answer(struct store_be *st);
+/* PQexecPrepared/PQexecParams with that wait: the last result, or NULL
+ * when nothing came (connection lost or dropped). */
+PGresult *pg_exec_wait(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p);
 void pg_pipe_abort(struct store_be *st);
 
 /* The same for SQL text (upkeep, reports, tools). */

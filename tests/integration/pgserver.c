@@ -4,6 +4,7 @@
 #include "pgserver.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -274,12 +275,50 @@ pgserver_stop(struct pgserver *s)
 	return -1;
 }
 
+/* The parent pid of process pid from /proc/pid/stat, -1 when gone. */
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')'))
+	    != NULL && sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = -1;
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+/* SIGKILL every child of the postmaster (its backends, which run in
+ * sessions of their own), by pid. */
+static void
+kill_children(pid_t postmaster)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid > 0 && parent_of(pid) == postmaster)
+			kill(pid, SIGKILL);
+	}
+	closedir(d);
+}
+
 void
 pgserver_kill(struct pgserver *s)
 {
 	if (s->pid == 0)
 		return;
-	/* the whole process group: the postmaster and its backends */
+	/* the server crashes whole: backends first, while they are still
+	 * the postmaster's children, then the postmaster */
+	kill_children(s->pid);
 	kill(-s->pid, SIGKILL);
 	kill(s->pid, SIGKILL);
 	reap(s, 30000);

@@ -243,6 +243,7 @@ pg_fail(struct store_be *st, const PGresult *res, const char *what,
 		st->conn = NULL;
 		st->pipe = false;
 		st->pending = 0;
+		st->lost = true;
 		log_warn("store %s: connection lost; reconnecting", st->label);
 	}
 	return pg_break(st, err);
@@ -429,8 +430,9 @@ pg_ready(struct store_be *st, struct nara_err *err)
 		log_warn("store: %s", err->text);
 		return -1;
 	}
-	if (st->backoff_ms != 0)
+	if (st->lost)
 		log_info("store %s: connected again", st->label);
+	st->lost = false;
 	st->backoff_ms = 0;
 	st->retry_at_ms = 0;
 	return 0;

@@ -92,6 +92,7 @@ struct store_be {
 	/* reconnection with backoff (store_pg.c) */
 	int64_t retry_at_ms;       /* monotonic ms of the next attempt */
 	int64_t backoff_ms;
+	bool lost;                 /* a connection was lost since the last */
 
 	/* replication as last seen (store_pg_ckpt.c) */
 	int64_t repl_checked;      /* s */

@@ -120,6 +120,7 @@ late:
 	st->conn = NULL;
 	st->pipe = false;
 	st->pending = 0;
+	st->lost = true;
 	return -1;
 }
 

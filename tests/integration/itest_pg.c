@@ -186,6 +186,40 @@ log_has_refusal(void *arg)
 	return harness_log_count(&h, "NR041") > 0;
 }
 
+static bool
+log_has_no_answer(void *arg)
+{
+	(void)arg;
+	return harness_log_count(&h, "no answer from the database") > 0 ||
+	    harness_log_count(&h, "NR041") > 0;
+}
+
+/* The server freezes (SIGSTOP: connections stay open, nothing answers):
+ * narad's loop is not held for ever, submits are refused meanwhile, and
+ * when the server runs again everything arrives once. */
+Test(pg, frozen_database_is_given_up_then_service_resumes)
+{
+	char first[1][64], during[3][64];
+
+	start_all(pg.conninfo);
+	send_many(&gbg, 1, T_GBG_EH, T_BUP, first);
+	expect_delivered(&gbg, &bup, 1, first);
+	pgserver_freeze(&pg, true);
+	send_many(&gbg, 3, T_GBG_EH, T_BUP, during);
+	cr_expect(harness_wait(log_has_no_answer, NULL, 60000), "narad never "
+	    "gave the frozen database up; see %s", h.log);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 1);
+	pgserver_freeze(&pg, false);
+	expect_delivered(&gbg, &bup, 3, during);
+	cr_expect_geq(harness_log_count(&h, "no answer from the database"), 1);
+	cr_expect_geq(harness_log_count(&h, "connected again"), 1);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 4);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0, "narad did not stop");
+	expect_audit_intact();
+}
+
 /* narad -n connects and checks the tables: an empty database is one narad
  * will create them in; an unreachable server is NR041 and exit 1. */
 Test(pg, check_only_connects_and_checks_the_schema)

@@ -293,10 +293,9 @@ parent_of(pid_t pid)
 	return (pid_t)ppid;
 }
 
-/* SIGKILL every child of the postmaster (its backends, which run in
- * sessions of their own), by pid. */
+/* sig to every child of the postmaster, by pid. */
 static void
-kill_children(pid_t postmaster)
+signal_children(pid_t postmaster, int sig)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -306,9 +305,23 @@ kill_children(pid_t postmaster)
 	while ((e = readdir(d)) != NULL) {
 		pid_t pid = (pid_t)atoi(e->d_name);
 		if (pid > 0 && parent_of(pid) == postmaster)
-			kill(pid, SIGKILL);
+			kill(pid, sig);
 	}
 	closedir(d);
+}
+
+void
+pgserver_freeze(struct pgserver *s, bool frozen)
+{
+	if (s->pid == 0)
+		return;
+	if (frozen) {
+		kill(s->pid, SIGSTOP);
+		signal_children(s->pid, SIGSTOP);
+	} else {
+		signal_children(s->pid, SIGCONT);
+		kill(s->pid, SIGCONT);
+	}
 }
 
 void
@@ -318,7 +331,7 @@ pgserver_kill(struct pgserver *s)
 		return;
 	/* the server crashes whole: backends first, while they are still
 	 * the postmaster's children, then the postmaster */
-	kill_children(s->pid);
+	signal_children(s->pid, SIGKILL);
 	kill(-s->pid, SIGKILL);
 	kill(s->pid, SIGKILL);
 	reap(s, 30000);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -86,7 +87,7 @@ user_ids(uid_t *uid, gid_t *gid)
 
 /* In the child: output to log, the unprivileged user, then argv. */
 static void
-child_exec(char *const argv[], const char *log)
+child_exec(char *const argv[], const char *log, pid_t parent)
 {
 	uid_t uid;
 	gid_t gid;
@@ -101,6 +102,10 @@ child_exec(char *const argv[], const char *log)
 	if (who < 0 || (who == 1 && (setgroups(0, NULL) != 0 ||
 	    setgid(gid) != 0 || setuid(uid) != 0)))
 		_exit(126);
+	/* A test killed at its timeout takes its server with it (set after
+	 * the change of user, which clears it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(125);
 	execv(argv[0], argv);
 	_exit(127);
 }
@@ -108,10 +113,10 @@ child_exec(char *const argv[], const char *log)
 static pid_t
 spawn(char *const argv[], const char *log)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid == 0)
-		child_exec(argv, log);
+		child_exec(argv, log, parent);
 	return pid;
 }
 

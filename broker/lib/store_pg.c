@@ -232,7 +232,8 @@ pg_fail(struct store_be *st, const PGresult *res, const char *what,
 	if (err == NULL)
 		err = &local;
 	if (msg == NULL || msg[0] == '\0')
-		msg = st->conn ? PQerrorMessage(st->conn) : "not connected";
+		msg = st->conn ? PQerrorMessage(st->conn) : "no connection to "
+		    "the database (lost, or no answer in time)";
 	n = strcspn(msg, "\n");
 	nara_err_set(err, state != NULL && strncmp(state, "53", 2) == 0 ?
 	    NR_STORE_FULL : NR_STORE_FAILED, "store", "%s: %.*s", what, (int)n,
@@ -248,6 +249,7 @@ pg_fail(struct store_be *st, const PGresult *res, const char *what,
 		st->conn = NULL;
 		st->pipe = false;
 		st->pending = 0;
+		st->lost = true;
 		log_warn("store %s: connection lost; reconnecting", st->label);
 	}
 	return pg_break(st, err);
@@ -311,9 +313,7 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	snprintf(name, sizeof(name), "n%d", (int)s);
 	if (st->pipe)
 		return pg_pipe_call(st, name, true, p, out, what, err);
-	return pg_result(st, PQexecPrepared(st->conn, name, p ? p->n : 0,
-	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
-	    what, err);
+	return pg_result(st, pg_exec_wait(st, name, true, p), out, what, err);
 }
 
 int
@@ -326,9 +326,7 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, sql, false, p, out, what, err);
-	return pg_result(st, PQexecParams(st->conn, sql, p ? p->n : 0, NULL,
-	    p ? p->v : NULL, p ? p->len : NULL, p ? p->fmt : NULL, 0), out,
-	    what, err);
+	return pg_result(st, pg_exec_wait(st, sql, false, p), out, what, err);
 }
 
 /* ---------------------------------------------------------------- connect */
@@ -378,10 +376,25 @@ quiet(void *arg, const char *msg)
 	(void)msg;
 }
 
+/* Defaults under the configured conninfo (which overrides them): a server
+ * that vanishes from the network is noticed within seconds instead of
+ * after the kernel's TCP timeouts, and a connection attempt gives up. */
+static PGconn *
+connect_with_defaults(const char *conninfo)
+{
+	static const char *const keys[] = { "connect_timeout",
+	    "keepalives_idle", "keepalives_interval", "keepalives_count",
+	    "tcp_user_timeout", "application_name", "dbname", NULL };
+	const char *values[] = { "10", "5", "2", "3", "10000", "narad",
+	    conninfo, NULL };
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 static int
 connect_db(struct store_be *st, struct nara_err *err)
 {
-	PGconn *c = PQconnectdb(st->conninfo);
+	PGconn *c = connect_with_defaults(st->conninfo);
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		size_t n = strcspn(PQerrorMessage(c), "\n");
@@ -423,8 +436,9 @@ pg_ready(struct store_be *st, struct nara_err *err)
 		log_warn("store: %s", err->text);
 		return -1;
 	}
-	if (st->backoff_ms != 0)
+	if (st->lost)
 		log_info("store %s: connected again", st->label);
+	st->lost = false;
 	st->backoff_ms = 0;
 	st->retry_at_ms = 0;
 	return 0;
@@ -574,7 +588,7 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 		pg_pipe_abort(st);
 		if (st->conn != NULL &&
 		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-			PQclear(PQexec(st->conn, "ROLLBACK"));
+			PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
 		return -1;
 	}
 	st->in_batch = true;
@@ -622,7 +636,7 @@ store_pg_rollback(struct store_be *st)
 		return;
 	pg_pipe_abort(st);
 	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(st->conn, "ROLLBACK"));
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	st->in_batch = false;

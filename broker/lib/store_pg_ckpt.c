@@ -195,10 +195,10 @@ store_pg_maintain(struct store_be *st, int64_t now, struct nara_err *err)
 		err = &local;
 	if (st->read_only)
 		return 0;
-	if (!st->in_batch && st->conn != NULL)
-		pg_replication_check(st, now);
 	if (pg_enter(st, err) != 0)
 		return -1;
+	/* a read of two settings, in the broker's batch as it comes */
+	pg_replication_check(st, now);
 	return pg_leave(st, maintain_steps(st, now, err), err);
 }
 

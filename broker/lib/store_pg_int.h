@@ -92,6 +92,7 @@ struct store_be {
 	/* reconnection with backoff (store_pg.c) */
 	int64_t retry_at_ms;       /* monotonic ms of the next attempt */
 	int64_t backoff_ms;
+	bool lost;                 /* a connection was lost since the last */
 
 	/* several narads on this database (store_pg_lease.c): once the lease
 	 * was asked for, every batch starts with the fence of fence_epoch,
@@ -154,6 +155,14 @@ int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, PGresult **out, const char *what,
     struct nara_err *err);
 int pg_pipe_commit(struct store_be *st, struct nara_err *err);
+/* Wait (at most a fixed time) until a result can be read without
+ * blocking; -1 when the server did not answer in time: the connection is
+ * dropped then, as if lost. */
+int pg_wait_answer(struct store_be *st);
+/* PQexecPrepared/PQexecParams with that wait: the last result, or NULL
+ * when nothing came (connection lost or dropped). */
+PGresult *pg_exec_wait(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p);
 void pg_pipe_abort(struct store_be *st);
 
 /* The same for SQL text (upkeep, reports, tools). */

@@ -19,10 +19,21 @@
  */
 #include "store_pg_int.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+/* How long the store waits for any answer of the server before it gives
+ * the connection up: a server that keeps the connection open but never
+ * answers (a primary whose synchronous standby is gone, a frozen host)
+ * must not hold narad's loop for ever. The batch then fails as on a lost
+ * connection (NR041), and its outcome is the server's: a resent message
+ * finds its duplicate. */
+#define ANSWER_MS 15000
 
 /* Results of statements sent and not read yet. Past PIPE_MAX they are read
  * (one round trip) before more is sent, which bounds the memory. */
@@ -58,12 +69,86 @@ pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
 	return 0;
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Poll the connection's socket for events, up to the deadline end; false
+ * when the time ran out. */
+static bool
+sock_wait(PGconn *c, short events, int64_t end)
+{
+	struct pollfd pfd = { .fd = PQsocket(c), .events = events };
+	int64_t left;
+	int rc;
+
+	while ((left = end - now_ms()) > 0) {
+		rc = poll(&pfd, 1, (int)left);
+		if (rc > 0 || (rc < 0 && errno != EINTR))
+			return true;
+	}
+	return false;
+}
+
+int
+pg_wait_answer(struct store_be *st)
+{
+	int64_t end = now_ms() + ANSWER_MS;
+	int rc;
+
+	if (st->conn == NULL)
+		return -1;
+	while ((rc = PQflush(st->conn)) > 0)
+		if (!sock_wait(st->conn, POLLOUT, end))
+			goto late;
+	while (rc == 0 && PQisBusy(st->conn)) {
+		if (!sock_wait(st->conn, POLLIN, end))
+			goto late;
+		if (!PQconsumeInput(st->conn))
+			break;    /* PQgetResult reports the error */
+	}
+	return 0;
+late:
+	log_error("store %s: no answer from the database in %d s; dropping "
+	    "the connection", st->label, ANSWER_MS / 1000);
+	PQfinish(st->conn);
+	st->conn = NULL;
+	st->pipe = false;
+	st->pending = 0;
+	st->lost = true;
+	return -1;
+}
+
+PGresult *
+pg_exec_wait(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p)
+{
+	PGresult *last = NULL, *r;
+
+	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
+		return NULL;
+	while (pg_wait_answer(st) == 0 && (r = PQgetResult(st->conn)) != NULL) {
+		PQclear(last);
+		last = r;
+	}
+	return last;
+}
+
 /* Read one statement's results (a result, then NULL). NULL when the
- * connection gave none. */
+ * connection gave none or the server did not answer in time. */
 static PGresult *
 read_one(struct store_be *st)
 {
-	PGresult *r = PQgetResult(st->conn), *end;
+	PGresult *r, *end;
+
+	if (pg_wait_answer(st) != 0)
+		return NULL;
+	r = PQgetResult(st->conn);
 
 	if (r != NULL && (end = PQgetResult(st->conn)) != NULL)
 		PQclear(end);       /* a protocol surprise: keep in step */
@@ -139,16 +224,21 @@ pg_pipe_begin(struct store_be *st, struct nara_err *err)
 	return pg_pipe_send(st, "BEGIN", false, NULL, "begin", err);
 }
 
-/* After a pipeline sync: read up to its PGRES_PIPELINE_SYNC. */
+/* After a pipeline sync: read up to its PGRES_PIPELINE_SYNC. The NULLs
+ * between statements are skipped; a run of them without the sync (it
+ * was read already, or the connection broke) ends the wait. */
 static void
 pipe_sync_wait(struct store_be *st)
 {
-	for (int nulls = 0; st->conn != NULL && nulls < 2; ) {
-		PGresult *r = PQgetResult(st->conn);
+	for (int nulls = 0; st->conn != NULL && nulls < 64; ) {
+		PGresult *r = pg_wait_answer(st) == 0 ? PQgetResult(st->conn)
+		    : NULL;
 		bool sync = r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC;
 
-		nulls = r == NULL && PQstatus(st->conn) == CONNECTION_BAD ?
-		    nulls + 1 : 0;
+		if (st->conn == NULL)
+			break;
+		nulls = r != NULL ? 0 : PQstatus(st->conn) == CONNECTION_BAD ?
+		    64 : nulls + 1;
 		PQclear(r);
 		if (sync)
 			break;

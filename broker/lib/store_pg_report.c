@@ -136,7 +136,8 @@ store_pg_audit_rows(struct store_be *st, const struct store_audit_filter *f,
 	    !PQsetSingleRowMode(st->conn))
 		return nara_err_set(err, NR_STORE_FAILED, "audit", "%s",
 		    PQerrorMessage(st->conn));
-	while (!stop && (r = PQgetResult(st->conn)) != NULL) {
+	while (!stop && pg_wait_answer(st) == 0 &&
+	    (r = PQgetResult(st->conn)) != NULL) {
 		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
 			n++;
 			stop = row_pass(r, 0, fn, arg);
@@ -147,6 +148,9 @@ store_pg_audit_rows(struct store_be *st, const struct store_audit_filter *f,
 		}
 		PQclear(r);
 	}
+	if (st->conn == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "audit", "no answer "
+		    "from the database");
 	if (stop)   /* the rest is read and dropped; a cancel would race */
 		drain(st->conn);
 	return n;
@@ -242,5 +246,5 @@ store_pg_read_end(struct store_be *st, bool own)
 		return;
 	st->read_txn = false;
 	if (st->conn != NULL)
-		PQclear(PQexec(st->conn, "ROLLBACK"));
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
 }

@@ -51,13 +51,15 @@ setup(void)
 	fx = fixture_new();
 }
 
-/* narad's config with its store at conninfo. */
+/* narad's config with its store at conninfo; a short ack_timeout. */
 static void
 configure(const char *conninfo)
 {
 	char extra[2048];
 
-	snprintf(extra, sizeof(extra),
+	/* An ack that reached narad while the database was away is lost
+	 * with its batch; the delivery comes again after ack_timeout. */
+	snprintf(extra, sizeof(extra), "ack_timeout = 5\n"
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
 	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
 	    "identity = san-uri\nhandshake_timeout = 2\n"
@@ -184,6 +186,63 @@ log_has_refusal(void *arg)
 	return harness_log_count(&h, "NR041") > 0;
 }
 
+static bool
+log_has_no_answer(void *arg)
+{
+	(void)arg;
+	return harness_log_count(&h, "no answer from the database") > 0 ||
+	    harness_log_count(&h, "NR041") > 0;
+}
+
+/* The server freezes (SIGSTOP: connections stay open, nothing answers):
+ * narad's loop is not held for ever, submits are refused meanwhile, and
+ * when the server runs again everything arrives once. */
+Test(pg, frozen_database_is_given_up_then_service_resumes)
+{
+	char first[1][64], during[3][64];
+
+	start_all(pg.conninfo);
+	send_many(&gbg, 1, T_GBG_EH, T_BUP, first);
+	expect_delivered(&gbg, &bup, 1, first);
+	pgserver_freeze(&pg, true);
+	send_many(&gbg, 3, T_GBG_EH, T_BUP, during);
+	cr_expect(harness_wait(log_has_no_answer, NULL, 60000), "narad never "
+	    "gave the frozen database up; see %s", h.log);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 1);
+	pgserver_freeze(&pg, false);
+	expect_delivered(&gbg, &bup, 3, during);
+	cr_expect_geq(harness_log_count(&h, "no answer from the database"), 1);
+	cr_expect_geq(harness_log_count(&h, "connected again"), 1);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 4);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0, "narad did not stop");
+	expect_audit_intact();
+}
+
+/* narad -n connects and checks the tables: an empty database is one narad
+ * will create them in; an unreachable server is NR041 and exit 1. */
+Test(pg, check_only_connects_and_checks_the_schema)
+{
+	char out[4096], bin[300];
+
+	configure(pg.conninfo);
+	harness_bin("narad", bin, sizeof(bin));
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    0, "%s", out);
+	cr_expect(strstr(out, "store postgresql does not exist yet") != NULL,
+	    "%s", out);
+	harness_start(&h);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    0, "%s", out);
+	cr_expect(strstr(out, "does not exist yet") == NULL, "%s", out);
+	cr_assert_eq(pgserver_stop(&pg), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s -n -c %s", bin, h.conf),
+	    1, "%s", out);
+	cr_expect(strstr(out, "NR041") != NULL, "%s", out);
+}
+
 Test(pg, database_down_refuses_then_service_resumes)
 {
 	char first[1][64], during[5][64];
@@ -215,7 +274,8 @@ inbox_has_one(void *arg)
 /* A primary with a synchronous standby: narad says so. kill -9 the primary
  * under traffic and promote the standby: narad (multi-host conninfo with
  * target_session_attrs=read-write) reconnects to the new primary by itself
- * and every message arrives exactly once, with the chain intact there. */
+ * and every message arrives exactly once, with the chain intact there;
+ * the new primary has no synchronous standby, and narad warns about it. */
 Test(pg, primary_killed_standby_promoted_nothing_lost)
 {
 	char conninfo[400], msgs[N_MSGS][64];
@@ -233,6 +293,9 @@ Test(pg, primary_killed_standby_promoted_nothing_lost)
 	cr_assert_eq(pgserver_promote(&standby), 0, "promote failed");
 	expect_delivered(&gbg, &bup, N_MSGS, msgs);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
+	/* the promoted server has no standby of its own: narad warns */
+	cr_expect(harness_wait_log(&h, "no synchronous standby", 1, 30000),
+	    "no warning about the missing standby; see %s", h.log);
 	cr_expect_eq(pg_long_at(&standby, "SELECT count(*) FROM messages"),
 	    N_MSGS);
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);

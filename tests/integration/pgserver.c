@@ -4,6 +4,7 @@
 #include "pgserver.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -85,7 +87,7 @@ user_ids(uid_t *uid, gid_t *gid)
 
 /* In the child: output to log, the unprivileged user, then argv. */
 static void
-child_exec(char *const argv[], const char *log)
+child_exec(char *const argv[], const char *log, pid_t parent)
 {
 	uid_t uid;
 	gid_t gid;
@@ -100,6 +102,10 @@ child_exec(char *const argv[], const char *log)
 	if (who < 0 || (who == 1 && (setgroups(0, NULL) != 0 ||
 	    setgid(gid) != 0 || setuid(uid) != 0)))
 		_exit(126);
+	/* A test killed at its timeout takes its server with it (set after
+	 * the change of user, which clears it). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(125);
 	execv(argv[0], argv);
 	_exit(127);
 }
@@ -107,10 +113,10 @@ child_exec(char *const argv[], const char *log)
 static pid_t
 spawn(char *const argv[], const char *log)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid == 0)
-		child_exec(argv, log);
+		child_exec(argv, log, parent);
 	return pid;
 }
 
@@ -274,12 +280,63 @@ pgserver_stop(struct pgserver *s)
 	return -1;
 }
 
+/* The parent pid of process pid from /proc/pid/stat, -1 when gone. */
+static pid_t
+parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')'))
+	    != NULL && sscanf(p + 1, " %*c %d", &ppid) != 1)
+		ppid = -1;
+	fclose(f);
+	return (pid_t)ppid;
+}
+
+/* sig to every child of the postmaster, by pid. */
+static void
+signal_children(pid_t postmaster, int sig)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid > 0 && parent_of(pid) == postmaster)
+			kill(pid, sig);
+	}
+	closedir(d);
+}
+
+void
+pgserver_freeze(struct pgserver *s, bool frozen)
+{
+	if (s->pid == 0)
+		return;
+	if (frozen) {
+		kill(s->pid, SIGSTOP);
+		signal_children(s->pid, SIGSTOP);
+	} else {
+		signal_children(s->pid, SIGCONT);
+		kill(s->pid, SIGCONT);
+	}
+}
+
 void
 pgserver_kill(struct pgserver *s)
 {
 	if (s->pid == 0)
 		return;
-	/* the whole process group: the postmaster and its backends */
+	/* the server crashes whole: backends first, while they are still
+	 * the postmaster's children, then the postmaster */
+	signal_children(s->pid, SIGKILL);
 	kill(-s->pid, SIGKILL);
 	kill(s->pid, SIGKILL);
 	reap(s, 30000);

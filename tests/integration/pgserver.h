@@ -34,8 +34,12 @@ int pgserver_start(struct pgserver *s, const char *dbname);
 int pgserver_restart(struct pgserver *s);
 /* Fast shutdown (SIGINT) and wait; 0 or -1. */
 int pgserver_stop(struct pgserver *s);
-/* kill -9 the postmaster (its children end when they see it gone). */
+/* kill -9 the server: the postmaster's children (backends, walsenders)
+ * and the postmaster, by pid. */
 void pgserver_kill(struct pgserver *s);
+/* SIGSTOP (frozen) or SIGCONT the server, postmaster and backends: a
+ * host that stops answering but keeps its connections open. */
+void pgserver_freeze(struct pgserver *s, bool frozen);
 /* Make standby a streaming replica of primary (pg_basebackup -R into a
  * directory of its own, started on its own port) and name it in the
  * primary's synchronous_standby_names; 0 or -1. */

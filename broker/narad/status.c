@@ -103,6 +103,19 @@ thresholds_json(const struct config_broker *cb)
 	    "disconnected_warn", (json_int_t)cb->check_disconnected_warn);
 }
 
+/* Whole days until narad's own TLS certificate expires (rounded down, as
+ * the nodes' cert_days_left), null without the TLS front. */
+static json_t *
+own_cert_days_json(const struct ops_view *v, int64_t now)
+{
+	int64_t na, left;
+
+	if (front_own_not_after(v->front, &na) != 0)
+		return json_null();
+	left = na - now;
+	return json_integer(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
+}
+
 json_t *
 status_json(const struct ops_view *v)
 {
@@ -120,7 +133,7 @@ status_json(const struct ops_view *v)
 	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
@@ -138,7 +151,8 @@ status_json(const struct ops_view *v)
 	    "store_bytes", (json_int_t)t.bytes,
 	    "commit_latency", latency_json(m),
 	    "counters", counters_json(&s),
-	    "thresholds", thresholds_json(&cfg->broker));
+	    "thresholds", thresholds_json(&cfg->broker),
+	    "broker_cert_days_left", own_cert_days_json(v, now));
 }
 
 json_t *

@@ -442,3 +442,39 @@ Test(metrics, operator_metrics_match_what_happened)
 	snprintf(path, sizeof(path), "rm -rf '%s' '%s'", om.pki, om.other);
 	cr_expect_eq(system(path), 0);
 }
+
+/* narad's own certificate, valid 5 days, makes `naractl check` CRITICAL
+ * under the broker's id with the days the certificate file says. */
+Test(metrics, broker_certificate_in_check)
+{
+	char pki[64], extra[1024], out[2048], path[200], want[200];
+	long long days;
+	json_t *st;
+	int port;
+
+	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(pki));
+	pki_run(true, "init-ca %s", pki);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --days 5", pki);
+	port = tls_free_port();
+	snprintf(extra, sizeof(extra), "check_disconnected_warn = 0\n"
+	    "\n[tls]\nlisten = 127.0.0.1:%d\n"
+	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
+	    "runtime_dir = @RUNTIME_DIR@\n", port, pki, pki, pki);
+	ops_start_tls(extra, true);
+	snprintf(path, sizeof(path), "%s/narad.pem", pki);
+	st = ops_ctl_json("status");
+	days = (cert_not_after(path) - (int64_t)time(NULL)) / 86400;
+	cr_expect_eq(ops_jint(st, "broker_cert_days_left"), days);
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 2, "%s", out);
+	snprintf(want, sizeof(want), "%s certificate days left %lld",
+	    json_string_value(json_object_get(st, "broker_id")), days);
+	cr_expect(strstr(out, want) != NULL, "%s not in %s", want, out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-days 3 --crit-days 2"),
+	    0, "%s", out);
+	json_decref(st);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+	snprintf(extra, sizeof(extra), "rm -rf '%s'", pki);
+	cr_expect_eq(system(extra), 0);
+}

@@ -256,3 +256,25 @@ Test(webops, cross_site_and_non_json_requests_refused)
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM messages "
 	    "WHERE state = 2"), 3);
 }
+
+/* console_listen without console_ca and [tls]: narad -n and a real start
+ * both refuse, saying what is missing. */
+Test(webops_config, console_without_its_files_refused)
+{
+	static const char reason[] = "console_listen needs console_ca and "
+	    "[tls] cert and key";
+	char out[8192], bin[300];
+	struct harness hc;
+	int rc;
+
+	harness_init(&hc, "console_listen = 127.0.0.1:9443\n");
+	rc = harness_run(out, sizeof(out), "%s -n -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), hc.conf);
+	cr_expect_eq(rc, 1, "narad -n exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, reason) != NULL, "-n: %s", out);
+	rc = harness_run(out, sizeof(out), "timeout 30 %s -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), hc.conf);
+	cr_expect_eq(rc, 1, "narad start exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, reason) != NULL, "start: %s", out);
+	harness_cleanup(&hc);
+}

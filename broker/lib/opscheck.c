@@ -84,14 +84,29 @@ note_down(struct eval *e, const char *id)
 		snprintf(e->down + len, sizeof(e->down) - len, ", ...");
 }
 
-/* A backlog at least as old as a threshold, or a certificate with at most
- * that many days left, crosses it. */
+/* A certificate (of node id, or narad's own) with at most a threshold's
+ * days left crosses it. */
+static void
+eval_days(struct eval *e, const char *id, json_t *days)
+{
+	const struct opscheck_thresholds *th = e->th;
+	long long d;
+
+	if (!json_is_integer(days))
+		return;
+	d = json_integer_value(days);
+	if (d <= th->crit_days)
+		problem_add(e, id, "certificate days left", d, th->crit_days, 2);
+	else if (d <= th->warn_days)
+		problem_add(e, id, "certificate days left", d, th->warn_days, 1);
+}
+
+/* A backlog at least as old as a threshold crosses it. */
 static void
 eval_node(struct eval *e, json_t *n)
 {
 	const struct opscheck_thresholds *th = e->th;
 	json_t *age = json_object_get(n, "oldest_age_seconds");
-	json_t *days = json_object_get(n, "cert_days_left");
 	const char *id = json_string_value(json_object_get(n, "id"));
 
 	if (id == NULL)
@@ -105,15 +120,7 @@ eval_node(struct eval *e, json_t *n)
 		else if (a >= th->warn_age)
 			problem_add(e, id, "backlog", a, th->warn_age, 1);
 	}
-	if (json_is_integer(days)) {
-		long long d = json_integer_value(days);
-		if (d <= th->crit_days)
-			problem_add(e, id, "certificate days left", d,
-			    th->crit_days, 2);
-		else if (d <= th->warn_days)
-			problem_add(e, id, "certificate days left", d,
-			    th->warn_days, 1);
-	}
+	eval_days(e, id, json_object_get(n, "cert_days_left"));
 }
 
 /* Nodes that should be connected and are not: WARNING from
@@ -184,6 +191,9 @@ opscheck_eval(json_t *status, json_t *nodes, const struct opscheck_thresholds *t
 
 	if (e.problems == NULL)
 		return NULL;
+	eval_days(&e, json_string_value(json_object_get(status, "broker_id")) ?
+	    json_string_value(json_object_get(status, "broker_id")) : "narad",
+	    json_object_get(status, "broker_cert_days_left"));
 	json_array_foreach(list, i, n)
 		eval_node(&e, n);
 	eval_disconnected(&e, json_array_size(list));

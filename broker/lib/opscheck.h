@@ -18,9 +18,10 @@ enum opscheck_level {
 	OPSCHECK_UNKNOWN = 3,
 };
 
-/* A backlog at least warn_age/crit_age seconds old, a certificate with at
- * most warn_days/crit_days left, or disconnected_warn or more configured
- * nodes not connected (0: not checked) is a problem. */
+/* A backlog at least warn_age/crit_age seconds old, a certificate (a
+ * node's, or narad's own: status "broker_cert_days_left") with at most
+ * warn_days/crit_days left, or disconnected_warn or more configured nodes
+ * not connected (0: not checked) is a problem. */
 struct opscheck_thresholds {
 	long long warn_age, crit_age, warn_days, crit_days, disconnected_warn;
 };

@@ -53,6 +53,19 @@ console_tls_new(const struct config *cfg)
 	return ctx;
 }
 
+int
+console_check(const struct config *cfg)
+{
+	SSL_CTX *ctx;
+
+	if (cfg->broker.console_listen[0] == '\0')
+		return 0;
+	if ((ctx = console_tls_new(cfg)) == NULL)
+		return -1;
+	SSL_CTX_free(ctx);
+	return 0;
+}
+
 struct bufferevent *
 console_bev(struct event_base *base, void *arg)
 {

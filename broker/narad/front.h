@@ -136,10 +136,10 @@ struct front_conn_info {
 	uint64_t gen;                  /* the connection's number */
 };
 
-/* Fill out (caller-owned, up to max) with every relaying connection,
- * newest first; returns how many there are, which may exceed max. */
-size_t front_conn_list(const struct front *f, struct front_conn_info *out,
-    size_t max);
+/* The newest relaying connection of node into out: 0, or -1 when node
+ * has none (or there is no front). */
+int front_conn_of(const struct front *f, const char *node,
+    struct front_conn_info *out);
 
 /* Why the front refused connections, for counters. FRONT_R_ADMISSION is
  * every refusal before TLS started (connection and handshake budgets). */

@@ -403,21 +403,17 @@ conn_info(const struct conn *c, struct front_conn_info *o)
 	o->gen = c->gen;
 }
 
-size_t
-front_conn_list(const struct front *f, struct front_conn_info *out,
-    size_t max)
+int
+front_conn_of(const struct front *f, const char *node,
+    struct front_conn_info *out)
 {
-	size_t n = 0;
-
 	for (const struct conn *c = f ? conn_first(f) : NULL; c != NULL;
-	    c = conn_next(c)) {
-		if (c->state != CONN_RELAY)
-			continue;
-		if (n < max)
-			conn_info(c, &out[n]);
-		n++;
-	}
-	return n;
+	    c = conn_next(c))
+		if (c->state == CONN_RELAY && strcmp(c->node, node) == 0) {
+			conn_info(c, out);
+			return 0;
+		}
+	return -1;
 }
 
 int

@@ -41,6 +41,9 @@ void http_free(struct http **h);
 /* The console's TLS context: [tls] cert and key, clients verified against
  * console_ca (and [tls] crl). NULL when it cannot be made (logged). */
 SSL_CTX *console_tls_new(const struct config *cfg);
+/* narad -n: with console_listen set, can the console's TLS context be
+ * made? 0, or -1 with the reason logged. */
+int console_check(const struct config *cfg);
 /* evhttp_set_bevcb: a TLS server bufferevent for ctx (arg). */
 struct bufferevent *console_bev(struct event_base *base, void *arg);
 /* The operator behind req on the console: "SUBJECT (https from ADDR)" with

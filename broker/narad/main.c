@@ -414,6 +414,7 @@ check_only(const char *path, struct config *cfg)
 	int rc = check_keys(cfg);
 
 	rc |= check_tls(cfg);
+	rc |= console_check(cfg);
 	rc |= check_store(cfg);
 	if (rc != 0) {
 		log_error("%s: configuration invalid: narad would not start",

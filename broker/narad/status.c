@@ -103,6 +103,19 @@ thresholds_json(const struct config_broker *cb)
 	    "disconnected_warn", (json_int_t)cb->check_disconnected_warn);
 }
 
+/* Whole days until narad's own TLS certificate expires (rounded down, as
+ * the nodes' cert_days_left), null without the TLS front. */
+static json_t *
+own_cert_days_json(const struct ops_view *v, int64_t now)
+{
+	int64_t na, left;
+
+	if (front_own_not_after(v->front, &na) != 0)
+		return json_null();
+	left = na - now;
+	return json_integer(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
+}
+
 json_t *
 status_json(const struct ops_view *v)
 {
@@ -120,7 +133,7 @@ status_json(const struct ops_view *v)
 	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
@@ -139,6 +152,7 @@ status_json(const struct ops_view *v)
 	    "commit_latency", latency_json(m),
 	    "counters", counters_json(&s),
 	    "thresholds", thresholds_json(&cfg->broker),
+	    "broker_cert_days_left", own_cert_days_json(v, now),
 	    "ha", status_ha_json(v->ha));
 }
 
@@ -155,22 +169,18 @@ status_time_json(int64_t t)
 static json_t *
 connection_json(const struct ops_view *v, const char *node, int64_t now)
 {
-	struct front_conn_info ci[4];
-	size_t n = front_conn_list(v->front, ci, 4);
+	struct front_conn_info ci;
 
-	for (size_t i = 0; i < n && i < 4; i++) {
-		if (strcmp(ci[i].node, node) != 0)
-			continue;
-		return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I}",
-		    "peer", ci[i].peer, "tls_version", ci[i].tls_version,
-		    "cipher", ci[i].cipher, "certificate_subject", ci[i].subject,
-		    "certificate_not_after", status_time_json(ci[i].not_after),
-		    "certificate_expires_in_seconds", ci[i].not_after > 0
-		    ? json_integer(ci[i].not_after - now) : json_null(),
-		    "since", status_time_json(ci[i].since),
-		    "generation", (json_int_t)ci[i].gen);
-	}
-	return json_null();
+	if (front_conn_of(v->front, node, &ci) != 0)
+		return json_null();
+	return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:I}",
+	    "peer", ci.peer, "tls_version", ci.tls_version,
+	    "cipher", ci.cipher, "certificate_subject", ci.subject,
+	    "certificate_not_after", status_time_json(ci.not_after),
+	    "certificate_expires_in_seconds", ci.not_after > 0
+	    ? json_integer(ci.not_after - now) : json_null(),
+	    "since", status_time_json(ci.since),
+	    "generation", (json_int_t)ci.gen);
 }
 
 /* Why the front last refused a connection naming the node, or null. */

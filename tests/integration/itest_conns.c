@@ -193,12 +193,39 @@ stop(void)
 
 TestSuite(conns, .init = start, .fini = stop, .timeout = 60);
 
+/* conns of every node, the table for people and /api/conns say the same
+ * of r's node; the others are down with no connection. */
+static void
+all_nodes_views(const struct raw_conn *r)
+{
+	static char body[1 << 16];
+	char cert[160], subject[256], want_na[32], out[8192];
+	const char *cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(r->ssl));
+	int64_t not_after;
+	json_t *res = ops_ctl_json("conns");
+
+	cr_expect_eq(json_array_size(json_object_get(res, "nodes")), 4);
+	cr_expect(json_is_null(json_object_get(ops_node_of(res, T_BUP),
+	    "connection")));
+	cr_expect(json_is_true(json_object_get(res, "tls_front")));
+	snprintf(cert, sizeof(cert), "%s/narad.pem", pki);
+	cert_facts(cert, subject, sizeof(subject), &not_after);
+	cr_expect_str_eq(jstr(res, "broker_certificate_not_after"),
+	    time_format(not_after, want_na, sizeof(want_na)));
+	json_decref(res);
+	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "conns"), 0);
+	cr_expect(strstr(out, r->peer) && strstr(out, cipher) &&
+	    strstr(out, SOFTWARE), "%s", out);
+	cr_expect_eq(ops_http_get("GET", "/api/conns", body, sizeof(body)), 200);
+	cr_expect(strstr(body, r->peer) && strstr(body, cipher), "%s", body);
+}
+
 /* Everything conns says about a connected node is what the test's own
  * TLS client negotiated and presented. */
 Test(conns, connected_node_details_are_what_was_negotiated)
 {
 	struct raw_conn r;
-	char cert[160], subject[256], want_na[32], out[8192];
+	char cert[160], subject[256], want_na[32];
 	int64_t not_after, before, after;
 	const SSL_CIPHER *cipher;
 	json_t *res, *n, *c;
@@ -236,26 +263,7 @@ Test(conns, connected_node_details_are_what_was_negotiated)
 	cr_expect_eq(ops_jint(c, "generation"), 1);
 	json_decref(res);
 
-	/* every node: the others are down with no connection */
-	res = ops_ctl_json("conns");
-	cr_expect_eq(json_array_size(json_object_get(res, "nodes")), 4);
-	cr_expect(json_is_null(json_object_get(ops_node_of(res, T_BUP),
-	    "connection")));
-	cr_expect(json_is_true(json_object_get(res, "tls_front")));
-	cert_facts(strcat(strcpy(cert, pki), "/narad.pem"), subject,
-	    sizeof(subject), &not_after);
-	cr_expect_str_eq(jstr(res, "broker_certificate_not_after"),
-	    time_format(not_after, want_na, sizeof(want_na)));
-	json_decref(res);
-
-	/* the table for people shows the same */
-	cr_expect_eq(ops_ctl(out, sizeof(out), NULL, 0, "conns"), 0);
-	cr_expect(strstr(out, r.peer) && strstr(out, SSL_CIPHER_get_name(cipher))
-	    && strstr(out, SOFTWARE), "%s", out);
-	/* /api/conns is the same view */
-	static char body[1 << 16];
-	cr_expect_eq(ops_http_get("GET", "/api/conns", body, sizeof(body)), 200);
-	cr_expect(strstr(body, r.peer) != NULL, "%s", body);
+	all_nodes_views(&r);
 	raw_close(&r);
 }
 

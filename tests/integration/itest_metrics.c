@@ -288,65 +288,72 @@ shipped_monitoring_checks(const struct prom *pr)
 	json_decref(dash);
 }
 
-/* What happened is what /metrics says: per-node counters (a submit refused
- * with the code the node was sent), refusals by reason (a certificate of
- * another CA), process start, the newest signed checkpoint, and the
- * expiry of narad's and the node's certificates; promtool accepts it. */
-Test(metrics, operator_metrics_match_what_happened)
-{
-	char pki[64], other[64], extra[2048], ca[128], cert[128], key[128];
-	char sign[128], out[4096], path[400], labels[160];
-	static char body[1 << 20];
-	struct prom *pr = calloc(1, sizeof(*pr));
-	struct fixture *fx = fixture_new();
-	struct nara_tunnel *t;
-	struct harness via;
-	struct tclient gbg;
-	struct tls_conn *bad;
-	Nara__Envelope *e;
-	Nara__Frame *f;
-	char code[8];
-	int64_t before, after, started, gbg_na, narad_na;
+/* The narad of operator_metrics_match_what_happened and what it did. */
+static struct {
+	char pki[64], other[64];
 	int port;
-	FILE *fp;
+	int64_t before, after;         /* around narad's start */
+	struct nara_tunnel *t;
+	struct tclient gbg;
+	struct fixture *fx;
+	char code[8];                  /* the code of the refused submit */
+} om;
 
-	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
-	cr_assert_not_null(mkdtemp(pki));
-	pki_run(true, "init-ca %s", pki);
-	pki_run(true, "broker %s narad --ip 127.0.0.1 --days 40", pki);
-	pki_run(true, "node %s %s --days 20", pki, T_GBG);
-	tls_pki_make(other, (const char *const []){ T_BORAS, NULL });
-	snprintf(sign, sizeof(sign), "%s/sign.pem", pki);
+/* narad over TLS with a signing key (checkpoint every second), narad's
+ * certificate valid 40 days, Göteborg's 20. */
+static void
+om_start(void)
+{
+	char extra[2048], sign[128], out[4096], path[400];
+
+	snprintf(om.pki, sizeof(om.pki), "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(om.pki));
+	pki_run(true, "init-ca %s", om.pki);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --days 40", om.pki);
+	pki_run(true, "node %s %s --days 20", om.pki, T_GBG);
+	tls_pki_make(om.other, (const char *const []){ T_BORAS, NULL });
+	snprintf(sign, sizeof(sign), "%s/sign.pem", om.pki);
 	cr_assert_eq(harness_run(out, sizeof(out), "%s keygen %s",
 	    harness_bin("nara-audit", path, sizeof(path)), sign), 0, "%s", out);
-	port = tls_free_port();
+	om.port = tls_free_port();
 	snprintf(extra, sizeof(extra), "check_disconnected_warn = 0\n"
 	    "signing_key = %s\ncheckpoint_interval = 1\n"
 	    "\n[tls]\nlisten = 127.0.0.1:%d\n"
 	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
-	    "runtime_dir = @RUNTIME_DIR@\n", sign, port, pki, pki, pki);
-	before = (int64_t)time(NULL);
+	    "runtime_dir = @RUNTIME_DIR@\n", sign, om.port, om.pki, om.pki,
+	    om.pki);
+	om.before = (int64_t)time(NULL);
 	ops_start_tls(extra, true);
-	after = (int64_t)time(NULL);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
-	snprintf(cert, sizeof(cert), "%s/%s.pem", pki, T_GBG);
-	snprintf(key, sizeof(key), "%s/%s.key", pki, T_GBG);
-	t = tls_tunnel_start(port, NULL, ca, cert, key);
-	via = ops_h;
-	snprintf(via.router, sizeof(via.router), "%s", tunnel_endpoint(t));
-	tclient_open(&gbg, &via, T_GBG, 8);
-	ops_submit_to_bup(&gbg, fx, 2, NULL);
-	/* one submit refused: whatever code narad sends is what must count */
-	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
-	    "nowhere:at:all");
-	f = tclient_submit(&gbg, e);
+	om.after = (int64_t)time(NULL);
+	om.fx = fixture_new();
+}
+
+/* Göteborg submits two accepted and one refused message (whatever code
+ * narad sends is what must count), and Borås's certificate from a CA
+ * narad does not trust is refused. */
+static void
+om_traffic(void)
+{
+	char ca[128], cert[128], key[128];
+	struct harness via = ops_h;
+	struct tls_conn *bad;
+	Nara__Frame *f;
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", om.pki);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", om.pki, T_GBG);
+	snprintf(key, sizeof(key), "%s/%s.key", om.pki, T_GBG);
+	om.t = tls_tunnel_start(om.port, NULL, ca, cert, key);
+	snprintf(via.router, sizeof(via.router), "%s", tunnel_endpoint(om.t));
+	tclient_open(&om.gbg, &via, T_GBG, 8);
+	ops_submit_to_bup(&om.gbg, om.fx, 2, NULL);
+	f = tclient_submit(&om.gbg, fixture_envelope(om.fx,
+	    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, "nowhere:at:all"));
 	cr_assert_eq(f->kind_case, NARA__FRAME__KIND_REJECTED);
-	snprintf(code, sizeof(code), "%s", f->rejected->code);
+	snprintf(om.code, sizeof(om.code), "%s", f->rejected->code);
 	frame_free(&f);
-	/* Borås's certificate from a CA narad does not trust */
-	snprintf(cert, sizeof(cert), "%s/%s.pem", other, T_BORAS);
-	snprintf(key, sizeof(key), "%s/%s.key", other, T_BORAS);
-	if ((bad = tls_conn_open(port, ca, cert, key)) != NULL) {
+	snprintf(cert, sizeof(cert), "%s/%s.pem", om.other, T_BORAS);
+	snprintf(key, sizeof(key), "%s/%s.key", om.other, T_BORAS);
+	if ((bad = tls_conn_open(om.port, ca, cert, key)) != NULL) {
 		cr_expect(tls_conn_closed(bad, 5000, NULL));
 		tls_conn_free(&bad);
 	}
@@ -354,19 +361,58 @@ Test(metrics, operator_metrics_match_what_happened)
 	    "event = 'auth_failed'", 1, 10000));
 	cr_assert(harness_wait_sql(&ops_h, "SELECT count(*) > 0 FROM "
 	    "checkpoints", 1, 10000), "no checkpoint signed");
+}
+
+/* GET /metrics, checked by promtool check metrics, parsed into pr. */
+static void
+om_scrape(struct prom *pr)
+{
+	static char body[1 << 20];
+	char path[400], args[500], out[4096];
+	FILE *fp;
 
 	cr_assert_eq(ops_http_get("GET", "/metrics", body, sizeof(body)), 200);
 	snprintf(path, sizeof(path), "%s/metrics.txt", ops_h.dir);
 	cr_assert_not_null(fp = fopen(path, "w"));
 	fputs(body, fp);
 	fclose(fp);
-	snprintf(extra, sizeof(extra), "check metrics < %s", path);
-	cr_expect_eq(promtool(out, sizeof(out), extra), 0, "promtool: %s", out);
+	snprintf(args, sizeof(args), "check metrics < %s", path);
+	cr_expect_eq(promtool(out, sizeof(out), args), 0, "promtool: %s", out);
 	ops_prom_parse(body, pr);
+}
 
+/* The expiry gauge name{labels} lies between not_after - the time before
+ * the scrape and not_after - the time after it. */
+static void
+om_expiry(const struct prom *pr, const char *name, const char *labels,
+    const char *cert, int64_t scraped_after)
+{
+	int64_t na = cert_not_after(cert);
+
+	cr_expect_leq(ops_prom_value(pr, name, labels), na - om.before, "%s", name);
+	cr_expect_geq(ops_prom_value(pr, name, labels), na - scraped_after,
+	    "%s", name);
+}
+
+/* What happened is what /metrics says: per-node counters (a submit refused
+ * with the code the node was sent), refusals by reason (a certificate of
+ * another CA), process start, the newest signed checkpoint, and the
+ * expiry of narad's and the node's certificates; promtool accepts it, and
+ * the shipped rules and dashboard name only metrics that exist. */
+Test(metrics, operator_metrics_match_what_happened)
+{
+	struct prom *pr = calloc(1, sizeof(*pr));
+	char labels[160], path[400];
+	int64_t started, now;
+
+	om_start();
+	om_traffic();
+	om_scrape(pr);
+	now = (int64_t)time(NULL);
 	snprintf(labels, sizeof(labels), "node=\"%s\"", T_GBG);
 	cr_expect_eq(ops_prom_value(pr, "nara_node_submitted_total", labels), 3);
-	snprintf(labels, sizeof(labels), "node=\"%s\",code=\"%s\"", T_GBG, code);
+	snprintf(labels, sizeof(labels), "node=\"%s\",code=\"%s\"", T_GBG,
+	    om.code);
 	cr_expect_eq(ops_prom_value(pr, "nara_node_refused_total", labels), 1);
 	snprintf(labels, sizeof(labels), "node=\"%s\"", T_BUP);
 	cr_expect_eq(ops_prom_value(pr, "nara_node_delivered_total", labels), 0);
@@ -375,33 +421,60 @@ Test(metrics, operator_metrics_match_what_happened)
 	cr_expect_eq(ops_prom_value(pr, "nara_connection_refusals_total",
 	    "reason=\"zmtp\""), 0);
 	started = (int64_t)ops_prom_value(pr, "process_start_time_seconds", "");
-	cr_expect(started >= before && started <= after, "start %lld not in "
-	    "[%lld, %lld]", (long long)started, (long long)before,
-	    (long long)after);
+	cr_expect(started >= om.before && started <= om.after, "start %lld not "
+	    "in [%lld, %lld]", (long long)started, (long long)om.before,
+	    (long long)om.after);
 	cr_expect_eq((int64_t)ops_prom_value(pr,
 	    "nara_audit_last_checkpoint_timestamp_seconds", ""),
 	    harness_sql_long(&ops_h, "SELECT max(time) / 1000 FROM checkpoints"));
-	narad_na = cert_not_after(strcat(strcpy(path, pki), "/narad.pem"));
-	gbg_na = cert_not_after(strcat(strcat(strcpy(path, pki), "/"),
-	    T_GBG ".pem"));
-	after = (int64_t)time(NULL);
-	cr_expect_leq(ops_prom_value(pr, "nara_broker_certificate_expiry_seconds",
-	    ""), narad_na - before);
-	cr_expect_geq(ops_prom_value(pr, "nara_broker_certificate_expiry_seconds",
-	    ""), narad_na - after);
+	snprintf(path, sizeof(path), "%s/narad.pem", om.pki);
+	om_expiry(pr, "nara_broker_certificate_expiry_seconds", "", path, now);
+	snprintf(path, sizeof(path), "%s/%s.pem", om.pki, T_GBG);
 	snprintf(labels, sizeof(labels), "node=\"%s\"", T_GBG);
-	cr_expect_leq(ops_prom_value(pr, "nara_node_certificate_expiry_seconds",
-	    labels), gbg_na - before);
-	cr_expect_geq(ops_prom_value(pr, "nara_node_certificate_expiry_seconds",
-	    labels), gbg_na - after);
-
+	om_expiry(pr, "nara_node_certificate_expiry_seconds", labels, path, now);
 	shipped_monitoring_checks(pr);
 	free(pr);
-	tclient_close(&gbg);
-	tls_tunnel_stop(&t);
-	fixture_free(&fx);
+	tclient_close(&om.gbg);
+	tls_tunnel_stop(&om.t);
+	fixture_free(&om.fx);
 	harness_stop(&ops_h, SIGTERM);
 	harness_cleanup(&ops_h);
-	snprintf(extra, sizeof(extra), "rm -rf '%s' '%s'", pki, other);
+	snprintf(path, sizeof(path), "rm -rf '%s' '%s'", om.pki, om.other);
+	cr_expect_eq(system(path), 0);
+}
+
+/* narad's own certificate, valid 5 days, makes `naractl check` CRITICAL
+ * under the broker's id with the days the certificate file says. */
+Test(metrics, broker_certificate_in_check)
+{
+	char pki[64], extra[1024], out[2048], path[200], want[200];
+	long long days;
+	json_t *st;
+	int port;
+
+	snprintf(pki, sizeof(pki), "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(pki));
+	pki_run(true, "init-ca %s", pki);
+	pki_run(true, "broker %s narad --ip 127.0.0.1 --days 5", pki);
+	port = tls_free_port();
+	snprintf(extra, sizeof(extra), "check_disconnected_warn = 0\n"
+	    "\n[tls]\nlisten = 127.0.0.1:%d\n"
+	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
+	    "runtime_dir = @RUNTIME_DIR@\n", port, pki, pki, pki);
+	ops_start_tls(extra, true);
+	snprintf(path, sizeof(path), "%s/narad.pem", pki);
+	st = ops_ctl_json("status");
+	days = (cert_not_after(path) - (int64_t)time(NULL)) / 86400;
+	cr_expect_eq(ops_jint(st, "broker_cert_days_left"), days);
+	cr_expect_eq(ops_check(out, sizeof(out), ""), 2, "%s", out);
+	snprintf(want, sizeof(want), "%s certificate days left %lld",
+	    json_string_value(json_object_get(st, "broker_id")), days);
+	cr_expect(strstr(out, want) != NULL, "%s not in %s", want, out);
+	cr_expect_eq(ops_check(out, sizeof(out), "--warn-days 3 --crit-days 2"),
+	    0, "%s", out);
+	json_decref(st);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+	snprintf(extra, sizeof(extra), "rm -rf '%s'", pki);
 	cr_expect_eq(system(extra), 0);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -255,4 +256,101 @@ Test(webops, cross_site_and_non_json_requests_refused)
 	    "event = 'retried'"), 0);
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM messages "
 	    "WHERE state = 2"), 3);
+}
+
+/* A stunnel client that presents the operator's certificate to the
+ * console, so that headless Chromium (which cannot pick a client
+ * certificate without a system policy) loads the console's page as the
+ * operator would. Returns its local port; *pid to stop it. */
+static int
+operator_stunnel(pid_t *pid)
+{
+	static const char *cand[] = { "/usr/bin/stunnel4", "/usr/bin/stunnel" };
+	const char *bin = NULL;
+	char conf[400];
+	int port = tls_free_port();
+	FILE *f;
+
+	for (size_t i = 0; i < 2 && bin == NULL; i++)
+		if (access(cand[i], X_OK) == 0)
+			bin = cand[i];
+	cr_assert_not_null(bin, "stunnel is not installed (Debian stunnel4)");
+	snprintf(conf, sizeof(conf), "%s/stunnel.conf", ops_h.dir);
+	cr_assert_not_null(f = fopen(conf, "w"));
+	fprintf(f, "foreground = quiet\npid =\noutput = %s/stunnel.log\n\n"
+	    "[console]\nclient = yes\naccept = 127.0.0.1:%d\n"
+	    "connect = 127.0.0.1:%d\ncert = %s/%s.pem\nkey = %s/%s.key\n"
+	    "CAfile = %s/ca.pem\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
+	    ops_h.dir, port, console_port, opdir, OPERATOR_ID, opdir,
+	    OPERATOR_ID, pki);
+	fclose(f);
+	cr_assert_gt(*pid = fork(), -1);
+	if (*pid == 0) {
+		execl(bin, "stunnel", conf, (char *)NULL);
+		_exit(127);
+	}
+	tls_wait_listening(port, ops_h.log);
+	return port;
+}
+
+/* The console's page in headless Chromium names the operator and offers
+ * Retry for each dead letter and Retry all for BUP; the plain listener's
+ * page offers none. */
+Test(webops, dashboard_offers_actions_to_the_operator_only)
+{
+	char cmd[2048], want[600], path[400], *dom = NULL;
+	size_t len = 0;
+	pid_t pid;
+	int port = operator_stunnel(&pid);
+	FILE *f;
+
+	cr_assert_eq(system("command -v chromium >/dev/null 2>&1"), 0,
+	    "chromium is not installed (Debian chromium; make deps)");
+	for (int k = 0; k < 2; k++) {
+		snprintf(path, sizeof(path), "%s/dom%d.html", ops_h.dir, k);
+		snprintf(cmd, sizeof(cmd), "timeout 120 chromium --headless "
+		    "--no-sandbox --disable-gpu --no-first-run "
+		    "--user-data-dir=%s/chromium --virtual-time-budget=4000 "
+		    "--dump-dom http://127.0.0.1:%d/ >%s 2>>%s/chromium.log",
+		    ops_h.dir, k == 0 ? port : ops_http_port, path, ops_h.dir);
+		cr_assert_eq(system(cmd), 0, "chromium failed; see %s", ops_h.dir);
+		cr_assert_not_null(f = fopen(path, "r"));
+		cr_assert(getdelim(&dom, &len, '\0', f) > 0);
+		fclose(f);
+		snprintf(want, sizeof(want), "<button id=\"retry-%s\">Retry</button>",
+		    ids[0]);
+		cr_expect_eq(strstr(dom, want) != NULL, k == 0, "%s: Retry "
+		    "button %s", k == 0 ? "console" : "plain listener",
+		    k == 0 ? "missing" : "offered");
+		cr_expect_eq(strstr(dom, "<button id=\"retry-node-" T_BUP "\">"
+		    "Retry all for " T_BUP "</button>") != NULL, k == 0);
+		snprintf(want, sizeof(want), "Operator: %s (https from 127.0.0.1) "
+		    "(actions are audited)", subject);
+		cr_expect_eq(strstr(dom, want) != NULL, k == 0, "operator line");
+	}
+	free(dom);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+}
+
+/* console_listen without console_ca and [tls]: narad -n and a real start
+ * both refuse, saying what is missing. */
+Test(webops_config, console_without_its_files_refused)
+{
+	static const char reason[] = "console_listen needs console_ca and "
+	    "[tls] cert and key";
+	char out[8192], bin[300];
+	struct harness hc;
+	int rc;
+
+	harness_init(&hc, "console_listen = 127.0.0.1:9443\n");
+	rc = harness_run(out, sizeof(out), "%s -n -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), hc.conf);
+	cr_expect_eq(rc, 1, "narad -n exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, reason) != NULL, "-n: %s", out);
+	rc = harness_run(out, sizeof(out), "timeout 30 %s -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), hc.conf);
+	cr_expect_eq(rc, 1, "narad start exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, reason) != NULL, "start: %s", out);
+	harness_cleanup(&hc);
 }

@@ -179,7 +179,9 @@ $(B)/tests/itest_%: $(B)/tests/integration/itest_%.o $(ITEST_OBJ) $(INTERNAL_LIB
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)
 
-ITEST_BINS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/itest_*.c))
+ITEST_ALL := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/itest_*.c))
+# itest_soak_ha runs only in make soak (random failovers take minutes).
+ITEST_BINS := $(filter-out $(B)/tests/itest_soak_ha,$(ITEST_ALL))
 
 unit: all $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) $$t --jobs=2 $(CRITERION_ARGS); done
@@ -300,7 +302,7 @@ check: unit integration fuzz-replay
 # longer fsync failures). Not part of check.
 SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash \
 	$(B)/tests/itest_soak_adapters $(B)/tests/itest_hostile \
-	$(B)/tests/itest_soak_ha,$(ITEST_BINS))
+	$(B)/tests/itest_soak_ha,$(ITEST_ALL))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
 	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done

@@ -198,6 +198,32 @@ open_store(const struct config *cfg)
 	return st;
 }
 
+/*
+ * The store; with [ha] a database that cannot be opened (its failover
+ * under way, or this narad restarted after losing it) is tried again with
+ * back-off (0.5 s doubling to 5 s) until it opens or narad is stopped: a
+ * standby that gave up would leave the region with one narad fewer. Each
+ * attempt logs its reason (open_store), so a database that will never do
+ * (a newer schema, say) shows in the log; systemd's start timeout ends
+ * the wait, since READY comes only after it.
+ */
+static struct store *
+open_store_waiting(const struct config *cfg)
+{
+	unsigned delay_ms = 500;
+	struct store *st;
+
+	while ((st = open_store(cfg)) == NULL && cfg->ha.enabled &&
+	    cfg->store.backend == CONFIG_STORE_POSTGRESQL) {
+		log_warn("standby: the store cannot be opened yet; trying again "
+		    "in %u ms", delay_ms);
+		sd_notifyf(0, "STATUS=waiting for the database");
+		usleep(delay_ms * 1000);
+		delay_ms = delay_ms * 2 > 5000 ? 5000 : delay_ms * 2;
+	}
+	return st;
+}
+
 /* The audit signing key, when configured: the store signs the chain head
  * with it every checkpoint_interval and prunes behind a signed cut. */
 static int
@@ -530,9 +556,9 @@ step_down_done(evutil_socket_t fd, short what, void *arg)
 }
 
 /* naractl step-down: an audit row naming the operator, the lease handed
- * over (nothing more commits here), the TLS front closed so that nodes
- * move to the narad taking over; the restart as a standby follows once
- * the answer to naractl went out. */
+ * over (nothing more commits here: every batch is refused with NR042),
+ * and once the answer to naractl went out the restart as a standby, which
+ * closes the TLS front so that nodes move to the narad taking over. */
 static int
 ops_step_down(void *arg, const char *operator, struct nara_err *err)
 {
@@ -551,7 +577,8 @@ ops_step_down(void *arg, const char *operator, struct nara_err *err)
 	if (ha_hand_over(d->ha, err) != 0)
 		return -1;
 	log_info("ha: stepped down (%s)", detail);
-	front_free(&d->front);
+	/* The front stays until the exec closes it with everything else:
+	 * the views hold pointers to it, and a batch can no longer commit. */
 	setenv(HANDED_OVER_ENV, "1", 1);
 	event_base_once(d->base, -1, EV_TIMEOUT, step_down_done, d, &flush);
 	return 0;
@@ -661,7 +688,7 @@ main(int argc, char **argv)
 	if (check)
 		return check_only(d.config_path, cfg);
 	log_set_level(d.debug ? LOG_LVL_DEBUG : (enum log_level)cfg->broker.log_level);
-	if ((d.store = open_store(cfg)) == NULL || open_signer(&d, cfg) != 0 ||
+	if ((d.store = open_store_waiting(cfg)) == NULL || open_signer(&d, cfg) != 0 ||
 	    (d.base = event_base_new()) == NULL || (d.signals = daemon_signals_new(d.base,
 	    "stopping after the current batch", reload, &d)) == NULL) {
 		config_free(&cfg);

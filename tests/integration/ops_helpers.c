@@ -44,8 +44,8 @@ ops_conf_replace(const struct harness *hh, const char *from, const char *to)
 	free(text);
 }
 
-/* narad with extra [broker] keys, /metrics on a free port, and the
- * control socket up. */
+/* narad with extra [broker] keys, /metrics on a free port, and both the
+ * control socket and the HTTP listener up. */
 void
 ops_start_tls(const char *extra, bool tls)
 {
@@ -64,6 +64,8 @@ ops_start_tls(const char *extra, bool tls)
 	for (int i = 0; i < 500 && stat(sock, &st) != 0; i++)
 		usleep(10000);
 	cr_assert_eq(stat(sock, &st), 0, "no control socket %s", sock);
+	/* narad binds the HTTP listener after the control socket */
+	tls_wait_listening(ops_http_port, ops_h.log);
 }
 
 void

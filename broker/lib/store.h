@@ -1,13 +1,14 @@
 /*
  * store.h — the broker's durable state: per-recipient queues, receipts and
- * the hash-chained audit log, behind one interface so that another backend
- * (PostgreSQL) can be added later: store.c passes every call to the table
- * of operations (store_ops.h) of the backend store_open picked; the SQLite
- * backend is store_sqlite*.c.
+ * the hash-chained audit log, behind one interface: store.c passes every
+ * call to the table of operations (store_ops.h) of the backend store_open
+ * picked; the SQLite backend is store_sqlite*.c, the PostgreSQL backend
+ * store_pg*.c.
  *
  * Batching: the broker gathers everything one loop iteration produced between
  * store_begin() and store_commit(); store_commit() returns only after the
- * transaction is durable (synchronous=FULL: fsync of the WAL). Only then may
+ * transaction is durable (SQLite synchronous=FULL: fsync of the WAL;
+ * PostgreSQL: the server answered COMMIT). Only then may
  * the broker send Accepted/receipts. On a failed commit the whole batch is
  * rolled back and every submit in it is refused with the returned code.
  *

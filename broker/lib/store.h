@@ -226,6 +226,12 @@ int store_totals(struct store *st, struct store_totals *t);
  * bad row's seq in *bad_seq and the reason in err. */
 int store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err);
 
+/* Replication as the store last saw it, for status and metrics: the
+ * number of synchronous standbys confirming every commit (PostgreSQL: read
+ * at open and every 10 s by store_maintain), or -1 when not known or not
+ * applicable (SQLite: one local file). 0, or -1 on a bad call. */
+int store_replication(struct store *st, int *sync_standbys);
+
 /* HMAC-SHA-256 of a personal number under the pseudonym key, hex (65 bytes). */
 int store_pseudonym(const struct store *st, const char *personal_number,
     char hex[65]);

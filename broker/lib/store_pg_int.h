@@ -254,6 +254,7 @@ int store_pg_audit_checkpoints(struct store_be *st, const char *kind,
 int store_pg_audit_hash(struct store_be *st, int64_t seq, uint8_t hash[32]);
 int store_pg_audit_head(struct store_be *st, int64_t *seq, uint8_t hash[32],
     struct nara_err *err);
+int store_pg_replication(struct store_be *st, int *sync_standbys);
 int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
 void store_pg_read_end(struct store_be *st, bool own);
 

@@ -309,7 +309,7 @@ static const struct config_key store_keys[] = {
 	  .choices = "sqlite|postgresql",
 	  .help = "where the durable state is kept (read at start)" },
 	{ "postgresql", CT_STRING, FIELD(config_store, postgresql), .def = "",
-	  .check = store_conninfo_check,
+	  .flags = CONFTAB_NONEMPTY, .check = store_conninfo_check,
 	  .help = "libpq conninfo of the database, for backend = postgresql" },
 };
 

@@ -284,6 +284,12 @@ store_audit_head(struct store *st, int64_t *seq, uint8_t hash[32],
 }
 
 int
+store_replication(struct store *st, int *sync_standbys)
+{
+	return st->ops->replication(st->be, sync_standbys);
+}
+
+int
 store_read_begin(struct store *st, bool *own, struct nara_err *err)
 {
 	return st->ops->read_begin(st->be, own, err);

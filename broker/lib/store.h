@@ -1,13 +1,14 @@
 /*
  * store.h — the broker's durable state: per-recipient queues, receipts and
- * the hash-chained audit log, behind one interface so that another backend
- * (PostgreSQL) can be added later: store.c passes every call to the table
- * of operations (store_ops.h) of the backend store_open picked; the SQLite
- * backend is store_sqlite*.c.
+ * the hash-chained audit log, behind one interface: store.c passes every
+ * call to the table of operations (store_ops.h) of the backend store_open
+ * picked; the SQLite backend is store_sqlite*.c, the PostgreSQL backend
+ * store_pg*.c.
  *
  * Batching: the broker gathers everything one loop iteration produced between
  * store_begin() and store_commit(); store_commit() returns only after the
- * transaction is durable (synchronous=FULL: fsync of the WAL). Only then may
+ * transaction is durable (SQLite synchronous=FULL: fsync of the WAL;
+ * PostgreSQL: the server answered COMMIT). Only then may
  * the broker send Accepted/receipts. On a failed commit the whole batch is
  * rolled back and every submit in it is refused with the returned code.
  *
@@ -243,6 +244,12 @@ int store_totals(struct store *st, struct store_totals *t);
 /* Walk the audit chain from the start: 0 if intact, else -1 with the first
  * bad row's seq in *bad_seq and the reason in err. */
 int store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err);
+
+/* Replication as the store last saw it, for status and metrics: the
+ * number of synchronous standbys confirming every commit (PostgreSQL: read
+ * at open and every 10 s by store_maintain), or -1 when not known or not
+ * applicable (SQLite: one local file). 0, or -1 on a bad call. */
+int store_replication(struct store *st, int *sync_standbys);
 
 /* HMAC-SHA-256 of a personal number under the pseudonym key, hex (65 bytes). */
 int store_pseudonym(const struct store *st, const char *personal_number,

@@ -86,6 +86,7 @@ struct store_ops {
 	int (*audit_hash)(struct store_be *st, int64_t seq, uint8_t hash[32]);
 	int (*audit_head)(struct store_be *st, int64_t *seq, uint8_t hash[32],
 	    struct nara_err *err);
+	int (*replication)(struct store_be *st, int *sync_standbys);
 	int (*read_begin)(struct store_be *st, bool *own, struct nara_err *err);
 	void (*read_end)(struct store_be *st, bool own);
 	/* NULL: the backend cannot be shared by several narads. */

@@ -159,6 +159,13 @@ pg_replication_check(struct store_be *st, int64_t now)
 	PQclear(r);
 }
 
+int
+store_pg_replication(struct store_be *st, int *sync_standbys)
+{
+	*sync_standbys = st->sync_standbys;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- upkeep */
 
 static int

@@ -4,6 +4,15 @@
  */
 #include "store_int.h"
 
+/* One local file: nothing is replicated. */
+static int
+store_sqlite_replication(struct store_be *st, int *sync_standbys)
+{
+	(void)st;
+	*sync_standbys = -1;
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = store_sqlite_open,
@@ -41,6 +50,7 @@ const struct store_ops store_sqlite_ops = {
 	.audit_checkpoints = store_sqlite_audit_checkpoints,
 	.audit_hash = store_sqlite_audit_hash,
 	.audit_head = store_sqlite_audit_head,
+	.replication = store_sqlite_replication,
 	.read_begin = store_sqlite_read_begin,
 	.read_end = store_sqlite_read_end,
 };

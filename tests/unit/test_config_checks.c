@@ -129,6 +129,8 @@ Test(store, bad_values_are_refused_with_their_line)
 {
 	EXPECT("[store]\nbackend = postgresql\n" NODE_A,
 	    "t.conf:2: [store] postgresql: required when backend = postgresql");
+	EXPECT("[store]\nbackend = postgresql\npostgresql =\n" NODE_A,
+	    "t.conf:3: [store] postgresql: must not be empty");
 	EXPECT("[store]\nbackend = mysql\n" NODE_A,
 	    "t.conf:2: [store] backend: \"mysql\" is not one of sqlite, postgresql");
 	EXPECT("[store]\nbackend = postgresql\npostgresql = dbname=nara "

@@ -121,7 +121,7 @@ Test(manpages, nara_conf_documents_every_key)
 	cr_assert(seg != NULL);
 	cr_expect_eq(count_keys(seg), keys, "%s: the page documents %d keys, "
 	    "the code has %d", section, count_keys(seg), keys);
-	cr_expect_eq(sections, 6);
+	cr_expect_eq(sections, 6);   /* broker, tls, store, ha, node, rule */
 	free(seg);
 	free(table);
 	free(page);

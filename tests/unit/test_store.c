@@ -648,6 +648,23 @@ Test(store, node_stats_and_totals)
 	fx_fini(&f);
 }
 
+/* SQLite replicates nothing (-1); PostgreSQL reports the synchronous
+ * standbys it read at open: none on the test server. */
+Test(store, replication_status)
+{
+	struct fx f;
+	int n = 7;
+
+	fx_init(&f);
+	cr_assert_eq(store_replication(f.st, &n), 0);
+#ifdef FX_POSTGRESQL
+	cr_expect_eq(n, 0);
+#else
+	cr_expect_eq(n, -1);
+#endif
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- batches */
 
 Test(store, committed_batch_survives_reopen_and_verifies)

@@ -170,7 +170,7 @@ $(TOOLS:%=$(BIN)/%): $(BIN)/%: $(B)/broker/tools/%.o $(LIBNARA)
 ITEST_OBJ := $(filter-out $(B)/tests/integration/itest_%.o,$(ITEST_SRC:%.c=$(B)/%.o))
 
 $(B)/tests/test_%: $(B)/tests/unit/test_%.o $(B)/tests/integration/fixture.o \
-	    $(B)/tests/integration/pgserver.o \
+	    $(B)/tests/integration/pgserver.o $(B)/tests/integration/harness.o \
 	    $(INTERNAL_LIBS) $(LIBNARA)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ -lcriterion $(LDLIBS_ALL)

@@ -612,18 +612,34 @@ adapter_scrape(int port, struct prom *pr, const char *keep)
 	free(body);
 }
 
+/* One scrape of an adapter's /metrics and the value it waits for. */
+struct scrape_wait {
+	int port;
+	const char *metric;
+	double want;
+	bool at_least;             /* value >= want, else == want */
+	struct prom pr;            /* the last scrape */
+};
+
+static bool
+scrape_holds(void *arg)
+{
+	struct scrape_wait *w = arg;
+	double v;
+
+	adapter_scrape(w->port, &w->pr, NULL);
+	v = ops_prom_value(&w->pr, w->metric, "");
+	return w->at_least ? v >= w->want : v == w->want;
+}
+
 static bool
 link_is(int port, double up)
 {
-	static struct prom pr;
+	static struct scrape_wait w;
 
-	for (int i = 0; i < 400; i++) {
-		adapter_scrape(port, &pr, NULL);
-		if (ops_prom_value(&pr, "nara_adapter_link_up", "") == up)
-			return true;
-		usleep(50000);
-	}
-	return false;
+	w = (struct scrape_wait){ .port = port, .metric =
+	    "nara_adapter_link_up", .want = up };
+	return harness_wait(scrape_holds, &w, 20000);
 }
 
 /* The adapter's /metrics says what happened: the link up and then down
@@ -633,6 +649,7 @@ link_is(int port, double up)
 Test(adapter_http, adapter_metrics_follow_what_happened)
 {
 	static struct prom pr;
+	static struct scrape_wait age;
 	Nara__Envelope *env;
 	char id[37], keep[400];
 	int before, after, failed;
@@ -675,13 +692,11 @@ Test(adapter_http, adapter_metrics_follow_what_happened)
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
 	posted = (int64_t)time(NULL);
 	cr_assert_eq(post(port_gbg, env, NULL), 202);
-	for (int i = 0; i < 200; i++) {
-		adapter_scrape(port_gbg, &pr, NULL);
-		if (ops_prom_value(&pr, "nara_adapter_oldest_unsent_age_seconds",
-		    "") >= 2)
-			break;
-		usleep(50000);
-	}
+	age = (struct scrape_wait){ .port = port_gbg, .metric =
+	    "nara_adapter_oldest_unsent_age_seconds", .want = 2,
+	    .at_least = true };
+	harness_wait(scrape_holds, &age, 10000);
+	pr = age.pr;
 	scraped = (int64_t)time(NULL);
 	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_outbox_depth", ""), 1);
 	cr_expect_geq(ops_prom_value(&pr,

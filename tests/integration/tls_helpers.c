@@ -273,6 +273,28 @@ tls_tunnel_client(struct tclient *c, struct nara_tunnel *t, const char *node)
 	cr_assert_not_null(c->sock, "tunnel_dealer_open: %s", err.text);
 }
 
+/* One try of tls_hello_welcomed: the hello goes out once a link is up
+ * (ZMQ_IMMEDIATE refuses it before), then up to 500 ms for the welcome. */
+struct hello_try {
+	struct tclient *c;
+	uint8_t buf[256];
+	size_t len;
+};
+
+static bool
+hello_answered(void *arg)
+{
+	struct hello_try *t = arg;
+	Nara__Frame *w;
+
+	if (zmq_send(t->c->sock, t->buf, t->len, ZMQ_DONTWAIT) != (int)t->len)
+		return false;
+	if ((w = tclient_expect(t->c, NARA__FRAME__KIND_WELCOME, 500)) == NULL)
+		return false;
+	frame_free(&w);
+	return true;
+}
+
 /* Send hello without blocking (ZMQ_IMMEDIATE holds messages while no link
  * is up) and wait for the welcome, within timeout_ms in all. */
 bool
@@ -280,27 +302,15 @@ tls_hello_welcomed(struct tclient *c, const char *node, int timeout_ms)
 {
 	Nara__Frame f = NARA__FRAME__INIT;
 	Nara__Hello hello = NARA__HELLO__INIT;
-	Nara__Frame *w = NULL;
-	uint8_t buf[256];
-	size_t len;
+	struct hello_try t = { .c = c };
 
 	hello.node_id = pb_str(node);
 	hello.protocol_version = NARA_PROTOCOL_VERSION;
 	hello.credit_window = 4;
 	f.kind_case = NARA__FRAME__KIND_HELLO;
 	f.hello = &hello;
-	len = nara__frame__pack(&f, buf);
-	for (int waited = 0; waited < timeout_ms && w == NULL; waited += 500) {
-		if (zmq_send(c->sock, buf, len, ZMQ_DONTWAIT) != (int)len) {
-			usleep(500000);
-			continue;
-		}
-		w = tclient_expect(c, NARA__FRAME__KIND_WELCOME, 500);
-	}
-	if (w == NULL)
-		return false;
-	frame_free(&w);
-	return true;
+	t.len = nara__frame__pack(&f, t.buf);
+	return harness_wait(hello_answered, &t, timeout_ms);
 }
 
 void

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 
+#include "harness.h"
 #include "pgserver.h"
 #include "store.h"
 
@@ -95,42 +96,52 @@ step(struct store *st, const char *instance, int64_t held)
 	return l;
 }
 
+/* A lease step on st, kept for the test to look at. */
+struct lease_try {
+	struct store *st;
+	const char *instance;
+	int64_t held;
+	bool want_active;           /* also wait until it holds the lease */
+	struct store_lease l;
+	struct nara_err err;
+};
+
+static bool
+lease_answers(void *arg)
+{
+	struct lease_try *t = arg;
+
+	t->l = (struct store_lease){ .epoch = t->held };
+	if (store_lease(t->st, t->instance, TTL_MS, &t->l, &t->err) != 0)
+		return false;
+	return !t->want_active || t->l.active;
+}
+
 /* A step that may first find the database connection gone (and then
  * reconnects after the store's back-off): asked again until it answers. */
 static struct store_lease
 step_retrying(struct store *st, const char *instance, int64_t held)
 {
-	struct store_lease l = { .epoch = held };
-	struct nara_err err = { 0 };
+	struct lease_try t = { .st = st, .instance = instance, .held = held };
 
-	for (int i = 0; i < 100; i++) {
-		l.epoch = held;
-		if (store_lease(st, instance, TTL_MS, &l, &err) == 0)
-			return l;
-		usleep(100000);
-	}
-	cr_assert_fail("store_lease(%s) kept failing: %s", instance, err.text);
-	return l;
+	cr_assert(harness_wait(lease_answers, &t, 10000), "store_lease(%s) "
+	    "kept failing: %s", instance, t.err.text);
+	return t.l;
 }
 
-/* b asks until it holds the lease; the time it took in ms. */
+/* st asks until it holds the lease; the time it took in ms. */
 static long
 step_until_active(struct store *st, const char *instance, struct store_lease *l)
 {
-	struct timespec t0, t1;
+	struct lease_try t = { .st = st, .instance = instance,
+	    .want_active = true };
+	int64_t t0 = harness_ms_now();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < 100; i++) {
-		*l = step(st, instance, 0);
-		if (l->active)
-			break;
-		usleep(100000);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	cr_assert(l->active, "%s never got the lease (holder %s, age %lld ms)",
-	    instance, l->holder, (long long)l->age_ms);
-	return (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) /
-	    1000000;
+	cr_assert(harness_wait(lease_answers, &t, 10000), "%s never got the "
+	    "lease (holder %s, age %lld ms; %s)", instance, t.l.holder,
+	    (long long)t.l.age_ms, t.err.text);
+	*l = t.l;
+	return (long)(harness_ms_now() - t0);
 }
 
 static int

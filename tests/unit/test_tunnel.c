@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 #include <zmq.h>
 
+#include "harness.h"
 #include "tunnel.h"
 
 static char dir[64], ca[128];
@@ -209,6 +210,27 @@ Test(tunnel, unreachable_broker_counted)
 	tunnel_stop(&t);
 }
 
+/* Whether the tunnel's failures have named both addresses yet. */
+struct seen_both {
+	struct nara_tunnel *t;
+	const char *first, *second;
+	bool seen_first, seen_second;
+	struct tunnel_stats st;
+};
+
+static bool
+failed_at_both(void *arg)
+{
+	struct seen_both *w = arg;
+
+	tunnel_stats(w->t, &w->st);
+	w->seen_first |= strncmp(w->st.last_error, w->first,
+	    strlen(w->first)) == 0;
+	w->seen_second |= strncmp(w->st.last_error, w->second,
+	    strlen(w->second)) == 0;
+	return w->seen_first && w->seen_second;
+}
+
 /* Two addresses, neither reachable: the connections alternate between
  * them, and each failure names its own address. */
 Test(tunnel, broker_list_tried_in_turn)
@@ -217,7 +239,7 @@ Test(tunnel, broker_list_tried_in_turn)
 	struct tunnel_opts o = { .broker = broker, .ca = ca };
 	struct nara_err err = { 0 };
 	struct tunnel_stats st = { 0 };
-	bool seen_first = false, seen_second = false;
+	struct seen_both w;
 	struct nara_tunnel *t;
 	void *ctx = zmq_ctx_new(), *s;
 
@@ -227,14 +249,11 @@ Test(tunnel, broker_list_tried_in_turn)
 	cr_assert_not_null(t = tunnel_start(&o, &err), "%s", err.text);
 	s = tunnel_dealer_open(ctx, "kommun-1480", tunnel_endpoint(t), &err);
 	cr_assert_not_null(s, "%s", err.text);
-	for (int i = 0; i < 400 && !(seen_first && seen_second); i++) {
-		usleep(25000);
-		tunnel_stats(t, &st);
-		seen_first |= strncmp(st.last_error, first, strlen(first)) == 0;
-		seen_second |= strncmp(st.last_error, second, strlen(second)) == 0;
-	}
-	cr_expect(seen_first, "no failure named %s", first);
-	cr_expect(seen_second, "no failure named %s (last: %s)", second,
+	w = (struct seen_both){ .t = t, .first = first, .second = second };
+	harness_wait(failed_at_both, &w, 10000);
+	st = w.st;
+	cr_expect(w.seen_first, "no failure named %s", first);
+	cr_expect(w.seen_second, "no failure named %s (last: %s)", second,
 	    st.last_error);
 	cr_expect_eq(st.handshakes_ok, 0);
 	zmq_close(s);

@@ -424,6 +424,13 @@ check_store(const struct config *cfg)
 
 	if (store_check_backend(config_store_backend(cfg),
 	    config_store_location(cfg), &absent, &err) != 0) {
+		/* with [ha] narad waits for its database at start, so a host
+		 * booting during a database failover must not fail here */
+		if (cfg->ha.enabled && strstr(err.text, "cannot connect") != NULL) {
+			log_warn("store %s: %s %s; narad waits for it at start",
+			    store_label(cfg), nara_code_id(err.code), err.text);
+			return 0;
+		}
 		log_error("store %s: %s %s", store_label(cfg),
 		    nara_code_id(err.code), err.text);
 		return -1;

@@ -174,3 +174,30 @@ Test(narad_check, node_name_not_utf8)
 	fclose(f);
 	expect_both_refuse("name: is not valid UTF-8");
 }
+
+/* With [ha], a database that does not answer is what a host sees while
+ * the database fails over: narad -n warns and passes (narad itself waits
+ * for the database at start, so systemd's ExecStartPre must not fail the
+ * unit), while a single narad on the same database is refused. */
+Test(narad_check, ha_database_unreachable_is_a_warning)
+{
+	char out[8192], extra[512];
+	int port = tls_free_port(), rc;
+
+	snprintf(extra, sizeof(extra), "[store]\nbackend = postgresql\n"
+	    "postgresql = host=127.0.0.1 port=%d user=nara dbname=nara "
+	    "connect_timeout=2\n[ha]\ninstance = narad-a\n", port);
+	init_tls(NULL, extra);
+	rc = check_config(out, sizeof(out));
+	cr_expect_eq(rc, 0, "narad -n exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, "narad waits for it at start") != NULL, "%s", out);
+	cr_expect(strstr(out, "cannot connect to PostgreSQL") != NULL, "%s", out);
+	teardown();
+	snprintf(extra, sizeof(extra), "[store]\nbackend = postgresql\n"
+	    "postgresql = host=127.0.0.1 port=%d user=nara dbname=nara "
+	    "connect_timeout=2\n", port);
+	init_tls(NULL, extra);
+	rc = check_config(out, sizeof(out));
+	cr_expect_eq(rc, 1, "narad -n exited %d:\n%s", rc, out);
+	cr_expect(strstr(out, "cannot connect to PostgreSQL") != NULL, "%s", out);
+}

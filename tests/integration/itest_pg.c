@@ -10,8 +10,11 @@
  * by itself and the waiting messages go through. naractl status tells
  * whether a synchronous standby confirms every commit.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 
 #include "adapter_helpers.h"
 #include "harness.h"
+#include "ops_helpers.h"
 #include "pgserver.h"
 #include "tls_helpers.h"
 
@@ -70,6 +74,27 @@ configure(const char *conninfo)
 	    pki, pki, pki, conninfo);
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
+	/* /metrics on a free port (ops_helpers.h reads ops_http_port) */
+	ops_http_port = tls_free_port();
+	snprintf(extra, sizeof(extra), "http_listen = 127.0.0.1:%d\n",
+	    ops_http_port);
+	ops_conf_replace(&h, "http_listen =\n", extra);
+}
+
+static bool
+http_listening(void *arg)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)ops_http_port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	(void)arg;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 static void
@@ -190,6 +215,14 @@ expect_replication(int standbys)
 	    : strstr(json_string_value(json_object_get(store, "warning")),
 	    "may be lost with the primary") != NULL, "%s", out);
 	json_decref(j);
+	cr_assert(harness_wait(http_listening, NULL, 10000), "no HTTP listener");
+	cr_assert_eq(ops_http_get("GET", "/metrics", out, sizeof(out)), 200);
+	snprintf(want, sizeof(want), "\nnara_store_sync_standbys %d\n",
+	    standbys);
+	cr_expect(strstr(out, want) != NULL, "no %s in /metrics", want + 1);
+	snprintf(want, sizeof(want), "\nnara_store_replication_ok %d\n",
+	    standbys > 0);
+	cr_expect(strstr(out, want) != NULL, "no %s in /metrics", want + 1);
 }
 
 /* A primary alone: narad warns in its log and naractl status says that

@@ -5,7 +5,8 @@
  * flight; narad stops; the store is moved into a real PostgreSQL server
  * (pgserver.h); nara-audit verify finds the chain intact on both; narad
  * started on PostgreSQL delivers each queued message exactly once, with a
- * receipt each. And the refusals: narad still running on the store
+ * receipt each. A store left by a narad killed with -9 moves whole. And
+ * the refusals: narad still running on the store
  * (NR042), a target that already holds a store (NR041), an unreachable
  * server (NR041) and a conninfo libpq cannot parse (NR070), each leaving
  * the target as it was.
@@ -87,9 +88,9 @@ submit_one(struct tclient *c, char id[37])
 
 /* On SQLite: N_DONE delivered and acked (their receipts left waiting),
  * then N_QUEUED queued while BUP is offline, the first of them handed to
- * BUP once without an ack (in flight when narad stops). */
+ * BUP once without an ack (in flight when narad stops with sig). */
 static void
-traffic_on_sqlite(char queued[N_QUEUED][37])
+traffic_on_sqlite(char queued[N_QUEUED][37], int sig)
 {
 	struct tclient gbg, bup;
 	char id[37];
@@ -113,7 +114,7 @@ traffic_on_sqlite(char queued[N_QUEUED][37])
 	for (int i = 1; i < N_QUEUED; i++)
 		submit_one(&gbg, queued[i]);
 	tclient_close(&gbg);
-	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	cr_assert_eq(harness_stop(&h, sig), sig == SIGTERM ? 0 : -sig);
 }
 
 static void
@@ -197,7 +198,7 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	char queued[N_QUEUED][37], out[8192];
 	long msgs, audit, ckpts, receipts;
 
-	traffic_on_sqlite(queued);
+	traffic_on_sqlite(queued, SIGTERM);
 	msgs = harness_sql_long(&h, "SELECT count(*) FROM messages");
 	audit = harness_sql_long(&h, "SELECT count(*) FROM audit");
 	ckpts = harness_sql_long(&h, "SELECT count(*) FROM checkpoints");
@@ -262,11 +263,15 @@ Test(pg_migrate, refusals_leave_the_target_as_it_was)
 	cr_expect(strstr(out, "NR041") != NULL, "%s", out);
 	cr_expect(strstr(out, "cannot connect") != NULL, "%s", out);
 
-	/* moved once; a second move into the same database is refused */
-	traffic_on_sqlite(queued);
+	/* narad killed: what its WAL holds moves too; moved once, a second
+	 * move into the same database is refused */
+	traffic_on_sqlite(queued, SIGKILL);
 	cr_assert_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
 	    tool, h.conf, pg.conninfo), 0, "%s", out);
 	long long rows = pg_long("SELECT count(*) FROM audit");
+	cr_expect_eq(rows, harness_sql_long(&h, "SELECT count(*) FROM audit"));
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), N_DONE +
+	    N_QUEUED);
 	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
 	    tool, h.conf, pg.conninfo), 1, "%s", out);
 	cr_expect(strstr(out, "NR041") != NULL && strstr(out, "not empty")

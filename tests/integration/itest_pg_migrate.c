@@ -240,9 +240,9 @@ expect_target_empty(void)
 	    "rows left in the target");
 }
 
-Test(pg_migrate, refusals_leave_the_target_as_it_was)
+Test(pg_migrate, refused_while_narad_runs_or_the_target_is_unusable)
 {
-	char queued[N_QUEUED][37], out[8192];
+	char out[8192];
 
 	/* narad holds the SQLite store */
 	harness_start(&h);
@@ -263,8 +263,22 @@ Test(pg_migrate, refusals_leave_the_target_as_it_was)
 	cr_expect(strstr(out, "NR041") != NULL, "%s", out);
 	cr_expect(strstr(out, "cannot connect") != NULL, "%s", out);
 
-	/* narad killed: what its WAL holds moves too; moved once, a second
-	 * move into the same database is refused */
+	/* the config already on PostgreSQL: nothing to move from */
+	conf_to_pg();
+	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
+	    tool, h.conf, pg.conninfo), 2, "%s", out);
+	cr_expect(strstr(out, "NR072") != NULL, "%s", out);
+}
+
+Test(pg_migrate, failed_or_repeated_move_keeps_the_target_as_it_was)
+{
+	char queued[N_QUEUED][37], out[8192];
+
+	/* narad killed: what its WAL holds moves too (a clean stop before
+	 * left a signed checkpoint for verify); moved once, a second move
+	 * into the same database is refused */
+	harness_start(&h);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
 	traffic_on_sqlite(queued, SIGKILL);
 	cr_assert_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
 	    tool, h.conf, pg.conninfo), 0, "%s", out);
@@ -278,9 +292,21 @@ Test(pg_migrate, refusals_leave_the_target_as_it_was)
 	    != NULL, "%s", out);
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit"), rows);
 
-	/* the config already on PostgreSQL: nothing to move from */
-	conf_to_pg();
+	/* a move that fails part-way (the audit table refuses a row, after
+	 * the messages were copied) keeps nothing: one transaction */
+	cr_assert_eq(pgserver_sql(pg.conninfo, "TRUNCATE messages, receipts, "
+	    "audit, checkpoints; UPDATE head SET seq = NULL, hash = NULL; "
+	    "ALTER TABLE audit ADD CONSTRAINT test_refuses CHECK (seq < 5); "
+	    "SELECT 0", NULL), 0);
 	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
-	    tool, h.conf, pg.conninfo), 2, "%s", out);
-	cr_expect(strstr(out, "NR072") != NULL, "%s", out);
+	    tool, h.conf, pg.conninfo), 1, "%s", out);
+	cr_expect(strstr(out, "NR041") != NULL && strstr(out, "test_refuses")
+	    != NULL, "%s", out);
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 0,
+	    "messages kept from a failed move");
+	cr_expect_eq(pg_long("SELECT count(seq) FROM head"), 0);
+	cr_assert_eq(pgserver_sql(pg.conninfo, "ALTER TABLE audit DROP "
+	    "CONSTRAINT test_refuses; SELECT 0", NULL), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
+	    tool, h.conf, pg.conninfo), 0, "run again: %s", out);
 }

@@ -46,9 +46,11 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	evzmq.c log.c opscheck.c pbjson.c pnr.c relay.c rfc3339.c store.c \
 	store_common.c \
 	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
-	store_pg_lease.c store_pg_pipe.c store_pg_report.c store_pg_schema.c \
+	store_pg_import.c store_pg_lease.c store_pg_pipe.c store_pg_report.c \
+	store_pg_schema.c \
 	store_sqlite.c store_sqlite_audit.c store_sqlite_ckpt.c \
-	store_sqlite_check.c store_sqlite_guard.c store_sqlite_msg.c store_sqlite_ops.c \
+	store_sqlite_check.c store_sqlite_export.c store_sqlite_guard.c \
+	store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
 	tls.c tls_bev.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
@@ -56,13 +58,13 @@ LIBNARA := $(B)/libnara.a
 
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control.c \
 	dashboard.c deliver.c front.c front_conn.c front_report.c front_tls.c ha.c \
-	http.c lifecycle.c metrics.c outq.c session.c status.c status_ha.c submit.c \
+	http.c lifecycle.c metrics.c outq.c session.c status.c status_ha.c status_store.c submit.c \
 	zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
 	webhook.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
-	fold.c html.c open.c output.c report.c review.c)
+	fold.c html.c migrate.c open.c output.c report.c review.c)
 NARACTL_MODS := broker/tools/naractl/check.c broker/tools/naractl/ops.c
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a

@@ -294,6 +294,7 @@ metrics_text(struct http *h, struct evbuffer *o)
 	front_metrics(o, &h->view, nodes);
 	checkpoint_metric(o, &h->view);
 	status_ha_metrics(o, h->view.ha);
+	status_store_metrics(o, h->view.broker);
 	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
 	json_decref(st);

@@ -133,7 +133,7 @@ status_json(const struct ops_view *v)
 	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
@@ -149,6 +149,7 @@ status_json(const struct ops_view *v)
 	    "receipts_waiting", (json_int_t)t.receipts,
 	    "audit_rows", (json_int_t)t.audit_rows,
 	    "store_bytes", (json_int_t)t.bytes,
+	    "store", status_store_json(b),
 	    "commit_latency", latency_json(m),
 	    "counters", counters_json(&s),
 	    "thresholds", thresholds_json(&cfg->broker),

@@ -47,6 +47,14 @@ json_t *status_standby_json(const struct ops_view *v);
  * [ha]. */
 void status_ha_metrics(struct evbuffer *o, const struct ha *h);
 
+/* The store's replication (status_store.c): {"backend", "sync_standbys"
+ * (null: SQLite, or not known yet), "warning" (null, or why a commit may
+ * be lost with the database host)}. New reference. */
+json_t *status_store_json(const struct broker *b);
+/* nara_store_sync_standbys and nara_store_replication_ok in the
+ * Prometheus text format; nothing for SQLite or while not known. */
+void status_store_metrics(struct evbuffer *o, const struct broker *b);
+
 /* True when the last commit succeeded within the last 5 seconds. */
 bool status_healthy(const struct ops_view *v);
 

@@ -7,18 +7,24 @@
  * the same PostgreSQL store from [store]) finds the chain intact. Then the
  * database goes away under narad: submits are refused (retryable), nothing
  * the adapter holds is lost, and when the server is back narad reconnects
- * by itself and the waiting messages go through.
+ * by itself and the waiting messages go through. naractl status tells
+ * whether a synchronous standby confirms every commit.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "adapter_helpers.h"
 #include "harness.h"
+#include "ops_helpers.h"
 #include "pgserver.h"
 #include "tls_helpers.h"
 
@@ -68,6 +74,27 @@ configure(const char *conninfo)
 	    pki, pki, pki, conninfo);
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
+	/* /metrics on a free port (ops_helpers.h reads ops_http_port) */
+	ops_http_port = tls_free_port();
+	snprintf(extra, sizeof(extra), "http_listen = 127.0.0.1:%d\n",
+	    ops_http_port);
+	ops_conf_replace(&h, "http_listen =\n", extra);
+}
+
+static bool
+http_listening(void *arg)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)ops_http_port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	(void)arg;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
 }
 
 static void
@@ -154,6 +181,60 @@ expect_audit_intact(void)
 	cr_expect_eq(harness_run(out, sizeof(out), "%s verify -c %s", tool,
 	    h.conf), 0, "nara-audit verify: %s", out);
 	cr_expect(strstr(out, "intact") != NULL, "%s", out);
+}
+
+/* naractl status (text and --json) on the replication: standbys
+ * synchronous standbys confirm every commit, or none and the warning. */
+static void
+expect_replication(int standbys)
+{
+	char out[8192], bin[300], want[120];
+	json_t *j, *store;
+
+	harness_bin("naractl", bin, sizeof(bin));
+	cr_assert_eq(harness_run(out, sizeof(out), "%s -c %s status", bin,
+	    h.conf), 0, "%s", out);
+	if (standbys > 0)
+		snprintf(want, sizeof(want), "replication   postgresql: %d "
+		    "synchronous standby(s) confirm every commit", standbys);
+	else
+		snprintf(want, sizeof(want), "replication   postgresql: no "
+		    "synchronous standby: a commit may be lost with the primary");
+	cr_expect(strstr(out, want) != NULL, "want \"%s\" in:\n%s", want, out);
+	cr_assert_eq(harness_run(out, sizeof(out), "%s -c %s --json status",
+	    bin, h.conf), 0, "%s", out);
+	j = json_loads(out, 0, NULL);
+	cr_assert(j != NULL, "not JSON: %s", out);
+	store = json_object_get(j, "store");
+	cr_expect_str_eq(json_string_value(json_object_get(store, "backend")),
+	    "postgresql");
+	cr_expect_eq(json_integer_value(json_object_get(store, "sync_standbys")),
+	    standbys);
+	cr_expect(json_is_integer(json_object_get(store, "sync_standbys")));
+	cr_expect(standbys > 0 ? json_is_null(json_object_get(store, "warning"))
+	    : strstr(json_string_value(json_object_get(store, "warning")),
+	    "may be lost with the primary") != NULL, "%s", out);
+	json_decref(j);
+	cr_assert(harness_wait(http_listening, NULL, 10000), "no HTTP listener");
+	cr_assert_eq(ops_http_get("GET", "/metrics", out, sizeof(out)), 200);
+	snprintf(want, sizeof(want), "\nnara_store_sync_standbys %d\n",
+	    standbys);
+	cr_expect(strstr(out, want) != NULL, "no %s in /metrics", want + 1);
+	snprintf(want, sizeof(want), "\nnara_store_replication_ok %d\n",
+	    standbys > 0);
+	cr_expect(strstr(out, want) != NULL, "no %s in /metrics", want + 1);
+}
+
+/* A primary alone: narad warns in its log and naractl status says that
+ * a commit may be lost with the primary. */
+Test(pg, status_without_standby_says_commits_may_be_lost)
+{
+	configure(pg.conninfo);
+	harness_start(&h);
+	cr_expect(harness_wait_log(&h, "no synchronous standby", 1, 30000),
+	    "no warning in the log; see %s", h.log);
+	expect_replication(0);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
 }
 
 Test(pg, traffic_exactly_once_with_receipts_and_intact_chain)
@@ -287,6 +368,7 @@ Test(pg, primary_killed_standby_promoted_nothing_lost)
 	start_all(conninfo);
 	cr_expect(harness_wait_log(&h, "1 synchronous standby(s) confirm every "
 	    "commit", 1, 30000), "replication not reported; see %s", h.log);
+	expect_replication(1);
 	send_many(&gbg, N_MSGS, T_GBG_EH, T_BUP, msgs);
 	cr_assert(harness_wait(inbox_has_one, &bup, 60000), "no traffic");
 	pgserver_kill(&pg);
@@ -296,6 +378,7 @@ Test(pg, primary_killed_standby_promoted_nothing_lost)
 	/* the promoted server has no standby of its own: narad warns */
 	cr_expect(harness_wait_log(&h, "no synchronous standby", 1, 30000),
 	    "no warning about the missing standby; see %s", h.log);
+	expect_replication(0);
 	cr_expect_eq(pg_long_at(&standby, "SELECT count(*) FROM messages"),
 	    N_MSGS);
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);

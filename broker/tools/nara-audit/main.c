@@ -5,7 +5,8 @@
  * the patient's log extract (extract.c), draw a reproducible sample for the
  * systematic log review, record the reviewer's conclusion and report the
  * review of a period, export for a SIEM, make the signing key pair and
- * prune rows past the retention period.
+ * prune rows past the retention period, and move a stopped narad's SQLite
+ * store into PostgreSQL (migrate.c).
  *
  * It reads the store with a read-only SQLite connection (WAL readers do not
  * block narad); only "review record", "extract" (its log_extracted row)
@@ -165,6 +166,20 @@ static const struct command commands[] = {
 	  "  passes. narad does this by itself for audit_retention_days.\n"
 	  STORE_OPTS
 	  "  --sign-key FILE    private signing key (default: the config's)\n" },
+	{ "migrate", cmd_migrate, (const char[]){ O_CONFIG, O_STORE, O_TO,
+	  O_PUBKEY, 0 }, 0, 0,
+	  "migrate --to CONNINFO [-c FILE | --store PATH] [--pubkey FILE]...\n"
+	  "  Move a stopped narad's SQLite store (queues, receipts, dead letters,\n"
+	  "  the audit chain and its signed checkpoints) into an empty PostgreSQL\n"
+	  "  database, in one transaction; row counts are compared before the\n"
+	  "  commit and the chain is verified on the target after it. Refused\n"
+	  "  while narad holds the store (NR042) or when the target holds rows\n"
+	  "  (NR041). Progress on stderr. The SQLite store is left as it was.\n"
+	  "  --to CONNINFO      libpq conninfo of the target (no password in it:\n"
+	  "                     passfile= or PGPASSFILE)\n"
+	  STORE_OPTS
+	  "  --pubkey FILE      keys the moved checkpoints are checked with\n"
+	  "                     (default: as for verify)\n" },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -297,6 +312,11 @@ parse_options(const struct command *c, struct opts *o, int argc, char **argv)
 				    c->name);
 			fprintf(stderr, "usage: nara-audit %s", c->usage);
 			return -1;
+		}
+		/* migrate's --to is the target database, not a time */
+		if (ch == O_TO && c->fn == cmd_migrate) {
+			o->target = optarg;
+			continue;
 		}
 		if (set_option(o, ch, optarg) != 0)
 			return -1;

@@ -91,9 +91,8 @@ default_pubkeys(struct opts *o)
 	return rc;
 }
 
-/* The paths from the options, the config filling what they leave open. */
-static int
-resolve(struct opts *o)
+int
+tool_resolve(struct opts *o)
 {
 	struct config_diag diag = { 0 };
 	struct config *cfg = NULL;
@@ -149,7 +148,7 @@ tool_open_store(struct opts *o, bool write, bool needs_key)
 	uint8_t *key = NULL;
 	size_t len = 0;
 
-	if (resolve(o) != 0)
+	if (tool_resolve(o) != 0)
 		return NULL;
 	opt.backend = o->store_backend;
 	file = o->store_backend == NULL || strcmp(o->store_backend, "sqlite")

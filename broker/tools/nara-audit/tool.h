@@ -35,6 +35,7 @@ struct opts {
 	const char *format;          /* export, extract, review report --format */
 	const char *output;          /* --output FILE */
 	const char *operator;        /* --operator NAME */
+	const char *target;          /* migrate --to CONNINFO */
 	int64_t from_ms, to_ms;      /* [from, to) in epoch milliseconds */
 	int64_t before;              /* prune: epoch seconds, 0 unset */
 	int64_t n;                   /* sample size, -1 unset */
@@ -51,6 +52,9 @@ struct opts {
 	size_t n_pub_paths;
 };
 
+/* The paths from the options, the config filling what they leave open
+ * (store, its backend, keys); 0, or -1 after saying why. */
+int tool_resolve(struct opts *o);
 /* The store, read-only unless write is set; needs_key loads the pseudonym
  * key too. NULL with a message on stderr. */
 struct store *tool_open_store(struct opts *o, bool write, bool needs_key);
@@ -197,6 +201,7 @@ int cmd_extract(struct opts *o);
 int cmd_export(struct opts *o);
 int cmd_keygen(struct opts *o);
 int cmd_prune(struct opts *o);
+int cmd_migrate(struct opts *o);
 
 /* Messages on stderr, prefixed "nara-audit: ". */
 void tool_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -38,7 +38,8 @@ static const char USAGE[] =
     "\n"
     "commands:\n"
     "  status            version, uptime, nodes, queues, dead letters, store\n"
-    "                    size and commit latency (p50/p99, last minute)\n"
+    "                    size, its replication and commit latency (p50/p99,\n"
+    "                    last minute)\n"
     "  nodes             every configured node: connection, last seen,\n"
     "                    certificate days left, queue depth, oldest message\n"
     "  queue ADDRESS     metadata of the messages queued for an address or\n"
@@ -366,6 +367,26 @@ human_size(long long bytes, char *buf, size_t len)
 
 static void print_status_active(json_t *r);
 
+/* The store's backend and whether a commit survives the database host. */
+static void
+print_replication(json_t *s)
+{
+	json_t *n = json_object_get(s, "sync_standbys");
+
+	if (!json_is_object(s))
+		return;
+	if (json_is_string(json_object_get(s, "warning")))
+		printf("replication   %s: %s\n", str(s, "backend"),
+		    str(s, "warning"));
+	else if (json_is_integer(n))
+		printf("replication   %s: %lld synchronous standby(s) confirm "
+		    "every commit\n", str(s, "backend"),
+		    (long long)json_integer_value(n));
+	else
+		printf("replication   %s: one local file (none)\n",
+		    str(s, "backend"));
+}
+
 /* [ha]: the role and the lease, as status shows them. */
 static void
 print_ha(json_t *ha)
@@ -432,6 +453,7 @@ print_status_active(json_t *r)
 	    (long long)json_integer_value(json_object_get(r, "dead_letters")));
 	printf("store         %s, %lld audit rows\n", size,
 	    (long long)json_integer_value(json_object_get(r, "audit_rows")));
+	print_replication(json_object_get(r, "store"));
 	printf("commit        p50 %.2f ms, p99 %.2f ms (%lld commits in %lld s",
 	    (double)json_integer_value(json_object_get(lat, "p50_us")) / 1000.0,
 	    (double)json_integer_value(json_object_get(lat, "p99_us")) / 1000.0,

@@ -1,0 +1,73 @@
+/*
+ * status_store.c — the store's replication as operators see it: whether
+ * a commit narad answered Accepted for survives the loss of the database
+ * host. PostgreSQL: the synchronous standbys the backend last counted
+ * (store_replication, read at start and every 10 s); without one a commit
+ * may be lost with the primary, and naractl status, /api/status and
+ * /metrics say so. SQLite: one local file, replication not applicable.
+ */
+#include "status.h"
+
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "broker.h"
+#include "config.h"
+#include "store.h"
+
+/* The standbys as last seen: -1 unknown or not applicable. */
+static int
+sync_standbys(const struct broker *b)
+{
+	int n = -1;
+
+	if (b == NULL || store_replication(broker_store(b), &n) != 0)
+		return -1;
+	return n;
+}
+
+static bool
+is_pg(const struct broker *b)
+{
+	return b != NULL && strcmp(config_store_backend(broker_config(b)),
+	    "postgresql") == 0;
+}
+
+json_t *
+status_store_json(const struct broker *b)
+{
+	int n = sync_standbys(b);
+	const char *warning = NULL;
+
+	if (!is_pg(b))
+		return json_pack("{s:s, s:n, s:n}", "backend", "sqlite",
+		    "sync_standbys", "warning");
+	if (n == 0)
+		warning = "no synchronous standby: a commit may be lost with "
+		    "the primary";
+	else if (n < 0)
+		warning = "replication not known yet (the database has not "
+		    "answered)";
+	return json_pack("{s:s, s:o, s:s?}", "backend", "postgresql",
+	    "sync_standbys", n >= 0 ? json_integer(n) : json_null(),
+	    "warning", warning);
+}
+
+void
+status_store_metrics(struct evbuffer *o, const struct broker *b)
+{
+	int n = sync_standbys(b);
+
+	if (!is_pg(b) || n < 0)
+		return;
+	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "
+	    "standbys confirming every commit of the PostgreSQL store, as last "
+	    "read (every 10 s).\n# TYPE nara_store_sync_standbys gauge\n"
+	    "nara_store_sync_standbys %d\n", n);
+	evbuffer_add_printf(o, "# HELP nara_store_replication_ok 1 when at "
+	    "least one synchronous standby confirms every commit; 0: a commit "
+	    "may be lost with the primary.\n"
+	    "# TYPE nara_store_replication_ok gauge\n"
+	    "nara_store_replication_ok %d\n", n > 0 ? 1 : 0);
+}

@@ -6,7 +6,7 @@ DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
 	systemd procps chromium groff-base stunnel4 strace prometheus curl tzdata \
-	libpq-dev postgresql-15 postgresql-client-15
+	libpq-dev postgresql-15 postgresql-client-15 libnss3-tools
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=

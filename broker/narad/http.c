@@ -1,6 +1,6 @@
 /*
  * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
- * /api/dead and the dashboard over evhttp, on the plain listener and the
+ * /api/dead, /api/message (http_message.c) and the dashboard over evhttp, on the plain listener and the
  * operators' HTTPS console (console.c), which also takes the actions. The
  * listeners own the history of the dashboard's charts and the timer that
  * samples it.
@@ -334,6 +334,25 @@ serve_json(struct evhttp_request *req, json_t *j)
 	evbuffer_free(o);
 }
 
+/* /api/message: 200 with the message, or the refusal with its status. */
+static void
+serve_message(struct http *h, struct evhttp_request *req, const char *query)
+{
+	struct evbuffer *o = evbuffer_new();
+	int status = 503;
+	json_t *j = http_message_json(&h->view, query, &status);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	if (text != NULL)
+		evbuffer_add(o, text, strlen(text));
+	reply(req, text ? status : 503, status == 200 ? "OK" : status == 404 ?
+	    "Not Found" : status == 400 ? "Bad Request" : "Service Unavailable",
+	    "application/json", o);
+	free(text);
+	json_decref(j);
+	evbuffer_free(o);
+}
+
 /* /api/nodes: the node table, the broker totals of naractl status, and
  * the overall state exactly as `naractl check` computes it (opscheck.h)
  * with the configured thresholds. */
@@ -414,7 +433,7 @@ route_standby(struct http *h, struct evhttp_request *req, const char *path,
 	json_decref(ha);
 }
 
-/* The router: eight read-only paths, GET or HEAD; on the console (operator
+/* The router: nine read-only paths, GET or HEAD; on the console (operator
  * set) also /api/whoami and the actions. */
 static void
 route(struct http *h, struct evhttp_request *req, const char *operator)
@@ -456,6 +475,8 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 	} else if (strcmp(path, "/api/dead") == 0) {
 		serve_json(req, status_dead_json(&h->view, NULL,
 		    HTTP_DEAD_LIMIT));
+	} else if (strcmp(path, "/api/message") == 0) {
+		serve_message(h, req, evhttp_uri_get_query(parsed));
 	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
 		reply(req, 200, "OK", "text/html; charset=utf-8", o);

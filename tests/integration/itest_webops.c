@@ -369,6 +369,144 @@ Test(webops, chromium_retry_audited_with_the_certificate_subject)
 	cdp_stop(&c);
 }
 
+/* The events of id's audit rows in seq order, comma-separated, and the
+ * pseudonym its rows carry (empty when none), straight from the store. */
+static void
+store_trail(const char *id, char *events, size_t len, char *pseudonym,
+    size_t plen)
+{
+	char out[4096];
+
+	/* the trail is complete once the sender has its receipt */
+	snprintf(out, sizeof(out), "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_sent' AND message_id = '%s'", id);
+	cr_assert(harness_wait_sql(&ops_h, out, 1, 10000), "no receipt sent");
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"SELECT "
+	    "group_concat(event, ',') FROM (SELECT event FROM audit WHERE "
+	    "message_id = '%s' ORDER BY seq)\"", ops_h.store, id), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(events, len, "%.*s", (int)(len - 1), out);
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"SELECT "
+	    "subject FROM audit WHERE message_id = '%s' AND subject IS NOT NULL "
+	    "LIMIT 1\"", ops_h.store, id), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(pseudonym, plen, "%.*s", (int)(plen - 1), out);
+}
+
+/* The lookup's answer: metadata (exactly naractl show's fields, no
+ * subject) and every audit row of the message in order; a malformed id
+ * is a 400 and an unknown one a 404, each with a code. */
+Test(webops, message_lookup_metadata_and_audit_trail)
+{
+	char path[200], events[2048], pseudonym[200], body[65536], got[2048] = "";
+	json_t *j, *a, *row;
+	size_t i;
+
+	store_trail(ids[1], events, sizeof(events), pseudonym, sizeof(pseudonym));
+	snprintf(path, sizeof(path), "/api/message?id=%s", ids[1]);
+	j = console_json(NULL, path, 200);
+	ops_expect_fields(j, "message:o audit:a audit_truncated:b");
+	ops_expect_fields(json_object_get(j, "message"), "message_id:s type:s "
+	    "sender_node:s recipient_node:s state:s attempts:i accepted_at:t "
+	    "done_at:T payload_sha256:s identifies_child:b payload_kept:b "
+	    "dead_code:S dead_text:S");
+	cr_expect_eq(json_object_size(json_object_get(j, "message")), 20);
+	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+	    "message"), "state")), "dead");
+	a = json_object_get(j, "audit");
+	json_array_foreach(a, i, row) {
+		ops_expect_fields(row, "seq:i at:t event:s");
+		cr_expect_eq(json_object_get(row, "subject"), NULL);
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+		    i ? "," : "", json_string_value(json_object_get(row, "event")));
+	}
+	cr_expect(strlen(events) > 0);
+	cr_expect_str_eq(got, events);
+	json_decref(j);
+	cr_assert(pseudonym[0] != '\0', "the fixture's rows carry no subject");
+	/* nothing of whom it is about, also on the plain listener */
+	cr_expect_eq(ops_http_get("GET", path, body, sizeof(body)), 200);
+	cr_expect(strstr(body, pseudonym) == NULL, "pseudonym shown: %s", body);
+	cr_expect(strstr(body, "\"subject\"") == NULL, "%s", body);
+
+	j = console_json(NULL, "/api/message?id=not-a-uuid", 400);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR011");
+	json_decref(j);
+	j = console_json(NULL, "/api/message", 400);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR072");
+	json_decref(j);
+	j = console_json(NULL, "/api/message?id=00000000-0000-4000-8000-"
+	    "000000000000", 404);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR019");
+	json_decref(j);
+}
+
+/* "Find a message" in Chromium: typing a dead letter's id shows its
+ * metadata and its audit trail row by row as the store has it, a dead
+ * letter's id links to the same, an unknown id says so; never the
+ * pseudonym. */
+Test(webops, chromium_message_lookup)
+{
+	char url[100], js[600], events[2048], pseudonym[200];
+	struct cdp c;
+	json_t *v;
+
+	store_trail(ids[1], events, sizeof(events), pseudonym, sizeof(pseudonym));
+	operator_browser(&c);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", console_port);
+	cr_assert_eq(cdp_navigate(&c, url, 30000), 0);
+	cr_assert(cdp_wait_true(&c, "document.getElementById('lookup-form')"
+	    "!==null", 30000));
+	snprintf(js, sizeof(js), "document.getElementById('lookup-id').value="
+	    "'%s';document.getElementById('lookup-button').click()||true", ids[1]);
+	json_decref(cdp_eval(&c, js, 10000));
+	cr_assert(cdp_wait_true(&c, "!document.getElementById('lookup-result')"
+	    ".hidden", 30000), "no lookup result: \"%s\"",
+	    page_text(&c, "lookup-error"));
+	v = cdp_eval(&c, "Array.from(document.querySelectorAll('#lookup-meta "
+	    "tr')).map(function(t){return t.id+'='+t.lastChild.textContent;})"
+	    ".join('|')", 10000);
+	cr_assert_not_null(v);
+	snprintf(js, sizeof(js), "msg-message_id=%s|msg-state=dead|", ids[1]);
+	cr_expect(strstr(json_string_value(v), js) != NULL, "%s",
+	    json_string_value(v));
+	cr_expect(strstr(json_string_value(v), "|msg-recipient_node=" T_BUP "|")
+	    != NULL, "%s", json_string_value(v));
+	cr_expect(strstr(json_string_value(v), "|msg-dead_code=NR052|") != NULL,
+	    "%s", json_string_value(v));
+	json_decref(v);
+	v = cdp_eval(&c, "Array.from(document.querySelectorAll('#lookup-audit "
+	    "tr.audit td.event')).map(function(t){return t.textContent;})"
+	    ".join(',')", 10000);
+	cr_expect_str_eq(json_string_value(v), events);
+	json_decref(v);
+	v = cdp_eval(&c, "document.body.innerText", 10000);
+	cr_expect(strstr(json_string_value(v), pseudonym) == NULL,
+	    "the page shows the pseudonym");
+	json_decref(v);
+	json_decref(cdp_eval(&c, "document.getElementById('lookup-section')."
+	    "scrollIntoView()||true", 10000));
+	keep_screenshot(&c, "webops-lookup.png");
+
+	/* a dead letter's id is a link to its lookup */
+	snprintf(js, sizeof(js), "document.querySelector('#dead-%s a').click()"
+	    "||true", ids[2]);
+	json_decref(cdp_eval(&c, js, 10000));
+	snprintf(js, sizeof(js), "!document.getElementById('lookup-result')"
+	    ".hidden&&document.querySelector('#msg-message_id td')."
+	    "textContent==='%s'", ids[2]);
+	cr_expect(cdp_wait_true(&c, js, 30000), "the dead letter's link shows "
+	    "no lookup");
+	json_decref(cdp_eval(&c, "document.getElementById('lookup-id').value="
+	    "'00000000-0000-4000-8000-000000000000';document.getElementById("
+	    "'lookup-button').click()||true", 10000));
+	cr_expect(cdp_wait_true(&c, "document.getElementById('lookup-error')."
+	    "textContent.indexOf('NR019 no message')===0&&document."
+	    "getElementById('lookup-result').hidden", 30000), "unknown id: \"%s\"",
+	    page_text(&c, "lookup-error"));
+	cdp_stop(&c);
+}
+
 /* console_listen without console_ca and [tls]: narad -n and a real start
  * both refuse, saying what is missing. */
 Test(webops_config, console_without_its_files_refused)

@@ -9,6 +9,10 @@
  * and queue depths of the last hours (/api/history), drawn as inline SVG
  * by the page's own script. Inline CSS and JS only (closed networks have
  * no CDN); the script fetches every 5 seconds and rebuilds the page.
+ * With [ha] the summary names the role, instance, epoch and lease (and
+ * the database's synchronous standbys); on a standby, whose /api/nodes
+ * answers 503, the page asks /api/status and its banner says that this
+ * narad does not serve and who holds the lease.
  * On the plain listener it is read-only. On the operators' HTTPS console
  * (/api/whoami answers) it names the operator and offers "Retry" per dead
  * letter and "Retry all for NODE" per recipient node (console.c).
@@ -97,7 +101,7 @@ const char http_dashboard_html[] =
 " document.getElementById('summary').innerHTML='';\n"
 " [['connected',s.nodes_connected+' of '+s.nodes_configured+' nodes connected'],"
 "['queued',s.queued+' queued'],['inflight',s.in_flight+' in flight'],"
-"['dead',s.dead_letters+' dead letters'],['updated','updated '+d.now]].forEach(function(p){"
+"['dead',s.dead_letters+' dead letters']].concat(s.ha?[['ha',ha_text(s.ha)]]:[],[['updated','updated '+d.now]]).forEach(function(p){"
 "var e=document.createElement('span');e.id='sum-'+p[0];e.textContent=p[1];"
 "document.getElementById('summary').appendChild(e);});\n"
 " body.textContent='';\n"
@@ -197,9 +201,25 @@ const char http_dashboard_html[] =
 "  document.getElementById('dead-note').textContent='Metadata only. Retrying is audited with your certificate.';refresh();}).catch(function(){});}\n"
 "function get(path){return fetch(path,{cache:'no-store'}).then(function(r){"
 "if(!r.ok)throw new Error(path+': HTTP '+r.status);return r.json();});}\n"
-"function refresh(){get('/api/nodes').then(function(d){render(d);"
+"function ha_text(ha){return 'HA '+ha.role+': instance '+ha.instance+', epoch '+ha.epoch+', lease '+"
+"(ha.lease_age_ms===null?'not seen':'renewed '+(ha.lease_age_ms/1000).toFixed(1)+' s ago')+' (term '+ha.lease_ms/1000+' s)'+"
+"(ha.role==='standby'?', held by '+(ha.holder||'nobody yet'):'')+"
+"(typeof ha.sync_standbys==='number'?', '+ha.sync_standbys+' synchronous database standby(s)':'');}\n"
+"function standby(s){var ha=s.ha,b=document.getElementById('banner'),p=document.getElementById('problems'),"
+"li=document.createElement('li'),sum=document.getElementById('summary');\n"
+" b.className='WARNING';b.textContent='NARA STANDBY \u2013 '+ha.instance+' does not serve; the lease is held by '+(ha.holder||'nobody yet');\n"
+" p.textContent='';li.className='WARNING';li.textContent='WARNING: '+ha.instance+' is not the active narad'+"
+"(ha.last_error?' ('+ha.last_error+')':'');p.appendChild(li);\n"
+" document.getElementById('broker').textContent=ha.instance+' '+s.version;sum.textContent='';\n"
+" [['ha',ha_text(ha)],['updated','updated '+s.now]].forEach(function(x){var e=document.createElement('span');"
+"e.id='sum-'+x[0];e.textContent=x[1];sum.appendChild(e);});\n"
+" document.getElementById('nodes').textContent='';dead({total:0,dead_letters:[]});}\n"
+"function refresh(){fetch('/api/nodes',{cache:'no-store'}).then(function(r){\n"
+" if(r.status===503)return get('/api/status').then(function(s){if(s.role!=='standby')throw new Error('/api/nodes: HTTP 503');standby(s);});\n"
+" if(!r.ok)throw new Error('/api/nodes: HTTP '+r.status);\n"
+" return r.json().then(function(d){render(d);"
 "return Promise.all([get('/api/history').then(charts),"
-"d.status.dead_letters>0?get('/api/dead').then(dead):dead({total:0,dead_letters:[]})]);}).then(function(){"
+"d.status.dead_letters>0?get('/api/dead').then(dead):dead({total:0,dead_letters:[]})]);});}).then(function(){"
 "document.getElementById('error').textContent='';}).catch(function(e){"
 "document.getElementById('error').textContent='narad not answering: '+e.message;});}\n"
 "refresh();whoami();setInterval(refresh,5000);\n"

@@ -1,7 +1,8 @@
 /*
- * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
- * /api/dead, /api/message (http_message.c) and the dashboard over evhttp, on the plain listener and the
- * operators' HTTPS console (console.c), which also takes the actions. The
+ * http.c — /metrics, /healthz, /api/status, /api/nodes, /api/conns,
+ * /api/history, /api/dead, /api/message (http_message.c) and the dashboard
+ * over evhttp, on the plain listener and the operators' HTTPS console
+ * (console.c), which also takes the actions. The
  * listeners own the history of the dashboard's charts and the timer that
  * samples it.
  */
@@ -236,6 +237,20 @@ checkpoint_metric(struct evbuffer *o, const struct ops_view *v)
 	    "Unix time of the newest signed audit checkpoint.", newest);
 }
 
+/* The database's synchronous standbys confirming every commit, as the
+ * store last saw them (PostgreSQL); absent when not known or not
+ * applicable (SQLite). */
+static void
+replication_metric(struct evbuffer *o, const struct ops_view *v)
+{
+	int n = -1;
+
+	if (store_replication(broker_store(v->broker), &n) != 0 || n < 0)
+		return;
+	gauge_total(o, "nara_store_sync_standbys", "gauge", "Synchronous "
+	    "standbys of the PostgreSQL store confirming every commit.", n);
+}
+
 /* Broker-wide gauges and counters, read from the status view so that
  * /metrics and naractl status never disagree. */
 static void
@@ -293,6 +308,7 @@ metrics_text(struct http *h, struct evbuffer *o)
 	node_counters(o, nodes);
 	front_metrics(o, &h->view, nodes);
 	checkpoint_metric(o, &h->view);
+	replication_metric(o, &h->view);
 	status_ha_metrics(o, h->view.ha);
 	latency(o, broker_metrics(h->view.broker));
 	totals(o, st);
@@ -407,7 +423,8 @@ not_get(struct http *h, struct evhttp_request *req, const char *path,
 
 /* A standby ([ha]) has no broker: /alive says it lives, /healthz that it
  * does not serve (a load balancer sends nodes to the active narad),
- * /metrics has its role and the lease, the rest names who serves. */
+ * /metrics has its role and the lease, /api/status and the dashboard show
+ * them to an operator, the rest names who serves. */
 static void
 route_standby(struct http *h, struct evhttp_request *req, const char *path,
     struct evbuffer *o)
@@ -424,6 +441,11 @@ route_standby(struct http *h, struct evhttp_request *req, const char *path,
 		    NARA_VERSION);
 		status_ha_metrics(o, h->view.ha);
 		reply(req, 200, "OK", "text/plain; version=0.0.4", o);
+	} else if (strcmp(path, "/api/status") == 0) {
+		serve_json(req, status_standby_json(&h->view));
+	} else if (strcmp(path, "/") == 0) {
+		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
+		reply(req, 200, "OK", "text/html; charset=utf-8", o);
 	} else {
 		evbuffer_add_printf(o, "standby: this narad does not serve; the "
 		    "lease is held by %s\n", holder != NULL && holder[0] != '\0'
@@ -433,7 +455,7 @@ route_standby(struct http *h, struct evhttp_request *req, const char *path,
 	json_decref(ha);
 }
 
-/* The router: nine read-only paths, GET or HEAD; on the console (operator
+/* The router: ten read-only paths, GET or HEAD; on the console (operator
  * set) also /api/whoami and the actions. */
 static void
 route(struct http *h, struct evhttp_request *req, const char *operator)
@@ -468,6 +490,8 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
 		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/api/status") == 0) {
+		serve_json(req, status_json(&h->view));
 	} else if (strcmp(path, "/api/conns") == 0) {
 		serve_json(req, status_conns_json(&h->view, NULL));
 	} else if (strcmp(path, "/api/history") == 0) {

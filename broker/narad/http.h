@@ -2,12 +2,14 @@
  * http.h — narad's local HTTP listener (libevent evhttp, in the loop):
  *   /metrics    Prometheus text format
  *   /healthz    200 "ok" while the store commits and the loop runs, else 503
+ *   /api/status naractl status's view (a standby's: role and lease)
  *   /api/nodes  the node table and broker totals as JSON
  *   /api/history  rates and queue depths of the last hours (metrics.h)
  *   /api/dead   the dead letters, metadata only
  *   /api/conns  each node's connection details
  *   /api/message?id=UUID  one message's metadata and audit trail
- *   /           the dashboard (inline HTML/CSS/JS, no external assets)
+ *   /           the dashboard (inline HTML/CSS/JS, no external assets; on a
+ *               standby its banner says so and names the lease holder)
  * The plain listener (http_listen) is read-only and has no authentication,
  * so bind it to a loopback or management address only. The operators'
  * console (console_listen, console.c) serves the same over HTTPS to

@@ -6,7 +6,7 @@ DEB_PACKAGES := gcc make pkg-config protobuf-c-compiler libprotobuf-c-dev \
 	libzmq3-dev libevent-dev libssl-dev libsqlite3-dev libinih-dev \
 	libjansson-dev libsystemd-dev libcriterion-dev openssl sqlite3 \
 	systemd procps chromium groff-base stunnel4 strace prometheus curl tzdata \
-	libpq-dev postgresql-15 postgresql-client-15
+	libpq-dev postgresql-15 postgresql-client-15 libnss3-tools
 
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -58,7 +58,7 @@ LIBNARA := $(B)/libnara.a
 
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control.c \
 	dashboard.c deliver.c front.c front_conn.c front_report.c front_tls.c ha.c \
-	http.c lifecycle.c metrics.c outq.c session.c status.c status_ha.c status_store.c submit.c \
+	http.c http_message.c lifecycle.c metrics.c outq.c session.c status.c status_ha.c status_store.c submit.c \
 	zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \

@@ -144,6 +144,28 @@ eval_disconnected(struct eval *e, size_t configured)
 	text_add(e, count, "nodes disconnected", e->down, true);
 }
 
+/* With [ha] (status "ha"): an active narad whose database has no
+ * synchronous standby confirming commits (a commit may be lost with the
+ * primary: WARNING), or whose lease is older than its term (another
+ * instance may take it over: CRITICAL). */
+static void
+eval_ha(struct eval *e, json_t *ha)
+{
+	const char *id = json_string_value(json_object_get(ha, "instance"));
+	json_t *sync = json_object_get(ha, "sync_standbys");
+	json_t *age = json_object_get(ha, "lease_age_ms");
+	long long term = json_integer_value(json_object_get(ha, "lease_ms"));
+
+	if (!json_is_object(ha) || id == NULL)
+		return;
+	if (json_is_integer(sync) && json_integer_value(sync) < 1)
+		problem_add(e, id, "synchronous standbys",
+		    json_integer_value(sync), 1, 1);
+	if (json_is_integer(age) && term > 0 && json_integer_value(age) > term)
+		problem_add(e, id, "lease age ms", json_integer_value(age), term,
+		    2);
+}
+
 static int
 level_rank(json_t *p)
 {
@@ -194,6 +216,7 @@ opscheck_eval(json_t *status, json_t *nodes, const struct opscheck_thresholds *t
 	eval_days(&e, json_string_value(json_object_get(status, "broker_id")) ?
 	    json_string_value(json_object_get(status, "broker_id")) : "narad",
 	    json_object_get(status, "broker_cert_days_left"));
+	eval_ha(&e, json_object_get(status, "ha"));
 	json_array_foreach(list, i, n)
 		eval_node(&e, n);
 	eval_disconnected(&e, json_array_size(list));

@@ -21,7 +21,10 @@ enum opscheck_level {
 /* A backlog at least warn_age/crit_age seconds old, a certificate (a
  * node's, or narad's own: status "broker_cert_days_left") with at most
  * warn_days/crit_days left, or disconnected_warn or more configured nodes
- * not connected (0: not checked) is a problem. */
+ * not connected (0: not checked) is a problem. With [ha] (status "ha"),
+ * so is a database without a synchronous standby (WARNING, "synchronous
+ * standbys" 0 of threshold 1) and a lease older than its term (CRITICAL,
+ * "lease age ms"), named by the instance. */
 struct opscheck_thresholds {
 	long long warn_age, crit_age, warn_days, crit_days, disconnected_warn;
 };

@@ -239,6 +239,14 @@ store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
 }
 
 int
+store_audit_subject(struct store *st, const char *event, const char *subject,
+    const char *author, const char *detail, int64_t now, struct nara_err *err)
+{
+	return st->ops->audit_subject(st->be, event, subject, author, detail,
+	    now, err);
+}
+
+int
 store_audit_review(struct store *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err)

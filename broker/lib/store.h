@@ -318,6 +318,14 @@ int store_audit_review(struct store *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err);
 
+/* An event about a child rather than a message ("log_extracted": a
+ * patient's log extract was made): the row's subject is the pseudonym
+ * (hex, as store_pseudonym makes it), so every query by subject finds it,
+ * its author is who asked, detail what was made. 0, or -1 with err. */
+int store_audit_subject(struct store *st, const char *event,
+    const char *subject, const char *author, const char *detail, int64_t now,
+    struct nara_err *err);
+
 /* Retention: delete audit rows older than before (epoch seconds), at most
  * max_rows of them (0 = all), and finished messages done before it; a "cut"
  * checkpoint signed with key records the seq and hash of the last deleted

@@ -72,6 +72,9 @@ struct store_ops {
 	int (*maintain)(struct store_be *st, int64_t now, struct nara_err *err);
 	int (*checkpoint)(struct store_be *st, const struct audit_key *key,
 	    int64_t now, struct nara_err *err);
+	int (*audit_subject)(struct store_be *st, const char *event,
+	    const char *subject, const char *author, const char *detail,
+	    int64_t now, struct nara_err *err);
 	int (*audit_review)(struct store_be *st, const char *message_id,
 	    const char *reviewer, const char *conclusion, int64_t now,
 	    struct nara_err *err);

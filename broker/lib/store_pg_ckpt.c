@@ -239,6 +239,21 @@ store_pg_audit_review(struct store_be *st, const char *message_id,
 	return pg_leave(st, rc, err);
 }
 
+/* A row about a child, not a message: no message_id, so m carries only
+ * the author. */
+int
+store_pg_audit_subject(struct store_be *st, const char *event,
+    const char *subject, const char *author, const char *detail, int64_t now,
+    struct nara_err *err)
+{
+	struct store_msg m = { .author = author };
+
+	if (pg_enter(st, err) != 0)
+		return -1;
+	return pg_leave(st, pg_audit_msg(st, event, NULL, &m, subject, NULL,
+	    detail, now, err), err);
+}
+
 /* ---------------------------------------------------------------- prune */
 
 static int

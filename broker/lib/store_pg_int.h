@@ -247,6 +247,9 @@ void store_pg_set_signer(struct store_be *st, const struct audit_key *key,
 int store_pg_maintain(struct store_be *st, int64_t now, struct nara_err *err);
 int store_pg_checkpoint(struct store_be *st, const struct audit_key *key,
     int64_t now, struct nara_err *err);
+int store_pg_audit_subject(struct store_be *st, const char *event,
+    const char *subject, const char *author, const char *detail, int64_t now,
+    struct nara_err *err);
 int store_pg_audit_review(struct store_be *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err);

@@ -35,6 +35,7 @@ const struct store_ops store_pg_ops = {
 	.set_signer = store_pg_set_signer,
 	.maintain = store_pg_maintain,
 	.checkpoint = store_pg_checkpoint,
+	.audit_subject = store_pg_audit_subject,
 	.audit_review = store_pg_audit_review,
 	.audit_prune = store_pg_audit_prune,
 	.audit_rows = store_pg_audit_rows,

@@ -299,6 +299,23 @@ store_sqlite_audit_review(struct store_be *st, const char *message_id,
 	return store_leave(st, rc, err);
 }
 
+/* A row about a child, not a message: no message_id, so m carries only
+ * the author. */
+int
+store_sqlite_audit_subject(struct store_be *st, const char *event,
+    const char *subject, const char *author, const char *detail, int64_t now,
+    struct nara_err *err)
+{
+	struct store_msg m = { .author = author };
+	int rc;
+
+	if (store_enter(st, err) != 0)
+		return -1;
+	rc = store_audit_msg(st, event, NULL, &m, subject, NULL, detail, now,
+	    err);
+	return store_leave(st, rc, err);
+}
+
 /* ---------------------------------------------------------------- prune */
 
 /* The last seq to prune (0 = nothing) and its hash. */

@@ -44,6 +44,7 @@ const struct store_ops store_sqlite_ops = {
 	.set_signer = store_sqlite_set_signer,
 	.maintain = store_sqlite_maintain,
 	.checkpoint = store_sqlite_checkpoint,
+	.audit_subject = store_sqlite_audit_subject,
 	.audit_review = store_sqlite_audit_review,
 	.audit_prune = store_sqlite_audit_prune,
 	.audit_rows = store_sqlite_audit_rows,

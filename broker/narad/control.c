@@ -251,21 +251,26 @@ cmd_queue(struct control *c, json_t *req, struct nara_err *err)
 	    "messages", list);
 }
 
-static json_t *
-cmd_show(struct control *c, json_t *req, struct nara_err *err)
+json_t *
+control_show(const struct ops_view *v, const char *id, struct nara_err *err)
 {
-	const char *id = req_message_id(req, err);
 	json_t *m = NULL;
 	int rc;
 
-	if (id == NULL)
-		return NULL;
-	rc = store_msg_meta(broker_store(c->view.broker), id, keep_meta, &m);
+	rc = store_msg_meta(broker_store(v->broker), id, keep_meta, &m);
 	if (rc < 0)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 	else if (rc == 0)
 		nara_err_set(err, NR_BAD_VALUE, "message_id", "no message %s", id);
 	return m;
+}
+
+static json_t *
+cmd_show(struct control *c, json_t *req, struct nara_err *err)
+{
+	const char *id = req_message_id(req, err);
+
+	return id != NULL ? control_show(&c->view, id, err) : NULL;
 }
 
 /* dead: dead letters (of one recipient node), newest first, metadata only. */

@@ -54,6 +54,12 @@ json_t *control_handle(struct control *c, const char *req, size_t len);
 json_t *control_retry_all(const struct ops_view *v, const char *node,
     const char *operator, struct nara_err *err);
 
+/* The metadata of message id (a UUID, borrowed) as naractl show gives it:
+ * never the payload or the subject. NULL with err (NR019 no such message,
+ * NR041 store). For naractl show and the console's message lookup. */
+json_t *control_show(const struct ops_view *v, const char *id,
+    struct nara_err *err);
+
 /* The operator named in audit rows and log lines for a request whose
  * libzmq "Peer-Address" is peer_address ("localhost:UID:GID:PID" for an
  * ipc peer): "name (uid N, pid P)", or "unknown peer". */

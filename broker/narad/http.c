@@ -1,7 +1,8 @@
 /*
- * http.c — /metrics, /healthz, /api/nodes, /api/conns, /api/history,
- * /api/dead and the dashboard over evhttp, on the plain listener and the
- * operators' HTTPS console (console.c), which also takes the actions. The
+ * http.c — /metrics, /healthz, /api/status, /api/nodes, /api/conns,
+ * /api/history, /api/dead, /api/message (http_message.c) and the dashboard
+ * over evhttp, on the plain listener and the operators' HTTPS console
+ * (console.c), which also takes the actions. The
  * listeners own the history of the dashboard's charts and the timer that
  * samples it.
  */
@@ -335,6 +336,25 @@ serve_json(struct evhttp_request *req, json_t *j)
 	evbuffer_free(o);
 }
 
+/* /api/message: 200 with the message, or the refusal with its status. */
+static void
+serve_message(struct http *h, struct evhttp_request *req, const char *query)
+{
+	struct evbuffer *o = evbuffer_new();
+	int status = 503;
+	json_t *j = http_message_json(&h->view, query, &status);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+
+	if (text != NULL)
+		evbuffer_add(o, text, strlen(text));
+	reply(req, text ? status : 503, status == 200 ? "OK" : status == 404 ?
+	    "Not Found" : status == 400 ? "Bad Request" : "Service Unavailable",
+	    "application/json", o);
+	free(text);
+	json_decref(j);
+	evbuffer_free(o);
+}
+
 /* /api/nodes: the node table, the broker totals of naractl status, and
  * the overall state exactly as `naractl check` computes it (opscheck.h)
  * with the configured thresholds. */
@@ -389,7 +409,8 @@ not_get(struct http *h, struct evhttp_request *req, const char *path,
 
 /* A standby ([ha]) has no broker: /alive says it lives, /healthz that it
  * does not serve (a load balancer sends nodes to the active narad),
- * /metrics has its role and the lease, the rest names who serves. */
+ * /metrics has its role and the lease, /api/status and the dashboard show
+ * them to an operator, the rest names who serves. */
 static void
 route_standby(struct http *h, struct evhttp_request *req, const char *path,
     struct evbuffer *o)
@@ -406,6 +427,11 @@ route_standby(struct http *h, struct evhttp_request *req, const char *path,
 		    NARA_VERSION);
 		status_ha_metrics(o, h->view.ha);
 		reply(req, 200, "OK", "text/plain; version=0.0.4", o);
+	} else if (strcmp(path, "/api/status") == 0) {
+		serve_json(req, status_standby_json(&h->view));
+	} else if (strcmp(path, "/") == 0) {
+		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
+		reply(req, 200, "OK", "text/html; charset=utf-8", o);
 	} else {
 		evbuffer_add_printf(o, "standby: this narad does not serve; the "
 		    "lease is held by %s\n", holder != NULL && holder[0] != '\0'
@@ -415,7 +441,7 @@ route_standby(struct http *h, struct evhttp_request *req, const char *path,
 	json_decref(ha);
 }
 
-/* The router: eight read-only paths, GET or HEAD; on the console (operator
+/* The router: ten read-only paths, GET or HEAD; on the console (operator
  * set) also /api/whoami and the actions. */
 static void
 route(struct http *h, struct evhttp_request *req, const char *operator)
@@ -450,6 +476,8 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
 		serve_json(req, api_nodes(h));
+	} else if (strcmp(path, "/api/status") == 0) {
+		serve_json(req, status_json(&h->view));
 	} else if (strcmp(path, "/api/conns") == 0) {
 		serve_json(req, status_conns_json(&h->view, NULL));
 	} else if (strcmp(path, "/api/history") == 0) {
@@ -457,6 +485,8 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 	} else if (strcmp(path, "/api/dead") == 0) {
 		serve_json(req, status_dead_json(&h->view, NULL,
 		    HTTP_DEAD_LIMIT));
+	} else if (strcmp(path, "/api/message") == 0) {
+		serve_message(h, req, evhttp_uri_get_query(parsed));
 	} else if (strcmp(path, "/") == 0) {
 		evbuffer_add(o, http_dashboard_html, strlen(http_dashboard_html));
 		reply(req, 200, "OK", "text/html; charset=utf-8", o);

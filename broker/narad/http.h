@@ -2,11 +2,14 @@
  * http.h — narad's local HTTP listener (libevent evhttp, in the loop):
  *   /metrics    Prometheus text format
  *   /healthz    200 "ok" while the store commits and the loop runs, else 503
+ *   /api/status naractl status's view (a standby's: role and lease)
  *   /api/nodes  the node table and broker totals as JSON
  *   /api/history  rates and queue depths of the last hours (metrics.h)
  *   /api/dead   the dead letters, metadata only
  *   /api/conns  each node's connection details
- *   /           the dashboard (inline HTML/CSS/JS, no external assets)
+ *   /api/message?id=UUID  one message's metadata and audit trail
+ *   /           the dashboard (inline HTML/CSS/JS, no external assets; on a
+ *               standby its banner says so and names the lease holder)
  * The plain listener (http_listen) is read-only and has no authentication,
  * so bind it to a loopback or management address only. The operators'
  * console (console_listen, console.c) serves the same over HTTPS to
@@ -54,6 +57,16 @@ int console_operator(struct evhttp_request *req, char *out, size_t len);
  * {"code", "error"}, with the HTTP status in *status. New reference. */
 json_t *console_action(const struct ops_view *v, struct evhttp_request *req,
     const char *path, const char *operator, int *status);
+
+/* ---- http_message.c */
+
+/* GET /api/message with query (the URI's query string, may be NULL):
+ * {"message": naractl show's metadata, "audit": [{"seq", "at", "event",
+ * "node", "code", "detail"}], "audit_truncated"}, or {"code", "error"};
+ * the HTTP status in *status (400 bad id, 404 no such message, 503 store).
+ * Never the payload, subject or pseudonym. New reference. */
+json_t *http_message_json(const struct ops_view *v, const char *query,
+    int *status);
 
 /* The dashboard page (dashboard.c). */
 extern const char http_dashboard_html[];

@@ -154,7 +154,7 @@ status_json(const struct ops_view *v)
 	    "counters", counters_json(&s),
 	    "thresholds", thresholds_json(&cfg->broker),
 	    "broker_cert_days_left", own_cert_days_json(v, now),
-	    "ha", status_ha_json(v->ha));
+	    "ha", status_ha_active_json(v));
 }
 
 json_t *

@@ -39,6 +39,10 @@ json_t *status_conns_json(const struct ops_view *v, const char *node);
  * "lease_age_ms", "lease_ms", "since", "failovers", "last_error"}, or
  * JSON null without [ha]. */
 json_t *status_ha_json(const struct ha *h);
+/* The same for the active narad's status view, with "sync_standbys": the
+ * database's synchronous standbys confirming every commit as the store
+ * last saw them (store_replication; null when not known). */
+json_t *status_ha_active_json(const struct ops_view *v);
 /* What naractl status gets from a standby: {"version", "role", "now",
  * "ha"}. */
 json_t *status_standby_json(const struct ops_view *v);

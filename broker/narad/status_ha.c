@@ -11,7 +11,9 @@
 
 #include <event2/buffer.h>
 
+#include "broker.h"
 #include "ha.h"
+#include "store.h"
 #include "version.h"
 
 json_t *
@@ -33,6 +35,19 @@ status_ha_json(const struct ha *h)
 	    "since", status_time_json(v.since),
 	    "failovers", (json_int_t)v.failovers,
 	    "last_error", v.last_error[0] != '\0' ? v.last_error : NULL);
+}
+
+json_t *
+status_ha_active_json(const struct ops_view *v)
+{
+	json_t *ha = status_ha_json(v->ha);
+	int n = -1;
+
+	if (json_is_object(ha) && v->broker != NULL &&
+	    store_replication(broker_store(v->broker), &n) == 0)
+		json_object_set_new(ha, "sync_standbys", n >= 0 ?
+		    json_integer(n) : json_null());
+	return ha;
 }
 
 json_t *

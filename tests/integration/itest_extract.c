@@ -328,15 +328,26 @@ Test(extract, extract_is_audited)
 	    "'Revisor Rut'", CHILD_SHORT, h.conf), 0, "%s", out);
 	cr_expect(strstr(out, subject) == NULL, "pseudonym in the document");
 	cr_expect(strstr(out, child) == NULL, "number in the document");
+	/* the pseudonym in the subject column, as on every row about the
+	 * child; the operator as author and in the detail */
 	snprintf(sql, sizeof(sql), "select count(*) from audit where event = "
-	    "'log_extracted' and detail like '%%subject %s by Revisor Rut: 4 "
-	    "messages, json%%'", subject);
+	    "'log_extracted' and subject = '%s' and author = 'Revisor Rut' and "
+	    "message_id is null and detail = 'log extract by Revisor Rut: 4 "
+	    "messages, json'", subject);
 	cr_expect_eq(harness_sql_long(&h, sql), 1);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "detail like '%log extract%' and detail like '%' || subject || "
+	    "'%'"), 0, "pseudonym in the detail");
+	/* queries by subject find it; the next extract does not count it
+	 * as a message */
+	cr_assert_eq(audit("subject %s -c %s --csv", CHILD_SHORT, h.conf), 0);
+	cr_expect(strstr(out, "log_extracted") != NULL, "subject does not "
+	    "list the extract: %s", out);
 	cr_assert_eq(audit("extract %s -c %s --format csv", CHILD_SHORT,
 	    h.conf), 0);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
-	    "event = 'log_extracted' and detail like '% by % (uid %'"), 1,
-	    "the OS user is the operator by default");
+	    "event = 'log_extracted' and detail like '% by % (uid %: 4 "
+	    "messages, csv'"), 1, "the OS user is the operator by default");
 	cr_expect_eq(audit("verify -c %s", h.conf), 0, "%s", out);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "detail like '%201902140621%'"), 0);

@@ -1,14 +1,16 @@
 /*
  * itest_webops.c — the operators' HTTPS console (console_listen) driven
- * with curl as the TLS client: only a certificate from console_ca gets in,
- * the operator is the certificate's subject, a retry and a retry of a
- * whole node are each audited with that subject, cross-site and non-JSON
+ * with curl and with headless Chromium (cdp.h) as the TLS client: only a
+ * certificate from console_ca gets in, the operator is the certificate's
+ * subject, a retry and a retry of a whole node are each audited with that
+ * subject, also when clicked in the browser, cross-site and non-JSON
  * requests are refused, and the plain listener stays read-only.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "cdp.h"
 #include "harness.h"
 #include "ops_helpers.h"
 #include "tls_helpers.h"
@@ -258,79 +261,250 @@ Test(webops, cross_site_and_non_json_requests_refused)
 	    "WHERE state = 2"), 3);
 }
 
-/* A stunnel client that presents the operator's certificate to the
- * console, so that headless Chromium (which cannot pick a client
- * certificate without a system policy) loads the console's page as the
- * operator would. Returns its local port; *pid to stop it. */
-static int
-operator_stunnel(pid_t *pid)
+/* Headless Chromium with the operator's certificate: an NSS database
+ * in its own HOME and a profile that presents the certificate to the
+ * console without asking (cdp.h), under ops_h.dir/browser. */
+static void
+operator_browser(struct cdp *c)
 {
-	static const char *cand[] = { "/usr/bin/stunnel4", "/usr/bin/stunnel" };
-	const char *bin = NULL;
-	char conf[400];
-	int port = tls_free_port();
-	FILE *f;
+	char dir[300], ca[200], cert[200], key[200], origin[100];
 
-	for (size_t i = 0; i < 2 && bin == NULL; i++)
-		if (access(cand[i], X_OK) == 0)
-			bin = cand[i];
-	cr_assert_not_null(bin, "stunnel is not installed (Debian stunnel4)");
-	snprintf(conf, sizeof(conf), "%s/stunnel.conf", ops_h.dir);
-	cr_assert_not_null(f = fopen(conf, "w"));
-	fprintf(f, "foreground = quiet\npid =\noutput = %s/stunnel.log\n\n"
-	    "[console]\nclient = yes\naccept = 127.0.0.1:%d\n"
-	    "connect = 127.0.0.1:%d\ncert = %s/%s.pem\nkey = %s/%s.key\n"
-	    "CAfile = %s/ca.pem\nverifyChain = yes\ncheckIP = 127.0.0.1\n",
-	    ops_h.dir, port, console_port, opdir, OPERATOR_ID, opdir,
-	    OPERATOR_ID, pki);
-	fclose(f);
-	cr_assert_gt(*pid = fork(), -1);
-	if (*pid == 0) {
-		execl(bin, "stunnel", conf, (char *)NULL);
-		_exit(127);
-	}
-	tls_wait_listening(port, ops_h.log);
-	return port;
+	snprintf(dir, sizeof(dir), "%s/browser", ops_h.dir);
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", opdir, OPERATOR_ID);
+	snprintf(key, sizeof(key), "%s/%s.key", opdir, OPERATOR_ID);
+	snprintf(origin, sizeof(origin), "https://127.0.0.1:%d", console_port);
+	cdp_client_cert(dir, ca, cert, key, origin);
+	cdp_start(c, dir);
 }
 
-/* The console's page in headless Chromium names the operator and offers
- * Retry for each dead letter and Retry all for BUP; the plain listener's
- * page offers none. */
-Test(webops, dashboard_offers_actions_to_the_operator_only)
+/* The text of element id in the page ("" when there is none); static. */
+static const char *
+page_text(struct cdp *c, const char *id)
 {
-	char cmd[2048], want[600], path[400], *dom = NULL;
-	size_t len = 0;
-	pid_t pid;
-	int port = operator_stunnel(&pid);
-	FILE *f;
+	static char text[2048];
+	char js[300];
+	json_t *v;
 
-	cr_assert_eq(system("command -v chromium >/dev/null 2>&1"), 0,
-	    "chromium is not installed (Debian chromium; make deps)");
-	for (int k = 0; k < 2; k++) {
-		snprintf(path, sizeof(path), "%s/dom%d.html", ops_h.dir, k);
-		snprintf(cmd, sizeof(cmd), "timeout 120 chromium --headless "
-		    "--no-sandbox --disable-gpu --no-first-run "
-		    "--user-data-dir=%s/chromium --virtual-time-budget=4000 "
-		    "--dump-dom http://127.0.0.1:%d/ >%s 2>>%s/chromium.log",
-		    ops_h.dir, k == 0 ? port : ops_http_port, path, ops_h.dir);
-		cr_assert_eq(system(cmd), 0, "chromium failed; see %s", ops_h.dir);
-		cr_assert_not_null(f = fopen(path, "r"));
-		cr_assert(getdelim(&dom, &len, '\0', f) > 0);
-		fclose(f);
-		snprintf(want, sizeof(want), "<button id=\"retry-%s\">Retry</button>",
-		    ids[0]);
-		cr_expect_eq(strstr(dom, want) != NULL, k == 0, "%s: Retry "
-		    "button %s", k == 0 ? "console" : "plain listener",
-		    k == 0 ? "missing" : "offered");
-		cr_expect_eq(strstr(dom, "<button id=\"retry-node-" T_BUP "\">"
-		    "Retry all for " T_BUP "</button>") != NULL, k == 0);
-		snprintf(want, sizeof(want), "Operator: %s (https from 127.0.0.1) "
-		    "(actions are audited)", subject);
-		cr_expect_eq(strstr(dom, want) != NULL, k == 0, "operator line");
+	snprintf(js, sizeof(js), "(function(){var e=document.getElementById("
+	    "'%s');return e?e.textContent:'';})()", id);
+	v = cdp_eval(c, js, 10000);
+	snprintf(text, sizeof(text), "%s", json_string_value(v) ?
+	    json_string_value(v) : "");
+	json_decref(v);
+	return text;
+}
+
+/* The page as a test artefact in build/tests/artefacts/name under
+ * NARA_TOP, for a person to look at; the tests assert on the DOM. */
+static void
+keep_screenshot(struct cdp *c, const char *name)
+{
+	const char *top = getenv("NARA_TOP");
+	char path[400];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/build/tests/artefacts", top ? top : ".");
+	mkdir(path, 0755);
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+	cr_expect_eq(cdp_screenshot(c, path, 30000), 0, "no screenshot %s", path);
+	cr_expect(stat(path, &st) == 0 && st.st_size > 0, "empty %s", path);
+}
+
+/* In headless Chromium over HTTPS with the operator's certificate, the
+ * console names the operator and offers Retry per dead letter and Retry
+ * all for BUP; clicking Retry queues the message again (BUP gets it), the
+ * page says so, and the audit row names the certificate's subject. The
+ * plain listener's page offers no action. */
+Test(webops, chromium_retry_audited_with_the_certificate_subject)
+{
+	char url[100], js[300], want[600];
+	struct cdp c;
+	Nara__Frame *d;
+
+	operator_browser(&c);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", console_port);
+	cr_assert_eq(cdp_navigate(&c, url, 30000), 0, "console not loaded");
+	snprintf(js, sizeof(js), "document.getElementById('retry-%s')!==null",
+	    ids[0]);
+	cr_assert(cdp_wait_true(&c, js, 30000), "no Retry button for %s: "
+	    "operator \"%s\", error \"%s\"", ids[0], page_text(&c, "operator"),
+	    page_text(&c, "error"));
+	snprintf(want, sizeof(want), "Operator: %s (https from 127.0.0.1) "
+	    "(actions are audited)", subject);
+	cr_expect_str_eq(page_text(&c, "operator"), want);
+	cr_expect_str_eq(page_text(&c, "retry-node-" T_BUP), "Retry all for "
+	    T_BUP);
+	cr_expect_eq(retried_rows(ids[0]), 0);
+
+	snprintf(js, sizeof(js), "document.getElementById('retry-%s').click()"
+	    "||true", ids[0]);
+	json_decref(cdp_eval(&c, js, 10000));
+	snprintf(js, sizeof(js), "document.getElementById('action-result')."
+	    "textContent==='%s queued again for " T_BUP "'", ids[0]);
+	cr_assert(cdp_wait_true(&c, js, 30000), "no result of the click: "
+	    "\"%s\"", page_text(&c, "action-result"));
+	cr_expect_eq(retried_rows(ids[0]), 1, "no audit row naming %s", subject);
+	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 10000);
+	cr_assert(d != NULL, "retried message not delivered");
+	cr_expect_str_eq(d->deliver->envelope->message_id, ids[0]);
+	frame_free(&d);
+	/* the page refreshed: the message is no longer a dead letter */
+	snprintf(js, sizeof(js), "document.getElementById('dead-%s')===null&&"
+	    "document.getElementById('dead-%s')!==null", ids[0], ids[1]);
+	cr_expect(cdp_wait_true(&c, js, 30000), "dead letters not refreshed");
+	keep_screenshot(&c, "webops-retry.png");
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ops_http_port);
+	cr_assert_eq(cdp_navigate(&c, url, 30000), 0);
+	snprintf(js, sizeof(js), "document.getElementById('dead-%s')!==null",
+	    ids[1]);
+	cr_assert(cdp_wait_true(&c, js, 30000), "plain listener: no dead "
+	    "letters");
+	cr_expect(cdp_wait_true(&c, "document.querySelectorAll('#dead button,"
+	    "#dead-actions button').length===0&&document.getElementById("
+	    "'operator').textContent===''", 1000), "plain listener offers "
+	    "actions");
+	cdp_stop(&c);
+}
+
+/* The events of id's audit rows in seq order, comma-separated, and the
+ * pseudonym its rows carry (empty when none), straight from the store. */
+static void
+store_trail(const char *id, char *events, size_t len, char *pseudonym,
+    size_t plen)
+{
+	char out[4096];
+
+	/* the trail is complete once the sender has its receipt */
+	snprintf(out, sizeof(out), "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_sent' AND message_id = '%s'", id);
+	cr_assert(harness_wait_sql(&ops_h, out, 1, 10000), "no receipt sent");
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"SELECT "
+	    "group_concat(event, ',') FROM (SELECT event FROM audit WHERE "
+	    "message_id = '%s' ORDER BY seq)\"", ops_h.store, id), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(events, len, "%.*s", (int)(len - 1), out);
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"SELECT "
+	    "subject FROM audit WHERE message_id = '%s' AND subject IS NOT NULL "
+	    "LIMIT 1\"", ops_h.store, id), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(pseudonym, plen, "%.*s", (int)(plen - 1), out);
+}
+
+/* The lookup's answer: metadata (exactly naractl show's fields, no
+ * subject) and every audit row of the message in order; a malformed id
+ * is a 400 and an unknown one a 404, each with a code. */
+Test(webops, message_lookup_metadata_and_audit_trail)
+{
+	char path[200], events[2048], pseudonym[200], body[65536], got[2048] = "";
+	json_t *j, *a, *row;
+	size_t i;
+
+	store_trail(ids[1], events, sizeof(events), pseudonym, sizeof(pseudonym));
+	snprintf(path, sizeof(path), "/api/message?id=%s", ids[1]);
+	j = console_json(NULL, path, 200);
+	ops_expect_fields(j, "message:o audit:a audit_truncated:b");
+	ops_expect_fields(json_object_get(j, "message"), "message_id:s type:s "
+	    "sender_node:s recipient_node:s state:s attempts:i accepted_at:t "
+	    "done_at:T payload_sha256:s identifies_child:b payload_kept:b "
+	    "dead_code:S dead_text:S");
+	cr_expect_eq(json_object_size(json_object_get(j, "message")), 20);
+	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(j,
+	    "message"), "state")), "dead");
+	a = json_object_get(j, "audit");
+	json_array_foreach(a, i, row) {
+		ops_expect_fields(row, "seq:i at:t event:s");
+		cr_expect_eq(json_object_get(row, "subject"), NULL);
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s",
+		    i ? "," : "", json_string_value(json_object_get(row, "event")));
 	}
-	free(dom);
-	kill(pid, SIGTERM);
-	waitpid(pid, NULL, 0);
+	cr_expect(strlen(events) > 0);
+	cr_expect_str_eq(got, events);
+	json_decref(j);
+	cr_assert(pseudonym[0] != '\0', "the fixture's rows carry no subject");
+	/* nothing of whom it is about, also on the plain listener */
+	cr_expect_eq(ops_http_get("GET", path, body, sizeof(body)), 200);
+	cr_expect(strstr(body, pseudonym) == NULL, "pseudonym shown: %s", body);
+	cr_expect(strstr(body, "\"subject\"") == NULL, "%s", body);
+
+	j = console_json(NULL, "/api/message?id=not-a-uuid", 400);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR011");
+	json_decref(j);
+	j = console_json(NULL, "/api/message", 400);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR072");
+	json_decref(j);
+	j = console_json(NULL, "/api/message?id=00000000-0000-4000-8000-"
+	    "000000000000", 404);
+	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR019");
+	json_decref(j);
+}
+
+/* "Find a message" in Chromium: typing a dead letter's id shows its
+ * metadata and its audit trail row by row as the store has it, a dead
+ * letter's id links to the same, an unknown id says so; never the
+ * pseudonym. */
+Test(webops, chromium_message_lookup)
+{
+	char url[100], js[600], events[2048], pseudonym[200];
+	struct cdp c;
+	json_t *v;
+
+	store_trail(ids[1], events, sizeof(events), pseudonym, sizeof(pseudonym));
+	operator_browser(&c);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", console_port);
+	cr_assert_eq(cdp_navigate(&c, url, 30000), 0);
+	cr_assert(cdp_wait_true(&c, "document.getElementById('lookup-form')"
+	    "!==null", 30000));
+	snprintf(js, sizeof(js), "document.getElementById('lookup-id').value="
+	    "'%s';document.getElementById('lookup-button').click()||true", ids[1]);
+	json_decref(cdp_eval(&c, js, 10000));
+	cr_assert(cdp_wait_true(&c, "!document.getElementById('lookup-result')"
+	    ".hidden", 30000), "no lookup result: \"%s\"",
+	    page_text(&c, "lookup-error"));
+	v = cdp_eval(&c, "Array.from(document.querySelectorAll('#lookup-meta "
+	    "tr')).map(function(t){return t.id+'='+t.lastChild.textContent;})"
+	    ".join('|')", 10000);
+	cr_assert_not_null(v);
+	snprintf(js, sizeof(js), "msg-message_id=%s|msg-state=dead|", ids[1]);
+	cr_expect(strstr(json_string_value(v), js) != NULL, "%s",
+	    json_string_value(v));
+	cr_expect(strstr(json_string_value(v), "|msg-recipient_node=" T_BUP "|")
+	    != NULL, "%s", json_string_value(v));
+	cr_expect(strstr(json_string_value(v), "|msg-dead_code=NR052|") != NULL,
+	    "%s", json_string_value(v));
+	json_decref(v);
+	v = cdp_eval(&c, "Array.from(document.querySelectorAll('#lookup-audit "
+	    "tr.audit td.event')).map(function(t){return t.textContent;})"
+	    ".join(',')", 10000);
+	cr_expect_str_eq(json_string_value(v), events);
+	json_decref(v);
+	v = cdp_eval(&c, "document.body.innerText", 10000);
+	cr_expect(strstr(json_string_value(v), pseudonym) == NULL,
+	    "the page shows the pseudonym");
+	json_decref(v);
+	json_decref(cdp_eval(&c, "document.getElementById('lookup-section')."
+	    "scrollIntoView()||true", 10000));
+	keep_screenshot(&c, "webops-lookup.png");
+
+	/* a dead letter's id is a link to its lookup */
+	snprintf(js, sizeof(js), "document.querySelector('#dead-%s a').click()"
+	    "||true", ids[2]);
+	json_decref(cdp_eval(&c, js, 10000));
+	snprintf(js, sizeof(js), "!document.getElementById('lookup-result')"
+	    ".hidden&&document.querySelector('#msg-message_id td')."
+	    "textContent==='%s'", ids[2]);
+	cr_expect(cdp_wait_true(&c, js, 30000), "the dead letter's link shows "
+	    "no lookup");
+	json_decref(cdp_eval(&c, "document.getElementById('lookup-id').value="
+	    "'00000000-0000-4000-8000-000000000000';document.getElementById("
+	    "'lookup-button').click()||true", 10000));
+	cr_expect(cdp_wait_true(&c, "document.getElementById('lookup-error')."
+	    "textContent.indexOf('NR019 no message')===0&&document."
+	    "getElementById('lookup-result').hidden", 30000), "unknown id: \"%s\"",
+	    page_text(&c, "lookup-error"));
+	cdp_stop(&c);
 }
 
 /* console_listen without console_ca and [tls]: narad -n and a real start

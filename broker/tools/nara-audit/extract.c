@@ -6,8 +6,9 @@
  *
  * Making an extract is itself written to the audit log, before the
  * document is written: the row "log_extracted" names who asked (the
- * operator), when (its time) and for whom (the child's pseudonym), so the
- * patient's data leaves the log only with a trace.
+ * operator, as author and in the detail), when (its time) and for whom
+ * (the child's pseudonym, in the subject column as on every row about
+ * the child), so the patient's data leaves the log only with a trace.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -81,12 +82,15 @@ extract_gather(struct store *st, const char *subject, const char *operator,
 		    : err.text);
 		return -1;
 	}
-	snprintf(detail, sizeof(detail), "log extract for subject %s by %s: "
-	    "%zu messages, %s", subject, operator, lines->n, fmt_names[f]);
-	if (store_audit_event(st, "log_extracted", NULL, detail,
-	    made_ms / 1000) != 0) {
+	/* the pseudonym goes where every row keeps it, so that the child's
+	 * rows (nara-audit subject, the next extract's query) include this */
+	snprintf(detail, sizeof(detail), "log extract by %s: %zu messages, %s",
+	    operator, lines->n, fmt_names[f]);
+	if (store_audit_subject(st, "log_extracted", subject, operator, detail,
+	    made_ms / 1000, &err) != 0) {
 		tool_error("%s the extract could not be written to the audit "
-		    "log; no extract made", nara_code_id(NR_STORE_FAILED));
+		    "log; no extract made: %s", nara_code_id(NR_STORE_FAILED),
+		    err.text);
 		return -1;
 	}
 	return 0;

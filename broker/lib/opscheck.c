@@ -166,6 +166,17 @@ eval_ha(struct eval *e, json_t *ha)
 		    2);
 }
 
+/* Dead letters wait for an operator (naractl dead, retry): WARNING while
+ * there are any. */
+static void
+eval_dead(struct eval *e, json_t *status, const char *id)
+{
+	json_t *n = json_object_get(status, "dead_letters");
+
+	if (json_is_integer(n) && json_integer_value(n) > 0)
+		problem_add(e, id, "dead letters", json_integer_value(n), 1, 1);
+}
+
 static int
 level_rank(json_t *p)
 {
@@ -209,20 +220,24 @@ opscheck_eval(json_t *status, json_t *nodes, const struct opscheck_thresholds *t
 {
 	struct eval e = { .th = th, .problems = json_array() };
 	json_t *list = json_object_get(nodes, "nodes"), *n;
+	const char *self = json_string_value(json_object_get(status,
+	    "broker_id"));
 	size_t i;
 
 	if (e.problems == NULL)
 		return NULL;
-	eval_days(&e, json_string_value(json_object_get(status, "broker_id")) ?
-	    json_string_value(json_object_get(status, "broker_id")) : "narad",
-	    json_object_get(status, "broker_cert_days_left"));
+	if (self == NULL)
+		self = "narad";
+	eval_days(&e, self, json_object_get(status, "broker_cert_days_left"));
+	eval_dead(&e, status, self);
 	eval_ha(&e, json_object_get(status, "ha"));
 	json_array_foreach(list, i, n)
 		eval_node(&e, n);
 	eval_disconnected(&e, json_array_size(list));
 	if (e.len == 0)
 		snprintf(e.text, sizeof(e.text), "%lld of %lld nodes connected, "
-		    "no backlog, certificate or disconnection over thresholds",
+		    "no backlog, dead letter, certificate or disconnection over "
+		    "thresholds",
 		    (long long)json_integer_value(json_object_get(status,
 		    "nodes_connected")),
 		    (long long)json_integer_value(json_object_get(status,

@@ -2,7 +2,8 @@
  * test_opscheck.c — the overall state of a running narad (opscheck.h) as
  * naractl check and the dashboard's banner compute it, for the [ha]
  * problems: a database without a synchronous standby, a lease older than
- * its term, and nothing of either without [ha].
+ * its term, and nothing of either without [ha]; dead letters waiting for
+ * an operator.
  */
 #include <string.h>
 
@@ -93,6 +94,32 @@ Test(opscheck, unknown_replication_and_no_ha_add_nothing)
 	r = eval_with_ha(json_null());
 	cr_expect_str_eq(str(r, "status"), "OK");
 	cr_expect_str_eq(str(r, "message"), "0 of 0 nodes connected, no "
-	    "backlog, certificate or disconnection over thresholds");
+	    "backlog, dead letter, certificate or disconnection over thresholds");
 	json_decref(r);
+}
+
+/* A dead letter waits for an operator: WARNING naming how many, and the
+ * state is OK again once none is left. */
+Test(opscheck, dead_letters_warn)
+{
+	json_t *nodes = json_pack("{s:[]}", "nodes");
+	json_t *st = json_pack("{s:s, s:i, s:i, s:i}", "broker_id", "nara",
+	    "nodes_connected", 0, "nodes_configured", 0, "dead_letters", 2);
+	json_t *r, *p;
+
+	cr_assert(nodes != NULL && st != NULL);
+	r = opscheck_eval(st, nodes, &TH);
+	p = json_array_get(json_object_get(r, "problems"), 0);
+	cr_expect_str_eq(str(r, "status"), "WARNING");
+	cr_expect_str_eq(str(p, "what"), "dead letters");
+	cr_expect_eq(json_integer_value(json_object_get(p, "value")), 2);
+	cr_expect(strstr(str(r, "message"), "nara dead letters 2") != NULL,
+	    "%s", str(r, "message"));
+	json_decref(r);
+	json_object_set_new(st, "dead_letters", json_integer(0));
+	r = opscheck_eval(st, nodes, &TH);
+	cr_expect_str_eq(str(r, "status"), "OK");
+	json_decref(r);
+	json_decref(st);
+	json_decref(nodes);
 }

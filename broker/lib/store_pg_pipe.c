@@ -52,9 +52,12 @@ send_one(struct store_be *st, const char *stmt, bool prepared,
 }
 
 int
-pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
-    const struct pg_params *p, const char *what, struct nara_err *err)
+pg_pipe_send_keep(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, PGresult **keep, const char *what,
+    struct nara_err *err)
 {
+	if (keep != NULL)
+		*keep = NULL;
 	if (st->broken) {
 		if (err != NULL)
 			*err = st->broken_err;
@@ -62,11 +65,29 @@ pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
 	}
 	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
 		return pg_fail(st, NULL, what, err);
+	st->keeps[st->pending] = keep;
 	st->whats[st->pending++] = what;
 	if (st->pending == PG_PIPE_MAX && (!PQsendFlushRequest(st->conn) ||
 	    pipe_take(st, NULL, err) != 0))
 		return -1;
 	return 0;
+}
+
+int
+pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, const char *what, struct nara_err *err)
+{
+	return pg_pipe_send_keep(st, stmt, prepared, p, NULL, what, err);
+}
+
+int
+pg_pipe_flush(struct store_be *st, struct nara_err *err)
+{
+	if (st->pending == 0)
+		return 0;
+	if (!PQsendFlushRequest(st->conn))
+		return pg_fail(st, NULL, "sending a batch", err);
+	return pipe_take(st, NULL, err);
 }
 
 static int64_t
@@ -132,6 +153,7 @@ pg_exec_wait(struct store_be *st, const char *stmt, bool prepared,
 
 	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
 		return NULL;
+	st->round_trips++;
 	while (pg_wait_answer(st) == 0 && (r = PQgetResult(st->conn)) != NULL) {
 		PQclear(last);
 		last = r;
@@ -163,13 +185,19 @@ pipe_take(struct store_be *st, PGresult **last, struct nara_err *err)
 	struct nara_err first = { 0 };
 	bool failed = false;
 
+	if (st->pending > 0)
+		st->round_trips++;
 	while (st->pending > 0) {
 		const char *what = st->whats[0];
+		PGresult **keep = st->keeps[0];
 		PGresult *r = read_one(st);
 		ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
-		memmove(st->whats, st->whats + 1, (size_t)--st->pending *
+		st->pending--;
+		memmove(st->whats, st->whats + 1, (size_t)st->pending *
 		    sizeof(st->whats[0]));
+		memmove(st->keeps, st->keeps + 1, (size_t)st->pending *
+		    sizeof(st->keeps[0]));
 		if (!failed && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK &&
 		    s != PGRES_PIPELINE_ABORTED) {
 			failed = true;
@@ -180,7 +208,9 @@ pipe_take(struct store_be *st, PGresult **last, struct nara_err *err)
 			st->pending = 0;
 			break;
 		}
-		if (st->pending == 0 && last != NULL && !failed)
+		if (keep != NULL && !failed)
+			*keep = r;
+		else if (st->pending == 0 && last != NULL && !failed)
 			*last = r;
 		else
 			PQclear(r);

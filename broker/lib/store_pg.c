@@ -80,11 +80,6 @@ static const char *const pg_sql[P_COUNT] = {
 	[P_RECEIPT_ACKED_AT] = "WITH u AS (DELETE FROM receipts WHERE id = $1 "
 	    "RETURNING 1)" ONE_ROW("'a receipt that is gone'"),
 	[P_HEAD_SAVE] = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1",
-	[P_AUDIT_INSERT] = "INSERT INTO audit(seq, time, event, node, "
-	    "message_id, type, sender, recipient, author, legal_basis, "
-	    "payload_sha256, payload_size, subject, code, detail, prev_hash, "
-	    "hash, msg_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-	    "$11, $12, $13, $14, $15, $16, $17, $18)",
 	[P_AUDIT_REKEY] = "UPDATE audit SET msg_seq = $2 WHERE msg_seq = $1",
 	[P_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = $1",
 	/* A new id costs one statement; a stored one returns no row. */
@@ -363,6 +358,8 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	if (conn_for(st, err) != 0)
 		return -1;
 	snprintf(name, sizeof(name), "n%d", (int)s);
+	if (st->pipe && pg_arows_flush(st, err) != 0)
+		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, name, true, p, out, what, err);
 	return pg_result(st, pg_exec_wait(st, name, true, p), out, what, err);
@@ -375,6 +372,8 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 	if (out != NULL)
 		*out = NULL;
 	if (conn_for(st, err) != 0)
+		return -1;
+	if (st->pipe && pg_arows_flush(st, err) != 0)
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, sql, false, p, out, what, err);
@@ -566,6 +565,7 @@ store_pg_free(struct store_be **stp)
 		PQfinish(st->conn);
 	audit_hasher_free(&st->hasher);
 	pg_cache_free(st);
+	pg_arows_free(st);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);
 	free(st->key);

@@ -28,6 +28,7 @@
 #include "store_pg_int.h"
 #include "store_pg_lease.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,8 @@ commit_send(struct store_be *st, struct nara_err *err)
 {
 	struct pg_params p;
 
+	if (pg_arows_flush(st, err) != 0)
+		return -1;
 	pg_params_init(&p);
 	pg_param_int(&p, st->head_seq);
 	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
@@ -220,6 +223,7 @@ store_pg_rollback(struct store_be *st)
 {
 	if (st == NULL || !st->in_batch)
 		return;
+	pg_arows_drop(st);
 	pg_pipe_abort(st);
 	kept_clear(st);
 	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
@@ -265,16 +269,31 @@ pg_leave(struct store_be *st, int rc, struct nara_err *err)
 	return store_pg_commit(st, err);
 }
 
+/* Text of v as an element of pg_arows (buf holds it). */
+static const char *
+num_text(char buf[24], int64_t v, bool null)
+{
+	if (null)
+		return NULL;
+	snprintf(buf, 24, "%lld", (long long)v);
+	return buf;
+}
+
+static void
+hash_text(char buf[2 * AUDIT_HASH_LEN + 3], const uint8_t *h)
+{
+	buf[0] = '\\';
+	buf[1] = 'x';
+	audit_hex(h, AUDIT_HASH_LEN, buf + 2);
+}
+
 int
 pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
     int64_t now, struct nara_err *err)
 {
-	const char *text[] = { r->event, r->node, r->message_id, r->type,
-	    r->sender, r->recipient, r->author, r->legal_basis,
-	    r->payload_sha256 };
+	char num[4][24], prev[2 * AUDIT_HASH_LEN + 3], cur[2 * AUDIT_HASH_LEN + 3];
 	uint8_t hash[AUDIT_HASH_LEN];
 	struct nara_err local;
-	struct pg_params p;
 
 	if (err == NULL)
 		err = &local;
@@ -285,25 +304,15 @@ pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 		    "audit row failed");
 		return pg_break(st, err);
 	}
-	pg_params_init(&p);
-	pg_param_int(&p, r->seq);
-	pg_param_int(&p, r->time_ms);
-	for (int i = 0; i < 9; i++)
-		pg_param_text(&p, text[i]);
-	if (r->payload_size >= 0)
-		pg_param_int(&p, r->payload_size);
-	else
-		pg_param_text(&p, NULL);
-	pg_param_text(&p, r->subject);
-	pg_param_text(&p, r->code);
-	pg_param_text(&p, r->detail);
-	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
-	pg_param_blob(&p, hash, AUDIT_HASH_LEN);
-	if (msg_seq > 0)
-		pg_param_int(&p, msg_seq);
-	else
-		pg_param_text(&p, NULL);
-	if (pg_send(st, P_AUDIT_INSERT, &p, "writing the audit log", err) != 0)
+	hash_text(prev, st->head_hash);
+	hash_text(cur, hash);
+	const char *const v[PG_AROW_COLS] = { num_text(num[0], r->seq, false),
+	    num_text(num[1], r->time_ms, false), r->event, r->node,
+	    r->message_id, r->type, r->sender, r->recipient, r->author,
+	    r->legal_basis, r->payload_sha256, num_text(num[2],
+	    r->payload_size, r->payload_size < 0), r->subject, r->code,
+	    r->detail, prev, cur, num_text(num[3], msg_seq, msg_seq <= 0) };
+	if (pg_arows_add(st, v, err) != 0)
 		return -1;
 	st->head_seq = r->seq;
 	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);

@@ -41,7 +41,7 @@ enum pg_msg_col {
 
 /* Prepared at every (re)connection; SQL in store_pg.c's pg_sql table. */
 enum pg_stmt {
-	P_HEAD_SAVE, P_AUDIT_INSERT, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
+	P_HEAD_SAVE, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
 	P_MSG_META, P_QUEUE_LOAD, P_EXPIRED, P_DELIVERING, P_ACKED, P_DEAD,
 	P_RETRY, P_RECEIPT_INSERT, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
 	P_RECEIPT_ACKED, P_NODE_STATS, P_TOTALS,
@@ -59,6 +59,8 @@ enum pg_stmt {
 #define PG_SEQ_BLOCK 512
 
 struct pg_cache;     /* store_pg_cache.c */
+struct pg_arows;     /* store_pg_arows.c */
+#define PG_AROW_COLS 18      /* columns of an audit row as written */
 
 /* Parameters of one statement: text, NULL or binary (bytea). */
 struct pg_params {
@@ -108,6 +110,7 @@ struct store_be {
 	/* what the store knows of its messages and receipts (a cache: what
 	 * is not in it costs a round trip); cleared when a batch fails */
 	struct pg_cache *cache;
+	struct pg_arows *arows;    /* audit rows not sent yet */
 	char **spec_ids;           /* message ids accepted unseen this batch */
 	size_t n_spec, cap_spec;
 
@@ -352,6 +355,17 @@ struct pg_crcpt *pg_cache_rcpt_id(struct store_be *st, int64_t id);
 struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
     const char *message_id);
 void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
+
+/* ---------------------------------------------------------------- arows */
+/* Audit rows of the open batch (store_pg_arows.c): add one (its columns
+ * as text, NULL for SQL NULL, bytea as "\\x" and hex), send all as one
+ * statement (before any read, rekey or COMMIT), drop them (rollback),
+ * free the buffer (at free). */
+int pg_arows_add(struct store_be *st, const char *const v[PG_AROW_COLS],
+    struct nara_err *err);
+int pg_arows_flush(struct store_be *st, struct nara_err *err);
+void pg_arows_drop(struct store_be *st);
+void pg_arows_free(struct store_be *st);
 
 /* ---------------------------------------------------------------- fast */
 /* The operations from memory (store_pg_fast.c): 1 when done (the rows

@@ -493,6 +493,8 @@ retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
 	snprintf(detail, sizeof(detail), "queued again for %s%s%s",
 	    row.m.recipient_node ? row.m.recipient_node : "",
 	    operator ? " by " : "", operator ? operator : "");
+	if (pg_arows_flush(st, err) != 0)
+		return -1;
 	pg_params_init(&p);
 	pg_param_int(&p, old_seq);
 	pg_param_int(&p, row.m.seq);

@@ -40,13 +40,6 @@
 	"payload_sha256, payload_size"
 #define MSG_INSERT_VALS "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
 	"$13, $14, $15, $16, $17"
-/* The end of a statement written from the cache: WITH u AS (the change
- * RETURNING 1), then this, which fails the transaction (SQLSTATE 22P02,
- * the text naming what) unless exactly one row changed. */
-#define ONE_ROW(what) " SELECT CASE WHEN count(*) = 1 THEN 1 ELSE (" what \
-	" || ' (' || count(*) || ' rows changed; the store''s cache was " \
-	"stale)')::int END FROM u"
-
 static const char *const pg_sql[P_COUNT] = {
 	[P_HEAD_LOCK] = "SELECT seq, hash FROM head WHERE id = 1 FOR UPDATE",
 	/* n seqs, the last returned; under the head lock nobody else takes
@@ -57,28 +50,10 @@ static const char *const pg_sql[P_COUNT] = {
 	[P_SEQ_GIVE_BACK] = "SELECT setval(pg_get_serial_sequence('messages', "
 	    "'seq'), $1, false)",
 	[P_DB_SIZE] = "SELECT pg_database_size(current_database())",
-	/* a duplicate id fails the batch (unique violation) */
-	[P_MSG_INSERT_AT] = "INSERT INTO messages(" MSG_INSERT_COLS ") VALUES "
-	    "($18, " MSG_INSERT_VALS ")",
-	[P_DELIVERING_AT] = "WITH u AS (UPDATE messages SET attempts = $2 WHERE "
-	    "seq = $1 AND state = 0 RETURNING 1)" ONE_ROW("'delivery of a "
-	    "message no longer queued'"),
-	[P_ACKED_AT] = "WITH u AS (UPDATE messages SET state = 1, done_at = $3, "
-	    "payload = NULL WHERE seq = $4 AND message_id = $1 AND "
-	    "recipient_node = $2 AND state = 0 RETURNING 1)" ONE_ROW("'ack of a "
-	    "message no longer queued'"),
-	[P_DEAD_AT] = "WITH u AS (UPDATE messages SET state = 2, dead_code = $2, "
-	    "dead_text = $3, done_at = $4 WHERE seq = $5 AND message_id = $1 "
-	    "AND state = 0 RETURNING 1)" ONE_ROW("'dead letter of a message no "
-	    "longer queued'"),
 	[P_RETRY_AT] = "UPDATE messages SET seq = $2, state = 0, attempts = 0, "
 	    "dead_code = NULL, dead_text = NULL, done_at = NULL WHERE "
 	    "message_id = $1 AND state = 2 AND payload IS NOT NULL RETURNING "
 	    PG_MSG_COLS,
-	[P_RECEIPT_SENT_AT] = "WITH u AS (UPDATE receipts SET sent = $2 WHERE "
-	    "id = $1 RETURNING 1)" ONE_ROW("'a receipt that is gone'"),
-	[P_RECEIPT_ACKED_AT] = "WITH u AS (DELETE FROM receipts WHERE id = $1 "
-	    "RETURNING 1)" ONE_ROW("'a receipt that is gone'"),
 	[P_HEAD_SAVE] = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1",
 	[P_AUDIT_REKEY] = "UPDATE audit SET msg_seq = $2 WHERE msg_seq = $1",
 	[P_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = $1",
@@ -358,7 +333,7 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	if (conn_for(st, err) != 0)
 		return -1;
 	snprintf(name, sizeof(name), "n%d", (int)s);
-	if (st->pipe && pg_arows_flush(st, err) != 0)
+	if (st->pipe && pg_lanes_flush(st, err) != 0)
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, name, true, p, out, what, err);
@@ -373,7 +348,7 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 		*out = NULL;
 	if (conn_for(st, err) != 0)
 		return -1;
-	if (st->pipe && pg_arows_flush(st, err) != 0)
+	if (st->pipe && pg_lanes_flush(st, err) != 0)
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, sql, false, p, out, what, err);
@@ -565,7 +540,7 @@ store_pg_free(struct store_be **stp)
 		PQfinish(st->conn);
 	audit_hasher_free(&st->hasher);
 	pg_cache_free(st);
-	pg_arows_free(st);
+	pg_lanes_free(st);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);
 	free(st->key);

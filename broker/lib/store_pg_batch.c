@@ -175,7 +175,7 @@ commit_send(struct store_be *st, struct nara_err *err)
 {
 	struct pg_params p;
 
-	if (pg_arows_flush(st, err) != 0)
+	if (pg_lanes_flush(st, err) != 0)
 		return -1;
 	pg_params_init(&p);
 	pg_param_int(&p, st->head_seq);
@@ -223,7 +223,7 @@ store_pg_rollback(struct store_be *st)
 {
 	if (st == NULL || !st->in_batch)
 		return;
-	pg_arows_drop(st);
+	pg_lanes_drop(st);
 	pg_pipe_abort(st);
 	kept_clear(st);
 	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
@@ -312,7 +312,7 @@ pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 	    r->legal_basis, r->payload_sha256, num_text(num[2],
 	    r->payload_size, r->payload_size < 0), r->subject, r->code,
 	    r->detail, prev, cur, num_text(num[3], msg_seq, msg_seq <= 0) };
-	if (pg_arows_add(st, v, err) != 0)
+	if (pg_lane_add(st, L_AUDIT, v, err) != 0)
 		return -1;
 	st->head_seq = r->seq;
 	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);

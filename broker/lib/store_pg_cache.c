@@ -64,6 +64,7 @@ int
 pg_cache_new(struct store_be *st)
 {
 	st->cache = calloc(1, sizeof(*st->cache));
+	st->lane_gen = 1;      /* a mark of 0 is never the current one */
 	return st->cache != NULL ? 0 : -1;
 }
 

@@ -77,12 +77,44 @@ oom:
 	return pg_break(st, err);
 }
 
+/* Text of v for a lane (buf holds it). */
+static const char *
+num(char buf[24], int64_t v)
+{
+	snprintf(buf, 24, "%lld", (long long)v);
+	return buf;
+}
+
+static int
+lane_msg(struct store_be *st, const struct store_msg *m, const char *subject,
+    int64_t now, int64_t seq, struct nara_err *err)
+{
+	char n[8][24], *payload, *sha;
+	int rc = -1;
+
+	payload = pg_bytea_text(m->payload, m->payload_len);
+	sha = pg_bytea_text(m->payload_sha256, AUDIT_HASH_LEN);
+	if (payload != NULL && sha != NULL)
+		rc = pg_lane_add(st, L_MSG_INSERT, (const char *const[]){
+		    num(n[0], seq), m->message_id, m->conversation_id,
+		    num(n[1], m->type), num(n[2], m->priority),
+		    num(n[3], m->legal_basis), m->sender, m->sender_node,
+		    m->recipient, m->recipient_node, m->author, subject,
+		    num(n[4], m->created), num(n[5], m->expires), num(n[6], now),
+		    payload, sha, num(n[7], (int64_t)m->payload_len) }, err);
+	else
+		rc = nara_err_set(err, NR_STORE_FAILED, "store", "out of "
+		    "memory");
+	free(payload);
+	free(sha);
+	return rc;
+}
+
 int
 pg_fast_accept(struct store_be *st, struct store_msg *m,
     const char *subject, int64_t now, enum store_accept_result *res,
     struct nara_err *err)
 {
-	struct pg_params p;
 	char detail[160];
 	int64_t seq;
 
@@ -91,9 +123,8 @@ pg_fast_accept(struct store_be *st, struct store_msg *m,
 		return 0;
 	if ((seq = pg_seq_take(st)) == 0)
 		return 0;
-	pg_params_msg(&p, m, subject, now, seq);
 	if (spec_add(st, m->message_id, err) != 0 ||
-	    pg_send(st, P_MSG_INSERT_AT, &p, "storing a message", err) != 0)
+	    lane_msg(st, m, subject, now, seq, err) != 0)
 		return -1;
 	m->seq = seq;
 	*res = STORE_NEW;
@@ -112,16 +143,17 @@ pg_fast_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now, struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_seq(st, seq);
-	struct pg_params p;
-	char detail[32];
+	char n[2][24], detail[32];
 
 	if (e == NULL || !e->queued)
 		return 0;
-	pg_params_init(&p);
-	pg_param_int(&p, seq);
-	pg_param_int(&p, attempt);
-	if (pg_send(st, P_DELIVERING_AT, &p, "recording a delivery", err) != 0)
+	/* a second delivery of it in one statement would count once */
+	if (e->mark == st->lane_gen && pg_lanes_flush(st, err) != 0)
 		return -1;
+	if (pg_lane_add(st, L_DELIVERING, (const char *const[]){ num(n[0], seq),
+	    num(n[1], attempt) }, err) != 0)
+		return -1;
+	e->mark = st->lane_gen;
 	e->m.attempts = attempt;
 	snprintf(detail, sizeof(detail), "attempt %d", attempt);
 	if (pg_audit_msg(st, "delivered", node, &e->m, e->subject, NULL,
@@ -135,17 +167,13 @@ pg_fast_acked(struct store_be *st, const char *message_id, const char *node,
     int64_t now, struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_id(st, message_id);
-	struct pg_params p;
+	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0 || !e->queued ||
 	    !same(e->m.recipient_node, node))
 		return 0;
-	pg_params_init(&p);
-	pg_param_text(&p, message_id);
-	pg_param_text(&p, node);
-	pg_param_int(&p, now);
-	pg_param_int(&p, e->m.seq);
-	if (pg_send(st, P_ACKED_AT, &p, "recording an ack", err) != 0)
+	if (pg_lane_add(st, L_ACKED, (const char *const[]){ num(n[0], e->m.seq),
+	    num(n[1], now) }, err) != 0)
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DELIVERED;
@@ -164,18 +192,13 @@ pg_fast_dead(struct store_be *st, const char *message_id, const char *code,
     struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_id(st, message_id);
-	struct pg_params p;
+	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0 || !e->queued ||
 	    (node != NULL && !same(e->m.recipient_node, node)))
 		return 0;
-	pg_params_init(&p);
-	pg_param_text(&p, message_id);
-	pg_param_text(&p, code);
-	pg_param_text(&p, text);
-	pg_param_int(&p, now);
-	pg_param_int(&p, e->m.seq);
-	if (pg_send(st, P_DEAD_AT, &p, "dead-lettering a message", err) != 0)
+	if (pg_lane_add(st, L_DEAD, (const char *const[]){ num(n[0], e->m.seq),
+	    code, text, num(n[1], now) }, err) != 0)
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DEAD;
@@ -193,16 +216,16 @@ pg_fast_receipt_sent(struct store_be *st, int64_t id, int64_t now,
 {
 	struct pg_crcpt *r = pg_cache_rcpt_id(st, id);
 	struct pg_cmsg *e = r ? pg_cache_msg_id(st, r->message_id) : NULL;
-	struct pg_params p;
+	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0)
 		return 0;
-	pg_params_init(&p);
-	pg_param_int(&p, id);
-	pg_param_int(&p, now);
-	if (pg_send(st, P_RECEIPT_SENT_AT, &p, "marking a receipt sent",
-	    err) != 0)
+	if (r->mark == st->lane_gen && pg_lanes_flush(st, err) != 0)
 		return -1;
+	if (pg_lane_add(st, L_RCPT_SENT, (const char *const[]){ num(n[0], id),
+	    num(n[1], now) }, err) != 0)
+		return -1;
+	r->mark = st->lane_gen;
 	if (pg_audit_msg(st, "receipt_sent", r->node, &e->m, e->subject, NULL,
 	    store_outcome_name(r->outcome), now, err) != 0)
 		return pg_break(st, err);
@@ -215,13 +238,11 @@ pg_fast_receipt_acked(struct store_be *st, const char *node,
 {
 	struct pg_crcpt *r = pg_cache_rcpt_key(st, node, message_id);
 	struct pg_cmsg *e = r ? pg_cache_msg_id(st, message_id) : NULL;
-	struct pg_params p;
+	char n[24];
 
 	if (e == NULL || e->m.seq <= 0)
 		return 0;
-	pg_params_init(&p);
-	pg_param_int(&p, r->id);
-	if (pg_send(st, P_RECEIPT_ACKED_AT, &p, "deleting a receipt",
+	if (pg_lane_add(st, L_RCPT_ACKED, (const char *const[]){ num(n, r->id) },
 	    err) != 0)
 		return -1;
 	if (pg_audit_msg(st, "receipt_acked", node, &e->m, e->subject, NULL,

@@ -48,9 +48,8 @@ enum pg_stmt {
 	/* one batch, one round trip (store_pg_fast.c): rows the store
 	 * writes from what it holds in memory, each checking that the
 	 * database still agrees (else the batch fails) */
-	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_MSG_INSERT_AT,
-	P_DELIVERING_AT, P_ACKED_AT, P_DEAD_AT, P_RETRY_AT, P_RECEIPT_SENT_AT,
-	P_RECEIPT_ACKED_AT, P_DB_SIZE, P_COUNT
+	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_RETRY_AT, P_DB_SIZE,
+	P_COUNT
 };
 
 /* Message seqs the store takes per batch from the messages sequence at
@@ -59,8 +58,15 @@ enum pg_stmt {
 #define PG_SEQ_BLOCK 512
 
 struct pg_cache;     /* store_pg_cache.c */
-struct pg_arows;     /* store_pg_arows.c */
+struct pg_lanes;     /* store_pg_lanes.c */
 #define PG_AROW_COLS 18      /* columns of an audit row as written */
+
+/* The kinds of rows a batch buffers (store_pg_lanes.c), in the order in
+ * which they are sent. */
+enum pg_lane {
+	L_MSG_INSERT, L_DELIVERING, L_ACKED, L_DEAD, L_RCPT_INSERT,
+	L_RCPT_SENT, L_RCPT_ACKED, L_AUDIT, PG_LANE_COUNT
+};
 
 /* Parameters of one statement: text, NULL or binary (bytea). */
 struct pg_params {
@@ -110,7 +116,8 @@ struct store_be {
 	/* what the store knows of its messages and receipts (a cache: what
 	 * is not in it costs a round trip); cleared when a batch fails */
 	struct pg_cache *cache;
-	struct pg_arows *arows;    /* audit rows not sent yet */
+	struct pg_lanes *lanes;    /* rows not sent yet */
+	uint64_t lane_gen;         /* counts flushes of the lanes */
 	char **spec_ids;           /* message ids accepted unseen this batch */
 	size_t n_spec, cap_spec;
 
@@ -323,6 +330,7 @@ struct pg_cmsg {
 	struct store_msg m;        /* strings point into text */
 	const char *subject;
 	bool queued;               /* state 0, as far as this store knows */
+	uint64_t mark;             /* lane_gen when its delivery was buffered */
 	char text[];
 };
 /* A receipt as receipts_load read it. */
@@ -330,6 +338,7 @@ struct pg_crcpt {
 	struct pg_crcpt *next_id, *next_key;
 	int64_t id;
 	int outcome;
+	uint64_t mark;             /* lane_gen when marked sent in a lane */
 	const char *node, *message_id;
 	char text[];
 };
@@ -356,16 +365,20 @@ struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
     const char *message_id);
 void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
 
-/* ---------------------------------------------------------------- arows */
-/* Audit rows of the open batch (store_pg_arows.c): add one (its columns
- * as text, NULL for SQL NULL, bytea as "\\x" and hex), send all as one
- * statement (before any read, rekey or COMMIT), drop them (rollback),
- * free the buffer (at free). */
-int pg_arows_add(struct store_be *st, const char *const v[PG_AROW_COLS],
+/* ---------------------------------------------------------------- lanes */
+/* Rows of the open batch (store_pg_lanes.c): add one to a lane (its
+ * columns as text, NULL for SQL NULL, bytea as pg_bytea_text gives it),
+ * send all lanes, one statement each (before any read, rekey or COMMIT),
+ * drop them (rollback), free the buffers (at free). A flush or drop
+ * advances st->lane_gen. */
+int pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
     struct nara_err *err);
-int pg_arows_flush(struct store_be *st, struct nara_err *err);
-void pg_arows_drop(struct store_be *st);
-void pg_arows_free(struct store_be *st);
+int pg_lanes_flush(struct store_be *st, struct nara_err *err);
+void pg_lanes_drop(struct store_be *st);
+void pg_lanes_free(struct store_be *st);
+/* bytes as the text of a bytea ("\\x" and hex), in a new string the
+ * caller frees; NULL when out of memory. */
+char *pg_bytea_text(const uint8_t *bytes, size_t len);
 
 /* ---------------------------------------------------------------- fast */
 /* The operations from memory (store_pg_fast.c): 1 when done (the rows

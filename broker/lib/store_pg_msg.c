@@ -249,20 +249,20 @@ pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *subject, int outcome, const char *receiving_node,
     const char *code, const char *text, int64_t now, struct nara_err *err)
 {
-	struct pg_params p;
+	char out[24], *enc;
 	size_t len;
+	int rc;
 
 	len = store_receipt_pack(&st->buf, &st->buf_cap, m, outcome,
 	    receiving_node, code, text, now);
-	if (len == 0)
+	if (len == 0 || (enc = pg_bytea_text(st->buf, len)) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
-	pg_params_init(&p);
-	pg_param_text(&p, m->sender_node);
-	pg_param_text(&p, m->message_id);
-	pg_param_int(&p, outcome);
-	pg_param_blob(&p, st->buf, len);
-	if (pg_send(st, P_RECEIPT_INSERT, &p, "queueing a receipt", err) != 0)
+	snprintf(out, sizeof(out), "%d", outcome);
+	rc = pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
+	    m->sender_node, m->message_id, out, enc }, err);
+	free(enc);
+	if (rc != 0)
 		return -1;
 	return pg_audit_msg(st, "receipt_queued", m->sender_node, m, subject,
 	    code, store_outcome_name(outcome), now, err);
@@ -493,7 +493,7 @@ retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
 	snprintf(detail, sizeof(detail), "queued again for %s%s%s",
 	    row.m.recipient_node ? row.m.recipient_node : "",
 	    operator ? " by " : "", operator ? operator : "");
-	if (pg_arows_flush(st, err) != 0)
+	if (pg_lanes_flush(st, err) != 0)
 		return -1;
 	pg_params_init(&p);
 	pg_param_int(&p, old_seq);

@@ -1,8 +1,11 @@
 /*
  * store_pg.c — the PostgreSQL backend of store.h: the connection (and its
  * re-establishment with backoff), prepared statements, parameters and
- * results, batches and the audit chain head. Messages and receipts are in
- * store_pg_msg.c, audit rows and verification in store_pg_audit.c,
+ * results. Batches and the audit chain head are in store_pg_batch.c (in
+ * pipeline mode: store_pg_pipe.c; rows per kind: store_pg_lanes.c),
+ * messages and receipts in store_pg_msg.c (from the cache:
+ * store_pg_fast.c, store_pg_cache.c), audit rows and verification in
+ * store_pg_audit.c,
  * checkpoints, retention and replication status in store_pg_ckpt.c, the
  * tables in store_pg_schema.c, reading the log in store_pg_report.c.
  *

@@ -4,18 +4,19 @@
  * statement.
  *
  * Inside a batch the connection is in pipeline mode. Statements whose
- * result the store does not need (audit rows, receipts, the chain head,
- * the rekey of a retry) are only sent (pg_send): they travel with the
- * next statement that needs an answer, or with COMMIT. A statement whose
- * result is needed (an accept's insert, which says new or duplicate; an
- * update returning the row its audit row describes; reads) is sent with a
- * flush request, and the results of everything sent before it are read
- * first, in order. So BEGIN and the head lock take one round trip, each
- * statement with an answer one, and the rows that follow it none; COMMIT
- * and all that is still unanswered go in the last one, with a pipeline
- * sync. The first error of a statement sent earlier is reported by the
- * next read (with what that statement was doing), breaks the batch, and
- * the server skips the rest of the pipeline (PGRES_PIPELINE_ABORTED).
+ * result the store does not need (all the rows a batch writes: see
+ * store_pg_batch.c and store_pg_lanes.c) are only sent (pg_pipe_send), or
+ * sent with a place for their result (pg_pipe_send_keep: the head, the
+ * seq block); they travel with the next statement that needs an answer,
+ * or with COMMIT. A statement whose result is needed (reads: queues,
+ * receipts, the slow paths of store_pg_msg.c) is sent with a flush
+ * request, and the results of everything sent before it are read first,
+ * in order: one round trip. COMMIT and all that is still unanswered go in
+ * the last one, with a pipeline sync. Every wait for answers counts in
+ * st->round_trips. The first error of a statement sent earlier is
+ * reported by the next read (with what that statement was doing), breaks
+ * the batch, and the server skips the rest of the pipeline
+ * (PGRES_PIPELINE_ABORTED).
  */
 #include "store_pg_int.h"
 

@@ -16,7 +16,9 @@
  * chain or takes seqs between the lock and COMMIT: seqs grow in commit
  * order, as the delivery cursors need, and the seqs of the block the
  * batch did not use go back to the sequence with COMMIT (nobody took one
- * since), so seqs stay dense as in the SQLite store.
+ * since), so seqs stay dense as in the SQLite store while batches commit
+ * (a failed batch leaves its block as a gap, as a rolled back serial
+ * does).
  *
  * A batch that fails (any statement's error, a failed check of the cache,
  * COMMIT answered by ROLLBACK) is rolled back whole; the head in memory

@@ -536,7 +536,7 @@ store_pg_free(struct store_be **stp)
 		store_pg_rollback(st);
 	pg_sign_final(st);
 	if (st->opened)
-		log_debug("store %s: %llu batches committed, %llu round trips",
+		log_info("store %s: %llu batches committed, %llu round trips",
 		    st->label, (unsigned long long)st->batches,
 		    (unsigned long long)st->round_trips);
 	if (st->conn != NULL)
@@ -544,6 +544,7 @@ store_pg_free(struct store_be **stp)
 	audit_hasher_free(&st->hasher);
 	pg_cache_free(st);
 	pg_lanes_free(st);
+	pg_known_free(st);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);
 	free(st->key);

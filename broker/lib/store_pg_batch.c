@@ -120,6 +120,11 @@ begin_read(struct store_be *st, struct nara_err *err)
 	if (st->size_res != NULL)
 		st->db_bytes = pg_int(st->size_res, 0, 0);
 	kept_clear(st);
+	/* nobody else committed since this store's last commit? */
+	st->sole = st->committed_known && st->head_seq == st->committed_seq &&
+	    memcmp(st->head_hash, st->committed_hash, AUDIT_HASH_LEN) == 0;
+	if (!st->sole)
+		pg_known_clear(st);
 	return 0;
 }
 
@@ -209,6 +214,9 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 		goto fail;
 	st->new_next = st->new_last = 0;
 	spec_forget(st, false);
+	st->committed_known = true;
+	st->committed_seq = st->head_seq;
+	memcpy(st->committed_hash, st->head_hash, AUDIT_HASH_LEN);
 	st->batches++;
 	log_debug("store %s: batch committed after %llu round trips",
 	    st->label, (unsigned long long)(st->round_trips - st->rt0));
@@ -236,6 +244,7 @@ store_pg_rollback(struct store_be *st)
 	 * cache said */
 	st->new_next = st->new_last = 0;
 	pg_cache_clear(st);
+	pg_known_clear(st);
 	spec_forget(st, true);
 	st->in_batch = false;
 	st->implicit = false;

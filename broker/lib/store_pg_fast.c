@@ -129,6 +129,7 @@ pg_fast_accept(struct store_be *st, struct store_msg *m,
 	m->seq = seq;
 	*res = STORE_NEW;
 	st->batch_bytes += (int64_t)m->payload_len;
+	pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
 	if (pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,

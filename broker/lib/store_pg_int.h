@@ -59,6 +59,8 @@ enum pg_stmt {
 
 struct pg_cache;     /* store_pg_cache.c */
 struct pg_lanes;     /* store_pg_lanes.c */
+struct known;        /* store_pg_known.c */
+enum { PG_KNOWN_RECEIPTS, PG_KNOWN_QUEUE, PG_KNOWN_KINDS };
 #define PG_AROW_COLS 18      /* columns of an audit row as written */
 
 /* The kinds of rows a batch buffers (store_pg_lanes.c), in the order in
@@ -117,6 +119,13 @@ struct store_be {
 	 * is not in it costs a round trip); cleared when a batch fails */
 	struct pg_cache *cache;
 	struct pg_lanes *lanes;    /* rows not sent yet */
+	/* reads a batch can skip (store_pg_known.c); sole: the head at
+	 * begin was this store's last commit's (committed_*) */
+	struct known *known;
+	size_t n_known;
+	bool sole, committed_known;
+	int64_t committed_seq;
+	uint8_t committed_hash[AUDIT_HASH_LEN];
 	uint64_t lane_gen;         /* counts flushes of the lanes */
 	char **spec_ids;           /* message ids accepted unseen this batch */
 	size_t n_spec, cap_spec;
@@ -379,6 +388,19 @@ void pg_lanes_free(struct store_be *st);
 /* bytes as the text of a bytea ("\\x" and hex), in a new string the
  * caller frees; NULL when out of memory. */
 char *pg_bytea_text(const uint8_t *bytes, size_t len);
+
+/* ---------------------------------------------------------------- known */
+/* Loads a batch can skip (store_pg_known.c), kind PG_KNOWN_*: empty is
+ * true when node has nothing of that kind past after; set records that a
+ * load inside this batch found all there is past after; drop forgets a
+ * node's entry (this store wrote something for it); clear forgets all. */
+bool pg_known_empty(struct store_be *st, int kind, const char *node,
+    int64_t after);
+void pg_known_set(struct store_be *st, int kind, const char *node,
+    int64_t after);
+void pg_known_drop(struct store_be *st, int kind, const char *node);
+void pg_known_clear(struct store_be *st);
+void pg_known_free(struct store_be *st);
 
 /* ---------------------------------------------------------------- fast */
 /* The operations from memory (store_pg_fast.c): 1 when done (the rows

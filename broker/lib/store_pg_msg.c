@@ -112,6 +112,7 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 		return accept_find(st, m, res, err);
 	*res = STORE_NEW;
 	st->batch_bytes += (int64_t)m->payload_len;
+	pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
 	if (pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
@@ -152,9 +153,13 @@ store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
 
 /* ---------------------------------------------------------------- reads */
 
+/* The rows of statement s to fn; *all (unless NULL) tells whether fn got
+ * every row there is (fewer than limit, none refused), *last the last
+ * seq it got. */
 static int
 walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
-    bool with_payload, store_msg_fn fn, void *arg, const char *what)
+    bool with_payload, store_msg_fn fn, void *arg, const char *what,
+    int limit, bool *all, int64_t *last)
 {
 	struct pg_row row;
 	PGresult *r;
@@ -170,9 +175,13 @@ walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 			row.m.payload_len = 0;
 		stop = fn(arg, &row.m);
 		free(row.payload);
-		if (!stop)
+		if (!stop) {
 			n++;
+			*last = row.m.seq;
+		}
 	}
+	if (all != NULL)
+		*all = !stop && PQntuples(r) < limit;
 	PQclear(r);
 	return n;
 }
@@ -181,21 +190,31 @@ int
 store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
     int limit, store_msg_fn fn, void *arg)
 {
+	int64_t last = after_seq;
 	struct pg_params p;
+	bool all = false;
+	int n;
 
 	if (limit <= 0)
 		return 0;
 	pg_params_init(&p);
+	if (pg_known_empty(st, PG_KNOWN_QUEUE, node, after_seq))
+		return 0;
 	pg_param_text(&p, node);
 	pg_param_int(&p, after_seq);
 	pg_param_int(&p, limit);
-	return walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue");
+	n = walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue",
+	    limit, &all, &last);
+	if (n >= 0 && all)
+		pg_known_set(st, PG_KNOWN_QUEUE, node, last);
+	return n;
 }
 
 int
 store_pg_expired_load(struct store_be *st, int64_t now, int limit,
     store_msg_fn fn, void *arg)
 {
+	int64_t last = 0;
 	struct pg_params p;
 
 	if (limit <= 0)
@@ -204,7 +223,7 @@ store_pg_expired_load(struct store_be *st, int64_t now, int limit,
 	pg_param_int(&p, now);
 	pg_param_int(&p, limit);
 	return walk_msgs(st, P_EXPIRED, &p, false, fn, arg,
-	    "loading expired messages");
+	    "loading expired messages", limit, NULL, &last);
 }
 
 int
@@ -212,12 +231,13 @@ store_pg_receipts_load(struct store_be *st, const char *node,
     int64_t after_id, int limit, store_receipt_fn fn, void *arg)
 {
 	struct store_receipt rc;
+	int64_t last = after_id;
 	struct pg_params p;
 	uint8_t *enc;
 	PGresult *r;
 	int n = 0, stop = 0;
 
-	if (limit <= 0)
+	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_RECEIPTS, node, after_id))
 		return 0;
 	pg_params_init(&p);
 	pg_param_text(&p, node);
@@ -235,9 +255,13 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 		rc.encoded = enc;
 		stop = fn(arg, &rc);
 		free(enc);
-		if (!stop)
+		if (!stop) {
 			n++;
+			last = rc.id;
+		}
 	}
+	if (!stop && PQntuples(r) < limit)
+		pg_known_set(st, PG_KNOWN_RECEIPTS, node, last);
 	PQclear(r);
 	return n;
 }
@@ -259,6 +283,7 @@ pg_receipt_queue(struct store_be *st, const struct store_msg *m,
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
 	snprintf(out, sizeof(out), "%d", outcome);
+	pg_known_drop(st, PG_KNOWN_RECEIPTS, m->sender_node);
 	rc = pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
 	    m->sender_node, m->message_id, out, enc }, err);
 	free(enc);
@@ -490,6 +515,7 @@ retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
 
 	row_read(r, 0, false, &row);
 	pg_cache_msg_put(st, &row.m, row.subject, true);
+	pg_known_drop(st, PG_KNOWN_QUEUE, row.m.recipient_node);
 	snprintf(detail, sizeof(detail), "queued again for %s%s%s",
 	    row.m.recipient_node ? row.m.recipient_node : "",
 	    operator ? " by " : "", operator ? operator : "");

@@ -196,3 +196,49 @@ Test(pgbatch, two_deliveries_of_one_message_in_one_batch)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* Receipts of node past after in a batch: how many, and the round trips
+ * the batch took (begin and commit included). */
+static int
+receipts_in_batch(struct fx *f, const char *node, int64_t after,
+    uint64_t *rts)
+{
+	struct rcpts rs = { 0 };
+	uint64_t rt = batch_open(f);
+	int n = store_receipts_load(f->st, node, after, N, take_receipt, &rs);
+
+	*rts = batch_close(f, rt);
+	return n;
+}
+
+Test(pgbatch, loads_known_empty_are_skipped_until_someone_writes)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store *other;
+	uint64_t rts = 0;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, BUP);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 0);
+	cr_expect_eq(rts, 3, "the first load reads");
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 0);
+	cr_expect_eq(rts, 2, "known empty: no read");
+	/* another writer queues a receipt: the head moved, this store reads */
+	other = fx_open(&f, false);
+	cr_assert_eq(store_dead_letter(other, fx_msg(&x, 1, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	store_free(&other);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 1);
+	cr_expect_eq(rts, 3);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 1);
+	cr_expect_eq(rts, 3, "not empty: read again");
+	/* this store queues one itself: read again */
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 2, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 2);
+	cr_expect_eq(rts, 3);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

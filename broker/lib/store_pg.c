@@ -84,8 +84,6 @@ static const char *const pg_sql[P_COUNT] = {
 	    "'messages', 'seq')), state = 0, attempts = 0, dead_code = NULL, "
 	    "dead_text = NULL, done_at = NULL WHERE message_id = $1 AND state = "
 	    "2 AND payload IS NOT NULL RETURNING " PG_MSG_COLS,
-	[P_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
-	    "encoded) VALUES ($1, $2, $3, $4)",
 	[P_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3",
 	/* The receipt's change and its message's metadata (for the audit

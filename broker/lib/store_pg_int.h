@@ -43,7 +43,7 @@ enum pg_msg_col {
 enum pg_stmt {
 	P_HEAD_SAVE, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
 	P_MSG_META, P_QUEUE_LOAD, P_EXPIRED, P_DELIVERING, P_ACKED, P_DEAD,
-	P_RETRY, P_RECEIPT_INSERT, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
+	P_RETRY, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
 	P_RECEIPT_ACKED, P_NODE_STATS, P_TOTALS,
 	/* one batch, one round trip (store_pg_fast.c): rows the store
 	 * writes from what it holds in memory, each checking that the
@@ -425,8 +425,8 @@ int pg_fast_receipt_acked(struct store_be *st, const char *node,
 int pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *subject, int outcome, const char *receiving_node,
     const char *code, const char *text, int64_t now, struct nara_err *err);
-/* The parameters of P_MSG_INSERT and P_MSG_INSERT_AT: message m, with
- * seq (0: NULL, the sequence picks). */
+/* The parameters of P_MSG_INSERT: message m, with seq (0: NULL, the
+ * sequence picks). */
 void pg_params_msg(struct pg_params *p, const struct store_msg *m,
     const char *subject, int64_t now, int64_t seq);
 /* The head as committed, read without a lock (at open). */

@@ -1,8 +1,11 @@
 /*
  * store_pg.c — the PostgreSQL backend of store.h: the connection (and its
  * re-establishment with backoff), prepared statements, parameters and
- * results, batches and the audit chain head. Messages and receipts are in
- * store_pg_msg.c, audit rows and verification in store_pg_audit.c,
+ * results. Batches and the audit chain head are in store_pg_batch.c (in
+ * pipeline mode: store_pg_pipe.c; rows per kind: store_pg_lanes.c),
+ * messages and receipts in store_pg_msg.c (from the cache:
+ * store_pg_fast.c, store_pg_cache.c), audit rows and verification in
+ * store_pg_audit.c,
  * checkpoints, retention and replication status in store_pg_ckpt.c, the
  * tables in store_pg_schema.c, reading the log in store_pg_report.c.
  *
@@ -34,22 +37,34 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
+#define MSG_INSERT_COLS "seq, message_id, conversation_id, type, priority, " \
+	"legal_basis, sender, sender_node, recipient, recipient_node, author, " \
+	"subject_pseudonym, created, expires, accepted_at, payload, " \
+	"payload_sha256, payload_size"
+#define MSG_INSERT_VALS "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, " \
+	"$13, $14, $15, $16, $17"
 static const char *const pg_sql[P_COUNT] = {
+	[P_HEAD_LOCK] = "SELECT seq, hash FROM head WHERE id = 1 FOR UPDATE",
+	/* n seqs, the last returned; under the head lock nobody else takes
+	 * one in between */
+	[P_SEQ_BLOCK] = "SELECT setval(pg_get_serial_sequence('messages', "
+	    "'seq'), nextval(pg_get_serial_sequence('messages', 'seq')) + $1 "
+	    "- 1)",
+	[P_SEQ_GIVE_BACK] = "SELECT setval(pg_get_serial_sequence('messages', "
+	    "'seq'), $1, false)",
+	[P_DB_SIZE] = "SELECT pg_database_size(current_database())",
+	[P_RETRY_AT] = "UPDATE messages SET seq = $2, state = 0, attempts = 0, "
+	    "dead_code = NULL, dead_text = NULL, done_at = NULL WHERE "
+	    "message_id = $1 AND state = 2 AND payload IS NOT NULL RETURNING "
+	    PG_MSG_COLS,
 	[P_HEAD_SAVE] = "UPDATE head SET seq = $1, hash = $2 WHERE id = 1",
-	[P_AUDIT_INSERT] = "INSERT INTO audit(seq, time, event, node, "
-	    "message_id, type, sender, recipient, author, legal_basis, "
-	    "payload_sha256, payload_size, subject, code, detail, prev_hash, "
-	    "hash, msg_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-	    "$11, $12, $13, $14, $15, $16, $17, $18)",
 	[P_AUDIT_REKEY] = "UPDATE audit SET msg_seq = $2 WHERE msg_seq = $1",
 	[P_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = $1",
 	/* A new id costs one statement; a stored one returns no row. */
-	[P_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
-	    "type, priority, legal_basis, sender, sender_node, recipient, "
-	    "recipient_node, author, subject_pseudonym, created, expires, "
-	    "accepted_at, payload, payload_sha256, payload_size) VALUES ($1, "
-	    "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, "
-	    "$17) ON CONFLICT (message_id) DO NOTHING RETURNING seq",
+	[P_MSG_INSERT] = "INSERT INTO messages(" MSG_INSERT_COLS ") VALUES "
+	    "(COALESCE($18::bigint, nextval(pg_get_serial_sequence('messages', "
+	    "'seq'))), " MSG_INSERT_VALS ") ON CONFLICT (message_id) DO NOTHING "
+	    "RETURNING seq",
 	[P_MSG_META] = "SELECT " PG_MSG_COLS " FROM messages WHERE message_id = $1",
 	[P_QUEUE_LOAD] = "SELECT " PG_MSG_COLS ", payload FROM messages WHERE "
 	    "recipient_node = $1 AND state = 0 AND seq > $2 ORDER BY seq "
@@ -69,8 +84,6 @@ static const char *const pg_sql[P_COUNT] = {
 	    "'messages', 'seq')), state = 0, attempts = 0, dead_code = NULL, "
 	    "dead_text = NULL, done_at = NULL WHERE message_id = $1 AND state = "
 	    "2 AND payload IS NOT NULL RETURNING " PG_MSG_COLS,
-	[P_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
-	    "encoded) VALUES ($1, $2, $3, $4)",
 	[P_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3",
 	/* The receipt's change and its message's metadata (for the audit
@@ -301,6 +314,16 @@ pg_send(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 }
 
 int
+pg_send_keep(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    PGresult **keep, const char *what, struct nara_err *err)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "n%d", (int)s);
+	return pg_pipe_send_keep(st, name, true, p, keep, what, err);
+}
+
+int
 pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
     PGresult **out, const char *what, struct nara_err *err)
 {
@@ -311,6 +334,8 @@ pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	if (conn_for(st, err) != 0)
 		return -1;
 	snprintf(name, sizeof(name), "n%d", (int)s);
+	if (st->pipe && pg_lanes_flush(st, err) != 0)
+		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, name, true, p, out, what, err);
 	return pg_result(st, pg_exec_wait(st, name, true, p), out, what, err);
@@ -323,6 +348,8 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 	if (out != NULL)
 		*out = NULL;
 	if (conn_for(st, err) != 0)
+		return -1;
+	if (st->pipe && pg_lanes_flush(st, err) != 0)
 		return -1;
 	if (st->pipe)
 		return pg_pipe_call(st, sql, false, p, out, what, err);
@@ -467,27 +494,6 @@ copy_options(struct store_be *st, const char *conninfo,
 	return 0;
 }
 
-/* The head recorded by the last commit (the row locked when lock). */
-static int
-head_read(struct store_be *st, bool lock, struct nara_err *err)
-{
-	PGresult *r;
-	int rc;
-
-	rc = pg_run_sql(st, lock ? "SELECT seq, hash FROM head WHERE id = 1 "
-	    "FOR UPDATE" : "SELECT seq, hash FROM head WHERE id = 1", NULL, &r,
-	    "reading the audit head", err);
-	if (rc != 0)
-		return -1;
-	st->head_seq = 0;
-	memset(st->head_hash, 0, AUDIT_HASH_LEN);
-	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
-	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
-		st->head_seq = pg_int(r, 0, 0);
-	PQclear(r);
-	return 0;
-}
-
 struct store_be *
 store_pg_open(const char *path, const struct store_options *opt,
     struct store *outer, struct nara_err *err)
@@ -505,7 +511,8 @@ store_pg_open(const char *path, const struct store_options *opt,
 	if (copy_options(st, path, opt, err) != 0 || connect_db(st, err) != 0)
 		goto fail;
 	if (pg_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
-	    head_read(st, false, err) != 0)
+	    pg_head_read(st, err) != 0 ||
+	    pg_cache_new(st) != 0)
 		goto fail;
 	if (!st->read_only)
 		pg_replication_check(st, (int64_t)time(NULL));
@@ -526,13 +533,21 @@ store_pg_free(struct store_be **stp)
 	if (st->in_batch)
 		store_pg_rollback(st);
 	pg_sign_final(st);
+	if (st->opened)
+		log_info("store %s: %llu batches committed, %llu round trips",
+		    st->label, (unsigned long long)st->batches,
+		    (unsigned long long)st->round_trips);
 	if (st->conn != NULL)
 		PQfinish(st->conn);
 	audit_hasher_free(&st->hasher);
+	pg_cache_free(st);
+	pg_lanes_free(st);
+	pg_known_free(st);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);
 	free(st->key);
 	free(st->buf);
+	free(st->spec_ids);
 	if (st->conninfo != NULL)
 		OPENSSL_cleanse(st->conninfo, strlen(st->conninfo));
 	free(st->conninfo);
@@ -546,177 +561,6 @@ store_pg_head_file_check(struct store_be *st, struct nara_err *err)
 	(void)st;
 	(void)err;
 	return 0;   /* the head is recorded in the database itself */
-}
-
-/* ---------------------------------------------------------------- batches */
-
-static int64_t
-db_size(struct store_be *st, struct nara_err *err)
-{
-	PGresult *r;
-	int64_t v;
-
-	if (pg_run_sql(st, "SELECT pg_database_size(current_database())", NULL,
-	    &r, "database size", err) != 0)
-		return -1;
-	v = pg_int(r, 0, 0);
-	PQclear(r);
-	return v;
-}
-
-int
-store_pg_begin(struct store_be *st, struct nara_err *err)
-{
-	if (st->read_only)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is open "
-		    "read-only", st->label);
-	if (st->in_batch)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
-		    "already open");
-	if (st->read_txn)
-		store_pg_read_end(st, true);
-	if (pg_ready(st, err) != 0 || pg_pipe_begin(st, err) != 0) {
-		pg_pipe_abort(st);
-		return -1;
-	}
-	/* the head row, locked: writers take turns from the last commit;
-	 * BEGIN and the lease's fence (when narads share the store) travel
-	 * with it */
-	if (pg_lease_fence(st, err) != 0 ||
-	    head_read(st, true, err) != 0 || (st->max_bytes > 0 &&
-	    (st->db_bytes = db_size(st, err)) < 0)) {
-		pg_pipe_abort(st);
-		if (st->conn != NULL &&
-		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-			PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
-		return -1;
-	}
-	st->in_batch = true;
-	st->broken = false;
-	st->head_dirty = false;
-	st->saved_seq = st->head_seq;
-	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
-	st->batch_bytes = 0;
-	return 0;
-}
-
-int
-store_pg_commit(struct store_be *st, struct nara_err *err)
-{
-	struct pg_params p;
-
-	if (!st->in_batch)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
-		    "is open");
-	if (st->broken) {
-		if (err != NULL)
-			*err = st->broken_err;
-		goto fail;
-	}
-	pg_params_init(&p);
-	pg_param_int(&p, st->head_seq);
-	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
-	if (st->head_dirty && pg_send(st, P_HEAD_SAVE, &p, "saving the audit "
-	    "head", err) != 0)
-		goto fail;
-	if (pg_pipe_commit(st, err) != 0)
-		goto fail;
-	st->in_batch = false;
-	st->implicit = false;
-	return 0;
-fail:
-	store_pg_rollback(st);
-	return -1;
-}
-
-void
-store_pg_rollback(struct store_be *st)
-{
-	if (st == NULL || !st->in_batch)
-		return;
-	pg_pipe_abort(st);
-	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
-	st->head_seq = st->saved_seq;
-	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
-	st->in_batch = false;
-	st->implicit = false;
-	st->broken = false;
-	st->head_dirty = false;
-}
-
-int
-pg_enter(struct store_be *st, struct nara_err *err)
-{
-	if (st->in_batch) {
-		if (!st->broken)
-			return 0;
-		if (err != NULL)
-			*err = st->broken_err;
-		return -1;
-	}
-	if (store_pg_begin(st, err) != 0)
-		return -1;
-	st->implicit = true;
-	return 0;
-}
-
-int
-pg_leave(struct store_be *st, int rc, struct nara_err *err)
-{
-	if (!st->implicit)
-		return rc;
-	if (rc != 0) {
-		store_pg_rollback(st);
-		return rc;
-	}
-	return store_pg_commit(st, err);
-}
-
-int
-pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
-    int64_t now, struct nara_err *err)
-{
-	const char *text[] = { r->event, r->node, r->message_id, r->type,
-	    r->sender, r->recipient, r->author, r->legal_basis,
-	    r->payload_sha256 };
-	uint8_t hash[AUDIT_HASH_LEN];
-	struct nara_err local;
-	struct pg_params p;
-
-	if (err == NULL)
-		err = &local;
-	r->seq = st->head_seq + 1;
-	r->time_ms = now * 1000;
-	if (audit_row_hash(st->hasher, st->head_hash, r, hash) != 0) {
-		nara_err_set(err, NR_STORE_FAILED, "store", "SHA-256 of an "
-		    "audit row failed");
-		return pg_break(st, err);
-	}
-	pg_params_init(&p);
-	pg_param_int(&p, r->seq);
-	pg_param_int(&p, r->time_ms);
-	for (int i = 0; i < 9; i++)
-		pg_param_text(&p, text[i]);
-	if (r->payload_size >= 0)
-		pg_param_int(&p, r->payload_size);
-	else
-		pg_param_text(&p, NULL);
-	pg_param_text(&p, r->subject);
-	pg_param_text(&p, r->code);
-	pg_param_text(&p, r->detail);
-	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
-	pg_param_blob(&p, hash, AUDIT_HASH_LEN);
-	if (msg_seq > 0)
-		pg_param_int(&p, msg_seq);
-	else
-		pg_param_text(&p, NULL);
-	if (pg_send(st, P_AUDIT_INSERT, &p, "writing the audit log", err) != 0)
-		return -1;
-	st->head_seq = r->seq;
-	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);
-	st->head_dirty = true;
-	return 0;
 }
 
 /* ---------------------------------------------------------------- stats */

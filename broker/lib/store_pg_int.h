@@ -41,10 +41,33 @@ enum pg_msg_col {
 
 /* Prepared at every (re)connection; SQL in store_pg.c's pg_sql table. */
 enum pg_stmt {
-	P_HEAD_SAVE, P_AUDIT_INSERT, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
+	P_HEAD_SAVE, P_AUDIT_REKEY, P_MSG_FIND, P_MSG_INSERT,
 	P_MSG_META, P_QUEUE_LOAD, P_EXPIRED, P_DELIVERING, P_ACKED, P_DEAD,
-	P_RETRY, P_RECEIPT_INSERT, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
-	P_RECEIPT_ACKED, P_NODE_STATS, P_TOTALS, P_COUNT
+	P_RETRY, P_RECEIPTS_LOAD, P_RECEIPT_SENT,
+	P_RECEIPT_ACKED, P_NODE_STATS, P_TOTALS,
+	/* one batch, one round trip (store_pg_fast.c): rows the store
+	 * writes from what it holds in memory, each checking that the
+	 * database still agrees (else the batch fails) */
+	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_RETRY_AT, P_DB_SIZE,
+	P_COUNT
+};
+
+/* Message seqs the store takes per batch from the messages sequence at
+ * begin (store_pg_batch.c); a batch that accepts more pays a round trip
+ * for each of the rest. */
+#define PG_SEQ_BLOCK 512
+
+struct pg_cache;     /* store_pg_cache.c */
+struct pg_lanes;     /* store_pg_lanes.c */
+struct known;        /* store_pg_known.c */
+enum { PG_KNOWN_RECEIPTS, PG_KNOWN_QUEUE, PG_KNOWN_KINDS };
+#define PG_AROW_COLS 18      /* columns of an audit row as written */
+
+/* The kinds of rows a batch buffers (store_pg_lanes.c), in the order in
+ * which they are sent. */
+enum pg_lane {
+	L_MSG_INSERT, L_DELIVERING, L_ACKED, L_DEAD, L_RCPT_INSERT,
+	L_RCPT_SENT, L_RCPT_ACKED, L_AUDIT, PG_LANE_COUNT
 };
 
 /* Parameters of one statement: text, NULL or binary (bytea). */
@@ -77,6 +100,10 @@ struct store_be {
 	bool pipe;                 /* the batch runs in pipeline mode */
 	int pending;               /* statements sent, results not read */
 	const char *whats[PG_PIPE_MAX]; /* what each pending one does */
+	PGresult **keeps[PG_PIPE_MAX];  /* where its result goes (or NULL) */
+	uint64_t round_trips;      /* waits for the server's answers */
+	uint64_t batches;          /* batches committed */
+	uint64_t rt0;              /* round_trips when the batch began */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 
@@ -85,6 +112,23 @@ struct store_be {
 	int64_t head_seq, saved_seq;
 	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
 	bool head_dirty;
+	int64_t new_next, new_last;     /* seq block of the open batch */
+	PGresult *head_res, *block_res, *size_res; /* kept answers */
+
+	/* what the store knows of its messages and receipts (a cache: what
+	 * is not in it costs a round trip); cleared when a batch fails */
+	struct pg_cache *cache;
+	struct pg_lanes *lanes;    /* rows not sent yet */
+	/* reads a batch can skip (store_pg_known.c); sole: the head at
+	 * begin was this store's last commit's (committed_*) */
+	struct known *known;
+	size_t n_known;
+	bool sole, committed_known;
+	int64_t committed_seq;
+	uint8_t committed_hash[AUDIT_HASH_LEN];
+	uint64_t lane_gen;         /* counts flushes of the lanes */
+	char **spec_ids;           /* message ids accepted unseen this batch */
+	size_t n_spec, cap_spec;
 
 	uint8_t *buf;              /* encoded receipts (grow-only) */
 	size_t buf_cap;
@@ -138,6 +182,11 @@ int pg_run(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
  * commit (store_pg_pipe.c). Outside a batch it is pg_run. */
 int pg_send(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
     const char *what, struct nara_err *err);
+/* pg_send whose result goes to *keep (see pg_pipe_send_keep); only inside
+ * a batch. */
+int pg_send_keep(struct store_be *st, enum pg_stmt s,
+    const struct pg_params *p, PGresult **keep, const char *what,
+    struct nara_err *err);
 /* The error of res (or of the connection) into err: NR040 for SQLSTATE
  * class 53, NR041 otherwise; a lost connection is dropped; the batch is
  * broken. Returns -1. */
@@ -151,6 +200,14 @@ int pg_fail(struct store_be *st, const PGresult *res, const char *what,
 int pg_pipe_begin(struct store_be *st, struct nara_err *err);
 int pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, const char *what, struct nara_err *err);
+/* pg_pipe_send whose result goes to *keep when it is read (the caller
+ * clears it; left NULL when the statement or one before it failed). */
+int pg_pipe_send_keep(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, PGresult **keep, const char *what,
+    struct nara_err *err);
+/* Read every pending result now (one round trip); -1 with the first
+ * error. */
+int pg_pipe_flush(struct store_be *st, struct nara_err *err);
 int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, PGresult **out, const char *what,
     struct nara_err *err);
@@ -274,5 +331,110 @@ int store_pg_lease_release(struct store_be *st, const char *instance,
 int store_pg_replication(struct store_be *st, int *sync_standbys);
 int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
 void store_pg_read_end(struct store_be *st, bool own);
+
+/* ---------------------------------------------------------------- cache */
+/* A message as this store last wrote or read it (store_pg_cache.c): its
+ * metadata for audit rows, without payload or personal number, as a row
+ * of the messages table gives it. seq 0: only "this id may be stored"
+ * (a stub), nothing else is known. */
+struct pg_cmsg {
+	struct pg_cmsg *next_id, *next_seq;
+	struct store_msg m;        /* strings point into text */
+	const char *subject;
+	bool queued;               /* state 0, as far as this store knows */
+	uint64_t mark;             /* lane_gen when its delivery was buffered */
+	char text[];
+};
+/* A receipt as receipts_load read it. */
+struct pg_crcpt {
+	struct pg_crcpt *next_id, *next_key;
+	int64_t id;
+	int outcome;
+	uint64_t mark;             /* lane_gen when marked sent in a lane */
+	const char *node, *message_id;
+	char text[];
+};
+
+/* The cache of st (made at open, freed at free). -1 out of memory. */
+int pg_cache_new(struct store_be *st);
+void pg_cache_free(struct store_be *st);
+/* Forget everything (a failed batch: the database is the truth again). */
+void pg_cache_clear(struct store_be *st);
+/* Remember message m (replacing what was known of its id); NULL when out
+ * of memory, which only costs round trips later. */
+struct pg_cmsg *pg_cache_msg_put(struct store_be *st,
+    const struct store_msg *m, const char *subject, bool queued);
+/* Remember only that message_id may be stored (a stub, seq 0). */
+void pg_cache_msg_stub(struct store_be *st, const char *message_id);
+struct pg_cmsg *pg_cache_msg_id(struct store_be *st, const char *message_id);
+struct pg_cmsg *pg_cache_msg_seq(struct store_be *st, int64_t seq);
+void pg_cache_msg_drop(struct store_be *st, struct pg_cmsg *e);
+void pg_cache_rcpt_put(struct store_be *st, int64_t id, const char *node,
+    const char *message_id, int outcome);
+struct pg_crcpt *pg_cache_rcpt_id(struct store_be *st, int64_t id);
+/* The oldest receipt known for message_id to node. */
+struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
+    const char *message_id);
+void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
+
+/* ---------------------------------------------------------------- lanes */
+/* Rows of the open batch (store_pg_lanes.c): add one to a lane (its
+ * columns as text, NULL for SQL NULL, bytea as pg_bytea_text gives it),
+ * send all lanes, one statement each (before any read, rekey or COMMIT),
+ * drop them (rollback), free the buffers (at free). A flush or drop
+ * advances st->lane_gen. */
+int pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
+    struct nara_err *err);
+int pg_lanes_flush(struct store_be *st, struct nara_err *err);
+void pg_lanes_drop(struct store_be *st);
+void pg_lanes_free(struct store_be *st);
+/* bytes as the text of a bytea ("\\x" and hex), in a new string the
+ * caller frees; NULL when out of memory. */
+char *pg_bytea_text(const uint8_t *bytes, size_t len);
+
+/* ---------------------------------------------------------------- known */
+/* Loads a batch can skip (store_pg_known.c), kind PG_KNOWN_*: empty is
+ * true when node has nothing of that kind past after; set records that a
+ * load inside this batch found all there is past after; drop forgets a
+ * node's entry (this store wrote something for it); clear forgets all. */
+bool pg_known_empty(struct store_be *st, int kind, const char *node,
+    int64_t after);
+void pg_known_set(struct store_be *st, int kind, const char *node,
+    int64_t after);
+void pg_known_drop(struct store_be *st, int kind, const char *node);
+void pg_known_clear(struct store_be *st);
+void pg_known_free(struct store_be *st);
+
+/* ---------------------------------------------------------------- fast */
+/* The operations from memory (store_pg_fast.c): 1 when done (the rows
+ * are sent, their check comes with the commit), 0 when the cache cannot
+ * answer (the caller takes the round trip), -1 with err. */
+int pg_fast_accept(struct store_be *st, struct store_msg *m,
+    const char *subject, int64_t now, enum store_accept_result *res,
+    struct nara_err *err);
+int pg_fast_delivering(struct store_be *st, int64_t seq, int attempt,
+    const char *node, int64_t now, struct nara_err *err);
+int pg_fast_acked(struct store_be *st, const char *message_id,
+    const char *node, int64_t now, struct nara_err *err);
+int pg_fast_dead(struct store_be *st, const char *message_id,
+    const char *code, const char *text, bool expired, const char *node,
+    int64_t now, struct nara_err *err);
+int pg_fast_receipt_sent(struct store_be *st, int64_t id, int64_t now,
+    struct nara_err *err);
+int pg_fast_receipt_acked(struct store_be *st, const char *node,
+    const char *message_id, int64_t now, struct nara_err *err);
+/* A receipt about message m to its sender: the row and its audit row
+ * (store_pg_msg.c's, shared with the fast path). */
+int pg_receipt_queue(struct store_be *st, const struct store_msg *m,
+    const char *subject, int outcome, const char *receiving_node,
+    const char *code, const char *text, int64_t now, struct nara_err *err);
+/* The parameters of P_MSG_INSERT: message m, with seq (0: NULL, the
+ * sequence picks). */
+void pg_params_msg(struct pg_params *p, const struct store_msg *m,
+    const char *subject, int64_t now, int64_t seq);
+/* The head as committed, read without a lock (at open). */
+int pg_head_read(struct store_be *st, struct nara_err *err);
+/* A message seq from the batch's block; 0 when it is used up. */
+int64_t pg_seq_take(struct store_be *st);
 
 #endif

@@ -84,30 +84,6 @@ accept_find(struct store_be *st, const struct store_msg *m,
 	return 0;
 }
 
-static void
-params_msg(struct pg_params *p, const struct store_msg *m, const char *subject,
-    int64_t now)
-{
-	pg_params_init(p);
-	pg_param_text(p, m->message_id);
-	pg_param_text(p, m->conversation_id);
-	pg_param_int(p, m->type);
-	pg_param_int(p, m->priority);
-	pg_param_int(p, m->legal_basis);
-	pg_param_text(p, m->sender);
-	pg_param_text(p, m->sender_node);
-	pg_param_text(p, m->recipient);
-	pg_param_text(p, m->recipient_node);
-	pg_param_text(p, m->author);
-	pg_param_text(p, subject);
-	pg_param_int(p, m->created);
-	pg_param_int(p, m->expires);
-	pg_param_int(p, now);
-	pg_param_blob(p, m->payload, m->payload_len);
-	pg_param_blob(p, m->payload_sha256, AUDIT_HASH_LEN);
-	pg_param_int(p, (int64_t)m->payload_len);
-}
-
 static bool
 accept_over_limit(const struct store_be *st, const struct store_msg *m)
 {
@@ -126,7 +102,7 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 	PGresult *r;
 	int n;
 
-	params_msg(&p, m, subject, now);
+	pg_params_msg(&p, m, subject, now, pg_seq_take(st));
 	if (pg_run(st, P_MSG_INSERT, &p, &r, "storing a message", err) != 0)
 		return -1;
 	if ((n = PQntuples(r)) == 1)
@@ -136,10 +112,14 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 		return accept_find(st, m, res, err);
 	*res = STORE_NEW;
 	st->batch_bytes += (int64_t)m->payload_len;
+	pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
-	return pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
-	    detail, now, err);
+	if (pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
+	    detail, now, err) != 0)
+		return -1;
+	pg_cache_msg_put(st, m, subject, true);
+	return 0;
 }
 
 int
@@ -165,15 +145,21 @@ store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
 			    "child");
 		return pg_leave(st, rc, err);
 	}
-	rc = accept_insert(st, m, named ? subject : NULL, now, res, err);
-	return pg_leave(st, rc, err);
+	rc = pg_fast_accept(st, m, named ? subject : NULL, now, res, err);
+	if (rc == 0)
+		rc = accept_insert(st, m, named ? subject : NULL, now, res, err);
+	return pg_leave(st, rc < 0 ? -1 : 0, err);
 }
 
 /* ---------------------------------------------------------------- reads */
 
+/* The rows of statement s to fn; *all (unless NULL) tells whether fn got
+ * every row there is (fewer than limit, none refused), *last the last
+ * seq it got. */
 static int
 walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
-    bool with_payload, store_msg_fn fn, void *arg, const char *what)
+    bool with_payload, store_msg_fn fn, void *arg, const char *what,
+    int limit, bool *all, int64_t *last)
 {
 	struct pg_row row;
 	PGresult *r;
@@ -183,13 +169,19 @@ walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 		return -1;
 	for (int i = 0; i < PQntuples(r) && !stop; i++) {
 		row_read(r, i, with_payload, &row);
+		pg_cache_msg_put(st, &row.m, row.subject,
+		    row.m.state == STORE_QUEUED);
 		if (!with_payload)
 			row.m.payload_len = 0;
 		stop = fn(arg, &row.m);
 		free(row.payload);
-		if (!stop)
+		if (!stop) {
 			n++;
+			*last = row.m.seq;
+		}
 	}
+	if (all != NULL)
+		*all = !stop && PQntuples(r) < limit;
 	PQclear(r);
 	return n;
 }
@@ -198,21 +190,31 @@ int
 store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
     int limit, store_msg_fn fn, void *arg)
 {
+	int64_t last = after_seq;
 	struct pg_params p;
+	bool all = false;
+	int n;
 
 	if (limit <= 0)
 		return 0;
 	pg_params_init(&p);
+	if (pg_known_empty(st, PG_KNOWN_QUEUE, node, after_seq))
+		return 0;
 	pg_param_text(&p, node);
 	pg_param_int(&p, after_seq);
 	pg_param_int(&p, limit);
-	return walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue");
+	n = walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue",
+	    limit, &all, &last);
+	if (n >= 0 && all)
+		pg_known_set(st, PG_KNOWN_QUEUE, node, last);
+	return n;
 }
 
 int
 store_pg_expired_load(struct store_be *st, int64_t now, int limit,
     store_msg_fn fn, void *arg)
 {
+	int64_t last = 0;
 	struct pg_params p;
 
 	if (limit <= 0)
@@ -221,7 +223,7 @@ store_pg_expired_load(struct store_be *st, int64_t now, int limit,
 	pg_param_int(&p, now);
 	pg_param_int(&p, limit);
 	return walk_msgs(st, P_EXPIRED, &p, false, fn, arg,
-	    "loading expired messages");
+	    "loading expired messages", limit, NULL, &last);
 }
 
 int
@@ -229,12 +231,13 @@ store_pg_receipts_load(struct store_be *st, const char *node,
     int64_t after_id, int limit, store_receipt_fn fn, void *arg)
 {
 	struct store_receipt rc;
+	int64_t last = after_id;
 	struct pg_params p;
 	uint8_t *enc;
 	PGresult *r;
 	int n = 0, stop = 0;
 
-	if (limit <= 0)
+	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_RECEIPTS, node, after_id))
 		return 0;
 	pg_params_init(&p);
 	pg_param_text(&p, node);
@@ -247,41 +250,47 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 		rc.node = pg_text(r, i, 1);
 		rc.message_id = pg_text(r, i, 2);
 		rc.outcome = (int)pg_int(r, i, 3);
+		pg_cache_rcpt_put(st, rc.id, rc.node, rc.message_id, rc.outcome);
 		enc = pg_bytes_dup(r, i, 4, &rc.encoded_len);
 		rc.encoded = enc;
 		stop = fn(arg, &rc);
 		free(enc);
-		if (!stop)
+		if (!stop) {
 			n++;
+			last = rc.id;
+		}
 	}
+	if (!stop && PQntuples(r) < limit)
+		pg_known_set(st, PG_KNOWN_RECEIPTS, node, last);
 	PQclear(r);
 	return n;
 }
 
 /* ---------------------------------------------------------------- receipts */
 
-static int
-receipt_queue(struct store_be *st, const struct pg_row *row, int outcome,
-    const char *receiving_node, const char *code, const char *text,
-    int64_t now, struct nara_err *err)
+int
+pg_receipt_queue(struct store_be *st, const struct store_msg *m,
+    const char *subject, int outcome, const char *receiving_node,
+    const char *code, const char *text, int64_t now, struct nara_err *err)
 {
-	struct pg_params p;
+	char out[24], *enc;
 	size_t len;
+	int rc;
 
-	len = store_receipt_pack(&st->buf, &st->buf_cap, &row->m, outcome,
+	len = store_receipt_pack(&st->buf, &st->buf_cap, m, outcome,
 	    receiving_node, code, text, now);
-	if (len == 0)
+	if (len == 0 || (enc = pg_bytea_text(st->buf, len)) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
-	pg_params_init(&p);
-	pg_param_text(&p, row->m.sender_node);
-	pg_param_text(&p, row->m.message_id);
-	pg_param_int(&p, outcome);
-	pg_param_blob(&p, st->buf, len);
-	if (pg_send(st, P_RECEIPT_INSERT, &p, "queueing a receipt", err) != 0)
+	snprintf(out, sizeof(out), "%d", outcome);
+	pg_known_drop(st, PG_KNOWN_RECEIPTS, m->sender_node);
+	rc = pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
+	    m->sender_node, m->message_id, out, enc }, err);
+	free(enc);
+	if (rc != 0)
 		return -1;
-	return pg_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
-	    row->subject, code, store_outcome_name(outcome), now, err);
+	return pg_audit_msg(st, "receipt_queued", m->sender_node, m, subject,
+	    code, store_outcome_name(outcome), now, err);
 }
 
 /* Audit an event about a receipt (row 0 of r: node, outcome, message_id,
@@ -313,6 +322,8 @@ store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 
 	if (pg_enter(st, &err) != 0)
 		return -1;
+	if ((rc = pg_fast_receipt_sent(st, id, now, &err)) != 0)
+		return pg_leave(st, rc < 0 ? -1 : 0, &err);
 	pg_params_init(&p);
 	pg_param_int(&p, id);
 	pg_param_int(&p, now);
@@ -336,6 +347,9 @@ store_pg_receipt_acked(struct store_be *st, const char *node,
 
 	if (pg_enter(st, &err) != 0)
 		return -1;
+	if ((rc = pg_fast_receipt_acked(st, node, message_id, now,
+	    &err)) != 0)
+		return pg_leave(st, rc < 0 ? -1 : 0, &err);
 	pg_params_init(&p);
 	pg_param_text(&p, node);
 	pg_param_text(&p, message_id);
@@ -363,6 +377,9 @@ store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
 
 	if (pg_enter(st, &err) != 0)
 		return -1;
+	if ((rc = pg_fast_delivering(st, seq, attempt, node, now,
+	    &err)) != 0)
+		return pg_leave(st, rc < 0 ? -1 : 0, &err);
 	pg_params_init(&p);
 	pg_param_int(&p, seq);
 	pg_param_int(&p, attempt);
@@ -373,6 +390,7 @@ store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
 		rc = -1;    /* not queued (acked or dead meanwhile) */
 	} else {
 		row_read(r, 0, false, &row);
+		pg_cache_msg_put(st, &row.m, row.subject, true);
 		snprintf(detail, sizeof(detail), "attempt %d", attempt);
 		rc = pg_audit_msg(st, "delivered", node, &row.m, row.subject,
 		    NULL, detail, now, &err);
@@ -395,6 +413,11 @@ store_pg_acked(struct store_be *st, const char *message_id, const char *node,
 		*was_new = false;
 	if (pg_enter(st, &err) != 0)
 		return -1;
+	if ((rc = pg_fast_acked(st, message_id, node, now, &err)) != 0) {
+		if (rc > 0 && was_new != NULL)
+			*was_new = true;
+		return pg_leave(st, rc < 0 ? -1 : 0, &err);
+	}
 	pg_params_init(&p);
 	pg_param_text(&p, message_id);
 	pg_param_text(&p, node);
@@ -403,13 +426,15 @@ store_pg_acked(struct store_be *st, const char *message_id, const char *node,
 		return pg_leave(st, rc, &err);
 	if (PQntuples(r) > 0) {
 		row_read(r, 0, false, &row);
+		pg_cache_msg_put(st, &row.m, row.subject, false);
 		if (pg_audit_msg(st, "acked", node, &row.m, row.subject, NULL,
 		    NULL, now, &err) != 0 ||
 		    pg_audit_msg(st, "payload_purged", NULL, &row.m, row.subject,
 		    NULL, "clinical content deleted after delivery", now,
 		    &err) != 0 ||
-		    receipt_queue(st, &row, NARA__OUTCOME__OUTCOME_DELIVERED,
-		    node, NULL, NULL, now, &err) != 0)
+		    pg_receipt_queue(st, &row.m, row.subject,
+		    NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL, NULL, now,
+		    &err) != 0)
 			rc = pg_break(st, &err);
 		else if (was_new != NULL)
 			*was_new = true;
@@ -432,6 +457,9 @@ store_pg_dead_letter(struct store_be *st, const char *message_id,
 
 	if (pg_enter(st, &err) != 0)
 		return -1;
+	if ((rc = pg_fast_dead(st, message_id, code, text, expired, by,
+	    now, &err)) != 0)
+		return pg_leave(st, rc < 0 ? -1 : 0, &err);
 	pg_params_init(&p);
 	pg_param_text(&p, message_id);
 	pg_param_text(&p, code);
@@ -445,9 +473,10 @@ store_pg_dead_letter(struct store_be *st, const char *message_id,
 		rc = -1;    /* no queued message with that id for that node */
 	} else {
 		row_read(r, 0, false, &row);
+		pg_cache_msg_put(st, &row.m, row.subject, false);
 		if (pg_audit_msg(st, "dead_lettered", by, &row.m, row.subject,
 		    code, text, now, &err) != 0 ||
-		    receipt_queue(st, &row, expired ?
+		    pg_receipt_queue(st, &row.m, row.subject, expired ?
 		    NARA__OUTCOME__OUTCOME_EXPIRED : NARA__OUTCOME__OUTCOME_FAILED,
 		    by, code, text, now, &err) != 0)
 			rc = pg_break(st, &err);
@@ -485,9 +514,13 @@ retry_rest(struct store_be *st, const PGresult *r, int64_t old_seq,
 	char detail[320];
 
 	row_read(r, 0, false, &row);
+	pg_cache_msg_put(st, &row.m, row.subject, true);
+	pg_known_drop(st, PG_KNOWN_QUEUE, row.m.recipient_node);
 	snprintf(detail, sizeof(detail), "queued again for %s%s%s",
 	    row.m.recipient_node ? row.m.recipient_node : "",
 	    operator ? " by " : "", operator ? operator : "");
+	if (pg_lanes_flush(st, err) != 0)
+		return -1;
 	pg_params_init(&p);
 	pg_param_int(&p, old_seq);
 	pg_param_int(&p, row.m.seq);
@@ -503,7 +536,7 @@ store_pg_retry(struct store_be *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err)
 {
 	struct pg_params p;
-	int64_t old_seq;
+	int64_t old_seq, seq;
 	PGresult *r;
 	int rc;
 
@@ -513,8 +546,10 @@ store_pg_retry(struct store_be *st, const char *message_id,
 		return pg_leave(st, -1, err);
 	pg_params_init(&p);
 	pg_param_text(&p, message_id);
-	if ((rc = pg_run(st, P_RETRY, &p, &r, "retrying a dead letter",
-	    err)) != 0)
+	if ((seq = pg_seq_take(st)) > 0)
+		pg_param_int(&p, seq);
+	if ((rc = pg_run(st, seq > 0 ? P_RETRY_AT : P_RETRY, &p, &r,
+	    "retrying a dead letter", err)) != 0)
 		return pg_leave(st, rc, err);
 	if (PQntuples(r) == 0)
 		rc = nara_err_set(err, NR_BAD_VALUE, "message_id", "no dead "

@@ -4,18 +4,19 @@
  * statement.
  *
  * Inside a batch the connection is in pipeline mode. Statements whose
- * result the store does not need (audit rows, receipts, the chain head,
- * the rekey of a retry) are only sent (pg_send): they travel with the
- * next statement that needs an answer, or with COMMIT. A statement whose
- * result is needed (an accept's insert, which says new or duplicate; an
- * update returning the row its audit row describes; reads) is sent with a
- * flush request, and the results of everything sent before it are read
- * first, in order. So BEGIN and the head lock take one round trip, each
- * statement with an answer one, and the rows that follow it none; COMMIT
- * and all that is still unanswered go in the last one, with a pipeline
- * sync. The first error of a statement sent earlier is reported by the
- * next read (with what that statement was doing), breaks the batch, and
- * the server skips the rest of the pipeline (PGRES_PIPELINE_ABORTED).
+ * result the store does not need (all the rows a batch writes: see
+ * store_pg_batch.c and store_pg_lanes.c) are only sent (pg_pipe_send), or
+ * sent with a place for their result (pg_pipe_send_keep: the head, the
+ * seq block); they travel with the next statement that needs an answer,
+ * or with COMMIT. A statement whose result is needed (reads: queues,
+ * receipts, the slow paths of store_pg_msg.c) is sent with a flush
+ * request, and the results of everything sent before it are read first,
+ * in order: one round trip. COMMIT and all that is still unanswered go in
+ * the last one, with a pipeline sync. Every wait for answers counts in
+ * st->round_trips. The first error of a statement sent earlier is
+ * reported by the next read (with what that statement was doing), breaks
+ * the batch, and the server skips the rest of the pipeline
+ * (PGRES_PIPELINE_ABORTED).
  */
 #include "store_pg_int.h"
 
@@ -52,9 +53,12 @@ send_one(struct store_be *st, const char *stmt, bool prepared,
 }
 
 int
-pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
-    const struct pg_params *p, const char *what, struct nara_err *err)
+pg_pipe_send_keep(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, PGresult **keep, const char *what,
+    struct nara_err *err)
 {
+	if (keep != NULL)
+		*keep = NULL;
 	if (st->broken) {
 		if (err != NULL)
 			*err = st->broken_err;
@@ -62,11 +66,29 @@ pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
 	}
 	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
 		return pg_fail(st, NULL, what, err);
+	st->keeps[st->pending] = keep;
 	st->whats[st->pending++] = what;
 	if (st->pending == PG_PIPE_MAX && (!PQsendFlushRequest(st->conn) ||
 	    pipe_take(st, NULL, err) != 0))
 		return -1;
 	return 0;
+}
+
+int
+pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
+    const struct pg_params *p, const char *what, struct nara_err *err)
+{
+	return pg_pipe_send_keep(st, stmt, prepared, p, NULL, what, err);
+}
+
+int
+pg_pipe_flush(struct store_be *st, struct nara_err *err)
+{
+	if (st->pending == 0)
+		return 0;
+	if (!PQsendFlushRequest(st->conn))
+		return pg_fail(st, NULL, "sending a batch", err);
+	return pipe_take(st, NULL, err);
 }
 
 static int64_t
@@ -132,6 +154,7 @@ pg_exec_wait(struct store_be *st, const char *stmt, bool prepared,
 
 	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
 		return NULL;
+	st->round_trips++;
 	while (pg_wait_answer(st) == 0 && (r = PQgetResult(st->conn)) != NULL) {
 		PQclear(last);
 		last = r;
@@ -163,13 +186,19 @@ pipe_take(struct store_be *st, PGresult **last, struct nara_err *err)
 	struct nara_err first = { 0 };
 	bool failed = false;
 
+	if (st->pending > 0)
+		st->round_trips++;
 	while (st->pending > 0) {
 		const char *what = st->whats[0];
+		PGresult **keep = st->keeps[0];
 		PGresult *r = read_one(st);
 		ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
-		memmove(st->whats, st->whats + 1, (size_t)--st->pending *
+		st->pending--;
+		memmove(st->whats, st->whats + 1, (size_t)st->pending *
 		    sizeof(st->whats[0]));
+		memmove(st->keeps, st->keeps + 1, (size_t)st->pending *
+		    sizeof(st->keeps[0]));
 		if (!failed && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK &&
 		    s != PGRES_PIPELINE_ABORTED) {
 			failed = true;
@@ -180,7 +209,9 @@ pipe_take(struct store_be *st, PGresult **last, struct nara_err *err)
 			st->pending = 0;
 			break;
 		}
-		if (st->pending == 0 && last != NULL && !failed)
+		if (keep != NULL && !failed)
+			*keep = r;
+		else if (st->pending == 0 && last != NULL && !failed)
 			*last = r;
 		else
 			PQclear(r);

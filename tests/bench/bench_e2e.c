@@ -63,8 +63,9 @@ static struct {
 	int n_rates;
 	bool throughput, latency, drain, json;
 	const char *narad, *tsv;
+	const char *postgresql;      /* -P conninfo; NULL = SQLite */
 } o = { 50000, 10, { 1000, 2000, 5000 }, 3, true, true, true, false,
-	"build/bin/narad", "config/municipalities.tsv" };
+	"build/bin/narad", "config/municipalities.tsv", NULL };
 
 struct e2e_setup e2e = { .window = 256, .credit = 500, .lose = 0,
 	.inbox_sync = "FULL" };
@@ -121,7 +122,8 @@ write_config(struct part *p)
 	if ((f = fopen(path, "w")) == NULL)
 		bench_die(PROG, "cannot write the config");
 	bench_write_broker_conf(f, &(struct bench_conf){ .router = p->router,
-	    .run_dir = p->dir, .key_dir = top, .tls_port = p->tls_port });
+	    .run_dir = p->dir, .key_dir = top, .tls_port = p->tls_port,
+	    .postgresql = o.postgresql });
 	for (int i = 0; i < N_SENDERS; i++)
 		fprintf(f, "[node %s]\nname = unit %d\nkind = region\n"
 		    "addresses = %s\n\n", sender_ids[i], i, sender_ids[i]);
@@ -377,7 +379,7 @@ usage(FILE *f)
 	fprintf(f, "usage: bench_e2e [-t throughput,latency,drain] [-n MESSAGES] "
 	    "[-r RATE,...] [-d SECONDS]\n"
 	    "                 [-w WINDOW] [-c CREDIT] [-m MUNICIPALITIES.tsv] "
-	    "[-b NARAD]\n                 [--json] [--inbox-sync FULL|NORMAL|OFF] "
+	    "[-b NARAD]\n                 [-P CONNINFO] [--json] [--inbox-sync FULL|NORMAL|OFF] "
 	    "[--lose N]\n"
 	    "End to end through narad's TLS front (synchronous = full): %d "
 	    "senders, one\nrecipient per municipality of -m, each storing "
@@ -392,6 +394,8 @@ usage(FILE *f)
 	    "-m  municipality list (default config/municipalities.tsv; "
 	    "49 made-up\n    codes when it cannot be read)\n"
 	    "-b  narad (default build/bin/narad; nara-pki must sit next to it)\n"
+	    "-P  narad's store in PostgreSQL (libpq conninfo of an empty or\n"
+	    "    nara-only database) instead of a SQLite file\n"
 	    "--json  the results as JSON on stdout, the report on stderr\n"
 	    "--inbox-sync FULL|NORMAL|OFF  the recipients' synchronous pragma,\n"
 	    "    to see what their fsyncs cost on a shared disk (default FULL)\n"
@@ -455,7 +459,7 @@ parse_args(int argc, char **argv)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "t:n:r:d:w:c:m:b:h", longopts,
+	while ((ch = getopt_long(argc, argv, "t:n:r:d:w:c:m:b:P:h", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't': if (parse_parts(optarg) < 0) return bad_arg(ch, optarg); break;
@@ -466,6 +470,7 @@ parse_args(int argc, char **argv)
 		case 'c': e2e.credit = atoi(optarg); break;
 		case 'm': o.tsv = optarg; break;
 		case 'b': o.narad = optarg; break;
+		case 'P': o.postgresql = optarg; break;
 		case 'J': o.json = true; break;
 		case 'L': e2e.lose = atol(optarg); break;
 		case 'S':

@@ -12,7 +12,10 @@
  * so the store holds what narad writes (audit rows included).
  *
  * usage: bench_restart [-n MESSAGES] [-p PRODUCERS] [-w WINDOW] [-b NARAD]
- *                      [-k]   (keep the directory for a look afterwards)
+ *                      [-P CONNINFO] [-k]   (-k keeps the directory)
+ *
+ * -P keeps narad's store in PostgreSQL (libpq conninfo of an empty or
+ * nara-only database) instead of a SQLite file in the directory.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +52,8 @@ static struct {
 	int window;
 	const char *narad;
 	bool keep;
-} o = { 1000000, 4, 256, "build/bin/narad", false };
+	const char *postgresql;      /* -P conninfo; NULL = SQLite */
+} o = { 1000000, 4, 256, "build/bin/narad", false, NULL };
 
 static char dir[256], router[320];
 static atomic_long n_accepted;
@@ -73,7 +77,8 @@ write_config(void)
 		die("cannot write the config");
 	/* info: the "ready" line is what the restart is timed against */
 	bench_write_broker_conf(f, &(struct bench_conf){ .router = router,
-	    .run_dir = dir, .key_dir = dir, .log_level = "info" });
+	    .run_dir = dir, .key_dir = dir, .log_level = "info",
+	    .postgresql = o.postgresql });
 	bench_write_producer_nodes(f, o.producers);
 	fclose(f);
 }
@@ -256,9 +261,12 @@ restart(pid_t pid)
 
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	printf("killed narad (SIGKILL): nara.db %.1f MiB, WAL %.1f MiB\n",
-	    file_size("nara.db") / 1048576.0,
-	    file_size("nara.db-wal") / 1048576.0);
+	if (o.postgresql != NULL)
+		printf("killed narad (SIGKILL); store in PostgreSQL\n");
+	else
+		printf("killed narad (SIGKILL): nara.db %.1f MiB, WAL %.1f "
+		    "MiB\n", file_size("nara.db") / 1048576.0,
+		    file_size("nara.db-wal") / 1048576.0);
 	snprintf(path, sizeof(path), "%s/narad.log", dir);
 	if ((log = fopen(path, "a")) == NULL)
 		die("cannot append to narad.log");
@@ -296,11 +304,12 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: bench_restart [-n MESSAGES] [-p PRODUCERS 1-8] "
-	    "[-w WINDOW] [-b NARAD] [-k]\n"
+	    "[-w WINDOW] [-b NARAD] [-P CONNINFO] [-k]\n"
 	    "Queues MESSAGES for an offline node through narad, kills narad\n"
 	    "with SIGKILL, starts it again and times start -> ready and start\n"
 	    "-> first delivery. -k keeps the directory. Default: -n 1000000\n"
-	    "-p 4 -w 256 -b build/bin/narad.\n");
+	    "-p 4 -w 256 -b build/bin/narad. -P keeps the store in PostgreSQL\n"
+	    "(libpq conninfo) instead of SQLite.\n");
 }
 
 int
@@ -311,13 +320,14 @@ main(int argc, char **argv)
 	pid_t pid;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "n:p:w:b:kh")) != -1) {
+	while ((ch = getopt(argc, argv, "n:p:w:b:P:kh")) != -1) {
 		switch (ch) {
 		case 'n': o.messages = atol(optarg); break;
 		case 'p': o.producers = atoi(optarg); break;
 		case 'w': o.window = atoi(optarg); break;
 		case 'b': o.narad = optarg; break;
 		case 'k': o.keep = true; break;
+		case 'P': o.postgresql = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

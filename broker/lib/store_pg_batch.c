@@ -1,0 +1,332 @@
+/*
+ * store_pg_batch.c — a batch of the PostgreSQL store: one transaction, and
+ * two round trips to the server whatever it writes, plus one for each read
+ * the batch itself asks for (queues, receipts).
+ *
+ * begin sends BEGIN, the lease's fence, the lock of the head row with the
+ * read of the chain head, and takes a block of PG_SEQ_BLOCK message seqs
+ * from the messages sequence: one round trip, without a WAL flush. From
+ * then on the batch computes every row itself — message seqs, audit rows
+ * and their hashes, as the SQLite store does — and only sends them; the
+ * rows that change messages and receipts are written from the store's
+ * cache (store_pg_fast.c). commit sends the new head and COMMIT with one
+ * pipeline sync and reads every answer at once (store_pg_pipe.c).
+ *
+ * Writers take turns on the head row's lock, so nobody appends to the
+ * chain or takes seqs between the lock and COMMIT: seqs grow in commit
+ * order, as the delivery cursors need, and the seqs of the block the
+ * batch did not use go back to the sequence with COMMIT (nobody took one
+ * since), so seqs stay dense as in the SQLite store while batches commit
+ * (a failed batch leaves its block as a gap, as a rolled back serial
+ * does).
+ *
+ * A batch that fails (any statement's error, a failed check of the cache,
+ * COMMIT answered by ROLLBACK) is rolled back whole; the head in memory
+ * goes back to the last commit's, the cache of messages is cleared, and
+ * the ids this batch accepted without looking are marked, so that their
+ * next accept looks first (an id stored by an earlier run that the cache
+ * does not know fails one batch).
+ */
+#include "store_pg_int.h"
+#include "store_pg_lease.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+int
+pg_head_read(struct store_be *st, struct nara_err *err)
+{
+	PGresult *r;
+
+	if (pg_run_sql(st, "SELECT seq, hash FROM head WHERE id = 1", NULL, &r,
+	    "reading the audit head", err) != 0)
+		return -1;
+	st->head_seq = 0;
+	memset(st->head_hash, 0, AUDIT_HASH_LEN);
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
+		st->head_seq = pg_int(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+int64_t
+pg_seq_take(struct store_be *st)
+{
+	if (st->new_next > 0 && st->new_next <= st->new_last)
+		return st->new_next++;
+	return 0;
+}
+
+static void
+kept_clear(struct store_be *st)
+{
+	PQclear(st->head_res);
+	PQclear(st->block_res);
+	PQclear(st->size_res);
+	st->head_res = st->block_res = st->size_res = NULL;
+}
+
+/* The seq block of P_SEQ_BLOCK's answer into new_next..new_last. */
+static void
+block_take(struct store_be *st)
+{
+	int64_t last;
+
+	st->new_next = st->new_last = 0;
+	if (st->block_res == NULL || PQntuples(st->block_res) != 1)
+		return;
+	last = pg_int(st->block_res, 0, 0);
+	if (last >= PG_SEQ_BLOCK) {
+		st->new_next = last - PG_SEQ_BLOCK + 1;
+		st->new_last = last;
+	}
+}
+
+static int
+block_send(struct store_be *st, struct nara_err *err)
+{
+	struct pg_params p;
+
+	pg_params_init(&p);
+	pg_param_int(&p, PG_SEQ_BLOCK);
+	return pg_send_keep(st, P_SEQ_BLOCK, &p, &st->block_res,
+	    "taking message seqs", err);
+}
+
+/* Lock and read the head, take a block of seqs (and read the size): sent
+ * with BEGIN and the fence, one round trip. */
+static int
+begin_read(struct store_be *st, struct nara_err *err)
+{
+	PGresult *r;
+
+	if (pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res, "reading the "
+	    "audit head", err) != 0 || block_send(st, err) != 0 ||
+	    (st->max_bytes > 0 && pg_send_keep(st, P_DB_SIZE, NULL,
+	    &st->size_res, "database size", err) != 0) ||
+	    pg_pipe_flush(st, err) != 0)
+		return -1;
+	r = st->head_res;
+	st->head_seq = 0;
+	memset(st->head_hash, 0, AUDIT_HASH_LEN);
+	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
+		st->head_seq = pg_int(r, 0, 0);
+	block_take(st);
+	if (st->size_res != NULL)
+		st->db_bytes = pg_int(st->size_res, 0, 0);
+	kept_clear(st);
+	/* nobody else committed since this store's last commit? */
+	st->sole = st->committed_known && st->head_seq == st->committed_seq &&
+	    memcmp(st->head_hash, st->committed_hash, AUDIT_HASH_LEN) == 0;
+	if (!st->sole)
+		pg_known_clear(st);
+	return 0;
+}
+
+int
+store_pg_begin(struct store_be *st, struct nara_err *err)
+{
+	if (st->read_only)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is open "
+		    "read-only", st->label);
+	if (st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
+		    "already open");
+	if (st->read_txn)
+		store_pg_read_end(st, true);
+	st->rt0 = st->round_trips;
+	if (pg_ready(st, err) != 0 || pg_pipe_begin(st, err) != 0) {
+		pg_pipe_abort(st);
+		return -1;
+	}
+	/* the fence (when narads share the store) and the head row's lock
+	 * travel with BEGIN: writers take turns from the last commit */
+	if (pg_lease_fence(st, err) != 0 || begin_read(st, err) != 0) {
+		kept_clear(st);
+		pg_pipe_abort(st);
+		if (st->conn != NULL &&
+		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+			PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+		return -1;
+	}
+	st->in_batch = true;
+	st->broken = false;
+	st->head_dirty = false;
+	st->saved_seq = st->head_seq;
+	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
+	st->batch_bytes = 0;
+	return 0;
+}
+
+static void
+spec_forget(struct store_be *st, bool mark)
+{
+	for (size_t i = 0; i < st->n_spec; i++) {
+		if (mark)
+			pg_cache_msg_stub(st, st->spec_ids[i]);
+		free(st->spec_ids[i]);
+	}
+	st->n_spec = 0;
+}
+
+/* The new head and the seqs the batch did not use back to the sequence,
+ * sent with COMMIT. Not when the block ran out: then the sequence itself
+ * gave the seqs past it. */
+static int
+commit_send(struct store_be *st, struct nara_err *err)
+{
+	struct pg_params p;
+
+	if (pg_lanes_flush(st, err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, st->head_seq);
+	pg_param_blob(&p, st->head_hash, AUDIT_HASH_LEN);
+	if (st->head_dirty && pg_send(st, P_HEAD_SAVE, &p, "saving the audit "
+	    "head", err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, st->new_next);
+	if (st->new_next > 0 && st->new_next <= st->new_last &&
+	    pg_send(st, P_SEQ_GIVE_BACK, &p, "giving message seqs back",
+	    err) != 0)
+		return -1;
+	return 0;
+}
+
+int
+store_pg_commit(struct store_be *st, struct nara_err *err)
+{
+	if (!st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
+		    "is open");
+	if (st->broken) {
+		if (err != NULL)
+			*err = st->broken_err;
+		goto fail;
+	}
+	if (commit_send(st, err) != 0 || pg_pipe_commit(st, err) != 0)
+		goto fail;
+	st->new_next = st->new_last = 0;
+	spec_forget(st, false);
+	st->committed_known = true;
+	st->committed_seq = st->head_seq;
+	memcpy(st->committed_hash, st->head_hash, AUDIT_HASH_LEN);
+	st->batches++;
+	log_debug("store %s: batch committed after %llu round trips",
+	    st->label, (unsigned long long)(st->round_trips - st->rt0));
+	st->in_batch = false;
+	st->implicit = false;
+	return 0;
+fail:
+	store_pg_rollback(st);
+	return -1;
+}
+
+void
+store_pg_rollback(struct store_be *st)
+{
+	if (st == NULL || !st->in_batch)
+		return;
+	pg_lanes_drop(st);
+	pg_pipe_abort(st);
+	kept_clear(st);
+	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+	st->head_seq = st->saved_seq;
+	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
+	/* the database is the truth again: look before writing what the
+	 * cache said */
+	st->new_next = st->new_last = 0;
+	pg_cache_clear(st);
+	pg_known_clear(st);
+	spec_forget(st, true);
+	st->in_batch = false;
+	st->implicit = false;
+	st->broken = false;
+	st->head_dirty = false;
+}
+
+int
+pg_enter(struct store_be *st, struct nara_err *err)
+{
+	if (st->in_batch) {
+		if (!st->broken)
+			return 0;
+		if (err != NULL)
+			*err = st->broken_err;
+		return -1;
+	}
+	if (store_pg_begin(st, err) != 0)
+		return -1;
+	st->implicit = true;
+	return 0;
+}
+
+int
+pg_leave(struct store_be *st, int rc, struct nara_err *err)
+{
+	if (!st->implicit)
+		return rc;
+	if (rc != 0) {
+		store_pg_rollback(st);
+		return rc;
+	}
+	return store_pg_commit(st, err);
+}
+
+/* Text of v as an element of pg_arows (buf holds it). */
+static const char *
+num_text(char buf[24], int64_t v, bool null)
+{
+	if (null)
+		return NULL;
+	snprintf(buf, 24, "%lld", (long long)v);
+	return buf;
+}
+
+static void
+hash_text(char buf[2 * AUDIT_HASH_LEN + 3], const uint8_t *h)
+{
+	buf[0] = '\\';
+	buf[1] = 'x';
+	audit_hex(h, AUDIT_HASH_LEN, buf + 2);
+}
+
+int
+pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
+    int64_t now, struct nara_err *err)
+{
+	char num[4][24], prev[2 * AUDIT_HASH_LEN + 3], cur[2 * AUDIT_HASH_LEN + 3];
+	uint8_t hash[AUDIT_HASH_LEN];
+	struct nara_err local;
+
+	if (err == NULL)
+		err = &local;
+	r->seq = st->head_seq + 1;
+	r->time_ms = now * 1000;
+	if (audit_row_hash(st->hasher, st->head_hash, r, hash) != 0) {
+		nara_err_set(err, NR_STORE_FAILED, "store", "SHA-256 of an "
+		    "audit row failed");
+		return pg_break(st, err);
+	}
+	hash_text(prev, st->head_hash);
+	hash_text(cur, hash);
+	const char *const v[PG_AROW_COLS] = { num_text(num[0], r->seq, false),
+	    num_text(num[1], r->time_ms, false), r->event, r->node,
+	    r->message_id, r->type, r->sender, r->recipient, r->author,
+	    r->legal_basis, r->payload_sha256, num_text(num[2],
+	    r->payload_size, r->payload_size < 0), r->subject, r->code,
+	    r->detail, prev, cur, num_text(num[3], msg_seq, msg_seq <= 0) };
+	if (pg_lane_add(st, L_AUDIT, v, err) != 0)
+		return -1;
+	st->head_seq = r->seq;
+	memcpy(st->head_hash, hash, AUDIT_HASH_LEN);
+	st->head_dirty = true;
+	return 0;
+}

@@ -1,0 +1,248 @@
+/*
+ * store_pg_lanes.c — the rows of a PostgreSQL batch written with one
+ * statement per kind instead of one per row. A lane holds rows of one
+ * kind (new messages, deliveries, acks, dead letters, receipts queued,
+ * sent and acked, audit rows), column by column, as PostgreSQL array
+ * literals; pg_lanes_flush sends each lane that holds rows as one
+ * statement over unnest(...) of its arrays.
+ *
+ * The lanes are flushed before anything that reads (pg_run, pg_run_sql),
+ * before a retry's rekey and before COMMIT, so every statement still sees
+ * the rows written before it, and always in the order of enum pg_lane:
+ * the order in which a batch can touch one row (a message is stored, then
+ * delivered, then acked or dead-lettered, then its receipt is queued, and
+ * only a read gives the receipt's id to mark it sent or acked). A row that
+ * would meet a row of the same key in its lane flushes the lanes first
+ * (store_pg_fast.c). A statement that changes rows checks that it changed
+ * as many as it was given, else the batch fails (as in store_pg_fast.c).
+ * A rollback drops what is buffered.
+ */
+#include "store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LANE_ROWS 2000            /* rows per statement */
+#define LANE_BYTES (8u << 20)     /* buffered text before a flush */
+#define MAX_COLS 18
+
+/* "...) SELECT CASE WHEN count(*) = $N ..." after WITH u AS (the change
+ * RETURNING 1): fails the transaction unless N rows changed. */
+#define ALL_ROWS(n, what) " SELECT CASE WHEN count(*) = $" n " THEN 1 ELSE ('" \
+	what " (' || count(*) || ' of ' || $" n " || ' rows changed; the " \
+	"store''s cache was stale)')::int END FROM u"
+
+static const struct lane_def {
+	int cols;
+	bool counted;                 /* the row count is the last parameter */
+	const char *what;
+	const char *sql;
+} lane_defs[PG_LANE_COUNT] = {
+	[L_MSG_INSERT] = { 18, false, "storing messages", "INSERT INTO "
+	    "messages(seq, message_id, conversation_id, type, priority, "
+	    "legal_basis, sender, sender_node, recipient, recipient_node, "
+	    "author, subject_pseudonym, created, expires, accepted_at, payload, "
+	    "payload_sha256, payload_size) SELECT * FROM unnest($1::bigint[], "
+	    "$2::text[], $3::text[], $4::integer[], $5::integer[], "
+	    "$6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], "
+	    "$11::text[], $12::text[], $13::bigint[], $14::bigint[], "
+	    "$15::bigint[], $16::bytea[], $17::bytea[], $18::bigint[])" },
+	[L_DELIVERING] = { 2, true, "recording deliveries", "WITH u AS (UPDATE "
+	    "messages m SET attempts = v.a FROM unnest($1::bigint[], "
+	    "$2::integer[]) AS v(seq, a) WHERE m.seq = v.seq AND m.state = 0 "
+	    "RETURNING 1)" ALL_ROWS("3", "deliveries of messages no longer "
+	    "queued") },
+	[L_ACKED] = { 2, true, "recording acks", "WITH u AS (UPDATE messages m "
+	    "SET state = 1, done_at = v.t, payload = NULL FROM "
+	    "unnest($1::bigint[], $2::bigint[]) AS v(seq, t) WHERE m.seq = "
+	    "v.seq AND m.state = 0 RETURNING 1)" ALL_ROWS("3", "acks of "
+	    "messages no longer queued") },
+	[L_DEAD] = { 4, true, "dead-lettering messages", "WITH u AS (UPDATE "
+	    "messages m SET state = 2, dead_code = v.c, dead_text = v.x, "
+	    "done_at = v.t FROM unnest($1::bigint[], $2::text[], $3::text[], "
+	    "$4::bigint[]) AS v(seq, c, x, t) WHERE m.seq = v.seq AND m.state "
+	    "= 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
+	    "longer queued") },
+	[L_RCPT_INSERT] = { 4, false, "queueing receipts", "INSERT INTO "
+	    "receipts(node, message_id, outcome, encoded) SELECT * FROM "
+	    "unnest($1::text[], $2::text[], $3::integer[], $4::bytea[])" },
+	[L_RCPT_SENT] = { 2, true, "marking receipts sent", "WITH u AS (UPDATE "
+	    "receipts r SET sent = v.t FROM unnest($1::bigint[], $2::bigint[]) "
+	    "AS v(id, t) WHERE r.id = v.id RETURNING 1)" ALL_ROWS("3",
+	    "receipts that are gone") },
+	[L_RCPT_ACKED] = { 1, true, "deleting receipts", "WITH u AS (DELETE "
+	    "FROM receipts r USING unnest($1::bigint[]) AS v(id) WHERE r.id = "
+	    "v.id RETURNING 1)" ALL_ROWS("2", "receipts that are gone") },
+	[L_AUDIT] = { 18, false, "writing the audit log", "INSERT INTO "
+	    "audit(seq, time, event, node, message_id, type, sender, "
+	    "recipient, author, legal_basis, payload_sha256, payload_size, "
+	    "subject, code, detail, prev_hash, hash, msg_seq) SELECT * FROM "
+	    "unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
+	    "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
+	    "$10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], "
+	    "$15::text[], $16::bytea[], $17::bytea[], $18::bigint[])" },
+};
+
+struct lane {
+	char *col[MAX_COLS];
+	size_t len[MAX_COLS], cap[MAX_COLS];
+	int n;
+};
+
+struct pg_lanes {
+	struct lane l[PG_LANE_COUNT];
+	size_t bytes;
+	int rows;
+	bool oom;
+};
+
+static void
+put(struct pg_lanes *ls, struct lane *a, int c, const char *s, size_t n)
+{
+	if (a->len[c] + n + 1 > a->cap[c]) {
+		size_t cap = a->cap[c] ? a->cap[c] : 1024;
+		char *p;
+
+		while (a->len[c] + n + 1 > cap)
+			cap *= 2;
+		if ((p = realloc(a->col[c], cap)) == NULL) {
+			ls->oom = true;
+			return;
+		}
+		a->col[c] = p;
+		a->cap[c] = cap;
+	}
+	memcpy(a->col[c] + a->len[c], s, n);
+	a->len[c] += n;
+	a->col[c][a->len[c]] = '\0';
+	ls->bytes += n;
+}
+
+/* One element of column c: NULL, or s quoted with " and \ escaped. */
+static void
+put_elem(struct pg_lanes *ls, struct lane *a, int c, const char *s)
+{
+	put(ls, a, c, a->n == 0 ? "{" : ",", 1);
+	if (s == NULL) {
+		put(ls, a, c, "NULL", 4);
+		return;
+	}
+	put(ls, a, c, "\"", 1);
+	for (const char *p = s; *p != '\0'; ) {
+		size_t run = strcspn(p, "\"\\");
+		put(ls, a, c, p, run);
+		p += run;
+		if (*p != '\0') {
+			put(ls, a, c, "\\", 1);
+			put(ls, a, c, p++, 1);
+		}
+	}
+	put(ls, a, c, "\"", 1);
+}
+
+static int
+oom(struct store_be *st, struct nara_err *err)
+{
+	pg_lanes_drop(st);
+	nara_err_set(err, NR_STORE_FAILED, "store", "out of memory buffering "
+	    "rows");
+	return pg_break(st, err);
+}
+
+int
+pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
+    struct nara_err *err)
+{
+	struct pg_lanes *ls = st->lanes;
+	struct lane *a;
+
+	if (ls == NULL && (ls = st->lanes = calloc(1, sizeof(*ls))) == NULL)
+		return oom(st, err);
+	a = &ls->l[lane];
+	for (int c = 0; c < lane_defs[lane].cols; c++)
+		put_elem(ls, a, c, v[c]);
+	a->n++;
+	ls->rows++;
+	if (ls->oom)
+		return oom(st, err);
+	if (a->n >= LANE_ROWS || ls->bytes >= LANE_BYTES)
+		return pg_lanes_flush(st, err);
+	return 0;
+}
+
+void
+pg_lanes_drop(struct store_be *st)
+{
+	struct pg_lanes *ls = st->lanes;
+
+	st->lane_gen++;
+	if (ls == NULL)
+		return;
+	for (int i = 0; i < PG_LANE_COUNT; i++) {
+		for (int c = 0; c < MAX_COLS; c++)
+			ls->l[i].len[c] = 0;
+		ls->l[i].n = 0;
+	}
+	ls->bytes = 0;
+	ls->rows = 0;
+	ls->oom = false;
+}
+
+static int
+lane_send(struct store_be *st, enum pg_lane lane, struct nara_err *err)
+{
+	const struct lane_def *d = &lane_defs[lane];
+	struct lane *a = &st->lanes->l[lane];
+	struct pg_params p;
+
+	pg_params_init(&p);
+	for (int c = 0; c < d->cols; c++) {
+		put(st->lanes, a, c, "}", 1);
+		pg_param_text(&p, a->col[c]);
+	}
+	if (d->counted)
+		pg_param_int(&p, a->n);
+	if (st->lanes->oom)
+		return oom(st, err);
+	return pg_pipe_send(st, d->sql, false, &p, d->what, err);
+}
+
+int
+pg_lanes_flush(struct store_be *st, struct nara_err *err)
+{
+	int rc = 0;
+
+	if (st->lanes == NULL || st->lanes->rows == 0)
+		return 0;
+	for (int i = 0; i < PG_LANE_COUNT && rc == 0; i++)
+		if (st->lanes->l[i].n > 0)
+			rc = lane_send(st, (enum pg_lane)i, err);
+	pg_lanes_drop(st);
+	return rc;
+}
+
+void
+pg_lanes_free(struct store_be *st)
+{
+	if (st->lanes == NULL)
+		return;
+	for (int i = 0; i < PG_LANE_COUNT; i++)
+		for (int c = 0; c < MAX_COLS; c++)
+			free(st->lanes->l[i].col[c]);
+	free(st->lanes);
+	st->lanes = NULL;
+}
+
+char *
+pg_bytea_text(const uint8_t *bytes, size_t len)
+{
+	char *s = malloc(2 * len + 3);
+
+	if (s == NULL)
+		return NULL;
+	s[0] = '\\';
+	s[1] = 'x';
+	audit_hex(bytes, len, s + 2);
+	return s;
+}

@@ -1,0 +1,244 @@
+/*
+ * test_store_pg_batch.c — the PostgreSQL store's batches on a real server
+ * (store_fixture.h with FX_POSTGRESQL): what a batch costs in round trips,
+ * and what happens when the store's cache of messages is wrong (another
+ * writer changed a message; an id stored by an earlier run): the batch
+ * fails whole, nothing of it is committed, the chain verifies, and the
+ * next attempt reads the truth. See store_pg_batch.c, store_pg_fast.c.
+ */
+#define FX_POSTGRESQL 1
+#include "store_fixture.h"
+#include "store_pg_int.h"
+
+#define BUP "bup-ostra"
+#define N 20
+
+static uint64_t
+round_trips(const struct fx *f)
+{
+	return f->st->be->round_trips;
+}
+
+static int
+count_msg(void *arg, const struct store_msg *m)
+{
+	(void)m;
+	++*(int *)arg;
+	return 0;
+}
+
+struct rcpts {
+	int64_t id[N];
+	char mid[N][40];
+	int n;
+};
+
+static int
+take_receipt(void *arg, const struct store_receipt *r)
+{
+	struct rcpts *rs = arg;
+
+	cr_assert_lt(rs->n, N);
+	rs->id[rs->n] = r->id;
+	snprintf(rs->mid[rs->n], sizeof(rs->mid[0]), "%s", r->message_id);
+	rs->n++;
+	return 0;
+}
+
+/* Begin, note the round trips so far; after commit, how many it took. */
+static uint64_t
+batch_open(struct fx *f)
+{
+	struct nara_err err = { 0 };
+	uint64_t rt = round_trips(f);
+
+	cr_assert_eq(store_begin(f->st, &err), 0, "%s", err.text);
+	return rt;
+}
+
+static uint64_t
+batch_close(struct fx *f, uint64_t rt)
+{
+	struct nara_err err = { 0 };
+
+	cr_assert_eq(store_commit(f->st, &err), 0, "%s", err.text);
+	return round_trips(f) - rt;
+}
+
+Test(pgbatch, writes_of_a_batch_cost_two_round_trips)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct rcpts rs = { 0 };
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	uint64_t rt;
+	int queued = 0;
+
+	fx_init(&f);
+	rt = batch_open(&f);
+	for (int i = 1; i <= N; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_expect_eq(batch_close(&f, rt), 2, "accepts: begin and commit");
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, N, count_msg, &queued), N);
+	rt = batch_open(&f);
+	for (int i = 1; i <= N; i++)
+		cr_assert_eq(store_delivering(f.st, i, 1, BUP, FX_NOW), 0);
+	for (int i = 1; i <= N; i++) {
+		bool was_new = false;
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id, BUP,
+		    FX_NOW, &was_new), 0);
+		cr_expect(was_new);
+	}
+	cr_expect_eq(batch_close(&f, rt), 2, "deliveries and acks");
+	cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, N,
+	    take_receipt, &rs), N);
+	rt = batch_open(&f);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(store_receipt_sent(f.st, rs.id[i], FX_NOW), 0);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(store_receipt_acked(f.st, "kommun-1480", rs.mid[i],
+		    FX_NOW), 0);
+	cr_expect_eq(batch_close(&f, rt), 2, "receipts sent and acked");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE state "
+	    "= 1 AND attempts = 1 AND payload IS NULL"), N);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 7 * N);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM messages"), N);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(pgbatch, duplicate_from_an_earlier_run_fails_one_batch_then_is_found)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	store_free(&f.st);
+	f.st = fx_open(&f, false);      /* a new run: its cache is empty */
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res, &err),
+	    0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
+	    0);
+	cr_expect_eq(store_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	fx_verify_ok(&f);
+	/* the resend: looked up first now */
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res, &err),
+	    0, "%s", err.text);
+	cr_expect_eq(res, STORE_DUPLICATE);
+	/* the failed batch's seqs are a gap, as a rolled back serial's */
+	cr_expect_gt(fx_accept(&f, 2, BUP), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'received'"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(pgbatch, stale_cache_fails_the_batch_and_the_next_reads)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store *other;
+	struct nara_err err = { 0 };
+	bool was_new = true;
+	int queued = 0;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, count_msg, &queued), 1);
+	/* another writer dead-letters it behind this store's back */
+	other = fx_open(&f, false);
+	cr_assert_eq(store_dead_letter(other, fx_msg(&x, 1, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	store_free(&other);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect_eq(store_commit(f.st, &err), -1, "the ack of a dead letter "
+	    "must not commit");
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT state FROM messages"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'acked'"), 0);
+	fx_verify_ok(&f);
+	/* again: read from the database, not queued, nothing written */
+	cr_expect_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect(!was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'acked'"), 0);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(pgbatch, two_deliveries_of_one_message_in_one_batch)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	int queued = 0;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, count_msg, &queued), 1);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_delivering(f.st, 1, 1, BUP, FX_NOW), 0);
+	cr_assert_eq(store_delivering(f.st, 1, 2, BUP, FX_NOW + 1), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT attempts FROM messages"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'delivered'"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* Receipts of node past after in a batch: how many, and the round trips
+ * the batch took (begin and commit included). */
+static int
+receipts_in_batch(struct fx *f, const char *node, int64_t after,
+    uint64_t *rts)
+{
+	struct rcpts rs = { 0 };
+	uint64_t rt = batch_open(f);
+	int n = store_receipts_load(f->st, node, after, N, take_receipt, &rs);
+
+	*rts = batch_close(f, rt);
+	return n;
+}
+
+Test(pgbatch, loads_known_empty_are_skipped_until_someone_writes)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store *other;
+	uint64_t rts = 0;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, BUP);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 0);
+	cr_expect_eq(rts, 3, "the first load reads");
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 0);
+	cr_expect_eq(rts, 2, "known empty: no read");
+	/* another writer queues a receipt: the head moved, this store reads */
+	other = fx_open(&f, false);
+	cr_assert_eq(store_dead_letter(other, fx_msg(&x, 1, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	store_free(&other);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 1);
+	cr_expect_eq(rts, 3);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 1);
+	cr_expect_eq(rts, 3, "not empty: read again");
+	/* this store queues one itself: read again */
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 2, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	cr_expect_eq(receipts_in_batch(&f, "kommun-1480", 0, &rts), 2);
+	cr_expect_eq(rts, 3);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

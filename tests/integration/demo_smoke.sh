@@ -37,9 +37,18 @@ check() # check TEXT CONDITION...: one assertion
 }
 
 # random_port: a port in 20000..59999 (the demo checks that it is free).
+# A random port below the kernel's ephemeral range (32768 on), where no
+# outgoing connection takes it, with the two after it not listening now.
 random_port()
 {
-	echo $((20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000))
+	_i=0
+	while [ $_i -lt 50 ]; do
+		_p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
+		ss -Htln "( sport >= :$_p and sport <= :$((_p + 2)) )" \
+		    2>/dev/null | grep -q . || break
+		_i=$((_i + 1))
+	done
+	echo "$_p"
 }
 
 no_process_left() { ! pgrep -f "$PARENT" >/dev/null; }

@@ -98,11 +98,13 @@ close_node_side(struct conn *c)
 	if (c->r.unflushed[SIDE_NODE])
 		return;
 	c->r.unflushed[SIDE_NODE] = true;
-	node_shut(c);
+	bufferevent_disable(c->tls, EV_READ | EV_WRITE);
+	evbuffer_drain(bufferevent_get_output(c->tls),
+	    evbuffer_get_length(bufferevent_get_output(c->tls)));
+	shutdown(bufferevent_getfd(c->tls), SHUT_RDWR);
 }
 
-/* relay_close's hook once flushed (or out of time): once the records in
- * the node's socket buffer are written too, the node side is done;
+/* relay_close's hook once flushed (or out of time): the node side is done;
  * shut the relay's write side and wait for the ROUTER to close its end
  * (on_relay_event), or bury at once without one. */
 static void
@@ -111,8 +113,6 @@ conn_finish(struct relay *r)
 	struct conn *c = (struct conn *)r;
 	struct evbuffer *out;
 
-	if (node_unflushed(c))
-		return;                      /* on_timer comes back */
 	close_node_side(c);
 	if (c->relay == NULL || c->relay_gone) {
 		relay_bury(r);
@@ -139,10 +139,7 @@ conn_close(struct conn *c, bool flush)
 	    (c->state == CONN_CLOSING && flush))
 		return;
 	leave_handshakes(c);
-	if (c->state != CONN_CLOSING)
-		c->close_by_ms = conn_now_ms() + CLOSE_FLUSH_SECONDS * 1000;
 	c->state = CONN_CLOSING;
-	c->flush_node = flush;
 	relay_close(&c->r, flush);
 }
 
@@ -242,25 +239,32 @@ frames_check(struct conn *c, struct evbuffer *in)
 }
 
 /* Move what arrived on from to the other side, written at once when nothing
- * waits there (saves an EPOLLOUT round trip; what blocks stays first in
- * line); towards the node, all of it as TLS records in one write
- * (node_send). relay_forward queues the rest and applies the watermarks. */
+ * waits there (saves an EPOLLOUT round trip; what blocks stays first in line,
+ * the TLS part in one chain as OpenSSL's retry needs); relay_forward queues
+ * the rest and applies the watermarks. */
 static void
 relay_pump(struct conn *c, struct bufferevent *from)
 {
 	struct bufferevent *to = from == c->tls ? c->relay : c->tls;
 	struct evbuffer *in = bufferevent_get_input(from);
 	struct evbuffer *out = bufferevent_get_output(to);
+	size_t len = evbuffer_get_length(in);
+	uint8_t *data;
+	int n;
 
 	if (from == c->tls && !frames_check(c, in))
 		return;
 	if (evbuffer_get_length(out) == 0 && to == c->relay)
 		evbuffer_write(in, bufferevent_getfd(to));
-	else if (evbuffer_get_length(out) == 0)
-		node_send(c, in);
+	else if (evbuffer_get_length(out) == 0 && (data = evbuffer_pullup(in,
+	    (ev_ssize_t)(len = len < 16384 ? len : 16384))) != NULL) {
+		ERR_clear_error();
+		n = SSL_write(bufferevent_openssl_get_ssl(to), data, (int)len);
+		if (n > 0)
+			evbuffer_drain(in, (size_t)n);
+		ERR_clear_error();
+	}
 	relay_forward(&c->r, from == c->tls ? SIDE_NODE : SIDE_ROUTER);
-	if (to == c->tls)
-		node_flush(c);               /* what libevent encrypted into sock */
 }
 
 /* Has the ROUTER (sent so far, now in) sent its greeting and all of its
@@ -374,8 +378,6 @@ on_tls_read(struct conn *c)
 		zmtp_step(c);
 	else if (c->state == CONN_RELAY && c->broker_ready)
 		relay_pump(c, c->tls);
-	if (!c->r.buried && !c->r.unflushed[SIDE_NODE])
-		node_flush(c);               /* OpenSSL's answer (KeyUpdate) */
 }
 
 static void
@@ -581,10 +583,7 @@ on_tls_event(struct conn *c, short what)
 		break;
 	case CONN_CLOSING:
 		close_node_side(c);
-		if (c->draining)             /* only sock was left to write */
-			conn_finish(&c->r);
-		else
-			conn_close_if_flushed(c);
+		conn_close_if_flushed(c);
 		break;
 	case CONN_DRAIN:
 		break;
@@ -618,9 +617,6 @@ on_timer(struct relay *r)
 		relay_bury(r);
 		break;
 	case CONN_CLOSING:
-		if (c->draining)             /* sock written, or out of time */
-			conn_finish(r);
-		break;
 	case CONN_RELAY:
 		break;
 	}

@@ -17,7 +17,6 @@
 #include <sys/queue.h>
 #include <sys/un.h>
 
-#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -67,10 +66,7 @@ struct conn {
 	struct front *f;
 	TAILQ_ENTRY(conn) hs_link;     /* in f->handshakes while CONN_TLS */
 	int64_t accepted_ms;           /* monotonic, when accepted */
-	struct bufferevent *tls;       /* node side: the TLS filter; owns
-	                                * the SSL and sock */
-	struct bufferevent *sock;      /* below tls: the node's socket, its
-	                                * records; owned by tls */
+	struct bufferevent *tls;       /* node side; owns the SSL and fd */
 	struct bufferevent *relay;     /* ipc side, NULL until CONN_ZMTP */
 	enum conn_state state;
 	bool relaying;                 /* READY went through, connected hook */
@@ -83,10 +79,6 @@ struct conn {
 	uint8_t broker_head[ZMTP_READY_HEAD]; /* and the first ones */
 	struct zmtp_frames frames;     /* node -> ROUTER, from CONN_RELAY on */
 	int days_left;                 /* certificate, valid from CONN_ZMTP */
-	bool flush_node;               /* the close lets the node's bytes go */
-	bool draining;                 /* done, but records still in sock */
-	bool raw_cb;                   /* on_raw_written hooked to sock */
-	int64_t close_by_ms;           /* monotonic limit of a flushing close */
 	char addr[64];                 /* peer address without the port */
 	char peer[80];                 /* "address:port" */
 	char node[TLS_IDENTITY_MAX + 1]; /* configured node, once known */
@@ -156,22 +148,6 @@ void conn_refuse(struct conn *c, const char *event, enum nara_code code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A live connection after a reload: certificate and node still accepted? */
 void conn_recheck(struct conn *c);
-/* Encrypt what in holds for the node straight into c->sock and write it
- * at once (one write or writev per wakeup); only while nothing waits in
- * c->tls's output. What does not fit stays in in. */
-void node_send(struct conn *c, struct evbuffer *in);
-/* Write the records waiting in c->sock now, or leave them to libevent
- * (write event armed) when the socket blocks. */
-void node_flush(struct conn *c);
-/* A flushing close is done with the relay's buffers: true while records
- * still wait in c->sock and the close has time left; c->draining is set
- * and c's timer fires (on_timer) when they are written or time is up. */
-bool node_unflushed(struct conn *c);
-/* Close the node's side now: what the socket accepts without waiting (an
- * alert) goes out, the rest is dropped. */
-void node_shut(struct conn *c);
-/* Monotonic milliseconds. */
-int64_t conn_now_ms(void);
 
 /* ---- front_report.c */
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,17 +193,68 @@ client_opening(uint8_t *out, const char *identity)
 	return n + id_len;
 }
 
+/* Encrypt each of the n parts of data (cut at cuts[0..n-2]) as its own
+ * TLS record and send the records' bytes chunk bytes per write (0 = all
+ * in one write). */
+static int
+send_records(struct zconn *z, const uint8_t *data, size_t len,
+    const size_t *cuts, size_t n, size_t chunk)
+{
+	BIO *mem = BIO_new(BIO_s_mem()), *sock = SSL_get_rbio(z->ssl);
+	size_t from = 0, to, wire_len, at = 0, step;
+	char *wire;
+	int rc = 0, yes = 1;
+
+	cr_assert_not_null(mem);
+	/* Each write its own segment, not held back to be merged. */
+	setsockopt(z->fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+	BIO_up_ref(sock);
+	SSL_set0_wbio(z->ssl, mem);          /* records go to memory */
+	for (size_t i = 0; i < n; i++, from = to) {
+		to = i + 1 < n ? cuts[i] : len;
+		cr_assert_eq(SSL_write(z->ssl, data + from, (int)(to - from)),
+		    (int)(to - from));
+	}
+	wire_len = (size_t)BIO_get_mem_data(mem, &wire);
+	for (; rc == 0 && at < wire_len; at += step) {
+		step = chunk == 0 || wire_len - at < chunk ? wire_len - at : chunk;
+		if (write(z->fd, wire + at, step) != (ssize_t)step)
+			rc = -1;
+	}
+	SSL_set0_wbio(z->ssl, sock);         /* frees mem */
+	return rc;
+}
+
+int
+zconn_handshake_cut(struct zconn *z, const char *identity,
+    const size_t *cuts, size_t n, size_t chunk, int timeout_ms)
+{
+	uint8_t out[512];
+	size_t len = client_opening(out, identity);
+
+	if (send_records(z, out, len, cuts, n, chunk) != 0)
+		return -1;
+	return zconn_handshake_wait(z, timeout_ms);
+}
+
 int
 zconn_handshake(struct zconn *z, const char *identity, int timeout_ms)
 {
 	uint8_t out[512];
+
+	if (zconn_send_raw(z, out, client_opening(out, identity)) != 0)
+		return -1;
+	return zconn_handshake_wait(z, timeout_ms);
+}
+
+int
+zconn_handshake_wait(struct zconn *z, int timeout_ms)
+{
 	int64_t deadline = harness_ms_now() + timeout_ms;
 	uint8_t flags;
 	size_t hdr;
 	uint64_t size;
 
-	if (zconn_send_raw(z, out, client_opening(out, identity)) != 0)
-		return -1;
 	while (!(z->len >= 64 && frame_at(z, 64, &flags, &hdr, &size))) {
 		if (harness_ms_now() >= deadline || zconn_read(z, deadline) < 0)
 			return -1;

@@ -23,6 +23,13 @@ struct zconn *zconn_open(int port, const char *pki, const char *stem,
 /* Send greeting and READY (DEALER, identity) in one write and read the
  * broker's greeting and READY. 0, or -1 when closed or timed out. */
 int zconn_handshake(struct zconn *z, const char *identity, int timeout_ms);
+/* The same greeting and READY, cut at cuts[0..n-2] into n TLS records
+ * whose bytes go out chunk bytes per write (0 = all in one write); then
+ * as zconn_handshake. */
+int zconn_handshake_cut(struct zconn *z, const char *identity,
+    const size_t *cuts, size_t n, size_t chunk, int timeout_ms);
+/* Read the broker's greeting and READY; 0, or -1 (closed, timed out). */
+int zconn_handshake_wait(struct zconn *z, int timeout_ms);
 /* Send one message frame with body data. -1 when the write fails. */
 int zconn_send(struct zconn *z, const void *data, size_t len);
 /* Send raw bytes (a hand-made frame header, say). -1 when it fails. */

@@ -103,6 +103,36 @@ soak_seconds(int normal, int soak)
 	return getenv("NARA_SOAK") != NULL ? soak : normal;
 }
 
+/* ---------------------------------------------------------------- records */
+
+/* TCP cuts a node's TLS records wherever it likes: several records may
+ * arrive in one read, and one record over many. Both must reach the
+ * broker whole and in order: the greeting and READY as three records in
+ * one write, then as one record sent a byte per write (TCP_NODELAY: each
+ * byte its own segment), each followed by a Hello that gets its Welcome. */
+Test(hostile, records_bundled_or_cut_by_tcp)
+{
+	const size_t three[] = { 10, 64 }, one[] = { 0 };
+	const struct { const size_t *cuts; size_t n, chunk; const char *what; }
+	    ways[] = {
+		{ three, 3, 0, "three records in one write" },
+		{ one, 1, 1, "one record a byte per write" },
+	};
+
+	for (size_t i = 0; i < sizeof(ways) / sizeof(ways[0]); i++) {
+		struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+
+		cr_assert_not_null(z, "TLS to the front failed; see %s", h.log);
+		cr_expect_eq(zconn_handshake_cut(z, T_GBG, ways[i].cuts,
+		    ways[i].n, ways[i].chunk, 5000), 0, "%s: no READY from "
+		    "the broker; see %s", ways[i].what, h.log);
+		cr_expect_eq(zconn_hello(z, T_GBG, 5000), 0, "%s: no Welcome; "
+		    "see %s", ways[i].what, h.log);
+		zconn_free(&z);
+	}
+	assert_serving("after records cut in odd places");
+}
+
 /* ---------------------------------------------------------------- item 1 */
 
 /* Two clients with one certificate, overlapping: the second says hello

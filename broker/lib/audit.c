@@ -126,6 +126,30 @@ audit_hex(const uint8_t *bytes, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
+/* ---------------------------------------------------------------- facts */
+
+int
+audit_row_facts(const struct audit_row *r,
+    struct audit_row facts[AUDIT_FACTS_MAX])
+{
+	static const size_t plen = sizeof(AUDIT_ACKED_FOLD) - 1;
+
+	facts[0] = *r;
+	if (r->event == NULL || strcmp(r->event, "acked") != 0 ||
+	    r->detail == NULL || strncmp(r->detail, AUDIT_ACKED_FOLD, plen) != 0)
+		return 1;
+	facts[0].detail = NULL;
+	facts[1] = facts[0];
+	facts[1].event = "payload_purged";
+	facts[1].node = NULL;
+	facts[1].detail = "clinical content deleted after delivery";
+	facts[2] = facts[0];
+	facts[2].event = "receipt_queued";
+	facts[2].node = r->detail + plen;
+	facts[2].detail = "delivered";
+	return 3;
+}
+
 /* ---------------------------------------------------------------- verify */
 
 static int bad(int64_t seq, int64_t *bad_seq, struct nara_err *err,
@@ -241,7 +265,8 @@ audit_verify_from(struct store *st, struct audit_hasher *h, int64_t start_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err)
 {
-	const struct store_audit_filter all = { .select = STORE_AUDIT_ALL };
+	const struct store_audit_filter all = { .select = STORE_AUDIT_ALL,
+	    .rows = true };
 	struct walk w = { .h = h, .start_seq = start_seq, .last = start_seq,
 	    .err = err };
 	struct nara_err why = { 0 };

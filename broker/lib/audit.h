@@ -45,6 +45,25 @@ struct audit_row {
 	const char *detail;
 };
 
+/*
+ * One row, several facts. An "acked" row narad writes records three facts
+ * that happen in the same transaction at the same time: the recipient
+ * node acked, the clinical content was purged, and a "delivered" receipt
+ * was queued for the sender node, which the row's detail names after
+ * AUDIT_ACKED_FOLD. Rows from before this (an "acked" row without that
+ * detail, followed by "payload_purged" and "receipt_queued" rows) keep
+ * their meaning. Readers show facts, not rows: audit_row_facts.
+ */
+#define AUDIT_ACKED_FOLD "payload purged; receipt queued for "
+#define AUDIT_FACTS_MAX 3
+
+/* The facts row r records into facts (AUDIT_FACTS_MAX of them), in the
+ * order they happened, each with r's seq and time and exactly the fields
+ * a row of its own would have had; their strings point into r. Returns
+ * the number of facts: 3 for a folded "acked" row, else 1 (r itself). */
+int audit_row_facts(const struct audit_row *r,
+    struct audit_row facts[AUDIT_FACTS_MAX]);
+
 /* A reusable SHA-256 context; opaque so callers need no OpenSSL headers. */
 struct audit_hasher;
 

@@ -3,6 +3,7 @@
  * with (store_ops.h): store_open picks the backend by name, every other
  * call goes to the same operation of that backend.
  */
+#include "audit.h"
 #include "store_ops.h"
 
 #include <stdlib.h>
@@ -264,11 +265,71 @@ store_audit_prune(struct store *st, const struct audit_key *key, int64_t before,
 	    deleted, err);
 }
 
+/* Facts out of rows: the caller's function sees each fact a row records,
+ * the ones its event and node filters select. */
+struct facts_walk {
+	const struct store_audit_filter *f;
+	bool filter;               /* event/node left to this walk */
+	store_audit_fn fn;
+	void *arg;
+	int64_t calls;
+};
+
+static bool
+same_or_any(const char *want, const char *have)
+{
+	return want == NULL || (have != NULL && strcmp(want, have) == 0);
+}
+
+static int
+facts_one(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	struct facts_walk *w = arg;
+	struct audit_row facts[AUDIT_FACTS_MAX];
+	int n = audit_row_facts(r, facts), rc;
+
+	for (int i = 0; i < n; i++) {
+		if (w->filter && (!same_or_any(w->f->event, facts[i].event) ||
+		    !same_or_any(w->f->node, facts[i].node)))
+			continue;
+		w->calls++;
+		if ((rc = w->fn(w->arg, &facts[i], prev_hash, hash)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* A fact a folded row records under another event or node. */
+static bool
+folded_event(const char *event)
+{
+	return event != NULL && (strcmp(event, "payload_purged") == 0 ||
+	    strcmp(event, "receipt_queued") == 0);
+}
+
 int64_t
 store_audit_rows(struct store *st, const struct store_audit_filter *f,
     store_audit_fn fn, void *arg, struct nara_err *err)
 {
-	return st->ops->audit_rows(st->be, f, fn, arg, err);
+	struct store_audit_filter wide = *f;
+	struct facts_walk w = { .f = f, .fn = fn, .arg = arg };
+
+	if (f->rows)
+		return st->ops->audit_rows(st->be, f, fn, arg, err);
+	/* The receipt_queued fact of a folded row carries the sender's node,
+	 * the row the recipient's: the backend selects without the node (and
+	 * without an event the row does not name), this walk selects facts. */
+	if (f->select == STORE_AUDIT_MATCH && (f->node != NULL ||
+	    folded_event(f->event))) {
+		w.filter = true;
+		wide.node = NULL;
+		if (folded_event(f->event))
+			wide.event = NULL;
+	}
+	if (st->ops->audit_rows(st->be, &wide, facts_one, &w, err) < 0)
+		return -1;
+	return w.calls;
 }
 
 int

@@ -363,14 +363,21 @@ struct store_audit_filter {
 	const char *message_id;    /* MESSAGE */
 	const char *subject;       /* SUBJECT: the pseudonym, hex */
 	int64_t seq;               /* SEQ */
+	bool rows;                 /* the rows as stored (the chain check);
+	                            * otherwise the facts they record, a
+	                            * folded "acked" row as three
+	                            * (audit_row_facts), each with the row's
+	                            * seq, time and hashes */
 };
 
 /* One row: its strings, prev_hash and hash (NULL when the stored value is
  * not 32 bytes) are valid during the call only. Nonzero stops the walk. */
 typedef int (*store_audit_fn)(void *arg, const struct audit_row *r,
     const uint8_t *prev_hash, const uint8_t *hash);
-/* Call fn for each selected row; the number of rows passed to fn, or -1
- * with the backend's reason in err (NR041). */
+/* Call fn for each selected row (or fact); the number of calls made, or -1
+ * with the backend's reason in err (NR041). event and node select facts:
+ * "receipt_queued" for the sender's node finds the fact a folded "acked"
+ * row records. */
 int64_t store_audit_rows(struct store *st, const struct store_audit_filter *f,
     store_audit_fn fn, void *arg, struct nara_err *err);
 

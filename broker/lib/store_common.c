@@ -217,6 +217,17 @@ store_audit_fill(struct audit_row *r, struct store_audit_text *t,
 	r->detail = clean_text(detail, pn, true, t->detail, sizeof(t->detail));
 }
 
+void
+store_audit_fill_acked(struct audit_row *r, struct store_audit_text *t,
+    const char *node, const struct store_msg *m, const char *subject)
+{
+	store_audit_fill(r, t, "acked", node, m, subject, NULL, NULL);
+	/* A node name is at most 255 bytes (a ZMTP identity): it fits. */
+	snprintf(t->detail, sizeof(t->detail), "%s%s", AUDIT_ACKED_FOLD,
+	    m->sender_node != NULL ? m->sender_node : "");
+	r->detail = t->detail;
+}
+
 /* ---------------------------------------------------------------- keys */
 
 int

@@ -34,6 +34,13 @@ void store_audit_fill(struct audit_row *r, struct store_audit_text *t,
     const char *event, const char *node, const struct store_msg *m,
     const char *subject, const char *code, const char *detail);
 
+/* The same for the "acked" row of m, which records the ack by node, the
+ * purge of the payload and the receipt queued for m's sender node at once
+ * (audit.h, AUDIT_ACKED_FOLD): the detail names that node as the
+ * configuration spells it, uncut. */
+void store_audit_fill_acked(struct audit_row *r, struct store_audit_text *t,
+    const char *node, const struct store_msg *m, const char *subject);
+
 /* HMAC-SHA-256 of personal_number under key, lower-case hex; -1 when there
  * is no key or the MAC fails. */
 int store_hmac_hex(const uint8_t *key, size_t key_len,

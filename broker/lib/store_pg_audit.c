@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nara.pb-c.h"
+
 int
 pg_audit_msg(struct store_be *st, const char *event, const char *node,
     const struct store_msg *m, const char *subject, const char *code,
@@ -22,6 +24,20 @@ pg_audit_msg(struct store_be *st, const char *event, const char *node,
 
 	store_audit_fill(&r, &t, event, node, m, subject, code, detail);
 	return pg_audit_append(st, &r, m != NULL ? m->seq : 0, now, err);
+}
+
+int
+pg_acked_rest(struct store_be *st, const struct store_msg *m,
+    const char *subject, const char *node, int64_t now, struct nara_err *err)
+{
+	struct store_audit_text t;
+	struct audit_row r;
+
+	if (pg_receipt_queue(st, m, subject, NARA__OUTCOME__OUTCOME_DELIVERED,
+	    node, NULL, NULL, false, now, err) != 0)
+		return -1;
+	store_audit_fill_acked(&r, &t, node, m, subject);
+	return pg_audit_append(st, &r, m->seq, now, err);
 }
 
 int

@@ -178,11 +178,7 @@ pg_fast_acked(struct store_be *st, const char *message_id, const char *node,
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DELIVERED;
-	if (pg_audit_msg(st, "acked", node, &e->m, e->subject, NULL, NULL, now,
-	    err) != 0 || pg_audit_msg(st, "payload_purged", NULL, &e->m,
-	    e->subject, NULL, "clinical content deleted after delivery", now,
-	    err) != 0 || pg_receipt_queue(st, &e->m, e->subject,
-	    NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL, NULL, now, err) != 0)
+	if (pg_acked_rest(st, &e->m, e->subject, node, now, err) != 0)
 		return pg_break(st, err);
 	return 1;
 }
@@ -206,7 +202,7 @@ pg_fast_dead(struct store_be *st, const char *message_id, const char *code,
 	if (pg_audit_msg(st, "dead_lettered", node, &e->m, e->subject, code,
 	    text, now, err) != 0 || pg_receipt_queue(st, &e->m, e->subject,
 	    expired ? NARA__OUTCOME__OUTCOME_EXPIRED :
-	    NARA__OUTCOME__OUTCOME_FAILED, node, code, text, now, err) != 0)
+	    NARA__OUTCOME__OUTCOME_FAILED, node, code, text, true, now, err) != 0)
 		return pg_break(st, err);
 	return 1;
 }

@@ -241,6 +241,11 @@ int pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 int pg_audit_msg(struct store_be *st, const char *event, const char *node,
     const struct store_msg *m, const char *subject, const char *code,
     const char *detail, int64_t now, struct nara_err *err);
+/* A recipient node acked m: its receipt to the sender queued and the one
+ * audit row recording the ack, the purge and the receipt (store_common.h's
+ * store_audit_fill_acked). */
+int pg_acked_rest(struct store_be *st, const struct store_msg *m,
+    const char *subject, const char *node, int64_t now, struct nara_err *err);
 
 /* The tables at open: created, migrated or refused (store_pg_schema.c). */
 int pg_schema_open(struct store_be *st, struct nara_err *err);
@@ -423,11 +428,12 @@ int pg_fast_receipt_sent(struct store_be *st, int64_t id, int64_t now,
     struct nara_err *err);
 int pg_fast_receipt_acked(struct store_be *st, const char *node,
     const char *message_id, int64_t now, struct nara_err *err);
-/* A receipt about message m to its sender: the row and its audit row
- * (store_pg_msg.c's, shared with the fast path). */
+/* A receipt about message m to its sender: the row and, when audit is
+ * set, its audit row (store_pg_msg.c's, shared with the fast path). */
 int pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *subject, int outcome, const char *receiving_node,
-    const char *code, const char *text, int64_t now, struct nara_err *err);
+    const char *code, const char *text, bool audit, int64_t now,
+    struct nara_err *err);
 /* The parameters of P_MSG_INSERT: message m, with seq (0: NULL, the
  * sequence picks). */
 void pg_params_msg(struct pg_params *p, const struct store_msg *m,

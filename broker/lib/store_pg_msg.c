@@ -271,7 +271,8 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 int
 pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *subject, int outcome, const char *receiving_node,
-    const char *code, const char *text, int64_t now, struct nara_err *err)
+    const char *code, const char *text, bool audit, int64_t now,
+    struct nara_err *err)
 {
 	char out[24], *enc;
 	size_t len;
@@ -289,6 +290,8 @@ pg_receipt_queue(struct store_be *st, const struct store_msg *m,
 	free(enc);
 	if (rc != 0)
 		return -1;
+	if (!audit)
+		return 0;
 	return pg_audit_msg(st, "receipt_queued", m->sender_node, m, subject,
 	    code, store_outcome_name(outcome), now, err);
 }
@@ -427,14 +430,7 @@ store_pg_acked(struct store_be *st, const char *message_id, const char *node,
 	if (PQntuples(r) > 0) {
 		row_read(r, 0, false, &row);
 		pg_cache_msg_put(st, &row.m, row.subject, false);
-		if (pg_audit_msg(st, "acked", node, &row.m, row.subject, NULL,
-		    NULL, now, &err) != 0 ||
-		    pg_audit_msg(st, "payload_purged", NULL, &row.m, row.subject,
-		    NULL, "clinical content deleted after delivery", now,
-		    &err) != 0 ||
-		    pg_receipt_queue(st, &row.m, row.subject,
-		    NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL, NULL, now,
-		    &err) != 0)
+		if (pg_acked_rest(st, &row.m, row.subject, node, now, &err) != 0)
 			rc = pg_break(st, &err);
 		else if (was_new != NULL)
 			*was_new = true;
@@ -478,7 +474,7 @@ store_pg_dead_letter(struct store_be *st, const char *message_id,
 		    code, text, now, &err) != 0 ||
 		    pg_receipt_queue(st, &row.m, row.subject, expired ?
 		    NARA__OUTCOME__OUTCOME_EXPIRED : NARA__OUTCOME__OUTCOME_FAILED,
-		    by, code, text, now, &err) != 0)
+		    by, code, text, true, now, &err) != 0)
 			rc = pg_break(st, &err);
 	}
 	PQclear(r);

@@ -274,11 +274,12 @@ store_sqlite_receipts_load(struct store_be *st, const char *node,
 
 /* ---------------------------------------------------------------- receipts */
 
-/* Queue a receipt about m for its sender node and audit "receipt_queued". */
+/* Queue a receipt about m for its sender node; audit "receipt_queued"
+ * unless the caller's row records it (the folded "acked" row). */
 static int
 receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
     const char *receiving_node, const char *code, const char *text,
-    int64_t now, struct nara_err *err)
+    bool audit, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_RECEIPT_INSERT];
 	const uint8_t *enc;
@@ -299,6 +300,8 @@ receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "queueing a receipt", err);
+	if (!audit)
+		return 0;
 	return store_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
 	    row->subject, code, store_outcome_name(outcome), now, err);
 }
@@ -402,17 +405,19 @@ store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
 	return store_leave(st, rc, &err);
 }
 
-/* After the ack's UPDATE: its audit rows and the sender's receipt. */
+/* After the ack's UPDATE: the sender's receipt and one audit row for the
+ * ack, the purge and the receipt (audit.h, AUDIT_ACKED_FOLD). */
 static int
 acked_rest(struct store_be *st, const struct msg_row *row, const char *node,
     int64_t now, struct nara_err *err)
 {
-	if (store_audit_msg(st, "acked", node, &row->m, row->subject, NULL,
-	    NULL, now, err) != 0 ||
-	    store_audit_msg(st, "payload_purged", NULL, &row->m, row->subject,
-	    NULL, "clinical content deleted after delivery", now, err) != 0 ||
-	    receipt_queue(st, row, NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL,
-	    NULL, now, err) != 0)
+	struct store_audit_text t;
+	struct audit_row r;
+
+	store_audit_fill_acked(&r, &t, node, &row->m, row->subject);
+	if (receipt_queue(st, row, NARA__OUTCOME__OUTCOME_DELIVERED, node, NULL,
+	    NULL, false, now, err) != 0 ||
+	    store_audit_append(st, &r, row->m.seq, now, err) != 0)
 		return store_break(st, err);
 	st->batch_purged = true;
 	return 0;
@@ -459,7 +464,7 @@ dead_rest(struct store_be *st, const struct msg_row *row, const char *code,
 
 	if (store_audit_msg(st, "dead_lettered", by, &row->m, row->subject,
 	    code, text, now, err) != 0 ||
-	    receipt_queue(st, row, outcome, by, code, text, now, err) != 0)
+	    receipt_queue(st, row, outcome, by, code, text, true, now, err) != 0)
 		return store_break(st, err);
 	return 0;
 }

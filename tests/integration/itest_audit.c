@@ -233,6 +233,28 @@ Test(audit, trace_query_export_outputs_parse)
 		cr_expect_str_eq(str(row, "message_id"), a);
 	}
 	cr_expect_str_eq(str(json_array_get(j, 0), "event"), "received");
+	/* the acked row shows as its three facts, at the row's seq and time,
+	 * the receipt queued for the node that sent the message */
+	for (i = 0; i + 2 < json_array_size(j); i++) {
+		json_t *ack = json_array_get(j, i),
+		    *purge = json_array_get(j, i + 1),
+		    *rcpt = json_array_get(j, i + 2);
+
+		if (strcmp(str(ack, "event"), "acked") != 0)
+			continue;
+		lines++;
+		cr_expect_str_eq(str(purge, "event"), "payload_purged");
+		cr_expect_str_eq(str(rcpt, "event"), "receipt_queued");
+		cr_expect_eq(jint(purge, "seq"), jint(ack, "seq"));
+		cr_expect_eq(jint(rcpt, "seq"), jint(ack, "seq"));
+		cr_expect_str_eq(str(rcpt, "time"), str(ack, "time"));
+		cr_expect_str_eq(str(rcpt, "node"),
+		    str(json_array_get(j, 0), "node"));
+		cr_expect_str_eq(str(rcpt, "detail"), "delivered");
+		cr_expect(json_is_null(json_object_get(ack, "detail")));
+	}
+	cr_expect_eq(lines, 1, "one ack of message %s", a);
+	lines = 0;
 	json_decref(j);
 	cr_expect_eq(audit("trace 00000000-0000-4000-8000-000000000000 -c %s",
 	    h.conf), 1);
@@ -266,7 +288,12 @@ Test(audit, trace_query_export_outputs_parse)
 		json_decref(o);
 		lines++;
 	}
-	cr_expect_eq(lines, harness_sql_long(&h, "select count(*) from audit"));
+	/* one line per fact: an acked row records three (AUDIT.md) */
+	cr_expect_eq(lines, harness_sql_long(&h, "select count(*) from audit") +
+	    2 * harness_sql_long(&h, "select count(*) from audit where event = "
+	    "'acked' and detail like 'payload purged; receipt queued for %'"));
+	cr_expect_gt(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'acked'"), 0);
 }
 
 /* Rows of subject PN: every one about message want, none about other. */

@@ -152,8 +152,8 @@ Test(audit, empty_and_populated_chains_verify)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit a JOIN audit b "
 	    "ON b.seq = a.seq + 1 WHERE b.prev_hash <> a.hash"), 0);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE "
-	    "length(hash) = 32"), 11);
-	cr_expect_eq(fx_sql_int(&f, "SELECT time FROM audit WHERE seq = 11"),
+	    "length(hash) = 32"), 9);
+	cr_expect_eq(fx_sql_int(&f, "SELECT time FROM audit WHERE seq = 9"),
 	    (FX_NOW + 3) * 1000);
 	fx_fini(&f);
 }
@@ -168,7 +168,7 @@ Test(audit, chain_continues_across_reopen)
 	f.st = fx_open(&f, false);
 	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
 	    FX_NOW + 9), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 12);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 10);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
@@ -192,7 +192,7 @@ Test(audit, two_writers_keep_one_chain)
 	cr_assert_eq(store_audit_event(f.st, "node_disconnected", BUP, NULL,
 	    FX_NOW), 0);
 	store_free(&tool);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 15);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 13);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
@@ -420,10 +420,10 @@ Test(audit, deleted_last_rows_are_caught_by_the_head)
 
 	fx_init(&f);
 	fx_populate(&f);
-	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq >= 10",
-	    &err), 10);
-	cr_expect_str_eq(err.text, "the chain ends at seq 9 but the store "
-	    "recorded 11 rows (rows deleted at the end)");
+	cr_expect_eq(tamper_and_verify(&f, "DELETE FROM audit WHERE seq >= 8",
+	    &err), 8);
+	cr_expect_str_eq(err.text, "the chain ends at seq 7 but the store "
+	    "recorded 9 rows (rows deleted at the end)");
 	fx_fini(&f);
 }
 
@@ -434,9 +434,9 @@ Test(audit, appended_row_beyond_the_head_is_named)
 
 	fx_init(&f);
 	fx_populate(&f);
-	forge_row(&f, 12, false);
-	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 12);
-	cr_expect_str_eq(err.text, "row 12: beyond the recorded chain head 11 "
+	forge_row(&f, 10, false);
+	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 10);
+	cr_expect_str_eq(err.text, "row 10: beyond the recorded chain head 9 "
 	    "(rows added outside the store)");
 	fx_fini(&f);
 }
@@ -448,9 +448,9 @@ Test(audit, replaced_last_row_with_valid_hash_is_caught_by_the_head)
 
 	fx_init(&f);
 	fx_populate(&f);
-	forge_row(&f, 11, true);
-	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 11);
-	cr_expect_str_eq(err.text, "row 11: hash differs from the recorded chain "
+	forge_row(&f, 9, true);
+	cr_expect_eq(tamper_and_verify(&f, "SELECT 1", &err), 9);
+	cr_expect_str_eq(err.text, "row 9: hash differs from the recorded chain "
 	    "head (last row replaced)");
 	fx_fini(&f);
 }
@@ -480,14 +480,14 @@ Test(audit, writer_never_reuses_a_deleted_seq)
 	fx_init(&f);
 	fx_populate(&f);
 	store_free(&f.st);
-	fx_sql_exec(&f, "DELETE FROM audit WHERE seq = 11");
+	fx_sql_exec(&f, "DELETE FROM audit WHERE seq = 9");
 	f.st = fx_open(&f, false);
 	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
 	    FX_NOW), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 12);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 10);
 	cr_assert_eq(store_audit_verify(f.st, &bad, &err), -1);
-	cr_expect_eq(bad, 11);
-	cr_expect_str_eq(err.text, "gap between seq 10 and 12 (rows deleted)");
+	cr_expect_eq(bad, 9);
+	cr_expect_str_eq(err.text, "gap between seq 8 and 10 (rows deleted)");
 	fx_fini(&f);
 }
 
@@ -495,17 +495,17 @@ Test(audit, writer_never_reuses_a_deleted_seq)
 /* ---------------------------------------------------------------- atomicity */
 
 #ifdef FX_POSTGRESQL
-#define FAIL_PURGE_ROW "CREATE FUNCTION fail_purge() RETURNS trigger " \
-	"LANGUAGE plpgsql AS $$BEGIN IF NEW.event = 'payload_purged' THEN " \
+#define FAIL_ACK_ROW "CREATE FUNCTION fail_ack() RETURNS trigger " \
+	"LANGUAGE plpgsql AS $$BEGIN IF NEW.event = 'acked' THEN " \
 	"RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END$$; " \
-	"CREATE TRIGGER fail_purge BEFORE INSERT ON audit FOR EACH ROW " \
-	"EXECUTE FUNCTION fail_purge()"
-#define DROP_FAIL_PURGE "DROP TRIGGER fail_purge ON audit"
+	"CREATE TRIGGER fail_ack BEFORE INSERT ON audit FOR EACH ROW " \
+	"EXECUTE FUNCTION fail_ack()"
+#define DROP_FAIL_ACK "DROP TRIGGER fail_ack ON audit"
 #else
-#define FAIL_PURGE_ROW "CREATE TRIGGER fail_purge BEFORE INSERT ON audit " \
-	"WHEN NEW.event = 'payload_purged' BEGIN SELECT RAISE(ABORT, " \
+#define FAIL_ACK_ROW "CREATE TRIGGER fail_ack BEFORE INSERT ON audit " \
+	"WHEN NEW.event = 'acked' BEGIN SELECT RAISE(ABORT, " \
 	"'injected failure'); END"
-#define DROP_FAIL_PURGE "DROP TRIGGER fail_purge"
+#define DROP_FAIL_ACK "DROP TRIGGER fail_ack"
 #endif
 
 Test(audit, batch_with_a_lost_audit_row_does_not_commit)
@@ -518,7 +518,7 @@ Test(audit, batch_with_a_lost_audit_row_does_not_commit)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
-	fx_sql_exec(&f, FAIL_PURGE_ROW);
+	fx_sql_exec(&f, FAIL_ACK_ROW);
 	cr_assert_eq(store_begin(f.st, &err), 0);
 	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
 	    0);
@@ -543,10 +543,10 @@ Test(audit, batch_with_a_lost_audit_row_does_not_commit)
 	    "state = 0 AND payload IS NOT NULL"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
-	fx_sql_exec(&f, DROP_FAIL_PURGE);
+	fx_sql_exec(&f, DROP_FAIL_ACK);
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
 	cr_expect(was_new);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 4);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
@@ -559,7 +559,7 @@ Test(audit, call_outside_a_batch_is_all_or_nothing)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
-	fx_sql_exec(&f, FAIL_PURGE_ROW);
+	fx_sql_exec(&f, FAIL_ACK_ROW);
 	cr_expect_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
 	    FX_NOW, &was_new), -1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);

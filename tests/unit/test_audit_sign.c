@@ -56,7 +56,7 @@ verify_full(struct fx *f, const struct audit_key *pub, struct audit_report *rep,
 	return rc;
 }
 
-/* A populated store (11 rows) with a signed head at seq 11, closed. */
+/* A populated store (9 rows) with a signed head at seq 9, closed. */
 static void
 signed_store(struct fx *f, struct keys *k)
 {
@@ -187,11 +187,11 @@ Test(audit_sign, untouched_signed_store_verifies)
 
 	signed_store(&f, &k);
 	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
-	cr_expect_eq(rep.rows, 11);
+	cr_expect_eq(rep.rows, 9);
 	cr_expect_eq(rep.first_seq, 1);
-	cr_expect_eq(rep.last_seq, 11);
+	cr_expect_eq(rep.last_seq, 9);
 	cr_expect_eq(rep.checkpoints, 1);
-	cr_expect_eq(rep.signed_seq, 11);
+	cr_expect_eq(rep.signed_seq, 9);
 	cr_expect(rep.signatures_checked);
 	cr_expect_eq(rep.bad_seq, 0);
 	/* without a key the chain is still checked, signatures are not */
@@ -244,8 +244,8 @@ Test(audit_sign, truncated_log_is_named)
 	struct keys k;
 
 	signed_store(&f, &k);
-	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 9",
-	    "deleted at the end"), 9);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 7",
+	    "deleted at the end"), 7);
 	keys_free(&k);
 	fx_fini(&f);
 }
@@ -258,10 +258,10 @@ Test(audit_sign, newest_rows_deleted_with_head_rewritten_are_named)
 	struct keys k;
 
 	signed_store(&f, &k);
-	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 10;"
-	    "UPDATE meta SET value = 9 WHERE key = 'audit_head_seq';"
-	    "UPDATE meta SET value = (SELECT hash FROM audit WHERE seq = 9) "
-	    "WHERE key = 'audit_head_hash'", "signed checkpoint covers"), 10);
+	cr_expect_eq(tampered(&f, &k, "DELETE FROM audit WHERE seq >= 8;"
+	    "UPDATE meta SET value = 7 WHERE key = 'audit_head_seq';"
+	    "UPDATE meta SET value = (SELECT hash FROM audit WHERE seq = 7) "
+	    "WHERE key = 'audit_head_hash'", "signed checkpoint covers"), 8);
 	keys_free(&k);
 	fx_fini(&f);
 }
@@ -273,7 +273,7 @@ Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
 
 	signed_store(&f, &k);
 	cr_expect_eq(tampered(&f, &k, "UPDATE checkpoints SET time = time + 1",
-	    "signature"), 11);
+	    "signature"), 9);
 	fx_sql_exec(&f, "DELETE FROM checkpoints");
 	cr_expect_eq(tampered(&f, &k, "SELECT 1", "no signed checkpoint"), 1);
 	keys_free(&k);
@@ -296,8 +296,8 @@ verify_ring(struct fx *f, const struct audit_key *const *keys, size_t n,
 	return rc;
 }
 
-/* The signing key rotated: the old key signed the head at seq 11, two
- * more rows came, the new key signed the head at seq 13. */
+/* The signing key rotated: the old key signed the head at seq 9, two
+ * more rows came, the new key signed the head at seq 11. */
 static void
 rotated_store(struct fx *f, struct keys *old, struct keys *new)
 {
@@ -311,7 +311,7 @@ rotated_store(struct fx *f, struct keys *old, struct keys *new)
 	cr_assert_eq(store_checkpoint(f->st, new->sign, FX_NOW + 40, &err), 0,
 	    "%s", err.text);
 	store_free(&f->st);
-	cr_assert_eq(fx_sql_int(f, "SELECT max(seq) FROM audit"), 13);
+	cr_assert_eq(fx_sql_int(f, "SELECT max(seq) FROM audit"), 11);
 }
 
 /* The reason text verify gives for a checkpoint by a key not in the ring. */
@@ -333,9 +333,9 @@ Test(audit_sign, ring_verifies_a_log_signed_by_two_keys_in_turn)
 	const struct audit_key *ring[] = { a.check, b.check };
 	const struct audit_key *reversed[] = { b.check, a.check };
 	cr_assert_eq(verify_ring(&f, ring, 2, &rep, &err), 0, "%s", err.text);
-	cr_expect_eq(rep.rows, 13);
+	cr_expect_eq(rep.rows, 11);
 	cr_expect_eq(rep.checkpoints, 2);
-	cr_expect_eq(rep.signed_seq, 13);
+	cr_expect_eq(rep.signed_seq, 11);
 	cr_expect_eq(rep.n_keys, 2);
 	cr_assert_eq(rep.n_signers, 2);
 	cr_expect_str_eq(rep.signers[0].fingerprint,
@@ -361,16 +361,16 @@ Test(audit_sign, ring_with_only_one_key_names_the_other_fingerprint)
 	char want[200];
 
 	rotated_store(&f, &a, &b);
-	/* only the new key: the old key's checkpoint at seq 11 is named */
+	/* only the new key: the old key's checkpoint at seq 9 is named */
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    b.check }, 1, &rep, &err), -1);
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect_eq(rep.bad_seq, 11);
+	cr_expect_eq(rep.bad_seq, 9);
 	foreign_text(a.check, want, sizeof(want));
 	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
-	/* only the old key: the new key's checkpoint at seq 13 is named */
+	/* only the old key: the new key's checkpoint at seq 11 is named */
 	cr_assert_eq(verify_full(&f, a.check, &rep, &err), -1);
-	cr_expect_eq(rep.bad_seq, 13);
+	cr_expect_eq(rep.bad_seq, 11);
 	foreign_text(b.check, want, sizeof(want));
 	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
 	keys_free(&a);
@@ -386,7 +386,7 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	struct keys a, b, intruder;
 	struct audit_report rep;
 	struct nara_err err = { 0 };
-	struct audit_checkpoint c = { .kind = "head", .seq = 12,
+	struct audit_checkpoint c = { .kind = "head", .seq = 10,
 	    .time_ms = (FX_NOW + 50) * 1000 };
 	sqlite3 *db = NULL;
 	sqlite3_stmt *s = NULL;
@@ -396,7 +396,7 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	keys_make_named(&f, &intruder, "intruder");
 	cr_assert_eq(sqlite3_open(f.path, &db), SQLITE_OK);
 	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = "
-	    "12", -1, &s, NULL), SQLITE_OK);
+	    "10", -1, &s, NULL), SQLITE_OK);
 	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
 	memcpy(c.hash, sqlite3_column_blob(s, 0), AUDIT_HASH_LEN);
 	sqlite3_finalize(s);
@@ -415,7 +415,7 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	sqlite3_close(db);
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), -1);
-	cr_expect_eq(rep.bad_seq, 12);
+	cr_expect_eq(rep.bad_seq, 10);
 	foreign_text(intruder.check, want, sizeof(want));
 	cr_expect(strstr(err.text, want) != NULL, "%s", err.text);
 	keys_free(&intruder);
@@ -432,21 +432,21 @@ Test(audit_sign, ring_still_fails_on_a_bad_signature)
 	struct nara_err err = { 0 };
 
 	rotated_store(&f, &a, &b);
-	fx_sql_exec(&f, "UPDATE checkpoints SET time = time + 1 WHERE seq = 13");
+	fx_sql_exec(&f, "UPDATE checkpoints SET time = time + 1 WHERE seq = 11");
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), -1);
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect_eq(rep.bad_seq, 13);
+	cr_expect_eq(rep.bad_seq, 11);
 	cr_expect(strstr(err.text, "bad signature") != NULL, "%s", err.text);
 	cr_expect(strstr(err.text, audit_key_fingerprint(b.check)) != NULL,
 	    "%s", err.text);
 	/* a fingerprint rewritten to the other key's does not help either */
-	fx_sql_exec(&f, "UPDATE checkpoints SET time = time - 1 WHERE seq = 13;"
+	fx_sql_exec(&f, "UPDATE checkpoints SET time = time - 1 WHERE seq = 11;"
 	    "UPDATE checkpoints SET key_fingerprint = (SELECT key_fingerprint "
-	    "FROM checkpoints WHERE seq = 11) WHERE seq = 13");
+	    "FROM checkpoints WHERE seq = 9) WHERE seq = 11");
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), -1);
-	cr_expect_eq(rep.bad_seq, 13);
+	cr_expect_eq(rep.bad_seq, 11);
 	cr_expect(strstr(err.text, "bad signature") != NULL, "%s", err.text);
 	keys_free(&a);
 	keys_free(&b);
@@ -466,7 +466,7 @@ Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
 
 	rotated_store(&f, &a, &b);
 	f.st = fx_open(&f, false);
-	/* at most five rows, so the old key's head at seq 11 stays */
+	/* at most five rows, so the old key's head at seq 9 stays */
 	cr_assert_eq(store_audit_prune(f.st, b.sign, FX_NOW + 1, 5, FX_NOW + 60,
 	    &cut, &deleted, &err), 0, "%s", err.text);
 	store_free(&f.st);
@@ -502,8 +502,8 @@ Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
 	rotated_store(&f, &a, &b);
 	fx_sql_exec(&f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
 	    "FROM n WHERE i < 20) INSERT INTO checkpoints(kind, seq, hash, time, "
-	    "signature, key_fingerprint) SELECT 'head', 12, (SELECT hash FROM "
-	    "audit WHERE seq = 12), 0, zeroblob(64), printf('%064x', i) FROM n");
+	    "signature, key_fingerprint) SELECT 'head', 10, (SELECT hash FROM "
+	    "audit WHERE seq = 10), 0, zeroblob(64), printf('%064x', i) FROM n");
 	cr_assert_eq(verify_ring(&f, NULL, 0, &rep, &err), 0, "%s", err.text);
 	cr_expect_not(rep.signatures_checked);
 	cr_expect_eq(rep.checkpoints, 22);
@@ -569,7 +569,7 @@ Test(audit_sign, prune_keeps_verify_passing)
 	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
 	cr_expect_eq(rep.cut_seq, cut);
 	cr_expect_eq(rep.first_seq, cut + 1);
-	cr_expect_eq(rep.last_seq, 12);
+	cr_expect_eq(rep.last_seq, 10);
 	/* the store's own verify also starts at the cut */
 	f.st = fx_open(&f, true);
 	fx_verify_ok(&f);
@@ -585,7 +585,7 @@ Test(audit_sign, prune_then_tamper_fails)
 
 	pruned_store(&f, &k, &cut);
 	cr_expect_eq(tampered(&f, &k, "UPDATE audit SET detail = 'x' WHERE "
-	    "seq = (SELECT max(seq) FROM audit)", "mismatch"), 12);
+	    "seq = (SELECT max(seq) FROM audit)", "mismatch"), 10);
 	keys_free(&k);
 	fx_fini(&f);
 }
@@ -630,7 +630,7 @@ Test(audit_sign, prune_needs_a_private_key)
 	cr_expect_eq(store_audit_prune(f.st, k.check, FX_NOW + 1, 0, FX_NOW,
 	    &cut, &deleted, &err), -1);
 	cr_expect_eq(err.code, NR_CONFIG);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 11);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 9);
 	keys_free(&k);
 	fx_fini(&f);
 }
@@ -661,8 +661,8 @@ Test(audit_sign, review_appends_to_the_chain)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE detail "
 	    "LIKE '%" FX_PN "%'"), 0);
 	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
-	cr_expect_eq(rep.last_seq, 12);
-	cr_expect_eq(rep.signed_seq, 11);
+	cr_expect_eq(rep.last_seq, 10);
+	cr_expect_eq(rep.signed_seq, 9);
 	keys_free(&k);
 	fx_fini(&f);
 }

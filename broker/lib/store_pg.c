@@ -392,6 +392,13 @@ prepare_all(struct store_be *st, struct nara_err *err)
 		    NULL, "preparing statements", err) != 0)
 			return -1;
 	}
+	for (int i = 0; i < PG_LANE_COUNT; i++) {
+		const char *sql = pg_lane_stmt(i, name);
+
+		if (pg_result(st, PQprepare(st->conn, name, sql, 0, NULL), NULL,
+		    "preparing statements", err) != 0)
+			return -1;
+	}
 	return 0;
 }
 

@@ -392,6 +392,10 @@ int pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
     struct nara_err *err);
 int pg_lanes_flush(struct store_be *st, struct nara_err *err);
 void pg_lanes_drop(struct store_be *st);
+/* Lane lane's statement and, in name, the name it is prepared under on
+ * every new connection (store_pg.c), so the server parses and plans it
+ * once per connection, not once per batch. */
+const char *pg_lane_stmt(int lane, char name[16]);
 void pg_lanes_free(struct store_be *st);
 /* bytes as the text of a bytea ("\\x" and hex), in a new string the
  * caller frees; NULL when out of memory. */

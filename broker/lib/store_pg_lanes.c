@@ -189,12 +189,21 @@ pg_lanes_drop(struct store_be *st)
 	ls->oom = false;
 }
 
+/* The name a lane's statement is prepared under ("l0" ...). */
+static const char *
+lane_name(char name[16], int lane)
+{
+	snprintf(name, 16, "l%d", lane);
+	return name;
+}
+
 static int
 lane_send(struct store_be *st, enum pg_lane lane, struct nara_err *err)
 {
 	const struct lane_def *d = &lane_defs[lane];
 	struct lane *a = &st->lanes->l[lane];
 	struct pg_params p;
+	char name[16];
 
 	pg_params_init(&p);
 	for (int c = 0; c < d->cols; c++) {
@@ -205,7 +214,14 @@ lane_send(struct store_be *st, enum pg_lane lane, struct nara_err *err)
 		pg_param_int(&p, a->n);
 	if (st->lanes->oom)
 		return oom(st, err);
-	return pg_pipe_send(st, d->sql, false, &p, d->what, err);
+	return pg_pipe_send(st, lane_name(name, lane), true, &p, d->what, err);
+}
+
+const char *
+pg_lane_stmt(int lane, char name[16])
+{
+	lane_name(name, lane);
+	return lane_defs[lane].sql;
 }
 
 int

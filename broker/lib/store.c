@@ -148,6 +148,24 @@ store_expired_load(struct store *st, int64_t now, int limit, store_msg_fn fn,
 }
 
 int
+store_loads(struct store *st, struct store_load *v, size_t n)
+{
+	if (st->ops->loads != NULL)
+		return st->ops->loads(st->be, v, n);
+	for (size_t i = 0; i < n; i++) {
+		v[i].rcpts = st->ops->receipts_load(st->be, v[i].node,
+		    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
+		if (v[i].rcpts < 0)
+			return -1;
+		v[i].msgs = st->ops->queue_load(st->be, v[i].node,
+		    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg);
+		if (v[i].msgs < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
 store_receipts_load(struct store *st, const char *node, int64_t after_id,
     int limit, store_receipt_fn fn, void *arg)
 {

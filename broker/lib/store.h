@@ -216,6 +216,25 @@ int store_expired_load(struct store *st, int64_t now, int limit,
 typedef int (*store_receipt_fn)(void *arg, const struct store_receipt *r);
 int store_receipts_load(struct store *st, const char *node, int64_t after_id,
     int limit, store_receipt_fn fn, void *arg);
+/* What a delivery pass reads for several nodes at once: for each, its
+ * receipts with id > rcpt_after (at most limit) to rfn, then its queued
+ * messages with seq > msg_after (at most limit) to mfn, each exactly as
+ * store_receipts_load and store_queue_load give them (a function's
+ * nonzero result stops that walk); rcpts and msgs receive the numbers
+ * taken. PostgreSQL answers all of them in one round trip inside a batch;
+ * a backend without that reads them one after the other. 0, or -1 when a
+ * read failed (the batch is broken then). */
+struct store_load {
+	const char *node;
+	int64_t rcpt_after, msg_after;
+	int limit;
+	store_receipt_fn rfn;
+	store_msg_fn mfn;
+	void *arg;
+	int rcpts, msgs;           /* out */
+};
+int store_loads(struct store *st, struct store_load *v, size_t n);
+
 /* The receipt was sent (audit "receipt_sent"). */
 int store_receipt_sent(struct store *st, int64_t id, int64_t now);
 /* The sender node acked the receipt: row deleted, audit "receipt_acked". */

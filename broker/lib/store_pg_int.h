@@ -287,6 +287,7 @@ int store_pg_expired_load(struct store_be *st, int64_t now, int limit,
     store_msg_fn fn, void *arg);
 int store_pg_receipts_load(struct store_be *st, const char *node,
     int64_t after_id, int limit, store_receipt_fn fn, void *arg);
+int store_pg_loads(struct store_be *st, struct store_load *v, size_t n);
 int store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now);
 int store_pg_receipt_acked(struct store_be *st, const char *node,
     const char *message_id, int64_t now);

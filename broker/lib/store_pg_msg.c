@@ -153,20 +153,26 @@ store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
 
 /* ---------------------------------------------------------------- reads */
 
-/* The rows of statement s to fn; *all (unless NULL) tells whether fn got
+/* The parameters of a queue or receipts load. */
+static void
+load_params(struct pg_params *p, const char *node, int64_t after, int limit)
+{
+	pg_params_init(p);
+	pg_param_text(p, node);
+	pg_param_int(p, after);
+	pg_param_int(p, limit);
+}
+
+/* The message rows of r to fn; *all (unless NULL) tells whether fn got
  * every row there is (fewer than limit, none refused), *last the last
  * seq it got. */
 static int
-walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
-    bool with_payload, store_msg_fn fn, void *arg, const char *what,
-    int limit, bool *all, int64_t *last)
+walk_msg_rows(struct store_be *st, PGresult *r, bool with_payload,
+    store_msg_fn fn, void *arg, int limit, bool *all, int64_t *last)
 {
 	struct pg_row row;
-	PGresult *r;
 	int n = 0, stop = 0;
 
-	if (pg_run(st, s, p, &r, what, NULL) != 0)
-		return -1;
 	for (int i = 0; i < PQntuples(r) && !stop; i++) {
 		row_read(r, i, with_payload, &row);
 		pg_cache_msg_put(st, &row.m, row.subject,
@@ -182,6 +188,21 @@ walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	}
 	if (all != NULL)
 		*all = !stop && PQntuples(r) < limit;
+	return n;
+}
+
+/* The rows of statement s to fn, as walk_msg_rows. */
+static int
+walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
+    bool with_payload, store_msg_fn fn, void *arg, const char *what,
+    int limit, bool *all, int64_t *last)
+{
+	PGresult *r;
+	int n;
+
+	if (pg_run(st, s, p, &r, what, NULL) != 0)
+		return -1;
+	n = walk_msg_rows(st, r, with_payload, fn, arg, limit, all, last);
 	PQclear(r);
 	return n;
 }
@@ -195,14 +216,9 @@ store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
 	bool all = false;
 	int n;
 
-	if (limit <= 0)
+	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_QUEUE, node, after_seq))
 		return 0;
-	pg_params_init(&p);
-	if (pg_known_empty(st, PG_KNOWN_QUEUE, node, after_seq))
-		return 0;
-	pg_param_text(&p, node);
-	pg_param_int(&p, after_seq);
-	pg_param_int(&p, limit);
+	load_params(&p, node, after_seq, limit);
 	n = walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue",
 	    limit, &all, &last);
 	if (n >= 0 && all)
@@ -226,25 +242,17 @@ store_pg_expired_load(struct store_be *st, int64_t now, int limit,
 	    "loading expired messages", limit, NULL, &last);
 }
 
-int
-store_pg_receipts_load(struct store_be *st, const char *node,
+/* The receipt rows of r (node's, after after_id) to fn; what the walk
+ * learnt goes to the known reads (store_pg_known.c). */
+static int
+walk_rcpt_rows(struct store_be *st, PGresult *r, const char *node,
     int64_t after_id, int limit, store_receipt_fn fn, void *arg)
 {
 	struct store_receipt rc;
 	int64_t last = after_id;
-	struct pg_params p;
 	uint8_t *enc;
-	PGresult *r;
 	int n = 0, stop = 0;
 
-	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_RECEIPTS, node, after_id))
-		return 0;
-	pg_params_init(&p);
-	pg_param_text(&p, node);
-	pg_param_int(&p, after_id);
-	pg_param_int(&p, limit);
-	if (pg_run(st, P_RECEIPTS_LOAD, &p, &r, "loading receipts", NULL) != 0)
-		return -1;
 	for (int i = 0; i < PQntuples(r) && !stop; i++) {
 		rc.id = pg_int(r, i, 0);
 		rc.node = pg_text(r, i, 1);
@@ -262,8 +270,84 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 	}
 	if (!stop && PQntuples(r) < limit)
 		pg_known_set(st, PG_KNOWN_RECEIPTS, node, last);
+	return n;
+}
+
+int
+store_pg_receipts_load(struct store_be *st, const char *node,
+    int64_t after_id, int limit, store_receipt_fn fn, void *arg)
+{
+	struct pg_params p;
+	PGresult *r;
+	int n;
+
+	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_RECEIPTS, node, after_id))
+		return 0;
+	load_params(&p, node, after_id, limit);
+	if (pg_run(st, P_RECEIPTS_LOAD, &p, &r, "loading receipts", NULL) != 0)
+		return -1;
+	n = walk_rcpt_rows(st, r, node, after_id, limit, fn, arg);
 	PQclear(r);
 	return n;
+}
+
+/* Every load sent before the first answer is read: one round trip. */
+int
+store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
+{
+	PGresult **res;
+	struct pg_params p;
+	int rc = 0;
+
+	if (!st->in_batch || !st->pipe || st->broken || n == 0) {
+		for (size_t i = 0; i < n; i++) {
+			if ((v[i].rcpts = store_pg_receipts_load(st, v[i].node,
+			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg)) < 0 ||
+			    (v[i].msgs = store_pg_queue_load(st, v[i].node,
+			    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg)) < 0)
+				return -1;
+		}
+		return 0;
+	}
+	if ((res = calloc(2 * n, sizeof(*res))) == NULL)
+		return -1;
+	if (pg_lanes_flush(st, NULL) != 0)
+		rc = -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		v[i].rcpts = v[i].msgs = 0;
+		if (v[i].limit <= 0)
+			continue;
+		load_params(&p, v[i].node, v[i].rcpt_after, v[i].limit);
+		if (!pg_known_empty(st, PG_KNOWN_RECEIPTS, v[i].node,
+		    v[i].rcpt_after) && pg_send_keep(st, P_RECEIPTS_LOAD, &p,
+		    &res[2 * i], "loading receipts", NULL) != 0)
+			rc = -1;
+		load_params(&p, v[i].node, v[i].msg_after, v[i].limit);
+		if (rc == 0 && !pg_known_empty(st, PG_KNOWN_QUEUE, v[i].node,
+		    v[i].msg_after) && pg_send_keep(st, P_QUEUE_LOAD, &p,
+		    &res[2 * i + 1], "loading a queue", NULL) != 0)
+			rc = -1;
+	}
+	if (rc == 0 && pg_pipe_flush(st, NULL) != 0)
+		rc = -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int64_t last = v[i].msg_after;
+		bool all = false;
+
+		if (res[2 * i] != NULL)
+			v[i].rcpts = walk_rcpt_rows(st, res[2 * i], v[i].node,
+			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
+		if (res[2 * i + 1] == NULL)
+			continue;
+		v[i].msgs = walk_msg_rows(st, res[2 * i + 1], true, v[i].mfn,
+		    v[i].arg, v[i].limit, &all, &last);
+		if (all)
+			pg_known_set(st, PG_KNOWN_QUEUE, v[i].node, last);
+	}
+	for (size_t i = 0; i < 2 * n; i++)
+		PQclear(res[i]);
+	free(res);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- receipts */

@@ -22,6 +22,7 @@ const struct store_ops store_pg_ops = {
 	.dead_letter = store_pg_dead_letter,
 	.expired_load = store_pg_expired_load,
 	.receipts_load = store_pg_receipts_load,
+	.loads = store_pg_loads,
 	.receipt_sent = store_pg_receipt_sent,
 	.receipt_acked = store_pg_receipt_acked,
 	.retry = store_pg_retry,

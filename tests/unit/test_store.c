@@ -423,6 +423,65 @@ Test(store, unknown_repeated_or_foreign_ack_is_harmless)
 	fx_fini(&f);
 }
 
+/* store_loads: what the loads one by one give, for several nodes */
+struct both {
+	struct seen s;
+	struct receipts r;
+};
+
+static int
+both_msg(void *arg, const struct store_msg *m)
+{
+	return on_msg(&((struct both *)arg)->s, m);
+}
+
+static int
+both_receipt(void *arg, const struct store_receipt *r)
+{
+	return on_receipt(&((struct both *)arg)->r, r);
+}
+
+Test(store, loads_of_several_nodes_as_one_by_one)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct both bup = { 0 }, gbg = { 0 }, again = { 0 };
+	struct store_load v[2];
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 3; i++)
+		fx_accept(&f, i, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	v[0] = (struct store_load){ .node = BUP, .limit = 10,
+	    .rfn = both_receipt, .mfn = both_msg, .arg = &bup };
+	v[1] = (struct store_load){ .node = GBG, .limit = 10,
+	    .rfn = both_receipt, .mfn = both_msg, .arg = &gbg };
+	cr_assert_eq(store_loads(f.st, v, 2), 0);
+	cr_expect_eq(v[0].rcpts, 0);
+	cr_expect_eq(v[0].msgs, 2, "the two still queued");
+	cr_expect_eq(bup.s.n, 2);
+	cr_expect_eq(bup.s.payload_len[0], strlen(x.payload));
+	cr_expect_eq(v[1].rcpts, 1, "the delivered receipt for the sender");
+	cr_expect_eq(v[1].msgs, 0);
+	cr_expect_str_eq(gbg.r.r[0]->message_id, x.id);
+	/* from a cursor, with a page of one and a walk that stops */
+	again.s.stop_after = 1;
+	v[0] = (struct store_load){ .node = BUP, .msg_after = bup.s.seq[0],
+	    .limit = 5, .rfn = both_receipt, .mfn = both_msg, .arg = &again };
+	v[1].rcpt_after = gbg.r.id[0];
+	cr_assert_eq(store_loads(f.st, v, 2), 0);
+	cr_expect_eq(v[0].msgs, 1);
+	cr_expect_eq(again.s.seq[0], bup.s.seq[1]);
+	cr_expect_eq(v[1].rcpts, 0, "nothing after the cursor");
+	store_commit(f.st, &err);
+	receipts_free(&gbg.r);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- dead */
 
 Test(store, nack_dead_letters_with_failed_receipt)

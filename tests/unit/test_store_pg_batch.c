@@ -45,6 +45,15 @@ take_receipt(void *arg, const struct store_receipt *r)
 	return 0;
 }
 
+static int
+take_none(void *arg, const struct store_receipt *r)
+{
+	(void)arg;
+	(void)r;
+	cr_assert_fail("no receipt was queued");
+	return 1;
+}
+
 /* Begin, note the round trips so far; after commit, how many it took. */
 static uint64_t
 batch_open(struct fx *f)
@@ -108,6 +117,39 @@ Test(pgbatch, writes_of_a_batch_cost_two_round_trips)
 	 * receipt_sent, receipt_acked */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 5 * N);
 	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM messages"), N);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A delivery pass's reads for several nodes: one round trip for all of
+ * them, the same rows as the reads one by one. */
+Test(pgbatch, loads_of_several_nodes_cost_one_round_trip)
+{
+	static const char *const nodes[] = { "bup-ostra", "bup-molndal",
+	    "kommun-1480" };
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	struct store_load v[3];
+	int got[3] = { 0 };
+	uint64_t rt;
+
+	fx_init(&f);
+	for (int i = 1; i <= 6; i++)
+		fx_accept(&f, i, nodes[i % 2]);
+	rt = batch_open(&f);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 7, nodes[0]), FX_NOW,
+	    &(enum store_accept_result){ 0 }, &err), 0, "%s", err.text);
+	for (int i = 0; i < 3; i++)
+		v[i] = (struct store_load){ .node = nodes[i], .limit = 10,
+		    .rfn = take_none, .mfn = count_msg, .arg = &got[i] };
+	cr_assert_eq(store_loads(f.st, v, 3), 0);
+	/* begin, the loads (with the accept's row sent before them), commit */
+	cr_expect_eq(batch_close(&f, rt), 3);
+	cr_expect_eq(v[0].msgs, 4, "three stored before, one in the batch");
+	cr_expect_eq(v[1].msgs, 3);
+	cr_expect_eq(v[2].msgs, 0);
+	cr_expect_eq(got[0] + got[1] + got[2], 7);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -1,7 +1,8 @@
 /*
  * store_pg_batch.c — a batch of the PostgreSQL store: one transaction, and
  * two round trips to the server whatever it writes, plus one for each read
- * the batch itself asks for (queues, receipts).
+ * the batch itself asks for: a delivery pass reads the queues and receipts
+ * of all its nodes in one (store_loads, store_pg_msg.c).
  *
  * begin sends BEGIN, the lease's fence, the lock of the head row with the
  * read of the chain head, and takes a block of PG_SEQ_BLOCK message seqs

@@ -150,8 +150,11 @@ store_expired_load(struct store *st, int64_t now, int limit, store_msg_fn fn,
 int
 store_loads(struct store *st, struct store_load *v, size_t n)
 {
-	if (st->ops->loads != NULL)
-		return st->ops->loads(st->be, v, n);
+	int rc;
+
+	if (st->ops->loads != NULL &&
+	    (rc = st->ops->loads(st->be, v, n)) != 1)
+		return rc;
 	for (size_t i = 0; i < n; i++) {
 		v[i].rcpts = st->ops->receipts_load(st->be, v[i].node,
 		    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);

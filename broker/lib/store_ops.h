@@ -50,7 +50,8 @@ struct store_ops {
 	    store_msg_fn fn, void *arg);
 	int (*receipts_load)(struct store_be *st, const char *node,
 	    int64_t after_id, int limit, store_receipt_fn fn, void *arg);
-	/* NULL: store_loads reads node by node through the two above */
+	/* NULL, or 1 returned (it cannot read them at once now): store_loads
+	 * reads node by node through the two above */
 	int (*loads)(struct store_be *st, struct store_load *v, size_t n);
 	int (*receipt_sent)(struct store_be *st, int64_t id, int64_t now);
 	int (*receipt_acked)(struct store_be *st, const char *node,

@@ -291,7 +291,9 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 	return n;
 }
 
-/* Every load sent before the first answer is read: one round trip. */
+/* Every load sent before the first answer is read: one round trip. Only
+ * inside a batch's pipeline; otherwise 1, and store.c reads them one by
+ * one. */
 int
 store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 {
@@ -299,18 +301,9 @@ store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 	struct pg_params p;
 	int rc = 0;
 
-	if (!st->in_batch || !st->pipe || st->broken || n == 0) {
-		for (size_t i = 0; i < n; i++) {
-			if ((v[i].rcpts = store_pg_receipts_load(st, v[i].node,
-			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg)) < 0 ||
-			    (v[i].msgs = store_pg_queue_load(st, v[i].node,
-			    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg)) < 0)
-				return -1;
-		}
-		return 0;
-	}
-	if ((res = calloc(2 * n, sizeof(*res))) == NULL)
-		return -1;
+	if (!st->in_batch || !st->pipe || st->broken || n == 0 ||
+	    (res = calloc(2 * n, sizeof(*res))) == NULL)
+		return 1;
 	if (pg_lanes_flush(st, NULL) != 0)
 		rc = -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {

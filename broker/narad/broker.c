@@ -567,6 +567,8 @@ broker_free(struct broker **bp)
 		zmq_ctx_term(b->zctx);
 	session_table_free(&b->sessions);
 	free(b->dirty);
+	free(b->loads);
+	free(b->passes);
 	config_free(&b->cfg);
 	free(b);
 	*bp = NULL;

@@ -17,6 +17,8 @@
 #include "session.h"
 #include "validate.h"
 
+struct deliver_pass;        /* deliver.c */
+
 /* Frames queued to one node beyond its credit window before narad decides
  * that the node does not read (ZMQ_SNDHWM = max_credit + this). */
 #define ROUTER_ANSWER_BACKLOG 4096
@@ -59,6 +61,9 @@ struct broker {
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
 	size_t n_dirty, cap_dirty;
+	/* the delivery pass's reads, as many as dirty holds (deliver.c) */
+	struct store_load *loads;
+	struct deliver_pass *passes;
 	struct post_row *post;      /* rows waiting for the next batch */
 	size_t n_post, cap_post;
 	size_t n_post_written;      /* of them, written in the open batch */

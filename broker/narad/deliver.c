@@ -16,22 +16,6 @@
 
 #define PAGE_MAX 256
 
-void
-broker_mark_dirty(struct broker *b, struct session *s)
-{
-	if (s == NULL || s->dirty || !s->connected)
-		return;
-	if (b->n_dirty == b->cap_dirty) {
-		size_t cap = b->cap_dirty ? b->cap_dirty * 2 : 64;
-		struct session **v = reallocarray(b->dirty, cap, sizeof(*v));
-		if (v == NULL)
-			return;   /* the tick will find it */
-		b->dirty = v;
-		b->cap_dirty = cap;
-	}
-	s->dirty = true;
-	b->dirty[b->n_dirty++] = s;
-}
 
 void
 broker_mark_node_dirty(struct broker *b, const char *node)
@@ -40,7 +24,7 @@ broker_mark_node_dirty(struct broker *b, const char *node)
 		broker_mark_dirty(b, session_find(&b->sessions, node));
 }
 
-struct pass {
+struct deliver_pass {
 	struct broker *b;
 	struct session *s;
 	int64_t deadline;
@@ -49,10 +33,59 @@ struct pass {
 	int rcpts;                 /* receipts the pass took */
 };
 
+/* The dirty list and the delivery pass's buffers grow together, so a
+ * pass never allocates. */
+static int
+dirty_grow(struct broker *b)
+{
+	size_t cap = b->cap_dirty ? b->cap_dirty * 2 : 64;
+	struct session **v = reallocarray(b->dirty, cap, sizeof(*v));
+	struct store_load *l;
+	struct deliver_pass *p;
+
+	if (v == NULL)
+		return -1;
+	b->dirty = v;
+	if ((l = reallocarray(b->loads, cap, sizeof(*l))) == NULL)
+		return -1;
+	b->loads = l;
+	if ((p = reallocarray(b->passes, cap, sizeof(*p))) == NULL)
+		return -1;
+	b->passes = p;
+	b->cap_dirty = cap;
+	return 0;
+}
+
+void
+broker_mark_dirty(struct broker *b, struct session *s)
+{
+	if (s == NULL || s->dirty || !s->connected)
+		return;
+	if (b->n_dirty == b->cap_dirty && dirty_grow(b) != 0)
+		return;   /* the tick will find it */
+	s->dirty = true;
+	b->dirty[b->n_dirty++] = s;
+}
+
+/* A delivery pass over s, pages of at most want. */
+static struct deliver_pass
+pass_of(struct broker *b, struct session *s, int want)
+{
+	return (struct deliver_pass){ .b = b, .s = s, .want = want,
+	    .deadline = b->batch_now_ms +
+	    (int64_t)b->cfg->broker.ack_timeout * 1000 };
+}
+
+static int
+page_of(uint32_t credit)
+{
+	return credit > PAGE_MAX ? PAGE_MAX : (int)credit;
+}
+
 static int
 on_queued(void *arg, const struct store_msg *m)
 {
-	struct pass *p = arg;
+	struct deliver_pass *p = arg;
 	int attempt = m->attempts + 1;
 	size_t len;
 	uint8_t *data;
@@ -83,7 +116,7 @@ on_queued(void *arg, const struct store_msg *m)
 static int
 on_receipt(void *arg, const struct store_receipt *r)
 {
-	struct pass *p = arg;
+	struct deliver_pass *p = arg;
 	size_t len;
 	uint8_t *data = frame_wrap(NARA__FRAME__KIND_RECEIPT, false, r->encoded,
 	    r->encoded_len, 0, &len);
@@ -107,13 +140,12 @@ on_receipt(void *arg, const struct store_receipt *r)
 static void
 deliver_session(struct broker *b, struct session *s)
 {
-	struct pass p = { b, s, b->batch_now_ms +
-	    (int64_t)b->cfg->broker.ack_timeout * 1000, 0, 0, 0 };
+	struct deliver_pass p = pass_of(b, s, 0);
 	uint32_t credit;
 	int want, got;
 
 	while ((credit = session_credit(s)) > 0) {
-		want = credit > PAGE_MAX ? PAGE_MAX : (int)credit;
+		want = page_of(credit);
 		p.n = 0;
 		got = store_receipts_load(b->store, s->node, s->rcpt_cursor,
 		    want, on_receipt, &p);
@@ -124,7 +156,7 @@ deliver_session(struct broker *b, struct session *s)
 		credit = session_credit(s);
 		if (credit == 0)
 			break;
-		want = credit > PAGE_MAX ? PAGE_MAX : (int)credit;
+		want = page_of(credit);
 		p.want = want;
 		p.rcpts = 0;
 		got = store_queue_load(b->store, s->node, s->msg_cursor, want,
@@ -141,38 +173,30 @@ deliver_session(struct broker *b, struct session *s)
 void
 broker_deliver_dirty(struct broker *b)
 {
-	size_t nd = b->n_dirty, n = 0;
-	struct store_load *v = nd > 0 ? calloc(nd, sizeof(*v)) : NULL;
-	struct pass *pv = nd > 0 ? calloc(nd, sizeof(*pv)) : NULL;
+	struct store_load *v = b->loads;
+	struct deliver_pass *pv = b->passes;
+	size_t n = 0;
 
-	for (size_t i = 0; i < nd; i++) {
+	for (size_t i = 0; i < b->n_dirty; i++) {
 		struct session *s = b->dirty[i];
 		uint32_t credit = session_credit(s);
 
 		s->dirty = false;
 		if (!s->connected || credit == 0)
 			continue;
-		if (v == NULL || pv == NULL) {
-			deliver_session(b, s);   /* out of memory: one by one */
-			continue;
-		}
-		pv[n] = (struct pass){ b, s, b->batch_now_ms +
-		    (int64_t)b->cfg->broker.ack_timeout * 1000, 0,
-		    credit > PAGE_MAX ? PAGE_MAX : (int)credit, 0 };
+		pv[n] = pass_of(b, s, page_of(credit));
 		v[n] = (struct store_load){ .node = s->node,
 		    .rcpt_after = s->rcpt_cursor, .msg_after = s->msg_cursor,
 		    .limit = pv[n].want, .rfn = on_receipt, .mfn = on_queued,
 		    .arg = &pv[n] };
 		n++;
 	}
+	b->n_dirty = 0;
 	/* a failed load broke the batch: nothing of it is sent */
 	if (n > 0 && store_loads(b->store, v, n) == 0)
 		for (size_t i = 0; i < n; i++)
 			if (v[i].rcpts == v[i].limit || v[i].msgs == v[i].limit)
 				deliver_session(b, pv[i].s);
-	free(v);
-	free(pv);
-	b->n_dirty = 0;
 }
 
 struct expiry {

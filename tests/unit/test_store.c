@@ -477,7 +477,16 @@ Test(store, loads_of_several_nodes_as_one_by_one)
 	cr_expect_eq(v[0].msgs, 1);
 	cr_expect_eq(again.s.seq[0], bup.s.seq[1]);
 	cr_expect_eq(v[1].rcpts, 0, "nothing after the cursor");
-	store_commit(f.st, &err);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	/* outside a batch (PostgreSQL then reads node by node): the same */
+	memset(&again, 0, sizeof(again));
+	v[0] = (struct store_load){ .node = BUP, .limit = 10,
+	    .rfn = both_receipt, .mfn = both_msg, .arg = &again };
+	v[1].rcpt_after = 0;
+	cr_assert_eq(store_loads(f.st, v, 2), 0);
+	cr_expect_eq(v[0].msgs, 2);
+	cr_expect_eq(again.s.seq[1], bup.s.seq[1]);
+	cr_expect_eq(v[1].rcpts, 1);
 	receipts_free(&gbg.r);
 	fx_fini(&f);
 }

@@ -52,6 +52,11 @@ static const char *const pg_sql[P_COUNT] = {
 	    "- 1)",
 	[P_SEQ_GIVE_BACK] = "SELECT setval(pg_get_serial_sequence('messages', "
 	    "'seq'), $1, false)",
+	[P_RCPT_BLOCK] = "SELECT setval(pg_get_serial_sequence('receipts', "
+	    "'id'), nextval(pg_get_serial_sequence('receipts', 'id')) + $1 "
+	    "- 1)",
+	[P_RCPT_GIVE_BACK] = "SELECT setval(pg_get_serial_sequence('receipts', "
+	    "'id'), $1, false)",
 	[P_DB_SIZE] = "SELECT pg_database_size(current_database())",
 	[P_RETRY_AT] = "UPDATE messages SET seq = $2, state = 0, attempts = 0, "
 	    "dead_code = NULL, dead_text = NULL, done_at = NULL WHERE "

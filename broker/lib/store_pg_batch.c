@@ -2,11 +2,13 @@
  * store_pg_batch.c — a batch of the PostgreSQL store: one transaction, and
  * two round trips to the server whatever it writes, plus one for each read
  * the batch itself asks for: a delivery pass reads the queues and receipts
- * of all its nodes in one (store_loads, store_pg_msg.c).
+ * of all its nodes in one (store_loads, store_pg_msg.c), and none when
+ * what it would read is what this store wrote itself (store_pg_known.c).
  *
  * begin sends BEGIN, the lease's fence, the lock of the head row with the
  * read of the chain head, and takes a block of PG_SEQ_BLOCK message seqs
- * from the messages sequence: one round trip, without a WAL flush. From
+ * from the messages sequence and one of PG_RCPT_BLOCK receipt ids from
+ * the receipts': one round trip, without a WAL flush. From
  * then on the batch computes every row itself — message seqs, audit rows
  * and their hashes, as the SQLite store does — and only sends them; the
  * rows that change messages and receipts are written from the store's
@@ -14,10 +16,10 @@
  * pipeline sync and reads every answer at once (store_pg_pipe.c).
  *
  * Writers take turns on the head row's lock, so nobody appends to the
- * chain or takes seqs between the lock and COMMIT: seqs grow in commit
- * order, as the delivery cursors need, and the seqs of the block the
- * batch did not use go back to the sequence with COMMIT (nobody took one
- * since), so seqs stay dense as in the SQLite store while batches commit
+ * chain or takes seqs between the lock and COMMIT: seqs (and receipt ids)
+ * grow in commit order, as the delivery cursors need, and those the
+ * batch did not use go back to their sequence with COMMIT (nobody took
+ * one since), so seqs stay dense as in the SQLite store while batches commit
  * (a failed batch leaves its block as a gap, as a rolled back serial
  * does).
  *
@@ -62,28 +64,38 @@ pg_seq_take(struct store_be *st)
 	return 0;
 }
 
+int64_t
+pg_rcpt_take(struct store_be *st)
+{
+	if (st->rcpt_next > 0 && st->rcpt_next <= st->rcpt_last)
+		return st->rcpt_next++;
+	return 0;
+}
+
 static void
 kept_clear(struct store_be *st)
 {
 	PQclear(st->head_res);
 	PQclear(st->block_res);
+	PQclear(st->rblock_res);
 	PQclear(st->size_res);
-	st->head_res = st->block_res = st->size_res = NULL;
+	st->head_res = st->block_res = st->rblock_res = st->size_res = NULL;
 }
 
-/* The seq block of P_SEQ_BLOCK's answer into new_next..new_last. */
+/* The block of a P_SEQ_BLOCK or P_RCPT_BLOCK answer (the last of size
+ * values) into *next..*last. */
 static void
-block_take(struct store_be *st)
+block_take(const PGresult *r, int64_t size, int64_t *next, int64_t *last)
 {
-	int64_t last;
+	int64_t end;
 
-	st->new_next = st->new_last = 0;
-	if (st->block_res == NULL || PQntuples(st->block_res) != 1)
+	*next = *last = 0;
+	if (r == NULL || PQntuples(r) != 1)
 		return;
-	last = pg_int(st->block_res, 0, 0);
-	if (last >= PG_SEQ_BLOCK) {
-		st->new_next = last - PG_SEQ_BLOCK + 1;
-		st->new_last = last;
+	end = pg_int(r, 0, 0);
+	if (end >= size) {
+		*next = end - size + 1;
+		*last = end;
 	}
 }
 
@@ -94,8 +106,13 @@ block_send(struct store_be *st, struct nara_err *err)
 
 	pg_params_init(&p);
 	pg_param_int(&p, PG_SEQ_BLOCK);
-	return pg_send_keep(st, P_SEQ_BLOCK, &p, &st->block_res,
-	    "taking message seqs", err);
+	if (pg_send_keep(st, P_SEQ_BLOCK, &p, &st->block_res,
+	    "taking message seqs", err) != 0)
+		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, PG_RCPT_BLOCK);
+	return pg_send_keep(st, P_RCPT_BLOCK, &p, &st->rblock_res,
+	    "taking receipt ids", err);
 }
 
 /* Lock and read the head, take a block of seqs (and read the size): sent
@@ -117,7 +134,9 @@ begin_read(struct store_be *st, struct nara_err *err)
 	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
 	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
 		st->head_seq = pg_int(r, 0, 0);
-	block_take(st);
+	block_take(st->block_res, PG_SEQ_BLOCK, &st->new_next, &st->new_last);
+	block_take(st->rblock_res, PG_RCPT_BLOCK, &st->rcpt_next,
+	    &st->rcpt_last);
 	if (st->size_res != NULL)
 		st->db_bytes = pg_int(st->size_res, 0, 0);
 	kept_clear(st);
@@ -175,9 +194,9 @@ spec_forget(struct store_be *st, bool mark)
 	st->n_spec = 0;
 }
 
-/* The new head and the seqs the batch did not use back to the sequence,
- * sent with COMMIT. Not when the block ran out: then the sequence itself
- * gave the seqs past it. */
+/* The new head, and the seqs and receipt ids the batch did not use back
+ * to their sequences, sent with COMMIT. Not when a block ran out: then
+ * the sequence itself gave the values past it. */
 static int
 commit_send(struct store_be *st, struct nara_err *err)
 {
@@ -197,6 +216,12 @@ commit_send(struct store_be *st, struct nara_err *err)
 	    pg_send(st, P_SEQ_GIVE_BACK, &p, "giving message seqs back",
 	    err) != 0)
 		return -1;
+	pg_params_init(&p);
+	pg_param_int(&p, st->rcpt_next);
+	if (st->rcpt_next > 0 && st->rcpt_next <= st->rcpt_last &&
+	    pg_send(st, P_RCPT_GIVE_BACK, &p, "giving receipt ids back",
+	    err) != 0)
+		return -1;
 	return 0;
 }
 
@@ -213,7 +238,7 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 	}
 	if (commit_send(st, err) != 0 || pg_pipe_commit(st, err) != 0)
 		goto fail;
-	st->new_next = st->new_last = 0;
+	st->new_next = st->new_last = st->rcpt_next = st->rcpt_last = 0;
 	spec_forget(st, false);
 	st->committed_known = true;
 	st->committed_seq = st->head_seq;
@@ -243,7 +268,7 @@ store_pg_rollback(struct store_be *st)
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	/* the database is the truth again: look before writing what the
 	 * cache said */
-	st->new_next = st->new_last = 0;
+	st->new_next = st->new_last = st->rcpt_next = st->rcpt_last = 0;
 	pg_cache_clear(st);
 	pg_known_clear(st);
 	spec_forget(st, true);

@@ -129,7 +129,7 @@ pg_fast_accept(struct store_be *st, struct store_msg *m,
 	m->seq = seq;
 	*res = STORE_NEW;
 	st->batch_bytes += (int64_t)m->payload_len;
-	pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
+	pg_known_add_msg(st, m, subject);
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
 	if (pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
@@ -156,6 +156,7 @@ pg_fast_delivering(struct store_be *st, int64_t seq, int attempt,
 		return -1;
 	e->mark = st->lane_gen;
 	e->m.attempts = attempt;
+	pg_known_attempt(st, e->m.recipient_node, seq, attempt);
 	snprintf(detail, sizeof(detail), "attempt %d", attempt);
 	if (pg_audit_msg(st, "delivered", node, &e->m, e->subject, NULL,
 	    detail, now, err) != 0)
@@ -178,6 +179,7 @@ pg_fast_acked(struct store_be *st, const char *message_id, const char *node,
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DELIVERED;
+	pg_known_gone(st, PG_KNOWN_QUEUE, e->m.recipient_node, e->m.seq);
 	if (pg_acked_rest(st, &e->m, e->subject, node, now, err) != 0)
 		return pg_break(st, err);
 	return 1;
@@ -199,6 +201,7 @@ pg_fast_dead(struct store_be *st, const char *message_id, const char *code,
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DEAD;
+	pg_known_gone(st, PG_KNOWN_QUEUE, e->m.recipient_node, e->m.seq);
 	if (pg_audit_msg(st, "dead_lettered", node, &e->m, e->subject, code,
 	    text, now, err) != 0 || pg_receipt_queue(st, &e->m, e->subject,
 	    expired ? NARA__OUTCOME__OUTCOME_EXPIRED :
@@ -242,6 +245,7 @@ pg_fast_receipt_acked(struct store_be *st, const char *node,
 	if (pg_lane_add(st, L_RCPT_ACKED, (const char *const[]){ num(n, r->id) },
 	    err) != 0)
 		return -1;
+	pg_known_gone(st, PG_KNOWN_RECEIPTS, node, r->id);
 	if (pg_audit_msg(st, "receipt_acked", node, &e->m, e->subject, NULL,
 	    store_outcome_name(r->outcome), now, err) != 0)
 		return pg_break(st, err);

@@ -48,7 +48,8 @@ enum pg_stmt {
 	/* one batch, one round trip (store_pg_fast.c): rows the store
 	 * writes from what it holds in memory, each checking that the
 	 * database still agrees (else the batch fails) */
-	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_RETRY_AT, P_DB_SIZE,
+	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_RCPT_BLOCK,
+	P_RCPT_GIVE_BACK, P_RETRY_AT, P_DB_SIZE,
 	P_COUNT
 };
 
@@ -56,6 +57,10 @@ enum pg_stmt {
  * begin (store_pg_batch.c); a batch that accepts more pays a round trip
  * for each of the rest. */
 #define PG_SEQ_BLOCK 512
+/* Receipt ids, the same way from the receipts' sequence: with its id
+ * known, a receipt queued in a batch is delivered without reading it
+ * back (store_pg_known.c). */
+#define PG_RCPT_BLOCK 512
 
 struct pg_cache;     /* store_pg_cache.c */
 struct pg_lanes;     /* store_pg_lanes.c */
@@ -113,7 +118,9 @@ struct store_be {
 	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
 	bool head_dirty;
 	int64_t new_next, new_last;     /* seq block of the open batch */
-	PGresult *head_res, *block_res, *size_res; /* kept answers */
+	int64_t rcpt_next, rcpt_last;   /* receipt id block of the open batch */
+	PGresult *head_res, *block_res, *rblock_res, *size_res; /* kept
+	                                 * answers */
 
 	/* what the store knows of its messages and receipts (a cache: what
 	 * is not in it costs a round trip); cleared when a batch fails */
@@ -382,6 +389,9 @@ struct pg_crcpt *pg_cache_rcpt_id(struct store_be *st, int64_t id);
 struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
     const char *message_id);
 void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
+/* Copy s (NULL stays NULL) to *at, past which *at moves; its size there. */
+const char *pg_put_text(char **at, const char *s);
+size_t pg_text_len(const char *s);
 
 /* ---------------------------------------------------------------- lanes */
 /* Rows of the open batch (store_pg_lanes.c): add one to a lane (its
@@ -403,14 +413,31 @@ void pg_lanes_free(struct store_be *st);
 char *pg_bytea_text(const uint8_t *bytes, size_t len);
 
 /* ---------------------------------------------------------------- known */
-/* Loads a batch can skip (store_pg_known.c), kind PG_KNOWN_*: empty is
- * true when node has nothing of that kind past after; set records that a
- * load inside this batch found all there is past after; drop forgets a
- * node's entry (this store wrote something for it); clear forgets all. */
-bool pg_known_empty(struct store_be *st, int kind, const char *node,
-    int64_t after);
+/* Loads a batch answers itself (store_pg_known.c), kind PG_KNOWN_*: set
+ * records that a load inside this batch found all there is past after;
+ * add_msg and add_rcpt list a message accepted or a receipt queued (with
+ * their seq or id from this batch's blocks; without one they forget the
+ * node's entry); gone takes a row out (acked, dead, receipt acked);
+ * attempt notes a delivery's attempt; drop forgets a node's entry, clear
+ * all. answers tells whether a load past after is answered from the
+ * list; msgs and rcpts answer a load past after from the list: the rows
+ * given to fn, *all when fn got every row there is; -1 when the list
+ * cannot answer and the database must be read. */
 void pg_known_set(struct store_be *st, int kind, const char *node,
     int64_t after);
+void pg_known_add_msg(struct store_be *st, const struct store_msg *m,
+    const char *subject);
+void pg_known_add_rcpt(struct store_be *st, const struct store_receipt *r);
+void pg_known_gone(struct store_be *st, int kind, const char *node,
+    int64_t key);
+void pg_known_attempt(struct store_be *st, const char *node, int64_t seq,
+    int attempt);
+bool pg_known_answers(struct store_be *st, int kind, const char *node,
+    int64_t after);
+int pg_known_msgs(struct store_be *st, const char *node, int64_t after,
+    int limit, store_msg_fn fn, void *arg, bool *all);
+int pg_known_rcpts(struct store_be *st, const char *node, int64_t after,
+    int limit, store_receipt_fn fn, void *arg, bool *all);
 void pg_known_drop(struct store_be *st, int kind, const char *node);
 void pg_known_clear(struct store_be *st);
 void pg_known_free(struct store_be *st);
@@ -447,5 +474,8 @@ void pg_params_msg(struct pg_params *p, const struct store_msg *m,
 int pg_head_read(struct store_be *st, struct nara_err *err);
 /* A message seq from the batch's block; 0 when it is used up. */
 int64_t pg_seq_take(struct store_be *st);
+/* A receipt id from the batch's block; 0 when it is used up (the
+ * receipts' sequence gives it then). */
+int64_t pg_rcpt_take(struct store_be *st);
 
 #endif

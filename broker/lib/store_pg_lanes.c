@@ -64,9 +64,12 @@ static const struct lane_def {
 	    "$4::bigint[]) AS v(seq, c, x, t) WHERE m.seq = v.seq AND m.state "
 	    "= 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
 	    "longer queued") },
-	[L_RCPT_INSERT] = { 4, false, "queueing receipts", "INSERT INTO "
-	    "receipts(node, message_id, outcome, encoded) SELECT * FROM "
-	    "unnest($1::text[], $2::text[], $3::integer[], $4::bytea[])" },
+	/* an id past the batch's block is the sequence's */
+	[L_RCPT_INSERT] = { 5, false, "queueing receipts", "INSERT INTO "
+	    "receipts(id, node, message_id, outcome, encoded) SELECT "
+	    "COALESCE(i, nextval(pg_get_serial_sequence('receipts', 'id'))), "
+	    "n, m, o, e FROM unnest($1::bigint[], $2::text[], $3::text[], "
+	    "$4::integer[], $5::bytea[]) AS v(i, n, m, o, e)" },
 	[L_RCPT_SENT] = { 2, true, "marking receipts sent", "WITH u AS (UPDATE "
 	    "receipts r SET sent = v.t FROM unnest($1::bigint[], $2::bigint[]) "
 	    "AS v(id, t) WHERE r.id = v.id RETURNING 1)" ALL_ROWS("3",

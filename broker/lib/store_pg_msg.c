@@ -112,7 +112,7 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 		return accept_find(st, m, res, err);
 	*res = STORE_NEW;
 	st->batch_bytes += (int64_t)m->payload_len;
-	pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
+	pg_known_add_msg(st, m, subject);
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");
 	if (pg_audit_msg(st, "received", m->sender_node, m, subject, NULL,
@@ -216,8 +216,10 @@ store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
 	bool all = false;
 	int n;
 
-	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_QUEUE, node, after_seq))
+	if (limit <= 0)
 		return 0;
+	if ((n = pg_known_msgs(st, node, after_seq, limit, fn, arg, &all)) >= 0)
+		return n;
 	load_params(&p, node, after_seq, limit);
 	n = walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue",
 	    limit, &all, &last);
@@ -281,8 +283,12 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 	PGresult *r;
 	int n;
 
-	if (limit <= 0 || pg_known_empty(st, PG_KNOWN_RECEIPTS, node, after_id))
+	bool all;
+
+	if (limit <= 0)
 		return 0;
+	if ((n = pg_known_rcpts(st, node, after_id, limit, fn, arg, &all)) >= 0)
+		return n;
 	load_params(&p, node, after_id, limit);
 	if (pg_run(st, P_RECEIPTS_LOAD, &p, &r, "loading receipts", NULL) != 0)
 		return -1;
@@ -299,37 +305,66 @@ store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 {
 	PGresult **res;
 	struct pg_params p;
-	int rc = 0;
+	bool *from;
+	int rc = 0, reads = 0;
 
 	if (!st->in_batch || !st->pipe || st->broken || n == 0 ||
 	    (res = calloc(2 * n, sizeof(*res))) == NULL)
 		return 1;
-	if (pg_lanes_flush(st, NULL) != 0)
-		rc = -1;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	if ((from = calloc(2 * n, sizeof(*from))) == NULL) {
+		free(res);
+		return 1;
+	}
+	/* what the known rows cannot answer is read, all in one round
+	 * trip (none when they answer everything); then each node's
+	 * receipts and messages go to its callbacks in order, from the list
+	 * or from the answer */
+	for (size_t i = 0; i < n; i++) {
 		v[i].rcpts = v[i].msgs = 0;
 		if (v[i].limit <= 0)
 			continue;
+		from[2 * i] = pg_known_answers(st, PG_KNOWN_RECEIPTS,
+		    v[i].node, v[i].rcpt_after);
+		from[2 * i + 1] = pg_known_answers(st, PG_KNOWN_QUEUE,
+		    v[i].node, v[i].msg_after);
+		reads += !from[2 * i] + !from[2 * i + 1];
+	}
+	if (reads > 0 && pg_lanes_flush(st, NULL) != 0)
+		rc = -1;
+	for (size_t i = 0; i < n && rc == 0 && reads > 0; i++) {
+		if (v[i].limit <= 0)
+			continue;
 		load_params(&p, v[i].node, v[i].rcpt_after, v[i].limit);
-		if (!pg_known_empty(st, PG_KNOWN_RECEIPTS, v[i].node,
-		    v[i].rcpt_after) && pg_send_keep(st, P_RECEIPTS_LOAD, &p,
+		if (!from[2 * i] && pg_send_keep(st, P_RECEIPTS_LOAD, &p,
 		    &res[2 * i], "loading receipts", NULL) != 0)
 			rc = -1;
 		load_params(&p, v[i].node, v[i].msg_after, v[i].limit);
-		if (rc == 0 && !pg_known_empty(st, PG_KNOWN_QUEUE, v[i].node,
-		    v[i].msg_after) && pg_send_keep(st, P_QUEUE_LOAD, &p,
-		    &res[2 * i + 1], "loading a queue", NULL) != 0)
+		if (rc == 0 && !from[2 * i + 1] && pg_send_keep(st,
+		    P_QUEUE_LOAD, &p, &res[2 * i + 1], "loading a queue",
+		    NULL) != 0)
 			rc = -1;
 	}
-	if (rc == 0 && pg_pipe_flush(st, NULL) != 0)
+	if (rc == 0 && reads > 0 && pg_pipe_flush(st, NULL) != 0)
 		rc = -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		int64_t last = v[i].msg_after;
 		bool all = false;
 
-		if (res[2 * i] != NULL)
+		if (v[i].limit <= 0)
+			continue;
+		if (from[2 * i])
+			v[i].rcpts = pg_known_rcpts(st, v[i].node,
+			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg,
+			    &all);
+		else if (res[2 * i] != NULL)
 			v[i].rcpts = walk_rcpt_rows(st, res[2 * i], v[i].node,
 			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
+		if (from[2 * i + 1]) {
+			v[i].msgs = pg_known_msgs(st, v[i].node,
+			    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg,
+			    &all);
+			continue;
+		}
 		if (res[2 * i + 1] == NULL)
 			continue;
 		v[i].msgs = walk_msg_rows(st, res[2 * i + 1], true, v[i].mfn,
@@ -340,6 +375,7 @@ store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 	for (size_t i = 0; i < 2 * n; i++)
 		PQclear(res[i]);
 	free(res);
+	free(from);
 	return rc;
 }
 
@@ -351,22 +387,30 @@ pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *code, const char *text, bool audit, int64_t now,
     struct nara_err *err)
 {
-	char out[24], *enc;
+	char out[24], id[24], *enc;
+	struct store_receipt rc;
 	size_t len;
-	int rc;
 
 	len = store_receipt_pack(&st->buf, &st->buf_cap, m, outcome,
 	    receiving_node, code, text, now);
 	if (len == 0 || (enc = pg_bytea_text(st->buf, len)) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
+	rc = (struct store_receipt){ .id = pg_rcpt_take(st),
+	    .node = m->sender_node, .message_id = m->message_id,
+	    .outcome = outcome, .encoded = st->buf, .encoded_len = len };
 	snprintf(out, sizeof(out), "%d", outcome);
-	pg_known_drop(st, PG_KNOWN_RECEIPTS, m->sender_node);
-	rc = pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
-	    m->sender_node, m->message_id, out, enc }, err);
-	free(enc);
-	if (rc != 0)
+	snprintf(id, sizeof(id), "%lld", (long long)rc.id);
+	if (pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
+	    rc.id > 0 ? id : NULL, m->sender_node, m->message_id, out, enc },
+	    err) != 0) {
+		free(enc);
 		return -1;
+	}
+	free(enc);
+	if (rc.id > 0)
+		pg_cache_rcpt_put(st, rc.id, rc.node, rc.message_id, outcome);
+	pg_known_add_rcpt(st, &rc);
 	if (!audit)
 		return 0;
 	return pg_audit_msg(st, "receipt_queued", m->sender_node, m, subject,
@@ -433,6 +477,8 @@ store_pg_receipt_acked(struct store_be *st, const char *node,
 	pg_params_init(&p);
 	pg_param_text(&p, node);
 	pg_param_text(&p, message_id);
+	/* which of the node's receipts it was is not read back */
+	pg_known_drop(st, PG_KNOWN_RECEIPTS, node);
 	if ((rc = pg_run(st, P_RECEIPT_ACKED, &p, &r, "deleting a receipt",
 	    &err)) == 0) {
 		rc = PQntuples(r) == 0 ? 0 : receipt_audit(st, "receipt_acked",
@@ -471,6 +517,7 @@ store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
 	} else {
 		row_read(r, 0, false, &row);
 		pg_cache_msg_put(st, &row.m, row.subject, true);
+		pg_known_attempt(st, row.m.recipient_node, seq, attempt);
 		snprintf(detail, sizeof(detail), "attempt %d", attempt);
 		rc = pg_audit_msg(st, "delivered", node, &row.m, row.subject,
 		    NULL, detail, now, &err);
@@ -507,6 +554,8 @@ store_pg_acked(struct store_be *st, const char *message_id, const char *node,
 	if (PQntuples(r) > 0) {
 		row_read(r, 0, false, &row);
 		pg_cache_msg_put(st, &row.m, row.subject, false);
+		pg_known_gone(st, PG_KNOWN_QUEUE, row.m.recipient_node,
+		    row.m.seq);
 		if (pg_acked_rest(st, &row.m, row.subject, node, now, &err) != 0)
 			rc = pg_break(st, &err);
 		else if (was_new != NULL)
@@ -547,6 +596,8 @@ store_pg_dead_letter(struct store_be *st, const char *message_id,
 	} else {
 		row_read(r, 0, false, &row);
 		pg_cache_msg_put(st, &row.m, row.subject, false);
+		pg_known_gone(st, PG_KNOWN_QUEUE, row.m.recipient_node,
+		    row.m.seq);
 		if (pg_audit_msg(st, "dead_lettered", by, &row.m, row.subject,
 		    code, text, now, &err) != 0 ||
 		    pg_receipt_queue(st, &row.m, row.subject, expired ?

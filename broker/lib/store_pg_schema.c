@@ -25,6 +25,14 @@
 
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7243618)"
 
+/* Room left in each page of messages: the delivery's UPDATE of attempts
+ * changes no indexed column, so with room on the page it is a HOT update
+ * (no new index entries). At 100 (PostgreSQL's default) the pages fill
+ * up with new messages and almost every delivery wrote a new entry in
+ * each of the table's four indexes. A storage setting, not a schema
+ * change: it is set on older stores of the same version too. */
+#define MSG_FILLFACTOR "50"
+
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE schema_version (version integer NOT NULL);"
 	"INSERT INTO schema_version VALUES (1);"
@@ -42,7 +50,8 @@ static const char SCHEMA_SQL[] =
 	"  state integer NOT NULL DEFAULT 0,"
 	"  attempts integer NOT NULL DEFAULT 0, payload bytea,"
 	"  payload_sha256 bytea NOT NULL, payload_size bigint NOT NULL,"
-	"  dead_code text, dead_text text, done_at bigint);"
+	"  dead_code text, dead_text text, done_at bigint)"
+	"  WITH (fillfactor = " MSG_FILLFACTOR ");"
 	"CREATE INDEX messages_queue"
 	"  ON messages(recipient_node, seq) WHERE state = 0;"
 	"CREATE INDEX messages_expiry"
@@ -108,6 +117,30 @@ version_known(struct store_be *st, int64_t version, struct nara_err *err)
 	return 0;
 }
 
+/* The storage settings of a store created before they were part of its
+ * tables (same schema version). */
+static int
+storage_set(struct store_be *st, struct nara_err *err)
+{
+	PGresult *r;
+	bool set;
+
+	if (pg_run_sql(st, "SELECT coalesce('fillfactor=" MSG_FILLFACTOR "' = "
+	    "ANY (reloptions), false) FROM pg_class WHERE oid = "
+	    "'messages'::regclass", NULL, &r, "reading the storage settings",
+	    err) != 0)
+		return -1;
+	set = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (set)
+		return 0;
+	log_info("store %s: setting fillfactor %s on messages", st->label,
+	    MSG_FILLFACTOR);
+	return pg_run_sql(st, "ALTER TABLE messages SET (fillfactor = "
+	    MSG_FILLFACTOR ")", NULL, NULL, "setting the storage settings",
+	    err);
+}
+
 /* Inside the transaction: create, migrate step by step, or accept. */
 static int
 schema_write(struct store_be *st, struct nara_err *err)
@@ -130,7 +163,7 @@ schema_write(struct store_be *st, struct nara_err *err)
 		PQclear(r);
 		return ok ? 0 : -1;
 	}
-	if (version_known(st, version, err) != 0)
+	if (version_known(st, version, err) != 0 || storage_set(st, err) != 0)
 		return -1;
 	for (; version < STORE_PG_SCHEMA_VERSION; version++) {
 		log_info("store %s: migrating schema version %lld to %lld",

@@ -286,3 +286,217 @@ Test(pgbatch, loads_known_empty_are_skipped_until_someone_writes)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* What a load gave, row by row, to compare memory with the database. */
+struct seen {
+	int n;
+	char what[2 * N][400];
+};
+
+static int
+see_msg(void *arg, const struct store_msg *m)
+{
+	struct seen *s = arg;
+	char sha[2 * AUDIT_HASH_LEN + 1];
+
+	cr_assert_lt(s->n, 2 * N);
+	audit_hex(m->payload_sha256, AUDIT_HASH_LEN, sha);
+	snprintf(s->what[s->n++], sizeof(s->what[0]), "msg %lld %s %s>%s %s "
+	    "type %d prio %d basis %d author %s created %lld expires %lld "
+	    "attempts %d state %d pn %s sha %s payload %.*s",
+	    (long long)m->seq, m->message_id, m->sender_node,
+	    m->recipient_node, m->conversation_id, m->type, m->priority,
+	    m->legal_basis, m->author, (long long)m->created,
+	    (long long)m->expires, m->attempts, m->state,
+	    m->personal_number ? m->personal_number : "-", sha,
+	    (int)m->payload_len, (const char *)m->payload);
+	return 0;
+}
+
+static int
+see_rcpt(void *arg, const struct store_receipt *r)
+{
+	struct seen *s = arg;
+	char enc[2 * 300 + 1] = "";
+
+	cr_assert_lt(s->n, 2 * N);
+	cr_assert_lt(r->encoded_len, 300);
+	audit_hex(r->encoded, r->encoded_len, enc);
+	snprintf(s->what[s->n++], sizeof(s->what[0]), "rcpt %lld %s %s %d %s",
+	    (long long)r->id, r->node, r->message_id, r->outcome, enc);
+	return 0;
+}
+
+/* A delivery pass over node's receipts and queue (past rcpt_after and
+ * msg_after) in the open batch. */
+static void
+pass(struct fx *f, const char *node, int64_t rcpt_after, int64_t msg_after,
+    struct seen *s)
+{
+	struct store_load v = { .node = node, .limit = N,
+	    .rcpt_after = rcpt_after, .msg_after = msg_after,
+	    .rfn = see_rcpt, .mfn = see_msg, .arg = s };
+
+	memset(s, 0, sizeof(*s));
+	cr_assert_eq(store_loads(f->st, &v, 1), 0);
+	cr_assert_eq(v.rcpts + v.msgs, s->n);
+}
+
+/* The same pass read from the database by another store. */
+static void
+pass_read(struct fx *f, const char *node, int64_t rcpt_after,
+    int64_t msg_after, struct seen *s)
+{
+	struct store *other = fx_open(f, true);
+
+	memset(s, 0, sizeof(*s));
+	cr_assert_geq(store_receipts_load(other, node, rcpt_after, N, see_rcpt,
+	    s), 0);
+	cr_assert_geq(store_queue_load(other, node, msg_after, N, see_msg, s),
+	    0);
+	store_free(&other);
+}
+
+static void
+expect_same(const struct seen *mem, const struct seen *db, const char *when)
+{
+	cr_expect_eq(mem->n, db->n, "%s: %d rows from memory, %d in the "
+	    "database", when, mem->n, db->n);
+	for (int i = 0; i < mem->n && i < db->n; i++)
+		cr_expect_str_eq(mem->what[i], db->what[i], "%s, row %d", when, i);
+}
+
+/* What the store wrote itself in its batches (messages accepted, receipts
+ * queued) is delivered without reading it back: a pass costs no round
+ * trip, and gives row for row what the database gives after the commit.
+ * Acked and dead-lettered messages and acked receipts leave the list; a
+ * load behind the list (a session starting over) reads. */
+Test(pgbatch, passes_over_rows_this_store_wrote_read_nothing)
+{
+	static const char *const SND = "kommun-1480";
+	struct fx f;
+	struct fx_msg x;
+	struct seen mem, db;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	bool was_new = false;
+	uint64_t rt;
+
+	fx_init(&f);
+	/* after its first commit the store knows it is the only writer */
+	cr_expect_eq(batch_close(&f, batch_open(&f)), 2);
+	/* the first passes read: both nodes have nothing */
+	rt = batch_open(&f);
+	pass(&f, BUP, 0, 0, &mem);
+	pass(&f, SND, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 4, "begin, two reads, commit");
+	cr_expect_eq(mem.n, 0);
+
+	/* three accepted in a batch, delivered by its own pass */
+	rt = batch_open(&f);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	pass(&f, BUP, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 2, "the pass read nothing");
+	pass_read(&f, BUP, 0, 0, &db);
+	cr_expect_eq(db.n, 3);
+	expect_same(&mem, &db, "accepted");
+
+	/* delivered; message 1 acked (its receipt queued for the sender),
+	 * 4 and 5 accepted, 4 dead-lettered (a receipt too) */
+	rt = batch_open(&f);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_delivering(f.st, i, 1, BUP, FX_NOW), 0);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_expect(was_new);
+	for (int i = 4; i <= 5; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW), 0);
+	pass(&f, BUP, 0, 3, &mem);
+	cr_expect_eq(mem.n, 1, "only message 5 is new and queued");
+	pass(&f, SND, 0, 0, &mem);
+	cr_expect_eq(mem.n, 2, "the receipts of 1 and 4");
+	cr_expect_eq(batch_close(&f, rt), 2, "the passes read nothing");
+	pass_read(&f, SND, 0, 0, &db);
+	expect_same(&mem, &db, "receipts");
+	pass_read(&f, BUP, 0, 3, &db);
+	pass(&f, BUP, 0, 3, &mem);     /* outside a batch: a read */
+	expect_same(&mem, &db, "queue past 3");
+
+	/* the sender acks the receipt of 1: the list has only 4's */
+	rt = batch_open(&f);
+	cr_assert_eq(store_receipt_acked(f.st, SND, fx_msg(&x, 1,
+	    BUP)->message_id, FX_NOW), 0);
+	pass(&f, SND, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 2);
+	pass_read(&f, SND, 0, 0, &db);
+	cr_expect_eq(db.n, 1);
+	expect_same(&mem, &db, "receipt acked");
+
+	/* the recipient starts over from its first unacked message: behind
+	 * the list, so the queue is read (2, 3 delivered once, and 5) */
+	rt = batch_open(&f);
+	pass(&f, BUP, 0, 1, &mem);
+	cr_expect_eq(batch_close(&f, rt), 3, "a load behind the list reads");
+	pass_read(&f, BUP, 0, 1, &db);
+	cr_expect_eq(db.n, 3);
+	expect_same(&mem, &db, "started over");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A receipt id past the batch's block comes from the sequence: more
+ * receipts than the block holds in one batch are all stored, with ids
+ * that grow, and the later batches' ids follow them. */
+Test(pgbatch, receipts_past_the_id_block)
+{
+	enum { MANY = PG_RCPT_BLOCK + 5 };
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	bool was_new = false;
+
+	fx_init(&f);
+	for (int i = 1; i <= MANY + 1; i++)
+		fx_accept(&f, i, BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	for (int i = 1; i <= MANY; i++)
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
+		    BUP, FX_NOW, &was_new), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, MANY + 1, BUP)->message_id,
+	    BUP, FX_NOW, &was_new), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), MANY + 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(DISTINCT id) FROM receipts"),
+	    MANY + 1);
+	/* ids in the order the receipts were queued */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts r JOIN "
+	    "messages m USING (message_id) JOIN receipts r2 ON r2.id > r.id "
+	    "JOIN messages m2 ON m2.message_id = r2.message_id WHERE m2.seq < "
+	    "m.seq"), 0);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* messages keeps room in its pages for the delivery's UPDATE (a HOT
+ * update: no new index entries), in a new store and, set at open, in one
+ * made before the setting existed. */
+Test(pgbatch, messages_pages_keep_room_for_updates)
+{
+	static const char *const q = "SELECT count(*) FROM pg_class WHERE "
+	    "relname = 'messages' AND 'fillfactor=50' = ANY (reloptions)";
+	struct fx f;
+
+	fx_init(&f);
+	cr_expect_eq(fx_sql_int(&f, q), 1);
+	fx_sql_exec(&f, "ALTER TABLE messages RESET (fillfactor)");
+	cr_assert_eq(fx_sql_int(&f, q), 0);
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, q), 1, "set again at open");
+	fx_fini(&f);
+}

@@ -301,4 +301,11 @@ int store_sqlite_read_begin(struct store_be *st, bool *own,
     struct nara_err *err);
 void store_sqlite_read_end(struct store_be *st, bool own);
 
+/* The VFS that gathers a commit's writes to the WAL into one write
+ * (store_sqlite_walbuf.c), registered once; its name, or NULL when the
+ * default VFS cannot carry it. */
+const char *store_sqlite_walbuf_register(void);
+/* Writes to WAL files it was given and writes it made, since start. */
+void store_sqlite_walbuf_counts(uint64_t *in, uint64_t *out);
+
 #endif

@@ -130,6 +130,7 @@ struct store_be {
 	 * begin was this store's last commit's (committed_*) */
 	struct known *known;
 	size_t n_known;
+	size_t known_bytes;        /* of the rows listed, all nodes */
 	bool sole, committed_known;
 	int64_t committed_seq;
 	uint8_t committed_hash[AUDIT_HASH_LEN];

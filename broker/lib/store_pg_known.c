@@ -37,7 +37,11 @@
 
 #define KNOWN_MAX 512
 #define ROWS_MAX 1024             /* rows listed per node and kind */
-#define ROWS_BYTES (8u << 20)     /* their bytes per node and kind */
+#define ROWS_BYTES (4u << 20)     /* their bytes per node and kind */
+#define ALL_BYTES (64u << 20)     /* and in all: past it a node's entry is
+                                   * forgotten instead (its next load
+                                   * reads), so a recipient that does not
+                                   * take its mail holds no more than this */
 
 /* A row a load would return: a queued message or a receipt. */
 struct known_row {
@@ -74,7 +78,7 @@ usable(const struct store_be *st, const char *node)
 }
 
 static void
-rows_free(struct known *k, int kind)
+rows_free(struct store_be *st, struct known *k, int kind)
 {
 	struct known_row *r, *next;
 
@@ -82,6 +86,7 @@ rows_free(struct known *k, int kind)
 		next = r->next;
 		free(r);
 	}
+	st->known_bytes -= k->bytes[kind];
 	k->rows[kind] = k->last[kind] = NULL;
 	k->n[kind] = k->bytes[kind] = 0;
 }
@@ -123,7 +128,7 @@ pg_known_set(struct store_be *st, int kind, const char *node, int64_t after)
 		snprintf(k->node, sizeof(k->node), "%s", node);
 	}
 	/* the read got every row: those listed before were among them */
-	rows_free(k, kind);
+	rows_free(st, k, kind);
 	k->empty[kind] = true;
 	k->after[kind] = after;
 }
@@ -134,7 +139,7 @@ pg_known_drop(struct store_be *st, int kind, const char *node)
 	struct known *k = node != NULL ? find(st, node) : NULL;
 
 	if (k != NULL) {
-		rows_free(k, kind);
+		rows_free(st, k, kind);
 		k->empty[kind] = false;
 	}
 }
@@ -150,7 +155,8 @@ append(struct store_be *st, int kind, const char *node, struct known_row *row)
 		goto drop;
 	if (row == NULL || row->key <= k->after[kind] ||
 	    (k->last[kind] != NULL && row->key <= k->last[kind]->key) ||
-	    k->n[kind] >= ROWS_MAX || k->bytes[kind] + row->bytes > ROWS_BYTES)
+	    k->n[kind] >= ROWS_MAX || k->bytes[kind] + row->bytes > ROWS_BYTES ||
+	    st->known_bytes + row->bytes > ALL_BYTES)
 		goto drop;
 	row->next = NULL;
 	if (k->last[kind] != NULL)
@@ -160,6 +166,7 @@ append(struct store_be *st, int kind, const char *node, struct known_row *row)
 	k->last[kind] = row;
 	k->n[kind]++;
 	k->bytes[kind] += row->bytes;
+	st->known_bytes += row->bytes;
 	return;
 drop:
 	free(row);
@@ -272,6 +279,7 @@ pg_known_gone(struct store_be *st, int kind, const char *node, int64_t key)
 		k->last[kind] = prev;
 	k->n[kind]--;
 	k->bytes[kind] -= r->bytes;
+	st->known_bytes -= r->bytes;
 	free(r);
 }
 
@@ -323,6 +331,7 @@ answer(struct store_be *st, int kind, const char *node, int64_t after,
 			k->last[kind] = NULL;
 		k->n[kind]--;
 		k->bytes[kind] -= r->bytes;
+		st->known_bytes -= r->bytes;
 		free(r);
 	}
 	k->after[kind] = after;
@@ -356,7 +365,7 @@ pg_known_clear(struct store_be *st)
 {
 	for (size_t i = 0; i < st->n_known; i++)
 		for (int kind = 0; kind < PG_KNOWN_KINDS; kind++)
-			rows_free(&st->known[i], kind);
+			rows_free(st, &st->known[i], kind);
 	st->n_known = 0;
 }
 

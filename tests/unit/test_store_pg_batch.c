@@ -500,3 +500,35 @@ Test(pgbatch, messages_pages_keep_room_for_updates)
 	cr_expect_eq(fx_sql_int(&f, q), 1, "set again at open");
 	fx_fini(&f);
 }
+
+/* A node's list is bounded (1,024 rows, store_pg_known.c): past it the
+ * node's entry is forgotten and its next pass reads, with the same rows
+ * as the database gives. */
+Test(pgbatch, a_list_past_its_bound_is_forgotten_and_read)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct seen mem, db;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	uint64_t rt;
+
+	fx_init(&f);
+	cr_expect_eq(batch_close(&f, batch_open(&f)), 2);
+	rt = batch_open(&f);
+	pass(&f, BUP, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 3);
+	rt = batch_open(&f);
+	for (int i = 1; i <= 1025; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	rt = round_trips(&f);
+	pass(&f, BUP, 0, 0, &mem);
+	cr_expect_eq(round_trips(&f) - rt, 1, "the pass read");
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(mem.n, N);
+	pass_read(&f, BUP, 0, 0, &db);
+	expect_same(&mem, &db, "past the bound");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

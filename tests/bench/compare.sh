@@ -17,29 +17,8 @@ bench=$top/build/bench/bench_e2e
 this_narad=$top/build/bin/narad
 
 case $rounds in ''|*[!0-9]*) echo "compare.sh: ROUNDS must be a number" >&2; exit 2;; esac
-base=$(git -C "$top" rev-parse --verify --quiet "$base_ref^{commit}") || {
-	echo "compare.sh: $base_ref is not a commit of this repository" >&2
-	exit 2
-}
-short=$(git -C "$top" rev-parse --short "$base")
-base_build=$top/build/base-$short
-base_narad=$base_build/bin/narad
-
-# Build BASE's narad (and the nara-pki bench_e2e finds beside it) from
-# BASE's own sources into its own build directory.
-if [ ! -x "$base_narad" ] || [ ! -x "$base_build/bin/nara-pki" ]; then
-	src=$(mktemp -d)
-	trap 'rm -rf "$src"' EXIT INT TERM
-	echo "compare: building narad of $short into $base_build"
-	git -C "$top" archive "$base" | tar -x -C "$src"
-	make -C "$src" -j"$(nproc)" B="$base_build" "$base_narad" \
-	    "$base_build/bin/nara-pki" > "$base_build.log" 2>&1 || {
-		echo "compare.sh: building $short failed; see $base_build.log" >&2
-		exit 1
-	}
-	rm -rf "$src"
-	trap - EXIT INT TERM
-fi
+. "$top/tests/bench/base_build.sh"
+base_build compare.sh "$base_ref"
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT INT TERM

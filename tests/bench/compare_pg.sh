@@ -22,26 +22,8 @@ args=${BENCH_COMPARE_ARGS:--n 5000 -m ipc}
 bench=$top/build/bench/bench_broker
 
 case $rounds in ''|*[!0-9]*) echo "compare_pg.sh: ROUNDS must be a number" >&2; exit 2;; esac
-base=$(git -C "$top" rev-parse --verify --quiet "$base_ref^{commit}") || {
-	echo "compare_pg.sh: $base_ref is not a commit of this repository" >&2
-	exit 2
-}
-short=$(git -C "$top" rev-parse --short "$base")
-base_build=$top/build/base-$short
-base_narad=$base_build/bin/narad
-if [ ! -x "$base_narad" ]; then
-	src=$(mktemp -d)
-	trap 'rm -rf "$src"' EXIT INT TERM
-	echo "compare_pg: building narad of $short into $base_build"
-	git -C "$top" archive "$base" | tar -x -C "$src"
-	make -C "$src" -j"$(nproc)" B="$base_build" "$base_narad" \
-	    > "$base_build.log" 2>&1 || {
-		echo "compare_pg.sh: building $short failed; see $base_build.log" >&2
-		exit 1
-	}
-	rm -rf "$src"
-	trap - EXIT INT TERM
-fi
+. "$top/tests/bench/base_build.sh"
+base_build compare_pg.sh "$base_ref"
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT INT TERM

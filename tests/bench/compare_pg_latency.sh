@@ -1,0 +1,76 @@
+#!/bin/sh
+# compare_pg_latency.sh — bench_e2e's latency part on the PostgreSQL
+# backend with two narad binaries in one run: this tree's (build/bin) and
+# one built from BASE (base_build.sh). They run alternately (A B B A ...),
+# each on a new, empty database that is dropped after, so that whatever
+# else the machine does hits both alike: on a shared two-core machine the
+# p99 of one run swings by a factor of four, the ratio between neighbours
+# far less. Printed for each run: intended -> Accepted p50, p99, p99.9 and
+# narad's CPU per message; then the medians and the ratios this/base.
+#
+# usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]
+#   CONNINFO: libpq conninfo of a PostgreSQL server (say, the primary of
+#   tests/demo/pgpair.sh) where this user may create databases.
+# BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t latency -r 1000
+#   -d 8; one rate)
+set -eu
+top=${NARA_TOP:?set NARA_TOP}
+base_ref=${1:?usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]}
+conninfo=${2:?usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]}
+rounds=${3:-4}
+args=${BENCH_COMPARE_ARGS:--t latency -r 1000 -d 8}
+bench=$top/build/bench/bench_e2e
+
+case $rounds in ''|*[!0-9]*) echo "compare_pg_latency.sh: ROUNDS must be a number" >&2; exit 2;; esac
+. "$top/tests/bench/base_build.sh"
+base_build compare_pg_latency.sh "$base_ref"
+
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT INT TERM
+n_db=0
+
+# run_one WHICH NARAD: appends "which p50 p99 p99.9 us_per_msg".
+run_one() {
+	which=$1 narad=$2 out=$(mktemp)
+	n_db=$((n_db + 1))
+	db=nara_lat_$$_$n_db
+	psql -X -q "$conninfo" -c "CREATE DATABASE $db" >/dev/null
+	if ! "$bench" -b "$narad" -P "$conninfo dbname=$db" $args > "$out" 2>&1
+	then
+		echo "compare_pg_latency.sh: bench_e2e failed ($which):" >&2
+		tail -n 20 "$out" >&2
+		psql -X -q "$conninfo" -c "DROP DATABASE $db" >/dev/null || :
+		exit 1
+	fi
+	psql -X -q "$conninfo" -c "DROP DATABASE $db" >/dev/null
+	awk -v w="$which" '
+		/intended -> Accepted/ && p50 == "" { p50 = $5; p99 = $8; p999 = $11 }
+		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
+		END { if (p50 == "") exit 1; print w, p50, p99, p999, us }
+	' "$out" >> "$results"
+	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg\n", $1, $2, $3, $4, $5 }'
+	rm -f "$out"
+}
+
+echo "compare_pg_latency: bench_e2e $args on PostgreSQL, $rounds rounds, this tree ($(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ', with changes')) against $short"
+i=1
+while [ "$i" -le "$rounds" ]; do
+	echo "round $i"
+	if [ $((i % 2)) -eq 1 ]; then
+		run_one this "$top/build/bin/narad"; run_one base "$base_narad"
+	else
+		run_one base "$base_narad"; run_one this "$top/build/bin/narad"
+	fi
+	i=$((i + 1))
+done
+
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for col in 2 3 4 5; do
+	case $col in 2) name="p50 ms";; 3) name="p99 ms";; 4) name="p99.9 ms";; *) name="narad us/msg";; esac
+	t=$(awk -v c=$col '$1 == "this" { print $c }' "$results" | median)
+	b=$(awk -v c=$col '$1 == "base" { print $c }' "$results" | median)
+	awk -v n="$name" -v t="$t" -v b="$b" 'BEGIN {
+		printf "median %-13s this %8.2f  base %8.2f  ratio this/base %.2f\n", n, t, b, (b > 0 ? t / b : 0) }'
+done

@@ -379,6 +379,14 @@ store_replication(struct store *st, int *sync_standbys)
 	return st->ops->replication(st->be, sync_standbys);
 }
 
+void
+store_costs(struct store *st, struct store_costs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st != NULL && st->ops->costs != NULL)
+		st->ops->costs(st->be, out);
+}
+
 int
 store_read_begin(struct store *st, bool *own, struct nara_err *err)
 {

@@ -270,6 +270,16 @@ int store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
  * applicable (SQLite: one local file). 0, or -1 on a bad call. */
 int store_replication(struct store *st, int *sync_standbys);
 
+/* What the batches cost in waits for the database, for /metrics: batches
+ * committed and round trips to the server (answers waited for, in
+ * batches and outside) since the store was opened. PostgreSQL only; both
+ * 0 for SQLite, whose commits wait for no server. */
+struct store_costs {
+	uint64_t batches;
+	uint64_t round_trips;
+};
+void store_costs(struct store *st, struct store_costs *out);
+
 /* HMAC-SHA-256 of a personal number under the pseudonym key, hex (65 bytes). */
 int store_pseudonym(const struct store *st, const char *personal_number,
     char hex[65]);

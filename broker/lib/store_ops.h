@@ -93,6 +93,8 @@ struct store_ops {
 	int (*audit_head)(struct store_be *st, int64_t *seq, uint8_t hash[32],
 	    struct nara_err *err);
 	int (*replication)(struct store_be *st, int *sync_standbys);
+	/* NULL: nothing to count (store_costs gives zeros). */
+	void (*costs)(struct store_be *st, struct store_costs *out);
 	int (*read_begin)(struct store_be *st, bool *own, struct nara_err *err);
 	void (*read_end)(struct store_be *st, bool own);
 	/* NULL: the backend cannot be shared by several narads. */

@@ -166,6 +166,13 @@ store_pg_replication(struct store_be *st, int *sync_standbys)
 	return 0;
 }
 
+void
+store_pg_costs(struct store_be *st, struct store_costs *out)
+{
+	out->batches = st->batches;
+	out->round_trips = st->round_trips;
+}
+
 /* ---------------------------------------------------------------- upkeep */
 
 static int

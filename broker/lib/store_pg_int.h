@@ -343,6 +343,7 @@ int store_pg_lease(struct store_be *st, const char *instance, int64_t ttl_ms,
 int store_pg_lease_release(struct store_be *st, const char *instance,
     struct nara_err *err);
 int store_pg_replication(struct store_be *st, int *sync_standbys);
+void store_pg_costs(struct store_be *st, struct store_costs *out);
 int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
 void store_pg_read_end(struct store_be *st, bool own);
 

@@ -44,6 +44,7 @@ const struct store_ops store_pg_ops = {
 	.audit_hash = store_pg_audit_hash,
 	.audit_head = store_pg_audit_head,
 	.replication = store_pg_replication,
+	.costs = store_pg_costs,
 	.read_begin = store_pg_read_begin,
 	.read_end = store_pg_read_end,
 	.lease = store_pg_lease,

@@ -5,6 +5,8 @@
  * (store_replication, read at start and every 10 s); without one a commit
  * may be lost with the primary, and naractl status, /api/status and
  * /metrics say so. SQLite: one local file, replication not applicable.
+ * /metrics also counts the PostgreSQL store's batches and the round trips
+ * they waited for (store_costs).
  */
 #include "status.h"
 
@@ -57,9 +59,23 @@ status_store_json(const struct broker *b)
 void
 status_store_metrics(struct evbuffer *o, const struct broker *b)
 {
+	struct store_costs c;
 	int n = sync_standbys(b);
 
-	if (!is_pg(b) || n < 0)
+	if (!is_pg(b))
+		return;
+	store_costs(broker_store(b), &c);
+	evbuffer_add_printf(o, "# HELP nara_store_batches_total Batches the "
+	    "PostgreSQL store committed since narad started.\n"
+	    "# TYPE nara_store_batches_total counter\n"
+	    "nara_store_batches_total %llu\n", (unsigned long long)c.batches);
+	evbuffer_add_printf(o, "# HELP nara_store_round_trips_total Answers "
+	    "of the PostgreSQL server narad waited for since it started (two "
+	    "per batch, one more when a batch must read).\n"
+	    "# TYPE nara_store_round_trips_total counter\n"
+	    "nara_store_round_trips_total %llu\n",
+	    (unsigned long long)c.round_trips);
+	if (n < 0)
 		return;
 	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "
 	    "standbys confirming every commit of the PostgreSQL store, as last "

@@ -183,6 +183,25 @@ expect_audit_intact(void)
 	cr_expect(strstr(out, "intact") != NULL, "%s", out);
 }
 
+/* The store's batches and round trips in /metrics: narad committed some
+ * (its start is audited), each waited at least for its begin and its
+ * commit. */
+static void
+expect_costs(const char *metrics)
+{
+	const char *b = strstr(metrics, "\nnara_store_batches_total ");
+	const char *r = strstr(metrics, "\nnara_store_round_trips_total ");
+	unsigned long long batches = 0, trips = 0;
+
+	cr_assert(b != NULL && r != NULL, "no batch or round trip counter in "
+	    "/metrics:\n%s", metrics);
+	cr_assert_eq(sscanf(b, "\nnara_store_batches_total %llu", &batches), 1);
+	cr_assert_eq(sscanf(r, "\nnara_store_round_trips_total %llu", &trips), 1);
+	cr_expect_geq(batches, 1);
+	cr_expect_geq(trips, 2 * batches, "%llu round trips for %llu batches",
+	    trips, batches);
+}
+
 /* naractl status (text and --json) on the replication: standbys
  * synchronous standbys confirm every commit, or none and the warning. */
 static void
@@ -223,6 +242,7 @@ expect_replication(int standbys)
 	snprintf(want, sizeof(want), "\nnara_store_replication_ok %d\n",
 	    standbys > 0);
 	cr_expect(strstr(out, want) != NULL, "no %s in /metrics", want + 1);
+	expect_costs(out);
 }
 
 /* A primary alone: narad warns in its log and naractl status says that

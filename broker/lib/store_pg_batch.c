@@ -56,63 +56,85 @@ pg_head_read(struct store_be *st, struct nara_err *err)
 	return 0;
 }
 
+/* The next value of block b; 0 when it is used up. */
+static int64_t
+block_next(struct pg_block *b)
+{
+	return b->next > 0 && b->next <= b->last ? b->next++ : 0;
+}
+
 int64_t
 pg_seq_take(struct store_be *st)
 {
-	if (st->new_next > 0 && st->new_next <= st->new_last)
-		return st->new_next++;
-	return 0;
+	return block_next(&st->seqs);
 }
 
 int64_t
 pg_rcpt_take(struct store_be *st)
 {
-	if (st->rcpt_next > 0 && st->rcpt_next <= st->rcpt_last)
-		return st->rcpt_next++;
-	return 0;
+	return block_next(&st->rcpt_ids);
 }
 
 static void
 kept_clear(struct store_be *st)
 {
 	PQclear(st->head_res);
-	PQclear(st->block_res);
-	PQclear(st->rblock_res);
+	PQclear(st->seqs.res);
+	PQclear(st->rcpt_ids.res);
 	PQclear(st->size_res);
-	st->head_res = st->block_res = st->rblock_res = st->size_res = NULL;
+	st->head_res = st->seqs.res = st->rcpt_ids.res = st->size_res = NULL;
 }
 
-/* The block of a P_SEQ_BLOCK or P_RCPT_BLOCK answer (the last of size
- * values) into *next..*last. */
 static void
-block_take(const PGresult *r, int64_t size, int64_t *next, int64_t *last)
+blocks_clear(struct store_be *st)
 {
-	int64_t end;
-
-	*next = *last = 0;
-	if (r == NULL || PQntuples(r) != 1)
-		return;
-	end = pg_int(r, 0, 0);
-	if (end >= size) {
-		*next = end - size + 1;
-		*last = end;
-	}
+	st->seqs.next = st->seqs.last = 0;
+	st->rcpt_ids.next = st->rcpt_ids.last = 0;
 }
 
+/* Ask for size values of a sequence (statement s, P_SEQ_BLOCK or
+ * P_RCPT_BLOCK) into b. */
 static int
-block_send(struct store_be *st, struct nara_err *err)
+block_send(struct store_be *st, enum pg_stmt s, int64_t size,
+    struct pg_block *b, const char *what, struct nara_err *err)
 {
 	struct pg_params p;
 
 	pg_params_init(&p);
-	pg_param_int(&p, PG_SEQ_BLOCK);
-	if (pg_send_keep(st, P_SEQ_BLOCK, &p, &st->block_res,
-	    "taking message seqs", err) != 0)
-		return -1;
+	pg_param_int(&p, size);
+	return pg_send_keep(st, s, &p, &b->res, what, err);
+}
+
+/* The answer (the last of the size values) into b->next..b->last. */
+static void
+block_take(struct pg_block *b, int64_t size)
+{
+	int64_t end;
+
+	b->next = b->last = 0;
+	if (b->res == NULL || PQntuples(b->res) != 1)
+		return;
+	end = pg_int(b->res, 0, 0);
+	if (end >= size) {
+		b->next = end - size + 1;
+		b->last = end;
+	}
+}
+
+/* What the batch did not use of b back to its sequence (statement s),
+ * sent with COMMIT. Not when the block ran out: then the sequence itself
+ * gave the values past it. */
+static int
+block_give_back(struct store_be *st, enum pg_stmt s,
+    const struct pg_block *b, const char *what, struct nara_err *err)
+{
+	struct pg_params p;
+
+	if (b->next <= 0 || b->next > b->last)
+		return 0;
 	pg_params_init(&p);
-	pg_param_int(&p, PG_RCPT_BLOCK);
-	return pg_send_keep(st, P_RCPT_BLOCK, &p, &st->rblock_res,
-	    "taking receipt ids", err);
+	pg_param_int(&p, b->next);
+	return pg_send(st, s, &p, what, err);
 }
 
 /* Lock and read the head, take a block of seqs (and read the size): sent
@@ -123,7 +145,10 @@ begin_read(struct store_be *st, struct nara_err *err)
 	PGresult *r;
 
 	if (pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res, "reading the "
-	    "audit head", err) != 0 || block_send(st, err) != 0 ||
+	    "audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
+	    PG_SEQ_BLOCK, &st->seqs, "taking message seqs", err) != 0 ||
+	    block_send(st, P_RCPT_BLOCK, PG_RCPT_BLOCK, &st->rcpt_ids,
+	    "taking receipt ids", err) != 0 ||
 	    (st->max_bytes > 0 && pg_send_keep(st, P_DB_SIZE, NULL,
 	    &st->size_res, "database size", err) != 0) ||
 	    pg_pipe_flush(st, err) != 0)
@@ -134,9 +159,8 @@ begin_read(struct store_be *st, struct nara_err *err)
 	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
 	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
 		st->head_seq = pg_int(r, 0, 0);
-	block_take(st->block_res, PG_SEQ_BLOCK, &st->new_next, &st->new_last);
-	block_take(st->rblock_res, PG_RCPT_BLOCK, &st->rcpt_next,
-	    &st->rcpt_last);
+	block_take(&st->seqs, PG_SEQ_BLOCK);
+	block_take(&st->rcpt_ids, PG_RCPT_BLOCK);
 	if (st->size_res != NULL)
 		st->db_bytes = pg_int(st->size_res, 0, 0);
 	kept_clear(st);
@@ -195,8 +219,7 @@ spec_forget(struct store_be *st, bool mark)
 }
 
 /* The new head, and the seqs and receipt ids the batch did not use back
- * to their sequences, sent with COMMIT. Not when a block ran out: then
- * the sequence itself gave the values past it. */
+ * to their sequences, sent with COMMIT. */
 static int
 commit_send(struct store_be *st, struct nara_err *err)
 {
@@ -210,19 +233,11 @@ commit_send(struct store_be *st, struct nara_err *err)
 	if (st->head_dirty && pg_send(st, P_HEAD_SAVE, &p, "saving the audit "
 	    "head", err) != 0)
 		return -1;
-	pg_params_init(&p);
-	pg_param_int(&p, st->new_next);
-	if (st->new_next > 0 && st->new_next <= st->new_last &&
-	    pg_send(st, P_SEQ_GIVE_BACK, &p, "giving message seqs back",
-	    err) != 0)
+	if (block_give_back(st, P_SEQ_GIVE_BACK, &st->seqs, "giving message "
+	    "seqs back", err) != 0)
 		return -1;
-	pg_params_init(&p);
-	pg_param_int(&p, st->rcpt_next);
-	if (st->rcpt_next > 0 && st->rcpt_next <= st->rcpt_last &&
-	    pg_send(st, P_RCPT_GIVE_BACK, &p, "giving receipt ids back",
-	    err) != 0)
-		return -1;
-	return 0;
+	return block_give_back(st, P_RCPT_GIVE_BACK, &st->rcpt_ids, "giving "
+	    "receipt ids back", err);
 }
 
 int
@@ -238,7 +253,7 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 	}
 	if (commit_send(st, err) != 0 || pg_pipe_commit(st, err) != 0)
 		goto fail;
-	st->new_next = st->new_last = st->rcpt_next = st->rcpt_last = 0;
+	blocks_clear(st);
 	spec_forget(st, false);
 	st->committed_known = true;
 	st->committed_seq = st->head_seq;
@@ -268,7 +283,7 @@ store_pg_rollback(struct store_be *st)
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	/* the database is the truth again: look before writing what the
 	 * cache said */
-	st->new_next = st->new_last = st->rcpt_next = st->rcpt_last = 0;
+	blocks_clear(st);
 	pg_cache_clear(st);
 	pg_known_clear(st);
 	spec_forget(st, true);

@@ -62,6 +62,13 @@ enum pg_stmt {
  * back (store_pg_known.c). */
 #define PG_RCPT_BLOCK 512
 
+/* Values a batch takes from a sequence at begin (store_pg_batch.c):
+ * next..last, none when next is 0 or past last; res keeps the answer. */
+struct pg_block {
+	int64_t next, last;
+	PGresult *res;
+};
+
 struct pg_cache;     /* store_pg_cache.c */
 struct pg_lanes;     /* store_pg_lanes.c */
 struct known;        /* store_pg_known.c */
@@ -117,10 +124,9 @@ struct store_be {
 	int64_t head_seq, saved_seq;
 	uint8_t head_hash[AUDIT_HASH_LEN], saved_hash[AUDIT_HASH_LEN];
 	bool head_dirty;
-	int64_t new_next, new_last;     /* seq block of the open batch */
-	int64_t rcpt_next, rcpt_last;   /* receipt id block of the open batch */
-	PGresult *head_res, *block_res, *rblock_res, *size_res; /* kept
-	                                 * answers */
+	struct pg_block seqs;      /* message seqs of the open batch */
+	struct pg_block rcpt_ids;  /* receipt ids of the open batch */
+	PGresult *head_res, *size_res; /* kept answers */
 
 	/* what the store knows of its messages and receipts (a cache: what
 	 * is not in it costs a round trip); cleared when a batch fails */

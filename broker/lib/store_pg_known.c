@@ -133,25 +133,30 @@ pg_known_set(struct store_be *st, int kind, const char *node, int64_t after)
 	k->after[kind] = after;
 }
 
+/* k no longer knows anything of kind. */
+static void
+forget(struct store_be *st, struct known *k, int kind)
+{
+	rows_free(st, k, kind);
+	k->empty[kind] = false;
+}
+
 void
 pg_known_drop(struct store_be *st, int kind, const char *node)
 {
 	struct known *k = node != NULL ? find(st, node) : NULL;
 
-	if (k != NULL) {
-		rows_free(st, k, kind);
-		k->empty[kind] = false;
-	}
+	if (k != NULL)
+		forget(st, k, kind);
 }
 
-/* Append row (allocated by the caller) to node's list of kind, or forget
- * the entry when the list would grow past its bounds. */
+/* Append row (allocated by the caller; NULL when that failed) to k's list
+ * of kind, or forget k's entry of that kind when the list would grow past
+ * its bounds. */
 static void
-append(struct store_be *st, int kind, const char *node, struct known_row *row)
+append(struct store_be *st, struct known *k, int kind, struct known_row *row)
 {
-	struct known *k = find(st, node);
-
-	if (k == NULL || !k->empty[kind])
+	if (!k->empty[kind])
 		goto drop;
 	if (row == NULL || row->key <= k->after[kind] ||
 	    (k->last[kind] != NULL && row->key <= k->last[kind]->key) ||
@@ -170,7 +175,7 @@ append(struct store_be *st, int kind, const char *node, struct known_row *row)
 	return;
 drop:
 	free(row);
-	pg_known_drop(st, kind, node);
+	forget(st, k, kind);
 }
 
 void
@@ -180,16 +185,18 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 	const char *strs[] = { m->message_id, m->conversation_id, m->sender,
 	    m->sender_node, m->recipient, m->recipient_node, m->author,
 	    subject };
+	struct known *k = m->recipient_node ? find(st, m->recipient_node) :
+	    NULL;
 	struct known_row *row;
 	size_t size = m->payload_len;
 	char *at;
 
+	if (k == NULL)
+		return;
 	if (!usable(st, m->recipient_node) || m->seq <= 0) {
-		pg_known_drop(st, PG_KNOWN_QUEUE, m->recipient_node);
+		forget(st, k, PG_KNOWN_QUEUE);
 		return;
 	}
-	if (find(st, m->recipient_node) == NULL)
-		return;
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		size += pg_text_len(strs[i]);
 	if ((row = calloc(1, sizeof(*row) + size)) != NULL) {
@@ -216,22 +223,23 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 		row->m.author = pg_put_text(&at, m->author);
 		row->subject = pg_put_text(&at, subject);
 	}
-	append(st, PG_KNOWN_QUEUE, m->recipient_node, row);
+	append(st, k, PG_KNOWN_QUEUE, row);
 }
 
 void
 pg_known_add_rcpt(struct store_be *st, const struct store_receipt *r)
 {
+	struct known *k = r->node ? find(st, r->node) : NULL;
 	struct known_row *row;
 	size_t size;
 	char *at;
 
+	if (k == NULL)
+		return;
 	if (!usable(st, r->node) || r->id <= 0) {
-		pg_known_drop(st, PG_KNOWN_RECEIPTS, r->node);
+		forget(st, k, PG_KNOWN_RECEIPTS);
 		return;
 	}
-	if (find(st, r->node) == NULL)
-		return;
 	size = r->encoded_len + pg_text_len(r->node) + pg_text_len(r->message_id);
 	if ((row = calloc(1, sizeof(*row) + size)) != NULL) {
 		at = row->data;
@@ -247,7 +255,7 @@ pg_known_add_rcpt(struct store_be *st, const struct store_receipt *r)
 		row->r.node = pg_put_text(&at, r->node);
 		row->r.message_id = pg_put_text(&at, r->message_id);
 	}
-	append(st, PG_KNOWN_RECEIPTS, r->node, row);
+	append(st, k, PG_KNOWN_RECEIPTS, row);
 }
 
 static struct known_row *

@@ -207,13 +207,28 @@ walk_msgs(struct store_be *st, enum pg_stmt s, const struct pg_params *p,
 	return n;
 }
 
+/* The queue rows of r (node's, after after_seq) to fn; what the walk
+ * learnt goes to the known reads (store_pg_known.c). */
+static int
+walk_queue_rows(struct store_be *st, PGresult *r, const char *node,
+    int64_t after_seq, int limit, store_msg_fn fn, void *arg)
+{
+	int64_t last = after_seq;
+	bool all = false;
+	int n = walk_msg_rows(st, r, true, fn, arg, limit, &all, &last);
+
+	if (all)
+		pg_known_set(st, PG_KNOWN_QUEUE, node, last);
+	return n;
+}
+
 int
 store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
     int limit, store_msg_fn fn, void *arg)
 {
-	int64_t last = after_seq;
 	struct pg_params p;
-	bool all = false;
+	PGresult *r;
+	bool all;
 	int n;
 
 	if (limit <= 0)
@@ -221,10 +236,10 @@ store_pg_queue_load(struct store_be *st, const char *node, int64_t after_seq,
 	if ((n = pg_known_msgs(st, node, after_seq, limit, fn, arg, &all)) >= 0)
 		return n;
 	load_params(&p, node, after_seq, limit);
-	n = walk_msgs(st, P_QUEUE_LOAD, &p, true, fn, arg, "loading a queue",
-	    limit, &all, &last);
-	if (n >= 0 && all)
-		pg_known_set(st, PG_KNOWN_QUEUE, node, last);
+	if (pg_run(st, P_QUEUE_LOAD, &p, &r, "loading a queue", NULL) != 0)
+		return -1;
+	n = walk_queue_rows(st, r, node, after_seq, limit, fn, arg);
+	PQclear(r);
 	return n;
 }
 
@@ -281,9 +296,8 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 {
 	struct pg_params p;
 	PGresult *r;
-	int n;
-
 	bool all;
+	int n;
 
 	if (limit <= 0)
 		return 0;
@@ -297,37 +311,39 @@ store_pg_receipts_load(struct store_be *st, const char *node,
 	return n;
 }
 
-/* Every load sent before the first answer is read: one round trip. Only
- * inside a batch's pipeline; otherwise 1, and store.c reads them one by
- * one. */
+/* One of a pass's loads: answered from the known rows, or the answer of
+ * its read. */
+struct load_slot {
+	bool known;
+	PGresult *res;
+};
+
+/* Every load the known rows cannot answer is sent before the first answer
+ * is read: one round trip, none when they answer all. Then each node's
+ * receipts and messages go to its callbacks, from the list or from the
+ * answer. Only inside a batch's pipeline; otherwise 1, and store.c reads
+ * them one by one. */
 int
 store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 {
-	PGresult **res;
+	struct load_slot *rc_of, *msg_of;   /* per node: receipts, queue */
 	struct pg_params p;
-	bool *from;
 	int rc = 0, reads = 0;
+	bool all;
 
 	if (!st->in_batch || !st->pipe || st->broken || n == 0 ||
-	    (res = calloc(2 * n, sizeof(*res))) == NULL)
+	    (rc_of = calloc(2 * n, sizeof(*rc_of))) == NULL)
 		return 1;
-	if ((from = calloc(2 * n, sizeof(*from))) == NULL) {
-		free(res);
-		return 1;
-	}
-	/* what the known rows cannot answer is read, all in one round
-	 * trip (none when they answer everything); then each node's
-	 * receipts and messages go to its callbacks in order, from the list
-	 * or from the answer */
+	msg_of = rc_of + n;
 	for (size_t i = 0; i < n; i++) {
 		v[i].rcpts = v[i].msgs = 0;
 		if (v[i].limit <= 0)
 			continue;
-		from[2 * i] = pg_known_answers(st, PG_KNOWN_RECEIPTS,
+		rc_of[i].known = pg_known_answers(st, PG_KNOWN_RECEIPTS,
 		    v[i].node, v[i].rcpt_after);
-		from[2 * i + 1] = pg_known_answers(st, PG_KNOWN_QUEUE,
+		msg_of[i].known = pg_known_answers(st, PG_KNOWN_QUEUE,
 		    v[i].node, v[i].msg_after);
-		reads += !from[2 * i] + !from[2 * i + 1];
+		reads += !rc_of[i].known + !msg_of[i].known;
 	}
 	if (reads > 0 && pg_lanes_flush(st, NULL) != 0)
 		rc = -1;
@@ -335,47 +351,39 @@ store_pg_loads(struct store_be *st, struct store_load *v, size_t n)
 		if (v[i].limit <= 0)
 			continue;
 		load_params(&p, v[i].node, v[i].rcpt_after, v[i].limit);
-		if (!from[2 * i] && pg_send_keep(st, P_RECEIPTS_LOAD, &p,
-		    &res[2 * i], "loading receipts", NULL) != 0)
+		if (!rc_of[i].known && pg_send_keep(st, P_RECEIPTS_LOAD, &p,
+		    &rc_of[i].res, "loading receipts", NULL) != 0)
 			rc = -1;
 		load_params(&p, v[i].node, v[i].msg_after, v[i].limit);
-		if (rc == 0 && !from[2 * i + 1] && pg_send_keep(st,
-		    P_QUEUE_LOAD, &p, &res[2 * i + 1], "loading a queue",
+		if (rc == 0 && !msg_of[i].known && pg_send_keep(st,
+		    P_QUEUE_LOAD, &p, &msg_of[i].res, "loading a queue",
 		    NULL) != 0)
 			rc = -1;
 	}
 	if (rc == 0 && reads > 0 && pg_pipe_flush(st, NULL) != 0)
 		rc = -1;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		int64_t last = v[i].msg_after;
-		bool all = false;
-
 		if (v[i].limit <= 0)
 			continue;
-		if (from[2 * i])
+		if (rc_of[i].known)
 			v[i].rcpts = pg_known_rcpts(st, v[i].node,
 			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg,
 			    &all);
-		else if (res[2 * i] != NULL)
-			v[i].rcpts = walk_rcpt_rows(st, res[2 * i], v[i].node,
+		else if (rc_of[i].res != NULL)
+			v[i].rcpts = walk_rcpt_rows(st, rc_of[i].res, v[i].node,
 			    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
-		if (from[2 * i + 1]) {
+		if (msg_of[i].known)
 			v[i].msgs = pg_known_msgs(st, v[i].node,
 			    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg,
 			    &all);
-			continue;
-		}
-		if (res[2 * i + 1] == NULL)
-			continue;
-		v[i].msgs = walk_msg_rows(st, res[2 * i + 1], true, v[i].mfn,
-		    v[i].arg, v[i].limit, &all, &last);
-		if (all)
-			pg_known_set(st, PG_KNOWN_QUEUE, v[i].node, last);
+		else if (msg_of[i].res != NULL)
+			v[i].msgs = walk_queue_rows(st, msg_of[i].res,
+			    v[i].node, v[i].msg_after, v[i].limit, v[i].mfn,
+			    v[i].arg);
 	}
 	for (size_t i = 0; i < 2 * n; i++)
-		PQclear(res[i]);
-	free(res);
-	free(from);
+		PQclear(rc_of[i].res);
+	free(rc_of);
 	return rc;
 }
 

@@ -17,7 +17,7 @@ bench=$top/build/bench/bench_e2e
 this_narad=$top/build/bin/narad
 
 case $rounds in ''|*[!0-9]*) echo "compare.sh: ROUNDS must be a number" >&2; exit 2;; esac
-. "$top/tests/bench/base_build.sh"
+. "$top/tests/bench/compare_common.sh"
 base_build compare.sh "$base_ref"
 
 results=$(mktemp)
@@ -59,9 +59,6 @@ while [ "$i" -le "$rounds" ]; do
 done
 
 # Medians per binary and the ratios.
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 for col in 2 3 4; do
 	t=$(awk -v c=$col '$1 == "this" { print $c }' "$results" | median)
 	b=$(awk -v c=$col '$1 == "base" { print $c }' "$results" | median)

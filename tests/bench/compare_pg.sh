@@ -22,7 +22,7 @@ args=${BENCH_COMPARE_ARGS:--n 5000 -m ipc}
 bench=$top/build/bench/bench_broker
 
 case $rounds in ''|*[!0-9]*) echo "compare_pg.sh: ROUNDS must be a number" >&2; exit 2;; esac
-. "$top/tests/bench/base_build.sh"
+. "$top/tests/bench/compare_common.sh"
 base_build compare_pg.sh "$base_ref"
 
 results=$(mktemp)
@@ -72,9 +72,6 @@ while [ "$i" -le "$rounds" ]; do
 	i=$((i + 1))
 done
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 for col in 3 4; do
 	[ "$col" = 3 ] && name="accepted" || name="delivered+acked"
 	for w in this base; do

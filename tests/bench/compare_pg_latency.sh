@@ -1,7 +1,7 @@
 #!/bin/sh
 # compare_pg_latency.sh — bench_e2e's latency part on the PostgreSQL
 # backend with two narad binaries in one run: this tree's (build/bin) and
-# one built from BASE (base_build.sh). They run alternately (A B B A ...),
+# one built from BASE (compare_common.sh). They run alternately (A B B A ...),
 # each on a new, empty database that is dropped after, so that whatever
 # else the machine does hits both alike: on a shared two-core machine the
 # p99 of one run swings by a factor of four, the ratio between neighbours
@@ -22,7 +22,7 @@ args=${BENCH_COMPARE_ARGS:--t latency -r 1000 -d 8}
 bench=$top/build/bench/bench_e2e
 
 case $rounds in ''|*[!0-9]*) echo "compare_pg_latency.sh: ROUNDS must be a number" >&2; exit 2;; esac
-. "$top/tests/bench/base_build.sh"
+. "$top/tests/bench/compare_common.sh"
 base_build compare_pg_latency.sh "$base_ref"
 
 results=$(mktemp)
@@ -64,9 +64,6 @@ while [ "$i" -le "$rounds" ]; do
 	i=$((i + 1))
 done
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 for col in 2 3 4 5; do
 	case $col in 2) name="p50 ms";; 3) name="p99 ms";; 4) name="p99.9 ms";; *) name="narad us/msg";; esac
 	t=$(awk -v c=$col '$1 == "this" { print $c }' "$results" | median)

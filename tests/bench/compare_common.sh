@@ -1,7 +1,9 @@
-# base_build.sh — sourced by the compare scripts: base_build NAME REF
-# builds narad and nara-pki of REF, a commit of this repository, from its
-# own sources into build/base-<short> (once; kept for later runs) and sets
-# base_narad and short. NAME names the caller in messages. Needs $top.
+# compare_common.sh — what the compare scripts share (sourced; needs $top).
+#
+# base_build NAME REF builds narad and nara-pki of REF, a commit of this
+# repository, from its own sources into build/base-<short> (once; kept for
+# later runs) and sets base_narad and short. NAME names the caller in
+# messages.
 base_build() {
 	_name=$1
 	_base=$(git -C "$top" rev-parse --verify --quiet "$2^{commit}") || {
@@ -24,4 +26,9 @@ base_build() {
 		exit 1
 	fi
 	rm -rf "$_src"
+}
+
+# median: the median of the numbers on standard input, one per line.
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }

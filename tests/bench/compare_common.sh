@@ -32,3 +32,44 @@ base_build() {
 median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# pg_wal_ready CONNINFO [STANDBY_CONNINFO] [SEGMENTS]: has the PostgreSQL
+# server (and its standby) keep SEGMENTS (default 16) write-ahead log files
+# ready for reuse, so that a run is measured as on a server in service.
+# A server that writes more WAL than its checkpoints recycled creates and
+# zero-fills a new 16 MiB segment file (wal_init_zero), and the commit
+# that needs it waits: about 80 ms here, every 16 MiB of WAL, on the
+# primary and again on a synchronous standby. A young cluster does that
+# all the time, one in service after its first checkpoints rarely.
+# The segments are made here by switching to a new one SEGMENTS times
+# (a logical message first, so that each switch has something to close),
+# then a checkpoint on the primary and, once the standby replayed it, a
+# restartpoint there recycles them as the next segments.
+pg_wal_ready() {
+	_ci=$1 _sb=${2:-} _n=${3:-16} _i=0
+	while [ "$_i" -lt "$_n" ]; do
+		psql -X -q -At "$_ci" \
+		    -c "SELECT pg_logical_emit_message(false, 'nara-bench', 'wal')" \
+		    -c "SELECT pg_switch_wal()" >/dev/null || return 1
+		_i=$((_i + 1))
+	done
+	psql -X -q "$_ci" -c CHECKPOINT >/dev/null || return 1
+	[ -n "$_sb" ] || return 0
+	_lsn=$(psql -X -At "$_ci" -c "SELECT checkpoint_lsn FROM pg_control_checkpoint()") || return 1
+	_i=0
+	until [ "$(psql -X -At "$_sb" -c "SELECT pg_last_wal_replay_lsn() >= '$_lsn'")" = t ]; do
+		_i=$((_i + 1))
+		if [ "$_i" -gt 300 ]; then
+			echo "pg_wal_ready: the standby did not replay $_lsn" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	psql -X -q "$_sb" -c CHECKPOINT >/dev/null
+}
+
+# pg_wal_files CONNINFO: how many files the server's pg_wal holds (a
+# segment created during a run raises it; a recycled one does not).
+pg_wal_files() {
+	psql -X -At "$1" -c "SELECT count(*) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}\$'"
+}

@@ -13,6 +13,13 @@
 #   tests/demo/pgpair.sh) where this user may create databases.
 # BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t latency -r 1000
 #   -d 8; one rate)
+# NARA_PG_STANDBY: conninfo of the synchronous standby, if there is one
+#   (tests/demo/pgpair.sh: port + 1), so that it too keeps WAL files ready
+# NARA_PG_WARM: WAL segments made ready before each run (default 16, one
+#   run of the default arguments writes about 4; 0: none, to measure a
+#   young server that creates every segment while the run waits for it).
+#   Each run's line says how many WAL files the primary / standby created
+#   during it.
 set -eu
 top=${NARA_TOP:?set NARA_TOP}
 base_ref=${1:?usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]}
@@ -20,6 +27,9 @@ conninfo=${2:?usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]}
 rounds=${3:-4}
 args=${BENCH_COMPARE_ARGS:--t latency -r 1000 -d 8}
 bench=$top/build/bench/bench_e2e
+standby=${NARA_PG_STANDBY:-}
+warm=${NARA_PG_WARM:-16}
+case $warm in ''|*[!0-9]*) echo "compare_pg_latency.sh: NARA_PG_WARM must be a number" >&2; exit 2;; esac
 
 case $rounds in ''|*[!0-9]*) echo "compare_pg_latency.sh: ROUNDS must be a number" >&2; exit 2;; esac
 . "$top/tests/bench/compare_common.sh"
@@ -29,12 +39,22 @@ results=$(mktemp)
 trap 'rm -f "$results"' EXIT INT TERM
 n_db=0
 
+# the standby's WAL files ("-" without NARA_PG_STANDBY)
+wal_files_standby() {
+	if [ -n "$standby" ]; then pg_wal_files "$standby"; else echo 0; fi
+}
+
 # run_one WHICH NARAD: appends "which p50 p99 p99.9 us_per_msg".
 run_one() {
 	which=$1 narad=$2 out=$(mktemp)
 	n_db=$((n_db + 1))
 	db=nara_lat_$$_$n_db
 	psql -X -q "$conninfo" -c "CREATE DATABASE $db" >/dev/null
+	if [ "$warm" -gt 0 ] && ! pg_wal_ready "$conninfo" "$standby" "$warm"; then
+		echo "compare_pg_latency.sh: cannot make WAL segments ready" >&2
+		exit 1
+	fi
+	f0=$(pg_wal_files "$conninfo") s0=$(wal_files_standby)
 	if ! "$bench" -b "$narad" -P "$conninfo dbname=$db" $args > "$out" 2>&1
 	then
 		echo "compare_pg_latency.sh: bench_e2e failed ($which):" >&2
@@ -42,13 +62,14 @@ run_one() {
 		psql -X -q "$conninfo" -c "DROP DATABASE $db" >/dev/null || :
 		exit 1
 	fi
+	new_p=$(($(pg_wal_files "$conninfo") - f0)) new_s=$(($(wal_files_standby) - s0))
 	psql -X -q "$conninfo" -c "DROP DATABASE $db" >/dev/null
-	awk -v w="$which" '
+	awk -v w="$which" -v np="$new_p" -v ns="$new_s" '
 		/intended -> Accepted/ && p50 == "" { p50 = $5; p99 = $8; p999 = $11 }
 		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
-		END { if (p50 == "") exit 1; print w, p50, p99, p999, us }
+		END { if (p50 == "") exit 1; print w, p50, p99, p999, us, np, ns }
 	' "$out" >> "$results"
-	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg\n", $1, $2, $3, $4, $5 }'
+	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg  WAL files created %s / %s\n", $1, $2, $3, $4, $5, $6, $7 }'
 	rm -f "$out"
 }
 

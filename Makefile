@@ -206,8 +206,10 @@ $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 # bench_restart (kill -9 with 1,000,000 queued), then bench_idle (memory per
 # idle connection with 1,000 nodes); each takes its own arguments:
 # BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS, BENCH_IDLE_ARGS.
+# bench_netdelay (a TCP relay that delays, to put a network between narad
+# and PostgreSQL) is built too, not run.
 BENCHES := e2e broker restart idle
-bench: all $(BENCHES:%=$(B)/bench/bench_%)
+bench: all $(BENCHES:%=$(B)/bench/bench_%) $(B)/bench/bench_netdelay
 	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)
 	$(B)/bench/bench_restart -b $(BIN)/narad $(BENCH_RESTART_ARGS)

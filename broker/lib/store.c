@@ -387,6 +387,20 @@ store_costs(struct store *st, struct store_costs *out)
 		st->ops->costs(st->be, out);
 }
 
+bool
+store_ahead(struct store *st)
+{
+	return st != NULL && st->ops->ahead != NULL && st->ops->ahead(st->be);
+}
+
+int
+store_settle(struct store *st, struct nara_err *err)
+{
+	if (st == NULL || st->ops->settle == NULL)
+		return 0;
+	return st->ops->settle(st->be, err);
+}
+
 int
 store_read_begin(struct store *st, bool *own, struct nara_err *err)
 {

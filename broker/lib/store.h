@@ -43,6 +43,9 @@ struct store_options {
 	bool head_file;            /* narad: keep <path>.head beside the store
 	                            * (store_sqlite_guard.c); every read-write
 	                            * open checks it when it exists */
+	bool ahead;                /* narad: each commit also begins the next
+	                            * batch in its round trip (PostgreSQL; see
+	                            * store_settle) */
 };
 
 /* Message states kept in the store. In-flight is not a state: a delivery
@@ -279,6 +282,18 @@ struct store_costs {
 	uint64_t round_trips;
 };
 void store_costs(struct store *st, struct store_costs *out);
+
+/* A store opened with store_options.ahead sends, with each commit, the
+ * next batch's begin (PostgreSQL: BEGIN, the lease's fence, the lock of
+ * the chain head, the seq blocks), so that the next store_begin finds its
+ * answers there and costs no round trip of its own. Until then the store
+ * holds an open transaction and the head's lock, which every other writer
+ * waits for. store_ahead: such a transaction is open. store_settle ends
+ * it (commits it empty, giving the blocks back); every other use of the
+ * store outside a batch does so first by itself. The owner settles when no
+ * batch followed within a few milliseconds. 0, or -1 with err. */
+bool store_ahead(struct store *st);
+int store_settle(struct store *st, struct nara_err *err);
 
 /* HMAC-SHA-256 of a personal number under the pseudonym key, hex (65 bytes). */
 int store_pseudonym(const struct store *st, const char *personal_number,

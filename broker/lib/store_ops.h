@@ -95,6 +95,9 @@ struct store_ops {
 	int (*replication)(struct store_be *st, int *sync_standbys);
 	/* NULL: nothing to count (store_costs gives zeros). */
 	void (*costs)(struct store_be *st, struct store_costs *out);
+	/* NULL: the backend never begins ahead (store_ahead is false). */
+	bool (*ahead)(struct store_be *st);
+	int (*settle)(struct store_be *st, struct nara_err *err);
 	int (*read_begin)(struct store_be *st, bool *own, struct nara_err *err);
 	void (*read_end)(struct store_be *st, bool own);
 	/* NULL: the backend cannot be shared by several narads. */

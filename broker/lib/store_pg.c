@@ -296,6 +296,8 @@ pg_result(struct store_be *st, PGresult *res, PGresult **out,
 static int
 conn_for(struct store_be *st, struct nara_err *err)
 {
+	if (!st->in_batch && st->ahead)
+		return pg_ready(st, err);
 	if (st->conn != NULL)
 		return 0;
 	if (st->in_batch) {
@@ -455,6 +457,9 @@ pg_ready(struct store_be *st, struct nara_err *err)
 	struct nara_err local = { 0 };
 	int64_t now = mono_ms();
 
+	/* a begin sent ahead holds the head's lock: end it first */
+	if (st->ahead && !st->in_batch && store_pg_settle(st, err) != 0)
+		return -1;
 	if (st->conn != NULL)
 		return 0;
 	if (err == NULL)
@@ -488,6 +493,7 @@ copy_options(struct store_be *st, const char *conninfo,
     const struct store_options *opt, struct nara_err *err)
 {
 	st->read_only = opt->read_only;
+	st->ahead_on = opt->ahead && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	st->sync_standbys = -1;
 	snprintf(st->label, sizeof(st->label), "postgresql");
@@ -544,6 +550,8 @@ store_pg_free(struct store_be **stp)
 		return;
 	if (st->in_batch)
 		store_pg_rollback(st);
+	if (st->ahead)
+		store_pg_settle(st, NULL);
 	pg_sign_final(st);
 	if (st->opened)
 		log_info("store %s: %llu batches committed, %llu round trips",

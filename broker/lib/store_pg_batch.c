@@ -39,6 +39,9 @@
 
 #include "log.h"
 
+/* Statements a begin sends at most: BEGIN, fence, head, two blocks, size. */
+#define AHEAD_STMTS 8
+
 int
 pg_head_read(struct store_be *st, struct nara_err *err)
 {
@@ -138,22 +141,29 @@ block_give_back(struct store_be *st, enum pg_stmt s,
 }
 
 /* Lock and read the head, take a block of seqs (and read the size): sent
- * with BEGIN and the fence, one round trip. */
+ * after BEGIN and the fence, in the same round trip. */
+static int
+begin_send(struct store_be *st, struct nara_err *err)
+{
+	return pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res, "reading "
+	    "the audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
+	    PG_SEQ_BLOCK, &st->seqs, "taking message seqs", err) != 0 ||
+	    block_send(st, P_RCPT_BLOCK, PG_RCPT_BLOCK, &st->rcpt_ids,
+	    "taking receipt ids", err) != 0 ||
+	    (st->max_bytes > 0 && pg_send_keep(st, P_DB_SIZE, NULL,
+	    &st->size_res, "database size", err) != 0) ? -1 : 0;
+}
+
+/* What begin_send asked for, once its answers are read. */
 static int
 begin_read(struct store_be *st, struct nara_err *err)
 {
 	PGresult *r;
 
-	if (pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res, "reading the "
-	    "audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
-	    PG_SEQ_BLOCK, &st->seqs, "taking message seqs", err) != 0 ||
-	    block_send(st, P_RCPT_BLOCK, PG_RCPT_BLOCK, &st->rcpt_ids,
-	    "taking receipt ids", err) != 0 ||
-	    (st->max_bytes > 0 && pg_send_keep(st, P_DB_SIZE, NULL,
-	    &st->size_res, "database size", err) != 0) ||
-	    pg_pipe_flush(st, err) != 0)
-		return -1;
 	r = st->head_res;
+	if (r == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "beginning "
+		    "a batch: the head of the audit chain was not read");
 	st->head_seq = 0;
 	memset(st->head_hash, 0, AUDIT_HASH_LEN);
 	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
@@ -172,9 +182,23 @@ begin_read(struct store_be *st, struct nara_err *err)
 	return 0;
 }
 
+/* A begin of the next batch sent with the last commit: its answers,
+ * which that round trip asked for. */
+static int
+begin_adopt(struct store_be *st, struct nara_err *err)
+{
+	st->ahead = false;
+	if (st->conn == NULL || !st->pipe || st->pending == 0)
+		return 1;           /* the connection went: begin anew */
+	return pg_pipe_take_sent(st, err) != 0 || begin_read(st, err) != 0 ?
+	    -1 : 0;
+}
+
 int
 store_pg_begin(struct store_be *st, struct nara_err *err)
 {
+	int rc = 1;
+
 	if (st->read_only)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is open "
 		    "read-only", st->label);
@@ -184,13 +208,21 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 	if (st->read_txn)
 		store_pg_read_end(st, true);
 	st->rt0 = st->round_trips;
-	if (pg_ready(st, err) != 0 || pg_pipe_begin(st, err) != 0) {
+	if (st->ahead)
+		rc = begin_adopt(st, err);
+	if (rc > 0) {
 		pg_pipe_abort(st);
-		return -1;
+		if (pg_ready(st, err) != 0 || pg_pipe_begin(st, err) != 0) {
+			pg_pipe_abort(st);
+			return -1;
+		}
+		/* the fence (when narads share the store) and the head row's
+		 * lock travel with BEGIN: writers take turns from the last
+		 * commit */
+		rc = pg_lease_fence(st, err) != 0 || begin_send(st, err) != 0 ||
+		    pg_pipe_flush(st, err) != 0 || begin_read(st, err) != 0;
 	}
-	/* the fence (when narads share the store) and the head row's lock
-	 * travel with BEGIN: writers take turns from the last commit */
-	if (pg_lease_fence(st, err) != 0 || begin_read(st, err) != 0) {
+	if (rc != 0) {
 		kept_clear(st);
 		pg_pipe_abort(st);
 		if (st->conn != NULL &&
@@ -240,9 +272,63 @@ commit_send(struct store_be *st, struct nara_err *err)
 	    "receipt ids back", err);
 }
 
+/* The next batch's begin after COMMIT's sync, with a flush request: its
+ * answers come back right behind COMMIT's. Not when this narad is a
+ * standby (no fence to send) or the pipeline has no room. */
+static bool
+ahead_send(struct store_be *st)
+{
+	if (!st->ahead_on || st->broken || st->conn == NULL ||
+	    (st->leased && st->fence_epoch == 0) ||
+	    st->pending + AHEAD_STMTS >= PG_PIPE_MAX)
+		return false;
+	if (pg_pipe_send(st, "BEGIN", false, NULL, "begin", NULL) != 0 ||
+	    pg_lease_fence(st, NULL) != 0 || begin_send(st, NULL) != 0 ||
+	    !PQsendFlushRequest(st->conn))
+		return false;
+	return true;
+}
+
+/* A begin sent ahead that did not go out whole: end it. */
+static void
+ahead_drop(struct store_be *st)
+{
+	st->ahead = false;
+	pg_pipe_abort(st);
+	kept_clear(st);
+	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+}
+
+bool
+store_pg_ahead(struct store_be *st)
+{
+	return st->ahead;
+}
+
+int
+store_pg_settle(struct store_be *st, struct nara_err *err)
+{
+	int rc;
+
+	bool on = st->ahead_on;
+
+	if (!st->ahead || st->in_batch)
+		return 0;
+	if (store_pg_begin(st, err) != 0)
+		return -1;
+	st->ahead_on = false;
+	rc = store_pg_commit(st, err);
+	st->ahead_on = on;
+	return rc;
+}
+
 int
 store_pg_commit(struct store_be *st, struct nara_err *err)
 {
+	bool ahead;
+	int n;
+
 	if (!st->in_batch)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
 		    "is open");
@@ -251,9 +337,19 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 			*err = st->broken_err;
 		goto fail;
 	}
-	if (commit_send(st, err) != 0 || pg_pipe_commit(st, err) != 0)
+	if (commit_send(st, err) != 0 || pg_pipe_commit_send(st, err) != 0)
 		goto fail;
+	n = st->pending;
 	blocks_clear(st);
+	/* a batch of its own (pg_enter) has nobody to settle after it */
+	ahead = !st->implicit && ahead_send(st);
+	if (pg_pipe_commit_take(st, n, err) != 0) {
+		st->ahead = false;
+		goto fail;
+	}
+	if (!ahead && st->pending > 0)
+		ahead_drop(st);
+	st->ahead = ahead && st->pending > 0;
 	spec_forget(st, false);
 	st->committed_known = true;
 	st->committed_seq = st->head_seq;

@@ -116,6 +116,9 @@ struct store_be {
 	uint64_t round_trips;      /* waits for the server's answers */
 	uint64_t batches;          /* batches committed */
 	uint64_t rt0;              /* round_trips when the batch began */
+	bool ahead_on;             /* store_options.ahead: commits begin the
+	                            * next batch (store_pg_batch.c) */
+	bool ahead;                /* that begin is open, its answers pending */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 
@@ -226,6 +229,15 @@ int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, PGresult **out, const char *what,
     struct nara_err *err);
 int pg_pipe_commit(struct store_be *st, struct nara_err *err);
+/* pg_pipe_commit in two halves, so that statements of the next
+ * transaction can travel after COMMIT's sync: send (COMMIT, sync), then
+ * take the first n pending results (COMMIT's the last of them) and the
+ * sync; the pipeline is left only when nothing else is pending. */
+int pg_pipe_commit_send(struct store_be *st, struct nara_err *err);
+int pg_pipe_commit_take(struct store_be *st, int n, struct nara_err *err);
+/* Read every pending result, which an earlier round trip asked for
+ * (a begin sent with the last commit): not counted as a round trip. */
+int pg_pipe_take_sent(struct store_be *st, struct nara_err *err);
 /* Wait (at most a fixed time) until a result can be read without
  * blocking; -1 when the server did not answer in time: the connection is
  * dropped then, as if lost. */
@@ -350,6 +362,8 @@ int store_pg_lease_release(struct store_be *st, const char *instance,
     struct nara_err *err);
 int store_pg_replication(struct store_be *st, int *sync_standbys);
 void store_pg_costs(struct store_be *st, struct store_costs *out);
+bool store_pg_ahead(struct store_be *st);
+int store_pg_settle(struct store_be *st, struct nara_err *err);
 int store_pg_read_begin(struct store_be *st, bool *own, struct nara_err *err);
 void store_pg_read_end(struct store_be *st, bool own);
 

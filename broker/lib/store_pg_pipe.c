@@ -287,26 +287,64 @@ pipe_leave(struct store_be *st)
 }
 
 int
-pg_pipe_commit(struct store_be *st, struct nara_err *err)
+pg_pipe_commit_send(struct store_be *st, struct nara_err *err)
 {
-	PGresult *r = NULL;
-	int rc = -1;
-
 	if (pg_pipe_send(st, "COMMIT", false, NULL, "commit", err) != 0)
 		return -1;
 	if (!PQpipelineSync(st->conn))
 		return pg_fail(st, NULL, "commit", err);
+	return 0;
+}
+
+int
+pg_pipe_commit_take(struct store_be *st, int n, struct nara_err *err)
+{
+	PGresult *r = NULL;
+	int rest, rc = -1;
+
+	/* what was sent after the sync waits: take the first n only */
+	rest = st->pending > n ? st->pending - n : 0;
+	st->pending -= rest;
 	if (pipe_take(st, &r, err) == 0) {
 		/* an aborted transaction answers COMMIT with ROLLBACK */
-		if (strcmp(PQcmdStatus(r), "COMMIT") == 0)
+		if (r != NULL && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 			rc = 0;
 		else
 			nara_err_set(err, NR_STORE_FAILED, "store", "commit: the "
 			    "server rolled the transaction back");
 		PQclear(r);
 	}
+	if (st->conn == NULL)
+		rest = 0;
+	if (rest > 0) {
+		/* pipe_take moved nothing past its own: the rest sits at n.. */
+		memmove(st->whats, st->whats + n, (size_t)rest *
+		    sizeof(st->whats[0]));
+		memmove(st->keeps, st->keeps + n, (size_t)rest *
+		    sizeof(st->keeps[0]));
+	}
 	pipe_sync_wait(st);
-	pipe_leave(st);
+	st->pending = rest;
+	if (rest == 0)
+		pipe_leave(st);
+	return rc;
+}
+
+int
+pg_pipe_commit(struct store_be *st, struct nara_err *err)
+{
+	if (pg_pipe_commit_send(st, err) != 0)
+		return -1;
+	return pg_pipe_commit_take(st, st->pending, err);
+}
+
+int
+pg_pipe_take_sent(struct store_be *st, struct nara_err *err)
+{
+	uint64_t rt = st->round_trips;
+	int rc = pipe_take(st, NULL, err);
+
+	st->round_trips = rt;
 	return rc;
 }
 

@@ -18,6 +18,12 @@
 #include "validate.h"
 #include "zap.h"
 
+/* How long a batch begun ahead with a commit (store_ahead) may wait for
+ * frames before it is ended: under load the next batch takes it at once;
+ * idle, other writers (nara-audit, a standby narad's lease step) wait at
+ * most this long for the chain head's lock. */
+#define SETTLE_MS 20
+
 int64_t
 broker_now_ms(void)
 {
@@ -95,6 +101,8 @@ broker_batch_begin(struct broker *b)
 	struct nara_err err;
 
 	b->batch_now_ms = broker_now_ms();
+	if (b->settle != NULL)
+		evtimer_del(b->settle);
 	b->batch_ok = store_begin(b->store, &err) == 0;
 	if (!b->batch_ok) {
 		b->batch_err = err;
@@ -179,7 +187,24 @@ broker_batch_end(struct broker *b)
 	}
 	broker_post_done(b, rc == 0);
 	broker_flush(b);
+	if (b->settle != NULL && store_ahead(b->store)) {
+		struct timeval tv = { 0, SETTLE_MS * 1000 };
+		evtimer_add(b->settle, &tv);
+	}
 	evzmq_poke(b->watch);
+}
+
+/* The store began the next batch with the last commit (PostgreSQL) and
+ * holds the chain head's lock for it; no frame came: give it back. */
+static void
+on_settle(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+	struct nara_err err = { 0 };
+
+	if (store_settle(b->store, &err) != 0)
+		log_warn("store: ending the batch begun ahead: %s %s",
+		    nara_code_id(err.code), err.text);
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -537,7 +562,8 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 		goto fail;
 	b->watch = evzmq_new(base, b->router, on_router, b);
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
-	if (b->watch == NULL || b->tick == NULL)
+	b->settle = evtimer_new(base, on_settle, b);
+	if (b->watch == NULL || b->tick == NULL || b->settle == NULL)
 		goto fail;
 	struct timeval tv = { 1, 0 };
 	event_add(b->tick, &tv);
@@ -557,6 +583,8 @@ broker_free(struct broker **bp)
 	evzmq_free(&b->watch);
 	if (b->tick != NULL)
 		event_free(b->tick);
+	if (b->settle != NULL)
+		event_free(b->settle);
 	broker_lifecycle_free(b);
 	outq_clear(&b->out);
 	free(b->out.v);

@@ -51,6 +51,7 @@ struct broker {
 	struct evzmq *watch;
 	struct zap *zap;            /* ROUTER guard when the TLS front is on */
 	struct event *tick;         /* once a second: timeouts, expiry */
+	struct event *settle;       /* a begin sent ahead found no batch */
 	struct session_table sessions;
 	struct outq out;
 	struct broker_stats stats;

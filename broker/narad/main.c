@@ -186,6 +186,7 @@ open_store(const struct config *cfg)
 	}
 	opt.sync_full = cfg->broker.synchronous == CONFIG_SYNC_FULL;
 	opt.head_file = true;
+	opt.ahead = true;
 	opt.max_bytes = cfg->broker.store_max_bytes;
 	opt.pseudonym_key = key;
 	opt.pseudonym_key_len = key_len;

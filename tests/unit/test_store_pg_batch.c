@@ -532,3 +532,131 @@ Test(pgbatch, a_list_past_its_bound_is_forgotten_and_read)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* ---------------------------------------------------------------- ahead */
+
+/* The store narad opens: each commit also begins the next batch. */
+static struct store *
+open_ahead(struct fx *f)
+{
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true, .backend = FX_BACKEND,
+	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
+	    .ahead = true };
+	struct store *st = store_open(f->path, &opt, &err);
+
+	cr_assert_not_null(st, "store_open %s: %s", f->path, err.text);
+	return st;
+}
+
+/* Other sessions of the test's database inside a transaction (a begin
+ * sent ahead has no sync yet, so its session shows as active, not idle in
+ * transaction), once there are
+ * want of them (the server runs a begin sent ahead right after COMMIT,
+ * so the count may trail the commit's answer by a moment); at most 10 s. */
+static long long
+open_transactions(const struct fx *f, long long want)
+{
+	long long n = -1;
+
+	for (int i = 0; i < 1000; i++) {
+		n = fx_sql_int(f, "SELECT count(*) FROM pg_stat_activity WHERE "
+		    "datname = current_database() AND xact_start IS NOT NULL "
+		    "AND pid <> pg_backend_pid()");
+		if (n == want)
+			break;
+		usleep(10000);
+	}
+	return n;
+}
+
+/* A commit sends the next batch's begin in its own round trip: the next
+ * begin waits for nothing, a batch costs one round trip; until a batch
+ * takes it, a transaction holds the head's lock, which store_settle and
+ * any other use of the store end (committed empty: the seqs stay dense). */
+Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store_totals t;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	uint64_t rt;
+
+	fx_init(&f);
+	store_free(&f.st);
+	f.st = open_ahead(&f);
+	cr_expect(!store_ahead(f.st));
+	rt = batch_open(&f);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_expect_eq(batch_close(&f, rt), 2, "the first batch begins alone");
+	cr_expect(store_ahead(f.st));
+	cr_expect_eq(open_transactions(&f, 1), 1, "the next batch is open");
+
+	rt = round_trips(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(round_trips(&f) - rt, 0, "its begin was answered with "
+	    "the commit");
+	for (int i = 4; i <= 6; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_expect_eq(x.m.seq, 6);
+	cr_expect_eq(batch_close(&f, rt), 1, "a batch: one round trip");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 6);
+
+	/* settled: no transaction left, the blocks given back */
+	cr_assert_eq(store_settle(f.st, &err), 0, "%s", err.text);
+	cr_expect(!store_ahead(f.st));
+	cr_expect_eq(open_transactions(&f, 0), 0);
+	cr_expect_eq(store_settle(f.st, &err), 0, "nothing to settle");
+	cr_expect_eq(fx_accept(&f, 7, BUP), 7, "seqs stay dense");
+
+	/* a read outside a batch ends the open one first */
+	rt = batch_open(&f);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 8, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	batch_close(&f, rt);
+	cr_expect(store_ahead(f.st));
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect(!store_ahead(f.st));
+	cr_expect_eq(open_transactions(&f, 0), 0);
+	cr_expect_eq(fx_accept(&f, 9, BUP), 9);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A batch that fails on top of a begin sent ahead is rolled back whole,
+ * leaves no transaction open, and the next one works. */
+Test(pgbatch, a_failed_batch_begun_ahead_leaves_nothing_open)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	store_free(&f.st);
+	f.st = open_ahead(&f);          /* a new run: its cache is empty */
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_assert(store_ahead(f.st));
+	/* the next batch: an id stored by the earlier run, unknown here */
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 3, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_expect_eq(store_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect(!store_ahead(f.st), "a failed commit begins nothing");
+	cr_expect_eq(open_transactions(&f, 0), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	cr_expect_gt(fx_accept(&f, 3, BUP), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

@@ -1,6 +1,7 @@
 /*
  * store_pg_batch.c — a batch of the PostgreSQL store: one transaction, and
- * two round trips to the server whatever it writes, plus one for each read
+ * two round trips to the server whatever it writes (one when its begin went
+ * with the last commit, below), plus one for each read
  * the batch itself asks for: a delivery pass reads the queues and receipts
  * of all its nodes in one (store_loads, store_pg_msg.c), and none when
  * what it would read is what this store wrote itself (store_pg_known.c).
@@ -14,6 +15,14 @@
  * rows that change messages and receipts are written from the store's
  * cache (store_pg_fast.c). commit sends the new head and COMMIT with one
  * pipeline sync and reads every answer at once (store_pg_pipe.c).
+ *
+ * narad's store (store_options.ahead) also sends the next batch's begin
+ * right behind COMMIT's sync, with a flush request: its answers arrive
+ * behind COMMIT's, and the next begin reads them without a round trip of
+ * its own, so a batch under load costs one. That transaction holds the
+ * head's lock until a batch takes it; store_settle commits it empty (the
+ * blocks given back), and so does every use of the store outside a batch
+ * first (pg_ready). A commit that fails rolls it back with the batch.
  *
  * Writers take turns on the head row's lock, so nobody appends to the
  * chain or takes seqs between the lock and COMMIT: seqs (and receipt ids)
@@ -166,7 +175,7 @@ begin_read(struct store_be *st, struct nara_err *err)
 		    "a batch: the head of the audit chain was not read");
 	st->head_seq = 0;
 	memset(st->head_hash, 0, AUDIT_HASH_LEN);
-	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
 	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
 		st->head_seq = pg_int(r, 0, 0);
 	block_take(&st->seqs, PG_SEQ_BLOCK);
@@ -309,9 +318,8 @@ store_pg_ahead(struct store_be *st)
 int
 store_pg_settle(struct store_be *st, struct nara_err *err)
 {
-	int rc;
-
 	bool on = st->ahead_on;
+	int rc;
 
 	if (!st->ahead || st->in_batch)
 		return 0;

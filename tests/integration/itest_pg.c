@@ -184,8 +184,8 @@ expect_audit_intact(void)
 }
 
 /* The store's batches and round trips in /metrics: narad committed some
- * (its start is audited), each waited at least for its begin and its
- * commit. */
+ * (its start is audited), each waited at least for its commit (its begin
+ * may have come back with the commit before it: test_store_pg_batch). */
 static void
 expect_costs(const char *metrics)
 {
@@ -198,7 +198,7 @@ expect_costs(const char *metrics)
 	cr_assert_eq(sscanf(b, "\nnara_store_batches_total %llu", &batches), 1);
 	cr_assert_eq(sscanf(r, "\nnara_store_round_trips_total %llu", &trips), 1);
 	cr_expect_geq(batches, 1);
-	cr_expect_geq(trips, 2 * batches, "%llu round trips for %llu batches",
+	cr_expect_geq(trips, batches, "%llu round trips for %llu batches",
 	    trips, batches);
 }
 

@@ -280,6 +280,9 @@ int store_replication(struct store *st, int *sync_standbys);
 struct store_costs {
 	uint64_t batches;
 	uint64_t round_trips;
+	uint64_t begun_ahead;      /* batches whose begin came back with the
+	                            * commit before them (store_ahead) */
+	uint64_t settled;          /* such begins ended without a batch */
 };
 void store_costs(struct store *st, struct store_costs *out);
 

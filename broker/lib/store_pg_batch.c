@@ -199,8 +199,11 @@ begin_adopt(struct store_be *st, struct nara_err *err)
 	st->ahead = false;
 	if (st->conn == NULL || !st->pipe || st->pending == 0)
 		return 1;           /* the connection went: begin anew */
-	return pg_pipe_take_sent(st, err) != 0 || begin_read(st, err) != 0 ?
-	    -1 : 0;
+	if (pg_pipe_take_sent(st, err) != 0 || begin_read(st, err) != 0)
+		return -1;
+	if (!st->settling)
+		st->begun_ahead++;
+	return 0;
 }
 
 int
@@ -323,11 +326,16 @@ store_pg_settle(struct store_be *st, struct nara_err *err)
 
 	if (!st->ahead || st->in_batch)
 		return 0;
-	if (store_pg_begin(st, err) != 0)
+	st->settling = true;
+	rc = store_pg_begin(st, err);
+	st->settling = false;
+	if (rc != 0)
 		return -1;
 	st->ahead_on = false;
 	rc = store_pg_commit(st, err);
 	st->ahead_on = on;
+	if (rc == 0)
+		st->settled++;
 	return rc;
 }
 

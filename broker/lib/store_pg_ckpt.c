@@ -171,6 +171,8 @@ store_pg_costs(struct store_be *st, struct store_costs *out)
 {
 	out->batches = st->batches;
 	out->round_trips = st->round_trips;
+	out->begun_ahead = st->begun_ahead;
+	out->settled = st->settled;
 }
 
 /* ---------------------------------------------------------------- upkeep */

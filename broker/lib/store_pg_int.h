@@ -119,6 +119,9 @@ struct store_be {
 	bool ahead_on;             /* store_options.ahead: commits begin the
 	                            * next batch (store_pg_batch.c) */
 	bool ahead;                /* that begin is open, its answers pending */
+	bool settling;             /* store_pg_settle is taking it */
+	uint64_t begun_ahead;      /* batches that took such a begin */
+	uint64_t settled;          /* begins ended by store_pg_settle */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 

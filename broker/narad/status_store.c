@@ -70,11 +70,23 @@ status_store_metrics(struct evbuffer *o, const struct broker *b)
 	    "# TYPE nara_store_batches_total counter\n"
 	    "nara_store_batches_total %llu\n", (unsigned long long)c.batches);
 	evbuffer_add_printf(o, "# HELP nara_store_round_trips_total Answers "
-	    "of the PostgreSQL server narad waited for since it started (two "
-	    "per batch, one more when a batch must read).\n"
+	    "of the PostgreSQL server narad waited for since it started (one "
+	    "per batch whose begin came with the last commit, two for one "
+	    "that began alone, one more when a batch must read).\n"
 	    "# TYPE nara_store_round_trips_total counter\n"
 	    "nara_store_round_trips_total %llu\n",
 	    (unsigned long long)c.round_trips);
+	evbuffer_add_printf(o, "# HELP nara_store_batches_begun_ahead_total "
+	    "Batches whose begin was sent with the commit before them and came "
+	    "back with it.\n"
+	    "# TYPE nara_store_batches_begun_ahead_total counter\n"
+	    "nara_store_batches_begun_ahead_total %llu\n"
+	    "# HELP nara_store_begins_settled_total Begins sent with a commit "
+	    "that no batch took within 20 ms, committed empty (counted in "
+	    "nara_store_batches_total too).\n"
+	    "# TYPE nara_store_begins_settled_total counter\n"
+	    "nara_store_begins_settled_total %llu\n",
+	    (unsigned long long)c.begun_ahead, (unsigned long long)c.settled);
 	if (n < 0)
 		return;
 	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "

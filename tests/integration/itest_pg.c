@@ -202,6 +202,24 @@ expect_costs(const char *metrics)
 	    trips, batches);
 }
 
+/* Traffic in bursts: batches found their begin answered with the commit
+ * before them (/metrics). */
+static void
+expect_begun_ahead(void)
+{
+	char out[16384];
+	const char *a;
+	unsigned long long n = 0;
+
+	cr_assert(harness_wait(http_listening, NULL, 10000), "no HTTP listener");
+	cr_assert_eq(ops_http_get("GET", "/metrics", out, sizeof(out)), 200);
+	a = strstr(out, "\nnara_store_batches_begun_ahead_total ");
+	cr_assert(a != NULL && sscanf(a, "\nnara_store_batches_begun_ahead_"
+	    "total %llu", &n) == 1, "no counter of batches begun ahead:\n%s",
+	    out);
+	cr_expect_geq(n, 1, "no batch began with the commit before it");
+}
+
 /* naractl status (text and --json) on the replication: standbys
  * synchronous standbys confirm every commit, or none and the warning. */
 static void
@@ -274,6 +292,7 @@ Test(pg, traffic_exactly_once_with_receipts_and_intact_chain)
 	    "'received'"), 2 * N_MSGS);
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE payload IS "
 	    "NOT NULL"), 0, "payloads kept after delivery");
+	expect_begun_ahead();
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
 	cr_expect_eq(harness_stop(&h, SIGTERM), 0);

@@ -579,6 +579,7 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	struct fx f;
 	struct fx_msg x;
 	struct store_totals t;
+	struct store_costs c;
 	struct nara_err err = { 0 };
 	enum store_accept_result res;
 	uint64_t rt;
@@ -605,12 +606,18 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	cr_expect_eq(x.m.seq, 6);
 	cr_expect_eq(batch_close(&f, rt), 1, "a batch: one round trip");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 6);
+	store_costs(f.st, &c);
+	cr_expect_eq(c.begun_ahead, 1);
+	cr_expect_eq(c.settled, 0);
 
 	/* settled: no transaction left, the blocks given back */
 	cr_assert_eq(store_settle(f.st, &err), 0, "%s", err.text);
 	cr_expect(!store_ahead(f.st));
 	cr_expect_eq(open_transactions(&f, 0), 0);
 	cr_expect_eq(store_settle(f.st, &err), 0, "nothing to settle");
+	store_costs(f.st, &c);
+	cr_expect_eq(c.begun_ahead, 1, "a settle is no batch begun ahead");
+	cr_expect_eq(c.settled, 1);
 	cr_expect_eq(fx_accept(&f, 7, BUP), 7, "seqs stay dense");
 
 	/* a read outside a batch ends the open one first */
@@ -622,6 +629,8 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	cr_assert_eq(store_totals(f.st, &t), 0);
 	cr_expect(!store_ahead(f.st));
 	cr_expect_eq(open_transactions(&f, 0), 0);
+	store_costs(f.st, &c);
+	cr_expect_eq(c.settled, 2, "the read settled it");
 	cr_expect_eq(fx_accept(&f, 9, BUP), 9);
 	fx_verify_ok(&f);
 	fx_fini(&f);

@@ -97,6 +97,17 @@ kept_clear(struct store_be *st)
 	st->head_res = st->seqs.res = st->rcpt_ids.res = st->size_res = NULL;
 }
 
+/* A transaction that will not commit: what is pending read and dropped,
+ * the kept answers cleared, ROLLBACK when the server still has it open. */
+static void
+txn_abandon(struct store_be *st)
+{
+	pg_pipe_abort(st);
+	kept_clear(st);
+	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+}
+
 static void
 blocks_clear(struct store_be *st)
 {
@@ -191,19 +202,25 @@ begin_read(struct store_be *st, struct nara_err *err)
 	return 0;
 }
 
+/* The begin sent with the last commit is still there to be taken (not
+ * when the connection went since). */
+static bool
+ahead_alive(const struct store_be *st)
+{
+	return st->conn != NULL && st->pipe && st->pending > 0;
+}
+
 /* A begin of the next batch sent with the last commit: its answers,
- * which that round trip asked for. */
+ * which that round trip asked for. 1: gone, begin anew. */
 static int
 begin_adopt(struct store_be *st, struct nara_err *err)
 {
 	st->ahead = false;
-	if (st->conn == NULL || !st->pipe || st->pending == 0)
-		return 1;           /* the connection went: begin anew */
-	if (pg_pipe_take_sent(st, err) != 0 || begin_read(st, err) != 0)
-		return -1;
-	if (!st->settling)
-		st->begun_ahead++;
-	return 0;
+	if (!ahead_alive(st))
+		return 1;
+	st->adopted++;
+	return pg_pipe_take_sent(st, err) != 0 || begin_read(st, err) != 0 ?
+	    -1 : 0;
 }
 
 int
@@ -235,11 +252,7 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 		    pg_pipe_flush(st, err) != 0 || begin_read(st, err) != 0;
 	}
 	if (rc != 0) {
-		kept_clear(st);
-		pg_pipe_abort(st);
-		if (st->conn != NULL &&
-		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-			PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+		txn_abandon(st);
 		return -1;
 	}
 	st->in_batch = true;
@@ -301,46 +314,16 @@ ahead_send(struct store_be *st)
 	return true;
 }
 
-/* A begin sent ahead that did not go out whole: end it. */
-static void
-ahead_drop(struct store_be *st)
-{
-	st->ahead = false;
-	pg_pipe_abort(st);
-	kept_clear(st);
-	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
-}
-
 bool
 store_pg_ahead(struct store_be *st)
 {
 	return st->ahead;
 }
 
-int
-store_pg_settle(struct store_be *st, struct nara_err *err)
-{
-	bool on = st->ahead_on;
-	int rc;
-
-	if (!st->ahead || st->in_batch)
-		return 0;
-	st->settling = true;
-	rc = store_pg_begin(st, err);
-	st->settling = false;
-	if (rc != 0)
-		return -1;
-	st->ahead_on = false;
-	rc = store_pg_commit(st, err);
-	st->ahead_on = on;
-	if (rc == 0)
-		st->settled++;
-	return rc;
-}
-
-int
-store_pg_commit(struct store_be *st, struct nara_err *err)
+/* Commit the open batch; with next, send the next batch's begin behind
+ * COMMIT (ahead_send). */
+static int
+commit_batch(struct store_be *st, bool next, struct nara_err *err)
 {
 	bool ahead;
 	int n;
@@ -357,14 +340,11 @@ store_pg_commit(struct store_be *st, struct nara_err *err)
 		goto fail;
 	n = st->pending;
 	blocks_clear(st);
-	/* a batch of its own (pg_enter) has nobody to settle after it */
-	ahead = !st->implicit && ahead_send(st);
-	if (pg_pipe_commit_take(st, n, err) != 0) {
-		st->ahead = false;
+	ahead = next && ahead_send(st);
+	if (pg_pipe_commit_take(st, n, err) != 0)
 		goto fail;
-	}
 	if (!ahead && st->pending > 0)
-		ahead_drop(st);
+		txn_abandon(st);    /* a begin that did not go out whole */
 	st->ahead = ahead && st->pending > 0;
 	spec_forget(st, false);
 	st->committed_known = true;
@@ -381,16 +361,35 @@ fail:
 	return -1;
 }
 
+int
+store_pg_settle(struct store_be *st, struct nara_err *err)
+{
+	if (!st->ahead || st->in_batch)
+		return 0;
+	if (!ahead_alive(st)) {
+		st->ahead = false;  /* went with the connection */
+		return 0;
+	}
+	st->settled++;
+	if (store_pg_begin(st, err) != 0)
+		return -1;
+	return commit_batch(st, false, err);
+}
+
+int
+store_pg_commit(struct store_be *st, struct nara_err *err)
+{
+	/* a batch of its own (pg_enter) has nobody to settle after it */
+	return commit_batch(st, !st->implicit, err);
+}
+
 void
 store_pg_rollback(struct store_be *st)
 {
 	if (st == NULL || !st->in_batch)
 		return;
 	pg_lanes_drop(st);
-	pg_pipe_abort(st);
-	kept_clear(st);
-	if (st->conn != NULL && PQtransactionStatus(st->conn) != PQTRANS_IDLE)
-		PQclear(pg_exec_wait(st, "ROLLBACK", false, NULL));
+	txn_abandon(st);
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	/* the database is the truth again: look before writing what the

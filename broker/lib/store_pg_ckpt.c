@@ -171,7 +171,7 @@ store_pg_costs(struct store_be *st, struct store_costs *out)
 {
 	out->batches = st->batches;
 	out->round_trips = st->round_trips;
-	out->begun_ahead = st->begun_ahead;
+	out->begun_ahead = st->adopted - st->settled;
 	out->settled = st->settled;
 }
 

@@ -119,9 +119,9 @@ struct store_be {
 	bool ahead_on;             /* store_options.ahead: commits begin the
 	                            * next batch (store_pg_batch.c) */
 	bool ahead;                /* that begin is open, its answers pending */
-	bool settling;             /* store_pg_settle is taking it */
-	uint64_t begun_ahead;      /* batches that took such a begin */
-	uint64_t settled;          /* begins ended by store_pg_settle */
+	uint64_t adopted;          /* such begins taken (by a batch or a
+	                            * settle) */
+	uint64_t settled;          /* of those, taken by store_pg_settle */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 
@@ -215,8 +215,8 @@ int pg_fail(struct store_be *st, const PGresult *res, const char *what,
 
 /* Pipeline mode (store_pg_pipe.c): begin sends BEGIN; send queues a
  * statement (stmt is a prepared name when prepared, else SQL); call sends
- * one and reads every result up to its own; commit sends COMMIT with a
- * sync and reads all; abort syncs, drops what is left and leaves. */
+ * one and reads every result up to its own; commit_send and commit_take
+ * (below) end the batch; abort syncs, drops what is left and leaves. */
 int pg_pipe_begin(struct store_be *st, struct nara_err *err);
 int pg_pipe_send(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, const char *what, struct nara_err *err);
@@ -231,11 +231,10 @@ int pg_pipe_flush(struct store_be *st, struct nara_err *err);
 int pg_pipe_call(struct store_be *st, const char *stmt, bool prepared,
     const struct pg_params *p, PGresult **out, const char *what,
     struct nara_err *err);
-int pg_pipe_commit(struct store_be *st, struct nara_err *err);
-/* pg_pipe_commit in two halves, so that statements of the next
- * transaction can travel after COMMIT's sync: send (COMMIT, sync), then
- * take the first n pending results (COMMIT's the last of them) and the
- * sync; the pipeline is left only when nothing else is pending. */
+/* COMMIT in two halves, so that statements of the next transaction can
+ * travel after its sync: send (COMMIT, sync), then take the first n
+ * pending results (COMMIT's the last of them) and the sync; the pipeline
+ * is left only when nothing else is pending. */
 int pg_pipe_commit_send(struct store_be *st, struct nara_err *err);
 int pg_pipe_commit_take(struct store_be *st, int n, struct nara_err *err);
 /* Read every pending result, which an earlier round trip asked for

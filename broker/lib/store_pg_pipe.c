@@ -331,14 +331,6 @@ pg_pipe_commit_take(struct store_be *st, int n, struct nara_err *err)
 }
 
 int
-pg_pipe_commit(struct store_be *st, struct nara_err *err)
-{
-	if (pg_pipe_commit_send(st, err) != 0)
-		return -1;
-	return pg_pipe_commit_take(st, st->pending, err);
-}
-
-int
 pg_pipe_take_sent(struct store_be *st, struct nara_err *err)
 {
 	uint64_t rt = st->round_trips;

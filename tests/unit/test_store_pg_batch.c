@@ -9,6 +9,7 @@
 #define FX_POSTGRESQL 1
 #include "store_fixture.h"
 #include "store_pg_int.h"
+#include "harness.h"
 
 #define BUP "bup-ostra"
 #define N 20
@@ -72,6 +73,21 @@ batch_close(struct fx *f, uint64_t rt)
 
 	cr_assert_eq(store_commit(f->st, &err), 0, "%s", err.text);
 	return round_trips(f) - rt;
+}
+
+/* The store as a new run opens it (its caches empty): as narad does,
+ * each commit also beginning the next batch, when ahead. */
+static void
+new_run(struct fx *f, bool ahead)
+{
+	struct nara_err err = { 0 };
+	struct store_options opt = { .sync_full = true, .backend = FX_BACKEND,
+	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
+	    .head_file = true, .ahead = ahead };
+
+	store_free(&f->st);
+	f->st = store_open(f->path, &opt, &err);
+	cr_assert_not_null(f->st, "store_open %s: %s", f->path, err.text);
 }
 
 Test(pgbatch, writes_of_a_batch_cost_two_round_trips)
@@ -163,8 +179,7 @@ Test(pgbatch, duplicate_from_an_earlier_run_fails_one_batch_then_is_found)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
-	store_free(&f.st);
-	f.st = fx_open(&f, false);      /* a new run: its cache is empty */
+	new_run(&f, false);             /* its cache is empty */
 	cr_assert_eq(store_begin(f.st, &err), 0);
 	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res, &err),
 	    0);
@@ -495,8 +510,7 @@ Test(pgbatch, messages_pages_keep_room_for_updates)
 	cr_expect_eq(fx_sql_int(&f, q), 1);
 	fx_sql_exec(&f, "ALTER TABLE messages RESET (fillfactor)");
 	cr_assert_eq(fx_sql_int(&f, q), 0);
-	store_free(&f.st);
-	f.st = fx_open(&f, false);
+	new_run(&f, false);
 	cr_expect_eq(fx_sql_int(&f, q), 1, "set again at open");
 	fx_fini(&f);
 }
@@ -535,39 +549,35 @@ Test(pgbatch, a_list_past_its_bound_is_forgotten_and_read)
 
 /* ---------------------------------------------------------------- ahead */
 
-/* The store narad opens: each commit also begins the next batch. */
-static struct store *
-open_ahead(struct fx *f)
-{
-	struct nara_err err = { 0 };
-	struct store_options opt = { .sync_full = true, .backend = FX_BACKEND,
-	    .pseudonym_key = f->key, .pseudonym_key_len = sizeof(f->key),
-	    .ahead = true };
-	struct store *st = store_open(f->path, &opt, &err);
+/* Other sessions of the test's database inside a transaction (a begin
+ * sent ahead has no sync yet, so its session shows as active, not idle
+ * in transaction). */
+struct open_txns {
+	const struct fx *f;
+	long long want, n;
+};
 
-	cr_assert_not_null(st, "store_open %s: %s", f->path, err.text);
-	return st;
+static bool
+open_txns_are(void *arg)
+{
+	struct open_txns *o = arg;
+
+	o->n = fx_sql_int(o->f, "SELECT count(*) FROM pg_stat_activity WHERE "
+	    "datname = current_database() AND xact_start IS NOT NULL AND pid "
+	    "<> pg_backend_pid()");
+	return o->n == o->want;
 }
 
-/* Other sessions of the test's database inside a transaction (a begin
- * sent ahead has no sync yet, so its session shows as active, not idle in
- * transaction), once there are
- * want of them (the server runs a begin sent ahead right after COMMIT,
- * so the count may trail the commit's answer by a moment); at most 10 s. */
+/* Their count once it is want (the server runs a begin sent ahead right
+ * after COMMIT, so the count may trail the commit's answer by a moment),
+ * or as it is after 10 s. */
 static long long
 open_transactions(const struct fx *f, long long want)
 {
-	long long n = -1;
+	struct open_txns o = { f, want, -1 };
 
-	for (int i = 0; i < 1000; i++) {
-		n = fx_sql_int(f, "SELECT count(*) FROM pg_stat_activity WHERE "
-		    "datname = current_database() AND xact_start IS NOT NULL "
-		    "AND pid <> pg_backend_pid()");
-		if (n == want)
-			break;
-		usleep(10000);
-	}
-	return n;
+	harness_wait(open_txns_are, &o, 10000);
+	return o.n;
 }
 
 /* A commit sends the next batch's begin in its own round trip: the next
@@ -585,8 +595,7 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	uint64_t rt;
 
 	fx_init(&f);
-	store_free(&f.st);
-	f.st = open_ahead(&f);
+	new_run(&f, true);
 	cr_expect(!store_ahead(f.st));
 	rt = batch_open(&f);
 	for (int i = 1; i <= 3; i++)
@@ -647,8 +656,7 @@ Test(pgbatch, a_failed_batch_begun_ahead_leaves_nothing_open)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
-	store_free(&f.st);
-	f.st = open_ahead(&f);          /* a new run: its cache is empty */
+	new_run(&f, true);              /* its cache is empty */
 	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
 	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
 	    &err), 0, "%s", err.text);

@@ -48,8 +48,9 @@
 
 #include "log.h"
 
-/* Statements a begin sends at most: BEGIN, fence, head, two blocks, size. */
-#define AHEAD_STMTS 8
+/* Statements a begin sends at most: BEGIN, fence, plans, head, two blocks,
+ * size. */
+#define AHEAD_STMTS 9
 
 int
 pg_head_read(struct store_be *st, struct nara_err *err)
@@ -160,13 +161,15 @@ block_give_back(struct store_be *st, enum pg_stmt s,
 	return pg_send(st, s, &p, what, err);
 }
 
-/* Lock and read the head, take a block of seqs (and read the size): sent
- * after BEGIN and the fence, in the same round trip. */
+/* The batch's plans (P_BATCH_PLANS), lock and read the head, take a block
+ * of seqs (and read the size): sent after BEGIN and the fence, in the same
+ * round trip. */
 static int
 begin_send(struct store_be *st, struct nara_err *err)
 {
-	return pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res, "reading "
-	    "the audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
+	return pg_send(st, P_BATCH_PLANS, NULL, "setting the batch's plans",
+	    err) != 0 || pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res,
+	    "reading the audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
 	    PG_SEQ_BLOCK, &st->seqs, "taking message seqs", err) != 0 ||
 	    block_send(st, P_RCPT_BLOCK, PG_RCPT_BLOCK, &st->rcpt_ids,
 	    "taking receipt ids", err) != 0 ||

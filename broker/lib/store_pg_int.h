@@ -49,7 +49,7 @@ enum pg_stmt {
 	 * writes from what it holds in memory, each checking that the
 	 * database still agrees (else the batch fails) */
 	P_HEAD_LOCK, P_SEQ_BLOCK, P_SEQ_GIVE_BACK, P_RCPT_BLOCK,
-	P_RCPT_GIVE_BACK, P_RETRY_AT, P_DB_SIZE,
+	P_RCPT_GIVE_BACK, P_RETRY_AT, P_DB_SIZE, P_BATCH_PLANS,
 	P_COUNT
 };
 

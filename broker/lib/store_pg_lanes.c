@@ -50,19 +50,19 @@ static const struct lane_def {
 	    "$15::bigint[], $16::bytea[], $17::bytea[], $18::bigint[])" },
 	[L_DELIVERING] = { 2, true, "recording deliveries", "WITH u AS (UPDATE "
 	    "messages m SET attempts = v.a FROM unnest($1::bigint[], "
-	    "$2::integer[]) AS v(seq, a) WHERE m.seq = v.seq AND m.state = 0 "
+	    "$2::integer[]) AS v(seq, a) WHERE m.seq = v.seq AND m.state + 0 = 0 "
 	    "RETURNING 1)" ALL_ROWS("3", "deliveries of messages no longer "
 	    "queued") },
 	[L_ACKED] = { 2, true, "recording acks", "WITH u AS (UPDATE messages m "
 	    "SET state = 1, done_at = v.t, payload = NULL FROM "
 	    "unnest($1::bigint[], $2::bigint[]) AS v(seq, t) WHERE m.seq = "
-	    "v.seq AND m.state = 0 RETURNING 1)" ALL_ROWS("3", "acks of "
+	    "v.seq AND m.state + 0 = 0 RETURNING 1)" ALL_ROWS("3", "acks of "
 	    "messages no longer queued") },
 	[L_DEAD] = { 4, true, "dead-lettering messages", "WITH u AS (UPDATE "
 	    "messages m SET state = 2, dead_code = v.c, dead_text = v.x, "
 	    "done_at = v.t FROM unnest($1::bigint[], $2::text[], $3::text[], "
 	    "$4::bigint[]) AS v(seq, c, x, t) WHERE m.seq = v.seq AND m.state "
-	    "= 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
+	    "+ 0 = 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
 	    "longer queued") },
 	/* an id past the batch's block is the sequence's */
 	[L_RCPT_INSERT] = { 5, false, "queueing receipts", "INSERT INTO "

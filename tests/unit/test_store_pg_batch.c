@@ -677,3 +677,102 @@ Test(pgbatch, a_failed_batch_begun_ahead_leaves_nothing_open)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* The plan of lane statement `lane` as this store's session would run
+ * it, the arguments args: its lines, one after the other. */
+static void
+lane_plan(struct fx *f, int lane, const char *args, char *out, size_t len)
+{
+	struct nara_err err = { 0 };
+	char name[16], sql[128];
+	PGresult *r = NULL;
+	size_t used = 0;
+
+	pg_lane_stmt(lane, name);
+	snprintf(sql, sizeof(sql), "EXPLAIN EXECUTE %s(%s)", name, args);
+	cr_assert_eq(pg_run_sql(f->st->be, sql, NULL, &r, "explaining", &err),
+	    0, "%s: %s", sql, err.text);
+	out[0] = '\0';
+	for (int i = 0; i < PQntuples(r) && used + 1 < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s\n",
+		    PQgetvalue(r, i, 0));
+	PQclear(r);
+}
+
+/* A prepared statement's plan is made once, when its tables may still be
+ * empty, and kept while they grow. Those that change rows by key must
+ * still probe the key when the tables are large: not read the whole queue
+ * (its partial index), not scan or hash a table. */
+Test(pgbatch, plans_made_on_empty_tables_still_probe_by_key)
+{
+	static const struct {
+		int lane;
+		const char *args, *key;
+	} lanes[] = {
+		{ L_DELIVERING, "'{1}', '{1}', 1", "messages_pkey" },
+		{ L_ACKED, "'{1}', '{1}', 1", "messages_pkey" },
+		{ L_RCPT_SENT, "'{1}', '{1}', 1", "receipts_pkey" },
+		{ L_RCPT_ACKED, "'{1}', 1", "receipts_pkey" },
+	};
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	char plan[4096];
+
+	fx_init(&f);
+	/* plans made on first use and kept: what PostgreSQL does after five
+	 * executions of a statement whose generic plan looks no worse */
+	cr_assert_eq(pg_run_sql(f.st->be, "SET plan_cache_mode = "
+	    "force_generic_plan", NULL, NULL, "test", &err), 0, "%s", err.text);
+	for (int round = 0; round < 3; round++) {
+		struct rcpts rs = { 0 };
+		int queued = 0, id = 10 * round;
+		int64_t seq[3];
+
+		for (int i = 1; i <= 2; i++)
+			seq[i] = fx_accept(&f, id + i, BUP);
+		cr_assert_eq(store_queue_load(f.st, BUP, 0, N, count_msg,
+		    &queued), 2);
+		batch_open(&f);
+		for (int i = 1; i <= 2; i++) {
+			bool was_new = false;
+			cr_assert_eq(store_delivering(f.st, seq[i], 1, BUP,
+			    FX_NOW), 0);
+			cr_assert_eq(store_acked(f.st, fx_msg(&x, id + i,
+			    BUP)->message_id, BUP, FX_NOW, &was_new), 0);
+		}
+		batch_close(&f, 0);
+		cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, N,
+		    take_receipt, &rs), 2);
+		batch_open(&f);
+		for (int i = 0; i < rs.n; i++) {
+			cr_assert_eq(store_receipt_sent(f.st, rs.id[i], FX_NOW),
+			    0);
+			cr_assert_eq(store_receipt_acked(f.st, "kommun-1480",
+			    rs.mid[i], FX_NOW), 0);
+		}
+		batch_close(&f, 0);
+	}
+	/* the tables grow behind the plans: a long queue, many receipts */
+	fx_sql_exec(&f, "INSERT INTO messages(seq, message_id, type, priority, "
+	    "legal_basis, sender, sender_node, recipient, recipient_node, "
+	    "created, accepted_at, payload_sha256, payload_size) SELECT "
+	    "1000000 + g, 'grown-' || g, 1, 0, 0, 's', 's', 'r', 'bup-ostra', "
+	    "0, 0, '\\x00', 0 FROM generate_series(1, 20000) AS g");
+	fx_sql_exec(&f, "INSERT INTO receipts(id, node, message_id, outcome, "
+	    "encoded) SELECT 1000000 + g, 'kommun-1480', 'grown-' || g, 0, "
+	    "'\\x00' FROM generate_series(1, 20000) AS g");
+	for (size_t i = 0; i < sizeof(lanes) / sizeof(lanes[0]); i++) {
+		lane_plan(&f, lanes[i].lane, lanes[i].args, plan, sizeof(plan));
+		cr_expect(strstr(plan, lanes[i].key) != NULL, "lane %d: %s",
+		    lanes[i].lane, plan);
+		cr_expect(strstr(plan, "Seq Scan") == NULL &&
+		    strstr(plan, "Bitmap") == NULL &&
+		    strstr(plan, "Hash") == NULL &&
+		    strstr(plan, "messages_queue") == NULL &&
+		    strstr(plan, "receipts_node") == NULL, "lane %d: %s",
+		    lanes[i].lane, plan);
+	}
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

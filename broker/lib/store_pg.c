@@ -187,8 +187,8 @@ pg_int(const PGresult *res, int r, int c)
 	    NULL, 10);
 }
 
-static int
-hexval(char c)
+int
+pg_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -206,7 +206,7 @@ unhex(const char *s, size_t n, uint8_t *out)
 	if (s[0] != '\\' || s[1] != 'x' || strlen(s + 2) != 2 * n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		int hi = hexval(s[2 + 2 * i]), lo = hexval(s[3 + 2 * i]);
+		int hi = pg_hexval(s[2 + 2 * i]), lo = pg_hexval(s[3 + 2 * i]);
 		if (hi < 0 || lo < 0)
 			return false;
 		out[i] = (uint8_t)(hi << 4 | lo);

@@ -2,9 +2,12 @@
  * store_pg_lanes.c — the rows of a PostgreSQL batch written with one
  * statement per kind instead of one per row. A lane holds rows of one
  * kind (new messages, deliveries, acks, dead letters, receipts queued,
- * sent and acked, audit rows), column by column, as PostgreSQL array
- * literals; pg_lanes_flush sends each lane that holds rows as one
- * statement over unnest(...) of its arrays.
+ * sent and acked, audit rows), column by column, as PostgreSQL arrays in
+ * their binary form (array_send's: a header, then each element's length
+ * and bytes), so that the server copies elements instead of parsing array
+ * literals (array_in was an eighth of its time at 1,000 msg/s);
+ * pg_lanes_flush sends each lane that holds rows as one statement over
+ * unnest(...) of its arrays.
  *
  * The lanes are flushed before anything that reads (pg_run, pg_run_sql),
  * before a retry's rekey and before COMMIT, so every statement still sees
@@ -33,14 +36,17 @@
 	what " (' || count(*) || ' of ' || $" n " || ' rows changed; the " \
 	"store''s cache was stale)')::int END FROM u"
 
+/* A column's element type, as the statement casts it: b bigint,
+ * i integer, t text, y bytea (given to pg_lane_add as \x and hex). */
 static const struct lane_def {
 	int cols;
 	bool counted;                 /* the row count is the last parameter */
+	const char *types;            /* one letter per column */
 	const char *what;
 	const char *sql;
 } lane_defs[PG_LANE_COUNT] = {
-	[L_MSG_INSERT] = { 18, false, "storing messages", "INSERT INTO "
-	    "messages(seq, message_id, conversation_id, type, priority, "
+	[L_MSG_INSERT] = { 18, false, "bttiiittttttbbbyyb", "storing messages",
+	    "INSERT INTO messages(seq, message_id, conversation_id, type, priority, "
 	    "legal_basis, sender, sender_node, recipient, recipient_node, "
 	    "author, subject_pseudonym, created, expires, accepted_at, payload, "
 	    "payload_sha256, payload_size) SELECT * FROM unnest($1::bigint[], "
@@ -48,37 +54,37 @@ static const struct lane_def {
 	    "$6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], "
 	    "$11::text[], $12::text[], $13::bigint[], $14::bigint[], "
 	    "$15::bigint[], $16::bytea[], $17::bytea[], $18::bigint[])" },
-	[L_DELIVERING] = { 2, true, "recording deliveries", "WITH u AS (UPDATE "
-	    "messages m SET attempts = v.a FROM unnest($1::bigint[], "
+	[L_DELIVERING] = { 2, true, "bi", "recording deliveries",
+	    "WITH u AS (UPDATE messages m SET attempts = v.a FROM unnest($1::bigint[], "
 	    "$2::integer[]) AS v(seq, a) WHERE m.seq = v.seq AND m.state + 0 = 0 "
 	    "RETURNING 1)" ALL_ROWS("3", "deliveries of messages no longer "
 	    "queued") },
-	[L_ACKED] = { 2, true, "recording acks", "WITH u AS (UPDATE messages m "
+	[L_ACKED] = { 2, true, "bb", "recording acks", "WITH u AS (UPDATE messages m "
 	    "SET state = 1, done_at = v.t, payload = NULL FROM "
 	    "unnest($1::bigint[], $2::bigint[]) AS v(seq, t) WHERE m.seq = "
 	    "v.seq AND m.state + 0 = 0 RETURNING 1)" ALL_ROWS("3", "acks of "
 	    "messages no longer queued") },
-	[L_DEAD] = { 4, true, "dead-lettering messages", "WITH u AS (UPDATE "
+	[L_DEAD] = { 4, true, "bttb", "dead-lettering messages", "WITH u AS (UPDATE "
 	    "messages m SET state = 2, dead_code = v.c, dead_text = v.x, "
 	    "done_at = v.t FROM unnest($1::bigint[], $2::text[], $3::text[], "
 	    "$4::bigint[]) AS v(seq, c, x, t) WHERE m.seq = v.seq AND m.state "
 	    "+ 0 = 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
 	    "longer queued") },
 	/* an id past the batch's block is the sequence's */
-	[L_RCPT_INSERT] = { 5, false, "queueing receipts", "INSERT INTO "
+	[L_RCPT_INSERT] = { 5, false, "bttiy", "queueing receipts", "INSERT INTO "
 	    "receipts(id, node, message_id, outcome, encoded) SELECT "
 	    "COALESCE(i, nextval(pg_get_serial_sequence('receipts', 'id'))), "
 	    "n, m, o, e FROM unnest($1::bigint[], $2::text[], $3::text[], "
 	    "$4::integer[], $5::bytea[]) AS v(i, n, m, o, e)" },
-	[L_RCPT_SENT] = { 2, true, "marking receipts sent", "WITH u AS (UPDATE "
+	[L_RCPT_SENT] = { 2, true, "bb", "marking receipts sent", "WITH u AS (UPDATE "
 	    "receipts r SET sent = v.t FROM unnest($1::bigint[], $2::bigint[]) "
 	    "AS v(id, t) WHERE r.id = v.id RETURNING 1)" ALL_ROWS("3",
 	    "receipts that are gone") },
-	[L_RCPT_ACKED] = { 1, true, "deleting receipts", "WITH u AS (DELETE "
+	[L_RCPT_ACKED] = { 1, true, "b", "deleting receipts", "WITH u AS (DELETE "
 	    "FROM receipts r USING unnest($1::bigint[]) AS v(id) WHERE r.id = "
 	    "v.id RETURNING 1)" ALL_ROWS("2", "receipts that are gone") },
-	[L_AUDIT] = { 18, false, "writing the audit log", "INSERT INTO "
-	    "audit(seq, time, event, node, message_id, type, sender, "
+	[L_AUDIT] = { 18, false, "bbtttttttttbtttyyb", "writing the audit log",
+	    "INSERT INTO audit(seq, time, event, node, message_id, type, sender, "
 	    "recipient, author, legal_basis, payload_sha256, payload_size, "
 	    "subject, code, detail, prev_hash, hash, msg_seq) SELECT * FROM "
 	    "unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
@@ -90,6 +96,7 @@ static const struct lane_def {
 struct lane {
 	char *col[MAX_COLS];
 	size_t len[MAX_COLS], cap[MAX_COLS];
+	bool nulls[MAX_COLS];
 	int n;
 };
 
@@ -98,50 +105,119 @@ struct pg_lanes {
 	size_t bytes;
 	int rows;
 	bool oom;
+	bool bad;                     /* a value not of its column's type */
 };
 
-static void
-put(struct pg_lanes *ls, struct lane *a, int c, const char *s, size_t n)
+/* Room for n more bytes in column c; NULL when out of memory. */
+static char *
+room(struct pg_lanes *ls, struct lane *a, int c, size_t n)
 {
-	if (a->len[c] + n + 1 > a->cap[c]) {
+	if (a->len[c] + n > a->cap[c]) {
 		size_t cap = a->cap[c] ? a->cap[c] : 1024;
 		char *p;
 
-		while (a->len[c] + n + 1 > cap)
+		while (a->len[c] + n > cap)
 			cap *= 2;
 		if ((p = realloc(a->col[c], cap)) == NULL) {
 			ls->oom = true;
-			return;
+			return NULL;
 		}
 		a->col[c] = p;
 		a->cap[c] = cap;
 	}
-	memcpy(a->col[c] + a->len[c], s, n);
-	a->len[c] += n;
-	a->col[c][a->len[c]] = '\0';
 	ls->bytes += n;
+	a->len[c] += n;
+	return a->col[c] + a->len[c] - n;
 }
 
-/* One element of column c: NULL, or s quoted with " and \ escaped. */
 static void
-put_elem(struct pg_lanes *ls, struct lane *a, int c, const char *s)
+put_u32(char *p, uint32_t v)
 {
-	put(ls, a, c, a->n == 0 ? "{" : ",", 1);
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+/* An array's header (array_send): dimensions, null flag, element type,
+ * length and lower bound of its one dimension. */
+#define ARRAY_HEAD 20
+
+static uint32_t
+elem_oid(char type)
+{
+	switch (type) {
+	case 'b': return 20;          /* int8 */
+	case 'i': return 23;          /* int4 */
+	case 'y': return 17;          /* bytea */
+	default: return 25;           /* text */
+	}
+}
+
+/* One element of column c, of type `type`, from its text s (NULL: SQL
+ * NULL): its length, then its bytes in the type's binary form. */
+static void
+put_elem(struct pg_lanes *ls, struct lane *a, int c, char type, const char *s)
+{
+	size_t n = 0;
+	char *p, *end;
+	long long v;
+
+	if (a->n == 0 && room(ls, a, c, ARRAY_HEAD) == NULL)
+		return;
 	if (s == NULL) {
-		put(ls, a, c, "NULL", 4);
+		a->nulls[c] = true;
+		if ((p = room(ls, a, c, 4)) != NULL)
+			put_u32(p, UINT32_MAX);
 		return;
 	}
-	put(ls, a, c, "\"", 1);
-	for (const char *p = s; *p != '\0'; ) {
-		size_t run = strcspn(p, "\"\\");
-		put(ls, a, c, p, run);
-		p += run;
-		if (*p != '\0') {
-			put(ls, a, c, "\\", 1);
-			put(ls, a, c, p++, 1);
+	switch (type) {
+	case 'b':
+	case 'i':
+		v = strtoll(s, &end, 10);
+		if (*s == '\0' || *end != '\0' || (type == 'i' &&
+		    (v < INT32_MIN || v > INT32_MAX))) {
+			ls->bad = true;
+			return;
 		}
+		n = type == 'b' ? 8 : 4;
+		if ((p = room(ls, a, c, 4 + n)) == NULL)
+			return;
+		put_u32(p, (uint32_t)n);
+		if (type == 'b') {
+			put_u32(p + 4, (uint32_t)((unsigned long long)v >> 32));
+			put_u32(p + 8, (uint32_t)v);
+		} else {
+			put_u32(p + 4, (uint32_t)v);
+		}
+		return;
+	case 'y':
+		if (s[0] != '\\' || s[1] != 'x' || strlen(s + 2) % 2 != 0) {
+			ls->bad = true;
+			return;
+		}
+		s += 2;
+		n = strlen(s) / 2;
+		if ((p = room(ls, a, c, 4 + n)) == NULL)
+			return;
+		put_u32(p, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			int hi = pg_hexval(s[2 * i]), lo = pg_hexval(s[2 * i + 1]);
+			if (hi < 0 || lo < 0) {
+				ls->bad = true;
+				return;
+			}
+			p[4 + i] = (char)(hi << 4 | lo);
+		}
+		return;
+	default:
+		n = strlen(s);
+		if ((p = room(ls, a, c, 4 + n)) == NULL)
+			return;
+		put_u32(p, (uint32_t)n);
+		memcpy(p + 4, s, n);
+		return;
 	}
-	put(ls, a, c, "\"", 1);
 }
 
 static int
@@ -158,17 +234,24 @@ pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
     struct nara_err *err)
 {
 	struct pg_lanes *ls = st->lanes;
+	const struct lane_def *d = &lane_defs[lane];
 	struct lane *a;
 
 	if (ls == NULL && (ls = st->lanes = calloc(1, sizeof(*ls))) == NULL)
 		return oom(st, err);
 	a = &ls->l[lane];
-	for (int c = 0; c < lane_defs[lane].cols; c++)
-		put_elem(ls, a, c, v[c]);
+	for (int c = 0; c < d->cols; c++)
+		put_elem(ls, a, c, d->types[c], v[c]);
 	a->n++;
 	ls->rows++;
 	if (ls->oom)
 		return oom(st, err);
+	if (ls->bad) {
+		pg_lanes_drop(st);
+		nara_err_set(err, NR_STORE_FAILED, "store", "%s: a value is "
+		    "not of its column's type", d->what);
+		return pg_break(st, err);
+	}
 	if (a->n >= LANE_ROWS || ls->bytes >= LANE_BYTES)
 		return pg_lanes_flush(st, err);
 	return 0;
@@ -183,13 +266,16 @@ pg_lanes_drop(struct store_be *st)
 	if (ls == NULL)
 		return;
 	for (int i = 0; i < PG_LANE_COUNT; i++) {
-		for (int c = 0; c < MAX_COLS; c++)
+		for (int c = 0; c < MAX_COLS; c++) {
 			ls->l[i].len[c] = 0;
+			ls->l[i].nulls[c] = false;
+		}
 		ls->l[i].n = 0;
 	}
 	ls->bytes = 0;
 	ls->rows = 0;
 	ls->oom = false;
+	ls->bad = false;
 }
 
 /* The name a lane's statement is prepared under ("l0" ...). */
@@ -210,13 +296,17 @@ lane_send(struct store_be *st, enum pg_lane lane, struct nara_err *err)
 
 	pg_params_init(&p);
 	for (int c = 0; c < d->cols; c++) {
-		put(st->lanes, a, c, "}", 1);
-		pg_param_text(&p, a->col[c]);
+		char *h = a->col[c];
+
+		put_u32(h, 1);
+		put_u32(h + 4, a->nulls[c]);
+		put_u32(h + 8, elem_oid(d->types[c]));
+		put_u32(h + 12, (uint32_t)a->n);
+		put_u32(h + 16, 1);
+		pg_param_blob(&p, h, a->len[c]);
 	}
 	if (d->counted)
 		pg_param_int(&p, a->n);
-	if (st->lanes->oom)
-		return oom(st, err);
 	return pg_pipe_send(st, lane_name(name, lane), true, &p, d->what, err);
 }
 

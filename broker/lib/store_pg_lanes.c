@@ -46,51 +46,54 @@ static const struct lane_def {
 	const char *sql;
 } lane_defs[PG_LANE_COUNT] = {
 	[L_MSG_INSERT] = { 18, false, "bttiiittttttbbbyyb", "storing messages",
-	    "INSERT INTO messages(seq, message_id, conversation_id, type, priority, "
-	    "legal_basis, sender, sender_node, recipient, recipient_node, "
-	    "author, subject_pseudonym, created, expires, accepted_at, payload, "
-	    "payload_sha256, payload_size) SELECT * FROM unnest($1::bigint[], "
-	    "$2::text[], $3::text[], $4::integer[], $5::integer[], "
-	    "$6::integer[], $7::text[], $8::text[], $9::text[], $10::text[], "
-	    "$11::text[], $12::text[], $13::bigint[], $14::bigint[], "
-	    "$15::bigint[], $16::bytea[], $17::bytea[], $18::bigint[])" },
+	    "INSERT INTO messages(seq, message_id, conversation_id, type, "
+	    "priority, legal_basis, sender, sender_node, recipient, "
+	    "recipient_node, author, subject_pseudonym, created, expires, "
+	    "accepted_at, payload, payload_sha256, payload_size) SELECT * FROM "
+	    "unnest($1::bigint[], $2::text[], $3::text[], $4::integer[], "
+	    "$5::integer[], $6::integer[], $7::text[], $8::text[], $9::text[], "
+	    "$10::text[], $11::text[], $12::text[], $13::bigint[], "
+	    "$14::bigint[], $15::bigint[], $16::bytea[], $17::bytea[], "
+	    "$18::bigint[])" },
 	[L_DELIVERING] = { 2, true, "bi", "recording deliveries",
-	    "WITH u AS (UPDATE messages m SET attempts = v.a FROM unnest($1::bigint[], "
-	    "$2::integer[]) AS v(seq, a) WHERE m.seq = v.seq AND m.state + 0 = 0 "
-	    "RETURNING 1)" ALL_ROWS("3", "deliveries of messages no longer "
-	    "queued") },
-	[L_ACKED] = { 2, true, "bb", "recording acks", "WITH u AS (UPDATE messages m "
-	    "SET state = 1, done_at = v.t, payload = NULL FROM "
-	    "unnest($1::bigint[], $2::bigint[]) AS v(seq, t) WHERE m.seq = "
-	    "v.seq AND m.state + 0 = 0 RETURNING 1)" ALL_ROWS("3", "acks of "
-	    "messages no longer queued") },
-	[L_DEAD] = { 4, true, "bttb", "dead-lettering messages", "WITH u AS (UPDATE "
-	    "messages m SET state = 2, dead_code = v.c, dead_text = v.x, "
-	    "done_at = v.t FROM unnest($1::bigint[], $2::text[], $3::text[], "
-	    "$4::bigint[]) AS v(seq, c, x, t) WHERE m.seq = v.seq AND m.state "
-	    "+ 0 = 0 RETURNING 1)" ALL_ROWS("5", "dead letters of messages no "
-	    "longer queued") },
+	    "WITH u AS (UPDATE messages m SET attempts = v.a FROM "
+	    "unnest($1::bigint[], $2::integer[]) AS v(seq, a) WHERE m.seq = "
+	    "v.seq AND m.state + 0 = 0 RETURNING 1)" ALL_ROWS("3", "deliveries "
+	    "of messages no longer queued") },
+	[L_ACKED] = { 2, true, "bb", "recording acks",
+	    "WITH u AS (UPDATE messages m SET state = 1, done_at = v.t, "
+	    "payload = NULL FROM unnest($1::bigint[], $2::bigint[]) AS v(seq, "
+	    "t) WHERE m.seq = v.seq AND m.state + 0 = 0 RETURNING 1)"
+	    ALL_ROWS("3", "acks of messages no longer queued") },
+	[L_DEAD] = { 4, true, "bttb", "dead-lettering messages",
+	    "WITH u AS (UPDATE messages m SET state = 2, dead_code = v.c, "
+	    "dead_text = v.x, done_at = v.t FROM unnest($1::bigint[], "
+	    "$2::text[], $3::text[], $4::bigint[]) AS v(seq, c, x, t) WHERE "
+	    "m.seq = v.seq AND m.state + 0 = 0 RETURNING 1)" ALL_ROWS("5",
+	    "dead letters of messages no longer queued") },
 	/* an id past the batch's block is the sequence's */
-	[L_RCPT_INSERT] = { 5, false, "bttiy", "queueing receipts", "INSERT INTO "
-	    "receipts(id, node, message_id, outcome, encoded) SELECT "
-	    "COALESCE(i, nextval(pg_get_serial_sequence('receipts', 'id'))), "
-	    "n, m, o, e FROM unnest($1::bigint[], $2::text[], $3::text[], "
-	    "$4::integer[], $5::bytea[]) AS v(i, n, m, o, e)" },
-	[L_RCPT_SENT] = { 2, true, "bb", "marking receipts sent", "WITH u AS (UPDATE "
-	    "receipts r SET sent = v.t FROM unnest($1::bigint[], $2::bigint[]) "
-	    "AS v(id, t) WHERE r.id = v.id RETURNING 1)" ALL_ROWS("3",
-	    "receipts that are gone") },
-	[L_RCPT_ACKED] = { 1, true, "b", "deleting receipts", "WITH u AS (DELETE "
-	    "FROM receipts r USING unnest($1::bigint[]) AS v(id) WHERE r.id = "
-	    "v.id RETURNING 1)" ALL_ROWS("2", "receipts that are gone") },
+	[L_RCPT_INSERT] = { 5, false, "bttiy", "queueing receipts",
+	    "INSERT INTO receipts(id, node, message_id, outcome, encoded) "
+	    "SELECT COALESCE(i, nextval(pg_get_serial_sequence('receipts', "
+	    "'id'))), n, m, o, e FROM unnest($1::bigint[], $2::text[], "
+	    "$3::text[], $4::integer[], $5::bytea[]) AS v(i, n, m, o, e)" },
+	[L_RCPT_SENT] = { 2, true, "bb", "marking receipts sent",
+	    "WITH u AS (UPDATE receipts r SET sent = v.t FROM "
+	    "unnest($1::bigint[], $2::bigint[]) AS v(id, t) WHERE r.id = v.id "
+	    "RETURNING 1)" ALL_ROWS("3", "receipts that are gone") },
+	[L_RCPT_ACKED] = { 1, true, "b", "deleting receipts",
+	    "WITH u AS (DELETE FROM receipts r USING unnest($1::bigint[]) AS "
+	    "v(id) WHERE r.id = v.id RETURNING 1)" ALL_ROWS("2", "receipts "
+	    "that are gone") },
 	[L_AUDIT] = { 18, false, "bbtttttttttbtttyyb", "writing the audit log",
-	    "INSERT INTO audit(seq, time, event, node, message_id, type, sender, "
-	    "recipient, author, legal_basis, payload_sha256, payload_size, "
-	    "subject, code, detail, prev_hash, hash, msg_seq) SELECT * FROM "
-	    "unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], "
-	    "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], "
-	    "$10::text[], $11::text[], $12::bigint[], $13::text[], $14::text[], "
-	    "$15::text[], $16::bytea[], $17::bytea[], $18::bigint[])" },
+	    "INSERT INTO audit(seq, time, event, node, message_id, type, "
+	    "sender, recipient, author, legal_basis, payload_sha256, "
+	    "payload_size, subject, code, detail, prev_hash, hash, msg_seq) "
+	    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], "
+	    "$4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
+	    "$9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[], "
+	    "$14::text[], $15::text[], $16::bytea[], $17::bytea[], "
+	    "$18::bigint[])" },
 };
 
 struct lane {

@@ -6,8 +6,9 @@
  * of all its nodes in one (store_loads, store_pg_msg.c), and none when
  * what it would read is what this store wrote itself (store_pg_known.c).
  *
- * begin sends BEGIN, the lease's fence, the lock of the head row with the
- * read of the chain head, and takes a block of PG_SEQ_BLOCK message seqs
+ * begin sends BEGIN, the lease's fence, the batch's plan settings
+ * (P_BATCH_PLANS, store_pg.c), the lock of the head row with the read of
+ * the chain head, and takes a block of PG_SEQ_BLOCK message seqs
  * from the messages sequence and one of PG_RCPT_BLOCK receipt ids from
  * the receipts': one round trip, without a WAL flush. From
  * then on the batch computes every row itself — message seqs, audit rows

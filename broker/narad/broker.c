@@ -18,12 +18,6 @@
 #include "validate.h"
 #include "zap.h"
 
-/* How long a batch begun ahead with a commit (store_ahead) may wait for
- * frames before it is ended: under load the next batch takes it at once;
- * idle, other writers (nara-audit, a standby narad's lease step) wait at
- * most this long for the chain head's lock. */
-#define SETTLE_MS 20
-
 int64_t
 broker_now_ms(void)
 {
@@ -188,7 +182,7 @@ broker_batch_end(struct broker *b)
 	broker_post_done(b, rc == 0);
 	broker_flush(b);
 	if (b->settle != NULL && store_ahead(b->store)) {
-		struct timeval tv = { 0, SETTLE_MS * 1000 };
+		struct timeval tv = { 0, BROKER_SETTLE_MS * 1000 };
 		evtimer_add(b->settle, &tv);
 	}
 	evzmq_poke(b->watch);

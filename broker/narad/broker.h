@@ -21,6 +21,12 @@
 
 struct broker;
 
+/* How long a batch begun ahead with a commit (store_ahead) may wait for
+ * frames before it is ended: under load the next batch takes it at once;
+ * idle, other writers (nara-audit, a standby narad's lease step) wait at
+ * most this long for the chain head's lock. */
+#define BROKER_SETTLE_MS 20
+
 /* The broker borrows base and st; it takes ownership of cfg (also when it
  * fails). It binds the ROUTER to cfg->broker.router (and listen_tcp when
  * set). NULL on failure, with the reason logged. */

@@ -82,11 +82,12 @@ status_store_metrics(struct evbuffer *o, const struct broker *b)
 	    "# TYPE nara_store_batches_begun_ahead_total counter\n"
 	    "nara_store_batches_begun_ahead_total %llu\n"
 	    "# HELP nara_store_begins_settled_total Begins sent with a commit "
-	    "that no batch took within 20 ms, committed empty (counted in "
+	    "that no batch took within %d ms, committed empty (counted in "
 	    "nara_store_batches_total too).\n"
 	    "# TYPE nara_store_begins_settled_total counter\n"
 	    "nara_store_begins_settled_total %llu\n",
-	    (unsigned long long)c.begun_ahead, (unsigned long long)c.settled);
+	    (unsigned long long)c.begun_ahead, BROKER_SETTLE_MS,
+	    (unsigned long long)c.settled);
 	if (n < 0)
 		return;
 	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "

@@ -3,6 +3,7 @@
  */
 #include "evzmq.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <zmq.h>
@@ -14,6 +15,7 @@ struct evzmq {
 	struct event *ev;
 	evzmq_cb cb;
 	void *arg;
+	bool held;               /* evzmq_hold: no callback until released */
 };
 
 static int
@@ -32,6 +34,13 @@ evzmq_on_fd(evutil_socket_t fd, short what, void *arg)
 {
 	struct evzmq *ez = arg;
 
+	if (ez->held) {
+		/* ZMQ_EVENTS reads the socket's commands, which clears ZMQ_FD
+		 * (else the loop would wake for it again and again); the
+		 * release looks at the socket again */
+		(void)zsock_readable(ez->zsock);
+		return;
+	}
 	/* One callback round per event; if input remains, schedule another
 	 * round rather than looping here, so timers and signals still run. */
 	if (zsock_readable(ez->zsock))
@@ -78,8 +87,18 @@ evzmq_free(struct evzmq **ezp)
 }
 
 void
+evzmq_hold(struct evzmq *ez, bool held)
+{
+	if (ez == NULL)
+		return;
+	ez->held = held;
+	if (!held)
+		evzmq_poke(ez);
+}
+
+void
 evzmq_poke(struct evzmq *ez)
 {
-	if (ez != NULL && zsock_readable(ez->zsock))
+	if (ez != NULL && !ez->held && zsock_readable(ez->zsock))
 		event_active(ez->ev, EV_READ, 0);
 }

@@ -11,6 +11,7 @@
 #define NARA_EVZMQ_H
 
 #include <event2/event.h>
+#include <stdbool.h>
 
 struct evzmq;
 
@@ -23,5 +24,8 @@ struct evzmq *evzmq_new(struct event_base *base, void *zsock, evzmq_cb cb, void 
 void evzmq_free(struct evzmq **ez);
 /* Re-check ZMQ_EVENTS after sends/receives done outside the callback. */
 void evzmq_poke(struct evzmq *ez);
+/* Held: no callback (messages wait in the socket) until released; the
+ * release looks at the socket again. */
+void evzmq_hold(struct evzmq *ez, bool held);
 
 #endif

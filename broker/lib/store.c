@@ -9,6 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The backend for a call: a commit sent and not taken is waited for
+ * first (its outcome kept for store_commit_take). */
+static struct store_be *
+be_of(struct store *st)
+{
+	if (st->sent && !st->taken) {
+		st->taken = true;
+		memset(&st->taken_err, 0, sizeof(st->taken_err));
+		st->taken_rc = st->ops->commit_take(st->be, &st->taken_err);
+		if (st->on_taken != NULL)
+			st->on_taken(st->on_taken_arg);
+	}
+	return st->be;
+}
+
 static const struct store_ops *const backends[] = { &store_sqlite_ops,
     &store_pg_ops };
 
@@ -53,6 +68,7 @@ store_free(struct store **st)
 {
 	if (st == NULL || *st == NULL)
 		return;
+	(void)be_of(*st);
 	(*st)->ops->free(&(*st)->be);
 	free(*st);
 	*st = NULL;
@@ -61,53 +77,96 @@ store_free(struct store **st)
 int
 store_head_file_check(struct store *st, struct nara_err *err)
 {
-	return st->ops->head_file_check(st->be, err);
+	return st->ops->head_file_check(be_of(st), err);
 }
 
 int
 store_begin(struct store *st, struct nara_err *err)
 {
-	return st->ops->begin(st->be, err);
+	return st->ops->begin(be_of(st), err);
 }
 
 int
 store_commit(struct store *st, struct nara_err *err)
 {
-	return st->ops->commit(st->be, err);
+	return st->ops->commit(be_of(st), err);
+}
+
+int
+store_commit_send(struct store *st, struct nara_err *err)
+{
+	struct store_be *be = be_of(st);
+	int rc;
+
+	if (st->ops->commit_send == NULL)
+		return st->ops->commit(be, err);
+	if ((rc = st->ops->commit_send(be, err)) == 1) {
+		st->sent = true;
+		st->taken = false;
+	}
+	return rc;
+}
+
+int
+store_commit_take(struct store *st, struct nara_err *err)
+{
+	if (!st->sent)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no commit "
+		    "was sent");
+	if (!st->taken)
+		st->taken_rc = st->ops->commit_take(st->be, &st->taken_err);
+	st->sent = st->taken = false;
+	if (st->taken_rc != 0 && err != NULL)
+		*err = st->taken_err;
+	return st->taken_rc;
+}
+
+int
+store_commit_fd(struct store *st)
+{
+	return st->sent && !st->taken && st->ops->commit_fd != NULL ?
+	    st->ops->commit_fd(st->be) : -1;
+}
+
+void
+store_on_taken(struct store *st, void (*cb)(void *arg), void *arg)
+{
+	st->on_taken = cb;
+	st->on_taken_arg = arg;
 }
 
 void
 store_rollback(struct store *st)
 {
-	st->ops->rollback(st->be);
+	st->ops->rollback(be_of(st));
 }
 
 int
 store_accept(struct store *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err)
 {
-	return st->ops->accept(st->be, m, now, res, err);
+	return st->ops->accept(be_of(st), m, now, res, err);
 }
 
 int
 store_audit_rejected(struct store *st, const struct store_msg *m,
     const char *node, const char *code, const char *text, int64_t now)
 {
-	return st->ops->audit_rejected(st->be, m, node, code, text, now);
+	return st->ops->audit_rejected(be_of(st), m, node, code, text, now);
 }
 
 int
 store_audit_event(struct store *st, const char *event, const char *node,
     const char *detail, int64_t now)
 {
-	return st->ops->audit_event(st->be, event, node, detail, now);
+	return st->ops->audit_event(be_of(st), event, node, detail, now);
 }
 
 int
 store_audit_event_coded(struct store *st, const char *event, const char *node,
     const char *code, const char *detail, int64_t now)
 {
-	return st->ops->audit_event_coded(st->be, event, node, code, detail,
+	return st->ops->audit_event_coded(be_of(st), event, node, code, detail,
 	    now);
 }
 
@@ -115,28 +174,28 @@ int
 store_queue_load(struct store *st, const char *node, int64_t after_seq,
     int limit, store_msg_fn fn, void *arg)
 {
-	return st->ops->queue_load(st->be, node, after_seq, limit, fn, arg);
+	return st->ops->queue_load(be_of(st), node, after_seq, limit, fn, arg);
 }
 
 int
 store_delivering(struct store *st, int64_t seq, int attempt, const char *node,
     int64_t now)
 {
-	return st->ops->delivering(st->be, seq, attempt, node, now);
+	return st->ops->delivering(be_of(st), seq, attempt, node, now);
 }
 
 int
 store_acked(struct store *st, const char *message_id, const char *node,
     int64_t now, bool *was_new)
 {
-	return st->ops->acked(st->be, message_id, node, now, was_new);
+	return st->ops->acked(be_of(st), message_id, node, now, was_new);
 }
 
 int
 store_dead_letter(struct store *st, const char *message_id, const char *code,
     const char *text, bool expired, const char *node, int64_t now)
 {
-	return st->ops->dead_letter(st->be, message_id, code, text, expired,
+	return st->ops->dead_letter(be_of(st), message_id, code, text, expired,
 	    node, now);
 }
 
@@ -144,7 +203,7 @@ int
 store_expired_load(struct store *st, int64_t now, int limit, store_msg_fn fn,
     void *arg)
 {
-	return st->ops->expired_load(st->be, now, limit, fn, arg);
+	return st->ops->expired_load(be_of(st), now, limit, fn, arg);
 }
 
 int
@@ -153,14 +212,14 @@ store_loads(struct store *st, struct store_load *v, size_t n)
 	int rc;
 
 	if (st->ops->loads != NULL &&
-	    (rc = st->ops->loads(st->be, v, n)) != 1)
+	    (rc = st->ops->loads(be_of(st), v, n)) != 1)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
-		v[i].rcpts = st->ops->receipts_load(st->be, v[i].node,
+		v[i].rcpts = st->ops->receipts_load(be_of(st), v[i].node,
 		    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
 		if (v[i].rcpts < 0)
 			return -1;
-		v[i].msgs = st->ops->queue_load(st->be, v[i].node,
+		v[i].msgs = st->ops->queue_load(be_of(st), v[i].node,
 		    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg);
 		if (v[i].msgs < 0)
 			return -1;
@@ -172,45 +231,45 @@ int
 store_receipts_load(struct store *st, const char *node, int64_t after_id,
     int limit, store_receipt_fn fn, void *arg)
 {
-	return st->ops->receipts_load(st->be, node, after_id, limit, fn, arg);
+	return st->ops->receipts_load(be_of(st), node, after_id, limit, fn, arg);
 }
 
 int
 store_receipt_sent(struct store *st, int64_t id, int64_t now)
 {
-	return st->ops->receipt_sent(st->be, id, now);
+	return st->ops->receipt_sent(be_of(st), id, now);
 }
 
 int
 store_receipt_acked(struct store *st, const char *node, const char *message_id,
     int64_t now)
 {
-	return st->ops->receipt_acked(st->be, node, message_id, now);
+	return st->ops->receipt_acked(be_of(st), node, message_id, now);
 }
 
 int
 store_retry(struct store *st, const char *message_id, const char *operator,
     int64_t now, struct nara_err *err)
 {
-	return st->ops->retry(st->be, message_id, operator, now, err);
+	return st->ops->retry(be_of(st), message_id, operator, now, err);
 }
 
 int
 store_node_stats(struct store *st, store_stats_fn fn, void *arg)
 {
-	return st->ops->node_stats(st->be, fn, arg);
+	return st->ops->node_stats(be_of(st), fn, arg);
 }
 
 int
 store_totals(struct store *st, struct store_totals *t)
 {
-	return st->ops->totals(st->be, t);
+	return st->ops->totals(be_of(st), t);
 }
 
 int
 store_audit_verify(struct store *st, int64_t *bad_seq, struct nara_err *err)
 {
-	return st->ops->audit_verify(st->be, bad_seq, err);
+	return st->ops->audit_verify(be_of(st), bad_seq, err);
 }
 
 int
@@ -224,47 +283,47 @@ int
 store_queue_list(struct store *st, const char *address, int limit,
     store_meta_fn fn, void *arg)
 {
-	return st->ops->queue_list(st->be, address, limit, fn, arg);
+	return st->ops->queue_list(be_of(st), address, limit, fn, arg);
 }
 
 int
 store_dead_list(struct store *st, int limit, store_meta_fn fn, void *arg)
 {
-	return st->ops->dead_list(st->be, limit, fn, arg);
+	return st->ops->dead_list(be_of(st), limit, fn, arg);
 }
 
 int
 store_msg_meta(struct store *st, const char *message_id, store_meta_fn fn,
     void *arg)
 {
-	return st->ops->msg_meta(st->be, message_id, fn, arg);
+	return st->ops->msg_meta(be_of(st), message_id, fn, arg);
 }
 
 void
 store_set_signer(struct store *st, const struct audit_key *key,
     int64_t interval, int64_t retention)
 {
-	st->ops->set_signer(st->be, key, interval, retention);
+	st->ops->set_signer(be_of(st), key, interval, retention);
 }
 
 int
 store_maintain(struct store *st, int64_t now, struct nara_err *err)
 {
-	return st->ops->maintain(st->be, now, err);
+	return st->ops->maintain(be_of(st), now, err);
 }
 
 int
 store_checkpoint(struct store *st, const struct audit_key *key, int64_t now,
     struct nara_err *err)
 {
-	return st->ops->checkpoint(st->be, key, now, err);
+	return st->ops->checkpoint(be_of(st), key, now, err);
 }
 
 int
 store_audit_subject(struct store *st, const char *event, const char *subject,
     const char *author, const char *detail, int64_t now, struct nara_err *err)
 {
-	return st->ops->audit_subject(st->be, event, subject, author, detail,
+	return st->ops->audit_subject(be_of(st), event, subject, author, detail,
 	    now, err);
 }
 
@@ -273,7 +332,7 @@ store_audit_review(struct store *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err)
 {
-	return st->ops->audit_review(st->be, message_id, reviewer, conclusion,
+	return st->ops->audit_review(be_of(st), message_id, reviewer, conclusion,
 	    now, err);
 }
 
@@ -282,7 +341,7 @@ store_audit_prune(struct store *st, const struct audit_key *key, int64_t before,
     int64_t max_rows, int64_t now, int64_t *cut_seq, int64_t *deleted,
     struct nara_err *err)
 {
-	return st->ops->audit_prune(st->be, key, before, max_rows, now, cut_seq,
+	return st->ops->audit_prune(be_of(st), key, before, max_rows, now, cut_seq,
 	    deleted, err);
 }
 
@@ -337,7 +396,7 @@ store_audit_rows(struct store *st, const struct store_audit_filter *f,
 	struct facts_walk w = { .f = f, .fn = fn, .arg = arg };
 
 	if (f->rows)
-		return st->ops->audit_rows(st->be, f, fn, arg, err);
+		return st->ops->audit_rows(be_of(st), f, fn, arg, err);
 	/* The receipt_queued fact of a folded row carries the sender's node,
 	 * the row the recipient's: the backend selects without the node (and
 	 * without an event the row does not name), this walk selects facts. */
@@ -348,7 +407,7 @@ store_audit_rows(struct store *st, const struct store_audit_filter *f,
 		if (folded_event(f->event))
 			wide.event = NULL;
 	}
-	if (st->ops->audit_rows(st->be, &wide, facts_one, &w, err) < 0)
+	if (st->ops->audit_rows(be_of(st), &wide, facts_one, &w, err) < 0)
 		return -1;
 	return w.calls;
 }
@@ -357,26 +416,26 @@ int
 store_audit_checkpoints(struct store *st, const char *kind, store_ckpt_fn fn,
     void *arg, struct nara_err *err)
 {
-	return st->ops->audit_checkpoints(st->be, kind, fn, arg, err);
+	return st->ops->audit_checkpoints(be_of(st), kind, fn, arg, err);
 }
 
 int
 store_audit_hash(struct store *st, int64_t seq, uint8_t hash[32])
 {
-	return st->ops->audit_hash(st->be, seq, hash);
+	return st->ops->audit_hash(be_of(st), seq, hash);
 }
 
 int
 store_audit_head(struct store *st, int64_t *seq, uint8_t hash[32],
     struct nara_err *err)
 {
-	return st->ops->audit_head(st->be, seq, hash, err);
+	return st->ops->audit_head(be_of(st), seq, hash, err);
 }
 
 int
 store_replication(struct store *st, int *sync_standbys)
 {
-	return st->ops->replication(st->be, sync_standbys);
+	return st->ops->replication(be_of(st), sync_standbys);
 }
 
 void
@@ -384,13 +443,13 @@ store_costs(struct store *st, struct store_costs *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (st != NULL && st->ops->costs != NULL)
-		st->ops->costs(st->be, out);
+		st->ops->costs(be_of(st), out);
 }
 
 bool
 store_ahead(struct store *st)
 {
-	return st != NULL && st->ops->ahead != NULL && st->ops->ahead(st->be);
+	return st != NULL && st->ops->ahead != NULL && st->ops->ahead(be_of(st));
 }
 
 int
@@ -398,19 +457,19 @@ store_settle(struct store *st, struct nara_err *err)
 {
 	if (st == NULL || st->ops->settle == NULL)
 		return 0;
-	return st->ops->settle(st->be, err);
+	return st->ops->settle(be_of(st), err);
 }
 
 int
 store_read_begin(struct store *st, bool *own, struct nara_err *err)
 {
-	return st->ops->read_begin(st->be, own, err);
+	return st->ops->read_begin(be_of(st), own, err);
 }
 
 void
 store_read_end(struct store *st, bool own)
 {
-	st->ops->read_end(st->be, own);
+	st->ops->read_end(be_of(st), own);
 }
 
 int
@@ -445,7 +504,7 @@ store_lease(struct store *st, const char *instance, int64_t ttl_ms,
 		    "cannot be shared by several narads ([ha] needs the "
 		    "postgresql backend)", st->ops->name);
 	}
-	return st->ops->lease(st->be, instance, ttl_ms, l, err);
+	return st->ops->lease(be_of(st), instance, ttl_ms, l, err);
 }
 
 int
@@ -455,5 +514,5 @@ store_lease_release(struct store *st, const char *instance,
 	if (st->ops->lease_release == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "lease", "the %s store "
 		    "has no lease", st->ops->name);
-	return st->ops->lease_release(st->be, instance, err);
+	return st->ops->lease_release(be_of(st), instance, err);
 }

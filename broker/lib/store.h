@@ -163,6 +163,21 @@ int store_begin(struct store *st, struct nara_err *err);
 int store_commit(struct store *st, struct nara_err *err);
 void store_rollback(struct store *st);
 
+/* The same commit without waiting for it (narad on PostgreSQL, so that
+ * its loop relays TLS while the server and its standby flush).
+ * store_commit_send: 1 when the commit went out and its answer is due on
+ * store_commit_fd; then store_commit_take reads it (waiting if it is not
+ * all there yet) and returns what store_commit would have. 0 or -1: the
+ * backend committed (or failed) in the call, as store_commit. Until the
+ * owner took the answer no reply of the batch may go out; any other call
+ * on the store first waits for the answer itself, keeps it for
+ * store_commit_take and calls the owner's on_taken (which should see to
+ * the take soon: the answer is no longer on the descriptor). */
+int store_commit_send(struct store *st, struct nara_err *err);
+int store_commit_take(struct store *st, struct nara_err *err);
+int store_commit_fd(struct store *st);
+void store_on_taken(struct store *st, void (*cb)(void *arg), void *arg);
+
 /* Insert a validated message into its recipient's queue and audit
  * "received". Same id + same payload hash → STORE_DUPLICATE (nothing
  * written); same id + other hash → STORE_CONFLICT (nothing written).

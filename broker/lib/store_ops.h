@@ -27,6 +27,11 @@ struct store_ops {
 	int (*head_file_check)(struct store_be *st, struct nara_err *err);
 	int (*begin)(struct store_be *st, struct nara_err *err);
 	int (*commit)(struct store_be *st, struct nara_err *err);
+	/* NULL: commits only in commit. commit_send: 1 sent (the answer
+	 * comes to commit_fd, commit_take reads it), 0 or -1 as commit. */
+	int (*commit_send)(struct store_be *st, struct nara_err *err);
+	int (*commit_take)(struct store_be *st, struct nara_err *err);
+	int (*commit_fd)(struct store_be *st);
 	void (*rollback)(struct store_be *st);
 	int (*accept)(struct store_be *st, struct store_msg *m, int64_t now,
 	    enum store_accept_result *res, struct nara_err *err);
@@ -111,6 +116,13 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	struct store_be *be;
+	/* a commit sent by store_commit_send, not yet taken by its owner */
+	bool sent;
+	bool taken;                 /* taken already by another call */
+	int taken_rc;
+	struct nara_err taken_err;
+	void (*on_taken)(void *arg);
+	void *on_taken_arg;
 };
 
 /* The backends store_open can pick. */

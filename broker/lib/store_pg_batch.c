@@ -324,14 +324,13 @@ store_pg_ahead(struct store_be *st)
 	return st->ahead;
 }
 
-/* Commit the open batch; with next, send the next batch's begin behind
- * COMMIT (ahead_send). */
+/* Commit the open batch, in two halves: send COMMIT (with next, the next
+ * batch's begin behind it: ahead_send) and take its answer. Between them
+ * the batch stays open (sent) and nothing else may use the connection;
+ * store.c sees to that for store_pg_commit_send's callers. */
 static int
-commit_batch(struct store_be *st, bool next, struct nara_err *err)
+commit_send_half(struct store_be *st, bool next, struct nara_err *err)
 {
-	bool ahead;
-	int n;
-
 	if (!st->in_batch)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
 		    "is open");
@@ -342,10 +341,22 @@ commit_batch(struct store_be *st, bool next, struct nara_err *err)
 	}
 	if (commit_send(st, err) != 0 || pg_pipe_commit_send(st, err) != 0)
 		goto fail;
-	n = st->pending;
+	st->commit_n = st->pending;
 	blocks_clear(st);
-	ahead = next && ahead_send(st);
-	if (pg_pipe_commit_take(st, n, err) != 0)
+	st->commit_ahead = next && ahead_send(st);
+	return 0;
+fail:
+	store_pg_rollback(st);
+	return -1;
+}
+
+static int
+commit_take_half(struct store_be *st, struct nara_err *err)
+{
+	bool ahead = st->commit_ahead;
+
+	st->commit_ahead = false;
+	if (pg_pipe_commit_take(st, st->commit_n, err) != 0)
 		goto fail;
 	if (!ahead && st->pending > 0)
 		txn_abandon(st);    /* a begin that did not go out whole */
@@ -363,6 +374,39 @@ commit_batch(struct store_be *st, bool next, struct nara_err *err)
 fail:
 	store_pg_rollback(st);
 	return -1;
+}
+
+static int
+commit_batch(struct store_be *st, bool next, struct nara_err *err)
+{
+	if (commit_send_half(st, next, err) != 0)
+		return -1;
+	return commit_take_half(st, err);
+}
+
+/* store.h store_commit_send: 1 when COMMIT is on its way (flushed). */
+int
+store_pg_commit_send(struct store_be *st, struct nara_err *err)
+{
+	if (st->implicit)
+		return store_pg_commit(st, err);
+	if (commit_send_half(st, true, err) != 0)
+		return -1;
+	if (st->conn == NULL || PQflush(st->conn) != 0)
+		return commit_take_half(st, err);  /* reports what broke */
+	return 1;
+}
+
+int
+store_pg_commit_take(struct store_be *st, struct nara_err *err)
+{
+	return commit_take_half(st, err);
+}
+
+int
+store_pg_commit_fd(struct store_be *st)
+{
+	return st->conn != NULL ? PQsocket(st->conn) : -1;
 }
 
 int

@@ -119,6 +119,8 @@ struct store_be {
 	bool ahead_on;             /* store_options.ahead: commits begin the
 	                            * next batch (store_pg_batch.c) */
 	bool ahead;                /* that begin is open, its answers pending */
+	int commit_n;              /* a COMMIT sent: its statements' answers */
+	bool commit_ahead;         /* ... and a begin sent behind it */
 	uint64_t adopted;          /* such begins taken (by a batch or a
 	                            * settle) */
 	uint64_t settled;          /* of those, taken by store_pg_settle */
@@ -295,6 +297,9 @@ void store_pg_free(struct store_be **stp);
 int store_pg_head_file_check(struct store_be *st, struct nara_err *err);
 int store_pg_begin(struct store_be *st, struct nara_err *err);
 int store_pg_commit(struct store_be *st, struct nara_err *err);
+int store_pg_commit_send(struct store_be *st, struct nara_err *err);
+int store_pg_commit_take(struct store_be *st, struct nara_err *err);
+int store_pg_commit_fd(struct store_be *st);
 void store_pg_rollback(struct store_be *st);
 int store_pg_accept(struct store_be *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err);

@@ -94,6 +94,7 @@ broker_batch_begin(struct broker *b)
 {
 	struct nara_err err;
 
+	broker_commit_wait(b);
 	b->batch_now_ms = broker_now_ms();
 	if (b->settle != NULL)
 		evtimer_del(b->settle);
@@ -147,18 +148,13 @@ broker_audit_coded(struct broker *b, const char *event, const char *node,
 	broker_batch_end(b);
 }
 
-void
-broker_batch_end(struct broker *b)
+/* After the commit (rc, err) of the batch, t0 its start: refuse or send
+ * the batch's replies. */
+static void
+batch_done(struct broker *b, int rc, struct nara_err *err, int64_t t0)
 {
-	struct nara_err err = { 0 };
-	int64_t t0 = mono_us(), dt;
-	int rc = -1;
+	int64_t dt = mono_us() - t0;
 
-	if (b->batch_ok)
-		rc = store_commit(b->store, &err);
-	else
-		err = b->batch_err;
-	dt = mono_us() - t0;
 	b->stats.commits++;
 	b->stats.last_commit_us = (uint64_t)dt;
 	if ((uint64_t)dt > b->stats.max_commit_us)
@@ -168,11 +164,11 @@ broker_batch_end(struct broker *b)
 		if (b->batch_ok)
 			store_rollback(b->store);
 		b->stats.commit_failures++;
-		if (err.code == NR_OK)
-			nara_err_set(&err, NR_STORE_FAILED, NULL, "commit failed");
+		if (err->code == NR_OK)
+			nara_err_set(err, NR_STORE_FAILED, NULL, "commit failed");
 		log_error("store: batch not committed (%s): %s; refusing its "
-		    "submits", nara_code_id(err.code), err.text);
-		batch_refuse_accepted(b, &err);
+		    "submits", nara_code_id(err->code), err->text);
+		batch_refuse_accepted(b, err);
 		/* Deliveries and acks of this batch are forgotten: start
 		 * every session from its durable queue again. */
 		for (size_t i = 0; i < b->sessions.n; i++)
@@ -186,6 +182,92 @@ broker_batch_end(struct broker *b)
 		evtimer_add(b->settle, &tv);
 	}
 	evzmq_poke(b->watch);
+}
+
+void
+broker_batch_end(struct broker *b)
+{
+	struct nara_err err = { 0 };
+	int64_t t0 = mono_us();
+	int rc = -1;
+
+	if (b->batch_ok)
+		rc = store_commit(b->store, &err);
+	else
+		err = b->batch_err;
+	batch_done(b, rc, &err, t0);
+}
+
+/* The answer to a commit sent by batch_end_sent is there, or the store
+ * took it for another call, or it is late and is waited for here: the
+ * batch's replies may go. */
+void
+broker_commit_wait(struct broker *b)
+{
+	struct nara_err err = { 0 };
+	int rc;
+
+	if (!b->committing)
+		return;
+	b->committing = false;
+	if (b->commit_ev != NULL)
+		event_free(b->commit_ev);
+	b->commit_ev = NULL;
+	rc = store_commit_take(b->store, &err);
+	evzmq_hold(b->watch, false);
+	batch_done(b, rc, &err, b->commit_t0);
+}
+
+static void
+on_commit_answer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	broker_commit_wait(arg);
+}
+
+/* The store waited for the answer itself (another call needed it). */
+static void
+on_commit_taken(void *arg)
+{
+	struct broker *b = arg;
+
+	if (b->committing && b->commit_ev != NULL)
+		event_active(b->commit_ev, EV_READ, 0);
+}
+
+/* End the batch of on_router without waiting for the commit when the
+ * store can (PostgreSQL): the loop goes on relaying the TLS front's
+ * traffic both ways while the server flushes, and takes the answer when
+ * it is readable. The ROUTER is held until then (one batch in flight); a
+ * batch begun meanwhile by anyone else waits for it first. */
+static void
+batch_end_sent(struct broker *b)
+{
+	struct nara_err err = { 0 };
+	int64_t t0 = mono_us();
+	int rc, fd;
+
+	if (!b->batch_ok) {
+		broker_batch_end(b);
+		return;
+	}
+	if ((rc = store_commit_send(b->store, &err)) != 1) {
+		batch_done(b, rc, &err, t0);
+		return;
+	}
+	b->committing = true;
+	b->commit_t0 = t0;
+	b->stats.commits_unwaited++;
+	evzmq_hold(b->watch, true);
+	fd = store_commit_fd(b->store);
+	b->commit_ev = fd >= 0 ? event_new(b->base, fd, EV_READ,
+	    on_commit_answer, b) : NULL;
+	/* no answer within a second: wait for it there, under the store's
+	 * own deadline for answers (it drops a server that never answers) */
+	struct timeval tv = { 1, 0 };
+	if (b->commit_ev == NULL || event_add(b->commit_ev, &tv) != 0)
+		broker_commit_wait(b);
 }
 
 /* The store began the next batch with the last commit (PostgreSQL) and
@@ -435,7 +517,7 @@ on_router(void *router, void *arg)
 	zmq_msg_close(&id);
 	zmq_msg_close(&body);
 	broker_deliver_dirty(b);
-	broker_batch_end(b);
+	batch_end_sent(b);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -557,6 +639,7 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	b->watch = evzmq_new(base, b->router, on_router, b);
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
 	b->settle = evtimer_new(base, on_settle, b);
+	store_on_taken(st, on_commit_taken, b);
 	if (b->watch == NULL || b->tick == NULL || b->settle == NULL)
 		goto fail;
 	struct timeval tv = { 1, 0 };
@@ -574,6 +657,9 @@ broker_free(struct broker **bp)
 
 	if (b == NULL)
 		return;
+	broker_commit_wait(b);
+	if (b->store != NULL)
+		store_on_taken(b->store, NULL, NULL);
 	evzmq_free(&b->watch);
 	if (b->tick != NULL)
 		event_free(b->tick);

@@ -71,6 +71,7 @@ struct broker_stats {
 	uint64_t submits, accepted, rejected, duplicates;
 	uint64_t delivered, acked, nacked, expired, receipts_sent;
 	uint64_t commits, commit_failures;
+	uint64_t commits_unwaited;  /* sent; the loop went on until the answer */
 	uint64_t last_commit_us, max_commit_us;
 	unsigned nodes_connected;
 };

@@ -58,6 +58,9 @@ struct broker {
 	struct metrics metrics;     /* per type/code counters, commit latency */
 	int64_t batch_now_ms;       /* time of the current batch */
 	bool batch_ok;              /* store_begin succeeded */
+	bool committing;            /* a commit sent, its answer not taken */
+	int64_t commit_t0;          /* when it was sent (mono_us) */
+	struct event *commit_ev;    /* the store's socket, for that answer */
 	bool damaged;               /* the store failed its start-up check */
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
@@ -100,6 +103,9 @@ void broker_session_end(struct broker *b, struct session *s,
  * what was sent and ends sessions whose peer is gone or not reading. */
 void broker_post_write(struct broker *b);
 void broker_post_done(struct broker *b, bool committed);
+/* Take the answer to a batch's commit still on its way (and send the
+ * batch's replies); nothing when none is. */
+void broker_commit_wait(struct broker *b);
 void broker_flush(struct broker *b);
 /* The log limiter for lines about a peer: its session's, or one shared
  * by peers without a session (s NULL). */

@@ -60,6 +60,7 @@ void
 status_store_metrics(struct evbuffer *o, const struct broker *b)
 {
 	struct store_costs c;
+	struct broker_stats s;
 	int n = sync_standbys(b);
 
 	if (!is_pg(b))
@@ -88,6 +89,14 @@ status_store_metrics(struct evbuffer *o, const struct broker *b)
 	    "nara_store_begins_settled_total %llu\n",
 	    (unsigned long long)c.begun_ahead, BROKER_SETTLE_MS,
 	    (unsigned long long)c.settled);
+	broker_stats(b, &s);
+	evbuffer_add_printf(o, "# HELP nara_store_commits_unwaited_total "
+	    "Batches whose COMMIT narad sent without waiting: its loop went on "
+	    "relaying the TLS front and took the answer when it came, then sent "
+	    "the batch's replies.\n"
+	    "# TYPE nara_store_commits_unwaited_total counter\n"
+	    "nara_store_commits_unwaited_total %llu\n",
+	    (unsigned long long)s.commits_unwaited);
 	if (n < 0)
 		return;
 	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "

@@ -64,8 +64,9 @@ static struct {
 	bool throughput, latency, drain, json;
 	const char *narad, *tsv;
 	const char *postgresql;      /* -P conninfo; NULL = SQLite */
+	const char *trace;           /* --trace PREFIX; NULL = none */
 } o = { 50000, 10, { 1000, 2000, 5000 }, 3, true, true, true, false,
-	"build/bin/narad", "config/municipalities.tsv", NULL };
+	"build/bin/narad", "config/municipalities.tsv", NULL, NULL };
 
 struct e2e_setup e2e = { .window = 256, .credit = 500, .lose = 0,
 	.inbox_sync = "FULL" };
@@ -329,6 +330,43 @@ load_drain(struct part *p, struct sender *sd, struct recipient *r,
 }
 
 static void
+put_ms(FILE *f, int64_t t, int64_t t0, char sep)
+{
+	if (t != 0)
+		fprintf(f, "%.3f", (double)(t - t0) / 1e6);
+	fputc(sep, f);
+}
+
+/* --trace: every message's times, in the order they were meant to go. */
+static void
+write_trace(const struct part *p, const char *name, long rate, long total)
+{
+	char path[512];
+	FILE *f;
+
+	if (rate > 0)
+		snprintf(path, sizeof(path), "%s-%s-%ld.tsv", o.trace, name, rate);
+	else
+		snprintf(path, sizeof(path), "%s-%s.tsv", o.trace, name);
+	if ((f = fopen(path, "w")) == NULL) {
+		fprintf(stderr, "%s: cannot write %s\n", PROG, path);
+		failed = true;
+		return;
+	}
+	fprintf(f, "intended_ms\tsent_ms\taccepted_ms\tdurable_ms\n");
+	for (long i = 0; i < total; i++) {
+		put_ms(f, p->intended[i], p->t0, '\t');
+		put_ms(f, p->sent[i], p->t0, '\t');
+		put_ms(f, p->accepted[i], p->t0, '\t');
+		put_ms(f, p->durable[i], p->t0, '\n');
+	}
+	if (fclose(f) != 0) {
+		fprintf(stderr, "%s: cannot write %s\n", PROG, path);
+		failed = true;
+	}
+}
+
+static void
 run_part(enum kind k, long rate, int seq)
 {
 	static const char *names[] = { "throughput", "latency", "drain" };
@@ -366,6 +404,8 @@ run_part(enum kind k, long rate, int seq)
 	report_usage(&p, &a, &b, j);
 	if (e2e_check_exactly_once(&p, out, j) < 0)
 		failed = true;
+	if (o.trace != NULL)
+		write_trace(&p, names[k], k == LATENCY ? rate : 0, total);
 	json_array_append_new(results, j);
 	fflush(out);
 	part_close(&p);
@@ -380,7 +420,7 @@ usage(FILE *f)
 	    "[-r RATE,...] [-d SECONDS]\n"
 	    "                 [-w WINDOW] [-c CREDIT] [-m MUNICIPALITIES.tsv] "
 	    "[-b NARAD]\n                 [-P CONNINFO] [--json] [--inbox-sync FULL|NORMAL|OFF] "
-	    "[--lose N]\n"
+	    "[--lose N]\n                 [--trace PREFIX]\n"
 	    "End to end through narad's TLS front (synchronous = full): %d "
 	    "senders, one\nrecipient per municipality of -m, each storing "
 	    "delivered ids durably\n(SQLite, synchronous = FULL, one commit per "
@@ -401,6 +441,9 @@ usage(FILE *f)
 	    "    to see what their fsyncs cost on a shared disk (default FULL)\n"
 	    "--lose N  one recipient acks N deliveries without storing them\n"
 	    "    (checks that the exactly-once check fails)\n"
+	    "--trace PREFIX  each part writes PREFIX-PART[-RATE].tsv: one line per\n"
+	    "    message, its intended, sent, Accepted and durable times in ms from\n"
+	    "    the part's start (empty when it never came), to find stalls\n"
 	    "Exit 1 when any message is lost, duplicated or misrouted.\n",
 	    N_SENDERS);
 }
@@ -454,6 +497,7 @@ parse_args(int argc, char **argv)
 		{ "json", no_argument, NULL, 'J' },
 		{ "lose", required_argument, NULL, 'L' },
 		{ "inbox-sync", required_argument, NULL, 'S' },
+		{ "trace", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -473,6 +517,7 @@ parse_args(int argc, char **argv)
 		case 'P': o.postgresql = optarg; break;
 		case 'J': o.json = true; break;
 		case 'L': e2e.lose = atol(optarg); break;
+		case 'T': o.trace = optarg; break;
 		case 'S':
 			if (strcmp(optarg, "FULL") != 0 && strcmp(optarg,
 			    "NORMAL") != 0 && strcmp(optarg, "OFF") != 0)

@@ -218,6 +218,12 @@ expect_begun_ahead(void)
 	    "total %llu", &n) == 1, "no counter of batches begun ahead:\n%s",
 	    out);
 	cr_expect_geq(n, 1, "no batch began with the commit before it");
+	a = strstr(out, "\nnara_store_commits_unwaited_total ");
+	n = 0;
+	cr_assert(a != NULL && sscanf(a, "\nnara_store_commits_unwaited_"
+	    "total %llu", &n) == 1, "no counter of commits not waited for:\n%s",
+	    out);
+	cr_expect_geq(n, 1, "narad waited for every commit");
 }
 
 /* naractl status (text and --json) on the replication: standbys

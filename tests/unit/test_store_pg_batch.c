@@ -11,6 +11,8 @@
 #include "store_pg_int.h"
 #include "harness.h"
 
+#include <poll.h>
+
 #define BUP "bup-ostra"
 #define N 20
 
@@ -645,6 +647,33 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	fx_fini(&f);
 }
 
+/* Begin a batch bound to fail at its commit: message 1, stored by an
+ * earlier run and unknown to this one's cache, then message `next`. */
+static void
+batch_doomed(struct fx *f, int next)
+{
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	cr_assert_eq(store_begin(f->st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f->st, fx_msg(&x, 1, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_accept(f->st, fx_msg(&x, next, BUP), FX_NOW, &res,
+	    &err), 0);
+}
+
+/* After its commit failed with err: nothing of it kept (messages rows
+ * left), nothing begun, no transaction open. */
+static void
+expect_doomed_gone(struct fx *f, const struct nara_err *err, long messages)
+{
+	cr_expect_eq(err->code, NR_STORE_FAILED, "%s", err->text);
+	cr_expect(!store_ahead(f->st), "a failed commit begins nothing");
+	cr_expect_eq(open_transactions(f, 0), 0);
+	cr_expect_eq(fx_sql_int(f, "SELECT count(*) FROM messages"), messages);
+}
+
 /* A batch that fails on top of a begin sent ahead is rolled back whole,
  * leaves no transaction open, and the next one works. */
 Test(pgbatch, a_failed_batch_begun_ahead_leaves_nothing_open)
@@ -662,18 +691,90 @@ Test(pgbatch, a_failed_batch_begun_ahead_leaves_nothing_open)
 	    &err), 0, "%s", err.text);
 	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
 	cr_assert(store_ahead(f.st));
-	/* the next batch: an id stored by the earlier run, unknown here */
-	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res,
-	    &err), 0);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, 3, BUP), FX_NOW, &res,
-	    &err), 0);
+	batch_doomed(&f, 3);
 	cr_expect_eq(store_commit(f.st, &err), -1);
-	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
-	cr_expect(!store_ahead(f.st), "a failed commit begins nothing");
-	cr_expect_eq(open_transactions(&f, 0), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	expect_doomed_gone(&f, &err, 2);
 	cr_expect_gt(fx_accept(&f, 3, BUP), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+static void
+count_taken(void *arg)
+{
+	++*(int *)arg;
+}
+
+/* True once fd is readable (the answer to a commit sent has come). */
+static bool
+fd_readable(void *arg)
+{
+	struct pollfd p = { .fd = *(int *)arg, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* A commit sent without waiting (narad's loop goes on meanwhile): its
+ * answer comes to store_commit_fd and store_commit_take reads it; a call
+ * on the store before that takes the answer itself, keeps it for the
+ * owner's take and tells the owner (on_taken) once. */
+Test(pgbatch, a_commit_sent_is_taken_by_its_owner_or_by_the_next_call)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store_totals t;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	int fd, taken = 0;
+
+	fx_init(&f);
+	new_run(&f, true);
+	store_on_taken(f.st, count_taken, &taken);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_assert_eq(store_commit_send(f.st, &err), 1, "%s", err.text);
+	cr_assert_geq(fd = store_commit_fd(f.st), 0);
+	cr_assert(harness_wait(fd_readable, &fd, 10000), "no answer came");
+	cr_assert_eq(store_commit_take(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(taken, 0, "the owner took it");
+	cr_expect(store_ahead(f.st), "the next batch was begun with it");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 3);
+
+	/* a batch on the begin sent ahead; a read before its take */
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 4, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_expect_eq(x.m.seq, 4);
+	cr_assert_eq(store_commit_send(f.st, &err), 1, "%s", err.text);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.queued, 4, "the read came after the commit");
+	cr_expect_eq(taken, 1, "the owner was told");
+	cr_expect_eq(store_commit_fd(f.st), -1, "nothing is due any more");
+	cr_expect_eq(store_commit_take(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(taken, 1);
+	cr_expect_eq(fx_accept(&f, 5, BUP), 5, "seqs stay dense");
+	cr_expect_eq(open_transactions(&f, 0), 0);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A commit sent that the server refuses: the take reports it, nothing of
+ * the batch is kept, no transaction stays open. */
+Test(pgbatch, a_commit_sent_that_fails_is_reported_by_its_take)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	new_run(&f, true);              /* its cache is empty */
+	batch_doomed(&f, 2);
+	cr_assert_eq(store_commit_send(f.st, &err), 1, "%s", err.text);
+	cr_expect_eq(store_commit_take(f.st, &err), -1);
+	expect_doomed_gone(&f, &err, 1);
+	cr_expect_gt(fx_accept(&f, 2, BUP), 1, "stored on the next try");
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

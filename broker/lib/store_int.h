@@ -90,6 +90,15 @@ struct store_be {
 	uint8_t *buf;
 	size_t buf_cap;
 
+	/* the commit thread (store_sqlite_apart.c), from the first commit
+	 * sent: apart_job and apart_rc under apart_mu */
+	bool apart_running, apart_stop;
+	pthread_t apart_thread;
+	pthread_mutex_t apart_mu;
+	pthread_cond_t apart_cv;
+	int apart_job, apart_rc;
+	int apart_fd;                 /* eventfd, readable when a commit ended */
+
 	/* checkpoint thread with its own connection */
 	sqlite3 *ckpt_db;
 	pthread_t ckpt_thread;
@@ -235,7 +244,14 @@ void store_sqlite_free(struct store_be **stp);
 int store_sqlite_head_file_check(struct store_be *st, struct nara_err *err);
 int store_sqlite_begin(struct store_be *st, struct nara_err *err);
 int store_sqlite_commit(struct store_be *st, struct nara_err *err);
+int store_sqlite_commit_send(struct store_be *st, struct nara_err *err);
+int store_sqlite_commit_take(struct store_be *st, struct nara_err *err);
+int store_sqlite_commit_fd(struct store_be *st);
 void store_sqlite_rollback(struct store_be *st);
+/* the halves of a commit, and the commit thread (store_sqlite_apart.c) */
+int store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err);
+int store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err);
+void store_sqlite_apart_stop(struct store_be *st);
 int store_sqlite_accept(struct store_be *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err);
 int store_sqlite_audit_rejected(struct store_be *st, const struct store_msg *m,

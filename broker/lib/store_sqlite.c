@@ -491,6 +491,7 @@ store_sqlite_free(struct store_be **stp)
 
 	if (stp == NULL || (st = *stp) == NULL)
 		return;
+	store_sqlite_apart_stop(st);
 	ckpt_stop(st);
 	if (st->in_batch)
 		store_sqlite_rollback(st);
@@ -611,8 +612,8 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 /* Work done at the end of every batch before COMMIT: the recorded chain
  * head. Free pages go back to the file system in store_sqlite_maintain, off the
  * commit path. */
-static int
-commit_prepare(struct store_be *st, struct nara_err *err)
+int
+store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_HEAD_SAVE];
 	int rc;
@@ -628,24 +629,16 @@ commit_prepare(struct store_be *st, struct nara_err *err)
 	return 0;
 }
 
+/* After COMMIT stepped with result rc (store_sqlite_commit, or the
+ * commit thread: store_sqlite_apart.c): the batch is done, or it failed
+ * and is rolled back. */
 int
-store_sqlite_commit(struct store_be *st, struct nara_err *err)
+store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err)
 {
-	int rc;
-
-	if (!st->in_batch)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
-		    "is open");
-	if (st->broken) {
-		if (err != NULL)
-			*err = st->broken_err;
-		goto fail;
-	}
-	if (commit_prepare(st, err) != 0)
-		goto fail;
-	if ((rc = step_done(st->stmt[S_COMMIT])) != SQLITE_OK) {
+	if (rc != SQLITE_OK) {
 		store_fail(st, rc, "commit", err);
-		goto fail;
+		store_sqlite_rollback(st);
+		return -1;
 	}
 	st->in_batch = false;
 	st->implicit = false;
@@ -658,6 +651,22 @@ store_sqlite_commit(struct store_be *st, struct nara_err *err)
 	if (st->mark_due)
 		store_mark_write(st);
 	return 0;
+}
+
+int
+store_sqlite_commit(struct store_be *st, struct nara_err *err)
+{
+	if (!st->in_batch)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no batch "
+		    "is open");
+	if (st->broken) {
+		if (err != NULL)
+			*err = st->broken_err;
+		goto fail;
+	}
+	if (store_sqlite_commit_prepare(st, err) != 0)
+		goto fail;
+	return store_sqlite_commit_end(st, step_done(st->stmt[S_COMMIT]), err);
 fail:
 	store_sqlite_rollback(st);
 	return -1;

@@ -63,6 +63,15 @@ status_store_metrics(struct evbuffer *o, const struct broker *b)
 	struct broker_stats s;
 	int n = sync_standbys(b);
 
+	broker_stats(b, &s);
+	evbuffer_add_printf(o, "# HELP nara_store_commits_unwaited_total "
+	    "Batches whose COMMIT narad did not wait for (PostgreSQL: sent to "
+	    "the server; SQLite: run on the commit thread): its loop went on "
+	    "relaying the TLS front and sent the batch's replies once the "
+	    "commit had returned.\n"
+	    "# TYPE nara_store_commits_unwaited_total counter\n"
+	    "nara_store_commits_unwaited_total %llu\n",
+	    (unsigned long long)s.commits_unwaited);
 	if (!is_pg(b))
 		return;
 	store_costs(broker_store(b), &c);
@@ -89,14 +98,6 @@ status_store_metrics(struct evbuffer *o, const struct broker *b)
 	    "nara_store_begins_settled_total %llu\n",
 	    (unsigned long long)c.begun_ahead, BROKER_SETTLE_MS,
 	    (unsigned long long)c.settled);
-	broker_stats(b, &s);
-	evbuffer_add_printf(o, "# HELP nara_store_commits_unwaited_total "
-	    "Batches whose COMMIT narad sent without waiting: its loop went on "
-	    "relaying the TLS front and took the answer when it came, then sent "
-	    "the batch's replies.\n"
-	    "# TYPE nara_store_commits_unwaited_total counter\n"
-	    "nara_store_commits_unwaited_total %llu\n",
-	    (unsigned long long)s.commits_unwaited);
 	if (n < 0)
 		return;
 	evbuffer_add_printf(o, "# HELP nara_store_sync_standbys Synchronous "

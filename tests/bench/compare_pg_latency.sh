@@ -10,7 +10,9 @@
 #
 # usage: compare_pg_latency.sh BASE CONNINFO [ROUNDS]
 #   CONNINFO: libpq conninfo of a PostgreSQL server (say, the primary of
-#   tests/demo/pgpair.sh) where this user may create databases.
+#   tests/demo/pgpair.sh) where this user may create databases; "sqlite"
+#   runs the same comparison on the SQLite store (no server, no WAL
+#   files to ready).
 # BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t latency -r 1000
 #   -d 8; one rate)
 # NARA_PG_STANDBY: conninfo of the synchronous standby, if there is one
@@ -44,9 +46,34 @@ wal_files_standby() {
 	if [ -n "$standby" ]; then pg_wal_files "$standby"; else echo 0; fi
 }
 
+# figures WHICH OUT NEW_P NEW_S: the line of one run, from its output.
+figures() {
+	awk -v w="$1" -v np="$3" -v ns="$4" '
+		/intended -> Accepted/ && p50 == "" { p50 = $5; p99 = $8; p999 = $11 }
+		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
+		END { if (p50 == "") exit 1; print w, p50, p99, p999, us, np, ns }
+	' "$2" >> "$results"
+	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg  WAL files created %s / %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+	rm -f "$2"
+}
+
+# run_sqlite WHICH NARAD OUT: one run on a SQLite store.
+run_sqlite() {
+	if ! "$bench" -b "$2" $args > "$3" 2>&1; then
+		echo "compare_pg_latency.sh: bench_e2e failed ($1):" >&2
+		tail -n 20 "$3" >&2
+		exit 1
+	fi
+	figures "$1" "$3" - -
+}
+
 # run_one WHICH NARAD: appends "which p50 p99 p99.9 us_per_msg".
 run_one() {
 	which=$1 narad=$2 out=$(mktemp)
+	if [ "$conninfo" = sqlite ]; then
+		run_sqlite "$which" "$narad" "$out"
+		return
+	fi
 	n_db=$((n_db + 1))
 	db=nara_lat_$$_$n_db
 	psql -X -q "$conninfo" -c "CREATE DATABASE $db" >/dev/null
@@ -64,16 +91,10 @@ run_one() {
 	fi
 	new_p=$(($(pg_wal_files "$conninfo") - f0)) new_s=$(($(wal_files_standby) - s0))
 	psql -X -q "$conninfo" -c "DROP DATABASE $db" >/dev/null
-	awk -v w="$which" -v np="$new_p" -v ns="$new_s" '
-		/intended -> Accepted/ && p50 == "" { p50 = $5; p99 = $8; p999 = $11 }
-		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
-		END { if (p50 == "") exit 1; print w, p50, p99, p999, us, np, ns }
-	' "$out" >> "$results"
-	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg  WAL files created %s / %s\n", $1, $2, $3, $4, $5, $6, $7 }'
-	rm -f "$out"
+	figures "$which" "$out" "$new_p" "$new_s"
 }
 
-echo "compare_pg_latency: bench_e2e $args on PostgreSQL, $rounds rounds, this tree ($(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ', with changes')) against $short"
+echo "compare_pg_latency: bench_e2e $args on $([ "$conninfo" = sqlite ] && echo SQLite || echo PostgreSQL), $rounds rounds, this tree ($(git -C "$top" rev-parse --short HEAD)$(git -C "$top" diff --quiet HEAD || echo ', with changes')) against $short"
 i=1
 while [ "$i" -le "$rounds" ]; do
 	echo "round $i"

@@ -59,6 +59,9 @@ Test(metrics, metrics_and_healthz)
 	cr_expect_eq(ops_prom_value(pr, "nara_node_connected", "node=\"" T_BUP "\""), 0);
 	cr_expect_eq(ops_prom_value(pr, "nara_dead_letters", ""), 0);
 	cr_expect_gt(ops_prom_value(pr, "nara_store_bytes", ""), 0);
+	/* the submits' batches committed on the SQLite commit thread */
+	cr_expect_geq(ops_prom_value(pr, "nara_store_commits_unwaited_total",
+	    ""), 1);
 	/* histogram: cumulative buckets, +Inf equals count */
 	double prev = 0, inf = ops_prom_value(pr, "nara_commit_latency_seconds_bucket",
 	    "le=\"+Inf\"");

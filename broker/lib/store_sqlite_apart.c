@@ -1,0 +1,152 @@
+/*
+ * store_sqlite_apart.c — the SQLite backend's COMMIT on a thread of its
+ * own (store.h store_commit_send), so that narad's loop goes on relaying
+ * the TLS front while SQLite writes the batch's WAL frames and waits for
+ * the fsync.
+ *
+ * store_sqlite_commit_send does what store_sqlite_commit does before the
+ * COMMIT (the chain head row) on the caller's thread, then hands the
+ * COMMIT statement to the thread, which steps it and signals an eventfd
+ * (store_sqlite_commit_fd), then the condition. store_sqlite_commit_take
+ * waits for the condition and finishes as store_sqlite_commit does. The
+ * writer connection (opened without SQLite's mutexes) is used by one
+ * thread at a time: from the hand-over to the take only by this thread;
+ * store.c makes every other call take the commit first. The thread starts
+ * with the first commit sent, so tools, which never send one, have none.
+ */
+#include "store_int.h"
+#include "log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+enum { JOB_NONE, JOB_COMMIT, JOB_DONE };
+
+static void *
+apart_main(void *arg)
+{
+	struct store_be *st = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&st->apart_mu);
+	for (;;) {
+		while (!st->apart_stop && st->apart_job != JOB_COMMIT)
+			pthread_cond_wait(&st->apart_cv, &st->apart_mu);
+		if (st->apart_stop)
+			break;
+		pthread_mutex_unlock(&st->apart_mu);
+		int rc = sqlite3_step(st->stmt[S_COMMIT]);
+		sqlite3_reset(st->stmt[S_COMMIT]);
+		/* the descriptor first: the take that sees JOB_DONE reads it */
+		while (write(st->apart_fd, &one, sizeof(one)) < 0 &&
+		    errno == EINTR)
+			;
+		pthread_mutex_lock(&st->apart_mu);
+		st->apart_rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK :
+		    rc;
+		st->apart_job = JOB_DONE;
+		pthread_cond_broadcast(&st->apart_cv);
+	}
+	pthread_mutex_unlock(&st->apart_mu);
+	return NULL;
+}
+
+static int
+apart_start(struct store_be *st, struct nara_err *err)
+{
+	sigset_t all, old;
+	int rc;
+
+	if ((st->apart_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "eventfd: %s",
+		    strerror(errno));
+	pthread_mutex_init(&st->apart_mu, NULL);
+	pthread_cond_init(&st->apart_cv, NULL);
+	st->apart_job = JOB_NONE;
+	st->apart_stop = false;
+	/* Signals stay with the daemon's own thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->apart_thread, NULL, apart_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&st->apart_cv);
+		pthread_mutex_destroy(&st->apart_mu);
+		close(st->apart_fd);
+		st->apart_fd = -1;
+		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot start "
+		    "the commit thread: %s", strerror(rc));
+	}
+	st->apart_running = true;
+	return 0;
+}
+
+void
+store_sqlite_apart_stop(struct store_be *st)
+{
+	if (!st->apart_running)
+		return;
+	pthread_mutex_lock(&st->apart_mu);
+	while (st->apart_job == JOB_COMMIT)  /* a commit nobody took */
+		pthread_cond_wait(&st->apart_cv, &st->apart_mu);
+	st->apart_stop = true;
+	pthread_cond_broadcast(&st->apart_cv);
+	pthread_mutex_unlock(&st->apart_mu);
+	pthread_join(st->apart_thread, NULL);
+	pthread_cond_destroy(&st->apart_cv);
+	pthread_mutex_destroy(&st->apart_mu);
+	close(st->apart_fd);
+	st->apart_fd = -1;
+	st->apart_running = false;
+}
+
+int
+store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
+{
+	if (!st->in_batch || st->broken || st->implicit)
+		return store_sqlite_commit(st, err);    /* reports it */
+	if (!st->apart_running && apart_start(st, err) != 0) {
+		log_warn("store %s: %s; committing on the loop's thread",
+		    st->path, err != NULL ? err->text : "no commit thread");
+		return store_sqlite_commit(st, err);
+	}
+	if (store_sqlite_commit_prepare(st, err) != 0) {
+		store_sqlite_rollback(st);
+		return -1;
+	}
+	pthread_mutex_lock(&st->apart_mu);
+	st->apart_job = JOB_COMMIT;
+	pthread_cond_broadcast(&st->apart_cv);
+	pthread_mutex_unlock(&st->apart_mu);
+	return 1;
+}
+
+int
+store_sqlite_commit_take(struct store_be *st, struct nara_err *err)
+{
+	uint64_t n;
+	int rc;
+
+	if (!st->apart_running || st->apart_job == JOB_NONE)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no commit "
+		    "was sent");
+	pthread_mutex_lock(&st->apart_mu);
+	while (st->apart_job == JOB_COMMIT)
+		pthread_cond_wait(&st->apart_cv, &st->apart_mu);
+	rc = st->apart_rc;
+	st->apart_job = JOB_NONE;
+	pthread_mutex_unlock(&st->apart_mu);
+	while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+	return store_sqlite_commit_end(st, rc, err);
+}
+
+int
+store_sqlite_commit_fd(struct store_be *st)
+{
+	return st->apart_running ? st->apart_fd : -1;
+}

@@ -131,10 +131,15 @@ store_sqlite_commit_take(struct store_be *st, struct nara_err *err)
 	uint64_t n;
 	int rc;
 
-	if (!st->apart_running || st->apart_job == JOB_NONE)
+	if (!st->apart_running)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "no commit "
 		    "was sent");
 	pthread_mutex_lock(&st->apart_mu);
+	if (st->apart_job == JOB_NONE) {
+		pthread_mutex_unlock(&st->apart_mu);
+		return nara_err_set(err, NR_STORE_FAILED, "store", "no commit "
+		    "was sent");
+	}
 	while (st->apart_job == JOB_COMMIT)
 		pthread_cond_wait(&st->apart_cv, &st->apart_mu);
 	rc = st->apart_rc;

@@ -163,10 +163,11 @@ int store_begin(struct store *st, struct nara_err *err);
 int store_commit(struct store *st, struct nara_err *err);
 void store_rollback(struct store *st);
 
-/* The same commit without waiting for it (narad on PostgreSQL, so that
- * its loop relays TLS while the server and its standby flush).
+/* The same commit without waiting for it (narad, so that its loop
+ * relays TLS while PostgreSQL and its standby flush, or while SQLite's
+ * commit thread writes and syncs the WAL: store_sqlite_apart.c).
  * store_commit_send: 1 when the commit went out and its answer is due on
- * store_commit_fd; then store_commit_take reads it (waiting if it is not
+ * store_commit_fd (readable when it came); then store_commit_take reads it (waiting if it is not
  * all there yet) and returns what store_commit would have. 0 or -1: the
  * backend committed (or failed) in the call, as store_commit. Until the
  * owner took the answer no reply of the batch may go out; any other call

@@ -249,6 +249,7 @@ int store_sqlite_commit_take(struct store_be *st, struct nara_err *err);
 int store_sqlite_commit_fd(struct store_be *st);
 void store_sqlite_rollback(struct store_be *st);
 /* the halves of a commit, and the commit thread (store_sqlite_apart.c) */
+int store_sqlite_step_done(sqlite3_stmt *s);
 int store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err);
 int store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err);
 void store_sqlite_apart_stop(struct store_be *st);

@@ -514,9 +514,10 @@ store_sqlite_free(struct store_be **stp)
 
 /* ---------------------------------------------------------------- batches */
 
-/* Step a statement that returns no rows and reset it. */
-static int
-step_done(sqlite3_stmt *s)
+/* Step a statement that returns no rows and reset it: SQLITE_OK or the
+ * error. */
+int
+store_sqlite_step_done(sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
 
@@ -591,12 +592,12 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
 		    "already open");
 	wal_rewind(st);
-	if ((rc = step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
+	if ((rc = store_sqlite_step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		return store_fail(st, rc, "begin", err);
 	/* Another writer (a tool) committed since our last batch: the chain
 	 * head moved, read it again now that we hold the write lock. */
 	if (data_version(st) != st->data_version && head_load(st, err) != 0) {
-		step_done(st->stmt[S_ROLLBACK]);
+		store_sqlite_step_done(st->stmt[S_ROLLBACK]);
 		return -1;
 	}
 	st->in_batch = true;
@@ -622,7 +623,7 @@ store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err)
 		sqlite3_bind_int64(s, 1, st->head_seq);
 		sqlite3_bind_blob(s, 2, st->head_hash, AUDIT_HASH_LEN,
 		    SQLITE_STATIC);
-		if ((rc = step_done(s)) != SQLITE_OK)
+		if ((rc = store_sqlite_step_done(s)) != SQLITE_OK)
 			return store_fail(st, rc, "saving the audit head", err);
 	}
 	st->commits++;
@@ -666,7 +667,7 @@ store_sqlite_commit(struct store_be *st, struct nara_err *err)
 	}
 	if (store_sqlite_commit_prepare(st, err) != 0)
 		goto fail;
-	return store_sqlite_commit_end(st, step_done(st->stmt[S_COMMIT]), err);
+	return store_sqlite_commit_end(st, store_sqlite_step_done(st->stmt[S_COMMIT]), err);
 fail:
 	store_sqlite_rollback(st);
 	return -1;
@@ -678,7 +679,7 @@ store_sqlite_rollback(struct store_be *st)
 	if (st == NULL || !st->in_batch)
 		return;
 	if (!sqlite3_get_autocommit(st->db))
-		step_done(st->stmt[S_ROLLBACK]);
+		store_sqlite_step_done(st->stmt[S_ROLLBACK]);
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	st->in_batch = false;
@@ -754,7 +755,7 @@ store_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 	else
 		sqlite3_bind_null(s, 18);
 	/* A state change without its audit row must never commit. */
-	if ((rc = step_done(s)) != SQLITE_OK) {
+	if ((rc = store_sqlite_step_done(s)) != SQLITE_OK) {
 		store_fail(st, rc, "writing the audit log", err);
 		return store_break(st, err);
 	}

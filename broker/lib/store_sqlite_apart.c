@@ -39,15 +39,13 @@ apart_main(void *arg)
 		if (st->apart_stop)
 			break;
 		pthread_mutex_unlock(&st->apart_mu);
-		int rc = sqlite3_step(st->stmt[S_COMMIT]);
-		sqlite3_reset(st->stmt[S_COMMIT]);
+		int rc = store_sqlite_step_done(st->stmt[S_COMMIT]);
 		/* the descriptor first: the take that sees JOB_DONE reads it */
 		while (write(st->apart_fd, &one, sizeof(one)) < 0 &&
 		    errno == EINTR)
 			;
 		pthread_mutex_lock(&st->apart_mu);
-		st->apart_rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK :
-		    rc;
+		st->apart_rc = rc;
 		st->apart_job = JOB_DONE;
 		pthread_cond_broadcast(&st->apart_cv);
 	}

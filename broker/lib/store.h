@@ -265,7 +265,10 @@ int store_receipt_acked(struct store *st, const char *node,
 int store_retry(struct store *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err);
 
-/* Counts for status tools and startup. */
+/* Counts for status tools and startup. They run on narad's loop at every
+ * status request, so they read only what waits now (queued messages, dead
+ * letters, receipts) and the span of the audit seqs, never the delivered
+ * history (store_stats_sql.h). */
 struct store_node_stats {
 	const char *node;
 	int64_t queued;
@@ -275,7 +278,9 @@ struct store_node_stats {
 typedef int (*store_stats_fn)(void *arg, const struct store_node_stats *s);
 int store_node_stats(struct store *st, store_stats_fn fn, void *arg);
 struct store_totals {
-	int64_t queued, delivered, dead, receipts, audit_rows, bytes;
+	int64_t queued, dead, receipts;
+	int64_t audit_rows;        /* head seq - oldest kept seq + 1 */
+	int64_t bytes;
 };
 int store_totals(struct store *st, struct store_totals *t);
 

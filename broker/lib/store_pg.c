@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "store_stats_sql.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -119,15 +120,9 @@ static const char *const pg_sql[P_COUNT] = {
 	    "LIMIT 1) RETURNING node, message_id, outcome) SELECT r.node, "
 	    "r.outcome, r.message_id, " PG_MSG_COLS_M " FROM r LEFT JOIN "
 	    "messages m ON m.message_id = r.message_id",
-	[P_NODE_STATS] = "SELECT node, sum(q), min(oldest), sum(r) FROM ("
-	    "SELECT recipient_node AS node, count(*) AS q, min(accepted_at) AS "
-	    "oldest, 0 AS r FROM messages WHERE state = 0 GROUP BY "
-	    "recipient_node UNION ALL SELECT node, 0, NULL, count(*) FROM "
-	    "receipts GROUP BY node) AS n GROUP BY node ORDER BY node",
-	[P_TOTALS] = "SELECT (SELECT count(*) FROM messages WHERE state = 0), "
-	    "(SELECT count(*) FROM messages WHERE state = 1), (SELECT count(*) "
-	    "FROM messages WHERE state = 2), (SELECT count(*) FROM receipts), "
-	    "(SELECT count(*) FROM audit), pg_database_size(current_database())",
+	[P_NODE_STATS] = STORE_SQL_NODE_STATS,
+	[P_TOTALS] = STORE_SQL_TOTALS
+	    ", pg_database_size(current_database())",
 };
 
 static int64_t
@@ -630,11 +625,10 @@ store_pg_totals(struct store_be *st, struct store_totals *t)
 	if (pg_run(st, P_TOTALS, NULL, &r, "totals", NULL) != 0)
 		return -1;
 	t->queued = pg_int(r, 0, 0);
-	t->delivered = pg_int(r, 0, 1);
-	t->dead = pg_int(r, 0, 2);
-	t->receipts = pg_int(r, 0, 3);
-	t->audit_rows = pg_int(r, 0, 4);
-	t->bytes = pg_int(r, 0, 5);
+	t->dead = pg_int(r, 0, 1);
+	t->receipts = pg_int(r, 0, 2);
+	t->audit_rows = pg_int(r, 0, 3);
+	t->bytes = pg_int(r, 0, 4);
 	PQclear(r);
 	return 0;
 }

@@ -20,8 +20,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "store_stats_sql.h"
 
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7243618)"
 
@@ -56,6 +58,7 @@ static const char SCHEMA_SQL[] =
 	"  ON messages(recipient_node, seq) WHERE state = 0;"
 	"CREATE INDEX messages_expiry"
 	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
+	STORE_SQL_DEAD_INDEX
 	"CREATE TABLE receipts ("
 	"  id bigserial PRIMARY KEY, node text NOT NULL,"
 	"  message_id text NOT NULL, outcome integer NOT NULL,"
@@ -141,6 +144,34 @@ storage_set(struct store_be *st, struct nara_err *err)
 	    err);
 }
 
+/* Indexes added since a store of this version could have been made
+ * (store_stats_sql.h): they change no row, and older programs keep them up
+ * to date. The build holds writers to messages off for its time, logged;
+ * with [ha] the active narad's commits wait for a newer standby's start. */
+static int
+indexes_add(struct store_be *st, struct nara_err *err)
+{
+	PGresult *r;
+	bool have;
+	struct timespec t0, t1;
+
+	if (pg_run_sql(st, "SELECT to_regclass('messages_dead') IS NOT NULL",
+	    NULL, &r, "reading the indexes", err) != 0)
+		return -1;
+	have = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (have)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (pg_run_sql(st, STORE_SQL_DEAD_INDEX, NULL, NULL, "adding the dead "
+	    "letter index", err) != 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("store %s: dead letter index built in %.1f s", st->label,
+	    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+}
+
 /* Inside the transaction: create, migrate step by step, or accept. */
 static int
 schema_write(struct store_be *st, struct nara_err *err)
@@ -163,7 +194,8 @@ schema_write(struct store_be *st, struct nara_err *err)
 		PQclear(r);
 		return ok ? 0 : -1;
 	}
-	if (version_known(st, version, err) != 0 || storage_set(st, err) != 0)
+	if (version_known(st, version, err) != 0 || storage_set(st, err) != 0 ||
+	    indexes_add(st, err) != 0)
 		return -1;
 	for (; version < STORE_PG_SCHEMA_VERSION; version++) {
 		log_info("store %s: migrating schema version %lld to %lld",

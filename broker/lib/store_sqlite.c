@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "store_stats_sql.h"
 
 #define BUSY_TIMEOUT_MS 5000
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
@@ -96,15 +97,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RECEIPT_ACKED] = "DELETE FROM receipts WHERE id = (SELECT id FROM "
 	    "receipts WHERE node = ?1 AND message_id = ?2 ORDER BY id LIMIT 1) "
 	    "RETURNING outcome",
-	[S_NODE_STATS] = "SELECT node, sum(q), min(oldest), sum(r) FROM ("
-	    "SELECT recipient_node AS node, count(*) AS q, min(accepted_at) AS "
-	    "oldest, 0 AS r FROM messages WHERE state = 0 GROUP BY "
-	    "recipient_node UNION ALL SELECT node, 0, NULL, count(*) FROM "
-	    "receipts GROUP BY node) GROUP BY node ORDER BY node",
-	[S_TOTALS] = "SELECT (SELECT count(*) FROM messages WHERE state = 0), "
-	    "(SELECT count(*) FROM messages WHERE state = 1), (SELECT count(*) "
-	    "FROM messages WHERE state = 2), (SELECT count(*) FROM receipts), "
-	    "(SELECT count(*) FROM audit)",
+	[S_NODE_STATS] = STORE_SQL_NODE_STATS,
+	[S_TOTALS] = STORE_SQL_TOTALS,
 };
 
 /* ---------------------------------------------------------------- errors */
@@ -798,10 +792,9 @@ store_sqlite_totals(struct store_be *st, struct store_totals *t)
 	memset(t, 0, sizeof(*t));
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		t->queued = sqlite3_column_int64(s, 0);
-		t->delivered = sqlite3_column_int64(s, 1);
-		t->dead = sqlite3_column_int64(s, 2);
-		t->receipts = sqlite3_column_int64(s, 3);
-		t->audit_rows = sqlite3_column_int64(s, 4);
+		t->dead = sqlite3_column_int64(s, 1);
+		t->receipts = sqlite3_column_int64(s, 2);
+		t->audit_rows = sqlite3_column_int64(s, 3);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW)

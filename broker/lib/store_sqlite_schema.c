@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
+#include "store_stats_sql.h"
 
 /* The tables of a new store (version STORE_SCHEMA_VERSION). */
 static const char SCHEMA_SQL[] =
@@ -51,6 +52,7 @@ static const char SCHEMA_SQL[] =
 	"  ON messages(recipient_node, seq) WHERE state = 0;"
 	"CREATE INDEX messages_expiry"
 	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
+	STORE_SQL_DEAD_INDEX
 	"CREATE TABLE receipts ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL,"
 	"  message_id TEXT NOT NULL,"
@@ -154,25 +156,38 @@ run_sql(struct store_be *st, const char *sql, const char *what,
 	return rc == SQLITE_OK ? 0 : store_fail(st, rc, what, err);
 }
 
+/* run_sql for work over every row of a table (building an index): logs
+ * "done in N s". Over years of rows it may outlast systemd's start
+ * timeout, so that is extended first (no-op outside systemd). */
+static int
+run_timed(struct store_be *st, const char *sql, const char *what,
+    const char *done, struct nara_err *err)
+{
+	struct timespec t0, t1;
+	char status[160];
+
+	snprintf(status, sizeof(status), "EXTEND_TIMEOUT_USEC=3600000000\n"
+	    "STATUS=%s", what);
+	sd_notify(0, status);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (run_sql(st, sql, what, err) != 0)
+		return -1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("store %s: %s in %.1f s", st->path, done,
+	    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return 0;
+}
+
 static int
 migrate_1_2(struct store_be *st, struct nara_err *err)
 {
 	int64_t autoinc = 0;
-	struct timespec t0, t1;
 
 	log_info("store %s: migrating schema version 1 to %d", st->path,
 	    STORE_SCHEMA_VERSION);
-	/* Building the index over years of audit rows may outlast systemd's
-	 * start timeout (no-op outside systemd). */
-	sd_notify(0, "EXTEND_TIMEOUT_USEC=3600000000\n"
-	    "STATUS=migrating the store to schema version 2");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (run_sql(st, MIGRATE_1_2_SQL, "migrating the store to version 2",
-	    err) != 0)
+	if (run_timed(st, MIGRATE_1_2_SQL, "migrating the store to version 2",
+	    "audit indexes built", err) != 0)
 		return -1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_info("store %s: audit indexes built in %.1f s", st->path,
-	    (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 	if (query_int(st->db, "SELECT count(*) FROM sqlite_master WHERE name = "
 	    "'receipts' AND sql LIKE '%AUTOINCREMENT%'", &autoinc) < 0)
 		return store_fail(st, sqlite3_errcode(st->db), "migrating the "
@@ -194,6 +209,24 @@ version_known(struct store_be *st, int64_t version, struct nara_err *err)
 	    (long long)version, STORE_SCHEMA_VERSION);
 }
 
+/* Indexes added since a store of this version could have been made: they
+ * change no row, and older programs keep them up to date. Building one
+ * over a large store is logged with its time. */
+static int
+indexes_add(struct store_be *st, struct nara_err *err)
+{
+	int64_t have = 0;
+
+	if (query_int(st->db, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'index' AND name = 'messages_dead'", &have) < 0)
+		return store_fail(st, sqlite3_errcode(st->db), "reading the "
+		    "indexes", err);
+	if (have > 0)
+		return 0;
+	return run_timed(st, STORE_SQL_DEAD_INDEX, "adding the dead letter "
+	    "index", "dead letter index built", err);
+}
+
 /* Inside the write transaction: create, migrate, or accept the file. */
 static int
 schema_write(struct store_be *st, struct nara_err *err)
@@ -206,9 +239,11 @@ schema_write(struct store_be *st, struct nara_err *err)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
 		    "nara store: it has no tables (a store is created only where "
 		    "no file exists)", st->path);
-	if (version == 1)
-		return migrate_1_2(st, err);
-	return version_known(st, version, err);
+	if (version == 1 && migrate_1_2(st, err) != 0)
+		return -1;
+	if (version != 1 && version_known(st, version, err) != 0)
+		return -1;
+	return indexes_add(st, err);
 }
 
 int

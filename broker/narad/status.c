@@ -133,7 +133,7 @@ status_json(const struct ops_view *v)
 	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
-	    "s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "version", NARA_VERSION, "broker_id", cfg->broker.id,
 	    "now", status_time_json(now),
 	    "started", status_time_json(m->started),
@@ -145,7 +145,6 @@ status_json(const struct ops_view *v)
 	    "oldest_queued_age_seconds", oldest > 0
 	    ? json_integer(now > oldest ? now - oldest : 0) : json_null(),
 	    "dead_letters", (json_int_t)t.dead,
-	    "delivered", (json_int_t)t.delivered,
 	    "receipts_waiting", (json_int_t)t.receipts,
 	    "audit_rows", (json_int_t)t.audit_rows,
 	    "store_bytes", (json_int_t)t.bytes,

@@ -63,7 +63,7 @@ Test(naractl, status_and_nodes_json)
 	st = ops_ctl_json("status");
 	ops_expect_fields(st, "version:s broker_id:s now:t started:t "
 	    "uptime_seconds:i nodes_configured:i nodes_connected:i queued:i "
-	    "in_flight:i oldest_queued_age_seconds:I dead_letters:i delivered:i "
+	    "in_flight:i oldest_queued_age_seconds:I dead_letters:i "
 	    "receipts_waiting:i audit_rows:i store_bytes:i commit_latency:o "
 	    "counters:o thresholds:o");
 	cr_expect_eq(ops_jint(st, "nodes_configured"), 4);

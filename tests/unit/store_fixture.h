@@ -21,6 +21,7 @@
 
 #include <criterion/criterion.h>
 #include <openssl/sha.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "pgserver.h"
@@ -257,6 +258,85 @@ fx_sql_exec(const struct fx *f, const char *sql)
 	sqlite3_close(db);
 #endif
 }
+
+/* Every read of a table in the plan of sql on the store is bounded by what
+ * waits now: messages only through the partial indexes of queued messages
+ * and dead letters, audit only as a key look-up (min or max), never a scan
+ * of the delivered history or the audit log (store_stats_sql.h). */
+#ifdef FX_POSTGRESQL
+static inline void
+fx_plan_walk(json_t *node, const char *parent, const char *sql)
+{
+	const char *rel = json_string_value(json_object_get(node, "Relation Name"));
+	const char *type = json_string_value(json_object_get(node, "Node Type"));
+	const char *index = json_string_value(json_object_get(node, "Index Name"));
+	json_t *kids = json_object_get(node, "Plans"), *kid;
+	size_t i;
+
+	cr_assert_not_null(type, "%s: a plan node without a type", sql);
+	if (rel != NULL && strcmp(rel, "messages") == 0)
+		cr_expect(index != NULL && (strcmp(index, "messages_queue") == 0 ||
+		    strcmp(index, "messages_dead") == 0), "%s: %s on messages "
+		    "(index %s)", sql, type, index ? index : "none");
+	if (rel != NULL && strcmp(rel, "audit") == 0)
+		cr_expect(index != NULL && strcmp(index, "audit_pkey") == 0 &&
+		    strcmp(parent, "Limit") == 0, "%s: %s on audit (index %s, "
+		    "under %s): not a look-up", sql, type, index ? index : "none",
+		    parent);
+	json_array_foreach(kids, i, kid)
+		fx_plan_walk(kid, type, sql);
+}
+
+static inline void
+fx_expect_bounded_reads(const struct fx *f, const char *sql)
+{
+	char q[4096], *plan = malloc(1 << 16);
+	json_t *doc;
+	json_error_t jerr;
+
+	cr_assert_not_null(plan);
+	/* on tables of a few rows a scan is cheapest: ask for the plan the
+	 * indexes allow, as the planner picks it on a full store */
+	snprintf(q, sizeof(q), "SET enable_seqscan = off; SET "
+	    "enable_bitmapscan = off; EXPLAIN (FORMAT JSON) %s", sql);
+	cr_assert_eq(pgserver_sql_text(f->path, q, plan, 1 << 16), 0, "%s", q);
+	doc = json_loads(plan, 0, &jerr);
+	cr_assert_not_null(doc, "plan of %s: %s", sql, jerr.text);
+	fx_plan_walk(json_object_get(json_array_get(doc, 0), "Plan"), "", sql);
+	json_decref(doc);
+	free(plan);
+}
+#else
+static inline void
+fx_expect_bounded_reads(const struct fx *f, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char q[4096];
+	int lines = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	cr_assert_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", q, sqlite3_errmsg(db));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+
+		lines++;
+		if (d == NULL)
+			continue;
+		if (strstr(d, " messages") != NULL)
+			cr_expect(strstr(d, "messages_queue") != NULL ||
+			    strstr(d, "messages_dead") != NULL, "%s: %s", sql, d);
+		if (strstr(d, " audit") != NULL)
+			cr_expect(strncmp(d, "SEARCH ", 7) == 0, "%s: %s", sql, d);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	cr_assert_gt(lines, 0, "no plan for %s", sql);
+}
+#endif
 
 static inline void
 fx_verify_ok(struct fx *f)

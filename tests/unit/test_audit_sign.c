@@ -542,6 +542,7 @@ static void
 pruned_store(struct fx *f, struct keys *k, int64_t *cut)
 {
 	struct nara_err err = { 0 };
+	struct store_totals t;
 	int64_t deleted;
 
 	signed_store(f, k);
@@ -554,6 +555,9 @@ pruned_store(struct fx *f, struct keys *k, int64_t *cut)
 	cr_expect_eq(fx_sql_int(f, "SELECT min(seq) FROM audit"), *cut + 1);
 	cr_expect_eq(fx_sql_int(f, "SELECT event = 'audit_pruned' FROM audit "
 	    "ORDER BY seq DESC LIMIT 1"), 1);
+	/* the count status shows, from the span of seqs, after the cut */
+	cr_assert_eq(store_totals(f->st, &t), 0);
+	cr_expect_eq(t.audit_rows, fx_sql_int(f, "SELECT count(*) FROM audit"));
 	store_free(&f->st);
 }
 

@@ -105,12 +105,19 @@ store_sqlite_apart_stop(struct store_be *st)
 int
 store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
 {
-	if (!st->in_batch || st->broken || st->implicit)
+	if (!st->in_batch || st->broken || st->implicit || st->apart_failed)
 		return store_sqlite_commit(st, err);    /* reports it */
-	if (!st->apart_running && apart_start(st, err) != 0) {
-		log_warn("store %s: %s; committing on the loop's thread",
-		    st->path, err != NULL ? err->text : "no commit thread");
-		return store_sqlite_commit(st, err);
+	if (!st->apart_running) {
+		struct nara_err why = { 0 };
+
+		if (apart_start(st, &why) != 0) {
+			/* once: without a descriptor or a thread now, the
+			 * process is short of both; commits go on as before */
+			log_warn("store %s: %s; committing on the loop's thread "
+			    "from now on", st->path, why.text);
+			st->apart_failed = true;
+			return store_sqlite_commit(st, err);
+		}
 	}
 	if (store_sqlite_commit_prepare(st, err) != 0) {
 		store_sqlite_rollback(st);

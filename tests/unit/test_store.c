@@ -7,7 +7,11 @@
  * test uses its own temporary directory and looks at the database file
  * directly where it matters.
  */
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
 
 #include "audit.h"
 #include "nara.pb-c.h"
@@ -173,6 +177,50 @@ Test(store, a_commit_sent_is_taken_once)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+#ifndef FX_POSTGRESQL
+/* Out of descriptors when the first commit is sent, the commit thread
+ * cannot start (its eventfd): the batch commits in the call, as before the
+ * thread, and so do the batches after it (one warning, no retry at every
+ * commit). */
+Test(store, without_a_commit_thread_commits_in_the_call)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	struct rlimit old, low;
+	int fill[256], n = 0, rc, saved;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 256 && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC))
+	    >= 0)
+		n++;
+	saved = errno;
+	rc = store_commit_send(f.st, &err);
+	while (n > 0)
+		close(fill[--n]);
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cr_assert_eq(saved, EMFILE, "the descriptors ran out");
+	cr_assert_eq(rc, 0, "committed in the call: %s", err.text);
+	cr_expect_eq(store_commit_fd(f.st), -1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_expect_eq(store_commit_send(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+#endif
 
 Test(store, duplicate_same_content_writes_nothing)
 {

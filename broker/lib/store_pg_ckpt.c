@@ -265,6 +265,11 @@ store_pg_audit_subject(struct store_be *st, const char *event,
 
 /* ---------------------------------------------------------------- prune */
 
+/* The last seq to prune (0 = nothing) and its hash, as the SQLite store
+ * finds it (store_sqlite_ckpt.c): in chain order from the old cut up to the
+ * row before the first one not older than before, at most max_rows rows;
+ * the search reads the rows it prunes and one more. Finished messages go
+ * with the cut, found in the key's range of those accepted before it. */
 static int
 prune_target(struct store_be *st, int64_t before, int64_t max_rows,
     int64_t *cut, uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
@@ -282,9 +287,11 @@ prune_target(struct store_be *st, int64_t before, int64_t max_rows,
 	pg_param_int(&p, max_rows);
 	pg_param_int(&p, old_cut);
 	if (pg_run_sql(st, "SELECT seq, hash FROM audit WHERE seq = (SELECT "
-	    "max(seq) FROM audit WHERE time < $1::bigint AND ($2::bigint = 0 OR "
-	    "seq <= $3::bigint + $2::bigint))", &p, &r, "finding rows to prune",
-	    err) != 0)
+	    "min(x) FROM (SELECT coalesce((SELECT seq FROM audit WHERE seq > "
+	    "$3::bigint AND time >= $1::bigint ORDER BY seq LIMIT 1) - 1, "
+	    "(SELECT max(seq) FROM audit)) AS x UNION ALL SELECT $3::bigint + "
+	    "$2::bigint WHERE $2::bigint > 0) AS u)", &p, &r, "finding rows to "
+	    "prune", err) != 0)
 		return -1;
 	if (PQntuples(r) == 1 && pg_bytes(r, 0, 1, hash, AUDIT_HASH_LEN))
 		*cut = pg_int(r, 0, 0);
@@ -326,7 +333,9 @@ prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
 	    "$1::bigint", cut, err)) < 0 ||
 	    delete_where(st, "DELETE FROM checkpoints WHERE seq < $1::bigint OR "
 	    "(kind = 'head' AND seq = $1::bigint)", cut, err) < 0 ||
-	    (msgs = delete_where(st, "DELETE FROM messages WHERE state <> 0 AND "
+	    (msgs = delete_where(st, "DELETE FROM messages WHERE seq < "
+	    "coalesce((SELECT seq FROM messages WHERE accepted_at >= $1::bigint "
+	    "ORDER BY seq LIMIT 1), 9223372036854775807) AND state <> 0 AND "
 	    "done_at IS NOT NULL AND done_at < $1::bigint", before, err)) < 0)
 		return pg_break(st, err);
 	snprintf(detail, sizeof(detail), "audit rows up to seq %lld (%lld rows) "

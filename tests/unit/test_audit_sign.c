@@ -2,7 +2,8 @@
  * test_audit_sign.c — Ed25519 checkpoint keys, signed chain heads, the full
  * verification against tampering, a log signed by a rotated key checked
  * against a key ring, retention prune behind a signed cut, the reviewer's
- * conclusions and the store's periodic upkeep.
+ * conclusions and the store's periodic upkeep. test_audit_sign_pg.c runs it
+ * on PostgreSQL, less the tests of SQLite's own tables.
  */
 #include <sys/stat.h>
 
@@ -250,6 +251,7 @@ Test(audit_sign, truncated_log_is_named)
 	fx_fini(&f);
 }
 
+#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 /* Deleting the newest rows and rewriting the recorded head to match is
  * caught only by the signed checkpoint. */
 Test(audit_sign, newest_rows_deleted_with_head_rewritten_are_named)
@@ -265,6 +267,7 @@ Test(audit_sign, newest_rows_deleted_with_head_rewritten_are_named)
 	keys_free(&k);
 	fx_fini(&f);
 }
+#endif
 
 Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
 {
@@ -378,6 +381,7 @@ Test(audit_sign, ring_with_only_one_key_names_the_other_fingerprint)
 	fx_fini(&f);
 }
 
+#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 /* A checkpoint made with a key of someone else's is named by its
  * fingerprint even though the rows it covers are right. */
 Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
@@ -423,6 +427,7 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	keys_free(&b);
 	fx_fini(&f);
 }
+#endif
 
 Test(audit_sign, ring_still_fails_on_a_bad_signature)
 {
@@ -490,6 +495,7 @@ Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
 	fx_fini(&f);
 }
 
+#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 /* Without keys the signers are still listed (unchecked); past
  * AUDIT_RING_MAX distinct keys the rest is only counted. */
 Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
@@ -515,6 +521,7 @@ Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
 	keys_free(&b);
 	fx_fini(&f);
 }
+#endif
 
 Test(audit_sign, ring_larger_than_the_maximum_is_refused)
 {
@@ -639,6 +646,47 @@ Test(audit_sign, prune_needs_a_private_key)
 	fx_fini(&f);
 }
 
+/* The cut follows the chain: it stops before the first row not yet old,
+ * even when rows after that one are older (a clock stepped back), so no
+ * row is deleted before its time. Finished messages done before the date
+ * go with it; a queued one, and one finished after the date, stay. */
+Test(audit_sign, prune_stops_at_the_first_row_not_yet_old)
+{
+	struct fx f;
+	struct keys k;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	int64_t cut, deleted;
+	char sql[200];
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	fx_populate(&f);
+	snprintf(sql, sizeof(sql), "UPDATE audit SET time = %lld WHERE seq = 3",
+	    (FX_NOW + 100) * 1000);
+	fx_sql_exec(&f, sql);
+	/* rows 1-5 at FX_NOW (row 3 now later), 6 the ack at FX_NOW + 1 */
+	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 2, 0, FX_NOW + 20,
+	    &cut, &deleted, &err), 0, "%s", err.text);
+	cr_expect_eq(cut, 2);
+	cr_expect_eq(deleted, 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT min(seq) FROM audit"), 3);
+	/* message 1 acked at FX_NOW + 1: gone; 2 dead at FX_NOW + 2 and 3
+	 * queued: kept */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
+	    "message_id = '%s'", fx_msg(&x, 1, FX_BUP)->message_id);
+	cr_expect_eq(fx_sql_int(&f, sql), 0);
+	/* the row in the way aged: the next prune goes past it, to the end
+	 * of what is old by then */
+	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
+	    200, &cut, &deleted, &err), 0, "%s", err.text);
+	cr_expect_gt(cut, 9);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- review */
 
 Test(audit_sign, review_appends_to_the_chain)
@@ -700,6 +748,7 @@ Test(audit_sign, maintain_signs_when_due_and_at_close)
 	fx_fini(&f);
 }
 
+#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 Test(audit_sign, maintain_gives_free_pages_back)
 {
 	struct fx f;
@@ -729,3 +778,4 @@ Test(audit_sign, maintain_gives_free_pages_back)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+#endif

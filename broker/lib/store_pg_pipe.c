@@ -194,21 +194,24 @@ pipe_take(struct store_be *st, PGresult **last, struct nara_err *err)
 		PGresult *r = read_one(st);
 		ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
-		st->pending--;
-		memmove(st->whats, st->whats + 1, (size_t)st->pending *
-		    sizeof(st->whats[0]));
-		memmove(st->keeps, st->keeps + 1, (size_t)st->pending *
-		    sizeof(st->keeps[0]));
 		if (!failed && s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK &&
 		    s != PGRES_PIPELINE_ABORTED) {
 			failed = true;
 			pg_fail(st, r, what, &first);
 		}
-		if (st->conn == NULL) {        /* lost: nothing more to read */
+		/* lost, here or while read_one waited (a server that gave no
+		 * answer in time is dropped, pending with it): nothing more
+		 * to read */
+		if (st->conn == NULL) {
 			PQclear(r);
 			st->pending = 0;
 			break;
 		}
+		st->pending--;
+		memmove(st->whats, st->whats + 1, (size_t)st->pending *
+		    sizeof(st->whats[0]));
+		memmove(st->keeps, st->keeps + 1, (size_t)st->pending *
+		    sizeof(st->keeps[0]));
 		if (keep != NULL && !failed)
 			*keep = r;
 		else if (st->pending == 0 && last != NULL && !failed)

@@ -933,3 +933,60 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* ---------------------------------------------------------------- frozen */
+
+/* A server that stops answering while a batch's commit is out: after its
+ * deadline (15 s) the store drops the connection and the take reports the
+ * commit failed (the take once counted its queue below zero there and
+ * narad aborted). Whether the old session still committed is not known to
+ * the store, as with any commit whose answer was lost; the sender's
+ * retry then finds its messages stored or stores them, once each, and
+ * the chain verifies. A server of its own: a frozen one would hold up
+ * the tests running beside this one. */
+Test(pgbatch, a_server_that_stops_answering_fails_the_commit_sent)
+{
+	struct pgserver own;
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	snprintf(f.dir, sizeof(f.dir), "/tmp/nara-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(f.dir));
+	cr_assert_eq(pgserver_start(&own, "frozen"), 0, "a server of its own");
+	cr_assert_lt(strlen(own.conninfo), sizeof(f.path));
+	memcpy(f.path, own.conninfo, strlen(own.conninfo) + 1);
+	for (size_t i = 0; i < sizeof(f.key); i++)
+		f.key[i] = (uint8_t)(i * 7 + 1);
+	new_run(&f, true);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	pgserver_freeze(&own, true);
+	rc = store_commit_send(f.st, &err);
+	if (rc == 1)
+		rc = store_commit_take(f.st, &err);
+	pgserver_freeze(&own, false);
+	cr_expect_eq(rc, -1, "an answer came from a frozen server");
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect_eq(f.st->be->pending, 0, "answers still awaited");
+	cr_expect_eq(open_transactions(&f, 0), 0, "the old session ended");
+
+	cr_assert_eq(store_begin(f.st, &err), 0, "connected again: %s",
+	    err.text);
+	for (int i = 1; i <= 3; i++) {
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+		cr_expect(res == STORE_NEW || res == STORE_DUPLICATE);
+	}
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 3);
+	fx_verify_ok(&f);
+	store_free(&f.st);
+	pgserver_cleanup(&own);
+	nftw(f.dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
+}

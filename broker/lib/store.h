@@ -167,8 +167,9 @@ void store_rollback(struct store *st);
  * relays TLS while PostgreSQL and its standby flush, or while SQLite's
  * commit thread writes and syncs the WAL: store_sqlite_apart.c).
  * store_commit_send: 1 when the commit went out and its answer is due on
- * store_commit_fd (readable when it came); then store_commit_take reads it (waiting if it is not
- * all there yet) and returns what store_commit would have. 0 or -1: the
+ * store_commit_fd (readable when it came); then store_commit_take reads
+ * it (waiting if it is not all there yet) and returns what store_commit
+ * would have. 0 or -1: the
  * backend committed (or failed) in the call, as store_commit. Until the
  * owner took the answer no reply of the batch may go out; any other call
  * on the store first waits for the answer itself, keeps it for

@@ -254,6 +254,9 @@ int store_sqlite_step_done(sqlite3_stmt *s);
 int store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err);
 int store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err);
 void store_sqlite_apart_stop(struct store_be *st);
+/* pthread_create with every signal blocked in the new thread: signals stay
+ * with the daemon's own thread. 0, or the error number. */
+int store_sqlite_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 int store_sqlite_accept(struct store_be *st, struct store_msg *m, int64_t now,
     enum store_accept_result *res, struct nara_err *err);
 int store_sqlite_audit_rejected(struct store_be *st, const struct store_msg *m,

@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,7 +324,6 @@ static int
 ckpt_start(struct store_be *st, struct nara_err *err)
 {
 	pthread_condattr_t ca;
-	sigset_t all, old;
 	int rc;
 
 	rc = sqlite3_open_v2(st->path, &st->ckpt_db, SQLITE_OPEN_READWRITE |
@@ -341,12 +339,8 @@ ckpt_start(struct store_be *st, struct nara_err *err)
 	pthread_cond_init(&st->ckpt_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&st->ckpt_mu, NULL);
-	/* Signals stay with the daemon's own thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&st->ckpt_thread, NULL, ckpt_main, st);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if ((rc = store_sqlite_thread_start(&st->ckpt_thread, ckpt_main,
+	    st)) != 0) {
 		pthread_cond_destroy(&st->ckpt_cv);
 		pthread_mutex_destroy(&st->ckpt_mu);
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot start "
@@ -661,7 +655,8 @@ store_sqlite_commit(struct store_be *st, struct nara_err *err)
 	}
 	if (store_sqlite_commit_prepare(st, err) != 0)
 		goto fail;
-	return store_sqlite_commit_end(st, store_sqlite_step_done(st->stmt[S_COMMIT]), err);
+	return store_sqlite_commit_end(st,
+	    store_sqlite_step_done(st->stmt[S_COMMIT]), err);
 fail:
 	store_sqlite_rollback(st);
 	return -1;

@@ -13,6 +13,7 @@
  * thread at a time: from the hand-over to the take only by this thread;
  * store.c makes every other call take the commit first. The thread starts
  * with the first commit sent, so tools, which never send one, have none.
+ * store_sqlite_thread_start starts this thread and the checkpoint thread.
  */
 #include "store_int.h"
 #include "log.h"
@@ -53,31 +54,39 @@ apart_main(void *arg)
 	return NULL;
 }
 
-static int
-apart_start(struct store_be *st, struct nara_err *err)
+int
+store_sqlite_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int rc;
 
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
+
+static int
+apart_start(struct store_be *st, struct nara_err *err)
+{
+	int rc;
+
 	if ((st->apart_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-		return nara_err_set(err, NR_STORE_FAILED, "store", "eventfd: %s",
-		    strerror(errno));
+		return nara_err_set(err, NR_STORE_FAILED, "store",
+		    "eventfd: %s", strerror(errno));
 	pthread_mutex_init(&st->apart_mu, NULL);
 	pthread_cond_init(&st->apart_cv, NULL);
 	st->apart_job = JOB_NONE;
 	st->apart_stop = false;
-	/* Signals stay with the daemon's own thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&st->apart_thread, NULL, apart_main, st);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
+	if ((rc = store_sqlite_thread_start(&st->apart_thread, apart_main,
+	    st)) != 0) {
 		pthread_cond_destroy(&st->apart_cv);
 		pthread_mutex_destroy(&st->apart_mu);
 		close(st->apart_fd);
 		st->apart_fd = -1;
-		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot start "
-		    "the commit thread: %s", strerror(rc));
+		return nara_err_set(err, NR_STORE_FAILED, "store",
+		    "cannot start the commit thread: %s", strerror(rc));
 	}
 	st->apart_running = true;
 	return 0;
@@ -113,8 +122,8 @@ store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
 		if (apart_start(st, &why) != 0) {
 			/* once: without a descriptor or a thread now, the
 			 * process is short of both; commits go on as before */
-			log_warn("store %s: %s; committing on the loop's thread "
-			    "from now on", st->path, why.text);
+			log_warn("store %s: %s; committing on the loop's "
+			    "thread from now on", st->path, why.text);
 			st->apart_failed = true;
 			return store_sqlite_commit(st, err);
 		}

@@ -239,8 +239,9 @@ on_commit_taken(void *arg)
 /* End the batch of on_router without waiting for the commit when the
  * store can (PostgreSQL: COMMIT on the wire; SQLite: on its commit
  * thread): the loop goes on relaying the TLS front's traffic both ways
- * meanwhile, and takes the outcome when store_commit_fd is readable. The ROUTER is held until then (one batch in flight); a
- * batch begun meanwhile by anyone else waits for it first. */
+ * meanwhile, and takes the outcome when store_commit_fd is readable. The
+ * ROUTER is held until then (one batch in flight); a batch begun
+ * meanwhile by anyone else waits for it first. */
 static void
 batch_end_sent(struct broker *b)
 {

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "nara.pb-c.h"
 #include "pgserver.h"
 #include "store.h"
 
@@ -371,6 +372,64 @@ fx_populate(struct fx *f)
 	cr_assert_eq(store_audit_rejected(f->st, fx_msg(&x, 4, FX_BUP),
 	    "kommun-1480", "NR031", "no rule allows it", FX_NOW + 3), 0);
 	cr_assert_eq(fx_sql_int(f, "SELECT count(*) FROM audit"), 9);
+}
+
+/* Collectors for the store's loads: the messages of a queue load (stop_after:
+ * ask the store to stop after that many), the receipts of a receipt load,
+ * decoded. */
+struct fx_seen {
+	int64_t seq[64];
+	char id[64][40];
+	int attempts[64];
+	size_t payload_len[64];
+	int n;
+	int stop_after;
+};
+
+static inline int
+fx_on_msg(void *arg, const struct store_msg *m)
+{
+	struct fx_seen *s = arg;
+
+	if (s->stop_after > 0 && s->n == s->stop_after)
+		return 1;
+	cr_assert_lt(s->n, 64);
+	s->seq[s->n] = m->seq;
+	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", m->message_id);
+	s->attempts[s->n] = m->attempts;
+	s->payload_len[s->n] = m->payload_len;
+	s->n++;
+	return 0;
+}
+
+struct fx_receipts {
+	int64_t id[16];
+	Nara__Receipt *r[16];
+	char node[16][40];
+	int n;
+};
+
+static inline int
+fx_on_receipt(void *arg, const struct store_receipt *r)
+{
+	struct fx_receipts *rs = arg;
+
+	cr_assert_lt(rs->n, 16);
+	rs->id[rs->n] = r->id;
+	snprintf(rs->node[rs->n], sizeof(rs->node[0]), "%s", r->node);
+	rs->r[rs->n] = nara__receipt__unpack(NULL, r->encoded_len, r->encoded);
+	cr_assert_not_null(rs->r[rs->n], "receipt does not decode");
+	cr_assert_eq((int)rs->r[rs->n]->outcome, r->outcome);
+	rs->n++;
+	return 0;
+}
+
+static inline void
+fx_receipts_free(struct fx_receipts *rs)
+{
+	for (int i = 0; i < rs->n; i++)
+		nara__receipt__free_unpacked(rs->r[i], NULL);
+	rs->n = 0;
 }
 
 #endif

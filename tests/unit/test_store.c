@@ -2,8 +2,9 @@
  * test_store.c — the store, on SQLite (and, compiled from test_store_pg.c,
  * on PostgreSQL: store_fixture.h): accept and duplicates, per-node queues,
  * deliveries, acks that purge the payload and queue a receipt, dead letters,
- * retries, expiry, receipts, statistics, batches, size limit and read-only
- * opens (the audit chain, pseudonyms and keys are in test_audit.c). Every
+ * retries, expiry and the size limit (receipts, statistics, batches and
+ * read-only opens are in test_store_stats.c; the audit chain, pseudonyms
+ * and keys in test_audit.c). Every
  * test uses its own temporary directory and looks at the database file
  * directly where it matters.
  */
@@ -16,66 +17,10 @@
 #include "audit.h"
 #include "nara.pb-c.h"
 #include "store_fixture.h"
-#include "store_stats_sql.h"
 
 #define BUP "bup-ostra"
 #define PED "ped-nal"
 #define GBG "kommun-1480"
-
-struct seen {
-	int64_t seq[64];
-	char id[64][40];
-	int attempts[64];
-	size_t payload_len[64];
-	int n;
-	int stop_after;
-};
-
-static int
-on_msg(void *arg, const struct store_msg *m)
-{
-	struct seen *s = arg;
-
-	if (s->stop_after > 0 && s->n == s->stop_after)
-		return 1;
-	cr_assert_lt(s->n, 64);
-	s->seq[s->n] = m->seq;
-	snprintf(s->id[s->n], sizeof(s->id[0]), "%s", m->message_id);
-	s->attempts[s->n] = m->attempts;
-	s->payload_len[s->n] = m->payload_len;
-	s->n++;
-	return 0;
-}
-
-struct receipts {
-	int64_t id[16];
-	Nara__Receipt *r[16];
-	char node[16][40];
-	int n;
-};
-
-static int
-on_receipt(void *arg, const struct store_receipt *r)
-{
-	struct receipts *rs = arg;
-
-	cr_assert_lt(rs->n, 16);
-	rs->id[rs->n] = r->id;
-	snprintf(rs->node[rs->n], sizeof(rs->node[0]), "%s", r->node);
-	rs->r[rs->n] = nara__receipt__unpack(NULL, r->encoded_len, r->encoded);
-	cr_assert_not_null(rs->r[rs->n], "receipt does not decode");
-	cr_assert_eq((int)rs->r[rs->n]->outcome, r->outcome);
-	rs->n++;
-	return 0;
-}
-
-static void
-receipts_free(struct receipts *rs)
-{
-	for (int i = 0; i < rs->n; i++)
-		nara__receipt__free_unpacked(rs->r[i], NULL);
-	rs->n = 0;
-}
 
 static long long
 audit_count(const struct fx *f, const char *event)
@@ -312,7 +257,7 @@ Test(store, max_bytes_refuses_with_nr040)
 Test(store, queues_are_per_node_in_seq_order)
 {
 	struct fx f;
-	struct seen bup = { 0 }, ped = { 0 }, none = { 0 };
+	struct fx_seen bup = { 0 }, ped = { 0 }, none = { 0 };
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
@@ -320,18 +265,18 @@ Test(store, queues_are_per_node_in_seq_order)
 	fx_accept(&f, 3, BUP);
 	fx_accept(&f, 4, PED);
 	fx_accept(&f, 5, BUP);
-	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &bup), 3);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &bup), 3);
 	cr_expect_eq(bup.seq[0], 1);
 	cr_expect_eq(bup.seq[1], 3);
 	cr_expect_eq(bup.seq[2], 5);
 	cr_expect_str_eq(bup.id[2], "00000000-0000-4000-8000-000000000005");
 	cr_expect_eq(bup.payload_len[0], strlen("payload 1 " FX_MARKER));
-	cr_assert_eq(store_queue_load(f.st, PED, 0, 10, on_msg, &ped), 2);
+	cr_assert_eq(store_queue_load(f.st, PED, 0, 10, fx_on_msg, &ped), 2);
 	cr_expect_eq(ped.seq[0], 2);
 	cr_expect_eq(ped.seq[1], 4);
-	cr_expect_eq(store_queue_load(f.st, "nobody", 0, 10, on_msg, &none), 0);
-	cr_expect_eq(store_queue_load(f.st, BUP, 0, 0, on_msg, &none), 0);
-	cr_expect_eq(store_queue_load(f.st, BUP, 0, -1, on_msg, &none), 0);
+	cr_expect_eq(store_queue_load(f.st, "nobody", 0, 10, fx_on_msg, &none), 0);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 0, fx_on_msg, &none), 0);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, -1, fx_on_msg, &none), 0);
 	cr_expect_eq(none.n, 0);
 	fx_fini(&f);
 }
@@ -339,14 +284,14 @@ Test(store, queues_are_per_node_in_seq_order)
 Test(store, queue_load_pages_by_seq)
 {
 	struct fx f;
-	struct seen page1 = { 0 }, page2 = { 0 };
+	struct fx_seen page1 = { 0 }, page2 = { 0 };
 
 	fx_init(&f);
 	for (int i = 1; i <= 5; i++)
 		fx_accept(&f, i, BUP);
-	cr_assert_eq(store_queue_load(f.st, BUP, 0, 2, on_msg, &page1), 2);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 2, fx_on_msg, &page1), 2);
 	cr_expect_eq(page1.seq[1], 2);
-	cr_assert_eq(store_queue_load(f.st, BUP, page1.seq[1], 10, on_msg,
+	cr_assert_eq(store_queue_load(f.st, BUP, page1.seq[1], 10, fx_on_msg,
 	    &page2), 3);
 	cr_expect_eq(page2.seq[0], 3);
 	cr_expect_eq(page2.seq[2], 5);
@@ -356,12 +301,12 @@ Test(store, queue_load_pages_by_seq)
 Test(store, queue_load_stops_when_callback_says_so)
 {
 	struct fx f;
-	struct seen s = { .stop_after = 2 };
+	struct fx_seen s = { .stop_after = 2 };
 
 	fx_init(&f);
 	for (int i = 1; i <= 4; i++)
 		fx_accept(&f, i, BUP);
-	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 2);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 2);
 	cr_expect_eq(s.n, 2);
 	fx_fini(&f);
 }
@@ -369,13 +314,13 @@ Test(store, queue_load_stops_when_callback_says_so)
 Test(store, delivering_records_attempts_and_audits)
 {
 	struct fx f;
-	struct seen s = { 0 };
+	struct fx_seen s = { 0 };
 
 	fx_init(&f);
 	int64_t seq = fx_accept(&f, 1, BUP);
 	cr_assert_eq(store_delivering(f.st, seq, 1, BUP, FX_NOW), 0);
 	cr_assert_eq(store_delivering(f.st, seq, 2, BUP, FX_NOW + 30), 0);
-	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 1);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 1);
 	cr_expect_eq(s.attempts[0], 2);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
 	    "'delivered' AND node = 'bup-ostra' AND detail IN ('attempt 1', "
@@ -429,8 +374,8 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 {
 	struct fx f;
 	struct fx_msg x;
-	struct receipts rs = { 0 };
-	struct seen s = { 0 };
+	struct fx_receipts rs = { 0 };
+	struct fx_seen s = { 0 };
 	bool was_new = false;
 	char facts[512];
 
@@ -442,8 +387,8 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
 	    "payload IS NULL AND state = 1 AND done_at = 1795000010 AND "
 	    "length(payload_sha256) = 32"), 1);
-	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 0);
-	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 0);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs), 1);
 	cr_expect_str_eq(rs.node[0], GBG);
 	cr_expect_str_eq(rs.r[0]->message_id, x.id);
 	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_DELIVERED);
@@ -453,7 +398,7 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 	cr_expect_str_eq(rs.r[0]->conversation_id,
 	    "11111111-1111-4111-8111-111111111111");
 	cr_expect_str_eq(rs.r[0]->code, "");
-	receipts_free(&rs);
+	fx_receipts_free(&rs);
 	/* one row records the ack, the purge and the receipt (audit.h) */
 	cr_expect_eq(fx_sql_int(&f, "SELECT " FX_SQL_AGG "(event, ',') = "
 	    "'received,acked' FROM (SELECT event FROM audit ORDER BY seq) AS "
@@ -503,20 +448,20 @@ Test(store, unknown_repeated_or_foreign_ack_is_harmless)
 
 /* store_loads: what the loads one by one give, for several nodes */
 struct both {
-	struct seen s;
-	struct receipts r;
+	struct fx_seen s;
+	struct fx_receipts r;
 };
 
 static int
 both_msg(void *arg, const struct store_msg *m)
 {
-	return on_msg(&((struct both *)arg)->s, m);
+	return fx_on_msg(&((struct both *)arg)->s, m);
 }
 
 static int
 both_receipt(void *arg, const struct store_receipt *r)
 {
-	return on_receipt(&((struct both *)arg)->r, r);
+	return fx_on_receipt(&((struct both *)arg)->r, r);
 }
 
 Test(store, loads_of_several_nodes_as_one_by_one)
@@ -565,7 +510,7 @@ Test(store, loads_of_several_nodes_as_one_by_one)
 	cr_expect_eq(v[0].msgs, 2);
 	cr_expect_eq(again.s.seq[1], bup.s.seq[1]);
 	cr_expect_eq(v[1].rcpts, 1);
-	receipts_free(&gbg.r);
+	fx_receipts_free(&gbg.r);
 	fx_fini(&f);
 }
 
@@ -575,7 +520,7 @@ Test(store, nack_dead_letters_with_failed_receipt)
 {
 	struct fx f;
 	struct fx_msg x;
-	struct receipts rs = { 0 };
+	struct fx_receipts rs = { 0 };
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
@@ -587,12 +532,12 @@ Test(store, nack_dead_letters_with_failed_receipt)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
 	    "state = 2 AND dead_code = 'NR052' AND dead_text = 'journal refused'"
 	    " AND payload IS NOT NULL"), 1);
-	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs), 1);
 	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_FAILED);
 	cr_expect_str_eq(rs.r[0]->code, "NR052");
 	cr_expect_str_eq(rs.r[0]->text, "journal refused");
 	cr_expect_str_eq(rs.r[0]->receiving_node, BUP);
-	receipts_free(&rs);
+	fx_receipts_free(&rs);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
 	    "'dead_lettered' AND code = 'NR052' AND node = 'bup-ostra'"), 1);
 	cr_expect_eq(store_dead_letter(f.st, x.id, "NR052", "again", false, BUP,
@@ -605,18 +550,18 @@ Test(store, expiry_dead_letters_with_expired_receipt)
 {
 	struct fx f;
 	struct fx_msg x;
-	struct receipts rs = { 0 };
+	struct fx_receipts rs = { 0 };
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
 	fx_msg(&x, 1, BUP);
 	cr_assert_eq(store_dead_letter(f.st, x.id, "NR051", "expired before "
 	    "delivery", true, "", FX_NOW), 0);
-	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &rs), 1);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs), 1);
 	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_EXPIRED);
 	cr_expect_str_eq(rs.r[0]->code, "NR051");
 	cr_expect_str_eq(rs.r[0]->receiving_node, "");
-	receipts_free(&rs);
+	fx_receipts_free(&rs);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
 	    "'dead_lettered' AND node IS NULL AND detail = 'expired before "
 	    "delivery'"), 1);
@@ -628,7 +573,7 @@ Test(store, retry_requeues_a_dead_letter_at_the_back)
 	struct fx f;
 	struct fx_msg x;
 	struct nara_err err = { 0 };
-	struct seen s = { 0 };
+	struct fx_seen s = { 0 };
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
@@ -639,7 +584,7 @@ Test(store, retry_requeues_a_dead_letter_at_the_back)
 	    FX_NOW), 0);
 	cr_assert_eq(store_retry(f.st, x.id, NULL, FX_NOW + 60, &err), 0, "%s",
 	    err.text);
-	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 2);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 2);
 	cr_expect_eq(s.seq[0], 2);
 	cr_expect_eq(s.seq[1], 3);
 	cr_expect_str_eq(s.id[1], x.id);
@@ -686,7 +631,7 @@ accept_expiring(struct fx *f, int n, int64_t expires)
 Test(store, expired_load_returns_only_due_queued_messages)
 {
 	struct fx f;
-	struct seen s = { 0 };
+	struct fx_seen s = { 0 };
 
 	fx_init(&f);
 	accept_expiring(&f, 1, FX_NOW + 100);
@@ -696,7 +641,7 @@ Test(store, expired_load_returns_only_due_queued_messages)
 	accept_expiring(&f, 5, FX_NOW + 10);
 	cr_assert_eq(store_dead_letter(f.st, "00000000-0000-4000-8000-"
 	    "000000000005", "NR050", "x", false, BUP, FX_NOW), 0);
-	cr_assert_eq(store_expired_load(f.st, FX_NOW + 100, 10, on_msg, &s), 2);
+	cr_assert_eq(store_expired_load(f.st, FX_NOW + 100, 10, fx_on_msg, &s), 2);
 	cr_expect_eq(s.seq[0], 3);   /* earliest expiry first */
 	cr_expect_eq(s.seq[1], 1);
 	cr_expect_eq(s.payload_len[0], 0, "expired load carries no payload");
@@ -742,299 +687,3 @@ Test(store, expiry_callback_may_dead_letter_while_walking)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
-
-/* ---------------------------------------------------------------- receipts */
-
-Test(store, receipts_load_pages_per_node_and_acks_delete)
-{
-	struct fx f;
-	struct fx_msg x;
-	struct receipts all = { 0 }, rest = { 0 }, other = { 0 };
-	bool was_new;
-
-	fx_init(&f);
-	for (int i = 1; i <= 3; i++) {
-		fx_accept(&f, i, BUP);
-		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
-		    BUP, FX_NOW, &was_new), 0);
-	}
-	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 2, on_receipt, &all), 2);
-	cr_assert_eq(store_receipts_load(f.st, GBG, all.id[1], 10, on_receipt,
-	    &rest), 1);
-	cr_expect_gt(rest.id[0], all.id[1]);
-	cr_expect_str_eq(rest.r[0]->message_id, "00000000-0000-4000-8000-"
-	    "000000000003");
-	cr_expect_eq(store_receipts_load(f.st, BUP, 0, 10, on_receipt, &other),
-	    0);
-	cr_assert_eq(store_receipt_sent(f.st, all.id[0], FX_NOW + 1), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT sent FROM receipts ORDER BY id "
-	    "LIMIT 1"), FX_NOW + 1);
-	cr_expect_eq(store_receipt_sent(f.st, 9999, FX_NOW), -1);
-	cr_assert_eq(store_receipt_acked(f.st, GBG, all.r[0]->message_id,
-	    FX_NOW + 2), 0);
-	cr_expect_eq(store_receipt_acked(f.st, GBG, "unknown", FX_NOW), 0);
-	cr_expect_eq(store_receipt_acked(f.st, BUP, all.r[1]->message_id,
-	    FX_NOW), 0, "another node's ack is harmless");
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 2);
-	receipts_free(&all);
-	receipts_free(&rest);
-	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, on_receipt, &all), 2);
-	receipts_free(&all);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
-	    "('receipt_sent', 'receipt_acked') AND node = 'kommun-1480' AND "
-	    "type = 'referral' AND length(subject) = 64"), 2);
-	fx_verify_ok(&f);
-	fx_fini(&f);
-}
-
-/* ---------------------------------------------------------------- stats */
-
-struct stats_seen {
-	char node[4][40];
-	int64_t queued[4], oldest[4], receipts[4];
-	int n;
-};
-
-static int
-on_stats(void *arg, const struct store_node_stats *ns)
-{
-	struct stats_seen *s = arg;
-
-	cr_assert_lt(s->n, 4);
-	snprintf(s->node[s->n], sizeof(s->node[0]), "%s", ns->node);
-	s->queued[s->n] = ns->queued;
-	s->oldest[s->n] = ns->oldest_created;
-	s->receipts[s->n] = ns->receipts;
-	s->n++;
-	return 0;
-}
-
-Test(store, node_stats_and_totals)
-{
-	struct fx f;
-	struct fx_msg x;
-	struct stats_seen s = { 0 };
-	struct store_totals t;
-	bool was_new;
-
-	fx_init(&f);
-	fx_accept(&f, 1, BUP);
-	fx_accept(&f, 2, BUP);
-	fx_accept(&f, 3, PED);
-	fx_accept(&f, 4, PED);
-	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, PED)->message_id, PED,
-	    FX_NOW, &was_new), 0);
-	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, PED)->message_id,
-	    "NR050", "no", false, PED, FX_NOW), 0);
-	cr_assert_eq(store_node_stats(f.st, on_stats, &s), 0);
-	cr_assert_eq(s.n, 2);
-	cr_expect_str_eq(s.node[0], BUP);
-	cr_expect_eq(s.queued[0], 2);
-	cr_expect_eq(s.oldest[0], FX_NOW);
-	cr_expect_eq(s.receipts[0], 0);
-	cr_expect_str_eq(s.node[1], GBG);
-	cr_expect_eq(s.queued[1], 0);
-	cr_expect_eq(s.oldest[1], 0);
-	cr_expect_eq(s.receipts[1], 2);
-	cr_assert_eq(store_totals(f.st, &t), 0);
-	cr_expect_eq(t.queued, 2);
-	cr_expect_eq(t.dead, 1);
-	cr_expect_eq(t.receipts, 2);
-	cr_expect_eq(t.audit_rows, fx_sql_int(&f, "SELECT count(*) FROM audit"));
-	cr_expect_eq(t.bytes, fx_sql_int(&f, FX_SQL_SIZE));
-	fx_fini(&f);
-}
-
-/* Status, /metrics and the dashboard ask for these at every request, on
- * narad's loop: on a store with years of delivered messages and audit rows
- * no plan may read those row by row. With a store whose dead letter index
- * is missing (older stores), the first read-write open adds it. */
-Test(store, status_counts_read_only_what_waits)
-{
-	struct fx f;
-	struct store_totals t;
-
-	fx_init(&f);
-	fx_populate(&f);
-	fx_expect_bounded_reads(&f, STORE_SQL_TOTALS);
-	fx_expect_bounded_reads(&f, STORE_SQL_NODE_STATS);
-	store_free(&f.st);
-	fx_sql_exec(&f, "DROP INDEX messages_dead");
-	f.st = fx_open(&f, false);
-	fx_expect_bounded_reads(&f, STORE_SQL_TOTALS);
-	cr_assert_eq(store_totals(f.st, &t), 0);
-	cr_expect_eq(t.dead, 1);
-	cr_expect_eq(t.queued, 1);
-	cr_expect_eq(t.audit_rows, 9);
-	fx_fini(&f);
-}
-
-/* SQLite replicates nothing (-1); PostgreSQL reports the synchronous
- * standbys it read at open: none on the test server. */
-Test(store, replication_status)
-{
-	struct fx f;
-	int n = 7;
-
-	fx_init(&f);
-	cr_assert_eq(store_replication(f.st, &n), 0);
-#ifdef FX_POSTGRESQL
-	cr_expect_eq(n, 0);
-#else
-	cr_expect_eq(n, -1);
-#endif
-	fx_fini(&f);
-}
-
-/* ---------------------------------------------------------------- batches */
-
-Test(store, committed_batch_survives_reopen_and_verifies)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-	struct seen s = { 0 };
-	struct fx_msg x;
-	enum store_accept_result res;
-
-	fx_init(&f);
-	cr_assert_eq(store_begin(f.st, &err), 0);
-	for (int i = 1; i <= 3; i++)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
-		    &err), 0);
-	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, "adapter",
-	    FX_NOW), 0);
-	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
-	store_free(&f.st);
-	cr_assert_null(f.st);
-	f.st = fx_open(&f, false);
-	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, on_msg, &s), 3);
-	fx_verify_ok(&f);
-	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
-	    FX_NOW + 1), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 5);
-	fx_verify_ok(&f);
-	fx_fini(&f);
-}
-
-Test(store, rollback_leaves_nothing_and_restores_chain_head)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-	struct fx_msg x;
-	enum store_accept_result res;
-
-	fx_init(&f);
-	fx_accept(&f, 1, BUP);
-	cr_assert_eq(store_begin(f.st, &err), 0);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
-	    &err), 0);
-	cr_assert_eq(store_audit_event(f.st, "config_reloaded", NULL, "x",
-	    FX_NOW), 0);
-	store_rollback(f.st);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
-	cr_assert_eq(store_begin(f.st, &err), 0, "a new batch after rollback");
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, 3, BUP), FX_NOW, &res,
-	    &err), 0);
-	cr_assert_eq(store_commit(f.st, &err), 0);
-	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
-	fx_verify_ok(&f);
-	fx_fini(&f);
-}
-
-Test(store, batch_misuse_is_refused)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-
-	fx_init(&f);
-	cr_expect_eq(store_commit(f.st, &err), -1);
-	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect_str_eq(err.text, "no batch is open");
-	cr_assert_eq(store_begin(f.st, &err), 0);
-	cr_expect_eq(store_begin(f.st, &err), -1);
-	cr_expect_str_eq(err.text, "a batch is already open");
-	cr_expect_eq(store_commit(f.st, &err), 0);
-	store_rollback(f.st);    /* nothing open: no effect */
-	fx_fini(&f);
-}
-
-Test(store, large_batch_commits_once)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-	struct store_totals t;
-	struct fx_msg x;
-	enum store_accept_result res;
-
-	fx_init(&f);
-	cr_assert_eq(store_begin(f.st, &err), 0);
-	for (int i = 1; i <= 2000; i++)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, i % 2 ? BUP : PED),
-		    FX_NOW, &res, &err), 0);
-	cr_assert_eq(store_commit(f.st, &err), 0);
-	cr_assert_eq(store_totals(f.st, &t), 0);
-	cr_expect_eq(t.queued, 2000);
-	cr_expect_eq(t.audit_rows, 2000);
-	fx_verify_ok(&f);
-	fx_fini(&f);
-}
-
-/* ---------------------------------------------------------------- read-only */
-
-Test(store, read_only_open_reads_but_cannot_write)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-	struct seen s = { 0 };
-	struct fx_msg x;
-	enum store_accept_result res;
-	struct store *ro;
-
-	fx_init(&f);
-	fx_accept(&f, 1, BUP);
-	store_free(&f.st);
-	ro = fx_open(&f, true);
-	cr_expect_eq(store_queue_load(ro, BUP, 0, 10, on_msg, &s), 1);
-	cr_expect_eq(store_begin(ro, &err), -1);
-	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect(strstr(err.text, "read-only") != NULL, "%s", err.text);
-	cr_expect_eq(store_accept(ro, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
-	    -1);
-	cr_expect_eq(store_audit_event(ro, "broker_started", NULL, NULL, FX_NOW),
-	    -1);
-	cr_expect_eq(store_audit_verify(ro, NULL, &err), 0, "%s", err.text);
-	store_free(&ro);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
-	fx_fini(&f);
-}
-
-#ifndef FX_POSTGRESQL
-/* SQLite only: a path (the PostgreSQL case is the test after it). */
-Test(store, read_only_open_of_missing_file_fails)
-{
-	struct nara_err err = { 0 };
-	struct store_options opt = { .read_only = true };
-
-	cr_assert_null(store_open("/nonexistent/nara/store.db", &opt, &err));
-	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect(strstr(err.text, "/nonexistent/nara/store.db") != NULL);
-}
-#else
-Test(store, read_only_open_of_empty_database_fails)
-{
-	struct fx f;
-	struct nara_err err = { 0 };
-	struct store_options opt = { .read_only = true, .backend = FX_BACKEND };
-
-	fx_init(&f);
-	store_free(&f.st);
-	fx_sql_exec(&f, "DROP TABLE schema_version");
-	cr_assert_null(store_open(f.path, &opt, &err));
-	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect(strstr(err.text, "holds no nara store") != NULL, "%s",
-	    err.text);
-	fx_fini(&f);
-}
-#endif

@@ -1,0 +1,310 @@
+/*
+ * test_store_stats.c — the store, on SQLite (and, compiled from
+ * test_store_stats_pg.c, on PostgreSQL: store_fixture.h): receipts paged
+ * per node and deleted by their ack, per-node statistics and totals (with
+ * the plans status may use on a store of years), replication status,
+ * batches that commit or roll back whole, and read-only opens. The rest of
+ * the store's suite is test_store.c.
+ */
+#include "store_fixture.h"
+#include "store_stats_sql.h"
+
+#define BUP "bup-ostra"
+#define PED "ped-nal"
+#define GBG "kommun-1480"
+
+/* ---------------------------------------------------------------- receipts */
+
+Test(store, receipts_load_pages_per_node_and_acks_delete)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct fx_receipts all = { 0 }, rest = { 0 }, other = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 3; i++) {
+		fx_accept(&f, i, BUP);
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
+		    BUP, FX_NOW, &was_new), 0);
+	}
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 2, fx_on_receipt, &all), 2);
+	cr_assert_eq(store_receipts_load(f.st, GBG, all.id[1], 10, fx_on_receipt,
+	    &rest), 1);
+	cr_expect_gt(rest.id[0], all.id[1]);
+	cr_expect_str_eq(rest.r[0]->message_id, "00000000-0000-4000-8000-"
+	    "000000000003");
+	cr_expect_eq(store_receipts_load(f.st, BUP, 0, 10, fx_on_receipt, &other),
+	    0);
+	cr_assert_eq(store_receipt_sent(f.st, all.id[0], FX_NOW + 1), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT sent FROM receipts ORDER BY id "
+	    "LIMIT 1"), FX_NOW + 1);
+	cr_expect_eq(store_receipt_sent(f.st, 9999, FX_NOW), -1);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, all.r[0]->message_id,
+	    FX_NOW + 2), 0);
+	cr_expect_eq(store_receipt_acked(f.st, GBG, "unknown", FX_NOW), 0);
+	cr_expect_eq(store_receipt_acked(f.st, BUP, all.r[1]->message_id,
+	    FX_NOW), 0, "another node's ack is harmless");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 2);
+	fx_receipts_free(&all);
+	fx_receipts_free(&rest);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &all), 2);
+	fx_receipts_free(&all);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
+	    "('receipt_sent', 'receipt_acked') AND node = 'kommun-1480' AND "
+	    "type = 'referral' AND length(subject) = 64"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+struct stats_seen {
+	char node[4][40];
+	int64_t queued[4], oldest[4], receipts[4];
+	int n;
+};
+
+static int
+on_stats(void *arg, const struct store_node_stats *ns)
+{
+	struct stats_seen *s = arg;
+
+	cr_assert_lt(s->n, 4);
+	snprintf(s->node[s->n], sizeof(s->node[0]), "%s", ns->node);
+	s->queued[s->n] = ns->queued;
+	s->oldest[s->n] = ns->oldest_created;
+	s->receipts[s->n] = ns->receipts;
+	s->n++;
+	return 0;
+}
+
+Test(store, node_stats_and_totals)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct stats_seen s = { 0 };
+	struct store_totals t;
+	bool was_new;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, 2, BUP);
+	fx_accept(&f, 3, PED);
+	fx_accept(&f, 4, PED);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, PED)->message_id, PED,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, PED)->message_id,
+	    "NR050", "no", false, PED, FX_NOW), 0);
+	cr_assert_eq(store_node_stats(f.st, on_stats, &s), 0);
+	cr_assert_eq(s.n, 2);
+	cr_expect_str_eq(s.node[0], BUP);
+	cr_expect_eq(s.queued[0], 2);
+	cr_expect_eq(s.oldest[0], FX_NOW);
+	cr_expect_eq(s.receipts[0], 0);
+	cr_expect_str_eq(s.node[1], GBG);
+	cr_expect_eq(s.queued[1], 0);
+	cr_expect_eq(s.oldest[1], 0);
+	cr_expect_eq(s.receipts[1], 2);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.queued, 2);
+	cr_expect_eq(t.dead, 1);
+	cr_expect_eq(t.receipts, 2);
+	cr_expect_eq(t.audit_rows, fx_sql_int(&f, "SELECT count(*) FROM audit"));
+	cr_expect_eq(t.bytes, fx_sql_int(&f, FX_SQL_SIZE));
+	fx_fini(&f);
+}
+
+/* Status, /metrics and the dashboard ask for these at every request, on
+ * narad's loop: on a store with years of delivered messages and audit rows
+ * no plan may read those row by row. With a store whose dead letter index
+ * is missing (older stores), the first read-write open adds it. */
+Test(store, status_counts_read_only_what_waits)
+{
+	struct fx f;
+	struct store_totals t;
+
+	fx_init(&f);
+	fx_populate(&f);
+	fx_expect_bounded_reads(&f, STORE_SQL_TOTALS);
+	fx_expect_bounded_reads(&f, STORE_SQL_NODE_STATS);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DROP INDEX messages_dead");
+	f.st = fx_open(&f, false);
+	fx_expect_bounded_reads(&f, STORE_SQL_TOTALS);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.dead, 1);
+	cr_expect_eq(t.queued, 1);
+	cr_expect_eq(t.audit_rows, 9);
+	fx_fini(&f);
+}
+
+/* SQLite replicates nothing (-1); PostgreSQL reports the synchronous
+ * standbys it read at open: none on the test server. */
+Test(store, replication_status)
+{
+	struct fx f;
+	int n = 7;
+
+	fx_init(&f);
+	cr_assert_eq(store_replication(f.st, &n), 0);
+#ifdef FX_POSTGRESQL
+	cr_expect_eq(n, 0);
+#else
+	cr_expect_eq(n, -1);
+#endif
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+Test(store, committed_batch_survives_reopen_and_verifies)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct fx_seen s = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, "adapter",
+	    FX_NOW), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	store_free(&f.st);
+	cr_assert_null(f.st);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 3);
+	fx_verify_ok(&f);
+	cr_assert_eq(store_audit_event(f.st, "broker_started", NULL, NULL,
+	    FX_NOW + 1), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 5);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, rollback_leaves_nothing_and_restores_chain_head)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_audit_event(f.st, "config_reloaded", NULL, "x",
+	    FX_NOW), 0);
+	store_rollback(f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	cr_assert_eq(store_begin(f.st, &err), 0, "a new batch after rollback");
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 3, BUP), FX_NOW, &res,
+	    &err), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store, batch_misuse_is_refused)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	cr_expect_eq(store_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_str_eq(err.text, "no batch is open");
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_expect_eq(store_begin(f.st, &err), -1);
+	cr_expect_str_eq(err.text, "a batch is already open");
+	cr_expect_eq(store_commit(f.st, &err), 0);
+	store_rollback(f.st);    /* nothing open: no effect */
+	fx_fini(&f);
+}
+
+Test(store, large_batch_commits_once)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_totals t;
+	struct fx_msg x;
+	enum store_accept_result res;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 1; i <= 2000; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, i % 2 ? BUP : PED),
+		    FX_NOW, &res, &err), 0);
+	cr_assert_eq(store_commit(f.st, &err), 0);
+	cr_assert_eq(store_totals(f.st, &t), 0);
+	cr_expect_eq(t.queued, 2000);
+	cr_expect_eq(t.audit_rows, 2000);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* ---------------------------------------------------------------- read-only */
+
+Test(store, read_only_open_reads_but_cannot_write)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct fx_seen s = { 0 };
+	struct fx_msg x;
+	enum store_accept_result res;
+	struct store *ro;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	store_free(&f.st);
+	ro = fx_open(&f, true);
+	cr_expect_eq(store_queue_load(ro, BUP, 0, 10, fx_on_msg, &s), 1);
+	cr_expect_eq(store_begin(ro, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "read-only") != NULL, "%s", err.text);
+	cr_expect_eq(store_accept(ro, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
+	    -1);
+	cr_expect_eq(store_audit_event(ro, "broker_started", NULL, NULL, FX_NOW),
+	    -1);
+	cr_expect_eq(store_audit_verify(ro, NULL, &err), 0, "%s", err.text);
+	store_free(&ro);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	fx_fini(&f);
+}
+
+#ifndef FX_POSTGRESQL
+/* SQLite only: a path (the PostgreSQL case is the test after it). */
+Test(store, read_only_open_of_missing_file_fails)
+{
+	struct nara_err err = { 0 };
+	struct store_options opt = { .read_only = true };
+
+	cr_assert_null(store_open("/nonexistent/nara/store.db", &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "/nonexistent/nara/store.db") != NULL);
+}
+#else
+Test(store, read_only_open_of_empty_database_fails)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct store_options opt = { .read_only = true, .backend = FX_BACKEND };
+
+	fx_init(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DROP TABLE schema_version");
+	cr_assert_null(store_open(f.path, &opt, &err));
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "holds no nara store") != NULL, "%s",
+	    err.text);
+	fx_fini(&f);
+}
+#endif

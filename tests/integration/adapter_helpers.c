@@ -67,6 +67,7 @@ void
 tadapter_start(struct tadapter *a)
 {
 	char bin[300];
+	pid_t parent = getpid();
 
 	harness_bin("nara-adapter", bin, sizeof(bin));
 	a->pid = fork();
@@ -74,6 +75,7 @@ tadapter_start(struct tadapter *a)
 	if (a->pid == 0) {
 		int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
+		harness_child_bind(parent);
 		execl(bin, "nara-adapter", "-c", a->conf, (char *)NULL);
 		_exit(127);
 	}

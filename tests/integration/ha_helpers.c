@@ -49,6 +49,7 @@ void
 ha_launch(struct harness *h)
 {
 	char bin[300];
+	pid_t parent = getpid();
 
 	harness_bin("narad", bin, sizeof(bin));
 	h->pid = fork();
@@ -56,6 +57,7 @@ ha_launch(struct harness *h)
 	if (h->pid == 0) {
 		if (freopen(h->log, "a", stderr) == NULL)
 			_exit(126);
+		harness_child_bind(parent);
 		execl(bin, "narad", "-c", h->conf, (char *)NULL);
 		_exit(127);
 	}

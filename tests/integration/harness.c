@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,9 +99,17 @@ harness_bin(const char *name, char *buf, size_t len)
 }
 
 void
+harness_child_bind(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+		_exit(125);
+}
+
+void
 harness_start(struct harness *h)
 {
 	char bin[300], sock[360];
+	pid_t parent = getpid();
 	struct stat st;
 
 	harness_bin("narad", bin, sizeof(bin));
@@ -111,6 +120,7 @@ harness_start(struct harness *h)
 	if (h->pid == 0) {
 		int fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
+		harness_child_bind(parent);
 		execl(bin, "narad", "-c", h->conf, (char *)NULL);
 		_exit(127);
 	}

@@ -41,6 +41,10 @@ int harness_stop(struct harness *h, int sig);
 void harness_cleanup(struct harness *h);
 /* Path of a built binary: $NARA_BIN/name or build/bin/name. */
 const char *harness_bin(const char *name, char *buf, size_t len);
+/* In a child just forked by parent, before exec: it is killed when the
+ * test process ends, even by an assertion or a timeout (no narad or adapter
+ * of a failed test stays behind holding ports and pipes). */
+void harness_child_bind(pid_t parent);
 /* Run a command, capture stdout+stderr into out; returns exit status. */
 int harness_run(char *out, size_t out_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -569,6 +569,7 @@ int
 main(int argc, char **argv)
 {
 	char cmd[300];
+	const char *tmp;
 	int seq = 0;
 
 	if (parse_args(argc, argv) < 0) {
@@ -586,7 +587,14 @@ main(int argc, char **argv)
 		node_id(i, node_names[i], sizeof(node_names[i]));
 		e2e.nodes[i] = node_names[i];
 	}
-	snprintf(top, sizeof(top), "/tmp/nara-e2e-XXXXXX");
+	/* TMPDIR puts the run (the recipients' inboxes among it) on another
+	 * file system, e.g. one with a journal of its own */
+	tmp = getenv("TMPDIR");
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	if ((size_t)snprintf(top, sizeof(top), "%s/nara-e2e-XXXXXX", tmp) >=
+	    sizeof(top))
+		bench_die(PROG, "TMPDIR is too long");
 	if (mkdtemp(top) == NULL)
 		bench_die(PROG, "mkdtemp");
 	if (bench_write_pseudonym_key(top) < 0)

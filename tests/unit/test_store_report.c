@@ -134,6 +134,29 @@ Test(store_report, match_filters_time_range_party_event_and_node)
 	fx_fini(&f);
 }
 
+#ifdef FX_POSTGRESQL
+/* PostgreSQL: a time window of the audit log reads through its block range
+ * index (rows are appended in time order), which adds no index entry per
+ * appended row as a B-tree did. */
+Test(store_report, time_window_reads_through_the_block_range_index)
+{
+	struct fx f;
+	char plan[8192];
+
+	fx_init(&f);
+	fx_populate(&f);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pg_class i JOIN pg_am "
+	    "a ON a.oid = i.relam WHERE i.relname = 'audit_time' AND "
+	    "a.amname = 'brin'"), 1);
+	cr_assert_eq(pgserver_sql_text(f.path, "SET enable_seqscan = off; "
+	    "EXPLAIN (FORMAT JSON) SELECT seq FROM audit WHERE time >= 1 AND "
+	    "time < 2", plan, sizeof(plan)), 0);
+	cr_expect(strstr(plan, "\"Node Type\": \"Bitmap Index Scan\"") != NULL &&
+	    strstr(plan, "\"Index Name\": \"audit_time\"") != NULL, "%s", plan);
+	fx_fini(&f);
+}
+#endif
+
 Test(store_report, message_subject_and_seq_selections)
 {
 	struct fx f;

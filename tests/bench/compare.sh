@@ -7,7 +7,9 @@
 # machine; the ratio is what to quote.
 #
 # usage: compare.sh BASE [ROUNDS]   (make bench-compare BASE=... ROUNDS=...)
-# BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t throughput -n 20000)
+# BENCH_COMPARE_ARGS: arguments for bench_e2e (default: -t throughput -n 20000);
+#   with "-t drain" the two rates are the backlog's queueing (accepted)
+#   and its drain to the recipients once they connect (durable)
 set -eu
 top=${NARA_TOP:?set NARA_TOP}
 base_ref=${1:?usage: compare.sh BASE [ROUNDS]}
@@ -35,6 +37,8 @@ run_one() {
 	awk -v w="$which" '
 		/^  accepted / { acc = $2 }
 		/end to end \(durable\)/ { dur = $5 }
+		/^  queued \(accepted\) / { acc = $3 }
+		/^  drained / { dur = $2 }
 		/narad CPU/ { for (i = 1; i <= NF; i++) if ($i == "us") us = $(i - 1) }
 		END { if (acc == "" || dur == "") exit 1; print w, acc, dur, us }
 	' "$out" >> "$results" || {

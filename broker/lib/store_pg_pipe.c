@@ -64,13 +64,21 @@ pg_pipe_send_keep(struct store_be *st, const char *stmt, bool prepared,
 			*err = st->broken_err;
 		return -1;
 	}
-	if (st->conn == NULL || !send_one(st, stmt, prepared, p))
+	if (st->conn == NULL)
+		return pg_fail(st, NULL, what, err);
+	/* No room for one more: read the answers so far first (one round
+	 * trip), before this statement is sent, so that its own answer (a
+	 * read's rows, COMMIT's outcome) stays for the caller to take. */
+	if (st->pending >= PG_PIPE_MAX - 1) {
+		if (!PQsendFlushRequest(st->conn))
+			return pg_fail(st, NULL, what, err);
+		if (pipe_take(st, NULL, err) != 0)
+			return -1;
+	}
+	if (!send_one(st, stmt, prepared, p))
 		return pg_fail(st, NULL, what, err);
 	st->keeps[st->pending] = keep;
 	st->whats[st->pending++] = what;
-	if (st->pending == PG_PIPE_MAX && (!PQsendFlushRequest(st->conn) ||
-	    pipe_take(st, NULL, err) != 0))
-		return -1;
 	return 0;
 }
 

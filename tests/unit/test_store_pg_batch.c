@@ -174,6 +174,55 @@ Test(pgbatch, two_deliveries_of_one_message_in_one_batch)
 	fx_fini(&f);
 }
 
+/* Deliveries of seq 1 in the open batch until target statements wait for
+ * their answers (each delivery of a message delivered before in the batch
+ * sends the lanes: two statements). */
+static void
+pad_pending(struct fx *f, int target, int *attempt)
+{
+	while (f->st->be->pending < target)
+		cr_assert_eq(store_delivering(f->st, 1, ++*attempt, BUP, FX_NOW),
+		    0);
+}
+
+/* A read or COMMIT sent when the pipeline is full gets its own answer: the
+ * answers read to make room are those sent before it. (When a statement
+ * made the count reach PG_PIPE_MAX, its own answer was read and thrown
+ * away with the others: a queue load found nothing, and a committed batch
+ * was reported rolled back.) Every count up to the bound, both parities. */
+Test(pgbatch, a_read_or_commit_at_the_pipeline_bound_gets_its_own_answer,
+    .timeout = 120)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	int n, attempt = 0, seq = 2;
+	long long before;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_accept(&f, seq, "kommun-1480");
+	for (int target = PG_PIPE_MAX - 6; target <= PG_PIPE_MAX; target++) {
+		n = 0;
+		cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, count_msg, &n), 1);
+		cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+		if (target % 2)         /* one more lane in the first send */
+			fx_accept(&f, ++seq, "kommun-1480");
+		pad_pending(&f, target - 2, &attempt);
+		n = 0;
+		cr_expect_eq(store_queue_load(f.st, "kommun-1480", 0, 100,
+		    count_msg, &n), seq - 1, "pending %d before the read",
+		    target - 2);
+		cr_expect_eq(n, seq - 1);
+		before = fx_sql_int(&f, "SELECT count(*) FROM audit");
+		pad_pending(&f, target - 1, &attempt);
+		cr_expect_eq(store_commit(f.st, &err), 0, "pending %d before "
+		    "COMMIT: %s", target - 1, err.text);
+		cr_expect_gt(fx_sql_int(&f, "SELECT count(*) FROM audit"), before);
+	}
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* Receipts of node past after in a batch: how many, and the round trips
  * the batch took (begin and commit included). */
 static int

@@ -192,7 +192,7 @@ writer_pragmas(struct store_be *st, const struct store_options *opt,
 	    : "PRAGMA synchronous = NORMAL", err) != 0 ||
 	    exec_sql(st, "PRAGMA journal_size_limit = 67108864;"
 	    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
-	    "PRAGMA secure_delete = ON", err) != 0)
+	    "PRAGMA secure_delete = ON; PRAGMA cache_spill = OFF", err) != 0)
 		return -1;
 	st->sync_full = opt->sync_full;
 	sqlite3_wal_autocheckpoint(st->db, 0);

@@ -15,6 +15,13 @@
  * error (disk full, I/O error) is reported by the sync of the commit,
  * which then fails as it would have.
  *
+ * That holds because the writer connection never spills (cache_spill =
+ * OFF, store_sqlite.c): a spill writes a transaction's pages to the WAL
+ * before its commit, without a sync; were the transaction rolled back,
+ * its frames would stay here after SQLite gave up the WAL's write lock,
+ * and be written at the next read over what another connection had
+ * committed at the same place (test_store_walbuf.c).
+ *
  * Only the writer connection of a store opened with synchronous = FULL
  * uses it (store_sqlite.c): with NORMAL a commit is not synced and the
  * frames would stay here while the WAL index already shows them. Every

@@ -127,3 +127,39 @@ Test(walbuf, a_store_without_full_sync_writes_directly)
 	store_free(&st);
 	fx_fini(&f);
 }
+
+/* A batch larger than the page cache that is rolled back leaves nothing
+ * behind. With spilling, SQLite wrote some of such a batch's pages to the
+ * WAL before its commit (without a sync); this VFS kept the last of them
+ * and wrote them at its next read, over what another connection had
+ * committed at the same place in the WAL meanwhile. The writer connection
+ * spills no more (cache_spill = OFF). A cache of 20 pages stands in for a
+ * batch of large messages past the 64 MiB cache. */
+Test(walbuf, a_rolled_back_batch_larger_than_the_cache_leaves_nothing)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	struct store_totals t;
+
+	fx_init(&f);
+	accept_batch(f.st, 1, 1);
+	cr_assert_eq(sqlite3_exec(f.st->be->db, "PRAGMA cache_size = 20", NULL,
+	    NULL, NULL), SQLITE_OK);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	for (int i = 2; i <= 300; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, FX_BUP), FX_NOW, &res,
+		    &err), 0, "accept %d: %s", i, err.text);
+	store_rollback(f.st);
+	fx_sql_exec(&f, "CREATE TABLE other(a, b); WITH RECURSIVE n(i) AS "
+	    "(SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO "
+	    "other SELECT i, randomblob(1000) FROM n");
+	cr_assert_eq(store_totals(f.st, &t), 0);    /* the store reads */
+	cr_expect_eq(t.queued, 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_integrity_check"
+	    " WHERE integrity_check = 'ok'"), 1, "the store file is damaged");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM other"), 300);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}

@@ -126,6 +126,12 @@ struct store_be {
 	struct store_mark mark;       /* the newest head recorded, or due */
 	bool mark_due;                /* write mark after this batch commits */
 	int64_t marked_at;            /* when the last mark was taken */
+	/* the upkeep state before store_sqlite_begin, put back by a rollback:
+	 * a head recorded or signed in a batch that never committed is not
+	 * the chain's head */
+	struct store_mark saved_mark;
+	int64_t saved_signed_seq, saved_signed_at, saved_marked_at,
+	    saved_pruned_at;
 
 	/* the full check at start (store_sqlite_check.c) */
 	bool created;                 /* this open created the file */
@@ -232,6 +238,10 @@ int store_schema_create(const char *tmp, struct nara_err *err);
 /* At store_sqlite_free: sign the head once more if it moved since the last
  * checkpoint (clean shutdown). */
 void store_sign_final(struct store_be *st);
+/* At a batch's begin and rollback: the head recorded or signed, and when
+ * (store_sqlite_ckpt.c), as they were before the batch. */
+void store_upkeep_save(struct store_be *st);
+void store_upkeep_restore(struct store_be *st);
 /* The newest retention cut (seq 0 and a zero hash when none). */
 int store_cut_load(struct store_be *st, int64_t *seq,
     uint8_t hash[AUDIT_HASH_LEN]);

@@ -264,6 +264,9 @@ store_pg_begin(struct store_be *st, struct nara_err *err)
 	st->head_dirty = false;
 	st->saved_seq = st->head_seq;
 	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
+	st->saved_signed_at = st->signed_at;
+	st->saved_signed_seq = st->signed_seq;
+	st->saved_pruned_at = st->pruned_at;
 	st->batch_bytes = 0;
 	return 0;
 }
@@ -440,6 +443,9 @@ store_pg_rollback(struct store_be *st)
 	txn_abandon(st);
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
+	st->signed_at = st->saved_signed_at;
+	st->signed_seq = st->saved_signed_seq;
+	st->pruned_at = st->saved_pruned_at;
 	/* the database is the truth again: look before writing what the
 	 * cache said */
 	blocks_clear(st);

@@ -174,6 +174,9 @@ struct store_be {
 	/* signed checkpoints and retention (store_pg_ckpt.c) */
 	const struct audit_key *signer;
 	int64_t sign_interval, signed_at, signed_seq, retention, pruned_at;
+	/* before begin, put back by a rollback: a head signed in a batch
+	 * that never committed was not signed */
+	int64_t saved_signed_at, saved_signed_seq, saved_pruned_at;
 };
 
 /* ---------------------------------------------------------------- params */

@@ -12,12 +12,11 @@
  *
  * Under steady load that thread alone never lets the WAL start over: SQLite
  * rewinds the WAL only when a write begins with every frame copied back, and
- * the writer keeps appending while the thread copies. The WAL then grows
- * without end, every append lands in newly allocated file blocks (which the
- * kernel zeroes first), and a restart after a crash has to read it all. So
- * once the WAL passes WAL_RESET_FRAMES the writer copies the few frames the
- * thread has not yet copied itself, before its next batch, which then
- * writes the WAL from its start again.
+ * the writer keeps appending while the thread copies. The WAL would grow
+ * without end, in newly allocated (zeroed) blocks, and a restart after a
+ * crash would read it all. So once the WAL passes WAL_RESET_FRAMES the
+ * writer copies the few frames the thread has not yet copied, before its
+ * next batch, which then writes the WAL from its start again.
  */
 #include "store_int.h"
 
@@ -170,7 +169,8 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * secure_delete overwrites a purged payload instead of leaving clinical
  * content in free space inside the file. The page cache (64 MiB) holds the
  * message_id index of a deep backlog, which every accept probes at a random
- * place; no mmap, so that an I/O error stays an error and never a SIGBUS. */
+ * place, and is never spilled to the WAL before a commit (see
+ * store_sqlite_walbuf.c); no mmap: an I/O error stays an error, no SIGBUS. */
 static int
 writer_pragmas(struct store_be *st, const struct store_options *opt,
     struct nara_err *err)
@@ -502,8 +502,7 @@ store_sqlite_free(struct store_be **stp)
 
 /* ---------------------------------------------------------------- batches */
 
-/* Step a statement that returns no rows and reset it: SQLITE_OK or the
- * error. */
+/* Step a statement that returns no rows, reset it: SQLITE_OK or the error. */
 int
 store_sqlite_step_done(sqlite3_stmt *s)
 {
@@ -593,6 +592,7 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 	st->head_dirty = false;
 	st->saved_seq = st->head_seq;
 	memcpy(st->saved_hash, st->head_hash, AUDIT_HASH_LEN);
+	store_upkeep_save(st);
 	st->db_bytes = db_size(st);
 	st->batch_bytes = 0;
 	return 0;
@@ -671,6 +671,7 @@ store_sqlite_rollback(struct store_be *st)
 		store_sqlite_step_done(st->stmt[S_ROLLBACK]);
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
+	store_upkeep_restore(st);
 	st->in_batch = false;
 	st->implicit = false;
 	st->broken = false;

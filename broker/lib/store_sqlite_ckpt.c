@@ -176,6 +176,26 @@ fail:
 
 /* ---------------------------------------------------------------- upkeep */
 
+void
+store_upkeep_save(struct store_be *st)
+{
+	st->saved_mark = st->mark;
+	st->saved_signed_seq = st->signed_seq;
+	st->saved_signed_at = st->signed_at;
+	st->saved_marked_at = st->marked_at;
+	st->saved_pruned_at = st->pruned_at;
+}
+
+void
+store_upkeep_restore(struct store_be *st)
+{
+	st->mark = st->saved_mark;
+	st->signed_seq = st->saved_signed_seq;
+	st->signed_at = st->saved_signed_at;
+	st->marked_at = st->saved_marked_at;
+	st->pruned_at = st->saved_pruned_at;
+}
+
 /* A few free pages back to the file system; only stores created with
  * auto_vacuum=INCREMENTAL (2) can, older ones simply keep their size. */
 static int

@@ -113,6 +113,40 @@ Test(guard, head_file_written_and_checked)
 	fx_fini(&f);
 }
 
+/* A head recorded by upkeep inside a batch that is rolled back was never
+ * the chain's head. The next batch writes as many rows (other content) and
+ * commits; the clean stop records that head, and the store opens again.
+ * (The rolled-back head stayed recorded: since the seq matched, nothing
+ * newer was taken, the clean stop wrote the rolled-back hash to the head
+ * file, and the next start refused the store as another chain.) */
+Test(guard, a_head_recorded_in_a_rolled_back_batch_is_forgotten)
+{
+	struct nara_err err = { 0 };
+	struct fx f;
+
+	fx_init(&f);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", "a", "one",
+	    FX_NOW), 0);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", "a", "two",
+	    FX_NOW + 100), 0);
+	cr_assert_eq(store_maintain(f.st, FX_NOW + 100, &err), 0, "%s",
+	    err.text);
+	store_rollback(f.st);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_audit_event(f.st, "node_connected", "a", "three",
+	    FX_NOW + 101), 0);
+	cr_assert_eq(store_maintain(f.st, FX_NOW + 101, &err), 0, "%s",
+	    err.text);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	store_free(&f.st);
+	f.st = try_open(&f, &err);
+	cr_expect_not_null(f.st, "%s", err.text);
+	if (f.st != NULL)
+		fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* A tool that writes (nara-audit review, prune) checks the head file but
  * leaves it to narad: only narad's record counts. */
 Test(guard, tools_do_not_write_the_head_file)

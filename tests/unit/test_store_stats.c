@@ -6,6 +6,8 @@
  * batches that commit or roll back whole, and read-only opens. The rest of
  * the store's suite is test_store.c.
  */
+#include "audit.h"
+#include "audit_sign.h"
 #include "store_fixture.h"
 #include "store_stats_sql.h"
 
@@ -247,6 +249,47 @@ Test(store, large_batch_commits_once)
 	cr_expect_eq(t.queued, 2000);
 	cr_expect_eq(t.audit_rows, 2000);
 	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A head signed inside a batch that is rolled back was never signed: when
+ * the next batch commits as many rows, the clean stop signs that head, and
+ * the log verifies with the key. (The rolled-back signature was taken for
+ * the seq, so the committed head went unsigned.) */
+Test(store, a_head_signed_in_a_rolled_back_batch_is_signed_again)
+{
+	struct fx f;
+	struct nara_err err = { 0 };
+	struct audit_key *sign, *check;
+	struct audit_hasher *h = audit_hasher_new();
+	struct audit_report rep;
+	char priv[300], pub[300];
+
+	fx_init(&f);
+	snprintf(priv, sizeof(priv), "%s/sign.pem", f.dir);
+	snprintf(pub, sizeof(pub), "%s/sign.pem.pub", f.dir);
+	cr_assert_eq(audit_key_generate(priv, pub, &err), 0, "%s", err.text);
+	cr_assert_not_null(sign = audit_key_load_private(priv, &err));
+	cr_assert_not_null(check = audit_key_load_public(pub, &err));
+	store_set_signer(f.st, sign, 60, 0);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	fx_accept(&f, 2, BUP);
+	cr_assert_eq(store_maintain(f.st, FX_NOW, &err), 0, "%s", err.text);
+	store_rollback(f.st);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	fx_accept(&f, 3, BUP);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	store_free(&f.st);      /* a clean stop signs the head once more */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM checkpoints WHERE "
+	    "kind = 'head' AND seq = 2"), 1);
+	f.st = fx_open(&f, true);
+	cr_expect_eq(audit_verify_full(f.st, h, check, &rep, &err), 0, "%s",
+	    err.text);
+	store_free(&f.st);
+	audit_hasher_free(&h);
+	audit_key_free(&sign);
+	audit_key_free(&check);
 	fx_fini(&f);
 }
 

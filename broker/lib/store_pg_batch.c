@@ -363,6 +363,9 @@ commit_take_half(struct store_be *st, struct nara_err *err)
 		goto fail;
 	if (!ahead && st->pending > 0)
 		txn_abandon(st);    /* a begin that did not go out whole */
+	/* the batch committed; a send of the begin behind it that failed
+	 * with the connection still up (out of memory) broke only that begin */
+	st->broken = false;
 	st->ahead = ahead && st->pending > 0;
 	spec_forget(st, false);
 	st->committed_known = true;

@@ -169,8 +169,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * secure_delete overwrites a purged payload instead of leaving clinical
  * content in free space inside the file. The page cache (64 MiB) holds the
  * message_id index of a deep backlog, which every accept probes at a random
- * place, and is never spilled to the WAL before a commit (see
- * store_sqlite_walbuf.c); no mmap: an I/O error stays an error, no SIGBUS. */
+ * place; no mmap: an I/O error stays an error, never a SIGBUS. */
 static int
 writer_pragmas(struct store_be *st, const struct store_options *opt,
     struct nara_err *err)
@@ -192,7 +191,7 @@ writer_pragmas(struct store_be *st, const struct store_options *opt,
 	    : "PRAGMA synchronous = NORMAL", err) != 0 ||
 	    exec_sql(st, "PRAGMA journal_size_limit = 67108864;"
 	    "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
-	    "PRAGMA secure_delete = ON; PRAGMA cache_spill = OFF", err) != 0)
+	    "PRAGMA secure_delete = ON", err) != 0)
 		return -1;
 	st->sync_full = opt->sync_full;
 	sqlite3_wal_autocheckpoint(st->db, 0);

@@ -15,12 +15,17 @@
  * error (disk full, I/O error) is reported by the sync of the commit,
  * which then fails as it would have.
  *
- * That holds because the writer connection never spills (cache_spill =
- * OFF, store_sqlite.c): a spill writes a transaction's pages to the WAL
- * before its commit, without a sync; were the transaction rolled back,
- * its frames would stay here after SQLite gave up the WAL's write lock,
- * and be written at the next read over what another connection had
- * committed at the same place (test_store_walbuf.c).
+ * A transaction larger than the page cache spills: SQLite writes some of
+ * its pages to the WAL before the commit, without a sync. When such a
+ * transaction is rolled back, its last frames are still here as SQLite
+ * gives up the WAL's write lock; written later, they would land on what
+ * another connection commits at the same place meanwhile. So when the
+ * database file's WAL write lock is released (xShmLock), whatever its WAL
+ * still holds here is dropped: with synchronous = FULL every commit has
+ * synced (and so written out) its frames before it releases the lock, so
+ * what is left never belonged to a commit (test_store_walbuf.c). The WAL
+ * finds its database file by name (the WAL is "<database>-wal"); when that
+ * is ambiguous it buffers nothing.
  *
  * Only the writer connection of a store opened with synchronous = FULL
  * uses it (store_sqlite.c): with NORMAL a commit is not synced and the
@@ -30,6 +35,7 @@
  */
 #include "store_int.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +51,15 @@ struct wfile {
 	unsigned char *buf;           /* WAL files only */
 	sqlite3_int64 off;            /* file offset of buf[0] */
 	size_t len;
+	const char *name;             /* database files: the name opened */
+	struct wfile *wal;            /* database files: their open WAL */
+	struct wfile *db;             /* WAL files: their database file */
+	struct wfile *next;           /* the list of open database files */
 };
+
+/* Open database files of this VFS, for their WAL files to find them. */
+static pthread_mutex_t files_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct wfile *dbs;
 
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_vfs *below;
@@ -66,11 +80,62 @@ flush(struct wfile *w)
 	return rc;
 }
 
+/* Link a WAL file to its database file: the one open database file of
+ * that name without a WAL yet. When there is none, or more than one (two
+ * connections of this VFS on one store, their WAL files not yet open),
+ * which is whose is not known: that WAL file buffers nothing. */
+static void
+files_link(struct wfile *w, const char *wal_name)
+{
+	size_t n = strlen(wal_name);
+	struct wfile *found = NULL;
+	int count = 0;
+
+	pthread_mutex_lock(&files_mu);
+	for (struct wfile *d = dbs; d != NULL && n > 4; d = d->next)
+		if (d->wal == NULL && strlen(d->name) == n - 4 &&
+		    memcmp(d->name, wal_name, n - 4) == 0 &&
+		    strcmp(wal_name + n - 4, "-wal") == 0) {
+			found = d;
+			count++;
+		}
+	if (count == 1) {
+		found->wal = w;
+		w->db = found;
+	}
+	pthread_mutex_unlock(&files_mu);
+	if (count != 1) {
+		free(w->buf);
+		w->buf = NULL;
+	}
+}
+
+/* Take a file out of the list and its links. */
+static void
+files_unlink(struct wfile *w)
+{
+	pthread_mutex_lock(&files_mu);
+	if (w->db != NULL)
+		w->db->wal = NULL;
+	if (w->wal != NULL)
+		w->wal->db = NULL;
+	for (struct wfile **p = &dbs; *p != NULL; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&files_mu);
+}
+
 static int
 w_close(sqlite3_file *f)
 {
 	struct wfile *w = (struct wfile *)f;
-	int rc = flush(w), rc2 = w->real->pMethods->xClose(w->real);
+	int rc, rc2;
+
+	files_unlink(w);
+	rc = flush(w);
+	rc2 = w->real->pMethods->xClose(w->real);
 
 	free(w->buf);
 	w->buf = NULL;
@@ -186,9 +251,17 @@ w_shm_map(sqlite3_file *f, int pg, int size, int extend, void volatile **p)
 	return REAL(f)->pMethods->xShmMap(REAL(f), pg, size, extend, p);
 }
 
+/* SQLite's WAL write lock is the WAL index's lock 0. Released with frames
+ * still buffered for the WAL: a rolled-back transaction's spill (above),
+ * dropped before another connection may write there. */
 static int
 w_shm_lock(sqlite3_file *f, int off, int n, int flags)
 {
+	struct wfile *w = (struct wfile *)f;
+
+	if ((flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) &&
+	    off == 0 && n > 0 && w->wal != NULL)
+		w->wal->len = 0;
 	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
 }
 
@@ -262,6 +335,15 @@ w_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
 	}
 	/* any other file: the same methods, passing every call on */
 	f->pMethods = &wfile_methods;
+	if ((flags & SQLITE_OPEN_MAIN_DB) && name != NULL) {
+		w->name = name;    /* valid until xClose (SQLite's promise) */
+		pthread_mutex_lock(&files_mu);
+		w->next = dbs;
+		dbs = w;
+		pthread_mutex_unlock(&files_mu);
+	}
+	if (w->buf != NULL && name != NULL)
+		files_link(w, name);
 	return SQLITE_OK;
 }
 

@@ -129,12 +129,12 @@ Test(walbuf, a_store_without_full_sync_writes_directly)
 }
 
 /* A batch larger than the page cache that is rolled back leaves nothing
- * behind. With spilling, SQLite wrote some of such a batch's pages to the
- * WAL before its commit (without a sync); this VFS kept the last of them
- * and wrote them at its next read, over what another connection had
- * committed at the same place in the WAL meanwhile. The writer connection
- * spills no more (cache_spill = OFF). A cache of 20 pages stands in for a
- * batch of large messages past the 64 MiB cache. */
+ * behind. SQLite spills some of such a batch's pages to the WAL before its
+ * commit (without a sync); this VFS kept the last of them and wrote them
+ * at its next read, over what another connection had committed at the same
+ * place in the WAL meanwhile. Now it drops them when the write lock goes.
+ * A cache of 20 pages stands in for a batch of large messages past the
+ * 64 MiB cache. */
 Test(walbuf, a_rolled_back_batch_larger_than_the_cache_leaves_nothing)
 {
 	struct fx f;

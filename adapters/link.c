@@ -400,12 +400,17 @@ link_nack(struct link *l, const char *message_id, enum nara_code code,
 {
 	Nara__Frame f = NARA__FRAME__INIT;
 	Nara__Nack nack = NARA__NACK__INIT;
+	char clean[1024];
 
 	if (l->state != LINK_UP)
 		return -1;
+	/* the text may come from the local system (an HTTP header): narad
+	 * refuses a frame whose text is not clean UTF-8, and that refusal
+	 * carries no id to tell which frame it was about */
+	text_made_valid(text != NULL ? text : "", clean, sizeof(clean));
 	nack.message_id = pb_str(message_id);
 	nack.code = pb_str(nara_code_id(code));
-	nack.text = pb_str(text);
+	nack.text = clean;
 	f.kind_case = NARA__FRAME__KIND_NACK;
 	f.nack = &nack;
 	return send_frame(l, &f);

@@ -51,6 +51,13 @@ int validate_time(const char *s, int64_t *epoch, struct nara_err *err, const cha
 /* Format epoch seconds as "YYYY-MM-DDTHH:MM:SSZ" into buf (at least 21 bytes). */
 const char *time_format(int64_t epoch, char *buf, size_t len);
 
+/* in as text any frame may carry: well-formed UTF-8 without control
+ * characters but tab, line feed and carriage return; every byte that is
+ * not, '?'. Cut at a character's end to fit cap (with its NUL); the
+ * length written. For text that comes from outside (a local system's
+ * answer) before it goes into a frame. */
+size_t text_made_valid(const char *in, char *out, size_t cap);
+
 /* Whole envelope: required fields per type, body matches type, legal basis
  * fits type, subject rules, times (created parses, expires after created and
  * after now when now > 0), attachment count/size/SHA-256, encoded size. */

@@ -93,40 +93,76 @@ walk_fail(struct text_walk *w, enum nara_code code, const char *text)
 	return nara_err_set(w->err, code, path, "%s", text);
 }
 
-/* Well-formed UTF-8: no overlong forms, surrogates or values > U+10FFFF. */
+/* The length of the well-formed UTF-8 sequence at s[i] (no overlong forms,
+ * surrogates or values > U+10FFFF), 0 when there is none; *cp its value. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n, size_t i, unsigned *cp)
+{
+	unsigned c = s[i], v, min;
+	size_t need;
+
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	if ((c & 0xe0) == 0xc0)
+		need = 1, v = c & 0x1f, min = 0x80;
+	else if ((c & 0xf0) == 0xe0)
+		need = 2, v = c & 0x0f, min = 0x800;
+	else if ((c & 0xf8) == 0xf0)
+		need = 3, v = c & 0x07, min = 0x10000;
+	else
+		return 0;
+	if (n - i <= need)
+		return 0;
+	for (size_t k = 1; k <= need; k++) {
+		if ((s[i + k] & 0xc0) != 0x80)
+			return 0;
+		v = v << 6 | (s[i + k] & 0x3f);
+	}
+	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+		return 0;
+	*cp = v;
+	return need + 1;
+}
+
 static bool
 utf8_valid(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
+	unsigned cp;
 
-	while (i < n) {
-		unsigned c = s[i], cp, min;
-		size_t need;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0)
-			need = 1, cp = c & 0x1f, min = 0x80;
-		else if ((c & 0xf0) == 0xe0)
-			need = 2, cp = c & 0x0f, min = 0x800;
-		else if ((c & 0xf8) == 0xf0)
-			need = 3, cp = c & 0x07, min = 0x10000;
-		else
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = utf8_seq(s, n, i, &cp)) == 0)
 			return false;
-		if (n - i <= need)
-			return false;
-		for (size_t k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
 	return true;
+}
+
+size_t
+text_made_valid(const char *in, char *out, size_t cap)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t n = strlen(in), o = 0, k;
+	unsigned cp;
+
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < n; i += k) {
+		k = utf8_seq(s, n, i, &cp);
+		bool keep = k > 0 && (cp >= 0x20 || cp == '\t' || cp == '\n' ||
+		    cp == '\r') && cp != 0x7f && (cp < 0x80 || cp > 0x9f);
+		if (k == 0)
+			k = 1;
+		if (o + (keep ? k : 1) >= cap)
+			break;
+		if (keep) {
+			memcpy(out + o, s + i, k);
+			o += k;
+		} else {
+			out[o++] = '?';
+		}
+	}
+	out[o] = '\0';
+	return o;
 }
 
 /*

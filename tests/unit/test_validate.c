@@ -595,3 +595,46 @@ Test(size, encoded_envelope_too_large)
 	lim.max_message_bytes = packed - 1;
 	fx_refused_with(e, &lim, fx_now(), NR_TOO_LARGE, "envelope");
 }
+
+/* Text from outside (a local system's HTTP answer) made fit for a frame:
+ * every frame narad validates carries it, bytes that are not well-formed
+ * UTF-8 or are control characters become '?', and a cut to size falls
+ * between characters. (An adapter's nack with a Latin-1 reason was refused
+ * by narad without an id, and the adapter took the refusal for its oldest
+ * submit.) */
+Test(size, text_made_valid_passes_every_frame_check)
+{
+	static const char *const in[] = {
+		"Patienten \xe4r ok\xe4nd", "Anna \xc3", "\xc0\xaf", "\xed\xa0\x80",
+		"\x1b[2J", "del\xc2\x85", "nul\x1f end", "\xf4\x90\x80\x80",
+		"Åsa\tÖberg\r\n \xf0\x9f\x98\x80",
+	};
+	static const char *const want[] = {
+		"Patienten ?r ok?nd", "Anna ?", "??", "???", "?[2J", "del?",
+		"nul? end", "????", "Åsa\tÖberg\r\n \xf0\x9f\x98\x80",
+	};
+	struct validate_limits lim;
+	struct nara_err err = { 0 };
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Nack nack = NARA__NACK__INIT;
+	char out[64];
+
+	validate_limits_default(&lim);
+	nack.message_id = pb_str("00000000-0000-4000-8000-000000000001");
+	nack.code = pb_str("NR060");
+	f.kind_case = NARA__FRAME__KIND_NACK;
+	f.nack = &nack;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		cr_expect_eq(text_made_valid(in[i], out, sizeof(out)),
+		    strlen(want[i]));
+		cr_expect_str_eq(out, want[i]);
+		nack.text = out;
+		cr_expect_eq(validate_frame(&f, &lim, 0, &err), 0, "%s: %s",
+		    want[i], err.text);
+	}
+	/* room for three bytes: one two-byte character, not one and a half */
+	cr_expect_eq(text_made_valid("ÅÅÅ", out, 4), 2);
+	cr_expect_str_eq(out, "Å");
+	cr_expect_eq(text_made_valid("abc", out, 1), 0);
+	cr_expect_str_eq(out, "");
+}

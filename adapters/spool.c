@@ -407,9 +407,14 @@ spool_show(void *be, enum handoff_kind kind, const char *id)
 
 	temp_paths(s, kind, id, tmp, path, sizeof(tmp));
 	if (rename(tmp, path) != 0) {
+		/* The temporary file stays: removed while the intent is still
+		 * recorded (kill -9 before the intent is forgotten, or the
+		 * forget failing), it would be taken at the next start for a
+		 * hand-off finished, and narad's redelivery acked unwritten. A
+		 * redelivery writes it anew; the next start removes it. */
 		log_error("hand-off of %s failed (narad will deliver it again): "
 		    "rename %s: %s", id, tmp, strerror(errno));
-		unlink(tmp);
+		adapter_test_stop("rename_failed");
 		adapter_handoff_done(s->a, kind, id, HANDOFF_RETRY, "rename");
 		return;
 	}

@@ -7,7 +7,8 @@
  * system and takes every inbox file away at once (also while the adapter
  * sits in the window), so a second hand-off of one message would be seen.
  * In the end every message was taken exactly once, nothing is left in the
- * sending outbox, and every sent file has its receipt.
+ * sending outbox, and every sent file has its receipt. And one hand-off
+ * whose rename fails, killed right after: the message still arrives once.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -246,4 +247,42 @@ Test(adapter_crash, kill9_in_handoff_window_exactly_once)
 	    "count(distinct id) from handed where kind='message' and "
 	    "outcome='handed'\"", bup.state);
 	cr_expect_eq(strncmp(out, "240|240", 7), 0, "%s", out);
+}
+
+/* The rename into inbox/ fails (a directory of the message file's name
+ * stands in the way) and the adapter is killed right after it logged the
+ * failure (NARA_TEST_HANDOFF_STOP=rename_failed). The hand-off must not be
+ * lost: the temporary file stays until the intent is forgotten, so the
+ * next start finishes the hand-off, once. (The adapter removed the file
+ * before forgetting the intent: killed between the two, its next start
+ * took the intent without a file for a finished hand-off and acked
+ * narad's redelivery without writing anything.) */
+Test(adapter_crash, a_failed_rename_loses_nothing)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char block[400], name[64], cmd[1000], out[256];
+
+	snprintf(name, sizeof(name), "%s.json", env->message_id);
+	snprintf(block, sizeof(block), "%s/inbox/%s", bup.spool, name);
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s && touch %s/x", block, block);
+	cr_assert_eq(system(cmd), 0);
+	setenv("NARA_TEST_HANDOFF_STOP", "rename_failed", 1);
+	tadapter_start(&bup);
+	unsetenv("NARA_TEST_HANDOFF_STOP");
+	spool_put_envelope(&gbg, "m-rename.json", env);
+	tadapter_start(&gbg);
+	cr_assert(wait_stopped(bup.pid, 30000), "the adapter did not stop "
+	    "after a failed rename; see %s", bup.log);
+	cr_assert_eq(tadapter_stop(&bup, SIGKILL), -SIGKILL);
+	snprintf(cmd, sizeof(cmd), "rm -r %s", block);
+	cr_assert_eq(system(cmd), 0);
+	tadapter_start(&bup);
+	cr_expect(spool_wait(&bup, "inbox", name, 30000), "the message never "
+	    "reached inbox/; see %s", bup.log);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 1);
+	cr_assert_eq(tadapter_stop(&bup, SIGTERM), 0);
+	harness_run(out, sizeof(out), "sqlite3 %s \"select count(*) from handed "
+	    "where kind='message' and outcome='handed'\"", bup.state);
+	cr_expect_eq(atoi(out), 1, "%s", out);
 }

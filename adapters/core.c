@@ -610,7 +610,9 @@ adapter_write_temp(const char *dir, const char *name, const char *data,
 			goto fail;
 		off += (size_t)n;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
+	if (fsync(fd) != 0)
+		goto fail;
+	if (close(fd) != 0) {
 		fd = -1;
 		goto fail;
 	}
@@ -618,7 +620,7 @@ adapter_write_temp(const char *dir, const char *name, const char *data,
 fail:
 	nara_err_set(err, NR_IO, "", "%s: %s", tmp, strerror(errno));
 	if (fd >= 0)
-		close(fd);
+		close(fd);   /* after the error is taken: close may change errno */
 	unlink(tmp);
 	return -1;
 }

@@ -260,7 +260,11 @@ front_reload(struct front *f, const struct config *cfg)
 	f->ctx = ctx;
 	for (c = conn_first(f); c != NULL; c = next) {
 		next = conn_next(c);
-		if (c->state == CONN_ZMTP || c->state == CONN_RELAY)
+		/* CONN_WAIT too: its certificate was checked against the
+		 * old CRLs, and it relays as soon as the older connection of
+		 * its node has closed, with no check of its own then */
+		if (c->state == CONN_WAIT || c->state == CONN_ZMTP ||
+		    c->state == CONN_RELAY)
 			conn_recheck(c);
 	}
 	log_info("tls front: certificates and CRLs reloaded, %zu connections",

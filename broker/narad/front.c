@@ -72,9 +72,37 @@ handshakes_from(const struct front *f, const char *addr, int64_t now)
 	return n;
 }
 
+/* The oldest unfinished handshake of the address that holds the most of
+ * them (the list is in order of age and bounded by max_handshakes). */
+static struct conn *
+handshake_to_drop(struct front *f)
+{
+	struct conn *best = NULL, *c, *d;
+	size_t best_n = 0;
+
+	TAILQ_FOREACH(c, &f->handshakes, hs_link) {
+		size_t n = 0;
+
+		for (d = TAILQ_FIRST(&f->handshakes); d != c &&
+		    strcmp(d->addr, c->addr) != 0; d = TAILQ_NEXT(d, hs_link))
+			;
+		if (d != c)
+			continue;        /* not the oldest of its address */
+		for (; d != NULL; d = TAILQ_NEXT(d, hs_link))
+			n += strcmp(d->addr, c->addr) == 0;
+		if (n > best_n) {
+			best_n = n;
+			best = c;
+		}
+	}
+	return best;
+}
+
 /* Make room for one more unfinished handshake: at max_handshakes the
- * oldest one gives way (an idle flood keeps renewing itself, a real node's
- * handshake takes milliseconds). */
+ * oldest one of the address holding the most gives way. A flood renews
+ * itself faster than a node far away completes its handshake; were the
+ * oldest of all to go, a churn from one address would push out every
+ * node's handshake (a real node's takes a few round trips). */
 static void
 handshake_budget(struct front *f)
 {
@@ -86,7 +114,7 @@ handshake_budget(struct front *f)
 	if (budget == 0)
 		budget = 1;
 	while (f->n_handshakes >= budget &&
-	    (oldest = TAILQ_FIRST(&f->handshakes)) != NULL) {
+	    (oldest = handshake_to_drop(f)) != NULL) {
 		struct front_note n = { .level = LOG_LVL_WARNING,
 		    .addr = oldest->addr, .peer = oldest->peer, .node = "",
 		    .what = "handshake dropped for a newer one (max_handshakes)" };

@@ -27,8 +27,9 @@
  * Admission: at most [tls] max_connections connections, of which at most
  * max_handshakes (max_handshakes_per_address from one address) may still
  * be in the TLS handshake; a new handshake beyond the budget replaces the
- * oldest unfinished one, so connections of authenticated nodes always have
- * room and an idle flood cannot lock them out.
+ * oldest unfinished one of the address holding the most, so connections of
+ * authenticated nodes always have room and neither an idle flood nor a
+ * churn from one address can lock them out.
  *
  * The ROUTER admits only this relay: its ipc socket lives in the 0700
  * [tls] runtime_dir and libzmq checks the peer's pid at accept (zap.h).

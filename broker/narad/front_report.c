@@ -29,6 +29,13 @@
 
 #define REPORT_SLOTS 256
 #define LAST_SLOTS 256
+/* Keys of audited refusals one address may hold before its further
+ * refusals of other content (another claimed node, another ZMTP Identity:
+ * the peer's choice) are counted under one key of their own: one line and
+ * one audit row each per report_interval, whatever the peer varies. */
+#define ADDR_KEYS 4
+#define ADDR_OTHERS "further refusals of other content from this address " \
+	"(another claimed node or identity each time)"
 
 struct report_entry {
 	bool used;
@@ -209,16 +216,41 @@ entry_fill(struct report_entry *e, const struct front_note *n, int64_t now)
 	e->window_ms = now;
 }
 
+/* The keys of audited refusals addr holds now. */
+static size_t
+addr_keys(const struct front_report *r, const char *addr)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < REPORT_SLOTS; i++)
+		n += r->slot[i].used && r->slot[i].audit &&
+		    strcmp(r->slot[i].addr, addr) == 0;
+	return n;
+}
+
 void
 front_report(struct front *f, const struct front_note *n)
 {
 	struct report_entry *e = NULL;
 	int64_t now = mono_ms();
 	char detail[1024];
+	struct front_note other;
 
 	for (size_t i = 0; i < REPORT_SLOTS && e == NULL; i++)
 		if (entry_is(&f->report->slot[i], n))
 			e = &f->report->slot[i];
+	if (e == NULL && n->event != NULL &&
+	    addr_keys(f->report, n->addr) >= ADDR_KEYS) {
+		other = *n;
+		other.node = "";
+		other.subject = "";
+		other.text = NULL;
+		other.what = ADDR_OTHERS;
+		n = &other;
+		for (size_t i = 0; i < REPORT_SLOTS && e == NULL; i++)
+			if (entry_is(&f->report->slot[i], n))
+				e = &f->report->slot[i];
+	}
 	if (e != NULL) {
 		if (e->repeats++ == 0)
 			e->first_repeat = time(NULL);

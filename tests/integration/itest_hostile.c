@@ -321,6 +321,58 @@ Test(hostile, handshake_limit_per_address)
 	assert_serving("after a per-address flood");
 }
 
+/* Connections narad closed, among fds and slow (each looked at once). */
+struct closed_count {
+	int *fds, n, slow, closed, want;
+	bool seen[3 * MAX_HANDSHAKES + 1], slow_closed;
+};
+
+static bool
+enough_closed(void *arg)
+{
+	struct closed_count *c = arg;
+
+	for (int i = 0; i < c->n; i++)
+		if (!c->seen[i] && fd_closed(c->fds[i], 0)) {
+			c->seen[i] = true;
+			c->closed++;
+		}
+	if (!c->slow_closed && fd_closed(c->slow, 0)) {
+		c->slow_closed = true;
+		c->closed++;
+	}
+	return c->closed >= c->want;
+}
+
+/* A fast churn from one address, each new connection taking the place of
+ * an older one at max_handshakes, leaves a handshake in progress from
+ * another address alone: the budget gives way at the address holding the
+ * most. (It gave way at the oldest of all: a flood renewing itself faster
+ * than a node's round trips locked every node out.) The connections come
+ * within a second, so none counts as stalled for the per-address limit. */
+Test(hostile, churn_from_one_address_leaves_other_handshakes_alone)
+{
+	int fds[3 * MAX_HANDSHAKES], n = 0, slow;
+
+	slow = flood_connect(tls_port, "127.0.0.11", false);
+	cr_assert_geq(slow, 0);
+	for (int i = 0; i < 3 * MAX_HANDSHAKES; i++)
+		if ((fds[n] = flood_connect(tls_port, "127.0.0.10", false)) >= 0)
+			n++;
+	/* 1 + 3 * MAX_HANDSHAKES in progress, MAX_HANDSHAKES kept */
+	struct closed_count cc = { .fds = fds, .n = n, .slow = slow,
+	    .want = 1 + n - MAX_HANDSHAKES };
+	cr_assert(harness_wait(enough_closed, &cc, 10000), "%d of %d dropped; "
+	    "see %s", cc.closed, cc.want, h.log);
+	cr_expect(!cc.slow_closed, "the handshake from another address was "
+	    "dropped; see %s", h.log);
+	cr_expect(session_works(T_GBG, "127.0.0.12", 5000), "see %s", h.log);
+	close(slow);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	assert_serving("after a churn from one address");
+}
+
 /* Nodes behind one address connecting at once (a NAT after a restart):
  * more handshakes than max_handshakes_per_address, none of them stalled,
  * and a node from that address still gets in at once. */
@@ -387,6 +439,42 @@ Test(hostile, refusals_collapsed_per_peer_and_reason)
 	cr_expect_leq(harness_log_count(&h, "kommun-1481"), 4, "log lines not "
 	    "rate-limited; see %s", h.log);
 	assert_serving("after a reconnecting refused node");
+}
+
+/* A peer that varies what it claims (here a valid certificate with another
+ * wrong ZMTP Identity each time) gets at most a few keys of its own: the
+ * rest is counted under one key for its address, so the audit log does
+ * not grow by a row per attempt. (Each new identity was a new key: one log
+ * line and one audit row each, kept for years.) */
+Test(hostile, varied_refusals_from_one_address_are_bounded)
+{
+	char identity[32];
+	long rows, others;
+
+	for (int i = 0; i < 12; i++) {
+		struct zconn *z = zconn_open(tls_port, pki, T_GBG, "127.0.0.13");
+
+		cr_assert_not_null(z);
+		snprintf(identity, sizeof(identity), "kommun-2%03d", i);
+		zconn_handshake(z, identity, 1000);
+		zconn_closed(z, 1000);
+		zconn_free(&z);
+	}
+	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='auth_failed' and detail like '%further refusals of other "
+	    "content%'", 1, 5000), "no row for the further refusals; see %s",
+	    h.log);
+	rows = harness_sql_long(&h, "select count(*) from audit where "
+	    "event='auth_failed' and detail like 'peer 127.0.0.13%' and detail "
+	    "not like '%repeated % times%'");
+	others = harness_sql_long(&h, "select count(*) from audit where "
+	    "event='auth_failed' and detail like '%further refusals of other "
+	    "content%' and detail not like '%repeated % times%'");
+	cr_expect_leq(rows, 5, "%ld rows for 12 attempts; see %s", rows, h.store);
+	cr_expect_eq(others, 1);
+	cr_expect_leq(harness_log_count(&h, "kommun-2"), 4, "log lines not "
+	    "bounded; see %s", h.log);
+	assert_serving("after refusals of varied content");
 }
 
 /* A certificate that fails verification still names the node it claims:

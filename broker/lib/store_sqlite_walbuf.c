@@ -91,11 +91,11 @@ files_link(struct wfile *w, const char *wal_name)
 	struct wfile *found = NULL;
 	int count = 0;
 
+	n = n > 4 && strcmp(wal_name + n - 4, "-wal") == 0 ? n - 4 : 0;
 	pthread_mutex_lock(&files_mu);
-	for (struct wfile *d = dbs; d != NULL && n > 4; d = d->next)
-		if (d->wal == NULL && strlen(d->name) == n - 4 &&
-		    memcmp(d->name, wal_name, n - 4) == 0 &&
-		    strcmp(wal_name + n - 4, "-wal") == 0) {
+	for (struct wfile *d = dbs; d != NULL && n > 0; d = d->next)
+		if (d->wal == NULL && strlen(d->name) == n &&
+		    memcmp(d->name, wal_name, n) == 0) {
 			found = d;
 			count++;
 		}

@@ -216,6 +216,16 @@ entry_fill(struct report_entry *e, const struct front_note *n, int64_t now)
 	e->window_ms = now;
 }
 
+/* The entry of n's key, NULL when it has none. */
+static struct report_entry *
+entry_find(struct front_report *r, const struct front_note *n)
+{
+	for (size_t i = 0; i < REPORT_SLOTS; i++)
+		if (entry_is(&r->slot[i], n))
+			return &r->slot[i];
+	return NULL;
+}
+
 /* The keys of audited refusals addr holds now. */
 static size_t
 addr_keys(const struct front_report *r, const char *addr)
@@ -231,14 +241,11 @@ addr_keys(const struct front_report *r, const char *addr)
 void
 front_report(struct front *f, const struct front_note *n)
 {
-	struct report_entry *e = NULL;
+	struct report_entry *e = entry_find(f->report, n);
 	int64_t now = mono_ms();
 	char detail[1024];
 	struct front_note other;
 
-	for (size_t i = 0; i < REPORT_SLOTS && e == NULL; i++)
-		if (entry_is(&f->report->slot[i], n))
-			e = &f->report->slot[i];
 	if (e == NULL && n->event != NULL &&
 	    addr_keys(f->report, n->addr) >= ADDR_KEYS) {
 		other = *n;
@@ -247,9 +254,7 @@ front_report(struct front *f, const struct front_note *n)
 		other.text = NULL;
 		other.what = ADDR_OTHERS;
 		n = &other;
-		for (size_t i = 0; i < REPORT_SLOTS && e == NULL; i++)
-			if (entry_is(&f->report->slot[i], n))
-				e = &f->report->slot[i];
+		e = entry_find(f->report, n);
 	}
 	if (e != NULL) {
 		if (e->repeats++ == 0)

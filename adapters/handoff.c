@@ -50,6 +50,7 @@ struct handoffs {
 	struct item_list staged;            /* prepared, intent not recorded */
 	struct item_list done;              /* shown, outcome not recorded */
 	struct event *flush;                /* records after this loop turn */
+	unsigned failed_tries;              /* outcome records failed in a row */
 };
 
 const char *
@@ -158,12 +159,18 @@ record_intents(struct handoffs *hs)
 	hs->staged.n = 0;
 }
 
-/* Commit the outcomes of what was shown, then ack or nack. When the commit
- * fails nothing is acked: narad delivers again and the intent (still open)
- * has the hand-off repeated under the same name or Idempotency-Key. */
+/*
+ * Commit the outcomes of what was shown, then ack or nack. When the commit
+ * fails the hand-offs stay pending and the commit is tried again every
+ * second: a redelivery meanwhile waits for it. (Given up, the open intent
+ * would have a redelivery shown a second time, and the local system may
+ * have taken the first file already.) Until then nothing is acked; a stop
+ * leaves the intents to the next start.
+ */
 static void
 record_outcomes(struct handoffs *hs)
 {
+	static const struct timeval again = { 1, 0 };
 	int64_t now = adapter_now();
 	bool ok;
 
@@ -178,13 +185,20 @@ record_outcomes(struct handoffs *hs)
 		ok = outbox_commit(hs->ob) == 0;
 	if (!ok) {
 		outbox_rollback(hs->ob);
-		log_error("cannot record %zu hand-offs; narad will deliver them "
-		    "again", hs->done.n);
+		if (hs->failed_tries++ % 60 == 0)
+			log_error("cannot record %zu hand-offs; trying again "
+			    "every second, nothing is acked until then",
+			    hs->done.n);
+		event_add(hs->flush, &again);
+		return;
 	}
+	if (hs->failed_tries > 0)
+		log_info("recorded %zu hand-offs after %u failed tries",
+		    hs->done.n, hs->failed_tries);
+	hs->failed_tries = 0;
 	for (size_t i = 0; i < hs->done.n; i++) {
 		pending_remove(hs, hs->done.v[i].kind, hs->done.v[i].id);
-		if (ok)
-			answer(hs, &hs->done.v[i]);
+		answer(hs, &hs->done.v[i]);
 	}
 	hs->done.n = 0;
 }
@@ -269,9 +283,10 @@ handoffs_done(struct handoffs *hs, enum handoff_kind kind, const char *id,
 	}
 	/* Stays pending until recorded: a redelivery meanwhile waits. */
 	if ((it = list_add(&hs->done, kind, id)) == NULL) {
-		log_error("out of memory recording %s; narad will deliver it "
-		    "again", id);
-		pending_remove(hs, kind, id);
+		/* it stays pending too: shown already, a redelivery must not
+		 * show it again; the next start settles its intent */
+		log_error("out of memory recording %s; it is settled at the "
+		    "next start", id);
 		return;
 	}
 	it->res = res;

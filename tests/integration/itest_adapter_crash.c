@@ -8,7 +8,8 @@
  * sits in the window), so a second hand-off of one message would be seen.
  * In the end every message was taken exactly once, nothing is left in the
  * sending outbox, and every sent file has its receipt. And one hand-off
- * whose rename fails, killed right after: the message still arrives once.
+ * whose rename fails, killed right after: the message still arrives once;
+ * and one whose outcome cannot be recorded for a while: shown once.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <openssl/rand.h>
+#include <sqlite3.h>
 
 #include "adapter_helpers.h"
 #include "harness.h"
@@ -281,6 +283,67 @@ Test(adapter_crash, a_failed_rename_loses_nothing)
 	cr_expect(spool_wait(&bup, "inbox", name, 30000), "the message never "
 	    "reached inbox/; see %s", bup.log);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 1);
+	cr_assert_eq(tadapter_stop(&bup, SIGTERM), 0);
+	harness_run(out, sizeof(out), "sqlite3 %s \"select count(*) from handed "
+	    "where kind='message' and outcome='handed'\"", bup.state);
+	cr_expect_eq(atoi(out), 1, "%s", out);
+}
+
+/* The adapter's log has a line containing the needle (arg). */
+static bool
+bup_logged(void *needle)
+{
+	return tadapter_log_count(&bup, needle) > 0;
+}
+
+static bool
+receipt_or_second_file(void *name)
+{
+	char path[700];
+
+	snprintf(path, sizeof(path), "%s/receipts/%s", gbg.spool,
+	    (const char *)name);
+	return access(path, F_OK) == 0 || spool_count(&bup, "inbox", "") > 0;
+}
+
+/* A hand-off whose outcome cannot be recorded (another process holds the
+ * state database's write lock past the busy timeout) is recorded later,
+ * and narad's redelivery meanwhile is not shown a second time. (It was
+ * given up: the redelivery found the intent open and renamed the message
+ * into inbox/ again, after the local system had taken the first file.) */
+Test(adapter_crash, an_unrecorded_hand_off_is_not_shown_twice)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char name[64], from[700], to[800], out[256];
+	sqlite3 *db;
+
+	snprintf(name, sizeof(name), "%s.json", env->message_id);
+	setenv("NARA_TEST_HANDOFF_STOP", "rename", 1);
+	tadapter_start(&bup);
+	unsetenv("NARA_TEST_HANDOFF_STOP");
+	spool_put_envelope(&gbg, "m-locked.json", env);
+	tadapter_start(&gbg);
+	cr_assert(wait_stopped(bup.pid, 30000), "the adapter did not stop "
+	    "after the rename; see %s", bup.log);
+	/* the local system takes the file */
+	snprintf(from, sizeof(from), "%s/inbox/%s", bup.spool, name);
+	snprintf(to, sizeof(to), "%s/%s", taken_dir, name);
+	cr_assert_eq(rename(from, to), 0, "nothing in inbox/ at the stop");
+	cr_assert_eq(sqlite3_open(bup.state, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+	    SQLITE_OK, "%s", sqlite3_errmsg(db));
+	cr_assert_eq(kill(bup.pid, SIGCONT), 0);
+	cr_assert(harness_wait(bup_logged, "cannot record 1 hand-off", 30000),
+	    "the outcome was recorded under the lock; see %s", bup.log);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	/* the receipt (narad has the ack: nothing is delivered again), or the
+	 * message in inbox/ a second time */
+	cr_assert(harness_wait(receipt_or_second_file, name, 60000), "neither "
+	    "a receipt nor a second hand-off; see %s", bup.log);
+	cr_assert_eq(spool_count(&bup, "inbox", ""), 0, "the message was "
+	    "handed to the local system a second time; see %s", bup.log);
 	cr_assert_eq(tadapter_stop(&bup, SIGTERM), 0);
 	harness_run(out, sizeof(out), "sqlite3 %s \"select count(*) from handed "
 	    "where kind='message' and outcome='handed'\"", bup.state);

@@ -49,6 +49,7 @@ struct adapter {
 	int64_t pruned_at;           /* last outbox_prune */
 	bool batch;                  /* inside adapter_batch_begin/end */
 	bool drop_accepted;          /* test: narad's accepted is "lost" */
+	uint64_t broker_max;         /* narad's max_message_bytes, 0 = not yet heard */
 	int lock_fd;                 /* STATE.lock, flocked while running */
 	char local_error[200];       /* what status shows, "" = ok */
 };
@@ -104,6 +105,26 @@ adapter_cfg(const struct adapter *a)
 
 /* ---------------------------------------------------------------- outgoing */
 
+static void report_outcome(struct adapter *a, const char *id);
+
+/* A stored message larger than narad takes: submitted, its frame would
+ * end the connection (PROTOCOL.md, sizes) and the same submit would follow
+ * every reconnect, holding up all the node's traffic. It is refused here
+ * for good, with the code narad would give. */
+static void
+refuse_too_large(struct adapter *a, const char *id, size_t len)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text), "%zu bytes; narad accepts at most %llu",
+	    len, (unsigned long long)a->broker_max);
+	log_warn("%s is too large for narad: %s; rejected: %s", id, text,
+	    nara_code_id(NR_TOO_LARGE));
+	if (outbox_rejected(a->ob, id, nara_code_id(NR_TOO_LARGE), text,
+	    adapter_now()) == 0)
+		report_outcome(a, id);
+}
+
 static int
 on_due(void *arg, int64_t seq, const char *id, const uint8_t *env, size_t len)
 {
@@ -113,6 +134,10 @@ on_due(void *arg, int64_t seq, const char *id, const uint8_t *env, size_t len)
 		return 0;
 	if (a->inflight.n >= a->cfg->submit_window)
 		return 1;
+	if (env != NULL && a->broker_max > 0 && len > a->broker_max) {
+		refuse_too_large(a, id, len);
+		return 0;
+	}
 	if (env == NULL || link_submit(a->link, env, len) != 0 ||
 	    idlist_add(&a->inflight, id) != 0)
 		return 1;
@@ -163,6 +188,10 @@ adapter_store_local(struct adapter *a, const Nara__Envelope *env,
 	if (len > a->cfg->max_message_bytes)
 		return nara_err_set(err, NR_TOO_LARGE, "envelope", "%zu bytes; "
 		    "at most %llu", len, (unsigned long long)a->cfg->max_message_bytes);
+	if (a->broker_max > 0 && len > a->broker_max)
+		return nara_err_set(err, NR_TOO_LARGE, "envelope", "%zu bytes; "
+		    "narad accepts at most %llu", len,
+		    (unsigned long long)a->broker_max);
 	if (validate_envelope(env, &a->lim, adapter_now(), err) != 0)
 		return -1;
 	if ((buf = malloc(len ? len : 1)) == NULL)
@@ -230,8 +259,16 @@ on_answer(void *arg, const char *id, const Nara__Rejected *rej, bool dup)
 	int i = idlist_find(&a->inflight, id);
 	char mid[ID_LEN];
 
-	if (i < 0 && id[0] == '\0' && a->inflight.n > 0)
-		i = 0;   /* answers come in submission order */
+	if (id[0] == '\0') {
+		/* narad names no message when it could not tell which frame
+		 * it refuses (a frame it cannot decode, an invalid ack or
+		 * nack): marking the oldest submit would refuse a message
+		 * narad may have accepted. Nothing is marked. */
+		log_error("narad refused a frame without naming a message: %s "
+		    "%s", rej != NULL ? rej->code : "", rej != NULL ? rej->text :
+		    "");
+		return;
+	}
 	if (i < 0) {
 		log_warn("answer for %s, which is not in flight; ignored", id);
 		return;
@@ -277,6 +314,7 @@ on_up(void *arg, const Nara__Welcome *w)
 	struct adapter *a = arg;
 
 	a->inflight.n = 0;
+	a->broker_max = w->max_message_bytes;
 	set_link_meta(a, "up", w->broker_id);
 	pump(a);
 }
@@ -389,19 +427,28 @@ on_receipt(void *arg, const Nara__Receipt *r)
 		link_ack(a->link, id, true);
 		return;
 	}
-	/* One commit for the row and the status facts. */
-	outbox_begin(a->ob);
-	if ((json = pbjson_print(&r->base)) != NULL) {
-		outbox_receipt(a->ob, id, r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ?
-		    OUTBOX_DELIVERED : OUTBOX_FAILED, r->code, r->text, json,
-		    adapter_now());
-		free(json);
+	/* One commit for the row and the status facts. Not recorded, the
+	 * receipt is neither handed off nor acked: narad delivers it again
+	 * (handed off and acked, the row would stay "accepted" for good). */
+	if ((json = pbjson_print(&r->base)) == NULL) {
+		log_error("out of memory recording the receipt for %s; narad "
+		    "will deliver it again", id);
+		return;
 	}
 	time_format(adapter_now(), t, sizeof(t));
-	outbox_meta_set(a->ob, "last_receipt", t);
-	outbox_meta_set(a->ob, "last_receipt_id", id);
-	if (outbox_commit(a->ob) != 0)
+	if (outbox_begin(a->ob) != 0 || outbox_receipt(a->ob, id,
+	    r->outcome == NARA__OUTCOME__OUTCOME_DELIVERED ? OUTBOX_DELIVERED :
+	    OUTBOX_FAILED, r->code, r->text, json, adapter_now()) != 0 ||
+	    outbox_meta_set(a->ob, "last_receipt", t) != 0 ||
+	    outbox_meta_set(a->ob, "last_receipt_id", id) != 0 ||
+	    outbox_commit(a->ob) != 0) {
 		outbox_rollback(a->ob);
+		free(json);
+		log_error("cannot record the receipt for %s; narad will deliver "
+		    "it again", id);
+		return;
+	}
+	free(json);
 	log_info("receipt for %s: %s%s%s", id, ev ? ev->name : "unknown outcome",
 	    coded ? " " : "", coded ? r->code : "");
 	if ((i = idlist_find(&a->inflight, id)) >= 0)

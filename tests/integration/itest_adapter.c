@@ -363,6 +363,42 @@ Test(adapter, retryable_rejection_retried_with_backoff)
 	cr_assert(spool_wait(&gbg, "sent", "full.json", 10000));
 }
 
+/* A stored message larger than narad takes (narad's max_message_bytes is
+ * below the adapter's) is rejected with NR020 by the adapter once it knows
+ * narad's limit, and does not hold up the node. (It was submitted: its
+ * frame ended the connection, and the same submit followed every
+ * reconnect.) */
+Test(adapter, message_larger_than_narad_takes_rejected_without_blocking)
+{
+	Nara__Envelope *big, *small;
+	Nara__Referral referral;
+	char text[20000], name[64];
+
+	harness_stop(&h, SIGTERM);
+	conf_replace("ack_timeout = 5\n", "ack_timeout = 5\n"
+	    "max_message_bytes = 4K\n");
+	harness_start(&h);
+	tadapter_start(&bup);
+	big = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	referral = *big->referral;
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	referral.background = text;
+	big->referral = &referral;
+	spool_put_envelope(&gbg, "a-big.json", big);
+	small = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH,
+	    T_BUP);
+	snprintf(name, sizeof(name), "%.36s.json", small->message_id);
+	spool_put_envelope(&gbg, "b-small.json", small);
+	tadapter_start(&gbg);
+	expect_rejected("a-big.json", "NR020");
+	cr_assert(spool_wait(&bup, "inbox", name, 20000), "the small message "
+	    "behind the big one was not delivered; see %s", gbg.log);
+	cr_assert(spool_wait(&gbg, "sent", "b-small.json", 10000));
+	cr_expect_eq(tadapter_log_count(&gbg, "link to narad up"), 1,
+	    "the link went down and up again; see %s", gbg.log);
+}
+
 Test(adapter, sighup_reloads_and_keeps_running)
 {
 	FILE *f;

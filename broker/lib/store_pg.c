@@ -95,9 +95,10 @@ static const char *const pg_sql[P_COUNT] = {
 	/* state + 0: see P_BATCH_PLANS */
 	[P_DELIVERING] = "UPDATE messages SET attempts = $2 WHERE seq = $1 AND "
 	    "state + 0 = 0 RETURNING " PG_MSG_COLS,
+	/* only what was delivered to the node (as in the SQLite store) */
 	[P_ACKED] = "UPDATE messages SET state = 1, done_at = $3, payload = NULL "
 	    "WHERE message_id = $1 AND recipient_node = $2 AND state + 0 = 0 "
-	    "RETURNING " PG_MSG_COLS,
+	    "AND attempts > 0 RETURNING " PG_MSG_COLS,
 	[P_DEAD] = "UPDATE messages SET state = 2, dead_code = $2, dead_text = "
 	    "$3, done_at = $4 WHERE message_id = $1 AND state + 0 = 0 AND ($5 = "
 	    "'' OR recipient_node = $5) RETURNING " PG_MSG_COLS,

@@ -172,8 +172,8 @@ pg_fast_acked(struct store_be *st, const char *message_id, const char *node,
 	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0 || !e->queued ||
-	    !same(e->m.recipient_node, node))
-		return 0;
+	    !same(e->m.recipient_node, node) || e->m.attempts <= 0)
+		return 0;   /* the statement decides (and refuses the last) */
 	if (pg_lane_add(st, L_ACKED, (const char *const[]){ num(n[0], e->m.seq),
 	    num(n[1], now) }, err) != 0)
 		return -1;

@@ -74,9 +74,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "AND expires > 0 AND expires <= ?1 ORDER BY expires LIMIT ?2",
 	[S_DELIVERING] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1 AND "
 	    "state = 0 RETURNING " MSG_COLS,
+	/* A node acks only what was delivered to it (attempts > 0): an ack
+	 * of a message still waiting would claim that it arrived, have its
+	 * content deleted and its sender told DELIVERED. */
 	[S_ACKED] = "UPDATE messages SET state = 1, done_at = ?3, payload = NULL "
 	    "WHERE message_id = ?1 AND recipient_node = ?2 AND state = 0 "
-	    "RETURNING " MSG_COLS,
+	    "AND attempts > 0 RETURNING " MSG_COLS,
 	[S_DEAD] = "UPDATE messages SET state = 2, dead_code = ?2, dead_text = "
 	    "?3, done_at = ?4 WHERE message_id = ?1 AND state = 0 AND (?5 = '' "
 	    "OR recipient_node = ?5) RETURNING " MSG_COLS,

@@ -216,6 +216,11 @@ fx_accept(struct fx *f, int n, const char *node)
 	return x.m.seq;
 }
 
+/* Message n to node handed to node's live connection (attempt 1 at
+ * FX_NOW, with its "delivered" row): a node's ack counts only after that.
+ * Outside a batch (the look-up of its seq reads committed rows). */
+static inline void fx_deliver(struct fx *f, int n, const char *node);
+
 /* First column of the first row of sql on the store, as an integer. */
 static inline long long
 fx_sql_int(const struct fx *f, const char *sql)
@@ -338,6 +343,19 @@ fx_expect_bounded_reads(const struct fx *f, const char *sql)
 	cr_assert_gt(lines, 0, "no plan for %s", sql);
 }
 #endif
+
+static inline void
+fx_deliver(struct fx *f, int n, const char *node)
+{
+	struct fx_msg x;
+	char sql[200];
+	long long seq;
+
+	snprintf(sql, sizeof(sql), "SELECT seq FROM messages WHERE message_id "
+	    "= '%s'", fx_msg(&x, n, node)->message_id);
+	cr_assert_gt(seq = fx_sql_int(f, sql), 0, "message %d not stored", n);
+	cr_assert_eq(store_delivering(f->st, seq, 1, node, FX_NOW), 0);
+}
 
 static inline void
 fx_verify_ok(struct fx *f)

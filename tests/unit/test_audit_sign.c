@@ -767,6 +767,7 @@ Test(audit_sign, maintain_gives_free_pages_back)
 		x.m.payload_len = sizeof(big);
 		enum store_accept_result res;
 		cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+		fx_deliver(&f, i, FX_BUP);
 		cr_assert_eq(store_acked(f.st, x.id, FX_BUP, FX_NOW, &was_new), 0);
 	}
 	before = fx_sql_int(&f, "PRAGMA freelist_count");

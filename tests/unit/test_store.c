@@ -212,6 +212,7 @@ Test(store, duplicate_detected_after_payload_purged)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
+	fx_deliver(&f, 1, BUP);
 	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
 	    FX_NOW, &was_new), 0);
 	cr_assert(was_new);
@@ -381,6 +382,7 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
+	fx_deliver(&f, 1, BUP);
 	fx_msg(&x, 1, BUP);
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW + 10, &was_new), 0);
 	cr_expect(was_new);
@@ -401,27 +403,31 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 	fx_receipts_free(&rs);
 	/* one row records the ack, the purge and the receipt (audit.h) */
 	cr_expect_eq(fx_sql_int(&f, "SELECT " FX_SQL_AGG "(event, ',') = "
-	    "'received,acked' FROM (SELECT event FROM audit ORDER BY seq) AS "
-	    "e"), 1);
+	    "'received,delivered,acked' FROM (SELECT event FROM audit ORDER BY "
+	    "seq) AS e"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
 	    "'acked' AND node = 'bup-ostra' AND time = 1795000010000 AND detail = "
 	    "'payload purged; receipt queued for kommun-1480'"), 1);
 	/* and readers see the three facts, each a row's fields as before */
-	cr_assert_eq(fact_list(f.st, NULL, NULL, facts, sizeof(facts)), 4);
+	cr_assert_eq(fact_list(f.st, NULL, NULL, facts, sizeof(facts)), 5,
+	    "%s", facts);
 	cr_expect_str_eq(facts, "1 received kommun-1480 routed to bup-ostra|"
-	    "2 acked bup-ostra -|2 payload_purged - clinical "
-	    "content deleted after delivery|2 receipt_queued kommun-1480 "
-	    "delivered|");
+	    "2 delivered bup-ostra attempt 1|3 acked bup-ostra -|3 "
+	    "payload_purged - clinical content deleted after delivery|3 "
+	    "receipt_queued kommun-1480 delivered|");
 	cr_assert_eq(fact_list(f.st, "receipt_queued", "kommun-1480", facts,
 	    sizeof(facts)), 1);
-	cr_expect_str_eq(facts, "2 receipt_queued kommun-1480 delivered|");
+	cr_expect_str_eq(facts, "3 receipt_queued kommun-1480 delivered|");
 	cr_expect_eq(fact_list(f.st, "acked", "kommun-1480", facts,
 	    sizeof(facts)), 0);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
 
-Test(store, unknown_repeated_or_foreign_ack_is_harmless)
+/* An ack of a message never delivered to the node is ignored: taken, it
+ * claimed the message arrived, deleted its content and told the sender
+ * DELIVERED while the message still waited in the queue. */
+Test(store, unknown_repeated_foreign_or_undelivered_ack_is_harmless)
 {
 	struct fx f;
 	struct fx_msg x;
@@ -435,14 +441,19 @@ Test(store, unknown_repeated_or_foreign_ack_is_harmless)
 	was_new = true;
 	cr_expect_eq(store_acked(f.st, x.id, PED, FX_NOW, &was_new), 0);
 	cr_expect_not(was_new, "a node acked a message sent to another node");
+	was_new = true;
+	cr_expect_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect_not(was_new, "the recipient acked a message not delivered");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
 	    "payload IS NOT NULL AND state = 0"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	fx_deliver(&f, 1, BUP);
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
 	cr_expect(was_new);
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
 	cr_expect_not(was_new);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 1);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 3);
 	fx_fini(&f);
 }
 
@@ -476,6 +487,7 @@ Test(store, loads_of_several_nodes_as_one_by_one)
 	fx_init(&f);
 	for (int i = 1; i <= 3; i++)
 		fx_accept(&f, i, BUP);
+	fx_deliver(&f, 1, BUP);
 	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
 	    FX_NOW, &was_new), 0);
 	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);

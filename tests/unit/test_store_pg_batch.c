@@ -131,6 +131,7 @@ Test(pgbatch, stale_cache_fails_the_batch_and_the_next_reads)
 	fx_init(&f);
 	fx_accept(&f, 1, BUP);
 	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, count_msg, &queued), 1);
+	cr_assert_eq(store_delivering(f.st, 1, 1, BUP, FX_NOW), 0);
 	/* another writer dead-letters it behind this store's back */
 	other = fx_open(&f, false);
 	cr_assert_eq(store_dead_letter(other, fx_msg(&x, 1, BUP)->message_id,
@@ -446,6 +447,8 @@ Test(pgbatch, receipts_past_the_id_block)
 	for (int i = 1; i <= MANY + 1; i++)
 		fx_accept(&f, i, BUP);
 	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	for (int i = 1; i <= MANY + 1; i++)
+		cr_assert_eq(store_delivering(f.st, i, 1, BUP, FX_NOW), 0);
 	for (int i = 1; i <= MANY; i++)
 		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
 		    BUP, FX_NOW, &was_new), 0);

@@ -27,6 +27,7 @@ Test(store, receipts_load_pages_per_node_and_acks_delete)
 	fx_init(&f);
 	for (int i = 1; i <= 3; i++) {
 		fx_accept(&f, i, BUP);
+		fx_deliver(&f, i, BUP);
 		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
 		    BUP, FX_NOW, &was_new), 0);
 	}
@@ -94,6 +95,7 @@ Test(store, node_stats_and_totals)
 	fx_accept(&f, 2, BUP);
 	fx_accept(&f, 3, PED);
 	fx_accept(&f, 4, PED);
+	fx_deliver(&f, 3, PED);
 	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, PED)->message_id, PED,
 	    FX_NOW, &was_new), 0);
 	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, PED)->message_id,

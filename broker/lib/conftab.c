@@ -423,20 +423,14 @@ check_text(const struct config_key *key, const char *value, char *why, size_t le
 
 static int
 set_text(const struct config_key *key, void *base, const char *value,
-    bool append, char *why, size_t len)
+    char *why, size_t len)
 {
 	char **field = field_of(key, base);
 	char *copy;
 
 	if (check_text(key, value, why, len) != 0)
 		return -1;
-	if (append && *field != NULL && (*field)[0] != '\0') {
-		if (asprintf(&copy, "%s %s", *field, value) < 0)
-			copy = NULL;
-	} else {
-		copy = strdup(value);
-	}
-	if (copy == NULL) {
+	if ((copy = strdup(value)) == NULL) {
 		snprintf(why, len, "out of memory");
 		return -1;
 	}
@@ -528,17 +522,17 @@ conftab_set(const struct config_key *key, void *base, const char *value,
 	/* The documented spelling of an empty value, e.g. http_listen = "" */
 	if (strcmp(value, "\"\"") == 0 && !append)
 		value = "";
-	if (append && key->type != CT_LIST && key->type != CT_STRING &&
-	    key->type != CT_CUSTOM) {
-		snprintf(why, len, "only lists and text may continue on an "
-		    "indented line");
+	/* Text does not go on either: an indented line under a description
+	 * would hide whatever it says (a key of its own, say) in the text. */
+	if (append && key->type != CT_LIST && key->type != CT_CUSTOM) {
+		snprintf(why, len, "only lists may continue on an indented line");
 		return -1;
 	}
 	switch (key->type) {
 	case CT_STRING:
 	case CT_PATH:
 	case CT_ENDPOINT:
-		return set_text(key, base, value, append, why, len);
+		return set_text(key, base, value, why, len);
 	case CT_INT:
 	case CT_SIZE:
 	case CT_DURATION:

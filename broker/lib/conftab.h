@@ -94,6 +94,7 @@ struct conftab_parser {
 	int line;                   /* line being handled */
 	bool continuation;          /* it continues the previous key's value */
 	bool prev_key_line;         /* a key line came earlier in this section */
+	bool blank_after_key;       /* a blank line followed the last key line */
 	bool in_section;            /* some header (even a bad one) was seen */
 	const struct conftab_kind *kind; /* current section, NULL = skipped */
 	void *base;

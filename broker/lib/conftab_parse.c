@@ -9,7 +9,8 @@
  * previous key. inih calls the handler right after reading a line, so the
  * counter is always the line of the key being handled. The classification
  * mirrors inih's own rules (comments first, then indented continuation
- * lines, then headers, then key lines) so both agree on every line.
+ * lines, then headers, then key lines) so both agree on every line; an
+ * indented line it refuses reaches inih as a blank line.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -278,8 +279,57 @@ find_chars_or_comment(const char *s, const char *chars)
 	return s;
 }
 
-/* Decide what the line is before inih sees it. */
-static void
+/* True when name (n bytes) is a key of any section kind. */
+static bool
+known_key(const struct conftab_parser *p, const char *name, size_t n)
+{
+	for (size_t k = 0; k < p->n_kinds; k++)
+		for (size_t i = 0; i < p->kinds[k].n_keys; i++)
+			if (strlen(p->kinds[k].keys[i].name) == n &&
+			    strncmp(p->kinds[k].keys[i].name, name, n) == 0)
+				return true;
+	return false;
+}
+
+/*
+ * inih hands every indented line to the previous key, even across blank
+ * lines and even when the line reads as a header or a key of its own: an
+ * indented "effect = deny" under a description became part of the
+ * description and the rule stayed an allow rule. A file must mean what it
+ * looks like, so such a line is refused here and inih never sees it.
+ * Whether the previous key may go on at all (only lists may) is
+ * conftab_set's decision.
+ */
+static bool
+continuation_ok(struct conftab_parser *p, const char *start)
+{
+	const char *end = find_chars_or_comment(start, "=:");
+	size_t n = (size_t)(end - start);
+
+	while (n > 0 && isspace((unsigned char)start[n - 1]))
+		n--;
+	if (*start == '[') {
+		conftab_report(p, p->line, NULL, NULL, "indented section header: "
+		    "a header must start at the beginning of its line");
+		return false;
+	}
+	if ((*end == '=' || *end == ':') && known_key(p, start, n)) {
+		conftab_report(p, p->line, NULL, NULL, "indented key \"%.*s\": a "
+		    "key must start at the beginning of its line (only a list "
+		    "goes on on indented lines)", (int)n, start);
+		return false;
+	}
+	if (p->blank_after_key) {
+		conftab_report(p, p->line, NULL, NULL, "indented line after a "
+		    "blank line: a list goes on only on the lines right after it");
+		return false;
+	}
+	return true;
+}
+
+/* Decide what the line is before inih sees it; false when the line is
+ * refused and must reach inih as a blank line. */
+static bool
 classify(struct conftab_parser *p, const char *line)
 {
 	const char *start = line, *end;
@@ -289,29 +339,37 @@ classify(struct conftab_parser *p, const char *line)
 	while (isspace((unsigned char)*start))
 		start++;
 	p->continuation = false;
-	if (*start == ';' || *start == '#' || *start == '\0')
-		return;
+	if (*start == ';' || *start == '#')
+		return true;
+	if (*start == '\0') {
+		p->blank_after_key = true;
+		return true;
+	}
 	if (p->prev_key_line && start > line) {
+		if (!continuation_ok(p, start))
+			return false;
 		p->continuation = true;
-		return;
+		return true;
 	}
 	if (*start == '[') {
 		end = find_chars_or_comment(start + 1, "]");
 		if (*end != ']') {
 			syntax_error(p, "section header without a closing ']'");
-			return;
+			return true;
 		}
 		p->prev_key_line = false;
 		section_begin(p, start + 1, (size_t)(end - start - 1));
-		return;
+		return true;
 	}
 	end = find_chars_or_comment(start, "=:");
 	if (*end != '=' && *end != ':') {
 		syntax_error(p, "expected [section], key = value or a comment");
-		return;
+		return true;
 	}
 	/* inih only continues a key with a name. */
 	p->prev_key_line = end > start;
+	p->blank_after_key = false;
+	return true;
 }
 
 /* The next physical line into p->buf without its newline; -1 at the end. */
@@ -376,7 +434,8 @@ read_line(char *str, int num, void *stream)
 	memcpy(str, p->buf, (size_t)n);
 	str[n] = '\n';
 	str[n + 1] = '\0';
-	classify(p, p->buf);
+	if (!classify(p, p->buf))
+		strcpy(str, "\n");
 	return str;
 }
 

@@ -149,11 +149,76 @@ Test(syntax, duplicate_key)
 
 Test(syntax, continuation_of_a_single_value)
 {
-	EXPECT("[broker]\nbatch_max = 5\n  6\nstore = /a\n  /b\n",
-	    "t.conf:3: [broker] batch_max: only lists and text may continue on an "
+	EXPECT("[broker]\nbatch_max = 5\n  6\nstore = /a\n  /b\n"
+	    "[rule r]\nsenders = a\nrecipients = b\ndescription = first\n"
+	    "  second\n",
+	    "t.conf:3: [broker] batch_max: only lists may continue on an "
 	    "indented line",
-	    "t.conf:5: [broker] store: only lists and text may continue on an "
+	    "t.conf:5: [broker] store: only lists may continue on an "
+	    "indented line",
+	    "t.conf:10: [rule r] description: only lists may continue on an "
 	    "indented line");
+}
+
+/* The rule under each text loaded as an allow rule: the indented lines
+ * went into the description. */
+#define RULE_BLOCK "[rule block]\nsenders = SE2321000131-*\n" \
+	"recipients = kommun:1480:*\ndescription = temporarily blocked\n"
+
+Test(syntax, indented_key_is_refused)
+{
+	EXPECT(NODE_A RULE_BLOCK "    effect = deny\n",
+	    "t.conf:8: indented key \"effect\": a key must start at the "
+	    "beginning of its line (only a list goes on on indented lines)");
+	/* A key of another section kind reads as a key just as well. */
+	EXPECT(NODE_A RULE_BLOCK "\tname: x\n",
+	    "t.conf:8: indented key \"name\": a key must start at the "
+	    "beginning of its line (only a list goes on on indented lines)");
+}
+
+Test(syntax, indented_line_after_blank_is_refused)
+{
+	EXPECT(NODE_A RULE_BLOCK "\n   effect = deny\n",
+	    "t.conf:9: indented key \"effect\": a key must start at the "
+	    "beginning of its line (only a list goes on on indented lines)");
+	EXPECT(NODE_A "[rule r]\nsenders = kommun:1480:*,\n  kommun:1481:*\n"
+	    "\n  kommun:1482:*\nrecipients = *\n",
+	    "t.conf:8: indented line after a blank line: a list goes on only "
+	    "on the lines right after it");
+}
+
+Test(syntax, indented_section_is_refused)
+{
+	EXPECT(NODE_A "[rule all]\nsenders = *\nrecipients = *\n"
+	    "description = everything\n"
+	    "  [rule block]\n"
+	    "  senders = SE2321000131-*\n"
+	    "\n"
+	    "  effect = deny\n",
+	    "t.conf:8: indented section header: a header must start at the "
+	    "beginning of its line",
+	    "t.conf:9: indented key \"senders\": a key must start at the "
+	    "beginning of its line (only a list goes on on indented lines)",
+	    "t.conf:11: indented key \"effect\": a key must start at the "
+	    "beginning of its line (only a list goes on on indented lines)");
+}
+
+/* Indented lines that are no continuation: a key right after a header
+ * continues nothing, and a comment does not end a list. */
+Test(syntax, indented_lines_that_stay_allowed)
+{
+	struct config *cfg = load_ok(
+	    "[node a]\n"
+	    "  name = A\n"
+	    "addresses = kommun:1480:elevhalsa,\n"
+	    "# the school nurses\n"
+	    "  kommun:1480:skola ; since 2025\n");
+
+	cr_assert_eq(cfg->n_nodes, 1);
+	cr_expect_str_eq(cfg->nodes[0].name, "A");
+	cr_assert_eq(cfg->nodes[0].n_addresses, 2);
+	cr_expect_str_eq(cfg->nodes[0].addresses[1], "kommun:1480:skola");
+	config_free(&cfg);
 }
 
 Test(syntax, line_too_long)
@@ -213,7 +278,7 @@ Test(engine, bool_spellings)
 	    "on/off, 1/0)");
 	cr_expect_eq(conftab_set(&sample_keys[0], &s, "yes", true, why,
 	    sizeof(why)), -1);
-	cr_expect_str_eq(why, "only lists and text may continue on an indented line");
+	cr_expect_str_eq(why, "only lists may continue on an indented line");
 }
 
 /* A table of its own goes through the same engine: another file kind

@@ -550,11 +550,15 @@ day_text(int64_t epoch, char *buf, size_t len)
 	return buf;
 }
 
-/* valid_until names a day: the rule holds through its last second. */
+/* valid_until names a day: the rule holds through its last second. An
+ * open end becomes the far end of time, so that a date given, even
+ * 1970-01-01, is always a bound. */
 static void
 close_rule(struct conftab_parser *p, void *base)
 {
 	struct config_rule *rule = base;
+	bool has_from = rule->valid_from != CONFTAB_DATE_UNSET;
+	bool has_until = rule->valid_until != CONFTAB_DATE_UNSET;
 	char from[16], until[16];
 	int line;
 
@@ -563,13 +567,14 @@ close_rule(struct conftab_parser *p, void *base)
 		conftab_error(p, line ? line : p->header_line, "types",
 		    "must not be empty");
 	}
-	if (rule->valid_until != 0 && rule->valid_until < rule->valid_from)
+	if (has_from && has_until && rule->valid_until < rule->valid_from)
 		conftab_error(p, conftab_key_line(p, "valid_until"), "valid_until",
 		    "%s is before valid_from %s",
 		    day_text(rule->valid_until, until, sizeof(until)),
 		    day_text(rule->valid_from, from, sizeof(from)));
-	if (rule->valid_until != 0)
-		rule->valid_until += DAY_SECONDS - 1;
+	rule->valid_from = has_from ? rule->valid_from : INT64_MIN;
+	rule->valid_until = has_until ? rule->valid_until + DAY_SECONDS - 1 :
+	    INT64_MAX;
 }
 
 static const struct conftab_kind kinds[] = {

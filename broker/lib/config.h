@@ -116,8 +116,9 @@ struct config_rule {
 	size_t n_recipients;
 	uint32_t types;             /* bit (1u << Nara__MessageType) per allowed type */
 	bool deny;                  /* effect = deny: overrides allow rules */
-	int64_t valid_from;         /* epoch seconds, 0 = always */
-	int64_t valid_until;        /* epoch seconds of the end of that day, 0 = never */
+	int64_t valid_from;         /* epoch seconds, INT64_MIN = always */
+	int64_t valid_until;        /* epoch seconds of the end of that day,
+	                             * INT64_MAX = never ends */
 	char *description;
 	int line;
 };

@@ -145,8 +145,7 @@ config_authorize(const struct config *cfg, const char *sender,
 		const struct config_rule *r = &cfg->rules[i];
 
 		if (!(r->types & (1u << type)) ||
-		    (r->valid_from != 0 && now < r->valid_from) ||
-		    (r->valid_until != 0 && now > r->valid_until) ||
+		    now < r->valid_from || now > r->valid_until ||
 		    !any_match(r->senders, r->n_senders, sender) ||
 		    !any_match(r->recipients, r->n_recipients, recipient))
 			continue;

@@ -283,13 +283,14 @@ oom:
 	return -1;
 }
 
-/* YYYY-MM-DD, a real calendar date from 1970 on; "" means unset (0). */
+/* YYYY-MM-DD, a real calendar date from 1970 on; "" means unset
+ * (CONFTAB_DATE_UNSET). */
 static int
 set_date(const struct config_key *key, void *base, const char *value,
     char *why, size_t len)
 {
 	struct tm tm = { 0 };
-	int64_t epoch = 0;
+	int64_t epoch = CONFTAB_DATE_UNSET;
 	int y, m, d;
 
 	if (value[0] != '\0') {

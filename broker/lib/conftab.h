@@ -31,9 +31,13 @@ enum conftab_type {
 	CT_BOOL,        /* yes/no, true/false, on/off, 1/0 (bool field) */
 	CT_ENUM,        /* one of choices: its index (integer field) or text */
 	CT_LIST,        /* comma-separated items (char ** + size_t count) */
-	CT_DATE,        /* YYYY-MM-DD as epoch seconds at 00:00 UTC (int64_t), 0 = unset */
+	CT_DATE,        /* YYYY-MM-DD as epoch seconds at 00:00 UTC (int64_t) */
 	CT_CUSTOM,      /* parsed by the key's custom() */
 };
+
+/* A CT_DATE written as "": no date. 1970-01-01 is epoch 0, so 0 cannot
+ * mean unset; no accepted date is negative. */
+#define CONFTAB_DATE_UNSET ((int64_t)-1)
 
 #define CONFTAB_REQUIRED  0x1u  /* must appear in the section */
 #define CONFTAB_ENUM_TEXT 0x2u  /* CT_ENUM kept as its text (char *) */

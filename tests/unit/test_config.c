@@ -387,8 +387,8 @@ Test(values, rule_fields)
 	cr_expect_str_eq(r1->senders[1], "SE2321000131-?");
 	cr_expect_eq(r1->types, all);
 	cr_expect(!r1->deny);
-	cr_expect_eq(r1->valid_from, 0);
-	cr_expect_eq(r1->valid_until, 0);
+	cr_expect_eq(r1->valid_from, INT64_MIN);
+	cr_expect_eq(r1->valid_until, INT64_MAX);
 	cr_expect_str_eq(r1->description, "");
 	cr_expect(r2->deny);
 	cr_expect_eq(r2->types, all);
@@ -754,6 +754,29 @@ Test(policy, open_ended_windows)
 	    NR_POLICY_DENIED);
 	config_free(&from);
 	config_free(&until);
+}
+
+/* 1970-01-01 is epoch 0 and still a date: a rule that ends that day has
+ * ended, it does not run forever. */
+Test(policy, first_day_of_the_epoch_is_a_date)
+{
+	struct config *cfg = load_ok(ONE_RULE("valid_until = 1970-01-01\n"));
+	const char *eh = "kommun:1480:elevhalsa";
+
+	cr_expect_eq(cfg->rules[0].valid_from, INT64_MIN);
+	cr_expect_eq(cfg->rules[0].valid_until, utc(1970, 1, 1, 23, 59, 59));
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(2024, 3, 2, 0, 0, 0)),
+	    NR_POLICY_DENIED);
+	config_free(&cfg);
+	/* A one-day window on that day: on through it, off after it. */
+	cfg = load_ok(ONE_RULE("valid_from = 1970-01-01\n"
+	    "valid_until = 1970-01-01\n"));
+	cr_expect_eq(cfg->rules[0].valid_from, 0);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(1970, 1, 1, 12, 0, 0)),
+	    NR_OK);
+	cr_expect_eq(config_authorize(cfg, eh, BUP, REF, utc(1970, 1, 2, 0, 0, 0)),
+	    NR_POLICY_DENIED);
+	config_free(&cfg);
 }
 
 /* A matching deny rule wins whether it comes before or after the allow. */

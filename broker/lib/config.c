@@ -7,7 +7,6 @@
  * The generic work (reading lines, types, defaults, messages) is done by
  * conftab.c; this file only says what nara.conf contains.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -799,53 +798,25 @@ config_print_keys(FILE *out)
 		conftab_print(out, &kinds[i]);
 }
 
-/* Trim s in place; returns its first non-blank byte. */
-static char *
-trim(char *s)
-{
-	size_t n;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n > 0 && isspace((unsigned char)s[n - 1]))
-		s[--n] = '\0';
-	return s;
-}
-
+/* naractl reads its sockets through the loader's own reader, so that the
+ * two never disagree on what the file says (a BOM before [broker], an
+ * inline comment after the value). */
 int
 config_peek(const char *path, const char *section, const char *key,
     char *out, size_t len, char *why, size_t why_len)
 {
-	char line[1024], *t, *eq;
-	bool in = false;
-	int found = 0;
 	FILE *f = fopen(path, "re");
+	int rc;
 
 	if (f == NULL) {
 		snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		t = trim(line);
-		if (*t == '#' || *t == ';' || *t == '\0')
-			continue;
-		if (*t == '[') {
-			t[strcspn(t, "]")] = '\0';
-			in = strcmp(trim(t + 1), section) == 0;
-		} else if (in && (eq = strchr(t, '=')) != NULL) {
-			*eq = '\0';
-			if (strcmp(trim(t), key) != 0)
-				continue;
-			t = trim(eq + 1);
-			snprintf(out, len, "%s", strcmp(t, "\"\"") == 0 ? "" : t);
-			found = 1;
-		}
-	}
-	if (ferror(f)) {
+	rc = conftab_peek(f, path, section, key, out, len, why, why_len);
+	if (rc >= 0 && ferror(f)) {
 		snprintf(why, why_len, "%s: read error", path);
-		found = -1;
+		rc = -1;
 	}
 	fclose(f);
-	return found;
+	return rc;
 }

@@ -181,7 +181,8 @@ void config_print_keys(FILE *out);
  * the rest of the file: for naractl, which needs the control socket only
  * and must work while another part of the file has a typo. 1 with the
  * value in out ("" spelled \"\" reads as empty), 0 when the key is not
- * set, -1 with the reason in why when the file cannot be read. */
+ * set, -1 with the reason in why when the file cannot be read or the
+ * value is refused. The file is read by the loader's rules. */
 int config_peek(const char *path, const char *section, const char *key,
     char *out, size_t len, char *why, size_t why_len);
 

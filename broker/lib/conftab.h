@@ -152,6 +152,12 @@ void conftab_free(const struct config_key *keys, size_t n, void *base);
 int conftab_check_zmq(const char *item, char *why, size_t len);
 int conftab_check_hostport(const char *item, char *why, size_t len);
 int conftab_check_path(const char *item, char *why, size_t len);
+/* The value of one key of [section] in the open file in (named file in
+ * messages), read by the same rules as a whole file; the rest of the file
+ * is not checked. 1 with the value in out, 0 when the key is not set, -1
+ * with the reason in why when its value is refused or does not fit. */
+int conftab_peek(FILE *in, const char *file, const char *section,
+    const char *key, char *out, size_t len, char *why, size_t why_len);
 /* Print a section kind's keys: name, type, default, bounds, help. */
 void conftab_print(FILE *out, const struct conftab_kind *kind);
 

@@ -545,6 +545,65 @@ conftab_parse_string(struct conftab_parser *p, const char *text)
 	parse(p);
 }
 
+/* ---------------------------------------------------------------- peek */
+
+/* The one key conftab_peek asks for, in a section kind of its own. */
+struct peek {
+	char *value;
+	const char *key;
+	int line;                   /* where the key was set, 0 = not set */
+};
+
+static void *
+peek_open(struct conftab_parser *p, const char *arg)
+{
+	return p->user;
+}
+
+static void
+peek_close(struct conftab_parser *p, void *base)
+{
+	struct peek *pk = base;
+
+	pk->line = conftab_key_line(p, pk->key);
+}
+
+/* A table of one text key: the file goes through the same reader (BOM,
+ * CRLF, comments, continuation lines, "") as a whole load, and every line
+ * that is not that key is left unchecked. */
+int
+conftab_peek(FILE *in, const char *file, const char *section, const char *key,
+    char *out, size_t len, char *why, size_t why_len)
+{
+	const struct config_key keys[] = {
+		{ key, CT_STRING, offsetof(struct peek, value), sizeof(char *),
+		  .help = "" },
+	};
+	const struct conftab_kind kind = { section, NULL, keys, 1, "",
+		peek_open, peek_close };
+	struct peek pk = { .key = key };
+	struct conftab_parser p = { .file = file, .kinds = &kind, .n_kinds = 1,
+		.user = &pk };
+	int rc = 0;
+
+	conftab_parse_file(&p, in);
+	conftab_finish(&p, NULL);
+	if (pk.value != NULL && strlen(pk.value) < len) {
+		memcpy(out, pk.value, strlen(pk.value) + 1);
+		rc = 1;
+	} else if (pk.value != NULL) {
+		snprintf(why, why_len, "%s:%d: [%s] %s: longer than %zu bytes",
+		    file, pk.line, section, key, len - 1);
+		rc = -1;
+	} else if (pk.line != 0) {
+		snprintf(why, why_len, "%s:%d: [%s] %s: not valid text (narad -n "
+		    "-c %s says why)", file, pk.line, section, key, file);
+		rc = -1;
+	}
+	free(pk.value);
+	return rc;
+}
+
 static int
 msg_order(const void *a, const void *b)
 {

@@ -96,6 +96,38 @@ Test(peek, reads_one_key_from_a_file_with_errors)
 	cr_expect(strstr(why, "cannot open") != NULL, "%s", why);
 }
 
+/* naractl and narad must read one file alike: with two narads on a host,
+ * a socket naractl misreads is the other narad's, or none. */
+Test(peek, reads_the_file_as_the_loader_does)
+{
+	static const char text[] = "\xEF\xBB\xBF[broker]\r\n"
+	    "control = ipc:///run/nara-b/control.sock ; the operators' socket\r\n"
+	    "control_readonly:\tipc:///run/nara-b/ro.sock\r\n"
+	    NODE_A;
+	char path[] = "/tmp/nara-peek-XXXXXX", out[256], why[256], want[320];
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	struct config *cfg = load_ok(text);
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	cr_expect_eq(config_peek(path, "broker", "control", out, sizeof(out),
+	    why, sizeof(why)), 1, "%s", why);
+	cr_expect_str_eq(out, cfg->broker.control);
+	cr_expect_str_eq(out, "ipc:///run/nara-b/control.sock");
+	cr_expect_eq(config_peek(path, "broker", "control_readonly", out,
+	    sizeof(out), why, sizeof(why)), 1, "%s", why);
+	cr_expect_str_eq(out, cfg->broker.control_readonly);
+	cr_expect_eq(config_peek(path, "broker", "control", out, 8, why,
+	    sizeof(why)), -1);
+	snprintf(want, sizeof(want), "%s:2: [broker] control: longer than 7 "
+	    "bytes", path);
+	cr_expect_str_eq(why, want);
+	unlink(path);
+	config_free(&cfg);
+}
+
 /* [store]: the backend and its PostgreSQL conninfo. */
 Test(store, postgresql_backend_takes_a_conninfo)
 {

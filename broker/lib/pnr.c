@@ -12,6 +12,8 @@
 #include "pnr.h"
 #include "validate.h"
 
+/* What may surround a number: a typed or pasted line's blanks. */
+#define BLANKS " \t\r\n"
 #define SHAPES "YYYYMMDD-NNNN, YYYYMMDDNNNN, YYMMDD-NNNN, YYMMDD+NNNN or " \
 	"YYMMDDNNNN"
 
@@ -58,9 +60,12 @@ pnr_normalise_at(const char *in, int today, char out[PNR_LEN + 1],
 	if (in == NULL)
 		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, NULL,
 		    "no number given");
-	lead = strspn(in, " \t");
-	n = strnlen(in + lead, sizeof(s));
-	while (n > 0 && strchr(" \t\r\n", in[lead + n - 1]) != NULL)
+	/* Trim the whole input before judging its length: a length capped
+	 * first would cut off whatever follows a run of blanks and accept
+	 * "191212121212    X" as the number alone. */
+	lead = strspn(in, BLANKS);
+	n = strlen(in + lead);
+	while (n > 0 && strchr(BLANKS, in[lead + n - 1]) != NULL)
 		n--;
 	if (n >= sizeof(s))
 		return nara_err_set(err, NR_BAD_PERSONAL_NUMBER, NULL,

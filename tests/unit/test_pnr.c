@@ -46,6 +46,24 @@ Test(pnr, every_spelling_of_one_number)
 	expect_norm("190214-0621", "201902140621");
 	expect_norm("1902140621", "201902140621");
 	expect_norm("  190214-0621\n", "201902140621");
+	expect_norm("\t20190214-0621   \t   \r\n", "201902140621");
+	expect_norm("\n1902140621        ", "201902140621");
+}
+
+/* Anything after the number is refused, however far behind a run of
+ * blanks it comes: the number that was meant is not known. */
+Test(pnr, trailing_text_refused)
+{
+	static const char *const bad[] = {
+		"191212121212    X",
+		"19121212-1212        1",
+		"121212+1212                  and more",
+		"1212121212\t\t\t\t\t\t\tx",
+		"191212121212 \n191212121212",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_refused(bad[i]);
 }
 
 Test(pnr, tolvan_born_1912_is_over_100)

@@ -631,6 +631,7 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	}
 	b->base = base;
 	b->cfg = cfg;
+	b->orphans_due = true;
 	metrics_init(&b->metrics);
 	b->store = st;
 	if ((b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
@@ -678,6 +679,7 @@ broker_free(struct broker **bp)
 	free(b->dirty);
 	free(b->loads);
 	free(b->passes);
+	free(b->held);
 	config_free(&b->cfg);
 	free(b);
 	*bp = NULL;
@@ -696,6 +698,7 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 		return -1;
 	}
 	router_sndhwm(b);
+	b->orphans_due = true;   /* a node may be gone with its queue */
 	/* Connections from now on get the new frame limit (router_open). */
 	max_msg = (int64_t)cfg->broker.max_message_bytes + 4096;
 	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));

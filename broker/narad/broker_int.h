@@ -68,6 +68,11 @@ struct broker {
 	/* the delivery pass's reads, as many as dirty holds (deliver.c) */
 	struct store_load *loads;
 	struct deliver_pass *passes;
+	/* queued messages the policy no longer lets go, dead-lettered after
+	 * the reads that found them (deliver.c) */
+	struct held_back *held;
+	size_t n_held, cap_held;
+	bool orphans_due;           /* look for queues of nodes not configured */
 	struct post_row *post;      /* rows waiting for the next batch */
 	size_t n_post, cap_post;
 	size_t n_post_written;      /* of them, written in the open batch */

@@ -5,6 +5,13 @@
  * A delivery pass runs for "dirty" sessions only: a node that said hello,
  * acked, gave credit, or got new mail in this batch. Every second the tick
  * marks all connected sessions dirty so nothing waits on a missed wake-up.
+ *
+ * The policy is checked again before each delivery: a message accepted
+ * before a reload that denies it, moves its recipient address to another
+ * node or removes the address, or before its rule's last day, is not
+ * delivered but dead-lettered (NR031 or NR032), and its sender gets a
+ * FAILED receipt. Queues of nodes no longer configured are found after
+ * every start and reload and settled the same way.
  */
 #include "broker_int.h"
 
@@ -15,6 +22,13 @@
 #include "store.h"
 
 #define PAGE_MAX 256
+
+struct held_back {
+	char message_id[MESSAGE_ID_MAX + 1];
+	char sender_node[NODE_ID_MAX + 1];
+	enum nara_code code;
+	char text[240];
+};
 
 
 void
@@ -82,11 +96,86 @@ page_of(uint32_t credit)
 	return credit > PAGE_MAX ? PAGE_MAX : (int)credit;
 }
 
+/* The policy as it stands now for a queued message: NR_OK, or the code
+ * and text of why it may not go (the configuration changed, or a rule's
+ * last day passed, since it was accepted). */
+static enum nara_code
+policy_now(const struct broker *b, const struct store_msg *m, char *text,
+    size_t len)
+{
+	const struct config_node *dest = config_route(b->cfg, m->recipient);
+
+	if (dest == NULL) {
+		snprintf(text, len, "no node serves %s since the configuration "
+		    "changed; not delivered", m->recipient);
+		return NR_NO_ROUTE;
+	}
+	if (strcmp(dest->id, m->recipient_node) != 0) {
+		snprintf(text, len, "%s is served by node %s since the "
+		    "configuration changed, not by %s; not delivered (send it "
+		    "again)", m->recipient, dest->id, m->recipient_node);
+		return NR_NO_ROUTE;
+	}
+	if (config_authorize(b->cfg, m->sender, m->recipient, m->type,
+	    b->batch_now_ms / 1000) != NR_OK) {
+		snprintf(text, len, "no rule allows %s from %s to %s any longer "
+		    "(the policy changed after it was accepted); not delivered",
+		    message_type_name(m->type), m->sender, m->recipient);
+		return NR_POLICY_DENIED;
+	}
+	return NR_OK;
+}
+
+/* Keep m for dead-lettering after the reads (a read is under way). */
+static int
+hold_back(struct broker *b, const struct store_msg *m, enum nara_code code,
+    const char *text)
+{
+	struct held_back *h;
+
+	if (b->n_held == b->cap_held) {
+		size_t cap = b->cap_held ? b->cap_held * 2 : 16;
+		struct held_back *v = reallocarray(b->held, cap, sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		b->held = v;
+		b->cap_held = cap;
+	}
+	h = &b->held[b->n_held++];
+	snprintf(h->message_id, sizeof(h->message_id), "%s", m->message_id);
+	snprintf(h->sender_node, sizeof(h->sender_node), "%s", m->sender_node);
+	h->code = code;
+	snprintf(h->text, sizeof(h->text), "%s", text);
+	return 0;
+}
+
+/* Dead-letter what the reads held back: the sender gets a FAILED receipt
+ * with the code, the audit a dead_lettered row with the text. */
+static void
+settle_held(struct broker *b)
+{
+	for (size_t i = 0; i < b->n_held; i++) {
+		struct held_back *h = &b->held[i];
+
+		if (store_dead_letter(b->store, h->message_id,
+		    nara_code_id(h->code), h->text, false, "",
+		    b->batch_now_ms / 1000) != 0)
+			continue;   /* the batch failed: read again next time */
+		log_warn("message %s not delivered: %s %s", h->message_id,
+		    nara_code_id(h->code), h->text);
+		broker_mark_node_dirty(b, h->sender_node);
+	}
+	b->n_held = 0;
+}
+
 static int
 on_queued(void *arg, const struct store_msg *m)
 {
 	struct deliver_pass *p = arg;
 	int attempt = m->attempts + 1;
+	enum nara_code code;
+	char why[240];
 	size_t len;
 	uint8_t *data;
 
@@ -94,6 +183,12 @@ on_queued(void *arg, const struct store_msg *m)
 	 * the credit they leave is all messages get */
 	if (p->rcpts >= p->want || session_credit(p->s) == 0)
 		return 1;
+	if ((code = policy_now(p->b, m, why, sizeof(why))) != NR_OK) {
+		if (hold_back(p->b, m, code, why) != 0)
+			return 1;   /* out of memory: not delivered either */
+		p->s->msg_cursor = m->seq;
+		return 0;
+	}
 	data = frame_wrap(NARA__FRAME__KIND_DELIVER, true, m->payload,
 	    m->payload_len, (unsigned)attempt, &len);
 	p->s->msg_cursor = m->seq;
@@ -197,7 +292,69 @@ broker_deliver_dirty(struct broker *b)
 		for (size_t i = 0; i < n; i++)
 			if (v[i].rcpts == v[i].limit || v[i].msgs == v[i].limit)
 				deliver_session(b, pv[i].s);
+	settle_held(b);
 }
+
+/* Nodes holding queued messages but missing from the configuration (a
+ * reload or restart removed them): no session will ever read them. */
+struct orphans {
+	const struct broker *b;
+	char (*node)[NODE_ID_MAX + 1];
+	size_t n, cap;
+};
+
+static int
+on_node_stats(void *arg, const struct store_node_stats *st)
+{
+	struct orphans *o = arg;
+
+	if (st->queued == 0 || config_node_find(o->b->cfg, st->node) != NULL)
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8;
+		void *v = reallocarray(o->node, cap, sizeof(*o->node));
+
+		if (v == NULL)
+			return 1;
+		o->node = v;
+		o->cap = cap;
+	}
+	snprintf(o->node[o->n++], NODE_ID_MAX + 1, "%s", st->node);
+	return 0;
+}
+
+static int
+on_orphan(void *arg, const struct store_msg *m)
+{
+	struct broker *b = arg;
+	char why[240];
+
+	snprintf(why, sizeof(why), "node %s is no longer in the "
+	    "configuration; not delivered", m->recipient_node);
+	return hold_back(b, m, NR_NO_ROUTE, why) == 0 ? 0 : 1;
+}
+
+/* A page of each orphaned queue per tick, until none is left. */
+static void
+settle_orphans(struct broker *b)
+{
+	struct orphans o = { .b = b };
+
+	if (store_node_stats(b->store, on_node_stats, &o) != 0) {
+		free(o.node);
+		return;   /* tried again at the next tick */
+	}
+	for (size_t i = 0; i < o.n; i++) {
+		log_warn("node %s is not configured but has messages queued; "
+		    "dead-lettering them (%s)", o.node[i],
+		    nara_code_id(NR_NO_ROUTE));
+		store_queue_load(b->store, o.node[i], 0, PAGE_MAX, on_orphan, b);
+	}
+	settle_held(b);
+	b->orphans_due = o.n > 0;
+	free(o.node);
+}
+
 
 struct expiry {
 	struct broker *b;
@@ -244,6 +401,8 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 		broker_mark_dirty(b, s);
 	}
 	store_expired_load(b->store, b->batch_now_ms / 1000, 1000, on_expired, &e);
+	if (b->orphans_due)
+		settle_orphans(b);
 	/* Vacuum step, signed chain head, retention prune: the store decides
 	 * what is due. */
 	if (store_maintain(b->store, b->batch_now_ms / 1000, &err) != 0 &&

@@ -332,8 +332,8 @@ Test(extract, extract_is_audited)
 	 * child; the operator as author and in the detail */
 	snprintf(sql, sizeof(sql), "select count(*) from audit where event = "
 	    "'log_extracted' and subject = '%s' and author = 'Revisor Rut' and "
-	    "message_id is null and detail = 'log extract by Revisor Rut: 4 "
-	    "messages, json'", subject);
+	    "message_id is null and detail like 'log extract by Revisor Rut "
+	    "(OS user %% (uid %%)): 4 messages, json'", subject);
 	cr_expect_eq(harness_sql_long(&h, sql), 1);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "detail like '%log extract%' and detail like '%' || subject || "

@@ -42,8 +42,6 @@ doc_format_parse(const char *s, enum doc_format *f)
 int
 doc_operator(const struct opts *o, char *out, size_t len)
 {
-	struct passwd pw, *res = NULL;
-	char buf[1024];
 	size_t n;
 
 	if (o->operator != NULL) {
@@ -61,13 +59,22 @@ doc_operator(const struct opts *o, char *out, size_t len)
 		snprintf(out, len, "%s", o->operator);
 		return 0;
 	}
+	doc_os_user(out, len);
+	return 0;
+}
+
+void
+doc_os_user(char *out, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
 	if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &res) == 0 &&
 	    res != NULL)
 		snprintf(out, len, "%s (uid %lu)", pw.pw_name,
 		    (unsigned long)getuid());
 	else
 		snprintf(out, len, "uid %lu", (unsigned long)getuid());
-	return 0;
 }
 
 /* ---------------------------------------------------------------- CSV */

@@ -67,13 +67,13 @@ format_check(const struct opts *o, enum doc_format *f)
  * made; -1 after saying why (then no document is written). */
 static int
 extract_gather(struct store *st, const char *subject, const char *operator,
-    enum doc_format f, struct msg_lines *lines, int64_t made_ms)
+    bool given, enum doc_format f, struct msg_lines *lines, int64_t made_ms)
 {
 	static const char *const fmt_names[] = { "html", "csv", "json", "pdf" };
 	struct store_audit_filter flt = { .select = STORE_AUDIT_SUBJECT,
 	    .subject = subject };
 	struct nara_err err = { 0 };
-	char detail[400];
+	char detail[400], os_user[200] = "";
 
 	if (store_audit_rows(st, &flt, lines_add_cb, lines, &err) < 0 ||
 	    lines->oom) {
@@ -84,8 +84,13 @@ extract_gather(struct store *st, const char *subject, const char *operator,
 	}
 	/* the pseudonym goes where every row keeps it, so that the child's
 	 * rows (nara-audit subject, the next extract's query) include this */
-	snprintf(detail, sizeof(detail), "log extract by %s: %zu messages, %s",
-	    operator, lines->n, fmt_names[f]);
+	/* A name given with --operator is what the document shows; the row
+	 * also keeps who ran the tool, which the caller cannot choose. */
+	if (given)
+		doc_os_user(os_user, sizeof(os_user));
+	snprintf(detail, sizeof(detail), "log extract by %s%s%s%s: %zu "
+	    "messages, %s", operator, given ? " (OS user " : "", os_user,
+	    given ? ")" : "", lines->n, fmt_names[f]);
 	if (store_audit_subject(st, "log_extracted", subject, operator, detail,
 	    made_ms / 1000, &err) != 0) {
 		tool_error("%s the extract could not be written to the audit "
@@ -120,7 +125,8 @@ cmd_extract(struct opts *o)
 		goto fail;
 	}
 	OPENSSL_cleanse(pn, sizeof(pn));
-	if (extract_gather(st, hex, operator, f, &lines, d.made_ms) != 0)
+	if (extract_gather(st, hex, operator, o->operator != NULL, f, &lines,
+	    d.made_ms) != 0)
 		goto fail;
 	cfg = names_load(o);
 	d.operator = operator;

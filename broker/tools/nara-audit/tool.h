@@ -168,6 +168,8 @@ int doc_pdf(const struct doc *d, const char *path);
 int doc_pdf_available(void);
 /* Who makes a document: --operator, else the OS user as "name (uid N)". */
 int doc_operator(const struct opts *o, char *out, size_t len);
+/* The Unix user running the tool: "NAME (uid N)", or "uid N". */
+void doc_os_user(char *out, size_t len);
 /* Where a document goes: --output (opened before any work, so that a
  * path that cannot be written stops the command before the audit row)
  * or stdout; for PDF the path chromium writes. */

@@ -338,11 +338,11 @@ store_audit_review(struct store *st, const char *message_id,
 
 int
 store_audit_prune(struct store *st, const struct audit_key *key, int64_t before,
-    int64_t max_rows, int64_t now, int64_t *cut_seq, int64_t *deleted,
-    struct nara_err *err)
+    int64_t max_rows, int64_t now, const char *by, int64_t *cut_seq,
+    int64_t *deleted, struct nara_err *err)
 {
-	return st->ops->audit_prune(be_of(st), key, before, max_rows, now, cut_seq,
-	    deleted, err);
+	return st->ops->audit_prune(be_of(st), key, before, max_rows, now, by,
+	    cut_seq, deleted, err);
 }
 
 /* Facts out of rows: the caller's function sees each fact a row records,

@@ -398,11 +398,12 @@ int store_audit_subject(struct store *st, const char *event,
 /* Retention: delete audit rows older than before (epoch seconds), at most
  * max_rows of them (0 = all), and finished messages done before it; a "cut"
  * checkpoint signed with key records the seq and hash of the last deleted
- * row, and the row "audit_pruned" is appended. *cut_seq and *deleted
- * report what was done (0 when nothing was old enough). */
+ * row, and the row "audit_pruned" is appended, naming who pruned (by; NULL
+ * for narad's own retention). *cut_seq and *deleted report what was done
+ * (0 when nothing was old enough). */
 int store_audit_prune(struct store *st, const struct audit_key *key,
-    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
-    int64_t *deleted, struct nara_err *err);
+    int64_t before, int64_t max_rows, int64_t now, const char *by,
+    int64_t *cut_seq, int64_t *deleted, struct nara_err *err);
 
 /* ------------------------------------------------------------------------
  * Reading the audit log (store_sqlite_report.c): nara-audit's reports and

@@ -355,8 +355,8 @@ int store_pg_audit_review(struct store_be *st, const char *message_id,
     const char *reviewer, const char *conclusion, int64_t now,
     struct nara_err *err);
 int store_pg_audit_prune(struct store_be *st, const struct audit_key *key,
-    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
-    int64_t *deleted, struct nara_err *err);
+    int64_t before, int64_t max_rows, int64_t now, const char *by,
+    int64_t *cut_seq, int64_t *deleted, struct nara_err *err);
 int64_t store_pg_audit_rows(struct store_be *st,
     const struct store_audit_filter *f, store_audit_fn fn, void *arg,
     struct nara_err *err);

@@ -231,7 +231,7 @@ maintain_steps(struct store_be *st, int64_t now, struct nara_err *err)
 	}
 	if (st->retention > 0 && now - st->pruned_at >= PRUNE_EVERY) {
 		if (store_sqlite_audit_prune(st, st->signer, now - st->retention,
-		    PRUNE_STEP, now, &cut, &deleted, err) != 0)
+		    PRUNE_STEP, now, NULL, &cut, &deleted, err) != 0)
 			return -1;
 		/* A full step means more is due: come back at the next tick. */
 		if (deleted < PRUNE_STEP)
@@ -408,10 +408,10 @@ delete_where(struct store_be *st, const char *sql, int64_t v)
 
 static int
 prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
-    int64_t now, int64_t cut, const uint8_t hash[AUDIT_HASH_LEN],
+    int64_t now, const char *by, int64_t cut, const uint8_t hash[AUDIT_HASH_LEN],
     int64_t *deleted, struct nara_err *err)
 {
-	char detail[160], day[32];
+	char detail[400], day[32];
 	int64_t msgs;
 
 	if (ckpt_write(st, key, "cut", cut, hash, now, err) != 0)
@@ -426,17 +426,17 @@ prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
 	}
 	st->batch_purged = true;   /* dead letters' payloads went with them */
 	snprintf(detail, sizeof(detail), "audit rows up to seq %lld (%lld rows) "
-	    "and %lld finished messages older than %s", (long long)cut,
+	    "and %lld finished messages older than %s%s%s", (long long)cut,
 	    (long long)*deleted, (long long)msgs, time_format(before, day,
-	    sizeof(day)));
+	    sizeof(day)), by != NULL ? ", by " : "", by != NULL ? by : "");
 	return store_audit_msg(st, "audit_pruned", NULL, NULL, NULL, NULL,
 	    detail, now, err);
 }
 
 int
 store_sqlite_audit_prune(struct store_be *st, const struct audit_key *key,
-    int64_t before, int64_t max_rows, int64_t now, int64_t *cut_seq,
-    int64_t *deleted, struct nara_err *err)
+    int64_t before, int64_t max_rows, int64_t now, const char *by,
+    int64_t *cut_seq, int64_t *deleted, struct nara_err *err)
 {
 	uint8_t hash[AUDIT_HASH_LEN];
 	int rc;
@@ -450,7 +450,7 @@ store_sqlite_audit_prune(struct store_be *st, const struct audit_key *key,
 		return -1;
 	rc = prune_target(st, before, max_rows, cut_seq, hash, err);
 	if (rc == 0 && *cut_seq > 0)
-		rc = prune_rows(st, key, before, now, *cut_seq, hash, deleted,
+		rc = prune_rows(st, key, before, now, by, *cut_seq, hash, deleted,
 		    err);
 	rc = store_leave(st, rc, err);
 	if (rc == 0 && *cut_seq > 0)

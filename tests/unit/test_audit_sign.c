@@ -473,7 +473,7 @@ Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
 	f.st = fx_open(&f, false);
 	/* at most five rows, so the old key's head at seq 9 stays */
 	cr_assert_eq(store_audit_prune(f.st, b.sign, FX_NOW + 1, 5, FX_NOW + 60,
-	    &cut, &deleted, &err), 0, "%s", err.text);
+	    NULL, &cut, &deleted, &err), 0, "%s", err.text);
 	store_free(&f.st);
 	cr_assert_eq(cut, 5);
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
@@ -556,7 +556,7 @@ pruned_store(struct fx *f, struct keys *k, int64_t *cut)
 	/* rows 1-4 at FX_NOW, the rest later: prune what is before FX_NOW+1 */
 	f->st = fx_open(f, false);
 	cr_assert_eq(store_audit_prune(f->st, k->sign, FX_NOW + 1, 0,
-	    FX_NOW + 20, cut, &deleted, &err), 0, "%s", err.text);
+	    FX_NOW + 20, NULL, cut, &deleted, &err), 0, "%s", err.text);
 	cr_expect_gt(*cut, 0);
 	cr_expect_eq(deleted, *cut);
 	cr_expect_eq(fx_sql_int(f, "SELECT min(seq) FROM audit"), *cut + 1);
@@ -639,7 +639,7 @@ Test(audit_sign, prune_needs_a_private_key)
 	keys_make(&f, &k);
 	fx_populate(&f);
 	cr_expect_eq(store_audit_prune(f.st, k.check, FX_NOW + 1, 0, FX_NOW,
-	    &cut, &deleted, &err), -1);
+	    NULL, &cut, &deleted, &err), -1);
 	cr_expect_eq(err.code, NR_CONFIG);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 9);
 	keys_free(&k);
@@ -667,10 +667,13 @@ Test(audit_sign, prune_stops_at_the_first_row_not_yet_old)
 	fx_sql_exec(&f, sql);
 	/* rows 1-5 at FX_NOW (row 3 now later), 6 the ack at FX_NOW + 1 */
 	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 2, 0, FX_NOW + 20,
-	    &cut, &deleted, &err), 0, "%s", err.text);
+	    "revisor (uid 1000)", &cut, &deleted, &err), 0, "%s", err.text);
 	cr_expect_eq(cut, 2);
 	cr_expect_eq(deleted, 2);
 	cr_expect_eq(fx_sql_int(&f, "SELECT min(seq) FROM audit"), 3);
+	/* who pruned is on record; narad's own retention names no one */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'audit_pruned' AND detail LIKE '%, by revisor (uid 1000)'"), 1);
 	/* message 1 acked at FX_NOW + 1: gone; 2 dead at FX_NOW + 2 and 3
 	 * queued: kept */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
@@ -680,7 +683,7 @@ Test(audit_sign, prune_stops_at_the_first_row_not_yet_old)
 	/* the row in the way aged: the next prune goes past it, to the end
 	 * of what is old by then */
 	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
-	    200, &cut, &deleted, &err), 0, "%s", err.text);
+	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
 	cr_expect_gt(cut, 9);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
 	keys_free(&k);

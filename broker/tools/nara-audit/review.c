@@ -315,7 +315,7 @@ cmd_prune(struct opts *o)
 	struct audit_key *key = NULL;
 	struct store *st;
 	int64_t cut, deleted, now = (int64_t)time(NULL);
-	char day[32];
+	char day[32], by[200];
 	int rc = EXIT_USAGE;
 
 	if (o->before == 0 || o->before > now) {
@@ -325,11 +325,12 @@ cmd_prune(struct opts *o)
 	}
 	if ((st = tool_open_store(o, true, false)) == NULL)
 		return rc;
+	doc_os_user(by, sizeof(by));   /* named in the audit_pruned row */
 	if (o->sign_path == NULL) {
 		tool_error("%s prune needs the signing key (--sign-key FILE or "
 		    "signing_key in the config)", nara_code_id(NR_USAGE));
 	} else if ((key = audit_key_load_private(o->sign_path, &err)) == NULL ||
-	    store_audit_prune(st, key, o->before, 0, now, &cut, &deleted,
+	    store_audit_prune(st, key, o->before, 0, now, by, &cut, &deleted,
 	    &err) != 0) {
 		tool_error("%s %s", nara_code_id(err.code), err.text);
 	} else {

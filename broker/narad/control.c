@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,24 @@
 #include "log.h"
 #include "validate.h"
 
-/* Requests are a command name and an id or address: 4 KiB is plenty, and
- * a bound keeps a confused client from making narad parse megabytes. */
+/* Requests are a command name and an id or address: 4 KiB is plenty. It
+ * is libzmq's ZMQ_MAXMSGSIZE on both sockets, so a larger frame closes its
+ * connection when its header arrives, before libzmq buffers any of it: the
+ * read-only socket is open to every local user. */
 #define CONTROL_MAX_REQUEST 4096
+/*
+ * Requests libzmq queues per connection before it stops reading from it:
+ * naractl has one in flight, and a peer pipelining more waits in its own
+ * memory, not narad's.
+ *
+ * Neither bound covers a message of endless parts, each under the size
+ * bound: libzmq counts a message against the HWM only when its last part
+ * has arrived, and keeps the parts out of zmq_msg_recv's reach until then,
+ * so narad can neither see nor refuse them. Only a reader of the raw
+ * connection (as the TLS front reads ZMTP) could; until there is one, the
+ * read-only socket should stay off where local users are not trusted.
+ */
+#define CONTROL_RCVHWM 4
 /* A queue listing is for a person or a script looking at one backlog; the
  * store may hold 100,000 messages for an offline unit. */
 #define QUEUE_LIMIT_DEFAULT 100
@@ -555,13 +571,6 @@ on_request(void *rep, void *arg)
 			while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, rep, 0) >= 0)
 				;
 			reply = control_handle(c, "", 0);
-		} else if (zmq_msg_size(&msg) > CONTROL_MAX_REQUEST) {
-			struct nara_err err;
-			nara_err_set(&err, NR_TOO_LARGE, NULL, "request larger "
-			    "than %d bytes", CONTROL_MAX_REQUEST);
-			log_info("control: refused request: %s %s",
-			    nara_code_id(err.code), err.text);
-			reply = reply_error(NULL, &err);
 		} else {
 			reply = control_handle(c, zmq_msg_data(&msg),
 			    zmq_msg_size(&msg));
@@ -583,7 +592,8 @@ control_bind(struct control *c)
 {
 	const char *path = c->endpoint + 6;
 	mode_t mode = c->read_only ? 0666 : 0660, old;
-	int linger = 0, rc;
+	int64_t max_request = CONTROL_MAX_REQUEST;
+	int linger = 0, hwm = CONTROL_RCVHWM, rc;
 
 	if (strncmp(c->endpoint, "ipc://", 6) != 0 || path[0] == '\0') {
 		log_error("control endpoint %s: only ipc:// is allowed (file "
@@ -591,6 +601,15 @@ control_bind(struct control *c)
 		return -1;
 	}
 	zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof(linger));
+	/* Set before the bind: a connection takes the options of its socket
+	 * when it is accepted. */
+	if (zmq_setsockopt(c->rep, ZMQ_MAXMSGSIZE, &max_request,
+	    sizeof(max_request)) != 0 || zmq_setsockopt(c->rep, ZMQ_RCVHWM,
+	    &hwm, sizeof(hwm)) != 0) {
+		log_error("control socket %s: request bounds not set: %s",
+		    c->endpoint, zmq_strerror(errno));
+		return -1;
+	}
 	/* libzmq creates the socket file during zmq_bind in this thread: the
 	 * umask gives it the right mode from the start, chmod makes sure. */
 	old = umask(~mode & 0777);

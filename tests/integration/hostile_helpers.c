@@ -385,20 +385,30 @@ narad_alive(struct harness *h)
 }
 
 long
-narad_rss_kib(const struct harness *h)
+narad_status_kib(const struct harness *h, const char *field)
 {
-	char path[64], line[256];
-	long kib = -1;
+	char path[64], line[256], name[32];
+	long kib;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%31[^:]: %ld kB", name, &kib) == 2 &&
+		    strcmp(name, field) == 0) {
+			fclose(f);
+			return kib;
+		}
+	}
 	fclose(f);
-	return kib;
+	return -1;
+}
+
+long
+narad_rss_kib(const struct harness *h)
+{
+	return narad_status_kib(h, "VmRSS");
 }
 
 int

@@ -59,5 +59,8 @@ bool fd_closed(int fd, int timeout_ms);
 bool narad_alive(struct harness *h);
 /* narad's resident set in KiB, -1 when it cannot be read. */
 long narad_rss_kib(const struct harness *h);
+/* A "kB" line of narad's /proc/PID/status (VmRSS, VmHWM: its peak), -1
+ * when it cannot be read. */
+long narad_status_kib(const struct harness *h, const char *field);
 
 #endif

@@ -39,6 +39,10 @@
  * read-only socket should stay off where local users are not trusted.
  */
 #define CONTROL_RCVHWM 4
+/* Requests answered per turn of the event loop: peers pipelining requests
+ * on the read-only socket must not keep the loop from the nodes' traffic,
+ * the other socket and the HTTP listener. */
+#define CONTROL_BATCH 4
 /* A queue listing is for a person or a script looking at one backlog; the
  * store may hold 100,000 messages for an offline unit. */
 #define QUEUE_LIMIT_DEFAULT 100
@@ -59,6 +63,10 @@ struct control {
 	void *zctx;
 	void *rep;
 	struct evzmq *watch;
+	/* After a full batch the watch is held and this zero timer releases
+	 * it: evzmq's own re-arm would run the next batch in the same turn of
+	 * the loop, before libevent polls the other descriptors again. */
+	struct event *resume;
 	/* Who sent the request being handled: "user (uid N, pid P)" from the
 	 * kernel's SO_PEERCRED, as libzmq reports it for an ipc peer. */
 	char operator[128];
@@ -553,17 +561,29 @@ control_operator_name(const char *peer_address, char *out, size_t len)
 		snprintf(out, len, "uid %lu (pid %lu)", uid, pid);
 }
 
-/* REP: strictly one reply per request, sent before the next is read. */
+static void
+on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct control *c = arg;
+
+	evzmq_hold(c->watch, false);
+}
+
+/* REP: strictly one reply per request, sent before the next is read. At
+ * most CONTROL_BATCH per turn of the loop; then c->resume. */
 static void
 on_request(void *rep, void *arg)
 {
+	static const struct timeval now = { 0, 0 };
 	struct control *c = arg;
 	zmq_msg_t msg;
 	json_t *reply;
 	char *out;
+	int n;
 
 	zmq_msg_init(&msg);
-	while (zmq_msg_recv(&msg, rep, ZMQ_DONTWAIT) >= 0) {
+	for (n = 0; n < CONTROL_BATCH &&
+	    zmq_msg_recv(&msg, rep, ZMQ_DONTWAIT) >= 0; n++) {
 		control_operator_name(zmq_msg_gets(&msg, "Peer-Address"),
 		    c->operator, sizeof(c->operator));
 		if (zmq_msg_more(&msg)) {
@@ -582,6 +602,8 @@ on_request(void *rep, void *arg)
 		free(out);
 	}
 	zmq_msg_close(&msg);
+	if (n == CONTROL_BATCH && evtimer_add(c->resume, &now) == 0)
+		evzmq_hold(c->watch, true);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -643,6 +665,7 @@ control_new(struct event_base *base, const struct ops_view *view,
 	    (c->zctx = zmq_ctx_new()) == NULL ||
 	    (c->rep = zmq_socket(c->zctx, ZMQ_REP)) == NULL ||
 	    control_bind(c) != 0 ||
+	    (c->resume = evtimer_new(base, on_resume, c)) == NULL ||
 	    (c->watch = evzmq_new(base, c->rep, on_request, c)) == NULL)
 		goto fail;
 	log_info("control socket %s%s", endpoint, read_only ? " (read-only)" : "");
@@ -660,6 +683,8 @@ control_free(struct control **cp)
 	if (c == NULL)
 		return;
 	evzmq_free(&c->watch);
+	if (c->resume != NULL)
+		event_free(c->resume);
 	if (c->rep != NULL)
 		zmq_close(c->rep);
 	if (c->zctx != NULL)

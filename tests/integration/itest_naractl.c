@@ -779,3 +779,82 @@ Test(naractl, oversized_request_not_buffered)
 	harness_stop(&ops_h, SIGTERM);
 	harness_cleanup(&ops_h);
 }
+
+/* DEALERs on the read-only socket, each with requests pipelined: several,
+ * so that narad always has one of them waiting whatever it reads ahead
+ * per connection. */
+#define FLOOD_PEERS 32
+struct flood {
+	void *ctx, *s[FLOOD_PEERS];
+	int sent, answered;
+};
+
+static void
+flood_start(struct flood *fl, const char *ep, int per_peer)
+{
+	const char *req = "{\"command\": \"status\"}";
+	int unbounded = 0, linger = 0;
+
+	fl->ctx = zmq_ctx_new();
+	fl->sent = fl->answered = 0;
+	for (int i = 0; i < FLOOD_PEERS; i++) {
+		cr_assert_not_null(fl->s[i] = zmq_socket(fl->ctx, ZMQ_DEALER));
+		/* every request goes out, every reply is taken in, unread */
+		zmq_setsockopt(fl->s[i], ZMQ_SNDHWM, &unbounded, sizeof(int));
+		zmq_setsockopt(fl->s[i], ZMQ_RCVHWM, &unbounded, sizeof(int));
+		zmq_setsockopt(fl->s[i], ZMQ_LINGER, &linger, sizeof(int));
+		cr_assert_eq(zmq_connect(fl->s[i], ep), 0);
+	}
+	for (int k = 0; k < per_peer; k++) {
+		for (int i = 0; i < FLOOD_PEERS; i++, fl->sent++) {
+			cr_assert(zmq_send(fl->s[i], "", 0, ZMQ_SNDMORE) == 0);
+			cr_assert(zmq_send(fl->s[i], req, strlen(req), 0) ==
+			    (int)strlen(req));
+		}
+	}
+}
+
+/* Count the replies arrived so far; true once there is at least one. */
+static bool
+flood_answered(void *arg)
+{
+	struct flood *fl = arg;
+	zmq_msg_t msg;
+
+	zmq_msg_init(&msg);
+	for (int i = 0; i < FLOOD_PEERS; i++)
+		while (zmq_msg_recv(&msg, fl->s[i], ZMQ_DONTWAIT) >= 0)
+			if (!zmq_msg_more(&msg))
+				fl->answered++;
+	zmq_msg_close(&msg);
+	return fl->answered > 0;
+}
+
+static void
+flood_stop(struct flood *fl)
+{
+	for (int i = 0; i < FLOOD_PEERS; i++)
+		zmq_close(fl->s[i]);
+	zmq_ctx_term(fl->ctx);
+}
+
+/* Requests pipelined on the read-only socket are served a few at a time:
+ * an operator's naractl on the other socket is answered while the flood is
+ * still being served, not after it. */
+Test(naractl, pipelined_requests_do_not_hold_the_loop)
+{
+	struct flood fl;
+	char ep[128], out[4096], err[1024];
+
+	start_with_read_only(ep, sizeof(ep));
+	flood_start(&fl, ep, 1000);
+	cr_assert(harness_wait(flood_answered, &fl, 20000), "flood not served");
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 30 status"),
+	    0, "%s", err);
+	(void)flood_answered(&fl);
+	cr_expect_lt(fl.answered, fl.sent, "naractl answered only after all %d "
+	    "pipelined requests", fl.sent);
+	flood_stop(&fl);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}

@@ -1,15 +1,22 @@
 /*
  * test_control.c — narad's control socket: the operator named in audit
- * rows comes from the kernel's peer credentials and nothing else.
+ * rows comes from the kernel's peer credentials and nothing else, and
+ * requests pipelined by its peers are answered a few per turn of the event
+ * loop.
  */
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <event2/event.h>
+#include <zmq.h>
 
 #include "control.h"
+#include "harness.h"
+#include "log.h"
 
 Test(control, operator_from_ipc_peer_credentials)
 {
@@ -43,4 +50,72 @@ Test(control, operator_unknown_for_other_addresses)
 	cr_expect_str_eq(out, "unknown peer");
 	control_operator_name(":x:1:2", out, sizeof(out));
 	cr_expect_str_eq(out, "unknown peer");
+}
+
+#define PIPELINING_PEERS 8
+#define PIPELINED 16               /* requests of each peer */
+
+/* Lines of f holding needle. */
+static int
+lines_with(FILE *f, const char *needle)
+{
+	char line[1200];
+	int n = 0;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	return n;
+}
+
+/* A standby's control socket refuses "nodes" without the broker and logs
+ * each refusal: the log says how many requests each turn of the loop
+ * answered. At most 4 per turn, however many wait; all answered in the
+ * end. */
+Test(control, a_few_pipelined_requests_per_turn_of_the_loop)
+{
+	const char *req = "{\"command\": \"nodes\"}";
+	struct event_base *base = event_base_new();
+	struct ops_view standby = { 0 };
+	void *ctx = zmq_ctx_new(), *peer[PIPELINING_PEERS];
+	struct control *c;
+	int64_t deadline = harness_ms_now() + 20000;
+	int done = 0, turn, saved = dup(2), linger = 0;
+	FILE *log = tmpfile();
+	char ep[128];
+
+	cr_assert(base != NULL && ctx != NULL && log != NULL && saved >= 0);
+	snprintf(ep, sizeof(ep), "ipc:///tmp/nara-ctl-unit-%d.sock",
+	    (int)getpid());
+	log_init("test", LOG_LVL_INFO, false);
+	cr_assert(dup2(fileno(log), 2) == 2);
+	c = control_new(base, &standby, ep, true, NULL);
+	cr_assert_not_null(c);
+	for (int i = 0; i < PIPELINING_PEERS; i++) {
+		cr_assert_not_null(peer[i] = zmq_socket(ctx, ZMQ_DEALER));
+		zmq_setsockopt(peer[i], ZMQ_LINGER, &linger, sizeof(linger));
+		cr_assert_eq(zmq_connect(peer[i], ep), 0);
+		for (int k = 0; k < PIPELINED; k++) {
+			cr_assert(zmq_send(peer[i], "", 0, ZMQ_SNDMORE) == 0);
+			cr_assert(zmq_send(peer[i], req, strlen(req), 0) > 0);
+		}
+	}
+	while (done < PIPELINING_PEERS * PIPELINED &&
+	    harness_ms_now() < deadline) {
+		cr_assert_eq(event_base_loop(base, EVLOOP_ONCE), 0);
+		turn = lines_with(log, "control: refused nodes") - done;
+		cr_expect_leq(turn, 4, "%d requests answered in one turn of "
+		    "the loop", turn);
+		done += turn;
+	}
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	cr_expect_eq(done, PIPELINING_PEERS * PIPELINED);
+	for (int i = 0; i < PIPELINING_PEERS; i++)
+		zmq_close(peer[i]);
+	control_free(&c);
+	zmq_ctx_term(ctx);
+	event_base_free(base);
+	fclose(log);
 }

@@ -49,10 +49,48 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/*
+ * text into out (len bytes, NUL-terminated, cut when full) with control
+ * characters written as escapes: \n, \r, \t, or \xNN for the other C0
+ * characters and DEL. Log lines carry values that peers chose (a command
+ * name, a node id, a path); a newline in one would start a line of its own
+ * that reads as narad's, and journald and log readers split on it.
+ */
+static void
+log_escape(char *out, size_t len, const char *text)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)text;
+	char esc[5];
+	size_t o = 0, n;
+
+	for (; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p != 0x7f) {
+			esc[0] = (char)*p;
+			n = 1;
+		} else if (*p == '\n' || *p == '\r' || *p == '\t') {
+			esc[0] = '\\';
+			esc[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+			n = 2;
+		} else {
+			esc[0] = '\\';
+			esc[1] = 'x';
+			esc[2] = hex[*p >> 4];
+			esc[3] = hex[*p & 0xf];
+			n = 4;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+}
+
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
+	char text[1024], line[1024];
 	int n;
 
 	if (level > log_level)
@@ -65,7 +103,8 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		    (long)getpid(), level_names[level]);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	log_escape(line + n, sizeof(line) - (size_t)n, text);
 	fprintf(stderr, "%s\n", line);
 }
 

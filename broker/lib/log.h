@@ -4,6 +4,8 @@
  * Lines look like "narad[1234]: warning: text". Under systemd, journald reads
  * the "<N>" priority prefix that log_init(.., true) adds. Clinical content
  * must never be passed to these functions: log ids, codes and addresses only.
+ * Control characters in the text (a newline in a value a peer sent) are
+ * written as escapes (\n, \x1b), so every call is exactly one line.
  */
 #ifndef NARA_LOG_H
 #define NARA_LOG_H

@@ -476,7 +476,8 @@ cmd_find(const char *name)
 }
 
 /* Parse, look up, check the socket's rights, run. Every refusal is logged
- * with its code so that a misbehaving script shows in the journal. */
+ * with its code and the peer so that a misbehaving script shows in the
+ * journal with its user. */
 json_t *
 control_handle(struct control *c, const char *text, size_t len)
 {
@@ -519,8 +520,10 @@ control_handle(struct control *c, const char *text, size_t len)
 	json_decref(req);
 	return reply;
 fail:
-	log_info("control: refused %s: %s %s", name ? name : "request",
-	    nara_code_id(err.code), err.text);
+	/* name is the peer's text: log.c escapes what could break the line */
+	log_info("control: refused %s by %s on %s: %s %s", name ? name :
+	    "request", c->operator, c->endpoint, nara_code_id(err.code),
+	    err.text);
 	reply = reply_error(cmd ? cmd->name : NULL, &err);
 	json_decref(req);
 	return reply;

@@ -564,6 +564,7 @@ expect_refusal(const char *req, const char *code, const char *text)
 
 Test(naractl, control_protocol_errors)
 {
+	char want[256];
 	json_t *j;
 
 	ops_start(NULL);
@@ -583,8 +584,20 @@ Test(naractl, control_protocol_errors)
 	j = raw_request(NULL, "{\"command\": \"status\"}", 21, true);
 	cr_expect_str_eq(json_string_value(json_object_get(j, "code")), "NR024");
 	json_decref(j);
-	/* every refusal is logged, and narad still answers */
-	cr_expect_eq(harness_log_count(&ops_h, "control: refused"), 10);
+	/* a newline in the command cannot forge a line of narad's log: it
+	 * stays in the refusal's line, escaped */
+	expect_refusal("{\"command\": \"x\\nnarad[1]: info: control: retry "
+	    "requested on ipc://c.sock by alice\"}", "NR072", "unknown command");
+	snprintf(want, sizeof(want), "control: refused x\\nnarad[1]: info: "
+	    "control: retry requested on ipc://c.sock by alice by %s (uid %u, "
+	    "pid %d) on ipc://", getpwuid(getuid())->pw_name,
+	    (unsigned)getuid(), (int)getpid());
+	cr_expect_eq(harness_log_count(&ops_h, want), 1, "no line %s", want);
+	/* every refusal is logged with its peer, and narad still answers */
+	cr_expect_eq(harness_log_count(&ops_h, "control: refused"), 11);
+	snprintf(want, sizeof(want), "by %s (uid %u, pid %d) on ipc://",
+	    getpwuid(getuid())->pw_name, (unsigned)getuid(), (int)getpid());
+	cr_expect_eq(harness_log_count(&ops_h, want), 11);
 	j = raw_request(NULL, "{\"command\": \"status\"}", 21, false);
 	cr_expect(json_is_true(json_object_get(j, "ok")));
 	json_decref(j);

@@ -1,7 +1,8 @@
 /*
  * test_log.c — log_limited: at most LOG_LIMIT_BURST lines about one subject
  * per LOG_LIMIT_SECONDS, and the next line written says how many were left
- * out.
+ * out; every call writes one line, whatever control characters its values
+ * hold.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ release(void)
 }
 
 TestSuite(log_limited, .init = capture, .fini = release);
+TestSuite(log_lines, .init = capture, .fini = release);
 
 /* Lines of the captured output holding needle. */
 static int
@@ -90,4 +92,42 @@ Test(log_limited, subjects_are_limited_apart)
 	}
 	cr_expect_eq(lines_with("about peer a"), LOG_LIMIT_BURST);
 	cr_expect_eq(lines_with("about peer b"), LOG_LIMIT_BURST);
+}
+
+/* A command name a peer sent with a newline: one line, the newline shown
+ * as \n, no line of its own that reads as narad's. */
+Test(log_lines, newline_in_a_value_cannot_start_a_line)
+{
+	log_info("control: refused %s: NR072", "x\ntest[1]: info: control: "
+	    "retry requested by alice");
+	cr_expect_eq(lines_with(""), 1);
+	cr_expect_eq(lines_with("refused x\\ntest[1]: info: control: retry "
+	    "requested by alice: NR072"), 1);
+}
+
+Test(log_lines, control_characters_escaped_text_kept)
+{
+	log_warn("a\rb\tc\x1b[2Jd\x7f" "e\x01" "f G\xc3\xb6teborg \\n");
+	cr_expect_eq(lines_with(""), 1);
+	cr_expect_eq(lines_with("a\\rb\\tc\\x1b[2Jd\\x7fe\\x01f G\xc3\xb6teborg "
+	    "\\n"), 1);
+}
+
+/* A long value is cut, never an escape in the middle. */
+Test(log_lines, long_text_cut_between_escapes)
+{
+	char text[2000], line[1200];
+	size_t n;
+
+	memset(text, '\n', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	log_error("%s", text);
+	fflush(stderr);
+	rewind(out);
+	cr_assert_not_null(fgets(line, sizeof(line), out));
+	n = strlen(line);
+	cr_assert(n > 2 && line[n - 1] == '\n', "%s", line);
+	cr_expect_eq(line[n - 2], 'n');
+	cr_expect_eq(line[n - 3], '\\');
+	cr_expect_eq(lines_with(""), 1);
 }

@@ -130,12 +130,17 @@ batch_refuse_accepted(struct broker *b, const struct nara_err *err)
 	free(keep.v);
 }
 
-void
+int
 broker_audit_event(struct broker *b, const char *event, const char *detail)
 {
+	int rc;
+
 	broker_batch_begin(b);
-	store_audit_event(b->store, event, NULL, detail, b->batch_now_ms / 1000);
+	rc = store_audit_event(b->store, event, NULL, detail,
+	    b->batch_now_ms / 1000);
 	broker_batch_end(b);
+	/* the batch may commit without the row, or not at all */
+	return rc == 0 && b->metrics.last_ok ? 0 : -1;
 }
 
 void

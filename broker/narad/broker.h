@@ -46,8 +46,10 @@ const struct config *broker_config(const struct broker *b);
  * with status 1, as when the store is refused at start. */
 bool broker_store_damaged(const struct broker *b);
 /* Write one audit event that is not about a message ("config_reloaded",
- * "broker_started", ...) in a batch of its own. */
-void broker_audit_event(struct broker *b, const char *event, const char *detail);
+ * "broker_started", ...) in a batch of its own. 0 once the row is
+ * committed; -1 when it is not (the store said why in the log), for an
+ * action that must not happen without its row. */
+int broker_audit_event(struct broker *b, const char *event, const char *detail);
 /* The same with the node it concerns and a catalogue code ("NR060"); node
  * and code may be NULL. */
 void broker_audit_coded(struct broker *b, const char *event, const char *node,

@@ -410,14 +410,20 @@ cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 
 /* The audit row says the reload came over the control socket, which one
  * and from whom; the reload itself then audits config_reloaded or
- * config_refused. */
+ * config_refused. No row, no reload: the change would be on record
+ * without the operator who asked for it. */
 static json_t *
 cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 {
 	char detail[320];
 
 	snprintf(detail, sizeof(detail), "%s by %s", c->endpoint, c->operator);
-	broker_audit_event(c->view.broker, "control_reload", detail);
+	if (broker_audit_event(c->view.broker, "control_reload", detail) != 0) {
+		nara_err_set(err, NR_STORE_FAILED, NULL, "the reload could not "
+		    "be audited: not reloaded, the running configuration is "
+		    "kept (see narad's log)");
+		return NULL;
+	}
 	if (c->hooks.reload == NULL || c->hooks.reload(c->hooks.arg) != 0) {
 		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
 		    "the running one is kept (see narad's log)");

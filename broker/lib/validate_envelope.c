@@ -643,18 +643,14 @@ envelope_attachments(const Nara__Envelope *env, const struct validate_limits *li
 	return 0;
 }
 
-/* Step 6: every text field, the encoded size, then the attachments. The
- * walk runs first: it also refuses NULL list entries before packing. */
+/* Step 6: the encoded size, then the attachments (the text walk ran
+ * before every step, and it refuses NULL list entries before packing). */
 static int
 envelope_sizes(const Nara__Envelope *env, const struct validate_limits *lim,
     struct nara_err *err)
 {
-	struct text_walk walk = { .root = "envelope", .lim = lim, .err = err };
-	size_t packed;
+	size_t packed = protobuf_c_message_get_packed_size(&env->base);
 
-	if (walk_message(&walk, &env->base) != 0)
-		return -1;
-	packed = protobuf_c_message_get_packed_size(&env->base);
 	if (packed > lim->max_message_bytes)
 		return nara_err_set(err, NR_TOO_LARGE, "envelope",
 		    "%zu bytes encoded, at most %zu allowed", packed,
@@ -662,7 +658,19 @@ envelope_sizes(const Nara__Envelope *env, const struct validate_limits *lim,
 	return envelope_attachments(env, lim, err);
 }
 
-/* Steps 2-6 of PROTOCOL.md section 5 in order; the first failure wins.
+/* Every text field: UTF-8 without control characters (NR019), at most
+ * max_text_bytes (NR020); step 1 of PROTOCOL.md section 5. */
+static int
+envelope_text(const Nara__Envelope *env, const struct validate_limits *lim,
+    struct nara_err *err)
+{
+	struct text_walk walk = { .root = "envelope", .lim = lim, .err = err };
+
+	return walk_message(&walk, &env->base);
+}
+
+/* The text of step 1, then steps 2-6 of PROTOCOL.md section 5 in order;
+ * the first failure wins.
  * now = 0 skips the checks against the clock (created ahead, expired);
  * lim = NULL means the documented defaults. */
 int
@@ -677,7 +685,8 @@ validate_envelope(const Nara__Envelope *env, const struct validate_limits *lim,
 		validate_limits_default(&defaults);
 		lim = &defaults;
 	}
-	if (envelope_header(env, err) != 0 ||
+	if (envelope_text(env, lim, err) != 0 ||
+	    envelope_header(env, err) != 0 ||
 	    envelope_times(env, now, err) != 0 ||
 	    envelope_legal_basis(env, err) != 0 ||
 	    envelope_participation(env, err) != 0 ||

@@ -571,6 +571,19 @@ Test(size, invalid_utf8_refused)
 	    "Åsa Öberg \xf0\x9f\x98\x80 \xe2\x82\xac");
 }
 
+/* The text check is step 1 (PROTOCOL.md section 5): bad text beside a
+ * missing required field is NR019, not NR010. (It ran last.) */
+Test(size, text_is_checked_before_the_required_fields)
+{
+	Nara__Envelope *e = fx_envelope(&fx, REFERRAL);
+
+	fx.author.name = pb_str("Anna \xc3");
+	e->created = NULL;
+	fx_refused(e, NR_BAD_VALUE, "envelope.author.name");
+	fx.author.name = pb_str("Anna");
+	fx_refused(e, NR_MISSING_FIELD, "envelope.created");
+}
+
 Test(size, control_characters_refused)
 {
 	static const char *const bad[] = {

@@ -419,8 +419,9 @@ enum store_audit_select {
 	STORE_AUDIT_ALL,      /* every row */
 	STORE_AUDIT_MATCH,    /* time in [from_ms, to_ms) and the filters */
 	STORE_AUDIT_MESSAGE,  /* the rows about message_id (trace) */
-	STORE_AUDIT_SUBJECT,  /* rows with subject, and the rows of the
-	                       * messages any of them names */
+	STORE_AUDIT_SUBJECT,  /* rows with subject, and the rows without
+	                       * any subject of the messages the child's
+	                       * rows (refusals aside) name */
 	STORE_AUDIT_SEQ,      /* the row seq, if it is there */
 };
 

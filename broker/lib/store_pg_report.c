@@ -95,9 +95,12 @@ rows_sql(const struct store_audit_filter *f, struct pg_params *p)
 		    "WHERE message_id = $1) OR message_id = $1 ORDER BY seq";
 	case STORE_AUDIT_SUBJECT:
 		pg_param_text(p, f->subject);
-		return SELECT_ROWS "WHERE subject = $1 OR message_id IN (SELECT "
-		    "message_id FROM audit WHERE subject = $1 AND message_id IS "
-		    "NOT NULL) ORDER BY seq";
+		/* as the SQLite store's (SUBJECT_WHERE there): no row is
+		 * the child's by a message id alone */
+		return SELECT_ROWS "WHERE subject = $1 OR (subject IS NULL AND "
+		    "message_id IN (SELECT message_id FROM audit WHERE subject = "
+		    "$1 AND event <> 'rejected' AND message_id IS NOT NULL)) "
+		    "ORDER BY seq";
 	case STORE_AUDIT_SEQ:
 		pg_param_int(p, f->seq);
 		return SELECT_ROWS "WHERE seq = $1::bigint";

@@ -24,6 +24,18 @@
 #define TRACE_INDEXED "WHERE msg_seq = (SELECT seq FROM messages WHERE " \
 	"message_id = ?1) OR (msg_seq IS NULL AND message_id = ?1) ORDER BY seq"
 
+/*
+ * The rows about one child: those carrying its pseudonym, and those about
+ * one of its messages that carry no pseudonym at all (a review's row). A
+ * message id alone does not say whose a row is: a refused submission is
+ * written with its own id and its own child's pseudonym, and may reuse the
+ * id of another child's message (NR033). So no id is taken from a refusal,
+ * and no row naming another child is taken for an id.
+ */
+#define SUBJECT_WHERE "WHERE subject = ?1 OR (subject IS NULL AND " \
+	"message_id IN (SELECT message_id FROM audit WHERE subject = ?1 AND " \
+	"event <> 'rejected' AND message_id IS NOT NULL))"
+
 #define CKPT_SQL "SELECT kind, seq, hash, time, signature, key_fingerprint " \
 	"FROM checkpoints WHERE kind = ?1 ORDER BY seq, id"
 
@@ -135,9 +147,7 @@ rows_prepare(struct store_be *st, const struct store_audit_filter *f)
 	case STORE_AUDIT_MESSAGE:
 		return trace_prepare(st, f->message_id);
 	case STORE_AUDIT_SUBJECT:
-		s = prepare(st, SELECT_ROWS "WHERE subject = ?1 OR message_id "
-		    "IN (SELECT message_id FROM audit WHERE subject = ?1 AND "
-		    "message_id IS NOT NULL) ORDER BY seq");
+		s = prepare(st, SELECT_ROWS SUBJECT_WHERE " ORDER BY seq");
 		if (s != NULL)
 			sqlite3_bind_text(s, 1, f->subject, -1, SQLITE_STATIC);
 		return s;

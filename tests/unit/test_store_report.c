@@ -189,6 +189,40 @@ Test(store_report, message_subject_and_seq_selections)
 	fx_fini(&f);
 }
 
+/* A second child, whose submission reuses the id of the first child's
+ * delivered message 1 and is refused (NR033): the refusal is written with
+ * that id and the second child's pseudonym. Neither child's rows may show
+ * the other's: the id alone does not say whose a row is. The review of
+ * message 1 (a row with its id and no subject) stays the first child's. */
+Test(store_report, subject_rows_of_a_reused_id_stay_with_their_child)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store_audit_filter s = { .select = STORE_AUDIT_SUBJECT };
+	struct nara_err err = { 0 };
+	struct seen w = { 0 };
+	char got[256], a[65], b[65];
+
+	fx_init(&f);
+	fx_populate(&f);
+	fx_msg(&x, 1, FX_BUP)->personal_number = "201902140621";
+	cr_assert_eq(store_audit_rejected(f.st, &x.m, "kommun-1480", "NR033",
+	    "message_id already used", FX_NOW + 4), 0);
+	cr_assert_eq(store_audit_review(f.st, x.m.message_id, "granskare-1",
+	    "access justified", FX_NOW + 5, &err), 0, "%s", err.text);
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, a), 0);
+	cr_assert_eq(store_pseudonym(f.st, "201902140621", b), 0);
+	s.subject = b;
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "10", "the second child's refusal only");
+	s.subject = a;
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "1,2,3,5,6,6,6,7,8,9,11", "the first child's "
+	    "messages whole with the review, not the other child's refusal");
+	cr_expect_str_eq(w.event[10], "log_reviewed");
+	fx_fini(&f);
+}
+
 /* A row about the child (the log extract's): subject and author where
  * every row keeps them, no message; a selection by subject finds it, one
  * by message does not, and the chain still verifies. */

@@ -242,6 +242,11 @@ void store_sign_final(struct store_be *st);
  * (store_sqlite_ckpt.c), as they were before the batch. */
 void store_upkeep_save(struct store_be *st);
 void store_upkeep_restore(struct store_be *st);
+/* Whether the store has its checkpoints table: 1, 0 for a store from
+ * before checkpoints (opened read-only, so not migrated), -1 when its
+ * schema cannot be read. Only an answer of 0 may be taken for "no
+ * checkpoints": a damaged schema must not read as an unsigned log. */
+int store_ckpt_table(struct store_be *st);
 /* The newest retention cut (seq 0 and a zero hash when none). */
 int store_cut_load(struct store_be *st, int64_t *seq,
     uint8_t hash[AUDIT_HASH_LEN]);

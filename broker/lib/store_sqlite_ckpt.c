@@ -48,6 +48,19 @@ query_one(sqlite3 *db, const char *sql)
 }
 
 int
+store_ckpt_table(struct store_be *st)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, "SELECT 1 FROM sqlite_master "
+	    "WHERE type = 'table' AND name = 'checkpoints'", -1, &s, NULL);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
 store_cut_load(struct store_be *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 {
 	sqlite3_stmt *s = NULL;
@@ -55,9 +68,8 @@ store_cut_load(struct store_be *st, int64_t *seq, uint8_t hash[AUDIT_HASH_LEN])
 
 	*seq = 0;
 	memset(hash, 0, AUDIT_HASH_LEN);
-	if (query_one(st->db, "SELECT 1 FROM sqlite_master WHERE type = "
-	    "'table' AND name = 'checkpoints'") != 1)
-		return 0;   /* a store from before checkpoints, opened read-only */
+	if ((rc = store_ckpt_table(st)) <= 0)
+		return rc;   /* 0: a store from before checkpoints, read-only */
 	rc = sqlite3_prepare_v2(st->db, "SELECT seq, hash FROM checkpoints "
 	    "WHERE kind = 'cut' ORDER BY seq DESC LIMIT 1", -1, &s, NULL);
 	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&

@@ -201,39 +201,36 @@ ckpt_read(sqlite3_stmt *s, struct audit_checkpoint *c)
 	return true;
 }
 
-static bool
-has_checkpoints(struct store_be *st)
-{
-	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM sqlite_master WHERE type "
-	    "= 'table' AND name = 'checkpoints'");
-	bool yes = false;
-
-	if (s != NULL)
-		yes = sqlite3_step(s) == SQLITE_ROW;
-	sqlite3_finalize(s);
-	return yes;
-}
-
 int
 store_sqlite_audit_checkpoints(struct store_be *st, const char *kind,
     store_ckpt_fn fn, void *arg, struct nara_err *err)
 {
 	struct audit_checkpoint c;
 	sqlite3_stmt *s;
+	int rc;
 
-	if (!has_checkpoints(st))
-		return 0;   /* a store from before checkpoints, opened read-only */
+	if ((rc = store_ckpt_table(st)) <= 0)   /* 0: from before them */
+		return rc < 0 ? report_fail(st, err) : 0;
 	if ((s = prepare(st, CKPT_SQL)) == NULL)
 		return report_fail(st, err);
 	sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		memset(&c, 0, sizeof(c));
 		bool ok = ckpt_read(s, &c);
-		if (fn(arg, &c, ok) != 0)
+		if (fn(arg, &c, ok) != 0) {
+			rc = SQLITE_DONE;
 			break;
+		}
 	}
+	/* A damaged page ends the steps as the last row does, only with
+	 * SQLITE_CORRUPT for SQLITE_DONE: the checkpoints beyond it are
+	 * unread, so the walk fails instead of ending short. */
+	if (rc != SQLITE_DONE)
+		rc = report_fail(st, err);
+	else
+		rc = 0;
 	sqlite3_finalize(s);
-	return 0;
+	return rc;
 }
 
 int

@@ -7,6 +7,8 @@
  */
 #include <sys/stat.h>
 
+#include <fcntl.h>
+
 #include "audit_sign.h"
 #include "store_fixture.h"
 
@@ -282,6 +284,80 @@ Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
 	keys_free(&k);
 	fx_fini(&f);
 }
+
+#ifndef FX_POSTGRESQL   /* SQLite's own file */
+/* Write a zero over the page type of the last leaf page of table (in key
+ * order) of the closed store f: SQLite then reads the rows before it and
+ * fails on that page with SQLITE_CORRUPT. */
+static void
+damage_last_leaf(struct fx *f, const char *table)
+{
+	static const uint8_t zero;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t page = 0, size = 0;
+	int fd;
+
+	cr_assert_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL,
+	    NULL, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT pageno, (SELECT page_size "
+	    "FROM pragma_page_size) FROM dbstat WHERE name = ?1 AND pagetype "
+	    "= 'leaf' ORDER BY path DESC LIMIT 1", -1, &s, NULL), SQLITE_OK,
+	    "%s (SQLite without dbstat?)", sqlite3_errmsg(db));
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		page = sqlite3_column_int64(s, 0);
+		size = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	cr_assert_gt(page, 1, "no leaf page of %s beyond the first", table);
+	cr_assert_geq(fd = open(f->path, O_WRONLY), 0);
+	cr_assert_eq(pwrite(fd, &zero, 1, (off_t)((page - 1) * size)), 1);
+	close(fd);
+}
+
+/* A checkpoints table damaged after its first pages cannot be read whole
+ * (the walk sorts by seq, so it may read none). That is no intact log,
+ * with a public key or without one: verify fails without naming a row
+ * (nara-audit's exit 2, the store could not be read), as for a damaged
+ * audit table. */
+Test(audit_sign, damaged_checkpoints_page_is_not_intact)
+{
+	struct fx f;
+	struct keys k;
+	struct audit_report rep;
+	struct nara_err err = { 0 };
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	fx_populate(&f);
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(store_audit_event(f.st, "node_connected", FX_BUP,
+		    "nara-adapter 0.1", FX_NOW + i), 0);
+		cr_assert_eq(store_checkpoint(f.st, k.sign, FX_NOW + i, &err),
+		    0, "%s", err.text);
+	}
+	store_free(&f.st);
+	cr_assert_eq(verify_full(&f, k.check, &rep, &err), 0, "%s", err.text);
+	cr_assert_eq(rep.checkpoints, 200);
+	damage_last_leaf(&f, "checkpoints");
+	for (int with_key = 0; with_key < 2; with_key++) {
+		memset(&err, 0, sizeof(err));
+		cr_expect_eq(verify_full(&f, with_key ? k.check : NULL, &rep,
+		    &err), -1, "verified with %lld of 200 checkpoints read",
+		    (long long)rep.checkpoints);
+		cr_expect_eq(rep.bad_seq, 0, "%s", err.text);
+		cr_expect_eq(err.code, NR_STORE_FAILED);
+		cr_expect(strstr(err.text, "reading checkpoints") != NULL, "%s",
+		    err.text);
+	}
+	keys_free(&k);
+	fx_fini(&f);
+}
+#endif
 
 /* ---------------------------------------------------------------- ring */
 

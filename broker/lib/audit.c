@@ -201,6 +201,12 @@ verify_row(struct walk *w, const struct audit_row *r, const uint8_t *prev,
 	if (stored == NULL)
 		return bad(r->seq, w->bad_seq, w->err, "row %lld: hash missing or "
 		    "not 32 bytes", (long long)r->seq);
+	/* the hash is over the values as read; the queries compare them as
+	 * stored, so a change of form alone hides the row from them */
+	if (r->misstored != NULL)
+		return bad(r->seq, w->bad_seq, w->err, "row %lld: %s stored as "
+		    "another type or with a NUL inside (row edited)",
+		    (long long)r->seq, r->misstored);
 	if (audit_row_hash(w->h, prev, r, calc) != 0)
 		return nara_err_set(w->err, NR_STORE_FAILED, "audit",
 		    "SHA-256 failed at row %lld", (long long)r->seq);

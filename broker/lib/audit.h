@@ -43,6 +43,9 @@ struct audit_row {
 	const char *subject;         /* pseudonym of the personal number, hex */
 	const char *code;            /* catalogue code, "NR050" */
 	const char *detail;
+	/* A reader's finding, not part of the row: the column stored in a
+	 * form the store never writes (NULL when none), see verify_row. */
+	const char *misstored;
 };
 
 /*

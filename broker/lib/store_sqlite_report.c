@@ -62,10 +62,46 @@ col_hash(sqlite3_stmt *s, int i)
 	    : NULL;
 }
 
+/*
+ * The first column of a SELECT_ROWS row stored otherwise than the store
+ * writes it, or NULL. SQLite keeps any type in any column and the row hash
+ * covers the values as converted for reading: a subject made a BLOB, a
+ * time made TEXT or a BLOB, or a text with a NUL and more bytes after it
+ * hashes as before, yet SQL comparisons (subject = ?, time >= ?, event = ?)
+ * no longer find the row. Called before any conversion, while the
+ * column types are still the stored ones.
+ */
+static const char *
+row_misstored(sqlite3_stmt *s)
+{
+	static const char *const names[] = { "seq", "time", "event", "node",
+	    "message_id", "type", "sender", "recipient", "author",
+	    "legal_basis", "payload_sha256", "payload_size", "subject", "code",
+	    "detail" };
+	const char *text;
+	int t;
+
+	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++) {
+		t = sqlite3_column_type(s, i);
+		if (i == 0 || i == 1 || i == 11) {
+			if (t != SQLITE_INTEGER && (i != 11 || t != SQLITE_NULL))
+				return names[i];
+			continue;
+		}
+		if (t == SQLITE_NULL)
+			continue;
+		if (t != SQLITE_TEXT || (text = col_text(s, i)) == NULL ||
+		    strlen(text) != (size_t)sqlite3_column_bytes(s, i))
+			return names[i];
+	}
+	return NULL;
+}
+
 /* Row of SELECT_ROWS into r; the strings live until the next step. */
 static void
 row_read(sqlite3_stmt *s, struct audit_row *r)
 {
+	r->misstored = row_misstored(s);
 	r->seq = sqlite3_column_int64(s, 0);
 	r->time_ms = sqlite3_column_int64(s, 1);
 	r->event = col_text(s, 2);

@@ -202,11 +202,11 @@ verify_row(struct walk *w, const struct audit_row *r, const uint8_t *prev,
 		return bad(r->seq, w->bad_seq, w->err, "row %lld: hash missing or "
 		    "not 32 bytes", (long long)r->seq);
 	/* the hash is over the values as read; the queries compare them as
-	 * stored, so a change of form alone hides the row from them */
+	 * stored and find rows through msg_seq, so a change there alone
+	 * hides the row from them */
 	if (r->misstored != NULL)
-		return bad(r->seq, w->bad_seq, w->err, "row %lld: %s stored as "
-		    "another type or with a NUL inside (row edited)",
-		    (long long)r->seq, r->misstored);
+		return bad(r->seq, w->bad_seq, w->err, "row %lld: %s (row "
+		    "edited)", (long long)r->seq, r->misstored);
 	if (audit_row_hash(w->h, prev, r, calc) != 0)
 		return nara_err_set(w->err, NR_STORE_FAILED, "audit",
 		    "SHA-256 failed at row %lld", (long long)r->seq);
@@ -271,7 +271,7 @@ audit_verify_from(struct store *st, struct audit_hasher *h, int64_t start_seq,
     const uint8_t head_hash[AUDIT_HASH_LEN], int64_t *rows, int64_t *bad_seq,
     struct nara_err *err)
 {
-	const struct store_audit_filter all = { .select = STORE_AUDIT_ALL,
+	const struct store_audit_filter all = { .select = STORE_AUDIT_CHAIN,
 	    .rows = true };
 	struct walk w = { .h = h, .start_seq = start_seq, .last = start_seq,
 	    .err = err };

@@ -43,8 +43,10 @@ struct audit_row {
 	const char *subject;         /* pseudonym of the personal number, hex */
 	const char *code;            /* catalogue code, "NR050" */
 	const char *detail;
-	/* A reader's finding, not part of the row: the column stored in a
-	 * form the store never writes (NULL when none), see verify_row. */
+	/* A reader's finding, not part of the row (always read for
+	 * STORE_AUDIT_CHAIN): what
+	 * is stored in a form the store never writes, said in a few words
+	 * for verify's report; NULL when nothing is. */
 	const char *misstored;
 };
 

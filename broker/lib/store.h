@@ -423,6 +423,9 @@ enum store_audit_select {
 	                       * any subject of the messages the child's
 	                       * rows (refusals aside) name */
 	STORE_AUDIT_SEQ,      /* the row seq, if it is there */
+	STORE_AUDIT_CHAIN,    /* every row, as ALL, each with what a reader
+	                       * finds stored wrong (audit_row.misstored):
+	                       * the chain check */
 };
 
 /* What to read; strings are borrowed, NULL filters match anything. */

@@ -15,6 +15,28 @@
 
 struct store_be;
 
+/*
+ * Whether an audit row's msg_seq agrees with its message_id, as 1 or 0: a
+ * column of both backends' STORE_AUDIT_CHAIN. msg_seq is the look-up aid
+ * outside the hashed row (store_sqlite_schema.c): trace and review record
+ * find a stored message's rows by it, so a changed msg_seq alone would hide
+ * a row from its message or show it under another. It agrees when it is
+ * NULL, or names the message with the row's message_id. It may name
+ * another message, or none, only for a row older than any stored message
+ * with its id: one about an earlier message with that id, pruned since
+ * (its seq may have been given again). The row's time and message_id are
+ * hashed; a row written while its message was stored has a time at or
+ * after the message was accepted.
+ */
+#define STORE_SQL_MSG_SEQ_AGREES \
+	"CASE WHEN audit.msg_seq IS NULL OR EXISTS (SELECT 1 FROM messages m " \
+	"WHERE m.seq = audit.msg_seq AND m.message_id = audit.message_id) OR " \
+	"NOT EXISTS (SELECT 1 FROM messages m WHERE m.message_id = " \
+	"audit.message_id AND m.accepted_at * 1000 <= audit.time) THEN 1 " \
+	"ELSE 0 END"
+#define STORE_MSG_SEQ_ASTRAY "msg_seq leads the look-ups to another " \
+	"message than its message_id"
+
 struct store_ops {
 	const char *name;            /* as store_options.backend names it */
 	/* Open path; outer is the store the backend's state belongs to, for

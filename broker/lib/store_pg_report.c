@@ -14,9 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SELECT_ROWS "SELECT seq, time, event, node, message_id, type, " \
+#define ROW_COLS "SELECT seq, time, event, node, message_id, type, " \
 	"sender, recipient, author, legal_basis, payload_sha256, " \
-	"payload_size, subject, code, detail, prev_hash, hash FROM audit "
+	"payload_size, subject, code, detail, prev_hash, hash"
+#define SELECT_ROWS ROW_COLS " FROM audit "
 
 static void
 row_read(const PGresult *r, int i, struct audit_row *a)
@@ -37,6 +38,9 @@ row_read(const PGresult *r, int i, struct audit_row *a)
 	a->subject = pg_text(r, i, 12);
 	a->code = pg_text(r, i, 13);
 	a->detail = pg_text(r, i, 14);
+	/* typed columns: only the look-up column can be stored wrong */
+	if (PQnfields(r) > 17 && pg_int(r, i, 17) == 0)
+		a->misstored = STORE_MSG_SEQ_ASTRAY;
 }
 
 /* Row i of r to fn with its hashes; fn's answer. */
@@ -78,6 +82,9 @@ rows_sql(const struct store_audit_filter *f, struct pg_params *p)
 	switch (f->select) {
 	case STORE_AUDIT_ALL:
 		return SELECT_ROWS "ORDER BY seq";
+	case STORE_AUDIT_CHAIN:
+		return ROW_COLS ", " STORE_SQL_MSG_SEQ_AGREES " FROM audit ORDER "
+		    "BY seq";
 	case STORE_AUDIT_MATCH:
 		pg_param_int(p, f->from_ms);
 		pg_param_int(p, f->to_ms);

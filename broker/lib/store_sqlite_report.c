@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SELECT_ROWS "SELECT seq, time, event, node, message_id, type, " \
+#define ROW_COLS "SELECT seq, time, event, node, message_id, type, " \
 	"sender, recipient, author, legal_basis, payload_sha256, " \
-	"payload_size, subject, code, detail, prev_hash, hash FROM audit "
+	"payload_size, subject, code, detail, prev_hash, hash"
+#define SELECT_ROWS ROW_COLS " FROM audit "
+#define CHAIN_SQL ROW_COLS ", " STORE_SQL_MSG_SEQ_AGREES " FROM audit " \
+	"ORDER BY seq"
 
 /*
  * The rows about one message come through the two audit indexes: rows of
@@ -63,8 +66,8 @@ col_hash(sqlite3_stmt *s, int i)
 }
 
 /*
- * The first column of a SELECT_ROWS row stored otherwise than the store
- * writes it, or NULL. SQLite keeps any type in any column and the row hash
+ * What of a SELECT_ROWS row is stored otherwise than the store writes it
+ * (the first such column, said), or NULL. SQLite keeps any type in any column and the row hash
  * covers the values as converted for reading: a subject made a BLOB, a
  * time made TEXT or a BLOB, or a text with a NUL and more bytes after it
  * hashes as before, yet SQL comparisons (subject = ?, time >= ?, event = ?)
@@ -74,10 +77,13 @@ col_hash(sqlite3_stmt *s, int i)
 static const char *
 row_misstored(sqlite3_stmt *s)
 {
-	static const char *const names[] = { "seq", "time", "event", "node",
-	    "message_id", "type", "sender", "recipient", "author",
-	    "legal_basis", "payload_sha256", "payload_size", "subject", "code",
-	    "detail" };
+#define ODD(col) col " stored as another type or with a NUL inside"
+	static const char *const names[] = { ODD("seq"), ODD("time"),
+	    ODD("event"), ODD("node"), ODD("message_id"), ODD("type"),
+	    ODD("sender"), ODD("recipient"), ODD("author"), ODD("legal_basis"),
+	    ODD("payload_sha256"), ODD("payload_size"), ODD("subject"),
+	    ODD("code"), ODD("detail") };
+#undef ODD
 	const char *text;
 	int t;
 
@@ -102,6 +108,9 @@ static void
 row_read(sqlite3_stmt *s, struct audit_row *r)
 {
 	r->misstored = row_misstored(s);
+	if (r->misstored == NULL && sqlite3_column_count(s) > 17 &&
+	    sqlite3_column_int(s, 17) == 0)
+		r->misstored = STORE_MSG_SEQ_ASTRAY;
 	r->seq = sqlite3_column_int64(s, 0);
 	r->time_ms = sqlite3_column_int64(s, 1);
 	r->event = col_text(s, 2);
@@ -178,6 +187,8 @@ rows_prepare(struct store_be *st, const struct store_audit_filter *f)
 	switch (f->select) {
 	case STORE_AUDIT_ALL:
 		return prepare(st, SELECT_ROWS "ORDER BY seq");
+	case STORE_AUDIT_CHAIN:
+		return prepare(st, CHAIN_SQL);
 	case STORE_AUDIT_MATCH:
 		return match_prepare(st, f);
 	case STORE_AUDIT_MESSAGE:

@@ -310,6 +310,49 @@ Test(audit_sign, value_stored_in_another_form_is_named)
 }
 #endif
 
+/* msg_seq, outside the hashed row, is how trace and review record find a
+ * stored message's rows: pointed at another message (or at none) it hides
+ * the row from its own message's trace, or shows it under another. The
+ * rows of a message pruned since keep their msg_seq and still verify. */
+Test(audit_sign, moved_lookup_column_is_named)
+{
+	static const struct {
+		const char *sql;
+		int64_t seq;
+	} edits[] = {
+		/* message 1's delivery under message 3 */
+		{ "UPDATE audit SET msg_seq = (SELECT seq FROM messages WHERE "
+		    "message_id = '00000000-0000-4000-8000-000000000003') WHERE "
+		    "seq = 5", 5 },
+		/* message 1's first row under no message */
+		{ "UPDATE audit SET msg_seq = 999 WHERE seq = 1", 1 },
+	};
+
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		struct fx f;
+		struct keys k;
+
+		signed_store(&f, &k);
+		cr_expect_eq(tampered(&f, &k, edits[i].sql, "msg_seq leads the "
+		    "look-ups to another message than its message_id (row "
+		    "edited)"), edits[i].seq, "%s", edits[i].sql);
+		keys_free(&k);
+		fx_fini(&f);
+	}
+}
+
+Test(audit_sign, rows_of_a_pruned_message_keep_verifying)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_populate(&f);
+	fx_sql_exec(&f, "DELETE FROM messages WHERE message_id = "
+	    "'00000000-0000-4000-8000-000000000001'");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 Test(audit_sign, forged_or_deleted_checkpoint_is_caught)
 {
 	struct fx f;

@@ -283,7 +283,7 @@ store_sqlite_maintain(struct store_be *st, int64_t now, struct nara_err *err)
  * message was pruned already, a scan. */
 static const char *const AUDIT_HAS_MSG[] = {
 	"SELECT 1 FROM audit WHERE msg_seq = (SELECT seq FROM messages WHERE "
-	    "message_id = ?1) LIMIT 1",
+	    "message_id = ?1) AND message_id = ?1 LIMIT 1",
 	"SELECT 1 FROM audit WHERE msg_seq IS NULL AND message_id = ?1 LIMIT 1",
 	"SELECT 1 FROM audit WHERE message_id = ?1 LIMIT 1",
 };

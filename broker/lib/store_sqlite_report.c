@@ -21,11 +21,14 @@
 /*
  * The rows about one message come through the two audit indexes: rows of
  * a stored message by its seq (msg_seq), the others (refusals, events
- * about unknown ids) by message_id. Only when neither finds a row, e.g.
+ * about unknown ids) by message_id. A seq may be taken again after the
+ * message that had it was pruned (max(seq) + 1), so the rows found by seq
+ * must carry the id as well. Only when neither finds a row, e.g.
  * for a message whose row was pruned, the whole log is scanned.
  */
-#define TRACE_INDEXED "WHERE msg_seq = (SELECT seq FROM messages WHERE " \
-	"message_id = ?1) OR (msg_seq IS NULL AND message_id = ?1) ORDER BY seq"
+#define TRACE_INDEXED "WHERE (msg_seq = (SELECT seq FROM messages WHERE " \
+	"message_id = ?1) AND message_id = ?1) OR (msg_seq IS NULL AND " \
+	"message_id = ?1) ORDER BY seq"
 
 /*
  * The rows about one child: those carrying its pseudonym, and those about

@@ -189,6 +189,28 @@ Test(store_report, message_subject_and_seq_selections)
 	fx_fini(&f);
 }
 
+/* A message's seq may be given again once the message was pruned (SQLite
+ * takes max(seq) + 1): a trace of the new message shows its own rows, not
+ * the pruned one's, which keep that seq as their look-up aid. */
+Test(store_report, trace_after_a_seq_was_given_again_is_the_messages_own)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct store_audit_filter s = { .select = STORE_AUDIT_MESSAGE };
+	struct seen w = { 0 };
+	char got[64];
+
+	fx_init(&f);
+	fx_accept(&f, 1, FX_BUP);
+	fx_sql_exec(&f, "DELETE FROM messages");   /* as a prune does */
+	fx_accept(&f, 2, FX_BUP);
+	s.message_id = fx_msg(&x, 2, FX_BUP)->message_id;
+	walk(&f, &s, &w, got, sizeof(got));
+	cr_expect_str_eq(got, "2", "rows of another message in the trace");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* A second child, whose submission reuses the id of the first child's
  * delivered message 1 and is refused (NR033): the refusal is written with
  * that id and the second child's pseudonym. Neither child's rows may show

@@ -206,6 +206,13 @@ static const struct config_key broker_keys[] = {
 	  "\"\" = off (needs console_ca and [tls] cert and key)" },
 	{ "console_ca", CT_PATH, FIELD(config_broker, console_ca), .def = "",
 	  .help = "CA bundle that signs operators' certificates (console_listen)" },
+	{ "http_max_connections", CT_INT, FIELD(config_broker,
+	  http_max_connections), .def = "64", .min = 1, .max = 10000,
+	  .help = "connections open at once on http_listen, and on "
+	  "console_listen (each at most an eighth of the descriptor limit)" },
+	{ "http_max_connections_per_address", CT_INT, FIELD(config_broker,
+	  http_max_connections_per_address), .def = "16", .min = 1, .max = 10000,
+	  .help = "of those, from one client address" },
 	{ "synchronous", CT_ENUM, FIELD(config_broker, synchronous), .def = "full",
 	  .choices = "full|normal", .help = "SQLite sync: full survives power loss" },
 	{ "log_level", CT_ENUM, FIELD(config_broker, log_level), .def = "info",

@@ -44,6 +44,8 @@ struct config_broker {
 	uint64_t history_interval;   /* seconds between history samples */
 	char *console_listen;       /* operators' HTTPS console, "" = off */
 	char *console_ca;           /* CA bundle of operator certificates */
+	uint64_t http_max_connections; /* open per HTTP listener */
+	uint64_t http_max_connections_per_address; /* of those, from one address */
 	enum config_sync synchronous;
 	int log_level;              /* enum log_level */
 	uint64_t max_message_bytes;

@@ -66,17 +66,6 @@ console_check(const struct config *cfg)
 	return 0;
 }
 
-struct bufferevent *
-console_bev(struct event_base *base, void *arg)
-{
-	SSL *ssl = SSL_new(arg);
-
-	if (ssl == NULL)
-		return NULL;
-	return bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-}
-
 int
 console_operator(struct evhttp_request *req, char *out, size_t len)
 {

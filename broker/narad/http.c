@@ -2,9 +2,9 @@
  * http.c — /metrics, /healthz, /api/status, /api/nodes, /api/conns,
  * /api/history, /api/dead, /api/message (http_message.c) and the dashboard
  * over evhttp, on the plain listener and the operators' HTTPS console
- * (console.c), which also takes the actions. The
- * listeners own the history of the dashboard's charts and the timer that
- * samples it.
+ * (console.c), which also takes the actions; http_conn.c bounds the
+ * connections of each. The listeners own the history of the dashboard's
+ * charts and the timer that samples it.
  */
 #include "http.h"
 
@@ -29,9 +29,8 @@
 /* The listeners; views are built per request from the running broker. */
 struct http {
 	struct ops_view view;
-	struct evhttp *evh;         /* plain, read-only; NULL when off */
-	struct evhttp *console;     /* HTTPS with operators' certificates */
-	SSL_CTX *console_ctx;
+	struct http_listener *evh;  /* plain, read-only; NULL when off */
+	struct http_listener *console; /* HTTPS with operators' certificates */
 	struct history *history;    /* the charts' rings (metrics.h) */
 	struct event *sampler;      /* every history_interval seconds */
 };
@@ -553,66 +552,33 @@ history_start(struct http *h, struct event_base *base)
 	return event_add(h->sampler, &tv);
 }
 
-/* "HOST:PORT" or "[V6]:PORT" into host and port. */
-static int
-split_hostport(const char *s, char *host, size_t len, unsigned *port)
-{
-	const char *colon = strrchr(s, ':');
-	const char *h = s;
-	size_t n;
-
-	if (colon == NULL || sscanf(colon + 1, "%u", port) != 1 || *port > 65535)
-		return -1;
-	n = (size_t)(colon - s);
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		h++;
-		n -= 2;
-	}
-	if (n == 0 || n >= len)
-		return -1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	return 0;
-}
-
-/* One evhttp bound to listen: plain (ctx NULL) or TLS with ctx. */
-static struct evhttp *
+/* One listener on listen: plain (ctx NULL) or TLS with ctx. */
+static struct http_listener *
 listener_new(struct http *h, struct event_base *base, const char *listen,
-    SSL_CTX *ctx)
+    SSL_CTX *ctx, const struct config *cfg)
 {
+	struct http_listener *l;
 	struct evhttp *evh;
-	char host[256];
-	unsigned port;
 
-	if (split_hostport(listen, host, sizeof(host), &port) != 0) {
-		log_error("%s %s: not HOST:PORT", ctx ? "console_listen" :
-		    "http_listen", listen);
+	if ((l = http_listener_new(base, ctx ? "console_listen" :
+	    "http_listen", listen, ctx, cfg, ctx ? on_console_request :
+	    on_request, h)) == NULL)
 		return NULL;
-	}
-	if ((evh = evhttp_new(base)) == NULL)
-		return NULL;
+	evh = http_listener_evhttp(l);
 	evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
-	/* Slow or large requests are not what a scraper sends: bound both.
-	 * Other methods are let through evhttp so that they get a 405 with
-	 * an Allow header rather than a bare 501. Only the console takes a
+	/* Slow or large requests are not what a scraper sends: bound both
+	 * (the idle timeout here, the whole request in http_conn.c). Other
+	 * methods are let through evhttp so that they get a 405 with an
+	 * Allow header rather than a bare 501. Only the console takes a
 	 * (small) body. */
 	evhttp_set_timeout(evh, 10);
 	evhttp_set_max_headers_size(evh, 8192);
 	evhttp_set_max_body_size(evh, ctx ? 4096 : 0);
-	evhttp_set_gencb(evh, ctx ? on_console_request : on_request, h);
-	if (ctx != NULL)
-		evhttp_set_bevcb(evh, console_bev, ctx);
-	if (evhttp_bind_socket(evh, host, (ev_uint16_t)port) != 0) {
-		log_error("cannot listen on %s %s", ctx ? "https" : "http",
-		    listen);
-		evhttp_free(evh);
-		return NULL;
-	}
 	log_info("%s on %s://%s/", ctx ? "operators' console (client "
 	    "certificates)" : "metrics and dashboard", ctx ? "https" : "http",
 	    listen);
-	return evh;
+	return l;
 }
 
 struct http *
@@ -621,6 +587,7 @@ http_new(struct event_base *base, const struct ops_view *view,
 {
 	struct http *h = calloc(1, sizeof(*h));
 	const char *console = cfg->broker.console_listen;
+	SSL_CTX *ctx;
 
 	if (h == NULL)
 		return NULL;
@@ -634,17 +601,29 @@ http_new(struct event_base *base, const struct ops_view *view,
 		goto fail;
 	}
 	if (listen[0] != '\0' &&
-	    (h->evh = listener_new(h, base, listen, NULL)) == NULL)
+	    (h->evh = listener_new(h, base, listen, NULL, cfg)) == NULL)
 		goto fail;
-	if (console[0] != '\0' &&
-	    ((h->console_ctx = console_tls_new(cfg)) == NULL ||
-	    (h->console = listener_new(h, base, console, h->console_ctx))
-	    == NULL))
-		goto fail;
+	if (console[0] != '\0') {
+		if ((ctx = console_tls_new(cfg)) == NULL)
+			goto fail;
+		h->console = listener_new(h, base, console, ctx, cfg);
+		SSL_CTX_free(ctx);          /* the listener has its own */
+		if (h->console == NULL)
+			goto fail;
+	}
 	return h;
 fail:
 	http_free(&h);
 	return NULL;
+}
+
+void
+http_reload(struct http *h, const struct config *cfg)
+{
+	if (h->evh != NULL)
+		http_listener_limits(h->evh, cfg);
+	if (h->console != NULL)
+		http_listener_limits(h->console, cfg);
 }
 
 void
@@ -657,11 +636,8 @@ http_free(struct http **hp)
 	if (h->sampler != NULL)
 		event_free(h->sampler);
 	history_free(&h->history);
-	if (h->evh != NULL)
-		evhttp_free(h->evh);
-	if (h->console != NULL)
-		evhttp_free(h->console);
-	SSL_CTX_free(h->console_ctx);
+	http_listener_free(&h->evh);
+	http_listener_free(&h->console);
 	free(h);
 	*hp = NULL;
 }

@@ -15,7 +15,8 @@
  * console (console_listen, console.c) serves the same over HTTPS to
  * clients with a certificate console_ca signs, plus /api/whoami and the
  * actions POST /api/retry and /api/retry-node, each audited with the
- * certificate's subject.
+ * certificate's subject. Both cap their connections, in all and per
+ * address, and the time a request may take to arrive (http_conn.c).
  */
 #ifndef NARA_HTTP_H
 #define NARA_HTTP_H
@@ -30,14 +31,37 @@
 struct http;
 
 /* Listen on listen ("HOST:PORT", "" = no plain listener) and, with
- * cfg->broker.console_listen set, the HTTPS console. view is copied; what
- * it and cfg point to must outlive the listener (the console's TLS
- * context is made at start; a reload does not change it). NULL on
- * failure, with the reason logged. */
+ * cfg->broker.console_listen set, the HTTPS console. view is copied and
+ * what it points to must outlive the listener; cfg is read here only.
+ * NULL on failure, with the reason logged. */
 struct http *http_new(struct event_base *base, const struct ops_view *view,
     const char *listen, const struct config *cfg);
+/* Reload: the connection limits of cfg (read here only). Listen
+ * addresses change at the next restart. */
+void http_reload(struct http *h, const struct config *cfg);
 /* Accepts NULL; sets *h to NULL. */
 void http_free(struct http **h);
+
+/* ---- http_conn.c: a listener's socket and its connections */
+
+struct http_listener;
+
+/* evhttp listening on listen ("HOST:PORT"), plain (ctx NULL) or TLS with
+ * ctx (borrowed: the listener takes its own reference); key names the
+ * config key in logs. Every complete request goes to cb with cb_arg.
+ * Connections are capped as cfg says (read here only). NULL on failure,
+ * logged. */
+struct http_listener *http_listener_new(struct event_base *base,
+    const char *key, const char *listen, SSL_CTX *ctx,
+    const struct config *cfg, void (*cb)(struct evhttp_request *, void *),
+    void *cb_arg);
+/* The connection caps of cfg (read here only), from the next connection
+ * on. */
+void http_listener_limits(struct http_listener *l, const struct config *cfg);
+/* The evhttp, for its settings; owned by the listener. */
+struct evhttp *http_listener_evhttp(struct http_listener *l);
+/* Closes every connection. Accepts NULL; sets *l to NULL. */
+void http_listener_free(struct http_listener **l);
 
 /* ---- console.c: the HTTPS console's parts */
 
@@ -47,8 +71,6 @@ SSL_CTX *console_tls_new(const struct config *cfg);
 /* narad -n: with console_listen set, can the console's TLS context be
  * made? 0, or -1 with the reason logged. */
 int console_check(const struct config *cfg);
-/* evhttp_set_bevcb: a TLS server bufferevent for ctx (arg). */
-struct bufferevent *console_bev(struct event_base *base, void *arg);
 /* The operator behind req on the console: "SUBJECT (https from ADDR)" with
  * the verified client certificate's subject (RFC 2253). 0, or -1 when the
  * connection has no verified certificate. */

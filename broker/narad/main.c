@@ -106,6 +106,8 @@ reload_standby(struct narad *d)
 	}
 	config_free(&d->standby_cfg);
 	d->standby_cfg = cfg;
+	if (d->http != NULL)
+		http_reload(d->http, cfg);
 	if (!d->debug)
 		log_set_level((enum log_level)cfg->broker.log_level);
 	log_info("configuration reloaded (standby): %zu nodes, %zu rules",
@@ -154,6 +156,9 @@ reload(void *arg)
 	/* TLS front: new config pointer, certificates and CRLs re-read. */
 	if (d->front != NULL)
 		front_reload(d->front, cfg);
+	/* the HTTP listeners' connection limits */
+	if (d->http != NULL)
+		http_reload(d->http, cfg);
 	config_free(&old);
 	broker_audit_event(d->broker, "config_reloaded", detail);
 	log_info("configuration reloaded: %s", detail);

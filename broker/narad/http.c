@@ -617,13 +617,33 @@ fail:
 	return NULL;
 }
 
-void
+int
 http_reload(struct http *h, const struct config *cfg)
 {
+	SSL_CTX *ctx;
+	size_t closed;
+
 	if (h->evh != NULL)
 		http_listener_limits(h->evh, cfg);
-	if (h->console != NULL)
-		http_listener_limits(h->console, cfg);
+	if (h->console == NULL)
+		return 0;
+	http_listener_limits(h->console, cfg);
+	if (strcmp(cfg->broker.console_listen,
+	    http_listener_address(h->console)) != 0)
+		log_warn("console_listen change to %s takes effect at the next "
+		    "restart", cfg->broker.console_listen);
+	/* A revoked operator's certificate must stop working now, and a
+	 * renewed CRL or broker certificate be taken before the old one
+	 * expires. */
+	if ((ctx = console_tls_new(cfg)) == NULL) {
+		log_error("console: reload failed; keeping the old certificate, "
+		    "operators' CA and CRLs");
+		return -1;
+	}
+	closed = http_listener_set_ctx(h->console, ctx);
+	log_info("console: certificates and CRLs reloaded, %zu connections "
+	    "closed", closed);
+	return 0;
 }
 
 void

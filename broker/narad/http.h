@@ -36,9 +36,12 @@ struct http;
  * NULL on failure, with the reason logged. */
 struct http *http_new(struct event_base *base, const struct ops_view *view,
     const char *listen, const struct config *cfg);
-/* Reload: the connection limits of cfg (read here only). Listen
- * addresses change at the next restart. */
-void http_reload(struct http *h, const struct config *cfg);
+/* Reload: the connection limits of cfg, and the console's certificate,
+ * key, operators' CA and CRLs read again; console connections whose
+ * certificate the new ones no longer accept are closed. When they cannot
+ * be loaded the console keeps the old ones and -1 is returned. Listen
+ * addresses change at the next restart. cfg is read here only. */
+int http_reload(struct http *h, const struct config *cfg);
 /* Accepts NULL; sets *h to NULL. */
 void http_free(struct http **h);
 
@@ -60,6 +63,12 @@ struct http_listener *http_listener_new(struct event_base *base,
 void http_listener_limits(struct http_listener *l, const struct config *cfg);
 /* The evhttp, for its settings; owned by the listener. */
 struct evhttp *http_listener_evhttp(struct http_listener *l);
+/* The address it was made with. */
+const char *http_listener_address(const struct http_listener *l);
+/* TLS listener: ctx (taken over) for new connections; open connections
+ * whose client certificate ctx no longer accepts, or whose handshake is
+ * not done, are closed. Returns how many were closed. */
+size_t http_listener_set_ctx(struct http_listener *l, SSL_CTX *ctx);
 /* Closes every connection. Accepts NULL; sets *l to NULL. */
 void http_listener_free(struct http_listener **l);
 

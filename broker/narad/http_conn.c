@@ -32,6 +32,7 @@
 #include <event2/listener.h>
 
 #include "log.h"
+#include "tls.h"
 
 /* A scraper's or a browser's request arrives in milliseconds; ten seconds
  * also covers an operator's card reader during the console's handshake.
@@ -382,6 +383,60 @@ struct evhttp *
 http_listener_evhttp(struct http_listener *l)
 {
 	return l->evh;
+}
+
+const char *
+http_listener_address(const struct http_listener *l)
+{
+	return l->listen;
+}
+
+/* Does l->ctx still accept the client certificate c's handshake verified?
+ * A connection whose handshake is not done was set up with the old
+ * context: it does not count as accepted, and the client connects
+ * again. */
+static bool
+still_accepted(struct http_listener *l, struct http_conn *c, char *why,
+    size_t len)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	X509 *cert = ssl && SSL_is_init_finished(ssl) ?
+	    SSL_get0_peer_certificate(ssl) : NULL;
+	struct nara_err err = { 0 };
+
+	if (cert == NULL) {
+		snprintf(why, len, "TLS handshake not done at the reload");
+		return false;
+	}
+	if (tls_cert_reverify(l->ctx, cert, SSL_get_peer_cert_chain(ssl),
+	    &err) != 0) {
+		snprintf(why, len, "certificate no longer accepted: %s",
+		    err.text);
+		return false;
+	}
+	return true;
+}
+
+size_t
+http_listener_set_ctx(struct http_listener *l, SSL_CTX *ctx)
+{
+	struct http_conn *c, *next;
+	char why[300];
+	size_t closed = 0;
+
+	SSL_CTX_free(l->ctx);       /* live SSLs hold their own reference */
+	l->ctx = ctx;
+	for (c = TAILQ_FIRST(&l->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (still_accepted(l, c, why, sizeof(why)))
+			continue;
+		log_warn("%s: closed the connection from %s: %s", l->key,
+		    c->addr, why);
+		conn_close(c);
+		closed++;
+	}
+	return closed;
 }
 
 void

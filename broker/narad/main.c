@@ -156,7 +156,7 @@ reload(void *arg)
 	/* TLS front: new config pointer, certificates and CRLs re-read. */
 	if (d->front != NULL)
 		front_reload(d->front, cfg);
-	/* the HTTP listeners' connection limits */
+	/* the console's certificates and CRLs, the connection limits */
 	if (d->http != NULL)
 		http_reload(d->http, cfg);
 	config_free(&old);

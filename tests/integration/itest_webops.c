@@ -507,6 +507,84 @@ Test(webops, chromium_message_lookup)
 	cdp_stop(&c);
 }
 
+/* Revoking an operator's certificate and reloading locks that operator
+ * out of the console: the open connection is closed, a new handshake
+ * fails and no action is taken; another operator still works. A reload
+ * whose console files cannot be loaded keeps the running ones. */
+Test(webops_revoke, revoked_operator_locked_out_after_reload)
+{
+	static const char whoami[] = "GET /api/whoami HTTP/1.1\r\n"
+	    "Host: 127.0.0.1\r\n\r\n";
+	char extra[2048], body[65536], out[4096], err[4096], path[200];
+	char ca[128], cert[128], key[128];
+	struct tls_conn *live;
+	size_t got = 0;
+	int tls_port;
+
+	tls_pki_make(pki, (const char *const []){ T_GBG, NULL });
+	snprintf(opdir, sizeof(opdir), "/tmp/nara-pki-XXXXXX");
+	cr_assert_not_null(mkdtemp(opdir));
+	pki_run(true, "init-ca %s --name 'Operators CA'", opdir);
+	pki_run(true, "node %s %s", opdir, OPERATOR_ID);
+	pki_run(true, "node %s op-bert", opdir);
+	tls_port = tls_free_port();
+	console_port = tls_free_port();
+	snprintf(extra, sizeof(extra), "console_listen = 127.0.0.1:%d\n"
+	    "console_ca = %s/ca.pem\n\n[tls]\nlisten = 127.0.0.1:%d\n"
+	    "cert = %s/narad.pem\nkey = %s/narad.key\nca = %s/ca.pem\n"
+	    "crl = %s/crl.pem,%s/crl.pem\nruntime_dir = @RUNTIME_DIR@\n",
+	    console_port, opdir, tls_port, pki, pki, pki, pki, opdir);
+	ops_start_tls(extra, true);
+	tls_wait_listening(console_port, ops_h.log);
+	cr_assert_eq(console(opdir, "op-bert", NULL, "/api/whoami", body,
+	    sizeof(body)), 200, "%s", body);
+
+	/* an operator with the console open: a keep-alive connection */
+	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", opdir, OPERATOR_ID);
+	snprintf(key, sizeof(key), "%s/%s.key", opdir, OPERATOR_ID);
+	cr_assert_not_null(live = tls_conn_open(console_port, ca, cert, key));
+	tls_conn_send(live, whoami, strlen(whoami));
+	cr_assert_not(tls_conn_closed(live, 500, &got), "closed before the "
+	    "reload");
+	cr_assert_gt(got, 0, "no answer to whoami");
+
+	pki_run(true, "revoke %s %s", opdir, OPERATOR_ID);
+	cr_assert_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "reload"), 0,
+	    "%s%s", out, err);
+	cr_expect(tls_conn_closed(live, 3000, NULL), "the revoked operator's "
+	    "open connection survived the reload");
+	tls_conn_free(&live);
+	cr_expect(harness_wait_log(&ops_h, "console_listen: closed the "
+	    "connection from 127.0.0.1: certificate no longer accepted: "
+	    "certificate revoked", 1, 5000), "see %s", ops_h.log);
+	cr_expect_neq(console(opdir, OPERATOR_ID, NULL, "/api/whoami", body,
+	    sizeof(body)), 200, "revoked operator served: %s", body);
+	cr_expect_neq(console(opdir, OPERATOR_ID, "-X POST -H 'Content-Type: "
+	    "application/json' -d '{\"node\":\"" T_BUP "\"}'",
+	    "/api/retry-node", body, sizeof(body)), 200, "revoked operator's "
+	    "action taken: %s", body);
+	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit "
+	    "WHERE event = 'retried'"), 0);
+	cr_expect_eq(console(opdir, "op-bert", NULL, "/api/whoami", body,
+	    sizeof(body)), 200, "%s", body);
+
+	/* console files that cannot be loaded: the running ones stay */
+	snprintf(path, sizeof(path), "console_ca = %s/ca.pem\n", opdir);
+	ops_conf_replace(&ops_h, path, "console_ca = /nonexistent/ca.pem\n");
+	ops_ctl(out, sizeof(out), err, sizeof(err), "reload");
+	cr_expect(harness_wait_log(&ops_h, "console: reload failed", 1, 5000),
+	    "see %s", ops_h.log);
+	cr_expect_eq(console(opdir, "op-bert", NULL, "/api/whoami", body,
+	    sizeof(body)), 200, "%s", body);
+	cr_expect_neq(console(opdir, OPERATOR_ID, NULL, "/api/whoami", body,
+	    sizeof(body)), 200, "revoked operator served: %s", body);
+	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+	snprintf(path, sizeof(path), "rm -rf '%s' '%s'", pki, opdir);
+	cr_expect_eq(system(path), 0);
+}
+
 /* console_listen without console_ca and [tls]: narad -n and a real start
  * both refuse, saying what is missing. */
 Test(webops_config, console_without_its_files_refused)

@@ -492,6 +492,10 @@ pg_ready(struct store_be *st, struct nara_err *err)
 		log_warn("store: %s", err->text);
 		return -1;
 	}
+	/* The new connection may reach another server (a standby promoted
+	 * after a failover) whose lease row is not the one this narad
+	 * renewed: no batch fences before a lease step has renewed it here. */
+	st->fence_epoch = 0;
 	if (st->lost)
 		log_info("store %s: connected again", st->label);
 	st->lost = false;

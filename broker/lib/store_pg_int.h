@@ -15,6 +15,7 @@
 #include "audit.h"
 #include "audit_sign.h"
 #include "store_ops.h"
+#include "store_pg_lease.h"
 
 /* The schema version this program writes (store_pg.c's schema table). */
 #define STORE_PG_SCHEMA_VERSION 1
@@ -161,10 +162,14 @@ struct store_be {
 	bool lost;                 /* a connection was lost since the last */
 
 	/* several narads on this database (store_pg_lease.c): once the lease
-	 * was asked for, every batch starts with the fence of fence_epoch,
-	 * and none starts while it is 0 (a standby) */
+	 * was asked for, every batch starts with the fence of fence_epoch
+	 * and lease_token, and none starts while it is 0: a standby, or a
+	 * lease not yet renewed on this connection (a new connection may
+	 * reach another server, promoted after a failover) */
 	bool leased;
 	bool lease_schema;         /* nara_lease and nara_fence() exist */
+	int64_t lease_epoch;       /* held as last known, 0 none: renewed */
+	char lease_token[PG_LEASE_TOKEN_LEN];
 	int64_t fence_epoch;
 
 	/* replication as last seen (store_pg_ckpt.c) */

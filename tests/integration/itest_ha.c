@@ -40,10 +40,13 @@ static struct tadapter gbg, bup;
 static struct fixture *fx;
 
 /* The database (with a synchronous standby when replicated), the PKI,
- * narad-a active, narad-b standby, two adapters that know both. */
+ * narad-a active, narad-b standby with a lease term of lease_b seconds,
+ * two adapters that know both. */
 static void
-start_all(bool replicated)
+start_all(bool replicated, int lease_b)
 {
+	char cmd[600];
+
 	cr_assert_eq(pgserver_start(&pg, "nara"), 0, "no PostgreSQL server");
 	if (replicated) {
 		cr_assert_eq(pgserver_standby(&pg, &standby), 0, "no standby");
@@ -56,6 +59,11 @@ start_all(bool replicated)
 	tls_pki_make(PKI, (const char *const[]){ T_GBG, T_BUP, NULL });
 	fx = fixture_new();
 	hapair_configure(&pair, LEASE_S);
+	if (lease_b != LEASE_S) {
+		snprintf(cmd, sizeof(cmd), "sed -i 's/^lease = %d$/lease = %d/' "
+		    "'%s'", LEASE_S, lease_b, NB.conf);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+	}
 	ha_launch(&NA);
 	cr_assert(harness_wait_log(&NA, "ha: active", 1, 20000), "narad-a did "
 	    "not become active; see %s", NA.log);
@@ -72,13 +80,21 @@ start_all(bool replicated)
 static void
 setup(void)
 {
-	start_all(false);
+	start_all(false, LEASE_S);
 }
 
 static void
 setup_replicated(void)
 {
-	start_all(true);
+	start_all(true, LEASE_S);
+}
+
+/* narad-b renews every 10 s: a test can act between two of its renewals
+ * while narad-a steps every second. */
+static void
+setup_slow_b(void)
+{
+	start_all(false, 10 * LEASE_S);
 }
 
 static void
@@ -102,6 +118,8 @@ teardown(void)
 TestSuite(ha, .init = setup, .fini = teardown, .timeout = 240);
 TestSuite(ha_db, .init = setup_replicated, .fini = teardown,
     .timeout = 240);
+TestSuite(ha_terms, .init = setup_slow_b, .fini = teardown,
+    .timeout = 240);
 
 /* sql on the database that is primary now. */
 static long long
@@ -111,6 +129,20 @@ pg_long(const char *sql)
 
 	cr_assert_eq(pgserver_sql(CONNINFO, sql, &v), 0, "%s", sql);
 	return v;
+}
+
+static void
+pg_exec(const char *sql)
+{
+	cr_assert_eq(pgserver_sql(CONNINFO, sql, NULL), 0, "%s", sql);
+}
+
+static bool
+pg_true(void *arg)
+{
+	long long v = 0;
+
+	return pgserver_sql(CONNINFO, arg, &v) == 0 && v == 1;
 }
 
 /* Put n envelopes in from's outbox; their inbox names into names. */
@@ -201,46 +233,78 @@ Test(ha, kill9_active_standby_serves_within_the_term)
 	ha_expect_audit_intact(&NB);
 }
 
+/* A TLS connection of node T_BUP to the narad on port, past its Hello. */
+static struct nara_tunnel *
+bup_connect(int port, struct tclient *c)
+{
+	char ca[128], cert[128], key[128];
+	struct nara_tunnel *t;
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", PKI);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", PKI, T_BUP);
+	snprintf(key, sizeof(key), "%s/%s.key", PKI, T_BUP);
+	t = tls_tunnel_start(port, NULL, ca, cert, key);
+	tls_tunnel_client_hello(c, t, T_BUP);
+	return t;
+}
+
+/* One submit of T_BUP on c; its envelope (the fixture's). */
+static Nara__Envelope *
+bup_submit(struct tclient *c)
+{
+	Nara__Frame f = NARA__FRAME__INIT;
+	Nara__Submit sub = NARA__SUBMIT__INIT;
+	Nara__Envelope *env = fixture_envelope(fx,
+	    NARA__MESSAGE_TYPE__REFERRAL_RESPONSE, T_BUP, T_GBG_SOC);
+
+	sub.envelope = env;
+	f.kind_case = NARA__FRAME__KIND_SUBMIT;
+	f.submit = &sub;
+	tclient_send(c, &f);
+	return env;
+}
+
+/* Nothing on c is Accepted until it is quiet for quiet_ms, and the store
+ * holds no env: the narad that got it (who) was fenced. */
+static void
+expect_not_accepted(struct tclient *c, int quiet_ms,
+    const Nara__Envelope *env, const char *who)
+{
+	Nara__Frame *ans;
+	char sql[200];
+
+	while ((ans = tclient_recv(c, quiet_ms)) != NULL) {
+		cr_expect_neq(ans->kind_case, NARA__FRAME__KIND_ACCEPTED,
+		    "%s sent Accepted", who);
+		frame_free(&ans);
+	}
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
+	    "message_id = '%s'", env->message_id);
+	cr_expect_eq(pg_long(sql), 0, "%s stored the message", who);
+}
+
 /* A frozen active narad: the standby takes over after the term; woken
  * up, the old one accepts nothing (its connection gets no Accepted for a
  * submit sent while it slept, and the message is not in the store) and
  * goes back to standby. */
 Test(ha, frozen_active_commits_nothing_after_the_takeover)
 {
-	char names[N_MSGS][64], ca[128], cert[128], key[128], sql[200];
+	char names[N_MSGS][64];
 	struct nara_tunnel *t;
 	struct tclient c;
 	Nara__Envelope *env;
-	Nara__Frame f = NARA__FRAME__INIT, *ans;
-	Nara__Submit sub = NARA__SUBMIT__INIT;
 	int64_t t0;
 
-	snprintf(ca, sizeof(ca), "%s/ca.pem", PKI);
-	snprintf(cert, sizeof(cert), "%s/%s.pem", PKI, T_BUP);
-	snprintf(key, sizeof(key), "%s/%s.key", PKI, T_BUP);
-	t = tls_tunnel_start(port_a, NULL, ca, cert, key);
-	tls_tunnel_client_hello(&c, t, T_BUP);
+	t = bup_connect(port_a, &c);
 	kill(NA.pid, SIGSTOP);
-	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL_RESPONSE, T_BUP,
-	    T_GBG_SOC);
-	sub.envelope = env;
-	f.kind_case = NARA__FRAME__KIND_SUBMIT;
-	f.submit = &sub;
-	tclient_send(&c, &f);
+	env = bup_submit(&c);
 	t0 = harness_ms_now();
 	cr_expect_geq(takeover_ms(&NB, t0), LEASE_S * 1000 - 1500,
 	    "taken over before the lease could have expired");
 	kill(NA.pid, SIGCONT);
 	cr_assert(harness_wait_log(&NA, "stepping down, not serving", 1, 30000),
 	    "the woken narad did not step down; see %s", NA.log);
-	while ((ans = tclient_recv(&c, 3000)) != NULL) {
-		cr_expect_neq(ans->kind_case, NARA__FRAME__KIND_ACCEPTED,
-		    "the fenced narad sent Accepted");
-		frame_free(&ans);
-	}
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
-	    "message_id = '%s'", env->message_id);
-	cr_expect_eq(pg_long(sql), 0, "the fenced narad stored the message");
+	expect_not_accepted(&c, 3000, env, "the fenced narad");
 	cr_assert(harness_wait_log(&NA, "waits for the lease", 2, 30000),
 	    "narad-a did not restart as a standby; see %s", NA.log);
 	tclient_close(&c);
@@ -326,4 +390,53 @@ Test(ha_db, database_primary_killed_and_promoted)
 Test(ha_db, active_narad_and_database_primary_killed_together)
 {
 	database_failover(true);
+}
+
+/* A database failover to a server that missed narad-b's takeover (asynchronous
+ * replication, or a promotion of the wrong standby): its lease row is
+ * narad-a's of epoch 1, and narad-a, restarted as a standby, takes epoch 2
+ * there at once, the epoch narad-b still holds. narad-b must not accept a
+ * submit after that: its fence, and its next renewal, send it to standby.
+ * The promoted server's row is the real row of epoch 1, put back between
+ * two renewals of narad-b. */
+Test(ha_terms, epoch_issued_twice_after_a_failover_accepts_nothing)
+{
+	char renewed[] = "SELECT (holder_pid <> 0)::int FROM nara_lease";
+	struct nara_tunnel *t;
+	struct tclient c;
+	Nara__Envelope *env;
+
+	tadapter_stop(&gbg, SIGTERM);
+	tadapter_stop(&bup, SIGTERM);
+	pg_exec("CREATE TABLE lease_on_standby AS SELECT * FROM nara_lease");
+	kill(NA.pid, SIGSTOP);
+	cr_assert(harness_wait_log(&NB, "ha: active", 1, 40000), "narad-b did "
+	    "not take over; see %s", NB.log);
+	tls_wait_listening(port_b, NB.log);
+	kill(NA.pid, SIGCONT);
+	cr_assert(harness_wait_log(&NA, "waits for the lease", 2, 30000),
+	    "narad-a did not restart as a standby; see %s", NA.log);
+	t = bup_connect(port_b, &c);
+	/* a renewal of narad-b sets holder_pid again: right after it, its
+	 * next renewal is 10 s away */
+	pg_exec("UPDATE nara_lease SET holder_pid = 0");
+	cr_assert(harness_wait(pg_true, renewed, 25000), "narad-b did not "
+	    "renew; see %s", NB.log);
+	pg_exec("BEGIN; DELETE FROM nara_lease; INSERT INTO nara_lease SELECT "
+	    "* FROM lease_on_standby; UPDATE nara_lease SET renewed = "
+	    "clock_timestamp(); COMMIT");
+	cr_assert(harness_wait_log(&NA, "ha: active", 2, 5000), "narad-a did "
+	    "not take the lease back; see %s", NA.log);
+	cr_assert_eq(pg_long("SELECT epoch FROM nara_lease WHERE holder = "
+	    "'narad-a'"), 2, "the epoch was not issued twice");
+	env = bup_submit(&c);
+	expect_not_accepted(&c, 1500, env, "narad-b, with the epoch narad-a "
+	    "holds,");
+	cr_expect(harness_wait_log(&NB, "stepping down, not serving", 1, 30000),
+	    "narad-b did not step down; see %s", NB.log);
+	tclient_close(&c);
+	tls_tunnel_stop(&t);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_takeover' AND detail LIKE 'instance narad-a epoch 2:%'"), 1);
+	ha_expect_audit_intact(&NA);
 }

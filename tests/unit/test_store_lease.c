@@ -250,16 +250,130 @@ Test(lease, release_hands_over_at_once)
 	cr_expect_eq(event(b, "after_release", &err), 0, "%s", err.text);
 }
 
-/* The same instance name again (a restarted narad) takes over at once. */
-Test(lease, restarted_instance_takes_over_at_once)
+/* The same instance name again (a restarted narad) takes over at once,
+ * but only once the session of the old process is gone: while it is
+ * connected it may be a live narad of that name, and the name waits for
+ * the term like any other. */
+Test(lease, restarted_instance_takes_over_once_its_session_is_gone)
 {
 	struct store_lease la = step(a, "a", 0), again;
 
 	cr_assert(la.active);
 	again = step(b, "a", 0);
-	cr_expect(again.active);
+	cr_expect_not(again.active, "taken from a live session of the name");
+	cr_expect_eq(again.epoch, 1);
+	store_free(&a);
+	step_until_active(b, "a", &again);
 	cr_expect_eq(again.epoch, 2);
 	cr_expect_str_eq(again.prev_holder, "a");
+	cr_expect_lt(again.prev_age_ms, TTL_MS, "waited for the term (%lld "
+	    "ms)", (long long)again.prev_age_ms);
+}
+
+/* sql on this test's database. */
+static void
+sql_run(const char *sql)
+{
+	cr_assert_eq(pgserver_sql(ci, sql, NULL), 0, "%s", sql);
+}
+
+/* A database failover to a standby that missed b's takeover: its lease
+ * row is a's of epoch 1, and a, restarted, takes epoch 2 there, the epoch
+ * b holds. b's fence must not pass on the strength of the epoch alone. */
+Test(lease, epoch_issued_twice_fences_the_other_holder)
+{
+	struct store_lease la = step(a, "a", 0), lb;
+	struct nara_err err = { 0 };
+
+	cr_assert(la.active);
+	sql_run("CREATE TABLE lease_on_standby AS SELECT * FROM nara_lease");
+	step_until_active(b, "b", &lb);
+	cr_assert_eq(lb.epoch, 2);
+	cr_assert_eq(event(b, "b_holds", &err), 0, "%s", err.text);
+	store_free(&a);
+	/* what the promoted standby holds, renewed just now */
+	sql_run("DELETE FROM nara_lease");
+	sql_run("INSERT INTO nara_lease SELECT * FROM lease_on_standby");
+	sql_run("UPDATE nara_lease SET renewed = clock_timestamp()");
+	a = open_pg();
+	la = step(a, "a", 0);
+	cr_assert(la.active, "the restarted a did not take the lease (%s)",
+	    la.holder);
+	cr_assert_eq(la.epoch, 2, "the epoch was not issued twice");
+	cr_expect_eq(event(b, "b_after_reissue", &err), -1, "b committed with "
+	    "an epoch a holds too");
+	cr_expect_eq(err.code, NR_UNAVAILABLE, "%s %s", nara_code_id(err.code),
+	    err.text);
+	cr_expect_eq(event(a, "a_holds", &err), 0, "%s", err.text);
+	lb = step(b, "b", lb.epoch);
+	cr_expect_not(lb.active);
+	cr_expect_str_eq(lb.holder, "a");
+}
+
+/* A batch on st, kept for the test to look at. */
+struct event_try {
+	struct store *st;
+	int rc;
+	struct nara_err err;
+};
+
+/* The batch reached the database: it committed, or its store refused it
+ * for the lease (not for the connection, which is still being made). */
+static bool
+event_answers(void *arg)
+{
+	struct event_try *t = arg;
+
+	t->err = (struct nara_err){ 0 };
+	t->rc = event(t->st, "after_reconnect", &t->err);
+	return t->rc == 0 || t->err.code == NR_UNAVAILABLE;
+}
+
+/* A holder whose connection was lost fences nothing on the new one until
+ * a lease step has renewed the lease there: the new connection may reach
+ * a server whose row is not the one it renewed. */
+Test(lease, reconnected_holder_waits_for_a_lease_step)
+{
+	struct store_lease la = step(a, "a", 0);
+	struct event_try t = { .st = a };
+	struct nara_err err = { 0 };
+	long long ended = 0;
+
+	cr_assert(la.active);
+	cr_assert_eq(pgserver_sql(ci, "SELECT count(pg_terminate_backend(pid)) "
+	    "FROM pg_stat_activity WHERE application_name = 'narad:a' AND "
+	    "datname = current_database()", &ended), 0);
+	cr_assert_eq(ended, 1);
+	cr_assert(harness_wait(event_answers, &t, 10000), "no answer after "
+	    "the reconnect: %s", t.err.text);
+	cr_expect_eq(t.rc, -1, "committed on a new connection before a lease "
+	    "step");
+	cr_expect_not_null(strstr(t.err.text, "not confirmed"), "%s",
+	    t.err.text);
+	la = step_retrying(a, "a", la.epoch);
+	cr_assert(la.active, "the lease was not renewed after the reconnect");
+	cr_expect_eq(la.epoch, 1);
+	cr_expect_eq(event(a, "renewed", &err), 0, "%s", err.text);
+}
+
+/* A store whose lease table was made before the token: the first lease
+ * step adds the column, and the lease and its fence work on it. */
+Test(lease, table_without_token_gets_it)
+{
+	struct store_lease la;
+	struct nara_err err = { 0 };
+	long long n = -1;
+
+	sql_run("CREATE TABLE nara_lease (id integer PRIMARY KEY CHECK "
+	    "(id = 1), epoch bigint NOT NULL, holder text NOT NULL, holder_pid "
+	    "integer NOT NULL, renewed timestamptz NOT NULL, ttl_ms integer "
+	    "NOT NULL)");
+	la = step(a, "a", 0);
+	cr_assert(la.active);
+	cr_expect_eq(event(a, "on_old_table", &err), 0, "%s", err.text);
+	cr_assert_eq(pgserver_sql(ci, "SELECT count(*) FROM nara_lease WHERE "
+	    "token IS NOT NULL", &n), 0);
+	cr_expect_eq(n, 1);
 }
 
 Test(sqlite, store_cannot_be_shared)

@@ -272,12 +272,19 @@ pg_lease_step(PGconn *c, const char *instance, int64_t ttl_ms, char *token,
 		return -1;
 	if (mine < 0)               /* only look */
 		return lease_load(c, out, pid, sizeof(pid), err) < 0 ? -1 : 0;
-	if (mine > 0 && (rc = returning_lease(c, lease_renew, 4, p,
-	    "renew the lease", &out->epoch, token, err)) != 0) {
-		if (rc < 0)
+	if (mine > 0) {
+		if ((rc = returning_lease(c, lease_renew, 4, p, "renew the lease",
+		    &out->epoch, token, err)) < 0)
 			return -1;
-		lease_mine(out, instance, ttl_ms);
-		return 0;
+		if (rc == 1) {
+			lease_mine(out, instance, ttl_ms);
+			return 0;
+		}
+		/* Lost: say who holds it and take nothing, even if it is free
+		 * now. A holder that took it back in the same step would serve
+		 * on at a new epoch with its old state, and its takeover would
+		 * go unrecorded; it must stop serving first. */
+		return lease_load(c, out, pid, sizeof(pid), err) < 0 ? -1 : 0;
 	}
 	if ((rc = lease_load(c, out, pid, sizeof(pid), err)) < 0)
 		return -1;

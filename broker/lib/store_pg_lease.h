@@ -40,14 +40,16 @@ int pg_lease_schema(PGconn *c, struct nara_err *err);
 #define PG_LEASE_TOKEN_LEN 37
 
 /* One step of the lease for instance: renew it when out->epoch (in) is
- * the epoch this instance holds with token (in), only read it when
- * out->epoch is negative, else take it over when it is free, expired, or
- * held by this same instance name with no other session of that name
- * connected (a restarted narad). ttl_ms is how long a renewal holds. On
- * return *out says who holds it now; out->active tells whether it is this
- * instance (with its epoch, and its token in token, PG_LEASE_TOKEN_LEN
- * bytes; "" when not active). 0, or -1 with err (NR041) when the database
- * cannot be asked (then out is inactive). */
+ * the epoch this instance holds with token (in), and only read it when
+ * that renewal fails (the lease is lost: it is taken again at the earliest
+ * at a step that holds nothing, after the caller stopped serving) or when
+ * out->epoch is negative; with out->epoch 0, take it over when it is free,
+ * expired, or held by this same instance name with no other session of
+ * that name connected (a restarted narad). ttl_ms is how long a renewal
+ * holds. On return *out says who holds it now; out->active tells whether
+ * it is this instance (with its epoch, and its token in token,
+ * PG_LEASE_TOKEN_LEN bytes; "" when not active). 0, or -1 with err (NR041)
+ * when the database cannot be asked (then out is inactive). */
 int pg_lease_step(PGconn *c, const char *instance, int64_t ttl_ms,
     char *token, struct store_lease *out, struct nara_err *err);
 

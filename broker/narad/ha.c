@@ -120,11 +120,19 @@ ha_step(struct ha *h)
 	}
 	h->last_error[0] = '\0';
 	h->seen = l;
-	if (h->held_epoch != 0 && l.active) {
+	if (h->held_epoch != 0 && l.active && l.epoch == h->held_epoch) {
 		h->last_ok_ms = sent;
 	} else if (h->held_epoch != 0) {
-		snprintf(why, sizeof(why), "lease taken over by %s (epoch %"
-		    PRId64 ")", l.holder, l.epoch);
+		/* A new epoch is a new take, even if it is ours: serving on
+		 * would keep the old epoch's state and skip the takeover's
+		 * audit row. Stop, and take it at a step as a standby. */
+		if (l.active)
+			snprintf(why, sizeof(why), "lease of epoch %" PRId64
+			    " lost, held again as epoch %" PRId64,
+			    h->held_epoch, l.epoch);
+		else
+			snprintf(why, sizeof(why), "lease taken over by %s "
+			    "(epoch %" PRId64 ")", l.holder, l.epoch);
 		become_standby(h, why);
 	} else if (l.active) {
 		become_active(h, &l, sent);

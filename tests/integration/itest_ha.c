@@ -316,6 +316,45 @@ Test(ha, frozen_active_commits_nothing_after_the_takeover)
 	ha_expect_audit_intact(&NB);
 }
 
+/* The active narad frozen through the other's whole tenure: narad-b takes
+ * over, serves, and stops cleanly (releasing the lease). Woken, narad-a
+ * finds its lease lost and the lease free: it must step down and take the
+ * lease anew as a standby, with its takeover audited and its status
+ * truthful, not serve on at the new epoch as if it had renewed. */
+Test(ha, woken_holder_takes_a_free_lease_only_as_a_new_takeover)
+{
+	char before[3][64], during[3][64], after[3][64], out[4096];
+	char takeover[] = "SELECT count(*) FROM audit WHERE event = "
+	    "'ha_takeover' AND detail LIKE 'instance narad-a epoch 3: lease of "
+	    "narad-b (epoch 2) not renewed for %'";
+
+	send_many(&gbg, 3, 0, T_GBG_EH, T_BUP, before);
+	expect_delivered(&gbg, &bup, 3, before);
+	kill(NA.pid, SIGSTOP);
+	cr_assert(harness_wait_log(&NB, "ha: active", 1, 30000), "narad-b did "
+	    "not take over; see %s", NB.log);
+	send_many(&gbg, 3, 3, T_GBG_EH, T_BUP, during);
+	expect_delivered(&gbg, &bup, 3, during);
+	harness_stop(&NB, SIGTERM);
+	kill(NA.pid, SIGCONT);
+	cr_assert(harness_wait_log(&NA, "stepping down, not serving", 1, 30000),
+	    "the woken narad served on without stepping down; see %s", NA.log);
+	cr_assert(harness_wait_log(&NA, "ha: active", 2, 30000), "narad-a did "
+	    "not take the free lease; see %s", NA.log);
+	/* the row comes from the start-up that follows the log line */
+	cr_expect(harness_wait(pg_true, takeover, 10000), "no takeover row for "
+	    "epoch 3; see %s", NA.log);
+	cr_assert_eq(ha_naractl(&NA, out, sizeof(out), "status"), 0, "%s", out);
+	cr_expect_not_null(strstr(out, "role          active, instance "
+	    "narad-a"), "%s", out);
+	cr_expect_not_null(strstr(out, "held by narad-a, epoch 3"), "%s", out);
+	cr_expect_not_null(strstr(out, "1 takeovers"), "%s", out);
+	send_many(&gbg, 3, 6, T_GBG_EH, T_BUP, after);
+	expect_delivered(&gbg, &bup, 3, after);
+	cr_expect_eq(spool_count(&bup, "inbox", ".json"), 9, "not exactly once");
+	ha_expect_audit_intact(&NA);
+}
+
 Test(ha, step_down_hands_over_and_is_audited)
 {
 	char names[N_MSGS][64], out[4096];

@@ -250,6 +250,30 @@ Test(lease, release_hands_over_at_once)
 	cr_expect_eq(event(b, "after_release", &err), 0, "%s", err.text);
 }
 
+/* A holder that lost the lease (frozen past the term, while the other
+ * narad held it and released it at a clean stop) is told so, and takes
+ * the free lease only at a later step, as a new take: it must stop
+ * serving first, not go on at a new epoch with its old state. */
+Test(lease, lost_lease_is_not_taken_back_in_the_same_step)
+{
+	struct store_lease la = step(a, "a", 0), lb;
+	struct nara_err err = { 0 };
+
+	cr_assert(la.active);
+	step_until_active(b, "b", &lb);
+	cr_assert_eq(lb.epoch, 2);
+	cr_assert_eq(store_lease_release(b, "b", &err), 0, "%s", err.text);
+	la = step_retrying(a, "a", la.epoch);
+	cr_expect_not(la.active, "the lost lease was taken back as epoch "
+	    "%lld in the renewal's step", (long long)la.epoch);
+	cr_expect_str_eq(la.holder, "b");
+	cr_expect_eq(event(a, "after_loss", &err), -1);
+	la = step(a, "a", 0);
+	cr_expect(la.active, "the free lease was not taken at the next step");
+	cr_expect_eq(la.epoch, 3);
+	cr_expect_str_eq(la.prev_holder, "b");
+}
+
 /* The same instance name again (a restarted narad) takes over at once,
  * but only once the session of the old process is gone: while it is
  * connected it may be a live narad of that name, and the name waits for

@@ -494,7 +494,8 @@ int store_lease(struct store *st, const char *instance, int64_t ttl_ms,
     struct store_lease *l, struct nara_err *err);
 
 /* Give the lease up at once (a planned switchover); this store commits
- * nothing more. 0, or -1 with err. */
+ * nothing more. 0, or -1 with err; then the lease is still held as far as
+ * this store knows, and it commits as before while the database agrees. */
 int store_lease_release(struct store *st, const char *instance,
     struct nara_err *err);
 

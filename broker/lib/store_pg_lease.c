@@ -376,12 +376,15 @@ store_pg_lease_release(struct store_be *st, const char *instance,
 {
 	int64_t epoch = st->lease_epoch;
 
-	st->lease_epoch = st->fence_epoch = 0;
 	if (epoch == 0)
 		return 0;
 	if (st->in_batch || st->read_txn)
 		return nara_err_set(err, NR_STORE_FAILED, "lease", "the lease "
 		    "is not given up inside a transaction");
+	/* Not released, the lease is still this narad's as far as it
+	 * knows: the fence stays, so that narad can go on (and audit the
+	 * failed hand-over). Should the database have taken the release
+	 * after all, nara_fence refuses the next batch. */
 	if (pg_ready(st, err) != 0)
 		return -1;
 	if (pg_lease_release(st->conn, instance, epoch, st->lease_token,
@@ -389,6 +392,7 @@ store_pg_lease_release(struct store_be *st, const char *instance,
 		drop_if_lost(st);
 		return -1;
 	}
+	st->lease_epoch = st->fence_epoch = 0;
 	return 0;
 }
 

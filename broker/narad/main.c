@@ -568,27 +568,43 @@ step_down_done(evutil_socket_t fd, short what, void *arg)
 	restart_as_standby(arg, "stepped down");
 }
 
-/* naractl step-down: an audit row naming the operator, the lease handed
+/*
+ * naractl step-down: an audit row naming the operator, the lease handed
  * over (nothing more commits here: every batch is refused with NR042),
  * and once the answer to naractl went out the restart as a standby, which
- * closes the TLS front so that nodes move to the narad taking over. */
+ * closes the TLS front so that nodes move to the narad taking over.
+ * Once the lease is released this narad can write no row (the fence), so
+ * the row goes first and says what was asked; a hand-over that then fails
+ * leaves the lease here and gets an ha_step_down_failed row, and without
+ * the first row nothing is handed over.
+ */
 static int
 ops_step_down(void *arg, const char *operator, struct nara_err *err)
 {
 	struct narad *d = arg;
 	struct ha_view v;
-	char detail[300];
+	char detail[300], failed[600];
 	struct timeval flush = { 0, 200000 };
 
 	ha_view(d->ha, &v);
 	if (d->broker == NULL || !v.active)
 		return nara_err_set(err, NR_USAGE, "ha", "this narad is not "
 		    "the active one");
-	snprintf(detail, sizeof(detail), "instance %s epoch %lld: handed over "
-	    "by %s", v.instance, (long long)v.epoch, operator);
-	broker_audit_event(d->broker, "ha_step_down", detail);
-	if (ha_hand_over(d->ha, err) != 0)
+	snprintf(detail, sizeof(detail), "instance %s epoch %lld: hand-over "
+	    "to a standby asked by %s", v.instance, (long long)v.epoch,
+	    operator);
+	if (broker_audit_event(d->broker, "ha_step_down", detail) != 0)
+		return nara_err_set(err, NR_STORE_FAILED, "ha", "the step-down "
+		    "could not be audited; the lease stays here");
+	if (ha_hand_over(d->ha, err) != 0) {
+		snprintf(failed, sizeof(failed), "%s: failed, still active: %s",
+		    detail, err->text);
+		log_error("ha: %s", failed);
+		if (broker_audit_event(d->broker, "ha_step_down_failed",
+		    failed) != 0)
+			log_error("ha: the failed step-down could not be audited");
 		return -1;
+	}
 	log_info("ha: stepped down (%s)", detail);
 	/* The front stays until the exec closes it with everything else:
 	 * the views hold pointers to it, and a batch can no longer commit. */

@@ -373,14 +373,48 @@ Test(ha, step_down_hands_over_and_is_audited)
 	expect_delivered(&gbg, &bup, N_MSGS, names);
 	cr_expect_eq(spool_count(&bup, "inbox", ".json"), N_MSGS);
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
-	    "'ha_step_down' AND detail LIKE 'instance narad-a epoch 1: handed "
-	    "over by %'"), 1);
+	    "'ha_step_down' AND detail LIKE 'instance narad-a epoch 1: hand-over "
+	    "to a standby asked by %'"), 1);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_step_down_failed'"), 0);
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
 	    "'ha_takeover' AND detail LIKE 'instance narad-b epoch 2:%'"), 1);
 	/* narad-a, restarted, leaves the lease to narad-b */
 	cr_assert_eq(ha_naractl(&NA, out, sizeof(out), "status"), 0, "%s", out);
 	cr_expect_not_null(strstr(out, "role          standby"), "%s", out);
 	ha_expect_audit_intact(&NB);
+}
+
+/* A release of the lease the database refuses (a trigger stands in for
+ * whatever makes it fail): naractl step-down fails, the audit log has the
+ * operator's request and its failure and claims no hand-over, and narad-a
+ * keeps the lease and serves. */
+Test(ha, failed_step_down_audited_and_still_active)
+{
+	static const char refuse[] = "CREATE FUNCTION refuse_release() "
+	    "RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.holder_pid = 0 "
+	    "THEN RAISE EXCEPTION 'release refused by the test'; END IF; "
+	    "RETURN NEW; END $$; CREATE TRIGGER refuse_release BEFORE UPDATE ON "
+	    "nara_lease FOR EACH ROW EXECUTE FUNCTION refuse_release()";
+	char names[N_MSGS][64], out[4096];
+
+	cr_assert_eq(pgserver_sql(CONNINFO, refuse, NULL), 0);
+	cr_assert_neq(ha_naractl(&NA, out, sizeof(out), "step-down"), 0,
+	    "step-down succeeded: %s", out);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE event = "
+	    "'ha_step_down_failed' AND detail LIKE 'instance narad-a epoch 1: "
+	    "hand-over to a standby asked by % failed, still active: "
+	    "%release refused by the test%'"), 1);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit WHERE detail LIKE "
+	    "'%handed over%'"), 0);
+	cr_expect_str_eq(ha_role(&NA), "active");
+	send_many(&gbg, N_MSGS, 0, T_GBG_EH, T_BUP, names);
+	expect_delivered(&gbg, &bup, N_MSGS, names);
+	cr_expect_str_eq(ha_role(&NA), "active");
+	cr_expect_str_eq(ha_role(&NB), "standby");
+	cr_assert_eq(pgserver_sql(CONNINFO, "DROP TRIGGER refuse_release ON "
+	    "nara_lease", NULL), 0);
+	ha_expect_audit_intact(&NA);
 }
 
 /* The database primary killed under traffic and its synchronous standby

@@ -274,6 +274,33 @@ Test(lease, lost_lease_is_not_taken_back_in_the_same_step)
 	cr_expect_str_eq(la.prev_holder, "b");
 }
 
+/* A release the database refuses leaves the lease with its holder: its
+ * batches still commit (the failed hand-over can be audited), the other
+ * narad stays a standby, and a release that goes through fences it. */
+Test(lease, refused_release_keeps_the_lease)
+{
+	struct store_lease la = step(a, "a", 0), lb = step(b, "b", 0);
+	struct nara_err err = { 0 };
+
+	cr_assert(la.active);
+	cr_assert_eq(pgserver_sql(ci, "CREATE FUNCTION refuse() RETURNS "
+	    "trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.holder_pid = 0 THEN "
+	    "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$; CREATE "
+	    "TRIGGER refuse BEFORE UPDATE ON nara_lease FOR EACH ROW EXECUTE "
+	    "FUNCTION refuse()", NULL), 0);
+	cr_assert_eq(store_lease_release(a, "a", &err), -1);
+	cr_expect(strstr(err.text, "refused") != NULL, "%s", err.text);
+	cr_expect_eq(event(a, "release_failed", &err), 0, "%s", err.text);
+	lb = step(b, "b", 0);
+	cr_expect_not(lb.active);
+	cr_expect_str_eq(lb.holder, "a");
+	cr_assert_eq(pgserver_sql(ci, "DROP TRIGGER refuse ON nara_lease",
+	    NULL), 0);
+	cr_assert_eq(store_lease_release(a, "a", &err), 0, "%s", err.text);
+	cr_expect_eq(event(a, "after_release", &err), -1);
+	cr_expect_eq(err.code, NR_UNAVAILABLE);
+}
+
 /* The same instance name again (a restarted narad) takes over at once,
  * but only once the session of the old process is gone: while it is
  * connected it may be a live narad of that name, and the name waits for

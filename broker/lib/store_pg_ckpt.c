@@ -270,6 +270,43 @@ store_pg_audit_subject(struct store_be *st, const char *event,
  * row before the first one not older than before, at most max_rows rows;
  * the search reads the rows it prunes and one more. Finished messages go
  * with the cut, found in the key's range of those accepted before it. */
+/* As in the SQLite store (prune_floor there): no cut past a row of a
+ * message still queued; only the rows about to go are looked at. */
+static int
+prune_floor(struct store_be *st, int64_t old_cut, int64_t *cut,
+    uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
+{
+	struct pg_params p;
+	PGresult *r;
+	int64_t first;
+
+	pg_params_init(&p);
+	pg_param_int(&p, old_cut);
+	pg_param_int(&p, *cut);
+	if (pg_run_sql(st, "SELECT min(a.seq) FROM audit AS a JOIN messages AS "
+	    "m ON m.seq = a.msg_seq WHERE a.seq > $1::bigint AND a.seq <= "
+	    "$2::bigint AND m.state = 0", &p, &r, "finding rows to prune",
+	    err) != 0)
+		return -1;
+	first = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? pg_int(r, 0, 0) :
+	    0;
+	PQclear(r);
+	if (first == 0)
+		return 0;
+	*cut = first - 1;
+	if (*cut <= old_cut)
+		return 0;   /* nothing before it to cut */
+	pg_params_init(&p);
+	pg_param_int(&p, *cut);
+	if (pg_run_sql(st, "SELECT hash FROM audit WHERE seq = $1::bigint", &p,
+	    &r, "finding rows to prune", err) != 0)
+		return -1;
+	if (PQntuples(r) != 1 || !pg_bytes(r, 0, 0, hash, AUDIT_HASH_LEN))
+		*cut = old_cut;   /* no such row: cut nothing */
+	PQclear(r);
+	return 0;
+}
+
 static int
 prune_target(struct store_be *st, int64_t before, int64_t max_rows,
     int64_t *cut, uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
@@ -296,6 +333,8 @@ prune_target(struct store_be *st, int64_t before, int64_t max_rows,
 	if (PQntuples(r) == 1 && pg_bytes(r, 0, 1, hash, AUDIT_HASH_LEN))
 		*cut = pg_int(r, 0, 0);
 	PQclear(r);
+	if (*cut > old_cut && prune_floor(st, old_cut, cut, hash, err) != 0)
+		return -1;
 	if (*cut <= old_cut)
 		*cut = 0;
 	return 0;

@@ -357,6 +357,52 @@ store_sqlite_audit_subject(struct store_be *st, const char *event,
  * the log has no index on time here, and the search back from the head
  * for the newest old row read every row kept (8 s on a store of 5,000,000
  * rows, once an hour on narad's loop). */
+/*
+ * No cut goes past a row of a message still queued, whatever the date:
+ * the patient's extract and the trace would lose a live message's
+ * beginning. Only the rows about to go are looked at (a retried message's
+ * earlier rows follow its seq), so the check costs what the cut reads.
+ * Moves *cut (and hash) back before the first such row; an SQLite code.
+ */
+static int
+prune_floor(struct store_be *st, int64_t old_cut, int64_t *cut,
+    uint8_t hash[AUDIT_HASH_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	int64_t first = 0;
+	int rc = sqlite3_prepare_v2(st->db, "SELECT min(a.seq) FROM audit AS a "
+	    "JOIN messages AS m ON m.seq = a.msg_seq WHERE a.seq > ?1 AND "
+	    "a.seq <= ?2 AND m.state = 0", -1, &s, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, old_cut);
+		sqlite3_bind_int64(s, 2, *cut);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			first = sqlite3_column_int64(s, 0);   /* 0: NULL, none */
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return rc;
+	if (first == 0)
+		return 0;
+	*cut = first - 1;
+	if (*cut <= old_cut)
+		return 0;   /* nothing before it to cut */
+	s = NULL;
+	rc = sqlite3_prepare_v2(st->db, "SELECT hash FROM audit WHERE seq = ?1",
+	    -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, *cut);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW &&
+		    sqlite3_column_bytes(s, 0) == AUDIT_HASH_LEN)
+			memcpy(hash, sqlite3_column_blob(s, 0), AUDIT_HASH_LEN);
+		else if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			*cut = old_cut;   /* no such row: cut nothing */
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc;
+}
+
 static int
 prune_target(struct store_be *st, int64_t before, int64_t max_rows,
     int64_t *cut, uint8_t hash[AUDIT_HASH_LEN], struct nara_err *err)
@@ -387,6 +433,8 @@ prune_target(struct store_be *st, int64_t before, int64_t max_rows,
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "finding rows to prune", err);
+	if (*cut > old_cut && (rc = prune_floor(st, old_cut, cut, hash)) != 0)
 		return store_fail(st, rc, "finding rows to prune", err);
 	if (*cut <= old_cut)
 		*cut = 0;

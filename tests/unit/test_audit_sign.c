@@ -629,11 +629,12 @@ Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
 
 	rotated_store(&f, &a, &b);
 	f.st = fx_open(&f, false);
-	/* at most five rows, so the old key's head at seq 9 stays */
+	/* at most five rows, so the old key's head at seq 9 stays; message
+	 * 3 is still queued, so the cut stops before its received row */
 	cr_assert_eq(store_audit_prune(f.st, b.sign, FX_NOW + 1, 5, FX_NOW + 60,
 	    NULL, &cut, &deleted, &err), 0, "%s", err.text);
 	store_free(&f.st);
-	cr_assert_eq(cut, 5);
+	cr_assert_eq(cut, 2);
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), 0, "%s", err.text);
 	cr_expect_eq(rep.cut_seq, cut);
@@ -838,8 +839,16 @@ Test(audit_sign, prune_stops_at_the_first_row_not_yet_old)
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
 	    "message_id = '%s'", fx_msg(&x, 1, FX_BUP)->message_id);
 	cr_expect_eq(fx_sql_int(&f, sql), 0);
-	/* the row in the way aged: the next prune goes past it, to the end
-	 * of what is old by then */
+	/* the row in the way aged, but it is message 3's, still queued: no
+	 * cut goes past the first row of a queued message, whatever the date */
+	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
+	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
+	cr_expect_eq(cut, 0, "cut past a queued message's received row");
+	cr_expect_eq(fx_sql_int(&f, "SELECT min(seq) FROM audit"), 3);
+	/* message 3 ends (an operator's dead letter, later): the next prune
+	 * goes past it, to the end of what is old by then */
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 3, FX_BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW + 150), 0);
 	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
 	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
 	cr_expect_gt(cut, 9);

@@ -248,6 +248,37 @@ store_hmac_hex(const uint8_t *key, size_t key_len, const char *personal_number,
 	return 0;
 }
 
+/* What the store keeps to know its pseudonym key again (the first 16 hex
+ * digits of the key's HMAC of a fixed text; the key cannot be found from
+ * it). A store opened with another key would give every child new
+ * pseudonyms that no earlier row carries. */
+#define KEY_CHECK_TEXT "nara pseudonym key check"
+
+int
+store_key_check_value(const uint8_t *key, size_t key_len, char out[17])
+{
+	char hex[65];
+
+	out[0] = '\0';
+	if (store_hmac_hex(key, key_len, KEY_CHECK_TEXT, hex) != 0)
+		return -1;
+	snprintf(out, 17, "%.16s", hex);
+	return 0;
+}
+
+int
+store_key_check_compare(const char *label, const char *kept,
+    const char *mine, struct nara_err *err)
+{
+	if (kept == NULL || kept[0] == '\0' || strcmp(kept, mine) == 0)
+		return 0;
+	return nara_err_set(err, NR_CONFIG, "pseudonym_key", "%s was written "
+	    "with another pseudonym key (check value %s, this key's %s): with "
+	    "this key no child's earlier rows would be found, and new rows "
+	    "could not be linked to them; use the store's own key", label,
+	    kept, mine);
+}
+
 /* ---------------------------------------------------------------- receipts */
 
 const char *

@@ -45,6 +45,12 @@ void store_audit_fill_acked(struct audit_row *r, struct store_audit_text *t,
  * is no key or the MAC fails. */
 int store_hmac_hex(const uint8_t *key, size_t key_len,
     const char *personal_number, char hex[65]);
+/* The check value of a pseudonym key (16 hex digits), kept in the store
+ * at its first open with a key; and the comparison at every later open:
+ * 0 when kept is empty or the same, else NR_CONFIG naming label. */
+int store_key_check_value(const uint8_t *key, size_t key_len, char out[17]);
+int store_key_check_compare(const char *label, const char *kept,
+    const char *mine, struct nara_err *err);
 
 /* "delivered", "failed", "expired", "unspecified": a receipt's outcome as
  * the audit detail names it. */

@@ -33,6 +33,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "store_common.h"
 #include "store_stats_sql.h"
 
 #define BACKOFF_MIN_MS 100
@@ -528,6 +529,53 @@ copy_options(struct store_be *st, const char *conninfo,
 	return 0;
 }
 
+/*
+ * The pseudonym key is the store's own (as in the SQLite store): its
+ * check value is kept in head.pseudonym_check, a column added by the first
+ * narad that opens the store with a key (outside the versioned schema, as
+ * the lease's token: older narads keep working on the table). A read-only
+ * open of a store without the column checks nothing.
+ */
+static int
+key_check(struct store_be *st, struct nara_err *err)
+{
+	struct pg_params p;
+	char mine[17], kept[17] = "";
+	PGresult *r;
+	bool has;
+
+	if (st->key == NULL)
+		return 0;
+	if (store_key_check_value(st->key, st->key_len, mine) != 0)
+		return nara_err_set(err, NR_STORE_FAILED, "pseudonym_key",
+		    "cannot compute the key's check value");
+	if (pg_run_sql(st, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+	    "'head'::regclass AND attname = 'pseudonym_check' AND NOT "
+	    "attisdropped", NULL, &r, "reading the key's check value", err) != 0)
+		return -1;
+	has = pg_int(r, 0, 0) > 0;
+	PQclear(r);
+	if (!has && st->read_only)
+		return 0;
+	if (!has && pg_run_sql(st, "ALTER TABLE head ADD COLUMN IF NOT EXISTS "
+	    "pseudonym_check text", NULL, NULL, "keeping the key's check value",
+	    err) != 0)
+		return -1;
+	if (pg_run_sql(st, "SELECT pseudonym_check FROM head WHERE id = 1", NULL,
+	    &r, "reading the key's check value", err) != 0)
+		return -1;
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		snprintf(kept, sizeof(kept), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (kept[0] != '\0' || st->read_only)
+		return store_key_check_compare(st->label, kept, mine, err);
+	pg_params_init(&p);
+	pg_param_text(&p, mine);
+	return pg_run_sql(st, "UPDATE head SET pseudonym_check = $1 WHERE id = "
+	    "1 AND pseudonym_check IS NULL", &p, NULL, "keeping the key's check "
+	    "value", err);
+}
+
 struct store_be *
 store_pg_open(const char *path, const struct store_options *opt,
     struct store *outer, struct nara_err *err)
@@ -545,7 +593,7 @@ store_pg_open(const char *path, const struct store_options *opt,
 	if (copy_options(st, path, opt, err) != 0 || connect_db(st, err) != 0)
 		goto fail;
 	if (pg_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
-	    pg_head_read(st, err) != 0 ||
+	    pg_head_read(st, err) != 0 || key_check(st, err) != 0 ||
 	    pg_cache_new(st) != 0)
 		goto fail;
 	if (!st->read_only)

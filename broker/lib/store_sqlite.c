@@ -31,6 +31,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "store_common.h"
 #include "store_stats_sql.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -423,6 +424,43 @@ copy_options(struct store_be *st, const char *path,
 	return 0;
 }
 
+/* The pseudonym key is the store's own: its check value is kept in meta
+ * at the first open with a key (store_key_check_value). */
+static int
+key_check(struct store_be *st, struct nara_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char mine[17], kept[17] = "";
+	int rc;
+
+	if (st->key == NULL)
+		return 0;
+	if (store_key_check_value(st->key, st->key_len, mine) != 0)
+		return nara_err_set(err, NR_STORE_FAILED, "pseudonym_key",
+		    "cannot compute the key's check value");
+	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = "
+	    "'pseudonym_check'", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_text(s, 0) != NULL)
+		snprintf(kept, sizeof(kept), "%s",
+		    (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_fail(st, rc, "reading the key's check value", err);
+	if (kept[0] != '\0' || st->read_only)
+		return store_key_check_compare(st->path, kept, mine, err);
+	s = NULL;
+	rc = sqlite3_prepare_v2(st->db, "INSERT INTO meta(key, value) VALUES "
+	    "('pseudonym_check', ?1)", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, mine, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE || rc == SQLITE_OK ? 0 :
+	    store_fail(st, rc, "keeping the key's check value", err);
+}
+
 /* The VFS of the writer connection with synchronous = FULL. */
 static const char *walbuf_vfs;
 
@@ -461,7 +499,7 @@ store_sqlite_open(const char *path, const struct store_options *opt,
 	    writer_pragmas(st, opt, err) != 0))
 		goto fail;
 	if (store_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
-	    head_load(st, err) != 0)
+	    head_load(st, err) != 0 || key_check(st, err) != 0)
 		goto fail;
 	if (!st->read_only && store_guard_head(st, err) != 0)
 		goto fail;

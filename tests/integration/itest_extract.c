@@ -489,6 +489,26 @@ Test(extract, unwritable_output_is_refused_before_the_audit_row)
 	    "event = 'log_extracted'"), 0);
 }
 
+/* With a pseudonym key other than the store's, the extract is refused
+ * (it found nothing and said so with exit 0: a patient told that no
+ * message about them exists), and no row says one was made. */
+Test(extract, another_pseudonym_key_is_refused)
+{
+	char conf[400];
+
+	snprintf(conf, sizeof(conf), "%s/other.conf", h.dir);
+	cr_assert_eq(harness_run(out, sizeof(out), "head -c 32 /dev/urandom > "
+	    "%s/other.key && chmod 600 %s/other.key && sed 's|^pseudonym_key "
+	    "= .*|pseudonym_key = %s/other.key|' %s > %s", h.dir, h.dir, h.dir,
+	    h.conf, conf), 0, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s extract %s -c %s "
+	    "--format csv", tool, CHILD_SHORT, conf), 2, "%s", out);
+	cr_expect(strstr(out, "another pseudonym key") != NULL, "%s", out);
+	cr_expect(strstr(out, "NR070") != NULL, "%s", out);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
+	    "event = 'log_extracted'"), 0);
+}
+
 Test(extract, review_report_rendered_by_chromium)
 {
 	char html[400], row[4096], day[16];

@@ -39,6 +39,7 @@ struct post_row {
 	int attempt;
 	int64_t when;               /* epoch seconds */
 	char node[NODE_ID_MAX + 1];
+	char code[8];               /* catalogue code, "" = none */
 	char detail[80];
 };
 
@@ -99,9 +100,10 @@ void broker_queue_rejected(struct broker *b, const char *node, size_t node_len,
 int broker_lifecycle_init(struct broker *b);
 void broker_lifecycle_free(struct broker *b);
 /* End a connected session: nothing in flight any more (the store still
- * queues it), audit node_disconnected with detail at when_ms. */
+ * queues it), audit node_disconnected with code (NR_OK: none) and detail
+ * at when_ms. */
 void broker_session_end(struct broker *b, struct session *s,
-    const char *detail, int64_t when_ms);
+    enum nara_code code, const char *detail, int64_t when_ms);
 /* broker_batch_begin writes the waiting post rows into its transaction;
  * broker_batch_end drops them once committed (keeps them otherwise), then
  * sends the batch's frames with broker_flush, which adds the rows for

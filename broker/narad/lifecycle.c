@@ -42,7 +42,8 @@ post_arm(struct broker *b)
 
 static void
 post_push(struct broker *b, enum post_kind kind, const char *node,
-    int64_t ref, int attempt, const char *detail, int64_t when)
+    int64_t ref, int attempt, enum nara_code code, const char *detail,
+    int64_t when)
 {
 	struct post_row *r;
 
@@ -64,6 +65,8 @@ post_push(struct broker *b, enum post_kind kind, const char *node,
 	r->attempt = attempt;
 	r->when = when;
 	snprintf(r->node, sizeof(r->node), "%s", node);
+	snprintf(r->code, sizeof(r->code), "%s", code != NR_OK ?
+	    nara_code_id(code) : "");
 	snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
 	post_arm(b);
 }
@@ -83,8 +86,9 @@ broker_post_write(struct broker *b)
 			store_receipt_sent(b->store, r->ref, r->when);
 			break;
 		case POST_DISCONNECTED:
-			store_audit_event(b->store, "node_disconnected", r->node,
-			    r->detail[0] ? r->detail : NULL, r->when);
+			store_audit_event_coded(b->store, "node_disconnected",
+			    r->node, r->code[0] ? r->code : NULL, r->detail[0] ?
+			    r->detail : NULL, r->when);
 			break;
 		}
 	}
@@ -133,8 +137,8 @@ broker_peer_log(struct broker *b, struct session *s)
 }
 
 void
-broker_session_end(struct broker *b, struct session *s, const char *detail,
-    int64_t when_ms)
+broker_session_end(struct broker *b, struct session *s, enum nara_code code,
+    const char *detail, int64_t when_ms)
 {
 	if (!s->connected)
 		return;
@@ -142,7 +146,8 @@ broker_session_end(struct broker *b, struct session *s, const char *detail,
 	s->connected_since = 0;
 	session_reset(s);
 	log_info("node %s disconnected: %s", s->node, detail);
-	post_push(b, POST_DISCONNECTED, s->node, 0, 0, detail, when_ms / 1000);
+	post_push(b, POST_DISCONNECTED, s->node, 0, 0, code, detail,
+	    when_ms / 1000);
 }
 
 /* ---------------------------------------------------------------- sends */
@@ -155,13 +160,14 @@ on_sent(const struct out_frame *f, void *arg)
 	struct session *s;
 
 	if (f->kind == OUTQ_DELIVERY) {
-		post_push(b, POST_DELIVERED, f->node, f->ref, f->attempt, NULL,
-		    now);
+		post_push(b, POST_DELIVERED, f->node, f->ref, f->attempt, NR_OK,
+		    NULL, now);
 		b->stats.delivered++;
 		if ((s = session_find(&b->sessions, f->node)) != NULL)
 			s->counts.delivered++;
 	} else if (f->kind == OUTQ_RECEIPT) {
-		post_push(b, POST_RECEIPT_SENT, f->node, f->ref, 0, NULL, now);
+		post_push(b, POST_RECEIPT_SENT, f->node, f->ref, 0, NR_OK, NULL,
+		    now);
 		b->stats.receipts_sent++;
 	}
 }
@@ -179,10 +185,11 @@ not_reading(struct broker *b, struct session *s)
 	    "sent", nara_code_id(NR_NOT_READING));
 	log_warn("node %s: %s; closing its connection", s->node, detail);
 	if (s->connected)
-		broker_session_end(b, s, detail, broker_now_ms());
+		broker_session_end(b, s, NR_NOT_READING, detail,
+		    broker_now_ms());
 	else
-		post_push(b, POST_DISCONNECTED, s->node, 0, 0, detail,
-		    broker_now_ms() / 1000);
+		post_push(b, POST_DISCONNECTED, s->node, 0, 0, NR_NOT_READING,
+		    detail, broker_now_ms() / 1000);
 	if (s->gen != 0) {
 		s->dropped_gen = s->gen;
 		if (s->down_ms == 0)
@@ -207,7 +214,8 @@ on_send_failed(const struct out_frame *f, int err, void *arg)
 	if (err == EAGAIN)
 		not_reading(b, s);
 	else if (err == EHOSTUNREACH)
-		broker_session_end(b, s, "connection gone", broker_now_ms());
+		broker_session_end(b, s, NR_OK, "connection gone",
+		    broker_now_ms());
 }
 
 /* After the commit: send what the batch queued. */
@@ -229,7 +237,7 @@ broker_node_up(struct broker *b, const char *node, uint64_t gen)
 	if (s == NULL)
 		return;
 	if (s->connected)
-		broker_session_end(b, s, s->down_ms ? "connection closed" :
+		broker_session_end(b, s, NR_OK, s->down_ms ? "connection closed" :
 		    "a new connection replaced it", s->down_ms ? s->down_ms :
 		    broker_now_ms());
 	s->gen = gen;
@@ -270,7 +278,8 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 		if (!s->connected || s->down_ms == 0)
 			continue;
 		if (now - s->down_ms >= SESSION_DRAIN_MS)
-			broker_session_end(b, s, "connection closed", s->down_ms);
+			broker_session_end(b, s, NR_OK, "connection closed",
+			    s->down_ms);
 		else
 			more = true;
 	}

@@ -469,13 +469,13 @@ Test(lifecycle, node_that_never_reads_is_disconnected, .timeout = 120)
 	while (harness_ms_now() < end &&
 	    SSL_write(ssl, junk, sizeof(junk)) == (int)sizeof(junk))
 		if (++n % 200 == 0 && count_rows("event='node_disconnected' "
-		    "and node='" T_GBG "' and detail like 'NR006%'") > 0)
+		    "and node='" T_GBG "' and code='NR006'") > 0)
 			break;
 	rss1 = rss_kib(ops_h.pid);
 	cr_expect_geq(wait_rows("event='node_disconnected' and node='" T_GBG
-	    "' and detail like 'NR006%'", 1, 10000), 1, "a node that does not "
-	    "read was not disconnected after %ld kframes; see %s", n * 2,
-	    ops_h.log);
+	    "' and code='NR006' and detail like 'NR006%'", 1, 10000), 1,
+	    "a node that does not read was not disconnected after %ld "
+	    "kframes; see %s", n * 2, ops_h.log);
 	cr_expect_lt(rss1 - rss0, 64 * 1024, "narad grew from %ld to %ld KiB",
 	    rss0, rss1);
 	SSL_free(ssl);

@@ -48,10 +48,12 @@ is_alnum(char c)
 	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* Lower-case hex only: ids are compared byte for byte (the idempotency
+ * key, acks, the store), so one UUID in two cases would be two messages. */
 static bool
 is_hex(char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return is_digit(c) || (c >= 'a' && c <= 'f');
 }
 
 /* Value of n decimal digits at s, or -1. Stops at the first non-digit, so
@@ -102,8 +104,8 @@ validate_uuid(const char *s, struct nara_err *err, const char *path)
 	if (s[36] == '\0')
 		return 0;
 fail:
-	return nara_err_set(err, NR_BAD_MESSAGE_ID, path, "\"%s\" is not a UUID",
-	    shown(s, show, sizeof(show)));
+	return nara_err_set(err, NR_BAD_MESSAGE_ID, path, "\"%s\" is not a UUID "
+	    "in lower case", shown(s, show, sizeof(show)));
 }
 
 /* ADDRESS_MUNICIPAL or ADDRESS_REGIONAL; -1 with NR012. */

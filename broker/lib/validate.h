@@ -29,7 +29,8 @@ struct validate_limits {
 /* Fill lim with the documented defaults. */
 void validate_limits_default(struct validate_limits *lim);
 
-/* Lower-case RFC 4122 textual UUID, 36 characters; upper case accepted. */
+/* Lower-case RFC 4122 textual UUID, 36 characters (upper case refused:
+ * ids are compared byte for byte). */
 int validate_uuid(const char *s, struct nara_err *err, const char *path);
 
 /* Kinds of address; validate_address returns one or -1. */

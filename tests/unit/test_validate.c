@@ -40,10 +40,16 @@ static struct env_fixture fx;
 
 /* ---------------------------------------------------------------- UUIDs */
 
-Test(uuid, lower_and_upper_case_accepted)
+/* Upper case is refused: ids are compared byte for byte, so the same
+ * UUID in both cases was accepted as two messages (the idempotency key
+ * did not hold). */
+Test(uuid, lower_case_accepted_upper_case_refused)
 {
 	EXPECT_OK(validate_uuid("3f1c2a7e-5b8d-4e21-9c43-0a6d2f1b8e57", err, "id"));
-	EXPECT_OK(validate_uuid("3F1C2A7E-5B8D-4E21-9C43-0A6D2F1B8E57", err, "id"));
+	EXPECT_REFUSED(validate_uuid("3F1C2A7E-5B8D-4E21-9C43-0A6D2F1B8E57", err,
+	    "id"), NR_BAD_MESSAGE_ID, "id");
+	EXPECT_REFUSED(validate_uuid("3f1c2a7e-5b8d-4e21-9c43-0a6d2f1b8E57", err,
+	    "id"), NR_BAD_MESSAGE_ID, "id");
 }
 
 Test(uuid, wrong_length_refused)

@@ -270,6 +270,28 @@ Test(pg_migrate, refused_while_narad_runs_or_the_target_is_unusable)
 	cr_expect(strstr(out, "NR072") != NULL, "%s", out);
 }
 
+/* A store rolled back to an older copy (its chain ends before the head
+ * narad recorded beside it) is refused, as narad and verify refuse it:
+ * moved, its lost tail could no longer be seen. (It was moved, and the
+ * target's verify said intact.) */
+Test(pg_migrate, store_behind_its_head_file_is_refused)
+{
+	char queued[N_QUEUED][37], out[8192];
+
+	traffic_on_sqlite(queued, SIGTERM);
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"DELETE FROM "
+	    "audit WHERE seq > (SELECT max(seq) - 3 FROM audit); DELETE FROM "
+	    "checkpoints WHERE seq > (SELECT max(seq) FROM audit); UPDATE meta "
+	    "SET value = (SELECT max(seq) FROM audit) WHERE key = "
+	    "'audit_head_seq'; UPDATE meta SET value = (SELECT hash FROM audit "
+	    "WHERE seq = (SELECT max(seq) FROM audit)) WHERE key = "
+	    "'audit_head_hash'\"", h.store), 0, "%s", out);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
+	    tool, h.conf, pg.conninfo), 1, "%s", out);
+	cr_expect(strstr(out, "behind its head file") != NULL, "%s", out);
+	expect_target_empty();
+}
+
 Test(pg_migrate, failed_or_repeated_move_keeps_the_target_as_it_was)
 {
 	char queued[N_QUEUED][37], out[8192];

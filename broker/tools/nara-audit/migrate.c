@@ -157,6 +157,25 @@ done:
 	return rc;
 }
 
+/* The store is the one narad last wrote: its chain reaches the head
+ * narad recorded beside it (<store>.head). An older copy (restored from a
+ * backup, rolled back) is refused as narad and verify refuse it; moved,
+ * its lost tail could no longer be seen, PostgreSQL keeps no such file. */
+static int
+source_is_current(const char *path, struct nara_err *err)
+{
+	struct store_options opt = { .backend = "sqlite", .read_only = true,
+	    .sync_full = true, .head_file = true };
+	struct store *st = store_open(path, &opt, err);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	rc = store_head_file_check(st, err);
+	store_free(&st);
+	return rc;
+}
+
 int
 cmd_migrate(struct opts *o)
 {
@@ -182,7 +201,8 @@ cmd_migrate(struct opts *o)
 		    o->store_backend);
 		return EXIT_USAGE;
 	}
-	if (move_store(o->store_path, o->target, moved, &head, &err) != 0) {
+	if (source_is_current(o->store_path, &err) != 0 ||
+	    move_store(o->store_path, o->target, moved, &head, &err) != 0) {
 		tool_error("%s %s", nara_code_id(err.code), err.text);
 		return EXIT_BAD;
 	}

@@ -53,6 +53,17 @@ struct report_entry {
 	uint64_t repeats;
 };
 
+/* The certificate as a row shows it: "none" when the peer had none; the
+ * catch-all key of an address keeps none of its refusals' certificates,
+ * which "none" would misstate. */
+static const char *
+subject_shown(const struct report_entry *e)
+{
+	if (strcmp(e->what, ADDR_OTHERS) == 0)
+		return "not recorded";
+	return e->subject[0] ? e->subject : "none";
+}
+
 struct last_entry {
 	char node[TLS_IDENTITY_MAX + 1]; /* "" = free */
 	struct front_last_refusal r;
@@ -135,8 +146,8 @@ entry_summarise(struct front *f, struct report_entry *e)
 	if (e->audit) {
 		snprintf(detail, sizeof(detail), "peer %s; certificate %s; %s; "
 		    "repeated %llu times from %s to %s", e->addr,
-		    e->subject[0] ? e->subject : "none", e->what,
-		    (unsigned long long)e->repeats, from, to);
+		    subject_shown(e), e->what, (unsigned long long)e->repeats,
+		    from, to);
 		audit(f, e->event, e->code, e->node, detail);
 	}
 	e->repeats = 0;
@@ -271,7 +282,7 @@ front_report(struct front *f, const struct front_note *n)
 		    e->node[0] ? " as " : "", e->node, n->what);
 	if (n->event != NULL) {
 		snprintf(detail, sizeof(detail), "peer %s; certificate %s; %s",
-		    n->peer, e->subject[0] ? e->subject : "none", n->what);
+		    n->peer, subject_shown(e), n->what);
 		audit(f, n->event, n->code, e->node, detail);
 	}
 }

@@ -378,7 +378,17 @@ handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 	int64_t now = b->batch_now_ms / 1000;
 	char sender_node[NODE_ID_MAX + 1] = "";
 
-	session_inflight_remove(s, n->message_id, false, sender_node);
+	/* Only what is in flight to the node may be refused by it: a nack
+	 * of a message still waiting in its queue would say its local
+	 * system refused what it never had (and tell the sender FAILED).
+	 * After a restart nothing is in flight: what the node refused then
+	 * is delivered again, and refused again. */
+	if (session_inflight_remove(s, n->message_id, false, sender_node) != 0) {
+		log_limited(&s->loglim, LOG_LVL_WARNING, "node %s refused %s, "
+		    "which is not in flight to it; ignored", s->node,
+		    n->message_id);
+		return;
+	}
 	log_info("node %s refused %s: %s %s", s->node, n->message_id, n->code,
 	    n->text);
 	if (store_dead_letter(b->store, n->message_id, n->code, n->text, false,

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "harness.h"
+#include "ops_helpers.h"
 #include "pbstr.h"
 #include "validate.h"
 
@@ -292,6 +293,50 @@ Test(broker, nack_dead_letters_with_failure_receipt)
 	frame_free(&r);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from messages where "
 	    "state=2"), 1);
+	tclient_close(&eh);
+	tclient_close(&bup);
+}
+
+/* A recipient may refuse (nack) or ack only what was delivered to it: a
+ * nack of a message still waiting in its queue dead-lettered it with a
+ * FAILED receipt ("the local system refused it"), and an ack marked it
+ * delivered. Both are ignored; the message is delivered in its turn. */
+Test(broker, nack_or_ack_of_a_message_not_delivered_is_ignored)
+{
+	struct tclient eh, bup;
+	Nara__Frame *d, *r;
+	char first[37], second[37];
+	Nara__Envelope *e;
+
+	tclient_open(&eh, &h, T_GBG, 16);
+	tclient_open(&bup, &h, T_BUP, 1);
+	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	strcpy(first, e->message_id);
+	expect_accepted(&eh, e, false);
+	e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	strcpy(second, e->message_id);
+	expect_accepted(&eh, e, false);
+	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 5000);
+	cr_assert(d != NULL);
+	cr_assert_str_eq(d->deliver->envelope->message_id, first);
+	frame_free(&d);
+	/* the second waits behind the window of one */
+	ops_send_nack(&bup, second);
+	tclient_ack(&bup, second, false);
+	cr_assert(harness_wait_log(&h, "which is not in flight to it; ignored",
+	    1, 5000), "the nack was taken; see %s", h.log);
+	tclient_ack(&bup, first, false);
+	r = tclient_expect(&eh, NARA__FRAME__KIND_RECEIPT, 5000);
+	cr_assert(r != NULL);
+	cr_expect_str_eq(r->receipt->message_id, first);
+	cr_expect_eq(r->receipt->outcome, NARA__OUTCOME__OUTCOME_DELIVERED);
+	frame_free(&r);
+	d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 5000);
+	cr_assert(d != NULL, "the second message was not delivered");
+	cr_expect_str_eq(d->deliver->envelope->message_id, second);
+	frame_free(&d);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from messages where "
+	    "state=2"), 0);
 	tclient_close(&eh);
 	tclient_close(&bup);
 }

@@ -7,6 +7,7 @@
  * in one directory:
  *   ca.key ca.pem crl.pem   the CA and its current CRL
  *   index.txt               one line per issued certificate
+ *   index.lock              held (flock) while the index or CRL is rewritten
  *   <stem>.pem <stem>.key   issued certificates and keys
  * Production deployments use the organisation's PKI (SITHS in Swedish health
  * care) instead; narad only needs the CA bundle, CRLs and its own key pair.
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@
 
 #define DAY 86400L
 #define INDEX_FILE "index.txt"
+#define LOCK_FILE "index.lock"
 #define CRL_DAYS 30
 
 /* One issued certificate in index.txt (tab-separated, in this order). */
@@ -181,6 +184,101 @@ load_ca(const char *dir, X509 **ca, EVP_PKEY **key)
 	return 0;
 }
 
+/*
+ * index.txt and crl.pem are rewritten whole from what a run read. Two runs
+ * at once (issues from a provisioning script, a revoke beside them) would
+ * each write back their own view, and the later rename would drop the
+ * other's certificate or revocation. Every command that reads or writes
+ * them therefore holds DIR/index.lock from its read to its rename:
+ * exclusive to change, shared to list. Returns the descriptor whose close
+ * releases the lock, NO_LOCK for a reader that may not create the lock
+ * file (renames keep each read whole), -1 on error.
+ */
+#define NO_LOCK (-2)
+static int
+index_lock(const char *dir, int how)
+{
+	char path[4096];
+	int fd;
+
+	dir_path(path, sizeof(path), dir, LOCK_FILE);
+	if ((fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		if (how == LOCK_SH && (errno == EACCES || errno == EROFS))
+			return NO_LOCK;
+		return pki_err("%s: %s", path, strerror(errno));
+	}
+	while (flock(fd, how) != 0) {
+		if (errno != EINTR) {
+			pki_err("%s: cannot lock: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void
+index_unlock(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* A new file beside DIR/name to be renamed over it by replace_commit. Its
+ * name is unique, so no other run's half-written file is reused; it is
+ * readable by all (narad reads the CRL as another user). tmp receives its
+ * path. */
+static FILE *
+replace_open(const char *dir, const char *name, char *tmp, size_t len)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(tmp, len, "%s/.%s.XXXXXX", dir, name);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+		pki_err("%s: %s", tmp, strerror(errno));
+		return NULL;
+	}
+	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
+		pki_err("%s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return NULL;
+	}
+	return f;
+}
+
+/* Close f (the file tmp), put it in place of DIR/name. The data reaches
+ * the disk before the rename and the rename before success is reported:
+ * after a crash the old or the new file is there, never an empty one, and
+ * a revocation that was reported done stays done. */
+static int
+replace_commit(FILE *f, const char *tmp, const char *dir, const char *name)
+{
+	char path[4096];
+	bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	int fd;
+
+	ok = fclose(f) == 0 && ok;
+	dir_path(path, sizeof(path), dir, name);
+	if (!ok || rename(tmp, path) != 0) {
+		pki_err("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fsync(fd) != 0) {
+		pki_err("%s written, but %s not synced: %s", path, dir,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- index */
 
 static int
@@ -247,32 +345,32 @@ index_line(FILE *f, const struct issued *e)
 	    e->name, e->not_before, e->not_after, e->revoked, e->file);
 }
 
-/* Rewrite the whole index through a temporary file and rename. */
+/* Rewrite the whole index through a temporary file and rename; the
+ * caller holds the index lock. */
 static int
 index_store(const char *dir, const struct issued *v, size_t n)
 {
-	char path[4096], tmp[4200];
+	char tmp[4200];
 	FILE *f;
 
-	dir_path(path, sizeof(path), dir, INDEX_FILE);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		return pki_err("%s: %s", tmp, strerror(errno));
+	if ((f = replace_open(dir, INDEX_FILE, tmp, sizeof(tmp))) == NULL)
+		return -1;
 	fprintf(f, "# serial\tkind\tname\tnot_before\tnot_after\trevoked\tfile\n");
 	for (size_t i = 0; i < n; i++)
 		index_line(f, &v[i]);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return pki_err("cannot write %s", path);
-	return 0;
+	return replace_commit(f, tmp, dir, INDEX_FILE);
 }
 
+/* Append one certificate to the index under the index lock. */
 static int
 index_add(const char *dir, const struct issued *e)
 {
 	struct issued *v = NULL, *nv;
 	size_t n = 0;
-	int rc = -1;
+	int lock, rc = -1;
 
+	if ((lock = index_lock(dir, LOCK_EX)) < 0)
+		return -1;
 	if (index_load(dir, &v, &n) == 0 &&
 	    (nv = reallocarray(v, (n + 1), sizeof(*v))) != NULL) {
 		v = nv;
@@ -280,6 +378,7 @@ index_add(const char *dir, const struct issued *e)
 		rc = index_store(dir, v, n);
 	}
 	free(v);
+	index_unlock(&lock);
 	return rc;
 }
 
@@ -415,22 +514,21 @@ crl_revoked_add(X509_CRL *crl, const struct issued *e)
 static int
 crl_write(const char *dir, X509_CRL *crl)
 {
-	char path[4096], tmp[4200];
+	char tmp[4200];
 	FILE *f;
-	int ok;
 
-	dir_path(path, sizeof(path), dir, "crl.pem");
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		return pki_err("%s: %s", tmp, strerror(errno));
-	ok = PEM_write_X509_CRL(f, crl) == 1;
-	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
-		return pki_err("cannot write %s", path);
-	return 0;
+	if ((f = replace_open(dir, "crl.pem", tmp, sizeof(tmp))) == NULL)
+		return -1;
+	if (PEM_write_X509_CRL(f, crl) != 1) {
+		fclose(f);
+		unlink(tmp);
+		return pki_err("cannot write %s/crl.pem", dir);
+	}
+	return replace_commit(f, tmp, dir, "crl.pem");
 }
 
 /* Issue DIR/crl.pem again from the index: every revoked serial, valid for
- * CRL_DAYS from now. */
+ * CRL_DAYS from now. The caller holds the index lock. */
 static int
 crl_issue(const char *dir, X509 *ca, EVP_PKEY *ca_key)
 {
@@ -484,10 +582,12 @@ cmd_init_ca(const char *dir, const char *cn, struct issue_opts *o)
 	char path[4096];
 	EVP_PKEY *key = NULL;
 	X509 *ca = NULL;
-	int rc = -1;
+	int lock, rc = -1;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return pki_err("%s: %s", dir, strerror(errno));
+	if ((lock = index_lock(dir, LOCK_EX)) < 0)
+		return -1;
 	if ((key = key_new()) == NULL ||
 	    (ca = cert_make(key, cn, NULL, key, o, ext, 3, &rec)) == NULL)
 		goto done;
@@ -503,6 +603,7 @@ cmd_init_ca(const char *dir, const char *cn, struct issue_opts *o)
 done:
 	X509_free(ca);
 	EVP_PKEY_free(key);
+	index_unlock(&lock);
 	return rc;
 }
 
@@ -587,10 +688,10 @@ cmd_revoke(const char *dir, const char *cert)
 	EVP_PKEY *ca_key = NULL;
 	BIGNUM *bn = NULL;
 	char *hex = NULL;
-	int rc = -1;
+	int lock = -1, rc = -1;
 
 	if ((x = find_cert(dir, cert)) == NULL || load_ca(dir, &ca, &ca_key) != 0 ||
-	    index_load(dir, &v, &n) != 0)
+	    (lock = index_lock(dir, LOCK_EX)) < 0 || index_load(dir, &v, &n) != 0)
 		goto done;
 	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (hex = BN_bn2hex(bn)) == NULL)
@@ -610,6 +711,7 @@ cmd_revoke(const char *dir, const char *cert)
 	    v[i].name, hex, dir);
 	rc = 0;
 done:
+	index_unlock(&lock);
 	OPENSSL_free(hex);
 	BN_free(bn);
 	free(v);
@@ -624,8 +726,11 @@ cmd_crl(const char *dir)
 {
 	X509 *ca = NULL;
 	EVP_PKEY *key = NULL;
-	int rc = load_ca(dir, &ca, &key) == 0 && crl_issue(dir, ca, key) == 0;
+	int lock = -1, rc;
 
+	rc = load_ca(dir, &ca, &key) == 0 &&
+	    (lock = index_lock(dir, LOCK_EX)) >= 0 && crl_issue(dir, ca, key) == 0;
+	index_unlock(&lock);
 	if (rc)
 		printf("%s/crl.pem reissued, valid %d days\n", dir, CRL_DAYS);
 	X509_free(ca);
@@ -640,8 +745,13 @@ cmd_list(const char *dir)
 	size_t n = 0;
 	long long now = (long long)time(NULL);
 	char when[32];
+	int lock, rc;
 
-	if (index_load(dir, &v, &n) != 0)
+	if ((lock = index_lock(dir, LOCK_SH)) == -1)
+		return -1;
+	rc = index_load(dir, &v, &n);
+	index_unlock(&lock);
+	if (rc != 0)
 		return -1;
 	printf("%-6s  %-28s  %-20s  %6s  %-13s  %s\n", "kind", "name",
 	    "not after", "days", "status", "file");

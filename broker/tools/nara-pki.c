@@ -619,9 +619,6 @@ issue_leaf(const char *dir, const char *kind, const char *cn,
 	X509 *ca = NULL, *x = NULL;
 	int rc = -1;
 
-	if (strchr(stem, '/') != NULL || strchr(stem, '\t') != NULL ||
-	    strchr(cn, '\t') != NULL)
-		return pki_err("names may not contain '/' or tabs: %s", stem);
 	snprintf(rec.kind, sizeof(rec.kind), "%s", kind);
 	snprintf(rec.file, sizeof(rec.file), "%s.pem", stem);
 	if (load_ca(dir, &ca, &ca_key) != 0 || (key = key_new()) == NULL ||
@@ -652,8 +649,6 @@ cmd_leaf(const char *dir, const char *kind, const char *name,
 	bool node = strcmp(kind, "node") == 0;
 	char san[1400];
 
-	if (strchr(name, ',') != NULL || strlen(name) > TLS_IDENTITY_MAX)
-		return pki_err("not a usable name: %s", name);
 	if (node)
 		snprintf(san, sizeof(san), "URI:" TLS_NODE_URN "%s", name);
 	else
@@ -771,6 +766,88 @@ cmd_list(const char *dir)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- names */
+
+/*
+ * narad takes a node's identity from its certificate (SAN URI, CN or
+ * serialNumber) only when it is printable ASCII without spaces, at most 64
+ * bytes (docs/PROTOCOL.md section 9). A certificate outside that rule would
+ * be refused at every handshake, and a name with a newline or tab would
+ * split its index.txt line, after which no revoke, crl or list could read
+ * the index. So every name a command writes is checked before anything is
+ * made.
+ */
+#define NAME_MAX_BYTES 64
+
+enum name_kind {
+	NAME_IDENTITY,          /* node id, serialNumber: narad's rule */
+	NAME_SAN,               /* also in a subjectAltName list: no ',' */
+	NAME_FILE,              /* a file stem in DIR: no '/' */
+	NAME_CA,                /* the CA's CN: spaces and UTF-8 allowed */
+};
+
+static bool
+name_byte_ok(unsigned char c, enum name_kind kind)
+{
+	if (kind == NAME_CA)
+		return c >= 0x20 && c != 0x7f;
+	if (c < 0x21 || c > 0x7e)
+		return false;
+	return !(kind == NAME_SAN && c == ',') && !(kind == NAME_FILE && c == '/');
+}
+
+/* 0 when s may be used as what; else -1 after saying why, with s shown
+ * printable (it may hold the very newline being refused). */
+static int
+name_check(const char *what, const char *s, enum name_kind kind)
+{
+	size_t n = strlen(s), i;
+	char shown[NAME_MAX_BYTES + 4];
+
+	for (i = 0; i < n && i < NAME_MAX_BYTES; i++)
+		shown[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	snprintf(shown + i, sizeof(shown) - i, "%s", n > i ? "..." : "");
+	if (n == 0 || n > NAME_MAX_BYTES) {
+		pki_err("%s \"%s\" refused: %zu bytes, not 1-%d", what, shown,
+		    n, NAME_MAX_BYTES);
+		return -1;
+	}
+	for (i = 0; i < n && name_byte_ok((unsigned char)s[i], kind); i++)
+		;
+	if (i < n) {
+		static const char *const allowed[] = {
+			[NAME_IDENTITY] = "printable ASCII 0x21-0x7e only",
+			[NAME_SAN] = "printable ASCII 0x21-0x7e except ','",
+			[NAME_FILE] = "printable ASCII 0x21-0x7e except '/'",
+			[NAME_CA] = "no control characters",
+		};
+		pki_err("%s \"%s\" refused: byte 0x%02x at offset %zu (%s)",
+		    what, shown, (unsigned char)s[i], i, allowed[kind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* The names cmd would write into a certificate, a file name or the index. */
+static int
+names_check(const char *cmd, char *const *pos, const struct issue_opts *o,
+    const char *ca_name)
+{
+	if (strcmp(cmd, "init-ca") == 0)
+		return name_check("--name", ca_name, NAME_CA);
+	if (strcmp(cmd, "broker") != 0 && strcmp(cmd, "node") != 0)
+		return 0;
+	if (name_check(strcmp(cmd, "node") == 0 ? "node id" : "broker name",
+	    pos[1], NAME_SAN) != 0)
+		return -1;
+	if (o->out != NULL && name_check("--out", o->out, NAME_FILE) != 0)
+		return -1;
+	if (o->serial_number != NULL && name_check("--serial-number",
+	    o->serial_number, NAME_IDENTITY) != 0)
+		return -1;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- options */
 
 /* "2026-01-31T12:00:00Z", "...+01:00" or a plain date (UTC midnight);
@@ -791,7 +868,10 @@ san_append(struct issue_opts *o, const char *type, const char *value)
 {
 	size_t len = strlen(o->san);
 
-	if (strchr(value, ',') != NULL || snprintf(o->san + len,
+	if (name_check(strcmp(type, "DNS") == 0 ? "--dns" : "--ip", value,
+	    NAME_SAN) != 0)
+		return -1;
+	if (snprintf(o->san + len,
 	    sizeof(o->san) - len, ",%s:%s", type, value) >= (int)(sizeof(o->san) - len))
 		return pki_err("bad or too many names: %s", value);
 	return 0;
@@ -850,6 +930,8 @@ run(const char *cmd, int npos, char **pos, struct issue_opts *o,
 		usage(stderr);
 		return 2;
 	}
+	if (names_check(cmd, pos, o, ca_name) != 0)
+		return 2;
 	if (strcmp(cmd, "init-ca") == 0) {
 		if (o->days == 0)
 			o->days = 3650;

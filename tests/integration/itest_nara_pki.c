@@ -227,3 +227,58 @@ Test(nara_pki, parallel_runs_keep_every_certificate_and_revocation)
 	}
 	cr_expect_eq(pki("log", "list", ca, NULL), 0);
 }
+
+/* A refused run: exit 2, nothing made, and exactly this one line. */
+static void
+expect_refused(const char *want, const char *const *args)
+{
+	char *err;
+
+	cr_expect_eq(pki_wait(pki_spawn("log", args)), 2, "%s", args[2]);
+	err = pki_log("log");
+	cr_expect_str_eq(err, want);
+	free(err);
+}
+
+/* Names narad would refuse (docs/PROTOCOL.md section 9), or that split an
+ * index line, are refused before anything is made; the index stays usable
+ * for revoke, crl and list. */
+Test(nara_pki, names_narad_would_refuse_are_refused)
+{
+	char long_id[66], max_id[65];
+
+	memset(long_id, 'x', 65);
+	long_id[65] = '\0';
+	memset(max_id, 'y', 64);
+	max_id[64] = '\0';
+	cr_assert_eq(pki("log", "init-ca", ca, NULL), 0);
+	expect_refused("nara-pki: node id \"kommun?1480\" refused: byte 0x0a "
+	    "at offset 6 (printable ASCII 0x21-0x7e except ',')\n",
+	    (const char *const[]){ "node", ca, "kommun\n1480", NULL });
+	expect_refused("nara-pki: node id \"kommun 1480\" refused: byte 0x20 "
+	    "at offset 6 (printable ASCII 0x21-0x7e except ',')\n",
+	    (const char *const[]){ "node", ca, "kommun 1480", NULL });
+	expect_refused("nara-pki: node id \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+	    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" refused: 65 bytes, not 1-64\n",
+	    (const char *const[]){ "node", ca, long_id, NULL });
+	expect_refused("nara-pki: broker name \"nara gbg\" refused: byte 0x20 "
+	    "at offset 4 (printable ASCII 0x21-0x7e except ',')\n",
+	    (const char *const[]){ "broker", ca, "nara gbg", NULL });
+	expect_refused("nara-pki: --out \"a?b\" refused: byte 0x0a at offset 1 "
+	    "(printable ASCII 0x21-0x7e except '/')\n",
+	    (const char *const[]){ "node", ca, "kommun-1480", "--out", "a\nb",
+	    NULL });
+	expect_refused("nara-pki: --serial-number \"SE 1\" refused: byte 0x20 "
+	    "at offset 2 (printable ASCII 0x21-0x7e only)\n",
+	    (const char *const[]){ "node", ca, "kommun-1480", "--serial-number",
+	    "SE 1", NULL });
+	cr_expect_eq(index_count("kommun-1480", NULL), 0);
+
+	pki_ok("node", max_id);
+	pki_ok("node", "kommun-1480");
+	pki_ok("revoke", "kommun-1480");
+	cr_expect(crl_lists("kommun-1480"));
+	cr_expect_eq(pki("log", "crl", ca, NULL), 0);
+	cr_expect_eq(pki("log", "list", ca, NULL), 0);
+	cr_expect_eq(index_count(max_id, NULL), 1);
+}

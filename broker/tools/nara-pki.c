@@ -40,7 +40,8 @@
 #define DAY 86400L
 #define INDEX_FILE "index.txt"
 #define LOCK_FILE "index.lock"
-#define CRL_DAYS 30
+#define CRL_DAYS 30             /* default validity of a CRL */
+#define CRL_WARN_DAYS 7         /* list warns when the CRL has less left */
 
 /* One issued certificate in index.txt (tab-separated, in this order). */
 struct issued {
@@ -59,6 +60,7 @@ struct issue_opts {
 	time_t not_before;
 	const char *out;           /* file stem, default = name */
 	const char *serial_number; /* subject serialNumber, optional */
+	long crl_days;             /* validity of a CRL issued now */
 	char san[1024];            /* subjectAltName value being built */
 };
 
@@ -88,16 +90,21 @@ usage(FILE *out)
 	    "A small CA for nara's tests and demo (use your organisation's PKI,\n"
 	    "e.g. SITHS, in production). Keys are ECDSA P-256.\n"
 	    "\n"
-	    "  init-ca DIR [--days N] [--name CN]       CA key, certificate, empty CRL\n"
+	    "  init-ca DIR [--days N] [--name CN] [--crl-days N]\n"
+	    "                                           CA key, certificate, empty CRL\n"
 	    "  broker DIR NAME [--dns NAME]... [--ip ADDR]... [--days N] [--out STEM]\n"
 	    "                                           server certificate (SAN DNS/IP)\n"
 	    "  node DIR NODE-ID [--days N] [--not-before RFC3339] [--out STEM]\n"
 	    "       [--serial-number VALUE]             client certificate: CN and SAN\n"
 	    "                                           URI urn:nara:node:NODE-ID\n"
-	    "  revoke DIR CERT                          revoke CERT, rewrite DIR/crl.pem\n"
-	    "  crl DIR                                  reissue the CRL (valid %d days)\n"
+	    "  revoke DIR CERT [--crl-days N]           revoke CERT, rewrite DIR/crl.pem\n"
+	    "  crl DIR [--crl-days N]                   reissue the CRL (valid N days,\n"
+	    "                                           default %d); narad refuses every\n"
+	    "                                           certificate once it has expired,\n"
+	    "                                           so renew it before (timer, cron)\n"
 	    "  list DIR                                 issued certificates, expiry,\n"
-	    "                                           days left, revoked marked\n"
+	    "                                           days left, revoked marked; the\n"
+	    "                                           CRL's next update\n"
 	    "\n"
 	    "Files: DIR/ca.pem, ca.key (0600), crl.pem, index.txt, STEM.pem, STEM.key.\n"
 	    "--days defaults: CA 3650, others 397. --help after any command: this text.\n"
@@ -528,9 +535,9 @@ crl_write(const char *dir, X509_CRL *crl)
 }
 
 /* Issue DIR/crl.pem again from the index: every revoked serial, valid for
- * CRL_DAYS from now. The caller holds the index lock. */
+ * days from now. The caller holds the index lock. */
 static int
-crl_issue(const char *dir, X509 *ca, EVP_PKEY *ca_key)
+crl_issue(const char *dir, X509 *ca, EVP_PKEY *ca_key, long days)
 {
 	struct issued *v = NULL;
 	size_t n = 0;
@@ -545,7 +552,7 @@ crl_issue(const char *dir, X509 *ca, EVP_PKEY *ca_key)
 	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
 	    (t = ASN1_TIME_set(NULL, now)) == NULL ||
 	    X509_CRL_set1_lastUpdate(crl, t) != 1 ||
-	    X509_time_adj_ex(t, CRL_DAYS, 0, &now) == NULL ||
+	    X509_time_adj_ex(t, (int)days, 0, &now) == NULL ||
 	    X509_CRL_set1_nextUpdate(crl, t) != 1) {
 		pki_err("cannot build CRL");
 		goto done;
@@ -596,7 +603,7 @@ cmd_init_ca(const char *dir, const char *cn, struct issue_opts *o)
 		goto done;
 	dir_path(path, sizeof(path), dir, "ca.pem");
 	if (write_pem(path, NULL, ca) != 0 || index_store(dir, &rec, 1) != 0 ||
-	    crl_issue(dir, ca, key) != 0)
+	    crl_issue(dir, ca, key, o->crl_days) != 0)
 		goto done;
 	printf("CA \"%s\" in %s (ca.pem, ca.key, crl.pem)\n", cn, dir);
 	rc = 0;
@@ -675,7 +682,7 @@ find_cert(const char *dir, const char *cert)
 }
 
 static int
-cmd_revoke(const char *dir, const char *cert)
+cmd_revoke(const char *dir, const char *cert, long crl_days)
 {
 	struct issued *v = NULL;
 	size_t n = 0, i;
@@ -700,7 +707,8 @@ cmd_revoke(const char *dir, const char *cert)
 	}
 	if (v[i].revoked == 0)
 		v[i].revoked = (long long)time(NULL);
-	if (index_store(dir, v, n) != 0 || crl_issue(dir, ca, ca_key) != 0)
+	if (index_store(dir, v, n) != 0 ||
+	    crl_issue(dir, ca, ca_key, crl_days) != 0)
 		goto done;
 	printf("revoked %s %s (serial %s); %s/crl.pem updated\n", v[i].kind,
 	    v[i].name, hex, dir);
@@ -717,20 +725,72 @@ done:
 }
 
 static int
-cmd_crl(const char *dir)
+cmd_crl(const char *dir, long crl_days)
 {
 	X509 *ca = NULL;
 	EVP_PKEY *key = NULL;
 	int lock = -1, rc;
 
 	rc = load_ca(dir, &ca, &key) == 0 &&
-	    (lock = index_lock(dir, LOCK_EX)) >= 0 && crl_issue(dir, ca, key) == 0;
+	    (lock = index_lock(dir, LOCK_EX)) >= 0 &&
+	    crl_issue(dir, ca, key, crl_days) == 0;
 	index_unlock(&lock);
 	if (rc)
-		printf("%s/crl.pem reissued, valid %d days\n", dir, CRL_DAYS);
+		printf("%s/crl.pem reissued, valid %ld days\n", dir, crl_days);
 	X509_free(ca);
 	EVP_PKEY_free(key);
 	return rc ? 0 : -1;
+}
+
+/* Whole days from now to t, rounded towards the past: -1 on the day
+ * after t. */
+static long long
+days_until(long long t, long long now)
+{
+	long long left = t - now;
+
+	return left >= 0 ? left / DAY : -((-left + DAY - 1) / DAY);
+}
+
+/*
+ * narad checks every certificate against the CRLs it loaded, and a CRL
+ * past its next update fails that check: from then on every handshake is
+ * refused. Nothing else reminds an operator, so list shows the date and
+ * warns on stderr when under CRL_WARN_DAYS are left or it has passed.
+ */
+static int
+crl_show(const char *dir, long long now)
+{
+	char path[4096], when[32];
+	const ASN1_TIME *next;
+	X509_CRL *crl = NULL;
+	struct tm tm;
+	time_t t;
+	long long days;
+	FILE *f;
+
+	dir_path(path, sizeof(path), dir, "crl.pem");
+	if ((f = fopen(path, "r")) == NULL)
+		return pki_err("%s: %s", path, strerror(errno));
+	crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+	fclose(f);
+	if (crl == NULL || (next = X509_CRL_get0_nextUpdate(crl)) == NULL ||
+	    ASN1_TIME_to_tm(next, &tm) != 1 || (t = timegm(&tm)) == (time_t)-1) {
+		X509_CRL_free(crl);
+		return pki_err("%s: not a CRL with a next update", path);
+	}
+	X509_CRL_free(crl);
+	days = days_until((long long)t, now);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("crl.pem next update %s, %lld days left\n", when, days);
+	if ((long long)t <= now)
+		fprintf(stderr, "nara-pki: warning: %s expired at %s: narad refuses "
+		    "every certificate until it is renewed (nara-pki crl %s)\n",
+		    path, when, dir);
+	else if (days < CRL_WARN_DAYS)
+		fprintf(stderr, "nara-pki: warning: %s expires at %s: renew it "
+		    "before then (nara-pki crl %s)\n", path, when, dir);
+	return 0;
 }
 
 static int
@@ -744,23 +804,24 @@ cmd_list(const char *dir)
 
 	if ((lock = index_lock(dir, LOCK_SH)) == -1)
 		return -1;
-	rc = index_load(dir, &v, &n);
+	if ((rc = index_load(dir, &v, &n)) == 0)
+		rc = crl_show(dir, now);
 	index_unlock(&lock);
-	if (rc != 0)
+	if (rc != 0) {
+		free(v);
 		return -1;
+	}
 	printf("%-6s  %-28s  %-20s  %6s  %-13s  %s\n", "kind", "name",
 	    "not after", "days", "status", "file");
 	for (size_t i = 0; i < n; i++) {
 		const struct issued *e = &v[i];
 		time_t na = (time_t)e->not_after;
-		long long left = e->not_after - now;
-		long long days = left >= 0 ? left / DAY : -((-left + DAY - 1) / DAY);
 		const char *status = e->revoked ? "REVOKED" :
-		    left < 0 ? "expired" : now < e->not_before ? "not yet valid" :
-		    "valid";
+		    e->not_after < now ? "expired" :
+		    now < e->not_before ? "not yet valid" : "valid";
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&na));
 		printf("%-6s  %-28s  %-20s  %6lld  %-13s  %s\n", e->kind, e->name,
-		    when, days, status, e->file);
+		    when, days_until(e->not_after, now), status, e->file);
 	}
 	free(v);
 	return 0;
@@ -890,6 +951,7 @@ parse_opts(int argc, char **argv, struct issue_opts *o, const char **ca_name)
 		{ "ip", required_argument, NULL, 'I' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "serial-number", required_argument, NULL, 's' },
+		{ "crl-days", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -902,6 +964,11 @@ parse_opts(int argc, char **argv, struct issue_opts *o, const char **ca_name)
 			o->days = strtol(optarg, &end, 10);
 			if (*end != '\0' || o->days < 1 || o->days > 36500)
 				return pki_err("--days: 1..36500, not %s", optarg);
+			break;
+		case 'c':
+			o->crl_days = strtol(optarg, &end, 10);
+			if (*end != '\0' || o->crl_days < 1 || o->crl_days > 3650)
+				return pki_err("--crl-days: 1..3650, not %s", optarg);
 			break;
 		case 'b':
 			if (parse_rfc3339(optarg, &o->not_before) != 0)
@@ -942,9 +1009,9 @@ run(const char *cmd, int npos, char **pos, struct issue_opts *o,
 	if (strcmp(cmd, "broker") == 0 || strcmp(cmd, "node") == 0)
 		return cmd_leaf(pos[0], cmd, pos[1], o) ? 1 : 0;
 	if (strcmp(cmd, "revoke") == 0)
-		return cmd_revoke(pos[0], pos[1]) ? 1 : 0;
+		return cmd_revoke(pos[0], pos[1], o->crl_days) ? 1 : 0;
 	if (strcmp(cmd, "crl") == 0)
-		return cmd_crl(pos[0]) ? 1 : 0;
+		return cmd_crl(pos[0], o->crl_days) ? 1 : 0;
 	return cmd_list(pos[0]) ? 1 : 0;
 }
 
@@ -953,7 +1020,7 @@ main(int argc, char **argv)
 {
 	static const char *const cmds[] = { "init-ca", "broker", "node",
 	    "revoke", "crl", "list" };
-	struct issue_opts o = { .days = 0 };
+	struct issue_opts o = { .days = 0, .crl_days = CRL_DAYS };
 	const char *ca_name = "nara test CA";
 	size_t i;
 	int first;

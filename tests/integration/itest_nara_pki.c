@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -281,4 +282,112 @@ Test(nara_pki, names_narad_would_refuse_are_refused)
 	cr_expect_eq(pki("log", "crl", ca, NULL), 0);
 	cr_expect_eq(pki("log", "list", ca, NULL), 0);
 	cr_expect_eq(index_count(max_id, NULL), 1);
+}
+
+/* The next update of DIR/crl.pem as list prints it. */
+static void
+crl_next_update(char *buf, size_t len)
+{
+	char path[160];
+	X509_CRL *crl;
+	struct tm tm;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/crl.pem", ca);
+	cr_assert_not_null(f = fopen(path, "r"), "%s", path);
+	crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+	fclose(f);
+	cr_assert_not_null(crl);
+	cr_assert_eq(ASN1_TIME_to_tm(X509_CRL_get0_nextUpdate(crl), &tm), 1);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	X509_CRL_free(crl);
+}
+
+/* Replace DIR/crl.pem by one signed with the CA key whose next update
+ * passed 23 hours ago (list: -1 days, however slow the run), as a CRL
+ * nobody renewed would be. */
+static void
+crl_write_expired(void)
+{
+	char path[160];
+	time_t now = time(NULL);
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *last = ASN1_TIME_set(NULL, now - 31 * 86400);
+	ASN1_TIME *next = ASN1_TIME_set(NULL, now - 23 * 3600);
+	EVP_PKEY *key;
+	X509 *cert;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", ca);
+	cr_assert_not_null(f = fopen(path, "r"));
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/ca.key", ca);
+	cr_assert_not_null(f = fopen(path, "r"));
+	key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	cr_assert(crl && last && next && cert && key);
+	cr_assert(X509_CRL_set_version(crl, 1) == 1 &&
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(cert)) == 1 &&
+	    X509_CRL_set1_lastUpdate(crl, last) == 1 &&
+	    X509_CRL_set1_nextUpdate(crl, next) == 1 &&
+	    X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+	snprintf(path, sizeof(path), "%s/crl.pem", ca);
+	cr_assert_not_null(f = fopen(path, "w"));
+	cr_assert_eq(PEM_write_X509_CRL(f, crl), 1);
+	cr_assert_eq(fclose(f), 0);
+	ASN1_TIME_free(next);
+	ASN1_TIME_free(last);
+	X509_CRL_free(crl);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
+/* Run list and expect its output (stdout and stderr) to hold want and,
+ * when not NULL, warning; no warning when warning is NULL. */
+static void
+expect_list(const char *want, const char *warning)
+{
+	char *out;
+
+	cr_assert_eq(pki("log", "list", ca, NULL), 0);
+	out = pki_log("log");
+	cr_expect_not_null(strstr(out, want), "no \"%s\" in: %s", want, out);
+	if (warning != NULL)
+		cr_expect_not_null(strstr(out, warning), "no \"%s\" in: %s",
+		    warning, out);
+	else
+		cr_expect_null(strstr(out, "warning"), "%s", out);
+	free(out);
+}
+
+/* Once the CRL passes its next update narad refuses every certificate:
+ * list shows when that is and warns a week ahead and after it. */
+Test(nara_pki, list_shows_when_the_crl_must_be_renewed)
+{
+	char when[32], want[400], warning[400];
+
+	cr_assert_eq(pki("log", "init-ca", ca, NULL), 0);
+	crl_next_update(when, sizeof(when));
+	snprintf(want, sizeof(want), "crl.pem next update %s, 30 days left\n",
+	    when);
+	expect_list(want, NULL);
+
+	cr_assert_eq(pki("log", "crl", ca, "--crl-days", "3", NULL), 0);
+	crl_next_update(when, sizeof(when));
+	snprintf(want, sizeof(want), "crl.pem next update %s, 3 days left\n",
+	    when);
+	snprintf(warning, sizeof(warning), "nara-pki: warning: %s/crl.pem "
+	    "expires at %s: renew it before then (nara-pki crl %s)\n", ca, when,
+	    ca);
+	expect_list(want, warning);
+
+	crl_write_expired();
+	crl_next_update(when, sizeof(when));
+	snprintf(want, sizeof(want), "crl.pem next update %s, -1 days left\n",
+	    when);
+	snprintf(warning, sizeof(warning), "nara-pki: warning: %s/crl.pem "
+	    "expired at %s: narad refuses every certificate until it is "
+	    "renewed (nara-pki crl %s)\n", ca, when, ca);
+	expect_list(want, warning);
 }

@@ -122,19 +122,23 @@ dir_path(char *buf, size_t len, const char *dir, const char *name)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
-/* Create a new file (never overwrite one) with the given mode. */
+/* Create a new file (never overwrite one) with exactly the given mode:
+ * certificates must be readable by narad, which may run as another user,
+ * whatever umask the operator has, and a key never more than 0600. */
 static FILE *
 create_file(const char *path, mode_t mode)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0600);
 	FILE *f;
 
-	if (fd < 0) {
+	if (fd < 0 || fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
 		pki_err("%s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+		}
 		return NULL;
 	}
-	if ((f = fdopen(fd, "w")) == NULL)
-		close(fd);
 	return f;
 }
 

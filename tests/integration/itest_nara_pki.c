@@ -391,3 +391,51 @@ Test(nara_pki, list_shows_when_the_crl_must_be_renewed)
 	    "renewed (nara-pki crl %s)\n", ca, when, ca);
 	expect_list(want, warning);
 }
+
+/* Permission bits of DIR/name. */
+static mode_t
+file_mode(const char *name)
+{
+	char path[160];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", ca, name);
+	cr_assert_eq(stat(path, &sb), 0, "%s", path);
+	return sb.st_mode & 07777;
+}
+
+/* What every file of a CA made under umask mask must look like. */
+static void
+expect_modes(mode_t mask)
+{
+	static const char *const readable[] = { "ca.pem", "crl.pem",
+	    "index.txt", "kommun-1480.pem" };
+	static const char *const secret[] = { "ca.key", "kommun-1480.key" };
+	mode_t old = umask(mask);
+
+	cr_assert_eq(pki("log", "init-ca", ca, NULL), 0);
+	pki_ok("node", "kommun-1480");
+	pki_ok("revoke", "kommun-1480");
+	umask(old);
+	for (size_t i = 0; i < sizeof(readable) / sizeof(readable[0]); i++)
+		cr_expect_eq(file_mode(readable[i]), 0644,
+		    "umask %03o: %s is %04o, not 0644", (unsigned)mask,
+		    readable[i], (unsigned)file_mode(readable[i]));
+	for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
+		cr_expect_eq(file_mode(secret[i]), 0600,
+		    "umask %03o: %s is %04o, not 0600", (unsigned)mask,
+		    secret[i], (unsigned)file_mode(secret[i]));
+}
+
+/* Under umask 0 an index or CRL anyone may write lets anyone clear a
+ * revocation before the next crl; under umask 077 a certificate or CRL
+ * narad (another user) cannot read stops it. The modes are fixed. */
+Test(nara_pki, files_have_their_modes_whatever_the_umask)
+{
+	char cmd[160];
+
+	expect_modes(0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", ca);
+	cr_assert_eq(system(cmd), 0);
+	expect_modes(077);
+}

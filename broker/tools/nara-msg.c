@@ -8,12 +8,15 @@
  * the broker ever sees it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,26 +206,111 @@ fail:
 	return -1;
 }
 
-/* Write buf to path (NULL = stdout); a failed file write leaves no file. */
+/* Write all of buf to f, then close it (or only flush it: stdout). */
+static int
+stream_write(FILE *f, bool close_it, const char *name, const void *buf,
+    size_t len, struct nara_err *err)
+{
+	bool ok = fwrite(buf, 1, len, f) == len;
+
+	ok = fflush(f) == 0 && ok;
+	if (close_it)
+		ok = fclose(f) == 0 && ok;
+	if (!ok)
+		return nara_err_set(err, NR_IO, name, "cannot write: %s",
+		    strerror(errno));
+	return 0;
+}
+
+/*
+ * Put buf at target, a regular file (old: its status) or a new name,
+ * through a new file beside it that is renamed over it only once all of
+ * buf is written: a failed write leaves what was there, and the only file
+ * removed is the one this run made. The result keeps the old file's mode,
+ * or takes the umask's like any new file.
+ */
+static int
+output_replace(const char *path, const char *target, const struct stat *old,
+    const void *buf, size_t len, struct nara_err *err)
+{
+	char tmp[4096], *dcopy = strdup(target), *bcopy = strdup(target);
+	mode_t mask = umask(0);
+	FILE *f = NULL;
+	int fd = -1, rc = -1;
+
+	umask(mask);
+	if (dcopy == NULL || bcopy == NULL) {
+		nara_err_set(err, NR_IO, path, "out of memory");
+		goto done;
+	}
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dirname(dcopy),
+	    basename(bcopy)) >= sizeof(tmp)) {
+		nara_err_set(err, NR_IO, path, "path too long");
+		goto done;
+	}
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0 ||
+	    fchmod(fd, old != NULL ? old->st_mode & 07777 : 0666 & ~mask) != 0 ||
+	    (f = fdopen(fd, "wb")) == NULL) {
+		nara_err_set(err, NR_IO, path, "cannot create: %s",
+		    strerror(errno));
+		goto done;
+	}
+	fd = -1;
+	rc = stream_write(f, false, path, buf, len, err);
+	if (rc == 0 && fsync(fileno(f)) != 0)
+		rc = nara_err_set(err, NR_IO, path, "cannot write: %s",
+		    strerror(errno));
+	if (fclose(f) != 0 && rc == 0)
+		rc = nara_err_set(err, NR_IO, path, "cannot write: %s",
+		    strerror(errno));
+	if (rc == 0 && rename(tmp, target) != 0)
+		rc = nara_err_set(err, NR_IO, path, "cannot replace: %s",
+		    strerror(errno));
+done:
+	if (rc != 0 && (f != NULL || fd >= 0))
+		unlink(tmp);
+	if (fd >= 0)
+		close(fd);
+	free(bcopy);
+	free(dcopy);
+	return rc;
+}
+
+/*
+ * Write buf to path (NULL = stdout). Something at path that is not a
+ * regular file (a device, a FIFO, /dev/stdout) is written where it is and
+ * never removed, whatever happens: it is not this run's to delete. A
+ * regular file is replaced (through a symbolic link, its target).
+ */
 static int
 output_write(const char *path, const void *buf, size_t len, struct nara_err *err)
 {
-	FILE *f = path != NULL ? fopen(path, "wb") : stdout;
-	bool ok;
+	struct stat sb;
+	char *target;
+	FILE *f;
+	int fd, rc;
 
-	if (f == NULL)
-		return nara_err_set(err, NR_IO, path, "cannot create: %s",
-		    strerror(errno));
-	ok = fwrite(buf, 1, len, f) == len;
-	ok = (path != NULL ? fclose(f) : fflush(f)) == 0 && ok;
-	if (!ok) {
-		nara_err_set(err, NR_IO, path != NULL ? path : "stdout",
-		    "cannot write: %s", strerror(errno));
-		if (path != NULL)
-			unlink(path);
-		return -1;
+	if (path == NULL)
+		return stream_write(stdout, false, "stdout", buf, len, err);
+	if (stat(path, &sb) != 0)
+		return output_replace(path, path, NULL, buf, len, err);
+	if (S_ISREG(sb.st_mode)) {
+		if ((target = realpath(path, NULL)) == NULL)
+			return nara_err_set(err, NR_IO, path, "cannot resolve: %s",
+			    strerror(errno));
+		rc = output_replace(path, target, &sb, buf, len, err);
+		free(target);
+		return rc;
 	}
-	return 0;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0 ||
+	    (f = fdopen(fd, "wb")) == NULL) {
+		rc = nara_err_set(err, NR_IO, path, "cannot open: %s",
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return stream_write(f, true, path, buf, len, err);
 }
 
 /* Decode protobuf bytes; NR001 when they are not a message of this type. */

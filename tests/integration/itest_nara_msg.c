@@ -6,8 +6,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -270,6 +273,67 @@ Test(nara_msg, encode_errors_name_code_and_path)
 	cr_assert_eq(run("encode -o x.pb b64.json"), 1);
 	expect_captured("err", "nara-msg: NR024 envelope.attachments[0].data: invalid base64\n");
 	cr_assert_eq(run("decode x.pb"), 2, "no output file after a failed encode");
+}
+
+/* Names in tmp starting with '.' other than . and ..: files a run left. */
+static int
+hidden_files(void)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] == '.' && strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* -o to something that is not a regular file (here a link to /dev/full,
+ * so that the test touches nothing in /dev) is written in place; a failed
+ * write is an error and the path stays. Only a file the run made itself
+ * may be removed. */
+Test(nara_msg, failed_output_removes_nothing_it_did_not_make)
+{
+	char path[128];
+	struct stat sb;
+
+	if (stat("/dev/full", &sb) != 0 || !S_ISCHR(sb.st_mode))
+		cr_skip_test("no /dev/full to run out of space on");
+	snprintf(path, sizeof(path), "%s/full", tmp);
+	cr_assert_eq(symlink("/dev/full", path), 0);
+	cr_expect_eq(run("encode -o full '%s/config/examples/referral.json'",
+	    top), 2);
+	expect_captured("err",
+	    "nara-msg: NR071 full: cannot write: No space left on device\n");
+	cr_expect_eq(lstat(path, &sb), 0, "full was removed");
+	cr_expect(S_ISLNK(sb.st_mode), "full is no longer the link");
+	cr_expect_eq(stat("/dev/full", &sb), 0);
+	cr_expect(S_ISCHR(sb.st_mode));
+	cr_expect_eq(hidden_files(), 0);
+}
+
+/* A regular file is replaced whole and keeps its mode. */
+Test(nara_msg, output_replaces_a_regular_file)
+{
+	char path[128];
+	struct stat sb;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/r.pb", tmp);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("what was there before, longer than nothing", f);
+	cr_assert_eq(fclose(f), 0);
+	cr_assert_eq(chmod(path, 0640), 0);
+	cr_assert_eq(run("encode -o r.pb '%s/config/examples/referral.json'",
+	    top), 0);
+	cr_assert_eq(run("validate --no-expiry-check r.pb"), 0);
+	expect_captured("out", "r.pb: ok\n");
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_expect_eq(sb.st_mode & 07777, 0640);
+	cr_expect_eq(hidden_files(), 0);
 }
 
 Test(nara_msg, decode_garbage_exit_1)

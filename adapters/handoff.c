@@ -34,6 +34,8 @@ struct handoff_item {
 	char id[ID_LEN];
 	char name[80];
 	char text[200];
+	char *json;         /* receipts: the JSON offered (pending) */
+	char *newer;        /* receipts: a newer outcome offered meanwhile */
 };
 
 struct item_list {
@@ -49,6 +51,7 @@ struct handoffs {
 	struct item_list pending;           /* offered, not settled */
 	struct item_list staged;            /* prepared, intent not recorded */
 	struct item_list done;              /* shown, outcome not recorded */
+	struct item_list again;             /* superseded: offered anew */
 	struct event *flush;                /* records after this loop turn */
 	unsigned failed_tries;              /* outcome records failed in a row */
 };
@@ -97,6 +100,8 @@ pending_remove(struct handoffs *hs, enum handoff_kind kind, const char *id)
 
 	if (i < 0)
 		return;
+	free(hs->pending.v[i].json);
+	free(hs->pending.v[i].newer);
 	memmove(&hs->pending.v[i], &hs->pending.v[i + 1],
 	    (hs->pending.n - (size_t)i - 1) * sizeof(hs->pending.v[0]));
 	hs->pending.n--;
@@ -159,6 +164,69 @@ record_intents(struct handoffs *hs)
 	hs->staged.n = 0;
 }
 
+static struct handoff_item *
+pending_item(struct handoffs *hs, enum handoff_kind kind, const char *id)
+{
+	int i = list_find(&hs->pending, kind, id);
+
+	return i < 0 ? NULL : &hs->pending.v[i];
+}
+
+/* Inside the outcome transaction. A hand-off superseded by a newer
+ * receipt leaves no row: should the adapter stop before the newer one is
+ * shown, narad delivers that receipt again and it is offered afresh. */
+static int
+record_one(struct handoffs *hs, const struct handoff_item *it, int64_t now)
+{
+	const struct handoff_item *p = pending_item(hs, it->kind, it->id);
+
+	if (p != NULL && p->newer != NULL)
+		return outbox_handed_reset(hs->ob, handoff_kind_name(it->kind),
+		    it->id);
+	return outbox_handed_add(hs->ob, handoff_kind_name(it->kind), it->id,
+	    it->res == HANDOFF_REFUSED ? "refused" : "handed", now);
+}
+
+/*
+ * A receipt the local system took (or refused) while a newer outcome
+ * waited: the newer one is offered once this turn's outcomes are settled.
+ * Each is acked after its own hand-off: narad keeps one row per receipt
+ * and an ack settles the oldest, so the newer receipt stays with narad
+ * until the local system has it.
+ */
+static void
+supersede(struct handoffs *hs, const struct handoff_item *it)
+{
+	struct handoff_item *p = pending_item(hs, it->kind, it->id);
+	struct handoff_item *a;
+
+	if (p == NULL || p->newer == NULL)
+		return;
+	if ((a = list_add(&hs->again, it->kind, it->id)) == NULL) {
+		/* no hand-off, no ack: narad delivers the newer one again */
+		log_error("out of memory offering the newer receipt for %s", it->id);
+		return;
+	}
+	a->json = p->newer;
+	p->newer = NULL;
+	log_info("%s %s settled with an older outcome; offering the newer "
+	    "one", handoff_kind_name(it->kind), it->id);
+}
+
+static void
+offer_again(struct handoffs *hs)
+{
+	struct item_list again = hs->again;
+
+	memset(&hs->again, 0, sizeof(hs->again));
+	for (size_t i = 0; i < again.n; i++) {
+		handoffs_offer(hs, again.v[i].kind, again.v[i].id,
+		    again.v[i].json);
+		free(again.v[i].json);
+	}
+	free(again.v);
+}
+
 /*
  * Commit the outcomes of what was shown, then ack or nack. When the commit
  * fails the hand-offs stay pending and the commit is tried again every
@@ -178,9 +246,7 @@ record_outcomes(struct handoffs *hs)
 		return;
 	ok = hs->ops->sync(hs->be) == 0 && outbox_begin(hs->ob) == 0;
 	for (size_t i = 0; ok && i < hs->done.n; i++)
-		ok = outbox_handed_add(hs->ob, handoff_kind_name(hs->done.v[i].kind),
-		    hs->done.v[i].id, hs->done.v[i].res == HANDOFF_REFUSED ?
-		    "refused" : "handed", now) == 0;
+		ok = record_one(hs, &hs->done.v[i], now) == 0;
 	if (ok)
 		ok = outbox_commit(hs->ob) == 0;
 	if (!ok) {
@@ -197,10 +263,12 @@ record_outcomes(struct handoffs *hs)
 		    hs->done.n, hs->failed_tries);
 	hs->failed_tries = 0;
 	for (size_t i = 0; i < hs->done.n; i++) {
-		pending_remove(hs, hs->done.v[i].kind, hs->done.v[i].id);
+		supersede(hs, &hs->done.v[i]);
 		answer(hs, &hs->done.v[i]);
+		pending_remove(hs, hs->done.v[i].kind, hs->done.v[i].id);
 	}
 	hs->done.n = 0;
+	offer_again(hs);
 }
 
 static void
@@ -225,6 +293,31 @@ log_offer_again(enum handoff_kind kind, const char *id, int state)
 		    "it again under the same name", handoff_kind_name(kind), id);
 }
 
+/*
+ * A receipt offered while one for the same message is under way: an
+ * operator retried a failed message and it was delivered while the local
+ * system had not yet taken the FAILED receipt. The newest outcome is kept
+ * and handed off after the one under way; a redelivery of what is already
+ * under way changes nothing.
+ */
+static void
+keep_newer(struct handoff_item *p, const char *json)
+{
+	const char *last = p->newer != NULL ? p->newer : p->json;
+	char *copy;
+
+	if (last != NULL && strcmp(last, json) == 0)
+		return;
+	if ((copy = strdup(json)) == NULL) {
+		log_error("out of memory keeping the newer receipt for %s", p->id);
+		return;
+	}
+	free(p->newer);
+	p->newer = copy;
+	log_info("receipt for %s changed while the older one is under way; "
+	    "the newer one follows it", p->id);
+}
+
 void
 handoffs_offer(struct handoffs *hs, enum handoff_kind kind, const char *id,
     const char *json)
@@ -233,8 +326,12 @@ handoffs_offer(struct handoffs *hs, enum handoff_kind kind, const char *id,
 	char name[80] = "", why[200] = "";
 	int state, rc;
 
-	if (list_find(&hs->pending, kind, id) >= 0)
-		return;   /* under way; acked when it completes */
+	if ((it = pending_item(hs, kind, id)) != NULL) {
+		/* under way; acked when it completes */
+		if (kind == HK_RECEIPT)
+			keep_newer(it, json);
+		return;
+	}
 	if ((state = outbox_handed_get(hs->ob, handoff_kind_name(kind), id)) < 0)
 		return;   /* state unusable: no ack, narad delivers again */
 	if (state == HANDED_DONE) {
@@ -249,8 +346,11 @@ handoffs_offer(struct handoffs *hs, enum handoff_kind kind, const char *id,
 	if ((rc = hs->ops->prepare(hs->be, kind, id, json, name, sizeof(name),
 	    why, sizeof(why))) < 0)
 		return;
-	if (list_add(&hs->pending, kind, id) == NULL) {
+	if ((it = list_add(&hs->pending, kind, id)) == NULL ||
+	    (kind == HK_RECEIPT && (it->json = strdup(json)) == NULL)) {
 		log_error("out of memory handing off %s", id);
+		if (it != NULL)
+			pending_remove(hs, kind, id);
 		if (rc == 0)
 			hs->ops->abandon(hs->be, kind, id);
 		return;
@@ -322,6 +422,8 @@ handoffs_free(struct handoffs **hsp)
 		return;
 	on_flush(-1, 0, hs);
 	event_free(hs->flush);
+	while (hs->pending.n > 0)
+		pending_remove(hs, hs->pending.v[0].kind, hs->pending.v[0].id);
 	free(hs->pending.v);
 	free(hs->staged.v);
 	free(hs->done.v);

@@ -385,6 +385,71 @@ Test(adapter_http, retried_dead_letter_offered_again)
 	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
 }
 
+/* Hits for key answered with status whose body contains text. */
+static int
+hits_with(struct webhook *w, const char *key, int answered, const char *text)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&w->lock);
+	for (int i = 0; i < w->n_hits; i++)
+		if (strcmp(w->hits[i].key, key) == 0 &&
+		    w->hits[i].answered == answered &&
+		    strstr(w->hits[i].body, text) != NULL)
+			n++;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+static bool
+delivered_taken(void *key)
+{
+	return hits_with(&hook_gbg, key, 200, "OUTCOME_DELIVERED") > 0;
+}
+
+static bool
+no_receipts_left(void *arg)
+{
+	return harness_sql_long(&h, "select count(*) from receipts") == 0;
+}
+
+/*
+ * The sender's local system is down while its FAILED receipt waits at the
+ * webhook; an operator retries the message and it is delivered. The
+ * DELIVERED receipt must follow the FAILED one; once the first is taken,
+ * the row already says delivered, so a redelivery would be acked unseen.
+ */
+Test(adapter_http, newer_receipt_follows_one_under_way)
+{
+	Nara__Envelope *env;
+	char id[37], rkey[64], out[2048];
+	int rc;
+
+	hook_bup.status = 422;
+	start_both();
+	hook_answer(&hook_gbg, 503);
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	snprintf(rkey, sizeof(rkey), "receipt-%s", id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_gbg, rkey, 503, 1, 20000), "the FAILED "
+	    "receipt never reached the webhook");
+	hook_answer(&hook_bup, 200);
+	rc = harness_run(out, sizeof(out), "%s -c %s retry %s",
+	    harness_bin("naractl", (char[300]){ 0 }, 300), h.conf, id);
+	cr_assert_eq(rc, 0, "naractl retry: %s", out);
+	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+	hook_answer(&hook_gbg, 200);
+	harness_wait(delivered_taken, rkey, 20000);
+	cr_expect_eq(hits_with(&hook_gbg, rkey, 200, "OUTCOME_FAILED"), 1);
+	cr_assert_eq(hits_with(&hook_gbg, rkey, 200, "OUTCOME_DELIVERED"), 1,
+	    "the DELIVERED receipt never reached the local system; see %s",
+	    gbg.log);
+	/* each receipt acked after its own hand-off: narad keeps none */
+	harness_wait(no_receipts_left, NULL, 10000);
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from receipts"), 0);
+}
+
 Test(adapter_http, webhook_configuration_faults_retried_not_refused)
 {
 	static const int faults[] = { 401, 403, 404, 405 };

@@ -14,7 +14,7 @@
  * methods get 405 NR072, other paths 404 NR072, a body over
  * max_message_bytes 413 NR020 (one far over it is dropped unread by the
  * filter in http_front.c and marked with Nara-Front), a chunked body 411
- * NR072.
+ * NR072, a header block over HTTP_MAX_HEAD 431 NR072.
  */
 #include "http_int.h"
 
@@ -52,6 +52,7 @@ http_phrase(int status)
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
+	case 431: return "Request Header Fields Too Large";
 	case 503: return "Service Unavailable";
 	default: return status < 300 ? "OK" : status < 500 ? "Bad Request" :
 	    "Internal Server Error";
@@ -192,6 +193,10 @@ front_refused(struct http *h, struct evhttp_request *req)
 		    "%llu", v + 4, (unsigned long long)
 		    adapter_cfg(h->a)->max_message_bytes);
 		reply_err(req, 413, &err);
+	} else if (strcmp(v, "431") == 0) {
+		nara_err_set(&err, NR_USAGE, "", "the header block is over %d "
+		    "bytes", HTTP_MAX_HEAD);
+		reply_err(req, 431, &err);
 	} else {
 		nara_err_set(&err, NR_USAGE, "", "a body needs Content-Length "
 		    "(chunked transfer is not taken)");
@@ -345,6 +350,9 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 	 * them; this is the second line. */
 	evhttp_set_max_body_size(h->srv,
 	    (ev_ssize_t)(cfg->max_message_bytes + 64 * 1024));
+	/* Likewise for headers, which libevent 2.1 reads without limit; the
+	 * front adds a line or two to what it passes. */
+	evhttp_set_max_headers_size(h->srv, HTTP_MAX_HEAD + 1024);
 	evhttp_set_allowed_methods(h->srv, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |

@@ -16,8 +16,11 @@
  *                      on_request answers with JSON (the client has
  *                      finished sending, so it reads the answer);
  *   chunked            "Nara-Front: 411": refused with JSON, Content-Length
- *                      is required (bodies are small JSON documents).
- * A header block over 16 KiB passes unchanged (evhttp refuses it).
+ *                      is required (bodies are small JSON documents);
+ *   header block over  "Nara-Front: 431": refused with JSON and everything
+ *   HTTP_MAX_HEAD      after it dropped as it comes, so that no one holds
+ *                      more of it than that in memory (evhttp 2.1 itself
+ *                      reads headers without limit).
  *
  * Two things evhttp does not expect of a filter are handled here. It
  * queues an answer while writing is disabled, which a filter only passes
@@ -39,8 +42,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-
-#define FRONT_MAX_HEAD (16 * 1024)
 
 enum front_phase { HEAD, BODY, DISCARD, DROP_ALL, PASS_ALL };
 
@@ -139,6 +140,20 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	free(head);
 }
 
+/* The header block does not end within HTTP_MAX_HEAD: the request is
+ * refused; its bytes and whatever follows are dropped, and the connection
+ * is closed once the answer is out. */
+static void
+front_head_too_large(struct front *f, struct evbuffer *src,
+    struct evbuffer *dst)
+{
+	evbuffer_drain(src, evbuffer_get_length(src));
+	evbuffer_add_printf(dst, "GET / HTTP/1.1\r\nNara-Front: 431\r\n"
+	    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n");
+	f->phase = DROP_ALL;
+	f->close_after = true;
+}
+
 /* Pass or drop body bytes of the current request. */
 static void
 front_body(struct front *f, struct evbuffer *src, struct evbuffer *dst)
@@ -174,10 +189,12 @@ front_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 		case HEAD:
 			end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
 			if (end.pos < 0 && evbuffer_get_length(src) <=
-			    FRONT_MAX_HEAD && mode != BEV_FINISHED)
+			    HTTP_MAX_HEAD && mode != BEV_FINISHED)
 				goto out;
-			if (end.pos < 0)
-				f->phase = PASS_ALL;
+			if (end.pos < 0 && mode == BEV_FINISHED)
+				f->phase = PASS_ALL;   /* evhttp sees the end */
+			else if (end.pos < 0 || end.pos + 4 > HTTP_MAX_HEAD)
+				front_head_too_large(f, src, dst);
 			else
 				front_head(f, src, dst, (size_t)end.pos + 4);
 			break;

@@ -38,6 +38,10 @@ struct http {
 	uint64_t hook_fault;         /* other 4xx: its configuration (retried) */
 };
 
+/* The largest request header block the API reads (the front answers
+ * 431 beyond it; evhttp's own limit is set just above it). */
+#define HTTP_MAX_HEAD (16 * 1024)
+
 /* http_front.c: the filtering bufferevent of every API connection (for
  * evhttp_set_bevcb; arg is the struct http). */
 struct bufferevent *http_front_bev(struct event_base *base, void *arg);

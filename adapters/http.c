@@ -342,8 +342,8 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 	h->a = a;
 	h->base = base;
 	h->started = (int64_t)time(NULL);
-	if ((h->srv = evhttp_new(base)) == NULL) {
-		nara_err_set(err, NR_IO, "", "evhttp_new failed");
+	if ((h->srv = evhttp_new(base)) == NULL || hook_init(h) != 0) {
+		nara_err_set(err, NR_IO, "", "out of memory setting up HTTP");
 		goto fail;
 	}
 	/* The front refuses bodies over the limit before libevent reads

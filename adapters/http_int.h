@@ -18,10 +18,18 @@ struct hook_req {
 	char *json;
 	unsigned attempt;
 	bool sent;                   /* shown: the first POST went out */
+	bool queued;                 /* waits for a free connection */
 	struct event *timer;
 	struct evhttp_connection *conn;
 	struct hook_req *next;
+	struct hook_req *queue_next; /* in the http's queue while queued */
 };
+
+/* The most webhook requests open at once. Refusals are not bounded by
+ * narad's credit window (a burst of POSTs narad refuses, or the refusals
+ * a stop left, are pushed all at once), and each open request holds a
+ * descriptor for up to webhook_timeout. */
+#define HOOK_MAX_OPEN 64
 
 struct http {
 	struct adapter *a;
@@ -32,6 +40,10 @@ struct http {
 	char hook_host[64];
 	int hook_port;
 	struct hook_req *reqs;
+	struct hook_req *queue_head; /* to send when a connection is free */
+	struct hook_req **queue_tail;
+	unsigned hook_open;          /* requests with a connection */
+	struct event *hook_pump;     /* starts queued requests */
 	int64_t started;             /* epoch seconds, for /metrics */
 	uint64_t hook_busy;          /* webhook attempts without an answer,
 	                              * 408, 429 or 5xx (retried) */
@@ -61,6 +73,8 @@ void hook_abandon(void *be, enum handoff_kind kind, const char *id);
 void hook_push_refusal(struct http *h, const struct outbox_row *row);
 /* Push the refusals a stop left unpushed. */
 void hook_start_all(struct http *h);
+/* Set up the queue of requests that wait for a connection; 0 or -1. */
+int hook_init(struct http *h);
 /* Free every request (at exit). */
 void hook_free_all(struct http *h);
 

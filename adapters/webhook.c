@@ -16,6 +16,8 @@
  *                               as an error and shown by status.
  * Retries back off from retry_min, doubling up to retry_max, for as long as
  * it takes; nothing is acked meanwhile, so narad keeps the message.
+ * At most HOOK_MAX_OPEN requests are open at once; the others wait in a
+ * queue, in the order they were due.
  */
 #include "http_int.h"
 
@@ -32,6 +34,7 @@
 enum verdict { TAKEN, REFUSED, BUSY, FAULT };
 
 static void hook_send(struct hook_req *r);
+static void hook_connect(struct hook_req *r);
 
 static void
 free_conn_later(evutil_socket_t fd, short what, void *arg)
@@ -40,10 +43,28 @@ free_conn_later(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+queue_remove(struct http *h, struct hook_req *r)
+{
+	struct hook_req **pp;
+
+	for (pp = &h->queue_head; *pp != NULL; pp = &(*pp)->queue_next) {
+		if (*pp == r) {
+			*pp = r->queue_next;
+			break;
+		}
+	}
+	if (h->queue_tail == &r->queue_next)
+		h->queue_tail = pp;
+	r->queued = false;
+}
+
+static void
 hook_req_free(struct hook_req *r)
 {
 	struct hook_req **pp;
 
+	if (r->queued)
+		queue_remove(r->h, r);
 	for (pp = &r->h->reqs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == r) {
 			*pp = r->next;
@@ -124,6 +145,30 @@ classify(struct evhttp_request *req, int code, char *why, size_t len)
 	return code == 408 || code == 429 || code >= 500 ? BUSY : FAULT;
 }
 
+/* Start queued requests while connections are free. From the loop, not
+ * from a request's callback: a send that fails at once frees its slot
+ * again, and would recurse through the whole queue. */
+static void
+on_pump(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+	struct hook_req *r;
+
+	while (h->hook_open < HOOK_MAX_OPEN && (r = h->queue_head) != NULL) {
+		queue_remove(h, r);
+		hook_connect(r);
+	}
+}
+
+/* A request's connection is done with: its slot goes to the queue. */
+static void
+slot_free(struct http *h)
+{
+	h->hook_open--;
+	if (h->queue_head != NULL)
+		event_active(h->hook_pump, 0, 0);
+}
+
 /* The webhook's answer (req NULL or code 0: no answer in time). */
 static void
 on_hook_done(struct evhttp_request *req, void *arg)
@@ -140,6 +185,7 @@ on_hook_done(struct evhttp_request *req, void *arg)
 		event_base_once(h->base, -1, EV_TIMEOUT, free_conn_later,
 		    r->conn, &now);
 		r->conn = NULL;
+		slot_free(h);
 	}
 	v = classify(req, code, why, sizeof(why));
 	if (v == TAKEN || v == REFUSED) {
@@ -160,8 +206,24 @@ on_hook_done(struct evhttp_request *req, void *arg)
 	hook_retry(r, why, v == FAULT);
 }
 
+/* Send r now if a connection is free, else when one is. */
 static void
 hook_send(struct hook_req *r)
+{
+	struct http *h = r->h;
+
+	if (h->hook_open < HOOK_MAX_OPEN && h->queue_head == NULL) {
+		hook_connect(r);
+		return;
+	}
+	r->queued = true;
+	r->queue_next = NULL;
+	*h->queue_tail = r;
+	h->queue_tail = &r->queue_next;
+}
+
+static void
+hook_connect(struct hook_req *r)
 {
 	struct http *h = r->h;
 	const char *path = evhttp_uri_get_path(h->hook);
@@ -174,9 +236,13 @@ hook_send(struct hook_req *r)
 	    (unsigned short)h->hook_port);
 	req = r->conn ? evhttp_request_new(on_hook_done, r) : NULL;
 	if (req == NULL) {
+		if (r->conn != NULL)
+			evhttp_connection_free(r->conn);
+		r->conn = NULL;
 		hook_retry(r, "out of memory", false);
 		return;
 	}
+	h->hook_open++;
 	evhttp_connection_set_timeout(r->conn,
 	    (int)adapter_cfg(h->a)->webhook_timeout);
 	hdr = evhttp_request_get_output_headers(req);
@@ -196,6 +262,7 @@ hook_send(struct hook_req *r)
 		event_base_once(h->base, -1, EV_TIMEOUT, free_conn_later,
 		    r->conn, &(struct timeval){ 0, 0 });
 		r->conn = NULL;
+		slot_free(h);
 		hook_retry(r, "cannot send", false);
 	}
 }
@@ -287,6 +354,14 @@ hook_start_all(struct http *h)
 		log_info("pushing %d refusals not yet taken by the local system", n);
 }
 
+int
+hook_init(struct http *h)
+{
+	h->queue_tail = &h->queue_head;
+	h->hook_pump = event_new(h->base, -1, 0, on_pump, h);
+	return h->hook_pump != NULL ? 0 : -1;
+}
+
 void
 hook_free_all(struct http *h)
 {
@@ -296,4 +371,7 @@ hook_free_all(struct http *h)
 			evhttp_connection_free(r->conn);
 		hook_req_free(r);
 	}
+	if (h->hook_pump != NULL)
+		event_free(h->hook_pump);
+	h->hook_pump = NULL;
 }

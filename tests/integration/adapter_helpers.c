@@ -107,6 +107,28 @@ tadapter_cleanup(struct tadapter *a)
 	}
 }
 
+static int
+not_dot(const struct dirent *e)
+{
+	return e->d_name[0] != '.';
+}
+
+int
+tadapter_open_fds(const struct tadapter *a)
+{
+	char dir[64];
+	struct dirent **list;
+	int n;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)a->pid);
+	if ((n = scandir(dir, &list, not_dot, NULL)) < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+	return n;
+}
+
 int
 tadapter_log_count(const struct tadapter *a, const char *needle)
 {

@@ -34,6 +34,8 @@ void tadapter_start(struct tadapter *a);
 /* Send sig, wait; returns the exit status or -signal. */
 int tadapter_stop(struct tadapter *a, int sig);
 void tadapter_cleanup(struct tadapter *a);
+/* Descriptors the running adapter has open, or -1. */
+int tadapter_open_fds(const struct tadapter *a);
 /* Lines of the adapter's log containing needle. */
 int tadapter_log_count(const struct tadapter *a, const char *needle);
 

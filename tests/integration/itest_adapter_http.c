@@ -718,6 +718,86 @@ Test(adapter_http, header_flood_refused_in_bounded_memory)
 	cr_expect_eq(http_request(port_gbg, "GET", "/metrics", NULL, NULL), 200);
 }
 
+struct fd_watch {
+	int peak;
+	int rejected;              /* narad's refusals the log must show */
+};
+
+/* Note the peak of open descriptors until narad has refused them all. */
+static bool
+all_refused(void *arg)
+{
+	struct fd_watch *w = arg;
+	int n = tadapter_open_fds(&gbg);
+
+	if (n > w->peak)
+		w->peak = n;
+	return tadapter_log_count(&gbg, "narad rejected") >= w->rejected;
+}
+
+static bool
+refusals_taken(void *arg)
+{
+	return webhook_count(&hook_gbg, NULL, 200) >= *(int *)arg;
+}
+
+/*
+ * 300 refusals pushed to a webhook that accepts connections and never
+ * answers (a listener nobody serves): the adapter keeps at most 64 of them
+ * open and the descriptors it holds stay bounded; once the webhook
+ * serves, every refusal reaches it.
+ */
+Test(adapter_http, refusal_pushes_bounded_while_webhook_hangs)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	struct fd_watch w = { .rejected = 300 };
+	int lfd, base, one = 1;
+	char extra[512];
+
+	cr_assert_geq(lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(listen(lfd, 1024), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	webhook_stop(&hook_gbg);
+	hook_gbg.port = ntohs(sin.sin_port);
+	port_gbg = tls_free_port();
+	snprintf(extra, sizeof(extra), "backend = http\n"
+	    "\n[http]\nlisten = 127.0.0.1:%d\n"
+	    "webhook = http://127.0.0.1:%d/nara/in\nwebhook_timeout = 60\n",
+	    port_gbg, hook_gbg.port);
+	tadapter_init(&gbg, T_GBG, h.router, extra);
+	tadapter_start(&gbg);
+	for (int i = 0; i < 500 && http_request(port_gbg, "GET", "/", NULL,
+	    NULL) <= 0; i++)
+		usleep(20000);
+	base = tadapter_open_fds(&gbg);
+	for (int i = 0; i < w.rejected; i++) {
+		/* a sender that is not this node's: narad refuses it */
+		Nara__Envelope *env = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, T_BORAS_EH, T_BUP);
+
+		char *body = NULL;
+
+		cr_assert_eq(post(port_gbg, env, &body), 202, "%s", body);
+		free(body);
+		all_refused(&w);
+	}
+	cr_assert(harness_wait(all_refused, &w, 60000), "narad refused only "
+	    "%d; see %s", tadapter_log_count(&gbg, "narad rejected"), gbg.log);
+	cr_expect_leq(w.peak - base, 64 + 8, "%d descriptors open, %d at start",
+	    w.peak, base);
+	cr_expect_eq(tadapter_log_count(&gbg, "Too many open files"), 0);
+	/* the webhook serves: what hung is retried, the queue drains */
+	close(lfd);
+	webhook_start(&hook_gbg);
+	cr_assert(harness_wait(refusals_taken, &w.rejected, 60000), "%d of %d "
+	    "refusals reached the webhook; see %s", webhook_count(&hook_gbg,
+	    NULL, 200), w.rejected, gbg.log);
+}
+
 /* GET /metrics of the adapter on port, parsed (pr is overwritten); the
  * text is also checked with promtool when keep is not NULL. */
 static void

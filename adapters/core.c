@@ -545,6 +545,9 @@ open_parts(struct adapter *a, struct link_hooks *hooks, struct nara_err *err)
 	if (lock_state(a, err) != 0 ||
 	    (a->ob = outbox_open(cfg->state, false, err)) == NULL)
 		return -1;
+	/* what the last run left: clearing it must be seen as a change */
+	outbox_meta_get(a->ob, "local_error", a->local_error,
+	    sizeof(a->local_error));
 	set_link_meta(a, "connecting", NULL);
 	if ((a->link = link_new(a->base, cfg, hooks, err)) == NULL)
 		return -1;

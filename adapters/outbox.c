@@ -540,8 +540,8 @@ outbox_meta_set(struct outbox *ob, const char *key, const char *value)
 	    "VALUES (?1, ?2)", "tt", key, value));
 }
 
-static void
-meta_get(struct outbox *ob, const char *key, char *out, size_t len)
+void
+outbox_meta_get(struct outbox *ob, const char *key, char *out, size_t len)
 {
 	sqlite3_stmt *st = stmt(ob, "SELECT value FROM meta WHERE key = ?1",
 	    "t", key);
@@ -573,14 +573,17 @@ outbox_status(struct outbox *ob, struct outbox_status *s)
 	    "WHERE outcome = 'intent'", ""), -1);
 	s->oldest_unsent = scalar(ob, stmt(ob, "SELECT coalesce(min(created), 0) "
 	    "FROM outbox WHERE state = 0", ""), 0);
-	meta_get(ob, "link", s->link, sizeof(s->link));
-	meta_get(ob, "link_since", s->link_since, sizeof(s->link_since));
-	meta_get(ob, "broker_id", s->broker_id, sizeof(s->broker_id));
-	meta_get(ob, "last_receipt", s->last_receipt, sizeof(s->last_receipt));
-	meta_get(ob, "last_receipt_id", s->last_receipt_id,
+	outbox_meta_get(ob, "link", s->link, sizeof(s->link));
+	outbox_meta_get(ob, "link_since", s->link_since,
+	    sizeof(s->link_since));
+	outbox_meta_get(ob, "broker_id", s->broker_id, sizeof(s->broker_id));
+	outbox_meta_get(ob, "last_receipt", s->last_receipt,
+	    sizeof(s->last_receipt));
+	outbox_meta_get(ob, "last_receipt_id", s->last_receipt_id,
 	    sizeof(s->last_receipt_id));
-	meta_get(ob, "local_error", s->local_error, sizeof(s->local_error));
-	meta_get(ob, "local_error_since", s->local_error_since,
+	outbox_meta_get(ob, "local_error", s->local_error,
+	    sizeof(s->local_error));
+	outbox_meta_get(ob, "local_error_since", s->local_error_since,
 	    sizeof(s->local_error_since));
 	if (s->link[0] == '\0')
 		snprintf(s->link, sizeof(s->link), "never connected");

@@ -123,6 +123,9 @@ int outbox_unpushed_refusals(struct outbox *ob, outbox_id_cb cb, void *arg);
 long outbox_prune(struct outbox *ob, int64_t before);
 /* Small key/value facts for status (link state, last receipt). */
 int outbox_meta_set(struct outbox *ob, const char *key, const char *value);
+/* The value of key into out ("" when unset or unreadable). */
+void outbox_meta_get(struct outbox *ob, const char *key, char *out,
+    size_t len);
 
 struct outbox_status {
 	char link[32];

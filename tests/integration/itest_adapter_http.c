@@ -359,6 +359,34 @@ hook_answer(struct webhook *w, int status)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* The local system was failing when the adapter stopped; after a restart
+ * the webhook takes the message, and status and /metrics say ok again. */
+Test(adapter_http, local_error_cleared_after_restart)
+{
+	Nara__Envelope *env;
+	char id[37], out[4096], *body = NULL;
+
+	hook_bup.status = 503;
+	start_both();
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	snprintf(id, sizeof(id), "%s", env->message_id);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_bup, id, 503, 1, 20000));
+	cr_assert_eq(tadapter_stop(&bup, SIGTERM), 0);
+	adapter_run(out, sizeof(out), "status -c %s", bup.conf);
+	cr_assert(strstr(out, "local system:   error") != NULL, "%s", out);
+	hook_answer(&hook_bup, 200);
+	tadapter_start(&bup);
+	cr_assert(wait_hits(&hook_bup, id, 200, 1, 30000), "see %s", bup.log);
+	cr_assert(wait_state(port_gbg, id, "delivered", 20000));
+	adapter_run(out, sizeof(out), "status -c %s", bup.conf);
+	cr_expect(strstr(out, "local system:   ok") != NULL, "%s", out);
+	cr_assert_eq(http_request(port_bup, "GET", "/metrics", NULL, &body), 200);
+	cr_expect(strstr(body, "nara_adapter_local_system_error 0") != NULL,
+	    "%s", body);
+	free(body);
+}
+
 Test(adapter_http, retried_dead_letter_offered_again)
 {
 	Nara__Envelope *env;

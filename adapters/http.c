@@ -322,9 +322,17 @@ parse_webhook(struct http *h, const char *url, struct nara_err *err)
 	    (host = evhttp_uri_get_host(h->hook)) == NULL ||
 	    evhttp_uri_get_port(h->hook) <= 0)
 		return nara_err_set(err, NR_CONFIG, "webhook", "bad URL %s", url);
-	snprintf(h->hook_host, sizeof(h->hook_host), "%s",
-	    strcmp(host, "localhost") == 0 ? "127.0.0.1" : host);
 	h->hook_port = evhttp_uri_get_port(h->hook);
+	snprintf(h->hook_authority, sizeof(h->hook_authority), "%s:%d", host,
+	    h->hook_port);
+	/* evhttp gives an IPv6 literal in its brackets, which the resolver
+	 * behind evhttp_connection_base_new does not take */
+	if (host[0] == '[')
+		snprintf(h->hook_host, sizeof(h->hook_host), "%.*s",
+		    (int)strcspn(host + 1, "]"), host + 1);
+	else
+		snprintf(h->hook_host, sizeof(h->hook_host), "%s",
+		    strcmp(host, "localhost") == 0 ? "127.0.0.1" : host);
 	return 0;
 }
 

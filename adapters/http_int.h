@@ -37,7 +37,8 @@ struct http {
 	struct evhttp *srv;
 	char unix_path[108];
 	struct evhttp_uri *hook;
-	char hook_host[64];
+	char hook_host[64];          /* to connect to: no brackets */
+	char hook_authority[80];     /* the Host header: [::1]:PORT */
 	int hook_port;
 	struct hook_req *reqs;
 	struct hook_req *queue_head; /* to send when a connection is free */

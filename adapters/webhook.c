@@ -229,7 +229,7 @@ hook_connect(struct hook_req *r)
 	const char *path = evhttp_uri_get_path(h->hook);
 	struct evhttp_request *req;
 	struct evkeyvalq *hdr;
-	char key[64], host[96];
+	char key[64];
 
 	r->attempt++;
 	r->conn = evhttp_connection_base_new(h->base, NULL, h->hook_host,
@@ -246,10 +246,9 @@ hook_connect(struct hook_req *r)
 	evhttp_connection_set_timeout(r->conn,
 	    (int)adapter_cfg(h->a)->webhook_timeout);
 	hdr = evhttp_request_get_output_headers(req);
-	snprintf(host, sizeof(host), "%s:%d", h->hook_host, h->hook_port);
 	snprintf(key, sizeof(key), "%s%s", r->kind == HK_RECEIPT ? "receipt-" :
 	    r->kind == HK_REFUSAL ? "refusal-" : "", r->id);
-	evhttp_add_header(hdr, "Host", host);
+	evhttp_add_header(hdr, "Host", h->hook_authority);
 	evhttp_add_header(hdr, "Content-Type", "application/json");
 	evhttp_add_header(hdr, "Idempotency-Key", key);
 	evhttp_add_header(hdr, "Nara-Kind", handoff_kind_name(r->kind));

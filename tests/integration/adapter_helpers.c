@@ -297,6 +297,7 @@ serve_one(struct webhook *w, int c)
 	if (hit != NULL) {
 		header(req, "\r\nNara-Kind", hit->kind, sizeof(hit->kind));
 		header(req, "\r\nIdempotency-Key", hit->key, sizeof(hit->key));
+		header(req, "\r\nHost", w->host, sizeof(w->host));
 		hit->body = strdup(req + hdr);
 		hit->answered = status;
 	}
@@ -335,7 +336,10 @@ void
 webhook_start(struct webhook *w)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct sockaddr *sa = w->ipv6 ? (struct sockaddr *)&sin6 :
+	    (struct sockaddr *)&sin;
+	socklen_t len = w->ipv6 ? sizeof(sin6) : sizeof(sin);
 	int one = 1;
 
 	pthread_mutex_init(&w->lock, NULL);
@@ -343,15 +347,17 @@ webhook_start(struct webhook *w)
 	w->n_hits = 0;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((uint16_t)w->port);   /* 0: any free port */
+	sin6.sin6_addr = in6addr_loopback;
+	sin6.sin6_port = sin.sin_port;
 	/* CLOEXEC: adapters forked later must not hold the listener */
-	w->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	w->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert(w->fd >= 0);
 	setsockopt(w->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	cr_assert_eq(bind(w->fd, (struct sockaddr *)&sin, sizeof(sin)), 0,
-	    "bind 127.0.0.1:%d: %s", w->port, strerror(errno));
+	cr_assert_eq(bind(w->fd, sa, len), 0, "bind %s:%d: %s", w->ipv6 ?
+	    "[::1]" : "127.0.0.1", w->port, strerror(errno));
 	cr_assert_eq(listen(w->fd, 64), 0);
-	cr_assert_eq(getsockname(w->fd, (struct sockaddr *)&sin, &len), 0);
-	w->port = ntohs(sin.sin_port);
+	cr_assert_eq(getsockname(w->fd, sa, &len), 0);
+	w->port = ntohs(w->ipv6 ? sin6.sin6_port : sin.sin_port);
 	if (w->status == 0)
 		w->status = 200;
 	cr_assert_eq(pthread_create(&w->thread, NULL, webhook_main, w), 0);

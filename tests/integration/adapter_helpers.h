@@ -76,6 +76,8 @@ struct webhook {
 	int hang_ms;
 	int status;            /* afterwards */
 	bool refuse_header;    /* 4xx answers carry Nara-Refused */
+	bool ipv6;             /* listen on [::1], not 127.0.0.1 */
+	char host[80];         /* the Host header of the last request */
 	struct webhook_hit hits[512];
 	int n_hits;
 };

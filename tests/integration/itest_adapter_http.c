@@ -312,6 +312,55 @@ Test(adapter_http, webhook_down_then_back)
 	cr_expect_eq(tadapter_stop(&bup, SIGTERM), 0);
 }
 
+/* true when this machine has the IPv6 loopback address. */
+static bool
+have_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	sin6.sin6_addr = in6addr_loopback;
+	ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* A webhook at http://[::1]:PORT/ takes messages; its Host header keeps
+ * the brackets. */
+Test(adapter_http, webhook_on_ipv6_loopback)
+{
+	Nara__Envelope *env;
+	char extra[512], want[32];
+
+	if (!have_ipv6_loopback())
+		cr_skip_test("no IPv6 loopback (::1) on this machine: the "
+		    "[::1] webhook is not tried");
+	hook_bup.ipv6 = true;
+	webhook_start(&hook_bup);
+	http_adapter(&gbg, T_GBG, &port_gbg, &hook_gbg);
+	port_bup = tls_free_port();
+	snprintf(extra, sizeof(extra), "backend = http\n\n[http]\n"
+	    "listen = 127.0.0.1:%d\nwebhook = http://[::1]:%d/nara/in\n"
+	    "webhook_timeout = 1\n", port_bup, hook_bup.port);
+	tadapter_init(&bup, T_BUP, h.router, extra);
+	tadapter_start(&gbg);
+	tadapter_start(&bup);
+	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+	for (int i = 0; i < 500 && http_request(port_gbg, "GET", "/", NULL,
+	    NULL) <= 0; i++)
+		usleep(20000);
+	cr_assert_eq(post(port_gbg, env, NULL), 202);
+	cr_assert(wait_hits(&hook_bup, env->message_id, 200, 1, 20000),
+	    "never reached the [::1] webhook; see %s", bup.log);
+	snprintf(want, sizeof(want), "[::1]:%d", hook_bup.port);
+	pthread_mutex_lock(&hook_bup.lock);
+	cr_expect_str_eq(hook_bup.host, want);
+	pthread_mutex_unlock(&hook_bup.lock);
+	cr_expect(wait_state(port_gbg, env->message_id, "delivered", 20000));
+}
+
 Test(adapter_http, unix_socket_api)
 {
 	char sdir[64], sock[128], extra[512], path[128], cmd[128], *body = NULL;

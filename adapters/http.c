@@ -31,6 +31,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <jansson.h>
 
 #include "log.h"
@@ -268,6 +269,54 @@ http_start(void *be)
 
 /* ---------------------------------------------------------------- setup */
 
+/* The API whose listener fails: libevent hands the error callback the
+ * evhttp, not ours, and a process has one API. */
+static struct http *api_of_listener;
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct http *h = arg;
+
+	if (h->lev != NULL)
+		evconnlistener_enable(h->lev);
+}
+
+/* accept(2) failed. Out of descriptors the listening socket stays
+ * readable and libevent would try again at once, for ever, logging each
+ * time: accepting pauses for a second instead. */
+static void
+on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct http *h = api_of_listener;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval second = { 1, 0 };
+
+	if (h == NULL || h->lev != lev)
+		return;
+	log_limited(&h->api_log, LOG_LVL_ERROR, "HTTP API: accept: %s",
+	    evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(lev);
+		evtimer_add(h->accept_resume, &second);
+	}
+}
+
+/* Watch the listener evhttp made around the bound socket bound. */
+static int
+watch_listener(struct http *h, struct evhttp_bound_socket *bound)
+{
+	if (bound == NULL)
+		return -1;
+	h->lev = evhttp_bound_socket_get_listener(bound);
+	if ((h->accept_resume = evtimer_new(h->base, on_accept_resume,
+	    h)) == NULL)
+		return -1;
+	api_of_listener = h;
+	evconnlistener_set_error_cb(h->lev, on_accept_error);
+	return 0;
+}
+
 static int
 listen_unix(struct http *h, const char *path, struct nara_err *err)
 {
@@ -283,7 +332,8 @@ listen_unix(struct http *h, const char *path, struct nara_err *err)
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
 	    chmod(path, 0660) != 0 || listen(fd, 64) != 0 ||
 	    evutil_make_socket_nonblocking(fd) != 0 ||
-	    evhttp_accept_socket(h->srv, fd) != 0) {
+	    watch_listener(h, evhttp_accept_socket_with_handle(h->srv,
+	    fd)) != 0) {
 		nara_err_set(err, NR_IO, "listen", "unix:%s: %s", path,
 		    strerror(errno));
 		if (fd >= 0)
@@ -307,7 +357,8 @@ listen_tcp(struct http *h, const char *listen, struct nara_err *err)
 		if (strcmp(host, "localhost") == 0)
 			snprintf(host, sizeof(host), "127.0.0.1");
 	}
-	if (evhttp_bind_socket(h->srv, host, (uint16_t)atoi(colon + 1)) != 0)
+	if (watch_listener(h, evhttp_bind_socket_with_handle(h->srv, host,
+	    (uint16_t)atoi(colon + 1))) != 0)
 		return nara_err_set(err, NR_IO, "listen", "cannot listen on %s: %s",
 		    listen, strerror(errno));
 	return 0;
@@ -365,6 +416,7 @@ http_new(struct event_base *base, struct adapter *a, struct nara_err *err)
 	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
 	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
 	    EVHTTP_REQ_PATCH);
+	/* an idle timer; the front's deadline is the one that counts */
 	evhttp_set_timeout(h->srv, 60);
 	evhttp_set_gencb(h->srv, on_request, h);
 	evhttp_set_bevcb(h->srv, http_front_bev, h);
@@ -391,6 +443,10 @@ http_free(void **be)
 	hook_free_all(h);
 	if (h->srv)
 		evhttp_free(h->srv);
+	if (h->accept_resume)
+		event_free(h->accept_resume);
+	if (api_of_listener == h)
+		api_of_listener = NULL;
 	if (h->unix_path[0] != '\0')
 		unlink(h->unix_path);
 	if (h->hook)

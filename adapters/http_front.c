@@ -22,6 +22,11 @@
  *                      more of it than that in memory (evhttp 2.1 itself
  *                      reads headers without limit).
  *
+ * The front also holds each connection to the limits in http_int.h: one
+ * over HTTP_MAX_CONNS, or whose request is not whole by its deadline, is
+ * shut down, and evhttp closes it on the end of input that follows (it
+ * has no way to refuse a connection before serving it).
+ *
  * Two things evhttp does not expect of a filter are handled here. It
  * queues an answer while writing is disabled, which a filter only passes
  * on at its next write event: a queued answer is flushed on the next loop
@@ -38,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -46,11 +52,13 @@
 enum front_phase { HEAD, BODY, DISCARD, DROP_ALL, PASS_ALL };
 
 struct front {
-	const struct http *h;
+	struct http *h;
 	struct bufferevent *sock;       /* the socket side; we hold a ref */
 	struct bufferevent *filt;       /* evhttp's side */
 	struct evbuffer_cb_entry *sent_cb;
 	struct event *kick;             /* flushes a queued answer */
+	struct event *deadline;         /* the request is late: shut down */
+	bool over_cap;                  /* one connection too many */
 	bool close_after;               /* shut the answer's connection */
 	bool answered;                  /* something went out */
 	enum front_phase phase;
@@ -123,6 +131,8 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	te = head_value(head, "Transfer-Encoding");
 	f->left = cl != NULL && isdigit((unsigned char)*cl) ?
 	    strtoull(cl, NULL, 10) : 0;
+	if (f->left == 0 || (te != NULL && strncasecmp(te, "identity", 8) != 0))
+		event_del(f->deadline);   /* whole, or answered as it is */
 	if (te != NULL && strncasecmp(te, "identity", 8) != 0) {
 		evbuffer_add_printf(dst, "%s\r\nNara-Front: 411\r\n"
 		    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
@@ -148,6 +158,7 @@ front_head_too_large(struct front *f, struct evbuffer *src,
     struct evbuffer *dst)
 {
 	evbuffer_drain(src, evbuffer_get_length(src));
+	event_del(f->deadline);
 	evbuffer_add_printf(dst, "GET / HTTP/1.1\r\nNara-Front: 431\r\n"
 	    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n");
 	f->phase = DROP_ALL;
@@ -168,6 +179,7 @@ front_body(struct front *f, struct evbuffer *src, struct evbuffer *dst)
 	f->left -= n;
 	if (f->left > 0)
 		return;
+	event_del(f->deadline);
 	if (f->phase == DISCARD)
 		evbuffer_add_printf(dst, "%s\r\nNara-Front: 413 %llu\r\n"
 		    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
@@ -225,11 +237,52 @@ on_sent(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
 	struct front *f = arg;
 
+	struct timeval deadline = { HTTP_REQUEST_DEADLINE, 0 };
+
 	if (info->n_added > 0)
 		f->answered = true;
-	if (info->n_deleted > 0 && evbuffer_get_length(buf) == 0 &&
-	    f->answered && f->close_after)
+	if (info->n_deleted == 0 || evbuffer_get_length(buf) > 0 ||
+	    !f->answered)
+		return;
+	/* the answer is out: the next request has a deadline of its own
+	 * (and a client that goes on sending after a refusal one too) */
+	evtimer_add(f->deadline, &deadline);
+	if (f->close_after)
 		shutdown(bufferevent_getfd(f->sock), SHUT_WR);
+}
+
+/* Late, or over the cap: shut the socket down both ways; evhttp reads
+ * the end and frees the connection (and with it this front). */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct front *f = arg;
+	evutil_socket_t s = bufferevent_getfd(f->sock);
+
+	if (s < 0)
+		return;
+	if (f->over_cap)
+		log_limited(&f->h->api_log, LOG_LVL_WARNING, "HTTP API: closed a "
+		    "new connection: %u open, at most %u", f->h->api_conns - 1,
+		    http_front_cap());
+	else
+		log_debug("HTTP API: closed a connection: no whole request in "
+		    "%d s", HTTP_REQUEST_DEADLINE);
+	shutdown(s, SHUT_RDWR);
+}
+
+unsigned
+http_front_cap(void)
+{
+	struct rlimit rl;
+	unsigned cap = HTTP_MAX_CONNS;
+
+	/* a quarter of the descriptors at most: the state file, the link,
+	 * the tunnel and the webhook's connections need the rest */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < cap)
+		cap = (unsigned)(rl.rlim_cur / 4);
+	return cap > 0 ? cap : 1;
 }
 
 /* evhttp queued (part of) an answer: pass it on at the next loop turn,
@@ -262,11 +315,28 @@ front_free(void *arg)
 
 	if (f->kick != NULL)
 		event_free(f->kick);
+	if (f->deadline != NULL)
+		event_free(f->deadline);
+	f->h->api_conns--;
 	if (f->sent_cb != NULL)
 		evbuffer_remove_cb_entry(bufferevent_get_output(f->sock),
 		    f->sent_cb);
 	bufferevent_decref(f->sock);
 	free(f);
+}
+
+/* A new connection's first deadline; one over the cap gets its deadline
+ * at once (the next loop turn: evhttp sets its socket only after this). */
+static int
+start_deadline(struct front *f)
+{
+	struct timeval tv = { HTTP_REQUEST_DEADLINE, 0 };
+
+	if (f->h->api_conns > http_front_cap()) {
+		f->over_cap = true;
+		tv.tv_sec = 0;
+	}
+	return evtimer_add(f->deadline, &tv);
 }
 
 struct bufferevent *
@@ -292,7 +362,10 @@ http_front_bev(struct event_base *base, void *arg)
 		return NULL;
 	}
 	/* from here on front_free (with the filter) releases f */
-	if ((f->kick = event_new(base, -1, 0, on_kick, f)) == NULL ||
+	f->h->api_conns++;
+	if ((f->deadline = evtimer_new(base, on_deadline, f)) == NULL ||
+	    start_deadline(f) != 0 ||
+	    (f->kick = event_new(base, -1, 0, on_kick, f)) == NULL ||
 	    (f->sent_cb = evbuffer_add_cb(bufferevent_get_output(f->sock),
 	    on_sent, f)) == NULL ||
 	    evbuffer_add_cb(bufferevent_get_output(f->filt), on_queued,

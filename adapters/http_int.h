@@ -8,6 +8,7 @@
 #include <event2/http.h>
 
 #include "adapter.h"
+#include "log.h"
 
 /* One hand-off to the webhook: prepared, then sent and retried until the
  * local system takes it or refuses it for good. */
@@ -49,15 +50,31 @@ struct http {
 	uint64_t hook_busy;          /* webhook attempts without an answer,
 	                              * 408, 429 or 5xx (retried) */
 	uint64_t hook_fault;         /* other 4xx: its configuration (retried) */
+	unsigned api_conns;          /* API connections open (http_front.c) */
+	struct log_ratelimit api_log; /* refusals and failed accepts */
+	struct evconnlistener *lev;  /* the API's listener, owned by srv */
+	struct event *accept_resume; /* accepting again after EMFILE */
 };
 
 /* The largest request header block the API reads (the front answers
  * 431 beyond it; evhttp's own limit is set just above it). */
 #define HTTP_MAX_HEAD (16 * 1024)
 
+/* The API's own connection limits (http_front.c). evhttp's timeout is an
+ * idle timer that every byte resets and libevent has no connection cap: a
+ * local user dripping bytes could hold descriptors for ever. So a request
+ * must arrive whole within HTTP_REQUEST_DEADLINE seconds of the
+ * connection's start or of the previous answer, and at most
+ * HTTP_MAX_CONNS connections are open (fewer when RLIMIT_NOFILE is low);
+ * one beyond is closed at once. */
+#define HTTP_REQUEST_DEADLINE 10
+#define HTTP_MAX_CONNS 64
+
 /* http_front.c: the filtering bufferevent of every API connection (for
  * evhttp_set_bevcb; arg is the struct http). */
 struct bufferevent *http_front_bev(struct event_base *base, void *arg);
+/* How many API connections may be open now. */
+unsigned http_front_cap(void);
 
 /* status.c: GET /metrics of the HTTP API (Prometheus text): link state,
  * outbox depth, oldest unsent age, hand-offs waiting for the local

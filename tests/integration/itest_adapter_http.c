@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -792,6 +793,68 @@ Test(adapter_http, header_flood_refused_in_bounded_memory)
 	cr_expect(strstr(resp, "\"NR072\"") != NULL, "%s", resp);
 	cr_expect_lt(after - before, 2048, "peak memory grew by %ld KiB for "
 	    "%zu bytes of headers", after - before, sent);
+	cr_expect_eq(http_request(port_gbg, "GET", "/metrics", NULL, NULL), 200);
+}
+
+/* Seconds until the adapter closes fd while a byte of a request body is
+ * sent every second; -1 if it is still open after limit_s. */
+static int
+closed_after(int fd, int limit_s)
+{
+	struct timespec t0, t1;
+	char c;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec > limit_s)
+			return -1;
+		/* the drip is the client under test, poll its clock */
+		if (poll(&p, 1, 1000) == 1 && recv(fd, &c, 1, 0) <= 0)
+			return (int)(t1.tv_sec - t0.tv_sec);
+		if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+			return (int)(t1.tv_sec - t0.tv_sec);
+	}
+}
+
+/*
+ * A body that drips in a byte a second is cut off 10 s after the
+ * connection's start (evhttp's idle timer never fires on it), and a
+ * connection beyond 64 open ones is closed at once; then the API serves
+ * again.
+ */
+Test(adapter_http, slow_and_surplus_connections_closed)
+{
+	static const char head[] = "POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+	    "Content-Length: 1000\r\n\r\n";
+	int fds[64], fd, n;
+	char c;
+
+	start_both();
+	cr_assert_geq(fd = tcp_connect_local(port_gbg), 0);
+	cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+	n = closed_after(fd, 20);
+	close(fd);
+	cr_expect(n >= 9 && n <= 13, "slow body closed after %d s (-1: "
+	    "never)", n);
+	for (int i = 0; i < 64; i++)
+		cr_assert_geq(fds[i] = tcp_connect_local(port_gbg), 0);
+	cr_assert_geq(fd = tcp_connect_local(port_gbg), 0);
+	{
+		struct pollfd p = { fd, POLLIN, 0 };
+
+		cr_expect(poll(&p, 1, 3000) == 1 && recv(fd, &c, 1, 0) == 0,
+		    "the 65th connection was not closed");
+	}
+	close(fd);
+	for (int i = 0; i < 64; i++)
+		close(fds[i]);
+	cr_expect_geq(tadapter_log_count(&gbg, "closed a new connection"), 1);
+	for (int i = 0; i < 100 && http_request(port_gbg, "GET", "/metrics",
+	    NULL, NULL) != 200; i++)
+		usleep(20000);
 	cr_expect_eq(http_request(port_gbg, "GET", "/metrics", NULL, NULL), 200);
 }
 

@@ -113,7 +113,8 @@ static const struct config_key adapter_keys[] = {
 	  "of each broker address" },
 	{ "tunnel_dir", CT_PATH, FIELD(tunnel_dir), .def = "",
 	  .check = conftab_check_path,
-	  .help = "0700 directory for the local TLS tunnel socket, \"\" = 127.0.0.1" },
+	  .help = "0700 directory for the local TLS tunnel socket, \"\" = "
+	  "$RUNTIME_DIRECTORY, else STATE.tunnel" },
 	{ "state", CT_PATH, FIELD(state), .def = "/var/lib/nara/adapter.db",
 	  .flags = CONFTAB_NONEMPTY, .check = conftab_check_path,
 	  .help = "SQLite file: outbox, handed-off ids, receipts" },

@@ -261,11 +261,32 @@ open_dealer(struct link *l, const char *endpoint, struct nara_err *err)
 	return s;
 }
 
+/*
+ * The private directory of the tunnel's local socket: tunnel_dir, else the
+ * service's runtime directory (systemd's RUNTIME_DIRECTORY, the first one
+ * if it names several), else STATE.tunnel beside the state file. Never
+ * 127.0.0.1: any local user could connect there and reach narad as this
+ * node, with its certificate.
+ */
+static void
+tunnel_dir(const struct adapter_config *cfg, char *out, size_t len)
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+
+	if (cfg->tunnel_dir[0] != '\0')
+		snprintf(out, len, "%s", cfg->tunnel_dir);
+	else if (rt != NULL && rt[0] == '/')
+		snprintf(out, len, "%.*s", (int)strcspn(rt, ":"), rt);
+	else
+		snprintf(out, len, "%s.tunnel", cfg->state);
+}
+
 static int
 open_transport(struct link *l, struct nara_err *err)
 {
 	struct tunnel_opts o = { 0 };
 	const char *ep = l->cfg->broker;
+	char dir[1024];
 
 	if (l->cfg->tls) {
 		o.broker = l->cfg->broker;
@@ -273,7 +294,8 @@ open_transport(struct link *l, struct nara_err *err)
 		o.ca = l->cfg->ca;
 		o.cert = l->cfg->cert;
 		o.key = l->cfg->key;
-		o.local_dir = l->cfg->tunnel_dir[0] ? l->cfg->tunnel_dir : NULL;
+		tunnel_dir(l->cfg, dir, sizeof(dir));
+		o.local_dir = dir;
 		if ((l->tunnel = tunnel_start(&o, err)) == NULL)
 			return -1;
 		ep = tunnel_endpoint(l->tunnel);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -360,6 +361,40 @@ Test(adapter_http, webhook_on_ipv6_loopback)
 	cr_expect_str_eq(hook_bup.host, want);
 	pthread_mutex_unlock(&hook_bup.lock);
 	cr_expect(wait_state(port_gbg, env->message_id, "delivered", 20000));
+}
+
+static bool
+path_exists(void *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* With tls = yes and no tunnel_dir, the tunnel's local socket is in a
+ * 0700 directory beside the state file: on 127.0.0.1 any local user could
+ * reach narad through it as this node. */
+Test(adapter_http, tunnel_socket_private_by_default)
+{
+	char pki[64], broker[64], extra[512], dir[400], sock[420];
+	struct stat st;
+
+	tls_pki_make(pki, (const char *const[]){ T_GBG, NULL });
+	/* no narad there: the tunnel listens all the same */
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", tls_free_port());
+	snprintf(extra, sizeof(extra), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
+	    "key = %s/%s.key\n", pki, pki, T_GBG, pki, T_GBG);
+	unsetenv("RUNTIME_DIRECTORY");
+	tadapter_init(&gbg, T_GBG, broker, extra);
+	tadapter_start(&gbg);
+	snprintf(dir, sizeof(dir), "%s.tunnel", gbg.state);
+	snprintf(sock, sizeof(sock), "%s/tunnel.sock", dir);
+	cr_assert(harness_wait(path_exists, sock, 10000), "no %s; see %s", sock,
+	    gbg.log);
+	cr_assert_eq(lstat(dir, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0700, "%s has mode %o", dir,
+	    (unsigned)(st.st_mode & 0777));
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 }
 
 Test(adapter_http, unix_socket_api)

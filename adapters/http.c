@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -206,6 +207,59 @@ front_refused(struct http *h, struct evhttp_request *req)
 	return true;
 }
 
+/* "127.0.0.1", "localhost" or "[::1]", with or without ":PORT". */
+static bool
+loopback_host(const char *host)
+{
+	size_t n = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":");
+
+	if (host[n] != '\0' && host[n] != ':')
+		return false;
+	return (n == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
+	    (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n == 5 && strncmp(host, "[::1]", 5) == 0);
+}
+
+/*
+ * The API is for the local system's programs, not for web pages: a
+ * browser on the host could otherwise submit messages as this node (a
+ * form posting text/plain needs no CORS preflight; a page whose name was
+ * rebound to 127.0.0.1 is even same-origin). A request with an Origin
+ * header, one over TCP whose Host is not a loopback name, and a POST whose
+ * body is not declared JSON are refused.
+ */
+static bool
+browser_refused(struct http *h, struct evhttp_request *req,
+    enum evhttp_cmd_type cmd)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	const char *origin = evhttp_find_header(in, "Origin");
+	const char *host = evhttp_find_header(in, "Host");
+	const char *type = evhttp_find_header(in, "Content-Type");
+	struct nara_err err = { 0 };
+
+	if (origin != NULL) {
+		nara_err_set(&err, NR_USAGE, "", "a request from a web page "
+		    "(Origin header) is refused: the API is for the local "
+		    "system's programs");
+		reply_err(req, 403, &err);
+	} else if (h->unix_path[0] == '\0' && host != NULL &&
+	    !loopback_host(host)) {
+		nara_err_set(&err, NR_USAGE, "", "Host must be a loopback name "
+		    "(127.0.0.1, localhost or [::1])");
+		reply_err(req, 403, &err);
+	} else if (cmd == EVHTTP_REQ_POST && (type == NULL ||
+	    strncasecmp(type, "application/json", 16) != 0 ||
+	    (type[16] != '\0' && type[16] != ';' && type[16] != ' '))) {
+		nara_err_set(&err, NR_USAGE, "", "a message is posted with "
+		    "Content-Type: application/json");
+		reply_err(req, 415, &err);
+	} else {
+		return false;
+	}
+	return true;
+}
+
 /* Every method reaches here (see http_new), so none gets libevent's HTML. */
 static void
 on_request(struct evhttp_request *req, void *arg)
@@ -227,6 +281,8 @@ on_request(struct evhttp_request *req, void *arg)
 	}
 	list = strcmp(path, "/v1/messages") == 0;
 	one = strncmp(path, "/v1/messages/", 13) == 0;
+	if ((list || one) && browser_refused(h, req, cmd))
+		return;
 	if (list && cmd == EVHTTP_REQ_POST) {
 		post_message(h, req);
 	} else if (one && cmd == EVHTTP_REQ_GET) {

@@ -1093,3 +1093,57 @@ Test(adapter_http, adapter_metrics_follow_what_happened)
 	cr_expect_eq(ops_prom_value(&pr, "nara_adapter_messages_accepted_total",
 	    ""), 1);
 }
+
+/* One raw request to the gbg adapter's API; the answer's HTTP status. */
+static int
+raw_status(const char *head, const char *body)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	char req[16384], resp[4096];
+	size_t n = 0;
+	ssize_t r;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
+
+	snprintf(req, sizeof(req), "%sContent-Length: %zu\r\nConnection: "
+	    "close\r\n\r\n%s", head, strlen(body), body);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port_gbg);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (n < sizeof(resp) - 1 && (r = read(fd, resp + n,
+	    sizeof(resp) - 1 - n)) > 0)
+		n += (size_t)r;
+	resp[n] = '\0';
+	close(fd);
+	sscanf(resp, "HTTP/1.1 %d", &status);
+	return status;
+}
+
+/* The API is for the local system's programs: a web page in a browser on
+ * the host cannot submit as this node (a text/plain form post needs no
+ * CORS preflight; a name rebound to 127.0.0.1 makes the page same-origin).
+ * Requests with Origin, a Host that is not a loopback name, or a POST not
+ * declared JSON are refused, and nothing of them is stored. (They were
+ * taken.) */
+Test(adapter_http, requests_a_web_page_could_make_are_refused)
+{
+	Nara__Envelope *env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	char *js = pbjson_print(&env->base), path[80];
+
+	start_both();
+	cr_expect_eq(raw_status("POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1"
+	    "\r\nOrigin: http://evil.example\r\nContent-Type: application/json"
+	    "\r\n", js), 403);
+	cr_expect_eq(raw_status("POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1"
+	    "\r\nContent-Type: text/plain\r\n", js), 415);
+	cr_expect_eq(raw_status("POST /v1/messages HTTP/1.1\r\nHost: "
+	    "evil.example:8780\r\nContent-Type: application/json\r\n", js), 403);
+	snprintf(path, sizeof(path), "/v1/messages/%s", env->message_id);
+	cr_expect_eq(http_request(port_gbg, "GET", path, NULL, NULL), 404,
+	    "a refused request was stored");
+	cr_expect_eq(raw_status("POST /v1/messages HTTP/1.1\r\nHost: "
+	    "localhost:1\r\nContent-Type: Application/JSON; charset=utf-8\r\n",
+	    js), 202);
+	free(js);
+}

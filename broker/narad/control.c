@@ -433,8 +433,6 @@ cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 	    (json_int_t)broker_config(c->view.broker)->n_nodes);
 }
 
-/* The command table: adding a command is one line here and its cmd_*
- * function; `changes` decides whether the read-only socket refuses it. */
 /* naractl step-down ([ha]): hand the lease to a standby; main.c's hook
  * writes the audit row naming the operator and stops serving once this
  * answer is on its way. */
@@ -451,6 +449,8 @@ cmd_step_down(struct control *c, json_t *req, struct nara_err *err)
 	return json_pack("{s:s}", "operator", c->operator);
 }
 
+/* The command table: adding a command is one line here and its cmd_*
+ * function; `changes` decides whether the read-only socket refuses it. */
 static const struct control_cmd commands[] = {
 	{ "status", false, cmd_status },
 	{ "nodes", false, cmd_nodes },

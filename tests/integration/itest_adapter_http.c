@@ -86,6 +86,19 @@ start_both(void)
 	cr_assert_fail("adapters' HTTP API never came up; see %s", gbg.log);
 }
 
+/* The API on port (an int) answers at all; /metrics answers 200. */
+static bool
+api_answers(void *port)
+{
+	return http_request(*(int *)port, "GET", "/", NULL, NULL) > 0;
+}
+
+static bool
+metrics_answer(void *port)
+{
+	return http_request(*(int *)port, "GET", "/metrics", NULL, NULL) == 200;
+}
+
 /* POST env to port; returns the HTTP status, body into *body. */
 static int
 post(int port, const Nara__Envelope *env, char **body)
@@ -350,9 +363,8 @@ Test(adapter_http, webhook_on_ipv6_loopback)
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
-	for (int i = 0; i < 500 && http_request(port_gbg, "GET", "/", NULL,
-	    NULL) <= 0; i++)
-		usleep(20000);
+	cr_assert(harness_wait(api_answers, &port_gbg, 10000), "the API never "
+	    "came up; see %s", gbg.log);
 	cr_assert_eq(post(port_gbg, env, NULL), 202);
 	cr_assert(wait_hits(&hook_bup, env->message_id, 200, 1, 20000),
 	    "never reached the [::1] webhook; see %s", bup.log);
@@ -891,10 +903,8 @@ Test(adapter_http, slow_and_surplus_connections_closed)
 	for (int i = 0; i < 64; i++)
 		close(fds[i]);
 	cr_expect_geq(tadapter_log_count(&gbg, "closed a new connection"), 1);
-	for (int i = 0; i < 100 && http_request(port_gbg, "GET", "/metrics",
-	    NULL, NULL) != 200; i++)
-		usleep(20000);
-	cr_expect_eq(http_request(port_gbg, "GET", "/metrics", NULL, NULL), 200);
+	cr_expect(harness_wait(metrics_answer, &port_gbg, 2000), "the API "
+	    "did not answer once the connections were gone");
 }
 
 struct fd_watch {
@@ -949,9 +959,8 @@ Test(adapter_http, refusal_pushes_bounded_while_webhook_hangs)
 	    port_gbg, hook_gbg.port);
 	tadapter_init(&gbg, T_GBG, h.router, extra);
 	tadapter_start(&gbg);
-	for (int i = 0; i < 500 && http_request(port_gbg, "GET", "/", NULL,
-	    NULL) <= 0; i++)
-		usleep(20000);
+	cr_assert(harness_wait(api_answers, &port_gbg, 10000), "the API never "
+	    "came up; see %s", gbg.log);
 	base = tadapter_open_fds(&gbg);
 	for (int i = 0; i < w.rejected; i++) {
 		/* a sender that is not this node's: narad refuses it */

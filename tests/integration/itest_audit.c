@@ -3,8 +3,10 @@
  * signs its chain head: verify while narad runs and after, every --json
  * output parsed and its fields checked, the extract for one child, the
  * reproducible sample, review record while narad writes, export, prune,
- * tampering detected with the bad seq named, and the signing key rotated
- * on SIGHUP with the whole log verifying against both public keys.
+ * tampering detected with the bad seq named, the signing key rotated
+ * on SIGHUP with the whole log verifying against both public keys, and
+ * a refused envelope's control characters and bytes that are not UTF-8
+ * escaped in the table and kept in JSON.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -754,4 +756,79 @@ Test(audit, csv_cells_never_start_a_formula)
 	cr_expect(strstr(out, ",\"'@evil\",") != NULL, "%s", out);
 	cr_expect(strstr(out, ",=") == NULL && strstr(out, ",@") == NULL &&
 	    strstr(out, ",\"=") == NULL, "%s", out);
+}
+
+/* ---------------------------------------------------------------- hostile text */
+
+/* What a refused envelope put in its row, as narad logged it: control
+ * characters (a terminal's clear screen and window title, CR, DEL, the
+ * C1 CSI), a right-to-left override, a backslash, an å and two bytes
+ * that are not UTF-8. */
+#define HOSTILE "kommun:1480:\x1b]0;ok\x07\x1b[2J\r\x7f\xc2\x9b\xe2\x80\xae" \
+    "\\\xc3\xa5\xff\xfe"
+
+/* narad has logged the refusal of the envelope id. */
+static void
+wait_rejected(const char *id)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "select count(*) from audit where event = "
+	    "'rejected' and message_id = '%s'", id);
+	cr_assert(harness_wait_sql(&h, sql, 1, 10000), "no rejected row; see %s",
+	    h.log);
+}
+
+/* The first byte of s a terminal would act on (a control character but
+ * the table's line feeds) or that is never UTF-8 (F8..FF), or -1. */
+static int
+terminal_byte(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\n') || *p == 0x7f || *p >= 0xf8)
+			return *p;
+	return -1;
+}
+
+/* A refused envelope's recipient reaches the table escaped (\xNN, so a
+ * terminal shows what the row holds instead of obeying it) and the JSON
+ * with every field, the bytes that are not UTF-8 as U+FFFD. */
+Test(audit, refused_envelope_text_is_escaped_in_table_and_kept_in_json)
+{
+	struct tclient bup;
+	Nara__Envelope *e = fixture_envelope(fx,
+	    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, T_GBG_SOC);
+	Nara__Frame *r;
+	char id[37], recipient[] = HOSTILE;
+	json_t *j, *row;
+
+	strcpy(id, e->message_id);
+	e->recipient = recipient;
+	tclient_open(&bup, &h, T_BUP, 16);
+	r = tclient_submit(&bup, e);
+	cr_assert_eq(r->kind_case, NARA__FRAME__KIND_REJECTED);
+	frame_free(&r);
+	tclient_close(&bup);
+	wait_rejected(id);
+
+	cr_assert_eq(audit("trace %s -c %s", id, h.conf), 0);
+	cr_expect_eq(terminal_byte(out), -1, "byte 0x%02x reached the table",
+	    terminal_byte(out));
+	cr_expect(strstr(out, "kommun:1480:\\x1b]0;ok\\x07\\x1b[2J\\x0d\\x7f"
+	    "\\xc2\\x9b\\xe2\\x80\\xae\\\\\xc3\xa5\\xff\\xfe ") != NULL,
+	    "the recipient is not shown escaped");
+	cr_expect(strstr(out, id) != NULL, "%s", out);
+
+	cr_assert_eq(audit("trace %s -c %s --json", id, h.conf), 0);
+	j = parse();
+	cr_assert_eq(json_array_size(j), 1);
+	row = json_array_get(j, 0);
+	check_row(row);
+	cr_expect(json_is_string(json_object_get(row, "recipient")),
+	    "the recipient field was dropped");
+	cr_expect_str_eq(str(row, "recipient"), "kommun:1480:\x1b]0;ok\x07"
+	    "\x1b[2J\r\x7f\xc2\x9b\xe2\x80\xae\\\xc3\xa5\xef\xbf\xbd"
+	    "\xef\xbf\xbd");
+	cr_expect_str_eq(str(row, "event"), "rejected");
+	json_decref(j);
 }

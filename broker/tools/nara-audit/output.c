@@ -7,6 +7,11 @@
  * payload_size, subject, code, detail, hash. Absent values are null in
  * JSON and empty in CSV. A CSV cell that starts with = + - @ TAB or CR is
  * written as text ('=...), never as a formula.
+ *
+ * Fields hold what peers sent (a refused envelope's addresses and ids are
+ * logged as they came): the table writes every byte a terminal would act
+ * on as \xNN (AUDIT.md, "Follow one message, search"), and JSON keeps
+ * every field, a byte that is not UTF-8 made U+FFFD.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -80,13 +85,12 @@ field_string(const struct audit_row *r, int i)
 	return v[i];
 }
 
-/* Field i of the row as text into buf; NULL when absent. */
+/* The formatted field i (seq, time, payload_size, hash) of the row as
+ * text into buf; NULL when absent or a text field. */
 static const char *
 field_text(const struct audit_row *r, const uint8_t *hash, int i, char *buf,
     size_t len)
 {
-	const char *t;
-
 	switch (i) {
 	case 0:
 		snprintf(buf, len, "%lld", (long long)r->seq);
@@ -107,20 +111,131 @@ field_text(const struct audit_row *r, const uint8_t *hash, int i, char *buf,
 		audit_hex(hash, AUDIT_HASH_LEN, buf);
 		return buf;
 	}
-	if ((t = field_string(r, i)) == NULL)
-		return NULL;
-	snprintf(buf, len, "%s", t);
-	return buf;
+	return NULL;
 }
 
+/* Field i as text: the row's own string for text fields (whole, as
+ * stored), else formatted into buf; NULL when absent. */
+static const char *
+field_value(const struct audit_row *r, const uint8_t *hash, int i, char *buf,
+    size_t len)
+{
+	const char *t = field_string(r, i);
+
+	return t != NULL ? t : field_text(r, hash, i, buf, len);
+}
+
+/* The length of the well-formed UTF-8 sequence at s (no overlong form,
+ * surrogate or value above U+10FFFF; a NUL ends it), 0 when there is
+ * none; *cp its code point. */
+static size_t
+utf8_at(const unsigned char *s, unsigned *cp)
+{
+	static const unsigned least[4] = { 0, 0x80, 0x800, 0x10000 };
+	size_t more;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	more = s[0] >= 0xf0 && s[0] < 0xf8 ? 3 : s[0] >= 0xe0 && s[0] < 0xf0
+	    ? 2 : s[0] >= 0xc0 && s[0] < 0xe0 ? 1 : 0;
+	if (more == 0)
+		return 0;
+	*cp = s[0] & (0x3f >> more);
+	for (size_t k = 1; k <= more; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		*cp = *cp << 6 | (s[k] & 0x3f);
+	}
+	if (*cp < least[more] || *cp > 0x10ffff || (*cp >= 0xd800 &&
+	    *cp <= 0xdfff))
+		return 0;
+	return more + 1;
+}
+
+/* A code point a terminal acts on or that reorders what is shown: C0,
+ * DEL, C1, and the bidirectional marks, embeddings, overrides and
+ * isolates (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069). */
+static bool
+unshowable(unsigned cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || cp == 0x61c ||
+	    cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* t for a terminal (malloc'd, NULL out of memory): each byte of an
+ * unshowable character and each byte that is not UTF-8 as \xNN, and a
+ * backslash as \\, so the cell shows what the row holds and cannot be
+ * mistaken for it. */
+static char *
+cell_shown(const char *t)
+{
+	const unsigned char *s = (const unsigned char *)t;
+	size_t o = 0, k;
+	char *out = malloc(4 * strlen(t) + 1);
+	unsigned cp;
+	bool bad;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; s[i] != '\0'; i += k) {
+		bad = (k = utf8_at(s + i, &cp)) == 0 || unshowable(cp);
+		if (k == 0)
+			k = 1;
+		for (size_t b = 0; bad && b < k; b++)
+			o += (size_t)sprintf(out + o, "\\x%02x", s[i + b]);
+		if (bad)
+			continue;
+		if (cp == '\\')
+			out[o++] = '\\';
+		memcpy(out + o, s + i, k);
+		o += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* t as a JSON string: a field is never dropped for not being UTF-8;
+ * each byte that is not part of a well-formed sequence becomes U+FFFD.
+ * NULL only out of memory. */
+static json_t *
+json_text(const char *t)
+{
+	const unsigned char *s = (const unsigned char *)t;
+	json_t *j = json_string(t);
+	size_t o = 0, k;
+	char *fixed;
+	unsigned cp;
+
+	if (j != NULL || (fixed = malloc(3 * strlen(t) + 1)) == NULL)
+		return j;
+	for (size_t i = 0; s[i] != '\0'; i += k) {
+		if ((k = utf8_at(s + i, &cp)) == 0) {
+			memcpy(fixed + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			k = 1;
+		} else {
+			memcpy(fixed + o, s + i, k);
+			o += k;
+		}
+	}
+	fixed[o] = '\0';
+	j = json_string(fixed);
+	free(fixed);
+	return j;
+}
+
+/* The row as a JSON object with every field; NULL out of memory. */
 static json_t *
 row_json(const struct audit_row *r, const uint8_t *hash)
 {
 	json_t *o = json_object();
-	char buf[2048];
+	char buf[128];
 
 	for (int i = 0; o != NULL && i < N_FIELDS; i++) {
-		const char *t = field_text(r, hash, i, buf, sizeof(buf));
+		const char *t = field_value(r, hash, i, buf, sizeof(buf));
 		json_t *v;
 
 		if (t == NULL)
@@ -128,8 +243,11 @@ row_json(const struct audit_row *r, const uint8_t *hash)
 		else if (i == 0 || i == 11)
 			v = json_integer(i == 0 ? r->seq : r->payload_size);
 		else
-			v = json_string(t);
-		json_object_set_new(o, field_names[i], v);
+			v = json_text(t);
+		if (json_object_set_new(o, field_names[i], v) != 0) {
+			json_decref(o);
+			return NULL;
+		}
 	}
 	return o;
 }
@@ -166,7 +284,7 @@ tool_csv_cell(FILE *out, const char *t)
 static int
 table_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 {
-	char buf[2048];
+	char buf[128];
 
 	if (r->n_cells + N_TABLE > r->cap_cells) {
 		size_t cap = r->cap_cells ? r->cap_cells * 2 : 64 * N_TABLE;
@@ -177,9 +295,9 @@ table_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 		r->cap_cells = cap;
 	}
 	for (size_t i = 0; i < N_TABLE; i++) {
-		const char *t = field_text(row, hash, table_fields[i], buf,
+		const char *t = field_value(row, hash, table_fields[i], buf,
 		    sizeof(buf));
-		if ((r->cells[r->n_cells++] = strdup(t ? t : "-")) == NULL)
+		if ((r->cells[r->n_cells++] = cell_shown(t ? t : "-")) == NULL)
 			return -1;
 	}
 	return 0;
@@ -188,7 +306,7 @@ table_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 int
 rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 {
-	char buf[2048];
+	char buf[128];
 	json_t *o;
 
 	r->count++;
@@ -199,7 +317,7 @@ rows_add(struct rows *r, const struct audit_row *row, const uint8_t *hash)
 		for (int i = 0; i < N_FIELDS; i++) {
 			if (i > 0)
 				fputc(',', r->out);
-			tool_csv_cell(r->out, field_text(row, hash, i, buf,
+			tool_csv_cell(r->out, field_value(row, hash, i, buf,
 			    sizeof(buf)));
 		}
 		fputc('\n', r->out);

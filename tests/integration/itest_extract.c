@@ -5,7 +5,8 @@
  * every spelling of the child's number finding the same messages, the
  * extract audited with operator and pseudonym, and both documents (the
  * extract and the review report) rendered by headless Chromium with their
- * DOM checked; the extract printed to PDF.
+ * DOM checked; the extract printed to PDF; the --output file made 0600 whatever
+ * the umask.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -652,4 +653,55 @@ Test(extract, documented_examples_run_as_written)
 	cr_expect_geq(run_doc_block(man, ".SH EXAMPLES", ".SH FILES", "\\e"),
 	    4);
 	free(man);
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* The permission bits of path, -1 when it is not there. */
+static int
+file_mode(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (int)(sb.st_mode & 07777) : -1;
+}
+
+/* An --output file holds the child's log extract: it is made 0600 in
+ * every format, whatever the umask. A file that was there keeps its
+ * mode and, when no document is made, its content; one the extract made
+ * is removed then. */
+Test(extract, output_file_is_private_whatever_the_umask)
+{
+	static const char *const formats[] = { "html", "csv", "json", "pdf" };
+	char path[400], text[16] = "";
+	FILE *f;
+
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		snprintf(path, sizeof(path), "%s/umask.%s", h.dir, formats[i]);
+		cr_assert_eq(harness_run(out, sizeof(out), "umask 000 && %s "
+		    "extract %s -c %s --format %s --output %s", tool, CHILD_SHORT,
+		    h.conf, formats[i], path), 0, "%s", out);
+		cr_expect_eq(file_mode(path), 0600, "%s: mode %o", formats[i],
+		    (unsigned)file_mode(path));
+	}
+	/* no document (the store cannot be read): the file that was there is
+	 * left as it was, the one the extract made is gone */
+	snprintf(path, sizeof(path), "%s/kept.html", h.dir);
+	cr_assert_not_null(f = fopen(path, "w"));
+	fputs("kept\n", f);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0640), 0);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s extract %s -c %s --store "
+	    "%s/nope.db --output %s", tool, CHILD_SHORT, h.conf, h.dir, path), 2,
+	    "%s", out);
+	cr_expect_eq(file_mode(path), 0640);
+	cr_assert_not_null(f = fopen(path, "r"), "an existing file was removed");
+	cr_expect_not_null(fgets(text, sizeof(text), f));
+	fclose(f);
+	cr_expect_str_eq(text, "kept\n");
+	snprintf(path, sizeof(path), "%s/made.html", h.dir);
+	cr_expect_eq(harness_run(out, sizeof(out), "%s extract %s -c %s --store "
+	    "%s/nope.db --output %s", tool, CHILD_SHORT, h.conf, h.dir, path), 2,
+	    "%s", out);
+	cr_expect_eq(file_mode(path), -1, "an empty %s was left", path);
 }

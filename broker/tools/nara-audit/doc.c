@@ -7,9 +7,12 @@
  * RFC 3339 UTC, the Swedish words of the document beside the codes they
  * come from. Never the pseudonym, never clinical content.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -274,25 +277,30 @@ run_chromium(const char *dir, const char *html, const char *pdf)
 	return access(pdf, R_OK);
 }
 
-/* path made absolute (chromium is given a file URL and a path). */
-static void
-absolute(const char *path, char *out, size_t len)
+/* The file at path appended to out; -1 on a read or write error. */
+static int
+file_copy(const char *path, FILE *out)
 {
+	char buf[8192];
+	FILE *in = fopen(path, "rbe");
 	size_t n;
+	int rc = 0;
 
-	if (path[0] == '/' || getcwd(out, len) == NULL) {
-		snprintf(out, len, "%s", path);
-		return;
-	}
-	n = strlen(out);
-	snprintf(out + n, len - n, "/%s", path);
+	if (in == NULL)
+		return -1;
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			rc = -1;
+	if (ferror(in))
+		rc = -1;
+	fclose(in);
+	return rc;
 }
 
 int
-doc_pdf(const struct doc *d, const char *path)
+doc_pdf(const struct doc *d, FILE *out)
 {
-	char dir[] = "/tmp/nara-audit-pdf.XXXXXX", html[64], pdf[4200],
-	    cmd[100];
+	char dir[] = "/tmp/nara-audit-pdf.XXXXXX", html[64], pdf[64], cmd[100];
 	FILE *f;
 	int rc = -1, wrc;
 
@@ -302,12 +310,7 @@ doc_pdf(const struct doc *d, const char *path)
 		return -1;
 	}
 	snprintf(html, sizeof(html), "%s/doc.html", dir);
-	absolute(path, pdf, sizeof(pdf));
-	if (strlen(pdf) + 1 >= sizeof(pdf)) {
-		tool_error("%s --output: the path is too long",
-		    nara_code_id(NR_USAGE));
-		goto fail;
-	}
+	snprintf(pdf, sizeof(pdf), "%s/doc.pdf", dir);
 	if ((f = fopen(html, "w")) == NULL) {
 		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
 		goto fail;
@@ -318,9 +321,17 @@ doc_pdf(const struct doc *d, const char *path)
 		goto fail;
 	}
 	if (run_chromium(dir, html, pdf) != 0) {
-		tool_error("%s chromium could not print %s; see %s/chromium.log",
-		    nara_code_id(NR_IO), pdf, dir);
+		tool_error("%s chromium could not print the document; see "
+		    "%s/chromium.log", nara_code_id(NR_IO), dir);
 		return -1;    /* the directory is kept for its log */
+	}
+	/* chromium writes where it is told with the umask's mode: the PDF
+	 * is made in the private directory and copied into the file
+	 * doc_out_open made 0600 */
+	if (file_copy(pdf, out) != 0) {
+		tool_error("%s cannot copy the PDF chromium printed",
+		    nara_code_id(NR_IO));
+		goto fail;
 	}
 	rc = 0;
 fail:
@@ -330,19 +341,73 @@ fail:
 	return rc;
 }
 
+/* The --output file: made 0600 (O_EXCL, so an existing file or link is
+ * never taken for a new one), or opened as it is when it is there. */
+static int
+out_file(struct doc_out *o)
+{
+	int fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	if (fd >= 0) {
+		o->created = true;
+		/* the umask may have taken the owner's bits */
+		if (fchmod(fd, 0600) != 0)
+			goto fail;
+	} else if (errno == EEXIST) {
+		fd = open(o->path, O_WRONLY | O_CLOEXEC);
+	}
+	if (fd < 0 || (o->fp = fdopen(fd, "w")) == NULL)
+		goto fail;
+	return 0;
+fail:
+	tool_error("%s cannot write %s: %s", nara_code_id(NR_IO), o->path,
+	    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (o->created)
+		unlink(o->path);
+	o->created = false;
+	o->fp = NULL;
+	return -1;
+}
+
 int
 doc_out_open(struct doc_out *o, enum doc_format f, const char *output)
 {
 	o->f = f;
 	o->path = output;
 	o->fp = stdout;
-	if (f == DOC_PDF || output == NULL)
+	o->created = false;
+	return output == NULL ? 0 : out_file(o);
+}
+
+/* A file that was there loses its old content only now, when the
+ * document is written (not a device or pipe: those cannot be cut). */
+static int
+out_truncate(struct doc_out *o)
+{
+	struct stat sb;
+
+	if (o->fp == stdout || o->created || fstat(fileno(o->fp), &sb) != 0 ||
+	    !S_ISREG(sb.st_mode) || ftruncate(fileno(o->fp), 0) == 0)
 		return 0;
-	if ((o->fp = fopen(output, "w")) == NULL) {
-		tool_error("%s cannot write %s", nara_code_id(NR_IO), output);
+	tool_error("%s cannot write %s: %s", nara_code_id(NR_IO), o->path,
+	    strerror(errno));
+	return -1;
+}
+
+/* d into the opened output; -1 after saying why. */
+static int
+out_write(struct doc_out *o, const struct doc *d)
+{
+	if (out_truncate(o) != 0)
 		return -1;
-	}
-	return 0;
+	if (o->f == DOC_PDF)
+		return doc_pdf(d, o->fp);
+	if (doc_write(d, o->f, o->fp) == 0)
+		return 0;
+	tool_error("%s writing the document failed", nara_code_id(NR_IO));
+	return -1;
 }
 
 int
@@ -352,16 +417,15 @@ doc_out_close(struct doc_out *o, const struct doc *d)
 
 	if (o->fp == NULL)
 		return -1;
-	if (d != NULL && o->f == DOC_PDF)
-		rc = doc_pdf(d, o->path);
-	else if (d != NULL && (rc = doc_write(d, o->f, o->fp)) != 0)
-		tool_error("%s writing the document failed", nara_code_id(NR_IO));
+	if (d != NULL)
+		rc = out_write(o, d);
 	if (o->fp != stdout && fclose(o->fp) != 0 && rc == 0) {
 		tool_error("%s writing %s failed", nara_code_id(NR_IO), o->path);
 		rc = -1;
 	}
-	/* no document: no empty file left behind under its name */
-	if (d == NULL && o->fp != stdout)
+	/* no document: no file left behind under its name, unless it was
+	 * there before */
+	if ((d == NULL || rc != 0) && o->created)
 		unlink(o->path);
 	o->fp = NULL;
 	return rc;

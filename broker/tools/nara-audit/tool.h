@@ -161,9 +161,9 @@ int doc_format_parse(const char *s, enum doc_format *f);
 int doc_write(const struct doc *d, enum doc_format f, FILE *out);
 /* Write d as HTML to out. */
 int doc_html(const struct doc *d, FILE *out);
-/* Print d to the PDF file path with headless Chromium; -1 after saying
- * why (no chromium: install the Debian package chromium). */
-int doc_pdf(const struct doc *d, const char *path);
+/* Print d as PDF with headless Chromium and write it to out; -1 after
+ * saying why (no chromium: install the Debian package chromium). */
+int doc_pdf(const struct doc *d, FILE *out);
 /* 0 when a chromium for doc_pdf is installed, -1 after saying so. */
 int doc_pdf_available(void);
 /* Who makes a document: --operator, else the OS user as "name (uid N)". */
@@ -172,16 +172,20 @@ int doc_operator(const struct opts *o, char *out, size_t len);
 void doc_os_user(char *out, size_t len);
 /* Where a document goes: --output (opened before any work, so that a
  * path that cannot be written stops the command before the audit row)
- * or stdout; for PDF the path chromium writes. */
+ * or stdout. A new file is made 0600 whatever the umask (it holds a
+ * child's log); a file that is there keeps its mode, and its content
+ * until the document is written. */
 struct doc_out {
 	enum doc_format f;
 	const char *path;            /* --output, borrowed; NULL: stdout */
 	FILE *fp;
+	bool created;                /* path was made by doc_out_open */
 };
 /* 0, or -1 after saying why. */
 int doc_out_open(struct doc_out *o, enum doc_format f, const char *output);
-/* Write d (NULL: nothing, and the opened file is removed) and close; 0,
- * or -1 after saying why. */
+/* Write d (NULL: nothing) and close; when no document was written a file
+ * doc_out_open made is removed (one that was there is left). 0, or -1
+ * after saying why. */
 int doc_out_close(struct doc_out *o, const struct doc *d);
 
 /* review.c: the reproducible sample of sample and review report: the

@@ -5,8 +5,9 @@
  * every spelling of the child's number finding the same messages, the
  * extract audited with operator and pseudonym, and both documents (the
  * extract and the review report) rendered by headless Chromium with their
- * DOM checked; the extract printed to PDF; the --output file made 0600 whatever
- * the umask.
+ * DOM checked; the extract printed to PDF; the --output file made 0600
+ * whatever the umask, and nothing of the extract left in /tmp when
+ * chromium fails.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -704,4 +705,46 @@ Test(extract, output_file_is_private_whatever_the_umask)
 	    "%s/nope.db --output %s", tool, CHILD_SHORT, h.conf, h.dir, path), 2,
 	    "%s", out);
 	cr_expect_eq(file_mode(path), -1, "an empty %s was left", path);
+}
+
+/* When chromium fails, the HTML it was given (the child's extract) is
+ * not left behind: it was written 0600 in a 0700 directory, and both are
+ * removed; chromium's complaint is shown; no PDF file is left. */
+Test(extract, failed_pdf_print_leaves_no_copy_of_the_extract)
+{
+	char bin[300], given[400], html[400] = "", pdf[400], modes[32] = "",
+	    *dir;
+	FILE *f;
+
+	snprintf(bin, sizeof(bin), "%s/fakebin", h.dir);
+	snprintf(given, sizeof(given), "%s/given", h.dir);
+	cr_assert_eq(mkdir(bin, 0755), 0);
+	snprintf(pdf, sizeof(pdf), "%s/chromium", bin);
+	cr_assert_not_null(f = fopen(pdf, "w"));
+	/* a chromium that notes the page it was given and fails */
+	fprintf(f, "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file://*)\n"
+	    "  p=\"${a#file://}\"; echo \"$p\" > %s\n"
+	    "  stat -c %%a \"${p%%/*}\" \"$p\" >> %s;;\nesac; done\n"
+	    "echo chromium cannot print here >&2\nexit 21\n", given, given);
+	fclose(f);
+	cr_assert_eq(chmod(pdf, 0755), 0);
+	snprintf(pdf, sizeof(pdf), "%s/failed.pdf", h.dir);
+	cr_expect_eq(harness_run(out, sizeof(out), "PATH=%s:$PATH %s extract %s "
+	    "-c %s --format pdf --output %s", bin, tool, CHILD_SHORT, h.conf,
+	    pdf), 2, "%s", out);
+	cr_expect(strstr(out, "chromium cannot print here") != NULL, "%s", out);
+	cr_assert_not_null(f = fopen(given, "r"), "chromium was not run: %s",
+	    out);
+	cr_assert_not_null(fgets(html, sizeof(html), f));
+	html[strcspn(html, "\n")] = '\0';
+	cr_expect_not_null(fgets(modes, sizeof(modes), f));
+	cr_expect_not_null(fgets(modes + strlen(modes), sizeof(modes) -
+	    strlen(modes), f));
+	fclose(f);
+	cr_expect_str_eq(modes, "700\n600\n", "directory and HTML modes");
+	cr_expect_eq(file_mode(html), -1, "%s was left", html);
+	cr_assert_not_null(dir = strrchr(html, '/'));
+	*dir = '\0';
+	cr_expect_eq(file_mode(html), -1, "the directory %s was left", html);
+	cr_expect_eq(file_mode(pdf), -1, "%s was left", pdf);
 }

@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -246,6 +248,16 @@ doc_pdf_available(void)
 	return -1;
 }
 
+/* A signal came while the extract was in the private directory. */
+static volatile sig_atomic_t pdf_stop;
+
+static void
+pdf_stop_set(int sig)
+{
+	(void)sig;
+	pdf_stop = 1;
+}
+
 /* chromium --headless --print-to-pdf=pdf file://html, with its own
  * profile directory; its output goes to dir/chromium.log. */
 static int
@@ -271,10 +283,76 @@ run_chromium(const char *dir, const char *html, const char *pdf)
 		    arg_profile, arg_pdf, url, (char *)NULL);
 		_exit(127);
 	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
+	/* a signal for the tool is passed on to chromium, so that the
+	 * private directory is removed after it ends (pdf_signals) */
+	while (waitpid(pid, &status, 0) != pid) {
+		if (errno != EINTR)
+			return -1;
+		if (pdf_stop)
+			kill(pid, SIGTERM);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || pdf_stop)
 		return -1;
 	return access(pdf, R_OK);
+}
+
+/* The end of what chromium wrote to dir/chromium.log, on stderr: the
+ * directory with the log is removed with the extract. */
+static void
+chromium_said(const char *dir)
+{
+	char log[200], buf[2048];
+	FILE *f;
+	size_t n;
+
+	snprintf(log, sizeof(log), "%s/chromium.log", dir);
+	if ((f = fopen(log, "re")) == NULL)
+		return;
+	if (fseek(f, -(long)(sizeof(buf) - 1), SEEK_END) != 0)
+		rewind(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if (n > 0)
+		fprintf(stderr, "nara-audit: chromium said:\n%s%s", buf,
+		    buf[n - 1] == '\n' ? "" : "\n");
+}
+
+static int
+remove_one(const char *path, const struct stat *sb, int flag,
+    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* The private directory and all in it (the HTML of the extract, the
+ * PDF, chromium's profile and log). */
+static void
+dir_remove(const char *dir)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (access(dir, F_OK) == 0)
+		tool_error("%s could not remove %s", nara_code_id(NR_IO), dir);
+}
+
+/* While the extract is in the private directory, INT, TERM, HUP and QUIT
+ * only set pdf_stop (on = false: as they were), so that doc_pdf still
+ * removes it and fails (exit 2). Caught, not ignored: chromium gets the
+ * default back at exec, and a terminal's ^C reaches it too. */
+static void
+pdf_signals(bool on)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	static struct sigaction old[4];
+	struct sigaction sa = { .sa_handler = pdf_stop_set };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], on ? &sa : &old[i], on ? &old[i] : NULL);
 }
 
 /* The file at path appended to out; -1 on a read or write error. */
@@ -297,33 +375,52 @@ file_copy(const char *path, FILE *out)
 	return rc;
 }
 
+/* d as HTML into the new file path, 0600; -1 after saying why. */
+static int
+html_write(const struct doc *d, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600), rc;
+	FILE *f;
+
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		tool_error("%s cannot write %s", nara_code_id(NR_IO), path);
+		return -1;
+	}
+	rc = doc_html(d, f);
+	if (fclose(f) != 0 || rc != 0) {
+		tool_error("%s cannot write %s", nara_code_id(NR_IO), path);
+		return -1;
+	}
+	return 0;
+}
+
 int
 doc_pdf(const struct doc *d, FILE *out)
 {
-	char dir[] = "/tmp/nara-audit-pdf.XXXXXX", html[64], pdf[64], cmd[100];
-	FILE *f;
-	int rc = -1, wrc;
+	char dir[] = "/tmp/nara-audit-pdf.XXXXXX", html[64], pdf[64];
+	int rc = -1;
 
+	/* the HTML is the child's extract: it lives only in a 0700
+	 * directory (mkdtemp), which is removed on every path */
+	pdf_stop = 0;
+	pdf_signals(true);
 	if (mkdtemp(dir) == NULL) {
 		tool_error("%s cannot make a temporary directory",
 		    nara_code_id(NR_IO));
+		pdf_signals(false);
 		return -1;
 	}
 	snprintf(html, sizeof(html), "%s/doc.html", dir);
 	snprintf(pdf, sizeof(pdf), "%s/doc.pdf", dir);
-	if ((f = fopen(html, "w")) == NULL) {
-		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
-		goto fail;
-	}
-	wrc = doc_html(d, f);
-	if (fclose(f) != 0 || wrc != 0) {
-		tool_error("%s cannot write %s", nara_code_id(NR_IO), html);
-		goto fail;
-	}
+	if (html_write(d, html) != 0 || pdf_stop)
+		goto done;
 	if (run_chromium(dir, html, pdf) != 0) {
-		tool_error("%s chromium could not print the document; see "
-		    "%s/chromium.log", nara_code_id(NR_IO), dir);
-		return -1;    /* the directory is kept for its log */
+		tool_error("%s chromium could not print the document%s",
+		    nara_code_id(NR_IO), pdf_stop ? ": interrupted" : "");
+		chromium_said(dir);
+		goto done;
 	}
 	/* chromium writes where it is told with the umask's mode: the PDF
 	 * is made in the private directory and copied into the file
@@ -331,13 +428,12 @@ doc_pdf(const struct doc *d, FILE *out)
 	if (file_copy(pdf, out) != 0) {
 		tool_error("%s cannot copy the PDF chromium printed",
 		    nara_code_id(NR_IO));
-		goto fail;
+		goto done;
 	}
 	rc = 0;
-fail:
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		tool_error("could not remove %s", dir);
+done:
+	dir_remove(dir);
+	pdf_signals(false);
 	return rc;
 }
 

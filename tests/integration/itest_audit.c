@@ -6,7 +6,8 @@
  * tampering detected with the bad seq named, the signing key rotated
  * on SIGHUP with the whole log verifying against both public keys, and
  * a refused envelope's control characters and bytes that are not UTF-8
- * escaped in the table and kept in JSON.
+ * escaped in the table and kept in JSON; a missing head file is a
+ * warning.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -183,7 +184,8 @@ verify_json(int expect_rc)
 	json_t *j;
 	const char *keys[] = { "ok", "rows", "first_seq", "last_seq", "cut_seq",
 	    "checkpoints", "signed_seq", "signed_time", "signatures_checked",
-	    "keys", "signers", "other_signed", "bad_seq", "error" };
+	    "keys", "signers", "other_signed", "bad_seq", "error", "head_file",
+	    "warnings" };
 
 	cr_assert_eq(audit("verify -c %s --json", h.conf), expect_rc, "%s", out);
 	j = parse();
@@ -831,4 +833,56 @@ Test(audit, refused_envelope_text_is_escaped_in_table_and_kept_in_json)
 	    "\xef\xbf\xbd");
 	cr_expect_str_eq(str(row, "event"), "rejected");
 	json_decref(j);
+}
+
+/* ---------------------------------------------------------------- head file */
+
+/* verify --json's head_file and its warnings, joined. */
+static const char *
+head_file_state(char *warnings, size_t len)
+{
+	json_t *j = verify_json(0), *w;
+	static char state[32];
+	size_t i, o = 0;
+
+	snprintf(state, sizeof(state), "%s", str(j, "head_file"));
+	warnings[0] = '\0';
+	json_array_foreach(json_object_get(j, "warnings"), i, w)
+		o += (size_t)snprintf(warnings + o, len - o, "%s\n",
+		    json_string_value(w));
+	json_decref(j);
+	return state;
+}
+
+/* A store without the head file narad keeps beside it cannot be compared
+ * with it (a rollback would not show): verify says so in a warning line
+ * with NR041, and in JSON; the chain itself is intact, so exit 0. */
+Test(audit, missing_head_file_is_reported)
+{
+	char a[37], b[37], head[400], warnings[1000];
+	struct stat sb;
+
+	traffic(a, b);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	snprintf(head, sizeof(head), "%s.head", h.store);
+	cr_assert_eq(stat(head, &sb), 0, "narad left no %s", head);
+	cr_assert_eq(audit("verify -c %s", h.conf), 0, "%s", out);
+	cr_expect(strstr(out, "warning") == NULL, "%s", out);
+	cr_expect_str_eq(head_file_state(warnings, sizeof(warnings)), "present");
+	cr_expect_str_eq(warnings, "");
+
+	cr_assert_eq(unlink(head), 0);
+	cr_expect_eq(audit("verify -c %s", h.conf), 0, "%s", out);
+	cr_expect(strstr(out, "intact") != NULL, "%s", out);
+	cr_expect(strstr(out, "\nwarning: NR041 ") != NULL && strstr(out, head)
+	    != NULL && strstr(out, "missing") != NULL, "%s", out);
+	cr_expect_str_eq(head_file_state(warnings, sizeof(warnings)), "missing");
+	cr_expect(strncmp(warnings, "NR041 ", 6) == 0 && strstr(warnings, head)
+	    != NULL, "%s", warnings);
+	/* still a failure when the chain is bad too */
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"update audit "
+	    "set detail = 'x' where seq = 2\"", h.store), 0, "%s", out);
+	cr_expect_eq(audit("verify -c %s", h.conf), 1, "%s", out);
+	cr_expect(strstr(out, "FAILED") != NULL && strstr(out, "warning: NR041")
+	    != NULL, "%s", out);
 }

@@ -2,9 +2,11 @@
  * report.c — the reading commands of nara-audit: verify, trace, query,
  * subject and export.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -41,9 +43,55 @@ signers_print(const struct audit_report *rep)
 		    (long long)rep->other_signed);
 }
 
+/* What verify knows of the head file narad keeps beside a SQLite store
+ * (<store>.head, store_sqlite_guard.c): "present", "missing" (with a
+ * warning when the chain has rows), "unreadable" (with a warning), or
+ * "not_kept" (PostgreSQL records the head in the database). */
+struct head_state {
+	const char *state;
+	char warning[4800];
+};
+
+/* A missing head file is a warning, not a failure: nothing shows a row
+ * is gone (narad writes the file at its first checkpoint, and a store
+ * from before the file or copied without it has none), but a store
+ * rolled back together with its checkpoints would pass unseen. */
+static void
+head_look(const struct opts *o, const struct audit_report *rep,
+    struct head_state *hs)
+{
+	char path[4200];
+	struct stat sb;
+
+	hs->warning[0] = '\0';
+	hs->state = "not_kept";
+	if (o->store_backend != NULL && strcmp(o->store_backend, "sqlite") != 0)
+		return;
+	snprintf(path, sizeof(path), "%s.head", o->store_path);
+	hs->state = "present";
+	if (stat(path, &sb) == 0)
+		return;
+	if (errno != ENOENT) {
+		hs->state = "unreadable";
+		snprintf(hs->warning, sizeof(hs->warning), "%s cannot look for "
+		    "the head file %s: %s", nara_code_id(NR_STORE_FAILED), path,
+		    strerror(errno));
+		return;
+	}
+	hs->state = "missing";
+	if (rep->rows > 0 || rep->bad_seq > 0)
+		snprintf(hs->warning, sizeof(hs->warning), "%s the head file %s "
+		    "is missing: the chain could not be compared with the head "
+		    "narad recorded beside the store, so a store emptied, "
+		    "replaced or rolled back to an older copy with its "
+		    "checkpoints would not show (narad writes it at its "
+		    "checkpoints and at a clean stop)",
+		    nara_code_id(NR_STORE_FAILED), path);
+}
+
 static void
 verify_print(const struct audit_report *rep, const struct nara_err *err,
-    bool ok, bool json)
+    bool ok, bool json, const struct head_state *hs)
 {
 	char when[32] = "-";
 	json_t *o;
@@ -66,6 +114,8 @@ verify_print(const struct audit_report *rep, const struct nara_err *err,
 		if (!ok)
 			printf("first bad row: seq %lld: %s\n",
 			    (long long)rep->bad_seq, err->text);
+		if (hs->warning[0] != '\0')
+			printf("warning: %s\n", hs->warning);
 		return;
 	}
 	o = json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:b, s:I, s:o, "
@@ -77,6 +127,9 @@ verify_print(const struct audit_report *rep, const struct nara_err *err,
 	    ? when : NULL, "signatures_checked", rep->signatures_checked,
 	    "keys", (json_int_t)rep->n_keys, "signers", signers_json(rep),
 	    "other_signed", (json_int_t)rep->other_signed, "bad_seq", (json_int_t)rep->bad_seq, "error", ok ? NULL : err->text);
+	json_object_set_new(o, "head_file", json_string(hs->state));
+	json_object_set_new(o, "warnings", hs->warning[0] != '\0' ?
+	    json_pack("[s]", hs->warning) : json_array());
 	json_dumpf(o, stdout, JSON_COMPACT);
 	putchar('\n');
 	json_decref(o);
@@ -89,6 +142,7 @@ cmd_verify(struct opts *o)
 	struct audit_hasher *h = audit_hasher_new();
 	struct audit_key *keys[AUDIT_RING_MAX];
 	struct audit_report rep;
+	struct head_state hs;
 	struct nara_err err = { 0 };
 	size_t n = 0;
 	int rc = EXIT_USAGE;
@@ -110,7 +164,8 @@ cmd_verify(struct opts *o)
 		tool_error("%s %s", nara_code_id(err.code), err.text);
 		goto done;
 	}
-	verify_print(&rep, &err, rc == EXIT_OK, o->out == FMT_JSON);
+	head_look(o, &rep, &hs);
+	verify_print(&rep, &err, rc == EXIT_OK, o->out == FMT_JSON, &hs);
 done:
 	while (n > 0)
 		audit_key_free(&keys[--n]);

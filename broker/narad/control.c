@@ -39,6 +39,15 @@
  * read-only socket should stay off where local users are not trusted.
  */
 #define CONTROL_RCVHWM 4
+/*
+ * Replies libzmq queues for a peer that does not read them. naractl reads
+ * its one reply at once; a peer that sends and never reads (the read-only
+ * socket is open to every local user) would otherwise have narad keep a
+ * thousand replies of up to a node list each. A reply that finds the queue
+ * full is dropped with a log line (ZMQ_ROUTER_MANDATORY and ZMQ_DONTWAIT):
+ * sending never waits, so such a peer cannot hold the loop either.
+ */
+#define CONTROL_SNDHWM 16
 /* Requests answered per turn of the event loop: peers pipelining requests
  * on the read-only socket must not keep the loop from the nodes' traffic,
  * the other socket and the HTTP listener. */
@@ -52,6 +61,9 @@
  * reply says whether more remain and naractl asks again. */
 #define RETRY_ALL_BATCH 200
 #define CONTROL_ID_LEN 37           /* a UUID and its NUL */
+/* "FILE:LINE: reason" lines a refused reload's reply carries; the rest
+ * are in narad's log. */
+#define RELOAD_PROBLEMS_MAX 20
 
 /* One bound control socket (narad has one, or two with control_readonly). */
 struct control {
@@ -61,7 +73,9 @@ struct control {
 	bool bound;                 /* the socket file is ours to remove */
 	char *endpoint;
 	void *zctx;
-	void *rep;
+	/* A ROUTER, not a REP: a REP socket cannot be told to refuse a reply
+	 * its peer's queue has no room for (libzmq aborts), a ROUTER can. */
+	void *router;
 	struct evzmq *watch;
 	/* After a full batch the watch is held and this zero timer releases
 	 * it: evzmq's own re-arm would run the next batch in the same turn of
@@ -70,6 +84,13 @@ struct control {
 	/* Who sent the request being handled: "user (uid N, pid P)" from the
 	 * kernel's SO_PEERCRED, as libzmq reports it for an ipc peer. */
 	char operator[128];
+	/* What the command being handled adds to its refusal ("problems" of
+	 * a refused reload); control_handle puts it in the reply. */
+	json_t *refusal_detail;
+	/* Replies dropped (peer not reading, or gone) and malformed requests
+	 * are logged, a few lines per period: the peer decides how many. */
+	struct log_ratelimit drop_log;
+	unsigned long dropped;
 };
 
 /* A command: read-only ones may run on either socket. */
@@ -408,6 +429,69 @@ cmd_retry(struct control *c, json_t *req, struct nara_err *err)
 	    node, "state", "queued");
 }
 
+/* A loader's message as a JSON string: it quotes the file, whose bytes
+ * need not be UTF-8; those are shown as '?'. */
+static json_t *
+problem_json(const char *msg)
+{
+	json_t *s = json_string(msg);
+	char *copy;
+
+	if (s != NULL || (copy = strdup(msg)) == NULL)
+		return s;
+	for (char *p = copy; *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	s = json_string(copy);
+	free(copy);
+	return s;
+}
+
+/*
+ * The loader's own words for a refused reload, for the operator's
+ * terminal: the hook says only that it failed (its diagnostics go to the
+ * log), so the file is read again by the same loader and each "FILE:LINE:
+ * reason" it reports is kept, at most RELOAD_PROBLEMS_MAX. NULL when the
+ * file loads now (it was changed since, or the refusal was not the
+ * file's); *total is how many problems there are.
+ */
+static json_t *
+reload_problems(struct control *c, size_t *total)
+{
+	struct config_diag diag = { 0 };
+	struct config *cfg = config_load(broker_config(c->view.broker)->path,
+	    &diag);
+	json_t *list = NULL;
+
+	*total = cfg == NULL ? diag.n : 0;
+	if (*total > 0 && (list = json_array()) != NULL)
+		for (size_t i = 0; i < diag.n && i < RELOAD_PROBLEMS_MAX; i++)
+			json_array_append_new(list, problem_json(diag.msgs[i]));
+	config_free(&cfg);
+	config_diag_free(&diag);
+	return list;
+}
+
+/* A refused reload: NR070, with the file's problems in the reply when the
+ * loader names them. */
+static void
+reload_refused(struct control *c, struct nara_err *err)
+{
+	size_t total;
+
+	c->refusal_detail = reload_problems(c, &total);
+	if (c->refusal_detail == NULL)
+		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
+		    "the running one is kept (see narad's log)");
+	else if (total > RELOAD_PROBLEMS_MAX)
+		nara_err_set(err, NR_CONFIG, NULL, "the configuration has %zu "
+		    "errors (the first %d here, all in narad's log); the running "
+		    "one is kept", total, RELOAD_PROBLEMS_MAX);
+	else
+		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
+		    "the running one is kept");
+}
+
 /* The audit row says the reload came over the control socket, which one
  * and from whom; the reload itself then audits config_reloaded or
  * config_refused. No row, no reload: the change would be on record
@@ -425,8 +509,7 @@ cmd_reload(struct control *c, json_t *req, struct nara_err *err)
 		return NULL;
 	}
 	if (c->hooks.reload == NULL || c->hooks.reload(c->hooks.arg) != 0) {
-		nara_err_set(err, NR_CONFIG, NULL, "the configuration has errors; "
-		    "the running one is kept (see narad's log)");
+		reload_refused(c, err);
 		return NULL;
 	}
 	return json_pack("{s:b, s:I}", "reloaded", 1, "nodes",
@@ -531,6 +614,9 @@ fail:
 	    "request", c->operator, c->endpoint, nara_code_id(err.code),
 	    err.text);
 	reply = reply_error(cmd ? cmd->name : NULL, &err);
+	if (c->refusal_detail != NULL)
+		json_object_set_new(reply, "problems", c->refusal_detail);
+	c->refusal_detail = NULL;
 	json_decref(req);
 	return reply;
 }
@@ -578,39 +664,108 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 	evzmq_hold(c->watch, false);
 }
 
-/* REP: strictly one reply per request, sent before the next is read. At
- * most CONTROL_BATCH per turn of the loop; then c->resume. */
+/* What request_recv found. */
+enum request_shape {
+	REQUEST_NONE,               /* nothing waiting */
+	REQUEST_ONE,                /* [routing id][""][one JSON part] */
+	REQUEST_PARTS,              /* a body of several parts: answered NR024 */
+	REQUEST_MALFORMED           /* no empty delimiter: not a REQ peer */
+};
+
+/*
+ * One request off the ROUTER: the peer's routing id into id, the first
+ * body part into body, the rest read and dropped. A REQ socket (naractl)
+ * puts an empty delimiter before the body; the reply goes back with it.
+ * A message without one came from a DEALER speaking another protocol and
+ * gets no reply, as a REP socket would give none.
+ */
+static enum request_shape
+request_recv(void *router, zmq_msg_t *id, zmq_msg_t *body)
+{
+	enum request_shape shape = REQUEST_MALFORMED;
+	zmq_msg_t rest;
+	bool more;
+
+	/* nothing of the last request may pass for this one's */
+	zmq_msg_close(body);
+	zmq_msg_init(body);
+	if (zmq_msg_recv(id, router, ZMQ_DONTWAIT) < 0)
+		return REQUEST_NONE;
+	/* a ROUTER's message has all its parts once the first is read */
+	more = zmq_msg_more(id);
+	if (more && zmq_msg_recv(body, router, 0) >= 0) {
+		more = zmq_msg_more(body);
+		if (zmq_msg_size(body) == 0 && more &&
+		    zmq_msg_recv(body, router, 0) >= 0) {
+			more = zmq_msg_more(body);
+			shape = more ? REQUEST_PARTS : REQUEST_ONE;
+		}
+	}
+	zmq_msg_init(&rest);
+	while (more && zmq_msg_recv(&rest, router, 0) >= 0)
+		more = zmq_msg_more(&rest);
+	zmq_msg_close(&rest);
+	return shape;
+}
+
+/* The reply to the peer id, or a log line saying why it was dropped:
+ * never a wait (see CONTROL_SNDHWM). */
 static void
-on_request(void *rep, void *arg)
+reply_send(struct control *c, zmq_msg_t *id, const char *out)
+{
+	int e;
+
+	if (out != NULL && zmq_send(c->router, zmq_msg_data(id),
+	    zmq_msg_size(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	    zmq_send(c->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	    zmq_send(c->router, out, strlen(out), ZMQ_DONTWAIT) >= 0)
+		return;
+	e = out != NULL ? errno : ENOMEM;
+	c->dropped++;
+	log_limited(&c->drop_log, LOG_LVL_WARNING, "control: reply to %s on "
+	    "%s dropped: %s (%lu dropped since narad started)", c->operator,
+	    c->endpoint, e == EAGAIN ? "the peer does not read its replies "
+	    "(queue full)" : e == EHOSTUNREACH ? "the peer has gone" :
+	    zmq_strerror(e), c->dropped);
+}
+
+/* Strictly one reply per well-formed request; at most CONTROL_BATCH per
+ * turn of the loop, then c->resume. */
+static void
+on_request(void *router, void *arg)
 {
 	static const struct timeval now = { 0, 0 };
 	struct control *c = arg;
-	zmq_msg_t msg;
+	enum request_shape shape;
+	zmq_msg_t id, body;
 	json_t *reply;
 	char *out;
 	int n;
 
-	zmq_msg_init(&msg);
+	zmq_msg_init(&id);
+	zmq_msg_init(&body);
 	for (n = 0; n < CONTROL_BATCH &&
-	    zmq_msg_recv(&msg, rep, ZMQ_DONTWAIT) >= 0; n++) {
-		control_operator_name(zmq_msg_gets(&msg, "Peer-Address"),
-		    c->operator, sizeof(c->operator));
-		if (zmq_msg_more(&msg)) {
-			/* multi-part: drain, answer once */
-			while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, rep, 0) >= 0)
-				;
-			reply = control_handle(c, "", 0);
-		} else {
-			reply = control_handle(c, zmq_msg_data(&msg),
-			    zmq_msg_size(&msg));
+	    (shape = request_recv(router, &id, &body)) != REQUEST_NONE; n++) {
+		const char *peer = zmq_msg_gets(&body, "Peer-Address");
+
+		control_operator_name(peer != NULL ? peer : zmq_msg_gets(&id,
+		    "Peer-Address"), c->operator, sizeof(c->operator));
+		if (shape == REQUEST_MALFORMED) {
+			log_limited(&c->drop_log, LOG_LVL_INFO, "control: request "
+			    "by %s on %s dropped: no empty delimiter part (not a "
+			    "REQ socket)", c->operator, c->endpoint);
+			continue;
 		}
+		reply = control_handle(c, shape == REQUEST_ONE ?
+		    zmq_msg_data(&body) : "", shape == REQUEST_ONE ?
+		    zmq_msg_size(&body) : 0);
 		out = json_dumps(reply, JSON_COMPACT);
 		json_decref(reply);
-		if (out == NULL || zmq_send(rep, out, strlen(out), 0) < 0)
-			log_warn("control: reply not sent: %s", zmq_strerror(errno));
+		reply_send(c, &id, out);
 		free(out);
 	}
-	zmq_msg_close(&msg);
+	zmq_msg_close(&body);
+	zmq_msg_close(&id);
 	if (n == CONTROL_BATCH && evtimer_add(c->resume, &now) == 0)
 		evzmq_hold(c->watch, true);
 }
@@ -624,19 +779,22 @@ control_bind(struct control *c)
 	const char *path = c->endpoint + 6;
 	mode_t mode = c->read_only ? 0666 : 0660, old;
 	int64_t max_request = CONTROL_MAX_REQUEST;
-	int linger = 0, hwm = CONTROL_RCVHWM, rc;
+	int linger = 0, hwm = CONTROL_RCVHWM, sndhwm = CONTROL_SNDHWM, one = 1;
+	int rc;
 
 	if (strncmp(c->endpoint, "ipc://", 6) != 0 || path[0] == '\0') {
 		log_error("control endpoint %s: only ipc:// is allowed (file "
 		    "permissions decide who may use it)", c->endpoint);
 		return -1;
 	}
-	zmq_setsockopt(c->rep, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(c->router, ZMQ_LINGER, &linger, sizeof(linger));
 	/* Set before the bind: a connection takes the options of its socket
 	 * when it is accepted. */
-	if (zmq_setsockopt(c->rep, ZMQ_MAXMSGSIZE, &max_request,
-	    sizeof(max_request)) != 0 || zmq_setsockopt(c->rep, ZMQ_RCVHWM,
-	    &hwm, sizeof(hwm)) != 0) {
+	if (zmq_setsockopt(c->router, ZMQ_MAXMSGSIZE, &max_request,
+	    sizeof(max_request)) != 0 || zmq_setsockopt(c->router, ZMQ_RCVHWM,
+	    &hwm, sizeof(hwm)) != 0 || zmq_setsockopt(c->router, ZMQ_SNDHWM,
+	    &sndhwm, sizeof(sndhwm)) != 0 || zmq_setsockopt(c->router,
+	    ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) != 0) {
 		log_error("control socket %s: request bounds not set: %s",
 		    c->endpoint, zmq_strerror(errno));
 		return -1;
@@ -644,7 +802,7 @@ control_bind(struct control *c)
 	/* libzmq creates the socket file during zmq_bind in this thread: the
 	 * umask gives it the right mode from the start, chmod makes sure. */
 	old = umask(~mode & 0777);
-	rc = zmq_bind(c->rep, c->endpoint);
+	rc = zmq_bind(c->router, c->endpoint);
 	umask(old);
 	if (rc != 0) {
 		log_error("cannot bind control socket %s: %s", c->endpoint,
@@ -672,10 +830,10 @@ control_new(struct event_base *base, const struct ops_view *view,
 	snprintf(c->operator, sizeof(c->operator), "unknown peer");
 	if ((c->endpoint = strdup(endpoint)) == NULL ||
 	    (c->zctx = zmq_ctx_new()) == NULL ||
-	    (c->rep = zmq_socket(c->zctx, ZMQ_REP)) == NULL ||
+	    (c->router = zmq_socket(c->zctx, ZMQ_ROUTER)) == NULL ||
 	    control_bind(c) != 0 ||
 	    (c->resume = evtimer_new(base, on_resume, c)) == NULL ||
-	    (c->watch = evzmq_new(base, c->rep, on_request, c)) == NULL)
+	    (c->watch = evzmq_new(base, c->router, on_request, c)) == NULL)
 		goto fail;
 	log_info("control socket %s%s", endpoint, read_only ? " (read-only)" : "");
 	return c;
@@ -694,8 +852,8 @@ control_free(struct control **cp)
 	evzmq_free(&c->watch);
 	if (c->resume != NULL)
 		event_free(c->resume);
-	if (c->rep != NULL)
-		zmq_close(c->rep);
+	if (c->router != NULL)
+		zmq_close(c->router);
 	if (c->zctx != NULL)
 		zmq_ctx_term(c->zctx);
 	if (c->bound)

@@ -1,7 +1,8 @@
 /*
- * control.h — narad's control socket: a ZeroMQ REP socket on an ipc://
- * endpoint inside the event loop, answering naractl. One JSON request, one
- * JSON reply (protocol in docs/OPERATIONS.md).
+ * control.h — narad's control socket: a ZeroMQ ROUTER socket on an ipc://
+ * endpoint inside the event loop, answering naractl's REQ socket. One JSON
+ * request, one JSON reply (protocol in docs/OPERATIONS.md); a reply its
+ * peer has no room for is dropped and logged, never waited for.
  *
  * Who may use it is decided by the file system: the socket file is created
  * 0660, so the daemon's user and group may connect. A second, read-only
@@ -42,7 +43,9 @@ struct control *control_new(struct event_base *base, const struct ops_view *view
 void control_free(struct control **c);
 
 /* Answer one request (len bytes of JSON): always a reply object
- * {"ok": true, "command", "result"} or {"ok": false, "code", "error"}. */
+ * {"ok": true, "command", "result"} or {"ok": false, "code", "error"},
+ * a refused reload's with "problems": the loader's "FILE:LINE: reason"
+ * lines. */
 json_t *control_handle(struct control *c, const char *req, size_t len);
 
 /* Every dead letter of node whose content is kept back to its queue, at

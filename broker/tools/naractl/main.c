@@ -74,8 +74,10 @@ static const char USAGE[] =
     "  -h, --help            this text\n"
     "\n"
     "exit status: 0 success, 1 narad refused the command or is not\n"
-    "running, 2 usage error. check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-    "(also when narad is not running).\n";
+    "running, 2 usage error, 4 retry, reload or step-down sent but not\n"
+    "answered in time: it may have been done (check before repeating it).\n"
+    "check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also when narad is not\n"
+    "running).\n";
 
 
 /* ---------------------------------------------------------------- helpers */
@@ -252,10 +254,56 @@ ipc_probe(const char *path)
 	return -1;
 }
 
+/* How to find out whether the unanswered action req was carried out. */
+static void
+outcome_hint(json_t *req, char *buf, size_t len)
+{
+	const char *cmd = str(req, "command");
+
+	if (strcmp(cmd, "retry") == 0 && json_object_get(req, "node") != NULL)
+		snprintf(buf, len, "naractl dead %s lists what is still dead; "
+		    "nara-audit query --event retried shows what was queued again",
+		    str(req, "node"));
+	else if (strcmp(cmd, "retry") == 0)
+		snprintf(buf, len, "naractl show %s says its state (queued again "
+		    "or still dead); nara-audit query --event retried",
+		    str(req, "message_id"));
+	else if (strcmp(cmd, "reload") == 0)
+		snprintf(buf, len, "nara-audit query --event config_reloaded "
+		    "(or config_refused) and narad's log say whether the file was "
+		    "taken; naractl status, once it answers again");
+	else
+		snprintf(buf, len, "naractl status shows this narad's role and "
+		    "who holds the lease; nara-audit query --event ha_step_down");
+}
+
+/* No reply within the timeout. A query is simply unanswered; an action
+ * may have been done (the request went out), so say so and how to look. */
+static void
+report_unanswered(const struct opts *o, const char *endpoint, json_t *req,
+    bool changes, int e)
+{
+	char hint[400];
+
+	if (!changes) {
+		errorf("narad is not answering on %s within %d ms (%s); is it "
+		    "running, and may this user use the socket?", endpoint,
+		    o->timeout_ms, zmq_strerror(e));
+		return;
+	}
+	outcome_hint(req, hint, sizeof(hint));
+	errorf("no reply from narad on %s within %d ms (%s): the %s was sent "
+	    "and may have been carried out; its outcome is unknown. Check "
+	    "before repeating it: %s", endpoint, o->timeout_ms, zmq_strerror(e),
+	    str(req, "command"), hint);
+}
+
 /* Send one request and wait for the reply; NULL (with the reason on
- * stderr) when narad is not running or does not answer. */
+ * stderr) when narad is not running or does not answer, *unanswered true
+ * when the request went out and no reply came. */
 static json_t *
-request(const struct opts *o, const char *endpoint, json_t *req)
+request(const struct opts *o, const char *endpoint, json_t *req,
+    bool changes, bool *unanswered)
 {
 	void *ctx = zmq_ctx_new(), *s = ctx ? zmq_socket(ctx, ZMQ_REQ) : NULL;
 	char *text = json_dumps(req, JSON_COMPACT);
@@ -279,11 +327,10 @@ request(const struct opts *o, const char *endpoint, json_t *req)
 	}
 	zmq_msg_init(&msg);
 	rc = zmq_msg_recv(&msg, s, 0);
-	if (rc < 0)
-		errorf("narad is not answering on %s within %d ms (%s); is it "
-		    "running, and may this user use the socket?", endpoint,
-		    o->timeout_ms, zmq_strerror(errno));
-	else if ((reply = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0,
+	if (rc < 0) {
+		*unanswered = true;
+		report_unanswered(o, endpoint, req, changes, errno);
+	} else if ((reply = json_loadb(zmq_msg_data(&msg), zmq_msg_size(&msg), 0,
 	    NULL)) == NULL || !json_is_object(reply)) {
 		errorf("narad sent a reply that is not a JSON object");
 		json_decref(reply);
@@ -314,15 +361,30 @@ endpoint_for(const struct opts *o, bool changes)
 	return ep;
 }
 
+/* A refused reload's "FILE:LINE: reason" lines, one a line at the start
+ * of the line, as compilers write them, for editors to jump to. */
+static void
+print_problems(json_t *reply)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(json_object_get(reply, "problems"), i, p)
+		if (json_is_string(p))
+			fprintf(stderr, "%s\n", json_string_value(p));
+}
+
 /* Ask and unwrap: the result object, or NULL after printing narad's
  * refusal ("NR019 message_id: ..."). *exit_code says which. */
 json_t *
 call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 {
-	json_t *reply = request(o, endpoint_for(o, changes), req), *result;
+	bool unanswered = false;
+	json_t *reply = request(o, endpoint_for(o, changes), req, changes,
+	    &unanswered), *result;
 
 	json_decref(req);
-	*exit_code = EXIT_FAIL;
+	*exit_code = unanswered && changes ? EXIT_OUTCOME_UNKNOWN : EXIT_FAIL;
 	if (reply == NULL)
 		return NULL;
 	if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -330,7 +392,9 @@ call(const struct opts *o, json_t *req, bool changes, int *exit_code)
 			json_dumpf(reply, stdout, JSON_INDENT(2));
 			putchar('\n');
 		}
-		errorf("%s %s", str(reply, "code"), str(reply, "error"));
+		errorf("%s %s%s", str(reply, "code"), str(reply, "error"),
+		    json_is_array(json_object_get(reply, "problems")) ? ":" : "");
+		print_problems(reply);
 		/* a name narad does not know is an error in the command line */
 		if (strcmp(str(reply, "code"), "NR032") == 0 ||
 		    strcmp(str(reply, "code"), "NR004") == 0 ||

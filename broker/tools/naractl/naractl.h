@@ -16,8 +16,11 @@
 #define DEFAULT_SOCKET "ipc:///run/nara/control.sock"
 
 /* Exit codes; check uses the Nagios ones (0 OK, 1 WARNING, 2 CRITICAL,
- * 3 UNKNOWN). */
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNKNOWN = 3 };
+ * 3 UNKNOWN). EXIT_OUTCOME_UNKNOWN: a command that changes state (retry,
+ * reload, step-down) was sent and no reply came in time, so narad may
+ * have carried it out: a script must look before it repeats it. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNKNOWN = 3,
+    EXIT_OUTCOME_UNKNOWN = 4 };
 
 struct opts {
 	const char *config;
@@ -61,7 +64,8 @@ void table_print(struct table *t);
  * control_readonly); borrowed from o. */
 const char *endpoint_for(const struct opts *o, bool changes);
 /* Send req (consumed) and return the reply's result (caller's), or NULL
- * after printing why; *exit_code is the status naractl should end with. */
+ * after printing why; *exit_code is the status naractl should end with
+ * (EXIT_OUTCOME_UNKNOWN when changes and no reply came). */
 json_t *call(const struct opts *o, json_t *req, bool changes, int *exit_code);
 
 /* ops.c: conns [NODE], dead [NODE], retry --node NODE --all; node may be

@@ -39,6 +39,12 @@ struct store_mark {
 	"legal_basis, sender, sender_node, recipient, recipient_node, author, " \
 	"subject_pseudonym, created, expires, payload_sha256, payload_size, " \
 	"attempts, state"
+/* A message's content, in payloads since schema version 3, in its row
+ * before; and whether it is still kept. For statements on messages. */
+#define STORE_SQL_PAYLOAD "coalesce((SELECT p.payload FROM payloads p " \
+	"WHERE p.seq = messages.seq), messages.payload)"
+#define STORE_SQL_PAYLOAD_KEPT "(messages.payload IS NOT NULL OR EXISTS " \
+	"(SELECT 1 FROM payloads p WHERE p.seq = messages.seq))"
 enum msg_col {
 	MC_SEQ, MC_MESSAGE_ID, MC_CONVERSATION_ID, MC_TYPE, MC_PRIORITY,
 	MC_LEGAL_BASIS, MC_SENDER, MC_SENDER_NODE, MC_RECIPIENT,
@@ -51,6 +57,7 @@ enum store_stmt {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_PAGE_COUNT, S_DATA_VERSION, S_VACUUM,
 	S_HEAD_SAVE,
 	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_AUDIT_REKEY, S_MSG_FIND, S_MSG_INSERT,
+	S_PAYLOAD_INSERT,
 	S_MSG_META, S_QUEUE_LOAD, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
 	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_COUNT
@@ -187,7 +194,7 @@ int store_audit_append(struct store_be *st, struct audit_row *r,
 int64_t store_mono_seconds(void);
 
 /* The schema version this program writes (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* At open: create the tables of a new file, migrate an older one (read-write
  * only), refuse what cannot be read, and read the page size. */
 int store_schema_open(struct store_be *st, struct nara_err *err);

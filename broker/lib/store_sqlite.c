@@ -64,11 +64,14 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
 	    "type, priority, legal_basis, sender, sender_node, recipient, "
 	    "recipient_node, author, subject_pseudonym, created, expires, "
-	    "accepted_at, payload, payload_sha256, payload_size) VALUES (?1, "
-	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-	    "?17)",
+	    "accepted_at, payload_sha256, payload_size) VALUES (?1, ?2, ?3, "
+	    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	/* the content apart from the row (store_sqlite_schema.c) */
+	[S_PAYLOAD_INSERT] = "INSERT INTO payloads(seq, payload) VALUES (?1, "
+	    "?2)",
 	[S_MSG_META] = "SELECT " MSG_COLS " FROM messages WHERE message_id = ?1",
-	[S_QUEUE_LOAD] = "SELECT " MSG_COLS ", payload FROM messages WHERE "
+	[S_QUEUE_LOAD] = "SELECT " MSG_COLS ", " STORE_SQL_PAYLOAD " FROM "
+	    "messages WHERE "
 	    "recipient_node = ?1 AND state = 0 AND seq > ?2 ORDER BY seq "
 	    "LIMIT ?3",
 	[S_EXPIRED] = "SELECT " MSG_COLS ", NULL FROM messages WHERE state = 0 "
@@ -89,7 +92,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RETRY] = "UPDATE messages SET seq = (SELECT max(seq) + 1 FROM "
 	    "messages), state = 0, attempts = 0, dead_code = NULL, dead_text = "
 	    "NULL, done_at = NULL WHERE message_id = ?1 AND state = 2 AND "
-	    "payload IS NOT NULL RETURNING " MSG_COLS,
+	    STORE_SQL_PAYLOAD_KEPT " RETURNING " MSG_COLS,
 	[S_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
 	    "encoded) VALUES (?1, ?2, ?3, ?4)",
 	[S_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "

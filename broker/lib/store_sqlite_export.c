@@ -18,7 +18,20 @@
 
 #include <sqlite3.h>
 
-#define SRC_SCHEMA_VERSION 2     /* the version store_sqlite_schema.c writes */
+#define SRC_SCHEMA_VERSION 3     /* the version store_sqlite_schema.c writes */
+
+/* Since version 3 a message's content is kept apart (payloads) unless the
+ * row was written before: a view of this connection only, named as the
+ * table so that the walk below reads it unchanged, gives each message its
+ * content in the column PostgreSQL keeps it in. */
+static const char SRC_MESSAGES_VIEW[] =
+	"CREATE TEMP VIEW messages AS SELECT seq, message_id, conversation_id,"
+	" type, priority, legal_basis, sender, sender_node, recipient,"
+	" recipient_node, author, subject_pseudonym, created, expires,"
+	" accepted_at, state, attempts, coalesce((SELECT p.payload FROM"
+	" main.payloads p WHERE p.seq = messages.seq), messages.payload) AS"
+	" payload, payload_sha256, payload_size, dead_code, dead_text, done_at"
+	" FROM main.messages AS messages";
 
 struct store_src {
 	sqlite3 *db;
@@ -78,6 +91,9 @@ src_lock(struct store_src *src, struct nara_err *err)
 		    "version %lld; start narad on it once (it migrates the file "
 		    "to version %d), stop it, then move it", src->path,
 		    (long long)version, SRC_SCHEMA_VERSION);
+	if (sqlite3_exec(src->db, SRC_MESSAGES_VIEW, NULL, NULL, NULL)
+	    != SQLITE_OK)
+		return src_fail(src, "reading the messages", err);
 	return 0;
 }
 

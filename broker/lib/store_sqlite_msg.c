@@ -100,11 +100,30 @@ bind_msg(sqlite3_stmt *s, const struct store_msg *m, const char *subject,
 	sqlite3_bind_int64(s, 12, m->created);
 	sqlite3_bind_int64(s, 13, m->expires);
 	sqlite3_bind_int64(s, 14, now);
-	sqlite3_bind_blob64(s, 15, m->payload ? (const void *)m->payload : "",
-	    m->payload_len, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 16, m->payload_sha256, AUDIT_HASH_LEN,
+	sqlite3_bind_blob(s, 15, m->payload_sha256, AUDIT_HASH_LEN,
 	    SQLITE_STATIC);
-	sqlite3_bind_int64(s, 17, (int64_t)m->payload_len);
+	sqlite3_bind_int64(s, 16, (int64_t)m->payload_len);
+}
+
+/* The content of the message just stored as seq, in its own table. */
+static int
+payload_insert(struct store_be *st, const struct store_msg *m,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_PAYLOAD_INSERT];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, m->seq);
+	sqlite3_bind_blob64(s, 2, m->payload ? (const void *)m->payload : "",
+	    m->payload_len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_fail(st, rc, "storing a message's content", err);
+		/* the message's row is in: no commit without its content */
+		return store_break(st, err);
+	}
+	return 0;
 }
 
 /* The store is over max_bytes if m is added. */
@@ -150,6 +169,8 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 		return store_fail(st, rc, "storing a message", err);
 	*res = STORE_NEW;
 	m->seq = sqlite3_last_insert_rowid(st->db);
+	if (payload_insert(st, m, err) != 0)
+		return -1;
 	st->batch_bytes += (int64_t)m->payload_len;
 	snprintf(detail, sizeof(detail), "routed to %s",
 	    m->recipient_node ? m->recipient_node : "");

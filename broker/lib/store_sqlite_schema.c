@@ -17,6 +17,17 @@
  * transaction, and leaves the rows written before it to the message_id
  * index (their msg_seq stays NULL). It also rebuilds a receipts table that was created without
  * AUTOINCREMENT, so that receipt ids are never reused after a delete.
+ * Version 3 keeps a queued message's content apart from its row, in the
+ * table payloads (keyed by the same seq). A message's row changes at its
+ * delivery and at its ack, in different commits; with the content in it,
+ * two or three rows filled a page and each change wrote that whole page to
+ * the WAL again, and the checkpoint copied it again. Apart, the content is
+ * written once and deleted once (at the ack, by a trigger, so that no path
+ * that finishes or deletes a message can leave it behind), and a page of
+ * rows holds about twenty messages. The migration from version 2 only adds
+ * the table and its triggers: rows written before it keep their content in
+ * messages.payload, which every read takes when payloads has none.
+ *
  * A read-only open (the tools) of an older store is refused with NR041
  * saying what to do; a newer store is refused by every program.
  */
@@ -31,6 +42,21 @@
 #include "log.h"
 #include "store_stats_sql.h"
 
+/* The content of queued messages and what keeps it with its message: moved
+ * with a retried message's new seq, deleted when the message is acked
+ * (state 1) or its row deleted (retention). A dead letter keeps it for a
+ * retry until retention deletes the row. */
+#define PAYLOADS_SQL \
+	"CREATE TABLE payloads (" \
+	"  seq INTEGER PRIMARY KEY, payload BLOB NOT NULL);" \
+	"CREATE TRIGGER payload_moves AFTER UPDATE OF seq ON messages BEGIN" \
+	"  UPDATE payloads SET seq = new.seq WHERE seq = old.seq; END;" \
+	"CREATE TRIGGER payload_purged AFTER UPDATE OF state ON messages" \
+	"  WHEN new.state = 1 BEGIN" \
+	"  DELETE FROM payloads WHERE seq = new.seq; END;" \
+	"CREATE TRIGGER payload_deleted AFTER DELETE ON messages BEGIN" \
+	"  DELETE FROM payloads WHERE seq = old.seq; END;"
+
 /* The tables of a new store (version STORE_SCHEMA_VERSION). */
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE meta ("
@@ -43,6 +69,7 @@ static const char SCHEMA_SQL[] =
 	"  recipient_node TEXT NOT NULL, author TEXT, subject_pseudonym TEXT,"
 	"  created INTEGER NOT NULL, expires INTEGER NOT NULL DEFAULT 0,"
 	"  accepted_at INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	/* payload: content of rows written before version 3 only */
 	"  attempts INTEGER NOT NULL DEFAULT 0, payload BLOB,"
 	"  payload_sha256 BLOB NOT NULL, payload_size INTEGER NOT NULL,"
 	"  dead_code TEXT, dead_text TEXT, done_at INTEGER);"
@@ -73,7 +100,8 @@ static const char SCHEMA_SQL[] =
 	"  id INTEGER PRIMARY KEY, kind TEXT NOT NULL, seq INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL, time INTEGER NOT NULL, signature BLOB NOT NULL,"
 	"  key_fingerprint TEXT NOT NULL);"
-	"INSERT INTO meta(key, value) VALUES ('schema_version', 2);";
+	PAYLOADS_SQL
+	"INSERT INTO meta(key, value) VALUES ('schema_version', 3);";
 
 /* Version 1 → 2: the audit lookup column and its indexes (see the top of
  * this file), and the checkpoints table early version 1 stores lack. The
@@ -92,6 +120,12 @@ static const char MIGRATE_1_2_SQL[] =
 	"  hash BLOB NOT NULL, time INTEGER NOT NULL, signature BLOB NOT NULL,"
 	"  key_fingerprint TEXT NOT NULL);"
 	"UPDATE meta SET value = 2 WHERE key = 'schema_version';";
+
+/* Version 2 → 3: the payloads table and its triggers (see the top of this
+ * file). No row is rewritten. */
+static const char MIGRATE_2_3_SQL[] =
+	PAYLOADS_SQL
+	"UPDATE meta SET value = 3 WHERE key = 'schema_version';";
 
 /* A receipts table without AUTOINCREMENT, copied into one with it. */
 static const char RECEIPTS_REBUILD_SQL[] =
@@ -183,8 +217,7 @@ migrate_1_2(struct store_be *st, struct nara_err *err)
 {
 	int64_t autoinc = 0;
 
-	log_info("store %s: migrating schema version 1 to %d", st->path,
-	    STORE_SCHEMA_VERSION);
+	log_info("store %s: migrating schema version 1 to 2", st->path);
 	if (run_timed(st, MIGRATE_1_2_SQL, "migrating the store to version 2",
 	    "audit indexes built", err) != 0)
 		return -1;
@@ -196,6 +229,14 @@ migrate_1_2(struct store_be *st, struct nara_err *err)
 	    "receipts", err) != 0)
 		return -1;
 	return 0;
+}
+
+static int
+migrate_2_3(struct store_be *st, struct nara_err *err)
+{
+	log_info("store %s: migrating schema version 2 to 3", st->path);
+	return run_sql(st, MIGRATE_2_3_SQL, "migrating the store to version 3",
+	    err);
 }
 
 /* 0 for this program's version; a newer (or unknown) one is refused. */
@@ -239,9 +280,17 @@ schema_write(struct store_be *st, struct nara_err *err)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
 		    "nara store: it has no tables (a store is created only where "
 		    "no file exists)", st->path);
-	if (version == 1 && migrate_1_2(st, err) != 0)
-		return -1;
-	if (version != 1 && version_known(st, version, err) != 0)
+	if (version == 1) {
+		if (migrate_1_2(st, err) != 0)
+			return -1;
+		version = 2;
+	}
+	if (version == 2) {
+		if (migrate_2_3(st, err) != 0)
+			return -1;
+		version = 3;
+	}
+	if (version_known(st, version, err) != 0)
 		return -1;
 	return indexes_add(st, err);
 }
@@ -288,11 +337,11 @@ store_schema_open(struct store_be *st, struct nara_err *err)
 		if (version == 0)
 			return nara_err_set(err, NR_STORE_FAILED, "store", "%s is "
 			    "not a nara store: it has no tables", st->path);
-		if (version == 1)
+		if (version >= 1 && version < STORE_SCHEMA_VERSION)
 			return nara_err_set(err, NR_STORE_FAILED, "store", "%s has "
-			    "schema version 1; start narad on it once to migrate "
-			    "it to version %d, then run this again", st->path,
-			    STORE_SCHEMA_VERSION);
+			    "schema version %lld; start narad on it once to "
+			    "migrate it to version %d, then run this again",
+			    st->path, (long long)version, STORE_SCHEMA_VERSION);
 		if (version_known(st, version, err) != 0)
 			return -1;
 	} else {

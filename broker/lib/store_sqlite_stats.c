@@ -14,7 +14,7 @@
 
 /* MSG_COLS first (read by store_row_read), then the operator columns. */
 #define META_SELECT "SELECT " MSG_COLS ", accepted_at, done_at, dead_code, " \
-	"dead_text, payload IS NOT NULL FROM messages "
+	"dead_text, " STORE_SQL_PAYLOAD_KEPT " FROM messages "
 
 enum { MX_ACCEPTED = MC_PAYLOAD, MX_DONE, MX_DEAD_CODE, MX_DEAD_TEXT, MX_KEPT };
 

@@ -101,7 +101,9 @@ Test(broker, submit_deliver_ack_receipt)
 
 	snprintf(sql, sizeof(sql), "select count(*) from messages where "
 	    "message_id='%s' and payload is null and state=1", id);
-	cr_expect_eq(harness_sql_long(&h, sql), 1, "payload not purged");
+	cr_expect_eq(harness_sql_long(&h, sql), 1, "message not acked");
+	cr_expect_eq(harness_sql_long(&h, "select count(*) from payloads"), 0,
+	    "payload not purged");
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from receipts"), 0,
 	    "acked receipt still stored");
 	/* seven facts in five rows: the acked row records the purge and the

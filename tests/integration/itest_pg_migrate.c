@@ -216,6 +216,13 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	cr_expect_eq(pg_long("SELECT count(*) FROM receipts"), receipts);
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE state = 0 "
 	    "AND attempts = 1"), 1, "the in-flight attempt was not kept");
+	/* the content kept apart in SQLite is in the message's row here */
+	cr_expect_gt(harness_sql_long(&h, "SELECT count(*) FROM payloads"), 0);
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE payload IS "
+	    "NOT NULL"), harness_sql_long(&h, "SELECT count(*) FROM payloads"),
+	    "content lost in the move");
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE state = 0 "
+	    "AND payload IS NULL"), 0, "a queued message lost its content");
 	cr_expect_eq(pg_long("SELECT seq FROM head"), audit > 0 ?
 	    harness_sql_long(&h, "SELECT max(seq) FROM audit") : 0);
 	expect_verified("the SQLite store");

@@ -35,6 +35,7 @@
 #define FX_SQL_OCTETS(col) "octet_length(" col ")"
 #define FX_SQL_ZERO_HASH "decode(repeat('00', 32), 'hex')"
 #define FX_SQL_SET_HEAD_SEQ(n) "UPDATE head SET seq = " n
+#define FX_SQL_PAYLOAD_KEPT "payload IS NOT NULL"
 #else
 #define FX_BACKEND "sqlite"
 #define FX_SQL_SIZE "SELECT page_count * page_size FROM pragma_page_count, " \
@@ -44,6 +45,10 @@
 #define FX_SQL_ZERO_HASH "zeroblob(32)"
 #define FX_SQL_SET_HEAD_SEQ(n) "UPDATE meta SET value = " n " WHERE key = " \
 	"'audit_head_seq'"
+/* a message's content is still stored (apart from its row since schema
+ * version 3) */
+#define FX_SQL_PAYLOAD_KEPT "(payload IS NOT NULL OR EXISTS (SELECT 1 " \
+	"FROM payloads p WHERE p.seq = messages.seq))"
 #endif
 
 /* A valid personnummer (Luhn) used as the child in every test message. */

@@ -541,7 +541,7 @@ Test(audit, batch_with_a_lost_audit_row_does_not_commit)
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect(strstr(err.text, "injected failure") != NULL, "%s", err.text);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
-	    "state = 0 AND payload IS NOT NULL"), 1);
+	    "state = 0 AND " FX_SQL_PAYLOAD_KEPT), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 2);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
 	fx_sql_exec(&f, DROP_FAIL_ACK);

@@ -45,7 +45,7 @@ Test(store, open_creates_schema_wal_and_private_file)
 	cr_assert_eq(stat(f.path, &sb), 0);
 	cr_expect_eq(sb.st_mode & 0777, 0600);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 2);
+	    "'schema_version'"), 3);
 	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);
@@ -64,11 +64,11 @@ Test(store, newer_schema_version_is_refused)
 #ifdef FX_POSTGRESQL
 	fx_sql_exec(&f, "UPDATE schema_version SET version = 3");
 #else
-	fx_sql_exec(&f, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
+	fx_sql_exec(&f, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
 #endif
 	cr_assert_null(store_open(f.path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect(strstr(err.text, " has schema version 3; this program reads "
+	cr_expect(strstr(err.text, " has schema version 4; this program reads "
 	    "version ") != NULL, "%s", err.text);
 	fx_fini(&f);
 }
@@ -387,7 +387,7 @@ Test(store, ack_purges_payload_and_queues_delivered_receipt)
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW + 10, &was_new), 0);
 	cr_expect(was_new);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
-	    "payload IS NULL AND state = 1 AND done_at = 1795000010 AND "
+	    "NOT " FX_SQL_PAYLOAD_KEPT " AND state = 1 AND done_at = 1795000010 AND "
 	    "length(payload_sha256) = 32"), 1);
 	cr_expect_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 0);
 	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs), 1);
@@ -445,7 +445,7 @@ Test(store, unknown_repeated_foreign_or_undelivered_ack_is_harmless)
 	cr_expect_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
 	cr_expect_not(was_new, "the recipient acked a message not delivered");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
-	    "payload IS NOT NULL AND state = 0"), 1);
+	    FX_SQL_PAYLOAD_KEPT " AND state = 0"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
 	fx_deliver(&f, 1, BUP);
 	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
@@ -543,7 +543,7 @@ Test(store, nack_dead_letters_with_failed_receipt)
 	    false, BUP, FX_NOW), 0);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
 	    "state = 2 AND dead_code = 'NR052' AND dead_text = 'journal refused'"
-	    " AND payload IS NOT NULL"), 1);
+	    " AND " FX_SQL_PAYLOAD_KEPT), 1);
 	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs), 1);
 	cr_expect_eq(rs.r[0]->outcome, NARA__OUTCOME__OUTCOME_FAILED);
 	cr_expect_str_eq(rs.r[0]->code, "NR052");

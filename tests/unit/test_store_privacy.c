@@ -29,7 +29,9 @@
 #define PAYLOAD_HAS(s) "position('" s "'::bytea in payload) > 0"
 #else
 #define INSTR "instr"
-#define PAYLOAD_HAS(s) "instr(CAST(payload AS TEXT), '" s "') > 0"
+/* the content is kept apart from the row (schema version 3) */
+#define PAYLOAD_HAS(s) "instr(CAST((SELECT p.payload FROM payloads p WHERE " \
+	"p.seq = messages.seq) AS TEXT), '" s "') > 0"
 #define ALL_COLUMNS "coalesce(event,'')||coalesce(node,'')||" \
 	"coalesce(message_id,'')||coalesce(type,'')||coalesce(sender,'')||" \
 	"coalesce(recipient,'')||coalesce(author,'')||coalesce(legal_basis,'')||" \

@@ -1,9 +1,12 @@
 /*
  * test_store_schema.c — the store's schema versions: a version 1 store is
  * migrated at its first read-write open (audit rows keyed by their
- * message's seq, receipts with AUTOINCREMENT, the chain still intact), a
- * read-only open of one is refused with what to do, a newer store is
- * refused by every open, and the audit look-ups
+ * message's seq, receipts with AUTOINCREMENT, the chain still intact), so
+ * is a version 2 store (content kept apart from the message's row, the
+ * content of rows written before still read and deleted), a read-only
+ * open of an older store is refused with what to do, a newer store is
+ * refused by every open, the content apart follows its message (retry,
+ * ack, deletion), and the audit look-ups
  * by message keep finding every row (retries, refused submissions). Also
  * that the WAL starts over under steady writing instead of growing.
  */
@@ -11,9 +14,18 @@
 
 #include "store_fixture.h"
 
-/* Turn a store written by this version back into the version 1 layout:
- * no msg_seq, the old message_id index, receipts without AUTOINCREMENT. */
-static const char DOWNGRADE_SQL[] =
+/* Turn a store written by this version back into the version 2 layout:
+ * the content of each message in its row, no payloads table. */
+#define DOWNGRADE_3_2_SQL \
+	"UPDATE messages SET payload = (SELECT p.payload FROM payloads p" \
+	"  WHERE p.seq = messages.seq) WHERE payload IS NULL;" \
+	"DROP TRIGGER payload_moves; DROP TRIGGER payload_purged;" \
+	"DROP TRIGGER payload_deleted; DROP TABLE payloads;" \
+	"UPDATE meta SET value = 2 WHERE key = 'schema_version';"
+
+/* ... and into the version 1 layout: no msg_seq, the old message_id
+ * index, receipts without AUTOINCREMENT. */
+static const char DOWNGRADE_SQL[] = DOWNGRADE_3_2_SQL
 	"DROP INDEX audit_msg; DROP INDEX audit_message;"
 	"ALTER TABLE audit DROP COLUMN msg_seq;"
 	"CREATE INDEX audit_message ON audit(message_id)"
@@ -27,6 +39,16 @@ static const char DOWNGRADE_SQL[] =
 	"CREATE INDEX receipts_node ON receipts(node);"
 	"CREATE INDEX receipts_message ON receipts(message_id);"
 	"UPDATE meta SET value = 1 WHERE key = 'schema_version';";
+
+/* A version 2 store with the nine rows of fx_populate, closed. */
+static void
+make_v2_store(struct fx *f)
+{
+	fx_init(f);
+	fx_populate(f);
+	store_free(&f->st);
+	fx_sql_exec(f, DOWNGRADE_3_2_SQL);
+}
 
 /* A version 1 store with the nine rows of fx_populate, closed. */
 static void
@@ -52,7 +74,7 @@ Test(store_schema, version_1_store_is_migrated_at_open)
 	cr_assert_eq(receipts, 2);
 	f.st = fx_open(&f, false);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 2);
+	    "'schema_version'"), 3);
 	/* the old rows are not rewritten: all stay in the message_id index */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq "
 	    "IS NOT NULL"), 0);
@@ -104,22 +126,31 @@ Test(store_schema, migration_keeps_receipt_ids_and_never_reuses_them)
 	fx_fini(&f);
 }
 
-Test(store_schema, read_only_open_of_version_1_says_what_to_do)
+/* A read-only open of f's store, of schema version `version`, is refused
+ * with what to do, and changes nothing. */
+static void
+expect_read_only_refusal(struct fx *f, int version)
 {
-	struct fx f;
 	struct nara_err err = { 0 };
 	struct store_options opt = { .read_only = true };
 	char want[300];
 
-	make_v1_store(&f);
-	cr_assert_null(store_open(f.path, &opt, &err));
+	cr_assert_null(store_open(f->path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	snprintf(want, sizeof(want), "%s has schema version 1; start narad on "
-	    "it once to migrate it to version 2, then run this again", f.path);
+	snprintf(want, sizeof(want), "%s has schema version %d; start narad on "
+	    "it once to migrate it to version 3, then run this again", f->path,
+	    version);
 	cr_expect_str_eq(err.text, want);
-	/* nothing was changed by the refused open */
-	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 1);
+	cr_expect_eq(fx_sql_int(f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), version);
+}
+
+Test(store_schema, read_only_open_of_version_1_says_what_to_do)
+{
+	struct fx f;
+
+	make_v1_store(&f);
+	expect_read_only_refusal(&f, 1);
 	fx_fini(&f);
 }
 
@@ -133,9 +164,9 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	fx_init(&f);
 	fx_populate(&f);
 	store_free(&f.st);
-	fx_sql_exec(&f, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
-	snprintf(want, sizeof(want), "%s has schema version 3; this program "
-	    "reads version 2", f.path);
+	fx_sql_exec(&f, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
+	snprintf(want, sizeof(want), "%s has schema version 4; this program "
+	    "reads version 3", f.path);
 	cr_assert_null(store_open(f.path, &ro, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
@@ -144,7 +175,122 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 4);
+	fx_fini(&f);
+}
+
+/* store_msg_fn: the content of each message loaded, as text. */
+struct loaded {
+	int n;
+	int64_t seq[8];
+	char payload[8][128];
+};
+
+static int
+on_loaded(void *arg, const struct store_msg *m)
+{
+	struct loaded *l = arg;
+
+	cr_assert_lt(l->n, 8);
+	l->seq[l->n] = m->seq;
+	cr_assert_lt(m->payload_len, sizeof(l->payload[0]));
+	memcpy(l->payload[l->n], m->payload, m->payload_len);
+	l->payload[l->n][m->payload_len] = '\0';
+	l->n++;
+	return 0;
+}
+
+#define PAYLOAD_ROWS "SELECT count(*) FROM messages WHERE payload IS NOT NULL"
+#define PAYLOADS_APART "SELECT count(*) FROM payloads"
+
+Test(store_schema, version_2_store_is_migrated_and_keeps_its_content)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct loaded l = { 0 };
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	/* fx_populate: 1 acked, 2 dead, 3 queued; in version 2 the content
+	 * of 2 and 3 is in their rows */
+	make_v2_store(&f);
+	cr_assert_eq(fx_sql_int(&f, PAYLOAD_ROWS), 2);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
 	    "'schema_version'"), 3);
+	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 0, "rows were rewritten");
+	/* a message stored before is delivered with its content */
+	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 1);
+	cr_expect_str_eq(l.payload[0], "payload 3 " FX_MARKER);
+	/* its ack deletes the content from its row */
+	fx_deliver(&f, 3, FX_BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 5, &was_new), 0);
+	cr_expect(was_new);
+	cr_expect_eq(fx_sql_int(&f, PAYLOAD_ROWS), 1);   /* the dead letter */
+	/* the dead letter stored before can be retried and is delivered
+	 * with its content */
+	cr_assert_eq(store_retry(f.st, fx_msg(&x, 2, FX_BUP)->message_id, NULL,
+	    FX_NOW + 6, &err), 0, "%s", err.text);
+	memset(&l, 0, sizeof(l));
+	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 1);
+	cr_expect_str_eq(l.payload[0], "payload 2 " FX_MARKER);
+	/* a new message keeps its content apart, never in its row */
+	fx_accept(&f, 5, FX_BUP);
+	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 1);
+	cr_expect_eq(fx_sql_int(&f, PAYLOAD_ROWS), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store_schema, read_only_open_of_version_2_says_what_to_do)
+{
+	struct fx f;
+
+	make_v2_store(&f);
+	expect_read_only_refusal(&f, 2);
+	fx_fini(&f);
+}
+
+/* The content apart is written once, moves with a retried message's new
+ * seq, is kept by a dead letter and goes with the ack or the row. */
+Test(store_schema, content_apart_follows_its_message)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct loaded l = { 0 };
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	cr_assert_eq(fx_accept(&f, 1, FX_BUP), 1);
+	cr_assert_eq(fx_accept(&f, 2, FX_BUP), 2);
+	cr_expect_eq(fx_sql_int(&f, PAYLOAD_ROWS), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM payloads WHERE seq IN "
+	    "(1, 2) AND CAST(payload AS TEXT) LIKE 'payload _ " FX_MARKER "'"),
+	    2);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    "NR052", "refused", false, FX_BUP, FX_NOW + 1), 0);
+	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 2, "a dead letter keeps it");
+	cr_assert_eq(store_retry(f.st, x.id, NULL, FX_NOW + 2, &err), 0, "%s",
+	    err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT group_concat(seq, '') FROM (SELECT "
+	    "seq FROM payloads ORDER BY seq)"), 23, "the content did not move "
+	    "to the new seq 3");
+	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 2);
+	cr_expect_eq(l.seq[1], 3);
+	cr_expect_str_eq(l.payload[1], "payload 1 " FX_MARKER);
+	fx_deliver(&f, 1, FX_BUP);
+	cr_assert_eq(store_acked(f.st, x.id, FX_BUP, FX_NOW + 3, &was_new), 0);
+	cr_expect(was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT seq FROM payloads"), 2,
+	    "the ack left the content");
+	/* a row deleted (retention of a dead letter) takes its content */
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 2, FX_BUP)->message_id,
+	    "NR052", "refused", false, FX_BUP, FX_NOW + 4), 0);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DELETE FROM messages WHERE seq = 2");
+	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 0);
 	fx_fini(&f);
 }
 

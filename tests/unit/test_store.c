@@ -62,7 +62,7 @@ Test(store, newer_schema_version_is_refused)
 	fx_init(&f);
 	store_free(&f.st);
 #ifdef FX_POSTGRESQL
-	fx_sql_exec(&f, "UPDATE schema_version SET version = 3");
+	fx_sql_exec(&f, "UPDATE schema_version SET version = 4");
 #else
 	fx_sql_exec(&f, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
 #endif

@@ -6,7 +6,8 @@
  * copied as they are, value for value, so the audit chain, its hashes and
  * the signed checkpoints verify on the new store as on the old; receipt
  * and checkpoint ids and message seqs keep their numbers, and the id
- * counters continue after them.
+ * counters continue after them. The check value of the pseudonym key
+ * goes along, so the moved store too is opened only with its own key.
  *
  * The caller (broker/tools/nara-audit/migrate.c) names the tables and
  * their columns (struct store_table) and passes every row from one side
@@ -69,6 +70,11 @@ int store_src_counter(struct store_src *src, const struct store_table *t,
 /* The audit chain head the store recorded (seq 0 when none). */
 int store_src_head(struct store_src *src, int64_t *seq, uint8_t hash[32],
     struct nara_err *err);
+/* The check value of the pseudonym key the store was written with (16 hex
+ * digits, store_key_check_value), "" when it keeps none. 0, or -1 with
+ * err (NR041 for a value that is not one). */
+int store_src_key_check(struct store_src *src, char check[17],
+    struct nara_err *err);
 
 /* ---------------------------------------------------------------- PostgreSQL */
 struct store_dst;
@@ -77,6 +83,13 @@ struct store_dst;
  * lock: a database whose nara tables hold any row is refused with NR041
  * ("not empty"), an unreachable one with NR041. NULL with err. */
 struct store_dst *store_dst_open(const char *conninfo, struct nara_err *err);
+/* The moved store's key check value (store_src_key_check; "" keeps the
+ * target's) recorded in the target, so that narad opened on it with
+ * another key is refused as on the SQLite store: a target that keeps the
+ * value of another key (narad opened it with that key before the move)
+ * is refused with NR070. 0, or -1 with err. */
+int store_dst_key_check(struct store_dst *dst, const char *check,
+    struct nara_err *err);
 /* Rows of t, one store_dst_row each between begin and end (COPY). */
 int store_dst_begin_table(struct store_dst *dst, const struct store_table *t,
     struct nara_err *err);

@@ -7,7 +7,8 @@
  * committed on their own when the database has none yet); then one
  * transaction locks them all, checks that they hold no row, copies every
  * table, sets the id counters after the copied ids and the chain head,
- * and commits. A failure anywhere rolls it back: the tables stay empty
+ * and commits (the check value of the store's pseudonym key in the
+ * head row too). A failure anywhere rolls it back: the tables stay empty
  * and the move can simply be run again. A narad started on the database
  * meanwhile waits for the lock and then finds the moved store.
  *
@@ -129,6 +130,49 @@ store_dst_close(struct store_dst **dp)
 	free(d->line);
 	free(d);
 	*dp = NULL;
+}
+
+int
+store_dst_key_check(struct store_dst *d, const char *check,
+    struct nara_err *err)
+{
+	struct pg_params p;
+	char kept[17] = "";
+	PGresult *r = NULL;
+
+	if (check == NULL || check[0] == '\0')
+		return 0;
+	/* the column narad adds at its first open with a key (store_pg.c);
+	 * the tables are locked already */
+	if (dst_sql(d, "ALTER TABLE head ADD COLUMN IF NOT EXISTS "
+	    "pseudonym_check text", NULL, NULL, "keeping the key's check value",
+	    err) != 0 || dst_sql(d, "SELECT pseudonym_check FROM head WHERE id "
+	    "= 1", NULL, &r, "reading the key's check value", err) != 0)
+		return -1;
+	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		snprintf(kept, sizeof(kept), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (kept[0] != '\0' && strcmp(kept, check) != 0)
+		return nara_err_set(err, NR_CONFIG, "pseudonym_key", "%s keeps "
+		    "the check value of another pseudonym key (%s) than the one "
+		    "the SQLite store was written with (%s): narad opened it "
+		    "with another key; the moved rows and the ones narad would "
+		    "write there could not be linked. Move into a database "
+		    "without it, or give narad the store's own key",
+		    d->be->label, kept, check);
+	pg_params_init(&p);
+	pg_param_text(&p, check);
+	if (dst_sql(d, "UPDATE head SET pseudonym_check = $1 WHERE id = 1",
+	    &p, &r, "keeping the key's check value", err) != 0)
+		return -1;
+	if (strcmp(PQcmdTuples(r), "1") != 0) {
+		PQclear(r);
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s: no "
+		    "chain head row to keep the key's check value in",
+		    d->be->label);
+	}
+	PQclear(r);
+	return 0;
 }
 
 int

@@ -274,3 +274,30 @@ store_src_head(struct store_src *src, int64_t *seq, uint8_t hash[32],
 		return src_fail(src, "reading the audit head", err);
 	return 0;
 }
+
+int
+store_src_key_check(struct store_src *src, char check[17],
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	const char *v;
+	int rc;
+
+	check[0] = '\0';
+	rc = sqlite3_prepare_v2(src->db, "SELECT value FROM meta WHERE key = "
+	    "'pseudonym_check'", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    (v = (const char *)sqlite3_column_text(s, 0)) != NULL) {
+		if (strlen(v) != 16 || strspn(v, "0123456789abcdef") != 16) {
+			sqlite3_finalize(s);
+			return nara_err_set(err, NR_STORE_FAILED, "store", "%s: "
+			    "the pseudonym key's check value in meta is not one "
+			    "(16 hex digits)", src->path);
+		}
+		memcpy(check, v, 17);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return src_fail(src, "reading the key's check value", err);
+	return 0;
+}

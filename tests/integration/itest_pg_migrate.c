@@ -8,8 +8,10 @@
  * receipt each. A store left by a narad killed with -9 moves whole. And
  * the refusals: narad still running on the store
  * (NR042), a target that already holds a store (NR041), an unreachable
- * server (NR041) and a conninfo libpq cannot parse (NR070), each leaving
- * the target as it was.
+ * server (NR041), a conninfo libpq cannot parse (NR070) and a target that
+ * keeps another pseudonym key's check value (NR070), each leaving the
+ * target as it was. The moved store, like the SQLite one, is opened only
+ * with its own pseudonym key.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -193,9 +195,39 @@ deliver_on_pg(char queued[N_QUEUED][37])
 	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
 }
 
+/* The SQLite store's key check value, as text. */
+static void
+sqlite_key_check(char check[64])
+{
+	char out[256];
+
+	cr_assert_eq(harness_run(out, sizeof(out), "sqlite3 %s \"SELECT value "
+	    "FROM meta WHERE key = 'pseudonym_check'\"", h.store), 0, "%s", out);
+	out[strcspn(out, "\n")] = '\0';
+	cr_assert_eq(strlen(out), 16, "no check value in the SQLite store: %s",
+	    out);
+	snprintf(check, 64, "%s", out);
+}
+
+/* narad started with another pseudonym key than the store's (a copy of
+ * the config naming a new key file): its exit status, output into out. */
+static int
+narad_with_another_key(char *out, size_t len)
+{
+	char conf[400], bin[300];
+
+	snprintf(conf, sizeof(conf), "%s/other.conf", h.dir);
+	cr_assert_eq(harness_run(out, len, "head -c 32 /dev/urandom > "
+	    "%s/other.key && chmod 600 %s/other.key && sed 's|^pseudonym_key "
+	    "= .*|pseudonym_key = %s/other.key|' %s > %s", h.dir, h.dir, h.dir,
+	    h.conf, conf), 0, "%s", out);
+	return harness_run(out, len, "timeout 20 %s -c %s",
+	    harness_bin("narad", bin, sizeof(bin)), conf);
+}
+
 Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 {
-	char queued[N_QUEUED][37], out[8192];
+	char queued[N_QUEUED][37], out[8192], check[64], moved_check[64] = "";
 	long msgs, audit, ckpts, receipts;
 
 	traffic_on_sqlite(queued, SIGTERM);
@@ -229,6 +261,23 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	conf_to_pg();
 	expect_verified("the PostgreSQL store");
 
+	/* the store's pseudonym key goes along: narad on PostgreSQL with
+	 * another key is refused as on SQLite (it wrote its own key's check
+	 * value and gave every child new pseudonyms) */
+	sqlite_key_check(check);
+	cr_expect_eq(pgserver_sql_text(pg.conninfo, "SELECT pseudonym_check "
+	    "FROM head", moved_check, sizeof(moved_check)), 0);
+	cr_expect_str_eq(moved_check, check, "the key's check value not moved");
+	cr_expect_eq(narad_with_another_key(out, sizeof(out)), 1, "%s", out);
+	cr_expect(strstr(out, "NR070") != NULL &&
+	    strstr(out, "another pseudonym key") != NULL, "%s", out);
+	cr_expect_eq(pg_long("SELECT count(*) FROM audit"), audit,
+	    "narad with another key wrote rows");
+	cr_expect_eq(pgserver_sql_text(pg.conninfo, "SELECT pseudonym_check "
+	    "FROM head", moved_check, sizeof(moved_check)), 0);
+	cr_expect_str_eq(moved_check, check, "the check value was replaced");
+
+	/* with the store's own key it runs */
 	deliver_on_pg(queued);
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE state = 0"),
 	    0);
@@ -299,6 +348,18 @@ Test(pg_migrate, store_behind_its_head_file_is_refused)
 	expect_target_empty();
 }
 
+/* migrate into pg refused with status, naming code and why. */
+static void
+expect_move_refused(int status, const char *code, const char *why)
+{
+	char out[8192];
+
+	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
+	    tool, h.conf, pg.conninfo), status, "%s", out);
+	cr_expect(strstr(out, code) != NULL && strstr(out, why) != NULL, "%s",
+	    out);
+}
+
 Test(pg_migrate, failed_or_repeated_move_keeps_the_target_as_it_was)
 {
 	char queued[N_QUEUED][37], out[8192];
@@ -315,22 +376,28 @@ Test(pg_migrate, failed_or_repeated_move_keeps_the_target_as_it_was)
 	cr_expect_eq(rows, harness_sql_long(&h, "SELECT count(*) FROM audit"));
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), N_DONE +
 	    N_QUEUED);
-	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
-	    tool, h.conf, pg.conninfo), 1, "%s", out);
-	cr_expect(strstr(out, "NR041") != NULL && strstr(out, "not empty")
-	    != NULL, "%s", out);
+	expect_move_refused(1, "NR041", "not empty");
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit"), rows);
+
+	/* a target without rows that keeps another key's check value (narad
+	 * was started on it with another key) is refused: the moved rows and
+	 * the ones narad writes there would not link */
+	cr_assert_eq(pgserver_sql(pg.conninfo, "TRUNCATE messages, receipts, "
+	    "audit, checkpoints; ALTER TABLE head ADD COLUMN IF NOT EXISTS "
+	    "pseudonym_check text; UPDATE head SET seq = NULL, hash = NULL, "
+	    "pseudonym_check = '0123456789abcdef'; SELECT 0", NULL), 0);
+	expect_move_refused(2, "NR070", "another pseudonym key");
+	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 0);
+	cr_expect_eq(pg_long("SELECT count(*) FROM head WHERE pseudonym_check "
+	    "= '0123456789abcdef'"), 1, "the target's check value replaced");
 
 	/* a move that fails part-way (the audit table refuses a row, after
 	 * the messages were copied) keeps nothing: one transaction */
-	cr_assert_eq(pgserver_sql(pg.conninfo, "TRUNCATE messages, receipts, "
-	    "audit, checkpoints; UPDATE head SET seq = NULL, hash = NULL; "
+	cr_assert_eq(pgserver_sql(pg.conninfo, "UPDATE head SET "
+	    "pseudonym_check = NULL; "
 	    "ALTER TABLE audit ADD CONSTRAINT test_refuses CHECK (seq < 5); "
 	    "SELECT 0", NULL), 0);
-	cr_expect_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
-	    tool, h.conf, pg.conninfo), 1, "%s", out);
-	cr_expect(strstr(out, "NR041") != NULL && strstr(out, "test_refuses")
-	    != NULL, "%s", out);
+	expect_move_refused(1, "NR041", "test_refuses");
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages"), 0,
 	    "messages kept from a failed move");
 	cr_expect_eq(pg_long("SELECT count(seq) FROM head"), 0);

@@ -8,8 +8,10 @@
  * the target, so that a failure leaves it empty. Before the commit the
  * row count of each table is compared with the source's; after it the
  * chain is verified on the target (with the config's public keys, as
- * verify does). The SQLite store is held exclusively throughout and left
- * as it was: it stays the fallback until narad runs on PostgreSQL.
+ * verify does). The check value of the store's pseudonym key goes along,
+ * so narad on the target, too, is refused with another key (NR070). The
+ * SQLite store is held exclusively throughout and left as it was: it
+ * stays the fallback until narad runs on PostgreSQL.
  */
 #include <stdio.h>
 #include <string.h>
@@ -103,11 +105,14 @@ move_store(const char *path, const char *conninfo, int64_t moved[N_TABLES],
 {
 	struct store_src *src = NULL;
 	struct store_dst *dst = NULL;
+	char check[17];
 	uint8_t hash[32];
 	int rc = -1;
 
 	if ((src = store_src_open(path, err)) == NULL ||
-	    (dst = store_dst_open(conninfo, err)) == NULL)
+	    (dst = store_dst_open(conninfo, err)) == NULL ||
+	    store_src_key_check(src, check, err) != 0 ||
+	    store_dst_key_check(dst, check, err) != 0)
 		goto fail;
 	for (size_t i = 0; i < N_TABLES; i++)
 		if (copy_table(src, dst, &tables[i], &moved[i], err) != 0)
@@ -204,7 +209,8 @@ cmd_migrate(struct opts *o)
 	if (source_is_current(o->store_path, &err) != 0 ||
 	    move_store(o->store_path, o->target, moved, &head, &err) != 0) {
 		tool_error("%s %s", nara_code_id(err.code), err.text);
-		return EXIT_BAD;
+		/* another key's check value in the target: configuration */
+		return err.code == NR_CONFIG ? EXIT_USAGE : EXIT_BAD;
 	}
 	printf("moved %s into PostgreSQL: %lld messages, %lld receipts, "
 	    "%lld audit rows (head seq %lld), %lld checkpoints\n",

@@ -12,12 +12,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "nara.pb-c.h"
 #include "pbstr.h"
+#include "pnr.h"
 #include "validate.h"
 
 #define REDACTED "[personal number]"
@@ -246,6 +248,23 @@ store_hmac_hex(const uint8_t *key, size_t key_len, const char *personal_number,
 		return -1;
 	audit_hex(mac, len, hex);
 	return 0;
+}
+
+int
+store_rejected_number(const char *personal_number, int64_t now,
+    char out[13])
+{
+	time_t t = (time_t)now;
+	int today = 99991231;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (personal_number == NULL || personal_number[0] == '\0')
+		return -1;
+	if (gmtime_r(&t, &tm) != NULL)
+		today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 +
+		    tm.tm_mday;
+	return pnr_normalise_at(personal_number, today, out, NULL);
 }
 
 /* What the store keeps to know its pseudonym key again (the first 16 hex

@@ -45,6 +45,15 @@ void store_audit_fill_acked(struct audit_row *r, struct store_audit_text *t,
  * is no key or the MAC fails. */
 int store_hmac_hex(const uint8_t *key, size_t key_len,
     const char *personal_number, char hex[65]);
+/* The number a refused message's audit row names the child by: the one
+ * the envelope carries, in the 12-digit form that accepted messages and
+ * the patient's extract pseudonymise (pnr_normalise_at on now's day, so a
+ * spelling such as YYMMDD-NNNC finds the same child). -1 when it names
+ * no one: no number, or none that is real (another shape, no such date,
+ * a wrong check digit): the row gets no pseudonym, never an HMAC of the
+ * sender's text. */
+int store_rejected_number(const char *personal_number, int64_t now,
+    char out[13]);
 /* The check value of a pseudonym key (16 hex digits), kept in the store
  * at its first open with a key; and the comparison at every later open:
  * 0 when kept is empty or the same, else NR_CONFIG naming label. */

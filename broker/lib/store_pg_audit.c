@@ -47,15 +47,19 @@ store_pg_audit_rejected(struct store_be *st, const struct store_msg *m,
 	struct nara_err err = { 0 };
 	const char *pn = m ? m->personal_number : NULL;
 	char subject[65];
+	char number[13];
+	bool named;
 	int rc;
 
 	if (pg_enter(st, &err) != 0)
 		return -1;
-	if (pn != NULL && pn[0] != '\0' &&
-	    store_pg_pseudonym(st, pn, subject) != 0)
+	/* the pseudonym of the number as accepted messages carry it, or
+	 * none when the number names no one (store_rejected_number) */
+	named = store_rejected_number(pn, now, number) == 0;
+	if (named && store_pg_pseudonym(st, number, subject) != 0)
 		snprintf(subject, sizeof(subject), "%s", "unavailable");
-	rc = pg_audit_msg(st, "rejected", node, m, pn && pn[0] ? subject
-	    : NULL, code, text, now, &err);
+	rc = pg_audit_msg(st, "rejected", node, m, named ? subject : NULL,
+	    code, text, now, &err);
 	return pg_leave(st, rc, &err);
 }
 

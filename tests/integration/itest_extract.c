@@ -310,6 +310,34 @@ Test(extract, every_spelling_same_child)
 	}
 }
 
+/* A submission refused for its number's spelling is the child's: its
+ * row carries the pseudonym of the 12 digits, so the extract lists it; a
+ * number that is none (a wrong check digit) gives a row without any
+ * pseudonym. (The rows carried the HMAC of the text as sent: the extract
+ * missed the first.) */
+Test(extract, refused_spelling_is_the_childs_refusal)
+{
+	static char spelled[] = "20190214-0621", bad[] = "201902140622";
+	char id_spelled[37], id_bad[37], sql[200];
+	struct tclient eh;
+
+	tclient_open(&eh, &h, T_GBG, 16);
+	submit(&eh, envelope(NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP,
+	    spelled, id_spelled), NARA__FRAME__KIND_REJECTED);
+	submit(&eh, envelope(NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP,
+	    bad, id_bad), NARA__FRAME__KIND_REJECTED);
+	wait_event("rejected", id_bad);
+	tclient_close(&eh);
+	cr_assert_eq(audit("extract %s -c %s --format csv --operator x",
+	    CHILD_SHORT, h.conf), 0, "%s", out);
+	cr_expect(strstr(out, id_spelled) != NULL && strstr(out, "NR013")
+	    != NULL, "the refusal is not in the child's extract: %s", out);
+	cr_expect(strstr(out, id_bad) == NULL, "%s", out);
+	snprintf(sql, sizeof(sql), "select count(*) from audit where event = "
+	    "'rejected' and message_id = '%s' and subject is null", id_bad);
+	cr_expect_eq(harness_sql_long(&h, sql), 1, "a pseudonym of no number");
+}
+
 /* Making an extract is a row naming operator and pseudonym; the
  * document never shows the pseudonym. */
 Test(extract, extract_is_audited)

@@ -192,11 +192,78 @@ Test(privacy, rejected_row_with_little_known)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
 	    "'rejected' AND message_id = 'not-a-uuid' AND type IS NULL AND "
 	    "legal_basis IS NULL AND payload_sha256 IS NULL AND payload_size IS "
-	    "NULL AND length(subject) = 64 AND code = 'NR013' AND detail = "
+	    "NULL AND subject IS NULL AND code = 'NR013' AND detail = "
 	    "'bad personal number [personal number]'"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE seq = 2 "
 	    "AND node IS NULL AND message_id IS NULL AND subject IS NULL AND "
 	    "code = 'NR001'"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* The refused rows a search by the child's pseudonym finds: their codes
+ * in seq order, comma-separated. */
+static int
+collect_refusal(void *arg, const struct audit_row *r, const uint8_t *prev,
+    const uint8_t *hash)
+{
+	char *codes = arg;
+	size_t n = strlen(codes);
+
+	if (strcmp(r->event, "rejected") == 0)
+		snprintf(codes + n, 256 - n, "%s%s", n ? "," : "",
+		    r->code ? r->code : "-");
+	return 0;
+}
+
+/* A refused message's row names the child as an accepted one does: by
+ * the pseudonym of the number in its 12-digit form, however the sender
+ * wrote it, so the patient's extract and `subject` (which search by that
+ * pseudonym) list the refusal. A number that is none (a wrong check
+ * digit, no such date, another shape) names no one: no pseudonym, never
+ * an HMAC of the sender's text. (The row carried the HMAC of the raw
+ * text: a spelling such as 19121212-1212 was missed by the child's
+ * extract, and garbage got a pseudonym.) */
+Test(privacy, refused_number_is_pseudonymised_in_its_12_digit_form)
+{
+	static const struct { const char *pn, *code; bool named; } sent[] = {
+		{ FX_PN, "NR032", true },              /* valid, no route */
+		{ "19121212-1212", "NR013", true },    /* another spelling */
+		{ "121212+1212", "NR013", true },      /* 100 or more: 1912 */
+		{ " 191212121212\n", "NR013", true },  /* blanks around */
+		{ "191212121213", "NR013", false },    /* wrong check digit */
+		{ "191213321212", "NR013", false },    /* no such date */
+		{ "1212121212X", "NR013", false },     /* another shape */
+		{ "<script>", "NR013", false },
+	};
+	struct store_audit_filter q = { .select = STORE_AUDIT_SUBJECT };
+	struct nara_err err = { 0 };
+	char hex[65], codes[256] = "", raw[65];
+	struct fx f;
+
+	fx_init(&f);
+	for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		struct store_msg m = { .message_id = "refused",
+		    .personal_number = sent[i].pn };
+		cr_assert_eq(store_audit_rejected(f.st, &m, "kommun-1480",
+		    sent[i].code, "refused", FX_NOW), 0);
+	}
+	cr_assert_eq(store_pseudonym(f.st, FX_PN, hex), 0);
+	q.subject = hex;
+	cr_expect_eq(store_audit_rows(f.st, &q, collect_refusal, codes, &err),
+	    4, "%s", err.text);
+	cr_expect_str_eq(codes, "NR032,NR013,NR013,NR013");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'rejected' AND subject IS NULL"), 4, "a pseudonym of no number");
+	/* the HMAC of what was sent is on no row */
+	for (size_t i = 1; i < sizeof(sent) / sizeof(sent[0]); i++) {
+		char sql[200];
+		cr_assert_eq(store_pseudonym(f.st, sent[i].pn, raw), 0);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit WHERE "
+		    "subject = '%s'", raw);
+		cr_expect_eq(fx_sql_int(&f, sql), 0, "HMAC of \"%s\" stored",
+		    sent[i].pn);
+	}
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -1,7 +1,8 @@
 /*
- * config_fixture.h — helpers shared by test_config.c and test_conftab.c:
- * parse a text as "t.conf" and compare the messages, the node used by many
- * texts, message type and unit shorthands, UTC times, NARA_TOP paths.
+ * config_fixture.h — helpers shared by test_config.c, test_config_shipped.c,
+ * test_config_checks.c and test_conftab.c: parse a text as "t.conf" and
+ * compare the messages, the node used by many texts, message type and unit
+ * shorthands, UTC times, NARA_TOP paths.
  */
 #ifndef NARA_TEST_CONFIG_FIXTURE_H
 #define NARA_TEST_CONFIG_FIXTURE_H
@@ -39,7 +40,7 @@ parse(const char *text, struct config_diag *diag)
 }
 
 /* text must fail with exactly the messages want, in order. */
-static void
+static __attribute__((unused)) void
 expect_errors(const char *text, const char *const *want, size_t n)
 {
 	struct config_diag diag = { 0 };

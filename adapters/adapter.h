@@ -41,6 +41,10 @@ struct link;
 struct link *link_new(struct event_base *base, const struct adapter_config *cfg,
     const struct link_hooks *hooks, struct nara_err *err);
 void link_free(struct link **l);
+/* SIGHUP: the tunnel re-reads ca, cert, key and crl of cfg (borrowed, used
+ * only during the call) and drops a connection whose broker certificate is
+ * now revoked; a file that cannot be read is logged and the old ones kept. */
+void link_reload(struct link *l, const struct adapter_config *cfg);
 bool link_is_up(const struct link *l);
 /* Send a submit around stored envelope bytes; -1 when the link is down. */
 int link_submit(struct link *l, const uint8_t *env, size_t len);
@@ -149,7 +153,8 @@ extern const struct backend_ops http_ops;
 struct adapter *adapter_new(struct event_base *base, struct adapter_config *cfg,
     struct nara_err *err);
 void adapter_free(struct adapter **a);
-/* SIGHUP: take the log level and timing knobs of a freshly loaded config. */
+/* SIGHUP: take the log level and timing knobs of a freshly loaded config,
+ * and have the tunnel re-read its certificates and CRLs. */
 void adapter_reload(struct adapter *a, const struct adapter_config *cfg);
 
 /* The status subcommand; returns the exit code. */

@@ -18,6 +18,7 @@
 #define N_KEYS(t) (sizeof(t) / sizeof((t)[0]))
 #define FIELD(f) .offset = offsetof(struct adapter_config, f), \
 	.size = sizeof(((struct adapter_config *)0)->f)
+#define LIST(f, n) FIELD(f), .count_offset = offsetof(struct adapter_config, n)
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 #define DAY 86400u
@@ -108,6 +109,10 @@ static const struct config_key adapter_keys[] = {
 	  .help = "this node's certificate (PEM)" },
 	{ "key", CT_PATH, FIELD(key), .def = "", .check = conftab_check_path,
 	  .help = "this node's private key (PEM)" },
+	{ "crl", CT_LIST, LIST(crl, n_crl), .def = "",
+	  .check = conftab_check_path,
+	  .help = "CRL files (PEM), comma-separated, of the CAs in ca: the "
+	  "broker's certificate chain must not be revoked (re-read on reload)" },
 	{ "server_name", CT_STRING, FIELD(server_name), .def = "",
 	  .help = "name every broker certificate must carry, \"\" = the host "
 	  "of each broker address" },
@@ -200,6 +205,9 @@ close_adapter(struct conftab_parser *p, void *base)
 	    c->key[0] == '\0'))
 		conftab_error(p, p->header_line, NULL, "[adapter]: tls = yes "
 		    "needs ca, cert and key");
+	if (!c->tls && c->n_crl > 0)
+		conftab_error(p, conftab_key_line(p, "crl"), "crl", "a CRL "
+		    "needs tls = yes (it checks the broker's certificate)");
 	if (c->retry_min > c->retry_max)
 		conftab_error(p, conftab_key_line(p, "retry_min") ?
 		    conftab_key_line(p, "retry_min") : p->header_line,

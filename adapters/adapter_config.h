@@ -21,6 +21,8 @@ struct adapter_config {
 	char *broker;               /* ipc://, tcp:// (tls = no) or HOST:PORT */
 	bool tls;
 	char *ca, *cert, *key, *server_name;
+	char **crl;                 /* CRL files checked against the broker */
+	size_t n_crl;
 	char *tunnel_dir;           /* 0700 directory for the tunnel socket */
 	char *state;                /* SQLite file */
 	int backend;                /* enum adapter_backend */

@@ -624,6 +624,8 @@ adapter_reload(struct adapter *a, const struct adapter_config *cfg)
 	a->cfg->retry_max = cfg->retry_max;
 	a->cfg->submit_window = cfg->submit_window;
 	a->cfg->webhook_timeout = cfg->webhook_timeout;
+	if (a->link != NULL)
+		link_reload(a->link, cfg);
 }
 
 /* ---------------------------------------------------------------- files */

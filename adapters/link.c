@@ -281,6 +281,17 @@ tunnel_dir(const struct adapter_config *cfg, char *out, size_t len)
 		snprintf(out, len, "%s.tunnel", cfg->state);
 }
 
+/* The TLS files of cfg into o. */
+static void
+tls_files(const struct adapter_config *cfg, struct tunnel_opts *o)
+{
+	o->ca = cfg->ca;
+	o->cert = cfg->cert;
+	o->key = cfg->key;
+	o->crl = cfg->crl;
+	o->n_crl = cfg->n_crl;
+}
+
 static int
 open_transport(struct link *l, struct nara_err *err)
 {
@@ -291,9 +302,7 @@ open_transport(struct link *l, struct nara_err *err)
 	if (l->cfg->tls) {
 		o.broker = l->cfg->broker;
 		o.server_name = l->cfg->server_name[0] ? l->cfg->server_name : NULL;
-		o.ca = l->cfg->ca;
-		o.cert = l->cfg->cert;
-		o.key = l->cfg->key;
+		tls_files(l->cfg, &o);
 		tunnel_dir(l->cfg, dir, sizeof(dir));
 		o.local_dir = dir;
 		if ((l->tunnel = tunnel_start(&o, err)) == NULL)
@@ -375,6 +384,23 @@ link_free(struct link **lp)
 	tunnel_stop(&l->tunnel);
 	free(l);
 	*lp = NULL;
+}
+
+void
+link_reload(struct link *l, const struct adapter_config *cfg)
+{
+	struct tunnel_opts o = { 0 };
+	struct nara_err err = { 0 };
+
+	if (l->tunnel == NULL)
+		return;
+	tls_files(cfg, &o);
+	if (tunnel_reload(l->tunnel, &o, &err) != 0)
+		log_error("reload: %s %s; keeping the old certificates and CRLs",
+		    nara_code_id(err.code), err.text);
+	else
+		log_info("reload: certificates and CRLs re-read (%zu CRL files)",
+		    cfg->n_crl);
 }
 
 bool

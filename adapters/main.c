@@ -4,8 +4,8 @@
  *
  * Runs in the foreground (systemd style): options, config, `-n` check,
  * state file, link and backend, then the event loop until SIGTERM/SIGINT.
- * SIGHUP re-reads the config; log level and retry timing change at once,
- * everything else at the next restart. Under systemd it reports
+ * SIGHUP re-reads the config; log level, retry timing, the TLS
+ * certificates and CRLs change at once, everything else at the next restart. Under systemd it reports
  * READY/RELOADING/STOPPING and feeds the watchdog.
  */
 #include <getopt.h>
@@ -56,7 +56,8 @@ usage(FILE *out)
 	    "status prints the link state, outbox depth, oldest unsent message\n"
 	    "and last receipt from the adapter's state file (read-only).\n"
 	    "\n"
-	    "Signals: TERM/INT stop, HUP reloads log level and retry timing.\n");
+	    "Signals: TERM/INT stop, HUP reloads log level, retry timing,\n"
+	    "certificates and CRLs.\n");
 }
 
 static struct adapter_config *
@@ -89,7 +90,7 @@ reload(void *arg)
 	adapter_reload(d->adapter, cfg);
 	if (!d->debug)
 		log_set_level((enum log_level)cfg->log_level);
-	log_info("configuration reloaded (log level and retry timing; "
+	log_info("configuration reloaded (log level, retry timing, TLS files; "
 	    "other changes take effect at the next restart)");
 	adapter_config_free(&cfg);
 	return 0;

@@ -10,8 +10,9 @@
  * other is flushed (bounded in time) and both are closed; libzmq's
  * reconnect then opens a new local connection.
  *
- * The caller's thread talks to the loop only through a pipe (stop) and the
- * mutex-protected counters, so libevent needs no thread support.
+ * The caller's thread talks to the loop only through a pipe (stop, and
+ * "recheck" after a reload) and the mutex-protected counters and context,
+ * so libevent needs no thread support.
  */
 #include "tunnel.h"
 
@@ -50,6 +51,9 @@
 /* Seconds a closing connection may take to flush what it holds. */
 #define TUNNEL_FLUSH_SECONDS 5
 #define TUNNEL_SOCK_NAME "tunnel.sock"
+/* What the caller's thread writes to the wake pipe. */
+#define WAKE_STOP 'x'
+#define WAKE_RECHECK 'r'
 
 /* The relay's sides. */
 enum { SIDE_LOCAL, SIDE_BROKER };
@@ -72,7 +76,7 @@ struct nara_tunnel {
 	struct broker_addr addrs[TUNNEL_MAX_BROKERS];
 	int n_addrs;
 	int cur;                       /* the address new connections try */
-	SSL_CTX *ctx;
+	SSL_CTX *ctx;                  /* guarded by mu: tunnel_reload swaps it */
 	unsigned handshake_timeout;
 	struct event_base *base;
 	struct evconnlistener *listener;
@@ -80,7 +84,7 @@ struct nara_tunnel {
 	int wake_fd[2];
 	pthread_t thread;
 	bool running;
-	pthread_mutex_t mu;            /* guards st */
+	pthread_mutex_t mu;            /* guards st and ctx */
 	struct tunnel_stats st;
 	struct relay_set conns;        /* the tconns */
 	char last_why[256];            /* last failure without its address */
@@ -90,10 +94,11 @@ struct nara_tunnel {
 
 /* ---------------------------------------------------------------- counters */
 
-/* A connection to address a failed: counted, logged once per new reason,
+/* A connection to address a failed: counted, logged once per new reason
+ * (as an error when fault: a refused certificate, not a network matter),
  * and the next connection tries the next address of the list. */
 static void
-stat_failure(struct nara_tunnel *t, int a, const char *why)
+stat_failure(struct nara_tunnel *t, int a, const char *why, bool fault)
 {
 	const struct broker_addr *ba = &t->addrs[a];
 	bool repeated;
@@ -108,6 +113,8 @@ stat_failure(struct nara_tunnel *t, int a, const char *why)
 	/* libzmq retries every second or so: warn once per new reason. */
 	if (repeated)
 		log_debug("tunnel to %s:%s: %s", ba->host, ba->port, why);
+	else if (fault)
+		log_error("tunnel to %s:%s: %s", ba->host, ba->port, why);
 	else
 		log_warn("tunnel to %s:%s: %s", ba->host, ba->port, why);
 	if (t->n_addrs > 1 && t->cur == a) {
@@ -147,7 +154,7 @@ on_timer(struct relay *r)
 	struct tconn *c = (struct tconn *)r;
 
 	if (!r->closing && !c->established)
-		stat_failure(c->t, c->addr, "TLS handshake timed out");
+		stat_failure(c->t, c->addr, "TLS handshake timed out", false);
 	relay_bury(r);
 }
 
@@ -179,7 +186,8 @@ handshake_failed(struct tconn *c, short what)
 		snprintf(why, sizeof(why), "connect: %s",
 		    evutil_socket_error_to_string(sock_err));
 	else if (verify != X509_V_OK)
-		snprintf(why, sizeof(why), "broker certificate refused: %s",
+		snprintf(why, sizeof(why), "%s broker certificate refused: %s",
+		    nara_code_id(NR_AUTH_FAILED),
 		    X509_verify_cert_error_string(verify));
 	else if (e != 0 && !only_eof && ERR_reason_error_string(e) != NULL)
 		snprintf(why, sizeof(why), "TLS handshake: %s",
@@ -189,7 +197,7 @@ handshake_failed(struct tconn *c, short what)
 	else
 		snprintf(why, sizeof(why), "connect: %s",
 		    evutil_socket_error_to_string(sock_err));
-	stat_failure(c->t, c->addr, why);
+	stat_failure(c->t, c->addr, why, verify != X509_V_OK);
 }
 
 static void
@@ -287,7 +295,7 @@ broker_connect(struct tconn *c)
 	if ((rc = evutil_getaddrinfo(ba->host, ba->port, &hints, &ai)) != 0) {
 		snprintf(why, sizeof(why), "cannot resolve %s: %s", ba->host,
 		    evutil_gai_strerror(rc));
-		stat_failure(t, c->addr, why);
+		stat_failure(t, c->addr, why, false);
 		return -1;
 	}
 	rc = bufferevent_socket_connect(c->tls, ai->ai_addr, (int)ai->ai_addrlen);
@@ -299,7 +307,7 @@ broker_connect(struct tconn *c)
 	if (rc != 0) {
 		snprintf(why, sizeof(why), "connect: %s",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		stat_failure(t, c->addr, why);
+		stat_failure(t, c->addr, why, false);
 	}
 	return rc;
 }
@@ -323,8 +331,10 @@ tconn_new(struct nara_tunnel *t, evutil_socket_t fd)
 		goto fail;
 	fd = -1;
 	relay_attach(&c->r, SIDE_LOCAL, c->local);
-	if ((ssl = tls_client_ssl_new(t->ctx, t->addrs[c->addr].name,
-	    &err)) == NULL) {
+	pthread_mutex_lock(&t->mu);      /* the SSL takes its own reference */
+	ssl = tls_client_ssl_new(t->ctx, t->addrs[c->addr].name, &err);
+	pthread_mutex_unlock(&t->mu);
+	if (ssl == NULL) {
 		log_error("tunnel: %s", err.text);
 		goto fail;
 	}
@@ -368,10 +378,56 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		relay_close(&c->r, false);
 }
 
+/* After a reload: every established connection's broker certificate is
+ * checked again against the new CRLs, and one no longer valid is closed at
+ * once (nothing more goes over it); libzmq's reconnect then meets the new
+ * context, which refuses the handshake. */
+static void
+recheck_all(struct nara_tunnel *t)
+{
+	struct relay *r, *next;
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&t->mu);
+	ctx = t->ctx;
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&t->mu);
+	for (r = LIST_FIRST(&t->conns.live); r != NULL; r = next) {
+		struct tconn *c = (struct tconn *)r;
+		SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
+		struct nara_err err = { 0 };
+		char why[256];
+
+		next = LIST_NEXT(r, link);   /* a close buries r */
+		if (!c->established || r->closing || ssl == NULL ||
+		    tls_server_cert_reverify(ctx, SSL_get0_peer_certificate(ssl),
+		    SSL_get_peer_cert_chain(ssl), &err) == 0)
+			continue;
+		snprintf(why, sizeof(why), "%s broker certificate no longer "
+		    "accepted: %.160s; connection closed", nara_code_id(err.code),
+		    err.text);
+		stat_failure(t, c->addr, why, true);
+		relay_close(r, false);
+	}
+	SSL_CTX_free(ctx);
+}
+
 static void
 on_wake(evutil_socket_t fd, short what, void *arg)
 {
-	event_base_loopbreak(arg);
+	struct nara_tunnel *t = arg;
+	char cmd[16];
+	ssize_t n;
+
+	while ((n = read(fd, cmd, sizeof(cmd))) > 0)
+		for (ssize_t i = 0; i < n; i++) {
+			if (cmd[i] == WAKE_STOP) {
+				event_base_loopbreak(t->base);
+				return;
+			}
+			if (cmd[i] == WAKE_RECHECK)
+				recheck_all(t);
+		}
 }
 
 static void *
@@ -550,12 +606,26 @@ tunnel_loop_init(struct nara_tunnel *t, struct nara_err *err)
 	    pipe2(t->wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
 		return nara_err_set(err, NR_IO, "tunnel",
 		    "cannot set up the event loop");
-	t->wake = event_new(t->base, t->wake_fd[0], EV_READ, on_wake, t->base);
+	t->wake = event_new(t->base, t->wake_fd[0], EV_READ | EV_PERSIST,
+	    on_wake, t);
 	if (t->wake == NULL || relay_set_init(&t->conns, t->base,
 	    TUNNEL_FLUSH_SECONDS) != 0 || event_add(t->wake, NULL))
 		return nara_err_set(err, NR_IO, "tunnel",
 		    "cannot set up the event loop");
 	return 0;
+}
+
+/* The client context of o: CA bundle, own certificate and key, CRLs. */
+static SSL_CTX *
+tunnel_ctx_new(const struct tunnel_opts *o, struct nara_err *err)
+{
+	SSL_CTX *ctx = tls_client_ctx_new(o->ca, o->cert, o->key, "1.3", err);
+
+	if (ctx != NULL && tls_ctx_load_crls(ctx, o->crl, o->n_crl, err) != 0)
+		SSL_CTX_free(ctx);
+	else
+		return ctx;
+	return NULL;
 }
 
 struct nara_tunnel *
@@ -578,8 +648,8 @@ tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
 		    "and a certificate needs its key");
 		goto fail;
 	}
-	if ((t->ctx = tls_client_ctx_new(o->ca, o->cert, o->key, "1.3",
-	    err)) == NULL || tunnel_loop_init(t, err) != 0)
+	if ((t->ctx = tunnel_ctx_new(o, err)) == NULL ||
+	    tunnel_loop_init(t, err) != 0)
 		goto fail;
 	if ((o->local_dir != NULL ? listen_ipc(t, o->local_dir, err) :
 	    listen_loopback(t, err)) != 0)
@@ -596,6 +666,29 @@ tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
 fail:
 	tunnel_stop(&t);
 	return NULL;
+}
+
+int
+tunnel_reload(struct nara_tunnel *t, const struct tunnel_opts *o,
+    struct nara_err *err)
+{
+	SSL_CTX *ctx, *old;
+	char cmd = WAKE_RECHECK;
+
+	if (o->ca == NULL || (o->cert == NULL) != (o->key == NULL))
+		return nara_err_set(err, NR_CONFIG, "tunnel", "a CA bundle is "
+		    "required, and a certificate needs its key");
+	if ((ctx = tunnel_ctx_new(o, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&t->mu);
+	old = t->ctx;
+	t->ctx = ctx;
+	pthread_mutex_unlock(&t->mu);
+	SSL_CTX_free(old);               /* live SSLs hold their own reference */
+	if (write(t->wake_fd[1], &cmd, 1) != 1)
+		log_error("tunnel: cannot wake the tunnel thread: %s",
+		    strerror(errno));
+	return 0;
 }
 
 const char *
@@ -620,7 +713,9 @@ tunnel_stop(struct nara_tunnel **tp)
 	if (t == NULL)
 		return;
 	if (t->running) {
-		if (write(t->wake_fd[1], "x", 1) != 1)
+		char cmd = WAKE_STOP;
+
+		if (write(t->wake_fd[1], &cmd, 1) != 1)
 			log_error("tunnel: cannot wake the tunnel thread");
 		pthread_join(t->thread, NULL);
 	}

@@ -34,6 +34,11 @@ struct tunnel_opts {
 	const char *cert;         /* this node's certificate (PEM); NULL with
 	                           * key NULL = none (the broker will refuse) */
 	const char *key;          /* its private key (PEM) */
+	char *const *crl;         /* CRL files (PEM) of the CAs in ca; with
+	                           * any, every certificate of the broker's
+	                           * chain must be covered by a current CRL and
+	                           * not revoked (as narad checks nodes) */
+	size_t n_crl;             /* 0 = no revocation check */
 	const char *local_dir;    /* 0700 directory for the ipc endpoint
 	                           * (made when missing; refused when group or
 	                           * others may enter it or another uid owns it);
@@ -62,6 +67,14 @@ struct nara_tunnel *tunnel_start(const struct tunnel_opts *opts,
  * TUNNEL_MAX_BROKERS host:port, comma-separated); -1 with err (NR_CONFIG)
  * saying which address is wrong. For configuration checks. */
 int tunnel_brokers_check(const char *list, struct nara_err *err);
+
+/* Re-read the CA bundle, certificate, key and CRLs of o (the other
+ * fields are ignored) for every new connection, and close established
+ * connections whose broker certificate the new CRLs no longer accept.
+ * For SIGHUP. -1 with err (NR_CONFIG) when a file cannot be loaded; the
+ * tunnel then keeps what it had. Caller's thread. */
+int tunnel_reload(struct nara_tunnel *t, const struct tunnel_opts *o,
+    struct nara_err *err);
 
 /* The endpoint a DEALER connects to: "ipc:///dir/tunnel.sock" or
  * "tcp://127.0.0.1:PORT". Owned by the tunnel. */

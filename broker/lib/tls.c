@@ -62,10 +62,9 @@ load_own_cert(SSL_CTX *ctx, const char *cert, const char *key,
 	return 0;
 }
 
-/* CRL files into the context's store; with any CRL loaded, every
- * certificate of the chain must be covered by a current CRL. */
-static int
-load_crls(SSL_CTX *ctx, char *const *files, size_t n, struct nara_err *err)
+int
+tls_ctx_load_crls(SSL_CTX *ctx, char *const *files, size_t n,
+    struct nara_err *err)
 {
 	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
 	X509_LOOKUP *lookup;
@@ -121,7 +120,7 @@ tls_server_ctx_new(const struct config_tls *cfg, struct nara_err *err)
 		goto fail;
 	}
 	SSL_CTX_set_client_CA_list(ctx, names);
-	if (load_crls(ctx, cfg->crl, cfg->n_crl, err) != 0)
+	if (tls_ctx_load_crls(ctx, cfg->crl, cfg->n_crl, err) != 0)
 		goto fail;
 	/* No tickets and no session cache: every connection runs a full
 	 * handshake, so a certificate revoked by a reload is never resumed. */
@@ -308,9 +307,11 @@ tls_cert_days_left(X509 *cert, time_t now, int *days)
 	return 0;
 }
 
-int
-tls_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
-    struct nara_err *err)
+/* cert verified as a client's ("ssl_client") or a server's ("ssl_server")
+ * certificate: the purpose follows the extended key usage nara-pki gives. */
+static int
+reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
+    const char *purpose, struct nara_err *err)
 {
 	X509_STORE_CTX *sctx = X509_STORE_CTX_new();
 	int rc = -1;
@@ -318,7 +319,7 @@ tls_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
 	if (sctx == NULL)
 		return nara_err_set(err, NR_AUTH_FAILED, "certificate", "out of memory");
 	if (X509_STORE_CTX_init(sctx, SSL_CTX_get_cert_store(ctx), cert,
-	    chain) != 1 || X509_STORE_CTX_set_default(sctx, "ssl_client") != 1) {
+	    chain) != 1 || X509_STORE_CTX_set_default(sctx, purpose) != 1) {
 		nara_err_set(err, NR_AUTH_FAILED, "certificate",
 		    "cannot set up verification");
 		goto done;
@@ -333,4 +334,18 @@ done:
 	X509_STORE_CTX_free(sctx);
 	ERR_clear_error();
 	return rc;
+}
+
+int
+tls_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
+    struct nara_err *err)
+{
+	return reverify(ctx, cert, chain, "ssl_client", err);
+}
+
+int
+tls_server_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
+    struct nara_err *err)
+{
+	return reverify(ctx, cert, chain, "ssl_server", err);
 }

@@ -41,6 +41,14 @@ SSL_CTX *tls_server_ctx_new(const struct config_tls *cfg, struct nara_err *err);
 SSL_CTX *tls_client_ctx_new(const char *ca, const char *cert, const char *key,
     const char *min_version, struct nara_err *err);
 
+/* CRL files (PEM) into ctx's trust store; with any loaded, every
+ * certificate of a peer's chain must be covered by a current CRL
+ * (X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL). n == 0 changes
+ * nothing. For the server context and the adapter's tunnel alike. -1 with
+ * err (NR_CONFIG) when a file cannot be read. */
+int tls_ctx_load_crls(SSL_CTX *ctx, char *const *files, size_t n,
+    struct nara_err *err);
+
 /* A client SSL for one connection to host (DNS name or IP literal): sets SNI
  * for names and makes verification require the name or address to match the
  * certificate. The caller owns the SSL. */
@@ -61,6 +69,12 @@ int tls_cert_days_left(X509 *cert, time_t now, int *days);
  * drop connections whose certificate was revoked. 0 when still valid; -1
  * with the verification error in err (NR_AUTH_FAILED). */
 int tls_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
+    struct nara_err *err);
+
+/* The same for a server's certificate (the broker's, seen by the adapter's
+ * tunnel): used when the tunnel re-reads its CRLs. No name check; the name
+ * was checked at the handshake. */
+int tls_server_cert_reverify(SSL_CTX *ctx, X509 *cert, STACK_OF(X509) *chain,
     struct nara_err *err);
 
 /* "1.3" -> TLS1_3_VERSION, "1.2" -> TLS1_2_VERSION, else -1. */

@@ -135,6 +135,29 @@ tadapter_log_count(const struct tadapter *a, const char *needle)
 	return harness_file_count(a->log, needle);
 }
 
+struct tadapter_log_wait {
+	const struct tadapter *a;
+	const char *needle;
+	int n;
+};
+
+static bool
+tadapter_log_has(void *arg)
+{
+	struct tadapter_log_wait *w = arg;
+
+	return tadapter_log_count(w->a, w->needle) >= w->n;
+}
+
+bool
+tadapter_wait_log(const struct tadapter *a, const char *needle, int n,
+    int timeout_ms)
+{
+	struct tadapter_log_wait w = { a, needle, n };
+
+	return harness_wait(tadapter_log_has, &w, timeout_ms);
+}
+
 void
 spool_put(const struct tadapter *a, const char *name, const void *data,
     size_t len)

@@ -38,6 +38,9 @@ void tadapter_cleanup(struct tadapter *a);
 int tadapter_open_fds(const struct tadapter *a);
 /* Lines of the adapter's log containing needle. */
 int tadapter_log_count(const struct tadapter *a, const char *needle);
+/* Wait until the adapter's log has needle at least n times. */
+bool tadapter_wait_log(const struct tadapter *a, const char *needle, int n,
+    int timeout_ms);
 
 /* Write data as spool/outbox/name via a temporary name and rename. */
 void spool_put(const struct tadapter *a, const char *name, const void *data,

@@ -101,7 +101,25 @@ Test(adapter_config, tls_http_node)
 	cr_expect_eq(cfg->backend, BACKEND_HTTP);
 	cr_expect_str_eq(cfg->listen, "unix:/run/nara/api.sock");
 	cr_expect_eq(cfg->webhook_timeout, 60);
+	cr_expect_eq(cfg->n_crl, 0);
 	adapter_config_free(&cfg);
+}
+
+/* crl: a list of files, like narad's [tls] crl; useless (refused) without
+ * TLS, since it checks the broker's certificate. */
+Test(adapter_config, crl_list)
+{
+	struct adapter_config *cfg = load("[adapter]\nnode_id = a\n"
+	    "broker = h:1\nca = /a\ncert = /b\nkey = /c\n"
+	    "crl = /etc/nara/crl.pem, /etc/nara/sub-crl.pem\n");
+
+	cr_assert_not_null(cfg, "%s", diag.n ? diag.msgs[0] : "");
+	cr_assert_eq(cfg->n_crl, 2);
+	cr_expect_str_eq(cfg->crl[0], "/etc/nara/crl.pem");
+	cr_expect_str_eq(cfg->crl[1], "/etc/nara/sub-crl.pem");
+	adapter_config_free(&cfg);
+	expect_one_error("[adapter]\nnode_id = a\nbroker = tcp://h:1\ntls = no\n"
+	    "crl = /etc/nara/crl.pem\n", 5, "a CRL needs tls = yes");
 }
 
 Test(adapter_config, transport_refusals)

@@ -119,6 +119,21 @@ Test(tunnel, missing_ca_or_key)
 	refused(&o, "tls", "cannot load CA bundle");
 }
 
+/* A CRL file that cannot be read stops the start: the tunnel never runs
+ * without the revocation check it was told to make. */
+Test(tunnel, unreadable_crl)
+{
+	char missing[160];
+	char *crl[] = { missing };
+	struct tunnel_opts o = { .broker = "127.0.0.1:7443", .ca = ca,
+		.crl = crl, .n_crl = 1 };
+
+	snprintf(missing, sizeof(missing), "%s/none-crl.pem", dir);
+	refused(&o, "tls", "cannot load CRL");
+	o.crl = (char *[]){ ca };   /* a PEM, but no CRL in it */
+	refused(&o, "tls", "cannot load CRL");
+}
+
 Test(tunnel, local_dir_open_to_others)
 {
 	char local[256];

@@ -14,7 +14,8 @@
  * methods get 405 NR072, other paths 404 NR072, a body over
  * max_message_bytes 413 NR020 (one far over it is dropped unread by the
  * filter in http_front.c and marked with Nara-Front), a chunked body 411
- * NR072, a header block over HTTP_MAX_HEAD 431 NR072.
+ * NR072, a header block over HTTP_MAX_HEAD 431 NR072, a Content-Length
+ * that is not 1*DIGIT (or two that differ) 400 NR072.
  */
 #include "http_int.h"
 
@@ -195,6 +196,10 @@ front_refused(struct http *h, struct evhttp_request *req)
 		    "%llu", v + 4, (unsigned long long)
 		    adapter_cfg(h->a)->max_message_bytes);
 		reply_err(req, 413, &err);
+	} else if (strcmp(v, "400") == 0) {
+		nara_err_set(&err, NR_USAGE, "", "Content-Length must be "
+		    "decimal digits only (no sign, no other characters), once");
+		reply_err(req, 400, &err);
 	} else if (strcmp(v, "431") == 0) {
 		nara_err_set(&err, NR_USAGE, "", "the header block is over %d "
 		    "bytes", HTTP_MAX_HEAD);

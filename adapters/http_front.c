@@ -17,6 +17,12 @@
  *                      finished sending, so it reads the answer);
  *   chunked            "Nara-Front: 411": refused with JSON, Content-Length
  *                      is required (bodies are small JSON documents);
+ *   bad length         "Nara-Front: 400": a Content-Length that is not
+ *                      1*DIGIT ("+5", "5x", "-0", "") or two that differ;
+ *                      refused with JSON and the connection closed, since
+ *                      parsers that read such a value differently (evhttp
+ *                      takes "+5") disagree on where the body ends, the
+ *                      stuff of request smuggling (RFC 9112 section 6.3);
  *   header block over  "Nara-Front: 431": refused with JSON and everything
  *   HTTP_MAX_HEAD      after it dropped as it comes, so that no one holds
  *                      more of it than that in memory (evhttp 2.1 itself
@@ -38,7 +44,6 @@
  */
 #include "http_int.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +91,59 @@ head_value(const char *head, const char *name)
 	return NULL;
 }
 
+/* The body length the header block head announces into *len (0 when it
+ * has no Content-Length): 0, or -1 when a value is not 1*DIGIT between
+ * optional blanks, is continued on the next line, or differs from an
+ * earlier one. A value beyond 64 bits counts as UINT64_MAX (over any
+ * limit). */
+static int
+content_length(const char *head, uint64_t *len)
+{
+	static const char name[] = "Content-Length";
+	const size_t n = sizeof(name) - 1;
+	bool seen = false;
+
+	*len = 0;
+	for (const char *p = strstr(head, "\r\n"); p != NULL;
+	    p = strstr(p + 2, "\r\n")) {
+		const char *v = p + 2;
+		uint64_t x = 0;
+		size_t digits;
+
+		if (strncasecmp(v, name, n) != 0 || v[n] != ':')
+			continue;
+		v += n + 1;
+		v += strspn(v, " \t");
+		if ((digits = strspn(v, "0123456789")) == 0)
+			return -1;
+		for (size_t i = 0; i < digits; i++)
+			x = x > (UINT64_MAX - 9) / 10 ? UINT64_MAX :
+			    x * 10 + (uint64_t)(v[i] - '0');
+		v += digits;
+		v += strspn(v, " \t");
+		if (strncmp(v, "\r\n", 2) != 0 || v[2] == ' ' || v[2] == '\t')
+			return -1;
+		if (seen && x != *len)
+			return -1;
+		seen = true;
+		*len = x;
+	}
+	return 0;
+}
+
+/* A request the front refuses as it is: the request line with the header
+ * "Nara-Front: status" goes on for on_request to answer, everything after
+ * it is dropped, and the connection closed once the answer is out. */
+static void
+front_refuse_head(struct front *f, struct evbuffer *dst, const char *status)
+{
+	evbuffer_add_printf(dst, "%s\r\nNara-Front: %s\r\n"
+	    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+	    f->request_line, status);
+	f->phase = DROP_ALL;
+	f->close_after = true;
+}
+
 /* Pass the header block head (NUL-terminated, ends with an empty line) on
  * as keep-alive, noting whether the client wanted the connection closed. */
 static void
@@ -116,7 +174,8 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 {
 	uint64_t limit = adapter_cfg(f->h->a)->max_message_bytes;
 	char *head = malloc(hlen + 1);
-	const char *cl, *te;
+	const char *te;
+	bool bad_length;
 
 	if (head == NULL) {
 		f->phase = PASS_ALL;
@@ -127,19 +186,18 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	evbuffer_drain(src, hlen);
 	snprintf(f->request_line, sizeof(f->request_line), "%.*s",
 	    (int)strcspn(head, "\r\n"), head);
-	cl = head_value(head, "Content-Length");
 	te = head_value(head, "Transfer-Encoding");
-	f->left = cl != NULL && isdigit((unsigned char)*cl) ?
-	    strtoull(cl, NULL, 10) : 0;
-	if (f->left == 0 || (te != NULL && strncasecmp(te, "identity", 8) != 0))
+	if ((bad_length = content_length(head, &f->left) != 0))
+		f->left = 0;
+	if (te != NULL && strncasecmp(te, "identity", 8) != 0)
+		f->left = 0;              /* answered as it is */
+	if (f->left == 0)
 		event_del(f->deadline);   /* whole, or answered as it is */
-	if (te != NULL && strncasecmp(te, "identity", 8) != 0) {
-		evbuffer_add_printf(dst, "%s\r\nNara-Front: 411\r\n"
-		    "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n",
-		    f->request_line);
-		f->phase = DROP_ALL;
-		f->close_after = true;
-	} else if (f->left > limit) {
+	if (te != NULL && strncasecmp(te, "identity", 8) != 0)
+		front_refuse_head(f, dst, "411");
+	else if (bad_length)
+		front_refuse_head(f, dst, "400");
+	else if (f->left > limit) {
 		f->announced = f->left;
 		f->phase = DISCARD;
 		f->close_after = true;

@@ -41,6 +41,19 @@ backend_find(const char *name, struct nara_err *err)
 	return NULL;
 }
 
+/* A SQLite path that is a conninfo meant for backend = postgresql would
+ * become an empty SQLite file of that name in the working directory:
+ * refused (-1 with err), without repeating the text (it may hold a
+ * password). */
+static int
+not_a_conninfo(const char *path, struct nara_err *err)
+{
+	if (!store_pg_is_conninfo(path))
+		return 0;
+	return nara_err_set(err, NR_STORE_FAILED, "store", "the store path is "
+	    "a PostgreSQL conninfo, not a SQLite file (backend = postgresql)");
+}
+
 struct store *
 store_open(const char *path, const struct store_options *opt,
     struct nara_err *err)
@@ -50,6 +63,8 @@ store_open(const char *path, const struct store_options *opt,
 	struct store *st;
 
 	if (ops == NULL)
+		return NULL;
+	if (ops == &store_sqlite_ops && not_a_conninfo(path, err) != 0)
 		return NULL;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
@@ -481,7 +496,8 @@ store_check_backend(const char *backend, const char *path, bool *absent,
 
 	*absent = false;
 	if (backend == NULL || strcmp(backend, "postgresql") != 0)
-		return store_check(path, absent, err);
+		return not_a_conninfo(path, err) != 0 ? -1
+		    : store_check(path, absent, err);
 	if ((st = store_open(path, &opt, err)) != NULL) {
 		store_free(&st);
 		return 0;

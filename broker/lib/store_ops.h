@@ -151,4 +151,9 @@ struct store {
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;    /* store_pg*.c */
 
+/* Whether s is a libpq conninfo (keyword=value pairs or a postgresql://
+ * URI) rather than a file name: store_open refuses to give one to the
+ * SQLite backend, which would create a file of that name. */
+bool store_pg_is_conninfo(const char *s);
+
 #endif

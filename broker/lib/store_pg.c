@@ -378,6 +378,23 @@ pg_run_sql(struct store_be *st, const char *sql, const struct pg_params *p,
 
 /* ---------------------------------------------------------------- connect */
 
+bool
+store_pg_is_conninfo(const char *s)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL;
+
+	/* libpq parses an empty or blank text as a conninfo too */
+	if (s == NULL || strpbrk(s, "=:") == NULL)
+		return false;
+	if ((opts = PQconninfoParse(s, &msg)) == NULL) {
+		PQfreemem(msg);
+		return false;
+	}
+	PQconninfoFree(opts);
+	return true;
+}
+
 int
 store_conninfo_check(const char *conninfo, char *why, size_t len)
 {

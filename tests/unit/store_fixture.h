@@ -34,8 +34,13 @@
 #define FX_SQL_AGG "string_agg"
 #define FX_SQL_OCTETS(col) "octet_length(" col ")"
 #define FX_SQL_ZERO_HASH "decode(repeat('00', 32), 'hex')"
+#define FX_SQL_ZERO_SIG "decode(repeat('00', 64), 'hex')"
 #define FX_SQL_SET_HEAD_SEQ(n) "UPDATE head SET seq = " n
 #define FX_SQL_PAYLOAD_KEPT "payload IS NOT NULL"
+#define FX_SQL_HEX(col) "encode(" col ", 'hex')"
+#define FX_SQL_BYTES_OPEN "decode('"    /* hex digits between, as bytes */
+#define FX_SQL_BYTES_CLOSE "', 'hex')"
+#define FX_SQL_HEX64(col) "lpad(to_hex(" col "), 64, '0')"
 #else
 #define FX_BACKEND "sqlite"
 #define FX_SQL_SIZE "SELECT page_count * page_size FROM pragma_page_count, " \
@@ -43,12 +48,17 @@
 #define FX_SQL_AGG "group_concat"
 #define FX_SQL_OCTETS(col) "length(CAST(" col " AS BLOB))"
 #define FX_SQL_ZERO_HASH "zeroblob(32)"
+#define FX_SQL_ZERO_SIG "zeroblob(64)"
 #define FX_SQL_SET_HEAD_SEQ(n) "UPDATE meta SET value = " n " WHERE key = " \
 	"'audit_head_seq'"
 /* a message's content is still stored (apart from its row since schema
  * version 3) */
 #define FX_SQL_PAYLOAD_KEPT "(payload IS NOT NULL OR EXISTS (SELECT 1 " \
 	"FROM payloads p WHERE p.seq = messages.seq))"
+#define FX_SQL_HEX(col) "lower(hex(" col "))"
+#define FX_SQL_BYTES_OPEN "X'"
+#define FX_SQL_BYTES_CLOSE "'"
+#define FX_SQL_HEX64(col) "printf('%064x', " col ")"
 #endif
 
 /* A valid personnummer (Luhn) used as the child in every test message. */
@@ -177,6 +187,17 @@ fx_init(struct fx *f)
 static inline void
 fx_fini(struct fx *f)
 {
+#ifdef FX_POSTGRESQL
+	/* SQLite given the conninfo as a path makes an empty file of that
+	 * name in the working directory: that part of the test never reached
+	 * PostgreSQL */
+	bool stray = access(f->path, F_OK) == 0;
+
+	if (stray)
+		unlink(f->path);
+	cr_expect_not(stray, "a file named after the conninfo was made in the "
+	    "working directory: the conninfo was opened as a SQLite file");
+#endif
 	store_free(&f->st);
 	fx_location_drop(f);
 	nftw(f->dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
@@ -250,6 +271,47 @@ fx_sql_int(const struct fx *f, const char *sql)
 	sqlite3_close(db);
 	return v;
 #endif
+}
+
+/* The bytes of the first value of sql on the store, which selects it as
+ * FX_SQL_HEX(column); exactly len of them. */
+static inline void
+fx_sql_bytes(const struct fx *f, const char *sql, uint8_t *out, size_t len)
+{
+	char hex[256] = "";
+#ifdef FX_POSTGRESQL
+	cr_assert_eq(pgserver_sql_text(f->path, sql, hex, sizeof(hex)), 0,
+	    "%s", sql);
+#else
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+
+	cr_assert_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		snprintf(hex, sizeof(hex), "%s", sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+#endif
+	cr_assert_eq(strlen(hex), 2 * len, "%s: \"%s\"", sql, hex);
+	for (size_t i = 0; i < len; i++)
+		cr_assert_eq(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* Bytes as an SQL literal of the store's blob type, into buf. */
+static inline const char *
+fx_sql_bytes_literal(char *buf, size_t size, const uint8_t *b, size_t len)
+{
+	size_t n = strlen(FX_SQL_BYTES_OPEN);
+
+	cr_assert_lt(n + 2 * len + strlen(FX_SQL_BYTES_CLOSE), size);
+	memcpy(buf, FX_SQL_BYTES_OPEN, n);
+	for (size_t i = 0; i < len; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%02x", b[i]);
+	snprintf(buf + n, size - n, "%s", FX_SQL_BYTES_CLOSE);
+	return buf;
 }
 
 /* Run statements on the store (tampering, checks). */

@@ -463,7 +463,6 @@ Test(audit_sign, ring_with_only_one_key_names_the_other_fingerprint)
 	fx_fini(&f);
 }
 
-#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 /* A checkpoint made with a key of someone else's is named by its
  * fingerprint even though the rows it covers are right. */
 Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
@@ -474,31 +473,20 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	struct nara_err err = { 0 };
 	struct audit_checkpoint c = { .kind = "head", .seq = 10,
 	    .time_ms = (FX_NOW + 50) * 1000 };
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
-	char want[200];
+	char want[200], hash[96], sig[160], sql[640];
 
 	rotated_store(&f, &a, &b);
 	keys_make_named(&f, &intruder, "intruder");
-	cr_assert_eq(sqlite3_open(f.path, &db), SQLITE_OK);
-	cr_assert_eq(sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = "
-	    "10", -1, &s, NULL), SQLITE_OK);
-	cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-	memcpy(c.hash, sqlite3_column_blob(s, 0), AUDIT_HASH_LEN);
-	sqlite3_finalize(s);
+	fx_sql_bytes(&f, "SELECT " FX_SQL_HEX("hash") " FROM audit WHERE seq = "
+	    "10", c.hash, AUDIT_HASH_LEN);
 	cr_assert_eq(audit_checkpoint_sign(intruder.sign, &c, &err), 0);
-	cr_assert_eq(sqlite3_prepare_v2(db, "INSERT INTO checkpoints(kind, seq, "
-	    "hash, time, signature, key_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5, "
-	    "?6)", -1, &s, NULL), SQLITE_OK);
-	sqlite3_bind_text(s, 1, c.kind, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, c.seq);
-	sqlite3_bind_blob(s, 3, c.hash, AUDIT_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, c.time_ms);
-	sqlite3_bind_blob(s, 5, c.sig, AUDIT_SIG_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, c.fingerprint, -1, SQLITE_STATIC);
-	cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	snprintf(sql, sizeof(sql), "INSERT INTO checkpoints(kind, seq, hash, "
+	    "time, signature, key_fingerprint) VALUES ('%s', %lld, %s, %lld, "
+	    "%s, '%s')", c.kind, (long long)c.seq, fx_sql_bytes_literal(hash,
+	    sizeof(hash), c.hash, AUDIT_HASH_LEN), (long long)c.time_ms,
+	    fx_sql_bytes_literal(sig, sizeof(sig), c.sig, AUDIT_SIG_LEN),
+	    c.fingerprint);
+	fx_sql_exec(&f, sql);
 	cr_assert_eq(verify_ring(&f, (const struct audit_key *const[]){
 	    a.check, b.check }, 2, &rep, &err), -1);
 	cr_expect_eq(rep.bad_seq, 10);
@@ -509,7 +497,6 @@ Test(audit_sign, ring_refuses_a_checkpoint_by_an_unknown_key)
 	keys_free(&b);
 	fx_fini(&f);
 }
-#endif
 
 Test(audit_sign, ring_still_fails_on_a_bad_signature)
 {
@@ -578,7 +565,6 @@ Test(audit_sign, ring_checks_the_retention_cut_by_its_key)
 	fx_fini(&f);
 }
 
-#ifndef FX_POSTGRESQL   /* SQLite's own tables and functions */
 /* Without keys the signers are still listed (unchecked); past
  * AUDIT_RING_MAX distinct keys the rest is only counted. */
 Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
@@ -592,7 +578,8 @@ Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
 	fx_sql_exec(&f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
 	    "FROM n WHERE i < 20) INSERT INTO checkpoints(kind, seq, hash, time, "
 	    "signature, key_fingerprint) SELECT 'head', 10, (SELECT hash FROM "
-	    "audit WHERE seq = 10), 0, zeroblob(64), printf('%064x', i) FROM n");
+	    "audit WHERE seq = 10), 0, " FX_SQL_ZERO_SIG ", " FX_SQL_HEX64("i")
+	    " FROM n");
 	cr_assert_eq(verify_ring(&f, NULL, 0, &rep, &err), 0, "%s", err.text);
 	cr_expect_not(rep.signatures_checked);
 	cr_expect_eq(rep.checkpoints, 22);
@@ -604,7 +591,6 @@ Test(audit_sign, ring_without_keys_lists_and_caps_the_signers)
 	keys_free(&b);
 	fx_fini(&f);
 }
-#endif
 
 Test(audit_sign, ring_larger_than_the_maximum_is_refused)
 {

@@ -3,7 +3,8 @@
  * store is created only where no file exists, an empty or foreign file is
  * refused, the head file beside the store is written at a clean close and
  * a store behind it is refused; store_check (narad -n) agrees and writes
- * nothing; store_open picks the backend by name.
+ * nothing; store_open picks the backend by name and gives the SQLite
+ * backend no conninfo.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -195,5 +196,42 @@ Test(guard, backend_is_picked_by_name)
 	cr_expect(strstr(err.text, "unknown store backend \"oracle\"") != NULL,
 	    "%s", err.text);
 	cr_expect_neq(access(other, F_OK), 0, "no file for an unknown backend");
+	fx_fini(&f);
+}
+
+/* A conninfo given to the SQLite backend (backend unset or "sqlite") is
+ * refused before any file is made: SQLite would create an empty file named
+ * after it in the working directory. narad -n says the same. */
+Test(guard, conninfo_is_not_a_sqlite_path)
+{
+	const char *conninfo[] = { "host=127.0.0.1 port=5432 user=nara "
+	    "dbname=nara", "postgresql://nara@127.0.0.1/nara", "dbname=nara" };
+	const char *backend[] = { NULL, "sqlite" };
+	struct store_options opt = { .sync_full = true };
+	struct nara_err err = { 0 };
+	struct fx f;
+	bool absent = true;
+
+	fx_init(&f);
+	cr_assert_eq(chdir(f.dir), 0);
+	for (size_t i = 0; i < sizeof(conninfo) / sizeof(conninfo[0]); i++)
+		for (size_t j = 0; j < 2; j++) {
+			opt.backend = backend[j];
+			cr_expect_null(store_open(conninfo[i], &opt, &err), "%s",
+			    conninfo[i]);
+			cr_expect_eq(err.code, NR_STORE_FAILED);
+			cr_expect_str_eq(err.text, "the store path is a PostgreSQL "
+			    "conninfo, not a SQLite file (backend = postgresql)");
+			cr_expect_eq(store_check_backend(backend[j], conninfo[i],
+			    &absent, &err), -1, "%s", conninfo[i]);
+			cr_expect_not(absent);
+			cr_expect_neq(access(conninfo[i], F_OK), 0, "%s made",
+			    conninfo[i]);
+		}
+	/* a file name with = or : in it is still a file name */
+	opt.backend = NULL;
+	store_free(&f.st);
+	cr_assert_not_null(f.st = store_open("a=b:c.db", &opt, &err), "%s",
+	    err.text);
 	fx_fini(&f);
 }

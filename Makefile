@@ -42,9 +42,9 @@ LDLIBS_ALL = $(SAN) $(PKG_LIBS) -lpthread -lm $(LDFLAGS)
 PROTO_C := $(B)/proto/nara.pb-c.c
 PROTO_H := $(B)/proto/nara.pb-c.h
 LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
-	config.c config_lookup.c conftab.c conftab_parse.c daemon.c errors.c \
-	evzmq.c log.c opscheck.c pbjson.c pnr.c relay.c rfc3339.c store.c \
-	store_common.c \
+	config.c config_check.c config_lookup.c conftab.c conftab_parse.c \
+	daemon.c errors.c evzmq.c log.c opscheck.c pbjson.c pnr.c relay.c \
+	rfc3339.c store.c store_common.c \
 	store_pg.c store_pg_audit.c store_pg_ckpt.c store_pg_msg.c store_pg_ops.c \
 	store_pg_import.c store_pg_lease.c store_pg_pipe.c store_pg_report.c \
 	store_pg_schema.c store_pg_lanes.c store_pg_batch.c store_pg_cache.c \

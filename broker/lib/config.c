@@ -1,7 +1,8 @@
 /*
  * config.c — nara.conf: the key tables of [broker], [tls], [node ID] and
  * [rule NAME], the checks across keys and sections, loading and freeing.
- * The lookups the broker makes per message (route, node, policy) and the
+ * The checks of single values the tables point at are in config_check.c;
+ * the lookups the broker makes per message (route, node, policy) and the
  * route table they search are in config_lookup.c.
  *
  * The generic work (reading lines, types, defaults, messages) is done by
@@ -43,126 +44,6 @@ _Static_assert(CONFIG_STORE_SQLITE == 0 && CONFIG_STORE_POSTGRESQL == 1,
     "store backend choices");
 _Static_assert(CONFIG_ID_SAN_URI == 0 && CONFIG_ID_CN == 1 &&
     CONFIG_ID_SERIAL == 2, "identity choices");
-
-/* ---------------------------------------------------------------- checks */
-
-static int
-check_address(const char *item, char *why, size_t len)
-{
-	struct nara_err err = { 0 };
-
-	if (validate_address(item, &err, NULL) >= 0)
-		return 0;
-	snprintf(why, len, "bad address \"%s\": %s", item, err.text);
-	return -1;
-}
-
-/* Patterns are fnmatch(3) globs over address characters only, so a
- * bracket expression or a stray space cannot widen a rule unnoticed. */
-static int
-check_pattern(const char *item, char *why, size_t len)
-{
-	for (const char *c = item; *c != '\0'; c++) {
-		bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-		    (*c >= '0' && *c <= '9') || strchr(":-*?", *c) != NULL;
-
-		if (!ok) {
-			snprintf(why, len, "bad pattern \"%s\": only letters, "
-			    "digits, ':', '-', '*' and '?' are allowed", item);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* An instance name goes into the lease row and the database session's
- * application name ("narad:NAME"): letters, digits, '-', '_', '.'. */
-static int
-check_instance(const char *item, char *why, size_t len)
-{
-	size_t n = strlen(item);
-
-	if (n == 0 || n > 48 || strspn(item, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") != n) {
-		snprintf(why, len, "bad instance name \"%s\": 1-48 letters, "
-		    "digits, '-', '_' or '.'", item);
-		return -1;
-	}
-	return 0;
-}
-
-static bool
-id_ok(const char *s)
-{
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-");
-
-	return n >= 1 && n <= NODE_ID_MAX && s[n] == '\0';
-}
-
-static uint32_t
-all_types(void)
-{
-	uint32_t all = 0;
-
-	for (int t = 1; t < 32; t++)
-		if (strcmp(message_type_name((Nara__MessageType)t), "unknown") != 0)
-			all |= 1u << t;
-	return all;
-}
-
-static void
-types_expected(char *buf, size_t len)
-{
-	uint32_t all = all_types();
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int t = 1; t < 32 && o < len; t++)
-		if (all & (1u << t))
-			o += (size_t)snprintf(buf + o, len - o, "%s%s",
-			    o == 0 ? "" : ", ", message_type_name((Nara__MessageType)t));
-	if (o < len)
-		snprintf(buf + o, len - o, " or *");
-}
-
-/* types = referral, sip_invitation | * : a bit per message type. */
-static int
-parse_types(void *field, const char *value, bool append, char *why, size_t len)
-{
-	uint32_t *mask = field, add = 0;
-	char item[64], expected[200];
-
-	for (const char *p = value; *p != '\0';) {
-		size_t n = strcspn(p, ","), b = 0, e = n;
-		Nara__MessageType t;
-
-		while (b < e && (p[b] == ' ' || p[b] == '\t'))
-			b++;
-		while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t'))
-			e--;
-		snprintf(item, sizeof(item), "%.*s", (int)(e - b), p + b);
-		if (e == b && p[n] != '\0') {
-			snprintf(why, len, "empty item in list");
-			return -1;
-		}
-		if (strcmp(item, "*") == 0) {
-			add |= all_types();
-		} else if (e > b && message_type_parse(item, &t) == 0) {
-			add |= 1u << t;
-		} else if (e > b) {
-			types_expected(expected, sizeof(expected));
-			snprintf(why, len, "unknown message type \"%s\" (expected %s)",
-			    item, expected);
-			return -1;
-		}
-		p += n + (p[n] != '\0');
-	}
-	if (!append)
-		*mask = 0;
-	*mask |= add;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- tables */
 
@@ -263,7 +144,7 @@ static const struct config_key broker_keys[] = {
 
 static const struct config_key ha_keys[] = {
 	{ "instance", CT_STRING, FIELD(config_ha, instance), .def = "",
-	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_instance,
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = config_check_instance,
 	  .help = "this narad's name in the store's lease, unique among the "
 	  "narads sharing the store (e.g. the host name)" },
 	{ "lease", CT_DURATION, FIELD(config_ha, lease), .def = "3", .min = 1,
@@ -326,7 +207,7 @@ static const struct config_key node_keys[] = {
 	  .choices = "municipality|region", .flags = CONFTAB_ENUM_TEXT,
 	  .help = "which side of the border the node is on" },
 	{ "addresses", CT_LIST, LIST(config_node, addresses, n_addresses),
-	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_address,
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = config_check_address,
 	  .help = "addresses the node serves (each served by one node only)" },
 	{ "identity", CT_STRING, FIELD(config_node, identity), .def = "",
 	  .help = "certificate identity, \"\" = the node id" },
@@ -334,13 +215,13 @@ static const struct config_key node_keys[] = {
 
 static const struct config_key rule_keys[] = {
 	{ "senders", CT_LIST, LIST(config_rule, senders, n_senders),
-	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_pattern,
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = config_check_pattern,
 	  .help = "sender address patterns (fnmatch: * and ?)" },
 	{ "recipients", CT_LIST, LIST(config_rule, recipients, n_recipients),
-	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = check_pattern,
+	  .flags = CONFTAB_REQUIRED | CONFTAB_NONEMPTY, .check = config_check_pattern,
 	  .help = "recipient address patterns" },
 	{ "types", CT_CUSTOM, FIELD(config_rule, types), .def = "*",
-	  .custom = parse_types, .help = "message types, * = all" },
+	  .custom = config_parse_types, .help = "message types, * = all" },
 	{ "effect", CT_ENUM, FIELD(config_rule, deny), .def = "allow",
 	  .choices = "allow|deny", .help = "deny rules override allow rules" },
 	{ "valid_from", CT_DATE, FIELD(config_rule, valid_from), .def = "",
@@ -470,7 +351,7 @@ open_node(struct conftab_parser *p, const char *arg)
 	struct config *cfg = ld->cfg;
 	struct config_node *node;
 
-	if (!id_ok(arg)) {
+	if (!config_id_ok(arg)) {
 		conftab_error(p, p->line, NULL, "bad node id \"%s\": 1-%d letters, "
 		    "digits, '.', '_' or '-'", arg, NODE_ID_MAX);
 		return NULL;
@@ -517,7 +398,7 @@ open_rule(struct conftab_parser *p, const char *arg)
 	struct config *cfg = ld->cfg;
 	struct config_rule *rule;
 
-	if (!id_ok(arg)) {
+	if (!config_id_ok(arg)) {
 		conftab_error(p, p->line, NULL, "bad rule name \"%s\": 1-%d letters, "
 		    "digits, '.', '_' or '-'", arg, NODE_ID_MAX);
 		return NULL;

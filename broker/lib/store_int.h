@@ -107,7 +107,7 @@ struct store_be {
 	int apart_job, apart_rc;
 	int apart_fd;                 /* eventfd, readable when a commit ended */
 
-	/* checkpoint thread with its own connection */
+	/* checkpoint thread with its own connection (store_sqlite_wal.c) */
 	sqlite3 *ckpt_db;
 	pthread_t ckpt_thread;
 	bool ckpt_running;
@@ -149,7 +149,7 @@ struct store_be {
 	pthread_t check_thread;
 	struct nara_err check_err;    /* set by the thread before CHECK_FAILED */
 
-	/* purged content leaves the WAL (see ckpt_main) */
+	/* purged content leaves the WAL (see ckpt_wipe, store_sqlite_wal.c) */
 	bool batch_purged;            /* this batch deleted clinical content */
 	atomic_llong purge_first;     /* monotonic s of the oldest purge still
 	                               * in the WAL, 0 = none */
@@ -192,6 +192,21 @@ int store_audit_append(struct store_be *st, struct audit_row *r,
 
 /* CLOCK_MONOTONIC in whole seconds (purge times for the WAL wipe). */
 int64_t store_mono_seconds(void);
+
+/* How long a connection of narad's waits for another's lock. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* The WAL (store_sqlite_wal.c). The hook is the writer's sqlite3_wal_hook:
+ * it reports the WAL's size to the checkpoint thread and wakes it. start
+ * opens the thread's connection and starts it (read-write stores only);
+ * stop joins it and closes that connection (also after a failed start).
+ * rewind, before a batch, copies what the thread has not yet copied of a
+ * long WAL so that the batch writes it from its start again. */
+int store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name,
+    int frames);
+int store_sqlite_wal_start(struct store_be *st, struct nara_err *err);
+void store_sqlite_wal_stop(struct store_be *st);
+void store_sqlite_wal_rewind(struct store_be *st);
 
 /* The schema version this program writes (store_sqlite_schema.c). */
 #define STORE_SCHEMA_VERSION 3

@@ -1,0 +1,48 @@
+/*
+ * control_int.h — the state of one control socket, shared by control.c
+ * (the socket: requests in, replies out) and control_cmd.c (the commands
+ * that answer them); nothing outside control*.c includes it (control.h is
+ * the interface).
+ */
+#ifndef NARA_CONTROL_INT_H
+#define NARA_CONTROL_INT_H
+
+#include <stdbool.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "control.h"
+#include "evzmq.h"
+#include "log.h"
+#include "status.h"
+
+/* One bound control socket (narad has one, or two with control_readonly). */
+struct control {
+	struct ops_view view;
+	struct control_hooks hooks;
+	bool read_only;
+	bool bound;                 /* the socket file is ours to remove */
+	char *endpoint;
+	void *zctx;
+	/* A ROUTER, not a REP: a REP socket cannot be told to refuse a reply
+	 * its peer's queue has no room for (libzmq aborts), a ROUTER can. */
+	void *router;
+	struct evzmq *watch;
+	/* After a full batch the watch is held and this zero timer releases
+	 * it: evzmq's own re-arm would run the next batch in the same turn of
+	 * the loop, before libevent polls the other descriptors again. */
+	struct event *resume;
+	/* Who sent the request being handled: "user (uid N, pid P)" from the
+	 * kernel's SO_PEERCRED, as libzmq reports it for an ipc peer. */
+	char operator[128];
+	/* What the command being handled adds to its refusal ("problems" of
+	 * a refused reload); control_handle puts it in the reply. */
+	json_t *refusal_detail;
+	/* Replies dropped (peer not reading, or gone) and malformed requests
+	 * are logged, a few lines per period: the peer decides how many. */
+	struct log_ratelimit drop_log;
+	unsigned long dropped;
+};
+
+#endif

@@ -67,7 +67,7 @@ ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	webhook.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
 	fold.c html.c migrate.c open.c output.c report.c review.c)
-NARACTL_MODS := broker/tools/naractl/check.c broker/tools/naractl/ops.c
+NARACTL_MODS := $(addprefix broker/tools/naractl/,check.c ops.c transport.c)
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a
 LIBNARA_AUDIT := $(B)/libnara-audit.a

@@ -1,7 +1,7 @@
 /*
  * naractl.h — what the parts of naractl share: the options, the exit codes,
- * the transport to narad's control socket (main.c) and the formatting
- * helpers that both the tables and the Nagios check line use.
+ * the transport to narad's control socket (transport.c) and the formatting
+ * helpers (main.c) that both the tables and the Nagios check line use.
  */
 #ifndef NARACTL_H
 #define NARACTL_H

@@ -68,16 +68,19 @@ ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
 	fold.c html.c migrate.c open.c output.c report.c review.c)
 NARACTL_MODS := $(addprefix broker/tools/naractl/,check.c ops.c transport.c)
+NARA_PKI_MODS := $(addprefix broker/tools/nara-pki/,cert.c files.c)
 LIBNARAD := $(B)/libnarad.a
 LIBADAPTER := $(B)/libadapter.a
 LIBNARA_AUDIT := $(B)/libnara-audit.a
 LIBNARACTL := $(B)/libnaractl.a
+LIBNARA_PKI := $(B)/libnara-pki.a
 # The internal archives, in link order for the tests.
-INTERNAL_LIBS := $(LIBNARAD) $(LIBADAPTER) $(LIBNARA_AUDIT) $(LIBNARACTL)
+INTERNAL_LIBS := $(LIBNARAD) $(LIBADAPTER) $(LIBNARA_AUDIT) $(LIBNARACTL) \
+	$(LIBNARA_PKI)
 
-TOOLS := nara-msg nara-pki
-BINS := $(TOOLS:%=$(BIN)/%) $(BIN)/nara-audit $(BIN)/naractl $(BIN)/narad \
-	$(BIN)/nara-adapter
+TOOLS := nara-msg
+BINS := $(TOOLS:%=$(BIN)/%) $(BIN)/nara-audit $(BIN)/naractl $(BIN)/nara-pki \
+	$(BIN)/narad $(BIN)/nara-adapter
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -87,7 +90,8 @@ ITEST_HELPERS := $(wildcard tests/integration/*.h)
 # Tests, benchmarks and fuzz harnesses see every binary's own headers and
 # the integration helpers; production code sees broker/lib/ only.
 $(B)/tests/%.o: EXTRA_INC := -Ibroker/narad -Iadapters \
-	-Ibroker/tools/nara-audit -Ibroker/tools/naractl -Itests/integration
+	-Ibroker/tools/nara-audit -Ibroker/tools/naractl -Ibroker/tools/nara-pki \
+	-Itests/integration
 
 .PHONY: all check unit integration sanitize clean install deps config bench fuzz demo demo-ha
 all: $(BINS)
@@ -147,6 +151,10 @@ $(LIBNARACTL): $(NARACTL_MODS:%.c=$(B)/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
+$(LIBNARA_PKI): $(NARA_PKI_MODS:%.c=$(B)/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(BIN)/narad: $(B)/broker/narad/main.o $(LIBNARAD) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
@@ -160,6 +168,10 @@ $(BIN)/nara-audit: $(B)/broker/tools/nara-audit/main.o $(LIBNARA_AUDIT) $(LIBNAR
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BIN)/naractl: $(B)/broker/tools/naractl/main.o $(LIBNARACTL) $(LIBNARA)
+	@mkdir -p $(BIN)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BIN)/nara-pki: $(B)/broker/tools/nara-pki/main.o $(LIBNARA_PKI) $(LIBNARA)
 	@mkdir -p $(BIN)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

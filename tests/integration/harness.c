@@ -292,6 +292,23 @@ sql_reached(void *arg)
 	return harness_sql_long(w->h, w->sql) >= w->want;
 }
 
+static bool
+sql_down_to(void *arg)
+{
+	struct sql_wait *w = arg;
+
+	return harness_sql_long(w->h, w->sql) <= w->want;
+}
+
+bool
+harness_wait_sql_at_most(const struct harness *h, const char *sql, long most,
+    int timeout_ms)
+{
+	struct sql_wait w = { h, sql, most };
+
+	return harness_wait(sql_down_to, &w, timeout_ms);
+}
+
 bool
 harness_wait_sql(const struct harness *h, const char *sql, long want,
     int timeout_ms)

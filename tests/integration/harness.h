@@ -69,6 +69,9 @@ bool harness_wait_log(const struct harness *h, const char *needle, int n,
 /* Wait until the first value of sql on the store is at least want. */
 bool harness_wait_sql(const struct harness *h, const char *sql, long want,
     int timeout_ms);
+/* Wait until it is at most most (a count going down, e.g. to 0). */
+bool harness_wait_sql_at_most(const struct harness *h, const char *sql,
+    long most, int timeout_ms);
 
 struct tclient {
 	void *ctx;

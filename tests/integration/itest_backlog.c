@@ -89,8 +89,8 @@ Test(backlog, hundred_thousand_for_offline_node)
 		tclient_ack(&bup, ids[i], false);
 		frame_free(&d);
 	}
-	cr_expect(harness_wait_sql(&h, "select count(*) from messages where "
-	    "state=0", 0, 10000), "acked messages still queued");
+	cr_expect(harness_wait_sql_at_most(&h, "select count(*) from messages "
+	    "where state=0", 0, 30000), "acked messages still queued");
 	/* every content deleted: none in the rows, none apart (payloads) */
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from messages where "
 	    "payload is not null"), 0);

@@ -25,6 +25,12 @@
 /* libzmq limits routing ids to 255 bytes. */
 #define ZMTP_IDENTITY_MAX 255
 #define ZMTP_SOCKET_TYPE_MAX 15
+/* narad's ROUTER heartbeat (ZMQ_HEARTBEAT_IVL, ZMQ_HEARTBEAT_TIMEOUT): a
+ * PING every 5 s, and a peer that sends nothing for 15 s after one is
+ * dropped. The TLS front uses the timeout to say why a node's connection
+ * was closed by the broker. */
+#define ZMTP_HEARTBEAT_IVL_MS 5000
+#define ZMTP_HEARTBEAT_TIMEOUT_MS 15000
 
 enum zmtp_status {
 	ZMTP_NEED_MORE,   /* everything so far is plausible; read more */

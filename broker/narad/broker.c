@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "zmtp.h"
 #include "validate.h"
 #include "zap.h"
 
@@ -590,7 +591,8 @@ static int
 router_open(struct broker *b)
 {
 	const struct config_broker *cb = &b->cfg->broker;
-	int one = 1, linger = 0, hb_ivl = 5000, hb_ttl = 15000;
+	int one = 1, linger = 0, hb_ivl = ZMTP_HEARTBEAT_IVL_MS,
+	    hb_ttl = ZMTP_HEARTBEAT_TIMEOUT_MS;
 	int rcvhwm = ROUTER_RCV_BACKLOG;
 	int64_t max_msg = (int64_t)cb->max_message_bytes + 4096;
 

@@ -61,7 +61,10 @@ void broker_audit_coded(struct broker *b, const char *event, const char *node,
  * session only while it is the node's newest: a late end of an old
  * connection never touches the session of a newer one. */
 void broker_node_up(struct broker *b, const char *node, uint64_t gen);
-void broker_node_down(struct broker *b, const char *node, uint64_t gen);
+/* reason (borrowed, NULL = none known) says why the connection ended; it
+ * becomes the detail of the node_disconnected row when the session ends. */
+void broker_node_down(struct broker *b, const char *node, uint64_t gen,
+    const char *reason);
 /* Who closes a node's connection when narad gives up on it (it does not
  * read what is sent to it, NR006): the TLS front. Without one the session
  * ends but the ROUTER keeps the peer; its send queue stays bounded. */

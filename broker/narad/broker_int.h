@@ -40,7 +40,7 @@ struct post_row {
 	int64_t when;               /* epoch seconds */
 	char node[NODE_ID_MAX + 1];
 	char code[8];               /* catalogue code, "" = none */
-	char detail[80];
+	char detail[SESSION_REASON_MAX];
 };
 
 struct broker {

@@ -64,9 +64,12 @@ struct front_hooks {
 	/* node: configured node id; gen: the connection's number, counting
 	 * up from 1 and never reused. connected: its READY was forwarded to
 	 * the ROUTER; disconnected: that connection ended (once, and maybe
-	 * after a newer connection of the node was reported connected). */
+	 * after a newer connection of the node was reported connected), and
+	 * why, in a few words for the audit log ("the node closed the
+	 * connection", "closed by the broker: ..."). */
 	void (*connected)(void *arg, const char *node, uint64_t gen);
-	void (*disconnected)(void *arg, const char *node, uint64_t gen);
+	void (*disconnected)(void *arg, const char *node, uint64_t gen,
+	    const char *reason);
 	void *arg;
 };
 

@@ -83,7 +83,8 @@ conn_unlist(struct relay *r)
 
 	leave_handshakes(c);
 	if (c->relaying && f->hooks.disconnected != NULL)
-		f->hooks.disconnected(f->hooks.arg, c->node, c->gen);
+		f->hooks.disconnected(f->hooks.arg, c->node, c->gen,
+		    c->end_reason[0] ? c->end_reason : NULL);
 	c->relaying = false;
 	if (c->waits_for != NULL)
 		c->waits_for->successor = NULL;
@@ -160,6 +161,31 @@ conn_drop(struct conn *c)
 
 /* ---------------------------------------------------------------- reports */
 
+/* Why c's relay ends, for the node_disconnected audit row; the first
+ * reason given wins (what follows is a consequence). */
+static void __attribute__((format(printf, 2, 3)))
+conn_end_reason(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->relaying || c->end_reason[0] != '\0')
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->end_reason, sizeof(c->end_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* Milliseconds from libevent's cached time: no system call per read. */
+static int64_t
+cached_ms(struct front *f)
+{
+	struct timeval tv;
+
+	if (event_base_gettimeofday_cached(f->base, &tv) != 0)
+		return 0;
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 /* Something about this connection for the log only, collapsed per peer. */
 static void __attribute__((format(printf, 4, 5)))
 conn_note(struct conn *c, enum log_level level, const char *what,
@@ -192,6 +218,7 @@ conn_refuse(struct conn *c, const char *event, enum nara_code code,
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	conn_end_reason(c, "%s: %s", nara_code_id(code), reason);
 	front_refusal_note(c, &n);
 	conn_close(c, false);
 }
@@ -374,6 +401,7 @@ zmtp_step(struct conn *c)
 static void
 on_tls_read(struct conn *c)
 {
+	c->node_read_ms = cached_ms(c->f);
 	if (c->state == CONN_ZMTP)
 		zmtp_step(c);
 	else if (c->state == CONN_RELAY && c->broker_ready)
@@ -397,6 +425,25 @@ on_relay_read(struct conn *c, struct bufferevent *bev)
 		bufferevent_setwatermark(c->tls, EV_READ, 0, 0);
 		relay_pump(c, c->tls);       /* what the node sent meanwhile */
 	}
+}
+
+/* The ROUTER closed a relaying connection. libzmq drops a peer when its
+ * heartbeat timeout passes without a byte from it, when a frame exceeds
+ * ZMQ_MAXMSGSIZE or the ZMTP is wrong, and when the TTL of the node's own
+ * PINGs passes; the front saw every byte the node sent, which tells the
+ * first apart. */
+static void
+broker_closed_reason(struct conn *c)
+{
+	int64_t idle = cached_ms(c->f) - c->node_read_ms;
+
+	if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS)
+		conn_end_reason(c, "closed by the broker: nothing from the node "
+		    "for %lld s (heartbeat timeout)", (long long)(idle / 1000));
+	else
+		conn_end_reason(c, "closed by the broker (oversize frame, ZMTP "
+		    "error or the node's heartbeat TTL; last byte from the node "
+		    "%lld s before)", (long long)(idle / 1000));
 }
 
 static void
@@ -425,9 +472,11 @@ on_relay_event(struct conn *c, struct bufferevent *bev, short what)
 		    c->f->relay_addr.sun_path, c->peer, (what & BEV_EVENT_EOF) ?
 		    "closed during handshake" :
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	else
+	else {
+		broker_closed_reason(c);
 		conn_note(c, LOG_LVL_INFO, "closed by the broker", "broker "
-		    "closed the connection of %s", c->node);
+		    "closed the connection of %s: %s", c->node, c->end_reason);
+	}
 	conn_close(c, true);
 }
 
@@ -483,6 +532,8 @@ take_over(struct conn *c)
 		conn_note(holder, LOG_LVL_INFO, "taken over", "node %s: the "
 		    "connection from %s takes over from %s", c->node, c->peer,
 		    holder->peer);
+		conn_end_reason(holder, "a new connection of the node from %s "
+		    "took over", c->peer);
 		close_node_side(holder);
 		conn_close(holder, true);
 	} else if (holder->state == CONN_CLOSING) {
@@ -546,6 +597,7 @@ static void
 on_tls_event(struct conn *c, short what)
 {
 	char reason[256];
+	unsigned long e;
 	bool only_eof;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -572,13 +624,18 @@ on_tls_event(struct conn *c, short what)
 		break;
 	case CONN_RELAY:
 		/* EOF without close_notify is no error (libevent 2.1.12) */
-		if ((what & BEV_EVENT_ERROR) && tls_bev_error(c->tls, &only_eof) &&
-		    !only_eof)
+		if ((what & BEV_EVENT_ERROR) && (e = tls_bev_error(c->tls,
+		    &only_eof), !only_eof)) {
+			conn_end_reason(c, "connection error: %s",
+			    ERR_reason_error_string(e) != NULL ?
+			    ERR_reason_error_string(e) : "TLS error");
 			conn_note(c, LOG_LVL_INFO, "connection error",
-			    "node %s: connection error", c->node);
-		else
+			    "node %s: %s", c->node, c->end_reason);
+		} else {
+			conn_end_reason(c, "the node closed the connection");
 			conn_note(c, LOG_LVL_INFO, "disconnected",
 			    "node %s disconnected", c->node);
+		}
 		conn_close(c, true);
 		break;
 	case CONN_CLOSING:

@@ -87,6 +87,10 @@ struct conn {
 	uint64_t gen;                  /* its number, set when relaying starts */
 	int64_t since;                 /* epoch seconds relaying started */
 	int64_t not_after;             /* certificate notAfter, 0 = unknown */
+	int64_t node_read_ms;          /* last read from the node (libevent's
+	                                * cached time, ms) */
+	char end_reason[160];          /* why the relay ended, for the
+	                                * disconnected hook; "" = not known */
 };
 
 struct front_report;

@@ -229,6 +229,14 @@ broker_flush(struct broker *b)
 
 /* ---------------------------------------------------------------- front */
 
+/* What the node_disconnected row says of a closed connection: the front's
+ * reason, or "connection closed" when it gave none. */
+static const char *
+down_reason(const struct session *s)
+{
+	return s->down_reason[0] ? s->down_reason : "connection closed";
+}
+
 void
 broker_node_up(struct broker *b, const char *node, uint64_t gen)
 {
@@ -237,15 +245,17 @@ broker_node_up(struct broker *b, const char *node, uint64_t gen)
 	if (s == NULL)
 		return;
 	if (s->connected)
-		broker_session_end(b, s, NR_OK, s->down_ms ? "connection closed" :
+		broker_session_end(b, s, NR_OK, s->down_ms ? down_reason(s) :
 		    "a new connection replaced it", s->down_ms ? s->down_ms :
 		    broker_now_ms());
 	s->gen = gen;
 	s->down_ms = 0;
+	s->down_reason[0] = '\0';
 }
 
 void
-broker_node_down(struct broker *b, const char *node, uint64_t gen)
+broker_node_down(struct broker *b, const char *node, uint64_t gen,
+    const char *reason)
 {
 	struct session *s = session_find(&b->sessions, node);
 	struct timeval tv = { 0, SESSION_DRAIN_MS * 1000 };
@@ -260,6 +270,8 @@ broker_node_down(struct broker *b, const char *node, uint64_t gen)
 	}
 	if (s->down_ms == 0)
 		s->down_ms = broker_now_ms();
+	snprintf(s->down_reason, sizeof(s->down_reason), "%s",
+	    reason != NULL ? reason : "");
 	if (s->connected && !evtimer_pending(b->drain_ev, NULL))
 		evtimer_add(b->drain_ev, &tv);
 }
@@ -278,7 +290,7 @@ on_drain(evutil_socket_t fd, short what, void *arg)
 		if (!s->connected || s->down_ms == 0)
 			continue;
 		if (now - s->down_ms >= SESSION_DRAIN_MS)
-			broker_session_end(b, s, NR_OK, "connection closed",
+			broker_session_end(b, s, NR_OK, down_reason(s),
 			    s->down_ms);
 		else
 			more = true;

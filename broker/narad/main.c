@@ -318,9 +318,9 @@ on_node_up(void *arg, const char *node, uint64_t gen)
 }
 
 static void
-on_node_down(void *arg, const char *node, uint64_t gen)
+on_node_down(void *arg, const char *node, uint64_t gen, const char *reason)
 {
-	broker_node_down(((struct narad *)arg)->broker, node, gen);
+	broker_node_down(((struct narad *)arg)->broker, node, gen, reason);
 }
 
 static void

@@ -20,6 +20,8 @@
 
 #define NODE_ID_MAX 64
 #define MESSAGE_ID_MAX 40
+/* Why a connection ended, as the node_disconnected row says it. */
+#define SESSION_REASON_MAX 160
 
 struct inflight {
 	char message_id[MESSAGE_ID_MAX];
@@ -50,6 +52,7 @@ struct session {
 	                            * newest connection; 0 = none known */
 	int64_t down_ms;           /* when that connection ended (epoch ms);
 	                            * the session ends after a short drain */
+	char down_reason[SESSION_REASON_MAX]; /* why it ended, "" = unknown */
 	uint64_t dropped_gen;      /* connection narad closed itself (NR006) */
 	struct log_ratelimit loglim; /* log lines about this peer */
 	char software[64];         /* from its newest hello, "" before */

@@ -24,6 +24,7 @@
 #include "adapter_helpers.h"
 #include "fixture.h"
 #include "harness.h"
+#include "hostile_helpers.h"
 #include "log.h"
 #include "ops_helpers.h"
 #include "pbstr.h"
@@ -223,6 +224,44 @@ Test(lifecycle, gone_node_shows_disconnected_at_once)
 	    1, 5000), 1, "see %s", ops_h.log);
 }
 
+/* A node over TLS that says hello, then sends nothing and answers no PING:
+ * the ROUTER's heartbeat drops it and the audit row says so, not just
+ * "connection closed". */
+Test(lifecycle, silent_node_disconnect_names_heartbeat, .timeout = 90)
+{
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", ops_h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", ops_h.log);
+	/* Silent from here: heartbeat timeout 15 s after a PING (5 s). */
+	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_GBG
+	    "' and detail like 'closed by the broker: nothing from the node "
+	    "for % s (heartbeat timeout)'", 1, 40000), 1,
+	    "no node_disconnected row naming the heartbeat; see %s",
+	    ops_h.log);
+	cr_expect(zconn_closed(z, 5000), "the front kept the connection");
+	cr_expect_eq(count_rows("event='node_disconnected' and node='" T_GBG
+	    "'"), 1);
+	zconn_free(&z);
+}
+
+/* A node that closes its own connection: the row says the node did. */
+Test(lifecycle, node_close_disconnect_says_node_closed)
+{
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", ops_h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", ops_h.log);
+	zconn_free(&z);
+	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_GBG
+	    "' and detail='the node closed the connection'", 1, 5000), 1,
+	    "see %s", ops_h.log);
+	cr_expect_eq(count_rows("event='node_disconnected' and node='" T_GBG
+	    "'"), 1);
+}
+
 Test(lifecycle, delivery_after_reconnect_is_attempt_1_audited_once)
 {
 	struct harness via_b, via_g;
@@ -311,11 +350,12 @@ Test(lifecycle, submit_before_hello_beside_a_live_session_is_nr003)
 	cr_expect_str_eq(f->rejected->message_id, e->message_id);
 	frame_free(&f);
 	/* The front closes the old connection before it relays the new one
-	 * (one relay per node), so the old session ends as closed; without
-	 * the front's order it would end as replaced. Either way it ends. */
+	 * (one relay per node), so the old session ends as taken over;
+	 * without the front's order it would end as replaced. Either way it
+	 * ends, and the row says a new connection ended it. */
 	cr_expect_eq(wait_rows("event='node_disconnected' and node='" T_GBG
-	    "' and detail in ('connection closed', 'a new connection "
-	    "replaced it')", 1, 10000), 1);
+	    "' and (detail like 'a new connection of the node from % took "
+	    "over' or detail = 'a new connection replaced it')", 1, 10000), 1);
 	tclient_close(&b);
 	tclient_close(&a);
 	tls_tunnel_stop(&t2);

@@ -15,6 +15,8 @@
 #   nouniq    message_id not UNIQUE (no index on the random ids)
 #   noaudit   no audit rows
 #   inline    the content in the message's row, as in schema version 2
+#   seqidx    the queue index by seq first (messages(seq, recipient_node)),
+#             so that it is only appended to
 # The statements are set-wise (one per kind and commit) where narad runs
 # one per message; the pages a commit dirties are the same.
 #
@@ -22,8 +24,9 @@
 set -eu
 top=${NARA_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 variant=${1:-full} n=${2:-20000} b=${3:-200}
-case $variant in full|noqueue|nouniq|noaudit|inline) ;; *)
-	echo "wal_pages.sh: VARIANT is full, noqueue, nouniq, noaudit or inline" >&2
+case $variant in full|noqueue|nouniq|noaudit|inline|seqidx) ;; *)
+	echo "wal_pages.sh: VARIANT is full, noqueue, nouniq, noaudit, inline" \
+	    "or seqidx" >&2
 	exit 2;; esac
 case $n$b in *[!0-9]*) echo "wal_pages.sh: N and B are numbers" >&2; exit 2;; esac
 command -v sqlite3 >/dev/null || { echo "wal_pages.sh: needs sqlite3" >&2; exit 2; }
@@ -45,6 +48,7 @@ schema=$(awk '
 ' "$top/broker/lib/store_sqlite_schema.c")
 case $variant in
 noqueue) schema=$(printf '%s' "$schema" | sed 's/CREATE INDEX messages_queue  ON messages(recipient_node, seq) WHERE state = 0;//');;
+seqidx) schema=$(printf '%s' "$schema" | sed 's/messages_queue  ON messages(recipient_node, seq)/messages_queue ON messages(seq, recipient_node)/');;
 nouniq) schema=$(printf '%s' "$schema" | sed 's/message_id TEXT UNIQUE NOT NULL/message_id TEXT NOT NULL/');;
 esac
 audit_on=1

@@ -15,7 +15,8 @@
  * max_message_bytes 413 NR020 (one far over it is dropped unread by the
  * filter in http_front.c and marked with Nara-Front), a chunked body 411
  * NR072, a header block over HTTP_MAX_HEAD 431 NR072, a Content-Length
- * that is not 1*DIGIT (or two that differ) 400 NR072.
+ * that is not 1*DIGIT (or two that differ) or a header line not ended by
+ * CRLF 400 NR072.
  */
 #include "http_int.h"
 
@@ -196,6 +197,10 @@ front_refused(struct http *h, struct evhttp_request *req)
 		    "%llu", v + 4, (unsigned long long)
 		    adapter_cfg(h->a)->max_message_bytes);
 		reply_err(req, 413, &err);
+	} else if (strcmp(v, "400 framing") == 0) {
+		nara_err_set(&err, NR_USAGE, "", "every header line must end in "
+		    "CRLF (no bare LF or CR, no NUL, no folded line)");
+		reply_err(req, 400, &err);
 	} else if (strcmp(v, "400") == 0) {
 		nara_err_set(&err, NR_USAGE, "", "Content-Length must be "
 		    "decimal digits only (no sign, no other characters), once");

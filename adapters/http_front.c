@@ -17,6 +17,13 @@
  *                      finished sending, so it reads the answer);
  *   chunked            "Nara-Front: 411": refused with JSON, Content-Length
  *                      is required (bodies are small JSON documents);
+ *   bad framing        "Nara-Front: 400 framing": a line of the header
+ *                      block that does not end in CRLF (a bare LF or CR),
+ *                      a NUL, or a folded line (starting with a blank);
+ *                      evhttp ends a line at a bare LF where the checks
+ *                      here do not, so a header behind one (a "+5"
+ *                      Content-Length, a Transfer-Encoding) would reach
+ *                      evhttp unchecked; refused and closed as below;
  *   bad length         "Nara-Front: 400": a Content-Length that is not
  *                      1*DIGIT ("+5", "5x", "-0", "") or two that differ;
  *                      refused with JSON and the connection closed, since
@@ -167,6 +174,26 @@ forward_head(struct front *f, const char *head, struct evbuffer *dst)
 	evbuffer_add_printf(dst, "Connection: keep-alive\r\n\r\n");
 }
 
+/* The header block head (hlen bytes, ending in the empty line) is framed
+ * as this front reads it: every line ends in CRLF, no NUL, and no line
+ * after the request line starts with a blank (an obsolete fold). */
+static bool
+head_framed(const char *head, size_t hlen)
+{
+	if (strlen(head) != hlen)
+		return false;           /* a NUL inside */
+	for (size_t i = 0; i < hlen; i++) {
+		if (head[i] == '\n' && (i == 0 || head[i - 1] != '\r'))
+			return false;
+		if (head[i] == '\r' && (i + 1 == hlen || head[i + 1] != '\n'))
+			return false;
+		if (head[i] == '\n' && i + 1 < hlen &&
+		    (head[i + 1] == ' ' || head[i + 1] == '\t'))
+			return false;
+	}
+	return true;
+}
+
 /* A complete header block of hlen bytes is at the start of src: decide. */
 static void
 front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
@@ -175,7 +202,7 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	uint64_t limit = adapter_cfg(f->h->a)->max_message_bytes;
 	char *head = malloc(hlen + 1);
 	const char *te;
-	bool bad_length;
+	bool bad_length, framed;
 
 	if (head == NULL) {
 		f->phase = PASS_ALL;
@@ -187,7 +214,8 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	snprintf(f->request_line, sizeof(f->request_line), "%.*s",
 	    (int)strcspn(head, "\r\n"), head);
 	te = head_value(head, "Transfer-Encoding");
-	if ((bad_length = content_length(head, &f->left) != 0))
+	framed = head_framed(head, hlen);
+	if ((bad_length = content_length(head, &f->left) != 0) || !framed)
 		f->left = 0;
 	if (te != NULL && strncasecmp(te, "identity", 8) != 0)
 		f->left = 0;              /* answered as it is */
@@ -197,6 +225,8 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 		front_refuse_head(f, dst, "411");
 	else if (bad_length)
 		front_refuse_head(f, dst, "400");
+	else if (!framed)
+		front_refuse_head(f, dst, "400 framing");
 	else if (f->left > limit) {
 		f->announced = f->left;
 		f->phase = DISCARD;

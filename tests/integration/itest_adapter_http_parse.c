@@ -231,3 +231,33 @@ Test(adapter_http_parse, hidden_request_after_signed_length_not_served)
 	cr_expect_eq(stored_status(id), 404, "the hidden request's message "
 	    "was stored");
 }
+
+/* evhttp ends a header line at a bare LF, the front's checks did not: a
+ * "+N" length behind one reached evhttp unchecked and the message was
+ * stored. A header block not framed in CRLF lines is refused. */
+Test(adapter_http_parse, header_line_not_ended_by_crlf_refused)
+{
+	static const char *const bad[] = {
+		"X-A: b\nContent-Length: +#\r\n",     /* bare LF hides a length */
+		"X-A: b\rContent-Length: #\r\n",      /* bare CR */
+		"Content-Length: #\r\nX-A: b\r\n c\r\n", /* folded line */
+		NULL,
+	};
+
+	for (size_t i = 0; bad[i] != NULL; i++) {
+		char id[40], lines[256], head[1024];
+		char *js = fresh_json(id);
+		struct answer a;
+
+		fill(bad[i], strlen(js), lines, sizeof(lines));
+		snprintf(head, sizeof(head), "%s%s", POST_HEAD, lines);
+		raw_request(head, js, &a);
+		free(js);
+		cr_expect_eq(a.status, 400, "\"%s\": %s", lines, a.text);
+		cr_expect(strstr(a.text, "\"NR072\"") != NULL, "%s", a.text);
+		cr_expect(strstr(a.text, "must end in CRLF") != NULL, "%s",
+		    a.text);
+		cr_expect(a.closed, "\"%s\": connection kept", lines);
+		cr_expect_eq(stored_status(id), 404, "\"%s\": stored", lines);
+	}
+}

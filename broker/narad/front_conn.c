@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netdb.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -433,11 +434,25 @@ on_relay_read(struct conn *c, struct bufferevent *bev)
  * PINGs passes; the front saw every byte the node sent, which tells the
  * first apart. */
 static void
-broker_closed_reason(struct conn *c)
+broker_closed_reason(struct conn *c, size_t unsent)
 {
 	int64_t idle = cached_ms(c->f) - c->node_read_ms;
+	int queued = 0;
 
-	if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS)
+	/* Bytes of the node still on their way to the ROUTER (in the relay's
+	 * output, the TLS input, or unread in the socket) mean the node did
+	 * speak and narad had not passed it on (its loop was held, or the
+	 * relay was backed up): no claim that the node fell silent. */
+	if (ioctl(bufferevent_getfd(c->tls), FIONREAD, &queued) != 0)
+		queued = 0;
+	unsent += evbuffer_get_length(bufferevent_get_input(c->tls)) +
+	    (size_t)(queued > 0 ? queued : 0);
+	if (unsent > 0)
+		conn_end_reason(c, "closed by the broker with %zu bytes from the "
+		    "node not yet passed on (narad was not keeping up: heartbeat "
+		    "or ZMTP; last read from the node %lld s before)", unsent,
+		    (long long)(idle / 1000));
+	else if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS)
 		conn_end_reason(c, "closed by the broker: nothing from the node "
 		    "for %lld s (heartbeat timeout)", (long long)(idle / 1000));
 	else
@@ -450,14 +465,16 @@ static void
 on_relay_event(struct conn *c, struct bufferevent *bev, short what)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t unsent;
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
 	/* The ROUTER closed its end: libzmq destroyed that engine, and
 	 * nothing more can go to it. */
 	c->relay_gone = true;
+	unsent = evbuffer_get_length(out);
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
-	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_drain(out, unsent);
 	if (c->state == CONN_DRAIN) {
 		relay_bury(&c->r);
 		return;
@@ -473,7 +490,7 @@ on_relay_event(struct conn *c, struct bufferevent *bev, short what)
 		    "closed during handshake" :
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else {
-		broker_closed_reason(c);
+		broker_closed_reason(c, unsent);
 		conn_note(c, LOG_LVL_INFO, "closed by the broker", "broker "
 		    "closed the connection of %s: %s", c->node, c->end_reason);
 	}

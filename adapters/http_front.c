@@ -205,7 +205,11 @@ front_head(struct front *f, struct evbuffer *src, struct evbuffer *dst,
 	bool bad_length, framed;
 
 	if (head == NULL) {
-		f->phase = PASS_ALL;
+		/* unchecked, nothing of it may reach evhttp: drop and close */
+		log_error("HTTP API: out of memory reading a request; closing "
+		    "its connection");
+		f->phase = DROP_ALL;
+		shutdown(bufferevent_getfd(f->sock), SHUT_RDWR);
 		return;
 	}
 	evbuffer_copyout(src, head, hlen);

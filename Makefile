@@ -64,7 +64,7 @@ NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control
 	zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \
 	http.c http_front.c link.c outbox.c spool.c status.c tunnel.c \
-	webhook.c)
+	tunnel_addr.c webhook.c)
 NARA_AUDIT_MODS := $(addprefix broker/tools/nara-audit/,doc.c extract.c \
 	fold.c html.c migrate.c open.c output.c report.c review.c)
 NARACTL_MODS := $(addprefix broker/tools/naractl/,check.c ops.c transport.c)

@@ -14,7 +14,7 @@
  * "recheck" after a reload) and the mutex-protected counters and context,
  * so libevent needs no thread support.
  */
-#include "tunnel.h"
+#include "tunnel_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,11 +65,6 @@ struct tconn {
 	struct bufferevent *tls;       /* to the broker; owns its SSL and fd */
 	int addr;                      /* index of the broker address tried */
 	bool established;              /* TLS handshake done */
-};
-
-/* One address of the broker list and the name its certificate must carry. */
-struct broker_addr {
-	char *host, *port, *name;
 };
 
 struct nara_tunnel {
@@ -200,6 +195,45 @@ handshake_failed(struct tconn *c, short what)
 	stat_failure(c->t, c->addr, why, verify != X509_V_OK);
 }
 
+/* c's broker certificate checked again against ctx (a reload's new
+ * CRLs): when refused, c is closed before anything more goes over it. */
+static bool
+recheck_one(struct nara_tunnel *t, struct tconn *c, SSL *ssl, SSL_CTX *ctx)
+{
+	struct nara_err err = { 0 };
+	char why[256];
+
+	if (tls_server_cert_reverify(ctx, SSL_get0_peer_certificate(ssl),
+	    SSL_get_peer_cert_chain(ssl), &err) == 0)
+		return true;
+	snprintf(why, sizeof(why), "%s broker certificate no longer accepted: "
+	    "%.160s; connection closed", nara_code_id(err.code), err.text);
+	stat_failure(t, c->addr, why, true);
+	relay_close(&c->r, false);
+	return false;
+}
+
+/* A handshake begun before a reload was verified with the context of its
+ * start, and recheck_all passed it by while it was not established. */
+static bool
+still_accepted(struct nara_tunnel *t, struct tconn *c, SSL *ssl)
+{
+	SSL_CTX *ctx = NULL;
+	bool ok;
+
+	pthread_mutex_lock(&t->mu);
+	if (t->ctx != SSL_get_SSL_CTX(ssl)) {
+		ctx = t->ctx;
+		SSL_CTX_up_ref(ctx);
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (ctx == NULL)
+		return true;
+	ok = recheck_one(t, c, ssl, ctx);
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
 static void
 handshake_done(struct tconn *c)
 {
@@ -223,6 +257,8 @@ handshake_done(struct tconn *c)
 	pthread_mutex_unlock(&t->mu);
 	log_debug("tunnel to %s:%s: TLS established (%s)", ba->host, ba->port,
 	    ssl ? SSL_get_version(ssl) : "?");
+	if (ssl != NULL && !still_accepted(t, c, ssl))
+		return;
 	/* Anything the DEALER sent meanwhile is already queued on c->tls. */
 	bufferevent_enable(c->local, EV_READ);
 }
@@ -395,19 +431,10 @@ recheck_all(struct nara_tunnel *t)
 	for (r = LIST_FIRST(&t->conns.live); r != NULL; r = next) {
 		struct tconn *c = (struct tconn *)r;
 		SSL *ssl = bufferevent_openssl_get_ssl(c->tls);
-		struct nara_err err = { 0 };
-		char why[256];
 
 		next = LIST_NEXT(r, link);   /* a close buries r */
-		if (!c->established || r->closing || ssl == NULL ||
-		    tls_server_cert_reverify(ctx, SSL_get0_peer_certificate(ssl),
-		    SSL_get_peer_cert_chain(ssl), &err) == 0)
-			continue;
-		snprintf(why, sizeof(why), "%s broker certificate no longer "
-		    "accepted: %.160s; connection closed", nara_code_id(err.code),
-		    err.text);
-		stat_failure(t, c->addr, why, true);
-		relay_close(r, false);
+		if (c->established && !r->closing && ssl != NULL)
+			recheck_one(t, c, ssl, ctx);
 	}
 	SSL_CTX_free(ctx);
 }
@@ -446,91 +473,6 @@ tunnel_main(void *arg)
 }
 
 /* ---------------------------------------------------------------- setup */
-
-/* One "host:port" or "[v6]:port" of the list (len bytes at s) into a;
- * its certificate name is server_name or, NULL, its host. */
-static int
-addr_parse(struct broker_addr *a, const char *s, size_t len,
-    const char *server_name, struct nara_err *err)
-{
-	char one[300];
-	const char *colon, *host = one, *host_end;
-
-	if (len == 0 || len >= sizeof(one))
-		return nara_err_set(err, NR_CONFIG, "broker", "broker address "
-		    "\"%.*s\" is not host:port", (int)len, s);
-	memcpy(one, s, len);
-	one[len] = '\0';
-	colon = strrchr(one, ':');
-	if (colon == NULL || colon == one || colon[1] == '\0' ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return nara_err_set(err, NR_CONFIG, "broker",
-		    "broker address \"%s\" is not host:port", one);
-	host_end = colon;
-	if (one[0] == '[') {
-		if (colon[-1] != ']')
-			return nara_err_set(err, NR_CONFIG, "broker",
-			    "broker address \"%s\": unterminated [address]", one);
-		host = one + 1;
-		host_end = colon - 1;
-	}
-	a->host = strndup(host, (size_t)(host_end - host));
-	a->port = strdup(colon + 1);
-	if (a->host != NULL)
-		a->name = strdup(server_name ? server_name : a->host);
-	if (a->host == NULL || a->port == NULL || a->name == NULL)
-		return nara_err_set(err, NR_IO, "broker", "out of memory");
-	return 0;
-}
-
-static void
-addr_free(struct broker_addr *a)
-{
-	free(a->host);
-	free(a->port);
-	free(a->name);
-	memset(a, 0, sizeof(*a));
-}
-
-/* The comma-separated list into t->addrs (t NULL: only checked). */
-static int
-brokers_split(struct nara_tunnel *t, const char *list,
-    const char *server_name, struct nara_err *err)
-{
-	const char *p = list ? list : "";
-	int n = 0;
-
-	for (;;) {
-		struct broker_addr a = { 0 };
-		size_t len;
-
-		p += strspn(p, " \t");
-		len = strcspn(p, ",");
-		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (n == TUNNEL_MAX_BROKERS)
-			return nara_err_set(err, NR_CONFIG, "broker", "more than "
-			    "%d broker addresses", TUNNEL_MAX_BROKERS);
-		if (addr_parse(&a, p, len, server_name, err) != 0) {
-			addr_free(&a);
-			return -1;
-		}
-		if (t != NULL)
-			t->addrs[t->n_addrs++] = a;
-		else
-			addr_free(&a);
-		n++;
-		p += strcspn(p, ",");
-		if (*p++ == '\0')
-			return 0;
-	}
-}
-
-int
-tunnel_brokers_check(const char *list, struct nara_err *err)
-{
-	return brokers_split(NULL, list, "x", err);
-}
 
 /* The ipc endpoint's directory: made 0700 when missing; refused when it is
  * not a directory of ours that only we can enter, since anyone who can
@@ -641,7 +583,8 @@ tunnel_start(const struct tunnel_opts *o, struct nara_err *err)
 	t->st.broker_cert_days_left = -1;
 	pthread_mutex_init(&t->mu, NULL);
 	t->handshake_timeout = o->handshake_timeout ? o->handshake_timeout : 10;
-	if (brokers_split(t, o->broker, o->server_name, err) != 0)
+	if (tunnel_brokers_split(t->addrs, &t->n_addrs, o->broker,
+	    o->server_name, err) != 0)
 		goto fail;
 	if (o->ca == NULL || (o->cert == NULL) != (o->key == NULL)) {
 		nara_err_set(err, NR_CONFIG, "tunnel", "a CA bundle is required, "
@@ -735,7 +678,7 @@ tunnel_stop(struct nara_tunnel **tp)
 	SSL_CTX_free(t->ctx);
 	pthread_mutex_destroy(&t->mu);
 	for (int i = 0; i < t->n_addrs; i++)
-		addr_free(&t->addrs[i]);
+		tunnel_addr_free(&t->addrs[i]);
 	free(t);
 	*tp = NULL;
 }

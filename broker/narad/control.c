@@ -187,9 +187,9 @@ on_request(void *router, void *arg)
 		control_operator_name(peer != NULL ? peer : zmq_msg_gets(&id,
 		    "Peer-Address"), c->operator, sizeof(c->operator));
 		if (shape == REQUEST_MALFORMED) {
-			log_limited(&c->drop_log, LOG_LVL_INFO, "control: request "
-			    "by %s on %s dropped: no empty delimiter part (not a "
-			    "REQ socket)", c->operator, c->endpoint);
+			log_limited(&c->malformed_log, LOG_LVL_INFO, "control: "
+			    "request by %s on %s dropped: no empty delimiter part "
+			    "(not a REQ socket)", c->operator, c->endpoint);
 			continue;
 		}
 		reply = control_handle(c, shape == REQUEST_ONE ?

@@ -40,8 +40,11 @@ struct control {
 	 * a refused reload); control_handle puts it in the reply. */
 	json_t *refusal_detail;
 	/* Replies dropped (peer not reading, or gone) and malformed requests
-	 * are logged, a few lines per period: the peer decides how many. */
+	 * are logged, a few lines per period: the peer decides how many. Each
+	 * has its own budget, so that a stream of malformed requests cannot
+	 * keep the warnings about dropped replies out of the log. */
 	struct log_ratelimit drop_log;
+	struct log_ratelimit malformed_log;
 	unsigned long dropped;
 };
 

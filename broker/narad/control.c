@@ -166,7 +166,11 @@ reply_send(struct control *c, zmq_msg_t *id, const char *out)
 }
 
 /* Strictly one reply per well-formed request; at most CONTROL_BATCH per
- * turn of the loop, then c->resume. */
+ * turn of the loop, then c->resume. The socket is held after any round
+ * that answered something, not only after a full one: requests arriving
+ * while a round runs make evzmq activate it again within the same turn
+ * (libevent runs events activated during a turn in that turn), so a
+ * short round followed by more would exceed the bound. */
 static void
 on_request(void *router, void *arg)
 {
@@ -202,7 +206,7 @@ on_request(void *router, void *arg)
 	}
 	zmq_msg_close(&body);
 	zmq_msg_close(&id);
-	if (n == CONTROL_BATCH && evtimer_add(c->resume, &now) == 0)
+	if (n > 0 && evtimer_add(c->resume, &now) == 0)
 		evzmq_hold(c->watch, true);
 }
 

@@ -67,6 +67,14 @@ teardown(void)
 	harness_cleanup(&h);
 }
 
+static inline bool
+both_apis_answer(void *arg)
+{
+	(void)arg;
+	return http_request(port_gbg, "GET", "/", NULL, NULL) > 0 &&
+	    http_request(port_bup, "GET", "/", NULL, NULL) > 0;
+}
+
 /* Start both adapters (bup's webhook configured by the test first). */
 static inline void
 start_both(void)
@@ -76,13 +84,8 @@ start_both(void)
 	http_adapter(&bup, T_BUP, &port_bup, &hook_bup);
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
-	for (int i = 0; i < 500; i++) {
-		if (http_request(port_gbg, "GET", "/", NULL, NULL) > 0 &&
-		    http_request(port_bup, "GET", "/", NULL, NULL) > 0)
-			return;
-		usleep(20000);
-	}
-	cr_assert_fail("adapters' HTTP API never came up; see %s", gbg.log);
+	cr_assert(harness_wait(both_apis_answer, NULL, 10000), "adapters' HTTP "
+	    "API never came up; see %s", gbg.log);
 }
 
 /* POST env to port; returns the HTTP status, body into *body. */
@@ -121,16 +124,26 @@ get_field(int port, const char *id, const char *key)
 	return out;
 }
 
+struct state_wait {
+	int port;
+	const char *id, *state;
+};
+
+static inline bool
+state_reached(void *arg)
+{
+	const struct state_wait *w = arg;
+
+	return strcmp(get_field(w->port, w->id, "state"), w->state) == 0;
+}
+
 /* Wait up to timeout_ms for GET to give the message the state state. */
 static inline bool
 wait_state(int port, const char *id, const char *state, int timeout_ms)
 {
-	for (int i = 0; i < timeout_ms / 50; i++) {
-		if (strcmp(get_field(port, id, "state"), state) == 0)
-			return true;
-		usleep(50000);
-	}
-	return false;
+	struct state_wait w = { port, id, state };
+
+	return harness_wait(state_reached, &w, timeout_ms);
 }
 
 #endif

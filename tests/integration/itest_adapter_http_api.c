@@ -122,6 +122,12 @@ Test(adapter_http, tunnel_socket_private_by_default)
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 }
 
+static bool
+unix_api_answers(void *sock)
+{
+	return http_request_unix(sock, "GET", "/", NULL, NULL) > 0;
+}
+
 Test(adapter_http, unix_socket_api)
 {
 	char sdir[64], sock[128], extra[512], path[128], cmd[128], *body = NULL;
@@ -140,13 +146,11 @@ Test(adapter_http, unix_socket_api)
 	tadapter_start(&ux);
 	env = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
 	js = pbjson_print(&env->base);
-	for (int i = 0; i < 300 && st != 202; i++) {
-		st = http_request_unix(sock, "POST", "/v1/messages", js, &body);
-		free(body);
-		body = NULL;
-		if (st != 202)
-			usleep(20000);
-	}
+	cr_assert(harness_wait(unix_api_answers, sock, 6000), "no API on %s; "
+	    "see %s", sock, ux.log);
+	st = http_request_unix(sock, "POST", "/v1/messages", js, &body);
+	free(body);
+	body = NULL;
 	free(js);
 	cr_assert_eq(st, 202, "POST over %s answered %d; see %s", sock, st, ux.log);
 	snprintf(path, sizeof(path), "/v1/messages/%s", env->message_id);

@@ -145,18 +145,6 @@ config_set_signing_key(const char *name)
 	free(conf);
 }
 
-/* Wait up to 5 s for needle in the narad log. */
-static bool
-log_wait(const char *needle)
-{
-	for (int i = 0; i < 100; i++) {
-		if (harness_log_count(&h, needle) > 0)
-			return true;
-		usleep(50000);
-	}
-	return false;
-}
-
 /* The fingerprint of the one key that signed every checkpoint so far. */
 static void
 only_signer(const char *pub, char fpr[65])
@@ -198,7 +186,7 @@ rotate(char old_fpr[65], char new_fpr[65])
 	    "%s", out);
 	config_set_signing_key("sign2.pem");
 	kill(h.pid, SIGHUP);
-	cr_assert(log_wait("audit signing key changed"), "no key change logged");
+	cr_assert(harness_wait_log(&h, "audit signing key changed", 1, 5000), "no key change logged");
 	more_traffic();
 	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
 	/* the old key alone fails at the first checkpoint of the new one */
@@ -287,7 +275,8 @@ Test(audit, signing_key_that_fails_to_load_keeps_the_running_one)
 	chmod(path, 0600);
 	config_set_signing_key("junk.pem");
 	kill(h.pid, SIGHUP);
-	cr_assert(log_wait("keeping the running signing key"), "no refusal");
+	cr_assert(harness_wait_log(&h, "keeping the running signing key", 1,
+	    5000), "no refusal");
 	cr_expect_eq(harness_log_count(&h, "NR070"), 1);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "event = 'signing_key_refused'"), 1);

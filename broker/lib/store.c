@@ -269,6 +269,20 @@ store_retry(struct store *st, const char *message_id, const char *operator,
 	return st->ops->retry(be_of(st), message_id, operator, now, err);
 }
 
+int64_t
+store_seq_high(struct store *st)
+{
+	return st->ops->seq_high != NULL ? st->ops->seq_high(be_of(st)) : 0;
+}
+
+int
+store_queue_floors(struct store *st, store_floor_fn fn, void *arg)
+{
+	if (st->ops->queue_floors == NULL)
+		return 1;
+	return st->ops->queue_floors(be_of(st), fn, arg);
+}
+
 int
 store_node_stats(struct store *st, store_stats_fn fn, void *arg)
 {

@@ -255,6 +255,16 @@ struct store_load {
 };
 int store_loads(struct store *st, struct store_load *v, size_t n);
 
+/* The highest seq a message of this store has had: every message stored
+ * (or retried) from now on gets a higher one. 0 when the backend does not
+ * say (a reader of queues then never skips ahead). */
+int64_t store_seq_high(struct store *st);
+/* Each node's lowest queued seq, to fn (nodes with nothing queued are not
+ * named). 0, -1 on error, 1 when the backend does not offer it (its queue
+ * reads find a node's first message without passing the others'). */
+typedef int (*store_floor_fn)(void *arg, const char *node, int64_t first_seq);
+int store_queue_floors(struct store *st, store_floor_fn fn, void *arg);
+
 /* The receipt was sent (audit "receipt_sent"). */
 int store_receipt_sent(struct store *st, int64_t id, int64_t now);
 /* The sender node acked the receipt: row deleted, audit "receipt_acked". */

@@ -60,7 +60,7 @@ enum store_stmt {
 	S_PAYLOAD_INSERT,
 	S_MSG_META, S_QUEUE_LOAD, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
-	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_COUNT
+	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH, S_COUNT
 };
 
 struct store_be {
@@ -85,6 +85,7 @@ struct store_be {
 	int64_t batch_bytes;          /* payload bytes accepted in this batch */
 	int64_t page_size;
 	int64_t data_version;         /* changes when another connection commits */
+	int64_t seq_high;             /* highest message seq given (store.h) */
 	uint64_t commits;
 
 	/* audit chain head; saved_* is the head before store_sqlite_begin */
@@ -321,6 +322,9 @@ int store_sqlite_receipt_acked(struct store_be *st, const char *node,
 int store_sqlite_retry(struct store_be *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err);
 int store_sqlite_node_stats(struct store_be *st, store_stats_fn fn, void *arg);
+int64_t store_sqlite_seq_high(struct store_be *st);
+int store_sqlite_queue_floors(struct store_be *st, store_floor_fn fn,
+    void *arg);
 int store_sqlite_totals(struct store_be *st, struct store_totals *t);
 int store_sqlite_audit_verify(struct store_be *st, int64_t *bad_seq,
     struct nara_err *err);

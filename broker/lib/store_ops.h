@@ -80,6 +80,9 @@ struct store_ops {
 	/* NULL, or 1 returned (it cannot read them at once now): store_loads
 	 * reads node by node through the two above */
 	int (*loads)(struct store_be *st, struct store_load *v, size_t n);
+	/* both NULL when the backend's queue index is by node (store.h) */
+	int64_t (*seq_high)(struct store_be *st);
+	int (*queue_floors)(struct store_be *st, store_floor_fn fn, void *arg);
 	int (*receipt_sent)(struct store_be *st, int64_t id, int64_t now);
 	int (*receipt_acked)(struct store_be *st, const char *node,
 	    const char *message_id, int64_t now);

@@ -29,6 +29,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_PAGE_COUNT] = "PRAGMA page_count",
 	[S_DATA_VERSION] = "PRAGMA data_version",
+	/* a prune may have taken the newest rows: their seqs are in meta */
+	[S_SEQ_HIGH] = "SELECT max(coalesce((SELECT max(seq) FROM messages), "
+	    "0), coalesce((SELECT value FROM meta WHERE key = "
+	    "'message_seq_high'), 0))",
 	[S_VACUUM] = "PRAGMA incremental_vacuum(256)",
 	[S_HEAD_SAVE] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('audit_head_seq', ?1), ('audit_head_hash', ?2)",
@@ -44,17 +48,20 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* A retried message's earlier audit rows follow it to its new seq. */
 	[S_AUDIT_REKEY] = "UPDATE audit SET msg_seq = ?2 WHERE msg_seq = ?1",
 	[S_MSG_FIND] = "SELECT payload_sha256 FROM messages WHERE message_id = ?1",
-	[S_MSG_INSERT] = "INSERT INTO messages(message_id, conversation_id, "
-	    "type, priority, legal_basis, sender, sender_node, recipient, "
-	    "recipient_node, author, subject_pseudonym, created, expires, "
-	    "accepted_at, payload_sha256, payload_size) VALUES (?1, ?2, ?3, "
-	    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	/* A seq is never given twice, not even after a prune took the
+	 * newest rows (?17: one above the highest given, store.h). */
+	[S_MSG_INSERT] = "INSERT INTO messages(seq, message_id, "
+	    "conversation_id, type, priority, legal_basis, sender, sender_node, "
+	    "recipient, recipient_node, author, subject_pseudonym, created, "
+	    "expires, accepted_at, payload_sha256, payload_size) VALUES ("
+	    "max(coalesce((SELECT max(seq) FROM messages), 0) + 1, ?17), ?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	/* the content apart from the row (store_sqlite_schema.c) */
 	[S_PAYLOAD_INSERT] = "INSERT INTO payloads(seq, payload) VALUES (?1, "
 	    "?2)",
 	[S_MSG_META] = "SELECT " MSG_COLS " FROM messages WHERE message_id = ?1",
 	[S_QUEUE_LOAD] = "SELECT " MSG_COLS ", " STORE_SQL_PAYLOAD " FROM "
-	    "messages WHERE "
+	    "messages INDEXED BY messages_queue WHERE "
 	    "recipient_node = ?1 AND state = 0 AND seq > ?2 ORDER BY seq "
 	    "LIMIT ?3",
 	[S_EXPIRED] = "SELECT " MSG_COLS ", NULL FROM messages WHERE state = 0 "
@@ -72,8 +79,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "OR recipient_node = ?5) RETURNING " MSG_COLS,
 	/* A retried message goes to the back of its queue with a new seq, so
 	 * that readers paging by seq find it again. */
-	[S_RETRY] = "UPDATE messages SET seq = (SELECT max(seq) + 1 FROM "
-	    "messages), state = 0, attempts = 0, dead_code = NULL, dead_text = "
+	[S_RETRY] = "UPDATE messages SET seq = max((SELECT max(seq) FROM "
+	    "messages) + 1, ?2), state = 0, attempts = 0, dead_code = NULL, dead_text = "
 	    "NULL, done_at = NULL WHERE message_id = ?1 AND state = 2 AND "
 	    STORE_SQL_PAYLOAD_KEPT " RETURNING " MSG_COLS,
 	[S_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
@@ -181,6 +188,21 @@ prepare_all(struct store_be *st, struct nara_err *err)
 
 static int64_t data_version(struct store_be *st);
 
+/* The highest message seq given, never lowered (another writer may have
+ * stored messages since). */
+static int
+seq_high_load(struct store_be *st, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_SEQ_HIGH];
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > st->seq_high)
+		st->seq_high = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : store_fail(st, rc, "reading the highest "
+	    "message seq", err);
+}
+
 /* The chain head: the recorded head, or the last row if that is further
  * (so a new row never reuses a seq); a difference is logged, and left for
  * store_sqlite_audit_verify to report. */
@@ -220,7 +242,7 @@ head_load(struct store_be *st, struct nara_err *err)
 		log_warn("store %s: audit log ends at seq %lld but its recorded "
 		    "head is %lld; run nara-audit verify", st->path,
 		    (long long)last, (long long)st->head_seq);
-	return 0;
+	return seq_high_load(st, err);
 }
 
 /* The connection itself; a new store is created 0600 (clinical content)

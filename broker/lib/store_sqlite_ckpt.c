@@ -441,7 +441,8 @@ prune_target(struct store_be *st, int64_t before, int64_t max_rows,
 	return 0;
 }
 
-/* Delete rows with one int64 parameter; the number deleted or -1. */
+/* Run a statement with one int64 parameter (a delete); the number of rows
+ * changed or -1. */
 static int64_t
 delete_where(struct store_be *st, const char *sql, int64_t v)
 {
@@ -466,6 +467,13 @@ delete_where(struct store_be *st, const char *sql, int64_t v)
 	"WHERE accepted_at >= ?1 ORDER BY seq LIMIT 1), 9223372036854775807) " \
 	"AND state <> 0 AND done_at IS NOT NULL AND done_at < ?1"
 
+/* The highest message seq given, kept where a prune of the newest rows
+ * cannot take it: a seq is never given twice (store_sqlite.c). */
+#define SEQ_HIGH_SAVE_SQL \
+	"INSERT INTO meta(key, value) VALUES ('message_seq_high', max(?1, " \
+	"coalesce((SELECT max(seq) FROM messages), 0))) ON CONFLICT(key) DO " \
+	"UPDATE SET value = max(value, excluded.value)"
+
 static int
 prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
     int64_t now, const char *by, int64_t cut, const uint8_t hash[AUDIT_HASH_LEN],
@@ -480,6 +488,7 @@ prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
 	    cut)) < 0 ||
 	    delete_where(st, "DELETE FROM checkpoints WHERE seq < ?1 OR (kind = "
 	    "'head' AND seq = ?1)", cut) < 0 ||
+	    delete_where(st, SEQ_HIGH_SAVE_SQL, st->seq_high) < 0 ||
 	    (msgs = delete_where(st, PRUNE_MESSAGES_SQL, before)) < 0) {
 		store_fail(st, sqlite3_errcode(st->db), "pruning", err);
 		return store_break(st, err);

@@ -151,6 +151,7 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 	if (err == NULL)
 		err = &local;
 	bind_msg(s, m, subject, now);
+	sqlite3_bind_int64(s, 17, st->seq_high + 1);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
@@ -169,6 +170,8 @@ accept_insert(struct store_be *st, struct store_msg *m, const char *subject,
 		return store_fail(st, rc, "storing a message", err);
 	*res = STORE_NEW;
 	m->seq = sqlite3_last_insert_rowid(st->db);
+	if (m->seq > st->seq_high)
+		st->seq_high = m->seq;
 	if (payload_insert(st, m, err) != 0)
 		return -1;
 	st->batch_bytes += (int64_t)m->payload_len;
@@ -247,6 +250,38 @@ store_sqlite_queue_load(struct store_be *st, const char *node,
 	sqlite3_bind_int64(s, 2, after_seq);
 	sqlite3_bind_int(s, 3, limit);
 	return walk_msgs(st, s, true, fn, arg, "loading a queue");
+}
+
+int64_t
+store_sqlite_seq_high(struct store_be *st)
+{
+	return st->seq_high;
+}
+
+/* One pass over the queue index (in seq order for all nodes, so a node's
+ * first message is found only by passing the others'): at start, so that
+ * no session's first read passes over the whole backlog. */
+int
+store_sqlite_queue_floors(struct store_be *st, store_floor_fn fn, void *arg)
+{
+	static const char sql[] = "SELECT recipient_node, min(seq) FROM "
+	    "messages INDEXED BY messages_queue WHERE state = 0 GROUP BY "
+	    "recipient_node";
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if ((rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL)) != SQLITE_OK)
+		return store_fail(st, rc, "reading where the queues start", NULL);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (sqlite3_column_type(s, 0) != SQLITE_NULL &&
+		    fn(arg, (const char *)sqlite3_column_text(s, 0),
+		    sqlite3_column_int64(s, 1)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : store_fail(st, rc, "reading where the "
+	    "queues start", NULL);
 }
 
 int
@@ -572,8 +607,11 @@ store_sqlite_retry(struct store_be *st, const char *message_id,
 	if (msg_seq_of(st, message_id, &old_seq, err) != 0)
 		return store_leave(st, -1, err);
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, st->seq_high + 1);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		store_row_read(s, false, &row);
+		if (row.m.seq > st->seq_high)
+			st->seq_high = row.m.seq;
 		snprintf(detail, sizeof(detail), "queued again for %s%s%s",
 		    row.m.recipient_node ? row.m.recipient_node : "",
 		    operator ? " by " : "", operator ? operator : "");

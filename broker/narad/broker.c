@@ -180,6 +180,7 @@ batch_done(struct broker *b, int rc, struct nara_err *err, int64_t t0)
 		for (size_t i = 0; i < b->sessions.n; i++)
 			if (b->sessions.v[i].connected)
 				session_reset(&b->sessions.v[i]);
+		broker_queue_floors(b);
 	}
 	broker_post_done(b, rc == 0);
 	broker_flush(b);
@@ -356,11 +357,10 @@ static void
 handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
 {
 	int64_t now = b->batch_now_ms / 1000;
-	char sender_node[NODE_ID_MAX + 1] = "";
+	struct inflight was = { .seq = 0 };
 	bool was_new = false;
 
-	if (session_inflight_remove(s, a->message_id, a->receipt,
-	    sender_node) != 0)
+	if (session_inflight_remove(s, a->message_id, a->receipt, &was) != 0)
 		log_debug("node %s acked %s, which was not in flight", s->node,
 		    a->message_id);
 	if (a->receipt) {
@@ -368,7 +368,10 @@ handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
 	} else if (store_acked(b->store, a->message_id, s->node, now,
 	    &was_new) == 0 && was_new) {
 		b->stats.acked++;
-		broker_mark_node_dirty(b, sender_node);
+		broker_mark_node_dirty(b, was.sender_node);
+	} else if (was.seq > 0) {
+		/* not recorded: the message may still be queued */
+		session_rewind(s, was.seq);
 	}
 	broker_mark_dirty(b, s);
 }
@@ -377,14 +380,14 @@ static void
 handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 {
 	int64_t now = b->batch_now_ms / 1000;
-	char sender_node[NODE_ID_MAX + 1] = "";
+	struct inflight was;
 
 	/* Only what is in flight to the node may be refused by it: a nack
 	 * of a message still waiting in its queue would say its local
 	 * system refused what it never had (and tell the sender FAILED).
 	 * After a restart nothing is in flight: what the node refused then
 	 * is delivered again, and refused again. */
-	if (session_inflight_remove(s, n->message_id, false, sender_node) != 0) {
+	if (session_inflight_remove(s, n->message_id, false, &was) != 0) {
 		log_limited(&s->loglim, LOG_LVL_WARNING, "node %s refused %s, "
 		    "which is not in flight to it; ignored", s->node,
 		    n->message_id);
@@ -395,7 +398,9 @@ handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 	if (store_dead_letter(b->store, n->message_id, n->code, n->text, false,
 	    s->node, now) == 0) {
 		b->stats.nacked++;
-		broker_mark_node_dirty(b, sender_node);
+		broker_mark_node_dirty(b, was.sender_node);
+	} else {
+		session_rewind(s, was.seq);
 	}
 	broker_mark_dirty(b, s);
 }
@@ -655,6 +660,7 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	    sessions_from_config(b, false) != 0 ||
 	    broker_lifecycle_init(b) != 0)
 		goto fail;
+	broker_queue_floors(b);
 	b->watch = evzmq_new(base, b->router, on_router, b);
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
 	b->settle = evtimer_new(base, on_settle, b);

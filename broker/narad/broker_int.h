@@ -125,6 +125,9 @@ void broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame
 void broker_mark_dirty(struct broker *b, struct session *s);
 void broker_mark_node_dirty(struct broker *b, const char *node);
 void broker_deliver_dirty(struct broker *b);
+/* Every session's queue cursor from the store, as at a start: after a
+ * batch that did not commit, what it acked or refused is queued again. */
+void broker_queue_floors(struct broker *b);
 void broker_on_tick(evutil_socket_t fd, short what, void *arg);
 
 #endif

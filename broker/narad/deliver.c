@@ -45,6 +45,7 @@ struct deliver_pass {
 	int n;
 	int want;                  /* the page size of the pass */
 	int rcpts;                 /* receipts the pass took */
+	bool stopped;              /* a message was left for later */
 };
 
 /* The dirty list and the delivery pass's buffers grow together, so a
@@ -181,30 +182,33 @@ on_queued(void *arg, const struct store_msg *m)
 
 	/* receipts first: a full page of them may have more behind it, and
 	 * the credit they leave is all messages get */
+	p->stopped = true;   /* until it was taken */
 	if (p->rcpts >= p->want || session_credit(p->s) == 0)
 		return 1;
 	if ((code = policy_now(p->b, m, why, sizeof(why))) != NR_OK) {
 		if (hold_back(p->b, m, code, why) != 0)
 			return 1;   /* out of memory: not delivered either */
 		p->s->msg_cursor = m->seq;
+		p->stopped = false;
 		return 0;
 	}
+	/* In flight first: the cursor passes only what is in flight, so
+	 * that a reset reads from it again. */
+	if (session_inflight_add(p->s, m->message_id, m->seq, false,
+	    p->deadline, m->sender_node) != 0)
+		return -1;
+	p->s->msg_cursor = m->seq;
 	data = frame_wrap(NARA__FRAME__KIND_DELIVER, true, m->payload,
 	    m->payload_len, (unsigned)attempt, &len);
-	p->s->msg_cursor = m->seq;
-	if (data == NULL)
-		return -1;
-	if (outq_push(&p->b->out, p->s->node, strlen(p->s->node), OUTQ_DELIVERY,
-	    m->message_id, data, len) != 0)
-		return -1;
+	if (data == NULL || outq_push(&p->b->out, p->s->node,
+	    strlen(p->s->node), OUTQ_DELIVERY, m->message_id, data, len) != 0)
+		return -1;   /* out of memory: its ack timeout reads it again */
 	/* Audited (and counted as an attempt) once it was handed to the
 	 * node's connection: lifecycle.c. */
 	p->b->out.v[p->b->out.n - 1].ref = m->seq;
 	p->b->out.v[p->b->out.n - 1].attempt = attempt;
-	if (session_inflight_add(p->s, m->message_id, false, p->deadline,
-	    m->sender_node) != 0)
-		return -1;
 	p->n++;
+	p->stopped = false;
 	return 0;
 }
 
@@ -223,11 +227,25 @@ on_receipt(void *arg, const struct store_receipt *r)
 	    r->message_id, data, len) != 0)
 		return -1;
 	p->b->out.v[p->b->out.n - 1].ref = r->id;
-	if (session_inflight_add(p->s, r->message_id, true, p->deadline, NULL) != 0)
+	if (session_inflight_add(p->s, r->message_id, 0, true, p->deadline,
+	    NULL) != 0)
 		return -1;
 	p->n++;
 	p->rcpts++;
 	return 0;
+}
+
+/* A load found every message queued for s: none stored later has a seq
+ * at or below the store's highest, so the next load starts there instead
+ * of passing again over the other nodes' messages (the SQLite queue index
+ * is in seq order for all nodes). */
+static void
+queue_read_to_end(struct broker *b, struct session *s)
+{
+	int64_t high = store_seq_high(b->store);
+
+	if (high > s->msg_cursor)
+		s->msg_cursor = high;
 }
 
 /* Fill the node's credit: receipts first (small, and senders wait for
@@ -254,8 +272,11 @@ deliver_session(struct broker *b, struct session *s)
 		want = page_of(credit);
 		p.want = want;
 		p.rcpts = 0;
+		p.stopped = false;
 		got = store_queue_load(b->store, s->node, s->msg_cursor, want,
 		    on_queued, &p);
+		if (got >= 0 && got < want && !p.stopped)
+			queue_read_to_end(b, s);
 		if (got < want)
 			break;
 	}
@@ -289,10 +310,43 @@ broker_deliver_dirty(struct broker *b)
 	b->n_dirty = 0;
 	/* a failed load broke the batch: nothing of it is sent */
 	if (n > 0 && store_loads(b->store, v, n) == 0)
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			if (v[i].rcpts < v[i].limit &&
+			    v[i].msgs < v[i].limit && !pv[i].stopped)
+				queue_read_to_end(b, pv[i].s);
 			if (v[i].rcpts == v[i].limit || v[i].msgs == v[i].limit)
 				deliver_session(b, pv[i].s);
+		}
 	settle_held(b);
+}
+
+static int
+on_floor(void *arg, const char *node, int64_t first_seq)
+{
+	struct session *s = session_find(arg, node);
+
+	if (s != NULL)
+		s->msg_cursor = first_seq - 1;
+	return 0;
+}
+
+void
+broker_queue_floors(struct broker *b)
+{
+	int64_t high = store_seq_high(b->store);
+	int rc;
+
+	for (size_t i = 0; i < b->sessions.n; i++)
+		b->sessions.v[i].msg_cursor = high;
+	rc = store_queue_floors(b->store, on_floor, &b->sessions);
+	if (rc == 0)
+		return;
+	/* from the start of every queue: slower, never wrong */
+	for (size_t i = 0; i < b->sessions.n; i++)
+		b->sessions.v[i].msg_cursor = 0;
+	if (rc < 0)
+		log_warn("store: cannot read where the queues start; reading "
+		    "them from the beginning");
 }
 
 /* Nodes holding queued messages but missing from the configuration (a

@@ -71,10 +71,19 @@ session_find(struct session_table *t, const char *node)
 void
 session_reset(struct session *s)
 {
+	for (size_t i = s->fl_head; i < s->fl_head + s->n_fl; i++)
+		if (!s->fl[i].receipt)
+			session_rewind(s, s->fl[i].seq);
 	s->fl_head = 0;
 	s->n_fl = 0;
-	s->msg_cursor = 0;
 	s->rcpt_cursor = 0;
+}
+
+void
+session_rewind(struct session *s, int64_t seq)
+{
+	if (seq - 1 < s->msg_cursor)
+		s->msg_cursor = seq > 0 ? seq - 1 : 0;
 }
 
 uint32_t
@@ -109,8 +118,8 @@ inflight_room(struct session *s)
 }
 
 int
-session_inflight_add(struct session *s, const char *message_id, bool receipt,
-    int64_t deadline, const char *sender_node)
+session_inflight_add(struct session *s, const char *message_id, int64_t seq,
+    bool receipt, int64_t deadline, const char *sender_node)
 {
 	struct inflight *f;
 
@@ -118,6 +127,7 @@ session_inflight_add(struct session *s, const char *message_id, bool receipt,
 		return -1;
 	f = &s->fl[s->fl_head + s->n_fl++];
 	snprintf(f->message_id, sizeof(f->message_id), "%s", message_id);
+	f->seq = seq;
 	f->receipt = receipt;
 	f->deadline = deadline;
 	snprintf(f->sender_node, sizeof(f->sender_node), "%s",
@@ -127,7 +137,7 @@ session_inflight_add(struct session *s, const char *message_id, bool receipt,
 
 int
 session_inflight_remove(struct session *s, const char *message_id,
-    bool receipt, char sender_node[NODE_ID_MAX + 1])
+    bool receipt, struct inflight *was)
 {
 	struct inflight *run = s->fl + s->fl_head;
 
@@ -137,8 +147,8 @@ session_inflight_remove(struct session *s, const char *message_id,
 		if (run[i].receipt != receipt ||
 		    strcmp(run[i].message_id, message_id) != 0)
 			continue;
-		if (sender_node != NULL)
-			strcpy(sender_node, run[i].sender_node);
+		if (was != NULL)
+			*was = run[i];
 		if (i == 0)
 			s->fl_head++;
 		else

@@ -3,10 +3,12 @@
  * whether it is connected, its credit window, what is in flight to it, and
  * how far its queue and receipt list have been sent.
  *
- * Nothing here is durable. After a restart, a reconnect (hello) or an ack
- * timeout a session starts from the beginning of its queue again: every
- * message still queued in the store is delivered again with attempt + 1, and
- * the adapter's exactly-once inbox absorbs the repeat.
+ * Nothing here is durable. After a reconnect (hello) or an ack timeout a
+ * session reads its queue again from its lowest message still in flight:
+ * every message still queued in the store is delivered again with attempt
+ * + 1, and the adapter's exactly-once inbox absorbs the repeat. After a
+ * restart or a batch that did not commit, the cursors come from the store
+ * (broker_queue_floors).
  */
 #ifndef NARA_SESSION_H
 #define NARA_SESSION_H
@@ -25,6 +27,7 @@
 
 struct inflight {
 	char message_id[MESSAGE_ID_MAX];
+	int64_t seq;               /* the message's seq; 0 for a receipt */
 	int64_t deadline;          /* epoch ms after which it is redelivered */
 	bool receipt;              /* a receipt, not a delivery */
 	char sender_node[NODE_ID_MAX + 1]; /* to wake for the receipt */
@@ -42,7 +45,10 @@ struct session {
 	bool connected;
 	bool dirty;                /* may be able to send something now */
 	uint32_t window;           /* credit window from hello (+ credit frames) */
-	int64_t msg_cursor;        /* highest message seq sent this session */
+	int64_t msg_cursor;        /* the queue is read after this seq: every
+	                            * message queued for the node with a seq
+	                            * at or below it is in flight, done, or
+	                            * being settled in the open batch */
 	int64_t rcpt_cursor;       /* highest receipt id sent this session */
 	struct inflight *fl;       /* in flight: fl[fl_head .. fl_head + n_fl) */
 	size_t fl_head, n_fl, cap_fl;
@@ -71,17 +77,21 @@ int session_table_rebuild(struct session_table *t, const char *const *ids, size_
 void session_table_free(struct session_table *t);
 struct session *session_find(struct session_table *t, const char *node);
 
-/* Forget everything in flight and start the queue from the beginning. */
+/* Forget everything in flight: the queue is read again from the lowest
+ * message that was in flight, receipts from the beginning. */
 void session_reset(struct session *s);
+/* A message at seq may be queued again (its ack or refusal was not
+ * recorded): read the queue from it again. */
+void session_rewind(struct session *s, int64_t seq);
 /* Deliveries + receipts that may still be sent: none while the node's
  * connection is known to have ended. */
 uint32_t session_credit(const struct session *s);
 int session_inflight_add(struct session *s, const char *message_id,
-    bool receipt, int64_t deadline, const char *sender_node);
-/* Remove an in-flight entry; 0 when found (its sender node copied into
- * sender_node when not NULL), -1 when not in flight. */
+    int64_t seq, bool receipt, int64_t deadline, const char *sender_node);
+/* Remove an in-flight entry; 0 when found (the entry copied into *was when
+ * not NULL), -1 when not in flight. */
 int session_inflight_remove(struct session *s, const char *message_id,
-    bool receipt, char sender_node[NODE_ID_MAX + 1]);
+    bool receipt, struct inflight *was);
 /* True when an in-flight entry passed its deadline. */
 bool session_overdue(const struct session *s, int64_t now_ms);
 

@@ -11,12 +11,13 @@
 # WAL's length counts every page every commit wrote. VARIANT leaves one
 # part of the schema out to show its share:
 #   full      the schema as narad makes it
-#   noqueue   without the queue index messages_queue(recipient_node, seq)
+#   noqueue   without the queue index messages_queue(seq, recipient_node)
 #   nouniq    message_id not UNIQUE (no index on the random ids)
 #   noaudit   no audit rows
 #   inline    the content in the message's row, as in schema version 2
-#   seqidx    the queue index by seq first (messages(seq, recipient_node)),
-#             so that it is only appended to
+#             (with the queue index by node, as then)
+#   nodeidx   the queue index by node (messages(recipient_node, seq)), as
+#             before it was in seq order
 # The statements are set-wise (one per kind and commit) where narad runs
 # one per message; the pages a commit dirties are the same.
 #
@@ -24,9 +25,9 @@
 set -eu
 top=${NARA_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 variant=${1:-full} n=${2:-20000} b=${3:-200}
-case $variant in full|noqueue|nouniq|noaudit|inline|seqidx) ;; *)
+case $variant in full|noqueue|nouniq|noaudit|inline|nodeidx) ;; *)
 	echo "wal_pages.sh: VARIANT is full, noqueue, nouniq, noaudit, inline" \
-	    "or seqidx" >&2
+	    "or nodeidx" >&2
 	exit 2;; esac
 case $n$b in *[!0-9]*) echo "wal_pages.sh: N and B are numbers" >&2; exit 2;; esac
 command -v sqlite3 >/dev/null || { echo "wal_pages.sh: needs sqlite3" >&2; exit 2; }
@@ -35,22 +36,37 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT INT TERM
 db=$dir/s.db
 
-# The C string literals of SCHEMA_SQL and PAYLOADS_SQL, as SQL.
+# The C string literals of SCHEMA_SQL, PAYLOADS_SQL and QUEUE_INDEX_SQL,
+# as SQL.
 schema=$(awk '
 	/^#define PAYLOADS_SQL/ { p = 1; next }
+	/^#define QUEUE_INDEX_SQL/ { q = 1; next }
 	/^static const char SCHEMA_SQL\[\]/ { s = 1; next }
-	p && /^$/ { p = 0 }
+	(p || q) && /^$/ { p = 0; q = 0 }
 	s && /;$/ { s = 2 }
-	(p || s) && /"/ { line = $0; sub(/^[^"]*"/, "", line); sub(/"[^"]*$/, "", line)
-		if (p) pay = pay line; else sch = sch line }
+	(p || q || s) && /"/ { line = $0; sub(/^[^"]*"/, "", line); sub(/"[^"]*$/, "", line)
+		if (p) pay = pay line; else if (q) qi = qi line; else sch = sch line }
 	s == 2 { s = 0 }
-	END { sub(/INSERT INTO meta/, pay "INSERT INTO meta", sch); print sch }
+	END { sub(/INSERT INTO meta/, qi pay "INSERT INTO meta", sch); print sch }
 ' "$top/broker/lib/store_sqlite_schema.c")
 case $variant in
-noqueue) schema=$(printf '%s' "$schema" | sed 's/CREATE INDEX messages_queue  ON messages(recipient_node, seq) WHERE state = 0;//');;
-seqidx) schema=$(printf '%s' "$schema" | sed 's/messages_queue  ON messages(recipient_node, seq)/messages_queue ON messages(seq, recipient_node)/');;
+noqueue) schema=$(printf '%s' "$schema" | sed 's/CREATE INDEX messages_queue ON messages(seq, recipient_node) WHERE state = 0;//');;
+nodeidx|inline) schema=$(printf '%s' "$schema" | sed 's/messages_queue ON messages(seq, recipient_node)/messages_queue ON messages(recipient_node, seq)/');;
 nouniq) schema=$(printf '%s' "$schema" | sed 's/message_id TEXT UNIQUE NOT NULL/message_id TEXT NOT NULL/');;
 esac
+# the variant's edit must have found its text in the schema
+case $variant in
+full|nouniq|noaudit) want='messages(seq, recipient_node)';;
+nodeidx|inline) want='messages(recipient_node, seq)';;
+noqueue) want='';;
+esac
+if [ -n "$want" ]; then
+	case $schema in *"$want"*) ;; *) echo "wal_pages.sh: the schema has" \
+	    "no queue index on $want; the model is out of date" >&2; exit 1;; esac
+else
+	case $schema in *messages_queue*) echo "wal_pages.sh: the queue index" \
+	    "is still in the schema; the model is out of date" >&2; exit 1;; esac
+fi
 audit_on=1
 [ "$variant" = noaudit ] && audit_on=0
 

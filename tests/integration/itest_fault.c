@@ -513,13 +513,24 @@ inject_fsync_eio(pid_t pid)
 	return tracer;
 }
 
+/* The tracer of inject_fsync_eio stopped, pid's fsyncs work again. */
+static void
+end_fsync_eio(pid_t tracer, pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(kill(tracer, SIGTERM), 0);
+	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
+	wait_traced(pid, false);
+}
+
 Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 {
 	struct harness h;
 	struct book bk = { 0 };
 	struct fixture *fx = fixture_new();
 	struct tclient snd, rcv;
-	int status, before, faulted;
+	int before, faulted;
 	pid_t tracer;
 
 	if (system("command -v strace >/dev/null 2>&1") != 0)
@@ -543,9 +554,7 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	cr_assert(narad_alive(&h), "narad died on fsync errors; see %s", h.log);
 	cr_expect_gt(harness_log_count(&h, "NR041"), 0, "no log line names "
 	    "the store failure; see %s", h.log);
-	cr_assert_eq(kill(tracer, SIGTERM), 0);
-	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
-	wait_traced(h.pid, false);
+	end_fsync_eio(tracer, h.pid);
 
 	resubmit_refused(&snd, &bk, "NR041");
 	submit_new(&snd, &bk, fx, 32, "NR041");
@@ -559,6 +568,53 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	fprintf(stderr, "fault: fsync EIO: %d submits refused with NR041 while "
 	    "failing, all %d accepted on resubmit, %d handed off\n", faulted,
 	    bk.n_accepted, bk.n_handed_off);
+	book_free(&bk);
+	fixture_free(&fx);
+	harness_cleanup(&h);
+}
+
+/* Acks the disk refused: the recipient's local system has the messages,
+ * but the batch that recorded the acks did not commit, so they are queued
+ * again although nothing of them is in flight any more. narad reads where
+ * each queue starts from the store again: they are delivered once more
+ * (the inbox absorbs the repeat), acked, and their receipts reach the
+ * sender. */
+Test(fault, acks_refused_by_the_disk_are_delivered_again, .timeout = 300)
+{
+	struct harness h;
+	struct book bk = { 0 };
+	struct fixture *fx = fixture_new();
+	struct tclient snd, rcv;
+	int failed;
+	pid_t tracer;
+
+	if (system("command -v strace >/dev/null 2>&1") != 0)
+		cr_skip_test("strace is not installed: fsync errors not injected");
+	harness_init(&h, NULL);
+	harness_start(&h);
+	tclient_open(&snd, &h, T_GBG, 64);
+	tclient_open(&rcv, &h, T_BUP, 64);
+	submit_new(&snd, &bk, fx, 32, "NR041");
+	cr_assert_eq(bk.n_accepted, 32);
+	/* handed to the recipient's connection and on record, not read yet */
+	cr_assert(harness_wait_sql(&h, "SELECT count(*) FROM audit WHERE "
+	    "event = 'delivered'", 32, 20000), "the deliveries were not made");
+
+	failed = harness_log_count(&h, "batch not committed");
+	tracer = inject_fsync_eio(h.pid);
+	pump_recipient(&rcv, &bk, 5000);
+	cr_assert_eq(bk.n_handed_off, 32);
+	cr_assert(harness_wait_log(&h, "batch not committed", failed + 1,
+	    20000), "the acks' batch committed; see %s", h.log);
+	end_fsync_eio(tracer, h.pid);
+
+	drain(&snd, &rcv, &bk, 120000);
+	cr_expect_gt(bk.redeliveries, 0, "nothing delivered again after the "
+	    "acks were refused");
+	tclient_close(&snd);
+	tclient_close(&rcv);
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	verify_store(&h, &bk);
 	book_free(&bk);
 	fixture_free(&fx);
 	harness_cleanup(&h);

@@ -164,6 +164,42 @@ Test(audit_sign, prune_stops_at_the_first_row_not_yet_old)
 	fx_fini(&f);
 }
 
+/* A prune that takes the newest messages does not give their seqs again:
+ * a session reading its queue past a seq it saw (narad's cursor, kept
+ * while the prune runs) would never see a new message that reused it. Also
+ * after the store was closed and opened again. */
+Test(audit_sign, prune_of_the_newest_messages_never_gives_their_seq_again)
+{
+	struct fx f;
+	struct keys k;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	int64_t cut, deleted, top;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	fx_populate(&f);
+	top = fx_sql_int(&f, "SELECT max(seq) FROM messages");
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 3, FX_BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW + 3), 0);
+	cr_assert_eq(store_seq_high(f.st) == 0 || store_seq_high(f.st) >= top,
+	    1, "store_seq_high below a seq given");
+	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
+	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0,
+	    "the prune left messages: the test proves nothing");
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	fx_accept(&f, 5, FX_BUP);
+	cr_expect_gt(fx_sql_int(&f, "SELECT max(seq) FROM messages"), top,
+	    "a pruned message's seq was given again");
+	cr_expect(store_seq_high(f.st) == 0 ||
+	    store_seq_high(f.st) == fx_sql_int(&f, "SELECT max(seq) FROM "
+	    "messages"));
+	keys_free(&k);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- review */
 
 Test(audit_sign, review_appends_to_the_chain)

@@ -51,7 +51,7 @@ Test(session, credit_follows_window_and_in_flight)
 	cr_expect_eq(session_credit(s), 3);
 	for (int i = 0; i < 3; i++) {
 		id_of(i, id);
-		cr_assert_eq(session_inflight_add(s, id, false, 1000 + i, ""), 0);
+		cr_assert_eq(session_inflight_add(s, id, i + 1, false, 1000 + i, ""), 0);
 	}
 	cr_expect_eq(session_credit(s), 0);
 	/* a window lowered under what is in flight gives no credit, not a
@@ -67,24 +67,26 @@ Test(session, acks_in_and_out_of_order)
 {
 	struct session_table t;
 	struct session *s;
-	char id[MESSAGE_ID_MAX], sender[NODE_ID_MAX + 1];
+	char id[MESSAGE_ID_MAX];
+	struct inflight was;
 
 	session_table_init(&t, ids3, 3);
 	s = session_find(&t, "kommun-1480");
 	for (int i = 0; i < 5; i++) {
 		id_of(i, id);
-		session_inflight_add(s, id, i == 2, 100 * i, i == 2 ? "kommun-1490"
-		    : "SE2321000131-E000000000101");
+		session_inflight_add(s, id, i == 2 ? 0 : i + 1, i == 2, 100 * i,
+		    i == 2 ? "kommun-1490" : "SE2321000131-E000000000101");
 	}
 	id_of(0, id);
-	cr_expect_eq(session_inflight_remove(s, id, false, sender), 0);
-	cr_expect_str_eq(sender, "SE2321000131-E000000000101");
+	cr_expect_eq(session_inflight_remove(s, id, false, &was), 0);
+	cr_expect_str_eq(was.sender_node, "SE2321000131-E000000000101");
+	cr_expect_eq(was.seq, 1);
 	cr_expect_eq(s->fl_head, 1, "the front entry only moves the head");
 	/* a receipt ack must name a receipt, a delivery ack a delivery */
 	id_of(2, id);
 	cr_expect_eq(session_inflight_remove(s, id, false, NULL), -1);
-	cr_expect_eq(session_inflight_remove(s, id, true, sender), 0);
-	cr_expect_str_eq(sender, "kommun-1490");
+	cr_expect_eq(session_inflight_remove(s, id, true, &was), 0);
+	cr_expect_str_eq(was.sender_node, "kommun-1490");
 	id_of(4, id);
 	cr_expect_eq(session_inflight_remove(s, id, false, NULL), 0);
 	cr_expect_eq(s->n_fl, 2);
@@ -112,7 +114,7 @@ Test(session, in_flight_run_wraps_without_growing)
 	s = session_find(&t, "kommun-1480");
 	for (int i = 0; i < 8; i++) {
 		id_of(i, id);
-		session_inflight_add(s, id, false, i, "");
+		session_inflight_add(s, id, i + 1, false, i, "");
 	}
 	cap = s->cap_fl;
 	cr_assert_gt(cap, 0);
@@ -120,7 +122,7 @@ Test(session, in_flight_run_wraps_without_growing)
 		id_of(i - 8, id);
 		cr_assert_eq(session_inflight_remove(s, id, false, NULL), 0);
 		id_of(i, id);
-		cr_assert_eq(session_inflight_add(s, id, false, i, ""), 0);
+		cr_assert_eq(session_inflight_add(s, id, i + 1, false, i, ""), 0);
 		cr_assert_eq(s->n_fl, 8);
 		cr_assert_leq(s->fl_head + s->n_fl, s->cap_fl);
 	}
@@ -142,7 +144,7 @@ Test(session, grows_for_a_large_window)
 	s = session_find(&t, "kommun-1480");
 	for (int i = 0; i < 1000; i++) {
 		id_of(i, id);
-		cr_assert_eq(session_inflight_add(s, id, false, i, ""), 0);
+		cr_assert_eq(session_inflight_add(s, id, i + 1, false, i, ""), 0);
 	}
 	cr_expect_eq(s->n_fl, 1000);
 	id_of(999, id);
@@ -168,7 +170,7 @@ Test(session, rebuild_keeps_nodes_that_stay)
 	s->window = 16;
 	s->msg_cursor = 42;
 	id_of(7, id);
-	session_inflight_add(s, id, false, 5, "kommun-1490");
+	session_inflight_add(s, id, 40, false, 5, "kommun-1490");
 	cr_assert_eq(session_table_rebuild(&t, ids_new, 2), 0);
 	cr_expect_eq(t.n, 2);
 	cr_expect_null(session_find(&t, "kommun-1490"), "removed node kept");
@@ -183,5 +185,40 @@ Test(session, rebuild_keeps_nodes_that_stay)
 	cr_assert_not_null(s);
 	cr_expect(!s->connected);
 	cr_expect_eq(s->n_fl, 0);
+	session_table_free(&t);
+}
+
+/* A reset reads the queue again from the lowest message that was in
+ * flight, not from the start (the other messages before the cursor were
+ * acked or settled), and never moves the cursor forward. */
+Test(session, reset_rewinds_to_the_lowest_in_flight)
+{
+	struct session_table t;
+	struct session *s;
+	char id[MESSAGE_ID_MAX];
+
+	session_table_init(&t, ids3, 3);
+	s = session_find(&t, "kommun-1480");
+	s->connected = true;
+	s->window = 16;
+	s->msg_cursor = 90;
+	id_of(1, id);
+	session_inflight_add(s, id, 70, false, 5, "kommun-1490");
+	id_of(2, id);
+	session_inflight_add(s, id, 0, true, 5, "");    /* a receipt */
+	id_of(3, id);
+	session_inflight_add(s, id, 55, false, 5, "kommun-1490");
+	id_of(4, id);
+	session_inflight_add(s, id, 80, false, 5, "kommun-1490");
+	session_reset(s);
+	cr_expect_eq(s->msg_cursor, 54);
+	cr_expect_eq(s->n_fl, 0);
+	cr_expect_eq(s->rcpt_cursor, 0);
+	session_reset(s);
+	cr_expect_eq(s->msg_cursor, 54, "nothing in flight: stays");
+	session_rewind(s, 60);
+	cr_expect_eq(s->msg_cursor, 54, "a rewind never moves forward");
+	session_rewind(s, 12);
+	cr_expect_eq(s->msg_cursor, 11);
 	session_table_free(&t);
 }

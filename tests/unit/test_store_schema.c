@@ -6,7 +6,8 @@
  * content of rows written before still read and deleted), a read-only
  * open of an older store is refused with what to do, a newer store is
  * refused by every open, the content apart follows its message (retry,
- * ack, deletion), and the audit look-ups
+ * ack, deletion), a queue index by node is rebuilt in seq order, and the
+ * audit look-ups
  * by message keep finding every row (retries, refused submissions). Also
  * that the WAL starts over under steady writing instead of growing.
  */
@@ -291,6 +292,28 @@ Test(store_schema, content_apart_follows_its_message)
 	store_free(&f.st);
 	fx_sql_exec(&f, "DELETE FROM messages WHERE seq = 2");
 	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 0);
+	fx_fini(&f);
+}
+
+/* A store made when the queue index was by node gets it in seq order at
+ * its next read-write open; its queues read as before. */
+Test(store_schema, queue_index_by_node_is_rebuilt_in_seq_order)
+{
+	struct fx f;
+	struct loaded l = { 0 };
+
+	fx_init(&f);
+	fx_populate(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, "DROP INDEX messages_queue; CREATE INDEX messages_queue"
+	    " ON messages(recipient_node, seq) WHERE state = 0;");
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'messages_queue' AND sql LIKE '%(seq, recipient_node)%'"),
+	    1, "the queue index was not rebuilt");
+	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 1);
+	cr_expect_str_eq(l.payload[0], "payload 3 " FX_MARKER);
+	fx_verify_ok(&f);
 	fx_fini(&f);
 }
 

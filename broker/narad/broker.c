@@ -177,10 +177,14 @@ batch_done(struct broker *b, int rc, struct nara_err *err, int64_t t0)
 		batch_refuse_accepted(b, err);
 		/* Deliveries and acks of this batch are forgotten: start
 		 * every session from its durable queue again. */
-		for (size_t i = 0; i < b->sessions.n; i++)
-			if (b->sessions.v[i].connected)
-				session_reset(&b->sessions.v[i]);
-		broker_queue_floors(b);
+		for (size_t i = 0; i < b->sessions.n; i++) {
+			struct session *s = &b->sessions.v[i];
+
+			if (s->connected)
+				session_reset(s);
+			if (s->took_batch == b->batches + 1)
+				session_rewind(s, s->took_low);
+		}
 	}
 	broker_post_done(b, rc == 0);
 	broker_flush(b);
@@ -367,6 +371,7 @@ handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
 		store_receipt_acked(b->store, s->node, a->message_id, now);
 	} else if (store_acked(b->store, a->message_id, s->node, now,
 	    &was_new) == 0 && was_new) {
+		broker_queue_took(b, s->node, was.seq);
 		b->stats.acked++;
 		broker_mark_node_dirty(b, was.sender_node);
 	} else if (was.seq > 0) {
@@ -397,6 +402,7 @@ handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 	    n->text);
 	if (store_dead_letter(b->store, n->message_id, n->code, n->text, false,
 	    s->node, now) == 0) {
+		broker_queue_took(b, s->node, was.seq);
 		b->stats.nacked++;
 		broker_mark_node_dirty(b, was.sender_node);
 	} else {

@@ -125,9 +125,11 @@ void broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame
 void broker_mark_dirty(struct broker *b, struct session *s);
 void broker_mark_node_dirty(struct broker *b, const char *node);
 void broker_deliver_dirty(struct broker *b);
-/* Every session's queue cursor from the store, as at a start: after a
- * batch that did not commit, what it acked or refused is queued again. */
+/* Every session's queue cursor from the store, as at a start. */
 void broker_queue_floors(struct broker *b);
+/* The open batch finishes the message at seq of node's queue (acked,
+ * refused, dead-lettered); 0 when its seq is not known. */
+void broker_queue_took(struct broker *b, const char *node, int64_t seq);
 void broker_on_tick(evutil_socket_t fd, short what, void *arg);
 
 #endif

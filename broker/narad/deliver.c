@@ -26,6 +26,8 @@
 struct held_back {
 	char message_id[MESSAGE_ID_MAX + 1];
 	char sender_node[NODE_ID_MAX + 1];
+	char recipient_node[NODE_ID_MAX + 1];
+	int64_t seq;
 	enum nara_code code;
 	char text[240];
 };
@@ -146,6 +148,9 @@ hold_back(struct broker *b, const struct store_msg *m, enum nara_code code,
 	h = &b->held[b->n_held++];
 	snprintf(h->message_id, sizeof(h->message_id), "%s", m->message_id);
 	snprintf(h->sender_node, sizeof(h->sender_node), "%s", m->sender_node);
+	snprintf(h->recipient_node, sizeof(h->recipient_node), "%s",
+	    m->recipient_node);
+	h->seq = m->seq;
 	h->code = code;
 	snprintf(h->text, sizeof(h->text), "%s", text);
 	return 0;
@@ -163,6 +168,7 @@ settle_held(struct broker *b)
 		    nara_code_id(h->code), h->text, false, "",
 		    b->batch_now_ms / 1000) != 0)
 			continue;   /* the batch failed: read again next time */
+		broker_queue_took(b, h->recipient_node, h->seq);
 		log_warn("message %s not delivered: %s %s", h->message_id,
 		    nara_code_id(h->code), h->text);
 		broker_mark_node_dirty(b, h->sender_node);
@@ -320,27 +326,52 @@ broker_deliver_dirty(struct broker *b)
 	settle_held(b);
 }
 
+struct floors {
+	struct session_table *t;
+	size_t n;
+};
+
 static int
 on_floor(void *arg, const char *node, int64_t first_seq)
 {
-	struct session *s = session_find(arg, node);
+	struct floors *f = arg;
+	struct session *s = session_find(f->t, node);
 
 	if (s != NULL)
 		s->msg_cursor = first_seq - 1;
+	f->n++;
 	return 0;
+}
+
+void
+broker_queue_took(struct broker *b, const char *node, int64_t seq)
+{
+	struct session *s = session_find(&b->sessions, node);
+
+	if (s == NULL)
+		return;
+	/* stamped batches + 1: 0 is a session that never took anything */
+	if (s->took_batch != b->batches + 1 || seq < s->took_low) {
+		s->took_low = seq;
+		s->took_batch = b->batches + 1;
+	}
 }
 
 void
 broker_queue_floors(struct broker *b)
 {
-	int64_t high = store_seq_high(b->store);
+	struct floors f = { .t = &b->sessions };
+	int64_t high = store_seq_high(b->store), t0 = metrics_mono_us();
 	int rc;
 
 	for (size_t i = 0; i < b->sessions.n; i++)
 		b->sessions.v[i].msg_cursor = high;
-	rc = store_queue_floors(b->store, on_floor, &b->sessions);
-	if (rc == 0)
+	rc = store_queue_floors(b->store, on_floor, &f);
+	if (rc == 0) {
+		log_info("queues: %zu nodes have messages queued (found in "
+		    "%lld ms)", f.n, (long long)(metrics_mono_us() - t0) / 1000);
 		return;
+	}
 	/* from the start of every queue: slower, never wrong */
 	for (size_t i = 0; i < b->sessions.n; i++)
 		b->sessions.v[i].msg_cursor = 0;
@@ -424,6 +455,7 @@ on_expired(void *arg, const struct store_msg *m)
 	if (store_dead_letter(b->store, m->message_id,
 	    nara_code_id(NR_EXPIRED_UNDELIVERED), "expired before delivery",
 	    true, "", b->batch_now_ms / 1000) == 0) {
+		broker_queue_took(b, m->recipient_node, m->seq);
 		b->stats.expired++;
 		broker_mark_node_dirty(b, m->sender_node);
 		log_info("message %s to %s expired undelivered", m->message_id,

@@ -7,8 +7,9 @@
  * session reads its queue again from its lowest message still in flight:
  * every message still queued in the store is delivered again with attempt
  * + 1, and the adapter's exactly-once inbox absorbs the repeat. After a
- * restart or a batch that did not commit, the cursors come from the store
- * (broker_queue_floors).
+ * restart the cursors come from the store (broker_queue_floors); after a
+ * batch that did not commit, each goes back to the lowest message that was
+ * in flight or that the batch finished.
  */
 #ifndef NARA_SESSION_H
 #define NARA_SESSION_H
@@ -50,6 +51,9 @@ struct session {
 	                            * at or below it is in flight, done, or
 	                            * being settled in the open batch */
 	int64_t rcpt_cursor;       /* highest receipt id sent this session */
+	int64_t took_low;          /* lowest seq of its queue finished in */
+	uint64_t took_batch;       /* this batch (acked, refused, dead-
+	                            * lettered): put back if it fails */
 	struct inflight *fl;       /* in flight: fl[fl_head .. fl_head + n_fl) */
 	size_t fl_head, n_fl, cap_fl;
 	int64_t connected_since;   /* epoch seconds, 0 when not connected */

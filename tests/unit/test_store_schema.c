@@ -317,6 +317,51 @@ Test(store_schema, queue_index_by_node_is_rebuilt_in_seq_order)
 	fx_fini(&f);
 }
 
+struct floors {
+	char node[4][32];
+	int64_t first[4];
+	int n;
+};
+
+static int
+on_floor(void *arg, const char *node, int64_t first_seq)
+{
+	struct floors *fl = arg;
+
+	cr_assert_lt(fl->n, 4, "a node named twice");
+	snprintf(fl->node[fl->n], sizeof(fl->node[0]), "%s", node);
+	fl->first[fl->n++] = first_seq;
+	return 0;
+}
+
+/* Where each queue starts, from one pass over the index in seq order: a
+ * node's first queued message (not a delivered one), each node once, and
+ * the highest seq given is at least every seq stored. */
+Test(store_schema, queue_floors_name_each_nodes_first_queued_message)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct floors fl = { .n = 0 };
+	int64_t seq[7];
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 6; i++)
+		seq[i] = fx_accept(&f, i, i % 2 ? FX_BUP : "kommun-1480");
+	fx_deliver(&f, 1, FX_BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 1, &was_new), 0);
+	cr_assert(was_new);
+	cr_assert_eq(store_queue_floors(f.st, on_floor, &fl), 0);
+	cr_assert_eq(fl.n, 2);
+	cr_expect_str_eq(fl.node[0], "kommun-1480");
+	cr_expect_eq(fl.first[0], seq[2]);
+	cr_expect_str_eq(fl.node[1], FX_BUP);
+	cr_expect_eq(fl.first[1], seq[3], "the acked message is not queued");
+	cr_expect_geq(store_seq_high(f.st), seq[6]);
+	fx_fini(&f);
+}
+
 Test(store_schema, read_only_open_of_an_empty_file_is_refused)
 {
 	struct fx f;

@@ -224,9 +224,12 @@ store_expired_load(struct store *st, int64_t now, int limit, store_msg_fn fn,
 int
 store_loads(struct store *st, struct store_load *v, size_t n)
 {
+	bool all = true;
 	int rc;
 
-	if (st->ops->loads != NULL &&
+	for (size_t i = 0; i < n; i++)
+		all = all && !v[i].no_msgs;
+	if (all && st->ops->loads != NULL &&
 	    (rc = st->ops->loads(be_of(st), v, n)) != 1)
 		return rc;
 	for (size_t i = 0; i < n; i++) {
@@ -234,8 +237,8 @@ store_loads(struct store *st, struct store_load *v, size_t n)
 		    v[i].rcpt_after, v[i].limit, v[i].rfn, v[i].arg);
 		if (v[i].rcpts < 0)
 			return -1;
-		v[i].msgs = st->ops->queue_load(be_of(st), v[i].node,
-		    v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg);
+		v[i].msgs = v[i].no_msgs ? 0 : st->ops->queue_load(be_of(st),
+		    v[i].node, v[i].msg_after, v[i].limit, v[i].mfn, v[i].arg);
 		if (v[i].msgs < 0)
 			return -1;
 	}
@@ -276,11 +279,12 @@ store_seq_high(struct store *st)
 }
 
 int
-store_queue_floors(struct store *st, store_floor_fn fn, void *arg)
+store_queue_walk(struct store *st, int64_t after, int64_t upto, int max,
+    store_floor_fn fn, void *arg)
 {
-	if (st->ops->queue_floors == NULL)
-		return 1;
-	return st->ops->queue_floors(be_of(st), fn, arg);
+	if (st->ops->queue_walk == NULL)
+		return -1;
+	return st->ops->queue_walk(be_of(st), after, upto, max, fn, arg);
 }
 
 int

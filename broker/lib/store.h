@@ -251,6 +251,7 @@ struct store_load {
 	store_receipt_fn rfn;
 	store_msg_fn mfn;
 	void *arg;
+	bool no_msgs;              /* receipts only */
 	int rcpts, msgs;           /* out */
 };
 int store_loads(struct store *st, struct store_load *v, size_t n);
@@ -259,11 +260,13 @@ int store_loads(struct store *st, struct store_load *v, size_t n);
  * (or retried) from now on gets a higher one. 0 when the backend does not
  * say (a reader of queues then never skips ahead). */
 int64_t store_seq_high(struct store *st);
-/* Each node's lowest queued seq, to fn (nodes with nothing queued are not
- * named). 0, -1 on error, 1 when the backend does not offer it (its queue
- * reads find a node's first message without passing the others'). */
-typedef int (*store_floor_fn)(void *arg, const char *node, int64_t first_seq);
-int store_queue_floors(struct store *st, store_floor_fn fn, void *arg);
+/* The queued messages with after < seq <= upto, at most max, in seq order
+ * for all nodes: (node, seq) to fn, whose nonzero result stops the walk.
+ * The number walked, or -1 (also where store_seq_high is 0: a backend
+ * whose queue reads find a node's first message by themselves). */
+typedef int (*store_floor_fn)(void *arg, const char *node, int64_t seq);
+int store_queue_walk(struct store *st, int64_t after, int64_t upto, int max,
+    store_floor_fn fn, void *arg);
 
 /* The receipt was sent (audit "receipt_sent"). */
 int store_receipt_sent(struct store *st, int64_t id, int64_t now);

@@ -323,8 +323,8 @@ int store_sqlite_retry(struct store_be *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err);
 int store_sqlite_node_stats(struct store_be *st, store_stats_fn fn, void *arg);
 int64_t store_sqlite_seq_high(struct store_be *st);
-int store_sqlite_queue_floors(struct store_be *st, store_floor_fn fn,
-    void *arg);
+int store_sqlite_queue_walk(struct store_be *st, int64_t after,
+    int64_t upto, int max, store_floor_fn fn, void *arg);
 int store_sqlite_totals(struct store_be *st, struct store_totals *t);
 int store_sqlite_audit_verify(struct store_be *st, int64_t *bad_seq,
     struct nara_err *err);

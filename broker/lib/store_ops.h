@@ -82,7 +82,8 @@ struct store_ops {
 	int (*loads)(struct store_be *st, struct store_load *v, size_t n);
 	/* both NULL when the backend's queue index is by node (store.h) */
 	int64_t (*seq_high)(struct store_be *st);
-	int (*queue_floors)(struct store_be *st, store_floor_fn fn, void *arg);
+	int (*queue_walk)(struct store_be *st, int64_t after, int64_t upto,
+	    int max, store_floor_fn fn, void *arg);
 	int (*receipt_sent)(struct store_be *st, int64_t id, int64_t now);
 	int (*receipt_acked)(struct store_be *st, const char *node,
 	    const char *message_id, int64_t now);

@@ -697,6 +697,7 @@ broker_free(struct broker **bp)
 	if (b->settle != NULL)
 		event_free(b->settle);
 	broker_lifecycle_free(b);
+	broker_queue_floors_free(b);
 	outq_clear(&b->out);
 	free(b->out.v);
 	zap_free(&b->zap);
@@ -728,6 +729,7 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 	}
 	router_sndhwm(b);
 	b->orphans_due = true;   /* a node may be gone with its queue */
+	broker_queue_floors(b);  /* where the queues of added nodes start */
 	/* Connections from now on get the new frame limit (router_open). */
 	max_msg = (int64_t)cfg->broker.max_message_bytes + 4096;
 	zmq_setsockopt(b->router, ZMQ_MAXMSGSIZE, &max_msg, sizeof(max_msg));

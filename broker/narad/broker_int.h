@@ -43,6 +43,16 @@ struct post_row {
 	char detail[SESSION_REASON_MAX];
 };
 
+/* The walk that finds where each session's queue starts (queue_floor.c). */
+struct floor_pass {
+	struct event *ev;           /* the next part, in a later turn */
+	int64_t at, upto;           /* walked up to at, of what was below upto */
+	int64_t t0;                 /* when it began (mono_us) */
+	size_t missing, found;      /* sessions still waiting; found so far */
+	int turns;
+	char last[NODE_ID_MAX + 1]; /* node of the last message walked */
+};
+
 struct broker {
 	struct event_base *base;
 	struct config *cfg;
@@ -84,6 +94,7 @@ struct broker {
 	broker_drop_fn drop;
 	void *drop_arg;
 	struct log_ratelimit others_log; /* log lines about unknown peers */
+	struct floor_pass floor;
 };
 
 int64_t broker_now_ms(void);
@@ -125,8 +136,13 @@ void broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame
 void broker_mark_dirty(struct broker *b, struct session *s);
 void broker_mark_node_dirty(struct broker *b, const char *node);
 void broker_deliver_dirty(struct broker *b);
-/* Every session's queue cursor from the store, as at a start. */
+/* queue_floor.c */
+/* Find where the queues of sessions that have not read theirs yet start
+ * (at start, and for nodes a reload added). */
 void broker_queue_floors(struct broker *b);
+void broker_queue_floors_free(struct broker *b);
+/* A message was queued for node (accepted, retried): read its queue. */
+void broker_queue_added(struct broker *b, const char *node);
 /* The open batch finishes the message at seq of node's queue (acked,
  * refused, dead-lettered); 0 when its seq is not known. */
 void broker_queue_took(struct broker *b, const char *node, int64_t seq);

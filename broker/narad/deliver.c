@@ -244,14 +244,29 @@ on_receipt(void *arg, const struct store_receipt *r)
 /* A load found every message queued for s: none stored later has a seq
  * at or below the store's highest, so the next load starts there instead
  * of passing again over the other nodes' messages (the SQLite queue index
- * is in seq order for all nodes). */
+ * is in seq order for all nodes), and none is made before something is
+ * queued for s (broker_queue_added) or its cursor goes back. */
 static void
 queue_read_to_end(struct broker *b, struct session *s)
 {
 	int64_t high = store_seq_high(b->store);
 
+	if (high == 0)
+		return;   /* the backend does not say (store.h) */
 	if (high > s->msg_cursor)
 		s->msg_cursor = high;
+	s->queue_read = true;
+}
+
+void
+broker_queue_added(struct broker *b, const char *node)
+{
+	struct session *s = session_find(&b->sessions, node);
+
+	if (s == NULL)
+		return;
+	s->queue_read = false;
+	broker_mark_dirty(b, s);
 }
 
 /* Fill the node's credit: receipts first (small, and senders wait for
@@ -273,7 +288,7 @@ deliver_session(struct broker *b, struct session *s)
 		if (got == want)
 			continue;   /* there may be more receipts */
 		credit = session_credit(s);
-		if (credit == 0)
+		if (credit == 0 || s->floor_pending || s->queue_read)
 			break;
 		want = page_of(credit);
 		p.want = want;
@@ -310,37 +325,21 @@ broker_deliver_dirty(struct broker *b)
 		v[n] = (struct store_load){ .node = s->node,
 		    .rcpt_after = s->rcpt_cursor, .msg_after = s->msg_cursor,
 		    .limit = pv[n].want, .rfn = on_receipt, .mfn = on_queued,
-		    .arg = &pv[n] };
+		    .arg = &pv[n],
+		    .no_msgs = s->floor_pending || s->queue_read };
 		n++;
 	}
 	b->n_dirty = 0;
 	/* a failed load broke the batch: nothing of it is sent */
 	if (n > 0 && store_loads(b->store, v, n) == 0)
 		for (size_t i = 0; i < n; i++) {
-			if (v[i].rcpts < v[i].limit &&
-			    v[i].msgs < v[i].limit && !pv[i].stopped)
+			if (v[i].rcpts < v[i].limit && v[i].msgs < v[i].limit &&
+			    !pv[i].stopped && !v[i].no_msgs)
 				queue_read_to_end(b, pv[i].s);
 			if (v[i].rcpts == v[i].limit || v[i].msgs == v[i].limit)
 				deliver_session(b, pv[i].s);
 		}
 	settle_held(b);
-}
-
-struct floors {
-	struct session_table *t;
-	size_t n;
-};
-
-static int
-on_floor(void *arg, const char *node, int64_t first_seq)
-{
-	struct floors *f = arg;
-	struct session *s = session_find(f->t, node);
-
-	if (s != NULL)
-		s->msg_cursor = first_seq - 1;
-	f->n++;
-	return 0;
 }
 
 void
@@ -355,29 +354,6 @@ broker_queue_took(struct broker *b, const char *node, int64_t seq)
 		s->took_low = seq;
 		s->took_batch = b->batches + 1;
 	}
-}
-
-void
-broker_queue_floors(struct broker *b)
-{
-	struct floors f = { .t = &b->sessions };
-	int64_t high = store_seq_high(b->store), t0 = metrics_mono_us();
-	int rc;
-
-	for (size_t i = 0; i < b->sessions.n; i++)
-		b->sessions.v[i].msg_cursor = high;
-	rc = store_queue_floors(b->store, on_floor, &f);
-	if (rc == 0) {
-		log_info("queues: %zu nodes have messages queued (found in "
-		    "%lld ms)", f.n, (long long)(metrics_mono_us() - t0) / 1000);
-		return;
-	}
-	/* from the start of every queue: slower, never wrong */
-	for (size_t i = 0; i < b->sessions.n; i++)
-		b->sessions.v[i].msg_cursor = 0;
-	if (rc < 0)
-		log_warn("store: cannot read where the queues start; reading "
-		    "them from the beginning");
 }
 
 /* Nodes holding queued messages but missing from the configuration (a

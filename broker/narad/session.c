@@ -77,6 +77,7 @@ session_reset(struct session *s)
 	s->fl_head = 0;
 	s->n_fl = 0;
 	s->rcpt_cursor = 0;
+	s->queue_read = false;
 }
 
 void
@@ -84,6 +85,7 @@ session_rewind(struct session *s, int64_t seq)
 {
 	if (seq - 1 < s->msg_cursor)
 		s->msg_cursor = seq > 0 ? seq - 1 : 0;
+	s->queue_read = false;
 }
 
 uint32_t

@@ -45,6 +45,10 @@ struct session {
 	char node[NODE_ID_MAX + 1];
 	bool connected;
 	bool dirty;                /* may be able to send something now */
+	bool floor_pending;        /* where its queue starts is not known yet:
+	                            * receipts only (queue_floor.c) */
+	bool queue_read;           /* its queue was read to its end and
+	                            * nothing was queued for it since */
 	uint32_t window;           /* credit window from hello (+ credit frames) */
 	int64_t msg_cursor;        /* the queue is read after this seq: every
 	                            * message queued for the node with a seq

@@ -1,8 +1,12 @@
 /*
  * itest_backlog.c — an offline regional unit accumulates 100,000 messages;
- * meanwhile another node's traffic flows undisturbed; when the unit returns
- * it receives the whole backlog in submission order.
+ * narad is killed and started again (where each queue starts is found by
+ * a walk over the queue index, in two parts here, and a message queued
+ * behind the backlog for another node is found in the second); meanwhile
+ * another node's traffic flows undisturbed; when the unit returns it
+ * receives the whole backlog in submission order.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +58,7 @@ Test(backlog, hundred_thousand_for_offline_node)
 	struct fixture *fx = fixture_new();
 	char (*ids)[37] = calloc(BACKLOG, 37);
 	struct tclient gbg, boras, ped, bup;
+	char early[37];
 
 	cr_assert(ids != NULL);
 	harness_init(&h, "ack_timeout = 120\nmax_credit = 5000\n");
@@ -63,9 +68,34 @@ Test(backlog, hundred_thousand_for_offline_node)
 	cr_assert_eq(harness_sql_long(&h, "select count(*) from messages where "
 	    "recipient_node='" T_BUP "' and state=0"), BACKLOG);
 
-	/* Borås → paediatrics flows while BUP's backlog waits. */
+	/* One consultation for paediatrics, offline, behind the backlog. */
+	tclient_open(&boras, &h, T_BORAS, 16);
+	Nara__Envelope *e0 = fixture_envelope(fx,
+	    NARA__MESSAGE_TYPE__CONSULTATION_REQUEST, T_BORAS_EH, T_PED);
+	snprintf(early, sizeof(early), "%s", e0->message_id);
+	Nara__Frame *r0 = tclient_submit(&boras, e0);
+	cr_assert_eq(r0->kind_case, NARA__FRAME__KIND_ACCEPTED);
+	frame_free(&r0);
+	tclient_close(&boras);
+	tclient_close(&gbg);
+
+	/* Killed and started again: the queues' starts are found again. */
+	cr_assert_eq(harness_stop(&h, SIGKILL), -SIGKILL);
+	harness_start(&h);
+	cr_assert(harness_wait_log(&h, "queues: 2 nodes have messages queued",
+	    1, 60000), "the walk did not find both queues; see %s", h.log);
+	cr_expect_eq(harness_log_count(&h, "2 turns of the loop"), 1,
+	    "the walk was not in two parts; see %s", h.log);
+
+	/* Paediatrics gets the message behind the backlog, then Borås →
+	 * paediatrics flows while BUP's backlog waits. */
 	tclient_open(&boras, &h, T_BORAS, 16);
 	tclient_open(&ped, &h, T_PED, 16);
+	Nara__Frame *d0 = tclient_expect(&ped, NARA__FRAME__KIND_DELIVER, 20000);
+	cr_assert(d0 != NULL, "the message behind the backlog was not delivered");
+	cr_assert_str_eq(d0->deliver->envelope->message_id, early);
+	tclient_ack(&ped, early, false);
+	frame_free(&d0);
 	for (int i = 0; i < 50; i++) {
 		Nara__Envelope *e = fixture_envelope(fx,
 		    NARA__MESSAGE_TYPE__CONSULTATION_REQUEST, T_BORAS_EH, T_PED);
@@ -98,7 +128,6 @@ Test(backlog, hundred_thousand_for_offline_node)
 	tclient_close(&bup);
 	tclient_close(&ped);
 	tclient_close(&boras);
-	tclient_close(&gbg);
 	free(ids);
 	fixture_free(&fx);
 	harness_cleanup(&h);

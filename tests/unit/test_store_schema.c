@@ -317,31 +317,32 @@ Test(store_schema, queue_index_by_node_is_rebuilt_in_seq_order)
 	fx_fini(&f);
 }
 
-struct floors {
-	char node[4][32];
-	int64_t first[4];
-	int n;
+struct walked {
+	char node[8][32];
+	int64_t seq[8];
+	int n, stop_after;
 };
 
 static int
-on_floor(void *arg, const char *node, int64_t first_seq)
+on_walked(void *arg, const char *node, int64_t seq)
 {
-	struct floors *fl = arg;
+	struct walked *w = arg;
 
-	cr_assert_lt(fl->n, 4, "a node named twice");
-	snprintf(fl->node[fl->n], sizeof(fl->node[0]), "%s", node);
-	fl->first[fl->n++] = first_seq;
-	return 0;
+	cr_assert_lt(w->n, 8);
+	snprintf(w->node[w->n], sizeof(w->node[0]), "%s", node);
+	w->seq[w->n++] = seq;
+	return w->n == w->stop_after;
 }
 
-/* Where each queue starts, from one pass over the index in seq order: a
- * node's first queued message (not a delivered one), each node once, and
+/* The walk over the queue index that narad uses to find where each queue
+ * starts: queued messages only (not a delivered one), in seq order for all
+ * nodes, within (after, upto], at most max, stopped by its callback; and
  * the highest seq given is at least every seq stored. */
-Test(store_schema, queue_floors_name_each_nodes_first_queued_message)
+Test(store_schema, queue_walk_is_in_seq_order_for_all_nodes)
 {
 	struct fx f;
 	struct fx_msg x;
-	struct floors fl = { .n = 0 };
+	struct walked w = { .n = 0 };
 	int64_t seq[7];
 	bool was_new;
 
@@ -352,13 +353,23 @@ Test(store_schema, queue_floors_name_each_nodes_first_queued_message)
 	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
 	    FX_BUP, FX_NOW + 1, &was_new), 0);
 	cr_assert(was_new);
-	cr_assert_eq(store_queue_floors(f.st, on_floor, &fl), 0);
-	cr_assert_eq(fl.n, 2);
-	cr_expect_str_eq(fl.node[0], "kommun-1480");
-	cr_expect_eq(fl.first[0], seq[2]);
-	cr_expect_str_eq(fl.node[1], FX_BUP);
-	cr_expect_eq(fl.first[1], seq[3], "the acked message is not queued");
 	cr_expect_geq(store_seq_high(f.st), seq[6]);
+	cr_assert_eq(store_queue_walk(f.st, 0, seq[6], 100, on_walked, &w), 5);
+	for (int i = 0; i < 5; i++) {
+		cr_expect_eq(w.seq[i], seq[i + 2], "the acked message walked");
+		cr_expect_str_eq(w.node[i], (i + 2) % 2 ? FX_BUP : "kommun-1480");
+	}
+	memset(&w, 0, sizeof(w));
+	cr_expect_eq(store_queue_walk(f.st, seq[2], seq[5], 2, on_walked, &w),
+	    2, "more than max walked");
+	cr_expect_eq(w.seq[0], seq[3]);
+	cr_expect_eq(w.seq[1], seq[4]);
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 1;
+	cr_expect_eq(store_queue_walk(f.st, 0, seq[6], 100, on_walked, &w), 1);
+	memset(&w, 0, sizeof(w));
+	cr_expect_eq(store_queue_walk(f.st, seq[5], seq[5], 100, on_walked, &w),
+	    0, "walked past upto");
 	fx_fini(&f);
 }
 

@@ -275,7 +275,16 @@ store_retry(struct store *st, const char *message_id, const char *operator,
 int64_t
 store_seq_high(struct store *st)
 {
-	return st->ops->seq_high != NULL ? st->ops->seq_high(be_of(st)) : 0;
+	return st->ops->seq_high != NULL ? st->ops->seq_high(be_of(st)) : -1;
+}
+
+int
+store_queue_seqs(struct store *st, const char *node, const int64_t *seq,
+    int n, store_msg_fn fn, void *arg)
+{
+	if (st->ops->queue_seqs == NULL)
+		return -1;
+	return st->ops->queue_seqs(be_of(st), node, seq, n, fn, arg);
 }
 
 int

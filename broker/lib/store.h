@@ -256,13 +256,20 @@ struct store_load {
 };
 int store_loads(struct store *st, struct store_load *v, size_t n);
 
-/* The highest seq a message of this store has had: every message stored
- * (or retried) from now on gets a higher one. 0 when the backend does not
- * say (a reader of queues then never skips ahead). */
+/* The highest seq a message of this store has had (0: none yet): every
+ * message stored (or retried) from now on gets a higher one. -1 when the
+ * backend does not say (a reader of queues then never skips ahead). */
 int64_t store_seq_high(struct store *st);
+/* The messages at seq[0..n) (ascending) still queued for node, each to fn
+ * as store_queue_load gives it (its nonzero result stops); a seq not
+ * queued for node is passed over. The number of seqs dealt with (taken or
+ * passed over): where fn stopped, or n; -1 on error (also where
+ * store_seq_high is -1). */
+int store_queue_seqs(struct store *st, const char *node, const int64_t *seq,
+    int n, store_msg_fn fn, void *arg);
 /* The queued messages with after < seq <= upto, at most max, in seq order
  * for all nodes: (node, seq) to fn, whose nonzero result stops the walk.
- * The number walked, or -1 (also where store_seq_high is 0: a backend
+ * The number walked, or -1 (also where store_seq_high is -1: a backend
  * whose queue reads find a node's first message by themselves). */
 typedef int (*store_floor_fn)(void *arg, const char *node, int64_t seq);
 int store_queue_walk(struct store *st, int64_t after, int64_t upto, int max,

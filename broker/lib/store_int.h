@@ -58,7 +58,7 @@ enum store_stmt {
 	S_HEAD_SAVE,
 	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_AUDIT_REKEY, S_MSG_FIND, S_MSG_INSERT,
 	S_PAYLOAD_INSERT,
-	S_MSG_META, S_QUEUE_LOAD, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
+	S_MSG_META, S_QUEUE_LOAD, S_QUEUE_SEQ, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
 	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH, S_COUNT
 };
@@ -323,6 +323,8 @@ int store_sqlite_retry(struct store_be *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err);
 int store_sqlite_node_stats(struct store_be *st, store_stats_fn fn, void *arg);
 int64_t store_sqlite_seq_high(struct store_be *st);
+int store_sqlite_queue_seqs(struct store_be *st, const char *node,
+    const int64_t *seq, int n, store_msg_fn fn, void *arg);
 int store_sqlite_queue_walk(struct store_be *st, int64_t after,
     int64_t upto, int max, store_floor_fn fn, void *arg);
 int store_sqlite_totals(struct store_be *st, struct store_totals *t);

@@ -84,6 +84,8 @@ struct store_ops {
 	int64_t (*seq_high)(struct store_be *st);
 	int (*queue_walk)(struct store_be *st, int64_t after, int64_t upto,
 	    int max, store_floor_fn fn, void *arg);
+	int (*queue_seqs)(struct store_be *st, const char *node,
+	    const int64_t *seq, int n, store_msg_fn fn, void *arg);
 	int (*receipt_sent)(struct store_be *st, int64_t id, int64_t now);
 	int (*receipt_acked)(struct store_be *st, const char *node,
 	    const char *message_id, int64_t now);

@@ -64,6 +64,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "messages INDEXED BY messages_queue WHERE "
 	    "recipient_node = ?1 AND state = 0 AND seq > ?2 ORDER BY seq "
 	    "LIMIT ?3",
+	[S_QUEUE_SEQ] = "SELECT " MSG_COLS ", " STORE_SQL_PAYLOAD " FROM "
+	    "messages WHERE seq = ?1 AND recipient_node = ?2 AND state = 0",
 	[S_EXPIRED] = "SELECT " MSG_COLS ", NULL FROM messages WHERE state = 0 "
 	    "AND expires > 0 AND expires <= ?1 ORDER BY expires LIMIT ?2",
 	[S_DELIVERING] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1 AND "

@@ -252,6 +252,34 @@ store_sqlite_queue_load(struct store_be *st, const char *node,
 	return walk_msgs(st, s, true, fn, arg, "loading a queue");
 }
 
+/* Each a look-up by key: what narad knows was queued for node since it
+ * read its queue to the end, without walking the other nodes' messages
+ * between. A seq no longer queued for node is passed over. */
+int
+store_sqlite_queue_seqs(struct store_be *st, const char *node,
+    const int64_t *seq, int n, store_msg_fn fn, void *arg)
+{
+	sqlite3_stmt *s = st->stmt[S_QUEUE_SEQ];
+	struct msg_row r;
+	int rc, i;
+
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 1, seq[i]);
+		sqlite3_bind_text(s, 2, node, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			store_row_read(s, true, &r);
+			rc = fn(arg, &r.m) != 0 ? SQLITE_ABORT : SQLITE_DONE;
+		}
+		sqlite3_reset(s);
+		if (rc == SQLITE_ABORT)
+			break;
+		if (rc != SQLITE_DONE)
+			return store_fail(st, rc, "loading a queue", NULL);
+	}
+	return i;
+}
+
 int64_t
 store_sqlite_seq_high(struct store_be *st)
 {

@@ -40,6 +40,7 @@ const struct store_ops store_sqlite_ops = {
 	.node_stats = store_sqlite_node_stats,
 	.seq_high = store_sqlite_seq_high,
 	.queue_walk = store_sqlite_queue_walk,
+	.queue_seqs = store_sqlite_queue_seqs,
 	.totals = store_sqlite_totals,
 	.audit_verify = store_sqlite_audit_verify,
 	.pseudonym = store_sqlite_pseudonym,

@@ -64,7 +64,8 @@
  * of nearly every node, twice (the WAL model in tests/bench/wal_pages.sh:
  * 5.1 pages per message at commits of 50 against 3.5). A node's queue is
  * read by walking it from the session's cursor, which narad keeps past
- * the other nodes' messages (store_seq_high, store_queue_floors).
+ * the other nodes' messages (store_seq_high, store_queue_walk,
+ * store_queue_seqs).
  */
 #define QUEUE_INDEX_SQL \
 	"CREATE INDEX messages_queue ON messages(seq, recipient_node) " \

@@ -141,8 +141,9 @@ void broker_deliver_dirty(struct broker *b);
  * (at start, and for nodes a reload added). */
 void broker_queue_floors(struct broker *b);
 void broker_queue_floors_free(struct broker *b);
-/* A message was queued for node (accepted, retried): read its queue. */
-void broker_queue_added(struct broker *b, const char *node);
+/* A message was queued for node at seq (accepted, retried; 0: a new seq,
+ * higher than any before, not known here): read it. */
+void broker_queue_added(struct broker *b, const char *node, int64_t seq);
 /* The open batch finishes the message at seq of node's queue (acked,
  * refused, dead-lettered); 0 when its seq is not known. */
 void broker_queue_took(struct broker *b, const char *node, int64_t seq);

@@ -96,7 +96,7 @@ broker_retry(struct broker *b, const char *message_id, const char *operator,
 		broker_batch_end(b);
 		return -1;
 	}
-	broker_queue_added(b, rc.node);
+	broker_queue_added(b, rc.node, 0);
 	broker_deliver_dirty(b);
 	broker_batch_end(b);
 	if (!b->metrics.last_ok)

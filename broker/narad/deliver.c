@@ -242,31 +242,60 @@ on_receipt(void *arg, const struct store_receipt *r)
 }
 
 /* A load found every message queued for s: none stored later has a seq
- * at or below the store's highest, so the next load starts there instead
- * of passing again over the other nodes' messages (the SQLite queue index
- * is in seq order for all nodes), and none is made before something is
- * queued for s (broker_queue_added) or its cursor goes back. */
+ * at or below the store's highest, so the cursor moves there. From then
+ * on narad knows what is queued for s by seq (broker_queue_added) and
+ * reads those messages by key, instead of walking the other nodes'
+ * messages between them (the SQLite queue index is in seq order for all
+ * nodes), until it knows too many or the cursor goes back. */
 static void
 queue_read_to_end(struct broker *b, struct session *s)
 {
 	int64_t high = store_seq_high(b->store);
 
-	if (high == 0)
+	if (high < 0)
 		return;   /* the backend does not say (store.h) */
 	if (high > s->msg_cursor)
 		s->msg_cursor = high;
 	s->queue_read = true;
+	s->n_known = 0;
 }
 
 void
-broker_queue_added(struct broker *b, const char *node)
+broker_queue_added(struct broker *b, const char *node, int64_t seq)
 {
 	struct session *s = session_find(&b->sessions, node);
 
 	if (s == NULL)
 		return;
-	s->queue_read = false;
+	if (seq > 0 && seq <= s->msg_cursor)
+		session_rewind(s, seq);   /* never expected: walk from before it */
+	else if (seq > 0 && s->queue_read && s->n_known < SESSION_KNOWN_MAX)
+		s->known[s->n_known++] = seq;
+	else
+		s->queue_read = false;    /* walk from the cursor */
 	broker_mark_dirty(b, s);
+}
+
+/* What is queued for s since it read its queue to its end, by seq. */
+static void
+deliver_known(struct broker *b, struct session *s)
+{
+	uint32_t credit = session_credit(s);
+	struct deliver_pass p = pass_of(b, s, page_of(credit));
+	int done;
+
+	if (!s->queue_read || s->n_known == 0 || credit == 0)
+		return;
+	done = store_queue_seqs(b->store, s->node, s->known, s->n_known,
+	    on_queued, &p);
+	if (done < 0) {
+		s->queue_read = false;
+		return;
+	}
+	s->n_known -= (uint8_t)done;
+	memmove(s->known, s->known + done, s->n_known * sizeof(*s->known));
+	if (s->n_known == 0)
+		queue_read_to_end(b, s);
 }
 
 /* Fill the node's credit: receipts first (small, and senders wait for
@@ -288,6 +317,8 @@ deliver_session(struct broker *b, struct session *s)
 		if (got == want)
 			continue;   /* there may be more receipts */
 		credit = session_credit(s);
+		if (s->queue_read)
+			deliver_known(b, s);
 		if (credit == 0 || s->floor_pending || s->queue_read)
 			break;
 		want = page_of(credit);
@@ -333,8 +364,10 @@ broker_deliver_dirty(struct broker *b)
 	/* a failed load broke the batch: nothing of it is sent */
 	if (n > 0 && store_loads(b->store, v, n) == 0)
 		for (size_t i = 0; i < n; i++) {
-			if (v[i].rcpts < v[i].limit && v[i].msgs < v[i].limit &&
-			    !pv[i].stopped && !v[i].no_msgs)
+			if (v[i].no_msgs)
+				deliver_known(b, pv[i].s);
+			else if (v[i].rcpts < v[i].limit &&
+			    v[i].msgs < v[i].limit && !pv[i].stopped)
 				queue_read_to_end(b, pv[i].s);
 			if (v[i].rcpts == v[i].limit || v[i].msgs == v[i].limit)
 				deliver_session(b, pv[i].s);

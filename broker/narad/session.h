@@ -25,6 +25,9 @@
 #define MESSAGE_ID_MAX 40
 /* Why a connection ended, as the node_disconnected row says it. */
 #define SESSION_REASON_MAX 160
+/* Messages queued for a node that narad keeps by seq after it read the
+ * node's queue to its end (deliver.c). */
+#define SESSION_KNOWN_MAX 64
 
 struct inflight {
 	char message_id[MESSAGE_ID_MAX];
@@ -47,8 +50,10 @@ struct session {
 	bool dirty;                /* may be able to send something now */
 	bool floor_pending;        /* where its queue starts is not known yet:
 	                            * receipts only (queue_floor.c) */
-	bool queue_read;           /* its queue was read to its end and
-	                            * nothing was queued for it since */
+	bool queue_read;           /* past msg_cursor its queue holds just
+	                            * known[0..n_known) (ascending) */
+	uint8_t n_known;
+	int64_t known[SESSION_KNOWN_MAX];
 	uint32_t window;           /* credit window from hello (+ credit frames) */
 	int64_t msg_cursor;        /* the queue is read after this seq: every
 	                            * message queued for the node with a seq

@@ -121,7 +121,7 @@ broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame)
 	} else {
 		b->stats.accepted++;
 		metrics_accepted(&b->metrics, m.type);
-		broker_queue_added(b, dest->id);
+		broker_queue_added(b, dest->id, m.seq);
 	}
 	queue_accepted(b, s, mid, res == STORE_DUPLICATE);
 	return;

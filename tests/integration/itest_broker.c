@@ -151,6 +151,57 @@ Test(broker, offline_recipient_catches_up_in_order)
 	tclient_close(&bup);
 }
 
+/* A connected recipient holding its one credit while 150 messages for it
+ * arrive, between 50 for a recipient that is offline: narad keeps the
+ * first ones by seq, knows too many after 64 and reads the queue again,
+ * passing the other's messages; every one arrives once, in order. */
+Test(broker, recipient_without_credit_gets_a_long_run_in_order)
+{
+	struct tclient eh, boras, bup, ped;
+	char ids[150][37], pids[50][37];
+
+	tclient_open(&bup, &h, T_BUP, 1);
+	tclient_open(&eh, &h, T_GBG, 16);
+	tclient_open(&boras, &h, T_BORAS, 16);
+	for (int i = 0, k = 0; i < 150; i++) {
+		Nara__Envelope *e = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+		strcpy(ids[i], e->message_id);
+		expect_accepted(&eh, e, false);
+		if (i % 3 == 0 && k < 50) {
+			e = fixture_envelope(fx,
+			    NARA__MESSAGE_TYPE__CONSULTATION_REQUEST, T_BORAS_EH,
+			    T_PED);
+			strcpy(pids[k++], e->message_id);
+			expect_accepted(&boras, e, false);
+		}
+	}
+	for (int i = 0; i < 150; i++) {
+		Nara__Frame *d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 5000);
+		cr_assert(d != NULL, "delivery %d missing", i);
+		cr_assert_str_eq(d->deliver->envelope->message_id, ids[i],
+		    "out of order at %d", i);
+		cr_assert_eq(d->deliver->attempt, 1, "delivered twice at %d", i);
+		tclient_ack(&bup, ids[i], false);
+		frame_free(&d);
+	}
+	tclient_open(&ped, &h, T_PED, 16);
+	for (int i = 0; i < 50; i++) {
+		Nara__Frame *d = tclient_expect(&ped, NARA__FRAME__KIND_DELIVER, 5000);
+		cr_assert(d != NULL, "paediatrics delivery %d missing", i);
+		cr_assert_str_eq(d->deliver->envelope->message_id, pids[i],
+		    "paediatrics out of order at %d", i);
+		tclient_ack(&ped, pids[i], false);
+		frame_free(&d);
+	}
+	cr_expect(harness_wait_sql_at_most(&h, "select count(*) from messages "
+	    "where state=0", 0, 10000), "acked messages still queued");
+	tclient_close(&eh);
+	tclient_close(&boras);
+	tclient_close(&bup);
+	tclient_close(&ped);
+}
+
 Test(broker, idempotent_and_conflicting_resubmit)
 {
 	struct tclient eh;

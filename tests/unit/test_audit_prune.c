@@ -182,7 +182,7 @@ Test(audit_sign, prune_of_the_newest_messages_never_gives_their_seq_again)
 	top = fx_sql_int(&f, "SELECT max(seq) FROM messages");
 	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 3, FX_BUP)->message_id,
 	    "NR050", "operator", false, NULL, FX_NOW + 3), 0);
-	cr_assert_eq(store_seq_high(f.st) == 0 || store_seq_high(f.st) >= top,
+	cr_assert_eq(store_seq_high(f.st) < 0 || store_seq_high(f.st) >= top,
 	    1, "store_seq_high below a seq given");
 	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
 	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
@@ -193,7 +193,7 @@ Test(audit_sign, prune_of_the_newest_messages_never_gives_their_seq_again)
 	fx_accept(&f, 5, FX_BUP);
 	cr_expect_gt(fx_sql_int(&f, "SELECT max(seq) FROM messages"), top,
 	    "a pruned message's seq was given again");
-	cr_expect(store_seq_high(f.st) == 0 ||
+	cr_expect(store_seq_high(f.st) < 0 ||
 	    store_seq_high(f.st) == fx_sql_int(&f, "SELECT max(seq) FROM "
 	    "messages"));
 	keys_free(&k);

@@ -373,6 +373,51 @@ Test(store_schema, queue_walk_is_in_seq_order_for_all_nodes)
 	fx_fini(&f);
 }
 
+static int
+on_by_seq(void *arg, const struct store_msg *m)
+{
+	struct walked *w = arg;
+
+	if (w->n == w->stop_after)
+		return 1;
+	snprintf(w->node[w->n], sizeof(w->node[0]), "%s", m->recipient_node);
+	w->seq[w->n++] = m->seq;
+	return 0;
+}
+
+/* Messages read by key, as narad reads what it knows was queued for a
+ * node: another node's message, an acked one and a seq never given are
+ * passed over; the count says where the reader stopped. */
+Test(store_schema, queue_read_by_seq_passes_over_what_is_not_queued)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct walked w = { .stop_after = -1 };
+	int64_t seq[5], ask[5];
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 4; i++)
+		seq[i] = fx_accept(&f, i, i == 2 ? "kommun-1480" : FX_BUP);
+	fx_deliver(&f, 1, FX_BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 1, &was_new), 0);
+	ask[0] = seq[1];
+	ask[1] = seq[2];
+	ask[2] = seq[3];
+	ask[3] = seq[4];
+	ask[4] = seq[4] + 100;
+	cr_assert_eq(store_queue_seqs(f.st, FX_BUP, ask, 5, on_by_seq, &w), 5);
+	cr_assert_eq(w.n, 2);
+	cr_expect_eq(w.seq[0], seq[3]);
+	cr_expect_eq(w.seq[1], seq[4]);
+	memset(&w, 0, sizeof(w));
+	w.stop_after = 1;
+	cr_expect_eq(store_queue_seqs(f.st, FX_BUP, ask, 5, on_by_seq, &w), 3,
+	    "the count is not where the reader stopped");
+	fx_fini(&f);
+}
+
 Test(store_schema, read_only_open_of_an_empty_file_is_refused)
 {
 	struct fx f;

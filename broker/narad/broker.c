@@ -363,21 +363,26 @@ handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
 	int64_t now = b->batch_now_ms / 1000;
 	struct inflight was = { .seq = 0 };
 	bool was_new = false;
+	int rc;
 
 	if (session_inflight_remove(s, a->message_id, a->receipt, &was) != 0)
 		log_debug("node %s acked %s, which was not in flight", s->node,
 		    a->message_id);
 	if (a->receipt) {
 		store_receipt_acked(b->store, s->node, a->message_id, now);
-	} else if (store_acked(b->store, a->message_id, s->node, now,
-	    &was_new) == 0 && was_new) {
-		broker_queue_took(b, s->node, was.seq);
+		broker_mark_dirty(b, s);
+		return;
+	}
+	rc = store_acked(b->store, a->message_id, s->node, now, &was_new);
+	if (rc == 0 && was_new) {
 		b->stats.acked++;
 		broker_mark_node_dirty(b, was.sender_node);
-	} else if (was.seq > 0) {
-		/* not recorded: the message may still be queued */
-		session_rewind(s, was.seq);
 	}
+	/* It left flight (or its queue) in this batch: if the batch does
+	 * not commit, it is queued again and read again. Not a rewind now:
+	 * what follows it is still in flight. */
+	if (was.seq > 0 || (rc == 0 && was_new))
+		broker_queue_took(b, s->node, was.seq);
 	broker_mark_dirty(b, s);
 }
 
@@ -402,12 +407,10 @@ handle_nack(struct broker *b, struct session *s, const Nara__Nack *n)
 	    n->text);
 	if (store_dead_letter(b->store, n->message_id, n->code, n->text, false,
 	    s->node, now) == 0) {
-		broker_queue_took(b, s->node, was.seq);
 		b->stats.nacked++;
 		broker_mark_node_dirty(b, was.sender_node);
-	} else {
-		session_rewind(s, was.seq);
 	}
+	broker_queue_took(b, s->node, was.seq);   /* as in handle_ack */
 	broker_mark_dirty(b, s);
 }
 
@@ -721,12 +724,21 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 	struct config *prev = b->cfg;
 	int64_t max_msg;
 
+	/* The dirty list points into the session table the rebuild frees:
+	 * empty it, and mark every connected session again after. */
+	for (size_t i = 0; i < b->n_dirty; i++)
+		b->dirty[i]->dirty = false;
+	b->n_dirty = 0;
 	b->cfg = cfg;
 	if (sessions_from_config(b, true) != 0) {
 		log_error("reload: out of memory; keeping the running config");
 		b->cfg = prev;
+		for (size_t i = 0; i < b->sessions.n; i++)
+			broker_mark_dirty(b, &b->sessions.v[i]);
 		return -1;
 	}
+	for (size_t i = 0; i < b->sessions.n; i++)
+		broker_mark_dirty(b, &b->sessions.v[i]);
 	router_sndhwm(b);
 	b->orphans_due = true;   /* a node may be gone with its queue */
 	broker_queue_floors(b);  /* where the queues of added nodes start */

@@ -164,11 +164,13 @@ settle_held(struct broker *b)
 	for (size_t i = 0; i < b->n_held; i++) {
 		struct held_back *h = &b->held[i];
 
+		/* the cursor passed it: a batch that does not commit (with or
+		 * without its dead letter) puts it back */
+		broker_queue_took(b, h->recipient_node, h->seq);
 		if (store_dead_letter(b->store, h->message_id,
 		    nara_code_id(h->code), h->text, false, "",
 		    b->batch_now_ms / 1000) != 0)
 			continue;   /* the batch failed: read again next time */
-		broker_queue_took(b, h->recipient_node, h->seq);
 		log_warn("message %s not delivered: %s %s", h->message_id,
 		    nara_code_id(h->code), h->text);
 		broker_mark_node_dirty(b, h->sender_node);
@@ -267,8 +269,11 @@ broker_queue_added(struct broker *b, const char *node, int64_t seq)
 
 	if (s == NULL)
 		return;
-	if (seq > 0 && seq <= s->msg_cursor)
-		session_rewind(s, seq);   /* never expected: walk from before it */
+	if (seq > 0 && seq <= s->msg_cursor) {
+		/* never expected: start over from before it */
+		session_reset(s);
+		session_rewind(s, seq);
+	}
 	else if (seq > 0 && s->queue_read && s->n_known < SESSION_KNOWN_MAX)
 		s->known[s->n_known++] = seq;
 	else
@@ -292,6 +297,9 @@ deliver_known(struct broker *b, struct session *s)
 		s->queue_read = false;
 		return;
 	}
+	/* also what the cursor passed (in flight, though its frame failed) */
+	while (done < s->n_known && s->known[done] <= s->msg_cursor)
+		done++;
 	s->n_known -= (uint8_t)done;
 	memmove(s->known, s->known + done, s->n_known * sizeof(*s->known));
 	if (s->n_known == 0)

@@ -93,8 +93,10 @@ struct session *session_find(struct session_table *t, const char *node);
 /* Forget everything in flight: the queue is read again from the lowest
  * message that was in flight, receipts from the beginning. */
 void session_reset(struct session *s);
-/* A message at seq may be queued again (its ack or refusal was not
- * recorded): read the queue from it again. */
+/* A message at seq is queued again behind the cursor (what a batch that
+ * did not commit finished): read the queue from it again. Messages in
+ * flight after it are not forgotten, so call it only where they are
+ * forgotten too (session_reset) or none can be (a failed batch). */
 void session_rewind(struct session *s, int64_t seq);
 /* Deliveries + receipts that may still be sent: none while the node's
  * connection is known to have ended. */

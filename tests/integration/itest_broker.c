@@ -462,6 +462,58 @@ Test(broker, expiry_gives_expired_receipt)
 	tclient_close(&eh);
 }
 
+/* A message that expired while in flight, then acked by the node: the
+ * ack changes nothing (it is a dead letter already) and the messages in
+ * flight after it are not delivered again. */
+Test(broker, ack_of_a_message_expired_in_flight_resends_nothing)
+{
+	struct tclient eh, bup;
+	Nara__Frame *d, *r;
+	char when[32], ids[4][37];
+
+	tclient_open(&eh, &h, T_GBG, 16);
+	tclient_open(&bup, &h, T_BUP, 8);
+	for (int i = 0; i < 3; i++) {
+		Nara__Envelope *e = fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP);
+		if (i == 0) {
+			time_format(time(NULL) + 2, when, sizeof(when));
+			e->expires = when;
+		}
+		strcpy(ids[i], e->message_id);
+		expect_accepted(&eh, e, false);
+	}
+	for (int i = 0; i < 3; i++) {
+		cr_assert_not_null(d = tclient_expect(&bup,
+		    NARA__FRAME__KIND_DELIVER, 5000), "delivery %d missing", i);
+		cr_assert_str_eq(d->deliver->envelope->message_id, ids[i]);
+		frame_free(&d);
+	}
+	/* the first expires in flight: its sender hears EXPIRED */
+	cr_assert_not_null(r = tclient_expect(&eh, NARA__FRAME__KIND_RECEIPT,
+	    8000), "no expiry receipt");
+	cr_expect_str_eq(r->receipt->message_id, ids[0]);
+	cr_expect_eq(r->receipt->outcome, NARA__OUTCOME__OUTCOME_EXPIRED);
+	tclient_ack(&eh, ids[0], true);
+	frame_free(&r);
+	tclient_ack(&bup, ids[0], false);
+	/* the next delivery is a new message, not one of those in flight
+	 * again */
+	Nara__Envelope *e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	strcpy(ids[3], e->message_id);
+	expect_accepted(&eh, e, false);
+	cr_assert_not_null(d = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER,
+	    5000), "the new message was not delivered");
+	cr_expect_str_eq(d->deliver->envelope->message_id, ids[3],
+	    "a message in flight was delivered again");
+	frame_free(&d);
+	for (int i = 1; i < 4; i++)
+		tclient_ack(&bup, ids[i], false);
+	tclient_close(&eh);
+	tclient_close(&bup);
+}
+
 Test(broker, reload_good_and_bad_config)
 {
 	char out[512];

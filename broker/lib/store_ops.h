@@ -80,7 +80,8 @@ struct store_ops {
 	/* NULL, or 1 returned (it cannot read them at once now): store_loads
 	 * reads node by node through the two above */
 	int (*loads)(struct store_be *st, struct store_load *v, size_t n);
-	/* both NULL when the backend's queue index is by node (store.h) */
+	/* these three NULL when the backend's queue index is by node
+	 * (store.h: store_seq_high is -1 then) */
 	int64_t (*seq_high)(struct store_be *st);
 	int (*queue_walk)(struct store_be *st, int64_t after, int64_t upto,
 	    int max, store_floor_fn fn, void *arg);

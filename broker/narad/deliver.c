@@ -273,8 +273,7 @@ broker_queue_added(struct broker *b, const char *node, int64_t seq)
 		/* never expected: start over from before it */
 		session_reset(s);
 		session_rewind(s, seq);
-	}
-	else if (seq > 0 && s->queue_read && s->n_known < SESSION_KNOWN_MAX)
+	} else if (seq > 0 && s->queue_read && s->n_known < SESSION_KNOWN_MAX)
 		s->known[s->n_known++] = seq;
 	else
 		s->queue_read = false;    /* walk from the cursor */

@@ -513,6 +513,17 @@ inject_fsync_eio(pid_t pid)
 	return tracer;
 }
 
+/* narad started for a test that injects fsync errors (skipped without
+ * strace). */
+static void
+start_for_fsync_faults(struct harness *h)
+{
+	if (system("command -v strace >/dev/null 2>&1") != 0)
+		cr_skip_test("strace is not installed: fsync errors not injected");
+	harness_init(h, NULL);
+	harness_start(h);
+}
+
 /* The tracer of inject_fsync_eio stopped, pid's fsyncs work again. */
 static void
 end_fsync_eio(pid_t tracer, pid_t pid)
@@ -533,10 +544,7 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	int before, faulted;
 	pid_t tracer;
 
-	if (system("command -v strace >/dev/null 2>&1") != 0)
-		cr_skip_test("strace is not installed: fsync errors not injected");
-	harness_init(&h, NULL);
-	harness_start(&h);
+	start_for_fsync_faults(&h);
 	tclient_open(&snd, &h, T_GBG, 64);
 	submit_new(&snd, &bk, fx, 32, "NR041");
 	cr_assert_eq(bk.n_refused, 0, "refusals before any fault");
@@ -588,10 +596,7 @@ Test(fault, acks_refused_by_the_disk_are_delivered_again, .timeout = 300)
 	int failed;
 	pid_t tracer;
 
-	if (system("command -v strace >/dev/null 2>&1") != 0)
-		cr_skip_test("strace is not installed: fsync errors not injected");
-	harness_init(&h, NULL);
-	harness_start(&h);
+	start_for_fsync_faults(&h);
 	tclient_open(&snd, &h, T_GBG, 64);
 	tclient_open(&rcv, &h, T_BUP, 64);
 	submit_new(&snd, &bk, fx, 32, "NR041");

@@ -203,7 +203,14 @@ int
 store_acked(struct store *st, const char *message_id, const char *node,
     int64_t now, bool *was_new)
 {
-	return st->ops->acked(be_of(st), message_id, node, now, was_new);
+	return st->ops->acked(be_of(st), 0, message_id, node, now, was_new);
+}
+
+int
+store_acked_seq(struct store *st, int64_t seq, const char *message_id,
+    const char *node, int64_t now, bool *was_new)
+{
+	return st->ops->acked(be_of(st), seq, message_id, node, now, was_new);
 }
 
 int

@@ -220,6 +220,12 @@ int store_delivering(struct store *st, int64_t seq, int attempt, const char *nod
  * is not an error (returns 0, *was_new = false). */
 int store_acked(struct store *st, const char *message_id, const char *node,
     int64_t now, bool *was_new);
+/* The same, with the seq narad delivered the message under (0 = not
+ * known): SQLite finds the row by its key instead of through the
+ * message_id index. Only a hint: a seq that is not the message's changes
+ * nothing but the cost, on either backend. */
+int store_acked_seq(struct store *st, int64_t seq, const char *message_id,
+    const char *node, int64_t now, bool *was_new);
 
 /* Dead-letter: state DEAD with code/text, audit "dead_lettered" and a
  * FAILED (or EXPIRED when expired is true) receipt for the sender node.

@@ -58,9 +58,10 @@ enum store_stmt {
 	S_HEAD_SAVE,
 	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_AUDIT_REKEY, S_MSG_FIND, S_MSG_INSERT,
 	S_PAYLOAD_INSERT,
-	S_MSG_META, S_QUEUE_LOAD, S_QUEUE_SEQ, S_EXPIRED, S_DELIVERING, S_ACKED, S_DEAD,
-	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_SENT,
-	S_RECEIPT_ACKED, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH, S_COUNT
+	S_MSG_META, S_QUEUE_LOAD, S_QUEUE_SEQ, S_EXPIRED, S_QUEUED_META, S_ATTEMPT,
+	S_ACK_FIND, S_ACK_FIND_SEQ, S_ACK_SET, S_DEAD,
+	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_GET, S_RECEIPT_SENT,
+	S_RECEIPT_FIND, S_RECEIPT_DELETE, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH, S_COUNT
 };
 
 struct store_be {
@@ -307,7 +308,7 @@ int store_sqlite_queue_load(struct store_be *st, const char *node,
     int64_t after_seq, int limit, store_msg_fn fn, void *arg);
 int store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now);
-int store_sqlite_acked(struct store_be *st, const char *message_id,
+int store_sqlite_acked(struct store_be *st, int64_t seq, const char *message_id,
     const char *node, int64_t now, bool *was_new);
 int store_sqlite_dead_letter(struct store_be *st, const char *message_id,
     const char *code, const char *text, bool expired, const char *node,

@@ -68,7 +68,7 @@ struct store_ops {
 	    int64_t after_seq, int limit, store_msg_fn fn, void *arg);
 	int (*delivering)(struct store_be *st, int64_t seq, int attempt,
 	    const char *node, int64_t now);
-	int (*acked)(struct store_be *st, const char *message_id,
+	int (*acked)(struct store_be *st, int64_t seq, const char *message_id,
 	    const char *node, int64_t now, bool *was_new);
 	int (*dead_letter)(struct store_be *st, const char *message_id,
 	    const char *code, const char *text, bool expired, const char *node,

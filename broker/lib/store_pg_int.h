@@ -321,7 +321,7 @@ int store_pg_queue_load(struct store_be *st, const char *node,
     int64_t after_seq, int limit, store_msg_fn fn, void *arg);
 int store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now);
-int store_pg_acked(struct store_be *st, const char *message_id,
+int store_pg_acked(struct store_be *st, int64_t seq, const char *message_id,
     const char *node, int64_t now, bool *was_new);
 int store_pg_dead_letter(struct store_be *st, const char *message_id,
     const char *code, const char *text, bool expired, const char *node,

@@ -535,8 +535,8 @@ store_pg_delivering(struct store_be *st, int64_t seq, int attempt,
 }
 
 int
-store_pg_acked(struct store_be *st, const char *message_id, const char *node,
-    int64_t now, bool *was_new)
+store_pg_acked(struct store_be *st, int64_t seq, const char *message_id,
+    const char *node, int64_t now, bool *was_new)
 {
 	struct nara_err err = { 0 };
 	struct pg_params p;
@@ -544,6 +544,7 @@ store_pg_acked(struct store_be *st, const char *message_id, const char *node,
 	PGresult *r;
 	int rc;
 
+	(void)seq;    /* the batch's cache finds the row (store_pg_fast.c) */
 	if (was_new != NULL)
 		*was_new = false;
 	if (pg_enter(st, &err) != 0)

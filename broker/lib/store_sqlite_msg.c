@@ -363,6 +363,48 @@ store_sqlite_receipts_load(struct store_be *st, const char *node,
 	    NULL);
 }
 
+/*
+ * One row changed or deleted by its key (?1) after a SELECT read it: an
+ * UPDATE or DELETE ... RETURNING would gather its rows in a temporary
+ * b-tree, opened and freed at every statement.
+ */
+static int
+row_change(struct store_be *st, sqlite3_stmt *s, int64_t key,
+    const char *what, struct nara_err *err)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, rc, what, err);
+	if (sqlite3_changes(st->db) != 1)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "%s: row %lld "
+		    "is gone", what, (long long)key);
+	return 0;
+}
+
+/* ?2 = value */
+static int
+row_set_int(struct store_be *st, enum store_stmt which, int64_t key,
+    int64_t value, const char *what, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[which];
+
+	sqlite3_bind_int64(s, 1, key);
+	sqlite3_bind_int64(s, 2, value);
+	return row_change(st, s, key, what, err);
+}
+
+static int
+row_delete(struct store_be *st, enum store_stmt which, int64_t key,
+    const char *what, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[which];
+
+	sqlite3_bind_int64(s, 1, key);
+	return row_change(st, s, key, what, err);
+}
+
 /* ---------------------------------------------------------------- receipts */
 
 /* Queue a receipt about m for its sender node; audit "receipt_queued"
@@ -424,21 +466,24 @@ receipt_audit(struct store_be *st, const char *event, const char *node,
 int
 store_sqlite_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 {
-	sqlite3_stmt *s = st->stmt[S_RECEIPT_SENT];
+	sqlite3_stmt *s = st->stmt[S_RECEIPT_GET];
 	struct nara_err err;
 	int rc;
 
 	if (store_enter(st, &err) != 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, now);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		rc = receipt_audit(st, "receipt_sent", col_text(s, 0),
-		    col_text(s, 1), sqlite3_column_int(s, 2), now, &err);
-	else if (rc == SQLITE_DONE)
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = row_set_int(st, S_RECEIPT_SENT, id, now, "marking a receipt "
+		    "sent", &err);
+		if (rc == 0)
+			rc = receipt_audit(st, "receipt_sent", col_text(s, 0),
+			    col_text(s, 1), sqlite3_column_int(s, 2), now, &err);
+	} else if (rc == SQLITE_DONE) {
 		rc = -1;    /* no such receipt */
-	else
+	} else {
 		rc = store_fail(st, rc, "marking a receipt sent", &err);
+	}
 	sqlite3_reset(s);
 	return store_leave(st, rc, &err);
 }
@@ -447,7 +492,7 @@ int
 store_sqlite_receipt_acked(struct store_be *st, const char *node,
     const char *message_id, int64_t now)
 {
-	sqlite3_stmt *s = st->stmt[S_RECEIPT_ACKED];
+	sqlite3_stmt *s = st->stmt[S_RECEIPT_FIND];
 	struct nara_err err;
 	int rc;
 
@@ -455,13 +500,17 @@ store_sqlite_receipt_acked(struct store_be *st, const char *node,
 		return -1;
 	sqlite3_bind_text(s, 1, node, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, message_id, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		rc = receipt_audit(st, "receipt_acked", node, message_id,
-		    sqlite3_column_int(s, 0), now, &err);
-	else if (rc == SQLITE_DONE)
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = row_delete(st, S_RECEIPT_DELETE, sqlite3_column_int64(s, 0),
+		    "deleting a receipt", &err);
+		if (rc == 0)
+			rc = receipt_audit(st, "receipt_acked", node, message_id,
+			    sqlite3_column_int(s, 1), now, &err);
+	} else if (rc == SQLITE_DONE) {
 		rc = 0;     /* acking an unknown receipt is harmless */
-	else
+	} else {
 		rc = store_fail(st, rc, "deleting a receipt", &err);
+	}
 	sqlite3_reset(s);
 	return store_leave(st, rc, &err);
 }
@@ -472,7 +521,7 @@ int
 store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now)
 {
-	sqlite3_stmt *s = st->stmt[S_DELIVERING];
+	sqlite3_stmt *s = st->stmt[S_QUEUED_META];
 	struct nara_err err;
 	struct msg_row row;
 	char detail[32];
@@ -481,12 +530,15 @@ store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
 	if (store_enter(st, &err) != 0)
 		return -1;
 	sqlite3_bind_int64(s, 1, seq);
-	sqlite3_bind_int(s, 2, attempt);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		store_row_read(s, false, &row);
+		rc = row_set_int(st, S_ATTEMPT, seq, attempt, "recording a "
+		    "delivery", &err);
 		snprintf(detail, sizeof(detail), "attempt %d", attempt);
-		rc = store_audit_msg(st, "delivered", node, &row.m, row.subject,
-		    NULL, detail, now, &err);
+		/* the row changed: no commit without its audit row */
+		if (rc == 0 && store_audit_msg(st, "delivered", node, &row.m,
+		    row.subject, NULL, detail, now, &err) != 0)
+			rc = store_break(st, &err);
 	} else if (rc == SQLITE_DONE) {
 		rc = -1;    /* not queued (acked or dead meanwhile) */
 	} else {
@@ -515,10 +567,10 @@ acked_rest(struct store_be *st, const struct msg_row *row, const char *node,
 }
 
 int
-store_sqlite_acked(struct store_be *st, const char *message_id,
+store_sqlite_acked(struct store_be *st, int64_t seq, const char *message_id,
     const char *node, int64_t now, bool *was_new)
 {
-	sqlite3_stmt *s = st->stmt[S_ACKED];
+	sqlite3_stmt *s = st->stmt[seq > 0 ? S_ACK_FIND_SEQ : S_ACK_FIND];
 	struct nara_err err;
 	struct msg_row row;
 	int rc;
@@ -529,10 +581,22 @@ store_sqlite_acked(struct store_be *st, const char *message_id,
 		return -1;
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, node, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, now);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	if (seq > 0)
+		sqlite3_bind_int64(s, 3, seq);
+	if ((rc = sqlite3_step(s)) == SQLITE_DONE && seq > 0) {
+		/* the seq is a hint: not that message's, look it up by id */
+		sqlite3_reset(s);
+		s = st->stmt[S_ACK_FIND];
+		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, node, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	if (rc == SQLITE_ROW) {
 		store_row_read(s, false, &row);
-		rc = acked_rest(st, &row, node, now, &err);
+		rc = row_set_int(st, S_ACK_SET, row.m.seq, now, "recording an "
+		    "ack", &err);
+		if (rc == 0)
+			rc = acked_rest(st, &row, node, now, &err);
 		if (rc == 0 && was_new != NULL)
 			*was_new = true;
 	} else if (rc == SQLITE_DONE) {

@@ -373,7 +373,8 @@ handle_ack(struct broker *b, struct session *s, const Nara__Ack *a)
 		broker_mark_dirty(b, s);
 		return;
 	}
-	rc = store_acked(b->store, a->message_id, s->node, now, &was_new);
+	rc = store_acked_seq(b->store, was.seq, a->message_id, s->node, now,
+	    &was_new);
 	if (rc == 0 && was_new) {
 		b->stats.acked++;
 		broker_mark_node_dirty(b, was.sender_node);

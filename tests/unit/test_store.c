@@ -457,6 +457,43 @@ Test(store, unknown_repeated_foreign_or_undelivered_ack_is_harmless)
 	fx_fini(&f);
 }
 
+/* The seq given with an ack is only a hint for finding the row: the
+ * message acked is the one with that id, queued for that node, whatever
+ * seq comes with it. */
+Test(store, seq_given_with_an_ack_never_acks_another_message)
+{
+	struct fx f;
+	struct fx_msg x1, x2;
+	bool was_new = true;
+	long long seq1, seq2;
+
+	fx_init(&f);
+	seq1 = fx_accept(&f, 1, BUP);
+	seq2 = fx_accept(&f, 2, BUP);
+	fx_deliver(&f, 1, BUP);
+	fx_deliver(&f, 2, BUP);
+	fx_msg(&x1, 1, BUP);
+	fx_msg(&x2, 2, BUP);
+	cr_assert_eq(store_acked_seq(f.st, seq1, x1.id, PED, FX_NOW, &was_new),
+	    0);
+	cr_expect_not(was_new, "another node acked with the right seq");
+	cr_assert_eq(store_acked_seq(f.st, seq2, x1.id, BUP, FX_NOW, &was_new),
+	    0);
+	cr_expect(was_new, "the ack of message 1 was lost to a wrong seq");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
+	    "state = 0"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT seq FROM messages WHERE state = 0"),
+	    seq2, "message 2 was acked by an ack of message 1");
+	cr_assert_eq(store_acked_seq(f.st, seq2, x2.id, BUP, FX_NOW, &was_new),
+	    0);
+	cr_expect(was_new);
+	cr_assert_eq(store_acked_seq(f.st, seq1, x1.id, BUP, FX_NOW, &was_new),
+	    0);
+	cr_expect_not(was_new, "acked twice");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 2);
+	fx_fini(&f);
+}
+
 /* store_loads: what the loads one by one give, for several nodes */
 struct both {
 	struct fx_seen s;

@@ -432,9 +432,10 @@ Test(store, unknown_repeated_foreign_or_undelivered_ack_is_harmless)
 	struct fx f;
 	struct fx_msg x;
 	bool was_new = true;
+	long long seq;
 
 	fx_init(&f);
-	fx_accept(&f, 1, BUP);
+	seq = fx_accept(&f, 1, BUP);
 	fx_msg(&x, 1, BUP);
 	cr_expect_eq(store_acked(f.st, "no-such-id", BUP, FX_NOW, &was_new), 0);
 	cr_expect_not(was_new);
@@ -444,6 +445,10 @@ Test(store, unknown_repeated_foreign_or_undelivered_ack_is_harmless)
 	was_new = true;
 	cr_expect_eq(store_acked(f.st, x.id, BUP, FX_NOW, &was_new), 0);
 	cr_expect_not(was_new, "the recipient acked a message not delivered");
+	was_new = true;
+	cr_expect_eq(store_acked_seq(f.st, seq, x.id, BUP, FX_NOW, &was_new), 0);
+	cr_expect_not(was_new, "the recipient acked a message not delivered, "
+	    "found by its seq");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages WHERE "
 	    FX_SQL_PAYLOAD_KEPT " AND state = 0"), 1);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);

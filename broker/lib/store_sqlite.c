@@ -23,6 +23,12 @@
 #include "store_common.h"
 #include "store_stats_sql.h"
 
+/* A node acks only what was delivered to it (attempts > 0): an ack of a
+ * message still waiting would claim that it arrived, have its content
+ * deleted and its sender told DELIVERED. */
+#define ACKABLE "message_id = ?1 AND recipient_node = ?2 AND state = 0 AND " \
+	"attempts > 0"
+
 static const char *const stmt_sql[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -76,15 +82,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_QUEUED_META] = "SELECT " MSG_COLS " FROM messages WHERE seq = ?1 AND "
 	    "state = 0",
 	[S_ATTEMPT] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1",
-	/* A node acks only what was delivered to it (attempts > 0): an ack
-	 * of a message still waiting would claim that it arrived, have its
-	 * content deleted and its sender told DELIVERED. */
-	[S_ACK_FIND] = "SELECT " MSG_COLS " FROM messages WHERE message_id = ?1 "
-	    "AND recipient_node = ?2 AND state = 0 AND attempts > 0",
+	[S_ACK_FIND] = "SELECT " MSG_COLS " FROM messages WHERE " ACKABLE,
 	/* the same, first, when narad knows the seq it delivered it under */
 	[S_ACK_FIND_SEQ] = "SELECT " MSG_COLS " FROM messages WHERE seq = ?3 AND "
-	    "message_id = ?1 AND recipient_node = ?2 AND state = 0 AND "
-	    "attempts > 0",
+	    ACKABLE,
 	[S_ACK_SET] = "UPDATE messages SET state = 1, done_at = ?2, payload = NULL "
 	    "WHERE seq = ?1",
 	[S_DEAD] = "UPDATE messages SET state = 2, dead_code = ?2, dead_text = "

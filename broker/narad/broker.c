@@ -724,22 +724,23 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 {
 	struct config *prev = b->cfg;
 	int64_t max_msg;
+	int rc;
 
 	/* The dirty list points into the session table the rebuild frees:
-	 * empty it, and mark every connected session again after. */
+	 * empty it, and mark every connected session of the table that
+	 * stands (new, or the old one kept) again after. */
 	for (size_t i = 0; i < b->n_dirty; i++)
 		b->dirty[i]->dirty = false;
 	b->n_dirty = 0;
 	b->cfg = cfg;
-	if (sessions_from_config(b, true) != 0) {
-		log_error("reload: out of memory; keeping the running config");
+	if ((rc = sessions_from_config(b, true)) != 0)
 		b->cfg = prev;
-		for (size_t i = 0; i < b->sessions.n; i++)
-			broker_mark_dirty(b, &b->sessions.v[i]);
-		return -1;
-	}
 	for (size_t i = 0; i < b->sessions.n; i++)
 		broker_mark_dirty(b, &b->sessions.v[i]);
+	if (rc != 0) {
+		log_error("reload: out of memory; keeping the running config");
+		return -1;
+	}
 	router_sndhwm(b);
 	b->orphans_due = true;   /* a node may be gone with its queue */
 	broker_queue_floors(b);  /* where the queues of added nodes start */

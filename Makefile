@@ -203,8 +203,8 @@ unit: all $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) $$t --jobs=2 $(CRITERION_ARGS); done
 
 integration: all $(ITEST_BINS)
-	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done
-	@set -e; for t in $(wildcard tests/integration/*.sh); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) sh $$t; done
+	@set -e; for t in $(ITEST_BINS); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(abspath $(BIN)) $$t --jobs=1 $(CRITERION_ARGS); done
+	@set -e; for t in $(wildcard tests/integration/*.sh); do echo "== $$t"; NARA_TOP=$(CURDIR) NARA_BIN=$(abspath $(BIN)) sh $$t; done
 
 # Benchmarks: standalone programs, never part of check.
 BENCH_FIXTURE := $(B)/tests/integration/fixture.o $(B)/tests/bench/bench_common.o
@@ -242,13 +242,13 @@ bench-compare: all $(B)/bench/bench_e2e
 # that is checked (tests/demo/demo.sh --help). Tunable from the command
 # line: DEMO_PORT, DEMO_HTTP_PORT, DEMO_MESSAGES, DEMO_LATE, DEMO_KEEP=1.
 demo: all
-	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) \
+	NARA_TOP=$(CURDIR) NARA_BIN=$(abspath $(BIN)) \
 	    $(if $(DEMO_STORE),DEMO_STORE=$(DEMO_STORE)) bash tests/demo/demo.sh
 
 # The same region with two narads ([ha]) on a local PostgreSQL pair; the
 # active one is killed halfway through (tests/demo/demo.sh --help).
 demo-ha: all
-	NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) DEMO_HA=1 \
+	NARA_TOP=$(CURDIR) NARA_BIN=$(abspath $(BIN)) DEMO_HA=1 \
 	    bash tests/demo/demo.sh
 
 # Fuzzers: libFuzzer targets built with clang (not needed by `make check`).
@@ -323,7 +323,7 @@ SOAK_BINS := $(filter $(B)/tests/itest_fault $(B)/tests/itest_crash \
 	$(B)/tests/itest_soak_ha,$(ITEST_ALL))
 soak: all $(SOAK_BINS)
 	@set -e; for t in $(SOAK_BINS); do echo "== $$t (soak)"; NARA_SOAK=1 \
-	  NARA_TOP=$(CURDIR) NARA_BIN=$(CURDIR)/$(BIN) $$t --jobs=1 $(CRITERION_ARGS); done
+	  NARA_TOP=$(CURDIR) NARA_BIN=$(abspath $(BIN)) $$t --jobs=1 $(CRITERION_ARGS); done
 .PHONY: soak
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own tree.

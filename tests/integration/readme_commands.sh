@@ -7,8 +7,14 @@ top=${NARA_TOP:?set NARA_TOP}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT INT TERM
 # The commands use paths relative to the top; their outputs (referral.pb)
-# go to a scratch copy of the paths they read.
-ln -s "$top/build" "$work/build"
+# go to a scratch copy of the paths they read. build/ is the build
+# directory the binaries under test are in (make's B=, NARA_BIN=<B>/bin).
+bin=${NARA_BIN:-$top/build/bin}
+if [ ! -x "$bin/nara-msg" ]; then
+	echo "readme_commands: no $bin/nara-msg (build it, or set NARA_BIN)" >&2
+	exit 1
+fi
+ln -s "$(cd "$bin/.." && pwd)" "$work/build"
 ln -s "$top/config" "$work/config"
 grep -E '^ *build/bin/nara-msg ' "$top/README.md" | sed 's/^ *//' > "$work/commands"
 n=$(wc -l < "$work/commands")

@@ -9,7 +9,8 @@
  * false Accepted: after the fault every accepted message is handed off to
  * the recipient exactly once (its inbox is kept by message id, as the
  * adapter keeps it), the refused ones are accepted when resubmitted, and
- * the audit chain and the SQLite file verify.
+ * the audit chain and the SQLite file verify. A recipient connected
+ * during the fault gets none of the refused messages.
  * NARA_SOAK=1 (make soak) runs more messages and more link cuts.
  */
 #include <errno.h>
@@ -320,6 +321,21 @@ verify_store(const struct harness *h, const struct book *bk)
 	sqlite3_close(db);
 }
 
+/* The end of a run with one sender and one recipient: both close, narad
+ * stops cleanly, the store verifies (verify_store), all is freed. */
+static void
+finish(struct harness *h, struct tclient *snd, struct tclient *rcv,
+    struct book *bk, struct fixture **fx)
+{
+	tclient_close(snd);
+	tclient_close(rcv);
+	cr_assert_eq(harness_stop(h, SIGTERM), 0);
+	verify_store(h, bk);
+	book_free(bk);
+	fixture_free(fx);
+	harness_cleanup(h);
+}
+
 /* Replace the config line starting with key (e.g. "store =") by line. */
 static void
 conf_set(const struct harness *h, const char *key, const char *line)
@@ -581,6 +597,63 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	harness_cleanup(&h);
 }
 
+/* A message reaches its recipient only after the batch that accepted it
+ * committed. With every fsync failing, the recipient is connected all
+ * along and narad reads its queue in each failing batch, yet it gets none
+ * of the refused messages: the first delivery it sees is the first
+ * message accepted after the fault (a node gets its frames in the order
+ * narad hands them over). */
+Test(fault, refused_messages_never_reach_a_connected_recipient,
+    .timeout = 300)
+{
+	struct harness h;
+	struct book bk = { 0 };
+	struct fixture *fx = fixture_new();
+	struct tclient snd, rcv;
+	Nara__Frame *f;
+	int64_t until;
+	int first;
+	bool seen = false;
+	pid_t tracer;
+
+	start_for_fsync_faults(&h);
+	tclient_open(&rcv, &h, T_BUP, 256);
+	tclient_open(&snd, &h, T_GBG, 64);
+	tracer = inject_fsync_eio(h.pid);
+	for (int r = 0; r < 3; r++)
+		submit_new(&snd, &bk, fx, 32, "NR041");
+	cr_expect_eq(bk.n_accepted, 0, "%d messages accepted while every "
+	    "fsync failed", bk.n_accepted);
+	end_fsync_eio(tracer, h.pid);
+	first = bk.n;
+	submit_new(&snd, &bk, fx, 1, "NR041");
+	cr_assert(bk.v[first].accepted, "the first submit after the fault was "
+	    "not accepted");
+	until = harness_ms_now() + ANSWER_MS;
+	while (!seen && harness_ms_now() < until) {
+		if ((f = tclient_recv(&rcv, 100)) == NULL)
+			continue;
+		if (f->kind_case == NARA__FRAME__KIND_DELIVER) {
+			const char *id = f->deliver->envelope->message_id;
+			int i = book_find(&bk, id);
+
+			cr_assert(i == first, "%s was delivered although its batch "
+			    "never committed (sender told %s)", id, i >= 0 &&
+			    bk.v[i].refused ? "NR041" : "nothing");
+			bk.v[i].handed_off = true;
+			bk.n_handed_off++;
+			tclient_ack(&rcv, id, false);
+			seen = true;
+		}
+		frame_free(&f);
+	}
+	cr_assert(seen, "the message accepted after the fault was never "
+	    "delivered");
+	resubmit_refused(&snd, &bk, "NR041");
+	drain(&snd, &rcv, &bk, 120000);
+	finish(&h, &snd, &rcv, &bk, &fx);
+}
+
 /* Acks the disk refused: the recipient's local system has the messages,
  * but the batch that recorded the acks did not commit, so they are queued
  * again although nothing of them is in flight any more. narad reads where
@@ -616,13 +689,7 @@ Test(fault, acks_refused_by_the_disk_are_delivered_again, .timeout = 300)
 	drain(&snd, &rcv, &bk, 120000);
 	cr_expect_gt(bk.redeliveries, 0, "nothing delivered again after the "
 	    "acks were refused");
-	tclient_close(&snd);
-	tclient_close(&rcv);
-	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
-	verify_store(&h, &bk);
-	book_free(&bk);
-	fixture_free(&fx);
-	harness_cleanup(&h);
+	finish(&h, &snd, &rcv, &bk, &fx);
 }
 
 /* ---------------------------------------------------------------- TLS cuts */

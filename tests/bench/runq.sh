@@ -11,12 +11,17 @@
 # One line per thread (threads of the same name in a process other than
 # the first PID are summed, with their count): run and wait as a share of
 # the time between the two readings (SECONDS and the time a reading takes;
-# 100 % = one CPU for the whole time), and wake-ups per second.
+# 100 % = one CPU for the whole time), and how often per second it was put
+# on a CPU (runs/s: for a thread that mostly sleeps, its wake-ups).
 set -eu
-secs=${1:?usage: runq.sh SECONDS PID [PID ...]}
+usage="usage: runq.sh SECONDS PID [PID ...]"
+[ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+secs=$1
 shift
-[ $# -gt 0 ] || { echo "usage: runq.sh SECONDS PID [PID ...]" >&2; exit 2; }
 case $secs in ''|*[!0-9]*) echo "runq.sh: SECONDS must be a whole number" >&2; exit 2;; esac
+for pid in "$@"; do
+	[ -d /proc/"$pid" ] || { echo "runq.sh: no process $pid" >&2; exit 1; }
+done
 first=$1
 
 # snap: "pid tid run_ns wait_ns slices name" for every thread of the PIDs,
@@ -38,12 +43,9 @@ a=$(mktemp)
 b=$(mktemp)
 trap 'rm -f "$a" "$b"' EXIT INT TERM
 snap "$@" > "$a"
-for pid in "$@"; do
-	[ -d /proc/"$pid" ] || { echo "runq.sh: no process $pid" >&2; exit 1; }
-done
 sleep "$secs"
 snap "$@" > "$b"
-printf '%-8s %-8s %-16s %7s %7s %9s  %s\n' pid thread name run% wait% wakeups/s threads
+printf '%-8s %-8s %-16s %7s %7s %9s  %s\n' pid thread name run% wait% runs/s threads
 awk -v first="$first" '
 	$1 == "@" { if (NR == FNR) t0 = $2; else secs = $2 - t0; next }
 	NR == FNR { run[$1 " " $2] = $3; wait[$1 " " $2] = $4; sl[$1 " " $2] = $5; next }

@@ -189,6 +189,10 @@ static const struct config_key tls_keys[] = {
 	{ "expiry_warn_days", CT_INT, FIELD(config_tls, expiry_warn_days),
 	  .def = "30", .min = 1, .max = 365,
 	  .help = "warn when a peer certificate expires sooner" },
+	{ "zmtp", CT_ENUM, FIELD(config_tls, zmtp), .def = "front",
+	  .choices = "front|router", .help = "who speaks ZMTP with the nodes "
+	  "(read at start): the front itself, or libzmq's ROUTER behind a "
+	  "relay over the runtime_dir socket" },
 };
 
 static const struct config_key store_keys[] = {

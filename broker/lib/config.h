@@ -30,6 +30,7 @@
 enum config_sync { CONFIG_SYNC_FULL, CONFIG_SYNC_NORMAL };
 enum config_identity { CONFIG_ID_SAN_URI, CONFIG_ID_CN, CONFIG_ID_SERIAL };
 enum config_store_backend { CONFIG_STORE_SQLITE, CONFIG_STORE_POSTGRESQL };
+enum config_zmtp { CONFIG_ZMTP_FRONT, CONFIG_ZMTP_ROUTER };
 
 struct config_broker {
 	char *id;                   /* broker name in Welcome, default "narad" */
@@ -83,6 +84,7 @@ struct config_tls {
 	uint64_t max_handshakes_per_address;
 	uint64_t report_interval;   /* seconds: repeated refusals summarised */
 	uint64_t expiry_warn_days;
+	enum config_zmtp zmtp;      /* who speaks ZMTP with the nodes */
 };
 
 /* [store]: which backend keeps the durable state. sqlite uses

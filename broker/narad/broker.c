@@ -193,6 +193,7 @@ batch_done(struct broker *b, int rc, struct nara_err *err, int64_t t0)
 		evtimer_add(b->settle, &tv);
 	}
 	evzmq_poke(b->watch);
+	broker_link_ready(b);
 }
 
 void
@@ -510,16 +511,37 @@ handle_frame(struct broker *b, const char *rid, size_t rid_len,
 	frame_free(&frame);
 }
 
-/* Read up to batch_max frames, apply them in one transaction, commit, send. */
+/* One message of several parts: nara frames are single-part. */
 static void
-on_router(void *router, void *arg)
+refuse_multipart(struct broker *b, const char *rid, size_t rid_len)
+{
+	struct nara_err err;
+
+	nara_err_set(&err, NR_MALFORMED_FRAME, NULL,
+	    "multi-part message; one frame per message");
+	broker_queue_rejected(b, rid, rid_len, NULL, &err);
+}
+
+/* A frame the TLS front read itself. */
+static void
+link_frame(void *arg, const char *node, const uint8_t *data, size_t len,
+    bool multipart)
 {
 	struct broker *b = arg;
-	uint64_t max = b->cfg->broker.batch_max;
+
+	if (multipart)
+		refuse_multipart(b, node, strlen(node));
+	else
+		handle_frame(b, node, strlen(node), data, len);
+}
+
+/* Read up to max frames from the ROUTER into the open batch; how many. */
+static uint64_t
+router_take(struct broker *b, void *router, uint64_t max)
+{
 	zmq_msg_t id, body;
 	uint64_t n;
 
-	broker_batch_begin(b);
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
 	for (n = 0; n < max; n++) {
@@ -536,11 +558,8 @@ on_router(void *router, void *arg)
 			while (zmq_msg_more(&body) &&
 			    zmq_msg_recv(&body, router, 0) >= 0)
 				;
-			struct nara_err err;
-			nara_err_set(&err, NR_MALFORMED_FRAME, NULL,
-			    "multi-part message; one frame per message");
-			broker_queue_rejected(b, zmq_msg_data(&id),
-			    zmq_msg_size(&id), NULL, &err);
+			refuse_multipart(b, zmq_msg_data(&id),
+			    zmq_msg_size(&id));
 			continue;
 		}
 		handle_frame(b, zmq_msg_data(&id), zmq_msg_size(&id),
@@ -548,8 +567,56 @@ on_router(void *router, void *arg)
 	}
 	zmq_msg_close(&id);
 	zmq_msg_close(&body);
+	return n;
+}
+
+/* Take up to batch_max frames (the ROUTER's, then the TLS front's), apply
+ * them in one transaction, commit, send. */
+static void
+take_batch(struct broker *b)
+{
+	uint64_t max = b->cfg->broker.batch_max, n;
+
+	broker_batch_begin(b);
+	n = router_take(b, b->router, max);
+	if (b->link.pull != NULL && n < max)
+		b->link.pull(b->link.arg, (size_t)(max - n), link_frame, b);
 	broker_deliver_dirty(b);
 	batch_end_sent(b);
+}
+
+static void
+on_router(void *router, void *arg)
+{
+	(void)router;
+	take_batch(arg);
+}
+
+/* Frames wait in the TLS front; none is taken while a commit is out
+ * (batch_done calls again). */
+static void
+on_link(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	if (!b->committing && b->link.pending(b->link.arg))
+		take_batch(b);
+}
+
+void
+broker_set_link(struct broker *b, const struct broker_link *link)
+{
+	b->link = *link;
+}
+
+void
+broker_link_ready(struct broker *b)
+{
+	if (b->link.pending != NULL && !b->committing &&
+	    b->link.pending(b->link.arg))
+		event_active(b->link_ev, EV_READ, 0);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -674,8 +741,10 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	b->watch = evzmq_new(base, b->router, on_router, b);
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
 	b->settle = evtimer_new(base, on_settle, b);
+	b->link_ev = event_new(base, -1, 0, on_link, b);
 	store_on_taken(st, on_commit_taken, b);
-	if (b->watch == NULL || b->tick == NULL || b->settle == NULL)
+	if (b->watch == NULL || b->tick == NULL || b->settle == NULL ||
+	    b->link_ev == NULL)
 		goto fail;
 	struct timeval tv = { 1, 0 };
 	event_add(b->tick, &tv);
@@ -700,6 +769,8 @@ broker_free(struct broker **bp)
 		event_free(b->tick);
 	if (b->settle != NULL)
 		event_free(b->settle);
+	if (b->link_ev != NULL)
+		event_free(b->link_ev);
 	broker_lifecycle_free(b);
 	broker_queue_floors_free(b);
 	outq_clear(&b->out);

@@ -60,7 +60,8 @@ void broker_audit_coded(struct broker *b, const char *event, const char *node,
  * (the node must say hello again), and the end of a connection ends its
  * session only while it is the node's newest: a late end of an old
  * connection never touches the session of a newer one. */
-void broker_node_up(struct broker *b, const char *node, uint64_t gen);
+void broker_node_up(struct broker *b, const char *node, uint64_t gen,
+    void *link);
 /* reason (borrowed, NULL = none known) says why the connection ended; it
  * becomes the detail of the node_disconnected row when the session ends. */
 void broker_node_down(struct broker *b, const char *node, uint64_t gen,
@@ -70,6 +71,23 @@ void broker_node_down(struct broker *b, const char *node, uint64_t gen,
  * ends but the ROUTER keeps the peer; its send queue stays bounded. */
 typedef void (*broker_drop_fn)(void *arg, const char *node, uint64_t gen);
 void broker_set_drop(struct broker *b, broker_drop_fn fn, void *arg);
+
+/* The TLS front speaking ZMTP itself ([tls] zmtp = front) is a source and
+ * sink of frames beside the ROUTER: the broker takes the frames waiting
+ * there into its batches, and sends to a connection given to
+ * broker_node_up through it (front.h says what each does). */
+typedef void (*broker_frame_fn)(void *arg, const char *node,
+    const uint8_t *data, size_t len, bool multipart);
+struct broker_link {
+	bool (*pending)(void *arg);
+	size_t (*pull)(void *arg, size_t max, broker_frame_fn fn, void *fn_arg);
+	int (*send)(void *arg, void *link, const uint8_t *data, size_t len);
+	void *arg;
+};
+/* Use link (copied); before the first connection. */
+void broker_set_link(struct broker *b, const struct broker_link *link);
+/* Frames wait in the link: a batch takes them when the loop may. */
+void broker_link_ready(struct broker *b);
 
 /* Counters for status output. */
 struct broker_stats {

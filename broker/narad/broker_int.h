@@ -60,6 +60,8 @@ struct broker {
 	void *zctx;
 	void *router;
 	struct evzmq *watch;
+	struct broker_link link;    /* the TLS front's frames; zero = none */
+	struct event *link_ev;      /* a batch for them */
 	struct zap *zap;            /* ROUTER guard when the TLS front is on */
 	struct event *tick;         /* once a second: timeouts, expiry */
 	struct event *settle;       /* a begin sent ahead found no batch */

@@ -239,6 +239,9 @@ front_new(struct event_base *base, const struct config *cfg,
 	LIST_INIT(&f->conns.live);
 	LIST_INIT(&f->conns.dead);
 	TAILQ_INIT(&f->handshakes);
+	TAILQ_INIT(&f->ready);
+	TAILQ_INIT(&f->staged);
+	f->direct = cfg->tls.zmtp == CONFIG_ZMTP_FRONT;
 	if (hooks != NULL)
 		f->hooks = *hooks;
 	f->relay_addr.sun_family = AF_UNIX;
@@ -253,14 +256,16 @@ front_new(struct event_base *base, const struct config *cfg,
 	}
 	if ((f->report = front_report_new(f)) == NULL ||
 	    (f->resume = evtimer_new(base, on_resume, f)) == NULL ||
+	    (f->writer = event_new(base, -1, 0, zd_write, f)) == NULL ||
 	    relay_set_init(&f->conns, base, CLOSE_FLUSH_SECONDS) != 0 ||
 	    front_listen(f, cfg->tls.listen) != 0)
 		goto fail;
 	log_info("tls front listening on %s (TLS %s+, identity from %s), "
-	    "relaying to %s", cfg->tls.listen, cfg->tls.min_version[0] ?
+	    "%s%s", cfg->tls.listen, cfg->tls.min_version[0] ?
 	    cfg->tls.min_version : "1.3", cfg->tls.identity == CONFIG_ID_CN ?
 	    "CN" : cfg->tls.identity == CONFIG_ID_SERIAL ? "serialNumber" :
-	    "SAN URI", relay_endpoint_path);
+	    "SAN URI", f->direct ? "speaking ZMTP itself" : "relaying to ",
+	    f->direct ? "" : relay_endpoint_path);
 	return f;
 fail:
 	front_free(&f);
@@ -312,6 +317,8 @@ front_free(struct front **fp)
 	relay_set_free(&f->conns);
 	if (f->resume != NULL)
 		event_free(f->resume);
+	if (f->writer != NULL)
+		event_free(f->writer);
 	front_report_flush(f);           /* repeats counted until now */
 	front_report_free(&f->report);
 	SSL_CTX_free(f->ctx);

@@ -37,6 +37,7 @@
 #ifndef NARA_FRONT_H
 #define NARA_FRONT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,10 +67,16 @@ struct front_hooks {
 	 * the ROUTER; disconnected: that connection ended (once, and maybe
 	 * after a newer connection of the node was reported connected), and
 	 * why, in a few words for the audit log ("the node closed the
-	 * connection", "closed by the broker: ..."). */
-	void (*connected)(void *arg, const char *node, uint64_t gen);
+	 * connection", "closed by the broker: ..."). link: the connection
+	 * for front_send, with [tls] zmtp = front (NULL otherwise); valid
+	 * until its disconnected hook returns. */
+	void (*connected)(void *arg, const char *node, uint64_t gen,
+	    void *link);
 	void (*disconnected)(void *arg, const char *node, uint64_t gen,
 	    const char *reason);
+	/* [tls] zmtp = front: whole frames from nodes wait for front_pull
+	 * (called once when the first one arrives after a pull). */
+	void (*frames)(void *arg);
 	void *arg;
 };
 
@@ -96,6 +103,27 @@ void front_free(struct front **f);
 /* Close the connection gen of node (a node that does not read what narad
  * sends it); the disconnected hook reports it. -1 when it is not open. */
 int front_close_node(struct front *f, const char *node, uint64_t gen);
+
+/*
+ * With [tls] zmtp = front the front speaks ZMTP with the nodes itself and
+ * the broker's loop takes their frames from it, instead of from a ROUTER
+ * the front relays to.
+ */
+/* A frame of node (borrowed for the call): data and len its body; a
+ * multi-part message comes as one call with multipart set and no data. */
+typedef void (*front_frame_fn)(void *arg, const char *node,
+    const uint8_t *data, size_t len, bool multipart);
+/* Do whole frames wait for front_pull? */
+bool front_pending(const struct front *f);
+/* Hand up to max waiting frames to fn, a few per connection in turn;
+ * returns how many. fn must not call back into the front. */
+size_t front_pull(struct front *f, size_t max, front_frame_fn fn, void *arg);
+/* Queue a frame for the connection link (from the connected hook): 0, or
+ * EHOSTUNREACH (the connection is closing or gone), EAGAIN (its node does
+ * not read: more than its credit window of the largest messages waits),
+ * ENOMEM. The frames queued in one turn of the loop are written after it,
+ * each connection's in one piece. */
+int front_send(struct front *f, void *link, const uint8_t *data, size_t len);
 
 /* Connections currently open (handshaking or relaying). */
 size_t front_connections(const struct front *f);

@@ -48,6 +48,8 @@ void
 conn_destroy(struct conn *c)
 {
 	relay_release(&c->r);            /* frees the SSL, closes the fds */
+	if (c->out != NULL)
+		evbuffer_free(c->out);
 	free(c);
 }
 
@@ -83,6 +85,7 @@ conn_unlist(struct relay *r)
 	struct front *f = c->f;
 
 	leave_handshakes(c);
+	zd_unlist(c);
 	if (c->relaying && f->hooks.disconnected != NULL)
 		f->hooks.disconnected(f->hooks.arg, c->node, c->gen,
 		    c->end_reason[0] ? c->end_reason : NULL);
@@ -116,6 +119,12 @@ conn_finish(struct relay *r)
 	struct evbuffer *out;
 
 	close_node_side(c);
+	if (c->f->direct && c->relaying && !c->refused && zd_has_frame(c)) {
+		c->state = CONN_DRAIN;       /* the broker takes them first */
+		relay_arm(r, CLOSE_FLUSH_SECONDS);
+		zd_notify(c);
+		return;
+	}
 	if (c->relay == NULL || c->relay_gone) {
 		relay_bury(r);
 		return;
@@ -220,6 +229,7 @@ conn_refuse(struct conn *c, const char *event, enum nara_code code,
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	conn_end_reason(c, "%s: %s", nara_code_id(code), reason);
+	c->refused = true;
 	front_refusal_note(c, &n);
 	conn_close(c, false);
 }
@@ -240,11 +250,11 @@ printable(char *out, size_t len, const char *in, size_t in_len)
 /* Check the frame headers in the node's bytes about to be relayed; false
  * (connection refused) when one announces more than the limit. */
 static bool
-frames_check(struct conn *c, struct evbuffer *in)
+frames_check(struct conn *c, struct evbuffer *in, size_t done)
 {
 	struct evbuffer_iovec v[8];
 	struct evbuffer_ptr at;
-	size_t len = evbuffer_get_length(in), done = 0, ok;
+	size_t len = evbuffer_get_length(in), ok;
 	int n;
 
 	while (done < len) {
@@ -280,7 +290,7 @@ relay_pump(struct conn *c, struct bufferevent *from)
 	uint8_t *data;
 	int n;
 
-	if (from == c->tls && !frames_check(c, in))
+	if (from == c->tls && !frames_check(c, in, 0))
 		return;
 	if (evbuffer_get_length(out) == 0 && to == c->relay)
 		evbuffer_write(in, bufferevent_getfd(to));
@@ -308,6 +318,19 @@ broker_ready_seen(struct conn *c, struct evbuffer *in)
 		    sizeof(c->broker_head) - have);
 	c->broker_seen += evbuffer_get_length(in);
 	return zmtp_server_ready(c->broker_head, c->broker_seen) == ZMTP_OK;
+}
+
+/* The front speaks ZMTP itself: check the new bytes' frame headers and
+ * tell the broker when a whole frame waits. */
+static void
+direct_read(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->tls);
+
+	if (!frames_check(c, in, c->checked))
+		return;
+	c->checked = evbuffer_get_length(in);
+	zd_notify(c);
 }
 
 /* ---------------------------------------------------------------- ZMTP */
@@ -338,8 +361,11 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 		    c->node);
 		return;
 	}
-	evbuffer_add(bufferevent_get_output(c->relay), data + c->forwarded,
-	    h->consumed - c->forwarded);
+	if (f->direct)
+		zd_ready(c);
+	else
+		evbuffer_add(bufferevent_get_output(c->relay), data +
+		    c->forwarded, h->consumed - c->forwarded);
 	evbuffer_drain(bufferevent_get_input(c->tls), h->consumed);
 	zmtp_frames_init(&c->frames, f->cfg->broker.max_message_bytes +
 	    FRONT_FRAME_OVERHEAD);
@@ -347,11 +373,20 @@ zmtp_ready(struct conn *c, const uint8_t *data, const struct zmtp_hello *h)
 	c->relaying = true;
 	c->gen = ++f->gens;
 	c->since = (int64_t)time(NULL);
-	event_del(c->r.timer);
 	conn_note(c, LOG_LVL_INFO, "connected", "node %s connected from %s",
 	    c->node, c->peer);
 	if (f->hooks.connected != NULL)
-		f->hooks.connected(f->hooks.arg, c->node, c->gen);
+		f->hooks.connected(f->hooks.arg, c->node, c->gen,
+		    f->direct ? c : NULL);
+	if (f->direct) {
+		/* room for one frame of the largest size beyond the usual */
+		bufferevent_setwatermark(c->tls, EV_READ, 0, RELAY_HIGH_WATER +
+		    f->cfg->broker.max_message_bytes + FRONT_FRAME_OVERHEAD + 9);
+		relay_arm(&c->r, ZMTP_HEARTBEAT_IVL_MS / 1000);
+		direct_read(c);
+		return;
+	}
+	event_del(c->r.timer);
 	/* Until the ROUTER's READY has gone by, hold at most this much. */
 	bufferevent_setwatermark(c->tls, EV_READ, 0,
 	    c->broker_ready ? 0 : RELAY_HIGH_WATER);
@@ -382,7 +417,7 @@ zmtp_step(struct conn *c)
 		    h.reason);
 		return;
 	case ZMTP_NEED_MORE:
-		if (h.greeting_ok > c->forwarded) {
+		if (h.greeting_ok > c->forwarded && c->relay != NULL) {
 			evbuffer_add(bufferevent_get_output(c->relay),
 			    data + c->forwarded, h.greeting_ok - c->forwarded);
 			c->forwarded = h.greeting_ok;
@@ -405,6 +440,8 @@ on_tls_read(struct conn *c)
 	c->node_read_ms = cached_ms(c->f);
 	if (c->state == CONN_ZMTP)
 		zmtp_step(c);
+	else if (c->state == CONN_RELAY && c->f->direct)
+		direct_read(c);
 	else if (c->state == CONN_RELAY && c->broker_ready)
 		relay_pump(c, c->tls);
 }
@@ -503,6 +540,12 @@ relay_open(struct conn *c)
 {
 	struct front *f = c->f;
 
+	if (f->direct) {
+		c->state = CONN_ZMTP;
+		zd_greet(c);
+		zmtp_step(c);
+		return;
+	}
 	c->relay = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (c->relay == NULL || bufferevent_socket_connect(c->relay,
 	    (struct sockaddr *)&f->relay_addr, sizeof(f->relay_addr)) != 0) {
@@ -664,6 +707,25 @@ on_tls_event(struct conn *c, short what)
 	}
 }
 
+/* The front speaks ZMTP itself: a node silent for the heartbeat timeout
+ * is closed (as libzmq's ROUTER does), otherwise sent a PING. */
+static void
+heartbeat(struct conn *c)
+{
+	int64_t idle = cached_ms(c->f) - c->node_read_ms;
+
+	if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS) {
+		conn_end_reason(c, "closed by the broker: nothing from the node "
+		    "for %lld s (heartbeat timeout)", (long long)(idle / 1000));
+		conn_note(c, LOG_LVL_INFO, "closed by the broker", "broker "
+		    "closed the connection of %s: %s", c->node, c->end_reason);
+		conn_close(c, true);
+		return;
+	}
+	zd_heartbeat(c);
+	relay_arm(&c->r, ZMTP_HEARTBEAT_IVL_MS / 1000);
+}
+
 /* The timer of a state; a close's flush limit is the relay's own. */
 static void
 on_timer(struct relay *r)
@@ -684,14 +746,31 @@ on_timer(struct relay *r)
 		    "ZMTP handshake timed out");
 		break;
 	case CONN_DRAIN:
+		if (c->relay == NULL && !zd_has_frame(c)) {
+			relay_bury(r);       /* the broker took its last frames */
+			break;
+		}
+		if (c->relay == NULL) {
+			conn_note(c, LOG_LVL_WARNING, "last frames not taken",
+			    "the broker did not take the last frames of %s "
+			    "within %d s; closing it", c->node,
+			    CLOSE_FLUSH_SECONDS);
+			relay_bury(r);
+			break;
+		}
 		conn_note(c, LOG_LVL_WARNING, "relay not closed by the broker",
 		    "the broker did not close the relay of %s within %d s; "
 		    "closing it", c->node[0] ? c->node : c->peer,
 		    CLOSE_FLUSH_SECONDS);
 		relay_bury(r);
 		break;
-	case CONN_CLOSING:
 	case CONN_RELAY:
+		if (c->f->direct && c->fault[0] != '\0')
+			zd_fault(c);
+		else if (c->f->direct)
+			heartbeat(c);
+		break;
+	case CONN_CLOSING:
 		break;
 	}
 }

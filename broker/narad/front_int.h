@@ -35,6 +35,9 @@
 /* Seconds a closing connection may take to flush, and then the ROUTER to
  * close its end of the relay. */
 #define CLOSE_FLUSH_SECONDS 5
+/* Bytes of answers (Accepted, receipts, errors) a connection may hold
+ * towards its node beyond its credit window of deliveries. */
+#define FRONT_ANSWER_BYTES (4096 * 1024)
 
 /*
  * A connection's states:
@@ -47,7 +50,13 @@
  *                frame by frame against the size limit
  *   CONN_CLOSING reads stopped, flushing what is buffered
  *   CONN_DRAIN   node side closed; the relay's write side is shut and the
- *                front waits until the ROUTER has closed its end
+ *                front waits until the ROUTER has closed its end; when the
+ *                front speaks ZMTP itself, until the broker has taken the
+ *                whole frames the node sent before it closed
+ *
+ * With [tls] zmtp = front there is no relay: CONN_ZMTP answers the node's
+ * greeting and READY itself, and CONN_RELAY hands the node's frames to
+ * the broker and writes the broker's frames (front_zmtp.c).
  */
 enum conn_state {
 	CONN_TLS, CONN_WAIT, CONN_ZMTP, CONN_RELAY, CONN_CLOSING, CONN_DRAIN
@@ -91,6 +100,18 @@ struct conn {
 	                                * cached time, ms) */
 	char end_reason[160];          /* why the relay ended, for the
 	                                * disconnected hook; "" = not known */
+	/* [tls] zmtp = front (front_zmtp.c) */
+	TAILQ_ENTRY(conn) ready_link;  /* in f->ready: a whole frame waits */
+	TAILQ_ENTRY(conn) staged_link; /* in f->staged: out holds frames */
+	bool on_ready, on_staged;
+	bool multipart;                /* parts of a multi-part message read */
+	bool refused;                  /* closed by conn_refuse: what the
+	                                * node sent after is not taken */
+	enum nara_code fault_code;     /* a frame the broker cannot take, */
+	char fault[96];                /* refused from c's timer; "" = none */
+	size_t checked;                /* TLS input bytes whose frame headers
+	                                * were checked against the limit */
+	struct evbuffer *out;          /* frames of the flush under way */
 };
 
 struct front_report;
@@ -109,6 +130,10 @@ struct front {
 	size_t n_handshakes;
 	uint64_t refusals;
 	uint64_t gens;                 /* connections that started relaying */
+	bool direct;                   /* [tls] zmtp = front, read at start */
+	struct conn_queue ready;       /* connections with a whole frame */
+	struct conn_queue staged;      /* connections with frames to move */
+	struct event *writer;          /* moves them, in the front's own turn */
 	struct front_report *report;
 };
 
@@ -152,6 +177,25 @@ void conn_refuse(struct conn *c, const char *event, enum nara_code code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* A live connection after a reload: certificate and node still accepted? */
 void conn_recheck(struct conn *c);
+
+/* ---- front_zmtp.c */
+
+/* Write the front's greeting, and its READY, into c's TLS output. */
+void zd_greet(struct conn *c);
+void zd_ready(struct conn *c);
+/* The node's frame could not be taken (c->fault): refuse c. */
+void zd_fault(struct conn *c);
+/* Send c's node a PING (heartbeat). */
+void zd_heartbeat(struct conn *c);
+/* Does a whole frame wait in c's TLS input? */
+bool zd_has_frame(struct conn *c);
+/* New bytes from c's node were checked: when a whole frame waits, queue c
+ * for the broker and tell it. */
+void zd_notify(struct conn *c);
+/* The writer event: staged frames and answers into the TLS outputs. */
+void zd_write(evutil_socket_t fd, short what, void *arg);
+/* c is buried: off the ready and staged lists, staged frames dropped. */
+void zd_unlist(struct conn *c);
 
 /* ---- front_report.c */
 

@@ -218,11 +218,25 @@ on_send_failed(const struct out_frame *f, int err, void *arg)
 		    broker_now_ms());
 }
 
+/* A frame to a node connected through the TLS front speaking ZMTP itself
+ * goes to its connection; others to the ROUTER. */
+static int
+link_send(const struct out_frame *f, void *arg)
+{
+	struct broker *b = arg;
+	struct session *s = session_find(&b->sessions, f->node);
+
+	if (s == NULL || s->link == NULL)
+		return -1;
+	return b->link.send(b->link.arg, s->link, f->data, f->len);
+}
+
 /* After the commit: send what the batch queued. */
 void
 broker_flush(struct broker *b)
 {
-	struct outq_fns fns = { on_sent, on_send_failed, b };
+	struct outq_fns fns = { on_sent, on_send_failed, b,
+	    b->link.send != NULL ? link_send : NULL };
 
 	outq_flush(&b->out, b->router, &fns);
 }
@@ -238,7 +252,7 @@ down_reason(const struct session *s)
 }
 
 void
-broker_node_up(struct broker *b, const char *node, uint64_t gen)
+broker_node_up(struct broker *b, const char *node, uint64_t gen, void *link)
 {
 	struct session *s = session_find(&b->sessions, node);
 
@@ -249,6 +263,7 @@ broker_node_up(struct broker *b, const char *node, uint64_t gen)
 		    "a new connection replaced it", s->down_ms ? s->down_ms :
 		    broker_now_ms());
 	s->gen = gen;
+	s->link = link;
 	s->down_ms = 0;
 	s->down_reason[0] = '\0';
 }
@@ -268,6 +283,7 @@ broker_node_down(struct broker *b, const char *node, uint64_t gen,
 		    (unsigned long long)gen, (unsigned long long)s->gen);
 		return;
 	}
+	s->link = NULL;
 	if (s->down_ms == 0)
 		s->down_ms = broker_now_ms();
 	snprintf(s->down_reason, sizeof(s->down_reason), "%s",

@@ -312,9 +312,9 @@ on_front_refused(void *arg, const struct front_refusal *r)
  * and when one ends; the broker asks it to close a node that does not
  * read. */
 static void
-on_node_up(void *arg, const char *node, uint64_t gen)
+on_node_up(void *arg, const char *node, uint64_t gen, void *link)
 {
-	broker_node_up(((struct narad *)arg)->broker, node, gen);
+	broker_node_up(((struct narad *)arg)->broker, node, gen, link);
 }
 
 static void
@@ -329,6 +329,33 @@ drop_node(void *arg, const char *node, uint64_t gen)
 	front_close_node(((struct narad *)arg)->front, node, gen);
 }
 
+/* [tls] zmtp = front: the broker takes the nodes' frames from the front
+ * and sends through it. */
+static void
+on_front_frames(void *arg)
+{
+	broker_link_ready(((struct narad *)arg)->broker);
+}
+
+static bool
+link_pending(void *arg)
+{
+	return front_pending(arg);
+}
+
+static size_t
+link_pull(void *arg, size_t max, broker_frame_fn fn, void *fn_arg)
+{
+	return front_pull(arg, max, fn, fn_arg);
+}
+
+static int
+link_send(void *arg, void *link, const uint8_t *data, size_t len)
+{
+	return front_send(arg, link, data, len);
+}
+
+
 /* Start the TLS front when [tls] listen is set; it relays to the ROUTER's
  * ipc socket. */
 static int
@@ -336,7 +363,9 @@ start_front(struct narad *d)
 {
 	const struct config *cfg = broker_config(d->broker);
 	struct front_hooks hooks = { .refused = on_front_refused,
-	    .connected = on_node_up, .disconnected = on_node_down, .arg = d };
+	    .connected = on_node_up, .disconnected = on_node_down,
+	    .frames = on_front_frames, .arg = d };
+	struct broker_link link = { link_pending, link_pull, link_send, NULL };
 
 	if (cfg->tls.listen[0] == '\0')
 		return 0;
@@ -349,6 +378,10 @@ start_front(struct narad *d)
 	if (d->front == NULL)
 		return -1;
 	broker_set_drop(d->broker, drop_node, d);
+	if (cfg->tls.zmtp == CONFIG_ZMTP_FRONT) {
+		link.arg = d->front;
+		broker_set_link(d->broker, &link);
+	}
 	return 0;
 }
 

@@ -56,6 +56,20 @@ peer_failed(const struct outq *q, const size_t *failed, size_t n_failed,
 	return false;
 }
 
+/* Send f: 0, or the errno of the failure. */
+static int
+send_one(const struct out_frame *f, void *router, const struct outq_fns *fns)
+{
+	int e;
+
+	if (fns != NULL && fns->send != NULL && (e = fns->send(f, fns->arg)) >= 0)
+		return e;
+	if (zmq_send(router, f->node, f->node_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
+	    >= 0 && zmq_send(router, f->data, f->len, ZMQ_DONTWAIT) >= 0)
+		return 0;
+	return errno;
+}
+
 size_t
 outq_flush(struct outq *q, void *router, const struct outq_fns *fns)
 {
@@ -66,15 +80,12 @@ outq_flush(struct outq *q, void *router, const struct outq_fns *fns)
 		int e = 0;
 
 		if (n_failed == 0 || !peer_failed(q, failed, n_failed, f)) {
-			if (zmq_send(router, f->node, f->node_len,
-			    ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
-			    zmq_send(router, f->data, f->len, ZMQ_DONTWAIT) >= 0) {
+			if ((e = send_one(f, router, fns)) == 0) {
 				sent++;
 				if (fns != NULL && fns->sent != NULL)
 					fns->sent(f, fns->arg);
 				continue;
 			}
-			e = errno;
 			if (n_failed == cap_failed) {
 				size_t cap = cap_failed ? cap_failed * 2 : 8;
 				size_t *v = reallocarray(failed, cap,

@@ -37,9 +37,10 @@ struct outq {
 int outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
     const char *message_id, uint8_t *data, size_t len);
 
-/* What became of each frame of a flush; either function may be NULL. */
+/* What became of each frame of a flush; any function may be NULL. */
 struct outq_fns {
-	/* zmq_send took the frame: it is on the peer's connection. */
+	/* The frame is on the peer's connection (zmq_send or send took
+	 * it). */
 	void (*sent)(const struct out_frame *f, void *arg);
 	/* err is zmq_send's errno (EHOSTUNREACH: no such peer; EAGAIN: the
 	 * peer's send queue is full, it does not read), or 0 when the frame
@@ -47,11 +48,15 @@ struct outq_fns {
 	 * flush: a peer never gets a later frame without an earlier one. */
 	void (*failed)(const struct out_frame *f, int err, void *arg);
 	void *arg;
+	/* Send f another way than the ROUTER (the TLS front's own
+	 * connections): 0 sent, an errno as for failed when it failed, -1 when
+	 * it goes on the ROUTER. */
+	int (*send)(const struct out_frame *f, void *arg);
 };
 
-/* Send everything on the ROUTER (ZMQ_ROUTER_MANDATORY, never blocking),
- * in order, reporting each frame through fns; returns how many were sent.
- * The queue is empty afterwards. */
+/* Send everything through fns->send or on the ROUTER (ZMQ_ROUTER_MANDATORY,
+ * never blocking), in order, reporting each frame through fns; returns how
+ * many were sent. The queue is empty afterwards. */
 size_t outq_flush(struct outq *q, void *router, const struct outq_fns *fns);
 void outq_clear(struct outq *q);
 

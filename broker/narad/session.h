@@ -69,6 +69,9 @@ struct session {
 	int64_t last_seen;
 	uint64_t gen;              /* the TLS front's number of the node's
 	                            * newest connection; 0 = none known */
+	void *link;                /* that connection, when the front speaks
+	                            * ZMTP itself (front_send); NULL after it
+	                            * ended */
 	int64_t down_ms;           /* when that connection ended (epoch ms);
 	                            * the session ends after a short drain */
 	char down_reason[SESSION_REASON_MAX]; /* why it ended, "" = unknown */

@@ -333,6 +333,32 @@ zconn_hello(struct zconn *z, const char *node, int timeout_ms)
 	}
 }
 
+void
+zconn_cork(struct zconn *z, bool on)
+{
+	int v = on;
+
+	cr_assert_eq(setsockopt(z->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)),
+	    0);
+}
+
+int
+zconn_next(struct zconn *z, int timeout_ms, uint8_t *flags, uint8_t *body,
+    size_t cap, size_t *len)
+{
+	int64_t deadline = harness_ms_now() + timeout_ms;
+	size_t hdr;
+	uint64_t size;
+
+	while (!frame_at(z, 0, flags, &hdr, &size))
+		if (harness_ms_now() >= deadline || zconn_read(z, deadline) < 0)
+			return -1;
+	*len = (size_t)size;
+	memcpy(body, z->buf + hdr, *len < cap ? *len : cap);
+	consume(z, hdr + (size_t)size);
+	return 0;
+}
+
 bool
 zconn_closed(struct zconn *z, int timeout_ms)
 {
@@ -366,6 +392,23 @@ flood_connect(int port, const char *src, bool half_tls)
 	SSL_set_quiet_shutdown(ssl, 1);
 	SSL_free(ssl);                      /* the fd stays open */
 	return fd;
+}
+
+bool
+process_traced(pid_t pid)
+{
+	char path[64], line[256];
+	long tracer = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+			break;
+	fclose(f);
+	return tracer != 0;
 }
 
 bool

@@ -38,6 +38,14 @@ int zconn_send_raw(struct zconn *z, const void *data, size_t len);
 int zconn_hello(struct zconn *z, const char *node, int timeout_ms);
 /* Send hello without waiting for the answer. */
 int zconn_hello_nowait(struct zconn *z, const char *node);
+/* The next frame from the broker within timeout_ms: its flags (0x04: a
+ * command) and body, copied into body (at most cap bytes, *len the whole
+ * size). 0, or -1 when closed or timed out. */
+int zconn_next(struct zconn *z, int timeout_ms, uint8_t *flags,
+    uint8_t *body, size_t cap, size_t *len);
+/* Hold (on) or release what is written in the kernel (TCP_CORK): what
+ * is written while held, and the close after, leave in one segment. */
+void zconn_cork(struct zconn *z, bool on);
 /* true when the broker closes the connection within timeout_ms (what
  * arrives meanwhile is read and dropped). */
 bool zconn_closed(struct zconn *z, int timeout_ms);
@@ -55,6 +63,8 @@ int zmtp_plain_handshake(int fd, const char *identity, int timeout_ms);
 /* true when the peer of fd closed within timeout_ms (input is dropped). */
 bool fd_closed(int fd, int timeout_ms);
 
+/* Is pid traced (a tracer such as strace attached)? */
+bool process_traced(pid_t pid);
 /* Is narad (h->pid) still running? Reaps it when it died. */
 bool narad_alive(struct harness *h);
 /* narad's resident set in KiB, -1 when it cannot be read. */

@@ -26,6 +26,7 @@
 #include <sqlite3.h>
 
 #include "fault_helpers.h"
+#include "hostile_helpers.h"
 #include "harness.h"
 #include "store.h"
 #include "tls_helpers.h"
@@ -277,14 +278,6 @@ drain(struct tclient *snd, struct tclient *rcv, struct book *bk, int timeout_ms)
 
 /* ---------------------------------------------------------------- checks */
 
-static bool
-narad_alive(struct harness *h)
-{
-	int status;
-
-	return h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == 0;
-}
-
 /* After narad stopped: chain intact, SQLite file sound, every accepted
  * message delivered in the store's own counts. */
 static void
@@ -483,29 +476,12 @@ Test(fault, store_full_refuses_then_resumes, .timeout = 600)
 
 /* ---------------------------------------------------------------- fsync EIO */
 
-static bool
-traced(pid_t pid)
-{
-	char path[64], line[256];
-	long tracer = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
-			break;
-	fclose(f);
-	return tracer != 0;
-}
-
 static void
 wait_traced(pid_t pid, bool want)
 {
-	for (int i = 0; i < 1000 && traced(pid) != want; i++)
+	for (int i = 0; i < 1000 && process_traced(pid) != want; i++)
 		usleep(10000);
-	cr_assert_eq(traced(pid), want, "narad %s traced", want ? "not" : "still");
+	cr_assert_eq(process_traced(pid), want, "narad %s traced", want ? "not" : "still");
 }
 
 /* strace attached to pid, making every fsync and fdatasync fail with EIO

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <criterion/criterion.h>
 
@@ -234,6 +235,158 @@ Test(hostile, oversize_announced_frame_closes_connection)
 	cr_expect_geq(harness_log_count(&h, "8589934592 bytes announced"), 1);
 	assert_serving("after an oversize frame");
 	cr_assert(session_works(T_GBG, NULL, 5000), "see %s", h.log);
+}
+
+/* ---------------------------------------------------------------- ZMTP */
+
+/* The next frame that is not a PING of the broker's heartbeat. */
+static int
+next_frame(struct zconn *z, uint8_t *flags, uint8_t *body, size_t cap,
+    size_t *len)
+{
+	int rc;
+
+	while ((rc = zconn_next(z, 5000, flags, body, cap, len)) == 0 &&
+	    (*flags & 0x04) && *len >= 5 && memcmp(body, "\4PING", 5) == 0)
+		;
+	return rc;
+}
+
+/* A node's PING (ZMTP 3.1 heartbeat) is answered with a PONG that carries
+ * the PING's context back. */
+Test(hostile, ping_answered_with_pong_and_its_context)
+{
+	static const uint8_t ping[] = { 0x04, 12, 4, 'P', 'I', 'N', 'G',
+	    0, 0, 'c', 't', 'x', '4', '2' };
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+	uint8_t flags, body[64];
+	size_t len;
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_send_raw(z, ping, sizeof(ping)), 0);
+	cr_assert_eq(next_frame(z, &flags, body, sizeof(body), &len), 0,
+	    "no answer to a PING; see %s", h.log);
+	cr_assert_eq(flags, 0x04, "the answer is no command (flags 0x%02x)",
+	    flags);
+	cr_assert_eq(len, 10, "PONG of %zu bytes", len);
+	cr_assert_arr_eq(body, "\4PONGctx42", 10, "not a PONG with the "
+	    "PING's context");
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	zconn_free(&z);
+}
+
+/* A message of two parts is refused (NR001) and the connection stays:
+ * the node may go on with single frames. */
+Test(hostile, multi_part_message_refused_connection_stays)
+{
+	static const uint8_t part[] = { 0x01, 3, 'a', 'b', 'c' };
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+	uint8_t flags, body[512];
+	size_t len;
+	Nara__Frame *f;
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_send_raw(z, part, sizeof(part)), 0);
+	cr_assert_eq(zconn_send(z, "def", 3), 0);
+	cr_assert_eq(next_frame(z, &flags, body, sizeof(body), &len), 0,
+	    "no answer to a multi-part message; see %s", h.log);
+	cr_assert_eq(flags, 0, "flags 0x%02x", flags);
+	f = nara__frame__unpack(NULL, len, body);
+	cr_assert_not_null(f);
+	cr_assert_eq(f->kind_case, NARA__FRAME__KIND_REJECTED, "kind %d",
+	    (int)f->kind_case);
+	cr_expect_str_eq(f->rejected->code, "NR001");
+	nara__frame__free_unpacked(f, NULL);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "the connection did not "
+	    "stay; see %s", h.log);
+	zconn_free(&z);
+}
+
+/* A frame header with flag bits ZMTP leaves unused closes the connection,
+ * with an audit row that says why. */
+Test(hostile, reserved_frame_flags_close_connection)
+{
+	static const uint8_t bad[] = { 0x40, 1, 'x' };
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_send_raw(z, bad, sizeof(bad)), 0);
+	cr_assert(zconn_closed(z, 5000), "the connection stayed open after "
+	    "flags 0x40; see %s", h.log);
+	zconn_free(&z);
+	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='connection_refused' and code='NR001' and node='" T_GBG
+	    "' and detail like '%flags 0x40%'", 1, 5000),
+	    "no connection_refused NR001 row; see %s", h.log);
+	assert_serving("after reserved frame flags");
+}
+
+static bool
+is_traced(void *pid)
+{
+	return process_traced(*(pid_t *)pid);
+}
+
+static bool
+not_traced(void *pid)
+{
+	return !process_traced(*(pid_t *)pid);
+}
+
+/* What a node sent just before it closed is still taken, also when the
+ * broker's loop was not taking frames then (a commit out): with every
+ * fsync slowed by 2 s (strace), one node's hello starts a batch, and
+ * meanwhile another node sends hello and closes in one segment. Its
+ * hello must still open its session (node_connected). */
+Test(hostile, frames_sent_before_close_are_taken)
+{
+	char target[16];
+	struct zconn *a, *b;
+	pid_t tracer;
+	int status;
+
+	if (system("command -v strace >/dev/null 2>&1") != 0)
+		cr_skip_test("strace is not installed: no slow commits");
+	a = zconn_open(tls_port, pki, T_GBG, NULL);
+	cr_assert_not_null(a);
+	cr_assert_eq(zconn_handshake(a, T_GBG, 5000), 0, "see %s", h.log);
+	snprintf(target, sizeof(target), "%d", (int)h.pid);
+	if ((tracer = fork()) == 0) {
+		execlp("strace", "strace", "-f", "-qq", "-o", "/dev/null",
+		    "-e", "trace=fsync,fdatasync",
+		    "-e", "inject=fsync,fdatasync:delay_enter=2000000",
+		    "-p", target, (char *)NULL);
+		_exit(127);
+	}
+	cr_assert_gt(tracer, 0);
+	cr_assert(harness_wait(is_traced, &h.pid, 10000), "strace did not "
+	    "attach");
+	cr_assert_eq(zconn_hello_nowait(a, T_GBG), 0);
+	cr_assert(harness_wait_log(&h, "node " T_GBG " connected (window", 1,
+	    5000), "see %s", h.log);
+	b = zconn_open(tls_port, pki, T_BUP, NULL);
+	cr_assert_not_null(b);
+	cr_assert_eq(zconn_handshake(b, T_BUP, 5000), 0, "see %s", h.log);
+	zconn_cork(b, true);
+	cr_assert_eq(zconn_hello_nowait(b, T_BUP), 0);
+	zconn_free(&b);
+	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='node_connected' and node='" T_BUP "'", 1, 15000),
+	    "a hello sent right before a close was lost; see %s", h.log);
+	cr_assert_eq(kill(tracer, SIGTERM), 0);
+	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
+	cr_assert(harness_wait(not_traced, &h.pid, 10000));
+	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
+	    "event='node_disconnected' and node='" T_BUP "'", 1, 10000),
+	    "see %s", h.log);
+	zconn_free(&a);
+	assert_serving("after a slowed commit");
 }
 
 /* ---------------------------------------------------------------- item 5 */

@@ -40,8 +40,9 @@ pem(char *buf, size_t len, const char *dir, const char *stem, const char *ext)
 	return buf;
 }
 
+/* narad with its TLS front; more: further [tls] lines. */
 static void
-setup(void)
+setup_with(const char *more)
 {
 	char extra[2048];
 
@@ -53,12 +54,25 @@ setup(void)
 	    "\n[tls]\nlisten = 127.0.0.1:%d\ncert = %s/narad.pem\n"
 	    "key = %s/narad.key\nca = %s/ca.pem\ncrl = %s/crl.pem\n"
 	    "identity = san-uri\nhandshake_timeout = 2\nmax_connections = 64\n"
-	    "expiry_warn_days = 30\nruntime_dir = @RUNTIME_DIR@\n", tls_port,
-	    pki, pki, pki, pki);
+	    "expiry_warn_days = 30\nruntime_dir = @RUNTIME_DIR@\n%s", tls_port,
+	    pki, pki, pki, pki, more);
 	harness_init(&h, extra);
 	tls_conf_runtime_dir(&h);
 	harness_start(&h);
 	tls_wait_listening(tls_port, h.log);
+}
+
+static void
+setup(void)
+{
+	setup_with("");
+}
+
+/* The nodes' ZMTP spoken by libzmq's ROUTER behind the front's relay. */
+static void
+setup_router(void)
+{
+	setup_with("zmtp = router\n");
 }
 
 static void
@@ -74,6 +88,8 @@ teardown(void)
 }
 
 TestSuite(tls, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(tls_router, .init = setup_router, .fini = teardown,
+    .timeout = 120);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -213,7 +229,8 @@ greeting(unsigned char *g, unsigned major, const char *mechanism)
 
 /* ---------------------------------------------------------------- tests */
 
-Test(tls, good_node_round_trip)
+static void
+round_trip(void)
 {
 	struct harness via;
 	struct nara_tunnel *t = tunnel_for(pki, T_GBG, &via);
@@ -229,6 +246,20 @@ Test(tls, good_node_round_trip)
 	tls_tunnel_stop(&t);
 	cr_expect_eq(harness_sql_long(&h, "select count(*) from audit where "
 	    "event='auth_failed'"), 0);
+}
+
+Test(tls, good_node_round_trip)
+{
+	cr_expect_eq(harness_log_count(&h, "speaking ZMTP itself"), 1,
+	    "the front does not speak ZMTP itself by default; see %s", h.log);
+	round_trip();
+}
+
+Test(tls_router, good_node_round_trip)
+{
+	cr_expect_eq(harness_log_count(&h, "relaying to "), 1,
+	    "zmtp = router does not relay to the ROUTER; see %s", h.log);
+	round_trip();
 }
 
 Test(tls, no_client_certificate)
@@ -507,7 +538,8 @@ raw_next_message(struct raw_node *r)
 	}
 }
 
-Test(tls, opening_in_one_write)
+static void
+opening_in_one_write(void)
 {
 	static struct raw_node r;
 	Nara__Frame *w;
@@ -528,7 +560,18 @@ Test(tls, opening_in_one_write)
 	good_node_works();
 }
 
-Test(tls, node_reading_late_gets_every_delivery_in_order)
+Test(tls, opening_in_one_write)
+{
+	opening_in_one_write();
+}
+
+Test(tls_router, opening_in_one_write)
+{
+	opening_in_one_write();
+}
+
+static void
+late_reader(void)
 {
 	enum { RAW_BACKLOG = 600 };      /* deliveries queued for the node */
 	static struct raw_node r;
@@ -569,6 +612,16 @@ Test(tls, node_reading_late_gets_every_delivery_in_order)
 	tls_tunnel_stop(&t);
 	raw_node_close(&r);
 	fixture_free(&fx);
+}
+
+Test(tls, node_reading_late_gets_every_delivery_in_order)
+{
+	late_reader();
+}
+
+Test(tls_router, node_reading_late_gets_every_delivery_in_order)
+{
+	late_reader();
 }
 
 /* ---------------------------------------------------------------- tunnel */

@@ -94,7 +94,7 @@ Test(outq, frames_reach_the_peer_in_order)
 	struct rig r;
 	struct outq q = { 0 };
 	struct flush_log g = { 0 };
-	struct outq_fns fns = { on_sent, on_failed, &g };
+	struct outq_fns fns = { on_sent, on_failed, &g, NULL };
 	char buf[64];
 	int n;
 
@@ -127,7 +127,7 @@ Test(outq, absent_peer_reported_and_later_frames_not_tried)
 	struct rig r;
 	struct outq q = { 0 };
 	struct flush_log g = { 0 };
-	struct outq_fns fns = { on_sent, on_failed, &g };
+	struct outq_fns fns = { on_sent, on_failed, &g, NULL };
 	char buf[64];
 
 	rig_open(&r);

@@ -86,6 +86,9 @@ min_version = 1.3
 # or serial. It is matched against each node's identity (default: its id).
 identity = san-uri
 runtime_dir = /run/nara
+# Who speaks ZMTP with the nodes: the front itself (front), or libzmq's
+# ROUTER behind a relay over an ipc socket in runtime_dir (router).
+zmtp = front
 handshake_timeout = 10s
 max_connections = 1000
 # Warn in the log when a node certificate expires within this many days.

@@ -1,6 +1,9 @@
 /*
  * front.h — narad's TLS front: terminates mutual TLS from the nodes and
- * relays their plain ZMTP streams to the broker's ROUTER over ipc.
+ * speaks ZMTP with them itself ([tls] zmtp = front: front_zmtp.c, the
+ * broker takes their frames with front_pull and sends with front_send), or
+ * relays their plain ZMTP streams to the broker's ROUTER over ipc ([tls]
+ * zmtp = router, described below).
  *
  * libzmq 4.3 has no TLS, so narad accepts TCP itself (cfg->tls.listen),
  * runs the TLS handshake with a client certificate required, maps the

@@ -50,6 +50,7 @@ conn_destroy(struct conn *c)
 	relay_release(&c->r);            /* frees the SSL, closes the fds */
 	if (c->out != NULL)
 		evbuffer_free(c->out);
+	free(c->q.v);
 	free(c);
 }
 
@@ -708,13 +709,16 @@ on_tls_event(struct conn *c, short what)
 }
 
 /* The front speaks ZMTP itself: a node silent for the heartbeat timeout
- * is closed (as libzmq's ROUTER does), otherwise sent a PING. */
+ * is closed (as libzmq's ROUTER does), otherwise sent a PING. A node whose
+ * bytes still wait for the broker did speak: narad is behind, and its
+ * reading was paused for that. */
 static void
 heartbeat(struct conn *c)
 {
 	int64_t idle = cached_ms(c->f) - c->node_read_ms;
 
-	if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS) {
+	if (idle >= ZMTP_HEARTBEAT_TIMEOUT_MS &&
+	    evbuffer_get_length(bufferevent_get_input(c->tls)) == 0) {
 		conn_end_reason(c, "closed by the broker: nothing from the node "
 		    "for %lld s (heartbeat timeout)", (long long)(idle / 1000));
 		conn_note(c, LOG_LVL_INFO, "closed by the broker", "broker "

@@ -35,9 +35,10 @@
 /* Seconds a closing connection may take to flush, and then the ROUTER to
  * close its end of the relay. */
 #define CLOSE_FLUSH_SECONDS 5
-/* Bytes of answers (Accepted, receipts, errors) a connection may hold
- * towards its node beyond its credit window of deliveries. */
-#define FRONT_ANSWER_BYTES (4096 * 1024)
+/* Frames a connection may hold towards its node beyond its credit window
+ * before narad decides that the node does not read (as the ROUTER's
+ * SNDHWM = max_credit + this). */
+#define FRONT_ANSWER_BACKLOG 4096
 
 /*
  * A connection's states:
@@ -112,6 +113,16 @@ struct conn {
 	size_t checked;                /* TLS input bytes whose frame headers
 	                                * were checked against the limit */
 	struct evbuffer *out;          /* frames of the flush under way */
+	struct zd_queue {              /* what waits to be written to the node */
+		uint64_t *v;           /* a ring: the length of a piece while
+		                        * in out, its end in the TLS output's
+		                        * byte count once moved there */
+		size_t head, n, cap;
+		size_t staged;         /* the last staged entries are in out */
+		uint64_t added;        /* bytes into the TLS output so far */
+		uint64_t written;      /* bytes written out of it so far */
+		bool counting;         /* the TLS output's callback is set */
+	} q;
 };
 
 struct front_report;
@@ -180,7 +191,8 @@ void conn_recheck(struct conn *c);
 
 /* ---- front_zmtp.c */
 
-/* Write the front's greeting, and its READY, into c's TLS output. */
+/* Write the front's greeting, and its READY, into c's TLS output; the
+ * READY starts counting what waits to be written. */
 void zd_greet(struct conn *c);
 void zd_ready(struct conn *c);
 /* The node's frame could not be taken (c->fault): refuse c. */

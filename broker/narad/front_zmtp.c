@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -58,10 +59,81 @@ zd_greet(struct conn *c)
 	evbuffer_add(bufferevent_get_output(c->tls), greeting, sizeof(greeting));
 }
 
+/* The TLS output changed: count what went in and what was written. */
+static void
+on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	struct conn *c = arg;
+
+	(void)buf;
+	c->q.added += info->n_added;
+	c->q.written += info->n_deleted;
+}
+
 void
 zd_ready(struct conn *c)
 {
-	evbuffer_add(bufferevent_get_output(c->tls), ready, sizeof(ready));
+	struct evbuffer *out = bufferevent_get_output(c->tls);
+
+	evbuffer_add(out, ready, sizeof(ready));
+	c->q.added = evbuffer_get_length(out);
+	c->q.counting = evbuffer_add_cb(out, on_output, c) != NULL;
+}
+
+/* Entries of c's queue whose bytes were all written leave it; how many
+ * pieces still wait. */
+static size_t
+queue_waiting(struct conn *c)
+{
+	struct zd_queue *q = &c->q;
+
+	while (q->n > q->staged && q->v[q->head] <= q->written) {
+		q->head = (q->head + 1) % q->cap;
+		q->n--;
+	}
+	return q->n;
+}
+
+/* A piece of len bytes put into c->out: -1 when the queue cannot grow. */
+static int
+queue_push(struct conn *c, size_t len)
+{
+	struct zd_queue *q = &c->q;
+
+	if (q->n == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 64;
+		uint64_t *v = malloc(cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		for (size_t i = 0; i < q->n; i++)
+			v[i] = q->v[(q->head + i) % q->cap];
+		free(q->v);
+		q->v = v;
+		q->head = 0;
+		q->cap = cap;
+	}
+	q->v[(q->head + q->n) % q->cap] = len;
+	q->n++;
+	q->staged++;
+	return 0;
+}
+
+/* c->out is about to be moved to the TLS output: its pieces' lengths
+ * become their ends in the output's byte count. */
+static void
+queue_moved(struct conn *c)
+{
+	struct zd_queue *q = &c->q;
+	uint64_t end = q->added;
+
+	for (size_t i = q->n - q->staged; i < q->n; i++) {
+		uint64_t *e = &q->v[(q->head + i) % q->cap];
+		end += *e;
+		*e = end;
+	}
+	q->staged = 0;
 }
 
 /* A frame header for a body of len bytes into hdr; its length. */
@@ -101,10 +173,11 @@ send_command(struct conn *c, const char *name, const uint8_t *body,
 		    hl + 1 + nlen + len);
 		return;
 	}
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
+	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL) ||
+	    queue_push(c, hl + 1 + nlen + len) != 0)
 		return;                      /* a lost PONG: the node retries */
-	if (evbuffer_add(c->out, buf, hl + 1 + nlen + len) == 0)
-		stage(c);
+	evbuffer_add(c->out, buf, hl + 1 + nlen + len);
+	stage(c);
 }
 
 void
@@ -255,6 +328,8 @@ zd_unlist(struct conn *c)
 	if (c->out != NULL)
 		evbuffer_free(c->out);
 	c->out = NULL;
+	free(c->q.v);
+	memset(&c->q, 0, sizeof(c->q));
 }
 
 bool
@@ -287,17 +362,6 @@ front_pull(struct front *f, size_t max, front_frame_fn fn, void *arg)
 	return n;
 }
 
-/* Bytes one connection may hold towards its node before it counts as not
- * reading: its whole credit window of the largest messages and answers. */
-static size_t
-out_limit(const struct front *f)
-{
-	const struct config_broker *cb = &f->cfg->broker;
-
-	return (size_t)cb->max_credit * (cb->max_message_bytes +
-	    FRONT_FRAME_OVERHEAD) + FRONT_ANSWER_BYTES;
-}
-
 int
 front_send(struct front *f, void *link, const uint8_t *data, size_t len)
 {
@@ -307,12 +371,15 @@ front_send(struct front *f, void *link, const uint8_t *data, size_t len)
 
 	if (c == NULL || c->state != CONN_RELAY || c->r.closing)
 		return EHOSTUNREACH;
-	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
-		return ENOMEM;
-	if (evbuffer_get_length(c->out) + evbuffer_get_length(
-	    bufferevent_get_output(c->tls)) + len > out_limit(f))
+	/* frames not yet written: its credit window and answers */
+	if (!c->q.counting || queue_waiting(c) >= f->cfg->broker.max_credit +
+	    FRONT_ANSWER_BACKLOG)
 		return EAGAIN;
+	if ((c->out == NULL && (c->out = evbuffer_new()) == NULL))
+		return ENOMEM;
 	hl = frame_header(hdr, 0, len);
+	if (queue_push(c, hl + len) != 0)
+		return ENOMEM;
 	if (evbuffer_add(c->out, hdr, hl) != 0 ||
 	    evbuffer_add(c->out, data, len) != 0)
 		return ENOMEM;
@@ -348,6 +415,7 @@ zd_write(evutil_socket_t fd, short what, void *arg)
 		 * as fit, at once when nothing else waits */
 		if (len <= 65536)
 			evbuffer_pullup(c->out, -1);
+		queue_moved(c);
 		evbuffer_add_buffer(bufferevent_get_output(c->tls), c->out);
 	}
 }

@@ -9,17 +9,20 @@
  * back-pressure. Frames the broker sends after a commit are staged per
  * connection and moved into the TLS output by the writer event once the
  * broker's turn is over, so that a batch's frames to a node go out in as
- * few TLS records as fit.
- * The frame size limit is checked as bytes arrive (front_conn.c), before
- * anything waits for the broker.
+ * few TLS records as fit. The frame size limit is checked as bytes arrive
+ * (front_conn.c), before anything waits for the broker.
  *
  * The broker calls front_pull inside its batch and front_send while it
- * sends a batch's replies: nothing there may call
- * back into the broker. So the front never writes into a TLS connection
- * there (a failed write closes a connection, which the hooks report):
- * answers and frames are staged and written by the front's own writer
- * event, a node's protocol error is refused from its connection's timer,
- * and a closed connection whose last frames were taken is buried there.
+ * sends a batch's replies: nothing there may call back into the broker.
+ * So the front never writes into a TLS connection there (a failed write
+ * closes a connection, which the hooks report): answers and frames are
+ * staged and written by the front's own writer event, a node's protocol
+ * error is refused from its connection's timer, and a closed connection
+ * whose last frames were taken is buried there.
+ *
+ * What waits to be written to a node is counted per frame (struct
+ * zd_queue), as libzmq's SNDHWM counted messages: a node with more than
+ * max_credit + FRONT_ANSWER_BACKLOG frames waiting does not read.
  */
 #include "front_int.h"
 

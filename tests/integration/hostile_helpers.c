@@ -394,7 +394,7 @@ flood_connect(int port, const char *src, bool half_tls)
 	return fd;
 }
 
-bool
+static bool
 process_traced(pid_t pid)
 {
 	char path[64], line[256];
@@ -409,6 +409,27 @@ process_traced(pid_t pid)
 			break;
 	fclose(f);
 	return tracer != 0;
+}
+
+struct trace_want {
+	pid_t pid;
+	bool want;
+};
+
+static bool
+trace_is(void *arg)
+{
+	struct trace_want *t = arg;
+
+	return process_traced(t->pid) == t->want;
+}
+
+bool
+process_wait_traced(pid_t pid, bool want, int timeout_ms)
+{
+	struct trace_want t = { pid, want };
+
+	return harness_wait(trace_is, &t, timeout_ms);
 }
 
 bool

@@ -63,8 +63,9 @@ int zmtp_plain_handshake(int fd, const char *identity, int timeout_ms);
 /* true when the peer of fd closed within timeout_ms (input is dropped). */
 bool fd_closed(int fd, int timeout_ms);
 
-/* Is pid traced (a tracer such as strace attached)? */
-bool process_traced(pid_t pid);
+/* Wait up to timeout_ms until pid is traced (a tracer such as strace
+ * attached: want) or no longer traced (!want); whether it happened. */
+bool process_wait_traced(pid_t pid, bool want, int timeout_ms);
 /* Is narad (h->pid) still running? Reaps it when it died. */
 bool narad_alive(struct harness *h);
 /* narad's resident set in KiB, -1 when it cannot be read. */

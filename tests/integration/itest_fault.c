@@ -476,14 +476,6 @@ Test(fault, store_full_refuses_then_resumes, .timeout = 600)
 
 /* ---------------------------------------------------------------- fsync EIO */
 
-static void
-wait_traced(pid_t pid, bool want)
-{
-	for (int i = 0; i < 1000 && process_traced(pid) != want; i++)
-		usleep(10000);
-	cr_assert_eq(process_traced(pid), want, "narad %s traced", want ? "not" : "still");
-}
-
 /* strace attached to pid, making every fsync and fdatasync fail with EIO
  * (the calls SQLite makes to commit). */
 static pid_t
@@ -501,7 +493,7 @@ inject_fsync_eio(pid_t pid)
 		    (char *)NULL);
 		_exit(127);
 	}
-	wait_traced(pid, true);
+	cr_assert(process_wait_traced(pid, true, 10000), "narad not traced");
 	return tracer;
 }
 
@@ -524,7 +516,7 @@ end_fsync_eio(pid_t tracer, pid_t pid)
 
 	cr_assert_eq(kill(tracer, SIGTERM), 0);
 	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
-	wait_traced(pid, false);
+	cr_assert(process_wait_traced(pid, false, 10000), "narad still traced");
 }
 
 Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)

@@ -327,18 +327,6 @@ Test(hostile, reserved_frame_flags_close_connection)
 	assert_serving("after reserved frame flags");
 }
 
-static bool
-is_traced(void *pid)
-{
-	return process_traced(*(pid_t *)pid);
-}
-
-static bool
-not_traced(void *pid)
-{
-	return !process_traced(*(pid_t *)pid);
-}
-
 /* What a node sent just before it closed is still taken, also when the
  * broker's loop was not taking frames then (a commit out): with every
  * fsync slowed by 2 s (strace), one node's hello starts a batch, and
@@ -365,7 +353,7 @@ Test(hostile, frames_sent_before_close_are_taken)
 		_exit(127);
 	}
 	cr_assert_gt(tracer, 0);
-	cr_assert(harness_wait(is_traced, &h.pid, 10000), "strace did not "
+	cr_assert(process_wait_traced(h.pid, true, 10000), "strace did not "
 	    "attach");
 	cr_assert_eq(zconn_hello_nowait(a, T_GBG), 0);
 	cr_assert(harness_wait_log(&h, "node " T_GBG " connected (window", 1,
@@ -381,7 +369,7 @@ Test(hostile, frames_sent_before_close_are_taken)
 	    "a hello sent right before a close was lost; see %s", h.log);
 	cr_assert_eq(kill(tracer, SIGTERM), 0);
 	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
-	cr_assert(harness_wait(not_traced, &h.pid, 10000));
+	cr_assert(process_wait_traced(h.pid, false, 10000));
 	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
 	    "event='node_disconnected' and node='" T_BUP "'", 1, 10000),
 	    "see %s", h.log);

@@ -283,6 +283,10 @@ front_reload(struct front *f, const struct config *cfg)
 	if (strcmp(f->listen, cfg->tls.listen) != 0)
 		log_warn("tls front: listen change to %s takes effect at the "
 		    "next restart", cfg->tls.listen);
+	if ((cfg->tls.zmtp == CONFIG_ZMTP_FRONT) != f->direct)
+		log_warn("tls front: zmtp change to %s takes effect at the "
+		    "next restart", cfg->tls.zmtp == CONFIG_ZMTP_FRONT ?
+		    "front" : "router");
 	f->cfg = cfg;
 	if ((ctx = tls_server_ctx_new(&cfg->tls, &err)) == NULL) {
 		log_error("tls front: reload: %s; keeping the old certificates "

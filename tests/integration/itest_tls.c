@@ -20,6 +20,7 @@
 #include <openssl/ssl.h>
 #include <zmq.h>
 
+#include "adapter_helpers.h"
 #include "fixture.h"
 #include "harness.h"
 #include "pbstr.h"
@@ -260,6 +261,28 @@ Test(tls_router, good_node_round_trip)
 	cr_expect_eq(harness_log_count(&h, "relaying to "), 1,
 	    "zmtp = router does not relay to the ROUTER; see %s", h.log);
 	round_trip();
+}
+
+/* [tls] zmtp is read at start: a reload that changes it says so and the
+ * front goes on speaking ZMTP itself. */
+Test(tls, zmtp_change_waits_for_restart)
+{
+	size_t len;
+	char *text = file_slurp(h.conf, &len), *at;
+	FILE *f;
+
+	cr_assert_not_null(text);
+	cr_assert_not_null(at = strstr(text, "[tls]\n"));
+	at += strlen("[tls]\n");
+	cr_assert_not_null(f = fopen(h.conf, "w"));
+	fprintf(f, "%.*szmtp = router\n%s", (int)(at - text), text, at);
+	cr_assert_eq(fclose(f), 0);
+	free(text);
+	kill(h.pid, SIGHUP);
+	cr_assert(harness_wait_log(&h, "zmtp change to router takes effect "
+	    "at the next restart", 1, 5000), "see %s", h.log);
+	round_trip();
+	cr_expect_eq(harness_log_count(&h, "relaying to "), 0);
 }
 
 Test(tls, no_client_certificate)

@@ -7,9 +7,10 @@
  * A node's bytes stay in its TLS input until the broker pulls them
  * (front_pull): that buffer is the receive queue, its read watermark the
  * back-pressure. Frames the broker sends after a commit are staged per
- * connection and moved into the TLS output by the writer event once the
- * broker's turn is over, so that a batch's frames to a node go out in as
- * few TLS records as fit. The frame size limit is checked as bytes arrive
+ * connection and written by the writer event once the broker's turn is
+ * over, so that a batch's frames to a node go out in as few TLS records as
+ * fit: straight into TLS when nothing waits in the connection's output
+ * (write_now), else through it. The frame size limit is checked as bytes arrive
  * (front_conn.c), before anything waits for the broker.
  *
  * The broker calls front_pull inside its batch and front_send while it
@@ -33,6 +34,14 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+/* The largest piece written straight into TLS: one record, so that when
+ * the socket is full the bufferevent's retry of SSL_write, with the same
+ * bytes first in its output, covers all OpenSSL holds of it. */
+#define DIRECT_MAX 16384
 
 /* ZMTP 3.1 frame flags. */
 #define F_MORE    0x01u
@@ -401,6 +410,37 @@ stage(struct conn *c)
 	event_active(c->f->writer, EV_WRITE, 0);
 }
 
+/*
+ * c->out (len bytes, one piece) written into TLS at once when nothing waits
+ * in c's TLS output. The bufferevent would only ask for EPOLLOUT and write
+ * at the next turn of the loop, and drop EPOLLOUT again after: two
+ * epoll_ctl calls and a turn per flush to each node. False when it did not
+ * write all of it: then the caller hands the same bytes to the bufferevent,
+ * which writes them, retries what OpenSSL holds of them (socket full), or
+ * reports the connection's error through its event callback.
+ */
+static bool
+write_now(struct conn *c, size_t len)
+{
+	struct evbuffer *tls_out = bufferevent_get_output(c->tls);
+	uint8_t *data;
+	int n;
+
+	if (c->state != CONN_RELAY || !c->q.counting || len == 0 ||
+	    len > DIRECT_MAX || evbuffer_get_length(tls_out) != 0 ||
+	    (data = evbuffer_pullup(c->out, -1)) == NULL)
+		return false;
+	ERR_clear_error();
+	n = SSL_write(bufferevent_openssl_get_ssl(c->tls), data, (int)len);
+	ERR_clear_error();
+	if (n != (int)len)
+		return false;
+	evbuffer_drain(c->out, len);
+	c->q.added += len;      /* as the output's callback would count */
+	c->q.written += len;
+	return true;
+}
+
 void
 zd_write(evutil_socket_t fd, short what, void *arg)
 {
@@ -415,10 +455,12 @@ zd_write(evutil_socket_t fd, short what, void *arg)
 		TAILQ_REMOVE(&f->staged, c, staged_link);
 		c->on_staged = false;
 		/* one piece: the TLS layer writes it with as few records
-		 * as fit, at once when nothing else waits */
+		 * as fit */
 		if (len <= 65536)
 			evbuffer_pullup(c->out, -1);
 		queue_moved(c);
-		evbuffer_add_buffer(bufferevent_get_output(c->tls), c->out);
+		if (!write_now(c, len))
+			evbuffer_add_buffer(bufferevent_get_output(c->tls),
+			    c->out);
 	}
 }

@@ -17,6 +17,7 @@
 
 #include <criterion/criterion.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <zmq.h>
 
@@ -593,42 +594,69 @@ Test(tls_router, opening_in_one_write)
 	opening_in_one_write();
 }
 
+/*
+ * A node that says hello, then stops reading with a small receive buffer,
+ * while backlog messages of attach bytes of attachment each are queued for
+ * it: the front's writes to it block and queue up. Once it reads, every
+ * delivery arrives once, in order and intact.
+ */
 static void
-late_reader(void)
+late_reader(int backlog, size_t attach)
 {
-	enum { RAW_BACKLOG = 600 };      /* deliveries queued for the node */
+	enum { MAX_BACKLOG = 600 };
 	static struct raw_node r;
-	static char ids[RAW_BACKLOG][37];
+	static char ids[MAX_BACKLOG][37];
+	static uint8_t data[16384], sha[32];
+	static Nara__Attachment a = NARA__ATTACHMENT__INIT;
+	static Nara__Attachment *list[] = { &a };
 	struct fixture *fx = fixture_new();
 	struct harness via;
 	struct nara_tunnel *t = tunnel_for(pki, T_BUP, &via);
 	struct tclient bup;
 	Nara__Frame *f;
 
-	/* The recipient says hello and then stops reading, with a small
-	 * receive buffer: the front's writes to it block and queue up. */
-	raw_node_start(&r, T_GBG, RAW_BACKLOG, 4096);
+	cr_assert(backlog <= MAX_BACKLOG && attach <= sizeof(data));
+	for (size_t i = 0; i < attach; i++)
+		data[i] = (uint8_t)(i * 131 + 7);
+	SHA256(data, attach, sha);
+	a.media_type = "application/octet-stream";
+	a.file_name = "backlog.bin";
+	a.data = (ProtobufCBinaryData){ attach, data };
+	a.sha256 = (ProtobufCBinaryData){ sizeof(sha), sha };
+	/* small deliveries fill a small receive buffer; large ones are
+	 * read at the default size's pace, within the heartbeat */
+	raw_node_start(&r, T_GBG, (uint32_t)backlog, attach > 0 ? 0 : 4096);
 	f = raw_next_message(&r);
 	cr_assert(f != NULL && f->kind_case == NARA__FRAME__KIND_WELCOME);
 	frame_free(&f);
 	tclient_open(&bup, &via, T_BUP, 4);
-	for (int i = 0; i < RAW_BACKLOG; i++) {
+	for (int i = 0; i < backlog; i++) {
 		Nara__Envelope *e = fixture_envelope(fx,
 		    NARA__MESSAGE_TYPE__REPORT_OF_CONCERN, T_BUP, T_GBG_SOC);
 		snprintf(ids[i], sizeof(ids[i]), "%s", e->message_id);
+		e->n_attachments = attach > 0;
+		e->attachments = attach > 0 ? list : NULL;
 		f = tclient_submit(&bup, e);
+		e->n_attachments = 0;
+		e->attachments = NULL;
 		cr_assert_eq(f->kind_case, NARA__FRAME__KIND_ACCEPTED);
 		frame_free(&f);
 	}
-	/* Everything arrives, once and in order, once the node reads. */
-	for (int i = 0; i < RAW_BACKLOG; i++) {
+	for (int i = 0; i < backlog; i++) {
 		f = raw_next_message(&r);
 		cr_assert_not_null(f, "delivery %d of %d missing; see %s", i,
-		    RAW_BACKLOG, h.log);
+		    backlog, h.log);
 		cr_assert_eq(f->kind_case, NARA__FRAME__KIND_DELIVER, "kind %d",
 		    (int)f->kind_case);
 		cr_assert_str_eq(f->deliver->envelope->message_id, ids[i],
 		    "delivery %d out of order", i);
+		if (attach > 0) {
+			const Nara__Envelope *e = f->deliver->envelope;
+			cr_assert_eq(e->n_attachments, 1);
+			cr_assert_eq(e->attachments[0]->data.len, attach);
+			cr_assert_eq(memcmp(e->attachments[0]->data.data, data,
+			    attach), 0, "delivery %d's attachment changed", i);
+		}
 		frame_free(&f);
 	}
 	tclient_close(&bup);
@@ -639,12 +667,22 @@ late_reader(void)
 
 Test(tls, node_reading_late_gets_every_delivery_in_order)
 {
-	late_reader();
+	late_reader(600, 0);
 }
 
 Test(tls_router, node_reading_late_gets_every_delivery_in_order)
 {
-	late_reader();
+	late_reader(600, 0);
+}
+
+/* Deliveries of 12 KiB, 7.6 MB in all: more than the kernel holds for a
+ * connection whose reader waits (a send buffer of at most 4 MiB, tcp_wmem,
+ * and the reader's 128 KiB), so a write of a single delivery into TLS
+ * finds the socket full, and OpenSSL keeps part of a record for the
+ * bufferevent to finish. */
+Test(tls, node_reading_late_gets_large_deliveries_intact, .timeout = 120)
+{
+	late_reader(600, 12 * 1024);
 }
 
 /* ---------------------------------------------------------------- tunnel */

@@ -66,6 +66,13 @@ fail:
 struct zconn *
 zconn_open(int port, const char *pki, const char *stem, const char *src)
 {
+	return zconn_open_cork(port, pki, stem, src, false);
+}
+
+struct zconn *
+zconn_open_cork(int port, const char *pki, const char *stem, const char *src,
+    bool cork)
+{
 	struct zconn *z = calloc(1, sizeof(*z));
 	char ca[200], cert[200], key[200];
 
@@ -80,6 +87,8 @@ zconn_open(int port, const char *pki, const char *stem, const char *src)
 	z->ssl = tls_client_ssl_new(z->ctx, "127.0.0.1", NULL);
 	cr_assert_not_null(z->ssl);
 	SSL_set_fd(z->ssl, z->fd);
+	if (cork)
+		zconn_cork(z, true);
 	if (SSL_connect(z->ssl) != 1)
 		goto fail;
 	return z;
@@ -240,11 +249,17 @@ zconn_handshake_cut(struct zconn *z, const char *identity,
 int
 zconn_handshake(struct zconn *z, const char *identity, int timeout_ms)
 {
-	uint8_t out[512];
-
-	if (zconn_send_raw(z, out, client_opening(out, identity)) != 0)
+	if (zconn_opening(z, identity) != 0)
 		return -1;
 	return zconn_handshake_wait(z, timeout_ms);
+}
+
+int
+zconn_opening(struct zconn *z, const char *identity)
+{
+	uint8_t out[512];
+
+	return zconn_send_raw(z, out, client_opening(out, identity));
 }
 
 int
@@ -306,6 +321,14 @@ zconn_hello_nowait(struct zconn *z, const char *node)
 int
 zconn_hello(struct zconn *z, const char *node, int timeout_ms)
 {
+	if (zconn_hello_nowait(z, node) != 0)
+		return -1;
+	return zconn_welcome(z, timeout_ms);
+}
+
+int
+zconn_welcome(struct zconn *z, int timeout_ms)
+{
 	int64_t deadline = harness_ms_now() + timeout_ms;
 	Nara__Frame *f;
 	uint8_t flags;
@@ -313,8 +336,6 @@ zconn_hello(struct zconn *z, const char *node, int timeout_ms)
 	uint64_t size;
 	bool welcome;
 
-	if (zconn_hello_nowait(z, node) != 0)
-		return -1;
 	for (;;) {
 		while (frame_at(z, 0, &flags, &hdr, &size)) {
 			welcome = false;

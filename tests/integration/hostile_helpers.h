@@ -20,6 +20,10 @@ struct zconn;
  * the node certificate <pki>/<stem>.pem. NULL when TCP or TLS fails. */
 struct zconn *zconn_open(int port, const char *pki, const char *stem,
     const char *src);
+/* The same, with TCP_CORK set (zconn_cork) before the TLS handshake: its
+ * last flight stays held with what is written after it. */
+struct zconn *zconn_open_cork(int port, const char *pki, const char *stem,
+    const char *src, bool cork);
 /* Send greeting and READY (DEALER, identity) in one write and read the
  * broker's greeting and READY. 0, or -1 when closed or timed out. */
 int zconn_handshake(struct zconn *z, const char *identity, int timeout_ms);
@@ -28,6 +32,8 @@ int zconn_handshake(struct zconn *z, const char *identity, int timeout_ms);
  * as zconn_handshake. */
 int zconn_handshake_cut(struct zconn *z, const char *identity,
     const size_t *cuts, size_t n, size_t chunk, int timeout_ms);
+/* Send greeting and READY only. 0, or -1 when the write fails. */
+int zconn_opening(struct zconn *z, const char *identity);
 /* Read the broker's greeting and READY; 0, or -1 (closed, timed out). */
 int zconn_handshake_wait(struct zconn *z, int timeout_ms);
 /* Send one message frame with body data. -1 when the write fails. */
@@ -38,6 +44,8 @@ int zconn_send_raw(struct zconn *z, const void *data, size_t len);
 int zconn_hello(struct zconn *z, const char *node, int timeout_ms);
 /* Send hello without waiting for the answer. */
 int zconn_hello_nowait(struct zconn *z, const char *node);
+/* 0 when a Welcome arrives within timeout_ms (other frames are dropped). */
+int zconn_welcome(struct zconn *z, int timeout_ms);
 /* The next frame from the broker within timeout_ms: its flags (0x04: a
  * command) and body, copied into body (at most cap bytes, *len the whole
  * size). 0, or -1 when closed or timed out. */

@@ -277,6 +277,49 @@ Test(hostile, ping_answered_with_pong_and_its_context)
 	zconn_free(&z);
 }
 
+/* Thirty Hellos (sixty TLS records: a frame's header and its body each
+ * in one) that arrive in one segment are all answered. libevent's OpenSSL
+ * bufferevent opens a record or two per read and reads on only while the
+ * socket or OpenSSL's current record has bytes: records held anywhere
+ * below it (OpenSSL's read-ahead, a buffering BIO) would wait for the
+ * node's next bytes. */
+Test(hostile, records_arriving_together_are_all_read)
+{
+	enum { N = 30 };
+	struct zconn *z = zconn_open(tls_port, pki, T_GBG, NULL);
+	int welcomes = 0;
+
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	zconn_cork(z, true);
+	for (int i = 0; i < N; i++)
+		cr_assert_eq(zconn_hello_nowait(z, T_GBG), 0);
+	zconn_cork(z, false);
+	while (welcomes < N && zconn_welcome(z, 5000) == 0)
+		welcomes++;
+	cr_assert_eq(welcomes, N, "%d of %d Hellos answered; see %s", welcomes,
+	    N, h.log);
+	zconn_free(&z);
+}
+
+/* The TLS handshake's last flight, the ZMTP greeting and READY and a Hello
+ * in one segment: the records after the handshake's are read at once, not
+ * when the node sends again. */
+Test(hostile, frames_with_the_handshake_end_are_read)
+{
+	struct zconn *z = zconn_open_cork(tls_port, pki, T_GBG, NULL, true);
+
+	cr_assert_not_null(z, "TLS handshake failed; see %s", h.log);
+	cr_assert_eq(zconn_opening(z, T_GBG), 0);
+	cr_assert_eq(zconn_hello_nowait(z, T_GBG), 0);
+	zconn_cork(z, false);
+	cr_assert_eq(zconn_handshake_wait(z, 5000), 0, "no ZMTP greeting; see "
+	    "%s", h.log);
+	cr_assert_eq(zconn_welcome(z, 5000), 0, "no Welcome; see %s", h.log);
+	zconn_free(&z);
+}
+
 /* A message of two parts is refused (NR001) and the connection stays:
  * the node may go on with single frames. */
 Test(hostile, multi_part_message_refused_connection_stays)

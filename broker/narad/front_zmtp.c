@@ -10,8 +10,8 @@
  * connection and written by the writer event once the broker's turn is
  * over, so that a batch's frames to a node go out in as few TLS records as
  * fit: straight into TLS when nothing waits in the connection's output
- * (write_now), else through it. The frame size limit is checked as bytes arrive
- * (front_conn.c), before anything waits for the broker.
+ * (write_now), else through that output. The frame size limit is checked
+ * as bytes arrive (front_conn.c), before anything waits for the broker.
  *
  * The broker calls front_pull inside its batch and front_send while it
  * sends a batch's replies: nothing there may call back into the broker.

@@ -595,10 +595,10 @@ Test(tls_router, opening_in_one_write)
 }
 
 /*
- * A node that says hello, then stops reading with a small receive buffer,
- * while backlog messages of attach bytes of attachment each are queued for
- * it: the front's writes to it block and queue up. Once it reads, every
- * delivery arrives once, in order and intact.
+ * A node that says hello, then stops reading while backlog messages with
+ * an attachment of attach bytes each (none when 0) are queued for it: the
+ * front's writes to it block and queue up. Once it reads, every delivery
+ * arrives once, in order and intact.
  */
 static void
 late_reader(int backlog, size_t attach)

@@ -16,6 +16,7 @@ struct evzmq {
 	evzmq_cb cb;
 	void *arg;
 	bool held;               /* evzmq_hold: no callback until released */
+	bool missed;             /* the socket signalled while held */
 };
 
 static int
@@ -39,6 +40,7 @@ evzmq_on_fd(evutil_socket_t fd, short what, void *arg)
 		 * (else the loop would wake for it again and again); the
 		 * release looks at the socket again */
 		(void)zsock_readable(ez->zsock);
+		ez->missed = true;
 		return;
 	}
 	/* One callback round per event; if input remains, schedule another
@@ -86,14 +88,20 @@ evzmq_free(struct evzmq **ezp)
 	*ezp = NULL;
 }
 
+/* A release looks at the socket again only when it signalled meanwhile:
+ * input that was there before the hold has an event queued already (see
+ * evzmq_on_fd), and every look costs libzmq's command check (a poll and a
+ * getpid) even on a socket nobody talks to. */
 void
 evzmq_hold(struct evzmq *ez, bool held)
 {
 	if (ez == NULL)
 		return;
 	ez->held = held;
-	if (!held)
+	if (!held && ez->missed) {
+		ez->missed = false;
 		evzmq_poke(ez);
+	}
 }
 
 void

@@ -25,7 +25,7 @@ void evzmq_free(struct evzmq **ez);
 /* Re-check ZMQ_EVENTS after sends/receives done outside the callback. */
 void evzmq_poke(struct evzmq *ez);
 /* Held: no callback (messages wait in the socket) until released; the
- * release looks at the socket again. */
+ * release looks at the socket again when it signalled meanwhile. */
 void evzmq_hold(struct evzmq *ez, bool held);
 
 #endif

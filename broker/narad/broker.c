@@ -192,7 +192,9 @@ batch_done(struct broker *b, int rc, struct nara_err *err, int64_t t0)
 		struct timeval tv = { 0, BROKER_SETTLE_MS * 1000 };
 		evtimer_add(b->settle, &tv);
 	}
-	evzmq_poke(b->watch);
+	/* a send may have read the socket's commands in passing (evzmq.h) */
+	if (b->out.used_router)
+		evzmq_poke(b->watch);
 	broker_link_ready(b);
 }
 
@@ -570,30 +572,49 @@ router_take(struct broker *b, void *router, uint64_t max)
 	return n;
 }
 
-/* Take up to batch_max frames (the ROUTER's, then the TLS front's), apply
- * them in one transaction, commit, send. */
+/* Take up to batch_max frames (the ROUTER's when it signalled, then the
+ * TLS front's), do the tick's work when it is due, apply them in one
+ * transaction, commit, send. A batch for the front's frames or the tick
+ * leaves the ROUTER alone: each look costs libzmq's command check (a poll
+ * and a getpid), and with the front speaking ZMTP itself the ROUTER has no
+ * peer; its input has an event of its own (evzmq). */
 static void
-take_batch(struct broker *b)
+take_batch(struct broker *b, bool router)
 {
-	uint64_t max = b->cfg->broker.batch_max, n;
+	uint64_t max = b->cfg->broker.batch_max, n = 0;
 
 	broker_batch_begin(b);
-	n = router_take(b, b->router, max);
+	if (router)
+		n = router_take(b, b->router, max);
 	if (b->link.pull != NULL && n < max)
 		b->link.pull(b->link.arg, (size_t)(max - n), link_frame, b);
+	if (b->tick_due)
+		broker_tick_work(b);
 	broker_deliver_dirty(b);
 	batch_end_sent(b);
+}
+
+void
+broker_take_batch(struct broker *b)
+{
+	take_batch(b, false);
 }
 
 static void
 on_router(void *router, void *arg)
 {
 	(void)router;
-	take_batch(arg);
+	take_batch(arg, true);
 }
 
-/* Frames wait in the TLS front; none is taken while a commit is out
- * (batch_done calls again). */
+static bool
+link_pending(struct broker *b)
+{
+	return b->link.pending != NULL && b->link.pending(b->link.arg);
+}
+
+/* Frames wait in the TLS front, or the tick's work waits: none is taken
+ * while a commit is out (batch_done calls again). */
 static void
 on_link(evutil_socket_t fd, short what, void *arg)
 {
@@ -601,8 +622,8 @@ on_link(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!b->committing && b->link.pending(b->link.arg))
-		take_batch(b);
+	if (!b->committing && (b->tick_due || link_pending(b)))
+		take_batch(b, false);
 }
 
 void
@@ -614,8 +635,7 @@ broker_set_link(struct broker *b, const struct broker_link *link)
 void
 broker_link_ready(struct broker *b)
 {
-	if (b->link.pending != NULL && !b->committing &&
-	    b->link.pending(b->link.arg))
+	if (!b->committing && (b->tick_due || link_pending(b)))
 		event_active(b->link_ev, EV_READ, 0);
 }
 

@@ -86,6 +86,7 @@ struct broker {
 	struct held_back *held;
 	size_t n_held, cap_held;
 	bool orphans_due;           /* look for queues of nodes not configured */
+	bool tick_due;              /* the tick's work waits for a batch */
 	struct post_row *post;      /* rows waiting for the next batch */
 	size_t n_post, cap_post;
 	size_t n_post_written;      /* of them, written in the open batch */
@@ -150,5 +151,7 @@ void broker_queue_added(struct broker *b, const char *node, int64_t seq);
  * refused, dead-lettered); 0 when its seq is not known. */
 void broker_queue_took(struct broker *b, const char *node, int64_t seq);
 void broker_on_tick(evutil_socket_t fd, short what, void *arg);
+void broker_tick_work(struct broker *b);
+void broker_take_batch(struct broker *b);
 
 #endif

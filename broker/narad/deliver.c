@@ -481,16 +481,16 @@ on_expired(void *arg, const struct store_msg *m)
 	return 0;
 }
 
-/* Once a second: redeliver what waited too long for an ack, dead-letter
- * expired messages, and give every connected node a delivery pass. */
+/* The work of the tick, in the open batch: redeliver what waited too
+ * long for an ack, dead-letter expired messages, do the store's upkeep,
+ * and give every connected node a delivery pass. */
 void
-broker_on_tick(evutil_socket_t fd, short what, void *arg)
+broker_tick_work(struct broker *b)
 {
-	struct broker *b = arg;
 	struct expiry e = { b, 0 };
 	struct nara_err err = { 0 };
 
-	broker_batch_begin(b);
+	b->tick_due = false;
 	for (size_t i = 0; i < b->sessions.n; i++) {
 		struct session *s = &b->sessions.v[i];
 		if (!s->connected)
@@ -514,6 +514,20 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 		b->damaged = true;
 		event_base_loopbreak(b->base);
 	}
-	broker_deliver_dirty(b);
-	broker_batch_end(b);
+}
+
+/* Once a second. The tick's work goes with the next batch: one of its own
+ * at once when no commit is out, else the batch taken after that commit
+ * (batch_done). Either way the loop's thread neither waits for a commit
+ * nor commits itself; under load the tick costs no commit at all. */
+void
+broker_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	b->tick_due = true;
+	if (!b->committing)
+		broker_take_batch(b);
 }

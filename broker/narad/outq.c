@@ -58,12 +58,14 @@ peer_failed(const struct outq *q, const size_t *failed, size_t n_failed,
 
 /* Send f: 0, or the errno of the failure. */
 static int
-send_one(const struct out_frame *f, void *router, const struct outq_fns *fns)
+send_one(struct outq *q, const struct out_frame *f, void *router,
+    const struct outq_fns *fns)
 {
 	int e;
 
 	if (fns != NULL && fns->send != NULL && (e = fns->send(f, fns->arg)) >= 0)
 		return e;
+	q->used_router = true;
 	if (zmq_send(router, f->node, f->node_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
 	    >= 0 && zmq_send(router, f->data, f->len, ZMQ_DONTWAIT) >= 0)
 		return 0;
@@ -75,12 +77,13 @@ outq_flush(struct outq *q, void *router, const struct outq_fns *fns)
 {
 	size_t sent = 0, n_failed = 0, cap_failed = 0, *failed = NULL;
 
+	q->used_router = false;
 	for (size_t i = 0; i < q->n; i++) {
 		struct out_frame *f = &q->v[i];
 		int e = 0;
 
 		if (n_failed == 0 || !peer_failed(q, failed, n_failed, f)) {
-			if ((e = send_one(f, router, fns)) == 0) {
+			if ((e = send_one(q, f, router, fns)) == 0) {
 				sent++;
 				if (fns != NULL && fns->sent != NULL)
 					fns->sent(f, fns->arg);

@@ -8,6 +8,7 @@
 #ifndef NARA_OUTQ_H
 #define NARA_OUTQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,7 @@ struct out_frame {
 struct outq {
 	struct out_frame *v;
 	size_t n, cap;
+	bool used_router;              /* the last flush called zmq_send */
 };
 
 /* Queue data (ownership taken, freed by flush/clear). -1 on allocation

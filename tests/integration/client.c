@@ -125,17 +125,24 @@ tclient_expect(struct tclient *c, Nara__Frame__KindCase kind, int timeout_ms)
 	}
 }
 
-Nara__Frame *
-tclient_submit(struct tclient *c, const Nara__Envelope *env)
+void
+tclient_submit_nowait(struct tclient *c, const Nara__Envelope *env)
 {
 	Nara__Frame f = NARA__FRAME__INIT;
 	Nara__Submit sub = NARA__SUBMIT__INIT;
-	Nara__Frame *r;
 
 	sub.envelope = (Nara__Envelope *)(uintptr_t)env;
 	f.kind_case = NARA__FRAME__KIND_SUBMIT;
 	f.submit = &sub;
 	tclient_send(c, &f);
+}
+
+Nara__Frame *
+tclient_submit(struct tclient *c, const Nara__Envelope *env)
+{
+	Nara__Frame *r;
+
+	tclient_submit_nowait(c, env);
 	while ((r = tclient_recv(c, 10000)) != NULL) {
 		if (r->kind_case == NARA__FRAME__KIND_ACCEPTED ||
 		    r->kind_case == NARA__FRAME__KIND_REJECTED)

@@ -94,6 +94,8 @@ Nara__Frame *tclient_expect(struct tclient *c, Nara__Frame__KindCase kind,
     int timeout_ms);
 /* Submit and return the Accepted/Rejected answer (other frames skipped). */
 Nara__Frame *tclient_submit(struct tclient *c, const Nara__Envelope *env);
+/* The submit alone; its answer comes with the other frames. */
+void tclient_submit_nowait(struct tclient *c, const Nara__Envelope *env);
 void tclient_ack(struct tclient *c, const char *message_id, bool receipt);
 
 #include "fixture.h"

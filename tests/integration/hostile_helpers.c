@@ -453,6 +453,38 @@ process_wait_traced(pid_t pid, bool want, int timeout_ms)
 	return harness_wait(trace_is, &t, timeout_ms);
 }
 
+pid_t
+fsync_inject(pid_t pid, const char *inject)
+{
+	char target[16], rule[128];
+	pid_t tracer;
+
+	snprintf(target, sizeof(target), "%d", (int)pid);
+	snprintf(rule, sizeof(rule), "inject=fsync,fdatasync:%s", inject);
+	tracer = fork();
+	cr_assert(tracer >= 0);
+	if (tracer == 0) {
+		execlp("strace", "strace", "-f", "-qq", "-o", "/dev/null",
+		    "-e", "trace=fsync,fdatasync", "-e", rule, "-p", target,
+		    (char *)NULL);
+		_exit(127);
+	}
+	cr_assert(process_wait_traced(pid, true, 10000), "strace did not "
+	    "attach to %d", (int)pid);
+	return tracer;
+}
+
+void
+fsync_inject_end(pid_t tracer, pid_t pid)
+{
+	int status;
+
+	cr_assert_eq(kill(tracer, SIGTERM), 0);
+	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
+	cr_assert(process_wait_traced(pid, false, 10000), "%d still traced",
+	    (int)pid);
+}
+
 bool
 narad_alive(struct harness *h)
 {

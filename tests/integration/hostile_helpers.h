@@ -74,6 +74,12 @@ bool fd_closed(int fd, int timeout_ms);
 /* Wait up to timeout_ms until pid is traced (a tracer such as strace
  * attached: want) or no longer traced (!want); whether it happened. */
 bool process_wait_traced(pid_t pid, bool want, int timeout_ms);
+/* strace attached to pid, doing to every fsync and fdatasync what inject
+ * says (its -e inject=fsync,fdatasync:INJECT, such as "error=EIO" or
+ * "delay_enter=300000"); returns the tracer once pid is traced. */
+pid_t fsync_inject(pid_t pid, const char *inject);
+/* That tracer stopped: pid's fsyncs work as before. */
+void fsync_inject_end(pid_t tracer, pid_t pid);
 /* Is narad (h->pid) still running? Reaps it when it died. */
 bool narad_alive(struct harness *h);
 /* narad's resident set in KiB, -1 when it cannot be read. */

@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 
 #include "harness.h"
+#include "hostile_helpers.h"
 #include "ops_helpers.h"
 #include "pbstr.h"
 #include "validate.h"
@@ -456,6 +457,51 @@ Test(broker, expiry_gives_expired_receipt)
 	r = tclient_expect(&eh, NARA__FRAME__KIND_RECEIPT, 8000);
 	cr_assert(r != NULL, "no expiry receipt");
 	cr_expect_str_eq(r->receipt->message_id, e->message_id);
+	cr_expect_eq(r->receipt->outcome, NARA__OUTCOME__OUTCOME_EXPIRED);
+	cr_expect_str_eq(r->receipt->code, "NR051");
+	frame_free(&r);
+	tclient_close(&eh);
+}
+
+/* The tick's work (here: expiry) is done also when a commit is out
+ * whenever the tick comes: with every fsync slowed by 300 ms (strace) and
+ * a submit every 50 ms, one commit follows another at once, so the tick
+ * finds one out each time; its work goes with the next batch. */
+Test(broker, tick_work_done_while_commits_follow_each_other)
+{
+	struct tclient eh;
+	Nara__Frame *f, *r = NULL;
+	char when[32], id[37];
+	int64_t end;
+	pid_t tracer;
+	int fillers = 0;
+
+	if (system("command -v strace >/dev/null 2>&1") != 0)
+		cr_skip_test("strace is not installed: no slow commits");
+	tclient_open(&eh, &h, T_GBG, 16);
+	tracer = fsync_inject(h.pid, "delay_enter=300000");
+	Nara__Envelope *e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+	time_format(time(NULL) + 2, when, sizeof(when));
+	e->expires = when;
+	snprintf(id, sizeof(id), "%s", e->message_id);
+	tclient_submit_nowait(&eh, e);
+	end = harness_ms_now() + 20000;
+	while (r == NULL && harness_ms_now() < end) {
+		tclient_submit_nowait(&eh, fixture_envelope(fx,
+		    NARA__MESSAGE_TYPE__REFERRAL, T_GBG_EH, T_BUP));
+		fillers++;
+		while (r == NULL && (f = tclient_recv(&eh, 50)) != NULL) {
+			if (f->kind_case == NARA__FRAME__KIND_RECEIPT &&
+			    strcmp(f->receipt->message_id, id) == 0)
+				r = f;
+			else
+				frame_free(&f);
+		}
+	}
+	fsync_inject_end(tracer, h.pid);
+	cr_assert_not_null(r, "no expiry receipt in 20 s of back-to-back "
+	    "commits (%d submits); see %s", fillers, h.log);
 	cr_expect_eq(r->receipt->outcome, NARA__OUTCOME__OUTCOME_EXPIRED);
 	cr_expect_str_eq(r->receipt->code, "NR051");
 	frame_free(&r);

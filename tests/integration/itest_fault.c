@@ -476,27 +476,6 @@ Test(fault, store_full_refuses_then_resumes, .timeout = 600)
 
 /* ---------------------------------------------------------------- fsync EIO */
 
-/* strace attached to pid, making every fsync and fdatasync fail with EIO
- * (the calls SQLite makes to commit). */
-static pid_t
-inject_fsync_eio(pid_t pid)
-{
-	char target[16];
-	pid_t tracer = fork();
-
-	cr_assert(tracer >= 0);
-	if (tracer == 0) {
-		snprintf(target, sizeof(target), "%d", (int)pid);
-		execlp("strace", "strace", "-f", "-qq", "-o", "/dev/null",
-		    "-e", "trace=fsync,fdatasync",
-		    "-e", "inject=fsync,fdatasync:error=EIO", "-p", target,
-		    (char *)NULL);
-		_exit(127);
-	}
-	cr_assert(process_wait_traced(pid, true, 10000), "narad not traced");
-	return tracer;
-}
-
 /* narad started for a test that injects fsync errors (skipped without
  * strace). */
 static void
@@ -506,17 +485,6 @@ start_for_fsync_faults(struct harness *h)
 		cr_skip_test("strace is not installed: fsync errors not injected");
 	harness_init(h, NULL);
 	harness_start(h);
-}
-
-/* The tracer of inject_fsync_eio stopped, pid's fsyncs work again. */
-static void
-end_fsync_eio(pid_t tracer, pid_t pid)
-{
-	int status;
-
-	cr_assert_eq(kill(tracer, SIGTERM), 0);
-	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
-	cr_assert(process_wait_traced(pid, false, 10000), "narad still traced");
 }
 
 Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
@@ -533,7 +501,7 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	submit_new(&snd, &bk, fx, 32, "NR041");
 	cr_assert_eq(bk.n_refused, 0, "refusals before any fault");
 
-	tracer = inject_fsync_eio(h.pid);
+	tracer = fsync_inject(h.pid, "error=EIO");
 	before = bk.n_accepted;
 	for (int r = 0; r < (soak() ? 20 : 3); r++)
 		submit_new(&snd, &bk, fx, 32, "NR041");
@@ -546,7 +514,7 @@ Test(fault, fsync_eio_refuses_then_resumes, .timeout = 300)
 	cr_assert(narad_alive(&h), "narad died on fsync errors; see %s", h.log);
 	cr_expect_gt(harness_log_count(&h, "NR041"), 0, "no log line names "
 	    "the store failure; see %s", h.log);
-	end_fsync_eio(tracer, h.pid);
+	fsync_inject_end(tracer, h.pid);
 
 	resubmit_refused(&snd, &bk, "NR041");
 	submit_new(&snd, &bk, fx, 32, "NR041");
@@ -579,12 +547,12 @@ Test(fault, refused_messages_never_reach_a_connected_recipient,
 	start_for_fsync_faults(&h);
 	tclient_open(&rcv, &h, T_BUP, 256);
 	tclient_open(&snd, &h, T_GBG, 64);
-	tracer = inject_fsync_eio(h.pid);
+	tracer = fsync_inject(h.pid, "error=EIO");
 	for (int r = 0; r < 3; r++)
 		submit_new(&snd, &bk, fx, 32, "NR041");
 	cr_expect_eq(bk.n_accepted, 0, "%d messages accepted while every "
 	    "fsync failed", bk.n_accepted);
-	end_fsync_eio(tracer, h.pid);
+	fsync_inject_end(tracer, h.pid);
 	first = bk.n;
 	submit_new(&snd, &bk, fx, 1, "NR041");
 	cr_assert(bk.v[first].accepted, "the first submit after the fault was "
@@ -629,12 +597,12 @@ Test(fault, acks_refused_by_the_disk_are_delivered_again, .timeout = 300)
 	    "event = 'delivered'", 32, 20000), "the deliveries were not made");
 
 	failed = harness_log_count(&h, "batch not committed");
-	tracer = inject_fsync_eio(h.pid);
+	tracer = fsync_inject(h.pid, "error=EIO");
 	pump_recipient(&rcv, &bk, 5000);
 	cr_assert_eq(bk.n_handed_off, 32);
 	cr_assert(harness_wait_log(&h, "batch not committed", failed + 1,
 	    20000), "the acks' batch committed; see %s", h.log);
-	end_fsync_eio(tracer, h.pid);
+	fsync_inject_end(tracer, h.pid);
 
 	drain(&snd, &rcv, &bk, 120000);
 	cr_expect_gt(bk.redeliveries, 0, "nothing delivered again after the "

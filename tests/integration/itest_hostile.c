@@ -377,27 +377,15 @@ Test(hostile, reserved_frame_flags_close_connection)
  * hello must still open its session (node_connected). */
 Test(hostile, frames_sent_before_close_are_taken)
 {
-	char target[16];
 	struct zconn *a, *b;
 	pid_t tracer;
-	int status;
 
 	if (system("command -v strace >/dev/null 2>&1") != 0)
 		cr_skip_test("strace is not installed: no slow commits");
 	a = zconn_open(tls_port, pki, T_GBG, NULL);
 	cr_assert_not_null(a);
 	cr_assert_eq(zconn_handshake(a, T_GBG, 5000), 0, "see %s", h.log);
-	snprintf(target, sizeof(target), "%d", (int)h.pid);
-	if ((tracer = fork()) == 0) {
-		execlp("strace", "strace", "-f", "-qq", "-o", "/dev/null",
-		    "-e", "trace=fsync,fdatasync",
-		    "-e", "inject=fsync,fdatasync:delay_enter=2000000",
-		    "-p", target, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_gt(tracer, 0);
-	cr_assert(process_wait_traced(h.pid, true, 10000), "strace did not "
-	    "attach");
+	tracer = fsync_inject(h.pid, "delay_enter=2000000");
 	cr_assert_eq(zconn_hello_nowait(a, T_GBG), 0);
 	cr_assert(harness_wait_log(&h, "node " T_GBG " connected (window", 1,
 	    5000), "see %s", h.log);
@@ -410,9 +398,7 @@ Test(hostile, frames_sent_before_close_are_taken)
 	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
 	    "event='node_connected' and node='" T_BUP "'", 1, 15000),
 	    "a hello sent right before a close was lost; see %s", h.log);
-	cr_assert_eq(kill(tracer, SIGTERM), 0);
-	cr_assert_eq(waitpid(tracer, &status, 0), tracer);
-	cr_assert(process_wait_traced(h.pid, false, 10000));
+	fsync_inject_end(tracer, h.pid);
 	cr_assert(harness_wait_sql(&h, "select count(*) from audit where "
 	    "event='node_disconnected' and node='" T_BUP "'", 1, 10000),
 	    "see %s", h.log);

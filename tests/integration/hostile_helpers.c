@@ -1,6 +1,8 @@
 /*
  * hostile_helpers.c — raw ZMTP-over-TLS clients, handshake floods and
- * health probes for itest_hostile.c.
+ * health probes for itest_hostile.c; slowed or failing fsyncs (strace
+ * attached to narad) for the suites that need a commit to take long or
+ * to fail.
  */
 #include "hostile_helpers.h"
 

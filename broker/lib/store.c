@@ -10,7 +10,8 @@
 #include <string.h>
 
 /* The backend for a call: a commit sent and not taken is waited for
- * first (its outcome kept for store_commit_take). */
+ * first (its outcome kept for store_commit_take), then the backend's own
+ * work after a commit (store_idle_fd). */
 static struct store_be *
 be_of(struct store *st)
 {
@@ -21,6 +22,8 @@ be_of(struct store *st)
 		if (st->on_taken != NULL)
 			st->on_taken(st->on_taken_arg);
 	}
+	if (st->ops->idle_wait != NULL)
+		st->ops->idle_wait(st->be);
 	return st->be;
 }
 
@@ -141,6 +144,12 @@ store_commit_fd(struct store *st)
 {
 	return st->sent && !st->taken && st->ops->commit_fd != NULL ?
 	    st->ops->commit_fd(st->be) : -1;
+}
+
+int
+store_idle_fd(struct store *st)
+{
+	return st->ops->idle_fd != NULL ? st->ops->idle_fd(st->be) : -1;
 }
 
 void

@@ -179,6 +179,13 @@ int store_commit_send(struct store *st, struct nara_err *err);
 int store_commit_take(struct store *st, struct nara_err *err);
 int store_commit_fd(struct store *st);
 void store_on_taken(struct store *st, void (*cb)(void *arg), void *arg);
+/* After a commit's answer a backend may go on working on its own (SQLite:
+ * the WAL's restart, on its commit thread). -1 when it is idle; else a
+ * descriptor that becomes readable once it is: call again then (a call
+ * that finds it idle consumes that signal). Any other call on the store
+ * meanwhile waits for it, so a caller that must not block begins its
+ * next batch only after -1. */
+int store_idle_fd(struct store *st);
 
 /* Insert a validated message into its recipient's queue and audit
  * "received". Same id + same payload hash → STORE_DUPLICATE (nothing

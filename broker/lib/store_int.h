@@ -108,6 +108,12 @@ struct store_be {
 	pthread_cond_t apart_cv;
 	int apart_job, apart_rc;
 	int apart_fd;                 /* eventfd, readable when a commit ended */
+	/* the thread restarts the WAL after a commit (store_sqlite_wal_rewind):
+	 * set with JOB_DONE, cleared when done; under apart_mu, and read
+	 * without it first (store_sqlite_idle_wait) */
+	atomic_bool rewinding;
+	bool idle_waiter;             /* the owner waits on apart_fd for it */
+	bool idle_signalled;          /* apart_fd counts that end */
 
 	/* checkpoint thread with its own connection (store_sqlite_wal.c) */
 	sqlite3 *ckpt_db;
@@ -202,12 +208,15 @@ int64_t store_mono_seconds(void);
  * it reports the WAL's size to the checkpoint thread and wakes it. start
  * opens the thread's connection and starts it (read-write stores only);
  * stop joins it and closes that connection (also after a failed start).
- * rewind, before a batch, copies what the thread has not yet copied of a
- * long WAL so that the batch writes it from its start again. */
+ * rewind copies what the thread has not yet copied of a long WAL so that
+ * the next batch writes it from its start again: on the commit thread
+ * after a commit when there is one, else before a batch; rewind_due says
+ * whether it would do anything. */
 int store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name,
     int frames);
 int store_sqlite_wal_start(struct store_be *st, struct nara_err *err);
 void store_sqlite_wal_stop(struct store_be *st);
+bool store_sqlite_wal_rewind_due(const struct store_be *st);
 void store_sqlite_wal_rewind(struct store_be *st);
 
 /* The schema version this program writes (store_sqlite_schema.c). */
@@ -293,6 +302,8 @@ int store_sqlite_step_done(sqlite3_stmt *s);
 int store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err);
 int store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err);
 void store_sqlite_apart_stop(struct store_be *st);
+int store_sqlite_idle_fd(struct store_be *st);
+void store_sqlite_idle_wait(struct store_be *st);
 /* pthread_create with every signal blocked in the new thread: signals stay
  * with the daemon's own thread. 0, or the error number. */
 int store_sqlite_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);

@@ -54,6 +54,11 @@ struct store_ops {
 	int (*commit_send)(struct store_be *st, struct nara_err *err);
 	int (*commit_take)(struct store_be *st, struct nara_err *err);
 	int (*commit_fd)(struct store_be *st);
+	/* NULL: the backend does nothing on its own after a commit's answer.
+	 * idle_fd: -1 when idle, else a descriptor readable once it is;
+	 * idle_wait: wait until it is (store.c calls it before every call). */
+	int (*idle_fd)(struct store_be *st);
+	void (*idle_wait)(struct store_be *st);
 	void (*rollback)(struct store_be *st);
 	int (*accept)(struct store_be *st, struct store_msg *m, int64_t now,
 	    enum store_accept_result *res, struct nara_err *err);

@@ -479,7 +479,8 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 	if (st->in_batch)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "a batch is "
 		    "already open");
-	store_sqlite_wal_rewind(st);
+	if (!st->apart_running)          /* else the commit thread does it */
+		store_sqlite_wal_rewind(st);
 	if ((rc = store_sqlite_step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		return store_fail(st, rc, "begin", err);
 	/* Another writer (a tool) committed since our last batch: the chain

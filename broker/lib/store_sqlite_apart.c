@@ -14,6 +14,14 @@
  * store.c makes every other call take the commit first. The thread starts
  * with the first commit sent, so tools, which never send one, have none.
  * store_sqlite_thread_start starts this thread and the checkpoint thread.
+ *
+ * When the WAL is due to start over (store_sqlite_wal.c), the thread does
+ * that after signalling the commit's answer, still on the writer
+ * connection: the batch's replies go out meanwhile and the loop goes on
+ * relaying. The store is then not idle: every call on it waits first
+ * (store_sqlite_idle_wait, from store.c), and store_sqlite_idle_fd gives
+ * the owner a descriptor to wait on without blocking before its next
+ * batch.
  */
 #include "store_int.h"
 #include "log.h"
@@ -27,11 +35,36 @@
 
 enum { JOB_NONE, JOB_COMMIT, JOB_DONE };
 
+static void
+signal_fd(struct store_be *st)
+{
+	uint64_t one = 1;
+
+	while (write(st->apart_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* After a commit that left the WAL due to start over: the rewind, then
+ * the owner told if it waits. Called and returns with apart_mu held. */
+static void
+apart_rewind(struct store_be *st)
+{
+	pthread_mutex_unlock(&st->apart_mu);
+	store_sqlite_wal_rewind(st);
+	pthread_mutex_lock(&st->apart_mu);
+	atomic_store(&st->rewinding, false);
+	if (st->idle_waiter) {
+		st->idle_waiter = false;
+		st->idle_signalled = true;
+		signal_fd(st);
+	}
+	pthread_cond_broadcast(&st->apart_cv);
+}
+
 static void *
 apart_main(void *arg)
 {
 	struct store_be *st = arg;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&st->apart_mu);
 	for (;;) {
@@ -41,14 +74,16 @@ apart_main(void *arg)
 			break;
 		pthread_mutex_unlock(&st->apart_mu);
 		int rc = store_sqlite_step_done(st->stmt[S_COMMIT]);
+		bool rewind = rc == SQLITE_OK && store_sqlite_wal_rewind_due(st);
 		/* the descriptor first: the take that sees JOB_DONE reads it */
-		while (write(st->apart_fd, &one, sizeof(one)) < 0 &&
-		    errno == EINTR)
-			;
+		signal_fd(st);
 		pthread_mutex_lock(&st->apart_mu);
 		st->apart_rc = rc;
 		st->apart_job = JOB_DONE;
+		atomic_store(&st->rewinding, rewind);
 		pthread_cond_broadcast(&st->apart_cv);
+		if (rewind)
+			apart_rewind(st);
 	}
 	pthread_mutex_unlock(&st->apart_mu);
 	return NULL;
@@ -79,6 +114,8 @@ apart_start(struct store_be *st, struct nara_err *err)
 	pthread_cond_init(&st->apart_cv, NULL);
 	st->apart_job = JOB_NONE;
 	st->apart_stop = false;
+	atomic_store(&st->rewinding, false);
+	st->idle_waiter = st->idle_signalled = false;
 	if ((rc = store_sqlite_thread_start(&st->apart_thread, apart_main,
 	    st)) != 0) {
 		pthread_cond_destroy(&st->apart_cv);
@@ -133,6 +170,14 @@ store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
 		return -1;
 	}
 	pthread_mutex_lock(&st->apart_mu);
+	if (st->idle_signalled) {        /* the owner began without asking */
+		uint64_t n;
+
+		st->idle_signalled = false;
+		while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+			;
+	}
+	st->idle_waiter = false;
 	st->apart_job = JOB_COMMIT;
 	pthread_cond_broadcast(&st->apart_cv);
 	pthread_mutex_unlock(&st->apart_mu);
@@ -168,4 +213,40 @@ int
 store_sqlite_commit_fd(struct store_be *st)
 {
 	return st->apart_running ? st->apart_fd : -1;
+}
+
+/* Wait until the thread's work after a commit is done: the writer
+ * connection is the caller's again. */
+void
+store_sqlite_idle_wait(struct store_be *st)
+{
+	if (!atomic_load(&st->rewinding))
+		return;
+	pthread_mutex_lock(&st->apart_mu);
+	while (atomic_load(&st->rewinding))
+		pthread_cond_wait(&st->apart_cv, &st->apart_mu);
+	pthread_mutex_unlock(&st->apart_mu);
+}
+
+/* -1 when the store is idle; else apart_fd, readable once it is (then
+ * call again, which reads that signal). */
+int
+store_sqlite_idle_fd(struct store_be *st)
+{
+	uint64_t n;
+	int fd = -1;
+
+	if (!st->apart_running)
+		return -1;
+	pthread_mutex_lock(&st->apart_mu);
+	if (atomic_load(&st->rewinding)) {
+		st->idle_waiter = true;
+		fd = st->apart_fd;
+	} else if (st->idle_signalled) {
+		st->idle_signalled = false;
+		while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+			;
+	}
+	pthread_mutex_unlock(&st->apart_mu);
+	return fd;
 }

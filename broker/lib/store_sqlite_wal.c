@@ -13,8 +13,9 @@
  * the writer keeps appending while the thread copies. The WAL would grow
  * without end, in newly allocated (zeroed) blocks, and a restart after a
  * crash would read it all. So once the WAL passes WAL_RESET_FRAMES the
- * writer copies the few frames the thread has not yet copied, before its
- * next batch, which then writes the WAL from its start again.
+ * writer connection copies the few frames the thread has not yet copied,
+ * between two batches, and the next batch writes the WAL from its start
+ * again.
  */
 #include "store_int.h"
 
@@ -162,22 +163,33 @@ store_sqlite_wal_stop(struct store_be *st)
 }
 
 /*
- * Before a batch, let it start the WAL over when the WAL is long (see the
- * top of this file): once the thread has copied all but a quarter of it,
- * or regardless at twice the length. Here rather than right after a
- * commit, so that the replies of that commit are not held up by the
- * copying. A restart after a crash reads the whole WAL, so its size bounds
- * the time to ready (16 MiB: ~20 ms, 64 MiB: ~300 ms on the machine of
- * docs/PERFORMANCE.md). Busy means the thread is checkpointing right now;
- * the next batch tries again.
+ * Let the next batch start the WAL over when the WAL is long (see the top
+ * of this file): once the thread has copied all but a quarter of it, or
+ * regardless at twice the length. The commit thread does it right after
+ * its commit's answer is out (store_sqlite_apart.c), so that neither the
+ * replies of that commit nor the loop's thread wait for the copying and
+ * the sync of the database file; the next batch waits for it instead.
+ * Without the commit thread (tools, a commit on the caller's thread) it
+ * runs before a batch. A restart after a crash reads the whole WAL, so its
+ * size bounds the time to ready (16 MiB: ~20 ms, 64 MiB: ~300 ms on the
+ * machine of docs/PERFORMANCE.md). Busy means the thread is checkpointing
+ * right now; the next commit or batch tries again.
  */
+bool
+store_sqlite_wal_rewind_due(const struct store_be *st)
+{
+	int behind = st->wal_log - atomic_load(&st->ckpt_backfilled);
+
+	return st->wal_log >= WAL_RESET_FRAMES && (behind <=
+	    WAL_RESET_FRAMES / 4 || st->wal_log >= 2 * WAL_RESET_FRAMES);
+}
+
 void
 store_sqlite_wal_rewind(struct store_be *st)
 {
-	int rc, behind = st->wal_log - atomic_load(&st->ckpt_backfilled);
+	int rc;
 
-	if (st->wal_log < WAL_RESET_FRAMES || (behind > WAL_RESET_FRAMES / 4 &&
-	    st->wal_log < 2 * WAL_RESET_FRAMES))
+	if (!store_sqlite_wal_rewind_due(st))
 		return;
 	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 	    NULL, NULL);

@@ -604,7 +604,8 @@ static void
 on_router(void *router, void *arg)
 {
 	(void)router;
-	take_batch(arg, true);
+	if (broker_may_begin(arg))
+		take_batch(arg, true);
 }
 
 static bool
@@ -613,8 +614,47 @@ link_pending(struct broker *b)
 	return b->link.pending != NULL && b->link.pending(b->link.arg);
 }
 
+static void
+on_store_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct broker *b = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(b->idle_ev);
+	b->idle_ev = NULL;
+	/* a look at the ROUTER too: on_router may have left it unread */
+	evzmq_hold(b->watch, false);
+	evzmq_poke(b->watch);
+	broker_link_ready(b);
+}
+
+/* After a commit's answer the store may go on working on its own (the
+ * SQLite store's WAL restart, store_idle_fd): the next batch waits for it
+ * as for a commit, the ROUTER held, while the loop relays. */
+bool
+broker_may_begin(struct broker *b)
+{
+	int fd;
+
+	if (b->committing || b->idle_ev != NULL)
+		return false;
+	if ((fd = store_idle_fd(b->store)) < 0)
+		return true;
+	b->idle_ev = event_new(b->base, fd, EV_READ, on_store_idle, b);
+	if (b->idle_ev == NULL || event_add(b->idle_ev, NULL) != 0) {
+		if (b->idle_ev != NULL)
+			event_free(b->idle_ev);
+		b->idle_ev = NULL;
+		return true;      /* the batch's first store call waits */
+	}
+	evzmq_hold(b->watch, true);
+	return false;
+}
+
 /* Frames wait in the TLS front, or the tick's work waits: none is taken
- * while a commit is out (batch_done calls again). */
+ * while a commit is out or the store is busy after it (batch_done and
+ * on_store_idle call again). */
 static void
 on_link(evutil_socket_t fd, short what, void *arg)
 {
@@ -622,7 +662,7 @@ on_link(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!b->committing && (b->tick_due || link_pending(b)))
+	if ((b->tick_due || link_pending(b)) && broker_may_begin(b))
 		take_batch(b, false);
 }
 
@@ -635,7 +675,7 @@ broker_set_link(struct broker *b, const struct broker_link *link)
 void
 broker_link_ready(struct broker *b)
 {
-	if (!b->committing && (b->tick_due || link_pending(b)))
+	if ((b->tick_due || link_pending(b)) && broker_may_begin(b))
 		event_active(b->link_ev, EV_READ, 0);
 }
 
@@ -791,6 +831,8 @@ broker_free(struct broker **bp)
 		event_free(b->settle);
 	if (b->link_ev != NULL)
 		event_free(b->link_ev);
+	if (b->idle_ev != NULL)
+		event_free(b->idle_ev);
 	broker_lifecycle_free(b);
 	broker_queue_floors_free(b);
 	outq_clear(&b->out);

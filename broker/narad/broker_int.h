@@ -74,6 +74,7 @@ struct broker {
 	bool committing;            /* a commit sent, its answer not taken */
 	int64_t commit_t0;          /* when it was sent (mono_us) */
 	struct event *commit_ev;    /* the store's socket, for that answer */
+	struct event *idle_ev;      /* the store busy after it (store_idle_fd) */
 	bool damaged;               /* the store failed its start-up check */
 	struct nara_err batch_err;
 	struct session **dirty;     /* sessions to run a delivery pass for */
@@ -127,6 +128,10 @@ void broker_post_done(struct broker *b, bool committed);
 /* Take the answer to a batch's commit still on its way (and send the
  * batch's replies); nothing when none is. */
 void broker_commit_wait(struct broker *b);
+/* No commit out and the store idle: a batch may begin without the loop's
+ * thread waiting. When the store is still busy after a commit, watches
+ * for the end of that and calls broker_link_ready then. */
+bool broker_may_begin(struct broker *b);
 void broker_flush(struct broker *b);
 /* The log limiter for lines about a peer: its session's, or one shared
  * by peers without a session (s NULL). */

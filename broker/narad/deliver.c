@@ -528,6 +528,6 @@ broker_on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	b->tick_due = true;
-	if (!b->committing)
+	if (broker_may_begin(b))
 		broker_take_batch(b);
 }

@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "audit.h"
 #include "nara.pb-c.h"
@@ -162,6 +164,78 @@ Test(store, without_a_commit_thread_commits_in_the_call)
 	    &err), 0, "%s", err.text);
 	cr_expect_eq(store_commit_send(f.st, &err), 0, "%s", err.text);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+#endif
+
+#ifndef FX_POSTGRESQL
+/* The WAL header's checkpoint sequence number, which grows by one each
+ * time the WAL starts over; -1 when there is no WAL. */
+static long
+wal_restarts(const struct fx *f)
+{
+	char wal[160];
+	unsigned char b[4];
+	int fd;
+	long n = -1;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	if ((fd = open(wal, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	if (pread(fd, b, 4, 12) == 4)
+		n = (long)b[0] << 24 | (long)b[1] << 16 | (long)b[2] << 8 | b[3];
+	close(fd);
+	return n;
+}
+
+/* Under steady batches the WAL starts over again and again, and the
+ * writer connection's part of it (the frames the checkpoint thread has not
+ * copied, the database file's sync) runs on the commit thread after a
+ * commit's answer: store_idle_fd hands out a descriptor meanwhile, which
+ * becomes readable when that is done, and -1 after it. Every batch
+ * commits; the chain verifies. */
+Test(store, long_wal_starts_over_on_the_commit_thread, .timeout = 300)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	long first = -1, last = -1, now;
+	int restarts = 0, waited = 0, n = 0, fd;
+
+	fx_init(&f);
+	while (restarts < 4 && n < 400000) {
+		cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+		for (int i = 0; i < 200; i++)
+			cr_assert_eq(store_accept(f.st, fx_msg(&x, ++n, BUP),
+			    FX_NOW, &res, &err), 0, "%s", err.text);
+		cr_assert_eq(store_commit_send(f.st, &err), 1, "%s", err.text);
+		cr_assert_eq(store_commit_take(f.st, &err), 0, "%s", err.text);
+		if ((fd = store_idle_fd(f.st)) >= 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+
+			cr_assert_eq(poll(&p, 1, 30000), 1, "the store stayed "
+			    "busy after message %d", n);
+			cr_assert_eq(store_idle_fd(f.st), -1, "readable, yet "
+			    "not idle");
+			waited++;
+		}
+		now = wal_restarts(&f);
+		if (first < 0)
+			first = last = now;
+		else if (now != last) {
+			restarts++;
+			last = now;
+		}
+	}
+	fprintf(stderr, "store: the WAL started over %d times in %d messages, "
+	    "%d of them waited for after the answer\n", restarts, n, waited);
+	cr_assert_geq(restarts, 4, "the WAL started over %d times in %d "
+	    "messages", restarts, n);
+	cr_expect_gt(waited, 0, "the WAL started over %d times, never on the "
+	    "commit thread after an answer", restarts);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), n);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -54,7 +54,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	store_sqlite_msg.c store_sqlite_ops.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
 	store_sqlite_wal.c store_sqlite_walbuf.c \
-	tls.c tls_bev.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)
+	tls.c tls_bev.c utf8.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)
 LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 

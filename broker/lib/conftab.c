@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "conftab.h"
+#include "utf8.h"
 
 #define KIB ((uint64_t)1024)
 #define MIB (KIB * 1024)
@@ -58,38 +59,12 @@ has_control(const char *s)
 	return false;
 }
 
-/* Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
- * above U+10FFFF. A name that is not would vanish from JSON views. */
+/* Well-formed UTF-8 (utf8.h). A name that is not would vanish from JSON
+ * views. */
 static bool
 utf8_ok(const char *str)
 {
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s != '\0') {
-		unsigned c = *s, n, cp, min;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f, min = 0x80;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f, min = 0x800;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07, min = 0x10000;
-		else
-			return false;
-		for (unsigned i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
+	return utf8_valid((const unsigned char *)str, strlen(str));
 }
 
 /* ---------------------------------------------------------------- numbers */

@@ -22,6 +22,8 @@
 
 #include <jansson.h>
 
+#include "utf8.h"
+
 /* The JSON path of the value being parsed, e.g. "envelope.attachments[0]". */
 struct jpath {
 	char buf[256];
@@ -518,69 +520,19 @@ fail:
 
 static json_t *print_object(const ProtobufCMessage *msg);
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t
-utf8_seq_len(const unsigned char *s, size_t n)
+json_t *
+pbjson_text(const char *s)
 {
-	uint32_t cp;
-	size_t k;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		k = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		k = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		k = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return k;
-}
-
-/* A JSON string for s; bytes that are not UTF-8 (possible in a decoded
- * binary message) become U+FFFD instead of failing the whole print. */
-static json_t *
-print_string(const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
 	json_t *j = json_string(s);
-	size_t n, o = 0;
+	size_t n;
 	char *fixed;
 
 	if (j != NULL)
 		return j;
 	n = strlen(s);
-	if (n > (SIZE_MAX - 1) / 3)
+	if (n > (SIZE_MAX - 1) / 3 || (fixed = malloc(n * 3 + 1)) == NULL)
 		return NULL;
-	fixed = malloc(n * 3 + 1);
-	if (fixed == NULL)
-		return NULL;
-	for (size_t i = 0; i < n;) {
-		size_t k = utf8_seq_len(u + i, n - i);
-
-		if (k == 0) {
-			memcpy(fixed + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-			continue;
-		}
-		memcpy(fixed + o, s + i, k);
-		o += k;
-		i += k;
-	}
-	j = json_stringn(fixed, o);
+	j = json_stringn(fixed, utf8_repair(s, n, fixed, n * 3 + 1));
 	free(fixed);
 	return j;
 }
@@ -656,7 +608,7 @@ print_value(const ProtobufCFieldDescriptor *f, const void *member)
 		return print_enum(f, *(const int *)member);
 	case PROTOBUF_C_TYPE_STRING: {
 		const char *s = *(char *const *)member;
-		return print_string(s != NULL ? s : "");
+		return pbjson_text(s != NULL ? s : "");
 	}
 	case PROTOBUF_C_TYPE_BYTES:
 		return print_bytes(member);

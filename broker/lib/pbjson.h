@@ -32,4 +32,11 @@ ProtobufCMessage *pbjson_parse(const ProtobufCMessageDescriptor *desc,
  * the caller frees, or NULL on allocation failure. */
 char *pbjson_print(const ProtobufCMessage *msg);
 
+/* s as a JSON string (jansson's json_t): a text is never dropped for not
+ * being UTF-8 (a decoded binary message, a log line); each byte that is
+ * not part of a well-formed sequence becomes U+FFFD. NULL only out of
+ * memory. */
+struct json_t;
+struct json_t *pbjson_text(const char *s);
+
 #endif

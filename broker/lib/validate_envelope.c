@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "utf8.h"
 #include "validate.h"
 #include "validate_int.h"
 
@@ -93,50 +94,6 @@ walk_fail(struct text_walk *w, enum nara_code code, const char *text)
 	return nara_err_set(w->err, code, path, "%s", text);
 }
 
-/* The length of the well-formed UTF-8 sequence at s[i] (no overlong forms,
- * surrogates or values > U+10FFFF), 0 when there is none; *cp its value. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n, size_t i, unsigned *cp)
-{
-	unsigned c = s[i], v, min;
-	size_t need;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xe0) == 0xc0)
-		need = 1, v = c & 0x1f, min = 0x80;
-	else if ((c & 0xf0) == 0xe0)
-		need = 2, v = c & 0x0f, min = 0x800;
-	else if ((c & 0xf8) == 0xf0)
-		need = 3, v = c & 0x07, min = 0x10000;
-	else
-		return 0;
-	if (n - i <= need)
-		return 0;
-	for (size_t k = 1; k <= need; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i + k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return need + 1;
-}
-
-static bool
-utf8_valid(const unsigned char *s, size_t n)
-{
-	unsigned cp;
-
-	for (size_t i = 0, k; i < n; i += k)
-		if ((k = utf8_seq(s, n, i, &cp)) == 0)
-			return false;
-	return true;
-}
-
 size_t
 text_made_valid(const char *in, char *out, size_t cap)
 {
@@ -147,9 +104,8 @@ text_made_valid(const char *in, char *out, size_t cap)
 	if (cap == 0)
 		return 0;
 	for (size_t i = 0; i < n; i += k) {
-		k = utf8_seq(s, n, i, &cp);
-		bool keep = k > 0 && (cp >= 0x20 || cp == '\t' || cp == '\n' ||
-		    cp == '\r') && cp != 0x7f && (cp < 0x80 || cp > 0x9f);
+		k = utf8_seq(s + i, n - i, &cp);
+		bool keep = k > 0 && !utf8_is_control(cp);
 		if (k == 0)
 			k = 1;
 		if (o + (keep ? k : 1) >= cap)
@@ -163,24 +119,6 @@ text_made_valid(const char *in, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return o;
-}
-
-/*
- * A control character other than tab, line feed and carriage return: C0,
- * DEL and C1 (U+0080..U+009F, encoded C2 80..C2 9F). They have no place in
- * clinical text and can hide content from whoever reads it on a terminal.
- */
-static bool
-has_control(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		if ((s[i] < 0x20 && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') ||
-		    s[i] == 0x7f)
-			return true;
-		if (s[i] == 0xc2 && i + 1 < n && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f)
-			return true;
-	}
-	return false;
 }
 
 static int walk_message(struct text_walk *w, const ProtobufCMessage *msg);
@@ -200,12 +138,15 @@ walk_value(struct text_walk *w, const ProtobufCFieldDescriptor *f,
 		n = strnlen(s, w->lim->max_text_bytes + 1);
 		if (n > w->lim->max_text_bytes)
 			return walk_fail(w, NR_TOO_LARGE, "text field too long");
-		if (!utf8_valid((const unsigned char *)s, n))
+		switch (utf8_text_check((const unsigned char *)s, n)) {
+		case UTF8_TEXT_INVALID:
 			return walk_fail(w, NR_BAD_VALUE, "text is not valid UTF-8");
-		if (has_control((const unsigned char *)s, n))
+		case UTF8_TEXT_CONTROL:
 			return walk_fail(w, NR_BAD_VALUE,
 			    "text contains a control character");
-		return 0;
+		default:
+			return 0;
+		}
 	case PROTOBUF_C_TYPE_MESSAGE:
 		sub = *(const ProtobufCMessage *const *)member;
 		if (sub != NULL)

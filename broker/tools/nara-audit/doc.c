@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "pbjson.h"
 #include "tool.h"
 #include "validate.h"
 
@@ -137,23 +138,13 @@ jtime(int64_t ms)
 }
 
 /* s as a JSON string, null when empty. Text from the log or the config
- * that is not valid UTF-8 gets "?" for every byte above 127 rather than
- * losing its line. */
+ * that is not valid UTF-8 keeps its line, each stray byte as U+FFFD. */
 static json_t *
 jstr(const char *s)
 {
-	char buf[1200];
-	json_t *j;
-	size_t i;
-
 	if (s == NULL || s[0] == '\0')
 		return json_null();
-	if ((j = json_string(s)) != NULL)
-		return j;
-	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
+	return pbjson_text(s);
 }
 
 static json_t *

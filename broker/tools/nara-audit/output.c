@@ -20,7 +20,9 @@
 
 #include <jansson.h>
 
+#include "pbjson.h"
 #include "tool.h"
+#include "utf8.h"
 #include "validate.h"
 
 #define N_FIELDS 16
@@ -125,35 +127,6 @@ field_value(const struct audit_row *r, const uint8_t *hash, int i, char *buf,
 	return t != NULL ? t : field_text(r, hash, i, buf, len);
 }
 
-/* The length of the well-formed UTF-8 sequence at s (no overlong form,
- * surrogate or value above U+10FFFF; a NUL ends it), 0 when there is
- * none; *cp its code point. */
-static size_t
-utf8_at(const unsigned char *s, unsigned *cp)
-{
-	static const unsigned least[4] = { 0, 0x80, 0x800, 0x10000 };
-	size_t more;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	more = s[0] >= 0xf0 && s[0] < 0xf8 ? 3 : s[0] >= 0xe0 && s[0] < 0xf0
-	    ? 2 : s[0] >= 0xc0 && s[0] < 0xe0 ? 1 : 0;
-	if (more == 0)
-		return 0;
-	*cp = s[0] & (0x3f >> more);
-	for (size_t k = 1; k <= more; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		*cp = *cp << 6 | (s[k] & 0x3f);
-	}
-	if (*cp < least[more] || *cp > 0x10ffff || (*cp >= 0xd800 &&
-	    *cp <= 0xdfff))
-		return 0;
-	return more + 1;
-}
-
 /* A code point a terminal acts on or that reorders what is shown: C0,
  * DEL, C1, and the bidirectional marks, embeddings, overrides and
  * isolates (U+061C, U+200E, U+200F, U+202A..U+202E, U+2066..U+2069). */
@@ -173,15 +146,15 @@ static char *
 cell_shown(const char *t)
 {
 	const unsigned char *s = (const unsigned char *)t;
-	size_t o = 0, k;
-	char *out = malloc(4 * strlen(t) + 1);
+	size_t o = 0, k, n = strlen(t);
+	char *out = malloc(4 * n + 1);
 	unsigned cp;
 	bool bad;
 
 	if (out == NULL)
 		return NULL;
-	for (size_t i = 0; s[i] != '\0'; i += k) {
-		bad = (k = utf8_at(s + i, &cp)) == 0 || unshowable(cp);
+	for (size_t i = 0; i < n; i += k) {
+		bad = (k = utf8_seq(s + i, n - i, &cp)) == 0 || unshowable(cp);
 		if (k == 0)
 			k = 1;
 		for (size_t b = 0; bad && b < k; b++)
@@ -195,36 +168,6 @@ cell_shown(const char *t)
 	}
 	out[o] = '\0';
 	return out;
-}
-
-/* t as a JSON string: a field is never dropped for not being UTF-8;
- * each byte that is not part of a well-formed sequence becomes U+FFFD.
- * NULL only out of memory. */
-static json_t *
-json_text(const char *t)
-{
-	const unsigned char *s = (const unsigned char *)t;
-	json_t *j = json_string(t);
-	size_t o = 0, k;
-	char *fixed;
-	unsigned cp;
-
-	if (j != NULL || (fixed = malloc(3 * strlen(t) + 1)) == NULL)
-		return j;
-	for (size_t i = 0; s[i] != '\0'; i += k) {
-		if ((k = utf8_at(s + i, &cp)) == 0) {
-			memcpy(fixed + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			k = 1;
-		} else {
-			memcpy(fixed + o, s + i, k);
-			o += k;
-		}
-	}
-	fixed[o] = '\0';
-	j = json_string(fixed);
-	free(fixed);
-	return j;
 }
 
 /* The row as a JSON object with every field; NULL out of memory. */
@@ -243,7 +186,7 @@ row_json(const struct audit_row *r, const uint8_t *hash)
 		else if (i == 0 || i == 11)
 			v = json_integer(i == 0 ? r->seq : r->payload_size);
 		else
-			v = json_text(t);
+			v = pbjson_text(t);
 		if (json_object_set_new(o, field_names[i], v) != 0) {
 			json_decref(o);
 			return NULL;

@@ -99,8 +99,15 @@ on_welcome(struct link *l, const Nara__Welcome *w)
 	l->state = LINK_UP;
 	if (w->max_message_bytes > 0)
 		l->max_frame = (size_t)w->max_message_bytes + 4096;
-	log_info("link to narad up: broker %s, protocol %u",
-	    w->broker_id ? w->broker_id : "", w->protocol_version);
+	log_info("link to narad up: broker %s, protocol %u, credit window %u",
+	    w->broker_id ? w->broker_id : "", w->protocol_version,
+	    w->credit_window);
+	/* 0: a broker that does not say; it keeps what it was asked for */
+	if (w->credit_window > 0 && l->cfg->credit_window > 0 &&
+	    w->credit_window < l->cfg->credit_window)
+		log_warn("narad keeps a credit window of %u, not the %llu of "
+		    "credit_window (its max_credit is lower)", w->credit_window,
+		    (unsigned long long)l->cfg->credit_window);
 	l->hooks.up(l->hooks.arg, w);
 }
 

@@ -347,6 +347,7 @@ handle_hello(struct broker *b, const char *rid, size_t rid_len,
 	w.broker_id = b->cfg->broker.id;
 	w.max_message_bytes = b->cfg->broker.max_message_bytes;
 	w.server_time = pb_str(time_format(b->batch_now_ms / 1000, now, sizeof(now)));
+	w.credit_window = s->window;
 	frame.kind_case = NARA__FRAME__KIND_WELCOME;
 	frame.welcome = &w;
 	broker_queue_frame(b, rid, rid_len, &frame, OUTQ_OTHER, NULL);

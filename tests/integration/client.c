@@ -38,14 +38,11 @@ tclient_open_raw(struct tclient *c, const struct harness *h, const char *node)
 }
 
 void
-tclient_open(struct tclient *c, const struct harness *h, const char *node,
-    unsigned window)
+tclient_hello(struct tclient *c, const char *node, unsigned window)
 {
 	Nara__Frame f = NARA__FRAME__INIT;
 	Nara__Hello hello = NARA__HELLO__INIT;
-	Nara__Frame *w;
 
-	client_connect(c, h, node);
 	hello.node_id = pb_str(node);
 	hello.protocol_version = NARA_PROTOCOL_VERSION;
 	hello.credit_window = window;
@@ -53,6 +50,16 @@ tclient_open(struct tclient *c, const struct harness *h, const char *node,
 	f.kind_case = NARA__FRAME__KIND_HELLO;
 	f.hello = &hello;
 	tclient_send(c, &f);
+}
+
+void
+tclient_open(struct tclient *c, const struct harness *h, const char *node,
+    unsigned window)
+{
+	Nara__Frame *w;
+
+	client_connect(c, h, node);
+	tclient_hello(c, node, window);
 	w = tclient_recv(c, 5000);
 	cr_assert(w != NULL, "%s: no answer to hello", node);
 	cr_assert_eq(w->kind_case, NARA__FRAME__KIND_WELCOME,

@@ -84,6 +84,8 @@ void tclient_open(struct tclient *c, const struct harness *h, const char *node,
     unsigned window);
 /* Connect without hello (for refusal tests). */
 void tclient_open_raw(struct tclient *c, const struct harness *h, const char *node);
+/* Send the hello of node with a credit window (0: the broker's default). */
+void tclient_hello(struct tclient *c, const char *node, unsigned window);
 void tclient_close(struct tclient *c);
 void tclient_send(struct tclient *c, const Nara__Frame *f);
 void tclient_send_raw(struct tclient *c, const void *data, size_t len);

@@ -423,6 +423,29 @@ Test(adapter, sighup_reloads_and_keeps_running)
 	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
 }
 
+/* An adapter that asks for a larger credit window than narad's max_credit
+ * (1000; the adapter takes up to 1024) learns from the Welcome what it got
+ * and says so. */
+Test(adapter, window_above_max_credit_is_reported)
+{
+	struct tadapter big;
+
+	tadapter_init(&big, T_BUP, h.router, "credit_window = 1024\n");
+	tadapter_start(&big);
+	cr_expect(tadapter_wait_log(&big, "narad keeps a credit window of 1000, "
+	    "not the 1024 of credit_window", 1, 10000), "no warning; see %s",
+	    big.log);
+	cr_expect_eq(tadapter_log_count(&big, "credit window 1000"), 1);
+	cr_expect_eq(tadapter_stop(&big, SIGTERM), 0);
+	tadapter_cleanup(&big);
+	/* as asked: no warning */
+	tadapter_start(&gbg);
+	cr_expect(tadapter_wait_log(&gbg, "credit window 16", 1, 10000),
+	    "see %s", gbg.log);
+	cr_expect_eq(tadapter_log_count(&gbg, "narad keeps"), 0);
+	cr_expect_eq(tadapter_stop(&gbg, SIGTERM), 0);
+}
+
 /* narad's accepted lost (as in a narad crash; NARA_TEST_DROP_ACCEPTED drops
  * it in the adapter) and the receipt comes first: the file still moves out
  * of outbox/. */

@@ -265,6 +265,28 @@ Test(broker, refusal_codes)
 	tclient_close(&eh);
 }
 
+/* The Welcome says the credit window narad keeps for the session: the
+ * hello's, default_credit (64) for 0, at most max_credit (1000). */
+Test(broker, welcome_names_the_credit_window_kept)
+{
+	static const struct { uint32_t asked, kept; } t[] = {
+		{ 7, 7 }, { 0, 64 }, { 1000, 1000 }, { 1000000, 1000 },
+	};
+	struct tclient c;
+	Nara__Frame *r;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		tclient_open_raw(&c, &h, T_GBG);
+		tclient_hello(&c, T_GBG, t[i].asked);
+		r = tclient_expect(&c, NARA__FRAME__KIND_WELCOME, 5000);
+		cr_assert(r != NULL, "no welcome for a window of %u", t[i].asked);
+		cr_expect_eq(r->welcome->credit_window, t[i].kept, "asked %u, "
+		    "welcomed with %u", t[i].asked, r->welcome->credit_window);
+		frame_free(&r);
+		tclient_close(&c);
+	}
+}
+
 Test(broker, session_refusals)
 {
 	struct tclient c;

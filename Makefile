@@ -51,7 +51,7 @@ LIB_SRC := $(addprefix broker/lib/,audit.c audit_sign.c audit_verify.c \
 	store_pg_fast.c store_pg_known.c \
 	store_sqlite.c store_sqlite_apart.c store_sqlite_audit.c store_sqlite_ckpt.c \
 	store_sqlite_check.c store_sqlite_export.c store_sqlite_guard.c \
-	store_sqlite_msg.c store_sqlite_ops.c \
+	store_sqlite_msg.c store_sqlite_ops.c store_sqlite_rcache.c \
 	store_sqlite_report.c store_sqlite_schema.c store_sqlite_stats.c \
 	store_sqlite_wal.c store_sqlite_walbuf.c \
 	tls.c tls_bev.c utf8.c uuid.c validate.c validate_envelope.c wire.c zmtp.c)

@@ -338,3 +338,23 @@ store_receipt_pack(uint8_t **buf, size_t *cap, const struct store_msg *m,
 	}
 	return protobuf_c_message_pack(&r.base, *buf);
 }
+
+const char *
+store_text_put(char **at, const char *s)
+{
+	char *d = *at;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*at += n;
+	return d;
+}
+
+size_t
+store_text_size(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}

@@ -65,6 +65,11 @@ int store_key_check_compare(const char *label, const char *kept,
  * the audit detail names it. */
 const char *store_outcome_name(int outcome);
 
+/* Copy s (NULL stays NULL) to *at, past which *at moves; the size it takes
+ * there (store_text_size), for rows kept in one allocation. */
+const char *store_text_put(char **at, const char *s);
+size_t store_text_size(const char *s);
+
 /* The encoded Nara__Receipt about m into *buf (grown as needed, owned by
  * the caller); its length, or 0 when out of memory. */
 size_t store_receipt_pack(uint8_t **buf, size_t *cap, const struct store_msg *m,

@@ -115,6 +115,9 @@ struct store_be {
 	bool idle_waiter;             /* the owner waits on apart_fd for it */
 	bool idle_signalled;          /* apart_fd counts that end */
 
+	/* receipts' message metadata (store_sqlite_rcache.c), NULL until used */
+	struct rcache_entry **rcache;
+
 	/* checkpoint thread with its own connection (store_sqlite_wal.c) */
 	sqlite3 *ckpt_db;
 	pthread_t ckpt_thread;
@@ -168,6 +171,18 @@ struct msg_row {
 	struct store_msg m;
 	const char *subject;          /* pseudonym hex, NULL when none */
 };
+
+/* The metadata of a message with a receipt queued (store_sqlite_rcache.c):
+ * put when the receipt is queued (row read without its payload), get for
+ * the receipt's audit rows (row's texts valid until the next put, drop or
+ * clear of the cache), drop at the receipt's ack; clear when what is kept
+ * may no longer be true (a rollback, a retry, a prune, another writer). */
+void store_rcache_put(struct store_be *st, const struct msg_row *row);
+bool store_rcache_get(struct store_be *st, const char *message_id,
+    struct msg_row *row);
+void store_rcache_drop(struct store_be *st, const char *message_id);
+void store_rcache_clear(struct store_be *st);
+void store_rcache_free(struct store_be *st);
 
 /* Fill r from the MSG_COLS (and MC_PAYLOAD when with_payload) of s. */
 void store_row_read(sqlite3_stmt *s, bool with_payload, struct msg_row *r);

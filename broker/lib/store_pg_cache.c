@@ -115,26 +115,6 @@ pg_cache_free(struct store_be *st)
 
 /* ---------------------------------------------------------------- messages */
 
-const char *
-pg_put_text(char **at, const char *s)
-{
-	char *d = *at;
-	size_t n;
-
-	if (s == NULL)
-		return NULL;
-	n = strlen(s) + 1;
-	memcpy(d, s, n);
-	*at += n;
-	return d;
-}
-
-size_t
-pg_text_len(const char *s)
-{
-	return s != NULL ? strlen(s) + 1 : 0;
-}
-
 static struct pg_cmsg *
 msg_make(const struct store_msg *m, const char *subject)
 {
@@ -146,19 +126,19 @@ msg_make(const struct store_msg *m, const char *subject)
 	char *at;
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		n += pg_text_len(s[i]);
+		n += store_text_size(s[i]);
 	if ((e = calloc(1, sizeof(*e) + n)) == NULL)
 		return NULL;
 	e->m = *m;
 	at = e->text;
-	e->m.message_id = pg_put_text(&at, m->message_id);
-	e->m.conversation_id = pg_put_text(&at, m->conversation_id);
-	e->m.sender = pg_put_text(&at, m->sender);
-	e->m.sender_node = pg_put_text(&at, m->sender_node);
-	e->m.recipient = pg_put_text(&at, m->recipient);
-	e->m.recipient_node = pg_put_text(&at, m->recipient_node);
-	e->m.author = pg_put_text(&at, m->author);
-	e->subject = pg_put_text(&at, subject);
+	e->m.message_id = store_text_put(&at, m->message_id);
+	e->m.conversation_id = store_text_put(&at, m->conversation_id);
+	e->m.sender = store_text_put(&at, m->sender);
+	e->m.sender_node = store_text_put(&at, m->sender_node);
+	e->m.recipient = store_text_put(&at, m->recipient);
+	e->m.recipient_node = store_text_put(&at, m->recipient_node);
+	e->m.author = store_text_put(&at, m->author);
+	e->subject = store_text_put(&at, subject);
 	e->m.personal_number = NULL;
 	e->m.payload = NULL;
 	return e;
@@ -318,14 +298,14 @@ pg_cache_rcpt_put(struct store_be *st, int64_t id, const char *node,
 	pg_cache_rcpt_drop(st, pg_cache_rcpt_id(st, id));
 	if (c->n_rcpts >= CACHE_MAX)
 		clear_rcpts(c);
-	if ((r = calloc(1, sizeof(*r) + pg_text_len(node) +
-	    pg_text_len(message_id))) == NULL)
+	if ((r = calloc(1, sizeof(*r) + store_text_size(node) +
+	    store_text_size(message_id))) == NULL)
 		return;
 	r->id = id;
 	r->outcome = outcome;
 	at = r->text;
-	r->node = pg_put_text(&at, node);
-	r->message_id = pg_put_text(&at, message_id);
+	r->node = store_text_put(&at, node);
+	r->message_id = store_text_put(&at, message_id);
 	h = slot_seq(id);
 	r->next_id = c->r_by_id[h];
 	c->r_by_id[h] = r;

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "audit_sign.h"
+#include "store_common.h"
 #include "store_ops.h"
 #include "store_pg_lease.h"
 
@@ -428,9 +429,6 @@ struct pg_crcpt *pg_cache_rcpt_id(struct store_be *st, int64_t id);
 struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
     const char *message_id);
 void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
-/* Copy s (NULL stays NULL) to *at, past which *at moves; its size there. */
-const char *pg_put_text(char **at, const char *s);
-size_t pg_text_len(const char *s);
 
 /* ---------------------------------------------------------------- lanes */
 /* Rows of the open batch (store_pg_lanes.c): add one to a lane (its

@@ -198,7 +198,7 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 		return;
 	}
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		size += pg_text_len(strs[i]);
+		size += store_text_size(strs[i]);
 	if ((row = calloc(1, sizeof(*row) + size)) != NULL) {
 		at = row->data;
 		row->key = m->seq;
@@ -214,14 +214,14 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 			row->m.payload = (const uint8_t *)at;
 			at += m->payload_len;
 		}
-		row->m.message_id = pg_put_text(&at, m->message_id);
-		row->m.conversation_id = pg_put_text(&at, m->conversation_id);
-		row->m.sender = pg_put_text(&at, m->sender);
-		row->m.sender_node = pg_put_text(&at, m->sender_node);
-		row->m.recipient = pg_put_text(&at, m->recipient);
-		row->m.recipient_node = pg_put_text(&at, m->recipient_node);
-		row->m.author = pg_put_text(&at, m->author);
-		row->subject = pg_put_text(&at, subject);
+		row->m.message_id = store_text_put(&at, m->message_id);
+		row->m.conversation_id = store_text_put(&at, m->conversation_id);
+		row->m.sender = store_text_put(&at, m->sender);
+		row->m.sender_node = store_text_put(&at, m->sender_node);
+		row->m.recipient = store_text_put(&at, m->recipient);
+		row->m.recipient_node = store_text_put(&at, m->recipient_node);
+		row->m.author = store_text_put(&at, m->author);
+		row->subject = store_text_put(&at, subject);
 	}
 	append(st, k, PG_KNOWN_QUEUE, row);
 }
@@ -240,7 +240,7 @@ pg_known_add_rcpt(struct store_be *st, const struct store_receipt *r)
 		forget(st, k, PG_KNOWN_RECEIPTS);
 		return;
 	}
-	size = r->encoded_len + pg_text_len(r->node) + pg_text_len(r->message_id);
+	size = r->encoded_len + store_text_size(r->node) + store_text_size(r->message_id);
 	if ((row = calloc(1, sizeof(*row) + size)) != NULL) {
 		at = row->data;
 		row->key = r->id;
@@ -252,8 +252,8 @@ pg_known_add_rcpt(struct store_be *st, const struct store_receipt *r)
 			row->r.encoded = (const uint8_t *)at;
 			at += r->encoded_len;
 		}
-		row->r.node = pg_put_text(&at, r->node);
-		row->r.message_id = pg_put_text(&at, r->message_id);
+		row->r.node = store_text_put(&at, r->node);
+		row->r.message_id = store_text_put(&at, r->message_id);
 	}
 	append(st, k, PG_KNOWN_RECEIPTS, row);
 }

@@ -421,6 +421,7 @@ store_sqlite_free(struct store_be **stp)
 	if (!st->read_only)
 		store_check_stamp(st);   /* after the last connection closed */
 	audit_hasher_free(&st->hasher);
+	store_rcache_free(st);
 	if (st->key != NULL)
 		OPENSSL_cleanse(st->key, st->key_len);
 	free(st->key);
@@ -485,9 +486,12 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 		return store_fail(st, rc, "begin", err);
 	/* Another writer (a tool) committed since our last batch: the chain
 	 * head moved, read it again now that we hold the write lock. */
-	if (data_version(st) != st->data_version && head_load(st, err) != 0) {
-		store_sqlite_step_done(st->stmt[S_ROLLBACK]);
-		return -1;
+	if (data_version(st) != st->data_version) {
+		store_rcache_clear(st);    /* it may have retried or pruned */
+		if (head_load(st, err) != 0) {
+			store_sqlite_step_done(st->stmt[S_ROLLBACK]);
+			return -1;
+		}
 	}
 	st->in_batch = true;
 	st->broken = false;
@@ -574,6 +578,7 @@ store_sqlite_rollback(struct store_be *st)
 	st->head_seq = st->saved_seq;
 	memcpy(st->head_hash, st->saved_hash, AUDIT_HASH_LEN);
 	store_upkeep_restore(st);
+	store_rcache_clear(st);
 	st->in_batch = false;
 	st->implicit = false;
 	st->broken = false;

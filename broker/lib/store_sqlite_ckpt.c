@@ -494,6 +494,7 @@ prune_rows(struct store_be *st, const struct audit_key *key, int64_t before,
 		return store_break(st, err);
 	}
 	st->batch_purged = true;   /* dead letters' payloads went with them */
+	store_rcache_clear(st);    /* and rows that receipts may refer to */
 	snprintf(detail, sizeof(detail), "audit rows up to seq %lld (%lld rows) "
 	    "and %lld finished messages older than %s%s%s", (long long)cut,
 	    (long long)*deleted, (long long)msgs, time_format(before, day,

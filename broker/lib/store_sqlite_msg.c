@@ -433,6 +433,7 @@ receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "queueing a receipt", err);
+	store_rcache_put(st, row);
 	if (!audit)
 		return 0;
 	return store_audit_msg(st, "receipt_queued", row->m.sender_node, &row->m,
@@ -449,6 +450,11 @@ receipt_audit(struct store_be *st, const char *event, const char *node,
 	struct msg_row row;
 	int rc;
 
+	if (store_rcache_get(st, message_id, &row)) {
+		rc = store_audit_msg(st, event, node, &row.m, row.subject, NULL,
+		    store_outcome_name(outcome), now, err);
+		return rc == 0 ? 0 : store_break(st, err);
+	}
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		store_row_read(s, false, &row);
@@ -506,6 +512,7 @@ store_sqlite_receipt_acked(struct store_be *st, const char *node,
 		if (rc == 0)
 			rc = receipt_audit(st, "receipt_acked", node, message_id,
 			    sqlite3_column_int(s, 1), now, &err);
+		store_rcache_drop(st, message_id);
 	} else if (rc == SQLITE_DONE) {
 		rc = 0;     /* acking an unknown receipt is harmless */
 	} else {
@@ -703,6 +710,7 @@ store_sqlite_retry(struct store_be *st, const char *message_id,
 
 	if (store_enter(st, err) != 0)
 		return -1;
+	store_rcache_drop(st, message_id); /* it gets a new seq */
 	if (msg_seq_of(st, message_id, &old_seq, err) != 0)
 		return store_leave(st, -1, err);
 	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);

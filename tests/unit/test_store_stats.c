@@ -60,6 +60,91 @@ Test(store, receipts_load_pages_per_node_and_acks_delete)
 	fx_fini(&f);
 }
 
+#define SAME "IS NOT DISTINCT FROM"
+
+/* Rows of the receipts of message n whose message fields are not those
+ * the message has now (its "received" row's, and its seq now). */
+static long long
+receipt_rows_off(const struct fx *f, int n)
+{
+	char sql[1200];
+	struct fx_msg x;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit a, audit r, "
+	    "messages m WHERE a.event IN ('receipt_queued', 'receipt_sent', "
+	    "'receipt_acked') AND a.message_id = '%s' AND r.event = 'received' "
+	    "AND r.message_id = a.message_id AND m.message_id = a.message_id "
+	    "AND NOT (a.type " SAME " r.type AND a.sender " SAME " r.sender AND "
+	    "a.recipient " SAME " r.recipient AND a.author " SAME " r.author AND "
+	    "a.legal_basis " SAME " r.legal_basis AND a.payload_sha256 " SAME
+	    " r.payload_sha256 AND a.payload_size " SAME " r.payload_size AND "
+	    "a.subject " SAME " r.subject AND a.msg_seq " SAME " m.seq)",
+	    fx_msg(&x, n, BUP)->message_id);
+	return fx_sql_int(f, sql);
+}
+
+/* A receipt's audit rows carry its message as it is when they are written:
+ * the same fields whether the store kept them since the receipt was queued
+ * or reads them (a store opened again), and the message's seq after a
+ * retry, also when a retry and a second dead letter were rolled back. */
+Test(store, receipt_rows_carry_the_message_as_it_is)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct fx_receipts rs = { 0 };
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 2; i++) {
+		fx_accept(&f, i, BUP);
+		fx_deliver(&f, i, BUP);
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
+		    BUP, FX_NOW, &was_new), 0);
+	}
+	for (int i = 3; i <= 4; i++) {
+		fx_accept(&f, i, BUP);
+		cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, i, BUP)->message_id,
+		    "NR030", "failed", false, BUP, FX_NOW), 0);
+	}
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs),
+	    4);
+	/* 1 as this store queued it */
+	cr_assert_eq(store_receipt_sent(f.st, rs.id[0], FX_NOW + 1), 0);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, rs.r[0]->message_id,
+	    FX_NOW + 2), 0);
+	/* 3: retried, its failure receipt sent and acked after that */
+	cr_assert_eq(store_retry(f.st, fx_msg(&x, 3, BUP)->message_id, "op",
+	    FX_NOW, &err), 0, "%s", err.text);
+	cr_assert_eq(store_receipt_sent(f.st, rs.id[2], FX_NOW + 1), 0);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, rs.r[2]->message_id,
+	    FX_NOW + 2), 0);
+	/* 4: a retry and a second dead letter rolled back */
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_retry(f.st, fx_msg(&x, 4, BUP)->message_id, "op",
+	    FX_NOW, &err), 0, "%s", err.text);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 4, BUP)->message_id,
+	    "NR030", "failed again", false, BUP, FX_NOW), 0);
+	store_rollback(f.st);
+	cr_assert_eq(store_receipt_sent(f.st, rs.id[3], FX_NOW + 1), 0);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, rs.r[3]->message_id,
+	    FX_NOW + 2), 0);
+	/* 2 after the store was opened again */
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	cr_assert_eq(store_receipt_sent(f.st, rs.id[1], FX_NOW + 1), 0);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, rs.r[1]->message_id,
+	    FX_NOW + 2), 0);
+	for (int i = 1; i <= 4; i++)
+		cr_expect_eq(receipt_rows_off(&f, i), 0, "message %d: receipt "
+		    "rows unlike the message", i);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
+	    "('receipt_sent', 'receipt_acked')"), 8);
+	fx_receipts_free(&rs);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- stats */
 
 struct stats_seen {

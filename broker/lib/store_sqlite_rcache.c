@@ -1,0 +1,139 @@
+/*
+ * store_sqlite_rcache.c — what the audit rows of a receipt need of its
+ * message, kept from the moment the receipt is queued until the sender
+ * acked it.
+ *
+ * A receipt's rows (receipt_sent, receipt_acked) carry its message's
+ * metadata, which the store read by message_id: two look-ups through the
+ * random-keyed index and the row per message, 8 % of narad's loop at
+ * saturation (docs/PERFORMANCE.md). The row was in hand when the receipt
+ * was queued (the ack, a dead letter, an expiry), so it is copied here
+ * then; the look-up is the fallback when the entry is gone (a slot taken
+ * by another message, a restart). What is kept does not change after the
+ * receipt is queued but for a retry, which drops its message's entry (the
+ * message gets a new seq); everything is cleared when a batch is rolled
+ * back (its receipts and rows may not exist), at a prune (rows may be
+ * gone) and after another process's commit (store_sqlite_begin sees it:
+ * it may have done either). The cache is direct-mapped by a hash of the
+ * message id: an entry displaces another.
+ */
+#include "store_common.h"
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define RCACHE_SLOTS 8192        /* a power of two */
+
+struct rcache_entry {
+	int64_t seq;
+	int type, legal_basis;
+	size_t payload_len;
+	uint8_t payload_sha256[32];
+	const char *sender, *recipient, *author, *subject; /* in text */
+	char text[];                 /* message id first, then the others */
+};
+
+static size_t
+slot_of(const char *message_id)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)message_id;
+	    *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	return (size_t)(h & (RCACHE_SLOTS - 1));
+}
+
+void
+store_rcache_put(struct store_be *st, const struct msg_row *row)
+{
+	const struct store_msg *m = &row->m;
+	struct rcache_entry *e;
+	size_t slot;
+	char *at;
+
+	if (m->message_id == NULL)
+		return;
+	if (st->rcache == NULL &&
+	    (st->rcache = calloc(RCACHE_SLOTS, sizeof(*st->rcache))) == NULL)
+		return;
+	e = malloc(sizeof(*e) + store_text_size(m->message_id) +
+	    store_text_size(m->sender) + store_text_size(m->recipient) +
+	    store_text_size(m->author) + store_text_size(row->subject));
+	if (e == NULL)
+		return;
+	e->seq = m->seq;
+	e->type = m->type;
+	e->legal_basis = m->legal_basis;
+	e->payload_len = m->payload_len;
+	memcpy(e->payload_sha256, m->payload_sha256, sizeof(e->payload_sha256));
+	at = e->text;
+	store_text_put(&at, m->message_id);
+	e->sender = store_text_put(&at, m->sender);
+	e->recipient = store_text_put(&at, m->recipient);
+	e->author = store_text_put(&at, m->author);
+	e->subject = store_text_put(&at, row->subject);
+	slot = slot_of(m->message_id);
+	free(st->rcache[slot]);
+	st->rcache[slot] = e;
+}
+
+bool
+store_rcache_get(struct store_be *st, const char *message_id,
+    struct msg_row *row)
+{
+	struct rcache_entry *e;
+
+	if (st->rcache == NULL ||
+	    (e = st->rcache[slot_of(message_id)]) == NULL ||
+	    strcmp(e->text, message_id) != 0)
+		return false;
+	memset(row, 0, sizeof(*row));
+	row->m.seq = e->seq;
+	row->m.message_id = e->text;
+	row->m.type = e->type;
+	row->m.legal_basis = e->legal_basis;
+	row->m.sender = e->sender;
+	row->m.recipient = e->recipient;
+	row->m.author = e->author;
+	row->m.payload_len = e->payload_len;
+	memcpy(row->m.payload_sha256, e->payload_sha256,
+	    sizeof(row->m.payload_sha256));
+	row->subject = e->subject;
+	return true;
+}
+
+void
+store_rcache_drop(struct store_be *st, const char *message_id)
+{
+	size_t slot;
+
+	if (st->rcache == NULL)
+		return;
+	slot = slot_of(message_id);
+	if (st->rcache[slot] != NULL &&
+	    strcmp(st->rcache[slot]->text, message_id) == 0) {
+		free(st->rcache[slot]);
+		st->rcache[slot] = NULL;
+	}
+}
+
+void
+store_rcache_clear(struct store_be *st)
+{
+	if (st->rcache == NULL)
+		return;
+	for (size_t i = 0; i < RCACHE_SLOTS; i++) {
+		free(st->rcache[i]);
+		st->rcache[i] = NULL;
+	}
+}
+
+void
+store_rcache_free(struct store_be *st)
+{
+	store_rcache_clear(st);
+	free(st->rcache);
+	st->rcache = NULL;
+}

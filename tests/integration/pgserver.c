@@ -193,8 +193,53 @@ wait_ready(struct pgserver *s)
 	return -1;
 }
 
+/* Whether the server's log has needle after byte from. */
+static bool
+log_has(const struct pgserver *s, long from, const char *needle)
+{
+	char line[1024];
+	bool found = false;
+	FILE *f = fopen(s->log, "r");
+
+	if (f == NULL)
+		return false;
+	if (fseek(f, from, SEEK_SET) == 0)
+		while (!found && fgets(line, sizeof(line), f) != NULL)
+			found = strstr(line, needle) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The end of the server's log on stderr: its directory goes with the
+ * test, and a failed start should say why where the test's output is. */
+static void
+log_show(const struct pgserver *s, long from)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen(s->log, "r");
+
+	if (f == NULL)
+		return;
+	if (fseek(f, from, SEEK_SET) == 0)
+		while (n++ < 30 && fgets(line, sizeof(line), f) != NULL)
+			fprintf(stderr, "pgserver: | %s", line);
+	fclose(f);
+}
+
+static long
+log_size(const struct pgserver *s)
+{
+	struct stat st;
+
+	return stat(s->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Start the postmaster on s->port. A new server (may_move) whose port was
+ * taken between free_port and its bind (another test's server or narad,
+ * when suites run side by side) tries another port, up to three times. */
 static int
-launch(struct pgserver *s)
+launch(struct pgserver *s, bool may_move)
 {
 	char bin[256], port[16];
 	char *argv[] = { bin, "-D", s->data, "-p", port, "-k", s->dir,
@@ -202,18 +247,31 @@ launch(struct pgserver *s)
 	    "-c", "max_connections=60", "-c", "max_wal_senders=4", NULL };
 
 	prog(bin, sizeof(bin), "postgres");
-	snprintf(port, sizeof(port), "%d", s->port);
-	if ((s->pid = spawn(argv, s->log)) < 0) {
-		s->pid = 0;
-		return -1;
+	for (int attempt = 1;; attempt++) {
+		long from = log_size(s);
+
+		snprintf(port, sizeof(port), "%d", s->port);
+		if ((s->pid = spawn(argv, s->log)) < 0) {
+			s->pid = 0;
+			return -1;
+		}
+		if (wait_ready(s) == 0)
+			return 0;
+		if (!may_move || attempt == 3 || s->pid != 0 ||
+		    !log_has(s, from, "could not bind") ||
+		    (s->port = free_port()) < 0) {
+			log_show(s, from);
+			return -1;
+		}
+		fprintf(stderr, "pgserver: port taken meanwhile; trying %d\n",
+		    s->port);
 	}
-	return wait_ready(s);
 }
 
 int
 pgserver_restart(struct pgserver *s)
 {
-	return s->pid != 0 ? 0 : launch(s);
+	return s->pid != 0 ? 0 : launch(s, false);
 }
 
 int
@@ -244,7 +302,7 @@ pgserver_start(struct pgserver *s, const char *dbname)
 		return -1;
 	}
 	prog(bin, sizeof(bin), "initdb");
-	if (run(argv, s->log) != 0 || launch(s) != 0)
+	if (run(argv, s->log) != 0 || launch(s, true) != 0)
 		return -1;
 	snprintf(s->dbname, sizeof(s->dbname), "%s", dbname);
 	return pgserver_create_db(s, dbname, s->conninfo, sizeof(s->conninfo));
@@ -362,7 +420,7 @@ pgserver_standby_at(struct pgserver *primary, struct pgserver *standby,
 		return -1;
 	snprintf(port, sizeof(port), "%d", primary->port);
 	prog(bin, sizeof(bin), "pg_basebackup");
-	if (run(argv, standby->log) != 0 || launch(standby) != 0)
+	if (run(argv, standby->log) != 0 || launch(standby, at == 0) != 0)
 		return -1;
 	snprintf(standby->dbname, sizeof(standby->dbname), "%s",
 	    primary->dbname);

@@ -102,7 +102,8 @@ struct store_be {
 	/* the commit thread (store_sqlite_apart.c), from the first commit
 	 * sent: apart_job and apart_rc under apart_mu */
 	bool apart_running, apart_stop;
-	bool apart_failed;            /* could not start: commits stay here */
+	uint64_t apart_retry;         /* could not start: commits stay here
+	                               * until commits reaches this */
 	pthread_t apart_thread;
 	pthread_mutex_t apart_mu;
 	pthread_cond_t apart_cv;

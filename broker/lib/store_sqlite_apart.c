@@ -35,6 +35,10 @@
 
 enum { JOB_NONE, JOB_COMMIT, JOB_DONE };
 
+/* Commits made on the caller's thread after the commit thread could not
+ * start, before it is tried again. */
+#define APART_RETRY_COMMITS 1000
+
 static void
 signal_fd(struct store_be *st)
 {
@@ -151,17 +155,21 @@ store_sqlite_apart_stop(struct store_be *st)
 int
 store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
 {
-	if (!st->in_batch || st->broken || st->implicit || st->apart_failed)
+	if (!st->in_batch || st->broken || st->implicit ||
+	    st->commits < st->apart_retry)
 		return store_sqlite_commit(st, err);    /* reports it */
 	if (!st->apart_running) {
 		struct nara_err why = { 0 };
 
 		if (apart_start(st, &why) != 0) {
-			/* once: without a descriptor or a thread now, the
-			 * process is short of both; commits go on as before */
+			/* without a descriptor or a thread now, the process
+			 * is short of both: commits go on as before, and the
+			 * thread is tried again APART_RETRY_COMMITS later
+			 * (a shortage may pass; one line per try) */
+			st->apart_retry = st->commits + APART_RETRY_COMMITS;
 			log_warn("store %s: %s; committing on the loop's "
-			    "thread from now on", st->path, why.text);
-			st->apart_failed = true;
+			    "thread for the next %d commits", st->path,
+			    why.text, APART_RETRY_COMMITS);
 			return store_sqlite_commit(st, err);
 		}
 	}

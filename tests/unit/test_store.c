@@ -129,7 +129,8 @@ Test(store, a_commit_sent_is_taken_once)
 /* Out of descriptors when the first commit is sent, the commit thread
  * cannot start (its eventfd): the batch commits in the call, as before the
  * thread, and so do the batches after it (one warning, no retry at every
- * commit). */
+ * commit) until 1000 commits later the thread is tried again, and starts
+ * now that descriptors are there. */
 Test(store, without_a_commit_thread_commits_in_the_call)
 {
 	struct fx f;
@@ -164,6 +165,19 @@ Test(store, without_a_commit_thread_commits_in_the_call)
 	    &err), 0, "%s", err.text);
 	cr_expect_eq(store_commit_send(f.st, &err), 0, "%s", err.text);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 2);
+	for (int i = 3; i <= 1001; i++) {
+		cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+		rc = store_commit_send(f.st, &err);
+		if (rc == 1)
+			break;
+		cr_assert_eq(rc, 0, "%s", err.text);
+	}
+	cr_expect_eq(rc, 1, "the commit thread was not tried again");
+	if (rc == 1)
+		cr_assert_eq(store_commit_take(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1001);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -48,6 +48,20 @@ signal_fd(struct store_be *st)
 		;
 }
 
+/* Read the signal of a rewind's end off apart_fd, if one is there (with
+ * apart_mu held), so that the next commit's answer is the only count. */
+static void
+idle_signal_take(struct store_be *st)
+{
+	uint64_t n;
+
+	if (!st->idle_signalled)
+		return;
+	st->idle_signalled = false;
+	while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+}
+
 /* After a commit that left the WAL due to start over: the rewind, then
  * the owner told if it waits. Called and returns with apart_mu held. */
 static void
@@ -178,13 +192,7 @@ store_sqlite_commit_send(struct store_be *st, struct nara_err *err)
 		return -1;
 	}
 	pthread_mutex_lock(&st->apart_mu);
-	if (st->idle_signalled) {        /* the owner began without asking */
-		uint64_t n;
-
-		st->idle_signalled = false;
-		while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
-			;
-	}
+	idle_signal_take(st);            /* the owner began without asking */
 	st->idle_waiter = false;
 	st->apart_job = JOB_COMMIT;
 	pthread_cond_broadcast(&st->apart_cv);
@@ -241,7 +249,6 @@ store_sqlite_idle_wait(struct store_be *st)
 int
 store_sqlite_idle_fd(struct store_be *st)
 {
-	uint64_t n;
 	int fd = -1;
 
 	if (!st->apart_running)
@@ -250,10 +257,8 @@ store_sqlite_idle_fd(struct store_be *st)
 	if (atomic_load(&st->rewinding)) {
 		st->idle_waiter = true;
 		fd = st->apart_fd;
-	} else if (st->idle_signalled) {
-		st->idle_signalled = false;
-		while (read(st->apart_fd, &n, sizeof(n)) < 0 && errno == EINTR)
-			;
+	} else {
+		idle_signal_take(st);
 	}
 	pthread_mutex_unlock(&st->apart_mu);
 	return fd;

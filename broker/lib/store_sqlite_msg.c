@@ -446,21 +446,18 @@ receipt_audit(struct store_be *st, const char *event, const char *node,
     const char *message_id, int outcome, int64_t now, struct nara_err *err)
 {
 	sqlite3_stmt *s = st->stmt[S_MSG_META];
-	struct store_msg bare = { .message_id = message_id };
-	struct msg_row row;
-	int rc;
+	struct msg_row row = { .m = { .message_id = message_id } };
+	int rc = SQLITE_ROW;
 
-	if (store_rcache_get(st, message_id, &row)) {
-		rc = store_audit_msg(st, event, node, &row.m, row.subject, NULL,
-		    store_outcome_name(outcome), now, err);
-		return rc == 0 ? 0 : store_break(st, err);
+	/* the message's fields kept since the receipt was queued, else read;
+	 * a message no longer stored leaves its id alone in the row */
+	if (!store_rcache_get(st, message_id, &row)) {
+		sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			store_row_read(s, false, &row);
 	}
-	sqlite3_bind_text(s, 1, message_id, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		store_row_read(s, false, &row);
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
-		rc = store_audit_msg(st, event, node, rc == SQLITE_ROW ? &row.m
-		    : &bare, rc == SQLITE_ROW ? row.subject : NULL, NULL,
+		rc = store_audit_msg(st, event, node, &row.m, row.subject, NULL,
 		    store_outcome_name(outcome), now, err);
 	else
 		rc = store_fail(st, rc, "reading a message", err);

@@ -18,6 +18,8 @@ static const char ROW_TAG[] = "nara-audit-row-v1";
 struct audit_hasher {
 	EVP_MD *md;
 	EVP_MD_CTX *ctx;
+	uint8_t *buf;                 /* a row's canonical bytes, hashed in one */
+	size_t cap;                   /* update: a dozen small ones cost more */
 };
 
 struct audit_hasher *
@@ -40,6 +42,7 @@ audit_hasher_free(struct audit_hasher **h)
 		return;
 	EVP_MD_CTX_free((*h)->ctx);
 	EVP_MD_free((*h)->md);
+	free((*h)->buf);
 	free(*h);
 	*h = NULL;
 }
@@ -53,20 +56,20 @@ put_u64(uint8_t *p, uint64_t v)
 	}
 }
 
-static int
-hash_text(EVP_MD_CTX *ctx, const char *s)
+/* A text as the row's bytes spell it: its length in 4 bytes big-endian
+ * (all ones for none), then its bytes. */
+static uint8_t *
+put_text(uint8_t *p, const char *s, size_t n)
 {
-	uint8_t len[4];
-	size_t n = s ? strlen(s) : 0;
-	uint32_t v = s ? (uint32_t)n : UINT32_MAX;
+	uint32_t v = s != NULL ? (uint32_t)n : UINT32_MAX;
 
-	len[0] = (uint8_t)(v >> 24);
-	len[1] = (uint8_t)(v >> 16);
-	len[2] = (uint8_t)(v >> 8);
-	len[3] = (uint8_t)v;
-	if (EVP_DigestUpdate(ctx, len, sizeof(len)) != 1)
-		return -1;
-	return n > 0 ? (EVP_DigestUpdate(ctx, s, n) == 1 ? 0 : -1) : 0;
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+	if (n > 0)
+		memcpy(p + 4, s, n);
+	return p + 4 + n;
 }
 
 int
@@ -75,29 +78,45 @@ audit_row_hash(struct audit_hasher *h, const uint8_t prev[AUDIT_HASH_LEN],
 {
 	const char *text[] = { r->event, r->node, r->message_id, r->type,
 	    r->sender, r->recipient, r->author, r->legal_basis,
-	    r->payload_sha256 };
-	const char *tail[] = { r->subject, r->code, r->detail };
-	uint8_t num[16];
+	    r->payload_sha256, NULL, r->subject, r->code, r->detail };
+	enum { NTEXT = sizeof(text) / sizeof(text[0]), SIZE_AT = 9 };
+	size_t lens[NTEXT], need = AUDIT_HASH_LEN + sizeof(ROW_TAG) + 24;
 	unsigned int len = 0;
+	uint8_t *p;
 
+	/* prev, tag, seq, time; the nine texts; payload size; three texts */
+	for (int i = 0; i < NTEXT; i++) {
+		lens[i] = text[i] != NULL ? strlen(text[i]) : 0;
+		if (i != SIZE_AT)
+			need += 4 + lens[i];
+	}
+	if (need > h->cap) {
+		uint8_t *b = realloc(h->buf, need);
+
+		if (b == NULL)
+			return -1;
+		h->buf = b;
+		h->cap = need;
+	}
+	p = h->buf;
+	memcpy(p, prev, AUDIT_HASH_LEN);
+	p += AUDIT_HASH_LEN;
+	memcpy(p, ROW_TAG, sizeof(ROW_TAG));
+	p += sizeof(ROW_TAG);
+	put_u64(p, (uint64_t)r->seq);
+	put_u64(p + 8, (uint64_t)r->time_ms);
+	p += 16;
+	for (int i = 0; i < NTEXT; i++) {
+		if (i == SIZE_AT) {
+			put_u64(p, (uint64_t)r->payload_size);
+			p += 8;
+		} else {
+			p = put_text(p, text[i], lens[i]);
+		}
+	}
 	if (EVP_DigestInit_ex(h->ctx, h->md, NULL) != 1 ||
-	    EVP_DigestUpdate(h->ctx, prev, AUDIT_HASH_LEN) != 1 ||
-	    EVP_DigestUpdate(h->ctx, ROW_TAG, sizeof(ROW_TAG)) != 1)
-		return -1;
-	put_u64(num, (uint64_t)r->seq);
-	put_u64(num + 8, (uint64_t)r->time_ms);
-	if (EVP_DigestUpdate(h->ctx, num, sizeof(num)) != 1)
-		return -1;
-	for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++)
-		if (hash_text(h->ctx, text[i]) != 0)
-			return -1;
-	put_u64(num, (uint64_t)r->payload_size);
-	if (EVP_DigestUpdate(h->ctx, num, 8) != 1)
-		return -1;
-	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
-		if (hash_text(h->ctx, tail[i]) != 0)
-			return -1;
-	if (EVP_DigestFinal_ex(h->ctx, out, &len) != 1 || len != AUDIT_HASH_LEN)
+	    EVP_DigestUpdate(h->ctx, h->buf, (size_t)(p - h->buf)) != 1 ||
+	    EVP_DigestFinal_ex(h->ctx, out, &len) != 1 || len != AUDIT_HASH_LEN)
 		return -1;
 	return 0;
 }

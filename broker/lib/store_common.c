@@ -15,7 +15,10 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "nara.pb-c.h"
 #include "pbstr.h"
@@ -245,6 +248,79 @@ store_hmac_hex(const uint8_t *key, size_t key_len, const char *personal_number,
 	if (HMAC(EVP_sha256(), key, (int)key_len,
 	    (const unsigned char *)personal_number, strlen(personal_number),
 	    mac, &len) == NULL || len != AUDIT_HASH_LEN)
+		return -1;
+	audit_hex(mac, len, hex);
+	return 0;
+}
+
+/* A context keyed once with key: each number starts from the key's inner
+ * state again (EVP_MAC_init without a key keeps the one set). */
+static EVP_MAC_CTX *
+key_mac_new(const uint8_t *key, size_t len)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+		    (char *)(uintptr_t)"SHA256", 0),
+		OSSL_PARAM_construct_end()
+	};
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx;
+
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return NULL;
+	ctx = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	if (ctx != NULL && EVP_MAC_init(ctx, key, len, params) != 1) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+int
+store_key_set(struct store_key *k, const uint8_t *key, size_t len,
+    struct nara_err *err)
+{
+	memset(k, 0, sizeof(*k));
+	if (key == NULL || len == 0)
+		return 0;
+	if ((k->bytes = malloc(len)) == NULL)
+		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
+	memcpy(k->bytes, key, len);
+	k->len = len;
+	if ((k->mac = key_mac_new(key, len)) == NULL) {
+		store_key_free(k);
+		return nara_err_set(err, NR_STORE_FAILED, "pseudonym_key",
+		    "cannot set up HMAC-SHA-256 with the key");
+	}
+	return 0;
+}
+
+void
+store_key_free(struct store_key *k)
+{
+	if (k->bytes != NULL)
+		OPENSSL_cleanse(k->bytes, k->len);
+	free(k->bytes);
+	EVP_MAC_CTX_free(k->mac);
+	memset(k, 0, sizeof(*k));
+}
+
+int
+store_key_pseudonym(const struct store_key *k, const char *personal_number,
+    char hex[65])
+{
+	uint8_t mac[AUDIT_HASH_LEN];
+	size_t len = 0;
+
+	hex[0] = '\0';
+	if (k->mac == NULL || personal_number == NULL)
+		return -1;
+	if (EVP_MAC_init(k->mac, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(k->mac, (const unsigned char *)personal_number,
+	    strlen(personal_number)) != 1 ||
+	    EVP_MAC_final(k->mac, mac, &len, sizeof(mac)) != 1 ||
+	    len != AUDIT_HASH_LEN)
 		return -1;
 	audit_hex(mac, len, hex);
 	return 0;

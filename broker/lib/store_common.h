@@ -45,6 +45,25 @@ void store_audit_fill_acked(struct audit_row *r, struct store_audit_text *t,
  * is no key or the MAC fails. */
 int store_hmac_hex(const uint8_t *key, size_t key_len,
     const char *personal_number, char hex[65]);
+
+/* A store's pseudonym key: its own copy, and a MAC context keyed with it
+ * once (OpenSSL's one-shot HMAC fetches SHA-256 and sets the key again
+ * for every number). The context changes with each number: one thread at
+ * a time, as the store itself. */
+struct store_key {
+	uint8_t *bytes;               /* NULL: no key */
+	size_t len;
+	struct evp_mac_ctx_st *mac;   /* HMAC-SHA-256 keyed with it */
+};
+/* Copies key and keys the MAC (len 0 or NULL: no key); -1 and err when
+ * out of memory or the MAC cannot be set up. */
+int store_key_set(struct store_key *k, const uint8_t *key, size_t len,
+    struct nara_err *err);
+/* Wipes the copy and frees what k holds. */
+void store_key_free(struct store_key *k);
+/* store_hmac_hex of personal_number under k's key. */
+int store_key_pseudonym(const struct store_key *k, const char *personal_number,
+    char hex[65]);
 /* The number a refused message's audit row names the child by: the one
  * the envelope carries, in the 12-digit form that accepted messages and
  * the patient's extract pseudonymise (pnr_normalise_at on now's day, so a

@@ -16,6 +16,7 @@
 
 #include "audit.h"
 #include "audit_sign.h"
+#include "store_common.h"
 #include "store_ops.h"
 
 /* The newest audit chain head narad recorded, also kept in a file beside
@@ -74,8 +75,7 @@ struct store_be {
 	                               * mark at store_sqlite_free */
 	bool sync_full;
 	uint64_t max_bytes;
-	uint8_t *key;                 /* pseudonym key (own copy) */
-	size_t key_len;
+	struct store_key key;         /* pseudonym key (own copy) */
 
 	/* the open batch */
 	bool in_batch;

@@ -533,13 +533,9 @@ copy_options(struct store_be *st, const char *conninfo,
 	snprintf(st->label, sizeof(st->label), "postgresql");
 	if ((st->conninfo = strdup(conninfo)) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
-	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
-		if ((st->key = malloc(opt->pseudonym_key_len)) == NULL)
-			return nara_err_set(err, NR_STORE_FAILED, "store",
-			    "out of memory");
-		memcpy(st->key, opt->pseudonym_key, opt->pseudonym_key_len);
-		st->key_len = opt->pseudonym_key_len;
-	}
+	if (store_key_set(&st->key, opt->pseudonym_key,
+	    opt->pseudonym_key_len, err) != 0)
+		return -1;
 	if ((st->hasher = audit_hasher_new()) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot set "
 		    "up SHA-256");
@@ -561,9 +557,9 @@ key_check(struct store_be *st, struct nara_err *err)
 	PGresult *r;
 	bool has;
 
-	if (st->key == NULL)
+	if (st->key.bytes == NULL)
 		return 0;
-	if (store_key_check_value(st->key, st->key_len, mine) != 0)
+	if (store_key_check_value(st->key.bytes, st->key.len, mine) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "pseudonym_key",
 		    "cannot compute the key's check value");
 	if (pg_run_sql(st, "SELECT count(*) FROM pg_attribute WHERE attrelid = "
@@ -644,9 +640,7 @@ store_pg_free(struct store_be **stp)
 	pg_cache_free(st);
 	pg_lanes_free(st);
 	pg_known_free(st);
-	if (st->key != NULL)
-		OPENSSL_cleanse(st->key, st->key_len);
-	free(st->key);
+	store_key_free(&st->key);
 	free(st->buf);
 	free(st->spec_ids);
 	if (st->conninfo != NULL)

@@ -118,7 +118,7 @@ int
 store_pg_pseudonym(const struct store_be *st, const char *personal_number,
     char hex[65])
 {
-	return store_hmac_hex(st->key, st->key_len, personal_number, hex);
+	return store_key_pseudonym(&st->key, personal_number, hex);
 }
 
 /* ---------------------------------------------------------------- operator */

@@ -102,8 +102,7 @@ struct store_be {
 	bool read_only;
 	bool opened;
 	uint64_t max_bytes;
-	uint8_t *key;              /* pseudonym key (own copy) */
-	size_t key_len;
+	struct store_key key;         /* pseudonym key (own copy) */
 
 	/* the open batch */
 	bool in_batch;

@@ -302,13 +302,9 @@ copy_options(struct store_be *st, const char *path,
 		st->mark_path = NULL;
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory");
 	}
-	if (opt->pseudonym_key != NULL && opt->pseudonym_key_len > 0) {
-		if ((st->key = malloc(opt->pseudonym_key_len)) == NULL)
-			return nara_err_set(err, NR_STORE_FAILED, "store",
-			    "out of memory");
-		memcpy(st->key, opt->pseudonym_key, opt->pseudonym_key_len);
-		st->key_len = opt->pseudonym_key_len;
-	}
+	if (store_key_set(&st->key, opt->pseudonym_key,
+	    opt->pseudonym_key_len, err) != 0)
+		return -1;
 	if ((st->hasher = audit_hasher_new()) == NULL)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "cannot set "
 		    "up SHA-256");
@@ -324,9 +320,9 @@ key_check(struct store_be *st, struct nara_err *err)
 	char mine[17], kept[17] = "";
 	int rc;
 
-	if (st->key == NULL)
+	if (st->key.bytes == NULL)
 		return 0;
-	if (store_key_check_value(st->key, st->key_len, mine) != 0)
+	if (store_key_check_value(st->key.bytes, st->key.len, mine) != 0)
 		return nara_err_set(err, NR_STORE_FAILED, "pseudonym_key",
 		    "cannot compute the key's check value");
 	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = "
@@ -422,9 +418,7 @@ store_sqlite_free(struct store_be **stp)
 		store_check_stamp(st);   /* after the last connection closed */
 	audit_hasher_free(&st->hasher);
 	store_rcache_free(st);
-	if (st->key != NULL)
-		OPENSSL_cleanse(st->key, st->key_len);
-	free(st->key);
+	store_key_free(&st->key);
 	free(st->buf);
 	free(st->path);
 	free(st->mark_path);

@@ -154,7 +154,7 @@ int
 store_sqlite_pseudonym(const struct store_be *st, const char *personal_number,
     char hex[65])
 {
-	return store_hmac_hex(st->key, st->key_len, personal_number, hex);
+	return store_key_pseudonym(&st->key, personal_number, hex);
 }
 
 /* Read all of fd (size bytes) into a new buffer. */

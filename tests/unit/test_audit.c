@@ -89,6 +89,75 @@ Test(audit, row_hash_follows_the_documented_canonical_form)
 	cr_expect_null(h);
 }
 
+/* The canonical form of r by hand, as above, for rows of any size. */
+static void
+canonical_hash(const uint8_t prev[32], const struct audit_row *r,
+    uint8_t want[32])
+{
+	const char *text[] = { r->event, r->node, r->message_id, r->type,
+	    r->sender, r->recipient, r->author, r->legal_basis,
+	    r->payload_sha256 };
+	size_t n = 0, cap = 32 + 18 + 24 + 12 * 4;
+	uint8_t *buf;
+
+	for (int i = 0; i < 9; i++)
+		cap += text[i] != NULL ? strlen(text[i]) : 0;
+	cap += (r->subject ? strlen(r->subject) : 0) +
+	    (r->code ? strlen(r->code) : 0) + (r->detail ? strlen(r->detail) : 0);
+	cr_assert_not_null(buf = malloc(cap));
+	memcpy(buf, prev, 32);
+	n = 32;
+	memcpy(buf + n, "nara-audit-row-v1", 18);
+	n += 18;
+	put_be64(buf, &n, (uint64_t)r->seq);
+	put_be64(buf, &n, (uint64_t)r->time_ms);
+	for (int i = 0; i < 9; i++)
+		put_len(buf, &n, text[i]);
+	put_be64(buf, &n, (uint64_t)r->payload_size);
+	put_len(buf, &n, r->subject);
+	put_len(buf, &n, r->code);
+	put_len(buf, &n, r->detail);
+	cr_assert_eq(n, cap);
+	SHA256(buf, n, want);
+	free(buf);
+}
+
+/* One hasher hashes rows of every size one after another: a long row
+ * (more than any earlier one) and then short ones again each give the
+ * canonical hash, nothing of the row before carried into the next. */
+Test(audit, row_hash_of_rows_long_and_short_one_after_another)
+{
+	struct audit_hasher *h = audit_hasher_new();
+	static char long_detail[5000], long_id[300];
+	struct audit_row rows[] = {
+		{ .seq = 1, .time_ms = 1, .event = "received", .node = "n",
+		  .payload_size = -1 },
+		{ .seq = 2, .time_ms = 2, .event = "acked", .node = "n",
+		  .message_id = long_id, .detail = long_detail,
+		  .subject = "s", .payload_size = 1 },
+		{ .seq = 3, .time_ms = 3, .event = "e", .payload_size = 0 },
+		{ .seq = 4, .time_ms = 4, .event = "delivered", .node = "bup",
+		  .message_id = "m", .type = "t", .sender = "x", .recipient = "y",
+		  .author = "a", .legal_basis = "own_consent",
+		  .payload_sha256 = "00ff", .subject = "p", .code = "NR001",
+		  .detail = "attempt 1", .payload_size = 1340 },
+	};
+	uint8_t prev[32] = { 9 }, want[32], got[32];
+
+	memset(long_detail, 'd', sizeof(long_detail) - 1);
+	memset(long_id, 'i', sizeof(long_id) - 1);
+	cr_assert_not_null(h);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			canonical_hash(prev, &rows[i], want);
+			cr_assert_eq(audit_row_hash(h, prev, &rows[i], got), 0);
+			cr_expect_arr_eq(got, want, 32, "row %zu, round %d", i,
+			    round);
+			memcpy(prev, got, 32);
+		}
+	audit_hasher_free(&h);
+}
+
 Test(audit, row_hash_separates_fields_nulls_and_positions)
 {
 	struct audit_hasher *h = audit_hasher_new();

@@ -329,6 +329,50 @@ Test(keys, pseudonym_is_deterministic_and_key_dependent)
 	fx_fini(&f);
 }
 
+/* The keyed context gives what the one-shot HMAC gives, for keys shorter
+ * than, as long as and longer than SHA-256's block (hashed first), and for
+ * numbers one after another on the same context, any length: no state of
+ * one number carries into the next. */
+Test(keys, keyed_context_gives_the_one_shot_hmac)
+{
+	static const size_t key_lens[] = { 1, 16, 32, 64, 65, 200 };
+	static const char *const numbers[] = { "", "1", FX_PN, "191212121213",
+	    "19121212121219121212121219121212121219121212121219121212121212",
+	    FX_PN };
+	uint8_t key[200];
+	char got[65], want[65];
+
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 37 + 11);
+	for (size_t k = 0; k < sizeof(key_lens) / sizeof(key_lens[0]); k++) {
+		struct store_key sk;
+
+		cr_assert_eq(store_key_set(&sk, key, key_lens[k], NULL), 0);
+		for (int round = 0; round < 2; round++)
+			for (size_t n = 0; n < sizeof(numbers) /
+			    sizeof(numbers[0]); n++) {
+				cr_assert_eq(store_key_pseudonym(&sk, numbers[n],
+				    got), 0);
+				cr_assert_eq(store_hmac_hex(key, key_lens[k],
+				    numbers[n], want), 0);
+				cr_expect_str_eq(got, want, "key of %zu bytes, "
+				    "number \"%s\"", key_lens[k], numbers[n]);
+			}
+		store_key_free(&sk);
+		cr_expect_null(sk.bytes);
+		cr_expect_null(sk.mac);
+		cr_expect_eq(store_key_pseudonym(&sk, FX_PN, got), -1);
+		cr_expect_str_eq(got, "");
+	}
+	{
+		struct store_key none;
+
+		cr_assert_eq(store_key_set(&none, NULL, 0, NULL), 0);
+		cr_expect_eq(store_key_pseudonym(&none, FX_PN, got), -1);
+		store_key_free(&none);
+	}
+}
+
 /* A store is opened only with its own pseudonym key, writing or reading:
  * with another one no child's earlier rows would be found (an extract
  * empty, exit 0) and new rows would carry pseudonyms nothing links to

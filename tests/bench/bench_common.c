@@ -236,6 +236,17 @@ bench_write_producer_nodes(FILE *f, int n)
 	    BENCH_RECIPIENT);
 }
 
+bool bench_random_ids;
+
+uint64_t
+bench_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
 void
 bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,
     int64_t *sent_ns)
@@ -247,7 +258,15 @@ bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,
 	uint8_t *data;
 	size_t len;
 
-	memcpy(id, fixture_id, 24);
+	if (bench_random_ids) {
+		uint64_t a = bench_mix64((uint64_t)idx), b = bench_mix64(a);
+
+		snprintf(id, 25, "%08x-%04x-4%03x-%c%03x-", (unsigned)(a >> 32),
+		    (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
+		    "89ab"[b & 3], (unsigned)(b >> 2) & 0xfff);
+	} else {
+		memcpy(id, fixture_id, 24);
+	}
 	snprintf(id + 24, 13, "%012lx", idx);
 	e->message_id = id;
 	sub.envelope = e;

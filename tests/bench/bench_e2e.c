@@ -420,7 +420,7 @@ usage(FILE *f)
 	    "[-r RATE,...] [-d SECONDS]\n"
 	    "                 [-w WINDOW] [-c CREDIT] [-m MUNICIPALITIES.tsv] "
 	    "[-b NARAD]\n                 [-P CONNINFO] [--json] [--inbox-sync FULL|NORMAL|OFF] "
-	    "[--lose N]\n                 [--trace PREFIX]\n"
+	    "[--lose N]\n                 [--trace PREFIX] [--random-ids]\n"
 	    "End to end through narad's TLS front (synchronous = full): %d "
 	    "senders, one\nrecipient per municipality of -m, each storing "
 	    "delivered ids durably\n(SQLite, synchronous = FULL, one commit per "
@@ -444,6 +444,8 @@ usage(FILE *f)
 	    "--trace PREFIX  each part writes PREFIX-PART[-RATE].tsv: one line per\n"
 	    "    message, its intended, sent, Accepted and durable times in ms from\n"
 	    "    the part's start (empty when it never came), to find stalls\n"
+	    "--random-ids  message ids with a random part, as local systems\n"
+	    "    send them (version 4 UUIDs), instead of ids in sending order\n"
 	    "Exit 1 when any message is lost, duplicated or misrouted.\n",
 	    N_SENDERS);
 }
@@ -498,6 +500,7 @@ parse_args(int argc, char **argv)
 		{ "lose", required_argument, NULL, 'L' },
 		{ "inbox-sync", required_argument, NULL, 'S' },
 		{ "trace", required_argument, NULL, 'T' },
+		{ "random-ids", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -518,6 +521,7 @@ parse_args(int argc, char **argv)
 		case 'J': o.json = true; break;
 		case 'L': e2e.lose = atol(optarg); break;
 		case 'T': o.trace = optarg; break;
+		case 'R': bench_random_ids = true; break;
 		case 'S':
 			if (strcmp(optarg, "FULL") != 0 && strcmp(optarg,
 			    "NORMAL") != 0 && strcmp(optarg, "OFF") != 0)

@@ -268,15 +268,11 @@ totals(struct evbuffer *o, json_t *st)
 static int
 metrics_text(struct http *h, struct evbuffer *o)
 {
-	json_t *st = status_json(&h->view);
-	json_t *nv = status_nodes_json(&h->view);
-	json_t *nodes = json_object_get(nv, "nodes");
+	json_t *st, *nv, *nodes;
 
-	if (st == NULL || nodes == NULL) {
-		json_decref(st);
-		json_decref(nv);
+	if (status_both_json(&h->view, &st, &nv) != 0)
 		return -1;
-	}
+	nodes = json_object_get(nv, "nodes");
 	help(o, "nara_build_info", "gauge", "Version of narad.");
 	evbuffer_add_printf(o, "nara_build_info{version=\"%s\"} 1\n",
 	    NARA_VERSION);
@@ -360,16 +356,12 @@ serve_message(struct http *h, struct evhttp_request *req, const char *query)
 static json_t *
 api_nodes(struct http *h)
 {
-	json_t *nv = status_nodes_json(&h->view);
-	json_t *st = status_json(&h->view);
+	json_t *nv, *st;
 	struct opscheck_thresholds th;
 	json_t *check;
 
-	if (nv == NULL || st == NULL) {
-		json_decref(nv);
-		json_decref(st);
+	if (status_both_json(&h->view, &st, &nv) != 0)
 		return NULL;
-	}
 	opscheck_thresholds_of(st, &th);
 	if ((check = opscheck_eval(st, nv, &th)) != NULL)
 		json_object_set_new(nv, "check", check);

@@ -116,21 +116,18 @@ own_cert_days_json(const struct ops_view *v, int64_t now)
 	return json_integer(left >= 0 ? left / 86400 : -((-left + 86399) / 86400));
 }
 
-json_t *
-status_json(const struct ops_view *v)
+/* The status view from the store's totals and the oldest queued message
+ * over all nodes (node_rows). */
+static json_t *
+status_json_of(const struct ops_view *v, const struct store_totals *t,
+    int64_t oldest)
 {
 	const struct broker *b = v->broker;
 	const struct config *cfg = broker_config(b);
 	const struct metrics *m = broker_metrics(b);
-	struct store_totals t;
 	struct broker_stats s;
-	int64_t now = (int64_t)time(NULL), oldest = 0;
-	struct node_row *rows;
+	int64_t now = (int64_t)time(NULL);
 
-	if (store_totals(broker_store(b), &t) != 0 ||
-	    (rows = node_rows(b, &oldest)) == NULL)
-		return NULL;
-	free(rows);
 	broker_stats(b, &s);
 	return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o, "
 	    "s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
@@ -140,20 +137,28 @@ status_json(const struct ops_view *v)
 	    "uptime_seconds", (json_int_t)(now - m->started),
 	    "nodes_configured", (json_int_t)cfg->n_nodes,
 	    "nodes_connected", (json_int_t)s.nodes_connected,
-	    "queued", (json_int_t)t.queued,
+	    "queued", (json_int_t)t->queued,
 	    "in_flight", (json_int_t)broker_in_flight(b),
 	    "oldest_queued_age_seconds", oldest > 0
 	    ? json_integer(now > oldest ? now - oldest : 0) : json_null(),
-	    "dead_letters", (json_int_t)t.dead,
-	    "receipts_waiting", (json_int_t)t.receipts,
-	    "audit_rows", (json_int_t)t.audit_rows,
-	    "store_bytes", (json_int_t)t.bytes,
+	    "dead_letters", (json_int_t)t->dead,
+	    "receipts_waiting", (json_int_t)t->receipts,
+	    "audit_rows", (json_int_t)t->audit_rows,
+	    "store_bytes", (json_int_t)t->bytes,
 	    "store", status_store_json(b),
 	    "commit_latency", latency_json(m),
 	    "counters", counters_json(&s),
 	    "thresholds", thresholds_json(&cfg->broker),
 	    "broker_cert_days_left", own_cert_days_json(v, now),
 	    "ha", status_ha_active_json(v));
+}
+
+json_t *
+status_json(const struct ops_view *v)
+{
+	json_t *st;
+
+	return status_both_json(v, &st, NULL) == 0 ? st : NULL;
 }
 
 json_t *
@@ -282,24 +287,61 @@ node_json(const struct ops_view *v, const struct config_node *n,
 	    "counters", node_counters_json(s.counts));
 }
 
-json_t *
-status_nodes_json(const struct ops_view *v)
+static json_t *
+nodes_json_of(const struct ops_view *v, const struct node_row *rows)
 {
 	const struct config *cfg = broker_config(v->broker);
 	int64_t now = (int64_t)time(NULL);
-	struct node_row *rows = node_rows(v->broker, NULL);
-	json_t *list, *o;
+	json_t *list = json_array();
 
-	if (rows == NULL)
-		return NULL;
-	list = json_array();
 	for (size_t i = 0; i < cfg->n_nodes; i++)
 		json_array_append_new(list, node_json(v, &cfg->nodes[i], &rows[i],
 		    now));
+	return json_pack("{s:o, s:s, s:o}", "now", status_time_json(now),
+	    "broker_id", cfg->broker.id, "nodes", list);
+}
+
+json_t *
+status_nodes_json(const struct ops_view *v)
+{
+	json_t *nv;
+
+	return status_both_json(v, NULL, &nv) == 0 ? nv : NULL;
+}
+
+/* The node counts cost a walk of every queued message (the store keeps no
+ * count per node): a request that shows both views reads them once. */
+int
+status_both_json(const struct ops_view *v, json_t **st, json_t **nv)
+{
+	struct store_totals t;
+	struct node_row *rows;
+	int64_t oldest = 0;
+
+	if (st != NULL)
+		*st = NULL;
+	if (nv != NULL)
+		*nv = NULL;
+	if ((st != NULL && store_totals(broker_store(v->broker), &t) != 0) ||
+	    (rows = node_rows(v->broker, &oldest)) == NULL)
+		return -1;
+	if (st != NULL)
+		*st = status_json_of(v, &t, oldest);
+	if (nv != NULL)
+		*nv = nodes_json_of(v, rows);
 	free(rows);
-	o = json_pack("{s:o, s:s, s:o}", "now", status_time_json(now), "broker_id",
-	    cfg->broker.id, "nodes", list);
-	return o;
+	if ((st != NULL && *st == NULL) || (nv != NULL && *nv == NULL)) {
+		if (st != NULL) {
+			json_decref(*st);
+			*st = NULL;
+		}
+		if (nv != NULL) {
+			json_decref(*nv);
+			*nv = NULL;
+		}
+		return -1;
+	}
+	return 0;
 }
 
 /* The tick commits once a second, so a good commit within 5 s says both
@@ -315,9 +357,12 @@ status_healthy(const struct ops_view *v)
 /* ---------------------------------------------------------------- history */
 
 struct history_walk {
-	struct history *h;
-	uint64_t queued;
-	bool nodes;                 /* second pass: per-node depths */
+	uint64_t queued;            /* over all nodes */
+	struct history_depth {
+		char id[HISTORY_ID_MAX + 1];
+		uint64_t queued;
+	} *nodes;                   /* each node the store reports */
+	size_t n, cap;
 };
 
 static int
@@ -325,37 +370,53 @@ on_history_stats(void *arg, const struct store_node_stats *s)
 {
 	struct history_walk *w = arg;
 
-	if (w->nodes)
-		history_node_queued(w->h, s->node, (uint64_t)s->queued);
-	else
-		w->queued += (uint64_t)s->queued;
+	w->queued += (uint64_t)s->queued;
+	if (strlen(s->node) > HISTORY_ID_MAX)
+		return 0;           /* history_node_queued keeps none such */
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 64;
+		void *v = reallocarray(w->nodes, cap, sizeof(*w->nodes));
+
+		if (v == NULL)
+			return 1;
+		w->nodes = v;
+		w->cap = cap;
+	}
+	snprintf(w->nodes[w->n].id, sizeof(w->nodes[w->n].id), "%s", s->node);
+	w->nodes[w->n++].queued = (uint64_t)s->queued;
 	return 0;
 }
 
-/* Totals every sample; per node every HISTORY_NODE_EVERY-th, when the
- * store is read a second time (once a minute by default). Every configured
- * node gets a ring, also one that never had a queue. */
+/* Totals every sample; per node every HISTORY_NODE_EVERY-th (once a minute
+ * by default), from the same read of the store: its counts per node walk
+ * every queued message. Every configured node gets a ring, also one that
+ * never had a queue. */
 int
 status_history_sample(const struct ops_view *v, struct history *h)
 {
 	const struct config *cfg = broker_config(v->broker);
-	struct history_walk w = { h, 0, false };
+	struct history_walk w = { 0 };
 	struct history_counters c;
 	struct broker_stats s;
 
-	if (store_node_stats(broker_store(v->broker), on_history_stats, &w) != 0)
+	if (store_node_stats(broker_store(v->broker), on_history_stats,
+	    &w) != 0) {
+		free(w.nodes);
 		return -1;
+	}
 	broker_stats(v->broker, &s);
 	c.submitted = s.submits;
 	c.accepted = s.accepted;
 	c.delivered = s.delivered;
 	c.refused = s.rejected;
-	if (!history_sample(h, (int64_t)time(NULL), &c, w.queued))
-		return 0;
-	for (size_t i = 0; i < cfg->n_nodes; i++)
-		history_node_queued(h, cfg->nodes[i].id, 0);
-	w.nodes = true;
-	return store_node_stats(broker_store(v->broker), on_history_stats, &w);
+	if (history_sample(h, (int64_t)time(NULL), &c, w.queued)) {
+		for (size_t i = 0; i < cfg->n_nodes; i++)
+			history_node_queued(h, cfg->nodes[i].id, 0);
+		for (size_t i = 0; i < w.n; i++)
+			history_node_queued(h, w.nodes[i].id, w.nodes[i].queued);
+	}
+	free(w.nodes);
+	return 0;
 }
 
 /* One count per sample as a rate per minute. */

@@ -29,6 +29,10 @@ struct ops_view {
 json_t *status_json(const struct ops_view *v);
 /* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
 json_t *status_nodes_json(const struct ops_view *v);
+/* Both (either may be NULL) from one read of the store's counts per node,
+ * which walks every queued message: /metrics and the dashboard show both.
+ * 0, or -1 with both NULL when the store could not be read. */
+int status_both_json(const struct ops_view *v, json_t **st, json_t **nv);
 /* /api/conns and `naractl conns`: per configured node (only node when
  * not NULL) its connection through the TLS front (peer, TLS version and
  * cipher, certificate subject and notAfter, since when), the software of

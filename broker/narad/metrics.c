@@ -189,6 +189,12 @@ history_sample(struct history *h, int64_t now,
 	return true;
 }
 
+bool
+history_node_due(const struct history *h)
+{
+	return h->samples % HISTORY_NODE_EVERY == 0;
+}
+
 int
 history_node_queued(struct history *h, const char *node, uint64_t queued)
 {

@@ -117,6 +117,8 @@ void history_free(struct history **h);
  * depths, which the caller then gives with history_node_queued. */
 bool history_sample(struct history *h, int64_t now,
     const struct history_counters *c, uint64_t queued);
+/* Whether the next history_sample records per-node depths too. */
+bool history_node_due(const struct history *h);
 /* The queue depth of node (borrowed id) at the sample history_sample just
  * took; nodes beyond HISTORY_MAX_NODES or with too long an id are not
  * kept (-1), else 0. */

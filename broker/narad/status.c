@@ -388,9 +388,10 @@ on_history_stats(void *arg, const struct store_node_stats *s)
 }
 
 /* Totals every sample; per node every HISTORY_NODE_EVERY-th (once a minute
- * by default), from the same read of the store: its counts per node walk
- * every queued message. Every configured node gets a ring, also one that
- * never had a queue. */
+ * by default). The counts per node walk every queued message (a GROUP BY,
+ * and each row for its age); the total alone counts the entries of the
+ * queue index, a third of that: the other samples take only the total.
+ * Every configured node gets a ring, also one that never had a queue. */
 int
 status_history_sample(const struct ops_view *v, struct history *h)
 {
@@ -398,8 +399,13 @@ status_history_sample(const struct ops_view *v, struct history *h)
 	struct history_walk w = { 0 };
 	struct history_counters c;
 	struct broker_stats s;
+	struct store_totals t;
 
-	if (store_node_stats(broker_store(v->broker), on_history_stats,
+	if (!history_node_due(h)) {
+		if (store_totals(broker_store(v->broker), &t) != 0)
+			return -1;
+		w.queued = (uint64_t)t.queued;
+	} else if (store_node_stats(broker_store(v->broker), on_history_stats,
 	    &w) != 0) {
 		free(w.nodes);
 		return -1;

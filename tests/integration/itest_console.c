@@ -93,6 +93,49 @@ history_shows(void *arg)
 	return ok;
 }
 
+/* Samples of the total queue depth from the first that shows queued on:
+ * done once there are at least after of them; ok when every one shows
+ * queued (the depth did not change meanwhile). The samples between two
+ * per-node ones take the total from another read of the store than those
+ * that also record each node. */
+struct want_steady {
+	long queued;
+	size_t after;
+	bool ok;
+	char seen[160];
+};
+
+static bool
+history_steady(void *arg)
+{
+	struct want_steady *w = arg;
+	json_t *j = get_json("/api/history");
+	json_t *q = json_object_get(json_object_get(j, "samples"), "queued");
+	size_t n = json_array_size(q), first = n, len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (json_integer_value(json_array_get(q, i)) == w->queued) {
+			first = i;
+			break;
+		}
+	if (first == n || n - first < w->after) {
+		json_decref(j);
+		return false;
+	}
+	w->ok = true;
+	for (size_t i = first; i < n; i++) {
+		long v = (long)json_integer_value(json_array_get(q, i));
+
+		if (v != w->queued)
+			w->ok = false;
+		if (len < sizeof(w->seen) - 12)
+			len += (size_t)snprintf(w->seen + len, sizeof(w->seen) -
+			    len, "%ld ", v);
+	}
+	json_decref(j);
+	return true;
+}
+
 /* Every documented field with its type, every column the same length. */
 static void
 expect_history_fields(json_t *j)
@@ -130,6 +173,7 @@ Test(console, history_follows_traffic)
 {
 	struct fixture *fx = fixture_new();
 	struct want_history w = { 0, 0, 0, 1 };
+	struct want_steady ws = { .queued = 3, .after = 8 };
 	struct tclient gbg;
 	json_t *j;
 
@@ -145,6 +189,11 @@ Test(console, history_follows_traffic)
 	w = (struct want_history){ 180, 3, 3, 3 };
 	cr_expect(harness_wait(history_shows, &w, 30000), "the history does "
 	    "not show 3 submits and 3 queued for BUP");
+	/* more than a per-node interval (6 samples) of the same depth */
+	cr_expect(harness_wait(history_steady, &ws, 30000), "fewer than 8 "
+	    "samples after the first that showed 3 queued");
+	cr_expect(ws.ok, "the total queue depth changed while nothing moved: "
+	    "%s", ws.seen);
 	j = get_json("/api/history");
 	expect_history_fields(j);
 	cr_expect_eq(sum_of(json_object_get(j, "samples"),

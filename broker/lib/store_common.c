@@ -434,3 +434,27 @@ store_text_size(const char *s)
 {
 	return s != NULL ? strlen(s) + 1 : 0;
 }
+
+size_t
+store_msg_text_size(const struct store_msg *m, const char *subject)
+{
+	return store_text_size(m->message_id) +
+	    store_text_size(m->conversation_id) + store_text_size(m->sender) +
+	    store_text_size(m->sender_node) + store_text_size(m->recipient) +
+	    store_text_size(m->recipient_node) + store_text_size(m->author) +
+	    store_text_size(subject);
+}
+
+const char *
+store_msg_text_put(char **at, struct store_msg *d, const struct store_msg *m,
+    const char *subject)
+{
+	d->message_id = store_text_put(at, m->message_id);
+	d->conversation_id = store_text_put(at, m->conversation_id);
+	d->sender = store_text_put(at, m->sender);
+	d->sender_node = store_text_put(at, m->sender_node);
+	d->recipient = store_text_put(at, m->recipient);
+	d->recipient_node = store_text_put(at, m->recipient_node);
+	d->author = store_text_put(at, m->author);
+	return store_text_put(at, subject);
+}

@@ -88,6 +88,12 @@ const char *store_outcome_name(int outcome);
  * there (store_text_size), for rows kept in one allocation. */
 const char *store_text_put(char **at, const char *s);
 size_t store_text_size(const char *s);
+/* The same for a message's texts (ids, addresses, nodes, author) and its
+ * subject pseudonym: the room they take, and their copy, d's texts set to
+ * point there (the subject's copy returned). */
+size_t store_msg_text_size(const struct store_msg *m, const char *subject);
+const char *store_msg_text_put(char **at, struct store_msg *d,
+    const struct store_msg *m, const char *subject);
 
 /* The encoded Nara__Receipt about m into *buf (grown as needed, owned by
  * the caller); its length, or 0 when out of memory. */

@@ -118,27 +118,15 @@ pg_cache_free(struct store_be *st)
 static struct pg_cmsg *
 msg_make(const struct store_msg *m, const char *subject)
 {
-	const char *const s[] = { m->message_id, m->conversation_id,
-	    m->sender, m->sender_node, m->recipient, m->recipient_node,
-	    m->author, subject };
-	size_t n = 0;
 	struct pg_cmsg *e;
 	char *at;
 
-	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
-		n += store_text_size(s[i]);
-	if ((e = calloc(1, sizeof(*e) + n)) == NULL)
+	if ((e = calloc(1, sizeof(*e) + store_msg_text_size(m, subject))) ==
+	    NULL)
 		return NULL;
 	e->m = *m;
 	at = e->text;
-	e->m.message_id = store_text_put(&at, m->message_id);
-	e->m.conversation_id = store_text_put(&at, m->conversation_id);
-	e->m.sender = store_text_put(&at, m->sender);
-	e->m.sender_node = store_text_put(&at, m->sender_node);
-	e->m.recipient = store_text_put(&at, m->recipient);
-	e->m.recipient_node = store_text_put(&at, m->recipient_node);
-	e->m.author = store_text_put(&at, m->author);
-	e->subject = store_text_put(&at, subject);
+	e->subject = store_msg_text_put(&at, &e->m, m, subject);
 	e->m.personal_number = NULL;
 	e->m.payload = NULL;
 	return e;

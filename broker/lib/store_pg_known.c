@@ -182,9 +182,6 @@ void
 pg_known_add_msg(struct store_be *st, const struct store_msg *m,
     const char *subject)
 {
-	const char *strs[] = { m->message_id, m->conversation_id, m->sender,
-	    m->sender_node, m->recipient, m->recipient_node, m->author,
-	    subject };
 	struct known *k = m->recipient_node ? find(st, m->recipient_node) :
 	    NULL;
 	struct known_row *row;
@@ -197,8 +194,7 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 		forget(st, k, PG_KNOWN_QUEUE);
 		return;
 	}
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		size += store_text_size(strs[i]);
+	size += store_msg_text_size(m, subject);
 	if ((row = calloc(1, sizeof(*row) + size)) != NULL) {
 		at = row->data;
 		row->key = m->seq;
@@ -214,14 +210,7 @@ pg_known_add_msg(struct store_be *st, const struct store_msg *m,
 			row->m.payload = (const uint8_t *)at;
 			at += m->payload_len;
 		}
-		row->m.message_id = store_text_put(&at, m->message_id);
-		row->m.conversation_id = store_text_put(&at, m->conversation_id);
-		row->m.sender = store_text_put(&at, m->sender);
-		row->m.sender_node = store_text_put(&at, m->sender_node);
-		row->m.recipient = store_text_put(&at, m->recipient);
-		row->m.recipient_node = store_text_put(&at, m->recipient_node);
-		row->m.author = store_text_put(&at, m->author);
-		row->subject = store_text_put(&at, subject);
+		row->subject = store_msg_text_put(&at, &row->m, m, subject);
 	}
 	append(st, k, PG_KNOWN_QUEUE, row);
 }

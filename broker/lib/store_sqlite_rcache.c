@@ -26,12 +26,10 @@
 #define RCACHE_SLOTS 8192        /* a power of two */
 
 struct rcache_entry {
-	int64_t seq;
-	int type, legal_basis;
-	size_t payload_len;
-	uint8_t payload_sha256[32];
-	const char *sender, *recipient, *author, *subject; /* in text */
-	char text[];                 /* message id first, then the others */
+	struct store_msg m;          /* its texts in text; no content, no
+	                              * personal number */
+	const char *subject;         /* in text */
+	char text[];
 };
 
 static size_t
@@ -58,22 +56,14 @@ store_rcache_put(struct store_be *st, const struct msg_row *row)
 	if (st->rcache == NULL &&
 	    (st->rcache = calloc(RCACHE_SLOTS, sizeof(*st->rcache))) == NULL)
 		return;
-	e = malloc(sizeof(*e) + store_text_size(m->message_id) +
-	    store_text_size(m->sender) + store_text_size(m->recipient) +
-	    store_text_size(m->author) + store_text_size(row->subject));
-	if (e == NULL)
+	if ((e = malloc(sizeof(*e) + store_msg_text_size(m, row->subject))) ==
+	    NULL)
 		return;
-	e->seq = m->seq;
-	e->type = m->type;
-	e->legal_basis = m->legal_basis;
-	e->payload_len = m->payload_len;
-	memcpy(e->payload_sha256, m->payload_sha256, sizeof(e->payload_sha256));
+	e->m = *m;
+	e->m.personal_number = NULL;
+	e->m.payload = NULL;
 	at = e->text;
-	store_text_put(&at, m->message_id);
-	e->sender = store_text_put(&at, m->sender);
-	e->recipient = store_text_put(&at, m->recipient);
-	e->author = store_text_put(&at, m->author);
-	e->subject = store_text_put(&at, row->subject);
+	e->subject = store_msg_text_put(&at, &e->m, m, row->subject);
 	slot = slot_of(m->message_id);
 	free(st->rcache[slot]);
 	st->rcache[slot] = e;
@@ -87,19 +77,10 @@ store_rcache_get(struct store_be *st, const char *message_id,
 
 	if (st->rcache == NULL ||
 	    (e = st->rcache[slot_of(message_id)]) == NULL ||
-	    strcmp(e->text, message_id) != 0)
+	    strcmp(e->m.message_id, message_id) != 0)
 		return false;
 	memset(row, 0, sizeof(*row));
-	row->m.seq = e->seq;
-	row->m.message_id = e->text;
-	row->m.type = e->type;
-	row->m.legal_basis = e->legal_basis;
-	row->m.sender = e->sender;
-	row->m.recipient = e->recipient;
-	row->m.author = e->author;
-	row->m.payload_len = e->payload_len;
-	memcpy(row->m.payload_sha256, e->payload_sha256,
-	    sizeof(row->m.payload_sha256));
+	row->m = e->m;
 	row->subject = e->subject;
 	return true;
 }
@@ -113,7 +94,7 @@ store_rcache_drop(struct store_be *st, const char *message_id)
 		return;
 	slot = slot_of(message_id);
 	if (st->rcache[slot] != NULL &&
-	    strcmp(st->rcache[slot]->text, message_id) == 0) {
+	    strcmp(st->rcache[slot]->m.message_id, message_id) == 0) {
 		free(st->rcache[slot]);
 		st->rcache[slot] = NULL;
 	}

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/provider.h>
 
 #include "store_common.h"
 #include "store_fixture.h"
@@ -371,6 +372,26 @@ Test(keys, keyed_context_gives_the_one_shot_hmac)
 		cr_expect_eq(store_key_pseudonym(&none, FX_PN, got), -1);
 		store_key_free(&none);
 	}
+}
+
+/* Without an OpenSSL provider that has HMAC (only the null provider
+ * loaded, so the default one is never loaded on demand), a key cannot be
+ * taken: a coded refusal naming the key, and nothing kept of it. */
+Test(keys, no_hmac_no_key)
+{
+	OSSL_PROVIDER *none = OSSL_PROVIDER_load(NULL, "null");
+	uint8_t key[32] = { 1, 2, 3 };
+	struct nara_err err = { 0 };
+	struct store_key k;
+
+	cr_assert_not_null(none);
+	cr_assert_eq(store_key_set(&k, key, sizeof(key), &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect_str_eq(err.path, "pseudonym_key");
+	cr_expect(strstr(err.text, "HMAC-SHA-256") != NULL, "%s", err.text);
+	cr_expect_null(k.bytes);
+	cr_expect_null(k.mac);
+	OSSL_PROVIDER_unload(none);
 }
 
 /* A store is opened only with its own pseudonym key, writing or reading:

@@ -59,7 +59,7 @@ LIB_OBJ := $(B)/proto/nara.pb-c.o $(LIB_SRC:%.c=$(B)/%.o)
 LIBNARA := $(B)/libnara.a
 
 NARAD_MODS := $(addprefix broker/narad/,broker.c broker_view.c console.c control.c \
-	control_cmd.c dashboard.c deliver.c front.c front_conn.c front_report.c \
+	control_cmd.c counts.c dashboard.c deliver.c front.c front_conn.c front_report.c \
 	front_tls.c front_zmtp.c ha.c http.c http_conn.c http_message.c lifecycle.c metrics.c outq.c queue_floor.c session.c status.c status_ha.c status_store.c submit.c \
 	zap.c)
 ADAPTER_MODS := $(addprefix adapters/,adapter_config.c core.c handoff.c \

@@ -299,8 +299,9 @@ int store_receipt_acked(struct store *st, const char *node,
 int store_retry(struct store *st, const char *message_id,
     const char *operator, int64_t now, struct nara_err *err);
 
-/* Counts for status tools and startup. They run on narad's loop at every
- * status request, so they read only what waits now (queued messages, dead
+/* Counts for status tools and startup. They run at every status request
+ * (naractl's on narad's loop, the others on its counts reader's thread,
+ * counts.h), so they read only what waits now (queued messages, dead
  * letters, receipts) and the span of the audit seqs, never the delivered
  * history (store_stats_sql.h). */
 struct store_node_stats {

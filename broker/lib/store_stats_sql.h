@@ -3,8 +3,9 @@
  * dashboard, shared by both backends (and by the test that checks their
  * plans, test_store.c).
  *
- * They run on narad's event loop for every naractl status, every scrape
- * and every dashboard refresh, so none may read the delivered history or
+ * They run for every naractl status (on narad's event loop) and, on the
+ * thread of narad's counts reader (counts.c), for every scrape, dashboard
+ * refresh and history sample, so none may read the delivered history or
  * the audit log row by row: a store keeps both for the whole retention
  * period (years of rows), and a count over them held the loop for seconds
  * (3.2 s with 1,000,000 delivered messages and 5,000,000 audit rows). Each

@@ -14,6 +14,7 @@
 #include <openssl/sha.h>
 #include <zmq.h>
 
+#include "counts.h"
 #include "log.h"
 #include "zmtp.h"
 #include "validate.h"
@@ -803,9 +804,11 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	b->tick = event_new(base, -1, EV_PERSIST, broker_on_tick, b);
 	b->settle = evtimer_new(base, on_settle, b);
 	b->link_ev = event_new(base, -1, 0, on_link, b);
+	b->counts = counts_reader_new(base, config_store_location(cfg),
+	    config_store_backend(cfg));
 	store_on_taken(st, on_commit_taken, b);
 	if (b->watch == NULL || b->tick == NULL || b->settle == NULL ||
-	    b->link_ev == NULL)
+	    b->link_ev == NULL || b->counts == NULL)
 		goto fail;
 	struct timeval tv = { 1, 0 };
 	event_add(b->tick, &tv);
@@ -823,6 +826,8 @@ broker_free(struct broker **bp)
 	if (b == NULL)
 		return;
 	broker_commit_wait(b);
+	counts_reader_free(&b->counts);
+	free(b->orphans);
 	if (b->store != NULL)
 		store_on_taken(b->store, NULL, NULL);
 	evzmq_free(&b->watch);

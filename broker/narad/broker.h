@@ -102,12 +102,16 @@ void broker_stats(const struct broker *b, struct broker_stats *out);
 
 /* ---- for the rest of narad (broker_view.c); nothing else sees inside ---- */
 
+struct counts_reader;
 struct metrics;
 struct node_counts;
 
 /* The store, for read-only queries (queue listings, message metadata,
  * totals). Changes go through the broker's own operations. */
 struct store *broker_store(const struct broker *b);
+/* The reader of the store's counts off the loop (counts.h), for the status
+ * views. */
+struct counts_reader *broker_counts(const struct broker *b);
 /* The counters and commit latency (metrics.h), read-only. */
 const struct metrics *broker_metrics(const struct broker *b);
 

@@ -87,6 +87,13 @@ struct broker {
 	struct held_back *held;
 	size_t n_held, cap_held;
 	bool orphans_due;           /* look for queues of nodes not configured */
+	/* The store's counts, read off the loop (counts.h): the status views
+	 * and the look for orphaned queues ask it. */
+	struct counts_reader *counts;
+	struct counts_ask *orphans_ask; /* a look under way, or NULL */
+	char (*orphans)[CONFIG_NODE_ID_MAX + 1]; /* found, not yet settled */
+	size_t n_orphans;
+	bool orphans_found;         /* the look ended: settle at the next tick */
 	bool tick_due;              /* the tick's work waits for a batch */
 	struct post_row *post;      /* rows waiting for the next batch */
 	size_t n_post, cap_post;

@@ -9,6 +9,12 @@
 
 #include "broker_int.h"
 
+struct counts_reader *
+broker_counts(const struct broker *b)
+{
+	return b->counts;
+}
+
 struct store *
 broker_store(const struct broker *b)
 {

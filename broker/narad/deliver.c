@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "counts.h"
 #include "log.h"
 #include "store.h"
 
@@ -396,34 +397,6 @@ broker_queue_took(struct broker *b, const char *node, int64_t seq)
 	}
 }
 
-/* Nodes holding queued messages but missing from the configuration (a
- * reload or restart removed them): no session will ever read them. */
-struct orphans {
-	const struct broker *b;
-	char (*node)[NODE_ID_MAX + 1];
-	size_t n, cap;
-};
-
-static int
-on_node_stats(void *arg, const struct store_node_stats *st)
-{
-	struct orphans *o = arg;
-
-	if (st->queued == 0 || config_node_find(o->b->cfg, st->node) != NULL)
-		return 0;
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? o->cap * 2 : 8;
-		void *v = reallocarray(o->node, cap, sizeof(*o->node));
-
-		if (v == NULL)
-			return 1;
-		o->node = v;
-		o->cap = cap;
-	}
-	snprintf(o->node[o->n++], NODE_ID_MAX + 1, "%s", st->node);
-	return 0;
-}
-
 static int
 on_orphan(void *arg, const struct store_msg *m)
 {
@@ -435,25 +408,63 @@ on_orphan(void *arg, const struct store_msg *m)
 	return hold_back(b, m, NR_NO_ROUTE, why) == 0 ? 0 : 1;
 }
 
-/* A page of each orphaned queue per tick, until none is left. */
+/* The counts per node are read (off the loop, counts.h): the nodes with
+ * messages queued that the configuration no longer has (a reload or a
+ * restart removed them), for the next tick to settle. */
+static void
+on_orphan_counts(void *arg, const struct counts *c, const char *error)
+{
+	struct broker *b = arg;
+	size_t n = 0;
+
+	b->orphans_ask = NULL;
+	if (c == NULL) {
+		log_warn("queues of nodes not configured: the store's counts "
+		    "cannot be read (%s); trying again at the next tick", error);
+		return;
+	}
+	free(b->orphans);
+	b->orphans = NULL;
+	b->n_orphans = 0;
+	for (size_t i = 0; i < c->n; i++)
+		n += c->nodes[i].queued > 0 &&
+		    config_node_find(b->cfg, c->nodes[i].node) == NULL;
+	if (n > 0 && (b->orphans = calloc(n, sizeof(*b->orphans))) == NULL)
+		return;   /* asked again at the next tick */
+	for (size_t i = 0; i < c->n; i++)
+		if (c->nodes[i].queued > 0 &&
+		    config_node_find(b->cfg, c->nodes[i].node) == NULL)
+			snprintf(b->orphans[b->n_orphans++],
+			    sizeof(*b->orphans), "%s", c->nodes[i].node);
+	b->orphans_found = true;
+}
+
+/* A page of each orphaned queue per tick, until a look finds none: the
+ * look (a walk of every queued message) runs off the loop, the pages in
+ * the tick's batch. */
 static void
 settle_orphans(struct broker *b)
 {
-	struct orphans o = { .b = b };
-
-	if (store_node_stats(b->store, on_node_stats, &o) != 0) {
-		free(o.node);
-		return;   /* tried again at the next tick */
+	if (b->orphans_found) {
+		b->orphans_found = false;
+		for (size_t i = 0; i < b->n_orphans; i++) {
+			if (config_node_find(b->cfg, b->orphans[i]) != NULL)
+				continue;   /* configured again by a reload */
+			log_warn("node %s is not configured but has messages "
+			    "queued; dead-lettering them (%s)", b->orphans[i],
+			    nara_code_id(NR_NO_ROUTE));
+			store_queue_load(b->store, b->orphans[i], 0, PAGE_MAX,
+			    on_orphan, b);
+		}
+		settle_held(b);
+		b->orphans_due = b->n_orphans > 0;
+		free(b->orphans);
+		b->orphans = NULL;
+		b->n_orphans = 0;
+		return;
 	}
-	for (size_t i = 0; i < o.n; i++) {
-		log_warn("node %s is not configured but has messages queued; "
-		    "dead-lettering them (%s)", o.node[i],
-		    nara_code_id(NR_NO_ROUTE));
-		store_queue_load(b->store, o.node[i], 0, PAGE_MAX, on_orphan, b);
-	}
-	settle_held(b);
-	b->orphans_due = o.n > 0;
-	free(o.node);
+	if (b->orphans_ask == NULL)
+		b->orphans_ask = counts_ask(b->counts, true, on_orphan_counts, b);
 }
 
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -19,12 +20,24 @@
 
 #include "audit_sign.h"
 #include "broker.h"
+#include "counts.h"
 #include "front.h"
 #include "metrics.h"
 #include "opscheck.h"
 #include "log.h"
 #include "validate.h"
 #include "version.h"
+
+/* A request whose answer waits for the store's counts. */
+enum http_wait_kind { WAIT_METRICS, WAIT_NODES, WAIT_STATUS };
+struct http_wait {
+	TAILQ_ENTRY(http_wait) link;
+	struct http *h;
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon; /* the request's when asked */
+	enum http_wait_kind kind;
+	struct counts_ask *ask;
+};
 
 /* The listeners; views are built per request from the running broker. */
 struct http {
@@ -33,6 +46,13 @@ struct http {
 	struct http_listener *console; /* HTTPS with operators' certificates */
 	struct history *history;    /* the charts' rings (metrics.h) */
 	struct event *sampler;      /* every history_interval seconds */
+	/* The store's counts are read off the loop (the broker's counts
+	 * reader, counts.h): the views that show them answer when the read
+	 * is done. */
+	TAILQ_HEAD(, http_wait) waits;
+	struct counts_ask *sample_ask; /* the history sample's, or NULL */
+	int64_t sample_at;          /* epoch second it was asked */
+	unsigned long samples_skipped;
 };
 
 /* The newest dead letters /api/dead lists; "total" says how many exist. */
@@ -264,13 +284,14 @@ totals(struct evbuffer *o, json_t *st)
 #undef C
 }
 
-/* The whole /metrics body; -1 when the store could not be read (503). */
+/* The whole /metrics body from the counts read; -1 when there are none
+ * (503). */
 static int
-metrics_text(struct http *h, struct evbuffer *o)
+metrics_text(struct http *h, const struct counts *c, struct evbuffer *o)
 {
 	json_t *st, *nv, *nodes;
 
-	if (status_both_json(&h->view, &st, &nv) != 0)
+	if (c == NULL || status_both_of(&h->view, c, &st, &nv) != 0)
 		return -1;
 	nodes = json_object_get(nv, "nodes");
 	help(o, "nara_build_info", "gauge", "Version of narad.");
@@ -354,13 +375,13 @@ serve_message(struct http *h, struct evhttp_request *req, const char *query)
  * the overall state exactly as `naractl check` computes it (opscheck.h)
  * with the configured thresholds. */
 static json_t *
-api_nodes(struct http *h)
+api_nodes(struct http *h, const struct counts *c)
 {
 	json_t *nv, *st;
 	struct opscheck_thresholds th;
 	json_t *check;
 
-	if (status_both_json(&h->view, &st, &nv) != 0)
+	if (c == NULL || status_both_of(&h->view, c, &st, &nv) != 0)
 		return NULL;
 	opscheck_thresholds_of(st, &th);
 	if ((check = opscheck_eval(st, nv, &th)) != NULL)
@@ -396,6 +417,83 @@ not_get(struct http *h, struct evhttp_request *req, const char *path,
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
 	    operator ? "GET, HEAD, POST" : "GET, HEAD");
 	reply(req, 405, "Method Not Allowed", "text/plain", o);
+}
+
+/* The counts are read: the waiting request gets its answer. */
+static void
+on_counts(void *arg, const struct counts *c, const char *error)
+{
+	struct http_wait *w = arg;
+	struct http *h = w->h;
+	struct evbuffer *o;
+	json_t *st;
+
+	TAILQ_REMOVE(&h->waits, w, link);
+	if (c == NULL)
+		log_warn("http: the store's counts cannot be read: %s", error);
+	switch (w->kind) {
+	case WAIT_METRICS:
+		o = evbuffer_new();
+		if (metrics_text(h, c, o) == 0) {
+			reply(w->req, 200, "OK", "text/plain; version=0.0.4", o);
+		} else {
+			evbuffer_drain(o, evbuffer_get_length(o));
+			evbuffer_add_printf(o, "store query failed\n");
+			reply(w->req, 503, "Service Unavailable", "text/plain", o);
+		}
+		evbuffer_free(o);
+		break;
+	case WAIT_NODES:
+		serve_json(w->req, api_nodes(h, c));
+		break;
+	case WAIT_STATUS:
+		serve_json(w->req, c != NULL && status_both_of(&h->view, c, &st,
+		    NULL) == 0 ? st : NULL);
+		break;
+	}
+	free(w);
+}
+
+/* The answer to req waits for a read of the store's counts begun now. */
+static void
+wait_counts(struct http *h, struct evhttp_request *req,
+    enum http_wait_kind kind)
+{
+	struct http_wait *w = calloc(1, sizeof(*w));
+
+	if (w != NULL) {
+		w->h = h;
+		w->req = req;
+		w->evcon = evhttp_request_get_connection(req);
+		w->kind = kind;
+		TAILQ_INSERT_TAIL(&h->waits, w, link);
+		if ((w->ask = counts_ask(broker_counts(h->view.broker), true,
+		    on_counts, w)) != NULL)
+			return;
+		TAILQ_REMOVE(&h->waits, w, link);
+		free(w);
+	}
+	serve_json(req, NULL);      /* out of memory: 503 */
+}
+
+/* evhttp frees evcon and the requests it holds: theirs are not sent. A
+ * request evhttp already took off the connection (its peer went away
+ * while it waited) lives on, and the reply frees it. */
+static void
+on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	struct http *h = arg;
+	struct http_wait *w, *next;
+
+	for (w = TAILQ_FIRST(&h->waits); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, link);
+		if (w->evcon != evcon || evhttp_request_get_connection(w->req)
+		    != evcon)
+			continue;
+		counts_ask_cancel(w->ask);
+		TAILQ_REMOVE(&h->waits, w, link);
+		free(w);
+	}
 }
 
 /* A standby ([ha]) has no broker: /alive says it lives, /healthz that it
@@ -456,19 +554,16 @@ route(struct http *h, struct evhttp_request *req, const char *operator)
 	} else if (operator != NULL && strcmp(path, "/api/whoami") == 0) {
 		serve_json(req, json_pack("{s:s}", "operator", operator));
 	} else if (strcmp(path, "/metrics") == 0) {
-		if (metrics_text(h, o) == 0)
-			reply(req, 200, "OK", "text/plain; version=0.0.4", o);
-		else
-			reply(req, 503, "Service Unavailable", "text/plain", o);
+		wait_counts(h, req, WAIT_METRICS);
 	} else if (strcmp(path, "/healthz") == 0) {
 		bool ok = status_healthy(&h->view);
 		evbuffer_add_printf(o, ok ? "ok\n" : "store not committing\n");
 		reply(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",
 		    "text/plain", o);
 	} else if (strcmp(path, "/api/nodes") == 0) {
-		serve_json(req, api_nodes(h));
+		wait_counts(h, req, WAIT_NODES);
 	} else if (strcmp(path, "/api/status") == 0) {
-		serve_json(req, status_json(&h->view));
+		wait_counts(h, req, WAIT_STATUS);
 	} else if (strcmp(path, "/api/conns") == 0) {
 		serve_json(req, status_conns_json(&h->view, NULL));
 	} else if (strcmp(path, "/api/history") == 0) {
@@ -516,8 +611,24 @@ on_console_request(struct evhttp_request *req, void *arg)
 
 /* ---------------------------------------------------------------- life */
 
-/* A store that cannot be read skips a sample: the chart shows the gap
- * as a longer step, and /healthz already reports the store. */
+/* The counts for a sample are read: it is taken at the time it was
+ * asked. A store that cannot be read skips the sample: the chart shows the
+ * gap as a longer step, and /healthz already reports the store. */
+static void
+on_sample_counts(void *arg, const struct counts *c, const char *error)
+{
+	struct http *h = arg;
+
+	h->sample_ask = NULL;
+	if (c == NULL)
+		log_warn("history: store not readable, sample skipped: %s",
+		    error);
+	else
+		status_history_take(&h->view, h->history, c, h->sample_at);
+}
+
+/* A read still under way from the previous sample (a store slower than
+ * the interval) skips this one, with a warning now and then. */
 static void
 on_sample(evutil_socket_t fd, short what, void *arg)
 {
@@ -525,8 +636,16 @@ on_sample(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (status_history_sample(&h->view, h->history) != 0)
-		log_warn("history: store not readable, sample skipped");
+	if (h->sample_ask != NULL) {
+		if (h->samples_skipped++ % 60 == 0)
+			log_warn("history: the store's counts take longer than "
+			    "history_interval; %lu samples skipped so far",
+			    h->samples_skipped);
+		return;
+	}
+	h->sample_at = (int64_t)time(NULL);
+	h->sample_ask = counts_ask(broker_counts(h->view.broker),
+	    status_history_per_node(h->history), on_sample_counts, h);
 }
 
 /* The history starts with narad: one sample now, then one per interval. */
@@ -556,6 +675,7 @@ listener_new(struct http *h, struct event_base *base, const char *listen,
 	    "http_listen", listen, ctx, cfg, ctx ? on_console_request :
 	    on_request, h)) == NULL)
 		return NULL;
+	http_listener_on_close(l, on_conn_closed);
 	evh = http_listener_evhttp(l);
 	evhttp_set_allowed_methods(evh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE);
@@ -584,6 +704,7 @@ http_new(struct event_base *base, const struct ops_view *view,
 	if (h == NULL)
 		return NULL;
 	h->view = *view;
+	TAILQ_INIT(&h->waits);
 	/* a standby ([ha], no broker) answers only /alive, /healthz and
 	 * /metrics on the plain listener: no history, no console */
 	if (view->broker == NULL)
@@ -642,11 +763,19 @@ void
 http_free(struct http **hp)
 {
 	struct http *h = *hp;
+	struct http_wait *w;
 
 	if (h == NULL)
 		return;
 	if (h->sampler != NULL)
 		event_free(h->sampler);
+	/* the waiting requests go with their connections (evhttp_free) */
+	counts_ask_cancel(h->sample_ask);
+	while ((w = TAILQ_FIRST(&h->waits)) != NULL) {
+		counts_ask_cancel(w->ask);
+		TAILQ_REMOVE(&h->waits, w, link);
+		free(w);
+	}
 	history_free(&h->history);
 	http_listener_free(&h->evh);
 	http_listener_free(&h->console);

@@ -58,6 +58,10 @@ struct http_listener *http_listener_new(struct event_base *base,
     const char *key, const char *listen, SSL_CTX *ctx,
     const struct config *cfg, void (*cb)(struct evhttp_request *, void *),
     void *cb_arg);
+/* closed(evcon, cb_arg) as evhttp is about to free a connection and the
+ * requests it still holds: a reply deferred past it must not be sent. */
+void http_listener_on_close(struct http_listener *l,
+    void (*closed)(struct evhttp_connection *, void *));
 /* The connection caps of cfg (read here only), from the next connection
  * on. */
 void http_listener_limits(struct http_listener *l, const struct config *cfg);

@@ -62,6 +62,7 @@ struct http_listener {
 	SSL_CTX *ctx;                  /* console: for new connections */
 	void (*cb)(struct evhttp_request *, void *);
 	void *cb_arg;
+	void (*closed)(struct evhttp_connection *, void *); /* or NULL */
 	size_t max_conns, max_per_address;
 	TAILQ_HEAD(, http_conn) conns;
 	size_t n_conns;
@@ -112,6 +113,8 @@ on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
 	struct http_conn *c = arg;
 
+	if (c->l->closed != NULL)
+		c->l->closed(evcon, c->l->cb_arg);
 	TAILQ_REMOVE(&c->l->conns, c, link);
 	c->l->n_conns--;
 	free(c);
@@ -437,6 +440,13 @@ http_listener_set_ctx(struct http_listener *l, SSL_CTX *ctx)
 		closed++;
 	}
 	return closed;
+}
+
+void
+http_listener_on_close(struct http_listener *l,
+    void (*closed)(struct evhttp_connection *, void *))
+{
+	l->closed = closed;
 }
 
 void

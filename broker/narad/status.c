@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "counts.h"
 #include "front.h"
 #include "metrics.h"
 #include "session.h"
@@ -21,47 +22,26 @@ struct node_row {
 	int64_t queued, oldest, receipts;
 };
 
-struct stats_walk {
-	const struct config *cfg;
-	struct node_row *rows;
-	int64_t oldest;             /* over all nodes, 0 = nothing queued */
-};
-
-static int
-on_node_stats(void *arg, const struct store_node_stats *s)
-{
-	struct stats_walk *w = arg;
-	const struct config_node *n = config_node_find(w->cfg, s->node);
-
-	if (s->oldest_created > 0 && (w->oldest == 0 || s->oldest_created <
-	    w->oldest))
-		w->oldest = s->oldest_created;
-	if (n == NULL)
-		return 0;   /* a node removed from the config: totals only */
-	struct node_row *r = &w->rows[n - w->cfg->nodes];
-	r->queued = s->queued;
-	r->oldest = s->oldest_created;
-	r->receipts = s->receipts;
-	return 0;
-}
-
-/* Per configured node: store counts (rows[] indexed like cfg->nodes). */
+/* Per configured node: the counts read (rows[] indexed like cfg->nodes);
+ * a node removed from the config counts only in the totals. */
 static struct node_row *
-node_rows(const struct broker *b, int64_t *oldest)
+node_rows(const struct broker *b, const struct counts *c)
 {
 	const struct config *cfg = broker_config(b);
-	struct stats_walk w = { cfg, calloc(cfg->n_nodes + 1,
-	    sizeof(struct node_row)), 0 };
+	struct node_row *rows = calloc(cfg->n_nodes + 1, sizeof(*rows));
+	const struct config_node *n;
 
-	if (w.rows == NULL)
+	if (rows == NULL)
 		return NULL;
-	if (store_node_stats(broker_store(b), on_node_stats, &w) != 0) {
-		free(w.rows);
-		return NULL;
+	for (size_t i = 0; i < c->n; i++) {
+		if ((n = config_node_find(cfg, c->nodes[i].node)) == NULL)
+			continue;
+		struct node_row *r = &rows[n - cfg->nodes];
+		r->queued = c->nodes[i].queued;
+		r->oldest = c->nodes[i].oldest;
+		r->receipts = c->nodes[i].receipts;
 	}
-	if (oldest != NULL)
-		*oldest = w.oldest;
-	return w.rows;
+	return rows;
 }
 
 static json_t *
@@ -117,7 +97,7 @@ own_cert_days_json(const struct ops_view *v, int64_t now)
 }
 
 /* The status view from the store's totals and the oldest queued message
- * over all nodes (node_rows). */
+ * over all nodes. */
 static json_t *
 status_json_of(const struct ops_view *v, const struct store_totals *t,
     int64_t oldest)
@@ -309,24 +289,41 @@ status_nodes_json(const struct ops_view *v)
 	return status_both_json(v, NULL, &nv) == 0 ? nv : NULL;
 }
 
-/* The node counts cost a walk of every queued message (the store keeps no
- * count per node): a request that shows both views reads them once. */
 int
 status_both_json(const struct ops_view *v, json_t **st, json_t **nv)
 {
-	struct store_totals t;
-	struct node_row *rows;
-	int64_t oldest = 0;
+	struct counts c;
+	struct nara_err err = { 0 };
+	int rc;
+
+	if (counts_read(broker_store(v->broker), true, &c, &err) != 0) {
+		if (st != NULL)
+			*st = NULL;
+		if (nv != NULL)
+			*nv = NULL;
+		return -1;
+	}
+	rc = status_both_of(v, &c, st, nv);
+	counts_clear(&c);
+	return rc;
+}
+
+int
+status_both_of(const struct ops_view *v, const struct counts *c,
+    json_t **st, json_t **nv)
+{
+	struct node_row *rows = NULL;
 
 	if (st != NULL)
 		*st = NULL;
 	if (nv != NULL)
 		*nv = NULL;
-	if ((st != NULL && store_totals(broker_store(v->broker), &t) != 0) ||
-	    (rows = node_rows(v->broker, &oldest)) == NULL)
+	if (!c->per_node)
+		return -1;
+	if (nv != NULL && (rows = node_rows(v->broker, c)) == NULL)
 		return -1;
 	if (st != NULL)
-		*st = status_json_of(v, &t, oldest);
+		*st = status_json_of(v, &c->totals, c->oldest);
 	if (nv != NULL)
 		*nv = nodes_json_of(v, rows);
 	free(rows);
@@ -356,73 +353,41 @@ status_healthy(const struct ops_view *v)
 
 /* ---------------------------------------------------------------- history */
 
-struct history_walk {
-	uint64_t queued;            /* over all nodes */
-	struct history_depth {
-		char id[HISTORY_ID_MAX + 1];
-		uint64_t queued;
-	} *nodes;                   /* each node the store reports */
-	size_t n, cap;
-};
-
-static int
-on_history_stats(void *arg, const struct store_node_stats *s)
+/* Totals every sample; per node every HISTORY_NODE_EVERY-th (once a minute
+ * by default): the counts per node walk every queued message (a GROUP BY,
+ * and each row for its age), the total alone counts the entries of the
+ * queue index, a third of that. Every configured node gets a ring, also
+ * one that never had a queue. */
+bool
+status_history_per_node(const struct history *h)
 {
-	struct history_walk *w = arg;
-
-	w->queued += (uint64_t)s->queued;
-	if (strlen(s->node) > HISTORY_ID_MAX)
-		return 0;           /* history_node_queued keeps none such */
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 64;
-		void *v = reallocarray(w->nodes, cap, sizeof(*w->nodes));
-
-		if (v == NULL)
-			return 1;
-		w->nodes = v;
-		w->cap = cap;
-	}
-	snprintf(w->nodes[w->n].id, sizeof(w->nodes[w->n].id), "%s", s->node);
-	w->nodes[w->n++].queued = (uint64_t)s->queued;
-	return 0;
+	return history_node_due(h);
 }
 
-/* Totals every sample; per node every HISTORY_NODE_EVERY-th (once a minute
- * by default). The counts per node walk every queued message (a GROUP BY,
- * and each row for its age); the total alone counts the entries of the
- * queue index, a third of that: the other samples take only the total.
- * Every configured node gets a ring, also one that never had a queue. */
-int
-status_history_sample(const struct ops_view *v, struct history *h)
+void
+status_history_take(const struct ops_view *v, struct history *h,
+    const struct counts *c, int64_t at)
 {
 	const struct config *cfg = broker_config(v->broker);
-	struct history_walk w = { 0 };
-	struct history_counters c;
+	struct history_counters hc;
 	struct broker_stats s;
-	struct store_totals t;
 
-	if (!history_node_due(h)) {
-		if (store_totals(broker_store(v->broker), &t) != 0)
-			return -1;
-		w.queued = (uint64_t)t.queued;
-	} else if (store_node_stats(broker_store(v->broker), on_history_stats,
-	    &w) != 0) {
-		free(w.nodes);
-		return -1;
-	}
+	if (history_node_due(h) && !c->per_node)
+		return;     /* no depths per node: better no sample than zeros */
 	broker_stats(v->broker, &s);
-	c.submitted = s.submits;
-	c.accepted = s.accepted;
-	c.delivered = s.delivered;
-	c.refused = s.rejected;
-	if (history_sample(h, (int64_t)time(NULL), &c, w.queued)) {
-		for (size_t i = 0; i < cfg->n_nodes; i++)
-			history_node_queued(h, cfg->nodes[i].id, 0);
-		for (size_t i = 0; i < w.n; i++)
-			history_node_queued(h, w.nodes[i].id, w.nodes[i].queued);
-	}
-	free(w.nodes);
-	return 0;
+	hc.submitted = s.submits;
+	hc.accepted = s.accepted;
+	hc.delivered = s.delivered;
+	hc.refused = s.rejected;
+	if (!history_sample(h, at, &hc, (uint64_t)c->totals.queued) ||
+	    !c->per_node)
+		return;
+	for (size_t i = 0; i < cfg->n_nodes; i++)
+		history_node_queued(h, cfg->nodes[i].id, 0);
+	for (size_t i = 0; i < c->n; i++)
+		if (strlen(c->nodes[i].node) <= HISTORY_ID_MAX)
+			history_node_queued(h, c->nodes[i].node,
+			    (uint64_t)c->nodes[i].queued);
 }
 
 /* One count per sample as a rate per minute. */

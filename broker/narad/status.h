@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 struct broker;
+struct counts;
 struct evbuffer;
 struct front;
 struct ha;
@@ -30,9 +31,13 @@ json_t *status_json(const struct ops_view *v);
 /* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
 json_t *status_nodes_json(const struct ops_view *v);
 /* Both (either may be NULL) from one read of the store's counts per node,
- * which walks every queued message: /metrics and the dashboard show both.
+ * which walks every queued message, on the caller's thread (naractl).
  * 0, or -1 with both NULL when the store could not be read. */
 int status_both_json(const struct ops_view *v, json_t **st, json_t **nv);
+/* The same from counts read already (counts.h; per node): /metrics and
+ * the dashboard take them from the counts reader. */
+int status_both_of(const struct ops_view *v, const struct counts *c,
+    json_t **st, json_t **nv);
 /* /api/conns and `naractl conns`: per configured node (only node when
  * not NULL) its connection through the TLS front (peer, TLS version and
  * cipher, certificate subject and notAfter, since when), the software of
@@ -68,10 +73,13 @@ bool status_healthy(const struct ops_view *v);
 
 struct history;
 
-/* Take one history sample (metrics.h) from the broker's counters and the
- * store's queue depths, for http.c's timer. 0, or -1 when the store could
- * not be read (the sample is not taken). */
-int status_history_sample(const struct ops_view *v, struct history *h);
+/* Whether the next history sample (metrics.h) needs the counts per node;
+ * then status_history_take, at epoch second at, takes the sample from the
+ * broker's counters and the counts read for it (a sample that needs the
+ * counts per node and has none is not taken). */
+bool status_history_per_node(const struct history *h);
+void status_history_take(const struct ops_view *v, struct history *h,
+    const struct counts *c, int64_t at);
 /* /api/history: {"now", "interval_seconds", "slots", "samples": {"at",
  * "submitted_per_minute", ...}, "node_interval_seconds", "node_slots",
  * "nodes": {"at", "queued": {NODE: [...]}}}; see docs/OPERATIONS.md.

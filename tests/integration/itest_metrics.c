@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,6 +91,64 @@ Test(metrics, metrics_and_healthz)
 	tclient_close(&gbg);
 	fixture_free(&fx);
 	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+/* Sends "GET path" on a new connection and closes it at once; with reset,
+ * by RST (SO_LINGER 0), else by FIN. The answer waits for the store's
+ * counts off narad's loop (counts.h), so the connection is gone first. */
+static void
+request_and_leave(const char *path, bool reset)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)ops_http_port) };
+	struct linger lg = { 1, 0 };
+	char req[160];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+	    path);
+	cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	if (reset)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+/* Scrapers and browsers that go away before their answer: nothing is
+ * written to a freed connection, narad goes on serving, and the next
+ * scrape shows the counts as they are. */
+Test(metrics, clients_leaving_before_the_counts_are_read)
+{
+	static const char *paths[] = { "/metrics", "/api/nodes", "/api/status" };
+	struct fixture *fx = fixture_new();
+	static char body[1 << 20];
+	struct tclient gbg;
+	struct prom *pr = calloc(1, sizeof(*pr));
+
+	ops_start(NULL);
+	tclient_open(&gbg, &ops_h, T_GBG, 8);
+	ops_submit_to_bup(&gbg, fx, 3, NULL);
+	for (int i = 0; i < 60; i++)
+		request_and_leave(paths[i % 3], i % 2 == 0);
+	ops_scrape(pr);
+	cr_expect_eq(ops_prom_value(pr, "nara_queue_depth", "node=\"" T_BUP
+	    "\""), 3);
+	cr_expect_eq(ops_prom_value(pr, "nara_messages_queued", ""), 3);
+	cr_expect_eq(ops_http_get("GET", "/api/status", body, sizeof(body)), 200);
+	json_t *j = json_loads(body, 0, NULL);
+	cr_assert(j != NULL, "%s", body);
+	cr_expect_eq(json_integer_value(json_object_get(j, "queued")), 3);
+	json_decref(j);
+	cr_expect_eq(ops_http_get("GET", "/healthz", body, sizeof(body)), 200);
+	cr_expect_eq(kill(ops_h.pid, 0), 0, "narad is gone");
+	free(pr);
+	tclient_close(&gbg);
+	fixture_free(&fx);
+	cr_expect_eq(harness_stop(&ops_h, SIGTERM), 0, "narad did not stop "
+	    "cleanly");
 	harness_cleanup(&ops_h);
 }
 

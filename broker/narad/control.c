@@ -146,20 +146,25 @@ request_recv(void *router, zmq_msg_t *id, zmq_msg_t *body)
 
 /* The reply to the peer id, or a log line saying why it was dropped:
  * never a wait (see CONTROL_SNDHWM). */
-static void
-reply_send(struct control *c, zmq_msg_t *id, const char *out)
+void
+control_send(struct control *c, const void *id, size_t id_len,
+    const char *operator, json_t *reply)
 {
+	char *out = reply != NULL ? json_dumps(reply, JSON_COMPACT) : NULL;
 	int e;
 
-	if (out != NULL && zmq_send(c->router, zmq_msg_data(id),
-	    zmq_msg_size(id), ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	if (out != NULL && zmq_send(c->router, id, id_len, ZMQ_SNDMORE |
+	    ZMQ_DONTWAIT) >= 0 &&
 	    zmq_send(c->router, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
-	    zmq_send(c->router, out, strlen(out), ZMQ_DONTWAIT) >= 0)
+	    zmq_send(c->router, out, strlen(out), ZMQ_DONTWAIT) >= 0) {
+		free(out);
 		return;
+	}
 	e = out != NULL ? errno : ENOMEM;
+	free(out);
 	c->dropped++;
 	log_limited(&c->drop_log, LOG_LVL_WARNING, "control: reply to %s on "
-	    "%s dropped: %s (%lu dropped since narad started)", c->operator,
+	    "%s dropped: %s (%lu dropped since narad started)", operator,
 	    c->endpoint, e == EAGAIN ? "the peer does not read its replies "
 	    "(queue full)" : e == EHOSTUNREACH ? "the peer has gone" :
 	    zmq_strerror(e), c->dropped);
@@ -179,7 +184,6 @@ on_request(void *router, void *arg)
 	enum request_shape shape;
 	zmq_msg_t id, body;
 	json_t *reply;
-	char *out;
 	int n;
 
 	zmq_msg_init(&id);
@@ -196,13 +200,17 @@ on_request(void *router, void *arg)
 			    "(not a REQ socket)", c->operator, c->endpoint);
 			continue;
 		}
+		c->id = zmq_msg_data(&id);
+		c->id_len = zmq_msg_size(&id);
 		reply = control_handle(c, shape == REQUEST_ONE ?
 		    zmq_msg_data(&body) : "", shape == REQUEST_ONE ?
 		    zmq_msg_size(&body) : 0);
-		out = json_dumps(reply, JSON_COMPACT);
+		c->id = NULL;
+		if (reply == NULL)
+			continue;       /* answered when the counts are read */
+		control_send(c, zmq_msg_data(&id), zmq_msg_size(&id),
+		    c->operator, reply);
 		json_decref(reply);
-		reply_send(c, &id, out);
-		free(out);
 	}
 	zmq_msg_close(&body);
 	zmq_msg_close(&id);
@@ -267,6 +275,7 @@ control_new(struct event_base *base, const struct ops_view *view,
 	if (hooks != NULL)
 		c->hooks = *hooks;
 	c->read_only = read_only;
+	TAILQ_INIT(&c->waits);
 	snprintf(c->operator, sizeof(c->operator), "unknown peer");
 	if ((c->endpoint = strdup(endpoint)) == NULL ||
 	    (c->zctx = zmq_ctx_new()) == NULL ||
@@ -289,6 +298,7 @@ control_free(struct control **cp)
 
 	if (c == NULL)
 		return;
+	control_waits_drop(c);
 	evzmq_free(&c->watch);
 	if (c->resume != NULL)
 		event_free(c->resume);

@@ -42,10 +42,13 @@ struct control *control_new(struct event_base *base, const struct ops_view *view
 /* Close the socket and remove its file. Accepts NULL; sets *c to NULL. */
 void control_free(struct control **c);
 
-/* Answer one request (len bytes of JSON): always a reply object
- * {"ok": true, "command", "result"} or {"ok": false, "code", "error"},
- * a refused reload's with "problems": the loader's "FILE:LINE: reason"
- * lines. */
+/* Answer one request (len bytes of JSON): a reply object {"ok": true,
+ * "command", "result"} or {"ok": false, "code", "error"}, a refused
+ * reload's with "problems": the loader's "FILE:LINE: reason" lines. On the
+ * socket, status and nodes return NULL: their reply goes to the peer when
+ * the store's counts are read off the loop (counts.h), so a peer that
+ * sends several requests without waiting for each reply may get those
+ * two after replies to later requests; each reply names its command. */
 json_t *control_handle(struct control *c, const char *req, size_t len);
 
 /* Every dead letter of node whose content is kept back to its queue, at

@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "control_int.h"
+#include "counts.h"
 #include "log.h"
 #include "validate.h"
 
@@ -152,15 +153,110 @@ req_node(struct control *c, json_t *req, bool *bad, struct nara_err *err)
 
 /* ---------------------------------------------------------------- commands */
 
+static json_t *
+reply_error(const char *command, const struct nara_err *err)
+{
+	return json_pack("{s:b, s:s?, s:s, s:s}", "ok", 0, "command", command,
+	    "code", nara_code_id(err->code), "error", err->text);
+}
+
+/* The counts are read: the waiting status or nodes request gets its
+ * reply, as control_handle would have given it. */
+static void
+on_counts(void *arg, const struct counts *counts, const char *error)
+{
+	struct control_wait *w = arg;
+	struct control *c = w->c;
+	const char *name = w->nodes ? "nodes" : "status";
+	struct nara_err err = { 0 };
+	json_t *r = NULL, *reply;
+
+	TAILQ_REMOVE(&c->waits, w, link);
+	c->n_waits--;
+	if (counts != NULL)
+		status_both_of(&c->view, counts, w->nodes ? NULL : &r,
+		    w->nodes ? &r : NULL);
+	if (r != NULL) {
+		reply = json_pack("{s:b, s:s, s:o}", "ok", 1, "command", name,
+		    "result", r);
+	} else {
+		nara_err_set(&err, NR_STORE_FAILED, NULL, "store query failed");
+		log_info("control: refused %s by %s on %s: %s %s%s%s", name,
+		    w->operator, c->endpoint, nara_code_id(err.code), err.text,
+		    error != NULL ? ": " : "", error != NULL ? error : "");
+		reply = reply_error(name, &err);
+	}
+	control_send(c, w->id, w->id_len, w->operator, reply);
+	json_decref(reply);
+	free(w);
+}
+
+/* Status and nodes from the socket: the reply waits for a read of the
+ * store's counts begun now, off the loop. Called without a peer (tests),
+ * or when out of memory, they read on the loop. */
+static bool
+defer_counts(struct control *c, bool nodes)
+{
+	struct control_wait *w;
+
+	if (c->id == NULL || c->id_len > sizeof(w->id) ||
+	    (w = calloc(1, sizeof(*w))) == NULL)
+		return false;
+	c->n_waits++;
+	w->c = c;
+	memcpy(w->id, c->id, c->id_len);
+	w->id_len = c->id_len;
+	w->nodes = nodes;
+	snprintf(w->operator, sizeof(w->operator), "%s", c->operator);
+	TAILQ_INSERT_TAIL(&c->waits, w, link);
+	if ((w->ask = counts_ask(broker_counts(c->view.broker), true, on_counts,
+	    w)) == NULL) {
+		TAILQ_REMOVE(&c->waits, w, link);
+		c->n_waits--;
+		free(w);
+		return false;
+	}
+	c->deferred = true;
+	return true;
+}
+
+/* Too many status and nodes requests of this socket already wait. */
+static bool
+waits_full(struct control *c, struct nara_err *err)
+{
+	if (c->n_waits < CONTROL_WAITS_MAX)
+		return false;
+	nara_err_set(err, NR_UNAVAILABLE, "command", "%zu status and nodes "
+	    "requests on this socket already wait for the store's counts; "
+	    "read their replies, then ask again", c->n_waits);
+	return true;
+}
+
+void
+control_waits_drop(struct control *c)
+{
+	struct control_wait *w;
+
+	while ((w = TAILQ_FIRST(&c->waits)) != NULL) {
+		counts_ask_cancel(w->ask);
+		TAILQ_REMOVE(&c->waits, w, link);
+		free(w);
+	}
+	c->n_waits = 0;
+}
+
 /* Each command returns its result object, or NULL with err set; the
  * caller wraps either in the reply. */
 static json_t *
 cmd_status(struct control *c, json_t *req, struct nara_err *err)
 {
-	json_t *r = c->view.broker != NULL ? status_json(&c->view) :
-	    status_standby_json(&c->view);
+	json_t *r;
 
-	if (r == NULL)
+	if (c->view.broker == NULL)
+		return status_standby_json(&c->view);
+	if (waits_full(c, err) || defer_counts(c, false))
+		return NULL;
+	if ((r = status_json(&c->view)) == NULL)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 	return r;
 }
@@ -168,9 +264,11 @@ cmd_status(struct control *c, json_t *req, struct nara_err *err)
 static json_t *
 cmd_nodes(struct control *c, json_t *req, struct nara_err *err)
 {
-	json_t *r = status_nodes_json(&c->view);
+	json_t *r;
 
-	if (r == NULL)
+	if (waits_full(c, err) || defer_counts(c, true))
+		return NULL;
+	if ((r = status_nodes_json(&c->view)) == NULL)
 		nara_err_set(err, NR_STORE_FAILED, NULL, "store query failed");
 	return r;
 }
@@ -484,13 +582,6 @@ static const struct control_cmd commands[] = {
 
 /* ---------------------------------------------------------------- requests */
 
-static json_t *
-reply_error(const char *command, const struct nara_err *err)
-{
-	return json_pack("{s:b, s:s?, s:s, s:s}", "ok", 0, "command", command,
-	    "code", nara_code_id(err->code), "error", err->text);
-}
-
 static const struct control_cmd *
 cmd_find(const char *name)
 {
@@ -538,7 +629,13 @@ control_handle(struct control *c, const char *text, size_t len)
 	if (cmd->changes)
 		log_info("control: %s requested on %s by %s", name, c->endpoint,
 		    c->operator);
-	if ((result = cmd->run(c, req, &err)) == NULL)
+	c->deferred = false;
+	if ((result = cmd->run(c, req, &err)) == NULL && c->deferred) {
+		c->deferred = false;
+		json_decref(req);
+		return NULL;        /* the reply goes when the counts are read */
+	}
+	if (result == NULL)
 		goto fail;
 	reply = json_pack("{s:b, s:s, s:o}", "ok", 1, "command", name,
 	    "result", result);

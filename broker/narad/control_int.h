@@ -8,6 +8,8 @@
 #define NARA_CONTROL_INT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -16,6 +18,18 @@
 #include "evzmq.h"
 #include "log.h"
 #include "status.h"
+
+/* A status or nodes request whose reply waits for the store's counts,
+ * read off the loop (counts.h). */
+struct control_wait {
+	TAILQ_ENTRY(control_wait) link;
+	struct control *c;
+	unsigned char id[256];      /* the peer's routing id */
+	size_t id_len;
+	bool nodes;                 /* "nodes", else "status" */
+	char operator[128];
+	struct counts_ask *ask;
+};
 
 /* One bound control socket (narad has one, or two with control_readonly). */
 struct control {
@@ -46,6 +60,26 @@ struct control {
 	struct log_ratelimit drop_log;
 	struct log_ratelimit malformed_log;
 	unsigned long dropped;
+	/* The request being handled: its peer's routing id. A command that
+	 * answers later (status, nodes) copies it and sets deferred, and
+	 * control_handle returns NULL: no reply now. */
+	const void *id;
+	size_t id_len;
+	bool deferred;
+	TAILQ_HEAD(, control_wait) waits;
+	size_t n_waits;             /* at most CONTROL_WAITS_MAX */
 };
+
+/* Status and nodes requests one socket lets wait for the store's counts;
+ * more are refused (NR042) until those are answered: a peer sending
+ * requests without reading its replies cannot grow narad's memory. */
+#define CONTROL_WAITS_MAX 256
+
+/* The reply to the peer id (control.c): never a wait; a reply that cannot
+ * go is counted and logged with operator (the peer's name). */
+void control_send(struct control *c, const void *id, size_t id_len,
+    const char *operator, json_t *reply);
+/* Drops the replies still waiting (control_cmd.c), before c goes. */
+void control_waits_drop(struct control *c);
 
 #endif

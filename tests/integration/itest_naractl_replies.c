@@ -4,7 +4,9 @@
  * narad's log does; an action that gets no reply in time is reported as
  * possibly done (exit 4) with where to look, a query as not answered; and
  * a peer that floods the control socket without reading its replies gets
- * them dropped, with a log line, while narad answers naractl.
+ * them dropped, with a log line, while narad answers naractl; peers that
+ * go away before their status reply (answered off the loop) leave narad
+ * serving.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -223,5 +225,37 @@ Test(naractl_replies, never_reading_peer_gets_replies_dropped)
 	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 5 status"),
 	    0, "%s", err);
 	harness_stop(&ops_h, SIGTERM);
+	harness_cleanup(&ops_h);
+}
+
+/* Status and nodes are answered when the store's counts are read, off
+ * narad's loop: peers that ask and go away before that get nothing, and
+ * narad goes on answering and stops cleanly. */
+Test(naractl_replies, peers_gone_before_their_status_reply)
+{
+	char out[4096], err[2048], ep[400];
+	int linger = 0;
+	void *ctx = zmq_ctx_new();
+
+	ops_start(NULL);
+	snprintf(ep, sizeof(ep), "ipc://%s/control.sock", ops_h.dir);
+	for (int i = 0; i < 40; i++) {
+		const char *req = i % 2 ? "{\"command\": \"nodes\"}" :
+		    "{\"command\": \"status\"}";
+		void *s = zmq_socket(ctx, ZMQ_REQ);
+
+		cr_assert_not_null(s);
+		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+		cr_assert_eq(zmq_connect(s, ep), 0);
+		cr_assert(zmq_send(s, req, strlen(req), 0) == (int)strlen(req));
+		zmq_close(s);
+	}
+	zmq_ctx_term(ctx);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 5 status"),
+	    0, "%s", err);
+	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "-t 5 nodes"),
+	    0, "%s", err);
+	cr_expect_eq(harness_stop(&ops_h, SIGTERM), 0, "narad did not stop "
+	    "cleanly");
 	harness_cleanup(&ops_h);
 }

@@ -8,10 +8,12 @@
  * while a read is under way wait for the next read, which begins when
  * that one ends: its snapshot may predate them. One read serves every ask
  * waiting when it begins. The thread opens the store read-only (SQLite: a
- * reader beside narad's writer in WAL mode, which neither waits for the
- * other; PostgreSQL: a connection of its own) and closes it after a
- * failed read, so that the next read connects again (to whichever server
- * is the primary by then).
+ * reader beside narad's writer in WAL mode; batches do not wait for it,
+ * but the checkpoint that cuts the WAL after a purge (store_sqlite_wal.c,
+ * at most every 10 s) waits for a read under way to end, and holds the
+ * next batch meanwhile; PostgreSQL: a connection of its own) and closes it
+ * after a failed read, so that the next read connects again (to whichever
+ * server is the primary by then).
  */
 #include "counts.h"
 

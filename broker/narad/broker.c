@@ -881,7 +881,11 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 		return -1;
 	}
 	router_sndhwm(b);
-	b->orphans_due = true;   /* a node may be gone with its queue */
+	/* a node may be gone with its queue: look again (a look's answer
+	 * still to come is judged by this config; one already found by the
+	 * old config is not settled) */
+	b->orphans_due = true;
+	b->orphans_found = false;
 	broker_queue_floors(b);  /* where the queues of added nodes start */
 	/* Connections from now on get the new frame limit (router_open). */
 	max_msg = (int64_t)cfg->broker.max_message_bytes + 4096;

@@ -94,6 +94,7 @@ struct broker {
 	char (*orphans)[CONFIG_NODE_ID_MAX + 1]; /* found, not yet settled */
 	size_t n_orphans;
 	bool orphans_found;         /* the look ended: settle at the next tick */
+	bool orphans_unread;        /* the last look could not read the store */
 	bool tick_due;              /* the tick's work waits for a batch */
 	struct post_row *post;      /* rows waiting for the next batch */
 	size_t n_post, cap_post;

@@ -419,10 +419,14 @@ on_orphan_counts(void *arg, const struct counts *c, const char *error)
 
 	b->orphans_ask = NULL;
 	if (c == NULL) {
-		log_warn("queues of nodes not configured: the store's counts "
-		    "cannot be read (%s); trying again at the next tick", error);
+		if (!b->orphans_unread)
+			log_warn("queues of nodes not configured: the store's "
+			    "counts cannot be read (%s); trying again each tick",
+			    error);
+		b->orphans_unread = true;
 		return;
 	}
+	b->orphans_unread = false;
 	free(b->orphans);
 	b->orphans = NULL;
 	b->n_orphans = 0;

@@ -5,10 +5,12 @@
  * waiting of every node.
  *
  * The counts per node walk every queued message (store_stats_sql.h): 0.2 s
- * with 300,000 queued. /metrics, the dashboard and the history sampler ask
- * every few seconds, so they read through a counts reader: a thread of its
- * own with a read-only connection of its own to the store, answering on
- * narad's loop when the read is done. The loop goes on meanwhile. Each
+ * with 300,000 queued. /metrics, the dashboard, naractl status and nodes
+ * (and so every naractl check), the history sampler and the look for
+ * queues of nodes no longer configured ask for them, several every few
+ * seconds, so they read through the broker's counts reader: a thread with
+ * a read-only connection of its own to the store, answering on narad's
+ * loop when the read is done. The loop goes on meanwhile. Each
  * answer comes from a read that began after the question was asked, so a
  * view never shows counts older than its request.
  */

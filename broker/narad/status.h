@@ -31,11 +31,12 @@ json_t *status_json(const struct ops_view *v);
 /* {"nodes": [{"id", "name", "kind", "connected", ...}, ...]}. */
 json_t *status_nodes_json(const struct ops_view *v);
 /* Both (either may be NULL) from one read of the store's counts per node,
- * which walks every queued message, on the caller's thread (naractl).
+ * which walks every queued message, on the caller's thread: the control
+ * socket's way when it cannot wait for the counts reader, and tests.
  * 0, or -1 with both NULL when the store could not be read. */
 int status_both_json(const struct ops_view *v, json_t **st, json_t **nv);
-/* The same from counts read already (counts.h; per node): /metrics and
- * the dashboard take them from the counts reader. */
+/* The same from counts read already (counts.h; per node): /metrics, the
+ * dashboard and naractl take them from the broker's counts reader. */
 int status_both_of(const struct ops_view *v, const struct counts *c,
     json_t **st, json_t **nv);
 /* /api/conns and `naractl conns`: per configured node (only node when

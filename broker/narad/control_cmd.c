@@ -160,6 +160,20 @@ reply_error(const char *command, const struct nara_err *err)
 	    "code", nara_code_id(err->code), "error", err->text);
 }
 
+/* A refusal: logged with its code, the peer (operator) and, for the log
+ * only, detail (or NULL); asked is the command as the peer spelled it
+ * (log.c escapes what could break the line), command the one the reply
+ * names. */
+static json_t *
+refusal(const struct control *c, const char *operator, const char *asked,
+    const char *command, const struct nara_err *err, const char *detail)
+{
+	log_info("control: refused %s by %s on %s: %s %s%s%s", asked ? asked :
+	    "request", operator, c->endpoint, nara_code_id(err->code),
+	    err->text, detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	return reply_error(command, err);
+}
+
 /* The counts are read: the waiting status or nodes request gets its
  * reply, as control_handle would have given it. */
 static void
@@ -181,10 +195,7 @@ on_counts(void *arg, const struct counts *counts, const char *error)
 		    "result", r);
 	} else {
 		nara_err_set(&err, NR_STORE_FAILED, NULL, "store query failed");
-		log_info("control: refused %s by %s on %s: %s %s%s%s", name,
-		    w->operator, c->endpoint, nara_code_id(err.code), err.text,
-		    error != NULL ? ": " : "", error != NULL ? error : "");
-		reply = reply_error(name, &err);
+		reply = refusal(c, w->operator, name, name, &err, error);
 	}
 	control_send(c, w->id, w->id_len, w->operator, reply);
 	json_decref(reply);
@@ -642,11 +653,8 @@ control_handle(struct control *c, const char *text, size_t len)
 	json_decref(req);
 	return reply;
 fail:
-	/* name is the peer's text: log.c escapes what could break the line */
-	log_info("control: refused %s by %s on %s: %s %s", name ? name :
-	    "request", c->operator, c->endpoint, nara_code_id(err.code),
-	    err.text);
-	reply = reply_error(cmd ? cmd->name : NULL, &err);
+	reply = refusal(c, c->operator, name, cmd ? cmd->name : NULL, &err,
+	    NULL);
 	if (c->refusal_detail != NULL)
 		json_object_set_new(reply, "problems", c->refusal_detail);
 	c->refusal_detail = NULL;

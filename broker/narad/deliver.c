@@ -415,7 +415,6 @@ static void
 on_orphan_counts(void *arg, const struct counts *c, const char *error)
 {
 	struct broker *b = arg;
-	size_t n = 0;
 
 	b->orphans_ask = NULL;
 	if (c == NULL) {
@@ -430,10 +429,7 @@ on_orphan_counts(void *arg, const struct counts *c, const char *error)
 	free(b->orphans);
 	b->orphans = NULL;
 	b->n_orphans = 0;
-	for (size_t i = 0; i < c->n; i++)
-		n += c->nodes[i].queued > 0 &&
-		    config_node_find(b->cfg, c->nodes[i].node) == NULL;
-	if (n > 0 && (b->orphans = calloc(n, sizeof(*b->orphans))) == NULL)
+	if (c->n > 0 && (b->orphans = calloc(c->n, sizeof(*b->orphans))) == NULL)
 		return;   /* asked again at the next tick */
 	for (size_t i = 0; i < c->n; i++)
 		if (c->nodes[i].queued > 0 &&

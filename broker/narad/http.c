@@ -437,7 +437,6 @@ on_counts(void *arg, const struct counts *c, const char *error)
 		if (metrics_text(h, c, o) == 0) {
 			reply(w->req, 200, "OK", "text/plain; version=0.0.4", o);
 		} else {
-			evbuffer_drain(o, evbuffer_get_length(o));
 			evbuffer_add_printf(o, "store query failed\n");
 			reply(w->req, 503, "Service Unavailable", "text/plain", o);
 		}
@@ -645,7 +644,7 @@ on_sample(evutil_socket_t fd, short what, void *arg)
 	}
 	h->sample_at = (int64_t)time(NULL);
 	h->sample_ask = counts_ask(broker_counts(h->view.broker),
-	    status_history_per_node(h->history), on_sample_counts, h);
+	    history_node_due(h->history), on_sample_counts, h);
 }
 
 /* The history starts with narad: one sample now, then one per interval. */

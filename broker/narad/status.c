@@ -358,12 +358,6 @@ status_healthy(const struct ops_view *v)
  * and each row for its age), the total alone counts the entries of the
  * queue index, a third of that. Every configured node gets a ring, also
  * one that never had a queue. */
-bool
-status_history_per_node(const struct history *h)
-{
-	return history_node_due(h);
-}
-
 void
 status_history_take(const struct ops_view *v, struct history *h,
     const struct counts *c, int64_t at)
@@ -379,15 +373,13 @@ status_history_take(const struct ops_view *v, struct history *h,
 	hc.accepted = s.accepted;
 	hc.delivered = s.delivered;
 	hc.refused = s.rejected;
-	if (!history_sample(h, at, &hc, (uint64_t)c->totals.queued) ||
-	    !c->per_node)
-		return;
+	if (!history_sample(h, at, &hc, (uint64_t)c->totals.queued))
+		return;     /* not a sample per node */
 	for (size_t i = 0; i < cfg->n_nodes; i++)
 		history_node_queued(h, cfg->nodes[i].id, 0);
 	for (size_t i = 0; i < c->n; i++)
-		if (strlen(c->nodes[i].node) <= HISTORY_ID_MAX)
-			history_node_queued(h, c->nodes[i].node,
-			    (uint64_t)c->nodes[i].queued);
+		history_node_queued(h, c->nodes[i].node,
+		    (uint64_t)c->nodes[i].queued);
 }
 
 /* One count per sample as a rate per minute. */

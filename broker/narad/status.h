@@ -74,11 +74,10 @@ bool status_healthy(const struct ops_view *v);
 
 struct history;
 
-/* Whether the next history sample (metrics.h) needs the counts per node;
- * then status_history_take, at epoch second at, takes the sample from the
- * broker's counters and the counts read for it (a sample that needs the
- * counts per node and has none is not taken). */
-bool status_history_per_node(const struct history *h);
+/* Take a history sample (metrics.h) at epoch second at from the broker's
+ * counters and the counts read for it: with the counts per node when
+ * history_node_due said so (a sample that needs them and has none is not
+ * taken). */
 void status_history_take(const struct ops_view *v, struct history *h,
     const struct counts *c, int64_t at);
 /* /api/history: {"now", "interval_seconds", "slots", "samples": {"at",

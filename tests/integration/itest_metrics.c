@@ -122,24 +122,10 @@ request_and_leave(const char *path, bool reset)
 static bool
 healthz_answers(void *arg)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET,
-	    .sin_port = htons((uint16_t)ops_http_port) };
-	const char *req = "GET /healthz HTTP/1.0\r\n\r\n";
-	char buf[64] = "";
-	ssize_t n;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char body[64];
 
 	(void)arg;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
-	    write(fd, req, strlen(req)) != (ssize_t)strlen(req) ||
-	    (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
-		n = 0;
-	buf[n] = '\0';
-	if (fd >= 0)
-		close(fd);
-	return strncmp(buf, "HTTP/1.1 200", 12) == 0 ||
-	    strncmp(buf, "HTTP/1.0 200", 12) == 0;
+	return ops_http_try("GET", "/healthz", body, sizeof(body)) == 200;
 }
 
 /* Scrapers and browsers that go away before their answer: nothing is

@@ -41,8 +41,12 @@ void ops_submit_to_bup(struct tclient *c, struct fixture *fx, int n,
 void ops_send_nack(struct tclient *c, const char *message_id);
 /* Wait until the first value of sql is want. */
 void ops_wait_sql(const char *sql, long want);
-/* METHOD path from the HTTP listener: status code, body into body. */
+/* METHOD path from the HTTP listener: status code, body into body; the
+ * test fails without a status line. */
 int ops_http_get(const char *method, const char *path, char *body, size_t len);
+/* The same, 0 without a status line (connection refused or closed
+ * unanswered), for tests that wait until narad answers. */
+int ops_http_try(const char *method, const char *path, char *body, size_t len);
 
 struct sample {
 	char name[128];

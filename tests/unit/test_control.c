@@ -2,7 +2,7 @@
  * test_control.c — narad's control socket: the operator named in audit
  * rows comes from the kernel's peer credentials and nothing else, and
  * requests pipelined by its peers are answered a few per turn of the event
- * loop.
+ * loop; status and nodes beyond the waiting limit are refused.
  */
 #include <pwd.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "control.h"
+#include "control_int.h"
 #include "harness.h"
 #include "log.h"
 
@@ -118,4 +119,40 @@ Test(control, a_few_pipelined_requests_per_turn_of_the_loop)
 	zmq_ctx_term(ctx);
 	event_base_free(base);
 	fclose(log);
+}
+
+/* A socket with CONTROL_WAITS_MAX status and nodes requests waiting for
+ * the store's counts refuses the next with NR042, saying why; the
+ * refusal comes before the broker is asked anything, so this control's
+ * broker is a stand-in that is never read. */
+Test(control, too_many_waiting_for_the_counts_refused)
+{
+	static const char *const reqs[] = { "{\"command\": \"status\"}",
+	    "{\"command\": \"nodes\"}" };
+	struct event_base *base = event_base_new();
+	static char stand_in;
+	struct ops_view v = { .broker = (struct broker *)&stand_in };
+	char ep[128];
+	struct control *c;
+
+	snprintf(ep, sizeof(ep), "ipc:///tmp/nara-ctl-waits-%d.sock",
+	    (int)getpid());
+	cr_assert_not_null(c = control_new(base, &v, ep, true, NULL));
+	c->n_waits = CONTROL_WAITS_MAX;
+	for (size_t i = 0; i < 2; i++) {
+		json_t *r = control_handle(c, reqs[i], strlen(reqs[i]));
+
+		cr_assert_not_null(r, "%s was deferred", reqs[i]);
+		cr_expect(json_is_false(json_object_get(r, "ok")));
+		cr_expect_str_eq(json_string_value(json_object_get(r, "code")),
+		    "NR042");
+		cr_expect(strstr(json_string_value(json_object_get(r, "error")),
+		    "256 status and nodes requests on this socket already wait")
+		    != NULL, "%s", json_string_value(json_object_get(r,
+		    "error")));
+		json_decref(r);
+	}
+	c->n_waits = 0;
+	control_free(&c);
+	event_base_free(base);
 }

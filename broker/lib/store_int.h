@@ -165,6 +165,11 @@ struct store_be {
 	bool batch_purged;            /* this batch deleted clinical content */
 	atomic_llong purge_first;     /* monotonic s of the oldest purge still
 	                               * in the WAL, 0 = none */
+	atomic_bool writer_holds;     /* the writer connection holds the write
+	                               * lock: from its BEGIN to its batch's end */
+	int64_t wipe_waited;          /* checkpoint thread: monotonic s of the
+	                               * first wipe a reader put off, 0 = none */
+	bool wipe_warned;             /* that wait was logged */
 };
 
 /* A message row read from MSG_COLS; strings borrowed from the statement. */
@@ -399,5 +404,9 @@ void store_sqlite_read_end(struct store_be *st, bool own);
 const char *store_sqlite_walbuf_register(void);
 /* Writes to WAL files it was given and writes it made, since start. */
 void store_sqlite_walbuf_counts(uint64_t *in, uint64_t *out);
+/* Wipes of purged content out of the WAL done, and put off because a
+ * reader (or another process) was in the way, by every store of this
+ * process (store_sqlite_wal.c). */
+void store_sqlite_wipe_counts(uint64_t *done, uint64_t *put_off);
 
 #endif

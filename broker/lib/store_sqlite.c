@@ -478,12 +478,14 @@ store_sqlite_begin(struct store_be *st, struct nara_err *err)
 		store_sqlite_wal_rewind(st);
 	if ((rc = store_sqlite_step_done(st->stmt[S_BEGIN])) != SQLITE_OK)
 		return store_fail(st, rc, "begin", err);
+	atomic_store(&st->writer_holds, true);
 	/* Another writer (a tool) committed since our last batch: the chain
 	 * head moved, read it again now that we hold the write lock. */
 	if (data_version(st) != st->data_version) {
 		store_rcache_clear(st);    /* it may have retried or pruned */
 		if (head_load(st, err) != 0) {
 			store_sqlite_step_done(st->stmt[S_ROLLBACK]);
+			atomic_store(&st->writer_holds, false);
 			return -1;
 		}
 	}
@@ -531,6 +533,7 @@ store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err)
 	}
 	st->in_batch = false;
 	st->implicit = false;
+	atomic_store(&st->writer_holds, false);
 	if (st->batch_purged) {
 		int64_t none = 0;
 		atomic_compare_exchange_strong(&st->purge_first, &none,
@@ -575,6 +578,7 @@ store_sqlite_rollback(struct store_be *st)
 	store_rcache_clear(st);
 	st->in_batch = false;
 	st->implicit = false;
+	atomic_store(&st->writer_holds, false);
 	st->broken = false;
 	st->head_dirty = false;
 	st->batch_purged = false;

@@ -66,21 +66,77 @@ store_mono_seconds(void)
  * accept, and the page before the purge) until they are overwritten, which
  * under light load may be never. So WAL_WIPE_AFTER seconds after the first
  * purge not yet wiped, a TRUNCATE checkpoint copies every frame back and
- * cuts the WAL to zero bytes. It waits (busy timeout) for the writer's
- * batch and for readers on older snapshots; when it cannot finish, the
- * next second tries again. Under load this runs once per WAL_WIPE_AFTER.
+ * cuts the WAL to zero bytes. Under load this runs once per WAL_WIPE_AFTER.
+ *
+ * The TRUNCATE holds the write lock from its start to its end, also while
+ * it waits, so whatever it waits for, every batch waits for too. It waits
+ * (wipe_busy) for this store's writer to end its batch, which a commit
+ * does soon; anything else in the way ends the attempt at once: a reader
+ * on an older snapshot (narad's count of the queues, nara-audit, a backup)
+ * may read for seconds or minutes, and waiting for it held every batch
+ * for the whole busy timeout, again each second while the reader stayed.
+ * The next second tries again; a wipe put off for WIPE_WARN_AFTER seconds
+ * is logged once, and its end after that.
  */
+#define WIPE_WAIT_TRIES STORE_BUSY_TIMEOUT_MS  /* 1 ms each */
+#define WIPE_WARN_AFTER 60         /* s put off before it is logged */
+
+static atomic_ullong wipes_done, wipes_put_off;
+
+void
+store_sqlite_wipe_counts(uint64_t *done, uint64_t *put_off)
+{
+	*done = atomic_load(&wipes_done);
+	*put_off = atomic_load(&wipes_put_off);
+}
+
+/* The checkpoint connection's busy handler: wait while this store's
+ * writer holds its batch, else give up (see above). */
+static int
+wipe_busy(void *arg, int tries)
+{
+	struct store_be *st = arg;
+	struct timespec ms = { 0, 1000000 };
+
+	if (!atomic_load(&st->writer_holds) || tries >= WIPE_WAIT_TRIES)
+		return 0;
+	nanosleep(&ms, NULL);
+	return 1;
+}
+
 static void
 ckpt_wipe(struct store_be *st)
 {
-	int64_t first = atomic_load(&st->purge_first), cur;
+	int64_t first = atomic_load(&st->purge_first), cur, now;
+	int rc;
 
-	if (first == 0 || store_mono_seconds() - first < WAL_WIPE_AFTER)
+	now = store_mono_seconds();
+	if (first == 0 || now - first < WAL_WIPE_AFTER)
 		return;
 	atomic_store(&st->purge_first, 0);
-	if (sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
-	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) == SQLITE_OK)
+	rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (rc == SQLITE_OK) {
+		atomic_fetch_add(&wipes_done, 1);
+		if (st->wipe_warned)
+			log_info("store %s: purged content wiped out of the "
+			    "WAL after %lld s put off by a reader", st->path,
+			    (long long)(now - st->wipe_waited));
+		st->wipe_waited = 0;
+		st->wipe_warned = false;
 		return;
+	}
+	atomic_fetch_add(&wipes_put_off, 1);
+	if (st->wipe_waited == 0)
+		st->wipe_waited = now;
+	if (!st->wipe_warned && now - st->wipe_waited >= WIPE_WARN_AFTER) {
+		st->wipe_warned = true;
+		log_warn("store %s: purged content stays in the WAL for now: "
+		    "%s for %lld s (a long read of the store: an export, a "
+		    "backup?); trying again each second", st->path,
+		    rc == SQLITE_BUSY ? "readers have been in the way" :
+		    sqlite3_errstr(rc), (long long)(now - st->wipe_waited));
+	}
 	/* not done: the oldest purge is still waiting */
 	cur = atomic_load(&st->purge_first);
 	while ((cur == 0 || cur > first) &&
@@ -126,7 +182,7 @@ store_sqlite_wal_start(struct store_be *st, struct nara_err *err)
 	if (rc != SQLITE_OK)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s: "
 		    "checkpoint connection: %s", st->path, sqlite3_errstr(rc));
-	sqlite3_busy_timeout(st->ckpt_db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(st->ckpt_db, wipe_busy, st);
 	sqlite3_exec(st->ckpt_db, st->sync_full ? "PRAGMA synchronous = FULL"
 	    : "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
 	pthread_condattr_init(&ca);

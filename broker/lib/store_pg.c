@@ -113,8 +113,8 @@ static const char *const pg_sql[P_COUNT] = {
 	/* The receipt's change and its message's metadata (for the audit
 	 * row) in one statement: node, outcome, message_id, then the
 	 * message's PG_MSG_COLS (NULL when the message is gone). */
-	[P_RECEIPT_SENT] = "WITH r AS (UPDATE receipts SET sent = $2 WHERE id "
-	    "= $1 RETURNING node, message_id, outcome) SELECT r.node, "
+	[P_RECEIPT_SENT] = "WITH r AS (SELECT node, message_id, outcome FROM "
+	    "receipts WHERE id = $1) SELECT r.node, "
 	    "r.outcome, r.message_id, " PG_MSG_COLS_M " FROM r LEFT JOIN "
 	    "messages m ON m.message_id = r.message_id",
 	[P_RECEIPT_ACKED] = "WITH r AS (DELETE FROM receipts WHERE id = (SELECT "

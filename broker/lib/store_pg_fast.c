@@ -216,14 +216,14 @@ pg_fast_receipt_sent(struct store_be *st, int64_t id, int64_t now,
 {
 	struct pg_crcpt *r = pg_cache_rcpt_id(st, id);
 	struct pg_cmsg *e = r ? pg_cache_msg_id(st, r->message_id) : NULL;
-	char n[2][24];
+	char n[24];
 
 	if (e == NULL || e->m.seq <= 0)
 		return 0;
 	if (r->mark == st->lane_gen && pg_lanes_flush(st, err) != 0)
 		return -1;
-	if (pg_lane_add(st, L_RCPT_SENT, (const char *const[]){ num(n[0], id),
-	    num(n[1], now) }, err) != 0)
+	if (pg_lane_add(st, L_RCPT_SENT, (const char *const[]){ num(n, id) },
+	    err) != 0)
 		return -1;
 	r->mark = st->lane_gen;
 	if (pg_audit_msg(st, "receipt_sent", r->node, &e->m, e->subject, NULL,

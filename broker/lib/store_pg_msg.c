@@ -458,8 +458,7 @@ store_pg_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 		return pg_leave(st, rc < 0 ? -1 : 0, &err);
 	pg_params_init(&p);
 	pg_param_int(&p, id);
-	pg_param_int(&p, now);
-	if ((rc = pg_run(st, P_RECEIPT_SENT, &p, &r, "marking a receipt sent",
+	if ((rc = pg_run(st, P_RECEIPT_SENT, &p, &r, "reading a receipt sent",
 	    &err)) == 0) {
 		rc = PQntuples(r) == 0 ? -1 : receipt_audit(st, "receipt_sent",
 		    NULL, r, now, &err);

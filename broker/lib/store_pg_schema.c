@@ -62,6 +62,8 @@ static const char SCHEMA_SQL[] =
 	"CREATE TABLE receipts ("
 	"  id bigserial PRIMARY KEY, node text NOT NULL,"
 	"  message_id text NOT NULL, outcome integer NOT NULL,"
+	/* sent: written by earlier versions only; when a receipt was sent
+	 * is its receipt_sent audit row */
 	"  encoded bytea NOT NULL, sent bigint);"
 	"CREATE INDEX receipts_node ON receipts(node, id);"
 	"CREATE INDEX receipts_message ON receipts(message_id);"

@@ -101,10 +101,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "encoded) VALUES (?1, ?2, ?3, ?4)",
 	[S_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-	/* read, then changed by key, as S_QUEUED_META and S_ATTEMPT */
+	/* a receipt sent: its audit row; the row itself is not changed
+	 * (its sent column is no longer written: the receipt_sent row has
+	 * the time) */
 	[S_RECEIPT_GET] = "SELECT node, message_id, outcome FROM receipts WHERE "
 	    "id = ?1",
-	[S_RECEIPT_SENT] = "UPDATE receipts SET sent = ?2 WHERE id = ?1",
 	[S_RECEIPT_FIND] = "SELECT id, outcome FROM receipts WHERE node = ?1 AND "
 	    "message_id = ?2 ORDER BY id LIMIT 1",
 	[S_RECEIPT_DELETE] = "DELETE FROM receipts WHERE id = ?1",

@@ -477,11 +477,8 @@ store_sqlite_receipt_sent(struct store_be *st, int64_t id, int64_t now)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		rc = row_set_int(st, S_RECEIPT_SENT, id, now, "marking a receipt "
-		    "sent", &err);
-		if (rc == 0)
-			rc = receipt_audit(st, "receipt_sent", col_text(s, 0),
-			    col_text(s, 1), sqlite3_column_int(s, 2), now, &err);
+		rc = receipt_audit(st, "receipt_sent", col_text(s, 0),
+		    col_text(s, 1), sqlite3_column_int(s, 2), now, &err);
 	} else if (rc == SQLITE_DONE) {
 		rc = -1;    /* no such receipt */
 	} else {

@@ -96,6 +96,8 @@ static const char SCHEMA_SQL[] =
 	"CREATE TABLE receipts ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL,"
 	"  message_id TEXT NOT NULL,"
+	/* sent: written by earlier versions only; when a receipt was sent
+	 * is its receipt_sent audit row */
 	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);"
 	"CREATE INDEX receipts_node ON receipts(node);"
 	"CREATE INDEX receipts_message ON receipts(message_id);"

@@ -155,6 +155,41 @@ Test(pgbatch, stale_cache_fails_the_batch_and_the_next_reads)
 	fx_fini(&f);
 }
 
+/* A receipt's row is not changed when it is sent, but the batch still
+ * checks that it is there: sent after another writer deleted it (its
+ * ack), the batch fails and no receipt_sent row is written. */
+Test(pgbatch, receipt_sent_after_another_writer_acked_it_fails_the_batch)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct fx_receipts rs = { 0 };
+	struct store *other;
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	fx_deliver(&f, 1, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, 10,
+	    fx_on_receipt, &rs), 1);
+	other = fx_open(&f, false);
+	cr_assert_eq(store_receipt_acked(other, "kommun-1480", x.id, FX_NOW), 0);
+	store_free(&other);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_receipt_sent(f.st, rs.id[0], FX_NOW + 1), 0);
+	cr_expect_eq(store_commit(f.st, &err), -1, "a receipt that is gone "
+	    "was recorded as sent");
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_sent'"), 0);
+	fx_receipts_free(&rs);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 Test(pgbatch, two_deliveries_of_one_message_in_one_batch)
 {
 	struct fx f;

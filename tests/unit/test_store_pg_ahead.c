@@ -274,7 +274,7 @@ Test(pgbatch, plans_made_on_empty_tables_still_probe_by_key)
 	} lanes[] = {
 		{ L_DELIVERING, "'{1}', '{1}', 1", "messages_pkey" },
 		{ L_ACKED, "'{1}', '{1}', 1", "messages_pkey" },
-		{ L_RCPT_SENT, "'{1}', '{1}', 1", "receipts_pkey" },
+		{ L_RCPT_SENT, "'{1}', 1", "receipts_pkey" },
 		{ L_RCPT_ACKED, "'{1}', 1", "receipts_pkey" },
 	};
 	struct fx f;

@@ -110,9 +110,10 @@ static const char *const pg_sql[P_COUNT] = {
 	    "2 AND payload IS NOT NULL RETURNING " PG_MSG_COLS,
 	[P_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = $1 AND id > $2 ORDER BY id LIMIT $3",
-	/* The receipt's change and its message's metadata (for the audit
-	 * row) in one statement: node, outcome, message_id, then the
-	 * message's PG_MSG_COLS (NULL when the message is gone). */
+	/* The receipt (or its change) and its message's metadata (for the
+	 * audit row) in one statement: node, outcome, message_id, then the
+	 * message's PG_MSG_COLS (NULL when the message is gone). A receipt
+	 * sent is only read: the time it was sent is its audit row's. */
 	[P_RECEIPT_SENT] = "WITH r AS (SELECT node, message_id, outcome FROM "
 	    "receipts WHERE id = $1) SELECT r.node, "
 	    "r.outcome, r.message_id, " PG_MSG_COLS_M " FROM r LEFT JOIN "

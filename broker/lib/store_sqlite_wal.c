@@ -26,7 +26,8 @@
 
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
 #define CKPT_KICK_FRAMES 1024      /* wake the thread after this many more */
-#define WAL_RESET_FRAMES 4096      /* writer finishes the checkpoint above */
+#define WAL_RESET_FRAMES 1024      /* writer finishes the checkpoint above
+                                    * (4 MiB; see store_sqlite_wal_rewind) */
 #define WAL_WIPE_AFTER 10          /* s from a purge to the WAL's truncation */
 
 /* After each commit of the writer: the WAL's size in frames. Past
@@ -228,8 +229,13 @@ store_sqlite_wal_stop(struct store_be *st)
  * Without the commit thread (tools, a commit on the caller's thread) it
  * runs before a batch. A restart after a crash reads the whole WAL, so its
  * size bounds the time to ready (16 MiB: ~20 ms, 64 MiB: ~300 ms on the
- * machine of docs/PERFORMANCE.md). Busy means the thread is checkpointing
- * right now; the next commit or batch tries again.
+ * machine of docs/PERFORMANCE.md). The batch after the rewind waits for
+ * the sync of the database file whatever the WAL's length, and for the
+ * copy of what the thread left, which grows with it: at WAL_RESET_FRAMES
+ * 1024 the latency's tail at 2,000 msg/s was lower than at 4096 and 16384
+ * (docs/PERFORMANCE.md, "What a second batch in flight could win").
+ * Busy means the thread is checkpointing right now; the next commit or
+ * batch tries again.
  */
 bool
 store_sqlite_wal_rewind_due(const struct store_be *st)

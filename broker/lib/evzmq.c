@@ -107,6 +107,10 @@ evzmq_hold(struct evzmq *ez, bool held)
 void
 evzmq_poke(struct evzmq *ez)
 {
-	if (ez != NULL && !ez->held && zsock_readable(ez->zsock))
+	if (ez == NULL)
+		return;
+	if (ez->held)
+		ez->missed = true;      /* the release looks at the socket */
+	else if (zsock_readable(ez->zsock))
 		event_active(ez->ev, EV_READ, 0);
 }

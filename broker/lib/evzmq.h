@@ -22,7 +22,8 @@ typedef void (*evzmq_cb)(void *zsock, void *arg);
 /* Watch zsock (borrowed; the caller closes it after evzmq_free). */
 struct evzmq *evzmq_new(struct event_base *base, void *zsock, evzmq_cb cb, void *arg);
 void evzmq_free(struct evzmq **ez);
-/* Re-check ZMQ_EVENTS after sends/receives done outside the callback. */
+/* Re-check ZMQ_EVENTS after sends/receives done outside the callback
+ * (while held: at the release). */
 void evzmq_poke(struct evzmq *ez);
 /* Held: no callback (messages wait in the socket) until released; the
  * release looks at the socket again when it signalled meanwhile. */

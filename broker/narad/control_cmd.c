@@ -200,6 +200,9 @@ on_counts(void *arg, const struct counts *counts, const char *error)
 	control_send(c, w->id, w->id_len, w->operator, reply);
 	json_decref(reply);
 	free(w);
+	/* the send may have taken the socket's signal of requests that came
+	 * meanwhile (evzmq.h): without a look now they would wait unread */
+	evzmq_poke(c->watch);
 }
 
 /* Status and nodes from the socket: the reply waits for a read of the

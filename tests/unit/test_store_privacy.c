@@ -6,7 +6,6 @@
  */
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -15,6 +14,7 @@
 #include "store_common.h"
 #include "store_fixture.h"
 #include "store_int.h"
+#include "harness.h"
 
 #define BUP FX_BUP
 
@@ -103,58 +103,6 @@ Test(privacy, clinical_marker_never_reaches_the_audit)
 }
 
 #ifndef FX_POSTGRESQL
-/* The whole file (after the WAL is checkpointed away) has no trace of
- * an acked message's payload, small (in the row) or large (overflow pages).
- * SQLite only: PostgreSQL keeps a purged row's old version in its files
- * until vacuum reuses the space (docs/OPERATIONS.md). */
-Test(privacy, purged_payload_leaves_no_bytes_in_the_file)
-{
-	struct fx f;
-	struct fx_msg x;
-	struct nara_err err = { 0 };
-	enum store_accept_result res;
-	static char big[40000];
-	bool was_new;
-	char *data;
-	size_t len;
-	FILE *fp;
-
-	fx_init(&f);
-	fx_accept(&f, 1, BUP);
-	for (size_t i = 0; i + 1 < sizeof(big); i++)
-		big[i] = FX_MARKER[i % (sizeof(FX_MARKER) - 1)];
-	fx_msg(&x, 2, BUP);
-	x.m.payload = (const uint8_t *)big;
-	x.m.payload_len = strlen(big);
-	SHA256(x.m.payload, x.m.payload_len, x.m.payload_sha256);
-	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
-	for (int i = 1; i <= 2; i++) {
-		fx_deliver(&f, i, BUP);
-		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id, BUP,
-		    FX_NOW, &was_new), 0);
-	}
-	store_free(&f.st);
-	cr_assert_not_null(fp = fopen(f.path, "rb"));
-	data = malloc(4 << 20);
-	len = fread(data, 1, 4 << 20, fp);
-	fclose(fp);
-	cr_assert_gt(len, 0);
-	cr_expect_null(memmem(data, len, FX_MARKER, strlen(FX_MARKER)),
-	    "clinical content left in the store file");
-	cr_expect_not_null(memmem(data, len, "bup-ostra", 9));
-	free(data);
-	fx_fini(&f);
-}
-
-static double
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Whether the file at path (missing = empty) holds needle. */
 static bool
 file_has(const char *path, const char *needle)
@@ -175,6 +123,80 @@ file_has(const char *path, const char *needle)
 	return has;
 }
 
+/* The whole file (after the WAL is checkpointed away) has no trace of
+ * an acked message's payload, small (in the row) or large (overflow pages).
+ * SQLite only: PostgreSQL keeps a purged row's old version in its files
+ * until vacuum reuses the space (docs/OPERATIONS.md). */
+Test(privacy, purged_payload_leaves_no_bytes_in_the_file)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	static char big[40000];
+	bool was_new;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	for (size_t i = 0; i + 1 < sizeof(big); i++)
+		big[i] = FX_MARKER[i % (sizeof(FX_MARKER) - 1)];
+	fx_msg(&x, 2, BUP);
+	x.m.payload = (const uint8_t *)big;
+	x.m.payload_len = strlen(big);
+	SHA256(x.m.payload, x.m.payload_len, x.m.payload_sha256);
+	cr_assert_eq(store_accept(f.st, &x.m, FX_NOW, &res, &err), 0);
+	for (int i = 1; i <= 2; i++) {
+		fx_deliver(&f, i, BUP);
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id, BUP,
+		    FX_NOW, &was_new), 0);
+	}
+	store_free(&f.st);
+	cr_expect_not(file_has(f.path, FX_MARKER), "clinical content left in "
+	    "the store file");
+	cr_expect(file_has(f.path, "bup-ostra"));
+	fx_fini(&f);
+}
+
+/* The writer goes on committing one message per batch while a reader
+ * holds its snapshot: each call commits one batch, done once the wipe
+ * was put off twice; slowest is the longest batch. */
+struct writes {
+	struct fx *f;
+	int n;                       /* the next message */
+	int64_t slowest;             /* ms */
+	uint64_t put_off;            /* done when the count reaches it */
+};
+
+static bool
+batch_until_put_off(void *arg)
+{
+	struct writes *w = arg;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	int64_t t0 = harness_ms_now();
+	uint64_t done, off;
+
+	cr_assert_eq(store_begin(w->f->st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_accept(w->f->st, fx_msg(&x, w->n++, BUP), FX_NOW,
+	    &res, &err), 0, "%s", err.text);
+	cr_assert_eq(store_commit(w->f->st, &err), 0, "%s", err.text);
+	if (harness_ms_now() - t0 > w->slowest)
+		w->slowest = harness_ms_now() - t0;
+	store_sqlite_wipe_counts(&done, &off);
+	return off >= w->put_off;
+}
+
+/* A wipe was done since the count in *arg. */
+static bool
+wiped_since(void *arg)
+{
+	uint64_t done, off;
+
+	store_sqlite_wipe_counts(&done, &off);
+	return done > *(const uint64_t *)arg;
+}
+
 /*
  * While the store stays open, an acked message's content leaves the WAL
  * too (the wipe, store_sqlite_wal.c, some seconds after the purge). A
@@ -189,14 +211,11 @@ Test(privacy, purged_payload_leaves_the_wal_and_readers_never_hold_the_writer,
 	static const char gone[] = "payload 1 " FX_MARKER;
 	struct fx f;
 	struct fx_msg x;
-	struct nara_err err = { 0 };
-	enum store_accept_result res;
+	struct writes w = { .f = &f, .n = 2 };
 	char wal[600];
 	sqlite3 *rd;
-	uint64_t done0, off0, done, off;
-	double slowest = 0, t0, deadline;
+	uint64_t done0, off0;
 	bool was_new;
-	int n = 2;
 
 	fx_init(&f);
 	snprintf(wal, sizeof(wal), "%s-wal", f.path);
@@ -213,36 +232,23 @@ Test(privacy, purged_payload_leaves_the_wal_and_readers_never_hold_the_writer,
 	cr_assert_eq(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM messages;",
 	    NULL, NULL, NULL), SQLITE_OK);
 	/* batches until the wipe was put off twice for it */
-	deadline = mono_ms() + 60e3;
-	do {
-		cr_assert_lt(mono_ms(), deadline, "the wipe was never tried");
-		t0 = mono_ms();
-		cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, n++, BUP), FX_NOW,
-		    &res, &err), 0, "%s", err.text);
-		cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
-		if (mono_ms() - t0 > slowest)
-			slowest = mono_ms() - t0;
-		usleep(20000);
-		store_sqlite_wipe_counts(&done, &off);
-	} while (off < off0 + 2);
-	cr_expect_lt(slowest, STORE_BUSY_TIMEOUT_MS / 2.0, "a batch waited "
-	    "%.0f ms for the wipe", slowest);
+	w.put_off = off0 + 2;
+	cr_assert(harness_wait(batch_until_put_off, &w, 60000), "the wipe was "
+	    "never tried");
+	cr_expect_lt(w.slowest, STORE_BUSY_TIMEOUT_MS / 2, "a batch waited "
+	    "%lld ms for the wipe", (long long)w.slowest);
 	cr_expect(file_has(wal, gone), "wiped with a reader in the way?");
 
 	/* the reader ends: the next try wipes */
 	cr_assert_eq(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(rd);
-	deadline = mono_ms() + 30e3;
-	while (store_sqlite_wipe_counts(&done, &off), done == done0) {
-		cr_assert_lt(mono_ms(), deadline, "no wipe after the reader");
-		usleep(20000);
-	}
+	cr_assert(harness_wait(wiped_since, &done0, 30000), "no wipe after the "
+	    "reader");
 	cr_expect_not(file_has(wal, gone), "acked content left in the WAL");
 	cr_expect_not(file_has(f.path, gone), "acked content in the file");
 	cr_expect(file_has(f.path, "payload 2 " FX_MARKER),
 	    "a queued message's content is in the file");
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), n - 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), w.n - 1);
 	fx_fini(&f);
 }
 #endif

@@ -34,6 +34,10 @@
 static size_t
 pn_match(const char *s, const char *pn, size_t pn_len, bool digits12)
 {
+	/* every form begins with the number's first digit or, without the
+	 * century, its third: most places of a text are passed here */
+	if (*s != pn[0] && (!digits12 || *s != pn[2]))
+		return 0;
 	if (strncmp(s, pn, pn_len) == 0)
 		return pn_len;
 	if (!digits12)
@@ -140,7 +144,7 @@ free_pn_match(const char *start, const char *in)
 {
 	size_t m;
 
-	if (in != start && id_char(in[-1]))
+	if (*in < '0' || *in > '9' || (in != start && id_char(in[-1])))
 		return 0;
 	m = any_pn_match(in);
 	return m > 0 && !id_char(in[m]) ? m : 0;

@@ -116,3 +116,18 @@ utf8_repair(const char *s, size_t n, char *out, size_t cap)
 	out[o] = '\0';
 	return o;
 }
+
+size_t
+utf8_copy(char *out, size_t cap, const char *s)
+{
+	size_t n = s != NULL ? strnlen(s, cap) : 0;
+
+	if (n == cap) {   /* too long: back to the start of a character */
+		n = cap - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memcpy(out, s != NULL ? s : "", n);
+	out[n] = '\0';
+	return n;
+}

@@ -39,4 +39,10 @@ enum utf8_text utf8_text_check(const unsigned char *s, size_t n);
  * characters when out is full; the length written. */
 size_t utf8_repair(const char *s, size_t n, char *out, size_t cap);
 
+/* The string s into out (cap > 0 bytes, NUL-terminated) as it is, but
+ * cut before the character that would not fit; the length written.
+ * NULL is copied as "". For fields copied on every message, where
+ * snprintf("%s") costs a format parse and may cut a character in two. */
+size_t utf8_copy(char *out, size_t cap, const char *s);
+
 #endif

@@ -221,15 +221,71 @@ validate_time(const char *s, int64_t *epoch, struct nara_err *err, const char *p
 	    sizeof(show)));
 }
 
-/* The canonical UTC form every nara time is written in; "" on failure. */
+/* Year, month (1-12) and day of the day that is days after 1970-01-01,
+ * in the proleptic Gregorian calendar: the days are counted in eras of
+ * 400 years (146,097 days) that begin on a 1 March, so that the leap day
+ * is the last day of a year of the era. */
+static void
+civil_day(int64_t days, int64_t *year, int *month, int *day)
+{
+	int64_t z = days + 719468;   /* days since 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;                          /* 0..146096 */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);   /* from 1 Mar */
+	int64_t mp = (5 * doy + 2) / 153;                        /* March = 0 */
+
+	*day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*month = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*year = yoe + era * 400 + (*month <= 2);
+}
+
+static char *
+two_digits(char *p, int v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+	return p + 2;
+}
+
+/* The canonical UTC form every nara time is written in; "" on failure.
+ * Every reply and receipt carries one, so years 0-9999 are written here
+ * digit by digit; other years as gmtime and printf write them. */
 const char *
 time_format(int64_t epoch, char *buf, size_t len)
 {
+	int64_t days, secs, year;
+	int month, day;
 	time_t t = (time_t)epoch;
 	struct tm tm;
+	char *p;
 
 	if (buf == NULL || len == 0)
 		return "";
+	days = epoch / 86400;
+	secs = epoch % 86400;
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	civil_day(days, &year, &month, &day);
+	if (year >= 0 && year <= 9999 && len > 20) {
+		p = two_digits(buf, (int)(year / 100));
+		p = two_digits(p, (int)(year % 100));
+		*p++ = '-';
+		p = two_digits(p, month);
+		*p++ = '-';
+		p = two_digits(p, day);
+		*p++ = 'T';
+		p = two_digits(p, (int)(secs / 3600));
+		*p++ = ':';
+		p = two_digits(p, (int)(secs / 60 % 60));
+		*p++ = ':';
+		p = two_digits(p, (int)(secs % 60));
+		*p++ = 'Z';
+		*p = '\0';
+		return buf;
+	}
 	if (gmtime_r(&t, &tm) == NULL) {
 		buf[0] = '\0';
 		return buf;

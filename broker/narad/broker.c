@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <zmq.h>
 
 #include "counts.h"
@@ -795,7 +795,8 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	b->orphans_due = true;
 	metrics_init(&b->metrics);
 	b->store = st;
-	if ((b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
+	if ((b->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (b->zctx = zmq_ctx_new()) == NULL || router_open(b) != 0 ||
 	    sessions_from_config(b, false) != 0 ||
 	    broker_lifecycle_init(b) != 0)
 		goto fail;
@@ -854,6 +855,7 @@ broker_free(struct broker **bp)
 	free(b->passes);
 	free(b->held);
 	config_free(&b->cfg);
+	EVP_MD_free(b->sha256);
 	free(b);
 	*bp = NULL;
 }

@@ -69,6 +69,7 @@ struct broker {
 	struct outq out;
 	struct broker_stats stats;
 	struct metrics metrics;     /* per type/code counters, commit latency */
+	struct evp_md_st *sha256;   /* fetched once: a content's digest */
 	int64_t batch_now_ms;       /* time of the current batch */
 	bool batch_ok;              /* store_begin succeeded */
 	bool committing;            /* a commit sent, its answer not taken */

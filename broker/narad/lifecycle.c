@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "utf8.h"
 
 #define POST_DELAY_MS 100
 
@@ -64,10 +65,10 @@ post_push(struct broker *b, enum post_kind kind, const char *node,
 	r->ref = ref;
 	r->attempt = attempt;
 	r->when = when;
-	snprintf(r->node, sizeof(r->node), "%s", node);
-	snprintf(r->code, sizeof(r->code), "%s", code != NR_OK ?
+	utf8_copy(r->node, sizeof(r->node), node);
+	utf8_copy(r->code, sizeof(r->code), code != NR_OK ?
 	    nara_code_id(code) : "");
-	snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+	utf8_copy(r->detail, sizeof(r->detail), detail);
 	post_arm(b);
 }
 

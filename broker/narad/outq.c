@@ -5,11 +5,12 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
+
+#include "utf8.h"
 
 int
 outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
@@ -34,8 +35,7 @@ outq_push(struct outq *q, const char *node, size_t node_len, enum out_kind kind,
 	f->kind = kind;
 	f->ref = 0;
 	f->attempt = 0;
-	snprintf(f->message_id, sizeof(f->message_id), "%s",
-	    message_id ? message_id : "");
+	utf8_copy(f->message_id, sizeof(f->message_id), message_id);
 	f->data = data;
 	f->len = len;
 	return 0;

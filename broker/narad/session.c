@@ -3,9 +3,10 @@
  */
 #include "session.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 static int
 session_cmp(const void *a, const void *b)
@@ -128,12 +129,11 @@ session_inflight_add(struct session *s, const char *message_id, int64_t seq,
 	if (inflight_room(s) != 0)
 		return -1;
 	f = &s->fl[s->fl_head + s->n_fl++];
-	snprintf(f->message_id, sizeof(f->message_id), "%s", message_id);
+	utf8_copy(f->message_id, sizeof(f->message_id), message_id);
 	f->seq = seq;
 	f->receipt = receipt;
 	f->deadline = deadline;
-	snprintf(f->sender_node, sizeof(f->sender_node), "%s",
-	    sender_node ? sender_node : "");
+	utf8_copy(f->sender_node, sizeof(f->sender_node), sender_node);
 	return 0;
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 
 #include "log.h"
 #include "store.h"
@@ -105,7 +105,11 @@ broker_submit(struct broker *b, struct session *s, const Nara__Frame *frame)
 		goto refuse;
 	}
 	protobuf_c_message_pack(&env->base, payload);
-	SHA256(payload, len, m.payload_sha256);
+	if (EVP_Digest(payload, len, m.payload_sha256, NULL, b->sha256,
+	    NULL) != 1) {
+		nara_err_set(&err, NR_UNAVAILABLE, NULL, "cannot compute SHA-256");
+		goto refuse;
+	}
 	m.payload = payload;
 	m.payload_len = len;
 	if (store_accept(b->store, &m, now, &res, &err) != 0)

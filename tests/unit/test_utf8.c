@@ -181,3 +181,27 @@ Test(utf8, repair_marks_each_stray_byte)
 	cr_expect_eq(utf8_repair("a\xff", 2, out, 4), 1);
 	cr_expect_str_eq(out, "a");
 }
+
+Test(utf8, copy_cuts_between_characters)
+{
+	char out[6];
+
+	cr_expect_eq(utf8_copy(out, sizeof(out), "abc"), 3);
+	cr_expect_str_eq(out, "abc");
+	cr_expect_eq(utf8_copy(out, sizeof(out), "abcde"), 5);
+	cr_expect_str_eq(out, "abcde");
+	cr_expect_eq(utf8_copy(out, sizeof(out), "abcdef"), 5);
+	cr_expect_str_eq(out, "abcde");
+	/* "\xc3\xa5" (a with ring) would end at byte 6: cut before it */
+	cr_expect_eq(utf8_copy(out, sizeof(out), "abcd\xc3\xa5"), 4);
+	cr_expect_str_eq(out, "abcd");
+	cr_expect_eq(utf8_copy(out, sizeof(out), "abc\xc3\xa5"), 5);
+	cr_expect_str_eq(out, "abc\xc3\xa5");
+	/* a four-byte character that starts at byte 3 */
+	cr_expect_eq(utf8_copy(out, sizeof(out), "ab\xf0\x9f\x98\x80"), 2);
+	cr_expect_str_eq(out, "ab");
+	cr_expect_eq(utf8_copy(out, sizeof(out), NULL), 0);
+	cr_expect_str_eq(out, "");
+	cr_expect_eq(utf8_copy(out, 1, "abc"), 0);
+	cr_expect_str_eq(out, "");
+}

@@ -5,9 +5,11 @@
  * passing validate_envelope, and the envelope's attachment, size and text
  * rules (the other envelope rules are in test_validate_envelope.c).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -334,6 +336,54 @@ Test(time, format_round_trip)
 	    NULL, NULL), 0);
 	cr_expect_eq(t, 1709208000);
 	cr_expect_str_eq(time_format(0, buf, 0), "");
+}
+
+/* The digit-by-digit form against gmtime and printf: around the epoch,
+ * leap days, the turns of centuries and eras, the ends of the range it
+ * writes itself, and beyond them; a buffer too short is cut as printf
+ * cuts it. */
+static void
+expect_as_gmtime(int64_t epoch)
+{
+	char buf[40], want[40];
+	time_t t = (time_t)epoch;
+	struct tm tm;
+
+	cr_assert_not_null(gmtime_r(&t, &tm));
+	snprintf(want, sizeof(want), "%04lld-%02d-%02dT%02d:%02d:%02dZ",
+	    (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec);
+	cr_expect_str_eq(time_format(epoch, buf, sizeof(buf)), want,
+	    "epoch %lld", (long long)epoch);
+	want[11] = '\0';   /* printf's cut of the same text */
+	cr_expect_str_eq(time_format(epoch, buf, 12), want,
+	    "epoch %lld, 12 bytes", (long long)epoch);
+}
+
+Test(time, format_matches_gmtime)
+{
+	static const int64_t at[] = {
+		0, -1, 1, 86399, 86400, -86400, -86401,
+		951782400,              /* 2000-02-29 */
+		951868799, 951868800,   /* 2000-02-29 / 03-01 */
+		4107542399, 4107542400, /* 2100-02-28 / 03-01 (not leap) */
+		-2203891200,            /* 1900-02-28 */
+		-62167219200,           /* 0000-01-01 */
+		-62167219201,           /* the second before: year -1 */
+		253402300799,           /* 9999-12-31T23:59:59 */
+		253402300800,           /* 10000-01-01 */
+		1795422600, 1709208000,
+	};
+	uint64_t x = 88172645463325252ull;
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		expect_as_gmtime(at[i]);
+	for (int i = 0; i < 200000; i++) {   /* years about -2000 to 6000 */
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		expect_as_gmtime((int64_t)(x % 252000000000ull) - 126000000000);
+	}
 }
 
 /* ---------------------------------------------------------------- examples */

@@ -66,7 +66,7 @@ ack_timeout = 60s
 default_credit = 64
 max_credit = 1000
 # Frames per store transaction.
-batch_max = 512
+batch_max = 1024
 # Signed audit chain head every ... (1s..1d).
 checkpoint_interval = 1m
 # Audit metadata is kept five years (1..36500 days).

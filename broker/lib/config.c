@@ -116,7 +116,7 @@ static const struct config_key broker_keys[] = {
 	  .help = "delivery window when a node announces none" },
 	{ "max_credit", CT_INT, FIELD(config_broker, max_credit), .def = "1000",
 	  .min = 1, .max = 100000, .help = "largest delivery window granted" },
-	{ "batch_max", CT_INT, FIELD(config_broker, batch_max), .def = "512",
+	{ "batch_max", CT_INT, FIELD(config_broker, batch_max), .def = "1024",
 	  .min = 1, .max = 100000, .help = "frames per store transaction" },
 	{ "checkpoint_interval", CT_DURATION, FIELD(config_broker, checkpoint_interval),
 	  .def = "60", .min = 1, .max = DAY_SECONDS,

@@ -46,7 +46,7 @@ Test(values, empty_file_gives_every_default)
 	cr_expect_eq(b->ack_timeout, 60);
 	cr_expect_eq(b->default_credit, 64);
 	cr_expect_eq(b->max_credit, 1000);
-	cr_expect_eq(b->batch_max, 512);
+	cr_expect_eq(b->batch_max, 1024);
 	cr_expect_eq(b->checkpoint_interval, 60);
 	cr_expect_eq(b->audit_retention_days, 1825);
 	cr_expect_str_eq(t->listen, "");

@@ -220,7 +220,7 @@ $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 # BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS, BENCH_IDLE_ARGS.
 # bench_netdelay (a TCP relay that delays, to put a network between narad
 # and PostgreSQL) is built too, not run.
-BENCHES := e2e broker restart idle
+BENCHES := e2e broker restart idle walpages
 bench: all $(BENCHES:%=$(B)/bench/bench_%) $(B)/bench/bench_netdelay
 	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)

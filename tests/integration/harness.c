@@ -152,6 +152,26 @@ harness_stop(struct harness *h, int sig)
 }
 
 void
+harness_conf_replace(const struct harness *h, const char *from,
+    const char *to)
+{
+	char text[65536], *at;
+	size_t len;
+	FILE *f = fopen(h->conf, "r");
+
+	cr_assert_not_null(f, "open %s: %s", h->conf, strerror(errno));
+	len = fread(text, 1, sizeof(text) - 1, f);
+	cr_assert(len < sizeof(text) - 1, "%s: too long", h->conf);
+	fclose(f);
+	text[len] = '\0';
+	cr_assert_not_null(at = strstr(text, from), "%s has no \"%s\"",
+	    h->conf, from);
+	cr_assert_not_null(f = fopen(h->conf, "w"));
+	fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	cr_assert_eq(fclose(f), 0);
+}
+
+void
 harness_cleanup(struct harness *h)
 {
 	char cmd[400];

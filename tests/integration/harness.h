@@ -38,6 +38,10 @@ void harness_init(struct harness *h, const char *broker_extra);
 void harness_start(struct harness *h);
 /* Send sig and wait for the process; returns its exit status or -signal. */
 int harness_stop(struct harness *h, int sig);
+/* Replace the first from in narad's config with to (asserts that from is
+ * there); a change takes effect at the next start or SIGHUP. */
+void harness_conf_replace(const struct harness *h, const char *from,
+    const char *to);
 void harness_cleanup(struct harness *h);
 /* Path of a built binary: $NARA_BIN/name or build/bin/name. */
 const char *harness_bin(const char *name, char *buf, size_t len);

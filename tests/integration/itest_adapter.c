@@ -315,22 +315,6 @@ Test(adapter, config_check)
 	cr_expect_eq(adapter_run(out, sizeof(out), "status"), 2);
 }
 
-/* Replace the first "from" in narad's config with "to". */
-static void
-conf_replace(const char *from, const char *to)
-{
-	size_t len;
-	char *text = file_slurp(h.conf, &len), *at;
-	FILE *f;
-
-	cr_assert_not_null(text);
-	cr_assert_not_null(at = strstr(text, from));
-	f = fopen(h.conf, "w");
-	fprintf(f, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
-	fclose(f);
-	free(text);
-}
-
 Test(adapter, retryable_rejection_retried_with_backoff)
 {
 	Nara__Envelope *env;
@@ -338,7 +322,8 @@ Test(adapter, retryable_rejection_retried_with_backoff)
 
 	/* narad's store is "full": every submit gets NR040 (retryable) */
 	harness_stop(&h, SIGTERM);
-	conf_replace("ack_timeout = 5\n", "ack_timeout = 5\nstore_max_bytes = 1\n");
+	harness_conf_replace(&h, "ack_timeout = 5\n",
+	    "ack_timeout = 5\nstore_max_bytes = 1\n");
 	harness_start(&h);
 	tadapter_start(&gbg);
 	tadapter_start(&bup);
@@ -357,7 +342,7 @@ Test(adapter, retryable_rejection_retried_with_backoff)
 	cr_expect(strstr(out, "outbox depth:   1") != NULL, "%s", out);
 	/* room again: the same message goes through */
 	harness_stop(&h, SIGTERM);
-	conf_replace("store_max_bytes = 1\n", "");
+	harness_conf_replace(&h, "store_max_bytes = 1\n", "");
 	harness_start(&h);
 	cr_assert(spool_wait(&bup, "inbox", name, 30000), "never delivered");
 	cr_assert(spool_wait(&gbg, "sent", "full.json", 10000));
@@ -375,7 +360,7 @@ Test(adapter, message_larger_than_narad_takes_rejected_without_blocking)
 	char text[20000], name[64];
 
 	harness_stop(&h, SIGTERM);
-	conf_replace("ack_timeout = 5\n", "ack_timeout = 5\n"
+	harness_conf_replace(&h, "ack_timeout = 5\n", "ack_timeout = 5\n"
 	    "max_message_bytes = 4K\n");
 	harness_start(&h);
 	tadapter_start(&bup);

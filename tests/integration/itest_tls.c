@@ -268,17 +268,7 @@ Test(tls_router, good_node_round_trip)
  * front goes on speaking ZMTP itself. */
 Test(tls, zmtp_change_waits_for_restart)
 {
-	size_t len;
-	char *text = file_slurp(h.conf, &len), *at;
-	FILE *f;
-
-	cr_assert_not_null(text);
-	cr_assert_not_null(at = strstr(text, "[tls]\n"));
-	at += strlen("[tls]\n");
-	cr_assert_not_null(f = fopen(h.conf, "w"));
-	fprintf(f, "%.*szmtp = router\n%s", (int)(at - text), text, at);
-	cr_assert_eq(fclose(f), 0);
-	free(text);
+	harness_conf_replace(&h, "[tls]\n", "[tls]\nzmtp = router\n");
 	kill(h.pid, SIGHUP);
 	cr_assert(harness_wait_log(&h, "zmtp change to router takes effect "
 	    "at the next restart", 1, 5000), "see %s", h.log);

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "hostile_helpers.h"
 #include "tls_helpers.h"
+#include "wire.h"
 
 static struct harness h;
 static char pki[64];
@@ -741,4 +742,30 @@ Test(hostile_router, drops_oversize_frame_itself)
 	cr_assert(closed, "the ROUTER kept a peer that announced 8 GiB");
 	cr_assert_lt(narad_rss_kib(&h), before + 32 * 1024);
 	cr_assert(narad_alive(&h), "see %s", h.log);
+}
+
+/* The same on the ROUTER (no front): a batch reads at most batch_max of
+ * its frames, and the rest are read by the next batches although libzmq
+ * signals their arrival only once. */
+Test(hostile_router, frames_beyond_a_batch_are_taken_by_the_next)
+{
+	enum { N = 30 };
+	struct tclient c;
+	int welcomes = 0;
+	Nara__Frame *f;
+
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	harness_conf_replace(&h, "[broker]\n", "[broker]\nbatch_max = 4\n");
+	harness_start(&h);
+	tclient_open(&c, &h, T_GBG, 0);
+	for (int i = 0; i < N; i++)
+		tclient_hello(&c, T_GBG, 0);
+	while (welcomes < N && (f = tclient_expect(&c,
+	    NARA__FRAME__KIND_WELCOME, 5000)) != NULL) {
+		frame_free(&f);
+		welcomes++;
+	}
+	tclient_close(&c);
+	cr_assert_eq(welcomes, N, "%d of %d Hellos answered with batch_max 4; "
+	    "see %s", welcomes, N, h.log);
 }

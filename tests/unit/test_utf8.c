@@ -184,24 +184,27 @@ Test(utf8, repair_marks_each_stray_byte)
 
 Test(utf8, copy_cuts_between_characters)
 {
+	static const struct {
+		const char *in;
+		size_t cap, len;
+		const char *out;
+	} cases[] = {
+		{ "abc", 6, 3, "abc" },
+		{ "abcde", 6, 5, "abcde" },
+		{ "abcdef", 6, 5, "abcde" },
+		/* "\xc3\xa5" (a with ring) would end at byte 6: cut before it */
+		{ "abcd\xc3\xa5", 6, 4, "abcd" },
+		{ "abc\xc3\xa5", 6, 5, "abc\xc3\xa5" },
+		/* a four-byte character that starts at byte 3 */
+		{ "ab\xf0\x9f\x98\x80", 6, 2, "ab" },
+		{ NULL, 6, 0, "" },
+		{ "abc", 1, 0, "" },
+	};
 	char out[6];
 
-	cr_expect_eq(utf8_copy(out, sizeof(out), "abc"), 3);
-	cr_expect_str_eq(out, "abc");
-	cr_expect_eq(utf8_copy(out, sizeof(out), "abcde"), 5);
-	cr_expect_str_eq(out, "abcde");
-	cr_expect_eq(utf8_copy(out, sizeof(out), "abcdef"), 5);
-	cr_expect_str_eq(out, "abcde");
-	/* "\xc3\xa5" (a with ring) would end at byte 6: cut before it */
-	cr_expect_eq(utf8_copy(out, sizeof(out), "abcd\xc3\xa5"), 4);
-	cr_expect_str_eq(out, "abcd");
-	cr_expect_eq(utf8_copy(out, sizeof(out), "abc\xc3\xa5"), 5);
-	cr_expect_str_eq(out, "abc\xc3\xa5");
-	/* a four-byte character that starts at byte 3 */
-	cr_expect_eq(utf8_copy(out, sizeof(out), "ab\xf0\x9f\x98\x80"), 2);
-	cr_expect_str_eq(out, "ab");
-	cr_expect_eq(utf8_copy(out, sizeof(out), NULL), 0);
-	cr_expect_str_eq(out, "");
-	cr_expect_eq(utf8_copy(out, 1, "abc"), 0);
-	cr_expect_str_eq(out, "");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_eq(utf8_copy(out, cases[i].cap, cases[i].in),
+		    cases[i].len, "case %zu", i);
+		cr_expect_str_eq(out, cases[i].out, "case %zu", i);
+	}
 }

@@ -364,6 +364,13 @@ store_set_signer(struct store *st, const struct audit_key *key,
 	st->ops->set_signer(be_of(st), key, interval, retention);
 }
 
+void
+store_set_batch_frames(struct store *st, unsigned frames)
+{
+	if (st->ops->set_batch_frames != NULL)
+		st->ops->set_batch_frames(be_of(st), frames);
+}
+
 int
 store_maintain(struct store *st, int64_t now, struct nara_err *err)
 {

@@ -399,6 +399,14 @@ struct audit_key;
 void store_set_signer(struct store *st, const struct audit_key *key,
     int64_t interval, int64_t retention);
 
+/* The most frames the caller's batches take ([broker] batch_max), each a
+ * submit or an ack at most. The PostgreSQL store then takes as many
+ * message seqs and receipt ids at each begin (at least 512), so
+ * that a full batch of submits or acks costs no round trip for them
+ * (store_pg_batch.c); SQLite has no use for it. Takes effect at the next
+ * begin. */
+void store_set_batch_frames(struct store *st, unsigned frames);
+
 /* Periodic upkeep, once a second from the broker's tick, inside its batch
  * or on its own: a small incremental vacuum step when the file has free
  * pages (stores created with auto_vacuum=INCREMENTAL; others are left as

@@ -111,6 +111,8 @@ struct store_ops {
 	    store_meta_fn fn, void *arg);
 	void (*set_signer)(struct store_be *st, const struct audit_key *key,
 	    int64_t interval, int64_t retention);
+	/* NULL: the backend has no use for it */
+	void (*set_batch_frames)(struct store_be *st, unsigned frames);
 	int (*maintain)(struct store_be *st, int64_t now, struct nara_err *err);
 	int (*checkpoint)(struct store_be *st, const struct audit_key *key,
 	    int64_t now, struct nara_err *err);

@@ -530,6 +530,7 @@ copy_options(struct store_be *st, const char *conninfo,
 	st->read_only = opt->read_only;
 	st->ahead_on = opt->ahead && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
+	st->block = PG_BLOCK_MIN;
 	st->sync_standbys = -1;
 	snprintf(st->label, sizeof(st->label), "postgresql");
 	if ((st->conninfo = strdup(conninfo)) == NULL)

@@ -8,9 +8,10 @@
  *
  * begin sends BEGIN, the lease's fence, the batch's plan settings
  * (P_BATCH_PLANS, store_pg.c), the lock of the head row with the read of
- * the chain head, and takes a block of PG_SEQ_BLOCK message seqs
- * from the messages sequence and one of PG_RCPT_BLOCK receipt ids from
- * the receipts': one round trip, without a WAL flush. From
+ * the chain head, and takes a block of message seqs from the messages
+ * sequence and one of receipt ids from the receipts' (as many as a batch
+ * of the caller takes frames, PG_BLOCK_MIN at least): one round trip,
+ * without a WAL flush. From
  * then on the batch computes every row itself — message seqs, audit rows
  * and their hashes, as the SQLite store does — and only sends them; the
  * rows that change messages and receipts are written from the store's
@@ -75,6 +76,12 @@ static int64_t
 block_next(struct pg_block *b)
 {
 	return b->next > 0 && b->next <= b->last ? b->next++ : 0;
+}
+
+void
+store_pg_set_batch_frames(struct store_be *st, unsigned frames)
+{
+	st->block = frames > PG_BLOCK_MIN ? (int64_t)frames : PG_BLOCK_MIN;
 }
 
 int64_t
@@ -168,11 +175,12 @@ block_give_back(struct store_be *st, enum pg_stmt s,
 static int
 begin_send(struct store_be *st, struct nara_err *err)
 {
+	st->block_asked = st->block;
 	return pg_send(st, P_BATCH_PLANS, NULL, "setting the batch's plans",
 	    err) != 0 || pg_send_keep(st, P_HEAD_LOCK, NULL, &st->head_res,
 	    "reading the audit head", err) != 0 || block_send(st, P_SEQ_BLOCK,
-	    PG_SEQ_BLOCK, &st->seqs, "taking message seqs", err) != 0 ||
-	    block_send(st, P_RCPT_BLOCK, PG_RCPT_BLOCK, &st->rcpt_ids,
+	    st->block, &st->seqs, "taking message seqs", err) != 0 ||
+	    block_send(st, P_RCPT_BLOCK, st->block, &st->rcpt_ids,
 	    "taking receipt ids", err) != 0 ||
 	    (st->max_bytes > 0 && pg_send_keep(st, P_DB_SIZE, NULL,
 	    &st->size_res, "database size", err) != 0) ? -1 : 0;
@@ -193,8 +201,8 @@ begin_read(struct store_be *st, struct nara_err *err)
 	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) &&
 	    pg_bytes(r, 0, 1, st->head_hash, AUDIT_HASH_LEN))
 		st->head_seq = pg_int(r, 0, 0);
-	block_take(&st->seqs, PG_SEQ_BLOCK);
-	block_take(&st->rcpt_ids, PG_RCPT_BLOCK);
+	block_take(&st->seqs, st->block_asked);
+	block_take(&st->rcpt_ids, st->block_asked);
 	if (st->size_res != NULL)
 		st->db_bytes = pg_int(st->size_res, 0, 0);
 	kept_clear(st);

@@ -56,13 +56,13 @@ enum pg_stmt {
 };
 
 /* Message seqs the store takes per batch from the messages sequence at
- * begin (store_pg_batch.c); a batch that accepts more pays a round trip
- * for each of the rest. */
-#define PG_SEQ_BLOCK 512
-/* Receipt ids, the same way from the receipts' sequence: with its id
- * known, a receipt queued in a batch is delivered without reading it
- * back (store_pg_known.c). */
-#define PG_RCPT_BLOCK 512
+ * begin (store_pg_batch.c), and receipt ids from the receipts' sequence:
+ * at least this many, and as many as the caller's batch takes frames
+ * when that is more (store_set_batch_frames). A batch that accepts more
+ * messages pays a round trip for each of the rest; a receipt past the
+ * block takes its id from the sequence and is read back before it is
+ * delivered (with its id known, store_pg_known.c delivers it without). */
+#define PG_BLOCK_MIN 512
 
 /* Values a batch takes from a sequence at begin (store_pg_batch.c):
  * next..last, none when next is 0 or past last; res keeps the answer. */
@@ -125,6 +125,10 @@ struct store_be {
 	uint64_t adopted;          /* such begins taken (by a batch or a
 	                            * settle) */
 	uint64_t settled;          /* of those, taken by store_pg_settle */
+	int64_t block;             /* seqs and receipt ids a begin takes:
+	                            * PG_BLOCK_MIN, or the caller's batch
+	                            * frames when more (store_pg_batch.c) */
+	int64_t block_asked;       /* ... as the begin in flight asked */
 	int64_t db_bytes;          /* database size at begin (max_bytes only) */
 	int64_t batch_bytes;
 
@@ -348,6 +352,7 @@ int store_pg_dead_list(struct store_be *st, int limit, store_meta_fn fn,
     void *arg);
 int store_pg_msg_meta(struct store_be *st, const char *message_id,
     store_meta_fn fn, void *arg);
+void store_pg_set_batch_frames(struct store_be *st, unsigned frames);
 void store_pg_set_signer(struct store_be *st, const struct audit_key *key,
     int64_t interval, int64_t retention);
 int store_pg_maintain(struct store_be *st, int64_t now, struct nara_err *err);

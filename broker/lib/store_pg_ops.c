@@ -37,6 +37,7 @@ const struct store_ops store_pg_ops = {
 	.dead_list = store_pg_dead_list,
 	.msg_meta = store_pg_msg_meta,
 	.set_signer = store_pg_set_signer,
+	.set_batch_frames = store_pg_set_batch_frames,
 	.maintain = store_pg_maintain,
 	.checkpoint = store_pg_checkpoint,
 	.audit_subject = store_pg_audit_subject,

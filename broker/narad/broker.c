@@ -808,6 +808,7 @@ broker_new(struct event_base *base, struct config *cfg, struct store *st)
 	b->counts = counts_reader_new(base, config_store_location(cfg),
 	    config_store_backend(cfg));
 	store_on_taken(st, on_commit_taken, b);
+	store_set_batch_frames(st, (unsigned)cfg->broker.batch_max);
 	if (b->watch == NULL || b->tick == NULL || b->settle == NULL ||
 	    b->link_ev == NULL || b->counts == NULL)
 		goto fail;
@@ -883,6 +884,7 @@ broker_reload(struct broker *b, struct config *cfg, struct config **old)
 		return -1;
 	}
 	router_sndhwm(b);
+	store_set_batch_frames(b->store, (unsigned)cfg->broker.batch_max);
 	/* a node may be gone with its queue: look again (a look's answer
 	 * still to come is judged by this config; one already found by the
 	 * old config is not settled) */

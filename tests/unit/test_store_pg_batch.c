@@ -472,7 +472,7 @@ Test(pgbatch, passes_over_rows_this_store_wrote_read_nothing)
  * that grow, and the later batches' ids follow them. */
 Test(pgbatch, receipts_past_the_id_block)
 {
-	enum { MANY = PG_RCPT_BLOCK + 5 };
+	enum { MANY = PG_BLOCK_MIN + 5 };
 	struct fx f;
 	struct fx_msg x;
 	struct nara_err err = { 0 };
@@ -498,6 +498,62 @@ Test(pgbatch, receipts_past_the_id_block)
 	    "messages m USING (message_id) JOIN receipts r2 ON r2.id > r.id "
 	    "JOIN messages m2 ON m2.message_id = r2.message_id WHERE m2.seq < "
 	    "m.seq"), 0);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* Told that its batches take more frames than the blocks hold
+ * (store_set_batch_frames: narad's batch_max), the store takes as many
+ * seqs and receipt ids at each begin: a batch of that many submits costs
+ * begin and commit, no round trip per message past the block, and that
+ * many receipts are delivered from memory, not read back. */
+Test(pgbatch, a_batch_takes_as_many_seqs_and_receipt_ids_as_it_takes_frames)
+{
+	static const char *const SND = "kommun-1480";
+	enum { MANY = PG_BLOCK_MIN + 40 };
+	struct fx f;
+	struct fx_msg x;
+	struct seen mem, db;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	bool was_new = false;
+	uint64_t rt;
+
+	fx_init(&f);
+	store_set_batch_frames(f.st, MANY);
+	/* after its first commit the store knows it is the only writer;
+	 * the sender's first pass reads (it has nothing) */
+	cr_expect_eq(batch_close(&f, batch_open(&f)), 2);
+	rt = batch_open(&f);
+	pass(&f, SND, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 3);
+	rt = batch_open(&f);
+	for (int i = 1; i <= MANY; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_expect_eq(batch_close(&f, rt), 2, "%d accepts: begin and commit",
+	    MANY);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) - min(seq) + 1 FROM "
+	    "messages"), MANY, "seqs dense");
+	rt = batch_open(&f);
+	for (int i = 1; i <= MANY; i++)
+		cr_assert_eq(store_delivering(f.st, i, 1, BUP, FX_NOW), 0);
+	cr_expect_eq(batch_close(&f, rt), 2);
+	rt = batch_open(&f);
+	for (int i = 1; i <= MANY; i++)
+		cr_assert_eq(store_acked(f.st, fx_msg(&x, i, BUP)->message_id,
+		    BUP, FX_NOW, &was_new), 0);
+	cr_expect_eq(batch_close(&f, rt), 2);
+	/* every receipt's id came with the block: the sender's pass reads
+	 * nothing, and gives what the database gives */
+	rt = batch_open(&f);
+	pass(&f, SND, 0, 0, &mem);
+	cr_expect_eq(batch_close(&f, rt), 2, "the receipts' pass read nothing");
+	pass_read(&f, SND, 0, 0, &db);
+	cr_expect_eq(db.n, N);
+	expect_same(&mem, &db, "receipts");
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(id) - min(id) + 1 FROM "
+	    "receipts"), MANY, "receipt ids dense");
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -109,6 +109,50 @@ Test(pgbatch, a_commit_begins_the_next_batch_in_its_round_trip)
 	fx_fini(&f);
 }
 
+/* The batch size changed (a reload) while a begin is out: the batch
+ * begun takes the block its begin asked for, the next one the new size;
+ * both store all their messages without a round trip of their own, with
+ * seqs dense from one to the next. */
+Test(pgbatch, a_block_size_changed_while_a_begin_is_out)
+{
+	enum { FIRST = 600, SECOND = 1500 };
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	uint64_t rt;
+	int id = 0;
+
+	fx_init(&f);
+	new_run(&f, true);
+	store_set_batch_frames(f.st, FIRST);
+	rt = batch_open(&f);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_expect_eq(batch_close(&f, rt), 2);
+	cr_assert(store_ahead(f.st), "a begin of %d is out", FIRST);
+	store_set_batch_frames(f.st, SECOND);
+	rt = batch_open(&f);
+	for (int i = 0; i < FIRST; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	cr_expect_eq(x.m.seq, id);
+	cr_expect_eq(batch_close(&f, rt), 1, "%d accepts in the block the "
+	    "begin asked for", FIRST);
+	rt = batch_open(&f);
+	for (int i = 0; i < SECOND; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	cr_expect_eq(x.m.seq, id);
+	cr_expect_eq(batch_close(&f, rt), 1, "%d accepts in the new block",
+	    SECOND);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), id);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM messages"), id,
+	    "seqs dense");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* Begin a batch bound to fail at its commit: message 1, stored by an
  * earlier run and unknown to this one's cache, then message `next`. */
 static void

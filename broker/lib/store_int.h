@@ -59,6 +59,7 @@ enum store_stmt {
 	S_HEAD_SAVE,
 	S_HEAD_LOAD, S_AUDIT_LAST, S_AUDIT_INSERT, S_AUDIT_REKEY, S_MSG_FIND, S_MSG_INSERT,
 	S_PAYLOAD_INSERT,
+	S_PAYLOAD_PURGE,
 	S_MSG_META, S_QUEUE_LOAD, S_QUEUE_SEQ, S_EXPIRED, S_QUEUED_META, S_ATTEMPT,
 	S_ACK_FIND, S_ACK_FIND_SEQ, S_ACK_SET, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_GET,
@@ -241,7 +242,7 @@ bool store_sqlite_wal_rewind_due(const struct store_be *st);
 void store_sqlite_wal_rewind(struct store_be *st);
 
 /* The schema version this program writes (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* At open: create the tables of a new file, migrate an older one (read-write
  * only), refuse what cannot be read, and read the page size. */
 int store_schema_open(struct store_be *st, struct nara_err *err);

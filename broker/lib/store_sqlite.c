@@ -63,6 +63,7 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "max(coalesce((SELECT max(seq) FROM messages), 0) + 1, ?17), ?1, "
 	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	/* the content apart from the row (store_sqlite_schema.c) */
+	[S_PAYLOAD_PURGE] = "DELETE FROM payloads WHERE seq = ?1",
 	[S_PAYLOAD_INSERT] = "INSERT INTO payloads(seq, payload) VALUES (?1, "
 	    "?2)",
 	[S_MSG_META] = "SELECT " MSG_COLS " FROM messages WHERE message_id = ?1",

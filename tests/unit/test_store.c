@@ -47,7 +47,7 @@ Test(store, open_creates_schema_wal_and_private_file)
 	cr_assert_eq(stat(f.path, &sb), 0);
 	cr_expect_eq(sb.st_mode & 0777, 0600);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 3);
+	    "'schema_version'"), 4);
 	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);
@@ -64,13 +64,13 @@ Test(store, newer_schema_version_is_refused)
 	fx_init(&f);
 	store_free(&f.st);
 #ifdef FX_POSTGRESQL
-	fx_sql_exec(&f, "UPDATE schema_version SET version = 4");
+	fx_sql_exec(&f, "UPDATE schema_version SET version = 9");
 #else
-	fx_sql_exec(&f, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
+	fx_sql_exec(&f, "UPDATE meta SET value = 9 WHERE key = 'schema_version'");
 #endif
 	cr_assert_null(store_open(f.path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
-	cr_expect(strstr(err.text, " has schema version 4; this program reads "
+	cr_expect(strstr(err.text, " has schema version 9; this program reads "
 	    "version ") != NULL, "%s", err.text);
 	fx_fini(&f);
 }

@@ -3,7 +3,8 @@
  * migrated at its first read-write open (audit rows keyed by their
  * message's seq, receipts with AUTOINCREMENT, the chain still intact), so
  * is a version 2 store (content kept apart from the message's row, the
- * content of rows written before still read and deleted), a read-only
+ * content of rows written before still read and deleted) and a version 3
+ * store (the ack's trigger replaced by narad's own delete), a read-only
  * open of an older store is refused with what to do, a newer store is
  * refused by every open, the content apart follows its message (retry,
  * ack, deletion), a queue index by node is rebuilt in seq order, and the
@@ -15,9 +16,17 @@
 
 #include "store_fixture.h"
 
-/* Turn a store written by this version back into the version 2 layout:
- * the content of each message in its row, no payloads table. */
-#define DOWNGRADE_3_2_SQL \
+/* Turn a store written by this version back into the version 3 layout: the
+ * ack's trigger deletes the content. */
+#define DOWNGRADE_4_3_SQL \
+	"CREATE TRIGGER payload_purged AFTER UPDATE OF state ON messages" \
+	"  WHEN new.state = 1 BEGIN" \
+	"  DELETE FROM payloads WHERE seq = new.seq; END;" \
+	"UPDATE meta SET value = 3 WHERE key = 'schema_version';"
+
+/* ... and into the version 2 layout: the content of each message in its
+ * row, no payloads table. */
+#define DOWNGRADE_3_2_SQL DOWNGRADE_4_3_SQL \
 	"UPDATE messages SET payload = (SELECT p.payload FROM payloads p" \
 	"  WHERE p.seq = messages.seq) WHERE payload IS NULL;" \
 	"DROP TRIGGER payload_moves; DROP TRIGGER payload_purged;" \
@@ -75,7 +84,7 @@ Test(store_schema, version_1_store_is_migrated_at_open)
 	cr_assert_eq(receipts, 2);
 	f.st = fx_open(&f, false);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 3);
+	    "'schema_version'"), 4);
 	/* the old rows are not rewritten: all stay in the message_id index */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq "
 	    "IS NOT NULL"), 0);
@@ -139,7 +148,7 @@ expect_read_only_refusal(struct fx *f, int version)
 	cr_assert_null(store_open(f->path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	snprintf(want, sizeof(want), "%s has schema version %d; start narad on "
-	    "it once to migrate it to version 3, then run this again", f->path,
+	    "it once to migrate it to version 4, then run this again", f->path,
 	    version);
 	cr_expect_str_eq(err.text, want);
 	cr_expect_eq(fx_sql_int(f, "SELECT value FROM meta WHERE key = "
@@ -165,9 +174,9 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	fx_init(&f);
 	fx_populate(&f);
 	store_free(&f.st);
-	fx_sql_exec(&f, "UPDATE meta SET value = 4 WHERE key = 'schema_version'");
-	snprintf(want, sizeof(want), "%s has schema version 4; this program "
-	    "reads version 3", f.path);
+	fx_sql_exec(&f, "UPDATE meta SET value = 9 WHERE key = 'schema_version'");
+	snprintf(want, sizeof(want), "%s has schema version 9; this program "
+	    "reads version 4", f.path);
 	cr_assert_null(store_open(f.path, &ro, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
@@ -176,7 +185,7 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 4);
+	    "'schema_version'"), 9);
 	fx_fini(&f);
 }
 
@@ -203,6 +212,8 @@ on_loaded(void *arg, const struct store_msg *m)
 
 #define PAYLOAD_ROWS "SELECT count(*) FROM messages WHERE payload IS NOT NULL"
 #define PAYLOADS_APART "SELECT count(*) FROM payloads"
+#define TRIGGERS_PURGED "SELECT count(*) FROM sqlite_master WHERE type = " \
+	"'trigger' AND name = 'payload_purged'"
 
 Test(store_schema, version_2_store_is_migrated_and_keeps_its_content)
 {
@@ -218,7 +229,7 @@ Test(store_schema, version_2_store_is_migrated_and_keeps_its_content)
 	cr_assert_eq(fx_sql_int(&f, PAYLOAD_ROWS), 2);
 	f.st = fx_open(&f, false);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 3);
+	    "'schema_version'"), 4);
 	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 0, "rows were rewritten");
 	/* a message stored before is delivered with its content */
 	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 1);
@@ -250,6 +261,62 @@ Test(store_schema, read_only_open_of_version_2_says_what_to_do)
 
 	make_v2_store(&f);
 	expect_read_only_refusal(&f, 2);
+	fx_fini(&f);
+}
+
+/* A version 3 store (the ack's trigger deleting the content) with the
+ * rows of fx_populate and one more queued message, closed. */
+static void
+make_v3_store(struct fx *f)
+{
+	fx_init(f);
+	fx_populate(f);
+	cr_assert_eq(fx_accept(f, 5, FX_BUP), 4);
+	store_free(&f->st);
+	fx_sql_exec(f, DOWNGRADE_4_3_SQL);
+	cr_assert_eq(fx_sql_int(f, TRIGGERS_PURGED), 1);
+}
+
+Test(store_schema, version_3_store_is_migrated_and_its_acks_purge)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	/* fx_populate: 1 acked, 2 dead, 3 queued; 4 queued */
+	make_v3_store(&f);
+	cr_assert_eq(fx_sql_int(&f, PAYLOADS_APART), 3);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
+	    "'schema_version'"), 4);
+	cr_expect_eq(fx_sql_int(&f, TRIGGERS_PURGED), 0, "the trigger went");
+	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 3, "nothing else changed");
+	/* an ack deletes the content without it, in the ack's transaction */
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	fx_deliver(&f, 5, FX_BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 5, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 5, &was_new), 0);
+	cr_expect(was_new);
+	store_rollback(f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM payloads WHERE seq = "
+	    "4"), 1, "rolled back with the ack");
+	fx_deliver(&f, 5, FX_BUP);
+	cr_assert_eq(store_acked(f.st, x.id, FX_BUP, FX_NOW + 6, &was_new), 0);
+	cr_expect(was_new);
+	cr_expect_eq(fx_sql_int(&f, "SELECT group_concat(seq, ',') FROM (SELECT "
+	    "seq FROM payloads ORDER BY seq)"), 2, "only the dead letter's "
+	    "content is left");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(store_schema, read_only_open_of_version_3_says_what_to_do)
+{
+	struct fx f;
+
+	make_v3_store(&f);
+	expect_read_only_refusal(&f, 3);
 	fx_fini(&f);
 }
 

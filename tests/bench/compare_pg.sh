@@ -1,12 +1,13 @@
 #!/bin/sh
 # compare_pg.sh — bench_broker (or bench_e2e) on both store backends with
-# two narad binaries in one run: this tree's (build/bin) and one built from BASE, a
-# commit of this repository (as compare.sh builds it). Each round runs the
-# four combinations, this/base x SQLite/PostgreSQL, in an order that
-# rotates from round to round, so that whatever else the machine does hits
-# all alike; every PostgreSQL run gets a new, empty database. Printed:
-# every run's accepted and delivered+acked rates, the medians, and the
-# ratios PostgreSQL/SQLite per binary and this/base per backend.
+# two narad binaries in one run: this tree's (build/bin) and one built from
+# BASE, a commit of this repository (as compare.sh builds it). Each round
+# runs the four combinations, this/base x SQLite/PostgreSQL, in an order
+# that rotates from round to round, so that whatever else the machine does
+# hits all alike; every PostgreSQL run gets a new, empty database. Printed:
+# every run's accepted and delivered+acked (or durable) rates, the
+# medians, and the ratios PostgreSQL/SQLite per binary and this/base per
+# backend.
 #
 # usage: compare_pg.sh BASE CONNINFO [ROUNDS]
 #   CONNINFO: libpq conninfo of a PostgreSQL server (say, the primary of

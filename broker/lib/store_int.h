@@ -63,7 +63,8 @@ enum store_stmt {
 	S_MSG_META, S_QUEUE_LOAD, S_QUEUE_SEQ, S_EXPIRED, S_QUEUED_META, S_ATTEMPT,
 	S_ACK_FIND, S_ACK_FIND_SEQ, S_ACK_SET, S_DEAD,
 	S_RETRY, S_RECEIPT_INSERT, S_RECEIPTS_LOAD, S_RECEIPT_GET,
-	S_RECEIPT_FIND, S_RECEIPT_DELETE, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH, S_COUNT
+	S_RECEIPT_FIND, S_RECEIPT_DELETE, S_NODE_STATS, S_TOTALS, S_SEQ_HIGH,
+	S_RCPT_HIGH, S_RCPT_HIGH_SAVE, S_COUNT
 };
 
 struct store_be {
@@ -88,6 +89,10 @@ struct store_be {
 	int64_t page_size;
 	int64_t data_version;         /* changes when another connection commits */
 	int64_t seq_high;             /* highest message seq given (store.h) */
+	int64_t rcpt_high;            /* highest receipt id given, never lowered
+	                               * (receipt_queue) */
+	int64_t rcpt_high_saved;      /* ... as meta records it */
+	int64_t rcpt_high_saving;     /* ... as the commit under way writes it */
 	uint64_t commits;
 
 	/* audit chain head; saved_* is the head before store_sqlite_begin */
@@ -242,7 +247,7 @@ bool store_sqlite_wal_rewind_due(const struct store_be *st);
 void store_sqlite_wal_rewind(struct store_be *st);
 
 /* The schema version this program writes (store_sqlite_schema.c). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* At open: create the tables of a new file, migrate an older one (read-write
  * only), refuse what cannot be read, and read the page size. */
 int store_schema_open(struct store_be *st, struct nara_err *err);

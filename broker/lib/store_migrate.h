@@ -43,6 +43,9 @@ struct store_table {
 	const char *key;           /* the column rows are copied in order of */
 	const char *counter;       /* the column whose id counter continues
 	                            * after the copy, NULL for none */
+	const char *meta_high;     /* the SQLite store's meta key with the
+	                            * highest id given when the newest rows
+	                            * may be gone, NULL for none */
 };
 
 /* fn is called for each row (ncols cells); nonzero stops the walk. */
@@ -63,8 +66,9 @@ int store_src_rows(struct store_src *src, const struct store_table *t,
 /* The number of rows of t. -1 with err. */
 int64_t store_src_count(struct store_src *src, const struct store_table *t,
     struct nara_err *err);
-/* The last value t's counter handed out (SQLite's AUTOINCREMENT record,
- * else the largest key; 0 for none). 0, or -1 with err. */
+/* The last value t's counter handed out (the largest key, or SQLite's
+ * AUTOINCREMENT record or t->meta_high in meta when further; 0 for none).
+ * 0, or -1 with err. */
 int store_src_counter(struct store_src *src, const struct store_table *t,
     int64_t *last, struct nara_err *err);
 /* The audit chain head the store recorded (seq 0 when none). */

@@ -39,6 +39,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_SEQ_HIGH] = "SELECT max(coalesce((SELECT max(seq) FROM messages), "
 	    "0), coalesce((SELECT value FROM meta WHERE key = "
 	    "'message_seq_high'), 0))",
+	/* receipt ids: see receipt_queue (store_sqlite_msg.c) */
+	[S_RCPT_HIGH] = "SELECT max(coalesce((SELECT value FROM meta WHERE key "
+	    "= 'receipt_id_high'), 0), coalesce((SELECT max(id) FROM receipts), "
+	    "0))",
+	[S_RCPT_HIGH_SAVE] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
+	    "('receipt_id_high', ?1)",
 	[S_VACUUM] = "PRAGMA incremental_vacuum(256)",
 	[S_HEAD_SAVE] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('audit_head_seq', ?1), ('audit_head_hash', ?2)",
@@ -98,8 +104,12 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "messages) + 1, ?2), state = 0, attempts = 0, dead_code = NULL, dead_text = "
 	    "NULL, done_at = NULL WHERE message_id = ?1 AND state = 2 AND "
 	    STORE_SQL_PAYLOAD_KEPT " RETURNING " MSG_COLS,
-	[S_RECEIPT_INSERT] = "INSERT INTO receipts(node, message_id, outcome, "
-	    "encoded) VALUES (?1, ?2, ?3, ?4)",
+	/* An id is never given twice, not even after the newest receipts were
+	 * acked and deleted (?5: one above the highest given, kept in meta and
+	 * read again after another writer's commit; AUTOINCREMENT until
+	 * schema version 5). An id taken meanwhile fails the batch. */
+	[S_RECEIPT_INSERT] = "INSERT INTO receipts(id, node, message_id, "
+	    "outcome, encoded) VALUES (?5, ?1, ?2, ?3, ?4)",
 	[S_RECEIPTS_LOAD] = "SELECT id, node, message_id, outcome, encoded FROM "
 	    "receipts WHERE node = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
 	/* a receipt sent: its audit row; the row itself is not changed
@@ -221,6 +231,27 @@ seq_high_load(struct store_be *st, struct nara_err *err)
 	    "message seq", err);
 }
 
+/* The highest receipt id given, as meta records it or the table holds,
+ * never lowered. */
+static int
+rcpt_high_load(struct store_be *st, struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_RCPT_HIGH];
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(s, 0);
+
+		if (v > st->rcpt_high)
+			st->rcpt_high = v;
+		if (v > st->rcpt_high_saved)
+			st->rcpt_high_saved = v;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : store_fail(st, rc, "reading the highest "
+	    "receipt id", err);
+}
+
 /* The chain head: the recorded head, or the last row if that is further
  * (so a new row never reuses a seq); a difference is logged, and left for
  * store_sqlite_audit_verify to report. */
@@ -260,7 +291,8 @@ head_load(struct store_be *st, struct nara_err *err)
 		log_warn("store %s: audit log ends at seq %lld but its recorded "
 		    "head is %lld; run nara-audit verify", st->path,
 		    (long long)last, (long long)st->head_seq);
-	return seq_high_load(st, err);
+	return seq_high_load(st, err) != 0 || rcpt_high_load(st, err) != 0 ?
+	    -1 : 0;
 }
 
 /* The connection itself; a new store is created 0600 (clinical content)
@@ -518,6 +550,15 @@ store_sqlite_commit_prepare(struct store_be *st, struct nara_err *err)
 		if ((rc = store_sqlite_step_done(s)) != SQLITE_OK)
 			return store_fail(st, rc, "saving the audit head", err);
 	}
+	st->rcpt_high_saving = st->rcpt_high_saved;
+	if (st->rcpt_high > st->rcpt_high_saved) {
+		s = st->stmt[S_RCPT_HIGH_SAVE];
+		sqlite3_bind_int64(s, 1, st->rcpt_high);
+		if ((rc = store_sqlite_step_done(s)) != SQLITE_OK)
+			return store_fail(st, rc, "saving the highest receipt id",
+			    err);
+		st->rcpt_high_saving = st->rcpt_high;
+	}
 	st->commits++;
 	return 0;
 }
@@ -536,6 +577,7 @@ store_sqlite_commit_end(struct store_be *st, int rc, struct nara_err *err)
 	st->in_batch = false;
 	st->implicit = false;
 	atomic_store(&st->writer_holds, false);
+	st->rcpt_high_saved = st->rcpt_high_saving;
 	if (st->batch_purged) {
 		int64_t none = 0;
 		atomic_compare_exchange_strong(&st->purge_first, &none,

@@ -18,7 +18,11 @@
 
 #include <sqlite3.h>
 
-#define SRC_SCHEMA_VERSION 3     /* the version store_sqlite_schema.c writes */
+#include "store_int.h"
+
+/* the version store_sqlite_schema.c writes: an older store is migrated by
+ * narad first */
+#define SRC_SCHEMA_VERSION STORE_SCHEMA_VERSION
 
 /* Since version 3 a message's content is kept apart (payloads) unless the
  * row was written before: a view of this connection only, named as the
@@ -239,6 +243,16 @@ store_src_counter(struct store_src *src, const struct store_table *t,
 		seq = 0;
 		if (src_int(src, sql, &seq) < 0)
 			return src_fail(src, "sqlite_sequence", err);
+	}
+	if (seq > max)
+		max = seq;
+	/* ids narad gives itself: the highest is in meta */
+	seq = 0;
+	if (t->meta_high != NULL) {
+		snprintf(sql, sizeof(sql), "SELECT value FROM meta WHERE key = "
+		    "'%s'", t->meta_high);
+		if (src_int(src, sql, &seq) < 0)
+			return src_fail(src, "meta", err);
 	}
 	*last = seq > max ? seq : max;
 	return 0;

@@ -429,10 +429,14 @@ receipt_queue(struct store_be *st, const struct msg_row *row, int outcome,
 	sqlite3_bind_text(s, 2, row->m.message_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 3, outcome);
 	sqlite3_bind_blob64(s, 4, enc, len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 5, st->rcpt_high + 1);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "queueing a receipt", err);
+	/* never lowered, not by a rollback either: an id given once is not
+	 * given again (a session's cursor may have passed it) */
+	st->rcpt_high++;
 	store_rcache_put(st, row);
 	if (!audit)
 		return 0;

@@ -33,6 +33,12 @@
  * instructions per message. Only the ack sets state 1, and an
  * older program, which would rely on the trigger, refuses a version 4
  * store. The migration from version 3 drops the trigger.
+ * Version 5 gives receipt ids itself instead of AUTOINCREMENT (one above
+ * the highest given, kept in meta as receipt_id_high), whose bookkeeping
+ * was nearly half of each receipt's insert; an older program, which
+ * would take max(id) + 1 and give an acked receipt's id again, refuses
+ * it. The migration from version 4 copies the receipts (the rows waiting
+ * for their senders: few) into a table without AUTOINCREMENT.
  *
  * A read-only open (the tools) of an older store is refused with NR041
  * saying what to do; a newer store is refused by every program.
@@ -75,6 +81,19 @@
 	"CREATE INDEX messages_queue ON messages(seq, recipient_node) " \
 	"WHERE state = 0;"
 
+/* Receipts waiting for their sender. Their ids are given by narad, never
+ * twice (store_sqlite.c, S_RECEIPT_INSERT), not by AUTOINCREMENT, whose
+ * bookkeeping in sqlite_sequence was nearly half of each receipt's insert
+ * (until version 5). sent: written by earlier versions only; when a
+ * receipt was sent is its receipt_sent audit row. */
+#define RECEIPTS_SQL \
+	"CREATE TABLE receipts (" \
+	"  id INTEGER PRIMARY KEY, node TEXT NOT NULL," \
+	"  message_id TEXT NOT NULL," \
+	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);" \
+	"CREATE INDEX receipts_node ON receipts(node);" \
+	"CREATE INDEX receipts_message ON receipts(message_id);"
+
 /* The tables of a new store (version STORE_SCHEMA_VERSION). */
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE meta ("
@@ -97,14 +116,7 @@ static const char SCHEMA_SQL[] =
 	"CREATE INDEX messages_expiry"
 	"  ON messages(expires) WHERE state = 0 AND expires > 0;"
 	STORE_SQL_DEAD_INDEX
-	"CREATE TABLE receipts ("
-	"  id INTEGER PRIMARY KEY AUTOINCREMENT, node TEXT NOT NULL,"
-	"  message_id TEXT NOT NULL,"
-	/* sent: written by earlier versions only; when a receipt was sent
-	 * is its receipt_sent audit row */
-	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);"
-	"CREATE INDEX receipts_node ON receipts(node);"
-	"CREATE INDEX receipts_message ON receipts(message_id);"
+	RECEIPTS_SQL
 	"CREATE TABLE audit ("
 	"  seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, event TEXT NOT NULL,"
 	"  node TEXT, message_id TEXT, type TEXT, sender TEXT, recipient TEXT,"
@@ -120,7 +132,7 @@ static const char SCHEMA_SQL[] =
 	"  hash BLOB NOT NULL, time INTEGER NOT NULL, signature BLOB NOT NULL,"
 	"  key_fingerprint TEXT NOT NULL);"
 	PAYLOADS_SQL
-	"INSERT INTO meta(key, value) VALUES ('schema_version', 4);";
+	"INSERT INTO meta(key, value) VALUES ('schema_version', 5);";
 
 /* Version 1 → 2: the audit lookup column and its indexes (see the top of
  * this file), and the checkpoints table early version 1 stores lack. The
@@ -151,6 +163,22 @@ static const char MIGRATE_2_3_SQL[] =
 static const char MIGRATE_3_4_SQL[] =
 	"DROP TRIGGER IF EXISTS payload_purged;"
 	"UPDATE meta SET value = 4 WHERE key = 'schema_version';";
+
+/* Version 4 → 5: receipts without AUTOINCREMENT, their rows and ids kept;
+ * the highest id AUTOINCREMENT gave goes to meta, where narad keeps it
+ * from now on. */
+static const char MIGRATE_4_5_SQL[] =
+	"INSERT OR REPLACE INTO meta(key, value) SELECT 'receipt_id_high', "
+	"  max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = "
+	"  'receipts'), 0), coalesce((SELECT max(id) FROM receipts), 0));"
+	"ALTER TABLE receipts RENAME TO receipts_autoinc;"
+	"DROP INDEX receipts_node; DROP INDEX receipts_message;"
+	RECEIPTS_SQL
+	"INSERT INTO receipts(id, node, message_id, outcome, encoded, sent)"
+	"  SELECT id, node, message_id, outcome, encoded, sent"
+	"  FROM receipts_autoinc;"
+	"DROP TABLE receipts_autoinc;"
+	"UPDATE meta SET value = 5 WHERE key = 'schema_version';";
 
 /* A receipts table without AUTOINCREMENT, copied into one with it. */
 static const char RECEIPTS_REBUILD_SQL[] =
@@ -272,6 +300,14 @@ migrate_3_4(struct store_be *st, struct nara_err *err)
 	    err);
 }
 
+static int
+migrate_4_5(struct store_be *st, struct nara_err *err)
+{
+	log_info("store %s: migrating schema version 4 to 5", st->path);
+	return run_sql(st, MIGRATE_4_5_SQL, "migrating the store to version 5",
+	    err);
+}
+
 /* 0 for this program's version; a newer (or unknown) one is refused. */
 static int
 version_known(struct store_be *st, int64_t version, struct nara_err *err)
@@ -339,6 +375,11 @@ schema_write(struct store_be *st, struct nara_err *err)
 		if (migrate_3_4(st, err) != 0)
 			return -1;
 		version = 4;
+	}
+	if (version == 4) {
+		if (migrate_4_5(st, err) != 0)
+			return -1;
+		version = 5;
 	}
 	if (version_known(st, version, err) != 0)
 		return -1;

@@ -239,6 +239,19 @@ harness_file_count(const char *path, const char *needle)
 	return n;
 }
 
+void
+harness_sql_exec(const struct harness *h, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	cr_assert_eq(sqlite3_open(h->store, &db), SQLITE_OK, "open %s: %s",
+	    h->store, sqlite3_errmsg(db));
+	sqlite3_busy_timeout(db, 10000);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s",
+	    sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
 long
 harness_sql_long(const struct harness *h, const char *sql)
 {

@@ -60,6 +60,9 @@ int64_t harness_ms_now(void);
 int harness_file_count(const char *path, const char *needle);
 /* Run `sqlite3 store "sql"` and return the first value as an integer. */
 long harness_sql_long(const struct harness *h, const char *sql);
+/* Run sql on the store, beside narad when it runs (narad sees schema
+ * changes at its next statement); fails the test when it fails. */
+void harness_sql_exec(const struct harness *h, const char *sql);
 
 /*
  * The one way tests wait: poll cond(arg) every 10 ms until it returns true

@@ -17,7 +17,6 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "harness.h"
 #include "ops_helpers.h"
@@ -266,20 +265,6 @@ Test(naractl, reload_audited_and_refused)
 	harness_cleanup(&ops_h);
 }
 
-/* sql run on narad's store beside narad (which sees schema changes at
- * its next statement). */
-static void
-store_exec(const char *sql)
-{
-	sqlite3 *db;
-
-	cr_assert_eq(sqlite3_open(ops_h.store, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 10000);
-	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s",
-	    sql, sqlite3_errmsg(db));
-	sqlite3_close(db);
-}
-
 /* A reload whose control_reload row cannot be written (here a trigger
  * refuses it, as a full or failing store would) does not happen: the
  * operator gets NR041, and no config_reloaded row appears without the
@@ -289,9 +274,9 @@ Test(naractl, reload_refused_without_its_audit_row)
 	char out[2048], err[1024];
 
 	ops_start(NULL);
-	store_exec("CREATE TRIGGER refuse_control_reload BEFORE INSERT ON audit "
-	    "WHEN NEW.event = 'control_reload' BEGIN SELECT RAISE(ABORT, "
-	    "'audit refused'); END");
+	harness_sql_exec(&ops_h, "CREATE TRIGGER refuse_control_reload BEFORE "
+	    "INSERT ON audit WHEN NEW.event = 'control_reload' BEGIN SELECT "
+	    "RAISE(ABORT, 'audit refused'); END");
 	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "reload"), 1,
 	    "%s", out);
 	cr_expect(strstr(err, "NR041") && strstr(err, "not reloaded"), "%s", err);
@@ -299,7 +284,7 @@ Test(naractl, reload_refused_without_its_audit_row)
 	    "event = 'config_reloaded'"), 0, "reloaded without its operator on "
 	    "record");
 	cr_expect_eq(harness_log_count(&ops_h, "control: refused reload"), 1);
-	store_exec("DROP TRIGGER refuse_control_reload");
+	harness_sql_exec(&ops_h, "DROP TRIGGER refuse_control_reload");
 	cr_expect_eq(ops_ctl(out, sizeof(out), err, sizeof(err), "reload"), 0,
 	    "%s", err);
 	cr_expect_eq(harness_sql_long(&ops_h, "SELECT count(*) FROM audit WHERE "

@@ -228,7 +228,7 @@ narad_with_another_key(char *out, size_t len)
 Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 {
 	char queued[N_QUEUED][37], out[8192], check[64], moved_check[64] = "";
-	long msgs, audit, ckpts, receipts;
+	long msgs, audit, ckpts, receipts, high;
 
 	traffic_on_sqlite(queued, SIGTERM);
 	msgs = harness_sql_long(&h, "SELECT count(*) FROM messages");
@@ -237,6 +237,13 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	receipts = harness_sql_long(&h, "SELECT count(*) FROM receipts");
 	cr_assert_eq(msgs, N_DONE + N_QUEUED);
 	cr_assert_gt(ckpts, 0, "no signed checkpoint to move");
+	/* receipt ids up to 100 past the last row's were given (their
+	 * receipts acked since): none is given again on the target */
+	harness_sql_exec(&h, "UPDATE meta SET value = value + 100 WHERE key = "
+	    "'receipt_id_high'");
+	high = harness_sql_long(&h, "SELECT value FROM meta WHERE key = "
+	    "'receipt_id_high'");
+	cr_assert_gt(high, harness_sql_long(&h, "SELECT max(id) FROM receipts"));
 	cr_assert_eq(harness_run(out, sizeof(out), "%s migrate -c %s --to '%s'",
 	    tool, h.conf, pg.conninfo), 0, "migrate: %s", out);
 	cr_expect(strstr(out, "audit chain intact on the target") != NULL,
@@ -246,6 +253,8 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	cr_expect_eq(pg_long("SELECT count(*) FROM audit"), audit);
 	cr_expect_eq(pg_long("SELECT count(*) FROM checkpoints"), ckpts);
 	cr_expect_eq(pg_long("SELECT count(*) FROM receipts"), receipts);
+	cr_expect_eq(pg_long("SELECT last_value FROM receipts_id_seq"), high,
+	    "the receipts' counter goes on after the highest id given");
 	cr_expect_eq(pg_long("SELECT count(*) FROM messages WHERE state = 0 "
 	    "AND attempts = 1"), 1, "the in-flight attempt was not kept");
 	/* the content kept apart in SQLite is in the message's row here */

@@ -47,7 +47,7 @@ Test(store, open_creates_schema_wal_and_private_file)
 	cr_assert_eq(stat(f.path, &sb), 0);
 	cr_expect_eq(sb.st_mode & 0777, 0600);
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 4);
+	    "'schema_version'"), 5);
 	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);

@@ -1,10 +1,12 @@
 /*
  * test_store_schema.c — the store's schema versions: a version 1 store is
  * migrated at its first read-write open (audit rows keyed by their
- * message's seq, receipts with AUTOINCREMENT, the chain still intact), so
+ * message's seq, receipt ids never given again, the chain intact), so
  * is a version 2 store (content kept apart from the message's row, the
  * content of rows written before still read and deleted) and a version 3
- * store (the ack's trigger replaced by narad's own delete), a read-only
+ * store (the ack's trigger replaced by narad's own delete) and a version 4
+ * store (receipt ids given by narad instead of AUTOINCREMENT, never
+ * twice), a read-only
  * open of an older store is refused with what to do, a newer store is
  * refused by every open, the content apart follows its message (retry,
  * ack, deletion), a queue index by node is rebuilt in seq order, and the
@@ -16,9 +18,29 @@
 
 #include "store_fixture.h"
 
-/* Turn a store written by this version back into the version 3 layout: the
- * ack's trigger deletes the content. */
-#define DOWNGRADE_4_3_SQL \
+/* a value of meta */
+#define META(key) "SELECT value FROM meta WHERE key = '" key "'"
+
+/* Turn a store written by this version back into the version 4 layout:
+ * receipts with AUTOINCREMENT, whose counter is 7 (ids up to 7 given, a
+ * receipt acked since), and no receipt_id_high in meta. */
+#define DOWNGRADE_5_4_SQL \
+	"ALTER TABLE receipts RENAME TO receipts_v5;" \
+	"DROP INDEX receipts_node; DROP INDEX receipts_message;" \
+	"CREATE TABLE receipts (id INTEGER PRIMARY KEY AUTOINCREMENT," \
+	"  node TEXT NOT NULL, message_id TEXT NOT NULL," \
+	"  outcome INTEGER NOT NULL, encoded BLOB NOT NULL, sent INTEGER);" \
+	"CREATE INDEX receipts_node ON receipts(node);" \
+	"CREATE INDEX receipts_message ON receipts(message_id);" \
+	"INSERT INTO receipts SELECT * FROM receipts_v5;" \
+	"DROP TABLE receipts_v5;" \
+	"UPDATE sqlite_sequence SET seq = 7 WHERE name = 'receipts';" \
+	"DELETE FROM meta WHERE key = 'receipt_id_high';" \
+	"UPDATE meta SET value = 4 WHERE key = 'schema_version';"
+
+/* ... and into the version 3 layout: the ack's trigger deletes the
+ * content. */
+#define DOWNGRADE_4_3_SQL DOWNGRADE_5_4_SQL \
 	"CREATE TRIGGER payload_purged AFTER UPDATE OF state ON messages" \
 	"  WHEN new.state = 1 BEGIN" \
 	"  DELETE FROM payloads WHERE seq = new.seq; END;" \
@@ -83,16 +105,15 @@ Test(store_schema, version_1_store_is_migrated_at_open)
 	receipts = fx_sql_int(&f, "SELECT count(*) FROM receipts");
 	cr_assert_eq(receipts, 2);
 	f.st = fx_open(&f, false);
-	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 4);
+	cr_expect_eq(fx_sql_int(&f, META("schema_version")), 5);
 	/* the old rows are not rewritten: all stay in the message_id index */
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq "
 	    "IS NOT NULL"), 0);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit INDEXED BY "
 	    "audit_message WHERE msg_seq IS NULL AND message_id = "
 	    "'00000000-0000-4000-8000-000000000001'"), 3);
-	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
-	    "name = 'receipts' AND sql LIKE '%AUTOINCREMENT%'"), 1);
+	/* receipt ids given by narad from the highest given (version 5) */
+	cr_expect_eq(fx_sql_int(&f, META("receipt_id_high")), 2);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), receipts);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
 	    "name IN ('audit_msg', 'audit_message', 'receipts_node', "
@@ -131,7 +152,7 @@ Test(store_schema, migration_keeps_receipt_ids_and_never_reuses_them)
 	cr_assert_eq(store_acked(f.st, fx_msg(&x, 6, FX_BUP)->message_id,
 	    FX_BUP, FX_NOW + 6, &was_new), 0);
 	cr_assert(was_new);
-	/* id 2 was deleted; AUTOINCREMENT gives 3, not 2 again */
+	/* id 2 was deleted; the highest id given is kept: 3, not 2 again */
 	cr_expect_eq(fx_sql_int(&f, "SELECT max(id) FROM receipts"), 3);
 	fx_fini(&f);
 }
@@ -148,11 +169,10 @@ expect_read_only_refusal(struct fx *f, int version)
 	cr_assert_null(store_open(f->path, &opt, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	snprintf(want, sizeof(want), "%s has schema version %d; start narad on "
-	    "it once to migrate it to version 4, then run this again", f->path,
+	    "it once to migrate it to version 5, then run this again", f->path,
 	    version);
 	cr_expect_str_eq(err.text, want);
-	cr_expect_eq(fx_sql_int(f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), version);
+	cr_expect_eq(fx_sql_int(f, META("schema_version")), version);
 }
 
 Test(store_schema, read_only_open_of_version_1_says_what_to_do)
@@ -176,7 +196,7 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	store_free(&f.st);
 	fx_sql_exec(&f, "UPDATE meta SET value = 9 WHERE key = 'schema_version'");
 	snprintf(want, sizeof(want), "%s has schema version 9; this program "
-	    "reads version 4", f.path);
+	    "reads version 5", f.path);
 	cr_assert_null(store_open(f.path, &ro, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
@@ -184,8 +204,7 @@ Test(store_schema, newer_store_is_refused_read_only_and_read_write)
 	cr_assert_null(store_open(f.path, &rw, &err));
 	cr_expect_eq(err.code, NR_STORE_FAILED);
 	cr_expect_str_eq(err.text, want);
-	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 9);
+	cr_expect_eq(fx_sql_int(&f, META("schema_version")), 9);
 	fx_fini(&f);
 }
 
@@ -228,8 +247,7 @@ Test(store_schema, version_2_store_is_migrated_and_keeps_its_content)
 	make_v2_store(&f);
 	cr_assert_eq(fx_sql_int(&f, PAYLOAD_ROWS), 2);
 	f.st = fx_open(&f, false);
-	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 4);
+	cr_expect_eq(fx_sql_int(&f, META("schema_version")), 5);
 	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 0, "rows were rewritten");
 	/* a message stored before is delivered with its content */
 	cr_assert_eq(store_queue_load(f.st, FX_BUP, 0, 8, on_loaded, &l), 1);
@@ -264,6 +282,101 @@ Test(store_schema, read_only_open_of_version_2_says_what_to_do)
 	fx_fini(&f);
 }
 
+/* the ids as one number: 1 and 2 read 12 */
+#define RECEIPT_IDS "SELECT group_concat(id, '') FROM (SELECT id FROM " \
+	"receipts ORDER BY id)"
+
+/* A message acked (its receipt queued) in a batch of its own: the
+ * receipt's id. */
+static long long
+ack_one(struct fx *f, int n)
+{
+	struct fx_msg x;
+	bool was_new = false;
+	char sql[160];
+
+	fx_accept(f, n, FX_BUP);
+	fx_deliver(f, n, FX_BUP);
+	cr_assert_eq(store_acked(f->st, fx_msg(&x, n, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + n, &was_new), 0);
+	cr_assert(was_new);
+	snprintf(sql, sizeof(sql), "SELECT id FROM receipts WHERE message_id = "
+	    "'%s'", x.id);
+	return fx_sql_int(f, sql);
+}
+
+/* A version 4 store (receipt ids by AUTOINCREMENT, up to 7 given) keeps
+ * its receipts and their ids, and the next id is 8: the highest id
+ * AUTOINCREMENT gave is carried into meta. */
+Test(store_schema, version_4_store_is_migrated_and_keeps_receipt_ids)
+{
+	struct fx f;
+
+	fx_init(&f);
+	fx_populate(&f);
+	store_free(&f.st);
+	fx_sql_exec(&f, DOWNGRADE_5_4_SQL);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'receipts' AND sql LIKE '%AUTOINCREMENT%'"), 1);
+	cr_assert_eq(fx_sql_int(&f, RECEIPT_IDS), 12);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(fx_sql_int(&f, META("schema_version")), 5);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name = 'receipts' AND sql LIKE '%AUTOINCREMENT%'"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM sqlite_master WHERE "
+	    "name IN ('receipts_node', 'receipts_message')"), 2);
+	cr_expect_eq(fx_sql_int(&f, META("receipt_id_high")), 7);
+	cr_expect_eq(ack_one(&f, 5), 8);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts WHERE id IN "
+	    "(1, 2) AND node = 'kommun-1480'"), 2, "the old receipts kept");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A receipt id is never given twice: not after the newest receipts were
+ * acked and deleted in this run, not after a reopen, and not after a batch
+ * that gave one was rolled back. */
+Test(store_schema, receipt_ids_are_never_given_twice)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	cr_expect_eq(ack_one(&f, 1), 1);
+	cr_expect_eq(ack_one(&f, 2), 2);
+	/* the sender acks both: the table is empty */
+	for (int i = 1; i <= 2; i++)
+		cr_assert_eq(store_receipt_acked(f.st, "kommun-1480",
+		    fx_msg(&x, i, FX_BUP)->message_id, FX_NOW + 9), 0);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	cr_expect_eq(ack_one(&f, 3), 3, "in this run");
+	cr_assert_eq(store_receipt_acked(f.st, "kommun-1480", fx_msg(&x, 3,
+	    FX_BUP)->message_id, FX_NOW + 9), 0);
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	cr_expect_eq(ack_one(&f, 4), 4, "after a reopen");
+	/* a batch that gave 5 and rolled back: 5 is not given again */
+	cr_assert_eq(fx_accept(&f, 5, FX_BUP), 5);
+	fx_deliver(&f, 5, FX_BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 5, FX_BUP)->message_id,
+	    FX_BUP, FX_NOW + 5, &was_new), 0);
+	store_rollback(f.st);
+	cr_assert_eq(store_acked(f.st, x.id, FX_BUP, FX_NOW + 6, &was_new), 0);
+	cr_expect_eq(fx_sql_int(&f, RECEIPT_IDS), 46, "4 and 6");
+	/* a receipt another writer stored with a higher id: the next is above
+	 * it */
+	store_free(&f.st);
+	fx_sql_exec(&f, "INSERT INTO receipts(id, node, message_id, outcome, "
+	    "encoded) VALUES (50, 'kommun-1480', 'elsewhere', 1, x'00')");
+	f.st = fx_open(&f, false);
+	cr_expect_eq(ack_one(&f, 7), 51, "above another writer's");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* A version 3 store (the ack's trigger deleting the content) with the
  * rows of fx_populate and one more queued message, closed. */
 static void
@@ -288,8 +401,7 @@ Test(store_schema, version_3_store_is_migrated_and_its_acks_purge)
 	make_v3_store(&f);
 	cr_assert_eq(fx_sql_int(&f, PAYLOADS_APART), 3);
 	f.st = fx_open(&f, false);
-	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
-	    "'schema_version'"), 4);
+	cr_expect_eq(fx_sql_int(&f, META("schema_version")), 5);
 	cr_expect_eq(fx_sql_int(&f, TRIGGERS_PURGED), 0, "the trigger went");
 	cr_expect_eq(fx_sql_int(&f, PAYLOADS_APART), 3, "nothing else changed");
 	/* an ack deletes the content without it, in the ack's transaction */

@@ -27,15 +27,15 @@ static const struct store_table tables[] = {
 	  "legal_basis, sender, sender_node, recipient, recipient_node, author, "
 	  "subject_pseudonym, created, expires, accepted_at, state, attempts, "
 	  "payload, payload_sha256, payload_size, dead_code, dead_text, done_at",
-	  "ittiiittttttiiiiibbitti", "seq", "seq" },
+	  "ittiiittttttiiiiibbitti", "seq", "seq", "message_seq_high" },
 	{ "receipts", "id, node, message_id, outcome, encoded, sent",
-	  "ittibi", "id", "id" },
+	  "ittibi", "id", "id", "receipt_id_high" },
 	{ "audit", "seq, time, event, node, message_id, type, sender, "
 	  "recipient, author, legal_basis, payload_sha256, payload_size, "
 	  "subject, code, detail, prev_hash, hash, msg_seq",
-	  "iitttttttttitttbbi", "seq", NULL },
+	  "iitttttttttitttbbi", "seq", NULL, NULL },
 	{ "checkpoints", "id, kind, seq, hash, time, signature, "
-	  "key_fingerprint", "itibibt", "id", "id" },
+	  "key_fingerprint", "itibibt", "id", "id", NULL },
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 #define PROGRESS_S 2               /* seconds between progress lines */

@@ -124,6 +124,8 @@ struct store_be {
 
 	/* receipts' message metadata (store_sqlite_rcache.c), NULL until used */
 	struct rcache_entry **rcache;
+	/* ... and that of messages a delivery pass handed out, by seq */
+	struct rcache_entry **dcache;
 
 	/* checkpoint thread with its own connection (store_sqlite_wal.c) */
 	sqlite3 *ckpt_db;
@@ -193,6 +195,12 @@ void store_rcache_put(struct store_be *st, const struct msg_row *row);
 bool store_rcache_get(struct store_be *st, const char *message_id,
     struct msg_row *row);
 void store_rcache_drop(struct store_be *st, const char *message_id);
+/* The same by seq for messages a delivery pass handed out, until the
+ * delivery's row is written (store_sqlite_delivering). */
+void store_dcache_put(struct store_be *st, const struct msg_row *row);
+bool store_dcache_get(struct store_be *st, int64_t seq, struct msg_row *row);
+void store_dcache_drop(struct store_be *st, int64_t seq);
+/* Both caches emptied. */
 void store_rcache_clear(struct store_be *st);
 void store_rcache_free(struct store_be *st);
 

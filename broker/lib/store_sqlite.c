@@ -88,7 +88,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	 */
 	[S_QUEUED_META] = "SELECT " MSG_COLS " FROM messages WHERE seq = ?1 AND "
 	    "state = 0",
-	[S_ATTEMPT] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1",
+	/* only a queued row: none changed, it was acked or dead-lettered */
+	[S_ATTEMPT] = "UPDATE messages SET attempts = ?2 WHERE seq = ?1 AND "
+	    "state = 0",
 	[S_ACK_FIND] = "SELECT " MSG_COLS " FROM messages WHERE " ACKABLE,
 	/* the same, first, when narad knows the seq it delivered it under */
 	[S_ACK_FIND_SEQ] = "SELECT " MSG_COLS " FROM messages WHERE seq = ?3 AND "

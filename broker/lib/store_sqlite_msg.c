@@ -232,6 +232,9 @@ walk_msgs(struct store_be *st, sqlite3_stmt *s, bool with_payload,
 			rc = SQLITE_DONE;
 			break;
 		}
+		/* handed out: its delivery's row reads it here (dcache) */
+		if (with_payload)
+			store_dcache_put(st, &r);
 		n++;
 	}
 	sqlite3_reset(s);
@@ -522,6 +525,24 @@ store_sqlite_receipt_acked(struct store_be *st, const char *node,
 
 /* ---------------------------------------------------------------- changes */
 
+/* attempts = attempt on seq's row while it is queued: 0, 1 when it is not
+ * (acked or dead meanwhile), -1 with err. */
+static int
+attempt_set(struct store_be *st, int64_t seq, int attempt,
+    struct nara_err *err)
+{
+	sqlite3_stmt *s = st->stmt[S_ATTEMPT];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, seq);
+	sqlite3_bind_int64(s, 2, attempt);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return store_fail(st, rc, "recording a delivery", err);
+	return sqlite3_changes(st->db) == 1 ? 0 : 1;
+}
+
 int
 store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now)
@@ -530,15 +551,19 @@ store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
 	struct nara_err err;
 	struct msg_row row;
 	char detail[32];
-	int rc;
+	int rc = SQLITE_ROW;
 
 	if (store_enter(st, &err) != 0)
 		return -1;
-	sqlite3_bind_int64(s, 1, seq);
-	if ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		store_row_read(s, false, &row);
-		rc = row_set_int(st, S_ATTEMPT, seq, attempt, "recording a "
-		    "delivery", &err);
+	/* what the delivery pass read of it (dcache), else its row */
+	if (!store_dcache_get(st, seq, &row)) {
+		sqlite3_bind_int64(s, 1, seq);
+		if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+			store_row_read(s, false, &row);
+	}
+	if (rc == SQLITE_ROW) {
+		if ((rc = attempt_set(st, seq, attempt, &err)) == 1)
+			rc = -1;    /* not queued (acked or dead meanwhile) */
 		snprintf(detail, sizeof(detail), "attempt %d", attempt);
 		/* the row changed: no commit without its audit row */
 		if (rc == 0 && store_audit_msg(st, "delivered", node, &row.m,
@@ -550,6 +575,7 @@ store_sqlite_delivering(struct store_be *st, int64_t seq, int attempt,
 		rc = store_fail(st, rc, "recording a delivery", &err);
 	}
 	sqlite3_reset(s);
+	store_dcache_drop(st, seq);
 	return store_leave(st, rc, &err);
 }
 

@@ -16,6 +16,13 @@
  * gone) and after another process's commit (store_sqlite_begin sees it:
  * it may have done either). The cache is direct-mapped by a hash of the
  * message id: an entry displaces another.
+ *
+ * The same for a delivery's audit row, by seq (dcache): a delivery pass
+ * keeps what it read of each message it handed out, and the row that
+ * records the delivery, in the next batch, takes it from here instead of
+ * reading the message again (2.5 % of narad's instructions per message);
+ * the UPDATE of its attempts checks that it is still queued. Cleared with
+ * the receipts' entries; an entry goes once its delivery is recorded.
  */
 #include "store_common.h"
 #include "store_int.h"
@@ -24,6 +31,7 @@
 #include <string.h>
 
 #define RCACHE_SLOTS 8192        /* a power of two */
+#define DCACHE_SLOTS 4096        /* a power of two */
 
 struct rcache_entry {
 	struct store_msg m;          /* its texts in text; no content, no
@@ -43,30 +51,86 @@ slot_of(const char *message_id)
 	return (size_t)(h & (RCACHE_SLOTS - 1));
 }
 
-void
-store_rcache_put(struct store_be *st, const struct msg_row *row)
+/* A copy of row's metadata in one allocation; NULL when out of memory. */
+static struct rcache_entry *
+entry_new(const struct msg_row *row)
 {
 	const struct store_msg *m = &row->m;
 	struct rcache_entry *e;
-	size_t slot;
 	char *at;
 
-	if (m->message_id == NULL)
-		return;
-	if (st->rcache == NULL &&
-	    (st->rcache = calloc(RCACHE_SLOTS, sizeof(*st->rcache))) == NULL)
-		return;
 	if ((e = malloc(sizeof(*e) + store_msg_text_size(m, row->subject))) ==
 	    NULL)
-		return;
+		return NULL;
 	e->m = *m;
 	e->m.personal_number = NULL;
 	e->m.payload = NULL;
 	at = e->text;
 	e->subject = store_msg_text_put(&at, &e->m, m, row->subject);
-	slot = slot_of(m->message_id);
+	return e;
+}
+
+void
+store_rcache_put(struct store_be *st, const struct msg_row *row)
+{
+	struct rcache_entry *e;
+	size_t slot;
+
+	if (row->m.message_id == NULL)
+		return;
+	if (st->rcache == NULL &&
+	    (st->rcache = calloc(RCACHE_SLOTS, sizeof(*st->rcache))) == NULL)
+		return;
+	if ((e = entry_new(row)) == NULL)
+		return;
+	slot = slot_of(row->m.message_id);
 	free(st->rcache[slot]);
 	st->rcache[slot] = e;
+}
+
+void
+store_dcache_put(struct store_be *st, const struct msg_row *row)
+{
+	struct rcache_entry *e;
+	size_t slot;
+
+	if (row->m.message_id == NULL || row->m.seq <= 0)
+		return;
+	if (st->dcache == NULL &&
+	    (st->dcache = calloc(DCACHE_SLOTS, sizeof(*st->dcache))) == NULL)
+		return;
+	if ((e = entry_new(row)) == NULL)
+		return;
+	slot = (size_t)row->m.seq & (DCACHE_SLOTS - 1);
+	free(st->dcache[slot]);
+	st->dcache[slot] = e;
+}
+
+bool
+store_dcache_get(struct store_be *st, int64_t seq, struct msg_row *row)
+{
+	struct rcache_entry *e;
+
+	if (st->dcache == NULL || seq <= 0 ||
+	    (e = st->dcache[(size_t)seq & (DCACHE_SLOTS - 1)]) == NULL ||
+	    e->m.seq != seq)
+		return false;
+	memset(row, 0, sizeof(*row));
+	row->m = e->m;
+	row->subject = e->subject;
+	return true;
+}
+
+void
+store_dcache_drop(struct store_be *st, int64_t seq)
+{
+	size_t slot = (size_t)seq & (DCACHE_SLOTS - 1);
+
+	if (st->dcache != NULL && seq > 0 && st->dcache[slot] != NULL &&
+	    st->dcache[slot]->m.seq == seq) {
+		free(st->dcache[slot]);
+		st->dcache[slot] = NULL;
+	}
 }
 
 bool
@@ -103,11 +167,13 @@ store_rcache_drop(struct store_be *st, const char *message_id)
 void
 store_rcache_clear(struct store_be *st)
 {
-	if (st->rcache == NULL)
-		return;
-	for (size_t i = 0; i < RCACHE_SLOTS; i++) {
+	for (size_t i = 0; st->rcache != NULL && i < RCACHE_SLOTS; i++) {
 		free(st->rcache[i]);
 		st->rcache[i] = NULL;
+	}
+	for (size_t i = 0; st->dcache != NULL && i < DCACHE_SLOTS; i++) {
+		free(st->dcache[i]);
+		st->dcache[i] = NULL;
 	}
 }
 
@@ -116,5 +182,7 @@ store_rcache_free(struct store_be *st)
 {
 	store_rcache_clear(st);
 	free(st->rcache);
+	free(st->dcache);
 	st->rcache = NULL;
+	st->dcache = NULL;
 }

@@ -419,6 +419,46 @@ Test(store, delivering_records_attempts_and_audits)
 	fx_fini(&f);
 }
 
+/* A delivery recorded after a delivery pass read its message (the SQLite
+ * store keeps what the pass read) writes the same message fields as one
+ * recorded after a reopen (read from the store): each delivered row
+ * carries its received row's fields. A message dead-lettered after the
+ * pass read it is recorded as no delivery. */
+Test(store, delivery_rows_carry_the_message_as_stored)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct fx_seen s = { 0 };
+	int64_t seq[4];
+
+	fx_init(&f);
+	for (int i = 1; i <= 3; i++)
+		seq[i] = fx_accept(&f, i, BUP);
+	cr_assert_eq(store_queue_load(f.st, BUP, 0, 10, fx_on_msg, &s), 3);
+	cr_assert_eq(store_delivering(f.st, seq[1], 1, BUP, FX_NOW), 0);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 3, BUP)->message_id,
+	    "NR050", "operator", false, NULL, FX_NOW + 1), 0);
+	cr_expect_eq(store_delivering(f.st, seq[3], 1, BUP, FX_NOW + 2), -1,
+	    "dead-lettered after the pass read it");
+	store_free(&f.st);
+	f.st = fx_open(&f, false);
+	cr_assert_eq(store_delivering(f.st, seq[2], 1, BUP, FX_NOW + 3), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'delivered'"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit d JOIN audit r "
+	    "ON r.msg_seq = d.msg_seq AND r.event = 'received' WHERE d.event = "
+	    "'delivered' AND d.payload_sha256 = r.payload_sha256 AND "
+	    "d.payload_size = r.payload_size AND d.type = r.type AND d.sender = "
+	    "r.sender AND d.recipient = r.recipient AND coalesce(d.author, '') = "
+	    "coalesce(r.author, '') AND d.legal_basis = r.legal_basis AND "
+	    "coalesce(d.subject, '') = coalesce(r.subject, '') AND "
+	    "d.message_id = r.message_id"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT attempts FROM messages WHERE seq = "
+	    "3"), 0, "no attempt recorded for the dead letter");
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- acks */
 
 struct fact_text {

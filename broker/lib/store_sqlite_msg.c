@@ -525,19 +525,29 @@ store_sqlite_receipt_acked(struct store_be *st, const char *node,
 
 /* ---------------------------------------------------------------- changes */
 
+/* Statement which stepped with ?1 = a and ?2 = b: SQLITE_DONE or the
+ * error. */
+static int
+step_ints(struct store_be *st, enum store_stmt which, int64_t a, int64_t b)
+{
+	sqlite3_stmt *s = st->stmt[which];
+	int rc;
+
+	sqlite3_bind_int64(s, 1, a);
+	sqlite3_bind_int64(s, 2, b);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc;
+}
+
 /* attempts = attempt on seq's row while it is queued: 0, 1 when it is not
  * (acked or dead meanwhile), -1 with err. */
 static int
 attempt_set(struct store_be *st, int64_t seq, int attempt,
     struct nara_err *err)
 {
-	sqlite3_stmt *s = st->stmt[S_ATTEMPT];
-	int rc;
+	int rc = step_ints(st, S_ATTEMPT, seq, attempt);
 
-	sqlite3_bind_int64(s, 1, seq);
-	sqlite3_bind_int64(s, 2, attempt);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		return store_fail(st, rc, "recording a delivery", err);
 	return sqlite3_changes(st->db) == 1 ? 0 : 1;
@@ -729,13 +739,8 @@ static int
 retry_rekey(struct store_be *st, int64_t old_seq, int64_t new_seq,
     struct nara_err *err)
 {
-	sqlite3_stmt *s = st->stmt[S_AUDIT_REKEY];
-	int rc;
+	int rc = step_ints(st, S_AUDIT_REKEY, old_seq, new_seq);
 
-	sqlite3_bind_int64(s, 1, old_seq);
-	sqlite3_bind_int64(s, 2, new_seq);
-	rc = sqlite3_step(s);
-	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
 		store_fail(st, rc, "moving the audit rows of a retry", err);
 		return store_break(st, err);

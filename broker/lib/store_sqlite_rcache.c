@@ -106,30 +106,45 @@ store_dcache_put(struct store_be *st, const struct msg_row *row)
 	st->dcache[slot] = e;
 }
 
-bool
-store_dcache_get(struct store_be *st, int64_t seq, struct msg_row *row)
+/* row as e keeps it (its texts e's). */
+static void
+entry_read(const struct rcache_entry *e, struct msg_row *row)
 {
-	struct rcache_entry *e;
-
-	if (st->dcache == NULL || seq <= 0 ||
-	    (e = st->dcache[(size_t)seq & (DCACHE_SLOTS - 1)]) == NULL ||
-	    e->m.seq != seq)
-		return false;
 	memset(row, 0, sizeof(*row));
 	row->m = e->m;
 	row->subject = e->subject;
-	return true;
+}
+
+/* The dcache slot holding seq's entry, or NULL. */
+static struct rcache_entry **
+dcache_hit(struct store_be *st, int64_t seq)
+{
+	struct rcache_entry **p;
+
+	if (st->dcache == NULL || seq <= 0)
+		return NULL;
+	p = &st->dcache[(size_t)seq & (DCACHE_SLOTS - 1)];
+	return *p != NULL && (*p)->m.seq == seq ? p : NULL;
+}
+
+bool
+store_dcache_get(struct store_be *st, int64_t seq, struct msg_row *row)
+{
+	struct rcache_entry **p = dcache_hit(st, seq);
+
+	if (p != NULL)
+		entry_read(*p, row);
+	return p != NULL;
 }
 
 void
 store_dcache_drop(struct store_be *st, int64_t seq)
 {
-	size_t slot = (size_t)seq & (DCACHE_SLOTS - 1);
+	struct rcache_entry **p = dcache_hit(st, seq);
 
-	if (st->dcache != NULL && seq > 0 && st->dcache[slot] != NULL &&
-	    st->dcache[slot]->m.seq == seq) {
-		free(st->dcache[slot]);
-		st->dcache[slot] = NULL;
+	if (p != NULL) {
+		free(*p);
+		*p = NULL;
 	}
 }
 
@@ -143,9 +158,7 @@ store_rcache_get(struct store_be *st, const char *message_id,
 	    (e = st->rcache[slot_of(message_id)]) == NULL ||
 	    strcmp(e->m.message_id, message_id) != 0)
 		return false;
-	memset(row, 0, sizeof(*row));
-	row->m = e->m;
-	row->subject = e->subject;
+	entry_read(e, row);
 	return true;
 }
 

@@ -40,9 +40,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	    "0), coalesce((SELECT value FROM meta WHERE key = "
 	    "'message_seq_high'), 0))",
 	/* receipt ids: see receipt_queue (store_sqlite_msg.c) */
-	[S_RCPT_HIGH] = "SELECT max(coalesce((SELECT value FROM meta WHERE key "
-	    "= 'receipt_id_high'), 0), coalesce((SELECT max(id) FROM receipts), "
-	    "0))",
+	[S_RCPT_HIGH] = "SELECT coalesce((SELECT value FROM meta WHERE key = "
+	    "'receipt_id_high'), 0), coalesce((SELECT max(id) FROM receipts), 0)",
 	[S_RCPT_HIGH_SAVE] = "INSERT OR REPLACE INTO meta(key, value) VALUES "
 	    "('receipt_id_high', ?1)",
 	[S_VACUUM] = "PRAGMA incremental_vacuum(256)",
@@ -242,12 +241,15 @@ rcpt_high_load(struct store_be *st, struct nara_err *err)
 	int rc = sqlite3_step(s);
 
 	if (rc == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(s, 0);
+		int64_t saved = sqlite3_column_int64(s, 0),
+		    top = sqlite3_column_int64(s, 1);
 
-		if (v > st->rcpt_high)
-			st->rcpt_high = v;
-		if (v > st->rcpt_high_saved)
-			st->rcpt_high_saved = v;
+		if (saved > st->rcpt_high_saved)
+			st->rcpt_high_saved = saved;
+		if (saved > st->rcpt_high)
+			st->rcpt_high = saved;
+		if (top > st->rcpt_high)
+			st->rcpt_high = top;
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : store_fail(st, rc, "reading the highest "

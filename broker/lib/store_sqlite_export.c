@@ -18,11 +18,8 @@
 
 #include <sqlite3.h>
 
-#include "store_int.h"
-
-/* the version store_sqlite_schema.c writes: an older store is migrated by
- * narad first */
-#define SRC_SCHEMA_VERSION STORE_SCHEMA_VERSION
+#include "store_int.h"     /* STORE_SCHEMA_VERSION: an older store is
+                              * migrated by narad first */
 
 /* Since version 3 a message's content is kept apart (payloads) unless the
  * row was written before: a view of this connection only, named as the
@@ -90,11 +87,11 @@ src_lock(struct store_src *src, struct nara_err *err)
 	    "'schema_version'", &version) != 1)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
 		    "nara store", src->path);
-	if (version != SRC_SCHEMA_VERSION)
+	if (version != STORE_SCHEMA_VERSION)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s has schema "
 		    "version %lld; start narad on it once (it migrates the file "
 		    "to version %d), stop it, then move it", src->path,
-		    (long long)version, SRC_SCHEMA_VERSION);
+		    (long long)version, STORE_SCHEMA_VERSION);
 	if (sqlite3_exec(src->db, SRC_MESSAGES_VIEW, NULL, NULL, NULL)
 	    != SQLITE_OK)
 		return src_fail(src, "reading the messages", err);

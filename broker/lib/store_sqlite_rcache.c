@@ -70,40 +70,36 @@ entry_new(const struct msg_row *row)
 	return e;
 }
 
-void
-store_rcache_put(struct store_be *st, const struct msg_row *row)
+/* A copy of row into slot of *table (n slots, made at the first put),
+ * displacing what was there; nothing when out of memory. */
+static void
+table_put(struct rcache_entry ***table, size_t n, size_t slot,
+    const struct msg_row *row)
 {
 	struct rcache_entry *e;
-	size_t slot;
 
-	if (row->m.message_id == NULL)
-		return;
-	if (st->rcache == NULL &&
-	    (st->rcache = calloc(RCACHE_SLOTS, sizeof(*st->rcache))) == NULL)
+	if (*table == NULL && (*table = calloc(n, sizeof(**table))) == NULL)
 		return;
 	if ((e = entry_new(row)) == NULL)
 		return;
-	slot = slot_of(row->m.message_id);
-	free(st->rcache[slot]);
-	st->rcache[slot] = e;
+	free((*table)[slot]);
+	(*table)[slot] = e;
+}
+
+void
+store_rcache_put(struct store_be *st, const struct msg_row *row)
+{
+	if (row->m.message_id != NULL)
+		table_put(&st->rcache, RCACHE_SLOTS,
+		    slot_of(row->m.message_id), row);
 }
 
 void
 store_dcache_put(struct store_be *st, const struct msg_row *row)
 {
-	struct rcache_entry *e;
-	size_t slot;
-
-	if (row->m.message_id == NULL || row->m.seq <= 0)
-		return;
-	if (st->dcache == NULL &&
-	    (st->dcache = calloc(DCACHE_SLOTS, sizeof(*st->dcache))) == NULL)
-		return;
-	if ((e = entry_new(row)) == NULL)
-		return;
-	slot = (size_t)row->m.seq & (DCACHE_SLOTS - 1);
-	free(st->dcache[slot]);
-	st->dcache[slot] = e;
+	if (row->m.message_id != NULL && row->m.seq > 0)
+		table_put(&st->dcache, DCACHE_SLOTS,
+		    (size_t)row->m.seq & (DCACHE_SLOTS - 1), row);
 }
 
 /* row as e keeps it (its texts e's). */

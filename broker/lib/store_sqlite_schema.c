@@ -270,7 +270,6 @@ migrate_1_2(struct store_be *st, struct nara_err *err)
 {
 	int64_t autoinc = 0;
 
-	log_info("store %s: migrating schema version 1 to 2", st->path);
 	if (run_timed(st, MIGRATE_1_2_SQL, "migrating the store to version 2",
 	    "audit indexes built", err) != 0)
 		return -1;
@@ -284,28 +283,27 @@ migrate_1_2(struct store_be *st, struct nara_err *err)
 	return 0;
 }
 
-static int
-migrate_2_3(struct store_be *st, struct nara_err *err)
-{
-	log_info("store %s: migrating schema version 2 to 3", st->path);
-	return run_sql(st, MIGRATE_2_3_SQL, "migrating the store to version 3",
-	    err);
-}
+/* From version 2 on a step is SQL alone: MIGRATE_SQL[v - 2] takes version
+ * v to v + 1. */
+static const char *const MIGRATE_SQL[] = {
+	MIGRATE_2_3_SQL, MIGRATE_3_4_SQL, MIGRATE_4_5_SQL
+};
+_Static_assert(sizeof(MIGRATE_SQL) / sizeof(MIGRATE_SQL[0]) ==
+    STORE_SCHEMA_VERSION - 2, "a migration for each version from 2");
 
+/* Version from to from + 1, in the open transaction. */
 static int
-migrate_3_4(struct store_be *st, struct nara_err *err)
+migrate(struct store_be *st, int64_t from, struct nara_err *err)
 {
-	log_info("store %s: migrating schema version 3 to 4", st->path);
-	return run_sql(st, MIGRATE_3_4_SQL, "migrating the store to version 4",
-	    err);
-}
+	char what[64];
 
-static int
-migrate_4_5(struct store_be *st, struct nara_err *err)
-{
-	log_info("store %s: migrating schema version 4 to 5", st->path);
-	return run_sql(st, MIGRATE_4_5_SQL, "migrating the store to version 5",
-	    err);
+	log_info("store %s: migrating schema version %lld to %lld", st->path,
+	    (long long)from, (long long)from + 1);
+	if (from == 1)
+		return migrate_1_2(st, err);
+	snprintf(what, sizeof(what), "migrating the store to version %lld",
+	    (long long)from + 1);
+	return run_sql(st, MIGRATE_SQL[from - 2], what, err);
 }
 
 /* 0 for this program's version; a newer (or unknown) one is refused. */
@@ -361,26 +359,9 @@ schema_write(struct store_be *st, struct nara_err *err)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "%s is not a "
 		    "nara store: it has no tables (a store is created only where "
 		    "no file exists)", st->path);
-	if (version == 1) {
-		if (migrate_1_2(st, err) != 0)
+	for (; version >= 1 && version < STORE_SCHEMA_VERSION; version++)
+		if (migrate(st, version, err) != 0)
 			return -1;
-		version = 2;
-	}
-	if (version == 2) {
-		if (migrate_2_3(st, err) != 0)
-			return -1;
-		version = 3;
-	}
-	if (version == 3) {
-		if (migrate_3_4(st, err) != 0)
-			return -1;
-		version = 4;
-	}
-	if (version == 4) {
-		if (migrate_4_5(st, err) != 0)
-			return -1;
-		version = 5;
-	}
 	if (version_known(st, version, err) != 0)
 		return -1;
 	return indexes_add(st, err);

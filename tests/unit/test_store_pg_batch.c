@@ -8,6 +8,9 @@
  */
 #include "pg_batch_fixture.h"
 
+/* the sender node of fx_msg's messages, to which receipts go */
+#define SND "kommun-1480"
+
 Test(pgbatch, writes_of_a_batch_cost_two_round_trips)
 {
 	struct fx f;
@@ -391,7 +394,6 @@ expect_same(const struct seen *mem, const struct seen *db, const char *when)
  * load behind the list (a session starting over) reads. */
 Test(pgbatch, passes_over_rows_this_store_wrote_read_nothing)
 {
-	static const char *const SND = "kommun-1480";
 	struct fx f;
 	struct fx_msg x;
 	struct seen mem, db;
@@ -509,7 +511,6 @@ Test(pgbatch, receipts_past_the_id_block)
  * many receipts are delivered from memory, not read back. */
 Test(pgbatch, a_batch_takes_as_many_seqs_and_receipt_ids_as_it_takes_frames)
 {
-	static const char *const SND = "kommun-1480";
 	enum { MANY = PG_BLOCK_MIN + 40 };
 	struct fx f;
 	struct fx_msg x;

@@ -137,6 +137,9 @@ struct store_be {
 	atomic_int wal_frames;        /* WAL size reported after each commit */
 	int wal_log;                  /* the same, for the writer's own use */
 	int wal_kicked;               /* WAL size when the thread was woken */
+	int wal_avg16;                /* frames per commit, average, in 16ths */
+	int wal_limit;                /* the WAL starts over at this length
+	                               * (store_sqlite_wal_limit) */
 	atomic_int ckpt_backfilled;   /* frames the thread's last pass copied */
 
 	/* signed checkpoints and retention (store_sqlite_ckpt.c) */
@@ -251,6 +254,7 @@ int store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name,
     int frames);
 int store_sqlite_wal_start(struct store_be *st, struct nara_err *err);
 void store_sqlite_wal_stop(struct store_be *st);
+int store_sqlite_wal_limit(int frames_avg16);
 bool store_sqlite_wal_rewind_due(const struct store_be *st);
 void store_sqlite_wal_rewind(struct store_be *st);
 

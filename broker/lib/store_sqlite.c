@@ -333,6 +333,7 @@ copy_options(struct store_be *st, const char *path,
 	st->mark_keep = opt->head_file && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
+	st->wal_limit = store_sqlite_wal_limit(0);
 	atomic_init(&st->ckpt_backfilled, 0);
 	atomic_init(&st->purge_first, 0);
 	if ((st->path = strdup(path)) == NULL ||

@@ -12,10 +12,24 @@
  * rewinds the WAL only when a write begins with every frame copied back, and
  * the writer keeps appending while the thread copies. The WAL would grow
  * without end, in newly allocated (zeroed) blocks, and a restart after a
- * crash would read it all. So once the WAL passes WAL_RESET_FRAMES the
+ * crash would read it all. So once the WAL passes its limit (below) the
  * writer connection copies the few frames the thread has not yet copied,
  * between two batches, and the next batch writes the WAL from its start
  * again.
+ *
+ * How long the WAL grows before it starts over follows the size of the
+ * commits: WAL_COMMITS commits of the recent average size, within
+ * WAL_RESET_MIN and WAL_RESET_MAX frames, and the thread is woken at the
+ * same length. A page changed by several commits of one WAL cycle (the
+ * tail pages of each table and index, a message's row at its accept,
+ * delivery and ack) is copied back once per cycle, so a longer cycle
+ * copies less: with batches of hundreds of messages (saturation) the
+ * copy is about a third less per message. With small batches (moderate
+ * rates, where latency counts) the cycle stays at WAL_RESET_MIN, because
+ * the batch after a restart waits for the rest of the copy and the sync
+ * of the database file, which at 4,096 frames and more lengthened the
+ * tail at 2,000 msg/s about threefold (docs/PERFORMANCE.md, "The WAL's
+ * length follows the batches").
  */
 #include "store_int.h"
 
@@ -25,27 +39,47 @@
 #include "log.h"
 
 #define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
-#define CKPT_KICK_FRAMES 1024      /* wake the thread after this many more */
-#define WAL_RESET_FRAMES 1024      /* writer finishes the checkpoint above
-                                    * (4 MiB; see store_sqlite_wal_rewind) */
+#define WAL_RESET_MIN 1024         /* writer finishes the checkpoint above */
+#define WAL_RESET_MAX 8192         /* ... at most (32 MiB; twice that when
+                                    * the thread lags: see
+                                    * store_sqlite_wal_rewind) */
+#define WAL_COMMITS 32             /* commits of the average size per cycle */
 #define WAL_WIPE_AFTER 10          /* s from a purge to the WAL's truncation */
 
-/* After each commit of the writer: the WAL's size in frames. Past
- * CKPT_KICK_FRAMES more than at the last wake-up, the checkpoint thread is
- * woken at once instead of at its next second, so that it copies while the
- * writer goes on and store_sqlite_wal_rewind finds little left to do. */
+/* The WAL length at which it starts over (and the thread is woken), for
+ * commits of frames_avg16 / 16 frames on average. */
+int
+store_sqlite_wal_limit(int frames_avg16)
+{
+	int64_t want = (int64_t)frames_avg16 * WAL_COMMITS / 16;
+
+	return want < WAL_RESET_MIN ? WAL_RESET_MIN : want > WAL_RESET_MAX ?
+	    WAL_RESET_MAX : (int)want;
+}
+
+/* After each commit of the writer: the WAL's size in frames. The commit's
+ * own frames go into the average (an eighth each). Past the limit more
+ * than at the last wake-up, the checkpoint thread is woken at once instead
+ * of at its next second, so that it copies while the writer goes on and
+ * store_sqlite_wal_rewind finds little left to do. */
 int
 store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
 	struct store_be *st = arg;
+	int added = frames;
 
 	if (frames < st->wal_log) {          /* the WAL started over */
 		st->wal_kicked = 0;
 		atomic_store(&st->ckpt_backfilled, 0);
+	} else {
+		added = frames - st->wal_log;
 	}
+	/* 16ths of a frame, so that small commits still move it */
+	st->wal_avg16 += (added * 16 - st->wal_avg16) / 8;
+	st->wal_limit = store_sqlite_wal_limit(st->wal_avg16);
 	atomic_store(&st->wal_frames, frames);
 	st->wal_log = frames;
-	if (st->ckpt_running && frames - st->wal_kicked >= CKPT_KICK_FRAMES) {
+	if (st->ckpt_running && frames - st->wal_kicked >= st->wal_limit) {
 		st->wal_kicked = frames;
 		pthread_cond_signal(&st->ckpt_cv);
 	}
@@ -115,6 +149,10 @@ ckpt_wipe(struct store_be *st)
 	if (first == 0 || now - first < WAL_WIPE_AFTER)
 		return;
 	atomic_store(&st->purge_first, 0);
+	/* most of the copy first without holding the writer, so that the
+	 * TRUNCATE holds it for what is left (a WAL cycle can be long) */
+	sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    NULL, NULL);
 	rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
 	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	if (rc == SQLITE_OK) {
@@ -229,21 +267,23 @@ store_sqlite_wal_stop(struct store_be *st)
  * Without the commit thread (tools, a commit on the caller's thread) it
  * runs before a batch. A restart after a crash reads the whole WAL, so its
  * size bounds the time to ready (16 MiB: ~20 ms, 64 MiB: ~300 ms on the
- * machine of docs/PERFORMANCE.md). The batch after the rewind waits for
- * the sync of the database file whatever the WAL's length, and for the
- * copy of what the thread left, which grows with it: at WAL_RESET_FRAMES
- * 1024 the latency's tail at 2,000 msg/s was lower than at 4096 and 16384
- * (docs/PERFORMANCE.md, "What a second batch in flight could win").
- * Busy means the thread is checkpointing right now; the next commit or
+ * machine of docs/PERFORMANCE.md): WAL_RESET_MAX keeps it within 64 MiB.
+ * The batch after the rewind waits for the sync of the database file
+ * whatever the WAL's length, and for the copy of what the thread left,
+ * which grows with it: at 1,024 frames the latency's tail at 2,000 msg/s
+ * was lower than at 4096 and 16384 (docs/PERFORMANCE.md, "What a second
+ * batch in flight could win"), hence the length follows the commits'
+ * (store_sqlite_wal_limit). Busy means the thread is checkpointing right now; the next commit or
  * batch tries again.
  */
 bool
 store_sqlite_wal_rewind_due(const struct store_be *st)
 {
 	int behind = st->wal_log - atomic_load(&st->ckpt_backfilled);
+	int limit = st->wal_limit;
 
-	return st->wal_log >= WAL_RESET_FRAMES && (behind <=
-	    WAL_RESET_FRAMES / 4 || st->wal_log >= 2 * WAL_RESET_FRAMES);
+	return st->wal_log >= limit && (behind <= limit / 4 ||
+	    st->wal_log >= 2 * limit);
 }
 
 void

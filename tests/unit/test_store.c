@@ -253,6 +253,76 @@ Test(store, long_wal_starts_over_on_the_commit_thread, .timeout = 300)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+/* The WAL's largest length so far in frames (its file is never cut here:
+ * nothing is purged, so no wipe truncates it). */
+static long
+wal_frames_max(const struct fx *f)
+{
+	char wal[160];
+	struct stat sb;
+
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	if (stat(wal, &sb) != 0 || sb.st_size < 32)
+		return 0;
+	return (long)((sb.st_size - 32) / (24 + 4096));
+}
+
+/* Batches of per accepts, committed as narad does, until the WAL started
+ * over `restarts` more times; *n counts the messages. */
+static void
+commit_until_restarts(struct fx *f, int per, int restarts, int *n)
+{
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	struct fx_msg x;
+	long last = wal_restarts(f), now;
+	int seen = 0, batches = 0;
+
+	while (seen < restarts) {
+		cr_assert_lt(++batches, 20000, "the WAL did not start over");
+		cr_assert_eq(store_begin(f->st, &err), 0, "%s", err.text);
+		for (int i = 0; i < per; i++)
+			cr_assert_eq(store_accept(f->st, fx_msg(&x, ++*n, BUP),
+			    FX_NOW, &res, &err), 0, "%s", err.text);
+		cr_assert_eq(store_commit_send(f->st, &err), 1, "%s", err.text);
+		cr_assert_eq(store_commit_take(f->st, &err), 0, "%s", err.text);
+		if ((now = wal_restarts(f)) != last) {
+			seen++;
+			last = now;
+		}
+	}
+}
+
+/* How long the WAL grows before it starts over follows the commits: about
+ * 1,024 frames with small ones (the latency's tail at moderate rates),
+ * longer with large ones (less copied back per message), never past
+ * 8,192 (twice that while the checkpoint thread lags), which bounds the
+ * time a restart after a crash reads it. */
+Test(store, wal_length_follows_the_commits, .timeout = 300)
+{
+	struct fx f;
+	long small, large;
+	int n = 0;
+
+	fx_init(&f);
+	commit_until_restarts(&f, 2, 3, &n);
+	small = wal_frames_max(&f);
+	commit_until_restarts(&f, 500, 3, &n);
+	large = wal_frames_max(&f);
+	fprintf(stderr, "store: WAL up to %ld frames with commits of 2 "
+	    "messages, %ld with commits of 500\n", small, large);
+	cr_expect_geq(small, 1024, "the WAL started over at %ld frames", small);
+	cr_expect_leq(small, 2 * 1024 + 64, "with small commits the WAL "
+	    "grew to %ld frames", small);
+	cr_expect_gt(large, 2 * 1024 + 64, "with commits of 500 messages the "
+	    "WAL still started over by %ld frames", large);
+	cr_expect_leq(large, 2 * 8192 + 4 * 500, "the WAL grew to %ld frames",
+	    large);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), n);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
 #endif
 
 Test(store, duplicate_same_content_writes_nothing)

@@ -81,7 +81,13 @@ block_next(struct pg_block *b)
 void
 store_pg_set_batch_frames(struct store_be *st, unsigned frames)
 {
-	st->block = frames > PG_BLOCK_MIN ? (int64_t)frames : PG_BLOCK_MIN;
+	int64_t block = frames > PG_BLOCK_MIN ? (int64_t)frames : PG_BLOCK_MIN;
+
+	if (block != st->block)
+		log_info("store %s: seqs and receipt ids taken %lld at a time "
+		    "(batches of up to %u frames)", st->label, (long long)block,
+		    frames);
+	st->block = block;
 }
 
 int64_t

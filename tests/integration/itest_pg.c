@@ -281,6 +281,28 @@ Test(pg, status_without_standby_says_commits_may_be_lost)
 	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
 }
 
+/* narad hands its batch_max to the store at start and at a reload: a
+ * batch of that many frames takes its seqs and receipt ids in one block
+ * (test_store_pg_batch checks what the store does with it). */
+Test(pg, batch_max_sets_the_id_blocks_at_start_and_reload)
+{
+	configure(pg.conninfo);
+	harness_conf_replace(&h, "ack_timeout = 5\n",
+	    "ack_timeout = 5\nbatch_max = 2000\n");
+	harness_start(&h);
+	cr_expect(harness_wait_log(&h, "receipt ids taken 2000 at a time", 1,
+	    30000), "block not set at start; see %s", h.log);
+	harness_conf_replace(&h, "batch_max = 2000\n", "batch_max = 700\n");
+	cr_assert_eq(kill(h.pid, SIGHUP), 0);
+	cr_expect(harness_wait_log(&h, "receipt ids taken 700 at a time", 1,
+	    30000), "block not set at the reload; see %s", h.log);
+	harness_conf_replace(&h, "batch_max = 700\n", "batch_max = 64\n");
+	cr_assert_eq(kill(h.pid, SIGHUP), 0);
+	cr_expect(harness_wait_log(&h, "receipt ids taken 512 at a time", 1,
+	    30000), "block not back at its least; see %s", h.log);
+	cr_expect_eq(harness_stop(&h, SIGTERM), 0);
+}
+
 Test(pg, traffic_exactly_once_with_receipts_and_intact_chain)
 {
 	char to_bup[N_MSGS][64], to_gbg[N_MSGS][64];

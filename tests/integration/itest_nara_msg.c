@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -371,8 +372,9 @@ Test(nara_msg, help_and_usage_errors)
 	    "No such file or directory\n");
 }
 
+/* A lower-case UUID of version v with the RFC 4122 variant, then a newline. */
 static bool
-is_uuid_v4(const char *s)
+is_uuid(const char *s, char v)
 {
 	for (int i = 0; i < 36; i++) {
 		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
@@ -380,18 +382,39 @@ is_uuid_v4(const char *s)
 		if (dash ? s[i] != '-' : strchr("0123456789abcdef", s[i]) == NULL || s[i] == '\0')
 			return false;
 	}
-	return s[14] == '4' && strchr("89ab", s[19]) != NULL && s[36] == '\n';
+	return s[14] == v && strchr("89ab", s[19]) != NULL && s[36] == '\n';
 }
 
-Test(nara_msg, new_id_prints_random_uuids)
+/* Time-ordered by default: version 7, each id above the one before (a
+ * thousand within a few milliseconds), the first 48 bits the time of the
+ * call; version 4 with --random. */
+Test(nara_msg, new_id_prints_time_ordered_or_random_uuids)
 {
-	char *out;
+	char *out, ms_hex[13];
+	long long before = (long long)time(NULL) * 1000, ms;
 
-	cr_assert_eq(run("new-id -n 3"), 0);
+	cr_assert_eq(run("new-id -n 1000"), 0);
+	out = captured("out");
+	cr_assert_eq(strlen(out), 1000 * 37);
+	for (int i = 0; i < 1000; i++) {
+		cr_expect(is_uuid(out + 37 * i, '7'), "not a v7 uuid: %.36s",
+		    out + 37 * i);
+		if (i > 0)
+			cr_expect(strncmp(out + 37 * (i - 1), out + 37 * i, 36) < 0,
+			    "id %d not above the one before: %.36s, %.36s", i,
+			    out + 37 * (i - 1), out + 37 * i);
+	}
+	snprintf(ms_hex, sizeof(ms_hex), "%.8s%.4s", out, out + 9);
+	ms = strtoll(ms_hex, NULL, 16);
+	cr_expect(ms >= before && ms <= (long long)time(NULL) * 1000 + 1000,
+	    "time %lld ms in the id, %lld at the call", ms, before);
+	free(out);
+	cr_assert_eq(run("new-id -n 3 --random"), 0);
 	out = captured("out");
 	cr_assert_eq(strlen(out), 3 * 37);
 	for (int i = 0; i < 3; i++)
-		cr_expect(is_uuid_v4(out + 37 * i), "not a v4 uuid: %.36s", out + 37 * i);
+		cr_expect(is_uuid(out + 37 * i, '4'), "not a v4 uuid: %.36s",
+		    out + 37 * i);
 	cr_expect(strncmp(out, out + 37, 36) != 0);
 	free(out);
 	cr_assert_eq(run("new-id -n 0"), 2);

@@ -65,8 +65,10 @@ ack_timeout = 60s
 # Delivery window per node: default when a node asks for none, and cap.
 default_credit = 64
 max_credit = 1000
-# Frames per store transaction.
+# Frames per store transaction, and at most about this many bytes of them
+# (the frame that passes it is the last; 64K..1G).
 batch_max = 1024
+batch_max_bytes = 32M
 # Signed audit chain head every ... (1s..1d).
 checkpoint_interval = 1m
 # Audit metadata is kept five years (1..36500 days).

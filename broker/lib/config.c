@@ -118,6 +118,10 @@ static const struct config_key broker_keys[] = {
 	  .min = 1, .max = 100000, .help = "largest delivery window granted" },
 	{ "batch_max", CT_INT, FIELD(config_broker, batch_max), .def = "1024",
 	  .min = 1, .max = 100000, .help = "frames per store transaction" },
+	{ "batch_max_bytes", CT_SIZE, FIELD(config_broker, batch_max_bytes),
+	  .def = "32M", .min = 64 * KIB, .max = 1024 * MIB,
+	  .help = "bytes of frames per store transaction (the frame that "
+	  "passes it is the last)" },
 	{ "checkpoint_interval", CT_DURATION, FIELD(config_broker, checkpoint_interval),
 	  .def = "60", .min = 1, .max = DAY_SECONDS,
 	  .help = "time between signed audit chain heads" },

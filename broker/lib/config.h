@@ -58,6 +58,8 @@ struct config_broker {
 	uint64_t default_credit;    /* window when hello announces 0 */
 	uint64_t max_credit;
 	uint64_t batch_max;         /* frames per group commit */
+	uint64_t batch_max_bytes;   /* ... and their bytes (the frame that
+	                             * passes it is the batch's last) */
 	uint64_t checkpoint_interval; /* seconds between signed chain heads */
 	uint64_t audit_retention_days;
 	uint64_t check_warn_age;    /* naractl check: backlog age (s) for WARNING */

@@ -539,16 +539,18 @@ link_frame(void *arg, const char *node, const uint8_t *data, size_t len,
 		handle_frame(b, node, strlen(node), data, len);
 }
 
-/* Read up to max frames from the ROUTER into the open batch; how many. */
+/* Read up to max frames from the ROUTER into the open batch, or until
+ * their bodies reach max_bytes (*bytes); how many. */
 static uint64_t
-router_take(struct broker *b, void *router, uint64_t max)
+router_take(struct broker *b, void *router, uint64_t max, uint64_t max_bytes,
+    uint64_t *bytes)
 {
 	zmq_msg_t id, body;
 	uint64_t n;
 
 	zmq_msg_init(&id);
 	zmq_msg_init(&body);
-	for (n = 0; n < max; n++) {
+	for (n = 0; n < max && *bytes < max_bytes; n++) {
 		if (zmq_msg_recv(&id, router, ZMQ_DONTWAIT) < 0)
 			break;
 		if (!zmq_msg_more(&id)) {
@@ -566,6 +568,7 @@ router_take(struct broker *b, void *router, uint64_t max)
 			    zmq_msg_size(&id));
 			continue;
 		}
+		*bytes += zmq_msg_size(&body);
 		handle_frame(b, zmq_msg_data(&id), zmq_msg_size(&id),
 		    zmq_msg_data(&body), zmq_msg_size(&body));
 	}
@@ -575,7 +578,10 @@ router_take(struct broker *b, void *router, uint64_t max)
 }
 
 /* Take up to batch_max frames (the ROUTER's when it signalled, then the
- * TLS front's), do the tick's work when it is due, apply them in one
+ * TLS front's), and no more once their bodies add up to batch_max_bytes
+ * (so that a flood of large messages makes several transactions of a
+ * bounded size, not one that holds every sender until gigabytes are
+ * synced), do the tick's work when it is due, apply them in one
  * transaction, commit, send. A batch for the front's frames or the tick
  * leaves the ROUTER alone: each look costs libzmq's command check (a poll
  * and a getpid), and with the front speaking ZMTP itself the ROUTER has no
@@ -583,13 +589,16 @@ router_take(struct broker *b, void *router, uint64_t max)
 static void
 take_batch(struct broker *b, bool router)
 {
-	uint64_t max = b->cfg->broker.batch_max, n = 0;
+	uint64_t max = b->cfg->broker.batch_max, n = 0, bytes = 0;
+	uint64_t max_bytes = b->cfg->broker.batch_max_bytes;
+	size_t pulled = 0;
 
 	broker_batch_begin(b);
 	if (router)
-		n = router_take(b, b->router, max);
-	if (b->link.pull != NULL && n < max)
-		b->link.pull(b->link.arg, (size_t)(max - n), link_frame, b);
+		n = router_take(b, b->router, max, max_bytes, &bytes);
+	if (b->link.pull != NULL && n < max && bytes < max_bytes)
+		b->link.pull(b->link.arg, (size_t)(max - n),
+		    (size_t)(max_bytes - bytes), link_frame, b, &pulled);
 	if (b->tick_due)
 		broker_tick_work(b);
 	broker_deliver_dirty(b);

@@ -80,7 +80,10 @@ typedef void (*broker_frame_fn)(void *arg, const char *node,
     const uint8_t *data, size_t len, bool multipart);
 struct broker_link {
 	bool (*pending)(void *arg);
-	size_t (*pull)(void *arg, size_t max, broker_frame_fn fn, void *fn_arg);
+	/* up to max frames, or until their bodies reach max_bytes (front.h,
+	 * front_pull); *bytes their size */
+	size_t (*pull)(void *arg, size_t max, size_t max_bytes,
+	    broker_frame_fn fn, void *fn_arg, size_t *bytes);
 	int (*send)(void *arg, void *link, const uint8_t *data, size_t len);
 	void *arg;
 };

@@ -118,9 +118,12 @@ typedef void (*front_frame_fn)(void *arg, const char *node,
     const uint8_t *data, size_t len, bool multipart);
 /* Do whole frames wait for front_pull? */
 bool front_pending(const struct front *f);
-/* Hand up to max waiting frames to fn, a few per connection in turn;
- * returns how many. fn must not call back into the front. */
-size_t front_pull(struct front *f, size_t max, front_frame_fn fn, void *arg);
+/* Hand up to max waiting frames to fn, a few per connection in turn,
+ * until their bodies add up to max_bytes or more (the frame that gets
+ * there is handed too); returns how many, *bytes their bodies' size. fn
+ * must not call back into the front. */
+size_t front_pull(struct front *f, size_t max, size_t max_bytes,
+    front_frame_fn fn, void *arg, size_t *bytes);
 /* Queue a frame for the connection link (from the connected hook): 0, or
  * EHOSTUNREACH (the connection is closing or gone), EAGAIN (its node does
  * not read: more than its credit window of the largest messages waits),

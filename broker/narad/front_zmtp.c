@@ -270,7 +270,7 @@ zd_has_frame(struct conn *c)
  * part of a multi-part message was taken, -1 when no whole frame is there
  * or c was refused. */
 static int
-take_frame(struct conn *c, front_frame_fn fn, void *arg)
+take_frame(struct conn *c, front_frame_fn fn, void *arg, size_t *bytes)
 {
 	struct evbuffer *in = bufferevent_get_input(c->tls);
 	uint8_t flags, *data;
@@ -301,6 +301,7 @@ take_frame(struct conn *c, front_frame_fn fn, void *arg)
 		fn(arg, c->node, c->multipart ? NULL : data, blen, c->multipart);
 		c->multipart = false;
 		got = 1;
+		*bytes += (size_t)blen;
 	}
 	evbuffer_drain(in, hl + blen);
 	c->checked -= c->checked < hl + blen ? c->checked : hl + blen;
@@ -351,16 +352,20 @@ front_pending(const struct front *f)
 }
 
 size_t
-front_pull(struct front *f, size_t max, front_frame_fn fn, void *arg)
+front_pull(struct front *f, size_t max, size_t max_bytes, front_frame_fn fn,
+    void *arg, size_t *bytes)
 {
 	size_t n = 0;
 	struct conn *c;
 
-	while (n < max && (c = TAILQ_FIRST(&f->ready)) != NULL) {
+	*bytes = 0;
+	while (n < max && *bytes < max_bytes &&
+	    (c = TAILQ_FIRST(&f->ready)) != NULL) {
 		int quota = PULL_QUOTA, r = 0;
 
 		ready_remove(c);
-		while (n < max && quota > 0 && (r = take_frame(c, fn, arg)) >= 0) {
+		while (n < max && *bytes < max_bytes && quota > 0 &&
+		    (r = take_frame(c, fn, arg, bytes)) >= 0) {
 			n += (size_t)r;
 			quota -= r;
 		}

@@ -330,6 +330,132 @@ Test(hostile, frames_beyond_a_batch_are_taken_by_the_next)
 	    "see %s", welcomes, N, h.log);
 }
 
+/* narad's count of commits since it started (naractl status --json). */
+static long long
+commits_so_far(void)
+{
+	static char out[1 << 16];
+	char bin[300];
+	const char *at;
+
+	cr_assert_eq(harness_run(out, sizeof(out), "%s -c %s status --json "
+	    "2>/dev/null", harness_bin("naractl", bin, sizeof(bin)), h.conf), 0,
+	    "naractl status: %s", out);
+	cr_assert_not_null(at = strstr(out, "\"commits\": "), "%s", out);
+	/* the counters' commits, not the latency window's */
+	while (strstr(at + 1, "\"commits\": ") != NULL)
+		at = strstr(at + 1, "\"commits\": ");
+	return atoll(at + strlen("\"commits\": "));
+}
+
+/* Large submits arriving together, against batch_max_bytes (below). */
+enum { BIG_N = 30, BIG_TEXT = 60000 };
+
+/* narad restarted with batch_max_bytes = 64K; a text of BIG_TEXT bytes
+ * (free it) for big_envelope. */
+static char *
+big_start(void)
+{
+	char *text = malloc(BIG_TEXT + 1);
+
+	cr_assert_not_null(text);
+	memset(text, 'a', BIG_TEXT);
+	text[BIG_TEXT] = '\0';
+	cr_assert_eq(harness_stop(&h, SIGTERM), 0);
+	harness_conf_replace(&h, "[broker]\n",
+	    "[broker]\nbatch_max_bytes = 64K\n");
+	harness_start(&h);
+	return text;
+}
+
+/* A referral of about BIG_TEXT bytes; its id into id. */
+static Nara__Envelope *
+big_envelope(struct fixture *fx, char *text, char id[37])
+{
+	Nara__Envelope *e = fixture_envelope(fx, NARA__MESSAGE_TYPE__REFERRAL,
+	    T_GBG_EH, T_BUP);
+
+	e->referral->background = text;
+	snprintf(id, 37, "%s", e->message_id);
+	return e;
+}
+
+/* All BIG_N accepted, each stored once, in at least BIG_N / 2 commits:
+ * two frames each at most, the second passing 64K, where one or two
+ * batches would take them all without the limit. */
+static void
+big_expect(int accepted, long long commits, char ids[][37])
+{
+	fprintf(stderr, "hostile: %d submits of %d bytes in %lld commits\n",
+	    BIG_N, BIG_TEXT, commits);
+	cr_assert_eq(accepted, BIG_N, "%d of %d accepted; see %s", accepted,
+	    BIG_N, h.log);
+	cr_expect_geq(commits, BIG_N / 2, "%d submits of %d bytes in %lld "
+	    "commits with batch_max_bytes 64K", BIG_N, BIG_TEXT, commits);
+	for (int i = 0; i < BIG_N; i++) {
+		char sql[160];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE "
+		    "message_id = '%.36s'", ids[i]);
+		cr_expect_eq(harness_sql_long(&h, sql), 1, "%.36s", ids[i]);
+	}
+}
+
+/* A batch stops taking frames once their bytes reach batch_max_bytes, so
+ * that many large messages at once make several transactions of a
+ * bounded size: through the TLS front, the submits in one write. */
+Test(hostile, a_batch_takes_frames_up_to_its_bytes)
+{
+	struct fixture *fx = fixture_new();
+	char *text = big_start(), ids[BIG_N][37];
+	static uint8_t body[1 << 17];
+	struct zconn *z;
+	long long before;
+	int accepted = 0;
+	uint8_t flags;
+	size_t len;
+
+	tls_wait_listening(tls_port, h.log);
+	z = zconn_open(tls_port, pki, T_GBG, NULL);
+	cr_assert_not_null(z);
+	cr_assert_eq(zconn_handshake(z, T_GBG, 5000), 0, "see %s", h.log);
+	cr_assert_eq(zconn_hello(z, T_GBG, 5000), 0, "see %s", h.log);
+	before = commits_so_far();
+	zconn_cork(z, true);
+	for (int i = 0; i < BIG_N; i++) {
+		Nara__Frame f = NARA__FRAME__INIT;
+		Nara__Submit sub = NARA__SUBMIT__INIT;
+		uint8_t *data;
+
+		sub.envelope = big_envelope(fx, text, ids[i]);
+		f.kind_case = NARA__FRAME__KIND_SUBMIT;
+		f.submit = &sub;
+		cr_assert_not_null(data = frame_encode(&f, &len));
+		cr_assert_gt(len, BIG_TEXT);
+		cr_assert_eq(zconn_send(z, data, len), 0);
+		free(data);
+	}
+	zconn_cork(z, false);
+	while (accepted < BIG_N && zconn_next(z, 10000, &flags, body,
+	    sizeof(body), &len) == 0) {
+		Nara__Frame *f;
+
+		if ((flags & 0x04) || len > sizeof(body) ||
+		    (f = nara__frame__unpack(NULL, len, body)) == NULL)
+			continue;
+		cr_expect_neq(f->kind_case, NARA__FRAME__KIND_REJECTED, "%s %s",
+		    f->rejected ? f->rejected->code : "",
+		    f->rejected ? f->rejected->text : "");
+		if (f->kind_case == NARA__FRAME__KIND_ACCEPTED)
+			accepted++;
+		nara__frame__free_unpacked(f, NULL);
+	}
+	big_expect(accepted, commits_so_far() - before, ids);
+	zconn_free(&z);
+	fixture_free(&fx);
+	free(text);
+}
+
 /* The TLS handshake's last flight, the ZMTP greeting and READY and a Hello
  * in one segment: the records after the handshake's are read at once, not
  * when the node sends again. */
@@ -713,6 +839,32 @@ static void
 teardown_plain(void)
 {
 	harness_cleanup(&h);
+}
+
+/* The same on the ROUTER (no front): a batch stops reading its frames
+ * once their bytes reach batch_max_bytes. */
+Test(hostile_router, a_batch_takes_frames_up_to_its_bytes)
+{
+	struct fixture *fx = fixture_new();
+	char *text = big_start(), ids[BIG_N][37];
+	struct tclient c;
+	long long before;
+	int accepted = 0;
+	Nara__Frame *f;
+
+	tclient_open(&c, &h, T_GBG, 0);
+	before = commits_so_far();
+	for (int i = 0; i < BIG_N; i++)
+		tclient_submit_nowait(&c, big_envelope(fx, text, ids[i]));
+	while (accepted < BIG_N && (f = tclient_expect(&c,
+	    NARA__FRAME__KIND_ACCEPTED, 10000)) != NULL) {
+		frame_free(&f);
+		accepted++;
+	}
+	big_expect(accepted, commits_so_far() - before, ids);
+	tclient_close(&c);
+	fixture_free(&fx);
+	free(text);
 }
 
 /* The second line: even without the front, the ROUTER itself

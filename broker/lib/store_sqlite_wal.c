@@ -24,7 +24,7 @@
  * tail pages of each table and index, a message's row at its accept,
  * delivery and ack) is copied back once per cycle, so a longer cycle
  * copies less: with batches of hundreds of messages (saturation) the
- * copy is about a third less per message. With small batches (moderate
+ * copy is about a quarter less per message. With small batches (moderate
  * rates, where latency counts) the cycle stays at WAL_RESET_MIN, because
  * the batch after a restart waits for the rest of the copy and the sync
  * of the database file, which at 4,096 frames and more lengthened the
@@ -273,8 +273,8 @@ store_sqlite_wal_stop(struct store_be *st)
  * which grows with it: at 1,024 frames the latency's tail at 2,000 msg/s
  * was lower than at 4096 and 16384 (docs/PERFORMANCE.md, "What a second
  * batch in flight could win"), hence the length follows the commits'
- * (store_sqlite_wal_limit). Busy means the thread is checkpointing right now; the next commit or
- * batch tries again.
+ * (store_sqlite_wal_limit). Busy means the thread is checkpointing right
+ * now; the next commit or batch tries again.
  */
 bool
 store_sqlite_wal_rewind_due(const struct store_be *st)

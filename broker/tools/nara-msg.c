@@ -104,7 +104,7 @@ static const char USAGE_VALIDATE[] =
     "exit status: 0 all valid, 1 any invalid, 2 usage or I/O error.\n";
 
 static const char USAGE_NEW_ID[] =
-    "usage: " PROG " new-id [-n COUNT] [--random]\n"
+    "usage: " PROG " new-id [-n COUNT] [-r|--random]\n"
     "\n"
     "Print COUNT (default 1, at most 1000) new UUIDs, one a line, for\n"
     "message_id and conversation_id: time-ordered (version 7, RFC 9562), each\n"

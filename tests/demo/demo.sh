@@ -425,8 +425,16 @@ DUPLICATES=0
 UNEXPECTED=()
 RESPONSES_WANTED=0
 
-# uuid: sets U to a fresh random UUID.
-uuid() { read -r U < /proc/sys/kernel/random/uuid; }
+# uuid: sets U to a fresh time-ordered UUID (version 7, as docs/PROTOCOL.md
+# recommends: the Unix time in milliseconds, then the random bits of a
+# kernel UUID with the version set to 7).
+uuid() {
+	local r t
+	read -r r < /proc/sys/kernel/random/uuid
+	t=${EPOCHREALTIME/./}
+	printf -v t '%012x' $(( t / 1000 ))
+	U="${t:0:8}-${t:8:4}-7${r:15:3}-${r:19:4}-${r:24:12}"
+}
 
 # addr_node ADDRESS: sets AN to the node serving a nara address.
 addr_node()

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include "harness.h"
 #include "hostile_helpers.h"
@@ -330,22 +331,25 @@ Test(hostile, frames_beyond_a_batch_are_taken_by_the_next)
 	    "see %s", welcomes, N, h.log);
 }
 
-/* narad's count of commits since it started (naractl status --json). */
+/* narad's count of commits since it started (naractl status --json:
+ * counters.commits). */
 static long long
 commits_so_far(void)
 {
 	static char out[1 << 16];
 	char bin[300];
-	const char *at;
+	json_t *st, *n;
+	long long commits;
 
 	cr_assert_eq(harness_run(out, sizeof(out), "%s -c %s status --json "
 	    "2>/dev/null", harness_bin("naractl", bin, sizeof(bin)), h.conf), 0,
 	    "naractl status: %s", out);
-	cr_assert_not_null(at = strstr(out, "\"commits\": "), "%s", out);
-	/* the counters' commits, not the latency window's */
-	while (strstr(at + 1, "\"commits\": ") != NULL)
-		at = strstr(at + 1, "\"commits\": ");
-	return atoll(at + strlen("\"commits\": "));
+	cr_assert_not_null(st = json_loads(out, 0, NULL), "%s", out);
+	n = json_object_get(json_object_get(st, "counters"), "commits");
+	cr_assert(json_is_integer(n), "no counters.commits: %s", out);
+	commits = (long long)json_integer_value(n);
+	json_decref(st);
+	return commits;
 }
 
 /* Large submits arriving together, against batch_max_bytes (below). */

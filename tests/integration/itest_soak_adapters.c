@@ -28,6 +28,7 @@
 
 #include "adapter_helpers.h"
 #include "harness.h"
+#include "version.h"
 #include "tls_helpers.h"
 
 #define CYCLES 30
@@ -73,6 +74,12 @@ struct soak_msg {
 
 static struct harness h;
 static struct tadapter ad[N_ADAPTERS];   /* senders first */
+/* "ready" lines in each adapter's log before its latest start: the stop
+ * at the end waits for one more, so that its SIGTERM does not come while
+ * a just restarted adapter is still starting (before its handler is set,
+ * the signal would end it as killed). */
+static int ready_before[N_ADAPTERS];
+#define ADAPTER_READY "nara-adapter " NARA_VERSION " ready"
 static struct fixture *fx;
 static char pki[64];
 static int tls_port;
@@ -134,6 +141,7 @@ setup(void)
 		snprintf(akeys, sizeof(akeys), "ca = %s/ca.pem\ncert = %s/%s.pem\n"
 		    "key = %s/%s.key\n", pki, pki, ad_name(i), pki, ad_name(i));
 		tadapter_init(&ad[i], ad_name(i), broker, akeys);
+		ready_before[i] = 0;
 		tadapter_start(&ad[i]);
 	}
 	msgs = calloc(MAX_MSGS, sizeof(*msgs));
@@ -220,6 +228,7 @@ chaos_cycle(int cycle, bool last)
 	    a->node, cycle, seed0, a->log);
 	kills_adapter++;
 	load_for(50 + pick(450));
+	ready_before[target - 3] = tadapter_log_count(a, ADAPTER_READY);
 	tadapter_start(a);
 }
 
@@ -476,9 +485,13 @@ Test(soak_adapters, kill9_narad_and_adapters_under_load)
 	    "%d messages incomplete\n", seed0, cycles, kills_narad, kills_adapter,
 	    n_msgs, (double)(t_drain - t0) / 1000,
 	    (double)(harness_ms_now() - t_drain) / 1000, missing);
-	for (int i = 0; i < N_ADAPTERS; i++)
+	for (int i = 0; i < N_ADAPTERS; i++) {
+		cr_expect(tadapter_wait_log(&ad[i], ADAPTER_READY,
+		    ready_before[i] + 1, 30000), "adapter %s never ready; see %s",
+		    ad[i].node, ad[i].log);
 		cr_expect_eq(tadapter_stop(&ad[i], SIGTERM), 0, "adapter %s did "
 		    "not stop cleanly; see %s", ad[i].node, ad[i].log);
+	}
 	cr_expect_eq(harness_stop(&h, SIGTERM), 0, "narad did not stop "
 	    "cleanly; see %s", h.log);
 

@@ -47,6 +47,7 @@ Test(values, empty_file_gives_every_default)
 	cr_expect_eq(b->default_credit, 64);
 	cr_expect_eq(b->max_credit, 1000);
 	cr_expect_eq(b->batch_max, 1024);
+	cr_expect_eq(b->batch_max_bytes, 32 * MIB);
 	cr_expect_eq(b->checkpoint_interval, 60);
 	cr_expect_eq(b->audit_retention_days, 1825);
 	cr_expect_str_eq(t->listen, "");
@@ -332,26 +333,30 @@ Test(errors, bad_endpoint_and_path)
 Test(errors, out_of_bounds_below)
 {
 	EXPECT("[broker]\nmax_message_bytes = 512\nack_timeout = 0\nbatch_max = 0\n"
-	    "max_attachment_bytes = 0\n[tls]\nexpiry_warn_days = 0\n",
+	    "max_attachment_bytes = 0\nbatch_max_bytes = 63K\n[tls]\n"
+	    "expiry_warn_days = 0\n",
 	    "t.conf:2: [broker] max_message_bytes: \"512\" is out of range 1K..64M",
 	    "t.conf:3: [broker] ack_timeout: \"0\" is out of range 1s..1d",
 	    "t.conf:4: [broker] batch_max: \"0\" is out of range 1..100000",
 	    "t.conf:5: [broker] max_attachment_bytes: \"0\" is out of range 1..64M",
-	    "t.conf:7: [tls] expiry_warn_days: \"0\" is out of range 1..365");
+	    "t.conf:6: [broker] batch_max_bytes: \"63K\" is out of range 64K..1G",
+	    "t.conf:8: [tls] expiry_warn_days: \"0\" is out of range 1..365");
 }
 
 Test(errors, out_of_bounds_above)
 {
 	EXPECT("[broker]\nmax_message_bytes = 65M\nack_timeout = 2d\n"
 	    "max_credit = 100001\nmax_attachments = 1001\nmax_text_bytes = 2M\n"
-	    "store_max_bytes = 99999999999999999999\n[tls]\nhandshake_timeout = 301\n",
+	    "store_max_bytes = 99999999999999999999\nbatch_max_bytes = 2G\n"
+	    "[tls]\nhandshake_timeout = 301\n",
 	    "t.conf:2: [broker] max_message_bytes: \"65M\" is out of range 1K..64M",
 	    "t.conf:3: [broker] ack_timeout: \"2d\" is out of range 1s..1d",
 	    "t.conf:4: [broker] max_credit: \"100001\" is out of range 1..100000",
 	    "t.conf:5: [broker] max_attachments: \"1001\" is out of range 0..1000",
 	    "t.conf:6: [broker] max_text_bytes: \"2M\" is out of range 1K..1M",
 	    "t.conf:7: [broker] store_max_bytes: \"99999999999999999999\" is too large",
-	    "t.conf:9: [tls] handshake_timeout: \"301\" is out of range 1s..5m");
+	    "t.conf:8: [broker] batch_max_bytes: \"2G\" is out of range 64K..1G",
+	    "t.conf:10: [tls] handshake_timeout: \"301\" is out of range 1s..5m");
 }
 
 Test(errors, missing_required)

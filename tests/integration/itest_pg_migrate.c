@@ -151,11 +151,12 @@ find(char ids[][37], int n, const char *id)
 }
 
 /* narad on PostgreSQL: each queued message reaches BUP exactly once and
- * its receipt reaches the sender. */
+ * its receipt reaches the sender, after the N_DONE receipts that waited
+ * on SQLite. */
 static void
 deliver_on_pg(char queued[N_QUEUED][37])
 {
-	int got[N_QUEUED] = { 0 }, n = 0, receipts = 0;
+	int got[N_QUEUED] = { 0 }, n = 0, receipts = 0, moved = 0;
 	bool receipted[N_QUEUED] = { false };
 	struct tclient gbg, bup;
 	Nara__Frame *f;
@@ -180,12 +181,18 @@ deliver_on_pg(char queued[N_QUEUED][37])
 		if (i >= 0 && !receipted[i]) {
 			receipted[i] = true;
 			receipts++;
+		} else if (i < 0) {
+			cr_expect_eq(f->receipt->outcome,
+			    NARA__OUTCOME__OUTCOME_DELIVERED);
+			moved++;
 		}
 		tclient_ack(&gbg, f->receipt->message_id, true);
 		frame_free(&f);
 	}
 	cr_expect_eq(receipts, N_QUEUED, "receipts for %d of %d", receipts,
 	    N_QUEUED);
+	cr_expect_eq(moved, N_DONE, "%d of the %d receipts moved from SQLite "
+	    "reached the sender", moved, N_DONE);
 	/* nothing more comes: the in-flight one is not delivered again */
 	f = tclient_expect(&bup, NARA__FRAME__KIND_DELIVER, 1000);
 	cr_expect(f == NULL, "a delivery after all were acked");
@@ -235,6 +242,7 @@ Test(pg_migrate, moved_store_verifies_and_narad_delivers_the_queue)
 	audit = harness_sql_long(&h, "SELECT count(*) FROM audit");
 	ckpts = harness_sql_long(&h, "SELECT count(*) FROM checkpoints");
 	receipts = harness_sql_long(&h, "SELECT count(*) FROM receipts");
+	cr_assert_eq(receipts, N_DONE);
 	cr_assert_eq(msgs, N_DONE + N_QUEUED);
 	cr_assert_gt(ckpts, 0, "no signed checkpoint to move");
 	/* receipt ids up to 100 past the last row's were given (their

@@ -200,6 +200,56 @@ Test(audit_sign, prune_of_the_newest_messages_never_gives_their_seq_again)
 	fx_fini(&f);
 }
 
+/* A receipt its sender has not acked outlives the prune of its message:
+ * the same id and bytes after the prune, then acked as any other. */
+Test(audit_sign, prune_keeps_the_receipts_of_the_messages_it_deletes)
+{
+	struct fx f;
+	struct keys k;
+	struct fx_msg x;
+	struct fx_receipts before = { 0 }, after = { 0 };
+	struct nara_err err = { 0 };
+	int64_t cut, deleted;
+
+	fx_init(&f);
+	keys_make(&f, &k);
+	fx_populate(&f);   /* 1 acked (DELIVERED), 2 dead (FAILED), 3 queued */
+	cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, 10,
+	    fx_on_receipt, &before), 2);
+	cr_assert_eq(store_audit_prune(f.st, k.sign, FX_NOW + 101, 0, FX_NOW +
+	    200, NULL, &cut, &deleted, &err), 0, "%s", err.text);
+	cr_assert_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1,
+	    "messages 1 and 2 not pruned: the test proves nothing");
+	cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, 10,
+	    fx_on_receipt, &after), 2);
+	for (int i = 0; i < 2; i++) {
+		size_t n = nara__receipt__get_packed_size(before.r[i]);
+		uint8_t a[512], b[512];
+
+		cr_assert_lt(n, sizeof(a));
+		cr_expect_eq(after.id[i], before.id[i]);
+		cr_assert_eq(nara__receipt__get_packed_size(after.r[i]), n);
+		nara__receipt__pack(before.r[i], a);
+		nara__receipt__pack(after.r[i], b);
+		cr_expect_arr_eq(a, b, n, "receipt %d changed in the prune", i);
+	}
+	cr_expect_eq(store_receipt_sent(f.st, after.id[0], FX_NOW + 201), 0);
+	cr_expect_eq(store_receipt_acked(f.st, "kommun-1480", fx_msg(&x, 1,
+	    FX_BUP)->message_id, FX_NOW + 202), 0);
+	fx_receipts_free(&after);
+	cr_assert_eq(store_receipts_load(f.st, "kommun-1480", 0, 10,
+	    fx_on_receipt, &after), 1);
+	cr_expect_eq(after.id[0], before.id[1]);
+	/* their rows name the message by id alone: it is no longer stored */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
+	    "('receipt_sent', 'receipt_acked') AND message_id = '00000000-0000-"
+	    "4000-8000-000000000001'"), 2);
+	fx_receipts_free(&before);
+	fx_receipts_free(&after);
+	keys_free(&k);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- review */
 
 Test(audit_sign, review_appends_to_the_chain)

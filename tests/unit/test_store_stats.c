@@ -10,6 +10,7 @@
 #include "audit_sign.h"
 #include "store_fixture.h"
 #include "store_stats_sql.h"
+#include "validate.h"
 
 #define BUP "bup-ostra"
 #define PED "ped-nal"
@@ -60,6 +61,102 @@ Test(store, receipts_load_pages_per_node_and_acks_delete)
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event IN "
 	    "('receipt_sent', 'receipt_acked') AND node = 'kommun-1480' AND "
 	    "type = 'referral' AND length(subject) = 64"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* Receipt r: about message n, with outcome, sent from node at time. */
+static void
+expect_receipt(const Nara__Receipt *r, int n, int outcome, const char *node,
+    int64_t time)
+{
+	struct fx_msg x;
+	char when[32];
+
+	fx_msg(&x, n, node);
+	cr_expect_str_eq(r->message_id, x.id);
+	cr_expect_eq((int)r->outcome, outcome, "receipt of %d", n);
+	cr_expect_str_eq(r->time, time_format(time, when, sizeof(when)));
+	cr_expect_str_eq(r->receiving_node, node);
+	cr_expect_str_eq(r->recipient, x.m.recipient);
+	cr_expect_str_eq(r->conversation_id, x.m.conversation_id);
+}
+
+/* The receipts of acks and of dead letters come in one id order, each
+ * as it was queued, a page at a time; a message retried after its FAILED
+ * receipt has both, and the older goes first at the sender's ack. */
+Test(store, receipts_of_acks_and_dead_letters_come_in_id_order)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct fx_receipts rs = { 0 }, page = { 0 };
+	struct nara_err err = { 0 };
+	bool was_new;
+
+	fx_init(&f);
+	for (int i = 1; i <= 3; i++)
+		fx_accept(&f, i, BUP);
+	fx_deliver(&f, 1, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW + 1, &was_new), 0);
+	cr_assert_eq(store_dead_letter(f.st, fx_msg(&x, 2, BUP)->message_id,
+	    "NR052", "refused", false, BUP, FX_NOW + 2), 0);
+	fx_deliver(&f, 3, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 3, BUP)->message_id, BUP,
+	    FX_NOW + 3, &was_new), 0);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs),
+	    3);
+	cr_expect(rs.id[0] < rs.id[1] && rs.id[1] < rs.id[2]);
+	expect_receipt(rs.r[0], 1, NARA__OUTCOME__OUTCOME_DELIVERED, BUP,
+	    FX_NOW + 1);
+	expect_receipt(rs.r[1], 2, NARA__OUTCOME__OUTCOME_FAILED, BUP,
+	    FX_NOW + 2);
+	cr_expect_str_eq(rs.r[1]->code, "NR052");
+	expect_receipt(rs.r[2], 3, NARA__OUTCOME__OUTCOME_DELIVERED, BUP,
+	    FX_NOW + 3);
+	/* a page at a time, from either kind */
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(store_receipts_load(f.st, GBG, i ? rs.id[i - 1] : 0, 1,
+		    fx_on_receipt, &page), 1);
+		cr_expect_eq(page.id[0], rs.id[i]);
+		fx_receipts_free(&page);
+	}
+	for (int i = 0; i < 3; i++)
+		cr_expect_eq(store_receipt_sent(f.st, rs.id[i], FX_NOW + 4),
+		    0, "receipt %d", i + 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_sent' AND node = 'kommun-1480' AND time = 1795000004000 "
+	    "AND type = 'referral' AND length(subject) = 64"), 3);
+	fx_receipts_free(&rs);
+
+	/* message 2 retried, delivered and acked: a DELIVERED receipt beside
+	 * its FAILED one */
+	cr_assert_eq(store_retry(f.st, fx_msg(&x, 2, BUP)->message_id, NULL,
+	    FX_NOW + 5, &err), 0, "%s", err.text);
+	fx_deliver(&f, 2, BUP);
+	cr_assert_eq(store_acked(f.st, x.id, BUP, FX_NOW + 6, &was_new), 0);
+	cr_assert(was_new);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs),
+	    4);
+	cr_expect_eq((int)rs.r[3]->outcome, NARA__OUTCOME__OUTCOME_DELIVERED);
+	cr_expect_str_eq(rs.r[3]->message_id, x.id);
+	fx_receipts_free(&rs);
+	cr_assert_eq(store_receipt_acked(f.st, GBG, x.id, FX_NOW + 7), 0);
+	cr_assert_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs),
+	    3);
+	cr_expect_eq((int)rs.r[1]->outcome, NARA__OUTCOME__OUTCOME_DELIVERED,
+	    "the FAILED receipt (the older) was not the one acked");
+	cr_expect_str_eq(rs.r[2]->message_id, x.id);
+	fx_receipts_free(&rs);
+	for (int i = 1; i <= 3; i++)
+		cr_assert_eq(store_receipt_acked(f.st, GBG, fx_msg(&x, i,
+		    BUP)->message_id, FX_NOW + 8), 0);
+	cr_expect_eq(store_receipts_load(f.st, GBG, 0, 10, fx_on_receipt, &rs),
+	    0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM receipts"), 0);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE event = "
+	    "'receipt_acked' AND node = 'kommun-1480' AND type = 'referral'"),
+	    4);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -254,7 +254,7 @@ int store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name,
     int frames);
 int store_sqlite_wal_start(struct store_be *st, struct nara_err *err);
 void store_sqlite_wal_stop(struct store_be *st);
-int store_sqlite_wal_limit(int frames_avg16);
+int store_sqlite_wal_limit(int frames_avg16, int64_t page_size);
 bool store_sqlite_wal_rewind_due(const struct store_be *st);
 void store_sqlite_wal_rewind(struct store_be *st);
 

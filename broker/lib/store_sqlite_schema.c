@@ -376,9 +376,16 @@ store_schema_create(const char *tmp, struct nara_err *err)
 
 	/* Rollback journal and FULL sync here: when the transaction is done
 	 * the file alone holds the complete store; the writer switches it to
-	 * WAL at its first open. auto_vacuum must precede the tables. */
+	 * WAL at its first open. The page size and auto_vacuum must precede
+	 * the tables. Pages of 8 KiB: at saturation a commit writes about the
+	 * same bytes as with 4 KiB in half the frames, and the checkpoint
+	 * copies them in half the calls, 4 % less of narad's CPU per message
+	 * end to end and 10 % in the broker alone; at 2,000 msg/s the tail
+	 * is the same (docs/PERFORMANCE.md, "Pages of 8 KiB"). A store made
+	 * before keeps its 4 KiB. */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "PRAGMA synchronous = FULL;"
+		rc = sqlite3_exec(db, "PRAGMA page_size = 8192;"
+		    "PRAGMA synchronous = FULL;"
 		    "PRAGMA auto_vacuum = INCREMENTAL; BEGIN IMMEDIATE;", NULL,
 		    NULL, NULL);
 	if (rc == SQLITE_OK)
@@ -403,6 +410,12 @@ store_schema_open(struct store_be *st, struct nara_err *err)
 {
 	int64_t version;
 
+	/* first: the WAL's limits follow it (store_sqlite_wal_limit), also
+	 * for the commit of a migration */
+	if (query_int(st->db, "PRAGMA page_size", &st->page_size) != 1 ||
+	    st->page_size <= 0)
+		st->page_size = 4096;
+
 	if (st->read_only) {
 		if (file_version(st, &version, err) != 0)
 			return -1;
@@ -425,8 +438,5 @@ store_schema_open(struct store_be *st, struct nara_err *err)
 			return -1;
 		}
 	}
-	if (query_int(st->db, "PRAGMA page_size", &st->page_size) != 1 ||
-	    st->page_size <= 0)
-		st->page_size = 4096;
 	return 0;
 }

@@ -19,17 +19,18 @@
  *
  * How long the WAL grows before it starts over follows the size of the
  * commits: WAL_COMMITS commits of the recent average size, within
- * WAL_RESET_MIN and WAL_RESET_MAX frames, and the thread is woken at the
- * same length. A page changed by several commits of one WAL cycle (the
+ * WAL_RESET_MIN and WAL_RESET_MAX bytes (in frames of the store's page
+ * size: 512 to 4,096 of 8 KiB, 1,024 to 8,192 of 4 KiB in a store made
+ * before its pages grew), and the thread is woken at the same length. A page changed by several commits of one WAL cycle (the
  * tail pages of each table and index, a message's row at its accept,
  * delivery and ack) is copied back once per cycle, so a longer cycle
  * copies less: with batches of hundreds of messages (saturation) the
  * copy is about a quarter less per message. With small batches (moderate
  * rates, where latency counts) the cycle stays at WAL_RESET_MIN, because
  * the batch after a restart waits for the rest of the copy and the sync
- * of the database file, which at 4,096 frames and more lengthened the
- * tail at 2,000 msg/s about threefold (docs/PERFORMANCE.md, "The WAL's
- * length follows the batches").
+ * of the database file, which at 4,096 frames of 4 KiB and more
+ * lengthened the tail at 2,000 msg/s about threefold (docs/PERFORMANCE.md,
+ * "The WAL's length follows the batches").
  */
 #include "store_int.h"
 
@@ -38,23 +39,29 @@
 
 #include "log.h"
 
-#define CKPT_MIN_FRAMES 256        /* checkpoint once the WAL has this many */
-#define WAL_RESET_MIN 1024         /* writer finishes the checkpoint above */
-#define WAL_RESET_MAX 8192         /* ... at most (32 MiB; twice that when
-                                    * the thread lags: see
+#define CKPT_MIN (1 << 20)         /* checkpoint once the WAL has this many
+                                    * bytes */
+#define WAL_RESET_MIN (4 << 20)    /* writer finishes the checkpoint above */
+#define WAL_RESET_MAX (32 << 20)   /* ... at most (twice that when the
+                                    * thread lags: see
                                     * store_sqlite_wal_rewind) */
 #define WAL_COMMITS 32             /* commits of the average size per cycle */
 #define WAL_WIPE_AFTER 10          /* s from a purge to the WAL's truncation */
 
-/* The WAL length at which it starts over (and the thread is woken), for
- * commits of frames_avg16 / 16 frames on average. */
+/* The WAL length in frames at which it starts over (and the thread is
+ * woken), for commits of frames_avg16 / 16 frames on average in a store of
+ * page_size. */
 int
-store_sqlite_wal_limit(int frames_avg16)
+store_sqlite_wal_limit(int frames_avg16, int64_t page_size)
 {
-	int64_t want = (int64_t)frames_avg16 * WAL_COMMITS / 16;
+	int64_t want = (int64_t)frames_avg16 * WAL_COMMITS / 16, lo, hi;
 
-	return want < WAL_RESET_MIN ? WAL_RESET_MIN : want > WAL_RESET_MAX ?
-	    WAL_RESET_MAX : (int)want;
+	if (page_size <= 0)
+		page_size = 4096;      /* not read yet (store_schema_open) */
+	lo = WAL_RESET_MIN / page_size;
+	hi = WAL_RESET_MAX / page_size;
+
+	return (int)(want < lo ? lo : want > hi ? hi : want);
 }
 
 /* After each commit of the writer: the WAL's size in frames. The commit's
@@ -76,7 +83,7 @@ store_sqlite_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	}
 	/* 16ths of a frame, so that small commits still move it */
 	st->wal_avg16 += (added * 16 - st->wal_avg16) / 8;
-	st->wal_limit = store_sqlite_wal_limit(st->wal_avg16);
+	st->wal_limit = store_sqlite_wal_limit(st->wal_avg16, st->page_size);
 	atomic_store(&st->wal_frames, frames);
 	st->wal_log = frames;
 	if (st->ckpt_running && frames - st->wal_kicked >= st->wal_limit) {
@@ -199,7 +206,8 @@ ckpt_main(void *arg)
 		if (st->ckpt_stop)
 			break;
 		pthread_mutex_unlock(&st->ckpt_mu);
-		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN_FRAMES &&
+		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN /
+		    (st->page_size > 0 ? st->page_size : 4096) &&
 		    sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
 			atomic_store(&st->ckpt_backfilled, done);

@@ -136,7 +136,8 @@ Test(store_integrity, corrupted_pages_are_refused)
 	make_store();
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (char)(i * 37 + 11);
-	/* pages 6 to 13: inside the b-trees, the header left intact */
+	/* bytes 20 KiB to 52 KiB: inside the b-trees, the header left
+	 * intact */
 	write_bytes(h.store, 4096 * 5, junk, sizeof(junk));
 	expect_refused("failed the integrity check");
 }

@@ -49,6 +49,7 @@ Test(store, open_creates_schema_wal_and_private_file)
 	cr_expect_eq(fx_sql_int(&f, "SELECT value FROM meta WHERE key = "
 	    "'schema_version'"), 5);
 	cr_expect_eq(fx_sql_int(&f, "PRAGMA auto_vacuum"), 2);  /* incremental */
+	cr_expect_eq(fx_sql_int(&f, "PRAGMA page_size"), 8192);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);
 	fx_fini(&f);
@@ -254,18 +255,19 @@ Test(store, long_wal_starts_over_on_the_commit_thread, .timeout = 300)
 	fx_fini(&f);
 }
 
-/* The WAL's largest length so far in frames (its file is never cut here:
- * nothing is purged, so no wipe truncates it). */
+/* The WAL's largest length so far in bytes of pages (its file is never
+ * cut here: nothing is purged, so no wipe truncates it). */
 static long
-wal_frames_max(const struct fx *f)
+wal_bytes_max(const struct fx *f)
 {
+	long page = fx_sql_int(f, "PRAGMA page_size");
 	char wal[160];
 	struct stat sb;
 
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
 	if (stat(wal, &sb) != 0 || sb.st_size < 32)
 		return 0;
-	return (long)((sb.st_size - 32) / (24 + 4096));
+	return (long)((sb.st_size - 32) / (24 + page)) * page;
 }
 
 /* Batches of per accepts, committed as narad does, until the WAL started
@@ -295,30 +297,34 @@ commit_until_restarts(struct fx *f, int per, int restarts, int *n)
 }
 
 /* How long the WAL grows before it starts over follows the commits: about
- * 1,024 frames with small ones (the latency's tail at moderate rates),
- * longer with large ones (less copied back per message), never past
- * 8,192 (twice that while the checkpoint thread lags), which bounds the
- * time a restart after a crash reads it. */
+ * 4 MiB with small ones (the latency's tail at moderate rates), longer
+ * with large ones (less copied back per message), never past 32 MiB
+ * (twice that while the checkpoint thread lags), which bounds the time a
+ * restart after a crash reads it. */
 Test(store, wal_length_follows_the_commits, .timeout = 300)
 {
+	const long mib = 1 << 20;
 	struct fx f;
-	long small, large;
+	long small, large, page;
 	int n = 0;
 
 	fx_init(&f);
+	page = fx_sql_int(&f, "PRAGMA page_size");
 	commit_until_restarts(&f, 2, 3, &n);
-	small = wal_frames_max(&f);
+	small = wal_bytes_max(&f);
 	commit_until_restarts(&f, 500, 3, &n);
-	large = wal_frames_max(&f);
-	fprintf(stderr, "store: WAL up to %ld frames with commits of 2 "
-	    "messages, %ld with commits of 500\n", small, large);
-	cr_expect_geq(small, 1024, "the WAL started over at %ld frames", small);
-	cr_expect_leq(small, 2 * 1024 + 64, "with small commits the WAL "
-	    "grew to %ld frames", small);
-	cr_expect_gt(large, 2 * 1024 + 64, "with commits of 500 messages the "
-	    "WAL still started over by %ld frames", large);
-	cr_expect_leq(large, 2 * 8192 + 4 * 500, "the WAL grew to %ld frames",
-	    large);
+	large = wal_bytes_max(&f);
+	fprintf(stderr, "store: WAL up to %ld KiB with commits of 2 messages, "
+	    "%ld KiB with commits of 500 (pages of %ld bytes)\n", small / 1024,
+	    large / 1024, page);
+	cr_expect_geq(small, 4 * mib, "the WAL started over at %ld bytes",
+	    small);
+	cr_expect_leq(small, 8 * mib + 64 * page, "with small commits the WAL "
+	    "grew to %ld bytes", small);
+	cr_expect_gt(large, 8 * mib + 64 * page, "with commits of 500 messages "
+	    "the WAL still started over by %ld bytes", large);
+	cr_expect_leq(large, 64 * mib + 4 * 500 * page, "the WAL grew to %ld "
+	    "bytes", large);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), n);
 	fx_verify_ok(&f);
 	fx_fini(&f);

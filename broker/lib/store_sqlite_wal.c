@@ -21,12 +21,13 @@
  * commits: WAL_COMMITS commits of the recent average size, within
  * WAL_RESET_MIN and WAL_RESET_MAX bytes (in frames of the store's page
  * size: 512 to 4,096 of 8 KiB, 1,024 to 8,192 of 4 KiB in a store made
- * before its pages grew), and the thread is woken at the same length. A page changed by several commits of one WAL cycle (the
- * tail pages of each table and index, a message's row at its accept,
- * delivery and ack) is copied back once per cycle, so a longer cycle
- * copies less: with batches of hundreds of messages (saturation) the
- * copy is about a quarter less per message. With small batches (moderate
- * rates, where latency counts) the cycle stays at WAL_RESET_MIN, because
+ * before its pages grew), and the thread is woken at the same length. A
+ * page changed by several commits of one WAL cycle (the tail pages of
+ * each table and index, a message's row at its accept, delivery and ack)
+ * is copied back once per cycle, so a longer cycle copies less: with
+ * batches of hundreds of messages (saturation) the copy is about a
+ * quarter less per message. With small batches (moderate rates, where
+ * latency counts) the cycle stays at WAL_RESET_MIN, because
  * the batch after a restart waits for the rest of the copy and the sync
  * of the database file, which at 4,096 frames of 4 KiB and more
  * lengthened the tail at 2,000 msg/s about threefold (docs/PERFORMANCE.md,

@@ -42,7 +42,8 @@
 
 #define WALBUF_VFS "nara-walbuf"
 /* Under 128 KiB: SQLite's unix VFS writes at most 0x1ffff bytes per call
- * and takes a longer write for a full disk. 31 frames of 4 KiB pages. */
+ * and takes a longer write for a full disk. 15 frames of 8 KiB pages
+ * (a new store), 31 of 4 KiB. */
 #define WALBUF_CAP (127u << 10)
 
 struct wfile {

@@ -1,7 +1,8 @@
 /*
  * test_store_privacy.c — what the store keeps about a child: no personal
  * number (in any of its written forms) and no clinical content in any audit
- * column, no payload bytes left in the file after an ack, and the keyed
+ * column, no payload bytes left in the file or its WAL after an ack (and
+ * the log's word when a reader holds the WAL's wipe off), and the keyed
  * pseudonym with the checks on its key file.
  */
 #include <fcntl.h>
@@ -249,6 +250,73 @@ Test(privacy, purged_payload_leaves_the_wal_and_readers_never_hold_the_writer,
 	cr_expect(file_has(f.path, "payload 2 " FX_MARKER),
 	    "a queued message's content is in the file");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), w.n - 1);
+	fx_fini(&f);
+}
+
+/* The log (this test's standard error, kept in a file) says needle. */
+struct log_file {
+	const char *path;
+	const char *needle;
+};
+
+static bool
+log_says(void *arg)
+{
+	const struct log_file *l = arg;
+
+	fflush(stderr);
+	return file_has(l->path, l->needle);
+}
+
+/*
+ * A wipe a reader puts off for a minute is logged once as a warning, with
+ * what is in the way, and its end after the reader is gone as well: an
+ * operator whose backup or export holds purged content in the WAL sees
+ * it in the log, and sees that it ended.
+ */
+Test(privacy, wipe_put_off_for_a_minute_is_logged_and_so_is_its_end,
+    .timeout = 180)
+{
+	struct fx f;
+	struct fx_msg x;
+	char log[600];
+	struct log_file warned = { log, "purged content stays in the WAL for "
+	    "now: readers have been in the way for 60 s" },
+	    ended = { log, "purged content wiped out of the WAL after " };
+	sqlite3 *rd;
+	uint64_t done0, off0;
+	bool was_new;
+	int fd, saved;
+
+	fx_init(&f);
+	snprintf(log, sizeof(log), "%s.log", f.path);
+	cr_assert_geq(fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600), 0);
+	fflush(stderr);
+	cr_assert_geq(saved = dup(2), 0);
+	cr_assert_eq(dup2(fd, 2), 2);
+	close(fd);
+	store_sqlite_wipe_counts(&done0, &off0);
+	fx_accept(&f, 1, BUP);
+	fx_deliver(&f, 1, BUP);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(sqlite3_open_v2(f.path, &rd, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(rd, "BEGIN; SELECT count(*) FROM messages;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	/* the wipe is due 10 s after the purge, then put off each second */
+	cr_assert(harness_wait(log_says, &warned, 120000), "no warning after "
+	    "a minute of a reader in the way");
+	cr_expect(!log_says(&ended), "the end logged while the reader stays");
+	cr_assert_eq(sqlite3_exec(rd, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(rd);
+	cr_assert(harness_wait(log_says, &ended, 30000), "the wipe's end after "
+	    "the warning was not logged");
+	cr_expect(harness_wait(wiped_since, &done0, 1000));
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
 	fx_fini(&f);
 }
 #endif

@@ -333,6 +333,8 @@ copy_options(struct store_be *st, const char *path,
 	st->mark_keep = opt->head_file && !opt->read_only;
 	st->max_bytes = opt->max_bytes;
 	atomic_init(&st->wal_frames, 0);
+	st->page_size = 4096;      /* until store_schema_open reads the file's */
+	st->wal_limit = store_sqlite_wal_limit(0, st->page_size);
 	atomic_init(&st->ckpt_backfilled, 0);
 	atomic_init(&st->purge_first, 0);
 	if ((st->path = strdup(path)) == NULL ||
@@ -423,11 +425,8 @@ store_sqlite_open(const char *path, const struct store_options *opt,
 	if (!st->read_only && (store_check_start(st, err) != 0 ||
 	    writer_pragmas(st, opt, err) != 0))
 		goto fail;
-	if (store_schema_open(st, err) != 0)
-		goto fail;
-	st->wal_limit = store_sqlite_wal_limit(0, st->page_size);
-	if (prepare_all(st, err) != 0 || head_load(st, err) != 0 ||
-	    key_check(st, err) != 0)
+	if (store_schema_open(st, err) != 0 || prepare_all(st, err) != 0 ||
+	    head_load(st, err) != 0 || key_check(st, err) != 0)
 		goto fail;
 	if (!st->read_only && store_guard_head(st, err) != 0)
 		goto fail;

@@ -415,7 +415,6 @@ store_schema_open(struct store_be *st, struct nara_err *err)
 	if (query_int(st->db, "PRAGMA page_size", &st->page_size) != 1 ||
 	    st->page_size <= 0)
 		st->page_size = 4096;
-
 	if (st->read_only) {
 		if (file_version(st, &version, err) != 0)
 			return -1;

@@ -55,12 +55,8 @@
 int
 store_sqlite_wal_limit(int frames_avg16, int64_t page_size)
 {
-	int64_t want = (int64_t)frames_avg16 * WAL_COMMITS / 16, lo, hi;
-
-	if (page_size <= 0)
-		page_size = 4096;      /* not read yet (store_schema_open) */
-	lo = WAL_RESET_MIN / page_size;
-	hi = WAL_RESET_MAX / page_size;
+	int64_t want = (int64_t)frames_avg16 * WAL_COMMITS / 16,
+	    lo = WAL_RESET_MIN / page_size, hi = WAL_RESET_MAX / page_size;
 
 	return (int)(want < lo ? lo : want > hi ? hi : want);
 }
@@ -208,7 +204,7 @@ ckpt_main(void *arg)
 			break;
 		pthread_mutex_unlock(&st->ckpt_mu);
 		if (atomic_exchange(&st->wal_frames, 0) >= CKPT_MIN /
-		    (st->page_size > 0 ? st->page_size : 4096) &&
+		    st->page_size &&
 		    sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &log, &done) == SQLITE_OK)
 			atomic_store(&st->ckpt_backfilled, done);

@@ -591,14 +591,13 @@ take_batch(struct broker *b, bool router)
 {
 	uint64_t max = b->cfg->broker.batch_max, n = 0, bytes = 0;
 	uint64_t max_bytes = b->cfg->broker.batch_max_bytes;
-	size_t pulled = 0;
 
 	broker_batch_begin(b);
 	if (router)
 		n = router_take(b, b->router, max, max_bytes, &bytes);
 	if (b->link.pull != NULL && n < max && bytes < max_bytes)
 		b->link.pull(b->link.arg, (size_t)(max - n),
-		    (size_t)(max_bytes - bytes), link_frame, b, &pulled);
+		    (size_t)(max_bytes - bytes), link_frame, b);
 	if (b->tick_due)
 		broker_tick_work(b);
 	broker_deliver_dirty(b);

@@ -81,9 +81,9 @@ typedef void (*broker_frame_fn)(void *arg, const char *node,
 struct broker_link {
 	bool (*pending)(void *arg);
 	/* up to max frames, or until their bodies reach max_bytes (front.h,
-	 * front_pull); *bytes their size */
+	 * front_pull) */
 	size_t (*pull)(void *arg, size_t max, size_t max_bytes,
-	    broker_frame_fn fn, void *fn_arg, size_t *bytes);
+	    broker_frame_fn fn, void *fn_arg);
 	int (*send)(void *arg, void *link, const uint8_t *data, size_t len);
 	void *arg;
 };

@@ -120,10 +120,10 @@ typedef void (*front_frame_fn)(void *arg, const char *node,
 bool front_pending(const struct front *f);
 /* Hand up to max waiting frames to fn, a few per connection in turn,
  * until their bodies add up to max_bytes or more (the frame that gets
- * there is handed too); returns how many, *bytes their bodies' size. fn
- * must not call back into the front. */
+ * there is handed too); returns how many. fn must not call back into the
+ * front. */
 size_t front_pull(struct front *f, size_t max, size_t max_bytes,
-    front_frame_fn fn, void *arg, size_t *bytes);
+    front_frame_fn fn, void *arg);
 /* Queue a frame for the connection link (from the connected hook): 0, or
  * EHOSTUNREACH (the connection is closing or gone), EAGAIN (its node does
  * not read: more than its credit window of the largest messages waits),

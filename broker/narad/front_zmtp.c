@@ -353,19 +353,18 @@ front_pending(const struct front *f)
 
 size_t
 front_pull(struct front *f, size_t max, size_t max_bytes, front_frame_fn fn,
-    void *arg, size_t *bytes)
+    void *arg)
 {
-	size_t n = 0;
+	size_t n = 0, bytes = 0;
 	struct conn *c;
 
-	*bytes = 0;
-	while (n < max && *bytes < max_bytes &&
+	while (n < max && bytes < max_bytes &&
 	    (c = TAILQ_FIRST(&f->ready)) != NULL) {
 		int quota = PULL_QUOTA, r = 0;
 
 		ready_remove(c);
-		while (n < max && *bytes < max_bytes && quota > 0 &&
-		    (r = take_frame(c, fn, arg, bytes)) >= 0) {
+		while (n < max && bytes < max_bytes && quota > 0 &&
+		    (r = take_frame(c, fn, arg, &bytes)) >= 0) {
 			n += (size_t)r;
 			quota -= r;
 		}

@@ -345,9 +345,9 @@ link_pending(void *arg)
 
 static size_t
 link_pull(void *arg, size_t max, size_t max_bytes, broker_frame_fn fn,
-    void *fn_arg, size_t *bytes)
+    void *fn_arg)
 {
-	return front_pull(arg, max, max_bytes, fn, fn_arg, bytes);
+	return front_pull(arg, max, max_bytes, fn, fn_arg);
 }
 
 static int

@@ -440,6 +440,74 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 	fx_fini(&f);
 }
 
+/* ----------------------------------------------------------- rows early */
+
+/* Other sessions of the test's database that hold a lock for writing
+ * messages: their INSERT has run on the server. */
+struct writers {
+	const struct fx *f;
+	long long n;
+};
+
+static bool
+messages_written(void *arg)
+{
+	struct writers *w = arg;
+
+	w->n = fx_sql_int(w->f, "SELECT count(*) FROM pg_locks WHERE pid <> "
+	    "pg_backend_pid() AND relation = 'messages'::regclass AND mode = "
+	    "'RowExclusiveLock'");
+	return w->n > 0;
+}
+
+/* A large batch's rows go to the server while the batch is still being
+ * made (256 of them buffered), so the server executes them meanwhile; a
+ * few rows wait for COMMIT. Sent early, they cost no round trip, and
+ * the batch commits whole or not at all as before. */
+Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	struct writers w = { NULL, 0 };
+	uint64_t rt;
+	int id = 0;
+
+	fx_init(&f);
+	w.f = &f;
+	new_run(&f, true);
+	rt = batch_open(&f);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_expect(!messages_written(&w), "one message's rows wait for the "
+	    "commit");
+	while (id < 200)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	cr_expect(harness_wait(messages_written, &w, 10000), "200 messages "
+	    "and their audit rows are not on the server before the commit");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0,
+	    "not visible before the commit");
+	cr_expect_eq(batch_close(&f, rt), 2, "the first batch begins alone; "
+	    "rows sent early add no round trip");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 200);
+
+	/* rolled back after rows went early: none of them stays */
+	batch_open(&f);
+	while (id < 400)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	cr_expect(harness_wait(messages_written, &w, 10000));
+	store_rollback(f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 200);
+	cr_expect_gt(fx_accept(&f, 401, BUP), 200, "a message after the "
+	    "rollback is stored (its block is a gap, as a rolled back serial)");
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 201);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
 /* ---------------------------------------------------------------- frozen */
 
 /* A server that stops answering while a batch's commit is out: after its

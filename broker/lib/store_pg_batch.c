@@ -503,29 +503,10 @@ pg_leave(struct store_be *st, int rc, struct nara_err *err)
 	return store_pg_commit(st, err);
 }
 
-/* Text of v as an element of pg_arows (buf holds it). */
-static const char *
-num_text(char buf[24], int64_t v, bool null)
-{
-	if (null)
-		return NULL;
-	snprintf(buf, 24, "%lld", (long long)v);
-	return buf;
-}
-
-static void
-hash_text(char buf[2 * AUDIT_HASH_LEN + 3], const uint8_t *h)
-{
-	buf[0] = '\\';
-	buf[1] = 'x';
-	audit_hex(h, AUDIT_HASH_LEN, buf + 2);
-}
-
 int
 pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
     int64_t now, struct nara_err *err)
 {
-	char num[4][24], prev[2 * AUDIT_HASH_LEN + 3], cur[2 * AUDIT_HASH_LEN + 3];
 	uint8_t hash[AUDIT_HASH_LEN];
 	struct nara_err local;
 
@@ -538,14 +519,16 @@ pg_audit_append(struct store_be *st, struct audit_row *r, int64_t msg_seq,
 		    "audit row failed");
 		return pg_break(st, err);
 	}
-	hash_text(prev, st->head_hash);
-	hash_text(cur, hash);
-	const char *const v[PG_AROW_COLS] = { num_text(num[0], r->seq, false),
-	    num_text(num[1], r->time_ms, false), r->event, r->node,
-	    r->message_id, r->type, r->sender, r->recipient, r->author,
-	    r->legal_basis, r->payload_sha256, num_text(num[2],
-	    r->payload_size, r->payload_size < 0), r->subject, r->code,
-	    r->detail, prev, cur, num_text(num[3], msg_seq, msg_seq <= 0) };
+	const struct pg_val v[PG_AROW_COLS] = { pg_v_int(r->seq),
+	    pg_v_int(r->time_ms), pg_v_text(r->event), pg_v_text(r->node),
+	    pg_v_text(r->message_id), pg_v_text(r->type), pg_v_text(r->sender),
+	    pg_v_text(r->recipient), pg_v_text(r->author),
+	    pg_v_text(r->legal_basis), pg_v_text(r->payload_sha256),
+	    r->payload_size < 0 ? pg_v_null() : pg_v_int(r->payload_size),
+	    pg_v_text(r->subject), pg_v_text(r->code), pg_v_text(r->detail),
+	    pg_v_bytes(st->head_hash, AUDIT_HASH_LEN),
+	    pg_v_bytes(hash, AUDIT_HASH_LEN),
+	    msg_seq <= 0 ? pg_v_null() : pg_v_int(msg_seq) };
 	if (pg_lane_add(st, L_AUDIT, v, err) != 0)
 		return -1;
 	st->head_seq = r->seq;

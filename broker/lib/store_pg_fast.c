@@ -77,37 +77,21 @@ oom:
 	return pg_break(st, err);
 }
 
-/* Text of v for a lane (buf holds it). */
-static const char *
-num(char buf[24], int64_t v)
-{
-	snprintf(buf, 24, "%lld", (long long)v);
-	return buf;
-}
-
 static int
 lane_msg(struct store_be *st, const struct store_msg *m, const char *subject,
     int64_t now, int64_t seq, struct nara_err *err)
 {
-	char n[8][24], *payload, *sha;
-	int rc = -1;
-
-	payload = pg_bytea_text(m->payload, m->payload_len);
-	sha = pg_bytea_text(m->payload_sha256, AUDIT_HASH_LEN);
-	if (payload != NULL && sha != NULL)
-		rc = pg_lane_add(st, L_MSG_INSERT, (const char *const[]){
-		    num(n[0], seq), m->message_id, m->conversation_id,
-		    num(n[1], m->type), num(n[2], m->priority),
-		    num(n[3], m->legal_basis), m->sender, m->sender_node,
-		    m->recipient, m->recipient_node, m->author, subject,
-		    num(n[4], m->created), num(n[5], m->expires), num(n[6], now),
-		    payload, sha, num(n[7], (int64_t)m->payload_len) }, err);
-	else
-		rc = nara_err_set(err, NR_STORE_FAILED, "store", "out of "
-		    "memory");
-	free(payload);
-	free(sha);
-	return rc;
+	return pg_lane_add(st, L_MSG_INSERT, (const struct pg_val[]){
+	    pg_v_int(seq), pg_v_text(m->message_id),
+	    pg_v_text(m->conversation_id), pg_v_int(m->type),
+	    pg_v_int(m->priority), pg_v_int(m->legal_basis),
+	    pg_v_text(m->sender), pg_v_text(m->sender_node),
+	    pg_v_text(m->recipient), pg_v_text(m->recipient_node),
+	    pg_v_text(m->author), pg_v_text(subject), pg_v_int(m->created),
+	    pg_v_int(m->expires), pg_v_int(now),
+	    pg_v_bytes(m->payload, m->payload_len),
+	    pg_v_bytes(m->payload_sha256, AUDIT_HASH_LEN),
+	    pg_v_int((int64_t)m->payload_len) }, err);
 }
 
 int
@@ -144,15 +128,15 @@ pg_fast_delivering(struct store_be *st, int64_t seq, int attempt,
     const char *node, int64_t now, struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_seq(st, seq);
-	char n[2][24], detail[32];
+	char detail[32];
 
 	if (e == NULL || !e->queued)
 		return 0;
 	/* a second delivery of it in one statement would count once */
 	if (e->mark == st->lane_gen && pg_lanes_flush(st, err) != 0)
 		return -1;
-	if (pg_lane_add(st, L_DELIVERING, (const char *const[]){ num(n[0], seq),
-	    num(n[1], attempt) }, err) != 0)
+	if (pg_lane_add(st, L_DELIVERING, (const struct pg_val[]){
+	    pg_v_int(seq), pg_v_int(attempt) }, err) != 0)
 		return -1;
 	e->mark = st->lane_gen;
 	e->m.attempts = attempt;
@@ -169,13 +153,12 @@ pg_fast_acked(struct store_be *st, const char *message_id, const char *node,
     int64_t now, struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_id(st, message_id);
-	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0 || !e->queued ||
 	    !same(e->m.recipient_node, node) || e->m.attempts <= 0)
 		return 0;   /* the statement decides (and refuses the last) */
-	if (pg_lane_add(st, L_ACKED, (const char *const[]){ num(n[0], e->m.seq),
-	    num(n[1], now) }, err) != 0)
+	if (pg_lane_add(st, L_ACKED, (const struct pg_val[]){
+	    pg_v_int(e->m.seq), pg_v_int(now) }, err) != 0)
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DELIVERED;
@@ -191,13 +174,13 @@ pg_fast_dead(struct store_be *st, const char *message_id, const char *code,
     struct nara_err *err)
 {
 	struct pg_cmsg *e = pg_cache_msg_id(st, message_id);
-	char n[2][24];
 
 	if (e == NULL || e->m.seq <= 0 || !e->queued ||
 	    (node != NULL && !same(e->m.recipient_node, node)))
 		return 0;
-	if (pg_lane_add(st, L_DEAD, (const char *const[]){ num(n[0], e->m.seq),
-	    code, text, num(n[1], now) }, err) != 0)
+	if (pg_lane_add(st, L_DEAD, (const struct pg_val[]){
+	    pg_v_int(e->m.seq), pg_v_text(code), pg_v_text(text),
+	    pg_v_int(now) }, err) != 0)
 		return -1;
 	e->queued = false;
 	e->m.state = STORE_DEAD;
@@ -216,14 +199,13 @@ pg_fast_receipt_sent(struct store_be *st, int64_t id, int64_t now,
 {
 	struct pg_crcpt *r = pg_cache_rcpt_id(st, id);
 	struct pg_cmsg *e = r ? pg_cache_msg_id(st, r->message_id) : NULL;
-	char n[24];
 
 	if (e == NULL || e->m.seq <= 0)
 		return 0;
 	if (r->mark == st->lane_gen && pg_lanes_flush(st, err) != 0)
 		return -1;
-	if (pg_lane_add(st, L_RCPT_SENT, (const char *const[]){ num(n, id) },
-	    err) != 0)
+	if (pg_lane_add(st, L_RCPT_SENT, (const struct pg_val[]){
+	    pg_v_int(id) }, err) != 0)
 		return -1;
 	r->mark = st->lane_gen;
 	if (pg_audit_msg(st, "receipt_sent", r->node, &e->m, e->subject, NULL,
@@ -238,12 +220,11 @@ pg_fast_receipt_acked(struct store_be *st, const char *node,
 {
 	struct pg_crcpt *r = pg_cache_rcpt_key(st, node, message_id);
 	struct pg_cmsg *e = r ? pg_cache_msg_id(st, message_id) : NULL;
-	char n[24];
 
 	if (e == NULL || e->m.seq <= 0)
 		return 0;
-	if (pg_lane_add(st, L_RCPT_ACKED, (const char *const[]){ num(n, r->id) },
-	    err) != 0)
+	if (pg_lane_add(st, L_RCPT_ACKED, (const struct pg_val[]){
+	    pg_v_int(r->id) }, err) != 0)
 		return -1;
 	pg_known_gone(st, PG_KNOWN_RECEIPTS, node, r->id);
 	if (pg_audit_msg(st, "receipt_acked", node, &e->m, e->subject, NULL,

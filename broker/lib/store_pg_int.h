@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -435,13 +436,48 @@ struct pg_crcpt *pg_cache_rcpt_key(struct store_be *st, const char *node,
 void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
 
 /* ---------------------------------------------------------------- lanes */
-/* Rows of the open batch (store_pg_lanes.c): add one to a lane (its
- * columns as text, NULL for SQL NULL, bytea as pg_bytea_text gives it),
- * send all lanes, one statement each (before any read, rekey or COMMIT),
- * drop them (rollback), free the buffers (at free). A flush or drop
- * advances st->lane_gen. */
-int pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
-    struct nara_err *err);
+/* One value of a lane's row, as its column's type takes it: an integer
+ * for bigint and integer columns, bytes for text and bytea ones. */
+struct pg_val {
+	const void *p;
+	size_t len;
+	int64_t i;
+	bool null;                    /* SQL NULL */
+};
+
+static inline struct pg_val
+pg_v_int(int64_t i)
+{
+	return (struct pg_val){ .i = i };
+}
+
+/* s as text; NULL: SQL NULL. */
+static inline struct pg_val
+pg_v_text(const char *s)
+{
+	return s ? (struct pg_val){ .p = s, .len = strlen(s) } :
+	    (struct pg_val){ .null = true };
+}
+
+static inline struct pg_val
+pg_v_bytes(const void *p, size_t len)
+{
+	return (struct pg_val){ .p = p, .len = len };
+}
+
+static inline struct pg_val
+pg_v_null(void)
+{
+	return (struct pg_val){ .null = true };
+}
+
+/* Rows of the open batch (store_pg_lanes.c): add one to a lane (one
+ * value per column, copied in the column's binary form at once), send
+ * all lanes, one statement each (before any read, rekey or COMMIT, and
+ * once enough rows are buffered), drop them (rollback), free the buffers
+ * (at free). A flush or drop advances st->lane_gen. */
+int pg_lane_add(struct store_be *st, enum pg_lane lane,
+    const struct pg_val *v, struct nara_err *err);
 int pg_lanes_flush(struct store_be *st, struct nara_err *err);
 void pg_lanes_drop(struct store_be *st);
 /* Lane lane's statement and, in name, the name it is prepared under on
@@ -449,9 +485,6 @@ void pg_lanes_drop(struct store_be *st);
  * once per connection, not once per batch. */
 const char *pg_lane_stmt(int lane, char name[16]);
 void pg_lanes_free(struct store_be *st);
-/* bytes as the text of a bytea ("\\x" and hex), in a new string the
- * caller frees; NULL when out of memory. */
-char *pg_bytea_text(const uint8_t *bytes, size_t len);
 
 /* ---------------------------------------------------------------- known */
 /* Loads a batch answers itself (store_pg_known.c), kind PG_KNOWN_*: set

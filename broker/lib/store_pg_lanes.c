@@ -40,7 +40,7 @@
 	"store''s cache was stale)')::int END FROM u"
 
 /* A column's element type, as the statement casts it: b bigint,
- * i integer, t text, y bytea (given to pg_lane_add as \x and hex). */
+ * i integer, t text, y bytea. */
 static const struct lane_def {
 	int cols;
 	bool counted;                 /* the row count is the last parameter */
@@ -111,7 +111,7 @@ struct pg_lanes {
 	size_t bytes;
 	int rows;
 	bool oom;
-	bool bad;                     /* a value not of its column's type */
+	bool bad;                     /* a value out of its column's range */
 };
 
 /* Room for n more bytes in column c; NULL when out of memory. */
@@ -160,18 +160,19 @@ elem_oid(char type)
 	}
 }
 
-/* One element of column c, of type `type`, from its text s (NULL: SQL
- * NULL): its length, then its bytes in the type's binary form. */
+/* One element of column c, of type `type`, from v: its length, then its
+ * bytes in the type's binary form (an integer big-endian, text and bytea
+ * as they are). An integer column's value out of its range marks the
+ * lanes bad. */
 static void
-put_elem(struct pg_lanes *ls, struct lane *a, int c, char type, const char *s)
+put_elem(struct pg_lanes *ls, struct lane *a, int c, char type,
+    const struct pg_val *v)
 {
-	size_t n = 0;
-	char *p, *end;
-	long long v;
+	char *p;
 
 	if (a->n == 0 && room(ls, a, c, ARRAY_HEAD) == NULL)
 		return;
-	if (s == NULL) {
+	if (v->null) {
 		a->nulls[c] = true;
 		if ((p = room(ls, a, c, 4)) != NULL)
 			put_u32(p, UINT32_MAX);
@@ -179,49 +180,32 @@ put_elem(struct pg_lanes *ls, struct lane *a, int c, char type, const char *s)
 	}
 	switch (type) {
 	case 'b':
-	case 'i':
-		v = strtoll(s, &end, 10);
-		if (*s == '\0' || *end != '\0' || (type == 'i' &&
-		    (v < INT32_MIN || v > INT32_MAX))) {
-			ls->bad = true;
+		if ((p = room(ls, a, c, 12)) == NULL)
 			return;
-		}
-		n = type == 'b' ? 8 : 4;
-		if ((p = room(ls, a, c, 4 + n)) == NULL)
-			return;
-		put_u32(p, (uint32_t)n);
-		if (type == 'b') {
-			put_u32(p + 4, (uint32_t)((unsigned long long)v >> 32));
-			put_u32(p + 8, (uint32_t)v);
-		} else {
-			put_u32(p + 4, (uint32_t)v);
-		}
+		put_u32(p, 8);
+		put_u32(p + 4, (uint32_t)((uint64_t)v->i >> 32));
+		put_u32(p + 8, (uint32_t)v->i);
 		return;
-	case 'y':
-		if (s[0] != '\\' || s[1] != 'x' || strlen(s + 2) % 2 != 0) {
+	case 'i':
+		if (v->i < INT32_MIN || v->i > INT32_MAX) {
 			ls->bad = true;
 			return;
 		}
-		s += 2;
-		n = strlen(s) / 2;
-		if ((p = room(ls, a, c, 4 + n)) == NULL)
+		if ((p = room(ls, a, c, 8)) == NULL)
 			return;
-		put_u32(p, (uint32_t)n);
-		for (size_t i = 0; i < n; i++) {
-			int hi = pg_hexval(s[2 * i]), lo = pg_hexval(s[2 * i + 1]);
-			if (hi < 0 || lo < 0) {
-				ls->bad = true;
-				return;
-			}
-			p[4 + i] = (char)(hi << 4 | lo);
-		}
+		put_u32(p, 4);
+		put_u32(p + 4, (uint32_t)v->i);
 		return;
 	default:
-		n = strlen(s);
-		if ((p = room(ls, a, c, 4 + n)) == NULL)
+		if (v->len > INT32_MAX) {
+			ls->bad = true;
 			return;
-		put_u32(p, (uint32_t)n);
-		memcpy(p + 4, s, n);
+		}
+		if ((p = room(ls, a, c, 4 + v->len)) == NULL)
+			return;
+		put_u32(p, (uint32_t)v->len);
+		if (v->len > 0)
+			memcpy(p + 4, v->p, v->len);
 		return;
 	}
 }
@@ -238,7 +222,7 @@ oom(struct store_be *st, struct nara_err *err)
 static int lanes_send_early(struct store_be *st, struct nara_err *err);
 
 int
-pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
+pg_lane_add(struct store_be *st, enum pg_lane lane, const struct pg_val *v,
     struct nara_err *err)
 {
 	struct pg_lanes *ls = st->lanes;
@@ -249,7 +233,7 @@ pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
 		return oom(st, err);
 	a = &ls->l[lane];
 	for (int c = 0; c < d->cols; c++)
-		put_elem(ls, a, c, d->types[c], v[c]);
+		put_elem(ls, a, c, d->types[c], &v[c]);
 	a->n++;
 	ls->rows++;
 	if (ls->oom)
@@ -257,7 +241,7 @@ pg_lane_add(struct store_be *st, enum pg_lane lane, const char *const *v,
 	if (ls->bad) {
 		pg_lanes_drop(st);
 		nara_err_set(err, NR_STORE_FAILED, "store", "%s: a value is "
-		    "not of its column's type", d->what);
+		    "out of its column's range", d->what);
 		return pg_break(st, err);
 	}
 	if (a->n >= LANE_ROWS || ls->bytes >= LANE_BYTES)
@@ -368,17 +352,4 @@ pg_lanes_free(struct store_be *st)
 			free(st->lanes->l[i].col[c]);
 	free(st->lanes);
 	st->lanes = NULL;
-}
-
-char *
-pg_bytea_text(const uint8_t *bytes, size_t len)
-{
-	char *s = malloc(2 * len + 3);
-
-	if (s == NULL)
-		return NULL;
-	s[0] = '\\';
-	s[1] = 'x';
-	audit_hex(bytes, len, s + 2);
-	return s;
 }

@@ -395,27 +395,22 @@ pg_receipt_queue(struct store_be *st, const struct store_msg *m,
     const char *code, const char *text, bool audit, int64_t now,
     struct nara_err *err)
 {
-	char out[24], id[24], *enc;
 	struct store_receipt rc;
 	size_t len;
 
 	len = store_receipt_pack(&st->buf, &st->buf_cap, m, outcome,
 	    receiving_node, code, text, now);
-	if (len == 0 || (enc = pg_bytea_text(st->buf, len)) == NULL)
+	if (len == 0)
 		return nara_err_set(err, NR_STORE_FAILED, "store", "out of memory "
 		    "encoding a receipt");
 	rc = (struct store_receipt){ .id = pg_rcpt_take(st),
 	    .node = m->sender_node, .message_id = m->message_id,
 	    .outcome = outcome, .encoded = st->buf, .encoded_len = len };
-	snprintf(out, sizeof(out), "%d", outcome);
-	snprintf(id, sizeof(id), "%lld", (long long)rc.id);
-	if (pg_lane_add(st, L_RCPT_INSERT, (const char *const[]){
-	    rc.id > 0 ? id : NULL, m->sender_node, m->message_id, out, enc },
-	    err) != 0) {
-		free(enc);
+	if (pg_lane_add(st, L_RCPT_INSERT, (const struct pg_val[]){
+	    rc.id > 0 ? pg_v_int(rc.id) : pg_v_null(),
+	    pg_v_text(m->sender_node), pg_v_text(m->message_id),
+	    pg_v_int(outcome), pg_v_bytes(st->buf, len) }, err) != 0)
 		return -1;
-	}
-	free(enc);
 	if (rc.id > 0)
 		pg_cache_rcpt_put(st, rc.id, rc.node, rc.message_id, outcome);
 	pg_known_add_rcpt(st, &rc);

@@ -385,15 +385,19 @@ Test(pgbatch, plans_made_on_empty_tables_still_probe_by_key)
 }
 
 /* The lanes travel as binary arrays: every value arrives as it was given,
- * whatever its characters or range, NULL stays NULL, and a value that is
- * not of its column's type fails the batch before anything is sent. */
+ * whatever its characters, bytes or range, NULL stays NULL, an empty
+ * string or bytea is not NULL, and a value out of its column's range
+ * fails the batch before anything is sent. */
 Test(pgbatch, lanes_carry_every_value_unchanged)
 {
 	static const char *const odd = "odd \"{x},\\ 'y' NULL \xc3\xa5";
-	const char *const v[18] = { "9223372036854775000", odd, "",
-	    "-2147483648", "2147483647", "0", "a\\b", "s", "r", BUP, NULL,
-	    NULL, "-1", "0", "1", "\\x00ff10", "\\x", "3" };
-	const char *bad[18];
+	static const uint8_t bytes[] = { 0x00, 0xff, 0x10, '\\', 'x' };
+	struct pg_val v[18] = { pg_v_int(INT64_MAX - 7), pg_v_text(odd),
+	    pg_v_text(""), pg_v_int(INT32_MIN), pg_v_int(INT32_MAX),
+	    pg_v_int(0), pg_v_text("a\\b"), pg_v_text("s"), pg_v_text("r"),
+	    pg_v_text(BUP), pg_v_text(NULL), pg_v_null(), pg_v_int(-1),
+	    pg_v_int(INT64_MIN), pg_v_int(1), pg_v_bytes(bytes, sizeof(bytes)),
+	    pg_v_bytes(bytes, 0), pg_v_int(3) };
 	struct fx f;
 	struct nara_err err = { 0 };
 	PGresult *r = NULL;
@@ -405,10 +409,11 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 	cr_assert_eq(pg_run_sql(f.st->be, "SELECT seq, message_id, "
 	    "conversation_id, type, priority, sender, author IS NULL, "
 	    "subject_pseudonym IS NULL, created, encode(payload, 'hex'), "
-	    "length(payload_sha256), payload_size FROM messages", NULL, &r,
-	    "reading back", &err), 0, "%s", err.text);
+	    "length(payload_sha256), payload_size, expires, "
+	    "payload_sha256 IS NULL FROM messages", NULL, &r, "reading back",
+	    &err), 0, "%s", err.text);
 	cr_assert_eq(PQntuples(r), 1);
-	cr_expect_str_eq(PQgetvalue(r, 0, 0), "9223372036854775000");
+	cr_expect_str_eq(PQgetvalue(r, 0, 0), "9223372036854775800");
 	cr_expect_str_eq(PQgetvalue(r, 0, 1), odd);
 	cr_expect_str_eq(PQgetvalue(r, 0, 2), "");
 	cr_expect(!PQgetisnull(r, 0, 2), "an empty string is not NULL");
@@ -418,22 +423,24 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 	cr_expect_str_eq(PQgetvalue(r, 0, 6), "t");
 	cr_expect_str_eq(PQgetvalue(r, 0, 7), "t");
 	cr_expect_str_eq(PQgetvalue(r, 0, 8), "-1");
-	cr_expect_str_eq(PQgetvalue(r, 0, 9), "00ff10");
+	cr_expect_str_eq(PQgetvalue(r, 0, 9), "00ff105c78");
 	cr_expect_str_eq(PQgetvalue(r, 0, 10), "0");
 	cr_expect_str_eq(PQgetvalue(r, 0, 11), "3");
+	cr_expect_str_eq(PQgetvalue(r, 0, 12), "-9223372036854775808");
+	cr_expect_str_eq(PQgetvalue(r, 0, 13), "f", "an empty bytea is not "
+	    "NULL");
 	PQclear(r);
 	store_rollback(f.st);
 
 	batch_open(&f);
-	memcpy(bad, v, sizeof(bad));
-	bad[0] = "12";
-	bad[3] = "2147483648";        /* past integer */
-	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, bad, &err), -1);
+	v[0] = pg_v_int(12);
+	v[3] = pg_v_int((int64_t)INT32_MAX + 1);      /* past integer */
+	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, v, &err), -1);
 	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
 	cr_expect(strstr(err.text, "storing messages") != NULL, "%s", err.text);
-	bad[3] = "1";
-	bad[15] = "\\x0g";            /* not hex */
-	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, bad, &err), -1);
+	v[3] = pg_v_int(1);
+	v[4] = pg_v_int((int64_t)INT32_MIN - 1);
+	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, v, &err), -1);
 	cr_expect_eq(store_commit(f.st, &err), -1, "the batch is broken");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0);
 	fx_verify_ok(&f);

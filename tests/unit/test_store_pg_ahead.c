@@ -3,7 +3,8 @@
  * (pg_batch_fixture.h): a commit that also begins the next batch in its
  * round trip, a commit sent and taken later (by its owner or by the next
  * call), plans made on empty tables, lanes that carry every value
- * unchanged, and a server that stops answering while a commit is out.
+ * unchanged, rows sent before COMMIT, and a server that stops answering
+ * while a commit is out or stops reading while rows go out early.
  * See store_pg_batch.c, store_pg_pipe.c and store_pg_lanes.c.
  */
 #include "pg_batch_fixture.h"
@@ -517,6 +518,32 @@ Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
 
 /* ---------------------------------------------------------------- frozen */
 
+/* The store on a server of its own, named name (a frozen one would hold
+ * up the tests running beside it), opened as a new run opens it. */
+static void
+own_server_open(struct fx *f, struct pgserver *own, const char *name)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/nara-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(f->dir));
+	cr_assert_eq(pgserver_start(own, name), 0, "a server of its own");
+	cr_assert_lt(strlen(own->conninfo), sizeof(f->path));
+	memcpy(f->path, own->conninfo, strlen(own->conninfo) + 1);
+	for (size_t i = 0; i < sizeof(f->key); i++)
+		f->key[i] = (uint8_t)(i * 7 + 1);
+	new_run(f, true);
+}
+
+/* The chain verified, the store closed, the server and directory gone. */
+static void
+own_server_close(struct fx *f, struct pgserver *own)
+{
+	fx_verify_ok(f);
+	store_free(&f->st);
+	pgserver_cleanup(own);
+	nftw(f->dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 /* A server that stops answering while a batch's commit is out: after its
  * deadline (15 s) the store drops the connection and the take reports the
  * commit failed (the take once counted its queue below zero there and
@@ -534,15 +561,7 @@ Test(pgbatch, a_server_that_stops_answering_fails_the_commit_sent)
 	enum store_accept_result res;
 	int rc;
 
-	memset(&f, 0, sizeof(f));
-	snprintf(f.dir, sizeof(f.dir), "/tmp/nara-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(f.dir));
-	cr_assert_eq(pgserver_start(&own, "frozen"), 0, "a server of its own");
-	cr_assert_lt(strlen(own.conninfo), sizeof(f.path));
-	memcpy(f.path, own.conninfo, strlen(own.conninfo) + 1);
-	for (size_t i = 0; i < sizeof(f.key); i++)
-		f.key[i] = (uint8_t)(i * 7 + 1);
-	new_run(&f, true);
+	own_server_open(&f, &own, "frozen");
 	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
 	for (int i = 1; i <= 3; i++)
 		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
@@ -566,8 +585,53 @@ Test(pgbatch, a_server_that_stops_answering_fails_the_commit_sent)
 	}
 	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 3);
-	fx_verify_ok(&f);
-	store_free(&f.st);
-	pgserver_cleanup(&own);
-	nftw(f.dir, fx_rm, 8, FTW_DEPTH | FTW_PHYS);
+	own_server_close(&f, &own);
+}
+
+/* A server that stops reading while a large batch's rows go out early:
+ * the sends fill the socket and wait, and the connection's TCP user
+ * timeout (10 s) ends the wait: the batch fails with the store's coded
+ * error instead of holding narad's loop for ever, and the next batch
+ * connects again and stores everything once. */
+Test(pgbatch, a_server_that_stops_reading_fails_the_rows_sent_early,
+    .timeout = 120)
+{
+	enum { ROW = 1 << 20, ROWS = 96 };
+	struct pgserver own;
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	static uint8_t big[ROW];
+	int rc = 0, i;
+	int64_t t0;
+
+	own_server_open(&f, &own, "deaf");
+	cr_assert_eq(store_begin(f.st, &err), 0, "%s", err.text);
+	pgserver_freeze(&own, true);
+	t0 = harness_ms_now();
+	for (i = 0; i < ROWS && rc == 0; i++) {
+		const struct pg_val v[18] = { pg_v_int(i + 1), pg_v_text("m"),
+		    pg_v_text("c"), pg_v_int(1), pg_v_int(0), pg_v_int(0),
+		    pg_v_text("s"), pg_v_text(BUP), pg_v_text("r"),
+		    pg_v_text(BUP), pg_v_null(), pg_v_null(), pg_v_int(0),
+		    pg_v_int(0), pg_v_int(0), pg_v_bytes(big, sizeof(big)),
+		    pg_v_bytes(big, 32), pg_v_int(ROW) };
+		rc = pg_lane_add(f.st->be, L_MSG_INSERT, v, &err);
+	}
+	pgserver_freeze(&own, false);
+	cr_expect_eq(rc, -1, "%d MiB sent to a server that reads nothing", i);
+	cr_expect_eq(err.code, NR_STORE_FAILED, "%s", err.text);
+	cr_expect_lt(harness_ms_now() - t0, 60000, "the wait lasted %lld ms",
+	    (long long)(harness_ms_now() - t0));
+	cr_expect_eq(store_commit(f.st, &err), -1, "the batch is broken");
+
+	cr_assert_eq(store_begin(f.st, &err), 0, "connected again: %s",
+	    err.text);
+	for (i = 1; i <= 3; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW, &res,
+		    &err), 0, "%s", err.text);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 3);
+	own_server_close(&f, &own);
 }

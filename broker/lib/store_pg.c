@@ -185,7 +185,8 @@ pg_int(const PGresult *res, int r, int c)
 	    NULL, 10);
 }
 
-int
+/* The value of hex digit c, -1 when it is none. */
+static int
 pg_hexval(char c)
 {
 	if (c >= '0' && c <= '9')

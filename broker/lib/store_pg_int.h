@@ -204,8 +204,6 @@ bool pg_bytes(const PGresult *res, int r, int c, uint8_t *out, size_t len);
 /* A bytea column decoded into a new buffer (*len bytes); NULL when SQL
  * NULL or out of memory. The caller frees it. */
 uint8_t *pg_bytes_dup(const PGresult *res, int r, int c, size_t *len);
-/* The value of hex digit c, -1 when it is none. */
-int pg_hexval(char c);
 
 /* ---------------------------------------------------------------- running */
 /* Run prepared statement s; *out gets the result (tuples or command),

@@ -29,7 +29,7 @@
 #include <string.h>
 
 #define LANE_ROWS 2000            /* rows per statement */
-#define LANE_BYTES (8u << 20)     /* buffered text before a flush */
+#define LANE_BYTES (8u << 20)     /* buffered bytes before a flush */
 #define LANE_EARLY 256            /* rows of all lanes sent ahead of COMMIT */
 #define MAX_COLS 18
 

@@ -14,24 +14,37 @@
 
 /* ---------------------------------------------------------------- ahead */
 
-/* Other sessions of the test's database inside a transaction (a begin
- * sent ahead has no sync yet, so its session shows as active, not idle
- * in transaction). */
-struct open_txns {
+/* A count read with sql, once it is want, or as it is after 10 s. */
+struct sql_count {
 	const struct fx *f;
+	const char *sql;
 	long long want, n;
 };
 
 static bool
-open_txns_are(void *arg)
+sql_count_is(void *arg)
 {
-	struct open_txns *o = arg;
+	struct sql_count *c = arg;
 
-	o->n = fx_sql_int(o->f, "SELECT count(*) FROM pg_stat_activity WHERE "
-	    "datname = current_database() AND xact_start IS NOT NULL AND pid "
-	    "<> pg_backend_pid()");
-	return o->n == o->want;
+	c->n = fx_sql_int(c->f, c->sql);
+	return c->n == c->want;
 }
+
+static long long
+sql_count_when(const struct fx *f, const char *sql, long long want)
+{
+	struct sql_count c = { f, sql, want, -1 };
+
+	harness_wait(sql_count_is, &c, 10000);
+	return c.n;
+}
+
+/* Other sessions of the test's database inside a transaction (a begin
+ * sent ahead has no sync yet, so its session shows as active, not idle
+ * in transaction). */
+#define OPEN_TXNS "SELECT count(*) FROM pg_stat_activity WHERE datname = " \
+	"current_database() AND xact_start IS NOT NULL AND pid <> " \
+	"pg_backend_pid()"
 
 /* Their count once it is want (the server runs a begin sent ahead right
  * after COMMIT, so the count may trail the commit's answer by a moment),
@@ -39,10 +52,7 @@ open_txns_are(void *arg)
 static long long
 open_transactions(const struct fx *f, long long want)
 {
-	struct open_txns o = { f, want, -1 };
-
-	harness_wait(open_txns_are, &o, 10000);
-	return o.n;
+	return sql_count_when(f, OPEN_TXNS, want);
 }
 
 /* A commit sends the next batch's begin in its own round trip: the next
@@ -450,23 +460,11 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 
 /* ----------------------------------------------------------- rows early */
 
-/* Other sessions of the test's database that hold a lock for writing
- * messages: their INSERT has run on the server. */
-struct writers {
-	const struct fx *f;
-	long long n;
-};
-
-static bool
-messages_written(void *arg)
-{
-	struct writers *w = arg;
-
-	w->n = fx_sql_int(w->f, "SELECT count(*) FROM pg_locks WHERE pid <> "
-	    "pg_backend_pid() AND relation = 'messages'::regclass AND mode = "
-	    "'RowExclusiveLock'");
-	return w->n > 0;
-}
+/* Other sessions that hold a lock for writing messages: their INSERT has
+ * run on the server. */
+#define MSG_WRITERS "SELECT count(*) FROM pg_locks WHERE pid <> " \
+	"pg_backend_pid() AND relation = 'messages'::regclass AND mode = " \
+	"'RowExclusiveLock'"
 
 /* A large batch's rows go to the server while the batch is still being
  * made (256 of them buffered), so the server executes them meanwhile; a
@@ -478,23 +476,21 @@ Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
 	struct fx_msg x;
 	struct nara_err err = { 0 };
 	enum store_accept_result res;
-	struct writers w = { NULL, 0 };
 	uint64_t rt;
 	int id = 0;
 
 	fx_init(&f);
-	w.f = &f;
 	new_run(&f, true);
 	rt = batch_open(&f);
 	cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW, &res,
 	    &err), 0, "%s", err.text);
-	cr_expect(!messages_written(&w), "one message's rows wait for the "
-	    "commit");
+	cr_expect_eq(fx_sql_int(&f, MSG_WRITERS), 0, "one message's rows wait "
+	    "for the commit");
 	while (id < 200)
 		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
 		    &res, &err), 0, "%s", err.text);
-	cr_expect(harness_wait(messages_written, &w, 10000), "200 messages "
-	    "and their audit rows are not on the server before the commit");
+	cr_expect_eq(sql_count_when(&f, MSG_WRITERS, 1), 1, "200 messages and "
+	    "their audit rows are not on the server before the commit");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0,
 	    "not visible before the commit");
 	cr_expect_eq(batch_close(&f, rt), 2, "the first batch begins alone; "
@@ -506,7 +502,7 @@ Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
 	while (id < 400)
 		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
 		    &res, &err), 0, "%s", err.text);
-	cr_expect(harness_wait(messages_written, &w, 10000));
+	cr_expect_eq(sql_count_when(&f, MSG_WRITERS, 1), 1);
 	store_rollback(f.st);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 200);
 	cr_expect_gt(fx_accept(&f, 401, BUP), 200, "a message after the "

@@ -273,6 +273,9 @@ store_sqlite_queue_seqs(struct store_be *st, const char *node,
 		if (rc == SQLITE_ROW) {
 			store_row_read(s, true, &r);
 			rc = fn(arg, &r.m) != 0 ? SQLITE_ABORT : SQLITE_DONE;
+			/* handed out: its delivery's row reads it here */
+			if (rc == SQLITE_DONE)
+				store_dcache_put(st, &r);
 		}
 		sqlite3_reset(s);
 		if (rc == SQLITE_ABORT)

@@ -19,6 +19,9 @@
 #include "audit.h"
 #include "nara.pb-c.h"
 #include "store_fixture.h"
+#ifndef FX_POSTGRESQL
+#include "store_int.h"
+#endif
 
 #define BUP "bup-ostra"
 #define PED "ped-nal"
@@ -534,6 +537,36 @@ Test(store, delivery_rows_carry_the_message_as_stored)
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }
+
+#ifndef FX_POSTGRESQL
+/* SQLite: a pass by seq (the seqs a session knows are queued for its node)
+ * keeps what it handed out for the delivery's row, as a pass over the
+ * queue does, so that the row does not read the message again; what it
+ * did not hand out is not kept, and the delivery's row takes the entry. */
+Test(store, a_pass_by_seq_keeps_what_it_handed_out)
+{
+	struct fx f;
+	struct fx_seen s = { .stop_after = 2 };
+	struct msg_row row;
+	int64_t seq[3];
+
+	fx_init(&f);
+	for (int i = 0; i < 3; i++)
+		seq[i] = fx_accept(&f, i + 1, BUP);
+	cr_assert_eq(store_queue_seqs(f.st, BUP, seq, 3, fx_on_msg, &s), 2);
+	cr_assert(store_dcache_get(f.st->be, seq[0], &row));
+	cr_expect_str_eq(row.m.message_id, s.id[0]);
+	cr_expect(store_dcache_get(f.st->be, seq[1], &row));
+	cr_expect_not(store_dcache_get(f.st->be, seq[2], &row),
+	    "the pass stopped before it");
+	cr_assert_eq(store_delivering(f.st, seq[0], 1, BUP, FX_NOW), 0);
+	cr_expect_not(store_dcache_get(f.st->be, seq[0], &row),
+	    "its delivery's row took it");
+	cr_expect_eq(audit_count(&f, "delivered"), 1);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+#endif
 
 /* ---------------------------------------------------------------- acks */
 

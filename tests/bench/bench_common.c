@@ -265,7 +265,14 @@ bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,
 		    (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff,
 		    "89ab"[b & 3], (unsigned)(b >> 2) & 0xfff);
 	} else {
-		memcpy(id, fixture_id, 24);
+		/* version 7: the Unix time in milliseconds first */
+		struct timespec ts;
+		uint64_t ms;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+		snprintf(id, 25, "%08x-%04x-7000-8000-", (unsigned)(ms >> 16),
+		    (unsigned)ms & 0xffff);
 	}
 	snprintf(id + 24, 13, "%012lx", idx);
 	e->message_id = id;

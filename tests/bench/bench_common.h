@@ -71,11 +71,12 @@ void bench_write_producer_nodes(FILE *f, int n);
 
 /* Submit e on s with its id's last 12 hex digits set to idx (see
  * bench_index_of); *sent_ns gets the time of sending unless NULL. Exits
- * with "PROG: ..." on failure. The rest of the id is the fixture's, so
- * ids follow each other in the store's message_id index as they are
- * sent, unless bench_random_ids: then it is a version 4 UUID's random
- * part made from idx, as local systems send them, and each new id lands
- * anywhere in that index. */
+ * with "PROG: ..." on failure. The id is a version 7 UUID (RFC 9562: the
+ * Unix time in milliseconds first), as `nara-msg new-id` makes them and
+ * docs/PROTOCOL.md recommends, so ids follow each other in the store's
+ * message_id index as they are sent; with bench_random_ids it is a
+ * version 4 UUID whose random part is made from idx, and each new id
+ * lands anywhere in that index. */
 extern bool bench_random_ids;
 uint64_t bench_mix64(uint64_t x);
 void bench_send_submit(void *s, const char *prog, Nara__Envelope *e, long idx,

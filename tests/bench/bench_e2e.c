@@ -444,8 +444,9 @@ usage(FILE *f)
 	    "--trace PREFIX  each part writes PREFIX-PART[-RATE].tsv: one line per\n"
 	    "    message, its intended, sent, Accepted and durable times in ms from\n"
 	    "    the part's start (empty when it never came), to find stalls\n"
-	    "--random-ids  message ids with a random part, as local systems\n"
-	    "    send them (version 4 UUIDs), instead of ids in sending order\n"
+	    "--random-ids  message ids with a random part (version 4 UUIDs)\n"
+	    "    instead of time-ordered ones (version 7, as nara-msg new-id\n"
+	    "    makes them), which follow each other in the store's index\n"
 	    "Exit 1 when any message is lost, duplicated or misrouted.\n",
 	    N_SENDERS);
 }

@@ -75,6 +75,24 @@ batch_close(struct fx *f, uint64_t rt)
 	return round_trips(f) - rt;
 }
 
+/* Accept messages *id + 1 to upto for BUP in the batch open, *id ending
+ * at upto; the seq of the last. */
+static inline int64_t
+batch_accept_upto(struct fx *f, int *id, int upto)
+{
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	int64_t seq = 0;
+
+	while (*id < upto) {
+		cr_assert_eq(store_accept(f->st, fx_msg(&x, ++*id, BUP), FX_NOW,
+		    &res, &err), 0, "accept %d: %s", *id, err.text);
+		seq = x.m.seq;
+	}
+	return seq;
+}
+
 /* The store as a new run opens it (its caches empty): as narad does,
  * each commit also beginning the next batch, when ahead. */
 static inline void

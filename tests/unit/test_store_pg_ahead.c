@@ -128,33 +128,26 @@ Test(pgbatch, a_block_size_changed_while_a_begin_is_out)
 {
 	enum { FIRST = 600, SECOND = 1500 };
 	struct fx f;
-	struct fx_msg x;
-	struct nara_err err = { 0 };
-	enum store_accept_result res;
 	uint64_t rt;
+	int64_t seq;
 	int id = 0;
 
 	fx_init(&f);
 	new_run(&f, true);
 	store_set_batch_frames(f.st, FIRST);
 	rt = batch_open(&f);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW, &res,
-	    &err), 0, "%s", err.text);
+	batch_accept_upto(&f, &id, 1);
 	cr_expect_eq(batch_close(&f, rt), 2);
 	cr_assert(store_ahead(f.st), "a begin of %d is out", FIRST);
 	store_set_batch_frames(f.st, SECOND);
 	rt = batch_open(&f);
-	for (int i = 0; i < FIRST; i++)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
-		    &res, &err), 0, "%s", err.text);
-	cr_expect_eq(x.m.seq, id);
+	seq = batch_accept_upto(&f, &id, id + FIRST);
+	cr_expect_eq(seq, id);
 	cr_expect_eq(batch_close(&f, rt), 1, "%d accepts in the block the "
 	    "begin asked for", FIRST);
 	rt = batch_open(&f);
-	for (int i = 0; i < SECOND; i++)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
-		    &res, &err), 0, "%s", err.text);
-	cr_expect_eq(x.m.seq, id);
+	seq = batch_accept_upto(&f, &id, id + SECOND);
+	cr_expect_eq(seq, id);
 	cr_expect_eq(batch_close(&f, rt), 1, "%d accepts in the new block",
 	    SECOND);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), id);
@@ -473,22 +466,16 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
 {
 	struct fx f;
-	struct fx_msg x;
-	struct nara_err err = { 0 };
-	enum store_accept_result res;
 	uint64_t rt;
 	int id = 0;
 
 	fx_init(&f);
 	new_run(&f, true);
 	rt = batch_open(&f);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW, &res,
-	    &err), 0, "%s", err.text);
+	batch_accept_upto(&f, &id, 1);
 	cr_expect_eq(fx_sql_int(&f, MSG_WRITERS), 0, "one message's rows wait "
 	    "for the commit");
-	while (id < 200)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
-		    &res, &err), 0, "%s", err.text);
+	batch_accept_upto(&f, &id, 200);
 	cr_expect_eq(sql_count_when(&f, MSG_WRITERS, 1), 1, "200 messages and "
 	    "their audit rows are not on the server before the commit");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0,
@@ -499,9 +486,7 @@ Test(pgbatch, a_large_batch_sends_its_rows_before_its_commit)
 
 	/* rolled back after rows went early: none of them stays */
 	batch_open(&f);
-	while (id < 400)
-		cr_assert_eq(store_accept(f.st, fx_msg(&x, ++id, BUP), FX_NOW,
-		    &res, &err), 0, "%s", err.text);
+	batch_accept_upto(&f, &id, 400);
 	cr_expect_eq(sql_count_when(&f, MSG_WRITERS, 1), 1);
 	store_rollback(f.st);
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 200);

@@ -435,38 +435,41 @@ void pg_cache_rcpt_drop(struct store_be *st, struct pg_crcpt *r);
 
 /* ---------------------------------------------------------------- lanes */
 /* One value of a lane's row, as its column's type takes it: an integer
- * for bigint and integer columns, bytes for text and bytea ones. */
+ * for bigint and integer columns, bytes for text and bytea ones; a value
+ * of the other kind fails the batch (pg_lane_add). */
 struct pg_val {
 	const void *p;
 	size_t len;
 	int64_t i;
-	bool null;                    /* SQL NULL */
+	char kind;                    /* PG_V_INT, PG_V_BYTES, PG_V_NULL */
 };
+
+enum { PG_V_NULL, PG_V_INT, PG_V_BYTES };
 
 static inline struct pg_val
 pg_v_int(int64_t i)
 {
-	return (struct pg_val){ .i = i };
+	return (struct pg_val){ .i = i, .kind = PG_V_INT };
+}
+
+static inline struct pg_val
+pg_v_null(void)
+{
+	return (struct pg_val){ .kind = PG_V_NULL };
 }
 
 /* s as text; NULL: SQL NULL. */
 static inline struct pg_val
 pg_v_text(const char *s)
 {
-	return s ? (struct pg_val){ .p = s, .len = strlen(s) } :
-	    (struct pg_val){ .null = true };
+	return s ? (struct pg_val){ .p = s, .len = strlen(s),
+	    .kind = PG_V_BYTES } : pg_v_null();
 }
 
 static inline struct pg_val
 pg_v_bytes(const void *p, size_t len)
 {
-	return (struct pg_val){ .p = p, .len = len };
-}
-
-static inline struct pg_val
-pg_v_null(void)
-{
-	return (struct pg_val){ .null = true };
+	return (struct pg_val){ .p = p, .len = len, .kind = PG_V_BYTES };
 }
 
 /* Rows of the open batch (store_pg_lanes.c): add one to a lane (one

@@ -111,7 +111,8 @@ struct pg_lanes {
 	size_t bytes;
 	int rows;
 	bool oom;
-	bool bad;                     /* a value out of its column's range */
+	bool bad;                     /* a value not of its column's type or
+	                               * out of its range */
 };
 
 /* Room for n more bytes in column c; NULL when out of memory. */
@@ -162,8 +163,8 @@ elem_oid(char type)
 
 /* One element of column c, of type `type`, from v: its length, then its
  * bytes in the type's binary form (an integer big-endian, text and bytea
- * as they are). An integer column's value out of its range marks the
- * lanes bad. */
+ * as they are). A value not of its column's kind, or an integer column's
+ * value out of its range, marks the lanes bad. */
 static void
 put_elem(struct pg_lanes *ls, struct lane *a, int c, char type,
     const struct pg_val *v)
@@ -172,10 +173,14 @@ put_elem(struct pg_lanes *ls, struct lane *a, int c, char type,
 
 	if (a->n == 0 && room(ls, a, c, ARRAY_HEAD) == NULL)
 		return;
-	if (v->null) {
+	if (v->kind == PG_V_NULL) {
 		a->nulls[c] = true;
 		if ((p = room(ls, a, c, 4)) != NULL)
 			put_u32(p, UINT32_MAX);
+		return;
+	}
+	if (v->kind != ((type == 'b' || type == 'i') ? PG_V_INT : PG_V_BYTES)) {
+		ls->bad = true;
 		return;
 	}
 	switch (type) {
@@ -241,7 +246,7 @@ pg_lane_add(struct store_be *st, enum pg_lane lane, const struct pg_val *v,
 	if (ls->bad) {
 		pg_lanes_drop(st);
 		nara_err_set(err, NR_STORE_FAILED, "store", "%s: a value is "
-		    "out of its column's range", d->what);
+		    "not of its column's type or out of its range", d->what);
 		return pg_break(st, err);
 	}
 	if (a->n >= LANE_ROWS || ls->bytes >= LANE_BYTES)

@@ -445,6 +445,14 @@ Test(pgbatch, lanes_carry_every_value_unchanged)
 	v[3] = pg_v_int(1);
 	v[4] = pg_v_int((int64_t)INT32_MIN - 1);
 	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, v, &err), -1);
+	v[4] = pg_v_int(1);
+	v[1] = pg_v_int(5);                             /* an integer as text */
+	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, v, &err), -1);
+	cr_expect(strstr(err.text, "not of its column's type") != NULL, "%s",
+	    err.text);
+	v[1] = pg_v_text(odd);
+	v[0] = pg_v_text("12");                         /* text as an integer */
+	cr_expect_eq(pg_lane_add(f.st->be, L_MSG_INSERT, v, &err), -1);
 	cr_expect_eq(store_commit(f.st, &err), -1, "the batch is broken");
 	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 0);
 	fx_verify_ok(&f);

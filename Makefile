@@ -219,9 +219,10 @@ $(B)/bench/bench_e2e: $(B)/tests/bench/bench_e2e_nodes.o
 # idle connection with 1,000 nodes); each takes its own arguments:
 # BENCH_E2E_ARGS, BENCH_ARGS, BENCH_RESTART_ARGS, BENCH_IDLE_ARGS.
 # bench_netdelay (a TCP relay that delays, to put a network between narad
-# and PostgreSQL) and bench_walpages (the pages of a store's WAL by table,
-# for tests/bench/walpages.sh) are built too, not run.
-BENCHES := e2e broker restart idle walpages
+# and PostgreSQL), bench_walpages (the pages of a store's WAL by table,
+# for tests/bench/walpages.sh) and bench_store (the store's cost per
+# message without network or broker) are built too, not run.
+BENCHES := e2e broker restart idle walpages store
 bench: all $(BENCHES:%=$(B)/bench/bench_%) $(B)/bench/bench_netdelay
 	$(B)/bench/bench_e2e -b $(BIN)/narad $(BENCH_E2E_ARGS)
 	$(B)/bench/bench_broker -b $(BIN)/narad $(BENCH_ARGS)

@@ -577,21 +577,41 @@ Test(audit, writer_never_reuses_a_deleted_seq)
 #define DROP_FAIL_ACK "DROP TRIGGER fail_ack"
 #endif
 
+/* A store where message 1 was delivered and its ack's audit row cannot be
+ * written, and a batch open that accepted message 2. */
+static void
+lost_row_batch(struct fx *f)
+{
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(f);
+	fx_accept(f, 1, BUP);
+	fx_deliver(f, 1, BUP);
+	fx_sql_exec(f, FAIL_ACK_ROW);
+	cr_assert_eq(store_begin(f->st, &err), 0);
+	cr_assert_eq(store_accept(f->st, fx_msg(&x, 2, BUP), FX_NOW, &res,
+	    &err), 0);
+}
+
+/* A commit as narad makes it: sent, its answer taken. */
+static int
+sent_commit(struct store *st, struct nara_err *err)
+{
+	int rc = store_commit_send(st, err);
+
+	return rc == 1 ? store_commit_take(st, err) : rc;
+}
+
 Test(audit, batch_with_a_lost_audit_row_does_not_commit)
 {
 	struct fx f;
 	struct fx_msg x;
 	struct nara_err err = { 0 };
-	enum store_accept_result res;
 	bool was_new = true;
 
-	fx_init(&f);
-	fx_accept(&f, 1, BUP);
-	fx_deliver(&f, 1, BUP);
-	fx_sql_exec(&f, FAIL_ACK_ROW);
-	cr_assert_eq(store_begin(f.st, &err), 0);
-	cr_assert_eq(store_accept(f.st, fx_msg(&x, 2, BUP), FX_NOW, &res, &err),
-	    0);
+	lost_row_batch(&f);
 #ifdef FX_POSTGRESQL
 	/* The audit rows are sent ahead in the batch's pipeline: the failure
 	 * is learnt at the next statement that reads, at the latest at the
@@ -638,6 +658,157 @@ Test(audit, call_outside_a_batch_is_all_or_nothing)
 	cr_assert_eq(store_audit_event(f.st, "node_connected", BUP, NULL,
 	    FX_NOW), 0, "the store stays usable");
 	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 3);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* narad's way to commit: the commit sent and its answer taken later (on
+ * SQLite the COMMIT runs on the store's commit thread, on PostgreSQL the
+ * batch's rows travel ahead in the pipeline). A row that cannot be
+ * written fails the commit, names its cause, and keeps nothing of the
+ * batch. */
+Test(audit, sent_commit_with_a_lost_audit_row_keeps_nothing)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	bool was_new = false;
+
+	lost_row_batch(&f);
+	store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP, FX_NOW,
+	    &was_new);
+	cr_expect_eq(sent_commit(f.st, &err), -1);
+	cr_expect_eq(err.code, NR_STORE_FAILED);
+	cr_expect(strstr(err.text, "injected failure") != NULL, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM messages"), 1);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 2);
+	fx_sql_exec(&f, DROP_FAIL_ACK);
+	/* the store goes on, its chain whole */
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_acked(f.st, fx_msg(&x, 1, BUP)->message_id, BUP,
+	    FX_NOW, &was_new), 0);
+	cr_assert_eq(sent_commit(f.st, &err), 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 3);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+static int
+count_call(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+    const uint8_t *hash)
+{
+	(void)r;
+	(void)prev_hash;
+	(void)hash;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A batch's rows, whatever a backend keeps back of them until later
+ * (store.h, the batch contract): read in the batch, they are all there;
+ * committed, in the chain's order, by either way of committing. */
+static void
+batch_of_19(bool sent)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+	struct store_audit_filter all = { .select = STORE_AUDIT_ALL,
+	    .rows = true };
+	struct store_audit_filter one = { .select = STORE_AUDIT_MESSAGE };
+	int n = 0, rc;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 1; i <= 19; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	if (!sent) {
+		cr_expect_eq(store_audit_rows(f.st, &all, count_call, &n,
+		    &err), 19, "%s", err.text);
+		cr_expect_eq(n, 19);
+		one.message_id = fx_msg(&x, 19, BUP)->message_id;
+		n = 0;
+		cr_expect_eq(store_audit_rows(f.st, &one, count_call, &n,
+		    &err), 1, "%s", err.text);
+		rc = store_commit(f.st, &err);
+	} else {
+		rc = sent_commit(f.st, &err);
+	}
+	cr_assert_eq(rc, 0, "%s", err.text);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 19);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) - min(seq) FROM audit"),
+	    18);
+	/* each row with its own message, in the order they were accepted */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit a JOIN "
+	    "messages m ON m.seq = a.msg_seq AND m.message_id = a.message_id"),
+	    19);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit a JOIN "
+	    "audit b ON b.seq = a.seq + 1 JOIN messages ma ON ma.seq = "
+	    "a.msg_seq JOIN messages mb ON mb.seq = b.msg_seq WHERE mb.seq < "
+	    "ma.seq"), 0);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+Test(audit, rows_of_an_open_batch_are_read_in_it_and_committed_in_order)
+{
+	batch_of_19(false);
+}
+
+Test(audit, rows_of_a_sent_commit_are_committed_in_order)
+{
+	batch_of_19(true);
+}
+
+/* A rollback drops the batch's rows with the rest: the next batch's row
+ * follows the last committed one. */
+Test(audit, rolled_back_batch_leaves_none_of_its_rows)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	fx_accept(&f, 1, BUP);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	for (int i = 2; i <= 12; i++)
+		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW,
+		    &res, &err), 0, "%s", err.text);
+	store_rollback(f.st);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 1);
+	fx_accept(&f, 13, BUP);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 2);
+	cr_expect_eq(fx_sql_int(&f, "SELECT max(seq) FROM audit"), 2);
+	fx_verify_ok(&f);
+	fx_fini(&f);
+}
+
+/* A message dead-lettered and retried in the batch that accepted it:
+ * every row of it, those of this batch too, moves with it to its new
+ * seq. */
+Test(audit, retry_in_the_accepting_batch_moves_every_row)
+{
+	struct fx f;
+	struct fx_msg x;
+	struct nara_err err = { 0 };
+	enum store_accept_result res;
+
+	fx_init(&f);
+	cr_assert_eq(store_begin(f.st, &err), 0);
+	cr_assert_eq(store_accept(f.st, fx_msg(&x, 1, BUP), FX_NOW, &res,
+	    &err), 0, "%s", err.text);
+	cr_assert_eq(store_dead_letter(f.st, x.id, "NR050", "no", false, BUP,
+	    FX_NOW), 0);
+	cr_assert_eq(store_retry(f.st, x.id, NULL, FX_NOW, &err), 0, "%s",
+	    err.text);
+	cr_assert_eq(store_commit(f.st, &err), 0, "%s", err.text);
+	/* received, dead_lettered, receipt_queued (failed), retried */
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit"), 4);
+	cr_expect_eq(fx_sql_int(&f, "SELECT count(*) FROM audit WHERE msg_seq = "
+	    "(SELECT seq FROM messages)"), 4);
 	fx_verify_ok(&f);
 	fx_fini(&f);
 }

@@ -239,6 +239,16 @@ bench-compare: all $(B)/bench/bench_e2e
 	NARA_TOP=$(CURDIR) sh tests/bench/compare.sh "$(BASE)" "$(ROUNDS)"
 .PHONY: bench-compare
 
+# bench_store (the store alone) of this tree against BASE's store
+# (tests/bench/compare_store.sh): instructions per message under valgrind's
+# cachegrind, the same run after run, and with ROUNDS CPU per message too:
+# make bench-store-compare BASE=<commit> [MESSAGES=3200] [ROUNDS=5]
+MESSAGES ?= 3200
+bench-store-compare: all
+	@test -n "$(BASE)" || { echo "usage: make bench-store-compare BASE=<commit> [MESSAGES=3200] [ROUNDS=5]"; exit 2; }
+	NARA_TOP=$(CURDIR) sh tests/bench/compare_store.sh "$(BASE)" "$(MESSAGES)" "$(ROUNDS)"
+.PHONY: bench-store-compare
+
 # The whole region on one machine: narad and one nara-adapter per node on
 # loopback over mutual TLS, traffic with answers and refusals, a summary
 # that is checked (tests/demo/demo.sh --help). Tunable from the command

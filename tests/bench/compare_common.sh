@@ -1,17 +1,25 @@
 # compare_common.sh — what the compare scripts share (sourced; needs $top).
 #
-# base_build NAME REF builds narad and nara-pki of REF, a commit of this
-# repository, from its own sources into build/base-<short> (once; kept for
-# later runs) and sets base_narad and short. NAME names the caller in
-# messages.
-base_build() {
-	_name=$1
-	_base=$(git -C "$top" rev-parse --verify --quiet "$2^{commit}") || {
-		echo "$_name: $2 is not a commit of this repository" >&2
+# base_of NAME REF: REF, a commit of this repository, as base_commit,
+# short and base_dir (build/base-<short>, where its builds go). NAME names
+# the caller in messages.
+base_of() {
+	base_commit=$(git -C "$top" rev-parse --verify --quiet "$2^{commit}") || {
+		echo "$1: $2 is not a commit of this repository" >&2
 		exit 2
 	}
-	short=$(git -C "$top" rev-parse --short "$_base")
-	_dir=$top/build/base-$short
+	short=$(git -C "$top" rev-parse --short "$base_commit")
+	base_dir=$top/build/base-$short
+}
+
+# base_build NAME REF builds narad and nara-pki of REF from its own
+# sources into base_dir (once; kept for later runs) and sets base_narad
+# and short.
+base_build() {
+	_name=$1
+	base_of "$1" "$2"
+	_base=$base_commit
+	_dir=$base_dir
 	base_narad=$_dir/bin/narad
 	if [ -x "$base_narad" ] && [ -x "$_dir/bin/nara-pki" ]; then
 		return 0

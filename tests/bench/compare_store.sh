@@ -27,17 +27,13 @@ command -v valgrind >/dev/null 2>&1 || {
 
 this=$top/build/bench/bench_store
 make -C "$top" -s build/bench/bench_store     # the Makefile's own name
-base=$(git -C "$top" rev-parse --verify --quiet "$base_ref^{commit}") || {
-	echo "compare_store.sh: $base_ref is not a commit of this repository" >&2
-	exit 2
-}
-short=$(git -C "$top" rev-parse --short "$base")
-dir=$top/build/base-$short
+base_of compare_store.sh "$base_ref"
+dir=$base_dir
 that=$dir/bench/bench_store
 if [ ! -x "$that" ]; then
 	src=$(mktemp -d)
 	echo "compare_store.sh: building bench_store on $short into $dir"
-	git -C "$top" archive "$base" | tar -x -C "$src"
+	git -C "$top" archive "$base_commit" | tar -x -C "$src"
 	cp "$top/tests/bench/bench_store.c" "$src/tests/bench/"
 	mkdir -p "$dir"
 	if ! make -C "$src" -j"$(nproc)" B="$dir" "$that" \

@@ -143,7 +143,8 @@ rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 	return remove(p);
 }
 
-/* Receipt ids of a node's receipts, in the order they were queued. */
+/* The ids of the receipts the acks queued, group after group (within a
+ * group in any order). */
 struct rcpt_ids {
 	int64_t *id;
 	long n, cap;
@@ -248,9 +249,11 @@ main(int argc, char **argv)
 
 			if (g < groups) {
 				x = &msgs[i];
-				if (store_accept(st, &x->m, NOW, &res, &err) != 0 ||
-				    res != STORE_NEW)
+				if (store_accept(st, &x->m, NOW, &res, &err) != 0)
 					die_store("accept", i, &err);
+				if (res != STORE_NEW)
+					die_store("accept: stored already (the "
+					    "store is not empty)", i, NULL);
 				x->seq = x->m.seq;
 			}
 			if (g >= 1 && g - 1 < groups) {

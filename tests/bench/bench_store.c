@@ -30,12 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
 
+#include "bench_common.h"
 #include "store.h"
 
 #define N_SENDERS 4
@@ -67,25 +66,6 @@ usage(FILE *to)
 	    "-P  the store in PostgreSQL instead: libpq conninfo of an empty "
 	    "database\n    (every run stores the same message ids; the CPU "
 	    "is this process's only)\n");
-}
-
-static double
-cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static double
-wall_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Bytes this process had written to storage (/proc/self/io), -1 when
@@ -233,8 +213,8 @@ main(int argc, char **argv)
 	    total, batch, conninfo != NULL ? "PostgreSQL" : path);
 
 	b0 = written_bytes();
-	c0 = cpu_seconds();
-	w0 = wall_seconds();
+	c0 = bench_proc_cpu(getpid());
+	w0 = (double)bench_now_ns() / 1e9;
 	/* batch g: accept group g, deliver g-1, ack g-2, send the receipts
 	 * of g-3, take their acks at g-4 */
 	for (long g = 0; g < groups + 4; g++) {
@@ -311,8 +291,8 @@ main(int argc, char **argv)
 				die_store("receipts queued", rid.n, NULL);
 		}
 	}
-	cpu = cpu_seconds() - c0;
-	wall = wall_seconds() - w0;
+	cpu = bench_proc_cpu(getpid()) - c0;
+	wall = (double)bench_now_ns() / 1e9 - w0;
 	bytes = written_bytes();
 	printf("store: %ld messages, %ld per batch: %.1f us CPU and %.1f us "
 	    "wall per message (%.2f s CPU, %.2f s wall)", total, batch,

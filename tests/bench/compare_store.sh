@@ -28,19 +28,18 @@ command -v valgrind >/dev/null 2>&1 || {
 this=$top/build/bench/bench_store
 make -C "$top" -s build/bench/bench_store     # the Makefile's own name
 base_of compare_store.sh "$base_ref"
-dir=$base_dir
-that=$dir/bench/bench_store
+that=$base_dir/bench/bench_store
 if [ ! -x "$that" ]; then
 	src=$(mktemp -d)
-	echo "compare_store.sh: building bench_store on $short into $dir"
+	echo "compare_store.sh: building bench_store on $short into $base_dir"
 	git -C "$top" archive "$base_commit" | tar -x -C "$src"
 	cp "$top/tests/bench/bench_store.c" "$src/tests/bench/"
-	mkdir -p "$dir"
-	if ! make -C "$src" -j"$(nproc)" B="$dir" "$that" \
-	    > "$dir.store.log" 2>&1; then
+	mkdir -p "$base_dir"
+	if ! make -C "$src" -j"$(nproc)" B="$base_dir" "$that" \
+	    > "$base_dir.store.log" 2>&1; then
 		rm -rf "$src"
 		echo "compare_store.sh: building $short failed; see" \
-		    "$dir.store.log" >&2
+		    "$base_dir.store.log" >&2
 		exit 1
 	fi
 	rm -rf "$src"

@@ -693,14 +693,15 @@ Test(audit, sent_commit_with_a_lost_audit_row_keeps_nothing)
 	fx_fini(&f);
 }
 
+/* Nothing to do with a row: store_audit_rows counts its calls. */
 static int
-count_call(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
+any_row(void *arg, const struct audit_row *r, const uint8_t *prev_hash,
     const uint8_t *hash)
 {
+	(void)arg;
 	(void)r;
 	(void)prev_hash;
 	(void)hash;
-	(*(int *)arg)++;
 	return 0;
 }
 
@@ -717,7 +718,7 @@ batch_of_19(bool sent)
 	struct store_audit_filter all = { .select = STORE_AUDIT_ALL,
 	    .rows = true };
 	struct store_audit_filter one = { .select = STORE_AUDIT_MESSAGE };
-	int n = 0, rc;
+	int rc;
 
 	fx_init(&f);
 	cr_assert_eq(store_begin(f.st, &err), 0);
@@ -725,13 +726,11 @@ batch_of_19(bool sent)
 		cr_assert_eq(store_accept(f.st, fx_msg(&x, i, BUP), FX_NOW,
 		    &res, &err), 0, "%s", err.text);
 	if (!sent) {
-		cr_expect_eq(store_audit_rows(f.st, &all, count_call, &n,
-		    &err), 19, "%s", err.text);
-		cr_expect_eq(n, 19);
+		cr_expect_eq(store_audit_rows(f.st, &all, any_row, NULL, &err),
+		    19, "%s", err.text);
 		one.message_id = fx_msg(&x, 19, BUP)->message_id;
-		n = 0;
-		cr_expect_eq(store_audit_rows(f.st, &one, count_call, &n,
-		    &err), 1, "%s", err.text);
+		cr_expect_eq(store_audit_rows(f.st, &one, any_row, NULL, &err),
+		    1, "%s", err.text);
 		rc = store_commit(f.st, &err);
 	} else {
 		rc = sent_commit(f.st, &err);

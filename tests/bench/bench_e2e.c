@@ -243,8 +243,9 @@ report_usage(struct part *p, const struct bench_snap *a, const struct bench_snap
 	long commits = atomic_load(&p->n_commits);
 
 	fprintf(out, "  narad CPU %.2f s in %.2f s wall (%.0f %% of one core, "
-	    "%.0f us per message); bench process CPU %.2f s\n", cpu, wall,
-	    100 * cpu / wall, 1e6 * cpu / p->total, self);
+	    "%.0f us per message); bench process CPU %.2f s (%.0f us per "
+	    "message)\n", cpu, wall, 100 * cpu / wall, 1e6 * cpu / p->total,
+	    self, 1e6 * self / p->total);
 	fprintf(out, "  machine: %.2f of %ld cores busy (other processes %.2f), "
 	    "%.2f waiting for I/O\n", busy / wall, sysconf(_SC_NPROCESSORS_ONLN),
 	    (busy - cpu - self) / wall,
@@ -255,7 +256,9 @@ report_usage(struct part *p, const struct bench_snap *a, const struct bench_snap
 	json_object_set_new(j, "other_cores", json_real((busy - cpu - self) / wall));
 	json_object_set_new(j, "narad_cpu_s", json_real(cpu));
 	json_object_set_new(j, "narad_us_per_msg", json_real(1e6 * cpu / p->total));
-	json_object_set_new(j, "bench_cpu_s", json_real(b->self_cpu - a->self_cpu));
+	json_object_set_new(j, "bench_cpu_s", json_real(self));
+	json_object_set_new(j, "bench_us_per_msg", json_real(1e6 * self / p->total));
+	json_object_set_new(j, "machine_busy_cores", json_real(busy / wall));
 	json_object_set_new(j, "recipient_commits", json_integer(commits));
 	json_object_set_new(j, "load_start", json_real(a->load));
 	json_object_set_new(j, "load_end", json_real(b->load));

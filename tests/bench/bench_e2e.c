@@ -340,7 +340,8 @@ put_ms(FILE *f, int64_t t, int64_t t0, char sep)
 	fputc(sep, f);
 }
 
-/* --trace: every message's times, in the order they were meant to go. */
+/* --trace: every message's times, sender and recipient, by its index
+ * (each sender's share in turn). */
 static void
 write_trace(const struct part *p, const char *name, long rate, long total)
 {
@@ -356,12 +357,18 @@ write_trace(const struct part *p, const char *name, long rate, long total)
 		failed = true;
 		return;
 	}
-	fprintf(f, "intended_ms\tsent_ms\taccepted_ms\tdurable_ms\n");
+	fprintf(f, "intended_ms\tsent_ms\taccepted_ms\tdurable_ms\tsender\t"
+	    "recipient\n");
 	for (long i = 0; i < total; i++) {
+		/* the senders' shares as e2e_start_senders cuts them */
+		long share = total / N_SENDERS, s = share > 0 ? i / share : 0;
+
 		put_ms(f, p->intended[i], p->t0, '\t');
 		put_ms(f, p->sent[i], p->t0, '\t');
 		put_ms(f, p->accepted[i], p->t0, '\t');
-		put_ms(f, p->durable[i], p->t0, '\n');
+		put_ms(f, p->durable[i], p->t0, '\t');
+		fprintf(f, "%s\t%s\n", sender_ids[s < N_SENDERS ? s :
+		    N_SENDERS - 1], e2e.recipient_codes[i % e2e.n_recipients]);
 	}
 	if (fclose(f) != 0) {
 		fprintf(stderr, "%s: cannot write %s\n", PROG, path);
@@ -446,7 +453,8 @@ usage(FILE *f)
 	    "    (checks that the exactly-once check fails)\n"
 	    "--trace PREFIX  each part writes PREFIX-PART[-RATE].tsv: one line per\n"
 	    "    message, its intended, sent, Accepted and durable times in ms from\n"
-	    "    the part's start (empty when it never came), to find stalls\n"
+	    "    the part's start (empty when it never came), its sender and its\n"
+	    "    recipient, to find stalls and whom they held\n"
 	    "--random-ids  message ids with a random part (version 4 UUIDs)\n"
 	    "    instead of time-ordered ones (version 7, as nara-msg new-id\n"
 	    "    makes them), which follow each other in the store's index\n"

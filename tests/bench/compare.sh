@@ -41,11 +41,12 @@ run_one() {
 		/end to end \(durable\)/ { dur = $5 }
 		/^  queued \(accepted\) / { acc = $3 }
 		/^  drained / { dur = $2 }
-		/narad CPU/ {
+		/narad CPU/ {       # first "us" narad, second the bench; last part wins
+			k = 0
 			for (i = 1; i <= NF; i++)
 				if ($i == "us") {
 					v = $(i - 1); sub(/^\(/, "", v)
-					if (us == "") us = v; else bus = v
+					if (k++ == 0) us = v; else bus = v
 				}
 		}
 		/^  machine: / { busy = $2 }

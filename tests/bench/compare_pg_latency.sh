@@ -50,7 +50,7 @@ wal_files_standby() {
 figures() {
 	awk -v w="$1" -v np="$3" -v ns="$4" '
 		/intended -> Accepted/ && p50 == "" { p50 = $5; p99 = $8; p999 = $11 }
-		/narad CPU/ { for (i = 1; i <= NF && us == ""; i++) if ($i == "us") us = $(i - 1) }
+		/narad CPU/ { k = 0; for (i = 1; i <= NF; i++) if ($i == "us" && k++ == 0) us = $(i - 1) }
 		END { if (p50 == "") exit 1; print w, p50, p99, p999, us, np, ns }
 	' "$2" >> "$results"
 	tail -n 1 "$results" | awk '{ printf "  %-4s p50 %7s ms  p99 %7s ms  p99.9 %7s ms  narad %4s us CPU/msg  WAL files created %s / %s\n", $1, $2, $3, $4, $5, $6, $7 }'

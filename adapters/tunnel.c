@@ -463,6 +463,7 @@ tunnel_main(void *arg)
 	struct nara_tunnel *t = arg;
 	sigset_t pipe;
 
+	pthread_setname_np(pthread_self(), "nara-tunnel");
 	/* A peer that resets its socket must give EPIPE here, never a signal
 	 * that would end the host process. */
 	sigemptyset(&pipe);

@@ -84,6 +84,7 @@ apart_main(void *arg)
 {
 	struct store_be *st = arg;
 
+	pthread_setname_np(pthread_self(), "nara-commit");
 	pthread_mutex_lock(&st->apart_mu);
 	for (;;) {
 		while (!st->apart_stop && st->apart_job != JOB_COMMIT)

@@ -73,7 +73,10 @@ check_main(void *arg)
 	struct store_be *st = arg;
 	struct nara_err err = { 0 };
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READONLY |
+	int rc;
+
+	pthread_setname_np(pthread_self(), "nara-check");
+	rc = sqlite3_open_v2(st->path, &db, SQLITE_OPEN_READONLY |
 	    SQLITE_OPEN_NOMUTEX, NULL);
 
 	if (rc != SQLITE_OK) {

@@ -195,6 +195,7 @@ ckpt_main(void *arg)
 	struct timespec ts;
 	int log, done;
 
+	pthread_setname_np(pthread_self(), "nara-checkpoint");
 	pthread_mutex_lock(&st->ckpt_mu);
 	while (!st->ckpt_stop) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);

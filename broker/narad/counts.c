@@ -182,6 +182,7 @@ reader_main(void *arg)
 	uint64_t one = 1;
 	bool per_node, ok;
 
+	pthread_setname_np(pthread_self(), "nara-counts");
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
 		while (!r->go && !r->stop)

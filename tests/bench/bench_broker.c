@@ -291,6 +291,7 @@ run_load(struct run *r)
 	printf("  narad CPU %.2f s (%.0f us per message); load average %.2f at "
 	    "start, %.2f at end\n", b.narad_cpu - a.narad_cpu,
 	    1e6 * (b.narad_cpu - a.narad_cpu) / o.messages, a.load, b.load);
+	bench_print_threads(stdout, &a, &b, NULL);
 	fflush(stdout);
 	zmq_ctx_term(ctx);
 }

@@ -2,6 +2,7 @@
  * bench_common.c — helpers shared by the benchmarks (see bench_common.h).
  * Plain C and POSIX: no test framework, so the benchmarks stay standalone.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -394,6 +395,89 @@ machine_cpu(double *busy, double *iowait)
 	fclose(f);
 }
 
+/* narad's threads: name and schedstat (ns on a core, ns runnable and
+ * waiting for one) of each, the first BENCH_THREADS found. */
+static void
+snap_threads(pid_t narad, struct bench_snap *s)
+{
+	char path[96];
+	struct dirent *e;
+	DIR *d;
+
+	s->n_threads = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)narad);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL && s->n_threads < BENCH_THREADS) {
+		struct bench_thread *t = &s->threads[s->n_threads];
+		unsigned long long run, wait;
+		FILE *f;
+		int ok;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		t->tid = atoi(e->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat",
+		    (int)narad, t->tid);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		ok = fscanf(f, "%llu %llu", &run, &wait) == 2;
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm",
+		    (int)narad, t->tid);
+		if (!ok || (f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(t->name, sizeof(t->name), f) == NULL)
+			t->name[0] = '\0';
+		fclose(f);
+		t->name[strcspn(t->name, "\n")] = '\0';
+		t->run = run / 1e9;
+		t->wait = wait / 1e9;
+		s->n_threads++;
+	}
+	closedir(d);
+}
+
+void
+bench_print_threads(FILE *f, const struct bench_snap *a,
+    const struct bench_snap *b, json_t *j)
+{
+	double wall = (b->t - a->t) / 1e9;
+	json_t *arr = j != NULL ? json_array() : NULL;
+	const char *sep = "  narad threads: ";
+
+	if (wall <= 0)
+		return;
+	for (int i = 0; i < b->n_threads; i++) {
+		const struct bench_thread *t = &b->threads[i], *t0 = NULL;
+		double run, wait;
+
+		for (int k = 0; k < a->n_threads && t0 == NULL; k++)
+			if (a->threads[k].tid == t->tid)
+				t0 = &a->threads[k];
+		run = t->run - (t0 != NULL ? t0->run : 0);
+		wait = t->wait - (t0 != NULL ? t0->wait : 0);
+		if (run / wall < 0.01)
+			continue;
+		fprintf(f, "%s%s %.0f %% running, %.0f %% waiting for a core",
+		    sep, t->name, 100 * run / wall, 100 * wait / wall);
+		sep = "; ";
+		if (arr != NULL) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "name", json_string(t->name));
+			json_object_set_new(o, "tid", json_integer(t->tid));
+			json_object_set_new(o, "running", json_real(run / wall));
+			json_object_set_new(o, "waiting", json_real(wait / wall));
+			json_array_append_new(arr, o);
+		}
+	}
+	if (sep[0] == ';')
+		fputc('\n', f);
+	if (arr != NULL)
+		json_object_set_new(j, "narad_threads", arr);
+}
+
 void
 bench_snap_take(pid_t narad, struct bench_snap *s)
 {
@@ -405,6 +489,7 @@ bench_snap_take(pid_t narad, struct bench_snap *s)
 	machine_cpu(&s->machine_busy, &s->machine_iowait);
 	s->self_cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
 	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	snap_threads(narad, s);
 	s->t = bench_now_ns();
 }
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "nara.pb-c.h"
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -111,11 +113,26 @@ long bench_index_of(const char *message_id);
 /* Load average and CPU seconds of narad, of this process and of the whole
  * machine (busy and waiting for I/O, all cores, from /proc/stat) at one
  * time: the difference between two shows what other jobs used. */
+#define BENCH_THREADS 32
+struct bench_thread {
+	int tid;
+	char name[16];                 /* /proc/<pid>/task/<tid>/comm */
+	double run, wait;              /* seconds on a core and runnable
+	                                * waiting for one (schedstat) */
+};
 struct bench_snap {
 	double load, narad_cpu, self_cpu, machine_busy, machine_iowait;
 	int64_t t;
+	int n_threads;                 /* narad's, the first BENCH_THREADS */
+	struct bench_thread threads[BENCH_THREADS];
 };
 void bench_snap_take(pid_t narad, struct bench_snap *s);
+/* narad's threads that ran at least 1 % of the time between a and b:
+ * "  narad threads: narad 69 % running, 27 % waiting for a core; ..."
+ * (waiting = runnable but off the cores), and the same into j when it is
+ * not NULL (an array "narad_threads"). */
+void bench_print_threads(FILE *f, const struct bench_snap *a,
+    const struct bench_snap *b, json_t *j);
 
 /* Percentiles of n latencies in ns (sorted in place). */
 struct bench_pct {

@@ -246,6 +246,7 @@ report_usage(struct part *p, const struct bench_snap *a, const struct bench_snap
 	    "%.0f us per message); bench process CPU %.2f s (%.0f us per "
 	    "message)\n", cpu, wall, 100 * cpu / wall, 1e6 * cpu / p->total,
 	    self, 1e6 * self / p->total);
+	bench_print_threads(out, a, b, j);
 	fprintf(out, "  machine: %.2f of %ld cores busy (other processes %.2f), "
 	    "%.2f waiting for I/O\n", busy / wall, sysconf(_SC_NPROCESSORS_ONLN),
 	    (busy - cpu - self) / wall,

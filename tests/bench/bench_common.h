@@ -110,9 +110,7 @@ void bench_send_ack(void *socket, const char *message_id, bool receipt);
  * digits; -1 for an id of another form. */
 long bench_index_of(const char *message_id);
 
-/* Load average and CPU seconds of narad, of this process and of the whole
- * machine (busy and waiting for I/O, all cores, from /proc/stat) at one
- * time: the difference between two shows what other jobs used. */
+/* One of narad's threads at one time. */
 #define BENCH_THREADS 32
 struct bench_thread {
 	int tid;
@@ -120,6 +118,10 @@ struct bench_thread {
 	double run, wait;              /* seconds on a core and runnable
 	                                * waiting for one (schedstat) */
 };
+/* Load average and CPU seconds of narad, of this process and of the whole
+ * machine (busy and waiting for I/O, all cores, from /proc/stat) at one
+ * time, and narad's threads: the difference between two shows what other
+ * jobs used. */
 struct bench_snap {
 	double load, narad_cpu, self_cpu, machine_busy, machine_iowait;
 	int64_t t;

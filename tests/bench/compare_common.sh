@@ -12,28 +12,38 @@ base_of() {
 	base_dir=$top/build/base-$short
 }
 
+# base_make NAME LOG OVERLAY TARGET...: builds the TARGETs of base_commit
+# from its own sources, with OVERLAY (a file of this tree, by its path in
+# the repository; "" for none) copied over its own, into base_dir; on
+# failure names LOG, make's output, and exits.
+base_make() {
+	_name=$1 _log=$2 _overlay=$3
+	shift 3
+	_src=$(mktemp -d)
+	git -C "$top" archive "$base_commit" | tar -x -C "$_src"
+	if [ -n "$_overlay" ]; then
+		cp "$top/$_overlay" "$_src/$_overlay"
+	fi
+	mkdir -p "$base_dir"
+	if ! make -C "$_src" -j"$(nproc)" B="$base_dir" "$@" > "$_log" 2>&1; then
+		rm -rf "$_src"
+		echo "$_name: building $short failed; see $_log" >&2
+		exit 1
+	fi
+	rm -rf "$_src"
+}
+
 # base_build NAME REF builds narad and nara-pki of REF from its own
 # sources into base_dir (once; kept for later runs) and sets base_narad
 # and short.
 base_build() {
-	_name=$1
 	base_of "$1" "$2"
-	_base=$base_commit
-	_dir=$base_dir
-	base_narad=$_dir/bin/narad
-	if [ -x "$base_narad" ] && [ -x "$_dir/bin/nara-pki" ]; then
+	base_narad=$base_dir/bin/narad
+	if [ -x "$base_narad" ] && [ -x "$base_dir/bin/nara-pki" ]; then
 		return 0
 	fi
-	_src=$(mktemp -d)
-	echo "$_name: building narad of $short into $_dir"
-	git -C "$top" archive "$_base" | tar -x -C "$_src"
-	if ! make -C "$_src" -j"$(nproc)" B="$_dir" "$base_narad" \
-	    "$_dir/bin/nara-pki" > "$_dir.log" 2>&1; then
-		rm -rf "$_src"
-		echo "$_name: building $short failed; see $_dir.log" >&2
-		exit 1
-	fi
-	rm -rf "$_src"
+	echo "$1: building narad of $short into $base_dir"
+	base_make "$1" "$base_dir.log" "" "$base_narad" "$base_dir/bin/nara-pki"
 }
 
 # median: the median of the numbers on standard input, one per line.

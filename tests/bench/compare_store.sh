@@ -7,7 +7,9 @@
 # sources with this tree's bench_store.c, built into build/base-<short>.
 # The store lies in /dev/shm, so the disk stays out of the count. Under
 # valgrind OpenSSL hashes without the CPU's SHA extensions: SHA-256 weighs
-# far more there than on the CPU (docs/PERFORMANCE.md).
+# far more there than on the CPU; and malloc and free run in valgrind's own
+# allocator, uncounted, so a change in allocations shows in CPU only
+# (docs/PERFORMANCE.md).
 #
 # usage: compare_store.sh BASE [MESSAGES] [ROUNDS]   (defaults 3200, 0)
 set -eu
@@ -30,19 +32,9 @@ make -C "$top" -s build/bench/bench_store     # the Makefile's own name
 base_of compare_store.sh "$base_ref"
 that=$base_dir/bench/bench_store
 if [ ! -x "$that" ]; then
-	src=$(mktemp -d)
 	echo "compare_store.sh: building bench_store on $short into $base_dir"
-	git -C "$top" archive "$base_commit" | tar -x -C "$src"
-	cp "$top/tests/bench/bench_store.c" "$src/tests/bench/"
-	mkdir -p "$base_dir"
-	if ! make -C "$src" -j"$(nproc)" B="$base_dir" "$that" \
-	    > "$base_dir.store.log" 2>&1; then
-		rm -rf "$src"
-		echo "compare_store.sh: building $short failed; see" \
-		    "$base_dir.store.log" >&2
-		exit 1
-	fi
-	rm -rf "$src"
+	base_make compare_store.sh "$base_dir.store.log" \
+	    tests/bench/bench_store.c "$that"
 fi
 
 # instructions BIN: the instructions of one run of BIN.
